@@ -1,0 +1,348 @@
+/**
+ * The group arithmetic behind ECDH-PSI, behind one interface with two interchangeable
+ * backends: @noble/curves (reference, pure JS, runs in a browser) and libsodium (WASM, from
+ * `libsodium-wrappers-sumo`, optionally spread over worker threads).
+ *
+ * Group: ristretto255 (RFC 9496). Hash to group: RFC 9380 Appendix B,
+ * `hash_to_ristretto255(msg) = ristretto255_map(expand_message_xmd(msg, DST, 64, SHA-512))`
+ * with the project DST `PSI_DST` (RFC 9380 §3.1: a protocol-specific tag). libsodium's
+ * `crypto_core_ristretto255_from_hash` IS the RFC 9496 §4.3.4 one-way map, so feeding it
+ * noble's `expand_message_xmd` output gives the same point as noble's `hashToCurve` — the
+ * backends produce byte-identical messages for the same inputs and scalar (tested).
+ *
+ * Threat model: scalars are the PSI secrets. They are 32-byte little-endian canonical
+ * scalars in [1, ℓ), sampled by reducing 64 uniform bytes mod ℓ (no modulo bias, RFC 9496
+ * §4.4 style). Points handed to `blind` must already be validated by the caller
+ * (`isValidPoint`: canonical, not the identity); both backends still refuse to return the
+ * identity.
+ */
+import { ristretto255, ristretto255_hasher } from "@noble/curves/ed25519.js";
+import { expand_message_xmd } from "@noble/curves/abstract/hash-to-curve.js";
+import { sha512 } from "@noble/hashes/sha2.js";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { CleanRoomError, bug, invalid } from "../errors.js";
+import type { Rng } from "../rng.js";
+
+/** The project's RFC 9380 domain separation tag for PSI hashing. */
+export const PSI_DST = "cleanroom-lab-PSI-v1-ristretto255_XMD:SHA-512_R255MAP_RO_";
+/** Group order ℓ of ristretto255 (RFC 9496 §4). */
+export const GROUP_ORDER: bigint = ristretto255.Point.Fn.ORDER;
+export const POINT_BYTES = 32;
+
+/** `(done, total, phase)`: called as work completes so a notebook can draw a progress bar. */
+export type ProgressFn = (done: number, total: number, phase: string) => void;
+
+export type BackendName = "noble" | "libsodium";
+
+export interface PsiBackend {
+  readonly name: BackendName;
+  /** Threads actually used for bulk work. */
+  readonly threads: number;
+  /** H(x)^k for each element (UTF-8 strings), in input order. */
+  hashAndBlind(elements: readonly string[], scalar: Uint8Array, progress?: ProgressFn, phase?: string): Promise<Uint8Array[]>;
+  /** P^k for each (already validated) point, in input order. */
+  blind(points: readonly Uint8Array[], scalar: Uint8Array, progress?: ProgressFn, phase?: string): Promise<Uint8Array[]>;
+  /** Canonical ristretto255 encoding of a non-identity element. */
+  isValidPoint(p: Uint8Array): boolean;
+  /** Release worker threads (no-op for in-thread backends). */
+  close(): Promise<void>;
+}
+
+const enc = new TextEncoder();
+
+/** RFC 9380 expand_message_xmd(SHA-512, msg, PSI_DST, 64): the input to the one-way map. */
+export function expandForPsi(element: string, dst: string = PSI_DST): Uint8Array {
+  return expand_message_xmd(enc.encode(element), dst, 64, sha512);
+}
+
+export function scalarToBytes(k: bigint): Uint8Array {
+  if (k <= 0n || k >= GROUP_ORDER) bug("scalar out of range");
+  const out = new Uint8Array(32);
+  let x = k;
+  for (let i = 0; i < 32; i++) {
+    out[i] = Number(x & 0xffn);
+    x >>= 8n;
+  }
+  return out;
+}
+
+export function scalarFromBytes(b: Uint8Array): bigint {
+  if (!(b instanceof Uint8Array) || b.length !== 32) invalid("scalar", "32-byte little-endian scalar", b, "CRYPTO_INVALID_KEY");
+  let x = 0n;
+  for (let i = 31; i >= 0; i--) x = (x << 8n) | BigInt(b[i]!);
+  if (x === 0n || x >= GROUP_ORDER) invalid("scalar", "canonical non-zero scalar below the group order", b, "CRYPTO_INVALID_KEY");
+  return x;
+}
+
+/** A fresh secret scalar in [1, ℓ) from 64 uniform bytes (bias < 2^-250). */
+export function randomScalar(rng: Rng): Uint8Array {
+  for (;;) {
+    const wide = rng.bytes(64);
+    let x = 0n;
+    for (let i = 63; i >= 0; i--) x = (x << 8n) | BigInt(wide[i]!);
+    x %= GROUP_ORDER;
+    if (x !== 0n) return scalarToBytes(x);
+  }
+}
+
+const isZero = (p: Uint8Array) => p.every((b) => b === 0);
+
+/** Yield to the event loop so progress callbacks can repaint. */
+const tick = () => new Promise<void>((r) => setImmediate(r));
+const CHUNK = 1024;
+
+/** The reference backend: @noble/curves, single thread. */
+export class NobleBackend implements PsiBackend {
+  readonly name = "noble" as const;
+  readonly threads = 1;
+  constructor(private readonly dst: string = PSI_DST) {}
+
+  async hashAndBlind(elements: readonly string[], scalar: Uint8Array, progress?: ProgressFn, phase = "hash-and-blind"): Promise<Uint8Array[]> {
+    const k = scalarFromBytes(scalar);
+    const out: Uint8Array[] = new Array(elements.length);
+    for (let i = 0; i < elements.length; i++) {
+      out[i] = ristretto255_hasher.hashToCurve(enc.encode(elements[i]!), { DST: this.dst }).multiply(k).toBytes();
+      if ((i + 1) % CHUNK === 0 || i + 1 === elements.length) {
+        progress?.(i + 1, elements.length, phase);
+        await tick();
+      }
+    }
+    return out;
+  }
+
+  async blind(points: readonly Uint8Array[], scalar: Uint8Array, progress?: ProgressFn, phase = "blind"): Promise<Uint8Array[]> {
+    const k = scalarFromBytes(scalar);
+    const out: Uint8Array[] = new Array(points.length);
+    for (let i = 0; i < points.length; i++) {
+      const q = ristretto255.Point.fromBytes(points[i]!);
+      if (q.is0()) throw new CleanRoomError("CRYPTO_INVALID_POINT", `"points[${i}]" expected a non-identity ristretto255 element, got the identity`, { field: `points[${i}]` });
+      out[i] = q.multiply(k).toBytes();
+      if ((i + 1) % CHUNK === 0 || i + 1 === points.length) {
+        progress?.(i + 1, points.length, phase);
+        await tick();
+      }
+    }
+    return out;
+  }
+
+  isValidPoint(p: Uint8Array): boolean {
+    if (!(p instanceof Uint8Array) || p.length !== POINT_BYTES || isZero(p)) return false;
+    try {
+      ristretto255.Point.fromBytes(p);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  async close(): Promise<void> {}
+}
+
+// ---------------------------------------------------------------------------------------
+// libsodium backend
+
+type Sodium = typeof import("libsodium-wrappers-sumo");
+let sodiumReady: Promise<Sodium> | undefined;
+
+/** The initialised libsodium module (WASM), loaded once per thread. */
+export function loadSodium(): Promise<Sodium> {
+  sodiumReady ??= (async () => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const s = require("libsodium-wrappers-sumo") as Sodium;
+    await s.ready;
+    return s;
+  })();
+  return sodiumReady;
+}
+
+/** The per-element kernels shared by the in-thread path and the worker (psi-worker.ts). */
+export function sodiumHashAndBlind(s: Sodium, elements: readonly string[], scalar: Uint8Array, dst: string): Uint8Array {
+  const out = new Uint8Array(elements.length * POINT_BYTES);
+  for (let i = 0; i < elements.length; i++) {
+    const h = s.crypto_core_ristretto255_from_hash(expandForPsi(elements[i]!, dst));
+    out.set(s.crypto_scalarmult_ristretto255(scalar, h), i * POINT_BYTES);
+  }
+  return out;
+}
+
+export function sodiumBlind(s: Sodium, packed: Uint8Array, scalar: Uint8Array): Uint8Array {
+  const n = packed.length / POINT_BYTES;
+  const out = new Uint8Array(packed.length);
+  for (let i = 0; i < n; i++) {
+    // throws "result is identity element" for the identity / invalid input
+    out.set(s.crypto_scalarmult_ristretto255(scalar, packed.subarray(i * POINT_BYTES, (i + 1) * POINT_BYTES)), i * POINT_BYTES);
+  }
+  return out;
+}
+
+export const pack = (points: readonly Uint8Array[]): Uint8Array => {
+  const out = new Uint8Array(points.length * POINT_BYTES);
+  points.forEach((p, i) => out.set(p, i * POINT_BYTES));
+  return out;
+};
+export const unpack = (packed: Uint8Array): Uint8Array[] => {
+  const out: Uint8Array[] = new Array(packed.length / POINT_BYTES);
+  for (let i = 0; i < out.length; i++) out[i] = packed.slice(i * POINT_BYTES, (i + 1) * POINT_BYTES);
+  return out;
+};
+
+export interface SodiumBackendOptions {
+  /** Worker threads; default all cores (`os.availableParallelism()`); 1 = in-thread. */
+  threads?: number;
+  /** Path of the compiled `psi-worker.js`; default: next to this file when running from dist. */
+  workerScript?: string;
+  dst?: string;
+}
+
+/**
+ * Where the compiled worker lives. Running from `dist/` it sits next to this file; running
+ * from TypeScript sources (vitest) there is no compiled worker beside us, and we do not
+ * reach into a possibly stale `dist/`: the backend then works in-thread.
+ */
+export function defaultWorkerScript(): string | undefined {
+  if (!__filename.endsWith(".js")) return undefined;
+  const p = path.join(__dirname, "psi-worker.js");
+  return fs.existsSync(p) ? p : undefined;
+}
+
+type Job = { op: "hash"; elements: string[] } | { op: "blind"; packed: Uint8Array };
+
+/** libsodium (WASM) backend; bulk work is split into chunks over worker threads. */
+export class SodiumBackend implements PsiBackend {
+  readonly name = "libsodium" as const;
+  readonly threads: number;
+  private readonly script: string | undefined;
+  private readonly dst: string;
+  private workers: import("node:worker_threads").Worker[] = [];
+  private sodium: Sodium | undefined;
+
+  constructor(options: SodiumBackendOptions = {}) {
+    const t = options.threads ?? os.availableParallelism();
+    if (!Number.isInteger(t) || t < 1 || t > 256) invalid("threads", "integer in [1, 256]", t);
+    this.dst = options.dst ?? PSI_DST;
+    this.script = t > 1 ? (options.workerScript ?? defaultWorkerScript()) : undefined;
+    if (options.workerScript !== undefined && !fs.existsSync(options.workerScript)) invalid("workerScript", "path of an existing psi-worker.js", options.workerScript);
+    this.threads = this.script ? t : 1;
+  }
+
+  /** Load libsodium for validation and in-thread work. Call once before `isValidPoint`. */
+  async init(): Promise<this> {
+    this.sodium = await loadSodium();
+    return this;
+  }
+
+  isValidPoint(p: Uint8Array): boolean {
+    const s = this.sodium ?? bug("SodiumBackend.init() was not awaited");
+    return p instanceof Uint8Array && p.length === POINT_BYTES && !isZero(p) && s.crypto_core_ristretto255_is_valid_point(p);
+  }
+
+  async hashAndBlind(elements: readonly string[], scalar: Uint8Array, progress?: ProgressFn, phase = "hash-and-blind"): Promise<Uint8Array[]> {
+    scalarFromBytes(scalar);
+    const jobs: Job[] = [];
+    const size = this.chunkSize(elements.length);
+    for (let i = 0; i < elements.length; i += size) jobs.push({ op: "hash", elements: elements.slice(i, i + size) });
+    return unpack(await this.run(jobs, scalar, elements.length, progress, phase));
+  }
+
+  async blind(points: readonly Uint8Array[], scalar: Uint8Array, progress?: ProgressFn, phase = "blind"): Promise<Uint8Array[]> {
+    scalarFromBytes(scalar);
+    const jobs: Job[] = [];
+    const size = this.chunkSize(points.length);
+    for (let i = 0; i < points.length; i += size) jobs.push({ op: "blind", packed: pack(points.slice(i, i + size)) });
+    try {
+      return unpack(await this.run(jobs, scalar, points.length, progress, phase));
+    } catch (e) {
+      if (e instanceof CleanRoomError) throw e;
+      throw new CleanRoomError("CRYPTO_INVALID_POINT", `"points" expected non-identity ristretto255 elements, got an element libsodium refused`, { field: "points" });
+    }
+  }
+
+  private chunkSize(n: number): number {
+    return Math.max(256, Math.min(4096, Math.ceil(n / (this.threads * 8))));
+  }
+
+  private async run(jobs: Job[], scalar: Uint8Array, total: number, progress: ProgressFn | undefined, phase: string): Promise<Uint8Array> {
+    const results: Uint8Array[] = new Array(jobs.length);
+    let done = 0;
+    const finish = (i: number, r: Uint8Array) => {
+      results[i] = r;
+      done += r.length / POINT_BYTES;
+      progress?.(done, total, phase);
+    };
+    if (!this.script) {
+      const s = this.sodium ?? (await this.init()).sodium!;
+      for (let i = 0; i < jobs.length; i++) {
+        const j = jobs[i]!;
+        finish(i, j.op === "hash" ? sodiumHashAndBlind(s, j.elements, scalar, this.dst) : sodiumBlind(s, j.packed, scalar));
+        await tick();
+      }
+    } else {
+      await this.ensureWorkers();
+      let next = 0;
+      await Promise.all(
+        this.workers.map(async (w) => {
+          while (next < jobs.length) {
+            const i = next++;
+            finish(i, await this.post(w, jobs[i]!, scalar));
+          }
+        }),
+      );
+    }
+    const out = new Uint8Array(total * POINT_BYTES);
+    let off = 0;
+    for (const r of results) {
+      out.set(r, off);
+      off += r.length;
+    }
+    return out;
+  }
+
+  private async ensureWorkers(): Promise<void> {
+    if (this.workers.length > 0) return;
+    const { Worker } = await import("node:worker_threads");
+    this.workers = Array.from({ length: this.threads }, () => new Worker(this.script!, { workerData: { dst: this.dst } }));
+  }
+
+  private post(w: import("node:worker_threads").Worker, job: Job, scalar: Uint8Array): Promise<Uint8Array> {
+    return new Promise((resolve, reject) => {
+      const onMsg = (m: { ok: true; packed: Uint8Array } | { ok: false; error: string }) => {
+        w.off("error", onErr);
+        if (m.ok) resolve(m.packed);
+        else reject(new Error(m.error));
+      };
+      const onErr = (e: Error) => {
+        w.off("message", onMsg);
+        reject(e);
+      };
+      w.once("message", onMsg);
+      w.once("error", onErr);
+      w.postMessage({ ...job, scalar });
+    });
+  }
+
+  async close(): Promise<void> {
+    const ws = this.workers;
+    this.workers = [];
+    await Promise.all(ws.map((w) => w.terminate()));
+  }
+}
+
+export interface BackendOptions extends SodiumBackendOptions {
+  backend?: BackendName;
+}
+
+/**
+ * Build and initialise a backend.
+ *
+ * @example
+ * const be = await makeBackend({ backend: "libsodium", threads: 2 });
+ * try { await be.hashAndBlind(["a@x.org"], randomScalar(secureRng())) } finally { await be.close() }
+ */
+export async function makeBackend(options: BackendOptions = {}): Promise<PsiBackend> {
+  const name = options.backend ?? "libsodium";
+  if (name === "noble") return new NobleBackend(options.dst);
+  if (name === "libsodium") return new SodiumBackend(options).init();
+  return invalid("backend", `"noble" or "libsodium"`, name);
+}

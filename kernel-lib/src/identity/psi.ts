@@ -1,0 +1,379 @@
+/**
+ * ECDH private set intersection (commutative blinding) on ristretto255, with explicit
+ * OpenMined-shaped protocol messages that are plain JSON (hex strings), so a notebook can
+ * show exactly what each party sent and saw.
+ *
+ *   client (A, set X, key a)                        server (B, set Y, key b)
+ *   request  { H(x)^a, in A's order }       ──▶
+ *                                           ◀──     setup    { H(y)^b, sorted }
+ *                                           ◀──     response { H(x)^ab, A's order — or sorted
+ *                                                              in cardinality mode }
+ *   A computes H(y)^ab and compares.
+ *   joinKeys mode only:
+ *   finish   { H(y)^ab, in setup order }    ──▶     B compares with its H(x)^ab.
+ *   Both derive joinKey = HKDF-SHA256(H(·)^ab, salt = sessionId, info = label) per match.
+ *
+ * Modes: "intersection" (A learns which of its elements match; B learns only |X|),
+ * "cardinality" (A learns only the count: the response is sorted, so A cannot tell which
+ * of its elements matched), "joinKeys" (both learn their own matched records and a common
+ * pseudonym for each; unmatched records get none).
+ *
+ * Threat model: semi-honest parties (as OpenMined PSI and Google PJC). Each session draws
+ * fresh secret scalars, claimed in a `KeyRegistry` that refuses reuse (a reused key turns
+ * the peer into an oracle across sessions). Every received message is validated completely
+ * — shape, session id, hex length, canonical encoding, identity point, duplicates, empty
+ * set, declared size cap — BEFORE any scalar multiplication; any failure aborts the session,
+ * wipes its key, and nothing partial is returned. Set sizes are public (as in every ECDH
+ * PSI); small identifier domains can be brute-forced by a party that holds the key — see
+ * attacks.ts.
+ *
+ * Specs: RFC 9496 (ristretto255), RFC 9380 §3 and Appendix B (hash to group), RFC 5869
+ * (HKDF); message names follow OpenMined PSI (`createRequest`, `processRequest`,
+ * `getIntersection`, `revealIntersection`).
+ */
+import { sha256 } from "@noble/hashes/sha2.js";
+import { CleanRoomError, bug, invalid } from "../errors.js";
+import type { Rng } from "../rng.js";
+import { fromHex, hex, hkdfSha256, utf8 } from "../crypto/primitives.js";
+import { PSI_DST, randomScalar, type ProgressFn, type PsiBackend } from "./psi-backend.js";
+
+export const PSI_PROTOCOL = "cleanroom-lab/psi/v1";
+export type PsiMode = "intersection" | "cardinality" | "joinKeys";
+export const PSI_MODES: readonly PsiMode[] = ["intersection", "cardinality", "joinKeys"];
+/** Default declared size cap per side. */
+export const DEFAULT_MAX_SET_SIZE = 2_000_000;
+
+export interface PsiRequest {
+  kind: "psi.request";
+  protocol: typeof PSI_PROTOCOL;
+  sessionId: string;
+  mode: PsiMode;
+  revealIntersection: boolean;
+  dst: string;
+  encryptedElements: string[];
+}
+export interface PsiSetup {
+  kind: "psi.setup";
+  protocol: typeof PSI_PROTOCOL;
+  sessionId: string;
+  encryptedElements: string[];
+}
+export interface PsiResponse {
+  kind: "psi.response";
+  protocol: typeof PSI_PROTOCOL;
+  sessionId: string;
+  order: "request" | "sorted";
+  encryptedElements: string[];
+}
+export interface PsiFinish {
+  kind: "psi.finish";
+  protocol: typeof PSI_PROTOCOL;
+  sessionId: string;
+  encryptedElements: string[];
+}
+export type PsiMessage = PsiRequest | PsiSetup | PsiResponse | PsiFinish;
+
+/** What a party sent or received, summarised for display (full messages stay with the caller). */
+export interface TranscriptEntry {
+  direction: "sent" | "received";
+  kind: PsiMessage["kind"];
+  sessionId: string;
+  count: number;
+  bytes: number;
+  sha256: string;
+  preview: string[];
+}
+
+/** Remembers every PSI scalar ever claimed in this process and refuses a second use. */
+export class KeyRegistry {
+  private readonly used = new Set<string>();
+  claim(scalar: Uint8Array): void {
+    const fp = hex(sha256(scalar));
+    if (this.used.has(fp)) throw new CleanRoomError("PSI_KEY_REUSE", `"secretKey" expected a fresh PSI key, got one already used in an earlier session`, { field: "secretKey" });
+    this.used.add(fp);
+  }
+  get size(): number {
+    return this.used.size;
+  }
+}
+/** The process-wide registry sessions use unless given their own. */
+export const defaultKeyRegistry = new KeyRegistry();
+
+export interface PsiPartyOptions {
+  mode?: PsiMode;
+  backend: PsiBackend;
+  rng: Rng;
+  /** Declared cap on either set's size (both own and peer's). */
+  maxSetSize?: number;
+  /** Refuse to run against fewer than this many peer elements (bounds cardinality attacks). */
+  minPeerSetSize?: number;
+  registry?: KeyRegistry;
+  /** Injected key (tests/vectors only); still claimed in the registry. */
+  secretKey?: Uint8Array;
+  /** Join-key label mixed into HKDF info (e.g. the room id). */
+  sessionLabel?: string;
+  progress?: ProgressFn;
+}
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/** Derive the join key both parties compute from a doubly-blinded element. */
+export function deriveJoinKey(doublyBlinded: Uint8Array, sessionId: string, label = ""): string {
+  return "jk_" + hex(hkdfSha256(doublyBlinded, utf8(sessionId), utf8(`${PSI_PROTOCOL}/join-key/${label}`), 16));
+}
+
+function summarize(direction: "sent" | "received", m: PsiMessage): TranscriptEntry {
+  const json = JSON.stringify(m);
+  return { direction, kind: m.kind, sessionId: m.sessionId, count: m.encryptedElements.length, bytes: json.length, sha256: hex(sha256(utf8(json))), preview: m.encryptedElements.slice(0, 2) };
+}
+
+abstract class PsiParty {
+  protected readonly mode: PsiMode;
+  protected readonly backend: PsiBackend;
+  protected readonly maxSetSize: number;
+  protected readonly minPeer: number;
+  protected readonly label: string;
+  protected readonly progress: ProgressFn | undefined;
+  protected key: Uint8Array;
+  protected state: "fresh" | "waiting" | "done" | "aborted" = "fresh";
+  protected sessionId = "";
+  protected readonly idBytes: Uint8Array;
+  readonly transcript: TranscriptEntry[] = [];
+
+  constructor(protected readonly role: "client" | "server", o: PsiPartyOptions) {
+    if (o === null || typeof o !== "object") invalid("options", "PSI party options", o);
+    const mode = o.mode ?? "intersection";
+    if (!PSI_MODES.includes(mode)) invalid("mode", PSI_MODES.map((m) => `"${m}"`).join(" | "), mode);
+    if (!o.backend || typeof o.backend.blind !== "function") invalid("backend", "a PsiBackend (makeBackend())", o.backend);
+    if (!o.rng || typeof o.rng.bytes !== "function") invalid("rng", "an Rng", o.rng);
+    const max = o.maxSetSize ?? DEFAULT_MAX_SET_SIZE;
+    if (!Number.isSafeInteger(max) || max < 1) invalid("maxSetSize", "positive integer", max);
+    const min = o.minPeerSetSize ?? 1;
+    if (!Number.isSafeInteger(min) || min < 1 || min > max) invalid("minPeerSetSize", `integer in [1, ${max}]`, min);
+    this.mode = mode;
+    this.backend = o.backend;
+    this.maxSetSize = max;
+    this.minPeer = min;
+    this.label = o.sessionLabel ?? "";
+    this.progress = o.progress;
+    this.key = o.secretKey ? o.secretKey.slice() : randomScalar(o.rng);
+    (o.registry ?? defaultKeyRegistry).claim(this.key);
+    this.idBytes = o.rng.bytes(16);
+  }
+
+  /** Run `fn`; on any error abort the session (wipe the key) and rethrow. */
+  protected async guard<T>(expect: "fresh" | "waiting", fn: () => Promise<T>): Promise<T> {
+    if (this.state === "aborted") throw new CleanRoomError("PSI_SESSION_ABORTED", `"session" expected a live PSI session, got one aborted after an earlier error`, { field: "session" });
+    if (this.state !== expect) throw new CleanRoomError("STATE_INVALID", `"session" expected state ${expect}, got ${this.state}`, { field: "session" });
+    try {
+      return await fn();
+    } catch (e) {
+      this.abort();
+      throw e;
+    }
+  }
+
+  protected abort(): void {
+    this.state = "aborted";
+    this.key.fill(0);
+  }
+
+  protected finishSession(): void {
+    this.state = "done";
+    this.key.fill(0);
+  }
+
+  /** Validate and deduplicate a party's own input set (before hashing). */
+  protected checkOwnSet(field: string, elements: readonly string[]): void {
+    if (!Array.isArray(elements)) invalid(field, "array of normalised identifier strings", elements);
+    if (elements.length === 0) throw new CleanRoomError("PSI_EMPTY_SET", `"${field}" expected at least one element, got an empty set`, { field });
+    if (elements.length > this.maxSetSize) throw new CleanRoomError("PSI_SET_TOO_LARGE", `"${field}" expected at most ${this.maxSetSize} elements, got ${elements.length}`, { field, limit: this.maxSetSize, size: elements.length });
+    const seen = new Set<string>();
+    for (let i = 0; i < elements.length; i++) {
+      const e = elements[i];
+      if (typeof e !== "string" || e.length === 0) invalid(`${field}[${i}]`, "non-empty string", e, "INPUT_INVALID");
+      if (seen.has(e)) throw new CleanRoomError("PSI_DUPLICATE_ELEMENT", `"${field}[${i}]" expected a distinct element, got a duplicate`, { field: `${field}[${i}]` });
+      seen.add(e);
+    }
+  }
+
+  /** Validate a received message's envelope and points; returns decoded points. */
+  protected checkMessage(m: unknown, kind: PsiMessage["kind"], expectLength?: number): Uint8Array[] {
+    const field = kind;
+    if (m === null || typeof m !== "object" || Array.isArray(m)) invalid(field, `a ${kind} message object`, m, "PSI_INVALID_MESSAGE");
+    const o = m as Record<string, unknown>;
+    if (o.kind !== kind) invalid(`${field}.kind`, `"${kind}"`, o.kind, "PSI_INVALID_MESSAGE");
+    if (o.protocol !== PSI_PROTOCOL) invalid(`${field}.protocol`, `"${PSI_PROTOCOL}"`, o.protocol, "PSI_INVALID_MESSAGE");
+    if (typeof o.sessionId !== "string" || !/^[0-9a-f]{32}$/.test(o.sessionId)) invalid(`${field}.sessionId`, "32 hex characters", o.sessionId, "PSI_INVALID_MESSAGE");
+    if (this.sessionId && o.sessionId !== this.sessionId) {
+      throw new CleanRoomError("PSI_INVALID_MESSAGE", `"${field}.sessionId" expected this session's id, got another session's`, { field: `${field}.sessionId` });
+    }
+    const els = o.encryptedElements;
+    if (!Array.isArray(els)) invalid(`${field}.encryptedElements`, "array of hex points", els, "PSI_INVALID_MESSAGE");
+    if (els.length === 0) throw new CleanRoomError("PSI_EMPTY_SET", `"${field}.encryptedElements" expected at least one element, got an empty set`, { field: `${field}.encryptedElements` });
+    if (els.length > this.maxSetSize) {
+      throw new CleanRoomError("PSI_SET_TOO_LARGE", `"${field}.encryptedElements" expected at most ${this.maxSetSize} elements, got ${els.length}`, { field: `${field}.encryptedElements`, limit: this.maxSetSize, size: els.length });
+    }
+    if (expectLength !== undefined && els.length !== expectLength) invalid(`${field}.encryptedElements`, `exactly ${expectLength} elements`, els, "PSI_INVALID_MESSAGE");
+    const seen = new Set<string>();
+    const points: Uint8Array[] = new Array(els.length);
+    for (let i = 0; i < els.length; i++) {
+      const s = els[i];
+      const f = `${field}.encryptedElements[${i}]`;
+      if (typeof s !== "string" || !HEX64.test(s)) invalid(f, "64 lowercase hex characters (a 32-byte ristretto255 encoding)", s, "PSI_INVALID_MESSAGE");
+      const p = fromHex(s);
+      if (!this.backend.isValidPoint(p)) throw new CleanRoomError("CRYPTO_INVALID_POINT", `"${f}" expected a canonical non-identity ristretto255 encoding, got an invalid or identity point`, { field: f });
+      if (seen.has(s)) throw new CleanRoomError("PSI_DUPLICATE_ELEMENT", `"${f}" expected a distinct element, got a duplicate`, { field: f });
+      seen.add(s);
+      points[i] = p;
+    }
+    this.transcript.push(summarize("received", m as PsiMessage));
+    return points;
+  }
+
+  protected sent<M extends PsiMessage>(m: M): M {
+    this.transcript.push(summarize("sent", m));
+    return m;
+  }
+}
+
+export type PsiClientOutput =
+  | { mode: "intersection"; intersectionSize: number; intersection: number[] }
+  | { mode: "cardinality"; intersectionSize: number }
+  | { mode: "joinKeys"; intersectionSize: number; intersection: number[]; joinKeys: (string | null)[]; finish: PsiFinish };
+
+/**
+ * The party that asks (OpenMined's client): sends its blinded set, learns the result.
+ *
+ * @example
+ * const backend = await makeBackend({ backend: "noble" });
+ * const client = new PsiClient({ backend, rng: secureRng(), mode: "joinKeys" });
+ * const server = new PsiServer({ backend, rng: secureRng(), mode: "joinKeys" });
+ * const request = await client.createRequest(["a@x.org", "b@y.org"]);
+ * const { setup, response } = await server.processRequest(request, ["b@y.org", "c@z.org"]);
+ * const out = await client.processResponse(setup, response); // out.intersection → [1]
+ */
+export class PsiClient extends PsiParty {
+  private n = 0;
+  constructor(options: PsiPartyOptions) {
+    super("client", options);
+  }
+
+  /** Hash and blind the client's distinct normalised elements: H(x)^a in input order. */
+  createRequest(elements: readonly string[]): Promise<PsiRequest> {
+    return this.guard("fresh", async () => {
+      this.checkOwnSet("elements", elements);
+      this.sessionId = hex(this.idBytes);
+      const blinded = await this.backend.hashAndBlind(elements, this.key, this.progress, "client: hash and blind own set");
+      this.n = elements.length;
+      this.state = "waiting";
+      return this.sent({
+        kind: "psi.request",
+        protocol: PSI_PROTOCOL,
+        sessionId: this.sessionId,
+        mode: this.mode,
+        revealIntersection: this.mode !== "cardinality",
+        dst: PSI_DST,
+        encryptedElements: blinded.map(hex),
+      });
+    });
+  }
+
+  /** Check setup and response, then compute the intersection / count / join keys. */
+  processResponse(setup: PsiSetup, response: PsiResponse): Promise<PsiClientOutput> {
+    return this.guard("waiting", async () => {
+      const setupPts = this.checkMessage(setup, "psi.setup");
+      if (setupPts.length < this.minPeer) invalid("psi.setup.encryptedElements", `at least ${this.minPeer} elements (minPeerSetSize)`, setupPts, "PSI_SET_TOO_LARGE");
+      if (!isSortedHex(setup.encryptedElements)) invalid("psi.setup.encryptedElements", "sorted elements", setup.encryptedElements, "PSI_INVALID_MESSAGE");
+      const respPts = this.checkMessage(response, "psi.response", this.n);
+      const wantOrder = this.mode === "cardinality" ? "sorted" : "request";
+      if (response.order !== wantOrder) invalid("psi.response.order", `"${wantOrder}"`, response.order, "PSI_INVALID_MESSAGE");
+      if (wantOrder === "sorted" && !isSortedHex(response.encryptedElements)) invalid("psi.response.encryptedElements", "sorted elements", response.encryptedElements, "PSI_INVALID_MESSAGE");
+      const serverDouble = (await this.backend.blind(setupPts, this.key, this.progress, "client: blind server set")).map(hex);
+      const serverSet = new Set(serverDouble);
+      const mine = response.encryptedElements;
+      const intersection: number[] = [];
+      for (let i = 0; i < mine.length; i++) if (serverSet.has(mine[i]!)) intersection.push(i);
+      this.finishSession();
+      if (this.mode === "cardinality") return { mode: "cardinality", intersectionSize: intersection.length };
+      if (this.mode === "intersection") return { mode: "intersection", intersectionSize: intersection.length, intersection };
+      const joinKeys: (string | null)[] = new Array(mine.length).fill(null);
+      for (const i of intersection) joinKeys[i] = deriveJoinKey(respPts[i]!, this.sessionId, this.label);
+      const finish = this.sent<PsiFinish>({ kind: "psi.finish", protocol: PSI_PROTOCOL, sessionId: this.sessionId, encryptedElements: serverDouble });
+      return { mode: "joinKeys", intersectionSize: intersection.length, intersection, joinKeys, finish };
+    });
+  }
+}
+
+export type PsiServerOutput = { intersectionSize: number; intersection: number[]; joinKeys: (string | null)[] };
+
+/**
+ * The party that answers (OpenMined's server). See `PsiClient` for a full example.
+ */
+export class PsiServer extends PsiParty {
+  private perm: number[] = [];
+  private clientDouble = new Set<string>();
+  private n = 0;
+  constructor(options: PsiPartyOptions) {
+    super("server", options);
+  }
+
+  /** Validate the request, then answer with setup (H(y)^b sorted) and response (H(x)^ab). */
+  processRequest(request: PsiRequest, elements: readonly string[]): Promise<{ setup: PsiSetup; response: PsiResponse }> {
+    return this.guard("fresh", async () => {
+      this.checkOwnSet("elements", elements);
+      const pts = this.checkMessage(request, "psi.request");
+      if (request.mode !== this.mode) invalid("psi.request.mode", `"${this.mode}" (the server's mode)`, request.mode, "PSI_INVALID_MESSAGE");
+      if (request.revealIntersection !== (this.mode !== "cardinality")) invalid("psi.request.revealIntersection", String(this.mode !== "cardinality"), request.revealIntersection, "PSI_INVALID_MESSAGE");
+      if (request.dst !== PSI_DST) invalid("psi.request.dst", `"${PSI_DST}"`, request.dst, "PSI_INVALID_MESSAGE");
+      if (pts.length < this.minPeer) invalid("psi.request.encryptedElements", `at least ${this.minPeer} elements (minPeerSetSize)`, pts, "PSI_SET_TOO_LARGE");
+      this.sessionId = request.sessionId;
+      const double = (await this.backend.blind(pts, this.key, this.progress, "server: blind client set")).map(hex);
+      const own = (await this.backend.hashAndBlind(elements, this.key, this.progress, "server: hash and blind own set")).map(hex);
+      // sort own blinded set; remember where each of our rows went (joinKeys mode)
+      const order = own.map((_, i) => i).sort((i, j) => (own[i]! < own[j]! ? -1 : own[i]! > own[j]! ? 1 : 0));
+      this.perm = order;
+      this.n = elements.length;
+      if (this.mode === "joinKeys") this.clientDouble = new Set(double);
+      const sorted = this.mode === "cardinality";
+      const setup = this.sent<PsiSetup>({ kind: "psi.setup", protocol: PSI_PROTOCOL, sessionId: this.sessionId, encryptedElements: order.map((i) => own[i]!) });
+      const response = this.sent<PsiResponse>({
+        kind: "psi.response",
+        protocol: PSI_PROTOCOL,
+        sessionId: this.sessionId,
+        order: sorted ? "sorted" : "request",
+        encryptedElements: sorted ? double.slice().sort() : double,
+      });
+      if (this.mode === "joinKeys") this.state = "waiting";
+      else this.finishSession();
+      return { setup, response };
+    });
+  }
+
+  /** joinKeys mode: match the client's H(y)^ab (setup order) against our H(x)^ab. */
+  processFinish(finish: PsiFinish): Promise<PsiServerOutput> {
+    if (this.mode !== "joinKeys" && this.state !== "aborted") {
+      return Promise.reject(new CleanRoomError("STATE_INVALID", `"session" expected a joinKeys session, got mode ${this.mode}`, { field: "session" }));
+    }
+    return this.guard("waiting", async () => {
+      const pts = this.checkMessage(finish, "psi.finish", this.n);
+      const joinKeys: (string | null)[] = new Array(this.n).fill(null);
+      const intersection: number[] = [];
+      for (let j = 0; j < pts.length; j++) {
+        if (!this.clientDouble.has(finish.encryptedElements[j]!)) continue;
+        const row = this.perm[j] ?? bug("setup permutation lost");
+        joinKeys[row] = deriveJoinKey(pts[j]!, this.sessionId, this.label);
+        intersection.push(row);
+      }
+      intersection.sort((a, b) => a - b);
+      this.clientDouble.clear();
+      this.finishSession();
+      return { intersectionSize: intersection.length, intersection, joinKeys };
+    });
+  }
+}
+
+function isSortedHex(a: readonly string[]): boolean {
+  for (let i = 1; i < a.length; i++) if (!(a[i - 1]! < a[i]!)) return false;
+  return true;
+}
