@@ -1,0 +1,317 @@
+/**
+ * The rich-output contract between the kernel library and the JupyterLab extension.
+ *
+ * Every result a notebook cell shows is one payload of MIME type
+ * `application/vnd.cleanroom-lab.v1+json`: a zod discriminated union on `kind`, always with
+ * `version: 1`. The kernel builds payloads from plain result objects and emits them together
+ * with `text/html` and `text/plain` fallbacks; the extension parses the payload with this same
+ * schema on arrival and shows a readable error box when it does not parse.
+ *
+ * Threat model: payloads are display data, already released. They must never carry row-level
+ * data of another party or pre-noise values; suppressed query rows carry `null` in every
+ * value cell and say which rule suppressed them. The extension treats a payload as untrusted
+ * input (it may come from any kernel), so every string is rendered as text, never as HTML.
+ *
+ * This module is imported by the CommonJS kernel build and by the extension's webpack
+ * bundle: it depends on zod only. See DESIGN.md § Contracts → MIME.
+ */
+import { z } from "zod";
+
+/** The one vendor MIME type of cleanroom-lab outputs. */
+export const CLEANROOM_MIME = "application/vnd.cleanroom-lab.v1+json" as const;
+
+/** Payload version carried in every payload (`version: 1`). */
+export const PAYLOAD_VERSION = 1 as const;
+
+const finite = z.number().refine(Number.isFinite, { message: "expected a finite number" });
+const nonNeg = finite.refine((v) => v >= 0, { message: "expected a number ≥ 0" });
+const fraction = finite.refine((v) => v >= 0 && v <= 1, { message: "expected a number in [0, 1]" });
+const count = z.number().int().nonnegative();
+const interval = z.tuple([finite, finite]);
+/** A table cell: what a released aggregate or dimension value can be. */
+export const CellValue = z.union([z.string(), finite, z.boolean(), z.null()]);
+
+/** Fields every payload kind shares. `rngMode: "seeded"` outputs carry the teaching label. */
+const base = {
+  version: z.literal(PAYLOAD_VERSION),
+  title: z.string().optional(),
+  rngMode: z.enum(["secure", "seeded"]).optional(),
+  label: z.string().optional(),
+};
+
+// ---------------------------------------------------------------- budget
+
+/** One charge (or refused charge) against a budget. `cost` is in the budget's unit. */
+export const BudgetCharge = z.strictObject({
+  at: z.string(),
+  templateHash: z.string(),
+  purpose: z.string(),
+  cost: nonNeg,
+  outcome: z.enum(["charged", "refused"]),
+  note: z.string().optional(),
+});
+
+/** Exact decimal/rational renderings of the ledger's amounts ("1/4"), for display only. */
+const exactAmounts = z.strictObject({ total: z.string(), spent: z.string(), remaining: z.string() });
+
+/** One budget of a room: the collaboration's, a party's or a dataset's. */
+export const BudgetLine = z.strictObject({
+  scope: z.enum(["collaboration", "party", "dataset"]),
+  subject: z.string(),
+  accountant: z.enum(["pureDp", "approxDp", "zCdp"]),
+  unit: z.enum(["epsilon", "rho"]),
+  total: nonNeg,
+  spent: nonNeg,
+  remaining: nonNeg,
+  exact: exactAmounts.optional(),
+  delta: z.strictObject({ total: nonNeg, spent: nonNeg }).optional(),
+  history: z.array(BudgetCharge),
+});
+
+export const BudgetPayload = z.strictObject({
+  kind: z.literal("budget"),
+  ...base,
+  roomId: z.string(),
+  budgets: z.array(BudgetLine),
+});
+
+// ---------------------------------------------------------------- query
+
+/** The steps of DESIGN.md's "one call, one direction" road, in order. */
+export const TRACE_STEPS = [
+  "parse", "purpose", "rule", "plan", "cost", "budget", "execute", "threshold", "audit",
+] as const;
+
+export const TraceStep = z.strictObject({
+  step: z.enum(TRACE_STEPS),
+  status: z.enum(["ok", "refused", "skipped"]),
+  reason: z.string().optional(),
+});
+
+export const QueryColumn = z.strictObject({
+  name: z.string(),
+  type: z.enum(["string", "number", "integer", "boolean"]).optional(),
+  /** True when the column's values carry DP noise. */
+  noisy: z.boolean().optional(),
+});
+
+export const Suppression = z.strictObject({
+  rule: z.string(),
+  threshold: nonNeg,
+  reason: z.string().optional(),
+});
+
+export const QueryRow = z.strictObject({
+  values: z.array(CellValue),
+  suppressed: Suppression.optional(),
+});
+
+export const NoiseInfo = z.strictObject({
+  mechanism: z.enum(["discreteLaplace", "discreteGaussian", "none"]),
+  scale: nonNeg.optional(),
+  sigma: nonNeg.optional(),
+  sensitivity: nonNeg.optional(),
+  cost: nonNeg.optional(),
+  unit: z.enum(["epsilon", "rho"]).optional(),
+});
+
+export const QueryPayload = z.strictObject({
+  kind: z.literal("query"),
+  ...base,
+  templateHash: z.string().optional(),
+  purpose: z.string().optional(),
+  engine: z.string().optional(),
+  columns: z.array(QueryColumn),
+  rows: z.array(QueryRow),
+  noise: NoiseInfo.optional(),
+  /** Present when the query was refused: then `rows` is empty and `trace` says where. */
+  refused: z.strictObject({ code: z.string(), message: z.string() }).optional(),
+  trace: z.array(TraceStep).optional(),
+});
+
+// ---------------------------------------------------------------- lift
+
+export const LiftArm = z.strictObject({
+  population: count,
+  conversions: nonNeg,
+  rate: finite,
+  ci: interval,
+});
+
+export const LiftFlag = z.strictObject({
+  code: z.string(),
+  severity: z.enum(["info", "warning"]),
+  message: z.string(),
+});
+
+export const LiftPayload = z.strictObject({
+  kind: z.literal("lift"),
+  ...base,
+  test: LiftArm,
+  control: LiftArm,
+  /** Relative lift (test rate / control rate − 1) with its interval. */
+  lift: z.strictObject({ estimate: finite, ci: interval }),
+  level: fraction.default(0.95),
+  incrementalConversions: z.strictObject({ estimate: finite, ci: interval.optional() }).optional(),
+  /** Share of the lift estimator's variance that comes from DP noise, in [0, 1]. */
+  noiseVarianceShare: fraction,
+  flags: z.array(LiftFlag),
+  /** Only for synthetic studies: the generator's stated truth. */
+  groundTruth: z.strictObject({ lift: finite, incrementalConversions: finite.optional() }).optional(),
+});
+
+// ---------------------------------------------------------------- psi
+
+export const PsiMessageSummary = z.strictObject({
+  message: z.string(),
+  from: z.string(),
+  to: z.string(),
+  summary: z.string(),
+  bytes: count.optional(),
+});
+
+export const PsiParty = z.strictObject({
+  name: z.string(),
+  setSize: count,
+  /** Messages this party received, summarised (never the elements themselves). */
+  saw: z.array(PsiMessageSummary),
+  learned: z.string(),
+});
+
+export const PsiPayload = z.strictObject({
+  kind: z.literal("psi"),
+  ...base,
+  mode: z.string(),
+  parties: z.array(PsiParty).min(2),
+  matchCount: count,
+  /** matchCount / the smaller set size. */
+  matchRate: fraction,
+});
+
+// ---------------------------------------------------------------- attestation
+
+export const AttestationCheck = z.strictObject({
+  name: z.string(),
+  status: z.enum(["ok", "failed", "skipped"]),
+  reason: z.string().optional(),
+});
+
+export const AttestationPayload = z.strictObject({
+  kind: z.literal("attestation"),
+  ...base,
+  /** The document's fields in display order (hex strings, timestamps, flags). */
+  document: z.array(z.strictObject({ name: z.string(), value: CellValue })),
+  checks: z.array(AttestationCheck),
+  verified: z.boolean(),
+  keyRelease: z.strictObject({
+    outcome: z.enum(["released", "denied", "not-requested"]),
+    reason: z.string().optional(),
+  }),
+});
+
+// ---------------------------------------------------------------- audit
+
+export const AuditEntry = z.strictObject({
+  index: count,
+  at: z.string(),
+  actor: z.string().optional(),
+  action: z.string(),
+  outcome: z.string().optional(),
+  hash: z.string(),
+  prevHash: z.string().optional(),
+  details: z.string().optional(),
+});
+
+export const AuditPayload = z.strictObject({
+  kind: z.literal("audit"),
+  ...base,
+  entries: z.array(AuditEntry),
+  verification: z.strictObject({
+    ok: z.boolean(),
+    firstBadIndex: count.nullable(),
+    reason: z.string().optional(),
+  }),
+  heads: z.array(z.strictObject({
+    index: count,
+    hash: z.string(),
+    signature: z.string(),
+    verified: z.boolean(),
+  })),
+});
+
+// ---------------------------------------------------------------- purpose
+
+export const PurposePayload = z.strictObject({
+  kind: z.literal("purpose"),
+  ...base,
+  grants: z.array(z.strictObject({
+    party: z.string(),
+    dataset: z.string().optional(),
+    purpose: z.string(),
+    dataUses: z.array(z.string()).optional(),
+    expires: z.string().optional(),
+    status: z.enum(["active", "expired", "revoked"]).optional(),
+  })),
+  decisions: z.array(z.strictObject({
+    at: z.string().optional(),
+    requester: z.string(),
+    purpose: z.string(),
+    dataset: z.string().optional(),
+    decision: z.enum(["allow", "deny"]),
+    reason: z.string(),
+  })),
+});
+
+// ---------------------------------------------------------------- error
+
+export const ErrorPayload = z.strictObject({
+  kind: z.literal("error"),
+  ...base,
+  code: z.string(),
+  message: z.string(),
+  field: z.string().optional(),
+});
+
+// ---------------------------------------------------------------- the union
+
+/** The payload schema: one discriminated union on `kind`. */
+export const CleanRoomPayload = z
+  .discriminatedUnion("kind", [
+    BudgetPayload, QueryPayload, LiftPayload, PsiPayload,
+    AttestationPayload, AuditPayload, PurposePayload, ErrorPayload,
+  ])
+  .superRefine((p, ctx) => {
+    if (p.kind === "query") {
+      p.rows.forEach((r, i) => {
+        if (r.values.length !== p.columns.length) {
+          ctx.addIssue({ code: "custom", path: ["rows", i, "values"],
+            message: `expected ${p.columns.length} values (one per column), got ${r.values.length}` });
+        }
+      });
+    }
+  });
+
+export type CleanRoomPayload = z.infer<typeof CleanRoomPayload>;
+/** Input type: what a producer may write (defaults such as lift `level` may be omitted). */
+export type CleanRoomPayloadInput = z.input<typeof CleanRoomPayload>;
+export type PayloadKind = CleanRoomPayload["kind"];
+export type PayloadOf<K extends PayloadKind> = Extract<CleanRoomPayload, { kind: K }>;
+export type TraceStepName = (typeof TRACE_STEPS)[number];
+
+/** Result of {@link parsePayload}: the payload, or a readable multi-line error message. */
+export type ParseOutcome =
+  | { ok: true; payload: CleanRoomPayload }
+  | { ok: false; error: string };
+
+/**
+ * Parse untrusted display data. Never throws.
+ *
+ * @example
+ * const r = parsePayload({ kind: "error", version: 1, code: "PARAM_INVALID", message: "bad" });
+ * if (r.ok) console.log(r.payload.kind); // "error"
+ */
+export function parsePayload(data: unknown): ParseOutcome {
+  const r = CleanRoomPayload.safeParse(data);
+  if (r.success) return { ok: true, payload: r.data };
+  return { ok: false, error: z.prettifyError(r.error) };
+}
