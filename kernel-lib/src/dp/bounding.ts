@@ -1,0 +1,195 @@
+/**
+ * Contribution bounding and fixed-point releases: from declared bounds to sensitivity to
+ * noise, for counts and real-valued sums.
+ *
+ * The privacy unit (a person, a join key) may appear in many rows and many groups. The
+ * clean-room engine enforces the bounds (drop rows beyond `maxRowsPerGroupPerUnit`, groups
+ * beyond `maxGroupsPerUnit`, clamp values to `[lower, upper]`); this module is the pure math
+ * that turns those bounds into L1 / squared-L2 sensitivity (Tumult's `MaxGroupsPerID` ×
+ * `MaxRowsPerGroupPerID`, PipelineDP's `max_partitions_contributed` ×
+ * `max_contributions_per_partition`), and the noisy release itself.
+ *
+ * Real-valued sums (Mironov 2012; OpenDP's fixed-point sums): each value is snapped to a
+ * declared grid (e.g. 0.01), turned into an integer number of grid steps, clamped in
+ * integers, summed exactly in bigint, and released as integer + discrete noise, i.e. on the
+ * grid. Snapping data to the grid is not privacy-relevant (the clamp is done on the integer
+ * after snapping, so the per-unit bound holds whatever the float rounding did); the noise is
+ * exact.
+ */
+import type { Rng } from "../rng.js";
+import { rngStamp, type RngStamp } from "../rng.js";
+import { bug, invalid } from "../errors.js";
+import { type Rational, type RationalLike, ratFrom, ratToNumber, ratToDecimal, ratMul, rat, ratDiv, ratCompare } from "./rational.js";
+import { type PrivacyCost, checkParam, costToJson, type PrivacyCostJson } from "./accountant.js";
+import { sampleDiscreteLaplace, sampleDiscreteGaussian, laplaceScaleFor, gaussianSigma2For, discreteLaplaceVariance, discreteGaussianVariance } from "./mechanisms.js";
+
+/** Declared per-unit contribution bounds of one query. */
+export interface ContributionBounds {
+  /** Each unit contributes to at most this many output groups (cells). */
+  maxGroupsPerUnit: number;
+  /** …and to at most this many rows inside each group. */
+  maxRowsPerGroupPerUnit: number;
+}
+
+/** L1 and squared-L2 sensitivity (integers, in grid units for sums). */
+export interface Sensitivity {
+  l1: bigint;
+  l2Squared: bigint;
+}
+
+/** Noise for a release: discrete Laplace for ε-DP or discrete Gaussian for ρ-zCDP, for the whole query. */
+export type NoiseSpec = { kind: "laplace"; epsilon: RationalLike } | { kind: "gaussian"; rho: RationalLike };
+
+function boundInt(x: number, field: string, max = 1e6): bigint {
+  if (!Number.isSafeInteger(x) || x < 1 || x > max) invalid(field, `integer in [1, ${max}]`, x, "DP_PARAM_INVALID");
+  return BigInt(x);
+}
+
+/**
+ * Sensitivity of a (group-by) count under bounds g groups × r rows: L1 = g·r, L2² = g·r².
+ * @example countSensitivity({ maxGroupsPerUnit: 1, maxRowsPerGroupPerUnit: 1 }) // { l1: 1n, l2Squared: 1n }
+ */
+export function countSensitivity(b: ContributionBounds): Sensitivity {
+  const g = boundInt(b?.maxGroupsPerUnit, "maxGroupsPerUnit");
+  const r = boundInt(b?.maxRowsPerGroupPerUnit, "maxRowsPerGroupPerUnit");
+  return { l1: g * r, l2Squared: g * r * r };
+}
+
+/**
+ * Sensitivity of a (group-by) sum of values clamped to [lowerUnits, upperUnits] grid steps,
+ * under add/remove-one-unit neighbours: per row c = max(|lower|, |upper|), L1 = g·r·c,
+ * L2² = g·(r·c)².
+ * @example sumSensitivity({ maxGroupsPerUnit: 2, maxRowsPerGroupPerUnit: 1 }, 0n, 500n) // { l1: 1000n, l2Squared: 500000n }
+ */
+export function sumSensitivity(b: ContributionBounds, lowerUnits: bigint, upperUnits: bigint): Sensitivity {
+  const { l1, l2Squared } = countSensitivity(b);
+  if (typeof lowerUnits !== "bigint" || typeof upperUnits !== "bigint" || lowerUnits > upperUnits) invalid("bounds", "bigint lower ≤ upper (grid units)", lowerUnits, "DP_PARAM_INVALID");
+  const abs = (x: bigint) => (x < 0n ? -x : x);
+  const c = abs(lowerUnits) > abs(upperUnits) ? abs(lowerUnits) : abs(upperUnits);
+  if (c === 0n) invalid("bounds", "a clamping range other than [0, 0]", 0, "DP_PARAM_INVALID");
+  return { l1: l1 * c, l2Squared: l2Squared * c * c };
+}
+
+/**
+ * The privacy cost of releasing a query of sensitivity `s` with `noise` (known before running).
+ * @example costOfNoise({ kind: "laplace", epsilon: "0.5" }) // { kind: "pureDp", epsilon: 1/2 }
+ */
+export function costOfNoise(noise: NoiseSpec): PrivacyCost {
+  if (noise?.kind === "laplace") return { kind: "pureDp", epsilon: checkParam(noise.epsilon, "noise.epsilon") };
+  if (noise?.kind === "gaussian") return { kind: "zCdp", rho: checkParam(noise.rho, "noise.rho") };
+  return invalid("noise.kind", `"laplace" | "gaussian"`, (noise as { kind?: unknown })?.kind, "DP_PARAM_INVALID");
+}
+
+/** The noise parameter (Laplace scale or Gaussian σ², in integer units) achieving `noise` at sensitivity `s`. */
+export function noiseParameter(noise: NoiseSpec, s: Sensitivity): { kind: "laplace"; scale: Rational } | { kind: "gaussian"; sigma2: Rational } {
+  const cost = costOfNoise(noise);
+  if (cost.kind === "pureDp") return { kind: "laplace", scale: laplaceScaleFor(cost.epsilon, s.l1) };
+  if (cost.kind === "zCdp") return { kind: "gaussian", sigma2: gaussianSigma2For(cost.rho, s.l2Squared) };
+  return bug("costOfNoise returned an approxDp cost");
+}
+
+/** An integer release (JSON-able). */
+export interface IntegerRelease extends RngStamp {
+  /** Noisy value as a decimal integer string (exact). */
+  value: string;
+  /** Noise variance in output units (for confidence intervals). */
+  noiseVariance: number;
+  cost: PrivacyCostJson;
+  mechanism: "discreteLaplace" | "discreteGaussian";
+  /** Noise parameter as exact text: Laplace scale or Gaussian σ². */
+  noiseParameter: string;
+}
+
+/**
+ * Add exact discrete noise to an exact integer aggregate (a count, or a sum in grid units).
+ * @example releaseInteger(1234n, { kind: "laplace", epsilon: "1" }, { l1: 1n, l2Squared: 1n }, rng).value // e.g. "1236"
+ */
+export function releaseInteger(exact: bigint | number, noise: NoiseSpec, s: Sensitivity, rng: Rng): IntegerRelease {
+  const x = typeof exact === "number" && Number.isSafeInteger(exact) ? BigInt(exact) : exact;
+  if (typeof x !== "bigint") return invalid("exact", "integer aggregate (bigint or safe integer)", exact, "DP_PARAM_INVALID");
+  const p = noiseParameter(noise, s);
+  const cost = costToJson(costOfNoise(noise));
+  if (p.kind === "laplace") {
+    const n = sampleDiscreteLaplace(p.scale, rng);
+    return { value: (x + n).toString(), noiseVariance: discreteLaplaceVariance(p.scale), cost, mechanism: "discreteLaplace", noiseParameter: ratToDecimal(p.scale, 9), ...rngStamp(rng) };
+  }
+  const n = sampleDiscreteGaussian(p.sigma2, rng);
+  return { value: (x + n).toString(), noiseVariance: discreteGaussianVariance(p.sigma2), cost, mechanism: "discreteGaussian", noiseParameter: ratToDecimal(p.sigma2, 9), ...rngStamp(rng) };
+}
+
+/**
+ * Snap a value to the grid (nearest multiple of `grid`) and clamp in grid units.
+ * @example toGridUnits(12.345, rat(1, 100), -1000n, 1000n) // 1235n (or 1234n: data rounding is not privacy-relevant)
+ */
+export function toGridUnits(value: number, grid: Rational, lowerUnits: bigint, upperUnits: bigint): bigint {
+  if (typeof value !== "number" || Number.isNaN(value)) return invalid("value", "number", value, "DP_PARAM_INVALID");
+  const g = ratToNumber(grid);
+  const q = value / g;
+  if (q >= Number(upperUnits)) return upperUnits;
+  if (q <= Number(lowerUnits)) return lowerUnits;
+  const u = BigInt(Math.round(q));
+  return u < lowerUnits ? lowerUnits : u > upperUnits ? upperUnits : u;
+}
+
+/** Options of `noisySumFixedPoint`. */
+export interface FixedPointSumOptions {
+  /** Clamping bounds in real units ("0", "500.00"); both must lie on the grid. */
+  lower: RationalLike;
+  upper: RationalLike;
+  /** Release grid, e.g. "0.01". */
+  grid: RationalLike;
+  noise: NoiseSpec;
+  /** Bounds the engine enforced (default 1 group, 1 row: `values` are per-unit totals). */
+  bounds?: ContributionBounds;
+}
+
+/** A fixed-point sum release (JSON-able). */
+export interface FixedPointRelease extends IntegerRelease {
+  /** Noisy sum in grid units (exact integer string). */
+  units: string;
+  /** Noisy sum on the grid as decimal text, e.g. "1234.56". */
+  valueText: string;
+  /** Noisy sum as a JS number (display / downstream statistics). */
+  valueNumber: number;
+  grid: string;
+}
+
+/**
+ * Clamp each unit's contribution to [lower, upper], accumulate exactly in fixed point on
+ * `grid`, add discrete noise calibrated to the clamp, release on the grid.
+ * @example
+ * noisySumFixedPoint([12.5, 99.99, 1e9], { lower: "0", upper: "100", grid: "0.01", noise: { kind: "laplace", epsilon: "1" } }, rng).valueText // ≈ "212.49" ± 100/ε
+ */
+export function noisySumFixedPoint(values: ArrayLike<number>, opts: FixedPointSumOptions, rng: Rng): FixedPointRelease {
+  if (!values || typeof values.length !== "number") invalid("values", "array of numbers", values, "DP_PARAM_INVALID");
+  const grid = ratFrom(opts?.grid, "grid");
+  if (grid.num <= 0n) invalid("grid", "positive rational", ratToNumber(grid), "DP_PARAM_INVALID");
+  const lo = ratDiv(ratFrom(opts.lower, "lower"), grid);
+  const hi = ratDiv(ratFrom(opts.upper, "upper"), grid);
+  if (lo.den !== 1n) invalid("lower", `a multiple of the grid ${ratToDecimal(grid, 12)}`, ratToNumber(ratMul(lo, grid)), "DP_PARAM_INVALID");
+  if (hi.den !== 1n) invalid("upper", `a multiple of the grid ${ratToDecimal(grid, 12)}`, ratToNumber(ratMul(hi, grid)), "DP_PARAM_INVALID");
+  if (ratCompare(lo, hi) > 0) invalid("upper", "≥ lower", ratToNumber(ratMul(hi, grid)), "DP_PARAM_INVALID");
+  const s = sumSensitivity(opts.bounds ?? { maxGroupsPerUnit: 1, maxRowsPerGroupPerUnit: 1 }, lo.num, hi.num);
+  costOfNoise(opts.noise); // validate before touching data
+  // exact accumulation: safe-integer partial sums flushed into a bigint
+  let total = 0n;
+  let partial = 0;
+  const flushAt = 2 ** 52 - Math.max(Math.abs(Number(lo.num)), Math.abs(Number(hi.num)));
+  const small = flushAt > 0 && Number(hi.num) < 2 ** 51 && -Number(lo.num) < 2 ** 51;
+  for (let i = 0; i < values.length; i++) {
+    const u = toGridUnits(values[i]!, grid, lo.num, hi.num);
+    if (small) {
+      partial += Number(u);
+      if (Math.abs(partial) >= flushAt) {
+        total += BigInt(partial);
+        partial = 0;
+      }
+    } else total += u;
+  }
+  total += BigInt(partial);
+  const rel = releaseInteger(total, opts.noise, s, rng);
+  const unitsNoisy = BigInt(rel.value);
+  const real = ratMul(rat(unitsNoisy), grid);
+  const g2 = ratToNumber(grid) ** 2;
+  return { ...rel, noiseVariance: rel.noiseVariance * g2, units: rel.value, value: ratToDecimal(real, 12), valueText: ratToDecimal(real, 12), valueNumber: ratToNumber(real), grid: ratToDecimal(grid, 12) };
+}
