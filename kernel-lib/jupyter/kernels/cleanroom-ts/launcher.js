@@ -1,0 +1,413 @@
+#!/usr/bin/env node
+/**
+ * cleanroom-ts kernel launcher: tslab 1.0.22 with its Jupyter protocol defects fixed.
+ *
+ * tslab compiles and runs TypeScript cells well, but its wire-protocol layer (dist/jupyter.js)
+ * does not meet the Jupyter messaging spec 5.3 (found with jupyter_kernel_test, see
+ * ../shared/JUPYTER.md). Instead of forking tslab we reuse its pieces — the converter, the
+ * executor, the ZMQ socket plumbing and message signing — and replace the request dispatch:
+ *
+ *  - errors: `execute_reply` carries ename/evalue/traceback and an iopub `error` is published
+ *    (tslab printed to stderr and replied with a bare `status: error`);
+ *  - the value of the cell's last expression becomes an `execute_result` with the execution
+ *    count (tslab `console.log`ged it to stdout); values implementing
+ *    `[Symbol.for("jupyter.mimebundle")]()` render as a rich multi-MIME result;
+ *  - `execute_input` publishes the code and execution count; `silent` and `store_history`
+ *    are honoured;
+ *  - `stop_on_error`: after a failed cell requested with stop_on_error=true, the execute
+ *    requests already queued (and those arriving within ABORT_WINDOW_MS) are answered
+ *    `aborted`; with stop_on_error=false nothing is aborted (tslab aborted everything arriving
+ *    within 200 ms of any error, regardless of the flag);
+ *  - `kernel_info_reply` is complete (`status`, real versions, pygments lexer, help links);
+ *  - `history_request` is answered from an in-memory history (tail, range, search);
+ *  - `comm_info_request` gets a `comm_info_reply` (tslab replied `complete_reply`);
+ *  - `shutdown_request` echoes `restart`; `interrupt_request` is answered.
+ *
+ * The tslab version is pinned: the launcher refuses to start on any other version, because
+ * it depends on tslab's internal modules (dist/jupyter.js, dist/executor.js, dist/converter.js).
+ *
+ * Cells (and libraries they load) can also reach a small kernel API at
+ * `globalThis[Symbol.for("cleanroom-lab.kernel")]`: `display(bundle, metadata?)` publishes one
+ * multi-MIME `display_data`, `clearOutput(wait?)` publishes `clear_output`.
+ *
+ * Usage (from kernel.json): node launcher.js --config-path <connection_file>
+ */
+"use strict";
+
+const PINNED_TSLAB = "1.0.22";
+const ABORT_WINDOW_MS = 20;
+const MIMEBUNDLE = Symbol.for("jupyter.mimebundle");
+const KERNEL_API = Symbol.for("cleanroom-lab.kernel");
+
+const util = require("util");
+const { createHmac, randomBytes } = require("crypto");
+
+function fail(message) {
+  process.stderr.write(`cleanroom-ts: ${message}\n`);
+  process.exit(1);
+}
+
+function parseArgs(argv) {
+  const i = argv.indexOf("--config-path");
+  if (i < 0 || !argv[i + 1]) fail("usage: launcher.js --config-path <connection_file>");
+  return { configPath: argv[i + 1] };
+}
+
+let tslabVersion;
+try {
+  tslabVersion = require("tslab/package.json").version;
+} catch (e) {
+  fail(`cannot load tslab (run npm install in the repository root): ${e.message}`);
+}
+if (tslabVersion !== PINNED_TSLAB) {
+  fail(`tslab ${tslabVersion} found, but this launcher patches tslab ${PINNED_TSLAB} internals; pin tslab to ${PINNED_TSLAB}`);
+}
+
+const tslabJupyter = require("tslab/dist/jupyter.js");
+const { ZmqServer, JupyterHandlerImpl } = tslabJupyter;
+const { createConverter } = require("tslab/dist/converter.js");
+const { createExecutor } = require("tslab/dist/executor.js");
+const tsVersion = require("@tslab/typescript-for-tslab").version;
+
+/**
+ * One wire-protocol message. tslab keeps its ZmqMessage class module-private, so this is the
+ * same parse / HMAC-verify / sign logic, with one fix: an empty key (signing disabled, as
+ * jupyter_client allows) is accepted instead of failing verification.
+ */
+const DELIM = Buffer.from("<IDS|MSG>");
+class WireMessage {
+  static fromRaw(key, raw) {
+    const m = new WireMessage();
+    const d = raw.findIndex((buf) => buf.equals(DELIM));
+    if (d < 0) throw new Error("message missing delimiter");
+    m.identity = raw.slice(0, d);
+    const hmac = raw[d + 1].toString();
+    const parts = raw.slice(d + 2);
+    [m.header, m.parent, m.metadata, m.content] = parts.slice(0, 4).map((p) => JSON.parse(p.toString()));
+    if (key) {
+      const h = createHmac("sha256", key);
+      for (const p of parts) h.update(p);
+      if (h.digest("hex") !== hmac) throw new Error("invalid hmac");
+    }
+    return m;
+  }
+  createReply() {
+    const r = new WireMessage();
+    r.identity = this.identity;
+    r.header = {
+      version: "5.3",
+      date: new Date().toISOString(),
+      session: this.header.session,
+      username: this.header.username,
+      msg_type: this.header.msg_type,
+      msg_id: randomBytes(16).toString("hex"),
+    };
+    r.parent = this.header;
+    r.metadata = {};
+    r.content = {};
+    return r;
+  }
+  signAndSend(key, sock) {
+    const bodies = [this.header, this.parent, this.metadata, this.content].map((x) => JSON.stringify(x));
+    const h = createHmac("sha256", key || "");
+    for (const b of bodies) h.update(b);
+    sock.send([...this.identity, DELIM, key ? h.digest("hex") : "", ...bodies]);
+  }
+}
+
+/** Turn whatever the executor reported into Jupyter's {ename, evalue, traceback}. */
+function describeFailure(captured) {
+  const thrown = captured.filter((c) => c.kind === "thrown");
+  if (thrown.length > 0) {
+    const e = thrown[thrown.length - 1].value;
+    if (e instanceof Error) {
+      const ename = e.name || (e.constructor && e.constructor.name) || "Error";
+      const evalue = String(e.message);
+      // Drop frames from tslab and Node internals: they say nothing about the cell.
+      const lines = String(e.stack || `${ename}: ${evalue}`)
+        .split("\n")
+        .filter((l) => !/node_modules[\\/]tslab[\\/]|\(node:internal|^\s+at node:|launcher\.js/.test(l));
+      return { ename, evalue, traceback: lines };
+    }
+    const evalue = util.inspect(e);
+    return { ename: "Error", evalue: `Uncaught ${evalue}`, traceback: [`Uncaught ${evalue}`] };
+  }
+  const diags = captured.filter((c) => c.kind === "diagnostic").map((c) => c.text);
+  if (diags.length > 0) {
+    return { ename: "CompileError", evalue: diags.join("\n"), traceback: diags.map((d) => `CompileError: ${d}`) };
+  }
+  return { ename: "Error", evalue: "cell failed without an error description", traceback: [] };
+}
+
+/** The execute_result bundle for a last-expression value. */
+function resultBundle(value) {
+  const plain = util.inspect(value, { colors: false, depth: 4, maxArrayLength: 50 });
+  if (value != null && typeof value[MIMEBUNDLE] === "function") {
+    const bundle = value[MIMEBUNDLE]();
+    if (bundle && typeof bundle === "object") {
+      return { "text/plain": plain, ...bundle };
+    }
+  }
+  return { "text/plain": plain };
+}
+
+/** Glob (`*`, `?`) → RegExp, as IPython's history search does. */
+function globToRegExp(pattern) {
+  const esc = pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
+  return new RegExp(`^${esc}$`, "s");
+}
+
+class CleanroomServer extends ZmqServer {
+  constructor(handler, configPath, executor, captured) {
+    super(handler, configPath);
+    this.executor = executor;
+    this.captured = captured; // filled by the executor's console (see startKernel)
+    this.execCount = 0;
+    this.received = 0; // sequence number of execute requests received
+    this.abortUpTo = 0; // execute requests with seq <= abortUpTo are aborted
+    this.aborting = false; // also abort requests arriving in the short window after an error
+    this.queue = Promise.resolve();
+    this.session = 1;
+    this.history = []; // [session, line, input, outputText|null]
+  }
+
+  reply(sock, msg, type, content) {
+    const r = msg.createReply();
+    r.header.msg_type = type;
+    r.content = content;
+    r.signAndSend(this.connInfo.key, sock);
+  }
+
+  iopubSend(msg, type, content) {
+    this.reply(this.iopub, msg, type, content);
+  }
+
+  async handleShellMessage(sock, ...args) {
+    const msg = WireMessage.fromRaw(this.connInfo.key, args);
+    const type = msg.header.msg_type;
+    let terminated = false;
+    this.publishStatus("busy", msg);
+    try {
+      switch (type) {
+        case "kernel_info_request":
+          this.reply(sock, msg, "kernel_info_reply", this.kernelInfo());
+          break;
+        case "execute_request":
+          await this.handleExecute(sock, msg);
+          break;
+        case "is_complete_request":
+          this.handleIsComplete(sock, msg);
+          break;
+        case "inspect_request":
+          this.handleInspect(sock, msg);
+          break;
+        case "complete_request":
+          this.handleComplete(sock, msg);
+          break;
+        case "history_request":
+          this.reply(sock, msg, "history_reply", { status: "ok", history: this.historyQuery(msg.content) });
+          break;
+        case "comm_info_request":
+          // No comm targets are registered by this kernel.
+          this.reply(sock, msg, "comm_info_reply", { status: "ok", comms: {} });
+          break;
+        case "comm_open":
+        case "comm_msg":
+        case "comm_close":
+          break; // no comm targets: ignore, as ipykernel does for unknown targets
+        case "interrupt_request":
+          this.executor.interrupt();
+          this.reply(sock, msg, "interrupt_reply", { status: "ok" });
+          break;
+        case "shutdown_request":
+          this.reply(sock, msg, "shutdown_reply", { status: "ok", restart: !!msg.content.restart });
+          terminated = true;
+          break;
+        default:
+          console.warn(`cleanroom-ts: unknown msg_type: ${type}`);
+      }
+    } catch (e) {
+      console.error(`cleanroom-ts: failed to handle ${type}:`, e);
+    } finally {
+      this.publishStatus("idle", msg);
+    }
+    if (terminated) {
+      this.close();
+      setTimeout(() => process.exit(0), 200).unref();
+    }
+  }
+
+  kernelInfo() {
+    return {
+      status: "ok",
+      protocol_version: "5.3",
+      implementation: "cleanroom-ts",
+      implementation_version: `tslab ${tslabVersion}`,
+      language_info: {
+        name: "typescript",
+        version: tsVersion,
+        mimetype: "text/typescript",
+        file_extension: ".ts",
+        pygments_lexer: "typescript",
+        nbconvert_exporter: "script",
+        // Same trick as tslab: enables TypeScript highlighting in notebook and JupyterLab.
+        codemirror_mode: { mode: "typescript", name: "javascript", typescript: true },
+      },
+      banner: `cleanroom-ts — TypeScript ${tsVersion} on Node ${process.version} (tslab ${tslabVersion})`,
+      help_links: [{ text: "tslab", url: "https://github.com/yunabe/tslab" }],
+      debugger: false,
+    };
+  }
+
+  async handleExecute(sock, msg) {
+    const req = msg.content;
+    const seq = ++this.received;
+    const run = () => this.runExecute(sock, msg, req, seq);
+    const done = this.queue.then(run, run);
+    this.queue = done.catch(() => {});
+    await done;
+  }
+
+  async runExecute(sock, msg, req, seq) {
+    const silent = req.silent === true;
+    const storeHistory = !silent && req.store_history !== false;
+    const stopOnError = req.stop_on_error !== false;
+    if (seq <= this.abortUpTo || this.aborting) {
+      this.reply(sock, msg, "execute_reply", { status: "aborted", execution_count: this.execCount });
+      return;
+    }
+    // Route stdout/stderr of this cell (and of callbacks it leaves behind) to its iopub.
+    const writeStream = (name, text) => this.iopubSend(msg, "stream", { name, text });
+    const writeTo = (name) => (chunk, encoding, cb) => {
+      writeStream(name, typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8"));
+      if (typeof encoding === "function") encoding();
+      else if (typeof cb === "function") cb();
+      return true;
+    };
+    process.stdout.write = writeTo("stdout");
+    process.stderr.write = writeTo("stderr");
+    const writeDisplayData = (content, update) => {
+      if (!silent) this.iopubSend(msg, update ? "update_display_data" : "display_data", content);
+    };
+    tslabJupyter.lastWriteDisplayData = writeDisplayData; // used by tslab's `display` API
+    this.currentMsg = msg;
+
+    if (storeHistory) this.execCount += 1;
+    const count = this.execCount;
+    if (!silent) this.iopubSend(msg, "execute_input", { code: req.code, execution_count: count });
+
+    this.captured.length = 0;
+    let ok;
+    try {
+      ok = await this.executor.execute(req.code);
+    } catch (e) {
+      this.captured.push({ kind: "thrown", value: e });
+      ok = false;
+    }
+    const captured = this.captured.splice(0);
+    const lastValue = captured.filter((c) => c.kind === "value").pop();
+    let outputText = null;
+
+    if (ok) {
+      // Diagnostics of a `//@module` cell do not fail it; show them as stderr.
+      for (const c of captured) if (c.kind === "diagnostic") writeStream("stderr", c.text + "\n");
+      if (lastValue && !silent) {
+        const data = resultBundle(lastValue.value);
+        outputText = data["text/plain"];
+        this.iopubSend(msg, "execute_result", { execution_count: count, data, metadata: {} });
+      }
+      if (storeHistory) this.history.push([this.session, count, req.code, outputText]);
+      this.reply(sock, msg, "execute_reply", { status: "ok", execution_count: count, payload: [], user_expressions: {} });
+      return;
+    }
+
+    const err = describeFailure(captured);
+    if (storeHistory) this.history.push([this.session, count, req.code, null]);
+    if (!silent) this.iopubSend(msg, "error", err);
+    if (stopOnError) {
+      this.abortUpTo = this.received;
+      this.aborting = true;
+    }
+    this.reply(sock, msg, "execute_reply", { status: "error", execution_count: count, ...err, payload: [], user_expressions: {} });
+    if (stopOnError) setTimeout(() => (this.aborting = false), ABORT_WINDOW_MS);
+  }
+
+  historyQuery(q) {
+    const fmt = (h) => [h[0], h[1], q.output ? [h[2], h[3]] : h[2]];
+    let rows = this.history;
+    if (q.hist_access_type === "tail") {
+      const n = typeof q.n === "number" && q.n > 0 ? q.n : 10;
+      rows = rows.slice(-n);
+    } else if (q.hist_access_type === "range") {
+      const session = q.session || this.session; // 0 = current session
+      if (session !== this.session && session !== 0) return [];
+      const start = typeof q.start === "number" ? q.start : 1;
+      const stop = typeof q.stop === "number" && q.stop > 0 ? q.stop : Infinity;
+      rows = rows.filter((h) => h[1] >= start && h[1] < stop);
+    } else if (q.hist_access_type === "search") {
+      const re = globToRegExp(q.pattern || "*");
+      rows = rows.filter((h) => re.test(h[2]));
+      if (q.unique) {
+        const seen = new Set();
+        rows = rows.slice().reverse().filter((h) => !seen.has(h[2]) && seen.add(h[2])).reverse();
+      }
+      if (typeof q.n === "number" && q.n > 0) rows = rows.slice(-q.n);
+    } else {
+      return [];
+    }
+    return rows.map(fmt);
+  }
+}
+
+function startKernel({ configPath }) {
+  // One converter for Node cells; browser-mode cells (`//%browser`) get their own lazily.
+  const convs = {
+    _node: null,
+    _browser: null,
+    get node() {
+      return this._node || (this._node = createConverter({ isJS: false, isBrowser: false }));
+    },
+    get browser() {
+      return this._browser || (this._browser = createConverter({ isJS: false, isBrowser: true }));
+    },
+    close() {
+      if (this._node) this._node.close();
+      if (this._browser) this._browser.close();
+    },
+  };
+  convs.node; // warm up the converter before the first cell
+
+  // tslab's executor reports through the console object it is given: `log(value)` for the
+  // last expression, `error(fmt, ...)` for compile diagnostics, `error(e)` for exceptions.
+  // Capture these instead of printing them, so they become execute_result / error messages.
+  const captured = [];
+  const executorConsole = {
+    log: (value) => captured.push({ kind: "value", value }),
+    error: (...args) => {
+      if (args.length === 1) captured.push({ kind: "thrown", value: args[0] });
+      else captured.push({ kind: "diagnostic", text: util.format(...args) });
+    },
+  };
+  const executor = createExecutor(process.cwd(), convs, executorConsole);
+  const server = new CleanroomServer(new JupyterHandlerImpl(executor, false), configPath, executor, captured);
+
+  globalThis[KERNEL_API] = Object.freeze({
+    name: "cleanroom-ts",
+    /** Publish one display_data with several MIME types at once (tslab's display has one). */
+    display(bundle, metadata = {}) {
+      if (!server.currentMsg) throw new Error("no cell is executing");
+      server.iopubSend(server.currentMsg, "display_data", { data: bundle, metadata, transient: {} });
+    },
+    clearOutput(wait = false) {
+      if (!server.currentMsg) throw new Error("no cell is executing");
+      server.iopubSend(server.currentMsg, "clear_output", { wait: !!wait });
+    },
+  });
+
+  process.on("SIGINT", () => executor.interrupt());
+  process.on("uncaughtException", (err) => console.error("UncaughtException:", err));
+  process.on("unhandledRejection", (reason) => console.error("UnhandledPromiseRejection:", reason));
+  server.init();
+}
+
+startKernel(parseArgs(process.argv.slice(2)));

@@ -1,0 +1,228 @@
+"""Jupyter protocol conformance of the cleanroom-ts kernel (tslab + launcher fixes).
+
+Run from the repository root (scripts/test.mjs does this):
+
+    JUPYTER_PATH=kernel-lib/jupyter /usr/bin/python3 -m unittest discover -s test/kernel -v
+
+The first class is jupyter_kernel_test's standard suite; the second checks the defects
+listed in ../shared/JUPYTER.md one by one (error content, execute_result, execution
+counts, stop_on_error, kernel_info, history, comm_info).
+"""
+
+import os
+import sys
+import time
+import unittest
+from queue import Empty
+
+import jupyter_kernel_test as jkt
+from jupyter_client.manager import start_new_kernel
+from jupyter_kernel_test.msgspec_v5 import validate_message
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+KERNELS = os.path.join(ROOT, "kernel-lib", "jupyter")
+# Appended, so that a JUPYTER_PATH given by the caller can point at another kernel build.
+if KERNELS not in os.environ.get("JUPYTER_PATH", "").split(os.pathsep):
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [os.environ.get("JUPYTER_PATH"), KERNELS]))
+
+# tslab compiles each cell with TypeScript: the first cell takes a few seconds.
+jkt.TIMEOUT = 60
+
+KERNEL_API = 'globalThis[Symbol.for("cleanroom-lab.kernel")]'
+
+
+class CleanroomTsKernelTests(jkt.KernelTests):
+    kernel_name = "cleanroom-ts"
+    language_name = "typescript"
+    file_extension = ".ts"
+
+    code_hello_world = 'console.log("hello, world")'
+    code_stderr = 'console.error("oops")'
+
+    completion_samples = [
+        {"text": "Math.ab", "matches": {"abs"}},
+        {"text": "const someLongName = 1;\nsomeLong", "matches": {"someLongName"}},
+    ]
+
+    complete_code_samples = ["1 + 1", "const x = 2;", "function f() { return 1; }"]
+    incomplete_code_samples = ["function f() {", "const o = {", "[1, 2,"]
+
+    code_generate_error = 'throw new RangeError("deliberate")'
+
+    code_execute_result = [
+        {"code": "6 * 7", "result": "42"},
+        {"code": "'a' + 'b'", "result": "'ab'"},
+        {"code": "[1, 2, 3].map((x) => x * 2)", "result": "[ 2, 4, 6 ]"},
+        {"code": "10n ** 20n", "result": "100000000000000000000n"},
+        {"code": "({ [Symbol.for('jupyter.mimebundle')]: () => ({ 'text/html': '<b>x</b>' }) })",
+         "mime": "text/html", "result": "<b>x</b>"},
+    ]
+    code_history_pattern = "6 *"
+    supported_history_operations = ("tail", "range", "search")
+
+    code_display_data = [
+        {"code": 'import * as tslab from "tslab";\ntslab.display.html("<b>hi</b>")', "mime": "text/html"},
+        {"code": 'import * as tslab from "tslab";\ntslab.display.markdown("*hi*")', "mime": "text/markdown"},
+        {"code": KERNEL_API + '.display({"text/plain": "p", "application/json": {"a": 1}})',
+         "mime": "application/json"},
+    ]
+
+    code_inspect_sample = "Math.max"
+    code_clear_output = KERNEL_API + ".clearOutput()"
+
+
+class CleanroomTsProtocolTests(unittest.TestCase):
+    """The tslab defects, each pinned by a test that fails on unpatched tslab 1.0.22."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.km, cls.kc = start_new_kernel(kernel_name="cleanroom-ts", startup_timeout=60)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.kc.stop_channels()
+        cls.km.shutdown_kernel()
+
+    def setUp(self):
+        self.drain()
+
+    def drain(self):
+        for get in (self.kc.get_shell_msg, self.kc.get_iopub_msg):
+            while True:
+                try:
+                    get(timeout=0.1)
+                except Empty:
+                    break
+
+    def iopub_for(self, msg_id, timeout=60):
+        """All iopub messages of one request, up to its idle status."""
+        out = []
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            msg = self.kc.get_iopub_msg(timeout=timeout)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            validate_message(msg)
+            if msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+                return out
+            out.append(msg)
+        self.fail("no idle status for %s" % msg_id)
+
+    def shell_reply(self, msg_id, timeout=60):
+        while True:
+            reply = self.kc.get_shell_msg(timeout=timeout)
+            if reply["parent_header"].get("msg_id") == msg_id:
+                return reply
+
+    def run_cell(self, code, **kw):
+        msg_id = self.kc.execute(code, **kw)
+        reply = self.shell_reply(msg_id)
+        return reply, self.iopub_for(msg_id)
+
+    def test_runtime_error_has_ename_evalue_traceback_and_iopub_error(self):
+        reply, out = self.run_cell('throw new TypeError("bad input")')
+        validate_message(reply, "execute_reply")
+        c = reply["content"]
+        self.assertEqual((c["status"], c["ename"], c["evalue"]), ("error", "TypeError", "bad input"))
+        self.assertTrue(any("bad input" in line for line in c["traceback"]))
+        errors = [m for m in out if m["msg_type"] == "error"]
+        self.assertEqual(len(errors), 1)
+        self.assertEqual(errors[0]["content"]["ename"], "TypeError")
+        self.assertEqual(errors[0]["content"]["evalue"], "bad input")
+        self.assertFalse([m for m in out if m["msg_type"] == "stream"], "error must not also go to a stream")
+
+    def test_compile_error_names_the_diagnostic(self):
+        reply, out = self.run_cell('const n: number = "text";')
+        c = reply["content"]
+        self.assertEqual((c["status"], c["ename"]), ("error", "CompileError"))
+        self.assertIn("not assignable", c["evalue"])
+        self.assertEqual([m["msg_type"] for m in out if m["msg_type"] == "error"], ["error"])
+
+    def test_async_rejection_is_an_error(self):
+        reply, _ = self.run_cell('await Promise.reject(new Error("later"))')
+        self.assertEqual((reply["content"]["status"], reply["content"]["evalue"]), ("error", "later"))
+
+    def test_last_expression_is_execute_result_with_count_not_stdout(self):
+        reply, out = self.run_cell("const answer = 40;\nanswer + 2")
+        count = reply["content"]["execution_count"]
+        results = [m for m in out if m["msg_type"] == "execute_result"]
+        self.assertEqual(len(results), 1)
+        self.assertEqual(results[0]["content"]["data"]["text/plain"], "42")
+        self.assertEqual(results[0]["content"]["execution_count"], count)
+        self.assertFalse([m for m in out if m["msg_type"] == "stream"])
+
+    def test_execute_input_publishes_increasing_counts(self):
+        r1, o1 = self.run_cell("1")
+        r2, o2 = self.run_cell("2")
+        n1, n2 = r1["content"]["execution_count"], r2["content"]["execution_count"]
+        self.assertEqual(n2, n1 + 1)
+        inputs = [m for m in o2 if m["msg_type"] == "execute_input"]
+        self.assertEqual([(m["content"]["code"], m["content"]["execution_count"]) for m in inputs], [("2", n2)])
+
+    def test_silent_execution_publishes_nothing_and_keeps_count(self):
+        r1, _ = self.run_cell("1")
+        _, out = self.run_cell("5 + 5", silent=True)
+        self.assertEqual([m["msg_type"] for m in out if m["msg_type"] != "status"], [])
+        r3, _ = self.run_cell("3")
+        self.assertEqual(r3["content"]["execution_count"], r1["content"]["execution_count"] + 1)
+
+    def send_batch(self, first, rest, stop_on_error):
+        ids = [self.kc.execute(first, stop_on_error=stop_on_error)]
+        ids += [self.kc.execute(code) for code in rest]
+        return [self.shell_reply(i)["content"]["status"] for i in ids]
+
+    def test_stop_on_error_aborts_queued_requests(self):
+        statuses = self.send_batch('throw new Error("stop")', ["1", "2"], stop_on_error=True)
+        self.assertEqual(statuses, ["error", "aborted", "aborted"])
+        time.sleep(0.2)
+        reply, _ = self.run_cell("3")
+        self.assertEqual(reply["content"]["status"], "ok", "aborting must end after the queue drains")
+
+    def test_stop_on_error_false_runs_the_following_requests(self):
+        statuses = self.send_batch('throw new Error("go on")', ["1", "2"], stop_on_error=False)
+        self.assertEqual(statuses, ["error", "ok", "ok"])
+
+    def test_request_right_after_an_error_is_not_aborted(self):
+        reply, _ = self.run_cell('throw new Error("once")', stop_on_error=False)
+        self.assertEqual(reply["content"]["status"], "error")
+        reply, _ = self.run_cell("1 + 1")
+        self.assertEqual(reply["content"]["status"], "ok")
+
+    def test_kernel_info_reply_is_complete(self):
+        msg_id = self.kc.kernel_info()
+        reply = self.shell_reply(msg_id)
+        validate_message(reply, "kernel_info_reply", msg_id)
+        c = reply["content"]
+        self.assertEqual(c["status"], "ok")
+        self.assertEqual(c["language_info"]["name"], "typescript")
+        self.assertRegex(c["language_info"]["version"], r"^\d+\.\d+")
+        self.assertIn("implementation_version", c)
+
+    def test_history_request_is_answered(self):
+        self.run_cell("const historyMarker = 7; historyMarker")
+        msg_id = self.kc.history(hist_access_type="tail", n=1, output=True, raw=True)
+        reply = self.shell_reply(msg_id)
+        validate_message(reply, "history_reply", msg_id)
+        (session, line, (source, output)), = reply["content"]["history"]
+        self.assertIn("historyMarker", source)
+        self.assertEqual(output, "7")
+
+    def test_comm_info_request_gets_comm_info_reply(self):
+        msg_id = self.kc.comm_info()
+        reply = self.shell_reply(msg_id)
+        validate_message(reply, "comm_info_reply", msg_id)
+        self.assertEqual(reply["content"], {"status": "ok", "comms": {}})
+
+    def test_library_error_keeps_its_name_and_code(self):
+        reply, _ = self.run_cell(
+            'import { CleanRoomError } from "@cleanroom-lab/kernel/dist/errors.js";\n'
+            'throw new CleanRoomError("PARAM_INVALID", "\\"epsilon\\" expected > 0, got number 0")'
+        )
+        c = reply["content"]
+        self.assertEqual(c["ename"], "CleanRoomError")
+        self.assertTrue(c["evalue"].startswith("[PARAM_INVALID]"), c["evalue"])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
