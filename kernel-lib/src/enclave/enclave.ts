@@ -18,7 +18,7 @@
  * flagged in the signed document and refused by every verifier (a debugger can read memory).
  */
 import { CleanRoomError, invalid } from "../errors.js";
-import type { Rng } from "../rng.js";
+import { rngStamp, type Rng, type RngStamp } from "../rng.js";
 import { aesGcmOpen, b64, ed25519KeyPair, fromB64, fromHex, hex, utf8, x25519KeyPair, type KeyPair } from "../crypto/primitives.js";
 import { openSealed } from "../crypto/seal.js";
 import { sha384Hex, canonicalJson, measureImage, type EnclaveImage, type EnclaveMeasurement, type JsonValue, type LaunchContext } from "./measurement.js";
@@ -26,12 +26,17 @@ import { documentHash, encodeCertificate, issueCertificate, signDocument, type A
 import type { EncryptedDataset, KeyReleaseGrant } from "./keyRelease.js";
 import { datasetAad, releaseInfo } from "./keyRelease.js";
 
-/** What a workload receives: decrypted inputs by name, the template hash, params and purpose. */
+/**
+ * What a workload receives: decrypted inputs by name, the template hash, params, purpose, the
+ * measured config, and the enclave's own Rng (for DP noise drawn inside).
+ */
 export interface WorkloadInput {
   inputs: Record<string, Uint8Array>;
   templateHash: string;
   params: JsonValue;
   purpose: string;
+  config: { [k: string]: JsonValue };
+  rng: Rng;
 }
 /** The code that runs inside the enclave. Its source text is measured (PCR0/PCR2). */
 export type EnclaveWorkload = (input: WorkloadInput) => JsonValue;
@@ -126,6 +131,17 @@ interface HeldKey {
   documentHash: string;
 }
 
+/** What leaves the enclave after a run: the workload's output and where it came from. */
+export interface EnclaveRunResult {
+  output: JsonValue;
+  moduleId: string;
+  imageSha384: string;
+  templateHash: string;
+  purpose: string;
+  outputSha384: string;
+  rngStamp: RngStamp;
+}
+
 /** What an enclave holds, described without contents (the "enclave's view"). */
 export interface EnclaveView {
   moduleId: string;
@@ -149,12 +165,15 @@ export class EnclaveInstance {
   /** base64 X25519 channel public key generated inside at launch. */
   readonly channelPublicKey: string;
   readonly approvedTemplateHashes: readonly string[];
+  /** The measured behaviour config (a copy of what PCR1 covers). */
+  readonly config: { [k: string]: JsonValue };
   #channel: KeyPair;
   #moduleKey: KeyPair;
   #cert: SimCertificate;
   #rootCert: SimCertificate;
   #clock: () => number;
   #workload: EnclaveWorkload;
+  #rng: Rng;
   #issued = new Map<string, IssuedDocument>();
   #keys = new Map<string, HeldKey>();
   #lastRun: EnclaveView["lastRun"] = [];
@@ -170,8 +189,11 @@ export class EnclaveInstance {
     this.#clock = a.clock;
     this.#workload = a.workload;
     this.#channel = x25519KeyPair(a.rng);
+    this.#rng = a.rng.fork(`enclave-noise/${a.moduleId}`);
     this.channelPublicKey = b64(this.#channel.publicKey);
-    this.approvedTemplateHashes = JSON.parse(a.measurement.canonicalImage).approvedTemplateHashes;
+    const img = JSON.parse(a.measurement.canonicalImage);
+    this.approvedTemplateHashes = Object.freeze(img.approvedTemplateHashes as string[]);
+    this.config = Object.freeze(img.config);
   }
 
   /**
@@ -239,7 +261,7 @@ export class EnclaveInstance {
    * @example
    * const out = enclave.run({ datasets: { exposures: encExp }, templateHash: h, params: {}, purpose })
    */
-  run(req: { datasets: Record<string, EncryptedDataset>; templateHash: string; params?: JsonValue; purpose: string }): { output: JsonValue; moduleId: string; imageSha384: string; templateHash: string; purpose: string; outputSha384: string } {
+  run(req: { datasets: Record<string, EncryptedDataset>; templateHash: string; params?: JsonValue; purpose: string }): EnclaveRunResult {
     if (typeof req !== "object" || req === null || typeof req.datasets !== "object" || req.datasets === null) invalid("req.datasets", "Record<name, EncryptedDataset>", req?.datasets);
     if (!this.approvedTemplateHashes.includes(req.templateHash)) {
       throw new CleanRoomError("QUERY_NOT_APPROVED", `"req.templateHash" expected a template hash measured into this enclave, got ${typeof req.templateHash === "string" ? req.templateHash.slice(0, 16) + "…" : typeof req.templateHash}`, { field: "req.templateHash" });
@@ -262,10 +284,10 @@ export class EnclaveInstance {
         inputs[name] = pt;
         seen.push({ datasetId: ds.datasetId, plaintextBytes: pt.length, plaintextSha384: sha384Hex(pt) });
       }
-      const output = this.#workload({ inputs, templateHash: req.templateHash, params, purpose: req.purpose });
+      const output = this.#workload({ inputs, templateHash: req.templateHash, params, purpose: req.purpose, config: this.config, rng: this.#rng });
       const text = canonicalJson(output, "workload output");
       this.#lastRun = seen;
-      return { output: JSON.parse(text) as JsonValue, moduleId: this.moduleId, imageSha384: this.measurement.imageSha384, templateHash: req.templateHash, purpose: req.purpose, outputSha384: sha384Hex(text) };
+      return { output: JSON.parse(text) as JsonValue, moduleId: this.moduleId, imageSha384: this.measurement.imageSha384, templateHash: req.templateHash, purpose: req.purpose, outputSha384: sha384Hex(text), rngStamp: rngStamp(this.#rng) };
     } finally {
       for (const pt of Object.values(inputs)) pt.fill(0);
     }

@@ -53,6 +53,8 @@ export interface KeyReleaseGrant {
   documentHash: string;
   imageSha384: string;
   sealedKey: { ephemeralPublicKey: string; ciphertext: string };
+  /** The verifier checks that passed before sealing, in order. */
+  verifiedChecks: string[];
   rngStamp: RngStamp;
 }
 
@@ -193,6 +195,7 @@ export class KeyReleaseService {
       documentHash: verified.documentHash,
       imageSha384: verified.imageSha384,
       sealedKey: { ephemeralPublicKey: b64(box.ephemeralPublicKey), ciphertext: b64(box.ciphertext) },
+      verifiedChecks: verified.checks,
       rngStamp: rngStamp(rng),
     };
   }
