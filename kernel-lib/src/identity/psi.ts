@@ -283,7 +283,7 @@ export class PsiClient extends PsiParty {
   processResponse(setup: PsiSetup, response: PsiResponse): Promise<PsiClientOutput> {
     return this.guard("waiting", async () => {
       const setupPts = this.checkMessage(setup, "psi.setup");
-      if (setupPts.length < this.minPeer) invalid("psi.setup.encryptedElements", `at least ${this.minPeer} elements (minPeerSetSize)`, setupPts, "PSI_SET_TOO_LARGE");
+      if (setupPts.length < this.minPeer) invalid("psi.setup.encryptedElements", `at least ${this.minPeer} elements (minPeerSetSize)`, setupPts, "PSI_SET_TOO_SMALL");
       if (!isSortedHex(setup.encryptedElements)) invalid("psi.setup.encryptedElements", "sorted elements", setup.encryptedElements, "PSI_INVALID_MESSAGE");
       const respPts = this.checkMessage(response, "psi.response", this.n);
       const wantOrder = this.mode === "cardinality" ? "sorted" : "request";
@@ -326,7 +326,7 @@ export class PsiServer extends PsiParty {
       if (request.mode !== this.mode) invalid("psi.request.mode", `"${this.mode}" (the server's mode)`, request.mode, "PSI_INVALID_MESSAGE");
       if (request.revealIntersection !== (this.mode !== "cardinality")) invalid("psi.request.revealIntersection", String(this.mode !== "cardinality"), request.revealIntersection, "PSI_INVALID_MESSAGE");
       if (request.dst !== PSI_DST) invalid("psi.request.dst", `"${PSI_DST}"`, request.dst, "PSI_INVALID_MESSAGE");
-      if (pts.length < this.minPeer) invalid("psi.request.encryptedElements", `at least ${this.minPeer} elements (minPeerSetSize)`, pts, "PSI_SET_TOO_LARGE");
+      if (pts.length < this.minPeer) invalid("psi.request.encryptedElements", `at least ${this.minPeer} elements (minPeerSetSize)`, pts, "PSI_SET_TOO_SMALL");
       this.sessionId = request.sessionId;
       const double = (await this.backend.blind(pts, this.key, this.progress, "server: blind client set")).map(hex);
       const own = (await this.backend.hashAndBlind(elements, this.key, this.progress, "server: hash and blind own set")).map(hex);
