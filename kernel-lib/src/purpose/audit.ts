@@ -1,0 +1,318 @@
+/**
+ * The audit log: every notebook call, granted or refused, as a hash-chained entry in the
+ * room's sqlite database (the DP ledger's db), with Ed25519-signed heads.
+ *
+ * Chain: hash_i = SHA-256(canonical JSON {prev: hash_{i-1}, entry_i}), genesis bound to the
+ * room; each entry carries its own `seq` and `roomId`, so moving rows is visible. Each row
+ * also carries mac_i = HMAC-SHA256(k_mac, hash_i) with k_mac derived (HKDF) from the audit
+ * signing key: an attacker who edits the db and recomputes the public hashes still cannot
+ * forge macs, so `verify()` names the exact first bad entry. Heads {count, hash, signedAt}
+ * are signed (RFC 8032) every `headEvery` entries and on demand; the signed count catches
+ * truncation, and the instance remembers the latest head it signed or saw (so deleting the
+ * heads table too is caught; a restarted kernel can pass a `trustedHead`).
+ *
+ * What is recorded is fixed by a strict zod schema: action, who (party/analyst names),
+ * purpose, grant id, template hash, dataset ids, privacy cost, outcome, error code. No free
+ * text, no numbers other than the cost, and every string must be a short safe name that does
+ * not look like an identifier — so identifiers and pre-noise values cannot enter the log, and
+ * rejections never echo the offending value. `review()` is the misuse view: refusals,
+ * repeated denials, purpose switching after a refusal, and bursts.
+ */
+import type { Database } from "better-sqlite3";
+import { hmac } from "@noble/hashes/hmac.js";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { ed25519 } from "@noble/curves/ed25519.js";
+import { z } from "zod";
+import { CleanRoomError, ERROR_CODES, invalid } from "../errors.js";
+import { ed25519Sign, ed25519Verify, equalBytes, fromHex, hex, hkdfSha256, utf8 } from "../crypto/primitives.js";
+import { canonicalJson, looksLikeIdentifier, SAFE_NAME, sha256Canonical, sha256Hex } from "./canonical.js";
+import { reviewEntries, type MisuseReview, type ReviewOptions } from "./review.js";
+
+const name = z.string().regex(SAFE_NAME).refine((s) => !looksLikeIdentifier(s));
+/** A rational "num/den" (or "num") no larger than `max`: costs are small, so a cost field cannot smuggle an ID number. */
+const ratStr = (max: bigint) =>
+  z.string().refine((s) => {
+    if (!/^\d{1,40}(\/[1-9]\d{0,39})?$/.test(s)) return false;
+    const [n, d = "1"] = s.split("/");
+    return BigInt(n!) <= max * BigInt(d);
+  });
+export const AuditCostSchema = z.discriminatedUnion("kind", [
+  z.strictObject({ kind: z.literal("pureDp"), epsilon: ratStr(100n) }),
+  z.strictObject({ kind: z.literal("approxDp"), epsilon: ratStr(100n), delta: ratStr(1n) }),
+  z.strictObject({ kind: z.literal("zCdp"), rho: ratStr(100n) }),
+]);
+export type AuditCost = z.infer<typeof AuditCostSchema>;
+
+/** What a caller may record. Anything else is refused. */
+export const AuditInputSchema = z.strictObject({
+  action: z.string().regex(/^[a-z][A-Za-z0-9_.]{0,39}$/),
+  who: z.strictObject({ party: name, analyst: name.optional() }),
+  purpose: z.string().regex(/^[a-z][a-z0-9_.]{0,127}$/).nullable().optional(),
+  grantId: z.string().regex(/^[0-9a-f]{32}$/).nullable().optional(),
+  templateHash: z.string().regex(/^[0-9a-f]{64}$/).nullable().optional(),
+  datasets: z.array(name).max(32).optional(),
+  privacyCost: AuditCostSchema.nullable().optional(),
+  outcome: z.enum(["granted", "refused"]),
+  errorCode: z.enum(ERROR_CODES).nullable().optional(),
+});
+export type AuditInput = z.input<typeof AuditInputSchema>;
+
+const EntrySchema = z.strictObject({
+  v: z.literal(1),
+  roomId: name,
+  seq: z.number().int().nonnegative(),
+  ts: z.string().regex(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
+  action: AuditInputSchema.shape.action,
+  who: AuditInputSchema.shape.who,
+  purpose: AuditInputSchema.shape.purpose.unwrap(),
+  grantId: AuditInputSchema.shape.grantId.unwrap(),
+  templateHash: AuditInputSchema.shape.templateHash.unwrap(),
+  datasets: z.array(name).max(32),
+  privacyCost: AuditCostSchema.nullable(),
+  outcome: AuditInputSchema.shape.outcome,
+  errorCode: AuditInputSchema.shape.errorCode.unwrap(),
+});
+/** A stored audit entry (plain data). */
+export type AuditEntry = z.infer<typeof EntrySchema>;
+
+export interface AuditHead {
+  roomId: string;
+  count: number;
+  hash: string;
+  signedAt: string;
+  publicKey: string;
+  signature: string;
+}
+
+export type AuditProblem = "missing" | "out_of_order" | "malformed" | "chain_broken" | "modified" | "forged" | "truncated" | "head_signature" | "head_mismatch";
+
+export interface AuditVerification {
+  ok: boolean;
+  roomId: string;
+  entries: number;
+  /** Index (= seq) of the first entry that is missing, moved, altered or forged; null when ok. */
+  firstBadIndex: number | null;
+  problem: AuditProblem | null;
+  detail: string;
+  lastSignedHead: { count: number; hash: string; signedAt: string } | null;
+  tipHash: string;
+}
+
+/**
+ * Convert a dp `PrivacyCost` (bigint rationals) to the audit's string form.
+ *
+ * @example
+ * auditCost({ kind: "pureDp", epsilon: { num: 1n, den: 10n } }) // { kind: "pureDp", epsilon: "1/10" }
+ */
+export function auditCost(cost: { kind: string; epsilon?: { num: bigint; den: bigint }; delta?: { num: bigint; den: bigint }; rho?: { num: bigint; den: bigint } }): AuditCost {
+  const s = (r: { num: bigint; den: bigint } | undefined, f: string): string => {
+    if (!r || typeof r.num !== "bigint" || typeof r.den !== "bigint" || r.num < 0n || r.den <= 0n) return invalid(`privacyCost.${f}`, "non-negative rational {num, den}", r, "INPUT_INVALID");
+    return r.den === 1n ? `${r.num}` : `${r.num}/${r.den}`;
+  };
+  if (cost?.kind === "pureDp") return { kind: "pureDp", epsilon: s(cost.epsilon, "epsilon") };
+  if (cost?.kind === "approxDp") return { kind: "approxDp", epsilon: s(cost.epsilon, "epsilon"), delta: s(cost.delta, "delta") };
+  if (cost?.kind === "zCdp") return { kind: "zCdp", rho: s(cost.rho, "rho") };
+  return invalid("privacyCost.kind", `"pureDp" | "approxDp" | "zCdp"`, cost?.kind, "INPUT_INVALID");
+}
+
+const headBytes = (h: Omit<AuditHead, "signature" | "publicKey">) => utf8(`cleanroom-lab/audit-head/v1\n${canonicalJson({ roomId: h.roomId, count: h.count, hash: h.hash, signedAt: h.signedAt })}`);
+
+interface Row { seq: number; entry: string; prev_hash: string; hash: string; mac: string }
+
+/**
+ * Tamper-evident audit log for one room, stored in the room's better-sqlite3 database.
+ *
+ * @example
+ * const audit = new AuditLog(db, { roomId: "room-1", signingKey: rng.bytes(32) })
+ * audit.append({ action: "query", who: { party: "advertiser", analyst: "bo" }, purpose: "marketing.advertising.measurement",
+ *   templateHash, privacyCost: auditCost(cost), outcome: "granted" })
+ * audit.verify().ok // true
+ */
+export class AuditLog {
+  readonly roomId: string;
+  /** Hex Ed25519 public key that signs heads. */
+  readonly publicKey: string;
+  readonly headEvery: number;
+  readonly #sk: Uint8Array;
+  readonly #macKey: Uint8Array;
+  readonly #clock: () => Date;
+  #knownHead: AuditHead | null = null;
+
+  constructor(
+    private readonly db: Database,
+    opts: { roomId: string; signingKey: Uint8Array; headEvery?: number; clock?: () => Date },
+  ) {
+    if (!name.safeParse(opts?.roomId).success) invalid("roomId", "short name", opts?.roomId, "INPUT_INVALID");
+    if (!(opts.signingKey instanceof Uint8Array) || opts.signingKey.length !== 32) invalid("signingKey", "32-byte Ed25519 secret key", opts.signingKey, "CRYPTO_INVALID_KEY");
+    const every = opts.headEvery ?? 16;
+    if (!Number.isInteger(every) || every < 1 || every > 10_000) invalid("headEvery", "integer in [1, 10000]", every, "INPUT_INVALID");
+    this.roomId = opts.roomId;
+    this.headEvery = every;
+    this.#sk = opts.signingKey.slice();
+    this.publicKey = hex(ed25519.getPublicKey(this.#sk));
+    this.#macKey = hkdfSha256(this.#sk, utf8("cleanroom-lab/audit/v1"), utf8(`mac\0${this.roomId}`), 32);
+    this.#clock = opts.clock ?? (() => new Date());
+    db.exec(`CREATE TABLE IF NOT EXISTS purpose_audit_log (
+        room_id TEXT NOT NULL, seq INTEGER NOT NULL, entry TEXT NOT NULL,
+        prev_hash TEXT NOT NULL, hash TEXT NOT NULL, mac TEXT NOT NULL, PRIMARY KEY (room_id, seq));
+      CREATE TABLE IF NOT EXISTS purpose_audit_heads (
+        room_id TEXT NOT NULL, count INTEGER NOT NULL, hash TEXT NOT NULL, signed_at TEXT NOT NULL,
+        public_key TEXT NOT NULL, signature TEXT NOT NULL, PRIMARY KEY (room_id, count));`);
+  }
+
+  private get genesis(): string {
+    return sha256Hex(`cleanroom-lab/audit/v1/genesis\0${this.roomId}`);
+  }
+
+  private mac(hash: string): string {
+    return hex(hmac(sha256, this.#macKey, utf8(hash)));
+  }
+
+  /**
+   * Append one entry (validated against the strict schema; refused with `INPUT_INVALID`
+   * naming only the offending field paths). Signs a head every `headEvery` entries.
+   *
+   * @example
+   * audit.append({ action: "query", who: { party: "retailer", analyst: "ana" }, purpose: "research", outcome: "refused", errorCode: "PURPOSE_DENIED" })
+   */
+  append(input: AuditInput): AuditEntry {
+    const parsed = AuditInputSchema.safeParse(input);
+    if (!parsed.success) {
+      const fields = [...new Set(parsed.error.issues.map((i) => i.path.map(String).filter((p) => /^[A-Za-z0-9_]{1,32}$/.test(p)).join(".") || "entry"))];
+      throw new CleanRoomError("INPUT_INVALID", `audit entry refused at ${fields.map((f) => `"${f}"`).join(", ")}: only short names, hashes, codes and costs may be recorded (no identifiers, no free text, no values)`, { field: fields[0], fields });
+    }
+    const p = parsed.data;
+    return this.db.transaction((): AuditEntry => {
+      const last = this.db.prepare(`SELECT seq, hash FROM purpose_audit_log WHERE room_id = ? ORDER BY seq DESC LIMIT 1`).get(this.roomId) as { seq: number; hash: string } | undefined;
+      const seq = last ? last.seq + 1 : 0;
+      const prev = last ? last.hash : this.genesis;
+      const entry: AuditEntry = {
+        v: 1, roomId: this.roomId, seq, ts: this.#clock().toISOString(), action: p.action, who: p.who,
+        purpose: p.purpose ?? null, grantId: p.grantId ?? null, templateHash: p.templateHash ?? null, datasets: p.datasets ?? [],
+        privacyCost: p.privacyCost ?? null, outcome: p.outcome, errorCode: p.errorCode ?? null,
+      };
+      const hash = sha256Canonical({ prev, entry });
+      this.db.prepare(`INSERT INTO purpose_audit_log (room_id, seq, entry, prev_hash, hash, mac) VALUES (?, ?, ?, ?, ?, ?)`)
+        .run(this.roomId, seq, canonicalJson(entry), prev, hash, this.mac(hash));
+      if ((seq + 1) % this.headEvery === 0) this.signHeadAt(seq + 1, hash);
+      return entry;
+    }).immediate();
+  }
+
+  private signHeadAt(count: number, hash: string): AuditHead {
+    const body = { roomId: this.roomId, count, hash, signedAt: this.#clock().toISOString() };
+    const head: AuditHead = { ...body, publicKey: this.publicKey, signature: hex(ed25519Sign(this.#sk, headBytes(body))) };
+    this.db.prepare(`INSERT OR REPLACE INTO purpose_audit_heads (room_id, count, hash, signed_at, public_key, signature) VALUES (?, ?, ?, ?, ?, ?)`)
+      .run(this.roomId, count, hash, head.signedAt, head.publicKey, head.signature);
+    if (!this.#knownHead || count >= this.#knownHead.count) this.#knownHead = head;
+    return head;
+  }
+
+  /**
+   * Sign the current tip now (e.g. at the end of every notebook cell). Returns the head, which
+   * a party may keep as its `trustedHead`.
+   *
+   * @example
+   * const head = audit.signHead()
+   */
+  signHead(): AuditHead {
+    return this.db.transaction((): AuditHead => {
+      const last = this.db.prepare(`SELECT seq, hash FROM purpose_audit_log WHERE room_id = ? ORDER BY seq DESC LIMIT 1`).get(this.roomId) as { seq: number; hash: string } | undefined;
+      return this.signHeadAt(last ? last.seq + 1 : 0, last ? last.hash : this.genesis);
+    }).immediate();
+  }
+
+  /**
+   * Verify the whole chain and every signed head. Reports the first bad entry index and what
+   * is wrong: missing (deletion), out_of_order (reorder), chain_broken, modified, forged
+   * (hash recomputed without the audit key, e.g. an insertion), truncated (fewer entries than
+   * a signed head or the `trustedHead` says).
+   *
+   * @example
+   * const v = audit.verify(); if (!v.ok) console.log(v.problem, v.firstBadIndex)
+   */
+  verify(opts: { trustedHead?: AuditHead } = {}): AuditVerification {
+    const rows = this.db.prepare(`SELECT seq, entry, prev_hash, hash, mac FROM purpose_audit_log WHERE room_id = ? ORDER BY seq`).all(this.roomId) as Row[];
+    const heads = (this.db.prepare(`SELECT count, hash, signed_at, public_key, signature FROM purpose_audit_heads WHERE room_id = ? ORDER BY count`).all(this.roomId) as Array<{ count: number; hash: string; signed_at: string; public_key: string; signature: string }>)
+      .map((h): AuditHead => ({ roomId: this.roomId, count: h.count, hash: h.hash, signedAt: h.signed_at, publicKey: h.public_key, signature: h.signature }));
+    const hashes: string[] = [];
+    let prev = this.genesis;
+    const result = (ok: boolean, firstBadIndex: number | null, problem: AuditProblem | null, detail: string, lastSignedHead: AuditHead | null): AuditVerification => ({
+      ok, roomId: this.roomId, entries: rows.length, firstBadIndex, problem, detail,
+      lastSignedHead: lastSignedHead && { count: lastSignedHead.count, hash: lastSignedHead.hash, signedAt: lastSignedHead.signedAt }, tipHash: prev,
+    });
+    for (let i = 0; i < rows.length; i++) {
+      const row = rows[i]!;
+      const bad = (problem: AuditProblem, detail: string) => result(false, i, problem, `entry ${i}: ${detail}`, null);
+      if (row.seq !== i) return bad("missing", `expected seq ${i}, found seq ${row.seq} — entries were deleted`);
+      let entry: AuditEntry;
+      try {
+        entry = EntrySchema.parse(JSON.parse(row.entry));
+      } catch {
+        return bad("malformed", "entry is not a valid audit record");
+      }
+      if (entry.seq !== i || entry.roomId !== this.roomId) return bad("out_of_order", `entry records seq ${entry.seq} — rows were reordered or moved`);
+      if (row.prev_hash !== prev) return bad("chain_broken", "previous-hash link does not match the preceding entry");
+      const h = sha256Canonical({ prev, entry });
+      if (h !== row.hash) return bad("modified", "content does not match its hash — entry was modified");
+      if (!/^[0-9a-f]{64}$/.test(row.mac) || !equalBytes(fromHex(row.mac), fromHex(this.mac(h)))) return bad("forged", "hash was recomputed without the audit key — entry was inserted or rewritten");
+      hashes.push(h);
+      prev = h;
+    }
+    const candidates = [...heads];
+    if (this.#knownHead) candidates.push(this.#knownHead);
+    if (opts.trustedHead) candidates.push(opts.trustedHead);
+    let best: AuditHead | null = null;
+    for (const h of candidates) {
+      if (h.publicKey !== this.publicKey || h.roomId !== this.roomId || !ed25519Verify(fromHex(this.publicKey), headBytes(h), fromHex(h.signature)))
+        return result(false, Math.max(0, Math.min(h.count, rows.length) - 1), "head_signature", `signed head at count ${h.count} has an invalid signature`, null);
+      if (h.count > rows.length)
+        return result(false, rows.length, "truncated", `a signed head covers ${h.count} entries but only ${rows.length} remain — entries ${rows.length}..${h.count - 1} were removed`, h);
+      const expected = h.count === 0 ? this.genesis : hashes[h.count - 1]!;
+      if (expected !== h.hash) return result(false, h.count - 1, "head_mismatch", `signed head at count ${h.count} does not match the chain`, h);
+      if (!best || h.count > best.count) best = h;
+    }
+    if (best && (!this.#knownHead || best.count > this.#knownHead.count)) this.#knownHead = best;
+    const unsigned = rows.length - (best?.count ?? 0);
+    return result(true, null, null, `${rows.length} entries verified; ${unsigned} after the last signed head`, best);
+  }
+
+  /** Throw `AUDIT_TAMPERED` (with the verification in details) unless `verify()` is ok. */
+  assertIntact(opts: { trustedHead?: AuditHead } = {}): AuditVerification {
+    const v = this.verify(opts);
+    if (!v.ok) throw new CleanRoomError("AUDIT_TAMPERED", `audit log tampered at entry ${v.firstBadIndex} (${v.problem}): ${v.detail}`, { verification: v });
+    return v;
+  }
+
+  /**
+   * Stored entries in order (plain data), optionally the last `limit`.
+   *
+   * @example
+   * audit.entries({ limit: 20 })
+   */
+  entries(opts: { limit?: number } = {}): AuditEntry[] {
+    const rows = this.db.prepare(`SELECT entry FROM purpose_audit_log WHERE room_id = ? ORDER BY seq`).all(this.roomId) as Array<{ entry: string }>;
+    const out = rows.map((r) => JSON.parse(r.entry) as AuditEntry);
+    return opts.limit === undefined ? out : out.slice(Math.max(0, out.length - opts.limit));
+  }
+
+  /**
+   * The misuse review: refused requests and unusual patterns.
+   *
+   * @example
+   * audit.review({ repeatedDenials: 3 }).flags
+   */
+  review(opts: ReviewOptions = {}): MisuseReview {
+    return reviewEntries(this.entries(), opts);
+  }
+
+  /**
+   * Everything `audit()` shows: verification, the latest entries and the misuse review.
+   *
+   * @example
+   * const { verification, entries, review } = audit.report({ limit: 50 })
+   */
+  report(opts: { limit?: number } & ReviewOptions = {}): { verification: AuditVerification; entries: AuditEntry[]; review: MisuseReview; publicKey: string } {
+    return { verification: this.verify(), entries: this.entries({ limit: opts.limit ?? 50 }), review: this.review(opts), publicKey: this.publicKey };
+  }
+}
