@@ -1,0 +1,249 @@
+/**
+ * Budget planning: what the remaining budget buys, and accuracy-first ε.
+ *
+ * "Setting epsilon is very hard" (OpenDP dp-wizard #521): analysts think in error bars. This
+ * module answers "I need ±N at 95% confidence" with the ε (discrete Laplace, pure DP) or ρ
+ * (discrete Gaussian, zCDP) that achieves it — using the EXACT tail of the discrete
+ * distribution (the continuous formula is shown beside it) — and "how many queries of this
+ * cost / accuracy does the remaining budget buy", side by side for basic composition,
+ * advanced composition and zCDP.
+ *
+ * Rounding: a recommended ε or ρ is rounded UP (a little more budget, never less accuracy);
+ * counts are exact floors over rationals (ledger semantics), so `count` charges always fit.
+ * Floats are used only to locate the noise scale; the result is re-checked at the rounded
+ * rational parameter.
+ */
+import { invalid } from "../errors.js";
+import { type Rational, type RationalLike, ratFrom, ratDiv, ratFloor, ratToNumber, ratToDecimal, ratCompare, ratMul, rat, ratCeilTo, ratFromFloatExact } from "./rational.js";
+import { type PrivacyCost, type PrivacyCostJson, costIn, composeAdvanced, approxDpToZcdpBudget, zcdpToApproxDp, parseCost, checkParam, costText, costToJson } from "./accountant.js";
+import { discreteLaplaceTail, discreteGaussianTail, laplaceScaleFor, gaussianSigma2For } from "./mechanisms.js";
+
+const MAX_COUNT = 1e12;
+
+function asCost(c: PrivacyCost | PrivacyCostJson, field: string): PrivacyCost {
+  if (c && typeof c === "object" && "text" in c) {
+    const { text: _t, ...rest } = c as PrivacyCostJson;
+    return parseRemaining(rest, field);
+  }
+  return parseRemaining(c, field);
+}
+
+/** Remaining budgets may be 0 (parseCost refuses 0), so parse dims as non-negative rationals. */
+function parseRemaining(c: unknown, field: string): PrivacyCost {
+  const o = c as Record<string, RationalLike>;
+  const nn = (k: string) => {
+    const r = ratFrom(o[k] as RationalLike, `${field}.${k}`);
+    if (r.num < 0n) invalid(`${field}.${k}`, "non-negative rational", ratToNumber(r), "DP_PARAM_INVALID");
+    return r;
+  };
+  const kind = (c as { kind?: string })?.kind;
+  if (kind === "pureDp") return { kind, epsilon: nn("epsilon") };
+  if (kind === "approxDp") return { kind, epsilon: nn("epsilon"), delta: nn("delta") };
+  if (kind === "zCdp") return { kind, rho: nn("rho") };
+  return invalid(`${field}.kind`, `"pureDp" | "approxDp" | "zCdp"`, kind, "DP_PARAM_INVALID");
+}
+
+const floorDiv = (a: Rational, b: Rational) => (b.num === 0n ? MAX_COUNT : Math.min(MAX_COUNT, Number(ratFloor(ratDiv(a, b)))));
+
+/**
+ * How many charges of `perQuery` fit in `remaining` under basic composition (exact).
+ * @example affordableCount(ledger.budgetStatus(room, key).remaining, pureDp("0.1")) // 7
+ */
+export function affordableCount(remaining: PrivacyCost | PrivacyCostJson, perQuery: PrivacyCost): number {
+  const rem = asCost(remaining, "remaining");
+  const c = costIn(rem.kind, parseCost(perQuery, "perQuery"));
+  if (rem.kind === "pureDp" && c.kind === "pureDp") return floorDiv(rem.epsilon, c.epsilon);
+  if (rem.kind === "approxDp" && c.kind === "approxDp") return Math.min(floorDiv(rem.epsilon, c.epsilon), floorDiv(rem.delta, c.delta));
+  if (rem.kind === "zCdp" && c.kind === "zCdp") return floorDiv(rem.rho, c.rho);
+  return 0;
+}
+
+/** Accuracy target: |noise| ≤ accuracy with probability ≥ confidence, for one released integer. */
+export interface AccuracyTarget {
+  /** ± error in output units (counts: rows; fixed-point sums: grid steps). */
+  accuracy: number;
+  /** e.g. 0.95 */
+  confidence: number;
+  /** L1 sensitivity (Laplace). Default 1n. */
+  sensitivity?: bigint;
+  /** Squared L2 sensitivity (Gaussian). Default sensitivity². */
+  l2Squared?: bigint;
+}
+
+export interface AccuracyPlan {
+  accuracy: number;
+  confidence: number;
+  laplace: { epsilon: string; cost: PrivacyCostJson; scale: string; achievedTail: number; continuousEpsilon: number };
+  gaussian: { rho: string; cost: PrivacyCostJson; sigma2: string; achievedTail: number; continuousRho: number; exactTail: boolean };
+}
+
+/** erfc(x), x ≥ 0: series below 2, Lentz continued fraction above (≈1e-15 relative). */
+export function erfc(x: number): number {
+  if (x < 0) return 2 - erfc(-x);
+  if (x < 2) {
+    let sum = 0;
+    let term = x;
+    for (let n = 0; n < 100; n++) {
+      const t = term / (2 * n + 1);
+      sum += t;
+      if (Math.abs(t) < 1e-17 * Math.abs(sum)) break;
+      term *= (-x * x) / (n + 1);
+    }
+    return 1 - (2 / Math.sqrt(Math.PI)) * sum;
+  }
+  // erfc(x) = e^{-x²}/√π · 1/(x + (1/2)/(x + 1/(x + (3/2)/(x + …))))
+  let f = x;
+  let C = x;
+  let D = 0;
+  for (let n = 1; n < 500; n++) {
+    const a = n / 2;
+    D = x + a * D;
+    C = x + a / C;
+    D = 1 / D;
+    const delta = C * D;
+    f *= delta;
+    if (Math.abs(delta - 1) < 1e-16) break;
+  }
+  return Math.exp(-x * x) / Math.sqrt(Math.PI) / f;
+}
+
+function checkTarget(t: AccuracyTarget): { n: number; beta: number; l1: bigint; l2s: bigint } {
+  if (typeof t !== "object" || t === null) invalid("target", "{ accuracy, confidence }", t, "DP_PARAM_INVALID");
+  if (typeof t.accuracy !== "number" || !Number.isFinite(t.accuracy) || t.accuracy < 0 || t.accuracy > 1e12) invalid("accuracy", "finite number in [0, 1e12]", t.accuracy, "DP_PARAM_INVALID");
+  if (typeof t.confidence !== "number" || !(t.confidence >= 0.5 && t.confidence <= 1 - 1e-12)) invalid("confidence", "number in [0.5, 1 − 1e-12]", t.confidence, "DP_PARAM_INVALID");
+  const l1 = t.sensitivity ?? 1n;
+  if (typeof l1 !== "bigint" || l1 < 1n) invalid("sensitivity", "positive bigint", l1, "DP_PARAM_INVALID");
+  const l2s = t.l2Squared ?? l1 * l1;
+  if (typeof l2s !== "bigint" || l2s < 1n) invalid("l2Squared", "positive bigint", l2s, "DP_PARAM_INVALID");
+  return { n: Math.floor(t.accuracy), beta: 1 - t.confidence, l1, l2s };
+}
+
+/** Largest x in (lo, hi) with ok(x), for ok monotone decreasing (true then false). Geometric bisection. */
+function largest(ok: (x: number) => boolean, lo: number, hi: number): number {
+  for (let i = 0; i < 200 && hi / lo > 1 + 1e-12; i++) {
+    const mid = Math.sqrt(lo * hi);
+    if (ok(mid)) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Round a parameter up to 6 significant digits (a "nice" rational ≥ x). */
+function niceUp(x: number): Rational {
+  const e = Math.floor(Math.log10(x)) - 5;
+  const den = e < 0 ? 10n ** BigInt(-e) : 1n;
+  const r = ratCeilTo(ratFromFloatExact(x), den);
+  return e > 0 ? ratMul(rat(ratFloor(ratDiv(r, rat(10n ** BigInt(e)))) + 1n), rat(10n ** BigInt(e))) : r;
+}
+
+/** Tail of the discrete Gaussian; beyond σ = 1000 the midpoint integral (relative error < 1e-6). */
+function gaussTail(k: number, s2: number): { tail: number; exact: boolean } {
+  if (s2 <= 1e6) return { tail: discreteGaussianTail(k, ratFromFloatExact(s2)), exact: true };
+  return { tail: erfc((k + 0.5) / Math.sqrt(2 * s2)), exact: false };
+}
+
+/**
+ * Accuracy-first: the ε (discrete Laplace) and ρ (discrete Gaussian) such that the released
+ * integer is within ±accuracy of the truth with probability ≥ confidence, from the exact
+ * discrete tails; continuous-formula values beside them for comparison.
+ * @example epsilonForAccuracy({ accuracy: 10, confidence: 0.95 }).laplace.epsilon // "0.272..."
+ */
+export function epsilonForAccuracy(target: AccuracyTarget): AccuracyPlan {
+  const { n, beta, l1, l2s } = checkTarget(target);
+  // Laplace: P(|X| > n) = 2 e^{-(n+1)/t} / (1 + e^{-1/t}), increasing in t
+  const t = largest((t) => discreteLaplaceTail(n, ratFromFloatExact(t)) <= beta, 1e-9, 1e15);
+  let eps = niceUp(Number(l1) / t);
+  if (ratCompare(eps, rat(1n, 10n ** 9n)) < 0) eps = rat(1n, 10n ** 9n);
+  const scale = laplaceScaleFor(eps, l1);
+  const lapTail = discreteLaplaceTail(n, scale);
+  // Gaussian: P(|X| > n) increasing in σ²
+  const s2 = largest((s2) => gaussTail(n, s2).tail <= beta, 1e-6, 1e18);
+  let rho = niceUp(Number(l2s) / (2 * s2));
+  if (ratCompare(rho, rat(1n, 10n ** 9n)) < 0) rho = rat(1n, 10n ** 9n);
+  const sigma2 = gaussianSigma2For(rho, l2s);
+  const gt = gaussTail(n, ratToNumber(sigma2));
+  // continuous: Laplace P(|X|>n) = e^{-n/b}; Gaussian P(|X|>n) = erfc(n/(σ√2))
+  const z = largest((z) => erfc(z / Math.SQRT2) >= beta, 1e-9, 40);
+  return {
+    accuracy: target.accuracy,
+    confidence: target.confidence,
+    laplace: { epsilon: ratToDecimal(eps, 12), cost: costToJson({ kind: "pureDp", epsilon: checkParam(eps, "epsilon") }), scale: ratToDecimal(scale, 9), achievedTail: lapTail, continuousEpsilon: n === 0 ? Infinity : (Number(l1) * Math.log(1 / beta)) / n },
+    gaussian: {
+      rho: ratToDecimal(rho, 12),
+      cost: costToJson({ kind: "zCdp", rho: checkParam(rho, "rho") }),
+      sigma2: ratToDecimal(sigma2, 9),
+      achievedTail: gt.tail,
+      continuousRho: n === 0 ? Infinity : (Number(l2s) * z * z) / (2 * n * n),
+      exactTail: gt.exact,
+    },
+  };
+}
+
+/** One row of a side-by-side comparison of accountants. */
+export interface AccountantRow {
+  accountant: "pureDp (basic composition)" | "approxDp (advanced composition)" | "zCdp (discrete Gaussian)";
+  mechanism: "discreteLaplace" | "discreteGaussian";
+  perQuery: string;
+  /** How many queries at this accuracy the remaining budget buys. */
+  queries: number;
+}
+
+/**
+ * What the remaining budget buys at a target accuracy, per accountant. For a pureDp budget
+ * only basic composition applies; for a zCdp budget only the Gaussian; for an (ε, δ) budget
+ * all three (advanced composition uses the remaining δ; zCDP converts (ε, δ) → ρ).
+ * @example whatRemainingBuys(status.remaining, { accuracy: 10, confidence: 0.95 })
+ */
+export function whatRemainingBuys(remaining: PrivacyCost | PrivacyCostJson, target: AccuracyTarget): { plan: AccuracyPlan; rows: AccountantRow[] } {
+  const rem = asCost(remaining, "remaining");
+  const plan = epsilonForAccuracy(target);
+  const lap = asCost(plan.laplace.cost, "plan");
+  const gau = asCost(plan.gaussian.cost, "plan");
+  const rows: AccountantRow[] = [];
+  if (rem.kind === "pureDp" || rem.kind === "approxDp") rows.push({ accountant: "pureDp (basic composition)", mechanism: "discreteLaplace", perQuery: costText(lap), queries: affordableCount(rem, lap) });
+  if (rem.kind === "approxDp") {
+    let k = 0;
+    if (rem.delta.num > 0n && ratCompare(rem.delta, rat(1n, 10n ** 100n)) >= 0) {
+      const dp = ratCompare(rem.delta, rat(1n, 2n)) > 0 ? rat(1n, 2n) : rem.delta;
+      const fitsK = (k: number) => ratCompare(composeAdvanced(lap, k, dp).epsilon, rem.epsilon) <= 0;
+      let hi = 1;
+      while (hi < MAX_COUNT && fitsK(hi)) hi *= 2;
+      let lo = hi === 1 ? 0 : hi / 2;
+      while (hi - lo > 1) {
+        const mid = Math.floor((lo + hi) / 2);
+        if (fitsK(mid)) lo = mid;
+        else hi = mid;
+      }
+      k = lo;
+    }
+    rows.push({ accountant: "approxDp (advanced composition)", mechanism: "discreteLaplace", perQuery: costText(lap), queries: k });
+    let kz = 0;
+    if (rem.epsilon.num > 0n && ratCompare(rem.epsilon, rat(1n, 10n ** 9n)) >= 0 && ratCompare(rem.delta, rat(1n, 10n ** 100n)) >= 0) {
+      const rho = approxDpToZcdpBudget(rem.epsilon, ratCompare(rem.delta, rat(1n, 2n)) > 0 ? rat(1n, 2n) : rem.delta);
+      kz = affordableCount({ kind: "zCdp", rho }, gau);
+    }
+    rows.push({ accountant: "zCdp (discrete Gaussian)", mechanism: "discreteGaussian", perQuery: costText(gau), queries: kz });
+  }
+  if (rem.kind === "zCdp") rows.push({ accountant: "zCdp (discrete Gaussian)", mechanism: "discreteGaussian", perQuery: costText(gau), queries: affordableCount(rem, gau) });
+  return { plan, rows };
+}
+
+/**
+ * Total privacy loss of k queries at the target accuracy, per accountant, expressed as (ε, δ).
+ * @example compareAccountants({ accuracy: 10, confidence: 0.95 }, 50, "1e-6")
+ */
+export function compareAccountants(target: AccuracyTarget, k: number, delta: RationalLike): { accountant: string; totalEpsilon: string; delta: string }[] {
+  if (!Number.isSafeInteger(k) || k < 1 || k > 1e9) invalid("k", "integer in [1, 1e9]", k, "DP_PARAM_INVALID");
+  const d = checkParam(delta, "delta", true);
+  const plan = epsilonForAccuracy(target);
+  const lap = asCost(plan.laplace.cost, "plan") as { kind: "pureDp"; epsilon: Rational };
+  const gau = asCost(plan.gaussian.cost, "plan") as { kind: "zCdp"; rho: Rational };
+  const adv = composeAdvanced(lap, k, d);
+  const z = zcdpToApproxDp(ratMul(gau.rho, rat(k)), d);
+  const ds = ratToNumber(d).toPrecision(3);
+  return [
+    { accountant: "pureDp (basic composition)", totalEpsilon: ratToDecimal(ratMul(lap.epsilon, rat(k)), 6), delta: "0" },
+    { accountant: "approxDp (advanced composition)", totalEpsilon: ratToDecimal(adv.epsilon, 6), delta: ratToNumber(adv.delta).toPrecision(3) },
+    { accountant: "zCdp (discrete Gaussian)", totalEpsilon: ratToDecimal(z.epsilon, 6), delta: ds },
+  ];
+}
