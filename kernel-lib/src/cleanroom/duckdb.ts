@@ -1,0 +1,188 @@
+/**
+ * DuckDB engine (@duckdb/node-api, embedded, in-memory) for data that outgrows arquero.
+ *
+ * The plan is compiled to one SQL statement. Identifiers in the SQL are column names that
+ * passed the `[A-Za-z_][A-Za-z0-9_]*` check and are double-quoted; every user value
+ * (parameters and literals) is a bound `?` parameter — never concatenated into SQL text.
+ * Tables are loaded once per arquero table object (cached per engine) through the
+ * columnar appender. Semantics are those documented in engine.ts; a property test checks
+ * both engines return identical exact aggregates. The SQL is the dialect family that
+ * Spark SQL / Trino speak (window `row_number`, `least/greatest`), so a user outgrowing one
+ * machine recognises it.
+ */
+import { DuckDBInstance, DuckDBDataChunk, DOUBLE, VARCHAR, type DuckDBConnection, type DuckDBValue } from "@duckdb/node-api";
+import { CleanRoomError } from "../errors.js";
+import type { Table } from "./dataset.js";
+import { checkExact, sortGroups, tableFor, type ExactAggregates, type GroupAggregate, type QueryEngine } from "./engine.js";
+import type { Plan, PlanFilter } from "./plan.js";
+
+const q = (id: string) => {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(id)) throw new CleanRoomError("INTERNAL", "unchecked identifier reached the SQL compiler — this is a bug in cleanroom-lab");
+  return `"${id}"`;
+};
+const OPS: Record<string, string> = { eq: "=", ne: "<>", lt: "<", le: "<=", gt: ">", ge: ">=" };
+
+/** SQL text plus its bound values. */
+export interface CompiledSql {
+  sql: string;
+  values: DuckDBValue[];
+}
+
+/**
+ * Compile a plan to parameterised SQL over the given table names.
+ *
+ * @example
+ * compileSql(plan, { "retailer/purchases": "t0" }).sql // WITH b AS (SELECT * FROM "t0" WHERE …) …
+ */
+export function compileSql(plan: Plan, names: Record<string, string>, baseAlias = "b", eventsAlias = "e"): CompiledSql {
+  const values: DuckDBValue[] = [];
+  const alias = (side: "base" | "events") => (side === "base" ? baseAlias : plan.events ? eventsAlias : baseAlias);
+  const cond = (f: PlanFilter): string => {
+    const l = `${alias(f.side)}.${q(f.column)}`;
+    if ("other" in f) return `${l} ${OPS[f.op]} ${alias(f.other.side)}.${q(f.other.column)}`;
+    if (f.op === "in") {
+      values.push(...f.value);
+      return `${l} IN (${f.value.map(() => "?").join(", ")})`;
+    }
+    values.push(f.value);
+    return `${l} ${OPS[f.op]} ?`;
+  };
+  const where = (fs: PlanFilter[]) => (fs.length ? ` WHERE ${fs.map(cond).join(" AND ")}` : "");
+  const baseFilters = plan.filters.filter((f) => f.side === "base" && !("other" in f && f.other.side !== "base"));
+  const evFilters = plan.filters.filter((f) => !baseFilters.includes(f));
+  const unit = q(plan.base.unit);
+  const dims = plan.groupBy.map((g, i) => `${alias(g.side)}.${q(g.column)} AS d${i}`);
+  const dimNames = plan.groupBy.map((_, i) => `d${i}`);
+  const ms = plan.measures;
+  const capClause = (src: string, part: string) =>
+    plan.rowCap
+      ? `(SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY ${part} ORDER BY ${plan.rowCap.orderBy.map(q).join(", ") || part}) AS __rn FROM ${src}) WHERE __rn <= ${plan.rowCap.cap | 0})`
+      : `(SELECT * FROM ${src})`;
+  const ctes: string[] = [`${baseAlias} AS (SELECT * FROM ${q(names[plan.base.table]!)} AS ${baseAlias}${where(baseFilters)})`];
+  const perUnitSums = ms.map((m, i) => (m.column && !(plan.events && m.column.side === "base") ? `, sum(${q(m.column.column)}) AS s${i}` : "")).join("");
+  let cellSql: string;
+  if (plan.events) {
+    ctes.push(
+      `ev AS (SELECT ${eventsAlias}.*, ${baseAlias}.${unit} AS __u FROM ${q(names[plan.events.table]!)} AS ${eventsAlias} JOIN ${baseAlias} ON ${eventsAlias}.${q(plan.events.joinOn)} = ${baseAlias}.${unit}${where(evFilters)})`,
+      `pu AS (SELECT __u, count(*) AS __n${perUnitSums} FROM ${capClause("ev", "__u")} GROUP BY __u)`,
+    );
+    const cols = ms.map((m, i) => (m.column ? (m.column.side === "base" ? `, ${baseAlias}.${q(m.column.column)} AS s${i}` : `, coalesce(pu.s${i}, 0) AS s${i}`) : "")).join("");
+    cellSql = `SELECT ${baseAlias}.${unit} AS __u${dims.map((d) => `, ${d}`).join("")}, coalesce(pu.__n, 0) AS __n${cols} FROM ${baseAlias} LEFT JOIN pu ON pu.__u = ${baseAlias}.${unit}${plan.events.join === "inner" ? " WHERE pu.__n > 0" : ""}`;
+  } else {
+    ctes.push(`bc AS ${capClause(baseAlias, unit)}`);
+    const gdims = plan.groupBy.map((g, i) => `${q(g.column)} AS d${i}`);
+    cellSql = `SELECT ${unit} AS __u${gdims.map((d) => `, ${d}`).join("")}, count(*) AS __n${perUnitSums} FROM bc GROUP BY ${[unit, ...plan.groupBy.map((g) => q(g.column))].join(", ")}`;
+  }
+  ctes.push(`cell AS (${cellSql})`);
+  const aggs = ms.map((m, i) => {
+    if (m.kind === "count") return `sum(__n) AS m${i}`;
+    if (m.kind === "unitsWithRows") return `sum(CASE WHEN __n > 0 THEN 1 ELSE 0 END) AS m${i}`;
+    const c = `least(greatest(s${i}, ${Number(m.lo)}), ${Number(m.hi)})`;
+    return m.kind === "sumSquares" ? `sum(${c} * ${c}) AS m${i}` : `sum(${c}) AS m${i}`;
+  });
+  const select = [...dimNames, "count(*) AS units", ...aggs, ...(plan.withUnits ? ["list(CAST(__u AS VARCHAR)) AS unit_ids"] : [])];
+  const sql = `WITH ${ctes.join(",\n")}\nSELECT ${select.join(", ")} FROM cell${dimNames.length ? ` GROUP BY ${dimNames.join(", ")}` : ""}`;
+  return { sql, values };
+}
+
+const num = (v: unknown): number => (typeof v === "bigint" ? Number(v) : v === null || v === undefined ? 0 : Number(v));
+
+/** Embedded DuckDB engine; `close()` when done. */
+export class DuckDbEngine implements QueryEngine {
+  readonly name = "duckdb";
+  private conn: Promise<DuckDBConnection> | null = null;
+  private instance: DuckDBInstance | null = null;
+  private readonly loaded = new WeakMap<Table, string>();
+  private counter = 0;
+
+  private connection(): Promise<DuckDBConnection> {
+    if (!this.conn)
+      this.conn = (async () => {
+        this.instance = await DuckDBInstance.create(":memory:");
+        return this.instance.connect();
+      })();
+    return this.conn;
+  }
+
+  /**
+   * Load (once) an arquero table into DuckDB and return its SQL table name.
+   * @example const name = await engine.register(ds.table);
+   */
+  async register(table: Table): Promise<string> {
+    const known = this.loaded.get(table);
+    if (known) return known;
+    const conn = await this.connection();
+    const name = `t${this.counter++}`;
+    const cols = table.columnNames();
+    const arrays = cols.map((c) => table.array(c) as ArrayLike<unknown>);
+    const n = table.numRows();
+    const isNum = arrays.map((a) => {
+      if (ArrayBuffer.isView(a)) return true;
+      for (let i = 0; i < a.length; i++) if (a[i] !== null && a[i] !== undefined) return typeof a[i] === "number";
+      return false;
+    });
+    await conn.run(`CREATE TABLE ${q(name)} (${cols.map((c, i) => `${q(c)} ${isNum[i] ? "DOUBLE" : "VARCHAR"}`).join(", ")})`);
+    const appender = await conn.createAppender(name);
+    const types = isNum.map((b) => (b ? DOUBLE : VARCHAR));
+    const CH = 2048;
+    for (let off = 0; off < n; off += CH) {
+      const len = Math.min(CH, n - off);
+      const chunk = DuckDBDataChunk.create(types, len);
+      arrays.forEach((a, ci) => {
+        const slice: DuckDBValue[] = new Array(len);
+        for (let i = 0; i < len; i++) {
+          const v = a[off + i];
+          slice[i] = v === undefined ? null : isNum[ci] ? (v as number) : String(v);
+        }
+        chunk.setColumnValues(ci, slice);
+      });
+      appender.appendDataChunk(chunk);
+    }
+    appender.closeSync();
+    this.loaded.set(table, name);
+    return name;
+  }
+
+  async execute(plan: Plan, tables: Record<string, Table>): Promise<ExactAggregates> {
+    const conn = await this.connection();
+    const names: Record<string, string> = { [plan.base.table]: await this.register(tableFor(tables, plan.base.table)) };
+    if (plan.events) names[plan.events.table] = await this.register(tableFor(tables, plan.events.table));
+    try {
+      if (plan.events) {
+        const base = compileSql({ ...plan, measures: [], groupBy: [], events: undefined, withUnits: false, rowCap: undefined } as Plan, names);
+        const check = base.sql.replace(/\nSELECT[\s\S]*$/, `\nSELECT count(*) - count(DISTINCT ${q(plan.base.unit)}) AS dup FROM b`);
+        const dup = (await conn.runAndReadAll(check, base.values)).getRowObjects()[0]!["dup"];
+        if (num(dup) !== 0) throw new CleanRoomError("DATASET_INVALID", "the base table of a join must have one row per privacy unit after filters", { field: plan.base.unit });
+      }
+      const { sql, values } = compileSql(plan, names);
+      const rows = (await conn.runAndReadAll(sql, values)).getRowObjects();
+      const groups: GroupAggregate[] = rows.map((r) => {
+        const g: GroupAggregate = {
+          key: plan.groupBy.map((_, i) => {
+            const v = r[`d${i}`];
+            return v === null || v === undefined ? null : typeof v === "string" ? v : num(v);
+          }),
+          units: num(r["units"]),
+          values: Object.fromEntries(plan.measures.map((m, i) => [m.name, num(r[`m${i}`])])),
+        };
+        if (plan.withUnits) {
+          const list = r["unit_ids"] as { items: unknown[] } | null;
+          g.unitIds = (list?.items ?? []).map((x) => String(x)).map((s) => (/^-?\d+\.0$/.test(s) ? s.slice(0, -2) : s)).sort();
+        }
+        return g;
+      });
+      checkExact(groups);
+      return { dimensions: plan.groupBy.map((g) => g.as), measures: plan.measures.map((m) => m.name), groups: sortGroups(groups) };
+    } catch (e) {
+      if (e instanceof CleanRoomError) throw e;
+      throw new CleanRoomError("ENGINE_ERROR", `duckdb failed: ${(e as Error).message.split("\n")[0]}`, {});
+    }
+  }
+
+  /** Release the embedded database. */
+  close(): void {
+    this.instance?.closeSync();
+    this.instance = null;
+    this.conn = null;
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * The clean-room query road, split where the ledger charge goes ("One call, one direction",
+ * DESIGN.md): `prepareQuery` does every check and computes the plan and privacy cost
+ * without side effects; the session charges the ledger atomically; `executeQuery` runs the
+ * engine and the release pipeline. A refusal in `prepareQuery` leaves nothing changed.
+ *
+ * Threat model: the analyst controls the template JSON and parameters; the data owners
+ * control datasets, rules and approvals. Only a hash approved by every owner runs.
+ */
+import type { Rng } from "../rng.js";
+import type { PrivacyCost } from "../dp/accountant.js";
+import type { TemplateRegistry } from "./approvals.js";
+import type { DatasetCatalog, Table } from "./dataset.js";
+import type { DifferenceHistory } from "./diffcheck.js";
+import type { QueryEngine } from "./engine.js";
+import { compilePlan, type CheckedTemplate, type Plan, type PlanContext } from "./plan.js";
+import { releaseResult, type QueryResult } from "./release.js";
+import type { AnalysisRule } from "./rules.js";
+import { templateCost, validateParams, type ParamValues, type Template } from "./template.js";
+
+/**
+ * A `PlanContext` over a catalog and a rule map keyed `"owner/dataset"`.
+ * @example const ctx = roomContext(catalog, new Map([["retailer/purchases", rule]]));
+ */
+export function roomContext(catalog: DatasetCatalog, rules: ReadonlyMap<string, AnalysisRule>): PlanContext {
+  return { dataset: (o, n) => catalog.get(o, n), rule: (o, n) => rules.get(`${o}/${n}`) };
+}
+
+/** Everything needed to charge and then run a query. Plain data apart from table refs. */
+export interface PreparedQuery {
+  template: Template;
+  templateHash: string;
+  checked: CheckedTemplate;
+  params: ParamValues;
+  plan: Plan;
+  /** Cost to charge before executing; `null` for a threshold-only template. */
+  cost: PrivacyCost | null;
+  /** Dataset fingerprints of the inputs (ledger "dataset" budget subjects). */
+  fingerprints: Record<string, string>;
+  tables: Record<string, Table>;
+}
+
+/**
+ * Check approval, parameters, schemas and rules; compile the plan; compute the cost.
+ * Refusals: `QUERY_NOT_APPROVED`, `PARAM_INVALID`, `TEMPLATE_INVALID`, `NOT_FOUND`.
+ *
+ * @example
+ * const prep = prepareQuery({ template, params: { startDay: 0 }, registry, ctx });
+ * ledger.chargeAtomic(roomId, keys, prep.cost!, { templateHash: prep.templateHash });
+ */
+export function prepareQuery(args: { template: unknown; params?: unknown; registry: TemplateRegistry; ctx: PlanContext }): PreparedQuery {
+  const { template, hash, checked } = args.registry.requireApproved(args.template, args.ctx);
+  const params = validateParams(template, args.params);
+  const plan = compilePlan(template, params, args.ctx, { withUnits: !!template.differenceCheck });
+  const cost = templateCost(template, params);
+  const inputs = [template.base, ...(template.events ? [template.events] : [])];
+  const tables: Record<string, Table> = {};
+  const fingerprints: Record<string, string> = {};
+  for (const i of inputs) {
+    const ds = args.ctx.dataset(i.owner, i.dataset);
+    tables[`${i.owner}/${i.dataset}`] = ds.table;
+    fingerprints[`${i.owner}/${i.dataset}`] = ds.fingerprint;
+  }
+  return { template, templateHash: hash, checked, params, plan, cost, fingerprints, tables };
+}
+
+/**
+ * Run a prepared query on an engine and release it (noise from `rng`).
+ *
+ * @example
+ * const result = await executeQuery(prep, { engine: new ArqueroEngine(), rng, history });
+ */
+export async function executeQuery(prep: PreparedQuery, opts: { engine: QueryEngine; rng: Rng; history?: DifferenceHistory; resultId?: string }): Promise<QueryResult> {
+  const exact = await opts.engine.execute(prep.plan, prep.tables);
+  return releaseResult({
+    template: prep.template,
+    templateHash: prep.templateHash,
+    checked: prep.checked,
+    exact,
+    engine: opts.engine.name,
+    cost: prep.cost,
+    rng: opts.rng,
+    ...(opts.history ? { history: opts.history } : {}),
+    ...(opts.resultId ? { resultId: opts.resultId } : {}),
+  });
+}

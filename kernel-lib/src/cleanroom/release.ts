@@ -1,0 +1,211 @@
+/**
+ * Release pipeline: exact aggregates → (contribution bounding, done by the engine from the
+ * plan's row cap and clamp bounds) → difference check → noise → threshold/suppression →
+ * an immutable, plain-data `QueryResult`.
+ *
+ * Threshold decision: with noise on, the minimum-units rule is applied to the NOISY
+ * distinct-unit count (ADH noise mode, Tumult-style: the decision is post-processing of a
+ * DP release, so it leaks nothing beyond the charged ε); with noise off it is applied to the
+ * exact count (ADH difference-check mode, AWS/fbpcs k-anonymity). Styles: `drop` (row
+ * removed, reported), `remainder` (Snowflake: merged into one row whose dimensions are
+ * null; its values are sums of the merged rows' released — i.e. noisy — values, so it costs
+ * no extra budget, and it is itself thresholded), `error` (`THRESHOLD_NOT_MET`).
+ * The "why suppressed" report names rows and rules, never the true small count.
+ * Threat model: a curious analyst; a result never contains identifiers, join keys or row
+ * data — only dimension values declared in the template and aggregates.
+ */
+import { CleanRoomError } from "../errors.js";
+import { rngStamp, type Rng, type RngStamp } from "../rng.js";
+import { ratToDecimal, ratToString } from "../dp/rational.js";
+import { discreteGaussianVariance, discreteLaplaceVariance, sampleDiscreteGaussian, sampleDiscreteLaplace } from "../dp/mechanisms.js";
+import { costText, type PrivacyCost } from "../dp/accountant.js";
+import type { DimValue, ExactAggregates } from "./engine.js";
+import type { DifferenceHistory } from "./diffcheck.js";
+import type { CheckedTemplate } from "./plan.js";
+import { noiseParams, type Template } from "./template.js";
+
+export type SuppressionReason = "below_threshold" | "difference_check";
+
+/** The "why suppressed" report. Never contains a true small count. */
+export interface SuppressionReport {
+  style: "drop" | "remainder" | "error";
+  /** Minimum distinct privacy units per released row. */
+  minimum: number;
+  /** Who set the minimum: "template" or the dataset whose rule was strictest. */
+  minimumFrom: string;
+  /** Whether the threshold compared the exact or the noisy unit count. */
+  decidedOn: "exact" | "noisy";
+  rows: { key: Record<string, DimValue>; reason: SuppressionReason; rule: string }[];
+  /** Remainder style only: how many rows were merged and whether the merged row was released. */
+  remainder: { mergedRows: number; released: boolean; rowIndex: number | null } | null;
+}
+
+/** Noise description per released aggregate. */
+export interface NoiseInfo {
+  mechanism: "discreteLaplace" | "discreteGaussian";
+  /** Per noised quantity (`units` is the distinct-unit count used by the threshold). */
+  perAggregate: { name: string; scale: string; scaleExact: string; l1Sensitivity: string; variance: number }[];
+}
+
+/** What `cleanRoomQuery` returns. Plain JSON-able data, deeply frozen. */
+export interface QueryResult {
+  kind: "query";
+  templateName: string;
+  templateHash: string;
+  engine: string;
+  dimensions: string[];
+  aggregates: string[];
+  rows: Record<string, string | number | null>[];
+  suppressed: SuppressionReport;
+  noise: NoiseInfo | null;
+  cost: { kind: PrivacyCost["kind"]; text: string; epsilon?: string; delta?: string; rho?: string } | null;
+  differenceCheck: { k: number; filteredRows: number } | null;
+  rngStamp: RngStamp;
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === "object") {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
+}
+
+function costJson(c: PrivacyCost | null): QueryResult["cost"] {
+  if (!c) return null;
+  if (c.kind === "pureDp") return { kind: c.kind, text: costText(c), epsilon: ratToString(c.epsilon) };
+  if (c.kind === "approxDp") return { kind: c.kind, text: costText(c), epsilon: ratToString(c.epsilon), delta: ratToString(c.delta) };
+  return { kind: c.kind, text: costText(c), rho: ratToString(c.rho) };
+}
+
+export interface ReleaseInput {
+  template: Template;
+  templateHash: string;
+  checked: CheckedTemplate;
+  exact: ExactAggregates;
+  engine: string;
+  cost: PrivacyCost | null;
+  rng: Rng;
+  /** Required when the template has a difference check (engine run with `withUnits`). */
+  history?: DifferenceHistory;
+  /** Id under which released unit sets are remembered. */
+  resultId?: string;
+}
+
+/**
+ * Turn exact aggregates into a released result (pure apart from `history.record`, which
+ * runs last, only on success).
+ *
+ * @example
+ * const result = releaseResult({ template: t, templateHash: h, checked, exact, engine: "arquero", cost, rng: seededRng("demo") });
+ */
+export function releaseResult(input: ReleaseInput): QueryResult {
+  const { template: t, checked, exact, rng } = input;
+  const dims = exact.dimensions;
+  const keyObj = (key: DimValue[]) => Object.fromEntries(dims.map((d, i) => [d, key[i] ?? null]));
+  const report: SuppressionReport = {
+    style: t.threshold.style,
+    minimum: checked.minimum,
+    minimumFrom: checked.minimumFrom,
+    decidedOn: t.noise ? "noisy" : "exact",
+    rows: [],
+    remainder: null,
+  };
+  const rule = `at least ${checked.minimum} distinct privacy units per row (${checked.minimumFrom === "template" ? "template threshold" : `analysis rule of ${checked.minimumFrom}`})`;
+
+  // 1. Difference check against earlier released results of this room.
+  let groups = exact.groups;
+  let filteredByDiff = 0;
+  if (t.differenceCheck) {
+    if (!input.history) throw new CleanRoomError("INTERNAL", "difference check requested without a history — this is a bug in cleanroom-lab");
+    if (groups.some((g) => !g.unitIds)) throw new CleanRoomError("INTERNAL", "difference check needs unit ids from the engine — this is a bug in cleanroom-lab");
+    const verdict = input.history.evaluate(groups.map((g) => g.unitIds!), t.differenceCheck.k);
+    if (verdict.totalBlocked)
+      throw new CleanRoomError("DIFFERENCE_CHECK_FAILED", `result refused: combined with an earlier result it would isolate fewer than ${t.differenceCheck.k} privacy units`, {
+        k: t.differenceCheck.k,
+      });
+    groups = groups.filter((g, i) => {
+      if (!verdict.rowBlocked[i]) return true;
+      report.rows.push({ key: keyObj(g.key), reason: "difference_check", rule: `difference check: must differ from every earlier row by 0 or at least ${t.differenceCheck!.k} units` });
+      filteredByDiff++;
+      return false;
+    });
+  }
+
+  // 2. Noise: the unit count and every aggregate quantity.
+  const np = noiseParams(t);
+  const noisy = groups.map((g) => {
+    if (!np) return { g, units: g.units, values: { ...g.values } };
+    const draw = (p: (typeof np)[number]) => Number(p.mechanism === "laplace" ? sampleDiscreteLaplace(p.scale, rng) : sampleDiscreteGaussian(p.scale, rng));
+    const values: Record<string, number> = {};
+    let units = g.units;
+    for (const p of np) {
+      if (p.name === "units") units = g.units + draw(p);
+      else values[p.name] = g.values[p.name]! + draw(p);
+    }
+    return { g, units, values };
+  });
+
+  // 3. Threshold / suppression.
+  const passing = noisy.filter((r) => r.units >= checked.minimum);
+  const failing = noisy.filter((r) => r.units < checked.minimum);
+  if (failing.length && t.threshold.style === "error")
+    throw new CleanRoomError("THRESHOLD_NOT_MET", `${failing.length} row(s) have fewer than ${checked.minimum} distinct privacy units (${rule}); no result released`, {
+      rows: failing.map((r) => keyObj(r.g.key)),
+      minimum: checked.minimum,
+    });
+  for (const r of failing) report.rows.push({ key: keyObj(r.g.key), reason: "below_threshold", rule });
+  const released = passing.map((r) => ({ key: r.g.key, units: r.units, values: r.values, ids: r.g.unitIds }));
+  if (t.threshold.style === "remainder" && failing.length) {
+    const units = failing.reduce((s, r) => s + r.units, 0);
+    const ok = units >= checked.minimum;
+    report.remainder = { mergedRows: failing.length, released: ok, rowIndex: ok ? released.length : null };
+    if (ok) {
+      const values: Record<string, number> = {};
+      for (const name of Object.keys(failing[0]!.values)) values[name] = failing.reduce((s, r) => s + r.values[name]!, 0);
+      released.push({ key: dims.map(() => null), units, values, ids: failing.flatMap((r) => r.g.unitIds ?? []) });
+    }
+  } else if (t.threshold.style === "remainder") report.remainder = { mergedRows: 0, released: false, rowIndex: null };
+
+  // 4. Output rows: dimensions + aggregates only.
+  const rows = released.map((r) => {
+    const row: Record<string, string | number | null> = keyObj(r.key);
+    for (const a of t.aggregates) {
+      if (a.fn === "countUnits") row[a.name] = r.units;
+      else if (a.fn === "avg") row[a.name] = r.units > 0 ? r.values[a.name]! / r.units : null;
+      else row[a.name] = r.values[a.name]!;
+    }
+    return row;
+  });
+
+  const noise: NoiseInfo | null = np
+    ? {
+        mechanism: np[0]!.mechanism === "laplace" ? "discreteLaplace" : "discreteGaussian",
+        perAggregate: np.map((p) => ({
+          name: p.name,
+          scale: ratToDecimal(p.scale, 6),
+          scaleExact: ratToString(p.scale),
+          l1Sensitivity: p.l1.toString(),
+          variance: p.mechanism === "laplace" ? discreteLaplaceVariance(p.scale) : discreteGaussianVariance(p.scale),
+        })),
+      }
+    : null;
+
+  const result: QueryResult = {
+    kind: "query",
+    templateName: t.name,
+    templateHash: input.templateHash,
+    engine: input.engine,
+    dimensions: [...dims],
+    aggregates: t.aggregates.map((a) => a.name),
+    rows,
+    suppressed: report,
+    noise,
+    cost: costJson(input.cost),
+    differenceCheck: t.differenceCheck ? { k: t.differenceCheck.k, filteredRows: filteredByDiff } : null,
+    rngStamp: rngStamp(rng),
+  };
+  // Last step, only on success: remember released unit sets for later difference checks.
+  if (t.differenceCheck && input.history) input.history.record(input.resultId ?? `${input.templateHash}:${input.history.size()}`, released.map((r) => r.ids ?? []));
+  return deepFreeze(result);
+}

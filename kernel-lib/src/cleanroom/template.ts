@@ -1,0 +1,308 @@
+/**
+ * Query templates: plans as data (never SQL text), canonicalised and SHA-256 hashed.
+ *
+ * A template names its inputs (a base dataset whose privacy-unit column defines the
+ * population and, optionally, an events dataset joined on matched identity), filters with
+ * typed parameter slots and allowed ranges, group-by dimensions, aggregates with clamp
+ * bounds and per-unit contribution limits, an output threshold and optional DP noise.
+ * Every data owner approves the template's hash; only an approved hash runs, so changing a
+ * filter or adding a column changes the hash and is refused (`QUERY_NOT_APPROVED`), while
+ * a parameter outside its declared range is refused with `PARAM_INVALID` naming it.
+ *
+ * The privacy cost is a pure function of the template (Snowflake style: per noised
+ * aggregate, GROUP BY free because groups are disjoint per unit), so it is known before
+ * anything runs. Threat model: the analyst is curious and may submit any template JSON;
+ * parsing is strict and all checks happen before the ledger is charged.
+ * Anchors: AWS analysis templates, ADH privacy checks, Snowflake per-aggregate DP cost
+ * (reference/clean-room-systems.md §1, §8).
+ */
+import { z } from "zod";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { CleanRoomError, invalid } from "../errors.js";
+import { hex, utf8 } from "../crypto/primitives.js";
+import { rat, ratFromDecimal, ratMul, type Rational } from "../dp/rational.js";
+import { gaussianSigma2For, laplaceScaleFor } from "../dp/mechanisms.js";
+import type { PrivacyCost } from "../dp/accountant.js";
+import { AWS_MAX_THRESHOLD, AWS_MIN_THRESHOLD } from "./rules.js";
+
+/** Threshold presets matching the anchors (ADH, fbpcs, AWS). */
+export const THRESHOLD_PRESETS = {
+  adh_diffcheck: 50,
+  adh_noise: 20,
+  adh_clicks_conversions: 10,
+  fbpcs_kanon: 100,
+  aws_min: AWS_MIN_THRESHOLD,
+  aws_max: AWS_MAX_THRESHOLD,
+} as const;
+export type ThresholdPreset = keyof typeof THRESHOLD_PRESETS;
+
+const Name = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, "expected an identifier [A-Za-z_][A-Za-z0-9_]*");
+const ColRef = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}\.[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'expected "dataset.column"');
+const SafeInt = z.number().int().min(-Number.MAX_SAFE_INTEGER).max(Number.MAX_SAFE_INTEGER);
+const Decimal = z.string().regex(/^\d+(\.\d+)?([eE][+-]?\d+)?$|^\d+\/\d+$/, 'expected a positive decimal string such as "0.1"');
+
+const ParamSpec = z.discriminatedUnion("type", [
+  z.strictObject({ type: z.literal("int"), min: SafeInt, max: SafeInt }),
+  z.strictObject({ type: z.literal("enum"), values: z.array(z.string()).min(1) }),
+  z.strictObject({ type: z.literal("enumList"), values: z.array(z.string()).min(1), maxItems: z.number().int().positive().optional() }),
+]);
+export type ParamSpec = z.infer<typeof ParamSpec>;
+
+const Operand = z.union([
+  z.strictObject({ param: Name }),
+  z.strictObject({ literal: z.union([z.string(), SafeInt, z.array(z.string()).min(1)]) }),
+  z.strictObject({ column: ColRef }),
+]);
+export type Operand = z.infer<typeof Operand>;
+
+export const FILTER_OPS = ["eq", "ne", "lt", "le", "gt", "ge", "in"] as const;
+const Filter = z.strictObject({ column: ColRef, op: z.enum(FILTER_OPS), value: Operand });
+export type Filter = z.infer<typeof Filter>;
+
+const Bounds = z.tuple([SafeInt, SafeInt]);
+const Aggregate = z.discriminatedUnion("fn", [
+  z.strictObject({ name: Name, fn: z.literal("countUnits") }),
+  z.strictObject({ name: Name, fn: z.literal("countUnitsWithRows") }),
+  z.strictObject({ name: Name, fn: z.literal("count") }),
+  z.strictObject({ name: Name, fn: z.literal("sum"), column: ColRef, bounds: Bounds }),
+  z.strictObject({ name: Name, fn: z.literal("sumSquares"), column: ColRef, bounds: Bounds }),
+  z.strictObject({ name: Name, fn: z.literal("avg"), column: ColRef, bounds: Bounds }),
+]);
+export type Aggregate = z.infer<typeof Aggregate>;
+
+const InputRef = z.strictObject({ owner: z.string().min(1).max(64), dataset: Name });
+
+/** zod schema of a query template (strict everywhere). */
+export const TemplateSchema = z.strictObject({
+  version: z.literal(1),
+  name: z.string().min(1).max(100),
+  /** Population table: one row per privacy unit when `events` is set. */
+  base: InputRef,
+  /** Optional second party's table, joined on matched identity (base unit = events.joinOn). */
+  events: z.strictObject({ owner: z.string().min(1).max(64), dataset: Name, joinOn: Name, join: z.enum(["left", "inner"]) }).optional(),
+  params: z.record(Name, ParamSpec).default({}),
+  filters: z.array(Filter).max(16).default([]),
+  groupBy: z.array(ColRef).max(4).default([]),
+  /** Per-unit cap on measured rows (events, or base rows in single-input mode), fbpcs-style. */
+  contribution: z.strictObject({ maxRowsPerUnit: z.number().int().min(1).max(1000), orderBy: z.array(ColRef).max(4).default([]) }).optional(),
+  aggregates: z.array(Aggregate).min(1).max(16),
+  threshold: z.strictObject({
+    minimum: z.union([z.number().int().min(AWS_MIN_THRESHOLD).max(AWS_MAX_THRESHOLD), z.enum(Object.keys(THRESHOLD_PRESETS) as [ThresholdPreset, ...ThresholdPreset[]])]),
+    style: z.enum(["drop", "remainder", "error"]),
+  }),
+  noise: z
+    .discriminatedUnion("mechanism", [
+      z.strictObject({ mechanism: z.literal("laplace"), epsilonPerAggregate: Decimal }),
+      z.strictObject({ mechanism: z.literal("gaussian"), rhoPerAggregate: Decimal }),
+    ])
+    .optional(),
+  /** ADH-style difference check against this collaboration's earlier results. */
+  differenceCheck: z.strictObject({ k: z.number().int().min(AWS_MIN_THRESHOLD).max(AWS_MAX_THRESHOLD) }).optional(),
+});
+export type Template = z.infer<typeof TemplateSchema>;
+export type TemplateInput = z.input<typeof TemplateSchema>;
+
+/** Parameter values as bound at run time. */
+export type ParamValues = Record<string, string | number | string[]>;
+
+/**
+ * Parse a template at the boundary (`TEMPLATE_INVALID` naming the field), plus the
+ * structural checks that need no dataset: unique names, known aliases, declared params.
+ *
+ * @example
+ * const t = parseTemplate({ version: 1, name: "spend by region", base: { owner: "retailer", dataset: "purchases" },
+ *   groupBy: ["purchases.store_region"], aggregates: [{ name: "spend", fn: "sum", column: "purchases.value_cents", bounds: [0, 100000] }],
+ *   threshold: { minimum: "adh_diffcheck", style: "drop" } });
+ */
+export function parseTemplate(input: unknown): Template {
+  const r = TemplateSchema.safeParse(input);
+  if (!r.success) {
+    const issue = r.error.issues[0]!;
+    const field = ["template", ...issue.path.map(String)].join(".");
+    throw new CleanRoomError("TEMPLATE_INVALID", `"${field}" ${issue.message}`, { field });
+  }
+  const t = r.data;
+  const aliases = new Set([t.base.dataset]);
+  if (t.events) {
+    if (t.events.dataset === t.base.dataset) invalid("template.events.dataset", "a dataset name different from the base", t.events.dataset, "TEMPLATE_INVALID");
+    aliases.add(t.events.dataset);
+  }
+  const checkRef = (ref: string, field: string) => {
+    if (!aliases.has(ref.split(".")[0]!)) invalid(field, `a column of ${[...aliases].join(" or ")}`, ref, "TEMPLATE_INVALID");
+  };
+  const names = new Set<string>();
+  t.groupBy.forEach((g, i) => {
+    checkRef(g, `template.groupBy.${i}`);
+    const out = g.split(".")[1]!;
+    if (names.has(out)) invalid(`template.groupBy.${i}`, "distinct output column names", out, "TEMPLATE_INVALID");
+    names.add(out);
+  });
+  t.aggregates.forEach((a, i) => {
+    if (names.has(a.name)) invalid(`template.aggregates.${i}.name`, "a name unique among dimensions and aggregates", a.name, "TEMPLATE_INVALID");
+    names.add(a.name);
+    if ("column" in a) checkRef(a.column, `template.aggregates.${i}.column`);
+    if ("bounds" in a && a.bounds[0] > a.bounds[1]) invalid(`template.aggregates.${i}.bounds`, "[lo, hi] with lo <= hi", a.bounds[1], "TEMPLATE_INVALID");
+  });
+  t.filters.forEach((f, i) => {
+    checkRef(f.column, `template.filters.${i}.column`);
+    if ("column" in f.value) checkRef(f.value.column, `template.filters.${i}.value.column`);
+    if ("param" in f.value && !(f.value.param in t.params)) invalid(`template.filters.${i}.value.param`, "a declared parameter", f.value.param, "TEMPLATE_INVALID");
+    const isList = ("param" in f.value && t.params[f.value.param]!.type === "enumList") || ("literal" in f.value && Array.isArray(f.value.literal));
+    if ((f.op === "in") !== isList) invalid(`template.filters.${i}.op`, f.op === "in" ? "a list operand for 'in'" : "a scalar operand", f.op, "TEMPLATE_INVALID");
+  });
+  t.contribution?.orderBy.forEach((o, i) => checkRef(o, `template.contribution.orderBy.${i}`));
+  for (const [name, p] of Object.entries(t.params))
+    if (p.type === "int" && p.min > p.max) invalid(`template.params.${name}.max`, `>= min (${p.min})`, p.max, "TEMPLATE_INVALID");
+  return t;
+}
+
+/** Deterministic JSON: object keys sorted, no whitespace. */
+export function canonicalJson(v: unknown): string {
+  if (v === null || typeof v !== "object") return JSON.stringify(v);
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(",")}]`;
+  const o = v as Record<string, unknown>;
+  return `{${Object.keys(o)
+    .filter((k) => o[k] !== undefined)
+    .sort()
+    .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
+    .join(",")}}`;
+}
+
+/**
+ * SHA-256 (hex) of the canonical form of a parsed template (defaults filled in), so two
+ * spellings of the same plan share one hash and any change of meaning changes it.
+ *
+ * @example
+ * templateHash(parseTemplate(json)) // "3f1c…" (64 hex chars)
+ */
+export function templateHash(t: Template | TemplateInput): string {
+  const parsed = parseTemplate(t);
+  return hex(sha256(utf8(`cleanroom-lab/template/v1\n${canonicalJson(parsed)}`)));
+}
+
+/** The template's own minimum threshold (preset resolved). */
+export function templateMinimum(t: Template): number {
+  const m = t.threshold.minimum;
+  return typeof m === "number" ? m : THRESHOLD_PRESETS[m];
+}
+
+/**
+ * Validate run-time parameter values against the template's typed slots; `PARAM_INVALID`
+ * naming `params.<name>` for a missing, extra, mistyped or out-of-range value.
+ *
+ * @example
+ * validateParams(t, { minDay: 0 }) // → { minDay: 0 }; validateParams(t, { minDay: -5 }) throws PARAM_INVALID
+ */
+export function validateParams(t: Template, params: unknown): ParamValues {
+  if (params === undefined) params = {};
+  if (params === null || typeof params !== "object" || Array.isArray(params)) invalid("params", "an object of parameter values", params);
+  const p = params as Record<string, unknown>;
+  for (const k of Object.keys(p)) if (!(k in t.params)) invalid(`params.${k}`, "a parameter declared by the template", "an undeclared parameter");
+  const out: ParamValues = {};
+  for (const [name, spec] of Object.entries(t.params)) {
+    const v = p[name];
+    const field = `params.${name}`;
+    if (spec.type === "int") {
+      if (typeof v !== "number" || !Number.isSafeInteger(v)) invalid(field, "an integer", v);
+      if (v < spec.min || v > spec.max) invalid(field, `integer in [${spec.min}, ${spec.max}]`, v);
+      out[name] = v;
+    } else if (spec.type === "enum") {
+      if (typeof v !== "string" || !spec.values.includes(v)) invalid(field, `one of ${spec.values.join(", ")}`, v);
+      out[name] = v;
+    } else {
+      if (!Array.isArray(v) || v.length === 0) invalid(field, "a non-empty list", v);
+      if (spec.maxItems !== undefined && v.length > spec.maxItems) invalid(field, `at most ${spec.maxItems} items`, v);
+      if (new Set(v).size !== v.length) invalid(field, "distinct items", v);
+      v.forEach((x, i) => {
+        if (typeof x !== "string" || !spec.values.includes(x)) invalid(`${field}.${i}`, `one of ${spec.values.join(", ")}`, x);
+      });
+      out[name] = [...(v as string[])];
+    }
+  }
+  return out;
+}
+
+/** Maximum number of output groups one privacy unit can contribute to. */
+export function groupsPerUnit(t: Template): number | null {
+  if (t.groupBy.length === 0) return 1;
+  if (t.events) return 1; // dimensions come from the one base row of each unit (checked in plan.ts)
+  return t.contribution?.maxRowsPerUnit ?? null;
+}
+
+/** One noised quantity of a template: which aggregate, its per-unit L1 bound and L2². */
+export interface NoiseQuantity {
+  /** Output aggregate name, or `"units"` for the distinct-unit count used by the threshold. */
+  name: string;
+  /** L1 sensitivity over all groups (per-group bound × groups per unit). */
+  l1: bigint;
+  /** Squared L2 sensitivity over all groups. */
+  l2Squared: bigint;
+}
+
+const absBig = (x: number) => BigInt(Math.abs(x));
+
+/**
+ * The noised quantities of a template: the unit count (threshold decisions use its noisy
+ * value) plus one per aggregate (`countUnits` reuses the unit count; `avg` noises its sum).
+ * `TEMPLATE_INVALID` when a sensitivity is unbounded (e.g. `count` without a row cap).
+ */
+export function noiseQuantities(t: Template): NoiseQuantity[] {
+  const g = groupsPerUnit(t);
+  if (g === null) invalid("template.contribution.maxRowsPerUnit", "a per-unit row cap when grouping a single table with noise", undefined, "TEMPLATE_INVALID");
+  const G = BigInt(g);
+  const q = (name: string, perGroup: bigint): NoiseQuantity => {
+    if (perGroup < 1n) invalid(`template.aggregates.${name}.bounds`, "bounds with max(|lo|, |hi|) >= 1", Number(perGroup), "TEMPLATE_INVALID");
+    return { name, l1: perGroup * G, l2Squared: perGroup * perGroup * G };
+  };
+  const out: NoiseQuantity[] = [q("units", 1n)];
+  for (const a of t.aggregates) {
+    if (a.fn === "countUnits") continue;
+    if (a.fn === "countUnitsWithRows") out.push(q(a.name, 1n));
+    else if (a.fn === "count") {
+      const cap = t.contribution?.maxRowsPerUnit;
+      if (cap === undefined) invalid("template.contribution.maxRowsPerUnit", "a per-unit row cap for a noised count", undefined, "TEMPLATE_INVALID");
+      out.push(q(a.name, BigInt(cap)));
+    } else {
+      const m = absBig(Math.max(Math.abs(a.bounds[0]), Math.abs(a.bounds[1])));
+      out.push(q(a.name, a.fn === "sumSquares" ? m * m : m));
+    }
+  }
+  return out;
+}
+
+/** Per-quantity noise parameters: Laplace scale (ε-DP) or Gaussian σ² (ρ-zCDP). */
+export interface NoiseParams extends NoiseQuantity {
+  mechanism: "laplace" | "gaussian";
+  /** Laplace scale Δ₁/ε, or Gaussian σ² = Δ₂²/(2ρ). */
+  scale: Rational;
+}
+
+/** Noise parameters for every quantity, or `null` when the template has no noise. */
+export function noiseParams(t: Template): NoiseParams[] | null {
+  if (!t.noise) return null;
+  const qs = noiseQuantities(t);
+  if (t.noise.mechanism === "laplace") {
+    const eps = ratFromDecimal(t.noise.epsilonPerAggregate, "template.noise.epsilonPerAggregate");
+    return qs.map((x) => ({ ...x, mechanism: "laplace" as const, scale: laplaceScaleFor(eps, x.l1) }));
+  }
+  const rho = ratFromDecimal(t.noise.rhoPerAggregate, "template.noise.rhoPerAggregate");
+  return qs.map((x) => ({ ...x, mechanism: "gaussian" as const, scale: gaussianSigma2For(rho, x.l2Squared) }));
+}
+
+/**
+ * Privacy cost of one run, computed before running: (number of noised quantities) × the
+ * per-aggregate ε (pure DP) or ρ (zCDP). `null` for a threshold-only template (no noise,
+ * no DP claim). Params are validated (a bad value is refused before any charge).
+ *
+ * @example
+ * templateCost(t, { minDay: 0 }) // { kind: "pureDp", epsilon: { num: 3n, den: 10n } } for 3 quantities at ε=0.1
+ */
+export function templateCost(template: Template | TemplateInput, params: unknown): PrivacyCost | null {
+  const t = parseTemplate(template);
+  validateParams(t, params);
+  if (!t.noise) return null;
+  const n = rat(noiseQuantities(t).length);
+  if (t.noise.mechanism === "laplace")
+    return { kind: "pureDp", epsilon: ratMul(n, ratFromDecimal(t.noise.epsilonPerAggregate, "template.noise.epsilonPerAggregate")) };
+  return { kind: "zCdp", rho: ratMul(n, ratFromDecimal(t.noise.rhoPerAggregate, "template.noise.rhoPerAggregate")) };
+}
