@@ -23,7 +23,7 @@ import { CleanRoomError, invalid, isCleanRoomError } from "../errors.js";
 import { aesGcmOpen, aesGcmSeal, b64, fromB64, GCM_NONCE_BYTES, hkdfSha256, utf8 } from "../crypto/primitives.js";
 import type { Rng } from "../rng.js";
 import { echoSafe, SAFE_NAME, sha256Canonical } from "./canonical.js";
-import { makeLabel, type PurposeLabel } from "./labels.js";
+import { labelForColumns, makeLabel, tagDataset, type DatasetLabels, type DatasetTagsInput, type PurposeLabel } from "./labels.js";
 import { evaluatePurpose, type DenyRule, type PurposeDecision, type PurposeGrant, type Requester } from "./policy.js";
 import { isWithin, type Taxonomy } from "./taxonomy.js";
 
@@ -33,6 +33,8 @@ export interface SealedDataset {
   roomId: string;
   datasetId: string;
   label: PurposeLabel;
+  /** Column labels (dataset label combined with column tags), bound into the AAD like `label`. */
+  columns: Record<string, PurposeLabel>;
   /** base64 nonce and AES-256-GCM ciphertext‖tag of the dataset bytes. */
   nonce: string;
   ciphertext: string;
@@ -52,8 +54,8 @@ export function deriveKek(master: Uint8Array, roomId: string, purpose: string): 
   return hkdfSha256(master, SALT, utf8(`kek\0${roomId}\0${purpose}`), 32);
 }
 
-const bindLabel = (s: Pick<SealedDataset, "roomId" | "datasetId" | "label">): string =>
-  sha256Canonical({ roomId: s.roomId, datasetId: s.datasetId, label: s.label });
+const bindLabel = (s: Pick<SealedDataset, "roomId" | "datasetId" | "label" | "columns">): string =>
+  sha256Canonical({ roomId: s.roomId, datasetId: s.datasetId, label: s.label, columns: s.columns });
 const dataAad = (s: SealedDataset) => utf8(`data\0${bindLabel(s)}`);
 const wrapAad = (s: SealedDataset, purpose: string) => utf8(`wrap\0${bindLabel(s)}\0${purpose}`);
 
@@ -124,14 +126,15 @@ export class PurposeKeyService {
    * @example
    * keys.seal("purchases", serializeTable(t), makeLabel(taxonomy, { purposes: "measurement" }), rng)
    */
-  seal(datasetId: string, bytes: Uint8Array, label: PurposeLabel, rng: Rng): SealedDataset {
+  seal(datasetId: string, bytes: Uint8Array, label: PurposeLabel | DatasetLabels, rng: Rng): SealedDataset {
+    const labels: DatasetLabels = "dataset" in label ? label : { dataset: label, columns: {} };
     if (typeof datasetId !== "string" || !SAFE_NAME.test(datasetId)) invalid("datasetId", "short name (letters, digits, _.:-)", datasetId, "INPUT_INVALID");
     if (!(bytes instanceof Uint8Array)) invalid("bytes", "Uint8Array (serialised table)", bytes, "INPUT_INVALID");
-    if (!label || !Array.isArray(label.allow) || label.allow.length === 0) invalid("label.allow", "at least one allowed purpose", label?.allow, "INPUT_INVALID");
+    if (!Array.isArray(labels.dataset?.allow) || labels.dataset.allow.length === 0) invalid("label.allow", "at least one allowed purpose", labels.dataset?.allow, "INPUT_INVALID");
     const dataKey = rng.bytes(32);
-    const head = { version: 1 as const, roomId: this.roomId, datasetId, label, nonce: b64(rng.bytes(GCM_NONCE_BYTES)), ciphertext: "", wraps: [] as SealedDataset["wraps"] };
+    const head = { version: 1 as const, roomId: this.roomId, datasetId, label: labels.dataset, columns: labels.columns, nonce: b64(rng.bytes(GCM_NONCE_BYTES)), ciphertext: "", wraps: [] as SealedDataset["wraps"] };
     head.ciphertext = b64(aesGcmSeal(dataKey, fromB64(head.nonce), bytes, dataAad(head)));
-    for (const purpose of label.allow) {
+    for (const purpose of labels.dataset.allow) {
       const nonce = rng.bytes(GCM_NONCE_BYTES);
       const wrappedKey = aesGcmSeal(deriveKek(this.#master, this.roomId, purpose), nonce, dataKey, wrapAad(head, purpose));
       head.wraps.push({ purpose, nonce: b64(nonce), wrappedKey: b64(wrappedKey) });
@@ -200,6 +203,7 @@ export class PurposeKeyService {
 export interface GatedDatasetInfo {
   datasetId: string;
   label: PurposeLabel;
+  columns: Record<string, PurposeLabel>;
   wrappedFor: string[];
   ciphertextBytes: number;
 }
@@ -233,14 +237,14 @@ export class GatedTableStore {
    * @example
    * store.put("purchases", bytes, { purposes: ["measurement"], categories: ["user.behavior.purchase_history"] })
    */
-  put(datasetId: string, bytes: Uint8Array, purposes: string | string[] | { purposes: string | string[]; deny?: string | string[]; categories?: string | string[]; subjects?: string | string[] } | PurposeLabel): GatedDatasetInfo {
+  put(datasetId: string, bytes: Uint8Array, purposes: string | string[] | DatasetTagsInput | PurposeLabel): GatedDatasetInfo {
     const tx = typeof this.taxonomy === "function" ? this.taxonomy() : this.taxonomy;
-    const label: PurposeLabel =
+    const labels: DatasetLabels =
       typeof purposes === "object" && purposes !== null && "allow" in purposes
-        ? makeLabel(tx, { purposes: purposes.allow, deny: purposes.deny, categories: purposes.categories, subjects: purposes.subjects })
-        : makeLabel(tx, typeof purposes === "string" || Array.isArray(purposes) ? { purposes } : purposes);
+        ? { dataset: makeLabel(tx, { purposes: purposes.allow, deny: purposes.deny, categories: purposes.categories, subjects: purposes.subjects }), columns: {} }
+        : tagDataset(tx, typeof purposes === "string" || Array.isArray(purposes) ? { purposes } : purposes);
     if (this.sealedOrNull(datasetId) !== null) invalid("datasetId", "a dataset id not already uploaded", datasetId, "ALREADY_EXISTS");
-    const sealed = this.keys.seal(datasetId, bytes, label, this.rng);
+    const sealed = this.keys.seal(datasetId, bytes, labels, this.rng);
     this.#mem.set(datasetId, sealed);
     this.db?.prepare(`INSERT INTO purpose_sealed_datasets (room_id, dataset_id, sealed) VALUES (?, ?, ?)`).run(sealed.roomId, datasetId, JSON.stringify(sealed));
     return this.info(datasetId);
@@ -276,7 +280,19 @@ export class GatedTableStore {
   /** Label and wrap summary of a stored dataset. */
   info(datasetId: string): GatedDatasetInfo {
     const s = this.sealed(datasetId);
-    return { datasetId, label: s.label, wrappedFor: s.wraps.map((w) => w.purpose), ciphertextBytes: fromB64(s.ciphertext).length };
+    return { datasetId, label: s.label, columns: s.columns, wrappedFor: s.wraps.map((w) => w.purpose), ciphertextBytes: fromB64(s.ciphertext).length };
+  }
+
+  /**
+   * The label a query reading `columns` of `datasetId` must satisfy (dataset label combined
+   * with those columns' labels; all tagged columns when omitted).
+   *
+   * @example
+   * store.labelFor("purchases", ["join_key", "value_cents"])
+   */
+  labelFor(datasetId: string, columns?: readonly string[]): PurposeLabel {
+    const s = this.sealed(datasetId);
+    return labelForColumns({ dataset: s.label, columns: s.columns }, columns);
   }
 
   /** Ids of stored datasets, sorted. */

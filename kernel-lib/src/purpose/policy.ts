@@ -279,6 +279,10 @@ export function evaluatePurpose(req: PurposeRequest, ctx: PurposeContext): Purpo
     outcome: "refused", code, purpose, grantId, reason, steps, inputs, resultLabel: null,
   });
   if (!Array.isArray(req?.inputs) || req.inputs.length === 0) return invalid("inputs", "at least one { datasetId, label }", req?.inputs, "INPUT_INVALID");
+  req.inputs.forEach((inp, i) => {
+    if (!safeName.safeParse(inp?.datasetId).success) invalid(`inputs[${i}].datasetId`, "short dataset name (no identifiers)", inp?.datasetId, "INPUT_INVALID");
+    if (!Array.isArray(inp.label?.allow) || !Array.isArray(inp.label.deny)) invalid(`inputs[${i}].label`, "a PurposeLabel from makeLabel/tagDataset", inp.label, "INPUT_INVALID");
+  });
   let grant: PurposeGrant;
   try {
     grant = verifyGrant(req.grant, ctx);
