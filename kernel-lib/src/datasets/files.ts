@@ -14,7 +14,7 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { CleanRoomError, invalid } from "../errors.js";
 import { EXPOSURE_COLUMNS, PURCHASE_COLUMNS, streamStudy, type ExposureRow, type PurchaseRow } from "./study.js";
-import type { StudyParams } from "./params.js";
+import { resolveStudyParams, type StudyParams } from "./params.js";
 import type { GroundTruth } from "./truth.js";
 
 export interface StudyFiles {
@@ -77,6 +77,7 @@ export function writeStudyFiles(params: StudyParams, outDir: string, opts: { chu
   if (typeof outDir !== "string" || outDir.length === 0) invalid("outDir", "non-empty path string", outDir);
   const chunkLines = opts.chunkLines ?? 10_000;
   if (!Number.isSafeInteger(chunkLines) || chunkLines < 1) invalid("opts.chunkLines", "positive integer", chunkLines);
+  resolveStudyParams(params); // refuse bad parameters before touching the file system
   fs.mkdirSync(outDir, { recursive: true });
   const exp = new CsvStream(path.join(outDir, "exposures.csv"), EXPOSURE_COLUMNS, chunkLines);
   const pur = new CsvStream(path.join(outDir, "purchases.csv"), PURCHASE_COLUMNS, chunkLines);
