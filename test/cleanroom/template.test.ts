@@ -1,0 +1,150 @@
+import { describe, expect, it } from "vitest";
+import { makeRoom } from "./fixtures.js";
+import { liftTemplate } from "../../kernel-lib/src/cleanroom/templates/lift.js";
+import { parseTemplate, templateCost, templateHash, THRESHOLD_PRESETS, validateParams, type TemplateInput } from "../../kernel-lib/src/cleanroom/template.js";
+import { prepareQuery } from "../../kernel-lib/src/cleanroom/query.js";
+import { checkTemplate } from "../../kernel-lib/src/cleanroom/plan.js";
+import { isCleanRoomError, type ErrorCode } from "../../kernel-lib/src/errors.js";
+import { ratToString } from "../../kernel-lib/src/dp/rational.js";
+
+const lift = (o: Partial<Parameters<typeof liftTemplate>[0]> = {}) => liftTemplate({ advertiser: "adv", retailer: "shop", threshold: 20, ...o });
+const params = { startDay: 0, endDay: 27 };
+
+function expectRefusal(code: ErrorCode, f: () => unknown, field?: RegExp) {
+  try {
+    f();
+  } catch (e) {
+    expect(isCleanRoomError(e, code), String(e)).toBe(true);
+    if (field) expect((e as Error).message).toMatch(field);
+    return e;
+  }
+  throw new Error(`expected ${code}`);
+}
+
+function approvedRoom(t: TemplateInput = lift()) {
+  const room = makeRoom({ users: 400 });
+  room.registry.approve(t, "adv", room.ctx);
+  room.registry.approve(t, "shop", room.ctx);
+  return room;
+}
+
+describe("templates: canonical hash and approval", () => {
+  it("hashes the canonical form: key order and defaults do not change the hash, meaning does", () => {
+    const t = lift();
+    const rev = (v: unknown): unknown =>
+      Array.isArray(v) ? v.map(rev) : v && typeof v === "object" ? Object.fromEntries(Object.entries(v).reverse().map(([k, x]) => [k, rev(x)])) : v;
+    const reordered = rev(t);
+    expect(Object.keys(reordered as object)[0]).not.toBe(Object.keys(t)[0]);
+    expect(templateHash(reordered)).toBe(templateHash(t));
+    expect(templateHash({ ...t, filters: [...t.filters!].slice(0, 1) })).not.toBe(templateHash(t));
+    expect(templateHash(t)).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it("runs only when every data owner approved the hash", () => {
+    const room = makeRoom({ users: 400 });
+    const t = lift();
+    const st = room.registry.approve(t, "adv", room.ctx);
+    expect(st.approved).toBe(false);
+    const before = room.snapshot();
+    const e = expectRefusal("QUERY_NOT_APPROVED", () => prepareQuery({ template: t, params, registry: room.registry, ctx: room.ctx }), /shop/);
+    expect((e as { details: { missing: string[] } }).details.missing).toEqual(["shop"]);
+    expect(room.snapshot()).toEqual(before);
+    expect(room.registry.approve(t, "shop", room.ctx).approved).toBe(true);
+    expect(prepareQuery({ template: t, params, registry: room.registry, ctx: room.ctx }).templateHash).toBe(templateHash(t));
+  });
+
+  it("refuses approval from a party that owns no input", () => {
+    const room = makeRoom({ users: 100 });
+    const before = room.snapshot();
+    expectRefusal("ACCESS_DENIED", () => room.registry.approve(lift(), "mallory", room.ctx));
+    expect(room.snapshot()).toEqual(before);
+  });
+
+  it("refuses a changed filter, an added column and a changed bound after approval (QUERY_NOT_APPROVED, nothing changed)", () => {
+    const t = lift();
+    const room = approvedRoom(t);
+    const before = room.snapshot();
+    const changedFilter = { ...t, filters: [{ column: "purchases.purchase_day", op: "ge", value: { literal: -100 } }] };
+    const addedColumn = { ...t, groupBy: [...t.groupBy!, "exposures.channel"] };
+    const widerBound = { ...t, aggregates: t.aggregates.map((a) => (a.fn === "sum" ? { ...a, bounds: [0, 10_000_000] } : a)) };
+    for (const bad of [changedFilter, addedColumn, widerBound]) expectRefusal("QUERY_NOT_APPROVED", () => prepareQuery({ template: bad, params, registry: room.registry, ctx: room.ctx }));
+    expect(room.snapshot()).toEqual(before);
+  });
+
+  it("refuses parameters outside their slot with PARAM_INVALID naming the parameter", () => {
+    const room = approvedRoom();
+    const before = room.snapshot();
+    const run = (p: unknown) => prepareQuery({ template: lift(), params: p, registry: room.registry, ctx: room.ctx });
+    expectRefusal("PARAM_INVALID", () => run({ startDay: 0, endDay: 99999 }), /"params.endDay" expected integer in \[-365, 3650\]/);
+    expectRefusal("PARAM_INVALID", () => run({ startDay: "0", endDay: 1 }), /"params.startDay"/);
+    expectRefusal("PARAM_INVALID", () => run({ startDay: 0 }), /"params.endDay"/);
+    expectRefusal("PARAM_INVALID", () => run({ ...params, join_key: "k1" }), /"params.join_key" expected a parameter declared/);
+    expect(room.snapshot()).toEqual(before);
+  });
+
+  it("validates enum and list slots", () => {
+    const t = parseTemplate({
+      ...lift(),
+      params: { startDay: { type: "int", min: 0, max: 10 }, endDay: { type: "int", min: 0, max: 40 }, regions: { type: "enumList", values: ["north", "south"], maxItems: 2 } },
+      filters: [...lift().filters!, { column: "exposures.region", op: "in", value: { param: "regions" } }],
+    });
+    expect(validateParams(t, { startDay: 0, endDay: 1, regions: ["north"] })).toEqual({ startDay: 0, endDay: 1, regions: ["north"] });
+    expectRefusal("PARAM_INVALID", () => validateParams(t, { startDay: 0, endDay: 1, regions: ["east"] }), /"params.regions.0"/);
+    expectRefusal("PARAM_INVALID", () => validateParams(t, { startDay: 0, endDay: 1, regions: ["north", "north"] }), /"params.regions"/);
+  });
+
+  it("refuses selecting, aggregating or filtering on an identifier at approval (nothing stored)", () => {
+    const room = makeRoom({ users: 100 });
+    const before = room.snapshot();
+    const t = lift();
+    const byKey = { ...t, groupBy: ["exposures.join_key"] };
+    const sumKey = { ...t, aggregates: [...t.aggregates, { name: "k", fn: "sum", column: "purchases.join_key", bounds: [0, 1] }] };
+    const filterKey = { ...t, params: { ...t.params, who: { type: "enum", values: ["k1"] } }, filters: [...t.filters!, { column: "exposures.join_key", op: "eq", value: { param: "who" } }] };
+    for (const bad of [byKey, sumKey, filterKey]) {
+      const e = expectRefusal("QUERY_NOT_APPROVED", () => room.registry.approve(bad, "adv", room.ctx), /identifier/);
+      expect((e as { details: { reason: string } }).details.reason).toBe("identifier");
+    }
+    expect(room.snapshot()).toEqual(before);
+  });
+
+  it("enforces the owners' analysis rules: dimensions, functions, join required, list rules", () => {
+    const room = makeRoom({ users: 100 });
+    const t = lift();
+    const notDim = { ...t, groupBy: ["exposures.group", "exposures.impressions"] };
+    expectRefusal("QUERY_NOT_APPROVED", () => room.registry.approve(notDim, "adv", room.ctx), /not a dimension column/);
+    const avgNotAllowed = { ...t, aggregates: [...t.aggregates, { name: "avgValue", fn: "avg", column: "purchases.value_cents", bounds: [0, 1000] }] };
+    expectRefusal("QUERY_NOT_APPROVED", () => room.registry.approve(avgNotAllowed, "shop", room.ctx), /AVG\(value_cents\)/);
+    const noJoin = { version: 1, name: "solo", base: { owner: "shop", dataset: "purchases" }, groupBy: ["purchases.store_region"], aggregates: [{ name: "n", fn: "countUnits" }], threshold: { minimum: 20, style: "drop" } };
+    expectRefusal("QUERY_NOT_APPROVED", () => room.registry.approve(noJoin, "shop", room.ctx), /requires a join/);
+    room.rules.set("shop/purchases", { type: "LIST", joinColumns: ["join_key"], listColumns: ["category"], allowedJoinOperators: ["AND"] });
+    expectRefusal("QUERY_NOT_APPROVED", () => room.registry.approve(t, "shop", room.ctx), /LIST rule/);
+    room.rules.delete("shop/purchases");
+    expectRefusal("QUERY_NOT_APPROVED", () => room.registry.approve(t, "shop", room.ctx), /no analysis rule/);
+    expect(room.registry.snapshot()).toEqual([]);
+  });
+
+  it("takes the strictest threshold of template and rules", () => {
+    const room = makeRoom({ users: 100, minimum: 150 });
+    expect(checkTemplate(parseTemplate(lift({ threshold: 100 })), room.ctx)).toMatchObject({ minimum: 150, minimumFrom: "adv/exposures" });
+    expect(checkTemplate(parseTemplate(lift({ threshold: 200 })), room.ctx)).toMatchObject({ minimum: 200, minimumFrom: "template" });
+  });
+
+  it("has presets matching the anchors and validates the AWS range", () => {
+    expect(THRESHOLD_PRESETS).toMatchObject({ adh_diffcheck: 50, adh_noise: 20, adh_clicks_conversions: 10, fbpcs_kanon: 100, aws_min: 2, aws_max: 100000 });
+    expectRefusal("TEMPLATE_INVALID", () => parseTemplate(lift({ threshold: 1 })), /template.threshold.minimum/);
+    expectRefusal("TEMPLATE_INVALID", () => parseTemplate(lift({ threshold: 100001 })));
+    expectRefusal("TEMPLATE_INVALID", () => parseTemplate({ ...lift(), extra: 1 }));
+  });
+
+  it("computes the privacy cost before running: one ε per noised quantity", () => {
+    const t = lift({ epsilonPerAggregate: "0.1" });
+    const c = templateCost(t, params)!;
+    // units (population), conversions, converters, value, valueSquared
+    expect(c.kind).toBe("pureDp");
+    expect(ratToString((c as { epsilon: import("../../kernel-lib/src/dp/rational.js").Rational }).epsilon)).toBe("1/2");
+    expect(templateCost(lift(), params)).toBeNull();
+    expectRefusal("PARAM_INVALID", () => templateCost(t, { startDay: 0 }));
+    const g = templateCost({ ...t, noise: { mechanism: "gaussian", rhoPerAggregate: "0.01" } }, params)!;
+    expect(g.kind).toBe("zCdp");
+  });
+});
