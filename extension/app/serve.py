@@ -1,0 +1,93 @@
+#!/usr/bin/python3
+"""Serve the cleanroom-lab JupyterLab application with Debian's jupyterlab_server.
+
+The frontend is the webpack bundle in ./build (built by `npm run build -w extension`); the
+kernels are the project's (JUPYTER_PATH=kernel-lib/jupyter, cleanroom-ts). Runtime, data
+and config dirs are kept under .scratch/jupyter so nothing touches the user's ~/.jupyter.
+
+Usage:
+  /usr/bin/python3 extension/app/serve.py [--port 8888] [--root notebooks] [--token TOKEN]
+                                          [--no-browser] [--open PATH]
+
+Prints one line `CLEANROOM_LAB_URL <url>` on stdout once listening (used by test/e2e).
+"""
+import argparse
+import json
+import os
+import shutil
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
+BUILD = os.path.join(HERE, "build")
+STATE = os.path.join(REPO, ".scratch", "jupyter")
+
+os.environ["JUPYTER_NO_CONFIG"] = "1"
+os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+os.environ["JUPYTER_PATH"] = os.pathsep.join(
+    [os.path.join(REPO, "kernel-lib", "jupyter")] + [p for p in os.environ.get("JUPYTER_PATH", "").split(os.pathsep) if p])
+for var, sub in (("JUPYTER_RUNTIME_DIR", "runtime"), ("JUPYTER_DATA_DIR", "data"), ("JUPYTER_CONFIG_DIR", "config")):
+    os.environ[var] = os.path.join(STATE, sub)
+    os.makedirs(os.environ[var], exist_ok=True)
+
+from jupyterlab_server import LabServerApp  # noqa: E402  (after the env is set)
+
+with open(os.path.join(HERE, "..", "package.json")) as f:
+    VERSION = json.load(f)["version"]
+
+
+def _jupyter_server_extension_points():
+    return [{"module": __name__, "app": CleanroomLabApp}]
+
+
+class CleanroomLabApp(LabServerApp):
+    name = __name__
+    load_other_extensions = False
+    extension_url = "/lab"
+    default_url = "/lab"
+    app_name = "cleanroom-lab"
+    app_version = VERSION
+    app_url = "/lab"
+    app_settings_dir = os.path.join(BUILD, "application_settings")
+    schemas_dir = os.path.join(BUILD, "schemas")
+    static_dir = BUILD
+    templates_dir = os.path.join(HERE, "templates")
+    themes_dir = os.path.join(BUILD, "themes")
+    user_settings_dir = os.path.join(STATE, "user_settings")
+    workspaces_dir = os.path.join(STATE, "workspaces")
+
+    def initialize_settings(self):
+        super().initialize_settings()
+        self.serverapp.log.info("cleanroom-lab frontend from %s", BUILD)
+
+    def initialize_handlers(self):
+        super().initialize_handlers()
+        url = self.serverapp.connection_url.rstrip("/") + "/lab"
+        token = self.serverapp.token
+        print(f"CLEANROOM_LAB_URL {url}{'?token=' + token if token else ''}", flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--port", type=int, default=8888)
+    ap.add_argument("--root", default=os.path.join(REPO, "notebooks"))
+    ap.add_argument("--token", default=None, help="default: a random token; '' disables auth (localhost only)")
+    ap.add_argument("--no-browser", action="store_true")
+    args = ap.parse_args()
+    if not os.path.exists(os.path.join(BUILD, "bundle.js")):
+        sys.exit("extension/app/build/bundle.js is missing: run `npm run build -w extension` first")
+    # Settings overrides (no news/update checks: they 404 and jupyterlab_server 2.16 shows a dialog).
+    os.makedirs(CleanroomLabApp.app_settings_dir, exist_ok=True)
+    shutil.copy(os.path.join(HERE, "overrides.json"), os.path.join(CleanroomLabApp.app_settings_dir, "overrides.json"))
+    argv = [
+        f"--ServerApp.port={args.port}", "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.root_dir={os.path.abspath(args.root)}", "--allow-root",
+        f"--ServerApp.open_browser={'False' if args.no_browser else 'True'}",
+    ]
+    if args.token is not None:
+        argv.append(f"--ServerApp.token={args.token}")
+    CleanroomLabApp.launch_instance(argv=argv)
+
+
+if __name__ == "__main__":
+    main()
