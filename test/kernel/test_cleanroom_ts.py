@@ -25,6 +25,13 @@ KERNELS = os.path.join(ROOT, "kernel-lib", "jupyter")
 # Appended, so that a JUPYTER_PATH given by the caller can point at another kernel build.
 if KERNELS not in os.environ.get("JUPYTER_PATH", "").split(os.pathsep):
     os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [os.environ.get("JUPYTER_PATH"), KERNELS]))
+# Jupyter's runtime/data/config state stays in the project's scratch space, not in $HOME.
+for _var, _sub in (("JUPYTER_RUNTIME_DIR", "runtime"), ("JUPYTER_DATA_DIR", "data"),
+                   ("JUPYTER_CONFIG_DIR", "config"), ("IPYTHONDIR", "ipython")):
+    os.environ.setdefault(_var, os.path.join(ROOT, ".scratch", "jupyter", _sub))
+    os.makedirs(os.environ[_var], exist_ok=True)
+
+os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
 
 # tslab compiles each cell with TypeScript: the first cell takes a few seconds.
 jkt.TIMEOUT = 60

@@ -123,10 +123,12 @@ function describeFailure(captured) {
     if (e instanceof Error) {
       const ename = e.name || (e.constructor && e.constructor.name) || "Error";
       const evalue = String(e.message);
-      // Drop frames from tslab and Node internals: they say nothing about the cell.
-      const lines = String(e.stack || `${ename}: ${evalue}`)
-        .split("\n")
-        .filter((l) => !/node_modules[\\/]tslab[\\/]|\(node:internal|^\s+at node:|launcher\.js/.test(l));
+      // Keep the "Name: message" line and the frames of the cell and the libraries it called;
+      // drop vm's source-arrow decoration and frames of tslab, this launcher and Node itself.
+      let lines = String(e.stack || `${ename}: ${evalue}`).split("\n");
+      const head = lines.findIndex((l) => l.startsWith(`${ename}:`) || l === ename);
+      if (head > 0) lines = lines.slice(head);
+      lines = lines.filter((l) => !/node_modules[\\/]tslab[\\/]|\(node:|^\s+at node:|launcher\.js/.test(l));
       return { ename, evalue, traceback: lines };
     }
     const evalue = util.inspect(e);

@@ -1,0 +1,165 @@
+#!/usr/bin/python3
+"""Execute notebooks with the cleanroom-ts kernel through a real Jupyter client (nbclient).
+
+    /usr/bin/python3 scripts/run-notebooks.py [NOTEBOOK ...] [--out DIR] [--report FILE]
+                                              [--timeout SECONDS] [--cell-timeout SECONDS]
+
+Without arguments every notebooks/*.ipynb runs. Each notebook runs in its own kernel whose
+working directory is the notebook's folder. Executed copies (with outputs, also of a failed
+run up to the failing cell) go to --out (default .scratch/notebooks-out/) next to a JSON run
+report (default <out>/report.json). A failing cell fails the run: the report and the console
+name the notebook, the cell index (0-based position in the notebook's cell list), ename and
+evalue. Exit status: 0 when all notebooks pass, 1 otherwise, 2 on bad usage.
+
+Cells tagged `raises-exception` may fail without failing the notebook (nbclient convention).
+"""
+
+import argparse
+import asyncio
+import glob
+import json
+import os
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KERNELS = os.path.join(ROOT, "kernel-lib", "jupyter")
+if KERNELS not in os.environ.get("JUPYTER_PATH", "").split(os.pathsep):
+    os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [os.environ.get("JUPYTER_PATH"), KERNELS]))
+os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+# Jupyter's runtime/data/config state stays in the project's scratch space, not in $HOME.
+for _var, _sub in (("JUPYTER_RUNTIME_DIR", "runtime"), ("JUPYTER_DATA_DIR", "data"),
+                   ("JUPYTER_CONFIG_DIR", "config"), ("IPYTHONDIR", "ipython")):
+    os.environ.setdefault(_var, os.path.join(ROOT, ".scratch", "jupyter", _sub))
+    os.makedirs(os.environ[_var], exist_ok=True)
+
+import nbformat  # noqa: E402
+from nbclient import NotebookClient  # noqa: E402
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError  # noqa: E402
+
+KERNEL_NAME = "cleanroom-ts"
+
+
+def rel(path):
+    path = os.path.abspath(path)
+    return os.path.relpath(path, ROOT) if path.startswith(ROOT + os.sep) else path
+
+
+def short_traceback(lines, limit=20):
+    return [line for line in (lines or [])][:limit]
+
+
+async def run_one(path, out_dir, notebook_timeout, cell_timeout):
+    nb = nbformat.read(path, as_version=4)
+    state = {"cell_index": None, "error": None}
+
+    def on_cell_start(cell, cell_index):
+        state["cell_index"] = cell_index
+
+    def on_cell_error(cell, cell_index, execute_reply):
+        content = execute_reply.get("content", {})
+        state["error"] = {
+            "cell_index": cell_index,
+            "ename": content.get("ename", ""),
+            "evalue": content.get("evalue", ""),
+            "traceback": short_traceback(content.get("traceback")),
+        }
+
+    client = NotebookClient(
+        nb,
+        kernel_name=KERNEL_NAME,
+        timeout=cell_timeout,
+        startup_timeout=120,
+        allow_errors=False,
+        resources={"metadata": {"path": os.path.dirname(os.path.abspath(path))}},
+        on_cell_start=on_cell_start,
+        on_cell_error=on_cell_error,
+    )
+    started = time.monotonic()
+    error = None
+    try:
+        await asyncio.wait_for(client.async_execute(), timeout=notebook_timeout)
+    except CellExecutionError as e:
+        error = state["error"] or {"cell_index": state["cell_index"], "ename": e.ename, "evalue": e.evalue, "traceback": []}
+        # nbclient only calls on_cell_error for error replies; cells tagged raises-exception never get here.
+        error["ename"] = error["ename"] or e.ename
+        error["evalue"] = error["evalue"] or e.evalue
+    except (asyncio.TimeoutError, CellTimeoutError) as e:
+        which = "notebook" if isinstance(e, asyncio.TimeoutError) else "cell"
+        limit = notebook_timeout if which == "notebook" else cell_timeout
+        error = {"cell_index": state["cell_index"], "ename": "Timeout", "evalue": f"{which} timeout of {limit} s exceeded", "traceback": []}
+    except DeadKernelError as e:
+        error = {"cell_index": state["cell_index"], "ename": "DeadKernelError", "evalue": str(e), "traceback": []}
+    except Exception as e:  # kernel failed to start, bad notebook, ...
+        error = {"cell_index": state["cell_index"], "ename": type(e).__name__, "evalue": str(e), "traceback": []}
+    finally:
+        # wait_for cancellation can leave the kernel running: make sure it is gone.
+        try:
+            if client.km is not None and await client.km.is_alive():
+                await client.km.shutdown_kernel(now=True)
+        except Exception:
+            pass
+    seconds = round(time.monotonic() - started, 2)
+
+    executed = os.path.join(out_dir, os.path.basename(path))
+    nbformat.write(nb, executed)
+    code_cells = sum(1 for c in nb.cells if c.cell_type == "code")
+    return {
+        "notebook": rel(path),
+        "status": "failed" if error else "passed",
+        "seconds": seconds,
+        "code_cells": code_cells,
+        "executed": rel(executed),
+        "error": error,
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("notebooks", nargs="*", help="notebooks to run (default: notebooks/*.ipynb)")
+    parser.add_argument("--out", default=os.path.join(ROOT, ".scratch", "notebooks-out"), help="folder for executed copies and the report")
+    parser.add_argument("--report", default=None, help="JSON report path (default: <out>/report.json)")
+    parser.add_argument("--timeout", type=float, default=600, help="per-notebook timeout in seconds (default 600)")
+    parser.add_argument("--cell-timeout", type=int, default=300, help="per-cell timeout in seconds (default 300)")
+    args = parser.parse_args(argv)
+
+    paths = args.notebooks or sorted(glob.glob(os.path.join(ROOT, "notebooks", "*.ipynb")))
+    missing = [p for p in paths if not os.path.isfile(p)]
+    if missing:
+        print("run-notebooks: no such notebook: " + ", ".join(missing), file=sys.stderr)
+        return 2
+    os.makedirs(args.out, exist_ok=True)
+    report_path = args.report or os.path.join(args.out, "report.json")
+
+    results = []
+    for path in paths:
+        result = asyncio.run(run_one(path, args.out, args.timeout, args.cell_timeout))
+        results.append(result)
+        if result["status"] == "passed":
+            print(f"  ✓ {result['notebook']} ({result['code_cells']} code cells, {result['seconds']} s)", flush=True)
+        else:
+            e = result["error"]
+            print(f"  ✗ {result['notebook']}: cell {e['cell_index']}: {e['ename']}: {e['evalue']}", flush=True)
+            for line in e["traceback"][:8]:
+                print(f"      {line}", flush=True)
+            print(f"      executed copy: {result['executed']}", flush=True)
+
+    passed = sum(1 for r in results if r["status"] == "passed")
+    failed = len(results) - passed
+    report = {
+        "kernel": KERNEL_NAME,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "passed": passed,
+        "failed": failed,
+        "notebooks": results,
+    }
+    os.makedirs(os.path.dirname(os.path.abspath(report_path)), exist_ok=True)
+    with open(report_path, "w") as f:
+        json.dump(report, f, indent=2)
+        f.write("\n")
+    print(f"notebooks: {passed} passed, {failed} failed (report: {rel(report_path)})", flush=True)
+    return 0 if failed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
