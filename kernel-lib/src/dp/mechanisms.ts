@@ -333,11 +333,14 @@ function gaussRange(s2: number): number {
   return Math.ceil(12 * Math.sqrt(s2)) + 2;
 }
 
-/** Normalising constant Σ_x exp(−x²/(2σ²)) for σ² as a double. */
+let zMemo: [number, number] = [NaN, NaN];
+/** Normalising constant Σ_x exp(−x²/(2σ²)) for σ² as a double (memoised for the last σ²). */
 function gaussZ(s2: number): number {
+  if (zMemo[0] === s2) return zMemo[1];
   const m = gaussRange(s2);
   let z = 1;
   for (let x = m; x >= 1; x--) z += 2 * Math.exp(-(x * x) / (2 * s2));
+  zMemo = [s2, z];
   return z;
 }
 
