@@ -1,0 +1,218 @@
+/**
+ * `PurposeRoom`: the purpose layer wired together for one clean room — taxonomy, deny
+ * rules, the grant authority (room policy key), the key gate and its sealed table store,
+ * and the audit log — so `session.ts` calls one object per notebook verb:
+ *   declarePurpose → `declarePurpose`, upload → `upload`, cleanRoomQuery → `authorizeQuery`
+ *   then `recordQuery`, audit() → `auditReport`.
+ * Every call, granted or refused, leaves an audit entry (refusals here; the final query
+ * outcome with its privacy cost via `recordQuery`, after the budget charge). Requester names
+ * that look like identifiers are recorded as "redacted" and the call is refused.
+ *
+ * Threat model: see policy.ts (grants), gate.ts (keys), audit.ts (log). Secrets default to
+ * fresh random values from `rng`; pass them in to survive a kernel restart.
+ */
+import type { Database } from "better-sqlite3";
+import { CleanRoomError, isCleanRoomError, type ErrorCode } from "../errors.js";
+import type { Rng } from "../rng.js";
+import { AuditLog, type AuditCost, type AuditEntry, type AuditInput } from "./audit.js";
+import { looksLikeIdentifier, SAFE_NAME } from "./canonical.js";
+import { GatedTableStore, PurposeKeyService, type GatedDatasetInfo } from "./gate.js";
+import { type DatasetTagsInput, type PurposeLabel } from "./labels.js";
+import { compileRules, evaluatePurpose, PurposeAuthority, type DenyRule, type PurposeDecision, type PurposeGrant, type Requester } from "./policy.js";
+import type { ReviewOptions } from "./review.js";
+import { defaultTaxonomy, type Taxonomy, type TaxonomyKind } from "./taxonomy.js";
+
+export interface PurposeRoomOptions {
+  roomId: string;
+  rng: Rng;
+  clock?: () => Date;
+  /** 32-byte secrets; fresh from `rng` when omitted (then they live only in this process). */
+  policySecretKey?: Uint8Array;
+  gateMasterSecret?: Uint8Array;
+  auditSigningKey?: Uint8Array;
+  /** Sign an audit head every N entries (default 16). */
+  headEvery?: number;
+  taxonomy?: Taxonomy;
+  rules?: DenyRule[];
+}
+
+const safe = (s: unknown): string => (typeof s === "string" && SAFE_NAME.test(s) && !looksLikeIdentifier(s) ? s : "redacted");
+
+/** Requester names safe to record: anything that could be an identifier becomes "redacted". */
+export function auditWho(who: { party?: unknown; analyst?: unknown } | undefined): { party: string; analyst?: string } {
+  return who?.analyst === undefined ? { party: safe(who?.party) } : { party: safe(who?.party), analyst: safe(who.analyst) };
+}
+
+const purposeOrNull = (p: unknown): string | null => (typeof p === "string" && /^[a-z][a-z0-9_.]{0,127}$/.test(p) ? p : null);
+
+/**
+ * The purpose layer of one room.
+ *
+ * @example
+ * const pr = new PurposeRoom(db, { roomId: "room-1", rng })
+ * pr.upload({ party: "retailer", datasetId: "purchases", bytes, tags: { purposes: ["measurement"] } })
+ * const grant = pr.declarePurpose({ party: "advertiser", analyst: "bo", purpose: "measurement", justification: "Q3 lift" })
+ * const { tables, decision } = pr.authorizeQuery({ grant, requester: { party: "advertiser", analyst: "bo" }, inputs: [{ datasetId: "purchases" }] })
+ */
+export class PurposeRoom {
+  readonly roomId: string;
+  readonly authority: PurposeAuthority;
+  readonly keys: PurposeKeyService;
+  readonly store: GatedTableStore;
+  readonly audit: AuditLog;
+  #taxonomy: Taxonomy;
+  #rules: DenyRule[];
+  readonly #rng: Rng;
+  readonly #clock: () => Date;
+
+  constructor(db: Database, opts: PurposeRoomOptions) {
+    this.roomId = opts.roomId;
+    this.#rng = opts.rng;
+    this.#clock = opts.clock ?? (() => new Date());
+    this.#taxonomy = opts.taxonomy ?? defaultTaxonomy();
+    this.#rules = compileRules(this.#taxonomy, opts.rules ?? []);
+    this.authority = new PurposeAuthority({ roomId: opts.roomId, secretKey: opts.policySecretKey ?? opts.rng.bytes(32), clock: this.#clock });
+    this.keys = new PurposeKeyService({
+      roomId: opts.roomId, masterSecret: opts.gateMasterSecret ?? opts.rng.bytes(32), policyPublicKey: this.authority.publicKey,
+      taxonomy: () => this.#taxonomy, rules: () => this.#rules, clock: this.#clock,
+    });
+    this.store = new GatedTableStore(this.keys, () => this.#taxonomy, opts.rng.fork("purpose-gate"), db);
+    this.audit = new AuditLog(db, { roomId: opts.roomId, signingKey: opts.auditSigningKey ?? opts.rng.bytes(32), headEvery: opts.headEvery ?? 16, clock: this.#clock });
+  }
+
+  get taxonomy(): Taxonomy {
+    return this.#taxonomy;
+  }
+
+  /** Add a data use / category / subject to this room's taxonomy. */
+  extendTaxonomy(node: { kind: TaxonomyKind; key: string; name?: string; description?: string }): Taxonomy {
+    return (this.#taxonomy = this.#taxonomy.extend(node));
+  }
+
+  /** Add a purpose alias to this room's taxonomy. */
+  addAlias(alias: string, target: string): Taxonomy {
+    return (this.#taxonomy = this.#taxonomy.withAlias(alias, target));
+  }
+
+  /** Replace the room's explicit deny rules (validated and resolved). */
+  setRules(rules: DenyRule[]): DenyRule[] {
+    this.#rules = compileRules(this.#taxonomy, rules);
+    return this.#rules.map((r) => ({ ...r }));
+  }
+
+  /** Run `f`; on a CleanRoomError append a refused entry built by `entry`, then rethrow. */
+  private audited<T>(entry: (code: ErrorCode | null) => AuditInput, f: () => T): T {
+    try {
+      return f();
+    } catch (e) {
+      if (isCleanRoomError(e)) this.audit.append(entry(e.code));
+      throw e;
+    }
+  }
+
+  /**
+   * `declarePurpose`: issue a signed grant (audited either way).
+   *
+   * @example
+   * pr.declarePurpose({ party: "advertiser", analyst: "bo", purpose: "ads", justification: "campaign lift", ttlSeconds: 86400 })
+   */
+  declarePurpose(input: { party: string; analyst: string; purpose: string; justification: string; ttlSeconds?: number; expiresAt?: string }): PurposeGrant {
+    const base = { action: "declarePurpose", who: auditWho(input) };
+    const grant = this.audited(
+      (errorCode) => ({ ...base, purpose: purposeOrNull(this.tryResolve(input?.purpose)), outcome: "refused", errorCode }),
+      () => this.authority.declare(this.#taxonomy, input, this.#rng),
+    );
+    this.audit.append({ ...base, purpose: grant.purpose, grantId: grant.id, outcome: "granted" });
+    return grant;
+  }
+
+  private tryResolve(p: unknown): string | null {
+    try {
+      return this.#taxonomy.resolveUse(p);
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * `upload(..., { purposes })`: tag and seal a dataset's bytes (audited either way).
+   *
+   * @example
+   * pr.upload({ party: "retailer", analyst: "ana", datasetId: "purchases", bytes: serializeTable(t),
+   *   tags: { purposes: ["measurement"], categories: ["user.behavior.purchase_history"] } })
+   */
+  upload(input: { party: string; analyst?: string; datasetId: string; bytes: Uint8Array; tags: string | string[] | DatasetTagsInput }): GatedDatasetInfo {
+    const base = { action: "upload", who: auditWho(input), datasets: [safe(input?.datasetId)] };
+    const info = this.audited((errorCode) => ({ ...base, outcome: "refused", errorCode }), () => {
+      if (safe(input.party) === "redacted" || (input.analyst !== undefined && safe(input.analyst) === "redacted"))
+        throw new CleanRoomError("INPUT_INVALID", `"party"/"analyst" expected short names (no identifiers)`, { field: "party" });
+      return this.store.put(input.datasetId, input.bytes, input.tags);
+    });
+    this.audit.append({ ...base, outcome: "granted" });
+    return info;
+  }
+
+  /**
+   * The purpose step of `cleanRoomQuery`: evaluate the grant against every input's label
+   * (dataset + the columns read) and the deny rules, then release each input's bytes through
+   * the key gate. A refusal is audited and thrown (`PURPOSE_DENIED`, `GRANT_INVALID`,
+   * `GRANT_EXPIRED`, `PURPOSE_UNKNOWN`, `KEY_RELEASE_DENIED`); on success nothing is audited
+   * yet — call `recordQuery` with the final outcome and cost.
+   *
+   * @example
+   * const { tables, resultLabel } = pr.authorizeQuery({ grant, requester: { party: "advertiser", analyst: "bo" },
+   *   purpose: "measurement", templateHash, inputs: [{ datasetId: "exposures" }, { datasetId: "purchases", columns: ["value_cents"] }] })
+   */
+  authorizeQuery(input: {
+    grant: PurposeGrant | null | undefined;
+    requester: Requester;
+    purpose?: string;
+    templateHash?: string;
+    inputs: Array<{ datasetId: string; columns?: string[] }>;
+  }): { decision: PurposeDecision; tables: Record<string, Uint8Array>; resultLabel: PurposeLabel; purpose: string; grantId: string } {
+    const base = {
+      action: "query", who: auditWho(input?.requester), templateHash: /^[0-9a-f]{64}$/.test(String(input?.templateHash)) ? input.templateHash! : null,
+      datasets: (input?.inputs ?? []).map((i) => safe(i?.datasetId)),
+    };
+    let decision: PurposeDecision | undefined;
+    return this.audited(
+      (errorCode) => ({ ...base, purpose: purposeOrNull(decision?.purpose), grantId: decision?.grantId ?? null, outcome: "refused", errorCode }),
+      () => {
+        const inputs = (input.inputs ?? []).map((i) => ({ datasetId: i.datasetId, label: this.store.labelFor(i.datasetId, i.columns) }));
+        decision = evaluatePurpose(
+          { grant: input.grant, requester: input.requester, ...(input.purpose === undefined ? {} : { purpose: input.purpose }), inputs },
+          { taxonomy: this.#taxonomy, roomId: this.roomId, policyPublicKey: this.authority.publicKey, now: this.#clock(), rules: this.#rules },
+        );
+        if (decision.outcome === "refused") throw new CleanRoomError(decision.code ?? "PURPOSE_DENIED", decision.reason, { decision });
+        const tables: Record<string, Uint8Array> = {};
+        for (const i of inputs) tables[i.datasetId] = this.store.get(i.datasetId, input.grant!, { requester: input.requester, purpose: decision.purpose! });
+        return { decision, tables, resultLabel: decision.resultLabel!, purpose: decision.purpose!, grantId: decision.grantId! };
+      },
+    );
+  }
+
+  /**
+   * Record a query's final outcome (after budget charge and release, or its refusal there).
+   *
+   * @example
+   * pr.recordQuery({ requester, purpose, grantId, templateHash, datasets: ["exposures", "purchases"],
+   *   privacyCost: auditCost(cost), outcome: "granted" })
+   */
+  recordQuery(input: { requester: Requester; purpose: string | null; grantId: string | null; templateHash: string | null; datasets: string[]; privacyCost: AuditCost | null; outcome: "granted" | "refused"; errorCode?: ErrorCode | null }): AuditEntry {
+    return this.audit.append({
+      action: "query", who: auditWho(input.requester), purpose: input.purpose, grantId: input.grantId, templateHash: input.templateHash,
+      datasets: input.datasets.map(safe), privacyCost: input.privacyCost, outcome: input.outcome, errorCode: input.errorCode ?? null,
+    });
+  }
+
+  /**
+   * `audit()`: sign the current head, verify the chain, return entries and the misuse review.
+   *
+   * @example
+   * const { verification, entries, review } = pr.auditReport({ limit: 50 })
+   */
+  auditReport(opts: { limit?: number } & ReviewOptions = {}): ReturnType<AuditLog["report"]> {
+    this.audit.signHead();
+    return this.audit.report(opts);
+  }
+}
