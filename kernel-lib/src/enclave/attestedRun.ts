@@ -8,7 +8,7 @@
  * `Recipient` carries its own attestation document. The first refusal stops the run before
  * any workload executes; keys already released stay inside the enclave only.
  */
-import { invalid } from "../errors.js";
+import { CleanRoomError, invalid } from "../errors.js";
 import { rngStamp, type Rng, type RngStamp } from "../rng.js";
 import { decodeDocument, type AttestationDocument } from "./document.js";
 import type { EnclaveInstance, EnclaveRunResult } from "./enclave.js";
@@ -57,17 +57,14 @@ export interface AttestedRunReport {
 }
 
 /**
- * Attest to every owner, collect the released keys inside the enclave, and run the workload.
- * Throws the first refusal (ATTESTATION_*, KEY_RELEASE_DENIED, QUERY_NOT_APPROVED, ...).
+ * For each owner: fresh challenge → the enclave attests → the owner verifies against its
+ * policy and seals its key → the enclave accepts it. No workload runs. Throws the first
+ * refusal; keys already accepted stay inside the enclave.
  *
  * @example
- * const report = runAttested({ enclave, purpose: "marketing.advertising.measurement",
- *   templateHash: h, params: { minAge: 18 },
- *   inputs: [{ input: "exposures", owner: adKms, encrypted: encExposures },
- *            { input: "purchases", owner: retailKms, encrypted: encPurchases }] }, rng)
- * report.result.output
+ * attestAndRelease({ enclave, purpose, inputs: [{ input: "people", owner: kms, encrypted }] }, rng)
  */
-export function runAttested(req: AttestedRunRequest, rng: Rng): AttestedRunReport {
+export function attestAndRelease(req: { enclave: EnclaveInstance; inputs: AttestedInput[]; purpose: string; userData?: string }, rng: Rng): AttestedRunReport["attestations"] {
   if (typeof req !== "object" || req === null) invalid("req", "AttestedRunRequest", req);
   if (!Array.isArray(req.inputs) || req.inputs.length === 0) invalid("req.inputs", "non-empty array of { input, owner, encrypted }", req.inputs);
   const names = new Set<string>();
@@ -87,6 +84,26 @@ export function runAttested(req: AttestedRunRequest, rng: Rng): AttestedRunRepor
     const p = decodeDocument(document);
     attestations.push({ owner: x.owner.owner, datasetId: grant.datasetId, documentHash: grant.documentHash, moduleId: p.module_id, timestamp: p.timestamp, checks: grant.verifiedChecks, released: true });
   }
+  return attestations;
+}
+
+/**
+ * Attest to every owner, collect the released keys inside the enclave, and run the workload.
+ * Throws the first refusal (ATTESTATION_*, KEY_RELEASE_DENIED, QUERY_NOT_APPROVED, ...).
+ *
+ * @example
+ * const report = runAttested({ enclave, purpose: "marketing.advertising.measurement",
+ *   templateHash: h, params: { minAge: 18 },
+ *   inputs: [{ input: "exposures", owner: adKms, encrypted: encExposures },
+ *            { input: "purchases", owner: retailKms, encrypted: encPurchases }] }, rng)
+ * report.result.output
+ */
+export function runAttested(req: AttestedRunRequest, rng: Rng): AttestedRunReport {
+  // Refuse an unmeasured template before any key moves.
+  if (!req.enclave.approvedTemplateHashes.includes(req.templateHash)) {
+    throw new CleanRoomError("QUERY_NOT_APPROVED", `"req.templateHash" expected a template hash measured into the enclave`, { field: "req.templateHash" });
+  }
+  const attestations = attestAndRelease(req, rng);
   const datasets: Record<string, EncryptedDataset> = {};
   for (const x of req.inputs) datasets[x.input] = x.encrypted;
   const runReq: Parameters<EnclaveInstance["run"]>[0] = { datasets, templateHash: req.templateHash, purpose: req.purpose };

@@ -9,16 +9,18 @@
  *               converters(north, excluding the one platinum customer) = her conversion;
  *   threshold   cohorts under k are suppressed — both cohorts are large, the attack still works;
  *   dp          discrete Laplace noise (dp/mechanisms.ts) + threshold — the difference is noise.
- * For each mode it measures the attacker's success rate over `trials` worlds in which the
- * target's conversion is a fair coin, so "private" is a number, not a claim. The attacker
- * gets one query pair per world (a privacy ledger would cap repeats; see dp/ledger.ts).
+ * For each mode it measures the attacker's success rate over `trials` rounds; each round picks
+ * one of two neighbouring worlds (identical but for the target's conversion) by a fair coin
+ * and the attacker gets one query pair, so "private" is a number, not a claim. Repeated
+ * rounds against the same data are what a privacy ledger caps (dp/ledger.ts); this demo
+ * does not charge a budget.
  */
 import { invalid } from "../errors.js";
 import { rngStamp, type Rng, type RngStamp } from "../rng.js";
 import { SimulatedHardwareRoot } from "./enclave.js";
 import { KeyReleaseService } from "./keyRelease.js";
 import { allowImages } from "./verifier.js";
-import { runAttested } from "./attestedRun.js";
+import { attestAndRelease } from "./attestedRun.js";
 import { DEMO_ENGINE, DEMO_PURPOSE, DEMO_TEMPLATE_HASH, approvedWorkload, demoPeople, peopleCsv } from "./demoWorkload.js";
 import type { JsonValue } from "./measurement.js";
 import { ratFrom, ratToNumber } from "../dp/rational.js";
@@ -64,24 +66,31 @@ export function demoDifferencingAttack(rng: Rng, opts: { people?: number; trials
   if (!Number.isSafeInteger(n) || n < 40 || n > 100_000) invalid("opts.people", "integer in [40, 100000]", n);
   if (!Number.isSafeInteger(trials) || trials < 2 || trials > 10_000) invalid("opts.trials", "integer in [2, 10000]", trials);
   if (!Number.isSafeInteger(minCohort) || minCohort < 1) invalid("opts.minCohort", "positive integer", minCohort);
+  const scaleNum = ratToNumber(ratFrom(scale, "opts.scale"));
+  if (!(scaleNum > 0)) invalid("opts.scale", "positive rational, e.g. \"2\"", scale);
   const configs: DifferencingMode["config"][] = [{ release: "exact" }, { release: "threshold", minCohort }, { release: "dp", minCohort, scale }];
   const root = SimulatedHardwareRoot.create("differencing-lab", rng);
   const modes: DifferencingMode[] = [];
   for (const config of configs) {
     const mode = config.release as DifferencingMode["mode"];
-    const imageSha384 = root.launch({ engine: DEMO_ENGINE, approvedTemplateHashes: [DEMO_TEMPLATE_HASH], config, workload: approvedWorkload }, rng).measurement.imageSha384;
+    // Two neighbouring worlds, identical except for the target's conversion (the DP setting).
+    // Each owner protects its data, an attested enclave obtains both keys through the real
+    // attest → verify → release path, then the analyst asks the two approved queries.
+    const people0 = demoPeople(n, 0, rng.fork(`world/${mode}`));
+    const people1 = people0.map((p) => (p.id === "target" ? { ...p, converted: 1 as const } : p));
+    const enclave = root.launch({ engine: DEMO_ENGINE, approvedTemplateHashes: [DEMO_TEMPLATE_HASH], config, workload: approvedWorkload }, rng);
+    const imageSha384 = enclave.measurement.imageSha384;
+    const kms = new KeyReleaseService({ owner: "retailer", pinnedRootPublicKey: root.publicKeyHex });
+    const policy = { allowedMeasurements: allowImages([imageSha384]), requiredPurpose: DEMO_PURPOSE };
+    const worlds = [kms.protectDataset("world-0", peopleCsv(people0), policy, rng), kms.protectDataset("world-1", peopleCsv(people1), policy, rng)] as const;
+    attestAndRelease({ enclave, purpose: DEMO_PURPOSE, inputs: worlds.map((w, i) => ({ input: `w${i}`, owner: kms, encrypted: w })) }, rng);
     let correct = 0;
     let example: DifferencingMode["example"] | null = null;
     for (let t = 0; t < trials; t++) {
       const truth: 0 | 1 = rng.int(2) === 0 ? 0 : 1;
-      // Each world: the owner protects its data, a fresh attested enclave gets the key, and the
-      // analyst asks the two approved queries. Everything below is the real attested path.
-      const kms = new KeyReleaseService({ owner: "retailer", pinnedRootPublicKey: root.publicKeyHex });
-      const encrypted = kms.protectDataset("people", peopleCsv(demoPeople(n, truth, rng)), { allowedMeasurements: allowImages([imageSha384]), requiredPurpose: DEMO_PURPOSE }, rng);
-      const enclave = root.launch({ engine: DEMO_ENGINE, approvedTemplateHashes: [DEMO_TEMPLATE_HASH], config, workload: approvedWorkload }, rng);
-      const a = runAttested({ enclave, purpose: DEMO_PURPOSE, templateHash: DEMO_TEMPLATE_HASH, params: { region: "north" }, inputs: [{ input: "people", owner: kms, encrypted }] }, rng).result.output as Released;
-      const b = enclave.run({ datasets: { people: encrypted }, templateHash: DEMO_TEMPLATE_HASH, params: { region: "north", excludeTier: "platinum" }, purpose: DEMO_PURPOSE }).output as Released;
-      enclave.terminate();
+      const ask = (params: JsonValue) => enclave.run({ datasets: { people: worlds[truth] }, templateHash: DEMO_TEMPLATE_HASH, params, purpose: DEMO_PURPOSE }).output as Released;
+      const a = ask({ region: "north" });
+      const b = ask({ region: "north", excludeTier: "platinum" });
       let guess: 0 | 1 | null = null;
       if (!a.suppressed && !b.suppressed && a.converters !== null && b.converters !== null) guess = a.converters - b.converters >= 1 ? 1 : 0;
       // A suppressed answer leaves the attacker with a coin flip.
@@ -89,6 +98,7 @@ export function demoDifferencingAttack(rng: Rng, opts: { people?: number; trials
       if (finalGuess === truth) correct++;
       if (example === null) example = { cohort: a as unknown as JsonValue, cohortMinusTarget: b as unknown as JsonValue, inferredConverted: guess, truth };
     }
+    enclave.terminate();
     const rate = correct / trials;
     const verdict =
       mode === "exact" ? "exact counts from an attested enclave reveal the target's attribute: attestation protects the data in use, not the output"
@@ -96,7 +106,7 @@ export function demoDifferencingAttack(rng: Rng, opts: { people?: number; trials
       : `noise of scale ${scale} on each count hides one person's contribution; repeated queries are capped by the privacy budget`;
     const m: DifferencingMode = { mode, config, imageSha384, example: example!, attackSuccessRate: rate, trials, verdict };
     if (mode === "dp") {
-      const eps = 2 / ratToNumber(ratFrom(scale, "opts.scale"));
+      const eps = 2 / scaleNum;
       m.dpBound = { epsilonPair: eps, maxSuccess: Math.exp(eps) / (1 + Math.exp(eps)) };
     }
     modes.push(m);

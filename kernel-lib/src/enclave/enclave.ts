@@ -177,6 +177,7 @@ export class EnclaveInstance {
   #issued = new Map<string, IssuedDocument>();
   #keys = new Map<string, HeldKey>();
   #lastRun: EnclaveView["lastRun"] = [];
+  #terminated = false;
 
   /** @internal use SimulatedHardwareRoot.launch */
   constructor(a: { moduleId: string; measurement: EnclaveMeasurement; moduleKey: KeyPair; cert: SimCertificate; rootCert: SimCertificate; clock: () => number; debug: boolean; workload: EnclaveWorkload; rng: Rng }) {
@@ -205,6 +206,7 @@ export class EnclaveInstance {
    * const doc = enclave.attest(kms.challenge(rng), { purpose: "marketing.advertising.measurement" })
    */
   attest(nonce: string, opts: { purpose: string; userData?: string | Uint8Array }): AttestationDocument {
+    this.#alive();
     if (typeof nonce !== "string" || !/^([0-9a-f]{2}){16,512}$/.test(nonce)) invalid("nonce", "hex string of 16..512 bytes", nonce, "ATTESTATION_NONCE");
     if (typeof opts !== "object" || opts === null) invalid("opts", "{ purpose, userData? }", opts);
     if (typeof opts.purpose !== "string" || !/^[a-z0-9_]+(\.[a-z0-9_]+)*$/.test(opts.purpose)) invalid("opts.purpose", "dotted data use like marketing.advertising", opts.purpose, "ATTESTATION_PURPOSE");
@@ -243,6 +245,7 @@ export class EnclaveInstance {
    * enclave.acceptKey(kms.releaseKey({ datasetId: "retail", document: doc, recipientPublicKey: enclave.channelPublicKey }, rng))
    */
   acceptKey(grant: KeyReleaseGrant): { datasetId: string; purpose: string; accepted: true } {
+    this.#alive();
     if (typeof grant !== "object" || grant === null || typeof grant.datasetId !== "string") invalid("grant", "KeyReleaseGrant", grant);
     const issued = this.#issued.get(grant.documentHash);
     if (!issued) throw new CleanRoomError("KEY_RELEASE_DENIED", "grant does not refer to a document this enclave issued", { field: "grant.documentHash" });
@@ -262,6 +265,7 @@ export class EnclaveInstance {
    * const out = enclave.run({ datasets: { exposures: encExp }, templateHash: h, params: {}, purpose })
    */
   run(req: { datasets: Record<string, EncryptedDataset>; templateHash: string; params?: JsonValue; purpose: string }): EnclaveRunResult {
+    this.#alive();
     if (typeof req !== "object" || req === null || typeof req.datasets !== "object" || req.datasets === null) invalid("req.datasets", "Record<name, EncryptedDataset>", req?.datasets);
     if (!this.approvedTemplateHashes.includes(req.templateHash)) {
       throw new CleanRoomError("QUERY_NOT_APPROVED", `"req.templateHash" expected a template hash measured into this enclave, got ${typeof req.templateHash === "string" ? req.templateHash.slice(0, 16) + "…" : typeof req.templateHash}`, { field: "req.templateHash" });
@@ -307,8 +311,13 @@ export class EnclaveInstance {
     };
   }
 
-  /** Destroy held keys (zeroised) — e.g. when the session closes. */
+  #alive(): void {
+    if (this.#terminated) throw new CleanRoomError("STATE_INVALID", `enclave ${this.moduleId} was terminated; launch a new one`, { field: "enclave" });
+  }
+
+  /** Destroy held keys (zeroised) and stop the enclave — e.g. when the session closes. */
   terminate(): void {
+    this.#terminated = true;
     for (const k of this.#keys.values()) k.key.fill(0);
     this.#keys.clear();
     this.#channel.secretKey.fill(0);
