@@ -13,7 +13,7 @@
 import { DuckDBInstance, DuckDBDataChunk, DOUBLE, VARCHAR, type DuckDBConnection, type DuckDBValue } from "@duckdb/node-api";
 import { CleanRoomError } from "../errors.js";
 import type { Table } from "./dataset.js";
-import { checkExact, sortGroups, tableFor, type ExactAggregates, type GroupAggregate, type QueryEngine } from "./engine.js";
+import { checkExact, columnArray, sortGroups, tableFor, type ExactAggregates, type GroupAggregate, type QueryEngine } from "./engine.js";
 import type { Plan, PlanFilter } from "./plan.js";
 
 const q = (id: string) => {
@@ -81,7 +81,7 @@ export function compileSql(plan: Plan, names: Record<string, string>, baseAlias 
     return m.kind === "sumSquares" ? `sum(${c} * ${c}) AS m${i}` : `sum(${c}) AS m${i}`;
   });
   const select = [...dimNames, "count(*) AS units", ...aggs, ...(plan.withUnits ? ["list(CAST(__u AS VARCHAR)) AS unit_ids"] : [])];
-  const sql = `WITH ${ctes.join(",\n")}\nSELECT ${select.join(", ")} FROM cell${dimNames.length ? ` GROUP BY ${dimNames.join(", ")}` : ""}`;
+  const sql = `WITH ${ctes.join(",\n")}\nSELECT ${select.join(", ")} FROM cell${dimNames.length ? ` GROUP BY ${dimNames.join(", ")}` : ""} HAVING count(*) > 0`;
   return { sql, values };
 }
 
@@ -114,7 +114,7 @@ export class DuckDbEngine implements QueryEngine {
     const conn = await this.connection();
     const name = `t${this.counter++}`;
     const cols = table.columnNames();
-    const arrays = cols.map((c) => table.array(c) as ArrayLike<unknown>);
+    const arrays = cols.map((c) => columnArray(table, c));
     const n = table.numRows();
     const isNum = arrays.map((a) => {
       if (ArrayBuffer.isView(a)) return true;

@@ -99,7 +99,14 @@ const cmp = (op: string, a: unknown, b: unknown): boolean => {
 };
 
 type Arrays = Record<string, ArrayLike<unknown>>;
-const arraysOf = (t: Table): Arrays => Object.fromEntries(t.columnNames().map((c) => [c, t.array(c) as ArrayLike<unknown>]));
+
+/** A column's values without copying when arquero stores a plain or typed array. */
+export function columnArray(t: Table, name: string): ArrayLike<unknown> {
+  const col = t.column(name) as unknown;
+  if (Array.isArray(col) || ArrayBuffer.isView(col)) return col as ArrayLike<unknown>;
+  return t.array(name) as ArrayLike<unknown>;
+}
+const arraysOf = (t: Table): Arrays => Object.fromEntries(t.columnNames().map((c) => [c, columnArray(t, c)]));
 
 function rowFilter(filters: PlanFilter[], side: "base" | "events", A: Arrays): (i: number) => boolean {
   const fs = filters.filter((f) => f.side === side && !("other" in f && f.other.side !== side));
