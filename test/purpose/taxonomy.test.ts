@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { looksLikeIdentifier } from "../../kernel-lib/src/purpose/canonical.js";
 import { isCleanRoomError } from "../../kernel-lib/src/errors.js";
 import { DEFAULT_ALIASES, defaultTaxonomy, editDistance } from "../../kernel-lib/src/purpose/taxonomy.js";
 
@@ -69,5 +70,14 @@ describe("purpose taxonomy (fideslang vocabulary)", () => {
     expect(editDistance("kitten", "sitting")).toBe(3);
     expect(editDistance("", "abc")).toBe(3);
     expect(editDistance("same", "same")).toBe(0);
+  });
+});
+
+describe("identifier guard", () => {
+  it.each(["jane.doe@example.com", "a@b", "+1 (555) 013-4567", "5550134567", "id-555-013-4567"])("flags %s", (s) => {
+    expect(looksLikeIdentifier(s)).toBe(true);
+  });
+  it.each(["retailer", "purchases_2026-11-25", "room-1", "v1.2.3", "exposures.q3", "12345"])("does not flag %s", (s) => {
+    expect(looksLikeIdentifier(s)).toBe(false);
   });
 });

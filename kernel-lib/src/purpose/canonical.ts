@@ -71,7 +71,9 @@ const DIGIT_RUN = /\d[\d\s().-]{5,}\d/;
  * looksLikeIdentifier("retail-analyst")       // false
  */
 export function looksLikeIdentifier(s: string): boolean {
-  return EMAIL_LIKE.test(s) || (DIGIT_RUN.test(s) && s.replace(/\D/g, "").length >= 7);
+  if (EMAIL_LIKE.test(s)) return true;
+  const noDates = s.replace(/\d{4}-\d{2}-\d{2}/g, "_"); // "purchases_2026-11-25" is a name, not a phone number
+  return (noDates.match(new RegExp(DIGIT_RUN.source, "g")) ?? []).some((run) => run.replace(/\D/g, "").length >= 7);
 }
 
 /** Names that are safe to echo in errors and store in the audit log. */
