@@ -1,0 +1,162 @@
+import { describe, expect, it } from "vitest";
+import fc from "fast-check";
+import { makeRoom } from "./fixtures.js";
+import { liftTemplate } from "../../kernel-lib/src/cleanroom/templates/lift.js";
+import { executeQuery, prepareQuery } from "../../kernel-lib/src/cleanroom/query.js";
+import { ArqueroEngine, type ExactAggregates } from "../../kernel-lib/src/cleanroom/engine.js";
+import { releaseResult } from "../../kernel-lib/src/cleanroom/release.js";
+import { parseTemplate, type TemplateInput } from "../../kernel-lib/src/cleanroom/template.js";
+import { seededRng, TEACHING_LABEL } from "../../kernel-lib/src/rng.js";
+import { isCleanRoomError } from "../../kernel-lib/src/errors.js";
+
+const engine = new ArqueroEngine();
+const params = { startDay: 0, endDay: 27 };
+
+async function run(t: TemplateInput, seed = "release", users = 1500) {
+  const room = makeRoom({ users, minimum: 2 });
+  room.registry.approve(t, "adv", room.ctx);
+  room.registry.approve(t, "shop", room.ctx);
+  const prep = prepareQuery({ template: t, params, registry: room.registry, ctx: room.ctx });
+  const exact = await engine.execute(prep.plan, prep.tables);
+  return { room, prep, exact, result: await executeQuery(prep, { engine, rng: seededRng(seed), history: room.history }) };
+}
+
+describe("thresholds and suppression", () => {
+  it("drop: removes rows under the minimum and reports which rows and which rule, never their counts", async () => {
+    const t = liftTemplate({ advertiser: "adv", retailer: "shop", breakdown: "age_band", threshold: 150, style: "drop" });
+    const { exact, result } = await run(t);
+    const small = exact.groups.filter((g) => g.units < 150);
+    expect(small.length).toBeGreaterThan(0);
+    expect(result.rows.length).toBe(exact.groups.length - small.length);
+    for (const r of result.rows) expect(r.population as number).toBeGreaterThanOrEqual(150);
+    expect(result.suppressed.rows.map((s) => s.key)).toEqual(small.map((g) => ({ group: g.key[0], age_band: g.key[1] })));
+    for (const s of result.suppressed.rows) {
+      expect(Object.keys(s).sort()).toEqual(["key", "reason", "rule"]);
+      expect(s.reason).toBe("below_threshold");
+      expect(s.rule).toMatch(/at least 150 distinct privacy units per row \(template threshold\)/);
+      for (const g of small) expect(s.rule).not.toContain(String(g.units));
+    }
+    expect(result.suppressed.decidedOn).toBe("exact");
+    expect(result.noise).toBeNull();
+    expect(Object.isFrozen(result) && Object.isFrozen(result.rows[0])).toBe(true);
+  });
+
+  it("remainder: merges small rows into one null-keyed row, itself thresholded", async () => {
+    const t = liftTemplate({ advertiser: "adv", retailer: "shop", breakdown: "age_band", threshold: 150, style: "remainder" });
+    const { exact, result } = await run(t);
+    const small = exact.groups.filter((g) => g.units < 150);
+    const rem = result.suppressed.remainder!;
+    expect(rem.mergedRows).toBe(small.length);
+    expect(rem.released).toBe(true);
+    const row = result.rows[rem.rowIndex!]!;
+    expect(row.group).toBeNull();
+    expect(row.age_band).toBeNull();
+    expect(row.population).toBe(small.reduce((s, g) => s + g.units, 0));
+    expect(result.rows.reduce((s, r) => s + (r.population as number), 0)).toBe(1500);
+
+    // A remainder that is itself too small is suppressed as well.
+    const tt = parseTemplate({
+      version: 1, name: "p", base: { owner: "a", dataset: "t" }, groupBy: ["t.d"], aggregates: [{ name: "n", fn: "countUnits" }],
+      threshold: { minimum: 100, style: "remainder" }, contribution: { maxRowsPerUnit: 1, orderBy: [] },
+    });
+    const rel = (units: number[]) =>
+      releaseResult({
+        template: tt, templateHash: "h", checked: { minimum: 100, minimumFrom: "template", owners: ["a"] }, engine: "x", cost: null, rng: seededRng("r"),
+        exact: { dimensions: ["d"], measures: [], groups: units.map((u, i) => ({ key: [`g${i}`], units: u, values: {} })) },
+      });
+    const tooSmall = rel([200, 300, 50, 40]);
+    expect(tooSmall.suppressed.remainder).toEqual({ mergedRows: 2, released: false, rowIndex: null });
+    expect(tooSmall.rows).toEqual([{ d: "g0", n: 200 }, { d: "g1", n: 300 }]);
+    expect(rel([200, 60, 70]).rows).toEqual([{ d: "g0", n: 200 }, { d: null, n: 130 }]);
+  });
+
+  it("error: refuses the whole result with THRESHOLD_NOT_MET and remembers nothing", async () => {
+    const t = { ...liftTemplate({ advertiser: "adv", retailer: "shop", breakdown: "age_band", threshold: 150, style: "error" }), differenceCheck: { k: 10 } };
+    const room = makeRoom({ users: 1500, minimum: 2 });
+    room.registry.approve(t, "adv", room.ctx);
+    room.registry.approve(t, "shop", room.ctx);
+    const before = room.snapshot();
+    const prep = prepareQuery({ template: t, params, registry: room.registry, ctx: room.ctx });
+    let err: unknown;
+    await executeQuery(prep, { engine, rng: seededRng("e"), history: room.history }).catch((e) => (err = e));
+    expect(isCleanRoomError(err, "THRESHOLD_NOT_MET")).toBe(true);
+    expect(room.snapshot()).toEqual(before);
+  });
+
+  it("noise on: thresholds on the noisy unit count, reports mechanism, scale, variance, cost and the teaching label", async () => {
+    const t = liftTemplate({ advertiser: "adv", retailer: "shop", breakdown: "region", threshold: 20, epsilonPerAggregate: "0.5" });
+    const a = await run(t, "noise-1");
+    const b = await run(t, "noise-1");
+    const c = await run(t, "noise-2");
+    expect(a.result.rows).toEqual(b.result.rows);
+    expect(c.result.rows).not.toEqual(a.result.rows);
+    expect(a.result.suppressed.decidedOn).toBe("noisy");
+    expect(a.result.noise!.mechanism).toBe("discreteLaplace");
+    const units = a.result.noise!.perAggregate.find((p) => p.name === "units")!;
+    expect(units).toMatchObject({ scale: "2", l1Sensitivity: "1" });
+    expect(units.variance).toBeGreaterThan(7);
+    const conv = a.result.noise!.perAggregate.find((p) => p.name === "conversions")!;
+    expect(conv.l1Sensitivity).toBe("4");
+    expect(a.result.cost).toMatchObject({ kind: "pureDp", epsilon: "5/2" });
+    expect(a.result.rngStamp).toEqual({ rngMode: "seeded", label: TEACHING_LABEL });
+    const exactPop = a.exact.groups.map((g) => g.units);
+    expect(a.result.rows.map((r) => r.population)).not.toEqual(exactPop);
+  });
+
+  it("property: no released row has fewer than its threshold of distinct units (exact mode), nor of noisy units (noise mode)", () => {
+    const arb = fc.record({
+      units: fc.array(fc.integer({ min: 0, max: 300 }), { minLength: 1, maxLength: 12 }),
+      minimum: fc.integer({ min: 2, max: 200 }),
+      style: fc.constantFrom("drop" as const, "remainder" as const),
+      noise: fc.boolean(),
+      seed: fc.string({ minLength: 1, maxLength: 8 }),
+    });
+    fc.assert(
+      fc.property(arb, ({ units, minimum, style, noise, seed }) => {
+        const t = parseTemplate({
+          version: 1, name: "p", base: { owner: "a", dataset: "t" }, groupBy: ["t.d"],
+          aggregates: [{ name: "n", fn: "countUnits" }, { name: "c", fn: "countUnitsWithRows" }],
+          threshold: { minimum, style },
+          contribution: { maxRowsPerUnit: 1, orderBy: [] },
+          ...(noise ? { noise: { mechanism: "laplace", epsilonPerAggregate: "0.3" } } : {}),
+        });
+        const exact: ExactAggregates = { dimensions: ["d"], measures: ["c"], groups: units.map((u, i) => ({ key: [`g${i}`], units: u, values: { c: u } })) };
+        const r = releaseResult({ template: t, templateHash: "h", checked: { minimum, minimumFrom: "template", owners: ["a"] }, exact, engine: "x", cost: null, rng: seededRng(seed) });
+        for (const [i, row] of r.rows.entries()) {
+          expect(row.n as number).toBeGreaterThanOrEqual(minimum);
+          if (!noise) {
+            const trueUnits = row.d === null ? units.filter((u) => u < minimum).reduce((s, u) => s + u, 0) : units[Number(String(row.d).slice(1))]!;
+            expect(trueUnits).toBeGreaterThanOrEqual(minimum);
+            expect(i === r.suppressed.remainder?.rowIndex || row.d !== null).toBe(true);
+          }
+        }
+      }),
+      { numRuns: 300, seed: 4242 },
+    );
+  });
+});
+
+describe("no row-level export", () => {
+  it("never outputs an identifier, join key or another party's row (canaries)", async () => {
+    const room = makeRoom({ users: 600, minimum: 2 });
+    // canaries are the fixture's join keys plus any raw purchase value/category strings
+    const keys = room.raw.exposures.array("join_key") as string[];
+    const categories = ["food", "home", "toys"];
+    const templates = [
+      liftTemplate({ advertiser: "adv", retailer: "shop", threshold: 20 }),
+      liftTemplate({ advertiser: "adv", retailer: "shop", breakdown: "channel", threshold: 20, style: "remainder", epsilonPerAggregate: "1" }),
+      { ...liftTemplate({ advertiser: "adv", retailer: "shop", breakdown: "region", threshold: 2 }), differenceCheck: { k: 2 } },
+    ];
+    for (const t of templates) {
+      room.registry.approve(t, "adv", room.ctx);
+      room.registry.approve(t, "shop", room.ctx);
+      const res = await executeQuery(prepareQuery({ template: t, params, registry: room.registry, ctx: room.ctx }), { engine, rng: seededRng("c"), history: room.history });
+      const json = JSON.stringify(res);
+      const tokens = new Set(json.match(/"[^"]*"/g)!.map((s) => s.slice(1, -1)));
+      for (const k of keys) expect(tokens.has(k)).toBe(false);
+      for (const c of categories) expect(tokens.has(c)).toBe(false);
+      expect(json).not.toMatch(/"k\d+"/);
+      expect(json).not.toContain("unitIds");
+    }
+  });
+});
