@@ -78,6 +78,25 @@ describe("PurposeRoom (what session.ts calls)", () => {
     expect(errorOf(() => pr.store.get("crm", g, { requester: bo })).code).toBe("KEY_RELEASE_DENIED");
   });
 
+  it("finds the analyst's grant by purpose when none is passed, and survives a restart with the same keys", () => {
+    const db = new Database(":memory:");
+    let now = T0.getTime();
+    const secrets = { policySecretKey: new Uint8Array(32).fill(1), gateMasterSecret: new Uint8Array(32).fill(2), auditSigningKey: new Uint8Array(32).fill(3) };
+    const open = () => new PurposeRoom(db, { roomId: "room-1", rng: seededRng("restart"), clock: () => new Date(now), ...secrets });
+    const pr = open();
+    pr.upload({ ...ana, datasetId: "purchases", bytes: utf8("p"), tags: ["measurement"] });
+    pr.declarePurpose({ ...bo, purpose: "ads", justification: "campaign lift", ttlSeconds: 600 });
+    expect(pr.authorizeQuery({ requester: bo, purpose: "measurement", inputs: [{ datasetId: "purchases" }] }).purpose).toBe("marketing.advertising.measurement");
+    expect(errorOf(() => pr.authorizeQuery({ requester: bo, purpose: "research", inputs: [{ datasetId: "purchases" }] })).code).toBe("GRANT_INVALID");
+    expect(errorOf(() => pr.authorizeQuery({ requester: ana, purpose: "measurement", inputs: [{ datasetId: "purchases" }] })).code).toBe("GRANT_INVALID");
+    const restarted = open();
+    expect(new TextDecoder().decode(restarted.authorizeQuery({ requester: bo, purpose: "measurement", inputs: [{ datasetId: "purchases" }] }).tables.purchases)).toBe("p");
+    expect(restarted.auditReport().verification.ok).toBe(true);
+    now += 601_000;
+    expect(restarted.findGrant(bo)).toBeNull();
+    expect(errorOf(() => restarted.authorizeQuery({ requester: bo, purpose: "measurement", inputs: [{ datasetId: "purchases" }] })).code).toBe("GRANT_INVALID");
+  });
+
   it("room taxonomy is extensible by the notebook user", () => {
     const { pr } = lab();
     pr.extendTaxonomy({ kind: "dataUse", key: "research.epidemiology", name: "Epidemiology" });

@@ -2,7 +2,8 @@
  * `PurposeRoom`: the purpose layer wired together for one clean room — taxonomy, deny
  * rules, the grant authority (room policy key), the key gate and its sealed table store,
  * and the audit log — so `session.ts` calls one object per notebook verb:
- *   declarePurpose → `declarePurpose`, upload → `upload`, cleanRoomQuery → `authorizeQuery`
+ *   declarePurpose → `declarePurpose` (grants kept in the room db, `findGrant`), upload → `upload`,
+ *   cleanRoomQuery → `authorizeQuery` (grant passed, or found by requester + purpose)
  *   then `recordQuery`, audit() → `auditReport`.
  * Every call, granted or refused, leaves an audit entry (refusals here; the final query
  * outcome with its privacy cost via `recordQuery`, after the budget charge). Requester names
@@ -20,7 +21,7 @@ import { GatedTableStore, PurposeKeyService, type GatedDatasetInfo } from "./gat
 import { type DatasetTagsInput, type PurposeLabel } from "./labels.js";
 import { compileRules, evaluatePurpose, PurposeAuthority, type DenyRule, type PurposeDecision, type PurposeGrant, type Requester } from "./policy.js";
 import type { ReviewOptions } from "./review.js";
-import { defaultTaxonomy, type Taxonomy, type TaxonomyKind } from "./taxonomy.js";
+import { defaultTaxonomy, isWithin, type Taxonomy, type TaxonomyKind } from "./taxonomy.js";
 
 export interface PurposeRoomOptions {
   roomId: string;
@@ -64,9 +65,11 @@ export class PurposeRoom {
   #rules: DenyRule[];
   readonly #rng: Rng;
   readonly #clock: () => Date;
+  readonly #db: Database;
 
   constructor(db: Database, opts: PurposeRoomOptions) {
     this.roomId = opts.roomId;
+    this.#db = db;
     this.#rng = opts.rng;
     this.#clock = opts.clock ?? (() => new Date());
     this.#taxonomy = opts.taxonomy ?? defaultTaxonomy();
@@ -78,6 +81,27 @@ export class PurposeRoom {
     });
     this.store = new GatedTableStore(this.keys, () => this.#taxonomy, opts.rng.fork("purpose-gate"), db);
     this.audit = new AuditLog(db, { roomId: opts.roomId, signingKey: opts.auditSigningKey ?? opts.rng.bytes(32), headEvery: opts.headEvery ?? 16, clock: this.#clock });
+    db.exec(`CREATE TABLE IF NOT EXISTS purpose_grants (room_id TEXT NOT NULL, id TEXT NOT NULL, party TEXT NOT NULL, analyst TEXT NOT NULL,
+      expires_at TEXT NOT NULL, grant_json TEXT NOT NULL, PRIMARY KEY (room_id, id))`);
+  }
+
+  /**
+   * The most recently issued grant of `requester` that is unexpired and covers `purpose`
+   * (alias ok; any purpose when omitted), or null. Grants are kept in the room db.
+   *
+   * @example
+   * pr.findGrant({ party: "advertiser", analyst: "bo" }, "measurement")
+   */
+  findGrant(requester: Requester, purpose?: string): PurposeGrant | null {
+    const want = purpose === undefined ? null : this.tryResolve(purpose);
+    if (purpose !== undefined && want === null) return null;
+    const rows = this.#db.prepare(`SELECT grant_json FROM purpose_grants WHERE room_id = ? AND party = ? AND analyst = ? AND expires_at > ? ORDER BY rowid DESC`)
+      .all(this.roomId, String(requester?.party), String(requester?.analyst), this.#clock().toISOString()) as Array<{ grant_json: string }>;
+    for (const r of rows) {
+      const g = JSON.parse(r.grant_json) as PurposeGrant;
+      if (want === null || isWithin(want, g.purpose)) return g;
+    }
+    return null;
   }
 
   get taxonomy(): Taxonomy {
@@ -122,6 +146,8 @@ export class PurposeRoom {
       (errorCode) => ({ ...base, purpose: purposeOrNull(this.tryResolve(input?.purpose)), outcome: "refused", errorCode }),
       () => this.authority.declare(this.#taxonomy, input, this.#rng),
     );
+    this.#db.prepare(`INSERT INTO purpose_grants (room_id, id, party, analyst, expires_at, grant_json) VALUES (?, ?, ?, ?, ?, ?)`)
+      .run(this.roomId, grant.id, grant.who.party, grant.who.analyst, grant.expiresAt, JSON.stringify(grant));
     this.audit.append({ ...base, purpose: grant.purpose, grantId: grant.id, outcome: "granted" });
     return grant;
   }
@@ -164,7 +190,8 @@ export class PurposeRoom {
    *   purpose: "measurement", templateHash, inputs: [{ datasetId: "exposures" }, { datasetId: "purchases", columns: ["value_cents"] }] })
    */
   authorizeQuery(input: {
-    grant: PurposeGrant | null | undefined;
+    /** The grant to use; when omitted, `findGrant(requester, purpose)` picks one. */
+    grant?: PurposeGrant | null;
     requester: Requester;
     purpose?: string;
     templateHash?: string;
@@ -178,14 +205,15 @@ export class PurposeRoom {
     return this.audited(
       (errorCode) => ({ ...base, purpose: purposeOrNull(decision?.purpose), grantId: decision?.grantId ?? null, outcome: "refused", errorCode }),
       () => {
+        const grant = input.grant === undefined ? this.findGrant(input.requester, input.purpose) : input.grant;
         const inputs = (input.inputs ?? []).map((i) => ({ datasetId: i.datasetId, label: this.store.labelFor(i.datasetId, i.columns) }));
         decision = evaluatePurpose(
-          { grant: input.grant, requester: input.requester, ...(input.purpose === undefined ? {} : { purpose: input.purpose }), inputs },
+          { grant, requester: input.requester, ...(input.purpose === undefined ? {} : { purpose: input.purpose }), inputs },
           { taxonomy: this.#taxonomy, roomId: this.roomId, policyPublicKey: this.authority.publicKey, now: this.#clock(), rules: this.#rules },
         );
         if (decision.outcome === "refused") throw new CleanRoomError(decision.code ?? "PURPOSE_DENIED", decision.reason, { decision });
         const tables: Record<string, Uint8Array> = {};
-        for (const i of inputs) tables[i.datasetId] = this.store.get(i.datasetId, input.grant!, { requester: input.requester, purpose: decision.purpose! });
+        for (const i of inputs) tables[i.datasetId] = this.store.get(i.datasetId, grant!, { requester: input.requester, purpose: decision.purpose! });
         return { decision, tables, resultLabel: decision.resultLabel!, purpose: decision.purpose!, grantId: decision.grantId! };
       },
     );
