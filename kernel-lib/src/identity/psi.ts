@@ -92,6 +92,10 @@ export class KeyRegistry {
     if (this.used.has(fp)) throw new CleanRoomError("PSI_KEY_REUSE", `"secretKey" expected a fresh PSI key, got one already used in an earlier session`, { field: "secretKey" });
     this.used.add(fp);
   }
+  /** True if `scalar` was already claimed (lets a caller pick the next seeded key instead). */
+  has(scalar: Uint8Array): boolean {
+    return this.used.has(hex(sha256(scalar)));
+  }
   get size(): number {
     return this.used.size;
   }
@@ -108,7 +112,7 @@ export interface PsiPartyOptions {
   /** Refuse to run against fewer than this many peer elements (bounds cardinality attacks). */
   minPeerSetSize?: number;
   registry?: KeyRegistry;
-  /** Injected key (tests/vectors only); still claimed in the registry. */
+  /** Injected key (vectors, backend comparisons, runPsi's seeded keys); still claimed in the registry. */
   secretKey?: Uint8Array;
   /** Join-key label mixed into HKDF info (e.g. the room id). */
   sessionLabel?: string;

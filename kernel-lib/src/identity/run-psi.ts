@@ -14,8 +14,8 @@
 import { CleanRoomError, invalid } from "../errors.js";
 import { makeRng, rngStamp, type Rng, type RngStamp } from "../rng.js";
 import { normalizeColumn, type EmailOptions, type IdentifierKind, type PhoneOptions, type RejectionCode } from "./normalize.js";
-import { makeBackend, type BackendName, type ProgressFn } from "./psi-backend.js";
-import { KeyRegistry, PsiClient, PsiServer, type PsiMessage, type PsiMode, type TranscriptEntry } from "./psi.js";
+import { makeBackend, randomScalar, type BackendName, type ProgressFn } from "./psi-backend.js";
+import { defaultKeyRegistry, KeyRegistry, PsiClient, PsiServer, type PsiMessage, type PsiMode, type TranscriptEntry } from "./psi.js";
 
 export interface RunPsiOptions {
   /** Identifier column in object rows (default "email"); ignored for string rows. */
@@ -87,8 +87,6 @@ export interface PsiRunResult {
   rngStamp: RngStamp;
 }
 
-let sessionCounter = 0;
-
 function column(rows: readonly unknown[], col: string, field: string): unknown[] {
   if (!Array.isArray(rows)) invalid(field, "array of rows (objects or identifier strings)", rows);
   return rows.map((r, i) => {
@@ -133,7 +131,16 @@ export async function runPsi(rowsA: readonly unknown[], rowsB: readonly unknown[
   const b = prepare(rowsB, options, "rowsB");
   const started = performance.now();
   const backend = await makeBackend({ backend: options.backend ?? "libsodium", threads: options.threads, workerScript: options.workerScript });
-  const n = ++sessionCounter;
+  // Seeded runs are reproducible for a given registry state, yet never reuse a key: the
+  // first attempt whose keys are unclaimed wins (a re-run in the same kernel moves on).
+  const registry = options.registry ?? defaultKeyRegistry;
+  let n = 0;
+  let keyA: Uint8Array, keyB: Uint8Array;
+  for (;; n++) {
+    keyA = randomScalar(rng.fork(`psi/${n}/${names.a}/key`));
+    keyB = randomScalar(rng.fork(`psi/${n}/${names.b}/key`));
+    if (!registry.has(keyA) && !registry.has(keyB)) break;
+  }
   const common = {
     mode,
     backend,
@@ -141,7 +148,7 @@ export async function runPsi(rowsA: readonly unknown[], rowsB: readonly unknown[
     minPeerSetSize: options.minSetSize,
     sessionLabel: options.sessionLabel,
     progress: options.progress,
-    registry: options.registry,
+    registry,
   };
   const messages: { from: string; to: string; message: PsiMessage }[] = [];
   const send = <M extends PsiMessage>(from: string, to: string, m: M): M => {
@@ -149,8 +156,8 @@ export async function runPsi(rowsA: readonly unknown[], rowsB: readonly unknown[
     return m;
   };
   try {
-    const client = new PsiClient({ ...common, rng: rng.fork(`psi/${n}/${names.a}`) });
-    const server = new PsiServer({ ...common, rng: rng.fork(`psi/${n}/${names.b}`) });
+    const client = new PsiClient({ ...common, secretKey: keyA, rng: rng.fork(`psi/${n}/${names.a}`) });
+    const server = new PsiServer({ ...common, secretKey: keyB, rng: rng.fork(`psi/${n}/${names.b}`) });
     const request = send(names.a, names.b, await client.createRequest(a.distinct));
     const { setup, response } = await server.processRequest(request, b.distinct);
     send(names.b, names.a, setup);
@@ -211,6 +218,8 @@ export async function runPsi(rowsA: readonly unknown[], rowsB: readonly unknown[
     if (options.keepMessages) result.messages = messages;
     return result;
   } finally {
+    keyA.fill(0);
+    keyB.fill(0);
     await backend.close();
   }
 }

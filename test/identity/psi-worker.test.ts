@@ -1,0 +1,48 @@
+/**
+ * The worker-thread path of the libsodium backend runs only from the compiled library
+ * (workers load dist/identity/psi-worker.js), so this test drives the BUILT dist. Build
+ * first (`node node_modules/typescript/bin/tsc -b`); without dist the test is skipped.
+ */
+import { describe, expect, it } from "vitest";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { createRequire } from "node:module";
+
+const DIST = path.resolve(process.cwd(), "kernel-lib/dist/identity");
+const built = fs.existsSync(path.join(DIST, "psi-worker.js")) && fs.existsSync(path.join(DIST, "run-psi.js"));
+if (!built) console.warn(`[psi-worker] ${DIST} has no compiled worker: build kernel-lib to run the worker-thread tests`);
+const req = createRequire(import.meta.url);
+
+describe.skipIf(!built)("libsodium backend on worker threads (built dist)", () => {
+  const { runPsi } = built ? req(path.join(DIST, "run-psi.js")) : ({} as never);
+  const { KeyRegistry } = built ? req(path.join(DIST, "psi.js")) : ({} as never);
+  const { SodiumBackend, randomScalar } = built ? req(path.join(DIST, "psi-backend.js")) : ({} as never);
+  const { seededRng } = built ? req(path.resolve(DIST, "../rng.js")) : ({} as never);
+
+  const A = Array.from({ length: 700 }, (_, i) => ({ email: `user${i}@example.com` }));
+  const B = Array.from({ length: 600 }, (_, i) => ({ email: `USER${i + 300}@example.com` }));
+
+  it("two workers give exactly the in-thread result (same seed, separate key registries)", async () => {
+    const progress: number[] = [];
+    const multi = await runPsi(A, B, { threads: 2, rng: { seed: "w" }, registry: new KeyRegistry(), progress: (d: number) => progress.push(d) });
+    const single = await runPsi(A, B, { threads: 1, rng: { seed: "w" }, registry: new KeyRegistry() });
+    expect(multi.matchReport.threads).toBe(2);
+    expect(single.matchReport.threads).toBe(1);
+    expect(multi.joinKeysA).toEqual(single.joinKeysA);
+    expect(multi.joinKeysB).toEqual(single.joinKeysB);
+    expect(multi.transcript.map((t: { sha256: string }) => t.sha256)).toEqual(single.transcript.map((t: { sha256: string }) => t.sha256));
+    expect(multi.matchReport.intersectionSize).toBe(400);
+    expect(progress.length).toBeGreaterThan(4);
+  });
+
+  it("a worker refusing an invalid point surfaces as CRYPTO_INVALID_POINT", async () => {
+    const be = await new SodiumBackend({ threads: 2 }).init();
+    try {
+      const k = randomScalar(seededRng("wk"));
+      const good = (await be.hashAndBlind(["a@x.org"], k))[0];
+      await expect(be.blind([good, new Uint8Array(32)], k)).rejects.toThrow(/CRYPTO_INVALID_POINT/);
+    } finally {
+      await be.close();
+    }
+  });
+});
