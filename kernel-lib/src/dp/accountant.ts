@@ -103,11 +103,14 @@ export const approxDp = (epsilon: RationalLike, delta: RationalLike): PrivacyCos
 /** ρ-zCDP cost. @example zCdp("0.005") */
 export const zCdp = (rho: RationalLike): PrivacyCost => ({ kind: "zCdp", rho: checkParam(rho, "rho") });
 
+/** δ for display: 6 significant digits, "1e-7" / "0.000001" / "0". */
+export const deltaText = (r: Rational): string => (r.num === 0n ? "0" : String(Number(ratToNumber(r).toPrecision(6))));
+
 /** Readable text: "ε = 0.1", "ε = 1, δ = 0.000001", "ρ = 0.005". */
 export function costText(c: PrivacyCost): string {
   const d = (r: Rational) => ratToDecimal(r, 12);
   if (c.kind === "pureDp") return `ε = ${d(c.epsilon)}`;
-  if (c.kind === "approxDp") return `ε = ${d(c.epsilon)}, δ = ${c.delta.num === 0n ? "0" : ratToNumber(c.delta).toPrecision(6)}`;
+  if (c.kind === "approxDp") return `ε = ${d(c.epsilon)}, δ = ${deltaText(c.delta)}`;
   return `ρ = ${d(c.rho)}`;
 }
 

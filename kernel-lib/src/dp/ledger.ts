@@ -20,8 +20,8 @@
 import type { Database } from "better-sqlite3";
 import { randomUUID } from "node:crypto";
 import { CleanRoomError, invalid, isCleanRoomError } from "../errors.js";
-import { type Rational, ratAdd, ratSub, ratCompare, ratFrom, ratToJson, ratToNumber, ratToDecimal, type RationalJson } from "./rational.js";
-import { type PrivacyCost, type AccountantKind, type PrivacyCostJson, parseCost, costIn, costText, costToJson, zeroCost, fits } from "./accountant.js";
+import { type Rational, ratAdd, ratSub, ratCompare, ratFrom, ratToJson, ratToDecimal, type RationalJson } from "./rational.js";
+import { type PrivacyCost, type AccountantKind, type PrivacyCostJson, parseCost, costIn, costText, costToJson, zeroCost, fits, deltaText } from "./accountant.js";
 
 export type BudgetScope = "collaboration" | "party" | "dataset";
 export const BUDGET_SCOPES: readonly BudgetScope[] = ["collaboration", "party", "dataset"];
@@ -375,7 +375,7 @@ export class PrivacyLedger {
 
   private exceeded(roomId: string, k: BudgetKey, dims: { name: "epsilon" | "delta" | "rho"; requested: Rational; remaining: Rational }[]): CleanRoomError {
     const sym = { epsilon: "ε", delta: "δ", rho: "ρ" } as const;
-    const show = (r: Rational, name: "epsilon" | "delta" | "rho") => (name === "delta" ? ratToNumber(r).toPrecision(6) : ratToDecimal(r, 12));
+    const show = (r: Rational, name: "epsilon" | "delta" | "rho") => (name === "delta" ? deltaText(r) : ratToDecimal(r, 12));
     const over = dims.filter((d) => ratCompare(d.requested, d.remaining) > 0);
     const part = (f: (d: (typeof dims)[number]) => string) => over.map((d) => `${sym[d.name]} = ${f(d)}`).join(", ");
     const req = part((d) => show(d.requested, d.name));
