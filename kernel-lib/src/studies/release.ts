@@ -1,0 +1,83 @@
+/**
+ * From a clean-room lift release to lift estimates.
+ *
+ * What it does: takes the per-cohort, fbpcs-named aggregates the clean room released
+ * (the shape `cleanroom/templates/lift.ts` `toLiftAggregates` returns: nullable values,
+ * per-arm noise variance per metric, a `suppressed` flag) and runs `computeLift` on each
+ * cohort, passing the noise variances through so every interval includes the DP noise.
+ * Suppressed cohorts are reported as such, with no estimate — the clean room's decision
+ * is final, this layer never reconstructs a suppressed value.
+ *
+ * The type is structural (declared here, not imported) so the two layers meet on names,
+ * not on module paths.
+ */
+import { invalid } from "../errors.js";
+import { computeLift, type LiftAggregates, type LiftAggregateName, type LiftOptions, type LiftResult } from "./lift.js";
+
+/** One released cohort: fbpcs names, nullable when suppressed; noise variance per arm per metric. */
+export interface ReleasedLiftCohort {
+  cohort: string | null;
+  testPopulation: number | null;
+  controlPopulation: number | null;
+  testConversions: number | null;
+  controlConversions: number | null;
+  testConverters: number | null;
+  controlConverters: number | null;
+  testValue: number | null;
+  controlValue: number | null;
+  testValueSquared: number | null;
+  controlValueSquared: number | null;
+  /** Noise variance of each released per-arm aggregate (the same for test and control). */
+  noiseVariance: { population: number; conversions: number; converters: number; value: number; valueSquared: number };
+  suppressed: boolean;
+}
+
+const FIELDS = [
+  "testPopulation", "controlPopulation", "testConversions", "controlConversions", "testConverters",
+  "controlConverters", "testValue", "controlValue", "testValueSquared", "controlValueSquared",
+] as const;
+
+export interface ReleasedLiftResult {
+  kind: "liftStudy";
+  cohorts: Array<{ cohort: string | null; suppressed: boolean; result: LiftResult | null }>;
+  suppressedCohorts: number;
+  flaggedCohorts: number;
+}
+
+/** Per-arm metric variances → the per-aggregate map `computeLift` takes. */
+export function noiseVarianceByAggregate(v: ReleasedLiftCohort["noiseVariance"]): Partial<Record<LiftAggregateName, number>> {
+  const out: Partial<Record<LiftAggregateName, number>> = {};
+  const names = { population: "Population", conversions: "Conversions", converters: "Converters", value: "Value", valueSquared: "ValueSquared" } as const;
+  for (const [k, suffix] of Object.entries(names) as [keyof typeof names, string][]) {
+    const x = v[k];
+    if (typeof x !== "number" || !Number.isFinite(x) || x < 0) invalid(`noiseVariance.${k}`, "finite number ≥ 0", x);
+    out[`test${suffix}` as LiftAggregateName] = x;
+    out[`control${suffix}` as LiftAggregateName] = x;
+  }
+  return out;
+}
+
+/**
+ * Lift estimates for every released cohort; suppressed cohorts carry `result: null`.
+ *
+ * @example
+ * const released = toLiftAggregates(queryResult);        // cleanroom/templates/lift.ts
+ * const study = liftFromRelease(released, { threshold: 100 });
+ * study.cohorts[0].result?.converters.ci?.relativeLift    // includes DP noise variance
+ */
+export function liftFromRelease(cohorts: readonly ReleasedLiftCohort[], options: Omit<LiftOptions, "noiseVariance"> = {}): ReleasedLiftResult {
+  if (!Array.isArray(cohorts)) invalid("cohorts", "array of released lift cohorts", cohorts);
+  const out = cohorts.map((c, i) => {
+    if (typeof c !== "object" || c === null) invalid(`cohorts[${i}]`, "released lift cohort", c);
+    const values = Object.fromEntries(FIELDS.map((f) => [f, c[f]]));
+    if (c.suppressed || FIELDS.some((f) => c[f] === null)) return { cohort: c.cohort, suppressed: true, result: null };
+    const result = computeLift(values as unknown as LiftAggregates, { ...options, noiseVariance: noiseVarianceByAggregate(c.noiseVariance) });
+    return { cohort: c.cohort, suppressed: false, result };
+  });
+  return {
+    kind: "liftStudy",
+    cohorts: out,
+    suppressedCohorts: out.filter((c) => c.suppressed).length,
+    flaggedCohorts: out.filter((c) => c.result?.belowThreshold).length,
+  };
+}
