@@ -33,6 +33,9 @@ describe("audit chain", () => {
     expect(v).toMatchObject({ ok: true, entries: 10, firstBadIndex: null, lastSignedHead: { count: 8 } });
     log.signHead();
     expect(log.verify().lastSignedHead!.count).toBe(10);
+    const rs = log.rows();
+    expect(rs[0]!.index).toBe(0);
+    for (let i = 1; i < rs.length; i++) expect(rs[i]!.prevHash).toBe(rs[i - 1]!.hash);
   });
 
   it("detects modification at the exact entry", () => {
@@ -105,8 +108,10 @@ describe("audit chain", () => {
 
   it("detects a head signed by another key", () => {
     const { db, log } = makeLog(8, 4);
+    expect(log.heads().map((h) => [h.count, h.verified])).toEqual([[4, true], [8, true]]);
     db.prepare(`UPDATE purpose_audit_heads SET signature = ? WHERE count = 4`).run("00".repeat(64));
     expect(log.verify()).toMatchObject({ ok: false, problem: "head_signature" });
+    expect(log.heads().map((h) => h.verified)).toEqual([false, true]);
   });
 
   it("assertIntact throws AUDIT_TAMPERED naming the entry", () => {

@@ -297,6 +297,33 @@ export class AuditLog {
   }
 
   /**
+   * Stored rows with their chain hashes (for display: index, hash, prevHash, entry).
+   *
+   * @example
+   * audit.rows({ limit: 10 }).map((r) => r.hash.slice(0, 12))
+   */
+  rows(opts: { limit?: number } = {}): Array<{ index: number; hash: string; prevHash: string; entry: AuditEntry }> {
+    const rows = this.db.prepare(`SELECT seq, entry, prev_hash, hash FROM purpose_audit_log WHERE room_id = ? ORDER BY seq`).all(this.roomId) as Row[];
+    const out = rows.map((r) => ({ index: r.seq, hash: r.hash, prevHash: r.prev_hash, entry: JSON.parse(r.entry) as AuditEntry }));
+    return opts.limit === undefined ? out : out.slice(Math.max(0, out.length - opts.limit));
+  }
+
+  /**
+   * Signed heads stored for this room, each with whether its signature verifies.
+   *
+   * @example
+   * audit.heads().filter((h) => !h.verified)
+   */
+  heads(): Array<AuditHead & { verified: boolean }> {
+    const hs = this.db.prepare(`SELECT count, hash, signed_at, public_key, signature FROM purpose_audit_heads WHERE room_id = ? ORDER BY count`).all(this.roomId) as Array<{ count: number; hash: string; signed_at: string; public_key: string; signature: string }>;
+    return hs.map((h) => {
+      const head: AuditHead = { roomId: this.roomId, count: h.count, hash: h.hash, signedAt: h.signed_at, publicKey: h.public_key, signature: h.signature };
+      const verified = /^[0-9a-f]{128}$/.test(h.signature) && h.public_key === this.publicKey && ed25519Verify(fromHex(this.publicKey), headBytes(head), fromHex(h.signature));
+      return { ...head, verified };
+    });
+  }
+
+  /**
    * The misuse review: refused requests and unusual patterns.
    *
    * @example
@@ -312,7 +339,10 @@ export class AuditLog {
    * @example
    * const { verification, entries, review } = audit.report({ limit: 50 })
    */
-  report(opts: { limit?: number } & ReviewOptions = {}): { verification: AuditVerification; entries: AuditEntry[]; review: MisuseReview; publicKey: string } {
-    return { verification: this.verify(), entries: this.entries({ limit: opts.limit ?? 50 }), review: this.review(opts), publicKey: this.publicKey };
+  report(opts: { limit?: number } & ReviewOptions = {}): {
+    verification: AuditVerification; entries: AuditEntry[]; rows: ReturnType<AuditLog["rows"]>; heads: ReturnType<AuditLog["heads"]>; review: MisuseReview; publicKey: string;
+  } {
+    const limit = opts.limit ?? 50;
+    return { verification: this.verify(), entries: this.entries({ limit }), rows: this.rows({ limit }), heads: this.heads(), review: this.review(opts), publicKey: this.publicKey };
   }
 }
