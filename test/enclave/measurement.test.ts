@@ -93,6 +93,15 @@ describe("measurement", () => {
     expect(c.pcrs["0"]).not.toBe(a.pcrs["0"]);
   });
 
+  it("measured dependencies move PCR2 and PCR0: changing a called function's source is visible", () => {
+    const a = measureImage({ ...base(), dependencies: { release: "function release(x) { return x }" } });
+    const b = measureImage({ ...base(), dependencies: { release: "function release(x) { return x+1 }" } });
+    expect(b.pcrs["2"]).not.toBe(a.pcrs["2"]);
+    expect(b.pcrs["0"]).not.toBe(a.pcrs["0"]);
+    expect(b.pcrs["1"]).toBe(a.pcrs["1"]);
+    expect(a.imageSha384).not.toBe(measureImage(base()).imageSha384);
+  });
+
   it("the canonical image names the workload by its SHA-384 and lists sorted template hashes", () => {
     const m = measureImage({ ...base(), approvedTemplateHashes: [H2, H1] });
     const img = JSON.parse(m.canonicalImage);

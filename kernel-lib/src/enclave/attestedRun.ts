@@ -11,7 +11,7 @@
 import { CleanRoomError, invalid } from "../errors.js";
 import { rngStamp, type Rng, type RngStamp } from "../rng.js";
 import { decodeDocument, type AttestationDocument } from "./document.js";
-import type { EnclaveInstance, EnclaveRunResult } from "./enclave.js";
+import type { EnclaveInstance, EnclaveRunRequest, EnclaveRunResult } from "./enclave.js";
 import type { EncryptedDataset, KeyReleaseService } from "./keyRelease.js";
 import type { JsonValue, PcrMap } from "./measurement.js";
 
@@ -99,6 +99,23 @@ export function attestAndRelease(req: { enclave: EnclaveInstance; inputs: Attest
  * report.result.output
  */
 export function runAttested(req: AttestedRunRequest, rng: Rng): AttestedRunReport {
+  const { attestations, runReq } = prepare(req, rng);
+  return report(req, attestations, req.enclave.run(runReq), rng);
+}
+
+/**
+ * `runAttested` for async workloads (e.g. a DuckDB-backed clean-room query).
+ *
+ * @example
+ * const report = await runAttestedAsync({ enclave, purpose, templateHash: h, params, inputs }, rng)
+ */
+export async function runAttestedAsync(req: AttestedRunRequest, rng: Rng): Promise<AttestedRunReport> {
+  const { attestations, runReq } = prepare(req, rng);
+  return report(req, attestations, await req.enclave.runAsync(runReq), rng);
+}
+
+function prepare(req: AttestedRunRequest, rng: Rng): { attestations: AttestedRunReport["attestations"]; runReq: EnclaveRunRequest } {
+  if (typeof req !== "object" || req === null || typeof req.enclave !== "object" || req.enclave === null) invalid("req.enclave", "EnclaveInstance", req?.enclave);
   // Refuse an unmeasured template before any key moves.
   if (!req.enclave.approvedTemplateHashes.includes(req.templateHash)) {
     throw new CleanRoomError("QUERY_NOT_APPROVED", `"req.templateHash" expected a template hash measured into the enclave`, { field: "req.templateHash" });
@@ -106,9 +123,12 @@ export function runAttested(req: AttestedRunRequest, rng: Rng): AttestedRunRepor
   const attestations = attestAndRelease(req, rng);
   const datasets: Record<string, EncryptedDataset> = {};
   for (const x of req.inputs) datasets[x.input] = x.encrypted;
-  const runReq: Parameters<EnclaveInstance["run"]>[0] = { datasets, templateHash: req.templateHash, purpose: req.purpose };
+  const runReq: EnclaveRunRequest = { datasets, templateHash: req.templateHash, purpose: req.purpose };
   if (req.params !== undefined) runReq.params = req.params;
-  const result = req.enclave.run(runReq);
+  return { attestations, runReq };
+}
+
+function report(req: AttestedRunRequest, attestations: AttestedRunReport["attestations"], result: EnclaveRunResult, rng: Rng): AttestedRunReport {
   const m = req.enclave.measurement;
   return {
     kind: "attestation",

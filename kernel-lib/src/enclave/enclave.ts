@@ -39,13 +39,23 @@ export interface WorkloadInput {
   rng: Rng;
 }
 /** The code that runs inside the enclave. Its source text is measured (PCR0/PCR2). */
-export type EnclaveWorkload = (input: WorkloadInput) => JsonValue;
+export type EnclaveWorkload = (input: WorkloadInput) => JsonValue | Promise<JsonValue>;
+
+/** A request to run the workload on encrypted inputs (names → ciphertexts the operator holds). */
+export interface EnclaveRunRequest {
+  datasets: Record<string, EncryptedDataset>;
+  templateHash: string;
+  params?: JsonValue;
+  purpose: string;
+}
 
 export interface LaunchOptions {
   engine: { name: string; version: string };
   approvedTemplateHashes: string[];
   config: { [k: string]: JsonValue };
   workload: EnclaveWorkload;
+  /** Functions (or source texts) the workload calls, measured into PCR2/PCR0 by source. */
+  dependencies?: { [name: string]: string | ((...args: never[]) => unknown) };
   /** Launch with a debug console attached (memory readable). Always refused by verifiers. */
   debug?: boolean;
   signer?: string;
@@ -107,6 +117,10 @@ export class SimulatedHardwareRoot {
     if (opts.debug !== undefined && typeof opts.debug !== "boolean") invalid("opts.debug", "boolean", opts.debug);
     const image: EnclaveImage = { engine: opts.engine, approvedTemplateHashes: opts.approvedTemplateHashes, config: opts.config, workloadCode: opts.workload.toString() };
     if (opts.signer !== undefined) image.signer = opts.signer;
+    if (opts.dependencies !== undefined) {
+      if (typeof opts.dependencies !== "object" || opts.dependencies === null) invalid("opts.dependencies", "{ name: function | source }", opts.dependencies);
+      image.dependencies = Object.fromEntries(Object.entries(opts.dependencies).map(([k, v]) => [k, typeof v === "function" ? v.toString() : v]));
+    }
     const ctx: LaunchContext = {};
     if (opts.operator !== undefined) ctx.operator = opts.operator;
     if (opts.hostId !== undefined) ctx.hostId = opts.hostId;
@@ -264,7 +278,39 @@ export class EnclaveInstance {
    * @example
    * const out = enclave.run({ datasets: { exposures: encExp }, templateHash: h, params: {}, purpose })
    */
-  run(req: { datasets: Record<string, EncryptedDataset>; templateHash: string; params?: JsonValue; purpose: string }): EnclaveRunResult {
+  run(req: EnclaveRunRequest): EnclaveRunResult {
+    const opened = this.#open(req);
+    try {
+      const output = this.#workload(opened.input);
+      if (output instanceof Promise) {
+        output.catch(() => undefined);
+        throw new CleanRoomError("STATE_INVALID", "the workload returned a Promise; call runAsync for async workloads (e.g. DuckDB)", { field: "workload" });
+      }
+      return this.#finish(req, output, opened.seen);
+    } finally {
+      for (const pt of Object.values(opened.input.inputs)) pt.fill(0);
+    }
+  }
+
+  /**
+   * `run` for async workloads (an engine whose `execute` returns a Promise). Same checks,
+   * same wiping of plaintext once the workload settles.
+   *
+   * @example
+   * const out = await enclave.runAsync({ datasets: { exposures: enc }, templateHash: h, params: {}, purpose })
+   */
+  async runAsync(req: EnclaveRunRequest): Promise<EnclaveRunResult> {
+    const opened = this.#open(req);
+    try {
+      const output = await this.#workload(opened.input);
+      return this.#finish(req, output, opened.seen);
+    } finally {
+      for (const pt of Object.values(opened.input.inputs)) pt.fill(0);
+    }
+  }
+
+  /** Check template, purpose and keys for every input, then decrypt (all or nothing). */
+  #open(req: EnclaveRunRequest): { input: WorkloadInput; seen: EnclaveView["lastRun"] } {
     this.#alive();
     if (typeof req !== "object" || req === null || typeof req.datasets !== "object" || req.datasets === null) invalid("req.datasets", "Record<name, EncryptedDataset>", req?.datasets);
     if (!this.approvedTemplateHashes.includes(req.templateHash)) {
@@ -275,7 +321,7 @@ export class EnclaveInstance {
     canonicalJson(params, "req.params");
     // Check every key before decrypting anything: refuse before any side effect.
     const plan = Object.entries(req.datasets).map(([name, ds]) => {
-      const held = this.#keys.get(ds?.datasetId);
+      const held = typeof ds?.datasetId === "string" ? this.#keys.get(ds.datasetId) : undefined;
       if (!held) throw new CleanRoomError("KEY_RELEASE_DENIED", `no key released to this enclave for dataset of input "${name}"`, { field: `req.datasets.${name}` });
       if (held.purpose !== req.purpose) throw new CleanRoomError("KEY_RELEASE_DENIED", `key for input "${name}" was released for purpose "${held.purpose}" only`, { field: "req.purpose" });
       return { name, ds, held };
@@ -288,13 +334,17 @@ export class EnclaveInstance {
         inputs[name] = pt;
         seen.push({ datasetId: ds.datasetId, plaintextBytes: pt.length, plaintextSha384: sha384Hex(pt) });
       }
-      const output = this.#workload({ inputs, templateHash: req.templateHash, params, purpose: req.purpose, config: this.config, rng: this.#rng });
-      const text = canonicalJson(output, "workload output");
-      this.#lastRun = seen;
-      return { output: JSON.parse(text) as JsonValue, moduleId: this.moduleId, imageSha384: this.measurement.imageSha384, templateHash: req.templateHash, purpose: req.purpose, outputSha384: sha384Hex(text), rngStamp: rngStamp(this.#rng) };
-    } finally {
+    } catch (e) {
       for (const pt of Object.values(inputs)) pt.fill(0);
+      throw e;
     }
+    return { input: { inputs, templateHash: req.templateHash, params, purpose: req.purpose, config: this.config, rng: this.#rng }, seen };
+  }
+
+  #finish(req: EnclaveRunRequest, output: JsonValue, seen: EnclaveView["lastRun"]): EnclaveRunResult {
+    const text = canonicalJson(output, "workload output");
+    this.#lastRun = seen;
+    return { output: JSON.parse(text) as JsonValue, moduleId: this.moduleId, imageSha384: this.measurement.imageSha384, templateHash: req.templateHash, purpose: req.purpose, outputSha384: sha384Hex(text), rngStamp: rngStamp(this.#rng) };
   }
 
   /** The enclave's view: what it holds, described by sizes and digests, never contents. */

@@ -11,7 +11,8 @@
  * PCR mapping to AWS Nitro Enclaves (reference §5, §8 "TEE mock"):
  *   PCR0  the whole enclave image (Nitro: EIF image; KMS condition `ImageSha384`)
  *   PCR1  engine name + version + behaviour config (Nitro: kernel and bootstrap)
- *   PCR2  workload code + sorted approved template hashes (Nitro: the application)
+ *   PCR2  workload code (+ measured dependencies) + sorted approved template hashes
+ *         (Nitro: the application)
  *   PCR3  the operator / parent role that launched it (Nitro: parent IAM role)
  *   PCR4  the host instance id (Nitro: parent instance id)
  *   PCR8  the image signer's public key (Nitro: EIF signing certificate)
@@ -80,6 +81,11 @@ export interface EnclaveImage {
   config: { [k: string]: JsonValue };
   /** The workload's code: the source text of the function that runs on decrypted inputs. */
   workloadCode: string;
+  /**
+   * Source texts of code the workload calls (name → source), measured like the workload. Use
+   * it for functions outside the engine package, e.g. `{ releaseResult: releaseResult.toString() }`.
+   */
+  dependencies?: { [name: string]: string };
   /** Hex Ed25519 public key of whoever signed (published) the image. Goes to PCR8. */
   signer?: string;
 }
@@ -157,6 +163,12 @@ export function normaliseImage(image: EnclaveImage): EnclaveImage {
   canonicalJson(image.config, "image.config");
   const workloadCode = checkString("image.workloadCode", image.workloadCode);
   const out: EnclaveImage = { engine: { name, version }, approvedTemplateHashes: sorted, config: image.config, workloadCode };
+  if (image.dependencies !== undefined) {
+    if (typeof image.dependencies !== "object" || image.dependencies === null || Array.isArray(image.dependencies)) invalid("image.dependencies", "{ name: source }", image.dependencies);
+    const deps: { [name: string]: string } = {};
+    for (const [k, v] of Object.entries(image.dependencies)) deps[k] = checkString(`image.dependencies.${k}`, v);
+    out.dependencies = deps;
+  }
   if (image.signer !== undefined) {
     if (typeof image.signer !== "string" || !/^[0-9a-f]{64}$/.test(image.signer)) invalid("image.signer", "64-char hex Ed25519 public key", image.signer);
     out.signer = image.signer;
@@ -175,18 +187,21 @@ export function normaliseImage(image: EnclaveImage): EnclaveImage {
  */
 export function measureImage(image: EnclaveImage, ctx: LaunchContext = {}): EnclaveMeasurement {
   const img = normaliseImage(image);
+  const depHashes: { [name: string]: string } = {};
+  for (const [k, v] of Object.entries(img.dependencies ?? {})) depHashes[k] = sha384Hex(v);
   const canonicalImage = canonicalJson({
     format: "cleanroom-lab/enclave-image/v1",
     engine: img.engine,
     config: img.config,
     approvedTemplateHashes: img.approvedTemplateHashes,
     workloadCodeSha384: sha384Hex(img.workloadCode),
+    dependenciesSha384: depHashes,
     signer: img.signer ?? null,
   });
   const pcrs: PcrMap = {
     "0": register("image", canonicalImage),
     "1": register("engine+config", { engine: img.engine, config: img.config }),
-    "2": register("application", { workloadCodeSha384: sha384Hex(img.workloadCode), approvedTemplateHashes: img.approvedTemplateHashes }),
+    "2": register("application", { workloadCodeSha384: sha384Hex(img.workloadCode), dependenciesSha384: depHashes, approvedTemplateHashes: img.approvedTemplateHashes }),
     "3": ctx.operator === undefined ? ZERO_PCR : register("operator", checkString("ctx.operator", ctx.operator, 200)),
     "4": ctx.hostId === undefined ? ZERO_PCR : register("host", checkString("ctx.hostId", ctx.hostId, 200)),
     "8": img.signer === undefined ? ZERO_PCR : register("signer", img.signer),
