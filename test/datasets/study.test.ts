@@ -9,6 +9,7 @@ import { expectedTruth, resolveStudyParams, type StudyParams } from "../../kerne
 import { oracleLiftAggregates } from "../../kernel-lib/src/studies/oracle.js";
 import { computeLift } from "../../kernel-lib/src/studies/lift.js";
 import { isCleanRoomError } from "../../kernel-lib/src/errors.js";
+import { TEACHING_LABEL } from "../../kernel-lib/src/rng.js";
 
 const P: StudyParams = { seed: "test-seed", advertiserRows: 10_000, overlap: 0.6, holdoutShare: 0.2, baseConversionRate: 0.08, liftPct: 25 };
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "cleanroom-ds-"));
@@ -39,6 +40,7 @@ describe("writeStudyFiles", () => {
     const { exposures, purchases, groundTruth: gt } = readStudyFiles(dir);
     expect(gt.generatorVersion).toMatch(/^\d+\.\d+\.\d+$/);
     expect(gt.seed).toBe(P.seed);
+    expect(gt.rngStamp).toEqual({ rngMode: "seeded", label: TEACHING_LABEL });
     expect(gt.params).toEqual(resolveStudyParams(P));
     expect(exposures.length).toBe(gt.counts.exposureRows);
     expect(exposures.length).toBe(P.advertiserRows);

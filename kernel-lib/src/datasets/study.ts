@@ -19,7 +19,7 @@
  * Threat model: synthetic data for teaching and tests; the files are "what each party
  * holds", the ground truth is the god's-eye view no party has.
  */
-import { seededRng } from "../rng.js";
+import { rngStamp, seededRng } from "../rng.js";
 import { invalid } from "../errors.js";
 import { UniformSource, cumulative } from "./detmath.js";
 import { baseEmail, normalizeStudyEmail, renderEmail } from "./emails.js";
@@ -202,7 +202,7 @@ export function streamStudy(params: StudyParams, sink: StudySink): GroundTruth {
   }
   emitRetailerOnlyUpTo(retailerOnly);
   flush();
-  return acc.finish({ generator: GENERATOR_NAME, generatorVersion: GENERATOR_VERSION, params: p, expected });
+  return acc.finish({ generator: GENERATOR_NAME, generatorVersion: GENERATOR_VERSION, params: p, expected, rngStamp: rngStamp(root) });
 }
 
 export interface GeneratedStudy {

@@ -13,6 +13,7 @@
  * person with at least one. Value is the sum of `value_cents` of conversions.
  */
 import type { ExpectedTruth, ResolvedStudyParams } from "./params.js";
+import type { RngStamp } from "../rng.js";
 
 /** fbpcs Private Lift aggregate names (LiftMetrics.h), over matched people. */
 export interface StudyAggregates {
@@ -46,6 +47,8 @@ export interface GroundTruth {
   generator: string;
   generatorVersion: string;
   seed: string;
+  /** The data come from a seeded stream: reproducible, and not private. */
+  rngStamp: RngStamp;
   params: ResolvedStudyParams;
   definitions: Record<string, string>;
   counts: {
@@ -128,7 +131,7 @@ export function newGroundTruthAccumulator() {
         incr.value += m.value1 - m.value0;
       }
     },
-    finish(meta: { generator: string; generatorVersion: string; params: ResolvedStudyParams; expected: ExpectedTruth }): GroundTruth {
+    finish(meta: { generator: string; generatorVersion: string; params: ResolvedStudyParams; expected: ExpectedTruth; rngStamp: RngStamp }): GroundTruth {
       const causal = (t: number, c: number): CausalTruth => {
         const n = Math.max(po.n, 1);
         return { ifAllTest: t / n, ifAllControl: c / n, absoluteLift: (t - c) / n, relativeLift: c > 0 ? t / c - 1 : NaN };
@@ -138,12 +141,15 @@ export function newGroundTruthAccumulator() {
         generator: meta.generator,
         generatorVersion: meta.generatorVersion,
         seed: meta.params.seed,
+        rngStamp: meta.rngStamp,
         params: meta.params,
         definitions: {
           matched: "an advertiser person whose normalised email also appears in the purchase file",
           conversion: `a purchase with 0 <= purchase_day < ${meta.params.campaignDays} (campaign window)`,
           converter: "a matched person with at least one conversion",
           lift: "intent-to-treat among matched people: test (reached or not) vs control",
+          populations:
+            "aggregates count matched people only; if a clean room counts every advertiser person (counts.testPeople/controlPeople), unmatched people convert in neither world, so truth.*.relativeLift and truth.incrementalInTestGroup are unchanged while rates and absolute lifts scale by the matched share",
           normalisation: "trim, lower-case, drop +tag, and for gmail.com/googlemail.com drop dots and use gmail.com",
         },
         counts: {
