@@ -95,6 +95,15 @@ export class DuckDbEngine implements QueryEngine {
   private readonly loaded = new WeakMap<Table, string>();
   private counter = 0;
 
+  /**
+   * @param opts.connection an existing DuckDB connection to use (benchmarks compare against
+   *   hand-written SQL on the same connection); by default a private in-memory database.
+   * @example const engine = new DuckDbEngine();
+   */
+  constructor(opts: { connection?: DuckDBConnection } = {}) {
+    if (opts.connection) this.conn = Promise.resolve(opts.connection);
+  }
+
   private connection(): Promise<DuckDBConnection> {
     if (!this.conn)
       this.conn = (async () => {

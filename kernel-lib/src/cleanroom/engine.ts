@@ -134,113 +134,248 @@ export class ArqueroEngine implements QueryEngine {
   }
 }
 
-interface Cell {
-  unit: unknown;
-  key: unknown[];
-  rows: number[]; // measured row indices
-  baseRow: number;
+/** Index of values: dense integer keys use an array, anything else a Map. */
+function keyIndex(values: ArrayLike<unknown>, rows: Int32Array | null, n: number) {
+  let dense = true;
+  let max = -1;
+  const count = rows ? rows.length : n;
+  for (let j = 0; j < count && dense; j++) {
+    const v = values[rows ? rows[j]! : j];
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 0) dense = false;
+    else if (v > max) max = v;
+  }
+  if (dense && max < 4 * count + 1024) {
+    const arr = new Int32Array(max + 1).fill(-1);
+    return { dense: true as const, arr, map: null };
+  }
+  return { dense: false as const, arr: null, map: new Map<unknown, number>() };
+}
+
+/** Group codes per base row: one small integer per distinct combination of dimensions. */
+function groupCodes(plan: Plan, B: Arrays, rows: Int32Array) {
+  const n = rows.length;
+  const code = new Int32Array(n);
+  const decode: unknown[][] = [];
+  if (plan.groupBy.length === 0) {
+    decode.push([]);
+    return { code, decode };
+  }
+  const perDim = plan.groupBy.map((g) => {
+    const col = B[g.column]!;
+    const m = new Map<unknown, number>();
+    const c = new Int32Array(n);
+    for (let j = 0; j < n; j++) {
+      const v = col[rows[j]!];
+      let k = m.get(v);
+      if (k === undefined) m.set(v, (k = m.size));
+      c[j] = k;
+    }
+    return { c, size: m.size };
+  });
+  const small = new Map<number, number>();
+  for (let j = 0; j < n; j++) {
+    let composite = 0;
+    for (const d of perDim) composite = composite * d.size + d.c[j]!;
+    let g = small.get(composite);
+    if (g === undefined) {
+      g = decode.length;
+      small.set(composite, g);
+      const r = rows[j]!;
+      decode.push(plan.groupBy.map((gb) => B[gb.column]![r]));
+    }
+    code[j] = g;
+  }
+  return { code, decode };
+}
+
+function growPush(buf: { a: Int32Array; n: number }, v: number) {
+  if (buf.n === buf.a.length) {
+    const b = new Int32Array(Math.max(16, buf.a.length * 2));
+    b.set(buf.a);
+    buf.a = b;
+  }
+  buf.a[buf.n++] = v;
 }
 
 /** Synchronous core of the arquero engine (exported for benches). */
 export function executeArquero(plan: Plan, tables: Record<string, Table>): ExactAggregates {
-  const B = arraysOf(tableFor(tables, plan.base.table));
-  const nB = tableFor(tables, plan.base.table).numRows();
-  const E = plan.events ? arraysOf(tableFor(tables, plan.events.table)) : B;
-  const nE = plan.events ? tableFor(tables, plan.events.table).numRows() : nB;
+  const bt = tableFor(tables, plan.base.table);
+  const B = arraysOf(bt);
+  const et = plan.events ? tableFor(tables, plan.events.table) : bt;
+  const E = plan.events ? arraysOf(et) : B;
+  const nB = bt.numRows();
+  const nE = et.numRows();
   const baseOk = rowFilter(plan.filters, "base", B);
   const unitB = B[plan.base.unit]!;
-  const dimOf = (i: number, base: number) => plan.groupBy.map((g) => (g.side === "base" ? B[g.column]![base] : E[g.column]![i]));
 
-  // Cells keyed by unit (join mode) or unit × group (single-table mode).
-  const cells = new Map<unknown, Cell>();
+  // Base rows passing the filters.
+  const baseBuf = { a: new Int32Array(Math.min(nB, 1 << 16) || 16), n: 0 };
+  for (let i = 0; i < nB; i++) if (baseOk(i)) growPush(baseBuf, i);
+  const baseRows = baseBuf.a.subarray(0, baseBuf.n);
+  const { code: gcode, decode } = groupCodes(plan, B, baseRows);
+
+  // Cells: (unit) in join mode, (unit × group) in single-table mode; measured rows per cell.
+  let cellUnit: Int32Array; // base-row index carrying the unit value (and base columns in join mode)
+  let cellGroup: Int32Array;
+  let pairCell: { a: Int32Array; n: number };
+  let pairRow: { a: Int32Array; n: number };
+  let nCells: number;
   if (plan.events) {
-    for (let i = 0; i < nB; i++) {
-      if (!baseOk(i)) continue;
-      const u = unitB[i];
-      if (cells.has(u)) throw new CleanRoomError("DATASET_INVALID", "the base table of a join must have one row per privacy unit after filters", { field: plan.base.unit });
-      cells.set(u, { unit: u, key: dimOf(i, i), rows: [], baseRow: i });
+    nCells = baseRows.length;
+    cellUnit = baseRows;
+    cellGroup = gcode;
+    const idx = keyIndex(unitB, baseRows, nB);
+    for (let j = 0; j < nCells; j++) {
+      const u = unitB[baseRows[j]!];
+      const dup = idx.dense ? idx.arr[u as number] !== -1 : idx.map.has(u);
+      if (dup) throw new CleanRoomError("DATASET_INVALID", "the base table of a join must have one row per privacy unit after filters", { field: plan.base.unit });
+      if (idx.dense) idx.arr[u as number] = j;
+      else idx.map.set(u, j);
     }
     const evOk = rowFilter(plan.filters, "events", E);
     const cross = plan.filters.filter((f): f is Extract<PlanFilter, { other: ColumnRef }> => "other" in f && f.other.side !== f.side);
     const joinE = E[plan.events.joinOn]!;
+    pairCell = { a: new Int32Array(1024), n: 0 };
+    pairRow = { a: new Int32Array(1024), n: 0 };
     for (let i = 0; i < nE; i++) {
-      const cell = cells.get(joinE[i]);
-      if (cell === undefined || !evOk(i)) continue;
+      const k = joinE[i];
+      const c = idx.dense ? (typeof k === "number" && k >= 0 && k < idx.arr.length ? idx.arr[k]! : -1) : idx.map.get(k) ?? -1;
+      if (c < 0 || !evOk(i)) continue;
       let ok = true;
+      const br = baseRows[c]!;
       for (const f of cross) {
-        const l = f.side === "base" ? B[f.column]![cell.baseRow] : E[f.column]![i];
-        const r = f.other.side === "base" ? B[f.other.column]![cell.baseRow] : E[f.other.column]![i];
+        const l = f.side === "base" ? B[f.column]![br] : E[f.column]![i];
+        const r = f.other.side === "base" ? B[f.other.column]![br] : E[f.other.column]![i];
         if (!cmp(f.op, l, r)) { ok = false; break; }
       }
-      if (ok) cell.rows.push(i);
+      if (!ok) continue;
+      growPush(pairCell, c);
+      growPush(pairRow, i);
     }
+    capPairs(pairCell, pairRow, nCells, plan, E);
   } else {
-    const perUnit = new Map<unknown, number[]>();
-    for (let i = 0; i < nB; i++) {
-      if (!baseOk(i)) continue;
-      const u = unitB[i];
-      const list = perUnit.get(u);
-      if (list) list.push(i);
-      else perUnit.set(u, [i]);
-    }
-    for (const [u, rows] of perUnit) {
-      for (const i of capRows(rows, plan, E)) {
-        const key = dimOf(i, i);
-        const id = plan.groupBy.length ? JSON.stringify([u, key]) : u;
-        const cell = cells.get(id);
-        if (cell) cell.rows.push(i);
-        else cells.set(id, { unit: u, key, rows: [i], baseRow: i });
+    // units over the filtered rows; cap per unit first, then split into (unit, group) cells
+    const idx = keyIndex(unitB, baseRows, nB);
+    const unitOf = new Int32Array(baseRows.length);
+    const firstRow: number[] = [];
+    for (let j = 0; j < baseRows.length; j++) {
+      const u = unitB[baseRows[j]!];
+      let id = idx.dense ? idx.arr[u as number]! : idx.map.get(u) ?? -1;
+      if (id < 0) {
+        id = firstRow.length;
+        firstRow.push(baseRows[j]!);
+        if (idx.dense) idx.arr[u as number] = id;
+        else idx.map.set(u, id);
       }
+      unitOf[j] = id;
     }
+    const uc = { a: unitOf.slice(), n: unitOf.length };
+    const ur = { a: Int32Array.from(baseRows.keys()), n: baseRows.length }; // positions into baseRows
+    capPairs(uc, ur, firstRow.length, plan, E, baseRows);
+    const cellOf = new Map<number, number>();
+    const cu: number[] = [];
+    const cg: number[] = [];
+    pairCell = { a: new Int32Array(uc.n), n: uc.n };
+    pairRow = { a: new Int32Array(uc.n), n: uc.n };
+    for (let j = 0; j < uc.n; j++) {
+      const pos = ur.a[j]!;
+      const key = uc.a[j]! * decode.length + gcode[pos]!;
+      let c = cellOf.get(key);
+      if (c === undefined) {
+        c = cu.length;
+        cellOf.set(key, c);
+        cu.push(firstRow[uc.a[j]!]!);
+        cg.push(gcode[pos]!);
+      }
+      pairCell.a[j] = c;
+      pairRow.a[j] = baseRows[pos]!;
+    }
+    nCells = cu.length;
+    cellUnit = Int32Array.from(cu);
+    cellGroup = Int32Array.from(cg);
   }
 
-  const groups = new Map<string, GroupAggregate & { ids?: unknown[] }>();
-  for (const cell of cells.values()) {
-    const rows = plan.events ? capRows(cell.rows, plan, E) : cell.rows;
-    if (plan.events?.join === "inner" && rows.length === 0) continue;
-    const gk = JSON.stringify(cell.key);
-    let g = groups.get(gk);
-    if (!g) {
-      g = { key: cell.key as GroupAggregate["key"], units: 0, values: Object.fromEntries(plan.measures.map((m) => [m.name, 0])) };
-      if (plan.withUnits) g.ids = [];
-      groups.set(gk, g);
-    }
-    g.units++;
-    g.ids?.push(cell.unit);
-    for (const m of plan.measures) {
-      let v: number;
-      if (m.kind === "count") v = rows.length;
-      else if (m.kind === "unitsWithRows") v = rows.length > 0 ? 1 : 0;
+  // Per cell: row count and per-measure sums; then clamp and add to the cell's group.
+  const M = plan.measures;
+  const nG = decode.length;
+  const rowCount = new Int32Array(nCells);
+  const sums = M.map((m) => (m.column && !(plan.events && m.column.side === "base") ? new Float64Array(nCells) : null));
+  const cols = M.map((m) => (m.column ? (m.column.side === "base" ? B : E)[m.column.column]! : null));
+  for (let j = 0; j < pairCell.n; j++) {
+    const c = pairCell.a[j]!;
+    const r = pairRow.a[j]!;
+    rowCount[c]!++;
+    for (let k = 0; k < M.length; k++) if (sums[k]) sums[k]![c]! += cols[k]![r] as number;
+  }
+  const units = new Float64Array(nG);
+  const acc = M.map(() => new Float64Array(nG));
+  const ids: unknown[][] | null = plan.withUnits ? Array.from({ length: nG }, () => []) : null;
+  const inner = plan.events?.join === "inner";
+  for (let c = 0; c < nCells; c++) {
+    const n = rowCount[c]!;
+    if (inner && n === 0) continue;
+    const g = cellGroup[c]!;
+    units[g]!++;
+    ids?.[g]!.push(unitB[cellUnit[c]!]);
+    for (let k = 0; k < M.length; k++) {
+      const m = M[k]!;
+      if (m.kind === "count") acc[k]![g]! += n;
+      else if (m.kind === "unitsWithRows") acc[k]![g]! += n > 0 ? 1 : 0;
       else {
-        let s = 0;
-        if (plan.events && m.column!.side === "base") s = B[m.column!.column]![cell.baseRow] as number;
-        else {
-          const col = E[m.column!.column]!;
-          for (const i of rows) s += col[i] as number;
-        }
-        s = clamp(s, m.lo!, m.hi!);
-        v = m.kind === "sumSquares" ? s * s : s;
+        const raw = sums[k] ? sums[k]![c]! : (cols[k]![cellUnit[c]!] as number);
+        const v = clamp(raw, m.lo!, m.hi!);
+        acc[k]![g]! += m.kind === "sumSquares" ? v * v : v;
       }
-      g.values[m.name]! += v;
     }
   }
-  const out = [...groups.values()].map(({ ids, ...g }) => (ids ? { ...g, unitIds: ids.map(String).sort() } : g));
+  const out: GroupAggregate[] = [];
+  for (let g = 0; g < nG; g++) {
+    if (units[g] === 0) continue;
+    const ga: GroupAggregate = { key: decode[g] as DimValue[], units: units[g]!, values: Object.fromEntries(M.map((m, k) => [m.name, acc[k]![g]!])) };
+    if (ids) ga.unitIds = ids[g]!.map(String).sort();
+    out.push(ga);
+  }
   checkExact(out);
-  return { dimensions: plan.groupBy.map((g) => g.as), measures: plan.measures.map((m) => m.name), groups: sortGroups(out) };
+  return { dimensions: plan.groupBy.map((g) => g.as), measures: M.map((m) => m.name), groups: sortGroups(out) };
 }
 
-function capRows(rows: number[], plan: Plan, E: Arrays): number[] {
+/**
+ * Contribution bounding in place: keep at most `rowCap.cap` pairs per cell, the first in
+ * `rowCap.orderBy` order (ties broken by row index; tied rows are identical for the plan).
+ * `rowOf` maps a pair's row value to a table row (single-table mode stores positions).
+ */
+function capPairs(cell: { a: Int32Array; n: number }, row: { a: Int32Array; n: number }, nCells: number, plan: Plan, E: Arrays, rowOf?: Int32Array): void {
   const cap = plan.rowCap;
-  if (!cap || rows.length <= cap.cap) return rows;
+  if (!cap) return;
+  const count = new Int32Array(nCells);
+  for (let j = 0; j < cell.n; j++) count[cell.a[j]!]!++;
+  let over = false;
+  for (let c = 0; c < nCells; c++) if (count[c]! > cap.cap) { over = true; break; }
+  if (!over) return;
+  // CSR by cell, sort only the cells over the cap.
+  const start = new Int32Array(nCells + 1);
+  for (let c = 0; c < nCells; c++) start[c + 1] = start[c]! + count[c]!;
+  const fill = start.slice(0, nCells);
+  const sorted = new Int32Array(cell.n);
+  for (let j = 0; j < cell.n; j++) sorted[fill[cell.a[j]!]!++] = row.a[j]!;
   const cols = cap.orderBy.map((c) => E[c]!);
-  return rows
-    .slice()
-    .sort((a, b) => {
-      for (const col of cols) {
-        const c = compareValues(col[a], col[b]);
-        if (c !== 0) return c;
-      }
-      return a - b;
-    })
-    .slice(0, cap.cap);
+  const tr = (r: number) => (rowOf ? rowOf[r]! : r);
+  const byOrder = (a: number, b: number) => {
+    for (const col of cols) {
+      const d = compareValues(col[tr(a)], col[tr(b)]);
+      if (d !== 0) return d;
+    }
+    return a - b;
+  };
+  let n = 0;
+  for (let c = 0; c < nCells; c++) {
+    let seg: ArrayLike<number> = sorted.subarray(start[c]!, start[c + 1]!);
+    if (seg.length > cap.cap) seg = Array.from(seg).sort(byOrder).slice(0, cap.cap);
+    for (let j = 0; j < seg.length; j++) {
+      cell.a[n] = c;
+      row.a[n] = seg[j]!;
+      n++;
+    }
+  }
+  cell.n = n;
 }
