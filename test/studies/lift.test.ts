@@ -126,6 +126,13 @@ describe("computeLift on hand-computed numbers", () => {
     expect(z.converters.ci!.relativeLift).toBeNull();
   });
 
+  it("notes a noisy squared sum that is inconsistent with its sum (variance floored at 0)", () => {
+    const r = computeLift({ ...base, testValueSquared: 10 }); // < 6000²/1000
+    expect(r.value.variance!.absoluteLift.sampling).toBeCloseTo((400000 - 2500 ** 2 / 500) / 499 / 500, 10);
+    expect(r.notes.join(" ")).toMatch(/testValueSquared < testValue²\/testPopulation/);
+    expect(computeLift(base).notes.join(" ")).not.toMatch(/floored/);
+  });
+
   it("refuses malformed input naming the field", () => {
     const e1 = errorOf(() => computeLift({ ...base, testConverters: NaN }));
     expect(isCleanRoomError(e1, "PARAM_INVALID")).toBe(true);

@@ -210,6 +210,14 @@ export function computeLift(aggregates: LiftAggregates, options: LiftOptions = {
   const conversions = estimate(arm("testPopulation", "testConversions", "testNumConvSquared"), arm("controlPopulation", "controlConversions", "controlNumConvSquared"), z, false);
   const value = estimate(arm("testPopulation", "testValue", "testValueSquared"), arm("controlPopulation", "controlValue", "controlValueSquared"), z, false);
   if (converters.control === 0) notes.push("control converter rate is 0: relative lift undefined");
+  for (const [arm, n] of [["test", a.testPopulation], ["control", a.controlPopulation]] as const) {
+    if (!(n > 1)) continue;
+    const inconsistent = (sq: number | undefined, s: number) => sq !== undefined && sq < (s * s) / n;
+    if (inconsistent(a[`${arm}ValueSquared`], a[`${arm}Value`]))
+      notes.push(`${arm}ValueSquared < ${arm}Value²/${arm}Population (noise?): ${arm} value sampling variance floored at 0, interval too narrow`);
+    if (inconsistent(a[`${arm}NumConvSquared`], a[`${arm}Conversions`]))
+      notes.push(`${arm}NumConvSquared < ${arm}Conversions²/${arm}Population (noise?): sampling variance floored at 0`);
+  }
   return {
     kind: "lift",
     estimand: "intent-to-treat among matched people (test vs control)",
