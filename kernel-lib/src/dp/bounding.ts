@@ -173,20 +173,25 @@ export function noisySumFixedPoint(values: ArrayLike<number>, opts: FixedPointSu
   costOfNoise(opts.noise); // validate before touching data
   // exact accumulation: safe-integer partial sums flushed into a bigint
   let total = 0n;
-  let partial = 0;
-  const flushAt = 2 ** 52 - Math.max(Math.abs(Number(lo.num)), Math.abs(Number(hi.num)));
-  const small = flushAt > 0 && Number(hi.num) < 2 ** 51 && -Number(lo.num) < 2 ** 51;
-  for (let i = 0; i < values.length; i++) {
-    const u = toGridUnits(values[i]!, grid, lo.num, hi.num);
-    if (small) {
-      partial += Number(u);
-      if (Math.abs(partial) >= flushAt) {
+  const loN = Number(lo.num);
+  const hiN = Number(hi.num);
+  if (Math.max(Math.abs(loN), Math.abs(hiN)) < 2 ** 50) {
+    const g = ratToNumber(grid);
+    let partial = 0;
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i]!;
+      if (typeof v !== "number" || v !== v) invalid(`values[${i}]`, "number", v, "DP_PARAM_INVALID");
+      const q = v / g;
+      partial += q >= hiN ? hiN : q <= loN ? loN : Math.round(q);
+      if (partial >= 2 ** 52 || partial <= -(2 ** 52)) {
         total += BigInt(partial);
         partial = 0;
       }
-    } else total += u;
+    }
+    total += BigInt(partial);
+  } else {
+    for (let i = 0; i < values.length; i++) total += toGridUnits(values[i]!, grid, lo.num, hi.num);
   }
-  total += BigInt(partial);
   const rel = releaseInteger(total, opts.noise, s, rng);
   const unitsNoisy = BigInt(rel.value);
   const real = ratMul(rat(unitsNoisy), grid);
