@@ -58,6 +58,14 @@ describe("writeStudyFiles", () => {
     expect(gt.truth.observed.testConversionRate).toBe(gt.aggregates.testConverters / gt.aggregates.testPopulation);
     expect(gt.counts.testPeople).toBe(exposures.filter((e) => e.group === "test").length);
     expect(gt.counts.reachedPeople).toBe(exposures.filter((e) => e.reached === 1).length);
+    // per-dimension truth partitions the overall truth
+    for (const cells of Object.values(gt.truth.convertersByDimension)) {
+      const vals = Object.values(cells);
+      expect(vals.reduce((s, c) => s + c.matchedPeople, 0)).toBe(gt.counts.trueOverlap);
+      expect(vals.reduce((s, c) => s + c.ifAllTest * c.matchedPeople, 0) / gt.counts.trueOverlap).toBeCloseTo(gt.truth.converters.ifAllTest, 12);
+    }
+    const byChannel = oracleLiftAggregates(exposures, purchases, { by: ["channel"] }).cohorts;
+    for (const c of byChannel) expect(c.aggregates.testPopulation + c.aggregates.controlPopulation).toBe(gt.truth.convertersByDimension.channel[c.cohort.channel!]!.matchedPeople);
   });
 
   it("refuses bad parameters before creating anything on disk", () => {
@@ -183,5 +191,9 @@ describe("stated lift is in the data (within sampling error)", () => {
     expect(e.relativeLift).toBeGreaterThan(0.7 * 0.4 * 0.9);
     expect(e.relativeLift).toBeLessThan(0.4);
     expect(e.naiveReachedVsControlLift).not.toBeCloseTo(0.4, 2);
+    // per-dimension expectations average back to the overall control rate (weights 30/35/20/15)
+    const ch = e.byDimension.channel;
+    expect(0.3 * ch.search!.controlConversionRate + 0.35 * ch.social!.controlConversionRate + 0.2 * ch.video!.controlConversionRate + 0.15 * ch.display!.controlConversionRate).toBeCloseTo(0.1, 12);
+    expect(ch.search!.controlConversionRate).toBeGreaterThan(ch.social!.controlConversionRate);
   });
 });

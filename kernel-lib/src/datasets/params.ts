@@ -156,6 +156,8 @@ export interface ExpectedTruth {
   reachedTreatedRate: number;
   /** What a naive "reached test vs control" comparison converges to (biased by who is reachable). */
   naiveReachedVsControlLift: number;
+  /** The same control/test rates and relative lift within each dimension value. */
+  byDimension: Record<"region" | "age_band" | "channel", Record<string, { controlConversionRate: number; testConversionRate: number; relativeLift: number }>>;
 }
 
 /** Closed-form super-population truth: sums over the 80 region × age × channel cells. */
@@ -166,6 +168,8 @@ export function expectedTruth(p: ResolvedStudyParams): ExpectedTruth {
   let reach = 0;
   let reachedBase = 0;
   let reachedTreated = 0;
+  const dims = { region: REGIONS, age_band: AGE_BANDS, channel: CHANNELS } as const;
+  const per: Record<string, Record<string, { w: number; c: number; t: number }>> = { region: {}, age_band: {}, channel: {} };
   for (let r = 0; r < REGIONS.length; r++)
     for (let a = 0; a < AGE_BANDS.length; a++)
       for (let c = 0; c < CHANNELS.length; c++) {
@@ -178,6 +182,12 @@ export function expectedTruth(p: ResolvedStudyParams): ExpectedTruth {
         reach += wt * rr;
         reachedBase += wt * rr * base;
         reachedTreated += wt * rr * treated;
+        for (const [d, v] of [["region", REGIONS[r]], ["age_band", AGE_BANDS[a]], ["channel", CHANNELS[c]]] as const) {
+          const cell = (per[d]![v] ??= { w: 0, c: 0, t: 0 });
+          cell.w += wt;
+          cell.c += wt * base;
+          cell.t += wt * (base + rr * (treated - base));
+        }
       }
   return {
     controlConversionRate: control,
@@ -187,5 +197,16 @@ export function expectedTruth(p: ResolvedStudyParams): ExpectedTruth {
     reachedBaselineRate: reachedBase / reach,
     reachedTreatedRate: reachedTreated / reach,
     naiveReachedVsControlLift: reachedTreated / reach / control - 1,
+    byDimension: Object.fromEntries(
+      Object.entries(dims).map(([d, values]) => [
+        d,
+        Object.fromEntries(
+          values.map((v) => {
+            const x = per[d]![v]!;
+            return [v, { controlConversionRate: x.c / x.w, testConversionRate: x.t / x.w, relativeLift: x.t / x.c - 1 }];
+          }),
+        ),
+      ]),
+    ) as ExpectedTruth["byDimension"],
   };
 }

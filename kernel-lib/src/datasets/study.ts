@@ -188,6 +188,7 @@ export function streamStudy(params: StudyParams, sink: StudySink): GroundTruth {
           ? purchases(people, 1 + people.geometric(p.repeatPurchaseRate, 19), firstDayIfTest, D, scale)
           : [];
       acc.addMatched({
+        dims: { region: REGIONS[region]!, age_band: AGE_BANDS[age]!, channel: CHANNELS[channel]! },
         isTest,
         reached,
         conv0: baseline.length,

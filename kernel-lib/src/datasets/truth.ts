@@ -75,11 +75,15 @@ export interface GroundTruth {
     observed: { testConversionRate: number; controlConversionRate: number };
     /** Exact causal effect inside the realised test group: treated minus untreated outcomes. */
     incrementalInTestGroup: { converters: number; conversions: number; valueCents: number };
+    /** Converter truth per advertiser dimension value (finite population, matched people of that cohort). */
+    convertersByDimension: Record<"region" | "age_band" | "channel", Record<string, CausalTruth & { matchedPeople: number }>>;
   };
   expected: ExpectedTruth;
 }
 
 interface MatchedPerson {
+  /** Dimension values of the person (for per-cohort truth). */
+  dims: { region: string; age_band: string; channel: string };
   isTest: boolean;
   reached: boolean;
   conv0: number;
@@ -94,6 +98,7 @@ export function newGroundTruthAccumulator() {
   const arm = { test: z(), control: z() };
   const po = { c0: 0, c1: 0, k0: 0, k1: 0, v0: 0, v1: 0, n: 0 };
   const incr = { converters: 0, conversions: 0, value: 0 };
+  const byDim: Record<string, Record<string, { n: number; c0: number; c1: number }>> = { region: {}, age_band: {}, channel: {} };
   let reachedConversions = 0;
   let reachedValue = 0;
   const acc = {
@@ -118,6 +123,12 @@ export function newGroundTruthAccumulator() {
         reachedConversions += conv;
         reachedValue += value;
       }
+      for (const [d, v] of Object.entries(m.dims)) {
+        const cell = (byDim[d]![v] ??= { n: 0, c0: 0, c1: 0 });
+        cell.n++;
+        cell.c0 += m.conv0 > 0 ? 1 : 0;
+        cell.c1 += m.conv1 > 0 ? 1 : 0;
+      }
       po.n++;
       po.c0 += m.conv0 > 0 ? 1 : 0;
       po.c1 += m.conv1 > 0 ? 1 : 0;
@@ -132,8 +143,8 @@ export function newGroundTruthAccumulator() {
       }
     },
     finish(meta: { generator: string; generatorVersion: string; params: ResolvedStudyParams; expected: ExpectedTruth; rngStamp: RngStamp }): GroundTruth {
-      const causal = (t: number, c: number): CausalTruth => {
-        const n = Math.max(po.n, 1);
+      const causal = (t: number, c: number, n0 = po.n): CausalTruth => {
+        const n = Math.max(n0, 1);
         return { ifAllTest: t / n, ifAllControl: c / n, absoluteLift: (t - c) / n, relativeLift: c > 0 ? t / c - 1 : NaN };
       };
       const matched = arm.test.n + arm.control.n;
@@ -191,6 +202,12 @@ export function newGroundTruthAccumulator() {
             controlConversionRate: arm.control.n > 0 ? arm.control.converters / arm.control.n : NaN,
           },
           incrementalInTestGroup: { converters: incr.converters, conversions: incr.conversions, valueCents: incr.value },
+          convertersByDimension: Object.fromEntries(
+            Object.entries(byDim).map(([d, cells]) => [
+              d,
+              Object.fromEntries(Object.keys(cells).sort().map((v) => [v, { matchedPeople: cells[v]!.n, ...causal(cells[v]!.c1, cells[v]!.c0, cells[v]!.n) }])),
+            ]),
+          ) as GroundTruth["truth"]["convertersByDimension"],
         },
         expected: meta.expected,
       };
