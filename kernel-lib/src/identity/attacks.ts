@@ -27,7 +27,10 @@ import { normalizeEmail } from "./normalize.js";
 import { GROUP_ORDER, PSI_DST, expandForPsi, loadSodium, randomScalar, scalarToBytes, makeBackend } from "./psi-backend.js";
 import { KeyRegistry, PsiClient, PsiServer } from "./psi.js";
 
-/** What an ad-tech "hashed email" upload looks like: SHA-256 of the normalised address. */
+/**
+ * What an ad-tech "hashed email" upload looks like: SHA-256 of the normalised address.
+ * @example sha256Email(" Alice@Example.com") === sha256Email("alice@example.com") // true
+ */
 export function sha256Email(email: string): string {
   const n = normalizeEmail(email);
   return hex(sha256(utf8(n.ok ? n.value : email)));

@@ -80,6 +80,10 @@ export function expandForPsi(element: string, dst: string = PSI_DST): Uint8Array
   return new Uint8Array(createHash("sha512").update(b0).update(new Uint8Array([1])).update(dstPrime).digest());
 }
 
+/**
+ * 32-byte little-endian encoding of a scalar in [1, ℓ).
+ * @example scalarToBytes(2n) // Uint8Array [2, 0, 0, …]
+ */
 export function scalarToBytes(k: bigint): Uint8Array {
   if (k <= 0n || k >= GROUP_ORDER) bug("scalar out of range");
   const out = new Uint8Array(32);
@@ -91,6 +95,10 @@ export function scalarToBytes(k: bigint): Uint8Array {
   return out;
 }
 
+/**
+ * Decode a canonical non-zero scalar; `CRYPTO_INVALID_KEY` otherwise.
+ * @example scalarFromBytes(randomScalar(secureRng())) // 0 < k < GROUP_ORDER
+ */
 export function scalarFromBytes(b: Uint8Array): bigint {
   if (!(b instanceof Uint8Array) || b.length !== 32) invalid("scalar", "32-byte little-endian scalar", b, "CRYPTO_INVALID_KEY");
   let x = 0n;
@@ -99,7 +107,10 @@ export function scalarFromBytes(b: Uint8Array): bigint {
   return x;
 }
 
-/** A fresh secret scalar in [1, ℓ) from 64 uniform bytes (bias < 2^-250). */
+/**
+ * A fresh secret scalar in [1, ℓ) from 64 uniform bytes (bias < 2^-250).
+ * @example const key = randomScalar(secureRng())
+ */
 export function randomScalar(rng: Rng): Uint8Array {
   for (;;) {
     const wide = rng.bytes(64);
@@ -169,7 +180,10 @@ export class NobleBackend implements PsiBackend {
 type Sodium = typeof import("libsodium-wrappers-sumo");
 let sodiumReady: Promise<Sodium> | undefined;
 
-/** The initialised libsodium module (WASM), loaded once per thread. */
+/**
+ * The initialised libsodium module (WASM), loaded once per thread.
+ * @example const sodium = await loadSodium(); sodium.crypto_core_ristretto255_is_valid_point(p)
+ */
 export function loadSodium(): Promise<Sodium> {
   sodiumReady ??= (async () => {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -180,7 +194,11 @@ export function loadSodium(): Promise<Sodium> {
   return sodiumReady;
 }
 
-/** The per-element kernels shared by the in-thread path and the worker (psi-worker.ts). */
+/**
+ * The per-element kernels shared by the in-thread path and the worker (psi-worker.ts);
+ * output is packed (n × 32 bytes).
+ * @example sodiumHashAndBlind(await loadSodium(), ["a@x.org"], key, PSI_DST) // 32 bytes
+ */
 export function sodiumHashAndBlind(s: Sodium, elements: readonly string[], scalar: Uint8Array, dst: string): Uint8Array {
   const out = new Uint8Array(elements.length * POINT_BYTES);
   for (let i = 0; i < elements.length; i++) {
@@ -200,11 +218,13 @@ export function sodiumBlind(s: Sodium, packed: Uint8Array, scalar: Uint8Array): 
   return out;
 }
 
+/** Concatenate 32-byte points (for transfer to workers). @example unpack(pack(points)) */
 export const pack = (points: readonly Uint8Array[]): Uint8Array => {
   const out = new Uint8Array(points.length * POINT_BYTES);
   points.forEach((p, i) => out.set(p, i * POINT_BYTES));
   return out;
 };
+/** Split packed points back into 32-byte arrays. @example unpack(pack(points)) */
 export const unpack = (packed: Uint8Array): Uint8Array[] => {
   const out: Uint8Array[] = new Array(packed.length / POINT_BYTES);
   for (let i = 0; i < out.length; i++) out[i] = packed.slice(i * POINT_BYTES, (i + 1) * POINT_BYTES);

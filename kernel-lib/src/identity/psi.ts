@@ -84,7 +84,11 @@ export interface TranscriptEntry {
   preview: string[];
 }
 
-/** Remembers every PSI scalar ever claimed in this process and refuses a second use. */
+/**
+ * Remembers (a SHA-256 fingerprint of) every PSI scalar claimed in this process and refuses
+ * a second use with `PSI_KEY_REUSE`.
+ * @example const registry = new KeyRegistry(); new PsiClient({ backend, rng, registry })
+ */
 export class KeyRegistry {
   private readonly used = new Set<string>();
   claim(scalar: Uint8Array): void {
@@ -121,7 +125,11 @@ export interface PsiPartyOptions {
 
 const HEX64 = /^[0-9a-f]{64}$/;
 
-/** Derive the join key both parties compute from a doubly-blinded element. */
+/**
+ * Derive the join key both parties compute from a doubly-blinded element H(x)^ab:
+ * HKDF-SHA256(ikm = point, salt = sessionId, info = protocol/join-key/label), 16 bytes.
+ * @example deriveJoinKey(point, request.sessionId, "room-1") // "jk_3f…"
+ */
 export function deriveJoinKey(doublyBlinded: Uint8Array, sessionId: string, label = ""): string {
   return "jk_" + hex(hkdfSha256(doublyBlinded, utf8(sessionId), utf8(`${PSI_PROTOCOL}/join-key/${label}`), 16));
 }
