@@ -130,3 +130,14 @@ describe("key release", () => {
     expectRefusal(() => o.enclave.attest(o.kms.challenge(o.rng), { purpose: PURPOSE }), "STATE_INVALID");
   });
 });
+
+describe("grant intake", () => {
+  it("refuses a malformed grant naming the field, before touching any key", () => {
+    const o = owner("kr-malformed");
+    const grant = o.kms.releaseKey(o.ask().req, o.rng);
+    expect(() => o.enclave.acceptKey({ ...grant, sealedKey: null as never })).toThrow(/"grant\.sealedKey" expected/);
+    expect(() => o.enclave.acceptKey(null as never)).toThrow(/"grant" expected/);
+    expect(o.enclave.view().keysHeld).toEqual([]);
+    expect(o.enclave.acceptKey(grant).accepted).toBe(true);
+  });
+});

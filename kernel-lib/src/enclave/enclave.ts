@@ -261,6 +261,9 @@ export class EnclaveInstance {
   acceptKey(grant: KeyReleaseGrant): { datasetId: string; purpose: string; accepted: true } {
     this.#alive();
     if (typeof grant !== "object" || grant === null || typeof grant.datasetId !== "string") invalid("grant", "KeyReleaseGrant", grant);
+    if (typeof grant.documentHash !== "string" || typeof grant.purpose !== "string") invalid("grant.documentHash", "hex string (with grant.purpose)", grant.documentHash);
+    const sk = grant.sealedKey;
+    if (typeof sk !== "object" || sk === null || typeof sk.ephemeralPublicKey !== "string" || typeof sk.ciphertext !== "string") invalid("grant.sealedKey", "{ ephemeralPublicKey, ciphertext } (base64)", sk);
     const issued = this.#issued.get(grant.documentHash);
     if (!issued) throw new CleanRoomError("KEY_RELEASE_DENIED", "grant does not refer to a document this enclave issued", { field: "grant.documentHash" });
     if (issued.purpose !== grant.purpose) throw new CleanRoomError("KEY_RELEASE_DENIED", "grant purpose differs from the attested purpose", { field: "grant.purpose" });
