@@ -27,7 +27,7 @@ export function liftChartSpec(p: PayloadOf<"lift">): TopLevelSpec {
   return {
     $schema: SCHEMA,
     description: `Conversion rate by group with ${level}% confidence intervals`,
-    title: { text: `Conversion rate (lift ${(p.lift.estimate * 100).toFixed(2)}%)`, anchor: "start", fontSize: 12 },
+    title: { text: `Conversion rate by group, ${level}% CI`, anchor: "start", fontSize: 12 },
     width: 260,
     height: 90,
     background: "transparent",
@@ -40,7 +40,10 @@ export function liftChartSpec(p: PayloadOf<"lift">): TopLevelSpec {
         mark: { type: "bar", height: 18, opacity: 0.75 },
         encoding: {
           x: { field: "rate", type: "quantitative", title: "conversion rate", axis: { format: ".1%" } },
-          color: { field: "group", type: "nominal", legend: null, scale: { range: ["#3b7dd8", "#8c8c8c"] } },
+          color: {
+            field: "group", type: "nominal", legend: null,
+            scale: { domain: ["test (exposed)", "control (holdout)"], range: ["#3b7dd8", "#8c8c8c"] },
+          },
           tooltip: [
             { field: "group", type: "nominal" },
             { field: "rate", type: "quantitative", format: ".3%" },
@@ -51,9 +54,10 @@ export function liftChartSpec(p: PayloadOf<"lift">): TopLevelSpec {
         },
       },
       {
-        mark: { type: "errorbar", ticks: true, thickness: 1.5 },
+        // Mid grey: readable on light and dark backgrounds alike.
+        mark: { type: "errorbar", ticks: true, size: 10, thickness: 1.5, color: "#777777" },
         encoding: {
-          x: { field: "lo", type: "quantitative" },
+          x: { field: "lo", type: "quantitative", title: "conversion rate" },
           x2: { field: "hi" },
         },
       },

@@ -1,0 +1,259 @@
+#!/usr/bin/env node
+// Browser end-to-end test of @cleanroom-lab/jupyterlab.
+//
+// Starts the cleanroom-lab JupyterLab app (extension/app/serve.py, Debian's jupyterlab_server)
+// on a free localhost port, opens test/e2e/views.ipynb (a copy) in headless Chromium
+// (playwright-core + /usr/bin/chromium), runs every cell with the real cleanroom-ts kernel,
+// asserts on the rendered DOM (budget gauge numbers, suppressed-row markers, the lift chart's
+// SVG, the refusal trace, the invalid-payload box, the Privacy budget sidebar before/after a
+// budget-spending cell runs twice), saves one screenshot per view to docs/screenshots/ and
+// prints `N passed, N failed` last. Every wait is bounded; the server, kernel and browser are
+// always stopped.
+//
+// Usage: node test/e2e/run.mjs [--no-build] [--headed] [--keep]
+import { spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, existsSync } from "node:fs";
+import { createServer } from "node:net";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
+const args = new Set(process.argv.slice(2));
+const SHOTS = join(REPO, "docs/screenshots");
+const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
+const PYTHON = "/usr/bin/python3";
+const T0 = Date.now();
+const since = (t) => `${((Date.now() - t) / 1000).toFixed(1)} s`;
+const log = (m) => console.log(`[e2e ${since(T0)}] ${m}`);
+
+const results = [];
+function check(name, ok, detail = "") {
+  results.push({ name, ok });
+  console.log(`${ok ? "  ✓" : "  ✗"} ${name}${detail ? ` — ${detail}` : ""}`);
+}
+
+const cleanups = [];
+async function cleanup() {
+  while (cleanups.length) {
+    const f = cleanups.pop();
+    try { await f(); } catch { /* best effort */ }
+  }
+}
+let finishing = false;
+async function finish(code) {
+  if (finishing) return;
+  finishing = true;
+  await cleanup();
+  const passed = results.filter((r) => r.ok).length;
+  const failed = results.length - passed;
+  console.log(`e2e total ${since(T0)}`);
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exit(code ?? (failed > 0 || passed === 0 ? 1 : 0));
+}
+for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => finish(130));
+const hardTimeout = setTimeout(() => { console.error("e2e: global timeout (300 s)"); check("finished within 300 s", false); finish(1); }, 300_000);
+hardTimeout.unref();
+
+function freePort() {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.unref();
+    s.on("error", rej);
+    s.listen(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => res(port)); });
+  });
+}
+
+/** Start serve.py; resolve with the URL it prints, reject after `ms`. */
+function startLab(port, root, token) {
+  const child = spawn(PYTHON, [join(REPO, "extension/app/serve.py"), "--port", String(port), "--root", root, "--token", token, "--no-browser"],
+    { cwd: REPO, detached: true, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, PYDEVD_DISABLE_FILE_VALIDATION: "1" } });
+  cleanups.push(() => new Promise((res) => {
+    if (child.exitCode !== null) return res();
+    child.once("exit", res);
+    try { process.kill(-child.pid, "SIGTERM"); } catch { /* gone */ }
+    setTimeout(() => { try { process.kill(-child.pid, "SIGKILL"); } catch { /* gone */ } res(); }, 5000).unref();
+  }));
+  let serverLog = "";
+  child.stderr.on("data", (d) => { serverLog += d; if (process.env.E2E_VERBOSE) process.stderr.write(d); });
+  return new Promise((res, rej) => {
+    const timer = setTimeout(() => rej(new Error(`lab did not start within 60 s:\n${serverLog.slice(-3000)}`)), 60_000);
+    let out = "";
+    child.stdout.on("data", (d) => {
+      out += d;
+      const m = /CLEANROOM_LAB_URL (\S+)/.exec(out);
+      if (m) { clearTimeout(timer); res({ url: m[1], child, serverLog: () => serverLog }); }
+    });
+    child.once("exit", (code) => { clearTimeout(timer); rej(new Error(`serve.py exited with ${code}:\n${serverLog.slice(-3000)}`)); });
+  });
+}
+
+async function main() {
+  if (!args.has("--no-build")) {
+    const t = Date.now();
+    const b = spawnSync(process.execPath, [join(REPO, "extension/scripts/build.mjs"), "--app"], { cwd: REPO, stdio: "inherit" });
+    if (b.status !== 0) throw new Error("extension build failed");
+    log(`build checked/done in ${since(t)}`);
+  }
+  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} not found (Debian package chromium)`);
+
+  // A throwaway notebook root inside the repo, so the kernel resolves @cleanroom-lab/kernel.
+  mkdirSync(join(REPO, ".scratch"), { recursive: true });
+  const root = mkdtempSync(join(REPO, ".scratch/e2e-"));
+  if (!args.has("--keep")) cleanups.push(() => rmSync(root, { recursive: true, force: true }));
+  copyFileSync(join(REPO, "test/e2e/views.ipynb"), join(root, "views.ipynb"));
+
+  const port = await freePort();
+  const token = randomBytes(16).toString("hex");
+  let t = Date.now();
+  const lab = await startLab(port, root, token);
+  log(`lab listening on port ${port} in ${since(t)}`);
+
+  const { chromium } = await import("playwright-core");
+  const profile = mkdtempSync(join(REPO, ".scratch/e2e-chromium-"));
+  cleanups.push(() => rmSync(profile, { recursive: true, force: true }));
+  const ctx = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM, headless: !args.has("--headed"), viewport: { width: 1280, height: 900 },
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+      "--disable-component-update", "--disable-sync"],
+  });
+  cleanups.push(() => ctx.close());
+  const page = ctx.pages()[0] ?? (await ctx.newPage());
+  page.setDefaultTimeout(30_000);
+  const consoleErrors = [];
+  page.on("pageerror", (e) => consoleErrors.push(String(e)));
+  page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(m.text()); });
+
+  t = Date.now();
+  const base = lab.url.replace(/\?token=.*$/, "");
+  await page.goto(`${base}/tree/views.ipynb?token=${token}`);
+  await page.waitForSelector('body[data-cleanroom-lab-ready="true"]', { state: "attached", timeout: 60_000 });
+  await page.waitForSelector(".jp-Notebook .jp-Cell", { timeout: 60_000 });
+  check("JupyterLab app loads and opens the notebook", true, since(t));
+  // Wait for the notebook to finish loading and its kernel (cleanroom-ts) to be idle.
+  t = Date.now();
+  await page.locator(".jp-NotebookPanel .jp-Spinner").waitFor({ state: "detached", timeout: 60_000 }).catch(() => {});
+  await page.waitForFunction(() => /cleanroom/i.test(document.querySelector(".jp-NotebookPanel-toolbar .jp-Toolbar-kernelName")?.textContent ?? ""),
+    null, { timeout: 60_000 }).catch(() => {});
+  await page.waitForSelector('.jp-NotebookPanel-toolbar [data-status="idle"]', { state: "attached", timeout: 60_000 }).catch(() => {});
+  const kernelName = await page.locator(".jp-NotebookPanel-toolbar .jp-Toolbar-kernelName").first().textContent({ timeout: 5_000 }).catch(() => "");
+  check("notebook uses the cleanroom-ts kernel", /cleanroom/i.test(kernelName ?? ""), `kernel: ${kernelName?.trim()} (${since(t)})`);
+
+  const cells = page.locator(".jp-Notebook .jp-Cell");
+  const count = await cells.count();
+
+  /** Run cell i (Shift+Enter) and wait until its prompt shows an execution count. */
+  async function runCell(i, timeout = 60_000) {
+    const cell = cells.nth(i);
+    const before = (await cell.locator(".jp-InputPrompt").textContent().catch(() => "")) ?? "";
+    await cell.locator(".jp-InputArea-editor").click();
+    await page.keyboard.press("Shift+Enter");
+    await page.waitForFunction(([el, prev]) => {
+      const p = el.querySelector(".jp-InputPrompt")?.textContent ?? "";
+      return /\[\d+\]/.test(p) && p !== prev;
+    }, [await cell.elementHandle(), before], { timeout });
+    return cell;
+  }
+
+  const out = (i) => cells.nth(i).locator(".jp-OutputArea-output");
+  t = Date.now();
+  const cellTimes = [];
+  for (let i = 0; i < count; i++) {
+    const isCode = await cells.nth(i).evaluate((el) => el.classList.contains("jp-CodeCell"));
+    if (!isCode) continue;
+    const tc = Date.now();
+    await runCell(i);
+    cellTimes.push(Date.now() - tc);
+  }
+  check("every cell runs with the real kernel", true, `${cellTimes.length} cells in ${since(t)} (slowest ${Math.max(...cellTimes)} ms)`);
+  const errors = await page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").count();
+  check("no cell printed an error", errors === 0, errors ? `${errors} error outputs` : "");
+
+  const view = (kind) => page.locator(`.crl-view[data-kind="${kind}"]`).first();
+  const text = async (loc) => ((await loc.textContent({ timeout: 10_000 }).catch(() => null)) ?? "").replace(/\s+/g, " ").trim();
+  async function shot(loc, name) {
+    mkdirSync(SHOTS, { recursive: true });
+    await loc.scrollIntoViewIfNeeded().catch(() => {});
+    await loc.screenshot({ path: join(SHOTS, `${name}.png`) }).catch((e) => check(`screenshot ${name}`, false, String(e)));
+  }
+
+  // query / suppression
+  const q = page.locator('.crl-view[data-kind="query"]').filter({ has: page.locator(".crl-row-suppressed") }).first();
+  const marker = q.locator(".crl-row-suppressed .crl-suppressed-marker").first();
+  check("query: suppressed row is marked with its rule and threshold",
+    (await marker.getAttribute("data-rule").catch(() => null)) === "minimum group size" && (await marker.getAttribute("data-threshold").catch(() => null)) === "50",
+    await text(marker));
+  check("query: released rows are not marked", (await q.locator("tbody tr:not(.crl-row-suppressed)").count()) === 3);
+  await shot(q, "query-suppression");
+
+  // refused query: why-blocked trace
+  const refused = page.locator('.crl-view[data-kind="query"]').filter({ has: page.locator(".crl-trace") }).first();
+  check("refused query: the trace names the refusing step",
+    (await refused.locator(".crl-step-refused").getAttribute("data-step").catch(() => null)) === "purpose");
+  await shot(refused, "query-refused-trace");
+
+  // lift chart SVG
+  const lift = view("lift");
+  await lift.locator(".crl-chart svg").first().waitFor({ timeout: 30_000 }).catch(() => {});
+  const marks = await lift.locator(".crl-chart svg .mark-rect path, .crl-chart svg .mark-rule line, .crl-chart svg path").count();
+  check("lift: vega-lite chart renders as SVG with marks", marks > 0, `${marks} svg paths`);
+  check("lift: headline shows the lift", (await text(lift.locator('[data-field="lift"]'))) === "15%");
+  await shot(lift, "lift");
+
+  check("psi: match rate shown", (await text(view("psi").locator('[data-field="match-rate"]'))) === "match rate 62.5%");
+  await shot(view("psi"), "psi");
+  check("attestation: failed check and denied key release shown",
+    (await view("attestation").locator('[data-status="failed"]').count()) === 1 && (await view("attestation").locator('[data-status="denied"]').count()) === 1);
+  await shot(view("attestation"), "attestation");
+  check("audit: broken chain pinpointed", (await text(view("audit").locator('[data-field="chain"]'))).includes("chain broken at entry 2"));
+  await shot(view("audit"), "audit");
+  check("purpose: denied decision shown", (await view("purpose").locator('[data-status="deny"]').count()) === 1);
+  await shot(view("purpose"), "purpose");
+  check("error payload shown as a typed error", (await text(view("error"))).includes("BUDGET_EXCEEDED"));
+  await shot(view("error"), "error");
+  const invalid = view("invalid");
+  check("invalid payload shows a readable error box, not a blank output",
+    (await text(invalid)).includes("unreadable cleanroom-lab output") && (await text(invalid)).includes("roomId"));
+  await shot(invalid, "invalid-payload");
+
+  // budget: the spending cell ran once (collaboration ε 3 − 0.5)
+  const spendIndex = count - 1;
+  const remainingIn = (loc) => text(loc.locator('.crl-gauge[data-scope="collaboration"] [data-field="remaining"]').first());
+  const budgetOut = out(spendIndex).locator('.crl-view[data-kind="budget"]');
+  check("budget gauge: remaining after one charge", (await remainingIn(budgetOut)) === "remaining ε 2.5", await remainingIn(budgetOut));
+  check("budget gauge: spent after one charge",
+    (await text(budgetOut.locator('.crl-gauge[data-scope="collaboration"] [data-field="spent"]'))) === "spent ε 0.5");
+  await shot(budgetOut, "budget");
+
+  // sidebar
+  const tab = page.locator('.jp-SideBar li[data-id="cleanroom-lab-budget"]').first();
+  await tab.click();
+  const sidebar = page.locator("#cleanroom-lab-budget");
+  await sidebar.waitFor({ state: "visible", timeout: 10_000 }).catch(() => {});
+  const sideRemaining1 = await remainingIn(sidebar);
+  check("sidebar shows the latest budget", sideRemaining1 === "remaining ε 2.5", sideRemaining1);
+  await shot(sidebar, "sidebar-before");
+
+  t = Date.now();
+  await runCell(spendIndex);
+  await page.waitForFunction(() => {
+    const el = document.querySelector('#cleanroom-lab-budget .crl-gauge[data-scope="collaboration"] [data-field="remaining"]');
+    return (el?.textContent ?? "").includes("ε 2") && !(el?.textContent ?? "").includes("2.5");
+  }, null, { timeout: 15_000 }).catch(() => {});
+  const sideRemaining2 = await remainingIn(sidebar);
+  check("running the spending cell again changes the sidebar's remaining budget",
+    sideRemaining2 === "remaining ε 2" && sideRemaining2 !== sideRemaining1, `${sideRemaining1} → ${sideRemaining2} (${since(t)})`);
+  check("sidebar party budget updated too",
+    (await text(sidebar.locator('.crl-gauge[data-subject="retailer"] [data-field="remaining"]'))) === "remaining ε 1");
+  await shot(sidebar, "sidebar-after");
+  await page.screenshot({ path: join(SHOTS, "lab.png") });
+
+  const relevant = consoleErrors.filter((e) => /cleanroom|crl-|vega/i.test(e));
+  check("no browser console errors from the extension", relevant.length === 0, relevant.slice(0, 3).join(" | "));
+}
+
+main().then(() => finish(), async (e) => {
+  console.error(`e2e: ${e instanceof Error ? e.stack ?? e.message : e}`);
+  check("e2e run completed", false, e instanceof Error ? e.message.split("\n")[0] : String(e));
+  await finish(1);
+});
