@@ -70,6 +70,10 @@ describe("computeLift on hand-computed numbers", () => {
     expect(r.converters.ci!.absoluteLift[0]).toBeCloseTo(0.02 - Z95 * se, 12);
     expect(r.converters.ci!.absoluteLift[1]).toBeCloseTo(0.02 + Z95 * se, 12);
     expect(r.z).toBeCloseTo(Z95, 14);
+    // log scale: sd² = Var(mt)/mt² + Var(mc)/mc²; interval exp(log 1.2 ± z·sd) − 1
+    const sdLog = Math.sqrt((0.12 * 0.88) / 999 / 0.0144 + (0.1 * 0.9) / 499 / 0.01);
+    expect(r.converters.ci!.relativeLiftLog![0]).toBeCloseTo(1.2 * Math.exp(-Z95 * sdLog) - 1, 12);
+    expect(r.converters.ci!.relativeLiftLog![1]).toBeCloseTo(1.2 * Math.exp(Z95 * sdLog) - 1, 12);
   });
 
   it("adds DP noise variance through the delta method and reports its share", () => {
@@ -173,6 +177,7 @@ describe("confidence-interval coverage (seeded simulation)", () => {
     const v = sigma * sigma;
     let withNoiseVar = 0;
     let ignoringNoise = 0;
+    let logScale = 0;
     for (let r = 0; r < reps; r++) {
       const a: LiftAggregates = {
         ...base,
@@ -183,11 +188,13 @@ describe("confidence-interval coverage (seeded simulation)", () => {
       };
       const nv = { testPopulation: v, controlPopulation: v, testConverters: v, controlConverters: v };
       const covers = (ci: [number, number] | null | undefined) => ci != null && ci[0] <= trueRel && trueRel <= ci[1];
-      if (covers(computeLift(a, { noiseVariance: nv }).converters.ci?.relativeLift)) withNoiseVar++;
+      const withNv = computeLift(a, { noiseVariance: nv }).converters.ci;
+      if (covers(withNv?.relativeLift)) withNoiseVar++;
+      if (covers(withNv?.relativeLiftLog)) logScale++;
       if (covers(computeLift(a).converters.ci?.relativeLift)) ignoringNoise++;
     }
-    if (process.env.SHOW_COVERAGE) console.log(seed, withNoiseVar / reps, ignoringNoise / reps);
-    return { withNoiseVar: withNoiseVar / reps, ignoringNoise: ignoringNoise / reps };
+    if (process.env.SHOW_COVERAGE) console.log(seed, withNoiseVar / reps, ignoringNoise / reps, logScale / reps);
+    return { withNoiseVar: withNoiseVar / reps, ignoringNoise: ignoringNoise / reps, logScale: logScale / reps };
   }
 
   it("covers the true lift ~95% without noise", () => {
@@ -202,5 +209,7 @@ describe("confidence-interval coverage (seeded simulation)", () => {
     expect(c.withNoiseVar).toBeGreaterThan(0.93);
     expect(c.withNoiseVar).toBeLessThan(0.97);
     expect(c.ignoringNoise).toBeLessThan(0.8); // positive control: the naive interval is too narrow
+    expect(c.logScale).toBeGreaterThan(0.93);
+    expect(c.logScale).toBeLessThan(0.98);
   });
 });

@@ -81,7 +81,14 @@ export interface LiftEstimate {
   relativeLift: number | null;
   /** test total minus control total scaled to the test population. */
   incremental: number | null;
-  ci: { absoluteLift: [number, number]; relativeLift: [number, number] | null; incremental: [number, number] } | null;
+  ci: {
+    absoluteLift: [number, number];
+    /** Delta method on the ratio (symmetric). */
+    relativeLift: [number, number] | null;
+    /** Delta method on log(test/control), mapped back (asymmetric; better when the control arm is small). */
+    relativeLiftLog: [number, number] | null;
+    incremental: [number, number];
+  } | null;
   variance: { absoluteLift: VarianceParts; relativeLift: VarianceParts | null; incremental: VarianceParts } | null;
 }
 
@@ -151,9 +158,15 @@ function estimate(t: Arm, c: Arm, z: number, binary: boolean): LiftEstimate {
   const incr = parts(t.n * st + t.n * t.n * sampC, t.vS + mc * mc * t.vN + t.n * t.n * noiseC);
   const relV = mc !== 0 ? parts(sampT / (mc * mc) + (mt * mt * sampC) / mc ** 4, noiseT / (mc * mc) + (mt * mt * noiseC) / mc ** 4) : null;
   const band = (x: number, v: VarianceParts): [number, number] => [x - z * Math.sqrt(v.total), x + z * Math.sqrt(v.total)];
+  let relLog: [number, number] | null = null;
+  if (mt > 0 && mc > 0) {
+    const sd = Math.sqrt((sampT + noiseT) / (mt * mt) + (sampC + noiseC) / (mc * mc));
+    const l = Math.log(mt / mc);
+    relLog = [Math.exp(l - z * sd) - 1, Math.exp(l + z * sd) - 1];
+  }
   return {
     ...point,
-    ci: { absoluteLift: band(mt - mc, abs), relativeLift: rel !== null && relV ? band(rel, relV) : null, incremental: band(incremental, incr) },
+    ci: { absoluteLift: band(mt - mc, abs), relativeLift: rel !== null && relV ? band(rel, relV) : null, relativeLiftLog: relLog, incremental: band(incremental, incr) },
     variance: { absoluteLift: abs, relativeLift: relV, incremental: incr },
   };
 }
