@@ -147,4 +147,34 @@ describe("templates: canonical hash and approval", () => {
     const g = templateCost({ ...t, noise: { mechanism: "gaussian", rhoPerAggregate: "0.01" } }, params)!;
     expect(g.kind).toBe("zCdp");
   });
+
+  it("keeps approvals across a kernel restart (same database) and re-checks rules at run time", async () => {
+    const t = lift();
+    const room = approvedRoom(t);
+    const { TemplateRegistry } = await import("../../kernel-lib/src/cleanroom/approvals.js");
+    const again = new TemplateRegistry(room.db, "room-1");
+    expect(again.status(templateHash(t)).approved).toBe(true);
+    expect(again.approvedHashes()).toEqual([templateHash(t)]);
+    expect(new TemplateRegistry(room.db, "other-room").approvedHashes()).toEqual([]);
+    // the retailer tightens its rule after approving: the template no longer runs
+    const r = room.rules.get("shop/purchases")! as import("../../kernel-lib/src/cleanroom/rules.js").AnalysisRuleAggregation;
+    room.rules.set("shop/purchases", { ...r, aggregateColumns: [] });
+    const before = room.snapshot();
+    expectRefusal("QUERY_NOT_APPROVED", () => prepareQuery({ template: t, params, registry: again, ctx: room.ctx }), /SUM\(value_cents\)/);
+    expect(room.snapshot()).toEqual(before);
+  });
+
+  it("refuses templates whose sensitivity or grouping is unbounded", () => {
+    const room = makeRoom({ users: 100 });
+    const noCap = { ...lift({ epsilonPerAggregate: "0.1" }), contribution: undefined };
+    expectRefusal("TEMPLATE_INVALID", () => templateCost(noCap, params), /maxRowsPerUnit/);
+    const zeroBound = { ...lift({ epsilonPerAggregate: "0.1" }), aggregates: [{ name: "v", fn: "sum", column: "purchases.value_cents", bounds: [0, 0] }] };
+    expectRefusal("TEMPLATE_INVALID", () => templateCost(zeroBound, params), /bounds/);
+    const byEventDim = { ...lift(), groupBy: ["purchases.store_region"] };
+    expectRefusal("QUERY_NOT_APPROVED", () => room.registry.approve(byEventDim, "shop", room.ctx), /base column/);
+    const stringRange = { ...lift(), params: { ...lift().params, r: { type: "enum", values: ["north"] } }, filters: [{ column: "exposures.region", op: "lt", value: { param: "r" } }] };
+    expectRefusal("TEMPLATE_INVALID", () => room.registry.approve(stringRange, "adv", room.ctx), /eq, ne or in/);
+    expectRefusal("NOT_FOUND", () => room.registry.approve({ ...lift(), events: { ...lift().events!, owner: "ghost" } }, "adv", room.ctx));
+    expect(room.registry.snapshot()).toEqual([]);
+  });
 });

@@ -58,12 +58,25 @@ export function compileSql(plan: Plan, names: Record<string, string>, baseAlias 
     plan.rowCap
       ? `(SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY ${part} ORDER BY ${plan.rowCap.orderBy.map(q).join(", ") || part}) AS __rn FROM ${src}) WHERE __rn <= ${plan.rowCap.cap | 0})`
       : `(SELECT * FROM ${src})`;
-  const ctes: string[] = [`${baseAlias} AS (SELECT * FROM ${q(names[plan.base.table]!)} AS ${baseAlias}${where(baseFilters)})`];
+  // Project only the columns the plan reads (keeps the window/partition narrow).
+  const used = (side: "base" | "events") => {
+    const cols = new Set<string>();
+    const add = (c?: { side: string; column: string }) => c && (c.side === side || (!plan.events && side === "base")) && cols.add(c.column);
+    plan.filters.forEach((f) => {
+      if ("other" in f) add(f), add(f.other);
+    });
+    plan.groupBy.forEach(add);
+    ms.forEach((m) => add(m.column));
+    if (side === (plan.events ? "events" : "base")) plan.rowCap?.orderBy.forEach((c) => cols.add(c));
+    return [...cols];
+  };
+  const baseCols = [...new Set([plan.base.unit, ...used("base")])];
+  const ctes: string[] = [`${baseAlias} AS (SELECT ${baseCols.map((c) => `${baseAlias}.${q(c)}`).join(", ")} FROM ${q(names[plan.base.table]!)} AS ${baseAlias}${where(baseFilters)})`];
   const perUnitSums = ms.map((m, i) => (m.column && !(plan.events && m.column.side === "base") ? `, sum(${q(m.column.column)}) AS s${i}` : "")).join("");
   let cellSql: string;
   if (plan.events) {
     ctes.push(
-      `ev AS (SELECT ${eventsAlias}.*, ${baseAlias}.${unit} AS __u FROM ${q(names[plan.events.table]!)} AS ${eventsAlias} JOIN ${baseAlias} ON ${eventsAlias}.${q(plan.events.joinOn)} = ${baseAlias}.${unit}${where(evFilters)})`,
+      `ev AS (SELECT ${used("events").map((c) => `${eventsAlias}.${q(c)}, `).join("")}${baseAlias}.${unit} AS __u FROM ${q(names[plan.events.table]!)} AS ${eventsAlias} JOIN ${baseAlias} ON ${eventsAlias}.${q(plan.events.joinOn)} = ${baseAlias}.${unit}${where(evFilters)})`,
       `pu AS (SELECT __u, count(*) AS __n${perUnitSums} FROM ${capClause("ev", "__u")} GROUP BY __u)`,
     );
     const cols = ms.map((m, i) => (m.column ? (m.column.side === "base" ? `, ${baseAlias}.${q(m.column.column)} AS s${i}` : `, coalesce(pu.s${i}, 0) AS s${i}`) : "")).join("");
@@ -152,12 +165,26 @@ export class DuckDbEngine implements QueryEngine {
     return name;
   }
 
+  private readonly unique = new WeakMap<Table, Map<string, boolean>>();
+
+  /** Is `column` unique in the whole table? Cached (tables are immutable); if so, it is unique after any filter. */
+  private async uniqueOverall(conn: DuckDBConnection, table: Table, name: string, column: string): Promise<boolean> {
+    let m = this.unique.get(table);
+    if (!m) this.unique.set(table, (m = new Map()));
+    const known = m.get(column);
+    if (known !== undefined) return known;
+    const r = (await conn.runAndReadAll(`SELECT count(*) - count(DISTINCT ${q(column)}) AS dup FROM ${q(name)}`)).getRowObjects()[0]!;
+    const ok = num(r["dup"]) === 0;
+    m.set(column, ok);
+    return ok;
+  }
+
   async execute(plan: Plan, tables: Record<string, Table>): Promise<ExactAggregates> {
     const conn = await this.connection();
     const names: Record<string, string> = { [plan.base.table]: await this.register(tableFor(tables, plan.base.table)) };
     if (plan.events) names[plan.events.table] = await this.register(tableFor(tables, plan.events.table));
     try {
-      if (plan.events) {
+      if (plan.events && !(await this.uniqueOverall(conn, tableFor(tables, plan.base.table), names[plan.base.table]!, plan.base.unit))) {
         const base = compileSql({ ...plan, measures: [], groupBy: [], events: undefined, withUnits: false, rowCap: undefined } as Plan, names);
         const check = base.sql.replace(/\nSELECT[\s\S]*$/, `\nSELECT count(*) - count(DISTINCT ${q(plan.base.unit)}) AS dup FROM b`);
         const dup = (await conn.runAndReadAll(check, base.values)).getRowObjects()[0]!["dup"];
