@@ -302,3 +302,10 @@ describe("runPsi", () => {
     await expect(runPsi(["nope"], ["a@x.org"], { threads: 1 })).rejects.toThrow(/PSI_EMPTY_SET.*"rowsA"/);
   });
 });
+
+describe("injected keys", () => {
+  it("refuses a zero or out-of-range secret key before anything runs", () => {
+    expect(() => new PsiClient({ backend: sodium, rng: seededRng("z"), registry: new KeyRegistry(), secretKey: new Uint8Array(32) })).toThrow(/CRYPTO_INVALID_KEY.*"scalar"/);
+    expect(() => new PsiClient({ backend: sodium, rng: seededRng("z"), registry: new KeyRegistry(), secretKey: new Uint8Array(32).fill(255) })).toThrow(/CRYPTO_INVALID_KEY/);
+  });
+});

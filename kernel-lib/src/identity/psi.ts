@@ -35,7 +35,7 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import { CleanRoomError, bug, invalid } from "../errors.js";
 import type { Rng } from "../rng.js";
 import { fromHex, hex, hkdfSha256, utf8 } from "../crypto/primitives.js";
-import { PSI_DST, randomScalar, type ProgressFn, type PsiBackend } from "./psi-backend.js";
+import { PSI_DST, randomScalar, scalarFromBytes, type ProgressFn, type PsiBackend } from "./psi-backend.js";
 
 export const PSI_PROTOCOL = "cleanroom-lab/psi/v1";
 export type PsiMode = "intersection" | "cardinality" | "joinKeys";
@@ -168,6 +168,7 @@ abstract class PsiParty {
     this.minPeer = min;
     this.label = o.sessionLabel ?? "";
     this.progress = o.progress;
+    if (o.secretKey !== undefined) scalarFromBytes(o.secretKey);
     this.key = o.secretKey ? o.secretKey.slice() : randomScalar(o.rng);
     (o.registry ?? defaultKeyRegistry).claim(this.key);
     this.idBytes = o.rng.bytes(16);
