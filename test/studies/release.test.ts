@@ -79,7 +79,6 @@ describe("end to end: generated study â†’ clean-room lift template (DP noise) â†
     // relative ITT lift is the same (unmatched people convert in neither world)
     expect(Math.abs(r.testPopulation - gt.counts.testPeople)).toBeLessThan(50);
     const ci = r.converters.ci!.relativeLift!;
-    if (process.env.SHOW_E2E) console.log(JSON.stringify({ truth: gt.truth.converters, est: r.converters, value: r.value.variance, tp: r.testPopulation, gtp: gt.counts.testPeople }));
     expect(ci[0]).toBeLessThanOrEqual(gt.truth.converters.relativeLift);
     expect(ci[1]).toBeGreaterThanOrEqual(gt.truth.converters.relativeLift);
     expect(r.converters.variance!.relativeLift!.noiseShare).toBeGreaterThan(0);

@@ -12,7 +12,9 @@
  * + noise variance (first-order delta method through every noisy aggregate, from the
  *   per-aggregate noise variances the release reports).
  * It reports the noise share of the variance, so a notebook can show how much of the
- * interval's width the privacy protection costs.
+ * interval's width the privacy protection costs. Relative lift gets two intervals: the
+ * linear delta method on the ratio, and the delta method on log(test/control) mapped back
+ * (asymmetric, better behaved when the control arm is small).
  *
  * Estimand: intent-to-treat among matched people — test (reached or not) vs control.
  * Cohorts whose test or control population is below the threshold k (fbpcs default 100)
