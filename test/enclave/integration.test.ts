@@ -5,7 +5,8 @@ import { SimulatedHardwareRoot, type EnclaveWorkload } from "../../kernel-lib/sr
 import { KeyReleaseService } from "../../kernel-lib/src/enclave/keyRelease.js";
 import { allowImages } from "../../kernel-lib/src/enclave/verifier.js";
 import { runAttested } from "../../kernel-lib/src/enclave/attestedRun.js";
-import { demoAttestationRefusals, demoHappyPath, demoOperatorVsEnclaveView } from "../../kernel-lib/src/enclave/demos.js";
+import { attestationLab, demoAttestationRefusals, demoHappyPath, demoOperatorVsEnclaveView, TAMPERS } from "../../kernel-lib/src/enclave/demos.js";
+import { AttestationPayload } from "../../kernel-lib/src/display/schema.js";
 import { demoDifferencingAttack } from "../../kernel-lib/src/enclave/differencing.js";
 import { measureEnclaveCost } from "../../kernel-lib/src/enclave/cost.js";
 import { approvedWorkload, demoPeople, peopleCsv } from "../../kernel-lib/src/enclave/demoWorkload.js";
@@ -97,6 +98,20 @@ describe("demonstrations", () => {
     ]);
     expect(scenarios.filter((s) => s.outcome === "released")).toHaveLength(1);
     expect(rngStamp.rngMode).toBe("seeded");
+  });
+
+  it("the attestation lab: each tamper toggle yields a display payload that parses and says why", () => {
+    const rng = seededRng("lab-cells");
+    const failedCheck: Record<string, string | null> = {};
+    for (const tamper of TAMPERS) {
+      const { outcome, display } = attestationLab(tamper, rng);
+      expect(AttestationPayload.safeParse(display).success).toBe(true);
+      failedCheck[tamper] = display.checks.find((c) => c.status === "failed")?.name ?? null;
+      if (tamper === "none" || tamper === "mitmGrant") expect(display).toMatchObject({ verified: true, keyRelease: { outcome: "released" } });
+      else expect(display.keyRelease).toEqual({ outcome: "denied", reason: outcome.code });
+    }
+    expect(failedCheck).toMatchObject({ none: null, code: expect.stringMatching(/measurement/), debug: "not a debug enclave", stale: expect.stringMatching(/timestamp/), mitmKey: expect.stringMatching(/channel key/) });
+    expect(() => attestationLab("pcr9" as never, rng)).toThrow(/"tamper" expected/);
   });
 
   it("the operator's view holds ciphertexts, the document and sealed keys, and every attempt to read plaintext fails", () => {

@@ -8,7 +8,8 @@
  * `{ scenario, outcome: "released" | "refused", code, check, reason }`. Nothing is simulated
  * in the checks themselves; only the hardware is.
  */
-import { isCleanRoomError, type ErrorCode } from "../errors.js";
+import { bug, invalid, isCleanRoomError, type ErrorCode } from "../errors.js";
+import { attestationDisplay, type AttestationDisplay } from "./report.js";
 import { rngStamp, type Rng, type RngStamp } from "../rng.js";
 import { aesGcmOpen, b64, fromB64, utf8, x25519KeyPair } from "../crypto/primitives.js";
 import { openSealed } from "../crypto/seal.js";
@@ -75,99 +76,132 @@ function launchVariant(lab: DemoLab, rng: Rng, workload: EnclaveWorkload, debug 
   return lab.root.launch({ engine: DEMO_ENGINE, approvedTemplateHashes: [DEMO_TEMPLATE_HASH], config: lab.enclave.config as { [k: string]: JsonValue }, workload, debug }, rng);
 }
 
+/** The tamper toggles of the attestation lab (reference §7.7). */
+export const TAMPERS = ["none", "code", "replay", "nonce", "stale", "debug", "mitmKey", "mitmEdit", "mitmGrant", "purpose", "foreignRoot"] as const;
+export type Tamper = (typeof TAMPERS)[number];
+
+interface Play {
+  lab: DemoLab;
+  rng: Rng;
+  /** The document the owner's KMS looked at last (for display). */
+  doc?: AttestationDocument;
+  advance: (ms: number) => void;
+  error?: unknown;
+}
+
+function release(p: Play, doc: AttestationDocument, nonce: string, key = decodeDocument(doc).public_key!): KeyReleaseGrant {
+  p.doc = doc;
+  return p.lab.kms.releaseKey({ datasetId: "people", document: doc, nonce, recipientPublicKey: key }, p.rng);
+}
+function ask(p: Play, enclave: EnclaveInstance, purpose = DEMO_PURPOSE): { nonce: string; doc: AttestationDocument } {
+  const r = request(p.lab, enclave, p.rng, purpose);
+  p.doc = r.doc;
+  return r;
+}
+
+const SCENARIOS: { tamper: Tamper; scenario: string; whatGoesWrong: string; play: (p: Play) => void }[] = [
+  { tamper: "none", scenario: "approved enclave", whatGoesWrong: "nothing: the measured, non-debug enclave asks with a fresh nonce", play: (p) => {
+    const { nonce, doc } = ask(p, p.lab.enclave);
+    p.lab.enclave.acceptKey(release(p, doc, nonce));
+  } },
+  { tamper: "code", scenario: "workload code changed by one byte", whatGoesWrong: "cohortRelease(w, 0) → cohortRelease(w, 9): the code now echoes raw rows; PCR0 differs", play: (p) => {
+    const { nonce, doc } = ask(p, launchVariant(p.lab, p.rng, tamperedWorkload));
+    release(p, doc, nonce);
+  } },
+  { tamper: "replay", scenario: "replayed document", whatGoesWrong: "the operator re-sends a document that already obtained a key, for a new challenge", play: (p) => {
+    const first = ask(p, p.lab.enclave);
+    release(p, first.doc, first.nonce);
+    release(p, first.doc, p.lab.kms.challenge(p.rng));
+  } },
+  { tamper: "nonce", scenario: "wrong nonce", whatGoesWrong: "the document answers a different challenge than the one issued for this request", play: (p) => {
+    const a = ask(p, p.lab.enclave);
+    release(p, a.doc, p.lab.kms.challenge(p.rng));
+  } },
+  { tamper: "stale", scenario: "stale document", whatGoesWrong: "the document is 10 minutes old when it arrives (window 5 minutes)", play: (p) => {
+    const a = ask(p, p.lab.enclave);
+    p.advance(600_000);
+    release(p, a.doc, a.nonce);
+  } },
+  { tamper: "debug", scenario: "debug enclave listed by a misconfigured policy", whatGoesWrong: "same image launched with a debugger; the owner's policy lists its measurement", play: (p) => {
+    const { nonce, doc } = ask(p, launchVariant(p.lab, p.rng, approvedWorkload, true));
+    release(p, doc, nonce);
+  } },
+  { tamper: "mitmKey", scenario: "man in the middle swaps the channel key", whatGoesWrong: "a relay forwards the genuine document but asks to seal to its own key", play: (p) => {
+    const { nonce, doc } = ask(p, p.lab.enclave);
+    release(p, doc, nonce, b64(x25519KeyPair(p.rng).publicKey));
+  } },
+  { tamper: "mitmEdit", scenario: "man in the middle edits public_key inside the document", whatGoesWrong: "a relay rewrites the signed payload's public_key to its own", play: (p) => {
+    const { nonce, doc } = ask(p, p.lab.enclave);
+    const payload = JSON.parse(Buffer.from(doc.payload, "base64").toString("utf8"));
+    payload.public_key = b64(x25519KeyPair(p.rng).publicKey);
+    release(p, { ...doc, payload: b64(utf8(JSON.stringify(payload))) }, nonce, payload.public_key);
+  } },
+  { tamper: "mitmGrant", scenario: "man in the middle keeps the grant", whatGoesWrong: "the relay lets the genuine request through, then tries to open the sealed key itself", play: (p) => {
+    const { nonce, doc } = ask(p, p.lab.enclave);
+    const grant = release(p, doc, nonce);
+    const mitm = x25519KeyPair(p.rng);
+    const box = { ephemeralPublicKey: fromB64(grant.sealedKey.ephemeralPublicKey), ciphertext: fromB64(grant.sealedKey.ciphertext) };
+    openSealed(mitm.secretKey, mitm.publicKey, box, releaseInfo(grant.datasetId, grant.purpose, grant.documentHash));
+  } },
+  { tamper: "purpose", scenario: "purpose not allowed", whatGoesWrong: "the enclave declares marketing.advertising.targeting; the data is tagged for measurement", play: (p) => {
+    const { nonce, doc } = ask(p, p.lab.enclave, "marketing.advertising.targeting");
+    release(p, doc, nonce);
+  } },
+  { tamper: "foreignRoot", scenario: "enclave from another lab's hardware", whatGoesWrong: "a genuine-looking document chained to a root the owner never pinned", play: (p) => {
+    const other = SimulatedHardwareRoot.create("other-lab", p.rng);
+    const foreign = other.launch({ engine: DEMO_ENGINE, approvedTemplateHashes: [DEMO_TEMPLATE_HASH], config: { release: "exact" }, workload: approvedWorkload }, p.rng);
+    const { nonce, doc } = ask(p, foreign);
+    release(p, doc, nonce);
+  } },
+];
+
+function playScenario(tamper: Tamper, rng: Rng): { outcome: ScenarioOutcome; play: Play } {
+  const sc = SCENARIOS.find((x) => x.tamper === tamper);
+  if (!sc) return invalid("tamper", TAMPERS.join(" | "), tamper);
+  let t = Date.now();
+  const lab = demoLab(rng, { clock: () => t, nonceTtlMs: 3_600_000 });
+  const play: Play = { lab, rng, advance: (ms) => (t += ms) };
+  const o = outcome(sc.scenario, sc.whatGoesWrong, () => {
+    try {
+      sc.play(play);
+    } catch (e) {
+      play.error = e;
+      throw e;
+    }
+  });
+  return { outcome: o, play };
+}
+
 /**
  * Run every attack scenario against a fresh lab and report what happened to the key.
  *
  * @example
- * demoAttestationRefusals(seededRng("week-5")).map((s) => `${s.scenario}: ${s.outcome} ${s.code ?? ""}`)
+ * demoAttestationRefusals(seededRng("week-5")).scenarios.map((s) => `${s.scenario}: ${s.outcome} ${s.code ?? ""}`)
  */
-export function demoAttestationRefusals(rng: Rng): { scenarios: ScenarioOutcome[]; rngStamp: RngStamp } {
-  const s: ScenarioOutcome[] = [];
-  const release = (lab: DemoLab, doc: AttestationDocument, nonce: string, key = decodeDocument(doc).public_key!): KeyReleaseGrant =>
-    lab.kms.releaseKey({ datasetId: "people", document: doc, nonce, recipientPublicKey: key }, rng);
+export function demoAttestationRefusals(rng: Rng): { scenarios: (ScenarioOutcome & { tamper: Tamper })[]; rngStamp: RngStamp } {
+  return { scenarios: TAMPERS.map((tamper) => ({ tamper, ...playScenario(tamper, rng).outcome })), rngStamp: rngStamp(rng) };
+}
 
-  let lab = demoLab(rng);
-  s.push(outcome("approved enclave", "nothing: the measured, non-debug enclave asks with a fresh nonce", () => {
-    const { nonce, doc } = request(lab, lab.enclave, rng);
-    lab.enclave.acceptKey(release(lab, doc, nonce));
-  }));
-
-  lab = demoLab(rng);
-  s.push(outcome("workload code changed by one byte", "cohortRelease(w, 0) → cohortRelease(w, 9): the code now echoes raw rows; PCR0 differs", () => {
-    const evil = launchVariant(lab, rng, tamperedWorkload);
-    const { nonce, doc } = request(lab, evil, rng);
-    release(lab, doc, nonce);
-  }));
-
-  lab = demoLab(rng);
-  s.push(outcome("replayed document", "the operator re-sends a document that already obtained a key, for a new challenge", () => {
-    const first = request(lab, lab.enclave, rng);
-    release(lab, first.doc, first.nonce);
-    const fresh = lab.kms.challenge(rng);
-    release(lab, first.doc, fresh);
-  }));
-
-  lab = demoLab(rng);
-  s.push(outcome("wrong nonce", "the document answers a different challenge than the one issued for this request", () => {
-    const a = request(lab, lab.enclave, rng);
-    const other = lab.kms.challenge(rng);
-    release(lab, a.doc, other);
-  }));
-
-  let t = 1_700_000_000_000;
-  lab = demoLab(rng, { clock: () => t, nonceTtlMs: 3_600_000 });
-  s.push(outcome("stale document", "the document is 10 minutes old when it arrives (window 5 minutes)", () => {
-    const a = request(lab, lab.enclave, rng);
-    t += 600_000;
-    release(lab, a.doc, a.nonce);
-  }));
-
-  lab = demoLab(rng);
-  s.push(outcome("debug enclave listed by a misconfigured policy", "same image launched with a debugger; the owner's policy lists its measurement", () => {
-    const dbg = launchVariant(lab, rng, approvedWorkload, true);
-    const { nonce, doc } = request(lab, dbg, rng);
-    release(lab, doc, nonce);
-  }));
-
-  lab = demoLab(rng);
-  s.push(outcome("man in the middle swaps the channel key", "a relay forwards the genuine document but asks to seal to its own key", () => {
-    const { nonce, doc } = request(lab, lab.enclave, rng);
-    release(lab, doc, nonce, b64(x25519KeyPair(rng).publicKey));
-  }));
-
-  lab = demoLab(rng);
-  s.push(outcome("man in the middle edits public_key inside the document", "a relay rewrites the signed payload's public_key to its own", () => {
-    const { nonce, doc } = request(lab, lab.enclave, rng);
-    const p = JSON.parse(Buffer.from(doc.payload, "base64").toString("utf8"));
-    p.public_key = b64(x25519KeyPair(rng).publicKey);
-    const forged = { ...doc, payload: b64(utf8(JSON.stringify(p))) };
-    release(lab, forged, nonce, p.public_key);
-  }));
-
-  lab = demoLab(rng);
-  s.push(outcome("man in the middle keeps the grant", "the relay lets the genuine request through, then tries to open the sealed key itself", () => {
-    const { nonce, doc } = request(lab, lab.enclave, rng);
-    const grant = release(lab, doc, nonce);
-    const mitm = x25519KeyPair(rng);
-    const box = { ephemeralPublicKey: fromB64(grant.sealedKey.ephemeralPublicKey), ciphertext: fromB64(grant.sealedKey.ciphertext) };
-    openSealed(mitm.secretKey, mitm.publicKey, box, releaseInfo(grant.datasetId, grant.purpose, grant.documentHash));
-  }));
-
-  lab = demoLab(rng);
-  s.push(outcome("purpose not allowed", "the enclave declares marketing.advertising.targeting; the data is tagged for measurement", () => {
-    const { nonce, doc } = request(lab, lab.enclave, rng, "marketing.advertising.targeting");
-    release(lab, doc, nonce);
-  }));
-
-  lab = demoLab(rng);
-  s.push(outcome("enclave from another lab's hardware", "a genuine-looking document chained to a root the owner never pinned", () => {
-    const other = SimulatedHardwareRoot.create("other-lab", rng);
-    const foreign = other.launch({ engine: DEMO_ENGINE, approvedTemplateHashes: [DEMO_TEMPLATE_HASH], config: { release: "exact" }, workload: approvedWorkload }, rng);
-    const { nonce, doc } = request(lab, foreign, rng);
-    release(lab, doc, nonce);
-  }));
-
-  return { scenarios: s, rngStamp: rngStamp(rng) };
+/**
+ * The attestation lab as one notebook cell: pick a tamper toggle, watch the owner's KMS
+ * policy release or refuse, and get the `attestation` display payload (checks ok / failed /
+ * skipped) plus the scenario outcome.
+ *
+ * @example
+ * attestationLab("debug", seededRng("week-5")).display.keyRelease // { outcome: "denied", reason: "ATTESTATION_DEBUG" }
+ */
+export function attestationLab(tamper: Tamper, rng: Rng): { outcome: ScenarioOutcome; display: AttestationDisplay; rngStamp: RngStamp } {
+  const { outcome: o, play } = playScenario(tamper, rng);
+  const stamp = rngStamp(rng);
+  const title = `attestation lab — ${o.scenario}`;
+  let display: AttestationDisplay;
+  if (!play.doc) return bug("scenario produced no document");
+  if (o.outcome === "released") display = attestationDisplay(play.doc, { grantedTo: "people" }, { title, rngStamp: stamp });
+  else if (tamper === "mitmGrant") {
+    // Verification passed and the key was released — to the enclave; the relay could not open it.
+    display = attestationDisplay(play.doc, { grantedTo: "people" }, { title: `${title}: the relay's attempt to open it failed (${o.code})`, rngStamp: stamp });
+  } else display = attestationDisplay(play.doc, { error: play.error }, { title, rngStamp: stamp });
+  return { outcome: o, display, rngStamp: stamp };
 }
 
 /** What the operator (host) holds after a run, and what it cannot do with it. */
