@@ -202,3 +202,21 @@ describe("PrivacyLedger randomised schedules (property-based)", () => {
     );
   });
 });
+
+describe("dataset budgets keyed by content", () => {
+  it("re-uploading the same rows under a new name (or reordered) hits the same budget", async () => {
+    const { datasetFingerprint, datasetBudgetKey } = await import("../../kernel-lib/src/dp/budget.js");
+    const rows = [JSON.stringify([1, "a"]), JSON.stringify([2, "b"]), JSON.stringify([3, "c"])];
+    const fp = datasetFingerprint(rows);
+    expect(fp).toMatch(/^[0-9a-f]{64}$/);
+    expect(datasetFingerprint([...rows].reverse())).toBe(fp);
+    expect(datasetFingerprint(rows.slice(0, 2))).not.toBe(fp);
+    expect(datasetFingerprint([...rows, rows[0]!])).not.toBe(fp); // a duplicated row is different data
+    const l = mem();
+    l.createBudget("room-1", datasetBudgetKey(fp), pureDp("1"));
+    l.chargeAtomic("room-1", [datasetBudgetKey(fp)], pureDp("1")); // uploaded as "purchases_v1"
+    const renamed = datasetBudgetKey(datasetFingerprint([rows[2]!, rows[0]!, rows[1]!])); // "purchases_final"
+    expect(thrown(() => l.chargeAtomic("room-1", [renamed], pureDp("0.1"))).code).toBe("BUDGET_EXCEEDED");
+    expect(() => datasetBudgetKey("purchases_final")).toThrow(/"fingerprint"/);
+  });
+});

@@ -106,3 +106,24 @@ describe("contribution bounding and fixed-point sums", () => {
     expect(JSON.parse(JSON.stringify(c)).value).toMatch(/^-?\d+$/);
   });
 });
+
+describe("budget report (what budget() shows)", () => {
+  it("shows spent, remaining and what the remaining budget buys per budget, overall and at an accuracy", async () => {
+    const Database = (await import("better-sqlite3")).default;
+    const { PrivacyLedger } = await import("../../kernel-lib/src/dp/ledger.js");
+    const { budgetReport } = await import("../../kernel-lib/src/dp/planner.js");
+    const l = new PrivacyLedger(new Database(":memory:"));
+    l.createBudget("room-1", { scope: "collaboration", subject: "room-1" }, pureDp("1"), { refresh: "monthly" });
+    l.createBudget("room-1", { scope: "party", subject: "retailer" }, pureDp("0.5"));
+    l.chargeAtomic("room-1", [{ scope: "collaboration", subject: "room-1" }, { scope: "party", subject: "retailer" }], pureDp("0.3"));
+    const rep = budgetReport(l.status("room-1"), { queries: [{ name: "lift", cost: pureDp("0.1") }, { name: "gauss", cost: costToJson(zCdp("0.01")) }], target: { accuracy: 50, confidence: 0.95 } });
+    expect(rep.budgets.map((b) => b.buys[0]!.count)).toEqual([7, 2]);
+    expect(rep.budgets.map((b) => b.buys[1]!.count)).toEqual([0, 0]); // a zCDP cost cannot be charged to pure budgets
+    expect(rep.overall).toEqual([{ name: "lift", count: 2 }, { name: "gauss", count: 0 }]);
+    expect(rep.budgets[0]!.atAccuracy![0]!.queries).toBeGreaterThan(0);
+    expect(rep.text).toMatch(/collaboration\/room-1 \(pureDp\): spent ε = 0\.3 of ε = 1; remaining ε = 0\.7/);
+    expect(rep.text).toMatch(/buys 7 × lift \(ε = 0\.1 each\)/);
+    expect(rep.text).toMatch(/WARNING: .*averages the noise away/);
+    expect(JSON.parse(JSON.stringify(rep)).overall[0].count).toBe(2);
+  });
+});

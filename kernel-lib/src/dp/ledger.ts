@@ -21,17 +21,10 @@ import type { Database } from "better-sqlite3";
 import { randomUUID } from "node:crypto";
 import { CleanRoomError, invalid, isCleanRoomError } from "../errors.js";
 import { type Rational, ratAdd, ratSub, ratCompare, ratFrom, ratToJson, ratToDecimal, type RationalJson } from "./rational.js";
-import { type PrivacyCost, type AccountantKind, type PrivacyCostJson, parseCost, costIn, costText, costToJson, zeroCost, fits, deltaText } from "./accountant.js";
+import { type PrivacyCost, type AccountantKind, type PrivacyCostJson, parseCost, costIn, costToJson, zeroCost, fits, deltaText } from "./accountant.js";
+import { type BudgetScope, type BudgetKey, type RefreshPolicy, BUDGET_SCOPES, periodOf, nextRefreshOf, refreshWarning } from "./budget.js";
 
-export type BudgetScope = "collaboration" | "party" | "dataset";
-export const BUDGET_SCOPES: readonly BudgetScope[] = ["collaboration", "party", "dataset"];
-export type RefreshPolicy = "none" | "daily" | "monthly";
-
-/** Which budget: `(roomId, scope, subject)`; `subject` is e.g. the room id, a party name, or a dataset content hash. */
-export interface BudgetKey {
-  scope: BudgetScope;
-  subject: string;
-}
+export { type BudgetScope, type BudgetKey, type RefreshPolicy, BUDGET_SCOPES, periodOf, refreshWarning, datasetBudgetKey, datasetFingerprint } from "./budget.js";
 
 /** What a charge is for (stored with it; never row data). */
 export interface ChargeMeta {
@@ -153,34 +146,6 @@ function mapDims(a: PrivacyCost, b: PrivacyCost, f: (x: Rational, y: Rational) =
   if (a.kind === "approxDp" && b.kind === "approxDp") return { kind: "approxDp", epsilon: f(a.epsilon, b.epsilon), delta: f(a.delta, b.delta) };
   if (a.kind === "zCdp" && b.kind === "zCdp") return { kind: "zCdp", rho: f(a.rho, b.rho) };
   return invalid("cost.kind", a.kind, b.kind, "LEDGER_ERROR");
-}
-
-/** The period a date falls in under a refresh policy (UTC). */
-export function periodOf(refresh: RefreshPolicy, d: Date): string {
-  if (refresh === "none") return "all";
-  const iso = d.toISOString();
-  return refresh === "daily" ? iso.slice(0, 10) : iso.slice(0, 7);
-}
-
-function nextRefreshOf(refresh: RefreshPolicy, d: Date): string | null {
-  if (refresh === "none") return null;
-  const n = refresh === "daily" ? new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate() + 1)) : new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1));
-  return n.toISOString();
-}
-
-/**
- * What refreshing a budget really costs, in words (shown with every refreshing budget).
- * @example refreshWarning("monthly", pureDp("1"))
- */
-export function refreshWarning(refresh: RefreshPolicy, total: PrivacyCost): string | null {
-  if (refresh === "none") return null;
-  const per = refresh === "daily" ? "day" : "month";
-  return (
-    `This budget (${costText(total)}) is restored every ${per}. Refresh is not privacy: an analyst who repeats the same ` +
-    `query each ${per} averages the noise away, and after N ${per}s the total privacy loss is N × (${costText(total)}). ` +
-    `AWS Clean Rooms warns that refresh "allows arbitrary amounts of information to be revealed about rows … when repeatedly ` +
-    `queried across refreshes". See lifetimeSpent for the cumulative loss.`
-  );
 }
 
 function str(x: unknown, field: string, max: number): string {

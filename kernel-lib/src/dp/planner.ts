@@ -17,6 +17,7 @@ import { invalid } from "../errors.js";
 import { type Rational, type RationalLike, ratFrom, ratDiv, ratFloor, ratToNumber, ratToDecimal, ratCompare, ratMul, rat, ratCeilTo, ratFromFloatExact } from "./rational.js";
 import { type PrivacyCost, type PrivacyCostJson, costIn, composeAdvanced, approxDpToZcdpBudget, zcdpToApproxDp, parseCost, checkParam, costText, costToJson } from "./accountant.js";
 import { discreteLaplaceTail, discreteGaussianTail, laplaceScaleFor, gaussianSigma2For } from "./mechanisms.js";
+import type { BudgetStatus } from "./ledger.js";
 
 const MAX_COUNT = 1e12;
 
@@ -246,4 +247,62 @@ export function compareAccountants(target: AccuracyTarget, k: number, delta: Rat
     { accountant: "approxDp (advanced composition)", totalEpsilon: ratToDecimal(adv.epsilon, 6), delta: ratToNumber(adv.delta).toPrecision(3) },
     { accountant: "zCdp (discrete Gaussian)", totalEpsilon: ratToDecimal(z.epsilon, 6), delta: ds },
   ];
+}
+
+/** What `budgetReport` adds to each budget's status. */
+export interface BudgetWithBuys extends BudgetStatus {
+  /** Per named query: how many more the remaining budget buys (basic composition, exact). */
+  buys: { name: string; perQuery: string; count: number }[];
+  /** Per accountant at the target accuracy (when a target is given). */
+  atAccuracy?: AccountantRow[];
+}
+
+/** JSON-able budget overview for `budget()`: spent, remaining, what remaining buys, and text. */
+export interface BudgetReport {
+  roomId: string;
+  budgets: BudgetWithBuys[];
+  /** Per named query: the count if every listed budget is charged (the minimum across them). */
+  overall: { name: string; count: number }[];
+  target?: { accuracy: number; confidence: number };
+  text: string;
+}
+
+/**
+ * Spent / remaining / what the remaining budget buys, for every budget of a room.
+ * @example
+ * budgetReport(ledger.status("room-1"), { queries: [{ name: "lift", cost: templateCost(t, p) }], target: { accuracy: 50, confidence: 0.95 } }).text
+ */
+export function budgetReport(
+  status: { roomId: string; budgets: readonly BudgetStatus[] },
+  opts: { queries?: readonly { name: string; cost: PrivacyCost | PrivacyCostJson }[]; target?: AccuracyTarget } = {},
+): BudgetReport {
+  if (!status || !Array.isArray(status.budgets)) invalid("status", "ledger.status(roomId)", status);
+  const queries = (opts.queries ?? []).map((q, i) => {
+    if (typeof q?.name !== "string" || q.name.length === 0) invalid(`queries[${i}].name`, "non-empty string", q?.name);
+    const cost = "text" in (q.cost as object) ? parseCost(asCost(q.cost, `queries[${i}].cost`), `queries[${i}].cost`) : parseCost(q.cost, `queries[${i}].cost`);
+    return { name: q.name, cost };
+  });
+  const lines = [`Privacy budgets of room ${status.roomId}`];
+  const budgets = status.budgets.map((b) => {
+    const buys = queries.map((q) => {
+      let count = 0;
+      try {
+        count = affordableCount(b.remaining, q.cost);
+      } catch {
+        count = 0; // cost not chargeable to this accountant: buys nothing
+      }
+      return { name: q.name, perQuery: costText(q.cost), count };
+    });
+    const out: BudgetWithBuys = { ...b, buys };
+    if (opts.target) out.atAccuracy = whatRemainingBuys(b.remaining, opts.target).rows;
+    lines.push(`  ${b.scope}/${b.subject} (${b.accountant}): spent ${b.spent.text} of ${b.total.text}; remaining ${b.remaining.text}`);
+    for (const x of buys) lines.push(`    buys ${x.count} × ${x.name} (${x.perQuery} each)`);
+    for (const r of out.atAccuracy ?? []) lines.push(`    at ±${opts.target!.accuracy} with ${opts.target!.confidence * 100}% confidence: ${r.queries} queries — ${r.accountant}, ${r.perQuery} each`);
+    if (b.refreshWarning) lines.push(`    refresh ${b.refresh} (next ${b.nextRefresh}); lifetime spent ${b.lifetimeSpent.text}. WARNING: ${b.refreshWarning}`);
+    return out;
+  });
+  const overall = queries.map((q, i) => ({ name: q.name, count: budgets.length ? Math.min(...budgets.map((b) => b.buys[i]!.count)) : 0 }));
+  const rep: BudgetReport = { roomId: status.roomId, budgets, overall, text: lines.join("\n") };
+  if (opts.target) rep.target = { accuracy: opts.target.accuracy, confidence: opts.target.confidence };
+  return rep;
 }
