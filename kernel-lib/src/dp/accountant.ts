@@ -103,10 +103,10 @@ export const approxDp = (epsilon: RationalLike, delta: RationalLike): PrivacyCos
 /** ρ-zCDP cost. @example zCdp("0.005") */
 export const zCdp = (rho: RationalLike): PrivacyCost => ({ kind: "zCdp", rho: checkParam(rho, "rho") });
 
-/** δ for display: 6 significant digits, "1e-7" / "0.000001" / "0". */
+/** δ for display: 6 significant digits, "1e-7" / "0.000001" / "0". @example deltaText(rat(1, 10 ** 7)) // "1e-7" */
 export const deltaText = (r: Rational): string => (r.num === 0n ? "0" : String(Number(ratToNumber(r).toPrecision(6))));
 
-/** Readable text: "ε = 0.1", "ε = 1, δ = 0.000001", "ρ = 0.005". */
+/** Readable text: "ε = 0.1", "ε = 1, δ = 0.000001", "ρ = 0.005". @example costText(zCdp("0.005")) // "ρ = 0.005" */
 export function costText(c: PrivacyCost): string {
   const d = (r: Rational) => ratToDecimal(r, 12);
   if (c.kind === "pureDp") return `ε = ${d(c.epsilon)}`;
@@ -122,12 +122,12 @@ export function costToJson(c: PrivacyCost): PrivacyCostJson {
   return { kind: c.kind, rho: ratToJson(c.rho), text };
 }
 
-/** A rational ≥ the real number whose float evaluation is `f` (costs: round up). */
+/** A rational ≥ the real number whose float evaluation is `f` (costs: round up). @example upperRational(Math.sqrt(2)) // 1414213563/1000000000 (≥ √2) */
 export function upperRational(f: number, field = "value"): Rational {
   if (!Number.isFinite(f) || f < 0) invalid(field, "finite non-negative result", f, "DP_PARAM_INVALID");
   return ratCeilTo(ratFromFloatExact(f * (1 + FLOAT_MARGIN) + Number.MIN_VALUE), GRID);
 }
-/** A rational ≤ the real number whose float evaluation is `f` (remaining: round down). */
+/** A rational ≤ the real number whose float evaluation is `f` (remaining: round down). @example lowerRational(Math.sqrt(2)) // ≤ √2 */
 export function lowerRational(f: number, field = "value"): Rational {
   if (!Number.isFinite(f)) invalid(field, "finite result", f, "DP_PARAM_INVALID");
   if (f <= 0) return ZERO;
@@ -147,7 +147,10 @@ export function costIn(accountant: AccountantKind, cost: PrivacyCost): PrivacyCo
   return invalid("cost.kind", `a cost convertible to a ${accountant} budget (pureDp or ${accountant})`, cost.kind, "DP_PARAM_INVALID");
 }
 
-/** Basic (sequential) composition: Σε, Σδ; or Σρ for zCDP. Costs must share an accountant after `costIn`. */
+/**
+ * Basic (sequential) composition: Σε, Σδ; or Σρ for zCDP. Costs must share an accountant after `costIn`.
+ * @example composeBasic("zCdp", [zCdp("0.1"), pureDp("1")]) // { kind: "zCdp", rho: 3/5 }
+ */
 export function composeBasic(accountant: AccountantKind, costs: readonly PrivacyCost[]): PrivacyCost {
   let eps = ZERO;
   let delta = ZERO;
@@ -217,6 +220,7 @@ export function approxDpToZcdpBudget(epsilon: RationalLike, delta: RationalLike)
 /**
  * Does `spent + cost` fit within `total`? All three are in the same accountant's units.
  * Returns the per-dimension requested/remaining/difference for error messages.
+ * @example fits(pureDp("1"), pureDp("0.9"), pureDp("0.2")).ok // false
  */
 export function fits(total: PrivacyCost, spent: PrivacyCost, cost: PrivacyCost): { ok: boolean; dims: { name: "epsilon" | "delta" | "rho"; requested: Rational; remaining: Rational }[] } {
   const dims: { name: "epsilon" | "delta" | "rho"; requested: Rational; remaining: Rational }[] = [];
@@ -230,7 +234,7 @@ export function fits(total: PrivacyCost, spent: PrivacyCost, cost: PrivacyCost):
   return { ok: dims.every((d) => ratCompare(d.requested, d.remaining) <= 0), dims };
 }
 
-/** The zero cost of an accountant (what a fresh budget has spent). */
+/** The zero cost of an accountant (what a fresh budget has spent). @example zeroCost("approxDp") // { kind: "approxDp", epsilon: 0, delta: 0 } */
 export function zeroCost(accountant: AccountantKind): PrivacyCost {
   if (accountant === "pureDp") return { kind: "pureDp", epsilon: ZERO };
   if (accountant === "approxDp") return { kind: "approxDp", epsilon: ZERO, delta: ZERO };

@@ -80,7 +80,10 @@ export function costOfNoise(noise: NoiseSpec): PrivacyCost {
   return invalid("noise.kind", `"laplace" | "gaussian"`, (noise as { kind?: unknown })?.kind, "DP_PARAM_INVALID");
 }
 
-/** The noise parameter (Laplace scale or Gaussian σ², in integer units) achieving `noise` at sensitivity `s`. */
+/**
+ * The noise parameter (Laplace scale or Gaussian σ², in integer units) achieving `noise` at sensitivity `s`.
+ * @example noiseParameter({ kind: "laplace", epsilon: "0.5" }, { l1: 2n, l2Squared: 4n }) // { kind: "laplace", scale: 4 }
+ */
 export function noiseParameter(noise: NoiseSpec, s: Sensitivity): { kind: "laplace"; scale: Rational } | { kind: "gaussian"; sigma2: Rational } {
   const cost = costOfNoise(noise);
   if (cost.kind === "pureDp") return { kind: "laplace", scale: laplaceScaleFor(cost.epsilon, s.l1) };

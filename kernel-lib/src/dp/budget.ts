@@ -60,7 +60,7 @@ export function periodOf(refresh: RefreshPolicy, d: Date): string {
   return refresh === "daily" ? iso.slice(0, 10) : iso.slice(0, 7);
 }
 
-/** ISO time of the next refresh, or null. */
+/** ISO time of the next refresh, or null. @example nextRefreshOf("daily", new Date("2026-11-25T10:00Z")) // "2026-11-26T00:00:00.000Z" */
 export function nextRefreshOf(refresh: RefreshPolicy, d: Date): string | null {
   if (refresh === "none") return null;
   const n = refresh === "daily" ? new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate() + 1)) : new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1));

@@ -414,7 +414,7 @@ function toRecord(r: ChargeRowDb): ChargeRecord {
   };
 }
 
-/** Decode a `PrivacyCostJson` (e.g. `status.remaining`) back to an exact cost. */
+/** Decode a `PrivacyCostJson` (e.g. `status.remaining`) back to an exact cost. @example costFromJson(ledger.status("room-1").budgets[0].remaining) */
 export function costFromJson(j: PrivacyCostJson): PrivacyCost {
   return decode(JSON.stringify(j));
 }

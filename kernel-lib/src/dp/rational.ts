@@ -30,7 +30,7 @@ export interface RationalJson {
 
 const abs = (x: bigint) => (x < 0n ? -x : x);
 
-/** Greatest common divisor of two bigints (non-negative result). */
+/** Greatest common divisor of two bigints (non-negative result). @example gcd(12n, -18n) // 6n */
 export function gcd(a: bigint, b: bigint): bigint {
   a = abs(a);
   b = abs(b);
@@ -95,7 +95,7 @@ export function ratFromDecimal(s: string | number, field = "value"): Rational {
   return norm(num, den);
 }
 
-/** True for a structurally valid `Rational` object. */
+/** True for a structurally valid `Rational` object. @example isRational(rat(1, 2)) // true */
 export function isRational(x: unknown): x is Rational {
   return (
     typeof x === "object" && x !== null && typeof (x as Rational).num === "bigint" && typeof (x as Rational).den === "bigint" && (x as Rational).den !== 0n
@@ -135,11 +135,11 @@ export function ratCompare(a: Rational, b: Rational): -1 | 0 | 1 {
   const d = a.num * b.den - b.num * a.den;
   return d < 0n ? -1 : d > 0n ? 1 : 0;
 }
-/** a = b. */
+/** a = b. @example ratEq(rat(2, 4), rat(1, 2)) // true */
 export const ratEq = (a: Rational, b: Rational): boolean => ratCompare(a, b) === 0;
-/** The smaller of a, b. */
+/** The smaller of a, b. @example ratMin(rat(1, 3), rat(1, 2)) // 1/3 */
 export const ratMin = (a: Rational, b: Rational): Rational => (ratCompare(a, b) <= 0 ? a : b);
-/** The larger of a, b. */
+/** The larger of a, b. @example ratMax(rat(1, 3), rat(1, 2)) // 1/2 */
 export const ratMax = (a: Rational, b: Rational): Rational => (ratCompare(a, b) >= 0 ? a : b);
 /** Sum of a list (0 for an empty list). @example ratSum([rat(1,10), rat(2,10)]) // 3/10 */
 export const ratSum = (xs: readonly Rational[]): Rational => xs.reduce(ratAdd, ZERO);
@@ -158,7 +158,7 @@ export const ratCeil = (a: Rational): bigint => -ratFloor({ num: -a.num, den: a.
 
 /** Smallest multiple of 1/`den` that is ≥ a (round against the analyst for costs). @example ratCeilTo(rat(1, 3), 100n) // 17/50 */
 export const ratCeilTo = (a: Rational, den: bigint): Rational => norm(ratCeil(ratMul(a, { num: den, den: 1n })), den);
-/** Largest multiple of 1/`den` that is ≤ a (round against the analyst for what remains). */
+/** Largest multiple of 1/`den` that is ≤ a (round against the analyst for what remains). @example ratFloorTo(rat(2, 3), 10n) // 3/5 */
 export const ratFloorTo = (a: Rational, den: bigint): Rational => norm(ratFloor(ratMul(a, { num: den, den: 1n })), den);
 
 /**
@@ -214,7 +214,7 @@ export function ratToDecimal(a: Rational, digits = 6): string {
 
 /** Exact text "num/den" (or "num" when den = 1). @example ratToString(rat(3, 10)) // "3/10" */
 export const ratToString = (a: Rational): string => (a.den === 1n ? `${a.num}` : `${a.num}/${a.den}`);
-/** JSON form `{num, den}` as strings. */
+/** JSON form `{num, den}` as strings. @example ratToJson(rat(1, 10)) // { num: "1", den: "10" } */
 export const ratToJson = (a: Rational): RationalJson => ({ num: a.num.toString(), den: a.den.toString() });
 
 /** ⌊√n⌋ for n ≥ 0 (Newton on bigint). @example isqrt(10n) // 3n */
