@@ -61,16 +61,32 @@ export interface AttestationDocument {
   signature: string;
 }
 
+/**
+ * base64 of a certificate's canonical JSON (the form carried in `certificate` / `cabundle`).
+ *
+ * @example
+ * encodeCertificate(root.rootCertificate) // "eyJzaWduYXR1cmUiOi…"
+ */
 export function encodeCertificate(c: SimCertificate): string {
   return b64(utf8(canonicalJson(c)));
 }
 
-/** Sign a certificate's tbs with `issuerSecretKey`. */
+/**
+ * Sign a certificate's tbs with `issuerSecretKey`.
+ *
+ * @example
+ * issueCertificate({ version: 1, subject: "m", issuer: "r", publicKey: hex(pk), notBefore: 0, notAfter: 1e13 }, rootSk)
+ */
 export function issueCertificate(tbs: SimCertificate["tbs"], issuerSecretKey: Uint8Array): SimCertificate {
   return { tbs, signature: hex(ed25519Sign(issuerSecretKey, utf8(canonicalJson(tbs)))) };
 }
 
-/** True when `cert.signature` verifies under `issuerPublicKeyHex`. */
+/**
+ * True when `cert.signature` verifies under `issuerPublicKeyHex`.
+ *
+ * @example
+ * certificateSignedBy(decodeCertificate(p.certificate), root.publicKeyHex) // true
+ */
 export function certificateSignedBy(cert: SimCertificate, issuerPublicKeyHex: string): boolean {
   if (!/^[0-9a-f]{128}$/.test(cert.signature)) return false;
   return ed25519Verify(Buffer.from(issuerPublicKeyHex, "hex"), utf8(canonicalJson(cert.tbs)), Buffer.from(cert.signature, "hex"));
@@ -80,19 +96,34 @@ function sigStructure(protectedHeader: string, payloadB64: string): Uint8Array {
   return utf8(canonicalJson(["Signature1", protectedHeader, "", payloadB64]));
 }
 
-/** Build and sign a document with the module key (inside the simulated hardware). */
+/**
+ * Build and sign a document with the module key (inside the simulated hardware).
+ *
+ * @example
+ * const doc = signDocument(payload, moduleSecretKey) // { format, protected, unprotected, payload, signature }
+ */
 export function signDocument(payload: AttestationPayload, moduleSecretKey: Uint8Array): AttestationDocument {
   const payloadB64 = b64(utf8(canonicalJson(payload)));
   const signature = b64(ed25519Sign(moduleSecretKey, sigStructure(PROTECTED_HEADER, payloadB64)));
   return { format: DOCUMENT_FORMAT, protected: PROTECTED_HEADER, unprotected: {}, payload: payloadB64, signature };
 }
 
-/** True when the document's signature verifies under the module key. */
+/**
+ * True when the document's signature verifies under the module key.
+ *
+ * @example
+ * documentSignedBy(doc, decodeCertificate(decodeDocument(doc).certificate).tbs.publicKey)
+ */
 export function documentSignedBy(doc: AttestationDocument, modulePublicKeyHex: string): boolean {
   return ed25519Verify(Buffer.from(modulePublicKeyHex, "hex"), sigStructure(doc.protected, doc.payload), fromB64(doc.signature));
 }
 
-/** SHA-384 (hex) of the document's canonical encoding: the handle key release binds to. */
+/**
+ * SHA-384 (hex) of the document's canonical encoding: the handle key release binds to.
+ *
+ * @example
+ * documentHash(doc).length // 96
+ */
 export function documentHash(doc: AttestationDocument): string {
   return hex(sha384(utf8(canonicalJson(doc))));
 }
@@ -113,7 +144,12 @@ function parseJsonB64(s: unknown, what: string): unknown {
   }
 }
 
-/** Parse a SimCertificate from its base64 encoding (structure only, no signature check). */
+/**
+ * Parse a SimCertificate from its base64 encoding (structure only, no signature check).
+ *
+ * @example
+ * decodeCertificate(decodeDocument(doc).cabundle[0]).tbs.publicKey // the root key, hex
+ */
 export function decodeCertificate(s: unknown, what = "certificate"): SimCertificate {
   const c = parseJsonB64(s, what) as SimCertificate;
   const t = c?.tbs;

@@ -63,10 +63,6 @@ export interface LaunchOptions {
   hostId?: string;
 }
 
-/** Dotted-purpose match: `marketing.advertising.measurement` satisfies `marketing.advertising`. */
-export function purposeSatisfies(declared: string, required: string): boolean {
-  return declared === required || declared.startsWith(`${required}.`);
-}
 
 /**
  * The lab's simulated hardware root (Nitro PKI root + hypervisor). One per lab; verifiers pin

@@ -88,12 +88,22 @@ const policySchema = z.strictObject({
   maxDocumentAgeMs: z.number().int().positive().optional(),
 });
 
-/** AAD for a dataset ciphertext: binds it to its id (no swapping ciphertexts between ids). */
+/**
+ * AAD for a dataset ciphertext: binds it to its id (no swapping ciphertexts between ids).
+ *
+ * @example
+ * aesGcmOpen(key, fromB64(enc.nonce), fromB64(enc.ciphertext), datasetAad(enc.datasetId))
+ */
 export function datasetAad(datasetId: string): Uint8Array {
   return utf8(`cleanroom-lab/dataset/v1|${datasetId}`);
 }
 
-/** HKDF info for a sealed data key: binds dataset, purpose and attestation document hash. */
+/**
+ * HKDF info for a sealed data key: binds dataset, purpose and attestation document hash.
+ *
+ * @example
+ * releaseInfo("people", "marketing.advertising.measurement", grant.documentHash)
+ */
 export function releaseInfo(datasetId: string, purpose: string, documentHash: string): string {
   return `cleanroom-lab/key-release/v1|dataset=${datasetId}|purpose=${purpose}|doc=${documentHash}`;
 }

@@ -66,7 +66,12 @@ export function canonicalJson(value: unknown, field = "value"): string {
   }
 }
 
-/** SHA-384 of bytes or of a string's UTF-8, as lowercase hex (96 chars). */
+/**
+ * SHA-384 of bytes or of a string's UTF-8, as lowercase hex (96 chars).
+ *
+ * @example
+ * sha384Hex("abc").slice(0, 8) // "cb00753f"
+ */
 export function sha384Hex(data: Uint8Array | string): string {
   return hex(sha384(typeof data === "string" ? utf8(data) : data));
 }
@@ -147,7 +152,12 @@ function checkString(field: string, v: unknown, max = 1 << 20): string {
   return v;
 }
 
-/** Validate an image at the boundary and return its normalised form (sorted, deduplicated hashes). */
+/**
+ * Validate an image at the boundary and return its normalised form (sorted, deduplicated hashes).
+ *
+ * @example
+ * normaliseImage(image).approvedTemplateHashes // sorted
+ */
 export function normaliseImage(image: EnclaveImage): EnclaveImage {
   if (typeof image !== "object" || image === null) invalid("image", "EnclaveImage object", image);
   if (typeof image.engine !== "object" || image.engine === null) invalid("image.engine", "{ name, version }", image.engine);

@@ -82,7 +82,22 @@ function fail(code: ErrorCode, check: string, reason: string, extra: Record<stri
   throw new CleanRoomError(code, `attestation refused (${check}): ${reason}`, { check, reason, ...extra });
 }
 
-/** Does `pcrs` satisfy `policy`? Returns the failing claim description or null. */
+/**
+ * Dotted-purpose match: a declared purpose satisfies a required one if equal or a descendant.
+ *
+ * @example
+ * purposeSatisfies("marketing.advertising.measurement", "marketing.advertising") // true
+ */
+export function purposeSatisfies(declared: string, required: string): boolean {
+  return declared === required || declared.startsWith(`${required}.`);
+}
+
+/**
+ * Does `pcrs` satisfy `policy`? Returns the failing claim description or null.
+ *
+ * @example
+ * evaluateMeasurementPolicy(enclave.measurement.pcrs, allowImages([pcr0])) // null
+ */
 export function evaluateMeasurementPolicy(pcrs: { [i: string]: string }, policy: MeasurementPolicy): string | null {
   const holds = (c: MeasurementClaim) => {
     const idx = c.claim === "ImageSha384" ? "0" : c.claim.slice(3);
@@ -96,7 +111,12 @@ export function evaluateMeasurementPolicy(pcrs: { [i: string]: string }, policy:
   return null;
 }
 
-/** Validate a MeasurementPolicy at the boundary. */
+/**
+ * Validate a MeasurementPolicy at the boundary (`PARAM_INVALID` naming the field).
+ *
+ * @example
+ * checkMeasurementPolicy({ allOf: [{ claim: "PCR8", equals: signerPcr }] })
+ */
 export function checkMeasurementPolicy(p: unknown, field = "measurements"): MeasurementPolicy {
   if (typeof p !== "object" || p === null) invalid(field, "{ anyOf?, allOf? }", p);
   const claims = ["ImageSha384", "PCR0", "PCR1", "PCR2", "PCR3", "PCR4", "PCR8"];
@@ -113,7 +133,12 @@ export function checkMeasurementPolicy(p: unknown, field = "measurements"): Meas
   return p as MeasurementPolicy;
 }
 
-/** Allow-list shorthand: `allowImages([pcr0a, pcr0b])` → `{ anyOf: [ImageSha384 = …] }`. */
+/**
+ * Allow-list shorthand: `{ anyOf: [ImageSha384 = …] }`.
+ *
+ * @example
+ * allowImages([enclave.measurement.imageSha384])
+ */
 export function allowImages(imageSha384s: string[]): MeasurementPolicy {
   return { anyOf: imageSha384s.map((equals) => ({ claim: "ImageSha384" as const, equals })) };
 }
@@ -221,7 +246,7 @@ export class AttestationVerifier {
     }
     checks.push("channelKey");
 
-    if (!(p.purpose === expect.purpose || p.purpose.startsWith(`${expect.purpose}.`))) {
+    if (!purposeSatisfies(p.purpose, expect.purpose)) {
       fail("ATTESTATION_PURPOSE", "purpose", `declared purpose "${p.purpose}" does not satisfy required "${expect.purpose}"`);
     }
     checks.push("purpose");
