@@ -144,6 +144,21 @@ describe("outputs on the declared lattice", () => {
   });
 });
 
+describe("large values (dp-testing M2: precision at large μ)", () => {
+  it("adds noise to counts near 2^60 and 4.6e7 exactly, in bigint", () => {
+    const rng = seededRng("big-mu");
+    for (const mu of [46_000_000n, 2n ** 60n + 1n]) {
+      for (let i = 0; i < 50; i++) {
+        const r = releaseInteger(mu, { kind: "laplace", epsilon: "1" }, { l1: 1n, l2Squared: 1n }, rng);
+        const d = BigInt(r.value) - mu;
+        expect(d >= -40n && d <= 40n).toBe(true);
+      }
+    }
+    // a float pipeline loses the low bits at this size: 2^60 + 1 is not representable
+    expect(Number(2n ** 60n + 1n) + 0.5).toBe(Number(2n ** 60n));
+  });
+});
+
 describe("sampler hygiene", () => {
   it("never calls Math.random", () => {
     const spy = vi.spyOn(Math, "random");
