@@ -118,6 +118,7 @@ describe("accountant", () => {
     expect(ratToNumber(a.epsilon)).toBeCloseTo(formula, 7);
     expect(ratCompare(a.epsilon, rat(10))).toBe(-1);
     expect(a.delta).toEqual(rat(1, 1_000_000));
+    expect(composeAdvanced(pureDp("1000"), 3, "1e-6")).toEqual({ kind: "approxDp", epsilon: rat(3000), delta: rat(0) }); // e^1000 overflows
     const b = composeAdvanced(pureDp("1"), 2, "1e-6");
     expect(b).toEqual({ kind: "approxDp", epsilon: rat(2), delta: rat(0) });
   });

@@ -76,7 +76,7 @@ describe("key release", () => {
 
   it("refuses a purpose the data is not tagged for", () => {
     const o = owner();
-    expectRefusal(() => o.kms.releaseKey(o.ask(o.enclave, "marketing.advertising.targeting").req, o.rng), "ATTESTATION_PURPOSE", "purpose");
+    expectRefusal(() => o.kms.releaseKey(o.ask(o.enclave, "marketing.advertising.first_party.targeted").req, o.rng), "ATTESTATION_PURPOSE", "purpose");
   });
 
   it("a dataset policy can demand a stricter freshness window than the service", () => {

@@ -192,7 +192,7 @@ describe("AttestationVerifier: each check refuses for exactly its own reason", (
   it("purpose: a declared purpose outside the required one → ATTESTATION_PURPOSE", () => {
     const f = fixture();
     const nonce = f.verifier.challenge(f.rng);
-    const doc = f.enclave.attest(nonce, { purpose: "marketing.advertising.targeting" });
+    const doc = f.enclave.attest(nonce, { purpose: "marketing.advertising.first_party.targeted" });
     expectRefusal(() => f.verifier.verify(doc, { nonce, purpose: PURPOSE, measurements: f.policy }), "ATTESTATION_PURPOSE", "purpose");
     // prefix without a dot boundary is not a descendant
     const n2 = f.verifier.challenge(f.rng);

@@ -183,9 +183,11 @@ export function composeAdvanced(each: PrivacyCost, k: number, deltaPrime: Ration
   const dp = checkParam(deltaPrime, "deltaPrime", true);
   const c = costIn("approxDp", each) as { kind: "approxDp"; epsilon: Rational; delta: Rational };
   const e0 = ratToNumber(c.epsilon);
-  const adv = upperRational(e0 * Math.sqrt(2 * k * Math.log(1 / ratToNumber(dp))) + k * e0 * Math.expm1(e0), "epsilon");
+  const f = e0 * Math.sqrt(2 * k * Math.log(1 / ratToNumber(dp))) + k * e0 * Math.expm1(e0);
   const basic = ratMul(c.epsilon, rat(k));
-  if (ratCompare(adv, basic) < 0) return { kind: "approxDp", epsilon: adv, delta: ratAdd(ratMul(c.delta, rat(k)), dp) };
+  // for large ε₀ the bound overflows (and is worse than basic anyway): fall back, never fail open
+  const adv = Number.isFinite(f) ? upperRational(f, "epsilon") : undefined;
+  if (adv && ratCompare(adv, basic) < 0) return { kind: "approxDp", epsilon: adv, delta: ratAdd(ratMul(c.delta, rat(k)), dp) };
   return { kind: "approxDp", epsilon: basic, delta: ratMul(c.delta, rat(k)) };
 }
 

@@ -143,8 +143,8 @@ const SCENARIOS: { tamper: Tamper; scenario: string; whatGoesWrong: string; play
     const box = { ephemeralPublicKey: fromB64(grant.sealedKey.ephemeralPublicKey), ciphertext: fromB64(grant.sealedKey.ciphertext) };
     openSealed(mitm.secretKey, mitm.publicKey, box, releaseInfo(grant.datasetId, grant.purpose, grant.documentHash));
   } },
-  { tamper: "purpose", scenario: "purpose not allowed", whatGoesWrong: "the enclave declares marketing.advertising.targeting; the data is tagged for measurement", play: (p) => {
-    const { nonce, doc } = ask(p, p.lab.enclave, "marketing.advertising.targeting");
+  { tamper: "purpose", scenario: "purpose not allowed", whatGoesWrong: "the enclave declares marketing.advertising.first_party.targeted; the data is tagged for measurement", play: (p) => {
+    const { nonce, doc } = ask(p, p.lab.enclave, "marketing.advertising.first_party.targeted");
     release(p, doc, nonce);
   } },
   { tamper: "foreignRoot", scenario: "enclave from another lab's hardware", whatGoesWrong: "a genuine-looking document chained to a root the owner never pinned", play: (p) => {
