@@ -114,6 +114,9 @@ function build() {
   if (fs.existsSync(extPkg) && !process.env.CLEANROOM_SKIP_EXTENSION_BUILD) {
     const pkg = JSON.parse(fs.readFileSync(extPkg, "utf8"));
     if (pkg.scripts && pkg.scripts.build) {
+      if (!fs.existsSync(path.join(ROOT, "extension", "app", "build"))) {
+        note("building the JupyterLab extension and app (npm run build -w extension; the first build takes minutes)");
+      }
       const e = runCapture("npm", ["run", "build", "-w", "extension"]);
       fs.writeFileSync(path.join(scratchDir("logs"), "extension-build.log"), e.stdout + e.stderr);
       if (e.status !== 0) die("extension build failed (npm run build -w extension)", e.stdout + e.stderr);

@@ -1,0 +1,97 @@
+#!/usr/bin/env node
+/**
+ * `npm start`: bootstrap, then serve the notebooks with the project kernel on localhost.
+ *
+ *   npm start                        serve notebooks/ and print the URL (Ctrl-C stops)
+ *   npm start -- --port=9999         another port (default 8888, or $PORT)
+ *   npm start -- --headless          run the flagship notebook, write it + HTML to out/
+ *
+ * Serving uses the extension's JupyterLab application (extension/app/serve.py) when it and
+ * its build exist, and otherwise Debian's plain `jupyter server`. Either way the kernel is
+ * cleanroom-ts from kernel-lib/jupyter and all Jupyter state lives under .scratch/jupyter.
+ *
+ * Headless: the flagship notebook (notebooks/02-lift-study.ipynb if present, else
+ * 00-quickstart) is executed by scripts/run-notebooks.py; the executed notebook, the run
+ * report and an HTML rendering (jupyter nbconvert --to html) are written to out/.
+ */
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import readline from "node:readline";
+import { bootstrap } from "./bootstrap.mjs";
+import { ROOT, PYTHON, JUPYTER, jupyterEnv, runTee, die } from "./common.mjs";
+
+const args = process.argv.slice(2);
+const flag = (name) => args.includes(`--${name}`);
+const option = (name, fallback) => {
+  const a = args.find((x) => x.startsWith(`--${name}=`));
+  return a ? a.slice(name.length + 3) : fallback;
+};
+
+const FLAGSHIPS = ["notebooks/02-lift-study.ipynb", "notebooks/00-quickstart.ipynb"];
+
+async function headless() {
+  const flagship = FLAGSHIPS.find((p) => fs.existsSync(path.join(ROOT, p)));
+  if (!flagship) die(`no flagship notebook found (looked for ${FLAGSHIPS.join(", ")})`);
+  const outDir = path.resolve(ROOT, option("out", "out"));
+  fs.mkdirSync(outDir, { recursive: true });
+  const env = jupyterEnv();
+  console.log(`Executing ${flagship} …`);
+  const run = await runTee(PYTHON, [path.join(ROOT, "scripts", "run-notebooks.py"), flagship, "--out", outDir, "--report", path.join(outDir, "run-report.json")], { env });
+  const executed = path.join(outDir, path.basename(flagship));
+  if (!fs.existsSync(executed)) die("the runner produced no executed notebook", run.output);
+  // Render even a failed run: the HTML shows the outputs up to the failing cell.
+  const html = await runTee(JUPYTER, ["nbconvert", "--to", "html", "--output-dir", outDir, executed], { env, echo: false });
+  if (html.status !== 0) die("jupyter nbconvert --to html failed", html.output);
+  const rel = (p) => path.relative(ROOT, p);
+  console.log(`\nexecuted notebook: ${rel(executed)}\nHTML:              ${rel(executed.replace(/\.ipynb$/, ".html"))}\nrun report:        ${rel(path.join(outDir, "run-report.json"))}`);
+  if (run.status !== 0) die(`${flagship} failed (see the run report)`);
+}
+
+function serve() {
+  const port = Number(option("port", process.env.PORT || 8888));
+  if (!Number.isInteger(port) || port <= 0 || port > 65535) die(`--port expected an integer in [1, 65535], got ${option("port")}`);
+  const token = randomBytes(24).toString("hex");
+  const env = jupyterEnv();
+  const labServe = path.join(ROOT, "extension", "app", "serve.py");
+  const labBuilt = fs.existsSync(path.join(ROOT, "extension", "app", "build", "bundle.js"));
+  let cmd, cmdArgs, url, ui;
+  if (fs.existsSync(labServe) && labBuilt) {
+    ui = "JupyterLab (cleanroom-lab app)";
+    cmd = PYTHON;
+    cmdArgs = [labServe, `--port=${port}`, `--root=${path.join(ROOT, "notebooks")}`, `--token=${token}`, "--no-browser"];
+    url = `http://127.0.0.1:${port}/lab?token=${token}`;
+  } else {
+    ui = "Jupyter server (plain; the JupyterLab app is not built)";
+    cmd = JUPYTER;
+    cmdArgs = [
+      "server", `--ServerApp.port=${port}`, "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1",
+      `--ServerApp.root_dir=${path.join(ROOT, "notebooks")}`, `--ServerApp.token=${token}`,
+      "--ServerApp.open_browser=False", "--allow-root",
+    ];
+    url = `http://127.0.0.1:${port}/?token=${token}`;
+  }
+  const child = spawn(cmd, cmdArgs, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+  let announced = false;
+  const announce = () => {
+    if (announced) return;
+    announced = true;
+    console.log(`\n  cleanroom-lab is running — ${ui}\n\n    ${url}\n\n  kernel: cleanroom-ts · notebooks: notebooks/ · stop with Ctrl-C\n`);
+  };
+  // Server logs go to stderr; announce the URL once the server says it is listening.
+  readline.createInterface({ input: child.stdout }).on("line", (l) => {
+    if (l.startsWith("CLEANROOM_LAB_URL ")) announce();
+    else console.log(l);
+  });
+  readline.createInterface({ input: child.stderr }).on("line", (l) => {
+    console.error(l);
+    if (/is running at|Use Control-C to stop/.test(l)) announce();
+  });
+  for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => child.kill(sig));
+  child.on("exit", (code, signal) => process.exit(code ?? (signal === "SIGINT" || signal === "SIGTERM" ? 0 : 1)));
+}
+
+bootstrap({ browser: false });
+if (flag("headless")) await headless();
+else serve();
