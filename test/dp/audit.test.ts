@@ -11,7 +11,7 @@ import { rat, ratMul } from "../../kernel-lib/src/dp/rational.js";
 import { sampleDiscreteLaplaceMany, sampleDiscreteGaussianMany, laplaceScaleFor, gaussianSigma2For } from "../../kernel-lib/src/dp/mechanisms.js";
 import { zcdpToApproxDp } from "../../kernel-lib/src/dp/accountant.js";
 import { ratToNumber } from "../../kernel-lib/src/dp/rational.js";
-import { epsilonLowerBound } from "./stats.js";
+import { epsilonLowerBound, dpPredicateExcess } from "./stats.js";
 
 const n = 100_000;
 const beta = 1e-6;
@@ -56,5 +56,18 @@ describe("empirical privacy audit (threshold event, Hoeffding lower bound on ε)
     expect(audit(gaussCount(sigma2), "audit-g", delta)).toBeLessThanOrEqual(claimed);
     const lbBad = audit(gaussCount(ratMul(sigma2, rat(1, 100))), "audit-g-bad", delta);
     expect(lbBad).toBeGreaterThan(claimed);
+  });
+
+  it("neighbouring-dataset predicate (M3): T stays under the tolerance both ways at ε = 1; under-noising 1.5×–3× is detected", () => {
+    const k = 20_000;
+    const tol = 0.02;
+    const run = (scale: ReturnType<typeof rat>, seed: string) => {
+      const a = laplaceCount(scale)(c, k, seededRng(`${seed}/A`));
+      const b = laplaceCount(scale)(c + 1n, k, seededRng(`${seed}/B`));
+      return Math.max(dpPredicateExcess(a, b, 1), dpPredicateExcess(b, a, 1));
+    };
+    expect(run(laplaceScaleFor("1", 1n), "m3-ok")).toBeLessThan(tol);
+    const detected = ["1.5", "2", "3"].map((ratio) => run(laplaceScaleFor(ratio, 1n), `m3-bad-${ratio}`) >= tol);
+    expect(detected).toEqual([true, true, true]);
   });
 });

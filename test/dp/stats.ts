@@ -143,3 +143,20 @@ export function epsilonLowerBound(hitsD1: number, hitsD0: number, n: number, bet
   const num = p - h - delta;
   return num <= 0 ? -Infinity : Math.log(num / (q + h));
 }
+
+/**
+ * dp-testing M3 (Google's stochastic tester): T = Σ_o max(0, (c_A(o) − e^ε·c_B(o))/N) over
+ * the exact output histogram. An ε-DP mechanism has T ≤ δ (+ sampling tolerance) both ways.
+ */
+export function dpPredicateExcess(a: readonly bigint[], b: readonly bigint[], epsilon: number): number {
+  const hist = (xs: readonly bigint[]) => {
+    const m = new Map<bigint, number>();
+    for (const x of xs) m.set(x, (m.get(x) ?? 0) + 1);
+    return m;
+  };
+  const ha = hist(a);
+  const hb = hist(b);
+  let t = 0;
+  for (const [o, ca] of ha) t += Math.max(0, (ca - Math.exp(epsilon) * (hb.get(o) ?? 0)) / a.length);
+  return t;
+}
