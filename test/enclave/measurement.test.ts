@@ -117,3 +117,24 @@ describe("measurement", () => {
     throwsCode(() => measureImage({ ...base(), signer: "xyz" }), "PARAM_INVALID", /"image\.signer"/);
   });
 });
+
+describe("what the hardware measures at launch", () => {
+  it("measures the real source: a workload cannot spoof its code with its own toString, and bound/proxied functions are refused", async () => {
+    const { seededRng } = await import("../../kernel-lib/src/rng.js");
+    const { SimulatedHardwareRoot } = await import("../../kernel-lib/src/enclave/enclave.js");
+    const rng = seededRng("spoof");
+    const root = SimulatedHardwareRoot.create("lab", rng);
+    const launch = (workload: never) => root.launch({ engine: { name: "e", version: "1" }, approvedTemplateHashes: [H1], config: {}, workload }, rng);
+    const honest = launch(approvedWorkload as never);
+    const liar = tamperedWorkload as unknown as { toString: () => string };
+    liar.toString = () => approvedWorkload.toString();
+    try {
+      expect(launch(liar as never).measurement.imageSha384).not.toBe(honest.measurement.imageSha384);
+    } finally {
+      delete (liar as { toString?: unknown }).toString;
+    }
+    throwsCode(() => launch(approvedWorkload.bind(null) as never), "PARAM_INVALID", /"opts\.workload" expected a plain/);
+    throwsCode(() => launch(new Proxy(approvedWorkload, {}) as never), "PARAM_INVALID", /"opts\.workload"/);
+    throwsCode(() => launch(Math.max as never), "PARAM_INVALID", /"opts\.workload"/);
+  });
+});

@@ -65,6 +65,19 @@ export interface LaunchOptions {
 
 
 /**
+ * The source text that gets measured. Uses `Function.prototype.toString` directly, so a
+ * function object cannot lie about its code with its own `toString`; refuses bound, native
+ * and proxied functions, whose source text ("[native code]") would measure nothing.
+ * Not measured: values the function closes over — keep workloads as top-level functions.
+ */
+function sourceOf(field: string, f: unknown): string {
+  if (typeof f !== "function") invalid(field, "function", f);
+  const src = Function.prototype.toString.call(f);
+  if (/\{\s*\[native code\]\s*\}\s*$/.test(src)) invalid(field, "a plain (not bound, native or proxied) function whose source can be measured", f);
+  return src;
+}
+
+/**
  * The lab's simulated hardware root (Nitro PKI root + hypervisor). One per lab; verifiers pin
  * `publicKeyHex`. The root secret never leaves this object.
  *
@@ -111,11 +124,11 @@ export class SimulatedHardwareRoot {
     if (typeof opts !== "object" || opts === null) invalid("opts", "LaunchOptions", opts);
     if (typeof opts.workload !== "function") invalid("opts.workload", "function ({ inputs, templateHash, params, purpose }) => JSON", opts.workload);
     if (opts.debug !== undefined && typeof opts.debug !== "boolean") invalid("opts.debug", "boolean", opts.debug);
-    const image: EnclaveImage = { engine: opts.engine, approvedTemplateHashes: opts.approvedTemplateHashes, config: opts.config, workloadCode: opts.workload.toString() };
+    const image: EnclaveImage = { engine: opts.engine, approvedTemplateHashes: opts.approvedTemplateHashes, config: opts.config, workloadCode: sourceOf("opts.workload", opts.workload) };
     if (opts.signer !== undefined) image.signer = opts.signer;
     if (opts.dependencies !== undefined) {
       if (typeof opts.dependencies !== "object" || opts.dependencies === null) invalid("opts.dependencies", "{ name: function | source }", opts.dependencies);
-      image.dependencies = Object.fromEntries(Object.entries(opts.dependencies).map(([k, v]) => [k, typeof v === "function" ? v.toString() : v]));
+      image.dependencies = Object.fromEntries(Object.entries(opts.dependencies).map(([k, v]) => [k, typeof v === "function" ? sourceOf(`opts.dependencies.${k}`, v) : v]));
     }
     const ctx: LaunchContext = {};
     if (opts.operator !== undefined) ctx.operator = opts.operator;
