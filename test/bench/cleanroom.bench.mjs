@@ -144,11 +144,16 @@ async function main() {
     console.log(`  ratio engine / hand-written:           ${(duck.ms / hand.ms).toFixed(2)}× (target ≤ 1.3×)`);
     const r = { loadMs, duckMs: duck.ms, handMs: hand.ms, ratio: duck.ms / hand.ms, same };
     if (RUN_ARQ) {
+      // first run builds the cached join index (string keys → row index); later runs reuse it
+      const c0 = performance.now();
+      await endToEnd(async (plan) => executeArquero(plan, tables))();
+      const coldMs = performance.now() - c0;
       const arq = await time(endToEnd(async (plan) => executeArquero(plan, tables)));
+      console.log(`  arquero engine, first run (builds join index): ${coldMs.toFixed(0)} ms`);
       const agree = JSON.stringify(arq.last.exact) === JSON.stringify(duck.last.exact);
       console.log(`  arquero engine, lift end-to-end:       ${arq.ms.toFixed(0)} ms   (equal to duckdb: ${agree})`);
       console.log(`  ratio arquero / duckdb engine:         ${(arq.ms / duck.ms).toFixed(2)}×`);
-      Object.assign(r, { arqMs: arq.ms, arqRatio: arq.ms / duck.ms, agree });
+      Object.assign(r, { arqColdMs: coldMs, arqMs: arq.ms, arqRatio: arq.ms / duck.ms, agree });
     }
     results[label] = r;
     conn.closeSync();

@@ -53,6 +53,18 @@ describe("engines: arquero and DuckDB give identical exact answers", () => {
     await expect(duck.execute(plan, tables)).rejects.toThrow(/DATASET_INVALID/);
   });
 
+  it("joins correctly when units repeat in the base table but not after its filters", async () => {
+    const tables = { "a/b": aq.table({ u: ["k1", "k1", "k2"], g: ["x", "y", "x"] }), "b/e": aq.table({ k: ["k1", "k2", "k2"], v: Float64Array.from([5, 1, 2]) }) };
+    const plan: Plan = {
+      base: { table: "a/b", unit: "u" }, events: { table: "b/e", joinOn: "k", join: "left" },
+      filters: [{ side: "base", column: "g", op: "eq", value: "x" }], groupBy: [],
+      measures: [{ name: "s", kind: "sum", column: { side: "events", column: "v" }, lo: 0, hi: 100 }], withUnits: false,
+    };
+    const expected = { dimensions: [], measures: ["s"], groups: [{ key: [], units: 2, values: { s: 8 } }] };
+    expect(await arq.execute(plan, tables)).toEqual(expected);
+    expect(await duck.execute(plan, tables)).toEqual(expected);
+  });
+
   it("property: random small tables and plans give identical exact aggregates (incl. unit ids)", async () => {
     const dimVals = ["a", "b", "c"];
     const arbRow = fc.record({ u: fc.integer({ min: 0, max: 11 }), d1: fc.constantFrom(...dimVals), d2: fc.constantFrom("x", "y"), n: fc.integer({ min: -5, max: 20 }) });

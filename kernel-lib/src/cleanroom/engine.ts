@@ -122,7 +122,12 @@ function rowFilter(filters: PlanFilter[], side: "base" | "events", A: Arrays): (
     }
     return (i: number) => cmp(f.op, col[i], f.value);
   });
-  return (i) => tests.every((t) => t(i));
+  if (tests.length === 0) return () => true;
+  if (tests.length === 1) return tests[0]!;
+  return (i) => {
+    for (let k = 0; k < tests.length; k++) if (!tests[k]!(i)) return false;
+    return true;
+  };
 }
 
 /** The default engine: in memory, over arquero column arrays. */
@@ -149,6 +154,53 @@ function keyIndex(values: ArrayLike<unknown>, rows: Int32Array | null, n: number
     return { dense: true as const, arr, map: null };
   }
   return { dense: false as const, arr: null, map: new Map<unknown, number>() };
+}
+
+interface JoinIndex {
+  /** For each event row, the base row with the same unit (last one if not unique), or -1. */
+  eventBase: Int32Array;
+  /** True when the unit column of the whole base table is unique. */
+  baseUnique: boolean;
+}
+const joinIndexes = new WeakMap<Table, WeakMap<Table, Map<string, JoinIndex>>>();
+
+/**
+ * The hash join of events onto base rows, cached per (base table, events table, columns):
+ * tables are immutable, so repeated queries reuse it and run on typed arrays only (the
+ * dense-key join by row index the issue's performance note describes).
+ */
+function joinIndex(bt: Table, unit: string, et: Table, joinOn: string): JoinIndex {
+  let byEvents = joinIndexes.get(bt);
+  if (!byEvents) joinIndexes.set(bt, (byEvents = new WeakMap()));
+  let byCols = byEvents.get(et);
+  if (!byCols) byEvents.set(et, (byCols = new Map()));
+  const key = `${unit}\u0000${joinOn}`;
+  const hit = byCols.get(key);
+  if (hit) return hit;
+  const U = columnArray(bt, unit);
+  const J = columnArray(et, joinOn);
+  const nB = bt.numRows();
+  const nE = et.numRows();
+  const idx = keyIndex(U, null, nB);
+  let baseUnique = true;
+  for (let i = 0; i < nB; i++) {
+    const u = U[i];
+    if (idx.dense) {
+      if (idx.arr[u as number] !== -1) baseUnique = false;
+      idx.arr[u as number] = i;
+    } else {
+      const before = idx.map.size;
+      if (idx.map.set(u, i).size === before) baseUnique = false;
+    }
+  }
+  const eventBase = new Int32Array(nE);
+  for (let i = 0; i < nE; i++) {
+    const k = J[i];
+    eventBase[i] = idx.dense ? (typeof k === "number" && k >= 0 && k < idx.arr.length ? idx.arr[k]! : -1) : idx.map.get(k) ?? -1;
+  }
+  const jx = { eventBase, baseUnique };
+  byCols.set(key, jx);
+  return jx;
 }
 
 /** Group codes per base row: one small integer per distinct combination of dimensions. */
@@ -224,31 +276,42 @@ export function executeArquero(plan: Plan, tables: Record<string, Table>): Exact
     nCells = baseRows.length;
     cellUnit = baseRows;
     cellGroup = gcode;
-    const idx = keyIndex(unitB, baseRows, nB);
-    for (let j = 0; j < nCells; j++) {
-      const u = unitB[baseRows[j]!];
-      const dup = idx.dense ? idx.arr[u as number] !== -1 : idx.map.has(u);
-      if (dup) throw new CleanRoomError("DATASET_INVALID", "the base table of a join must have one row per privacy unit after filters", { field: plan.base.unit });
-      if (idx.dense) idx.arr[u as number] = j;
-      else idx.map.set(u, j);
+    const jx = joinIndex(bt, plan.base.unit, et, plan.events.joinOn);
+    const cellOfBase = new Int32Array(nB).fill(-1);
+    for (let j = 0; j < nCells; j++) cellOfBase[baseRows[j]!] = j;
+    let eb = jx.eventBase;
+    if (!jx.baseUnique) {
+      // Slow path: units repeat in the whole base table, so map events to the filtered rows.
+      const seen = new Map<unknown, number>();
+      for (let j = 0; j < nCells; j++) {
+        const before = seen.size;
+        if (seen.set(unitB[baseRows[j]!], baseRows[j]!).size === before)
+          throw new CleanRoomError("DATASET_INVALID", "the base table of a join must have one row per privacy unit after filters", { field: plan.base.unit });
+      }
+      const joinE = E[plan.events.joinOn]!;
+      eb = new Int32Array(nE);
+      for (let i = 0; i < nE; i++) eb[i] = seen.get(joinE[i]) ?? -1;
     }
     const evOk = rowFilter(plan.filters, "events", E);
     const cross = plan.filters.filter((f): f is Extract<PlanFilter, { other: ColumnRef }> => "other" in f && f.other.side !== f.side);
-    const joinE = E[plan.events.joinOn]!;
     pairCell = { a: new Int32Array(1024), n: 0 };
     pairRow = { a: new Int32Array(1024), n: 0 };
     for (let i = 0; i < nE; i++) {
-      const k = joinE[i];
-      const c = idx.dense ? (typeof k === "number" && k >= 0 && k < idx.arr.length ? idx.arr[k]! : -1) : idx.map.get(k) ?? -1;
+      const b = eb[i]!;
+      if (b < 0) continue;
+      const c = cellOfBase[b]!;
       if (c < 0 || !evOk(i)) continue;
-      let ok = true;
-      const br = baseRows[c]!;
-      for (const f of cross) {
-        const l = f.side === "base" ? B[f.column]![br] : E[f.column]![i];
-        const r = f.other.side === "base" ? B[f.other.column]![br] : E[f.other.column]![i];
-        if (!cmp(f.op, l, r)) { ok = false; break; }
+      if (cross.length) {
+        let ok = true;
+        const br = baseRows[c]!;
+        for (let x = 0; x < cross.length; x++) {
+          const f = cross[x]!;
+          const l = f.side === "base" ? B[f.column]![br] : E[f.column]![i];
+          const r = f.other.side === "base" ? B[f.other.column]![br] : E[f.other.column]![i];
+          if (!cmp(f.op, l, r)) { ok = false; break; }
+        }
+        if (!ok) continue;
       }
-      if (!ok) continue;
       growPush(pairCell, c);
       growPush(pairRow, i);
     }
