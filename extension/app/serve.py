@@ -3,7 +3,8 @@
 
 The frontend is the webpack bundle in ./build (built by `npm run build -w extension`); the
 kernels are the project's (JUPYTER_PATH=kernel-lib/jupyter, cleanroom-ts). Runtime, data
-and config dirs are kept under .scratch/jupyter so nothing touches the user's ~/.jupyter.
+and config dirs are kept under .scratch/jupyter (or $CLEANROOM_LAB_STATE) so nothing touches
+the user's ~/.jupyter.
 
 Usage:
   /usr/bin/python3 extension/app/serve.py [--port 8888] [--root notebooks] [--token TOKEN]
@@ -20,7 +21,9 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 BUILD = os.path.join(HERE, "build")
-STATE = os.path.join(REPO, ".scratch", "jupyter")
+# Jupyter state (runtime files, user settings, workspaces). CLEANROOM_LAB_STATE overrides it,
+# e.g. the browser test uses a throwaway one so theme changes do not leak into `npm start`.
+STATE = os.environ.get("CLEANROOM_LAB_STATE") or os.path.join(REPO, ".scratch", "jupyter")
 
 os.environ["JUPYTER_NO_CONFIG"] = "1"
 os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")

@@ -58,4 +58,4 @@ module.exports = [
       new MiniCssExtractPlugin({ filename: '[name].[contenthash:8].css', chunkFilename: '[id].[contenthash:8].css' }),
     ],
   },
-].concat(assetConfig);
+].concat(assetConfig).map(c => ({ ...c, stats: 'errors-warnings' }));

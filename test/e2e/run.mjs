@@ -67,7 +67,8 @@ function freePort() {
 /** Start serve.py; resolve with the URL it prints, reject after `ms`. */
 function startLab(port, root, token) {
   const child = spawn(PYTHON, [join(REPO, "extension/app/serve.py"), "--port", String(port), "--root", root, "--token", token, "--no-browser"],
-    { cwd: REPO, detached: true, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, PYDEVD_DISABLE_FILE_VALIDATION: "1" } });
+    { cwd: REPO, detached: true, stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, PYDEVD_DISABLE_FILE_VALIDATION: "1", CLEANROOM_LAB_STATE: join(root, ".jupyter-state") } });
   cleanups.push(() => new Promise((res) => {
     if (child.exitCode !== null) return res();
     child.once("exit", res);
@@ -247,6 +248,23 @@ async function main() {
     (await text(sidebar.locator('.crl-gauge[data-subject="retailer"] [data-field="remaining"]'))) === "remaining ε 1");
   await shot(sidebar, "sidebar-after");
   await page.screenshot({ path: join(SHOTS, "lab.png") });
+
+  // Dark theme: the views and the sidebar follow JupyterLab's CSS variables.
+  t = Date.now();
+  await page.locator(".lm-MenuBar-itemLabel", { hasText: /^Settings$/ }).click();
+  await page.locator(".lm-Menu-itemLabel", { hasText: /^Theme$/ }).first().hover();
+  await page.locator(".lm-Menu-itemLabel", { hasText: /^JupyterLab Dark$/ }).first().click();
+  const dark = await page.waitForFunction(() => document.body.getAttribute("data-jp-theme-light") === "false", null, { timeout: 15_000 })
+    .then(() => true, () => false);
+  check("switches to the dark theme", dark, since(t));
+  if (dark) {
+    await page.waitForTimeout(500);
+    const bg = await budgetOut.evaluate((el) => getComputedStyle(el).color);
+    check("views follow the theme (light text in dark mode)", /rgba?\((2[0-9]{2}|1[5-9][0-9]),/.test(bg), bg);
+    await shot(budgetOut, "budget-dark");
+    await shot(sidebar, "sidebar-dark");
+    await page.screenshot({ path: join(SHOTS, "lab-dark.png") });
+  }
 
   const relevant = consoleErrors.filter((e) => /cleanroom|crl-|vega/i.test(e));
   check("no browser console errors from the extension", relevant.length === 0, relevant.slice(0, 3).join(" | "));

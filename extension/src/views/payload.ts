@@ -52,7 +52,9 @@ function budgetView(p: PayloadOf<"budget">): Child[] {
   return [header(`Privacy budget — room ${p.roomId}`, p),
     ...(p.budgets.length === 0 ? [h("div", { class: "crl-muted" }, "no budgets")] : p.budgets.map((b) => {
       const u = unitSymbol(b.unit);
-      const details = h("details", { class: "crl-history" }, h("summary", {}, `history (${b.history.length})`),
+      // Short histories are shown open: the charges are the point of the view.
+      const details = h("details", { class: "crl-history", open: b.history.length > 0 && b.history.length <= 8 },
+        h("summary", {}, `history (${b.history.length})`),
         b.history.length === 0 ? h("div", { class: "crl-muted" }, "no charges yet") : table(
           ["at", "template", "purpose", `cost (${u})`, "outcome"],
           b.history.map((c) => [c.at, hash(c.templateHash), c.purpose, fmtNum(c.cost), status(c.outcome)]),

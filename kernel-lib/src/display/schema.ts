@@ -65,6 +65,7 @@ export const BudgetLine = z.strictObject({
   remaining: nonNeg,
   exact: exactAmounts.optional(),
   delta: z.strictObject({ total: nonNeg, spent: nonNeg }).optional(),
+  /** Charges, oldest first (the ledger may cap it to the most recent ones). */
   history: z.array(BudgetCharge),
 });
 
