@@ -30,9 +30,9 @@ function freshDb(name: string, setup: (l: PrivacyLedger) => void): string {
   return file;
 }
 
-async function race(file: string, procs: number, attempts: number, costs: string, keys: BudgetKey[]) {
+async function race(file: string, procs: number, attempts: number, costs: string, keys: BudgetKey[], threads = 1) {
   const go = `${file}.go`;
-  const kids = Array.from({ length: procs }, () => spawnChild(["charge", file, "room-1", String(attempts), costs, JSON.stringify(keys), go]));
+  const kids = Array.from({ length: procs }, () => spawnChild(["charge", file, "room-1", String(attempts), costs, JSON.stringify(keys), go, String(threads)]));
   await Promise.all(kids.map((k) => k.waitFor("READY")));
   writeFileSync(go, "go");
   const results = await Promise.all(kids.map((k) => k.done));
@@ -43,9 +43,9 @@ async function race(file: string, procs: number, attempts: number, costs: string
 }
 
 describe("PrivacyLedger under real concurrency (separate processes, one room file)", () => {
-  it("50 concurrent queries against a budget that fits 10 → exactly 10 run, 40 are refused", async () => {
+  it("50 concurrent queries (5 processes × 10 threads, 50 connections) against a budget that fits 10 → exactly 10 run", async () => {
     const file = freshDb("fifty.db", (l) => l.createBudget("room-1", collab, pureDp("1")));
-    const res = await race(file, 10, 5, "0.1", [collab]);
+    const res = await race(file, 5, 1, "0.1", [collab], 10);
     expect(res.flatMap((r) => r.other)).toEqual([]);
     expect(res.reduce((a, r) => a + r.ok, 0)).toBe(10);
     expect(res.reduce((a, r) => a + r.refused, 0)).toBe(40);
