@@ -131,6 +131,20 @@ describe("key release", () => {
   });
 });
 
+describe("lab root persistence", () => {
+  it("a root re-opened from its stored secret has the same pinned key, so owners' verifiers keep working", async () => {
+    const { SimulatedHardwareRoot } = await import("../../kernel-lib/src/enclave/enclave.js");
+    const { seededRng } = await import("../../kernel-lib/src/rng.js");
+    const secret = seededRng("root-secret").bytes(32);
+    const a = SimulatedHardwareRoot.fromSecretKey("lab", secret);
+    const b = SimulatedHardwareRoot.fromSecretKey("lab", secret);
+    expect(b.publicKeyHex).toBe(a.publicKeyHex);
+    const o = owner("kr-persist");
+    expect(() => SimulatedHardwareRoot.fromSecretKey("lab", new Uint8Array(31))).toThrow(/"secretKey" expected 32 bytes/);
+    expect(o.root.publicKeyHex).not.toBe(a.publicKeyHex);
+  });
+});
+
 describe("grant intake", () => {
   it("refuses a malformed grant naming the field, before touching any key", () => {
     const o = owner("kr-malformed");

@@ -21,6 +21,7 @@ import { CleanRoomError, invalid } from "../errors.js";
 import { rngStamp, type Rng, type RngStamp } from "../rng.js";
 import { aesGcmOpen, b64, ed25519KeyPair, fromB64, fromHex, hex, utf8, x25519KeyPair, type KeyPair } from "../crypto/primitives.js";
 import { openSealed } from "../crypto/seal.js";
+import { ed25519 } from "@noble/curves/ed25519.js";
 import { sha384Hex, canonicalJson, measureImage, type EnclaveImage, type EnclaveMeasurement, type JsonValue, type LaunchContext } from "./measurement.js";
 import { documentHash, encodeCertificate, issueCertificate, signDocument, type AttestationDocument, type SimCertificate } from "./document.js";
 import type { EncryptedDataset, KeyReleaseGrant } from "./keyRelease.js";
@@ -111,6 +112,20 @@ export class SimulatedHardwareRoot {
     const clock = opts.clock ?? (() => Date.now());
     if (typeof clock !== "function") invalid("opts.clock", "function returning ms", clock);
     return new SimulatedHardwareRoot(labId, ed25519KeyPair(rng), clock);
+  }
+
+  /**
+   * Re-open a lab root from a stored 32-byte Ed25519 secret (so the pinned public key
+   * survives kernel restarts). Keep the secret where the lab keeps its other secrets.
+   *
+   * @example
+   * const root = SimulatedHardwareRoot.fromSecretKey("lab-1", secrets.hardwareRoot)
+   */
+  static fromSecretKey(labId: string, secretKey: Uint8Array, opts: { clock?: () => number } = {}): SimulatedHardwareRoot {
+    if (typeof labId !== "string" || labId.length === 0 || labId.length > 200) invalid("labId", "non-empty string", labId);
+    if (!(secretKey instanceof Uint8Array) || secretKey.length !== 32) invalid("secretKey", "32 bytes", secretKey, "CRYPTO_INVALID_KEY");
+    const clock = opts.clock ?? (() => Date.now());
+    return new SimulatedHardwareRoot(labId, { secretKey: secretKey.slice(), publicKey: ed25519.getPublicKey(secretKey) }, clock);
   }
 
   /**
