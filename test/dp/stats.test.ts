@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { lnGamma, lnGammaQ, lnChiSquarePValue, wilsonHilfertyQuantile, chiSquareDiscrete, hoeffding, epsilonLowerBound } from "./stats.js";
+import { lnGamma, lnGammaQ, lnChiSquarePValue, wilsonHilfertyQuantile, chiSquareDiscrete, hoeffding, epsilonLowerBound, betaInc, clopperPearson, epsilonLowerBoundCP } from "./stats.js";
 
 describe("test statistics helpers", () => {
   it("lnGamma matches factorials and Γ(1/2) = √π", () => {
@@ -45,5 +45,16 @@ describe("test statistics helpers", () => {
     expect(hoeffding(1e5, 1e-6)).toBeCloseTo(0.0085, 4);
     expect(epsilonLowerBound(73100, 26900, 1e5, 1e-6)).toBeCloseTo(0.957, 2);
     expect(epsilonLowerBound(100, 100, 1e5, 1e-6)).toBe(-Infinity);
+  });
+
+  it("Clopper–Pearson matches closed forms and is tighter than Hoeffding", () => {
+    expect(betaInc(0.3, 1, 1)).toBeCloseTo(0.3, 12);
+    expect(betaInc(0.5, 2, 2)).toBeCloseTo(0.5, 12);
+    expect(betaInc(0.2, 2, 3)).toBeCloseTo(1 - 0.8 ** 4 - 4 * 0.2 * 0.8 ** 3, 12); // I_x(2,3) = P(Bin(4,x) ≥ 2)
+    expect(clopperPearson(0, 10, 0.05).hi).toBeCloseTo(1 - 0.025 ** (1 / 10), 9);
+    expect(clopperPearson(10, 10, 0.05).lo).toBeCloseTo(0.025 ** (1 / 10), 9);
+    const cp = epsilonLowerBoundCP(73100, 26900, 1e5, 1e-6);
+    expect(cp).toBeGreaterThan(epsilonLowerBound(73100, 26900, 1e5, 1e-6));
+    expect(cp).toBeLessThan(Math.log(73100 / 26900));
   });
 });

@@ -160,3 +160,61 @@ export function dpPredicateExcess(a: readonly bigint[], b: readonly bigint[], ep
   for (const [o, ca] of ha) t += Math.max(0, (ca - Math.exp(epsilon) * (hb.get(o) ?? 0)) / a.length);
   return t;
 }
+
+/** Regularised incomplete beta I_x(a, b) (NR betacf continued fraction). */
+export function betaInc(x: number, a: number, b: number): number {
+  if (x <= 0) return 0;
+  if (x >= 1) return 1;
+  const lnFront = lnGamma(a + b) - lnGamma(a) - lnGamma(b) + a * Math.log(x) + b * Math.log1p(-x);
+  const cf = (x: number, a: number, b: number) => {
+    const FPMIN = 1e-300;
+    let c = 1;
+    let d = 1 - ((a + b) * x) / (a + 1);
+    if (Math.abs(d) < FPMIN) d = FPMIN;
+    d = 1 / d;
+    let h = d;
+    for (let m = 1; m < 10000; m++) {
+      const m2 = 2 * m;
+      let aa = (m * (b - m) * x) / ((a - 1 + m2) * (a + m2));
+      d = 1 + aa * d;
+      if (Math.abs(d) < FPMIN) d = FPMIN;
+      c = 1 + aa / c;
+      if (Math.abs(c) < FPMIN) c = FPMIN;
+      d = 1 / d;
+      h *= d * c;
+      aa = (-(a + m) * (a + b + m) * x) / ((a + m2) * (a + 1 + m2));
+      d = 1 + aa * d;
+      if (Math.abs(d) < FPMIN) d = FPMIN;
+      c = 1 + aa / c;
+      if (Math.abs(c) < FPMIN) c = FPMIN;
+      d = 1 / d;
+      const del = d * c;
+      h *= del;
+      if (Math.abs(del - 1) < 1e-15) break;
+    }
+    return h;
+  };
+  return x < (a + 1) / (a + b + 2) ? (Math.exp(lnFront) * cf(x, a, b)) / a : 1 - (Math.exp(lnFront) * cf(1 - x, b, a)) / b;
+}
+
+/** Clopper–Pearson two-sided interval for k successes in n trials at confidence 1 − beta. */
+export function clopperPearson(k: number, n: number, beta: number): { lo: number; hi: number } {
+  const quantile = (q: number, a: number, b: number) => {
+    let lo = 0;
+    let hi = 1;
+    for (let i = 0; i < 200; i++) {
+      const mid = (lo + hi) / 2;
+      if (betaInc(mid, a, b) < q) lo = mid;
+      else hi = mid;
+    }
+    return (lo + hi) / 2;
+  };
+  return { lo: k === 0 ? 0 : quantile(beta / 2, k, n - k + 1), hi: k === n ? 1 : quantile(1 - beta / 2, k + 1, n - k) };
+}
+
+/** M4 with Clopper–Pearson instead of Hoeffding: ε_lb = ln((p_lo − δ)/q_hi). */
+export function epsilonLowerBoundCP(hitsD1: number, hitsD0: number, n: number, beta: number, delta = 0): number {
+  const p = clopperPearson(hitsD1, n, beta).lo - delta;
+  const q = clopperPearson(hitsD0, n, beta).hi;
+  return p <= 0 ? -Infinity : Math.log(p / q);
+}
