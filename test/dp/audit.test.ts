@@ -11,7 +11,7 @@ import { rat, ratMul } from "../../kernel-lib/src/dp/rational.js";
 import { sampleDiscreteLaplaceMany, sampleDiscreteGaussianMany, laplaceScaleFor, gaussianSigma2For } from "../../kernel-lib/src/dp/mechanisms.js";
 import { zcdpToApproxDp } from "../../kernel-lib/src/dp/accountant.js";
 import { ratToNumber } from "../../kernel-lib/src/dp/rational.js";
-import { epsilonLowerBound, epsilonLowerBoundCP, dpPredicateExcess } from "./stats.js";
+import { epsilonLowerBound, epsilonLowerBoundCP, dpPredicateExcess, clopperPearson } from "./stats.js";
 
 const n = 100_000;
 const beta = 1e-6;
@@ -73,5 +73,33 @@ describe("empirical privacy audit (threshold event, Clopper–Pearson / Hoeffdin
     expect(run(laplaceScaleFor("1", 1n), "m3-ok")).toBeLessThan(tol);
     const detected = ["1.5", "2", "3"].map((ratio) => run(laplaceScaleFor(ratio, 1n), `m3-bad-${ratio}`) >= tol);
     expect(detected).toEqual([true, true, true]);
+  });
+
+  it("membership-inference game (M5): TPR_lo ≤ e^ε·FPR_hi at ε = 1, violated by an under-noised release", () => {
+    const game = (scale: ReturnType<typeof rat>, seed: string) => {
+      const rng = seededRng(seed);
+      const trials = 10_000;
+      const noise = sampleDiscreteLaplaceMany(scale, trials, rng.fork("noise"));
+      const coin = rng.fork("coin");
+      let tp = 0;
+      let fp = 0;
+      let ins = 0;
+      for (let i = 0; i < trials; i++) {
+        const member = coin.int(2) === 1; // the target is in the data or not
+        const out = c + (member ? 1n : 0n) + noise[i]!;
+        const guess = out >= c + 1n; // the optimal threshold attack
+        if (member) {
+          ins++;
+          if (guess) tp++;
+        } else if (guess) fp++;
+      }
+      const tpr = clopperPearson(tp, ins, 1e-6);
+      const fpr = clopperPearson(fp, trials - ins, 1e-6);
+      return { tprLo: tpr.lo, fprHi: fpr.hi };
+    };
+    const ok = game(laplaceScaleFor("1", 1n), "m5-ok");
+    expect(ok.tprLo).toBeLessThanOrEqual(Math.E * ok.fprHi);
+    const bad = game(laplaceScaleFor("2", 1n), "m5-bad"); // effective ε = 2
+    expect(bad.tprLo).toBeGreaterThan(Math.E * bad.fprHi);
   });
 });
