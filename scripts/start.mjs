@@ -20,7 +20,7 @@ import fs from "node:fs";
 import path from "node:path";
 import readline from "node:readline";
 import { bootstrap } from "./bootstrap.mjs";
-import { ROOT, PYTHON, JUPYTER, jupyterEnv, runTee, die } from "./common.mjs";
+import { ROOT, PYTHON, JUPYTER, KERNEL_NAME, jupyterEnv, runTee, die } from "./common.mjs";
 
 const args = process.argv.slice(2);
 const flag = (name) => args.includes(`--${name}`);
@@ -69,6 +69,8 @@ function serve() {
       "server", `--ServerApp.port=${port}`, "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1",
       `--ServerApp.root_dir=${path.join(ROOT, "notebooks")}`, `--ServerApp.token=${token}`,
       "--ServerApp.open_browser=False", "--allow-root",
+      // Only the project kernel, and it is the default for new notebooks.
+      `--KernelSpecManager.allowed_kernelspecs=${KERNEL_NAME}`, `--MappingKernelManager.default_kernel_name=${KERNEL_NAME}`,
     ];
     url = `http://127.0.0.1:${port}/?token=${token}`;
   }

@@ -35,7 +35,7 @@
 "use strict";
 
 const PINNED_TSLAB = "1.0.22";
-const ABORT_WINDOW_MS = 20;
+const ABORT_WINDOW_MS = 50;
 const MIMEBUNDLE = Symbol.for("jupyter.mimebundle");
 const KERNEL_API = Symbol.for("cleanroom-lab.kernel");
 
