@@ -266,6 +266,30 @@ async function main() {
     await page.screenshot({ path: join(SHOTS, "lab-dark.png") });
   }
 
+  // The text/html fallback: the same notebook executed by nbconvert and opened as static HTML.
+  t = Date.now();
+  const state = join(root, ".jupyter-state");
+  const conv = spawnSync("/usr/bin/jupyter", ["nbconvert", "--to", "html", "--execute", "--ExecutePreprocessor.timeout=120",
+    "--output", "views-static", join(root, "views.ipynb")], {
+    cwd: root, timeout: 180_000, encoding: "utf8",
+    env: { ...process.env, JUPYTER_PATH: join(REPO, "kernel-lib/jupyter"), JUPYTER_RUNTIME_DIR: join(state, "runtime"),
+      JUPYTER_DATA_DIR: join(state, "data"), JUPYTER_CONFIG_DIR: join(state, "config"), PYDEVD_DISABLE_FILE_VALIDATION: "1" },
+  });
+  const htmlFile = join(root, "views-static.html");
+  check("nbconvert executes the notebook to HTML", conv.status === 0 && existsSync(htmlFile),
+    conv.status === 0 ? since(t) : (conv.stderr ?? "").split("\n").slice(-3).join(" | "));
+  if (existsSync(htmlFile)) {
+    const staticPage = await ctx.newPage();
+    await staticPage.goto(`file://${htmlFile}`, { waitUntil: "domcontentloaded", timeout: 30_000 });
+    const kinds = await staticPage.$$eval("[data-cleanroom-kind]", (els) => [...new Set(els.map((e) => e.getAttribute("data-cleanroom-kind")))].sort());
+    check("nbconvert HTML shows the text/html fallback of every kind", kinds.join(",") === "attestation,audit,budget,error,lift,psi,purpose,query", kinds.join(","));
+    const fallback = staticPage.locator('[data-cleanroom-kind="query"]').first();
+    check("fallback marks the suppressed row", /⊘ suppressed/.test((await fallback.textContent().catch(() => "")) ?? ""));
+    await shot(fallback, "html-fallback-query");
+    await shot(staticPage.locator('[data-cleanroom-kind="budget"]').last(), "html-fallback-budget");
+    await staticPage.close();
+  }
+
   const relevant = consoleErrors.filter((e) => /cleanroom|crl-|vega/i.test(e));
   check("no browser console errors from the extension", relevant.length === 0, relevant.slice(0, 3).join(" | "));
 }

@@ -83,7 +83,7 @@ function budgetHtml(p: PayloadOf<"budget">): string {
       + `<span style="${C.muted}">(${esc(b.accountant)})</span></div>${bar(f, color)}`
       + `<div>${kv([["spent", `${u} ${esc(fmtNum(b.spent))}`], ["remaining", `${u} ${esc(fmtNum(b.remaining))}`],
         ["total", `${u} ${esc(fmtNum(b.total))}`]])}</div>`
-      + `<details><summary style="cursor:pointer">history (${b.history.length})</summary>${hist}</details></div>`;
+      + `<details${b.history.length > 0 && b.history.length <= 8 ? " open" : ""}><summary style="cursor:pointer">history (${b.history.length})</summary>${hist}</details></div>`;
   });
   return header(`Privacy budget — room ${p.roomId}`, p)
     + (parts.length ? parts.join("") : `<div style="${C.muted}">no budgets</div>`);
