@@ -309,3 +309,20 @@ describe("injected keys", () => {
     expect(() => new PsiClient({ backend: sodium, rng: seededRng("z"), registry: new KeyRegistry(), secretKey: new Uint8Array(32).fill(255) })).toThrow(/CRYPTO_INVALID_KEY/);
   });
 });
+
+describe("attachJoinKeys", () => {
+  it("replaces the identifier column with the join key and never copies the identifier", async () => {
+    const { attachJoinKeys } = await import("../../kernel-lib/src/identity/run-psi.js");
+    const rows = [{ email: "a@x.org", v: 1 }, { email: "b@x.org", v: 2 }];
+    const up = attachJoinKeys(rows, ["jk_1", null]);
+    expect(up).toEqual([{ v: 1, join_key: "jk_1" }, { v: 2, join_key: null }]);
+    expect(attachJoinKeys(rows, ["jk_1", null], { keepUnmatched: false })).toEqual([{ v: 1, join_key: "jk_1" }]);
+    expect(() => attachJoinKeys(rows, ["jk_1"])).toThrow(/"joinKeys" expected array of 2 keys/);
+  });
+
+  it("runPsi accepts table-like inputs with objects()", async () => {
+    const table = (rows: object[]) => ({ objects: () => rows });
+    const r = await runPsi(table([{ email: "a@x.org" }]), table([{ email: "A@x.org" }]), { threads: 1 });
+    expect(r.matchReport.intersectionSize).toBe(1);
+  });
+});

@@ -87,8 +87,16 @@ export interface PsiRunResult {
   rngStamp: RngStamp;
 }
 
+/** Rows as an array, or an arquero-style table (anything with `objects()`). */
+export type RowsLike = readonly unknown[] | { objects(): unknown[] };
+
+function asRows(rows: RowsLike, field: string): readonly unknown[] {
+  if (Array.isArray(rows)) return rows;
+  if (rows !== null && typeof rows === "object" && typeof (rows as { objects?: unknown }).objects === "function") return (rows as { objects(): unknown[] }).objects();
+  return invalid(field, "array of rows (objects or identifier strings) or a table with objects()", rows);
+}
+
 function column(rows: readonly unknown[], col: string, field: string): unknown[] {
-  if (!Array.isArray(rows)) invalid(field, "array of rows (objects or identifier strings)", rows);
   return rows.map((r, i) => {
     if (typeof r === "string") return r;
     if (r !== null && typeof r === "object") return (r as Record<string, unknown>)[col];
@@ -122,13 +130,13 @@ function prepare(rows: readonly unknown[], o: RunPsiOptions, field: string) {
  * r.matchReport.partyA.matchRate   // e.g. 0.62
  * exposures.map((row, i) => ({ ...row, email: undefined, join_key: r.joinKeysA![i] }))
  */
-export async function runPsi(rowsA: readonly unknown[], rowsB: readonly unknown[], options: RunPsiOptions = {}): Promise<PsiRunResult> {
+export async function runPsi(rowsA: RowsLike, rowsB: RowsLike, options: RunPsiOptions = {}): Promise<PsiRunResult> {
   if (options === null || typeof options !== "object") invalid("options", "RunPsiOptions object", options);
   const mode = options.mode ?? "joinKeys";
   const names = options.names ?? { a: "A", b: "B" };
   const rng = makeRng(options.rng);
-  const a = prepare(rowsA, options, "rowsA");
-  const b = prepare(rowsB, options, "rowsB");
+  const a = prepare(asRows(rowsA, "rowsA"), options, "rowsA");
+  const b = prepare(asRows(rowsB, "rowsB"), options, "rowsB");
   const started = performance.now();
   const backend = await makeBackend({ backend: options.backend ?? "libsodium", threads: options.threads, workerScript: options.workerScript });
   // Seeded runs are reproducible for a given registry state, yet never reuse a key: the
@@ -222,4 +230,36 @@ export async function runPsi(rowsA: readonly unknown[], rowsB: readonly unknown[
     keyB.fill(0);
     await backend.close();
   }
+}
+
+export interface AttachOptions {
+  /** Identifier column to drop (default "email"). */
+  column?: string;
+  /** Name of the new column (default "join_key"). */
+  keyColumn?: string;
+  /** Keep rows without a key, with `null` (default true: populations still count them). */
+  keepUnmatched?: boolean;
+}
+
+/**
+ * Replace each row's identifier with its PSI join key, as a party does before uploading to
+ * the clean room (the identifier column is removed, never copied).
+ *
+ * @example
+ * const r = await runPsi(exposures, purchases);
+ * const upload = attachJoinKeys(exposures, r.joinKeysA!) // [{ group: "test", …, join_key: "jk_…" | null }]
+ */
+export function attachJoinKeys<T extends Record<string, unknown>>(rows: readonly T[], joinKeys: readonly (string | null)[], options: AttachOptions = {}): Record<string, unknown>[] {
+  if (!Array.isArray(rows)) invalid("rows", "array of row objects", rows);
+  if (!Array.isArray(joinKeys) || joinKeys.length !== rows.length) invalid("joinKeys", `array of ${rows.length} keys (one per row)`, joinKeys);
+  const col = options.column ?? "email";
+  const keyCol = options.keyColumn ?? "join_key";
+  const out: Record<string, unknown>[] = [];
+  rows.forEach((row, i) => {
+    const k = joinKeys[i] ?? null;
+    if (k === null && options.keepUnmatched === false) return;
+    const { [col]: _dropped, ...rest } = row;
+    out.push({ ...rest, [keyCol]: k });
+  });
+  return out;
 }
