@@ -41,6 +41,9 @@ export const AnalysisRuleAggregation = z.strictObject({
       }),
     )
     .min(1),
+  /** Accepted for AWS compatibility; plans have no scalar functions, so nothing to allow. */
+  scalarFunctions: z.array(z.string()).optional(),
+  additionalAnalyses: z.enum(["ALLOWED", "REQUIRED", "NOT_ALLOWED"]).optional(),
 });
 export type AnalysisRuleAggregation = z.infer<typeof AnalysisRuleAggregation>;
 
