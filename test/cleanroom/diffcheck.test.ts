@@ -103,6 +103,15 @@ describe("difference checks (ADH manner)", () => {
     }
     expect(isCleanRoomError(err, "DIFFERENCE_CHECK_FAILED")).toBe(true);
     expect(r.snapshot()).toEqual(before);
+    // Noised instead of refused: with noise on, the pair's difference is swamped by noise
+    // (its standard deviation exceeds any salary in the bounds).
+    const noised = { ...base, name: "payroll (noised)", noise: { mechanism: "laplace", epsilonPerAggregate: "0.5" }, contribution: { maxRowsPerUnit: 1, orderBy: [] } };
+    r.registry.approve(noised, "hr", r.ctx);
+    const n1 = await run(noised, 60);
+    const n2 = await run(noised, 59);
+    const v = n1.noise!.perAggregate.find((p) => p.name === "total")!.variance;
+    expect(Math.sqrt(2 * v)).toBeGreaterThan(200000);
+    expect(Math.abs((n1.rows[0]!.total as number) - (n2.rows[0]!.total as number) - target)).toBeGreaterThan(0);
     // A cohort that differs by at least k units is fine.
     const far = await run(checked, 45);
     expect(far.rows.length + far.suppressed.rows.length).toBe(1);
