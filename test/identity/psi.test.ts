@@ -326,3 +326,15 @@ describe("attachJoinKeys", () => {
     expect(r.matchReport.intersectionSize).toBe(1);
   });
 });
+
+describe("request order", () => {
+  it("the client sends its blinded set in a secret shuffle, not in its row order", async () => {
+    const k = randomScalar(seededRng("order"));
+    const x = emails("row", 12);
+    const client = new PsiClient({ backend: sodium, rng: seededRng("order-rng"), registry: new KeyRegistry(), secretKey: k });
+    const req = await client.createRequest(x);
+    const inOrder = (await sodium.hashAndBlind(x, k)).map(hex);
+    expect(req.encryptedElements).not.toEqual(inOrder);
+    expect([...req.encryptedElements].sort()).toEqual([...inOrder].sort());
+  });
+});

@@ -4,9 +4,9 @@
  * show exactly what each party sent and saw.
  *
  *   client (A, set X, key a)                        server (B, set Y, key b)
- *   request  { H(x)^a, in A's order }       ──▶
+ *   request  { H(x)^a, in a secret shuffle } ──▶
  *                                           ◀──     setup    { H(y)^b, sorted }
- *                                           ◀──     response { H(x)^ab, A's order — or sorted
+ *                                           ◀──     response { H(x)^ab, request order — or sorted
  *                                                              in cardinality mode }
  *   A computes H(y)^ab and compares.
  *   joinKeys mode only:
@@ -33,7 +33,7 @@
  */
 import { sha256 } from "@noble/hashes/sha2.js";
 import { CleanRoomError, bug, invalid } from "../errors.js";
-import type { Rng } from "../rng.js";
+import { shuffle, type Rng } from "../rng.js";
 import { fromHex, hex, hkdfSha256, utf8 } from "../crypto/primitives.js";
 import { PSI_DST, randomScalar, scalarFromBytes, type ProgressFn, type PsiBackend } from "./psi-backend.js";
 
@@ -150,6 +150,7 @@ abstract class PsiParty {
   protected state: "fresh" | "waiting" | "done" | "aborted" = "fresh";
   protected sessionId = "";
   protected readonly idBytes: Uint8Array;
+  protected readonly rng: Rng;
   readonly transcript: TranscriptEntry[] = [];
 
   constructor(protected readonly role: "client" | "server", o: PsiPartyOptions) {
@@ -172,6 +173,7 @@ abstract class PsiParty {
     this.key = o.secretKey ? o.secretKey.slice() : randomScalar(o.rng);
     (o.registry ?? defaultKeyRegistry).claim(this.key);
     this.idBytes = o.rng.bytes(16);
+    this.rng = o.rng;
   }
 
   /** Run `fn`; on any error abort the session (wipe the key) and rethrow. */
@@ -268,16 +270,20 @@ export type PsiClientOutput =
  */
 export class PsiClient extends PsiParty {
   private n = 0;
+  private perm: number[] = [];
   constructor(options: PsiPartyOptions) {
     super("client", options);
   }
 
-  /** Hash and blind the client's distinct normalised elements: H(x)^a in input order. */
+  /** Hash and blind the client's distinct normalised elements: H(x)^a, in a secret random order. */
   createRequest(elements: readonly string[]): Promise<PsiRequest> {
     return this.guard("fresh", async () => {
       this.checkOwnSet("elements", elements);
       this.sessionId = hex(this.idBytes);
-      const blinded = await this.backend.hashAndBlind(elements, this.key, this.progress, "client: hash and blind own set");
+      // Send in a secret random order: otherwise, in joinKeys mode, the server would learn
+      // which *positions* of our (possibly meaningfully ordered) list matched.
+      this.perm = shuffle(elements.map((_, i) => i), this.rng);
+      const blinded = await this.backend.hashAndBlind(this.perm.map((i) => elements[i]!), this.key, this.progress, "client: hash and blind own set");
       this.n = elements.length;
       this.state = "waiting";
       return this.sent({
@@ -305,13 +311,14 @@ export class PsiClient extends PsiParty {
       const serverDouble = (await this.backend.blind(setupPts, this.key, this.progress, "client: blind server set")).map(hex);
       const serverSet = new Set(serverDouble);
       const mine = response.encryptedElements;
-      const intersection: number[] = [];
-      for (let i = 0; i < mine.length; i++) if (serverSet.has(mine[i]!)) intersection.push(i);
+      const hits: number[] = []; // positions in the (shuffled) request
+      for (let r = 0; r < mine.length; r++) if (serverSet.has(mine[r]!)) hits.push(r);
       this.finishSession();
-      if (this.mode === "cardinality") return { mode: "cardinality", intersectionSize: intersection.length };
+      if (this.mode === "cardinality") return { mode: "cardinality", intersectionSize: hits.length };
+      const intersection = hits.map((r) => this.perm[r]!).sort((x, y) => x - y);
       if (this.mode === "intersection") return { mode: "intersection", intersectionSize: intersection.length, intersection };
       const joinKeys: (string | null)[] = new Array(mine.length).fill(null);
-      for (const i of intersection) joinKeys[i] = deriveJoinKey(respPts[i]!, this.sessionId, this.label);
+      for (const r of hits) joinKeys[this.perm[r]!] = deriveJoinKey(respPts[r]!, this.sessionId, this.label);
       const finish = this.sent<PsiFinish>({ kind: "psi.finish", protocol: PSI_PROTOCOL, sessionId: this.sessionId, encryptedElements: serverDouble });
       return { mode: "joinKeys", intersectionSize: intersection.length, intersection, joinKeys, finish };
     });
