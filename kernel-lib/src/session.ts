@@ -77,18 +77,20 @@ interface Secrets {
   policySecretKey: Uint8Array;
   gateMasterSecret: Uint8Array;
   auditSigningKey: Uint8Array;
+  /** The simulated hardware root of this lab's enclaves (verifiers pin its public key). */
+  enclaveRootKey: Uint8Array;
 }
 
 function loadSecrets(store: string, rng: Rng): Secrets {
-  const fresh = (): Secrets => ({ policySecretKey: rng.bytes(32), gateMasterSecret: rng.bytes(32), auditSigningKey: rng.bytes(32) });
+  const fresh = (): Secrets => ({ policySecretKey: rng.bytes(32), gateMasterSecret: rng.bytes(32), auditSigningKey: rng.bytes(32), enclaveRootKey: rng.bytes(32) });
   if (store === ":memory:") return fresh();
   const file = `${store}.keys`;
   if (fs.existsSync(file)) {
     const j = JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, string>;
-    return { policySecretKey: fromHex(j.policySecretKey!), gateMasterSecret: fromHex(j.gateMasterSecret!), auditSigningKey: fromHex(j.auditSigningKey!) };
+    return { policySecretKey: fromHex(j.policySecretKey!), gateMasterSecret: fromHex(j.gateMasterSecret!), auditSigningKey: fromHex(j.auditSigningKey!), enclaveRootKey: fromHex(j.enclaveRootKey!) };
   }
   const s = fresh();
-  const body = JSON.stringify({ note: "cleanroom-lab simulated KMS secrets for this room file; keep private", policySecretKey: hex(s.policySecretKey), gateMasterSecret: hex(s.gateMasterSecret), auditSigningKey: hex(s.auditSigningKey) });
+  const body = JSON.stringify({ note: "cleanroom-lab simulated KMS secrets for this room file; keep private", policySecretKey: hex(s.policySecretKey), gateMasterSecret: hex(s.gateMasterSecret), auditSigningKey: hex(s.auditSigningKey), enclaveRootKey: hex(s.enclaveRootKey) });
   try {
     fs.writeFileSync(file, body, { mode: 0o600, flag: "wx" });
   } catch (e) {
@@ -170,8 +172,11 @@ export class Lab {
   readonly history: DifferenceHistory;
   readonly engine: QueryEngine;
   readonly store: string;
+  /** 32-byte secret of the simulated hardware root (non-enumerable; see enclave-room.ts). */
+  declare readonly enclaveRootKey: Uint8Array;
   readonly #budget: z.infer<typeof BudgetOptions> | undefined;
   readonly #parties = new Set<string>();
+  #queries = 0;
   readonly #meta = new Map<string, Omit<Dataset, "table"> & { purposes: string[]; rule: AnalysisRule | null }>();
 
   constructor(input: OpenLabOptions = {}) {
@@ -190,7 +195,8 @@ export class Lab {
       return (this.db.prepare("SELECT opens FROM lab_opens WHERE room_id = ?").get(this.roomId) as { opens: number }).opens;
     }).immediate();
     this.rng = epoch === 1 ? root : root.fork(`open:${epoch}`);
-    const secrets = loadSecrets(this.store, this.rng.fork("secrets"));
+    const { enclaveRootKey, ...secrets } = loadSecrets(this.store, this.rng.fork("secrets"));
+    Object.defineProperty(this, "enclaveRootKey", { value: enclaveRootKey, enumerable: false });
     this.purpose = new PurposeRoom(this.db, { roomId: this.roomId, rng: this.rng.fork("purpose"), ...secrets });
     this.templates = new TemplateRegistry(this.db, this.roomId);
     this.history = new DifferenceHistory(this.db, this.roomId);
@@ -284,7 +290,7 @@ export class Lab {
   }
 
   /** Planner context over metadata; tables only where the purpose gate released them. */
-  private context(released: Record<string, Table> = {}): PlanContext {
+  planContext(released: Record<string, Table> = {}): PlanContext {
     return {
       dataset: (owner, name) => {
         const m = this.#meta.get(`${owner}/${name}`);
@@ -303,7 +309,7 @@ export class Lab {
    */
   approveTemplate(template: unknown, by: Party | string): ApprovalStatus {
     const party = this.requireParty(by, "by");
-    return this.templates.approve(template, party, this.context());
+    return this.templates.approve(template, party, this.planContext());
   }
 
   /**
@@ -353,34 +359,24 @@ export class Lab {
     try {
       const released: Record<string, Table> = {};
       for (const [id, bytes] of Object.entries(authorized.tables)) released[id] = deserializeTable(bytes);
-      prep = prepareQuery({ template, params: req.params ?? {}, registry: this.templates, ctx: this.context(released) });
+      prep = prepareQuery({ template, params: req.params ?? {}, registry: this.templates, ctx: this.planContext(released) });
       trace.ok("rule", "approved by every data owner").ok("plan").ok("cost", prep.cost ? "computed before running" : "threshold only, no DP cost");
     } catch (e) {
       record("refused", null, isCleanRoomError(e) ? e.code : "INTERNAL");
       throw trace.refuse(isCleanRoomError(e) && e.code === "PARAM_INVALID" ? "plan" : "rule", e);
     }
     let charged: CleanRoomResult["charged"] = null;
-    if (prep.cost) {
-      const keys: BudgetKey[] = [];
-      if (this.#budget) {
-        keys.push(this.collaborationKey(), { scope: "party", subject: requester.party });
-        for (const fp of new Set(Object.values(prep.fingerprints))) keys.push(datasetBudgetKey(fp));
-      }
-      if (keys.length === 0) {
-        record("refused", prep.cost, "BUDGET_NOT_FOUND");
-        throw trace.refuse("budget", new CleanRoomError("BUDGET_NOT_FOUND", "this template adds DP noise but the room has no privacy budget: open the lab with { budget: { epsilon } }", { field: "budget" }));
-      }
-      try {
-        const receipt = this.ledger.chargeAtomic(this.roomId, keys, prep.cost, { templateHash: hash, purpose: authorized.purpose, party: requester.party });
-        charged = { text: receipt.requested.text, chargeId: receipt.chargeId };
-        trace.ok("budget", `charged ${receipt.requested.text}`);
-      } catch (e) {
-        record("refused", prep.cost, isCleanRoomError(e) ? e.code : "INTERNAL");
-        throw trace.refuse("budget", e);
-      }
-    } else trace.skip("budget", "no DP noise in this template");
     try {
-      const result = await executeQuery(prep, { engine: this.engine, rng: this.rng.fork(`query:${hash}:${charged?.chargeId ?? Date.now()}`), history: this.history, resultId: charged?.chargeId ?? `${hash}:${Date.now()}` });
+      charged = this.charge(prep, requester.party, authorized.purpose);
+      if (charged) trace.ok("budget", `charged ${charged.text}`);
+      else trace.skip("budget", "no DP noise in this template");
+    } catch (e) {
+      record("refused", prep.cost, isCleanRoomError(e) ? e.code : "INTERNAL");
+      throw trace.refuse("budget", e);
+    }
+    try {
+      const n = ++this.#queries;
+      const result = await executeQuery(prep, { engine: this.engine, rng: this.rng.fork(`query:${n}`), history: this.history, resultId: charged?.chargeId ?? `${hash}:${n}:${hex(this.rng.bytes(8))}` });
       trace.ok("execute", this.engine.name).ok("threshold", `${result.suppressed.rows.length} row(s) suppressed (minimum ${result.suppressed.minimum})`);
       record("granted", prep.cost);
       trace.ok("audit");
@@ -392,7 +388,21 @@ export class Lab {
     }
   }
 
-  private resolveTemplate(t: unknown): Template {
+  /**
+   * The atomic check-and-charge of a prepared query against the collaboration's, the asking
+   * party's and every input dataset's budget (keyed by content fingerprint). `null` when the
+   * template adds no noise. Throws BUDGET_EXCEEDED / BUDGET_NOT_FOUND with nothing charged.
+   */
+  charge(prep: PreparedQuery, party: string, purpose: string): { text: string; chargeId: string } | null {
+    if (!prep.cost) return null;
+    if (!this.#budget) throw new CleanRoomError("BUDGET_NOT_FOUND", "this template adds DP noise but the room has no privacy budget: open the lab with { budget: { epsilon } }", { field: "budget" });
+    const keys: BudgetKey[] = [this.collaborationKey(), { scope: "party", subject: party }];
+    for (const fp of new Set(Object.values(prep.fingerprints))) keys.push(datasetBudgetKey(fp));
+    const receipt = this.ledger.chargeAtomic(this.roomId, keys, prep.cost, { templateHash: prep.templateHash, purpose, party });
+    return { text: receipt.requested.text, chargeId: receipt.chargeId };
+  }
+
+  resolveTemplate(t: unknown): Template {
     if (typeof t === "string") {
       const row = this.db.prepare("SELECT canonical FROM cleanroom_templates WHERE room_id = ? AND template_hash = ?").get(this.roomId, t) as { canonical: string } | undefined;
       if (!row) invalid("template", "an approved template or its hash", t, "QUERY_NOT_APPROVED");
