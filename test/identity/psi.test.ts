@@ -338,3 +338,15 @@ describe("request order", () => {
     expect([...req.encryptedElements].sort()).toEqual([...inOrder].sort());
   });
 });
+
+describe("runPsi over the encrypted channel", () => {
+  it("gives the same result with every message sealed and opened through SecureChannel", async () => {
+    const rowsA = ["a@x.org", "b@x.org", "c@x.org"], rowsB = ["c@x.org", "a@x.org"];
+    const plain = await runPsi(rowsA, rowsB, { threads: 1, rng: { seed: "chan" }, registry: new KeyRegistry() });
+    const sealed = await runPsi(rowsA, rowsB, { threads: 1, rng: { seed: "chan" }, registry: new KeyRegistry(), channel: true });
+    expect(sealed.joinKeysA).toEqual(plain.joinKeysA);
+    expect(sealed.joinKeysB).toEqual(plain.joinKeysB);
+    expect(sealed.matchReport.channelTranscriptHash).toMatch(/^[0-9a-f]{64}$/);
+    expect(sealed.transcript.every((t) => (t.channelFrameBytes ?? 0) > t.bytes)).toBe(true);
+  });
+});

@@ -13,6 +13,8 @@
  */
 import { CleanRoomError, invalid } from "../errors.js";
 import { makeRng, rngStamp, type Rng, type RngStamp } from "../rng.js";
+import { SecureChannel } from "../crypto/channel.js";
+import { utf8 } from "../crypto/primitives.js";
 import { normalizeColumn, type EmailOptions, type IdentifierKind, type PhoneOptions, type RejectionCode } from "./normalize.js";
 import { makeBackend, randomScalar, type BackendName, type ProgressFn } from "./psi-backend.js";
 import { defaultKeyRegistry, KeyRegistry, PsiClient, PsiServer, type PsiMessage, type PsiMode, type TranscriptEntry } from "./psi.js";
@@ -37,6 +39,8 @@ export interface RunPsiOptions {
   progress?: ProgressFn;
   /** Keep the full messages in the result (default false: only summaries). */
   keepMessages?: boolean;
+  /** Carry every message over an X25519/HKDF/AES-256-GCM SecureChannel (default false). */
+  channel?: boolean;
   /** Party names for the transcript (default "A" and "B"). */
   names?: { a: string; b: string };
   normalize?: EmailOptions & PhoneOptions;
@@ -61,6 +65,8 @@ export interface MatchReport {
   backend: BackendName;
   threads: number;
   sessionId: string;
+  /** Present when the messages went over a SecureChannel: both ends' handshake hash. */
+  channelTranscriptHash?: string;
   /** Learned by A in every mode; by B in joinKeys mode. */
   intersectionSize: number;
   partyA: PartyMatchStats;
@@ -72,6 +78,8 @@ export interface TranscriptStep extends Omit<TranscriptEntry, "direction"> {
   step: number;
   from: string;
   to: string;
+  /** Size of the encrypted frame when `channel: true`. */
+  channelFrameBytes?: number;
 }
 
 export interface PsiRunResult {
@@ -159,25 +167,39 @@ export async function runPsi(rowsA: RowsLike, rowsB: RowsLike, options: RunPsiOp
     registry,
   };
   const messages: { from: string; to: string; message: PsiMessage }[] = [];
+  // Optionally carry every message over an encrypted channel (crypto/channel.ts): what the
+  // receiver processes is what came out of the channel, and the transcript counts frame bytes.
+  let chA: SecureChannel | undefined;
+  let chB: SecureChannel | undefined;
+  if (options.channel) {
+    const hello = SecureChannel.initiate({ party: names.a, rng: rng.fork(`psi/${n}/channel/${names.a}`) });
+    const reply = SecureChannel.accept(hello.hello, { party: names.b, rng: rng.fork(`psi/${n}/channel/${names.b}`) });
+    hello.channel.complete(reply.hello);
+    [chA, chB] = [hello.channel, reply.channel];
+  }
+  const frameBytes: number[] = [];
   const send = <M extends PsiMessage>(from: string, to: string, m: M): M => {
     messages.push({ from, to, message: m });
-    return m;
+    if (!chA || !chB) return m;
+    const [tx, rx] = from === names.a ? [chA, chB] : [chB, chA];
+    const frame = tx.seal(utf8(JSON.stringify(m)), m.kind);
+    frameBytes.push(JSON.stringify(frame).length);
+    return JSON.parse(new TextDecoder().decode(rx.open(frame))) as M;
   };
   try {
     const client = new PsiClient({ ...common, secretKey: keyA, rng: rng.fork(`psi/${n}/${names.a}`) });
     const server = new PsiServer({ ...common, secretKey: keyB, rng: rng.fork(`psi/${n}/${names.b}`) });
     const request = send(names.a, names.b, await client.createRequest(a.distinct));
-    const { setup, response } = await server.processRequest(request, b.distinct);
-    send(names.b, names.a, setup);
-    send(names.b, names.a, response);
+    const answer = await server.processRequest(request, b.distinct);
+    const setup = send(names.b, names.a, answer.setup);
+    const response = send(names.b, names.a, answer.response);
     const out = await client.processResponse(setup, response);
     let joinKeysA: (string | null)[] | null = null;
     let joinKeysB: (string | null)[] | null = null;
     let matchedRowsA: number[] | null = null;
     let matchedB: number | null = null;
     if (out.mode === "joinKeys") {
-      send(names.a, names.b, out.finish);
-      const sOut = await server.processFinish(out.finish);
+      const sOut = await server.processFinish(send(names.a, names.b, out.finish));
       joinKeysA = a.rowToElement.map((k) => (k < 0 ? null : out.joinKeys[k]!));
       joinKeysB = b.rowToElement.map((k) => (k < 0 ? null : sOut.joinKeys[k]!));
       matchedB = sOut.intersectionSize;
@@ -203,7 +225,7 @@ export async function runPsi(rowsA: RowsLike, rowsB: RowsLike, options: RunPsiOp
     const transcript: TranscriptStep[] = messages.map(({ from, to, message }, i) => {
       const t = (from === names.a ? client : server).transcript.find((e) => e.direction === "sent" && e.kind === message.kind)!;
       const { direction: _d, ...rest } = t;
-      return { step: i + 1, from, to, ...rest };
+      return { step: i + 1, from, to, ...rest, ...(frameBytes[i] !== undefined ? { channelFrameBytes: frameBytes[i] } : {}) };
     });
     const result: PsiRunResult = {
       mode,
@@ -215,6 +237,7 @@ export async function runPsi(rowsA: RowsLike, rowsB: RowsLike, options: RunPsiOp
         backend: backend.name,
         threads: backend.threads,
         sessionId: request.sessionId,
+        ...(chA ? { channelTranscriptHash: chA.transcriptHash } : {}),
         intersectionSize: out.intersectionSize,
         partyA: stats(names.a, a, matchedA, rowsMatchedA),
         partyB: stats(names.b, b, matchedB, joinKeysB ? joinKeysB.filter((k) => k !== null).length : null),
