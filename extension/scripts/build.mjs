@@ -52,8 +52,8 @@ function upToDate(stampFile, digest) {
 // 1. kernel-lib display module (the schema is shared). Other layers may have type errors
 // mid-session; what matters is that the display files are emitted.
 const displaySrc = files(join(REPO, "kernel-lib/src/display"), (p) => p.endsWith(".ts"));
-const displayOut = join(REPO, "kernel-lib/dist/display/schema.js");
-const stale = !existsSync(displayOut) || displaySrc.some((p) => statSync(p).mtimeMs > statSync(displayOut).mtimeMs);
+const outOf = (src) => join(REPO, "kernel-lib/dist/display", src.split(/[\\/]/).pop().replace(/\.ts$/, ".js"));
+const stale = displaySrc.some((p) => !existsSync(outOf(p)) || statSync(p).mtimeMs > statSync(outOf(p)).mtimeMs);
 if (stale) {
   run("kernel-lib (tsc -b)", node, [tsc, "-b", join(REPO, "kernel-lib")], { allowFail: true });
   for (const f of ["schema", "format", "vegalite"]) {
