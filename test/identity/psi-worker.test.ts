@@ -45,4 +45,21 @@ describe.skipIf(!built)("libsodium backend on worker threads (built dist)", () =
       await be.close();
     }
   });
+
+  it("validates large batches on the workers, finding the first invalid point", async () => {
+    const be = await new SodiumBackend({ threads: 2 }).init();
+    try {
+      const k = randomScalar(seededRng("wv"));
+      const pts = await be.hashAndBlind(Array.from({ length: 5000 }, (_, i) => `v${i}@x.org`), k);
+      expect(await be.firstInvalidPoint(pts)).toBe(-1);
+      const bad = pts.slice();
+      bad[4321] = Uint8Array.from(Buffer.from("ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", "hex"));
+      bad[4500] = new Uint8Array(32);
+      expect(await be.firstInvalidPoint(bad)).toBe(4321);
+      bad[4321] = pts[4321];
+      expect(await be.firstInvalidPoint(bad)).toBe(4500);
+    } finally {
+      await be.close();
+    }
+  });
 });

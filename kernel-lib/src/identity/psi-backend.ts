@@ -47,6 +47,8 @@ export interface PsiBackend {
   blind(points: readonly Uint8Array[], scalar: Uint8Array, progress?: ProgressFn, phase?: string): Promise<Uint8Array[]>;
   /** Canonical ristretto255 encoding of a non-identity element. */
   isValidPoint(p: Uint8Array): boolean;
+  /** Index of the first point failing `isValidPoint`, or -1 (may run in parallel). */
+  firstInvalidPoint?(points: readonly Uint8Array[]): Promise<number>;
   /** Release worker threads (no-op for in-thread backends). */
   close(): Promise<void>;
 }
@@ -171,6 +173,10 @@ export class NobleBackend implements PsiBackend {
     }
   }
 
+  async firstInvalidPoint(points: readonly Uint8Array[]): Promise<number> {
+    return points.findIndex((p) => !this.isValidPoint(p));
+  }
+
   async close(): Promise<void> {}
 }
 
@@ -219,6 +225,18 @@ export function sodiumBlind(s: Sodium, packed: Uint8Array, scalar: Uint8Array): 
 }
 
 /** Concatenate 32-byte points (for transfer to workers). @example unpack(pack(points)) */
+/** 1 per valid (canonical, non-identity) packed point, 0 otherwise. */
+export function sodiumValidate(s: Sodium, packed: Uint8Array): Uint8Array {
+  const n = packed.length / POINT_BYTES;
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    const p = packed.subarray(i * POINT_BYTES, (i + 1) * POINT_BYTES);
+    out[i] = !isZero(p) && s.crypto_core_ristretto255_is_valid_point(p) ? 1 : 0;
+  }
+  return out;
+}
+
+/** Concatenate 32-byte points (for transfer to workers). @example unpack(pack(points)) */
 export const pack = (points: readonly Uint8Array[]): Uint8Array => {
   const out = new Uint8Array(points.length * POINT_BYTES);
   points.forEach((p, i) => out.set(p, i * POINT_BYTES));
@@ -250,7 +268,7 @@ export function defaultWorkerScript(): string | undefined {
   return fs.existsSync(p) ? p : undefined;
 }
 
-type Job = { op: "hash"; elements: string[] } | { op: "blind"; packed: Uint8Array };
+type Job = { op: "hash"; elements: string[] } | { op: "blind"; packed: Uint8Array } | { op: "validate"; packed: Uint8Array };
 
 /** libsodium (WASM) backend; bulk work is split into chunks over worker threads. */
 export class SodiumBackend implements PsiBackend {
@@ -302,23 +320,33 @@ export class SodiumBackend implements PsiBackend {
     }
   }
 
+  async firstInvalidPoint(points: readonly Uint8Array[]): Promise<number> {
+    if (points.some((p) => !(p instanceof Uint8Array) || p.length !== POINT_BYTES)) return points.findIndex((p) => !(p instanceof Uint8Array) || p.length !== POINT_BYTES);
+    if (!this.script || points.length < 4096) return points.findIndex((p) => !this.isValidPoint(p));
+    const jobs: Job[] = [];
+    const size = this.chunkSize(points.length);
+    for (let i = 0; i < points.length; i += size) jobs.push({ op: "validate", packed: pack(points.slice(i, i + size)) });
+    const flags = await this.run(jobs, new Uint8Array(32), points.length, undefined, "validate", 1);
+    return flags.indexOf(0);
+  }
+
   private chunkSize(n: number): number {
     return Math.max(256, Math.min(4096, Math.ceil(n / (this.threads * 8))));
   }
 
-  private async run(jobs: Job[], scalar: Uint8Array, total: number, progress: ProgressFn | undefined, phase: string): Promise<Uint8Array> {
+  private async run(jobs: Job[], scalar: Uint8Array, total: number, progress: ProgressFn | undefined, phase: string, unit = POINT_BYTES): Promise<Uint8Array> {
     const results: Uint8Array[] = new Array(jobs.length);
     let done = 0;
     const finish = (i: number, r: Uint8Array) => {
       results[i] = r;
-      done += r.length / POINT_BYTES;
+      done += r.length / unit;
       progress?.(done, total, phase);
     };
     if (!this.script) {
       const s = this.sodium ?? (await this.init()).sodium!;
       for (let i = 0; i < jobs.length; i++) {
         const j = jobs[i]!;
-        finish(i, j.op === "hash" ? sodiumHashAndBlind(s, j.elements, scalar, this.dst) : sodiumBlind(s, j.packed, scalar));
+        finish(i, j.op === "hash" ? sodiumHashAndBlind(s, j.elements, scalar, this.dst) : j.op === "blind" ? sodiumBlind(s, j.packed, scalar) : sodiumValidate(s, j.packed));
         await tick();
       }
     } else {
@@ -333,7 +361,7 @@ export class SodiumBackend implements PsiBackend {
         }),
       );
     }
-    const out = new Uint8Array(total * POINT_BYTES);
+    const out = new Uint8Array(total * unit);
     let off = 0;
     for (const r of results) {
       out.set(r, off);

@@ -213,7 +213,7 @@ abstract class PsiParty {
   }
 
   /** Validate a received message's envelope and points; returns decoded points. */
-  protected checkMessage(m: unknown, kind: PsiMessage["kind"], expectLength?: number): Uint8Array[] {
+  protected async checkMessage(m: unknown, kind: PsiMessage["kind"], expectLength?: number): Promise<Uint8Array[]> {
     const field = kind;
     if (m === null || typeof m !== "object" || Array.isArray(m)) invalid(field, `a ${kind} message object`, m, "PSI_INVALID_MESSAGE");
     const o = m as Record<string, unknown>;
@@ -236,11 +236,15 @@ abstract class PsiParty {
       const s = els[i];
       const f = `${field}.encryptedElements[${i}]`;
       if (typeof s !== "string" || !HEX64.test(s)) invalid(f, "64 lowercase hex characters (a 32-byte ristretto255 encoding)", s, "PSI_INVALID_MESSAGE");
-      const p = fromHex(s);
-      if (!this.backend.isValidPoint(p)) throw new CleanRoomError("CRYPTO_INVALID_POINT", `"${f}" expected a canonical non-identity ristretto255 encoding, got an invalid or identity point`, { field: f });
       if (seen.has(s)) throw new CleanRoomError("PSI_DUPLICATE_ELEMENT", `"${f}" expected a distinct element, got a duplicate`, { field: f });
       seen.add(s);
-      points[i] = p;
+      points[i] = fromHex(s);
+    }
+    // canonical encoding and not the identity (RFC 9496 §4.3.1 decode), possibly on workers
+    const bad = this.backend.firstInvalidPoint ? await this.backend.firstInvalidPoint(points) : points.findIndex((p) => !this.backend.isValidPoint(p));
+    if (bad >= 0) {
+      const f = `${field}.encryptedElements[${bad}]`;
+      throw new CleanRoomError("CRYPTO_INVALID_POINT", `"${f}" expected a canonical non-identity ristretto255 encoding, got an invalid or identity point`, { field: f });
     }
     this.transcript.push(summarize("received", m as PsiMessage));
     return points;
@@ -301,10 +305,10 @@ export class PsiClient extends PsiParty {
   /** Check setup and response, then compute the intersection / count / join keys. */
   processResponse(setup: PsiSetup, response: PsiResponse): Promise<PsiClientOutput> {
     return this.guard("waiting", async () => {
-      const setupPts = this.checkMessage(setup, "psi.setup");
+      const setupPts = await this.checkMessage(setup, "psi.setup");
       if (setupPts.length < this.minPeer) invalid("psi.setup.encryptedElements", `at least ${this.minPeer} elements (minPeerSetSize)`, setupPts, "PSI_SET_TOO_SMALL");
       if (!isSortedHex(setup.encryptedElements)) invalid("psi.setup.encryptedElements", "sorted elements", setup.encryptedElements, "PSI_INVALID_MESSAGE");
-      const respPts = this.checkMessage(response, "psi.response", this.n);
+      const respPts = await this.checkMessage(response, "psi.response", this.n);
       const wantOrder = this.mode === "cardinality" ? "sorted" : "request";
       if (response.order !== wantOrder) invalid("psi.response.order", `"${wantOrder}"`, response.order, "PSI_INVALID_MESSAGE");
       if (wantOrder === "sorted" && !isSortedHex(response.encryptedElements)) invalid("psi.response.encryptedElements", "sorted elements", response.encryptedElements, "PSI_INVALID_MESSAGE");
@@ -342,7 +346,7 @@ export class PsiServer extends PsiParty {
   processRequest(request: PsiRequest, elements: readonly string[]): Promise<{ setup: PsiSetup; response: PsiResponse }> {
     return this.guard("fresh", async () => {
       this.checkOwnSet("elements", elements);
-      const pts = this.checkMessage(request, "psi.request");
+      const pts = await this.checkMessage(request, "psi.request");
       if (request.mode !== this.mode) invalid("psi.request.mode", `"${this.mode}" (the server's mode)`, request.mode, "PSI_INVALID_MESSAGE");
       if (request.revealIntersection !== (this.mode !== "cardinality")) invalid("psi.request.revealIntersection", String(this.mode !== "cardinality"), request.revealIntersection, "PSI_INVALID_MESSAGE");
       if (request.dst !== PSI_DST) invalid("psi.request.dst", `"${PSI_DST}"`, request.dst, "PSI_INVALID_MESSAGE");
@@ -376,7 +380,7 @@ export class PsiServer extends PsiParty {
       return Promise.reject(new CleanRoomError("STATE_INVALID", `"session" expected a joinKeys session, got mode ${this.mode}`, { field: "session" }));
     }
     return this.guard("waiting", async () => {
-      const pts = this.checkMessage(finish, "psi.finish", this.n);
+      const pts = await this.checkMessage(finish, "psi.finish", this.n);
       const joinKeys: (string | null)[] = new Array(this.n).fill(null);
       const intersection: number[] = [];
       for (let j = 0; j < pts.length; j++) {
