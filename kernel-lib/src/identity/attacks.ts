@@ -20,7 +20,7 @@
 import { ristretto255, ristretto255_hasher } from "@noble/curves/ed25519.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { invalid } from "../errors.js";
-import type { Rng } from "../rng.js";
+import { rngStamp, type Rng, type RngStamp } from "../rng.js";
 import { hex, utf8 } from "../crypto/primitives.js";
 import { sampleDiscreteLaplace, laplaceScaleFor } from "../dp/mechanisms.js";
 import { normalizeEmail } from "./normalize.js";
@@ -153,6 +153,7 @@ export interface MembershipAttackResult {
   /** Dummies the attacker added to satisfy a minimum set size. */
   paddedWith: number;
   oracle: "psi" | "exact";
+  rngStamp: RngStamp;
 }
 
 /** One cardinality-only PSI session (fresh keys), client → count. */
@@ -210,7 +211,7 @@ export async function cardinalityMembershipAttack(o: {
     if (c2 - c1 >= 1 === member) correct++;
   }
   const eps2 = defense.kind === "dp" ? 2 * Number(defense.epsilon) : Infinity;
-  return { trials, correct, successRate: correct / trials, bound: Number.isFinite(eps2) ? Math.exp(eps2) / (1 + Math.exp(eps2)) : 1, paddedWith, oracle };
+  return { trials, correct, successRate: correct / trials, bound: Number.isFinite(eps2) ? Math.exp(eps2) / (1 + Math.exp(eps2)) : 1, paddedWith, oracle, rngStamp: rngStamp(o.rng) };
 }
 
 export { randomScalar };
