@@ -17,12 +17,16 @@ export { CLEANROOM_MIME };
 
 /** The output widget of one cleanroom-lab payload. */
 export class CleanRoomRenderer extends Widget implements IRenderMime.IRenderer {
+  private themeObserver: MutationObserver | null = null;
+
   constructor(_options?: IRenderMime.IRendererOptions) {
     super();
     this.addClass("crl-output");
   }
 
   async renderModel(model: IRenderMime.IMimeModel): Promise<void> {
+    this.themeObserver?.disconnect();
+    this.themeObserver = null;
     this.node.textContent = "";
     const parsed = parsePayload(model.data[CLEANROOM_MIME]);
     if (!parsed.ok) {
@@ -37,7 +41,21 @@ export class CleanRoomRenderer extends Widget implements IRenderMime.IRenderer {
       return;
     }
     this.node.appendChild(view.node);
+    if (view.charts.length === 0) return;
     await embedCharts(view.charts);
+    // Charts take their colours from the theme when drawn: redraw them when the theme changes.
+    const charts = view.charts;
+    this.themeObserver = new MutationObserver(() => {
+      for (const c of charts) c.host.textContent = "";
+      void embedCharts(charts);
+    });
+    this.themeObserver.observe(document.body, { attributes: true, attributeFilter: ["data-jp-theme-light", "data-jp-theme-name"] });
+  }
+
+  override dispose(): void {
+    this.themeObserver?.disconnect();
+    this.themeObserver = null;
+    super.dispose();
   }
 }
 

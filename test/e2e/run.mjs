@@ -250,6 +250,8 @@ async function main() {
   await page.screenshot({ path: join(SHOTS, "lab.png") });
 
   // Dark theme: the views and the sidebar follow JupyterLab's CSS variables.
+  const axisFill = () => lift.locator(".crl-chart svg .role-axis-label text").first().getAttribute("fill").catch(() => null);
+  const lightFill = await axisFill();
   t = Date.now();
   await page.locator(".lm-MenuBar-itemLabel", { hasText: /^Settings$/ }).click();
   await page.locator(".lm-Menu-itemLabel", { hasText: /^Theme$/ }).first().hover();
@@ -261,6 +263,11 @@ async function main() {
     await page.waitForTimeout(500);
     const bg = await budgetOut.evaluate((el) => getComputedStyle(el).color);
     check("views follow the theme (light text in dark mode)", /rgba?\((2[0-9]{2}|1[5-9][0-9]),/.test(bg), bg);
+    await page.waitForFunction(([sel, before]) => document.querySelector(sel)?.getAttribute("fill") !== before,
+      ['.crl-view[data-kind="lift"] .crl-chart svg .role-axis-label text', lightFill], { timeout: 10_000 }).catch(() => {});
+    const darkFill = await axisFill();
+    check("lift chart is redrawn in the dark theme's colours", !!lightFill && !!darkFill && darkFill !== lightFill, `${lightFill} → ${darkFill}`);
+    await shot(lift, "lift-dark");
     await shot(budgetOut, "budget-dark");
     await shot(sidebar, "sidebar-dark");
     await page.screenshot({ path: join(SHOTS, "lab-dark.png") });
