@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import fc from "fast-check";
 import * as aq from "arquero";
 import { ArqueroEngine } from "../../kernel-lib/src/cleanroom/engine.js";
-import { DuckDbEngine, compileSql } from "../../kernel-lib/src/cleanroom/duckdb.js";
+import { DuckDbEngine, compileSql, planColumns } from "../../kernel-lib/src/cleanroom/duckdb.js";
 import type { Plan, PlanFilter, Measure } from "../../kernel-lib/src/cleanroom/plan.js";
 import { prepareQuery } from "../../kernel-lib/src/cleanroom/query.js";
 import { liftTemplate } from "../../kernel-lib/src/cleanroom/templates/lift.js";
@@ -26,6 +26,15 @@ describe("engines: arquero and DuckDB give identical exact answers", () => {
       expect(a.groups.length).toBeGreaterThan(1);
       expect(a.groups.reduce((s, g) => s + g.units, 0)).toBe(3000);
     }
+  });
+
+  it("loads only the columns the plan reads into DuckDB (data minimisation)", async () => {
+    const room = makeRoom({ users: 50 });
+    const t = liftTemplate({ advertiser: "adv", retailer: "shop", threshold: 20, breakdown: "region" });
+    room.registry.approve(t, "adv", room.ctx);
+    room.registry.approve(t, "shop", room.ctx);
+    const prep = prepareQuery({ template: t, params: { startDay: 0, endDay: 27 }, registry: room.registry, ctx: room.ctx });
+    expect(planColumns(prep.plan)).toEqual({ base: ["group", "join_key", "region"], events: ["join_key", "purchase_day", "value_cents"] });
   });
 
   it("binds every user value as a SQL parameter, never as text", () => {

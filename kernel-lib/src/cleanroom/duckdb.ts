@@ -4,7 +4,8 @@
  * The plan is compiled to one SQL statement. Identifiers in the SQL are column names that
  * passed the `[A-Za-z_][A-Za-z0-9_]*` check and are double-quoted; every user value
  * (parameters and literals) is a bound `?` parameter — never concatenated into SQL text.
- * Tables are loaded once per arquero table object (cached per engine) through the
+ * Only the columns a plan reads are loaded (data minimisation, and less to copy), once per
+ * arquero table object and column set (cached per engine), through the
  * columnar appender. Semantics are those documented in engine.ts; a property test checks
  * both engines return identical exact aggregates. The SQL is the dialect family that
  * Spark SQL / Trino speak (window `row_number`, `least/greatest`), so a user outgrowing one
@@ -98,6 +99,21 @@ export function compileSql(plan: Plan, names: Record<string, string>, baseAlias 
   return { sql, values };
 }
 
+/** The columns of each input a plan reads (unit/join columns, filters, dimensions, measures, order). */
+export function planColumns(plan: Plan): { base: string[]; events: string[] } {
+  const base = new Set([plan.base.unit]);
+  const events = new Set(plan.events ? [plan.events.joinOn] : []);
+  const add = (c: { side: "base" | "events"; column: string }) => (c.side === "base" || !plan.events ? base : events).add(c.column);
+  for (const f of plan.filters) {
+    add(f);
+    if ("other" in f) add(f.other);
+  }
+  plan.groupBy.forEach(add);
+  for (const m of plan.measures) if (m.column) add(m.column);
+  for (const c of plan.rowCap?.orderBy ?? []) (plan.events ? events : base).add(c);
+  return { base: [...base].sort(), events: [...events].sort() };
+}
+
 const num = (v: unknown): number => (typeof v === "bigint" ? Number(v) : v === null || v === undefined ? 0 : Number(v));
 
 /** Embedded DuckDB engine; `close()` when done. */
@@ -105,7 +121,7 @@ export class DuckDbEngine implements QueryEngine {
   readonly name = "duckdb";
   private conn: Promise<DuckDBConnection> | null = null;
   private instance: DuckDBInstance | null = null;
-  private readonly loaded = new WeakMap<Table, string>();
+  private readonly loaded = new WeakMap<Table, { name: string; columns: Set<string> }[]>();
   private counter = 0;
 
   /**
@@ -127,15 +143,19 @@ export class DuckDbEngine implements QueryEngine {
   }
 
   /**
-   * Load (once) an arquero table into DuckDB and return its SQL table name.
+   * Load (once) an arquero table — or just `columns` of it — into DuckDB and return its SQL
+   * table name. A later request for columns already loaded reuses the same table.
    * @example const name = await engine.register(ds.table);
    */
-  async register(table: Table): Promise<string> {
-    const known = this.loaded.get(table);
-    if (known) return known;
+  async register(table: Table, columns?: readonly string[]): Promise<string> {
+    const want = columns ?? table.columnNames();
+    const versions = this.loaded.get(table) ?? [];
+    const hit = versions.find((v) => want.every((c) => v.columns.has(c)));
+    if (hit) return hit.name;
     const conn = await this.connection();
     const name = `t${this.counter++}`;
-    const cols = table.columnNames();
+    const cols = [...new Set(want)];
+    for (const c of cols) if (!table.columnNames().includes(c)) throw new CleanRoomError("ENGINE_ERROR", `"columns" expected columns of the table, got an unknown column`, { field: "columns" });
     const arrays = cols.map((c) => columnArray(table, c));
     const n = table.numRows();
     const isNum = arrays.map((a) => {
@@ -161,7 +181,8 @@ export class DuckDbEngine implements QueryEngine {
       appender.appendDataChunk(chunk);
     }
     appender.closeSync();
-    this.loaded.set(table, name);
+    versions.push({ name, columns: new Set(cols) });
+    this.loaded.set(table, versions);
     return name;
   }
 
@@ -181,8 +202,9 @@ export class DuckDbEngine implements QueryEngine {
 
   async execute(plan: Plan, tables: Record<string, Table>): Promise<ExactAggregates> {
     const conn = await this.connection();
-    const names: Record<string, string> = { [plan.base.table]: await this.register(tableFor(tables, plan.base.table)) };
-    if (plan.events) names[plan.events.table] = await this.register(tableFor(tables, plan.events.table));
+    const need = planColumns(plan);
+    const names: Record<string, string> = { [plan.base.table]: await this.register(tableFor(tables, plan.base.table), need.base) };
+    if (plan.events) names[plan.events.table] = await this.register(tableFor(tables, plan.events.table), need.events);
     try {
       if (plan.events && !(await this.uniqueOverall(conn, tableFor(tables, plan.base.table), names[plan.base.table]!, plan.base.unit))) {
         const base = compileSql({ ...plan, measures: [], groupBy: [], events: undefined, withUnits: false, rowCap: undefined } as Plan, names);
