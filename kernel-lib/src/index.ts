@@ -229,3 +229,4 @@ export function audit(lab: Lab, opts: { limit?: number } = {}): ReturnType<Lab["
   const r = lab.audit(opts);
   return withMimeBundle({ ...r }, (x) => auditPayloadFromReport(x, { title: "Audit log" }));
 }
+export { previewTemplate, noiseHalfWidth, budgetSpent, sameCost, type TemplatePreview, type PreviewNoise } from "./labs/design.js";
