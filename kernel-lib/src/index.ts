@@ -230,3 +230,4 @@ export function audit(lab: Lab, opts: { limit?: number } = {}): ReturnType<Lab["
   return withMimeBundle({ ...r }, (x) => auditPayloadFromReport(x, { title: "Audit log" }));
 }
 export { previewTemplate, noiseHalfWidth, budgetSpent, sameCost, type TemplatePreview, type PreviewNoise } from "./labs/design.js";
+export * from "./labs/purpose-lab.js";
