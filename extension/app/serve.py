@@ -85,6 +85,7 @@ def main():
     argv = [
         f"--ServerApp.port={args.port}", "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1",
         f"--ServerApp.root_dir={os.path.abspath(args.root)}", "--allow-root",
+        "--MappingKernelManager.default_kernel_name=cleanroom-ts",  # new notebooks get the project kernel
         f"--ServerApp.open_browser={'False' if args.no_browser else 'True'}",
     ]
     if args.token is not None:
