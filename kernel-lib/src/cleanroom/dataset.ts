@@ -18,9 +18,9 @@
  */
 import * as aq from "arquero";
 import { z } from "zod";
-import { sha256 } from "@noble/hashes/sha2.js";
+import { createHash } from "node:crypto";
 import { CleanRoomError, invalid } from "../errors.js";
-import { hex, utf8 } from "../crypto/primitives.js";
+import { columnArray } from "./aggregates.js";
 
 /** An arquero table (the clean room's in-memory representation). */
 export type Table = aq.ColumnTable;
@@ -162,30 +162,34 @@ export function loadDataset(name: string, owner: string, data: unknown, schemaIn
     if (!(col in schema.columns)) invalid(`data.${col}`, "only columns declared in the schema", "an undeclared column", "DATASET_INVALID");
   const n = input.numRows();
   const cols: Record<string, unknown[] | Float64Array> = {};
-  for (const [col, spec] of Object.entries(schema.columns)) cols[col] = coerceColumn(col, spec, input.array(col) as ArrayLike<unknown>, n);
+  for (const [col, spec] of Object.entries(schema.columns)) cols[col] = coerceColumn(col, spec, columnArray(input, col), n);
   const table = aq.table(cols) as Table;
   return Object.freeze({ name, owner, schema, table, rows: n, fingerprint: fingerprintTable(table, schema) });
 }
 
 /**
- * Order-independent content fingerprint: SHA-256 over the column declaration and the sorted
- * SHA-256 digests of the rows (canonical JSON, columns in name order).
+ * Order-independent content fingerprint: SHA-256 over the column declaration and the rows
+ * (canonical JSON, columns in name order) sorted, so re-uploading the same rows in another
+ * order or under another name gives the same fingerprint (ledger "dataset" subject).
  *
  * @example
  * fingerprintTable(ds.table, ds.schema) === ds.fingerprint
  */
 export function fingerprintTable(table: Table, schema: DatasetSchema): string {
   const names = Object.keys(schema.columns).sort();
-  const arrays = names.map((c) => table.array(c) as ArrayLike<unknown>);
+  const arrays = names.map((c) => columnArray(table, c));
   const n = table.numRows();
-  const digests = new Array<string>(n);
+  const rows = new Array<string>(n);
   for (let i = 0; i < n; i++) {
-    const row = arrays.map((a) => a[i]);
-    digests[i] = hex(sha256(utf8(JSON.stringify(row))));
+    let line = "[";
+    for (let k = 0; k < arrays.length; k++) line += (k ? "," : "") + JSON.stringify(arrays[k]![i]);
+    rows[i] = line + "]";
   }
-  digests.sort();
-  const head = JSON.stringify({ columns: names.map((c) => [c, schema.columns[c]!.type]), privacyUnit: schema.privacyUnit });
-  return hex(sha256(utf8(head + "\n" + digests.join("\n"))));
+  rows.sort();
+  const h = createHash("sha256");
+  h.update(JSON.stringify({ columns: names.map((c) => [c, schema.columns[c]!.type]), privacyUnit: schema.privacyUnit, rows: n }) + "\n");
+  for (let i = 0; i < n; i += 8192) h.update(rows.slice(i, i + 8192).join("\n") + "\n");
+  return h.digest("hex");
 }
 
 /** Plain description of a dataset (column names, types, bounds; never values). */
