@@ -1,0 +1,176 @@
+import { describe, expect, it } from "vitest";
+import { generateStudy } from "../../kernel-lib/src/datasets/study.js";
+import { normalizeEmail } from "../../kernel-lib/src/identity/normalize.js";
+import { liftRules, liftSchemas, liftTemplate } from "../../kernel-lib/src/cleanroom/templates/lift.js";
+import { deserializeTable } from "../../kernel-lib/src/cleanroom/serialize.js";
+import { isCleanRoomError } from "../../kernel-lib/src/errors.js";
+import { openLab, type Lab } from "../../kernel-lib/src/session.js";
+import { approveEnclaveTemplate, attestEnclave, enclaveQuery, enclaveRoomViews, enclaveUpload, operatorHoldings } from "../../kernel-lib/src/enclave-room.js";
+import { CLEANROOM_MIME } from "../../kernel-lib/src/display/schema.js";
+import { toMimeBundle } from "../../kernel-lib/src/display/bundle.js";
+
+const study = generateStudy({ seed: "enclave-room", advertiserRows: 1500, overlap: 0.7, holdoutShare: 0.3, baseConversionRate: 0.1, liftPct: 40 });
+/** Join key = normalised email (a stand-in for PSI keys; distinctive strings to search for). */
+function keyed(rows: { email: string }[]): Record<string, unknown>[] {
+  return rows.flatMap(({ email, ...rest }) => {
+    const n = normalizeEmail(email);
+    return n.ok ? [{ ...rest, join_key: `jk:${n.value}` }] : [];
+  });
+}
+const exposures = keyed(study.exposures as never);
+const purchases = keyed(study.purchases as never);
+const schemas = liftSchemas();
+const rules = liftRules(20);
+const REQ = { params: { startDay: 0, endDay: 27 }, as: { party: "advertiser", analyst: "bo" }, purpose: "measurement" };
+
+function setUp(mode: "plain" | "enclave", seed: string, budget = true): Lab {
+  const lab = openLab({ store: ":memory:", rng: { seed }, ...(budget ? { budget: { epsilon: 5 } } : {}) });
+  const adv = lab.party("advertiser");
+  const ret = lab.party("retailer");
+  const up = mode === "plain" ? lab.upload.bind(lab) : (p: never, n: string, rows: unknown, o: never) => enclaveUpload(lab, p, n, rows, o);
+  up(adv as never, "exposures", exposures, { schema: schemas.exposures, purposes: ["measurement"], rule: rules.exposures } as never);
+  up(ret as never, "purchases", purchases, { schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases } as never);
+  lab.declarePurpose({ party: adv, analyst: "bo", purpose: "measurement", justification: "campaign lift" });
+  return lab;
+}
+function approve(lab: Lab, t: unknown, enclave: boolean) {
+  for (const p of ["advertiser", "retailer"]) enclave ? approveEnclaveTemplate(lab, t, p) : lab.approveTemplate(t, p);
+}
+async function refusal(p: Promise<unknown>) {
+  try {
+    await p;
+  } catch (e) {
+    if (isCleanRoomError(e)) return e;
+    throw e;
+  }
+  throw new Error("expected a refusal");
+}
+
+describe("enclave mode of a lab", () => {
+  it("attest → verify → release → query inside the enclave gives the plain path's released rows; the attestation renders", async () => {
+    const t = liftTemplate({ advertiser: "advertiser", retailer: "retailer", breakdown: "region", threshold: 20 });
+    const plain = setUp("plain", "p");
+    approve(plain, t, false);
+    const expected = await plain.cleanRoomQuery({ template: t, ...REQ });
+
+    const lab = setUp("enclave", "e");
+    approve(lab, t, true);
+    const att = attestEnclave(lab, { purpose: "measurement" });
+    expect(att.ok).toBe(true);
+    expect(att.imageSha384).toBe(att.ownersExpectImageSha384);
+    expect(att.owners.map((o) => [o.owner, o.outcome])).toEqual([["advertiser", "released"], ["retailer", "released"]]);
+    expect(att.display.checks.every((c) => c.status === "ok")).toBe(true);
+    const bundle = toMimeBundle(att.display);
+    expect((bundle[CLEANROOM_MIME] as { kind: string }).kind).toBe("attestation");
+
+    const r = await enclaveQuery(lab, { template: t, ...REQ });
+    expect(r.mode).toBe("enclave");
+    expect(r.rows.length).toBeGreaterThan(0);
+    expect(r.rows).toEqual(JSON.parse(JSON.stringify(expected.rows)));
+    expect(r.attestation.imageSha384).toBe(att.imageSha384);
+    expect(r.trace.map((s) => s.status)).not.toContain("refused");
+    const last = lab.audit().entries.at(-1)!;
+    expect(last.action).toBe("query");
+    expect(last.outcome).toBe("granted");
+  });
+
+  it("a noised template is charged once, after the keys were released, and its rows differ only by noise", async () => {
+    const t = liftTemplate({ advertiser: "advertiser", retailer: "retailer", epsilonPerAggregate: "0.5", threshold: 20 });
+    const lab = setUp("enclave", "e2");
+    approve(lab, t, true);
+    const before = lab.budget().budgets.find((b) => b.scope === "collaboration")!.spent.text;
+    const r = await enclaveQuery(lab, { template: t, ...REQ });
+    expect(r.charged).not.toBeNull();
+    expect(r.noise).not.toBeNull();
+    expect(lab.budget().budgets.find((b) => b.scope === "collaboration")!.spent.text).not.toBe(before);
+  });
+
+  it("a one-byte workload change, an unapproved template measured in, and a debug enclave are each refused the key", () => {
+    const t = liftTemplate({ advertiser: "advertiser", retailer: "retailer", threshold: 20 });
+    const lab = setUp("enclave", "e3");
+    approve(lab, t, true);
+    for (const [tamper, code, check] of [["code", "ATTESTATION_MEASUREMENT", "measurement"], ["template", "ATTESTATION_MEASUREMENT", "measurement"], ["debug", "ATTESTATION_DEBUG", "debug"]] as const) {
+      const a = attestEnclave(lab, { purpose: "measurement", tamper });
+      expect(a.ok, tamper).toBe(false);
+      expect(a.owners.every((o) => o.outcome === "refused" && o.code === code && o.check === check), tamper).toBe(true);
+      expect(a.display.keyRelease.outcome).toBe("denied");
+      expect(a.display.checks.find((c) => c.status === "failed")!.name).toMatch(check === "debug" ? /debug/ : /measurement/);
+    }
+    expect(attestEnclave(lab, { purpose: "measurement", debug: true }).owners[0]!.code).toBe("ATTESTATION_DEBUG");
+    // none of them became the lab's enclave
+    expect(enclaveRoomViews(lab).enclaveView).toBeNull();
+  });
+
+  it("a purpose outside the data's tags is refused by the owners' verifiers (purpose in the signed evidence)", () => {
+    const t = liftTemplate({ advertiser: "advertiser", retailer: "retailer", threshold: 20 });
+    const lab = setUp("enclave", "e4");
+    approve(lab, t, true);
+    const a = attestEnclave(lab, { purpose: "research" });
+    expect(a.ok).toBe(false);
+    expect(a.owners[0]!.code).toBe("ATTESTATION_PURPOSE");
+  });
+
+  it("a template approved after attestation is not in the measurement: the query re-attests a new image and still runs", async () => {
+    const t1 = liftTemplate({ advertiser: "advertiser", retailer: "retailer", threshold: 20 });
+    const t2 = liftTemplate({ advertiser: "advertiser", retailer: "retailer", breakdown: "channel", threshold: 20 });
+    const lab = setUp("enclave", "e5");
+    approve(lab, t1, true);
+    const a1 = attestEnclave(lab, { purpose: "measurement" });
+    approve(lab, t2, true);
+    const r = await enclaveQuery(lab, { template: t2, ...REQ });
+    expect(r.attestation.imageSha384).not.toBe(a1.imageSha384);
+  });
+
+  it("the operator never holds plaintext in enclave mode (its own gate yields ciphertext), unlike plain mode", async () => {
+    const t = liftTemplate({ advertiser: "advertiser", retailer: "retailer", threshold: 20 });
+    const lab = setUp("enclave", "e6");
+    approve(lab, t, true);
+    await enclaveQuery(lab, { template: t, ...REQ });
+    const probe = exposures.slice(0, 20).map((r) => r.join_key as string);
+    // everything the operator side holds, and the whole database
+    const held = JSON.stringify(operatorHoldings(lab));
+    for (const k of probe) expect(held.includes(k)).toBe(false);
+    const dbText = lab.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all().map((r) => JSON.stringify(lab.db.prepare(`SELECT * FROM "${(r as { name: string }).name}"`).all())).join("\n");
+    for (const k of probe) expect(dbText.includes(k)).toBe(false);
+    // the operator uses its own powers: a grant, its purpose gate → owner ciphertext, not a table
+    const grant = lab.declarePurpose({ party: "advertiser", analyst: "op", purpose: "measurement", justification: "operator curiosity" });
+    const opened = lab.purpose.authorizeQuery({ grant, requester: { party: "advertiser", analyst: "op" }, purpose: "measurement", inputs: [{ datasetId: "advertiser/exposures" }] });
+    const bytes = opened.tables["advertiser/exposures"]!;
+    expect(() => deserializeTable(bytes)).toThrow();
+    expect(Buffer.from(bytes).toString("utf8")).toMatch(/owner-sealed/);
+    for (const k of probe) expect(Buffer.from(bytes).toString("utf8").includes(k)).toBe(false);
+    const views = enclaveRoomViews(lab);
+    expect(views.operatorView.plaintextSeen).toBe(false);
+    expect(views.enclaveView!.keysHeld.length).toBe(2);
+    // defence off: the same operator move in plain mode yields the table
+    const plain = setUp("plain", "p6");
+    const g2 = plain.declarePurpose({ party: "advertiser", analyst: "op", purpose: "measurement", justification: "operator curiosity" });
+    const o2 = plain.purpose.authorizeQuery({ grant: g2, requester: { party: "advertiser", analyst: "op" }, purpose: "measurement", inputs: [{ datasetId: "advertiser/exposures" }] });
+    expect(deserializeTable(o2.tables["advertiser/exposures"]!).numRows()).toBe(exposures.length);
+    // and the plain path over enclave-only data gets the owner's ciphertext from the gate: no table
+    await expect(lab.cleanRoomQuery({ template: t, ...REQ })).rejects.toMatchObject({ code: "DATASET_INVALID" });
+  });
+
+  it("a refused enclave costs no budget and the refusal is audited", async () => {
+    const t = liftTemplate({ advertiser: "advertiser", retailer: "retailer", epsilonPerAggregate: "0.5", threshold: 20 });
+    const lab = setUp("enclave", "e7");
+    approve(lab, t, true);
+    lab.declarePurpose({ party: "advertiser", analyst: "bo", purpose: "research", justification: "a research question" });
+    const before = lab.budget().budgets.find((b) => b.scope === "collaboration")!.spent.text;
+    const e = await refusal(enclaveQuery(lab, { template: t, ...REQ, purpose: "research" }));
+    expect(e.code).toMatch(/PURPOSE_DENIED|ATTESTATION_PURPOSE/);
+    expect(lab.budget().budgets.find((b) => b.scope === "collaboration")!.spent.text).toBe(before);
+    expect(lab.audit().entries.at(-1)!.outcome).toBe("refused");
+  });
+
+  it("refuses bad input with the field named and before any side effect", async () => {
+    const lab = setUp("enclave", "e8");
+    expect(() => attestEnclave(lab, { purpose: "measurement", tamper: "nope" as never })).toThrow(/opts.tamper/);
+    expect(() => enclaveUpload(lab, "stranger", "x", [], { schema: schemas.exposures, purposes: ["measurement"] })).toThrow(/party/);
+    expect(() => enclaveUpload(lab, "advertiser", "exposures", exposures, { schema: schemas.exposures, purposes: ["measurement"] })).toThrow(/ALREADY_EXISTS|name/);
+    const plainT = liftTemplate({ advertiser: "advertiser", retailer: "retailer", exposures: "plainexp", threshold: 20 });
+    lab.upload("advertiser", "plainexp", exposures, { schema: schemas.exposures, purposes: ["measurement"], rule: rules.exposures });
+    const e = await refusal(enclaveQuery(lab, { template: plainT, ...REQ }));
+    expect(e.code).toBe("STATE_INVALID");
+  });
+});
