@@ -217,6 +217,15 @@ async function main() {
     (await text(invalid)).includes("unreadable cleanroom-lab output") && (await text(invalid)).includes("roomId"));
   await shot(invalid, "invalid-payload");
 
+  // real layer results through display/from-results
+  const titled = (title) => page.locator(".crl-view").filter({ has: page.locator(".crl-title", { hasText: title }) }).first();
+  check("real PSI run renders (match count from runPsi)", (await text(titled("PSI (real run)").locator('[data-field="match-count"]'))) === "matched 2");
+  check("real computeLift result renders with its chart",
+    (await titled("Lift (computeLift)").locator(".crl-chart svg").count()) === 1 && (await text(titled("Lift (computeLift)").locator('[data-field="lift"]'))) === "15%");
+  check("real audit log renders verified with a signed head",
+    (await text(titled("Audit (real log)").locator('[data-field="chain"]'))).startsWith("✓ chain verified (2 entries)")
+    && (await titled("Audit (real log)").locator('.crl-heads [data-status="ok"]').count()) === 1);
+
   // budget: the spending cell ran once (collaboration ε 3 − 0.5)
   const spendIndex = count - 1;
   const remainingIn = (loc) => text(loc.locator('.crl-gauge[data-scope="collaboration"] [data-field="remaining"]').first());
