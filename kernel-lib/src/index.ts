@@ -231,3 +231,6 @@ export function audit(lab: Lab, opts: { limit?: number } = {}): ReturnType<Lab["
 }
 export { previewTemplate, noiseHalfWidth, budgetSpent, sameCost, type TemplatePreview, type PreviewNoise } from "./labs/design.js";
 export * from "./labs/purpose-lab.js";
+export { enclaveUpload, approveEnclaveTemplate, attestEnclave, enclaveQuery, enclaveRoomViews, operatorHoldings, type EnclaveAttestation, type EnclaveQueryResult, type EnclaveUploadReceipt, type EnclaveRoomViews, type EnclaveTamper } from "./enclave-room.js";
+export { measureEnclaveCost, type EnclaveCostReport } from "./enclave/cost.js";
+export { approvedWorkload as demoCohortWorkload, demoPeople, peopleCsv, DEMO_PURPOSE, DEMO_TEMPLATE_HASH } from "./enclave/demoWorkload.js";
