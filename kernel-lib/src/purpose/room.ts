@@ -234,13 +234,14 @@ export class PurposeRoom {
   }
 
   /**
-   * `audit()`: sign the current head, verify the chain, return entries and the misuse review.
+   * `audit()`: verify the chain, sign the current head if it verifies, return entries and the misuse review.
    *
    * @example
    * const { verification, entries, review } = pr.auditReport({ limit: 50 })
    */
   auditReport(opts: { limit?: number } & ReviewOptions = {}): ReturnType<AuditLog["report"]> {
-    this.audit.signHead();
+    // sign only a chain that verifies: signing first would overwrite a genuine head with one over a rewritten chain
+    if (this.audit.verify().ok) this.audit.signHead();
     return this.audit.report(opts);
   }
 }
