@@ -109,6 +109,7 @@ describe("engines: arquero and DuckDB give identical exact answers", () => {
         const col = c.join ? "v" : "n";
         const measures: Measure[] = [
           { name: "cnt", kind: "count" },
+          { name: "cnt2", kind: "countSquares" },
           { name: "conv", kind: "unitsWithRows" },
           { name: "s", kind: "sum", column: { side: measured, column: col }, lo: c.lo, hi: c.lo + c.width },
           { name: "sq", kind: "sumSquares", column: { side: measured, column: col }, lo: c.lo, hi: c.lo + c.width },

@@ -43,7 +43,7 @@ function tinyRoom() {
 describe("lift template (fbpcs LiftMetrics names)", () => {
   it("computes population, conversions capped at 4, converters, clamped value and valueSquared per group on both engines", async () => {
     const { ctx, registry } = tinyRoom();
-    const t = liftTemplate({ advertiser: "adv", retailer: "shop", threshold: 2 });
+    const t = liftTemplate({ advertiser: "adv", retailer: "shop", threshold: 2, numConvSquared: true });
     registry.approve(t, "adv", ctx);
     registry.approve(t, "shop", ctx);
     for (const engine of [new ArqueroEngine(), new DuckDbEngine()]) {
@@ -62,6 +62,8 @@ describe("lift template (fbpcs LiftMetrics names)", () => {
         controlValue: 100000,
         testValueSquared: t1 * t1 + 50 * 50,
         controlValueSquared: 100000 * 100000,
+        testNumConvSquared: 4 * 4 + 1,
+        controlNumConvSquared: 1,
         suppressed: false,
       });
       expect(m!.noiseVariance.value).toBe(0);

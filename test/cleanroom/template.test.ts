@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { makeRoom } from "./fixtures.js";
 import { liftTemplate } from "../../kernel-lib/src/cleanroom/templates/lift.js";
-import { parseTemplate, templateCost, templateHash, THRESHOLD_PRESETS, validateParams, type TemplateInput } from "../../kernel-lib/src/cleanroom/template.js";
+import { noiseQuantities, parseTemplate, templateCost, templateHash, THRESHOLD_PRESETS, validateParams, type TemplateInput } from "../../kernel-lib/src/cleanroom/template.js";
 import { prepareQuery } from "../../kernel-lib/src/cleanroom/query.js";
 import { checkTemplate } from "../../kernel-lib/src/cleanroom/plan.js";
 import { isCleanRoomError, type ErrorCode } from "../../kernel-lib/src/errors.js";
@@ -144,6 +144,8 @@ describe("templates: canonical hash and approval", () => {
     expect(ratToString((c as { epsilon: import("../../kernel-lib/src/dp/rational.js").Rational }).epsilon)).toBe("1/2");
     expect(templateCost(lift(), params)).toBeNull();
     expectRefusal("PARAM_INVALID", () => templateCost(t, { startDay: 0 }));
+    const qs = noiseQuantities(parseTemplate(lift({ epsilonPerAggregate: "0.1", numConvSquared: true })));
+    expect(qs.map((q) => [q.name, q.l1])).toEqual([["units", 1n], ["conversions", 4n], ["converters", 1n], ["value", 100000n], ["valueSquared", 10n ** 10n], ["numConvSquared", 16n]]);
     const g = templateCost({ ...t, noise: { mechanism: "gaussian", rhoPerAggregate: "0.01" } }, params)!;
     expect(g.kind).toBe("zCdp");
   });

@@ -90,6 +90,7 @@ export function compileSql(plan: Plan, names: Record<string, string>, baseAlias 
   ctes.push(`cell AS (${cellSql})`);
   const aggs = ms.map((m, i) => {
     if (m.kind === "count") return `sum(__n) AS m${i}`;
+    if (m.kind === "countSquares") return `sum(__n * __n) AS m${i}`;
     if (m.kind === "unitsWithRows") return `sum(CASE WHEN __n > 0 THEN 1 ELSE 0 END) AS m${i}`;
     const c = `least(greatest(s${i}, ${Number(m.lo)}), ${Number(m.hi)})`;
     return m.kind === "sumSquares" ? `sum(${c} * ${c}) AS m${i}` : `sum(${c}) AS m${i}`;

@@ -301,6 +301,7 @@ export function executeArquero(plan: Plan, tables: Record<string, Table>): Exact
     for (let k = 0; k < M.length; k++) {
       const m = M[k]!;
       if (m.kind === "count") acc[k]![g]! += n;
+      else if (m.kind === "countSquares") acc[k]![g]! += n * n;
       else if (m.kind === "unitsWithRows") acc[k]![g]! += n > 0 ? 1 : 0;
       else {
         const raw = sums[k] ? sums[k]![c]! : (cols[k]![cellUnit[c]!] as number);

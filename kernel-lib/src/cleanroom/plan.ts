@@ -30,7 +30,7 @@ export type PlanFilter =
   | { side: Side; column: string; op: "in"; value: string[] }
   | { side: Side; column: string; op: ScalarOp; other: ColumnRef };
 
-export type MeasureKind = "count" | "unitsWithRows" | "sum" | "sumSquares";
+export type MeasureKind = "count" | "countSquares" | "unitsWithRows" | "sum" | "sumSquares";
 /** A per-unit measure aggregated over units: Σ_units f(unit's rows in group). */
 export interface Measure {
   name: string;
@@ -192,6 +192,7 @@ export function compilePlan(t: Template, params: ParamValues, ctx: PlanContext, 
   for (const a of t.aggregates) {
     if (a.fn === "countUnits") continue;
     if (a.fn === "count") measures.push({ name: a.name, kind: "count" });
+    else if (a.fn === "countSquares") measures.push({ name: a.name, kind: "countSquares" });
     else if (a.fn === "countUnitsWithRows") measures.push({ name: a.name, kind: "unitsWithRows" });
     else measures.push({ name: a.name, kind: a.fn === "sumSquares" ? "sumSquares" : "sum", column: ref(a.column), lo: a.bounds[0], hi: a.bounds[1] });
   }

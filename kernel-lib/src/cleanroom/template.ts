@@ -64,6 +64,8 @@ const Aggregate = z.discriminatedUnion("fn", [
   z.strictObject({ name: Name, fn: z.literal("countUnits") }),
   z.strictObject({ name: Name, fn: z.literal("countUnitsWithRows") }),
   z.strictObject({ name: Name, fn: z.literal("count") }),
+  /** Σ over units of (rows per unit)² — fbpcs `testNumConvSquared`, for conversion variance. */
+  z.strictObject({ name: Name, fn: z.literal("countSquares") }),
   z.strictObject({ name: Name, fn: z.literal("sum"), column: ColRef, bounds: Bounds }),
   z.strictObject({ name: Name, fn: z.literal("sumSquares"), column: ColRef, bounds: Bounds }),
   z.strictObject({ name: Name, fn: z.literal("avg"), column: ColRef, bounds: Bounds }),
@@ -258,10 +260,10 @@ export function noiseQuantities(t: Template): NoiseQuantity[] {
   for (const a of t.aggregates) {
     if (a.fn === "countUnits") continue;
     if (a.fn === "countUnitsWithRows") out.push(q(a.name, 1n));
-    else if (a.fn === "count") {
+    else if (a.fn === "count" || a.fn === "countSquares") {
       const cap = t.contribution?.maxRowsPerUnit;
       if (cap === undefined) invalid("template.contribution.maxRowsPerUnit", "a per-unit row cap for a noised count", undefined, "TEMPLATE_INVALID");
-      out.push(q(a.name, BigInt(cap)));
+      out.push(q(a.name, a.fn === "count" ? BigInt(cap) : BigInt(cap) * BigInt(cap)));
     } else {
       const m = absBig(Math.max(Math.abs(a.bounds[0]), Math.abs(a.bounds[1])));
       out.push(q(a.name, a.fn === "sumSquares" ? m * m : m));

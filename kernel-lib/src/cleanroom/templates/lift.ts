@@ -33,6 +33,8 @@ export interface LiftTemplateOptions {
   style?: "drop" | "remainder" | "error";
   /** Laplace ε per aggregate (decimal string); omit for a threshold-only run. */
   epsilonPerAggregate?: string;
+  /** Also release fbpcs `NumConvSquared` (Σ per-user conversions², one more noised aggregate). */
+  numConvSquared?: boolean;
   /** Range of the attribution-window parameters `startDay` / `endDay`. */
   dayRange?: [number, number];
 }
@@ -69,6 +71,7 @@ export function liftTemplate(o: LiftTemplateOptions): TemplateInput {
       { name: "converters", fn: "countUnitsWithRows" },
       { name: "value", fn: "sum", column: `${pu}.value_cents`, bounds: [0, cap] },
       { name: "valueSquared", fn: "sumSquares", column: `${pu}.value_cents`, bounds: [0, cap] },
+      ...(o.numConvSquared ? [{ name: "numConvSquared", fn: "countSquares" as const }] : []),
     ],
     threshold: { minimum: o.threshold ?? "fbpcs_kanon", style: o.style ?? "drop" },
     ...(o.epsilonPerAggregate ? { noise: { mechanism: "laplace" as const, epsilonPerAggregate: o.epsilonPerAggregate } } : {}),
@@ -143,8 +146,11 @@ export interface LiftAggregates {
   controlValue: number | null;
   testValueSquared: number | null;
   controlValueSquared: number | null;
+  /** Only when the template was built with `numConvSquared: true`. */
+  testNumConvSquared: number | null;
+  controlNumConvSquared: number | null;
   /** Per-arm noise variance of each metric (0 without noise). */
-  noiseVariance: { population: number; conversions: number; converters: number; value: number; valueSquared: number };
+  noiseVariance: { population: number; conversions: number; converters: number; value: number; valueSquared: number; numConvSquared: number };
   /** True when the test or control row of this cohort was suppressed (values null). */
   suppressed: boolean;
 }
@@ -174,7 +180,7 @@ export function toLiftAggregates(result: QueryResult): LiftAggregates[] {
   return [...cohorts].map((c) => {
     const t = byKey.get(`test|${c}`);
     const k = byKey.get(`control|${c}`);
-    const g = (r: typeof t, m: string) => (r ? (r[m] as number) : null);
+    const g = (r: typeof t, m: string) => (r && typeof r[m] === "number" ? (r[m] as number) : null);
     return {
       cohort: c,
       testPopulation: g(t, "population"),
@@ -187,7 +193,9 @@ export function toLiftAggregates(result: QueryResult): LiftAggregates[] {
       controlValue: g(k, "value"),
       testValueSquared: g(t, "valueSquared"),
       controlValueSquared: g(k, "valueSquared"),
-      noiseVariance: { population: v("population"), conversions: v("conversions"), converters: v("converters"), value: v("value"), valueSquared: v("valueSquared") },
+      testNumConvSquared: g(t, "numConvSquared"),
+      controlNumConvSquared: g(k, "numConvSquared"),
+      noiseVariance: { population: v("population"), conversions: v("conversions"), converters: v("converters"), value: v("value"), valueSquared: v("valueSquared"), numConvSquared: v("numConvSquared") },
       suppressed: !t || !k,
     };
   });
