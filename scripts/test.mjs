@@ -101,7 +101,7 @@ async function main() {
   const only = parseOnly(process.argv.slice(2));
   const started = Date.now();
   bootstrap({ browser: fs.existsSync(E2E) });
-  const env = jupyterEnv({ CI: process.env.CI || "1", FORCE_COLOR: "0" });
+  const env = jupyterEnv({ CI: process.env.CI || "1", NO_COLOR: "1" });
   const dir = scratchDir("test");
 
   const results = [];

@@ -221,6 +221,27 @@ class CleanroomTsProtocolTests(unittest.TestCase):
         validate_message(reply, "comm_info_reply", msg_id)
         self.assertEqual(reply["content"], {"status": "ok", "comms": {}})
 
+    def interrupt_while_running(self, code):
+        msg_id = self.kc.execute(code, stop_on_error=False)
+        deadline = time.time() + 60
+        while time.time() < deadline:  # wait until the cell has started
+            msg = self.kc.get_iopub_msg(timeout=60)
+            if msg["parent_header"].get("msg_id") == msg_id and msg["msg_type"] == "execute_input":
+                break
+        time.sleep(0.5)
+        self.km.interrupt_kernel()
+        reply = self.shell_reply(msg_id, timeout=30)
+        self.assertEqual(reply["content"]["status"], "error")
+        self.assertIn("nterrupt", reply["content"]["evalue"])
+        after, _ = self.run_cell("21 * 2")
+        self.assertEqual(after["content"]["status"], "ok", "the kernel must survive an interrupt")
+
+    def test_interrupt_stops_an_awaiting_cell(self):
+        self.interrupt_while_running("await new Promise(() => {})")
+
+    def test_interrupt_stops_a_busy_loop(self):
+        self.interrupt_while_running("while (true) {}")
+
     def test_library_error_keeps_its_name_and_code(self):
         reply, _ = self.run_cell(
             'import { CleanRoomError } from "@cleanroom-lab/kernel/dist/errors.js";\n'
