@@ -140,18 +140,20 @@ export function previewTemplate(template: unknown, params?: Record<string, unkno
     noise: t.noise ? { mechanism: t.noise.mechanism === "laplace" ? "discreteLaplace" : "discreteGaussian", confidence, perQuantity } : null,
     cost: cost ? costToJson(cost) : null,
   };
+  const unitsAs = t.aggregates.filter((a) => a.fn === "countUnits").map((a) => a.name);
   const L = [
     `Template "${out.name}"  hash ${out.hash.slice(0, 16)}…`,
     `  inputs: ${inputs.map((i) => `${i.owner}/${i.dataset}${i.join ? ` (${i.join})` : ""}`).join(" + ")}; approvals needed: ${out.approvalsNeeded.join(", ")}`,
     `  params: ${out.params.map((p) => `${p.name}: ${p.allowed}`).join("; ") || "none"}`,
     `  filters: ${out.filters.join(" AND ") || "none"}`,
     `  group by: ${out.groupBy.join(", ") || "(one row)"}`,
-    `  aggregates: ${out.aggregates.map((a) => `${a.name}=${a.fn}${a.column ? `(${a.column} clamped to [${a.bounds![0]}, ${a.bounds![1]}])` : ""}`).join(", ")}`,
+    `  aggregates:`,
+    ...out.aggregates.map((a) => `    ${a.name} = ${a.fn}${a.column ? `(${a.column}), each person's total clamped to [${a.bounds![0]}, ${a.bounds![1]}]` : ""}`),
     ...(out.contribution ? [`  contribution: at most ${out.contribution.maxRowsPerUnit} row(s) per person`] : []),
     `  threshold: ≥ ${out.threshold.minimum} distinct people per row${out.threshold.preset ? ` (preset ${out.threshold.preset} = ${THRESHOLD_PRESETS[out.threshold.preset as keyof typeof THRESHOLD_PRESETS]})` : ""}, style ${out.threshold.style}`,
-    out.noise
-      ? `  noise: ${out.noise.mechanism}; at ${confidence * 100}% confidence each released number is within ±: ${perQuantity.map((q) => `${q.name} ${q.plusMinus.toLocaleString("en-US")}`).join(", ")}`
-      : "  noise: none (threshold only: NOT differentially private)",
+    ...(out.noise
+      ? [`  noise: ${out.noise.mechanism}; with ${confidence * 100}% confidence each released number is within`, ...perQuantity.map((q) => `    ${q.name === "units" ? `units${unitsAs.length ? ` (= ${unitsAs.join(", ")})` : " (threshold count)"}` : q.name}: ±${q.plusMinus.toLocaleString("en-US")}  (sensitivity ${q.sensitivity}, scale ${q.scale})`)]
+      : ["  noise: none (threshold only: NOT differentially private)"]),
     `  cost per run: ${cost ? costText(cost) : "none"}`,
   ];
   return { ...out, text: L.join("\n") };
