@@ -5,9 +5,11 @@
  *   npm start                        serve notebooks/ and print the URL (Ctrl-C stops)
  *   npm start -- --port=9999         another port (default 8888, or $PORT)
  *   npm start -- --headless          run the flagship notebook, write it + HTML to out/
+ *   npm start -- --plain             Debian's plain Jupyter server instead of the lab app
  *
  * Serving uses the extension's JupyterLab application (extension/app/serve.py) when it and
- * its build exist, and otherwise Debian's plain `jupyter server`. Either way the kernel is
+ * its build exist, and otherwise Debian's plain Jupyter server (REST API and kernels only,
+ * no UI: `python3 -m jupyter_server`). Either way the kernel is
  * cleanroom-ts from kernel-lib/jupyter and all Jupyter state lives under .scratch/jupyter.
  *
  * Headless: the flagship notebook (notebooks/02-lift-study.ipynb if present, else
@@ -57,16 +59,17 @@ function serve() {
   const labServe = path.join(ROOT, "extension", "app", "serve.py");
   const labBuilt = fs.existsSync(path.join(ROOT, "extension", "app", "build", "bundle.js"));
   let cmd, cmdArgs, url, ui;
-  if (fs.existsSync(labServe) && labBuilt) {
+  if (fs.existsSync(labServe) && labBuilt && !flag("plain")) {
     ui = "JupyterLab (cleanroom-lab app)";
     cmd = PYTHON;
     cmdArgs = [labServe, `--port=${port}`, `--root=${path.join(ROOT, "notebooks")}`, `--token=${token}`, "--no-browser"];
     url = `http://127.0.0.1:${port}/lab?token=${token}`;
   } else {
-    ui = "Jupyter server (plain; the JupyterLab app is not built)";
-    cmd = JUPYTER;
+    ui = "plain Jupyter server: REST API and kernels, no UI (the JupyterLab app is not built or --plain)";
+    // Debian's python3-jupyter-server ships no `jupyter-server` command: run the module.
+    cmd = PYTHON;
     cmdArgs = [
-      "server", `--ServerApp.port=${port}`, "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1",
+      "-m", "jupyter_server", `--ServerApp.port=${port}`, "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1",
       `--ServerApp.root_dir=${path.join(ROOT, "notebooks")}`, `--ServerApp.token=${token}`,
       "--ServerApp.open_browser=False", "--allow-root",
       // Only the project kernel, and it is the default for new notebooks.
