@@ -31,12 +31,15 @@
  * catalog metadata and rules are supplied by the operator and re-checked inside (fingerprints,
  * rules, template hash) but not owner-signed. Owner state is in memory only: after a kernel
  * restart, owners re-upload (nothing secret is persisted in the db; the hardware root secret
- * stays in the session's sidecar key file). Templates with a difference check are refused in
- * enclave mode (the difference history lives outside the enclave).
+ * stays in the session's sidecar key file); `enclaveUpload` with the same rows re-attaches.
+ * Key material (owner storage keys, data keys, nonces) is drawn from forks of the lab's Rng: in
+ * seeded teaching mode all of it is reproducible from the seed — not private, by design.
+ * Templates with a difference check are refused in enclave mode (the difference history lives
+ * outside the enclave).
  */
 import * as aq from "arquero";
 import { CleanRoomError, invalid, isCleanRoomError } from "./errors.js";
-import { rngStamp, type RngStamp } from "./rng.js";
+import { rngStamp, TEACHING_LABEL, type RngStamp } from "./rng.js";
 import { aesGcmSeal, b64, utf8 } from "./crypto/primitives.js";
 import type { Lab, Party, QueryRequest, UploadOptions, CleanRoomResult } from "./session.js";
 import { loadDataset, type DatasetSchema } from "./cleanroom/dataset.js";
@@ -50,14 +53,15 @@ import { costFromJson } from "./dp/ledger.js";
 import { auditCost } from "./purpose/audit.js";
 import { isWithin } from "./purpose/taxonomy.js";
 import { traceOf } from "./trace.js";
-import { SimulatedHardwareRoot, type EnclaveInstance, type EnclaveView } from "./enclave/enclave.js";
+import { SimulatedHardwareRoot, type EnclaveInstance } from "./enclave/enclave.js";
 import { KeyReleaseService, type EncryptedDataset } from "./enclave/keyRelease.js";
 import { measureImage, sha384Hex, type JsonValue } from "./enclave/measurement.js";
 import { allowImages } from "./enclave/verifier.js";
-import { decodeDocument, type AttestationDocument } from "./enclave/document.js";
+import type { AttestationDocument } from "./enclave/document.js";
 import { attestationDisplay, type AttestationDisplay } from "./enclave/report.js";
 import { withMimeBundle } from "./display/bundle.js";
 import { queryPayloadFromResult } from "./display/from-results.js";
+export { enclaveRoomViews, operatorHoldings, type EnclaveRoomViews } from "./enclave-room-views.js";
 import { ENCLAVE_DEPENDENCIES, enclaveRoomImage, enclaveRoomWorkload, tamperedEnclaveRoomWorkload, type EnclaveInputMeta, type EnclaveQueryParams } from "./enclave-room-workload.js";
 
 // ---------------------------------------------------------------- the owners' side (not reachable from the Lab)
@@ -73,7 +77,7 @@ const OWNERS = new WeakMap<Lab, Map<string, OwnerSide>>();
 
 // ---------------------------------------------------------------- the operator's side
 
-interface RoomState {
+export interface RoomState {
   root: SimulatedHardwareRoot;
   enclave: EnclaveInstance | null;
   purpose: string | null;
@@ -85,7 +89,8 @@ interface RoomState {
 }
 const ROOMS = new WeakMap<Lab, RoomState>();
 
-function roomState(lab: Lab): RoomState {
+/** @internal the operator-side state of a lab in enclave mode (enclave-room-views.ts). */
+export function roomState(lab: Lab): RoomState {
   let s = ROOMS.get(lab);
   if (!s) {
     s = { root: SimulatedHardwareRoot.fromSecretKey(lab.roomId, lab.enclaveRootKey), enclave: null, purpose: null, ciphertexts: new Map(), documents: [], sealedKeys: [], outputs: [] };
@@ -97,7 +102,8 @@ function roomState(lab: Lab): RoomState {
 function catalogTable(lab: Lab): void {
   lab.db.exec(`CREATE TABLE IF NOT EXISTS enclave_datasets (room_id TEXT NOT NULL, key TEXT NOT NULL, meta_json TEXT NOT NULL, PRIMARY KEY (room_id, key))`);
 }
-function catalog(lab: Lab): Map<string, EnclaveInputMeta & { rows: number; purposes: string[] }> {
+/** @internal the enclave-mode catalog (metadata only). */
+export function catalog(lab: Lab): Map<string, EnclaveInputMeta & { rows: number; purposes: string[] }> {
   catalogTable(lab);
   const rows = lab.db.prepare("SELECT key, meta_json FROM enclave_datasets WHERE room_id = ?").all(lab.roomId) as { key: string; meta_json: string }[];
   return new Map(rows.map((r) => [r.key, JSON.parse(r.meta_json)]));
@@ -145,7 +151,9 @@ export function enclaveUpload(lab: Lab, party: Party | string, name: string, row
   if (!opts || typeof opts !== "object") invalid("options", "{ schema, purposes, idColumn? }", opts);
   if (opts.purposes === undefined) invalid("options.purposes", "allowed purposes, e.g. [\"measurement\"]", undefined, "PURPOSE_UNKNOWN");
   const key = `${owner}/${name}`;
-  if (catalog(lab).has(key) || lab.datasets(owner as string).some((d) => d.name === name)) invalid("name", "a dataset name not yet used by this party", name, "ALREADY_EXISTS");
+  const known = catalog(lab).get(key);
+  if (lab.datasets(owner as string).some((d) => d.name === name) || (known && OWNERS.get(lab)?.get(owner as string)?.tables.has(key)))
+    invalid("name", "a dataset name not yet used by this party", name, "ALREADY_EXISTS");
   const schema = { ...(opts.schema ?? {}), privacyUnit: opts.schema?.privacyUnit ?? opts.idColumn };
   const rule: AnalysisRule | null = opts.rule === undefined ? null : parseAnalysisRule(opts.rule);
   // --- owner side: validate, serialize, keep, seal for storage at the operator
@@ -159,6 +167,12 @@ export function enclaveUpload(lab: Lab, party: Party | string, name: string, row
     const kms = new KeyReleaseService({ owner: owner as string, pinnedRootPublicKey: roomState(lab).root.publicKeyHex });
     side = { kms, storageKey: lab.rng.fork(`owner-storage:${owner}`).bytes(32), tables: new Map(), protectedFor: new Map() };
     owners.set(owner as string, side);
+  }
+  if (known) {
+    // After a kernel restart the owner re-attaches its copy: same content only, nothing new stored.
+    if (known.fingerprint !== ds.fingerprint) invalid("rows", `the content already catalogued as ${key} (fingerprint ${known.fingerprint.slice(0, 12)}…)`, `fingerprint ${ds.fingerprint.slice(0, 12)}…`, "ALREADY_EXISTS");
+    side.tables.set(key, { bytes, allow: known.purposes });
+    return Object.freeze({ kind: "dataset", name, owner: owner as string, rows: ds.rows, columns: Object.keys(ds.schema.columns), fingerprint: ds.fingerprint, purposes: known.purposes, sealed: true, mode: "enclave", operatorHoldsBytes: Buffer.from(lab.purpose.store.sealed(key).ciphertext, "base64").length } as EnclaveUploadReceipt);
   }
   const nonce = lab.rng.bytes(12);
   const blob = utf8(JSON.stringify({ format: "cleanroom-lab/owner-sealed/v1", owner, datasetId: key, nonce: b64(nonce), ciphertext: b64(aesGcmSeal(side.storageKey, nonce, bytes, utf8(`owner-storage|${key}`))) }));
@@ -209,6 +223,10 @@ export interface EnclaveAttestation {
   imageSha384: string;
   /** The image the owners computed on their own and pinned. */
   ownersExpectImageSha384: string;
+  /** What the owners pinned: their own computation (default) or the operator's claim. */
+  ownersPin: "ownImage" | "operatorClaim";
+  /** The lab's hardware root public key (hex) every owner's verifier pins; survives restarts. */
+  rootPublicKeyHex: string;
   pcrs: { [i: string]: string };
   debug: boolean;
   purpose: string;
@@ -223,17 +241,21 @@ export interface EnclaveAttestation {
  * Refusals are returned as data (`ok: false`, the failing check in `display`); on success the
  * enclave holds the keys and becomes the lab's current enclave for `enclaveQuery`.
  * `tamper`: "code" (workload changed by one byte), "template" (an unapproved template hash
- * measured in), "debug" (debugger attached).
+ * measured in), "debug" (debugger attached). `ownersPin: "operatorClaim"` switches the
+ * defence off: owners pin the image the operator reports instead of the one they compute —
+ * then a tampered enclave gets the keys (and its query output shows what it leaks).
  *
  * @example
  * attestEnclave(lab, { purpose: "measurement" }).owners   // each owner: released
  * attestEnclave(lab, { purpose: "measurement", tamper: "code" }).ok   // false: ATTESTATION_MEASUREMENT
  */
-export function attestEnclave(lab: Lab, opts: { purpose: string; tamper?: EnclaveTamper; debug?: boolean; datasets?: string[] }): EnclaveAttestation {
+export function attestEnclave(lab: Lab, opts: { purpose: string; tamper?: EnclaveTamper; debug?: boolean; datasets?: string[]; ownersPin?: "ownImage" | "operatorClaim" }): EnclaveAttestation {
   if (typeof opts !== "object" || opts === null) invalid("opts", "{ purpose, tamper?, debug?, datasets? }", opts);
   const tamper = opts.tamper ?? "none";
   if (!["none", "code", "template", "debug"].includes(tamper)) invalid("opts.tamper", "none | code | template | debug", tamper);
   if (opts.debug !== undefined && typeof opts.debug !== "boolean") invalid("opts.debug", "boolean", opts.debug);
+  const pin = opts.ownersPin ?? "ownImage";
+  if (pin !== "ownImage" && pin !== "operatorClaim") invalid("opts.ownersPin", "ownImage | operatorClaim", pin);
   const purpose = lab.purpose.taxonomy.resolveUse(opts.purpose, "opts.purpose");
   const cat = catalog(lab);
   const keys = opts.datasets ?? [...cat.keys()];
@@ -250,7 +272,8 @@ export function attestEnclave(lab: Lab, opts: { purpose: string; tamper?: Enclav
     rng,
   );
   // Each owner computes the image it expects from the approved hashes and the published code.
-  const expected = measureImage(image).imageSha384;
+  // Defence OFF ("operatorClaim"): owners pin whatever image the operator says it launched.
+  const expected = pin === "ownImage" ? measureImage(image).imageSha384 : enclave.measurement.imageSha384;
   const decisions: OwnerDecision[] = [];
   let shown: AttestationDisplay | null = null;
   const title = (d: string) => `Enclave attestation — ${d}`;
@@ -259,7 +282,7 @@ export function attestEnclave(lab: Lab, opts: { purpose: string; tamper?: Enclav
     const side = OWNERS.get(lab)?.get(owner);
     const held = side?.tables.get(k);
     if (!side || !held) {
-      decisions.push({ owner, dataset: k, outcome: "refused", code: "NOT_FOUND", check: null, reason: "the owner holds no copy in this kernel (owner state is in memory only): re-upload with enclaveUpload" });
+      decisions.push({ owner, dataset: k, outcome: "refused", code: "NOT_FOUND", check: null, reason: "the owner holds no copy in this kernel (owner state is in memory only): the owner re-attaches it with enclaveUpload (same rows)" });
       continue;
     }
     const tag = held.allow.find((a) => isWithin(purpose, a)) ?? held.allow[0]!;
@@ -293,9 +316,12 @@ export function attestEnclave(lab: Lab, opts: { purpose: string; tamper?: Enclav
   } else enclave.terminate();
   const m = enclave.measurement;
   const out: EnclaveAttestation = {
-    kind: "enclaveAttestation", ok, moduleId: enclave.moduleId, imageSha384: m.imageSha384, ownersExpectImageSha384: expected, pcrs: { ...m.pcrs }, debug: enclave.debug, purpose,
+    kind: "enclaveAttestation", ok, moduleId: enclave.moduleId, imageSha384: m.imageSha384, ownersExpectImageSha384: expected, ownersPin: pin, rootPublicKeyHex: st.root.publicKeyHex, pcrs: { ...m.pcrs }, debug: enclave.debug, purpose,
     approvedTemplateHashes: [...enclave.approvedTemplateHashes], owners: decisions,
-    display: shown ?? attestationDisplay(st.documents[st.documents.length - 1]!, { error: new CleanRoomError("NOT_FOUND", "no owner could be asked") }, { title: title("no key released") }),
+    display: shown ?? {
+      kind: "attestation", version: 1, title: title("no owner was asked"), document: [{ name: "document", value: "none requested" }], checks: [], verified: false,
+      keyRelease: { outcome: "not-requested", reason: decisions[0]?.reason ?? "no dataset" }, ...(rng.mode === "seeded" ? { rngMode: "seeded" as const, label: TEACHING_LABEL } : { rngMode: "secure" as const }),
+    },
     rngStamp: rngStamp(rng),
   };
   return withMimeBundle(out, (r) => ({ ...r.display, title: `${r.display.title} (${r.owners.filter((o) => o.outcome === "released").length}/${r.owners.length} owners released)` }));
@@ -400,79 +426,3 @@ export async function enclaveQuery(lab: Lab, req: QueryRequest): Promise<Enclave
   }
 }
 
-// ---------------------------------------------------------------- the two views
-
-/** What the operator holds in enclave mode, and what it fails to do with it. */
-export interface EnclaveRoomViews {
-  operatorView: {
-    atRest: { dataset: string; operatorHoldsBytes: number; format: string }[];
-    ciphertexts: { dataset: string; kmsDatasetId: string; ciphertextBytes: number; ciphertextHead: string }[];
-    documents: { module_id: string; pcr0: string; debug: boolean; purpose: string }[];
-    sealedKeys: RoomState["sealedKeys"];
-    outputs: number;
-    attempts: { attempt: string; result: string }[];
-    plaintextSeen: boolean;
-  };
-  enclaveView: EnclaveView | null;
-}
-
-/**
- * The operator's view of the lab's enclave mode beside the current enclave's view. The
- * operator's attempts are real calls with its own powers (its gate, its catalog).
- *
- * @example
- * enclaveRoomViews(lab).operatorView.attempts
- */
-export function enclaveRoomViews(lab: Lab): EnclaveRoomViews {
-  const st = roomState(lab);
-  const cat = catalog(lab);
-  const attempts: EnclaveRoomViews["operatorView"]["attempts"] = [];
-  let plaintextSeen = false;
-  const { deserializeTable } = ENCLAVE_DEPENDENCIES;
-  /** Did these bytes parse as a table with rows? (Arrow may read random bytes as an empty table.) */
-  const readsAsTable = (b64text: string): boolean => {
-    try {
-      return deserializeTable(Buffer.from(b64text, "base64")).numRows() > 0;
-    } catch {
-      return false;
-    }
-  };
-  for (const k of cat.keys()) {
-    const atRest = readsAsTable(lab.purpose.store.sealed(k).ciphertext);
-    attempts.push({ attempt: `read ${k} from the operator's store as a table`, result: atRest ? "SUCCEEDED (this would be a bug)" : "failed: ciphertext (purpose-gate seal over the owner's sealed blob)" });
-    const enc = st.ciphertexts.get(k);
-    const kms = enc ? readsAsTable(enc.ciphertext) : false;
-    if (enc) attempts.push({ attempt: `read the KMS-protected copy of ${k} as a table`, result: kms ? "SUCCEEDED (this would be a bug)" : "failed: AES-256-GCM ciphertext; the key went only to the attested enclave" });
-    plaintextSeen ||= atRest || kms;
-  }
-  try {
-    lab.planContext().dataset(...(([...cat.keys()][0] ?? "x/y").split("/") as [string, string]));
-    attempts.push({ attempt: "plan a plain-path query over an enclave-mode dataset", result: "SUCCEEDED (this would be a bug)" });
-  } catch (e) {
-    attempts.push({ attempt: "plan a plain-path query over an enclave-mode dataset", result: `refused: ${isCleanRoomError(e) ? e.code : "error"} (the session has no table for it)` });
-  }
-  return {
-    operatorView: {
-      atRest: [...cat.keys()].map((k) => ({ dataset: k, operatorHoldsBytes: Buffer.from(lab.purpose.store.sealed(k).ciphertext, "base64").length, format: "purpose-gate seal over an owner-sealed blob" })),
-      ciphertexts: [...st.ciphertexts.entries()].map(([k, e]) => ({ dataset: k, kmsDatasetId: e.datasetId, ciphertextBytes: Buffer.from(e.ciphertext, "base64").length, ciphertextHead: Buffer.from(e.ciphertext, "base64").subarray(0, 12).toString("hex") + "…" })),
-      documents: st.documents.slice(-4).map((d) => { const p = decodeDocument(d); return { module_id: p.module_id, pcr0: `${p.pcrs["0"]!.slice(0, 24)}…`, debug: p.debug, purpose: p.purpose }; }),
-      sealedKeys: st.sealedKeys.slice(-4),
-      outputs: st.outputs.length,
-      attempts,
-      plaintextSeen,
-    },
-    enclaveView: st.enclave ? st.enclave.view() : null,
-  };
-}
-
-/**
- * Everything the operator side of enclave mode holds, as JSON (for tests and audits: it must
- * contain no plaintext value of an enclave-mode dataset).
- *
- * @example
- * JSON.stringify(operatorHoldings(lab)).includes("k000001") // false
- */
-export function operatorHoldings(lab: Lab): JsonValue {
-  const st = roomState(lab);
-  return JSON.parse(JSON.stringify({ catalog: [...catalog(lab).entries()], ciphertexts: [...st.ciphertexts.entries()], documents: st.documents, sealedKeys: st.sealedKeys, outputs: st.outputs, atRest: [...catalog(lab).keys()].map((k) => lab.purpose.store.sealed(k)) }));
-}

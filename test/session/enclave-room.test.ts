@@ -1,3 +1,6 @@
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { generateStudy } from "../../kernel-lib/src/datasets/study.js";
 import { normalizeEmail } from "../../kernel-lib/src/identity/normalize.js";
@@ -172,5 +175,56 @@ describe("enclave mode of a lab", () => {
     lab.upload("advertiser", "plainexp", exposures, { schema: schemas.exposures, purposes: ["measurement"], rule: rules.exposures });
     const e = await refusal(enclaveQuery(lab, { template: plainT, ...REQ }));
     expect(e.code).toBe("STATE_INVALID");
+  });
+
+  it("defence off (owners pin the operator's claimed image): the one-byte-changed enclave gets the keys and leaks raw rows; on: refused", async () => {
+    const t = liftTemplate({ advertiser: "advertiser", retailer: "retailer", threshold: 20 });
+    const lab = setUp("enclave", "e9");
+    approve(lab, t, true);
+    const off = attestEnclave(lab, { purpose: "measurement", tamper: "code", ownersPin: "operatorClaim" });
+    expect(off.ok).toBe(true);
+    const leak = (await enclaveQuery(lab, { template: t, ...REQ })) as unknown as { rawRows?: { join_key: string }[] };
+    expect(leak.rawRows?.length).toBe(5);
+    expect(exposures.some((r) => r.join_key === leak.rawRows![0]!.join_key)).toBe(true);
+    const on = attestEnclave(lab, { purpose: "measurement", tamper: "code" });
+    expect(on.ok).toBe(false);
+    expect(on.owners[0]!.code).toBe("ATTESTATION_MEASUREMENT");
+    // re-attesting the genuine image replaces the tampered enclave: no raw rows any more
+    expect(attestEnclave(lab, { purpose: "measurement" }).ok).toBe(true);
+    expect("rawRows" in (await enclaveQuery(lab, { template: t, ...REQ }))).toBe(false);
+  });
+
+  it("after a kernel restart the pinned root is unchanged; owners (in memory only) must re-upload before keys are released", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "crl-enclave-room-"));
+    const store = path.join(dir, "room.db");
+    try {
+      const lab = openLab({ store, rng: { seed: "restart" } });
+      const adv = lab.party("advertiser");
+      const ret = lab.party("retailer");
+      enclaveUpload(lab, adv, "exposures", exposures, { schema: schemas.exposures, purposes: ["measurement"], rule: rules.exposures });
+      enclaveUpload(lab, ret, "purchases", purchases, { schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases });
+      const t = liftTemplate({ advertiser: "advertiser", retailer: "retailer", threshold: 20 });
+      approve(lab, t, true);
+      const first = attestEnclave(lab, { purpose: "measurement" });
+      expect(first.ok).toBe(true);
+      lab.close();
+      const again = openLab({ store, rng: { seed: "restart" } });
+      const second = attestEnclave(again, { purpose: "measurement" });
+      expect(second.rootPublicKeyHex).toBe(first.rootPublicKeyHex);
+      expect(second.imageSha384).toBe(first.imageSha384);
+      expect(second.ok).toBe(false);
+      expect(second.display.keyRelease.outcome).toBe("not-requested");
+      expect((toMimeBundle(second.display)[CLEANROOM_MIME] as { kind: string }).kind).toBe("attestation");
+      expect(second.owners.every((o) => o.code === "NOT_FOUND" && /re-attaches/.test(o.reason!))).toBe(true);
+      // the owners re-attach their copies (different content is refused), then keys are released again
+      expect(() => enclaveUpload(again, "advertiser", "exposures", exposures.slice(1), { schema: schemas.exposures, purposes: ["measurement"], rule: rules.exposures })).toThrow(/ALREADY_EXISTS/);
+      enclaveUpload(again, "advertiser", "exposures", exposures, { schema: schemas.exposures, purposes: ["measurement"], rule: rules.exposures });
+      enclaveUpload(again, "retailer", "purchases", purchases, { schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases });
+      expect(() => enclaveUpload(again, "retailer", "purchases", purchases, { schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases })).toThrow(/ALREADY_EXISTS/);
+      expect(attestEnclave(again, { purpose: "measurement" }).ok).toBe(true);
+      again.close();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
