@@ -143,6 +143,28 @@ byDebug
 """)
 
 md(r"""
+**Defence off.** Why must each owner compute the image itself? Suppose the owners trusted the image
+the *operator* says it launched (`ownersPin: "operatorClaim"`). In a second room with the same data,
+the one-byte-changed enclave then gets both keys — and its "query result" carries raw rows of the
+advertiser's table. With the defence on (the default), the same enclave is refused, as above.
+""")
+
+code(r"""
+const trustingLab = openLab({ store: ":memory:", room: "trusting-room", rng: { seed: "nb04-trusting" } });
+for (const p of ["advertiser", "retailer"]) trustingLab.party(p);
+enclaveUpload(trustingLab, "advertiser", "exposures", m.joinedA, { schema: schemas.exposures, purposes: ["measurement"], rule: rules.exposures });
+enclaveUpload(trustingLab, "retailer", "purchases", m.joinedB, { schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases });
+trustingLab.declarePurpose({ party: "advertiser", analyst: "bo", purpose: "measurement", justification: "campaign lift, trusting owners" });
+for (const p of ["advertiser", "retailer"]) approveEnclaveTemplate(trustingLab, tExact, p);
+const trusting = attestEnclave(trustingLab, { purpose: "measurement", tamper: "code", ownersPin: "operatorClaim" });
+const leakyResult: any = await enclaveQuery(trustingLab, { template: tExact, params: { startDay: 0, endDay: 27 }, as: { party: "advertiser", analyst: "bo" }, purpose: "measurement" });
+console.log(`defence off: keys ${trusting.ok ? "RELEASED" : "refused"}; raw rows in the output: ${leakyResult.rawRows?.length ?? 0}`);
+console.log(leakyResult.rawRows?.slice(0, 2));
+const defended = attestEnclave(trustingLab, { purpose: "measurement", tamper: "code" });
+console.log(`defence on, same room: ${defended.ok ? "RELEASED" : "refused"} — ${defended.owners.map((o) => o.code).join(", ")}`);
+""")
+
+md(r"""
 ## 4 · The attestation lab: replay, wrong nonce, stale documents, man in the middle
 
 A self-contained lab per scenario (one owner, one enclave, exactly one thing wrong) runs the same
@@ -331,6 +353,8 @@ check(att.display.checks.every((c) => c.status === "ok"), "every verifier check 
 check(!byCode.ok && byCode.owners.every((o) => o.code === "ATTESTATION_MEASUREMENT"), "a one-byte code change is refused on measurement");
 check(!byTemplate.ok && byTemplate.owners.every((o) => o.code === "ATTESTATION_MEASUREMENT"), "an unapproved template measured in is refused");
 check(!byDebug.ok && byDebug.owners.every((o) => o.code === "ATTESTATION_DEBUG"), "a debug enclave is refused");
+check(trusting.ok && leakyResult.rawRows?.length > 0, "defence off (owners trust the operator's image claim): the changed code gets the keys and leaks raw rows");
+check(!defended.ok && defended.owners.every((o) => o.code === "ATTESTATION_MEASUREMENT") && !("rawRows" in inside), "defence on: the changed code is refused and no raw row leaves the genuine enclave");
 const sc = Object.fromEntries(refusals.scenarios.map((s) => [s.tamper, s]));
 check(sc.none.outcome === "released", "the untampered attestation lab releases the key");
 check(["replay", "nonce", "stale", "debug", "mitmKey", "mitmEdit", "mitmGrant", "purpose", "foreignRoot", "code"].every((t) => sc[t].outcome === "refused"),
