@@ -78,8 +78,7 @@ const schemas = liftSchemas(), rules = liftRules(100);
 const upA = enclaveUpload(lab, adv, "exposures", m.joinedA, { schema: schemas.exposures, purposes: ["measurement"], rule: rules.exposures });
 const upR = enclaveUpload(lab, ret, "purchases", m.joinedB, { schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases });
 declarePurpose(lab, { party: adv, analyst: "bo", purpose: "measurement", justification: "campaign lift inside the enclave" });
-console.log(upA);
-console.log(upR);
+for (const u of [upA, upR]) console.log(`${u.owner}/${u.name}: ${u.rows} rows, purposes ${u.purposes.join(", ")}; the operator stores ${u.operatorHoldsBytes} bytes of owner-sealed ciphertext`);
 """)
 
 md(r"""

@@ -194,7 +194,7 @@ describe("enclave mode of a lab", () => {
     expect("rawRows" in (await enclaveQuery(lab, { template: t, ...REQ }))).toBe(false);
   });
 
-  it("after a kernel restart the pinned root is unchanged; owners (in memory only) must re-upload before keys are released", () => {
+  it("after a kernel restart the pinned root is unchanged; owners (in memory only) must re-attach before keys are released", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "crl-enclave-room-"));
     const store = path.join(dir, "room.db");
     try {
@@ -216,6 +216,14 @@ describe("enclave mode of a lab", () => {
       expect(second.display.keyRelease.outcome).toBe("not-requested");
       expect((toMimeBundle(second.display)[CLEANROOM_MIME] as { kind: string }).kind).toBe("attestation");
       expect(second.owners.every((o) => o.code === "NOT_FOUND" && /re-attaches/.test(o.reason!))).toBe(true);
+      // a query now is refused at the key release, before the budget step, and audited
+      again.declarePurpose({ party: "advertiser", analyst: "bo", purpose: "measurement", justification: "campaign lift" });
+      const e = await refusal(enclaveQuery(again, { template: t, ...REQ }));
+      expect(e.code).toBe("NOT_FOUND");
+      const trace = e.details.trace as { step: string; status: string }[];
+      expect(trace.find((x) => x.step === "budget")!.status).toBe("skipped");
+      expect(trace.find((x) => x.step === "execute")!.status).toBe("refused");
+      expect(again.audit().entries.at(-1)!.outcome).toBe("refused");
       // the owners re-attach their copies (different content is refused), then keys are released again
       expect(() => enclaveUpload(again, "advertiser", "exposures", exposures.slice(1), { schema: schemas.exposures, purposes: ["measurement"], rule: rules.exposures })).toThrow(/ALREADY_EXISTS/);
       enclaveUpload(again, "advertiser", "exposures", exposures, { schema: schemas.exposures, purposes: ["measurement"], rule: rules.exposures });
