@@ -96,7 +96,7 @@ export const tamperedEnclaveRoomWorkload: EnclaveWorkload = (w) => runInsideEncl
 /** Functions the workload calls, measured by source text. */
 export const ENCLAVE_DEPENDENCIES = { runInsideEnclave, executeQuery, releaseResult, deserializeTable, checkTemplate, compilePlan, fingerprintTable } as const;
 
-/** Engine name + version measured into PCR1. */
+/** Engine name + version measured into PCR1. @example enclaveEngine("arquero") // { name: "arquero", version: "arquero 8.0.3" } */
 export function enclaveEngine(engineName: string): { name: string; version: string } {
   return engineName === "duckdb" ? { name: "duckdb", version: "@duckdb/node-api 1.5.6-r.1" } : { name: "arquero", version: "arquero 8.0.3" };
 }

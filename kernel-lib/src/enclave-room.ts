@@ -86,14 +86,15 @@ export interface RoomState {
   documents: AttestationDocument[];
   sealedKeys: { datasetId: string; ephemeralPublicKey: string; ciphertextBytes: number }[];
   outputs: JsonValue[];
+  attests: number;
 }
 const ROOMS = new WeakMap<Lab, RoomState>();
 
-/** @internal the operator-side state of a lab in enclave mode (enclave-room-views.ts). */
+/** @internal the operator-side state of a lab in enclave mode (enclave-room-views.ts). @example roomState(lab).ciphertexts.size */
 export function roomState(lab: Lab): RoomState {
   let s = ROOMS.get(lab);
   if (!s) {
-    s = { root: SimulatedHardwareRoot.fromSecretKey(lab.roomId, lab.enclaveRootKey), enclave: null, purpose: null, ciphertexts: new Map(), documents: [], sealedKeys: [], outputs: [] };
+    s = { root: SimulatedHardwareRoot.fromSecretKey(lab.roomId, lab.enclaveRootKey), enclave: null, purpose: null, ciphertexts: new Map(), documents: [], sealedKeys: [], outputs: [], attests: 0 };
     ROOMS.set(lab, s);
   }
   return s;
@@ -102,7 +103,7 @@ export function roomState(lab: Lab): RoomState {
 function catalogTable(lab: Lab): void {
   lab.db.exec(`CREATE TABLE IF NOT EXISTS enclave_datasets (room_id TEXT NOT NULL, key TEXT NOT NULL, meta_json TEXT NOT NULL, PRIMARY KEY (room_id, key))`);
 }
-/** @internal the enclave-mode catalog (metadata only). */
+/** @internal the enclave-mode catalog (metadata only). @example [...catalog(lab).keys()] // ["advertiser/exposures"] */
 export function catalog(lab: Lab): Map<string, EnclaveInputMeta & { rows: number; purposes: string[] }> {
   catalogTable(lab);
   const rows = lab.db.prepare("SELECT key, meta_json FROM enclave_datasets WHERE room_id = ?").all(lab.roomId) as { key: string; meta_json: string }[];
@@ -262,7 +263,7 @@ export function attestEnclave(lab: Lab, opts: { purpose: string; tamper?: Enclav
   if (keys.length === 0) invalid("opts.datasets", "enclave-mode datasets (upload with enclaveUpload first)", keys, "NOT_FOUND");
   for (const k of keys) if (!cat.has(k)) invalid("opts.datasets", `enclave-mode datasets of this room (${[...cat.keys()].join(", ")})`, k, "NOT_FOUND");
   const st = roomState(lab);
-  const rng = lab.rng.fork(`attest:${st.documents.length}`);
+  const rng = lab.rng.fork(`attest:${++st.attests}`);
   const approved = lab.templates.approvedHashes();
   const image = enclaveRoomImage(lab.engine.name, approved);
   // "template": the operator slips one template hash nobody approved into the image.
