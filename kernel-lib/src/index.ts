@@ -240,3 +240,4 @@ export { runPsi, attachJoinKeys, type RunPsiOptions, type PsiRunResult } from ".
 export { CrosswalkJoiner } from "./identity/crosswalk.js";
 export { randomScalar } from "./identity/psi-backend.js";
 export { x25519KeyPair } from "./crypto/primitives.js";
+export type { TemplateInput } from "./cleanroom/template.js";

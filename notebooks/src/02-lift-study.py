@@ -261,7 +261,7 @@ const collab = before.budgets.find((b) => b.scope === "collaboration")!;
 const buys = whatRemainingBuys(collab.remaining, { accuracy: 25, confidence: 0.95 });
 console.log(`remaining ${collab.remaining.text} buys:`, buys.rows.map((r) => `${r.queries} counts at ${r.perQuery} (${r.accountant})`).join("; "));
 const conv = preview.noise!.perQuantity.find((q) => q.name === "converters")!;
-console.log(`our template spends ε 0.2 per quantity: each converter count is within ±${conv.plusMinus} at 95% — and the whole run costs ${cost.kind === "pureDp" ? "ε = 1" : ""}, so the room can afford ${before.overall[0]!.count} runs.`);
+console.log(`our template spends ε 0.2 per quantity: each converter count is within ±${conv.plusMinus} at 95% — and the whole run costs ${preview.cost!.text}, so the room can afford ${before.overall[0]!.count} runs.`);
 """)
 
 md(r"""
