@@ -209,6 +209,22 @@ const adsOnJoin = await attempt(() => cleanRoomQuery(lab, { template: lift, para
 adsOnJoin
 """)
 
+md(r"""
+**Deny wins over allow.** Besides the tags, a room can hold explicit deny rules in the Fides
+shape (`matches: ANY | ALL | NONE | OTHER` over data uses, categories and subjects). Take a rule
+that forbids every advertising use, measurement included, of data containing `user.financial`.
+It refuses bo's measurement query even though both tag sets allow measurement, and that same
+query ran a few cells above. The cell then removes the rule again, so the rest of the notebook
+runs under the tags alone.
+""")
+
+code(r"""
+lab.purpose.setRules([{ name: "no-ads-on-financial", dataUses: { matches: "ANY", values: ["ads"] }, dataCategories: { matches: "ANY", values: ["user.financial"] } }]);
+const denyWins = await attempt(() => cleanRoomQuery(lab, { template: lift, params: { startDay: 0, endDay: 27 }, as: bo, purpose: "measurement" }));
+lab.purpose.setRules([]);
+denyWins
+""")
+
 code(r"""
 // The label the result carries is the combination of the two stored labels.
 const storedJoin = combineLabels(lab.purpose.store.labelFor("advertiser/exposures"), lab.purpose.store.labelFor("retailer/purchases"));
@@ -448,6 +464,7 @@ if ((epiTypo as { code: string }).code !== "PURPOSE_UNKNOWN") throw new Error("a
 if (propagationViolations !== 0 || !neverLooser) throw new Error("label propagation: the derived label must be exactly as strict as its inputs combined");
 if (JSON.stringify(joined.allow) !== JSON.stringify(["marketing.advertising.measurement"])) throw new Error("joined label must allow measurement only");
 if (measured.purpose !== "marketing.advertising.measurement" || measured.rows.length === 0) throw new Error("the measurement query should run");
+if ((denyWins as { code?: string }).code !== "PURPOSE_DENIED" || !/deny rule/.test((denyWins as { message: string }).message)) throw new Error("an explicit deny rule must win over allow tags");
 if ((adsOnJoin as { code: string }).code !== "PURPOSE_DENIED") throw new Error("ads over the join must be refused (purchases allow measurement only)");
 if (gate.slice(0, 4).some((g) => g.plaintext !== "none")) throw new Error("a forged or mismatched grant released plaintext");
 if (gate[0]!.result !== "KEY_RELEASE_DENIED" || !gate.slice(1, 4).every((g) => g.result.startsWith("KEY_RELEASE_DENIED"))) throw new Error("the gate must refuse with KEY_RELEASE_DENIED");
