@@ -146,6 +146,12 @@ class CleanroomTsProtocolTests(unittest.TestCase):
         self.assertIn("not assignable", c["evalue"])
         self.assertEqual([m["msg_type"] for m in out if m["msg_type"] == "error"], ["error"])
 
+    def test_failing_mimebundle_hook_is_a_cell_error_not_a_hang(self):
+        reply, out = self.run_cell(
+            '({ [Symbol.for("jupyter.mimebundle")]: () => { throw new Error("bad bundle"); } })')
+        self.assertEqual((reply["content"]["status"], reply["content"]["evalue"]), ("error", "bad bundle"))
+        self.assertFalse([m for m in out if m["msg_type"] == "execute_result"])
+
     def test_async_rejection_is_an_error(self):
         reply, _ = self.run_cell('await Promise.reject(new Error("later"))')
         self.assertEqual((reply["content"]["status"], reply["content"]["evalue"]), ("error", "later"))

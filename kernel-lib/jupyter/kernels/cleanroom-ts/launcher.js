@@ -42,6 +42,13 @@ const KERNEL_API = Symbol.for("cleanroom-lab.kernel");
 const util = require("util");
 const { createHmac, randomBytes } = require("crypto");
 
+// Kernel-internal diagnostics go to the real stderr (the Jupyter server's log), never into a
+// cell's output: process.stderr.write is re-routed to iopub while cells run.
+const realStderrWrite = process.stderr.write.bind(process.stderr);
+function kernelLog(...args) {
+  realStderrWrite(`[cleanroom-ts] ${util.format(...args)}\n`);
+}
+
 function fail(message) {
   process.stderr.write(`cleanroom-ts: ${message}\n`);
   process.exit(1);
@@ -226,10 +233,10 @@ class CleanroomServer extends ZmqServer {
           terminated = true;
           break;
         default:
-          console.warn(`cleanroom-ts: unknown msg_type: ${type}`);
+          kernelLog(`ignoring unknown msg_type ${type}`);
       }
     } catch (e) {
-      console.error(`cleanroom-ts: failed to handle ${type}:`, e);
+      kernelLog(`failed to handle ${type}:`, e);
     } finally {
       this.publishStatus("idle", msg);
     }
@@ -264,7 +271,13 @@ class CleanroomServer extends ZmqServer {
   async handleExecute(sock, msg) {
     const req = msg.content;
     const seq = ++this.received;
-    const run = () => this.runExecute(sock, msg, req, seq);
+    // A bug in this launcher must still answer the request, or the client waits forever.
+    const run = () =>
+      this.runExecute(sock, msg, req, seq).catch((e) => {
+        kernelLog("execute_request failed inside the launcher:", e);
+        const err = { ename: "KernelError", evalue: `cleanroom-ts launcher: ${e && e.message}`, traceback: [] };
+        this.reply(sock, msg, "execute_reply", { status: "error", execution_count: this.execCount, ...err });
+      });
     const done = this.queue.then(run, run);
     this.queue = done.catch(() => {});
     await done;
@@ -309,12 +322,20 @@ class CleanroomServer extends ZmqServer {
     const captured = this.captured.splice(0);
     const lastValue = captured.filter((c) => c.kind === "value").pop();
     let outputText = null;
+    let data = null;
+    if (ok && lastValue && !silent) {
+      try {
+        data = resultBundle(lastValue.value); // runs the value's mimebundle hook: may throw
+      } catch (e) {
+        captured.push({ kind: "thrown", value: e });
+        ok = false;
+      }
+    }
 
     if (ok) {
       // Diagnostics of a `//@module` cell do not fail it; show them as stderr.
       for (const c of captured) if (c.kind === "diagnostic") writeStream("stderr", c.text + "\n");
-      if (lastValue && !silent) {
-        const data = resultBundle(lastValue.value);
+      if (data) {
         outputText = data["text/plain"];
         this.iopubSend(msg, "execute_result", { execution_count: count, data, metadata: {} });
       }
