@@ -69,19 +69,25 @@ md(r"""
 ## The pipeline
 
 ```
- advertiser                         retailer
- exposures (emails)                 purchases (emails)
-      │        ① identity mapping: PSI over an encrypted channel        │
-      └──────────────► join keys (pseudonyms), no email crosses ◄───────┘
-      │        ② clean room: sealed uploads tagged with allowed purposes │
-      │        ③ approved query: a template both owners approved, by hash
-      │        ④ release: contribution bounds → DP noise → thresholds
-      │        ⑤ privacy budget: charged atomically before running
-      │        ⑥ (optional) the same query inside an attested enclave
-      └──────► ⑦ audit: every call, granted or refused, hash-chained and signed
+advertiser: exposures (emails)              retailer: purchases (emails)
+          |                                              |
+          +------ (1) PSI over an encrypted channel -----+
+                               |   join keys (pseudonyms); no email crosses
+                               v
+        (2) clean room: sealed uploads tagged with allowed purposes
+                               v
+        (3) approved query: a template every owner approved, by hash
+                               v
+        (4) release: contribution bounds -> DP noise -> thresholds
+                               v
+        (5) privacy budget: charged atomically, before running
+                               v
+        (6) optional: the same query inside an attested enclave
+                               v
+        (7) audit: every call, granted or refused, hash-chained and signed
 ```
 
-### ① Identity mapping (notebook 01)
+### 1 · Identity mapping (notebook 01)
 The two parties hold customer emails, and neither may hand them over. ECDH PSI on ristretto255
 gives each matched record a common **join key**. Every protocol message travels inside an
 X25519 → HKDF → AES-256-GCM channel (`channel: true`).
@@ -105,7 +111,7 @@ console.log(`a joined advertiser row: ${JSON.stringify(match.joinedA![0])}`);
 """)
 
 md(r"""
-### ② Clean room with purpose-tagged uploads (notebooks 02, 03)
+### 2 · Clean room with purpose-tagged uploads (notebooks 02, 03)
 Each party uploads its matched rows with a schema, an AWS-style analysis rule, and the purposes it
 allows. The room stores them **sealed**: each table is encrypted under a data key, and that key is
 wrapped only for the allowed purposes. The advertiser allows ads and measurement. The retailer
@@ -122,7 +128,7 @@ console.table(receipts.map((r) => ({ owner: r.owner, dataset: r.name, rows: r.ro
 """)
 
 md(r"""
-### ③ An approved query (notebooks 02, 06)
+### 3 · An approved query (notebooks 02, 06)
 Analysts do not write SQL against the other party's rows. They run a **template**: a plan stored
 as data, with typed parameter slots, thresholds and noise. Every data owner approves its hash.
 The analyst also declares a purpose, and the room issues a signed grant for it.
@@ -138,7 +144,7 @@ declarePurpose(lab, { party: advertiser, analyst: "bo", purpose: "measurement", 
 """)
 
 md(r"""
-### ④ DP and thresholds (notebooks 02, 05)
+### 4 · DP and thresholds (notebooks 02, 05)
 The room runs the join and caps each person's contribution. It then adds discrete Laplace noise
 (ε = 0.5 per aggregate) and suppresses any group with fewer than 100 people. The lift estimate
 comes with a confidence interval whose width includes the DP noise. Here we can compare it with
@@ -159,7 +165,7 @@ console.log(`released converter lift ${(overall.converters.relativeLift! * 100).
 """)
 
 md(r"""
-### ⑤ The privacy budget (notebook 05)
+### 5 · The privacy budget (notebook 05)
 The query cost ε = 2.5: five noised quantities at 0.5 each. The cost was computed from the
 template *before* anything ran, and charged in one transaction to three budgets at once: the
 collaboration's, the asking party's, and each input dataset's.
@@ -170,7 +176,7 @@ budget(lab)
 """)
 
 md(r"""
-### ⑥ Optional: the same query inside an attested enclave (notebook 04)
+### 6 · Optional: the same query inside an attested enclave (notebook 04)
 In enclave mode, the owners' keys go only to an enclave whose **measurement** they computed
 themselves: the code, the engine and the approved template hashes. The clean-room operator then
 holds nothing but ciphertext. The same approved template (over the enclave-mode copies of the
@@ -187,7 +193,7 @@ attested
 """)
 
 code(r"""
-// The enclave draws its own noise, so its estimate differs from step ④'s; both are noisy estimates of the same truth.
+// The enclave draws its own noise, so its estimate differs from step 4's; both are noisy estimates of the same truth.
 const teeResult = await enclaveQuery(lab, { template: teeT, params: { startDay: 0, endDay: 27 }, as: bo, purpose: "measurement" });
 const arm = (g: string) => teeResult.rows.find((r) => r.group === g)!;
 const teeLift = (Number(arm("test").converters) / Number(arm("test").population)) / (Number(arm("control").converters) / Number(arm("control").population)) - 1;
@@ -206,7 +212,7 @@ third
 """)
 
 md(r"""
-### ⑦ Audit (notebook 03)
+### 7 · Audit (notebook 03)
 Every call above went into the hash-chained, signed audit log, including the refused third query:
 uploads, grants, queries with their template hash and cost, and the attestation-backed query.
 """)
@@ -226,7 +232,7 @@ md(r"""
 | Even the clean-room operator must not see the data | TEE: attestation + key release | R3 |
 | Link users across systems without a shared ID | identity provider crosswalk; PSI | R4 |
 | Move data between parties securely | authenticated encrypted channel | R5 |
-| Answer many questions without leaking over time | privacy budget (DP composition) | step ⑤ and the refusal above |
+| Answer many questions without leaking over time | privacy budget (DP composition) | step 5 and the refusal above |
 
 **R1 · Measure lift without sharing rows.** The lift above came out of the room. Rows did not. A
 template that tries to list rows, by grouping on the join key, is refused before it can be
@@ -275,7 +281,7 @@ md(r"""
 **R4 · Link users without a shared ID.** The two parties know the same people by different
 identifiers: email, cookie, device. An identity provider resolves each party's own identifiers
 into collaboration tokens that only the clean room can open, so neither party learns the other's
-IDs. As the identity graph decays (stale cookies), fewer people can be linked. PSI, used in step ①,
+IDs. As the identity graph decays (stale cookies), fewer people can be linked. PSI, used in step 1,
 answers the case where both parties already hold the same kind of identifier.
 """)
 
@@ -283,7 +289,7 @@ code(r"""
 const r4 = [0, 0.2, 0.5].map((decay) => crosswalk({ people: 2000, decay, rng: { seed: "notebook-07/crosswalk" } }));
 console.table(r4.map((c) => ({ decay: c.decay, matchedPeople: c.matchedPeople, matchRate: c.matchRate.toFixed(3), advertiserResolved: c.parties[0]!.resolved, publisherResolved: c.parties[1]!.resolved })));
 console.log(`what a party uploads: ${JSON.stringify(r4[0]!.sampleUpload[0])}`);
-console.log(`PSI in step ①: ${match.matchReport.intersectionSize} matched of ${match.matchReport.partyA.rows} advertiser rows`);
+console.log(`PSI in step 1: ${match.matchReport.intersectionSize} matched of ${match.matchReport.partyA.rows} advertiser rows`);
 """)
 
 md(r"""
@@ -327,7 +333,7 @@ Ad tech often exchanges SHA-256 hashes of emails, as if hashing anonymised them.
 hash is a deterministic pseudonym, and anyone who can *guess* an address can hash the guess and
 compare. Here 400 customers have common-name addresses, and the attacker hashes a dictionary of
 4,000 candidates. With the defence on, the same customers are blinded under a secret PSI key,
-which is what the parties exchange in step ①, and the same dictionary finds nobody.
+which is what the parties exchange in step 1, and the same dictionary finds nobody.
 """)
 
 code(r"""
