@@ -43,12 +43,19 @@ function nativeBaseline(mults) {
   sodiumNative.randombytes_buf(n);
   n[31] &= 0x0f; // a scalar below 2^252
   sodiumNative.crypto_scalarmult_ed25519_base_noclamp(p, n);
+  const c = process.cpuUsage();
   const t = performance.now();
   for (let i = 0; i < mults; i++) {
     sodiumNative.crypto_scalarmult_ed25519_noclamp(q, n, p);
     q.copy(p); // feed forward so the work can't be skipped
   }
-  return performance.now() - t;
+  return { ms: performance.now() - t, cpu: cpuMs(c) };
+}
+
+/** CPU time of this process (all threads, incl. workers) since `start`, in ms. */
+function cpuMs(start) {
+  const d = process.cpuUsage(start);
+  return (d.user + d.system) / 1000;
 }
 
 let peakRss = 0;
@@ -65,33 +72,37 @@ async function timed(label, n, opts) {
       process.stderr.write(`\r  ${label}: ${phase} ${done}/${total}            `);
     }
   };
+  const c = process.cpuUsage();
   const t = performance.now();
   const r = await runPsi(a, b, { ...opts, rng: "secure", registry: new KeyRegistry(), progress });
   const ms = performance.now() - t;
+  const cpu = cpuMs(c);
   if (tty) process.stderr.write("\r" + " ".repeat(90) + "\r");
   if (r.matchReport.intersectionSize !== n - Math.floor(n / 2)) throw new Error(`${label}: wrong intersection ${r.matchReport.intersectionSize}`);
-  return { ms, threads: r.matchReport.threads };
+  return { ms, cpu, threads: r.matchReport.threads };
 }
 
 const fmt = (ms) => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${ms.toFixed(0)} ms`);
 console.log(`PSI benchmark (joinKeys mode, 50% overlap) — node ${process.version}, ${os.availableParallelism()} cores reported, using ${cores} for "all cores"`);
 for (const n of sizes) {
   const rows = [];
-  const native = nativeBaseline(4 * n);
-  rows.push(["native baseline (sodium-native ed25519 noclamp, 1 thread)", native, 1, `${4 * n} mults`]);
+  const nat = nativeBaseline(4 * n);
+  const native = nat.ms;
+  rows.push(["native baseline (sodium-native ed25519 noclamp, 1 thread)", nat.ms, nat.cpu, `${4 * n} mults`]);
   const s1 = await timed("libsodium 1 thread", n, { backend: "libsodium", threads: 1 });
-  rows.push(["libsodium-wrappers-sumo (WASM), 1 thread", s1.ms, s1.threads, ""]);
+  rows.push(["libsodium-wrappers-sumo (WASM), 1 thread", s1.ms, s1.cpu, ""]);
   const sN = await timed(`libsodium ${cores} threads`, n, { backend: "libsodium", threads: cores });
-  rows.push([`libsodium-wrappers-sumo (WASM), ${sN.threads} threads`, sN.ms, sN.threads, ""]);
+  rows.push([`libsodium-wrappers-sumo (WASM), ${sN.threads} threads`, sN.ms, sN.cpu, ""]);
   if (n <= nobleMax) {
     const nb = await timed("noble", n, { backend: "noble" });
-    rows.push(["@noble/curves, 1 thread", nb.ms, 1, ""]);
-  } else rows.push(["@noble/curves, 1 thread", NaN, 1, `skipped (PSI_BENCH_NOBLE_MAX=${nobleMax})`]);
-  console.log(`\nN = ${n.toLocaleString("en-US")} per side`);
-  for (const [name, ms, , note] of rows) {
+    rows.push(["@noble/curves, 1 thread", nb.ms, nb.cpu, ""]);
+  } else rows.push(["@noble/curves, 1 thread", NaN, NaN, `skipped (PSI_BENCH_NOBLE_MAX=${nobleMax})`]);
+  console.log(`\nN = ${n.toLocaleString("en-US")} per side          wall time, ratio to native wall | CPU time (all threads)`);
+  for (const [name, ms, cpu, note] of rows) {
     const ratio = Number.isNaN(ms) ? "" : `${(ms / native).toFixed(2)}× native`;
-    console.log(`  ${name.padEnd(62)} ${Number.isNaN(ms) ? "—".padStart(9) : fmt(ms).padStart(9)}  ${ratio.padEnd(14)} ${note}`);
+    const cpuCol = Number.isNaN(cpu) ? "" : `cpu ${fmt(cpu)}`;
+    console.log(`  ${name.padEnd(62)} ${Number.isNaN(ms) ? "—".padStart(9) : fmt(ms).padStart(9)}  ${ratio.padEnd(14)} ${cpuCol.padEnd(12)} ${note}`);
   }
-  console.log(`  target: libsodium on all cores ≤ 1.0× native → ${(sN.ms / native).toFixed(2)}× (${sN.ms / native <= 1 ? "met" : "not met"})`);
+  console.log(`  target: libsodium on all cores ≤ 1.0× native → ${(sN.ms / native).toFixed(2)}× (${sN.ms / native <= 1 ? "met" : "not met"}); load average now ${os.loadavg()[0].toFixed(1)} on ${os.availableParallelism()} cores`);
 }
 console.log(`\npeak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB`);
