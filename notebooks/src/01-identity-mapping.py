@@ -196,7 +196,8 @@ matched record and attach it to their rows before upload; unmatched rows get no 
 
 code(r"""
 const study = generateStudy({ seed: "nb01/study", advertiserRows: 2000, overlap: 0.7, holdoutShare: 0.3, baseConversionRate: 0.1, liftPct: 40 });
-const jk = await psiMatch({ party: "advertiser", rows: study.exposures }, { party: "retailer", rows: study.purchases }, { mode: "joinKeys", rng: { seed: "nb01/psi-joinkeys" }, threads: 1 });
+const jk = await psiMatch({ party: "advertiser", rows: study.exposures }, { party: "retailer", rows: study.purchases },
+  { mode: "joinKeys", rng: { seed: "nb01/psi-joinkeys" }, threads: 1 });
 console.log("an advertiser row after PSI:", JSON.stringify(jk.joinedA![0]));
 jk
 """)
@@ -210,19 +211,23 @@ from each run's match report; the ground truth is computed in the clear by the c
 """)
 
 code(r"""
+const names = { a: "advertiser", b: "retailer" };
 const runs = {
   joinKeys: jk,
-  cardinality: await runPsi(study.exposures, study.purchases, { mode: "cardinality", rng: { seed: "nb01/psi-card" }, threads: 1, keepMessages: true, names: { a: "advertiser", b: "retailer" } }),
-  intersection: await runPsi(study.exposures, study.purchases, { mode: "intersection", rng: { seed: "nb01/psi-int" }, threads: 1, keepMessages: true, names: { a: "advertiser", b: "retailer" } }),
+  cardinality: await runPsi(study.exposures, study.purchases,
+    { mode: "cardinality", rng: { seed: "nb01/psi-card" }, threads: 1, keepMessages: true, names: names }),
+  intersection: await runPsi(study.exposures, study.purchases,
+    { mode: "intersection", rng: { seed: "nb01/psi-int" }, threads: 1, keepMessages: true, names: names }),
 };
 const norm = (rows: { email: string }[]) => new Set(rows.map((r) => normalizeEmail(r.email)).filter((r) => r.ok).map((r) => (r as { value: string }).value));
 const advEmails = norm(study.exposures), retEmails = norm(study.purchases);
 const trueOverlap = [...advEmails].filter((e) => retEmails.has(e)).length;
 const seen = Object.entries(runs).map(([mode, r]) => ({
   mode,
-  "advertiser learns": r.joinKeysA ? `which rows match + a join key for each (${r.matchReport.partyA.matchedRows} rows)` : r.matchedRowsA ? `which rows match (${r.matchedRowsA.length} rows)` : `only the count: ${r.matchReport.intersectionSize}`,
-  "retailer learns": r.joinKeysB ? `which rows match + the same join keys (${r.matchReport.partyB.matchedRows} rows)` : "nothing but the advertiser's set size",
-  "intersection size": r.matchReport.intersectionSize,
+  "advertiser learns": r.joinKeysA ? `matching rows + keys (${r.matchReport.partyA.matchedRows})`
+    : r.matchedRowsA ? `matching rows (${r.matchedRowsA.length})` : `count only (${r.matchReport.intersectionSize})`,
+  "retailer learns": r.joinKeysB ? `matching rows + keys (${r.matchReport.partyB.matchedRows})` : "the other set's size",
+  "true overlap": trueOverlap,
 }));
 console.table(seen);
 console.log(`ground truth (normalised e-mails in both sets): ${trueOverlap}`);
@@ -245,7 +250,8 @@ for (const row of [...study.exposures.slice(0, 300), ...study.purchases.slice(0,
   canaries.push(row.email.trim(), ...(n.ok ? [n.value, sha256Email(n.value)] : []));
 }
 const leaked = canaries.filter((c) => wire.includes(c)).length;
-console.table(runs.intersection.transcript.map((t) => ({ step: t.step, from: t.from, to: t.to, kind: t.kind, elements: t.count, bytes: t.bytes, first: t.preview[0]!.slice(0, 24) + "…" })));
+console.table(runs.intersection.transcript.map((t) =>
+  ({ step: t.step, from: t.from, to: t.to, kind: t.kind, elements: t.count, bytes: t.bytes, first: t.preview[0]!.slice(0, 16) + "…" })));
 console.log(`${canaries.length} canaries, ${(wire.length / 1e6).toFixed(1)} MB of messages scanned: ${leaked} found`);
 """)
 
@@ -270,12 +276,13 @@ const victimsClean = [...byNorm.values()];
 const victims = victimsClean.map((v, i) => (i % 3 === 0 ? " " + v.toUpperCase() : i % 3 === 1 ? v.replace("@", "+promo@") : v));
 const hashedUpload = victims.map((v) => sha256Email(v));
 const onHashes = dictionaryAttack(hashedUpload, dict);
-const psiRun = await runPsi(victims, dict.slice(0, 400), { mode: "intersection", rng: { seed: "nb01/psi-dict" }, threads: 1, keepMessages: true });
+const psiRun = await runPsi(victims, dict.slice(0, 400),
+  { mode: "intersection", rng: { seed: "nb01/psi-dict" }, threads: 1, keepMessages: true });
 const psiValues = psiRun.messages!.flatMap((m) => m.message.encryptedElements);
 const onPsi = dictionaryAttack(psiValues, dict);
 console.table([
-  { "what the attacker sees": "SHA-256 of each e-mail (\"hashed upload\")", values: onHashes.observed, "re-identified": onHashes.reidentified, rate: onHashes.rate },
-  { "what the attacker sees": "every PSI message value H(x)^a, H(y)^b, H(x)^ab", values: onPsi.observed, "re-identified": onPsi.reidentified, rate: onPsi.rate },
+  { "attacker sees": "SHA-256 of each e-mail", values: onHashes.observed, "re-identified": onHashes.reidentified, rate: onHashes.rate },
+  { "attacker sees": "PSI values H(x)^a, H(y)^b, H(x)^ab", values: onPsi.observed, "re-identified": onPsi.reidentified, rate: onPsi.rate },
 ]);
 """)
 
@@ -309,7 +316,7 @@ with a probe set *S* and with *S* ∪ {target}, learns whether the target is a c
 retailer from the difference. A minimum set size does not help (the attacker pads with dummies).
 What bounds the attack is releasing the count with ε-DP noise (possible when a third party — the
 clean room, over join keys — computes it): then no attacker can be right more often than
-e^{2ε}/(1+e^{2ε}) over the two queries. 400 worlds per defence, the target a customer in half of them;
+e^(2ε) / (1 + e^(2ε)) over the two queries. 400 worlds per defence, the target a customer in half of them;
 the first row also runs the real PSI protocol (fresh keys every session) for a few worlds.
 """)
 
@@ -401,7 +408,8 @@ processes is what came out of the channel.
 """)
 
 code(r"""
-const overChannel = await runPsi(study.exposures.slice(0, 300), study.purchases.slice(0, 300), { mode: "joinKeys", channel: true, rng: { seed: "nb01/psi-channel" }, threads: 1, names: { a: "advertiser", b: "retailer" } });
+const overChannel = await runPsi(study.exposures.slice(0, 300), study.purchases.slice(0, 300),
+  { mode: "joinKeys", channel: true, rng: { seed: "nb01/psi-channel" }, threads: 1, names: names });
 console.table(overChannel.transcript.map((t) => ({ step: t.step, from: t.from, to: t.to, kind: t.kind, "payload bytes": t.bytes, "encrypted frame bytes": t.channelFrameBytes })));
 console.log(`channel transcript hash: ${overChannel.matchReport.channelTranscriptHash}; matched ${overChannel.matchReport.intersectionSize}`);
 """)

@@ -296,7 +296,7 @@ md(r"""
 How much would unlimited repetition have bought? The simulation below repeats the individual
 tracker at ε = 0.5 per quantity *n* times and averages. The budget admitted 2 rounds here (4 in a
 fresh month); a few hundred rounds make the attacker nearly always right — and the DP bound for
-*n* rounds, e^{nε}/(1+e^{nε}), says that nothing prevents it except refusing to answer.
+*n* rounds, e^(nε) / (1 + e^(nε)), says that nothing prevents it except refusing to answer.
 """)
 
 code(r"""
