@@ -142,6 +142,7 @@ export async function runPsi(rowsA: RowsLike, rowsB: RowsLike, options: RunPsiOp
   if (options === null || typeof options !== "object") invalid("options", "RunPsiOptions object", options);
   const mode = options.mode ?? "joinKeys";
   const names = options.names ?? { a: "A", b: "B" };
+  if (!names || typeof names.a !== "string" || typeof names.b !== "string" || !names.a || !names.b || names.a === names.b) invalid("names", "two distinct non-empty party names { a, b }", names);
   const rng = makeRng(options.rng);
   const a = prepare(asRows(rowsA, "rowsA"), options, "rowsA");
   const b = prepare(asRows(rowsB, "rowsB"), options, "rowsB");
