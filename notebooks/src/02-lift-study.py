@@ -292,15 +292,15 @@ const released = result.lift.cohorts[0]!.result!;
 const oracle = oracleLiftAggregates(study.exposures, study.purchases, { maxConversionsPerPerson: 4 });
 const exact = computeLift(oracle.cohorts[0]!.aggregates);
 const row = (l: typeof exact) => ({
-  "test converter rate": l.converters.test!.toFixed(4), "control converter rate": l.converters.control!.toFixed(4),
-  "relative lift": l.converters.relativeLift!.toFixed(4),
-  "95% CI (delta method)": `[${l.converters.ci!.relativeLift![0].toFixed(3)}, ${l.converters.ci!.relativeLift![1].toFixed(3)}]`,
-  "95% CI (log scale)": `[${l.converters.ci!.relativeLiftLog![0].toFixed(3)}, ${l.converters.ci!.relativeLiftLog![1].toFixed(3)}]`,
+  "test rate": l.converters.test!.toFixed(4), "control rate": l.converters.control!.toFixed(4),
+  "lift": l.converters.relativeLift!.toFixed(3),
+  "95% CI (delta)": `[${l.converters.ci!.relativeLift![0].toFixed(3)}, ${l.converters.ci!.relativeLift![1].toFixed(3)}]`,
+  "95% CI (log)": `[${l.converters.ci!.relativeLiftLog![0].toFixed(3)}, ${l.converters.ci!.relativeLiftLog![1].toFixed(3)}]`,
 });
 console.table({
-  "clean room (PSI + DP + threshold)": row(released),
+  "clean room (DP)": row(released),
   "oracle (exact, NOT private)": row(exact),
-  "ground truth (generator)": { "test converter rate": gt.truth.converters.ifAllTest.toFixed(4), "control converter rate": gt.truth.converters.ifAllControl.toFixed(4), "relative lift": gt.truth.converters.relativeLift.toFixed(4), "95% CI (delta method)": "—", "95% CI (log scale)": "—" },
+  "ground truth": { "test rate": gt.truth.converters.ifAllTest.toFixed(4), "control rate": gt.truth.converters.ifAllControl.toFixed(4), "lift": gt.truth.converters.relativeLift.toFixed(3), "95% CI (delta)": "—", "95% CI (log)": "—" },
 });
 """)
 
@@ -387,7 +387,8 @@ code(r"""
 const report = cells.suppressed;
 console.log(`style ${report.style}; minimum ${report.minimum} (set by ${report.minimumFrom}); decided on the ${report.decidedOn} count`);
 console.log(`${cells.rows.length} rows released, ${report.rows.length} suppressed:`);
-console.table(report.rows.map((r) => ({ ...r.key, reason: r.reason, rule: r.rule })));
+console.table(report.rows.map((r) => ({ ...r.key, reason: r.reason })));
+console.log("rule:", [...new Set(report.rows.map((r) => r.rule))].join("; "));
 console.log("fields of a suppression entry:", Object.keys(report.rows[0]!).join(", "), "— no count.");
 """)
 

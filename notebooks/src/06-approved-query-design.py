@@ -332,13 +332,15 @@ const pm = (n: string) => preview.noise!.perQuantity.find((q) => q.name === n)!.
 const rows = result.rows.map((r) => {
   const e = exact[r["region"] as string]!;
   return {
-    region: r["region"], "buyers (released)": r["buyers"], "buyers (exact)": e.buyers,
-    "spend $ (released)": Math.round((r["spend"] as number) / 100), "spend $ (exact)": Math.round(e.spend / 100), "spend ± $ (preview)": Math.round(pm("spend") / 100),
-    "avg basket $ (released)": ((r["spend"] as number) / (r["baskets"] as number) / 100).toFixed(2), "avg basket $ (exact)": (e.spend / e.baskets / 100).toFixed(2),
+    region: r["region"], "buyers": `${r["buyers"]} (${e.buyers})`, "baskets": `${r["baskets"]} (${e.baskets})`,
+    "spend $": `${Math.round((r["spend"] as number) / 100)} (${Math.round(e.spend / 100)})`,
+    "avg basket $": `${((r["spend"] as number) / (r["baskets"] as number) / 100).toFixed(2)} (${(e.spend / e.baskets / 100).toFixed(2)})`,
     "avg basket error %": (100 * Math.abs((r["spend"] as number) / (r["baskets"] as number) / (e.spend / e.baskets) - 1)).toFixed(1),
   };
 });
+console.log("released (exact, god's-eye) per region:");
 console.table(rows);
+console.log(`predicted ± at 95%: spend ±$${Math.round(pm("spend") / 100)}, baskets ±${pm("baskets")}, buyers ±${pm("buyers")}`);
 console.log(`predicted avg-basket error (95%, conservative): ±${predictAccuracy(preview)["avg basket ±% (predicted)"]}%`);
 """)
 
