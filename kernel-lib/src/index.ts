@@ -234,7 +234,7 @@ export * from "./labs/purpose-lab.js";
 export { enclaveUpload, approveEnclaveTemplate, attestEnclave, enclaveQuery, enclaveRoomViews, operatorHoldings, type EnclaveAttestation, type EnclaveQueryResult, type EnclaveUploadReceipt, type EnclaveRoomViews, type EnclaveTamper } from "./enclave-room.js";
 export { measureEnclaveCost, type EnclaveCostReport } from "./enclave/cost.js";
 export { approvedWorkload as demoCohortWorkload, demoPeople, peopleCsv, DEMO_PURPOSE, DEMO_TEMPLATE_HASH } from "./enclave/demoWorkload.js";
-export { attackPopulation, cohortTemplate, trackers, exactCohort, dpGuessBound, trackerAccuracy, refreshAveraging, adhImpressions, LAB_REGIONS, type LabCustomer, type CohortParams, type AccuracyPoint, type RefreshMonth } from "./labs/attacks-lab.js";
+export { attackPopulation, cohortTemplate, trackers, exactCohort, dpGuessBound, trackerAccuracy, refreshAveraging, reconstructionAttack, adhImpressions, LAB_REGIONS, type LabCustomer, type CohortParams, type AccuracyPoint, type RefreshMonth, type ReconstructionPoint } from "./labs/attacks-lab.js";
 export { lineChart, type LineChart, type ChartPoint } from "./labs/lab-chart.js";
 export { runPsi, attachJoinKeys, type RunPsiOptions, type PsiRunResult } from "./identity/run-psi.js";
 export { CrosswalkJoiner } from "./identity/crosswalk.js";

@@ -58,7 +58,7 @@ retailer).
 
 code(r"""
 import { openLab, declarePurpose, approveTemplate, cleanRoomQuery, attempt, budget, seededRng,
-  attackPopulation, cohortTemplate, trackers, exactCohort, trackerAccuracy, refreshAveraging, adhImpressions, lineChart,
+  attackPopulation, cohortTemplate, trackers, exactCohort, trackerAccuracy, refreshAveraging, reconstructionAttack, adhImpressions, lineChart,
   type CohortParams, type Lab, type CleanRoomResult, type Refusal } from "@cleanroom-lab/kernel";
 
 const pop = attackPopulation({ rng: seededRng("attack-lab/population"), people: 800 });
@@ -352,6 +352,34 @@ lineChart({
 """)
 
 md(r"""
+## 9 · Reconstruction: the fundamental law of information recovery
+
+Trackers and averaging are special cases of a general result (Dinur & Nissim, 2003): answer
+*too many* questions *too accurately* and the whole database can be rebuilt. Here 60 customers each
+have a secret bit; the analyst asks 240 random subset sums ("how many of these ~30 people
+converted?") and solves the least-squares system. With exact answers every bit comes back. With
+ε-DP answers, what matters is each person's **total** privacy loss — ε per query times the ~120
+queries that include her — and the attacker's per-bit accuracy stays under the bound for that
+total. A budget of a few ε per person keeps reconstruction near a coin flip; ε = 1 per query
+(≈ 120 per person) gives the database away.
+""")
+
+code(r"""
+const recon = reconstructionAttack({ people: 60, queries: 240, epsilons: [0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, Infinity], trials: 3, rng: seededRng("attack-lab/reconstruction") });
+console.table(recon.points.map((p) => ({ "ε per query": p.epsilonPerQuery, "ε per person": Number(p.epsilonPerPerson.toFixed(1)), "bits recovered": Number(p.accuracy.toFixed(3)), "ε-DP bound": Number(p.bound.toFixed(3)) })));
+const reconFinite = recon.points.filter((p) => Number.isFinite(p.epsilonPerQuery));
+lineChart({
+  title: "Reconstruction from 240 noisy subset sums (60 people)",
+  x: { title: "total ε per person", log: true }, y: { title: "share of secret bits recovered", min: 0.4, max: 1 },
+  data: [
+    ...reconFinite.map((p) => ({ x: p.epsilonPerPerson, y: p.accuracy, series: "least-squares attacker" })),
+    ...reconFinite.map((p) => ({ x: p.epsilonPerPerson, y: p.bound, series: "ε-DP bound" })),
+  ],
+  dashed: ["ε-DP bound"],
+})
+""")
+
+md(r"""
 **Lessons.** Thresholds stop the direct question and nothing else. Difference checks stop the
 obvious pair, not a tracker. DP noise makes each answer provably uninformative about one person —
 but only per query: the budget is what turns "each answer" into "all answers", and a refreshing
@@ -382,6 +410,8 @@ check(avgPoints[avgPoints.length - 1]!.accuracy >= 0.9 && avgPoints[2]!.accuracy
 check(advBudget.refreshWarning !== null && refresh.refreshWarning === advBudget.refreshWarning, "the ledger warns about monthly refresh");
 check(refresh.months.every((m, i) => m.rounds === 4 && m.lifetimeEpsilon === 8 * (i + 1)), "each refresh admits 4 more rounds; lifetime ε grows by 8 a month");
 check(refresh.months[23]!.accuracy > refresh.months[0]!.accuracy + 0.1, "after 24 refreshes the averaging attacker is clearly better than after one month");
+check(recon.points[recon.points.length - 1]!.accuracy === 1 && recon.points[6]!.accuracy >= 0.95, "exact (or ε = 1 per query) answers to 240 subset sums reconstruct the database");
+check(recon.points[0]!.accuracy < 0.6 && recon.points.every((p) => p.accuracy <= p.bound + 3 * Math.sqrt(0.25 / (60 * 3))), "at ≈ 1 ε per person reconstruction is a coin flip, and never beats the ε-DP bound");
 """)
 
 nb = nbf.v4.new_notebook()

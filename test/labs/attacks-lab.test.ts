@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { openLab } from "../../kernel-lib/src/session.js";
 import { seededRng } from "../../kernel-lib/src/rng.js";
 import { isCleanRoomError } from "../../kernel-lib/src/errors.js";
-import { attackPopulation, cohortTemplate, trackers, exactCohort, trackerAccuracy, refreshAveraging, adhImpressions, dpGuessBound, type CohortParams, type LabCustomer } from "../../kernel-lib/src/labs/attacks-lab.js";
+import { attackPopulation, cohortTemplate, trackers, exactCohort, trackerAccuracy, refreshAveraging, reconstructionAttack, adhImpressions, dpGuessBound, type CohortParams, type LabCustomer } from "../../kernel-lib/src/labs/attacks-lab.js";
 import { lineChart } from "../../kernel-lib/src/labs/lab-chart.js";
 
 function room(rows: LabCustomer[], pop: ReturnType<typeof attackPopulation>, d: { differenceCheck?: number; epsilonPerAggregate?: string; budget?: number } = {}) {
@@ -136,6 +136,22 @@ describe("attacker accuracy simulations", () => {
     const err = await ask(trackers().pair[0]!.params).catch((e) => e);
     expect(isCleanRoomError(err, "BUDGET_EXCEEDED")).toBe(true);
     expect(JSON.stringify(lab.ledger.status(lab.roomId))).toBe(spent);
+  });
+});
+
+describe("Dinur–Nissim reconstruction", () => {
+  it("exact subset sums give every bit back; ~1 ε per person leaves a coin flip under the bound", () => {
+    const r = reconstructionAttack({ people: 40, queries: 160, epsilons: [0.01, Infinity], trials: 3, rng: seededRng("dn") });
+    expect(r.points[1]!.accuracy).toBe(1);
+    expect(r.points[0]!.accuracy).toBeLessThan(0.65);
+    expect(r.points[0]!.epsilonPerPerson).toBeGreaterThan(0.5);
+    expect(r.points[0]!.epsilonPerPerson).toBeLessThan(1.2);
+    expect(r.points[0]!.accuracy).toBeLessThanOrEqual(r.points[0]!.bound + 3 * Math.sqrt(0.25 / 120));
+  });
+
+  it("rejects too few queries and bad ε", () => {
+    expect(() => reconstructionAttack({ people: 40, queries: 10, epsilons: [1], rng: seededRng("x") })).toThrow(/queries/);
+    expect(() => reconstructionAttack({ epsilons: [-1], rng: seededRng("x") })).toThrow(/epsilons/);
   });
 });
 

@@ -301,6 +301,86 @@ export function refreshAveraging(o: { rows: readonly LabCustomer[]; monthlyEpsil
   return { months: out, costPerRound: `${steps.length} runs × 2 noised quantities × ε ${o.epsilonPerAggregate} = ε ${decimal(Number((steps.length * 2 * eps).toPrecision(12)))}`, refreshWarning: refreshWarning("monthly", pureDp(o.monthlyEpsilon)), refusal, rngStamp: rngStamp(o.rng) };
 }
 
+export interface ReconstructionPoint {
+  /** ε of each subset-sum answer (Infinity = exact answers). */
+  epsilonPerQuery: number;
+  /** Privacy loss of one person: ε × the number of queries that include her (mean over people). */
+  epsilonPerPerson: number;
+  /** Fraction of secret bits the attacker recovered (mean over trials). */
+  accuracy: number;
+  /** Mean over people of the ε-DP bound e^ε_i/(1+e^ε_i) on guessing her bit. */
+  bound: number;
+}
+
+/**
+ * Dinur–Nissim reconstruction: `queries` random subset sums of `people` secret bits, each
+ * answered with discrete Laplace noise of scale 1/ε (sensitivity 1); the attacker solves the
+ * least-squares system and rounds. Exact (or lightly noised) answers give the whole database
+ * back; the per-person privacy loss shows why a budget must cap the number of queries.
+ *
+ * @example
+ * reconstructionAttack({ people: 60, queries: 240, epsilons: [0.01, 1, Infinity], rng }).points
+ */
+export function reconstructionAttack(o: { people?: number; queries?: number; epsilons: number[]; trials?: number; rng: Rng }): { points: ReconstructionPoint[]; people: number; queries: number; rngStamp: RngStamp } {
+  const n = o.people ?? 60;
+  const m = o.queries ?? 4 * n;
+  const trials = o.trials ?? 3;
+  if (!Number.isSafeInteger(n) || n < 4 || n > 400) invalid("people", "integer in [4, 400]", n);
+  if (!Number.isSafeInteger(m) || m < n || m > 4000) invalid("queries", `integer in [people, 4000]`, m);
+  if (!Number.isSafeInteger(trials) || trials < 1 || trials > 100) invalid("trials", "integer in [1, 100]", trials);
+  if (!Array.isArray(o.epsilons) || o.epsilons.length === 0 || !o.epsilons.every((e) => e > 0)) invalid("epsilons", "non-empty list of ε > 0 (Infinity = exact)", o.epsilons);
+  const points: ReconstructionPoint[] = [];
+  for (const eps of o.epsilons) {
+    const scale = Number.isFinite(eps) ? laplaceScaleFor(decimal(eps), 1n) : null;
+    let correct = 0;
+    let loss = 0;
+    let bound = 0;
+    for (let t = 0; t < trials; t++) {
+      const x = Array.from({ length: n }, () => o.rng.int(2));
+      const A = Array.from({ length: m }, () => Array.from({ length: n }, () => o.rng.int(2)));
+      const noise = scale ? sampleDiscreteLaplaceMany(scale, m, o.rng).map(Number) : new Array<number>(m).fill(0);
+      const y = A.map((row, j) => row.reduce((s, a, i) => s + a * x[i]!, 0) + noise[j]!);
+      const est = leastSquares(A, y);
+      est.forEach((v, i) => (correct += (v >= 0.5 ? 1 : 0) === x[i] ? 1 : 0));
+      for (let i = 0; i < n; i++) {
+        const k = A.reduce((s, row) => s + row[i]!, 0);
+        loss += k * eps;
+        bound += dpGuessBound(k * eps);
+      }
+    }
+    points.push({ epsilonPerQuery: eps, epsilonPerPerson: loss / (n * trials), accuracy: correct / (n * trials), bound: bound / (n * trials) });
+  }
+  return { points, people: n, queries: m, rngStamp: rngStamp(o.rng) };
+}
+
+/** Solve min ‖A·x − y‖₂ through the normal equations (Gaussian elimination, partial pivoting). */
+function leastSquares(A: number[][], y: number[]): number[] {
+  const n = A[0]!.length;
+  const M = Array.from({ length: n }, (_, r) => {
+    const row = new Array<number>(n + 1).fill(0);
+    for (const [j, a] of A.entries()) {
+      const ar = a[r]!;
+      if (ar === 0) continue;
+      for (let c = 0; c < n; c++) row[c]! += ar * a[c]!;
+      row[n]! += ar * y[j]!;
+    }
+    return row;
+  });
+  for (let c = 0; c < n; c++) {
+    let p = c;
+    for (let r = c + 1; r < n; r++) if (Math.abs(M[r]![c]!) > Math.abs(M[p]![c]!)) p = r;
+    [M[c], M[p]] = [M[p]!, M[c]!];
+    const piv = M[c]![c]!;
+    if (Math.abs(piv) < 1e-12) continue; // singular direction: leave that unknown at 0
+    for (let r = 0; r < n; r++) {
+      if (r === c) continue;
+      const f = M[r]![c]! / piv;
+      if (f !== 0) for (let k = c; k <= n; k++) M[r]![k]! -= f * M[c]![k]!;
+    }
+  }
+  return M.map((row, i) => (Math.abs(row[i]!) < 1e-12 ? 0 : row[n]! / row[i]!));
+}
+
 /**
  * Ads Data Hub's documented difference-check example as a one-table room: campaign 123 has
  * 400 users by day 1 and one more on day 2; campaign 789 has 100 users on day 2.
