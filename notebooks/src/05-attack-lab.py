@@ -30,6 +30,7 @@ room, each first with the defence **off** (the attack works) and then **on** (it
 | differencing pair / individual tracker | cohort *C*, then *C* minus the target | difference check — or DP noise |
 | general tracker | four large, pairwise-different cohorts whose ± sum is the target | **only DP noise** (it slips past the difference check) |
 | averaging | repeat a noisy query until the noise averages away | the **privacy budget** (and why a monthly refresh undoes it) |
+| reconstruction (Dinur–Nissim) | many noisy subset sums, solved by least squares | DP with a bounded *total* ε per person |
 
 and it measures **attacker accuracy against ε**, so "private" is a number with a bound, not a claim.
 
@@ -382,8 +383,8 @@ lineChart({
 md(r"""
 **Lessons.** Thresholds stop the direct question and nothing else. Difference checks stop the
 obvious pair, not a tracker. DP noise makes each answer provably uninformative about one person —
-but only per query: the budget is what turns "each answer" into "all answers", and a refreshing
-budget is a rate limit, not a privacy guarantee.
+but only per query: the budget is what turns "each answer" into "all answers" (reconstruction shows
+what happens without it), and a refreshing budget is a rate limit, not a privacy guarantee.
 
 ## Checks
 
