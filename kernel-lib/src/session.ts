@@ -309,7 +309,23 @@ export class Lab {
    */
   approveTemplate(template: unknown, by: Party | string): ApprovalStatus {
     const party = this.requireParty(by, "by");
-    return this.templates.approve(template, party, this.planContext());
+    const entry = (outcome: "granted" | "refused", templateHash: string | null, errorCode: string | null) =>
+      this.purpose.audit.append({ action: "approveTemplate", who: { party }, templateHash, outcome, errorCode: errorCode as never });
+    let status: ApprovalStatus;
+    try {
+      status = this.templates.approve(template, party, this.planContext());
+    } catch (e) {
+      let hash: string | null = null;
+      try {
+        hash = templateHash(parseTemplate(template));
+      } catch {
+        /* unparseable: no hash to record */
+      }
+      entry("refused", hash, isCleanRoomError(e) ? e.code : "INTERNAL");
+      throw e;
+    }
+    entry("granted", status.templateHash, null);
+    return status;
   }
 
   /**

@@ -88,6 +88,9 @@ describe("thin path: PSI join keys → approved query → noised, budgeted resul
       expect(trace.find((s) => s.status === "refused")!.step).toBe("purpose");
     }
     expect(JSON.stringify(lab.ledger.status(lab.roomId))).toBe(before);
-    expect(lab.audit().entries.some((x: { outcome: string }) => x.outcome === "refused")).toBe(true);
+    const entries = lab.audit().entries as { action: string; outcome: string; who: { party: string } }[];
+    expect(entries.some((x) => x.outcome === "refused")).toBe(true);
+    // approvals are audited too, one entry per owner
+    expect(entries.filter((x) => x.action === "approveTemplate" && x.outcome === "granted").map((x) => x.who.party).sort()).toEqual(["advertiser", "retailer"]);
   });
 });

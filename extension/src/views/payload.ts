@@ -111,9 +111,9 @@ function liftView(p: PayloadOf<"lift">, charts: ChartSlot[]): Child[] {
     h("div", { class: "crl-lift-headline" }, "lift ", h("b", { "data-field": "lift" }, fmtPct(p.lift.estimate)),
       h("span", { class: "crl-muted" }, ` ${lvl} CI ${fmtInterval(p.lift.ci, true)}`)),
     host,
-    table(["group", "population", "conversions", "rate", `${lvl} CI`], [arm("test (exposed)", p.test), arm("control (holdout)", p.control)]),
+    table(["group", "population", "converters", "rate", `${lvl} CI`], [arm("test (exposed)", p.test), arm("control (holdout)", p.control)]),
     h("div", { class: "crl-meta" }, kv("noise share of variance", fmtPct(p.noiseVarianceShare, 1), { "data-field": "noise-share" }),
-      p.incrementalConversions ? kv("incremental conversions", fmtNum(p.incrementalConversions.estimate)) : null,
+      p.incrementalConversions ? kv("incremental converters", fmtNum(p.incrementalConversions.estimate)) : null,
       p.groundTruth ? kv("ground truth lift", fmtPct(p.groundTruth.lift)) : null),
     ...p.flags.map((f) => h("div", { class: `crl-flag crl-flag-${f.severity}` }, `${f.severity === "warning" ? "⚠" : "ℹ"} ${f.message} `,
       h("span", { class: "crl-muted" }, `(${f.code})`)))];

@@ -139,11 +139,11 @@ function liftHtml(p: PayloadOf<"lift">): string {
   const arm = (name: string, a: PayloadOf<"lift">["test"]) =>
     [esc(name), esc(fmtNum(a.population)), esc(fmtNum(a.conversions)), esc(fmtPct(a.rate)), esc(fmtInterval(a.ci, true))];
   let out = header("Lift study", p);
-  out += table(["group", "population", "conversions", "rate", `${lvl} CI`], [arm("test (exposed)", p.test), arm("control (holdout)", p.control)]);
+  out += table(["group", "population", "converters", "rate", `${lvl} CI`], [arm("test (exposed)", p.test), arm("control (holdout)", p.control)]);
   out += `<div style="font-size:15px;margin:4px 0">lift <b>${esc(fmtPct(p.lift.estimate))}</b> `
     + `<span style="${C.muted}">${lvl} CI ${esc(fmtInterval(p.lift.ci, true))}</span></div>`;
   const meta: [string, string][] = [["noise share of variance", esc(fmtPct(p.noiseVarianceShare, 1))]];
-  if (p.incrementalConversions) meta.push(["incremental conversions", esc(fmtNum(p.incrementalConversions.estimate))]);
+  if (p.incrementalConversions) meta.push(["incremental converters", esc(fmtNum(p.incrementalConversions.estimate))]);
   if (p.groundTruth) meta.push(["ground truth lift", esc(fmtPct(p.groundTruth.lift))]);
   out += `<div>${kv(meta)}</div>`;
   for (const f of p.flags) {

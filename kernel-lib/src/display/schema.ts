@@ -134,6 +134,7 @@ export const QueryPayload = z.strictObject({
 
 export const LiftArm = z.strictObject({
   population: count,
+  /** Numerator of the headline rate: converters (people with ≥ 1 conversion), shown as "converters". */
   conversions: nonNeg,
   rate: finite,
   ci: interval,

@@ -72,10 +72,10 @@ function liftText(p: PayloadOf<"lift">): string[] {
   const lvl = fmtPct(p.level ?? 0.95, 0);
   const out = title("Lift study", p);
   const arm = (n: string, a: PayloadOf<"lift">["test"]) => [n, fmtNum(a.population), fmtNum(a.conversions), fmtPct(a.rate), fmtInterval(a.ci, true)];
-  out.push(...table(["group", "population", "conversions", "rate", `${lvl} CI`], [arm("test", p.test), arm("control", p.control)]));
+  out.push(...table(["group", "population", "converters", "rate", `${lvl} CI`], [arm("test", p.test), arm("control", p.control)]));
   out.push(`lift ${fmtPct(p.lift.estimate)}  ${lvl} CI ${fmtInterval(p.lift.ci, true)}`);
   out.push(`noise share of variance ${fmtPct(p.noiseVarianceShare, 1)}`
-    + (p.incrementalConversions ? ` · incremental conversions ${fmtNum(p.incrementalConversions.estimate)}` : "")
+    + (p.incrementalConversions ? ` · incremental converters ${fmtNum(p.incrementalConversions.estimate)}` : "")
     + (p.groundTruth ? ` · ground truth lift ${fmtPct(p.groundTruth.lift)}` : ""));
   for (const f of p.flags) out.push(`${f.severity === "warning" ? "⚠" : "ℹ"} ${f.message} (${f.code})`);
   return out;
