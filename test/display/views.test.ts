@@ -76,7 +76,7 @@ describe("payload views", () => {
 
   it("psi, attestation, audit and purpose views show their verdicts", () => {
     const psi = renderPayload(parse(EXAMPLE_PAYLOADS.psi)).node;
-    expect(text(psi.querySelector('[data-field="match-rate"]'))).toBe("match rate 62.5%");
+    expect(text(psi.querySelector('[data-field="match-rate"]'))).toBe("match rate (smaller set) 62.5%");
     expect(psi.querySelectorAll(".crl-party")).toHaveLength(2);
     const att = renderPayload(parse(EXAMPLE_PAYLOADS.attestation)).node;
     expect(text(att.querySelector('[data-field="verified"]'))).toBe("✗ not verified");

@@ -122,8 +122,8 @@ function liftView(p: PayloadOf<"lift">, charts: ChartSlot[]): Child[] {
 function psiView(p: PayloadOf<"psi">): Child[] {
   return [header(`Private set intersection (${p.mode})`, p),
     h("div", { class: "crl-meta" }, kv("matched", fmtNum(p.matchCount), { "data-field": "match-count" }),
-      kv("match rate", fmtPct(p.matchRate), { "data-field": "match-rate" }),
-      ...p.parties.map((q) => kv(`${q.name} set`, fmtNum(q.setSize)))),
+      kv("match rate (smaller set)", fmtPct(p.matchRate), { "data-field": "match-rate" }),
+      ...p.parties.map((q) => kv(`${q.name} set`, `${fmtNum(q.setSize)} (${fmtPct(q.setSize ? p.matchCount / q.setSize : 0)} matched)`))),
     ...p.parties.map((q) => h("div", { class: "crl-party", "data-party": q.name },
       h("div", { class: "crl-subtitle" }, `What ${q.name} saw`), h("div", { class: "crl-muted" }, `learned: ${q.learned}`),
       q.saw.length ? table(["message", "from → to", "summary", "bytes"], q.saw.map((m) => [h("code", {}, m.message), `${m.from} → ${m.to}`, m.summary, fmtNum(m.bytes)]))

@@ -154,8 +154,9 @@ function liftHtml(p: PayloadOf<"lift">): string {
 
 function psiHtml(p: PayloadOf<"psi">): string {
   let out = header(`Private set intersection (${p.mode})`, p);
-  out += `<div>${kv([["matched", esc(fmtNum(p.matchCount))], ["match rate", esc(fmtPct(p.matchRate))],
-    ...p.parties.map((q): [string, string] => [`${q.name} set`, esc(fmtNum(q.setSize))])])}</div>`;
+  // one match rate per party: matched / that party's own set (the smaller-set rate alone misleads)
+  out += `<div>${kv([["matched", esc(fmtNum(p.matchCount))],
+    ...p.parties.map((q): [string, string] => [`${q.name} set`, `${esc(fmtNum(q.setSize))} (${esc(fmtPct(q.setSize ? p.matchCount / q.setSize : 0))} matched)`])])}</div>`;
   for (const q of p.parties) {
     out += `<div style="margin-top:6px"><b>What ${esc(q.name)} saw</b> — learned: ${esc(q.learned)}`
       + (q.saw.length ? table(["message", "from → to", "summary", "bytes"], q.saw.map((m) =>

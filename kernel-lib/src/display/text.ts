@@ -83,7 +83,7 @@ function liftText(p: PayloadOf<"lift">): string[] {
 
 function psiText(p: PayloadOf<"psi">): string[] {
   const out = title(`Private set intersection (${p.mode})`, p);
-  out.push(`matched ${fmtNum(p.matchCount)} · match rate ${fmtPct(p.matchRate)} · ` + p.parties.map((q) => `${q.name} set ${fmtNum(q.setSize)}`).join(" · "));
+  out.push(`matched ${fmtNum(p.matchCount)} · ` + p.parties.map((q) => `${q.name} set ${fmtNum(q.setSize)} (${fmtPct(q.setSize ? p.matchCount / q.setSize : 0)} matched)`).join(" · "));
   for (const q of p.parties) {
     out.push(`What ${q.name} saw (learned: ${q.learned}):`);
     out.push(...(q.saw.length ? table(["message", "from → to", "summary"], q.saw.map((m) => [m.message, `${m.from} → ${m.to}`, m.summary])) : ["  no messages"]));
