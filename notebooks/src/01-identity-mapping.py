@@ -6,15 +6,9 @@ PSI, attacks on hashed identifiers, the encrypted channel). Run from the repo ro
 
 Writes the notebook without outputs; CI executes it (scripts/run-notebooks.py).
 """
-import os
-import nbformat as nbf
+from nbgen import notebook
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-OUT = os.path.join(os.path.dirname(HERE), "01-identity-mapping.ipynb")
-
-cells = []
-md = lambda s: cells.append(nbf.v4.new_markdown_cell(s.strip("\n")))
-code = lambda s: cells.append(nbf.v4.new_code_cell(s.strip("\n")))
+md, code, write = notebook("01-identity-mapping.ipynb")
 
 md(r"""
 # 01 · Identity mapping: connecting "user A" to "user B" without handing over identifiers
@@ -449,11 +443,4 @@ check(outcomes[0]!.outcome.endsWith("CHANNEL_TAMPERED") && outcomes[2]!.outcome.
 check(typeof overChannel.matchReport.channelTranscriptHash === "string" && overChannel.transcript.every((t) => (t.channelFrameBytes ?? 0) > t.bytes), "PSI runs over the encrypted channel");
 """)
 
-nb = nbf.v4.new_notebook()
-nb["cells"] = cells
-nb["metadata"] = {
-    "kernelspec": {"name": "cleanroom-ts", "display_name": "TypeScript (cleanroom-lab)", "language": "typescript"},
-    "language_info": {"name": "typescript", "file_extension": ".ts", "mimetype": "text/x-typescript"},
-}
-nbf.write(nb, OUT)
-print(f"wrote {os.path.relpath(OUT)} ({len(cells)} cells)")
+write()

@@ -5,15 +5,9 @@
 
 Writes the notebook without outputs; CI executes it (scripts/run-notebooks.py).
 """
-import os
-import nbformat as nbf
+from nbgen import notebook
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-OUT = os.path.join(os.path.dirname(HERE), "02-lift-study.ipynb")
-
-cells = []
-md = lambda s: cells.append(nbf.v4.new_markdown_cell(s.strip("\n")))
-code = lambda s: cells.append(nbf.v4.new_code_cell(s.strip("\n")))
+md, code, write = notebook("02-lift-study.ipynb")
 
 md(r"""
 # 02 · The clean-room lift study: did people who saw the ad buy more?
@@ -447,11 +441,4 @@ check(lab.datasets(retailer).length === 1, "the malformed upload stored nothing"
 check(result.rngStamp.rngMode === "seeded", "the results are labelled teaching mode (seeded, not private)");
 """)
 
-nb = nbf.v4.new_notebook()
-nb.cells = cells
-nb.metadata = {
-    "kernelspec": {"name": "cleanroom-ts", "display_name": "TypeScript (cleanroom-lab)", "language": "typescript"},
-    "language_info": {"name": "typescript", "file_extension": ".ts", "mimetype": "text/typescript"},
-}
-nbf.write(nb, OUT)
-print("wrote", OUT)
+write()

@@ -5,15 +5,9 @@
 
 Writes the notebook without outputs; CI executes it (scripts/run-notebooks.py).
 """
-import os
-import nbformat as nbf
+from nbgen import notebook
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-OUT = os.path.join(os.path.dirname(HERE), "04-trusted-execution.ipynb")
-
-cells = []
-md = lambda s: cells.append(nbf.v4.new_markdown_cell(s.strip("\n")))
-code = lambda s: cells.append(nbf.v4.new_code_cell(s.strip("\n")))
+md, code, write = notebook("04-trusted-execution.ipynb")
 
 md(r"""
 # 04 · Trusted execution: attestation, key release — and what an enclave does *not* do
@@ -373,9 +367,4 @@ check(cost.enclaveTotalMs > 0 && cost.oneTimeMs > 0 && median(enclaveMs) > 0, "t
 check(audit(lab).verification.ok, "the audit chain verifies");
 """)
 
-nb = nbf.v4.new_notebook()
-nb.cells = cells
-nb.metadata["kernelspec"] = {"name": "cleanroom-ts", "display_name": "TypeScript (cleanroom-lab)", "language": "typescript"}
-nb.metadata["language_info"] = {"name": "typescript"}
-nbf.write(nb, OUT)
-print("wrote", OUT)
+write()

@@ -6,15 +6,9 @@ Run from the repo root:
 
 Writes the notebook without outputs; CI executes it (scripts/run-notebooks.py).
 """
-import os
-import nbformat as nbf
+from nbgen import notebook
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-OUT = os.path.join(os.path.dirname(HERE), "05-attack-lab.ipynb")
-
-cells = []
-md = lambda s: cells.append(nbf.v4.new_markdown_cell(s.strip("\n")))
-code = lambda s: cells.append(nbf.v4.new_code_cell(s.strip("\n")))
+md, code, write = notebook("05-attack-lab.ipynb")
 
 md(r"""
 # 05 · Attack lab: differencing, trackers and averaging
@@ -415,11 +409,4 @@ check(recon.points[recon.points.length - 1]!.accuracy === 1 && recon.points[6]!.
 check(recon.points[0]!.accuracy < 0.6 && recon.points.every((p) => p.accuracy <= p.bound + 3 * Math.sqrt(0.25 / (60 * 3))), "at ≈ 1 ε per person reconstruction is a coin flip, and never beats the ε-DP bound");
 """)
 
-nb = nbf.v4.new_notebook()
-nb["cells"] = cells
-nb["metadata"] = {
-    "kernelspec": {"name": "cleanroom-ts", "display_name": "TypeScript (cleanroom-lab)", "language": "typescript"},
-    "language_info": {"name": "typescript", "file_extension": ".ts", "mimetype": "text/x-typescript"},
-}
-nbf.write(nb, OUT)
-print(f"wrote {os.path.relpath(OUT)} ({len(cells)} cells)")
+write()

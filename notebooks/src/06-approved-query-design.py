@@ -5,15 +5,9 @@
 
 Writes the notebook without outputs; CI executes it (scripts/run-notebooks.py).
 """
-import os
-import nbformat as nbf
+from nbgen import notebook
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-OUT = os.path.join(os.path.dirname(HERE), "06-approved-query-design.ipynb")
-
-cells = []
-md = lambda s: cells.append(nbf.v4.new_markdown_cell(s.strip("\n")))
-code = lambda s: cells.append(nbf.v4.new_code_cell(s.strip("\n")))
+md, code, write = notebook("06-approved-query-design.ipynb")
 
 md(r"""
 # 06 · Designing an approved query for a new question
@@ -395,11 +389,4 @@ check(rows.every((r) => Number(r["avg basket error %"]) <= predictAccuracy(previ
 check(result.rngStamp.rngMode === "seeded", "results are labelled teaching mode (seeded, not private)");
 """)
 
-nb = nbf.v4.new_notebook()
-nb.cells = cells
-nb.metadata = {
-    "kernelspec": {"name": "cleanroom-ts", "display_name": "TypeScript (cleanroom-lab)", "language": "typescript"},
-    "language_info": {"name": "typescript", "file_extension": ".ts", "mimetype": "text/typescript"},
-}
-nbf.write(nb, OUT)
-print("wrote", OUT)
+write()

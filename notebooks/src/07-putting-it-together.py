@@ -3,23 +3,9 @@
 
     /usr/bin/python3 notebooks/src/07-putting-it-together.py
 """
-import os
+from nbgen import notebook
 
-import nbformat as nbf
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-OUT = os.path.join(os.path.dirname(HERE), "07-putting-it-together.ipynb")
-
-cells = []
-
-
-def md(s):
-    cells.append(nbf.v4.new_markdown_cell(s.strip("\n")))
-
-
-def code(s):
-    cells.append(nbf.v4.new_code_cell(s.strip("\n")))
-
+md, code, write = notebook("07-putting-it-together.ipynb")
 
 md(r"""
 # 07 · Putting it together: one pipeline, six scenarios, three misconceptions
@@ -462,15 +448,8 @@ if (!(byMode.exact!.attackSuccessRate === 1 && byMode.threshold!.attackSuccessRa
 if (m3[0]!.inferredSpend !== truthSpend || truthSpend === 0) throw new Error("M3: threshold-only differencing should reveal the exact spend");
 if (m3[1]!.cohortMinusTarget !== "DIFFERENCE_CHECK_FAILED") throw new Error("M3: the difference check should refuse the second query");
 if (!(m3[2]!.error !== null && m3[2]!.error! > truthSpend)) throw new Error("M3: under DP the difference should be swamped by noise");
-if (seconds > 60) throw new Error(`notebook took ${seconds.toFixed(1)} s (budget 60 s)`);
+console.log(`ran in ${seconds.toFixed(1)} s (timings are measured by npm run bench, not asserted here)`);
 console.log(`all checks passed in ${seconds.toFixed(1)} s`);
 """)
 
-nb = nbf.v4.new_notebook()
-nb.cells = cells
-nb.metadata = {
-    "kernelspec": {"name": "cleanroom-ts", "display_name": "TypeScript (cleanroom-lab)", "language": "typescript"},
-    "language_info": {"name": "typescript", "file_extension": ".ts", "mimetype": "text/typescript"},
-}
-nbf.write(nb, OUT)
-print(f"wrote {OUT} ({len(cells)} cells)")
+write()
