@@ -13,8 +13,10 @@
  * thresholds). Only the released `QueryResult` leaves.
  *
  * Measured: this file's `enclaveRoomWorkload` source and the dependency functions listed in
- * `ENCLAVE_DEPENDENCIES` (by source text, PCR2); the engine name + version and the release
- * config (PCR1); the approved template hashes (PCR2). Not measured: library code those
+ * `ENCLAVE_DEPENDENCIES` (by source text, PCR2); the engine name + version, the release
+ * config and the data owners' analysis rules per input (PCR1); the approved template hashes
+ * (PCR2). The rules the workload enforces are the measured ones — an operator that edits the
+ * catalog's rules (e.g. lowers a threshold) launches an image no owner pinned. Not measured: library code those
  * functions call (covered by the engine version only — see enclave/measurement.ts).
  */
 import { CleanRoomError, invalid } from "./errors.js";
@@ -58,6 +60,7 @@ export async function runInsideEnclave(w: WorkloadInput, echoRows: number): Prom
   if (typeof p !== "object" || p === null || typeof p.inputs !== "object" || p.inputs === null) invalid("params", "{ template, params, inputs }", p);
   const template = parseTemplate(p.template);
   if (templateHash(template) !== w.templateHash) throw new CleanRoomError("QUERY_NOT_APPROVED", `"params.template" expected the template whose hash was attested, got another`, { field: "params.template" });
+  const measuredRules = (w.config.rules ?? {}) as unknown as { [id: string]: AnalysisRule | null };
   const tables: Record<string, Table> = {};
   for (const [id, meta] of Object.entries(p.inputs)) {
     const bytes = w.inputs[id];
@@ -74,7 +77,9 @@ export async function runInsideEnclave(w: WorkloadInput, echoRows: number): Prom
       if (!meta || !table) throw new CleanRoomError("NOT_FOUND", `"dataset" expected an input of this run, got ${id}`, { field: "dataset" });
       return { name: meta.name, owner: meta.owner, schema: meta.schema, rows: table.numRows(), fingerprint: meta.fingerprint, table };
     },
-    rule: (owner, name) => p.inputs[`${owner}/${name}`]?.rule ?? undefined,
+    // The owners' analysis rules come from the MEASURED config (each owner checked its own
+    // entry before pinning the image), never from the operator-supplied catalog in `params`.
+    rule: (owner, name) => measuredRules[`${owner}/${name}`] ?? undefined,
   };
   const checked = checkTemplate(template, ctx);
   if (template.differenceCheck) throw new CleanRoomError("STATE_INVALID", `"template.differenceCheck" is not supported inside the enclave (the difference history lives outside it)`, { field: "template.differenceCheck" });
@@ -102,18 +107,19 @@ export function enclaveEngine(engineName: string): { name: string; version: stri
 }
 
 /**
- * The canonical image of the lab's enclave for a set of approved template hashes: what the
- * operator launches and what each owner measures on its own to pin its key policy.
+ * The canonical image of the lab's enclave for a set of approved template hashes and the
+ * owners' analysis rules (dataset key → rule): what the operator launches and what each owner
+ * measures on its own — with ITS OWN rule for its dataset — to pin its key policy.
  *
  * @example
  * measureImage(enclaveRoomImage("arquero", lab.templates.approvedHashes())).imageSha384
  */
-export function enclaveRoomImage(engineName: string, approvedTemplateHashes: string[]): EnclaveImage {
+export function enclaveRoomImage(engineName: string, approvedTemplateHashes: string[], rules: { [datasetKey: string]: AnalysisRule | null } = {}): EnclaveImage {
   const src = (f: unknown) => Function.prototype.toString.call(f);
   return {
     engine: enclaveEngine(engineName),
     approvedTemplateHashes,
-    config: { engine: engineName, release: "cleanroom-lab/release v1 (bound → noise → threshold)" },
+    config: { engine: engineName, release: "cleanroom-lab/release v1 (bound → noise → threshold)", rules: JSON.parse(JSON.stringify(rules)) as JsonValue },
     workloadCode: src(enclaveRoomWorkload),
     dependencies: Object.fromEntries(Object.entries(ENCLAVE_DEPENDENCIES).map(([k, f]) => [k, src(f)])),
   };

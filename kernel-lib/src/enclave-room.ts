@@ -55,7 +55,7 @@ import { isWithin } from "./purpose/taxonomy.js";
 import { traceOf } from "./trace.js";
 import { SimulatedHardwareRoot, type EnclaveInstance } from "./enclave/enclave.js";
 import { KeyReleaseService, type EncryptedDataset } from "./enclave/keyRelease.js";
-import { measureImage, sha384Hex, type JsonValue } from "./enclave/measurement.js";
+import { canonicalJson, measureImage, sha384Hex, type JsonValue } from "./enclave/measurement.js";
 import { allowImages } from "./enclave/verifier.js";
 import type { AttestationDocument } from "./enclave/document.js";
 import { attestationDisplay, type AttestationDisplay } from "./enclave/report.js";
@@ -69,7 +69,8 @@ import { ENCLAVE_DEPENDENCIES, enclaveRoomImage, enclaveRoomWorkload, tamperedEn
 interface OwnerSide {
   kms: KeyReleaseService;
   storageKey: Uint8Array;
-  tables: Map<string, { bytes: Uint8Array; allow: string[] }>;
+  /** The owner's own copy: bytes, allowed purposes and the analysis rule IT set (not the catalog's). */
+  tables: Map<string, { bytes: Uint8Array; allow: string[]; rule: AnalysisRule | null }>;
   /** `${datasetKey}|${image}|${purpose}` → ciphertext handed to the operator. */
   protectedFor: Map<string, EncryptedDataset>;
 }
@@ -172,7 +173,7 @@ export function enclaveUpload(lab: Lab, party: Party | string, name: string, row
   if (known) {
     // After a kernel restart the owner re-attaches its copy: same content only, nothing new stored.
     if (known.fingerprint !== ds.fingerprint) invalid("rows", `the content already catalogued as ${key} (fingerprint ${known.fingerprint.slice(0, 12)}…)`, `fingerprint ${ds.fingerprint.slice(0, 12)}…`, "ALREADY_EXISTS");
-    side.tables.set(key, { bytes, allow: known.purposes });
+    side.tables.set(key, { bytes, allow: known.purposes, rule });
     return Object.freeze({ kind: "dataset", name, owner: owner as string, rows: ds.rows, columns: Object.keys(ds.schema.columns), fingerprint: ds.fingerprint, purposes: known.purposes, sealed: true, mode: "enclave", operatorHoldsBytes: Buffer.from(lab.purpose.store.sealed(key).ciphertext, "base64").length } as EnclaveUploadReceipt);
   }
   const nonce = lab.rng.bytes(12);
@@ -187,7 +188,7 @@ export function enclaveUpload(lab: Lab, party: Party | string, name: string, row
     if (collab) lab.ledger.createBudget(lab.roomId, datasetBudgetKey(ds.fingerprint), costFromJson(collab.total), { refresh: collab.refresh });
     lab.db.prepare("INSERT INTO enclave_datasets (room_id, key, meta_json) VALUES (?, ?, ?)").run(lab.roomId, key, JSON.stringify(meta));
   })();
-  side.tables.set(key, { bytes, allow: meta.purposes });
+  side.tables.set(key, { bytes, allow: meta.purposes, rule });
   const receipt: EnclaveUploadReceipt = { kind: "dataset", name, owner: owner as string, rows: ds.rows, columns: Object.keys(ds.schema.columns), fingerprint: ds.fingerprint, purposes: meta.purposes, sealed: true, mode: "enclave", operatorHoldsBytes: blob.length };
   return Object.freeze(receipt);
 }
@@ -265,7 +266,11 @@ export function attestEnclave(lab: Lab, opts: { purpose: string; tamper?: Enclav
   const st = roomState(lab);
   const rng = lab.rng.fork(`attest:${++st.attests}`);
   const approved = lab.templates.approvedHashes();
-  const image = enclaveRoomImage(lab.engine.name, approved);
+  // The operator's view of the owners' rules (its catalog) is measured into the image; each
+  // owner below recomputes the image with ITS OWN rule for its dataset, so a catalog edited to
+  // weaken a rule (e.g. a lower threshold) yields an image that owner did not pin.
+  const catalogRules = Object.fromEntries([...keys].sort().map((k) => [k, cat.get(k)!.rule ?? null]));
+  const image = enclaveRoomImage(lab.engine.name, approved, catalogRules);
   // "template": the operator slips one template hash nobody approved into the image.
   const launched = tamper === "template" ? [...approved, sha384Hex("a template no data owner approved").slice(0, 64)] : approved;
   const enclave = st.root.launch(
@@ -274,7 +279,10 @@ export function attestEnclave(lab: Lab, opts: { purpose: string; tamper?: Enclav
   );
   // Each owner computes the image it expects from the approved hashes and the published code.
   // Defence OFF ("operatorClaim"): owners pin whatever image the operator says it launched.
-  const expected = pin === "ownImage" ? measureImage(image).imageSha384 : enclave.measurement.imageSha384;
+  const ownerExpects = (k: string, own: AnalysisRule | null): string =>
+    pin === "ownImage" ? measureImage(enclaveRoomImage(lab.engine.name, approved, { ...catalogRules, [k]: own })).imageSha384 : enclave.measurement.imageSha384;
+  let expected = pin === "ownImage" ? measureImage(image).imageSha384 : enclave.measurement.imageSha384;
+  let shownExpected: string | null = null;
   const decisions: OwnerDecision[] = [];
   let shown: AttestationDisplay | null = null;
   const title = (d: string) => `Enclave attestation — ${d}`;
@@ -286,6 +294,8 @@ export function attestEnclave(lab: Lab, opts: { purpose: string; tamper?: Enclav
       decisions.push({ owner, dataset: k, outcome: "refused", code: "NOT_FOUND", check: null, reason: "the owner holds no copy in this kernel (owner state is in memory only): the owner re-attaches it with enclaveUpload (same rows)" });
       continue;
     }
+    expected = ownerExpects(k, held.rule);
+    shownExpected ??= expected;
     const tag = held.allow.find((a) => isWithin(purpose, a)) ?? held.allow[0]!;
     const pk = `${k}|${expected}|${tag}`;
     let enc = side.protectedFor.get(pk);
@@ -317,7 +327,7 @@ export function attestEnclave(lab: Lab, opts: { purpose: string; tamper?: Enclav
   } else enclave.terminate();
   const m = enclave.measurement;
   const out: EnclaveAttestation = {
-    kind: "enclaveAttestation", ok, moduleId: enclave.moduleId, imageSha384: m.imageSha384, ownersExpectImageSha384: expected, ownersPin: pin, rootPublicKeyHex: st.root.publicKeyHex, pcrs: { ...m.pcrs }, debug: enclave.debug, purpose,
+    kind: "enclaveAttestation", ok, moduleId: enclave.moduleId, imageSha384: m.imageSha384, ownersExpectImageSha384: shownExpected ?? expected, ownersPin: pin, rootPublicKeyHex: st.root.publicKeyHex, pcrs: { ...m.pcrs }, debug: enclave.debug, purpose,
     approvedTemplateHashes: [...enclave.approvedTemplateHashes], owners: decisions,
     display: shown ?? {
       kind: "attestation", version: 1, title: title("no owner was asked"), document: [{ name: "document", value: "none requested" }], checks: [], verified: false,
@@ -385,7 +395,9 @@ export async function enclaveQuery(lab: Lab, req: QueryRequest): Promise<Enclave
   }
   const st = roomState(lab);
   const ids = inputs.map((i) => i.datasetId);
-  const needsAttest = !st.enclave || st.purpose !== authorized.purpose || !st.enclave.approvedTemplateHashes.includes(hash) || ids.some((k) => !st.enclave!.view().keysHeld.some((h) => h.datasetId === st.ciphertexts.get(k)?.datasetId));
+  const measuredRules = (st.enclave?.config.rules ?? {}) as { [k: string]: JsonValue };
+  const needsAttest = !st.enclave || st.purpose !== authorized.purpose || !st.enclave.approvedTemplateHashes.includes(hash) || ids.some((k) => !st.enclave!.view().keysHeld.some((h) => h.datasetId === st.ciphertexts.get(k)?.datasetId))
+    || ids.some((k) => canonicalJson(measuredRules[k] ?? null) !== canonicalJson(JSON.parse(JSON.stringify(cat.get(k)!.rule ?? null))));
   let att: EnclaveAttestation | null = null;
   if (needsAttest) {
     att = attestEnclave(lab, { purpose: authorized.purpose, datasets: ids });
