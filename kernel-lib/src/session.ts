@@ -81,13 +81,49 @@ interface Secrets {
   enclaveRootKey: Uint8Array;
 }
 
+function isSymlink(file: string): boolean {
+  try {
+    return fs.lstatSync(file).isSymbolicLink();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The sidecar stands in for a KMS: refuse one that anybody but this user could have planted
+ * or can read — a symlink, a file owned by another user, or one with group/other permissions
+ * (a planted file would hand its author the audit-signing and key-gate secrets).
+ */
+function checkKeysFile(file: string): void {
+  const st = fs.lstatSync(file);
+  const refuse = (why: string) => {
+    throw new CleanRoomError("ACCESS_DENIED", `"${file}" ${why}; refusing to use it as this room's key store (expected a regular file of this user with mode 0600)`, { field: "store" });
+  };
+  if (st.isSymbolicLink()) refuse("is a symbolic link");
+  if (!st.isFile()) refuse("is not a regular file");
+  if (process.platform === "win32") return;
+  if (typeof process.getuid === "function" && st.uid !== process.getuid()) refuse("belongs to another user");
+  if ((st.mode & 0o077) !== 0) refuse(`is readable or writable by group/others (mode ${(st.mode & 0o777).toString(8)})`);
+}
+
 function loadSecrets(store: string, rng: Rng): Secrets {
   const fresh = (): Secrets => ({ policySecretKey: rng.bytes(32), gateMasterSecret: rng.bytes(32), auditSigningKey: rng.bytes(32), enclaveRootKey: rng.bytes(32) });
   if (store === ":memory:") return fresh();
   const file = `${store}.keys`;
-  if (fs.existsSync(file)) {
-    const j = JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, string>;
-    return { policySecretKey: fromHex(j.policySecretKey!), gateMasterSecret: fromHex(j.gateMasterSecret!), auditSigningKey: fromHex(j.auditSigningKey!), enclaveRootKey: fromHex(j.enclaveRootKey!) };
+  if (fs.existsSync(file) || isSymlink(file)) {
+    checkKeysFile(file);
+    let j: Record<string, unknown>;
+    try {
+      j = JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, unknown>;
+    } catch {
+      throw new CleanRoomError("INPUT_INVALID", `"${file}" is not a cleanroom-lab keys file (unreadable JSON); refusing to open the room with it`, { field: "store" });
+    }
+    const key = (name: string): Uint8Array => {
+      const v = j[name];
+      if (typeof v !== "string" || !/^[0-9a-f]{64}$/.test(v)) throw new CleanRoomError("INPUT_INVALID", `"${file}" has no valid ${name} (64 hex characters); refusing to open the room with it`, { field: "store" });
+      return fromHex(v);
+    };
+    return { policySecretKey: key("policySecretKey"), gateMasterSecret: key("gateMasterSecret"), auditSigningKey: key("auditSigningKey"), enclaveRootKey: key("enclaveRootKey") };
   }
   const s = fresh();
   const body = JSON.stringify({ note: "cleanroom-lab simulated KMS secrets for this room file; keep private", policySecretKey: hex(s.policySecretKey), gateMasterSecret: hex(s.gateMasterSecret), auditSigningKey: hex(s.auditSigningKey), enclaveRootKey: hex(s.enclaveRootKey) });
@@ -184,6 +220,13 @@ export class Lab {
     this.roomId = o.room ?? "lab";
     const root = makeRng(o.rng);
     this.store = o.store ?? "./cleanroom-lab.db";
+    if (o.budget) {
+      // One accountant per room: { epsilon, rho } together used to build a ρ budget out of the ε
+      // value (budget { epsilon: 1, rho: 0.01 } became ρ = 1, a hundred times the ρ asked for).
+      if (o.budget.rho !== undefined && (o.budget.epsilon !== undefined || o.budget.delta !== undefined))
+        invalid("options.budget", "either { epsilon[, delta] } (pure or approximate DP) or { rho } (zCDP), not both", "both", "DP_PARAM_INVALID");
+      if (o.budget.delta !== undefined && o.budget.epsilon === undefined) invalid("options.budget.delta", "delta together with epsilon", "delta alone", "DP_PARAM_INVALID");
+    }
     this.#budget = o.budget;
     this.db = new Database(this.store);
     this.ledger = new PrivacyLedger(this.db);
@@ -195,7 +238,14 @@ export class Lab {
       return (this.db.prepare("SELECT opens FROM lab_opens WHERE room_id = ?").get(this.roomId) as { opens: number }).opens;
     }).immediate();
     this.rng = epoch === 1 ? root : root.fork(`open:${epoch}`);
-    const { enclaveRootKey, ...secrets } = loadSecrets(this.store, this.rng.fork("secrets"));
+    let loaded: Secrets;
+    try {
+      loaded = loadSecrets(this.store, this.rng.fork("secrets"));
+    } catch (e) {
+      this.db.close();
+      throw e;
+    }
+    const { enclaveRootKey, ...secrets } = loaded;
     Object.defineProperty(this, "enclaveRootKey", { value: enclaveRootKey, enumerable: false });
     this.purpose = new PurposeRoom(this.db, { roomId: this.roomId, rng: this.rng.fork("purpose"), ...secrets });
     this.templates = new TemplateRegistry(this.db, this.roomId);
