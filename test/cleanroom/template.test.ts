@@ -79,7 +79,18 @@ describe("templates: canonical hash and approval", () => {
     expectRefusal("PARAM_INVALID", () => run({ startDay: "0", endDay: 1 }), /"params.startDay"/);
     expectRefusal("PARAM_INVALID", () => run({ startDay: 0 }), /"params.endDay"/);
     expectRefusal("PARAM_INVALID", () => run({ ...params, join_key: "k1" }), /"params.join_key" expected a parameter declared/);
+    // inherited names are not declared slots either (they were silently accepted and ignored)
+    expectRefusal("PARAM_INVALID", () => run({ ...params, toString: "x" }), /"params.toString" expected a parameter declared/);
+    expectRefusal("PARAM_INVALID", () => run({ ...params, constructor: 1 }), /"params.constructor" expected a parameter declared/);
     expect(room.snapshot()).toEqual(before);
+  });
+
+  it("refuses a filter on an undeclared slot even when its name is inherited (toString, constructor, __proto__)", () => {
+    // before: parsed as "declared", and compilePlan bound Object.prototype members as the filter value
+    for (const name of ["toString", "constructor", "__proto__", "hasOwnProperty"]) {
+      const t = { ...lift(), filters: [...lift().filters!, { column: "exposures.region", op: "eq", value: { param: name } }] };
+      expectRefusal("TEMPLATE_INVALID", () => parseTemplate(t), /value\.param" expected a declared parameter/);
+    }
   });
 
   it("validates enum and list slots", () => {

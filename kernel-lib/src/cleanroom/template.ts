@@ -148,7 +148,9 @@ export function parseTemplate(input: unknown): Template {
   t.filters.forEach((f, i) => {
     checkRef(f.column, `template.filters.${i}.column`);
     if ("column" in f.value) checkRef(f.value.column, `template.filters.${i}.value.column`);
-    if ("param" in f.value && !(f.value.param in t.params)) invalid(`template.filters.${i}.value.param`, "a declared parameter", f.value.param, "TEMPLATE_INVALID");
+    // own properties only: `in` also finds Object.prototype members ("toString", "constructor",
+    // "__proto__"), which then bound a built-in function/object as the filter value
+    if ("param" in f.value && !Object.hasOwn(t.params, f.value.param)) invalid(`template.filters.${i}.value.param`, "a declared parameter", f.value.param, "TEMPLATE_INVALID");
     const isList = ("param" in f.value && t.params[f.value.param]!.type === "enumList") || ("literal" in f.value && Array.isArray(f.value.literal));
     if ((f.op === "in") !== isList) invalid(`template.filters.${i}.op`, f.op === "in" ? "a list operand for 'in'" : "a scalar operand", f.op, "TEMPLATE_INVALID");
   });
@@ -199,7 +201,7 @@ export function validateParams(t: Template, params: unknown): ParamValues {
   if (params === undefined) params = {};
   if (params === null || typeof params !== "object" || Array.isArray(params)) invalid("params", "an object of parameter values", params);
   const p = params as Record<string, unknown>;
-  for (const k of Object.keys(p)) if (!(k in t.params)) invalid(`params.${k}`, "a parameter declared by the template", "an undeclared parameter");
+  for (const k of Object.keys(p)) if (!Object.hasOwn(t.params, k)) invalid(`params.${k}`, "a parameter declared by the template", "an undeclared parameter");
   const out: ParamValues = {};
   for (const [name, spec] of Object.entries(t.params)) {
     const v = p[name];
