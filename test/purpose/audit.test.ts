@@ -2,7 +2,7 @@ import Database from "better-sqlite3";
 import { describe, expect, it } from "vitest";
 import { isCleanRoomError } from "../../kernel-lib/src/errors.js";
 import { sha256Canonical, canonicalJson } from "../../kernel-lib/src/purpose/canonical.js";
-import { AuditLog, auditCost, type AuditInput } from "../../kernel-lib/src/purpose/audit.js";
+import { AuditLog, auditCost, type AuditHead, type AuditInput } from "../../kernel-lib/src/purpose/audit.js";
 import { seededRng } from "../../kernel-lib/src/rng.js";
 import { T0 } from "./helpers.js";
 
@@ -104,6 +104,42 @@ describe("audit chain", () => {
     const restarted = new AuditLog(db, { roomId: "room-1", signingKey: seededRng("audit").bytes(32) });
     expect(restarted.verify().ok).toBe(true); // nothing left to compare against...
     expect(restarted.verify({ trustedHead: head })).toMatchObject({ ok: false, firstBadIndex: 9, problem: "truncated" });
+  });
+
+  it("detects truncation of unsigned tail entries in a running kernel (no head covers them yet)", () => {
+    const { db, log } = makeLog(10, 100); // no head signed
+    expect(log.verify().ok).toBe(true);
+    db.prepare(`DELETE FROM purpose_audit_log WHERE seq >= 8`).run();
+    expect(log.verify()).toMatchObject({ ok: false, firstBadIndex: 8, problem: "truncated" });
+    // a second instance that appended nothing and never verified has no memory to compare against
+    const other = new AuditLog(db, { roomId: "room-1", signingKey: seededRng("audit").bytes(32) });
+    expect(other.verify().ok).toBe(true);
+  });
+
+  it("with an anchor outside the db, truncating log and heads is caught after a restart", () => {
+    let kept: AuditHead | null = null;
+    const anchor = { load: () => kept, save: (h: AuditHead) => { kept = h; } };
+    const db = new Database(":memory:");
+    const log = new AuditLog(db, { roomId: "room-1", signingKey: seededRng("audit").bytes(32), headEvery: 4, anchor });
+    for (let i = 0; i < 9; i++) log.append({ action: "query", who: { party: "retailer" }, outcome: "granted" });
+    log.signHead();
+    expect(kept!.count).toBe(9);
+    db.prepare(`DELETE FROM purpose_audit_log WHERE seq >= 5`).run();
+    db.prepare(`DELETE FROM purpose_audit_heads`).run();
+    const restarted = new AuditLog(db, { roomId: "room-1", signingKey: seededRng("audit").bytes(32), anchor });
+    expect(restarted.verify()).toMatchObject({ ok: false, firstBadIndex: 5, problem: "truncated" });
+    // an anchor holding a head signed by another key is refused, not trusted
+    kept = { ...kept!, count: 3 };
+    expect(new AuditLog(db, { roomId: "room-1", signingKey: seededRng("audit").bytes(32), anchor }).verify()).toMatchObject({ ok: false, problem: "head_signature" });
+  });
+
+  it("an entry rolled back with its caller's transaction is not remembered (no false truncation)", () => {
+    const { db, log } = makeLog(3, 4);
+    expect(() => db.transaction(() => {
+      log.append({ action: "query", who: { party: "retailer" }, outcome: "granted" }); // entry 3 = head boundary
+      throw new Error("caller fails later");
+    })()).toThrow(/caller fails/);
+    expect(log.verify()).toMatchObject({ ok: true, entries: 3 });
   });
 
   it("detects a head signed by another key", () => {

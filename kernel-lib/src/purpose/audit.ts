@@ -8,8 +8,10 @@
  * signing key: an attacker who edits the db and recomputes the public hashes still cannot
  * forge macs, so `verify()` names the exact first bad entry. Heads {count, hash, signedAt}
  * are signed (RFC 8032) every `headEvery` entries and on demand; the signed count catches
- * truncation, and the instance remembers the latest head it signed or saw (so deleting the
- * heads table too is caught; a restarted kernel can pass a `trustedHead`).
+ * truncation, and the instance remembers the latest head it signed or saw and the longest
+ * chain it appended or verified (so deleting unsigned tail entries, or the heads table too, is
+ * caught in a running kernel). Across a restart, pass an `anchor` that keeps the latest signed
+ * head outside the database (or a `trustedHead` to `verify`).
  *
  * What is recorded is fixed by a strict zod schema: action, who (party/analyst names),
  * purpose, grant id, template hash, dataset ids, privacy cost, outcome, error code. No free
@@ -75,6 +77,15 @@ const EntrySchema = z.strictObject({
 /** A stored audit entry (plain data). */
 export type AuditEntry = z.infer<typeof EntrySchema>;
 
+/**
+ * Where a log keeps its latest signed head outside the database (e.g. beside the room's key
+ * file), so a kernel restarted on a truncated database still knows how long the chain was.
+ */
+export interface AuditAnchor {
+  load(): AuditHead | null;
+  save(head: AuditHead): void;
+}
+
 export interface AuditHead {
   roomId: string;
   count: number;
@@ -137,10 +148,13 @@ export class AuditLog {
   readonly #macKey: Uint8Array;
   readonly #clock: () => Date;
   #knownHead: AuditHead | null = null;
+  /** The longest chain prefix this instance appended or saw verify (count + tip hash): MAC-checked, so a later, shorter chain is a truncation even before a head is signed over it. */
+  #knownTip: { count: number; hash: string } | null = null;
+  readonly #anchor: AuditAnchor | undefined;
 
   constructor(
     private readonly db: Database,
-    opts: { roomId: string; signingKey: Uint8Array; headEvery?: number; clock?: () => Date },
+    opts: { roomId: string; signingKey: Uint8Array; headEvery?: number; clock?: () => Date; anchor?: AuditAnchor },
   ) {
     if (!name.safeParse(opts?.roomId).success) invalid("roomId", "short name", opts?.roomId, "INPUT_INVALID");
     if (!(opts.signingKey instanceof Uint8Array) || opts.signingKey.length !== 32) invalid("signingKey", "32-byte Ed25519 secret key", opts.signingKey, "CRYPTO_INVALID_KEY");
@@ -152,6 +166,10 @@ export class AuditLog {
     this.publicKey = hex(ed25519.getPublicKey(this.#sk));
     this.#macKey = hkdfSha256(this.#sk, utf8("cleanroom-lab/audit/v1"), utf8(`mac\0${this.roomId}`), 32);
     this.#clock = opts.clock ?? (() => new Date());
+    if (opts.anchor !== undefined && (typeof opts.anchor?.load !== "function" || typeof opts.anchor?.save !== "function")) invalid("anchor", "{ load(): AuditHead | null, save(head) }", opts.anchor, "INPUT_INVALID");
+    this.#anchor = opts.anchor;
+    // A head kept outside the database survives a restart: truncating the log AND its heads table is still caught.
+    this.#knownHead = opts.anchor?.load() ?? null;
     db.exec(`CREATE TABLE IF NOT EXISTS purpose_audit_log (
         room_id TEXT NOT NULL, seq INTEGER NOT NULL, entry TEXT NOT NULL,
         prev_hash TEXT NOT NULL, hash TEXT NOT NULL, mac TEXT NOT NULL, PRIMARY KEY (room_id, seq));
@@ -182,7 +200,11 @@ export class AuditLog {
       throw new CleanRoomError("INPUT_INVALID", `audit entry refused at ${fields.map((f) => `"${f}"`).join(", ")}: only short names, hashes, codes and costs may be recorded (no identifiers, no free text, no values)`, { field: fields[0], fields });
     }
     const p = parsed.data;
-    return this.db.transaction((): AuditEntry => {
+    // Inside a caller's transaction the entry may still be rolled back: remember the tip (and
+    // a head signed here) only for entries that commit with this call.
+    const remember = !this.db.inTransaction;
+    const tip: { count?: number; hash?: string } = {};
+    const out = this.db.transaction((): AuditEntry => {
       const last = this.db.prepare(`SELECT seq, hash FROM purpose_audit_log WHERE room_id = ? ORDER BY seq DESC LIMIT 1`).get(this.roomId) as { seq: number; hash: string } | undefined;
       const seq = last ? last.seq + 1 : 0;
       const prev = last ? last.hash : this.genesis;
@@ -194,18 +216,29 @@ export class AuditLog {
       const hash = sha256Canonical({ prev, entry });
       this.db.prepare(`INSERT INTO purpose_audit_log (room_id, seq, entry, prev_hash, hash, mac) VALUES (?, ?, ?, ?, ?, ?)`)
         .run(this.roomId, seq, canonicalJson(entry), prev, hash, this.mac(hash));
-      if ((seq + 1) % this.headEvery === 0) this.signHeadAt(seq + 1, hash);
+      if ((seq + 1) % this.headEvery === 0) this.signHeadAt(seq + 1, hash, remember);
+      tip.count = seq + 1;
+      tip.hash = hash;
       return entry;
     }).immediate();
+    if (remember && tip.count !== undefined) this.#noteTip(tip.count, tip.hash!);
+    return out;
   }
 
-  private signHeadAt(count: number, hash: string): AuditHead {
+  private signHeadAt(count: number, hash: string, remember = true): AuditHead {
     const body = { roomId: this.roomId, count, hash, signedAt: this.#clock().toISOString() };
     const head: AuditHead = { ...body, publicKey: this.publicKey, signature: hex(ed25519Sign(this.#sk, headBytes(body))) };
     this.db.prepare(`INSERT OR REPLACE INTO purpose_audit_heads (room_id, count, hash, signed_at, public_key, signature) VALUES (?, ?, ?, ?, ?, ?)`)
       .run(this.roomId, count, hash, head.signedAt, head.publicKey, head.signature);
-    if (!this.#knownHead || count >= this.#knownHead.count) this.#knownHead = head;
+    if (remember && (!this.#knownHead || count >= this.#knownHead.count)) {
+      this.#knownHead = head;
+      this.#anchor?.save(head);
+    }
     return head;
+  }
+
+  #noteTip(count: number, hash: string): void {
+    if (!this.#knownTip || count >= this.#knownTip.count) this.#knownTip = { count, hash };
   }
 
   /**
@@ -216,9 +249,10 @@ export class AuditLog {
    * const head = audit.signHead()
    */
   signHead(): AuditHead {
+    const remember = !this.db.inTransaction;
     return this.db.transaction((): AuditHead => {
       const last = this.db.prepare(`SELECT seq, hash FROM purpose_audit_log WHERE room_id = ? ORDER BY seq DESC LIMIT 1`).get(this.roomId) as { seq: number; hash: string } | undefined;
-      return this.signHeadAt(last ? last.seq + 1 : 0, last ? last.hash : this.genesis);
+      return this.signHeadAt(last ? last.seq + 1 : 0, last ? last.hash : this.genesis, remember);
     }).immediate();
   }
 
@@ -272,7 +306,13 @@ export class AuditLog {
       if (expected !== h.hash) return result(false, h.count - 1, "head_mismatch", `signed head at count ${h.count} does not match the chain`, h);
       if (!best || h.count > best.count) best = h;
     }
+    const tip = this.#knownTip;
+    if (tip && tip.count > rows.length)
+      return result(false, rows.length, "truncated", `this log held ${tip.count} verified entries but only ${rows.length} remain — entries ${rows.length}..${tip.count - 1} were removed`, best);
+    if (tip && tip.count > 0 && hashes[tip.count - 1] !== tip.hash)
+      return result(false, tip.count - 1, "chain_broken", `entry ${tip.count - 1} no longer has the hash this log recorded for it — the tail was replaced`, best);
     if (best && (!this.#knownHead || best.count > this.#knownHead.count)) this.#knownHead = best;
+    if (rows.length > 0 && !this.db.inTransaction) this.#noteTip(rows.length, prev);
     const unsigned = rows.length - (best?.count ?? 0);
     return result(true, null, null, `${rows.length} entries verified; ${unsigned} after the last signed head`, best);
   }

@@ -15,7 +15,7 @@
 import type { Database } from "better-sqlite3";
 import { CleanRoomError, isCleanRoomError, type ErrorCode } from "../errors.js";
 import type { Rng } from "../rng.js";
-import { AuditLog, type AuditCost, type AuditEntry, type AuditInput } from "./audit.js";
+import { AuditLog, type AuditAnchor, type AuditCost, type AuditEntry, type AuditInput } from "./audit.js";
 import { looksLikeIdentifier, SAFE_NAME } from "./canonical.js";
 import { GatedTableStore, PurposeKeyService, type GatedDatasetInfo } from "./gate.js";
 import { type DatasetTagsInput, type PurposeLabel } from "./labels.js";
@@ -33,6 +33,8 @@ export interface PurposeRoomOptions {
   auditSigningKey?: Uint8Array;
   /** Sign an audit head every N entries (default 16). */
   headEvery?: number;
+  /** Keeps the latest signed audit head outside the database (survives restarts; see AuditLog). */
+  auditAnchor?: AuditAnchor;
   taxonomy?: Taxonomy;
   rules?: DenyRule[];
 }
@@ -80,7 +82,7 @@ export class PurposeRoom {
       taxonomy: () => this.#taxonomy, rules: () => this.#rules, clock: this.#clock,
     });
     this.store = new GatedTableStore(this.keys, () => this.#taxonomy, opts.rng.fork("purpose-gate"), db);
-    this.audit = new AuditLog(db, { roomId: opts.roomId, signingKey: opts.auditSigningKey ?? opts.rng.bytes(32), headEvery: opts.headEvery ?? 16, clock: this.#clock });
+    this.audit = new AuditLog(db, { roomId: opts.roomId, signingKey: opts.auditSigningKey ?? opts.rng.bytes(32), headEvery: opts.headEvery ?? 16, clock: this.#clock, ...(opts.auditAnchor ? { anchor: opts.auditAnchor } : {}) });
     db.exec(`CREATE TABLE IF NOT EXISTS purpose_grants (room_id TEXT NOT NULL, id TEXT NOT NULL, party TEXT NOT NULL, analyst TEXT NOT NULL,
       expires_at TEXT NOT NULL, grant_json TEXT NOT NULL, PRIMARY KEY (room_id, id))`);
   }
