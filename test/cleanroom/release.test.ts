@@ -8,6 +8,12 @@ import { releaseResult } from "../../kernel-lib/src/cleanroom/release.js";
 import { parseTemplate, type TemplateInput } from "../../kernel-lib/src/cleanroom/template.js";
 import { seededRng, TEACHING_LABEL } from "../../kernel-lib/src/rng.js";
 import { isCleanRoomError } from "../../kernel-lib/src/errors.js";
+import Database from "better-sqlite3";
+import * as aq from "arquero";
+import { DatasetCatalog } from "../../kernel-lib/src/cleanroom/dataset.js";
+import { TemplateRegistry } from "../../kernel-lib/src/cleanroom/approvals.js";
+import { roomContext } from "../../kernel-lib/src/cleanroom/query.js";
+import { parseAnalysisRule } from "../../kernel-lib/src/cleanroom/rules.js";
 
 const engine = new ArqueroEngine();
 const params = { startDay: 0, endDay: 27 };
@@ -158,5 +164,55 @@ describe("no row-level export", () => {
       expect(json).not.toMatch(/"k\d+"/);
       expect(json).not.toContain("unitIds");
     }
+  });
+});
+
+describe("noise mode: output keys come from the schema, not the data", () => {
+  const users = (n: number, lone: boolean) => {
+    const rows = Array.from({ length: n }, (_, i) => ({ join_key: `u${i}`, region: "north", tier: `t${i % 3}`, spend: 10 }));
+    if (lone) rows.push({ join_key: "lone", region: "west", tier: "t0", spend: 10 });
+    return rows;
+  };
+  const schema = { privacyUnit: "join_key", columns: { join_key: { type: "string" }, region: { type: "enum", values: ["north", "south", "east", "west"] }, tier: { type: "string" }, spend: { type: "int", min: 0, max: 100 } } };
+  const rule = parseAnalysisRule({ type: "AGGREGATION", aggregateColumns: [{ columnNames: ["spend"], function: "SUM" }], dimensionColumns: ["region", "tier"], joinColumns: ["join_key"], outputConstraints: [{ columnName: "join_key", minimum: 50, type: "COUNT_DISTINCT" }] });
+  const tmpl = (groupBy: string[], extra: object = {}): Record<string, unknown> => ({
+    version: 1, name: "spend", base: { owner: "o", dataset: "people" }, groupBy,
+    aggregates: [{ name: "n", fn: "countUnits" }, { name: "spend", fn: "sum", column: "people.spend", bounds: [0, 100] }],
+    contribution: { maxRowsPerUnit: 1, orderBy: [] }, threshold: { minimum: 50, style: "drop" }, noise: { mechanism: "laplace", epsilonPerAggregate: "0.5" }, ...extra,
+  });
+  async function release(rows: object[], t: object, seed: string, p: Record<string, unknown> = {}) {
+    const catalog = new DatasetCatalog();
+    catalog.upload("people", "o", aq.from(rows), schema);
+    const ctx = roomContext(catalog, new Map([["o/people", rule]]));
+    const registry = new TemplateRegistry(new Database(":memory:"), "r");
+    registry.approve(t, "o", ctx);
+    return executeQuery(prepareQuery({ template: t, params: p, registry, ctx }), { engine, rng: seededRng(seed) });
+  }
+  const shownKeys = (r: Awaited<ReturnType<typeof release>>) => [...r.rows.map((x) => x.region), ...r.suppressed.rows.map((s) => s.key.region)].sort();
+
+  it("a key one person brings is not shown with certainty: released ∪ suppressed is the declared domain with or without them", async () => {
+    const t = tmpl(["people.region"]);
+    for (const seed of ["a", "b", "c"]) {
+      // before: "west" appeared (as a suppressed row) exactly when the lone person was in the data
+      expect(shownKeys(await release(users(200, false), t, seed))).toEqual(["east", "north", "south", "west"]);
+      expect(shownKeys(await release(users(200, true), t, seed))).toEqual(["east", "north", "south", "west"]);
+    }
+  });
+
+  it("a noised template may not group by a column without declared values (TEMPLATE_INVALID at approval)", async () => {
+    let err: unknown;
+    await release(users(200, true), tmpl(["people.tier"]), "x").catch((e) => (err = e));
+    expect(isCleanRoomError(err, "TEMPLATE_INVALID")).toBe(true);
+    expect(String(err)).toMatch(/template\.groupBy\.0/);
+    // threshold-only (no DP claim): allowed as before
+    const exactOnly = tmpl(["people.tier"]);
+    delete exactOnly.noise;
+    expect((await release(users(200, true), exactOnly, "x")).rows.length).toBe(3);
+  });
+
+  it("without dimensions, a cohort nobody matches still gets its one noisy row or suppression (no row at all said 'nobody')", async () => {
+    const t = tmpl([], { params: { r: { type: "enum", values: ["north", "south", "east", "west"] } }, filters: [{ column: "people.region", op: "eq", value: { param: "r" } }] });
+    const r = await release(users(200, false), t, "empty", { r: "east" });
+    expect(r.rows.length + r.suppressed.rows.length).toBe(1);
   });
 });

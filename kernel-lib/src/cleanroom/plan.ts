@@ -14,6 +14,7 @@
  */
 import { CleanRoomError, invalid } from "../errors.js";
 import type { Dataset } from "./dataset.js";
+import type { DimValue } from "./aggregates.js";
 import { isIdentifierColumn } from "./dataset.js";
 import { allowsAggregate, combineRules, joinIsRequired, type AnalysisRule, type AnalysisRuleAggregation } from "./rules.js";
 import { groupsPerUnit, noiseQuantities, templateMinimum, validateParams, type ParamValues, type Template } from "./template.js";
@@ -69,6 +70,46 @@ export interface CheckedTemplate {
   minimumFrom: string;
   /** Owners whose approval the template needs. */
   owners: string[];
+  /**
+   * Noised templates only: every output key, drawn from the declared schema (enum values,
+   * bounded int ranges) rather than from the data. The release noises and thresholds every
+   * key of this set, present in the data or not, so which keys appear (released or reported
+   * as suppressed) says nothing about who is in the data.
+   */
+  domain?: DimValue[][];
+}
+
+/** Largest number of output keys a noised template may declare (cross product of its dimensions). */
+export const MAX_NOISED_GROUPS = 10_000;
+
+/**
+ * The public key set of a noised template's dimensions: the cross product of each column's
+ * declared values. `TEMPLATE_INVALID` when a dimension has no declared finite domain (a
+ * free string or an unbounded number): its keys could only come from the data, and a key
+ * that exists only because one person has it is released (or reported as suppressed) with
+ * certainty, outside any ε.
+ */
+function noisedDomain(t: Template, base: Dataset): DimValue[][] {
+  let keys: DimValue[][] = [[]];
+  t.groupBy.forEach((g, i) => {
+    const column = g.split(".")[1]!;
+    const spec = base.schema.columns[column]!;
+    let values: DimValue[];
+    if (spec.type === "enum") values = [...new Set(spec.values)];
+    else if (spec.type === "int" && spec.min !== undefined && spec.max !== undefined && spec.max - spec.min < MAX_NOISED_GROUPS)
+      values = Array.from({ length: spec.max - spec.min + 1 }, (_, k) => spec.min! + k);
+    else
+      return invalid(
+        `template.groupBy.${i}`,
+        "a dimension with declared values (an enum, or an int with min and max) when the template adds noise: keys taken from the data reveal who is in it",
+        `${column} (${spec.type}${spec.type === "int" ? " without a bounded range" : ""})`,
+        "TEMPLATE_INVALID",
+      );
+    if (keys.length * values.length > MAX_NOISED_GROUPS)
+      invalid(`template.groupBy.${i}`, `at most ${MAX_NOISED_GROUPS} output keys in total for a noised template`, keys.length * values.length, "TEMPLATE_INVALID");
+    keys = keys.flatMap((k) => values.map((v) => [...k, v]));
+  });
+  return keys;
 }
 
 function refuse(field: string, why: string, reason: string): never {
@@ -165,7 +206,8 @@ export function checkTemplate(t: Template, ctx: PlanContext): CheckedTemplate {
   const combined = combineRules(rules);
   const own = templateMinimum(t);
   const owners = [...new Set(sides.map(([, r]) => r.owner))].sort();
-  return own >= combined.minimum ? { minimum: own, minimumFrom: "template", owners } : { minimum: combined.minimum, minimumFrom: combined.minimumFrom, owners };
+  const domain = t.noise ? { domain: noisedDomain(t, base) } : {};
+  return own >= combined.minimum ? { minimum: own, minimumFrom: "template", owners, ...domain } : { minimum: combined.minimum, minimumFrom: combined.minimumFrom, owners, ...domain };
 }
 
 /**

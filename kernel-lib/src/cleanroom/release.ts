@@ -19,7 +19,7 @@ import { rngStamp, type Rng, type RngStamp } from "../rng.js";
 import { ratToDecimal, ratToString } from "../dp/rational.js";
 import { discreteGaussianVariance, discreteLaplaceVariance, sampleDiscreteGaussian, sampleDiscreteLaplace } from "../dp/mechanisms.js";
 import { costText, type PrivacyCost } from "../dp/accountant.js";
-import type { DimValue, ExactAggregates } from "./engine.js";
+import { sortGroups, type DimValue, type ExactAggregates, type GroupAggregate } from "./aggregates.js";
 import type { DifferenceHistory } from "./diffcheck.js";
 import type { CheckedTemplate } from "./plan.js";
 import { noiseParams, type Template } from "./template.js";
@@ -92,6 +92,19 @@ export interface ReleaseInput {
   resultId?: string;
 }
 
+const keyText = (key: readonly DimValue[]) => JSON.stringify(key.map((v) => (typeof v === "bigint" ? Number(v) : v)));
+
+/** The groups of `domain` in domain order, empty (0 units, 0 values) where the data has none. */
+function completeGroups(groups: readonly GroupAggregate[], domain: readonly DimValue[][], measures: readonly string[]): GroupAggregate[] {
+  const byKey = new Map(groups.map((g) => [keyText(g.key), g]));
+  const inDomain = new Set(domain.map(keyText));
+  for (const k of byKey.keys())
+    if (!inDomain.has(k)) throw new CleanRoomError("INTERNAL", "an output key outside the declared domain — this is a bug in cleanroom-lab");
+  const withIds = groups.some((g) => g.unitIds);
+  // sorted like the engines' output, so rows keep their order whether or not a key was filled in
+  return sortGroups(domain.map((key) => byKey.get(keyText(key)) ?? { key: [...key], units: 0, values: Object.fromEntries(measures.map((m) => [m, 0])), ...(withIds ? { unitIds: [] } : {}) }));
+}
+
 /**
  * Turn exact aggregates into a released result (pure apart from `history.record`, which
  * runs last, only on success).
@@ -113,8 +126,13 @@ export function releaseResult(input: ReleaseInput): QueryResult {
   };
   const rule = `at least ${checked.minimum} distinct privacy units per row (${checked.minimumFrom === "template" ? "template threshold" : `analysis rule of ${checked.minimumFrom}`})`;
 
-  // 1. Difference check against earlier released results of this room.
+  // 0. Noise mode: every key of the declared domain is released or suppressed by the noisy
+  //    count, whether the data has it or not (a key present only because one person has it
+  //    would otherwise be shown with certainty, outside ε). Keys come from the schema.
   let groups = exact.groups;
+  if (t.noise && checked.domain) groups = completeGroups(groups, checked.domain, exact.measures);
+
+  // 1. Difference check against earlier released results of this room.
   let filteredByDiff = 0;
   if (t.differenceCheck) {
     if (!input.history) throw new CleanRoomError("INTERNAL", "difference check requested without a history — this is a bug in cleanroom-lab");
