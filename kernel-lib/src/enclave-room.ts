@@ -52,6 +52,7 @@ import { datasetBudgetKey } from "./dp/budget.js";
 import { costFromJson } from "./dp/ledger.js";
 import { auditCost } from "./purpose/audit.js";
 import { isWithin } from "./purpose/taxonomy.js";
+import { labelForColumns, tagDataset } from "./purpose/labels.js";
 import { traceOf } from "./trace.js";
 import { SimulatedHardwareRoot, type EnclaveInstance } from "./enclave/enclave.js";
 import { KeyReleaseService, type EncryptedDataset } from "./enclave/keyRelease.js";
@@ -70,7 +71,7 @@ interface OwnerSide {
   kms: KeyReleaseService;
   storageKey: Uint8Array;
   /** The owner's own copy: bytes, allowed purposes and the analysis rule IT set (not the catalog's). */
-  tables: Map<string, { bytes: Uint8Array; allow: string[]; rule: AnalysisRule | null }>;
+  tables: Map<string, { bytes: Uint8Array; allow: string[]; deny: string[]; rule: AnalysisRule | null }>;
   /** `${datasetKey}|${image}|${purpose}` → ciphertext handed to the operator. */
   protectedFor: Map<string, EncryptedDataset>;
 }
@@ -158,6 +159,10 @@ export function enclaveUpload(lab: Lab, party: Party | string, name: string, row
     invalid("name", "a dataset name not yet used by this party", name, "ALREADY_EXISTS");
   const schema = { ...(opts.schema ?? {}), privacyUnit: opts.schema?.privacyUnit ?? opts.idColumn };
   const rule: AnalysisRule | null = opts.rule === undefined ? null : parseAnalysisRule(opts.rule);
+  const tags = { purposes: Array.isArray(opts.purposes) ? opts.purposes : [opts.purposes], ...(opts.categories ? { categories: opts.categories } : {}), ...(opts.columns ? { columns: opts.columns } : {}) };
+  // The owner's own reading of its tags (dataset + every column, most restrictive: the enclave
+  // decrypts the whole table). Its key release follows THIS label, never the operator's catalog.
+  const ownLabel = labelForColumns(tagDataset(lab.purpose.taxonomy, tags));
   // --- owner side: validate, serialize, keep, seal for storage at the operator
   const input = Array.isArray(rows) ? aq.from(rows) : rows;
   const ds = loadDataset(name, owner as string, input, schema);
@@ -173,13 +178,12 @@ export function enclaveUpload(lab: Lab, party: Party | string, name: string, row
   if (known) {
     // After a kernel restart the owner re-attaches its copy: same content only, nothing new stored.
     if (known.fingerprint !== ds.fingerprint) invalid("rows", `the content already catalogued as ${key} (fingerprint ${known.fingerprint.slice(0, 12)}…)`, `fingerprint ${ds.fingerprint.slice(0, 12)}…`, "ALREADY_EXISTS");
-    side.tables.set(key, { bytes, allow: known.purposes, rule });
+    side.tables.set(key, { bytes, allow: ownLabel.allow, deny: ownLabel.deny, rule });
     return Object.freeze({ kind: "dataset", name, owner: owner as string, rows: ds.rows, columns: Object.keys(ds.schema.columns), fingerprint: ds.fingerprint, purposes: known.purposes, sealed: true, mode: "enclave", operatorHoldsBytes: Buffer.from(lab.purpose.store.sealed(key).ciphertext, "base64").length } as EnclaveUploadReceipt);
   }
   const nonce = lab.rng.bytes(12);
   const blob = utf8(JSON.stringify({ format: "cleanroom-lab/owner-sealed/v1", owner, datasetId: key, nonce: b64(nonce), ciphertext: b64(aesGcmSeal(side.storageKey, nonce, bytes, utf8(`owner-storage|${key}`))) }));
   // --- operator side: label the blob in the purpose gate, catalog the metadata, dataset budget
-  const tags = { purposes: Array.isArray(opts.purposes) ? opts.purposes : [opts.purposes], ...(opts.categories ? { categories: opts.categories } : {}), ...(opts.columns ? { columns: opts.columns } : {}) };
   const meta = { owner: owner as string, name, schema: ds.schema, fingerprint: ds.fingerprint, rule, rows: ds.rows, purposes: [] as string[] };
   catalogTable(lab);
   lab.db.transaction(() => {
@@ -188,7 +192,7 @@ export function enclaveUpload(lab: Lab, party: Party | string, name: string, row
     if (collab) lab.ledger.createBudget(lab.roomId, datasetBudgetKey(ds.fingerprint), costFromJson(collab.total), { refresh: collab.refresh });
     lab.db.prepare("INSERT INTO enclave_datasets (room_id, key, meta_json) VALUES (?, ?, ?)").run(lab.roomId, key, JSON.stringify(meta));
   })();
-  side.tables.set(key, { bytes, allow: meta.purposes, rule });
+  side.tables.set(key, { bytes, allow: ownLabel.allow, deny: ownLabel.deny, rule });
   const receipt: EnclaveUploadReceipt = { kind: "dataset", name, owner: owner as string, rows: ds.rows, columns: Object.keys(ds.schema.columns), fingerprint: ds.fingerprint, purposes: meta.purposes, sealed: true, mode: "enclave", operatorHoldsBytes: blob.length };
   return Object.freeze(receipt);
 }
@@ -296,11 +300,15 @@ export function attestEnclave(lab: Lab, opts: { purpose: string; tamper?: Enclav
     }
     expected = ownerExpects(k, held.rule);
     shownExpected ??= expected;
+    if (held.allow.length === 0) {
+      decisions.push({ owner, dataset: k, outcome: "refused", code: "KEY_RELEASE_DENIED", check: "purpose", reason: "the owner's tags (dataset and columns combined) allow no purpose" });
+      continue;
+    }
     const tag = held.allow.find((a) => isWithin(purpose, a)) ?? held.allow[0]!;
     const pk = `${k}|${expected}|${tag}`;
     let enc = side.protectedFor.get(pk);
     if (!enc) {
-      enc = side.kms.protectDataset(`${k.replace("/", ":")}.${expected.slice(0, 16)}.${side.protectedFor.size}`, held.bytes, { allowedMeasurements: allowImages([expected]), requiredPurpose: tag }, rng);
+      enc = side.kms.protectDataset(`${k.replace("/", ":")}.${expected.slice(0, 16)}.${side.protectedFor.size}`, held.bytes, { allowedMeasurements: allowImages([expected]), requiredPurpose: tag, ...(held.deny.length ? { deniedPurposes: held.deny } : {}) }, rng);
       side.protectedFor.set(pk, enc);
     }
     st.ciphertexts.set(k, enc);

@@ -35,6 +35,20 @@ describe("key release", () => {
     expect(o.kms.decisions().map((d) => d.decision)).toEqual(["released"]);
   });
 
+  it("deny wins: a purpose inside or above a denied subtree is refused although requiredPurpose covers it", () => {
+    const o = owner("kr-deny");
+    const kms = new KeyReleaseService({ owner: "retailer", pinnedRootPublicKey: o.root.publicKeyHex, clock: o.tick });
+    kms.protectDataset("d", peopleCsv(o.people), { ...o.policy, requiredPurpose: "marketing.advertising", deniedPurposes: ["marketing.advertising.profiling"] }, o.rng);
+    const ask = (purpose: string) => {
+      const nonce = kms.challenge(o.rng);
+      return { datasetId: "d", document: o.enclave.attest(nonce, { purpose }), nonce, recipientPublicKey: o.enclave.channelPublicKey };
+    };
+    expectRefusal(() => kms.releaseKey(ask("marketing.advertising.profiling.lookalike"), o.rng), "ATTESTATION_PURPOSE", "purpose");
+    expectRefusal(() => kms.releaseKey(ask("marketing.advertising"), o.rng), "ATTESTATION_PURPOSE", "purpose"); // broader than the denied subtree
+    expect(kms.releaseKey(ask("marketing.advertising.measurement"), o.rng).purpose).toBe("marketing.advertising.measurement");
+    expect(kms.decisions().map((d) => d.decision)).toEqual(["refused", "refused", "released"]);
+  });
+
   it("refuses an enclave whose workload differs by one byte, and logs the refusal", () => {
     const o = owner();
     const evil = o.launch({ workload: tamperedWorkload });

@@ -214,6 +214,45 @@ describe("enclave mode of a lab", () => {
     expect(a.owners.every((o) => o.code === "ATTESTATION_MEASUREMENT")).toBe(true);
   });
 
+  it("owners release keys by their own tags, deny included: a column that denies the purpose keeps that owner's key, whatever the operator asks", () => {
+    const lab = openLab({ store: ":memory:", rng: { seed: "e11" } });
+    enclaveUpload(lab, lab.party("advertiser"), "exposures", exposures, { schema: schemas.exposures, purposes: ["measurement"], rule: rules.exposures });
+    enclaveUpload(lab, lab.party("retailer"), "purchases", purchases, { schema: schemas.purchases, purposes: ["ads"], columns: { value_cents: { deny: ["measurement"] } }, rule: rules.purchases } as never);
+    const a = attestEnclave(lab, { purpose: "measurement" });
+    expect(a.ok).toBe(false);
+    expect(a.owners.map((o) => [o.owner, o.outcome, o.code])).toEqual([["advertiser", "released", null], ["retailer", "refused", "ATTESTATION_PURPOSE"]]);
+  });
+
+  it("after a restart an owner re-attaches with its own tags: purposes widened in the operator's catalog release nothing", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "crl-enclave-tags-"));
+    const store = path.join(dir, "room.db");
+    try {
+      const lab = openLab({ store, rng: { seed: "tags" } });
+      const up = (l: Lab) => {
+        enclaveUpload(l, l.party("advertiser"), "exposures", exposures, { schema: schemas.exposures, purposes: ["measurement"], rule: rules.exposures });
+        enclaveUpload(l, l.party("retailer"), "purchases", purchases, { schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases });
+      };
+      up(lab);
+      expect(attestEnclave(lab, { purpose: "research" }).ok).toBe(false);
+      // the operator widens every catalog entry to "research" while the kernel is down
+      for (const r of lab.db.prepare("SELECT key, meta_json FROM enclave_datasets").all() as { key: string; meta_json: string }[]) {
+        const m = JSON.parse(r.meta_json);
+        m.purposes = [...m.purposes, "research"];
+        lab.db.prepare("UPDATE enclave_datasets SET meta_json = ? WHERE key = ?").run(JSON.stringify(m), r.key);
+      }
+      lab.close();
+      const again = openLab({ store, rng: { seed: "tags" } });
+      up(again); // the owners re-attach with their own purposes
+      const a = attestEnclave(again, { purpose: "research" });
+      expect(a.ok).toBe(false);
+      expect(a.owners.every((o) => o.code === "ATTESTATION_PURPOSE")).toBe(true);
+      expect(attestEnclave(again, { purpose: "measurement" }).ok).toBe(true);
+      again.close();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("after a kernel restart the pinned root is unchanged; owners (in memory only) must re-attach before keys are released", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "crl-enclave-room-"));
     const store = path.join(dir, "room.db");

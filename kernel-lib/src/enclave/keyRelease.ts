@@ -21,7 +21,7 @@ import { CleanRoomError, invalid, isCleanRoomError, type ErrorCode } from "../er
 import { rngStamp, type Rng, type RngStamp } from "../rng.js";
 import { aesGcmSeal, b64, fromB64, utf8 } from "../crypto/primitives.js";
 import { sealTo } from "../crypto/seal.js";
-import { AttestationVerifier, type MeasurementPolicy, type VerifiedAttestation, checkMeasurementPolicy } from "./verifier.js";
+import { AttestationVerifier, type MeasurementPolicy, type VerifiedAttestation, checkMeasurementPolicy, purposeSatisfies } from "./verifier.js";
 import type { AttestationDocument } from "./document.js";
 
 /** A data owner's key policy. */
@@ -30,6 +30,8 @@ export interface KeyReleasePolicy {
   allowedMeasurements: MeasurementPolicy;
   /** The declared purpose must equal this or be a dotted descendant of it. */
   requiredPurpose: string;
+  /** Purposes the owner's tags deny (dataset or column level): a declared purpose overlapping any of them is refused — deny wins over `requiredPurpose`. */
+  deniedPurposes?: string[];
   /** Oldest acceptable document for this dataset (ms); defaults to the service's. */
   maxDocumentAgeMs?: number;
 }
@@ -85,6 +87,7 @@ const policySchema = z.strictObject({
     allOf: z.array(z.strictObject({ claim: z.enum(["ImageSha384", "PCR0", "PCR1", "PCR2", "PCR3", "PCR4", "PCR8"]), equals: z.string().regex(HEX96) })).optional(),
   }),
   requiredPurpose: z.string().regex(/^[a-z0-9_]+(\.[a-z0-9_]+)*$/),
+  deniedPurposes: z.array(z.string().regex(/^[a-z0-9_]+(\.[a-z0-9_]+)*$/)).max(256).optional(),
   maxDocumentAgeMs: z.number().int().positive().optional(),
 });
 
@@ -186,6 +189,11 @@ export class KeyReleaseService {
     let verified: VerifiedAttestation;
     try {
       verified = this.verifier.verify(req.document, { nonce: req.nonce, purpose: entry.policy.requiredPurpose, measurements: entry.policy.allowedMeasurements, channelPublicKey: req.recipientPublicKey });
+      // Deny wins: a purpose inside or above a denied subtree is refused even if requiredPurpose covers it.
+      const denied = (entry.policy.deniedPurposes ?? []).find((d) => purposeSatisfies(verified.purpose, d) || purposeSatisfies(d, verified.purpose));
+      if (denied !== undefined) {
+        throw new CleanRoomError("ATTESTATION_PURPOSE", `attestation refused (purpose): declared purpose "${verified.purpose}" overlaps "${denied}", which the owner's tags deny`, { check: "purpose", reason: `declared purpose overlaps denied "${denied}"` });
+      }
       const age = this.#clock() - verified.timestamp;
       // A dataset may demand a stricter freshness window than the service default.
       if (entry.policy.maxDocumentAgeMs !== undefined && age > entry.policy.maxDocumentAgeMs) {
