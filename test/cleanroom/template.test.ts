@@ -85,6 +85,15 @@ describe("templates: canonical hash and approval", () => {
     expect(room.snapshot()).toEqual(before);
   });
 
+  it("refuses a difference check on a noised template (its exact-set decision is un-noised)", () => {
+    // before: accepted; the result then said, with certainty, that the cohort differed from an
+    // earlier one by 1..k-1 people (row filtered, reason "difference_check"), outside the ε charged
+    const t = { ...lift({ epsilonPerAggregate: "0.5" }), differenceCheck: { k: 50 } };
+    expectRefusal("TEMPLATE_INVALID", () => parseTemplate(t), /"template.differenceCheck"/);
+    expect(() => parseTemplate({ ...lift(), differenceCheck: { k: 50 } })).not.toThrow();
+    expect(() => parseTemplate(lift({ epsilonPerAggregate: "0.5" }))).not.toThrow();
+  });
+
   it("refuses a filter on an undeclared slot even when its name is inherited (toString, constructor, __proto__)", () => {
     // before: parsed as "declared", and compilePlan bound Object.prototype members as the filter value
     for (const name of ["toString", "constructor", "__proto__", "hasOwnProperty"]) {

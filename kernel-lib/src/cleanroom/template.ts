@@ -155,6 +155,12 @@ export function parseTemplate(input: unknown): Template {
     if ((f.op === "in") !== isList) invalid(`template.filters.${i}.op`, f.op === "in" ? "a list operand for 'in'" : "a scalar operand", f.op, "TEMPLATE_INVALID");
   });
   t.contribution?.orderBy.forEach((o, i) => checkRef(o, `template.contribution.orderBy.${i}`));
+  // A difference check filters or refuses on EXACT unit sets; next to noise that decision is
+  // a certain, un-noised signal about who is in the data (a row filtered because it differs
+  // from an earlier one by 1..k-1 people), outside the charged ε. ADH likewise runs either
+  // difference checks or noise injection, never both.
+  if (t.noise && t.differenceCheck)
+    invalid("template.differenceCheck", "no difference check on a noised template (its exact-set decision would leak outside ε; noise already covers differencing)", t.differenceCheck.k, "TEMPLATE_INVALID");
   for (const [name, p] of Object.entries(t.params))
     if (p.type === "int" && p.min > p.max) invalid(`template.params.${name}.max`, `>= min (${p.min})`, p.max, "TEMPLATE_INVALID");
   return t;
