@@ -169,6 +169,9 @@ describe("validation before any scalar multiplication", () => {
     await expect(mk().createRequest(["a@x.org", "a@x.org"])).rejects.toThrow(/PSI_DUPLICATE_ELEMENT.*"elements\[1\]"/);
     await expect(mk().createRequest([])).rejects.toThrow(/PSI_EMPTY_SET/);
     await expect(mk().createRequest(["a", 3 as unknown as string])).rejects.toThrow(/"elements\[1\]" expected non-empty string/);
+    // a numeric identifier (phone number, customer id) is not echoed in the error text or details
+    const e = await mk().createRequest(["a", 15550134567 as unknown as string]).catch((x: unknown) => x as Error & { details: unknown });
+    expect(`${e.message} ${JSON.stringify(e.details)}`).not.toContain("15550134567");
   });
 });
 

@@ -206,7 +206,9 @@ abstract class PsiParty {
     const seen = new Set<string>();
     for (let i = 0; i < elements.length; i++) {
       const e = elements[i];
-      if (typeof e !== "string" || e.length === 0) invalid(`${field}[${i}]`, "non-empty string", e, "INPUT_INVALID");
+      // Never echo the value: a numeric phone number or customer id would land in the error text.
+      if (typeof e !== "string" || e.length === 0)
+        throw new CleanRoomError("INPUT_INVALID", `"${field}[${i}]" expected non-empty string, got ${e === null ? "null" : typeof e === "string" ? "an empty string" : typeof e}`, { field: `${field}[${i}]`, expected: "non-empty string", got: e === null ? "null" : typeof e });
       if (seen.has(e)) throw new CleanRoomError("PSI_DUPLICATE_ELEMENT", `"${field}[${i}]" expected a distinct element, got a duplicate`, { field: `${field}[${i}]` });
       seen.add(e);
     }
