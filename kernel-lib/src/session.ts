@@ -118,6 +118,15 @@ function loadSecrets(store: string, rng: Rng): Secrets {
     } catch {
       throw new CleanRoomError("INPUT_INVALID", `"${file}" is not a cleanroom-lab keys file (unreadable JSON); refusing to open the room with it`, { field: "store" });
     }
+    // Keys made by a seeded (teaching) lab are a function of the seed: whoever knows it can
+    // unseal the datasets and re-sign the audit chain. A secure lab must not inherit them
+    // while stamping its results "secure".
+    if (j.rngMode === "seeded" && rng.mode === "secure")
+      throw new CleanRoomError(
+        "STATE_INVALID",
+        `"${file}" holds keys made in seeded teaching mode (predictable from the seed); a secure lab cannot use this room — open it with the same { seed } (results stay labelled "not private") or start a new store`,
+        { field: "rng" },
+      );
     const key = (name: string): Uint8Array => {
       const v = j[name];
       if (typeof v !== "string" || !/^[0-9a-f]{64}$/.test(v)) throw new CleanRoomError("INPUT_INVALID", `"${file}" has no valid ${name} (64 hex characters); refusing to open the room with it`, { field: "store" });
@@ -126,7 +135,7 @@ function loadSecrets(store: string, rng: Rng): Secrets {
     return { policySecretKey: key("policySecretKey"), gateMasterSecret: key("gateMasterSecret"), auditSigningKey: key("auditSigningKey"), enclaveRootKey: key("enclaveRootKey") };
   }
   const s = fresh();
-  const body = JSON.stringify({ note: "cleanroom-lab simulated KMS secrets for this room file; keep private", policySecretKey: hex(s.policySecretKey), gateMasterSecret: hex(s.gateMasterSecret), auditSigningKey: hex(s.auditSigningKey), enclaveRootKey: hex(s.enclaveRootKey) });
+  const body = JSON.stringify({ note: "cleanroom-lab simulated KMS secrets for this room file; keep private", rngMode: rng.mode, policySecretKey: hex(s.policySecretKey), gateMasterSecret: hex(s.gateMasterSecret), auditSigningKey: hex(s.auditSigningKey), enclaveRootKey: hex(s.enclaveRootKey) });
   try {
     fs.writeFileSync(file, body, { mode: 0o600, flag: "wx" });
   } catch (e) {

@@ -72,3 +72,19 @@ describe("keys sidecar (<store>.keys)", () => {
     expect(code(() => openLab({ store }))).toBe("INPUT_INVALID");
   });
 });
+
+describe("teaching-mode keys do not carry over into a secure lab", () => {
+  it("a store whose keys a seeded lab made is refused by a secure lab (STATE_INVALID), re-opened by a seeded one", () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "crl-seeded-"));
+    const store = path.join(dir, "room.db");
+    openLab({ store, rng: { seed: "course" } }).close();
+    // before: accepted, and every result stamped rngMode "secure" while the key-gate and
+    // audit-signing secrets were derivable from the seed "course"
+    expect(code(() => openLab({ store }))).toBe("STATE_INVALID");
+    expect(code(() => openLab({ store, rng: { seed: "course" } }).close())).toBeNull();
+    // the other way round is fine: secure keys under a seeded lab
+    const s2 = path.join(dir, "room2.db");
+    openLab({ store: s2 }).close();
+    expect(code(() => openLab({ store: s2, rng: { seed: "x" } }).close())).toBeNull();
+  });
+});
