@@ -216,3 +216,37 @@ describe("noise mode: output keys come from the schema, not the data", () => {
     expect(r.rows.length + r.suppressed.rows.length).toBe(1);
   });
 });
+
+describe("join base uniqueness is checked on the whole table, before any charge", () => {
+  it("no per-parameter oracle: a base with one duplicated person is refused for every parameter, not only when the filter keeps both rows", async () => {
+    const s = { privacyUnit: "join_key", columns: { join_key: { type: "string" }, day: { type: "int", min: 0, max: 30 } } };
+    const e = { privacyUnit: "join_key", columns: { join_key: { type: "string" }, v: { type: "int", min: 0, max: 10 } } };
+    const base = Array.from({ length: 100 }, (_, i) => ({ join_key: `u${i}`, day: i % 30 }));
+    base.push({ join_key: "u7", day: 20 }); // u7 has rows on day 7 and day 20
+    const catalog = new DatasetCatalog();
+    catalog.upload("visits", "a", aq.from(base), s);
+    catalog.upload("buys", "b", aq.from(base.map((r) => ({ join_key: r.join_key, v: 1 }))), e);
+    const r = (dims: string[]) => parseAnalysisRule({ type: "AGGREGATION", aggregateColumns: [{ columnNames: ["v"], function: "SUM" }], dimensionColumns: dims, joinColumns: ["join_key"], outputConstraints: [{ columnName: "join_key", minimum: 2, type: "COUNT_DISTINCT" }] });
+    const ctx = roomContext(catalog, new Map([["a/visits", r(["day"])], ["b/buys", r([])]]));
+    const registry = new TemplateRegistry(new Database(":memory:"), "r");
+    const t = {
+      version: 1, name: "j", base: { owner: "a", dataset: "visits" }, events: { owner: "b", dataset: "buys", joinOn: "join_key", join: "left" },
+      params: { lo: { type: "int", min: 0, max: 30 }, hi: { type: "int", min: 0, max: 30 } },
+      filters: [{ column: "visits.day", op: "ge", value: { param: "lo" } }, { column: "visits.day", op: "le", value: { param: "hi" } }],
+      aggregates: [{ name: "n", fn: "countUnits" }], threshold: { minimum: 2, style: "drop" },
+    };
+    registry.approve(t, "a", ctx);
+    registry.approve(t, "b", ctx);
+    const outcome = (lo: number, hi: number) => {
+      try {
+        prepareQuery({ template: t, params: { lo, hi }, registry, ctx });
+        return "prepared";
+      } catch (err) {
+        return isCleanRoomError(err, "DATASET_INVALID") ? "refused" : String(err);
+      }
+    };
+    // before: both windows prepared; then the engine threw only for the window holding both
+    // u7 rows — "some person has two rows between day lo and hi", exactly, for free
+    expect([outcome(0, 10), outcome(0, 30)]).toEqual(["refused", "refused"]);
+  });
+});

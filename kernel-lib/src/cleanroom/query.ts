@@ -8,6 +8,8 @@
  * control datasets, rules and approvals. Only a hash approved by every owner runs.
  */
 import type { Rng } from "../rng.js";
+import { CleanRoomError } from "../errors.js";
+import { columnArray } from "./aggregates.js";
 import type { PrivacyCost } from "../dp/accountant.js";
 import type { TemplateRegistry } from "./approvals.js";
 import type { DatasetCatalog, Table } from "./dataset.js";
@@ -24,6 +26,27 @@ import { templateCost, validateParams, type ParamValues, type Template } from ".
  */
 export function roomContext(catalog: DatasetCatalog, rules: ReadonlyMap<string, AnalysisRule>): PlanContext {
   return { dataset: (o, n) => catalog.get(o, n), rule: (o, n) => rules.get(`${o}/${n}`) };
+}
+
+const uniqueChecked = new WeakMap<Table, Map<string, boolean>>();
+
+/**
+ * The base of a join must have one row per privacy unit in the WHOLE table, checked here,
+ * before any charge. The engines also refuse duplicates among the rows that pass the filters,
+ * but that refusal depends on the analyst's parameters: "is there a person with two rows on
+ * day d?" answered by error or not, once per query, exactly and (for a threshold-only
+ * template) without any budget. A whole-table check is one fixed fact about the dataset.
+ */
+function requireUniqueUnits(table: Table, unit: string): void {
+  let byUnit = uniqueChecked.get(table);
+  if (!byUnit) uniqueChecked.set(table, (byUnit = new Map()));
+  let ok = byUnit.get(unit);
+  if (ok === undefined) {
+    const col = columnArray(table, unit);
+    ok = new Set(Array.from(col)).size === col.length;
+    byUnit.set(unit, ok);
+  }
+  if (!ok) throw new CleanRoomError("DATASET_INVALID", "the base table of a join must have one row per privacy unit", { field: "template.base" });
 }
 
 /** Everything needed to charge and then run a query. Plain data apart from table refs. */
@@ -61,6 +84,7 @@ export function prepareQuery(args: { template: unknown; params?: unknown; regist
     tables[`${i.owner}/${i.dataset}`] = ds.table;
     fingerprints[`${i.owner}/${i.dataset}`] = ds.fingerprint;
   }
+  if (template.events) requireUniqueUnits(tables[`${template.base.owner}/${template.base.dataset}`]!, plan.base.unit);
   return { template, templateHash: hash, checked, params, plan, cost, fingerprints, tables };
 }
 
