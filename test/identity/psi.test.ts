@@ -151,6 +151,21 @@ describe("validation before any scalar multiplication", () => {
     await expect(client.processResponse(setup, response)).rejects.toThrow(/PSI_SESSION_ABORTED/);
   });
 
+  it("the client refuses an identity, non-canonical or duplicate point in setup or response before any multiplication", async () => {
+    const ID = "00".repeat(32), NONCANON = "ff".repeat(31) + "7f";
+    for (const [where, bad] of [["setup", ID], ["setup", NONCANON], ["response", ID], ["response", NONCANON], ["response", "dup"]] as const) {
+      const { backend, client, server, request } = await freshPair();
+      const { setup, response } = await server.processRequest(request, ["a@x.org", "z@x.org"]);
+      backend.mults = 0;
+      const swap = (els: string[]) => [bad === "dup" ? els[1]! : bad, ...els.slice(1)];
+      const s2 = where === "setup" ? { ...setup, encryptedElements: swap(setup.encryptedElements).sort() } : setup;
+      const r2 = where === "response" ? { ...response, encryptedElements: swap(response.encryptedElements) } : response;
+      await expect(client.processResponse(s2, r2), `${where} ${bad.slice(0, 4)}`).rejects.toThrow(bad === "dup" ? /PSI_DUPLICATE_ELEMENT/ : /CRYPTO_INVALID_POINT/);
+      expect(backend.mults).toBe(0);
+      await expect(client.processResponse(setup, response)).rejects.toThrow(/PSI_SESSION_ABORTED/);
+    }
+  });
+
   it("the client refuses messages from another session", async () => {
     const { client, server, request } = await freshPair();
     const { setup, response } = await server.processRequest(request, ["a@x.org"]);
