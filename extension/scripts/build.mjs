@@ -88,13 +88,6 @@ if (wantApp) {
     mkdirSync(dirname(stamp), { recursive: true });
     writeFileSync(stamp, digest + "\n");
   }
-  // What a pip JupyterLab reads: the federated entry point and both extension points.
-  const built = JSON.parse(readFileSync(join(EXT, "labextension/package.json"), "utf8")).jupyterlab?._build ?? {};
-  const entry = built.load ? join(EXT, "labextension", built.load) : null;
-  if (!entry || !existsSync(entry) || built.extension !== "./extension" || built.mimeExtension !== "./mimeExtension") {
-    console.error(`[extension build] labextension/package.json is incomplete: ${JSON.stringify(built)}`);
-    process.exit(1);
-  }
 }
 
 // 4. the prebuilt (federated) labextension
