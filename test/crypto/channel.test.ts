@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { SecureChannel, type ChannelFrame } from "../../kernel-lib/src/crypto/channel.js";
-import { utf8, x25519KeyPair } from "../../kernel-lib/src/crypto/primitives.js";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { CHANNEL_PROTOCOL, SecureChannel, type ChannelFrame, type ChannelHello } from "../../kernel-lib/src/crypto/channel.js";
+import { aesGcmOpen, fromB64, fromHex, hex, hkdfSha256, utf8, x25519KeyPair, x25519Shared } from "../../kernel-lib/src/crypto/primitives.js";
 import { seededRng } from "../../kernel-lib/src/rng.js";
 
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -104,6 +105,35 @@ describe("SecureChannel", () => {
     const { channel: m3, hello: f3 } = SecureChannel.accept(h3, { party: "b", rng: rng.fork("m3"), staticKey: { secretKey: mallory.secretKey, publicKey: sb.publicKey }, peerStaticPublicKey: sa.publicKey });
     a3.complete(f3);
     expectCode(() => m3.open(a3.seal(utf8("secret"), "p")), "CHANNEL_TAMPERED");
+  });
+
+  it("key-compromise impersonation: a thief of Alice's static key cannot pose as Bob to Alice (es/se terms)", () => {
+    const rng = seededRng("kci");
+    const sa = x25519KeyPair(rng.fork("sa"));
+    const sb = x25519KeyPair(rng.fork("sb"));
+    const { channel: alice, hello } = SecureChannel.initiate({ party: "a", rng: rng.fork("a"), staticKey: sa, peerStaticPublicKey: sb.publicKey });
+    // Mallory stole sa.secretKey; she answers as "b" with Bob's PUBLIC static key and her own ephemeral
+    const em = x25519KeyPair(rng.fork("m"));
+    const reply: ChannelHello = { kind: "channel.hello", protocol: CHANNEL_PROTOCOL, role: "responder", party: "b", sessionId: hello.sessionId, ephemeralPublicKey: hex(em.publicKey), staticPublicKey: hex(sb.publicKey) };
+    alice.complete(reply);
+    const frame = alice.seal(utf8("for bob only"), "p");
+    const canon = (h: ChannelHello) => JSON.stringify([h.protocol, h.role, h.party, h.sessionId, h.ephemeralPublicKey, h.staticPublicKey]);
+    const th = sha256(utf8(canon(hello) + "\n" + canon(reply)));
+    const tryOpen = (ikm: Uint8Array) => {
+      const key = hkdfSha256(ikm, th, utf8(`${CHANNEL_PROTOCOL}/key/initiator→responder`), 32);
+      const nonce = new Uint8Array(12);
+      new DataView(nonce.buffer).setUint32(0, 0x69327200);
+      return dec(aesGcmOpen(key, nonce, fromB64(frame.ciphertext), utf8(JSON.stringify([CHANNEL_PROTOCOL, frame.sessionId, "i2r", 0, "p"]))));
+    };
+    const ea = fromHex(hello.ephemeralPublicKey);
+    const ee = x25519Shared(em.secretKey, ea);
+    const ss = x25519Shared(sa.secretKey, sb.publicKey); // computable with the stolen key
+    const se = x25519Shared(sa.secretKey, em.publicKey); // also computable with the stolen key
+    // every combination Mallory can compute fails ...
+    expect(() => tryOpen(new Uint8Array([...ee, ...ss]))).toThrow(/CRYPTO_DECRYPT_FAILED/);
+    // ... because es = DH(e_A, S_B) needs Bob's secret (positive control: with it, the replica derivation opens the frame)
+    const es = x25519Shared(sb.secretKey, ea);
+    expect(tryOpen(new Uint8Array([...ee, ...es, ...se, ...ss]))).toBe("for bob only");
   });
 
   it("validates its inputs with field names", () => {

@@ -5,7 +5,8 @@
  *  1. handshake — each side sends a `ChannelHello` with a fresh X25519 ephemeral key
  *     (RFC 7748) and, optionally, its static X25519 identity key; the initiator also picks
  *     the session id;
- *  2. keys — `ikm = X25519(e, e') [‖ X25519(s, s')]`, `salt = SHA-256(transcript)` where the
+ *  2. keys — `ikm = ee [‖ es ‖ se ‖ ss]` (Noise KK's terms with static keys, e = ephemeral,
+ *     s = static, initiator first), `salt = SHA-256(transcript)` where the
  *     transcript is both hellos in canonical JSON, and HKDF-SHA256 (RFC 5869) with info
  *     `"…/initiator→responder"` or `"…/responder→initiator"`: one key per direction, so a
  *     frame reflected back to its sender does not open;
@@ -18,7 +19,8 @@
  * `CHANNEL_WRONG_SESSION`, `CHANNEL_REPLAY`, `CHANNEL_REORDER`, `CHANNEL_TAMPERED`. Without
  * static keys the channel is anonymous (like unauthenticated DH) — pass `staticKey` and
  * `peerStaticPublicKey` to bind it to known identities (implicit authentication: a MITM
- * cannot compute the static–static term). No forward secrecy beyond the ephemeral keys'
+ * cannot compute the static–static term, and a thief of one party's static key still
+ * cannot compute es/se to impersonate the other party to it). No forward secrecy beyond the ephemeral keys'
  * lifetime: an endpoint's keys live as long as the object.
  */
 import { sha256 } from "@noble/hashes/sha2.js";
@@ -165,8 +167,15 @@ export class SecureChannel {
     if (this.opts.staticKey) {
       const expected = hex(this.opts.peerStaticPublicKey!);
       if (peer.staticPublicKey !== expected) throw new CleanRoomError("CRYPTO_INVALID_KEY", `"hello.staticPublicKey" expected the peer's known identity key, got ${peer.staticPublicKey === null ? "none" : "a different key"}`, { field: "hello.staticPublicKey" });
-      const ss = x25519Shared(this.opts.staticKey.secretKey, fromHex(peer.staticPublicKey));
-      ikm = new Uint8Array([...ikm, ...ss]);
+      const peerStatic = fromHex(peer.staticPublicKey);
+      const ss = x25519Shared(this.opts.staticKey.secretKey, peerStatic);
+      // Noise KK's mixed terms: es = DH(e_i, S_r), se = DH(s_i, E_r). Without them a thief of
+      // ONE party's static key could impersonate the other party to it (key-compromise
+      // impersonation): ee needs only its own ephemeral, ss only the stolen static key.
+      const eToStatic = x25519Shared(this.eph.secretKey, peerStatic); // mine: e ⋅ S_peer
+      const sToEph = x25519Shared(this.opts.staticKey.secretKey, fromHex(peer.ephemeralPublicKey)); // mine: s ⋅ E_peer
+      const [es, se] = this.role === "initiator" ? [eToStatic, sToEph] : [sToEph, eToStatic];
+      ikm = new Uint8Array([...ikm, ...es, ...se, ...ss]);
     } else if (peer.staticPublicKey !== null) {
       throw new CleanRoomError("CRYPTO_INVALID_KEY", `"hello.staticPublicKey" expected none (anonymous channel), got a static key`, { field: "hello.staticPublicKey" });
     }
