@@ -165,6 +165,14 @@ class CleanroomTsProtocolTests(unittest.TestCase):
         self.assertEqual(results[0]["content"]["execution_count"], count)
         self.assertFalse([m for m in out if m["msg_type"] == "stream"])
 
+    def test_object_shorthand_sees_an_earlier_cells_variable(self):
+        # tslab 1.0.22 alone raises "ReferenceError: shorthandLab is not defined" here
+        self.run_cell("const shorthandLab = { room: 41 };")
+        reply, out = self.run_cell("const wrapped = { shorthandLab };\nconst { room } = wrapped.shorthandLab;\nroom + 1")
+        self.assertEqual(reply["content"]["status"], "ok", reply["content"].get("evalue"))
+        results = [m for m in out if m["msg_type"] == "execute_result"]
+        self.assertEqual(results[0]["content"]["data"]["text/plain"], "42")
+
     def test_execute_input_publishes_increasing_counts(self):
         r1, o1 = self.run_cell("1")
         r2, o2 = self.run_cell("2")

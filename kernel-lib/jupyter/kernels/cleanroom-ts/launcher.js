@@ -73,7 +73,8 @@ const tslabJupyter = require("tslab/dist/jupyter.js");
 const { ZmqServer, JupyterHandlerImpl } = tslabJupyter;
 const { createConverter } = require("tslab/dist/converter.js");
 const { createExecutor } = require("tslab/dist/executor.js");
-const tsVersion = require("@tslab/typescript-for-tslab").version;
+const ts = require("@tslab/typescript-for-tslab");
+const tsVersion = ts.version;
 
 
 class CleanroomServer extends ZmqServer {
@@ -224,7 +225,7 @@ class CleanroomServer extends ZmqServer {
     this.captured.length = 0;
     let ok;
     try {
-      ok = await this.executor.execute(req.code);
+      ok = await this.executor.execute(expandShorthand(req.code));
     } catch (e) {
       this.captured.push({ kind: "thrown", value: e });
       ok = false;
@@ -290,6 +291,27 @@ class CleanroomServer extends ZmqServer {
     }
     return rows.map(fmt);
   }
+}
+
+/**
+ * tslab 1.0.22 rewrites references to earlier cells' variables as `exports.name`, but an
+ * object shorthand `{ lab }` resolves to the property symbol and is left as `lab`, which is
+ * undefined at run time (ReferenceError). Spelling shorthands out as `{ lab: lab }` before
+ * tslab converts the cell gives its rewrite an identifier to see. Same semantics, also in
+ * destructuring assignments; `{ a = 1 } = o` (with an initializer) is left alone.
+ */
+function expandShorthand(code) {
+  if (!code.includes("{")) return code;
+  const sf = ts.createSourceFile("cell.ts", code, ts.ScriptTarget.Latest, true, ts.ScriptKind.TS);
+  const ends = [];
+  const visit = (node) => {
+    if (ts.isShorthandPropertyAssignment(node) && !node.objectAssignmentInitializer) ends.push([node.name.end, node.name.text]);
+    ts.forEachChild(node, visit);
+  };
+  visit(sf);
+  let out = code;
+  for (const [end, name] of ends.sort((a, b) => b[0] - a[0])) out = `${out.slice(0, end)}: ${name}${out.slice(end)}`;
+  return out;
 }
 
 function startKernel({ configPath }) {
