@@ -15,7 +15,7 @@
 import { isCleanRoomError } from "./errors.js";
 import { rngStamp, type RngStamp } from "./rng.js";
 import { type Lab, type Party, type QueryRequest, type CleanRoomResult } from "./session.js";
-import { runPsi, type PsiRunResult, type RunPsiOptions } from "./identity/run-psi.js";
+import { attachJoinKeys, runPsi, type PsiRunResult, type RunPsiOptions } from "./identity/run-psi.js";
 import { toLiftAggregates } from "./cleanroom/templates/lift.js";
 import { liftFromRelease, type ReleasedLiftResult } from "./studies/release.js";
 import { withMimeBundle } from "./display/bundle.js";
@@ -54,6 +54,22 @@ export { demoDifferencingAttack } from "./enclave/differencing.js";
 export { show, toMimeBundle, display } from "./display/bundle.js";
 export { CLEANROOM_MIME } from "./display/schema.js";
 
+// ---------------------------------------------------------------- teaching labs and lower-level pieces
+// (attack simulations, the purpose table, template design previews, enclave-backed room)
+
+export * from "./labs/purpose-lab.js";
+export { previewTemplate, noiseHalfWidth, budgetSpent, sameCost, type TemplatePreview, type PreviewNoise } from "./labs/design.js";
+export { attackPopulation, cohortTemplate, trackers, exactCohort, dpGuessBound, trackerAccuracy, refreshAveraging, reconstructionAttack, adhImpressions, LAB_REGIONS, type LabCustomer, type CohortParams, type AccuracyPoint, type RefreshMonth, type ReconstructionPoint } from "./labs/attacks-lab.js";
+export { lineChart, type LineChart, type ChartPoint } from "./labs/lab-chart.js";
+export { runPsi, attachJoinKeys, type RunPsiOptions, type PsiRunResult } from "./identity/run-psi.js";
+export { CrosswalkJoiner } from "./identity/crosswalk.js";
+export { randomScalar } from "./identity/psi-backend.js";
+export { x25519KeyPair } from "./crypto/primitives.js";
+export { enclaveUpload, approveEnclaveTemplate, attestEnclave, enclaveQuery, enclaveRoomViews, operatorHoldings, type EnclaveAttestation, type EnclaveQueryResult, type EnclaveUploadReceipt, type EnclaveRoomViews, type EnclaveTamper } from "./enclave-room.js";
+export { measureEnclaveCost, type EnclaveCostReport } from "./enclave/cost.js";
+export { approvedWorkload as demoCohortWorkload, demoPeople, peopleCsv, DEMO_PURPOSE, DEMO_TEMPLATE_HASH } from "./enclave/demoWorkload.js";
+export type { TemplateInput } from "./cleanroom/template.js";
+
 let psiSessions = 0;
 
 /** One side of a PSI: the party and its rows (objects with an identifier column, or strings). */
@@ -77,14 +93,9 @@ function partyName(p: Party | string): string {
 
 function attachKeys(rows: readonly unknown[], keys: (string | null)[] | null, column: string): Record<string, unknown>[] | null {
   if (!keys) return null;
-  const out: Record<string, unknown>[] = [];
-  rows.forEach((r, i) => {
-    const k = keys[i];
-    if (k === null || k === undefined || typeof r !== "object" || r === null) return;
-    const { [column]: _identifier, ...rest } = r as Record<string, unknown>;
-    out.push({ ...rest, join_key: k });
-  });
-  return out;
+  const objects = rows.filter((r): r is Record<string, unknown> => typeof r === "object" && r !== null);
+  if (objects.length !== rows.length) return null; // string rows: nothing to attach to
+  return attachJoinKeys(objects, keys, { column, keepUnmatched: false });
 }
 
 /**
@@ -229,15 +240,3 @@ export function audit(lab: Lab, opts: { limit?: number } = {}): ReturnType<Lab["
   const r = lab.audit(opts);
   return withMimeBundle({ ...r }, (x) => auditPayloadFromReport(x, { title: "Audit log" }));
 }
-export { previewTemplate, noiseHalfWidth, budgetSpent, sameCost, type TemplatePreview, type PreviewNoise } from "./labs/design.js";
-export * from "./labs/purpose-lab.js";
-export { enclaveUpload, approveEnclaveTemplate, attestEnclave, enclaveQuery, enclaveRoomViews, operatorHoldings, type EnclaveAttestation, type EnclaveQueryResult, type EnclaveUploadReceipt, type EnclaveRoomViews, type EnclaveTamper } from "./enclave-room.js";
-export { measureEnclaveCost, type EnclaveCostReport } from "./enclave/cost.js";
-export { approvedWorkload as demoCohortWorkload, demoPeople, peopleCsv, DEMO_PURPOSE, DEMO_TEMPLATE_HASH } from "./enclave/demoWorkload.js";
-export { attackPopulation, cohortTemplate, trackers, exactCohort, dpGuessBound, trackerAccuracy, refreshAveraging, reconstructionAttack, adhImpressions, LAB_REGIONS, type LabCustomer, type CohortParams, type AccuracyPoint, type RefreshMonth, type ReconstructionPoint } from "./labs/attacks-lab.js";
-export { lineChart, type LineChart, type ChartPoint } from "./labs/lab-chart.js";
-export { runPsi, attachJoinKeys, type RunPsiOptions, type PsiRunResult } from "./identity/run-psi.js";
-export { CrosswalkJoiner } from "./identity/crosswalk.js";
-export { randomScalar } from "./identity/psi-backend.js";
-export { x25519KeyPair } from "./crypto/primitives.js";
-export type { TemplateInput } from "./cleanroom/template.js";

@@ -1,0 +1,56 @@
+import { describe, expect, it } from "vitest";
+import {
+  approveTemplate, attempt, audit, budget, cleanRoomQuery, declarePurpose, generateStudy, liftRules, liftSchemas, liftStudy,
+  liftTemplate, openLab, psiMatch, CLEANROOM_MIME, type Refusal,
+} from "../../kernel-lib/src/index.js";
+import { parsePayload } from "../../kernel-lib/src/display/schema.js";
+
+const bundleOf = (x: object) => (x as Record<symbol, () => Record<string, unknown>>)[Symbol.for("jupyter.mimebundle")]!();
+
+describe("the notebook surface", () => {
+  it("every verb returns plain data that renders as a valid cleanroom-lab MIME bundle with fallbacks", async () => {
+    const study = generateStudy({ seed: "surface", advertiserRows: 3000, overlap: 0.7, holdoutShare: 0.3, baseConversionRate: 0.1, liftPct: 40 });
+    const lab = openLab({ store: ":memory:", rng: { seed: "surface" }, budget: { epsilon: 3 } });
+    const adv = lab.party("advertiser"), ret = lab.party("retailer");
+    const m = await psiMatch({ party: adv, rows: study.exposures }, { party: ret, rows: study.purchases }, { lab, backend: "libsodium", threads: 1 });
+    // the join keys replace the identifier; unmatched rows are dropped; both sides agree on the keys
+    expect(m.joinedA!.every((r) => !("email" in r) && typeof r.join_key === "string")).toBe(true);
+    expect(new Set(m.joinedA!.map((r) => r.join_key))).toEqual(new Set(m.joinedB!.map((r) => r.join_key)));
+    expect(m.joinedA!.length).toBe(m.matchReport.partyA.matchedRows);
+
+    const s = liftSchemas(), rules = liftRules(100);
+    lab.upload(adv, "exposures", m.joinedA, { schema: s.exposures, purposes: ["measurement"], rule: rules.exposures });
+    lab.upload(ret, "purchases", m.joinedB, { schema: s.purchases, purposes: ["measurement"], rule: rules.purchases });
+    const grant = declarePurpose(lab, { party: adv, analyst: "bo", purpose: "measurement", justification: "lift" });
+    const t = liftTemplate({ advertiser: "advertiser", retailer: "retailer", epsilonPerAggregate: "0.25", threshold: 100 });
+    approveTemplate(lab, t, adv);
+    approveTemplate(lab, t, ret);
+    const req = { template: t, params: { startDay: 0, endDay: 27 }, as: { party: "advertiser", analyst: "bo" }, purpose: "measurement" };
+    const q = await cleanRoomQuery(lab, req);
+    const study2 = await liftStudy(lab, { ...req, groundTruth: { lift: study.groundTruth.truth.converters.relativeLift } });
+    const refused = (await attempt(() => cleanRoomQuery(lab, { ...req, purpose: "research" }))) as Refusal;
+    const views = { psi: m, purpose: grant, query: q, lift: study2, refused, budget: budget(lab), audit: audit(lab) };
+    for (const [name, v] of Object.entries(views)) {
+      const b = bundleOf(v);
+      const parsed = parsePayload(b[CLEANROOM_MIME]);
+      expect(parsed.ok, `${name}: ${!parsed.ok && parsed.error}`).toBe(true);
+      expect(typeof b["text/html"]).toBe("string");
+      expect(String(b["text/plain"]).length).toBeGreaterThan(0);
+      // the JSON form of the result is unchanged by the rich rendering (no symbol leaks into JSON)
+      expect(() => JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? String(x) : x))).not.toThrow();
+    }
+    expect(refused.ok).toBe(false);
+    expect(refused.trace!.find((x) => x.status === "refused")!.step).toBe("purpose");
+    // seeded results say so in their rich output
+    expect(String(bundleOf(q)["text/plain"])).toContain("teaching mode — not private");
+    // no join key or email reaches any rendered output
+    const rendered = Object.values(views).map((v) => JSON.stringify(bundleOf(v))).join("\n");
+    for (const r of m.joinedA!.slice(0, 200)) expect(rendered).not.toContain(String(r.join_key));
+    for (const r of study.exposures.slice(0, 200)) expect(rendered).not.toContain(r.email.trim().toLowerCase());
+    lab.close();
+  });
+
+  it("attempt() re-throws errors that are not the library's (bugs are not dressed up as refusals)", async () => {
+    await expect(attempt(() => { throw new TypeError("boom"); })).rejects.toThrow("boom");
+  });
+});
