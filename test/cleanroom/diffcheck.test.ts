@@ -131,3 +131,47 @@ describe("difference checks (ADH manner)", () => {
     expect(61 - (far.rows[0]!.people as number)).toBeGreaterThanOrEqual(10);
   });
 });
+
+describe("difference history across kernels", () => {
+  it("evaluate and record run in one IMMEDIATE transaction (a second kernel cannot slip its half of a pair in between)", async () => {
+    const fs = await import("node:fs");
+    const os = await import("node:os");
+    const path = await import("node:path");
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "crl-diff-")), "room.db");
+    const keys = Array.from({ length: 120 }, (_, i) => `p${i}`);
+    const r = room("hr", "staff", aq.table({ join_key: keys, age: keys.map((_, i) => 20 + (i % 40)) }), {
+      privacyUnit: "join_key",
+      columns: { join_key: { type: "string" }, age: { type: "int", min: 0, max: 120 } },
+    }, rule(["age"], []));
+    const t = {
+      version: 1, name: "people", base: { owner: "hr", dataset: "staff" }, params: { maxAge: { type: "int", min: 18, max: 99 } },
+      filters: [{ column: "staff.age", op: "le", value: { param: "maxAge" } }], aggregates: [{ name: "people", fn: "countUnits" }],
+      threshold: { minimum: 10, style: "drop" }, differenceCheck: { k: 10 },
+    };
+    r.registry.approve(t, "hr", r.ctx);
+    const dbA = new Database(file);
+    dbA.pragma("journal_mode = WAL");
+    const dbB = new Database(file, { timeout: 50 });
+    const seen: boolean[] = [];
+    let blockedWrite: string | null = null;
+    class Spy extends DifferenceHistory {
+      override evaluate(rows: readonly (readonly string[])[], k: number) {
+        seen.push(dbA.inTransaction);
+        // kernel B tries to record its result while kernel A is between evaluate and record
+        try {
+          new DifferenceHistory(dbB, "r").record("kernel-b", [["p1", "p2"]]);
+        } catch (e) {
+          blockedWrite = (e as { code?: string }).code ?? String(e);
+        }
+        return super.evaluate(rows, k);
+      }
+    }
+    const history = new Spy(dbA, "r");
+    new DifferenceHistory(dbB, "r"); // same schema from both connections
+    await executeQuery(prepareQuery({ template: t, params: { maxAge: 99 }, registry: r.registry, ctx: r.ctx }), { engine: new ArqueroEngine(), rng: seededRng("tx"), history });
+    // before: evaluate ran outside any transaction and kernel B's write went through in between
+    expect(seen).toEqual([true]);
+    expect(blockedWrite).toBe("SQLITE_BUSY");
+    expect(history.size()).toBe(1);
+  });
+});

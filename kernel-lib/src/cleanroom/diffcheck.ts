@@ -93,6 +93,16 @@ export class DifferenceHistory {
     })();
   }
 
+  /**
+   * Run `fn` (evaluate … record) in one IMMEDIATE transaction: the write lock is taken before
+   * the history is read, so a second kernel on the same room cannot evaluate its half of a
+   * differencing pair against a history that lacks the first half. Re-entrant.
+   */
+  atomically<T>(fn: () => T): T {
+    if (this.db.inTransaction) return fn();
+    return this.db.transaction(fn).immediate();
+  }
+
   /** Number of remembered rows (for "nothing changed" checks). */
   size(): number {
     return (this.db.prepare("SELECT count(*) AS n FROM cleanroom_released_rows WHERE room_id = ?").get(this.roomId) as { n: number }).n;

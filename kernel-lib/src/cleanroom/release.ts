@@ -113,117 +113,123 @@ function completeGroups(groups: readonly GroupAggregate[], domain: readonly DimV
  * const result = releaseResult({ template: t, templateHash: h, checked, exact, engine: "arquero", cost, rng: seededRng("demo") });
  */
 export function releaseResult(input: ReleaseInput): QueryResult {
-  const { template: t, checked, exact, rng } = input;
-  const dims = exact.dimensions;
-  const keyObj = (key: DimValue[]) => Object.fromEntries(dims.map((d, i) => [d, key[i] ?? null]));
-  const report: SuppressionReport = {
-    style: t.threshold.style,
-    minimum: checked.minimum,
-    minimumFrom: checked.minimumFrom,
-    decidedOn: t.noise ? "noisy" : "exact",
-    rows: [],
-    remainder: null,
-  };
-  const rule = `at least ${checked.minimum} distinct privacy units per row (${checked.minimumFrom === "template" ? "template threshold" : `analysis rule of ${checked.minimumFrom}`})`;
-
-  // 0. Noise mode: every key of the declared domain is released or suppressed by the noisy
-  //    count, whether the data has it or not (a key present only because one person has it
-  //    would otherwise be shown with certainty, outside ε). Keys come from the schema.
-  let groups = exact.groups;
-  if (t.noise && checked.domain) groups = completeGroups(groups, checked.domain, exact.measures);
-
-  // 1. Difference check against earlier released results of this room.
-  let filteredByDiff = 0;
-  if (t.differenceCheck) {
-    if (!input.history) throw new CleanRoomError("INTERNAL", "difference check requested without a history — this is a bug in cleanroom-lab");
-    if (groups.some((g) => !g.unitIds)) throw new CleanRoomError("INTERNAL", "difference check needs unit ids from the engine — this is a bug in cleanroom-lab");
-    const verdict = input.history.evaluate(groups.map((g) => g.unitIds!), t.differenceCheck.k);
-    if (verdict.totalBlocked)
-      throw new CleanRoomError("DIFFERENCE_CHECK_FAILED", `result refused: combined with an earlier result it would isolate fewer than ${t.differenceCheck.k} privacy units`, {
-        k: t.differenceCheck.k,
-      });
-    groups = groups.filter((g, i) => {
-      if (!verdict.rowBlocked[i]) return true;
-      report.rows.push({ key: keyObj(g.key), reason: "difference_check", rule: `difference check: must differ from every earlier row by 0 or at least ${t.differenceCheck!.k} units` });
-      filteredByDiff++;
-      return false;
-    });
-  }
-
-  // 2. Noise: the unit count and every aggregate quantity.
-  const np = noiseParams(t);
-  const noisy = groups.map((g) => {
-    if (!np) return { g, units: g.units, values: { ...g.values } };
-    const draw = (p: (typeof np)[number]) => Number(p.mechanism === "laplace" ? sampleDiscreteLaplace(p.scale, rng) : sampleDiscreteGaussian(p.scale, rng));
-    const values: Record<string, number> = {};
-    let units = g.units;
-    for (const p of np) {
-      if (p.name === "units") units = g.units + draw(p);
-      else values[p.name] = g.values[p.name]! + draw(p);
-    }
-    return { g, units, values };
-  });
-
-  // 3. Threshold / suppression.
-  const passing = noisy.filter((r) => r.units >= checked.minimum);
-  const failing = noisy.filter((r) => r.units < checked.minimum);
-  if (failing.length && t.threshold.style === "error")
-    throw new CleanRoomError("THRESHOLD_NOT_MET", `${failing.length} row(s) have fewer than ${checked.minimum} distinct privacy units (${rule}); no result released`, {
-      rows: failing.map((r) => keyObj(r.g.key)),
+  const run = (): QueryResult => {
+    const { template: t, checked, exact, rng } = input;
+    const dims = exact.dimensions;
+    const keyObj = (key: DimValue[]) => Object.fromEntries(dims.map((d, i) => [d, key[i] ?? null]));
+    const report: SuppressionReport = {
+      style: t.threshold.style,
       minimum: checked.minimum,
-    });
-  for (const r of failing) report.rows.push({ key: keyObj(r.g.key), reason: "below_threshold", rule });
-  const released = passing.map((r) => ({ key: r.g.key, units: r.units, values: r.values, ids: r.g.unitIds }));
-  if (t.threshold.style === "remainder" && failing.length) {
-    const units = failing.reduce((s, r) => s + r.units, 0);
-    const ok = units >= checked.minimum;
-    report.remainder = { mergedRows: failing.length, released: ok, rowIndex: ok ? released.length : null };
-    if (ok) {
+      minimumFrom: checked.minimumFrom,
+      decidedOn: t.noise ? "noisy" : "exact",
+      rows: [],
+      remainder: null,
+    };
+    const rule = `at least ${checked.minimum} distinct privacy units per row (${checked.minimumFrom === "template" ? "template threshold" : `analysis rule of ${checked.minimumFrom}`})`;
+
+    // 0. Noise mode: every key of the declared domain is released or suppressed by the noisy
+    //    count, whether the data has it or not (a key present only because one person has it
+    //    would otherwise be shown with certainty, outside ε). Keys come from the schema.
+    let groups = exact.groups;
+    if (t.noise && checked.domain) groups = completeGroups(groups, checked.domain, exact.measures);
+
+    // 1. Difference check against earlier released results of this room.
+    let filteredByDiff = 0;
+    if (t.differenceCheck) {
+      if (!input.history) throw new CleanRoomError("INTERNAL", "difference check requested without a history — this is a bug in cleanroom-lab");
+      if (groups.some((g) => !g.unitIds)) throw new CleanRoomError("INTERNAL", "difference check needs unit ids from the engine — this is a bug in cleanroom-lab");
+      const verdict = input.history.evaluate(groups.map((g) => g.unitIds!), t.differenceCheck.k);
+      if (verdict.totalBlocked)
+        throw new CleanRoomError("DIFFERENCE_CHECK_FAILED", `result refused: combined with an earlier result it would isolate fewer than ${t.differenceCheck.k} privacy units`, {
+          k: t.differenceCheck.k,
+        });
+      groups = groups.filter((g, i) => {
+        if (!verdict.rowBlocked[i]) return true;
+        report.rows.push({ key: keyObj(g.key), reason: "difference_check", rule: `difference check: must differ from every earlier row by 0 or at least ${t.differenceCheck!.k} units` });
+        filteredByDiff++;
+        return false;
+      });
+    }
+
+    // 2. Noise: the unit count and every aggregate quantity.
+    const np = noiseParams(t);
+    const noisy = groups.map((g) => {
+      if (!np) return { g, units: g.units, values: { ...g.values } };
+      const draw = (p: (typeof np)[number]) => Number(p.mechanism === "laplace" ? sampleDiscreteLaplace(p.scale, rng) : sampleDiscreteGaussian(p.scale, rng));
       const values: Record<string, number> = {};
-      for (const name of Object.keys(failing[0]!.values)) values[name] = failing.reduce((s, r) => s + r.values[name]!, 0);
-      released.push({ key: dims.map(() => null), units, values, ids: failing.flatMap((r) => r.g.unitIds ?? []) });
-    }
-  } else if (t.threshold.style === "remainder") report.remainder = { mergedRows: 0, released: false, rowIndex: null };
-
-  // 4. Output rows: dimensions + aggregates only.
-  const rows = released.map((r) => {
-    const row: Record<string, string | number | null> = keyObj(r.key);
-    for (const a of t.aggregates) {
-      if (a.fn === "countUnits") row[a.name] = r.units;
-      else if (a.fn === "avg") row[a.name] = r.units > 0 ? r.values[a.name]! / r.units : null;
-      else row[a.name] = r.values[a.name]!;
-    }
-    return row;
-  });
-
-  const noise: NoiseInfo | null = np
-    ? {
-        mechanism: np[0]!.mechanism === "laplace" ? "discreteLaplace" : "discreteGaussian",
-        perAggregate: np.map((p) => ({
-          name: p.name,
-          scale: ratToDecimal(p.scale, 6),
-          scaleExact: ratToString(p.scale),
-          l1Sensitivity: p.l1.toString(),
-          variance: p.mechanism === "laplace" ? discreteLaplaceVariance(p.scale) : discreteGaussianVariance(p.scale),
-        })),
+      let units = g.units;
+      for (const p of np) {
+        if (p.name === "units") units = g.units + draw(p);
+        else values[p.name] = g.values[p.name]! + draw(p);
       }
-    : null;
+      return { g, units, values };
+    });
 
-  const result: QueryResult = {
-    kind: "query",
-    templateName: t.name,
-    templateHash: input.templateHash,
-    engine: input.engine,
-    dimensions: [...dims],
-    aggregates: t.aggregates.map((a) => a.name),
-    rows,
-    suppressed: report,
-    noise,
-    cost: costJson(input.cost),
-    differenceCheck: t.differenceCheck ? { k: t.differenceCheck.k, filteredRows: filteredByDiff } : null,
-    rngStamp: rngStamp(rng),
+    // 3. Threshold / suppression.
+    const passing = noisy.filter((r) => r.units >= checked.minimum);
+    const failing = noisy.filter((r) => r.units < checked.minimum);
+    if (failing.length && t.threshold.style === "error")
+      throw new CleanRoomError("THRESHOLD_NOT_MET", `${failing.length} row(s) have fewer than ${checked.minimum} distinct privacy units (${rule}); no result released`, {
+        rows: failing.map((r) => keyObj(r.g.key)),
+        minimum: checked.minimum,
+      });
+    for (const r of failing) report.rows.push({ key: keyObj(r.g.key), reason: "below_threshold", rule });
+    const released = passing.map((r) => ({ key: r.g.key, units: r.units, values: r.values, ids: r.g.unitIds }));
+    if (t.threshold.style === "remainder" && failing.length) {
+      const units = failing.reduce((s, r) => s + r.units, 0);
+      const ok = units >= checked.minimum;
+      report.remainder = { mergedRows: failing.length, released: ok, rowIndex: ok ? released.length : null };
+      if (ok) {
+        const values: Record<string, number> = {};
+        for (const name of Object.keys(failing[0]!.values)) values[name] = failing.reduce((s, r) => s + r.values[name]!, 0);
+        released.push({ key: dims.map(() => null), units, values, ids: failing.flatMap((r) => r.g.unitIds ?? []) });
+      }
+    } else if (t.threshold.style === "remainder") report.remainder = { mergedRows: 0, released: false, rowIndex: null };
+
+    // 4. Output rows: dimensions + aggregates only.
+    const rows = released.map((r) => {
+      const row: Record<string, string | number | null> = keyObj(r.key);
+      for (const a of t.aggregates) {
+        if (a.fn === "countUnits") row[a.name] = r.units;
+        else if (a.fn === "avg") row[a.name] = r.units > 0 ? r.values[a.name]! / r.units : null;
+        else row[a.name] = r.values[a.name]!;
+      }
+      return row;
+    });
+
+    const noise: NoiseInfo | null = np
+      ? {
+          mechanism: np[0]!.mechanism === "laplace" ? "discreteLaplace" : "discreteGaussian",
+          perAggregate: np.map((p) => ({
+            name: p.name,
+            scale: ratToDecimal(p.scale, 6),
+            scaleExact: ratToString(p.scale),
+            l1Sensitivity: p.l1.toString(),
+            variance: p.mechanism === "laplace" ? discreteLaplaceVariance(p.scale) : discreteGaussianVariance(p.scale),
+          })),
+        }
+      : null;
+
+    const result: QueryResult = {
+      kind: "query",
+      templateName: t.name,
+      templateHash: input.templateHash,
+      engine: input.engine,
+      dimensions: [...dims],
+      aggregates: t.aggregates.map((a) => a.name),
+      rows,
+      suppressed: report,
+      noise,
+      cost: costJson(input.cost),
+      differenceCheck: t.differenceCheck ? { k: t.differenceCheck.k, filteredRows: filteredByDiff } : null,
+      rngStamp: rngStamp(rng),
+    };
+    // Last step, only on success: remember released unit sets for later difference checks.
+    if (t.differenceCheck && input.history) input.history.record(input.resultId ?? `${input.templateHash}:${input.history.size()}`, released.map((r) => r.ids ?? []));
+    return deepFreeze(result);
   };
-  // Last step, only on success: remember released unit sets for later difference checks.
-  if (t.differenceCheck && input.history) input.history.record(input.resultId ?? `${input.templateHash}:${input.history.size()}`, released.map((r) => r.ids ?? []));
-  return deepFreeze(result);
+  // evaluate and record of the difference check in one IMMEDIATE transaction, so a second
+  // kernel on the same room cannot check its half of a differencing pair against a history
+  // that lacks the first half (the body stays in this function: the enclave measures its source)
+  return input.template.differenceCheck && input.history ? input.history.atomically(run) : run();
 }
