@@ -109,15 +109,17 @@ function attachKeys(rows: readonly unknown[], keys: (string | null)[] | null, co
  */
 export async function psiMatch(a: PsiSide, b: PsiSide, options: RunPsiOptions & { lab?: Lab } = {}): Promise<PsiMatch> {
   const { lab, ...opts } = options ?? {};
-  const column = opts.column ?? a?.column ?? "email";
-  const run = await runPsi(a?.rows, b?.rows, {
+  const colA = a?.column ?? opts.column ?? "email";
+  const colB = b?.column ?? opts.column ?? "email";
+  // each side may name its identifier column differently: hand runPsi the identifiers only
+  const ids = (rows: unknown, col: string) => (Array.isArray(rows) ? rows.map((r) => (r !== null && typeof r === "object" ? (r as Record<string, unknown>)[col] : r)) : rows);
+  const run = await runPsi(ids(a?.rows, colA) as unknown[], ids(b?.rows, colB) as unknown[], {
     ...opts,
-    column,
     names: opts.names ?? { a: partyName(a?.party) ?? "A", b: partyName(b?.party) ?? "B" },
     ...(lab && !opts.rng ? { rng: lab.rng.fork(`psi:${++psiSessions}`), sessionLabel: opts.sessionLabel ?? lab.roomId } : {}),
   });
   const { messages: _m, ...rest } = run;
-  const result: PsiMatch = { ...rest, joinedA: attachKeys(a.rows, run.joinKeysA, column), joinedB: attachKeys(b.rows, run.joinKeysB, b.column ?? column) };
+  const result: PsiMatch = { ...rest, joinedA: attachKeys(a.rows, run.joinKeysA, colA), joinedB: attachKeys(b.rows, run.joinKeysB, colB) };
   return withMimeBundle(result, (r) => psiPayloadFromRun(r as PsiRunResult, { title: `PSI (${r.mode})` }));
 }
 

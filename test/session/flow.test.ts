@@ -94,3 +94,26 @@ describe("thin path: PSI join keys → approved query → noised, budgeted resul
     expect(entries.filter((x) => x.action === "approveTemplate" && x.outcome === "granted").map((x) => x.who.party).sort()).toEqual(["advertiser", "retailer"]);
   });
 });
+
+describe("the audit chain across a kernel restart", () => {
+  it("deleting the newest audit rows is caught after a restart (head kept outside the database)", async () => {
+    const Database = (await import("better-sqlite3")).default;
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "crl-anchor-"));
+    const store = path.join(dir, "room.db");
+    const lab = openLab({ store, rng: { seed: "anchor" } });
+    lab.party("advertiser");
+    for (let i = 0; i < 3; i++) lab.declarePurpose({ party: "advertiser", analyst: "bo", purpose: "measurement", justification: `quarterly review ${i}` });
+    expect(lab.audit().verification.ok).toBe(true); // signs the head over 3 entries
+    lab.close();
+    const db = new Database(store);
+    // the attacker deletes the newest entry and every signed head stored in the database
+    db.prepare("DELETE FROM purpose_audit_log WHERE seq = (SELECT MAX(seq) FROM purpose_audit_log)").run();
+    db.prepare("DELETE FROM purpose_audit_heads").run();
+    db.close();
+    const again = openLab({ store, rng: { seed: "anchor" } });
+    const v = again.audit().verification;
+    expect(v.ok).toBe(false);
+    expect(v.problem).toBe("truncated");
+    again.close();
+  });
+});

@@ -50,6 +50,18 @@ describe("the notebook surface", () => {
     lab.close();
   });
 
+  it("psiMatch honours a different identifier column on each side", async () => {
+    const lab = openLab({ store: ":memory:", rng: { seed: "columns" } });
+    const a = [{ email: "Ann@Example.com", x: 1 }, { email: "bo@example.com", x: 2 }, { email: "cy@example.com", x: 3 }];
+    const b = [{ contact: "ann@example.com", y: 1 }, { contact: "zed@example.com", y: 2 }, { contact: " CY@example.com ", y: 3 }];
+    const m = await psiMatch({ party: "advertiser", rows: a }, { party: "retailer", rows: b, column: "contact" }, { lab, backend: "noble" });
+    expect(m.matchReport.intersectionSize).toBe(2);
+    expect(m.joinedA!.map((r) => r.x)).toEqual([1, 3]);
+    expect(m.joinedB!.map((r) => r.y)).toEqual([1, 3]);
+    expect(m.joinedB!.every((r) => !("contact" in r))).toBe(true);
+    lab.close();
+  });
+
   it("attempt() re-throws errors that are not the library's (bugs are not dressed up as refusals)", async () => {
     await expect(attempt(() => { throw new TypeError("boom"); })).rejects.toThrow("boom");
   });
