@@ -22,13 +22,14 @@ function tinyRoom() {
     channel: ["search", "social", "video", "search", "social", "video"],
   });
   // t1: 6 purchases in window (capped to the first 4 by day), t2: one before the window, one in;
-  // c1: one in window worth 250000 (clamped to 100000); "zz": not in exposures (never joined).
+  // c1: one in window worth 250000 (clamped to 100000); c2: one worth 70 (each arm needs
+  // 2 purchasers: the retailer's threshold counts them too); "zz": not in exposures (never joined).
   const purchases = aq.table({
-    join_key: ["t1", "t1", "t1", "t1", "t1", "t1", "t2", "t2", "c1", "zz"],
-    purchase_day: [1, 2, 3, 4, 5, 6, -3, 8, 9, 1],
-    value_cents: [100, 200, 300, 400, 500, 600, 999, 50, 250000, 7],
-    store_region: ["north", "north", "north", "north", "north", "north", "south", "south", "north", "east"],
-    category: ["a", "a", "a", "a", "a", "a", "b", "b", "c", "d"],
+    join_key: ["t1", "t1", "t1", "t1", "t1", "t1", "t2", "t2", "c1", "c2", "zz"],
+    purchase_day: [1, 2, 3, 4, 5, 6, -3, 8, 9, 10, 1],
+    value_cents: [100, 200, 300, 400, 500, 600, 999, 50, 250000, 70, 7],
+    store_region: ["north", "north", "north", "north", "north", "north", "south", "south", "north", "south", "east"],
+    category: ["a", "a", "a", "a", "a", "a", "b", "b", "c", "c", "d"],
   });
   const catalog = new DatasetCatalog();
   const s = liftSchemas();
@@ -55,15 +56,15 @@ describe("lift template (fbpcs LiftMetrics names)", () => {
         testPopulation: 3,
         controlPopulation: 3,
         testConversions: 5, // t1: 4 (cap), t2: 1
-        controlConversions: 1,
+        controlConversions: 2,
         testConverters: 2,
-        controlConverters: 1,
+        controlConverters: 2,
         testValue: t1 + 50,
-        controlValue: 100000,
+        controlValue: 100000 + 70,
         testValueSquared: t1 * t1 + 50 * 50,
-        controlValueSquared: 100000 * 100000,
+        controlValueSquared: 100000 * 100000 + 70 * 70,
         testNumConvSquared: 4 * 4 + 1,
-        controlNumConvSquared: 1,
+        controlNumConvSquared: 1 + 1,
         suppressed: false,
       });
       expect(m!.noiseVariance.value).toBe(0);

@@ -1,9 +1,11 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { makeRoom } from "./fixtures.js";
-import { liftTemplate } from "../../kernel-lib/src/cleanroom/templates/lift.js";
+import { liftRules, liftSchemas, liftTemplate } from "../../kernel-lib/src/cleanroom/templates/lift.js";
 import { executeQuery, prepareQuery } from "../../kernel-lib/src/cleanroom/query.js";
-import { ArqueroEngine, type ExactAggregates } from "../../kernel-lib/src/cleanroom/engine.js";
+import { ArqueroEngine, type ExactAggregates, type QueryEngine } from "../../kernel-lib/src/cleanroom/engine.js";
+import { DuckDbEngine } from "../../kernel-lib/src/cleanroom/duckdb.js";
+import { EVENT_UNITS_MEASURE } from "../../kernel-lib/src/cleanroom/plan.js";
 import { releaseResult } from "../../kernel-lib/src/cleanroom/release.js";
 import { parseTemplate, type TemplateInput } from "../../kernel-lib/src/cleanroom/template.js";
 import { seededRng, TEACHING_LABEL } from "../../kernel-lib/src/rng.js";
@@ -28,30 +30,41 @@ async function run(t: TemplateInput, seed = "release", users = 1500) {
 }
 
 describe("thresholds and suppression", () => {
-  it("drop: removes rows under the minimum and reports which rows and which rule, never their counts", async () => {
-    const t = liftTemplate({ advertiser: "adv", retailer: "shop", breakdown: "age_band", threshold: 150, style: "drop" });
-    const { exact, result } = await run(t);
-    const small = exact.groups.filter((g) => g.units < 150);
-    expect(small.length).toBeGreaterThan(0);
-    expect(result.rows.length).toBe(exact.groups.length - small.length);
-    for (const r of result.rows) expect(r.population as number).toBeGreaterThanOrEqual(150);
-    expect(result.suppressed.rows.map((s) => s.key)).toEqual(small.map((g) => ({ group: g.key[0], age_band: g.key[1] })));
-    for (const s of result.suppressed.rows) {
-      expect(Object.keys(s).sort()).toEqual(["key", "reason", "rule"]);
-      expect(s.reason).toBe("below_threshold");
-      expect(s.rule).toMatch(/at least 150 distinct privacy units per row \(template threshold\)/);
-      for (const g of small) expect(s.rule).not.toContain(String(g.units));
+  it("drop: removes rows under the minimum (people, or people with purchases) and reports which rows and which rule, never their counts", async () => {
+    // 1500 people, ~150 per cell of which ~20% bought: k=30 passes some cells; k=150 fails
+    // some on the population and the rest on the purchasers
+    for (const k of [30, 150]) {
+      const t = liftTemplate({ advertiser: "adv", retailer: "shop", breakdown: "age_band", threshold: k, style: "drop" });
+      const { exact, result } = await run(t);
+      const onUnits = (g: (typeof exact.groups)[number]) => g.units < k;
+      const small = exact.groups.filter((g) => onUnits(g) || g.values[EVENT_UNITS_MEASURE]! < k);
+      expect(small.length).toBeGreaterThan(0);
+      expect(result.rows.length).toBe(exact.groups.length - small.length);
+      if (k === 30) expect(result.rows.length).toBeGreaterThan(0);
+      for (const r of result.rows) expect(r.population as number).toBeGreaterThanOrEqual(k);
+      for (const r of result.rows) expect(r.converters as number).toBeGreaterThanOrEqual(k);
+      expect(result.suppressed.rows.map((s) => s.key)).toEqual(small.map((g) => ({ group: g.key[0], age_band: g.key[1] })));
+      for (const [i, s] of result.suppressed.rows.entries()) {
+        expect(Object.keys(s).sort()).toEqual(["key", "reason", "rule"]);
+        expect(s.reason).toBe("below_threshold");
+        expect(s.rule).toBe(onUnits(small[i]!)
+          ? `at least ${k} distinct privacy units per row (template threshold)`
+          : `at least ${k} distinct privacy units with rows in shop/purchases per row (template threshold)`);
+        for (const n of small.flatMap((g) => [g.units, g.values[EVENT_UNITS_MEASURE]!]).filter((n) => n !== k)) expect(s.rule).not.toContain(String(n));
+      }
+      if (k === 150) expect(new Set(result.suppressed.rows.map((s) => s.rule)).size).toBe(2);
+      expect(result.suppressed.decidedOn).toBe("exact");
+      expect(result.noise).toBeNull();
+      expect(Object.isFrozen(result) && Object.isFrozen(result.suppressed.rows[0])).toBe(true);
     }
-    expect(result.suppressed.decidedOn).toBe("exact");
-    expect(result.noise).toBeNull();
-    expect(Object.isFrozen(result) && Object.isFrozen(result.rows[0])).toBe(true);
   });
 
   it("remainder: merges small rows into one null-keyed row, itself thresholded", async () => {
-    const t = liftTemplate({ advertiser: "adv", retailer: "shop", breakdown: "age_band", threshold: 150, style: "remainder" });
+    const t = liftTemplate({ advertiser: "adv", retailer: "shop", breakdown: "age_band", threshold: 30, style: "remainder" });
     const { exact, result } = await run(t);
-    const small = exact.groups.filter((g) => g.units < 150);
+    const small = exact.groups.filter((g) => g.units < 30 || g.values[EVENT_UNITS_MEASURE]! < 30);
     const rem = result.suppressed.remainder!;
+    expect(small.length).toBeGreaterThan(0);
     expect(rem.mergedRows).toBe(small.length);
     expect(rem.released).toBe(true);
     const row = result.rows[rem.rowIndex!]!;
@@ -248,5 +261,93 @@ describe("join base uniqueness is checked on the whole table, before any charge"
     // before: both windows prepared; then the engine threw only for the window holding both
     // u7 rows — "some person has two rows between day lo and hi", exactly, for free
     expect([outcome(0, 10), outcome(0, 30)]).toEqual(["refused", "refused"]);
+  });
+});
+
+describe("exact mode with an events table: the events side's distinct units are thresholded too", () => {
+  // 200 exposed people in one cell; only "buyer" purchased on day 3 (value 4242).
+  const exposures = aq.from(Array.from({ length: 200 }, (_, i) => ({ join_key: i === 0 ? "buyer" : `p${i}`, group: "test", reached: 1, impressions: 1, first_exposure_day: 0, region: "north", age_band: "25-34", channel: "search" })));
+  const purchases = aq.from([
+    { join_key: "buyer", purchase_day: 3, value_cents: 4242, store_region: "north", category: "food" },
+    ...Array.from({ length: 150 }, (_, i) => ({ join_key: `p${i + 1}`, purchase_day: 10, value_cents: 1000, store_region: "north", category: "food" })),
+  ]);
+  async function oneDay(style: "drop" | "remainder" | "error", day: number, engineToUse: QueryEngine = engine) {
+    const catalog = new DatasetCatalog();
+    const schemas = liftSchemas();
+    catalog.upload("exposures", "adv", exposures, schemas.exposures);
+    catalog.upload("purchases", "shop", purchases, schemas.purchases);
+    const lr = liftRules(100);
+    const ctx = roomContext(catalog, new Map([["adv/exposures", lr.exposures], ["shop/purchases", lr.purchases]]));
+    const registry = new TemplateRegistry(new Database(":memory:"), "r");
+    const t = liftTemplate({ advertiser: "adv", retailer: "shop", threshold: 100, style });
+    registry.approve(t, "adv", ctx);
+    registry.approve(t, "shop", ctx);
+    return executeQuery(prepareQuery({ template: t, params: { startDay: day, endDay: day }, registry, ctx }), { engine: engineToUse, rng: seededRng("x") });
+  }
+
+  it("one buyer among ≥ k exposed people: their exact value is not released (before: value 4242 in the row)", async () => {
+    for (const eng of [engine, new DuckDbEngine()]) {
+      const r = await oneDay("drop", 3, eng);
+      expect(r.rows).toEqual([]);
+      expect(r.suppressed.rows).toEqual([{ key: { group: "test" }, reason: "below_threshold", rule: "at least 100 distinct privacy units with rows in shop/purchases per row (template threshold)" }]);
+      expect(JSON.stringify(r)).not.toContain("4242");
+      expect(JSON.stringify(r.suppressed)).not.toMatch(/\b1\b/);
+    }
+  });
+
+  it("the same cell is released when enough people contributed rows (150 buyers on day 10)", async () => {
+    const r = await oneDay("drop", 10);
+    expect(r.rows).toEqual([{ group: "test", population: 200, conversions: 150, converters: 150, value: 150_000, valueSquared: 150 * 1000 * 1000 }]);
+    expect(Object.keys(r.rows[0]!)).not.toContain("$unitsWithEvents");
+  });
+
+  it("remainder and error styles apply the same rule", async () => {
+    const rem = await oneDay("remainder", 3);
+    expect(rem.rows).toEqual([]);
+    expect(rem.suppressed.remainder).toEqual({ mergedRows: 1, released: false, rowIndex: null });
+    let err: unknown;
+    await oneDay("error", 3).catch((e) => (err = e));
+    expect(isCleanRoomError(err, "THRESHOLD_NOT_MET")).toBe(true);
+    expect(String(err)).toContain("with rows in shop/purchases");
+    expect(String(err)).not.toContain("4242");
+  });
+
+  it("noise mode is unchanged: no events-unit measure in the plan (DP covers each person's events)", () => {
+    const room = makeRoom({ users: 300, minimum: 2 });
+    const noised = liftTemplate({ advertiser: "adv", retailer: "shop", threshold: 20, epsilonPerAggregate: "1" });
+    const exactT = liftTemplate({ advertiser: "adv", retailer: "shop", threshold: 20 });
+    for (const t of [noised, exactT]) {
+      room.registry.approve(t, "adv", room.ctx);
+      room.registry.approve(t, "shop", room.ctx);
+    }
+    const names = (t: TemplateInput) => prepareQuery({ template: t, params, registry: room.registry, ctx: room.ctx }).plan.measures.map((m) => m.name);
+    expect(names(noised)).not.toContain(EVENT_UNITS_MEASURE);
+    expect(names(exactT)).toContain(EVENT_UNITS_MEASURE);
+  });
+
+  it("property: in exact join mode every released row has ≥ minimum units with event rows (drop and remainder)", () => {
+    const t = parseTemplate(liftTemplate({ advertiser: "adv", retailer: "shop", threshold: 2, style: "remainder" }));
+    const td = parseTemplate(liftTemplate({ advertiser: "adv", retailer: "shop", threshold: 2, style: "drop" }));
+    const arb = fc.record({
+      cells: fc.array(fc.record({ units: fc.integer({ min: 0, max: 300 }), frac: fc.double({ min: 0, max: 1, noNaN: true }) }), { minLength: 1, maxLength: 8 }),
+      minimum: fc.integer({ min: 2, max: 200 }),
+      remainder: fc.boolean(),
+    });
+    fc.assert(
+      fc.property(arb, ({ cells, minimum, remainder }) => {
+        const withRows = cells.map((c) => Math.floor(c.units * c.frac));
+        const exact: ExactAggregates = {
+          dimensions: ["group"], measures: ["converters", EVENT_UNITS_MEASURE],
+          groups: cells.map((c, i) => ({ key: [`g${i}`], units: c.units, values: { conversions: withRows[i]!, converters: withRows[i]!, value: withRows[i]!, valueSquared: withRows[i]!, [EVENT_UNITS_MEASURE]: withRows[i]! } })),
+        };
+        const r = releaseResult({ template: remainder ? t : td, templateHash: "h", checked: { minimum, minimumFrom: "template", owners: ["adv", "shop"] }, exact, engine: "x", cost: null, rng: seededRng("p") });
+        for (const row of r.rows) {
+          expect(row.population as number).toBeGreaterThanOrEqual(minimum);
+          expect(row.converters as number).toBeGreaterThanOrEqual(minimum);
+          expect(Object.keys(row)).not.toContain(EVENT_UNITS_MEASURE);
+        }
+      }),
+      { numRuns: 200, seed: 77 },
+    );
   });
 });

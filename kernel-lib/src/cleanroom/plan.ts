@@ -42,6 +42,14 @@ export interface Measure {
   hi?: number;
 }
 
+/**
+ * Name of the hidden measure an exact-mode (no noise) join plan carries: the distinct units
+ * that contributed event rows to a group (after filters and row caps). The release thresholds
+ * it like the unit count, then drops it. Not a valid template aggregate name, so it cannot
+ * collide with one.
+ */
+export const EVENT_UNITS_MEASURE = "$unitsWithEvents";
+
 /** The compiled, parameter-bound plan an engine executes. Plain data. */
 export interface Plan {
   /** Table keys for `execute(plan, tables)`: `"owner/dataset"`. */
@@ -238,6 +246,11 @@ export function compilePlan(t: Template, params: ParamValues, ctx: PlanContext, 
     else if (a.fn === "countUnitsWithRows") measures.push({ name: a.name, kind: "unitsWithRows" });
     else measures.push({ name: a.name, kind: a.fn === "sumSquares" ? "sumSquares" : "sum", column: ref(a.column), lo: a.bounds[0], hi: a.bounds[1] });
   }
+  // Exact mode with an events table: the events owner's COUNT DISTINCT constraint applies to
+  // every output row too (AWS: each table's constraint, the most restrictive wins). Otherwise
+  // one buyer among k exposed people would have their exact purchases released. Noise mode
+  // needs no such count: DP covers each person's events.
+  if (t.events && !t.noise) measures.push({ name: EVENT_UNITS_MEASURE, kind: "unitsWithRows" });
   let rowCap: Plan["rowCap"];
   if (t.contribution) {
     // Total order: declared keys, then every measured column the plan reads (ties are then

@@ -6,7 +6,14 @@
  * Threshold decision: with noise on, the minimum-units rule is applied to the NOISY
  * distinct-unit count (ADH noise mode, Tumult-style: the decision is post-processing of a
  * DP release, so it leaks nothing beyond the charged ε); with noise off it is applied to the
- * exact count (ADH difference-check mode, AWS/fbpcs k-anonymity). Styles: `drop` (row
+ * exact count (ADH difference-check mode, AWS/fbpcs k-anonymity). With noise off and an
+ * events table, a row must ALSO have at least the minimum of distinct units that contributed
+ * event rows (the plan's hidden `EVENT_UNITS_MEASURE`, computed by the engine after filters
+ * and row caps): AWS applies each table's COUNT DISTINCT constraint per output row, so the
+ * events owner's constraint counts the people whose events are in the row, not the base
+ * population (otherwise one buyer among k exposed people has their exact value released).
+ * With noise on this second count is not used: DP bounds what the released values say about
+ * each person's events. Styles: `drop` (row
  * removed, reported), `remainder` (Snowflake: merged into one row whose dimensions are
  * null; its values are sums of the merged rows' released — i.e. noisy — values, so it costs
  * no extra budget, and it is itself thresholded), `error` (`THRESHOLD_NOT_MET`).
@@ -21,7 +28,7 @@ import { discreteGaussianVariance, discreteLaplaceVariance, sampleDiscreteGaussi
 import { costText, type PrivacyCost } from "../dp/accountant.js";
 import { sortGroups, type DimValue, type ExactAggregates, type GroupAggregate } from "./aggregates.js";
 import type { DifferenceHistory } from "./diffcheck.js";
-import type { CheckedTemplate } from "./plan.js";
+import { EVENT_UNITS_MEASURE, type CheckedTemplate } from "./plan.js";
 import { noiseParams, type Template } from "./template.js";
 
 export type SuppressionReason = "below_threshold" | "difference_check";
@@ -125,7 +132,17 @@ export function releaseResult(input: ReleaseInput): QueryResult {
       rows: [],
       remainder: null,
     };
-    const rule = `at least ${checked.minimum} distinct privacy units per row (${checked.minimumFrom === "template" ? "template threshold" : `analysis rule of ${checked.minimumFrom}`})`;
+    const source = checked.minimumFrom === "template" ? "template threshold" : `analysis rule of ${checked.minimumFrom}`;
+    const rule = `at least ${checked.minimum} distinct privacy units per row (${source})`;
+    // Exact mode with an events table: the events side's distinct contributing units are
+    // thresholded too (AWS: every table's constraint per row). Noise mode: DP covers it.
+    const eventsKey = t.events && !t.noise ? `${t.events.owner}/${t.events.dataset}` : null;
+    if (eventsKey && !exact.measures.includes(EVENT_UNITS_MEASURE))
+      throw new CleanRoomError("INTERNAL", "an exact-mode join result without its events unit count — this is a bug in cleanroom-lab");
+    const eventRule = `at least ${checked.minimum} distinct privacy units with rows in ${eventsKey} per row (${source})`;
+    /** The rule a row fails, or null when it passes. */
+    const failedRule = (r: { units: number; values: Record<string, number> }): string | null =>
+      r.units < checked.minimum ? rule : eventsKey && r.values[EVENT_UNITS_MEASURE]! < checked.minimum ? eventRule : null;
 
     // 0. Noise mode: every key of the declared domain is released or suppressed by the noisy
     //    count, whether the data has it or not (a key present only because one person has it
@@ -166,22 +183,23 @@ export function releaseResult(input: ReleaseInput): QueryResult {
     });
 
     // 3. Threshold / suppression.
-    const passing = noisy.filter((r) => r.units >= checked.minimum);
-    const failing = noisy.filter((r) => r.units < checked.minimum);
+    const passing = noisy.filter((r) => failedRule(r) === null);
+    const failing = noisy.filter((r) => failedRule(r) !== null);
     if (failing.length && t.threshold.style === "error")
-      throw new CleanRoomError("THRESHOLD_NOT_MET", `${failing.length} row(s) have fewer than ${checked.minimum} distinct privacy units (${rule}); no result released`, {
+      throw new CleanRoomError("THRESHOLD_NOT_MET", `${failing.length} row(s) are below the threshold (${rule}${eventsKey ? `; ${eventRule}` : ""}); no result released`, {
         rows: failing.map((r) => keyObj(r.g.key)),
         minimum: checked.minimum,
       });
-    for (const r of failing) report.rows.push({ key: keyObj(r.g.key), reason: "below_threshold", rule });
+    for (const r of failing) report.rows.push({ key: keyObj(r.g.key), reason: "below_threshold", rule: failedRule(r)! });
     const released = passing.map((r) => ({ key: r.g.key, units: r.units, values: r.values, ids: r.g.unitIds }));
     if (t.threshold.style === "remainder" && failing.length) {
       const units = failing.reduce((s, r) => s + r.units, 0);
-      const ok = units >= checked.minimum;
+      const values: Record<string, number> = {};
+      for (const name of Object.keys(failing[0]!.values)) values[name] = failing.reduce((s, r) => s + r.values[name]!, 0);
+      // remainder is only allowed when each unit is in one group, so the sums are distinct counts
+      const ok = failedRule({ units, values }) === null;
       report.remainder = { mergedRows: failing.length, released: ok, rowIndex: ok ? released.length : null };
       if (ok) {
-        const values: Record<string, number> = {};
-        for (const name of Object.keys(failing[0]!.values)) values[name] = failing.reduce((s, r) => s + r.values[name]!, 0);
         released.push({ key: dims.map(() => null), units, values, ids: failing.flatMap((r) => r.g.unitIds ?? []) });
       }
     } else if (t.threshold.style === "remainder") report.remainder = { mergedRows: 0, released: false, rowIndex: null };
