@@ -328,6 +328,10 @@ export function attestEnclave(lab: Lab, opts: { purpose: string; tamper?: Enclav
     }
   }
   const ok = decisions.every((d) => d.outcome === "released");
+  // every owner's key-release decision is audited, granted or refused (a refused attestation
+  // is exactly what a misuse review should see)
+  for (const d of decisions)
+    lab.purpose.audit.append({ action: "keyRelease", who: { party: d.owner }, purpose, datasets: [d.dataset], outcome: d.outcome === "released" ? "granted" : "refused", errorCode: (d.code ?? null) as never });
   if (ok) {
     st.enclave?.terminate();
     st.enclave = enclave;

@@ -189,6 +189,11 @@ describe("enclave mode of a lab", () => {
     const on = attestEnclave(lab, { purpose: "measurement", tamper: "code" });
     expect(on.ok).toBe(false);
     expect(on.owners[0]!.code).toBe("ATTESTATION_MEASUREMENT");
+    // each owner's refusal is in the audit log, with its code, and the chain still verifies
+    const rep = lab.audit();
+    const refusedReleases = rep.entries.filter((e: { action: string; outcome: string; errorCode?: string | null }) => e.action === "keyRelease" && e.outcome === "refused");
+    expect(refusedReleases.map((e: { errorCode?: string | null }) => e.errorCode)).toContain("ATTESTATION_MEASUREMENT");
+    expect(rep.verification.ok).toBe(true);
     // re-attesting the genuine image replaces the tampered enclave: no raw rows any more
     expect(attestEnclave(lab, { purpose: "measurement" }).ok).toBe(true);
     expect("rawRows" in (await enclaveQuery(lab, { template: t, ...REQ }))).toBe(false);
