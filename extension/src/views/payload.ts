@@ -59,7 +59,11 @@ function budgetView(p: PayloadOf<"budget">): Child[] {
           ["at", "template", "purpose", `cost (${u})`, "outcome"],
           b.history.map((c) => [c.at, hash(c.templateHash), c.purpose, fmtNum(c.cost), status(c.outcome)]),
           (i) => (b.history[i]!.outcome === "refused" ? "crl-row-refused" : undefined)));
-      return h("div", { class: "crl-budget" }, budgetGauge(b), details);
+      const refresh = b.refresh
+        ? h("div", { class: "crl-flag crl-flag-warning", "data-field": "refresh" },
+          `⚠ refreshes ${b.refresh.policy}${b.refresh.nextRefresh ? ` (next ${b.refresh.nextRefresh})` : ""} · lifetime spent ${u} ${fmtNum(b.lifetimeSpent ?? b.spent)} — ${b.refresh.warning}`)
+        : null;
+      return h("div", { class: "crl-budget" }, budgetGauge(b), refresh, details);
     }))];
 }
 

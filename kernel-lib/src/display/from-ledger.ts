@@ -35,6 +35,10 @@ export function budgetPayloadFromLedger(
         exact: { total: exact(t), spent: exact(s), remaining: exact(r) },
         ...(b.total.kind === "approxDp" && b.spent.kind === "approxDp"
           ? { delta: { total: num(b.total.delta), spent: num(b.spent.delta) } } : {}),
+        ...(b.refresh !== "none" ? {
+          lifetimeSpent: num(main(b.lifetimeSpent)),
+          refresh: { policy: b.refresh, nextRefresh: b.nextRefresh, warning: b.refreshWarning ?? "" },
+        } : {}),
         history: b.history.map((c) => ({
           at: c.at, templateHash: c.meta.templateHash ?? "—", purpose: c.meta.purpose ?? "—",
           cost: num(main(c.cost)), outcome: "charged" as const, ...(c.meta.note ? { note: c.meta.note } : {}),

@@ -65,6 +65,10 @@ export const BudgetLine = z.strictObject({
   remaining: nonNeg,
   exact: exactAmounts.optional(),
   delta: z.strictObject({ total: nonNeg, spent: nonNeg }).optional(),
+  /** Refreshing budgets: what was ever charged across refreshes (the real cumulative loss). */
+  lifetimeSpent: nonNeg.optional(),
+  /** Refreshing budgets: what refresh costs (averaging across periods), and when it refreshes. */
+  refresh: z.strictObject({ policy: z.enum(["daily", "monthly"]), nextRefresh: z.string().nullable(), warning: z.string() }).optional(),
   /** Charges, oldest first (the ledger may cap it to the most recent ones). */
   history: z.array(BudgetCharge),
 });
