@@ -208,6 +208,13 @@ export class PurposeRoom {
       (errorCode) => ({ ...base, purpose: purposeOrNull(decision?.purpose), grantId: decision?.grantId ?? null, outcome: "refused", errorCode }),
       () => {
         const grant = input.grant === undefined ? this.findGrant(input.requester, input.purpose) : input.grant;
+        if (input.grant === undefined && grant === null) {
+          const who = auditWho(input.requester);
+          const use = purposeOrNull(this.tryResolve(input.purpose));
+          throw new CleanRoomError("GRANT_INVALID",
+            `no unexpired purpose grant of ${who.party}/${who.analyst ?? "?"} covers ${use ? `"${use}"` : "the requested purpose"}: declare it first with declarePurpose(...)`,
+            { field: "grant" });
+        }
         const inputs = (input.inputs ?? []).map((i) => ({ datasetId: i.datasetId, label: this.store.labelFor(i.datasetId, i.columns) }));
         decision = evaluatePurpose(
           { grant, requester: input.requester, ...(input.purpose === undefined ? {} : { purpose: input.purpose }), inputs },
