@@ -16,6 +16,9 @@ type Job =
   | { op: "validate"; packed: Uint8Array; scalar: Uint8Array };
 
 const dst: string = (workerData as { dst?: string } | null)?.dst ?? PSI_DST;
+// Start loading libsodium now, while the main thread prepares the first job; a load failure
+// is reported by the first job below.
+loadSodium().catch(() => undefined);
 
 parentPort?.on("message", (job: Job) => {
   loadSodium().then(
