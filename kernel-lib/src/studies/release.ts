@@ -12,25 +12,17 @@
  * not on module paths.
  */
 import { invalid } from "../errors.js";
+import type { LiftAggregates as CleanroomLiftAggregates } from "../cleanroom/templates/lift.js";
 import { computeLift, type LiftAggregates, type LiftAggregateName, type LiftOptions, type LiftResult } from "./lift.js";
 
-/** One released cohort: fbpcs names, nullable when suppressed; noise variance per arm per metric. */
-export interface ReleasedLiftCohort {
-  cohort: string | null;
-  testPopulation: number | null;
-  controlPopulation: number | null;
-  testConversions: number | null;
-  controlConversions: number | null;
-  testConverters: number | null;
-  controlConverters: number | null;
-  testValue: number | null;
-  controlValue: number | null;
-  testValueSquared: number | null;
-  controlValueSquared: number | null;
-  /** Noise variance of each released per-arm aggregate (the same for test and control). */
-  noiseVariance: { population: number; conversions: number; converters: number; value: number; valueSquared: number };
-  suppressed: boolean;
-}
+/**
+ * One released cohort as the clean room's lift template hands it over (`toLiftAggregates`):
+ * fbpcs names, `null` when suppressed, and the noise variance of each per-arm aggregate.
+ */
+export type ReleasedLiftCohort = Omit<CleanroomLiftAggregates, "testNumConvSquared" | "controlNumConvSquared" | "noiseVariance"> &
+  Partial<Pick<CleanroomLiftAggregates, "testNumConvSquared" | "controlNumConvSquared">> & {
+    noiseVariance: Omit<CleanroomLiftAggregates["noiseVariance"], "numConvSquared"> & { numConvSquared?: number };
+  };
 
 const FIELDS = [
   "testPopulation", "controlPopulation", "testConversions", "controlConversions", "testConverters",
