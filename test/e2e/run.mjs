@@ -6,7 +6,8 @@
 // (playwright-core + /usr/bin/chromium), runs every cell with the real cleanroom-ts kernel,
 // asserts on the rendered DOM (budget gauge numbers, suppressed-row markers, the lift chart's
 // SVG, the refusal trace, the invalid-payload box, the Privacy budget sidebar before/after a
-// budget-spending cell runs twice), saves one screenshot per view to docs/screenshots/ and
+// budget-spending cell runs twice), saves one screenshot per view (to .scratch/test/screenshots/, or docs/screenshots/ with
+// --update-docs) and
 // prints `N passed, N failed` last. Every wait is bounded; the server, kernel and browser are
 // always stopped.
 //
@@ -20,7 +21,9 @@ import { fileURLToPath } from "node:url";
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const args = new Set(process.argv.slice(2));
-const SHOTS = join(REPO, "docs/screenshots");
+// Screenshots are test artefacts under .scratch/ ; `node test/e2e/run.mjs --update-docs`
+// writes them to docs/screenshots/ (committed, linked from the README) instead.
+const SHOTS = process.argv.includes("--update-docs") ? join(REPO, "docs/screenshots") : join(REPO, ".scratch/test/screenshots");
 const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 const PYTHON = "/usr/bin/python3";
 const T0 = Date.now();
