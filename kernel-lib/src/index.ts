@@ -231,7 +231,11 @@ export async function liftStudy(lab: Lab, req: QueryRequest & { threshold?: numb
  */
 export function budget(lab: Lab, opts: { queries?: { name: string; cost: PrivacyCost }[]; target?: AccuracyTarget } = {}): BudgetReport & RngStamp {
   const r = lab.budget(opts);
-  return withMimeBundle(r, (x) => budgetPayloadFromLedger(x, { title: `Privacy budget — ${x.roomId}`, ...rngStamp(lab.rng) }));
+  return withMimeBundle(r, (x) => {
+    const p = budgetPayloadFromLedger(x, { title: `Privacy budget — ${x.roomId}`, ...rngStamp(lab.rng) });
+    // what the remaining budget buys, per named query (computed by the planner, exact)
+    return { ...p, budgets: p.budgets.map((b, i) => (x.budgets[i]?.buys.length ? { ...b, buys: x.budgets[i]!.buys } : b)) };
+  });
 }
 
 /**

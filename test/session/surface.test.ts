@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   approveTemplate, attempt, audit, budget, cleanRoomQuery, declarePurpose, generateStudy, liftRules, liftSchemas, liftStudy,
-  liftTemplate, openLab, psiMatch, CLEANROOM_MIME, type Refusal,
+  liftTemplate, openLab, psiMatch, pureDp, CLEANROOM_MIME, type Refusal,
 } from "../../kernel-lib/src/index.js";
 import { parsePayload } from "../../kernel-lib/src/display/schema.js";
 
@@ -39,6 +39,10 @@ describe("the notebook surface", () => {
       // the JSON form of the result is unchanged by the rich rendering (no symbol leaks into JSON)
       expect(() => JSON.stringify(v, (_k, x) => (typeof x === "bigint" ? String(x) : x))).not.toThrow();
     }
+    // what the remaining budget buys is in the rich output too (2.5 of ε 3 spent: 0.5 buys two ε 0.25 runs)
+    const withBuys = budget(lab, { queries: [{ name: "small count", cost: pureDp("0.25") }] });
+    expect(String(bundleOf(withBuys)["text/plain"])).toMatch(/buys 2 × small count/);
+    expect(parsePayload(bundleOf(withBuys)[CLEANROOM_MIME]).ok).toBe(true);
     expect(refused.ok).toBe(false);
     expect(refused.trace!.find((x) => x.status === "refused")!.step).toBe("purpose");
     // seeded results say so in their rich output

@@ -63,7 +63,10 @@ function budgetView(p: PayloadOf<"budget">): Child[] {
         ? h("div", { class: "crl-flag crl-flag-warning", "data-field": "refresh" },
           `⚠ refreshes ${b.refresh.policy}${b.refresh.nextRefresh ? ` (next ${b.refresh.nextRefresh})` : ""} · lifetime spent ${u} ${fmtNum(b.lifetimeSpent ?? b.spent)} — ${b.refresh.warning}`)
         : null;
-      return h("div", { class: "crl-budget" }, budgetGauge(b), refresh, details);
+      const buys = b.buys?.length
+        ? h("div", { class: "crl-meta", "data-field": "buys" }, ...b.buys.map((x) => kv(`buys ${x.name}`, `${fmtNum(x.count)} × (${x.perQuery} each)`)))
+        : null;
+      return h("div", { class: "crl-budget" }, budgetGauge(b), buys, refresh, details);
     }))];
 }
 

@@ -83,6 +83,7 @@ function budgetHtml(p: PayloadOf<"budget">): string {
       + `<span style="${C.muted}">(${esc(b.accountant)})</span></div>${bar(f, color)}`
       + `<div>${kv([["spent", `${u} ${esc(fmtNum(b.spent))}`], ["remaining", `${u} ${esc(fmtNum(b.remaining))}`],
         ["total", `${u} ${esc(fmtNum(b.total))}`]])}</div>`
+      + (b.buys?.length ? `<div>${kv(b.buys.map((x): [string, string] => [`buys ${esc(x.name)}`, `${esc(fmtNum(x.count))} × (${esc(x.perQuery)} each)`]))}</div>` : "")
       + (b.refresh ? `<div style="color:${C.warn}">⚠ refreshes ${esc(b.refresh.policy)}${b.refresh.nextRefresh ? ` (next ${esc(b.refresh.nextRefresh)})` : ""} · lifetime spent ${u} ${esc(fmtNum(b.lifetimeSpent ?? b.spent))} — ${esc(b.refresh.warning)}</div>` : "")
       + `<details${b.history.length > 0 && b.history.length <= 8 ? " open" : ""}><summary style="cursor:pointer">history (${b.history.length})</summary>${hist}</details></div>`;
   });

@@ -69,6 +69,8 @@ export const BudgetLine = z.strictObject({
   lifetimeSpent: nonNeg.optional(),
   /** Refreshing budgets: what refresh costs (averaging across periods), and when it refreshes. */
   refresh: z.strictObject({ policy: z.enum(["daily", "monthly"]), nextRefresh: z.string().nullable(), warning: z.string() }).optional(),
+  /** What the remaining budget buys: how many more runs of each named query fit (exact). */
+  buys: z.array(z.strictObject({ name: z.string(), perQuery: z.string(), count: count })).optional(),
   /** Charges, oldest first (the ledger may cap it to the most recent ones). */
   history: z.array(BudgetCharge),
 });

@@ -33,6 +33,7 @@ function budgetText(p: PayloadOf<"budget">): string[] {
     const u = unitSymbol(b.unit);
     out.push(`${b.scope} · ${b.subject} (${b.accountant})`);
     out.push(`  ${gauge(spentFraction(b.spent, b.total))} spent ${u} ${fmtNum(b.spent)} · remaining ${u} ${fmtNum(b.remaining)} · total ${u} ${fmtNum(b.total)}`);
+    for (const x of b.buys ?? []) out.push(`  buys ${fmtNum(x.count)} × ${x.name} (${x.perQuery} each)`);
     if (b.refresh) out.push(`  ⚠ refreshes ${b.refresh.policy} · lifetime spent ${u} ${fmtNum(b.lifetimeSpent ?? b.spent)} — ${b.refresh.warning}`);
     if (b.history.length) {
       out.push(...table(["at", "template", "purpose", `cost ${u}`, "outcome"],
