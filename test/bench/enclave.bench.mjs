@@ -4,7 +4,7 @@
 import { createRequire } from "node:module";
 const require = createRequire(import.meta.url);
 const { measureEnclaveCost } = require("../../kernel-lib/dist/enclave/cost.js");
-const { approvedWorkload, demoPeople, peopleCsv } = require("../../kernel-lib/dist/enclave/demoWorkload.js");
+const { approvedWorkload, demoPeople, peopleCsv } = require("../../kernel-lib/dist/labs/enclave-demo-workload.js");
 const { secureRng } = require("../../kernel-lib/dist/rng.js");
 
 const quick = process.argv.includes("--quick");

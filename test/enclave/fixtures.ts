@@ -3,7 +3,7 @@ import { isCleanRoomError, type ErrorCode } from "../../kernel-lib/src/errors.js
 import { seededRng, type Rng } from "../../kernel-lib/src/rng.js";
 import { SimulatedHardwareRoot, type EnclaveInstance, type EnclaveWorkload } from "../../kernel-lib/src/enclave/enclave.js";
 import { AttestationVerifier, allowImages } from "../../kernel-lib/src/enclave/verifier.js";
-import { DEMO_ENGINE, DEMO_PURPOSE, DEMO_TEMPLATE_HASH, approvedWorkload } from "../../kernel-lib/src/enclave/demoWorkload.js";
+import { DEMO_ENGINE, DEMO_PURPOSE, DEMO_TEMPLATE_HASH, approvedWorkload } from "../../kernel-lib/src/labs/enclave-demo-workload.js";
 import type { JsonValue } from "../../kernel-lib/src/enclave/measurement.js";
 
 export const T0 = 1_750_000_000_000;

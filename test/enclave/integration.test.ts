@@ -5,11 +5,11 @@ import { SimulatedHardwareRoot, type EnclaveWorkload } from "../../kernel-lib/sr
 import { KeyReleaseService } from "../../kernel-lib/src/enclave/keyRelease.js";
 import { allowImages } from "../../kernel-lib/src/enclave/verifier.js";
 import { runAttested } from "../../kernel-lib/src/enclave/attestedRun.js";
-import { attestationLab, demoAttestationRefusals, demoHappyPath, demoOperatorVsEnclaveView, TAMPERS } from "../../kernel-lib/src/enclave/demos.js";
+import { attestationLab, demoAttestationRefusals, demoHappyPath, demoOperatorVsEnclaveView, TAMPERS } from "../../kernel-lib/src/labs/enclave-demos.js";
 import { AttestationPayload } from "../../kernel-lib/src/display/schema.js";
-import { demoDifferencingAttack } from "../../kernel-lib/src/enclave/differencing.js";
+import { demoDifferencingAttack } from "../../kernel-lib/src/labs/enclave-differencing.js";
 import { measureEnclaveCost } from "../../kernel-lib/src/enclave/cost.js";
-import { approvedWorkload, demoPeople, peopleCsv } from "../../kernel-lib/src/enclave/demoWorkload.js";
+import { approvedWorkload, demoPeople, peopleCsv } from "../../kernel-lib/src/labs/enclave-demo-workload.js";
 import { expectRefusal } from "./fixtures.js";
 
 const PURPOSE = "marketing.advertising.measurement";

@@ -3,7 +3,7 @@ import { b64, fromB64, x25519KeyPair } from "../../kernel-lib/src/crypto/primiti
 import { openSealed } from "../../kernel-lib/src/crypto/seal.js";
 import { KeyReleaseService, releaseInfo, type KeyReleasePolicy } from "../../kernel-lib/src/enclave/keyRelease.js";
 import { allowImages } from "../../kernel-lib/src/enclave/verifier.js";
-import { DEMO_TEMPLATE_HASH, demoPeople, peopleCsv, tamperedWorkload } from "../../kernel-lib/src/enclave/demoWorkload.js";
+import { DEMO_TEMPLATE_HASH, demoPeople, peopleCsv, tamperedWorkload } from "../../kernel-lib/src/labs/enclave-demo-workload.js";
 import { expectRefusal, fixture, PURPOSE } from "./fixtures.js";
 
 function owner(seed = "kr") {

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { sha384 } from "@noble/hashes/sha2.js";
 import { isCleanRoomError } from "../../kernel-lib/src/errors.js";
 import { canonicalJson, extendPcr, measureImage, sha384Hex, ZERO_PCR, type EnclaveImage } from "../../kernel-lib/src/enclave/measurement.js";
-import { approvedWorkload, tamperedWorkload } from "../../kernel-lib/src/enclave/demoWorkload.js";
+import { approvedWorkload, tamperedWorkload } from "../../kernel-lib/src/labs/enclave-demo-workload.js";
 
 const H1 = "aa".repeat(32);
 const H2 = "bb".repeat(32);

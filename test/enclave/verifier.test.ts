@@ -5,7 +5,7 @@ import { SimulatedHardwareRoot } from "../../kernel-lib/src/enclave/enclave.js";
 import { decodeDocument, documentHash, encodeCertificate, issueCertificate, signDocument, type AttestationDocument } from "../../kernel-lib/src/enclave/document.js";
 import { AttestationVerifier, CHECK_ORDER, evaluateMeasurementPolicy, type MeasurementPolicy } from "../../kernel-lib/src/enclave/verifier.js";
 import { canonicalJson, ZERO_PCR } from "../../kernel-lib/src/enclave/measurement.js";
-import { tamperedWorkload } from "../../kernel-lib/src/enclave/demoWorkload.js";
+import { tamperedWorkload } from "../../kernel-lib/src/labs/enclave-demo-workload.js";
 import { expectRefusal, fixture, PURPOSE, T0 } from "./fixtures.js";
 
 /** Re-encode a payload edit without re-signing (what a tamperer can do). */

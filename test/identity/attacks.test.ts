@@ -5,7 +5,7 @@ import { KeyRegistry, PsiClient } from "../../kernel-lib/src/identity/psi.js";
 import { normalizeEmail } from "../../kernel-lib/src/identity/normalize.js";
 import {
   cardinalityMembershipAttack, dictionaryAttack, emailDictionary, knownPairAttack, naivePsiBlind, randomScalar, realPsiBlind, sha256Email,
-} from "../../kernel-lib/src/identity/attacks.js";
+} from "../../kernel-lib/src/labs/identity-attacks.js";
 
 const dict = emailDictionary({ limit: 600 });
 // victims use the same naming patterns, messily typed

@@ -79,8 +79,6 @@ export interface PurposeTableResult {
   rngStamp: RngStamp;
 }
 
-const tableRuns = new WeakMap<Lab, number>();
-
 /**
  * Evaluate a purpose table live in `lab` (default: the seed's four rows). Each row uploads a
  * tiny dataset tagged with `data`, declares a grant for `query` and asks the room to authorize
@@ -99,9 +97,12 @@ export function purposeTable(
   if (!Array.isArray(cases) || cases.length === 0 || cases.length > 64) invalid("cases", "1–64 rows { data: string[], query }", cases, "INPUT_INVALID");
   const owner = opts.owner ?? "retailer";
   const requester = opts.requester ?? { party: "advertiser", analyst: "analyst" };
-  const run = (tableRuns.get(lab) ?? 0) + 1;
-  tableRuns.set(lab, run);
   const room = lab.purpose;
+  // the run number comes from the room's own state (its sealed datasets), not a module global:
+  // per lab, and it survives a kernel restart without reusing a dataset id
+  const used = new Set(room.store.list());
+  let run = 1;
+  while (used.has(`purpose-table-${run}-row-1`)) run++;
   const rows: PurposeTableRow[] = [];
   const grants: { party: string; dataset: string; purpose: string; expires: string }[] = [];
   cases.forEach((c, i) => {

@@ -59,7 +59,9 @@ export function sha256Hex(s: string): string {
   return hex(sha256(utf8(s)));
 }
 
-const EMAIL_LIKE = /[^\s@]+@[^\s@]+/;
+// one character either side of an "@" is what /[^\s@]+@[^\s@]+/ matched, without its
+// quadratic backtracking on a long string with no "@" (issue 14 #4): fixed width, linear
+const EMAIL_LIKE = /[^\s@]@[^\s@]/;
 const DIGIT_RUN = /\d[\d\s().-]{5,}\d/;
 
 /**

@@ -17,12 +17,12 @@
  */
 import { invalid } from "../errors.js";
 import { rngStamp, type Rng, type RngStamp } from "../rng.js";
-import { SimulatedHardwareRoot } from "./enclave.js";
-import { KeyReleaseService } from "./keyRelease.js";
-import { allowImages } from "./verifier.js";
-import { attestAndRelease } from "./attestedRun.js";
-import { DEMO_ENGINE, DEMO_PURPOSE, DEMO_TEMPLATE_HASH, approvedWorkload, demoPeople, peopleCsv } from "./demoWorkload.js";
-import type { JsonValue } from "./measurement.js";
+import { SimulatedHardwareRoot } from "../enclave/enclave.js";
+import { KeyReleaseService } from "../enclave/keyRelease.js";
+import { allowImages } from "../enclave/verifier.js";
+import { attestAndRelease } from "../enclave/attestedRun.js";
+import { DEMO_ENGINE, DEMO_PURPOSE, DEMO_TEMPLATE_HASH, approvedWorkload, demoPeople, peopleCsv } from "./enclave-demo-workload.js";
+import type { JsonValue } from "../enclave/measurement.js";
 import { ratFrom, ratToNumber } from "../dp/rational.js";
 
 export interface DifferencingMode {

@@ -23,9 +23,9 @@ import { invalid } from "../errors.js";
 import { rngStamp, type Rng, type RngStamp } from "../rng.js";
 import { hex, utf8 } from "../crypto/primitives.js";
 import { sampleDiscreteLaplace, laplaceScaleFor } from "../dp/mechanisms.js";
-import { normalizeEmail } from "./normalize.js";
-import { GROUP_ORDER, PSI_DST, expandForPsi, loadSodium, randomScalar, scalarToBytes, makeBackend } from "./psi-backend.js";
-import { KeyRegistry, PsiClient, PsiServer } from "./psi.js";
+import { normalizeEmail } from "../identity/normalize.js";
+import { GROUP_ORDER, PSI_DST, expandForPsi, loadSodium, randomScalar, scalarToBytes, makeBackend } from "../identity/psi-backend.js";
+import { KeyRegistry, PsiClient, PsiServer } from "../identity/psi.js";
 
 /**
  * What an ad-tech "hashed email" upload looks like: SHA-256 of the normalised address.

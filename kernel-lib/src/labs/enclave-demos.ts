@@ -9,18 +9,18 @@
  * in the checks themselves; only the hardware is.
  */
 import { bug, invalid, isCleanRoomError, type ErrorCode } from "../errors.js";
-import { attestationDisplay, type AttestationDisplay } from "./report.js";
+import { attestationDisplay, type AttestationDisplay } from "../enclave/report.js";
 import { rngStamp, type Rng, type RngStamp } from "../rng.js";
 import { aesGcmOpen, b64, fromB64, utf8, x25519KeyPair } from "../crypto/primitives.js";
 import { openSealed } from "../crypto/seal.js";
-import { decodeDocument, type AttestationDocument } from "./document.js";
-import { SimulatedHardwareRoot, type EnclaveInstance, type EnclaveView } from "./enclave.js";
-import { KeyReleaseService, datasetAad, releaseInfo, type EncryptedDataset, type KeyReleaseGrant } from "./keyRelease.js";
-import { allowImages } from "./verifier.js";
-import { runAttested } from "./attestedRun.js";
-import { DEMO_ENGINE, DEMO_PURPOSE, DEMO_TEMPLATE_HASH, approvedWorkload, demoPeople, peopleCsv, tamperedWorkload } from "./demoWorkload.js";
-import type { EnclaveWorkload } from "./enclave.js";
-import type { JsonValue } from "./measurement.js";
+import { decodeDocument, type AttestationDocument } from "../enclave/document.js";
+import { SimulatedHardwareRoot, type EnclaveInstance, type EnclaveView } from "../enclave/enclave.js";
+import { KeyReleaseService, datasetAad, releaseInfo, type EncryptedDataset, type KeyReleaseGrant } from "../enclave/keyRelease.js";
+import { allowImages } from "../enclave/verifier.js";
+import { runAttested } from "../enclave/attestedRun.js";
+import { DEMO_ENGINE, DEMO_PURPOSE, DEMO_TEMPLATE_HASH, approvedWorkload, demoPeople, peopleCsv, tamperedWorkload } from "./enclave-demo-workload.js";
+import type { EnclaveWorkload } from "../enclave/enclave.js";
+import type { JsonValue } from "../enclave/measurement.js";
 
 export interface ScenarioOutcome {
   scenario: string;
