@@ -123,8 +123,9 @@ function describeKind(v: unknown): string {
 
 /** The first argument of every verb: an open lab. */
 export function requireLab(lab: unknown, verb: string): Lab {
-  if (typeof lab !== "object" || lab === null || types.isProxy(lab) || !(lab instanceof Lab))
-    refuse("lab", `the lab returned by openLab() as the first argument of ${verb}(lab, { … })`, kindOf(lab));
+  const expected = `the lab returned by openLab() as the first argument of ${verb}(lab, { … })`;
+  if (typeof lab === "object" && lab !== null && types.isProxy(lab)) refuse("lab", expected, "a Proxy"); // even a revoked one
+  if (typeof lab !== "object" || lab === null || !(lab instanceof Lab)) refuse("lab", expected, kindOf(lab));
   return lab as Lab;
 }
 

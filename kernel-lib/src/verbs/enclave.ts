@@ -10,7 +10,7 @@
  */
 import { z } from "zod";
 import type { Lab } from "../session.js";
-import { attestEnclave as attestInRoom, enclaveRoomViews as roomViews, operatorHoldings as holdings, type EnclaveAttestation, type EnclaveRoomViews } from "../enclave-room.js";
+import { attestEnclave as attestInRoom, enclaveRoomViews as roomViews, operatorHoldings as holdings, type EnclaveAttestation, type EnclaveRoomViews, type EnclaveTamper } from "../enclave-room.js";
 import { parseAtDoor, purposeName, requireLab } from "./door.js";
 
 const AttestInput = z.strictObject({
@@ -33,7 +33,7 @@ const AttestInput = z.strictObject({
  * attestEnclave(lab, { purpose: "measurement" }).owners              // each owner: released
  * attestEnclave(lab, { purpose: "measurement", tamper: "code" }).ok  // false: ATTESTATION_MEASUREMENT
  */
-export function attestEnclave(lab: Lab, input: z.input<typeof AttestInput>): EnclaveAttestation {
+export function attestEnclave(lab: Lab, input: { purpose: string; tamper?: EnclaveTamper; debug?: boolean; datasets?: readonly string[]; ownersPin?: "ownImage" | "operatorClaim" }): EnclaveAttestation {
   const l = requireLab(lab, "attestEnclave");
   return attestInRoom(l, parseAtDoor(AttestInput, input, "input"));
 }

@@ -26,7 +26,7 @@ const BudgetInput = z.strictObject({
  * The room's privacy budgets: spent, remaining, history, and what the remaining budget buys.
  * @example budget(lab, { queries: [{ name: "lift", cost: pureDp("2.5") }] })
  */
-export function budget(lab: Lab, input?: z.input<typeof BudgetInput>): BudgetReport & RngStamp {
+export function budget(lab: Lab, input?: { queries?: readonly { name: string; cost: PrivacyCost }[]; target?: AccuracyTarget }): BudgetReport & RngStamp {
   const l = requireLab(lab, "budget");
   const o = parseAtDoor(BudgetInput, input === undefined ? {} : input, "input");
   const queries: { name: string; cost: PrivacyCost }[] | undefined = o.queries?.map((q, i) => ({ name: q.name, cost: parseCost(q.cost, `input.queries[${i}].cost`) }));
@@ -47,7 +47,7 @@ const AuditInput = z.strictObject({
  * Verify the hash-chained audit log and show it with the misuse review.
  * @example audit(lab).verification.ok
  */
-export function audit(lab: Lab, input?: z.input<typeof AuditInput>): ReturnType<Lab["audit"]> {
+export function audit(lab: Lab, input?: { limit?: number }): ReturnType<Lab["audit"]> {
   const l = requireLab(lab, "audit");
   const o = parseAtDoor(AuditInput, input === undefined ? {} : input, "input");
   const r = l.audit(o);

@@ -44,7 +44,23 @@ const PsiInput = z.strictObject({
   /** Override the lab's randomness for this run (teaching: `{ seed }`, labelled "not private"). */
   rng: z.union([z.literal("secure"), z.strictObject({ seed: z.string().min(1).max(256) })]).optional(),
 });
-export type PsiInput = z.input<typeof PsiInput> & { progress?: ProgressFn };
+/** What {@link psiMatch} takes (checked by the strict schema above). */
+export interface PsiInput {
+  a: PsiSide;
+  b: PsiSide;
+  column?: string;
+  kind?: "email" | "phone";
+  mode?: "joinKeys" | "intersection" | "cardinality";
+  backend?: "libsodium" | "noble";
+  threads?: number;
+  minSetSize?: number;
+  maxSetSize?: number;
+  channel?: boolean;
+  keepMessages?: boolean;
+  normalize?: { stripPlus?: boolean; providerRules?: boolean; defaultCountry?: string };
+  rng?: "secure" | { seed: string };
+  progress?: ProgressFn;
+}
 
 /** What `psiMatch` returns: the protocol run plus each side's rows keyed by join key. */
 export interface PsiMatch extends Omit<PsiRunResult, "messages"> {

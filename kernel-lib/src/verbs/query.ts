@@ -11,7 +11,8 @@
 import { z } from "zod";
 import { isCleanRoomError } from "../errors.js";
 import type { RngStamp } from "../rng.js";
-import type { CleanRoomResult, Lab, QueryRequest } from "../session.js";
+import type { CleanRoomResult, Lab, Party, QueryRequest } from "../session.js";
+import type { PurposeGrant } from "../purpose/policy.js";
 import { enclaveQuery, type EnclaveQueryResult } from "../enclave-room.js";
 import { toLiftAggregates } from "../cleanroom/templates/lift.js";
 import { liftFromRelease, type ReleasedLiftResult } from "../studies/release.js";
@@ -36,7 +37,16 @@ const queryShape = {
   executor: z.enum(["engine", "enclave"]).optional(),
 };
 const QueryInput = z.strictObject(queryShape);
-export type QueryInput = z.input<typeof QueryInput>;
+/** What {@link cleanRoomQuery} takes (checked by the strict schema above). */
+export interface QueryInput {
+  template: unknown;
+  params?: Record<string, unknown>;
+  party: Party | string;
+  analyst: string;
+  purpose: string;
+  grant?: PurposeGrant;
+  executor?: "engine" | "enclave";
+}
 
 type Parsed = z.output<typeof QueryInput>;
 
@@ -55,6 +65,8 @@ async function run(lab: Lab, q: Parsed): Promise<CleanRoomResult | EnclaveQueryR
  * const r = await cleanRoomQuery(lab, { template: t, params: { startDay: 0, endDay: 27 }, party: "advertiser", analyst: "bo", purpose: "measurement" })
  * const e = await cleanRoomQuery(lab, { template: t, params, party: "advertiser", analyst: "bo", purpose: "measurement", executor: "enclave" })
  */
+export async function cleanRoomQuery(lab: Lab, input: QueryInput & { executor: "enclave" }): Promise<EnclaveQueryResult>;
+export async function cleanRoomQuery(lab: Lab, input: QueryInput): Promise<CleanRoomResult>;
 export async function cleanRoomQuery(lab: Lab, input: QueryInput): Promise<CleanRoomResult | EnclaveQueryResult> {
   const l = requireLab(lab, "cleanRoomQuery");
   const q = parseAtDoor(QueryInput, input, "input");
@@ -103,7 +115,11 @@ const LiftInput = z.strictObject({
   /** The generator's stated truth, shown beside the estimate (teaching). */
   groundTruth: z.strictObject({ lift: z.number(), incrementalConversions: z.number().optional() }).optional(),
 });
-export type LiftInput = z.input<typeof LiftInput>;
+/** What {@link liftStudy} takes. */
+export interface LiftInput extends QueryInput {
+  threshold?: number;
+  groundTruth?: { lift: number; incrementalConversions?: number };
+}
 
 /** What `liftStudy` returns. */
 export interface LiftStudy {

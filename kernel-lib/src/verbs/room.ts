@@ -9,7 +9,7 @@
  */
 import { z } from "zod";
 import { invalid } from "../errors.js";
-import { openLab as openSessionLab, type Lab, type Party, type UploadReceipt } from "../session.js";
+import { openLab as openSessionLab, type Lab, type Party, type UploadOptions, type UploadReceipt } from "../session.js";
 import { enclaveUpload, approveEnclaveTemplate, type EnclaveUploadReceipt } from "../enclave-room.js";
 import { approxDp, pureDp, zCdp } from "../dp/accountant.js";
 import { withMimeBundle } from "../display/bundle.js";
@@ -103,7 +103,22 @@ const UploadInput = z.strictObject({
   /** "gate" (default): sealed by the room's purpose gate. "enclave": owner-sealed, opened only inside an attested enclave. */
   sealing: z.enum(["gate", "enclave"]).optional(),
 });
-export type UploadInput = z.input<typeof UploadInput>;
+/** What {@link upload} takes (checked by the strict schema above). */
+export interface UploadInput {
+  party: Party | string;
+  /** Dataset name [A-Za-z_][A-Za-z0-9_]{0,63}. */
+  name: string;
+  /** Plain row objects (at least one). */
+  rows: readonly object[] | null;
+  schema: UploadOptions["schema"];
+  purposes: string | readonly string[];
+  rule?: unknown;
+  idColumn?: string;
+  categories?: readonly string[];
+  columns?: UploadOptions["columns"];
+  analyst?: string;
+  sealing?: "gate" | "enclave";
+}
 
 /**
  * Upload a party's table (AWS Clean Rooms: associate a configured table): validated against
@@ -114,6 +129,8 @@ export type UploadInput = z.input<typeof UploadInput>;
  * upload(lab, { party: "retailer", name: "purchases", rows: m.joinedB, schema: liftSchemas().purchases,
  *   purposes: ["measurement"], rule: liftRules(100).purchases })
  */
+export function upload(lab: Lab, input: UploadInput & { sealing: "enclave" }): EnclaveUploadReceipt;
+export function upload(lab: Lab, input: UploadInput): UploadReceipt;
 export function upload(lab: Lab, input: UploadInput): UploadReceipt | EnclaveUploadReceipt {
   const l = requireLab(lab, "upload");
   const { party, name, rows, sealing, ...opts } = parseAtDoor(UploadInput, input, "input", new Set(["input.rows"]));
@@ -147,7 +164,7 @@ const DeclarePurposeInput = z.strictObject({
  * @example
  * declarePurpose(lab, { party: "advertiser", analyst: "bo", purpose: "measurement", justification: "Q3 campaign lift" })
  */
-export function declarePurpose(lab: Lab, input: z.input<typeof DeclarePurposeInput>): PurposeGrant {
+export function declarePurpose(lab: Lab, input: { party: Party | string; analyst: string; purpose: string; justification: string; ttlSeconds?: number }): PurposeGrant {
   const l = requireLab(lab, "declarePurpose");
   const req = parseAtDoor(DeclarePurposeInput, input, "input");
   const g = l.declarePurpose(req);
@@ -172,7 +189,7 @@ const ApproveInput = z.strictObject({
  * @example
  * approveTemplate(lab, { template: liftTemplate({ advertiser: "advertiser", retailer: "retailer" }), party: "retailer" })
  */
-export function approveTemplate(lab: Lab, input: z.input<typeof ApproveInput>): ApprovalStatus {
+export function approveTemplate(lab: Lab, input: { template: unknown; party: Party | string; executor?: "engine" | "enclave" }): ApprovalStatus {
   const l = requireLab(lab, "approveTemplate");
   const { template, party, executor } = parseAtDoor(ApproveInput, input, "input");
   return executor === "enclave" ? approveEnclaveTemplate(l, template, party) : l.approveTemplate(template, party);
