@@ -14,7 +14,9 @@
  *
  * The lab then only ever sees the snapshot, so what was validated is what runs (no TOCTOU
  * through getters). Every refusal is a `CleanRoomError` naming the field by its path; values
- * are never echoed (see the redaction rule in errors.ts).
+ * are never echoed (see the redaction rule in errors.ts). A door refusal carries
+ * `details.door === true`: it happened before the lab was asked, so it has no side effect at all
+ * (not even an audit entry).
  *
  * Threat model: a notebook cell (or code it pasted) handing the library hostile or malformed
  * objects; not an attacker with access to the process (who could call the lab directly).
@@ -41,7 +43,7 @@ export const DOOR_LIMITS = Object.freeze({
 const FORBIDDEN_KEYS = new Set(["__proto__", "constructor", "prototype"]);
 
 function refuse(field: string, expected: string, got: string, code: ErrorCode = "INPUT_INVALID"): never {
-  throw new CleanRoomError(code, `"${field}" expected ${expected}, got ${got}`, { field, expected, got });
+  throw new CleanRoomError(code, `"${field}" expected ${expected}, got ${got}`, { field, expected, got, door: true });
 }
 
 const pathOf = (base: string, key: string | number): string => (typeof key === "number" ? `${base}[${key}]` : base ? `${base}.${key}` : key);
@@ -139,10 +141,10 @@ export function parseAtDoor<S extends z.ZodType>(schema: S, input: unknown, fiel
   // unknown keys: name them (schema names), with what is allowed
   if (issue.code === "unrecognized_keys") {
     const keys = (issue as { keys: string[] }).keys.map((k) => (/^[A-Za-z][A-Za-z0-9_]{0,63}$/.test(k) ? k : "(unnamed)"));
-    throw new CleanRoomError("INPUT_INVALID", `"${path}" has unknown key(s) ${keys.join(", ")}${closest(keys[0]!, shapeKeys(schema, issue.path))}`, { field: path, expected: "only the documented keys", got: `unknown key(s) ${keys.join(", ")}` });
+    throw new CleanRoomError("INPUT_INVALID", `"${path}" has unknown key(s) ${keys.join(", ")}${closest(keys[0]!, shapeKeys(schema, issue.path))}`, { field: path, expected: "only the documented keys", got: `unknown key(s) ${keys.join(", ")}`, door: true });
   }
   const got = kindOf(issue.path.reduce<unknown>((o, k) => (o && typeof o === "object" ? (o as Record<PropertyKey, unknown>)[k as PropertyKey] : undefined), plain));
-  throw new CleanRoomError("INPUT_INVALID", `"${path}" expected ${expectedOf(issue)}, got ${got}`, { field: path, expected: expectedOf(issue), got });
+  throw new CleanRoomError("INPUT_INVALID", `"${path}" expected ${expectedOf(issue)}, got ${got}`, { field: path, expected: expectedOf(issue), got, door: true });
 }
 
 /** A value's type and size, never its content — not even a number (errors.ts, the redaction rule). */
