@@ -12,7 +12,8 @@
 import type { Database } from "better-sqlite3";
 import { CleanRoomError } from "../errors.js";
 import { checkTemplate, type CheckedTemplate, type PlanContext } from "./plan.js";
-import { canonicalJson, parseTemplate, templateHash, type Template } from "./template.js";
+import { canonicalJson } from "../crypto/canonical.js";
+import { parseTemplate, templateHash, type Template } from "./template.js";
 
 /** Status of one template in the room. */
 export interface ApprovalStatus {

@@ -20,6 +20,7 @@ import { z } from "zod";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { CleanRoomError, invalid } from "../errors.js";
 import { hex, utf8 } from "../crypto/primitives.js";
+import { canonicalJson } from "../crypto/canonical.js";
 import { rat, ratFromDecimal, ratMul, type Rational } from "../dp/rational.js";
 import { gaussianSigma2For, laplaceScaleFor } from "../dp/mechanisms.js";
 import type { PrivacyCost } from "../dp/accountant.js";
@@ -164,18 +165,6 @@ export function parseTemplate(input: unknown): Template {
   for (const [name, p] of Object.entries(t.params))
     if (p.type === "int" && p.min > p.max) invalid(`template.params.${name}.max`, `>= min (${p.min})`, p.max, "TEMPLATE_INVALID");
   return t;
-}
-
-/** Deterministic JSON: object keys sorted, no whitespace. */
-export function canonicalJson(v: unknown): string {
-  if (v === null || typeof v !== "object") return JSON.stringify(v);
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(",")}]`;
-  const o = v as Record<string, unknown>;
-  return `{${Object.keys(o)
-    .filter((k) => o[k] !== undefined)
-    .sort()
-    .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
-    .join(",")}}`;
 }
 
 /**
