@@ -22,8 +22,9 @@ import { CleanRoomError, invalid } from "../errors.js";
 import { hex, utf8 } from "../crypto/primitives.js";
 import { canonicalJson } from "../crypto/canonical.js";
 import { rat, ratFromDecimal, ratMul, type Rational } from "../dp/rational.js";
-import { gaussianSigma2For, laplaceScaleFor } from "../dp/mechanisms.js";
 import type { PrivacyCost } from "../dp/accountant.js";
+import { countSensitivity, sumSensitivity } from "../dp/bounding.js";
+import { costOf, mechanism, mechanisms, registryVersion, sensitivityFor, type NoiseMechanism } from "../dp/registry.js";
 import { AWS_MAX_THRESHOLD, AWS_MIN_THRESHOLD } from "./rules.js";
 
 /** Threshold presets matching the anchors (ADH, fbpcs, AWS). */
@@ -75,6 +76,24 @@ export type Aggregate = z.infer<typeof Aggregate>;
 
 const InputRef = z.strictObject({ owner: z.string().min(1).max(64), dataset: Name });
 
+/**
+ * A template's noise: `{ mechanism: <template name>, <budget field>: "<decimal>" }`, e.g.
+ * `{ mechanism: "laplace", epsilonPerAggregate: "0.1" }` or `{ mechanism: "gaussian",
+ * rhoPerAggregate: "0.01" }`: one shape per mechanism of the registry (dp/registry.ts).
+ */
+export type TemplateNoise = { mechanism: string } & { [budgetField: string]: string };
+
+let noiseSchemaCache: { version: number; schema: z.ZodType<TemplateNoise> } | null = null;
+/** The discriminated union over the registered mechanisms (rebuilt when the registry changes). */
+function noiseSchema(): z.ZodType<TemplateNoise> {
+  if (noiseSchemaCache?.version !== registryVersion()) {
+    const options = mechanisms().map((m) => z.strictObject({ mechanism: z.literal(m.templateName), [m.budgetField]: Decimal }));
+    const schema = z.discriminatedUnion("mechanism", options as unknown as [(typeof options)[number], ...(typeof options)[number][]]) as unknown as z.ZodType<TemplateNoise>;
+    noiseSchemaCache = { version: registryVersion(), schema };
+  }
+  return noiseSchemaCache.schema;
+}
+
 /** zod schema of a query template (strict everywhere). */
 export const TemplateSchema = z.strictObject({
   version: z.literal(1),
@@ -93,12 +112,7 @@ export const TemplateSchema = z.strictObject({
     minimum: z.union([z.number().int().min(AWS_MIN_THRESHOLD).max(AWS_MAX_THRESHOLD), z.enum(Object.keys(THRESHOLD_PRESETS) as [ThresholdPreset, ...ThresholdPreset[]])]),
     style: z.enum(["drop", "remainder", "error"]),
   }),
-  noise: z
-    .discriminatedUnion("mechanism", [
-      z.strictObject({ mechanism: z.literal("laplace"), epsilonPerAggregate: Decimal }),
-      z.strictObject({ mechanism: z.literal("gaussian"), rhoPerAggregate: Decimal }),
-    ])
-    .optional(),
+  noise: z.lazy(noiseSchema).optional(),
   /** ADH-style difference check against this collaboration's earlier results. */
   differenceCheck: z.strictObject({ k: z.number().int().min(AWS_MIN_THRESHOLD).max(AWS_MAX_THRESHOLD) }).optional(),
 });
@@ -248,44 +262,54 @@ const absBig = (x: number) => BigInt(Math.abs(x));
 export function noiseQuantities(t: Template): NoiseQuantity[] {
   const g = groupsPerUnit(t);
   if (g === null) invalid("template.contribution.maxRowsPerUnit", "a per-unit row cap when grouping a single table with noise", undefined, "TEMPLATE_INVALID");
-  const G = BigInt(g);
-  const q = (name: string, perGroup: bigint): NoiseQuantity => {
+  // sensitivities from dp/bounding.ts: a unit is in at most g groups; per group it adds at
+  // most `rows` rows (counts) or a total clamped to [0, perGroup] (sums, squares)
+  const count = (name: string, rows: number): NoiseQuantity => ({ name, ...countSensitivity({ maxGroupsPerUnit: g, maxRowsPerGroupPerUnit: rows }) });
+  const sum = (name: string, perGroup: bigint): NoiseQuantity => {
     if (perGroup < 1n) invalid(`template.aggregates.${name}.bounds`, "bounds with max(|lo|, |hi|) >= 1", Number(perGroup), "TEMPLATE_INVALID");
-    return { name, l1: perGroup * G, l2Squared: perGroup * perGroup * G };
+    return { name, ...sumSensitivity({ maxGroupsPerUnit: g, maxRowsPerGroupPerUnit: 1 }, 0n, perGroup) };
   };
-  const out: NoiseQuantity[] = [q("units", 1n)];
+  const out: NoiseQuantity[] = [count("units", 1)];
   for (const a of t.aggregates) {
     if (a.fn === "countUnits") continue;
-    if (a.fn === "countUnitsWithRows") out.push(q(a.name, 1n));
+    if (a.fn === "countUnitsWithRows") out.push(count(a.name, 1));
     else if (a.fn === "count" || a.fn === "countSquares") {
       const cap = t.contribution?.maxRowsPerUnit;
       if (cap === undefined) invalid("template.contribution.maxRowsPerUnit", "a per-unit row cap for a noised count", undefined, "TEMPLATE_INVALID");
-      out.push(q(a.name, a.fn === "count" ? BigInt(cap) : BigInt(cap) * BigInt(cap)));
+      out.push(a.fn === "count" ? count(a.name, cap) : sum(a.name, BigInt(cap) * BigInt(cap)));
     } else {
       const m = absBig(Math.max(Math.abs(a.bounds[0]), Math.abs(a.bounds[1])));
-      out.push(q(a.name, a.fn === "sumSquares" ? m * m : m));
+      out.push(sum(a.name, a.fn === "sumSquares" ? m * m : m));
     }
   }
   return out;
 }
 
-/** Per-quantity noise parameters: Laplace scale (ε-DP) or Gaussian σ² (ρ-zCDP). */
+/** Per-quantity noise parameters of the template's mechanism (e.g. Laplace scale, Gaussian σ²). */
 export interface NoiseParams extends NoiseQuantity {
-  mechanism: "laplace" | "gaussian";
-  /** Laplace scale Δ₁/ε, or Gaussian σ² = Δ₂²/(2ρ). */
+  /** The mechanism (a registry value: sample, variance, tail, names). */
+  mechanism: NoiseMechanism;
+  /** Its sensitivity for this quantity (L1 or squared L2, as the mechanism needs). */
+  sensitivity: bigint;
+  /** Its noise parameter: e.g. Laplace scale Δ₁/ε, or Gaussian σ² = Δ₂²/(2ρ). */
   scale: Rational;
+}
+
+/** The template's mechanism and per-aggregate budget (ε or ρ), or `null` without noise. */
+export function templateNoise(t: Template): { mechanism: NoiseMechanism; budget: Rational } | null {
+  if (!t.noise) return null;
+  const m = mechanism(t.noise.mechanism, "template.noise.mechanism");
+  return { mechanism: m, budget: ratFromDecimal(t.noise[m.budgetField]!, `template.noise.${m.budgetField}`) };
 }
 
 /** Noise parameters for every quantity, or `null` when the template has no noise. */
 export function noiseParams(t: Template): NoiseParams[] | null {
-  if (!t.noise) return null;
-  const qs = noiseQuantities(t);
-  if (t.noise.mechanism === "laplace") {
-    const eps = ratFromDecimal(t.noise.epsilonPerAggregate, "template.noise.epsilonPerAggregate");
-    return qs.map((x) => ({ ...x, mechanism: "laplace" as const, scale: laplaceScaleFor(eps, x.l1) }));
-  }
-  const rho = ratFromDecimal(t.noise.rhoPerAggregate, "template.noise.rhoPerAggregate");
-  return qs.map((x) => ({ ...x, mechanism: "gaussian" as const, scale: gaussianSigma2For(rho, x.l2Squared) }));
+  const n = templateNoise(t);
+  if (!n) return null;
+  return noiseQuantities(t).map((x) => {
+    const sensitivity = sensitivityFor(n.mechanism, x);
+    return { ...x, mechanism: n.mechanism, sensitivity, scale: n.mechanism.parameterFor(n.budget, sensitivity) };
+  });
 }
 
 /**
@@ -299,9 +323,7 @@ export function noiseParams(t: Template): NoiseParams[] | null {
 export function templateCost(template: Template | TemplateInput, params: unknown): PrivacyCost | null {
   const t = parseTemplate(template);
   validateParams(t, params);
-  if (!t.noise) return null;
-  const n = rat(noiseQuantities(t).length);
-  if (t.noise.mechanism === "laplace")
-    return { kind: "pureDp", epsilon: ratMul(n, ratFromDecimal(t.noise.epsilonPerAggregate, "template.noise.epsilonPerAggregate")) };
-  return { kind: "zCdp", rho: ratMul(n, ratFromDecimal(t.noise.rhoPerAggregate, "template.noise.rhoPerAggregate")) };
+  const n = templateNoise(t);
+  if (!n) return null;
+  return costOf(n.mechanism, ratMul(rat(noiseQuantities(t).length), n.budget));
 }
