@@ -119,19 +119,60 @@ export const TemplateSchema = z.strictObject({
 export type Template = z.infer<typeof TemplateSchema>;
 export type TemplateInput = z.input<typeof TemplateSchema>;
 
+/**
+ * A template parsed at the boundary: the zod output with the structural checks passed,
+ * deeply frozen, carrying its approval `hash` and `canonical` JSON, computed once (both
+ * non-enumerable, so the value's own JSON and canonical form are exactly the template's).
+ * `parseTemplate`, `templateHash`, `templateCost`, the approvals registry and `prepareQuery`
+ * take it as is instead of parsing again; a spread copy (`{ ...t, name }`) is a new input.
+ */
+export type ParsedTemplate = Template & {
+  /** SHA-256 (hex) of `cleanroom-lab/template/v1\n` + `canonical`: what every owner approves. */
+  readonly hash: string;
+  /** Canonical JSON of the template (crypto/canonical.ts), as stored with approvals. */
+  readonly canonical: string;
+};
+
+/** Values this module produced (frozen, so unchanged since they were checked). */
+const parsedTemplates = new WeakSet<object>();
+
+/** True for a value `parseTemplate` returned. */
+export function isParsedTemplate(x: unknown): x is ParsedTemplate {
+  return typeof x === "object" && x !== null && parsedTemplates.has(x);
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === "object" && !Object.isFrozen(o)) {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}
+
+function seal(t: Template): ParsedTemplate {
+  const canonical = canonicalJson(t, "template");
+  const hash = hex(sha256(utf8(`cleanroom-lab/template/v1\n${canonical}`)));
+  Object.defineProperties(t, { hash: { value: hash, enumerable: false }, canonical: { value: canonical, enumerable: false } });
+  deepFreeze(t);
+  parsedTemplates.add(t);
+  return t as ParsedTemplate;
+}
+
 /** Parameter values as bound at run time. */
 export type ParamValues = Record<string, string | number | string[]>;
 
 /**
  * Parse a template at the boundary (`TEMPLATE_INVALID` naming the field), plus the
  * structural checks that need no dataset: unique names, known aliases, declared params.
+ * Returns a frozen `ParsedTemplate` with its hash; given one, returns it unchanged.
  *
  * @example
  * const t = parseTemplate({ version: 1, name: "spend by region", base: { owner: "retailer", dataset: "purchases" },
  *   groupBy: ["purchases.store_region"], aggregates: [{ name: "spend", fn: "sum", column: "purchases.value_cents", bounds: [0, 100000] }],
  *   threshold: { minimum: "adh_diffcheck", style: "drop" } });
  */
-export function parseTemplate(input: unknown): Template {
+export function parseTemplate(input: unknown): ParsedTemplate {
+  if (isParsedTemplate(input)) return input;
   const r = TemplateSchema.safeParse(input);
   if (!r.success) {
     const issue = r.error.issues[0]!;
@@ -178,7 +219,7 @@ export function parseTemplate(input: unknown): Template {
     invalid("template.differenceCheck", "no difference check on a noised template (its exact-set decision would leak outside ε; noise already covers differencing)", t.differenceCheck.k, "TEMPLATE_INVALID");
   for (const [name, p] of Object.entries(t.params))
     if (p.type === "int" && p.min > p.max) invalid(`template.params.${name}.max`, `>= min (${p.min})`, p.max, "TEMPLATE_INVALID");
-  return t;
+  return seal(t);
 }
 
 /**
@@ -188,9 +229,8 @@ export function parseTemplate(input: unknown): Template {
  * @example
  * templateHash(parseTemplate(json)) // "3f1c…" (64 hex chars)
  */
-export function templateHash(t: Template | TemplateInput): string {
-  const parsed = parseTemplate(t);
-  return hex(sha256(utf8(`cleanroom-lab/template/v1\n${canonicalJson(parsed)}`)));
+export function templateHash(t: ParsedTemplate | Template | TemplateInput): string {
+  return parseTemplate(t).hash;
 }
 
 /** The template's own minimum threshold (preset resolved). */

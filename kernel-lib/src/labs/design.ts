@@ -17,7 +17,7 @@
  * Spec: issue 4 (approved templates), issue 5 (cost before running, planning).
  */
 import { invalid } from "../errors.js";
-import { parseTemplate, templateCost, templateHash, noiseParams, templateMinimum, THRESHOLD_PRESETS, type Template } from "../cleanroom/template.js";
+import { parseTemplate, templateCost, noiseParams, templateMinimum, THRESHOLD_PRESETS, type Template } from "../cleanroom/template.js";
 import { costText, costToJson, type PrivacyCost, type PrivacyCostJson } from "../dp/accountant.js";
 import { mechanism as lookupMechanism, type NoiseMechanism } from "../dp/registry.js";
 import { ratFrom, ratSub, ratCompare, ratToDecimal, type Rational } from "../dp/rational.js";
@@ -126,7 +126,7 @@ export function previewTemplate(template: unknown, params?: Record<string, unkno
   const out: Omit<TemplatePreview, "text"> = {
     kind: "templatePreview",
     name: t.name,
-    hash: templateHash(t),
+    hash: t.hash,
     inputs,
     approvalsNeeded: [...new Set(inputs.map((i) => i.owner))].sort(),
     params: Object.entries(t.params).map(([name, p]) => ({
