@@ -83,19 +83,15 @@ const InputRef = z.strictObject({ owner: z.string().min(1).max(64), dataset: Nam
  */
 export type TemplateNoise = { mechanism: string } & { [budgetField: string]: string };
 
-let noiseSchemaCache: { version: number; schema: z.ZodType<TemplateNoise> } | null = null;
-/** The discriminated union over the registered mechanisms (rebuilt when the registry changes). */
+/** The discriminated union over the registered mechanisms. */
 function noiseSchema(): z.ZodType<TemplateNoise> {
-  if (noiseSchemaCache?.version !== registryVersion()) {
-    const options = mechanisms().map((m) => z.strictObject({ mechanism: z.literal(m.templateName), [m.budgetField]: Decimal }));
-    const schema = z.discriminatedUnion("mechanism", options as unknown as [(typeof options)[number], ...(typeof options)[number][]]) as unknown as z.ZodType<TemplateNoise>;
-    noiseSchemaCache = { version: registryVersion(), schema };
-  }
-  return noiseSchemaCache.schema;
+  const options = mechanisms().map((m) => z.strictObject({ mechanism: z.literal(m.templateName), [m.budgetField]: Decimal }));
+  return z.discriminatedUnion("mechanism", options as unknown as [(typeof options)[number], ...(typeof options)[number][]]) as unknown as z.ZodType<TemplateNoise>;
 }
 
-/** zod schema of a query template (strict everywhere). */
-export const TemplateSchema = z.strictObject({
+/** zod schema of a query template (strict everywhere) whose noise is one of `noise`'s shapes. */
+const schemaWith = (noise: z.ZodType<TemplateNoise>) =>
+  z.strictObject({
   version: z.literal(1),
   name: z.string().min(1).max(100),
   /** Population table: one row per privacy unit when `events` is set. */
@@ -112,12 +108,19 @@ export const TemplateSchema = z.strictObject({
     minimum: z.union([z.number().int().min(AWS_MIN_THRESHOLD).max(AWS_MAX_THRESHOLD), z.enum(Object.keys(THRESHOLD_PRESETS) as [ThresholdPreset, ...ThresholdPreset[]])]),
     style: z.enum(["drop", "remainder", "error"]),
   }),
-  noise: z.lazy(noiseSchema).optional(),
+  noise: noise.optional(),
   /** ADH-style difference check against this collaboration's earlier results. */
   differenceCheck: z.strictObject({ k: z.number().int().min(AWS_MIN_THRESHOLD).max(AWS_MAX_THRESHOLD) }).optional(),
 });
-export type Template = z.infer<typeof TemplateSchema>;
-export type TemplateInput = z.input<typeof TemplateSchema>;
+export type Template = z.infer<ReturnType<typeof schemaWith>>;
+export type TemplateInput = z.input<ReturnType<typeof schemaWith>>;
+
+let schemaCache: { version: number; schema: ReturnType<typeof schemaWith> } | null = null;
+/** The zod schema of a query template for the mechanisms registered now (dp/registry.ts). */
+export function templateSchema(): ReturnType<typeof schemaWith> {
+  if (schemaCache?.version !== registryVersion()) schemaCache = { version: registryVersion(), schema: schemaWith(noiseSchema()) };
+  return schemaCache.schema;
+}
 
 /**
  * A template parsed at the boundary: the zod output with the structural checks passed,
@@ -173,7 +176,7 @@ export type ParamValues = Record<string, string | number | string[]>;
  */
 export function parseTemplate(input: unknown): ParsedTemplate {
   if (isParsedTemplate(input)) return input;
-  const r = TemplateSchema.safeParse(input);
+  const r = templateSchema().safeParse(input);
   if (!r.success) {
     const issue = r.error.issues[0]!;
     const field = ["template", ...issue.path.map(String)].join(".");
