@@ -23,6 +23,7 @@ import { rat, ratCompare, ratDiv, ratMul, ratToString, isqrt, type Rational } fr
 import { PrivacyLedger } from "../../kernel-lib/src/dp/ledger.js";
 import { zCdp } from "../../kernel-lib/src/dp/accountant.js";
 import { releaseInteger, costOfNoise } from "../../kernel-lib/src/dp/bounding.js";
+import { epsilonForAccuracy } from "../../kernel-lib/src/dp/planner.js";
 import { seededRng } from "../../kernel-lib/src/rng.js";
 import { isCleanRoomError, type ErrorCode } from "../../kernel-lib/src/errors.js";
 
@@ -98,6 +99,15 @@ describe("a mechanism registered outside the library runs end to end", () => {
     }
     // units: Δ = 1, ρ = 0.02 → t = 1/√0.04 = 5 exactly
     expect(ratToString(np[0]!.scale)).toBe("5");
+    // the accuracy planner plans it beside the built-ins: the same noise as the Laplace plan
+    // (same distribution), its budget in ρ, and the target holds at the rounded budget
+    const plan = epsilonForAccuracy({ accuracy: 10, confidence: 0.95 });
+    expect(plan.mechanisms.map((m) => m.mechanism)).toEqual(["discreteLaplace", "discreteGaussian", "discreteLaplaceZcdp"]);
+    const mine = plan.mechanisms[2]!;
+    expect(mine).toMatchObject({ templateName: "laplaceZcdp", budgetField: "rhoPerAggregate", cost: { kind: "zCdp" } });
+    expect(mine.achievedTail).toBeLessThanOrEqual(0.05);
+    expect(Number(mine.parameter)).toBeCloseTo(Number(plan.laplace.scale), 2);
+    expect(Number(mine.budget)).toBeCloseTo(Number(plan.laplace.epsilon) ** 2 / 2, 4);
     // the standalone release API of dp/bounding.ts takes it by name as well
     expect(costOfNoise({ kind: "laplaceZcdp", rho: "0.02" })).toEqual({ kind: "zCdp", rho: rat(1n, 50n) });
     const r = releaseInteger(100n, { kind: "laplaceZcdp", rho: "0.02" }, { l1: 1n, l2Squared: 1n }, seededRng("standalone"));
