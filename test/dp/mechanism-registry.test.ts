@@ -50,7 +50,10 @@ const laplaceZcdp: NoiseMechanism = {
   tail: discreteLaplaceTail,
 };
 
-const noised = (rho = "0.02") => ({ ...liftTemplate({ advertiser: "adv", retailer: "shop", breakdown: "region", threshold: 20 }), noise: { mechanism: "laplaceZcdp", rhoPerAggregate: rho } });
+const noised = (rho = "0.02") => ({
+  ...liftTemplate({ advertiser: "adv", retailer: "shop", breakdown: "region", threshold: 20 }),
+  noise: { mechanism: "laplaceZcdp", rhoPerAggregate: rho },
+});
 const params = { startDay: 0, endDay: 27 };
 
 function refusal(code: ErrorCode, f: () => unknown): { message: string; field?: unknown } {
@@ -76,7 +79,8 @@ describe("a mechanism registered outside the library runs end to end", () => {
     expect(mechanisms().map((m) => m.templateName)).toEqual(["laplace", "gaussian", "laplaceZcdp"]);
     expect(isParsedTemplate(parseTemplate(noised()))).toBe(true);
     // its budget field is the one it declared
-    expect(refusal("TEMPLATE_INVALID", () => parseTemplate({ ...noised(), noise: { mechanism: "laplaceZcdp", epsilonPerAggregate: "0.1" } })).message).toMatch(/template\.noise/);
+    const wrongField = { ...noised(), noise: { mechanism: "laplaceZcdp", epsilonPerAggregate: "0.1" } };
+    expect(refusal("TEMPLATE_INVALID", () => parseTemplate(wrongField)).message).toMatch(/template\.noise/);
     off();
     off = null;
     expect(refusal("TEMPLATE_INVALID", () => parseTemplate(noised())).field).toBe("template.noise.mechanism");

@@ -86,7 +86,8 @@ export type TemplateNoise = { mechanism: string } & { [budgetField: string]: str
 /** The discriminated union over the registered mechanisms. */
 function noiseSchema(): z.ZodType<TemplateNoise> {
   const options = mechanisms().map((m) => z.strictObject({ mechanism: z.literal(m.templateName), [m.budgetField]: Decimal }));
-  return z.discriminatedUnion("mechanism", options as unknown as [(typeof options)[number], ...(typeof options)[number][]]) as unknown as z.ZodType<TemplateNoise>;
+  type Option = (typeof options)[number];
+  return z.discriminatedUnion("mechanism", options as unknown as [Option, ...Option[]]) as unknown as z.ZodType<TemplateNoise>;
 }
 
 /** zod schema of a query template (strict everywhere) whose noise is one of `noise`'s shapes. */

@@ -49,7 +49,10 @@ export interface Sensitivity {
  * display name, e.g. "laplace"), with its budget as `epsilon` (pure-DP mechanisms) or `rho`
  * (zCDP mechanisms).
  */
-export type NoiseSpec = { kind: "laplace"; epsilon: RationalLike } | { kind: "gaussian"; rho: RationalLike } | { kind: string; epsilon?: RationalLike; rho?: RationalLike };
+export type NoiseSpec =
+  | { kind: "laplace"; epsilon: RationalLike }
+  | { kind: "gaussian"; rho: RationalLike }
+  | { kind: string; epsilon?: RationalLike; rho?: RationalLike };
 
 function specOf(noise: NoiseSpec): { m: NoiseMechanism; budget: Rational } {
   const m = mechanism((noise as { kind?: unknown })?.kind, "noise.kind");
@@ -128,7 +131,14 @@ export function releaseInteger(exact: bigint | number, noise: NoiseSpec, s: Sens
   const p = noiseParameter(noise, s);
   const cost = costToJson(costOfNoise(noise));
   const n = p.mechanism.sample(p.scale, rng);
-  return { value: (x + n).toString(), noiseVariance: p.mechanism.variance(p.scale), cost, mechanism: p.mechanism.displayName, noiseParameter: ratToDecimal(p.scale, 9), ...rngStamp(rng) };
+  return {
+    value: (x + n).toString(),
+    noiseVariance: p.mechanism.variance(p.scale),
+    cost,
+    mechanism: p.mechanism.displayName,
+    noiseParameter: ratToDecimal(p.scale, 9),
+    ...rngStamp(rng),
+  };
 }
 
 /**

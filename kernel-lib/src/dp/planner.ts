@@ -180,7 +180,13 @@ export function epsilonForAccuracy(target: AccuracyTarget): AccuracyPlan {
     accuracy: target.accuracy,
     confidence: target.confidence,
     mechanisms: all.map((x) => x.plan),
-    laplace: { epsilon: lap.plan.budget, cost: lap.plan.cost, scale: lap.plan.parameter, achievedTail: lap.plan.achievedTail, continuousEpsilon: n === 0 ? Infinity : (Number(l1) * Math.log(1 / beta)) / n },
+    laplace: {
+      epsilon: lap.plan.budget,
+      cost: lap.plan.cost,
+      scale: lap.plan.parameter,
+      achievedTail: lap.plan.achievedTail,
+      continuousEpsilon: n === 0 ? Infinity : (Number(l1) * Math.log(1 / beta)) / n,
+    },
     gaussian: {
       rho: gau.plan.budget,
       cost: gau.plan.cost,
@@ -214,7 +220,10 @@ export function whatRemainingBuys(remaining: PrivacyCost | PrivacyCostJson, targ
   const lap = asCost(plan.laplace.cost, "plan");
   const gau = asCost(plan.gaussian.cost, "plan");
   const rows: AccountantRow[] = [];
-  if (rem.kind === "pureDp" || rem.kind === "approxDp") rows.push({ accountant: "pureDp (basic composition)", mechanism: discreteLaplace.displayName, perQuery: costText(lap), queries: affordableCount(rem, lap) });
+  const lapName = discreteLaplace.displayName;
+  const gauName = discreteGaussian.displayName;
+  if (rem.kind === "pureDp" || rem.kind === "approxDp")
+    rows.push({ accountant: "pureDp (basic composition)", mechanism: lapName, perQuery: costText(lap), queries: affordableCount(rem, lap) });
   if (rem.kind === "approxDp") {
     let k = 0;
     if (rem.delta.num > 0n && ratCompare(rem.delta, rat(1n, 10n ** 100n)) >= 0) {
@@ -230,15 +239,16 @@ export function whatRemainingBuys(remaining: PrivacyCost | PrivacyCostJson, targ
       }
       k = lo;
     }
-    rows.push({ accountant: "approxDp (advanced composition)", mechanism: discreteLaplace.displayName, perQuery: costText(lap), queries: k });
+    rows.push({ accountant: "approxDp (advanced composition)", mechanism: lapName, perQuery: costText(lap), queries: k });
     let kz = 0;
     if (rem.epsilon.num > 0n && ratCompare(rem.epsilon, rat(1n, 10n ** 9n)) >= 0 && ratCompare(rem.delta, rat(1n, 10n ** 100n)) >= 0) {
       const rho = approxDpToZcdpBudget(rem.epsilon, ratCompare(rem.delta, rat(1n, 2n)) > 0 ? rat(1n, 2n) : rem.delta);
       kz = affordableCount({ kind: "zCdp", rho }, gau);
     }
-    rows.push({ accountant: "zCdp (discrete Gaussian)", mechanism: discreteGaussian.displayName, perQuery: costText(gau), queries: kz });
+    rows.push({ accountant: "zCdp (discrete Gaussian)", mechanism: gauName, perQuery: costText(gau), queries: kz });
   }
-  if (rem.kind === "zCdp") rows.push({ accountant: "zCdp (discrete Gaussian)", mechanism: discreteGaussian.displayName, perQuery: costText(gau), queries: affordableCount(rem, gau) });
+  if (rem.kind === "zCdp")
+    rows.push({ accountant: "zCdp (discrete Gaussian)", mechanism: gauName, perQuery: costText(gau), queries: affordableCount(rem, gau) });
   return { plan, rows };
 }
 

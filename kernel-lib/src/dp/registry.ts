@@ -164,7 +164,8 @@ const FUNCTIONS = ["parameterFor", "costFor", "sample", "sampleMany", "variance"
 export function registerMechanism(def: NoiseMechanism): () => void {
   if (!def || typeof def !== "object") invalid("mechanism", "a NoiseMechanism object", def, "DP_PARAM_INVALID");
   for (const k of ["templateName", "displayName"] as const)
-    if (typeof def[k] !== "string" || !NAME.test(def[k])) invalid(`mechanism.${k}`, "an identifier [A-Za-z][A-Za-z0-9]* (≤ 40 chars)", def[k], "DP_PARAM_INVALID");
+    if (typeof def[k] !== "string" || !NAME.test(def[k]))
+      invalid(`mechanism.${k}`, "an identifier [A-Za-z][A-Za-z0-9]* (≤ 40 chars)", def[k], "DP_PARAM_INVALID");
   if (typeof def.budgetField !== "string" || !FIELD.test(def.budgetField) || def.budgetField === "mechanism")
     invalid("mechanism.budgetField", "an identifier other than 'mechanism'", def.budgetField, "DP_PARAM_INVALID");
   if (def.unit !== "pureDp" && def.unit !== "zCdp") invalid("mechanism.unit", '"pureDp" | "zCdp"', def.unit, "DP_PARAM_INVALID");
@@ -173,7 +174,8 @@ export function registerMechanism(def: NoiseMechanism): () => void {
     invalid("mechanism.parameterName", "a short name (≤ 16 chars)", def.parameterName, "DP_PARAM_INVALID");
   for (const f of FUNCTIONS) if (typeof def[f] !== "function") invalid(`mechanism.${f}`, "a function", def[f], "DP_PARAM_INVALID");
   const names = new Set(registered.flatMap((m) => [m.templateName, m.displayName, "none"]));
-  for (const k of ["templateName", "displayName"] as const) if (names.has(def[k])) invalid(`mechanism.${k}`, "a name no registered mechanism uses", def[k], "DP_PARAM_INVALID");
+  for (const k of ["templateName", "displayName"] as const)
+    if (names.has(def[k])) invalid(`mechanism.${k}`, "a name no registered mechanism uses", def[k], "DP_PARAM_INVALID");
   if (def.templateName === def.displayName) invalid("mechanism.displayName", "a name different from templateName", def.displayName, "DP_PARAM_INVALID");
   const m: NoiseMechanism = Object.freeze({ ...def });
   registered.push(m);
