@@ -24,7 +24,6 @@
 import { CleanRoomError } from "../errors.js";
 import { rngStamp, type Rng, type RngStamp } from "../rng.js";
 import { ratToDecimal, ratToString } from "../dp/rational.js";
-import { discreteGaussianVariance, discreteLaplaceVariance, sampleDiscreteGaussian, sampleDiscreteLaplace } from "../dp/mechanisms.js";
 import { costText, type PrivacyCost } from "../dp/accountant.js";
 import { sortGroups, type DimValue, type ExactAggregates, type GroupAggregate } from "./aggregates.js";
 import type { DifferenceHistory } from "./diffcheck.js";
@@ -49,7 +48,8 @@ export interface SuppressionReport {
 
 /** Noise description per released aggregate. */
 export interface NoiseInfo {
-  mechanism: "discreteLaplace" | "discreteGaussian";
+  /** Display name of the registered mechanism (dp/registry.ts), e.g. "discreteLaplace". */
+  mechanism: string;
   /** Per noised quantity (`units` is the distinct-unit count used by the threshold). */
   perAggregate: { name: string; scale: string; scaleExact: string; l1Sensitivity: string; variance: number }[];
 }
@@ -172,7 +172,7 @@ export function releaseResult(input: ReleaseInput): QueryResult {
     const np = noiseParams(t);
     const noisy = groups.map((g) => {
       if (!np) return { g, units: g.units, values: { ...g.values } };
-      const draw = (p: (typeof np)[number]) => Number(p.mechanism === "laplace" ? sampleDiscreteLaplace(p.scale, rng) : sampleDiscreteGaussian(p.scale, rng));
+      const draw = (p: (typeof np)[number]) => Number(p.mechanism.sample(p.scale, rng));
       const values: Record<string, number> = {};
       let units = g.units;
       for (const p of np) {
@@ -217,13 +217,13 @@ export function releaseResult(input: ReleaseInput): QueryResult {
 
     const noise: NoiseInfo | null = np
       ? {
-          mechanism: np[0]!.mechanism === "laplace" ? "discreteLaplace" : "discreteGaussian",
+          mechanism: np[0]!.mechanism.displayName,
           perAggregate: np.map((p) => ({
             name: p.name,
             scale: ratToDecimal(p.scale, 6),
             scaleExact: ratToString(p.scale),
             l1Sensitivity: p.l1.toString(),
-            variance: p.mechanism === "laplace" ? discreteLaplaceVariance(p.scale) : discreteGaussianVariance(p.scale),
+            variance: p.mechanism.variance(p.scale),
           })),
         }
       : null;

@@ -27,7 +27,8 @@ import { ed25519 } from "@noble/curves/ed25519.js";
 import { z } from "zod";
 import { CleanRoomError, ERROR_CODES, invalid } from "../errors.js";
 import { ed25519Sign, ed25519Verify, equalBytes, fromHex, hex, hkdfSha256, utf8 } from "../crypto/primitives.js";
-import { canonicalJson, looksLikeIdentifier, SAFE_NAME, sha256Canonical, sha256Hex } from "./canonical.js";
+import { canonicalJson } from "../crypto/canonical.js";
+import { looksLikeIdentifier, SAFE_NAME, sha256Canonical, sha256Hex } from "./canonical.js";
 import { reviewEntries, type MisuseReview, type ReviewOptions } from "./review.js";
 
 const name = z.string().regex(SAFE_NAME).refine((s) => !looksLikeIdentifier(s));
