@@ -69,7 +69,7 @@ describe("engines: arquero and DuckDB give identical exact answers", () => {
       filters: [{ side: "base", column: "g", op: "eq", value: "x" }], groupBy: [],
       measures: [{ name: "s", kind: "sum", column: { side: "events", column: "v" }, lo: 0, hi: 100 }], withUnits: false,
     };
-    const expected = { dimensions: [], measures: ["s"], groups: [{ key: [], units: 2, values: { s: 8 } }] };
+    const expected = { dimensions: [], measures: ["s"], groups: [{ key: [], units: 2, values: { s: 8n } }] };
     expect(await arq.execute(plan, tables)).toEqual(expected);
     expect(await duck.execute(plan, tables)).toEqual(expected);
   });

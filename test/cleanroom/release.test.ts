@@ -139,7 +139,7 @@ describe("thresholds and suppression", () => {
           contribution: { maxRowsPerUnit: 1, orderBy: [] },
           ...(noise ? { noise: { mechanism: "laplace", epsilonPerAggregate: "0.3" } } : {}),
         });
-        const exact: ExactAggregates = { dimensions: ["d"], measures: ["c"], groups: units.map((u, i) => ({ key: [`g${i}`], units: u, values: { c: u } })) };
+        const exact: ExactAggregates = { dimensions: ["d"], measures: ["c"], groups: units.map((u, i) => ({ key: [`g${i}`], units: u, values: { c: BigInt(u) } })) };
         const r = releaseResult({ template: t, templateHash: "h", checked: { minimum, minimumFrom: "template", owners: ["a"] }, exact, engine: "x", cost: null, rng: seededRng(seed) });
         for (const [i, row] of r.rows.entries()) {
           expect(row.n as number).toBeGreaterThanOrEqual(minimum);
@@ -335,7 +335,7 @@ describe("exact mode with an events table: the events side's distinct units are 
     });
     fc.assert(
       fc.property(arb, ({ cells, minimum, remainder }) => {
-        const withRows = cells.map((c) => Math.floor(c.units * c.frac));
+        const withRows = cells.map((c) => BigInt(Math.floor(c.units * c.frac)));
         const exact: ExactAggregates = {
           dimensions: ["group"], measures: ["converters", EVENT_UNITS_MEASURE],
           groups: cells.map((c, i) => ({ key: [`g${i}`], units: c.units, values: { conversions: withRows[i]!, converters: withRows[i]!, value: withRows[i]!, valueSquared: withRows[i]!, [EVENT_UNITS_MEASURE]: withRows[i]! } })),
