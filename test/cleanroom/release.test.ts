@@ -351,3 +351,33 @@ describe("exact mode with an events table: the events side's distinct units are 
     );
   });
 });
+
+describe("the remainder row's noise variance (issue 4 review, d)", () => {
+  it("is reported as per-row variance × merged rows, and matches the noise the remainder row actually carries", () => {
+    const t = parseTemplate({
+      version: 1, name: "rem", base: { owner: "a", dataset: "t" }, groupBy: ["t.d"],
+      aggregates: [{ name: "n", fn: "countUnits" }, { name: "s", fn: "sum", column: "t.v", bounds: [0, 10] }],
+      threshold: { minimum: 100, style: "remainder" }, contribution: { maxRowsPerUnit: 1, orderBy: [] }, noise: { mechanism: "laplace", epsilonPerAggregate: "0.5" },
+    });
+    const units = [500, 40, 40, 40]; // the three small rows merge (noisy counts ≈ 40 < 100), the merged ≈ 120 passes
+    const exact: ExactAggregates = { dimensions: ["d"], measures: ["s"], groups: units.map((u, i) => ({ key: [`g${i}`], units: u, values: { s: BigInt(u * 5) } })) };
+    const errors: number[] = [];
+    let reported: Record<string, number> | undefined;
+    let perRow: Record<string, number> = {};
+    for (let i = 0; i < 400; i++) {
+      const r = releaseResult({ template: t, templateHash: "h", checked: { minimum: 100, minimumFrom: "template", owners: ["a"] }, exact, engine: "x", cost: null, rng: seededRng(`rem-${i}`) });
+      const rem = r.suppressed.remainder!;
+      if (!rem.released || rem.mergedRows !== 3) continue;
+      reported = rem.noiseVariance;
+      perRow = Object.fromEntries(r.noise!.perAggregate.map((p) => [p.name, p.variance]));
+      errors.push((r.rows[rem.rowIndex!]!.s as number) - 3 * 40 * 5);
+    }
+    expect(errors.length).toBeGreaterThan(300);
+    expect(reported).toEqual({ units: 3 * perRow.units!, s: 3 * perRow.s! });
+    const mean = errors.reduce((a, b) => a + b, 0) / errors.length;
+    const empirical = errors.reduce((a, b) => a + (b - mean) ** 2, 0) / (errors.length - 1);
+    // sampling error of a Laplace variance at n ≈ 400 is ≈ 11%; per-row (1/3 of it) is far outside
+    expect(empirical / reported!.s!).toBeGreaterThan(0.7);
+    expect(empirical / reported!.s!).toBeLessThan(1.3);
+  });
+});

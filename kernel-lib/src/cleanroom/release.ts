@@ -44,7 +44,13 @@ export interface SuppressionReport {
   decidedOn: "exact" | "noisy";
   rows: { key: Record<string, DimValue>; reason: SuppressionReason; rule: string }[];
   /** Remainder style only: how many rows were merged and whether the merged row was released. */
-  remainder: { mergedRows: number; released: boolean; rowIndex: number | null } | null;
+  remainder: {
+    mergedRows: number;
+    released: boolean;
+    rowIndex: number | null;
+    /** Noised and released only: noise variance of the remainder row per quantity (as in `NoiseInfo`) — per-row variance × merged rows, since it sums their noisy values. */
+    noiseVariance?: Record<string, number>;
+  } | null;
 }
 
 /** Noise description per released aggregate. */
@@ -229,6 +235,9 @@ export function releaseResult(input: ReleaseInput): QueryResult {
           })),
         }
       : null;
+
+    // the remainder row sums `mergedRows` independently noised rows: its variance is that many times a row's
+    if (noise && report.remainder?.released) report.remainder.noiseVariance = Object.fromEntries(noise.perAggregate.map((p) => [p.name, p.variance * report.remainder!.mergedRows]));
 
     const result: QueryResult = {
       kind: "query",
