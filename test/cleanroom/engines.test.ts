@@ -74,6 +74,24 @@ describe("engines: arquero and DuckDB give identical exact answers", () => {
     expect(await duck.execute(plan, tables)).toEqual(expected);
   });
 
+  it("a unit's running sum that leaves 2^53 and comes back is still exact before clamping (S + 2 − S = 2, not the double's 1)", async () => {
+    const S = Number.MAX_SAFE_INTEGER;
+    const measures: Measure[] = [
+      { name: "s", kind: "sum", column: { side: "base", column: "v" }, lo: -10, hi: 10 },
+      { name: "sq", kind: "sumSquares", column: { side: "base", column: "v" }, lo: -10, hi: 10 },
+    ];
+    const single = aq.table({ u: ["a", "a", "a", "b"], v: Float64Array.from([S, 2, -S, 5]) });
+    const plan: Plan = { base: { table: "a/t", unit: "u" }, filters: [], groupBy: [], measures, withUnits: false };
+    const people = aq.table({ u: ["a", "b"] });
+    const events = aq.table({ k: ["a", "a", "a", "b"], v: Float64Array.from([S, 2, -S, 5]) });
+    const joined: Plan = { ...plan, base: { table: "a/p", unit: "u" }, events: { table: "b/e", joinOn: "k", join: "left" }, measures: measures.map((m) => ({ ...m, column: { side: "events", column: "v" } })) };
+    const expected = { dimensions: [], measures: ["s", "sq"], groups: [{ key: [], units: 2, values: { s: 7n, sq: 29n } }] };
+    for (const [pl, tables] of [[plan, { "a/t": single }], [joined, { "a/p": people, "b/e": events }]] as const) {
+      expect(await arq.execute(pl, tables)).toEqual(expected);
+      expect(await duck.execute(pl, tables)).toEqual(expected);
+    }
+  });
+
   it("property: random small tables and plans give identical exact aggregates (incl. unit ids), exact far beyond 2^53", async () => {
     // nb/vb = K·n, K·v with K = 2^46 + 1: safe integers whose sums and squares leave 2^53 (and
     // keep odd low bits a double would drop); clamping commutes with ×K, so every big measure
