@@ -89,7 +89,12 @@ export function requireExactRange(fn: string, bounds: readonly [number, number],
   const m = BigInt(Math.max(Math.abs(bounds[0]), Math.abs(bounds[1])));
   const perUnit = fn === "sumSquares" ? m * m : m;
   if (perUnit * MAX_UNITS_PER_GROUP > MAX_EXACT_AGGREGATE)
-    invalid(field, `bounds of ${column} with ${fn === "sumSquares" ? "max(|lo|, |hi|)² " : "max(|lo|, |hi|) "}× 2^32 units ≤ 2^127 − 1 (the exact 128-bit range of the engines)`, Math.abs(bounds[0]) > Math.abs(bounds[1]) ? bounds[0] : bounds[1], "TEMPLATE_INVALID");
+    invalid(
+      field,
+      `bounds of ${column} with max(|lo|, |hi|)${fn === "sumSquares" ? "²" : ""} × 2^32 units ≤ 2^127 − 1 (the exact 128-bit range of the engines)`,
+      Math.abs(bounds[0]) > Math.abs(bounds[1]) ? bounds[0] : bounds[1],
+      "TEMPLATE_INVALID",
+    );
 }
 
 export const clamp = (x: number, lo: number, hi: number) => (x < lo ? lo : x > hi ? hi : x);

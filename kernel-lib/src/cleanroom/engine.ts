@@ -333,7 +333,10 @@ export function executeArquero(plan: Plan, tables: Record<string, Table>): Exact
       else {
         const exact = wide?.[k]!.get(c);
         // clamped into [lo, hi] (safe integers), so a bigint sum becomes a bound
-        const v = exact !== undefined ? (exact < BigInt(m.lo!) ? m.lo! : exact > BigInt(m.hi!) ? m.hi! : Number(exact)) : clamp(sums[k] ? sums[k]![c]! : (cols[k]![cellUnit[c]!] as number), m.lo!, m.hi!);
+        const v =
+          exact !== undefined
+            ? exact < BigInt(m.lo!) ? m.lo! : exact > BigInt(m.hi!) ? m.hi! : Number(exact)
+            : clamp(sums[k] ? sums[k]![c]! : (cols[k]![cellUnit[c]!] as number), m.lo!, m.hi!);
         add(k, g, v, m.kind === "sumSquares" ? v : 1);
       }
     }
@@ -341,7 +344,8 @@ export function executeArquero(plan: Plan, tables: Record<string, Table>): Exact
   const out: GroupAggregate[] = [];
   for (let g = 0; g < nG; g++) {
     if (units[g] === 0) continue;
-    const ga: GroupAggregate = { key: decode[g] as DimValue[], units: units[g]!, values: Object.fromEntries(M.map((m, k) => [m.name, BigInt(acc[k]![g]!) + (big[k]!.get(g) ?? 0n)])) };
+    const values = Object.fromEntries(M.map((m, k) => [m.name, BigInt(acc[k]![g]!) + (big[k]!.get(g) ?? 0n)]));
+    const ga: GroupAggregate = { key: decode[g] as DimValue[], units: units[g]!, values };
     if (ids) ga.unitIds = ids[g]!.map(String).sort();
     out.push(ga);
   }

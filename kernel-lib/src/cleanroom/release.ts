@@ -48,7 +48,10 @@ export interface SuppressionReport {
     mergedRows: number;
     released: boolean;
     rowIndex: number | null;
-    /** Noised and released only: noise variance of the remainder row per quantity (as in `NoiseInfo`) — per-row variance × merged rows, since it sums their noisy values. */
+    /**
+     * Noised and released only: the remainder row's noise variance per quantity (names as in
+     * `NoiseInfo`) — the per-row variance × merged rows, since it sums their noisy values.
+     */
     noiseVariance?: Record<string, number>;
   } | null;
 }
@@ -237,7 +240,8 @@ export function releaseResult(input: ReleaseInput): QueryResult {
       : null;
 
     // the remainder row sums `mergedRows` independently noised rows: its variance is that many times a row's
-    if (noise && report.remainder?.released) report.remainder.noiseVariance = Object.fromEntries(noise.perAggregate.map((p) => [p.name, p.variance * report.remainder!.mergedRows]));
+    const rem = report.remainder;
+    if (noise && rem?.released) rem.noiseVariance = Object.fromEntries(noise.perAggregate.map((p) => [p.name, p.variance * rem.mergedRows]));
 
     const result: QueryResult = {
       kind: "query",
