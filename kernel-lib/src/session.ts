@@ -25,7 +25,8 @@ import { datasetBudgetKey } from "./dp/budget.js";
 import { approxDp, pureDp, zCdp, type PrivacyCost } from "./dp/accountant.js";
 import { budgetReport, type AccuracyTarget, type BudgetReport } from "./dp/planner.js";
 import { PurposeRoom } from "./purpose/room.js";
-import { auditCost, type AuditAnchor, type AuditHead } from "./purpose/audit.js";
+import { auditCost } from "./purpose/audit.js";
+import { fileAnchor } from "./purpose/anchor.js"; // integrity: the head file (extension rule, sticky evidence)
 import type { PurposeGrant } from "./purpose/policy.js";
 import { TemplateRegistry, type ApprovalStatus } from "./cleanroom/approvals.js";
 import { describeDataset, loadDataset, type Dataset, type DatasetDescription, type DatasetSchema, type Table } from "./cleanroom/dataset.js";
@@ -143,34 +144,6 @@ function loadSecrets(store: string, rng: Rng): Secrets {
     return loadSecrets(store, rng); // another kernel created it first: use theirs
   }
   return s;
-}
-
-/**
- * Keeps each room's latest signed audit head OUTSIDE the database (a stand-in for a
- * transparency log or a head published to the other parties), so deleting the newest audit
- * rows is caught after a kernel restart too. Only a longer chain replaces a stored head;
- * writes are atomic (temp file + rename).
- */
-function fileAnchor(file: string, roomId: string): AuditAnchor {
-  const read = (): Record<string, AuditHead> => {
-    try {
-      return JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, AuditHead>;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "ENOENT") return {};
-      throw new CleanRoomError("AUDIT_TAMPERED", `the audit head file ${file} is unreadable: the chain's latest signed head cannot be checked`, { field: "store" });
-    }
-  };
-  return {
-    load: () => read()[roomId] ?? null,
-    save: (head) => {
-      const all = read();
-      if ((all[roomId]?.count ?? -1) > head.count) return;
-      all[roomId] = head;
-      const tmp = `${file}.${process.pid}.tmp`;
-      fs.writeFileSync(tmp, JSON.stringify(all, null, 1), { mode: 0o600 });
-      fs.renameSync(tmp, file);
-    },
-  };
 }
 
 /** A party of the room as a notebook holds it. */
