@@ -483,7 +483,7 @@ export class AuditLog {
    * audit.review({ repeatedDenials: 3 }).flags
    */
   review(opts: ReviewOptions = {}): MisuseReview {
-    return reviewEntries(this.entries(), opts);
+    return reviewEntries(this.entries().filter((e) => e.action !== "charge"), opts); // a charge entry is bookkeeping of its query
   }
 
   /**
