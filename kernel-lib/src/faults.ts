@@ -5,8 +5,9 @@
  * that dies — to prove that every kill leaves a consistent, verifiable room.
  *
  * Set `CLEANROOM_FAULT=<point>` (kill at the first hit) or `<point>@<n>` (kill at the n-th hit)
- * in the environment of a child process. Unset (always, outside those tests) a point costs one
- * comparison against `undefined`. Threat model: none — the hook can only kill its own process,
+ * in the environment of a child process; `CLEANROOM_FAULT=?` lists every point hit, in order,
+ * on stderr (`fault-point <name>`), so the suite can kill at each. Unset (always, outside those
+ * tests) a point costs one comparison against `undefined`. Threat model: none — the hook can only kill its own process,
  * which anybody who can set its environment can do anyway.
  */
 const SPEC = typeof process !== "undefined" ? process.env?.CLEANROOM_FAULT : undefined;
@@ -29,7 +30,9 @@ export type FaultPoint = (typeof FAULT_POINTS)[number];
 
 /** Kill this process here if `CLEANROOM_FAULT` names this point (and this is its n-th hit). */
 export function faultPoint(point: FaultPoint): void {
-  if (POINT === undefined || POINT !== point) return;
+  if (POINT === undefined) return;
+  if (POINT === "?") return void process.stderr.write(`fault-point ${point}\n`);
+  if (POINT !== point) return;
   if (++hits < NTH) return;
   process.kill(process.pid, "SIGKILL");
 }
