@@ -130,3 +130,22 @@ describe("the room's budget configuration lives in the room (issue 14 #10)", () 
     third.close();
   });
 });
+
+describe("a charge and its audit entry are one unit (issue 14 #7)", () => {
+  it("if the audit entry recording a charge cannot be written, nothing is charged", async () => {
+    const lab = openLab({ store: tmp(), rng: { seed: "unit" }, budget: { epsilon: 6 } });
+    setUp(lab);
+    const audit = lab.purpose.audit;
+    const append = audit.append.bind(audit);
+    audit.append = (input) => {
+      if (input.privacyCost) throw new Error("disk full while writing the audit entry");
+      return append(input);
+    };
+    await expect(query(lab)).rejects.toThrow(/disk full/);
+    audit.append = append;
+    const spent = lab.budget().budgets.map((b) => b.spent.epsilon);
+    expect(spent.every((e) => e!.num === "0")).toBe(true);
+    expect(lab.audit().verification.ok).toBe(true);
+    lab.close();
+  });
+});
