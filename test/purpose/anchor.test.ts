@@ -76,6 +76,24 @@ describe("truncation evidence survives further use of the room (issue 14 #5)", (
   });
 });
 
+describe("putting the exact removed entries back", () => {
+  it("makes the chain extend the anchored head again: nothing is lost, the evidence lapses", () => {
+    const anchor = memoryAnchor();
+    const db = new Database(":memory:");
+    const key = seededRng("audit-5r").bytes(32);
+    const log = new AuditLog(db, { roomId: "room-1", signingKey: key, headEvery: 4, anchor });
+    for (let i = 0; i < 8; i++) log.append({ action: "query", who: { party: "retailer" }, outcome: "granted" });
+    const saved = db.prepare("SELECT * FROM purpose_audit_log WHERE seq >= 5").all() as Record<string, unknown>[];
+    db.prepare("DELETE FROM purpose_audit_log WHERE seq >= 5").run();
+    expect(log.verify()).toMatchObject({ ok: false, problem: "truncated", firstBadIndex: 5 });
+    const ins = db.prepare("INSERT INTO purpose_audit_log (room_id, seq, entry, prev_hash, hash, mac) VALUES (@room_id, @seq, @entry, @prev_hash, @hash, @mac)");
+    for (const r of saved) ins.run(r);
+    expect(log.verify().ok).toBe(true);
+    log.append({ action: "query", who: { party: "retailer" }, outcome: "granted" });
+    expect(new AuditLog(db, { roomId: "room-1", signingKey: key, anchor }).verify().ok).toBe(true);
+  });
+});
+
 describe("a crash between COMMIT and the head-file write (issue 14 #7)", () => {
   it("a head file one step behind the database verifies and is brought up to date; one ahead is truncation", () => {
     const anchor = memoryAnchor();

@@ -11,7 +11,9 @@
  *    never moves the count backwards, which also covers a concurrent kernel that published a
  *    longer head first);
  *  - once the chain is found not to extend the anchored head, the finding (where, what) is
- *    written here and never cleared by further use of the room.
+ *    written here and never cleared by further use of the room (entries appended over the
+ *    hole never make the chain extend that head again; only putting back the exact removed
+ *    entries does, and then nothing is lost).
  * Heads are published only AFTER the database COMMIT, so after a crash the anchor is at most
  * one step behind the database (fine), never ahead of it (that is a truncation).
  *
@@ -44,7 +46,7 @@ export interface TamperEvidence {
 export interface AuditAnchor {
   load(): AuditHead | null;
   save(head: AuditHead): void;
-  /** Sticky tamper evidence (optional: anchors without it only keep the head). */
+  /** Sticky tamper evidence (optional: anchors without it only keep the head); the log saves a new finding only when the last one lapsed. */
   loadEvidence?(): TamperEvidence | null;
   saveEvidence?(e: TamperEvidence): void;
 }
@@ -64,7 +66,7 @@ export function memoryAnchor(): AuditAnchor & { head: AuditHead | null; evidence
     },
     loadEvidence: () => a.evidence,
     saveEvidence: (e: TamperEvidence) => {
-      a.evidence ??= e;
+      a.evidence = e;
     },
   };
   return a;
@@ -102,7 +104,6 @@ export function fileAnchor(file: string, roomId: string): AuditAnchor {
     loadEvidence: () => (read()[evKey] as { evidence: TamperEvidence } | undefined)?.evidence ?? null,
     saveEvidence: (e) => {
       const all = read();
-      if (all[evKey]) return; // the first finding stands
       all[evKey] = { evidence: e };
       write(all);
     },

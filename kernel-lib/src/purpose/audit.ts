@@ -220,7 +220,7 @@ export class AuditLog {
     const out = this.db.transaction((): AuditEntry => {
       const last = this.db.prepare(`SELECT seq, hash FROM purpose_audit_log WHERE room_id = ? ORDER BY seq DESC LIMIT 1`).get(this.roomId) as { seq: number; hash: string } | undefined;
       // before writing: does the chain still extend the anchored head? (found at the exact place, for good)
-      if (!this.#evidence) {
+      if (!this.#active(last ? last.seq + 1 : 0)) {
         const d = this.#divergence(last ? last.seq + 1 : 0);
         if (d) this.#recordEvidence(d);
       }
@@ -284,7 +284,7 @@ export class AuditLog {
 
   /** Publish a committed head: only over a chain that extends the anchored head. */
   #publish(head: AuditHead): void {
-    if (this.#evidence) return;
+    if (this.#active(this.#count())) return;
     const stored = this.#anchor?.load() ?? null;
     for (const known of [this.#knownHead, stored]) {
       if (!known || known.publicKey !== this.publicKey) continue;
@@ -315,6 +315,22 @@ export class AuditLog {
     return null;
   }
 
+  /**
+   * The evidence, while the chain still fails to extend the head it names. A chain restored to
+   * extend that head again (the removed entries put back exactly — their MACed hashes match) has
+   * lost nothing, so the evidence lapses; entries appended over the hole never match it.
+   */
+  #active(count: number, hashAt?: (i: number) => string | undefined): TamperEvidence | null {
+    const ev = this.#evidence;
+    if (!ev) return null;
+    const at = hashAt ?? ((i: number) => (this.db.prepare(`SELECT hash FROM purpose_audit_log WHERE room_id = ? AND seq = ?`).get(this.roomId, i) as { hash: string } | undefined)?.hash);
+    if (ev.head.count <= count && (ev.head.count === 0 || at(ev.head.count - 1) === ev.head.hash)) {
+      this.#evidence = null;
+      return null;
+    }
+    return ev;
+  }
+
   #recordEvidence(d: Omit<TamperEvidence, "detectedAt" | "roomId">): void {
     if (this.#evidence) return;
     this.#evidence = { roomId: this.roomId, ...d, detectedAt: this.#clock().toISOString() };
@@ -340,7 +356,7 @@ export class AuditLog {
   signHead(): AuditHead {
     const head = this.atomic((): AuditHead => {
       const last = this.db.prepare(`SELECT seq, hash FROM purpose_audit_log WHERE room_id = ? ORDER BY seq DESC LIMIT 1`).get(this.roomId) as { seq: number; hash: string } | undefined;
-      if (!this.#evidence) {
+      if (!this.#active(last ? last.seq + 1 : 0)) {
         const d = this.#divergence(last ? last.seq + 1 : 0);
         if (d) this.#recordEvidence(d);
       }
@@ -391,7 +407,7 @@ export class AuditLog {
       prev = h;
     }
     // Evidence found earlier stands, however the chain grew since (using the room cannot launder it).
-    const ev = this.#evidence;
+    const ev = this.#active(rows.length, (i) => hashes[i]);
     if (ev) return result(false, ev.firstBadIndex, ev.problem, `${ev.detail} (found ${ev.detectedAt} with ${ev.entriesAtDetection} entries; further use of the room does not clear it)`, null);
     // a finding against a signed head or the remembered tip is recorded for good (outside a transaction: it is about committed state)
     const found = (firstBadIndex: number, problem: "truncated" | "head_mismatch" | "chain_broken", detail: string, head: AuditHead | null): AuditVerification => {
