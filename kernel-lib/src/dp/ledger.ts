@@ -31,6 +31,9 @@ import type { Database } from "better-sqlite3";
 import { randomUUID } from "node:crypto";
 import { CleanRoomError, invalid, isCleanRoomError } from "../errors.js";
 import { faultPoint } from "../faults.js";
+import { type AuditedCharge, type LedgerMismatch, reconcileCharges } from "./reconcile.js";
+
+export type { AuditedCharge, LedgerMismatch } from "./reconcile.js";
 import { type Rational, ratAdd, ratSub, ratCompare, ratFrom, ratToJson, ratToDecimal, type RationalJson } from "./rational.js";
 import { type PrivacyCost, type AccountantKind, type PrivacyCostJson, parseCost, costIn, costToJson, zeroCost, fits, deltaText } from "./accountant.js";
 import { type BudgetScope, type BudgetKey, type RefreshPolicy, BUDGET_SCOPES, periodOf, nextRefreshOf, refreshWarning } from "./budget.js";
@@ -130,27 +133,7 @@ export const STORE_WIDE = "*";
 /** The `dp_budgets.room_id` of a budget key: dataset budgets bind across every room of the store. */
 const budgetRoom = (roomId: string, k: BudgetKey): string => (k.scope === "dataset" ? STORE_WIDE : roomId);
 
-/** A charge as the verified audit chain records it (plain data; see `PrivacyLedger.verify`). */
-export interface AuditedCharge {
-  /** Audit entry index. */
-  index: number;
-  /** Entry timestamp (ISO). */
-  ts: string;
-  /** The requested cost, dims as "num/den" or integer strings. */
-  cost: { kind: string; epsilon?: string; delta?: string; rho?: string };
-  /** "scope/subject" of every budget charged. */
-  budgets: string[];
-}
 
-/** A disagreement between the ledger and the audit chain for one budget. */
-export interface LedgerMismatch {
-  budget: string;
-  /** First and last audit entry index that record a charge of this budget (null when none). */
-  entries: [number, number] | null;
-  audited: string;
-  ledger: string;
-  detail: string;
-}
 
 interface BudgetRow {
   room_id: string;
@@ -378,44 +361,12 @@ export class PrivacyLedger {
    * total (in the budget's unit), same total in the current refresh period.
    */
   private reconcile(roomId: string, rows: BudgetRow[], audited: readonly AuditedCharge[]): LedgerMismatch[] {
-    const byKey = new Map<string, AuditedCharge[]>();
-    for (const a of audited) for (const b of a.budgets) byKey.set(b, [...(byKey.get(b) ?? []), a]);
-    const known = new Map(rows.map((r) => [`${r.scope}/${r.subject}`, r]));
-    const out: LedgerMismatch[] = [];
-    const parse = (a: AuditedCharge, f: string): PrivacyCost => {
-      const r = (x: string | undefined) => (x === undefined ? undefined : ratToJsonOf(x, f));
-      return decode(JSON.stringify({ kind: a.cost.kind, epsilon: r(a.cost.epsilon), delta: r(a.cost.delta), rho: r(a.cost.rho) }));
-    };
-    for (const name of new Set([...known.keys(), ...byKey.keys()])) {
-      const list = byKey.get(name) ?? [];
-      const range: [number, number] | null = list.length ? [list[0]!.index, list[list.length - 1]!.index] : null;
-      const where = range ? `audit entries ${range[0]}..${range[1]}` : "no audit entry";
-      const r = known.get(name);
-      if (!r) {
-        out.push({ budget: name, entries: range, audited: `${list.length} charge(s)`, ledger: "no budget", detail: `budget ${name}: ${where} record ${list.length} charge(s) but the ledger has no such budget — it was deleted` });
-        continue;
-      }
-      const mine = this.db.prepare(`SELECT * FROM dp_charges WHERE room_id = ? AND scope = ? AND subject = ? ORDER BY seq`).all(roomId, r.scope, r.subject) as ChargeRowDb[];
-      let aAll = zeroCost(r.accountant), aCur = zeroCost(r.accountant), lAll = zeroCost(r.accountant), lCur = zeroCost(r.accountant);
-      for (const a of list) {
-        const c = costIn(r.accountant, parse(a, name));
-        aAll = mapDims(aAll, c, ratAdd);
-        if (periodOf(r.refresh, new Date(a.ts)) === r.period || r.refresh === "none") aCur = mapDims(aCur, c, ratAdd);
-      }
-      for (const ch of mine) {
-        const c = decode(ch.cost_json);
-        lAll = mapDims(lAll, c, ratAdd);
-        if (ch.period === r.period) lCur = mapDims(lCur, c, ratAdd);
-      }
-      const text = (c: PrivacyCost) => costToJson(c).text;
-      if (list.length !== mine.length || encode(aAll) !== encode(lAll))
-        out.push({ budget: name, entries: range, audited: text(aAll), ledger: text(lAll),
-          detail: `budget ${name}: ${where} record ${list.length} charge(s) totalling ${text(aAll)}, the ledger holds ${mine.length} charge(s) totalling ${text(lAll)} for room ${roomId}` });
-      else if (encode(aCur) !== encode(lCur))
-        out.push({ budget: name, entries: range, audited: text(aCur), ledger: text(lCur),
-          detail: `budget ${name}: ${where} record ${text(aCur)} charged in period ${r.period}, the ledger's charges of that period total ${text(lCur)}` });
-    }
-    return out;
+    const mine = this.db.prepare(`SELECT * FROM dp_charges WHERE room_id = ? AND scope = ? AND subject = ? ORDER BY seq`);
+    const view = rows.map((r) => ({
+      name: `${r.scope}/${r.subject}`, accountant: r.accountant, refresh: r.refresh, period: r.period,
+      charges: (mine.all(roomId, r.scope, r.subject) as ChargeRowDb[]).map((c) => ({ cost: decode(c.cost_json), period: c.period })),
+    }));
+    return reconcileCharges(roomId, view, audited);
   }
 
   /** The budgets a room uses: its own (collaboration, party) and the store-wide dataset budgets linked to it. */
@@ -540,8 +491,3 @@ export function costFromJson(j: PrivacyCostJson): PrivacyCost {
   return decode(JSON.stringify(j));
 }
 
-function ratToJsonOf(s: string, field: string): RationalJson {
-  const m = /^(\d{1,40})(?:\/([1-9]\d{0,39}))?$/.exec(s);
-  if (!m) return invalid(`audited cost of ${field}`, "\"num/den\"", s, "LEDGER_ERROR");
-  return { num: m[1]!, den: m[2] ?? "1" };
-}

@@ -379,9 +379,14 @@ export class AuditLog {
   verify(opts: { trustedHead?: AuditHead } = {}): AuditVerification {
     const outside = !this.db.inTransaction;
     if (outside) this.#flushPending();
-    const rows = this.db.prepare(`SELECT seq, entry, prev_hash, hash, mac FROM purpose_audit_log WHERE room_id = ? ORDER BY seq`).all(this.roomId) as Row[];
-    const heads = (this.db.prepare(`SELECT count, hash, signed_at, public_key, signature FROM purpose_audit_heads WHERE room_id = ? ORDER BY count`).all(this.roomId) as Array<{ count: number; hash: string; signed_at: string; public_key: string; signature: string }>)
-      .map((h): AuditHead => ({ roomId: this.roomId, count: h.count, hash: h.hash, signedAt: h.signed_at, publicKey: h.public_key, signature: h.signature }));
+    // the anchor first, then one snapshot of rows and heads: another kernel committing (and
+    // publishing) meanwhile can only make the snapshot newer than the anchor, never older
+    const anchored = this.#anchor?.load() ?? null;
+    const { rows, heads } = this.db.transaction(() => ({
+      rows: this.db.prepare(`SELECT seq, entry, prev_hash, hash, mac FROM purpose_audit_log WHERE room_id = ? ORDER BY seq`).all(this.roomId) as Row[],
+      heads: (this.db.prepare(`SELECT count, hash, signed_at, public_key, signature FROM purpose_audit_heads WHERE room_id = ? ORDER BY count`).all(this.roomId) as Array<{ count: number; hash: string; signed_at: string; public_key: string; signature: string }>)
+        .map((h): AuditHead => ({ roomId: this.roomId, count: h.count, hash: h.hash, signedAt: h.signed_at, publicKey: h.public_key, signature: h.signature })),
+    }))();
     const hashes: string[] = [];
     let prev = this.genesis;
     const result = (ok: boolean, firstBadIndex: number | null, problem: AuditProblem | null, detail: string, lastSignedHead: AuditHead | null): AuditVerification => ({
@@ -414,7 +419,6 @@ export class AuditLog {
       if (outside && head && problem !== "chain_broken") this.#recordEvidence({ problem, firstBadIndex, detail, head: { count: head.count, hash: head.hash, signedAt: head.signedAt }, entriesAtDetection: rows.length });
       return result(false, firstBadIndex, problem, detail, head);
     };
-    const anchored = this.#anchor?.load() ?? null;
     const candidates = [...heads];
     if (this.#knownHead) candidates.push(this.#knownHead);
     if (anchored) candidates.push(anchored);

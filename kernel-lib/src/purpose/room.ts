@@ -296,11 +296,15 @@ export class PurposeRoom {
     if (this.audit.verify().ok) this.audit.signHead();
     const report = this.audit.report(opts);
     if (!report.verification.ok || !this.#ledger) return report;
-    // the chain verifies: the ledger must hold exactly the charges it records
-    const audited = this.audit.entries()
-      .filter((e) => e.action === "charge" && e.outcome === "granted" && e.privacyCost && e.budgets)
-      .map((e) => ({ index: e.seq, ts: e.ts, cost: e.privacyCost!, budgets: e.budgets! }));
-    const l = this.#ledger.verify(this.roomId, { audited });
+    // the chain verifies: the ledger must hold exactly the charges it records (one snapshot of both:
+    // a charge and its entry commit together, so a concurrent kernel cannot split them here)
+    const ledger = this.#ledger;
+    const l = this.#db.transaction(() => {
+      const audited = this.audit.entries()
+        .filter((e) => e.action === "charge" && e.outcome === "granted" && e.privacyCost && e.budgets)
+        .map((e) => ({ index: e.seq, ts: e.ts, cost: e.privacyCost!, budgets: e.budgets! }));
+      return ledger.verify(this.roomId, { audited });
+    })();
     if (l.ok) return report;
     const first = l.mismatches?.[0];
     return {
