@@ -121,4 +121,17 @@ describe("kill -9 at every write point of the query road", () => {
     expect(consistent).toBe(kills.length);
     console.log(`kill points: ${kills.length} (${FAULT_POINTS.length} write points), all consistent`);
   }, 600_000);
+
+  it("two kernels querying one room at once: no false tamper finding, the ledger reconciles", async () => {
+    const store = path.join(dir, "two-kernels.db");
+    const lab = openLab({ store, rng: { seed: "faults" }, budget: { epsilon: 4 } });
+    setUp(lab, studyRows());
+    lab.close();
+    const both = await Promise.all([run(store), run(store)]);
+    for (const r of both) {
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout.trim()).toBe("DONE true");
+    }
+    checkRoom(store, "two kernels");
+  }, 120_000);
 });
