@@ -94,6 +94,22 @@ describe("putting the exact removed entries back", () => {
   });
 });
 
+describe("a head in the anchor that does not verify", () => {
+  it("is reported as head_signature and never turned into truncation evidence", () => {
+    const anchor = memoryAnchor();
+    const db = new Database(":memory:");
+    const key = seededRng("audit-forged").bytes(32);
+    const log = new AuditLog(db, { roomId: "room-1", signingKey: key, headEvery: 4, anchor });
+    for (let i = 0; i < 4; i++) log.append({ action: "query", who: { party: "retailer" }, outcome: "granted" });
+    anchor.head = { ...anchor.head!, count: 40 }; // signature no longer matches
+    const other = new AuditLog(db, { roomId: "room-1", signingKey: key, headEvery: 4, anchor });
+    for (let i = 0; i < 4; i++) other.append({ action: "query", who: { party: "retailer" }, outcome: "granted" });
+    expect(anchor.evidence).toBeNull();
+    expect(other.verify()).toMatchObject({ ok: false, problem: "head_signature" });
+    expect(anchor.evidence).toBeNull();
+  });
+});
+
 describe("a crash between COMMIT and the head-file write (issue 14 #7)", () => {
   it("a head file one step behind the database verifies and is brought up to date; one ahead is truncation", () => {
     const anchor = memoryAnchor();

@@ -287,7 +287,7 @@ export class AuditLog {
     if (this.#active(this.#count())) return;
     const stored = this.#anchor?.load() ?? null;
     for (const known of [this.#knownHead, stored]) {
-      if (!known || known.publicKey !== this.publicKey) continue;
+      if (!known || !this.#signedByUs(known)) continue;
       if (!this.#knownHead || known.count > this.#knownHead.count) this.#knownHead = known;
     }
     const d = this.#divergence(this.#count());
@@ -295,6 +295,14 @@ export class AuditLog {
     faultPoint("audit.publish.beforeSave");
     if (!stored || head.count >= stored.count) this.#anchor?.save(head);
     if (!this.#knownHead || head.count >= this.#knownHead.count) this.#knownHead = head;
+  }
+
+  #verifiedSig: string | null = null;
+  #signedByUs(h: AuditHead): boolean {
+    if (h.signature === this.#verifiedSig) return true;
+    const ok = h.publicKey === this.publicKey && h.roomId === this.roomId && /^[0-9a-f]{128}$/.test(h.signature) && ed25519Verify(fromHex(this.publicKey), headBytes(h), fromHex(h.signature));
+    if (ok) this.#verifiedSig = h.signature;
+    return ok;
   }
 
   #count(): number {
@@ -305,7 +313,7 @@ export class AuditLog {
   /** Does a chain of `count` entries (in the db) fail to extend the best head known from outside? */
   #divergence(count: number): Omit<TamperEvidence, "detectedAt" | "roomId"> | null {
     const h = this.#knownHead;
-    if (!h || h.count === 0) return null;
+    if (!h || h.count === 0 || !this.#signedByUs(h)) return null; // a head that does not verify is reported by verify() (head_signature), not trusted here
     const head = { count: h.count, hash: h.hash, signedAt: h.signedAt };
     if (count < h.count)
       return { problem: "truncated", firstBadIndex: count, head, entriesAtDetection: count, detail: `a signed head covers ${h.count} entries but only ${count} remain — entries ${count}..${h.count - 1} were removed` };
