@@ -22,10 +22,12 @@ import { makeRng, rngStamp, type Rng, type RngStamp } from "./rng.js";
 import { fromHex, hex } from "./crypto/primitives.js";
 import { PrivacyLedger, type BudgetKey, type RefreshPolicy } from "./dp/ledger.js";
 import { datasetBudgetKey } from "./dp/budget.js";
+import { settleRoomBudget } from "./dp/room-config.js"; // integrity: the room's budget lives in the room (issue 14 #10)
 import { approxDp, pureDp, zCdp, type PrivacyCost } from "./dp/accountant.js";
 import { budgetReport, type AccuracyTarget, type BudgetReport } from "./dp/planner.js";
 import { PurposeRoom } from "./purpose/room.js";
-import { auditCost, type AuditAnchor, type AuditHead } from "./purpose/audit.js";
+import { auditCost } from "./purpose/audit.js";
+import { fileAnchor } from "./purpose/anchor.js"; // integrity: the head file (extension rule, sticky evidence)
 import type { PurposeGrant } from "./purpose/policy.js";
 import { TemplateRegistry, type ApprovalStatus } from "./cleanroom/approvals.js";
 import { describeDataset, loadDataset, type Dataset, type DatasetDescription, type DatasetSchema, type Table } from "./cleanroom/dataset.js";
@@ -145,34 +147,6 @@ function loadSecrets(store: string, rng: Rng): Secrets {
   return s;
 }
 
-/**
- * Keeps each room's latest signed audit head OUTSIDE the database (a stand-in for a
- * transparency log or a head published to the other parties), so deleting the newest audit
- * rows is caught after a kernel restart too. Only a longer chain replaces a stored head;
- * writes are atomic (temp file + rename).
- */
-function fileAnchor(file: string, roomId: string): AuditAnchor {
-  const read = (): Record<string, AuditHead> => {
-    try {
-      return JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, AuditHead>;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === "ENOENT") return {};
-      throw new CleanRoomError("AUDIT_TAMPERED", `the audit head file ${file} is unreadable: the chain's latest signed head cannot be checked`, { field: "store" });
-    }
-  };
-  return {
-    load: () => read()[roomId] ?? null,
-    save: (head) => {
-      const all = read();
-      if ((all[roomId]?.count ?? -1) > head.count) return;
-      all[roomId] = head;
-      const tmp = `${file}.${process.pid}.tmp`;
-      fs.writeFileSync(tmp, JSON.stringify(all, null, 1), { mode: 0o600 });
-      fs.renameSync(tmp, file);
-    },
-  };
-}
-
 /** A party of the room as a notebook holds it. */
 export interface Party {
   readonly name: string;
@@ -264,9 +238,15 @@ export class Lab {
         invalid("options.budget", "either { epsilon[, delta] } (pure or approximate DP) or { rho } (zCDP), not both", "both", "DP_PARAM_INVALID");
       if (o.budget.delta !== undefined && o.budget.epsilon === undefined) invalid("options.budget.delta", "delta together with epsilon", "delta alone", "DP_PARAM_INVALID");
     }
-    this.#budget = o.budget;
     this.db = new Database(this.store);
     this.ledger = new PrivacyLedger(this.db);
+    // integrity (issue 14 #10): stored at first open; reused when omitted; a different one is refused
+    try {
+      this.#budget = settleRoomBudget(this.db, this.roomId, o.budget);
+    } catch (e) {
+      this.db.close();
+      throw e;
+    }
     // Each open of the room is an epoch: a seeded lab re-opened after a kernel restart
     // continues a fresh (still reproducible) stream instead of replaying ids and noise.
     this.db.exec(`CREATE TABLE IF NOT EXISTS lab_opens (room_id TEXT PRIMARY KEY, opens INTEGER NOT NULL)`);
@@ -285,7 +265,7 @@ export class Lab {
     const { enclaveRootKey, ...secrets } = loaded;
     Object.defineProperty(this, "enclaveRootKey", { value: enclaveRootKey, enumerable: false });
     const auditAnchor = this.store === ":memory:" ? undefined : fileAnchor(`${this.store}.audit-heads.json`, this.roomId);
-    this.purpose = new PurposeRoom(this.db, { roomId: this.roomId, rng: this.rng.fork("purpose"), ...secrets, ...(auditAnchor ? { auditAnchor } : {}) });
+    this.purpose = new PurposeRoom(this.db, { roomId: this.roomId, rng: this.rng.fork("purpose"), ...secrets, ...(auditAnchor ? { auditAnchor } : {}), ledger: this.ledger /* integrity: audit() reconciles the ledger */ });
     this.templates = new TemplateRegistry(this.db, this.roomId);
     this.history = new DifferenceHistory(this.db, this.roomId);
     this.engine = o.engine === "duckdb" ? new DuckDbEngine() : new ArqueroEngine();
@@ -502,7 +482,10 @@ export class Lab {
     if (!this.#budget) throw new CleanRoomError("BUDGET_NOT_FOUND", "this template adds DP noise but the room has no privacy budget: open the lab with { budget: { epsilon } }", { field: "budget" });
     const keys: BudgetKey[] = [this.collaborationKey(), { scope: "party", subject: party }];
     for (const fp of new Set(Object.values(prep.fingerprints))) keys.push(datasetBudgetKey(fp));
-    const receipt = this.ledger.chargeAtomic(this.roomId, keys, prep.cost, { templateHash: prep.templateHash, purpose, party });
+    // integrity (issue 14 #7): the charge and its audit entry commit as one transaction
+    const cost = prep.cost;
+    const receipt = this.purpose.chargeQuery({ party, purpose, templateHash: prep.templateHash, cost: auditCost(cost), budgets: keys.map((k) => `${k.scope}/${k.subject}`) },
+      () => this.ledger.chargeAtomic(this.roomId, keys, cost, { templateHash: prep.templateHash, purpose, party }));
     return { text: receipt.requested.text, chargeId: receipt.chargeId };
   }
 
