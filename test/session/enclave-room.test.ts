@@ -154,6 +154,20 @@ describe("enclave mode of a lab", () => {
     await expect(lab.cleanRoomQuery({ template: t, ...REQ })).rejects.toMatchObject({ code: "DATASET_INVALID" });
   });
 
+  it("both modes walk the one road: the same steps in the trace, and approvals audited alike", async () => {
+    const t = liftTemplate({ advertiser: "advertiser", retailer: "retailer", threshold: 20 });
+    const plain = setUp("plain", "road-p");
+    approve(plain, t, false);
+    const lab = setUp("enclave", "road-e");
+    approve(lab, t, true);
+    const p = await plain.cleanRoomQuery({ template: t, ...REQ });
+    const e = await enclaveQuery(lab, { template: t, ...REQ });
+    expect(e.trace.map((s) => [s.step, s.status])).toEqual(p.trace.map((s) => [s.step, s.status]));
+    const approvals = (l: Lab) => l.audit().entries.filter((x) => x.action === "approveTemplate").map((x) => [(x.who as { party: string }).party, x.outcome]);
+    expect(approvals(lab)).toEqual([["advertiser", "granted"], ["retailer", "granted"]]);
+    expect(approvals(lab)).toEqual(approvals(plain));
+  });
+
   it("a refused enclave costs no budget and the refusal is audited", async () => {
     const t = liftTemplate({ advertiser: "advertiser", retailer: "retailer", epsilonPerAggregate: "0.5", threshold: 20 });
     const lab = setUp("enclave", "e7");

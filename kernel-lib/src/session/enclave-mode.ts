@@ -22,7 +22,7 @@
  * are refused (the difference history lives outside the enclave).
  */
 import { CleanRoomError, invalid, isCleanRoomError } from "../errors.js";
-import { rngStamp, TEACHING_LABEL, type RngStamp } from "../rng.js";
+import { rngStamp, TEACHING_LABEL } from "../rng.js";
 import type { DatasetSchema } from "../cleanroom/dataset.js";
 import type { AnalysisRule } from "../cleanroom/rules.js";
 import type { QueryResult } from "../cleanroom/release.js";
@@ -84,9 +84,9 @@ export class EnclaveMode {
     };
   }
 
-  /** An owner approves a template over enclave-mode (and/or plain) datasets. */
+  /** An owner approves a template over enclave-mode (and/or plain) datasets (audited like the plain approval). */
   approve(template: unknown, by: string): ApprovalStatus {
-    return this.#room.templates.approve(template, by, this.operator.planContext());
+    return this.#room.approve(template, by, this.operator.planContext());
   }
 
   /** Launch an enclave and run every owner's verifier + key-release policy (refusals as data). */
@@ -174,7 +174,7 @@ export class EnclaveMode {
         kind: "attestation", version: 1, title: title("no owner was asked"), document: [{ name: "document", value: "none requested" }], checks: [], verified: false,
         keyRelease: { outcome: "not-requested", reason: decisions[0]?.reason ?? "no dataset" }, ...(rng.mode === "seeded" ? { rngMode: "seeded" as const, label: TEACHING_LABEL } : { rngMode: "secure" as const }),
       },
-      rngStamp: rngStamp(rng) as RngStamp,
+      rngStamp: rngStamp(rng),
     };
   }
 

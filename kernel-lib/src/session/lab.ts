@@ -17,7 +17,7 @@
  */
 import type Database from "better-sqlite3";
 import * as aq from "arquero";
-import { invalid, isCleanRoomError } from "../errors.js";
+import { invalid } from "../errors.js";
 import { rngStamp, type Rng, type RngStamp } from "../rng.js";
 import type { PrivacyCost } from "../dp/accountant.js";
 import { budgetReport, type AccuracyTarget, type BudgetReport } from "../dp/planner.js";
@@ -25,7 +25,6 @@ import type { PurposeRoom } from "../purpose/room.js";
 import type { PurposeGrant } from "../purpose/policy.js";
 import type { ApprovalStatus } from "../cleanroom/approvals.js";
 import { describeDataset, type DatasetDescription, type Table } from "../cleanroom/dataset.js";
-import { parseTemplate, templateHash } from "../cleanroom/template.js";
 import { Room } from "./room.js";
 import { runQuery, type QueryExecutor } from "./road.js";
 import { engineExecutor } from "./engine-executor.js";
@@ -120,24 +119,7 @@ export class Lab {
    */
   approveTemplate(template: unknown, by: Party | string): ApprovalStatus {
     const room = this.#room;
-    const party = room.requireParty(by, "by");
-    const entry = (outcome: "granted" | "refused", hash: string | null, errorCode: string | null) =>
-      room.purpose.audit.append({ action: "approveTemplate", who: { party }, templateHash: hash, outcome, errorCode: errorCode as never });
-    let status: ApprovalStatus;
-    try {
-      status = room.templates.approve(template, party, room.planContext());
-    } catch (e) {
-      let hash: string | null = null;
-      try {
-        hash = templateHash(parseTemplate(template));
-      } catch {
-        /* unparseable: no hash to record */
-      }
-      entry("refused", hash, isCleanRoomError(e) ? e.code : "INTERNAL");
-      throw e;
-    }
-    entry("granted", status.templateHash, null);
-    return status;
+    return room.approve(template, room.requireParty(by, "by"), room.planContext());
   }
 
   /**

@@ -15,13 +15,14 @@
  */
 import Database from "better-sqlite3";
 import * as aq from "arquero";
-import { CleanRoomError, invalid } from "../errors.js";
+import type { z } from "zod";
+import { CleanRoomError, invalid, isCleanRoomError } from "../errors.js";
 import { makeRng, type Rng } from "../rng.js";
 import { PrivacyLedger, type BudgetKey } from "../dp/ledger.js";
 import { datasetBudgetKey } from "../dp/budget.js";
 import { approxDp, pureDp, zCdp, type PrivacyCost } from "../dp/accountant.js";
 import { PurposeRoom } from "../purpose/room.js";
-import { TemplateRegistry } from "../cleanroom/approvals.js";
+import { TemplateRegistry, type ApprovalStatus } from "../cleanroom/approvals.js";
 import { loadDataset, type Dataset, type Table } from "../cleanroom/dataset.js";
 import { DifferenceHistory } from "../cleanroom/diffcheck.js";
 import { ArqueroEngine, type QueryEngine } from "../cleanroom/engine.js";
@@ -29,11 +30,10 @@ import { DuckDbEngine } from "../cleanroom/duckdb.js";
 import type { PreparedQuery } from "../cleanroom/query.js";
 import type { PlanContext } from "../cleanroom/plan.js";
 import { parseAnalysisRule, type AnalysisRule } from "../cleanroom/rules.js";
-import { parseTemplate, type Template } from "../cleanroom/template.js";
+import { parseTemplate, templateHash, type Template } from "../cleanroom/template.js";
 import { serializeTable } from "../cleanroom/serialize.js";
 import { fileAnchor, loadSecrets, type Secrets } from "./keys.js";
 import { OpenLabOptions, type BudgetConfig, type Party, type UploadOptions } from "./types.js";
-import { z } from "zod";
 
 function parseOpts<T>(schema: z.ZodType<T>, input: unknown, field: string): T {
   const r = schema.safeParse(input ?? {});
@@ -190,6 +190,30 @@ export class Room {
       },
       rule: (owner, name) => this.#meta.get(`${owner}/${name}`)?.rule ?? undefined,
     };
+  }
+
+  /**
+   * A data owner approves a template over the inputs `ctx` plans with (plain catalog, or the
+   * enclave-mode catalog). Audited, granted or refused.
+   */
+  approve(template: unknown, party: string, ctx: PlanContext): ApprovalStatus {
+    const entry = (outcome: "granted" | "refused", hash: string | null, errorCode: string | null) =>
+      this.purpose.audit.append({ action: "approveTemplate", who: { party }, templateHash: hash, outcome, errorCode: errorCode as never });
+    let status: ApprovalStatus;
+    try {
+      status = this.templates.approve(template, party, ctx);
+    } catch (e) {
+      let hash: string | null = null;
+      try {
+        hash = templateHash(parseTemplate(template));
+      } catch {
+        /* unparseable: no hash to record */
+      }
+      entry("refused", hash, isCleanRoomError(e) ? e.code : "INTERNAL");
+      throw e;
+    }
+    entry("granted", status.templateHash, null);
+    return status;
   }
 
   /** An approved template by hash, or template plan data, parsed. */
