@@ -37,7 +37,10 @@ function setUp(mode: "plain" | "enclave", seed: string, budget = true): Lab {
   return lab;
 }
 function approve(lab: Lab, t: unknown, enclave: boolean) {
-  for (const p of ["advertiser", "retailer"]) enclave ? approveEnclaveTemplate(lab, t, p) : lab.approveTemplate(t, p);
+  for (const p of ["advertiser", "retailer"]) {
+    if (enclave) approveEnclaveTemplate(lab, t, p);
+    else lab.approveTemplate(t, p);
+  }
 }
 async function refusal(p: Promise<unknown>) {
   try {
