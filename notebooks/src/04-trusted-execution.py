@@ -87,8 +87,8 @@ of the enclave's measurement: only code that can run *exactly these* queries wil
 code(r"""
 const tExact = liftTemplate({ advertiser: "advertiser", retailer: "retailer", threshold: 100 });
 const tNoised = liftTemplate({ advertiser: "advertiser", retailer: "retailer", epsilonPerAggregate: "0.5", threshold: 100 });
-for (const t of [tExact, tNoised]) for (const p of [adv, ret]) approveEnclaveTemplate(lab, t, p);
-lab.templates.approvedHashes()
+const approvals = [tExact, tNoised].flatMap((t) => [adv, ret].map((p) => approveEnclaveTemplate(lab, t, p)));
+approvals.filter((s) => s.approved).map((s) => s.templateHash)
 """)
 
 md(r"""

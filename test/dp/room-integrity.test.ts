@@ -8,6 +8,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { describe, expect, it } from "vitest";
 import { openLab } from "../../kernel-lib/src/session.js";
+import { internals } from "../../kernel-lib/src/session/lab.js";
 import { isCleanRoomError } from "../../kernel-lib/src/errors.js";
 import { query, setUp, studyRows } from "./lab-fixture.js";
 
@@ -42,7 +43,7 @@ describe("the ledger cannot be zeroed unnoticed (issue 14 #6)", () => {
     db.close();
 
     const again = openLab({ store, rng: { seed: "zero" } });
-    expect(again.ledger.verify("lab").ok).toBe(true); // the ledger alone is self-consistent...
+    expect(internals(again).room.ledger.verify("lab").ok).toBe(true); // the ledger alone is self-consistent...
     const v = again.audit().verification;
     expect(v).toMatchObject({ ok: false, problem: "ledger_mismatch", firstBadIndex: charges[0] });
     expect(v.detail).toContain(`budget collaboration/lab: audit entries ${charges[0]}..${charges[1]} record 2 charge(s)`);

@@ -18,6 +18,7 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FAULT_POINTS } from "../../kernel-lib/src/faults.js";
 import { openLab } from "../../kernel-lib/src/session.js";
+import { internals } from "../../kernel-lib/src/session/lab.js";
 import { isCleanRoomError } from "../../kernel-lib/src/errors.js";
 import { query, setUp, studyRows } from "../dp/lab-fixture.js";
 
@@ -57,7 +58,7 @@ function checkRoom(store: string, at: string): void {
   try {
     const v = lab.audit().verification;
     expect(v.ok, `${at}: ${v.problem} ${v.detail}`).toBe(true);
-    const l = lab.ledger.verify();
+    const l = internals(lab).room.ledger.verify();
     expect(l.problems, at).toEqual([]);
     for (const b of lab.budget().budgets) {
       const spent = BigInt(b.spent.epsilon!.num) * BigInt(b.total.epsilon!.den);
