@@ -19,11 +19,23 @@
  * loops (no expression strings, so no user value is ever compiled into code).
  */
 import { CleanRoomError } from "../errors.js";
-import type { Table } from "./dataset.js";
+import { columnArray, type Table } from "./dataset.js";
 import type { ColumnRef, Plan, PlanFilter } from "./plan.js";
-import { arraysOf, clamp, cmp, columnArray, compareValues, sortGroups, tableFor, type Arrays, type DimValue, type ExactAggregates, type GroupAggregate, type QueryEngine } from "./aggregates.js";
+import { arraysOf, clamp, cmp, compareValues, sortGroups, tableFor, type Arrays, type DimValue, type ExactAggregates, type GroupAggregate } from "./aggregates.js";
 
 export * from "./aggregates.js";
+export { columnArray } from "./dataset.js";
+
+/** One interface for every engine. */
+export interface QueryEngine {
+  readonly name: string;
+  /**
+   * Execute a compiled plan over the room's tables (keyed `"owner/dataset"`).
+   * @example const exact = await new ArqueroEngine().execute(plan, { "retailer/purchases": ds.table });
+   */
+  execute(plan: Plan, tables: Record<string, Table>): Promise<ExactAggregates>;
+}
+
 
 const SAFE = Number.MAX_SAFE_INTEGER;
 

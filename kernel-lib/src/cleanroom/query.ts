@@ -9,7 +9,7 @@
  */
 import type { Rng } from "../rng.js";
 import { CleanRoomError } from "../errors.js";
-import { columnArray } from "./aggregates.js";
+import { columnArray } from "./dataset.js";
 import type { PrivacyCost } from "../dp/accountant.js";
 import type { TemplateRegistry } from "./approvals.js";
 import type { DatasetCatalog, Table } from "./dataset.js";

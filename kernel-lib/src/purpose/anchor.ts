@@ -23,9 +23,18 @@
 import * as fs from "node:fs";
 import { CleanRoomError } from "../errors.js";
 import { faultPoint } from "../faults.js";
-import type { AuditHead } from "./audit.js";
 
 /** What the log found when its chain stopped extending the anchored head. Never cleared. */
+/** A signed head of the audit chain: the chain's length and hash, signed with the room's Ed25519 key. */
+export interface AuditHead {
+  roomId: string;
+  count: number;
+  hash: string;
+  signedAt: string;
+  publicKey: string;
+  signature: string;
+}
+
 export interface TamperEvidence {
   roomId: string;
   problem: "truncated" | "head_mismatch";

@@ -40,9 +40,9 @@ import { canonicalJson } from "../crypto/canonical.js";
 import { looksLikeIdentifier, SAFE_NAME, sha256Canonical, sha256Hex } from "./canonical.js";
 import { reviewEntries, type MisuseReview, type ReviewOptions } from "./review.js";
 import { faultPoint } from "../faults.js";
-import type { AuditAnchor, TamperEvidence } from "./anchor.js";
+import type { AuditAnchor, AuditHead, TamperEvidence } from "./anchor.js";
 
-export type { AuditAnchor, TamperEvidence } from "./anchor.js";
+export type { AuditAnchor, AuditHead, TamperEvidence } from "./anchor.js";
 
 const name = z.string().regex(SAFE_NAME).refine((s) => !looksLikeIdentifier(s));
 /** A rational "num/den" (or "num") no larger than `max`: costs are small, so a cost field cannot smuggle an ID number. */
@@ -94,14 +94,6 @@ const EntrySchema = z.strictObject({
 /** A stored audit entry (plain data). */
 export type AuditEntry = z.infer<typeof EntrySchema>;
 
-export interface AuditHead {
-  roomId: string;
-  count: number;
-  hash: string;
-  signedAt: string;
-  publicKey: string;
-  signature: string;
-}
 
 export type AuditProblem = "missing" | "out_of_order" | "malformed" | "chain_broken" | "modified" | "forged" | "truncated" | "head_signature" | "head_mismatch" | "ledger_mismatch";
 
@@ -511,7 +503,7 @@ export class AuditLog {
    * @example
    * audit.review({ repeatedDenials: 3 }).flags
    */
-  review(opts: ReviewOptions = {}): MisuseReview {
+  review(opts: ReviewOptions = {}): MisuseReview<AuditEntry> {
     return reviewEntries(this.entries().filter((e) => e.action !== "charge"), opts); // a charge entry is bookkeeping of its query
   }
 
@@ -522,7 +514,7 @@ export class AuditLog {
    * const { verification, entries, review } = audit.report({ limit: 50 })
    */
   report(opts: { limit?: number } & ReviewOptions = {}): {
-    verification: AuditVerification; entries: AuditEntry[]; rows: ReturnType<AuditLog["rows"]>; heads: ReturnType<AuditLog["heads"]>; review: MisuseReview; publicKey: string;
+    verification: AuditVerification; entries: AuditEntry[]; rows: ReturnType<AuditLog["rows"]>; heads: ReturnType<AuditLog["heads"]>; review: MisuseReview<AuditEntry>; publicKey: string;
   } {
     const limit = opts.limit ?? 50;
     return { verification: this.verify(), entries: this.entries({ limit }), rows: this.rows({ limit }), heads: this.heads(), review: this.review(opts), publicKey: this.publicKey };
