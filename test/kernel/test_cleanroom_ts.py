@@ -11,6 +11,7 @@ counts, stop_on_error, kernel_info, history, comm_info).
 
 import os
 import sys
+import tempfile
 import time
 import unittest
 from queue import Empty
@@ -255,6 +256,62 @@ class CleanroomTsProtocolTests(unittest.TestCase):
 
     def test_interrupt_stops_a_busy_loop(self):
         self.interrupt_while_running("while (true) {}")
+
+    def wait_for_file_cell(self, path):
+        """A cell that runs until the test creates `path` (no sleeps, no timing)."""
+        return (
+            'import * as fs from "fs";\n'
+            "await new Promise<void>((done) => { const t = setInterval(() => {"
+            " if (fs.existsSync(%r)) { clearInterval(t); done(); } }, 20); });\n"
+            '"released"' % path
+        )
+
+    def test_status_stays_busy_while_a_cell_runs_whatever_else_is_asked(self):
+        # The lab sends kernel_info/comm_info/complete requests while a cell runs; tslab
+        # published `idle` for each and the lab showed the kernel Idle during a long cell.
+        gate = os.path.join(tempfile.mkdtemp(prefix="cleanroom-ts-status-"), "release")
+        slow = self.kc.execute(self.wait_for_file_cell(gate))
+        statuses = []  # (execution_state, parent msg_id) in publication order
+
+        def read_iopub_until(pred):
+            deadline = time.time() + 60
+            while time.time() < deadline:
+                msg = self.kc.get_iopub_msg(timeout=60)
+                if msg["msg_type"] == "status":
+                    statuses.append((msg["content"]["execution_state"], msg["parent_header"].get("msg_id")))
+                if pred(msg):
+                    return msg
+            self.fail("timed out waiting on iopub")
+
+        read_iopub_until(lambda m: m["msg_type"] == "execute_input" and m["parent_header"].get("msg_id") == slow)
+        others = {
+            "kernel_info_reply": self.kc.kernel_info(),
+            "comm_info_reply": self.kc.comm_info(),
+            "complete_reply": self.kc.complete("Math.ab", 7),
+        }
+        queued = self.kc.execute("20 + 22")
+        # All three are answered while the slow cell still runs (it waits for the gate file).
+        replies = {}
+        while len(replies) < len(others):
+            reply = self.kc.get_shell_msg(timeout=60)
+            self.assertNotIn(reply["parent_header"].get("msg_id"), (slow, queued), "the slow cell cannot end yet")
+            replies[reply["msg_type"]] = reply
+        for msg_type, msg_id in others.items():
+            validate_message(replies[msg_type], msg_type, msg_id)
+        self.assertIn("abs", replies["complete_reply"]["content"]["matches"])
+        open(gate, "w").close()
+        self.assertEqual(self.shell_reply(slow)["content"]["status"], "ok")
+        self.assertEqual(self.shell_reply(queued)["content"]["status"], "ok")
+        pending = set(others.values())
+        read_iopub_until(lambda m: m["msg_type"] == "status" and m["content"]["execution_state"] == "idle"
+                         and pending.discard(m["parent_header"].get("msg_id")) is None and not pending)
+        idles = [parent for state, parent in statuses if state == "idle"]
+        # No idle until the slow cell has ended; the queued cell is busy only while it runs.
+        self.assertEqual(idles[:2], [slow, queued], statuses)
+        self.assertEqual(set(idles[2:]), set(others.values()), statuses)
+        busy_queued = statuses.index(("busy", queued))
+        self.assertGreater(busy_queued, statuses.index(("idle", slow)), "a queued cell is not busy before it starts")
+        self.assertEqual(statuses.count(("busy", queued)), 1)
 
     def test_library_error_keeps_its_name_and_code(self):
         reply, _ = self.run_cell(

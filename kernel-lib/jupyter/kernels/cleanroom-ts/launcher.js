@@ -21,7 +21,12 @@
  *  - `kernel_info_reply` is complete (`status`, real versions, pygments lexer, help links);
  *  - `history_request` is answered from an in-memory history (tail, range, search);
  *  - `comm_info_request` gets a `comm_info_reply` (tslab replied `complete_reply`);
- *  - `shutdown_request` echoes `restart`; `interrupt_request` is answered.
+ *  - `shutdown_request` echoes `restart`; `interrupt_request` is answered;
+ *  - status: an execute_request publishes `busy` when it starts (not when it is queued) and
+ *    `idle` after its reply; other requests arriving during an execution are answered at once
+ *    but their `idle` is held back until no execution is running or queued, so the published
+ *    status stays busy for exactly as long as cells run (tslab published `idle` for every
+ *    kernel_info/comm_info/complete request, and the lab showed Idle during a long cell).
  *
  * The tslab version is pinned: the launcher refuses to start on any other version, because
  * it depends on tslab's internal modules (dist/jupyter.js, dist/executor.js, dist/converter.js).
@@ -87,6 +92,8 @@ class CleanroomServer extends ZmqServer {
     this.abortUpTo = 0; // execute requests with seq <= abortUpTo are aborted
     this.aborting = false; // also abort requests arriving in the short window after an error
     this.queue = Promise.resolve();
+    this.inFlight = 0; // execute requests received and not yet answered (running or queued)
+    this.deferredIdle = []; // requests answered during an execution; their idle follows it
     this.session = 1;
     this.history = []; // [session, line, input, outputText|null]
   }
@@ -105,15 +112,21 @@ class CleanroomServer extends ZmqServer {
   async handleShellMessage(sock, ...args) {
     const msg = WireMessage.fromRaw(this.connInfo.key, args);
     const type = msg.header.msg_type;
+    if (type === "execute_request") {
+      // busy/idle are published when the request leaves the queue and when it is answered.
+      await this.handleExecute(sock, msg);
+      return;
+    }
+    // Answered at once, but while an execution is in flight (running or queued) the idle of
+    // this request waits for the executions to drain: front ends track every `status`, so an
+    // idle published now would show the kernel Idle in the middle of a long cell.
+    const deferIdle = this.inFlight > 0 && type !== "shutdown_request";
     let terminated = false;
     this.publishStatus("busy", msg);
     try {
       switch (type) {
         case "kernel_info_request":
           this.reply(sock, msg, "kernel_info_reply", this.kernelInfo());
-          break;
-        case "execute_request":
-          await this.handleExecute(sock, msg);
           break;
         case "is_complete_request":
           this.handleIsComplete(sock, msg);
@@ -149,7 +162,8 @@ class CleanroomServer extends ZmqServer {
     } catch (e) {
       kernelLog(`failed to handle ${type}:`, e);
     } finally {
-      this.publishStatus("idle", msg);
+      if (deferIdle) this.deferredIdle.push(msg);
+      else this.publishStatus("idle", msg);
     }
     if (terminated) {
       this.close();
@@ -189,9 +203,23 @@ class CleanroomServer extends ZmqServer {
         const err = { ename: "KernelError", evalue: `cleanroom-ts launcher: ${e && e.message}`, traceback: [] };
         this.reply(sock, msg, "execute_reply", { status: "error", execution_count: this.execCount, ...err });
       });
-    const done = this.queue.then(run, run);
+    const runWithStatus = async () => {
+      this.publishStatus("busy", msg);
+      try {
+        await run();
+      } finally {
+        this.publishStatus("idle", msg);
+      }
+    };
+    this.inFlight += 1;
+    const done = this.queue.then(runWithStatus, runWithStatus);
     this.queue = done.catch(() => {});
-    await done;
+    try {
+      await done;
+    } finally {
+      this.inFlight -= 1;
+      if (this.inFlight === 0) for (const m of this.deferredIdle.splice(0)) this.publishStatus("idle", m);
+    }
   }
 
   async runExecute(sock, msg, req, seq) {
