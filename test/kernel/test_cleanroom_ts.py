@@ -313,6 +313,53 @@ class CleanroomTsProtocolTests(unittest.TestCase):
         self.assertGreater(busy_queued, statuses.index(("idle", slow)), "a queued cell is not busy before it starts")
         self.assertEqual(statuses.count(("busy", queued)), 1)
 
+    REFUSED_QUERY = (
+        'import { openLab, liftTemplate, cleanRoomQuery, attempt } from "@cleanroom-lab/kernel";\n'
+        'const refusalLab = openLab({ store: ":memory:", rng: { seed: "kernel-test" } });\n'
+        'refusalLab.party("advertiser"); refusalLab.party("retailer");\n'
+        'const refusalReq = { template: liftTemplate({ advertiser: "advertiser", retailer: "retailer", epsilonPerAggregate: "0.5" }),\n'
+        '  params: { startDay: 0, endDay: 27 }, as: { party: "advertiser", analyst: "bo" }, purpose: "research" };\n'
+    )
+    MIME = "application/vnd.cleanroom-lab.v1+json"
+
+    def test_uncaught_refusal_renders_why_blocked_with_a_one_line_error(self):
+        self.run_cell(self.REFUSED_QUERY)
+        reply, out = self.run_cell("await cleanRoomQuery(refusalLab, refusalReq)", stop_on_error=False)
+        c = reply["content"]
+        self.assertEqual((c["status"], c["ename"]), ("error", "CleanRoomError"))
+        line = c["traceback"]
+        self.assertEqual(len(line), 1, line)
+        self.assertRegex(line[0], r'^GRANT_INVALID: no unexpired purpose grant .*"research"')
+        self.assertNotRegex(line[0], r"dist|\bat |\[GRANT_INVALID\]")
+        errors = [m for m in out if m["msg_type"] == "error"]
+        self.assertEqual([e["content"]["traceback"] for e in errors], [line])
+        views = [m for m in out if m["msg_type"] == "display_data"]
+        self.assertEqual(len(views), 1)
+        self.assertLess(out.index(views[0]), out.index(errors[0]), "the view comes before the error line")
+        data = views[0]["content"]["data"]
+        payload = data[self.MIME]
+        self.assertEqual(payload["refused"]["code"], "GRANT_INVALID")
+        self.assertEqual([s["step"] for s in payload["trace"] if s["status"] == "refused"], ["purpose"])
+        self.assertIn("Why blocked", data["text/plain"])
+        # exactly what attempt() shows for the same refusal
+        _, out2 = self.run_cell("await attempt(() => cleanRoomQuery(refusalLab, refusalReq))")
+        result = [m for m in out2 if m["msg_type"] == "execute_result"][0]["content"]["data"]
+        self.assertEqual(result[self.MIME], payload)
+        self.assertEqual(result["text/html"], data["text/html"])
+
+    def test_uncaught_refusal_without_trace_renders_an_error_card(self):
+        reply, out = self.run_cell('import { openLab } from "@cleanroom-lab/kernel";\nopenLab({ store: ":memory:", budget: { epsilon: -1 } })')
+        self.assertEqual(reply["content"]["traceback"], ['DP_PARAM_INVALID: "epsilon" expected rational in [1e-9, 1e4], got number -1'])
+        payload = [m for m in out if m["msg_type"] == "display_data"][0]["content"]["data"][self.MIME]
+        self.assertEqual((payload["kind"], payload["code"], payload["field"]), ("error", "DP_PARAM_INVALID", "epsilon"))
+
+    def test_an_error_that_only_claims_the_name_keeps_its_stack(self):
+        reply, out = self.run_cell(
+            'const fake = new Error("not ours"); fake.name = "CleanRoomError"; (fake as any).code = "NO_SUCH_CODE";\nthrow fake')
+        self.assertEqual(reply["content"]["ename"], "CleanRoomError")
+        self.assertFalse([m for m in out if m["msg_type"] == "display_data"])
+        self.assertNotEqual(reply["content"]["traceback"], ["NO_SUCH_CODE: not ours"])
+
     def test_library_error_keeps_its_name_and_code(self):
         reply, _ = self.run_cell(
             'import { CleanRoomError } from "@cleanroom-lab/kernel/dist/errors.js";\n'

@@ -21,6 +21,8 @@
  *  - `kernel_info_reply` is complete (`status`, real versions, pygments lexer, help links);
  *  - `history_request` is answered from an in-memory history (tail, range, search);
  *  - `comm_info_request` gets a `comm_info_reply` (tslab replied `complete_reply`);
+ *  - a cell that throws a CleanRoomError shows the "why blocked" view (`display_data`, the
+ *    bundle `attempt()` builds) and an error whose traceback is the one line `CODE: message`;
  *  - `shutdown_request` echoes `restart`; `interrupt_request` is answered;
  *  - status: an execute_request publishes `busy` when it starts (not when it is queued) and
  *    `idle` after its reply; other requests arriving during an execution are answered at once
@@ -283,8 +285,11 @@ class CleanroomServer extends ZmqServer {
       return;
     }
 
-    const err = describeFailure(captured);
+    const thrown = captured.filter((c) => c.kind === "thrown").pop();
+    const refusal = thrown ? refusalView(thrown.value) : null;
+    const err = refusal ? refusal.error : describeFailure(captured);
     if (storeHistory) this.history.push([this.session, count, req.code, null]);
+    if (!silent && refusal) this.iopubSend(msg, "display_data", { data: refusal.bundle, metadata: {}, transient: {} });
     if (!silent) this.iopubSend(msg, "error", err);
     if (stopOnError) {
       this.abortUpTo = this.received;
@@ -319,6 +324,36 @@ class CleanroomServer extends ZmqServer {
     }
     return rows.map(fmt);
   }
+}
+
+/**
+ * A cell that throws a CleanRoomError (a refusal not wrapped in `attempt()`) shows the same
+ * "why blocked" view as `attempt()` and a one-line `CODE: message` error, not a stack trace of
+ * the library's dist/*.js. Recognised by shape (`isRefusal`: name "CleanRoomError" and a code
+ * from the closed list); the library's display code is loaded only then (kernel-lib/dist,
+ * beside this kernelspec, built by `tsc -b`). Returns null for any other error, or when the
+ * library is not built (the plain traceback is kept).
+ */
+const REFUSAL_MODULE = require("path").join(__dirname, "..", "..", "..", "dist", "display", "refusal.js");
+function refusalView(e) {
+  if (e === null || typeof e !== "object" || e.name !== "CleanRoomError" || typeof e.code !== "string") return null;
+  let mod;
+  try {
+    mod = require(REFUSAL_MODULE);
+  } catch (loadError) {
+    kernelLog(`cannot load ${REFUSAL_MODULE} (is kernel-lib built?):`, loadError.message);
+    return null;
+  }
+  if (!mod.isRefusal(e)) return null;
+  let bundle;
+  try {
+    bundle = mod.refusalBundle(e);
+  } catch (renderError) {
+    kernelLog("cannot render a refusal:", renderError);
+    return null;
+  }
+  const line = mod.refusalLine(e);
+  return { bundle, error: { ename: "CleanRoomError", evalue: String(e.message), traceback: [line] } };
 }
 
 /**
