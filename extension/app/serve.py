@@ -10,7 +10,8 @@ Usage:
   /usr/bin/python3 extension/app/serve.py [--port 8888] [--root notebooks] [--token TOKEN]
                                           [--no-browser] [--open PATH]
 
-Prints one line `CLEANROOM_LAB_URL <url>` on stdout once listening (used by test/e2e).
+Prints one line `CLEANROOM_LAB_URL <url>` on stdout once listening (used by test/e2e and
+scripts/start.mjs), never for a port that is not ours.
 """
 import argparse
 import json
@@ -34,6 +35,7 @@ for var, sub in (("JUPYTER_RUNTIME_DIR", "runtime"), ("JUPYTER_DATA_DIR", "data"
     os.makedirs(os.environ[var], exist_ok=True)
 
 from jupyterlab_server import LabServerApp  # noqa: E402  (after the env is set)
+from tornado.ioloop import IOLoop  # noqa: E402
 
 with open(os.path.join(HERE, "..", "package.json")) as f:
     VERSION = json.load(f)["version"]
@@ -65,9 +67,15 @@ class CleanroomLabApp(LabServerApp):
 
     def initialize_handlers(self):
         super().initialize_handlers()
-        url = self.serverapp.connection_url.rstrip("/") + "/lab"
-        token = self.serverapp.token
-        print(f"CLEANROOM_LAB_URL {url}{'?token=' + token if token else ''}", flush=True)
+
+        # Handlers are set up before the server binds its port: print the URL only from the
+        # running IO loop, i.e. once the port is ours (a busy port makes the server exit first).
+        def announce():
+            url = self.serverapp.connection_url.rstrip("/") + "/lab"
+            token = self.serverapp.token
+            print(f"CLEANROOM_LAB_URL {url}{'?token=' + token if token else ''}", flush=True)
+
+        IOLoop.current().add_callback(announce)
 
 
 def main():

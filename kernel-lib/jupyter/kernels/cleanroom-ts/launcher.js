@@ -23,6 +23,7 @@
  *  - `comm_info_request` gets a `comm_info_reply` (tslab replied `complete_reply`);
  *  - a cell that throws a CleanRoomError shows the "why blocked" view (`display_data`, the
  *    bundle `attempt()` builds) and an error whose traceback is the one line `CODE: message`;
+ *  - the kernel exits when its parent (the Jupyter server) is gone, as ipykernel does;
  *  - `shutdown_request` echoes `restart`; `interrupt_request` is answered;
  *  - status: an execute_request publishes `busy` when it starts (not when it is queued) and
  *    `idle` after its reply; other requests arriving during an execution are answered at once
@@ -43,6 +44,10 @@
 
 const PINNED_TSLAB = "1.0.22";
 const ABORT_WINDOW_MS = 50;
+const PARENT_POLL_MS = 1000;
+// The server that started us: jupyter_client passes its pid (JPY_PARENT_PID); read before the
+// slow start-up (the TypeScript warm-up), during which the server may already have died.
+const parentPid = Number(process.env.JPY_PARENT_PID) || process.ppid;
 const KERNEL_API = Symbol.for("cleanroom-lab.kernel");
 
 const util = require("util");
@@ -423,7 +428,21 @@ function startKernel({ configPath }) {
   });
 
   process.on("SIGINT", () => executor.interrupt());
-  process.on("uncaughtException", (err) => console.error("UncaughtException:", err));
+  // Never outlive the Jupyter server that started us: jupyter_client starts kernels in their
+  // own session, so when the server dies without shutting us down (killed, crashed) nothing
+  // else would stop this process. Reparenting means the parent is gone.
+  setInterval(() => {
+    if (process.ppid !== parentPid) process.exit(0); // no logging: stderr was the parent's pipe
+  }, PARENT_POLL_MS).unref();
+  // When the server is gone its end of our stdout/stderr pipes is closed: a write fails with
+  // EPIPE. Exit then — reporting the error would write to the same pipe, fail again and spin
+  // (orphaned kernels at 100% CPU were the result).
+  const serverGone = (err) => err && (err.code === "EPIPE" || err.code === "ERR_STREAM_DESTROYED");
+  for (const stream of [process.stdout, process.stderr]) stream.on("error", (err) => serverGone(err) && process.exit(0));
+  process.on("uncaughtException", (err) => {
+    if (serverGone(err)) process.exit(0);
+    console.error("UncaughtException:", err);
+  });
   process.on("unhandledRejection", (reason) => console.error("UnhandledPromiseRejection:", reason));
   server.init();
 }
