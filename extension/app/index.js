@@ -44,6 +44,7 @@ window.addEventListener('load', async () => {
     import('@jupyterlab/translation-extension'),
     import('@jupyterlab/ui-components-extension'),
     import('@cleanroom-lab/jupyterlab'),
+    import('./core-services.js'),
   ];
   const mimeExtensions = [
     import('@jupyterlab/javascript-extension'),

@@ -14,6 +14,7 @@ Prints one line `CLEANROOM_LAB_URL <url>` on stdout once listening (used by test
 scripts/start.mjs), never for a port that is not ours.
 """
 import argparse
+import getpass
 import json
 import os
 import shutil
@@ -35,10 +36,40 @@ for var, sub in (("JUPYTER_RUNTIME_DIR", "runtime"), ("JUPYTER_DATA_DIR", "data"
     os.makedirs(os.environ[var], exist_ok=True)
 
 from jupyterlab_server import LabServerApp  # noqa: E402  (after the env is set)
+from jupyter_server.base.handlers import APIHandler, JupyterHandler  # noqa: E402
+from tornado import web  # noqa: E402
 from tornado.ioloop import IOLoop  # noqa: E402
+from tornado.websocket import WebSocketHandler  # noqa: E402
 
 with open(os.path.join(HERE, "..", "package.json")) as f:
     VERSION = json.load(f)["version"]
+
+
+class IdentityHandler(APIHandler):
+    """/api/me of jupyter_server 2, which JupyterLab 4 asks for (1.23 answers 404: a console
+    error on every page load). One local user, no extra permissions."""
+
+    @web.authenticated
+    def get(self):
+        name = getpass.getuser()
+        self.finish(json.dumps({
+            "identity": {"username": name, "name": name, "display_name": name, "initials": name[:1].upper(),
+                         "avatar_url": None, "color": None},
+            "permissions": {},
+        }))
+
+
+class EventsSocket(WebSocketHandler, JupyterHandler):
+    """/api/events/subscribe of jupyter_server 2 (JupyterLab 4's event stream). This server emits
+    no events: the socket is accepted and stays silent, instead of a 404 handshake error."""
+
+    async def get(self, *args, **kwargs):
+        if self.current_user is None:
+            raise web.HTTPError(403)
+        return await super().get(*args, **kwargs)
+
+    def on_message(self, message):
+        pass
 
 
 def _jupyter_server_extension_points():
@@ -67,6 +98,7 @@ class CleanroomLabApp(LabServerApp):
 
     def initialize_handlers(self):
         super().initialize_handlers()
+        self.handlers.extend([(r"/api/me", IdentityHandler), (r"/api/events/subscribe", EventsSocket)])
 
         # Handlers are set up before the server binds its port: print the URL only from the
         # running IO loop, i.e. once the port is ours (a busy port makes the server exit first).
