@@ -37,6 +37,7 @@ for var, sub in (("JUPYTER_RUNTIME_DIR", "runtime"), ("JUPYTER_DATA_DIR", "data"
 
 from jupyterlab_server import LabServerApp  # noqa: E402  (after the env is set)
 from jupyter_server.base.handlers import APIHandler, JupyterHandler  # noqa: E402
+from jupyter_server.utils import ensure_async  # noqa: E402
 from tornado import web  # noqa: E402
 from tornado.ioloop import IOLoop  # noqa: E402
 from tornado.websocket import WebSocketHandler  # noqa: E402
@@ -57,6 +58,27 @@ class IdentityHandler(APIHandler):
                          "avatar_url": None, "color": None},
             "permissions": {},
         }))
+
+
+class ResolvePathHandler(APIHandler):
+    """/api/resolvePath of newer jupyter_server: JupyterLab 4 asks it whether a path-like word
+    in an output (e.g. "advertiser/bo") is a file, to make it a link. On a 404 the lab falls
+    back to probing /api/contents, whose 404 for a word that is no file is a console error.
+    Answered from the server's contents manager (server scope only)."""
+
+    @web.authenticated
+    async def get(self):
+        path = (self.get_query_argument("path", "") or "").strip("/")
+        cm = self.contents_manager
+        exists = False
+        if path and ".." not in path.split("/"):
+            try:
+                exists = bool(await ensure_async(cm.file_exists(path)) or await ensure_async(cm.dir_exists(path)))
+            except Exception:  # noqa: BLE001  (an unreadable path is simply not resolved)
+                exists = False
+        location = {"scope": "server", "path": path}
+        self.finish(json.dumps({"resolved": [location], "unresolved": []} if exists
+                               else {"resolved": [], "unresolved": [location]}))
 
 
 class EventsSocket(WebSocketHandler, JupyterHandler):
@@ -98,7 +120,8 @@ class CleanroomLabApp(LabServerApp):
 
     def initialize_handlers(self):
         super().initialize_handlers()
-        self.handlers.extend([(r"/api/me", IdentityHandler), (r"/api/events/subscribe", EventsSocket)])
+        self.handlers.extend([(r"/api/me", IdentityHandler), (r"/api/resolvePath", ResolvePathHandler),
+                              (r"/api/events/subscribe", EventsSocket)])
 
         # Handlers are set up before the server binds its port: print the URL only from the
         # running IO loop, i.e. once the port is ours (a busy port makes the server exit first).
