@@ -427,8 +427,10 @@ async function newNotebookChecks(page, root) {
   const sameChars = lines.length >= 5 && lines.every((l) => [...l].length === [...lines[0]].length);
   const samePixels = widths.length >= 5 && Math.max(...widths) - Math.min(...widths) < 1;
   const wraps = await pre.evaluate((el) => el.scrollWidth <= el.clientWidth || getComputedStyle(el).whiteSpace).catch(() => null);
-  check("console.table keeps its box drawing (lines equally wide in characters and pixels)",
-    /^┌/.test(lines[0] ?? "") && sameChars && samePixels, `${lines.length} lines, pixel widths ${[...new Set(widths.map((w) => Math.round(w)))].join("/")}, fits: ${wraps}`);
+  // … and its vertical lines join: the line box is no taller than the glyphs (≈ 1.2 em).
+  const lineHeight = await pre.evaluate((el) => parseFloat(getComputedStyle(el).lineHeight) / parseFloat(getComputedStyle(el).fontSize)).catch(() => NaN);
+  check("console.table keeps its box drawing (lines equally wide in characters and pixels, vertical lines joined)",
+    /^┌/.test(lines[0] ?? "") && sameChars && samePixels && lineHeight <= 1.2, `${lines.length} lines, pixel widths ${[...new Set(widths.map((w) => Math.round(w)))].join("/")}, line height ${lineHeight.toFixed(3)} em, fits: ${wraps}`);
   await shot(tableCell, "console-table");
 }
 
