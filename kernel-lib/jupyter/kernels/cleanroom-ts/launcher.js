@@ -51,7 +51,7 @@ const parentPid = Number(process.env.JPY_PARENT_PID) || process.ppid;
 const KERNEL_API = Symbol.for("cleanroom-lab.kernel");
 
 const util = require("util");
-const { WireMessage, describeFailure, resultBundle, globToRegExp } = require("./protocol.js");
+const { WireMessage, describeFailure, resultBundle, globToRegExp, refusalView } = require("./protocol.js");
 
 // Kernel-internal diagnostics go to the real stderr (the Jupyter server's log), never into a
 // cell's output: process.stderr.write is re-routed to iopub while cells run.
@@ -291,7 +291,7 @@ class CleanroomServer extends ZmqServer {
     }
 
     const thrown = captured.filter((c) => c.kind === "thrown").pop();
-    const refusal = thrown ? refusalView(thrown.value) : null;
+    const refusal = thrown ? refusalView(thrown.value, kernelLog) : null;
     const err = refusal ? refusal.error : describeFailure(captured);
     if (storeHistory) this.history.push([this.session, count, req.code, null]);
     if (!silent && refusal) this.iopubSend(msg, "display_data", { data: refusal.bundle, metadata: {}, transient: {} });
@@ -329,36 +329,6 @@ class CleanroomServer extends ZmqServer {
     }
     return rows.map(fmt);
   }
-}
-
-/**
- * A cell that throws a CleanRoomError (a refusal not wrapped in `attempt()`) shows the same
- * "why blocked" view as `attempt()` and a one-line `CODE: message` error, not a stack trace of
- * the library's dist/*.js. Recognised by shape (`isRefusal`: name "CleanRoomError" and a code
- * from the closed list); the library's display code is loaded only then (kernel-lib/dist,
- * beside this kernelspec, built by `tsc -b`). Returns null for any other error, or when the
- * library is not built (the plain traceback is kept).
- */
-const REFUSAL_MODULE = require("path").join(__dirname, "..", "..", "..", "dist", "display", "refusal.js");
-function refusalView(e) {
-  if (e === null || typeof e !== "object" || e.name !== "CleanRoomError" || typeof e.code !== "string") return null;
-  let mod;
-  try {
-    mod = require(REFUSAL_MODULE);
-  } catch (loadError) {
-    kernelLog(`cannot load ${REFUSAL_MODULE} (is kernel-lib built?):`, loadError.message);
-    return null;
-  }
-  if (!mod.isRefusal(e)) return null;
-  let bundle;
-  try {
-    bundle = mod.refusalBundle(e);
-  } catch (renderError) {
-    kernelLog("cannot render a refusal:", renderError);
-    return null;
-  }
-  const line = mod.refusalLine(e);
-  return { bundle, error: { ename: "CleanRoomError", evalue: String(e.message), traceback: [line] } };
 }
 
 /**
