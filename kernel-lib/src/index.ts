@@ -26,6 +26,7 @@ import type { ApprovalStatus } from "./cleanroom/approvals.js";
 import type { PrivacyCost } from "./dp/accountant.js";
 import type { AccuracyTarget, BudgetReport } from "./dp/planner.js";
 import type { TraceStepName } from "./display/schema.js";
+import { refusalValue } from "./display/refusal.js";
 
 // ---------------------------------------------------------------- the room
 
@@ -180,15 +181,7 @@ export async function attempt<T>(call: () => T | Promise<T>): Promise<T | Refusa
     return await call();
   } catch (e) {
     if (!isCleanRoomError(e)) throw e;
-    const trace = (e.details.trace as Refusal["trace"]) ?? null;
-    const refusal: Refusal = { ok: false, code: e.code, message: e.message.replace(/^\[[A-Z_]+\] /, ""), trace, ...(e.details.field ? { field: String(e.details.field) } : {}) };
-    return withMimeBundle(refusal, (r) => {
-      if (r.trace) {
-        const at = r.trace.find((s) => s.status === "refused")?.step ?? "parse";
-        return refusedQueryPayload({ code: r.code, message: r.message }, at, { title: "Refused" });
-      }
-      return { kind: "error", version: 1, code: r.code, message: r.message, ...(r.field ? { field: r.field } : {}) };
-    });
+    return refusalValue(e); // display/refusal.ts: the same view the kernel shows for an uncaught refusal
   }
 }
 
