@@ -27,6 +27,36 @@ const broken = (why) => ({ passed: 0, failed: 1, note: why });
 
 export const SUITES = [
   {
+    // Four checks, each one pass or fail: Prettier formatting, typescript-eslint, no import
+    // cycle in kernel-lib/src, no line over 160 characters (scripts/arch-metrics.mjs).
+    name: "lint",
+    async run({ env }) {
+      const bin = (p) => path.join(ROOT, "node_modules", ...p.split("/"));
+      const checks = [
+        ["prettier", [bin("prettier/bin/prettier.cjs"), "--check", "--log-level=warn", "."]],
+        ["eslint", [bin("eslint/bin/eslint.js"), "--max-warnings=0", "."]],
+        ["architecture", [path.join(ROOT, "scripts", "arch-metrics.mjs"), "--check"]],
+      ];
+      let passed = 0;
+      let failed = 0;
+      const notes = [];
+      for (const [name, args] of checks) {
+        const r = await runTee(process.execPath, args, { env });
+        if (name === "architecture") {
+          // two checks in one run: import cycles and wide lines
+          const cyc = /import cycles: (\d+)/.exec(r.output);
+          const wide = /lines over 160 characters: (\d+)/.exec(r.output);
+          for (const [what, m] of [["import cycles", cyc], ["wide lines", wide]]) {
+            if (m && Number(m[1]) === 0) passed++;
+            else (failed++, notes.push(`${what}: ${m ? m[1] : "not reported"}`));
+          }
+        } else if (r.status === 0) passed++;
+        else (failed++, notes.push(`${name} exited ${r.status}`));
+      }
+      return { passed, failed, ...(notes.length ? { note: notes.join("; ") } : {}) };
+    },
+  },
+  {
     name: "vitest",
     async run({ env, dir }) {
       const out = path.join(dir, "vitest.json");

@@ -8,7 +8,7 @@ import { PageConfig } from '@jupyterlab/coreutils';
 // eslint-disable-next-line no-undef
 __webpack_public_path__ = PageConfig.getOption('fullStaticUrl') + '/';
 
-const styles = import('./build/style.js');
+const styles = import('./build/style.js').then(() => import('./app.css'));
 
 function pluginsOf(mod) {
   const exports = Object.prototype.hasOwnProperty.call(mod, '__esModule') || mod.default ? mod.default : mod;
@@ -44,6 +44,7 @@ window.addEventListener('load', async () => {
     import('@jupyterlab/translation-extension'),
     import('@jupyterlab/ui-components-extension'),
     import('@cleanroom-lab/jupyterlab'),
+    import('./core-services.js'),
   ];
   const mimeExtensions = [
     import('@jupyterlab/javascript-extension'),

@@ -4,15 +4,15 @@
  * purpose gate, KMS-protected ciphertexts, attestation documents, sealed keys, outputs — with
  * real attempts to read them as tables using the operator's own powers; and the current
  * enclave's own description of what it holds (by size and digest, never contents).
- * See enclave-room.ts for what the simulation does and does not protect.
+ * See session/enclave-mode.ts for what the simulation does and does not protect.
  */
 import { isCleanRoomError } from "./errors.js";
-import type { Lab } from "./session.js";
+import { internals, type Lab } from "./session/lab.js";
 import type { EnclaveView } from "./enclave/enclave.js";
 import { decodeDocument } from "./enclave/document.js";
 import type { JsonValue } from "./enclave/measurement.js";
 import { ENCLAVE_DEPENDENCIES } from "./enclave-room-workload.js";
-import { catalog, roomState, type RoomState } from "./enclave-room.js";
+import type { EnclaveOperator } from "./session/enclave-operator.js";
 
 /** What the operator holds in enclave mode, and what it fails to do with it. */
 export interface EnclaveRoomViews {
@@ -20,7 +20,7 @@ export interface EnclaveRoomViews {
     atRest: { dataset: string; operatorHoldsBytes: number; format: string }[];
     ciphertexts: { dataset: string; kmsDatasetId: string; ciphertextBytes: number; ciphertextHead: string }[];
     documents: { module_id: string; pcr0: string; debug: boolean; purpose: string }[];
-    sealedKeys: RoomState["sealedKeys"];
+    sealedKeys: EnclaveOperator["sealedKeys"];
     outputs: number;
     attempts: { attempt: string; result: string }[];
     plaintextSeen: boolean;
@@ -36,8 +36,8 @@ export interface EnclaveRoomViews {
  * enclaveRoomViews(lab).operatorView.attempts
  */
 export function enclaveRoomViews(lab: Lab): EnclaveRoomViews {
-  const st = roomState(lab);
-  const cat = catalog(lab);
+  const st = internals(lab).enclave().operator;
+  const cat = st.catalog();
   const attempts: EnclaveRoomViews["operatorView"]["attempts"] = [];
   let plaintextSeen = false;
   const { deserializeTable } = ENCLAVE_DEPENDENCIES;
@@ -50,7 +50,7 @@ export function enclaveRoomViews(lab: Lab): EnclaveRoomViews {
     }
   };
   for (const k of cat.keys()) {
-    const atRest = readsAsTable(lab.purpose.store.sealed(k).ciphertext);
+    const atRest = readsAsTable(st.atRest(k).ciphertext);
     attempts.push({ attempt: `read ${k} from the operator's store as a table`, result: atRest ? "SUCCEEDED (this would be a bug)" : "failed: ciphertext (purpose-gate seal over the owner's sealed blob)" });
     const enc = st.ciphertexts.get(k);
     const kms = enc ? readsAsTable(enc.ciphertext) : false;
@@ -58,14 +58,14 @@ export function enclaveRoomViews(lab: Lab): EnclaveRoomViews {
     plaintextSeen ||= atRest || kms;
   }
   try {
-    lab.planContext().dataset(...(([...cat.keys()][0] ?? "x/y").split("/") as [string, string]));
+    st.plainPlanContext().dataset(...(([...cat.keys()][0] ?? "x/y").split("/") as [string, string]));
     attempts.push({ attempt: "plan a plain-path query over an enclave-mode dataset", result: "SUCCEEDED (this would be a bug)" });
   } catch (e) {
     attempts.push({ attempt: "plan a plain-path query over an enclave-mode dataset", result: `refused: ${isCleanRoomError(e) ? e.code : "error"} (the session has no table for it)` });
   }
   return {
     operatorView: {
-      atRest: [...cat.keys()].map((k) => ({ dataset: k, operatorHoldsBytes: Buffer.from(lab.purpose.store.sealed(k).ciphertext, "base64").length, format: "purpose-gate seal over an owner-sealed blob" })),
+      atRest: [...cat.keys()].map((k) => ({ dataset: k, operatorHoldsBytes: Buffer.from(st.atRest(k).ciphertext, "base64").length, format: "purpose-gate seal over an owner-sealed blob" })),
       ciphertexts: [...st.ciphertexts.entries()].map(([k, e]) => ({ dataset: k, kmsDatasetId: e.datasetId, ciphertextBytes: Buffer.from(e.ciphertext, "base64").length, ciphertextHead: Buffer.from(e.ciphertext, "base64").subarray(0, 12).toString("hex") + "…" })),
       documents: st.documents.slice(-4).map((d) => { const p = decodeDocument(d); return { module_id: p.module_id, pcr0: `${p.pcrs["0"]!.slice(0, 24)}…`, debug: p.debug, purpose: p.purpose }; }),
       sealedKeys: st.sealedKeys.slice(-4),
@@ -85,6 +85,6 @@ export function enclaveRoomViews(lab: Lab): EnclaveRoomViews {
  * JSON.stringify(operatorHoldings(lab)).includes("k000001") // false
  */
 export function operatorHoldings(lab: Lab): JsonValue {
-  const st = roomState(lab);
-  return JSON.parse(JSON.stringify({ catalog: [...catalog(lab).entries()], ciphertexts: [...st.ciphertexts.entries()], documents: st.documents, sealedKeys: st.sealedKeys, outputs: st.outputs, atRest: [...catalog(lab).keys()].map((k) => lab.purpose.store.sealed(k)) }));
+  const st = internals(lab).enclave().operator;
+  return JSON.parse(JSON.stringify({ catalog: [...st.catalog().entries()], ciphertexts: [...st.ciphertexts.entries()], documents: st.documents, sealedKeys: st.sealedKeys, outputs: st.outputs, atRest: [...st.catalog().keys()].map((k) => st.atRest(k)) }));
 }

@@ -88,8 +88,8 @@ of the enclave's measurement: only code that can run *exactly these* queries wil
 code(r"""
 const tExact = liftTemplate({ advertiser: "advertiser", retailer: "retailer", threshold: 100 });
 const tNoised = liftTemplate({ advertiser: "advertiser", retailer: "retailer", epsilonPerAggregate: "0.5", threshold: 100 });
-for (const t of [tExact, tNoised]) for (const p of [adv, ret]) approveTemplate(lab, { template: t, party: p, executor: "enclave" });
-lab.templates.approvedHashes()
+const approvals = [tExact, tNoised].flatMap((t) => [adv, ret].map((p) => approveTemplate(lab, { template: t, party: p, executor: "enclave" })));
+approvals.filter((s) => s.approved).map((s) => s.templateHash)
 """)
 
 md(r"""

@@ -154,7 +154,7 @@ async function main() {
     };
     // interleave engine and hand-written runs (alternating order) so both see the same machine load
     const [duck, hand] = await timePair(endToEnd((plan) => engine.execute(plan, tables)), handRun);
-    const duckVals = duck.last.exact.groups.map((g) => [g.key[0], g.units, g.values.conversions, g.values.converters, g.values.value, g.values.valueSquared]);
+    const duckVals = duck.last.exact.groups.map((g) => [g.key[0], g.units, Number(g.values.conversions), Number(g.values.converters), Number(g.values.value), Number(g.values.valueSquared)]);
     const handVals = hand.last.map((r) => [r.g, Number(r.population), Number(r.conversions), Number(r.converters), Number(r.value), Number(r.valueSquared)]);
     const same = JSON.stringify(duckVals) === JSON.stringify(handVals);
     console.log(`  duckdb load (plan's columns, once):     ${loadMs.toFixed(0)} ms`);
@@ -183,7 +183,8 @@ async function main() {
       const coldMs = performance.now() - c0;
       const arq = await time(endToEnd(async (plan) => executeArquero(plan, tables)));
       console.log(`  arquero engine, first run (builds join index): ${coldMs.toFixed(0)} ms`);
-      const agree = JSON.stringify(arq.last.exact) === JSON.stringify(duck.last.exact);
+      const exactJson = (x) => JSON.stringify(x, (_, v) => (typeof v === "bigint" ? `${v}n` : v)); // exact aggregates are bigint
+      const agree = exactJson(arq.last.exact) === exactJson(duck.last.exact);
       console.log(`  arquero engine, lift end-to-end:       ${arq.ms.toFixed(0)} ms   (equal to duckdb: ${agree})`);
       console.log(`  ratio arquero / duckdb engine:         ${(arq.ms / duck.ms).toFixed(2)}×`);
       Object.assign(r, { arqColdMs: coldMs, arqMs: arq.ms, arqRatio: arq.ms / duck.ms, agree });

@@ -69,12 +69,35 @@ describe("engines: arquero and DuckDB give identical exact answers", () => {
       filters: [{ side: "base", column: "g", op: "eq", value: "x" }], groupBy: [],
       measures: [{ name: "s", kind: "sum", column: { side: "events", column: "v" }, lo: 0, hi: 100 }], withUnits: false,
     };
-    const expected = { dimensions: [], measures: ["s"], groups: [{ key: [], units: 2, values: { s: 8 } }] };
+    const expected = { dimensions: [], measures: ["s"], groups: [{ key: [], units: 2, values: { s: 8n } }] };
     expect(await arq.execute(plan, tables)).toEqual(expected);
     expect(await duck.execute(plan, tables)).toEqual(expected);
   });
 
-  it("property: random small tables and plans give identical exact aggregates (incl. unit ids)", async () => {
+  it("a unit's running sum that leaves 2^53 and comes back is still exact before clamping (S + 2 − S = 2, not the double's 1)", async () => {
+    const S = Number.MAX_SAFE_INTEGER;
+    const measures: Measure[] = [
+      { name: "s", kind: "sum", column: { side: "base", column: "v" }, lo: -10, hi: 10 },
+      { name: "sq", kind: "sumSquares", column: { side: "base", column: "v" }, lo: -10, hi: 10 },
+    ];
+    const single = aq.table({ u: ["a", "a", "a", "b"], v: Float64Array.from([S, 2, -S, 5]) });
+    const plan: Plan = { base: { table: "a/t", unit: "u" }, filters: [], groupBy: [], measures, withUnits: false };
+    const people = aq.table({ u: ["a", "b"] });
+    const events = aq.table({ k: ["a", "a", "a", "b"], v: Float64Array.from([S, 2, -S, 5]) });
+    const joined: Plan = { ...plan, base: { table: "a/p", unit: "u" }, events: { table: "b/e", joinOn: "k", join: "left" }, measures: measures.map((m) => ({ ...m, column: { side: "events", column: "v" } })) };
+    const expected = { dimensions: [], measures: ["s", "sq"], groups: [{ key: [], units: 2, values: { s: 7n, sq: 29n } }] };
+    for (const [pl, tables] of [[plan, { "a/t": single }], [joined, { "a/p": people, "b/e": events }]] as const) {
+      expect(await arq.execute(pl, tables)).toEqual(expected);
+      expect(await duck.execute(pl, tables)).toEqual(expected);
+    }
+  });
+
+  it("property: random small tables and plans give identical exact aggregates (incl. unit ids), exact far beyond 2^53", async () => {
+    // nb/vb = K·n, K·v with K = 2^46 + 1: safe integers whose sums and squares leave 2^53 (and
+    // keep odd low bits a double would drop); clamping commutes with ×K, so every big measure
+    // must equal exactly K (K² for squares) times its small twin, in both engines
+    const K = 2 ** 46 + 1;
+    const KB = BigInt(K);
     const dimVals = ["a", "b", "c"];
     const arbRow = fc.record({ u: fc.integer({ min: 0, max: 11 }), d1: fc.constantFrom(...dimVals), d2: fc.constantFrom("x", "y"), n: fc.integer({ min: -5, max: 20 }) });
     const arbEvent = fc.record({ k: fc.integer({ min: 0, max: 14 }), day: fc.integer({ min: -3, max: 10 }), v: fc.integer({ min: 0, max: 50 }), c: fc.constantFrom("p", "q") });
@@ -99,12 +122,13 @@ describe("engines: arquero and DuckDB give identical exact answers", () => {
       width: fc.integer({ min: 0, max: 60 }),
       withUnits: fc.boolean(),
     });
+    let bigSeen = false;
     await fc.assert(
       fc.asyncProperty(arbCase, async (c) => {
         let rows = c.rows;
         if (c.join) rows = [...new Map(rows.map((r) => [r.u, r])).values()];
-        const base = aq.table({ u: rows.map((r) => `u${r.u}`), d1: rows.map((r) => r.d1), d2: rows.map((r) => r.d2), n: Float64Array.from(rows.map((r) => r.n)) });
-        const ev = aq.table({ k: c.events.map((e) => `u${e.k}`), day: Float64Array.from(c.events.map((e) => e.day)), v: Float64Array.from(c.events.map((e) => e.v)), c: c.events.map((e) => e.c) });
+        const base = aq.table({ u: rows.map((r) => `u${r.u}`), d1: rows.map((r) => r.d1), d2: rows.map((r) => r.d2), n: Float64Array.from(rows.map((r) => r.n)), nb: Float64Array.from(rows.map((r) => r.n * K)) });
+        const ev = aq.table({ k: c.events.map((e) => `u${e.k}`), day: Float64Array.from(c.events.map((e) => e.day)), v: Float64Array.from(c.events.map((e) => e.v)), vb: Float64Array.from(c.events.map((e) => e.v * K)), c: c.events.map((e) => e.c) });
         const measured = c.join ? "events" : "base";
         const col = c.join ? "v" : "n";
         const measures: Measure[] = [
@@ -114,6 +138,9 @@ describe("engines: arquero and DuckDB give identical exact answers", () => {
           { name: "s", kind: "sum", column: { side: measured, column: col }, lo: c.lo, hi: c.lo + c.width },
           { name: "sq", kind: "sumSquares", column: { side: measured, column: col }, lo: c.lo, hi: c.lo + c.width },
           ...(c.join ? [{ name: "bn", kind: "sum" as const, column: { side: "base" as const, column: "n" }, lo: -2, hi: 9 }] : []),
+          { name: "S", kind: "sum", column: { side: measured, column: `${col}b` }, lo: c.lo * K, hi: (c.lo + c.width) * K },
+          { name: "SQ", kind: "sumSquares", column: { side: measured, column: `${col}b` }, lo: c.lo * K, hi: (c.lo + c.width) * K },
+          ...(c.join ? [{ name: "BN", kind: "sum" as const, column: { side: "base" as const, column: "nb" }, lo: -2 * K, hi: 9 * K }] : []),
         ];
         const plan: Plan = {
           base: { table: "a/b", unit: "u" },
@@ -129,8 +156,15 @@ describe("engines: arquero and DuckDB give identical exact answers", () => {
         const a = await arq.execute(plan, tables);
         const d = await duck.execute(plan, tables);
         expect(d).toEqual(a);
+        for (const g of a.groups) {
+          expect(g.values["S"]).toBe(KB * g.values["s"]!);
+          expect(g.values["SQ"]).toBe(KB * KB * g.values["sq"]!);
+          if (c.join) expect(g.values["BN"]).toBe(KB * g.values["bn"]!);
+        }
+        bigSeen ||= a.groups.some((g) => g.values["SQ"]! > 2n ** 53n);
       }),
       { numRuns: 120, seed: 20261125 },
     );
+    expect(bigSeen).toBe(true);
   });
 });

@@ -87,4 +87,13 @@ describe("lift template (fbpcs LiftMetrics names)", () => {
       expect(m.noiseVariance.conversions).toBeGreaterThan(m.noiseVariance.population);
     }
   });
+
+  it("reads a released value beyond 2^53 (a decimal string) as its number, not as missing", () => {
+    const row = (group: string, vs: string | number) => ({ group, population: 300, conversions: 90, converters: 80, value: 4_000_000, valueSquared: vs, numConvSquared: 200 });
+    const res = { dimensions: ["group"], rows: [row("test", "10000000000000199"), row("control", 7)], suppressed: { rows: [] }, noise: null } as unknown as Parameters<typeof toLiftAggregates>[0];
+    const [m] = toLiftAggregates(res);
+    expect(m!.testValueSquared).toBe(Number(10n ** 16n + 199n));
+    expect(m!.controlValueSquared).toBe(7);
+    expect(m!.suppressed).toBe(false);
+  });
 });

@@ -29,6 +29,43 @@ function approvedRoom(t: TemplateInput = lift()) {
 }
 
 describe("templates: canonical hash and approval", () => {
+  it("keeps the approval hashes of the previous implementation (golden vectors computed before the one canonicalJson)", () => {
+    expect(templateHash(lift())).toBe("549392fd879ca98083fddf9c6488aac4abb6ff8693b67532176be227178518b4");
+    const noised = lift({ epsilonPerAggregate: "0.2", breakdown: "region", numConvSquared: true });
+    expect(templateHash(noised)).toBe("d890377903a27a7d137146d82e94b926461e6b1ed58d19dcdf6eb5848e4ef6b2");
+    const gaussian = { ...lift(), noise: { mechanism: "gaussian", rhoPerAggregate: "0.01" } };
+    expect(templateHash(gaussian)).toBe("d10fc33148b980328e1602d8c434c0e5a1e0d15074f0423311974e6da1d4075f");
+  });
+
+  it("parses once: the parsed value is frozen, carries its hash, and is taken as is by every later step", () => {
+    const p = parseTemplate(lift({ epsilonPerAggregate: "0.1" }));
+    expect(p.hash).toBe(templateHash(lift({ epsilonPerAggregate: "0.1" })));
+    expect(parseTemplate(p)).toBe(p);
+    expect(templateHash(p)).toBe(p.hash);
+    // the hash and canonical text are not part of the template's own JSON
+    expect(JSON.parse(p.canonical)).toEqual(JSON.parse(JSON.stringify(p)));
+    expect(Object.keys(p)).not.toContain("hash");
+    // frozen all the way down: an edit after parsing cannot slip past the approved hash
+    expect(() => ((p as { name: string }).name = "edited")).toThrow(TypeError);
+    expect(() => (p.aggregates as unknown[]).push({ name: "x", fn: "count" })).toThrow(TypeError);
+    expect(() => ((p.threshold as { minimum: unknown }).minimum = 2)).toThrow(TypeError);
+    // a spread copy is new input: parsed (and hashed) again
+    const copy = { ...p, name: "renamed" };
+    expect(parseTemplate(copy)).not.toBe(p);
+    expect(templateHash(copy)).not.toBe(p.hash);
+    // the approvals registry and prepareQuery hand the same value down
+    const room = approvedRoom(p);
+    const prep = prepareQuery({ template: p, params, registry: room.registry, ctx: room.ctx });
+    expect(prep.template).toBe(p);
+    expect(prep.templateHash).toBe(p.hash);
+    expect(room.registry.requireApproved(lift({ epsilonPerAggregate: "0.1" }), room.ctx).hash).toBe(p.hash);
+  });
+
+  it("refuses NaN and non-plain values in a template before hashing it", () => {
+    expectRefusal("TEMPLATE_INVALID", () => templateHash({ ...lift(), threshold: { minimum: Number.NaN, style: "drop" } }), /template\.threshold\.minimum/);
+    expectRefusal("TEMPLATE_INVALID", () => templateHash({ ...lift(), name: new String("lift") }), /template\.name/);
+  });
+
   it("hashes the canonical form: key order and defaults do not change the hash, meaning does", () => {
     const t = lift();
     const rev = (v: unknown): unknown =>

@@ -14,7 +14,7 @@
 // Usage: node test/e2e/run.mjs [--no-build] [--headed] [--keep]
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, existsSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, existsSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -36,6 +36,12 @@ function check(name, ok, detail = "") {
   console.log(`${ok ? "  ✓" : "  ✗"} ${name}${detail ? ` — ${detail}` : ""}`);
 }
 
+async function shot(loc, name) {
+  mkdirSync(SHOTS, { recursive: true });
+  await loc.scrollIntoViewIfNeeded().catch(() => {});
+  await loc.screenshot({ path: join(SHOTS, `${name}.png`) }).catch((e) => check(`screenshot ${name}`, false, String(e)));
+}
+
 const cleanups = [];
 async function cleanup() {
   while (cleanups.length) {
@@ -55,7 +61,7 @@ async function finish(code) {
   process.exit(code ?? (failed > 0 || passed === 0 ? 1 : 0));
 }
 for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => finish(130));
-const hardTimeout = setTimeout(() => { console.error("e2e: global timeout (300 s)"); check("finished within 300 s", false); finish(1); }, 300_000);
+const hardTimeout = setTimeout(() => { console.error("e2e: global timeout (420 s)"); check("finished within 420 s", false); finish(1); }, 420_000);
 hardTimeout.unref();
 
 function freePort() {
@@ -126,7 +132,7 @@ async function main() {
   page.setDefaultTimeout(30_000);
   const consoleErrors = [];
   page.on("pageerror", (e) => consoleErrors.push(String(e)));
-  page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(m.text()); });
+  page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(`${m.text()}${m.location()?.url ? ` (${m.location().url})` : ""}`); });
 
   t = Date.now();
   const base = lab.url.replace(/\?token=.*$/, "");
@@ -175,11 +181,6 @@ async function main() {
 
   const view = (kind) => page.locator(`.crl-view[data-kind="${kind}"]`).first();
   const text = async (loc) => ((await loc.textContent({ timeout: 10_000 }).catch(() => null)) ?? "").replace(/\s+/g, " ").trim();
-  async function shot(loc, name) {
-    mkdirSync(SHOTS, { recursive: true });
-    await loc.scrollIntoViewIfNeeded().catch(() => {});
-    await loc.screenshot({ path: join(SHOTS, `${name}.png`) }).catch((e) => check(`screenshot ${name}`, false, String(e)));
-  }
 
   // query / suppression
   const q = page.locator('.crl-view[data-kind="query"]').filter({ has: page.locator(".crl-row-suppressed") }).first();
@@ -309,8 +310,128 @@ async function main() {
     await staticPage.close();
   }
 
-  const relevant = consoleErrors.filter((e) => /cleanroom|crl-|vega/i.test(e));
-  check("no browser console errors from the extension", relevant.length === 0, relevant.slice(0, 3).join(" | "));
+  await newNotebookChecks(page, root);
+
+  check("no browser console errors during the whole run", consoleErrors.length === 0,
+    consoleErrors.length ? `${consoleErrors.length}: ${consoleErrors.slice(0, 5).join(" | ")}` : "");
+}
+
+/**
+ * The notebook loop as a new user meets it: File → New → Notebook opens on the project kernel
+ * (no kernel dialog); the kernel status is busy for exactly as long as a slow cell runs, even
+ * while the lab asks the kernel for completions meanwhile; a refusal without attempt() renders
+ * as "why blocked" with a one-line error; console.table keeps its box drawing.
+ */
+async function newNotebookChecks(page, root) {
+  const sockets = [];
+  page.on("websocket", (ws) => sockets.push(ws));
+  let t = Date.now();
+  const panels = page.locator("#jp-main-dock-panel .jp-NotebookPanel");
+  const before = await panels.count();
+  await page.locator(".lm-MenuBar-itemLabel", { hasText: /^File$/ }).click();
+  await page.locator(".lm-Menu-itemLabel", { hasText: /^New$/ }).first().hover();
+  await page.locator(".lm-Menu-itemLabel", { hasText: /^Notebook$/ }).first().click();
+  await page.waitForFunction((n) => document.querySelectorAll("#jp-main-dock-panel .jp-NotebookPanel").length > n, before, { timeout: 30_000 });
+  const panel = panels.nth(before);
+  await panel.locator(".jp-Cell .jp-InputArea-editor").first().waitFor({ state: "visible", timeout: 30_000 })
+    .catch(async (e) => { await page.screenshot({ path: join(SHOTS, "new-notebook-failure.png") }); throw e; });
+  const kernelName = panel.locator(".jp-Toolbar-kernelName").first();
+  const onProjectKernel = await page.waitForFunction((el) => /cleanroom/i.test(el?.textContent ?? ""), await kernelName.elementHandle(), { timeout: 60_000 })
+    .then(() => true, () => false);
+  const dialog = await page.locator(".jp-Dialog").count();
+  check("File → New → Notebook opens on the project kernel, without a kernel dialog", onProjectKernel && dialog === 0,
+    `kernel: ${((await kernelName.textContent().catch(() => "")) ?? "").trim()}, dialogs: ${dialog} (${since(t)})`);
+  if (!onProjectKernel) return;
+  const status = panel.locator(".jp-NotebookPanel-toolbar [data-status]").first();
+  await page.waitForFunction((el) => el?.getAttribute("data-status") === "idle", await status.elementHandle(), { timeout: 60_000 }).catch(() => {});
+
+  const cells = panel.locator(".jp-Cell");
+  /** Put `code` into the last cell (no auto-closing brackets: inserted, not typed), run it. */
+  async function addAndRun(code) {
+    const cell = cells.nth((await cells.count()) - 1); // pinned: Shift+Enter adds a cell below
+    await cell.locator(".jp-InputArea-editor").click();
+    await page.keyboard.insertText(code);
+    await page.keyboard.press("Shift+Enter"); // runs it and adds a new cell below
+    return cell;
+  }
+  const promptDone = async (cell, timeout = 60_000) => page.waitForFunction((el) => /\[\d+\]/.test(el.querySelector(".jp-InputPrompt")?.textContent ?? ""),
+    await cell.elementHandle(), { timeout }).then(() => true, () => false);
+
+  // 1. Busy while a slow cell runs: the cell waits for a file the test creates (no timing).
+  t = Date.now();
+  const gate = join(root, "release-gate");
+  const slow = await addAndRun('import * as fs from "fs";\nawait new Promise<void>((done) => { const t = setInterval(() => { if (fs.existsSync("release-gate")) { clearInterval(t); done(); } }, 50); });\n"released"');
+  const busy = await page.waitForFunction((el) => el?.getAttribute("data-status") === "busy", await status.elementHandle(), { timeout: 30_000 })
+    .then(() => true, () => false);
+  // Meanwhile the lab talks to the kernel: a completion request from the next cell (Tab).
+  const next = cells.nth((await cells.count()) - 1);
+  await next.locator(".jp-InputArea-editor").click();
+  await page.keyboard.insertText("Math.ab");
+  const replied = new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), 20_000);
+    for (const ws of sockets) ws.on("framereceived", ({ payload }) => {
+      if (String(payload).includes('"complete_reply"')) { clearTimeout(timer); resolve(true); }
+    });
+  });
+  await page.keyboard.press("Tab");
+  const completer = await replied; // the kernel answered the completion request during the cell
+  await page.keyboard.press("Escape");
+  const stillBusy = (await status.getAttribute("data-status")) === "busy";
+  const statusBar = ((await page.locator(".jp-StatusBar-TextItem", { hasText: /\| (Idle|Busy)/ }).first().textContent().catch(() => "")) ?? "").trim();
+  check("kernel status is busy while a slow cell runs, also after the kernel answered a completion request", busy && completer && stillBusy && !/Idle/.test(statusBar),
+    `busy: ${busy}, complete_reply received: ${completer}, after completion: ${await status.getAttribute("data-status")}, status bar: "${statusBar}"`);
+  writeFileSync(gate, "");
+  const ended = await promptDone(slow);
+  const idle = await page.waitForFunction((el) => el?.getAttribute("data-status") === "idle", await status.elementHandle(), { timeout: 30_000 })
+    .then(() => true, () => false);
+  check("kernel status is idle after the slow cell ends", ended && idle, since(t));
+  await page.keyboard.press("Escape");
+  // clear the completion text typed into the next cell
+  await next.locator(".jp-InputArea-editor").click();
+  await page.keyboard.press("Control+a");
+  await page.keyboard.press("Delete");
+
+  // 2. A refusal without attempt(): the "why blocked" view and a one-line error, no stack.
+  t = Date.now();
+  const refusedCell = await addAndRun([
+    'import { openLab, liftTemplate, cleanRoomQuery } from "@cleanroom-lab/kernel";',
+    'const lab = openLab({ store: ":memory:", rng: { seed: "e2e" } });',
+    'lab.party("advertiser"); lab.party("retailer");',
+    'await cleanRoomQuery(lab, { template: liftTemplate({ advertiser: "advertiser", retailer: "retailer", epsilonPerAggregate: "0.5" }),',
+    '  params: { startDay: 0, endDay: 27 }, party: "advertiser", analyst: "bo", purpose: "research" })',
+  ].join("\n"));
+  await promptDone(refusedCell);
+  const why = refusedCell.locator('.crl-view[data-kind="query"] .crl-step-refused').first();
+  const whyStep = await why.getAttribute("data-step", { timeout: 20_000 }).catch(() => null);
+  const errText = ((await refusedCell.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']").last().textContent().catch(() => "")) ?? "").trim();
+  check('a refusal without attempt() renders as "why blocked"', whyStep === "purpose", `refused at: ${whyStep} (${since(t)})`);
+  check("… with a one-line error and no library stack frames",
+    /^GRANT_INVALID: no unexpired purpose grant/.test(errText) && !errText.includes("\n") && !/dist\/|\bat /.test(errText), JSON.stringify(errText.slice(0, 160)));
+  await shot(refusedCell, "query-refused-uncaught");
+
+  // 3. console.table keeps its box drawing (the text and its monospace layout).
+  const tableCell = await addAndRun('console.table([{ party: "advertiser", rows: 4000, "ε": 0.5 }, { party: "retailer", rows: 12000, "ε": 1 }])');
+  await promptDone(tableCell);
+  const pre = tableCell.locator(".jp-OutputArea-output pre").first();
+  const tableText = (await pre.textContent().catch(() => "")) ?? "";
+  const lines = tableText.trimEnd().split("\n");
+  // Every line of a box drawing has the same width in characters and in pixels.
+  const widths = await pre.evaluate((el) => {
+    const probe = document.createElement("span");
+    probe.style.whiteSpace = "pre";
+    el.appendChild(probe);
+    const w = el.textContent.trimEnd().split("\n").map((line) => { probe.textContent = line; return probe.getBoundingClientRect().width; });
+    probe.remove();
+    return w;
+  }).catch(() => []);
+  const sameChars = lines.length >= 5 && lines.every((l) => [...l].length === [...lines[0]].length);
+  const samePixels = widths.length >= 5 && Math.max(...widths) - Math.min(...widths) < 1;
+  const wraps = await pre.evaluate((el) => el.scrollWidth <= el.clientWidth || getComputedStyle(el).whiteSpace).catch(() => null);
+  // … and its vertical lines join: the line box is no taller than the glyphs (≈ 1.2 em).
+  const lineHeight = await pre.evaluate((el) => parseFloat(getComputedStyle(el).lineHeight) / parseFloat(getComputedStyle(el).fontSize)).catch(() => NaN);
+  check("console.table keeps its box drawing (lines equally wide in characters and pixels, vertical lines joined)",
+    /^┌/.test(lines[0] ?? "") && sameChars && samePixels && lineHeight <= 1.2, `${lines.length} lines, pixel widths ${[...new Set(widths.map((w) => Math.round(w)))].join("/")}, line height ${lineHeight.toFixed(3)} em, fits: ${wraps}`);
+  await shot(tableCell, "console-table");
 }
 
 main().then(() => finish(), async (e) => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { openLab } from "../../kernel-lib/src/session.js";
+import { internals } from "../../kernel-lib/src/session/lab.js";
 import { seededRng } from "../../kernel-lib/src/rng.js";
 import { isCleanRoomError } from "../../kernel-lib/src/errors.js";
 import { attackPopulation, cohortTemplate, trackers, exactCohort, trackerAccuracy, refreshAveraging, reconstructionAttack, adhImpressions, dpGuessBound, type CohortParams, type LabCustomer } from "../../kernel-lib/src/labs/attacks-lab.js";
@@ -60,10 +61,10 @@ describe("attack population and trackers", () => {
 
     const checked = room(pop.rows, pop, { differenceCheck: 50 });
     await checked.ask(trackers().pair[0]!.params);
-    const before = checked.lab.history.size();
+    const before = internals(checked.lab).room.history.size();
     const err = await checked.ask(trackers().pair[1]!.params).catch((e) => e);
     expect(isCleanRoomError(err, "DIFFERENCE_CHECK_FAILED")).toBe(true);
-    expect(checked.lab.history.size()).toBe(before);
+    expect(internals(checked.lab).room.history.size()).toBe(before);
     const general = [];
     for (const s of trackers().general) general.push(await checked.ask(s.params));
     expect(trackers().general.reduce((s, x, i) => s + x.sign * converters(general[i]!), 0)).toBe(1);
@@ -132,10 +133,10 @@ describe("attacker accuracy simulations", () => {
     await ask(trackers().pair[0]!.params);
     await ask(trackers().pair[0]!.params);
     await ask(trackers().pair[0]!.params);
-    const spent = JSON.stringify(lab.ledger.status(lab.roomId));
+    const spent = JSON.stringify(internals(lab).room.ledger.status(lab.roomId));
     const err = await ask(trackers().pair[0]!.params).catch((e) => e);
     expect(isCleanRoomError(err, "BUDGET_EXCEEDED")).toBe(true);
-    expect(JSON.stringify(lab.ledger.status(lab.roomId))).toBe(spent);
+    expect(JSON.stringify(internals(lab).room.ledger.status(lab.roomId))).toBe(spent);
   });
 });
 

@@ -37,7 +37,10 @@ function setUp(mode: "plain" | "enclave", seed: string, budget = true): Lab {
   return lab;
 }
 function approve(lab: Lab, t: unknown, enclave: boolean) {
-  for (const p of ["advertiser", "retailer"]) enclave ? approveEnclaveTemplate(lab, t, p) : lab.approveTemplate(t, p);
+  for (const p of ["advertiser", "retailer"]) {
+    if (enclave) approveEnclaveTemplate(lab, t, p);
+    else lab.approveTemplate(t, p);
+  }
 }
 async function refusal(p: Promise<unknown>) {
   try {
@@ -152,6 +155,20 @@ describe("enclave mode of a lab", () => {
     expect(deserializeTable(o2.tables["advertiser/exposures"]!).numRows()).toBe(exposures.length);
     // and the plain path over enclave-only data gets the owner's ciphertext from the gate: no table
     await expect(lab.cleanRoomQuery({ template: t, ...REQ })).rejects.toMatchObject({ code: "DATASET_INVALID" });
+  });
+
+  it("both modes walk the one road: the same steps in the trace, and approvals audited alike", async () => {
+    const t = liftTemplate({ advertiser: "advertiser", retailer: "retailer", threshold: 20 });
+    const plain = setUp("plain", "road-p");
+    approve(plain, t, false);
+    const lab = setUp("enclave", "road-e");
+    approve(lab, t, true);
+    const p = await plain.cleanRoomQuery({ template: t, ...REQ });
+    const e = await enclaveQuery(lab, { template: t, ...REQ });
+    expect(e.trace.map((s) => [s.step, s.status])).toEqual(p.trace.map((s) => [s.step, s.status]));
+    const approvals = (l: Lab) => l.audit().entries.filter((x) => x.action === "approveTemplate").map((x) => [(x.who as { party: string }).party, x.outcome]);
+    expect(approvals(lab)).toEqual([["advertiser", "granted"], ["retailer", "granted"]]);
+    expect(approvals(lab)).toEqual(approvals(plain));
   });
 
   it("a refused enclave costs no budget and the refusal is audited", async () => {

@@ -8,6 +8,7 @@ import { liftRules, liftSchemas, liftTemplate, toLiftAggregates } from "../../ke
 import { liftFromRelease } from "../../kernel-lib/src/studies/release.js";
 import { isCleanRoomError } from "../../kernel-lib/src/errors.js";
 import { openLab } from "../../kernel-lib/src/session.js";
+import { internals } from "../../kernel-lib/src/session/lab.js";
 
 function withJoinKeys<T extends { email: string }>(rows: T[], keys: (string | null)[]) {
   const out: Record<string, unknown>[] = [];
@@ -78,7 +79,7 @@ describe("thin path: PSI join keys → approved query → noised, budgeted resul
     const t = liftTemplate({ advertiser: "advertiser", retailer: "retailer", epsilonPerAggregate: "0.5" });
     lab.approveTemplate(t, "advertiser");
     lab.approveTemplate(t, "retailer");
-    const before = JSON.stringify(lab.ledger.status(lab.roomId));
+    const before = JSON.stringify(internals(lab).room.ledger.status(lab.roomId));
     try {
       await lab.cleanRoomQuery({ template: t, params: { startDay: 0, endDay: 27 }, as: { party: "advertiser", analyst: "bo" }, purpose: "research" });
       expect.unreachable();
@@ -87,7 +88,7 @@ describe("thin path: PSI join keys → approved query → noised, budgeted resul
       const trace = (e as { details: { trace: { step: string; status: string }[] } }).details.trace;
       expect(trace.find((s) => s.status === "refused")!.step).toBe("purpose");
     }
-    expect(JSON.stringify(lab.ledger.status(lab.roomId))).toBe(before);
+    expect(JSON.stringify(internals(lab).room.ledger.status(lab.roomId))).toBe(before);
     const entries = lab.audit().entries as { action: string; outcome: string; who: { party: string } }[];
     expect(entries.some((x) => x.outcome === "refused")).toBe(true);
     // approvals are audited too, one entry per owner

@@ -1,11 +1,20 @@
 /**
  * Shared shapes and helpers of the query engines (see engine.ts for the plan semantics):
  * the exact-aggregate result type, the engine interface, value ordering, group sorting and
- * the exact-integer check. No engine logic lives here, so both engines import it freely.
+ * the exact-range check. No engine logic lives here, so both engines import it freely.
+ *
+ * Exact sums (issue 14 item 9): aggregates are exact integers of unbounded size (`bigint`),
+ * never doubles, so no data can make an accepted plan fail at execution ("a sum past 2^53
+ * raised ENGINE_ERROR, otherwise not" was a one-bit oracle outside the charged ε, even for
+ * a suppressed group). Both engines compute in 128-bit range: DuckDB in HUGEINT, arquero in
+ * doubles while every partial sum is a safe integer and in `bigint` from there on. The one
+ * limit, HUGEINT's, is checked on the DECLARED bounds when the template is checked (before
+ * any charge): a group has at most `MAX_UNITS_PER_GROUP` units (a JS array's length limit,
+ * so no in-memory table is larger), each contributing at most max(|lo|, |hi|) (squared for
+ * `sumSquares`), so an accepted plan's sums always fit.
  */
-import { CleanRoomError } from "../errors.js";
-import type { Table } from "./dataset.js";
-import type { Plan } from "./plan.js";
+import { CleanRoomError, invalid } from "../errors.js";
+import { columnArray, type Table } from "./dataset.js";
 
 export type DimValue = string | number | null;
 
@@ -14,7 +23,8 @@ export interface GroupAggregate {
   key: DimValue[];
   /** Distinct privacy units in the group. */
   units: number;
-  values: Record<string, number>;
+  /** Exact per-measure aggregates (any size: see the module header). */
+  values: Record<string, bigint>;
   /** Sorted unit ids (only when `plan.withUnits`); internal, never released. */
   unitIds?: string[];
 }
@@ -24,16 +34,6 @@ export interface ExactAggregates {
   dimensions: string[];
   measures: string[];
   groups: GroupAggregate[];
-}
-
-/** One interface for every engine. */
-export interface QueryEngine {
-  readonly name: string;
-  /**
-   * Execute a compiled plan over the room's tables (keyed `"owner/dataset"`).
-   * @example const exact = await new ArqueroEngine().execute(plan, { "retailer/purchases": ds.table });
-   */
-  execute(plan: Plan, tables: Record<string, Table>): Promise<ExactAggregates>;
 }
 
 /** Compare two dimension/order values: numbers numerically, strings by code unit. */
@@ -62,11 +62,28 @@ export function tableFor(tables: Record<string, Table>, key: string): Table {
   return t;
 }
 
-/** Check every released number is an exact safe integer (sums must stay below 2^53). */
-export function checkExact(groups: GroupAggregate[]): void {
-  for (const g of groups)
-    for (const [name, v] of Object.entries(g.values))
-      if (!Number.isSafeInteger(v)) throw new CleanRoomError("ENGINE_ERROR", `aggregate "${name}" exceeds the exact integer range (2^53); narrow its bounds`, { field: name });
+/** Units per group can never exceed this: a JS array (so an arquero column) holds fewer rows. */
+export const MAX_UNITS_PER_GROUP = 2n ** 32n;
+/** The largest exact aggregate both engines can hold (DuckDB HUGEINT, 2^127 − 1). */
+export const MAX_EXACT_AGGREGATE = 2n ** 127n - 1n;
+
+/**
+ * Refuse (`TEMPLATE_INVALID`, before any charge) a `sum`/`avg`/`sumSquares` whose declared
+ * bounds could make a group's exact sum leave the range both engines hold. Depends on the
+ * template only, never on the data, so the refusal says nothing about anyone.
+ *
+ * @example requireExactRange("sumSquares", [0, 1e15], "template.aggregates.1.bounds", "value_cents") // throws
+ */
+export function requireExactRange(fn: string, bounds: readonly [number, number], field: string, column: string): void {
+  const m = BigInt(Math.max(Math.abs(bounds[0]), Math.abs(bounds[1])));
+  const perUnit = fn === "sumSquares" ? m * m : m;
+  if (perUnit * MAX_UNITS_PER_GROUP > MAX_EXACT_AGGREGATE)
+    invalid(
+      field,
+      `bounds of ${column} with max(|lo|, |hi|)${fn === "sumSquares" ? "²" : ""} × 2^32 units ≤ 2^127 − 1 (the exact 128-bit range of the engines)`,
+      Math.abs(bounds[0]) > Math.abs(bounds[1]) ? bounds[0] : bounds[1],
+      "TEMPLATE_INVALID",
+    );
 }
 
 export const clamp = (x: number, lo: number, hi: number) => (x < lo ? lo : x > hi ? hi : x);
@@ -85,10 +102,15 @@ export const cmp = (op: string, a: unknown, b: unknown): boolean => {
 
 export type Arrays = Record<string, ArrayLike<unknown>>;
 
-/** A column's values without copying when arquero stores a plain or typed array. */
-export function columnArray(t: Table, name: string): ArrayLike<unknown> {
-  const col = t.column(name) as unknown;
-  if (Array.isArray(col) || ArrayBuffer.isView(col)) return col as ArrayLike<unknown>;
-  return t.array(name) as ArrayLike<unknown>;
-}
 export const arraysOf = (t: Table): Arrays => Object.fromEntries(t.columnNames().map((c) => [c, columnArray(t, c)]));
+
+const SAFE_BIG = BigInt(Number.MAX_SAFE_INTEGER);
+/**
+ * How a released integer appears in a result's JSON: a `number` when it is a safe integer
+ * (|x| ≤ 2^53 − 1, every realistic count and sum), otherwise its exact decimal string (so a
+ * released value is never rounded). Applied to released (noised, in noise mode) values only,
+ * so which form a value takes is post-processing of the release and says nothing more.
+ *
+ * @example releasedInt(12n) // 12;  releasedInt(2n ** 60n) // "1152921504606846976"
+ */
+export const releasedInt = (x: bigint): number | string => (x <= SAFE_BIG && x >= -SAFE_BIG ? Number(x) : x.toString());

@@ -12,7 +12,7 @@
 import type { Database } from "better-sqlite3";
 import { CleanRoomError } from "../errors.js";
 import { checkTemplate, type CheckedTemplate, type PlanContext } from "./plan.js";
-import { canonicalJson, parseTemplate, templateHash, type Template } from "./template.js";
+import { parseTemplate, type ParsedTemplate } from "./template.js";
 
 /** Status of one template in the room. */
 export interface ApprovalStatus {
@@ -42,19 +42,20 @@ export class TemplateRegistry {
 
   /**
    * Record `party`'s approval of a template (idempotent). The template must pass the room's
-   * checks first; `ACCESS_DENIED` if `party` owns none of its inputs.
+   * checks first; `ACCESS_DENIED` if `party` owns none of its inputs. `input` is template JSON
+   * or a `ParsedTemplate` (used as is: parsed and hashed once).
    * @example reg.approve(liftTemplate(), "retailer", ctx).approved // false until every owner approved
    */
-  approve(input: unknown, party: string, ctx: PlanContext): ApprovalStatus {
+  approve(input: ParsedTemplate | unknown, party: string, ctx: PlanContext): ApprovalStatus {
     const t = parseTemplate(input);
     const checked = checkTemplate(t, ctx);
     if (!checked.owners.includes(party))
       throw new CleanRoomError("ACCESS_DENIED", `party "${party}" owns no input of this template and cannot approve it`, { field: "party" });
-    const hash = templateHash(t);
+    const hash = t.hash;
     this.db.transaction(() => {
       this.db
         .prepare("INSERT OR IGNORE INTO cleanroom_templates (room_id, template_hash, name, canonical, owners) VALUES (?, ?, ?, ?, ?)")
-        .run(this.roomId, hash, t.name, canonicalJson(t), JSON.stringify(checked.owners));
+        .run(this.roomId, hash, t.name, t.canonical, JSON.stringify(checked.owners));
       this.db
         .prepare("INSERT OR IGNORE INTO cleanroom_approvals (room_id, template_hash, party, approved_at) VALUES (?, ?, ?, ?)")
         .run(this.roomId, hash, party, new Date().toISOString());
@@ -76,13 +77,14 @@ export class TemplateRegistry {
   }
 
   /**
-   * The gate before running: parse, hash, require approval by every current owner, and
-   * re-check against the room (rules may have tightened since approval).
+   * The gate before running: parse (unless `input` is already a `ParsedTemplate`), require
+   * approval of its hash by every current owner, and re-check against the room (rules may
+   * have tightened since approval).
    * `QUERY_NOT_APPROVED` otherwise.
    */
-  requireApproved(input: unknown, ctx: PlanContext): { template: Template; hash: string; checked: CheckedTemplate } {
+  requireApproved(input: ParsedTemplate | unknown, ctx: PlanContext): { template: ParsedTemplate; hash: string; checked: CheckedTemplate } {
     const template = parseTemplate(input);
-    const hash = templateHash(template);
+    const hash = template.hash;
     const row = this.db.prepare("SELECT owners FROM cleanroom_templates WHERE room_id = ? AND template_hash = ?").get(this.roomId, hash);
     if (!row) throw new CleanRoomError("QUERY_NOT_APPROVED", `template ${hash.slice(0, 12)}… is not approved in this room (any change to a template changes its hash)`, { field: "templateHash", templateHash: hash });
     const st = this.status(hash);

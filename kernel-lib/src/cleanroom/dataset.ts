@@ -20,10 +20,16 @@ import * as aq from "arquero";
 import { z } from "zod";
 import { createHash } from "node:crypto";
 import { CleanRoomError, invalid } from "../errors.js";
-import { columnArray } from "./aggregates.js";
 
 /** An arquero table (the clean room's in-memory representation). */
 export type Table = aq.ColumnTable;
+
+/** A column's values without copying when arquero stores a plain or typed array. */
+export function columnArray(t: Table, name: string): ArrayLike<unknown> {
+  const col = t.column(name) as unknown;
+  if (Array.isArray(col) || ArrayBuffer.isView(col)) return col as ArrayLike<unknown>;
+  return t.array(name) as ArrayLike<unknown>;
+}
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 

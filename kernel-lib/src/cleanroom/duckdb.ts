@@ -14,7 +14,7 @@
 import { DuckDBInstance, DuckDBDataChunk, DOUBLE, VARCHAR, type DuckDBConnection, type DuckDBValue } from "@duckdb/node-api";
 import { CleanRoomError } from "../errors.js";
 import type { Table } from "./dataset.js";
-import { checkExact, columnArray, sortGroups, tableFor, type ExactAggregates, type GroupAggregate, type QueryEngine } from "./engine.js";
+import { columnArray, sortGroups, tableFor, type ExactAggregates, type GroupAggregate, type QueryEngine } from "./engine.js";
 import type { Plan, PlanFilter } from "./plan.js";
 
 const q = (id: string) => {
@@ -73,14 +73,14 @@ export function compileSql(plan: Plan, names: Record<string, string>, baseAlias 
   };
   const baseCols = [...new Set([plan.base.unit, ...used("base")])];
   const ctes: string[] = [`${baseAlias} AS (SELECT ${baseCols.map((c) => `${baseAlias}.${q(c)}`).join(", ")} FROM ${q(names[plan.base.table]!)} AS ${baseAlias}${where(baseFilters)})`];
-  const perUnitSums = ms.map((m, i) => (m.column && !(plan.events && m.column.side === "base") ? `, sum(${q(m.column.column)}) AS s${i}` : "")).join("");
+  const perUnitSums = ms.map((m, i) => (m.column && !(plan.events && m.column.side === "base") ? `, sum(CAST(${q(m.column.column)} AS HUGEINT)) AS s${i}` : "")).join("");
   let cellSql: string;
   if (plan.events) {
     ctes.push(
       `ev AS (SELECT ${used("events").map((c) => `${eventsAlias}.${q(c)}, `).join("")}${baseAlias}.${unit} AS __u FROM ${q(names[plan.events.table]!)} AS ${eventsAlias} JOIN ${baseAlias} ON ${eventsAlias}.${q(plan.events.joinOn)} = ${baseAlias}.${unit}${where(evFilters)})`,
       `pu AS (SELECT __u, count(*) AS __n${perUnitSums} FROM ${capClause("ev", "__u")} GROUP BY __u)`,
     );
-    const cols = ms.map((m, i) => (m.column ? (m.column.side === "base" ? `, ${baseAlias}.${q(m.column.column)} AS s${i}` : `, coalesce(pu.s${i}, 0) AS s${i}`) : "")).join("");
+    const cols = ms.map((m, i) => (m.column ? (m.column.side === "base" ? `, CAST(${baseAlias}.${q(m.column.column)} AS HUGEINT) AS s${i}` : `, coalesce(pu.s${i}, 0) AS s${i}`) : "")).join("");
     cellSql = `SELECT ${baseAlias}.${unit} AS __u${dims.map((d) => `, ${d}`).join("")}, coalesce(pu.__n, 0) AS __n${cols} FROM ${baseAlias} LEFT JOIN pu ON pu.__u = ${baseAlias}.${unit}${plan.events.join === "inner" ? " WHERE pu.__n > 0" : ""}`;
   } else {
     ctes.push(`bc AS ${capClause(baseAlias, unit)}`);
@@ -89,10 +89,11 @@ export function compileSql(plan: Plan, names: Record<string, string>, baseAlias 
   }
   ctes.push(`cell AS (${cellSql})`);
   const aggs = ms.map((m, i) => {
-    if (m.kind === "count") return `sum(__n) AS m${i}`;
-    if (m.kind === "countSquares") return `sum(__n * __n) AS m${i}`;
-    if (m.kind === "unitsWithRows") return `sum(CASE WHEN __n > 0 THEN 1 ELSE 0 END) AS m${i}`;
-    const c = `least(greatest(s${i}, ${Number(m.lo)}), ${Number(m.hi)})`;
+    // exact: HUGEINT throughout (the declared bounds keep every sum in range, see aggregates.ts)
+    if (m.kind === "count") return `sum(CAST(__n AS HUGEINT)) AS m${i}`;
+    if (m.kind === "countSquares") return `sum(CAST(__n AS HUGEINT) * __n) AS m${i}`;
+    if (m.kind === "unitsWithRows") return `sum(CAST(CASE WHEN __n > 0 THEN 1 ELSE 0 END AS HUGEINT)) AS m${i}`;
+    const c = `least(greatest(s${i}, CAST(${BigInt(m.lo!)} AS HUGEINT)), CAST(${BigInt(m.hi!)} AS HUGEINT))`;
     return m.kind === "sumSquares" ? `sum(${c} * ${c}) AS m${i}` : `sum(${c}) AS m${i}`;
   });
   const select = [...dimNames, "count(*) AS units", ...aggs, ...(plan.withUnits ? ["list(CAST(__u AS VARCHAR)) AS unit_ids"] : [])];
@@ -116,6 +117,8 @@ export function planColumns(plan: Plan): { base: string[]; events: string[] } {
 }
 
 const num = (v: unknown): number => (typeof v === "bigint" ? Number(v) : v === null || v === undefined ? 0 : Number(v));
+/** An exact aggregate as DuckDB returns it (HUGEINT → bigint). */
+const exactOf = (v: unknown): bigint => (typeof v === "bigint" ? v : v === null || v === undefined ? 0n : BigInt(v as number));
 
 /** Embedded DuckDB engine; `close()` when done. */
 export class DuckDbEngine implements QueryEngine {
@@ -222,7 +225,7 @@ export class DuckDbEngine implements QueryEngine {
             return v === null || v === undefined ? null : typeof v === "string" ? v : num(v);
           }),
           units: num(r["units"]),
-          values: Object.fromEntries(plan.measures.map((m, i) => [m.name, num(r[`m${i}`])])),
+          values: Object.fromEntries(plan.measures.map((m, i) => [m.name, exactOf(r[`m${i}`])])),
         };
         if (plan.withUnits) {
           const list = r["unit_ids"] as { items: unknown[] } | null;
@@ -230,7 +233,6 @@ export class DuckDbEngine implements QueryEngine {
         }
         return g;
       });
-      checkExact(groups);
       return { dimensions: plan.groupBy.map((g) => g.as), measures: plan.measures.map((m) => m.name), groups: sortGroups(groups) };
     } catch (e) {
       if (e instanceof CleanRoomError) throw e;

@@ -19,11 +19,25 @@
  * loops (no expression strings, so no user value is ever compiled into code).
  */
 import { CleanRoomError } from "../errors.js";
-import type { Table } from "./dataset.js";
+import { columnArray, type Table } from "./dataset.js";
 import type { ColumnRef, Plan, PlanFilter } from "./plan.js";
-import { arraysOf, checkExact, clamp, cmp, columnArray, compareValues, sortGroups, tableFor, type Arrays, type DimValue, type ExactAggregates, type GroupAggregate, type QueryEngine } from "./aggregates.js";
+import { arraysOf, clamp, cmp, compareValues, sortGroups, tableFor, type Arrays, type DimValue, type ExactAggregates, type GroupAggregate } from "./aggregates.js";
 
 export * from "./aggregates.js";
+export { columnArray } from "./dataset.js";
+
+/** One interface for every engine. */
+export interface QueryEngine {
+  readonly name: string;
+  /**
+   * Execute a compiled plan over the room's tables (keyed `"owner/dataset"`).
+   * @example const exact = await new ArqueroEngine().execute(plan, { "retailer/purchases": ds.table });
+   */
+  execute(plan: Plan, tables: Record<string, Table>): Promise<ExactAggregates>;
+}
+
+
+const SAFE = Number.MAX_SAFE_INTEGER;
 
 
 function rowFilter(filters: PlanFilter[], side: "base" | "events", A: Arrays): (i: number) => boolean {
@@ -277,19 +291,44 @@ export function executeArquero(plan: Plan, tables: Record<string, Table>): Exact
   }
 
   // Per cell: row count and per-measure sums; then clamp and add to the cell's group.
+  // Exact at any size: doubles while every partial sum is a safe integer; a cell whose
+  // running sum leaves that range is summed again in bigint (see aggregates.ts).
   const M = plan.measures;
   const nG = decode.length;
   const rowCount = new Int32Array(nCells);
   const sums = M.map((m) => (m.column && !(plan.events && m.column.side === "base") ? new Float64Array(nCells) : null));
   const cols = M.map((m) => (m.column ? (m.column.side === "base" ? B : E)[m.column.column]! : null));
+  let wide: Map<number, bigint>[] | null = null; // per measure: cells whose sum left the safe range
   for (let j = 0; j < pairCell.n; j++) {
     const c = pairCell.a[j]!;
     const r = pairRow.a[j]!;
     rowCount[c]!++;
-    for (let k = 0; k < M.length; k++) if (sums[k]) sums[k]![c]! += cols[k]![r] as number;
+    for (let k = 0; k < M.length; k++) {
+      const s = sums[k];
+      if (!s) continue;
+      const x = (s[c]! += cols[k]![r] as number);
+      if (!(x <= SAFE && x >= -SAFE)) (wide ??= M.map(() => new Map()))[k]!.set(c, 0n);
+    }
   }
+  if (wide)
+    for (let j = 0; j < pairCell.n; j++) {
+      const c = pairCell.a[j]!;
+      for (let k = 0; k < M.length; k++) {
+        const w = wide[k]!;
+        const b = w.get(c);
+        if (b !== undefined) w.set(c, b + BigInt(cols[k]![pairRow.a[j]!] as number));
+      }
+    }
   const units = new Float64Array(nG);
-  const acc = M.map(() => new Float64Array(nG));
+  const acc = M.map(() => new Float64Array(nG)); // safe-integer part
+  const big = M.map(() => new Map<number, bigint>()); // the terms that would have left it
+  /** acc[k][g] += x·y exactly (x, y safe integers). */
+  const add = (k: number, g: number, x: number, y: number) => {
+    const p = x * y;
+    const a = acc[k]![g]! + p;
+    if (p <= SAFE && p >= -SAFE && a <= SAFE && a >= -SAFE) acc[k]![g] = a;
+    else big[k]!.set(g, (big[k]!.get(g) ?? 0n) + BigInt(x) * BigInt(y));
+  };
   const ids: unknown[][] | null = plan.withUnits ? Array.from({ length: nG }, () => []) : null;
   const inner = plan.events?.join === "inner";
   for (let c = 0; c < nCells; c++) {
@@ -300,24 +339,28 @@ export function executeArquero(plan: Plan, tables: Record<string, Table>): Exact
     ids?.[g]!.push(unitB[cellUnit[c]!]);
     for (let k = 0; k < M.length; k++) {
       const m = M[k]!;
-      if (m.kind === "count") acc[k]![g]! += n;
-      else if (m.kind === "countSquares") acc[k]![g]! += n * n;
-      else if (m.kind === "unitsWithRows") acc[k]![g]! += n > 0 ? 1 : 0;
+      if (m.kind === "count") add(k, g, n, 1);
+      else if (m.kind === "countSquares") add(k, g, n, n);
+      else if (m.kind === "unitsWithRows") add(k, g, n > 0 ? 1 : 0, 1);
       else {
-        const raw = sums[k] ? sums[k]![c]! : (cols[k]![cellUnit[c]!] as number);
-        const v = clamp(raw, m.lo!, m.hi!);
-        acc[k]![g]! += m.kind === "sumSquares" ? v * v : v;
+        const exact = wide?.[k]!.get(c);
+        // clamped into [lo, hi] (safe integers), so a bigint sum becomes a bound
+        const v =
+          exact !== undefined
+            ? exact < BigInt(m.lo!) ? m.lo! : exact > BigInt(m.hi!) ? m.hi! : Number(exact)
+            : clamp(sums[k] ? sums[k]![c]! : (cols[k]![cellUnit[c]!] as number), m.lo!, m.hi!);
+        add(k, g, v, m.kind === "sumSquares" ? v : 1);
       }
     }
   }
   const out: GroupAggregate[] = [];
   for (let g = 0; g < nG; g++) {
     if (units[g] === 0) continue;
-    const ga: GroupAggregate = { key: decode[g] as DimValue[], units: units[g]!, values: Object.fromEntries(M.map((m, k) => [m.name, acc[k]![g]!])) };
+    const values = Object.fromEntries(M.map((m, k) => [m.name, BigInt(acc[k]![g]!) + (big[k]!.get(g) ?? 0n)]));
+    const ga: GroupAggregate = { key: decode[g] as DimValue[], units: units[g]!, values };
     if (ids) ga.unitIds = ids[g]!.map(String).sort();
     out.push(ga);
   }
-  checkExact(out);
   return { dimensions: plan.groupBy.map((g) => g.as), measures: M.map((m) => m.name), groups: sortGroups(out) };
 }
 

@@ -15,6 +15,7 @@
 import { CleanRoomError, invalid } from "../errors.js";
 import type { Dataset } from "./dataset.js";
 import type { DimValue } from "./aggregates.js";
+import { requireExactRange } from "./aggregates.js";
 import { isIdentifierColumn } from "./dataset.js";
 import { allowsAggregate, combineRules, joinIsRequired, type AnalysisRule, type AnalysisRuleAggregation } from "./rules.js";
 import { groupsPerUnit, noiseQuantities, templateMinimum, validateParams, type ParamValues, type Template } from "./template.js";
@@ -166,6 +167,7 @@ export function checkTemplate(t: Template, ctx: PlanContext): CheckedTemplate {
     if (!("column" in a)) return;
     const c = col(a.column, `template.aggregates.${i}.column`);
     if (c.ds.schema.columns[c.column]!.type !== "int") invalid(`template.aggregates.${i}.column`, "an int column", c.ds.schema.columns[c.column]!.type, "TEMPLATE_INVALID");
+    requireExactRange(a.fn, a.bounds, `template.aggregates.${i}.bounds`, c.column); // exact sums fit 128 bits (issue 14.9)
     used[c.side].aggs.push([c.column, a.fn === "avg" ? "AVG" : "SUM"]);
   });
   t.filters.forEach((f, i) => {

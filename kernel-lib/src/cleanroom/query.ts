@@ -9,7 +9,7 @@
  */
 import type { Rng } from "../rng.js";
 import { CleanRoomError } from "../errors.js";
-import { columnArray } from "./aggregates.js";
+import { columnArray } from "./dataset.js";
 import type { PrivacyCost } from "../dp/accountant.js";
 import type { TemplateRegistry } from "./approvals.js";
 import type { DatasetCatalog, Table } from "./dataset.js";
@@ -18,7 +18,7 @@ import type { QueryEngine } from "./engine.js";
 import { compilePlan, type CheckedTemplate, type Plan, type PlanContext } from "./plan.js";
 import { releaseResult, type QueryResult } from "./release.js";
 import type { AnalysisRule } from "./rules.js";
-import { templateCost, validateParams, type ParamValues, type Template } from "./template.js";
+import { templateCost, validateParams, type ParamValues, type ParsedTemplate } from "./template.js";
 
 /**
  * A `PlanContext` over a catalog and a rule map keyed `"owner/dataset"`.
@@ -51,7 +51,8 @@ function requireUniqueUnits(table: Table, unit: string): void {
 
 /** Everything needed to charge and then run a query. Plain data apart from table refs. */
 export interface PreparedQuery {
-  template: Template;
+  /** The approved template, parsed once (its `hash` is `templateHash`). */
+  template: ParsedTemplate;
   templateHash: string;
   checked: CheckedTemplate;
   params: ParamValues;
@@ -65,13 +66,14 @@ export interface PreparedQuery {
 
 /**
  * Check approval, parameters, schemas and rules; compile the plan; compute the cost.
+ * `template` is template JSON or a `ParsedTemplate` (then it is not parsed again).
  * Refusals: `QUERY_NOT_APPROVED`, `PARAM_INVALID`, `TEMPLATE_INVALID`, `NOT_FOUND`.
  *
  * @example
  * const prep = prepareQuery({ template, params: { startDay: 0 }, registry, ctx });
  * ledger.chargeAtomic(roomId, keys, prep.cost!, { templateHash: prep.templateHash });
  */
-export function prepareQuery(args: { template: unknown; params?: unknown; registry: TemplateRegistry; ctx: PlanContext }): PreparedQuery {
+export function prepareQuery(args: { template: ParsedTemplate | unknown; params?: unknown; registry: TemplateRegistry; ctx: PlanContext }): PreparedQuery {
   const { template, hash, checked } = args.registry.requireApproved(args.template, args.ctx);
   const params = validateParams(template, args.params);
   const plan = compilePlan(template, params, args.ctx, { withUnits: !!template.differenceCheck });

@@ -24,9 +24,8 @@
 import { CleanRoomError } from "../errors.js";
 import { rngStamp, type Rng, type RngStamp } from "../rng.js";
 import { ratToDecimal, ratToString } from "../dp/rational.js";
-import { discreteGaussianVariance, discreteLaplaceVariance, sampleDiscreteGaussian, sampleDiscreteLaplace } from "../dp/mechanisms.js";
 import { costText, type PrivacyCost } from "../dp/accountant.js";
-import { sortGroups, type DimValue, type ExactAggregates, type GroupAggregate } from "./aggregates.js";
+import { releasedInt, sortGroups, type DimValue, type ExactAggregates, type GroupAggregate } from "./aggregates.js";
 import type { DifferenceHistory } from "./diffcheck.js";
 import { EVENT_UNITS_MEASURE, type CheckedTemplate } from "./plan.js";
 import { noiseParams, type Template } from "./template.js";
@@ -44,12 +43,22 @@ export interface SuppressionReport {
   decidedOn: "exact" | "noisy";
   rows: { key: Record<string, DimValue>; reason: SuppressionReason; rule: string }[];
   /** Remainder style only: how many rows were merged and whether the merged row was released. */
-  remainder: { mergedRows: number; released: boolean; rowIndex: number | null } | null;
+  remainder: {
+    mergedRows: number;
+    released: boolean;
+    rowIndex: number | null;
+    /**
+     * Noised and released only: the remainder row's noise variance per quantity (names as in
+     * `NoiseInfo`) — the per-row variance × merged rows, since it sums their noisy values.
+     */
+    noiseVariance?: Record<string, number>;
+  } | null;
 }
 
 /** Noise description per released aggregate. */
 export interface NoiseInfo {
-  mechanism: "discreteLaplace" | "discreteGaussian";
+  /** Display name of the registered mechanism (dp/registry.ts), e.g. "discreteLaplace". */
+  mechanism: string;
   /** Per noised quantity (`units` is the distinct-unit count used by the threshold). */
   perAggregate: { name: string; scale: string; scaleExact: string; l1Sensitivity: string; variance: number }[];
 }
@@ -62,6 +71,7 @@ export interface QueryResult {
   engine: string;
   dimensions: string[];
   aggregates: string[];
+  /** Dimensions, then aggregates: exact integers as numbers, or decimal strings beyond ±(2^53 − 1) (`releasedInt`); `avg` is a float. */
   rows: Record<string, string | number | null>[];
   suppressed: SuppressionReport;
   noise: NoiseInfo | null;
@@ -109,7 +119,7 @@ function completeGroups(groups: readonly GroupAggregate[], domain: readonly DimV
     if (!inDomain.has(k)) throw new CleanRoomError("INTERNAL", "an output key outside the declared domain — this is a bug in cleanroom-lab");
   const withIds = groups.some((g) => g.unitIds);
   // sorted like the engines' output, so rows keep their order whether or not a key was filled in
-  return sortGroups(domain.map((key) => byKey.get(keyText(key)) ?? { key: [...key], units: 0, values: Object.fromEntries(measures.map((m) => [m, 0])), ...(withIds ? { unitIds: [] } : {}) }));
+  return sortGroups(domain.map((key) => byKey.get(keyText(key)) ?? { key: [...key], units: 0, values: Object.fromEntries(measures.map((m) => [m, 0n])), ...(withIds ? { unitIds: [] } : {}) }));
 }
 
 /**
@@ -141,7 +151,7 @@ export function releaseResult(input: ReleaseInput): QueryResult {
       throw new CleanRoomError("INTERNAL", "an exact-mode join result without its events unit count — this is a bug in cleanroom-lab");
     const eventRule = `at least ${checked.minimum} distinct privacy units with rows in ${eventsKey} per row (${source})`;
     /** The rule a row fails, or null when it passes. */
-    const failedRule = (r: { units: number; values: Record<string, number> }): string | null =>
+    const failedRule = (r: { units: bigint; values: Record<string, bigint> }): string | null =>
       r.units < checked.minimum ? rule : eventsKey && r.values[EVENT_UNITS_MEASURE]! < checked.minimum ? eventRule : null;
 
     // 0. Noise mode: every key of the declared domain is released or suppressed by the noisy
@@ -171,12 +181,13 @@ export function releaseResult(input: ReleaseInput): QueryResult {
     // 2. Noise: the unit count and every aggregate quantity.
     const np = noiseParams(t);
     const noisy = groups.map((g) => {
-      if (!np) return { g, units: g.units, values: { ...g.values } };
-      const draw = (p: (typeof np)[number]) => Number(p.mechanism === "laplace" ? sampleDiscreteLaplace(p.scale, rng) : sampleDiscreteGaussian(p.scale, rng));
-      const values: Record<string, number> = {};
-      let units = g.units;
+      // exact integers (bigint) from the engine through the noise to the output: no rounding, no overflow
+      if (!np) return { g, units: BigInt(g.units), values: { ...g.values } };
+      const draw = (p: (typeof np)[number]) => p.mechanism.sample(p.scale, rng);
+      const values: Record<string, bigint> = {};
+      let units = BigInt(g.units);
       for (const p of np) {
-        if (p.name === "units") units = g.units + draw(p);
+        if (p.name === "units") units = BigInt(g.units) + draw(p);
         else values[p.name] = g.values[p.name]! + draw(p);
       }
       return { g, units, values };
@@ -193,9 +204,9 @@ export function releaseResult(input: ReleaseInput): QueryResult {
     for (const r of failing) report.rows.push({ key: keyObj(r.g.key), reason: "below_threshold", rule: failedRule(r)! });
     const released = passing.map((r) => ({ key: r.g.key, units: r.units, values: r.values, ids: r.g.unitIds }));
     if (t.threshold.style === "remainder" && failing.length) {
-      const units = failing.reduce((s, r) => s + r.units, 0);
-      const values: Record<string, number> = {};
-      for (const name of Object.keys(failing[0]!.values)) values[name] = failing.reduce((s, r) => s + r.values[name]!, 0);
+      const units = failing.reduce((s, r) => s + r.units, 0n);
+      const values: Record<string, bigint> = {};
+      for (const name of Object.keys(failing[0]!.values)) values[name] = failing.reduce((s, r) => s + r.values[name]!, 0n);
       // remainder is only allowed when each unit is in one group, so the sums are distinct counts
       const ok = failedRule({ units, values }) === null;
       report.remainder = { mergedRows: failing.length, released: ok, rowIndex: ok ? released.length : null };
@@ -208,25 +219,29 @@ export function releaseResult(input: ReleaseInput): QueryResult {
     const rows = released.map((r) => {
       const row: Record<string, string | number | null> = keyObj(r.key);
       for (const a of t.aggregates) {
-        if (a.fn === "countUnits") row[a.name] = r.units;
-        else if (a.fn === "avg") row[a.name] = r.units > 0 ? r.values[a.name]! / r.units : null;
-        else row[a.name] = r.values[a.name]!;
+        if (a.fn === "countUnits") row[a.name] = releasedInt(r.units);
+        else if (a.fn === "avg") row[a.name] = r.units > 0n ? Number(r.values[a.name]!) / Number(r.units) : null;
+        else row[a.name] = releasedInt(r.values[a.name]!);
       }
       return row;
     });
 
     const noise: NoiseInfo | null = np
       ? {
-          mechanism: np[0]!.mechanism === "laplace" ? "discreteLaplace" : "discreteGaussian",
+          mechanism: np[0]!.mechanism.displayName,
           perAggregate: np.map((p) => ({
             name: p.name,
             scale: ratToDecimal(p.scale, 6),
             scaleExact: ratToString(p.scale),
             l1Sensitivity: p.l1.toString(),
-            variance: p.mechanism === "laplace" ? discreteLaplaceVariance(p.scale) : discreteGaussianVariance(p.scale),
+            variance: p.mechanism.variance(p.scale),
           })),
         }
       : null;
+
+    // the remainder row sums `mergedRows` independently noised rows: its variance is that many times a row's
+    const rem = report.remainder;
+    if (noise && rem?.released) rem.noiseVariance = Object.fromEntries(noise.perAggregate.map((p) => [p.name, p.variance * rem.mergedRows]));
 
     const result: QueryResult = {
       kind: "query",

@@ -20,9 +20,11 @@ import { z } from "zod";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { CleanRoomError, invalid } from "../errors.js";
 import { hex, utf8 } from "../crypto/primitives.js";
+import { canonicalJson } from "../crypto/canonical.js";
 import { rat, ratFromDecimal, ratMul, type Rational } from "../dp/rational.js";
-import { gaussianSigma2For, laplaceScaleFor } from "../dp/mechanisms.js";
 import type { PrivacyCost } from "../dp/accountant.js";
+import { countSensitivity, sumSensitivity } from "../dp/bounding.js";
+import { costOf, mechanism, mechanisms, registryVersion, sensitivityFor, type NoiseMechanism } from "../dp/registry.js";
 import { AWS_MAX_THRESHOLD, AWS_MIN_THRESHOLD } from "./rules.js";
 
 /** Threshold presets matching the anchors (ADH, fbpcs, AWS). */
@@ -74,8 +76,23 @@ export type Aggregate = z.infer<typeof Aggregate>;
 
 const InputRef = z.strictObject({ owner: z.string().min(1).max(64), dataset: Name });
 
-/** zod schema of a query template (strict everywhere). */
-export const TemplateSchema = z.strictObject({
+/**
+ * A template's noise: `{ mechanism: <template name>, <budget field>: "<decimal>" }`, e.g.
+ * `{ mechanism: "laplace", epsilonPerAggregate: "0.1" }` or `{ mechanism: "gaussian",
+ * rhoPerAggregate: "0.01" }`: one shape per mechanism of the registry (dp/registry.ts).
+ */
+export type TemplateNoise = { mechanism: string } & { [budgetField: string]: string };
+
+/** The discriminated union over the registered mechanisms. */
+function noiseSchema(): z.ZodType<TemplateNoise> {
+  const options = mechanisms().map((m) => z.strictObject({ mechanism: z.literal(m.templateName), [m.budgetField]: Decimal }));
+  type Option = (typeof options)[number];
+  return z.discriminatedUnion("mechanism", options as unknown as [Option, ...Option[]]) as unknown as z.ZodType<TemplateNoise>;
+}
+
+/** zod schema of a query template (strict everywhere) whose noise is one of `noise`'s shapes. */
+const schemaWith = (noise: z.ZodType<TemplateNoise>) =>
+  z.strictObject({
   version: z.literal(1),
   name: z.string().min(1).max(100),
   /** Population table: one row per privacy unit when `events` is set. */
@@ -92,17 +109,58 @@ export const TemplateSchema = z.strictObject({
     minimum: z.union([z.number().int().min(AWS_MIN_THRESHOLD).max(AWS_MAX_THRESHOLD), z.enum(Object.keys(THRESHOLD_PRESETS) as [ThresholdPreset, ...ThresholdPreset[]])]),
     style: z.enum(["drop", "remainder", "error"]),
   }),
-  noise: z
-    .discriminatedUnion("mechanism", [
-      z.strictObject({ mechanism: z.literal("laplace"), epsilonPerAggregate: Decimal }),
-      z.strictObject({ mechanism: z.literal("gaussian"), rhoPerAggregate: Decimal }),
-    ])
-    .optional(),
+  noise: noise.optional(),
   /** ADH-style difference check against this collaboration's earlier results. */
   differenceCheck: z.strictObject({ k: z.number().int().min(AWS_MIN_THRESHOLD).max(AWS_MAX_THRESHOLD) }).optional(),
 });
-export type Template = z.infer<typeof TemplateSchema>;
-export type TemplateInput = z.input<typeof TemplateSchema>;
+export type Template = z.infer<ReturnType<typeof schemaWith>>;
+export type TemplateInput = z.input<ReturnType<typeof schemaWith>>;
+
+let schemaCache: { version: number; schema: ReturnType<typeof schemaWith> } | null = null;
+/** The zod schema of a query template for the mechanisms registered now (dp/registry.ts). */
+export function templateSchema(): ReturnType<typeof schemaWith> {
+  if (schemaCache?.version !== registryVersion()) schemaCache = { version: registryVersion(), schema: schemaWith(noiseSchema()) };
+  return schemaCache.schema;
+}
+
+/**
+ * A template parsed at the boundary: the zod output with the structural checks passed,
+ * deeply frozen, carrying its approval `hash` and `canonical` JSON, computed once (both
+ * non-enumerable, so the value's own JSON and canonical form are exactly the template's).
+ * `parseTemplate`, `templateHash`, `templateCost`, the approvals registry and `prepareQuery`
+ * take it as is instead of parsing again; a spread copy (`{ ...t, name }`) is a new input.
+ */
+export type ParsedTemplate = Template & {
+  /** SHA-256 (hex) of `cleanroom-lab/template/v1\n` + `canonical`: what every owner approves. */
+  readonly hash: string;
+  /** Canonical JSON of the template (crypto/canonical.ts), as stored with approvals. */
+  readonly canonical: string;
+};
+
+/** Values this module produced (frozen, so unchanged since they were checked). */
+const parsedTemplates = new WeakSet<object>();
+
+/** True for a value `parseTemplate` returned. */
+export function isParsedTemplate(x: unknown): x is ParsedTemplate {
+  return typeof x === "object" && x !== null && parsedTemplates.has(x);
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === "object" && !Object.isFrozen(o)) {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
+  return o;
+}
+
+function seal(t: Template): ParsedTemplate {
+  const canonical = canonicalJson(t, "template");
+  const hash = hex(sha256(utf8(`cleanroom-lab/template/v1\n${canonical}`)));
+  Object.defineProperties(t, { hash: { value: hash, enumerable: false }, canonical: { value: canonical, enumerable: false } });
+  deepFreeze(t);
+  parsedTemplates.add(t);
+  return t as ParsedTemplate;
+}
 
 /** Parameter values as bound at run time. */
 export type ParamValues = Record<string, string | number | string[]>;
@@ -110,14 +168,16 @@ export type ParamValues = Record<string, string | number | string[]>;
 /**
  * Parse a template at the boundary (`TEMPLATE_INVALID` naming the field), plus the
  * structural checks that need no dataset: unique names, known aliases, declared params.
+ * Returns a frozen `ParsedTemplate` with its hash; given one, returns it unchanged.
  *
  * @example
  * const t = parseTemplate({ version: 1, name: "spend by region", base: { owner: "retailer", dataset: "purchases" },
  *   groupBy: ["purchases.store_region"], aggregates: [{ name: "spend", fn: "sum", column: "purchases.value_cents", bounds: [0, 100000] }],
  *   threshold: { minimum: "adh_diffcheck", style: "drop" } });
  */
-export function parseTemplate(input: unknown): Template {
-  const r = TemplateSchema.safeParse(input);
+export function parseTemplate(input: unknown): ParsedTemplate {
+  if (isParsedTemplate(input)) return input;
+  const r = templateSchema().safeParse(input);
   if (!r.success) {
     const issue = r.error.issues[0]!;
     const field = ["template", ...issue.path.map(String)].join(".");
@@ -163,19 +223,7 @@ export function parseTemplate(input: unknown): Template {
     invalid("template.differenceCheck", "no difference check on a noised template (its exact-set decision would leak outside ε; noise already covers differencing)", t.differenceCheck.k, "TEMPLATE_INVALID");
   for (const [name, p] of Object.entries(t.params))
     if (p.type === "int" && p.min > p.max) invalid(`template.params.${name}.max`, `>= min (${p.min})`, p.max, "TEMPLATE_INVALID");
-  return t;
-}
-
-/** Deterministic JSON: object keys sorted, no whitespace. */
-export function canonicalJson(v: unknown): string {
-  if (v === null || typeof v !== "object") return JSON.stringify(v);
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(",")}]`;
-  const o = v as Record<string, unknown>;
-  return `{${Object.keys(o)
-    .filter((k) => o[k] !== undefined)
-    .sort()
-    .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
-    .join(",")}}`;
+  return seal(t);
 }
 
 /**
@@ -185,9 +233,8 @@ export function canonicalJson(v: unknown): string {
  * @example
  * templateHash(parseTemplate(json)) // "3f1c…" (64 hex chars)
  */
-export function templateHash(t: Template | TemplateInput): string {
-  const parsed = parseTemplate(t);
-  return hex(sha256(utf8(`cleanroom-lab/template/v1\n${canonicalJson(parsed)}`)));
+export function templateHash(t: ParsedTemplate | Template | TemplateInput): string {
+  return parseTemplate(t).hash;
 }
 
 /** The template's own minimum threshold (preset resolved). */
@@ -259,44 +306,54 @@ const absBig = (x: number) => BigInt(Math.abs(x));
 export function noiseQuantities(t: Template): NoiseQuantity[] {
   const g = groupsPerUnit(t);
   if (g === null) invalid("template.contribution.maxRowsPerUnit", "a per-unit row cap when grouping a single table with noise", undefined, "TEMPLATE_INVALID");
-  const G = BigInt(g);
-  const q = (name: string, perGroup: bigint): NoiseQuantity => {
+  // sensitivities from dp/bounding.ts: a unit is in at most g groups; per group it adds at
+  // most `rows` rows (counts) or a total clamped to [0, perGroup] (sums, squares)
+  const count = (name: string, rows: number): NoiseQuantity => ({ name, ...countSensitivity({ maxGroupsPerUnit: g, maxRowsPerGroupPerUnit: rows }) });
+  const sum = (name: string, perGroup: bigint): NoiseQuantity => {
     if (perGroup < 1n) invalid(`template.aggregates.${name}.bounds`, "bounds with max(|lo|, |hi|) >= 1", Number(perGroup), "TEMPLATE_INVALID");
-    return { name, l1: perGroup * G, l2Squared: perGroup * perGroup * G };
+    return { name, ...sumSensitivity({ maxGroupsPerUnit: g, maxRowsPerGroupPerUnit: 1 }, 0n, perGroup) };
   };
-  const out: NoiseQuantity[] = [q("units", 1n)];
+  const out: NoiseQuantity[] = [count("units", 1)];
   for (const a of t.aggregates) {
     if (a.fn === "countUnits") continue;
-    if (a.fn === "countUnitsWithRows") out.push(q(a.name, 1n));
+    if (a.fn === "countUnitsWithRows") out.push(count(a.name, 1));
     else if (a.fn === "count" || a.fn === "countSquares") {
       const cap = t.contribution?.maxRowsPerUnit;
       if (cap === undefined) invalid("template.contribution.maxRowsPerUnit", "a per-unit row cap for a noised count", undefined, "TEMPLATE_INVALID");
-      out.push(q(a.name, a.fn === "count" ? BigInt(cap) : BigInt(cap) * BigInt(cap)));
+      out.push(a.fn === "count" ? count(a.name, cap) : sum(a.name, BigInt(cap) * BigInt(cap)));
     } else {
       const m = absBig(Math.max(Math.abs(a.bounds[0]), Math.abs(a.bounds[1])));
-      out.push(q(a.name, a.fn === "sumSquares" ? m * m : m));
+      out.push(sum(a.name, a.fn === "sumSquares" ? m * m : m));
     }
   }
   return out;
 }
 
-/** Per-quantity noise parameters: Laplace scale (ε-DP) or Gaussian σ² (ρ-zCDP). */
+/** Per-quantity noise parameters of the template's mechanism (e.g. Laplace scale, Gaussian σ²). */
 export interface NoiseParams extends NoiseQuantity {
-  mechanism: "laplace" | "gaussian";
-  /** Laplace scale Δ₁/ε, or Gaussian σ² = Δ₂²/(2ρ). */
+  /** The mechanism (a registry value: sample, variance, tail, names). */
+  mechanism: NoiseMechanism;
+  /** Its sensitivity for this quantity (L1 or squared L2, as the mechanism needs). */
+  sensitivity: bigint;
+  /** Its noise parameter: e.g. Laplace scale Δ₁/ε, or Gaussian σ² = Δ₂²/(2ρ). */
   scale: Rational;
+}
+
+/** The template's mechanism and per-aggregate budget (ε or ρ), or `null` without noise. */
+export function templateNoise(t: Template): { mechanism: NoiseMechanism; budget: Rational } | null {
+  if (!t.noise) return null;
+  const m = mechanism(t.noise.mechanism, "template.noise.mechanism");
+  return { mechanism: m, budget: ratFromDecimal(t.noise[m.budgetField]!, `template.noise.${m.budgetField}`) };
 }
 
 /** Noise parameters for every quantity, or `null` when the template has no noise. */
 export function noiseParams(t: Template): NoiseParams[] | null {
-  if (!t.noise) return null;
-  const qs = noiseQuantities(t);
-  if (t.noise.mechanism === "laplace") {
-    const eps = ratFromDecimal(t.noise.epsilonPerAggregate, "template.noise.epsilonPerAggregate");
-    return qs.map((x) => ({ ...x, mechanism: "laplace" as const, scale: laplaceScaleFor(eps, x.l1) }));
-  }
-  const rho = ratFromDecimal(t.noise.rhoPerAggregate, "template.noise.rhoPerAggregate");
-  return qs.map((x) => ({ ...x, mechanism: "gaussian" as const, scale: gaussianSigma2For(rho, x.l2Squared) }));
+  const n = templateNoise(t);
+  if (!n) return null;
+  return noiseQuantities(t).map((x) => {
+    const sensitivity = sensitivityFor(n.mechanism, x);
+    return { ...x, mechanism: n.mechanism, sensitivity, scale: n.mechanism.parameterFor(n.budget, sensitivity) };
+  });
 }
 
 /**
@@ -310,9 +367,7 @@ export function noiseParams(t: Template): NoiseParams[] | null {
 export function templateCost(template: Template | TemplateInput, params: unknown): PrivacyCost | null {
   const t = parseTemplate(template);
   validateParams(t, params);
-  if (!t.noise) return null;
-  const n = rat(noiseQuantities(t).length);
-  if (t.noise.mechanism === "laplace")
-    return { kind: "pureDp", epsilon: ratMul(n, ratFromDecimal(t.noise.epsilonPerAggregate, "template.noise.epsilonPerAggregate")) };
-  return { kind: "zCdp", rho: ratMul(n, ratFromDecimal(t.noise.rhoPerAggregate, "template.noise.rhoPerAggregate")) };
+  const n = templateNoise(t);
+  if (!n) return null;
+  return costOf(n.mechanism, ratMul(rat(noiseQuantities(t).length), n.budget));
 }

@@ -114,7 +114,12 @@ export const QueryRow = z.strictObject({
 });
 
 export const NoiseInfo = z.strictObject({
-  mechanism: z.enum(["discreteLaplace", "discreteGaussian", "none"]),
+  /**
+   * "none", or the display name of the kernel's registered mechanism (kernel-lib dp/registry.ts,
+   * e.g. "discreteLaplace", "discreteGaussian"): a kernel may register more than the built-ins,
+   * so the contract is the name's shape (the extension renders it as text).
+   */
+  mechanism: z.string().regex(/^[A-Za-z][A-Za-z0-9]{0,39}$/, "expected a mechanism name such as discreteLaplace, or none"),
   scale: nonNeg.optional(),
   sigma: nonNeg.optional(),
   sensitivity: nonNeg.optional(),

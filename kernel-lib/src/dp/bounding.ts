@@ -2,6 +2,13 @@
  * Contribution bounding and fixed-point releases: from declared bounds to sensitivity to
  * noise, for counts and real-valued sums.
  *
+ * Where it is used: `countSensitivity` / `sumSensitivity` are the sensitivity math of the
+ * clean room (cleanroom/template.ts `noiseQuantities` derives every noised quantity's L1 and
+ * squared L2 from them); the release then samples through the mechanism registry
+ * (registry.ts). `releaseInteger` and `noisySumFixedPoint` are the standalone single-release
+ * API (tests, benchmarks, notebooks) over the same registry: the template path does not
+ * call them, it releases integer aggregates itself (cleanroom/release.ts).
+ *
  * The privacy unit (a person, a join key) may appear in many rows and many groups. The
  * clean-room engine enforces the bounds (drop rows beyond `maxRowsPerGroupPerUnit`, groups
  * beyond `maxGroupsPerUnit`, clamp values to `[lower, upper]`); this module is the pure math
@@ -18,10 +25,10 @@
  */
 import type { Rng } from "../rng.js";
 import { rngStamp, type RngStamp } from "../rng.js";
-import { bug, invalid } from "../errors.js";
+import { invalid } from "../errors.js";
 import { type Rational, type RationalLike, ratFrom, ratToNumber, ratToDecimal, ratMul, rat, ratDiv, ratCompare } from "./rational.js";
 import { type PrivacyCost, checkParam, costToJson, type PrivacyCostJson } from "./accountant.js";
-import { sampleDiscreteLaplace, sampleDiscreteGaussian, laplaceScaleFor, gaussianSigma2For, discreteLaplaceVariance, discreteGaussianVariance } from "./mechanisms.js";
+import { costOf, mechanism, sensitivityFor, type NoiseMechanism } from "./registry.js";
 
 /** Declared per-unit contribution bounds of one query. */
 export interface ContributionBounds {
@@ -37,8 +44,21 @@ export interface Sensitivity {
   l2Squared: bigint;
 }
 
-/** Noise for a release: discrete Laplace for ε-DP or discrete Gaussian for ρ-zCDP, for the whole query. */
-export type NoiseSpec = { kind: "laplace"; epsilon: RationalLike } | { kind: "gaussian"; rho: RationalLike };
+/**
+ * Noise for a release, for the whole query: `kind` names a registered mechanism (template or
+ * display name, e.g. "laplace"), with its budget as `epsilon` (pure-DP mechanisms) or `rho`
+ * (zCDP mechanisms).
+ */
+export type NoiseSpec =
+  | { kind: "laplace"; epsilon: RationalLike }
+  | { kind: "gaussian"; rho: RationalLike }
+  | { kind: string; epsilon?: RationalLike; rho?: RationalLike };
+
+function specOf(noise: NoiseSpec): { m: NoiseMechanism; budget: Rational } {
+  const m = mechanism((noise as { kind?: unknown })?.kind, "noise.kind");
+  const field = m.unit === "pureDp" ? "epsilon" : "rho";
+  return { m, budget: checkParam((noise as Record<string, RationalLike>)[field]!, `noise.${field}`) };
+}
 
 function boundInt(x: number, field: string, max = 1e6): bigint {
   if (!Number.isSafeInteger(x) || x < 1 || x > max) invalid(field, `integer in [1, ${max}]`, x, "DP_PARAM_INVALID");
@@ -71,24 +91,21 @@ export function sumSensitivity(b: ContributionBounds, lowerUnits: bigint, upperU
 }
 
 /**
- * The privacy cost of releasing a query of sensitivity `s` with `noise` (known before running).
+ * The privacy cost of releasing a query with `noise` (known before running).
  * @example costOfNoise({ kind: "laplace", epsilon: "0.5" }) // { kind: "pureDp", epsilon: 1/2 }
  */
 export function costOfNoise(noise: NoiseSpec): PrivacyCost {
-  if (noise?.kind === "laplace") return { kind: "pureDp", epsilon: checkParam(noise.epsilon, "noise.epsilon") };
-  if (noise?.kind === "gaussian") return { kind: "zCdp", rho: checkParam(noise.rho, "noise.rho") };
-  return invalid("noise.kind", `"laplace" | "gaussian"`, (noise as { kind?: unknown })?.kind, "DP_PARAM_INVALID");
+  const { m, budget } = specOf(noise);
+  return costOf(m, budget);
 }
 
 /**
- * The noise parameter (Laplace scale or Gaussian σ², in integer units) achieving `noise` at sensitivity `s`.
+ * The noise parameter (e.g. Laplace scale or Gaussian σ², in integer units) achieving `noise` at sensitivity `s`.
  * @example noiseParameter({ kind: "laplace", epsilon: "0.5" }, { l1: 2n, l2Squared: 4n }) // { kind: "laplace", scale: 4 }
  */
-export function noiseParameter(noise: NoiseSpec, s: Sensitivity): { kind: "laplace"; scale: Rational } | { kind: "gaussian"; sigma2: Rational } {
-  const cost = costOfNoise(noise);
-  if (cost.kind === "pureDp") return { kind: "laplace", scale: laplaceScaleFor(cost.epsilon, s.l1) };
-  if (cost.kind === "zCdp") return { kind: "gaussian", sigma2: gaussianSigma2For(cost.rho, s.l2Squared) };
-  return bug("costOfNoise returned an approxDp cost");
+export function noiseParameter(noise: NoiseSpec, s: Sensitivity): { kind: string; mechanism: NoiseMechanism; scale: Rational } {
+  const { m, budget } = specOf(noise);
+  return { kind: m.templateName, mechanism: m, scale: m.parameterFor(budget, sensitivityFor(m, s)) };
 }
 
 /** An integer release (JSON-able). */
@@ -98,8 +115,9 @@ export interface IntegerRelease extends RngStamp {
   /** Noise variance in output units (for confidence intervals). */
   noiseVariance: number;
   cost: PrivacyCostJson;
-  mechanism: "discreteLaplace" | "discreteGaussian";
-  /** Noise parameter as exact text: Laplace scale or Gaussian σ². */
+  /** Display name of the mechanism, e.g. "discreteLaplace". */
+  mechanism: string;
+  /** Noise parameter as exact text: e.g. Laplace scale or Gaussian σ². */
   noiseParameter: string;
 }
 
@@ -112,12 +130,15 @@ export function releaseInteger(exact: bigint | number, noise: NoiseSpec, s: Sens
   if (typeof x !== "bigint") return invalid("exact", "integer aggregate (bigint or safe integer)", exact, "DP_PARAM_INVALID");
   const p = noiseParameter(noise, s);
   const cost = costToJson(costOfNoise(noise));
-  if (p.kind === "laplace") {
-    const n = sampleDiscreteLaplace(p.scale, rng);
-    return { value: (x + n).toString(), noiseVariance: discreteLaplaceVariance(p.scale), cost, mechanism: "discreteLaplace", noiseParameter: ratToDecimal(p.scale, 9), ...rngStamp(rng) };
-  }
-  const n = sampleDiscreteGaussian(p.sigma2, rng);
-  return { value: (x + n).toString(), noiseVariance: discreteGaussianVariance(p.sigma2), cost, mechanism: "discreteGaussian", noiseParameter: ratToDecimal(p.sigma2, 9), ...rngStamp(rng) };
+  const n = p.mechanism.sample(p.scale, rng);
+  return {
+    value: (x + n).toString(),
+    noiseVariance: p.mechanism.variance(p.scale),
+    cost,
+    mechanism: p.mechanism.displayName,
+    noiseParameter: ratToDecimal(p.scale, 9),
+    ...rngStamp(rng),
+  };
 }
 
 /**

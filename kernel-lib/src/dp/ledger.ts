@@ -13,13 +13,27 @@
  *  - refresh (daily / monthly) restores the per-period allowance, but every charge stays in
  *    the history and `lifetimeSpent` shows the true cumulative loss, with a warning.
  *
- * Tables: `dp_budgets`, `dp_charges` (other layers add their own tables to the same db).
+ *  - dataset budgets (keyed by content fingerprint) are STORE-WIDE: one row per fingerprint
+ *    whichever room of the file created it (room id `*`), so opening more room ids on the same
+ *    store cannot multiply the budget of the same data; the first total set for a dataset
+ *    stands (a later room asking for a larger one gets the existing budget, never a new one).
+ *    `dp_budget_rooms` links a room to the dataset budgets it uses (for its status view);
+ *    every charge row keeps the room that made it;
+ *  - `verify(roomId, { audited })` reconciles the ledger with the charges the verified audit
+ *    chain records (one `charge` entry per charge, committed in the same transaction): a
+ *    zeroed or deleted ledger no longer passes.
+ *
+ * Tables: `dp_budgets`, `dp_charges`, `dp_budget_rooms` (other layers add their own tables to the same db).
  * Spec: the contract in .scratch/CONTRACTS.md (dp/ledger.ts); Tumult's InsufficientBudgetError
  * (Requested / Remaining / Difference); AWS Clean Rooms' refresh warning (dp-settings).
  */
 import type { Database } from "better-sqlite3";
 import { randomUUID } from "node:crypto";
 import { CleanRoomError, invalid, isCleanRoomError } from "../errors.js";
+import { faultPoint } from "../faults.js";
+import { type AuditedCharge, type LedgerMismatch, reconcileCharges } from "./reconcile.js";
+
+export type { AuditedCharge, LedgerMismatch } from "./reconcile.js";
 import { type Rational, ratAdd, ratSub, ratCompare, ratFrom, ratToJson, ratToDecimal, type RationalJson } from "./rational.js";
 import { type PrivacyCost, type AccountantKind, type PrivacyCostJson, parseCost, costIn, costToJson, zeroCost, fits, deltaText } from "./accountant.js";
 import { type BudgetScope, type BudgetKey, type RefreshPolicy, BUDGET_SCOPES, periodOf, nextRefreshOf, refreshWarning } from "./budget.js";
@@ -107,7 +121,19 @@ CREATE TABLE IF NOT EXISTS dp_charges (
   at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS dp_charges_budget ON dp_charges (room_id, scope, subject, period);
+CREATE INDEX IF NOT EXISTS dp_charges_subject ON dp_charges (scope, subject);
+CREATE TABLE IF NOT EXISTS dp_budget_rooms (
+  room_id TEXT NOT NULL, scope TEXT NOT NULL, subject TEXT NOT NULL,
+  PRIMARY KEY (room_id, scope, subject)
+);
 `;
+
+/** Room id under which store-wide (dataset) budgets are kept. */
+export const STORE_WIDE = "*";
+/** The `dp_budgets.room_id` of a budget key: dataset budgets bind across every room of the store. */
+const budgetRoom = (roomId: string, k: BudgetKey): string => (k.scope === "dataset" ? STORE_WIDE : roomId);
+
+
 
 interface BudgetRow {
   room_id: string;
@@ -193,6 +219,11 @@ export class PrivacyLedger {
       const t = db.pragma("busy_timeout", { simple: true }) as number;
       if (t < 10_000) db.pragma("busy_timeout = 10000");
       db.exec(SCHEMA);
+      // dataset budgets made per room by an older version become store-wide (unless another room's already is)
+      db.transaction(() => {
+        db.prepare(`INSERT OR IGNORE INTO dp_budget_rooms (room_id, scope, subject) SELECT room_id, scope, subject FROM dp_budgets WHERE scope = 'dataset' AND room_id <> ?`).run(STORE_WIDE);
+        db.prepare(`UPDATE OR IGNORE dp_budgets SET room_id = ? WHERE scope = 'dataset' AND room_id <> ?`).run(STORE_WIDE, STORE_WIDE);
+      }).immediate();
     } catch (e) {
       throw new CleanRoomError("LEDGER_ERROR", `could not open the privacy ledger: ${(e as Error).message}`);
     }
@@ -204,6 +235,8 @@ export class PrivacyLedger {
    * @example ledger.createBudget("room-1", { scope: "party", subject: "retailer" }, zCdp("0.5"), { refresh: "monthly" })
    */
   createBudget(roomId: string, key: BudgetKey, total: PrivacyCost, opts: { refresh?: RefreshPolicy } = {}): BudgetStatus {
+    // (a dataset budget is store-wide: when it exists — made by this or another room of the
+    // store — it is linked to this room and returned unchanged, whatever total is asked now)
     str(roomId, "roomId", 200);
     const k = checkKey(key, "key");
     const t = parseCost(total, "total");
@@ -212,6 +245,8 @@ export class PrivacyLedger {
     const now = this.now();
     this.tx(() => {
       const row = this.row(roomId, k);
+      if (k.scope === "dataset") this.db.prepare(`INSERT OR IGNORE INTO dp_budget_rooms (room_id, scope, subject) VALUES (?,?,?)`).run(roomId, k.scope, k.subject);
+      if (row && k.scope === "dataset") return faultPoint("ledger.createBudget.beforeCommit");
       if (row) {
         if (row.total_json !== encode(t) || row.refresh !== refresh)
           throw new CleanRoomError("ALREADY_EXISTS", `budget ${k.scope}/${k.subject} of room ${roomId} already exists with a different total or refresh policy`, { roomId, ...k });
@@ -220,7 +255,8 @@ export class PrivacyLedger {
       const zero = encode(zeroCost(t.kind));
       this.db
         .prepare(`INSERT INTO dp_budgets (room_id, scope, subject, accountant, total_json, spent_json, lifetime_json, refresh, period, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)`)
-        .run(roomId, k.scope, k.subject, t.kind, encode(t), zero, zero, refresh, periodOf(refresh, now), now.toISOString());
+        .run(budgetRoom(roomId, k), k.scope, k.subject, t.kind, encode(t), zero, zero, refresh, periodOf(refresh, now), now.toISOString());
+      faultPoint("ledger.createBudget.beforeCommit");
     });
     return this.budgetStatus(roomId, k);
   }
@@ -262,11 +298,12 @@ export class PrivacyLedger {
       for (const p of plans) {
         const spent = mapDims(p.spent, p.inUnits, ratAdd);
         const lifetime = mapDims(p.lifetime, p.inUnits, ratAdd);
-        upd.run(encode(spent), encode(lifetime), p.period, roomId, p.k.scope, p.k.subject);
+        upd.run(encode(spent), encode(lifetime), p.period, budgetRoom(roomId, p.k), p.k.scope, p.k.subject);
         ins.run(chargeId, roomId, p.k.scope, p.k.subject, p.period, encode(p.inUnits), encode(c), JSON.stringify(m), at);
         budgets.push({ ...p.k, spent: costToJson(spent), remaining: costToJson(mapDims(p.total, spent, ratSub)) });
       }
       this.onBeforeCommit?.(chargeId);
+      faultPoint("ledger.charge.beforeCommit");
     });
     return { chargeId, roomId, requested: costToJson(c), at, budgets };
   }
@@ -276,32 +313,31 @@ export class PrivacyLedger {
     const k = checkKey(key, "key");
     const row = this.row(str(roomId, "roomId", 200), k);
     if (!row) throw new CleanRoomError("BUDGET_NOT_FOUND", `no ${k.scope} budget "${k.subject}" in room ${roomId}`, { roomId, ...k });
-    return this.describe(row, historyLimit);
+    return this.describe(row, historyLimit, roomId);
   }
 
   /** Every budget of a room, with recent history. @example ledger.status("room-1").budgets[0].remaining.text */
   status(roomId: string, historyLimit = 50): { roomId: string; budgets: BudgetStatus[] } {
     str(roomId, "roomId", 200);
-    const rows = this.db.prepare(`SELECT * FROM dp_budgets WHERE room_id = ? ORDER BY scope, subject`).all(roomId) as BudgetRow[];
-    return { roomId, budgets: rows.map((r) => this.describe(r, historyLimit)) };
+    return { roomId, budgets: this.roomRows(roomId).map((r) => this.describe(r, historyLimit, roomId)) };
   }
 
   /** All charges of a budget in order (every period). @example ledger.charges("room-1", key).length */
   charges(roomId: string, key: BudgetKey): ChargeRecord[] {
     const k = checkKey(key, "key");
-    const rows = this.db.prepare(`SELECT * FROM dp_charges WHERE room_id = ? AND scope = ? AND subject = ? ORDER BY seq`).all(str(roomId, "roomId", 200), k.scope, k.subject);
-    return (rows as ChargeRowDb[]).map(toRecord);
+    str(roomId, "roomId", 200);
+    return this.chargeRows(roomId, k).map(toRecord);
   }
 
   /**
    * Consistency check (used by tests and `audit()`): for every budget, spent equals the sum of
    * its current-period charges, lifetime equals the sum of all charges, and spent ≤ total.
    */
-  verify(roomId?: string): { ok: boolean; problems: string[] } {
-    const rows = (roomId === undefined ? this.db.prepare(`SELECT * FROM dp_budgets`).all() : this.db.prepare(`SELECT * FROM dp_budgets WHERE room_id = ?`).all(roomId)) as BudgetRow[];
+  verify(roomId?: string, opts: { audited?: readonly AuditedCharge[] } = {}): { ok: boolean; problems: string[]; mismatches?: LedgerMismatch[] } {
+    const rows = roomId === undefined ? (this.db.prepare(`SELECT * FROM dp_budgets`).all() as BudgetRow[]) : this.roomRows(roomId);
     const problems: string[] = [];
     for (const r of rows) {
-      const all = this.db.prepare(`SELECT * FROM dp_charges WHERE room_id = ? AND scope = ? AND subject = ? ORDER BY seq`).all(r.room_id, r.scope, r.subject) as ChargeRowDb[];
+      const all = this.chargeRows(r.room_id, r);
       let life = zeroCost(r.accountant);
       let cur = zeroCost(r.accountant);
       for (const ch of all) {
@@ -314,7 +350,41 @@ export class PrivacyLedger {
       if (encode(cur) !== r.spent_json) problems.push(`${name}: spent ≠ Σ current-period charges`);
       if (!fits(decode(r.total_json), zeroCost(r.accountant), decode(r.spent_json)).ok) problems.push(`${name}: spent > total`);
     }
-    return { ok: problems.length === 0, problems };
+    const mismatches = opts.audited && roomId !== undefined ? this.reconcile(roomId, rows, opts.audited) : [];
+    for (const m of mismatches) problems.push(m.detail);
+    return { ok: problems.length === 0, problems, ...(opts.audited ? { mismatches } : {}) };
+  }
+
+  /**
+   * The ledger against the audit chain: for every budget the room uses (or the chain says it
+   * charged), the charges this room made must be exactly the audited ones — same number, same
+   * total (in the budget's unit), same total in the current refresh period.
+   */
+  private reconcile(roomId: string, rows: BudgetRow[], audited: readonly AuditedCharge[]): LedgerMismatch[] {
+    const mine = this.db.prepare(`SELECT * FROM dp_charges WHERE room_id = ? AND scope = ? AND subject = ? ORDER BY seq`);
+    const view = rows.map((r) => ({
+      name: `${r.scope}/${r.subject}`, accountant: r.accountant, refresh: r.refresh, period: r.period,
+      charges: (mine.all(roomId, r.scope, r.subject) as ChargeRowDb[]).map((c) => ({ cost: decode(c.cost_json), period: c.period })),
+    }));
+    return reconcileCharges(roomId, view, audited);
+  }
+
+  /** The budgets a room uses: its own (collaboration, party) and the store-wide dataset budgets linked to it. */
+  private roomRows(roomId: string): BudgetRow[] {
+    return this.db
+      .prepare(
+        `SELECT * FROM dp_budgets WHERE room_id = ? OR (room_id = ? AND EXISTS (SELECT 1 FROM dp_budget_rooms l WHERE l.room_id = ? AND l.scope = dp_budgets.scope AND l.subject = dp_budgets.subject)) ORDER BY scope, subject`,
+      )
+      .all(roomId, STORE_WIDE, roomId) as BudgetRow[];
+  }
+
+  /** Every charge of a budget (store-wide for dataset budgets), in order. */
+  private chargeRows(roomId: string, k: BudgetKey): ChargeRowDb[] {
+    return (
+      k.scope === "dataset"
+        ? this.db.prepare(`SELECT * FROM dp_charges WHERE scope = ? AND subject = ? ORDER BY seq`).all(k.scope, k.subject)
+        : this.db.prepare(`SELECT * FROM dp_charges WHERE room_id = ? AND scope = ? AND subject = ? ORDER BY seq`).all(roomId, k.scope, k.subject)
+    ) as ChargeRowDb[];
   }
 
   // -------------------------------------------------------------------------------------
@@ -329,7 +399,7 @@ export class PrivacyLedger {
   }
 
   private row(roomId: string, k: BudgetKey): BudgetRow | undefined {
-    return this.db.prepare(`SELECT * FROM dp_budgets WHERE room_id = ? AND scope = ? AND subject = ?`).get(roomId, k.scope, k.subject) as BudgetRow | undefined;
+    return this.db.prepare(`SELECT * FROM dp_budgets WHERE room_id = ? AND scope = ? AND subject = ?`).get(budgetRoom(roomId, k), k.scope, k.subject) as BudgetRow | undefined;
   }
 
   /** The current period; a clock that went backwards never re-opens an old period. */
@@ -361,18 +431,20 @@ export class PrivacyLedger {
     );
   }
 
-  private describe(row: BudgetRow, historyLimit: number): BudgetStatus {
+  private describe(row: BudgetRow, historyLimit: number, roomId: string = row.room_id): BudgetStatus {
     const now = this.now();
     const total = decode(row.total_json);
     const period = this.currentPeriod(row, now);
     const spent = period === row.period ? decode(row.spent_json) : zeroCost(row.accountant);
     const remaining = mapDims(total, spent, ratSub);
-    const count = (this.db.prepare(`SELECT COUNT(*) AS n FROM dp_charges WHERE room_id = ? AND scope = ? AND subject = ?`).get(row.room_id, row.scope, row.subject) as { n: number }).n;
-    const hist = this.db
-      .prepare(`SELECT * FROM dp_charges WHERE room_id = ? AND scope = ? AND subject = ? ORDER BY seq DESC LIMIT ?`)
-      .all(row.room_id, row.scope, row.subject, Math.max(0, Math.min(10_000, Math.floor(historyLimit)))) as ChargeRowDb[];
+    const lim = Math.max(0, Math.min(10_000, Math.floor(historyLimit)));
+    const wide = row.scope === "dataset";
+    const where = wide ? `scope = ? AND subject = ?` : `room_id = ? AND scope = ? AND subject = ?`;
+    const args = wide ? [row.scope, row.subject] : [row.room_id, row.scope, row.subject];
+    const count = (this.db.prepare(`SELECT COUNT(*) AS n FROM dp_charges WHERE ${where}`).get(...args) as { n: number }).n;
+    const hist = (this.db.prepare(`SELECT * FROM dp_charges WHERE ${where} ORDER BY seq DESC LIMIT ?`).all(...args, lim) as ChargeRowDb[]).reverse();
     return {
-      roomId: row.room_id,
+      roomId,
       scope: row.scope,
       subject: row.subject,
       accountant: row.accountant,
@@ -385,7 +457,7 @@ export class PrivacyLedger {
       nextRefresh: nextRefreshOf(row.refresh, now),
       refreshWarning: refreshWarning(row.refresh, total),
       charges: count,
-      history: hist.reverse().map(toRecord),
+      history: hist.map(toRecord),
     };
   }
 }
@@ -418,3 +490,4 @@ function toRecord(r: ChargeRowDb): ChargeRecord {
 export function costFromJson(j: PrivacyCostJson): PrivacyCost {
   return decode(JSON.stringify(j));
 }
+

@@ -2,9 +2,11 @@
  * Budget planning: what the remaining budget buys, and accuracy-first ε.
  *
  * "Setting epsilon is very hard" (OpenDP dp-wizard #521): analysts think in error bars. This
- * module answers "I need ±N at 95% confidence" with the ε (discrete Laplace, pure DP) or ρ
- * (discrete Gaussian, zCDP) that achieves it — using the EXACT tail of the discrete
- * distribution (the continuous formula is shown beside it) — and "how many queries of this
+ * module answers "I need ±N at 95% confidence" with the budget of every registered mechanism
+ * (registry.ts) that achieves it — ε for the discrete Laplace (pure DP), ρ for the discrete
+ * Gaussian (zCDP), … — using the tail of the discrete distribution (exact for the Laplace,
+ * and for the Gaussian up to σ² = 1e6; the continuous formula is shown beside the built-ins)
+ * — and "how many queries of this
  * cost / accuracy does the remaining budget buy", side by side for basic composition,
  * advanced composition and zCDP.
  *
@@ -16,7 +18,7 @@
 import { invalid } from "../errors.js";
 import { type Rational, type RationalLike, ratFrom, ratDiv, ratFloor, ratToNumber, ratToDecimal, ratCompare, ratMul, rat, ratCeilTo, ratFromFloatExact } from "./rational.js";
 import { type PrivacyCost, type PrivacyCostJson, costIn, composeAdvanced, approxDpToZcdpBudget, zcdpToApproxDp, parseCost, checkParam, costText, costToJson } from "./accountant.js";
-import { discreteLaplaceTail, discreteGaussianTail, laplaceScaleFor, gaussianSigma2For } from "./mechanisms.js";
+import { costOf, discreteGaussian, discreteLaplace, erfc, GAUSSIAN_EXACT_TAIL_MAX, mechanisms, sensitivityFor, type NoiseMechanism } from "./registry.js";
 import type { BudgetStatus } from "./ledger.js";
 
 const MAX_COUNT = 1e12;
@@ -71,42 +73,33 @@ export interface AccuracyTarget {
   l2Squared?: bigint;
 }
 
+/** The budget one mechanism needs for an accuracy target. */
+export interface MechanismAccuracy {
+  /** Display name, e.g. "discreteLaplace". */
+  mechanism: string;
+  /** Name in a template's `noise.mechanism`, and its budget field (e.g. "epsilonPerAggregate"). */
+  templateName: string;
+  budgetField: string;
+  /** Per-release budget (ε or ρ, rounded up to 6 significant digits) as a decimal string. */
+  budget: string;
+  cost: PrivacyCostJson;
+  /** Noise parameter at that budget (e.g. Laplace scale, Gaussian σ²) and its name. */
+  parameter: string;
+  parameterName: string;
+  /** P(|noise| > accuracy) at that parameter: ≤ 1 − confidence. */
+  achievedTail: number;
+}
+
 export interface AccuracyPlan {
   accuracy: number;
   confidence: number;
+  /** One entry per registered mechanism, built-ins first. */
+  mechanisms: MechanismAccuracy[];
   laplace: { epsilon: string; cost: PrivacyCostJson; scale: string; achievedTail: number; continuousEpsilon: number };
   gaussian: { rho: string; cost: PrivacyCostJson; sigma2: string; achievedTail: number; continuousRho: number; exactTail: boolean };
 }
 
-/** erfc(x): series below 2, Lentz continued fraction above (≈1e-15 relative). @example erfc(3) // 2.209049699858544e-5 */
-export function erfc(x: number): number {
-  if (x < 0) return 2 - erfc(-x);
-  if (x < 2) {
-    let sum = 0;
-    let term = x;
-    for (let n = 0; n < 100; n++) {
-      const t = term / (2 * n + 1);
-      sum += t;
-      if (Math.abs(t) < 1e-17 * Math.abs(sum)) break;
-      term *= (-x * x) / (n + 1);
-    }
-    return 1 - (2 / Math.sqrt(Math.PI)) * sum;
-  }
-  // erfc(x) = e^{-x²}/√π · 1/(x + (1/2)/(x + 1/(x + (3/2)/(x + …))))
-  let f = x;
-  let C = x;
-  let D = 0;
-  for (let n = 1; n < 500; n++) {
-    const a = n / 2;
-    D = x + a * D;
-    C = x + a / C;
-    D = 1 / D;
-    const delta = C * D;
-    f *= delta;
-    if (Math.abs(delta - 1) < 1e-16) break;
-  }
-  return Math.exp(-x * x) / Math.sqrt(Math.PI) / f;
-}
+export { erfc } from "./registry.js";
 
 function checkTarget(t: AccuracyTarget): { n: number; beta: number; l1: bigint; l2s: bigint } {
   if (typeof t !== "object" || t === null) invalid("target", "{ accuracy, confidence }", t, "DP_PARAM_INVALID");
@@ -137,45 +130,70 @@ function niceUp(x: number): Rational {
   return e > 0 ? ratMul(rat(ratFloor(ratDiv(r, rat(10n ** BigInt(e)))) + 1n), rat(10n ** BigInt(e))) : r;
 }
 
-/** Tail of the discrete Gaussian; beyond σ = 1000 the midpoint integral (relative error < 1e-6). */
-function gaussTail(k: number, s2: number): { tail: number; exact: boolean } {
-  if (s2 <= 1e6) return { tail: discreteGaussianTail(k, ratFromFloatExact(s2)), exact: true };
-  return { tail: erfc((k + 0.5) / Math.sqrt(2 * s2)), exact: false };
+/** The smallest budget of `m` whose noise keeps |X| ≤ n with probability ≥ 1 − beta. */
+function planFor(m: NoiseMechanism, n: number, beta: number, l1: bigint, l2s: bigint): { plan: MechanismAccuracy; budget: Rational; parameter: Rational } {
+  const sens = sensitivityFor(m, { l1, l2Squared: l2s });
+  // the tail grows with the noise parameter: the largest parameter that meets the target…
+  const p = largest((x) => m.tail(n, ratFromFloatExact(x)) <= beta, 1e-9, 1e18);
+  // …costs the least; round that cost UP (a little more budget, never less accuracy)
+  let budget = niceUp(ratToNumber(m.costFor(ratFromFloatExact(p), sens)));
+  if (ratCompare(budget, rat(1n, 10n ** 9n)) < 0) budget = rat(1n, 10n ** 9n);
+  let parameter = m.parameterFor(budget, sens);
+  // re-check at the rational parameter: a mechanism that rounds its parameter (e.g. onto a
+  // grid) may land just past the target; then a little more budget, until it holds
+  for (let i = 0; i < 50 && m.tail(n, parameter) > beta; i++) {
+    budget = niceUp(ratToNumber(budget) * (1 + 1e-5));
+    parameter = m.parameterFor(budget, sens);
+  }
+  const cost = costOf(m, checkParam(budget, m.budgetField));
+  return {
+    budget,
+    parameter,
+    plan: {
+      mechanism: m.displayName,
+      templateName: m.templateName,
+      budgetField: m.budgetField,
+      budget: ratToDecimal(budget, 12),
+      cost: costToJson(cost),
+      parameter: ratToDecimal(parameter, 9),
+      parameterName: m.parameterName,
+      achievedTail: m.tail(n, parameter),
+    },
+  };
 }
 
 /**
- * Accuracy-first: the ε (discrete Laplace) and ρ (discrete Gaussian) such that the released
- * integer is within ±accuracy of the truth with probability ≥ confidence, from the exact
- * discrete tails; continuous-formula values beside them for comparison.
+ * Accuracy-first: the budget of every registered mechanism (ε for the discrete Laplace, ρ for
+ * the discrete Gaussian, …) such that the released integer is within ±accuracy of the truth
+ * with probability ≥ confidence, from the discrete tails; for the built-ins, the
+ * continuous-formula values beside them for comparison.
  * @example epsilonForAccuracy({ accuracy: 10, confidence: 0.95 }).laplace.epsilon // "0.272..."
  */
 export function epsilonForAccuracy(target: AccuracyTarget): AccuracyPlan {
   const { n, beta, l1, l2s } = checkTarget(target);
-  // Laplace: P(|X| > n) = 2 e^{-(n+1)/t} / (1 + e^{-1/t}), increasing in t
-  const t = largest((t) => discreteLaplaceTail(n, ratFromFloatExact(t)) <= beta, 1e-9, 1e15);
-  let eps = niceUp(Number(l1) / t);
-  if (ratCompare(eps, rat(1n, 10n ** 9n)) < 0) eps = rat(1n, 10n ** 9n);
-  const scale = laplaceScaleFor(eps, l1);
-  const lapTail = discreteLaplaceTail(n, scale);
-  // Gaussian: P(|X| > n) increasing in σ²
-  const s2 = largest((s2) => gaussTail(n, s2).tail <= beta, 1e-6, 1e18);
-  let rho = niceUp(Number(l2s) / (2 * s2));
-  if (ratCompare(rho, rat(1n, 10n ** 9n)) < 0) rho = rat(1n, 10n ** 9n);
-  const sigma2 = gaussianSigma2For(rho, l2s);
-  const gt = gaussTail(n, ratToNumber(sigma2));
+  const all = mechanisms().map((m) => ({ m, ...planFor(m, n, beta, l1, l2s) }));
+  const lap = all.find((x) => x.m === discreteLaplace)!;
+  const gau = all.find((x) => x.m === discreteGaussian)!;
   // continuous: Laplace P(|X|>n) = e^{-n/b}; Gaussian P(|X|>n) = erfc(n/(σ√2))
   const z = largest((z) => erfc(z / Math.SQRT2) >= beta, 1e-9, 40);
   return {
     accuracy: target.accuracy,
     confidence: target.confidence,
-    laplace: { epsilon: ratToDecimal(eps, 12), cost: costToJson({ kind: "pureDp", epsilon: checkParam(eps, "epsilon") }), scale: ratToDecimal(scale, 9), achievedTail: lapTail, continuousEpsilon: n === 0 ? Infinity : (Number(l1) * Math.log(1 / beta)) / n },
+    mechanisms: all.map((x) => x.plan),
+    laplace: {
+      epsilon: lap.plan.budget,
+      cost: lap.plan.cost,
+      scale: lap.plan.parameter,
+      achievedTail: lap.plan.achievedTail,
+      continuousEpsilon: n === 0 ? Infinity : (Number(l1) * Math.log(1 / beta)) / n,
+    },
     gaussian: {
-      rho: ratToDecimal(rho, 12),
-      cost: costToJson({ kind: "zCdp", rho: checkParam(rho, "rho") }),
-      sigma2: ratToDecimal(sigma2, 9),
-      achievedTail: gt.tail,
+      rho: gau.plan.budget,
+      cost: gau.plan.cost,
+      sigma2: gau.plan.parameter,
+      achievedTail: gau.plan.achievedTail,
       continuousRho: n === 0 ? Infinity : (Number(l2s) * z * z) / (2 * n * n),
-      exactTail: gt.exact,
+      exactTail: ratToNumber(gau.parameter) <= GAUSSIAN_EXACT_TAIL_MAX,
     },
   };
 }
@@ -183,7 +201,8 @@ export function epsilonForAccuracy(target: AccuracyTarget): AccuracyPlan {
 /** One row of a side-by-side comparison of accountants. */
 export interface AccountantRow {
   accountant: "pureDp (basic composition)" | "approxDp (advanced composition)" | "zCdp (discrete Gaussian)";
-  mechanism: "discreteLaplace" | "discreteGaussian";
+  /** Display name of the mechanism (registry.ts). */
+  mechanism: string;
   perQuery: string;
   /** How many queries at this accuracy the remaining budget buys. */
   queries: number;
@@ -201,7 +220,10 @@ export function whatRemainingBuys(remaining: PrivacyCost | PrivacyCostJson, targ
   const lap = asCost(plan.laplace.cost, "plan");
   const gau = asCost(plan.gaussian.cost, "plan");
   const rows: AccountantRow[] = [];
-  if (rem.kind === "pureDp" || rem.kind === "approxDp") rows.push({ accountant: "pureDp (basic composition)", mechanism: "discreteLaplace", perQuery: costText(lap), queries: affordableCount(rem, lap) });
+  const lapName = discreteLaplace.displayName;
+  const gauName = discreteGaussian.displayName;
+  if (rem.kind === "pureDp" || rem.kind === "approxDp")
+    rows.push({ accountant: "pureDp (basic composition)", mechanism: lapName, perQuery: costText(lap), queries: affordableCount(rem, lap) });
   if (rem.kind === "approxDp") {
     let k = 0;
     if (rem.delta.num > 0n && ratCompare(rem.delta, rat(1n, 10n ** 100n)) >= 0) {
@@ -217,15 +239,16 @@ export function whatRemainingBuys(remaining: PrivacyCost | PrivacyCostJson, targ
       }
       k = lo;
     }
-    rows.push({ accountant: "approxDp (advanced composition)", mechanism: "discreteLaplace", perQuery: costText(lap), queries: k });
+    rows.push({ accountant: "approxDp (advanced composition)", mechanism: lapName, perQuery: costText(lap), queries: k });
     let kz = 0;
     if (rem.epsilon.num > 0n && ratCompare(rem.epsilon, rat(1n, 10n ** 9n)) >= 0 && ratCompare(rem.delta, rat(1n, 10n ** 100n)) >= 0) {
       const rho = approxDpToZcdpBudget(rem.epsilon, ratCompare(rem.delta, rat(1n, 2n)) > 0 ? rat(1n, 2n) : rem.delta);
       kz = affordableCount({ kind: "zCdp", rho }, gau);
     }
-    rows.push({ accountant: "zCdp (discrete Gaussian)", mechanism: "discreteGaussian", perQuery: costText(gau), queries: kz });
+    rows.push({ accountant: "zCdp (discrete Gaussian)", mechanism: gauName, perQuery: costText(gau), queries: kz });
   }
-  if (rem.kind === "zCdp") rows.push({ accountant: "zCdp (discrete Gaussian)", mechanism: "discreteGaussian", perQuery: costText(gau), queries: affordableCount(rem, gau) });
+  if (rem.kind === "zCdp")
+    rows.push({ accountant: "zCdp (discrete Gaussian)", mechanism: gauName, perQuery: costText(gau), queries: affordableCount(rem, gau) });
   return { plan, rows };
 }
 

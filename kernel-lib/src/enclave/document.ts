@@ -18,7 +18,8 @@
 import { sha384 } from "@noble/hashes/sha2.js";
 import { CleanRoomError } from "../errors.js";
 import { b64, ed25519Sign, ed25519Verify, fromB64, hex, utf8 } from "../crypto/primitives.js";
-import { canonicalJson, type PcrMap } from "./measurement.js";
+import { canonicalJson } from "../crypto/canonical.js";
+import type { PcrMap } from "./measurement.js";
 
 export const DOCUMENT_FORMAT = "cleanroom-lab/attestation/cose-sign1-like/ed25519/canonical-json/v1";
 const PROTECTED_HEADER = canonicalJson({ alg: "EdDSA", content: "application/vnd.cleanroom-lab.attestation+json" });

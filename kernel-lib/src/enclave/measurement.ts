@@ -27,44 +27,11 @@
 import { sha384 } from "@noble/hashes/sha2.js";
 import { invalid } from "../errors.js";
 import { hex, utf8 } from "../crypto/primitives.js";
+import { canonicalJson, type JsonValue } from "../crypto/canonical.js";
 
-/** A JSON value that canonicalises unambiguously (no undefined, no NaN, no bigint). */
-export type JsonValue = null | boolean | number | string | JsonValue[] | { [k: string]: JsonValue };
-
-/**
- * Canonical JSON: object keys sorted by UTF-16 code units (as RFC 8785 JCS), no whitespace,
- * finite numbers only. Two equal values always give the same bytes.
- *
- * @example
- * canonicalJson({ b: 1, a: [true, null] }) // '{"a":[true,null],"b":1}'
- */
-export function canonicalJson(value: unknown, field = "value"): string {
-  if (value === null) return "null";
-  switch (typeof value) {
-    case "boolean":
-      return value ? "true" : "false";
-    case "number":
-      if (!Number.isFinite(value)) invalid(field, "finite number", value);
-      return JSON.stringify(value);
-    case "string":
-      return JSON.stringify(value);
-    case "object": {
-      if (Array.isArray(value)) return `[${value.map((v, i) => canonicalJson(v, `${field}[${i}]`)).join(",")}]`;
-      const proto = Object.getPrototypeOf(value);
-      if (proto !== Object.prototype && proto !== null) invalid(field, "plain object, array or primitive", value);
-      const keys = Object.keys(value).sort();
-      const parts: string[] = [];
-      for (const k of keys) {
-        const v = (value as Record<string, unknown>)[k];
-        if (v === undefined) continue;
-        parts.push(`${JSON.stringify(k)}:${canonicalJson(v, `${field}.${k}`)}`);
-      }
-      return `{${parts.join(",")}}`;
-    }
-    default:
-      return invalid(field, "JSON value (null, boolean, finite number, string, array, plain object)", value);
-  }
-}
+// Canonical JSON is the library's one implementation (crypto/canonical.ts); re-exported
+// here because the enclave layer's importers (and enclave-room.ts) name it from this module.
+export { canonicalJson, type JsonValue } from "../crypto/canonical.js";
 
 /**
  * SHA-384 of bytes or of a string's UTF-8, as lowercase hex (96 chars).

@@ -8,16 +8,18 @@
  * purchases share one identifier and so one join key), and runs its half of the protocol
  * in psi.ts with its own fresh key. Rejected rows get no key and are reported by code only.
  *
- * Threat model: see psi.ts. The simulation keeps the parties' state in separate objects;
- * the only things passed between them are the plain-JSON messages recorded in `messages`.
+ * Threat model: see psi.ts. Each party is its own object (PsiInitiator, PsiResponder) holding
+ * its set, its key and its end of a Transport (transport/transport.ts); the two talk ONLY
+ * through that link, which carries plain JSON envelopes (an in-process linked pair that
+ * JSON round-trips every message today, a socket tomorrow). `messages` records what crossed.
  */
 import { CleanRoomError, invalid } from "../errors.js";
 import { makeRng, rngStamp, type Rng, type RngStamp } from "../rng.js";
-import { SecureChannel } from "../crypto/channel.js";
-import { utf8 } from "../crypto/primitives.js";
+import { linkedPair, type Tap, type Transport } from "../transport/transport.js";
+import { secureTransport } from "../transport/secure.js";
 import { normalizeColumn, type EmailOptions, type IdentifierKind, type PhoneOptions, type RejectionCode } from "./normalize.js";
 import { makeBackend, randomScalar, type BackendName, type ProgressFn } from "./psi-backend.js";
-import { defaultKeyRegistry, KeyRegistry, PsiClient, PsiServer, type PsiMessage, type PsiMode, type TranscriptEntry } from "./psi.js";
+import { defaultKeyRegistry, KeyRegistry, PsiClient, PsiServer, type PsiClientOutput, type PsiMessage, type PsiMode, type PsiRequest, type PsiResponse, type PsiServerOutput, type PsiSetup, type TranscriptEntry, PSI_PROTOCOL } from "./psi.js";
 
 export interface RunPsiOptions {
   /** Identifier column in object rows (default "email"); ignored for string rows. */
@@ -45,6 +47,11 @@ export interface RunPsiOptions {
   names?: { a: string; b: string };
   normalize?: EmailOptions & PhoneOptions;
   registry?: KeyRegistry;
+  /**
+   * How the two parties are linked (default: the in-process `linkedPair`). Every message
+   * crosses as plain JSON through it; a test can pass a recording pair, the next issue a socket.
+   */
+  link?: (a: string, b: string, opts: { tap?: Tap }) => [Transport, Transport];
 }
 
 export interface PartyMatchStats {
@@ -130,6 +137,65 @@ function prepare(rows: readonly unknown[], o: RunPsiOptions, field: string) {
   return { norm, distinct, rowToElement };
 }
 
+/** Close the link when a party fails, so its peer's pending receive is refused instead of hanging. */
+async function closingOnError<T>(t: Transport, run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (e) {
+    t.close();
+    throw e;
+  }
+}
+
+/**
+ * Party A (the PSI client) as its own object: its set, its key (inside `PsiClient`) and its
+ * end of the link. It holds nothing of B but what arrives through the transport.
+ */
+class PsiInitiator {
+  constructor(
+    private readonly client: PsiClient,
+    private readonly set: string[],
+    private readonly link: Transport,
+    private readonly secure: { rng: Rng; tap: Tap } | null,
+  ) {}
+
+  run(): Promise<{ out: PsiClientOutput; request: PsiRequest; channelTranscriptHash: string | null }> {
+    return closingOnError(this.link, async () => {
+      const t = this.secure ? await secureTransport(this.link, "initiator", this.secure) : this.link;
+      const request = await this.client.createRequest(this.set);
+      await t.send(PSI_PROTOCOL, request.kind, request);
+      const setup = (await t.receive({ protocol: PSI_PROTOCOL })).body as unknown as PsiSetup;
+      const response = (await t.receive({ protocol: PSI_PROTOCOL })).body as unknown as PsiResponse;
+      const out = await this.client.processResponse(setup, response);
+      if (out.mode === "joinKeys") await t.send(PSI_PROTOCOL, out.finish.kind, out.finish);
+      return { out, request, channelTranscriptHash: "transcriptHash" in t ? (t.transcriptHash as string) : null };
+    });
+  }
+}
+
+/** Party B (the PSI server) as its own object: its set, its key (inside `PsiServer`) and its end of the link. */
+class PsiResponder {
+  constructor(
+    private readonly server: PsiServer,
+    private readonly mode: PsiMode,
+    private readonly set: string[],
+    private readonly link: Transport,
+    private readonly secure: { rng: Rng; tap: Tap } | null,
+  ) {}
+
+  run(): Promise<PsiServerOutput | null> {
+    return closingOnError(this.link, async () => {
+      const t = this.secure ? await secureTransport(this.link, "responder", this.secure) : this.link;
+      const request = (await t.receive({ protocol: PSI_PROTOCOL })).body as unknown as PsiRequest;
+      const answer = await this.server.processRequest(request, this.set);
+      await t.send(PSI_PROTOCOL, answer.setup.kind, answer.setup);
+      await t.send(PSI_PROTOCOL, answer.response.kind, answer.response);
+      if (this.mode !== "joinKeys") return null;
+      return this.server.processFinish((await t.receive({ protocol: PSI_PROTOCOL })).body as unknown as Parameters<PsiServer["processFinish"]>[0]);
+    });
+  }
+}
+
 /**
  * Run PSI between party A (client) and party B (server) over their rows.
  *
@@ -168,39 +234,25 @@ export async function runPsi(rowsA: RowsLike, rowsB: RowsLike, options: RunPsiOp
     registry,
   };
   const messages: { from: string; to: string; message: PsiMessage }[] = [];
-  // Optionally carry every message over an encrypted channel (crypto/channel.ts): what the
-  // receiver processes is what came out of the channel, and the transcript counts frame bytes.
-  let chA: SecureChannel | undefined;
-  let chB: SecureChannel | undefined;
-  if (options.channel) {
-    const hello = SecureChannel.initiate({ party: names.a, rng: rng.fork(`psi/${n}/channel/${names.a}`) });
-    const reply = SecureChannel.accept(hello.hello, { party: names.b, rng: rng.fork(`psi/${n}/channel/${names.b}`) });
-    hello.channel.complete(reply.hello);
-    [chA, chB] = [hello.channel, reply.channel];
-  }
   const frameBytes: number[] = [];
-  const send = <M extends PsiMessage>(from: string, to: string, m: M): M => {
-    messages.push({ from, to, message: m });
-    if (!chA || !chB) return m;
-    const [tx, rx] = from === names.a ? [chA, chB] : [chB, chA];
-    const frame = tx.seal(utf8(JSON.stringify(m)), m.kind);
-    frameBytes.push(JSON.stringify(frame).length);
-    return JSON.parse(new TextDecoder().decode(rx.open(frame))) as M;
-  };
+  // The two parties talk ONLY through a Transport (transport/): plain JSON messages, here an
+  // in-process linked pair; optionally with every message sealed in a SecureChannel (the
+  // handshake crosses the same link). `messages` records what each party sent, as data.
+  const record: Tap = (env) => void messages.push({ from: env.from, to: env.to, message: env.body as unknown as PsiMessage });
+  const frames: Tap = (env) => void (env.kind === "channel.frame" && frameBytes.push(JSON.stringify(env.body).length));
+  const [linkA, linkB] = (options.link ?? linkedPair)(names.a, names.b, { tap: options.channel ? frames : record });
   try {
     const client = new PsiClient({ ...common, secretKey: keyA, rng: rng.fork(`psi/${n}/${names.a}`) });
     const server = new PsiServer({ ...common, secretKey: keyB, rng: rng.fork(`psi/${n}/${names.b}`) });
-    const request = send(names.a, names.b, await client.createRequest(a.distinct));
-    const answer = await server.processRequest(request, b.distinct);
-    const setup = send(names.b, names.a, answer.setup);
-    const response = send(names.b, names.a, answer.response);
-    const out = await client.processResponse(setup, response);
+    const partyA = new PsiInitiator(client, a.distinct, linkA, options.channel ? { rng: rng.fork(`psi/${n}/channel/${names.a}`), tap: record } : null);
+    const partyB = new PsiResponder(server, mode, b.distinct, linkB, options.channel ? { rng: rng.fork(`psi/${n}/channel/${names.b}`), tap: record } : null);
+    const [outA, sOut] = await Promise.all([partyA.run(), partyB.run()]);
+    const { out, request } = outA;
     let joinKeysA: (string | null)[] | null = null;
     let joinKeysB: (string | null)[] | null = null;
     let matchedRowsA: number[] | null = null;
     let matchedB: number | null = null;
-    if (out.mode === "joinKeys") {
-      const sOut = await server.processFinish(send(names.a, names.b, out.finish));
+    if (out.mode === "joinKeys" && sOut) {
       joinKeysA = a.rowToElement.map((k) => (k < 0 ? null : out.joinKeys[k]!));
       joinKeysB = b.rowToElement.map((k) => (k < 0 ? null : sOut.joinKeys[k]!));
       matchedB = sOut.intersectionSize;
@@ -238,7 +290,7 @@ export async function runPsi(rowsA: RowsLike, rowsB: RowsLike, options: RunPsiOp
         backend: backend.name,
         threads: backend.threads,
         sessionId: request.sessionId,
-        ...(chA ? { channelTranscriptHash: chA.transcriptHash } : {}),
+        ...(outA.channelTranscriptHash ? { channelTranscriptHash: outA.channelTranscriptHash } : {}),
         intersectionSize: out.intersectionSize,
         partyA: stats(names.a, a, matchedA, rowsMatchedA),
         partyB: stats(names.b, b, matchedB, joinKeysB ? joinKeysB.filter((k) => k !== null).length : null),
@@ -250,6 +302,7 @@ export async function runPsi(rowsA: RowsLike, rowsB: RowsLike, options: RunPsiOp
     if (options.keepMessages) result.messages = messages;
     return result;
   } finally {
+    linkA.close();
     keyA.fill(0);
     keyB.fill(0);
     await backend.close();

@@ -17,9 +17,9 @@
  * Spec: issue 4 (approved templates), issue 5 (cost before running, planning).
  */
 import { invalid } from "../errors.js";
-import { parseTemplate, templateCost, templateHash, noiseParams, templateMinimum, THRESHOLD_PRESETS, type Template } from "../cleanroom/template.js";
+import { parseTemplate, templateCost, noiseParams, templateMinimum, THRESHOLD_PRESETS, type Template } from "../cleanroom/template.js";
 import { costText, costToJson, type PrivacyCost, type PrivacyCostJson } from "../dp/accountant.js";
-import { discreteGaussianTail, discreteGaussianVariance, discreteLaplaceTail, discreteLaplaceVariance } from "../dp/mechanisms.js";
+import { mechanism as lookupMechanism, type NoiseMechanism } from "../dp/registry.js";
 import { ratFrom, ratSub, ratCompare, ratToDecimal, type Rational } from "../dp/rational.js";
 import type { BudgetReport } from "../dp/planner.js";
 
@@ -27,9 +27,9 @@ import type { BudgetReport } from "../dp/planner.js";
 export interface PreviewNoise {
   /** Aggregate name, or "units" for the distinct-unit count the threshold uses. */
   name: string;
-  /** L1 sensitivity (Laplace) or squared L2 sensitivity (Gaussian), as a decimal string. */
+  /** The sensitivity the mechanism is calibrated to (L1 for Laplace, squared L2 for Gaussian), as a decimal string. */
   sensitivity: string;
-  /** Laplace scale or Gaussian σ², as a decimal string. */
+  /** The mechanism's noise parameter (Laplace scale, Gaussian σ²), as a decimal string. */
   scale: string;
   /** Standard deviation of the noise. */
   sd: number;
@@ -52,23 +52,25 @@ export interface TemplatePreview {
   aggregates: { name: string; fn: string; column?: string; bounds?: [number, number] }[];
   contribution: { maxRowsPerUnit: number; orderBy: string[] } | null;
   threshold: { minimum: number; preset: string | null; style: string };
-  noise: { mechanism: "discreteLaplace" | "discreteGaussian"; confidence: number; perQuantity: PreviewNoise[] } | null;
+  /** `mechanism`: display name of the registered mechanism (dp/registry.ts). */
+  noise: { mechanism: string; confidence: number; perQuantity: PreviewNoise[] } | null;
   /** Cost of one run (null: threshold only, no DP claim). */
   cost: PrivacyCostJson | null;
   text: string;
 }
 
 /**
- * Smallest integer n with P(|X| > n) ≤ 1 − confidence for discrete Laplace (scale t) or
- * discrete Gaussian (σ²) noise, from the exact tails.
+ * Smallest integer n with P(|X| > n) ≤ 1 − confidence for the noise of a registered
+ * mechanism (a registry value, or its template/display name: "laplace" with scale t,
+ * "gaussian" with σ², …), from its exact tail.
  *
  * @example noiseHalfWidth("laplace", "10", 0.95) // 30
  */
-export function noiseHalfWidth(mechanism: "laplace" | "gaussian", scale: Rational | string, confidence: number): number {
-  if (mechanism !== "laplace" && mechanism !== "gaussian") invalid("mechanism", '"laplace" | "gaussian"', mechanism);
+export function noiseHalfWidth(mechanism: NoiseMechanism | string, scale: Rational | string, confidence: number): number {
+  const m = typeof mechanism === "string" ? lookupMechanism(mechanism, "mechanism") : lookupMechanism(mechanism?.templateName, "mechanism");
   if (typeof confidence !== "number" || !(confidence >= 0.5 && confidence < 1)) invalid("confidence", "number in [0.5, 1)", confidence);
   const s = ratFrom(scale as Rational, "scale");
-  const tail = (k: number) => (mechanism === "laplace" ? discreteLaplaceTail(k, s) : discreteGaussianTail(k, s));
+  const tail = (k: number) => m.tail(k, s);
   const beta = 1 - confidence;
   let hi = 1;
   while (tail(hi) > beta) hi *= 2;
@@ -109,10 +111,10 @@ export function previewTemplate(template: unknown, params?: Record<string, unkno
   }
   const np = noiseParams(t);
   const perQuantity: PreviewNoise[] = (np ?? []).map((q) => {
-    const variance = q.mechanism === "laplace" ? discreteLaplaceVariance(q.scale) : discreteGaussianVariance(q.scale);
+    const variance = q.mechanism.variance(q.scale);
     return {
       name: q.name,
-      sensitivity: (q.mechanism === "laplace" ? q.l1 : q.l2Squared).toString(),
+      sensitivity: q.sensitivity.toString(),
       scale: ratToDecimal(q.scale, 6),
       sd: Math.sqrt(variance),
       plusMinus: noiseHalfWidth(q.mechanism, q.scale, confidence),
@@ -124,7 +126,7 @@ export function previewTemplate(template: unknown, params?: Record<string, unkno
   const out: Omit<TemplatePreview, "text"> = {
     kind: "templatePreview",
     name: t.name,
-    hash: templateHash(t),
+    hash: t.hash,
     inputs,
     approvalsNeeded: [...new Set(inputs.map((i) => i.owner))].sort(),
     params: Object.entries(t.params).map(([name, p]) => ({
@@ -137,7 +139,7 @@ export function previewTemplate(template: unknown, params?: Record<string, unkno
     aggregates: t.aggregates.map((a) => ({ name: a.name, fn: a.fn, ...("column" in a ? { column: a.column, bounds: [a.bounds[0], a.bounds[1]] as [number, number] } : {}) })),
     contribution: t.contribution ? { maxRowsPerUnit: t.contribution.maxRowsPerUnit, orderBy: [...t.contribution.orderBy] } : null,
     threshold: { minimum: templateMinimum(t), preset: typeof m === "string" ? m : null, style: t.threshold.style },
-    noise: t.noise ? { mechanism: t.noise.mechanism === "laplace" ? "discreteLaplace" : "discreteGaussian", confidence, perQuantity } : null,
+    noise: np?.length ? { mechanism: np[0]!.mechanism.displayName, confidence, perQuantity } : null,
     cost: cost ? costToJson(cost) : null,
   };
   const unitsAs = t.aggregates.filter((a) => a.fn === "countUnits").map((a) => a.name);

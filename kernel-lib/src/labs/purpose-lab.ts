@@ -33,7 +33,8 @@ export { evaluatePurpose, verifyGrant, PurposeAuthority, type PurposeGrant, type
 export { PurposeKeyService, GatedTableStore, unwrapAndOpen, deriveKek, type SealedDataset } from "../purpose/gate.js";
 export { AuditLog, type AuditEntry, type AuditVerification } from "../purpose/audit.js";
 export { reviewEntries, type MisuseReview } from "../purpose/review.js";
-export { canonicalJson, sha256Canonical } from "../purpose/canonical.js";
+export { canonicalJson } from "../crypto/canonical.js";
+export { sha256Canonical } from "../purpose/canonical.js";
 
 /** One row of a purpose table: the data's allowed purposes and the query's purpose. */
 export interface PurposeTableCase {

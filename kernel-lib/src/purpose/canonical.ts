@@ -1,47 +1,18 @@
 /**
- * Canonical JSON and safe-text helpers shared by the purpose layer (grants, sealed-dataset
- * headers, the audit chain).
- *
- * Canonical form (in the spirit of RFC 8785 JCS, restricted to what we emit): object keys
- * sorted by UTF-16 code units, no whitespace, only strings, finite numbers, booleans, null,
- * arrays and plain objects. `undefined` members are dropped; bigint and non-finite numbers are
- * refused, so two honest implementations hash the same bytes.
+ * Hashing and safe-text helpers shared by the purpose layer (grants, sealed-dataset headers,
+ * the audit chain). Canonical JSON itself is `crypto/canonical.ts` (one implementation for
+ * the whole library: sorted keys, no whitespace, refuses what JSON cannot say).
  *
  * `looksLikeIdentifier` is the purpose layer's canary guard: audit fields, grant justifications
  * and echoed names must never carry a personal identifier (email, phone-like digit run).
  */
 import { sha256 } from "@noble/hashes/sha2.js";
-import { bug, invalid } from "../errors.js";
+import { bug } from "../errors.js";
 import { hex, utf8 } from "../crypto/primitives.js";
+import { canonicalJson } from "../crypto/canonical.js";
 
-/**
- * Canonical JSON string of `value` (sorted keys, no whitespace).
- *
- * @example
- * canonicalJson({ b: 1, a: [true, null] }) // '{"a":[true,null],"b":1}'
- */
-export function canonicalJson(value: unknown): string {
-  if (value === null) return "null";
-  switch (typeof value) {
-    case "string":
-      return JSON.stringify(value);
-    case "boolean":
-      return value ? "true" : "false";
-    case "number":
-      if (!Number.isFinite(value)) return invalid("value", "finite number", value);
-      return JSON.stringify(value);
-    case "object": {
-      if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
-      const proto = Object.getPrototypeOf(value);
-      if (proto !== Object.prototype && proto !== null) return invalid("value", "plain object", value);
-      const obj = value as Record<string, unknown>;
-      const keys = Object.keys(obj).filter((k) => obj[k] !== undefined).sort();
-      return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(",")}}`;
-    }
-    default:
-      return invalid("value", "JSON value (string, number, boolean, null, array, object)", value);
-  }
-}
+/** The one canonical JSON lives in `crypto/canonical.ts`; re-exported for the purpose layer's importers. */
+export { canonicalJson };
 
 /**
  * SHA-256 (hex) of the canonical JSON of `value`.

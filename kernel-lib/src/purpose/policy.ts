@@ -24,7 +24,8 @@ import { CleanRoomError, invalid, isCleanRoomError, type ErrorCode } from "../er
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { ed25519Sign, ed25519Verify, fromHex, hex, utf8 } from "../crypto/primitives.js";
 import type { Rng } from "../rng.js";
-import { canonicalJson, echoSafe, looksLikeIdentifier, SAFE_NAME } from "./canonical.js";
+import { canonicalJson } from "../crypto/canonical.js";
+import { echoSafe, looksLikeIdentifier, SAFE_NAME } from "./canonical.js";
 import { combineLabels, explainPermit, type PurposeLabel } from "./labels.js";
 import { isWithin, overlaps, type Taxonomy } from "./taxonomy.js";
 

@@ -8,7 +8,18 @@
  * Pure function of the entries; output is plain data for display.
  */
 import { invalid } from "../errors.js";
-import type { AuditEntry } from "./audit.js";
+
+/** What the review reads of an audit entry (audit.ts's `AuditEntry` has these and more). */
+export interface ReviewedEntry {
+  seq: number;
+  ts: string;
+  action: string;
+  who: { party: string; analyst?: string | undefined };
+  purpose: string | null;
+  outcome: string;
+  errorCode: string | null;
+  datasets: string[];
+}
 
 export interface ReviewOptions {
   repeatedDenials?: number;
@@ -25,9 +36,9 @@ export interface MisuseFlag {
   seqs: number[];
 }
 
-export interface MisuseReview {
+export interface MisuseReview<E extends ReviewedEntry = ReviewedEntry> {
   entries: number;
-  refused: Array<Pick<AuditEntry, "seq" | "ts" | "action" | "purpose" | "errorCode" | "datasets"> & { who: string }>;
+  refused: Array<Pick<E, "seq" | "ts" | "action" | "purpose" | "errorCode" | "datasets"> & { who: string }>;
   flags: MisuseFlag[];
 }
 
@@ -43,13 +54,13 @@ const posInt = (v: unknown, d: number, f: string): number => {
  * @example
  * reviewEntries(audit.entries(), { repeatedDenials: 3, burstCount: 20, burstWindowSeconds: 60 })
  */
-export function reviewEntries(entries: readonly AuditEntry[], opts: ReviewOptions = {}): MisuseReview {
+export function reviewEntries<E extends ReviewedEntry>(entries: readonly E[], opts: ReviewOptions = {}): MisuseReview<E> {
   const repeated = posInt(opts.repeatedDenials, 3, "repeatedDenials");
   const distinct = posInt(opts.distinctPurposes, 4, "distinctPurposes");
   const burstCount = posInt(opts.burstCount, 20, "burstCount");
   const windowMs = posInt(opts.burstWindowSeconds, 60, "burstWindowSeconds") * 1000;
-  const whoOf = (e: AuditEntry) => `${e.who.party}/${e.who.analyst ?? "-"}`;
-  const byWho = new Map<string, AuditEntry[]>();
+  const whoOf = (e: E) => `${e.who.party}/${e.who.analyst ?? "-"}`;
+  const byWho = new Map<string, E[]>();
   for (const e of entries) byWho.set(whoOf(e), [...(byWho.get(whoOf(e)) ?? []), e]);
   const flags: MisuseFlag[] = [];
   for (const [who, es] of [...byWho].sort(([a], [b]) => (a < b ? -1 : 1))) {

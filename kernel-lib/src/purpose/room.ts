@@ -9,6 +9,12 @@
  * outcome with its privacy cost via `recordQuery`, after the budget charge). Requester names
  * that look like identifiers are recorded as "redacted" and the call is refused.
  *
+ * Charges: `chargeQuery` runs the budget charge and its `charge` audit entry (cost, every
+ * budget charged) in ONE IMMEDIATE transaction, so a kill leaves both or neither; the signed
+ * head is published after COMMIT. `auditReport` reconciles the ledger with those entries
+ * (when the room was given its ledger): a ledger zeroed or emptied by SQL is reported as
+ * `ledger_mismatch` naming the budget and the audit entry range.
+ *
  * Threat model: see policy.ts (grants), gate.ts (keys), audit.ts (log). Secrets default to
  * fresh random values from `rng`; pass them in to survive a kernel restart.
  */
@@ -21,6 +27,7 @@ import { GatedTableStore, PurposeKeyService, type GatedDatasetInfo } from "./gat
 import { type DatasetTagsInput, type PurposeLabel } from "./labels.js";
 import { compileRules, evaluatePurpose, PurposeAuthority, type DenyRule, type PurposeDecision, type PurposeGrant, type Requester } from "./policy.js";
 import type { ReviewOptions } from "./review.js";
+import { faultPoint } from "../faults.js";
 import { defaultTaxonomy, isWithin, type Taxonomy, type TaxonomyKind } from "./taxonomy.js";
 
 export interface PurposeRoomOptions {
@@ -37,6 +44,16 @@ export interface PurposeRoomOptions {
   auditAnchor?: AuditAnchor;
   taxonomy?: Taxonomy;
   rules?: DenyRule[];
+  /** The room's privacy ledger (structurally: `PrivacyLedger.verify`), reconciled with the audited charges by `auditReport`. */
+  ledger?: LedgerReconciler;
+}
+
+/** What `auditReport` needs of the privacy ledger (dp/ledger.ts `PrivacyLedger` fits). */
+export interface LedgerReconciler {
+  verify(
+    roomId: string,
+    opts: { audited: Array<{ index: number; ts: string; cost: AuditCost; budgets: string[] }> },
+  ): { ok: boolean; problems: string[]; mismatches?: Array<{ budget: string; entries: [number, number] | null; detail: string }> };
 }
 
 const safe = (s: unknown): string => (typeof s === "string" && SAFE_NAME.test(s) && !looksLikeIdentifier(s) ? s : "redacted");
@@ -68,10 +85,12 @@ export class PurposeRoom {
   readonly #rng: Rng;
   readonly #clock: () => Date;
   readonly #db: Database;
+  readonly #ledger: LedgerReconciler | undefined;
 
   constructor(db: Database, opts: PurposeRoomOptions) {
     this.roomId = opts.roomId;
     this.#db = db;
+    this.#ledger = opts.ledger;
     this.#rng = opts.rng;
     this.#clock = opts.clock ?? (() => new Date());
     this.#taxonomy = opts.taxonomy ?? defaultTaxonomy();
@@ -243,6 +262,30 @@ export class PurposeRoom {
   }
 
   /**
+   * A budget charge and its audit entry as one unit: `charge()` (e.g. `ledger.chargeAtomic`)
+   * and a `charge` entry (who, purpose, template, cost, every budget charged) commit in ONE
+   * IMMEDIATE transaction, or neither does (a refusal from `charge` rolls back and is rethrown;
+   * the caller audits the refusal as before). The head is published after COMMIT.
+   *
+   * @example
+   * const receipt = pr.chargeQuery({ party: "advertiser", purpose, templateHash, cost: auditCost(cost), budgets: ["collaboration/lab", "party/advertiser"] },
+   *   () => ledger.chargeAtomic("lab", keys, cost, meta))
+   */
+  chargeQuery<T>(input: { party: string; purpose: string | null; templateHash: string | null; cost: AuditCost; budgets: string[] }, charge: () => T): T {
+    const out = this.audit.atomic(() => {
+      const r = charge();
+      this.audit.append({
+        action: "charge", who: auditWho({ party: input.party }), purpose: purposeOrNull(input.purpose), templateHash: input.templateHash,
+        privacyCost: input.cost, outcome: "granted", budgets: input.budgets,
+      });
+      faultPoint("room.charge.beforeCommit");
+      return r;
+    });
+    faultPoint("room.charge.afterCommit");
+    return out;
+  }
+
+  /**
    * `audit()`: verify the chain, sign the current head if it verifies, return entries and the misuse review.
    *
    * @example
@@ -251,6 +294,25 @@ export class PurposeRoom {
   auditReport(opts: { limit?: number } & ReviewOptions = {}): ReturnType<AuditLog["report"]> {
     // sign only a chain that verifies: signing first would overwrite a genuine head with one over a rewritten chain
     if (this.audit.verify().ok) this.audit.signHead();
-    return this.audit.report(opts);
+    const report = this.audit.report(opts);
+    if (!report.verification.ok || !this.#ledger) return report;
+    // the chain verifies: the ledger must hold exactly the charges it records (one snapshot of both:
+    // a charge and its entry commit together, so a concurrent kernel cannot split them here)
+    const ledger = this.#ledger;
+    const l = this.#db.transaction(() => {
+      const audited = this.audit.entries()
+        .filter((e) => e.action === "charge" && e.outcome === "granted" && e.privacyCost && e.budgets)
+        .map((e) => ({ index: e.seq, ts: e.ts, cost: e.privacyCost!, budgets: e.budgets! }));
+      return ledger.verify(this.roomId, { audited });
+    })();
+    if (l.ok) return report;
+    const first = l.mismatches?.[0];
+    return {
+      ...report,
+      verification: {
+        ...report.verification, ok: false, problem: "ledger_mismatch", firstBadIndex: first?.entries?.[0] ?? null,
+        detail: `the privacy ledger does not match the audit chain: ${l.problems.join("; ")}`,
+      },
+    };
   }
 }

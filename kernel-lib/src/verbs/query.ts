@@ -17,8 +17,8 @@ import { enclaveQuery, type EnclaveQueryResult } from "../enclave-room.js";
 import { toLiftAggregates } from "../cleanroom/templates/lift.js";
 import { liftFromRelease, type ReleasedLiftResult } from "../studies/release.js";
 import { withMimeBundle } from "../display/bundle.js";
-import { liftPayloadFromResult, queryPayloadFromResult, refusedQueryPayload } from "../display/from-results.js";
-import type { TraceStepName } from "../display/schema.js";
+import { liftPayloadFromResult, queryPayloadFromResult } from "../display/from-results.js";
+import { refusalValue, type RefusalView } from "../display/refusal.js";
 import { paramsArg, parseAtDoor, partyArg, purposeName, requireLab, shortName, templateArg } from "./door.js";
 
 const queryShape = {
@@ -76,13 +76,7 @@ export async function cleanRoomQuery(lab: Lab, input: QueryInput): Promise<Clean
 }
 
 /** What `attempt` returns for a refused call. */
-export interface Refusal {
-  ok: false;
-  code: string;
-  message: string;
-  field?: string;
-  trace: { step: TraceStepName; status: "ok" | "refused" | "skipped"; reason?: string }[] | null;
-}
+export type Refusal = RefusalView;
 
 /**
  * Run a call that may be refused; return its result, or a displayable refusal that shows the
@@ -96,15 +90,7 @@ export async function attempt<T>(call: () => T | Promise<T>): Promise<T | Refusa
     return await call();
   } catch (e) {
     if (!isCleanRoomError(e)) throw e;
-    const trace = (e.details.trace as Refusal["trace"]) ?? null;
-    const refusal: Refusal = { ok: false, code: e.code, message: e.message.replace(/^\[[A-Z_]+\] /, ""), trace, ...(e.details.field ? { field: String(e.details.field) } : {}) };
-    return withMimeBundle(refusal, (r) => {
-      if (r.trace) {
-        const at = r.trace.find((s) => s.status === "refused")?.step ?? "parse";
-        return refusedQueryPayload({ code: r.code, message: r.message }, at, { title: "Refused" });
-      }
-      return { kind: "error", version: 1, code: r.code, message: r.message, ...(r.field ? { field: r.field } : {}) };
-    });
+    return refusalValue(e); // display/refusal.ts: the same view the kernel shows for an uncaught refusal
   }
 }
 

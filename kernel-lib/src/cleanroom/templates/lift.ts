@@ -180,7 +180,8 @@ export function toLiftAggregates(result: QueryResult): LiftAggregates[] {
   return [...cohorts].map((c) => {
     const t = byKey.get(`test|${c}`);
     const k = byKey.get(`control|${c}`);
-    const g = (r: typeof t, m: string) => (r && typeof r[m] === "number" ? (r[m] as number) : null);
+    // a released integer beyond 2^53 arrives as a decimal string (release.ts `releasedInt`)
+    const g = (r: typeof t, m: string) => (r && typeof r[m] === "number" ? (r[m] as number) : r && typeof r[m] === "string" ? Number(r[m]) : null);
     return {
       cohort: c,
       testPopulation: g(t, "population"),

@@ -1,0 +1,232 @@
+/**
+ * Enclave mode of a lab (issue 7; notebook 04): the data owners' keys go only to an attested
+ * enclave and the clean-room query runs inside it. This module wires the two sides together
+ * and gives the session's ONE roads what differs in this mode:
+ *
+ *   sealing()   the upload road's strategy: the OWNER keeps its validated table and hands
+ *               the operator only an owner-sealed blob, which the purpose gate labels and
+ *               seals again; the operator catalogs metadata only.
+ *   attest()    the operator launches an enclave from the room's hardware root whose
+ *               measurement covers the engine, the release config, the workload code and the
+ *               approved template hashes. Each owner computes the measurement it expects ON ITS
+ *               OWN (enclave-room-workload.ts) with its own rule, protects its table for exactly
+ *               that image and purpose, and releases the data key only after its verifier passes.
+ *   executor()  the query road's executor: admission (enclave-mode inputs only), planning over
+ *               metadata, key acquisition (attest + release, BEFORE the charge: a refused
+ *               enclave costs no budget), execution + release INSIDE the enclave.
+ *
+ * Threat model: see session/data-owner.ts (owners) and session/enclave-operator.ts (operator).
+ * Everything runs in one JS process; isolation is by object boundaries (#private fields),
+ * not hardware. Key material is drawn from forks of the lab's Rng: in seeded teaching mode it
+ * is reproducible from the seed — not private, by design. Templates with a difference check
+ * are refused (the difference history lives outside the enclave).
+ */
+import { CleanRoomError, invalid, isCleanRoomError } from "../errors.js";
+import { rngStamp, TEACHING_LABEL } from "../rng.js";
+import type { DatasetSchema } from "../cleanroom/dataset.js";
+import type { AnalysisRule } from "../cleanroom/rules.js";
+import type { QueryResult } from "../cleanroom/release.js";
+import type { ApprovalStatus } from "../cleanroom/approvals.js";
+import { labelForColumns, tagDataset } from "../purpose/labels.js";
+import { canonicalJson, measureImage, sha384Hex, type JsonValue } from "../enclave/measurement.js";
+import { attestationDisplay, type AttestationDisplay } from "../enclave/report.js";
+import { ENCLAVE_DEPENDENCIES, enclaveRoomImage, enclaveRoomWorkload, tamperedEnclaveRoomWorkload, type EnclaveQueryParams } from "../enclave-room-workload.js";
+import type { Room, Sealing, ValidatedUpload } from "./room.js";
+import type { QueryExecutor } from "./road.js";
+import { DataOwner } from "./data-owner.js";
+import { EnclaveOperator } from "./enclave-operator.js";
+import type { EnclaveAttestation, EnclaveAttestOptions, EnclaveQueryExtra, EnclaveUploadReceipt, OwnerDecision } from "./enclave-types.js";
+
+export class EnclaveMode {
+  readonly operator: EnclaveOperator;
+  readonly #room: Room;
+  /** The data owners of this room, by party (never handed to the operator). */
+  readonly #owners = new Map<string, DataOwner>();
+
+  constructor(room: Room) {
+    this.#room = room;
+    this.operator = new EnclaveOperator(room);
+  }
+
+  #owner(name: string): DataOwner {
+    let o = this.#owners.get(name);
+    if (!o) this.#owners.set(name, (o = new DataOwner(name, this.operator.root.publicKeyHex, this.#room.rng.fork(`owner-storage:${name}`))));
+    return o;
+  }
+
+  /** The upload road's owner-sealed strategy. */
+  sealing(): Sealing<EnclaveUploadReceipt> {
+    const room = this.#room;
+    // The owner's own reading of its tags (dataset + every column, most restrictive: the enclave
+    // decrypts the whole table). Its key release follows THIS label, never the operator's catalog.
+    const keep = (u: ValidatedUpload) => {
+      const own = labelForColumns(tagDataset(room.purpose.taxonomy, u.tags));
+      this.#owner(u.owner).keep(u.key, { bytes: u.bytes, allow: own.allow, deny: own.deny, rule: u.rule });
+    };
+    const receipt = (u: ValidatedUpload, purposes: string[], operatorHoldsBytes: number): EnclaveUploadReceipt =>
+      Object.freeze({ kind: "dataset", name: u.name, owner: u.owner, rows: u.ds.rows, columns: Object.keys(u.ds.schema.columns), fingerprint: u.ds.fingerprint, purposes, sealed: true, mode: "enclave", operatorHoldsBytes });
+    return {
+      taken: (key) => this.operator.catalog().has(key) && !!this.#owners.get(key.split("/")[0]!)?.holds(key),
+      reattach: (u) => {
+        const known = this.operator.catalog().get(u.key);
+        if (!known) return null;
+        // After a kernel restart the owner re-attaches its copy: same content only, nothing new stored.
+        if (known.fingerprint !== u.ds.fingerprint) invalid("rows", `the content already catalogued as ${u.key} (fingerprint ${known.fingerprint.slice(0, 12)}…)`, `fingerprint ${u.ds.fingerprint.slice(0, 12)}…`, "ALREADY_EXISTS");
+        keep(u);
+        return receipt(u, known.purposes, Buffer.from(this.operator.atRest(u.key).ciphertext, "base64").length);
+      },
+      seal: (u) => this.#owner(u.owner).sealForStorage(u.key, u.bytes, room.rng),
+      catalog: (u, purposes) => this.operator.addToCatalog(u.key, { owner: u.owner, name: u.name, schema: u.ds.schema, fingerprint: u.ds.fingerprint, rule: u.rule, rows: u.ds.rows, purposes }),
+      done: (u, purposes, storedBytes) => {
+        keep(u);
+        return receipt(u, purposes, storedBytes);
+      },
+    };
+  }
+
+  /** An owner approves a template over enclave-mode (and/or plain) datasets (audited like the plain approval). */
+  approve(template: unknown, by: string): ApprovalStatus {
+    return this.#room.approve(template, by, this.operator.planContext());
+  }
+
+  /** Launch an enclave and run every owner's verifier + key-release policy (refusals as data). */
+  attest(opts: EnclaveAttestOptions): EnclaveAttestation {
+    const room = this.#room;
+    const op = this.operator;
+    if (typeof opts !== "object" || opts === null) invalid("opts", "{ purpose, tamper?, debug?, datasets? }", opts);
+    const tamper = opts.tamper ?? "none";
+    if (!["none", "code", "template", "debug"].includes(tamper)) invalid("opts.tamper", "none | code | template | debug", tamper);
+    if (opts.debug !== undefined && typeof opts.debug !== "boolean") invalid("opts.debug", "boolean", opts.debug);
+    const pin = opts.ownersPin ?? "ownImage";
+    if (pin !== "ownImage" && pin !== "operatorClaim") invalid("opts.ownersPin", "ownImage | operatorClaim", pin);
+    const purpose = room.purpose.taxonomy.resolveUse(opts.purpose, "opts.purpose");
+    const cat = op.catalog();
+    const keys = opts.datasets ?? [...cat.keys()];
+    if (keys.length === 0) invalid("opts.datasets", "enclave-mode datasets (upload with enclaveUpload first)", keys, "NOT_FOUND");
+    for (const k of keys) if (!cat.has(k)) invalid("opts.datasets", `enclave-mode datasets of this room (${[...cat.keys()].join(", ")})`, k, "NOT_FOUND");
+    const rng = room.rng.fork(`attest:${++op.attests}`);
+    const approved = room.templates.approvedHashes();
+    // The operator's view of the owners' rules (its catalog) is measured into the image; each
+    // owner below recomputes the image with ITS OWN rule for its dataset, so a catalog edited to
+    // weaken a rule (e.g. a lower threshold) yields an image that owner did not pin.
+    const catalogRules = Object.fromEntries([...keys].sort().map((k) => [k, cat.get(k)!.rule ?? null]));
+    const image = enclaveRoomImage(room.engine.name, approved, catalogRules);
+    // "template": the operator slips one template hash nobody approved into the image.
+    const launched = tamper === "template" ? [...approved, sha384Hex("a template no data owner approved").slice(0, 64)] : approved;
+    const enclave = op.root.launch(
+      { engine: image.engine, approvedTemplateHashes: launched, config: image.config, workload: tamper === "code" ? tamperedEnclaveRoomWorkload : enclaveRoomWorkload, dependencies: ENCLAVE_DEPENDENCIES, debug: tamper === "debug" || opts.debug === true },
+      rng,
+    );
+    // Each owner computes the image it expects from the approved hashes and the published code.
+    // Defence OFF ("operatorClaim"): owners pin whatever image the operator says it launched.
+    const ownerExpects = (k: string, own: AnalysisRule | null): string =>
+      pin === "ownImage" ? measureImage(enclaveRoomImage(room.engine.name, approved, { ...catalogRules, [k]: own })).imageSha384 : enclave.measurement.imageSha384;
+    let expected = pin === "ownImage" ? measureImage(image).imageSha384 : enclave.measurement.imageSha384;
+    let shownExpected: string | null = null;
+    const decisions: OwnerDecision[] = [];
+    let shown: AttestationDisplay | null = null;
+    const title = (d: string) => `Enclave attestation — ${d}`;
+    for (const k of keys) {
+      const owner = cat.get(k)!.owner;
+      const side = this.#owners.get(owner);
+      if (!side?.holds(k)) {
+        decisions.push({ owner, dataset: k, outcome: "refused", code: "NOT_FOUND", check: null, reason: "the owner holds no copy in this kernel (owner state is in memory only): the owner re-attaches it with enclaveUpload (same rows)" });
+        continue;
+      }
+      expected = ownerExpects(k, side.ownRule(k) ?? null);
+      shownExpected ??= expected;
+      const enc = side.protect(k, expected, purpose, rng);
+      if ("refused" in enc) {
+        decisions.push({ owner, dataset: k, outcome: "refused", code: "KEY_RELEASE_DENIED", check: "purpose", reason: enc.refused });
+        continue;
+      }
+      op.ciphertexts.set(k, enc);
+      const nonce = side.challenge(rng);
+      const doc = enclave.attest(nonce, { purpose, userData: `${room.roomId}|${k}` });
+      op.documents.push(doc);
+      try {
+        const grant = side.releaseKey({ datasetId: enc.datasetId, document: doc, nonce, recipientPublicKey: enclave.channelPublicKey }, rng);
+        op.sealedKeys.push({ datasetId: grant.datasetId, ephemeralPublicKey: grant.sealedKey.ephemeralPublicKey, ciphertextBytes: grant.sealedKey.ciphertext.length });
+        enclave.acceptKey(grant);
+        decisions.push({ owner, dataset: k, outcome: "released", code: null, check: null, reason: null });
+        shown ??= attestationDisplay(doc, { grantedTo: k }, { title: title(`${owner} released the key for ${k}`), rngStamp: rngStamp(rng) });
+      } catch (e) {
+        if (!isCleanRoomError(e)) throw e;
+        decisions.push({ owner, dataset: k, outcome: "refused", code: e.code, check: (e.details.check as string) ?? null, reason: (e.details.reason as string) ?? e.message });
+        if (!shown || shown.keyRelease.outcome === "released") shown = attestationDisplay(doc, { error: e }, { title: title(`${owner} refused the key for ${k}`), rngStamp: rngStamp(rng) });
+      }
+    }
+    const ok = decisions.every((d) => d.outcome === "released");
+    // every owner's key-release decision is audited, granted or refused (a refused attestation
+    // is exactly what a misuse review should see)
+    for (const d of decisions)
+      room.purpose.audit.append({ action: "keyRelease", who: { party: d.owner }, purpose, datasets: [d.dataset], outcome: d.outcome === "released" ? "granted" : "refused", errorCode: (d.code ?? null) as never });
+    if (ok) {
+      op.enclave?.terminate();
+      op.enclave = enclave;
+      op.purpose = purpose;
+    } else enclave.terminate();
+    const m = enclave.measurement;
+    return {
+      kind: "enclaveAttestation", ok, moduleId: enclave.moduleId, imageSha384: m.imageSha384, ownersExpectImageSha384: shownExpected ?? expected, ownersPin: pin, rootPublicKeyHex: op.root.publicKeyHex, pcrs: { ...m.pcrs }, debug: enclave.debug, purpose,
+      approvedTemplateHashes: [...enclave.approvedTemplateHashes], owners: decisions,
+      display: shown ?? {
+        kind: "attestation", version: 1, title: title("no owner was asked"), document: [{ name: "document", value: "none requested" }], checks: [], verified: false,
+        keyRelease: { outcome: "not-requested", reason: decisions[0]?.reason ?? "no dataset" }, ...(rng.mode === "seeded" ? { rngMode: "seeded" as const, label: TEACHING_LABEL } : { rngMode: "secure" as const }),
+      },
+      rngStamp: rngStamp(rng),
+    };
+  }
+
+  /** The query road's executor for this mode (one per query: it snapshots the catalog at admission). */
+  executor(): QueryExecutor<EnclaveAttestation | null, EnclaveQueryExtra> {
+    const op = this.operator;
+    const room = this.#room;
+    let cat = op.catalog();
+    return {
+      name: "enclave",
+      admit: (template) => {
+        cat = op.catalog();
+        for (const i of [template.base, ...(template.events ? [template.events] : [])])
+          if (!cat.has(`${i.owner}/${i.dataset}`)) invalid("template", "inputs uploaded in enclave mode (enclaveUpload); use cleanRoomQuery for plain datasets", `${i.owner}/${i.dataset}`, "STATE_INVALID");
+      },
+      purposeNote: (purpose) => `granted for ${purpose}; the gate released owner-sealed ciphertext only`,
+      planContext: () => op.planContext(),
+      checkPlan: (_prep, template) => {
+        if (template.differenceCheck) throw new CleanRoomError("STATE_INVALID", `"template.differenceCheck" is not supported in enclave mode (the difference history lives outside the enclave)`, { field: "template.differenceCheck" });
+      },
+      planNote: "from metadata; recompiled inside the enclave",
+      acquire: (q) => {
+        const ids = q.datasets;
+        const cur = op.enclave;
+        const measuredRules = (cur?.config.rules ?? {}) as { [k: string]: JsonValue };
+        const needsAttest = !cur || op.purpose !== q.purpose || !cur.approvedTemplateHashes.includes(q.templateHash) || ids.some((k) => !cur.view().keysHeld.some((h) => h.datasetId === op.ciphertexts.get(k)?.datasetId))
+          || ids.some((k) => canonicalJson(measuredRules[k] ?? null) !== canonicalJson(JSON.parse(JSON.stringify(cat.get(k)!.rule ?? null))));
+        if (!needsAttest) return null;
+        const att = this.attest({ purpose: q.purpose, datasets: ids });
+        if (!att.ok) {
+          const bad = att.owners.find((o) => o.outcome === "refused")!;
+          throw new CleanRoomError((bad.code as never) ?? "KEY_RELEASE_DENIED", `${bad.owner} refused to release the key for ${bad.dataset}: ${bad.reason}`, { field: "enclave", check: bad.check });
+        }
+        return att;
+      },
+      chargeNote: () => ` (after the owners released their keys to ${op.enclave!.moduleId})`,
+      execute: async (q, att) => {
+        const enclave = op.enclave!;
+        const ids = q.datasets;
+        const qp: EnclaveQueryParams = {
+          template: JSON.parse(JSON.stringify(q.template)), params: q.prep.params as JsonValue,
+          inputs: Object.fromEntries(ids.map((k) => { const m = cat.get(k)!; return [k, { owner: m.owner, name: m.name, schema: m.schema as DatasetSchema, fingerprint: m.fingerprint, rule: m.rule }]; })) as never,
+        };
+        const run = await enclave.runAsync({ datasets: Object.fromEntries(ids.map((k) => [k, op.ciphertexts.get(k)!])), templateHash: q.templateHash, params: qp as unknown as JsonValue, purpose: q.purpose });
+        op.outputs.push(run.output);
+        const owners = att?.owners ?? ids.map((k) => ({ owner: cat.get(k)!.owner, dataset: k, outcome: "released" as const, code: null, check: null, reason: "key released earlier to this enclave" }));
+        return {
+          result: run.output as unknown as QueryResult,
+          where: `inside ${enclave.moduleId} (${room.engine.name})`,
+          extra: { mode: "enclave" as const, attestation: { moduleId: run.moduleId, imageSha384: run.imageSha384, owners, outputSha384: run.outputSha384 } },
+        };
+      },
+    };
+  }
+}

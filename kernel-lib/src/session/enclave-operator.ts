@@ -1,0 +1,77 @@
+/**
+ * The operator's side of enclave mode: the room's simulated hardware root, the current
+ * enclave, and everything the operator holds — its catalog (metadata only: schema, rows,
+ * fingerprint, the owners' rules as it was told them), KMS-protected ciphertexts, attestation
+ * documents, sealed keys and released outputs.
+ *
+ * Threat model: the operator is curious. Nothing it holds is plaintext of an enclave-mode
+ * dataset (operatorHoldings and the views check that with its own powers). Its catalog is
+ * NOT owner-signed: an operator may edit it (e.g. weaken a rule) — the owners then compute
+ * an image they did not pin and refuse their keys (session/enclave-mode.ts).
+ */
+import * as aq from "arquero";
+import { SimulatedHardwareRoot, type EnclaveInstance } from "../enclave/enclave.js";
+import type { EncryptedDataset } from "../enclave/keyRelease.js";
+import type { JsonValue } from "../enclave/measurement.js";
+import type { AttestationDocument } from "../enclave/document.js";
+import type { PlanContext } from "../cleanroom/plan.js";
+import type { EnclaveInputMeta } from "../enclave-room-workload.js";
+import type { Room } from "./room.js";
+
+/** One entry of the operator's enclave-mode catalog. */
+export type CatalogEntry = EnclaveInputMeta & { rows: number; purposes: string[] };
+
+export class EnclaveOperator {
+  readonly root: SimulatedHardwareRoot;
+  enclave: EnclaveInstance | null = null;
+  /** The purpose the current enclave was attested for. */
+  purpose: string | null = null;
+  /** KMS-protected ciphertexts by dataset key (what the current enclave was given). */
+  readonly ciphertexts = new Map<string, EncryptedDataset>();
+  readonly documents: AttestationDocument[] = [];
+  readonly sealedKeys: { datasetId: string; ephemeralPublicKey: string; ciphertextBytes: number }[] = [];
+  readonly outputs: JsonValue[] = [];
+  attests = 0;
+  readonly #room: Room;
+
+  constructor(room: Room) {
+    this.#room = room;
+    this.root = SimulatedHardwareRoot.fromSecretKey(room.roomId, room.enclaveRootKey);
+    room.db.exec(`CREATE TABLE IF NOT EXISTS enclave_datasets (room_id TEXT NOT NULL, key TEXT NOT NULL, meta_json TEXT NOT NULL, PRIMARY KEY (room_id, key))`);
+  }
+
+  /** The enclave-mode catalog, read from the room's database each time (the operator may edit it). */
+  catalog(): Map<string, CatalogEntry> {
+    const rows = this.#room.db.prepare("SELECT key, meta_json FROM enclave_datasets WHERE room_id = ?").all(this.#room.roomId) as { key: string; meta_json: string }[];
+    return new Map(rows.map((r) => [r.key, JSON.parse(r.meta_json)]));
+  }
+
+  /** Catalog an owner-sealed upload (inside the upload transaction). */
+  addToCatalog(key: string, meta: CatalogEntry): void {
+    this.#room.db.prepare("INSERT INTO enclave_datasets (room_id, key, meta_json) VALUES (?, ?, ?)").run(this.#room.roomId, key, JSON.stringify(meta));
+  }
+
+  /** The sealed record the operator's purpose gate keeps for `key` (purpose-gate seal over the owner's blob). */
+  atRest(key: string): ReturnType<Room["purpose"]["store"]["sealed"]> {
+    return this.#room.purpose.store.sealed(key);
+  }
+
+  /** Planner context over the enclave-mode catalog (metadata only), then the plain catalog. */
+  planContext(): PlanContext {
+    const base = this.#room.planContext();
+    return {
+      dataset: (owner, name) => {
+        const m = this.catalog().get(`${owner}/${name}`);
+        if (!m) return base.dataset(owner, name);
+        const table = aq.table(Object.fromEntries(Object.keys(m.schema.columns).map((c) => [c, []]))) as never;
+        return { name: m.name, owner: m.owner, schema: m.schema, rows: m.rows, fingerprint: m.fingerprint, table };
+      },
+      rule: (owner, name) => this.catalog().get(`${owner}/${name}`)?.rule ?? base.rule(owner, name),
+    };
+  }
+
+  /** The plain path's planner (the operator trying to plan over an enclave-mode dataset). */
+  plainPlanContext(): PlanContext {
+    return this.#room.planContext();
+  }
+}

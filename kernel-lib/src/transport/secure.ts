@@ -1,0 +1,59 @@
+/**
+ * A Transport wrapped in an X25519/HKDF/AES-256-GCM SecureChannel (crypto/channel.ts): the
+ * handshake hellos and then every message cross the inner transport as `channel.frame`
+ * envelopes; what the receiver processes is what came out of the channel.
+ *
+ * Threat model: an observer of the inner transport sees frame sizes, order and the public
+ * hellos only; a modified, replayed, reordered or reflected frame is refused
+ * (CHANNEL_* codes) before the message reaches its protocol. No peer authentication unless
+ * the channel is given static keys (see crypto/channel.ts).
+ */
+import { CleanRoomError } from "../errors.js";
+import type { Rng } from "../rng.js";
+import { CHANNEL_PROTOCOL, SecureChannel, type ChannelFrame, type ChannelHello } from "../crypto/channel.js";
+import { utf8 } from "../crypto/primitives.js";
+import { assertPlainJson, ENVELOPE_VERSION, type Envelope, type Tap, type Transport } from "./transport.js";
+
+/**
+ * Run the channel handshake over `inner` (the initiator sends its hello first) and return a
+ * Transport that seals every message. `tap` sees each plaintext envelope this end sends.
+ *
+ * @example
+ * const [a, b] = linkedPair("A", "B");
+ * const [sa, sb] = await Promise.all([secureTransport(a, "initiator", { rng: rngA }), secureTransport(b, "responder", { rng: rngB })]);
+ */
+export async function secureTransport(inner: Transport, role: "initiator" | "responder", o: { rng: Rng; tap?: Tap }): Promise<Transport & { readonly transcriptHash: string }> {
+  let channel: SecureChannel;
+  if (role === "initiator") {
+    const hello = SecureChannel.initiate({ party: inner.self, rng: o.rng });
+    await inner.send(CHANNEL_PROTOCOL, "channel.hello", hello.hello);
+    const reply = await inner.receive({ protocol: CHANNEL_PROTOCOL, kind: "channel.hello" });
+    hello.channel.complete(reply.body as unknown as ChannelHello);
+    channel = hello.channel;
+  } else {
+    const hello = await inner.receive({ protocol: CHANNEL_PROTOCOL, kind: "channel.hello" });
+    const reply = SecureChannel.accept(hello.body as unknown as ChannelHello, { party: inner.self, rng: o.rng });
+    await inner.send(CHANNEL_PROTOCOL, "channel.hello", reply.hello);
+    channel = reply.channel;
+  }
+  return {
+    self: inner.self,
+    peer: inner.peer,
+    transcriptHash: channel.transcriptHash,
+    async send(protocol, kind, body) {
+      assertPlainJson(body, "body");
+      const env: Envelope = { v: ENVELOPE_VERSION, protocol, kind, from: inner.self, to: inner.peer, body };
+      const plain = JSON.stringify(env);
+      o.tap?.(JSON.parse(plain) as Envelope, plain);
+      await inner.send(CHANNEL_PROTOCOL, "channel.frame", channel.seal(utf8(plain), kind));
+    },
+    async receive(expect = {}) {
+      const frame = await inner.receive({ protocol: CHANNEL_PROTOCOL, kind: "channel.frame" });
+      const env = JSON.parse(new TextDecoder().decode(channel.open(frame.body as unknown as ChannelFrame))) as Envelope;
+      if (expect.protocol !== undefined && env.protocol !== expect.protocol) throw new CleanRoomError("STATE_INVALID", `"message.protocol" expected ${expect.protocol}, got ${env.protocol}`, { field: "message.protocol" });
+      if (expect.kind !== undefined && env.kind !== expect.kind) throw new CleanRoomError("STATE_INVALID", `"message.kind" expected ${expect.kind}, got ${env.kind}`, { field: "message.kind" });
+      return env;
+    },
+    close: () => inner.close(),
+  };
+}
