@@ -323,7 +323,7 @@ what that means:
 """)
 
 code(r"""
-const advBudget = noisy.lab.budget().budgets.find((b) => b.scope === "party" && b.subject === "advertiser")!;
+const advBudget = budget(noisy.lab).budgets.find((b) => b.scope === "party" && b.subject === "advertiser")!;
 console.log(`refresh: ${advBudget.refresh}; next refresh: ${advBudget.nextRefresh}`);
 console.log(advBudget.refreshWarning);
 """)

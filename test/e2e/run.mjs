@@ -394,9 +394,9 @@ async function newNotebookChecks(page, root) {
   // 2. A refusal without attempt(): the "why blocked" view and a one-line error, no stack.
   t = Date.now();
   const refusedCell = await addAndRun([
-    'import { openLab, liftTemplate, cleanRoomQuery } from "@cleanroom-lab/kernel";',
+    'import { openLab, addParty, liftTemplate, cleanRoomQuery } from "@cleanroom-lab/kernel";',
     'const lab = openLab({ store: ":memory:", rng: { seed: "e2e" } });',
-    'lab.party("advertiser"); lab.party("retailer");',
+    'addParty(lab, { party: "advertiser" }); addParty(lab, { party: "retailer" });',
     'await cleanRoomQuery(lab, { template: liftTemplate({ advertiser: "advertiser", retailer: "retailer", epsilonPerAggregate: "0.5" }),',
     '  params: { startDay: 0, endDay: 27 }, party: "advertiser", analyst: "bo", purpose: "research" })',
   ].join("\n"));
