@@ -64,14 +64,20 @@ async function headless() {
   fs.mkdirSync(outDir, { recursive: true });
   const env = jupyterEnv();
   console.log(`Executing ${flagship} …`);
-  const run = await runTee(PYTHON, [path.join(ROOT, "scripts", "run-notebooks.py"), flagship, "--out", outDir, "--report", path.join(outDir, "run-report.json")], { env });
+  const run = await runTee(
+    PYTHON,
+    [path.join(ROOT, "scripts", "run-notebooks.py"), flagship, "--out", outDir, "--report", path.join(outDir, "run-report.json")],
+    { env },
+  );
   const executed = path.join(outDir, path.basename(flagship));
   if (!fs.existsSync(executed)) die("the runner produced no executed notebook", run.output);
   // Render even a failed run: the HTML shows the outputs up to the failing cell.
   const html = await runTee(JUPYTER, ["nbconvert", "--to", "html", "--output-dir", outDir, executed], { env, echo: false });
   if (html.status !== 0) die("jupyter nbconvert --to html failed", html.output);
   const rel = (p) => path.relative(ROOT, p);
-  console.log(`\nexecuted notebook: ${rel(executed)}\nHTML:              ${rel(executed.replace(/\.ipynb$/, ".html"))}\nrun report:        ${rel(path.join(outDir, "run-report.json"))}`);
+  console.log(
+    `\nexecuted notebook: ${rel(executed)}\nHTML:              ${rel(executed.replace(/\.ipynb$/, ".html"))}\nrun report:        ${rel(path.join(outDir, "run-report.json"))}`,
+  );
   if (run.status !== 0) die(`${flagship} failed (see the run report)`);
 }
 
@@ -89,8 +95,10 @@ async function choosePort(asked) {
   if (await portFree(asked)) return asked;
   for (let p = asked + 1; p <= Math.min(asked + 50, 65535); p++) {
     if (await portFree(p)) {
-      console.log(`• port ${asked} is already in use (another Jupyter or another program); using port ${p} instead.` +
-        `\n  To choose one yourself: npm start -- --port=N`);
+      console.log(
+        `• port ${asked} is already in use (another Jupyter or another program); using port ${p} instead.` +
+          `\n  To choose one yourself: npm start -- --port=N`,
+      );
       return p;
     }
   }
@@ -116,11 +124,18 @@ async function serve() {
     // Debian's python3-jupyter-server ships no `jupyter-server` command: run the module.
     cmd = PYTHON;
     cmdArgs = [
-      "-m", "jupyter_server", `--ServerApp.port=${port}`, "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1",
-      `--ServerApp.root_dir=${path.join(ROOT, "notebooks")}`, `--ServerApp.token=${token}`,
-      "--ServerApp.open_browser=False", "--allow-root",
+      "-m",
+      "jupyter_server",
+      `--ServerApp.port=${port}`,
+      "--ServerApp.port_retries=0",
+      "--ServerApp.ip=127.0.0.1",
+      `--ServerApp.root_dir=${path.join(ROOT, "notebooks")}`,
+      `--ServerApp.token=${token}`,
+      "--ServerApp.open_browser=False",
+      "--allow-root",
       // Only the project kernel, and it is the default for new notebooks.
-      `--KernelSpecManager.allowed_kernelspecs=${KERNEL_NAME}`, `--MappingKernelManager.default_kernel_name=${KERNEL_NAME}`,
+      `--KernelSpecManager.allowed_kernelspecs=${KERNEL_NAME}`,
+      `--MappingKernelManager.default_kernel_name=${KERNEL_NAME}`,
     ];
     url = `http://127.0.0.1:${port}/?token=${token}`;
   }
@@ -132,7 +147,9 @@ async function serve() {
   const announce = () => {
     if (announced) return;
     announced = true;
-    console.log(`\n  cleanroom-lab is running — ${ui}\n\n    ${url}\n\n  kernel: cleanroom-ts · notebooks: notebooks/ · stop with Ctrl-C\n`);
+    console.log(
+      `\n  cleanroom-lab is running — ${ui}\n\n    ${url}\n\n  kernel: cleanroom-ts · notebooks: notebooks/ · stop with Ctrl-C\n`,
+    );
   };
   // Server logs go to stderr. Announce the URL only once the server is listening (serve.py's
   // CLEANROOM_LAB_URL line comes when its IO loop runs; Jupyter's "is running at" after binding).
@@ -163,7 +180,7 @@ async function serve() {
   process.on("exit", () => {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
   });
-  child.on("exit", (code, signal) => process.exit(stopping ? 0 : code ?? (signal === "SIGINT" || signal === "SIGTERM" ? 0 : 1)));
+  child.on("exit", (code, signal) => process.exit(stopping ? 0 : (code ?? (signal === "SIGINT" || signal === "SIGTERM" ? 0 : 1))));
 }
 
 // CLEANROOM_NO_BOOTSTRAP=1: the caller has bootstrapped already (test/kernel/test_start.py).

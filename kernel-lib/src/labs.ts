@@ -14,14 +14,44 @@
 // ---------------------------------------------------------------- teaching labs
 export * from "./labs/purpose-lab.js";
 export { previewTemplate, noiseHalfWidth, budgetSpent, sameCost, type TemplatePreview, type PreviewNoise } from "./labs/design.js";
-export { attackPopulation, cohortTemplate, trackers, exactCohort, dpGuessBound, trackerAccuracy, refreshAveraging, reconstructionAttack, adhImpressions, LAB_REGIONS, type LabCustomer, type CohortParams, type AccuracyPoint, type RefreshMonth, type ReconstructionPoint } from "./labs/attacks-lab.js";
+export {
+  attackPopulation,
+  cohortTemplate,
+  trackers,
+  exactCohort,
+  dpGuessBound,
+  trackerAccuracy,
+  refreshAveraging,
+  reconstructionAttack,
+  adhImpressions,
+  LAB_REGIONS,
+  type LabCustomer,
+  type CohortParams,
+  type AccuracyPoint,
+  type RefreshMonth,
+  type ReconstructionPoint,
+} from "./labs/attacks-lab.js";
 export { lineChart, type LineChart, type ChartPoint } from "./labs/lab-chart.js";
 
 // ---------------------------------------------------------------- attack simulations and enclave demos
-export { sha256Email, emailDictionary, dictionaryAttack, naivePsiBlind, realPsiBlind, knownPairAttack, cardinalityMembershipAttack } from "./labs/identity-attacks.js";
+export {
+  sha256Email,
+  emailDictionary,
+  dictionaryAttack,
+  naivePsiBlind,
+  realPsiBlind,
+  knownPairAttack,
+  cardinalityMembershipAttack,
+} from "./labs/identity-attacks.js";
 export { attestationLab, demoAttestationRefusals, demoOperatorVsEnclaveView } from "./labs/enclave-demos.js";
 export { demoDifferencingAttack } from "./labs/enclave-differencing.js";
-export { approvedWorkload as demoCohortWorkload, demoPeople, peopleCsv, DEMO_PURPOSE, DEMO_TEMPLATE_HASH } from "./labs/enclave-demo-workload.js";
+export {
+  approvedWorkload as demoCohortWorkload,
+  demoPeople,
+  peopleCsv,
+  DEMO_PURPOSE,
+  DEMO_TEMPLATE_HASH,
+} from "./labs/enclave-demo-workload.js";
 export { enclaveRoomViews, operatorHoldings } from "./verbs/enclave.js";
 export { measureEnclaveCost, type EnclaveCostReport } from "./enclave/cost.js";
 export type { EnclaveRoomViews, EnclaveTamper } from "./enclave-room.js";

@@ -19,11 +19,17 @@ const schema = {
   columns: { join_key: { type: "string" }, region: { type: "enum", values: REGIONS }, spend: { type: "int", min: 0, max: SAFE } },
 };
 const rule = {
-  type: "AGGREGATION", aggregateColumns: [{ columnNames: ["spend"], function: "SUM" }], dimensionColumns: ["region"], joinColumns: ["join_key"],
+  type: "AGGREGATION",
+  aggregateColumns: [{ columnNames: ["spend"], function: "SUM" }],
+  dimensionColumns: ["region"],
+  joinColumns: ["join_key"],
   outputConstraints: [{ columnName: "join_key", minimum: 20, type: "COUNT_DISTINCT" }],
 };
 const template = (noise: boolean, sqBound = 100_000_000) => ({
-  version: 1, name: "spend by region", base: { owner: "shop", dataset: "people" }, groupBy: ["people.region"],
+  version: 1,
+  name: "spend by region",
+  base: { owner: "shop", dataset: "people" },
+  groupBy: ["people.region"],
   aggregates: [
     { name: "n", fn: "countUnits" },
     { name: "spend", fn: "sum", column: "people.spend", bounds: [0, SAFE] },
@@ -124,7 +130,9 @@ describe("no overflow oracle: huge sums succeed exactly like ordinary ones", () 
     // nothing charged; the query itself is refused too (never approved), still nothing charged
     const before = spent(r.lab);
     let refused: unknown;
-    await r.lab.cleanRoomQuery({ template: t, params: {}, as: { party: "shop", analyst: "ana" }, purpose: "measurement" }).catch((e) => (refused = e));
+    await r.lab
+      .cleanRoomQuery({ template: t, params: {}, as: { party: "shop", analyst: "ana" }, purpose: "measurement" })
+      .catch((e) => (refused = e));
     expect(isCleanRoomError(refused)).toBe(true);
     expect(spent(r.lab)).toEqual(before);
     expect(before.every((s) => s.endsWith(":ε = 0"))).toBe(true);

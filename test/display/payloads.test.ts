@@ -92,7 +92,8 @@ describe("html and text fallbacks", () => {
     const t = toText(CleanRoomPayload.parse(EXAMPLE_PAYLOADS.budget));
     expect(t).toContain("spent ε 1.25 · remaining ε 1.75 · total ε 3");
     const z = clone(EXAMPLE_PAYLOADS.budget);
-    z.budgets[0]!.unit = "rho"; z.budgets[0]!.accountant = "zCdp";
+    z.budgets[0]!.unit = "rho";
+    z.budgets[0]!.accountant = "zCdp";
     expect(toText(CleanRoomPayload.parse(z))).toContain("spent ρ 1.25");
   });
 
@@ -119,7 +120,11 @@ describe("mime bundle and emission", () => {
 
   it("refuses a malformed payload with INTERNAL before emitting anything", () => {
     let err: unknown;
-    try { toMimeBundle({ kind: "budget", version: 1 } as any); } catch (e) { err = e; }
+    try {
+      toMimeBundle({ kind: "budget", version: 1 } as any);
+    } catch (e) {
+      err = e;
+    }
     expect(isCleanRoomError(err, "INTERNAL")).toBe(true);
     expect(String((err as Error).message)).toMatch(/roomId/);
   });
@@ -128,8 +133,15 @@ describe("mime bundle and emission", () => {
     expect(displayRoute()).toBe("stdout");
     const chunks: string[] = [];
     const orig = process.stdout.write;
-    (process.stdout as any).write = (c: string) => { chunks.push(String(c)); return true; };
-    try { show(EXAMPLE_PAYLOADS.error); } finally { (process.stdout as any).write = orig; }
+    (process.stdout as any).write = (c: string) => {
+      chunks.push(String(c));
+      return true;
+    };
+    try {
+      show(EXAMPLE_PAYLOADS.error);
+    } finally {
+      (process.stdout as any).write = orig;
+    }
     expect(chunks.join("")).toContain("✗ BUDGET_EXCEEDED");
   });
 
@@ -140,13 +152,20 @@ describe("mime bundle and emission", () => {
     try {
       expect(displayRoute()).toBe("cleanroom-ts");
       show(EXAMPLE_PAYLOADS.lift);
-    } finally { delete (globalThis as any)[key]; }
+    } finally {
+      delete (globalThis as any)[key];
+    }
     expect(seen).toHaveLength(1);
     expect(seen[0][CLEANROOM_MIME].kind).toBe("lift");
   });
 
   it("withMimeBundle keeps the JSON form and adds a rich and a text view", () => {
-    const r = withMimeBundle({ roomId: "r1", budgets: [] as any[] }, (o) => ({ kind: "budget", version: 1, roomId: o.roomId, budgets: o.budgets }));
+    const r = withMimeBundle({ roomId: "r1", budgets: [] as any[] }, (o) => ({
+      kind: "budget",
+      version: 1,
+      roomId: o.roomId,
+      budgets: o.budgets,
+    }));
     expect(JSON.stringify(r)).toBe('{"roomId":"r1","budgets":[]}');
     const b = (r as any)[MIMEBUNDLE_SYMBOL]();
     expect(b[CLEANROOM_MIME].roomId).toBe("r1");

@@ -1,5 +1,16 @@
 import { describe, expect, it } from "vitest";
-import { lnGamma, lnGammaQ, lnChiSquarePValue, wilsonHilfertyQuantile, chiSquareDiscrete, hoeffding, epsilonLowerBound, betaInc, clopperPearson, epsilonLowerBoundCP } from "./stats.js";
+import {
+  lnGamma,
+  lnGammaQ,
+  lnChiSquarePValue,
+  wilsonHilfertyQuantile,
+  chiSquareDiscrete,
+  hoeffding,
+  epsilonLowerBound,
+  betaInc,
+  clopperPearson,
+  epsilonLowerBoundCP,
+} from "./stats.js";
 
 describe("test statistics helpers", () => {
   it("lnGamma matches factorials and Γ(1/2) = √π", () => {

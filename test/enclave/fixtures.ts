@@ -15,8 +15,19 @@ export function fixture(seed = "enclave-tests") {
   const clock = { now: T0 };
   const tick = () => clock.now;
   const root = SimulatedHardwareRoot.create("test-lab", rng, { clock: tick });
-  const launch = (o: { workload?: EnclaveWorkload; debug?: boolean; config?: { [k: string]: JsonValue }; templates?: string[] } = {}): EnclaveInstance =>
-    root.launch({ engine: DEMO_ENGINE, approvedTemplateHashes: o.templates ?? [DEMO_TEMPLATE_HASH], config: o.config ?? { release: "exact" }, workload: o.workload ?? approvedWorkload, debug: o.debug ?? false }, rng);
+  const launch = (
+    o: { workload?: EnclaveWorkload; debug?: boolean; config?: { [k: string]: JsonValue }; templates?: string[] } = {},
+  ): EnclaveInstance =>
+    root.launch(
+      {
+        engine: DEMO_ENGINE,
+        approvedTemplateHashes: o.templates ?? [DEMO_TEMPLATE_HASH],
+        config: o.config ?? { release: "exact" },
+        workload: o.workload ?? approvedWorkload,
+        debug: o.debug ?? false,
+      },
+      rng,
+    );
   const enclave = launch();
   const verifier = new AttestationVerifier({ pinnedRootPublicKey: root.publicKeyHex, clock: tick });
   const policy = allowImages([enclave.measurement.imageSha384]);

@@ -14,7 +14,9 @@ describe("refusal view", () => {
   const err = new CleanRoomError("PARAM_INVALID", '"minAge" expected integer in [18, 99], got number 7', { field: "minAge" });
 
   it("is the bundle attempt() renders, with a one-line text form", async () => {
-    const viaAttempt = await attempt(() => { throw err; });
+    const viaAttempt = await attempt(() => {
+      throw err;
+    });
     expect(refusalBundle(err)).toEqual(bundleOf(viaAttempt));
     expect(refusalBundle(err)![CLEANROOM_MIME]).toMatchObject({ kind: "error", code: "PARAM_INVALID", field: "minAge" });
     expect(refusalLine(err)).toBe('PARAM_INVALID: "minAge" expected integer in [18, 99], got number 7');

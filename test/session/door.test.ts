@@ -9,8 +9,24 @@ import * as path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as fc from "fast-check";
 import {
-  addParty, approveTemplate, attestEnclave, audit, budget, cleanRoomQuery, datasets, declarePurpose, generateStudy, isCleanRoomError,
-  liftRules, liftSchemas, liftStudy, liftTemplate, openLab, psiMatch, upload, type Lab,
+  addParty,
+  approveTemplate,
+  attestEnclave,
+  audit,
+  budget,
+  cleanRoomQuery,
+  datasets,
+  declarePurpose,
+  generateStudy,
+  isCleanRoomError,
+  liftRules,
+  liftSchemas,
+  liftStudy,
+  liftTemplate,
+  openLab,
+  psiMatch,
+  upload,
+  type Lab,
 } from "../../kernel-lib/src/index.js";
 import { looksLikeIdentifier } from "../../kernel-lib/src/purpose/canonical.js";
 
@@ -39,14 +55,40 @@ let req: Parameters<typeof cleanRoomQuery>[1];
 let rows: Record<string, unknown>[];
 
 beforeAll(async () => {
-  const study = generateStudy({ seed: "door", advertiserRows: 1500, overlap: 0.7, holdoutShare: 0.3, baseConversionRate: 0.1, liftPct: 40 });
+  const study = generateStudy({
+    seed: "door",
+    advertiserRows: 1500,
+    overlap: 0.7,
+    holdoutShare: 0.3,
+    baseConversionRate: 0.1,
+    liftPct: 40,
+  });
   lab = openLab({ store: ":memory:", rng: { seed: "door" }, budget: { epsilon: 6 } });
   addParty(lab, { party: "advertiser" });
   addParty(lab, { party: "retailer" });
-  const m = await psiMatch(lab, { a: { party: "advertiser", rows: study.exposures }, b: { party: "retailer", rows: study.purchases }, backend: "libsodium", threads: 1 });
+  const m = await psiMatch(lab, {
+    a: { party: "advertiser", rows: study.exposures },
+    b: { party: "retailer", rows: study.purchases },
+    backend: "libsodium",
+    threads: 1,
+  });
   rows = m.joinedA!;
-  upload(lab, { party: "advertiser", name: "exposures", rows: m.joinedA!, schema: liftSchemas().exposures, purposes: ["measurement"], rule: liftRules(50).exposures });
-  upload(lab, { party: "retailer", name: "purchases", rows: m.joinedB!, schema: liftSchemas().purchases, purposes: ["measurement"], rule: liftRules(50).purchases });
+  upload(lab, {
+    party: "advertiser",
+    name: "exposures",
+    rows: m.joinedA!,
+    schema: liftSchemas().exposures,
+    purposes: ["measurement"],
+    rule: liftRules(50).exposures,
+  });
+  upload(lab, {
+    party: "retailer",
+    name: "purchases",
+    rows: m.joinedB!,
+    schema: liftSchemas().purchases,
+    purposes: ["measurement"],
+    rule: liftRules(50).purchases,
+  });
   declarePurpose(lab, { party: "advertiser", analyst: "bo", purpose: "measurement", justification: "Q3 lift" });
   const t = liftTemplate({ advertiser: "advertiser", retailer: "retailer", epsilonPerAggregate: "0.25", threshold: 50 });
   approveTemplate(lab, { template: t, party: "advertiser" });
@@ -66,11 +108,14 @@ describe("one door: party is called `party` everywhere and the door is the only 
 
 describe("issue 14 #1: a refused call spends nothing", () => {
   const bad: [string, () => Record<string, unknown>][] = [
-    ["threshold \"ten\"", () => ({ ...req, threshold: "ten" })],
+    ['threshold "ten"', () => ({ ...req, threshold: "ten" })],
     ["groundTruth not an object", () => ({ ...req, groundTruth: 0.4 })],
     ["groundTruth.lift a string", () => ({ ...req, groundTruth: { lift: "big" } })],
     ["an unknown key", () => ({ ...req, treshold: 10 })],
-    ["params with a getter", () => ({ ...req, params: Object.defineProperty({ startDay: 0 }, "endDay", { get: () => 27, enumerable: true }) })],
+    [
+      "params with a getter",
+      () => ({ ...req, params: Object.defineProperty({ startDay: 0 }, "endDay", { get: () => 27, enumerable: true }) }),
+    ],
     ["a Proxy as the request", () => new Proxy({ ...req }, {})],
     ["a NaN parameter", () => ({ ...req, params: { startDay: Number.NaN, endDay: 27 } })],
     ["a __proto__ key", () => ({ ...JSON.parse('{"__proto__": {"x": 1}}'), ...req })],
@@ -145,15 +190,31 @@ describe("issue 14 #3: typed errors instead of raw ones, malformed input no long
       ["budget cost 0.5", () => budget(lab, { queries: [{ name: "x", cost: 0.5 as never }] }), "input.queries[0].cost"],
       ["audit null", () => audit(lab, null as never), "input"],
       ["attestEnclave datasets: true", () => attestEnclave(lab, { purpose: "measurement", datasets: true as never }), "input.datasets"],
-      ["upload of zero rows", () => upload(lab, { party: "advertiser", name: "empty", rows: [], schema: liftSchemas().exposures, purposes: "measurement" }), "input.rows"],
+      [
+        "upload of zero rows",
+        () => upload(lab, { party: "advertiser", name: "empty", rows: [], schema: liftSchemas().exposures, purposes: "measurement" }),
+        "input.rows",
+      ],
       ["liftStudy(lab)", () => liftStudy(lab, undefined as never), "input"],
       ["psiMatch legacy call with a numeric party", () => psiMatch({ party: 12345, rows } as never, { party: null, rows } as never), "lab"],
-      ["psiMatch numeric party", () => psiMatch(lab, { a: { party: 12345 as never, rows }, b: { party: "retailer", rows } }), "input.a.party"],
-      ["psiMatch null party", () => psiMatch(lab, { a: { party: "advertiser", rows }, b: { party: null as never, rows } }), "input.b.party"],
-      ["psiMatch nonsense mode", () => psiMatch(lab, { a: { party: "advertiser", rows }, b: { party: "retailer", rows }, mode: "nonsense" as never }), "input.mode"],
+      [
+        "psiMatch numeric party",
+        () => psiMatch(lab, { a: { party: 12345 as never, rows }, b: { party: "retailer", rows } }),
+        "input.a.party",
+      ],
+      [
+        "psiMatch null party",
+        () => psiMatch(lab, { a: { party: "advertiser", rows }, b: { party: null as never, rows } }),
+        "input.b.party",
+      ],
+      [
+        "psiMatch nonsense mode",
+        () => psiMatch(lab, { a: { party: "advertiser", rows }, b: { party: "retailer", rows }, mode: "nonsense" as never }),
+        "input.mode",
+      ],
       ["audit limit -1", () => audit(lab, { limit: -1 }), "input.limit"],
       ["audit limit 1.5", () => audit(lab, { limit: 1.5 }), "input.limit"],
-      ["audit limit \"10\"", () => audit(lab, { limit: "10" as never }), "input.limit"],
+      ['audit limit "10"', () => audit(lab, { limit: "10" as never }), "input.limit"],
       ["budget unknown option", () => budget(lab, { target: { accuracy: 10, confidence: 0.95 }, extra: 1 } as never), "input"],
       ["budget confidence 2", () => budget(lab, { target: { accuracy: 10, confidence: 2 } }), "input.target.confidence"],
       ["groundTruth wrong type", () => liftStudy(lab, { ...req, groundTruth: { lift: null as never } }), "input.groundTruth.lift"],
@@ -168,14 +229,19 @@ describe("issue 14 #3: typed errors instead of raw ones, malformed input no long
   });
 
   it("perParty is validated at open, like epsilon", async () => {
-    expect(await refusal(() => openLab({ store: ":memory:", budget: { epsilon: 1, perParty: -1 } }))).toMatchObject({ code: "DP_PARAM_INVALID", field: "options.budget.perParty" });
+    expect(await refusal(() => openLab({ store: ":memory:", budget: { epsilon: 1, perParty: -1 } }))).toMatchObject({
+      code: "DP_PARAM_INVALID",
+      field: "options.budget.perParty",
+    });
   });
 });
 
 describe("issue 14 #4: long names are refused at the door, and the identifier check is linear", () => {
   it("a 100 KB analyst name is refused as INPUT_INVALID before the purpose layer (no audit entry)", async () => {
     const before = state(lab);
-    const e = await refusal(() => declarePurpose(lab, { party: "advertiser", analyst: "a".repeat(100_000), purpose: "measurement", justification: "x" }));
+    const e = await refusal(() =>
+      declarePurpose(lab, { party: "advertiser", analyst: "a".repeat(100_000), purpose: "measurement", justification: "x" }),
+    );
     expect(e).toMatchObject({ code: "INPUT_INVALID", field: "input.analyst" });
     expect(state(lab)).toBe(before);
   });
@@ -193,7 +259,9 @@ describe("issue 14 #4: long names are refused at the door, and the identifier ch
   });
 
   it("no string reaches a verb unbounded: a 1 MB justification is refused by length", async () => {
-    const e = await refusal(() => declarePurpose(lab, { party: "advertiser", analyst: "bo", purpose: "measurement", justification: "x".repeat(1_000_000) }));
+    const e = await refusal(() =>
+      declarePurpose(lab, { party: "advertiser", analyst: "bo", purpose: "measurement", justification: "x".repeat(1_000_000) }),
+    );
     expect(e).toMatchObject({ code: "INPUT_INVALID", field: "input.justification" });
   });
 });

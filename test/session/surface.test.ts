@@ -1,7 +1,22 @@
 import { describe, expect, it } from "vitest";
 import {
-  addParty, approveTemplate, attempt, audit, budget, cleanRoomQuery, declarePurpose, generateStudy, liftRules, liftSchemas, liftStudy,
-  liftTemplate, openLab, psiMatch, pureDp, upload, type Refusal,
+  addParty,
+  approveTemplate,
+  attempt,
+  audit,
+  budget,
+  cleanRoomQuery,
+  declarePurpose,
+  generateStudy,
+  liftRules,
+  liftSchemas,
+  liftStudy,
+  liftTemplate,
+  openLab,
+  psiMatch,
+  pureDp,
+  upload,
+  type Refusal,
 } from "../../kernel-lib/src/index.js";
 import { CLEANROOM_MIME } from "../../kernel-lib/src/labs.js";
 import { parsePayload } from "../../kernel-lib/src/display/schema.js";
@@ -10,16 +25,30 @@ const bundleOf = (x: object) => (x as Record<symbol, () => Record<string, unknow
 
 describe("the notebook surface", () => {
   it("every verb returns plain data that renders as a valid cleanroom-lab MIME bundle with fallbacks", async () => {
-    const study = generateStudy({ seed: "surface", advertiserRows: 3000, overlap: 0.7, holdoutShare: 0.3, baseConversionRate: 0.1, liftPct: 40 });
+    const study = generateStudy({
+      seed: "surface",
+      advertiserRows: 3000,
+      overlap: 0.7,
+      holdoutShare: 0.3,
+      baseConversionRate: 0.1,
+      liftPct: 40,
+    });
     const lab = openLab({ store: ":memory:", rng: { seed: "surface" }, budget: { epsilon: 3 } });
-    const adv = addParty(lab, { party: "advertiser" }), ret = addParty(lab, { party: "retailer" });
-    const m = await psiMatch(lab, { a: { party: adv, rows: study.exposures }, b: { party: ret, rows: study.purchases }, backend: "libsodium", threads: 1 });
+    const adv = addParty(lab, { party: "advertiser" }),
+      ret = addParty(lab, { party: "retailer" });
+    const m = await psiMatch(lab, {
+      a: { party: adv, rows: study.exposures },
+      b: { party: ret, rows: study.purchases },
+      backend: "libsodium",
+      threads: 1,
+    });
     // the join keys replace the identifier; unmatched rows are dropped; both sides agree on the keys
     expect(m.joinedA!.every((r) => !("email" in r) && typeof r.join_key === "string")).toBe(true);
     expect(new Set(m.joinedA!.map((r) => r.join_key))).toEqual(new Set(m.joinedB!.map((r) => r.join_key)));
     expect(m.joinedA!.length).toBe(m.matchReport.partyA.matchedRows);
 
-    const s = liftSchemas(), rules = liftRules(100);
+    const s = liftSchemas(),
+      rules = liftRules(100);
     upload(lab, { party: adv, name: "exposures", rows: m.joinedA!, schema: s.exposures, purposes: ["measurement"], rule: rules.exposures });
     upload(lab, { party: ret, name: "purchases", rows: m.joinedB!, schema: s.purchases, purposes: ["measurement"], rule: rules.purchases });
     const grant = declarePurpose(lab, { party: adv, analyst: "bo", purpose: "measurement", justification: "lift" });
@@ -49,7 +78,9 @@ describe("the notebook surface", () => {
     // seeded results say so in their rich output
     expect(String(bundleOf(q)["text/plain"])).toContain("teaching mode — not private");
     // no join key or email reaches any rendered output
-    const rendered = Object.values(views).map((v) => JSON.stringify(bundleOf(v))).join("\n");
+    const rendered = Object.values(views)
+      .map((v) => JSON.stringify(bundleOf(v)))
+      .join("\n");
     for (const r of m.joinedA!.slice(0, 200)) expect(rendered).not.toContain(String(r.join_key));
     for (const r of study.exposures.slice(0, 200)) expect(rendered).not.toContain(r.email.trim().toLowerCase());
     lab.close();
@@ -57,9 +88,21 @@ describe("the notebook surface", () => {
 
   it("psiMatch honours a different identifier column on each side", async () => {
     const lab = openLab({ store: ":memory:", rng: { seed: "columns" } });
-    const a = [{ email: "Ann@Example.com", x: 1 }, { email: "bo@example.com", x: 2 }, { email: "cy@example.com", x: 3 }];
-    const b = [{ contact: "ann@example.com", y: 1 }, { contact: "zed@example.com", y: 2 }, { contact: " CY@example.com ", y: 3 }];
-    const m = await psiMatch(lab, { a: { party: "advertiser", rows: a }, b: { party: "retailer", rows: b, column: "contact" }, backend: "noble" });
+    const a = [
+      { email: "Ann@Example.com", x: 1 },
+      { email: "bo@example.com", x: 2 },
+      { email: "cy@example.com", x: 3 },
+    ];
+    const b = [
+      { contact: "ann@example.com", y: 1 },
+      { contact: "zed@example.com", y: 2 },
+      { contact: " CY@example.com ", y: 3 },
+    ];
+    const m = await psiMatch(lab, {
+      a: { party: "advertiser", rows: a },
+      b: { party: "retailer", rows: b, column: "contact" },
+      backend: "noble",
+    });
     expect(m.matchReport.intersectionSize).toBe(2);
     expect(m.joinedA!.map((r) => r.x)).toEqual([1, 3]);
     expect(m.joinedB!.map((r) => r.y)).toEqual([1, 3]);
@@ -83,6 +126,10 @@ describe("the notebook surface", () => {
   });
 
   it("attempt() re-throws errors that are not the library's (bugs are not dressed up as refusals)", async () => {
-    await expect(attempt(() => { throw new TypeError("boom"); })).rejects.toThrow("boom");
+    await expect(
+      attempt(() => {
+        throw new TypeError("boom");
+      }),
+    ).rejects.toThrow("boom");
   });
 });

@@ -58,7 +58,8 @@ export function sortGroups(groups: GroupAggregate[]): GroupAggregate[] {
 
 export function tableFor(tables: Record<string, Table>, key: string): Table {
   const t = tables[key];
-  if (!t) throw new CleanRoomError("ENGINE_ERROR", `"tables.${key}" expected the table of a plan input, got none`, { field: `tables.${key}` });
+  if (!t)
+    throw new CleanRoomError("ENGINE_ERROR", `"tables.${key}" expected the table of a plan input, got none`, { field: `tables.${key}` });
   return t;
 }
 
@@ -90,13 +91,20 @@ export const clamp = (x: number, lo: number, hi: number) => (x < lo ? lo : x > h
 
 export const cmp = (op: string, a: unknown, b: unknown): boolean => {
   switch (op) {
-    case "eq": return a === b;
-    case "ne": return a !== b;
-    case "lt": return (a as number) < (b as number);
-    case "le": return (a as number) <= (b as number);
-    case "gt": return (a as number) > (b as number);
-    case "ge": return (a as number) >= (b as number);
-    default: return false;
+    case "eq":
+      return a === b;
+    case "ne":
+      return a !== b;
+    case "lt":
+      return (a as number) < (b as number);
+    case "le":
+      return (a as number) <= (b as number);
+    case "gt":
+      return (a as number) > (b as number);
+    case "ge":
+      return (a as number) >= (b as number);
+    default:
+      return false;
   }
 };
 

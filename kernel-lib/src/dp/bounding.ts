@@ -83,7 +83,8 @@ export function countSensitivity(b: ContributionBounds): Sensitivity {
  */
 export function sumSensitivity(b: ContributionBounds, lowerUnits: bigint, upperUnits: bigint): Sensitivity {
   const { l1, l2Squared } = countSensitivity(b);
-  if (typeof lowerUnits !== "bigint" || typeof upperUnits !== "bigint" || lowerUnits > upperUnits) invalid("bounds", "bigint lower ≤ upper (grid units)", lowerUnits, "DP_PARAM_INVALID");
+  if (typeof lowerUnits !== "bigint" || typeof upperUnits !== "bigint" || lowerUnits > upperUnits)
+    invalid("bounds", "bigint lower ≤ upper (grid units)", lowerUnits, "DP_PARAM_INVALID");
   const abs = (x: bigint) => (x < 0n ? -x : x);
   const c = abs(lowerUnits) > abs(upperUnits) ? abs(lowerUnits) : abs(upperUnits);
   if (c === 0n) invalid("bounds", "a clamping range other than [0, 0]", 0, "DP_PARAM_INVALID");
@@ -190,8 +191,10 @@ export function noisySumFixedPoint(values: ArrayLike<number>, opts: FixedPointSu
   if (grid.num <= 0n) invalid("grid", "positive rational", ratToNumber(grid), "DP_PARAM_INVALID");
   const lo = ratDiv(ratFrom(opts.lower, "lower"), grid);
   const hi = ratDiv(ratFrom(opts.upper, "upper"), grid);
-  if (lo.den !== 1n) invalid("lower", `a multiple of the grid ${ratToDecimal(grid, 12)}`, ratToNumber(ratMul(lo, grid)), "DP_PARAM_INVALID");
-  if (hi.den !== 1n) invalid("upper", `a multiple of the grid ${ratToDecimal(grid, 12)}`, ratToNumber(ratMul(hi, grid)), "DP_PARAM_INVALID");
+  if (lo.den !== 1n)
+    invalid("lower", `a multiple of the grid ${ratToDecimal(grid, 12)}`, ratToNumber(ratMul(lo, grid)), "DP_PARAM_INVALID");
+  if (hi.den !== 1n)
+    invalid("upper", `a multiple of the grid ${ratToDecimal(grid, 12)}`, ratToNumber(ratMul(hi, grid)), "DP_PARAM_INVALID");
   if (ratCompare(lo, hi) > 0) invalid("upper", "≥ lower", ratToNumber(ratMul(hi, grid)), "DP_PARAM_INVALID");
   const s = sumSensitivity(opts.bounds ?? { maxGroupsPerUnit: 1, maxRowsPerGroupPerUnit: 1 }, lo.num, hi.num);
   costOfNoise(opts.noise); // validate before touching data
@@ -220,5 +223,13 @@ export function noisySumFixedPoint(values: ArrayLike<number>, opts: FixedPointSu
   const unitsNoisy = BigInt(rel.value);
   const real = ratMul(rat(unitsNoisy), grid);
   const g2 = ratToNumber(grid) ** 2;
-  return { ...rel, noiseVariance: rel.noiseVariance * g2, units: rel.value, value: ratToDecimal(real, 12), valueText: ratToDecimal(real, 12), valueNumber: ratToNumber(real), grid: ratToDecimal(grid, 12) };
+  return {
+    ...rel,
+    noiseVariance: rel.noiseVariance * g2,
+    units: rel.value,
+    value: ratToDecimal(real, 12),
+    valueText: ratToDecimal(real, 12),
+    valueNumber: ratToNumber(real),
+    grid: ratToDecimal(grid, 12),
+  };
 }

@@ -61,7 +61,8 @@ export function peopleCsv(people: DemoPerson[]): Uint8Array {
 
 function parsePeople(bytes: Uint8Array): DemoPerson[] {
   const lines = new TextDecoder().decode(bytes).split("\n");
-  if (lines[0] !== "id,region,tier,converted") throw new CleanRoomError("DATASET_INVALID", `"people" expected header id,region,tier,converted`, { field: "people" });
+  if (lines[0] !== "id,region,tier,converted")
+    throw new CleanRoomError("DATASET_INVALID", `"people" expected header id,region,tier,converted`, { field: "people" });
   return lines.slice(1).map((l) => {
     const [id, region, tier, converted] = l.split(",");
     return { id: id!, region: region as DemoPerson["region"], tier: tier as DemoPerson["tier"], converted: converted === "1" ? 1 : 0 };

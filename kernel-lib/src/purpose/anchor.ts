@@ -91,7 +91,11 @@ export function fileAnchor(file: string, roomId: string): AuditAnchor {
       return JSON.parse(fs.readFileSync(file, "utf8")) as AnchorFile;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === "ENOENT") return {};
-      throw new CleanRoomError("AUDIT_TAMPERED", `the audit head file ${file} is unreadable: the chain's latest signed head cannot be checked`, { field: "store" });
+      throw new CleanRoomError(
+        "AUDIT_TAMPERED",
+        `the audit head file ${file} is unreadable: the chain's latest signed head cannot be checked`,
+        { field: "store" },
+      );
     }
   };
   const write = (all: AnchorFile) => {

@@ -65,7 +65,8 @@ export function reviewEntries<E extends ReviewedEntry>(entries: readonly E[], op
   const flags: MisuseFlag[] = [];
   for (const [who, es] of [...byWho].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const refused = es.filter((e) => e.outcome === "refused");
-    if (refused.length >= repeated) flags.push({ kind: "repeated_denials", who, detail: `${refused.length} refused requests`, seqs: refused.map((e) => e.seq) });
+    if (refused.length >= repeated)
+      flags.push({ kind: "repeated_denials", who, detail: `${refused.length} refused requests`, seqs: refused.map((e) => e.seq) });
     const switches: number[] = [];
     for (const r of refused) {
       const next = es.find((e) => e.seq > r.seq && e.purpose !== null && r.purpose !== null && e.purpose !== r.purpose);
@@ -73,20 +74,46 @@ export function reviewEntries<E extends ReviewedEntry>(entries: readonly E[], op
     }
     const purposes = [...new Set(es.map((e) => e.purpose).filter((p): p is string => p !== null))].sort();
     if (switches.length > 0)
-      flags.push({ kind: "purpose_switching", who, detail: `changed purpose after a refusal (${purposes.join(", ")})`, seqs: [...new Set(switches)].sort((a, b) => a - b) });
-    else if (purposes.length >= distinct) flags.push({ kind: "purpose_switching", who, detail: `${purposes.length} distinct purposes (${purposes.join(", ")})`, seqs: es.map((e) => e.seq) });
+      flags.push({
+        kind: "purpose_switching",
+        who,
+        detail: `changed purpose after a refusal (${purposes.join(", ")})`,
+        seqs: [...new Set(switches)].sort((a, b) => a - b),
+      });
+    else if (purposes.length >= distinct)
+      flags.push({
+        kind: "purpose_switching",
+        who,
+        detail: `${purposes.length} distinct purposes (${purposes.join(", ")})`,
+        seqs: es.map((e) => e.seq),
+      });
     const ts = es.map((e) => Date.parse(e.ts));
     for (let i = 0, j = 0; j < ts.length; j++) {
       while (ts[j]! - ts[i]! > windowMs) i++;
       if (j - i + 1 >= burstCount) {
-        flags.push({ kind: "burst", who, detail: `${j - i + 1} requests within ${windowMs / 1000}s`, seqs: es.slice(i, j + 1).map((e) => e.seq) });
+        flags.push({
+          kind: "burst",
+          who,
+          detail: `${j - i + 1} requests within ${windowMs / 1000}s`,
+          seqs: es.slice(i, j + 1).map((e) => e.seq),
+        });
         break;
       }
     }
   }
   return {
     entries: entries.length,
-    refused: entries.filter((e) => e.outcome === "refused").map((e) => ({ seq: e.seq, ts: e.ts, who: whoOf(e), action: e.action, purpose: e.purpose, errorCode: e.errorCode, datasets: e.datasets })),
+    refused: entries
+      .filter((e) => e.outcome === "refused")
+      .map((e) => ({
+        seq: e.seq,
+        ts: e.ts,
+        who: whoOf(e),
+        action: e.action,
+        purpose: e.purpose,
+        errorCode: e.errorCode,
+        datasets: e.datasets,
+      })),
     flags,
   };
 }

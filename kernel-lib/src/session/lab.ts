@@ -29,7 +29,15 @@ import { Room } from "./room.js";
 import { runQuery, type QueryExecutor } from "./road.js";
 import { engineExecutor } from "./engine-executor.js";
 import { EnclaveMode } from "./enclave-mode.js";
-import { NAME, type CleanRoomResult, type OpenLabOptions, type Party, type QueryRequest, type UploadOptions, type UploadReceipt } from "./types.js";
+import {
+  NAME,
+  type CleanRoomResult,
+  type OpenLabOptions,
+  type Party,
+  type QueryRequest,
+  type UploadOptions,
+  type UploadReceipt,
+} from "./types.js";
 
 /** What {@link internals} hands tests and the enclave mode. */
 export interface LabInternals {
@@ -105,7 +113,12 @@ export class Lab {
    */
   upload(party: Party | string, name: string, data: unknown, opts: UploadOptions): UploadReceipt {
     const meta = this.#room.upload(party, name, data, opts, this.#room.plainSealing());
-    return Object.freeze({ kind: "dataset" as const, ...describeDataset({ ...meta, table: aq.table({}) as Table }), purposes: meta.purposes, sealed: true as const });
+    return Object.freeze({
+      kind: "dataset" as const,
+      ...describeDataset({ ...meta, table: aq.table({}) as Table }),
+      purposes: meta.purposes,
+      sealed: true as const,
+    });
   }
 
   /**
@@ -133,7 +146,13 @@ export class Lab {
    * @example lab.declarePurpose({ party: "advertiser", analyst: "bo", purpose: "measurement", justification: "Q3 lift" })
    * @internal the notebook door is the verb of the same name in verbs/ (one door: validated, rendered)
    */
-  declarePurpose(input: { party: Party | string; analyst: string; purpose: string; justification: string; ttlSeconds?: number }): PurposeGrant {
+  declarePurpose(input: {
+    party: Party | string;
+    analyst: string;
+    purpose: string;
+    justification: string;
+    ttlSeconds?: number;
+  }): PurposeGrant {
     const party = this.#room.requireParty(input?.party, "party");
     return this.#room.purpose.declarePurpose({ ...input, party });
   }

@@ -46,7 +46,8 @@ function refuse(field: string, expected: string, got: string, code: ErrorCode = 
   throw new CleanRoomError(code, `"${field}" expected ${expected}, got ${got}`, { field, expected, got, door: true });
 }
 
-const pathOf = (base: string, key: string | number): string => (typeof key === "number" ? `${base}[${key}]` : base ? `${base}.${key}` : key);
+const pathOf = (base: string, key: string | number): string =>
+  typeof key === "number" ? `${base}[${key}]` : base ? `${base}.${key}` : key;
 
 /**
  * Copy `value` into fresh plain data (see the module header), or throw INPUT_INVALID naming
@@ -141,10 +142,24 @@ export function parseAtDoor<S extends z.ZodType>(schema: S, input: unknown, fiel
   // unknown keys: name them (schema names), with what is allowed
   if (issue.code === "unrecognized_keys") {
     const keys = (issue as { keys: string[] }).keys.map((k) => (/^[A-Za-z][A-Za-z0-9_]{0,63}$/.test(k) ? k : "(unnamed)"));
-    throw new CleanRoomError("INPUT_INVALID", `"${path}" has unknown key(s) ${keys.join(", ")}${closest(keys[0]!, shapeKeys(schema, issue.path))}`, { field: path, expected: "only the documented keys", got: `unknown key(s) ${keys.join(", ")}`, door: true });
+    throw new CleanRoomError(
+      "INPUT_INVALID",
+      `"${path}" has unknown key(s) ${keys.join(", ")}${closest(keys[0]!, shapeKeys(schema, issue.path))}`,
+      { field: path, expected: "only the documented keys", got: `unknown key(s) ${keys.join(", ")}`, door: true },
+    );
   }
-  const got = kindOf(issue.path.reduce<unknown>((o, k) => (o && typeof o === "object" ? (o as Record<PropertyKey, unknown>)[k as PropertyKey] : undefined), plain));
-  throw new CleanRoomError("INPUT_INVALID", `"${path}" expected ${expectedOf(issue)}, got ${got}`, { field: path, expected: expectedOf(issue), got, door: true });
+  const got = kindOf(
+    issue.path.reduce<unknown>(
+      (o, k) => (o && typeof o === "object" ? (o as Record<PropertyKey, unknown>)[k as PropertyKey] : undefined),
+      plain,
+    ),
+  );
+  throw new CleanRoomError("INPUT_INVALID", `"${path}" expected ${expectedOf(issue)}, got ${got}`, {
+    field: path,
+    expected: expectedOf(issue),
+    got,
+    door: true,
+  });
 }
 
 /** A value's type and size, never its content — not even a number (errors.ts, the redaction rule). */
@@ -172,10 +187,11 @@ function shapeKeys(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
 /** " (did you mean x?)" for a near miss among the schema's key names (cheap: ≤ 64-char names). */
 function closest(key: string, names: string[]): string {
   if (!names.length || key.length > 64) return names.length ? ` (allowed: ${names.join(", ")})` : "";
-  let best = "", bestD = Infinity;
+  let best = "",
+    bestD = Infinity;
   for (const n of names) {
     const d = editDistance(key.toLowerCase(), n.toLowerCase());
-    if (d < bestD) (best = n), (bestD = d);
+    if (d < bestD) ((best = n), (bestD = d));
   }
   return bestD <= Math.max(2, Math.floor(key.length / 3)) ? ` (did you mean ${best}?)` : ` (allowed: ${names.join(", ")})`;
 }
@@ -193,13 +209,22 @@ function editDistance(a: string, b: string): number {
 // ---------------------------------------------------------------- shared schema pieces
 
 /** A party or analyst short name, as the room registers them. */
-export const shortName = z.string().max(32).regex(/^[a-z][a-z0-9_-]{0,31}$/, "a short name [a-z][a-z0-9_-]{0,31}");
+export const shortName = z
+  .string()
+  .max(32)
+  .regex(/^[a-z][a-z0-9_-]{0,31}$/, "a short name [a-z][a-z0-9_-]{0,31}");
 /** A party: its name or the object `addParty` returned. Normalised to the name. */
 export const partyArg = z.union([shortName, z.strictObject({ name: shortName }).transform((p) => p.name)]);
 /** A purpose name (fideslang data use), e.g. "measurement" or "marketing.advertising". */
-export const purposeName = z.string().max(128).regex(/^[a-z][a-z0-9_.]{0,127}$/, "a purpose name, e.g. \"measurement\"");
+export const purposeName = z
+  .string()
+  .max(128)
+  .regex(/^[a-z][a-z0-9_.]{0,127}$/, 'a purpose name, e.g. "measurement"');
 /** A dataset or column name. */
-export const datasetName = z.string().max(64).regex(/^[A-Za-z][A-Za-z0-9_]{0,63}$/, "a name [A-Za-z][A-Za-z0-9_]{0,63}");
+export const datasetName = z
+  .string()
+  .max(64)
+  .regex(/^[A-Za-z][A-Za-z0-9_]{0,63}$/, "a name [A-Za-z][A-Za-z0-9_]{0,63}");
 /** A template (plan data, validated by the clean room) or the hash of an approved one. */
 export const templateArg = z.union([z.string().max(128), z.record(z.string(), z.unknown())]);
 /** Query parameters: names → plain values (checked against the template's declarations). */

@@ -10,7 +10,14 @@
  */
 import { z } from "zod";
 import type { Lab } from "../session.js";
-import { attestEnclave as attestInRoom, enclaveRoomViews as roomViews, operatorHoldings as holdings, type EnclaveAttestation, type EnclaveRoomViews, type EnclaveTamper } from "../enclave-room.js";
+import {
+  attestEnclave as attestInRoom,
+  enclaveRoomViews as roomViews,
+  operatorHoldings as holdings,
+  type EnclaveAttestation,
+  type EnclaveRoomViews,
+  type EnclaveTamper,
+} from "../enclave-room.js";
 import { parseAtDoor, purposeName, requireLab } from "./door.js";
 
 const AttestInput = z.strictObject({
@@ -20,7 +27,15 @@ const AttestInput = z.strictObject({
   tamper: z.enum(["none", "code", "template", "debug"]).optional(),
   debug: z.boolean().optional(),
   /** Datasets ("owner/name") the enclave asks keys for (default: every enclave-sealed one). */
-  datasets: z.array(z.string().max(129).regex(/^[a-z][a-z0-9_-]{0,31}\/[A-Za-z_][A-Za-z0-9_]{0,63}$/, "\"owner/dataset\"")).max(256).optional(),
+  datasets: z
+    .array(
+      z
+        .string()
+        .max(129)
+        .regex(/^[a-z][a-z0-9_-]{0,31}\/[A-Za-z_][A-Za-z0-9_]{0,63}$/, '"owner/dataset"'),
+    )
+    .max(256)
+    .optional(),
   /** "ownImage" (default): owners pin the image they compute. "operatorClaim": the defence off. */
   ownersPin: z.enum(["ownImage", "operatorClaim"]).optional(),
 });
@@ -33,7 +48,16 @@ const AttestInput = z.strictObject({
  * attestEnclave(lab, { purpose: "measurement" }).owners              // each owner: released
  * attestEnclave(lab, { purpose: "measurement", tamper: "code" }).ok  // false: ATTESTATION_MEASUREMENT
  */
-export function attestEnclave(lab: Lab, input: { purpose: string; tamper?: EnclaveTamper; debug?: boolean; datasets?: readonly string[]; ownersPin?: "ownImage" | "operatorClaim" }): EnclaveAttestation {
+export function attestEnclave(
+  lab: Lab,
+  input: {
+    purpose: string;
+    tamper?: EnclaveTamper;
+    debug?: boolean;
+    datasets?: readonly string[];
+    ownersPin?: "ownImage" | "operatorClaim";
+  },
+): EnclaveAttestation {
   const l = requireLab(lab, "attestEnclave");
   return attestInRoom(l, parseAtDoor(AttestInput, input, "input"));
 }

@@ -17,19 +17,38 @@ import { parseAtDoor, requireLab } from "./door.js";
 
 const BudgetInput = z.strictObject({
   /** Named queries whose cost the remaining budget is measured in ("buys 3 × lift"). */
-  queries: z.array(z.strictObject({ name: z.string().min(1).max(64), cost: z.record(z.string().max(16), z.unknown()) })).max(64).optional(),
+  queries: z
+    .array(z.strictObject({ name: z.string().min(1).max(64), cost: z.record(z.string().max(16), z.unknown()) }))
+    .max(64)
+    .optional(),
   /** An accuracy target: ± `accuracy` with probability `confidence`. */
-  target: z.strictObject({ accuracy: z.number().min(0).max(1e12), confidence: z.number().min(0.5).max(1 - 1e-12), sensitivity: z.bigint().min(1n).optional(), l2Squared: z.bigint().min(1n).optional() }).optional(),
+  target: z
+    .strictObject({
+      accuracy: z.number().min(0).max(1e12),
+      confidence: z
+        .number()
+        .min(0.5)
+        .max(1 - 1e-12),
+      sensitivity: z.bigint().min(1n).optional(),
+      l2Squared: z.bigint().min(1n).optional(),
+    })
+    .optional(),
 });
 
 /**
  * The room's privacy budgets: spent, remaining, history, and what the remaining budget buys.
  * @example budget(lab, { queries: [{ name: "lift", cost: pureDp("2.5") }] })
  */
-export function budget(lab: Lab, input?: { queries?: readonly { name: string; cost: PrivacyCost }[]; target?: AccuracyTarget }): BudgetReport & RngStamp {
+export function budget(
+  lab: Lab,
+  input?: { queries?: readonly { name: string; cost: PrivacyCost }[]; target?: AccuracyTarget },
+): BudgetReport & RngStamp {
   const l = requireLab(lab, "budget");
   const o = parseAtDoor(BudgetInput, input === undefined ? {} : input, "input");
-  const queries: { name: string; cost: PrivacyCost }[] | undefined = o.queries?.map((q, i) => ({ name: q.name, cost: parseCost(q.cost, `input.queries[${i}].cost`) }));
+  const queries: { name: string; cost: PrivacyCost }[] | undefined = o.queries?.map((q, i) => ({
+    name: q.name,
+    cost: parseCost(q.cost, `input.queries[${i}].cost`),
+  }));
   const r = l.budget({ ...(queries ? { queries } : {}), ...(o.target ? { target: o.target as AccuracyTarget } : {}) });
   return withMimeBundle(r, (x) => {
     const p = budgetPayloadFromLedger(x, { title: `Privacy budget — ${x.roomId}`, ...rngStamp(l.rng) });

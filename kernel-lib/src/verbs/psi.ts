@@ -40,7 +40,16 @@ const PsiInput = z.strictObject({
   maxSetSize: z.number().int().min(1).max(100_000_000).optional(),
   channel: z.boolean().optional(),
   keepMessages: z.boolean().optional(),
-  normalize: z.strictObject({ stripPlus: z.boolean().optional(), providerRules: z.boolean().optional(), defaultCountry: z.string().regex(/^[A-Z]{2}$/).optional() }).optional(),
+  normalize: z
+    .strictObject({
+      stripPlus: z.boolean().optional(),
+      providerRules: z.boolean().optional(),
+      defaultCountry: z
+        .string()
+        .regex(/^[A-Z]{2}$/)
+        .optional(),
+    })
+    .optional(),
   /** Override the lab's randomness for this run (teaching: `{ seed }`, labelled "not private"). */
   rng: z.union([z.literal("secure"), z.strictObject({ seed: z.string().min(1).max(256) })]).optional(),
 });
@@ -85,7 +94,8 @@ function attachKeys(rows: readonly unknown[], keys: (string | null)[] | null, co
 
 /** Take a `progress` callback out of the input (functions are not data; everything else is snapshotted). */
 function splitProgress(input: unknown): { rest: unknown; progress?: ProgressFn } {
-  if (typeof input !== "object" || input === null || types.isProxy(input) || Object.getPrototypeOf(input) !== Object.prototype) return { rest: input };
+  if (typeof input !== "object" || input === null || types.isProxy(input) || Object.getPrototypeOf(input) !== Object.prototype)
+    return { rest: input };
   const d = Object.getOwnPropertyDescriptor(input, "progress");
   if (!d || !("value" in d) || typeof d.value !== "function") return { rest: input };
   // copy the other properties as descriptors: a getter stays a getter, so the snapshot refuses it
@@ -110,7 +120,8 @@ export async function psiMatch(lab: Lab, input: PsiInput): Promise<PsiMatch> {
   const colA = o.a.column ?? o.column ?? "email";
   const colB = o.b.column ?? o.column ?? "email";
   // each side may name its identifier column differently: hand runPsi the identifiers only
-  const ids = (rows: readonly unknown[], col: string) => rows.map((r) => (r !== null && typeof r === "object" ? (r as Record<string, unknown>)[col] : r));
+  const ids = (rows: readonly unknown[], col: string) =>
+    rows.map((r) => (r !== null && typeof r === "object" ? (r as Record<string, unknown>)[col] : r));
   const { a, b, column: _c, rng, ...opts } = o;
   const run = await runPsi(ids(a.rows, colA), ids(b.rows, colB), {
     ...opts,
@@ -120,6 +131,10 @@ export async function psiMatch(lab: Lab, input: PsiInput): Promise<PsiMatch> {
     ...(progress ? { progress } : {}),
   });
   const { messages: _m, ...others } = run;
-  const result: PsiMatch = { ...others, joinedA: attachKeys(a.rows, run.joinKeysA, colA), joinedB: attachKeys(b.rows, run.joinKeysB, colB) };
+  const result: PsiMatch = {
+    ...others,
+    joinedA: attachKeys(a.rows, run.joinKeysA, colA),
+    joinedB: attachKeys(b.rows, run.joinKeysB, colB),
+  };
   return withMimeBundle(result, (r) => psiPayloadFromRun(r as PsiRunResult, { title: `PSI (${r.mode})` }));
 }

@@ -51,7 +51,13 @@ export interface QueryInput {
 type Parsed = z.output<typeof QueryInput>;
 
 async function run(lab: Lab, q: Parsed): Promise<CleanRoomResult | EnclaveQueryResult> {
-  const req = { template: q.template, as: { party: q.party, analyst: q.analyst }, purpose: q.purpose, ...(q.params ? { params: q.params } : {}), ...(q.grant ? { grant: q.grant } : {}) } as QueryRequest;
+  const req = {
+    template: q.template,
+    as: { party: q.party, analyst: q.analyst },
+    purpose: q.purpose,
+    ...(q.params ? { params: q.params } : {}),
+    ...(q.grant ? { grant: q.grant } : {}),
+  } as QueryRequest;
   return q.executor === "enclave" ? enclaveQuery(lab, req) : lab.cleanRoomQuery(req);
 }
 
@@ -134,9 +140,18 @@ export async function liftStudy(lab: Lab, input: LiftInput): Promise<LiftStudy> 
   return withMimeBundle(out, (s) => {
     const first = s.lift.cohorts.find((c) => c.result) ?? s.lift.cohorts[0];
     const noise = released.find((c) => c.cohort === first?.cohort)?.noiseVariance.converters ?? 0;
-    if (!first?.result) return { kind: "error", version: 1, code: "THRESHOLD_NOT_MET", field: "lift", message: "every cohort was suppressed: no lift can be released" };
+    if (!first?.result)
+      return {
+        kind: "error",
+        version: 1,
+        code: "THRESHOLD_NOT_MET",
+        field: "lift",
+        message: "every cohort was suppressed: no lift can be released",
+      };
     return liftPayloadFromResult(first.result, {
-      title: first.cohort ? `Lift — ${first.cohort}` : "Lift (exposed vs holdout)", converterNoiseVariance: noise, rngStamp: s.rngStamp,
+      title: first.cohort ? `Lift — ${first.cohort}` : "Lift (exposed vs holdout)",
+      converterNoiseVariance: noise,
+      rngStamp: s.rngStamp,
       ...(s.groundTruth ? { groundTruth: s.groundTruth } : {}),
     });
   });

@@ -22,7 +22,11 @@ const dpValue = z.union([z.string().max(64), z.number()]);
 
 /** The options of {@link openLab} (strict: unknown keys are refused). */
 export const OpenLabInput = z.strictObject({
-  room: z.string().max(64).regex(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/, "a room id [A-Za-z][A-Za-z0-9_-]{0,63}").optional(),
+  room: z
+    .string()
+    .max(64)
+    .regex(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/, "a room id [A-Za-z][A-Za-z0-9_-]{0,63}")
+    .optional(),
   store: z.string().min(1).max(4096).optional(),
   rng: z.union([z.literal("secure"), z.strictObject({ seed: z.string().min(1).max(256) })]).optional(),
   budget: z
@@ -42,8 +46,14 @@ export type OpenLabInput = z.input<typeof OpenLabInput>;
 function checkBudget(b: z.output<typeof OpenLabInput>["budget"]): void {
   if (!b) return;
   if (b.rho !== undefined && (b.epsilon !== undefined || b.delta !== undefined))
-    invalid("options.budget", "either { epsilon[, delta] } (pure or approximate DP) or { rho } (zCDP), not both", "both", "DP_PARAM_INVALID");
-  if (b.delta !== undefined && b.epsilon === undefined) invalid("options.budget.delta", "delta together with epsilon", "delta alone", "DP_PARAM_INVALID");
+    invalid(
+      "options.budget",
+      "either { epsilon[, delta] } (pure or approximate DP) or { rho } (zCDP), not both",
+      "both",
+      "DP_PARAM_INVALID",
+    );
+  if (b.delta !== undefined && b.epsilon === undefined)
+    invalid("options.budget.delta", "delta together with epsilon", "delta alone", "DP_PARAM_INVALID");
   const main = b.epsilon ?? b.rho;
   if (main === undefined) invalid("options.budget.epsilon", "a budget (epsilon or rho)", undefined, "DP_PARAM_INVALID");
   const total = (amount: string | number, field: string) => {
@@ -92,13 +102,25 @@ export function addParty(lab: Lab, input: { party: string }): Party {
 const UploadInput = z.strictObject({
   party: partyArg,
   name: datasetName,
-  rows: z.array(z.record(z.string().max(64), z.unknown())).min(1, "at least one row").max(10_000_000),
+  rows: z
+    .array(z.record(z.string().max(64), z.unknown()))
+    .min(1, "at least one row")
+    .max(10_000_000),
   schema: z.record(z.string().max(64), z.unknown()),
   purposes: z.union([purposeName, z.array(purposeName).min(1).max(32)]),
   rule: z.record(z.string().max(64), z.unknown()).optional(),
   idColumn: datasetName.optional(),
   categories: z.array(z.string().max(128)).max(32).optional(),
-  columns: z.record(z.string().max(64), z.strictObject({ purposes: z.array(purposeName).max(32).optional(), deny: z.array(purposeName).max(32).optional(), categories: z.array(z.string().max(128)).max(32).optional() })).optional(),
+  columns: z
+    .record(
+      z.string().max(64),
+      z.strictObject({
+        purposes: z.array(purposeName).max(32).optional(),
+        deny: z.array(purposeName).max(32).optional(),
+        categories: z.array(z.string().max(128)).max(32).optional(),
+      }),
+    )
+    .optional(),
   analyst: shortName.optional(),
   /** "gate" (default): sealed by the room's purpose gate. "enclave": owner-sealed, opened only inside an attested enclave. */
   sealing: z.enum(["gate", "enclave"]).optional(),
@@ -155,7 +177,12 @@ const DeclarePurposeInput = z.strictObject({
   analyst: shortName,
   purpose: purposeName,
   justification: z.string().max(1000),
-  ttlSeconds: z.number().int().min(1).max(10 * 366 * 86400).optional(),
+  ttlSeconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(10 * 366 * 86400)
+    .optional(),
 });
 
 /**
@@ -164,12 +191,18 @@ const DeclarePurposeInput = z.strictObject({
  * @example
  * declarePurpose(lab, { party: "advertiser", analyst: "bo", purpose: "measurement", justification: "Q3 campaign lift" })
  */
-export function declarePurpose(lab: Lab, input: { party: Party | string; analyst: string; purpose: string; justification: string; ttlSeconds?: number }): PurposeGrant {
+export function declarePurpose(
+  lab: Lab,
+  input: { party: Party | string; analyst: string; purpose: string; justification: string; ttlSeconds?: number },
+): PurposeGrant {
   const l = requireLab(lab, "declarePurpose");
   const req = parseAtDoor(DeclarePurposeInput, input, "input");
   const g = l.declarePurpose(req);
   return withMimeBundle({ ...g }, (x) => ({
-    kind: "purpose", version: 1, title: "Purpose grant", ...l.stamp,
+    kind: "purpose",
+    version: 1,
+    title: "Purpose grant",
+    ...l.stamp,
     grants: [{ party: x.who.party, purpose: x.purpose, expires: x.expiresAt, status: "active" as const }],
     decisions: [],
   }));
@@ -189,7 +222,10 @@ const ApproveInput = z.strictObject({
  * @example
  * approveTemplate(lab, { template: liftTemplate({ advertiser: "advertiser", retailer: "retailer" }), party: "retailer" })
  */
-export function approveTemplate(lab: Lab, input: { template: unknown; party: Party | string; executor?: "engine" | "enclave" }): ApprovalStatus {
+export function approveTemplate(
+  lab: Lab,
+  input: { template: unknown; party: Party | string; executor?: "engine" | "enclave" },
+): ApprovalStatus {
   const l = requireLab(lab, "approveTemplate");
   const { template, party, executor } = parseAtDoor(ApproveInput, input, "input");
   return executor === "enclave" ? approveEnclaveTemplate(l, template, party) : l.approveTemplate(template, party);

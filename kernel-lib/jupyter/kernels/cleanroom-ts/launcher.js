@@ -88,7 +88,6 @@ const { createExecutor } = require("tslab/dist/executor.js");
 const ts = require("@tslab/typescript-for-tslab");
 const tsVersion = ts.version;
 
-
 class CleanroomServer extends ZmqServer {
   constructor(handler, configPath, executor, captured) {
     super(handler, configPath);
@@ -321,7 +320,11 @@ class CleanroomServer extends ZmqServer {
       rows = rows.filter((h) => re.test(h[2]));
       if (q.unique) {
         const seen = new Set();
-        rows = rows.slice().reverse().filter((h) => !seen.has(h[2]) && seen.add(h[2])).reverse();
+        rows = rows
+          .slice()
+          .reverse()
+          .filter((h) => !seen.has(h[2]) && seen.add(h[2]))
+          .reverse();
       }
       if (typeof q.n === "number" && q.n > 0) rows = rows.slice(-q.n);
     } else {

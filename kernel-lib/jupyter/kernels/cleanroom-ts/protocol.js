@@ -128,7 +128,10 @@ function resultBundle(value) {
 
 /** Glob (`*`, `?`) → RegExp, as IPython's history search does. */
 function globToRegExp(pattern) {
-  const esc = pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
+  const esc = pattern
+    .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+    .replace(/\*/g, ".*")
+    .replace(/\?/g, ".");
   return new RegExp(`^${esc}$`, "s");
 }
 
