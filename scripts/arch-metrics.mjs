@@ -124,7 +124,7 @@ for (const f of scanned)
   fs.readFileSync(f, "utf8")
     .split("\n")
     .forEach((l, i) => l.length > MAX_WIDTH && wide.push(`${rel(f)}:${i + 1}`));
-const entries = ["index.ts", path.join("labs", "index.ts")].map((e) => path.join(SRC, e)).filter((e) => fs.existsSync(e));
+const entries = ["index.ts", "labs.ts"].map((e) => path.join(SRC, e)).filter((e) => fs.existsSync(e));
 const exported = exportsOf(entries);
 const cyc = cycles(files);
 const report = {
