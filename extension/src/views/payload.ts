@@ -10,6 +10,7 @@ import type { CleanRoomPayload, PayloadOf } from "@cleanroom-lab/kernel/dist/dis
 import { STEP_LABEL, fmtInterval, fmtNum, fmtPct, spentFraction, unitSymbol } from "@cleanroom-lab/kernel/dist/display/format.js";
 import { liftChartSpec } from "@cleanroom-lab/kernel/dist/display/vegalite.js";
 import { h, hash, kv, status, table, type Child } from "./dom.js";
+import { progressView } from "./progress.js";
 
 /** A chart to embed: the host element (inside `node`) and its Vega-Lite spec. */
 export interface ChartSlot {
@@ -394,6 +395,9 @@ export function renderPayload(p: CleanRoomPayload): View {
       break;
     case "error":
       children = errorView(p);
+      break;
+    case "progress":
+      children = progressView(p);
       break;
   }
   const node = h(

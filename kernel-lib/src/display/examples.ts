@@ -186,6 +186,22 @@ export const EXAMPLE_PAYLOADS: { [K in PayloadKind]: Extract<CleanRoomPayloadInp
     message: "Requested ε 2, Remaining ε 1.75, Difference ε 0.25",
     field: "epsilon",
   },
+  progress: {
+    kind: "progress",
+    version: 1,
+    task: "PSI (joinKeys)",
+    phase: "server: blind client set",
+    done: 12000,
+    total: 20000,
+    phases: [
+      { name: "client: hash and blind own set", done: 5000, total: 5000 },
+      { name: "server: hash and blind own set", done: 5000, total: 5000 },
+      { name: "server: blind client set", done: 2000, total: 5000 },
+    ],
+    elapsedMs: 6200,
+    etaMs: 4100,
+    state: "running",
+  },
 };
 
 /** A refused query: empty rows, with the "why blocked" trace. */

@@ -10,6 +10,7 @@
  * Every string from the payload is escaped: a payload is untrusted display data.
  */
 import type { CleanRoomPayload, PayloadOf } from "./schema.js";
+import { progressHtml } from "./progress-view.js";
 import { STATUS_GLYPH, STEP_LABEL, fmtInterval, fmtNum, fmtPct, shortHash, spentFraction, unitSymbol } from "./format.js";
 
 /** Escape text for HTML element content and double-quoted attributes. */
@@ -329,5 +330,7 @@ export function toHtml(p: CleanRoomPayload): string {
       return wrap(p, purposeHtml(p));
     case "error":
       return wrap(p, errorHtml(p));
+    case "progress":
+      return wrap(p, progressHtml(p, esc));
   }
 }

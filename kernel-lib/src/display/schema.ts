@@ -289,6 +289,31 @@ export const ErrorPayload = z.strictObject({
   field: z.string().optional(),
 });
 
+// ---------------------------------------------------------------- progress
+
+/**
+ * A long call in flight (PSI, a large upload, attestation, a big query): published once with
+ * a `display_id` and then updated in place (`update_display_data`). Counts of work units only —
+ * never an element, a row or a value.
+ */
+export const ProgressPayload = z.strictObject({
+  kind: z.literal("progress"),
+  ...base,
+  /** What runs, e.g. "PSI (joinKeys)". */
+  task: z.string(),
+  /** The phase now running (the last one when finished). */
+  phase: z.string(),
+  /** Work units done and expected over all phases (done ≤ total). */
+  done: count,
+  total: count,
+  /** Phases seen so far, in order, each with its own done/total. */
+  phases: z.array(z.strictObject({ name: z.string(), done: count, total: count })),
+  elapsedMs: nonNeg,
+  /** Estimated time left, null while unknown (too early to tell, or finished). */
+  etaMs: nonNeg.nullable(),
+  state: z.enum(["running", "done", "failed"]),
+});
+
 // ---------------------------------------------------------------- the union
 
 /** The payload schema: one discriminated union on `kind`. */
@@ -302,8 +327,12 @@ export const CleanRoomPayload = z
     AuditPayload,
     PurposePayload,
     ErrorPayload,
+    ProgressPayload,
   ])
   .superRefine((p, ctx) => {
+    if (p.kind === "progress" && p.done > p.total) {
+      ctx.addIssue({ code: "custom", path: ["done"], message: `expected done ≤ total (${p.total}), got ${p.done}` });
+    }
     if (p.kind === "query") {
       p.rows.forEach((r, i) => {
         if (r.values.length !== p.columns.length) {

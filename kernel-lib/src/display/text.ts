@@ -3,6 +3,7 @@
  * kernel without rich display or a diff of an executed notebook shows. Aligned columns,
  * glyphs instead of colour, no trailing spaces.
  */
+import { progressText } from "./progress-view.js";
 import type { CleanRoomPayload, PayloadOf } from "./schema.js";
 import { STATUS_GLYPH, STEP_LABEL, fmtInterval, fmtNum, fmtPct, shortHash, spentFraction, unitSymbol } from "./format.js";
 
@@ -234,6 +235,9 @@ export function toText(p: CleanRoomPayload): string {
       break;
     case "error":
       lines = [`✗ ${p.code}${p.field ? ` (field "${p.field}")` : ""}: ${p.message}`];
+      break;
+    case "progress":
+      lines = progressText(p);
       break;
   }
   return lines.map((l) => l.trimEnd()).join("\n");

@@ -17,6 +17,7 @@ import type { Lab, Party } from "../session.js";
 import { attachJoinKeys, runPsi, type PsiRunResult } from "../identity/run-psi.js";
 import type { ProgressFn } from "../identity/psi-backend.js";
 import { withMimeBundle } from "../display/bundle.js";
+import { withProgress } from "../display/progress.js";
 import { psiPayloadFromRun } from "../display/from-results.js";
 import { datasetName, parseAtDoor, partyArg, requireLab } from "./door.js";
 
@@ -68,7 +69,11 @@ export interface PsiInput {
   keepMessages?: boolean;
   normalize?: { stripPlus?: boolean; providerRules?: boolean; defaultCountry?: string };
   rng?: "secure" | { seed: string };
-  progress?: ProgressFn;
+  /**
+   * Default: in the cleanroom-ts kernel, an in-place progress bar (phases, done/total, ETA).
+   * A function receives `(done, total, phase)` reports instead; `false` shows nothing.
+   */
+  progress?: ProgressFn | false;
 }
 
 /** What `psiMatch` returns: the protocol run plus each side's rows keyed by join key. */
@@ -92,16 +97,16 @@ function attachKeys(rows: readonly unknown[], keys: (string | null)[] | null, co
   return attachJoinKeys(objects, keys, { column, keepUnmatched: false });
 }
 
-/** Take a `progress` callback out of the input (functions are not data; everything else is snapshotted). */
-function splitProgress(input: unknown): { rest: unknown; progress?: ProgressFn } {
+/** Take a `progress` callback (or `false`) out of the input (functions are not data; everything else is snapshotted). */
+function splitProgress(input: unknown): { rest: unknown; progress?: ProgressFn | false } {
   if (typeof input !== "object" || input === null || types.isProxy(input) || Object.getPrototypeOf(input) !== Object.prototype)
     return { rest: input };
   const d = Object.getOwnPropertyDescriptor(input, "progress");
-  if (!d || !("value" in d) || typeof d.value !== "function") return { rest: input };
+  if (!d || !("value" in d) || (typeof d.value !== "function" && d.value !== false)) return { rest: input };
   // copy the other properties as descriptors: a getter stays a getter, so the snapshot refuses it
   const rest = {};
   for (const k of Reflect.ownKeys(input)) if (k !== "progress") Object.defineProperty(rest, k, Object.getOwnPropertyDescriptor(input, k)!);
-  return { rest, progress: d.value as ProgressFn };
+  return { rest, progress: d.value as ProgressFn | false };
 }
 
 /**
@@ -123,13 +128,19 @@ export async function psiMatch(lab: Lab, input: PsiInput): Promise<PsiMatch> {
   const ids = (rows: readonly unknown[], col: string) =>
     rows.map((r) => (r !== null && typeof r === "object" ? (r as Record<string, unknown>)[col] : r));
   const { a, b, column: _c, rng, ...opts } = o;
-  const run = await runPsi(ids(a.rows, colA), ids(b.rows, colB), {
-    ...opts,
-    names: { a: a.party, b: b.party },
-    rng: rng ?? l.rng.fork(`psi:${hex(l.rng.bytes(8))}`),
-    sessionLabel: l.roomId,
-    ...(progress ? { progress } : {}),
-  });
+  const runWith = (report: ProgressFn | undefined) =>
+    runPsi(ids(a.rows, colA), ids(b.rows, colB), {
+      ...opts,
+      names: { a: a.party, b: b.party },
+      rng: rng ?? l.rng.fork(`psi:${hex(l.rng.bytes(8))}`),
+      sessionLabel: l.roomId,
+      ...(report ? { progress: report } : {}),
+    });
+  // Each side's set is hashed and blinded by its owner, then blinded by the peer: 2 units per row.
+  const run =
+    progress === undefined
+      ? await withProgress(`PSI (${o.mode ?? "joinKeys"})`, { total: 2 * (a.rows.length + b.rows.length) }, runWith)
+      : await runWith(progress || undefined);
   const { messages: _m, ...others } = run;
   const result: PsiMatch = {
     ...others,

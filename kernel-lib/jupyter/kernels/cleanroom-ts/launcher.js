@@ -35,8 +35,10 @@
  * it depends on tslab's internal modules (dist/jupyter.js, dist/executor.js, dist/converter.js).
  *
  * Cells (and libraries they load) can also reach a small kernel API at
- * `globalThis[Symbol.for("cleanroom-lab.kernel")]`: `display(bundle, metadata?)` publishes one
- * multi-MIME `display_data`, `clearOutput(wait?)` publishes `clear_output`.
+ * `globalThis[Symbol.for("cleanroom-lab.kernel")]`: `display(bundle, metadata?, displayId?)`
+ * publishes one multi-MIME `display_data` (with `transient.display_id` when given),
+ * `updateDisplay(bundle, displayId, metadata?)` replaces it in place (`update_display_data`,
+ * how progress bars advance), `clearOutput(wait?)` publishes `clear_output`.
  *
  * Usage (from kernel.json): node launcher.js --config-path <connection_file>
  */
@@ -389,10 +391,20 @@ function startKernel({ configPath }) {
 
   globalThis[KERNEL_API] = Object.freeze({
     name: "cleanroom-ts",
-    /** Publish one display_data with several MIME types at once (tslab's display has one). */
-    display(bundle, metadata = {}) {
+    /**
+     * Publish one display_data with several MIME types at once (tslab's display has one); with
+     * a `displayId` the output can later be replaced in place by `updateDisplay`.
+     */
+    display(bundle, metadata = {}, displayId) {
       if (!server.currentMsg) throw new Error("no cell is executing");
-      server.iopubSend(server.currentMsg, "display_data", { data: bundle, metadata, transient: {} });
+      const transient = typeof displayId === "string" ? { display_id: displayId } : {};
+      server.iopubSend(server.currentMsg, "display_data", { data: bundle, metadata, transient });
+    },
+    /** Replace the output published with `displayId` (iopub `update_display_data`). */
+    updateDisplay(bundle, displayId, metadata = {}) {
+      if (!server.currentMsg) throw new Error("no cell is executing");
+      if (typeof displayId !== "string" || !displayId) throw new Error("updateDisplay needs a display id");
+      server.iopubSend(server.currentMsg, "update_display_data", { data: bundle, metadata, transient: { display_id: displayId } });
     },
     clearOutput(wait = false) {
       if (!server.currentMsg) throw new Error("no cell is executing");
