@@ -360,6 +360,53 @@ class CleanroomTsProtocolTests(unittest.TestCase):
         self.assertFalse([m for m in out if m["msg_type"] == "display_data"])
         self.assertNotEqual(reply["content"]["traceback"], ["NO_SUCH_CODE: not ours"])
 
+    PSI_CELL = (
+        'import {{ openLab, addParty, psiMatch }} from "@cleanroom-lab/kernel";\n'
+        'const progLab{0} = openLab({{ store: ":memory:", rng: {{ seed: "kernel-progress" }} }});\n'
+        'addParty(progLab{0}, {{ party: "advertiser" }}); addParty(progLab{0}, {{ party: "retailer" }});\n'
+        'const progIds{0} = (n: number, from: number) => Array.from({{ length: n }}, (_, i) => `user${{i + from}}@example.com`);\n'
+    )
+
+    def progress_messages(self, out):
+        return [m for m in out if m["msg_type"] in ("display_data", "update_display_data")
+                and m["content"]["data"].get(self.MIME, {}).get("kind") == "progress"]
+
+    def test_psi_shows_a_progress_bar_updated_in_place_until_100_percent(self):
+        self.run_cell(self.PSI_CELL.format("A"))
+        reply, out = self.run_cell(
+            'const progMatch = await psiMatch(progLabA, { a: { party: "advertiser", rows: progIdsA(1500, 0) },'
+            ' b: { party: "retailer", rows: progIdsA(1500, 1000) } });\nprogMatch.matchReport.intersectionSize')
+        self.assertEqual(reply["content"]["status"], "ok", reply["content"].get("evalue"))
+        bars = self.progress_messages(out)
+        self.assertEqual(bars[0]["msg_type"], "display_data", [m["msg_type"] for m in bars])
+        display_id = bars[0]["content"]["transient"]["display_id"]
+        self.assertRegex(display_id, r"^cleanroom-progress:")
+        updates = bars[1:]
+        self.assertGreaterEqual(len(updates), 2, "the bar advances in place")
+        for m in updates:
+            self.assertEqual(m["msg_type"], "update_display_data")
+            self.assertEqual(m["content"]["transient"], {"display_id": display_id})
+        payloads = [m["content"]["data"][self.MIME] for m in bars]
+        dones = [p["done"] for p in payloads]
+        self.assertEqual(dones, sorted(dones), "done never goes back")
+        self.assertTrue(any(p["state"] == "running" and 0 < p["done"] < p["total"] for p in payloads), payloads)
+        final = payloads[-1]
+        self.assertEqual((final["state"], final["done"]), ("done", final["total"]))
+        self.assertIn("100%", bars[-1]["content"]["data"]["text/plain"])
+        self.assertIn("client: hash and blind own set", [p["name"] for p in final["phases"]])
+        # the bar is published before the result, and the result is still the PSI's
+        result = [m for m in out if m["msg_type"] == "execute_result"][0]
+        self.assertLess(out.index(bars[-1]), out.index(result))
+        self.assertEqual(result["content"]["data"]["text/plain"], "500")
+
+    def test_psi_progress_false_shows_no_bar(self):
+        self.run_cell(self.PSI_CELL.format("B"))
+        reply, out = self.run_cell(
+            'await psiMatch(progLabB, { a: { party: "advertiser", rows: progIdsB(50, 0) },'
+            ' b: { party: "retailer", rows: progIdsB(50, 10) }, progress: false }); 1')
+        self.assertEqual(reply["content"]["status"], "ok", reply["content"].get("evalue"))
+        self.assertEqual(self.progress_messages(out), [])
+
     def test_library_error_keeps_its_name_and_code(self):
         reply, _ = self.run_cell(
             'import { CleanRoomError } from "@cleanroom-lab/kernel/dist/errors.js";\n'
