@@ -407,6 +407,30 @@ class CleanroomTsProtocolTests(unittest.TestCase):
         self.assertEqual(reply["content"]["status"], "ok", reply["content"].get("evalue"))
         self.assertEqual(self.progress_messages(out), [])
 
+    def live_budgets(self, out):
+        return [m for m in out if m["msg_type"] == "update_display_data"
+                and m["content"]["transient"].get("display_id", "").startswith("cleanroom-budget:")]
+
+    def test_every_execution_publishes_the_live_budget_of_open_labs(self):
+        reply, out = self.run_cell(
+            'import { openLab, addParty } from "@cleanroom-lab/kernel";\n'
+            'const liveLab = openLab({ store: ":memory:", room: "live-kernel", rng: { seed: "live" }, budget: { epsilon: 2 } });\n'
+            'addParty(liveLab, { party: "advertiser" });')
+        self.assertEqual(reply["content"]["status"], "ok", reply["content"].get("evalue"))
+        live = [m for m in self.live_budgets(out) if m["content"]["transient"]["display_id"] == "cleanroom-budget:live-kernel"]
+        self.assertEqual(len(live), 1)
+        payload = live[0]["content"]["data"][self.MIME]
+        self.assertEqual(payload["kind"], "budget")
+        self.assertEqual(sorted((b["scope"], b["subject"], b["total"], b["spent"]) for b in payload["budgets"]),
+                         [("collaboration", "live-kernel", 2, 0), ("party", "advertiser", 2, 0)])
+        self.assertFalse([m for m in out if m["msg_type"] == "display_data"], "no output is added to the cell")
+        # any later cell publishes it again, with the ledger as it is now
+        _, out = self.run_cell("1 + 1")
+        ids = [m["content"]["transient"]["display_id"] for m in self.live_budgets(out)]
+        self.assertIn("cleanroom-budget:live-kernel", ids)
+        _, out = self.run_cell("2 + 2", silent=True)
+        self.assertEqual(self.live_budgets(out), [], "a silent execution publishes nothing")
+
     def test_library_error_keeps_its_name_and_code(self):
         reply, _ = self.run_cell(
             'import { CleanRoomError } from "@cleanroom-lab/kernel/dist/errors.js";\n'

@@ -106,7 +106,8 @@ export function progressText(p: PayloadOf<"progress">): string[] {
 export function progressHtml(p: PayloadOf<"progress">, esc: (s: unknown) => string): string {
   const pct = (progressFraction(p) * 100).toFixed(1);
   const colour = p.state === "failed" ? "#d0453a" : p.state === "done" ? "#2e8b57" : "#3b7dd8";
-  const teaching = p.rngMode === "seeded" ? ` <span style="color:#c98a10;font-weight:600">⚠ ${esc(p.label ?? "teaching mode — not private")}</span>` : "";
+  const teaching =
+    p.rngMode === "seeded" ? ` <span style="color:#c98a10;font-weight:600">⚠ ${esc(p.label ?? "teaching mode — not private")}</span>` : "";
   return (
     `<div style="font-weight:600;margin-bottom:4px">${esc(p.title ?? p.task)}${teaching}</div>` +
     `<div role="progressbar" aria-valuemin="0" aria-valuemax="100" aria-valuenow="${pct}" ` +

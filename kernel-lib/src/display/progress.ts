@@ -105,7 +105,13 @@ export class ProgressBar {
     const phases = [...this.phases].map(([name, v]) => ({ name, done: v.done, total: v.total }));
     const known = phases.reduce((s, p) => s + p.total, 0);
     const total = Math.max(known, Math.floor(this.opts.total ?? 0));
-    const done = this.state === "done" ? total : Math.min(total, phases.reduce((s, p) => s + p.done, 0));
+    const done =
+      this.state === "done"
+        ? total
+        : Math.min(
+            total,
+            phases.reduce((s, p) => s + p.done, 0),
+          );
     const elapsedMs = Math.max(0, this.clock() - this.started);
     return {
       kind: "progress",
@@ -146,7 +152,11 @@ export class ProgressBar {
  * const bar = startProgress("PSI (joinKeys)", { total: 2 * (a.length + b.length) });
  * try { await work(bar?.report); bar?.finish("done"); } catch (e) { bar?.finish("failed"); throw e; }
  */
-export function startProgress(task: string, opts: ProgressOptions = {}, sink: ProgressSink | null = kernelProgressSink()): ProgressBar | null {
+export function startProgress(
+  task: string,
+  opts: ProgressOptions = {},
+  sink: ProgressSink | null = kernelProgressSink(),
+): ProgressBar | null {
   return sink ? new ProgressBar(task, sink, opts) : null;
 }
 

@@ -210,6 +210,11 @@ export class Room {
     return name;
   }
 
+  /** Owner and name of every plain-mode dataset with its content fingerprint (no values). */
+  catalogNames(): { owner: string; name: string; fingerprint: string }[] {
+    return [...this.#meta.values()].map((m) => ({ owner: m.owner, name: m.name, fingerprint: m.fingerprint }));
+  }
+
   /** Plain-mode catalog entries of `owner`. */
   plainDatasets(owner: string): PlainMeta[] {
     return [...this.#meta.values()].filter((m) => m.owner === owner);

@@ -16,6 +16,7 @@ import { withMimeBundle } from "../display/bundle.js";
 import type { PurposeGrant } from "../purpose/policy.js";
 import type { ApprovalStatus } from "../cleanroom/approvals.js";
 import type { DatasetDescription } from "../cleanroom/dataset.js";
+import { registerLiveLab } from "./live.js";
 import { datasetName, parseAtDoor, partyArg, purposeName, requireLab, shortName, templateArg } from "./door.js";
 
 const dpValue = z.union([z.string().max(64), z.number()]);
@@ -81,7 +82,7 @@ function checkBudget(b: z.output<typeof OpenLabInput>["budget"]): void {
 export function openLab(options: OpenLabInput = {}): Lab {
   const o = parseAtDoor(OpenLabInput, options ?? {}, "options");
   checkBudget(o.budget);
-  return openSessionLab(o);
+  return registerLiveLab(openSessionLab(o));
 }
 
 const AddPartyInput = z.strictObject({ party: shortName });

@@ -24,6 +24,8 @@
  *  - a cell that throws a CleanRoomError shows the "why blocked" view (`display_data`, the
  *    bundle `attempt()` builds) and an error whose traceback is the one line `CODE: message`;
  *  - the kernel exits when its parent (the Jupyter server) is gone, as ipykernel does;
+ *  - after each execution, the live budget of every open lab is published as an
+ *    `update_display_data` with display id `cleanroom-budget:<room>` (the sidebar's source);
  *  - `shutdown_request` echoes `restart`; `interrupt_request` is answered;
  *  - status: an execute_request publishes `busy` when it starts (not when it is queued) and
  *    `idle` after its reply; other requests arriving during an execution are answered at once
@@ -51,6 +53,7 @@ const PARENT_POLL_MS = 1000;
 // slow start-up (the TypeScript warm-up), during which the server may already have died.
 const parentPid = Number(process.env.JPY_PARENT_PID) || process.ppid;
 const KERNEL_API = Symbol.for("cleanroom-lab.kernel");
+const LIVE_BUDGETS = Symbol.for("cleanroom-lab.live-budgets"); // kernel-lib/src/verbs/live.ts
 
 const util = require("util");
 const { WireMessage, describeFailure, resultBundle, globToRegExp, refusalView } = require("./protocol.js");
@@ -215,6 +218,7 @@ class CleanroomServer extends ZmqServer {
       this.publishStatus("busy", msg);
       try {
         await run();
+        if (req.silent !== true) this.publishLiveBudgets(msg);
       } finally {
         this.publishStatus("idle", msg);
       }
@@ -303,6 +307,24 @@ class CleanroomServer extends ZmqServer {
     }
     this.reply(sock, msg, "execute_reply", { status: "error", execution_count: count, ...err, payload: [], user_expressions: {} });
     if (stopOnError) setTimeout(() => (this.aborting = false), ABORT_WINDOW_MS);
+  }
+
+  /**
+   * The live budget: after every (non-silent) execution, each lab the library has open
+   * publishes its ledger as an `update_display_data` with display id `cleanroom-budget:<room>`
+   * (kernel-lib/src/verbs/live.ts). No output displays that id, so notebooks leave their
+   * outputs alone; the Privacy budget sidebar listens for it on iopub. Nothing is published
+   * until the library has opened a lab, and the front end never runs code for it.
+   */
+  publishLiveBudgets(msg) {
+    const live = globalThis[LIVE_BUDGETS];
+    if (!live || typeof live.snapshots !== "function") return;
+    try {
+      for (const { displayId, bundle } of live.snapshots())
+        this.iopubSend(msg, "update_display_data", { data: bundle, metadata: {}, transient: { display_id: displayId } });
+    } catch (e) {
+      kernelLog("cannot publish the live budget:", e);
+    }
   }
 
   historyQuery(q) {

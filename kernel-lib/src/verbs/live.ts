@@ -1,0 +1,96 @@
+/**
+ * The live budget: a kernel-process registry of the labs opened with `openLab`, read by the
+ * cleanroom-ts kernel launcher after every execution so the JupyterLab "Privacy budget"
+ * sidebar shows each room's actual ledger — also after cells that never call `budget()`.
+ *
+ * The registry holds weak references only (a lab nobody can reach any more is not kept alive)
+ * and lives at `globalThis[Symbol.for("cleanroom-lab.live-budgets")]`, where the launcher
+ * finds it without loading the library itself: `snapshots()` returns one
+ * `{ displayId: "cleanroom-budget:<room>", bundle }` per open lab, which the launcher publishes
+ * as an iopub `update_display_data` (no output shows that id, so notebooks ignore it; the
+ * sidebar listens for it). A closed lab drops out.
+ *
+ * Threat model: the payload is the same released ledger view `budget()` shows (amounts,
+ * charges, template hashes, purposes), with dataset budgets named by owner/name from the
+ * room's catalog — names are schema, not personal data. Nothing here runs code sent by the
+ * front end: the sidebar never executes anything in the user's kernel.
+ */
+import { rngStamp } from "../rng.js";
+import { internals, type Lab } from "../session/lab.js";
+import { toMimeBundle, type MimeBundle } from "../display/bundle.js";
+import { budgetPayloadFromLedger } from "../display/from-ledger.js";
+import type { PayloadOf } from "../display/schema.js";
+
+const LIVE = Symbol.for("cleanroom-lab.live-budgets");
+/** The display id prefix of live budget updates. */
+export const LIVE_BUDGET_PREFIX = "cleanroom-budget:";
+
+interface LiveRegistry {
+  labs: Set<WeakRef<Lab>>;
+  snapshots(): { displayId: string; bundle: MimeBundle }[];
+}
+
+/**
+ * A lab's budget payload as the sidebar shows it: the ledger's status, dataset budgets named
+ * `owner/name` (the ledger keys them by content fingerprint).
+ *
+ * @example
+ * liveBudgetPayload(lab).budgets.map((b) => b.subject) // ["lab", "advertiser", "retailer", "retailer/purchases"]
+ */
+export function liveBudgetPayload(lab: Lab): PayloadOf<"budget"> {
+  const room = internals(lab).room;
+  const names = new Map<string, string[]>();
+  for (const d of room.catalogNames())
+    names.set(`sha256:${d.fingerprint}`, [...(names.get(`sha256:${d.fingerprint}`) ?? []), `${d.owner}/${d.name}`]);
+  const p = budgetPayloadFromLedger(room.ledger.status(lab.roomId), { title: `Privacy budget — ${lab.roomId}`, ...rngStamp(lab.rng) });
+  return {
+    ...p,
+    budgets: p.budgets.map((b) =>
+      b.scope === "dataset" && names.has(b.subject) ? { ...b, subject: names.get(b.subject)!.join(" = ") } : b,
+    ),
+  };
+}
+
+function registry(): LiveRegistry {
+  const g = globalThis as Record<symbol, LiveRegistry | undefined>;
+  const existing = g[LIVE];
+  if (existing) return existing;
+  const labs = new Set<WeakRef<Lab>>();
+  const r: LiveRegistry = {
+    labs,
+    snapshots() {
+      const out: { displayId: string; bundle: MimeBundle }[] = [];
+      for (const ref of labs) {
+        const lab = ref.deref();
+        if (!lab) {
+          labs.delete(ref);
+          continue;
+        }
+        try {
+          out.push({ displayId: `${LIVE_BUDGET_PREFIX}${lab.roomId}`, bundle: toMimeBundle(liveBudgetPayload(lab)) });
+        } catch {
+          labs.delete(ref); // closed (its database is gone) or not a lab of this library instance
+        }
+      }
+      return out;
+    },
+  };
+  Object.defineProperty(g, LIVE, { value: r, configurable: true, enumerable: false });
+  return r;
+}
+
+/** Register a lab for the live budget (openLab does this); returns the lab. */
+export function registerLiveLab(lab: Lab): Lab {
+  registry().labs.add(new WeakRef(lab));
+  return lab;
+}
+
+/**
+ * The live budget of every open lab, as the launcher publishes it.
+ *
+ * @example
+ * liveBudgetSnapshots()[0].displayId // "cleanroom-budget:lab"
+ */
+export function liveBudgetSnapshots(): { displayId: string; bundle: MimeBundle }[] {
+  return registry().snapshots();
+}
