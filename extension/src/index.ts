@@ -1,8 +1,10 @@
 /**
  * Front-end plugins of @cleanroom-lab/jupyterlab: the "Privacy budget" sidebar, which follows
- * the active notebook and shows the latest budget output (re-computed whenever the notebook's
- * content changes, e.g. when a cell's outputs arrive). The MIME renderer lives in ./mime.ts
- * (the package's `jupyterlab.mimeExtension`).
+ * the active notebook and shows each open lab's actual ledger — the kernel publishes it after
+ * every execution as an iopub `update_display_data` (display id `cleanroom-budget:<room>`),
+ * which the sidebar only listens to: it never executes code in the user's kernel. Until a
+ * live update arrives it shows the latest budget output (re-computed whenever the notebook's
+ * content changes). The MIME renderer lives in ./mime.ts (the package's `jupyterlab.mimeExtension`).
  */
 import type { JupyterFrontEnd, JupyterFrontEndPlugin } from "@jupyterlab/application";
 import { INotebookTracker, type NotebookPanel } from "@jupyterlab/notebook";
@@ -10,7 +12,8 @@ import type { ICodeCellModel } from "@jupyterlab/cells";
 import { LabIcon } from "@jupyterlab/ui-components";
 import { Widget } from "@lumino/widgets";
 import { latestBudget, type CellOutputs } from "./views/latest.js";
-import { sidebarView } from "./views/sidebar.js";
+import { liveBudgetFrom, sidebarView } from "./views/sidebar.js";
+import type { PayloadOf } from "@cleanroom-lab/kernel/dist/display/schema.js";
 
 export { latestBudget } from "./views/latest.js";
 export { renderPayload, invalidPayloadView } from "./views/payload.js";
@@ -42,6 +45,33 @@ function cellsOf(panel: NotebookPanel): CellOutputs[] {
 export class BudgetSidebar extends Widget {
   private panel: NotebookPanel | null = null;
   private timer: ReturnType<typeof setTimeout> | undefined;
+  /** Live budgets per notebook, by room (from the notebook's kernel; cleared when the kernel changes). */
+  private readonly live = new WeakMap<NotebookPanel, Map<string, PayloadOf<"budget">>>();
+
+  /** Listen to a notebook's kernel for live budget updates (every notebook, tracked or not yet shown). */
+  watch(panel: NotebookPanel): void {
+    const rooms = new Map<string, PayloadOf<"budget">>();
+    this.live.set(panel, rooms);
+    const changed = () => {
+      if (this.panel === panel) this.schedule();
+    };
+    panel.sessionContext.iopubMessage.connect((_, msg) => {
+      const b = liveBudgetFrom(msg);
+      if (!b) return;
+      rooms.set(b.payload.roomId, b.payload);
+      changed();
+    }, this);
+    panel.sessionContext.kernelChanged.connect(() => {
+      rooms.clear();
+      changed();
+    }, this);
+    panel.sessionContext.statusChanged.connect((_, s) => {
+      if (s === "restarting" || s === "dead") {
+        rooms.clear();
+        changed();
+      }
+    }, this);
+  }
 
   constructor() {
     super();
@@ -74,7 +104,9 @@ export class BudgetSidebar extends Widget {
 
   private render(): void {
     const p = this.panel;
-    const body = sidebarView(p ? p.context.path : null, p && !p.isDisposed ? latestBudget(cellsOf(p)) : null);
+    const open = p && !p.isDisposed;
+    const live = open ? [...(this.live.get(p)?.values() ?? [])] : [];
+    const body = sidebarView(p ? p.context.path : null, open ? latestBudget(cellsOf(p)) : null, live);
     this.node.replaceChildren(body);
   }
 
@@ -87,12 +119,14 @@ export class BudgetSidebar extends Widget {
 
 const sidebarPlugin: JupyterFrontEndPlugin<void> = {
   id: "@cleanroom-lab/jupyterlab:budget-sidebar",
-  description: "A Privacy budget sidebar following the active notebook's latest budget output.",
+  description: "A Privacy budget sidebar showing the active notebook's live ledger (or its latest budget output).",
   autoStart: true,
   requires: [INotebookTracker],
   activate: (app: JupyterFrontEnd, tracker: INotebookTracker) => {
     const sidebar = new BudgetSidebar();
     app.shell.add(sidebar, "right", { rank: 900 });
+    tracker.forEach((panel) => sidebar.watch(panel));
+    tracker.widgetAdded.connect((_, panel) => sidebar.watch(panel));
     sidebar.follow(tracker.currentWidget);
     tracker.currentChanged.connect((_, panel) => sidebar.follow(panel));
   },
