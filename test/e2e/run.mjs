@@ -475,6 +475,7 @@ async function main() {
   }
 
   await newNotebookChecks(page, root);
+  await liveLoopChecks(page);
 
   check(
     "no browser console errors during the whole run",
@@ -675,6 +676,190 @@ async function newNotebookChecks(page, root) {
     `${lines.length} lines, pixel widths ${[...new Set(widths.map((w) => Math.round(w)))].join("/")}, line height ${lineHeight.toFixed(3)} em, fits: ${wraps}`,
   );
   await shot(tableCell, "console-table");
+}
+
+/**
+ * Issue 19, the live loop, in the notebook opened by newNotebookChecks: a PSI shows a progress
+ * bar that advances in place while the kernel status stays busy, and ends at 100% when the
+ * kernel goes idle; the Privacy budget sidebar equals the room's ledger after every spending
+ * cell — also one that never calls budget() — and names datasets owner/name.
+ */
+async function liveLoopChecks(page) {
+  const panel = page.locator("#jp-main-dock-panel .jp-NotebookPanel:visible").last();
+  const cells = panel.locator(".jp-Cell");
+  const status = panel.locator(".jp-NotebookPanel-toolbar [data-status]").first();
+  const prompt = (cell) =>
+    cell
+      .locator(".jp-InputPrompt")
+      .textContent()
+      .catch(() => "");
+  async function addAndRun(code) {
+    const cell = cells.nth((await cells.count()) - 1);
+    await cell.locator(".jp-InputArea-editor").click();
+    await page.keyboard.press("Control+a");
+    await page.keyboard.press("Delete");
+    await page.keyboard.insertText(code);
+    await page.keyboard.press("Shift+Enter");
+    return cell;
+  }
+  const done = async (cell, timeout = 120_000) =>
+    page
+      .waitForFunction((el) => /\[\d+\]/.test(el.querySelector(".jp-InputPrompt")?.textContent ?? ""), await cell.elementHandle(), {
+        timeout,
+      })
+      .then(
+        () => true,
+        () => false,
+      );
+  const sidebar = page.locator("#cleanroom-lab-budget");
+  const text = async (loc) => ((await loc.textContent({ timeout: 10_000 }).catch(() => null)) ?? "").replace(/\s+/g, " ").trim();
+
+  let t = Date.now();
+  const setup = await addAndRun(
+    [
+      "import { openLab, addParty, upload, declarePurpose, approveTemplate, cleanRoomQuery, budget, psiMatch,",
+      '  generateStudy, liftSchemas, liftRules, liftTemplate } from "@cleanroom-lab/kernel";',
+      'const liveStudy = generateStudy({ seed: "e2e-live", advertiserRows: 3000, overlap: 0.7, holdoutShare: 0.3, baseConversionRate: 0.2, liftPct: 30 });',
+      'const liveLab = openLab({ store: ":memory:", room: "live-e2e", rng: { seed: "e2e-live" }, budget: { epsilon: 4 } });',
+      'addParty(liveLab, { party: "advertiser" }); addParty(liveLab, { party: "retailer" });',
+      '"ready"',
+    ].join("\n"),
+  );
+  check("live loop: setup cell runs", await done(setup), since(t));
+
+  // 1. PSI: the bar advances while the kernel is busy; 100% when it ends.
+  t = Date.now();
+  const psiCell = await addAndRun(
+    'const liveMatch = await psiMatch(liveLab, { a: { party: "advertiser", rows: liveStudy.exposures },\n' +
+      '  b: { party: "retailer", rows: liveStudy.purchases } });\n1',
+  );
+  const bar = psiCell.locator(".crl-progress").first();
+  const samples = [];
+  const deadline = Date.now() + 180_000;
+  while (Date.now() < deadline) {
+    const [state, d, total, kernel, p] = await Promise.all([
+      bar.getAttribute("data-state", { timeout: 200 }).catch(() => null),
+      bar.getAttribute("data-done", { timeout: 200 }).catch(() => null),
+      bar.getAttribute("data-total", { timeout: 200 }).catch(() => null),
+      status.getAttribute("data-status").catch(() => null),
+      prompt(psiCell),
+    ]);
+    if (state) samples.push({ state, done: Number(d), total: Number(total), kernel });
+    if (/\[\d+\]/.test(p ?? "")) break;
+    await page.waitForTimeout(100);
+  }
+  const running = samples.filter((s) => s.state === "running");
+  const advancing = new Set(running.map((s) => s.done)).size >= 2;
+  check(
+    "progress bar advances in place while PSI runs, the kernel busy all along",
+    advancing && running.every((s) => s.kernel === "busy") && (await psiCell.locator(".crl-progress").count()) === 1,
+    `${running.length} running samples, done values ${[...new Set(running.map((s) => s.done))].join(",")}, ` +
+      `kernel ${[...new Set(running.map((s) => s.kernel))].join("/")} (${since(t)})`,
+  );
+  const finalPct = await bar
+    .locator('[role="progressbar"]')
+    .getAttribute("aria-valuenow")
+    .catch(() => null);
+  const idle = await page
+    .waitForFunction((el) => el?.getAttribute("data-status") === "idle", await status.elementHandle(), { timeout: 30_000 })
+    .then(
+      () => true,
+      () => false,
+    );
+  check(
+    "progress bar ends at 100% (done) and the kernel goes idle",
+    (await bar.getAttribute("data-state").catch(() => null)) === "done" && finalPct === "100" && idle,
+    `state ${await bar.getAttribute("data-state").catch(() => null)}, ${finalPct}%, idle ${idle}`,
+  );
+  await shot(bar, "progress-done");
+
+  // 2. Spending cells: the sidebar equals the ledger after each, also without budget().
+  const upload2 = await addAndRun(
+    [
+      "const liveSchemas = liftSchemas();",
+      'upload(liveLab, { party: "advertiser", name: "exposures", rows: liveMatch.joinedA!, schema: liveSchemas.exposures,',
+      '  purposes: ["measurement"], rule: liftRules(5).exposures });',
+      'upload(liveLab, { party: "retailer", name: "purchases", rows: liveMatch.joinedB!, schema: liveSchemas.purchases,',
+      '  purposes: ["measurement"], rule: liftRules(5).purchases });',
+      'declarePurpose(liveLab, { party: "advertiser", analyst: "bo", purpose: "measurement", justification: "e2e live budget" });',
+      'const liveT = (eps: string) => { const t = liftTemplate({ advertiser: "advertiser", retailer: "retailer", epsilonPerAggregate: eps, threshold: 5 });',
+      '  approveTemplate(liveLab, { party: "retailer", template: t }); approveTemplate(liveLab, { party: "advertiser", template: t }); return t; };',
+      "const liveQuery = (eps: string) => cleanRoomQuery(liveLab, { template: liveT(eps), params: { startDay: 0, endDay: 27 },",
+      '  party: "advertiser", analyst: "bo", purpose: "measurement" });',
+      "// what the ledger says, as text (the budget() payload's amounts)",
+      'const ledgerNow = () => (budget(liveLab) as any)[Symbol.for("jupyter.mimebundle")]()["application/vnd.cleanroom-lab.v1+json"].budgets',
+      '  .filter((b: any) => b.scope !== "dataset").map((b: any) => `${b.scope}:${b.subject}=${b.spent}`).join(" ");',
+      '"uploaded"',
+    ].join("\n"),
+  );
+  await done(upload2);
+  const gaugeSpent = (room) =>
+    sidebar.locator(`[data-room="${room}"] .crl-gauge`).evaluateAll((els) =>
+      els
+        .filter((g) => g.getAttribute("data-scope") !== "dataset")
+        .map(
+          (g) =>
+            `${g.getAttribute("data-scope")}:${g.getAttribute("data-subject")}=${g.querySelector('[role="meter"]')?.getAttribute("aria-valuenow")}`,
+        )
+        .join(" "),
+    );
+  const ledgerOut = async () => {
+    const cell = await addAndRun("console.log(ledgerNow())");
+    await done(cell);
+    return text(cell.locator(".jp-OutputArea-output").last());
+  };
+  const waitSidebar = (room, prev) =>
+    page
+      .waitForFunction(
+        ([r, before]) => {
+          const g = [...document.querySelectorAll(`#cleanroom-lab-budget [data-room="${r}"] .crl-gauge`)]
+            .filter((x) => x.getAttribute("data-scope") !== "dataset")
+            .map(
+              (x) =>
+                `${x.getAttribute("data-scope")}:${x.getAttribute("data-subject")}=${x.querySelector('[role="meter"]')?.getAttribute("aria-valuenow")}`,
+            )
+            .join(" ");
+          return g !== "" && g !== before;
+        },
+        [room, prev],
+        { timeout: 20_000 },
+      )
+      .catch(() => {});
+  let prev = await gaugeSpent("live-e2e");
+  // (a) a spending cell that also shows budget(), as notebook 02 does
+  const spend1 = await addAndRun('await liveQuery("0.5");\nbudget(liveLab)');
+  await done(spend1);
+  await waitSidebar("live-e2e", prev);
+  const side1 = await gaugeSpent("live-e2e");
+  const ledger1 = await ledgerOut();
+  check(
+    "sidebar equals the ledger after a spending cell that shows budget()",
+    side1 !== "" && side1 === ledger1,
+    `${side1} | ledger ${ledger1}`,
+  );
+  // (b) a spending cell that never calls budget()
+  prev = side1;
+  const spend2 = await addAndRun('await liveQuery("0.25");\n"spent again"');
+  await done(spend2);
+  await waitSidebar("live-e2e", prev);
+  const side2 = await gaugeSpent("live-e2e");
+  const ledger2 = await ledgerOut();
+  check(
+    "sidebar equals the ledger after a spending cell that does not call budget()",
+    side2 === ledger2 && side2 !== side1,
+    `${side1} → ${side2} | ledger ${ledger2}`,
+  );
+  const subjects = await sidebar
+    .locator('[data-room="live-e2e"] .crl-gauge[data-scope="dataset"]')
+    .evaluateAll((els) => els.map((e) => e.getAttribute("data-subject")).sort());
+  check(
+    "sidebar names dataset budgets owner/name, not fingerprints",
+    subjects.join(",") === "advertiser/exposures,retailer/purchases" && !(await text(sidebar)).includes("sha256"),
+    subjects.join(","),
+  );
+  const overflow = await sidebar.evaluate((el) => el.scrollWidth - el.clientWidth).catch(() => -1);
+  check("sidebar text wraps (no horizontal overflow)", overflow === 0, `overflow ${overflow}px`);
+  await shot(sidebar, "sidebar-live");
 }
 
 main().then(
