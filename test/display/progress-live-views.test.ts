@@ -90,6 +90,12 @@ describe("live budget sidebar", () => {
     expect(text(el)).not.toContain("from cell [2]");
     expect(text(el.querySelector('[data-room="room-a"] [data-field="source"]'))).toBe("room room-a · live from the ledger");
     expect((el as HTMLElement).style.overflowWrap).toBe("anywhere");
+    // a room without budgets is left out while another room has some
+    const empty = { ...clone(a), roomId: "demo", budgets: [] };
+    const rooms2 = (live: (typeof a)[]) =>
+      [...sidebarView("x", null, live).querySelectorAll("[data-room]")].map((r) => r.getAttribute("data-room"));
+    expect(rooms2([empty, a])).toEqual(["room-a"]);
+    expect(rooms2([empty])).toEqual(["demo"]);
     // without live budgets it still shows the last output
     expect(text(sidebarView("study.ipynb", stale, []).querySelector('[data-field="source"]'))).toContain("from cell [2]");
   });

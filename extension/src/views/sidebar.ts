@@ -74,12 +74,14 @@ export function sidebarView(
     h("div", { class: "crl-muted", "data-field": "notebook" }, notebook ? notebook : "no notebook open"),
   );
   if (live.length > 0) {
-    for (const p of live) {
+    // a room without budgets (opened for a demo) is only worth a line when no room has any
+    const shown = live.some((p) => p.budgets.length > 0) ? live.filter((p) => p.budgets.length > 0) : live;
+    for (const p of shown) {
       root.appendChild(
         h(
           "div",
           { class: "crl-sidebar-room", "data-room": p.roomId, "data-source": "live" },
-          h("div", { class: "crl-muted", "data-field": "source" }, `room ${p.roomId} · live from the ledger`),
+          h("div", { "data-field": "source", style: "font-weight:600;margin-top:6px" }, `room ${p.roomId} · live from the ledger`),
           p.rngMode === "seeded" ? h("div", { class: "crl-teaching" }, `⚠ ${p.label ?? "teaching mode — not private"}`) : null,
           ...(p.budgets.length ? p.budgets.map(budgetBlock) : [h("div", { class: "crl-muted" }, "no budgets in this room")]),
         ),
