@@ -76,7 +76,9 @@ async function headless() {
   if (html.status !== 0) die("jupyter nbconvert --to html failed", html.output);
   const rel = (p) => path.relative(ROOT, p);
   console.log(
-    `\nexecuted notebook: ${rel(executed)}\nHTML:              ${rel(executed.replace(/\.ipynb$/, ".html"))}\nrun report:        ${rel(path.join(outDir, "run-report.json"))}`,
+    `\nexecuted notebook: ${rel(executed)}` +
+      `\nHTML:              ${rel(executed.replace(/\.ipynb$/, ".html"))}` +
+      `\nrun report:        ${rel(path.join(outDir, "run-report.json"))}`,
   );
   if (run.status !== 0) die(`${flagship} failed (see the run report)`);
 }

@@ -51,10 +51,16 @@ export const SUITES = [
             ["wide lines", wide],
           ]) {
             if (m && Number(m[1]) === 0) passed++;
-            else (failed++, notes.push(`${what}: ${m ? m[1] : "not reported"}`));
+            else {
+              failed++;
+              notes.push(`${what}: ${m ? m[1] : "not reported"}`);
+            }
           }
         } else if (r.status === 0) passed++;
-        else (failed++, notes.push(`${name} exited ${r.status}`));
+        else {
+          failed++;
+          notes.push(`${name} exited ${r.status}`);
+        }
       }
       return { passed, failed, ...(notes.length ? { note: notes.join("; ") } : {}) };
     },

@@ -35,9 +35,19 @@ describe("difference checks (ADH manner)", () => {
     const keys: string[] = [],
       campaign: string[] = [],
       day: number[] = [];
-    for (let i = 0; i < 400; i++) (keys.push(`a${i}`), campaign.push("123"), day.push(1));
-    (keys.push("late"), campaign.push("123"), day.push(2));
-    for (let i = 0; i < 100; i++) (keys.push(`b${i}`), campaign.push("789"), day.push(2));
+    for (let i = 0; i < 400; i++) {
+      keys.push(`a${i}`);
+      campaign.push("123");
+      day.push(1);
+    }
+    keys.push("late");
+    campaign.push("123");
+    day.push(2);
+    for (let i = 0; i < 100; i++) {
+      keys.push(`b${i}`);
+      campaign.push("789");
+      day.push(2);
+    }
     const r = room(
       "adh",
       "impressions",

@@ -90,6 +90,7 @@ describe("canonicalJson (crypto/canonical.ts, the one copy)", () => {
         /got an instance of Point/,
         "value.c",
       ],
+      // eslint-disable-next-line no-sparse-arrays -- the hole is the case under test
       [{ a: [1, , 3] }, /"value\.a\[1\]" expected a dense array, got a hole/, "value.a[1]"],
       [{ [Symbol("k")]: 1 }, /"value" expected string keys only/, "value"],
       [

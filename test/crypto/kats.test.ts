@@ -13,9 +13,28 @@ import { isCleanRoomError } from "../../kernel-lib/src/errors.js";
 const WYCHEPROOF = path.resolve(process.cwd(), "../shared/vectors/wycheproof");
 const haveWycheproof = fs.existsSync(WYCHEPROOF);
 if (!haveWycheproof) console.warn(`[crypto KATs] ${WYCHEPROOF} not found: Wycheproof vector tests are skipped`);
+/** The fields the tests below read, across the three Wycheproof files (each file has its own subset). */
+interface WycheproofTest {
+  tcId: number;
+  result: string;
+  private: string;
+  public: string;
+  shared: string;
+  ikm: string;
+  salt: string;
+  info: string;
+  size: number;
+  okm: string;
+  key: string;
+  iv: string;
+  aad: string;
+  msg: string;
+  ct: string;
+  tag: string;
+}
 const load = (name: string) =>
   JSON.parse(fs.readFileSync(path.join(WYCHEPROOF, name), "utf8")) as {
-    testGroups: { [k: string]: unknown; tests: Record<string, any>[] }[];
+    testGroups: { [k: string]: unknown; tests: WycheproofTest[] }[];
   };
 
 describe("RFC 7748 X25519", () => {

@@ -12,11 +12,13 @@ vi.mock("vega-embed", () => ({
   }),
 }));
 
+import type { IRenderMime } from "@jupyterlab/rendermime-interfaces";
 import { CLEANROOM_MIME } from "../../kernel-lib/src/display/schema.js";
 import { EXAMPLE_PAYLOADS } from "../../kernel-lib/src/display/examples.js";
 import extension, { CleanRoomRenderer, rendererFactory } from "../../extension/src/mime.js";
 
-const model = (data: unknown) => ({ data: { [CLEANROOM_MIME]: data }, metadata: {}, trusted: false, setData: () => {} }) as any;
+const model = (data: unknown) =>
+  ({ data: { [CLEANROOM_MIME]: data }, metadata: {}, trusted: false, setData: () => {} }) as unknown as IRenderMime.IMimeModel;
 
 describe("mime renderer glue", () => {
   it("registers a safe factory for the vendor MIME type, preferred over the html fallback", () => {

@@ -69,7 +69,7 @@ describe("payload views", () => {
     const { node, charts } = renderPayload(parse(EXAMPLE_PAYLOADS.lift));
     expect(charts).toHaveLength(1);
     expect(node.contains(charts[0]!.host)).toBe(true);
-    expect((charts[0]!.spec as any).layer[1].mark.type).toBe("errorbar");
+    expect((charts[0]!.spec as { layer: { mark: { type: string } }[] }).layer[1]!.mark.type).toBe("errorbar");
     expect(text(node.querySelector('[data-field="lift"]'))).toBe("15%");
     expect(text(node.querySelector('[data-field="noise-share"]'))).toBe("noise share of variance 8.3%");
     expect(text(node)).toContain("control group under 25%");

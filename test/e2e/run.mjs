@@ -556,7 +556,9 @@ async function newNotebookChecks(page, root) {
   t = Date.now();
   const gate = join(root, "release-gate");
   const slow = await addAndRun(
-    'import * as fs from "fs";\nawait new Promise<void>((done) => { const t = setInterval(() => { if (fs.existsSync("release-gate")) { clearInterval(t); done(); } }, 50); });\n"released"',
+    'import * as fs from "fs";\n' +
+      'await new Promise<void>((done) => { const t = setInterval(() => { if (fs.existsSync("release-gate")) { clearInterval(t); done(); } }, 50); });\n' +
+      '"released"',
   );
   const busy = await page
     .waitForFunction((el) => el?.getAttribute("data-status") === "busy", await status.elementHandle(), { timeout: 30_000 })

@@ -314,9 +314,9 @@ class CleanroomTsProtocolTests(unittest.TestCase):
         self.assertEqual(statuses.count(("busy", queued)), 1)
 
     REFUSED_QUERY = (
-        'import { openLab, liftTemplate, cleanRoomQuery, attempt } from "@cleanroom-lab/kernel";\n'
+        'import { openLab, addParty, liftTemplate, cleanRoomQuery, attempt } from "@cleanroom-lab/kernel";\n'
         'const refusalLab = openLab({ store: ":memory:", rng: { seed: "kernel-test" } });\n'
-        'refusalLab.party("advertiser"); refusalLab.party("retailer");\n'
+        'addParty(refusalLab, { party: "advertiser" }); addParty(refusalLab, { party: "retailer" });\n'
         'const refusalReq = { template: liftTemplate({ advertiser: "advertiser", retailer: "retailer", epsilonPerAggregate: "0.5" }),\n'
         '  params: { startDay: 0, endDay: 27 }, party: "advertiser", analyst: "bo", purpose: "research" };\n'
     )
@@ -349,9 +349,9 @@ class CleanroomTsProtocolTests(unittest.TestCase):
 
     def test_uncaught_refusal_without_trace_renders_an_error_card(self):
         reply, out = self.run_cell('import { openLab } from "@cleanroom-lab/kernel";\nopenLab({ store: ":memory:", budget: { epsilon: -1 } })')
-        self.assertEqual(reply["content"]["traceback"], ['DP_PARAM_INVALID: "epsilon" expected rational in [1e-9, 1e4], got number -1'])
+        self.assertEqual(reply["content"]["traceback"], ['DP_PARAM_INVALID: "options.budget.epsilon" expected rational in [1e-9, 1e4], got number -1'])
         payload = [m for m in out if m["msg_type"] == "display_data"][0]["content"]["data"][self.MIME]
-        self.assertEqual((payload["kind"], payload["code"], payload["field"]), ("error", "DP_PARAM_INVALID", "epsilon"))
+        self.assertEqual((payload["kind"], payload["code"], payload["field"]), ("error", "DP_PARAM_INVALID", "options.budget.epsilon"))
 
     def test_an_error_that_only_claims_the_name_keeps_its_stack(self):
         reply, out = self.run_cell(

@@ -77,27 +77,31 @@ describe("attack population and trackers", () => {
       }
   });
 
-  it("through a real room: threshold suppresses the direct question; the pair works with defences off, is refused by the difference check; the general tracker passes it", async () => {
-    const pop = attackPopulation({ rng: seededRng("room"), targetConverted: 1 });
-    const open = room(pop.rows, pop);
-    const direct = await open.ask(trackers().direct);
-    expect(direct.rows).toEqual([]);
-    expect(direct.suppressed.rows[0]!.reason).toBe("below_threshold");
-    const [p0, p1] = [await open.ask(trackers().pair[0]!.params), await open.ask(trackers().pair[1]!.params)];
-    // the engine's exact answers are the ones exactCohort computes in the clear
-    expect(p0.rows[0]).toEqual(exactCohort(pop.rows, trackers().pair[0]!.params));
-    expect(converters(p0) - converters(p1)).toBe(1);
+  it(
+    "through a real room: threshold suppresses the direct question; the pair works with defences off, " +
+      "is refused by the difference check; the general tracker passes it",
+    async () => {
+      const pop = attackPopulation({ rng: seededRng("room"), targetConverted: 1 });
+      const open = room(pop.rows, pop);
+      const direct = await open.ask(trackers().direct);
+      expect(direct.rows).toEqual([]);
+      expect(direct.suppressed.rows[0]!.reason).toBe("below_threshold");
+      const [p0, p1] = [await open.ask(trackers().pair[0]!.params), await open.ask(trackers().pair[1]!.params)];
+      // the engine's exact answers are the ones exactCohort computes in the clear
+      expect(p0.rows[0]).toEqual(exactCohort(pop.rows, trackers().pair[0]!.params));
+      expect(converters(p0) - converters(p1)).toBe(1);
 
-    const checked = room(pop.rows, pop, { differenceCheck: 50 });
-    await checked.ask(trackers().pair[0]!.params);
-    const before = internals(checked.lab).room.history.size();
-    const err = await checked.ask(trackers().pair[1]!.params).catch((e) => e);
-    expect(isCleanRoomError(err, "DIFFERENCE_CHECK_FAILED")).toBe(true);
-    expect(internals(checked.lab).room.history.size()).toBe(before);
-    const general = [];
-    for (const s of trackers().general) general.push(await checked.ask(s.params));
-    expect(trackers().general.reduce((s, x, i) => s + x.sign * converters(general[i]!), 0)).toBe(1);
-  });
+      const checked = room(pop.rows, pop, { differenceCheck: 50 });
+      await checked.ask(trackers().pair[0]!.params);
+      const before = internals(checked.lab).room.history.size();
+      const err = await checked.ask(trackers().pair[1]!.params).catch((e) => e);
+      expect(isCleanRoomError(err, "DIFFERENCE_CHECK_FAILED")).toBe(true);
+      expect(internals(checked.lab).room.history.size()).toBe(before);
+      const general = [];
+      for (const s of trackers().general) general.push(await checked.ask(s.params));
+      expect(trackers().general.reduce((s, x, i) => s + x.sign * converters(general[i]!), 0)).toBe(1);
+    },
+  );
 
   it("the ADH example: 400 then 401 without a check; the 401 row filtered with k = 50", async () => {
     for (const k of [undefined, 50]) {

@@ -265,25 +265,29 @@ describe("enclave mode of a lab", () => {
     expect("rawRows" in (await enclaveQuery(lab, { template: t, ...REQ }))).toBe(false);
   });
 
-  it("an operator that weakens an owner's analysis rule in the catalog (lower threshold) gets no key: rules are measured, each owner checks its own", async () => {
-    const t = liftTemplate({ advertiser: "advertiser", retailer: "retailer", breakdown: "region", threshold: 2 });
-    const lab = setUp("enclave", "e10");
-    approve(lab, t, true);
-    const honest = await enclaveQuery(lab, { template: t, ...REQ });
-    expect(honest.suppressed.minimum).toBe(20); // the owners' rules (k = 20) beat the template's 2
-    // the curious operator rewrites its catalog: every rule's minimum down to the AWS floor
-    for (const r of lab.db.prepare("SELECT key, meta_json FROM enclave_datasets").all() as { key: string; meta_json: string }[]) {
-      const m = JSON.parse(r.meta_json);
-      m.rule.outputConstraints = m.rule.outputConstraints.map((c: { minimum: number }) => ({ ...c, minimum: 2 }));
-      lab.db.prepare("UPDATE enclave_datasets SET meta_json = ? WHERE key = ?").run(JSON.stringify(m), r.key);
-    }
-    const e = await refusal(enclaveQuery(lab, { template: t, ...REQ }));
-    expect(e.code).toBe("ATTESTATION_MEASUREMENT");
-    const a = attestEnclave(lab, { purpose: "measurement" });
-    expect(a.ok).toBe(false);
-    expect(a.imageSha384).not.toBe(a.ownersExpectImageSha384);
-    expect(a.owners.every((o) => o.code === "ATTESTATION_MEASUREMENT")).toBe(true);
-  });
+  it(
+    "an operator that weakens an owner's analysis rule in the catalog (lower threshold) gets no key: " +
+      "rules are measured, each owner checks its own",
+    async () => {
+      const t = liftTemplate({ advertiser: "advertiser", retailer: "retailer", breakdown: "region", threshold: 2 });
+      const lab = setUp("enclave", "e10");
+      approve(lab, t, true);
+      const honest = await enclaveQuery(lab, { template: t, ...REQ });
+      expect(honest.suppressed.minimum).toBe(20); // the owners' rules (k = 20) beat the template's 2
+      // the curious operator rewrites its catalog: every rule's minimum down to the AWS floor
+      for (const r of lab.db.prepare("SELECT key, meta_json FROM enclave_datasets").all() as { key: string; meta_json: string }[]) {
+        const m = JSON.parse(r.meta_json);
+        m.rule.outputConstraints = m.rule.outputConstraints.map((c: { minimum: number }) => ({ ...c, minimum: 2 }));
+        lab.db.prepare("UPDATE enclave_datasets SET meta_json = ? WHERE key = ?").run(JSON.stringify(m), r.key);
+      }
+      const e = await refusal(enclaveQuery(lab, { template: t, ...REQ }));
+      expect(e.code).toBe("ATTESTATION_MEASUREMENT");
+      const a = attestEnclave(lab, { purpose: "measurement" });
+      expect(a.ok).toBe(false);
+      expect(a.imageSha384).not.toBe(a.ownersExpectImageSha384);
+      expect(a.owners.every((o) => o.code === "ATTESTATION_MEASUREMENT")).toBe(true);
+    },
+  );
 
   it("owners release keys by their own tags, deny included: a column that denies the purpose keeps that owner's key, whatever the operator asks", () => {
     const lab = openLab({ store: ":memory:", rng: { seed: "e11" } });

@@ -97,7 +97,8 @@ function budgetView(p: PayloadOf<"budget">): Child[] {
             ? h(
                 "div",
                 { class: "crl-flag crl-flag-warning", "data-field": "refresh" },
-                `⚠ refreshes ${b.refresh.policy}${b.refresh.nextRefresh ? ` (next ${b.refresh.nextRefresh})` : ""} · lifetime spent ${u} ${fmtNum(b.lifetimeSpent ?? b.spent)} — ${b.refresh.warning}`,
+                `⚠ refreshes ${b.refresh.policy}${b.refresh.nextRefresh ? ` (next ${b.refresh.nextRefresh})` : ""}` +
+                  ` · lifetime spent ${u} ${fmtNum(b.lifetimeSpent ?? b.spent)} — ${b.refresh.warning}`,
               )
             : null;
           const buys = b.buys?.length

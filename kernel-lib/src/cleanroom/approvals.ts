@@ -36,8 +36,12 @@ export class TemplateRegistry {
     private readonly db: Database,
     private readonly roomId: string,
   ) {
-    db.exec(`CREATE TABLE IF NOT EXISTS cleanroom_templates (room_id TEXT NOT NULL, template_hash TEXT NOT NULL, name TEXT NOT NULL, canonical TEXT NOT NULL, owners TEXT NOT NULL, PRIMARY KEY (room_id, template_hash));
-      CREATE TABLE IF NOT EXISTS cleanroom_approvals (room_id TEXT NOT NULL, template_hash TEXT NOT NULL, party TEXT NOT NULL, approved_at TEXT NOT NULL, PRIMARY KEY (room_id, template_hash, party));`);
+    db.exec(
+      `CREATE TABLE IF NOT EXISTS cleanroom_templates (room_id TEXT NOT NULL, template_hash TEXT NOT NULL, name TEXT NOT NULL, ` +
+        `canonical TEXT NOT NULL, owners TEXT NOT NULL, PRIMARY KEY (room_id, template_hash));\n` +
+        `      CREATE TABLE IF NOT EXISTS cleanroom_approvals (room_id TEXT NOT NULL, template_hash TEXT NOT NULL, party TEXT NOT NULL, ` +
+        `approved_at TEXT NOT NULL, PRIMARY KEY (room_id, template_hash, party));`,
+    );
   }
 
   /**

@@ -52,7 +52,8 @@ export class DifferenceHistory {
     private readonly roomId: string,
   ) {
     db.exec(
-      `CREATE TABLE IF NOT EXISTS cleanroom_released_rows (room_id TEXT NOT NULL, result_id TEXT NOT NULL, row_index INTEGER NOT NULL, units TEXT NOT NULL, PRIMARY KEY (room_id, result_id, row_index));`,
+      `CREATE TABLE IF NOT EXISTS cleanroom_released_rows (room_id TEXT NOT NULL, result_id TEXT NOT NULL, row_index INTEGER NOT NULL, ` +
+        `units TEXT NOT NULL, PRIMARY KEY (room_id, result_id, row_index));`,
     );
   }
 

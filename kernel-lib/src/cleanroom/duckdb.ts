@@ -58,14 +58,20 @@ export function compileSql(plan: Plan, names: Record<string, string>, baseAlias 
   const ms = plan.measures;
   const capClause = (src: string, part: string) =>
     plan.rowCap
-      ? `(SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY ${part} ORDER BY ${plan.rowCap.orderBy.map(q).join(", ") || part}) AS __rn FROM ${src}) WHERE __rn <= ${plan.rowCap.cap | 0})`
+      ? `(SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY ${part} ORDER BY ${plan.rowCap.orderBy.map(q).join(", ") || part}) ` +
+        `AS __rn FROM ${src}) WHERE __rn <= ${plan.rowCap.cap | 0})`
       : `(SELECT * FROM ${src})`;
   // Project only the columns the plan reads (keeps the window/partition narrow).
   const used = (side: "base" | "events") => {
     const cols = new Set<string>();
-    const add = (c?: { side: string; column: string }) => c && (c.side === side || (!plan.events && side === "base")) && cols.add(c.column);
+    const add = (c?: { side: string; column: string }) => {
+      if (c && (c.side === side || (!plan.events && side === "base"))) cols.add(c.column);
+    };
     plan.filters.forEach((f) => {
-      if ("other" in f) (add(f), add(f.other));
+      if ("other" in f) {
+        add(f);
+        add(f.other);
+      }
     });
     plan.groupBy.forEach(add);
     ms.forEach((m) => add(m.column));
@@ -74,7 +80,8 @@ export function compileSql(plan: Plan, names: Record<string, string>, baseAlias 
   };
   const baseCols = [...new Set([plan.base.unit, ...used("base")])];
   const ctes: string[] = [
-    `${baseAlias} AS (SELECT ${baseCols.map((c) => `${baseAlias}.${q(c)}`).join(", ")} FROM ${q(names[plan.base.table]!)} AS ${baseAlias}${where(baseFilters)})`,
+    `${baseAlias} AS (SELECT ${baseCols.map((c) => `${baseAlias}.${q(c)}`).join(", ")} ` +
+      `FROM ${q(names[plan.base.table]!)} AS ${baseAlias}${where(baseFilters)})`,
   ];
   const perUnitSums = ms
     .map((m, i) => (m.column && !(plan.events && m.column.side === "base") ? `, sum(CAST(${q(m.column.column)} AS HUGEINT)) AS s${i}` : ""))
@@ -84,9 +91,8 @@ export function compileSql(plan: Plan, names: Record<string, string>, baseAlias 
     ctes.push(
       `ev AS (SELECT ${used("events")
         .map((c) => `${eventsAlias}.${q(c)}, `)
-        .join(
-          "",
-        )}${baseAlias}.${unit} AS __u FROM ${q(names[plan.events.table]!)} AS ${eventsAlias} JOIN ${baseAlias} ON ${eventsAlias}.${q(plan.events.joinOn)} = ${baseAlias}.${unit}${where(evFilters)})`,
+        .join("")}${baseAlias}.${unit} AS __u FROM ${q(names[plan.events.table]!)} AS ${eventsAlias} ` +
+        `JOIN ${baseAlias} ON ${eventsAlias}.${q(plan.events.joinOn)} = ${baseAlias}.${unit}${where(evFilters)})`,
       `pu AS (SELECT __u, count(*) AS __n${perUnitSums} FROM ${capClause("ev", "__u")} GROUP BY __u)`,
     );
     const cols = ms
@@ -98,11 +104,15 @@ export function compileSql(plan: Plan, names: Record<string, string>, baseAlias 
           : "",
       )
       .join("");
-    cellSql = `SELECT ${baseAlias}.${unit} AS __u${dims.map((d) => `, ${d}`).join("")}, coalesce(pu.__n, 0) AS __n${cols} FROM ${baseAlias} LEFT JOIN pu ON pu.__u = ${baseAlias}.${unit}${plan.events.join === "inner" ? " WHERE pu.__n > 0" : ""}`;
+    cellSql =
+      `SELECT ${baseAlias}.${unit} AS __u${dims.map((d) => `, ${d}`).join("")}, coalesce(pu.__n, 0) AS __n${cols} ` +
+      `FROM ${baseAlias} LEFT JOIN pu ON pu.__u = ${baseAlias}.${unit}${plan.events.join === "inner" ? " WHERE pu.__n > 0" : ""}`;
   } else {
     ctes.push(`bc AS ${capClause(baseAlias, unit)}`);
     const gdims = plan.groupBy.map((g, i) => `${q(g.column)} AS d${i}`);
-    cellSql = `SELECT ${unit} AS __u${gdims.map((d) => `, ${d}`).join("")}, count(*) AS __n${perUnitSums} FROM bc GROUP BY ${[unit, ...plan.groupBy.map((g) => q(g.column))].join(", ")}`;
+    cellSql =
+      `SELECT ${unit} AS __u${gdims.map((d) => `, ${d}`).join("")}, count(*) AS __n${perUnitSums} ` +
+      `FROM bc GROUP BY ${[unit, ...plan.groupBy.map((g) => q(g.column))].join(", ")}`;
   }
   ctes.push(`cell AS (${cellSql})`);
   const aggs = ms.map((m, i) => {

@@ -166,7 +166,9 @@ export function newGroundTruthAccumulator() {
           converter: "a matched person with at least one conversion",
           lift: "intent-to-treat among matched people: test (reached or not) vs control",
           populations:
-            "aggregates count matched people only; if a clean room counts every advertiser person (counts.testPeople/controlPeople), unmatched people convert in neither world, so truth.*.relativeLift and truth.incrementalInTestGroup are unchanged while rates and absolute lifts scale by the matched share",
+            "aggregates count matched people only; if a clean room counts every advertiser person (counts.testPeople/controlPeople), " +
+            "unmatched people convert in neither world, so truth.*.relativeLift and truth.incrementalInTestGroup are unchanged " +
+            "while rates and absolute lifts scale by the matched share",
           normalisation: "trim, lower-case, drop +tag, and for gmail.com/googlemail.com drop dots and use gmail.com",
         },
         counts: {

@@ -100,9 +100,11 @@ function budgetHtml(p: PayloadOf<"budget">): string {
         ? `<div>${kv(b.buys.map((x): [string, string] => [`buys ${esc(x.name)}`, `${esc(fmtNum(x.count))} × (${esc(x.perQuery)} each)`]))}</div>`
         : "") +
       (b.refresh
-        ? `<div style="color:${C.warn}">⚠ refreshes ${esc(b.refresh.policy)}${b.refresh.nextRefresh ? ` (next ${esc(b.refresh.nextRefresh)})` : ""} · lifetime spent ${u} ${esc(fmtNum(b.lifetimeSpent ?? b.spent))} — ${esc(b.refresh.warning)}</div>`
+        ? `<div style="color:${C.warn}">⚠ refreshes ${esc(b.refresh.policy)}${b.refresh.nextRefresh ? ` (next ${esc(b.refresh.nextRefresh)})` : ""}` +
+          ` · lifetime spent ${u} ${esc(fmtNum(b.lifetimeSpent ?? b.spent))} — ${esc(b.refresh.warning)}</div>`
         : "") +
-      `<details${b.history.length > 0 && b.history.length <= 8 ? " open" : ""}><summary style="cursor:pointer">history (${b.history.length})</summary>${hist}</details></div>`
+      `<details${b.history.length > 0 && b.history.length <= 8 ? " open" : ""}>` +
+      `<summary style="cursor:pointer">history (${b.history.length})</summary>${hist}</details></div>`
     );
   });
   return header(`Privacy budget — room ${p.roomId}`, p) + (parts.length ? parts.join("") : `<div style="${C.muted}">no budgets</div>`);
@@ -135,7 +137,9 @@ function queryHtml(p: PayloadOf<"query">): string {
       styles.push(r.suppressed ? `background:${C.fill};${C.muted}` : "");
       const cells = r.values.map((v) => (v === null ? "—" : esc(typeof v === "number" ? fmtNum(v) : v)));
       const st = r.suppressed
-        ? `<span style="color:${C.warn};font-weight:600">⊘ suppressed</span> <span style="${C.muted}">${esc(r.suppressed.rule)} (threshold ${esc(fmtNum(r.suppressed.threshold))})${r.suppressed.reason ? ": " + esc(r.suppressed.reason) : ""}</span>`
+        ? `<span style="color:${C.warn};font-weight:600">⊘ suppressed</span> ` +
+          `<span style="${C.muted}">${esc(r.suppressed.rule)} (threshold ${esc(fmtNum(r.suppressed.threshold))})` +
+          `${r.suppressed.reason ? ": " + esc(r.suppressed.reason) : ""}</span>`
         : "released";
       return [...cells, st];
     });
@@ -178,7 +182,9 @@ function liftHtml(p: PayloadOf<"lift">): string {
   if (p.groundTruth) meta.push(["ground truth lift", esc(fmtPct(p.groundTruth.lift))]);
   out += `<div>${kv(meta)}</div>`;
   for (const f of p.flags) {
-    out += `<div style="color:${f.severity === "warning" ? C.warn : "inherit"}">${f.severity === "warning" ? "⚠" : "ℹ"} ${esc(f.message)} <span style="${C.muted}">(${esc(f.code)})</span></div>`;
+    out +=
+      `<div style="color:${f.severity === "warning" ? C.warn : "inherit"}">${f.severity === "warning" ? "⚠" : "ℹ"} ${esc(f.message)} ` +
+      `<span style="${C.muted}">(${esc(f.code)})</span></div>`;
   }
   return out;
 }
@@ -237,7 +243,8 @@ function auditHtml(p: PayloadOf<"audit">): string {
   const v = p.verification;
   let out = header("Audit chain", p);
   out +=
-    `<div style="font-weight:600;color:${v.ok ? C.ok : C.bad}">${v.ok ? `✓ chain verified (${p.entries.length} entries)` : `✗ chain broken at entry ${esc(v.firstBadIndex ?? "?")}`}` +
+    `<div style="font-weight:600;color:${v.ok ? C.ok : C.bad}">` +
+    `${v.ok ? `✓ chain verified (${p.entries.length} entries)` : `✗ chain broken at entry ${esc(v.firstBadIndex ?? "?")}`}` +
     `${v.reason ? ` <span style="font-weight:400">${esc(v.reason)}</span>` : ""}</div>`;
   const styles = p.entries.map((e) =>
     !v.ok && v.firstBadIndex !== null && e.index >= v.firstBadIndex ? `background:rgba(208,69,58,0.15)` : "",

@@ -183,7 +183,11 @@ export interface FixedPointRelease extends IntegerRelease {
  * Clamp each unit's contribution to [lower, upper], accumulate exactly in fixed point on
  * `grid`, add discrete noise calibrated to the clamp, release on the grid.
  * @example
- * noisySumFixedPoint([12.5, 99.99, 1e9], { lower: "0", upper: "100", grid: "0.01", noise: { kind: "laplace", epsilon: "1" } }, rng).valueText // ≈ "212.49" ± 100/ε
+ * noisySumFixedPoint(
+ *   [12.5, 99.99, 1e9],
+ *   { lower: "0", upper: "100", grid: "0.01", noise: { kind: "laplace", epsilon: "1" } },
+ *   rng,
+ * ).valueText // ≈ "212.49" ± 100/ε
  */
 export function noisySumFixedPoint(values: ArrayLike<number>, opts: FixedPointSumOptions, rng: Rng): FixedPointRelease {
   if (!values || typeof values.length !== "number") invalid("values", "array of numbers", values, "DP_PARAM_INVALID");

@@ -241,7 +241,8 @@ export class PrivacyLedger {
       // dataset budgets made per room by an older version become store-wide (unless another room's already is)
       db.transaction(() => {
         db.prepare(
-          `INSERT OR IGNORE INTO dp_budget_rooms (room_id, scope, subject) SELECT room_id, scope, subject FROM dp_budgets WHERE scope = 'dataset' AND room_id <> ?`,
+          `INSERT OR IGNORE INTO dp_budget_rooms (room_id, scope, subject) ` +
+            `SELECT room_id, scope, subject FROM dp_budgets WHERE scope = 'dataset' AND room_id <> ?`,
         ).run(STORE_WIDE);
         db.prepare(`UPDATE OR IGNORE dp_budgets SET room_id = ? WHERE scope = 'dataset' AND room_id <> ?`).run(STORE_WIDE, STORE_WIDE);
       }).immediate();
@@ -281,7 +282,8 @@ export class PrivacyLedger {
       const zero = encode(zeroCost(t.kind));
       this.db
         .prepare(
-          `INSERT INTO dp_budgets (room_id, scope, subject, accountant, total_json, spent_json, lifetime_json, refresh, period, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)`,
+          `INSERT INTO dp_budgets (room_id, scope, subject, accountant, total_json, spent_json, lifetime_json, refresh, period, created_at) ` +
+            `VALUES (?,?,?,?,?,?,?,?,?,?)`,
         )
         .run(budgetRoom(roomId, k), k.scope, k.subject, t.kind, encode(t), zero, zero, refresh, periodOf(refresh, now), now.toISOString());
       faultPoint("ledger.createBudget.beforeCommit");
@@ -292,7 +294,13 @@ export class PrivacyLedger {
   /**
    * Check every listed budget and charge all of them, in one IMMEDIATE transaction; or charge
    * none and throw `BUDGET_EXCEEDED` (Requested / Remaining / Difference). Call BEFORE executing.
-   * @example ledger.chargeAtomic("room-1", [{ scope: "collaboration", subject: "room-1" }, { scope: "party", subject: "advertiser" }], pureDp("0.1"), { templateHash, purpose: "measurement" })
+   * @example
+   * ledger.chargeAtomic(
+   *   "room-1",
+   *   [{ scope: "collaboration", subject: "room-1" }, { scope: "party", subject: "advertiser" }],
+   *   pureDp("0.1"),
+   *   { templateHash, purpose: "measurement" },
+   * )
    */
   chargeAtomic(roomId: string, budgetKeys: readonly BudgetKey[], cost: PrivacyCost, meta?: ChargeMeta): ChargeReceipt {
     str(roomId, "roomId", 200);
@@ -422,7 +430,8 @@ export class PrivacyLedger {
   private roomRows(roomId: string): BudgetRow[] {
     return this.db
       .prepare(
-        `SELECT * FROM dp_budgets WHERE room_id = ? OR (room_id = ? AND EXISTS (SELECT 1 FROM dp_budget_rooms l WHERE l.room_id = ? AND l.scope = dp_budgets.scope AND l.subject = dp_budgets.subject)) ORDER BY scope, subject`,
+        `SELECT * FROM dp_budgets WHERE room_id = ? OR (room_id = ? AND EXISTS (SELECT 1 FROM dp_budget_rooms l ` +
+          `WHERE l.room_id = ? AND l.scope = dp_budgets.scope AND l.subject = dp_budgets.subject)) ORDER BY scope, subject`,
       )
       .all(roomId, STORE_WIDE, roomId) as BudgetRow[];
   }
@@ -475,7 +484,8 @@ export class PrivacyLedger {
     const diff = part((d) => show(ratSub(d.requested, d.remaining), d.name));
     return new CleanRoomError(
       "BUDGET_EXCEEDED",
-      `Privacy budget ${k.scope}/${k.subject} of room ${roomId} is insufficient. Requested: ${req}. Remaining: ${rem}. Difference: ${diff}. Nothing was charged and the query did not run.`,
+      `Privacy budget ${k.scope}/${k.subject} of room ${roomId} is insufficient. Requested: ${req}. Remaining: ${rem}. Difference: ${diff}. ` +
+        `Nothing was charged and the query did not run.`,
       {
         roomId,
         scope: k.scope,

@@ -212,7 +212,7 @@ export function ratToDecimal(a: Rational, digits = 6): string {
   const neg = a.num < 0n;
   const x = (abs(a.num) * scale * 2n + a.den) / (2n * a.den);
   const ip = x / scale;
-  let fp = (x % scale).toString().padStart(digits, "0").replace(/0+$/, "");
+  const fp = (x % scale).toString().padStart(digits, "0").replace(/0+$/, "");
   const s = fp ? `${ip}.${fp}` : `${ip}`;
   return neg && x !== 0n ? `-${s}` : s;
 }

@@ -69,7 +69,12 @@ function add(a: PrivacyCost, b: PrivacyCost): PrivacyCost {
 
 /**
  * Mismatches between a room's ledger view and the charges its audit chain records.
- * @example reconcileCharges("lab", [{ name: "collaboration/lab", accountant: "pureDp", refresh: "none", period: "all", charges: [] }], audited) // [] when they agree
+ * @example
+ * reconcileCharges(
+ *   "lab",
+ *   [{ name: "collaboration/lab", accountant: "pureDp", refresh: "none", period: "all", charges: [] }],
+ *   audited,
+ * ) // [] when they agree
  */
 export function reconcileCharges(
   roomId: string,
@@ -121,7 +126,9 @@ export function reconcileCharges(
         entries: range,
         audited: text(aAll),
         ledger: text(lAll),
-        detail: `budget ${name}: ${where} record ${list.length} charge(s) totalling ${text(aAll)}, the ledger holds ${b.charges.length} charge(s) totalling ${text(lAll)} for room ${roomId}`,
+        detail:
+          `budget ${name}: ${where} record ${list.length} charge(s) totalling ${text(aAll)}, ` +
+          `the ledger holds ${b.charges.length} charge(s) totalling ${text(lAll)} for room ${roomId}`,
       });
     else if (!same(aCur, lCur))
       out.push({

@@ -66,7 +66,8 @@ export function settleRoomBudget(db: Database, roomId: string, requested: RoomBu
       if (requested !== undefined && normal(requested) !== normal(stored))
         throw new CleanRoomError(
           "ALREADY_EXISTS",
-          `"options.budget" differs from the budget room ${roomId} was created with (${text(stored)}); a room's budget cannot be changed by reopening it — omit "budget" to use the stored one, or open a new room`,
+          `"options.budget" differs from the budget room ${roomId} was created with (${text(stored)}); ` +
+            `a room's budget cannot be changed by reopening it — omit "budget" to use the stored one, or open a new room`,
           { field: "options.budget", expected: text(stored) },
         );
       return stored;

@@ -410,7 +410,8 @@ export class EnclaveInstance {
     if (!this.approvedTemplateHashes.includes(req.templateHash)) {
       throw new CleanRoomError(
         "QUERY_NOT_APPROVED",
-        `"req.templateHash" expected a template hash measured into this enclave, got ${typeof req.templateHash === "string" ? req.templateHash.slice(0, 16) + "…" : typeof req.templateHash}`,
+        `"req.templateHash" expected a template hash measured into this enclave, ` +
+          `got ${typeof req.templateHash === "string" ? req.templateHash.slice(0, 16) + "…" : typeof req.templateHash}`,
         { field: "req.templateHash" },
       );
     }

@@ -59,6 +59,7 @@ export interface PhoneOptions {
   defaultCountry?: string;
 }
 
+// eslint-disable-next-line no-control-regex -- control characters are exactly what an email address must not contain
 const EMAIL_FORBIDDEN = /[\s\u0000-\u001f\u007f()<>[\],;:\\"]/u;
 const DOMAIN_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 const GMAIL_DOMAINS = new Set(["gmail.com", "googlemail.com"]);

@@ -167,13 +167,16 @@ export function previewTemplate(template: unknown, params?: Record<string, unkno
       (a) => `    ${a.name} = ${a.fn}${a.column ? `(${a.column}), each person's total clamped to [${a.bounds![0]}, ${a.bounds![1]}]` : ""}`,
     ),
     ...(out.contribution ? [`  contribution: at most ${out.contribution.maxRowsPerUnit} row(s) per person`] : []),
-    `  threshold: ≥ ${out.threshold.minimum} distinct people per row${out.threshold.preset ? ` (preset ${out.threshold.preset} = ${THRESHOLD_PRESETS[out.threshold.preset as keyof typeof THRESHOLD_PRESETS]})` : ""}, style ${out.threshold.style}`,
+    `  threshold: ≥ ${out.threshold.minimum} distinct people per row` +
+      `${out.threshold.preset ? ` (preset ${out.threshold.preset} = ${THRESHOLD_PRESETS[out.threshold.preset as keyof typeof THRESHOLD_PRESETS]})` : ""}` +
+      `, style ${out.threshold.style}`,
     ...(out.noise
       ? [
           `  noise: ${out.noise.mechanism}; with ${confidence * 100}% confidence each released number is within`,
           ...perQuantity.map(
             (q) =>
-              `    ${q.name === "units" ? `units${unitsAs.length ? ` (= ${unitsAs.join(", ")})` : " (threshold count)"}` : q.name}: ±${q.plusMinus.toLocaleString("en-US")}  (sensitivity ${q.sensitivity}, scale ${q.scale})`,
+              `    ${q.name === "units" ? `units${unitsAs.length ? ` (= ${unitsAs.join(", ")})` : " (threshold count)"}` : q.name}` +
+              `: ±${q.plusMinus.toLocaleString("en-US")}  (sensitivity ${q.sensitivity}, scale ${q.scale})`,
           ),
         ]
       : ["  noise: none (threshold only: NOT differentially private)"]),

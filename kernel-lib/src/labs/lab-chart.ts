@@ -87,7 +87,8 @@ function svgOf(c: LineChart, o: LineChartOptions): string {
     );
   for (const v of ticks(xlo, xhi, log))
     parts.push(
-      `<line x1="${px(v)}" x2="${px(v)}" y1="${H - B}" y2="${H - B + 4}" stroke="#333"/><text x="${px(v)}" y="${H - B + 16}" text-anchor="middle">${fmt(v)}</text>`,
+      `<line x1="${px(v)}" x2="${px(v)}" y1="${H - B}" y2="${H - B + 4}" stroke="#333"/>` +
+        `<text x="${px(v)}" y="${H - B + 16}" text-anchor="middle">${fmt(v)}</text>`,
     );
   parts.push(
     `<line x1="${L}" x2="${W - R}" y1="${H - B}" y2="${H - B}" stroke="#333"/><line x1="${L}" x2="${L}" y1="${T}" y2="${H - B}" stroke="#333"/>`,
@@ -108,7 +109,8 @@ function svgOf(c: LineChart, o: LineChartOptions): string {
       );
     const ly = T + 10 + i * 18;
     parts.push(
-      `<line x1="${W - R + 12}" x2="${W - R + 32}" y1="${ly}" y2="${ly}" stroke="${col}" stroke-width="2"${dash}/><text x="${W - R + 36}" y="${ly + 4}">${esc(s)}</text>`,
+      `<line x1="${W - R + 12}" x2="${W - R + 32}" y1="${ly}" y2="${ly}" stroke="${col}" stroke-width="2"${dash}/>` +
+        `<text x="${W - R + 36}" y="${ly + 4}">${esc(s)}</text>`,
     );
   });
   parts.push("</svg>");

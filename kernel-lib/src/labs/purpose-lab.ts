@@ -191,7 +191,9 @@ export function purposeTable(
       purpose: x.query,
       dataset: `data [${x.data.join(", ")}]`,
       decision: x.outcome === "granted" ? ("allow" as const) : ("deny" as const),
-      reason: `data [${x.data.join(", ")}] → ${x.outcome === "granted" ? `key released (${x.plaintextBytes} bytes)` : x.code}: ${x.reason}${x.expected ? ` — seed says ${x.expected}${x.matches ? " ✓" : " ✗"}` : ""}`,
+      reason:
+        `data [${x.data.join(", ")}] → ${x.outcome === "granted" ? `key released (${x.plaintextBytes} bytes)` : x.code}: ${x.reason}` +
+        `${x.expected ? ` — seed says ${x.expected}${x.matches ? " ✓" : " ✗"}` : ""}`,
     })),
   }));
 }

@@ -189,7 +189,10 @@ export class AuditLog {
   readonly #macKey: Uint8Array;
   readonly #clock: () => Date;
   #knownHead: AuditHead | null = null;
-  /** The longest chain prefix this instance appended or saw verify (count + tip hash): MAC-checked, so a later, shorter chain is a truncation even before a head is signed over it. */
+  /**
+   * The longest chain prefix this instance appended or saw verify (count + tip hash): MAC-checked,
+   * so a later, shorter chain is a truncation even before a head is signed over it.
+   */
   #knownTip: { count: number; hash: string } | null = null;
   readonly #anchor: AuditAnchor | undefined;
   /** Sticky: the chain stopped extending the anchored head (loaded from the anchor, never cleared). */
@@ -257,7 +260,8 @@ export class AuditLog {
       ];
       throw new CleanRoomError(
         "INPUT_INVALID",
-        `audit entry refused at ${fields.map((f) => `"${f}"`).join(", ")}: only short names, hashes, codes and costs may be recorded (no identifiers, no free text, no values)`,
+        `audit entry refused at ${fields.map((f) => `"${f}"`).join(", ")}: ` +
+          `only short names, hashes, codes and costs may be recorded (no identifiers, no free text, no values)`,
         { field: fields[0], fields },
       );
     }
@@ -625,7 +629,9 @@ export class AuditLog {
     if (outside && best && this.#anchor && (!anchored || best.count > anchored.count)) {
       this.#anchor.save(best);
       if (anchored)
-        recovered = `; the head file was ${best.count - anchored.count} entries behind the database (an interrupted publication, not tampering) and was brought up to date`;
+        recovered =
+          `; the head file was ${best.count - anchored.count} entries behind the database ` +
+          `(an interrupted publication, not tampering) and was brought up to date`;
     }
     if (rows.length > 0 && outside) this.#noteTip(rows.length, prev);
     const unsigned = rows.length - (best?.count ?? 0);

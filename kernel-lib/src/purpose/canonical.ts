@@ -50,7 +50,7 @@ export function looksLikeIdentifier(s: string): boolean {
 }
 
 /** Names that are safe to echo in errors and store in the audit log. */
-export const SAFE_NAME = /^[A-Za-z][A-Za-z0-9_.:\/-]{0,63}$/;
+export const SAFE_NAME = /^[A-Za-z][A-Za-z0-9_.:/-]{0,63}$/;
 
 /** `s` if it is a safe name to echo, otherwise a type/length description. */
 export function echoSafe(s: unknown): string {

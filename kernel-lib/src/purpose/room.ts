@@ -282,7 +282,8 @@ export class PurposeRoom {
           const use = purposeOrNull(this.tryResolve(input.purpose));
           throw new CleanRoomError(
             "GRANT_INVALID",
-            `no unexpired purpose grant of ${who.party}/${who.analyst ?? "?"} covers ${use ? `"${use}"` : "the requested purpose"}: declare it first with declarePurpose(...)`,
+            `no unexpired purpose grant of ${who.party}/${who.analyst ?? "?"} covers ${use ? `"${use}"` : "the requested purpose"}: ` +
+              `declare it first with declarePurpose(...)`,
             { field: "grant" },
           );
         }

@@ -77,7 +77,8 @@ export function loadSecrets(store: string, rng: Rng): Secrets {
     if (j.rngMode === "seeded" && rng.mode === "secure")
       throw new CleanRoomError(
         "STATE_INVALID",
-        `"${file}" holds keys made in seeded teaching mode (predictable from the seed); a secure lab cannot use this room — open it with the same { seed } (results stay labelled "not private") or start a new store`,
+        `"${file}" holds keys made in seeded teaching mode (predictable from the seed); a secure lab cannot use this room — ` +
+          `open it with the same { seed } (results stay labelled "not private") or start a new store`,
         { field: "rng" },
       );
     const key = (name: string): Uint8Array => {

@@ -2,6 +2,7 @@
  * Standard normal quantile (Wichura 1988, algorithm AS 241 "PPND16", ~1e-16 relative
  * accuracy) for confidence intervals. Pure arithmetic plus Math.log/Math.sqrt.
  */
+/* eslint-disable no-loss-of-precision -- published coefficients (Wichura 1988, AS 241 "PPND16"), kept digit-for-digit */
 import { invalid } from "../errors.js";
 
 function poly(c: readonly number[], x: number): number {

@@ -191,7 +191,10 @@ function closest(key: string, names: string[]): string {
     bestD = Infinity;
   for (const n of names) {
     const d = editDistance(key.toLowerCase(), n.toLowerCase());
-    if (d < bestD) ((best = n), (bestD = d));
+    if (d < bestD) {
+      best = n;
+      bestD = d;
+    }
   }
   return bestD <= Math.max(2, Math.floor(key.length / 3)) ? ` (did you mean ${best}?)` : ` (allowed: ${names.join(", ")})`;
 }

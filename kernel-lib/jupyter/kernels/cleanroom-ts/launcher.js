@@ -395,7 +395,7 @@ function startKernel({ configPath }) {
       if (this._browser) this._browser.close();
     },
   };
-  convs.node; // warm up the converter before the first cell
+  void convs.node; // warm up the converter before the first cell
 
   // tslab's executor reports through the console object it is given: `log(value)` for the
   // last expression, `error(fmt, ...)` for compile diagnostics, `error(e)` for exceptions.
