@@ -11,9 +11,11 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ERROR_CODES } from "../../kernel-lib/src/errors.js";
+import { ERROR_CODES, isCleanRoomError } from "../../kernel-lib/src/errors.js";
 import { seededRng } from "../../kernel-lib/src/rng.js";
-import { KeyRegistry } from "../../kernel-lib/src/identity/psi.js";
+import { KeyRegistry, type PsiMode } from "../../kernel-lib/src/identity/psi.js";
+import { psiParty } from "../../kernel-lib/src/identity/psi-party.js";
+import { linkedPair, type Tap } from "../../kernel-lib/src/transport/transport.js";
 import { runPsi, type PsiRunResult } from "../../kernel-lib/src/identity/run-psi.js";
 
 const ROOT = path.resolve(__dirname, "../..");
@@ -116,7 +118,7 @@ async function run(tag: string, o: Parameters<typeof relay>[1] = {}) {
 const readResult = (p: Party) => JSON.parse(fs.readFileSync(p.out, "utf8"));
 const lastError = (p: Party) => p.events.find((e) => e.event === "error") as { code: string; field: string } | undefined;
 
-describe("PSI between two processes over the socket transport", { timeout: 60_000 }, () => {
+describe("PSI between two processes over the socket transport", { timeout: 120_000 }, () => {
   let inproc: PsiRunResult;
   let ok: Awaited<ReturnType<typeof run>>;
   beforeAll(async () => {
@@ -125,7 +127,7 @@ describe("PSI between two processes over the socket transport", { timeout: 60_00
     expect(await ok.initiator.exited).toBe(0);
     expect(await ok.responder.exited).toBe(0);
     ok.mitm.close();
-  }, 60_000);
+  }, 120_000);
 
   it("each side gets exactly its own join keys from the in-process runPsi on the same seeded inputs", () => {
     const a = readResult(ok.initiator);
@@ -210,5 +212,42 @@ describe("PSI between two processes over the socket transport", { timeout: 60_00
     expect(await responder.exited).toBe(2);
     expect(lastError(responder)).toMatchObject({ code: "PSI_SESSION_ABORTED", field: "session" });
     expect(fs.existsSync(initiator.out) || fs.existsSync(responder.out)).toBe(false);
+  });
+});
+
+describe("psiParty: one side of PSI, over any Transport", { timeout: 120_000 }, () => {
+  const both = (o: { modeA?: PsiMode; modeB?: PsiMode; rowsA?: unknown; tap?: Tap } = {}) => {
+    const [ta, tb] = linkedPair("advertiser", "retailer", { tap: o.tap });
+    const common = { rng: { seed: SEED }, registry: new KeyRegistry(), threads: 1 };
+    return Promise.allSettled([
+      psiParty({ role: "initiator", rows: (o.rowsA ?? exposures) as never, transport: ta, mode: o.modeA ?? "joinKeys", ...common }),
+      psiParty({ role: "responder", rows: purchases, transport: tb, mode: o.modeB ?? "joinKeys", ...common }),
+    ]);
+  };
+  const codeOf = (r: PromiseSettledResult<unknown>) => (r.status === "rejected" && isCleanRoomError(r.reason) ? `${r.reason.code} ${String(r.reason.details.field)}` : r.status);
+
+  it("intersection mode: the initiator learns its matched rows (as runPsi's A), the responder learns nothing but the peer's set size", async () => {
+    const inproc = await runPsi(exposures, purchases, { mode: "intersection", rng: { seed: SEED }, names: { a: "advertiser", b: "retailer" }, registry: new KeyRegistry(), threads: 1 });
+    const [a, b] = await both({ modeA: "intersection", modeB: "intersection" });
+    if (a.status !== "fulfilled" || b.status !== "fulfilled") throw new Error("a side failed");
+    expect(a.value.matchedRows).toEqual(inproc.matchedRowsA);
+    expect(a.value.matchReport.intersectionSize).toBe(150);
+    expect(b.value.matchReport.intersectionSize).toBeNull();
+    expect(b.value.joinKeys).toBeNull();
+    expect(b.value.matchReport.peerDistinctIdentifiers).toBe(260);
+  });
+
+  it("bad input is refused before anything is sent, and the peer's pending receive is refused too (no hang)", async () => {
+    const sent: string[] = [];
+    const [a, b] = await both({ rowsA: [{ email: "not-an-email" }], tap: (env) => void sent.push(env.kind) });
+    expect(codeOf(a)).toBe("PSI_EMPTY_SET rows");
+    expect(codeOf(b)).toBe("PSI_SESSION_ABORTED session");
+    expect(sent).toEqual([]);
+  });
+
+  it("parties that disagree on the mode: typed refusals on both sides, no result", async () => {
+    const [a, b] = await both({ modeA: "intersection", modeB: "joinKeys" });
+    expect(codeOf(b)).toBe("PSI_INVALID_MESSAGE psi.request.mode");
+    expect(codeOf(a)).toBe("PSI_SESSION_ABORTED session");
   });
 });

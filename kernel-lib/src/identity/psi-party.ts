@@ -223,8 +223,9 @@ export async function psiParty(o: PsiPartyRunOptions): Promise<PsiPartyResult> {
     };
   } catch (e) {
     t.close();
-    // A link the peer closed mid-protocol is, for PSI, an aborted session.
-    if (isCleanRoomError(e) && e.details.field === "transport" && e.details.reason === "peer-closed")
+    // A link that failed or was closed under us (the peer closed it, disconnected or was
+    // killed: this side closes it only after its own error) is, for PSI, an aborted session.
+    if (isCleanRoomError(e) && e.details.field === "transport")
       throw new CleanRoomError("PSI_SESSION_ABORTED", `"session" expected the peer to finish the PSI protocol, got a link it closed mid-protocol; no result`, { field: "session", cause: e.code });
     throw e;
   } finally {
