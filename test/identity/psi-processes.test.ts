@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ERROR_CODES, isCleanRoomError } from "../../kernel-lib/src/errors.js";
 import { seededRng } from "../../kernel-lib/src/rng.js";
 import { KeyRegistry, type PsiMode } from "../../kernel-lib/src/identity/psi.js";
-import { psiParty } from "../../kernel-lib/src/identity/psi-party.js";
+import { psiParty, psiWithPeer } from "../../kernel-lib/src/identity/psi-party.js";
 import { linkedPair, type Tap } from "../../kernel-lib/src/transport/transport.js";
 import { runPsi, type PsiRunResult } from "../../kernel-lib/src/identity/run-psi.js";
 
@@ -249,5 +249,24 @@ describe("psiParty: one side of PSI, over any Transport", { timeout: 120_000 }, 
     const [a, b] = await both({ modeA: "intersection", modeB: "joinKeys" });
     expect(codeOf(b)).toBe("PSI_INVALID_MESSAGE psi.request.mode");
     expect(codeOf(a)).toBe("PSI_SESSION_ABORTED session");
+  });
+
+  it("psiWithPeer (the notebook entry): one kernel listens, the other connects, over a real socket; same join keys as runPsi", async () => {
+    const inproc = await runPsi(exposures, purchases, { mode: "joinKeys", rng: { seed: SEED }, names: { a: "advertiser", b: "retailer" }, registry: new KeyRegistry(), threads: 1 });
+    let advertiser!: ReturnType<typeof psiWithPeer>;
+    const port = await new Promise<number>((onListening) => {
+      advertiser = psiWithPeer({ as: "advertiser", peer: "retailer", listen: 0, role: "initiator", rows: exposures, rng: { seed: SEED }, registry: new KeyRegistry(), threads: 1, onListening });
+    });
+    const retailer = psiWithPeer({ as: "retailer", peer: "advertiser", connect: port, role: "responder", rows: purchases, rng: { seed: SEED }, registry: new KeyRegistry(), threads: 1 });
+    const [a, b] = await Promise.all([advertiser, retailer]);
+    expect(a.joinKeys).toEqual(inproc.joinKeysA);
+    expect(b.joinKeys).toEqual(inproc.joinKeysB);
+    expect(a.peer).toBe("retailer");
+    expect(a.matchReport.channelTranscriptHash).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it("psiWithPeer refuses bad rows before opening any socket", async () => {
+    await expect(psiWithPeer({ as: "retailer", peer: "advertiser", connect: 1, rows: [{ email: "nope" }] })).rejects.toMatchObject({ code: "PSI_EMPTY_SET" });
+    await expect(psiWithPeer({ as: "retailer", peer: "advertiser", rows: purchases } as never)).rejects.toMatchObject({ code: "PARAM_INVALID" });
   });
 });

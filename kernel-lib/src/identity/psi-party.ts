@@ -20,6 +20,7 @@ import { CleanRoomError, invalid, isCleanRoomError } from "../errors.js";
 import { makeRng, rngStamp, type Rng, type RngStamp } from "../rng.js";
 import type { Envelope, Tap, Transport } from "../transport/transport.js";
 import { secureTransport } from "../transport/secure.js";
+import { connect, listen } from "../transport/socket.js";
 import type { EmailOptions, IdentifierKind, PhoneOptions, RejectionCode } from "./normalize.js";
 import { makeBackend, randomScalar, type BackendName, type ProgressFn } from "./psi-backend.js";
 import { defaultKeyRegistry, KeyRegistry, PsiClient, PsiServer, PSI_MODES, type PsiMode, type TranscriptEntry } from "./psi.js";
@@ -232,4 +233,53 @@ export async function psiParty(o: PsiPartyRunOptions): Promise<PsiPartyResult> {
     key.fill(0);
     await backend?.close();
   }
+}
+
+export interface PsiWithPeerOptions extends Omit<PsiPartyRunOptions, "transport" | "role"> {
+  /** This kernel's party name, e.g. "retailer". */
+  as: string;
+  /** The other party's name, e.g. "advertiser" (its hello must say so). */
+  peer: string;
+  /** Reach a peer listening on 127.0.0.1:`connect` … */
+  connect?: number;
+  /** … or listen on 127.0.0.1:`listen` (0 = any free port, told through `onListening`) for it. */
+  listen?: number;
+  /** Default: "initiator" when connecting, "responder" when listening. */
+  role?: PsiRole;
+  /** Connecting: keep retrying while the peer is not listening yet (default 30 s). */
+  retryMs?: number;
+  onListening?: (port: number) => void;
+}
+
+/**
+ * The notebook-facing entry: run this kernel's side of PSI with another party's kernel
+ * (or scripts/psi-party.mjs process) over a socket on 127.0.0.1, under the SecureChannel.
+ * Returns this side's result only (see {@link psiParty}).
+ *
+ * @example
+ * // advertiser's notebook                                 // retailer's notebook
+ * await psiWithPeer({ as: "advertiser", peer: "retailer",   await psiWithPeer({ as: "retailer", peer: "advertiser",
+ *   listen: 7711, rows: exposures })                          connect: 7711, rows: purchases })
+ */
+export async function psiWithPeer(o: PsiWithPeerOptions): Promise<PsiPartyResult> {
+  if (o === null || typeof o !== "object") invalid("options", "PsiWithPeerOptions object", o);
+  if ((o.connect === undefined) === (o.listen === undefined)) invalid("connect", "exactly one of connect (a port) or listen (a port, 0 = any)", o.connect);
+  if (o.role !== undefined && o.role !== "initiator" && o.role !== "responder") invalid("role", `"initiator" | "responder"`, o.role);
+  if (o.onListening !== undefined && typeof o.onListening !== "function") invalid("onListening", "a function", o.onListening);
+  const role: PsiRole = o.role ?? (o.connect !== undefined ? "initiator" : "responder");
+  // check this side's rows BEFORE opening anything (nothing is sent for bad input)
+  prepare(asRows(o.rows, "rows"), o, "rows");
+  const { as, peer, connect: port, listen: listenPort, retryMs, onListening, role: _r, ...rest } = o;
+  let transport: Transport;
+  if (port !== undefined) transport = await connect({ self: as, peer, port, retryMs: retryMs ?? 30_000 });
+  else {
+    const l = await listen({ self: as, port: listenPort, expectPeer: peer });
+    try {
+      onListening?.(l.port);
+      transport = await l.accept();
+    } finally {
+      await l.close();
+    }
+  }
+  return psiParty({ ...rest, role, transport });
 }
