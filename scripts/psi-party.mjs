@@ -54,20 +54,31 @@ function parseArgs(argv) {
 function parseCsv(text) {
   const rows = [];
   let row = [], field = "", q = false;
+  const endField = () => {
+    row.push(field);
+    field = "";
+  };
   for (let i = 0; i < text.length; i++) {
     const c = text[i];
     if (q) {
-      if (c === '"' && text[i + 1] === '"') (field += '"'), i++;
-      else if (c === '"') q = false;
+      if (c === '"' && text[i + 1] === '"') {
+        field += '"';
+        i++;
+      } else if (c === '"') q = false;
       else field += c;
     } else if (c === '"') q = true;
-    else if (c === ",") row.push(field), (field = "");
+    else if (c === ",") endField();
     else if (c === "\n" || c === "\r") {
       if (c === "\r" && text[i + 1] === "\n") i++;
-      row.push(field), rows.push(row), (row = []), (field = "");
+      endField();
+      rows.push(row);
+      row = [];
     } else field += c;
   }
-  if (field !== "" || row.length) row.push(field), rows.push(row);
+  if (field !== "" || row.length) {
+    endField();
+    rows.push(row);
+  }
   const [header, ...body] = rows.filter((r) => !(r.length === 1 && r[0] === ""));
   if (!header) throw new CleanRoomError("INPUT_INVALID", `"rows" expected a CSV file with a header line, got an empty file`, { field: "rows" });
   return body.map((r) => Object.fromEntries(header.map((h, j) => [h, r[j] ?? ""])));

@@ -61,7 +61,11 @@ function party(role: "initiator" | "responder", tag: string, net_: string[]): Pa
       const e = JSON.parse(buf.slice(0, nl)) as Record<string, unknown>;
       buf = buf.slice(nl + 1);
       events.push(e);
-      for (const w of watchers.slice()) if (w.pred(e)) watchers.splice(watchers.indexOf(w), 1), w.resolve(e);
+      for (const w of watchers.slice())
+        if (w.pred(e)) {
+          watchers.splice(watchers.indexOf(w), 1);
+          w.resolve(e);
+        }
     }
   });
   const exited = new Promise<number | null>((r) => proc.on("exit", (c) => r(c)));

@@ -141,9 +141,12 @@ describe("the socket transport (TCP on 127.0.0.1)", () => {
     const [b, a] = await Promise.all([l.accept(), connect({ self: "advertiser", peer: "retailer", port: l.port })]);
     cleanup.push(() => a.close(), () => b.close());
     const blob = "y".repeat(50_000);
-    await Promise.all(Array.from({ length: 40 }, (_, i) => a.send("demo/v1", "m", { i, blob })));
+    // 8 MB against a 10 kB high-water mark: the receiver pauses reading, the sender waits
+    // for the socket to drain; nothing deadlocks, nothing is lost or reordered
+    const sending = Promise.all(Array.from({ length: 160 }, (_, i) => a.send("demo/v1", "m", { i, blob })));
     await new Promise((r) => setTimeout(r, 50));
-    for (let i = 0; i < 40; i++) expect((await b.receive()).body).toEqual({ i, blob });
+    for (let i = 0; i < 160; i++) expect((await b.receive()).body).toEqual({ i, blob });
+    await sending;
   });
 
   it("under a SecureChannel the socket carries only sealed frames, and the far end reads the message", async () => {
