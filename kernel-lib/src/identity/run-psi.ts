@@ -11,7 +11,8 @@
  * Threat model: see psi.ts. Each party is its own object (PsiInitiator, PsiResponder) holding
  * its set, its key and its end of a Transport (transport/transport.ts); the two talk ONLY
  * through that link, which carries plain JSON envelopes (an in-process linked pair that
- * JSON round-trips every message today, a socket tomorrow). `messages` records what crossed.
+ * JSON round-trips every message here; identity/psi-party.ts runs ONE of them per process
+ * over a socket). `messages` records what crossed.
  */
 import { CleanRoomError, invalid } from "../errors.js";
 import { makeRng, rngStamp, type Rng, type RngStamp } from "../rng.js";
