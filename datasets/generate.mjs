@@ -34,7 +34,9 @@ const FLAGS = {
 
 function usage(msg) {
   if (msg) console.error(`generate.mjs: ${msg}`);
-  console.error("usage: node datasets/generate.mjs --seed S --rows N --out DIR [--retailer-rows N] [--overlap X] [--holdout X] [--base-rate X] [--lift PCT] [--reach X] [--campaign-days N]");
+  console.error(
+    "usage: node datasets/generate.mjs --seed S --rows N --out DIR [--retailer-rows N] [--overlap X] [--holdout X] [--base-rate X] [--lift PCT] [--reach X] [--campaign-days N]",
+  );
   process.exit(2);
 }
 
@@ -74,5 +76,9 @@ const pct = (x) => `${(100 * x).toFixed(2)}%`;
 console.log(`wrote ${resolve(out)} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 console.log(`  exposures.csv  ${truth.files.exposures.rows} rows  sha256 ${truth.files.exposures.sha256}`);
 console.log(`  purchases.csv  ${truth.files.purchases.rows} rows  sha256 ${truth.files.purchases.sha256}`);
-console.log(`  true overlap ${truth.counts.trueOverlap} people; observed conversion rate test ${pct(t.observed.testConversionRate)} vs control ${pct(t.observed.controlConversionRate)}`);
-console.log(`  true relative lift (ITT, matched) ${pct(t.converters.relativeLift)}; expected ${pct(truth.expected.relativeLift)}; incremental converters in test ${t.incrementalInTestGroup.converters}`);
+console.log(
+  `  true overlap ${truth.counts.trueOverlap} people; observed conversion rate test ${pct(t.observed.testConversionRate)} vs control ${pct(t.observed.controlConversionRate)}`,
+);
+console.log(
+  `  true relative lift (ITT, matched) ${pct(t.converters.relativeLift)}; expected ${pct(truth.expected.relativeLift)}; incremental converters in test ${t.incrementalInTestGroup.converters}`,
+);

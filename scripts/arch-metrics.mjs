@@ -89,25 +89,42 @@ function cycles(files) {
 
 /** Names an entry point exports, as the type checker sees them. */
 function exportsOf(entries) {
-  const program = ts.createProgram(entries, { module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, target: ts.ScriptTarget.ES2022, strict: true, skipLibCheck: true, noEmit: true });
+  const program = ts.createProgram(entries, {
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    target: ts.ScriptTarget.ES2022,
+    strict: true,
+    skipLibCheck: true,
+    noEmit: true,
+  });
   const checker = program.getTypeChecker();
   const out = {};
   for (const e of entries) {
     const sf = program.getSourceFile(e);
     const sym = sf && checker.getSymbolAtLocation(sf);
-    out[rel(e)] = sym ? checker.getExportsOfModule(sym).map((s) => s.getName()).sort() : [];
+    out[rel(e)] = sym
+      ? checker
+          .getExportsOfModule(sym)
+          .map((s) => s.getName())
+          .sort()
+      : [];
   }
   return out;
 }
 
 const files = walk(SRC);
-const long = files.map((f) => ({ file: rel(f), lines: fs.readFileSync(f, "utf8").replace(/\n$/, "").split("\n").length })).filter((x) => x.lines > MAX_LINES);
+const long = files
+  .map((f) => ({ file: rel(f), lines: fs.readFileSync(f, "utf8").replace(/\n$/, "").split("\n").length }))
+  .filter((x) => x.lines > MAX_LINES);
 const scanned = [...files, ...walk(path.join(ROOT, "extension", "src")), ...walk(path.join(ROOT, "test"))];
 for (const dir of ["scripts", path.join("test", "e2e"), path.join("kernel-lib", "jupyter", "kernels", "cleanroom-ts")])
   for (const f of fs.readdirSync(path.join(ROOT, dir))) if (/\.(mjs|js)$/.test(f)) scanned.push(path.join(ROOT, dir, f));
 const wide = [];
-for (const f of scanned) fs.readFileSync(f, "utf8").split("\n").forEach((l, i) => l.length > MAX_WIDTH && wide.push(`${rel(f)}:${i + 1}`));
-const entries = ["index.ts", path.join("labs", "index.ts")].map((e) => path.join(SRC, e)).filter((e) => fs.existsSync(e));
+for (const f of scanned)
+  fs.readFileSync(f, "utf8")
+    .split("\n")
+    .forEach((l, i) => l.length > MAX_WIDTH && wide.push(`${rel(f)}:${i + 1}`));
+const entries = ["index.ts", "labs.ts"].map((e) => path.join(SRC, e)).filter((e) => fs.existsSync(e));
 const exported = exportsOf(entries);
 const cyc = cycles(files);
 const report = {
@@ -122,7 +139,9 @@ if (process.argv.includes("--json")) console.log(JSON.stringify({ ...report, exp
 else {
   console.log(`source files in kernel-lib/src: ${report.sourceFiles}`);
   for (const [k, n] of Object.entries(report.exports)) console.log(`exports of ${k}: ${n}`);
-  console.log(`files over ${MAX_LINES} lines: ${long.length}${long.length ? ` (${long.map((x) => `${x.file} ${x.lines}`).join(", ")})` : ""}`);
+  console.log(
+    `files over ${MAX_LINES} lines: ${long.length}${long.length ? ` (${long.map((x) => `${x.file} ${x.lines}`).join(", ")})` : ""}`,
+  );
   console.log(`import cycles: ${cyc.length}${cyc.length ? ` (${cyc.map((c) => c.join(" ↔ ")).join("; ")})` : ""}`);
   console.log(`lines over ${MAX_WIDTH} characters: ${wide.length}`);
 }

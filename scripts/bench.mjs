@@ -20,7 +20,10 @@ bootstrap({ browser: false });
 const dir = path.join(ROOT, "test", "bench");
 const filters = process.argv.slice(2).filter((a) => !a.startsWith("-"));
 const files = fs.existsSync(dir)
-  ? fs.readdirSync(dir).filter((f) => f.endsWith(".bench.mjs") && (!filters.length || filters.some((w) => f.includes(w)))).sort()
+  ? fs
+      .readdirSync(dir)
+      .filter((f) => f.endsWith(".bench.mjs") && (!filters.length || filters.some((w) => f.includes(w))))
+      .sort()
   : [];
 if (files.length === 0) {
   console.log("no benchmarks found (test/bench/*.bench.mjs)");
@@ -32,7 +35,7 @@ for (const f of files) {
   console.log(`\n── bench ${f}`);
   const t0 = Date.now();
   const r = spawnSync(process.execPath, [path.join(dir, f)], { cwd: ROOT, stdio: ["ignore", "inherit", "inherit"] });
-  const status = r.error ? 127 : r.status ?? 1;
+  const status = r.error ? 127 : (r.status ?? 1);
   console.log(`── ${f}: ${status === 0 ? "done" : `FAILED (exit ${status})`} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   if (status !== 0) failed.push(f);
 }

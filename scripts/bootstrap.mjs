@@ -63,7 +63,8 @@ function ensureDebianPackages(wanted) {
   if (missing === null) {
     // Not Debian: accept the machine if the Python modules we need import.
     const r = runCapture("/usr/bin/python3", ["-c", "import jupyter_client, nbclient, jupyter_server, jupyter_kernel_test"]);
-    if (r.status !== 0) die("dpkg-query not found and /usr/bin/python3 lacks jupyter_client/nbclient/jupyter_server/jupyter_kernel_test.", r.stderr);
+    if (r.status !== 0)
+      die("dpkg-query not found and /usr/bin/python3 lacks jupyter_client/nbclient/jupyter_server/jupyter_kernel_test.", r.stderr);
     return;
   }
   if (missing.length === 0) return;
@@ -77,7 +78,8 @@ function ensureDebianPackages(wanted) {
   for (const args of [["update"], ["install", "-y", "--no-install-recommends", ...missing]]) {
     const r = runCapture("apt-get", args, { env });
     fs.appendFileSync(log, `$ apt-get ${args.join(" ")}\n${r.stdout}${r.stderr}\n`);
-    if (r.status !== 0) die(`apt-get ${args[0]} failed (log: ${path.relative(ROOT, log)})`, (r.stdout + r.stderr).split("\n").slice(-30).join("\n"));
+    if (r.status !== 0)
+      die(`apt-get ${args[0]} failed (log: ${path.relative(ROOT, log)})`, (r.stdout + r.stderr).split("\n").slice(-30).join("\n"));
   }
   const still = missingDebianPackages(wanted);
   if (still && still.length) die(`apt-get finished but these are still missing: ${still.join(" ")}`);

@@ -46,12 +46,21 @@ export const SUITES = [
           // two checks in one run: import cycles and wide lines
           const cyc = /import cycles: (\d+)/.exec(r.output);
           const wide = /lines over 160 characters: (\d+)/.exec(r.output);
-          for (const [what, m] of [["import cycles", cyc], ["wide lines", wide]]) {
+          for (const [what, m] of [
+            ["import cycles", cyc],
+            ["wide lines", wide],
+          ]) {
             if (m && Number(m[1]) === 0) passed++;
-            else (failed++, notes.push(`${what}: ${m ? m[1] : "not reported"}`));
+            else {
+              failed++;
+              notes.push(`${what}: ${m ? m[1] : "not reported"}`);
+            }
           }
         } else if (r.status === 0) passed++;
-        else (failed++, notes.push(`${name} exited ${r.status}`));
+        else {
+          failed++;
+          notes.push(`${name} exited ${r.status}`);
+        }
       }
       return { passed, failed, ...(notes.length ? { note: notes.join("; ") } : {}) };
     },
@@ -62,7 +71,9 @@ export const SUITES = [
       const out = path.join(dir, "vitest.json");
       fs.rmSync(out, { force: true });
       const vitest = path.join(ROOT, "node_modules", "vitest", "vitest.mjs");
-      const r = await runTee(process.execPath, [vitest, "run", "--reporter=default", "--reporter=json", `--outputFile.json=${out}`], { env });
+      const r = await runTee(process.execPath, [vitest, "run", "--reporter=default", "--reporter=json", `--outputFile.json=${out}`], {
+        env,
+      });
       if (!fs.existsSync(out)) return broken(`vitest wrote no report (exit ${r.status})`);
       const j = JSON.parse(fs.readFileSync(out, "utf8"));
       // A test file that fails to load has no failed assertions: count it as one failure.

@@ -10,9 +10,11 @@ Usage:
   /usr/bin/python3 extension/app/serve.py [--port 8888] [--root notebooks] [--token TOKEN]
                                           [--no-browser] [--open PATH]
 
-Prints one line `CLEANROOM_LAB_URL <url>` on stdout once listening (used by test/e2e).
+Prints one line `CLEANROOM_LAB_URL <url>` on stdout once listening (used by test/e2e and
+scripts/start.mjs), never for a port that is not ours.
 """
 import argparse
+import getpass
 import json
 import os
 import shutil
@@ -34,9 +36,62 @@ for var, sub in (("JUPYTER_RUNTIME_DIR", "runtime"), ("JUPYTER_DATA_DIR", "data"
     os.makedirs(os.environ[var], exist_ok=True)
 
 from jupyterlab_server import LabServerApp  # noqa: E402  (after the env is set)
+from jupyter_server.base.handlers import APIHandler, JupyterHandler  # noqa: E402
+from jupyter_server.utils import ensure_async  # noqa: E402
+from tornado import web  # noqa: E402
+from tornado.ioloop import IOLoop  # noqa: E402
+from tornado.websocket import WebSocketHandler  # noqa: E402
 
 with open(os.path.join(HERE, "..", "package.json")) as f:
     VERSION = json.load(f)["version"]
+
+
+class IdentityHandler(APIHandler):
+    """/api/me of jupyter_server 2, which JupyterLab 4 asks for (1.23 answers 404: a console
+    error on every page load). One local user, no extra permissions."""
+
+    @web.authenticated
+    def get(self):
+        name = getpass.getuser()
+        self.finish(json.dumps({
+            "identity": {"username": name, "name": name, "display_name": name, "initials": name[:1].upper(),
+                         "avatar_url": None, "color": None},
+            "permissions": {},
+        }))
+
+
+class ResolvePathHandler(APIHandler):
+    """/api/resolvePath of newer jupyter_server: JupyterLab 4 asks it whether a path-like word
+    in an output (e.g. "advertiser/bo") is a file, to make it a link. On a 404 the lab falls
+    back to probing /api/contents, whose 404 for a word that is no file is a console error.
+    Answered from the server's contents manager (server scope only)."""
+
+    @web.authenticated
+    async def get(self):
+        path = (self.get_query_argument("path", "") or "").strip("/")
+        cm = self.contents_manager
+        exists = False
+        if path and ".." not in path.split("/"):
+            try:
+                exists = bool(await ensure_async(cm.file_exists(path)) or await ensure_async(cm.dir_exists(path)))
+            except Exception:  # noqa: BLE001  (an unreadable path is simply not resolved)
+                exists = False
+        location = {"scope": "server", "path": path}
+        self.finish(json.dumps({"resolved": [location], "unresolved": []} if exists
+                               else {"resolved": [], "unresolved": [location]}))
+
+
+class EventsSocket(WebSocketHandler, JupyterHandler):
+    """/api/events/subscribe of jupyter_server 2 (JupyterLab 4's event stream). This server emits
+    no events: the socket is accepted and stays silent, instead of a 404 handshake error."""
+
+    async def get(self, *args, **kwargs):
+        if self.current_user is None:
+            raise web.HTTPError(403)
+        return await super().get(*args, **kwargs)
+
+    def on_message(self, message):
+        pass
 
 
 def _jupyter_server_extension_points():
@@ -65,9 +120,17 @@ class CleanroomLabApp(LabServerApp):
 
     def initialize_handlers(self):
         super().initialize_handlers()
-        url = self.serverapp.connection_url.rstrip("/") + "/lab"
-        token = self.serverapp.token
-        print(f"CLEANROOM_LAB_URL {url}{'?token=' + token if token else ''}", flush=True)
+        self.handlers.extend([(r"/api/me", IdentityHandler), (r"/api/resolvePath", ResolvePathHandler),
+                              (r"/api/events/subscribe", EventsSocket)])
+
+        # Handlers are set up before the server binds its port: print the URL only from the
+        # running IO loop, i.e. once the port is ours (a busy port makes the server exit first).
+        def announce():
+            url = self.serverapp.connection_url.rstrip("/") + "/lab"
+            token = self.serverapp.token
+            print(f"CLEANROOM_LAB_URL {url}{'?token=' + token if token else ''}", flush=True)
+
+        IOLoop.current().add_callback(announce)
 
 
 def main():

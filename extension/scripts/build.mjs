@@ -17,8 +17,8 @@ const EXT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const REPO = resolve(EXT, "..");
 const args = new Set(process.argv.slice(2));
 const force = args.has("--force");
-const wantApp = args.has("--app") || !(args.has("--labextension"));
-const wantLabext = args.has("--labextension") || !(args.has("--app"));
+const wantApp = args.has("--app") || !args.has("--labextension");
+const wantLabext = args.has("--labextension") || !args.has("--app");
 const node = process.execPath;
 const tsc = join(REPO, "node_modules/typescript/bin/tsc");
 
@@ -33,10 +33,12 @@ function run(label, cmd, argv, opts = {}) {
 
 function files(dir, filter = () => true) {
   if (!existsSync(dir)) return [];
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
-    const p = join(dir, e.name);
-    return e.isDirectory() ? files(p, filter) : filter(p) ? [p] : [];
-  }).sort();
+  return readdirSync(dir, { withFileTypes: true })
+    .flatMap((e) => {
+      const p = join(dir, e.name);
+      return e.isDirectory() ? files(p, filter) : filter(p) ? [p] : [];
+    })
+    .sort();
 }
 
 function hashOf(paths) {
@@ -83,8 +85,9 @@ if (wantApp) {
   if (upToDate(stamp, digest) && existsSync(join(EXT, "app/build/bundle.js"))) {
     console.log("[extension build] app bundle: up to date");
   } else {
-    run("app bundle (webpack)", node, [join(REPO, "node_modules/webpack/bin/webpack.js"), "--config", join(EXT, "app/webpack.config.js")],
-      { cwd: join(EXT, "app") });
+    run("app bundle (webpack)", node, [join(REPO, "node_modules/webpack/bin/webpack.js"), "--config", join(EXT, "app/webpack.config.js")], {
+      cwd: join(EXT, "app"),
+    });
     mkdirSync(dirname(stamp), { recursive: true });
     writeFileSync(stamp, digest + "\n");
   }
@@ -102,8 +105,12 @@ if (wantLabext) {
     const corePath = join(REPO, "node_modules/.cache/cleanroom-lab-core");
     mkdirSync(corePath, { recursive: true });
     writeFileSync(join(corePath, "package.json"), readFileSync(join(REPO, "node_modules/@jupyterlab/core-meta/core.package.json")));
-    run("labextension (@jupyterlab/builder)", node,
-      [join(REPO, "node_modules/@jupyterlab/builder/lib/build-labextension.js"), "--core-path", corePath, EXT]);
+    run("labextension (@jupyterlab/builder)", node, [
+      join(REPO, "node_modules/@jupyterlab/builder/lib/build-labextension.js"),
+      "--core-path",
+      corePath,
+      EXT,
+    ]);
     writeFileSync(stamp, digest + "\n");
   }
   // What a pip JupyterLab reads: the federated entry point and both extension points.

@@ -30,12 +30,14 @@ export function themeConfig(): Record<string, unknown> {
 export async function embedCharts(charts: ChartSlot[]): Promise<void> {
   if (charts.length === 0) return;
   const { default: embed } = await import("vega-embed");
-  await Promise.all(charts.map(async ({ host, spec }) => {
-    try {
-      await embed(host, spec as never, { actions: false, renderer: "svg", config: themeConfig() as never });
-    } catch (e) {
-      host.textContent = `chart could not be drawn: ${e instanceof Error ? e.message : String(e)}`;
-      host.classList.add("crl-chart-error");
-    }
-  }));
+  await Promise.all(
+    charts.map(async ({ host, spec }) => {
+      try {
+        await embed(host, spec as never, { actions: false, renderer: "svg", config: themeConfig() as never });
+      } catch (e) {
+        host.textContent = `chart could not be drawn: ${e instanceof Error ? e.message : String(e)}`;
+        host.classList.add("crl-chart-error");
+      }
+    }),
+  );
 }

@@ -17,8 +17,9 @@ export { renderPayload, invalidPayloadView } from "./views/payload.js";
 
 const budgetIcon = new LabIcon({
   name: "cleanroom-lab:budget",
-  svgstr: '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><g class="jp-icon3" fill="#616161">'
-    + '<path d="M12 3a9 9 0 1 0 9 9h-2a7 7 0 1 1-7-7z"/><path d="M13 3.06V11h7.94A9 9 0 0 0 13 3.06z"/></g></svg>',
+  svgstr:
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><g class="jp-icon3" fill="#616161">' +
+    '<path d="M12 3a9 9 0 1 0 9 9h-2a7 7 0 1 1-7-7z"/><path d="M13 3.06V11h7.94A9 9 0 0 0 13 3.06z"/></g></svg>',
 });
 
 /** Snapshot a notebook's code cells for {@link latestBudget}. */

@@ -51,23 +51,45 @@ export function enclaveRoomViews(lab: Lab): EnclaveRoomViews {
   };
   for (const k of cat.keys()) {
     const atRest = readsAsTable(st.atRest(k).ciphertext);
-    attempts.push({ attempt: `read ${k} from the operator's store as a table`, result: atRest ? "SUCCEEDED (this would be a bug)" : "failed: ciphertext (purpose-gate seal over the owner's sealed blob)" });
+    attempts.push({
+      attempt: `read ${k} from the operator's store as a table`,
+      result: atRest ? "SUCCEEDED (this would be a bug)" : "failed: ciphertext (purpose-gate seal over the owner's sealed blob)",
+    });
     const enc = st.ciphertexts.get(k);
     const kms = enc ? readsAsTable(enc.ciphertext) : false;
-    if (enc) attempts.push({ attempt: `read the KMS-protected copy of ${k} as a table`, result: kms ? "SUCCEEDED (this would be a bug)" : "failed: AES-256-GCM ciphertext; the key went only to the attested enclave" });
+    if (enc)
+      attempts.push({
+        attempt: `read the KMS-protected copy of ${k} as a table`,
+        result: kms ? "SUCCEEDED (this would be a bug)" : "failed: AES-256-GCM ciphertext; the key went only to the attested enclave",
+      });
     plaintextSeen ||= atRest || kms;
   }
   try {
     st.plainPlanContext().dataset(...(([...cat.keys()][0] ?? "x/y").split("/") as [string, string]));
     attempts.push({ attempt: "plan a plain-path query over an enclave-mode dataset", result: "SUCCEEDED (this would be a bug)" });
   } catch (e) {
-    attempts.push({ attempt: "plan a plain-path query over an enclave-mode dataset", result: `refused: ${isCleanRoomError(e) ? e.code : "error"} (the session has no table for it)` });
+    attempts.push({
+      attempt: "plan a plain-path query over an enclave-mode dataset",
+      result: `refused: ${isCleanRoomError(e) ? e.code : "error"} (the session has no table for it)`,
+    });
   }
   return {
     operatorView: {
-      atRest: [...cat.keys()].map((k) => ({ dataset: k, operatorHoldsBytes: Buffer.from(st.atRest(k).ciphertext, "base64").length, format: "purpose-gate seal over an owner-sealed blob" })),
-      ciphertexts: [...st.ciphertexts.entries()].map(([k, e]) => ({ dataset: k, kmsDatasetId: e.datasetId, ciphertextBytes: Buffer.from(e.ciphertext, "base64").length, ciphertextHead: Buffer.from(e.ciphertext, "base64").subarray(0, 12).toString("hex") + "…" })),
-      documents: st.documents.slice(-4).map((d) => { const p = decodeDocument(d); return { module_id: p.module_id, pcr0: `${p.pcrs["0"]!.slice(0, 24)}…`, debug: p.debug, purpose: p.purpose }; }),
+      atRest: [...cat.keys()].map((k) => ({
+        dataset: k,
+        operatorHoldsBytes: Buffer.from(st.atRest(k).ciphertext, "base64").length,
+        format: "purpose-gate seal over an owner-sealed blob",
+      })),
+      ciphertexts: [...st.ciphertexts.entries()].map(([k, e]) => ({
+        dataset: k,
+        kmsDatasetId: e.datasetId,
+        ciphertextBytes: Buffer.from(e.ciphertext, "base64").length,
+        ciphertextHead: Buffer.from(e.ciphertext, "base64").subarray(0, 12).toString("hex") + "…",
+      })),
+      documents: st.documents.slice(-4).map((d) => {
+        const p = decodeDocument(d);
+        return { module_id: p.module_id, pcr0: `${p.pcrs["0"]!.slice(0, 24)}…`, debug: p.debug, purpose: p.purpose };
+      }),
       sealedKeys: st.sealedKeys.slice(-4),
       outputs: st.outputs.length,
       attempts,
@@ -86,5 +108,14 @@ export function enclaveRoomViews(lab: Lab): EnclaveRoomViews {
  */
 export function operatorHoldings(lab: Lab): JsonValue {
   const st = internals(lab).enclave().operator;
-  return JSON.parse(JSON.stringify({ catalog: [...st.catalog().entries()], ciphertexts: [...st.ciphertexts.entries()], documents: st.documents, sealedKeys: st.sealedKeys, outputs: st.outputs, atRest: [...st.catalog().keys()].map((k) => st.atRest(k)) }));
+  return JSON.parse(
+    JSON.stringify({
+      catalog: [...st.catalog().entries()],
+      ciphertexts: [...st.ciphertexts.entries()],
+      documents: st.documents,
+      sealedKeys: st.sealedKeys,
+      outputs: st.outputs,
+      atRest: [...st.catalog().keys()].map((k) => st.atRest(k)),
+    }),
+  );
 }

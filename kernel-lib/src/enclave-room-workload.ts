@@ -57,16 +57,25 @@ export interface EnclaveQueryParams {
  */
 export async function runInsideEnclave(w: WorkloadInput, echoRows: number): Promise<JsonValue> {
   const p = w.params as unknown as EnclaveQueryParams;
-  if (typeof p !== "object" || p === null || typeof p.inputs !== "object" || p.inputs === null) invalid("params", "{ template, params, inputs }", p);
+  if (typeof p !== "object" || p === null || typeof p.inputs !== "object" || p.inputs === null)
+    invalid("params", "{ template, params, inputs }", p);
   const template = parseTemplate(p.template);
-  if (templateHash(template) !== w.templateHash) throw new CleanRoomError("QUERY_NOT_APPROVED", `"params.template" expected the template whose hash was attested, got another`, { field: "params.template" });
+  if (templateHash(template) !== w.templateHash)
+    throw new CleanRoomError("QUERY_NOT_APPROVED", `"params.template" expected the template whose hash was attested, got another`, {
+      field: "params.template",
+    });
   const measuredRules = (w.config.rules ?? {}) as unknown as { [id: string]: AnalysisRule | null };
   const tables: Record<string, Table> = {};
   for (const [id, meta] of Object.entries(p.inputs)) {
     const bytes = w.inputs[id];
     if (!bytes) invalid(`inputs.${id}`, "a decrypted input", undefined, "KEY_RELEASE_DENIED");
     const table = deserializeTable(bytes);
-    if (fingerprintTable(table, meta.schema) !== meta.fingerprint) throw new CleanRoomError("DATASET_INVALID", `"inputs.${id}" decrypted data does not match the fingerprint the query was planned and charged for`, { field: `inputs.${id}` });
+    if (fingerprintTable(table, meta.schema) !== meta.fingerprint)
+      throw new CleanRoomError(
+        "DATASET_INVALID",
+        `"inputs.${id}" decrypted data does not match the fingerprint the query was planned and charged for`,
+        { field: `inputs.${id}` },
+      );
     tables[id] = table;
   }
   const ctx: PlanContext = {
@@ -74,7 +83,8 @@ export async function runInsideEnclave(w: WorkloadInput, echoRows: number): Prom
       const id = `${owner}/${name}`;
       const meta = p.inputs[id];
       const table = tables[id];
-      if (!meta || !table) throw new CleanRoomError("NOT_FOUND", `"dataset" expected an input of this run, got ${id}`, { field: "dataset" });
+      if (!meta || !table)
+        throw new CleanRoomError("NOT_FOUND", `"dataset" expected an input of this run, got ${id}`, { field: "dataset" });
       return { name: meta.name, owner: meta.owner, schema: meta.schema, rows: table.numRows(), fingerprint: meta.fingerprint, table };
     },
     // The owners' analysis rules come from the MEASURED config (each owner checked its own
@@ -82,12 +92,20 @@ export async function runInsideEnclave(w: WorkloadInput, echoRows: number): Prom
     rule: (owner, name) => measuredRules[`${owner}/${name}`] ?? undefined,
   };
   const checked = checkTemplate(template, ctx);
-  if (template.differenceCheck) throw new CleanRoomError("STATE_INVALID", `"template.differenceCheck" is not supported inside the enclave (the difference history lives outside it)`, { field: "template.differenceCheck" });
+  if (template.differenceCheck)
+    throw new CleanRoomError(
+      "STATE_INVALID",
+      `"template.differenceCheck" is not supported inside the enclave (the difference history lives outside it)`,
+      { field: "template.differenceCheck" },
+    );
   const params = validateParams(template, p.params);
   const plan = compilePlan(template, params, ctx, { withUnits: false });
   const fingerprints = Object.fromEntries(Object.entries(p.inputs).map(([id, m]) => [id, m.fingerprint]));
   const engine = w.config.engine === "duckdb" ? new DuckDbEngine() : new ArqueroEngine();
-  const result = await executeQuery({ template, templateHash: w.templateHash, checked, params, plan, cost: templateCost(template, params), fingerprints, tables }, { engine, rng: w.rng });
+  const result = await executeQuery(
+    { template, templateHash: w.templateHash, checked, params, plan, cost: templateCost(template, params), fingerprints, tables },
+    { engine, rng: w.rng },
+  );
   const out = JSON.parse(JSON.stringify(result)) as { [k: string]: JsonValue };
   if (echoRows > 0) out.rawRows = Object.values(tables)[0]!.objects({ limit: echoRows }) as unknown as JsonValue;
   return out;
@@ -99,11 +117,21 @@ export const enclaveRoomWorkload: EnclaveWorkload = (w) => runInsideEnclave(w, 0
 export const tamperedEnclaveRoomWorkload: EnclaveWorkload = (w) => runInsideEnclave(w, 5);
 
 /** Functions the workload calls, measured by source text. */
-export const ENCLAVE_DEPENDENCIES = { runInsideEnclave, executeQuery, releaseResult, deserializeTable, checkTemplate, compilePlan, fingerprintTable } as const;
+export const ENCLAVE_DEPENDENCIES = {
+  runInsideEnclave,
+  executeQuery,
+  releaseResult,
+  deserializeTable,
+  checkTemplate,
+  compilePlan,
+  fingerprintTable,
+} as const;
 
 /** Engine name + version measured into PCR1. @example enclaveEngine("arquero") // { name: "arquero", version: "arquero 8.0.3" } */
 export function enclaveEngine(engineName: string): { name: string; version: string } {
-  return engineName === "duckdb" ? { name: "duckdb", version: "@duckdb/node-api 1.5.6-r.1" } : { name: "arquero", version: "arquero 8.0.3" };
+  return engineName === "duckdb"
+    ? { name: "duckdb", version: "@duckdb/node-api 1.5.6-r.1" }
+    : { name: "arquero", version: "arquero 8.0.3" };
 }
 
 /**
@@ -114,12 +142,20 @@ export function enclaveEngine(engineName: string): { name: string; version: stri
  * @example
  * measureImage(enclaveRoomImage("arquero", lab.templates.approvedHashes())).imageSha384
  */
-export function enclaveRoomImage(engineName: string, approvedTemplateHashes: string[], rules: { [datasetKey: string]: AnalysisRule | null } = {}): EnclaveImage {
+export function enclaveRoomImage(
+  engineName: string,
+  approvedTemplateHashes: string[],
+  rules: { [datasetKey: string]: AnalysisRule | null } = {},
+): EnclaveImage {
   const src = (f: unknown) => Function.prototype.toString.call(f);
   return {
     engine: enclaveEngine(engineName),
     approvedTemplateHashes,
-    config: { engine: engineName, release: "cleanroom-lab/release v1 (bound → noise → threshold)", rules: JSON.parse(JSON.stringify(rules)) as JsonValue },
+    config: {
+      engine: engineName,
+      release: "cleanroom-lab/release v1 (bound → noise → threshold)",
+      rules: JSON.parse(JSON.stringify(rules)) as JsonValue,
+    },
     workloadCode: src(enclaveRoomWorkload),
     dependencies: Object.fromEntries(Object.entries(ENCLAVE_DEPENDENCIES).map(([k, f]) => [k, src(f)])),
   };

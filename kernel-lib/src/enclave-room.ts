@@ -21,7 +21,14 @@ import { runQuery } from "./session/road.js";
 import type { Party, QueryRequest, UploadOptions } from "./session/types.js";
 import type { ApprovalStatus } from "./cleanroom/approvals.js";
 import type { EnclaveAttestation, EnclaveAttestOptions, EnclaveQueryResult, EnclaveUploadReceipt } from "./session/enclave-types.js";
-export type { EnclaveAttestation, EnclaveQueryResult, EnclaveUploadReceipt, EnclaveTamper, OwnerDecision, EnclaveAttestOptions } from "./session/enclave-types.js";
+export type {
+  EnclaveAttestation,
+  EnclaveQueryResult,
+  EnclaveUploadReceipt,
+  EnclaveTamper,
+  OwnerDecision,
+  EnclaveAttestOptions,
+} from "./session/enclave-types.js";
 export { enclaveRoomViews, operatorHoldings, type EnclaveRoomViews } from "./enclave-room-views.js";
 
 /**
@@ -61,7 +68,10 @@ export function approveEnclaveTemplate(lab: Lab, template: unknown, by: Party | 
 export function attestEnclave(lab: Lab, opts: EnclaveAttestOptions): EnclaveAttestation {
   if (typeof opts !== "object" || opts === null) invalid("opts", "{ purpose, tamper?, debug?, datasets? }", opts);
   const out = internals(lab).enclave().attest(opts);
-  return withMimeBundle(out, (r) => ({ ...r.display, title: `${r.display.title} (${r.owners.filter((o) => o.outcome === "released").length}/${r.owners.length} owners released)` }));
+  return withMimeBundle(out, (r) => ({
+    ...r.display,
+    title: `${r.display.title} (${r.owners.filter((o) => o.outcome === "released").length}/${r.owners.length} owners released)`,
+  }));
 }
 
 /**

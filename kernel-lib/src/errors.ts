@@ -6,7 +6,19 @@
  * raised before any side effect: a caller that catches one may assume no budget was
  * charged and nothing was written, except the refusal's own audit entry.
  *
- * Messages must never echo identifiers or pre-noise values: they name fields, not data.
+ * The redaction rule (one rule for every message, `details.field`, `details.got` and trace):
+ *
+ *   - SCHEMA is echoed: names the caller or the schema declared — field paths, column,
+ *     parameter, dataset, party, analyst and purpose names, template hashes — because they
+ *     say what to fix. An unknown key or name is echoed only when it is itself a safe short
+ *     name (letters, digits, `_.:/-`, ≤ 64 characters, not email- or phone-shaped; see
+ *     purpose/canonical.ts `echoSafe`), otherwise as "(unnamed)" / its type and length;
+ *     where cheap (a short list of valid names) the closest valid name is suggested.
+ *   - VALUES are never echoed: no row value, identifier, parameter value, free text or
+ *     pre-noise number. `got` describes a value by type and size only (`describeValue`:
+ *     "string(length 12)", "array(length 0)", "NaN"); the one exception is a number given
+ *     for a configuration or privacy parameter (ε, a limit), which is schema, not data.
+ *
  * `details` is for structured, non-sensitive context (sizes, limits, hashes).
  */
 

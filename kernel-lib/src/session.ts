@@ -5,5 +5,13 @@
  * keys.ts (the simulated KMS). `internals(lab)` is deliberately NOT re-exported here.
  */
 export { Lab, openLab } from "./session/lab.js";
-export { OpenLabOptions, type Party, type Requester, type UploadOptions, type UploadReceipt, type QueryRequest, type CleanRoomResult } from "./session/types.js";
+export {
+  OpenLabOptions,
+  type Party,
+  type Requester,
+  type UploadOptions,
+  type UploadReceipt,
+  type QueryRequest,
+  type CleanRoomResult,
+} from "./session/types.js";
 export type { RefreshPolicy } from "./dp/ledger.js";

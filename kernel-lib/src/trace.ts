@@ -37,9 +37,12 @@ export function traceOf(): TraceBuilder {
       return b;
     },
     refuse(step, e) {
-      const err = isCleanRoomError(e) ? e : new CleanRoomError("INTERNAL", `${(e as Error)?.message ?? String(e)} — this is a bug in cleanroom-lab, please report it`);
+      const err = isCleanRoomError(e)
+        ? e
+        : new CleanRoomError("INTERNAL", `${(e as Error)?.message ?? String(e)} — this is a bug in cleanroom-lab, please report it`);
       steps.push({ step, status: "refused", reason: `${err.code}: ${err.message.replace(/^\[[A-Z_]+\] /, "")}` });
-      for (const s of STEPS.slice(STEPS.indexOf(step) + 1)) if (!steps.some((x) => x.step === s)) steps.push({ step: s, status: "skipped" });
+      for (const s of STEPS.slice(STEPS.indexOf(step) + 1))
+        if (!steps.some((x) => x.step === s)) steps.push({ step: s, status: "skipped" });
       const out = new CleanRoomError(err.code, err.message.replace(/^\[[A-Z_]+\] /, ""), { ...err.details, trace: steps.slice() });
       if (err.stack) out.stack = err.stack;
       return out;

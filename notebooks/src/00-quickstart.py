@@ -28,7 +28,8 @@ a seeded stream is for teaching and reproducible examples, and every result it t
 """)
 
 code(r"""
-import { seededRng, secureRng, rngStamp } from "@cleanroom-lab/kernel";
+import { seededRng, secureRng } from "@cleanroom-lab/kernel";
+import { rngStamp } from "@cleanroom-lab/kernel/labs";
 
 const teaching = seededRng("quickstart");
 const dice = Array.from({ length: 10 }, () => teaching.int(6) + 1);
@@ -130,28 +131,30 @@ notebook of its own.
 """)
 
 code(r"""
-import { openLab, generateStudy, psiMatch, liftSchemas, liftRules, liftTemplate, declarePurpose,
-         approveTemplate, liftStudy, cleanRoomQuery, attempt, budget, audit } from "@cleanroom-lab/kernel";
+import {
+  openLab, addParty, upload, generateStudy, psiMatch, liftSchemas, liftRules, liftTemplate, declarePurpose,
+  approveTemplate, liftStudy, cleanRoomQuery, attempt, budget, audit
+} from "@cleanroom-lab/kernel";
 
 const study = generateStudy({ seed: "quickstart", advertiserRows: 4000, overlap: 0.7, holdoutShare: 0.3, baseConversionRate: 0.1, liftPct: 40 });
 const lab = openLab({ store: ":memory:", rng: { seed: "quickstart" }, budget: { epsilon: 3 } });
-const advertiser = lab.party("advertiser"), retailer = lab.party("retailer");
-const m = await psiMatch({ party: advertiser, rows: study.exposures }, { party: retailer, rows: study.purchases }, { lab });
+const advertiser = addParty(lab, { party: "advertiser" }), retailer = addParty(lab, { party: "retailer" });
+const m = await psiMatch(lab, { a: { party: advertiser, rows: study.exposures }, b: { party: retailer, rows: study.purchases } });
 m
 """)
 
 code(r"""
 const s = liftSchemas(), rules = liftRules(100);
-lab.upload(advertiser, "exposures", m.joinedA, { schema: s.exposures, purposes: ["measurement"], rule: rules.exposures });
-lab.upload(retailer, "purchases", m.joinedB, { schema: s.purchases, purposes: ["measurement"], rule: rules.purchases });
+upload(lab, { party: advertiser, name: "exposures", rows: m.joinedA, schema: s.exposures, purposes: ["measurement"], rule: rules.exposures });
+upload(lab, { party: retailer, name: "purchases", rows: m.joinedB, schema: s.purchases, purposes: ["measurement"], rule: rules.purchases });
 declarePurpose(lab, { party: advertiser, analyst: "bo", purpose: "measurement", justification: "campaign lift" })
 """)
 
 code(r"""
 const t = liftTemplate({ advertiser: "advertiser", retailer: "retailer", epsilonPerAggregate: "0.5" });
-approveTemplate(lab, t, advertiser);
-approveTemplate(lab, t, retailer);
-const ask = { template: t, params: { startDay: 0, endDay: 27 }, as: { party: "advertiser", analyst: "bo" }, purpose: "measurement" };
+approveTemplate(lab, { template: t, party: advertiser });
+approveTemplate(lab, { template: t, party: retailer });
+const ask = { template: t, params: { startDay: 0, endDay: 27 }, party: "advertiser", analyst: "bo", purpose: "measurement" };
 const lift = await liftStudy(lab, { ...ask, groundTruth: { lift: study.groundTruth.truth.converters.relativeLift } });
 lift
 """)

@@ -41,9 +41,12 @@ numbers are reproducible — which means these runs are *not private*. Real runs
 """)
 
 code(r"""
-import { normalizeEmail, normalizePhone, normalizeColumn, generateIdentityGraph, IdentityProvider, CrosswalkJoiner, crosswalk,
-  generateStudy, psiMatch, runPsi, sha256Email, emailDictionary, dictionaryAttack, naivePsiBlind, realPsiBlind, knownPairAttack,
-  cardinalityMembershipAttack, SecureChannel, attempt, seededRng, randomScalar, x25519KeyPair, lineChart, type Refusal } from "@cleanroom-lab/kernel";
+import { openLab, generateStudy, psiMatch, attempt, seededRng, type Refusal } from "@cleanroom-lab/kernel";
+import {
+  normalizeEmail, normalizePhone, normalizeColumn, generateIdentityGraph, IdentityProvider, CrosswalkJoiner,
+  crosswalk, runPsi, sha256Email, emailDictionary, dictionaryAttack, naivePsiBlind, realPsiBlind,
+  knownPairAttack, cardinalityMembershipAttack, SecureChannel, randomScalar, x25519KeyPair, lineChart
+} from "@cleanroom-lab/kernel/labs";
 const refused = (r: unknown): r is Refusal => typeof r === "object" && r !== null && (r as Refusal).ok === false;
 /** A normalisation result as table cells. */
 const cells = (r: { ok: boolean; value?: string; code?: string }) => ({ normalised: r.value ?? "—", rejected: r.code ?? "" });
@@ -190,8 +193,9 @@ matched record and attach it to their rows before upload; unmatched rows get no 
 
 code(r"""
 const study = generateStudy({ seed: "nb01/study", advertiserRows: 2000, overlap: 0.7, holdoutShare: 0.3, baseConversionRate: 0.1, liftPct: 40 });
-const jk = await psiMatch({ party: "advertiser", rows: study.exposures }, { party: "retailer", rows: study.purchases },
-  { mode: "joinKeys", rng: { seed: "nb01/psi-joinkeys" }, threads: 1 });
+const psiLab = openLab({ store: ":memory:", rng: { seed: "nb01/psi" } });
+const jk = await psiMatch(psiLab, { a: { party: "advertiser", rows: study.exposures }, b: { party: "retailer", rows: study.purchases },
+  mode: "joinKeys", rng: { seed: "nb01/psi-joinkeys" }, threads: 1 });
 console.log("an advertiser row after PSI:", JSON.stringify(jk.joinedA![0]));
 jk
 """)

@@ -47,11 +47,13 @@ md(r"""
 
 code(r"""
 import {
-  openLab, psiMatch, declarePurpose, approveTemplate, cleanRoomQuery, liftStudy, budget, audit, attempt,
-  generateStudy, liftTemplate, liftSchemas, liftRules, templateCost,
-  epsilonForAccuracy, whatRemainingBuys, oracleLiftAggregates, computeLift,
-  previewTemplate, budgetSpent, sameCost,
+  openLab, datasets, upload, addParty, psiMatch, declarePurpose, approveTemplate, cleanRoomQuery, liftStudy,
+  budget, audit, attempt, generateStudy, liftTemplate, liftSchemas, liftRules
 } from "@cleanroom-lab/kernel";
+import {
+  templateCost, epsilonForAccuracy, whatRemainingBuys, oracleLiftAggregates, computeLift, previewTemplate,
+  budgetSpent, sameCost
+} from "@cleanroom-lab/kernel/labs";
 
 const SEED = "flagship-2026";
 const study = generateStudy({ seed: SEED, advertiserRows: 8000, overlap: 0.7, holdoutShare: 0.3, baseConversionRate: 0.1, liftPct: 40 });
@@ -104,8 +106,8 @@ audit chain, approvals and the sealed (encrypted) datasets. The room has a colla
 
 code(r"""
 const lab = openLab({ store: ":memory:", rng: { seed: SEED }, budget: { epsilon: 4 } });
-const advertiser = lab.party("advertiser");
-const retailer = lab.party("retailer");
+const advertiser = addParty(lab, { party: "advertiser" });
+const retailer = addParty(lab, { party: "retailer" });
 console.log(`room "${lab.roomId}" with parties ${advertiser.name} and ${retailer.name};`, lab.stamp);
 """)
 
@@ -121,7 +123,7 @@ identifiers.
 """)
 
 code(r"""
-const match = await psiMatch({ party: advertiser, rows: study.exposures }, { party: retailer, rows: study.purchases }, { lab: lab, threads: 1 });
+const match = await psiMatch(lab, { a: { party: advertiser, rows: study.exposures }, b: { party: retailer, rows: study.purchases }, threads: 1 });
 match
 """)
 
@@ -154,8 +156,8 @@ const rules = liftRules(100);
 console.log("the advertiser's analysis rule:");
 console.dir(rules.exposures, { depth: 4 });
 const receipts = [
-  lab.upload(advertiser, "exposures", advRows, { schema: schemas.exposures, purposes: ["measurement"], rule: rules.exposures }),
-  lab.upload(retailer, "purchases", retRows, { schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases }),
+  upload(lab, { party: advertiser, name: "exposures", rows: advRows, schema: schemas.exposures, purposes: ["measurement"], rule: rules.exposures }),
+  upload(lab, { party: retailer, name: "purchases", rows: retRows, schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases }),
 ];
 console.table(receipts.map((r) => ({ dataset: `${r.owner}/${r.name}`, rows: r.rows, "privacy unit": r.privacyUnit, purposes: r.purposes.join(", "), sealed: r.sealed })));
 """)
@@ -168,7 +170,7 @@ row — here one purchase with a negative value among valid ones — and nothing
 
 code(r"""
 const badRows = [...retRows.slice(0, 3), { ...retRows[3]!, value_cents: -5 }];
-await attempt(() => lab.upload(retailer, "purchases_v2", badRows, { schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases }))
+await attempt(() => upload(lab, { party: retailer, name: "purchases_v2", rows: badRows, schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases }))
 """)
 
 md(r"""
@@ -177,7 +179,7 @@ half-stored `purchases_v2`), not the advertiser's exposures:
 """)
 
 code(r"""
-lab.datasets(retailer).map((d) => `${d.owner}/${d.name}`)
+datasets(lab, { party: retailer }).map((d) => `${d.owner}/${d.name}`)
 """)
 
 md(r"""
@@ -216,12 +218,12 @@ was charged:
 """)
 
 code(r"""
-approveTemplate(lab, liftT, advertiser);
-await attempt(() => cleanRoomQuery(lab, { template: liftT, params: params, as: { party: "advertiser", analyst: "bo" }, purpose: "measurement" }))
+approveTemplate(lab, { template: liftT, party: advertiser });
+await attempt(() => cleanRoomQuery(lab, { template: liftT, params: params, party: "advertiser", analyst: "bo", purpose: "measurement" }))
 """)
 
 code(r"""
-const approval = approveTemplate(lab, liftT, retailer);
+const approval = approveTemplate(lab, { template: liftT, party: retailer });
 console.log(`template hash ${approval.templateHash}`);
 approval
 """)
@@ -268,7 +270,7 @@ DP noise**. We pass the god's-eye truth only so the display can draw it beside t
 """)
 
 code(r"""
-const result = await liftStudy(lab, { template: liftT, params: params, as: { party: "advertiser", analyst: "bo" }, purpose: "measurement",
+const result = await liftStudy(lab, { template: liftT, params: params, party: "advertiser", analyst: "bo", purpose: "measurement",
   groundTruth: { lift: gt.truth.converters.relativeLift } });
 result
 """)
@@ -336,7 +338,7 @@ to release the tables' keys: the query stops at the purpose step, before any cos
 
 code(r"""
 declarePurpose(lab, { party: advertiser, analyst: "bo", purpose: "research", justification: "academic study of campaign effects" });
-await attempt(() => cleanRoomQuery(lab, { template: liftT, params: params, as: { party: "advertiser", analyst: "bo" }, purpose: "research" }))
+await attempt(() => cleanRoomQuery(lab, { template: liftT, params: params, party: "advertiser", analyst: "bo", purpose: "research" }))
 """)
 
 md(r"""
@@ -371,9 +373,9 @@ are expensive; notebook 06 shows how to check that *before* spending budget.)
 code(r"""
 const byCell = liftTemplate({ advertiser: "advertiser", retailer: "retailer", epsilonPerAggregate: "0.1", valueCap: 30000, dayRange: [0, 27], breakdown: "region" });
 const breakdownT = { ...byCell, name: "lift by region × channel", groupBy: [...(byCell.groupBy ?? []), "exposures.channel"] };
-approveTemplate(lab, breakdownT, advertiser);
-approveTemplate(lab, breakdownT, retailer);
-const cells = await cleanRoomQuery(lab, { template: breakdownT, params: params, as: { party: "advertiser", analyst: "bo" }, purpose: "measurement" });
+approveTemplate(lab, { template: breakdownT, party: advertiser });
+approveTemplate(lab, { template: breakdownT, party: retailer });
+const cells = await cleanRoomQuery(lab, { template: breakdownT, params: params, party: "advertiser", analyst: "bo", purpose: "measurement" });
 cells
 """)
 
@@ -437,7 +439,7 @@ check(!advRows.some((r) => "email" in r) && !retRows.some((r) => "email" in r), 
 check(log.verification.ok, "the audit chain verifies");
 const refusedCodes = log.entries.filter((e) => e.outcome === "refused").map((e) => e.errorCode);
 check(refusedCodes.includes("QUERY_NOT_APPROVED") && refusedCodes.includes("PURPOSE_DENIED"), `the refused queries are in the audit log (${refusedCodes.join(", ")})`);
-check(lab.datasets(retailer).length === 1, "the malformed upload stored nothing");
+check(datasets(lab, { party: retailer }).length === 1, "the malformed upload stored nothing");
 check(result.rngStamp.rngMode === "seeded", "the results are labelled teaching mode (seeded, not private)");
 """)
 

@@ -38,16 +38,18 @@ is private: anyone with the seed can recompute the keys. Real use takes the secu
 
 code(r"""
 import {
-  openLab, psiMatch, declarePurpose, approveTemplate, cleanRoomQuery, attempt, audit, budget, display,
-  generateStudy, liftTemplate, liftSchemas, liftRules, isCleanRoomError, seededRng,
-  purposeTable, permitMatrix, defaultTaxonomy, makeLabel, combineLabels, permits, atLeastAsRestrictive,
-  unwrapAndOpen, deriveKek, PurposeKeyService, PurposeAuthority, sha256Canonical, canonicalJson,
+  openLab, upload, addParty, psiMatch, declarePurpose, approveTemplate, cleanRoomQuery, attempt, audit, budget,
+  display, generateStudy, liftTemplate, liftSchemas, liftRules, isCleanRoomError, seededRng
 } from "@cleanroom-lab/kernel";
+import {
+  purposeTable, permitMatrix, defaultTaxonomy, makeLabel, combineLabels, permits, atLeastAsRestrictive,
+  unwrapAndOpen, deriveKek, PurposeKeyService, PurposeAuthority, sha256Canonical, canonicalJson
+} from "@cleanroom-lab/kernel/labs";
 
 const t0 = Date.now();
 const lab = openLab({ store: ":memory:", room: "purpose03", rng: { seed: "notebook-03" }, budget: { epsilon: 3 } });
-const retailer = lab.party("retailer");
-const advertiser = lab.party("advertiser");
+const retailer = addParty(lab, { party: "retailer" });
+const advertiser = addParty(lab, { party: "advertiser" });
 console.log(`room ${lab.roomId}: parties ${retailer.name}, ${advertiser.name}; rng ${lab.stamp.rngMode} (${lab.stamp.label})`);
 """)
 
@@ -173,12 +175,12 @@ purchases do not, and the join inherits the stricter label.
 
 code(r"""
 const study = generateStudy({ seed: "notebook-03", advertiserRows: 2500, overlap: 0.7, holdoutShare: 0.3, baseConversionRate: 0.1, liftPct: 40 });
-const match = await psiMatch({ party: advertiser, rows: study.exposures }, { party: retailer, rows: study.purchases }, { lab: lab, threads: 1 });
+const match = await psiMatch(lab, { a: { party: advertiser, rows: study.exposures }, b: { party: retailer, rows: study.purchases }, threads: 1 });
 const schemas = liftSchemas(), rules = liftRules(50);
-lab.upload(advertiser, "exposures", match.joinedA, { schema: schemas.exposures, purposes: ["ads", "measurement"], categories: ["user.behavior.media_consumption"], rule: rules.exposures });
-lab.upload(retailer, "purchases", match.joinedB, { schema: schemas.purchases, purposes: ["measurement"], categories: ["user.behavior.purchase_history", "user.financial"], rule: rules.purchases });
+upload(lab, { party: advertiser, name: "exposures", rows: match.joinedA, schema: schemas.exposures, purposes: ["ads", "measurement"], categories: ["user.behavior.media_consumption"], rule: rules.exposures });
+upload(lab, { party: retailer, name: "purchases", rows: match.joinedB, schema: schemas.purchases, purposes: ["measurement"], categories: ["user.behavior.purchase_history", "user.financial"], rule: rules.purchases });
 const lift = liftTemplate({ advertiser: "advertiser", retailer: "retailer", epsilonPerAggregate: "0.5", threshold: 50 });
-approveTemplate(lab, lift, advertiser); approveTemplate(lab, lift, retailer);
+approveTemplate(lab, { template: lift, party: advertiser }); approveTemplate(lab, { template: lift, party: retailer });
 const boAds = declarePurpose(lab, { party: advertiser, analyst: "bo", purpose: "ads", justification: "retarget last quarter's buyers" });
 const boMeasure = declarePurpose(lab, { party: advertiser, analyst: "bo", purpose: "measurement", justification: "Q3 campaign lift" });
 boMeasure
@@ -186,12 +188,12 @@ boMeasure
 
 code(r"""
 const bo = { party: "advertiser", analyst: "bo" };
-const measured = await cleanRoomQuery(lab, { template: lift, params: { startDay: 0, endDay: 27 }, as: bo, purpose: "measurement" });
+const measured = await cleanRoomQuery(lab, { template: lift, params: { startDay: 0, endDay: 27 }, ...bo, purpose: "measurement" });
 measured
 """)
 
 code(r"""
-const adsOnJoin = await attempt(() => cleanRoomQuery(lab, { template: lift, params: { startDay: 0, endDay: 27 }, as: bo, purpose: "ads" }));
+const adsOnJoin = await attempt(() => cleanRoomQuery(lab, { template: lift, params: { startDay: 0, endDay: 27 }, ...bo, purpose: "ads" }));
 adsOnJoin
 """)
 
@@ -206,7 +208,7 @@ runs under the tags alone.
 
 code(r"""
 lab.purpose.setRules([{ name: "no-ads-on-financial", dataUses: { matches: "ANY", values: ["ads"] }, dataCategories: { matches: "ANY", values: ["user.financial"] } }]);
-const denyWins = await attempt(() => cleanRoomQuery(lab, { template: lift, params: { startDay: 0, endDay: 27 }, as: bo, purpose: "measurement" }));
+const denyWins = await attempt(() => cleanRoomQuery(lab, { template: lift, params: { startDay: 0, endDay: 27 }, ...bo, purpose: "measurement" }));
 lab.purpose.setRules([]);
 denyWins
 """)
@@ -321,10 +323,10 @@ flags her.
 code(r"""
 const eve = { party: "advertiser", analyst: "eve" };
 declarePurpose(lab, { party: advertiser, analyst: "eve", purpose: "research", justification: "academic study of ad fatigue" });
-const eve1 = await attempt(() => cleanRoomQuery(lab, { template: lift, params: { startDay: 0, endDay: 27 }, as: eve, purpose: "research" }));
+const eve1 = await attempt(() => cleanRoomQuery(lab, { template: lift, params: { startDay: 0, endDay: 27 }, ...eve, purpose: "research" }));
 declarePurpose(lab, { party: advertiser, analyst: "eve", purpose: "targeting", justification: "build a lookalike audience" });
-const eve2 = await attempt(() => cleanRoomQuery(lab, { template: lift, params: { startDay: 0, endDay: 27 }, as: eve, purpose: "targeting" }));
-const eve3 = await attempt(() => cleanRoomQuery(lab, { template: lift, params: { startDay: 0, endDay: 27 }, as: eve, purpose: "measurement" }));
+const eve2 = await attempt(() => cleanRoomQuery(lab, { template: lift, params: { startDay: 0, endDay: 27 }, ...eve, purpose: "targeting" }));
+const eve3 = await attempt(() => cleanRoomQuery(lab, { template: lift, params: { startDay: 0, endDay: 27 }, ...eve, purpose: "measurement" }));
 console.table([eve1, eve2, eve3].map((r, i) => ({ attempt: i + 1, code: (r as { code: string }).code, message: (r as { message: string }).message.slice(0, 110) })));
 eve3
 """)

@@ -45,7 +45,7 @@ md(r"""
 ## 1 · Two companies, matched by PSI, uploading in enclave mode
 
 Same study as notebook 02: an advertiser (who saw the ad) and a retailer (who bought). PSI gives both
-sides a common pseudonym (`join_key`) per matched customer. Then each owner calls `enclaveUpload`:
+sides a common pseudonym (`join_key`) per matched customer. Then each owner calls `upload(lab, { …, sealing: "enclave" })`:
 the table is validated and serialized **on the owner's side**, kept there, and the operator receives
 an owner-sealed blob (AES-256-GCM under a key only the owner holds) plus metadata (schema, row count,
 fingerprint). The room's purpose gate still labels the blob with its allowed purposes.
@@ -53,24 +53,25 @@ fingerprint). The room's purpose gate still labels the blob with its allowed pur
 
 code(r"""
 import {
-  openLab, psiMatch, declarePurpose, cleanRoomQuery, budget, audit, attempt, display, seededRng,
-  generateStudy, liftTemplate, liftSchemas, liftRules,
-  enclaveUpload, approveEnclaveTemplate, attestEnclave, enclaveQuery, enclaveRoomViews, operatorHoldings,
-  attestationLab, demoAttestationRefusals, demoOperatorVsEnclaveView, demoDifferencingAttack,
-  measureEnclaveCost, demoCohortWorkload, demoPeople, peopleCsv,
+  openLab, approveTemplate, upload, addParty, psiMatch, declarePurpose, cleanRoomQuery, budget, audit, attempt,
+  display, seededRng, generateStudy, liftTemplate, liftSchemas, liftRules, attestEnclave
 } from "@cleanroom-lab/kernel";
+import {
+  enclaveRoomViews, operatorHoldings, attestationLab, demoAttestationRefusals, demoOperatorVsEnclaveView,
+  demoDifferencingAttack, measureEnclaveCost, demoCohortWorkload, demoPeople, peopleCsv
+} from "@cleanroom-lab/kernel/labs";
 
 const study = generateStudy({ seed: "nb04", advertiserRows: 8000, overlap: 0.7, holdoutShare: 0.3, baseConversionRate: 0.1, liftPct: 40 });
 const lab = openLab({ store: ":memory:", room: "tee-room", rng: { seed: "nb04" }, budget: { epsilon: 6 } });
-const adv = lab.party("advertiser"), ret = lab.party("retailer");
-const m = await psiMatch({ party: adv, rows: study.exposures }, { party: ret, rows: study.purchases }, { lab: lab, threads: 1 });
+const adv = addParty(lab, { party: "advertiser" }), ret = addParty(lab, { party: "retailer" });
+const m = await psiMatch(lab, { a: { party: adv, rows: study.exposures }, b: { party: ret, rows: study.purchases }, threads: 1 });
 console.log(`matched ${m.matchReport.intersectionSize} customers; advertiser rows with a join key: ${m.joinedA.length}`);
 """)
 
 code(r"""
 const schemas = liftSchemas(), rules = liftRules(100);
-const upA = enclaveUpload(lab, adv, "exposures", m.joinedA, { schema: schemas.exposures, purposes: ["measurement"], rule: rules.exposures });
-const upR = enclaveUpload(lab, ret, "purchases", m.joinedB, { schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases });
+const upA = upload(lab, { party: adv, name: "exposures", rows: m.joinedA, sealing: "enclave", schema: schemas.exposures, purposes: ["measurement"], rule: rules.exposures });
+const upR = upload(lab, { party: ret, name: "purchases", rows: m.joinedB, sealing: "enclave", schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases });
 declarePurpose(lab, { party: adv, analyst: "bo", purpose: "measurement", justification: "campaign lift inside the enclave" });
 for (const u of [upA, upR]) console.log(`${u.owner}/${u.name}: ${u.rows} rows, purposes ${u.purposes.join(", ")}; the operator stores ${u.operatorHoldsBytes} bytes of owner-sealed ciphertext`);
 """)
@@ -87,7 +88,7 @@ of the enclave's measurement: only code that can run *exactly these* queries wil
 code(r"""
 const tExact = liftTemplate({ advertiser: "advertiser", retailer: "retailer", threshold: 100 });
 const tNoised = liftTemplate({ advertiser: "advertiser", retailer: "retailer", epsilonPerAggregate: "0.5", threshold: 100 });
-const approvals = [tExact, tNoised].flatMap((t) => [adv, ret].map((p) => approveEnclaveTemplate(lab, t, p)));
+const approvals = [tExact, tNoised].flatMap((t) => [adv, ret].map((p) => approveTemplate(lab, { template: t, party: p, executor: "enclave" })));
 approvals.filter((s) => s.approved).map((s) => s.templateHash)
 """)
 
@@ -147,13 +148,13 @@ advertiser's table. With the defence on (the default), the same enclave is refus
 
 code(r"""
 const trustingLab = openLab({ store: ":memory:", room: "trusting-room", rng: { seed: "nb04-trusting" } });
-for (const p of ["advertiser", "retailer"]) trustingLab.party(p);
-enclaveUpload(trustingLab, "advertiser", "exposures", m.joinedA, { schema: schemas.exposures, purposes: ["measurement"], rule: rules.exposures });
-enclaveUpload(trustingLab, "retailer", "purchases", m.joinedB, { schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases });
-trustingLab.declarePurpose({ party: "advertiser", analyst: "bo", purpose: "measurement", justification: "campaign lift, trusting owners" });
-for (const p of ["advertiser", "retailer"]) approveEnclaveTemplate(trustingLab, tExact, p);
+for (const p of ["advertiser", "retailer"]) addParty(trustingLab, { party: p });
+upload(trustingLab, { party: "advertiser", name: "exposures", rows: m.joinedA, sealing: "enclave", schema: schemas.exposures, purposes: ["measurement"], rule: rules.exposures });
+upload(trustingLab, { party: "retailer", name: "purchases", rows: m.joinedB, sealing: "enclave", schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases });
+declarePurpose(trustingLab, { party: "advertiser", analyst: "bo", purpose: "measurement", justification: "campaign lift, trusting owners" });
+for (const p of ["advertiser", "retailer"]) approveTemplate(trustingLab, { template: tExact, party: p, executor: "enclave" });
 const trusting = attestEnclave(trustingLab, { purpose: "measurement", tamper: "code", ownersPin: "operatorClaim" });
-const leakyResult: any = await enclaveQuery(trustingLab, { template: tExact, params: { startDay: 0, endDay: 27 }, as: { party: "advertiser", analyst: "bo" }, purpose: "measurement" });
+const leakyResult: any = await cleanRoomQuery(trustingLab, { template: tExact, params: { startDay: 0, endDay: 27 }, party: "advertiser", analyst: "bo", purpose: "measurement", executor: "enclave" });
 console.log(`defence off: keys ${trusting.ok ? "RELEASED" : "refused"}; raw rows in the output: ${leakyResult.rawRows?.length ?? 0}`);
 console.log(leakyResult.rawRows?.slice(0, 2));
 const defended = attestEnclave(trustingLab, { purpose: "measurement", tamper: "code" });
@@ -187,7 +188,7 @@ display(attestationLab("replay", seededRng("nb04-replay")).display)
 md(r"""
 ## 5 · The enclave-backed clean-room query
 
-`enclaveQuery` takes the same request as `cleanRoomQuery` and walks the same road: purpose decision →
+`cleanRoomQuery(lab, { …, executor: "enclave" })` takes the same request as the plain query and walks the same road: purpose decision →
 approval, plan and privacy cost → **key release to the attested enclave** (before anything is
 charged, so a refused enclave costs no budget) → atomic budget charge → execution **inside** the
 enclave, which recompiles the plan itself, checks each decrypted table against the fingerprint the
@@ -195,8 +196,8 @@ budget was charged for, bounds, noises and thresholds → audit. Only the releas
 """)
 
 code(r"""
-const REQ = { params: { startDay: 0, endDay: 27 }, as: { party: "advertiser", analyst: "bo" }, purpose: "measurement" };
-const inside = await enclaveQuery(lab, { template: tExact, ...REQ });
+const REQ = { params: { startDay: 0, endDay: 27 }, party: "advertiser", analyst: "bo", purpose: "measurement" };
+const inside = await cleanRoomQuery(lab, { template: tExact, ...REQ, executor: "enclave" });
 inside
 """)
 
@@ -207,11 +208,11 @@ exactly the same rows: the enclave changes who can see the data, not the answer.
 
 code(r"""
 const plainLab = openLab({ store: ":memory:", room: "plain-room", rng: { seed: "nb04-plain" }, budget: { epsilon: 6 } });
-const pAdv = plainLab.party("advertiser"), pRet = plainLab.party("retailer");
-plainLab.upload(pAdv, "exposures", m.joinedA, { schema: schemas.exposures, purposes: ["measurement"], rule: rules.exposures });
-plainLab.upload(pRet, "purchases", m.joinedB, { schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases });
-plainLab.declarePurpose({ party: "advertiser", analyst: "bo", purpose: "measurement", justification: "campaign lift, plain path" });
-for (const p of [pAdv, pRet]) plainLab.approveTemplate(tExact, p);
+const pAdv = addParty(plainLab, { party: "advertiser" }), pRet = addParty(plainLab, { party: "retailer" });
+upload(plainLab, { party: pAdv, name: "exposures", rows: m.joinedA, schema: schemas.exposures, purposes: ["measurement"], rule: rules.exposures });
+upload(plainLab, { party: pRet, name: "purchases", rows: m.joinedB, schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases });
+declarePurpose(plainLab, { party: "advertiser", analyst: "bo", purpose: "measurement", justification: "campaign lift, plain path" });
+for (const p of [pAdv, pRet]) approveTemplate(plainLab, { template: tExact, party: p });
 const outside = await cleanRoomQuery(plainLab, { template: tExact, ...REQ });
 // compare values, not key order (what leaves the enclave is canonical JSON: sorted keys)
 const canon = (v: unknown): unknown => Array.isArray(v) ? v.map(canon) : v && typeof v === "object" ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, x]) => [k, canon(x)])) : v;
@@ -226,7 +227,7 @@ owner's verifier, because the purpose is inside the signed evidence.
 """)
 
 code(r"""
-const noised = await enclaveQuery(lab, { template: tNoised, ...REQ });
+const noised = await cleanRoomQuery(lab, { template: tNoised, ...REQ, executor: "enclave" });
 console.log(`charged: ${noised.charged?.text}; noise: ${noised.noise ? "yes" : "no"}`);
 const wrongPurpose = attestEnclave(lab, { purpose: "research" });
 console.log(`enclave declaring "research": ${wrongPurpose.owners.map((o) => `${o.owner} ${o.code} (${o.check})`).join(", ")}`);
@@ -257,7 +258,7 @@ purpose gate. In plain mode that yields the table; in enclave mode it yields the
 """)
 
 code(r"""
-const g = lab.declarePurpose({ party: "advertiser", analyst: "op", purpose: "measurement", justification: "operator curiosity" });
+const g = declarePurpose(lab, { party: "advertiser", analyst: "op", purpose: "measurement", justification: "operator curiosity" });
 const opened = lab.purpose.authorizeQuery({ grant: g, requester: { party: "advertiser", analyst: "op" }, purpose: "measurement", inputs: [{ datasetId: "advertiser/exposures" }] });
 const gateBytes = opened.tables["advertiser/exposures"];
 console.log(new TextDecoder().decode(gateBytes).slice(0, 160) + "…");
@@ -318,8 +319,8 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const time = async (f: () => Promise<unknown>) => { const t0 = performance.now(); await f(); return performance.now() - t0; };
 const plainMs: number[] = [], enclaveMs: number[] = [];
 for (let i = 0; i < 3; i++) {
-  plainMs.push(await time(() => plainLab.cleanRoomQuery({ template: tExact, ...REQ })));
-  enclaveMs.push(await time(() => enclaveQuery(lab, { template: tExact, ...REQ })));
+  plainMs.push(await time(() => cleanRoomQuery(plainLab, { template: tExact, ...REQ })));
+  enclaveMs.push(await time(() => cleanRoomQuery(lab, { template: tExact, ...REQ, executor: "enclave" })));
 }
 const attestMs = await time(async () => attestEnclave(lab, { purpose: "measurement" }));
 console.log(`lift — plain ${median(plainMs).toFixed(1)} ms, enclave ${median(enclaveMs).toFixed(1)} ms per query (×${(median(enclaveMs) / median(plainMs)).toFixed(2)}); attest + release both owners ${attestMs.toFixed(1)} ms once`);

@@ -52,9 +52,14 @@ retailer).
 """)
 
 code(r"""
-import { openLab, declarePurpose, approveTemplate, cleanRoomQuery, attempt, budget, seededRng,
-  attackPopulation, cohortTemplate, trackers, exactCohort, trackerAccuracy, refreshAveraging, reconstructionAttack, adhImpressions, lineChart,
-  type CohortParams, type Lab, type CleanRoomResult, type Refusal } from "@cleanroom-lab/kernel";
+import {
+  openLab, upload, addParty, declarePurpose, approveTemplate, cleanRoomQuery, attempt, budget, seededRng,
+  type Lab, type CleanRoomResult, type Refusal
+} from "@cleanroom-lab/kernel";
+import {
+  attackPopulation, cohortTemplate, trackers, exactCohort, trackerAccuracy, refreshAveraging,
+  reconstructionAttack, adhImpressions, lineChart, type CohortParams
+} from "@cleanroom-lab/kernel/labs";
 
 const pop = attackPopulation({ rng: seededRng("attack-lab/population"), people: 800 });
 const tr = trackers();
@@ -67,14 +72,14 @@ interface Room { lab: Lab; ask: (p: CohortParams) => Promise<Answer> }
 function room(name: string, d: { differenceCheck?: number; epsilonPerAggregate?: string; budget?: number; refresh?: "none" | "monthly" }): Room {
   const lab = openLab({ store: ":memory:", room: name, rng: { seed: "attack-lab/" + name },
     ...(d.budget ? { budget: { epsilon: d.budget, refresh: d.refresh ?? "none" } } : {}) });
-  const retailer = lab.party("retailer");
-  lab.party("advertiser");
-  lab.upload(retailer, "customers", pop.rows, { idColumn: "join_key", schema: pop.schema, purposes: ["measurement"], rule: pop.rule });
+  const retailer = addParty(lab, { party: "retailer" });
+  addParty(lab, { party: "advertiser" });
+  upload(lab, { party: retailer, name: "customers", rows: pop.rows, idColumn: "join_key", schema: pop.schema, purposes: ["measurement"], rule: pop.rule });
   declarePurpose(lab, { party: "advertiser", analyst: "eve", purpose: "measurement", justification: "conversion rates by region and age" });
   const template = cohortTemplate({ owner: "retailer", differenceCheck: d.differenceCheck, epsilonPerAggregate: d.epsilonPerAggregate });
-  approveTemplate(lab, template, retailer);
+  approveTemplate(lab, { template: template, party: retailer });
   const ask = (params: CohortParams) =>
-    attempt(() => cleanRoomQuery(lab, { template: template, params: { ...params }, as: { party: "advertiser", analyst: "eve" }, purpose: "measurement" }));
+    attempt(() => cleanRoomQuery(lab, { template: template, params: { ...params }, party: "advertiser", analyst: "eve", purpose: "measurement" }));
   return { lab: lab, ask: ask };
 }
 const north = pop.rows.filter((r) => r.region === "north");
@@ -99,13 +104,13 @@ code(r"""
 async function adhJobs(differenceCheck?: number) {
   const lab = openLab({ store: ":memory:", room: differenceCheck ? "adh-checked" : "adh-open", rng: { seed: "attack-lab/adh" } });
   const adh = adhImpressions(seededRng("attack-lab/adh-data"));
-  const publisher = lab.party("publisher");
-  lab.party("advertiser");
-  lab.upload(publisher, "impressions", adh.rows, { idColumn: "join_key", schema: adh.schema, purposes: ["measurement"], rule: adh.rule });
+  const publisher = addParty(lab, { party: "publisher" });
+  addParty(lab, { party: "advertiser" });
+  upload(lab, { party: publisher, name: "impressions", rows: adh.rows, idColumn: "join_key", schema: adh.schema, purposes: ["measurement"], rule: adh.rule });
   declarePurpose(lab, { party: "advertiser", analyst: "eve", purpose: "measurement", justification: "campaign reach per day" });
   const t = adh.template({ owner: "publisher", differenceCheck: differenceCheck });
-  approveTemplate(lab, t, publisher);
-  const run = (maxDay: number) => cleanRoomQuery(lab, { template: t, params: { maxDay: maxDay }, as: { party: "advertiser", analyst: "eve" }, purpose: "measurement" });
+  approveTemplate(lab, { template: t, party: publisher });
+  const run = (maxDay: number) => cleanRoomQuery(lab, { template: t, params: { maxDay: maxDay }, party: "advertiser", analyst: "eve", purpose: "measurement" });
   const job1 = await run(1);
   const job2 = await run(2);
   return { job1: job1, job2: job2 };
@@ -318,7 +323,7 @@ what that means:
 """)
 
 code(r"""
-const advBudget = noisy.lab.budget().budgets.find((b) => b.scope === "party" && b.subject === "advertiser")!;
+const advBudget = budget(noisy.lab).budgets.find((b) => b.scope === "party" && b.subject === "advertiser")!;
 console.log(`refresh: ${advBudget.refresh}; next refresh: ${advBudget.nextRefresh}`);
 console.log(advBudget.refreshWarning);
 """)

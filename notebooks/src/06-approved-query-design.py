@@ -46,22 +46,24 @@ Ads Data Hub's aggregation threshold), the retailer — more cautious — 120.
 
 code(r"""
 import {
-  openLab, psiMatch, declarePurpose, approveTemplate, cleanRoomQuery, budget, attempt,
-  generateStudy, liftSchemas, liftRules, templateHash, templateCost, normalizeEmail,
-  epsilonForAccuracy, whatRemainingBuys, compareAccountants, approxDp,
-  previewTemplate, budgetSpent, sameCost, type TemplateInput, type TemplatePreview,
+  openLab, upload, addParty, psiMatch, declarePurpose, approveTemplate, cleanRoomQuery, budget, attempt,
+  generateStudy, liftSchemas, liftRules, templateHash, approxDp, type TemplateInput
 } from "@cleanroom-lab/kernel";
+import {
+  templateCost, normalizeEmail, epsilonForAccuracy, whatRemainingBuys, compareAccountants, previewTemplate,
+  budgetSpent, sameCost, type TemplatePreview
+} from "@cleanroom-lab/kernel/labs";
 
 const SEED = "design-2026";
 const study = generateStudy({ seed: SEED, advertiserRows: 12000, overlap: 0.7, holdoutShare: 0.3, baseConversionRate: 0.1, liftPct: 40 });
 const lab = openLab({ store: ":memory:", rng: { seed: SEED }, budget: { epsilon: 3 } });
-const advertiser = lab.party("advertiser");
-const retailer = lab.party("retailer");
-const match = await psiMatch({ party: advertiser, rows: study.exposures }, { party: retailer, rows: study.purchases }, { lab: lab, threads: 1 });
+const advertiser = addParty(lab, { party: "advertiser" });
+const retailer = addParty(lab, { party: "retailer" });
+const match = await psiMatch(lab, { a: { party: advertiser, rows: study.exposures }, b: { party: retailer, rows: study.purchases }, threads: 1 });
 const advRule = liftRules(50).exposures;
 const retRule = liftRules(120).purchases;
-lab.upload(advertiser, "exposures", match.joinedA!, { schema: liftSchemas().exposures, purposes: ["measurement"], rule: advRule });
-lab.upload(retailer, "purchases", match.joinedB!, { schema: liftSchemas().purchases, purposes: ["measurement"], rule: retRule });
+upload(lab, { party: advertiser, name: "exposures", rows: match.joinedA!, schema: liftSchemas().exposures, purposes: ["measurement"], rule: advRule });
+upload(lab, { party: retailer, name: "purchases", rows: match.joinedB!, schema: liftSchemas().purchases, purposes: ["measurement"], rule: retRule });
 declarePurpose(lab, { party: advertiser, analyst: "bo", purpose: "measurement", justification: "basket value of people who saw the campaign" });
 console.log(`PSI matched ${match.matchReport.intersectionSize} people; advertiser's rule minimum ${advRule.outputConstraints[0]!.minimum}, retailer's ${retRule.outputConstraints[0]!.minimum}`);
 console.log("advertiser's rule: dimensions", advRule.dimensionColumns.join(", "), "· aggregates", JSON.stringify(advRule.aggregateColumns));
@@ -221,10 +223,10 @@ column, identifiers). Until both have approved, it does not run.
 
 code(r"""
 console.log("approvals needed:", preview.approvalsNeeded.join(", "), "· hash", preview.hash);
-approveTemplate(lab, basket, advertiser);
-const pending = await attempt(() => cleanRoomQuery(lab, { template: basket, params: params, as: { party: "advertiser", analyst: "bo" }, purpose: "measurement" }));
+approveTemplate(lab, { template: basket, party: advertiser });
+const pending = await attempt(() => cleanRoomQuery(lab, { template: basket, params: params, party: "advertiser", analyst: "bo", purpose: "measurement" }));
 console.log("with one approval:", (pending as { code?: string }).code);
-const approval = approveTemplate(lab, basket, retailer);
+const approval = approveTemplate(lab, { template: basket, party: retailer });
 approval
 """)
 
@@ -241,7 +243,7 @@ never output, filtered or aggregated. Parameters are checked against their decla
 
 code(r"""
 const ask = (template: unknown, p: Record<string, unknown>) =>
-  attempt(() => cleanRoomQuery(lab, { template: template, params: p, as: { party: "advertiser", analyst: "bo" }, purpose: "measurement" }));
+  attempt(() => cleanRoomQuery(lab, { template: template, params: p, party: "advertiser", analyst: "bo", purpose: "measurement" }));
 
 const changedFilter = { ...basket, filters: basket.filters!.map((f, i) => (i === 0 ? { ...f, value: { literal: 0 } } : f)) }; // reached = 0
 const addedColumn = { ...basket, groupBy: [...basket.groupBy!, "exposures.age_band"] };
@@ -270,7 +272,7 @@ One of them with its full why-blocked trace — the identifier can't even be app
 """)
 
 code(r"""
-await attempt(() => approveTemplate(lab, identifierDim, advertiser))
+await attempt(() => approveTemplate(lab, { template: identifierDim, party: advertiser }))
 """)
 
 md(r"""
@@ -296,7 +298,7 @@ md(r"""
 """)
 
 code(r"""
-const result = await cleanRoomQuery(lab, { template: basket, params: params, as: { party: "advertiser", analyst: "bo" }, purpose: "measurement" });
+const result = await cleanRoomQuery(lab, { template: basket, params: params, party: "advertiser", analyst: "bo", purpose: "measurement" });
 console.log(`threshold applied: ${result.suppressed.minimum} people per row, set by ${result.suppressed.minimumFrom} (template asked for ${preview.threshold.minimum}, advertiser's rule ${advRule.outputConstraints[0]!.minimum})`);
 result
 """)

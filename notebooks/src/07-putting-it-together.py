@@ -37,12 +37,14 @@ means nothing here is private. Outputs are labelled accordingly. Real use takes 
 
 code(r"""
 import {
-  openLab, psiMatch, declarePurpose, approveTemplate, cleanRoomQuery, liftStudy, budget, audit, attempt,
-  generateStudy, liftTemplate, liftSchemas, liftRules, seededRng, isCleanRoomError,
-  enclaveUpload, approveEnclaveTemplate, attestEnclave, enclaveQuery, enclaveRoomViews,
-  crosswalk, SecureChannel, sha256Email, emailDictionary, dictionaryAttack, realPsiBlind,
-  demoDifferencingAttack, unwrapAndOpen,
+  openLab, datasets, upload, addParty, psiMatch, declarePurpose, approveTemplate, cleanRoomQuery, liftStudy,
+  budget, audit, attempt, generateStudy, liftTemplate, liftSchemas, liftRules, seededRng, isCleanRoomError,
+  attestEnclave
 } from "@cleanroom-lab/kernel";
+import {
+  enclaveRoomViews, crosswalk, SecureChannel, sha256Email, emailDictionary, dictionaryAttack, realPsiBlind,
+  demoDifferencingAttack, unwrapAndOpen
+} from "@cleanroom-lab/kernel/labs";
 
 const t0 = Date.now();
 const study = generateStudy({ seed: "nb07-19", advertiserRows: 4000, overlap: 0.7, holdoutShare: 0.3, baseConversionRate: 0.1, liftPct: 40 });
@@ -81,9 +83,9 @@ X25519 → HKDF → AES-256-GCM channel (`channel: true`).
 
 code(r"""
 const lab = openLab({ store: ":memory:", room: "pipeline07", rng: { seed: "notebook-07" }, budget: { epsilon: 6 } });
-const advertiser = lab.party("advertiser");
-const retailer = lab.party("retailer");
-const match = await psiMatch({ party: advertiser, rows: study.exposures }, { party: retailer, rows: study.purchases }, { lab: lab, threads: 1, channel: true });
+const advertiser = addParty(lab, { party: "advertiser" });
+const retailer = addParty(lab, { party: "retailer" });
+const match = await psiMatch(lab, { a: { party: advertiser, rows: study.exposures }, b: { party: retailer, rows: study.purchases }, threads: 1, channel: true });
 match
 """)
 
@@ -107,8 +109,8 @@ allows measurement only, so anything derived from the join can be used only for 
 code(r"""
 const schemas = liftSchemas(), rules = liftRules(100);
 const receipts = [
-  lab.upload(advertiser, "exposures", match.joinedA, { schema: schemas.exposures, purposes: ["ads", "measurement"], rule: rules.exposures }),
-  lab.upload(retailer, "purchases", match.joinedB, { schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases }),
+  upload(lab, { party: advertiser, name: "exposures", rows: match.joinedA, schema: schemas.exposures, purposes: ["ads", "measurement"], rule: rules.exposures }),
+  upload(lab, { party: retailer, name: "purchases", rows: match.joinedB, schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases }),
 ];
 console.table(receipts.map((r) => ({ owner: r.owner, dataset: r.name, rows: r.rows, purposes: r.purposes.join(", "), sealed: r.sealed })));
 """)
@@ -122,8 +124,8 @@ The analyst also declares a purpose, and the room issues a signed grant for it.
 
 code(r"""
 const liftT = liftTemplate({ advertiser: "advertiser", retailer: "retailer", epsilonPerAggregate: "0.5" });
-approveTemplate(lab, liftT, advertiser);
-const approval = approveTemplate(lab, liftT, retailer);
+approveTemplate(lab, { template: liftT, party: advertiser });
+const approval = approveTemplate(lab, { template: liftT, party: retailer });
 console.log(`template "${liftT.name}" approved by ${JSON.stringify(approval)}`);
 const bo = { party: "advertiser", analyst: "bo" };
 declarePurpose(lab, { party: advertiser, analyst: "bo", purpose: "measurement", justification: "Q3 campaign lift" })
@@ -138,7 +140,7 @@ the generator's ground truth.
 """)
 
 code(r"""
-const lift = await liftStudy(lab, { template: liftT, params: { startDay: 0, endDay: 27 }, as: bo, purpose: "measurement", groundTruth: { lift: truth.relativeLift } });
+const lift = await liftStudy(lab, { template: liftT, params: { startDay: 0, endDay: 27 }, ...bo, purpose: "measurement", groundTruth: { lift: truth.relativeLift } });
 lift
 """)
 
@@ -170,17 +172,17 @@ tables) runs inside, with the same noise, thresholds and budget.
 """)
 
 code(r"""
-enclaveUpload(lab, advertiser, "exposures_tee", match.joinedA, { schema: schemas.exposures, purposes: ["ads", "measurement"], rule: rules.exposures });
-enclaveUpload(lab, retailer, "purchases_tee", match.joinedB, { schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases });
+upload(lab, { party: advertiser, name: "exposures_tee", rows: match.joinedA, sealing: "enclave", schema: schemas.exposures, purposes: ["ads", "measurement"], rule: rules.exposures });
+upload(lab, { party: retailer, name: "purchases_tee", rows: match.joinedB, sealing: "enclave", schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases });
 const teeT = liftTemplate({ advertiser: "advertiser", retailer: "retailer", exposures: "exposures_tee", purchases: "purchases_tee", epsilonPerAggregate: "0.5" });
-approveEnclaveTemplate(lab, teeT, advertiser); approveEnclaveTemplate(lab, teeT, retailer);
+approveTemplate(lab, { template: teeT, party: advertiser, executor: "enclave" }); approveTemplate(lab, { template: teeT, party: retailer, executor: "enclave" });
 const attested = attestEnclave(lab, { purpose: "measurement" });
 attested
 """)
 
 code(r"""
 // The enclave draws its own noise, so its estimate differs from step 4's; both are noisy estimates of the same truth.
-const teeResult = await enclaveQuery(lab, { template: teeT, params: { startDay: 0, endDay: 27 }, as: bo, purpose: "measurement" });
+const teeResult = await cleanRoomQuery(lab, { template: teeT, params: { startDay: 0, endDay: 27 }, ...bo, purpose: "measurement", executor: "enclave" });
 const arm = (g: string) => teeResult.rows.find((r) => r.group === g)!;
 const teeLift = (Number(arm("test").converters) / Number(arm("test").population)) / (Number(arm("control").converters) / Number(arm("control").population)) - 1;
 console.log(`enclave ${teeResult.attestation.moduleId}: converter lift from the noised counts ${(teeLift * 100).toFixed(1)} % (ground truth ${(truth.relativeLift * 100).toFixed(1)} %), charged ${teeResult.charged?.text}`);
@@ -193,7 +195,7 @@ so it is refused *before* it runs, and the message says what was requested and w
 """)
 
 code(r"""
-const third = await attempt(() => cleanRoomQuery(lab, { template: liftT, params: { startDay: 0, endDay: 27 }, as: bo, purpose: "measurement" }));
+const third = await attempt(() => cleanRoomQuery(lab, { template: liftT, params: { startDay: 0, endDay: 27 }, ...bo, purpose: "measurement" }));
 third
 """)
 
@@ -228,8 +230,8 @@ approved, and each party sees only descriptions of its own datasets.
 code(r"""
 const listRows = { version: 1, name: "list buyers", base: { owner: "advertiser", dataset: "exposures" }, events: { owner: "retailer", dataset: "purchases", joinOn: "join_key", join: "inner" },
   groupBy: ["exposures.join_key"], aggregates: [{ name: "spend", fn: "sum", column: "purchases.value_cents", bounds: [0, 100000] }], threshold: { minimum: 2, style: "drop" } };
-const r1 = await attempt(() => approveTemplate(lab, listRows, advertiser));
-console.log(`advertiser sees its datasets: ${lab.datasets(advertiser).map((d) => d.name).join(", ")}; retailer's are not listed to it`);
+const r1 = await attempt(() => approveTemplate(lab, { template: listRows, party: advertiser }));
+console.log(`advertiser sees its datasets: ${datasets(lab, { party: advertiser }).map((d) => d.name).join(", ")}; retailer's are not listed to it`);
 r1
 """)
 
@@ -242,7 +244,7 @@ wrapped for targeting.
 
 code(r"""
 declarePurpose(lab, { party: advertiser, analyst: "bo", purpose: "targeting", justification: "lookalike audience" });
-const r2 = await attempt(() => cleanRoomQuery(lab, { template: liftT, params: { startDay: 0, endDay: 27 }, as: bo, purpose: "targeting" }));
+const r2 = await attempt(() => cleanRoomQuery(lab, { template: liftT, params: { startDay: 0, endDay: 27 }, ...bo, purpose: "targeting" }));
 const r2gate = await attempt(() => unwrapAndOpen(lab.purpose.store.sealed("retailer/purchases"), "marketing.advertising.third_party.targeted", new Uint8Array(32)));
 console.log(`gate, policy bypassed: ${(r2gate as { code: string }).code}: ${(r2gate as { message: string }).message}`);
 r2
@@ -387,13 +389,13 @@ function spendTemplate(extra: object) {
 }
 async function differencing(defence: string, extra: object) {
   const room = openLab({ store: ":memory:", room: `diff-${defence.replace(/[^a-z]+/g, "-").slice(0, 20)}`, rng: { seed: `notebook-07/diff/${defence}` }, budget: { epsilon: 3 } });
-  const a = room.party("advertiser"), r = room.party("retailer"), rl = liftRules(50);
-  room.upload(a, "exposures", match.joinedA, { schema: schemas.exposures, purposes: ["measurement"], rule: rl.exposures });
-  room.upload(r, "purchases", match.joinedB, { schema: schemas.purchases, purposes: ["measurement"], rule: rl.purchases });
+  const a = addParty(room, { party: "advertiser" }), r = addParty(room, { party: "retailer" }), rl = liftRules(50);
+  upload(room, { party: a, name: "exposures", rows: match.joinedA, schema: schemas.exposures, purposes: ["measurement"], rule: rl.exposures });
+  upload(room, { party: r, name: "purchases", rows: match.joinedB, schema: schemas.purchases, purposes: ["measurement"], rule: rl.purchases });
   const t = spendTemplate(extra);
-  approveTemplate(room, t, a); approveTemplate(room, t, r);
+  approveTemplate(room, { template: t, party: a }); approveTemplate(room, { template: t, party: r });
   declarePurpose(room, { party: a, analyst: "eve", purpose: "measurement", justification: "spend by exposure cap" });
-  const ask = (p: number) => attempt(() => cleanRoomQuery(room, { template: t, params: { maxImpressions: p }, as: { party: "advertiser", analyst: "eve" }, purpose: "measurement" }));
+  const ask = (p: number) => attempt(() => cleanRoomQuery(room, { template: t, params: { maxImpressions: p }, party: "advertiser", analyst: "eve", purpose: "measurement" }));
   const all = await ask(v), allButOne = await ask(v - 1);
   const rowOf = (x: unknown) => ((x as { rows?: Record<string, unknown>[] }).rows ?? [])[0];
   const A = rowOf(all), B = rowOf(allButOne);

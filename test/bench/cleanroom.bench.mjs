@@ -28,13 +28,22 @@ const RUN_ARQ = process.env.CR_BENCH_ARQUERO !== "0";
 
 // Seeded xorshift128+ for bench data only (fast; the library's Rng is used for noise).
 function xorshift(seed) {
-  let s0 = BigInt.asUintN(64, BigInt(seed) * 0x9e3779b97f4a7c15n) | 1n, s1 = 0x6a09e667f3bcc909n;
-  let a = Number(s0 & 0xffffffffn) >>> 0, b = Number(s1 & 0xffffffffn) >>> 0, c = 0x12345678, d = 0x9abcdef0;
+  let s0 = BigInt.asUintN(64, BigInt(seed) * 0x9e3779b97f4a7c15n) | 1n,
+    s1 = 0x6a09e667f3bcc909n;
+  let a = Number(s0 & 0xffffffffn) >>> 0,
+    b = Number(s1 & 0xffffffffn) >>> 0,
+    c = 0x12345678,
+    d = 0x9abcdef0;
   return () => {
     // xoshiro128** (32-bit)
     const r = Math.imul(rotl(Math.imul(b, 5), 7), 9) >>> 0;
     const t = b << 9;
-    c ^= a; d ^= b; b ^= c; a ^= d; c ^= t; d = rotl(d, 11);
+    c ^= a;
+    d ^= b;
+    b ^= c;
+    a ^= d;
+    c ^= t;
+    d = rotl(d, 11);
     return r / 4294967296;
   };
 }
@@ -44,9 +53,16 @@ function generate(dense) {
   const rnd = xorshift(20261125);
   const key = (i) => (dense ? i : `k${i.toString(36)}`);
   const keys = dense ? new Float64Array(NE) : new Array(NE);
-  const group = new Array(NE), region = new Array(NE), age = new Array(NE), channel = new Array(NE);
-  const reached = new Float64Array(NE), impressions = new Float64Array(NE), fed = new Float64Array(NE);
-  const R = ["north", "south", "east", "west"], A = ["18-24", "25-34", "35-44", "45-54", "55+"], C = ["search", "social", "video", "display"];
+  const group = new Array(NE),
+    region = new Array(NE),
+    age = new Array(NE),
+    channel = new Array(NE);
+  const reached = new Float64Array(NE),
+    impressions = new Float64Array(NE),
+    fed = new Float64Array(NE);
+  const R = ["north", "south", "east", "west"],
+    A = ["18-24", "25-34", "35-44", "45-54", "55+"],
+    C = ["search", "social", "video", "display"];
   for (let i = 0; i < NE; i++) {
     keys[i] = key(i);
     const test = rnd() < 0.5;
@@ -59,7 +75,10 @@ function generate(dense) {
     channel[i] = C[Math.floor(rnd() * 4)];
   }
   const pk = dense ? new Float64Array(NP) : new Array(NP);
-  const day = new Float64Array(NP), value = new Float64Array(NP), sreg = new Array(NP), cat = new Array(NP);
+  const day = new Float64Array(NP),
+    value = new Float64Array(NP),
+    sreg = new Array(NP),
+    cat = new Array(NP);
   for (let j = 0; j < NP; j++) {
     // 90% of purchases by exposed users (skewed to test), 10% by unmatched shoppers
     const u = Math.floor(rnd() * NE);
@@ -95,9 +114,11 @@ async function time(fn) {
   return { ms: median(out), last };
 }
 async function timePair(f, g) {
-  const a = [], b = [];
+  const a = [],
+    b = [];
   // one untimed warm-up each (DuckDB caches the base table's uniqueness check, like the load)
-  let la = await f(), lb = await g();
+  let la = await f(),
+    lb = await g();
   for (let i = 0; i < REPS; i++) {
     for (const which of i % 2 ? [1, 0] : [0, 1]) {
       const t0 = performance.now();
@@ -106,7 +127,10 @@ async function timePair(f, g) {
       (which === 0 ? a : b).push(performance.now() - t0);
     }
   }
-  return [{ ms: median(a), last: la }, { ms: median(b), last: lb }];
+  return [
+    { ms: median(a), last: la },
+    { ms: median(b), last: lb },
+  ];
 }
 let peakRss = 0;
 const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 50);
@@ -124,7 +148,10 @@ async function main() {
     console.log(`\n[${label}] generated in ${(performance.now() - t0).toFixed(0)} ms`);
     const schemas = liftSchemas();
     if (dense) schemas.exposures.columns.join_key = schemas.purchases.columns.join_key = { type: "int" };
-    const ds = { "adv/exposures": { schema: schemas.exposures, table: data.exposures }, "shop/purchases": { schema: schemas.purchases, table: data.purchases } };
+    const ds = {
+      "adv/exposures": { schema: schemas.exposures, table: data.exposures },
+      "shop/purchases": { schema: schemas.purchases, table: data.purchases },
+    };
     const rules = liftRules(100);
     const ctx = { dataset: (o, n) => ds[`${o}/${n}`], rule: (o, n) => (n === "exposures" ? rules.exposures : rules.purchases) };
     const tables = { "adv/exposures": data.exposures, "shop/purchases": data.purchases };
@@ -134,7 +161,18 @@ async function main() {
       const plan = compilePlan(t, params, ctx);
       const cost = templateCost(t, params);
       const exact = await exec(plan);
-      return { exact, result: releaseResult({ template: t, templateHash: templateHash(t), checked, exact, engine: "bench", cost, rng: seededRng("bench") }) };
+      return {
+        exact,
+        result: releaseResult({
+          template: t,
+          templateHash: templateHash(t),
+          checked,
+          exact,
+          engine: "bench",
+          cost,
+          rng: seededRng("bench"),
+        }),
+      };
     };
 
     const instance = await DuckDBInstance.create(":memory:");
@@ -153,9 +191,26 @@ async function main() {
       return rows.filter((r) => Number(r.population) >= 100);
     };
     // interleave engine and hand-written runs (alternating order) so both see the same machine load
-    const [duck, hand] = await timePair(endToEnd((plan) => engine.execute(plan, tables)), handRun);
-    const duckVals = duck.last.exact.groups.map((g) => [g.key[0], g.units, Number(g.values.conversions), Number(g.values.converters), Number(g.values.value), Number(g.values.valueSquared)]);
-    const handVals = hand.last.map((r) => [r.g, Number(r.population), Number(r.conversions), Number(r.converters), Number(r.value), Number(r.valueSquared)]);
+    const [duck, hand] = await timePair(
+      endToEnd((plan) => engine.execute(plan, tables)),
+      handRun,
+    );
+    const duckVals = duck.last.exact.groups.map((g) => [
+      g.key[0],
+      g.units,
+      Number(g.values.conversions),
+      Number(g.values.converters),
+      Number(g.values.value),
+      Number(g.values.valueSquared),
+    ]);
+    const handVals = hand.last.map((r) => [
+      r.g,
+      Number(r.population),
+      Number(r.conversions),
+      Number(r.converters),
+      Number(r.value),
+      Number(r.valueSquared),
+    ]);
     const same = JSON.stringify(duckVals) === JSON.stringify(handVals);
     console.log(`  duckdb load (plan's columns, once):     ${loadMs.toFixed(0)} ms`);
     console.log(`  duckdb engine, lift end-to-end:        ${duck.ms.toFixed(0)} ms`);
@@ -167,14 +222,33 @@ async function main() {
     const noNoise = parseTemplate(liftTemplate({ advertiser: "adv", retailer: "shop", threshold: "fbpcs_kanon" }));
     // an exact-mode join plan also carries the events-unit count (= converters for this template)
     const ex = duck.last.exact;
-    const exactMode = { ...ex, measures: [...ex.measures, EVENT_UNITS_MEASURE], groups: ex.groups.map((g) => ({ ...g, values: { ...g.values, [EVENT_UNITS_MEASURE]: g.values.converters } })) };
-    const release = (tpl, cost) => () => releaseResult({ template: tpl, templateHash: templateHash(tpl), checked, exact: tpl.noise ? ex : exactMode, engine: "bench", cost, rng: seededRng("bench-noise") });
+    const exactMode = {
+      ...ex,
+      measures: [...ex.measures, EVENT_UNITS_MEASURE],
+      groups: ex.groups.map((g) => ({ ...g, values: { ...g.values, [EVENT_UNITS_MEASURE]: g.values.converters } })),
+    };
+    const release = (tpl, cost) => () =>
+      releaseResult({
+        template: tpl,
+        templateHash: templateHash(tpl),
+        checked,
+        exact: tpl.noise ? ex : exactMode,
+        engine: "bench",
+        cost,
+        rng: seededRng("bench-noise"),
+      });
     const reps = 200;
-    const timeMany = (f) => { const s0 = performance.now(); for (let i = 0; i < reps; i++) f(); return (performance.now() - s0) / reps; };
+    const timeMany = (f) => {
+      const s0 = performance.now();
+      for (let i = 0; i < reps; i++) f();
+      return (performance.now() - s0) / reps;
+    };
     const withNoiseMs = timeMany(release(t, templateCost(t, params)));
     const withoutNoiseMs = timeMany(release(noNoise, null));
     const noiseMs = Math.max(0, withNoiseMs - withoutNoiseMs);
-    console.log(`  noise step (release with − without noise): ${noiseMs.toFixed(3)} ms = ${((100 * noiseMs) / duck.ms).toFixed(3)}% of the end-to-end query (target < 5%)`);
+    console.log(
+      `  noise step (release with − without noise): ${noiseMs.toFixed(3)} ms = ${((100 * noiseMs) / duck.ms).toFixed(3)}% of the end-to-end query (target < 5%)`,
+    );
     const r = { loadMs, duckMs: duck.ms, handMs: hand.ms, ratio: duck.ms / hand.ms, same, noiseMs, noiseShare: noiseMs / duck.ms };
     if (RUN_ARQ) {
       // first run builds the cached join index (string keys → row index); later runs reuse it

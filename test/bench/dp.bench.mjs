@@ -36,7 +36,15 @@ if (process.argv[2] === "--child") {
   const t0 = performance.now();
   let ok = 0;
   for (let i = 0; i < Number(n); i++) {
-    l.chargeAtomic("bench", [{ scope: "collaboration", subject: "bench" }, { scope: "party", subject: `p${i % 2}` }], pureDp("0.001"), { queryId: String(i) });
+    l.chargeAtomic(
+      "bench",
+      [
+        { scope: "collaboration", subject: "bench" },
+        { scope: "party", subject: `p${i % 2}` },
+      ],
+      pureDp("0.001"),
+      { queryId: String(i) },
+    );
     ok++;
   }
   process.stdout.write(JSON.stringify({ ok, ms: performance.now() - t0 }) + "\n");
@@ -57,7 +65,10 @@ function floatLaplace(scale, n, rng) {
   let dv;
   for (let i = 0; i < n; i++) {
     const j = i % 512; // 4096-byte chunks, like the exact samplers
-    if (j === 0) { const b = rng.bytes(4096); dv = new DataView(b.buffer, b.byteOffset, b.byteLength); }
+    if (j === 0) {
+      const b = rng.bytes(4096);
+      dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+    }
     const u = ((dv.getUint32(8 * j) >>> 11) * 4294967296 + dv.getUint32(8 * j + 4) + 1) / 2 ** 53;
     out[i] = (dv.getUint8(8 * j + 7) & 1 ? -1 : 1) * scale * Math.log(u);
   }
@@ -78,26 +89,43 @@ const rows = [
   rate("discrete Gaussian σ² 100", N, (n) => M.sampleDiscreteGaussianMany(rat(100), n, rng)),
   rate("discrete Gaussian σ² 1e6", N, (n) => M.sampleDiscreteGaussianMany(rat(1_000_000), n, rng)),
   rate("discrete Gaussian σ² 1e8 (partly bigint)", N / 4, (n) => M.sampleDiscreteGaussianMany(rat(100_000_000), n, rng)),
-  rate("discrete Laplace scale 10, scalar calls", N / 4, (n) => { for (let i = 0; i < n; i++) M.sampleDiscreteLaplace(rat(10), rng); }),
+  rate("discrete Laplace scale 10, scalar calls", N / 4, (n) => {
+    for (let i = 0; i < n; i++) M.sampleDiscreteLaplace(rat(10), rng);
+  }),
   rate("discrete Laplace scale 10, seeded rng", N, (n) => M.sampleDiscreteLaplaceMany(rat(10), n, seededRng("bench"))),
 ];
 console.log(`  ${base.label.padEnd(48)} ${fmt(base.perSec).padStart(9)}/s  ${base.usPer.toFixed(3)} µs  (baseline)`);
-for (const r of rows) console.log(`  ${r.label.padEnd(48)} ${fmt(r.perSec).padStart(9)}/s  ${r.usPer.toFixed(3)} µs  ×${(r.usPer / base.usPer).toFixed(1)} baseline`);
+for (const r of rows)
+  console.log(
+    `  ${r.label.padEnd(48)} ${fmt(r.perSec).padStart(9)}/s  ${r.usPer.toFixed(3)} µs  ×${(r.usPer / base.usPer).toFixed(1)} baseline`,
+  );
 
 // ---- noise step of a lift-sized release ------------------------------------------------
 const cells = 40; // fbpcs lift metrics × test/control × a few breakdowns
 const noiseT = rate(`noise for a ${cells}-cell lift release`, 200, (n) => {
-  for (let k = 0; k < n; k++) for (let i = 0; i < cells; i++) releaseInteger(123456n, { kind: "laplace", epsilon: "0.1" }, { l1: 1n, l2Squared: 1n }, rng);
+  for (let k = 0; k < n; k++)
+    for (let i = 0; i < cells; i++) releaseInteger(123456n, { kind: "laplace", epsilon: "0.1" }, { l1: 1n, l2Squared: 1n }, rng);
 });
 console.log(`\nnoise step: ${(noiseT.usPer / 1000).toFixed(3)} ms per ${cells}-cell release`);
 const vals = new Float64Array(1_000_000);
 for (let i = 0; i < vals.length; i++) vals[i] = ((i * 7919) % 100000) / 100;
-const fsum = rate("float sum 1M", 5, (n) => { for (let k = 0; k < n; k++) { let s = 0; for (let i = 0; i < vals.length; i++) s += vals[i]; if (s < 0) console.log(s); } });
-const fp = rate("fixed-point clamped noisy sum 1M", 5, (n) => {
-  for (let k = 0; k < n; k++) noisySumFixedPoint(vals, { lower: "0", upper: "1000", grid: "0.01", noise: { kind: "gaussian", rho: "0.1" } }, rng);
+const fsum = rate("float sum 1M", 5, (n) => {
+  for (let k = 0; k < n; k++) {
+    let s = 0;
+    for (let i = 0; i < vals.length; i++) s += vals[i];
+    if (s < 0) console.log(s);
+  }
 });
-console.log(`1M values: float sum ${(fsum.usPer / 1000).toFixed(2)} ms, clamp + fixed-point + exact noise ${(fp.usPer / 1000).toFixed(2)} ms (×${(fp.usPer / fsum.usPer).toFixed(1)})`);
-console.log(`(compare with the 1M-row lift query time printed by cleanroom.bench.mjs: the ${cells}-cell noise step is ${(noiseT.usPer / 1000).toFixed(3)} ms)`);
+const fp = rate("fixed-point clamped noisy sum 1M", 5, (n) => {
+  for (let k = 0; k < n; k++)
+    noisySumFixedPoint(vals, { lower: "0", upper: "1000", grid: "0.01", noise: { kind: "gaussian", rho: "0.1" } }, rng);
+});
+console.log(
+  `1M values: float sum ${(fsum.usPer / 1000).toFixed(2)} ms, clamp + fixed-point + exact noise ${(fp.usPer / 1000).toFixed(2)} ms (×${(fp.usPer / fsum.usPer).toFixed(1)})`,
+);
+console.log(
+  `(compare with the 1M-row lift query time printed by cleanroom.bench.mjs: the ${cells}-cell noise step is ${(noiseT.usPer / 1000).toFixed(3)} ms)`,
+);
 
 // ---- ledger ------------------------------------------------------------------------------
 const dir = mkdtempSync(path.join(tmpdir(), "dp-bench-"));
@@ -112,7 +140,15 @@ function freshLedgerFile(name) {
 {
   const { l } = freshLedgerFile("single.db");
   const r = rate("single process, WAL file, 2 budgets per charge", CHARGES, (n) => {
-    for (let i = 0; i < n; i++) l.chargeAtomic("bench", [{ scope: "collaboration", subject: "bench" }, { scope: "party", subject: `p${i % 2}` }], pureDp("0.001"));
+    for (let i = 0; i < n; i++)
+      l.chargeAtomic(
+        "bench",
+        [
+          { scope: "collaboration", subject: "bench" },
+          { scope: "party", subject: `p${i % 2}` },
+        ],
+        pureDp("0.001"),
+      );
   });
   console.log(`\nledger: ${r.label}: ${fmt(r.perSec)} charges/s (${r.usPer.toFixed(0)} µs each)`);
 }
@@ -120,8 +156,23 @@ const self = fileURLToPath(import.meta.url);
 for (const K of [2, 4]) {
   const { file } = freshLedgerFile(`conc-${K}.db`);
   const go = `${file}.go`;
-  const kids = Array.from({ length: K }, () => spawn(process.execPath, [self, "--child", file, go, String(CHARGES)], { stdio: ["ignore", "pipe", "inherit"] }));
-  const outs = kids.map((k) => new Promise((resolve) => { let s = ""; k.stdout.on("data", (d) => { s += d; if (s.includes("READY\n") && !k.ready) { k.ready = true; k.emit("ready"); } }); k.on("exit", () => resolve(s)); }));
+  const kids = Array.from({ length: K }, () =>
+    spawn(process.execPath, [self, "--child", file, go, String(CHARGES)], { stdio: ["ignore", "pipe", "inherit"] }),
+  );
+  const outs = kids.map(
+    (k) =>
+      new Promise((resolve) => {
+        let s = "";
+        k.stdout.on("data", (d) => {
+          s += d;
+          if (s.includes("READY\n") && !k.ready) {
+            k.ready = true;
+            k.emit("ready");
+          }
+        });
+        k.on("exit", () => resolve(s));
+      }),
+  );
   await Promise.all(kids.map((k) => new Promise((r) => (k.ready ? r() : k.once("ready", r)))));
   const t0 = performance.now();
   writeFileSync(go, "go");

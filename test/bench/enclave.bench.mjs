@@ -4,7 +4,7 @@
 import { createRequire } from "node:module";
 const require = createRequire(import.meta.url);
 const { measureEnclaveCost } = require("../../kernel-lib/dist/enclave/cost.js");
-const { approvedWorkload, demoPeople, peopleCsv } = require("../../kernel-lib/dist/enclave/demoWorkload.js");
+const { approvedWorkload, demoPeople, peopleCsv } = require("../../kernel-lib/dist/labs/enclave-demo-workload.js");
 const { secureRng } = require("../../kernel-lib/dist/rng.js");
 
 const quick = process.argv.includes("--quick");
@@ -13,12 +13,25 @@ const repeats = quick ? 3 : 7;
 const rng = secureRng();
 
 // Warm-up: JIT and noble's precomputed tables, so the first size is not penalised.
-measureEnclaveCost({ workload: approvedWorkload, input: "people", bytes: peopleCsv(demoPeople(500, 1, rng)), params: { region: "north" }, repeats: 3 }, rng);
+measureEnclaveCost(
+  { workload: approvedWorkload, input: "people", bytes: peopleCsv(demoPeople(500, 1, rng)), params: { region: "north" }, repeats: 3 },
+  rng,
+);
 
 const rows = [];
 for (const n of sizes) {
   const bytes = peopleCsv(demoPeople(n, 1, rng));
-  const r = measureEnclaveCost({ workload: approvedWorkload, input: "people", bytes, params: { region: "north" }, config: { release: "threshold", minCohort: 20 }, repeats }, rng);
+  const r = measureEnclaveCost(
+    {
+      workload: approvedWorkload,
+      input: "people",
+      bytes,
+      params: { region: "north" },
+      config: { release: "threshold", minCohort: 20 },
+      repeats,
+    },
+    rng,
+  );
   rows.push({
     people: n,
     inputKiB: +(r.inputBytes / 1024).toFixed(1),
@@ -30,8 +43,8 @@ for (const n of sizes) {
     runMs: r.phasesMs.run,
     enclaveMs: r.enclaveTotalMs,
     "enclave/plain": r.overheadRatio,
-    "oneTimeMs": r.oneTimeMs,
-    "perQueryExtraMs": r.perQueryExtraMs,
+    oneTimeMs: r.oneTimeMs,
+    perQueryExtraMs: r.perQueryExtraMs,
     "run/plain": +(r.phasesMs.run / Math.max(r.plainMs, 0.001)).toFixed(2),
   });
 }

@@ -78,12 +78,15 @@ async function timed(label, n, opts) {
   const ms = performance.now() - t;
   const cpu = cpuMs(c);
   if (tty) process.stderr.write("\r" + " ".repeat(90) + "\r");
-  if (r.matchReport.intersectionSize !== n - Math.floor(n / 2)) throw new Error(`${label}: wrong intersection ${r.matchReport.intersectionSize}`);
+  if (r.matchReport.intersectionSize !== n - Math.floor(n / 2))
+    throw new Error(`${label}: wrong intersection ${r.matchReport.intersectionSize}`);
   return { ms, cpu, threads: r.matchReport.threads };
 }
 
 const fmt = (ms) => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${ms.toFixed(0)} ms`);
-console.log(`PSI benchmark (joinKeys mode, 50% overlap) — node ${process.version}, ${os.availableParallelism()} cores reported, using ${cores} for "all cores"`);
+console.log(
+  `PSI benchmark (joinKeys mode, 50% overlap) — node ${process.version}, ${os.availableParallelism()} cores reported, using ${cores} for "all cores"`,
+);
 for (const n of sizes) {
   const rows = [];
   const nat = nativeBaseline(4 * n);
@@ -101,8 +104,12 @@ for (const n of sizes) {
   for (const [name, ms, cpu, note] of rows) {
     const ratio = Number.isNaN(ms) ? "" : `${(ms / native).toFixed(2)}× native`;
     const cpuCol = Number.isNaN(cpu) ? "" : `cpu ${fmt(cpu)}`;
-    console.log(`  ${name.padEnd(62)} ${Number.isNaN(ms) ? "—".padStart(9) : fmt(ms).padStart(9)}  ${ratio.padEnd(14)} ${cpuCol.padEnd(12)} ${note}`);
+    console.log(
+      `  ${name.padEnd(62)} ${Number.isNaN(ms) ? "—".padStart(9) : fmt(ms).padStart(9)}  ${ratio.padEnd(14)} ${cpuCol.padEnd(12)} ${note}`,
+    );
   }
-  console.log(`  target: libsodium on all cores ≤ 1.0× native → ${(sN.ms / native).toFixed(2)}× (${sN.ms / native <= 1 ? "met" : "not met"}); load average now ${os.loadavg()[0].toFixed(1)} on ${os.availableParallelism()} cores`);
+  console.log(
+    `  target: libsodium on all cores ≤ 1.0× native → ${(sN.ms / native).toFixed(2)}× (${sN.ms / native <= 1 ? "met" : "not met"}); load average now ${os.loadavg()[0].toFixed(1)} on ${os.availableParallelism()} cores`,
+  );
 }
 console.log(`\npeak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB`);

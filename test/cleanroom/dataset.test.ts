@@ -52,15 +52,23 @@ describe("datasets", () => {
   });
 
   it("refuses undeclared columns, missing columns and non-integer ints", () => {
-    expect(() => loadDataset("p", "shop", aq.table({ join_key: ["a"], email: ["e"], region: ["north"], value_cents: [1], extra: [1] }), schema)).toThrow(/DATASET_INVALID/);
-    expect(() => loadDataset("p", "shop", aq.table({ join_key: ["a"], region: ["north"], value_cents: [1] }), schema)).toThrow(/"data.email"/);
-    expect(() => loadDataset("p", "shop", aq.table({ join_key: ["a"], email: ["e"], region: ["north"], value_cents: [1.5] }), schema)).toThrow(/row 1: expected safe integer/);
+    expect(() =>
+      loadDataset("p", "shop", aq.table({ join_key: ["a"], email: ["e"], region: ["north"], value_cents: [1], extra: [1] }), schema),
+    ).toThrow(/DATASET_INVALID/);
+    expect(() => loadDataset("p", "shop", aq.table({ join_key: ["a"], region: ["north"], value_cents: [1] }), schema)).toThrow(
+      /"data.email"/,
+    );
+    expect(() =>
+      loadDataset("p", "shop", aq.table({ join_key: ["a"], email: ["e"], region: ["north"], value_cents: [1.5] }), schema),
+    ).toThrow(/row 1: expected safe integer/);
   });
 
   it("refuses a schema whose privacy unit is not a declared column", () => {
     const e = catchErr(() => parseDatasetSchema({ privacyUnit: "user", columns: { join_key: { type: "string" } } }));
     expect(isCleanRoomError(e, "SCHEMA_INVALID")).toBe(true);
-    expect(() => parseDatasetSchema({ privacyUnit: "join_key", columns: { join_key: { type: "string", idColumn: true } } })).toThrow(/SCHEMA_INVALID/);
+    expect(() => parseDatasetSchema({ privacyUnit: "join_key", columns: { join_key: { type: "string", idColumn: true } } })).toThrow(
+      /SCHEMA_INVALID/,
+    );
   });
 
   it("accepts Arrow IPC bytes and round-trips tables deterministically", () => {
@@ -89,8 +97,18 @@ describe("datasets", () => {
     cat.upload("exposures", "adv", csv, schema);
     expect(cat.list("shop").map((d) => d.name)).toEqual(["purchases"]);
     expect(cat.list("adv").map((d) => d.name)).toEqual(["exposures"]);
-    expect(isCleanRoomError(catchErr(() => cat.describe("adv", "shop", "purchases")), "ACCESS_DENIED")).toBe(true);
+    expect(
+      isCleanRoomError(
+        catchErr(() => cat.describe("adv", "shop", "purchases")),
+        "ACCESS_DENIED",
+      ),
+    ).toBe(true);
     expect(cat.describe("shop", "shop", "purchases").rows).toBe(2);
-    expect(isCleanRoomError(catchErr(() => cat.upload("purchases", "shop", csv, schema)), "ALREADY_EXISTS")).toBe(true);
+    expect(
+      isCleanRoomError(
+        catchErr(() => cat.upload("purchases", "shop", csv, schema)),
+        "ALREADY_EXISTS",
+      ),
+    ).toBe(true);
   });
 });

@@ -32,30 +32,62 @@ const rule = (dims: string[], sums: string[]): AnalysisRule => ({
 
 describe("difference checks (ADH manner)", () => {
   it("reproduces ADH's example: campaign 123 with 400 users, then 401 users → that row is filtered", async () => {
-    const keys: string[] = [], campaign: string[] = [], day: number[] = [];
-    for (let i = 0; i < 400; i++) keys.push(`a${i}`), campaign.push("123"), day.push(1);
-    keys.push("late"), campaign.push("123"), day.push(2);
-    for (let i = 0; i < 100; i++) keys.push(`b${i}`), campaign.push("789"), day.push(2);
-    const r = room("adh", "impressions", aq.table({ join_key: keys, campaign, day }), {
-      privacyUnit: "join_key",
-      columns: { join_key: { type: "string" }, campaign: { type: "string" }, day: { type: "int" } },
-    }, rule(["campaign", "day"], []));
+    const keys: string[] = [],
+      campaign: string[] = [],
+      day: number[] = [];
+    for (let i = 0; i < 400; i++) {
+      keys.push(`a${i}`);
+      campaign.push("123");
+      day.push(1);
+    }
+    keys.push("late");
+    campaign.push("123");
+    day.push(2);
+    for (let i = 0; i < 100; i++) {
+      keys.push(`b${i}`);
+      campaign.push("789");
+      day.push(2);
+    }
+    const r = room(
+      "adh",
+      "impressions",
+      aq.table({ join_key: keys, campaign, day }),
+      {
+        privacyUnit: "join_key",
+        columns: { join_key: { type: "string" }, campaign: { type: "string" }, day: { type: "int" } },
+      },
+      rule(["campaign", "day"], []),
+    );
     const t = {
-      version: 1, name: "users per campaign", base: { owner: "adh", dataset: "impressions" },
+      version: 1,
+      name: "users per campaign",
+      base: { owner: "adh", dataset: "impressions" },
       params: { maxDay: { type: "int", min: 0, max: 30 } },
       filters: [{ column: "impressions.day", op: "le", value: { param: "maxDay" } }],
-      groupBy: ["impressions.campaign"], aggregates: [{ name: "users", fn: "countUnits" }],
-      threshold: { minimum: "adh_diffcheck", style: "drop" }, differenceCheck: { k: 50 },
+      groupBy: ["impressions.campaign"],
+      aggregates: [{ name: "users", fn: "countUnits" }],
+      threshold: { minimum: "adh_diffcheck", style: "drop" },
+      differenceCheck: { k: 50 },
     };
     r.registry.approve(t, "adh", r.ctx);
     const rng = seededRng("adh");
     for (const engine of [new ArqueroEngine(), new DuckDbEngine()]) {
       const h = new DifferenceHistory(new Database(":memory:"), "r");
-      const job1 = await executeQuery(prepareQuery({ template: t, params: { maxDay: 1 }, registry: r.registry, ctx: r.ctx }), { engine, rng, history: h });
+      const job1 = await executeQuery(prepareQuery({ template: t, params: { maxDay: 1 }, registry: r.registry, ctx: r.ctx }), {
+        engine,
+        rng,
+        history: h,
+      });
       expect(job1.rows).toEqual([{ campaign: "123", users: 400 }]);
-      const job2 = await executeQuery(prepareQuery({ template: t, params: { maxDay: 2 }, registry: r.registry, ctx: r.ctx }), { engine, rng, history: h });
+      const job2 = await executeQuery(prepareQuery({ template: t, params: { maxDay: 2 }, registry: r.registry, ctx: r.ctx }), {
+        engine,
+        rng,
+        history: h,
+      });
       expect(job2.rows).toEqual([{ campaign: "789", users: 100 }]);
-      expect(job2.suppressed.rows).toEqual([{ key: { campaign: "123" }, reason: "difference_check", rule: expect.stringMatching(/at least 50/) }]);
+      expect(job2.suppressed.rows).toEqual([
+        { key: { campaign: "123" }, reason: "difference_check", rule: expect.stringMatching(/at least 50/) },
+      ]);
       expect(job2.differenceCheck).toEqual({ k: 50, filteredRows: 1 });
       expect(JSON.stringify(job2)).not.toContain("401");
     }
@@ -68,20 +100,35 @@ describe("difference checks (ADH manner)", () => {
     const age = keys.map((_, i) => (i === n - 1 ? 60 : 20 + rng.int(40)));
     const salary = keys.map(() => 30000 + rng.int(100000));
     const target = salary[n - 1]!;
-    const r = room("hr", "staff", aq.table({ join_key: keys, age, salary }), {
-      privacyUnit: "join_key",
-      columns: { join_key: { type: "string" }, age: { type: "int", min: 0, max: 120 }, salary: { type: "int", min: 0 } },
-    }, rule(["age"], ["salary"]));
+    const r = room(
+      "hr",
+      "staff",
+      aq.table({ join_key: keys, age, salary }),
+      {
+        privacyUnit: "join_key",
+        columns: { join_key: { type: "string" }, age: { type: "int", min: 0, max: 120 }, salary: { type: "int", min: 0 } },
+      },
+      rule(["age"], ["salary"]),
+    );
     const base = {
-      version: 1, name: "payroll", base: { owner: "hr", dataset: "staff" },
+      version: 1,
+      name: "payroll",
+      base: { owner: "hr", dataset: "staff" },
       params: { maxAge: { type: "int", min: 18, max: 99 } },
       filters: [{ column: "staff.age", op: "le", value: { param: "maxAge" } }],
-      aggregates: [{ name: "people", fn: "countUnits" }, { name: "total", fn: "sum", column: "staff.salary", bounds: [0, 200000] }],
+      aggregates: [
+        { name: "people", fn: "countUnits" },
+        { name: "total", fn: "sum", column: "staff.salary", bounds: [0, 200000] },
+      ],
       threshold: { minimum: 10, style: "drop" },
     };
     const engine = new ArqueroEngine();
     const run = async (t: object, maxAge: number) =>
-      executeQuery(prepareQuery({ template: t, params: { maxAge }, registry: r.registry, ctx: r.ctx }), { engine, rng, history: r.history });
+      executeQuery(prepareQuery({ template: t, params: { maxAge }, registry: r.registry, ctx: r.ctx }), {
+        engine,
+        rng,
+        history: r.history,
+      });
 
     // Positive control: with no difference check (and no noise) the attack recovers the salary exactly.
     r.registry.approve(base, "hr", r.ctx);
@@ -105,7 +152,12 @@ describe("difference checks (ADH manner)", () => {
     expect(r.snapshot()).toEqual(before);
     // Noised instead of refused: with noise on, the pair's difference is swamped by noise
     // (its standard deviation exceeds any salary in the bounds).
-    const noised = { ...base, name: "payroll (noised)", noise: { mechanism: "laplace", epsilonPerAggregate: "0.5" }, contribution: { maxRowsPerUnit: 1, orderBy: [] } };
+    const noised = {
+      ...base,
+      name: "payroll (noised)",
+      noise: { mechanism: "laplace", epsilonPerAggregate: "0.5" },
+      contribution: { maxRowsPerUnit: 1, orderBy: [] },
+    };
     r.registry.approve(noised, "hr", r.ctx);
     const n1 = await run(noised, 60);
     const v = n1.noise!.perAggregate.find((p) => p.name === "total")!.variance;
@@ -139,14 +191,25 @@ describe("difference history across kernels", () => {
     const path = await import("node:path");
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "crl-diff-")), "room.db");
     const keys = Array.from({ length: 120 }, (_, i) => `p${i}`);
-    const r = room("hr", "staff", aq.table({ join_key: keys, age: keys.map((_, i) => 20 + (i % 40)) }), {
-      privacyUnit: "join_key",
-      columns: { join_key: { type: "string" }, age: { type: "int", min: 0, max: 120 } },
-    }, rule(["age"], []));
+    const r = room(
+      "hr",
+      "staff",
+      aq.table({ join_key: keys, age: keys.map((_, i) => 20 + (i % 40)) }),
+      {
+        privacyUnit: "join_key",
+        columns: { join_key: { type: "string" }, age: { type: "int", min: 0, max: 120 } },
+      },
+      rule(["age"], []),
+    );
     const t = {
-      version: 1, name: "people", base: { owner: "hr", dataset: "staff" }, params: { maxAge: { type: "int", min: 18, max: 99 } },
-      filters: [{ column: "staff.age", op: "le", value: { param: "maxAge" } }], aggregates: [{ name: "people", fn: "countUnits" }],
-      threshold: { minimum: 10, style: "drop" }, differenceCheck: { k: 10 },
+      version: 1,
+      name: "people",
+      base: { owner: "hr", dataset: "staff" },
+      params: { maxAge: { type: "int", min: 18, max: 99 } },
+      filters: [{ column: "staff.age", op: "le", value: { param: "maxAge" } }],
+      aggregates: [{ name: "people", fn: "countUnits" }],
+      threshold: { minimum: 10, style: "drop" },
+      differenceCheck: { k: 10 },
     };
     r.registry.approve(t, "hr", r.ctx);
     const dbA = new Database(file);
@@ -168,7 +231,11 @@ describe("difference history across kernels", () => {
     }
     const history = new Spy(dbA, "r");
     new DifferenceHistory(dbB, "r"); // same schema from both connections
-    await executeQuery(prepareQuery({ template: t, params: { maxAge: 99 }, registry: r.registry, ctx: r.ctx }), { engine: new ArqueroEngine(), rng: seededRng("tx"), history });
+    await executeQuery(prepareQuery({ template: t, params: { maxAge: 99 }, registry: r.registry, ctx: r.ctx }), {
+      engine: new ArqueroEngine(),
+      rng: seededRng("tx"),
+      history,
+    });
     // before: evaluate ran outside any transaction and kernel B's write went through in between
     expect(seen).toEqual([true]);
     expect(blockedWrite).toBe("SQLITE_BUSY");

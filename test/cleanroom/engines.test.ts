@@ -57,17 +57,30 @@ describe("engines: arquero and DuckDB give identical exact answers", () => {
 
   it("refuses a join whose base has several rows per unit, on both engines", async () => {
     const tables = { "a/b": aq.table({ u: ["k1", "k1"], g: ["x", "y"] }), "b/e": aq.table({ k: ["k1"], v: [1] }) };
-    const plan: Plan = { base: { table: "a/b", unit: "u" }, events: { table: "b/e", joinOn: "k", join: "left" }, filters: [], groupBy: [], measures: [], withUnits: false };
+    const plan: Plan = {
+      base: { table: "a/b", unit: "u" },
+      events: { table: "b/e", joinOn: "k", join: "left" },
+      filters: [],
+      groupBy: [],
+      measures: [],
+      withUnits: false,
+    };
     await expect(arq.execute(plan, tables)).rejects.toThrow(/DATASET_INVALID/);
     await expect(duck.execute(plan, tables)).rejects.toThrow(/DATASET_INVALID/);
   });
 
   it("joins correctly when units repeat in the base table but not after its filters", async () => {
-    const tables = { "a/b": aq.table({ u: ["k1", "k1", "k2"], g: ["x", "y", "x"] }), "b/e": aq.table({ k: ["k1", "k2", "k2"], v: Float64Array.from([5, 1, 2]) }) };
+    const tables = {
+      "a/b": aq.table({ u: ["k1", "k1", "k2"], g: ["x", "y", "x"] }),
+      "b/e": aq.table({ k: ["k1", "k2", "k2"], v: Float64Array.from([5, 1, 2]) }),
+    };
     const plan: Plan = {
-      base: { table: "a/b", unit: "u" }, events: { table: "b/e", joinOn: "k", join: "left" },
-      filters: [{ side: "base", column: "g", op: "eq", value: "x" }], groupBy: [],
-      measures: [{ name: "s", kind: "sum", column: { side: "events", column: "v" }, lo: 0, hi: 100 }], withUnits: false,
+      base: { table: "a/b", unit: "u" },
+      events: { table: "b/e", joinOn: "k", join: "left" },
+      filters: [{ side: "base", column: "g", op: "eq", value: "x" }],
+      groupBy: [],
+      measures: [{ name: "s", kind: "sum", column: { side: "events", column: "v" }, lo: 0, hi: 100 }],
+      withUnits: false,
     };
     const expected = { dimensions: [], measures: ["s"], groups: [{ key: [], units: 2, values: { s: 8n } }] };
     expect(await arq.execute(plan, tables)).toEqual(expected);
@@ -84,9 +97,17 @@ describe("engines: arquero and DuckDB give identical exact answers", () => {
     const plan: Plan = { base: { table: "a/t", unit: "u" }, filters: [], groupBy: [], measures, withUnits: false };
     const people = aq.table({ u: ["a", "b"] });
     const events = aq.table({ k: ["a", "a", "a", "b"], v: Float64Array.from([S, 2, -S, 5]) });
-    const joined: Plan = { ...plan, base: { table: "a/p", unit: "u" }, events: { table: "b/e", joinOn: "k", join: "left" }, measures: measures.map((m) => ({ ...m, column: { side: "events", column: "v" } })) };
+    const joined: Plan = {
+      ...plan,
+      base: { table: "a/p", unit: "u" },
+      events: { table: "b/e", joinOn: "k", join: "left" },
+      measures: measures.map((m) => ({ ...m, column: { side: "events", column: "v" } })),
+    };
     const expected = { dimensions: [], measures: ["s", "sq"], groups: [{ key: [], units: 2, values: { s: 7n, sq: 29n } }] };
-    for (const [pl, tables] of [[plan, { "a/t": single }], [joined, { "a/p": people, "b/e": events }]] as const) {
+    for (const [pl, tables] of [
+      [plan, { "a/t": single }],
+      [joined, { "a/p": people, "b/e": events }],
+    ] as const) {
       expect(await arq.execute(pl, tables)).toEqual(expected);
       expect(await duck.execute(pl, tables)).toEqual(expected);
     }
@@ -99,8 +120,18 @@ describe("engines: arquero and DuckDB give identical exact answers", () => {
     const K = 2 ** 46 + 1;
     const KB = BigInt(K);
     const dimVals = ["a", "b", "c"];
-    const arbRow = fc.record({ u: fc.integer({ min: 0, max: 11 }), d1: fc.constantFrom(...dimVals), d2: fc.constantFrom("x", "y"), n: fc.integer({ min: -5, max: 20 }) });
-    const arbEvent = fc.record({ k: fc.integer({ min: 0, max: 14 }), day: fc.integer({ min: -3, max: 10 }), v: fc.integer({ min: 0, max: 50 }), c: fc.constantFrom("p", "q") });
+    const arbRow = fc.record({
+      u: fc.integer({ min: 0, max: 11 }),
+      d1: fc.constantFrom(...dimVals),
+      d2: fc.constantFrom("x", "y"),
+      n: fc.integer({ min: -5, max: 20 }),
+    });
+    const arbEvent = fc.record({
+      k: fc.integer({ min: 0, max: 14 }),
+      day: fc.integer({ min: -3, max: 10 }),
+      v: fc.integer({ min: 0, max: 50 }),
+      c: fc.constantFrom("p", "q"),
+    });
     const arbFilter = fc.constantFrom<((join: boolean) => PlanFilter | null)[]>(
       () => null,
       () => ({ side: "base", column: "d1", op: "ne", value: "c" }),
@@ -127,8 +158,20 @@ describe("engines: arquero and DuckDB give identical exact answers", () => {
       fc.asyncProperty(arbCase, async (c) => {
         let rows = c.rows;
         if (c.join) rows = [...new Map(rows.map((r) => [r.u, r])).values()];
-        const base = aq.table({ u: rows.map((r) => `u${r.u}`), d1: rows.map((r) => r.d1), d2: rows.map((r) => r.d2), n: Float64Array.from(rows.map((r) => r.n)), nb: Float64Array.from(rows.map((r) => r.n * K)) });
-        const ev = aq.table({ k: c.events.map((e) => `u${e.k}`), day: Float64Array.from(c.events.map((e) => e.day)), v: Float64Array.from(c.events.map((e) => e.v)), vb: Float64Array.from(c.events.map((e) => e.v * K)), c: c.events.map((e) => e.c) });
+        const base = aq.table({
+          u: rows.map((r) => `u${r.u}`),
+          d1: rows.map((r) => r.d1),
+          d2: rows.map((r) => r.d2),
+          n: Float64Array.from(rows.map((r) => r.n)),
+          nb: Float64Array.from(rows.map((r) => r.n * K)),
+        });
+        const ev = aq.table({
+          k: c.events.map((e) => `u${e.k}`),
+          day: Float64Array.from(c.events.map((e) => e.day)),
+          v: Float64Array.from(c.events.map((e) => e.v)),
+          vb: Float64Array.from(c.events.map((e) => e.v * K)),
+          c: c.events.map((e) => e.c),
+        });
         const measured = c.join ? "events" : "base";
         const col = c.join ? "v" : "n";
         const measures: Measure[] = [

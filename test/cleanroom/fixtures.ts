@@ -16,8 +16,23 @@ export const CHANNELS = ["search", "social", "video", "display"];
 /** Seeded exposures (one row per user) and purchases (0..6 per user, some unmatched). */
 export function studyTables(rng: Rng, users: number, opts: { lift?: number; extraPurchasers?: number } = {}) {
   const lift = opts.lift ?? 0.3;
-  const ex = { join_key: [] as string[], group: [] as string[], reached: [] as number[], impressions: [] as number[], first_exposure_day: [] as number[], region: [] as string[], age_band: [] as string[], channel: [] as string[] };
-  const pu = { join_key: [] as string[], purchase_day: [] as number[], value_cents: [] as number[], store_region: [] as string[], category: [] as string[] };
+  const ex = {
+    join_key: [] as string[],
+    group: [] as string[],
+    reached: [] as number[],
+    impressions: [] as number[],
+    first_exposure_day: [] as number[],
+    region: [] as string[],
+    age_band: [] as string[],
+    channel: [] as string[],
+  };
+  const pu = {
+    join_key: [] as string[],
+    purchase_day: [] as number[],
+    value_cents: [] as number[],
+    store_region: [] as string[],
+    category: [] as string[],
+  };
   for (let i = 0; i < users; i++) {
     const key = `k${i}`;
     const test = rng.int(2) === 0;

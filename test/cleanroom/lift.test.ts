@@ -36,7 +36,13 @@ function tinyRoom() {
   catalog.upload("exposures", "adv", exposures, s.exposures);
   catalog.upload("purchases", "shop", purchases, s.purchases);
   const r = liftRules(2);
-  const ctx = roomContext(catalog, new Map([["adv/exposures", r.exposures], ["shop/purchases", r.purchases]]));
+  const ctx = roomContext(
+    catalog,
+    new Map([
+      ["adv/exposures", r.exposures],
+      ["shop/purchases", r.purchases],
+    ]),
+  );
   const registry = new TemplateRegistry(new Database(":memory:"), "lift");
   return { ctx, registry };
 }
@@ -48,7 +54,10 @@ describe("lift template (fbpcs LiftMetrics names)", () => {
     registry.approve(t, "adv", ctx);
     registry.approve(t, "shop", ctx);
     for (const engine of [new ArqueroEngine(), new DuckDbEngine()]) {
-      const res = await executeQuery(prepareQuery({ template: t, params: { startDay: 0, endDay: 27 }, registry, ctx }), { engine, rng: seededRng("lift") });
+      const res = await executeQuery(prepareQuery({ template: t, params: { startDay: 0, endDay: 27 }, registry, ctx }), {
+        engine,
+        rng: seededRng("lift"),
+      });
       const [m] = toLiftAggregates(res);
       const t1 = 100 + 200 + 300 + 400;
       expect(m).toMatchObject({
@@ -76,7 +85,10 @@ describe("lift template (fbpcs LiftMetrics names)", () => {
     const t = liftTemplate({ advertiser: "adv", retailer: "shop", threshold: 2, breakdown: "region", epsilonPerAggregate: "1" });
     registry.approve(t, "adv", ctx);
     registry.approve(t, "shop", ctx);
-    const res = await executeQuery(prepareQuery({ template: t, params: { startDay: 0, endDay: 27 }, registry, ctx }), { engine: new ArqueroEngine(), rng: seededRng("x") });
+    const res = await executeQuery(prepareQuery({ template: t, params: { startDay: 0, endDay: 27 }, registry, ctx }), {
+      engine: new ArqueroEngine(),
+      rng: seededRng("x"),
+    });
     const ms = toLiftAggregates(res);
     // noise on: the cohorts are the declared regions, not the ones the data happens to have
     // (the data has only north and south; listing just those revealed who is in the room)
@@ -89,8 +101,21 @@ describe("lift template (fbpcs LiftMetrics names)", () => {
   });
 
   it("reads a released value beyond 2^53 (a decimal string) as its number, not as missing", () => {
-    const row = (group: string, vs: string | number) => ({ group, population: 300, conversions: 90, converters: 80, value: 4_000_000, valueSquared: vs, numConvSquared: 200 });
-    const res = { dimensions: ["group"], rows: [row("test", "10000000000000199"), row("control", 7)], suppressed: { rows: [] }, noise: null } as unknown as Parameters<typeof toLiftAggregates>[0];
+    const row = (group: string, vs: string | number) => ({
+      group,
+      population: 300,
+      conversions: 90,
+      converters: 80,
+      value: 4_000_000,
+      valueSquared: vs,
+      numConvSquared: 200,
+    });
+    const res = {
+      dimensions: ["group"],
+      rows: [row("test", "10000000000000199"), row("control", 7)],
+      suppressed: { rows: [] },
+      noise: null,
+    } as unknown as Parameters<typeof toLiftAggregates>[0];
     const [m] = toLiftAggregates(res);
     expect(m!.testValueSquared).toBe(Number(10n ** 16n + 199n));
     expect(m!.controlValueSquared).toBe(7);

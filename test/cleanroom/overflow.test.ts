@@ -19,11 +19,17 @@ const schema = {
   columns: { join_key: { type: "string" }, region: { type: "enum", values: REGIONS }, spend: { type: "int", min: 0, max: SAFE } },
 };
 const rule = {
-  type: "AGGREGATION", aggregateColumns: [{ columnNames: ["spend"], function: "SUM" }], dimensionColumns: ["region"], joinColumns: ["join_key"],
+  type: "AGGREGATION",
+  aggregateColumns: [{ columnNames: ["spend"], function: "SUM" }],
+  dimensionColumns: ["region"],
+  joinColumns: ["join_key"],
   outputConstraints: [{ columnName: "join_key", minimum: 20, type: "COUNT_DISTINCT" }],
 };
 const template = (noise: boolean, sqBound = 100_000_000) => ({
-  version: 1, name: "spend by region", base: { owner: "shop", dataset: "people" }, groupBy: ["people.region"],
+  version: 1,
+  name: "spend by region",
+  base: { owner: "shop", dataset: "people" },
+  groupBy: ["people.region"],
   aggregates: [
     { name: "n", fn: "countUnits" },
     { name: "spend", fn: "sum", column: "people.spend", bounds: [0, SAFE] },
@@ -69,33 +75,37 @@ const shape = (r: NonNullable<Awaited<ReturnType<typeof query>>["result"]>) => (
 
 describe("no overflow oracle: huge sums succeed exactly like ordinary ones", () => {
   for (const noise of [false, true]) {
-    it(`${noise ? "noised" : "threshold-only"}: a released and a suppressed group past 2^53 — same success, same shape, same ε as ordinary values`, async () => {
-      const t = template(noise);
-      const small = await query(people(1), t);
-      const big = await query(people(SAFE), t);
-      expect(small.error).toBeNull();
-      expect(big.error).toBeNull(); // was ENGINE_ERROR: "aggregate exceeds the exact integer range"
-      expect(shape(big.result!)).toEqual(shape(small.result!));
-      // north (released) and west (suppressed) both carry sums past 2^53 in the big data
-      expect(big.result!.rows.map((r) => r.region)).toContain("north");
-      expect(big.result!.suppressed.rows.map((s) => s.key.region)).toContain("west");
-      // the same ε is charged (and nothing at all in threshold-only mode)
-      expect(spent(big.lab)).toEqual(spent(small.lab));
-      expect(big.result!.charged?.text ?? null).toBe(noise ? small.result!.charged!.text : null);
-      if (noise) expect(spent(big.lab)).toContain(`collaboration:${costText(templateCost(t, {})!)}`); // what the template costs, as for any data
-      if (!noise) {
-        // exact, not rounded: 198 × 1 + 2 × (2^53 − 1), released as a decimal string beyond 2^53
-        const north = big.result!.rows.find((r) => r.region === "north")!;
-        expect(north.spend).toBe((198n + 2n * BigInt(SAFE)).toString());
-        expect(small.result!.rows.find((r) => r.region === "north")!.spend).toBe(200);
-      } else {
-        // noise is added to the exact sum: the released value is an integer, never a rounded double
-        const v = big.result!.rows.find((r) => r.region === "north")!.spend;
-        expect(typeof v === "number" ? Number.isSafeInteger(v) : /^-?\d+$/.test(String(v))).toBe(true);
-      }
-      big.lab.close();
-      small.lab.close();
-    });
+    it(
+      `${noise ? "noised" : "threshold-only"}: a released and a suppressed group past 2^53 — ` +
+        "same success, same shape, same ε as ordinary values",
+      async () => {
+        const t = template(noise);
+        const small = await query(people(1), t);
+        const big = await query(people(SAFE), t);
+        expect(small.error).toBeNull();
+        expect(big.error).toBeNull(); // was ENGINE_ERROR: "aggregate exceeds the exact integer range"
+        expect(shape(big.result!)).toEqual(shape(small.result!));
+        // north (released) and west (suppressed) both carry sums past 2^53 in the big data
+        expect(big.result!.rows.map((r) => r.region)).toContain("north");
+        expect(big.result!.suppressed.rows.map((s) => s.key.region)).toContain("west");
+        // the same ε is charged (and nothing at all in threshold-only mode)
+        expect(spent(big.lab)).toEqual(spent(small.lab));
+        expect(big.result!.charged?.text ?? null).toBe(noise ? small.result!.charged!.text : null);
+        if (noise) expect(spent(big.lab)).toContain(`collaboration:${costText(templateCost(t, {})!)}`); // what the template costs, as for any data
+        if (!noise) {
+          // exact, not rounded: 198 × 1 + 2 × (2^53 − 1), released as a decimal string beyond 2^53
+          const north = big.result!.rows.find((r) => r.region === "north")!;
+          expect(north.spend).toBe((198n + 2n * BigInt(SAFE)).toString());
+          expect(small.result!.rows.find((r) => r.region === "north")!.spend).toBe(200);
+        } else {
+          // noise is added to the exact sum: the released value is an integer, never a rounded double
+          const v = big.result!.rows.find((r) => r.region === "north")!.spend;
+          expect(typeof v === "number" ? Number.isSafeInteger(v) : /^-?\d+$/.test(String(v))).toBe(true);
+        }
+        big.lab.close();
+        small.lab.close();
+      },
+    );
   }
 
   it("one person suffices with a large sumSquares bound: their square past 2^53 is released exactly, no error", async () => {
@@ -124,7 +134,9 @@ describe("no overflow oracle: huge sums succeed exactly like ordinary ones", () 
     // nothing charged; the query itself is refused too (never approved), still nothing charged
     const before = spent(r.lab);
     let refused: unknown;
-    await r.lab.cleanRoomQuery({ template: t, params: {}, as: { party: "shop", analyst: "ana" }, purpose: "measurement" }).catch((e) => (refused = e));
+    await r.lab
+      .cleanRoomQuery({ template: t, params: {}, as: { party: "shop", analyst: "ana" }, purpose: "measurement" })
+      .catch((e) => (refused = e));
     expect(isCleanRoomError(refused)).toBe(true);
     expect(spent(r.lab)).toEqual(before);
     expect(before.every((s) => s.endsWith(":ε = 0"))).toBe(true);

@@ -47,10 +47,13 @@ describe("thresholds and suppression", () => {
       for (const [i, s] of result.suppressed.rows.entries()) {
         expect(Object.keys(s).sort()).toEqual(["key", "reason", "rule"]);
         expect(s.reason).toBe("below_threshold");
-        expect(s.rule).toBe(onUnits(small[i]!)
-          ? `at least ${k} distinct privacy units per row (template threshold)`
-          : `at least ${k} distinct privacy units with rows in shop/purchases per row (template threshold)`);
-        for (const n of small.flatMap((g) => [g.units, g.values[EVENT_UNITS_MEASURE]!]).filter((n) => n !== k)) expect(s.rule).not.toContain(String(n));
+        expect(s.rule).toBe(
+          onUnits(small[i]!)
+            ? `at least ${k} distinct privacy units per row (template threshold)`
+            : `at least ${k} distinct privacy units with rows in shop/purchases per row (template threshold)`,
+        );
+        for (const n of small.flatMap((g) => [g.units, g.values[EVENT_UNITS_MEASURE]!]).filter((n) => n !== k))
+          expect(s.rule).not.toContain(String(n));
       }
       if (k === 150) expect(new Set(result.suppressed.rows.map((s) => s.rule)).size).toBe(2);
       expect(result.suppressed.decidedOn).toBe("exact");
@@ -75,22 +78,41 @@ describe("thresholds and suppression", () => {
 
     // A remainder that is itself too small is suppressed as well.
     const tt = parseTemplate({
-      version: 1, name: "p", base: { owner: "a", dataset: "t" }, groupBy: ["t.d"], aggregates: [{ name: "n", fn: "countUnits" }],
-      threshold: { minimum: 100, style: "remainder" }, contribution: { maxRowsPerUnit: 1, orderBy: [] },
+      version: 1,
+      name: "p",
+      base: { owner: "a", dataset: "t" },
+      groupBy: ["t.d"],
+      aggregates: [{ name: "n", fn: "countUnits" }],
+      threshold: { minimum: 100, style: "remainder" },
+      contribution: { maxRowsPerUnit: 1, orderBy: [] },
     });
     const rel = (units: number[]) =>
       releaseResult({
-        template: tt, templateHash: "h", checked: { minimum: 100, minimumFrom: "template", owners: ["a"] }, engine: "x", cost: null, rng: seededRng("r"),
+        template: tt,
+        templateHash: "h",
+        checked: { minimum: 100, minimumFrom: "template", owners: ["a"] },
+        engine: "x",
+        cost: null,
+        rng: seededRng("r"),
         exact: { dimensions: ["d"], measures: [], groups: units.map((u, i) => ({ key: [`g${i}`], units: u, values: {} })) },
       });
     const tooSmall = rel([200, 300, 50, 40]);
     expect(tooSmall.suppressed.remainder).toEqual({ mergedRows: 2, released: false, rowIndex: null });
-    expect(tooSmall.rows).toEqual([{ d: "g0", n: 200 }, { d: "g1", n: 300 }]);
-    expect(rel([200, 60, 70]).rows).toEqual([{ d: "g0", n: 200 }, { d: null, n: 130 }]);
+    expect(tooSmall.rows).toEqual([
+      { d: "g0", n: 200 },
+      { d: "g1", n: 300 },
+    ]);
+    expect(rel([200, 60, 70]).rows).toEqual([
+      { d: "g0", n: 200 },
+      { d: null, n: 130 },
+    ]);
   });
 
   it("error: refuses the whole result with THRESHOLD_NOT_MET and remembers nothing", async () => {
-    const t = { ...liftTemplate({ advertiser: "adv", retailer: "shop", breakdown: "age_band", threshold: 150, style: "error" }), differenceCheck: { k: 10 } };
+    const t = {
+      ...liftTemplate({ advertiser: "adv", retailer: "shop", breakdown: "age_band", threshold: 150, style: "error" }),
+      differenceCheck: { k: 10 },
+    };
     const room = makeRoom({ users: 1500, minimum: 2 });
     room.registry.approve(t, "adv", room.ctx);
     room.registry.approve(t, "shop", room.ctx);
@@ -133,18 +155,37 @@ describe("thresholds and suppression", () => {
     fc.assert(
       fc.property(arb, ({ units, minimum, style, noise, seed }) => {
         const t = parseTemplate({
-          version: 1, name: "p", base: { owner: "a", dataset: "t" }, groupBy: ["t.d"],
-          aggregates: [{ name: "n", fn: "countUnits" }, { name: "c", fn: "countUnitsWithRows" }],
+          version: 1,
+          name: "p",
+          base: { owner: "a", dataset: "t" },
+          groupBy: ["t.d"],
+          aggregates: [
+            { name: "n", fn: "countUnits" },
+            { name: "c", fn: "countUnitsWithRows" },
+          ],
           threshold: { minimum, style },
           contribution: { maxRowsPerUnit: 1, orderBy: [] },
           ...(noise ? { noise: { mechanism: "laplace", epsilonPerAggregate: "0.3" } } : {}),
         });
-        const exact: ExactAggregates = { dimensions: ["d"], measures: ["c"], groups: units.map((u, i) => ({ key: [`g${i}`], units: u, values: { c: BigInt(u) } })) };
-        const r = releaseResult({ template: t, templateHash: "h", checked: { minimum, minimumFrom: "template", owners: ["a"] }, exact, engine: "x", cost: null, rng: seededRng(seed) });
+        const exact: ExactAggregates = {
+          dimensions: ["d"],
+          measures: ["c"],
+          groups: units.map((u, i) => ({ key: [`g${i}`], units: u, values: { c: BigInt(u) } })),
+        };
+        const r = releaseResult({
+          template: t,
+          templateHash: "h",
+          checked: { minimum, minimumFrom: "template", owners: ["a"] },
+          exact,
+          engine: "x",
+          cost: null,
+          rng: seededRng(seed),
+        });
         for (const [i, row] of r.rows.entries()) {
           expect(row.n as number).toBeGreaterThanOrEqual(minimum);
           if (!noise) {
-            const trueUnits = row.d === null ? units.filter((u) => u < minimum).reduce((s, u) => s + u, 0) : units[Number(String(row.d).slice(1))]!;
+            const trueUnits =
+              row.d === null ? units.filter((u) => u < minimum).reduce((s, u) => s + u, 0) : units[Number(String(row.d).slice(1))]!;
             expect(trueUnits).toBeGreaterThanOrEqual(minimum);
             expect(i === r.suppressed.remainder?.rowIndex || row.d !== null).toBe(true);
           }
@@ -163,13 +204,24 @@ describe("no row-level export", () => {
     const categories = ["food", "home", "toys"];
     const templates = [
       liftTemplate({ advertiser: "adv", retailer: "shop", threshold: 20 }),
-      liftTemplate({ advertiser: "adv", retailer: "shop", breakdown: "channel", threshold: 20, style: "remainder", epsilonPerAggregate: "1" }),
+      liftTemplate({
+        advertiser: "adv",
+        retailer: "shop",
+        breakdown: "channel",
+        threshold: 20,
+        style: "remainder",
+        epsilonPerAggregate: "1",
+      }),
       { ...liftTemplate({ advertiser: "adv", retailer: "shop", breakdown: "region", threshold: 2 }), differenceCheck: { k: 2 } },
     ];
     for (const t of templates) {
       room.registry.approve(t, "adv", room.ctx);
       room.registry.approve(t, "shop", room.ctx);
-      const res = await executeQuery(prepareQuery({ template: t, params, registry: room.registry, ctx: room.ctx }), { engine, rng: seededRng("c"), history: room.history });
+      const res = await executeQuery(prepareQuery({ template: t, params, registry: room.registry, ctx: room.ctx }), {
+        engine,
+        rng: seededRng("c"),
+        history: room.history,
+      });
       const json = JSON.stringify(res);
       const tokens = new Set(json.match(/"[^"]*"/g)!.map((s) => s.slice(1, -1)));
       for (const k of keys) expect(tokens.has(k)).toBe(false);
@@ -186,12 +238,35 @@ describe("noise mode: output keys come from the schema, not the data", () => {
     if (lone) rows.push({ join_key: "lone", region: "west", tier: "t0", spend: 10 });
     return rows;
   };
-  const schema = { privacyUnit: "join_key", columns: { join_key: { type: "string" }, region: { type: "enum", values: ["north", "south", "east", "west"] }, tier: { type: "string" }, spend: { type: "int", min: 0, max: 100 } } };
-  const rule = parseAnalysisRule({ type: "AGGREGATION", aggregateColumns: [{ columnNames: ["spend"], function: "SUM" }], dimensionColumns: ["region", "tier"], joinColumns: ["join_key"], outputConstraints: [{ columnName: "join_key", minimum: 50, type: "COUNT_DISTINCT" }] });
+  const schema = {
+    privacyUnit: "join_key",
+    columns: {
+      join_key: { type: "string" },
+      region: { type: "enum", values: ["north", "south", "east", "west"] },
+      tier: { type: "string" },
+      spend: { type: "int", min: 0, max: 100 },
+    },
+  };
+  const rule = parseAnalysisRule({
+    type: "AGGREGATION",
+    aggregateColumns: [{ columnNames: ["spend"], function: "SUM" }],
+    dimensionColumns: ["region", "tier"],
+    joinColumns: ["join_key"],
+    outputConstraints: [{ columnName: "join_key", minimum: 50, type: "COUNT_DISTINCT" }],
+  });
   const tmpl = (groupBy: string[], extra: object = {}): Record<string, unknown> => ({
-    version: 1, name: "spend", base: { owner: "o", dataset: "people" }, groupBy,
-    aggregates: [{ name: "n", fn: "countUnits" }, { name: "spend", fn: "sum", column: "people.spend", bounds: [0, 100] }],
-    contribution: { maxRowsPerUnit: 1, orderBy: [] }, threshold: { minimum: 50, style: "drop" }, noise: { mechanism: "laplace", epsilonPerAggregate: "0.5" }, ...extra,
+    version: 1,
+    name: "spend",
+    base: { owner: "o", dataset: "people" },
+    groupBy,
+    aggregates: [
+      { name: "n", fn: "countUnits" },
+      { name: "spend", fn: "sum", column: "people.spend", bounds: [0, 100] },
+    ],
+    contribution: { maxRowsPerUnit: 1, orderBy: [] },
+    threshold: { minimum: 50, style: "drop" },
+    noise: { mechanism: "laplace", epsilonPerAggregate: "0.5" },
+    ...extra,
   });
   async function release(rows: object[], t: object, seed: string, p: Record<string, unknown> = {}) {
     const catalog = new DatasetCatalog();
@@ -201,7 +276,8 @@ describe("noise mode: output keys come from the schema, not the data", () => {
     registry.approve(t, "o", ctx);
     return executeQuery(prepareQuery({ template: t, params: p, registry, ctx }), { engine, rng: seededRng(seed) });
   }
-  const shownKeys = (r: Awaited<ReturnType<typeof release>>) => [...r.rows.map((x) => x.region), ...r.suppressed.rows.map((s) => s.key.region)].sort();
+  const shownKeys = (r: Awaited<ReturnType<typeof release>>) =>
+    [...r.rows.map((x) => x.region), ...r.suppressed.rows.map((s) => s.key.region)].sort();
 
   it("a key one person brings is not shown with certainty: released ∪ suppressed is the declared domain with or without them", async () => {
     const t = tmpl(["people.region"]);
@@ -224,7 +300,10 @@ describe("noise mode: output keys come from the schema, not the data", () => {
   });
 
   it("without dimensions, a cohort nobody matches still gets its one noisy row or suppression (no row at all said 'nobody')", async () => {
-    const t = tmpl([], { params: { r: { type: "enum", values: ["north", "south", "east", "west"] } }, filters: [{ column: "people.region", op: "eq", value: { param: "r" } }] });
+    const t = tmpl([], {
+      params: { r: { type: "enum", values: ["north", "south", "east", "west"] } },
+      filters: [{ column: "people.region", op: "eq", value: { param: "r" } }],
+    });
     const r = await release(users(200, false), t, "empty", { r: "east" });
     expect(r.rows.length + r.suppressed.rows.length).toBe(1);
   });
@@ -239,14 +318,34 @@ describe("join base uniqueness is checked on the whole table, before any charge"
     const catalog = new DatasetCatalog();
     catalog.upload("visits", "a", aq.from(base), s);
     catalog.upload("buys", "b", aq.from(base.map((r) => ({ join_key: r.join_key, v: 1 }))), e);
-    const r = (dims: string[]) => parseAnalysisRule({ type: "AGGREGATION", aggregateColumns: [{ columnNames: ["v"], function: "SUM" }], dimensionColumns: dims, joinColumns: ["join_key"], outputConstraints: [{ columnName: "join_key", minimum: 2, type: "COUNT_DISTINCT" }] });
-    const ctx = roomContext(catalog, new Map([["a/visits", r(["day"])], ["b/buys", r([])]]));
+    const r = (dims: string[]) =>
+      parseAnalysisRule({
+        type: "AGGREGATION",
+        aggregateColumns: [{ columnNames: ["v"], function: "SUM" }],
+        dimensionColumns: dims,
+        joinColumns: ["join_key"],
+        outputConstraints: [{ columnName: "join_key", minimum: 2, type: "COUNT_DISTINCT" }],
+      });
+    const ctx = roomContext(
+      catalog,
+      new Map([
+        ["a/visits", r(["day"])],
+        ["b/buys", r([])],
+      ]),
+    );
     const registry = new TemplateRegistry(new Database(":memory:"), "r");
     const t = {
-      version: 1, name: "j", base: { owner: "a", dataset: "visits" }, events: { owner: "b", dataset: "buys", joinOn: "join_key", join: "left" },
+      version: 1,
+      name: "j",
+      base: { owner: "a", dataset: "visits" },
+      events: { owner: "b", dataset: "buys", joinOn: "join_key", join: "left" },
       params: { lo: { type: "int", min: 0, max: 30 }, hi: { type: "int", min: 0, max: 30 } },
-      filters: [{ column: "visits.day", op: "ge", value: { param: "lo" } }, { column: "visits.day", op: "le", value: { param: "hi" } }],
-      aggregates: [{ name: "n", fn: "countUnits" }], threshold: { minimum: 2, style: "drop" },
+      filters: [
+        { column: "visits.day", op: "ge", value: { param: "lo" } },
+        { column: "visits.day", op: "le", value: { param: "hi" } },
+      ],
+      aggregates: [{ name: "n", fn: "countUnits" }],
+      threshold: { minimum: 2, style: "drop" },
     };
     registry.approve(t, "a", ctx);
     registry.approve(t, "b", ctx);
@@ -266,10 +365,27 @@ describe("join base uniqueness is checked on the whole table, before any charge"
 
 describe("exact mode with an events table: the events side's distinct units are thresholded too", () => {
   // 200 exposed people in one cell; only "buyer" purchased on day 3 (value 4242).
-  const exposures = aq.from(Array.from({ length: 200 }, (_, i) => ({ join_key: i === 0 ? "buyer" : `p${i}`, group: "test", reached: 1, impressions: 1, first_exposure_day: 0, region: "north", age_band: "25-34", channel: "search" })));
+  const exposures = aq.from(
+    Array.from({ length: 200 }, (_, i) => ({
+      join_key: i === 0 ? "buyer" : `p${i}`,
+      group: "test",
+      reached: 1,
+      impressions: 1,
+      first_exposure_day: 0,
+      region: "north",
+      age_band: "25-34",
+      channel: "search",
+    })),
+  );
   const purchases = aq.from([
     { join_key: "buyer", purchase_day: 3, value_cents: 4242, store_region: "north", category: "food" },
-    ...Array.from({ length: 150 }, (_, i) => ({ join_key: `p${i + 1}`, purchase_day: 10, value_cents: 1000, store_region: "north", category: "food" })),
+    ...Array.from({ length: 150 }, (_, i) => ({
+      join_key: `p${i + 1}`,
+      purchase_day: 10,
+      value_cents: 1000,
+      store_region: "north",
+      category: "food",
+    })),
   ]);
   async function oneDay(style: "drop" | "remainder" | "error", day: number, engineToUse: QueryEngine = engine) {
     const catalog = new DatasetCatalog();
@@ -277,19 +393,34 @@ describe("exact mode with an events table: the events side's distinct units are 
     catalog.upload("exposures", "adv", exposures, schemas.exposures);
     catalog.upload("purchases", "shop", purchases, schemas.purchases);
     const lr = liftRules(100);
-    const ctx = roomContext(catalog, new Map([["adv/exposures", lr.exposures], ["shop/purchases", lr.purchases]]));
+    const ctx = roomContext(
+      catalog,
+      new Map([
+        ["adv/exposures", lr.exposures],
+        ["shop/purchases", lr.purchases],
+      ]),
+    );
     const registry = new TemplateRegistry(new Database(":memory:"), "r");
     const t = liftTemplate({ advertiser: "adv", retailer: "shop", threshold: 100, style });
     registry.approve(t, "adv", ctx);
     registry.approve(t, "shop", ctx);
-    return executeQuery(prepareQuery({ template: t, params: { startDay: day, endDay: day }, registry, ctx }), { engine: engineToUse, rng: seededRng("x") });
+    return executeQuery(prepareQuery({ template: t, params: { startDay: day, endDay: day }, registry, ctx }), {
+      engine: engineToUse,
+      rng: seededRng("x"),
+    });
   }
 
   it("one buyer among ≥ k exposed people: their exact value is not released (before: value 4242 in the row)", async () => {
     for (const eng of [engine, new DuckDbEngine()]) {
       const r = await oneDay("drop", 3, eng);
       expect(r.rows).toEqual([]);
-      expect(r.suppressed.rows).toEqual([{ key: { group: "test" }, reason: "below_threshold", rule: "at least 100 distinct privacy units with rows in shop/purchases per row (template threshold)" }]);
+      expect(r.suppressed.rows).toEqual([
+        {
+          key: { group: "test" },
+          reason: "below_threshold",
+          rule: "at least 100 distinct privacy units with rows in shop/purchases per row (template threshold)",
+        },
+      ]);
       expect(JSON.stringify(r)).not.toContain("4242");
       expect(JSON.stringify(r.suppressed)).not.toMatch(/\b1\b/);
     }
@@ -297,7 +428,9 @@ describe("exact mode with an events table: the events side's distinct units are 
 
   it("the same cell is released when enough people contributed rows (150 buyers on day 10)", async () => {
     const r = await oneDay("drop", 10);
-    expect(r.rows).toEqual([{ group: "test", population: 200, conversions: 150, converters: 150, value: 150_000, valueSquared: 150 * 1000 * 1000 }]);
+    expect(r.rows).toEqual([
+      { group: "test", population: 200, conversions: 150, converters: 150, value: 150_000, valueSquared: 150 * 1000 * 1000 },
+    ]);
     expect(Object.keys(r.rows[0]!)).not.toContain("$unitsWithEvents");
   });
 
@@ -320,7 +453,8 @@ describe("exact mode with an events table: the events side's distinct units are 
       room.registry.approve(t, "adv", room.ctx);
       room.registry.approve(t, "shop", room.ctx);
     }
-    const names = (t: TemplateInput) => prepareQuery({ template: t, params, registry: room.registry, ctx: room.ctx }).plan.measures.map((m) => m.name);
+    const names = (t: TemplateInput) =>
+      prepareQuery({ template: t, params, registry: room.registry, ctx: room.ctx }).plan.measures.map((m) => m.name);
     expect(names(noised)).not.toContain(EVENT_UNITS_MEASURE);
     expect(names(exactT)).toContain(EVENT_UNITS_MEASURE);
   });
@@ -329,7 +463,10 @@ describe("exact mode with an events table: the events side's distinct units are 
     const t = parseTemplate(liftTemplate({ advertiser: "adv", retailer: "shop", threshold: 2, style: "remainder" }));
     const td = parseTemplate(liftTemplate({ advertiser: "adv", retailer: "shop", threshold: 2, style: "drop" }));
     const arb = fc.record({
-      cells: fc.array(fc.record({ units: fc.integer({ min: 0, max: 300 }), frac: fc.double({ min: 0, max: 1, noNaN: true }) }), { minLength: 1, maxLength: 8 }),
+      cells: fc.array(fc.record({ units: fc.integer({ min: 0, max: 300 }), frac: fc.double({ min: 0, max: 1, noNaN: true }) }), {
+        minLength: 1,
+        maxLength: 8,
+      }),
       minimum: fc.integer({ min: 2, max: 200 }),
       remainder: fc.boolean(),
     });
@@ -337,10 +474,29 @@ describe("exact mode with an events table: the events side's distinct units are 
       fc.property(arb, ({ cells, minimum, remainder }) => {
         const withRows = cells.map((c) => BigInt(Math.floor(c.units * c.frac)));
         const exact: ExactAggregates = {
-          dimensions: ["group"], measures: ["converters", EVENT_UNITS_MEASURE],
-          groups: cells.map((c, i) => ({ key: [`g${i}`], units: c.units, values: { conversions: withRows[i]!, converters: withRows[i]!, value: withRows[i]!, valueSquared: withRows[i]!, [EVENT_UNITS_MEASURE]: withRows[i]! } })),
+          dimensions: ["group"],
+          measures: ["converters", EVENT_UNITS_MEASURE],
+          groups: cells.map((c, i) => ({
+            key: [`g${i}`],
+            units: c.units,
+            values: {
+              conversions: withRows[i]!,
+              converters: withRows[i]!,
+              value: withRows[i]!,
+              valueSquared: withRows[i]!,
+              [EVENT_UNITS_MEASURE]: withRows[i]!,
+            },
+          })),
         };
-        const r = releaseResult({ template: remainder ? t : td, templateHash: "h", checked: { minimum, minimumFrom: "template", owners: ["adv", "shop"] }, exact, engine: "x", cost: null, rng: seededRng("p") });
+        const r = releaseResult({
+          template: remainder ? t : td,
+          templateHash: "h",
+          checked: { minimum, minimumFrom: "template", owners: ["adv", "shop"] },
+          exact,
+          engine: "x",
+          cost: null,
+          rng: seededRng("p"),
+        });
         for (const row of r.rows) {
           expect(row.population as number).toBeGreaterThanOrEqual(minimum);
           expect(row.converters as number).toBeGreaterThanOrEqual(minimum);
@@ -355,17 +511,37 @@ describe("exact mode with an events table: the events side's distinct units are 
 describe("the remainder row's noise variance (issue 4 review, d)", () => {
   it("is reported as per-row variance × merged rows, and matches the noise the remainder row actually carries", () => {
     const t = parseTemplate({
-      version: 1, name: "rem", base: { owner: "a", dataset: "t" }, groupBy: ["t.d"],
-      aggregates: [{ name: "n", fn: "countUnits" }, { name: "s", fn: "sum", column: "t.v", bounds: [0, 10] }],
-      threshold: { minimum: 100, style: "remainder" }, contribution: { maxRowsPerUnit: 1, orderBy: [] }, noise: { mechanism: "laplace", epsilonPerAggregate: "0.5" },
+      version: 1,
+      name: "rem",
+      base: { owner: "a", dataset: "t" },
+      groupBy: ["t.d"],
+      aggregates: [
+        { name: "n", fn: "countUnits" },
+        { name: "s", fn: "sum", column: "t.v", bounds: [0, 10] },
+      ],
+      threshold: { minimum: 100, style: "remainder" },
+      contribution: { maxRowsPerUnit: 1, orderBy: [] },
+      noise: { mechanism: "laplace", epsilonPerAggregate: "0.5" },
     });
     const units = [500, 40, 40, 40]; // the three small rows merge (noisy counts ≈ 40 < 100), the merged ≈ 120 passes
-    const exact: ExactAggregates = { dimensions: ["d"], measures: ["s"], groups: units.map((u, i) => ({ key: [`g${i}`], units: u, values: { s: BigInt(u * 5) } })) };
+    const exact: ExactAggregates = {
+      dimensions: ["d"],
+      measures: ["s"],
+      groups: units.map((u, i) => ({ key: [`g${i}`], units: u, values: { s: BigInt(u * 5) } })),
+    };
     const errors: number[] = [];
     let reported: Record<string, number> | undefined;
     let perRow: Record<string, number> = {};
     for (let i = 0; i < 400; i++) {
-      const r = releaseResult({ template: t, templateHash: "h", checked: { minimum: 100, minimumFrom: "template", owners: ["a"] }, exact, engine: "x", cost: null, rng: seededRng(`rem-${i}`) });
+      const r = releaseResult({
+        template: t,
+        templateHash: "h",
+        checked: { minimum: 100, minimumFrom: "template", owners: ["a"] },
+        exact,
+        engine: "x",
+        cost: null,
+        rng: seededRng(`rem-${i}`),
+      });
       const rem = r.suppressed.remainder!;
       if (!rem.released || rem.mergedRows !== 3) continue;
       reported = rem.noiseVariance;

@@ -17,8 +17,18 @@ describe("analysis rules", () => {
     expect(rule(100000).outputConstraints[0]!.minimum).toBe(100000);
     expect(() => rule(1)).toThrow(/RULE_INVALID.*outputConstraints\.0\.minimum/);
     expect(() => rule(100001)).toThrow(/RULE_INVALID/);
-    expect(() => parseAnalysisRule({ type: "AGGREGATION", aggregateColumns: [], dimensionColumns: [], joinColumns: [], outputConstraints: [{ columnName: "k", minimum: 5, type: "COUNT" }] })).toThrow(/RULE_INVALID/);
-    expect(() => parseAnalysisRule({ type: "AGGREGATION", aggregateColumns: [], dimensionColumns: [], joinColumns: [], outputConstraints: [] })).toThrow(/RULE_INVALID/);
+    expect(() =>
+      parseAnalysisRule({
+        type: "AGGREGATION",
+        aggregateColumns: [],
+        dimensionColumns: [],
+        joinColumns: [],
+        outputConstraints: [{ columnName: "k", minimum: 5, type: "COUNT" }],
+      }),
+    ).toThrow(/RULE_INVALID/);
+    expect(() =>
+      parseAnalysisRule({ type: "AGGREGATION", aggregateColumns: [], dimensionColumns: [], joinColumns: [], outputConstraints: [] }),
+    ).toThrow(/RULE_INVALID/);
   });
 
   it("combines several parties' rules: the most restrictive wins (AWS 100 vs 150 → 150)", () => {
@@ -27,9 +37,14 @@ describe("analysis rules", () => {
     expect(c.minimumFrom).toBe("b/t2");
     expect(c.joinRequired).toBe(true);
     expect(c.allowedJoinOperators).toEqual(["AND"]);
-    const c2 = combineRules({ "a/t1": rule(100, { allowedJoinOperators: ["AND", "OR"] }), "b/t2": rule(10, { allowedJoinOperators: ["OR"] }) });
+    const c2 = combineRules({
+      "a/t1": rule(100, { allowedJoinOperators: ["AND", "OR"] }),
+      "b/t2": rule(10, { allowedJoinOperators: ["OR"] }),
+    });
     expect(c2.allowedJoinOperators).toEqual(["OR"]);
-    expect(() => combineRules({ "a/t1": rule(5, { allowedJoinOperators: ["AND"] }), "b/t2": rule(5, { allowedJoinOperators: ["OR"] }) })).toThrow(/RULE_INVALID/);
+    expect(() =>
+      combineRules({ "a/t1": rule(5, { allowedJoinOperators: ["AND"] }), "b/t2": rule(5, { allowedJoinOperators: ["OR"] }) }),
+    ).toThrow(/RULE_INVALID/);
   });
 
   it("parses list rules", () => {

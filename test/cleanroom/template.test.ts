@@ -1,13 +1,22 @@
 import { describe, expect, it } from "vitest";
 import { makeRoom } from "./fixtures.js";
 import { liftTemplate } from "../../kernel-lib/src/cleanroom/templates/lift.js";
-import { noiseQuantities, parseTemplate, templateCost, templateHash, THRESHOLD_PRESETS, validateParams, type TemplateInput } from "../../kernel-lib/src/cleanroom/template.js";
+import {
+  noiseQuantities,
+  parseTemplate,
+  templateCost,
+  templateHash,
+  THRESHOLD_PRESETS,
+  validateParams,
+  type TemplateInput,
+} from "../../kernel-lib/src/cleanroom/template.js";
 import { prepareQuery } from "../../kernel-lib/src/cleanroom/query.js";
 import { checkTemplate } from "../../kernel-lib/src/cleanroom/plan.js";
 import { isCleanRoomError, type ErrorCode } from "../../kernel-lib/src/errors.js";
 import { ratToString } from "../../kernel-lib/src/dp/rational.js";
 
-const lift = (o: Partial<Parameters<typeof liftTemplate>[0]> = {}) => liftTemplate({ advertiser: "adv", retailer: "shop", threshold: 20, ...o });
+const lift = (o: Partial<Parameters<typeof liftTemplate>[0]> = {}) =>
+  liftTemplate({ advertiser: "adv", retailer: "shop", threshold: 20, ...o });
 const params = { startDay: 0, endDay: 27 };
 
 function expectRefusal(code: ErrorCode, f: () => unknown, field?: RegExp) {
@@ -62,14 +71,26 @@ describe("templates: canonical hash and approval", () => {
   });
 
   it("refuses NaN and non-plain values in a template before hashing it", () => {
-    expectRefusal("TEMPLATE_INVALID", () => templateHash({ ...lift(), threshold: { minimum: Number.NaN, style: "drop" } }), /template\.threshold\.minimum/);
+    expectRefusal(
+      "TEMPLATE_INVALID",
+      () => templateHash({ ...lift(), threshold: { minimum: Number.NaN, style: "drop" } }),
+      /template\.threshold\.minimum/,
+    );
     expectRefusal("TEMPLATE_INVALID", () => templateHash({ ...lift(), name: new String("lift") }), /template\.name/);
   });
 
   it("hashes the canonical form: key order and defaults do not change the hash, meaning does", () => {
     const t = lift();
     const rev = (v: unknown): unknown =>
-      Array.isArray(v) ? v.map(rev) : v && typeof v === "object" ? Object.fromEntries(Object.entries(v).reverse().map(([k, x]) => [k, rev(x)])) : v;
+      Array.isArray(v)
+        ? v.map(rev)
+        : v && typeof v === "object"
+          ? Object.fromEntries(
+              Object.entries(v)
+                .reverse()
+                .map(([k, x]) => [k, rev(x)]),
+            )
+          : v;
     const reordered = rev(t);
     expect(Object.keys(reordered as object)[0]).not.toBe(Object.keys(t)[0]);
     expect(templateHash(reordered)).toBe(templateHash(t));
@@ -83,7 +104,11 @@ describe("templates: canonical hash and approval", () => {
     const st = room.registry.approve(t, "adv", room.ctx);
     expect(st.approved).toBe(false);
     const before = room.snapshot();
-    const e = expectRefusal("QUERY_NOT_APPROVED", () => prepareQuery({ template: t, params, registry: room.registry, ctx: room.ctx }), /shop/);
+    const e = expectRefusal(
+      "QUERY_NOT_APPROVED",
+      () => prepareQuery({ template: t, params, registry: room.registry, ctx: room.ctx }),
+      /shop/,
+    );
     expect((e as { details: { missing: string[] } }).details.missing).toEqual(["shop"]);
     expect(room.snapshot()).toEqual(before);
     expect(room.registry.approve(t, "shop", room.ctx).approved).toBe(true);
@@ -104,7 +129,8 @@ describe("templates: canonical hash and approval", () => {
     const changedFilter = { ...t, filters: [{ column: "purchases.purchase_day", op: "ge", value: { literal: -100 } }] };
     const addedColumn = { ...t, groupBy: [...t.groupBy!, "exposures.channel"] };
     const widerBound = { ...t, aggregates: t.aggregates.map((a) => (a.fn === "sum" ? { ...a, bounds: [0, 10_000_000] } : a)) };
-    for (const bad of [changedFilter, addedColumn, widerBound]) expectRefusal("QUERY_NOT_APPROVED", () => prepareQuery({ template: bad, params, registry: room.registry, ctx: room.ctx }));
+    for (const bad of [changedFilter, addedColumn, widerBound])
+      expectRefusal("QUERY_NOT_APPROVED", () => prepareQuery({ template: bad, params, registry: room.registry, ctx: room.ctx }));
     expect(room.snapshot()).toEqual(before);
   });
 
@@ -142,7 +168,11 @@ describe("templates: canonical hash and approval", () => {
   it("validates enum and list slots", () => {
     const t = parseTemplate({
       ...lift(),
-      params: { startDay: { type: "int", min: 0, max: 10 }, endDay: { type: "int", min: 0, max: 40 }, regions: { type: "enumList", values: ["north", "south"], maxItems: 2 } },
+      params: {
+        startDay: { type: "int", min: 0, max: 10 },
+        endDay: { type: "int", min: 0, max: 40 },
+        regions: { type: "enumList", values: ["north", "south"], maxItems: 2 },
+      },
       filters: [...lift().filters!, { column: "exposures.region", op: "in", value: { param: "regions" } }],
     });
     expect(validateParams(t, { startDay: 0, endDay: 1, regions: ["north"] })).toEqual({ startDay: 0, endDay: 1, regions: ["north"] });
@@ -156,7 +186,11 @@ describe("templates: canonical hash and approval", () => {
     const t = lift();
     const byKey = { ...t, groupBy: ["exposures.join_key"] };
     const sumKey = { ...t, aggregates: [...t.aggregates, { name: "k", fn: "sum", column: "purchases.join_key", bounds: [0, 1] }] };
-    const filterKey = { ...t, params: { ...t.params, who: { type: "enum", values: ["k1"] } }, filters: [...t.filters!, { column: "exposures.join_key", op: "eq", value: { param: "who" } }] };
+    const filterKey = {
+      ...t,
+      params: { ...t.params, who: { type: "enum", values: ["k1"] } },
+      filters: [...t.filters!, { column: "exposures.join_key", op: "eq", value: { param: "who" } }],
+    };
     for (const bad of [byKey, sumKey, filterKey]) {
       const e = expectRefusal("QUERY_NOT_APPROVED", () => room.registry.approve(bad, "adv", room.ctx), /identifier/);
       expect((e as { details: { reason: string } }).details.reason).toBe("identifier");
@@ -169,9 +203,19 @@ describe("templates: canonical hash and approval", () => {
     const t = lift();
     const notDim = { ...t, groupBy: ["exposures.group", "exposures.impressions"] };
     expectRefusal("QUERY_NOT_APPROVED", () => room.registry.approve(notDim, "adv", room.ctx), /not a dimension column/);
-    const avgNotAllowed = { ...t, aggregates: [...t.aggregates, { name: "avgValue", fn: "avg", column: "purchases.value_cents", bounds: [0, 1000] }] };
+    const avgNotAllowed = {
+      ...t,
+      aggregates: [...t.aggregates, { name: "avgValue", fn: "avg", column: "purchases.value_cents", bounds: [0, 1000] }],
+    };
     expectRefusal("QUERY_NOT_APPROVED", () => room.registry.approve(avgNotAllowed, "shop", room.ctx), /AVG\(value_cents\)/);
-    const noJoin = { version: 1, name: "solo", base: { owner: "shop", dataset: "purchases" }, groupBy: ["purchases.store_region"], aggregates: [{ name: "n", fn: "countUnits" }], threshold: { minimum: 20, style: "drop" } };
+    const noJoin = {
+      version: 1,
+      name: "solo",
+      base: { owner: "shop", dataset: "purchases" },
+      groupBy: ["purchases.store_region"],
+      aggregates: [{ name: "n", fn: "countUnits" }],
+      threshold: { minimum: 20, style: "drop" },
+    };
     expectRefusal("QUERY_NOT_APPROVED", () => room.registry.approve(noJoin, "shop", room.ctx), /requires a join/);
     room.rules.set("shop/purchases", { type: "LIST", joinColumns: ["join_key"], listColumns: ["category"], allowedJoinOperators: ["AND"] });
     expectRefusal("QUERY_NOT_APPROVED", () => room.registry.approve(t, "shop", room.ctx), /LIST rule/);
@@ -187,7 +231,14 @@ describe("templates: canonical hash and approval", () => {
   });
 
   it("has presets matching the anchors and validates the AWS range", () => {
-    expect(THRESHOLD_PRESETS).toMatchObject({ adh_diffcheck: 50, adh_noise: 20, adh_clicks_conversions: 10, fbpcs_kanon: 100, aws_min: 2, aws_max: 100000 });
+    expect(THRESHOLD_PRESETS).toMatchObject({
+      adh_diffcheck: 50,
+      adh_noise: 20,
+      adh_clicks_conversions: 10,
+      fbpcs_kanon: 100,
+      aws_min: 2,
+      aws_max: 100000,
+    });
     expectRefusal("TEMPLATE_INVALID", () => parseTemplate(lift({ threshold: 1 })), /template.threshold.minimum/);
     expectRefusal("TEMPLATE_INVALID", () => parseTemplate(lift({ threshold: 100001 })));
     expectRefusal("TEMPLATE_INVALID", () => parseTemplate({ ...lift(), extra: 1 }));
@@ -202,7 +253,14 @@ describe("templates: canonical hash and approval", () => {
     expect(templateCost(lift(), params)).toBeNull();
     expectRefusal("PARAM_INVALID", () => templateCost(t, { startDay: 0 }));
     const qs = noiseQuantities(parseTemplate(lift({ epsilonPerAggregate: "0.1", numConvSquared: true })));
-    expect(qs.map((q) => [q.name, q.l1])).toEqual([["units", 1n], ["conversions", 4n], ["converters", 1n], ["value", 100000n], ["valueSquared", 10n ** 10n], ["numConvSquared", 16n]]);
+    expect(qs.map((q) => [q.name, q.l1])).toEqual([
+      ["units", 1n],
+      ["conversions", 4n],
+      ["converters", 1n],
+      ["value", 100000n],
+      ["valueSquared", 10n ** 10n],
+      ["numConvSquared", 16n],
+    ]);
     const g = templateCost({ ...t, noise: { mechanism: "gaussian", rhoPerAggregate: "0.01" } }, params)!;
     expect(g.kind).toBe("zCdp");
   });
@@ -227,11 +285,18 @@ describe("templates: canonical hash and approval", () => {
     const room = makeRoom({ users: 100 });
     const noCap = { ...lift({ epsilonPerAggregate: "0.1" }), contribution: undefined };
     expectRefusal("TEMPLATE_INVALID", () => templateCost(noCap, params), /maxRowsPerUnit/);
-    const zeroBound = { ...lift({ epsilonPerAggregate: "0.1" }), aggregates: [{ name: "v", fn: "sum", column: "purchases.value_cents", bounds: [0, 0] }] };
+    const zeroBound = {
+      ...lift({ epsilonPerAggregate: "0.1" }),
+      aggregates: [{ name: "v", fn: "sum", column: "purchases.value_cents", bounds: [0, 0] }],
+    };
     expectRefusal("TEMPLATE_INVALID", () => templateCost(zeroBound, params), /bounds/);
     const byEventDim = { ...lift(), groupBy: ["purchases.store_region"] };
     expectRefusal("QUERY_NOT_APPROVED", () => room.registry.approve(byEventDim, "shop", room.ctx), /base column/);
-    const stringRange = { ...lift(), params: { ...lift().params, r: { type: "enum", values: ["north"] } }, filters: [{ column: "exposures.region", op: "lt", value: { param: "r" } }] };
+    const stringRange = {
+      ...lift(),
+      params: { ...lift().params, r: { type: "enum", values: ["north"] } },
+      filters: [{ column: "exposures.region", op: "lt", value: { param: "r" } }],
+    };
     expectRefusal("TEMPLATE_INVALID", () => room.registry.approve(stringRange, "adv", room.ctx), /eq, ne or in/);
     expectRefusal("NOT_FOUND", () => room.registry.approve({ ...lift(), events: { ...lift().events!, owner: "ghost" } }, "adv", room.ctx));
     expect(room.registry.snapshot()).toEqual([]);

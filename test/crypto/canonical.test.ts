@@ -20,7 +20,12 @@ function previousTemplateCopy(v: unknown): string {
 /** Same value with every object's keys in reverse insertion order. */
 function reorder(v: unknown): unknown {
   if (Array.isArray(v)) return v.map(reorder);
-  if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).reverse().map(([k, x]) => [k, reorder(x)]));
+  if (v && typeof v === "object")
+    return Object.fromEntries(
+      Object.entries(v)
+        .reverse()
+        .map(([k, x]) => [k, reorder(x)]),
+    );
   return v;
 }
 
@@ -76,10 +81,23 @@ describe("canonicalJson (crypto/canonical.ts, the one copy)", () => {
       [{ m: new Map([["k", 1]]) }, /got an instance of Map/, "value.m"],
       [{ b: new Uint8Array(2) }, /got an instance of Uint8Array/, "value.b"],
       [{ n: new Number(3) }, /got an instance of Number/, "value.n"],
-      [{ c: new (class Point { x = 1 })() }, /got an instance of Point/, "value.c"],
+      [
+        {
+          c: new (class Point {
+            x = 1;
+          })(),
+        },
+        /got an instance of Point/,
+        "value.c",
+      ],
+      // eslint-disable-next-line no-sparse-arrays -- the hole is the case under test
       [{ a: [1, , 3] }, /"value\.a\[1\]" expected a dense array, got a hole/, "value.a[1]"],
       [{ [Symbol("k")]: 1 }, /"value" expected string keys only/, "value"],
-      [Object.defineProperty({}, "g", { get: () => 1, enumerable: true }), /"value\.g" expected a data property, got an accessor/, "value.g"],
+      [
+        Object.defineProperty({}, "g", { get: () => 1, enumerable: true }),
+        /"value\.g" expected a data property, got an accessor/,
+        "value.g",
+      ],
     ];
     for (const [v, msg, field] of cases) {
       const r = refusal(() => canonicalJson(v));

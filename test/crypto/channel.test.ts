@@ -1,7 +1,16 @@
 import { describe, expect, it } from "vitest";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { CHANNEL_PROTOCOL, SecureChannel, type ChannelFrame, type ChannelHello } from "../../kernel-lib/src/crypto/channel.js";
-import { aesGcmOpen, fromB64, fromHex, hex, hkdfSha256, utf8, x25519KeyPair, x25519Shared } from "../../kernel-lib/src/crypto/primitives.js";
+import {
+  aesGcmOpen,
+  fromB64,
+  fromHex,
+  hex,
+  hkdfSha256,
+  utf8,
+  x25519KeyPair,
+  x25519Shared,
+} from "../../kernel-lib/src/crypto/primitives.js";
 import { seededRng } from "../../kernel-lib/src/rng.js";
 
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -91,18 +100,48 @@ describe("SecureChannel", () => {
     const sa = x25519KeyPair(rng.fork("sa"));
     const sb = x25519KeyPair(rng.fork("sb"));
     const mallory = x25519KeyPair(rng.fork("m"));
-    const { channel: a, hello } = SecureChannel.initiate({ party: "a", rng: rng.fork("a"), staticKey: sa, peerStaticPublicKey: sb.publicKey });
+    const { channel: a, hello } = SecureChannel.initiate({
+      party: "a",
+      rng: rng.fork("a"),
+      staticKey: sa,
+      peerStaticPublicKey: sb.publicKey,
+    });
     // honest responder works
-    const { channel: b, hello: reply } = SecureChannel.accept(hello, { party: "b", rng: rng.fork("b"), staticKey: sb, peerStaticPublicKey: sa.publicKey });
+    const { channel: b, hello: reply } = SecureChannel.accept(hello, {
+      party: "b",
+      rng: rng.fork("b"),
+      staticKey: sb,
+      peerStaticPublicKey: sa.publicKey,
+    });
     a.complete(reply);
     expect(dec(b.open(a.seal(utf8("hi"), "p")))).toBe("hi");
     // Mallory answers with her own static key: refused at the handshake
-    const { channel: a2, hello: h2 } = SecureChannel.initiate({ party: "a", rng: rng.fork("a2"), staticKey: sa, peerStaticPublicKey: sb.publicKey });
-    const { hello: fake } = SecureChannel.accept(h2, { party: "b", rng: rng.fork("m2"), staticKey: mallory, peerStaticPublicKey: sa.publicKey });
+    const { channel: a2, hello: h2 } = SecureChannel.initiate({
+      party: "a",
+      rng: rng.fork("a2"),
+      staticKey: sa,
+      peerStaticPublicKey: sb.publicKey,
+    });
+    const { hello: fake } = SecureChannel.accept(h2, {
+      party: "b",
+      rng: rng.fork("m2"),
+      staticKey: mallory,
+      peerStaticPublicKey: sa.publicKey,
+    });
     expectCode(() => a2.complete(fake), "CRYPTO_INVALID_KEY");
     // Mallory claims Bob's public static key but cannot compute the static term: keys differ
-    const { channel: a3, hello: h3 } = SecureChannel.initiate({ party: "a", rng: rng.fork("a3"), staticKey: sa, peerStaticPublicKey: sb.publicKey });
-    const { channel: m3, hello: f3 } = SecureChannel.accept(h3, { party: "b", rng: rng.fork("m3"), staticKey: { secretKey: mallory.secretKey, publicKey: sb.publicKey }, peerStaticPublicKey: sa.publicKey });
+    const { channel: a3, hello: h3 } = SecureChannel.initiate({
+      party: "a",
+      rng: rng.fork("a3"),
+      staticKey: sa,
+      peerStaticPublicKey: sb.publicKey,
+    });
+    const { channel: m3, hello: f3 } = SecureChannel.accept(h3, {
+      party: "b",
+      rng: rng.fork("m3"),
+      staticKey: { secretKey: mallory.secretKey, publicKey: sb.publicKey },
+      peerStaticPublicKey: sa.publicKey,
+    });
     a3.complete(f3);
     expectCode(() => m3.open(a3.seal(utf8("secret"), "p")), "CHANNEL_TAMPERED");
   });
@@ -111,10 +150,23 @@ describe("SecureChannel", () => {
     const rng = seededRng("kci");
     const sa = x25519KeyPair(rng.fork("sa"));
     const sb = x25519KeyPair(rng.fork("sb"));
-    const { channel: alice, hello } = SecureChannel.initiate({ party: "a", rng: rng.fork("a"), staticKey: sa, peerStaticPublicKey: sb.publicKey });
+    const { channel: alice, hello } = SecureChannel.initiate({
+      party: "a",
+      rng: rng.fork("a"),
+      staticKey: sa,
+      peerStaticPublicKey: sb.publicKey,
+    });
     // Mallory stole sa.secretKey; she answers as "b" with Bob's PUBLIC static key and her own ephemeral
     const em = x25519KeyPair(rng.fork("m"));
-    const reply: ChannelHello = { kind: "channel.hello", protocol: CHANNEL_PROTOCOL, role: "responder", party: "b", sessionId: hello.sessionId, ephemeralPublicKey: hex(em.publicKey), staticPublicKey: hex(sb.publicKey) };
+    const reply: ChannelHello = {
+      kind: "channel.hello",
+      protocol: CHANNEL_PROTOCOL,
+      role: "responder",
+      party: "b",
+      sessionId: hello.sessionId,
+      ephemeralPublicKey: hex(em.publicKey),
+      staticPublicKey: hex(sb.publicKey),
+    };
     alice.complete(reply);
     const frame = alice.seal(utf8("for bob only"), "p");
     const canon = (h: ChannelHello) => JSON.stringify([h.protocol, h.role, h.party, h.sessionId, h.ephemeralPublicKey, h.staticPublicKey]);
@@ -123,7 +175,9 @@ describe("SecureChannel", () => {
       const key = hkdfSha256(ikm, th, utf8(`${CHANNEL_PROTOCOL}/key/initiator→responder`), 32);
       const nonce = new Uint8Array(12);
       new DataView(nonce.buffer).setUint32(0, 0x69327200);
-      return dec(aesGcmOpen(key, nonce, fromB64(frame.ciphertext), utf8(JSON.stringify([CHANNEL_PROTOCOL, frame.sessionId, "i2r", 0, "p"]))));
+      return dec(
+        aesGcmOpen(key, nonce, fromB64(frame.ciphertext), utf8(JSON.stringify([CHANNEL_PROTOCOL, frame.sessionId, "i2r", 0, "p"]))),
+      );
     };
     const ea = fromHex(hello.ephemeralPublicKey);
     const ee = x25519Shared(em.secretKey, ea);

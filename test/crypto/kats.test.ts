@@ -13,13 +13,43 @@ import { isCleanRoomError } from "../../kernel-lib/src/errors.js";
 const WYCHEPROOF = path.resolve(process.cwd(), "../shared/vectors/wycheproof");
 const haveWycheproof = fs.existsSync(WYCHEPROOF);
 if (!haveWycheproof) console.warn(`[crypto KATs] ${WYCHEPROOF} not found: Wycheproof vector tests are skipped`);
-const load = (name: string) => JSON.parse(fs.readFileSync(path.join(WYCHEPROOF, name), "utf8")) as { testGroups: { [k: string]: unknown; tests: Record<string, any>[] }[] };
+/** The fields the tests below read, across the three Wycheproof files (each file has its own subset). */
+interface WycheproofTest {
+  tcId: number;
+  result: string;
+  private: string;
+  public: string;
+  shared: string;
+  ikm: string;
+  salt: string;
+  info: string;
+  size: number;
+  okm: string;
+  key: string;
+  iv: string;
+  aad: string;
+  msg: string;
+  ct: string;
+  tag: string;
+}
+const load = (name: string) =>
+  JSON.parse(fs.readFileSync(path.join(WYCHEPROOF, name), "utf8")) as {
+    testGroups: { [k: string]: unknown; tests: WycheproofTest[] }[];
+  };
 
 describe("RFC 7748 X25519", () => {
   it("§5.2 single scalar multiplications give the published outputs", () => {
     const cases = [
-      ["a546e36bf0527c9d3b16154b82465edd62144c0ac1fc5a18506a2244ba449ac4", "e6db6867583030db3594c1a424b15f7c726624ec26b3353b10a903a6d0ab1c4c", "c3da55379de9c6908e94ea4df28d084f32eccf03491c71f754b4075577a28552"],
-      ["4b66e9d4d1b4673c5ad22691957d6af5c11b6421e0ea01d42ca4169e7918ba0d", "e5210f12786811d3f4b7959d0538ae2c31dbe7106fc03c3efc4cd549c715a493", "95cbde9476e8907d7aade45cb4b873f88b595a68799fa152e6f8f7647aac7957"],
+      [
+        "a546e36bf0527c9d3b16154b82465edd62144c0ac1fc5a18506a2244ba449ac4",
+        "e6db6867583030db3594c1a424b15f7c726624ec26b3353b10a903a6d0ab1c4c",
+        "c3da55379de9c6908e94ea4df28d084f32eccf03491c71f754b4075577a28552",
+      ],
+      [
+        "4b66e9d4d1b4673c5ad22691957d6af5c11b6421e0ea01d42ca4169e7918ba0d",
+        "e5210f12786811d3f4b7959d0538ae2c31dbe7106fc03c3efc4cd549c715a493",
+        "95cbde9476e8907d7aade45cb4b873f88b595a68799fa152e6f8f7647aac7957",
+      ],
     ];
     for (const [k, u, out] of cases) expect(hex(x25519Shared(fromHex(k!), fromHex(u!)))).toBe(out);
   });
@@ -48,7 +78,9 @@ describe("RFC 5869 HKDF-SHA256", () => {
     );
   });
   it("A.3 zero-length salt and info", () => {
-    expect(hex(hkdfSha256(ikm, new Uint8Array(0), new Uint8Array(0), 42))).toBe("8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8");
+    expect(hex(hkdfSha256(ikm, new Uint8Array(0), new Uint8Array(0), 42))).toBe(
+      "8da4e775a563c18f715f802a063c5a31b8a11f5c5ee1879ec3454e5f3c738d2d9d201395faa4b61a96c8",
+    );
   });
   it("refuses an output length above 255·HashLen", () => {
     expect(() => hkdfSha256(ikm, undefined, new Uint8Array(0), 255 * 32 + 1)).toThrow(/"length" expected/);
@@ -90,7 +122,9 @@ describe.skipIf(!haveWycheproof)("Wycheproof", () => {
     for (const g of load("aes_gcm_test.json").testGroups) {
       if (g.keySize !== 256 || g.ivSize !== 96 || g.tagSize !== 128) continue;
       for (const t of g.tests) {
-        const key = fromHex(t.key), iv = fromHex(t.iv), aad = fromHex(t.aad);
+        const key = fromHex(t.key),
+          iv = fromHex(t.iv),
+          aad = fromHex(t.aad);
         const sealed = fromHex(t.ct + t.tag);
         if (t.result === "invalid") {
           expect(() => aesGcmOpen(key, iv, sealed, aad), `tc ${t.tcId}`).toThrow(/CRYPTO_DECRYPT_FAILED/);

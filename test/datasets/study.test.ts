@@ -11,7 +11,14 @@ import { computeLift } from "../../kernel-lib/src/studies/lift.js";
 import { isCleanRoomError } from "../../kernel-lib/src/errors.js";
 import { TEACHING_LABEL } from "../../kernel-lib/src/rng.js";
 
-const P: StudyParams = { seed: "test-seed", advertiserRows: 10_000, overlap: 0.6, holdoutShare: 0.2, baseConversionRate: 0.08, liftPct: 25 };
+const P: StudyParams = {
+  seed: "test-seed",
+  advertiserRows: 10_000,
+  overlap: 0.6,
+  holdoutShare: 0.2,
+  baseConversionRate: 0.08,
+  liftPct: 25,
+};
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "cleanroom-ds-"));
 const sha = (dir: string, f: string) => fileSha256(path.join(dir, f));
 
@@ -62,10 +69,16 @@ describe("writeStudyFiles", () => {
     for (const cells of Object.values(gt.truth.convertersByDimension)) {
       const vals = Object.values(cells);
       expect(vals.reduce((s, c) => s + c.matchedPeople, 0)).toBe(gt.counts.trueOverlap);
-      expect(vals.reduce((s, c) => s + c.ifAllTest * c.matchedPeople, 0) / gt.counts.trueOverlap).toBeCloseTo(gt.truth.converters.ifAllTest, 12);
+      expect(vals.reduce((s, c) => s + c.ifAllTest * c.matchedPeople, 0) / gt.counts.trueOverlap).toBeCloseTo(
+        gt.truth.converters.ifAllTest,
+        12,
+      );
     }
     const byChannel = oracleLiftAggregates(exposures, purchases, { by: ["channel"] }).cohorts;
-    for (const c of byChannel) expect(c.aggregates.testPopulation + c.aggregates.controlPopulation).toBe(gt.truth.convertersByDimension.channel[c.cohort.channel!]!.matchedPeople);
+    for (const c of byChannel)
+      expect(c.aggregates.testPopulation + c.aggregates.controlPopulation).toBe(
+        gt.truth.convertersByDimension.channel[c.cohort.channel!]!.matchedPeople,
+      );
   });
 
   it("refuses bad parameters before creating anything on disk", () => {
@@ -129,7 +142,9 @@ describe("generateStudy data", () => {
 
   it("respects the table contracts: holdout never reached, reach < 100% in test, repeat purchases, dimensions", () => {
     const { exposures, purchases, groundTruth: gt } = study;
-    expect(exposures.filter((e) => e.group === "control").every((e) => e.reached === 0 && e.impressions === 0 && e.first_exposure_day === -1)).toBe(true);
+    expect(
+      exposures.filter((e) => e.group === "control").every((e) => e.reached === 0 && e.impressions === 0 && e.first_exposure_day === -1),
+    ).toBe(true);
     expect(exposures.filter((e) => e.reached === 1).every((e) => e.impressions >= 1 && e.first_exposure_day >= 0)).toBe(true);
     expect(gt.counts.reachShareOfTest).toBeGreaterThan(0.6);
     expect(gt.counts.reachShareOfTest).toBeLessThan(0.8);
@@ -145,7 +160,12 @@ describe("generateStudy data", () => {
   });
 
   it("refuses out-of-range parameters naming the field", () => {
-    for (const [field, bad] of [["holdoutShare", 0], ["liftPct", -5], ["advertiserRows", 2.5], ["baseConversionRate", 0.9]] as const) {
+    for (const [field, bad] of [
+      ["holdoutShare", 0],
+      ["liftPct", -5],
+      ["advertiserRows", 2.5],
+      ["baseConversionRate", 0.9],
+    ] as const) {
       let err: unknown;
       try {
         streamStudy({ ...P, [field]: bad }, { exposure() {}, purchase() {} });
@@ -193,7 +213,12 @@ describe("stated lift is in the data (within sampling error)", () => {
     expect(e.naiveReachedVsControlLift).not.toBeCloseTo(0.4, 2);
     // per-dimension expectations average back to the overall control rate (weights 30/35/20/15)
     const ch = e.byDimension.channel;
-    expect(0.3 * ch.search!.controlConversionRate + 0.35 * ch.social!.controlConversionRate + 0.2 * ch.video!.controlConversionRate + 0.15 * ch.display!.controlConversionRate).toBeCloseTo(0.1, 12);
+    expect(
+      0.3 * ch.search!.controlConversionRate +
+        0.35 * ch.social!.controlConversionRate +
+        0.2 * ch.video!.controlConversionRate +
+        0.15 * ch.display!.controlConversionRate,
+    ).toBeCloseTo(0.1, 12);
     expect(ch.search!.controlConversionRate).toBeGreaterThan(ch.social!.controlConversionRate);
   });
 });

@@ -18,9 +18,23 @@ describe("budget view of a refreshing budget", () => {
     const ledger = new PrivacyLedger(new Database(":memory:"), { now: () => now });
     ledger.createBudget("r", { scope: "collaboration", subject: "r" }, pureDp("1"), { refresh: "monthly" });
     ledger.createBudget("r", { scope: "party", subject: "p" }, pureDp("5"));
-    ledger.chargeAtomic("r", [{ scope: "collaboration", subject: "r" }, { scope: "party", subject: "p" }], pureDp("1"));
+    ledger.chargeAtomic(
+      "r",
+      [
+        { scope: "collaboration", subject: "r" },
+        { scope: "party", subject: "p" },
+      ],
+      pureDp("1"),
+    );
     now = new Date("2026-02-03T10:00:00Z"); // the monthly budget is restored; the loss is not
-    ledger.chargeAtomic("r", [{ scope: "collaboration", subject: "r" }, { scope: "party", subject: "p" }], pureDp("1"));
+    ledger.chargeAtomic(
+      "r",
+      [
+        { scope: "collaboration", subject: "r" },
+        { scope: "party", subject: "p" },
+      ],
+      pureDp("1"),
+    );
     const p = budgetPayloadFromLedger(ledger.status("r"));
     const monthly = p.budgets.find((b) => b.scope === "collaboration")!;
     expect(monthly.spent).toBe(1);

@@ -6,7 +6,11 @@ import { AuditLog } from "../../kernel-lib/src/purpose/audit.js";
 import type { QueryResult } from "../../kernel-lib/src/cleanroom/release.js";
 import { CleanRoomError } from "../../kernel-lib/src/errors.js";
 import {
-  auditPayloadFromReport, liftPayloadFromResult, psiPayloadFromRun, queryPayloadFromResult, refusedQueryPayload,
+  auditPayloadFromReport,
+  liftPayloadFromResult,
+  psiPayloadFromRun,
+  queryPayloadFromResult,
+  refusedQueryPayload,
 } from "../../kernel-lib/src/display/from-results.js";
 import { toText } from "../../kernel-lib/src/display/text.js";
 
@@ -15,17 +19,37 @@ const H = "ab".repeat(32);
 describe("payloads from layer results", () => {
   it("query result: released rows, then suppressed groups with null aggregates and the rule", () => {
     const r: QueryResult = {
-      kind: "query", templateName: "conversions_by_region", templateHash: H, engine: "arquero",
-      dimensions: ["region"], aggregates: ["converters"],
-      rows: [{ region: "north", converters: 120 }, { region: "south", converters: 98 }],
-      suppressed: { style: "drop", minimum: 50, minimumFrom: "template", decidedOn: "noisy", remainder: null,
-        rows: [{ key: { region: "west" }, reason: "below_threshold", rule: "aggregation.minimumUnits" }] },
-      noise: { mechanism: "discreteLaplace", perAggregate: [{ name: "converters", scale: "2", scaleExact: "2", l1Sensitivity: "1", variance: 8 }] },
-      cost: { kind: "pureDp", text: "ε = 1/2", epsilon: "1/2" }, differenceCheck: null,
+      kind: "query",
+      templateName: "conversions_by_region",
+      templateHash: H,
+      engine: "arquero",
+      dimensions: ["region"],
+      aggregates: ["converters"],
+      rows: [
+        { region: "north", converters: 120 },
+        { region: "south", converters: 98 },
+      ],
+      suppressed: {
+        style: "drop",
+        minimum: 50,
+        minimumFrom: "template",
+        decidedOn: "noisy",
+        remainder: null,
+        rows: [{ key: { region: "west" }, reason: "below_threshold", rule: "aggregation.minimumUnits" }],
+      },
+      noise: {
+        mechanism: "discreteLaplace",
+        perAggregate: [{ name: "converters", scale: "2", scaleExact: "2", l1Sensitivity: "1", variance: 8 }],
+      },
+      cost: { kind: "pureDp", text: "ε = 1/2", epsilon: "1/2" },
+      differenceCheck: null,
       rngStamp: { rngMode: "seeded", label: "teaching mode — not private" },
     };
     const p = queryPayloadFromResult(r, { purpose: "measurement.lift" });
-    expect(p.columns.map((c) => [c.name, !!c.noisy])).toEqual([["region", false], ["converters", true]]);
+    expect(p.columns.map((c) => [c.name, !!c.noisy])).toEqual([
+      ["region", false],
+      ["converters", true],
+    ]);
     expect(p.rows[2]).toMatchObject({ values: ["west", null], suppressed: { rule: "aggregation.minimumUnits", threshold: 50 } });
     expect(p.noise).toMatchObject({ mechanism: "discreteLaplace", scale: 2, sensitivity: 1, cost: 0.5, unit: "epsilon" });
     expect(p.rngMode).toBe("seeded");
@@ -39,8 +63,18 @@ describe("payloads from layer results", () => {
   });
 
   it("lift result: rates, intervals, noise share; error payload when not estimable", () => {
-    const agg = { testPopulation: 40000, controlPopulation: 10000, testConversions: 2100, controlConversions: 450,
-      testConverters: 1840, controlConverters: 400, testValue: 210000, controlValue: 45000, testValueSquared: 4e7, controlValueSquared: 9e6 };
+    const agg = {
+      testPopulation: 40000,
+      controlPopulation: 10000,
+      testConversions: 2100,
+      controlConversions: 450,
+      testConverters: 1840,
+      controlConverters: 400,
+      testValue: 210000,
+      controlValue: 45000,
+      testValueSquared: 4e7,
+      controlValueSquared: 9e6,
+    };
     const r = computeLift(agg, { noiseVariance: { testConverters: 50, controlConverters: 50 } });
     const p = liftPayloadFromResult(r, { converterNoiseVariance: 50, groundTruth: { lift: 0.14 } });
     expect(p.kind).toBe("lift");
@@ -52,7 +86,14 @@ describe("payloads from layer results", () => {
     expect(p.lift.ci[1]).toBeGreaterThan(0.15);
     expect(p.test.ci[0]).toBeLessThan(0.046);
     expect(p.noiseVarianceShare).toBeGreaterThan(0);
-    const tiny = computeLift({ ...agg, controlPopulation: 10, controlConverters: 0, controlConversions: 0, controlValue: 0, controlValueSquared: 0 });
+    const tiny = computeLift({
+      ...agg,
+      controlPopulation: 10,
+      controlConverters: 0,
+      controlConversions: 0,
+      controlValue: 0,
+      controlValueSquared: 0,
+    });
     expect(liftPayloadFromResult(tiny).kind).toBe("error");
   });
 
@@ -71,7 +112,13 @@ describe("payloads from layer results", () => {
 
   it("audit report: entries, verification and signed heads", () => {
     const log = new AuditLog(new Database(":memory:"), { roomId: "room-1", signingKey: new Uint8Array(32).fill(7) });
-    log.append({ action: "query", who: { party: "advertiser", analyst: "bo" }, purpose: "measurement.lift", templateHash: H, outcome: "granted" });
+    log.append({
+      action: "query",
+      who: { party: "advertiser", analyst: "bo" },
+      purpose: "measurement.lift",
+      templateHash: H,
+      outcome: "granted",
+    });
     log.append({ action: "query", who: { party: "advertiser" }, outcome: "refused", errorCode: "BUDGET_EXCEEDED" });
     log.signHead();
     const p = auditPayloadFromReport(log.report());

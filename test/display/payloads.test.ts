@@ -4,6 +4,7 @@ import { EXAMPLE_PAYLOADS, EXAMPLE_REFUSED_QUERY } from "../../kernel-lib/src/di
 import { toHtml, esc } from "../../kernel-lib/src/display/html.js";
 import { toText } from "../../kernel-lib/src/display/text.js";
 import { display, displayRoute, show, toMimeBundle, withMimeBundle, MIMEBUNDLE_SYMBOL } from "../../kernel-lib/src/display/bundle.js";
+import type { MimeBundle } from "../../kernel-lib/src/display/bundle.js";
 import { isCleanRoomError } from "../../kernel-lib/src/errors.js";
 import { inspect } from "node:util";
 
@@ -40,11 +41,11 @@ describe("payload schema", () => {
   });
 
   it("rejects non-finite numbers and out-of-range fractions", () => {
-    const l = clone(EXAMPLE_PAYLOADS.lift) as any;
+    const l: Record<string, unknown> = clone(EXAMPLE_PAYLOADS.lift);
     l.noiseVarianceShare = 1.5;
     expect(parsePayload(l).ok).toBe(false);
-    const b = clone(EXAMPLE_PAYLOADS.budget) as any;
-    b.budgets[0].spent = -1;
+    const b = clone(EXAMPLE_PAYLOADS.budget);
+    b.budgets[0]!.spent = -1;
     expect(parsePayload(b).ok).toBe(false);
     expect(CleanRoomPayload.safeParse({ ...EXAMPLE_PAYLOADS.lift, lift: { estimate: Infinity, ci: [0, 1] } }).success).toBe(false);
   });
@@ -92,7 +93,8 @@ describe("html and text fallbacks", () => {
     const t = toText(CleanRoomPayload.parse(EXAMPLE_PAYLOADS.budget));
     expect(t).toContain("spent ε 1.25 · remaining ε 1.75 · total ε 3");
     const z = clone(EXAMPLE_PAYLOADS.budget);
-    z.budgets[0]!.unit = "rho"; z.budgets[0]!.accountant = "zCdp";
+    z.budgets[0]!.unit = "rho";
+    z.budgets[0]!.accountant = "zCdp";
     expect(toText(CleanRoomPayload.parse(z))).toContain("spent ρ 1.25");
   });
 
@@ -119,7 +121,11 @@ describe("mime bundle and emission", () => {
 
   it("refuses a malformed payload with INTERNAL before emitting anything", () => {
     let err: unknown;
-    try { toMimeBundle({ kind: "budget", version: 1 } as any); } catch (e) { err = e; }
+    try {
+      toMimeBundle({ kind: "budget", version: 1 } as unknown as Parameters<typeof toMimeBundle>[0]);
+    } catch (e) {
+      err = e;
+    }
     expect(isCleanRoomError(err, "INTERNAL")).toBe(true);
     expect(String((err as Error).message)).toMatch(/roomId/);
   });
@@ -128,28 +134,43 @@ describe("mime bundle and emission", () => {
     expect(displayRoute()).toBe("stdout");
     const chunks: string[] = [];
     const orig = process.stdout.write;
-    (process.stdout as any).write = (c: string) => { chunks.push(String(c)); return true; };
-    try { show(EXAMPLE_PAYLOADS.error); } finally { (process.stdout as any).write = orig; }
+    process.stdout.write = ((c: string) => {
+      chunks.push(String(c));
+      return true;
+    }) as typeof process.stdout.write;
+    try {
+      show(EXAMPLE_PAYLOADS.error);
+    } finally {
+      process.stdout.write = orig;
+    }
     expect(chunks.join("")).toContain("✗ BUDGET_EXCEEDED");
   });
 
   it("uses the cleanroom-ts kernel display API when present", () => {
     const key = Symbol.for("cleanroom-lab.kernel");
-    const seen: any[] = [];
-    (globalThis as any)[key] = { display: (b: any) => seen.push(b) };
+    const seen: MimeBundle[] = [];
+    const g = globalThis as Record<symbol, unknown>;
+    g[key] = { display: (b: MimeBundle) => seen.push(b) };
     try {
       expect(displayRoute()).toBe("cleanroom-ts");
       show(EXAMPLE_PAYLOADS.lift);
-    } finally { delete (globalThis as any)[key]; }
+    } finally {
+      delete g[key];
+    }
     expect(seen).toHaveLength(1);
-    expect(seen[0][CLEANROOM_MIME].kind).toBe("lift");
+    expect(seen[0]![CLEANROOM_MIME].kind).toBe("lift");
   });
 
   it("withMimeBundle keeps the JSON form and adds a rich and a text view", () => {
-    const r = withMimeBundle({ roomId: "r1", budgets: [] as any[] }, (o) => ({ kind: "budget", version: 1, roomId: o.roomId, budgets: o.budgets }));
+    const r = withMimeBundle({ roomId: "r1", budgets: [] as (typeof EXAMPLE_PAYLOADS.budget)["budgets"] }, (o) => ({
+      kind: "budget",
+      version: 1,
+      roomId: o.roomId,
+      budgets: o.budgets,
+    }));
     expect(JSON.stringify(r)).toBe('{"roomId":"r1","budgets":[]}');
-    const b = (r as any)[MIMEBUNDLE_SYMBOL]();
-    expect(b[CLEANROOM_MIME].roomId).toBe("r1");
+    const b = (r as typeof r & { [MIMEBUNDLE_SYMBOL]: () => MimeBundle })[MIMEBUNDLE_SYMBOL]();
+    expect(b[CLEANROOM_MIME]).toHaveProperty("roomId", "r1");
     expect(inspect(r)).toContain("Privacy budget — room r1");
     expect(inspect(display(EXAMPLE_PAYLOADS.error))).toContain("BUDGET_EXCEEDED");
   });

@@ -6,13 +6,19 @@ vi.mock("@cleanroom-lab/kernel/dist/display/format.js", () => import("../../kern
 vi.mock("@cleanroom-lab/kernel/dist/display/vegalite.js", () => import("../../kernel-lib/src/display/vegalite.js"));
 // vega-embed needs a real layout engine; the glue's contract is only that a failing chart
 // does not take the view down with it.
-vi.mock("vega-embed", () => ({ default: vi.fn(async () => { throw new Error("no layout engine in tests"); }) }));
+vi.mock("vega-embed", () => ({
+  default: vi.fn(async () => {
+    throw new Error("no layout engine in tests");
+  }),
+}));
 
+import type { IRenderMime } from "@jupyterlab/rendermime-interfaces";
 import { CLEANROOM_MIME } from "../../kernel-lib/src/display/schema.js";
 import { EXAMPLE_PAYLOADS } from "../../kernel-lib/src/display/examples.js";
 import extension, { CleanRoomRenderer, rendererFactory } from "../../extension/src/mime.js";
 
-const model = (data: unknown) => ({ data: { [CLEANROOM_MIME]: data }, metadata: {}, trusted: false, setData: () => {} }) as any;
+const model = (data: unknown) =>
+  ({ data: { [CLEANROOM_MIME]: data }, metadata: {}, trusted: false, setData: () => {} }) as unknown as IRenderMime.IMimeModel;
 
 describe("mime renderer glue", () => {
   it("registers a safe factory for the vendor MIME type, preferred over the html fallback", () => {

@@ -26,7 +26,7 @@ describe("vega-lite specs", () => {
   });
 
   it("lift chart carries each arm's interval as error-bar bounds", () => {
-    const values = (liftChartSpec(lift) as any).data.values;
+    const values = (liftChartSpec(lift) as { data: { values: unknown } }).data.values;
     expect(values).toEqual([
       expect.objectContaining({ group: "test (exposed)", rate: 0.046, lo: 0.0439, hi: 0.0481 }),
       expect.objectContaining({ group: "control (holdout)", rate: 0.04, lo: 0.0362, hi: 0.0438 }),

@@ -39,7 +39,8 @@ describe("payload views", () => {
 
   it("marks an exhausted budget", () => {
     const b = clone(EXAMPLE_PAYLOADS.budget);
-    b.budgets[1]!.spent = 2; b.budgets[1]!.remaining = 0;
+    b.budgets[1]!.spent = 2;
+    b.budgets[1]!.remaining = 0;
     const { node } = renderPayload(parse(b));
     expect(node.querySelector('.crl-gauge[data-subject="retailer"]')!.getAttribute("data-level")).toBe("exhausted");
   });
@@ -68,7 +69,7 @@ describe("payload views", () => {
     const { node, charts } = renderPayload(parse(EXAMPLE_PAYLOADS.lift));
     expect(charts).toHaveLength(1);
     expect(node.contains(charts[0]!.host)).toBe(true);
-    expect((charts[0]!.spec as any).layer[1].mark.type).toBe("errorbar");
+    expect((charts[0]!.spec as { layer: { mark: { type: string } }[] }).layer[1]!.mark.type).toBe("errorbar");
     expect(text(node.querySelector('[data-field="lift"]'))).toBe("15%");
     expect(text(node.querySelector('[data-field="noise-share"]'))).toBe("noise share of variance 8.3%");
     expect(text(node)).toContain("control group under 25%");
@@ -109,7 +110,8 @@ describe("payload views", () => {
 describe("budget sidebar", () => {
   const budget = (remaining: number) => {
     const b = clone(EXAMPLE_PAYLOADS.budget);
-    b.budgets[0]!.remaining = remaining; b.budgets[0]!.spent = 3 - remaining;
+    b.budgets[0]!.remaining = remaining;
+    b.budgets[0]!.spent = 3 - remaining;
     return { [CLEANROOM_MIME]: b };
   };
 
@@ -124,13 +126,19 @@ describe("budget sidebar", () => {
   });
 
   it("treats a cell with outputs but no count yet as the one running now", () => {
-    const latest = latestBudget([{ executionCount: 9, outputs: [budget(1)] }, { executionCount: null, outputs: [budget(0.5)] }]);
+    const latest = latestBudget([
+      { executionCount: 9, outputs: [budget(1)] },
+      { executionCount: null, outputs: [budget(0.5)] },
+    ]);
     expect(latest?.payload.budgets[0]!.remaining).toBe(0.5);
   });
 
   it("ignores invalid and non-budget payloads", () => {
-    expect(latestBudget([{ executionCount: 1, outputs: [{ [CLEANROOM_MIME]: { kind: "budget", version: 1 } },
-      { [CLEANROOM_MIME]: EXAMPLE_PAYLOADS.lift }] }])).toBeNull();
+    expect(
+      latestBudget([
+        { executionCount: 1, outputs: [{ [CLEANROOM_MIME]: { kind: "budget", version: 1 } }, { [CLEANROOM_MIME]: EXAMPLE_PAYLOADS.lift }] },
+      ]),
+    ).toBeNull();
   });
 
   it("shows the remaining budget of the latest output, or an empty state", () => {

@@ -56,7 +56,9 @@ describe("exact rationals", () => {
   });
 
   it("satisfies field laws and ordering on random inputs", () => {
-    const r = fc.tuple(fc.bigInt({ min: -(10n ** 20n), max: 10n ** 20n }), fc.bigInt({ min: 1n, max: 10n ** 20n })).map(([n, d]) => rat(n, d));
+    const r = fc
+      .tuple(fc.bigInt({ min: -(10n ** 20n), max: 10n ** 20n }), fc.bigInt({ min: 1n, max: 10n ** 20n }))
+      .map(([n, d]) => rat(n, d));
     fc.assert(
       fc.property(r, r, r, (a, b, c) => {
         expect(ratAdd(ratSub(a, b), b)).toEqual(a);
@@ -104,7 +106,11 @@ describe("accountant", () => {
 
   it("composes basically with exact sums and converts ε-DP to ρ = ε²/2", () => {
     expect(composeBasic("pureDp", [pureDp("0.1"), pureDp("0.2")])).toEqual(pureDp("0.3"));
-    expect(composeBasic("approxDp", [pureDp("0.5"), approxDp("0.5", "1e-6")])).toEqual({ kind: "approxDp", epsilon: ONE, delta: rat(1, 1_000_000) });
+    expect(composeBasic("approxDp", [pureDp("0.5"), approxDp("0.5", "1e-6")])).toEqual({
+      kind: "approxDp",
+      epsilon: ONE,
+      delta: rat(1, 1_000_000),
+    });
     expect(composeBasic("zCdp", [zCdp("0.1"), pureDp("1")])).toEqual(zCdp("0.6"));
     expect(costIn("zCdp", pureDp("0.2"))).toEqual({ kind: "zCdp", rho: rat(1, 50) });
     expect(() => costIn("pureDp", zCdp("0.1"))).toThrow(/"cost.kind"/);
@@ -131,7 +137,11 @@ describe("accountant", () => {
     const exact = 0.5 + 2 * Math.sqrt(0.5 * Math.log(1e6));
     expect(ratToNumber(conv.epsilon)).toBeGreaterThan(exact);
     expect(ratToNumber(conv.epsilon) - exact).toBeLessThan(1e-7);
-    for (const [e, d] of [["1", "1e-6"], ["0.1", "1e-9"], ["8", "1e-5"]] as const) {
+    for (const [e, d] of [
+      ["1", "1e-6"],
+      ["0.1", "1e-9"],
+      ["8", "1e-5"],
+    ] as const) {
       const rho = approxDpToZcdpBudget(e, d);
       // the zCDP budget sized for (ε, δ) converts back to at most ε
       expect(ratCompare(zcdpToApproxDp(rho, d).epsilon, ratFrom(e))).toBeLessThanOrEqual(0);
@@ -140,7 +150,12 @@ describe("accountant", () => {
   });
 
   it("serialises costs as exact JSON with readable text", () => {
-    expect(costToJson(approxDp("1", "1e-6"))).toEqual({ kind: "approxDp", epsilon: { num: "1", den: "1" }, delta: { num: "1", den: "1000000" }, text: "ε = 1, δ = 0.000001" });
+    expect(costToJson(approxDp("1", "1e-6"))).toEqual({
+      kind: "approxDp",
+      epsilon: { num: "1", den: "1" },
+      delta: { num: "1", den: "1000000" },
+      text: "ε = 1, δ = 0.000001",
+    });
     expect(JSON.parse(JSON.stringify(costToJson(zCdp("0.005")))).text).toBe("ρ = 0.005");
   });
 });

@@ -8,7 +8,12 @@
 import { describe, expect, it } from "vitest";
 import { seededRng, type Rng } from "../../kernel-lib/src/rng.js";
 import { rat, ratMul } from "../../kernel-lib/src/dp/rational.js";
-import { sampleDiscreteLaplaceMany, sampleDiscreteGaussianMany, laplaceScaleFor, gaussianSigma2For } from "../../kernel-lib/src/dp/mechanisms.js";
+import {
+  sampleDiscreteLaplaceMany,
+  sampleDiscreteGaussianMany,
+  laplaceScaleFor,
+  gaussianSigma2For,
+} from "../../kernel-lib/src/dp/mechanisms.js";
 import { zcdpToApproxDp } from "../../kernel-lib/src/dp/accountant.js";
 import { ratToNumber } from "../../kernel-lib/src/dp/rational.js";
 import { epsilonLowerBound, epsilonLowerBoundCP, dpPredicateExcess, clopperPearson } from "./stats.js";
@@ -28,8 +33,10 @@ function audit(release: (count: bigint, n: number, rng: Rng) => bigint[], seed: 
   return cp;
 }
 
-const laplaceCount = (scale: ReturnType<typeof rat>) => (count: bigint, k: number, rng: Rng) => sampleDiscreteLaplaceMany(scale, k, rng).map((z) => count + z);
-const gaussCount = (sigma2: ReturnType<typeof rat>) => (count: bigint, k: number, rng: Rng) => sampleDiscreteGaussianMany(sigma2, k, rng).map((z) => count + z);
+const laplaceCount = (scale: ReturnType<typeof rat>) => (count: bigint, k: number, rng: Rng) =>
+  sampleDiscreteLaplaceMany(scale, k, rng).map((z) => count + z);
+const gaussCount = (sigma2: ReturnType<typeof rat>) => (count: bigint, k: number, rng: Rng) =>
+  sampleDiscreteGaussianMany(sigma2, k, rng).map((z) => count + z);
 
 describe("empirical privacy audit (threshold event, Clopper–Pearson / Hoeffding lower bound on ε)", () => {
   it("discrete Laplace at ε = 1: the lower bound is close to but never above 1", () => {
@@ -45,7 +52,8 @@ describe("empirical privacy audit (threshold event, Clopper–Pearson / Hoeffdin
 
   it("a mechanism that forgets sensitivity 2 (claims ε = 1 for a count of pairs) is caught", () => {
     // a pair-count moves by 2 between neighbours; noise calibrated to Δ = 1 gives ε = 2
-    const release = (count: bigint, k: number, rng: Rng) => sampleDiscreteLaplaceMany(laplaceScaleFor("1", 1n), k, rng).map((z) => 2n * count + z);
+    const release = (count: bigint, k: number, rng: Rng) =>
+      sampleDiscreteLaplaceMany(laplaceScaleFor("1", 1n), k, rng).map((z) => 2n * count + z);
     const outD = release(c, n, seededRng("pairs/D"));
     const outD1 = release(c + 1n, n, seededRng("pairs/D1"));
     const inS = (xs: bigint[]) => xs.reduce((k, x) => (x >= 2n * c + 1n ? k + 1 : k), 0);

@@ -27,12 +27,19 @@ export function setUp(lab: Lab, data = studyRows()): void {
   const adv = lab.party("advertiser");
   const ret = lab.party("retailer");
   const s = liftSchemas();
-  if (!lab.datasets(adv).length) lab.upload(adv, "exposures", data.exposures, { schema: s.exposures, purposes: ["measurement"], rule: liftRules(5).exposures });
-  if (!lab.datasets(ret).length) lab.upload(ret, "purchases", data.purchases, { schema: s.purchases, purposes: ["measurement"], rule: liftRules(5).purchases });
+  if (!lab.datasets(adv).length)
+    lab.upload(adv, "exposures", data.exposures, { schema: s.exposures, purposes: ["measurement"], rule: liftRules(5).exposures });
+  if (!lab.datasets(ret).length)
+    lab.upload(ret, "purchases", data.purchases, { schema: s.purchases, purposes: ["measurement"], rule: liftRules(5).purchases });
   lab.declarePurpose({ party: adv, analyst: "bo", purpose: "measurement", justification: "campaign lift" });
   lab.approveTemplate(TEMPLATE, adv);
   lab.approveTemplate(TEMPLATE, ret);
 }
 
 export const query = (lab: Lab) =>
-  lab.cleanRoomQuery({ template: TEMPLATE, params: { startDay: 0, endDay: 27 }, as: { party: "advertiser", analyst: "bo" }, purpose: "measurement" });
+  lab.cleanRoomQuery({
+    template: TEMPLATE,
+    params: { startDay: 0, endDay: 27 },
+    as: { party: "advertiser", analyst: "bo" },
+    purpose: "measurement",
+  });

@@ -32,7 +32,9 @@ function freshDb(name: string, setup: (l: PrivacyLedger) => void): string {
 
 async function race(file: string, procs: number, attempts: number, costs: string, keys: BudgetKey[], threads = 1) {
   const go = `${file}.go`;
-  const kids = Array.from({ length: procs }, () => spawnChild(["charge", file, "room-1", String(attempts), costs, JSON.stringify(keys), go, String(threads)]));
+  const kids = Array.from({ length: procs }, () =>
+    spawnChild(["charge", file, "room-1", String(attempts), costs, JSON.stringify(keys), go, String(threads)]),
+  );
   await Promise.all(kids.map((k) => k.waitFor("READY")));
   writeFileSync(go, "go");
   const results = await Promise.all(kids.map((k) => k.done));

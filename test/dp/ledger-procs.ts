@@ -13,7 +13,16 @@ export function childScript(): string {
   if (built) return built;
   mkdirSync(outDir, { recursive: true });
   const outfile = path.join(outDir, `ledger-child-${process.pid}.cjs`);
-  buildSync({ entryPoints: [path.join(__dirname, "fixtures/ledger-child.ts")], bundle: true, platform: "node", format: "cjs", target: "node20", outfile, external: ["better-sqlite3"], logLevel: "silent" });
+  buildSync({
+    entryPoints: [path.join(__dirname, "fixtures/ledger-child.ts")],
+    bundle: true,
+    platform: "node",
+    format: "cjs",
+    target: "node20",
+    outfile,
+    external: ["better-sqlite3"],
+    logLevel: "silent",
+  });
   built = outfile;
   return outfile;
 }

@@ -40,7 +40,9 @@ describe("store-wide dataset budgets", () => {
     l.chargeAtomic("room-b", [ds], pureDp("0.5"));
     const name = `dataset/${ds.subject}`;
     const at = new Date().toISOString();
-    expect(l.verify("room-a", { audited: [{ index: 3, ts: at, cost: { kind: "pureDp", epsilon: "1/4" }, budgets: [name] }] }).ok).toBe(true);
+    expect(l.verify("room-a", { audited: [{ index: 3, ts: at, cost: { kind: "pureDp", epsilon: "1/4" }, budgets: [name] }] }).ok).toBe(
+      true,
+    );
     const v = l.verify("room-b", { audited: [{ index: 7, ts: at, cost: { kind: "pureDp", epsilon: "1/4" }, budgets: [name] }] });
     expect(v.ok).toBe(false);
     expect(v.mismatches).toMatchObject([{ budget: name, entries: [7, 7] }]);

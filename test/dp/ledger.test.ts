@@ -32,7 +32,8 @@ describe("PrivacyLedger", () => {
   it("ten spends of 0.1 exhaust a budget of 1.0 exactly; the eleventh says Requested / Remaining / Difference", () => {
     const l = mem();
     l.createBudget("room-1", collab, pureDp("1"));
-    for (let i = 0; i < 10; i++) l.chargeAtomic("room-1", [collab], pureDp(0.1), { templateHash: "ab12", purpose: "measurement", party: "advertiser" });
+    for (let i = 0; i < 10; i++)
+      l.chargeAtomic("room-1", [collab], pureDp(0.1), { templateHash: "ab12", purpose: "measurement", party: "advertiser" });
     const s = l.budgetStatus("room-1", collab);
     expect(s.spent.epsilon).toEqual({ num: "1", den: "1" });
     expect(s.remaining.text).toBe("ε = 0");
@@ -107,13 +108,21 @@ describe("PrivacyLedger", () => {
   it("refuses bad input before touching the db, naming the field", () => {
     const l = mem();
     l.createBudget("room-1", collab, pureDp("1"));
-    expect(thrown(() => l.chargeAtomic("room-1", [collab], { kind: "pureDp", epsilon: rat(0) } as PrivacyCost)).message).toMatch(/"cost.epsilon"/);
-    expect(thrown(() => l.chargeAtomic("room-1", [collab], { kind: "pureDp", epsilon: rat(-1, 10) } as PrivacyCost)).code).toBe("DP_PARAM_INVALID");
+    expect(thrown(() => l.chargeAtomic("room-1", [collab], { kind: "pureDp", epsilon: rat(0) } as PrivacyCost)).message).toMatch(
+      /"cost.epsilon"/,
+    );
+    expect(thrown(() => l.chargeAtomic("room-1", [collab], { kind: "pureDp", epsilon: rat(-1, 10) } as PrivacyCost)).code).toBe(
+      "DP_PARAM_INVALID",
+    );
     expect(thrown(() => l.chargeAtomic("room-1", [collab], { kind: "pureDp", epsilon: Number.NaN } as never)).message).toMatch(/NaN/);
-    expect(thrown(() => l.chargeAtomic("room-1", [collab], { kind: "pureDp", epsilon: "1e-12" } as never)).message).toMatch(/\[1e-9, 1e4\]/);
+    expect(thrown(() => l.chargeAtomic("room-1", [collab], { kind: "pureDp", epsilon: "1e-12" } as never)).message).toMatch(
+      /\[1e-9, 1e4\]/,
+    );
     expect(thrown(() => l.chargeAtomic("room-1", [], pureDp("0.1"))).message).toMatch(/"budgetKeys"/);
     expect(thrown(() => l.chargeAtomic("room-1", [collab, collab], pureDp("0.1"))).message).toMatch(/distinct/);
-    expect(thrown(() => l.chargeAtomic("room-1", [{ scope: "team", subject: "x" } as never], pureDp("0.1"))).message).toMatch(/"budgetKeys\[0\].scope"/);
+    expect(thrown(() => l.chargeAtomic("room-1", [{ scope: "team", subject: "x" } as never], pureDp("0.1"))).message).toMatch(
+      /"budgetKeys\[0\].scope"/,
+    );
     expect(thrown(() => l.chargeAtomic("room-1", [collab], pureDp("0.1"), { sql: "x" } as never)).message).toMatch(/"meta.sql"/);
     expect(thrown(() => l.chargeAtomic("room-1", [adv], pureDp("0.1"))).code).toBe("BUDGET_NOT_FOUND");
     expect(l.charges("room-1", collab)).toHaveLength(0);
@@ -164,40 +173,44 @@ describe("PrivacyLedger randomised schedules (property-based)", () => {
       ),
     });
     fc.assert(
-      fc.property(fc.array(fc.integer({ min: 1, max: 30 }), { minLength: 3, maxLength: 3 }), fc.array(op, { maxLength: 40 }), (totals, ops) => {
-        const l = mem();
-        const total: Rational[] = totals.map((t) => rat(t, 10));
-        keys.forEach((k, i) => l.createBudget("r", k, pureDp(total[i]!)));
-        const model: Rational[] = [ZERO, ZERO, ZERO];
-        for (const o of ops) {
-          const ks = o.budgets.map((i) => keys[i]!);
-          let valid = true;
-          let c: Rational = ZERO;
-          try {
-            c = ratFrom(o.cost);
-            valid = ratCompare(c, rat(1, 1_000_000_000)) >= 0;
-          } catch {
-            valid = false;
+      fc.property(
+        fc.array(fc.integer({ min: 1, max: 30 }), { minLength: 3, maxLength: 3 }),
+        fc.array(op, { maxLength: 40 }),
+        (totals, ops) => {
+          const l = mem();
+          const total: Rational[] = totals.map((t) => rat(t, 10));
+          keys.forEach((k, i) => l.createBudget("r", k, pureDp(total[i]!)));
+          const model: Rational[] = [ZERO, ZERO, ZERO];
+          for (const o of ops) {
+            const ks = o.budgets.map((i) => keys[i]!);
+            let valid = true;
+            let c: Rational = ZERO;
+            try {
+              c = ratFrom(o.cost);
+              valid = ratCompare(c, rat(1, 1_000_000_000)) >= 0;
+            } catch {
+              valid = false;
+            }
+            const shouldFit = valid && o.budgets.every((i) => ratCompare(ratAdd(model[i]!, c), total[i]!) <= 0);
+            let ok = false;
+            try {
+              l.chargeAtomic("r", ks, { kind: "pureDp", epsilon: o.cost } as never);
+              ok = true;
+            } catch (e) {
+              if (!isCleanRoomError(e)) throw e;
+              expect(e.code).toBe(valid ? "BUDGET_EXCEEDED" : "DP_PARAM_INVALID");
+            }
+            expect(ok).toBe(shouldFit);
+            if (ok) for (const i of o.budgets) model[i] = ratAdd(model[i]!, c);
+            keys.forEach((k, i) => {
+              const sp = ratFrom(l.budgetStatus("r", k, 0).spent.epsilon);
+              expect(ratCompare(sp, model[i]!)).toBe(0);
+              expect(ratCompare(sp, total[i]!)).toBeLessThanOrEqual(0);
+            });
           }
-          const shouldFit = valid && o.budgets.every((i) => ratCompare(ratAdd(model[i]!, c), total[i]!) <= 0);
-          let ok = false;
-          try {
-            l.chargeAtomic("r", ks, { kind: "pureDp", epsilon: o.cost } as never);
-            ok = true;
-          } catch (e) {
-            if (!isCleanRoomError(e)) throw e;
-            expect(e.code).toBe(valid ? "BUDGET_EXCEEDED" : "DP_PARAM_INVALID");
-          }
-          expect(ok).toBe(shouldFit);
-          if (ok) for (const i of o.budgets) model[i] = ratAdd(model[i]!, c);
-          keys.forEach((k, i) => {
-            const sp = ratFrom(l.budgetStatus("r", k, 0).spent.epsilon);
-            expect(ratCompare(sp, model[i]!)).toBe(0);
-            expect(ratCompare(sp, total[i]!)).toBeLessThanOrEqual(0);
-          });
-        }
-        expect(l.verify()).toEqual({ ok: true, problems: [] });
-      }),
+          expect(l.verify()).toEqual({ ok: true, problems: [] });
+        },
+      ),
       { numRuns: 150, seed: 20261125 },
     );
   });

@@ -18,7 +18,12 @@ import { ArqueroEngine } from "../../kernel-lib/src/cleanroom/engine.js";
 import { previewTemplate, noiseHalfWidth } from "../../kernel-lib/src/labs/design.js";
 import { queryPayloadFromResult } from "../../kernel-lib/src/display/from-results.js";
 import { registerMechanism, mechanisms, mechanism, discreteLaplace, type NoiseMechanism } from "../../kernel-lib/src/dp/registry.js";
-import { discreteLaplaceTail, discreteLaplaceVariance, sampleDiscreteLaplace, sampleDiscreteLaplaceMany } from "../../kernel-lib/src/dp/mechanisms.js";
+import {
+  discreteLaplaceTail,
+  discreteLaplaceVariance,
+  sampleDiscreteLaplace,
+  sampleDiscreteLaplaceMany,
+} from "../../kernel-lib/src/dp/mechanisms.js";
 import { rat, ratCompare, ratDiv, ratMul, ratToString, isqrt, type Rational } from "../../kernel-lib/src/dp/rational.js";
 import { PrivacyLedger } from "../../kernel-lib/src/dp/ledger.js";
 import { zCdp } from "../../kernel-lib/src/dp/accountant.js";
@@ -142,7 +147,9 @@ describe("a mechanism registered outside the library runs end to end", () => {
     ledger.chargeAtomic("room-1", [key], prep.cost!, { templateHash: prep.templateHash });
     expect(ledger.budgetStatus("room-1", key).spent.text).toBe(`ρ = ${(2 * n) / 100}`);
     // a second run no longer fits the zCDP budget
-    expect(refusal("BUDGET_EXCEEDED", () => ledger.chargeAtomic("room-1", [key], prep.cost!, { templateHash: prep.templateHash })).message).toMatch(/ρ/);
+    expect(
+      refusal("BUDGET_EXCEEDED", () => ledger.chargeAtomic("room-1", [key], prep.cost!, { templateHash: prep.templateHash })).message,
+    ).toMatch(/ρ/);
 
     const engine = new ArqueroEngine();
     const exact = await engine.execute(prep.plan, prep.tables);
@@ -163,13 +170,25 @@ describe("a mechanism registered outside the library runs end to end", () => {
   });
 
   it("refuses a malformed or clashing definition, naming the field", () => {
-    expect(refusal("DP_PARAM_INVALID", () => registerMechanism({ ...laplaceZcdp, templateName: "laplace" })).field).toBe("mechanism.templateName");
-    expect(refusal("DP_PARAM_INVALID", () => registerMechanism({ ...laplaceZcdp, displayName: "discreteGaussian" })).field).toBe("mechanism.displayName");
-    expect(refusal("DP_PARAM_INVALID", () => registerMechanism({ ...laplaceZcdp, unit: "approxDp" as never })).field).toBe("mechanism.unit");
-    expect(refusal("DP_PARAM_INVALID", () => registerMechanism({ ...laplaceZcdp, budgetField: "mechanism" })).field).toBe("mechanism.budgetField");
-    expect(refusal("DP_PARAM_INVALID", () => registerMechanism({ ...laplaceZcdp, sample: undefined as never })).field).toBe("mechanism.sample");
+    expect(refusal("DP_PARAM_INVALID", () => registerMechanism({ ...laplaceZcdp, templateName: "laplace" })).field).toBe(
+      "mechanism.templateName",
+    );
+    expect(refusal("DP_PARAM_INVALID", () => registerMechanism({ ...laplaceZcdp, displayName: "discreteGaussian" })).field).toBe(
+      "mechanism.displayName",
+    );
+    expect(refusal("DP_PARAM_INVALID", () => registerMechanism({ ...laplaceZcdp, unit: "approxDp" as never })).field).toBe(
+      "mechanism.unit",
+    );
+    expect(refusal("DP_PARAM_INVALID", () => registerMechanism({ ...laplaceZcdp, budgetField: "mechanism" })).field).toBe(
+      "mechanism.budgetField",
+    );
+    expect(refusal("DP_PARAM_INVALID", () => registerMechanism({ ...laplaceZcdp, sample: undefined as never })).field).toBe(
+      "mechanism.sample",
+    );
     expect(mechanisms()).toHaveLength(2);
     expect(mechanism("discreteLaplace")).toBe(discreteLaplace);
-    expect(refusal("DP_PARAM_INVALID", () => mechanism("laplaceZcdp", "noise.kind")).message).toMatch(/"noise\.kind" expected one of "laplace" \| "gaussian"/);
+    expect(refusal("DP_PARAM_INVALID", () => mechanism("laplaceZcdp", "noise.kind")).message).toMatch(
+      /"noise\.kind" expected one of "laplace" \| "gaussian"/,
+    );
   });
 });

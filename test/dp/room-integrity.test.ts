@@ -31,7 +31,10 @@ describe("the ledger cannot be zeroed unnoticed (issue 14 #6)", () => {
     await query(lab);
     await query(lab);
     expect(lab.audit().verification.ok).toBe(true);
-    const charges = lab.audit({ limit: 1000 }).entries.filter((e) => e.action === "charge").map((e) => e.seq);
+    const charges = lab
+      .audit({ limit: 1000 })
+      .entries.filter((e) => e.action === "charge")
+      .map((e) => e.seq);
     expect(charges).toHaveLength(2);
     lab.close();
 

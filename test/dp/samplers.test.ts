@@ -66,7 +66,7 @@ describe("discrete Laplace sampler (CKS Alg. 2)", () => {
     const mean = xs.reduce((a, b) => a + b, 0) / N;
     const varHat = xs.reduce((a, b) => a + (b - mean) ** 2, 0) / N;
     expect(Math.abs(mean)).toBeLessThan(4.41717 * Math.sqrt(v / N));
-    expect(Math.abs(varHat - v)).toBeLessThan(4.41717 * Math.sqrt(5) * v / Math.sqrt(N));
+    expect(Math.abs(varHat - v)).toBeLessThan((4.41717 * Math.sqrt(5) * v) / Math.sqrt(N));
   });
 });
 
@@ -103,7 +103,7 @@ describe("discrete Gaussian sampler (CKS Alg. 3)", () => {
     const xs = nums(sampleDiscreteGaussianMany(rat(1, 4), N, seededRng("dg-var")));
     const v = discreteGaussianVariance(rat(1, 4));
     const varHat = xs.reduce((a, b) => a + b * b, 0) / N;
-    expect(Math.abs(varHat - v)).toBeLessThan(6 * Math.sqrt(5) * v / Math.sqrt(N));
+    expect(Math.abs(varHat - v)).toBeLessThan((6 * Math.sqrt(5) * v) / Math.sqrt(N));
   });
 });
 
@@ -127,7 +127,11 @@ describe("outputs on the declared lattice", () => {
     for (let i = 0; i < 200; i++) {
       const c = releaseInteger(1000n + BigInt(i), { kind: "laplace", epsilon: "0.5" }, { l1: 1n, l2Squared: 1n }, rng);
       expect(c.value).toMatch(/^-?\d+$/);
-      const s = noisySumFixedPoint([12.34, 56.78, 99.99 + i], { lower: "0", upper: "100", grid: "0.01", noise: { kind: "gaussian", rho: "0.1" } }, rng);
+      const s = noisySumFixedPoint(
+        [12.34, 56.78, 99.99 + i],
+        { lower: "0", upper: "100", grid: "0.01", noise: { kind: "gaussian", rho: "0.1" } },
+        rng,
+      );
       expect(ratDiv(ratFrom(s.valueText), grid).den).toBe(1n);
       expect(BigInt(s.units)).toBeTypeOf("bigint");
     }

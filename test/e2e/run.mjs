@@ -14,7 +14,7 @@
 // Usage: node test/e2e/run.mjs [--no-build] [--headed] [--keep]
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, existsSync } from "node:fs";
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, existsSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -36,11 +36,21 @@ function check(name, ok, detail = "") {
   console.log(`${ok ? "  ✓" : "  ✗"} ${name}${detail ? ` — ${detail}` : ""}`);
 }
 
+async function shot(loc, name) {
+  mkdirSync(SHOTS, { recursive: true });
+  await loc.scrollIntoViewIfNeeded().catch(() => {});
+  await loc.screenshot({ path: join(SHOTS, `${name}.png`) }).catch((e) => check(`screenshot ${name}`, false, String(e)));
+}
+
 const cleanups = [];
 async function cleanup() {
   while (cleanups.length) {
     const f = cleanups.pop();
-    try { await f(); } catch { /* best effort */ }
+    try {
+      await f();
+    } catch {
+      /* best effort */
+    }
   }
 }
 let finishing = false;
@@ -55,7 +65,11 @@ async function finish(code) {
   process.exit(code ?? (failed > 0 || passed === 0 ? 1 : 0));
 }
 for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => finish(130));
-const hardTimeout = setTimeout(() => { console.error("e2e: global timeout (300 s)"); check("finished within 300 s", false); finish(1); }, 300_000);
+const hardTimeout = setTimeout(() => {
+  console.error("e2e: global timeout (420 s)");
+  check("finished within 420 s", false);
+  finish(1);
+}, 420_000);
 hardTimeout.unref();
 
 function freePort() {
@@ -63,32 +77,65 @@ function freePort() {
     const s = createServer();
     s.unref();
     s.on("error", rej);
-    s.listen(0, "127.0.0.1", () => { const { port } = s.address(); s.close(() => res(port)); });
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => res(port));
+    });
   });
 }
 
 /** Start serve.py; resolve with the URL it prints, reject after `ms`. */
 function startLab(port, root, token) {
-  const child = spawn(PYTHON, [join(REPO, "extension/app/serve.py"), "--port", String(port), "--root", root, "--token", token, "--no-browser"],
-    { cwd: REPO, detached: true, stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, PYDEVD_DISABLE_FILE_VALIDATION: "1", CLEANROOM_LAB_STATE: join(root, ".jupyter-state") } });
-  cleanups.push(() => new Promise((res) => {
-    if (child.exitCode !== null) return res();
-    child.once("exit", res);
-    try { process.kill(-child.pid, "SIGTERM"); } catch { /* gone */ }
-    setTimeout(() => { try { process.kill(-child.pid, "SIGKILL"); } catch { /* gone */ } res(); }, 5000).unref();
-  }));
+  const child = spawn(
+    PYTHON,
+    [join(REPO, "extension/app/serve.py"), "--port", String(port), "--root", root, "--token", token, "--no-browser"],
+    {
+      cwd: REPO,
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, PYDEVD_DISABLE_FILE_VALIDATION: "1", CLEANROOM_LAB_STATE: join(root, ".jupyter-state") },
+    },
+  );
+  cleanups.push(
+    () =>
+      new Promise((res) => {
+        if (child.exitCode !== null) return res();
+        child.once("exit", res);
+        try {
+          process.kill(-child.pid, "SIGTERM");
+        } catch {
+          /* gone */
+        }
+        setTimeout(() => {
+          try {
+            process.kill(-child.pid, "SIGKILL");
+          } catch {
+            /* gone */
+          }
+          res();
+        }, 5000).unref();
+      }),
+  );
   let serverLog = "";
-  child.stderr.on("data", (d) => { serverLog += d; if (process.env.E2E_VERBOSE) process.stderr.write(d); });
+  child.stderr.on("data", (d) => {
+    serverLog += d;
+    if (process.env.E2E_VERBOSE) process.stderr.write(d);
+  });
   return new Promise((res, rej) => {
     const timer = setTimeout(() => rej(new Error(`lab did not start within 60 s:\n${serverLog.slice(-3000)}`)), 60_000);
     let out = "";
     child.stdout.on("data", (d) => {
       out += d;
       const m = /CLEANROOM_LAB_URL (\S+)/.exec(out);
-      if (m) { clearTimeout(timer); res({ url: m[1], child, serverLog: () => serverLog }); }
+      if (m) {
+        clearTimeout(timer);
+        res({ url: m[1], child, serverLog: () => serverLog });
+      }
     });
-    child.once("exit", (code) => { clearTimeout(timer); rej(new Error(`serve.py exited with ${code}:\n${serverLog.slice(-3000)}`)); });
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      rej(new Error(`serve.py exited with ${code}:\n${serverLog.slice(-3000)}`));
+    });
   });
 }
 
@@ -117,16 +164,27 @@ async function main() {
   const profile = mkdtempSync(join(REPO, ".scratch/e2e-chromium-"));
   cleanups.push(() => rmSync(profile, { recursive: true, force: true }));
   const ctx = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM, headless: !args.has("--headed"), viewport: { width: 1280, height: 900 },
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync"],
+    executablePath: CHROMIUM,
+    headless: !args.has("--headed"),
+    viewport: { width: 1280, height: 900 },
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
   });
   cleanups.push(() => ctx.close());
   const page = ctx.pages()[0] ?? (await ctx.newPage());
   page.setDefaultTimeout(30_000);
   const consoleErrors = [];
   page.on("pageerror", (e) => consoleErrors.push(String(e)));
-  page.on("console", (m) => { if (m.type() === "error") consoleErrors.push(m.text()); });
+  page.on("console", (m) => {
+    if (m.type() === "error") consoleErrors.push(`${m.text()}${m.location()?.url ? ` (${m.location().url})` : ""}`);
+  });
 
   t = Date.now();
   const base = lab.url.replace(/\?token=.*$/, "");
@@ -136,11 +194,23 @@ async function main() {
   check("JupyterLab app loads and opens the notebook", true, since(t));
   // Wait for the notebook to finish loading and its kernel (cleanroom-ts) to be idle.
   t = Date.now();
-  await page.locator(".jp-NotebookPanel .jp-Spinner").waitFor({ state: "detached", timeout: 60_000 }).catch(() => {});
-  await page.waitForFunction(() => /cleanroom/i.test(document.querySelector(".jp-NotebookPanel-toolbar .jp-Toolbar-kernelName")?.textContent ?? ""),
-    null, { timeout: 60_000 }).catch(() => {});
+  await page
+    .locator(".jp-NotebookPanel .jp-Spinner")
+    .waitFor({ state: "detached", timeout: 60_000 })
+    .catch(() => {});
+  await page
+    .waitForFunction(
+      () => /cleanroom/i.test(document.querySelector(".jp-NotebookPanel-toolbar .jp-Toolbar-kernelName")?.textContent ?? ""),
+      null,
+      { timeout: 60_000 },
+    )
+    .catch(() => {});
   await page.waitForSelector('.jp-NotebookPanel-toolbar [data-status="idle"]', { state: "attached", timeout: 60_000 }).catch(() => {});
-  const kernelName = await page.locator(".jp-NotebookPanel-toolbar .jp-Toolbar-kernelName").first().textContent({ timeout: 5_000 }).catch(() => "");
+  const kernelName = await page
+    .locator(".jp-NotebookPanel-toolbar .jp-Toolbar-kernelName")
+    .first()
+    .textContent({ timeout: 5_000 })
+    .catch(() => "");
   check("notebook uses the cleanroom-ts kernel", /cleanroom/i.test(kernelName ?? ""), `kernel: ${kernelName?.trim()} (${since(t)})`);
 
   const cells = page.locator(".jp-Notebook .jp-Cell");
@@ -149,13 +219,21 @@ async function main() {
   /** Run cell i (Shift+Enter) and wait until its prompt shows an execution count. */
   async function runCell(i, timeout = 60_000) {
     const cell = cells.nth(i);
-    const before = (await cell.locator(".jp-InputPrompt").textContent().catch(() => "")) ?? "";
+    const before =
+      (await cell
+        .locator(".jp-InputPrompt")
+        .textContent()
+        .catch(() => "")) ?? "";
     await cell.locator(".jp-InputArea-editor").click();
     await page.keyboard.press("Shift+Enter");
-    await page.waitForFunction(([el, prev]) => {
-      const p = el.querySelector(".jp-InputPrompt")?.textContent ?? "";
-      return /\[\d+\]/.test(p) && p !== prev;
-    }, [await cell.elementHandle(), before], { timeout });
+    await page.waitForFunction(
+      ([el, prev]) => {
+        const p = el.querySelector(".jp-InputPrompt")?.textContent ?? "";
+        return /\[\d+\]/.test(p) && p !== prev;
+      },
+      [await cell.elementHandle(), before],
+      { timeout },
+    );
     return cell;
   }
 
@@ -175,30 +253,43 @@ async function main() {
 
   const view = (kind) => page.locator(`.crl-view[data-kind="${kind}"]`).first();
   const text = async (loc) => ((await loc.textContent({ timeout: 10_000 }).catch(() => null)) ?? "").replace(/\s+/g, " ").trim();
-  async function shot(loc, name) {
-    mkdirSync(SHOTS, { recursive: true });
-    await loc.scrollIntoViewIfNeeded().catch(() => {});
-    await loc.screenshot({ path: join(SHOTS, `${name}.png`) }).catch((e) => check(`screenshot ${name}`, false, String(e)));
-  }
 
   // query / suppression
-  const q = page.locator('.crl-view[data-kind="query"]').filter({ has: page.locator(".crl-row-suppressed") }).first();
+  const q = page
+    .locator('.crl-view[data-kind="query"]')
+    .filter({ has: page.locator(".crl-row-suppressed") })
+    .first();
   const marker = q.locator(".crl-row-suppressed .crl-suppressed-marker").first();
-  check("query: suppressed row is marked with its rule and threshold",
-    (await marker.getAttribute("data-rule").catch(() => null)) === "minimum group size" && (await marker.getAttribute("data-threshold").catch(() => null)) === "50",
-    await text(marker));
+  check(
+    "query: suppressed row is marked with its rule and threshold",
+    (await marker.getAttribute("data-rule").catch(() => null)) === "minimum group size" &&
+      (await marker.getAttribute("data-threshold").catch(() => null)) === "50",
+    await text(marker),
+  );
   check("query: released rows are not marked", (await q.locator("tbody tr:not(.crl-row-suppressed)").count()) === 3);
   await shot(q, "query-suppression");
 
   // refused query: why-blocked trace
-  const refused = page.locator('.crl-view[data-kind="query"]').filter({ has: page.locator(".crl-trace") }).first();
-  check("refused query: the trace names the refusing step",
-    (await refused.locator(".crl-step-refused").getAttribute("data-step").catch(() => null)) === "purpose");
+  const refused = page
+    .locator('.crl-view[data-kind="query"]')
+    .filter({ has: page.locator(".crl-trace") })
+    .first();
+  check(
+    "refused query: the trace names the refusing step",
+    (await refused
+      .locator(".crl-step-refused")
+      .getAttribute("data-step")
+      .catch(() => null)) === "purpose",
+  );
   await shot(refused, "query-refused-trace");
 
   // lift chart SVG
   const lift = view("lift");
-  await lift.locator(".crl-chart svg").first().waitFor({ timeout: 30_000 }).catch(() => {});
+  await lift
+    .locator(".crl-chart svg")
+    .first()
+    .waitFor({ timeout: 30_000 })
+    .catch(() => {});
   const marks = await lift.locator(".crl-chart svg .mark-rect path, .crl-chart svg .mark-rule line, .crl-chart svg path").count();
   check("lift: vega-lite chart renders as SVG with marks", marks > 0, `${marks} svg paths`);
   check("lift: headline shows the lift", (await text(lift.locator('[data-field="lift"]'))) === "15%");
@@ -206,8 +297,11 @@ async function main() {
 
   check("psi: match rate shown", (await text(view("psi").locator('[data-field="match-rate"]'))) === "match rate (smaller set) 62.5%");
   await shot(view("psi"), "psi");
-  check("attestation: failed check and denied key release shown",
-    (await view("attestation").locator('[data-status="failed"]').count()) === 1 && (await view("attestation").locator('[data-status="denied"]').count()) === 1);
+  check(
+    "attestation: failed check and denied key release shown",
+    (await view("attestation").locator('[data-status="failed"]').count()) === 1 &&
+      (await view("attestation").locator('[data-status="denied"]').count()) === 1,
+  );
   await shot(view("attestation"), "attestation");
   check("audit: broken chain pinpointed", (await text(view("audit").locator('[data-field="chain"]'))).includes("chain broken at entry 2"));
   await shot(view("audit"), "audit");
@@ -216,26 +310,42 @@ async function main() {
   check("error payload shown as a typed error", (await text(view("error"))).includes("BUDGET_EXCEEDED"));
   await shot(view("error"), "error");
   const invalid = view("invalid");
-  check("invalid payload shows a readable error box, not a blank output",
-    (await text(invalid)).includes("unreadable cleanroom-lab output") && (await text(invalid)).includes("roomId"));
+  check(
+    "invalid payload shows a readable error box, not a blank output",
+    (await text(invalid)).includes("unreadable cleanroom-lab output") && (await text(invalid)).includes("roomId"),
+  );
   await shot(invalid, "invalid-payload");
 
   // real layer results through display/from-results
-  const titled = (title) => page.locator(".crl-view").filter({ has: page.locator(".crl-title", { hasText: title }) }).first();
-  check("real PSI run renders (match count from runPsi)", (await text(titled("PSI (real run)").locator('[data-field="match-count"]'))) === "matched 2");
-  check("real computeLift result renders with its chart",
-    (await titled("Lift (computeLift)").locator(".crl-chart svg").count()) === 1 && (await text(titled("Lift (computeLift)").locator('[data-field="lift"]'))) === "15%");
-  check("real audit log renders verified with a signed head",
-    (await text(titled("Audit (real log)").locator('[data-field="chain"]'))).startsWith("✓ chain verified (2 entries)")
-    && (await titled("Audit (real log)").locator('.crl-heads [data-status="ok"]').count()) === 1);
+  const titled = (title) =>
+    page
+      .locator(".crl-view")
+      .filter({ has: page.locator(".crl-title", { hasText: title }) })
+      .first();
+  check(
+    "real PSI run renders (match count from runPsi)",
+    (await text(titled("PSI (real run)").locator('[data-field="match-count"]'))) === "matched 2",
+  );
+  check(
+    "real computeLift result renders with its chart",
+    (await titled("Lift (computeLift)").locator(".crl-chart svg").count()) === 1 &&
+      (await text(titled("Lift (computeLift)").locator('[data-field="lift"]'))) === "15%",
+  );
+  check(
+    "real audit log renders verified with a signed head",
+    (await text(titled("Audit (real log)").locator('[data-field="chain"]'))).startsWith("✓ chain verified (2 entries)") &&
+      (await titled("Audit (real log)").locator('.crl-heads [data-status="ok"]').count()) === 1,
+  );
 
   // budget: the spending cell ran once (collaboration ε 3 − 0.5)
   const spendIndex = count - 1;
   const remainingIn = (loc) => text(loc.locator('.crl-gauge[data-scope="collaboration"] [data-field="remaining"]').first());
   const budgetOut = out(spendIndex).locator('.crl-view[data-kind="budget"]');
   check("budget gauge: remaining after one charge", (await remainingIn(budgetOut)) === "remaining ε 2.5", await remainingIn(budgetOut));
-  check("budget gauge: spent after one charge",
-    (await text(budgetOut.locator('.crl-gauge[data-scope="collaboration"] [data-field="spent"]'))) === "spent ε 0.5");
+  check(
+    "budget gauge: spent after one charge",
+    (await text(budgetOut.locator('.crl-gauge[data-scope="collaboration"] [data-field="spent"]'))) === "spent ε 0.5",
+  );
   await shot(budgetOut, "budget");
 
   // sidebar
@@ -249,36 +359,71 @@ async function main() {
 
   t = Date.now();
   await runCell(spendIndex);
-  await page.waitForFunction(() => {
-    const el = document.querySelector('#cleanroom-lab-budget .crl-gauge[data-scope="collaboration"] [data-field="remaining"]');
-    return (el?.textContent ?? "").includes("ε 2") && !(el?.textContent ?? "").includes("2.5");
-  }, null, { timeout: 15_000 }).catch(() => {});
+  await page
+    .waitForFunction(
+      () => {
+        const el = document.querySelector('#cleanroom-lab-budget .crl-gauge[data-scope="collaboration"] [data-field="remaining"]');
+        return (el?.textContent ?? "").includes("ε 2") && !(el?.textContent ?? "").includes("2.5");
+      },
+      null,
+      { timeout: 15_000 },
+    )
+    .catch(() => {});
   const sideRemaining2 = await remainingIn(sidebar);
-  check("running the spending cell again changes the sidebar's remaining budget",
-    sideRemaining2 === "remaining ε 2" && sideRemaining2 !== sideRemaining1, `${sideRemaining1} → ${sideRemaining2} (${since(t)})`);
-  check("sidebar party budget updated too",
-    (await text(sidebar.locator('.crl-gauge[data-subject="retailer"] [data-field="remaining"]'))) === "remaining ε 1");
+  check(
+    "running the spending cell again changes the sidebar's remaining budget",
+    sideRemaining2 === "remaining ε 2" && sideRemaining2 !== sideRemaining1,
+    `${sideRemaining1} → ${sideRemaining2} (${since(t)})`,
+  );
+  check(
+    "sidebar party budget updated too",
+    (await text(sidebar.locator('.crl-gauge[data-subject="retailer"] [data-field="remaining"]'))) === "remaining ε 1",
+  );
   await shot(sidebar, "sidebar-after");
   await page.screenshot({ path: join(SHOTS, "lab.png") });
 
   // Dark theme: the views and the sidebar follow JupyterLab's CSS variables.
-  const axisFill = () => lift.locator(".crl-chart svg .role-axis-label text").first().getAttribute("fill").catch(() => null);
+  const axisFill = () =>
+    lift
+      .locator(".crl-chart svg .role-axis-label text")
+      .first()
+      .getAttribute("fill")
+      .catch(() => null);
   const lightFill = await axisFill();
   t = Date.now();
   await page.locator(".lm-MenuBar-itemLabel", { hasText: /^Settings$/ }).click();
-  await page.locator(".lm-Menu-itemLabel", { hasText: /^Theme$/ }).first().hover();
-  await page.locator(".lm-Menu-itemLabel", { hasText: /^JupyterLab Dark$/ }).first().click();
-  const dark = await page.waitForFunction(() => document.body.getAttribute("data-jp-theme-light") === "false", null, { timeout: 15_000 })
-    .then(() => true, () => false);
+  await page
+    .locator(".lm-Menu-itemLabel", { hasText: /^Theme$/ })
+    .first()
+    .hover();
+  await page
+    .locator(".lm-Menu-itemLabel", { hasText: /^JupyterLab Dark$/ })
+    .first()
+    .click();
+  const dark = await page
+    .waitForFunction(() => document.body.getAttribute("data-jp-theme-light") === "false", null, { timeout: 15_000 })
+    .then(
+      () => true,
+      () => false,
+    );
   check("switches to the dark theme", dark, since(t));
   if (dark) {
     await page.waitForTimeout(500);
     const bg = await budgetOut.evaluate((el) => getComputedStyle(el).color);
     check("views follow the theme (light text in dark mode)", /rgba?\((2[0-9]{2}|1[5-9][0-9]),/.test(bg), bg);
-    await page.waitForFunction(([sel, before]) => document.querySelector(sel)?.getAttribute("fill") !== before,
-      ['.crl-view[data-kind="lift"] .crl-chart svg .role-axis-label text', lightFill], { timeout: 10_000 }).catch(() => {});
+    await page
+      .waitForFunction(
+        ([sel, before]) => document.querySelector(sel)?.getAttribute("fill") !== before,
+        ['.crl-view[data-kind="lift"] .crl-chart svg .role-axis-label text', lightFill],
+        { timeout: 10_000 },
+      )
+      .catch(() => {});
     const darkFill = await axisFill();
-    check("lift chart is redrawn in the dark theme's colours", !!lightFill && !!darkFill && darkFill !== lightFill, `${lightFill} → ${darkFill}`);
+    check(
+      "lift chart is redrawn in the dark theme's colours",
+      !!lightFill && !!darkFill && darkFill !== lightFill,
+      `${lightFill} → ${darkFill}`,
+    );
     await shot(lift, "lift-dark");
     await shot(budgetOut, "budget-dark");
     await shot(sidebar, "sidebar-dark");
@@ -288,20 +433,40 @@ async function main() {
   // The text/html fallback: the same notebook executed by nbconvert and opened as static HTML.
   t = Date.now();
   const state = join(root, ".jupyter-state");
-  const conv = spawnSync("/usr/bin/jupyter", ["nbconvert", "--to", "html", "--execute", "--ExecutePreprocessor.timeout=120",
-    "--output", "views-static", join(root, "views.ipynb")], {
-    cwd: root, timeout: 180_000, encoding: "utf8",
-    env: { ...process.env, JUPYTER_PATH: join(REPO, "kernel-lib/jupyter"), JUPYTER_RUNTIME_DIR: join(state, "runtime"),
-      JUPYTER_DATA_DIR: join(state, "data"), JUPYTER_CONFIG_DIR: join(state, "config"), PYDEVD_DISABLE_FILE_VALIDATION: "1" },
-  });
+  const conv = spawnSync(
+    "/usr/bin/jupyter",
+    ["nbconvert", "--to", "html", "--execute", "--ExecutePreprocessor.timeout=120", "--output", "views-static", join(root, "views.ipynb")],
+    {
+      cwd: root,
+      timeout: 180_000,
+      encoding: "utf8",
+      env: {
+        ...process.env,
+        JUPYTER_PATH: join(REPO, "kernel-lib/jupyter"),
+        JUPYTER_RUNTIME_DIR: join(state, "runtime"),
+        JUPYTER_DATA_DIR: join(state, "data"),
+        JUPYTER_CONFIG_DIR: join(state, "config"),
+        PYDEVD_DISABLE_FILE_VALIDATION: "1",
+      },
+    },
+  );
   const htmlFile = join(root, "views-static.html");
-  check("nbconvert executes the notebook to HTML", conv.status === 0 && existsSync(htmlFile),
-    conv.status === 0 ? since(t) : (conv.stderr ?? "").split("\n").slice(-3).join(" | "));
+  check(
+    "nbconvert executes the notebook to HTML",
+    conv.status === 0 && existsSync(htmlFile),
+    conv.status === 0 ? since(t) : (conv.stderr ?? "").split("\n").slice(-3).join(" | "),
+  );
   if (existsSync(htmlFile)) {
     const staticPage = await ctx.newPage();
     await staticPage.goto(`file://${htmlFile}`, { waitUntil: "domcontentloaded", timeout: 30_000 });
-    const kinds = await staticPage.$$eval("[data-cleanroom-kind]", (els) => [...new Set(els.map((e) => e.getAttribute("data-cleanroom-kind")))].sort());
-    check("nbconvert HTML shows the text/html fallback of every kind", kinds.join(",") === "attestation,audit,budget,error,lift,psi,purpose,query", kinds.join(","));
+    const kinds = await staticPage.$$eval("[data-cleanroom-kind]", (els) =>
+      [...new Set(els.map((e) => e.getAttribute("data-cleanroom-kind")))].sort(),
+    );
+    check(
+      "nbconvert HTML shows the text/html fallback of every kind",
+      kinds.join(",") === "attestation,audit,budget,error,lift,psi,purpose,query",
+      kinds.join(","),
+    );
     const fallback = staticPage.locator('[data-cleanroom-kind="query"]').first();
     check("fallback marks the suppressed row", /⊘ suppressed/.test((await fallback.textContent().catch(() => "")) ?? ""));
     await shot(fallback, "html-fallback-query");
@@ -309,12 +474,216 @@ async function main() {
     await staticPage.close();
   }
 
-  const relevant = consoleErrors.filter((e) => /cleanroom|crl-|vega/i.test(e));
-  check("no browser console errors from the extension", relevant.length === 0, relevant.slice(0, 3).join(" | "));
+  await newNotebookChecks(page, root);
+
+  check(
+    "no browser console errors during the whole run",
+    consoleErrors.length === 0,
+    consoleErrors.length ? `${consoleErrors.length}: ${consoleErrors.slice(0, 5).join(" | ")}` : "",
+  );
 }
 
-main().then(() => finish(), async (e) => {
-  console.error(`e2e: ${e instanceof Error ? e.stack ?? e.message : e}`);
-  check("e2e run completed", false, e instanceof Error ? e.message.split("\n")[0] : String(e));
-  await finish(1);
-});
+/**
+ * The notebook loop as a new user meets it: File → New → Notebook opens on the project kernel
+ * (no kernel dialog); the kernel status is busy for exactly as long as a slow cell runs, even
+ * while the lab asks the kernel for completions meanwhile; a refusal without attempt() renders
+ * as "why blocked" with a one-line error; console.table keeps its box drawing.
+ */
+async function newNotebookChecks(page, root) {
+  const sockets = [];
+  page.on("websocket", (ws) => sockets.push(ws));
+  let t = Date.now();
+  const panels = page.locator("#jp-main-dock-panel .jp-NotebookPanel");
+  const before = await panels.count();
+  await page.locator(".lm-MenuBar-itemLabel", { hasText: /^File$/ }).click();
+  await page.locator(".lm-Menu-itemLabel", { hasText: /^New$/ }).first().hover();
+  await page
+    .locator(".lm-Menu-itemLabel", { hasText: /^Notebook$/ })
+    .first()
+    .click();
+  await page.waitForFunction((n) => document.querySelectorAll("#jp-main-dock-panel .jp-NotebookPanel").length > n, before, {
+    timeout: 30_000,
+  });
+  const panel = panels.nth(before);
+  await panel
+    .locator(".jp-Cell .jp-InputArea-editor")
+    .first()
+    .waitFor({ state: "visible", timeout: 30_000 })
+    .catch(async (e) => {
+      await page.screenshot({ path: join(SHOTS, "new-notebook-failure.png") });
+      throw e;
+    });
+  const kernelName = panel.locator(".jp-Toolbar-kernelName").first();
+  const onProjectKernel = await page
+    .waitForFunction((el) => /cleanroom/i.test(el?.textContent ?? ""), await kernelName.elementHandle(), { timeout: 60_000 })
+    .then(
+      () => true,
+      () => false,
+    );
+  const dialog = await page.locator(".jp-Dialog").count();
+  check(
+    "File → New → Notebook opens on the project kernel, without a kernel dialog",
+    onProjectKernel && dialog === 0,
+    `kernel: ${((await kernelName.textContent().catch(() => "")) ?? "").trim()}, dialogs: ${dialog} (${since(t)})`,
+  );
+  if (!onProjectKernel) return;
+  const status = panel.locator(".jp-NotebookPanel-toolbar [data-status]").first();
+  await page
+    .waitForFunction((el) => el?.getAttribute("data-status") === "idle", await status.elementHandle(), { timeout: 60_000 })
+    .catch(() => {});
+
+  const cells = panel.locator(".jp-Cell");
+  /** Put `code` into the last cell (no auto-closing brackets: inserted, not typed), run it. */
+  async function addAndRun(code) {
+    const cell = cells.nth((await cells.count()) - 1); // pinned: Shift+Enter adds a cell below
+    await cell.locator(".jp-InputArea-editor").click();
+    await page.keyboard.insertText(code);
+    await page.keyboard.press("Shift+Enter"); // runs it and adds a new cell below
+    return cell;
+  }
+  const promptDone = async (cell, timeout = 60_000) =>
+    page
+      .waitForFunction((el) => /\[\d+\]/.test(el.querySelector(".jp-InputPrompt")?.textContent ?? ""), await cell.elementHandle(), {
+        timeout,
+      })
+      .then(
+        () => true,
+        () => false,
+      );
+
+  // 1. Busy while a slow cell runs: the cell waits for a file the test creates (no timing).
+  t = Date.now();
+  const gate = join(root, "release-gate");
+  const slow = await addAndRun(
+    'import * as fs from "fs";\n' +
+      'await new Promise<void>((done) => { const t = setInterval(() => { if (fs.existsSync("release-gate")) { clearInterval(t); done(); } }, 50); });\n' +
+      '"released"',
+  );
+  const busy = await page
+    .waitForFunction((el) => el?.getAttribute("data-status") === "busy", await status.elementHandle(), { timeout: 30_000 })
+    .then(
+      () => true,
+      () => false,
+    );
+  // Meanwhile the lab talks to the kernel: a completion request from the next cell (Tab).
+  const next = cells.nth((await cells.count()) - 1);
+  await next.locator(".jp-InputArea-editor").click();
+  await page.keyboard.insertText("Math.ab");
+  const replied = new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), 20_000);
+    for (const ws of sockets)
+      ws.on("framereceived", ({ payload }) => {
+        if (String(payload).includes('"complete_reply"')) {
+          clearTimeout(timer);
+          resolve(true);
+        }
+      });
+  });
+  await page.keyboard.press("Tab");
+  const completer = await replied; // the kernel answered the completion request during the cell
+  await page.keyboard.press("Escape");
+  const stillBusy = (await status.getAttribute("data-status")) === "busy";
+  const statusBar = (
+    (await page
+      .locator(".jp-StatusBar-TextItem", { hasText: /\| (Idle|Busy)/ })
+      .first()
+      .textContent()
+      .catch(() => "")) ?? ""
+  ).trim();
+  check(
+    "kernel status is busy while a slow cell runs, also after the kernel answered a completion request",
+    busy && completer && stillBusy && !/Idle/.test(statusBar),
+    `busy: ${busy}, complete_reply received: ${completer}, after completion: ${await status.getAttribute("data-status")}, status bar: "${statusBar}"`,
+  );
+  writeFileSync(gate, "");
+  const ended = await promptDone(slow);
+  const idle = await page
+    .waitForFunction((el) => el?.getAttribute("data-status") === "idle", await status.elementHandle(), { timeout: 30_000 })
+    .then(
+      () => true,
+      () => false,
+    );
+  check("kernel status is idle after the slow cell ends", ended && idle, since(t));
+  await page.keyboard.press("Escape");
+  // clear the completion text typed into the next cell
+  await next.locator(".jp-InputArea-editor").click();
+  await page.keyboard.press("Control+a");
+  await page.keyboard.press("Delete");
+
+  // 2. A refusal without attempt(): the "why blocked" view and a one-line error, no stack.
+  t = Date.now();
+  const refusedCell = await addAndRun(
+    [
+      'import { openLab, addParty, liftTemplate, cleanRoomQuery } from "@cleanroom-lab/kernel";',
+      'const lab = openLab({ store: ":memory:", rng: { seed: "e2e" } });',
+      'addParty(lab, { party: "advertiser" }); addParty(lab, { party: "retailer" });',
+      'await cleanRoomQuery(lab, { template: liftTemplate({ advertiser: "advertiser", retailer: "retailer", epsilonPerAggregate: "0.5" }),',
+      '  params: { startDay: 0, endDay: 27 }, party: "advertiser", analyst: "bo", purpose: "research" })',
+    ].join("\n"),
+  );
+  await promptDone(refusedCell);
+  const why = refusedCell.locator('.crl-view[data-kind="query"] .crl-step-refused').first();
+  const whyStep = await why.getAttribute("data-step", { timeout: 20_000 }).catch(() => null);
+  const errText = (
+    (await refusedCell
+      .locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+      .last()
+      .textContent()
+      .catch(() => "")) ?? ""
+  ).trim();
+  check('a refusal without attempt() renders as "why blocked"', whyStep === "purpose", `refused at: ${whyStep} (${since(t)})`);
+  check(
+    "… with a one-line error and no library stack frames",
+    /^GRANT_INVALID: no unexpired purpose grant/.test(errText) && !errText.includes("\n") && !/dist\/|\bat /.test(errText),
+    JSON.stringify(errText.slice(0, 160)),
+  );
+  await shot(refusedCell, "query-refused-uncaught");
+
+  // 3. console.table keeps its box drawing (the text and its monospace layout).
+  const tableCell = await addAndRun(
+    'console.table([{ party: "advertiser", rows: 4000, "ε": 0.5 }, { party: "retailer", rows: 12000, "ε": 1 }])',
+  );
+  await promptDone(tableCell);
+  const pre = tableCell.locator(".jp-OutputArea-output pre").first();
+  const tableText = (await pre.textContent().catch(() => "")) ?? "";
+  const lines = tableText.trimEnd().split("\n");
+  // Every line of a box drawing has the same width in characters and in pixels.
+  const widths = await pre
+    .evaluate((el) => {
+      const probe = document.createElement("span");
+      probe.style.whiteSpace = "pre";
+      el.appendChild(probe);
+      const w = el.textContent
+        .trimEnd()
+        .split("\n")
+        .map((line) => {
+          probe.textContent = line;
+          return probe.getBoundingClientRect().width;
+        });
+      probe.remove();
+      return w;
+    })
+    .catch(() => []);
+  const sameChars = lines.length >= 5 && lines.every((l) => [...l].length === [...lines[0]].length);
+  const samePixels = widths.length >= 5 && Math.max(...widths) - Math.min(...widths) < 1;
+  const wraps = await pre.evaluate((el) => el.scrollWidth <= el.clientWidth || getComputedStyle(el).whiteSpace).catch(() => null);
+  // … and its vertical lines join: the line box is no taller than the glyphs (≈ 1.2 em).
+  const lineHeight = await pre
+    .evaluate((el) => parseFloat(getComputedStyle(el).lineHeight) / parseFloat(getComputedStyle(el).fontSize))
+    .catch(() => NaN);
+  check(
+    "console.table keeps its box drawing (lines equally wide in characters and pixels, vertical lines joined)",
+    /^┌/.test(lines[0] ?? "") && sameChars && samePixels && lineHeight <= 1.2,
+    `${lines.length} lines, pixel widths ${[...new Set(widths.map((w) => Math.round(w)))].join("/")}, line height ${lineHeight.toFixed(3)} em, fits: ${wraps}`,
+  );
+  await shot(tableCell, "console-table");
+}
+
+main().then(
+  () => finish(),
+  async (e) => {
+    console.error(`e2e: ${e instanceof Error ? (e.stack ?? e.message) : e}`);
+    check("e2e run completed", false, e instanceof Error ? e.message.split("\n")[0] : String(e));
+    await finish(1);
+  },
+);

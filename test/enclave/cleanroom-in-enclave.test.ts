@@ -46,17 +46,41 @@ describe("a clean-room query inside the attested enclave", () => {
     const rng = seededRng("enclave-cleanroom-run");
     const root = SimulatedHardwareRoot.create("room-1", rng);
     const enclave = root.launch(
-      { engine: { name: "arquero", version: "8.0.3" }, approvedTemplateHashes: [plan.templateHash], config: { engine: "arquero" }, workload: cleanRoomWorkload, dependencies: { executeQuery, deserializeTable } },
+      {
+        engine: { name: "arquero", version: "8.0.3" },
+        approvedTemplateHashes: [plan.templateHash],
+        config: { engine: "arquero" },
+        workload: cleanRoomWorkload,
+        dependencies: { executeQuery, deserializeTable },
+      },
       rng,
     );
     const image = allowImages([enclave.measurement.imageSha384]);
     const adv = new KeyReleaseService({ owner: "adv", pinnedRootPublicKey: root.publicKeyHex });
     const shop = new KeyReleaseService({ owner: "shop", pinnedRootPublicKey: root.publicKeyHex });
-    const encExp = adv.protectDataset("adv.exposures", serializeTable(tables["adv/exposures"]!), { allowedMeasurements: image, requiredPurpose: PURPOSE }, rng);
-    const encPur = shop.protectDataset("shop.purchases", serializeTable(tables["shop/purchases"]!), { allowedMeasurements: image, requiredPurpose: PURPOSE }, rng);
+    const encExp = adv.protectDataset(
+      "adv.exposures",
+      serializeTable(tables["adv/exposures"]!),
+      { allowedMeasurements: image, requiredPurpose: PURPOSE },
+      rng,
+    );
+    const encPur = shop.protectDataset(
+      "shop.purchases",
+      serializeTable(tables["shop/purchases"]!),
+      { allowedMeasurements: image, requiredPurpose: PURPOSE },
+      rng,
+    );
 
     const report = await runAttestedAsync(
-      { enclave, purpose: PURPOSE, templateHash: plan.templateHash, inputs: [{ input: "adv/exposures", owner: adv, encrypted: encExp }, { input: "shop/purchases", owner: shop, encrypted: encPur }] },
+      {
+        enclave,
+        purpose: PURPOSE,
+        templateHash: plan.templateHash,
+        inputs: [
+          { input: "adv/exposures", owner: adv, encrypted: encExp },
+          { input: "shop/purchases", owner: shop, encrypted: encPur },
+        ],
+      },
       rng,
     );
     const plain = await executeQuery({ ...plan, tables }, { engine: new ArqueroEngine(), rng: seededRng("plain") });
@@ -64,7 +88,11 @@ describe("a clean-room query inside the attested enclave", () => {
     expect(inside.rows.length).toBeGreaterThan(0);
     expect(inside.rows).toEqual(JSON.parse(JSON.stringify(plain.rows)));
     // An async workload must go through runAsync; the sync entry point refuses it.
-    expectRefusal(() => enclave.run({ datasets: { "adv/exposures": encExp, "shop/purchases": encPur }, templateHash: plan.templateHash, purpose: PURPOSE }), "STATE_INVALID");
+    expectRefusal(
+      () =>
+        enclave.run({ datasets: { "adv/exposures": encExp, "shop/purchases": encPur }, templateHash: plan.templateHash, purpose: PURPOSE }),
+      "STATE_INVALID",
+    );
     expect(inside.templateHash).toBe(plan.templateHash);
     expect(report.attestations.map((a) => a.owner)).toEqual(["adv", "shop"]);
     expect(JSON.stringify(report)).not.toMatch(/"k\d+"/); // no join keys leave the enclave
@@ -75,10 +103,23 @@ describe("a clean-room query inside the attested enclave", () => {
     const t = liftTemplate({ advertiser: "adv", retailer: "shop", threshold: 20 });
     const rng = seededRng("e2");
     const root = SimulatedHardwareRoot.create("room-2", rng);
-    const enclave = root.launch({ engine: { name: "arquero", version: "8.0.3" }, approvedTemplateHashes: ["ab".repeat(32)], config: {}, workload: cleanRoomWorkload }, rng);
+    const enclave = root.launch(
+      { engine: { name: "arquero", version: "8.0.3" }, approvedTemplateHashes: ["ab".repeat(32)], config: {}, workload: cleanRoomWorkload },
+      rng,
+    );
     const adv = new KeyReleaseService({ owner: "adv", pinnedRootPublicKey: root.publicKeyHex });
-    const enc = adv.protectDataset("adv.exposures", serializeTable(room.raw.exposures), { allowedMeasurements: allowImages([enclave.measurement.imageSha384]), requiredPurpose: PURPOSE }, rng);
-    await expect(runAttestedAsync({ enclave, purpose: PURPOSE, templateHash: templateHash(t), inputs: [{ input: "adv/exposures", owner: adv, encrypted: enc }] }, rng)).rejects.toMatchObject({ code: "QUERY_NOT_APPROVED" });
+    const enc = adv.protectDataset(
+      "adv.exposures",
+      serializeTable(room.raw.exposures),
+      { allowedMeasurements: allowImages([enclave.measurement.imageSha384]), requiredPurpose: PURPOSE },
+      rng,
+    );
+    await expect(
+      runAttestedAsync(
+        { enclave, purpose: PURPOSE, templateHash: templateHash(t), inputs: [{ input: "adv/exposures", owner: adv, encrypted: enc }] },
+        rng,
+      ),
+    ).rejects.toMatchObject({ code: "QUERY_NOT_APPROVED" });
     expect(adv.decisions()).toEqual([]);
     expectRefusal(() => enclave.run({ datasets: {}, templateHash: templateHash(t), purpose: PURPOSE }), "QUERY_NOT_APPROVED");
   });

@@ -5,11 +5,17 @@ import { SimulatedHardwareRoot, type EnclaveWorkload } from "../../kernel-lib/sr
 import { KeyReleaseService } from "../../kernel-lib/src/enclave/keyRelease.js";
 import { allowImages } from "../../kernel-lib/src/enclave/verifier.js";
 import { runAttested } from "../../kernel-lib/src/enclave/attestedRun.js";
-import { attestationLab, demoAttestationRefusals, demoHappyPath, demoOperatorVsEnclaveView, TAMPERS } from "../../kernel-lib/src/enclave/demos.js";
+import {
+  attestationLab,
+  demoAttestationRefusals,
+  demoHappyPath,
+  demoOperatorVsEnclaveView,
+  TAMPERS,
+} from "../../kernel-lib/src/labs/enclave-demos.js";
 import { AttestationPayload } from "../../kernel-lib/src/display/schema.js";
-import { demoDifferencingAttack } from "../../kernel-lib/src/enclave/differencing.js";
+import { demoDifferencingAttack } from "../../kernel-lib/src/labs/enclave-differencing.js";
 import { measureEnclaveCost } from "../../kernel-lib/src/enclave/cost.js";
-import { approvedWorkload, demoPeople, peopleCsv } from "../../kernel-lib/src/enclave/demoWorkload.js";
+import { approvedWorkload, demoPeople, peopleCsv } from "../../kernel-lib/src/labs/enclave-demo-workload.js";
 import { expectRefusal } from "./fixtures.js";
 
 const PURPOSE = "marketing.advertising.measurement";
@@ -17,7 +23,12 @@ const TEMPLATE = "5e".repeat(32);
 
 /** A two-party lift-style workload: converters per group after joining on join_key. */
 const liftWorkload: EnclaveWorkload = ({ inputs }) => {
-  const rows = (b: Uint8Array) => new TextDecoder().decode(b).split("\n").slice(1).map((l) => l.split(","));
+  const rows = (b: Uint8Array) =>
+    new TextDecoder()
+      .decode(b)
+      .split("\n")
+      .slice(1)
+      .map((l) => l.split(","));
   const buyers = new Set(rows(inputs["purchases"]!).map((r) => r[0]));
   const out: Record<string, number> = { test: 0, control: 0, testConverters: 0, controlConverters: 0 };
   for (const [key, group] of rows(inputs["exposures"]!)) {
@@ -32,11 +43,24 @@ function twoParties(seed: string) {
   const exposures = Array.from({ length: 300 }, (_, i) => ({ key: `k${i}`, group: rng.int(2) === 0 ? "test" : "control" }));
   const purchases = Array.from({ length: 200 }, () => ({ key: `k${rng.int(500)}` }));
   const root = SimulatedHardwareRoot.create("lab", rng);
-  const enclave = root.launch({ engine: { name: "arquero", version: "8.0.3" }, approvedTemplateHashes: [TEMPLATE], config: { minAggregation: 1 }, workload: liftWorkload }, rng);
+  const enclave = root.launch(
+    {
+      engine: { name: "arquero", version: "8.0.3" },
+      approvedTemplateHashes: [TEMPLATE],
+      config: { minAggregation: 1 },
+      workload: liftWorkload,
+    },
+    rng,
+  );
   const adKms = new KeyReleaseService({ owner: "advertiser", pinnedRootPublicKey: root.publicKeyHex });
   const retailKms = new KeyReleaseService({ owner: "retailer", pinnedRootPublicKey: root.publicKeyHex });
   const policy = { allowedMeasurements: allowImages([enclave.measurement.imageSha384]), requiredPurpose: PURPOSE };
-  const encExp = adKms.protectDataset("exposures", utf8(["join_key,group", ...exposures.map((e) => `${e.key},${e.group}`)].join("\n")), policy, rng);
+  const encExp = adKms.protectDataset(
+    "exposures",
+    utf8(["join_key,group", ...exposures.map((e) => `${e.key},${e.group}`)].join("\n")),
+    policy,
+    rng,
+  );
   const encPur = retailKms.protectDataset("purchases", utf8(["join_key", ...purchases.map((p) => p.key)].join("\n")), policy, rng);
   const buyers = new Set(purchases.map((p) => p.key));
   const expected = {
@@ -52,11 +76,23 @@ describe("attested run: attest → verify → release → query → result", () 
   it("two data owners each verify the enclave and release their keys; the joined result equals the plaintext computation", () => {
     const p = twoParties("integration");
     const report = runAttested(
-      { enclave: p.enclave, purpose: PURPOSE, templateHash: TEMPLATE, userData: "room-1", inputs: [{ input: "exposures", owner: p.adKms, encrypted: p.encExp }, { input: "purchases", owner: p.retailKms, encrypted: p.encPur }] },
+      {
+        enclave: p.enclave,
+        purpose: PURPOSE,
+        templateHash: TEMPLATE,
+        userData: "room-1",
+        inputs: [
+          { input: "exposures", owner: p.adKms, encrypted: p.encExp },
+          { input: "purchases", owner: p.retailKms, encrypted: p.encPur },
+        ],
+      },
       p.rng,
     );
     expect(report.result.output).toEqual(p.expected);
-    expect(report.attestations.map((a) => [a.owner, a.datasetId, a.released])).toEqual([["advertiser", "exposures", true], ["retailer", "purchases", true]]);
+    expect(report.attestations.map((a) => [a.owner, a.datasetId, a.released])).toEqual([
+      ["advertiser", "exposures", true],
+      ["retailer", "purchases", true],
+    ]);
     expect(report.attestations[0]!.documentHash).not.toBe(report.attestations[1]!.documentHash); // one fresh document per owner
     expect(report.imageSha384).toBe(p.enclave.measurement.imageSha384);
     expect(report.rngStamp).toEqual({ rngMode: "seeded", label: "teaching mode — not private" });
@@ -68,8 +104,24 @@ describe("attested run: attest → verify → release → query → result", () 
     const p = twoParties("integration-refused");
     let ran = false;
     const spy: EnclaveWorkload = (w) => ((ran = true), w.params);
-    const other = p.root.launch({ engine: { name: "arquero", version: "8.0.3" }, approvedTemplateHashes: [TEMPLATE], config: { minAggregation: 1 }, workload: spy }, p.rng);
-    expectRefusal(() => runAttested({ enclave: other, purpose: PURPOSE, templateHash: TEMPLATE, inputs: [{ input: "exposures", owner: p.adKms, encrypted: p.encExp }] }, p.rng), "ATTESTATION_MEASUREMENT", "measurement");
+    const other = p.root.launch(
+      { engine: { name: "arquero", version: "8.0.3" }, approvedTemplateHashes: [TEMPLATE], config: { minAggregation: 1 }, workload: spy },
+      p.rng,
+    );
+    expectRefusal(
+      () =>
+        runAttested(
+          {
+            enclave: other,
+            purpose: PURPOSE,
+            templateHash: TEMPLATE,
+            inputs: [{ input: "exposures", owner: p.adKms, encrypted: p.encExp }],
+          },
+          p.rng,
+        ),
+      "ATTESTATION_MEASUREMENT",
+      "measurement",
+    );
     expect(ran).toBe(false);
   });
 
@@ -107,16 +159,28 @@ describe("demonstrations", () => {
       const { outcome, display } = attestationLab(tamper, rng);
       expect(AttestationPayload.safeParse(display).success).toBe(true);
       failedCheck[tamper] = display.checks.find((c) => c.status === "failed")?.name ?? null;
-      if (tamper === "none" || tamper === "mitmGrant") expect(display).toMatchObject({ verified: true, keyRelease: { outcome: "released" } });
+      if (tamper === "none" || tamper === "mitmGrant")
+        expect(display).toMatchObject({ verified: true, keyRelease: { outcome: "released" } });
       else expect(display.keyRelease).toEqual({ outcome: "denied", reason: outcome.code });
     }
-    expect(failedCheck).toMatchObject({ none: null, code: expect.stringMatching(/measurement/), debug: "not a debug enclave", stale: expect.stringMatching(/timestamp/), mitmKey: expect.stringMatching(/channel key/) });
+    expect(failedCheck).toMatchObject({
+      none: null,
+      code: expect.stringMatching(/measurement/),
+      debug: "not a debug enclave",
+      stale: expect.stringMatching(/timestamp/),
+      mitmKey: expect.stringMatching(/channel key/),
+    });
     expect(() => attestationLab("pcr9" as never, rng)).toThrow(/"tamper" expected/);
   });
 
   it("the operator's view holds ciphertexts, the document and sealed keys, and every attempt to read plaintext fails", () => {
     const { operatorView, enclaveView } = demoOperatorVsEnclaveView(seededRng("views"));
-    expect(operatorView.attempts.map((a) => a.result)).toEqual(["refused: CRYPTO_DECRYPT_FAILED", "refused: CRYPTO_DECRYPT_FAILED", "refused: ATTESTATION_REPLAY", "refused: QUERY_NOT_APPROVED"]);
+    expect(operatorView.attempts.map((a) => a.result)).toEqual([
+      "refused: CRYPTO_DECRYPT_FAILED",
+      "refused: CRYPTO_DECRYPT_FAILED",
+      "refused: ATTESTATION_REPLAY",
+      "refused: QUERY_NOT_APPROVED",
+    ]);
     expect(JSON.stringify(operatorView)).not.toMatch(/p0000|platinum|gold|basic/);
     expect(enclaveView.keysHeld).toHaveLength(1);
     expect(enclaveView.lastRun[0]!.plaintextBytes).toBeGreaterThan(0);
@@ -147,10 +211,16 @@ describe("demonstrations", () => {
 
   it("the cost model reports plain JSON phases and ratios for the enclave path", () => {
     const rng = seededRng("cost");
-    const r = measureEnclaveCost({ workload: approvedWorkload, input: "people", bytes: peopleCsv(demoPeople(500, 1, rng)), params: { region: "north" }, repeats: 2 }, rng);
+    const r = measureEnclaveCost(
+      { workload: approvedWorkload, input: "people", bytes: peopleCsv(demoPeople(500, 1, rng)), params: { region: "north" }, repeats: 2 },
+      rng,
+    );
     expect(Object.keys(r.phasesMs)).toEqual(["encrypt", "attest", "verify", "release", "run"]);
-    for (const v of [r.plainMs, r.enclaveTotalMs, r.overheadRatio, ...Object.values(r.phasesMs)]) expect(Number.isFinite(v) && v >= 0).toBe(true);
+    for (const v of [r.plainMs, r.enclaveTotalMs, r.overheadRatio, ...Object.values(r.phasesMs)])
+      expect(Number.isFinite(v) && v >= 0).toBe(true);
     expect(JSON.parse(JSON.stringify(r))).toEqual(r);
-    expect(() => measureEnclaveCost({ workload: approvedWorkload, input: "people", bytes: "x" as never, params: null }, rng)).toThrow(/"spec\.bytes"/);
+    expect(() => measureEnclaveCost({ workload: approvedWorkload, input: "people", bytes: "x" as never, params: null }, rng)).toThrow(
+      /"spec\.bytes"/,
+    );
   });
 });

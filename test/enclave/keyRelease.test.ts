@@ -3,7 +3,7 @@ import { b64, fromB64, x25519KeyPair } from "../../kernel-lib/src/crypto/primiti
 import { openSealed } from "../../kernel-lib/src/crypto/seal.js";
 import { KeyReleaseService, releaseInfo, type KeyReleasePolicy } from "../../kernel-lib/src/enclave/keyRelease.js";
 import { allowImages } from "../../kernel-lib/src/enclave/verifier.js";
-import { DEMO_TEMPLATE_HASH, demoPeople, peopleCsv, tamperedWorkload } from "../../kernel-lib/src/enclave/demoWorkload.js";
+import { DEMO_TEMPLATE_HASH, demoPeople, peopleCsv, tamperedWorkload } from "../../kernel-lib/src/labs/enclave-demo-workload.js";
 import { expectRefusal, fixture, PURPOSE } from "./fixtures.js";
 
 function owner(seed = "kr") {
@@ -29,16 +29,30 @@ describe("key release", () => {
     expect(grant.verifiedChecks).toContain("measurement");
     expect(JSON.parse(JSON.stringify(grant))).toEqual(grant);
     expect(o.enclave.acceptKey(grant)).toEqual({ datasetId: "people", purpose: PURPOSE, accepted: true });
-    const out = o.enclave.run({ datasets: { people: o.encrypted }, templateHash: DEMO_TEMPLATE_HASH, params: { region: "north" }, purpose: PURPOSE });
+    const out = o.enclave.run({
+      datasets: { people: o.encrypted },
+      templateHash: DEMO_TEMPLATE_HASH,
+      params: { region: "north" },
+      purpose: PURPOSE,
+    });
     const north = o.people.filter((p) => p.region === "north");
-    expect(out.output).toMatchObject({ cohortSize: north.length, converters: north.filter((p) => p.converted === 1).length, suppressed: false });
+    expect(out.output).toMatchObject({
+      cohortSize: north.length,
+      converters: north.filter((p) => p.converted === 1).length,
+      suppressed: false,
+    });
     expect(o.kms.decisions().map((d) => d.decision)).toEqual(["released"]);
   });
 
   it("deny wins: a purpose inside or above a denied subtree is refused although requiredPurpose covers it", () => {
     const o = owner("kr-deny");
     const kms = new KeyReleaseService({ owner: "retailer", pinnedRootPublicKey: o.root.publicKeyHex, clock: o.tick });
-    kms.protectDataset("d", peopleCsv(o.people), { ...o.policy, requiredPurpose: "marketing.advertising", deniedPurposes: ["marketing.advertising.profiling"] }, o.rng);
+    kms.protectDataset(
+      "d",
+      peopleCsv(o.people),
+      { ...o.policy, requiredPurpose: "marketing.advertising", deniedPurposes: ["marketing.advertising.profiling"] },
+      o.rng,
+    );
     const ask = (purpose: string) => {
       const nonce = kms.challenge(o.rng);
       return { datasetId: "d", document: o.enclave.attest(nonce, { purpose }), nonce, recipientPublicKey: o.enclave.channelPublicKey };
@@ -66,7 +80,11 @@ describe("key release", () => {
   it("refuses a relay that asks to seal to its own key beside a genuine document", () => {
     const o = owner();
     const { req } = o.ask();
-    expectRefusal(() => o.kms.releaseKey({ ...req, recipientPublicKey: b64(x25519KeyPair(o.rng).publicKey) }, o.rng), "ATTESTATION_KEY_MISMATCH", "channelKey");
+    expectRefusal(
+      () => o.kms.releaseKey({ ...req, recipientPublicKey: b64(x25519KeyPair(o.rng).publicKey) }, o.rng),
+      "ATTESTATION_KEY_MISMATCH",
+      "channelKey",
+    );
   });
 
   it("a relay that keeps a genuine grant cannot open it: the key is sealed to the enclave's key", () => {
@@ -74,7 +92,10 @@ describe("key release", () => {
     const grant = o.kms.releaseKey(o.ask().req, o.rng);
     const mitm = x25519KeyPair(o.rng);
     const box = { ephemeralPublicKey: fromB64(grant.sealedKey.ephemeralPublicKey), ciphertext: fromB64(grant.sealedKey.ciphertext) };
-    expectRefusal(() => openSealed(mitm.secretKey, mitm.publicKey, box, releaseInfo("people", PURPOSE, grant.documentHash)), "CRYPTO_DECRYPT_FAILED");
+    expectRefusal(
+      () => openSealed(mitm.secretKey, mitm.publicKey, box, releaseInfo("people", PURPOSE, grant.documentHash)),
+      "CRYPTO_DECRYPT_FAILED",
+    );
   });
 
   it("a grant cannot be re-targeted: another enclave, another purpose or another document hash fails", () => {
@@ -85,12 +106,19 @@ describe("key release", () => {
     expectRefusal(() => o.enclave.acceptKey({ ...grant, purpose: "marketing.advertising" }), "KEY_RELEASE_DENIED");
     // Same enclave, a different (genuine) document: the HKDF info binds the document hash.
     const other = o.ask();
-    expectRefusal(() => o.enclave.acceptKey({ ...grant, documentHash: o.kms.releaseKey(other.req, o.rng).documentHash }), "CRYPTO_DECRYPT_FAILED");
+    expectRefusal(
+      () => o.enclave.acceptKey({ ...grant, documentHash: o.kms.releaseKey(other.req, o.rng).documentHash }),
+      "CRYPTO_DECRYPT_FAILED",
+    );
   });
 
   it("refuses a purpose the data is not tagged for", () => {
     const o = owner();
-    expectRefusal(() => o.kms.releaseKey(o.ask(o.enclave, "marketing.advertising.first_party.targeted").req, o.rng), "ATTESTATION_PURPOSE", "purpose");
+    expectRefusal(
+      () => o.kms.releaseKey(o.ask(o.enclave, "marketing.advertising.first_party.targeted").req, o.rng),
+      "ATTESTATION_PURPOSE",
+      "purpose",
+    );
   });
 
   it("a dataset policy can demand a stricter freshness window than the service", () => {
@@ -99,15 +127,41 @@ describe("key release", () => {
     const nonce = o.kms.challenge(o.rng);
     const document = o.enclave.attest(nonce, { purpose: PURPOSE });
     o.clock.now += 5_000;
-    expectRefusal(() => o.kms.releaseKey({ datasetId: "strict", document, nonce, recipientPublicKey: o.enclave.channelPublicKey }, o.rng), "ATTESTATION_STALE", "freshness");
+    expectRefusal(
+      () => o.kms.releaseKey({ datasetId: "strict", document, nonce, recipientPublicKey: o.enclave.channelPublicKey }, o.rng),
+      "ATTESTATION_STALE",
+      "freshness",
+    );
   });
 
   it("the enclave refuses to run a template not measured into it, or a dataset without a released key", () => {
     const o = owner();
-    expectRefusal(() => o.enclave.run({ datasets: { people: o.encrypted }, templateHash: DEMO_TEMPLATE_HASH, params: { region: "north" }, purpose: PURPOSE }), "KEY_RELEASE_DENIED");
+    expectRefusal(
+      () =>
+        o.enclave.run({
+          datasets: { people: o.encrypted },
+          templateHash: DEMO_TEMPLATE_HASH,
+          params: { region: "north" },
+          purpose: PURPOSE,
+        }),
+      "KEY_RELEASE_DENIED",
+    );
     o.enclave.acceptKey(o.kms.releaseKey(o.ask().req, o.rng));
-    expectRefusal(() => o.enclave.run({ datasets: { people: o.encrypted }, templateHash: "ab".repeat(32), params: { region: "north" }, purpose: PURPOSE }), "QUERY_NOT_APPROVED");
-    expectRefusal(() => o.enclave.run({ datasets: { people: o.encrypted }, templateHash: DEMO_TEMPLATE_HASH, params: { region: "north" }, purpose: "marketing.advertising" }), "KEY_RELEASE_DENIED");
+    expectRefusal(
+      () =>
+        o.enclave.run({ datasets: { people: o.encrypted }, templateHash: "ab".repeat(32), params: { region: "north" }, purpose: PURPOSE }),
+      "QUERY_NOT_APPROVED",
+    );
+    expectRefusal(
+      () =>
+        o.enclave.run({
+          datasets: { people: o.encrypted },
+          templateHash: DEMO_TEMPLATE_HASH,
+          params: { region: "north" },
+          purpose: "marketing.advertising",
+        }),
+      "KEY_RELEASE_DENIED",
+    );
   });
 
   it("a ciphertext relabelled as another dataset id does not decrypt (AAD binds the id)", () => {
@@ -116,14 +170,34 @@ describe("key release", () => {
     o.enclave.acceptKey(o.kms.releaseKey(o.ask().req, o.rng));
     const n = o.kms.challenge(o.rng);
     const d = o.enclave.attest(n, { purpose: PURPOSE });
-    o.enclave.acceptKey(o.kms.releaseKey({ datasetId: "other", document: d, nonce: n, recipientPublicKey: o.enclave.channelPublicKey }, o.rng));
-    expectRefusal(() => o.enclave.run({ datasets: { people: { ...other, datasetId: "people" } }, templateHash: DEMO_TEMPLATE_HASH, params: { region: "north" }, purpose: PURPOSE }), "CRYPTO_DECRYPT_FAILED");
+    o.enclave.acceptKey(
+      o.kms.releaseKey({ datasetId: "other", document: d, nonce: n, recipientPublicKey: o.enclave.channelPublicKey }, o.rng),
+    );
+    expectRefusal(
+      () =>
+        o.enclave.run({
+          datasets: { people: { ...other, datasetId: "people" } },
+          templateHash: DEMO_TEMPLATE_HASH,
+          params: { region: "north" },
+          purpose: PURPOSE,
+        }),
+      "CRYPTO_DECRYPT_FAILED",
+    );
   });
 
   it("validates policies strictly at the boundary (a typo fails loudly) and refuses unknown datasets", () => {
     const o = owner();
-    expect(() => o.kms.protectDataset("x", new Uint8Array(1), { ...o.policy, requiredPurpse: PURPOSE } as never, o.rng)).toThrow(/"policy" invalid/);
-    expect(() => o.kms.protectDataset("y", new Uint8Array(1), { ...o.policy, allowedMeasurements: { anyOf: [{ claim: "ImageSha384", equals: "00" }] } }, o.rng)).toThrow(/"policy" invalid/);
+    expect(() => o.kms.protectDataset("x", new Uint8Array(1), { ...o.policy, requiredPurpse: PURPOSE } as never, o.rng)).toThrow(
+      /"policy" invalid/,
+    );
+    expect(() =>
+      o.kms.protectDataset(
+        "y",
+        new Uint8Array(1),
+        { ...o.policy, allowedMeasurements: { anyOf: [{ claim: "ImageSha384", equals: "00" }] } },
+        o.rng,
+      ),
+    ).toThrow(/"policy" invalid/);
     expectRefusal(() => o.kms.protectDataset("people", new Uint8Array(1), o.policy, o.rng), "ALREADY_EXISTS");
     expectRefusal(() => o.kms.releaseKey({ ...o.ask().req, datasetId: "nope" }, o.rng), "NOT_FOUND");
     expect(() => o.kms.protectDataset("bad id!", new Uint8Array(1), o.policy, o.rng)).toThrow(/"datasetId" expected/);
@@ -140,7 +214,16 @@ describe("key release", () => {
     expect(text).not.toMatch(/north|south|p000/);
     o.enclave.terminate();
     expect(o.enclave.view().keysHeld).toEqual([]);
-    expectRefusal(() => o.enclave.run({ datasets: { people: o.encrypted }, templateHash: DEMO_TEMPLATE_HASH, params: { region: "south" }, purpose: PURPOSE }), "STATE_INVALID");
+    expectRefusal(
+      () =>
+        o.enclave.run({
+          datasets: { people: o.encrypted },
+          templateHash: DEMO_TEMPLATE_HASH,
+          params: { region: "south" },
+          purpose: PURPOSE,
+        }),
+      "STATE_INVALID",
+    );
     expectRefusal(() => o.enclave.attest(o.kms.challenge(o.rng), { purpose: PURPOSE }), "STATE_INVALID");
   });
 });
@@ -156,10 +239,21 @@ describe("lab root persistence", () => {
     // An owner pinned to the first root accepts an enclave launched on the re-opened one.
     const rng = seededRng("persist");
     const kms = new KeyReleaseService({ owner: "retailer", pinnedRootPublicKey: a.publicKeyHex });
-    const enclave = b.launch({ engine: { name: "e", version: "1" }, approvedTemplateHashes: [DEMO_TEMPLATE_HASH], config: {}, workload: (w) => w.params }, rng);
-    kms.protectDataset("d", new Uint8Array([1]), { allowedMeasurements: allowImages([enclave.measurement.imageSha384]), requiredPurpose: PURPOSE }, rng);
+    const enclave = b.launch(
+      { engine: { name: "e", version: "1" }, approvedTemplateHashes: [DEMO_TEMPLATE_HASH], config: {}, workload: (w) => w.params },
+      rng,
+    );
+    kms.protectDataset(
+      "d",
+      new Uint8Array([1]),
+      { allowedMeasurements: allowImages([enclave.measurement.imageSha384]), requiredPurpose: PURPOSE },
+      rng,
+    );
     const nonce = kms.challenge(rng);
-    const grant = kms.releaseKey({ datasetId: "d", document: enclave.attest(nonce, { purpose: PURPOSE }), nonce, recipientPublicKey: enclave.channelPublicKey }, rng);
+    const grant = kms.releaseKey(
+      { datasetId: "d", document: enclave.attest(nonce, { purpose: PURPOSE }), nonce, recipientPublicKey: enclave.channelPublicKey },
+      rng,
+    );
     expect(enclave.acceptKey(grant).accepted).toBe(true);
     expect(() => SimulatedHardwareRoot.fromSecretKey("lab", new Uint8Array(31))).toThrow(/"secretKey" expected 32 bytes/);
   });

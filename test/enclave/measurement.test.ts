@@ -1,8 +1,15 @@
 import { describe, expect, it } from "vitest";
 import { sha384 } from "@noble/hashes/sha2.js";
 import { isCleanRoomError } from "../../kernel-lib/src/errors.js";
-import { canonicalJson, extendPcr, measureImage, sha384Hex, ZERO_PCR, type EnclaveImage } from "../../kernel-lib/src/enclave/measurement.js";
-import { approvedWorkload, tamperedWorkload } from "../../kernel-lib/src/enclave/demoWorkload.js";
+import {
+  canonicalJson,
+  extendPcr,
+  measureImage,
+  sha384Hex,
+  ZERO_PCR,
+  type EnclaveImage,
+} from "../../kernel-lib/src/enclave/measurement.js";
+import { approvedWorkload, tamperedWorkload } from "../../kernel-lib/src/labs/enclave-demo-workload.js";
 
 const H1 = "aa".repeat(32);
 const H2 = "bb".repeat(32);
@@ -111,7 +118,11 @@ describe("measurement", () => {
 
   it("refuses malformed images naming the field", () => {
     throwsCode(() => measureImage({ ...base(), engine: { name: "", version: "1" } }), "PARAM_INVALID", /"image\.engine\.name"/);
-    throwsCode(() => measureImage({ ...base(), approvedTemplateHashes: ["NOT-HEX"] }), "PARAM_INVALID", /"image\.approvedTemplateHashes\[0\]"/);
+    throwsCode(
+      () => measureImage({ ...base(), approvedTemplateHashes: ["NOT-HEX"] }),
+      "PARAM_INVALID",
+      /"image\.approvedTemplateHashes\[0\]"/,
+    );
     throwsCode(() => measureImage({ ...base(), config: { t: Number.NaN } }), "PARAM_INVALID", /"image\.config\.t"/);
     throwsCode(() => measureImage({ ...base(), workloadCode: "" }), "PARAM_INVALID", /"image\.workloadCode"/);
     throwsCode(() => measureImage({ ...base(), signer: "xyz" }), "PARAM_INVALID", /"image\.signer"/);
@@ -124,7 +135,8 @@ describe("what the hardware measures at launch", () => {
     const { SimulatedHardwareRoot } = await import("../../kernel-lib/src/enclave/enclave.js");
     const rng = seededRng("spoof");
     const root = SimulatedHardwareRoot.create("lab", rng);
-    const launch = (workload: never) => root.launch({ engine: { name: "e", version: "1" }, approvedTemplateHashes: [H1], config: {}, workload }, rng);
+    const launch = (workload: never) =>
+      root.launch({ engine: { name: "e", version: "1" }, approvedTemplateHashes: [H1], config: {}, workload }, rng);
     const honest = launch(approvedWorkload as never);
     const liar = tamperedWorkload as unknown as { toString: () => string };
     liar.toString = () => approvedWorkload.toString();

@@ -30,7 +30,16 @@ let dir = "";
 beforeAll(() => {
   fs.mkdirSync(outDir, { recursive: true });
   script = path.join(outDir, `fault-child-${process.pid}.mjs`);
-  buildSync({ entryPoints: [path.join(__dirname, "fixtures/fault-child.ts")], bundle: true, platform: "node", format: "esm", target: "node20", outfile: script, packages: "external", logLevel: "silent" });
+  buildSync({
+    entryPoints: [path.join(__dirname, "fixtures/fault-child.ts")],
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    outfile: script,
+    packages: "external",
+    logLevel: "silent",
+  });
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "crl-faults-"));
 });
 afterAll(() => {
@@ -38,7 +47,10 @@ afterAll(() => {
   fs.rmSync(script, { force: true });
 });
 
-function run(store: string, fault?: string): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+function run(
+  store: string,
+  fault?: string,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const env = { ...process.env };
     if (fault === undefined) delete env.CLEANROOM_FAULT;
@@ -69,14 +81,22 @@ function checkRoom(store: string, at: string): void {
   }
   const db = new Database(store, { readonly: true });
   try {
-    const sealed = (db.prepare("SELECT dataset_id FROM purpose_sealed_datasets ORDER BY dataset_id").all() as { dataset_id: string }[]).map((r) => r.dataset_id);
+    const sealed = (db.prepare("SELECT dataset_id FROM purpose_sealed_datasets ORDER BY dataset_id").all() as { dataset_id: string }[]).map(
+      (r) => r.dataset_id,
+    );
     const catalogue = db.prepare("SELECT key, meta_json FROM lab_datasets ORDER BY key").all() as { key: string; meta_json: string }[];
-    expect(catalogue.map((r) => r.key), `${at}: sealed bytes and catalogue disagree`).toEqual(sealed);
+    expect(
+      catalogue.map((r) => r.key),
+      `${at}: sealed bytes and catalogue disagree`,
+    ).toEqual(sealed);
     const hasConfig = db.prepare("SELECT COUNT(*) AS n FROM sqlite_master WHERE name = 'lab_room_config'").get() as { n: number };
     if (hasConfig.n)
       for (const r of catalogue) {
         const fp = (JSON.parse(r.meta_json) as { fingerprint: string }).fingerprint;
-        expect(db.prepare("SELECT COUNT(*) AS n FROM dp_budgets WHERE scope = 'dataset' AND subject = ?").get(`sha256:${fp}`), `${at}: dataset without its budget`).toEqual({ n: 1 });
+        expect(
+          db.prepare("SELECT COUNT(*) AS n FROM dp_budgets WHERE scope = 'dataset' AND subject = ?").get(`sha256:${fp}`),
+          `${at}: dataset without its budget`,
+        ).toEqual({ n: 1 });
       }
   } finally {
     db.close();
@@ -88,7 +108,10 @@ describe("kill -9 at every write point of the query road", () => {
     // 1. enumerate the points one full run hits, in order
     const traced = await run(path.join(dir, "trace.db"), "?");
     expect(traced.code, traced.stderr).toBe(0);
-    const hits = traced.stderr.split("\n").filter((l) => l.startsWith("fault-point ")).map((l) => l.slice(12));
+    const hits = traced.stderr
+      .split("\n")
+      .filter((l) => l.startsWith("fault-point "))
+      .map((l) => l.slice(12));
     expect(new Set(hits)).toEqual(new Set(FAULT_POINTS)); // every declared point is on the road
     // 2. kill at the first, a middle and the last hit of each point
     const kills: string[] = [];

@@ -4,8 +4,15 @@ import { makeBackend } from "../../kernel-lib/src/identity/psi-backend.js";
 import { KeyRegistry, PsiClient } from "../../kernel-lib/src/identity/psi.js";
 import { normalizeEmail } from "../../kernel-lib/src/identity/normalize.js";
 import {
-  cardinalityMembershipAttack, dictionaryAttack, emailDictionary, knownPairAttack, naivePsiBlind, randomScalar, realPsiBlind, sha256Email,
-} from "../../kernel-lib/src/identity/attacks.js";
+  cardinalityMembershipAttack,
+  dictionaryAttack,
+  emailDictionary,
+  knownPairAttack,
+  naivePsiBlind,
+  randomScalar,
+  realPsiBlind,
+  sha256Email,
+} from "../../kernel-lib/src/labs/identity-attacks.js";
 
 const dict = emailDictionary({ limit: 600 });
 // victims use the same naming patterns, messily typed
@@ -54,13 +61,27 @@ describe("cardinality membership inference", () => {
   });
 
   it("a minimum set size does not stop it: the attacker pads with dummies", async () => {
-    const r = await cardinalityMembershipAttack({ victim, probe: [], target, defense: { kind: "minSetSize", min: 10 }, trials: 50, rng: seededRng("card-min") });
+    const r = await cardinalityMembershipAttack({
+      victim,
+      probe: [],
+      target,
+      defense: { kind: "minSetSize", min: 10 },
+      trials: 50,
+      rng: seededRng("card-min"),
+    });
     expect(r.paddedWith).toBe(10);
     expect(r.successRate).toBe(1);
   });
 
   it("ε-DP noise on the released count bounds success by e^{2ε}/(1+e^{2ε})", async () => {
-    const r = await cardinalityMembershipAttack({ victim, probe, target, defense: { kind: "dp", epsilon: "0.25" }, trials: 2000, rng: seededRng("card-dp") });
+    const r = await cardinalityMembershipAttack({
+      victim,
+      probe,
+      target,
+      defense: { kind: "dp", epsilon: "0.25" },
+      trials: 2000,
+      rng: seededRng("card-dp"),
+    });
     expect(r.bound).toBeCloseTo(Math.exp(0.5) / (1 + Math.exp(0.5)), 10);
     // 2000 trials: 3 standard errors ≈ 0.033
     expect(r.successRate).toBeLessThan(r.bound + 0.035);

@@ -10,7 +10,8 @@ describe("normalizeEmail", () => {
     ["carol@mail.example.co.uk.", "carol@mail.example.co.uk"],
     ["\tdave@xn--bcher-kva.example\n", "dave@xn--bcher-kva.example"],
   ];
-  for (const [raw, want] of ok) it(`normalises ${JSON.stringify(raw)} to ${want}`, () => expect(normalizeEmail(raw)).toEqual({ ok: true, value: want }));
+  for (const [raw, want] of ok)
+    it(`normalises ${JSON.stringify(raw)} to ${want}`, () => expect(normalizeEmail(raw)).toEqual({ ok: true, value: want }));
 
   it("applies the documented options", () => {
     expect(normalizeEmail("a.b+x@gmail.com", { stripPlus: false })).toEqual({ ok: true, value: "ab+x@gmail.com" });
@@ -32,7 +33,9 @@ describe("normalizeEmail", () => {
     ["a@exa_mple.com", "DOMAIN_INVALID"],
     ["x".repeat(250) + "@example.com", "TOO_LONG"],
   ];
-  for (const [raw, code] of bad) it(`rejects ${typeof raw === "string" ? `a ${raw.length}-char string` : String(raw)} with ${code}`, () => expect(normalizeEmail(raw)).toEqual({ ok: false, code }));
+  for (const [raw, code] of bad)
+    it(`rejects ${typeof raw === "string" ? `a ${raw.length}-char string` : String(raw)} with ${code}`, () =>
+      expect(normalizeEmail(raw)).toEqual({ ok: false, code }));
 });
 
 describe("normalizePhone", () => {
@@ -44,7 +47,9 @@ describe("normalizePhone", () => {
     ["0049 30 901820", "US", "+4930901820"],
     ["06 12 34 56 78", "FR", "+33612345678"],
   ];
-  for (const [raw, country, want] of ok) it(`normalises ${raw} (${country ?? "US"}) to ${want}`, () => expect(normalizePhone(raw, { defaultCountry: country })).toEqual({ ok: true, value: want }));
+  for (const [raw, country, want] of ok)
+    it(`normalises ${raw} (${country ?? "US"}) to ${want}`, () =>
+      expect(normalizePhone(raw, { defaultCountry: country })).toEqual({ ok: true, value: want }));
 
   const bad: [unknown, string][] = [
     [5551234, "NOT_A_STRING"],
@@ -68,7 +73,10 @@ describe("normalizeColumn", () => {
     const secret = "secret-person-name";
     const r = normalizeColumn(["A@x.org", secret, "b@y.org", undefined], "email");
     expect(r.values).toEqual(["a@x.org", null, "b@y.org", null]);
-    expect(r.rejections).toEqual([{ row: 1, code: "MISSING_AT" }, { row: 3, code: "NOT_A_STRING" }]);
+    expect(r.rejections).toEqual([
+      { row: 1, code: "MISSING_AT" },
+      { row: 3, code: "NOT_A_STRING" },
+    ]);
     expect(r.rejectionCounts).toEqual({ MISSING_AT: 1, NOT_A_STRING: 1 });
     expect(JSON.stringify(r)).not.toContain(secret);
   });

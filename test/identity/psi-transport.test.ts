@@ -25,7 +25,15 @@ describe("PSI parties talk only through the transport", () => {
   for (const mode of ["joinKeys", "intersection", "cardinality"] as const)
     it(`${mode}: every message crosses as plain JSON and carries no identifier of either party`, async () => {
       const { wires, link } = recording();
-      const r = await runPsi(A, B, { mode, link, names: { a: "advertiser", b: "retailer" }, threads: 1, rng: { seed: `transport-${mode}` }, registry: new KeyRegistry(), keepMessages: true });
+      const r = await runPsi(A, B, {
+        mode,
+        link,
+        names: { a: "advertiser", b: "retailer" },
+        threads: 1,
+        rng: { seed: `transport-${mode}` },
+        registry: new KeyRegistry(),
+        keepMessages: true,
+      });
       // the protocol ran over the link: one wire message per transcript step, in order
       expect(wires.map((w) => `${w.from}->${w.to}`)).toEqual(r.transcript.map((t) => `${t.from}->${t.to}`));
       expect(wires.length).toBe(mode === "joinKeys" ? 4 : 3);
@@ -43,8 +51,19 @@ describe("PSI parties talk only through the transport", () => {
 
   it("with channel: true only the handshake and sealed frames cross; the elements never appear in clear", async () => {
     const { wires, link } = recording();
-    const r = await runPsi(A, B, { link, channel: true, threads: 1, rng: { seed: "transport-chan" }, registry: new KeyRegistry(), keepMessages: true });
-    expect(wires.map((w) => (JSON.parse(w.wire) as Envelope).kind)).toEqual(["channel.hello", "channel.hello", ...r.transcript.map(() => "channel.frame")]);
+    const r = await runPsi(A, B, {
+      link,
+      channel: true,
+      threads: 1,
+      rng: { seed: "transport-chan" },
+      registry: new KeyRegistry(),
+      keepMessages: true,
+    });
+    expect(wires.map((w) => (JSON.parse(w.wire) as Envelope).kind)).toEqual([
+      "channel.hello",
+      "channel.hello",
+      ...r.transcript.map(() => "channel.frame"),
+    ]);
     const all = wires.map((w) => w.wire).join("");
     for (const m of r.messages!) for (const e of m.message.encryptedElements) expect(all.includes(e)).toBe(false);
     expect(r.joinKeysA!.filter((k) => k !== null).length).toBe(2);

@@ -24,7 +24,12 @@ describe.skipIf(!built)("libsodium backend on worker threads (built dist)", () =
 
   it("two workers give exactly the in-thread result (same seed, separate key registries)", async () => {
     const progress: number[] = [];
-    const multi = await runPsi(A, B, { threads: 2, rng: { seed: "w" }, registry: new KeyRegistry(), progress: (d: number) => progress.push(d) });
+    const multi = await runPsi(A, B, {
+      threads: 2,
+      rng: { seed: "w" },
+      registry: new KeyRegistry(),
+      progress: (d: number) => progress.push(d),
+    });
     const single = await runPsi(A, B, { threads: 1, rng: { seed: "w" }, registry: new KeyRegistry() });
     expect(multi.matchReport.threads).toBe(2);
     expect(single.matchReport.threads).toBe(1);
@@ -50,7 +55,10 @@ describe.skipIf(!built)("libsodium backend on worker threads (built dist)", () =
     const be = await new SodiumBackend({ threads: 2 }).init();
     try {
       const k = randomScalar(seededRng("wv"));
-      const pts = await be.hashAndBlind(Array.from({ length: 5000 }, (_, i) => `v${i}@x.org`), k);
+      const pts = await be.hashAndBlind(
+        Array.from({ length: 5000 }, (_, i) => `v${i}@x.org`),
+        k,
+      );
       expect(await be.firstInvalidPoint(pts)).toBe(-1);
       const bad = pts.slice();
       bad[4321] = Uint8Array.from(Buffer.from("ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", "hex"));

@@ -4,7 +4,14 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import { ristretto255_hasher } from "@noble/curves/ed25519.js";
 import { hex, utf8 } from "../../kernel-lib/src/crypto/primitives.js";
 import { seededRng } from "../../kernel-lib/src/rng.js";
-import { NobleBackend, PSI_DST, SodiumBackend, makeBackend, randomScalar, type PsiBackend } from "../../kernel-lib/src/identity/psi-backend.js";
+import {
+  NobleBackend,
+  PSI_DST,
+  SodiumBackend,
+  makeBackend,
+  randomScalar,
+  type PsiBackend,
+} from "../../kernel-lib/src/identity/psi-backend.js";
 import { KeyRegistry, PsiClient, PsiServer, type PsiMode, type PsiRequest } from "../../kernel-lib/src/identity/psi.js";
 import { runPsi } from "../../kernel-lib/src/identity/run-psi.js";
 
@@ -12,12 +19,26 @@ import { runPsi } from "../../kernel-lib/src/identity/run-psi.js";
 class CountingBackend implements PsiBackend {
   mults = 0;
   constructor(private readonly inner: PsiBackend) {}
-  get name() { return this.inner.name; }
-  get threads() { return this.inner.threads; }
-  hashAndBlind(e: readonly string[], k: Uint8Array) { this.mults += e.length; return this.inner.hashAndBlind(e, k); }
-  blind(p: readonly Uint8Array[], k: Uint8Array) { this.mults += p.length; return this.inner.blind(p, k); }
-  isValidPoint(p: Uint8Array) { return this.inner.isValidPoint(p); }
-  close() { return this.inner.close(); }
+  get name() {
+    return this.inner.name;
+  }
+  get threads() {
+    return this.inner.threads;
+  }
+  hashAndBlind(e: readonly string[], k: Uint8Array) {
+    this.mults += e.length;
+    return this.inner.hashAndBlind(e, k);
+  }
+  blind(p: readonly Uint8Array[], k: Uint8Array) {
+    this.mults += p.length;
+    return this.inner.blind(p, k);
+  }
+  isValidPoint(p: Uint8Array) {
+    return this.inner.isValidPoint(p);
+  }
+  close() {
+    return this.inner.close();
+  }
 }
 
 let sodium: SodiumBackend;
@@ -27,7 +48,14 @@ beforeAll(async () => {
 
 const emails = (prefix: string, n: number, offset = 0) => Array.from({ length: n }, (_, i) => `${prefix}${i + offset}@example.com`);
 
-async function session(mode: PsiMode, x: string[], y: string[], backend: PsiBackend = sodium, seed = "s", keys?: { a: Uint8Array; b: Uint8Array }) {
+async function session(
+  mode: PsiMode,
+  x: string[],
+  y: string[],
+  backend: PsiBackend = sodium,
+  seed = "s",
+  keys?: { a: Uint8Array; b: Uint8Array },
+) {
   const rng = seededRng(seed);
   const registry = new KeyRegistry();
   const client = new PsiClient({ mode, backend, rng: rng.fork("a"), registry, secretKey: keys?.a });
@@ -107,13 +135,39 @@ describe("validation before any scalar multiplication", () => {
   }
   const G = "e2f2ae0a6abc4e71a884a961c500515f58e30b6aa582dd8db6a65945e08d2d76";
   const bad: [string, (r: PsiRequest) => PsiRequest, string][] = [
-    ["a non-canonical encoding", (r) => ({ ...r, encryptedElements: ["ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", ...r.encryptedElements.slice(1)] }), "CRYPTO_INVALID_POINT"],
-    ["a negative field element encoding", (r) => ({ ...r, encryptedElements: [...r.encryptedElements.slice(1), "0100000000000000000000000000000000000000000000000000000000000000"] }), "CRYPTO_INVALID_POINT"],
-    ["the identity point", (r) => ({ ...r, encryptedElements: ["00".repeat(32), ...r.encryptedElements.slice(1)] }), "CRYPTO_INVALID_POINT"],
+    [
+      "a non-canonical encoding",
+      (r) => ({
+        ...r,
+        encryptedElements: ["ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f", ...r.encryptedElements.slice(1)],
+      }),
+      "CRYPTO_INVALID_POINT",
+    ],
+    [
+      "a negative field element encoding",
+      (r) => ({
+        ...r,
+        encryptedElements: [...r.encryptedElements.slice(1), "0100000000000000000000000000000000000000000000000000000000000000"],
+      }),
+      "CRYPTO_INVALID_POINT",
+    ],
+    [
+      "the identity point",
+      (r) => ({ ...r, encryptedElements: ["00".repeat(32), ...r.encryptedElements.slice(1)] }),
+      "CRYPTO_INVALID_POINT",
+    ],
     ["a 31-byte element", (r) => ({ ...r, encryptedElements: [G.slice(2), ...r.encryptedElements.slice(1)] }), "PSI_INVALID_MESSAGE"],
     ["a 33-byte element", (r) => ({ ...r, encryptedElements: [G + "00", ...r.encryptedElements.slice(1)] }), "PSI_INVALID_MESSAGE"],
-    ["a non-string element", (r) => ({ ...r, encryptedElements: [42 as unknown as string, ...r.encryptedElements.slice(1)] }), "PSI_INVALID_MESSAGE"],
-    ["duplicate elements", (r) => ({ ...r, encryptedElements: [r.encryptedElements[0]!, r.encryptedElements[0]!, r.encryptedElements[2]!] }), "PSI_DUPLICATE_ELEMENT"],
+    [
+      "a non-string element",
+      (r) => ({ ...r, encryptedElements: [42 as unknown as string, ...r.encryptedElements.slice(1)] }),
+      "PSI_INVALID_MESSAGE",
+    ],
+    [
+      "duplicate elements",
+      (r) => ({ ...r, encryptedElements: [r.encryptedElements[0]!, r.encryptedElements[0]!, r.encryptedElements[2]!] }),
+      "PSI_DUPLICATE_ELEMENT",
+    ],
     ["an empty set", (r) => ({ ...r, encryptedElements: [] }), "PSI_EMPTY_SET"],
     ["a wrong protocol", (r) => ({ ...r, protocol: "other/v9" as never }), "PSI_INVALID_MESSAGE"],
     ["a mode the server does not run", (r) => ({ ...r, mode: "intersection" }), "PSI_INVALID_MESSAGE"],
@@ -152,15 +206,24 @@ describe("validation before any scalar multiplication", () => {
   });
 
   it("the client refuses an identity, non-canonical or duplicate point in setup or response before any multiplication", async () => {
-    const ID = "00".repeat(32), NONCANON = "ff".repeat(31) + "7f";
-    for (const [where, bad] of [["setup", ID], ["setup", NONCANON], ["response", ID], ["response", NONCANON], ["response", "dup"]] as const) {
+    const ID = "00".repeat(32),
+      NONCANON = "ff".repeat(31) + "7f";
+    for (const [where, bad] of [
+      ["setup", ID],
+      ["setup", NONCANON],
+      ["response", ID],
+      ["response", NONCANON],
+      ["response", "dup"],
+    ] as const) {
       const { backend, client, server, request } = await freshPair();
       const { setup, response } = await server.processRequest(request, ["a@x.org", "z@x.org"]);
       backend.mults = 0;
       const swap = (els: string[]) => [bad === "dup" ? els[1]! : bad, ...els.slice(1)];
       const s2 = where === "setup" ? { ...setup, encryptedElements: swap(setup.encryptedElements).sort() } : setup;
       const r2 = where === "response" ? { ...response, encryptedElements: swap(response.encryptedElements) } : response;
-      await expect(client.processResponse(s2, r2), `${where} ${bad.slice(0, 4)}`).rejects.toThrow(bad === "dup" ? /PSI_DUPLICATE_ELEMENT/ : /CRYPTO_INVALID_POINT/);
+      await expect(client.processResponse(s2, r2), `${where} ${bad.slice(0, 4)}`).rejects.toThrow(
+        bad === "dup" ? /PSI_DUPLICATE_ELEMENT/ : /CRYPTO_INVALID_POINT/,
+      );
       expect(backend.mults).toBe(0);
       await expect(client.processResponse(setup, response)).rejects.toThrow(/PSI_SESSION_ABORTED/);
     }
@@ -169,13 +232,17 @@ describe("validation before any scalar multiplication", () => {
   it("the client refuses messages from another session", async () => {
     const { client, server, request } = await freshPair();
     const { setup, response } = await server.processRequest(request, ["a@x.org"]);
-    await expect(client.processResponse({ ...setup, sessionId: "0".repeat(32) }, response)).rejects.toThrow(/PSI_INVALID_MESSAGE.*another session/);
+    await expect(client.processResponse({ ...setup, sessionId: "0".repeat(32) }, response)).rejects.toThrow(
+      /PSI_INVALID_MESSAGE.*another session/,
+    );
   });
 
   it("the client refuses an unsorted setup", async () => {
     const { client, server, request } = await freshPair();
     const { setup, response } = await server.processRequest(request, ["a@x.org", "b@x.org", "q@x.org"]);
-    await expect(client.processResponse({ ...setup, encryptedElements: [...setup.encryptedElements].reverse() }, response)).rejects.toThrow(/sorted/);
+    await expect(client.processResponse({ ...setup, encryptedElements: [...setup.encryptedElements].reverse() }, response)).rejects.toThrow(
+      /sorted/,
+    );
   });
 
   it("own input: duplicates, empty sets and non-strings are refused with field names", async () => {
@@ -185,7 +252,9 @@ describe("validation before any scalar multiplication", () => {
     await expect(mk().createRequest([])).rejects.toThrow(/PSI_EMPTY_SET/);
     await expect(mk().createRequest(["a", 3 as unknown as string])).rejects.toThrow(/"elements\[1\]" expected non-empty string/);
     // a numeric identifier (phone number, customer id) is not echoed in the error text or details
-    const e = await mk().createRequest(["a", 15550134567 as unknown as string]).catch((x: unknown) => x as Error & { details: unknown });
+    const e = await mk()
+      .createRequest(["a", 15550134567 as unknown as string])
+      .catch((x: unknown) => x as Error & { details: unknown });
     expect(`${e.message} ${JSON.stringify(e.details)}`).not.toContain("15550134567");
   });
 });
@@ -295,10 +364,29 @@ describe("runPsi", () => {
     expect(r.joinKeysA![1]).toBeNull();
     expect(r.joinKeysA![2]).toBeNull();
     expect(r.joinKeysB).toEqual([r.joinKeysA![0], null, r.joinKeysA![0], null]);
-    expect(r.matchReport.partyA).toMatchObject({ rows: 4, rejectedRows: 1, rejectionCounts: { INVALID_CHARACTER: 1 }, distinctIdentifiers: 2, matchedIdentifiers: 1, matchedRows: 2, matchRate: 0.5 });
-    expect(r.matchReport.partyB).toMatchObject({ rows: 4, rejectedRows: 1, rejectionCounts: { NOT_A_STRING: 1 }, distinctIdentifiers: 2, matchedRows: 2 });
+    expect(r.matchReport.partyA).toMatchObject({
+      rows: 4,
+      rejectedRows: 1,
+      rejectionCounts: { INVALID_CHARACTER: 1 },
+      distinctIdentifiers: 2,
+      matchedIdentifiers: 1,
+      matchedRows: 2,
+      matchRate: 0.5,
+    });
+    expect(r.matchReport.partyB).toMatchObject({
+      rows: 4,
+      rejectedRows: 1,
+      rejectionCounts: { NOT_A_STRING: 1 },
+      distinctIdentifiers: 2,
+      matchedRows: 2,
+    });
     expect(r.rngStamp).toEqual({ rngMode: "seeded", label: "teaching mode — not private" });
-    expect(r.transcript.map((t) => `${t.from}->${t.to}:${t.kind}`)).toEqual(["A->B:psi.request", "B->A:psi.setup", "B->A:psi.response", "A->B:psi.finish"]);
+    expect(r.transcript.map((t) => `${t.from}->${t.to}:${t.kind}`)).toEqual([
+      "A->B:psi.request",
+      "B->A:psi.setup",
+      "B->A:psi.response",
+      "A->B:psi.finish",
+    ]);
     expect(JSON.parse(JSON.stringify(r))).toEqual(r); // plain JSON-able data
     const phases = new Set(progress.map((p) => p[2]));
     expect(phases.size).toBe(4);
@@ -323,17 +411,27 @@ describe("runPsi", () => {
 
 describe("injected keys", () => {
   it("refuses a zero or out-of-range secret key before anything runs", () => {
-    expect(() => new PsiClient({ backend: sodium, rng: seededRng("z"), registry: new KeyRegistry(), secretKey: new Uint8Array(32) })).toThrow(/CRYPTO_INVALID_KEY.*"scalar"/);
-    expect(() => new PsiClient({ backend: sodium, rng: seededRng("z"), registry: new KeyRegistry(), secretKey: new Uint8Array(32).fill(255) })).toThrow(/CRYPTO_INVALID_KEY/);
+    expect(
+      () => new PsiClient({ backend: sodium, rng: seededRng("z"), registry: new KeyRegistry(), secretKey: new Uint8Array(32) }),
+    ).toThrow(/CRYPTO_INVALID_KEY.*"scalar"/);
+    expect(
+      () => new PsiClient({ backend: sodium, rng: seededRng("z"), registry: new KeyRegistry(), secretKey: new Uint8Array(32).fill(255) }),
+    ).toThrow(/CRYPTO_INVALID_KEY/);
   });
 });
 
 describe("attachJoinKeys", () => {
   it("replaces the identifier column with the join key and never copies the identifier", async () => {
     const { attachJoinKeys } = await import("../../kernel-lib/src/identity/run-psi.js");
-    const rows = [{ email: "a@x.org", v: 1 }, { email: "b@x.org", v: 2 }];
+    const rows = [
+      { email: "a@x.org", v: 1 },
+      { email: "b@x.org", v: 2 },
+    ];
     const up = attachJoinKeys(rows, ["jk_1", null]);
-    expect(up).toEqual([{ v: 1, join_key: "jk_1" }, { v: 2, join_key: null }]);
+    expect(up).toEqual([
+      { v: 1, join_key: "jk_1" },
+      { v: 2, join_key: null },
+    ]);
     expect(attachJoinKeys(rows, ["jk_1", null], { keepUnmatched: false })).toEqual([{ v: 1, join_key: "jk_1" }]);
     expect(() => attachJoinKeys(rows, ["jk_1"])).toThrow(/"joinKeys" expected array of 2 keys/);
   });
@@ -359,7 +457,8 @@ describe("request order", () => {
 
 describe("runPsi over the encrypted channel", () => {
   it("gives the same result with every message sealed and opened through SecureChannel", async () => {
-    const rowsA = ["a@x.org", "b@x.org", "c@x.org"], rowsB = ["c@x.org", "a@x.org"];
+    const rowsA = ["a@x.org", "b@x.org", "c@x.org"],
+      rowsB = ["c@x.org", "a@x.org"];
     const plain = await runPsi(rowsA, rowsB, { threads: 1, rng: { seed: "chan" }, registry: new KeyRegistry() });
     const sealed = await runPsi(rowsA, rowsB, { threads: 1, rng: { seed: "chan" }, registry: new KeyRegistry(), channel: true });
     expect(sealed.joinKeysA).toEqual(plain.joinKeysA);

@@ -94,3 +94,25 @@ describe("globToRegExp", () => {
     expect(globToRegExp("a.c").test("abc")).toBe(false);
   });
 });
+
+describe("refusalView (uncaught CleanRoomError → why blocked; needs the built kernel-lib)", () => {
+  const { refusalView } = proto;
+  it("gives the library's bundle and a one-line CODE: message traceback", () => {
+    const e = Object.assign(new Error('[PARAM_INVALID] "minAge" expected integer in [18, 99], got number 7'), {
+      name: "CleanRoomError",
+      code: "PARAM_INVALID",
+      details: { field: "minAge" },
+    });
+    const v = refusalView(e);
+    expect(v.error).toEqual({
+      ename: "CleanRoomError",
+      evalue: e.message,
+      traceback: ['PARAM_INVALID: "minAge" expected integer in [18, 99], got number 7'],
+    });
+    expect(v.bundle["application/vnd.cleanroom-lab.v1+json"]).toMatchObject({ kind: "error", code: "PARAM_INVALID", field: "minAge" });
+  });
+  it("leaves other errors to the plain traceback", () => {
+    expect(refusalView(new TypeError("boom"))).toBeNull();
+    expect(refusalView(Object.assign(new Error("x"), { name: "CleanRoomError", code: "MADE_UP" }))).toBeNull();
+  });
+});

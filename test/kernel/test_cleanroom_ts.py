@@ -11,6 +11,7 @@ counts, stop_on_error, kernel_info, history, comm_info).
 
 import os
 import sys
+import tempfile
 import time
 import unittest
 from queue import Empty
@@ -255,6 +256,109 @@ class CleanroomTsProtocolTests(unittest.TestCase):
 
     def test_interrupt_stops_a_busy_loop(self):
         self.interrupt_while_running("while (true) {}")
+
+    def wait_for_file_cell(self, path):
+        """A cell that runs until the test creates `path` (no sleeps, no timing)."""
+        return (
+            'import * as fs from "fs";\n'
+            "await new Promise<void>((done) => { const t = setInterval(() => {"
+            " if (fs.existsSync(%r)) { clearInterval(t); done(); } }, 20); });\n"
+            '"released"' % path
+        )
+
+    def test_status_stays_busy_while_a_cell_runs_whatever_else_is_asked(self):
+        # The lab sends kernel_info/comm_info/complete requests while a cell runs; tslab
+        # published `idle` for each and the lab showed the kernel Idle during a long cell.
+        gate = os.path.join(tempfile.mkdtemp(prefix="cleanroom-ts-status-"), "release")
+        slow = self.kc.execute(self.wait_for_file_cell(gate))
+        statuses = []  # (execution_state, parent msg_id) in publication order
+
+        def read_iopub_until(pred):
+            deadline = time.time() + 60
+            while time.time() < deadline:
+                msg = self.kc.get_iopub_msg(timeout=60)
+                if msg["msg_type"] == "status":
+                    statuses.append((msg["content"]["execution_state"], msg["parent_header"].get("msg_id")))
+                if pred(msg):
+                    return msg
+            self.fail("timed out waiting on iopub")
+
+        read_iopub_until(lambda m: m["msg_type"] == "execute_input" and m["parent_header"].get("msg_id") == slow)
+        others = {
+            "kernel_info_reply": self.kc.kernel_info(),
+            "comm_info_reply": self.kc.comm_info(),
+            "complete_reply": self.kc.complete("Math.ab", 7),
+        }
+        queued = self.kc.execute("20 + 22")
+        # All three are answered while the slow cell still runs (it waits for the gate file).
+        replies = {}
+        while len(replies) < len(others):
+            reply = self.kc.get_shell_msg(timeout=60)
+            self.assertNotIn(reply["parent_header"].get("msg_id"), (slow, queued), "the slow cell cannot end yet")
+            replies[reply["msg_type"]] = reply
+        for msg_type, msg_id in others.items():
+            validate_message(replies[msg_type], msg_type, msg_id)
+        self.assertIn("abs", replies["complete_reply"]["content"]["matches"])
+        open(gate, "w").close()
+        self.assertEqual(self.shell_reply(slow)["content"]["status"], "ok")
+        self.assertEqual(self.shell_reply(queued)["content"]["status"], "ok")
+        pending = set(others.values())
+        read_iopub_until(lambda m: m["msg_type"] == "status" and m["content"]["execution_state"] == "idle"
+                         and pending.discard(m["parent_header"].get("msg_id")) is None and not pending)
+        idles = [parent for state, parent in statuses if state == "idle"]
+        # No idle until the slow cell has ended; the queued cell is busy only while it runs.
+        self.assertEqual(idles[:2], [slow, queued], statuses)
+        self.assertEqual(set(idles[2:]), set(others.values()), statuses)
+        busy_queued = statuses.index(("busy", queued))
+        self.assertGreater(busy_queued, statuses.index(("idle", slow)), "a queued cell is not busy before it starts")
+        self.assertEqual(statuses.count(("busy", queued)), 1)
+
+    REFUSED_QUERY = (
+        'import { openLab, addParty, liftTemplate, cleanRoomQuery, attempt } from "@cleanroom-lab/kernel";\n'
+        'const refusalLab = openLab({ store: ":memory:", rng: { seed: "kernel-test" } });\n'
+        'addParty(refusalLab, { party: "advertiser" }); addParty(refusalLab, { party: "retailer" });\n'
+        'const refusalReq = { template: liftTemplate({ advertiser: "advertiser", retailer: "retailer", epsilonPerAggregate: "0.5" }),\n'
+        '  params: { startDay: 0, endDay: 27 }, party: "advertiser", analyst: "bo", purpose: "research" };\n'
+    )
+    MIME = "application/vnd.cleanroom-lab.v1+json"
+
+    def test_uncaught_refusal_renders_why_blocked_with_a_one_line_error(self):
+        self.run_cell(self.REFUSED_QUERY)
+        reply, out = self.run_cell("await cleanRoomQuery(refusalLab, refusalReq)", stop_on_error=False)
+        c = reply["content"]
+        self.assertEqual((c["status"], c["ename"]), ("error", "CleanRoomError"))
+        line = c["traceback"]
+        self.assertEqual(len(line), 1, line)
+        self.assertRegex(line[0], r'^GRANT_INVALID: no unexpired purpose grant .*"research"')
+        self.assertNotRegex(line[0], r"dist|\bat |\[GRANT_INVALID\]")
+        errors = [m for m in out if m["msg_type"] == "error"]
+        self.assertEqual([e["content"]["traceback"] for e in errors], [line])
+        views = [m for m in out if m["msg_type"] == "display_data"]
+        self.assertEqual(len(views), 1)
+        self.assertLess(out.index(views[0]), out.index(errors[0]), "the view comes before the error line")
+        data = views[0]["content"]["data"]
+        payload = data[self.MIME]
+        self.assertEqual(payload["refused"]["code"], "GRANT_INVALID")
+        self.assertEqual([s["step"] for s in payload["trace"] if s["status"] == "refused"], ["purpose"])
+        self.assertIn("Why blocked", data["text/plain"])
+        # exactly what attempt() shows for the same refusal
+        _, out2 = self.run_cell("await attempt(() => cleanRoomQuery(refusalLab, refusalReq))")
+        result = [m for m in out2 if m["msg_type"] == "execute_result"][0]["content"]["data"]
+        self.assertEqual(result[self.MIME], payload)
+        self.assertEqual(result["text/html"], data["text/html"])
+
+    def test_uncaught_refusal_without_trace_renders_an_error_card(self):
+        reply, out = self.run_cell('import { openLab } from "@cleanroom-lab/kernel";\nopenLab({ store: ":memory:", budget: { epsilon: -1 } })')
+        self.assertEqual(reply["content"]["traceback"], ['DP_PARAM_INVALID: "options.budget.epsilon" expected rational in [1e-9, 1e4], got number -1'])
+        payload = [m for m in out if m["msg_type"] == "display_data"][0]["content"]["data"][self.MIME]
+        self.assertEqual((payload["kind"], payload["code"], payload["field"]), ("error", "DP_PARAM_INVALID", "options.budget.epsilon"))
+
+    def test_an_error_that_only_claims_the_name_keeps_its_stack(self):
+        reply, out = self.run_cell(
+            'const fake = new Error("not ours"); fake.name = "CleanRoomError"; (fake as any).code = "NO_SUCH_CODE";\nthrow fake')
+        self.assertEqual(reply["content"]["ename"], "CleanRoomError")
+        self.assertFalse([m for m in out if m["msg_type"] == "display_data"])
+        self.assertNotEqual(reply["content"]["traceback"], ["NO_SUCH_CODE: not ours"])
 
     def test_library_error_keeps_its_name_and_code(self):
         reply, _ = self.run_cell(

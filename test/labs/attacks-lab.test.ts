@@ -3,18 +3,40 @@ import { openLab } from "../../kernel-lib/src/session.js";
 import { internals } from "../../kernel-lib/src/session/lab.js";
 import { seededRng } from "../../kernel-lib/src/rng.js";
 import { isCleanRoomError } from "../../kernel-lib/src/errors.js";
-import { attackPopulation, cohortTemplate, trackers, exactCohort, trackerAccuracy, refreshAveraging, reconstructionAttack, adhImpressions, dpGuessBound, type CohortParams, type LabCustomer } from "../../kernel-lib/src/labs/attacks-lab.js";
+import {
+  attackPopulation,
+  cohortTemplate,
+  trackers,
+  exactCohort,
+  trackerAccuracy,
+  refreshAveraging,
+  reconstructionAttack,
+  adhImpressions,
+  dpGuessBound,
+  type CohortParams,
+  type LabCustomer,
+} from "../../kernel-lib/src/labs/attacks-lab.js";
 import { lineChart } from "../../kernel-lib/src/labs/lab-chart.js";
 
-function room(rows: LabCustomer[], pop: ReturnType<typeof attackPopulation>, d: { differenceCheck?: number; epsilonPerAggregate?: string; budget?: number } = {}) {
-  const lab = openLab({ store: ":memory:", room: "t", rng: { seed: "attacks-lab-test" }, ...(d.budget ? { budget: { epsilon: d.budget } } : {}) });
+function room(
+  rows: LabCustomer[],
+  pop: ReturnType<typeof attackPopulation>,
+  d: { differenceCheck?: number; epsilonPerAggregate?: string; budget?: number } = {},
+) {
+  const lab = openLab({
+    store: ":memory:",
+    room: "t",
+    rng: { seed: "attacks-lab-test" },
+    ...(d.budget ? { budget: { epsilon: d.budget } } : {}),
+  });
   const retailer = lab.party("retailer");
   lab.party("advertiser");
   lab.upload(retailer, "customers", rows, { idColumn: "join_key", schema: pop.schema, purposes: ["measurement"], rule: pop.rule });
   lab.declarePurpose({ party: "advertiser", analyst: "eve", purpose: "measurement", justification: "cohort conversion analysis" });
   const template = cohortTemplate({ owner: "retailer", differenceCheck: d.differenceCheck, epsilonPerAggregate: d.epsilonPerAggregate });
   lab.approveTemplate(template, retailer);
-  const ask = (params: CohortParams) => lab.cleanRoomQuery({ template, params: { ...params }, as: { party: "advertiser", analyst: "eve" }, purpose: "measurement" });
+  const ask = (params: CohortParams) =>
+    lab.cleanRoomQuery({ template, params: { ...params }, as: { party: "advertiser", analyst: "eve" }, purpose: "measurement" });
   return { lab, ask };
 }
 
@@ -39,7 +61,14 @@ describe("attack population and trackers", () => {
       }
     }
     const pop = attackPopulation({ rng: seededRng("bits") });
-    const sets = trackers().general.map((s) => new Set(pop.rows.filter((r) => s.params.regions.includes(r.region) && r.age >= s.params.minAge && r.age <= s.params.maxAge).map((r) => r.join_key)));
+    const sets = trackers().general.map(
+      (s) =>
+        new Set(
+          pop.rows
+            .filter((r) => s.params.regions.includes(r.region) && r.age >= s.params.minAge && r.age <= s.params.maxAge)
+            .map((r) => r.join_key),
+        ),
+    );
     for (let i = 0; i < 4; i++)
       for (let j = i + 1; j < 4; j++) {
         const d = [...sets[i]!].filter((x) => !sets[j]!.has(x)).length;
@@ -48,27 +77,31 @@ describe("attack population and trackers", () => {
       }
   });
 
-  it("through a real room: threshold suppresses the direct question; the pair works with defences off, is refused by the difference check; the general tracker passes it", async () => {
-    const pop = attackPopulation({ rng: seededRng("room"), targetConverted: 1 });
-    const open = room(pop.rows, pop);
-    const direct = await open.ask(trackers().direct);
-    expect(direct.rows).toEqual([]);
-    expect(direct.suppressed.rows[0]!.reason).toBe("below_threshold");
-    const [p0, p1] = [await open.ask(trackers().pair[0]!.params), await open.ask(trackers().pair[1]!.params)];
-    // the engine's exact answers are the ones exactCohort computes in the clear
-    expect(p0.rows[0]).toEqual(exactCohort(pop.rows, trackers().pair[0]!.params));
-    expect(converters(p0) - converters(p1)).toBe(1);
+  it(
+    "through a real room: threshold suppresses the direct question; the pair works with defences off, " +
+      "is refused by the difference check; the general tracker passes it",
+    async () => {
+      const pop = attackPopulation({ rng: seededRng("room"), targetConverted: 1 });
+      const open = room(pop.rows, pop);
+      const direct = await open.ask(trackers().direct);
+      expect(direct.rows).toEqual([]);
+      expect(direct.suppressed.rows[0]!.reason).toBe("below_threshold");
+      const [p0, p1] = [await open.ask(trackers().pair[0]!.params), await open.ask(trackers().pair[1]!.params)];
+      // the engine's exact answers are the ones exactCohort computes in the clear
+      expect(p0.rows[0]).toEqual(exactCohort(pop.rows, trackers().pair[0]!.params));
+      expect(converters(p0) - converters(p1)).toBe(1);
 
-    const checked = room(pop.rows, pop, { differenceCheck: 50 });
-    await checked.ask(trackers().pair[0]!.params);
-    const before = internals(checked.lab).room.history.size();
-    const err = await checked.ask(trackers().pair[1]!.params).catch((e) => e);
-    expect(isCleanRoomError(err, "DIFFERENCE_CHECK_FAILED")).toBe(true);
-    expect(internals(checked.lab).room.history.size()).toBe(before);
-    const general = [];
-    for (const s of trackers().general) general.push(await checked.ask(s.params));
-    expect(trackers().general.reduce((s, x, i) => s + x.sign * converters(general[i]!), 0)).toBe(1);
-  });
+      const checked = room(pop.rows, pop, { differenceCheck: 50 });
+      await checked.ask(trackers().pair[0]!.params);
+      const before = internals(checked.lab).room.history.size();
+      const err = await checked.ask(trackers().pair[1]!.params).catch((e) => e);
+      expect(isCleanRoomError(err, "DIFFERENCE_CHECK_FAILED")).toBe(true);
+      expect(internals(checked.lab).room.history.size()).toBe(before);
+      const general = [];
+      for (const s of trackers().general) general.push(await checked.ask(s.params));
+      expect(trackers().general.reduce((s, x, i) => s + x.sign * converters(general[i]!), 0)).toBe(1);
+    },
+  );
 
   it("the ADH example: 400 then 401 without a check; the 401 row filtered with k = 50", async () => {
     for (const k of [undefined, 50]) {
@@ -80,7 +113,8 @@ describe("attack population and trackers", () => {
       lab.declarePurpose({ party: "advertiser", analyst: "eve", purpose: "measurement", justification: "campaign reach" });
       const t = adh.template({ owner: "publisher", differenceCheck: k });
       lab.approveTemplate(t, p);
-      const run = (maxDay: number) => lab.cleanRoomQuery({ template: t, params: { maxDay }, as: { party: "advertiser", analyst: "eve" }, purpose: "measurement" });
+      const run = (maxDay: number) =>
+        lab.cleanRoomQuery({ template: t, params: { maxDay }, as: { party: "advertiser", analyst: "eve" }, purpose: "measurement" });
       expect((await run(1)).rows).toEqual([{ campaign: "123", users: 400 }]);
       const job2 = await run(2);
       if (k === undefined) expect(job2.rows).toContainEqual({ campaign: "123", users: 401 });
@@ -96,7 +130,13 @@ describe("attacker accuracy simulations", () => {
   const pop = attackPopulation({ rng: seededRng("sim") });
 
   it("no noise → always right; with noise the accuracy stays under the ε-DP bound (3 s.e.)", () => {
-    const { points } = trackerAccuracy({ rows: pop.rows, tracker: "pair", epsilons: [0.1, 1, Infinity], trials: 400, rng: seededRng("acc") });
+    const { points } = trackerAccuracy({
+      rows: pop.rows,
+      tracker: "pair",
+      epsilons: [0.1, 1, Infinity],
+      trials: 400,
+      rng: seededRng("acc"),
+    });
     expect(points[2]!.accuracy).toBe(1);
     for (const p of points) expect(p.accuracy).toBeLessThanOrEqual(p.bound + 3 * Math.sqrt(0.25 / p.trials));
     expect(points[0]!.bound).toBeCloseTo(dpGuessBound(0.1), 12);
@@ -104,8 +144,10 @@ describe("attacker accuracy simulations", () => {
   });
 
   it("averaging more repeats raises the accuracy and the bound uses the composed ε", () => {
-    const one = trackerAccuracy({ rows: pop.rows, tracker: "pair", epsilons: [0.5], repeats: 1, trials: 300, rng: seededRng("r1") }).points[0]!;
-    const many = trackerAccuracy({ rows: pop.rows, tracker: "pair", epsilons: [0.5], repeats: 400, trials: 300, rng: seededRng("r2") }).points[0]!;
+    const one = trackerAccuracy({ rows: pop.rows, tracker: "pair", epsilons: [0.5], repeats: 1, trials: 300, rng: seededRng("r1") })
+      .points[0]!;
+    const many = trackerAccuracy({ rows: pop.rows, tracker: "pair", epsilons: [0.5], repeats: 400, trials: 300, rng: seededRng("r2") })
+      .points[0]!;
     expect(many.accuracy).toBeGreaterThan(0.95);
     expect(one.accuracy).toBeLessThan(0.7);
     expect(many.bound).toBeCloseTo(dpGuessBound(200), 12);
@@ -115,12 +157,22 @@ describe("attacker accuracy simulations", () => {
   it("rejects bad parameters with typed errors", () => {
     expect(() => trackerAccuracy({ rows: pop.rows, tracker: "pair", epsilons: [0], rng: seededRng("x") })).toThrow(/epsilons/);
     expect(() => trackerAccuracy({ rows: pop.rows, tracker: "pair", epsilons: [1], trials: 0, rng: seededRng("x") })).toThrow(/trials/);
-    expect(() => trackerAccuracy({ rows: pop.rows.filter((r) => r.age <= 60), tracker: "pair", epsilons: [1], rng: seededRng("x") })).toThrow(/rows/);
+    expect(() =>
+      trackerAccuracy({ rows: pop.rows.filter((r) => r.age <= 60), tracker: "pair", epsilons: [1], rng: seededRng("x") }),
+    ).toThrow(/rows/);
     expect(() => attackPopulation({ rng: seededRng("x"), people: 10 })).toThrow(/people/);
   });
 
   it("monthly refresh: the real ledger admits the same rounds every month and the lifetime loss grows linearly", () => {
-    const r = refreshAveraging({ rows: pop.rows, monthlyEpsilon: "8", epsilonPerAggregate: "0.5", months: 6, tracker: "pair", trials: 100, rng: seededRng("rf") });
+    const r = refreshAveraging({
+      rows: pop.rows,
+      monthlyEpsilon: "8",
+      epsilonPerAggregate: "0.5",
+      months: 6,
+      tracker: "pair",
+      trials: 100,
+      rng: seededRng("rf"),
+    });
     expect(r.months.map((m) => m.rounds)).toEqual([4, 4, 4, 4, 4, 4]);
     expect(r.months.map((m) => m.lifetimeEpsilon)).toEqual([8, 16, 24, 32, 40, 48]);
     expect(r.months.map((m) => m.month)).toEqual(["2026-01", "2026-02", "2026-03", "2026-04", "2026-05", "2026-06"]);
@@ -158,7 +210,16 @@ describe("Dinur–Nissim reconstruction", () => {
 
 describe("lineChart", () => {
   it("renders as Vega-Lite, SVG (also as an <img> in HTML) and text, escaping labels", () => {
-    const c = lineChart({ title: "a <b> & c", x: { title: "ε", log: true }, y: { title: "acc", min: 0, max: 1 }, data: [{ x: 0.1, y: 0.5, series: "s<1>" }, { x: 1, y: 0.7, series: "s<1>" }], dashed: ["s<1>"] });
+    const c = lineChart({
+      title: "a <b> & c",
+      x: { title: "ε", log: true },
+      y: { title: "acc", min: 0, max: 1 },
+      data: [
+        { x: 0.1, y: 0.5, series: "s<1>" },
+        { x: 1, y: 0.7, series: "s<1>" },
+      ],
+      dashed: ["s<1>"],
+    });
     const bundle = (c as unknown as Record<symbol, () => Record<string, unknown>>)[Symbol.for("jupyter.mimebundle")]!();
     expect(Object.keys(bundle).sort()).toEqual(["application/vnd.vegalite.v5+json", "image/svg+xml", "text/html", "text/plain"]);
     const svg = bundle["image/svg+xml"] as string;
@@ -171,6 +232,8 @@ describe("lineChart", () => {
 
   it("refuses empty data and non-positive x on a log axis", () => {
     expect(() => lineChart({ title: "t", x: { title: "x" }, y: { title: "y" }, data: [] })).toThrow(/data/);
-    expect(() => lineChart({ title: "t", x: { title: "x", log: true }, y: { title: "y" }, data: [{ x: 0, y: 1, series: "s" }] })).toThrow(/x > 0/);
+    expect(() => lineChart({ title: "t", x: { title: "x", log: true }, y: { title: "y" }, data: [{ x: 0, y: 1, series: "s" }] })).toThrow(
+      /x > 0/,
+    );
   });
 });

@@ -9,7 +9,13 @@ import { budgetReport } from "../../kernel-lib/src/dp/planner.js";
 import { pureDp, zCdp } from "../../kernel-lib/src/dp/accountant.js";
 import { isCleanRoomError } from "../../kernel-lib/src/errors.js";
 
-const lift = liftTemplate({ advertiser: "advertiser", retailer: "retailer", epsilonPerAggregate: "0.2", valueCap: 30000, dayRange: [0, 27] });
+const lift = liftTemplate({
+  advertiser: "advertiser",
+  retailer: "retailer",
+  epsilonPerAggregate: "0.2",
+  valueCap: 30000,
+  dayRange: [0, 27],
+});
 
 function code(f: () => unknown): { code: string; field?: unknown } {
   try {

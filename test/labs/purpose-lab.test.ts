@@ -1,6 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { openLab } from "../../kernel-lib/src/session.js";
-import { combineLabels, defaultTaxonomy, makeLabel, permitMatrix, purposeTable, SEED_PURPOSE_TABLE } from "../../kernel-lib/src/labs/purpose-lab.js";
+import {
+  combineLabels,
+  defaultTaxonomy,
+  makeLabel,
+  permitMatrix,
+  purposeTable,
+  SEED_PURPOSE_TABLE,
+} from "../../kernel-lib/src/labs/purpose-lab.js";
 import { toMimeBundle } from "../../kernel-lib/src/display/bundle.js";
 
 const MIME = Symbol.for("jupyter.mimebundle");

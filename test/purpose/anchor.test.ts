@@ -15,7 +15,8 @@ import { isCleanRoomError } from "../../kernel-lib/src/errors.js";
 
 const tmp = () => path.join(fs.mkdtempSync(path.join(os.tmpdir(), "crl-anchor5-")), "room.db");
 const use = (lab: ReturnType<typeof openLab>, n: number, tag: string) => {
-  for (let i = 0; i < n; i++) lab.declarePurpose({ party: "advertiser", analyst: "bo", purpose: "measurement", justification: `review ${tag} ${i}` });
+  for (let i = 0; i < n; i++)
+    lab.declarePurpose({ party: "advertiser", analyst: "bo", purpose: "measurement", justification: `review ${tag} ${i}` });
 };
 
 describe("truncation evidence survives further use of the room (issue 14 #5)", () => {
@@ -69,7 +70,8 @@ describe("truncation evidence survives further use of the room (issue 14 #5)", (
     db.prepare("DELETE FROM purpose_audit_log WHERE seq >= 6").run();
     db.prepare("DELETE FROM purpose_audit_heads WHERE count > 4").run();
     const restarted = new AuditLog(db, { roomId: "room-1", signingKey: key, headEvery: 4, anchor });
-    for (let i = 0; i < 12; i++) restarted.append({ action: "query", who: { party: "advertiser" }, outcome: "refused", errorCode: "PURPOSE_DENIED" });
+    for (let i = 0; i < 12; i++)
+      restarted.append({ action: "query", who: { party: "advertiser" }, outcome: "refused", errorCode: "PURPOSE_DENIED" });
     expect(anchor.head!.count).toBe(8); // never replaced by a head over the rewritten chain
     expect(restarted.verify()).toMatchObject({ ok: false, problem: "truncated", firstBadIndex: 6 });
     expect(anchor.evidence).toMatchObject({ problem: "truncated", firstBadIndex: 6, entriesAtDetection: 6 });
@@ -86,7 +88,9 @@ describe("putting the exact removed entries back", () => {
     const saved = db.prepare("SELECT * FROM purpose_audit_log WHERE seq >= 5").all() as Record<string, unknown>[];
     db.prepare("DELETE FROM purpose_audit_log WHERE seq >= 5").run();
     expect(log.verify()).toMatchObject({ ok: false, problem: "truncated", firstBadIndex: 5 });
-    const ins = db.prepare("INSERT INTO purpose_audit_log (room_id, seq, entry, prev_hash, hash, mac) VALUES (@room_id, @seq, @entry, @prev_hash, @hash, @mac)");
+    const ins = db.prepare(
+      "INSERT INTO purpose_audit_log (room_id, seq, entry, prev_hash, hash, mac) VALUES (@room_id, @seq, @entry, @prev_hash, @hash, @mac)",
+    );
     for (const r of saved) ins.run(r);
     expect(log.verify().ok).toBe(true);
     log.append({ action: "query", who: { party: "retailer" }, outcome: "granted" });
@@ -114,7 +118,12 @@ describe("a crash between COMMIT and the head-file write (issue 14 #7)", () => {
   it("a head file one step behind the database verifies and is brought up to date; one ahead is truncation", () => {
     const anchor = memoryAnchor();
     let publishing = true;
-    const flaky = { ...anchor, save: (h: Parameters<typeof anchor.save>[0]) => { if (publishing) anchor.save(h); } };
+    const flaky = {
+      ...anchor,
+      save: (h: Parameters<typeof anchor.save>[0]) => {
+        if (publishing) anchor.save(h);
+      },
+    };
     const db = new Database(":memory:");
     const key = seededRng("audit-7").bytes(32);
     const log = new AuditLog(db, { roomId: "room-1", signingKey: key, headEvery: 4, anchor: flaky });

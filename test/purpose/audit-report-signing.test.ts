@@ -11,8 +11,14 @@ describe("PurposeRoom.auditReport signing", () => {
   it("never signs a head over a rewritten chain: no signed head vouches for the forged tip", () => {
     const db = new Database(":memory:");
     let now = T0.getTime();
-    const pr = new PurposeRoom(db, { roomId: "room-1", rng: seededRng("report-sign"), clock: () => new Date((now += 1000)), headEvery: 100 });
-    for (const purpose of ["research", "safety", "ads"]) pr.declarePurpose({ party: "advertiser", analyst: "bo", purpose, justification: "a study" });
+    const pr = new PurposeRoom(db, {
+      roomId: "room-1",
+      rng: seededRng("report-sign"),
+      clock: () => new Date((now += 1000)),
+      headEvery: 100,
+    });
+    for (const purpose of ["research", "safety", "ads"])
+      pr.declarePurpose({ party: "advertiser", analyst: "bo", purpose, justification: "a study" });
     expect(pr.auditReport().verification.ok).toBe(true);
     const rows = db.prepare("SELECT seq, entry, prev_hash, hash, mac FROM purpose_audit_log ORDER BY seq").all() as Row[];
     // rewrite entry 1 and recompute every public hash from there to the tip
@@ -24,7 +30,14 @@ describe("PurposeRoom.auditReport signing", () => {
     }
     const put = (rs: Row[]) => {
       db.prepare("DELETE FROM purpose_audit_log").run();
-      for (const r of rs) db.prepare("INSERT INTO purpose_audit_log (room_id, seq, entry, prev_hash, hash, mac) VALUES ('room-1', ?, ?, ?, ?, ?)").run(r.seq, r.entry, r.prev_hash, r.hash, r.mac);
+      for (const r of rs)
+        db.prepare("INSERT INTO purpose_audit_log (room_id, seq, entry, prev_hash, hash, mac) VALUES ('room-1', ?, ?, ?, ?, ?)").run(
+          r.seq,
+          r.entry,
+          r.prev_hash,
+          r.hash,
+          r.mac,
+        );
     };
     put(forged);
     const tampered = pr.auditReport();

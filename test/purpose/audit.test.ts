@@ -11,12 +11,21 @@ const TEMPLATE = "ab".repeat(32);
 function makeLog(n: number, headEvery = 4) {
   const db = new Database(":memory:");
   let t = T0.getTime();
-  const log = new AuditLog(db, { roomId: "room-1", signingKey: seededRng("audit").bytes(32), headEvery, clock: () => new Date((t += 1000)) });
+  const log = new AuditLog(db, {
+    roomId: "room-1",
+    signingKey: seededRng("audit").bytes(32),
+    headEvery,
+    clock: () => new Date((t += 1000)),
+  });
   for (let i = 0; i < n; i++) {
     log.append({
-      action: "query", who: { party: i % 2 ? "retailer" : "advertiser", analyst: i % 2 ? "ana" : "bo" },
-      purpose: "marketing.advertising.measurement", templateHash: TEMPLATE, datasets: ["exposures", "purchases"],
-      privacyCost: auditCost({ kind: "pureDp", epsilon: { num: 1n, den: 10n } }), outcome: i % 3 === 2 ? "refused" : "granted",
+      action: "query",
+      who: { party: i % 2 ? "retailer" : "advertiser", analyst: i % 2 ? "ana" : "bo" },
+      purpose: "marketing.advertising.measurement",
+      templateHash: TEMPLATE,
+      datasets: ["exposures", "purchases"],
+      privacyCost: auditCost({ kind: "pureDp", epsilon: { num: 1n, den: 10n } }),
+      outcome: i % 3 === 2 ? "refused" : "granted",
       errorCode: i % 3 === 2 ? "BUDGET_EXCEEDED" : null,
     });
   }
@@ -24,7 +33,8 @@ function makeLog(n: number, headEvery = 4) {
 }
 
 type R = { seq: number; entry: string; prev_hash: string; hash: string; mac: string };
-const rows = (db: Database.Database) => db.prepare(`SELECT seq, entry, prev_hash, hash, mac FROM purpose_audit_log ORDER BY seq`).all() as R[];
+const rows = (db: Database.Database) =>
+  db.prepare(`SELECT seq, entry, prev_hash, hash, mac FROM purpose_audit_log ORDER BY seq`).all() as R[];
 
 describe("audit chain", () => {
   it("verifies an untouched log and signs heads every N entries", () => {
@@ -84,7 +94,12 @@ describe("audit chain", () => {
     const forged = { ...JSON.parse(rs[4]!.entry), seq: 4, outcome: "granted", errorCode: null, purpose: "research" };
     const prev = rs[3]!.hash;
     const hash = sha256Canonical({ prev, entry: forged });
-    db.prepare(`INSERT INTO purpose_audit_log (room_id, seq, entry, prev_hash, hash, mac) VALUES ('room-1', 4, ?, ?, ?, ?)`).run(canonicalJson(forged), prev, hash, rs[4]!.mac);
+    db.prepare(`INSERT INTO purpose_audit_log (room_id, seq, entry, prev_hash, hash, mac) VALUES ('room-1', 4, ?, ?, ?, ?)`).run(
+      canonicalJson(forged),
+      prev,
+      hash,
+      rs[4]!.mac,
+    );
     expect(log.verify()).toMatchObject({ ok: false, firstBadIndex: 4, problem: "forged" });
   });
 
@@ -118,7 +133,12 @@ describe("audit chain", () => {
 
   it("with an anchor outside the db, truncating log and heads is caught after a restart", () => {
     let kept: AuditHead | null = null;
-    const anchor = { load: () => kept, save: (h: AuditHead) => { kept = h; } };
+    const anchor = {
+      load: () => kept,
+      save: (h: AuditHead) => {
+        kept = h;
+      },
+    };
     const db = new Database(":memory:");
     const log = new AuditLog(db, { roomId: "room-1", signingKey: seededRng("audit").bytes(32), headEvery: 4, anchor });
     for (let i = 0; i < 9; i++) log.append({ action: "query", who: { party: "retailer" }, outcome: "granted" });
@@ -130,21 +150,29 @@ describe("audit chain", () => {
     expect(restarted.verify()).toMatchObject({ ok: false, firstBadIndex: 5, problem: "truncated" });
     // an anchor holding a head signed by another key is refused, not trusted
     kept = { ...kept!, count: 3 };
-    expect(new AuditLog(db, { roomId: "room-1", signingKey: seededRng("audit").bytes(32), anchor }).verify()).toMatchObject({ ok: false, problem: "head_signature" });
+    expect(new AuditLog(db, { roomId: "room-1", signingKey: seededRng("audit").bytes(32), anchor }).verify()).toMatchObject({
+      ok: false,
+      problem: "head_signature",
+    });
   });
 
   it("an entry rolled back with its caller's transaction is not remembered (no false truncation)", () => {
     const { db, log } = makeLog(3, 4);
-    expect(() => db.transaction(() => {
-      log.append({ action: "query", who: { party: "retailer" }, outcome: "granted" }); // entry 3 = head boundary
-      throw new Error("caller fails later");
-    })()).toThrow(/caller fails/);
+    expect(() =>
+      db.transaction(() => {
+        log.append({ action: "query", who: { party: "retailer" }, outcome: "granted" }); // entry 3 = head boundary
+        throw new Error("caller fails later");
+      })(),
+    ).toThrow(/caller fails/);
     expect(log.verify()).toMatchObject({ ok: true, entries: 3 });
   });
 
   it("detects a head signed by another key", () => {
     const { db, log } = makeLog(8, 4);
-    expect(log.heads().map((h) => [h.count, h.verified])).toEqual([[4, true], [8, true]]);
+    expect(log.heads().map((h) => [h.count, h.verified])).toEqual([
+      [4, true],
+      [8, true],
+    ]);
     db.prepare(`UPDATE purpose_audit_heads SET signature = ? WHERE count = 4`).run("00".repeat(64));
     expect(log.verify()).toMatchObject({ ok: false, problem: "head_signature" });
     expect(log.heads().map((h) => h.verified)).toEqual([false, true]);
@@ -188,16 +216,30 @@ describe("audit schema and canary", () => {
         expect(text).not.toContain(canary);
       }
     }
-    const dump = JSON.stringify(db.prepare(`SELECT * FROM purpose_audit_log`).all()) + JSON.stringify(db.prepare(`SELECT * FROM purpose_audit_heads`).all());
+    const dump =
+      JSON.stringify(db.prepare(`SELECT * FROM purpose_audit_log`).all()) +
+      JSON.stringify(db.prepare(`SELECT * FROM purpose_audit_heads`).all());
     expect(dump).not.toContain(canary);
     expect(log.verify().entries).toBe(2);
   });
 
   it("records who, purpose, template hash, cost and outcome — and nothing else", () => {
     const { log } = makeLog(1);
-    expect(Object.keys(log.entries()[0]!).sort()).toEqual(
-      ["action", "datasets", "errorCode", "grantId", "outcome", "privacyCost", "purpose", "roomId", "seq", "templateHash", "ts", "v", "who"],
-    );
+    expect(Object.keys(log.entries()[0]!).sort()).toEqual([
+      "action",
+      "datasets",
+      "errorCode",
+      "grantId",
+      "outcome",
+      "privacyCost",
+      "purpose",
+      "roomId",
+      "seq",
+      "templateHash",
+      "ts",
+      "v",
+      "who",
+    ]);
     expect(log.entries()[0]!.privacyCost).toEqual({ kind: "pureDp", epsilon: "1/10" });
   });
 });
@@ -208,9 +250,16 @@ describe("misuse review", () => {
     let t = T0.getTime();
     const log = new AuditLog(db, { roomId: "room-1", signingKey: seededRng("rv").bytes(32), clock: () => new Date((t += 500)) });
     const eve = { party: "advertiser", analyst: "eve" };
-    for (const p of ["research", "research", "safety"]) log.append({ action: "query", who: eve, purpose: p, outcome: "refused", errorCode: "PURPOSE_DENIED" });
+    for (const p of ["research", "research", "safety"])
+      log.append({ action: "query", who: eve, purpose: p, outcome: "refused", errorCode: "PURPOSE_DENIED" });
     log.append({ action: "query", who: eve, purpose: "marketing.advertising", outcome: "granted" });
-    for (let i = 0; i < 5; i++) log.append({ action: "query", who: { party: "retailer", analyst: "ana" }, purpose: "marketing.advertising.measurement", outcome: "granted" });
+    for (let i = 0; i < 5; i++)
+      log.append({
+        action: "query",
+        who: { party: "retailer", analyst: "ana" },
+        purpose: "marketing.advertising.measurement",
+        outcome: "granted",
+      });
     const r = log.review({ repeatedDenials: 3, burstCount: 5, burstWindowSeconds: 10 });
     expect(r.refused.map((x) => x.seq)).toEqual([0, 1, 2]);
     expect(r.flags.map((f) => [f.kind, f.who])).toEqual([

@@ -12,7 +12,13 @@ const TABLE = utf8("join_key,value_cents\nk1,1200\nk2,800\n"); // stands in for 
 function setup(seed = "gate") {
   const r = room(seed);
   const master = r.rng.fork("master").bytes(32);
-  const keys = new PurposeKeyService({ roomId: "room-1", masterSecret: master, policyPublicKey: r.authority.publicKey, taxonomy: r.taxonomy, clock: r.clock });
+  const keys = new PurposeKeyService({
+    roomId: "room-1",
+    masterSecret: master,
+    policyPublicKey: r.authority.publicKey,
+    taxonomy: r.taxonomy,
+    clock: r.clock,
+  });
   const store = new GatedTableStore(keys, r.taxonomy, r.rng.fork("store"));
   return { ...r, master, keys, store };
 }
@@ -63,7 +69,9 @@ describe("purpose gate (envelope encryption per purpose)", () => {
     const short = s.grant("safety", bo, 10);
     s.advance(11);
     expect(code(() => s.store.get("d", short, { requester: bo }))).toBe("KEY_RELEASE_DENIED/GRANT_EXPIRED");
-    expect(code(() => s.store.get("d", s.grant("safety"), { requester: { party: "advertiser", analyst: "eve" } }))).toBe("KEY_RELEASE_DENIED/GRANT_INVALID");
+    expect(code(() => s.store.get("d", s.grant("safety"), { requester: { party: "advertiser", analyst: "eve" } }))).toBe(
+      "KEY_RELEASE_DENIED/GRANT_INVALID",
+    );
     expect(code(() => s.store.get("d", undefined as never, { requester: bo }))).toBe("KEY_RELEASE_DENIED/GRANT_INVALID");
   });
 
@@ -86,7 +94,13 @@ describe("purpose gate (envelope encryption per purpose)", () => {
     // 5. the right purpose through the raw path does open (so the failures above are not vacuous).
     expect(unwrapAndOpen(sealed, "safety", deriveKek(s.master, "room-1", "safety"))).toEqual(TABLE);
     // 6. a gate with another master secret cannot open it even with a valid grant.
-    const other = new PurposeKeyService({ roomId: "room-1", masterSecret: new Uint8Array(32).fill(7), policyPublicKey: s.authority.publicKey, taxonomy: s.taxonomy, clock: s.clock });
+    const other = new PurposeKeyService({
+      roomId: "room-1",
+      masterSecret: new Uint8Array(32).fill(7),
+      policyPublicKey: s.authority.publicKey,
+      taxonomy: s.taxonomy,
+      clock: s.clock,
+    });
     expect(code(() => other.open(sealed, s.grant("safety"), bo))).toBe("KEY_RELEASE_DENIED/CRYPTO_DECRYPT_FAILED");
   });
 
@@ -101,8 +115,17 @@ describe("purpose gate (envelope encryption per purpose)", () => {
   });
 
   it("deny rules configured on the key service refuse key release even when tags allow", () => {
-    const r = room("gate-deny", [{ name: "no-ads-on-email", dataUses: { matches: "ANY", values: ["ads"] }, dataCategories: { matches: "ANY", values: ["user.contact.email"] } }]);
-    const keys = PurposeKeyService.generate({ roomId: "room-1", policyPublicKey: r.authority.publicKey, taxonomy: r.taxonomy, rules: () => r.ctx().rules!, clock: r.clock }, r.rng);
+    const r = room("gate-deny", [
+      {
+        name: "no-ads-on-email",
+        dataUses: { matches: "ANY", values: ["ads"] },
+        dataCategories: { matches: "ANY", values: ["user.contact.email"] },
+      },
+    ]);
+    const keys = PurposeKeyService.generate(
+      { roomId: "room-1", policyPublicKey: r.authority.publicKey, taxonomy: r.taxonomy, rules: () => r.ctx().rules!, clock: r.clock },
+      r.rng,
+    );
     const sealed = keys.seal("d", TABLE, makeLabel(r.taxonomy, { purposes: "ads", categories: "user.contact.email" }), r.rng);
     expect(code(() => keys.open(sealed, r.grant("ads"), bo))).toBe("KEY_RELEASE_DENIED/PURPOSE_DENIED");
   });

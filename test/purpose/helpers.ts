@@ -11,10 +11,22 @@ export function room(seed = "purpose-tests", rules: DenyRule[] = []) {
   let now = T0;
   const clock = () => now;
   const authority = PurposeAuthority.generate("room-1", rng.fork("policy-key"), clock);
-  const ctx = (): PurposeContext => ({ taxonomy, roomId: "room-1", policyPublicKey: authority.publicKey, now, rules: compileRules(taxonomy, rules) });
+  const ctx = (): PurposeContext => ({
+    taxonomy,
+    roomId: "room-1",
+    policyPublicKey: authority.publicKey,
+    now,
+    rules: compileRules(taxonomy, rules),
+  });
   return {
-    rng, taxonomy, authority, ctx, clock,
-    advance(seconds: number) { now = new Date(now.getTime() + seconds * 1000); },
+    rng,
+    taxonomy,
+    authority,
+    ctx,
+    clock,
+    advance(seconds: number) {
+      now = new Date(now.getTime() + seconds * 1000);
+    },
     grant(purpose: string, who = { party: "advertiser", analyst: "bo" }, ttlSeconds = 3600) {
       return authority.declare(taxonomy, { ...who, purpose, justification: "campaign lift study", ttlSeconds }, rng);
     },

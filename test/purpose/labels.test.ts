@@ -1,6 +1,13 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { atLeastAsRestrictive, combineLabels, labelForColumns, permits, tagDataset, type PurposeLabel } from "../../kernel-lib/src/purpose/labels.js";
+import {
+  atLeastAsRestrictive,
+  combineLabels,
+  labelForColumns,
+  permits,
+  tagDataset,
+  type PurposeLabel,
+} from "../../kernel-lib/src/purpose/labels.js";
 import { defaultTaxonomy } from "../../kernel-lib/src/purpose/taxonomy.js";
 
 const tx = defaultTaxonomy();
@@ -19,39 +26,56 @@ const RUNS = { numRuns: 300, seed: 20261125 };
 
 describe("label propagation (Policy Zones: downstream never looser than upstream)", () => {
   it("permits(combine(a, b), p) is exactly permits(a, p) && permits(b, p)", () => {
-    fc.assert(fc.property(arbLabel, arbLabel, (a, b) => {
-      const c = combineLabels(a, b);
-      for (const p of USES) expect(permits(c, p)).toBe(permits(a, p) && permits(b, p));
-    }), RUNS);
+    fc.assert(
+      fc.property(arbLabel, arbLabel, (a, b) => {
+        const c = combineLabels(a, b);
+        for (const p of USES) expect(permits(c, p)).toBe(permits(a, p) && permits(b, p));
+      }),
+      RUNS,
+    );
   });
 
   it("is commutative and associative (canonical labels compare equal)", () => {
-    fc.assert(fc.property(arbLabel, arbLabel, arbLabel, (a, b, c) => {
-      expect(combineLabels(a, b)).toEqual(combineLabels(b, a));
-      expect(combineLabels(combineLabels(a, b), c)).toEqual(combineLabels(a, combineLabels(b, c)));
-      expect(combineLabels(a, b, c)).toEqual(combineLabels(a, combineLabels(b, c)));
-    }), RUNS);
+    fc.assert(
+      fc.property(arbLabel, arbLabel, arbLabel, (a, b, c) => {
+        expect(combineLabels(a, b)).toEqual(combineLabels(b, a));
+        expect(combineLabels(combineLabels(a, b), c)).toEqual(combineLabels(a, combineLabels(b, c)));
+        expect(combineLabels(a, b, c)).toEqual(combineLabels(a, combineLabels(b, c)));
+      }),
+      RUNS,
+    );
   });
 
   it("is idempotent", () => {
-    fc.assert(fc.property(arbLabel, (a) => { expect(combineLabels(a, a)).toEqual(a); }), RUNS);
+    fc.assert(
+      fc.property(arbLabel, (a) => {
+        expect(combineLabels(a, a)).toEqual(a);
+      }),
+      RUNS,
+    );
   });
 
   it("is never looser than any input, and carries every input's categories", () => {
-    fc.assert(fc.property(fc.array(arbLabel, { minLength: 1, maxLength: 4 }), (ls) => {
-      const c = combineLabels(...ls);
-      for (const l of ls) {
-        expect(atLeastAsRestrictive(c, l, USES)).toBe(true);
-        for (const cat of l.categories) expect(c.categories).toContain(cat);
-      }
-    }), RUNS);
+    fc.assert(
+      fc.property(fc.array(arbLabel, { minLength: 1, maxLength: 4 }), (ls) => {
+        const c = combineLabels(...ls);
+        for (const l of ls) {
+          expect(atLeastAsRestrictive(c, l, USES)).toBe(true);
+          for (const cat of l.categories) expect(c.categories).toContain(cat);
+        }
+      }),
+      RUNS,
+    );
   });
 
   it("is monotone: a more restrictive input never gives a looser result", () => {
-    fc.assert(fc.property(arbLabel, arbLabel, arbLabel, (a, x, b) => {
-      const tighter = combineLabels(a, x);
-      expect(atLeastAsRestrictive(combineLabels(tighter, b), combineLabels(a, b), USES)).toBe(true);
-    }), RUNS);
+    fc.assert(
+      fc.property(arbLabel, arbLabel, arbLabel, (a, x, b) => {
+        const tighter = combineLabels(a, x);
+        expect(atLeastAsRestrictive(combineLabels(tighter, b), combineLabels(a, b), USES)).toBe(true);
+      }),
+      RUNS,
+    );
   });
 
   it("the property checks can fail: a plain union of allows would be looser", () => {

@@ -43,25 +43,46 @@ describe("evaluatePurpose", () => {
     const r = room();
     const a = makeLabel(r.taxonomy, { purposes: ["ads"] });
     const s = makeLabel(r.taxonomy, { purposes: ["safety"] });
-    const d = evaluatePurpose({ grant: r.grant("ads"), requester: bo, inputs: [{ datasetId: "exposures", label: a }, { datasetId: "purchases", label: s }] }, r.ctx());
+    const d = evaluatePurpose(
+      {
+        grant: r.grant("ads"),
+        requester: bo,
+        inputs: [
+          { datasetId: "exposures", label: a },
+          { datasetId: "purchases", label: s },
+        ],
+      },
+      r.ctx(),
+    );
     expect(d.outcome).toBe("refused");
     expect(d.reason).toMatch(/not allowed by input "purchases"/);
   });
 
   it("refuses a query without a grant (GRANT_INVALID)", () => {
     const r = room();
-    const d = evaluatePurpose({ grant: undefined, requester: bo, inputs: [{ datasetId: "d", label: makeLabel(r.taxonomy, { purposes: "ads" }) }] }, r.ctx());
+    const d = evaluatePurpose(
+      { grant: undefined, requester: bo, inputs: [{ datasetId: "d", label: makeLabel(r.taxonomy, { purposes: "ads" }) }] },
+      r.ctx(),
+    );
     expect([d.outcome, d.code]).toEqual(["refused", "GRANT_INVALID"]);
   });
 
   it("deny rule wins over an allowing tag (Ranger order)", () => {
-    const r = room("deny", [{ name: "no-ads-on-contact", dataUses: { matches: "ANY", values: ["ads"] }, dataCategories: { matches: "ANY", values: ["user.contact"] } }]);
+    const r = room("deny", [
+      {
+        name: "no-ads-on-contact",
+        dataUses: { matches: "ANY", values: ["ads"] },
+        dataCategories: { matches: "ANY", values: ["user.contact"] },
+      },
+    ]);
     const label = makeLabel(r.taxonomy, { purposes: ["ads"], categories: ["user.contact.email"] });
     const d = evaluatePurpose({ grant: r.grant("measurement"), requester: bo, inputs: [{ datasetId: "d", label }] }, r.ctx());
     expect(d.outcome).toBe("refused");
     expect(d.steps.at(-1)!.step).toBe("denyRules");
     const noContact = makeLabel(r.taxonomy, { purposes: ["ads"], categories: ["user.behavior.purchase_history"] });
-    expect(evaluatePurpose({ grant: r.grant("measurement"), requester: bo, inputs: [{ datasetId: "d", label: noContact }] }, r.ctx()).outcome).toBe("granted");
+    expect(
+      evaluatePurpose({ grant: r.grant("measurement"), requester: bo, inputs: [{ datasetId: "d", label: noContact }] }, r.ctx()).outcome,
+    ).toBe("granted");
   });
 
   it("label deny wins over label allow, in both hierarchy directions", () => {
@@ -77,15 +98,22 @@ describe("evaluatePurpose", () => {
     const r = room();
     const label = makeLabel(r.taxonomy, { purposes: ["marketing"] });
     const g = r.grant("measurement");
-    expect(evaluatePurpose({ grant: g, purpose: "ads", requester: bo, inputs: [{ datasetId: "d", label }] }, r.ctx()).code).toBe("PURPOSE_DENIED");
-    expect(evaluatePurpose({ grant: g, requester: { party: "advertiser", analyst: "eve" }, inputs: [{ datasetId: "d", label }] }, r.ctx()).code).toBe("GRANT_INVALID");
+    expect(evaluatePurpose({ grant: g, purpose: "ads", requester: bo, inputs: [{ datasetId: "d", label }] }, r.ctx()).code).toBe(
+      "PURPOSE_DENIED",
+    );
+    expect(
+      evaluatePurpose({ grant: g, requester: { party: "advertiser", analyst: "eve" }, inputs: [{ datasetId: "d", label }] }, r.ctx()).code,
+    ).toBe("GRANT_INVALID");
   });
 
   it("refuses expired grants with GRANT_EXPIRED", () => {
     const r = room();
     const g = r.grant("ads", bo, 60);
     r.advance(61);
-    const d = evaluatePurpose({ grant: g, requester: bo, inputs: [{ datasetId: "d", label: makeLabel(r.taxonomy, { purposes: "ads" }) }] }, r.ctx());
+    const d = evaluatePurpose(
+      { grant: g, requester: bo, inputs: [{ datasetId: "d", label: makeLabel(r.taxonomy, { purposes: "ads" }) }] },
+      r.ctx(),
+    );
     expect(d.code).toBe("GRANT_EXPIRED");
   });
 
@@ -105,7 +133,10 @@ describe("evaluatePurpose", () => {
   it("enforcePurpose throws the decision's code", () => {
     const r = room();
     try {
-      enforcePurpose({ grant: r.grant("research"), requester: bo, inputs: [{ datasetId: "d", label: makeLabel(r.taxonomy, { purposes: "ads" }) }] }, r.ctx());
+      enforcePurpose(
+        { grant: r.grant("research"), requester: bo, inputs: [{ datasetId: "d", label: makeLabel(r.taxonomy, { purposes: "ads" }) }] },
+        r.ctx(),
+      );
       expect.unreachable();
     } catch (e) {
       expect(isCleanRoomError(e, "PURPOSE_DENIED")).toBe(true);

@@ -32,15 +32,40 @@ describe("PurposeRoom (what session.ts calls)", () => {
   it("walks upload → declarePurpose → authorizeQuery → recordQuery → audit, auditing every call", () => {
     const { pr } = lab();
     pr.upload({ ...bo, datasetId: "exposures", bytes: utf8("exposures-bytes"), tags: { purposes: ["ads", "measurement"] } });
-    pr.upload({ ...ana, datasetId: "purchases", bytes: utf8("purchases-bytes"), tags: { purposes: ["measurement", "safety"], columns: { value_cents: { purposes: ["measurement"] } } } });
+    pr.upload({
+      ...ana,
+      datasetId: "purchases",
+      bytes: utf8("purchases-bytes"),
+      tags: { purposes: ["measurement", "safety"], columns: { value_cents: { purposes: ["measurement"] } } },
+    });
     const grant = pr.declarePurpose({ ...bo, purpose: "measurement", justification: "Q3 campaign lift" });
-    const ok = pr.authorizeQuery({ grant, requester: bo, templateHash: TEMPLATE, inputs: [{ datasetId: "exposures" }, { datasetId: "purchases", columns: ["value_cents"] }] });
+    const ok = pr.authorizeQuery({
+      grant,
+      requester: bo,
+      templateHash: TEMPLATE,
+      inputs: [{ datasetId: "exposures" }, { datasetId: "purchases", columns: ["value_cents"] }],
+    });
     expect(new TextDecoder().decode(ok.tables.purchases)).toBe("purchases-bytes");
     expect(ok.resultLabel.allow).toEqual(["marketing.advertising.measurement"]);
-    pr.recordQuery({ requester: bo, purpose: ok.purpose, grantId: ok.grantId, templateHash: TEMPLATE, datasets: ["exposures", "purchases"], privacyCost: auditCost({ kind: "pureDp", epsilon: { num: 1n, den: 2n } }), outcome: "granted" });
+    pr.recordQuery({
+      requester: bo,
+      purpose: ok.purpose,
+      grantId: ok.grantId,
+      templateHash: TEMPLATE,
+      datasets: ["exposures", "purchases"],
+      privacyCost: auditCost({ kind: "pureDp", epsilon: { num: 1n, den: 2n } }),
+      outcome: "granted",
+    });
 
     const adsGrant = pr.declarePurpose({ ...bo, purpose: "ads", justification: "retarget buyers" });
-    const refused = errorOf(() => pr.authorizeQuery({ grant: adsGrant, requester: bo, templateHash: TEMPLATE, inputs: [{ datasetId: "exposures" }, { datasetId: "purchases" }] }));
+    const refused = errorOf(() =>
+      pr.authorizeQuery({
+        grant: adsGrant,
+        requester: bo,
+        templateHash: TEMPLATE,
+        inputs: [{ datasetId: "exposures" }, { datasetId: "purchases" }],
+      }),
+    );
     expect(refused.code).toBe("PURPOSE_DENIED");
     expect(errorOf(() => pr.declarePurpose({ ...bo, purpose: "reserch", justification: "x y z" })).code).toBe("PURPOSE_UNKNOWN");
 
@@ -55,17 +80,30 @@ describe("PurposeRoom (what session.ts calls)", () => {
       ["query", "refused", "PURPOSE_DENIED"],
       ["declarePurpose", "refused", "PURPOSE_UNKNOWN"],
     ]);
-    expect(report.entries[5]).toMatchObject({ purpose: "marketing.advertising", templateHash: TEMPLATE, datasets: ["exposures", "purchases"] });
+    expect(report.entries[5]).toMatchObject({
+      purpose: "marketing.advertising",
+      templateHash: TEMPLATE,
+      datasets: ["exposures", "purchases"],
+    });
     expect(report.review.refused.map((r) => r.seq)).toEqual([5, 6]);
     expect(report.verification.lastSignedHead!.count).toBe(7);
   });
 
   it("column tags restrict a query that reads the column, not one that does not", () => {
     const { pr } = lab();
-    pr.upload({ ...ana, datasetId: "purchases", bytes: utf8("p"), tags: { purposes: ["marketing"], columns: { category: { deny: ["marketing.advertising.measurement"] } } } });
+    pr.upload({
+      ...ana,
+      datasetId: "purchases",
+      bytes: utf8("p"),
+      tags: { purposes: ["marketing"], columns: { category: { deny: ["marketing.advertising.measurement"] } } },
+    });
     const g = pr.declarePurpose({ ...bo, purpose: "measurement", justification: "lift by region" });
-    expect(() => pr.authorizeQuery({ grant: g, requester: bo, inputs: [{ datasetId: "purchases", columns: ["store_region"] }] })).not.toThrow();
-    expect(errorOf(() => pr.authorizeQuery({ grant: g, requester: bo, inputs: [{ datasetId: "purchases", columns: ["category"] }] })).code).toBe("PURPOSE_DENIED");
+    expect(() =>
+      pr.authorizeQuery({ grant: g, requester: bo, inputs: [{ datasetId: "purchases", columns: ["store_region"] }] }),
+    ).not.toThrow();
+    expect(
+      errorOf(() => pr.authorizeQuery({ grant: g, requester: bo, inputs: [{ datasetId: "purchases", columns: ["category"] }] })).code,
+    ).toBe("PURPOSE_DENIED");
     expect(errorOf(() => pr.authorizeQuery({ grant: g, requester: bo, inputs: [{ datasetId: "purchases" }] })).code).toBe("PURPOSE_DENIED");
   });
 
@@ -73,7 +111,13 @@ describe("PurposeRoom (what session.ts calls)", () => {
     const { pr } = lab();
     pr.upload({ ...ana, datasetId: "crm", bytes: utf8("c"), tags: { purposes: ["marketing"], categories: ["user.contact.email"] } });
     const g = pr.declarePurpose({ ...bo, purpose: "targeting", justification: "lookalikes" });
-    pr.setRules([{ name: "no-targeting-on-contact", dataUses: { matches: "ANY", values: ["targeting"] }, dataCategories: { matches: "ANY", values: ["user.contact"] } }]);
+    pr.setRules([
+      {
+        name: "no-targeting-on-contact",
+        dataUses: { matches: "ANY", values: ["targeting"] },
+        dataCategories: { matches: "ANY", values: ["user.contact"] },
+      },
+    ]);
     expect(errorOf(() => pr.authorizeQuery({ grant: g, requester: bo, inputs: [{ datasetId: "crm" }] })).code).toBe("PURPOSE_DENIED");
     expect(errorOf(() => pr.store.get("crm", g, { requester: bo })).code).toBe("KEY_RELEASE_DENIED");
   });
@@ -81,20 +125,36 @@ describe("PurposeRoom (what session.ts calls)", () => {
   it("finds the analyst's grant by purpose when none is passed, and survives a restart with the same keys", () => {
     const db = new Database(":memory:");
     let now = T0.getTime();
-    const secrets = { policySecretKey: new Uint8Array(32).fill(1), gateMasterSecret: new Uint8Array(32).fill(2), auditSigningKey: new Uint8Array(32).fill(3) };
+    const secrets = {
+      policySecretKey: new Uint8Array(32).fill(1),
+      gateMasterSecret: new Uint8Array(32).fill(2),
+      auditSigningKey: new Uint8Array(32).fill(3),
+    };
     const open = () => new PurposeRoom(db, { roomId: "room-1", rng: seededRng("restart"), clock: () => new Date(now), ...secrets });
     const pr = open();
     pr.upload({ ...ana, datasetId: "purchases", bytes: utf8("p"), tags: ["measurement"] });
     pr.declarePurpose({ ...bo, purpose: "ads", justification: "campaign lift", ttlSeconds: 600 });
-    expect(pr.authorizeQuery({ requester: bo, purpose: "measurement", inputs: [{ datasetId: "purchases" }] }).purpose).toBe("marketing.advertising.measurement");
-    expect(errorOf(() => pr.authorizeQuery({ requester: bo, purpose: "research", inputs: [{ datasetId: "purchases" }] })).code).toBe("GRANT_INVALID");
-    expect(errorOf(() => pr.authorizeQuery({ requester: ana, purpose: "measurement", inputs: [{ datasetId: "purchases" }] })).code).toBe("GRANT_INVALID");
+    expect(pr.authorizeQuery({ requester: bo, purpose: "measurement", inputs: [{ datasetId: "purchases" }] }).purpose).toBe(
+      "marketing.advertising.measurement",
+    );
+    expect(errorOf(() => pr.authorizeQuery({ requester: bo, purpose: "research", inputs: [{ datasetId: "purchases" }] })).code).toBe(
+      "GRANT_INVALID",
+    );
+    expect(errorOf(() => pr.authorizeQuery({ requester: ana, purpose: "measurement", inputs: [{ datasetId: "purchases" }] })).code).toBe(
+      "GRANT_INVALID",
+    );
     const restarted = open();
-    expect(new TextDecoder().decode(restarted.authorizeQuery({ requester: bo, purpose: "measurement", inputs: [{ datasetId: "purchases" }] }).tables.purchases)).toBe("p");
+    expect(
+      new TextDecoder().decode(
+        restarted.authorizeQuery({ requester: bo, purpose: "measurement", inputs: [{ datasetId: "purchases" }] }).tables.purchases,
+      ),
+    ).toBe("p");
     expect(restarted.auditReport().verification.ok).toBe(true);
     now += 601_000;
     expect(restarted.findGrant(bo)).toBeNull();
-    expect(errorOf(() => restarted.authorizeQuery({ requester: bo, purpose: "measurement", inputs: [{ datasetId: "purchases" }] })).code).toBe("GRANT_INVALID");
+    expect(
+      errorOf(() => restarted.authorizeQuery({ requester: bo, purpose: "measurement", inputs: [{ datasetId: "purchases" }] })).code,
+    ).toBe("GRANT_INVALID");
   });
 
   it("room taxonomy is extensible by the notebook user", () => {
@@ -142,7 +202,18 @@ describe("canary: seeded identifiers never reach the audit log or any error text
     attempt(() => pr.store.get("purchases", { ...g, justification: e1 }, { requester: bo }));
     attempt(() => pr.setRules([{ name: e2, dataUses: { matches: "ANY", values: ["ads"] } }]));
     attempt(() => pr.audit.append({ action: "query", who: { party: "retailer", analyst: e3 }, outcome: "granted" }));
-    attempt(() => pr.recordQuery({ requester: bo, purpose: null, grantId: null, templateHash: null, datasets: [e0], privacyCost: null, outcome: "refused", errorCode: "INPUT_INVALID" }));
+    attempt(() =>
+      pr.recordQuery({
+        requester: bo,
+        purpose: null,
+        grantId: null,
+        templateHash: null,
+        datasets: [e0],
+        privacyCost: null,
+        outcome: "refused",
+        errorCode: "INPUT_INVALID",
+      }),
+    );
     expect(texts.length).toBe(15); // every bad call above was refused (recordQuery redacts instead)
 
     const report = pr.auditReport();
@@ -157,6 +228,8 @@ describe("canary: seeded identifiers never reach the audit log or any error text
     }
     // the data itself is intact for a valid grant (the canary checks above are not vacuous)
     const mg = pr.declarePurpose({ ...bo, purpose: "measurement", justification: "lift study" });
-    expect(new TextDecoder().decode(pr.authorizeQuery({ grant: mg, requester: bo, inputs: [{ datasetId: "purchases" }] }).tables.purchases)).toContain(e0);
+    expect(
+      new TextDecoder().decode(pr.authorizeQuery({ grant: mg, requester: bo, inputs: [{ datasetId: "purchases" }] }).tables.purchases),
+    ).toContain(e0);
   });
 });

@@ -17,9 +17,15 @@ function suggestionsFor(name: string): string[] {
 
 describe("purpose taxonomy (fideslang vocabulary)", () => {
   it("contains fideslang data uses, categories and subjects, plus marked cleanroom-lab additions", () => {
-    for (const k of ["essential.fraud_detection", "analytics.reporting.ad_performance", "personalize.content", "marketing.advertising.first_party.targeted"])
+    for (const k of [
+      "essential.fraud_detection",
+      "analytics.reporting.ad_performance",
+      "personalize.content",
+      "marketing.advertising.first_party.targeted",
+    ])
       expect(tx.node("dataUse", k)?.origin).toBe("fideslang");
-    for (const k of ["marketing.advertising.measurement", "research", "safety"]) expect(tx.node("dataUse", k)?.origin).toBe("cleanroom-lab");
+    for (const k of ["marketing.advertising.measurement", "research", "safety"])
+      expect(tx.node("dataUse", k)?.origin).toBe("cleanroom-lab");
     expect(tx.has("dataCategory", "user.contact.email")).toBe(true);
     expect(tx.has("dataCategory", "user.behavior.purchase_history")).toBe(true);
     expect(tx.has("dataSubject", "customer")).toBe(true);
@@ -43,7 +49,9 @@ describe("purpose taxonomy (fideslang vocabulary)", () => {
   });
 
   it("names the closest valid purposes in the message", () => {
-    expect(() => tx.resolveUse("reserch")).toThrow(/PURPOSE_UNKNOWN.*"purpose" expected a dataUse from the taxonomy, got "reserch"; closest valid names: research/);
+    expect(() => tx.resolveUse("reserch")).toThrow(
+      /PURPOSE_UNKNOWN.*"purpose" expected a dataUse from the taxonomy, got "reserch"; closest valid names: research/,
+    );
   });
 
   it("never echoes an identifier given as a purpose", () => {
@@ -58,7 +66,9 @@ describe("purpose taxonomy (fideslang vocabulary)", () => {
   });
 
   it("is extensible: new data uses need an existing parent; aliases need an existing target", () => {
-    const mine = tx.extend({ kind: "dataUse", key: "research.epidemiology", name: "Epidemiology" }).withAlias("epi", "research.epidemiology");
+    const mine = tx
+      .extend({ kind: "dataUse", key: "research.epidemiology", name: "Epidemiology" })
+      .withAlias("epi", "research.epidemiology");
     expect(mine.resolveUse("epi")).toBe("research.epidemiology");
     expect(mine.node("dataUse", "research.epidemiology")?.origin).toBe("user");
     expect(() => tx.resolveUse("research.epidemiology")).toThrow(/PURPOSE_UNKNOWN/); // original unchanged

@@ -18,7 +18,9 @@ function importGraph(): Map<string, string[]> {
       const p = path.join(d, e.name);
       if (e.isDirectory()) walk(p);
       else if (p.endsWith(".ts")) {
-        const deps = [...fs.readFileSync(p, "utf8").matchAll(/(?:import|export)\s[^;]*?from\s+"(\.[^"]+)"/g)].map((m) => path.resolve(path.dirname(p), m[1]!.replace(/\.js$/, ".ts")));
+        const deps = [...fs.readFileSync(p, "utf8").matchAll(/(?:import|export)\s[^;]*?from\s+"(\.[^"]+)"/g)].map((m) =>
+          path.resolve(path.dirname(p), m[1]!.replace(/\.js$/, ".ts")),
+        );
         g.set(p, deps);
       }
     }
@@ -51,8 +53,25 @@ describe("the session's shape", () => {
     const lab = openLab({ store: ":memory:", rng: { seed: "shape" } });
     const pub = new Set<string>([...Object.keys(lab), ...Object.getOwnPropertyNames(Object.getPrototypeOf(lab))]);
     pub.delete("constructor");
-    expect([...pub].sort()).toEqual(["approveTemplate", "audit", "budget", "cleanRoomQuery", "close", "datasets", "db", "declarePurpose", "party", "purpose", "rng", "roomId", "stamp", "store", "upload"]);
-    for (const gone of ["charge", "resolveTemplate", "planContext", "ledger", "templates", "history", "engine", "enclaveRootKey"]) expect((lab as unknown as Record<string, unknown>)[gone], gone).toBeUndefined();
+    expect([...pub].sort()).toEqual([
+      "approveTemplate",
+      "audit",
+      "budget",
+      "cleanRoomQuery",
+      "close",
+      "datasets",
+      "db",
+      "declarePurpose",
+      "party",
+      "purpose",
+      "rng",
+      "roomId",
+      "stamp",
+      "store",
+      "upload",
+    ]);
+    for (const gone of ["charge", "resolveTemplate", "planContext", "ledger", "templates", "history", "engine", "enclaveRootKey"])
+      expect((lab as unknown as Record<string, unknown>)[gone], gone).toBeUndefined();
     // tests reach the room through the one documented accessor
     expect(internals(lab).room.ledger.status(lab.roomId).budgets).toEqual([]);
     expect(() => internals({} as never)).toThrow(/INPUT_INVALID.*"lab"/);

@@ -8,11 +8,25 @@ import { liftRules, liftSchemas, liftTemplate } from "../../kernel-lib/src/clean
 import { deserializeTable } from "../../kernel-lib/src/cleanroom/serialize.js";
 import { isCleanRoomError } from "../../kernel-lib/src/errors.js";
 import { openLab, type Lab } from "../../kernel-lib/src/session.js";
-import { approveEnclaveTemplate, attestEnclave, enclaveQuery, enclaveRoomViews, enclaveUpload, operatorHoldings } from "../../kernel-lib/src/enclave-room.js";
+import {
+  approveEnclaveTemplate,
+  attestEnclave,
+  enclaveQuery,
+  enclaveRoomViews,
+  enclaveUpload,
+  operatorHoldings,
+} from "../../kernel-lib/src/enclave-room.js";
 import { CLEANROOM_MIME } from "../../kernel-lib/src/display/schema.js";
 import { toMimeBundle } from "../../kernel-lib/src/display/bundle.js";
 
-const study = generateStudy({ seed: "enclave-room", advertiserRows: 1500, overlap: 0.7, holdoutShare: 0.3, baseConversionRate: 0.1, liftPct: 40 });
+const study = generateStudy({
+  seed: "enclave-room",
+  advertiserRows: 1500,
+  overlap: 0.7,
+  holdoutShare: 0.3,
+  baseConversionRate: 0.1,
+  liftPct: 40,
+});
 /** Join key = normalised email (a stand-in for PSI keys; distinctive strings to search for). */
 function keyed(rows: { email: string }[]): Record<string, unknown>[] {
   return rows.flatMap(({ email, ...rest }) => {
@@ -64,7 +78,10 @@ describe("enclave mode of a lab", () => {
     const att = attestEnclave(lab, { purpose: "measurement" });
     expect(att.ok).toBe(true);
     expect(att.imageSha384).toBe(att.ownersExpectImageSha384);
-    expect(att.owners.map((o) => [o.owner, o.outcome])).toEqual([["advertiser", "released"], ["retailer", "released"]]);
+    expect(att.owners.map((o) => [o.owner, o.outcome])).toEqual([
+      ["advertiser", "released"],
+      ["retailer", "released"],
+    ]);
     expect(att.display.checks.every((c) => c.status === "ok")).toBe(true);
     const bundle = toMimeBundle(att.display);
     expect((bundle[CLEANROOM_MIME] as { kind: string }).kind).toBe("attestation");
@@ -95,10 +112,17 @@ describe("enclave mode of a lab", () => {
     const t = liftTemplate({ advertiser: "advertiser", retailer: "retailer", threshold: 20 });
     const lab = setUp("enclave", "e3");
     approve(lab, t, true);
-    for (const [tamper, code, check] of [["code", "ATTESTATION_MEASUREMENT", "measurement"], ["template", "ATTESTATION_MEASUREMENT", "measurement"], ["debug", "ATTESTATION_DEBUG", "debug"]] as const) {
+    for (const [tamper, code, check] of [
+      ["code", "ATTESTATION_MEASUREMENT", "measurement"],
+      ["template", "ATTESTATION_MEASUREMENT", "measurement"],
+      ["debug", "ATTESTATION_DEBUG", "debug"],
+    ] as const) {
       const a = attestEnclave(lab, { purpose: "measurement", tamper });
       expect(a.ok, tamper).toBe(false);
-      expect(a.owners.every((o) => o.outcome === "refused" && o.code === code && o.check === check), tamper).toBe(true);
+      expect(
+        a.owners.every((o) => o.outcome === "refused" && o.code === code && o.check === check),
+        tamper,
+      ).toBe(true);
       expect(a.display.keyRelease.outcome).toBe("denied");
       expect(a.display.checks.find((c) => c.status === "failed")!.name).toMatch(check === "debug" ? /debug/ : /measurement/);
     }
@@ -136,11 +160,20 @@ describe("enclave mode of a lab", () => {
     // everything the operator side holds, and the whole database
     const held = JSON.stringify(operatorHoldings(lab));
     for (const k of probe) expect(held.includes(k)).toBe(false);
-    const dbText = lab.db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all().map((r) => JSON.stringify(lab.db.prepare(`SELECT * FROM "${(r as { name: string }).name}"`).all())).join("\n");
+    const dbText = lab.db
+      .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+      .all()
+      .map((r) => JSON.stringify(lab.db.prepare(`SELECT * FROM "${(r as { name: string }).name}"`).all()))
+      .join("\n");
     for (const k of probe) expect(dbText.includes(k)).toBe(false);
     // the operator uses its own powers: a grant, its purpose gate → owner ciphertext, not a table
     const grant = lab.declarePurpose({ party: "advertiser", analyst: "op", purpose: "measurement", justification: "operator curiosity" });
-    const opened = lab.purpose.authorizeQuery({ grant, requester: { party: "advertiser", analyst: "op" }, purpose: "measurement", inputs: [{ datasetId: "advertiser/exposures" }] });
+    const opened = lab.purpose.authorizeQuery({
+      grant,
+      requester: { party: "advertiser", analyst: "op" },
+      purpose: "measurement",
+      inputs: [{ datasetId: "advertiser/exposures" }],
+    });
     const bytes = opened.tables["advertiser/exposures"]!;
     expect(() => deserializeTable(bytes)).toThrow();
     expect(Buffer.from(bytes).toString("utf8")).toMatch(/owner-sealed/);
@@ -151,7 +184,12 @@ describe("enclave mode of a lab", () => {
     // defence off: the same operator move in plain mode yields the table
     const plain = setUp("plain", "p6");
     const g2 = plain.declarePurpose({ party: "advertiser", analyst: "op", purpose: "measurement", justification: "operator curiosity" });
-    const o2 = plain.purpose.authorizeQuery({ grant: g2, requester: { party: "advertiser", analyst: "op" }, purpose: "measurement", inputs: [{ datasetId: "advertiser/exposures" }] });
+    const o2 = plain.purpose.authorizeQuery({
+      grant: g2,
+      requester: { party: "advertiser", analyst: "op" },
+      purpose: "measurement",
+      inputs: [{ datasetId: "advertiser/exposures" }],
+    });
     expect(deserializeTable(o2.tables["advertiser/exposures"]!).numRows()).toBe(exposures.length);
     // and the plain path over enclave-only data gets the owner's ciphertext from the gate: no table
     await expect(lab.cleanRoomQuery({ template: t, ...REQ })).rejects.toMatchObject({ code: "DATASET_INVALID" });
@@ -166,8 +204,15 @@ describe("enclave mode of a lab", () => {
     const p = await plain.cleanRoomQuery({ template: t, ...REQ });
     const e = await enclaveQuery(lab, { template: t, ...REQ });
     expect(e.trace.map((s) => [s.step, s.status])).toEqual(p.trace.map((s) => [s.step, s.status]));
-    const approvals = (l: Lab) => l.audit().entries.filter((x) => x.action === "approveTemplate").map((x) => [(x.who as { party: string }).party, x.outcome]);
-    expect(approvals(lab)).toEqual([["advertiser", "granted"], ["retailer", "granted"]]);
+    const approvals = (l: Lab) =>
+      l
+        .audit()
+        .entries.filter((x) => x.action === "approveTemplate")
+        .map((x) => [(x.who as { party: string }).party, x.outcome]);
+    expect(approvals(lab)).toEqual([
+      ["advertiser", "granted"],
+      ["retailer", "granted"],
+    ]);
     expect(approvals(lab)).toEqual(approvals(plain));
   });
 
@@ -187,7 +232,9 @@ describe("enclave mode of a lab", () => {
     const lab = setUp("enclave", "e8");
     expect(() => attestEnclave(lab, { purpose: "measurement", tamper: "nope" as never })).toThrow(/opts.tamper/);
     expect(() => enclaveUpload(lab, "stranger", "x", [], { schema: schemas.exposures, purposes: ["measurement"] })).toThrow(/party/);
-    expect(() => enclaveUpload(lab, "advertiser", "exposures", exposures, { schema: schemas.exposures, purposes: ["measurement"] })).toThrow(/ALREADY_EXISTS|name/);
+    expect(() =>
+      enclaveUpload(lab, "advertiser", "exposures", exposures, { schema: schemas.exposures, purposes: ["measurement"] }),
+    ).toThrow(/ALREADY_EXISTS|name/);
     const plainT = liftTemplate({ advertiser: "advertiser", retailer: "retailer", exposures: "plainexp", threshold: 20 });
     lab.upload("advertiser", "plainexp", exposures, { schema: schemas.exposures, purposes: ["measurement"], rule: rules.exposures });
     const e = await refusal(enclaveQuery(lab, { template: plainT, ...REQ }));
@@ -208,7 +255,9 @@ describe("enclave mode of a lab", () => {
     expect(on.owners[0]!.code).toBe("ATTESTATION_MEASUREMENT");
     // each owner's refusal is in the audit log, with its code, and the chain still verifies
     const rep = lab.audit();
-    const refusedReleases = rep.entries.filter((e: { action: string; outcome: string; errorCode?: string | null }) => e.action === "keyRelease" && e.outcome === "refused");
+    const refusedReleases = rep.entries.filter(
+      (e: { action: string; outcome: string; errorCode?: string | null }) => e.action === "keyRelease" && e.outcome === "refused",
+    );
     expect(refusedReleases.map((e: { errorCode?: string | null }) => e.errorCode)).toContain("ATTESTATION_MEASUREMENT");
     expect(rep.verification.ok).toBe(true);
     // re-attesting the genuine image replaces the tampered enclave: no raw rows any more
@@ -216,33 +265,49 @@ describe("enclave mode of a lab", () => {
     expect("rawRows" in (await enclaveQuery(lab, { template: t, ...REQ }))).toBe(false);
   });
 
-  it("an operator that weakens an owner's analysis rule in the catalog (lower threshold) gets no key: rules are measured, each owner checks its own", async () => {
-    const t = liftTemplate({ advertiser: "advertiser", retailer: "retailer", breakdown: "region", threshold: 2 });
-    const lab = setUp("enclave", "e10");
-    approve(lab, t, true);
-    const honest = await enclaveQuery(lab, { template: t, ...REQ });
-    expect(honest.suppressed.minimum).toBe(20); // the owners' rules (k = 20) beat the template's 2
-    // the curious operator rewrites its catalog: every rule's minimum down to the AWS floor
-    for (const r of lab.db.prepare("SELECT key, meta_json FROM enclave_datasets").all() as { key: string; meta_json: string }[]) {
-      const m = JSON.parse(r.meta_json);
-      m.rule.outputConstraints = m.rule.outputConstraints.map((c: { minimum: number }) => ({ ...c, minimum: 2 }));
-      lab.db.prepare("UPDATE enclave_datasets SET meta_json = ? WHERE key = ?").run(JSON.stringify(m), r.key);
-    }
-    const e = await refusal(enclaveQuery(lab, { template: t, ...REQ }));
-    expect(e.code).toBe("ATTESTATION_MEASUREMENT");
-    const a = attestEnclave(lab, { purpose: "measurement" });
-    expect(a.ok).toBe(false);
-    expect(a.imageSha384).not.toBe(a.ownersExpectImageSha384);
-    expect(a.owners.every((o) => o.code === "ATTESTATION_MEASUREMENT")).toBe(true);
-  });
+  it(
+    "an operator that weakens an owner's analysis rule in the catalog (lower threshold) gets no key: " +
+      "rules are measured, each owner checks its own",
+    async () => {
+      const t = liftTemplate({ advertiser: "advertiser", retailer: "retailer", breakdown: "region", threshold: 2 });
+      const lab = setUp("enclave", "e10");
+      approve(lab, t, true);
+      const honest = await enclaveQuery(lab, { template: t, ...REQ });
+      expect(honest.suppressed.minimum).toBe(20); // the owners' rules (k = 20) beat the template's 2
+      // the curious operator rewrites its catalog: every rule's minimum down to the AWS floor
+      for (const r of lab.db.prepare("SELECT key, meta_json FROM enclave_datasets").all() as { key: string; meta_json: string }[]) {
+        const m = JSON.parse(r.meta_json);
+        m.rule.outputConstraints = m.rule.outputConstraints.map((c: { minimum: number }) => ({ ...c, minimum: 2 }));
+        lab.db.prepare("UPDATE enclave_datasets SET meta_json = ? WHERE key = ?").run(JSON.stringify(m), r.key);
+      }
+      const e = await refusal(enclaveQuery(lab, { template: t, ...REQ }));
+      expect(e.code).toBe("ATTESTATION_MEASUREMENT");
+      const a = attestEnclave(lab, { purpose: "measurement" });
+      expect(a.ok).toBe(false);
+      expect(a.imageSha384).not.toBe(a.ownersExpectImageSha384);
+      expect(a.owners.every((o) => o.code === "ATTESTATION_MEASUREMENT")).toBe(true);
+    },
+  );
 
   it("owners release keys by their own tags, deny included: a column that denies the purpose keeps that owner's key, whatever the operator asks", () => {
     const lab = openLab({ store: ":memory:", rng: { seed: "e11" } });
-    enclaveUpload(lab, lab.party("advertiser"), "exposures", exposures, { schema: schemas.exposures, purposes: ["measurement"], rule: rules.exposures });
-    enclaveUpload(lab, lab.party("retailer"), "purchases", purchases, { schema: schemas.purchases, purposes: ["ads"], columns: { value_cents: { deny: ["measurement"] } }, rule: rules.purchases } as never);
+    enclaveUpload(lab, lab.party("advertiser"), "exposures", exposures, {
+      schema: schemas.exposures,
+      purposes: ["measurement"],
+      rule: rules.exposures,
+    });
+    enclaveUpload(lab, lab.party("retailer"), "purchases", purchases, {
+      schema: schemas.purchases,
+      purposes: ["ads"],
+      columns: { value_cents: { deny: ["measurement"] } },
+      rule: rules.purchases,
+    } as never);
     const a = attestEnclave(lab, { purpose: "measurement" });
     expect(a.ok).toBe(false);
-    expect(a.owners.map((o) => [o.owner, o.outcome, o.code])).toEqual([["advertiser", "released", null], ["retailer", "refused", "ATTESTATION_PURPOSE"]]);
+    expect(a.owners.map((o) => [o.owner, o.outcome, o.code])).toEqual([
+      ["advertiser", "released", null],
+      ["retailer", "refused", "ATTESTATION_PURPOSE"],
+    ]);
   });
 
   it("after a restart an owner re-attaches with its own tags: purposes widened in the operator's catalog release nothing", () => {
@@ -251,8 +316,16 @@ describe("enclave mode of a lab", () => {
     try {
       const lab = openLab({ store, rng: { seed: "tags" } });
       const up = (l: Lab) => {
-        enclaveUpload(l, l.party("advertiser"), "exposures", exposures, { schema: schemas.exposures, purposes: ["measurement"], rule: rules.exposures });
-        enclaveUpload(l, l.party("retailer"), "purchases", purchases, { schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases });
+        enclaveUpload(l, l.party("advertiser"), "exposures", exposures, {
+          schema: schemas.exposures,
+          purposes: ["measurement"],
+          rule: rules.exposures,
+        });
+        enclaveUpload(l, l.party("retailer"), "purchases", purchases, {
+          schema: schemas.purchases,
+          purposes: ["measurement"],
+          rule: rules.purchases,
+        });
       };
       up(lab);
       expect(attestEnclave(lab, { purpose: "research" }).ok).toBe(false);
@@ -306,10 +379,30 @@ describe("enclave mode of a lab", () => {
       expect(trace.find((x) => x.step === "execute")!.status).toBe("refused");
       expect(again.audit().entries.at(-1)!.outcome).toBe("refused");
       // the owners re-attach their copies (different content is refused), then keys are released again
-      expect(() => enclaveUpload(again, "advertiser", "exposures", exposures.slice(1), { schema: schemas.exposures, purposes: ["measurement"], rule: rules.exposures })).toThrow(/ALREADY_EXISTS/);
-      enclaveUpload(again, "advertiser", "exposures", exposures, { schema: schemas.exposures, purposes: ["measurement"], rule: rules.exposures });
-      enclaveUpload(again, "retailer", "purchases", purchases, { schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases });
-      expect(() => enclaveUpload(again, "retailer", "purchases", purchases, { schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases })).toThrow(/ALREADY_EXISTS/);
+      expect(() =>
+        enclaveUpload(again, "advertiser", "exposures", exposures.slice(1), {
+          schema: schemas.exposures,
+          purposes: ["measurement"],
+          rule: rules.exposures,
+        }),
+      ).toThrow(/ALREADY_EXISTS/);
+      enclaveUpload(again, "advertiser", "exposures", exposures, {
+        schema: schemas.exposures,
+        purposes: ["measurement"],
+        rule: rules.exposures,
+      });
+      enclaveUpload(again, "retailer", "purchases", purchases, {
+        schema: schemas.purchases,
+        purposes: ["measurement"],
+        rule: rules.purchases,
+      });
+      expect(() =>
+        enclaveUpload(again, "retailer", "purchases", purchases, {
+          schema: schemas.purchases,
+          purposes: ["measurement"],
+          rule: rules.purchases,
+        }),
+      ).toThrow(/ALREADY_EXISTS/);
       expect(attestEnclave(again, { purpose: "measurement" }).ok).toBe(true);
       again.close();
     } finally {

@@ -23,8 +23,21 @@ function withJoinKeys<T extends { email: string }>(rows: T[], keys: (string | nu
 
 describe("thin path: PSI join keys → approved query → noised, budgeted result → lift", () => {
   it("runs end to end, charges the budget once, and recovers the stated lift within its CI", async () => {
-    const study = generateStudy({ seed: "flow-test", advertiserRows: 6000, overlap: 0.7, holdoutShare: 0.3, baseConversionRate: 0.1, liftPct: 40 });
-    const psi = await runPsi(study.exposures, study.purchases, { mode: "joinKeys", backend: "libsodium", threads: 1, rng: { seed: "flow-psi" }, names: { a: "advertiser", b: "retailer" } });
+    const study = generateStudy({
+      seed: "flow-test",
+      advertiserRows: 6000,
+      overlap: 0.7,
+      holdoutShare: 0.3,
+      baseConversionRate: 0.1,
+      liftPct: 40,
+    });
+    const psi = await runPsi(study.exposures, study.purchases, {
+      mode: "joinKeys",
+      backend: "libsodium",
+      threads: 1,
+      rng: { seed: "flow-psi" },
+      names: { a: "advertiser", b: "retailer" },
+    });
     expect(psi.matchReport.intersectionSize).toBe(study.groundTruth.counts.trueOverlap);
 
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "crl-flow-"));
@@ -33,15 +46,28 @@ describe("thin path: PSI join keys → approved query → noised, budgeted resul
     const adv = lab.party("advertiser");
     const ret = lab.party("retailer");
     const schemas = liftSchemas();
-    lab.upload(adv, "exposures", withJoinKeys(study.exposures, psi.joinKeysA!), { schema: schemas.exposures, purposes: ["measurement"], rule: liftRules(100).exposures });
-    lab.upload(ret, "purchases", withJoinKeys(study.purchases, psi.joinKeysB!), { schema: schemas.purchases, purposes: ["measurement"], rule: liftRules(100).purchases });
+    lab.upload(adv, "exposures", withJoinKeys(study.exposures, psi.joinKeysA!), {
+      schema: schemas.exposures,
+      purposes: ["measurement"],
+      rule: liftRules(100).exposures,
+    });
+    lab.upload(ret, "purchases", withJoinKeys(study.purchases, psi.joinKeysB!), {
+      schema: schemas.purchases,
+      purposes: ["measurement"],
+      rule: liftRules(100).purchases,
+    });
     lab.declarePurpose({ party: adv, analyst: "bo", purpose: "measurement", justification: "campaign lift" });
 
     const t = liftTemplate({ advertiser: "advertiser", retailer: "retailer", epsilonPerAggregate: "0.5", threshold: 100 });
     expect(lab.approveTemplate(t, adv).approved).toBe(false);
     expect(lab.approveTemplate(t, ret).approved).toBe(true);
 
-    const r = await lab.cleanRoomQuery({ template: t, params: { startDay: 0, endDay: 27 }, as: { party: "advertiser", analyst: "bo" }, purpose: "measurement" });
+    const r = await lab.cleanRoomQuery({
+      template: t,
+      params: { startDay: 0, endDay: 27 },
+      as: { party: "advertiser", analyst: "bo" },
+      purpose: "measurement",
+    });
     expect(r.rngStamp.rngMode).toBe("seeded");
     expect(r.charged).not.toBeNull();
     expect(r.trace.map((s) => s.status)).not.toContain("refused");
@@ -61,8 +87,14 @@ describe("thin path: PSI join keys → approved query → noised, budgeted resul
     expect(after.spent).toEqual(spent.spent);
     again.declarePurpose({ party: "advertiser", analyst: "bo", purpose: "measurement", justification: "again" });
     // 2.5 of 3 is spent: the same query again is refused by the restarted kernel, nothing charged
-    await expect(again.cleanRoomQuery({ template: t, params: { startDay: 0, endDay: 27 }, as: { party: "advertiser", analyst: "bo" }, purpose: "measurement" }))
-      .rejects.toThrow(/BUDGET_EXCEEDED.*Requested: ε = 2\.5\. Remaining: ε = 0\.5\. Difference: ε = 2/);
+    await expect(
+      again.cleanRoomQuery({
+        template: t,
+        params: { startDay: 0, endDay: 27 },
+        as: { party: "advertiser", analyst: "bo" },
+        purpose: "measurement",
+      }),
+    ).rejects.toThrow(/BUDGET_EXCEEDED.*Requested: ε = 2\.5\. Remaining: ε = 0\.5\. Difference: ε = 2/);
     expect(again.budget().budgets.find((b) => b.scope === "collaboration")!.spent).toEqual(spent.spent);
     expect(again.audit().verification.ok).toBe(true);
     again.close();
@@ -73,15 +105,40 @@ describe("thin path: PSI join keys → approved query → noised, budgeted resul
     lab.party("advertiser");
     lab.party("retailer");
     const s = liftSchemas();
-    lab.upload("advertiser", "exposures", [{ join_key: "k1", group: "test", reached: 1, impressions: 2, first_exposure_day: 1, region: "north", age_band: "25-34", channel: "search" }], { schema: s.exposures, purposes: ["measurement"], rule: liftRules(100).exposures });
-    lab.upload("retailer", "purchases", [{ join_key: "k1", purchase_day: 3, value_cents: 100, store_region: "north", category: "shoes" }], { schema: s.purchases, purposes: ["measurement"], rule: liftRules(100).purchases });
+    lab.upload(
+      "advertiser",
+      "exposures",
+      [
+        {
+          join_key: "k1",
+          group: "test",
+          reached: 1,
+          impressions: 2,
+          first_exposure_day: 1,
+          region: "north",
+          age_band: "25-34",
+          channel: "search",
+        },
+      ],
+      { schema: s.exposures, purposes: ["measurement"], rule: liftRules(100).exposures },
+    );
+    lab.upload("retailer", "purchases", [{ join_key: "k1", purchase_day: 3, value_cents: 100, store_region: "north", category: "shoes" }], {
+      schema: s.purchases,
+      purposes: ["measurement"],
+      rule: liftRules(100).purchases,
+    });
     lab.declarePurpose({ party: "advertiser", analyst: "bo", purpose: "research", justification: "curiosity" });
     const t = liftTemplate({ advertiser: "advertiser", retailer: "retailer", epsilonPerAggregate: "0.5" });
     lab.approveTemplate(t, "advertiser");
     lab.approveTemplate(t, "retailer");
     const before = JSON.stringify(internals(lab).room.ledger.status(lab.roomId));
     try {
-      await lab.cleanRoomQuery({ template: t, params: { startDay: 0, endDay: 27 }, as: { party: "advertiser", analyst: "bo" }, purpose: "research" });
+      await lab.cleanRoomQuery({
+        template: t,
+        params: { startDay: 0, endDay: 27 },
+        as: { party: "advertiser", analyst: "bo" },
+        purpose: "research",
+      });
       expect.unreachable();
     } catch (e) {
       expect(isCleanRoomError(e)).toBe(true);
@@ -92,7 +149,12 @@ describe("thin path: PSI join keys → approved query → noised, budgeted resul
     const entries = lab.audit().entries as { action: string; outcome: string; who: { party: string } }[];
     expect(entries.some((x) => x.outcome === "refused")).toBe(true);
     // approvals are audited too, one entry per owner
-    expect(entries.filter((x) => x.action === "approveTemplate" && x.outcome === "granted").map((x) => x.who.party).sort()).toEqual(["advertiser", "retailer"]);
+    expect(
+      entries
+        .filter((x) => x.action === "approveTemplate" && x.outcome === "granted")
+        .map((x) => x.who.party)
+        .sort(),
+    ).toEqual(["advertiser", "retailer"]);
   });
 });
 
@@ -103,7 +165,8 @@ describe("the audit chain across a kernel restart", () => {
     const store = path.join(dir, "room.db");
     const lab = openLab({ store, rng: { seed: "anchor" } });
     lab.party("advertiser");
-    for (let i = 0; i < 3; i++) lab.declarePurpose({ party: "advertiser", analyst: "bo", purpose: "measurement", justification: `quarterly review ${i}` });
+    for (let i = 0; i < 3; i++)
+      lab.declarePurpose({ party: "advertiser", analyst: "bo", purpose: "measurement", justification: `quarterly review ${i}` });
     expect(lab.audit().verification.ok).toBe(true); // signs the head over 3 entries
     lab.close();
     const db = new Database(store);

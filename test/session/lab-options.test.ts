@@ -56,7 +56,9 @@ describe("keys sidecar (<store>.keys)", () => {
     const { dir, store } = fresh();
     const planted = path.join(dir, "planted.json");
     const hex = "ab".repeat(32);
-    fs.writeFileSync(planted, JSON.stringify({ policySecretKey: hex, gateMasterSecret: hex, auditSigningKey: hex, enclaveRootKey: hex }), { mode: 0o600 });
+    fs.writeFileSync(planted, JSON.stringify({ policySecretKey: hex, gateMasterSecret: hex, auditSigningKey: hex, enclaveRootKey: hex }), {
+      mode: 0o600,
+    });
     fs.symlinkSync(planted, `${store}.keys`);
     expect(code(() => openLab({ store }))).toBe("ACCESS_DENIED");
     // a dangling link is refused too (it is not silently replaced or followed on create)

@@ -39,7 +39,12 @@ describe("normalQuantile", () => {
     expect(normalQuantile(0.01)).toBeCloseTo(-normalQuantile(0.99), 14);
   });
   it("refuses p outside (0, 1)", () => {
-    expect(isCleanRoomError(errorOf(() => normalQuantile(1)), "PARAM_INVALID")).toBe(true);
+    expect(
+      isCleanRoomError(
+        errorOf(() => normalQuantile(1)),
+        "PARAM_INVALID",
+      ),
+    ).toBe(true);
   });
 });
 
@@ -94,7 +99,17 @@ describe("computeLift on hand-computed numbers", () => {
   it("value per person uses the squared sums: hand example with 4 test and 3 control people", () => {
     // test values [0, 0, 10, 30]: S = 40, Q = 1000, mean 10, s² = (1000 − 400)/3 = 200
     // control values [0, 20, 0]: S = 20, Q = 400, mean 20/3, s² = (400 − 400/3)/2 = 400/3
-    const a: LiftAggregates = { ...base, testPopulation: 4, controlPopulation: 3, testValue: 40, controlValue: 20, testValueSquared: 1000, controlValueSquared: 400, testConverters: 2, controlConverters: 1 };
+    const a: LiftAggregates = {
+      ...base,
+      testPopulation: 4,
+      controlPopulation: 3,
+      testValue: 40,
+      controlValue: 20,
+      testValueSquared: 1000,
+      controlValueSquared: 400,
+      testConverters: 2,
+      controlConverters: 1,
+    };
     const r = computeLift(a, { threshold: 0 });
     expect(r.value.absoluteLift).toBeCloseTo(10 - 20 / 3, 12);
     expect(r.value.variance!.absoluteLift.total).toBeCloseTo(200 / 4 + 400 / 3 / 3, 10);
@@ -115,7 +130,9 @@ describe("computeLift on hand-computed numbers", () => {
     expect(ok.belowThreshold).toBe(false);
     const small = computeLift({ ...base, controlPopulation: 80, controlConverters: 8 });
     expect(small.belowThreshold).toBe(true);
-    expect(small.flags).toEqual([{ field: "controlPopulation", value: 80, threshold: 100, reason: "controlPopulation below the k-anonymity threshold" }]);
+    expect(small.flags).toEqual([
+      { field: "controlPopulation", value: 80, threshold: 100, reason: "controlPopulation below the k-anonymity threshold" },
+    ]);
     expect(small.converters.relativeLift).not.toBeNull();
     expect(computeLift({ ...base, controlPopulation: 80, controlConverters: 8 }, { threshold: 50 }).belowThreshold).toBe(false);
   });
@@ -141,7 +158,9 @@ describe("computeLift on hand-computed numbers", () => {
     const e1 = errorOf(() => computeLift({ ...base, testConverters: NaN }));
     expect(isCleanRoomError(e1, "PARAM_INVALID")).toBe(true);
     expect((e1 as Error).message).toMatch(/"aggregates.testConverters" expected finite number, got NaN/);
-    expect((errorOf(() => computeLift({ ...base, testConvertrs: 3 } as unknown as LiftAggregates)) as Error).message).toMatch(/aggregates.testConvertrs/);
+    expect((errorOf(() => computeLift({ ...base, testConvertrs: 3 } as unknown as LiftAggregates)) as Error).message).toMatch(
+      /aggregates.testConvertrs/,
+    );
     expect((errorOf(() => computeLift(base, { noiseVariance: { testValue: -1 } })) as Error).message).toMatch(/noiseVariance.testValue/);
     expect((errorOf(() => computeLift(base, { confidence: 1.2 })) as Error).message).toMatch(/options.confidence/);
     expect((errorOf(() => computeLift(base, { threshold: 2.5 })) as Error).message).toMatch(/options.threshold/);

@@ -4,7 +4,14 @@ import { oracleLiftAggregates } from "../../kernel-lib/src/studies/oracle.js";
 import { computeGroupedLift } from "../../kernel-lib/src/studies/lift.js";
 import { isCleanRoomError } from "../../kernel-lib/src/errors.js";
 
-const study = generateStudy({ seed: "oracle", advertiserRows: 8000, overlap: 0.5, holdoutShare: 0.3, baseConversionRate: 0.1, liftPct: 30 });
+const study = generateStudy({
+  seed: "oracle",
+  advertiserRows: 8000,
+  overlap: 0.5,
+  holdoutShare: 0.3,
+  baseConversionRate: 0.1,
+  liftPct: 30,
+});
 
 describe("exact oracle (god's-eye view)", () => {
   it("is labelled as the view no party has and reproduces the ground-truth aggregates", () => {

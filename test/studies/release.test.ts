@@ -49,13 +49,19 @@ describe("liftFromRelease", () => {
   });
 
   it("refuses a negative noise variance naming the metric", () => {
-    expect(() => liftFromRelease([{ ...released, noiseVariance: { ...released.noiseVariance, value: -1 } }])).toThrow(/noiseVariance.value/);
+    expect(() => liftFromRelease([{ ...released, noiseVariance: { ...released.noiseVariance, value: -1 } }])).toThrow(
+      /noiseVariance.value/,
+    );
   });
 });
 
 describe("end to end: generated study → clean-room lift template (DP noise) → lift CI covers the ground truth", () => {
   it("recovers the true intent-to-treat lift within its noise-aware interval", async () => {
-    const { exposures, purchases, groundTruth: gt } = generateStudy({ seed: "e2e-lift", advertiserRows: 40_000, overlap: 0.7, holdoutShare: 0.4, baseConversionRate: 0.1, liftPct: 40 });
+    const {
+      exposures,
+      purchases,
+      groundTruth: gt,
+    } = generateStudy({ seed: "e2e-lift", advertiserRows: 40_000, overlap: 0.7, holdoutShare: 0.4, baseConversionRate: 0.1, liftPct: 40 });
     // Stand-in for PSI: each party replaces the e-mail by the normalised e-mail as join_key.
     const ex = aq.from(exposures.map(({ email, ...r }) => ({ join_key: normalizeStudyEmail(email), ...r })));
     const pu = aq.from(purchases.map(({ email, ...r }) => ({ join_key: normalizeStudyEmail(email), ...r })));
@@ -64,15 +70,24 @@ describe("end to end: generated study → clean-room lift template (DP noise) �
     catalog.upload("exposures", "adv", ex, s.exposures);
     catalog.upload("purchases", "shop", pu, s.purchases);
     const rules = liftRules(100);
-    const ctx = roomContext(catalog, new Map([["adv/exposures", rules.exposures], ["shop/purchases", rules.purchases]]));
+    const ctx = roomContext(
+      catalog,
+      new Map([
+        ["adv/exposures", rules.exposures],
+        ["shop/purchases", rules.purchases],
+      ]),
+    );
     const registry = new TemplateRegistry(new Database(":memory:"), "e2e");
     const t = liftTemplate({ advertiser: "adv", retailer: "shop", epsilonPerAggregate: "0.5", conversionCap: 4 });
     registry.approve(t, "adv", ctx);
     registry.approve(t, "shop", ctx);
-    const res = await executeQuery(prepareQuery({ template: t, params: { startDay: 0, endDay: gt.params.campaignDays - 1 }, registry, ctx }), {
-      engine: new ArqueroEngine(),
-      rng: seededRng("e2e-noise"),
-    });
+    const res = await executeQuery(
+      prepareQuery({ template: t, params: { startDay: 0, endDay: gt.params.campaignDays - 1 }, registry, ctx }),
+      {
+        engine: new ArqueroEngine(),
+        rng: seededRng("e2e-noise"),
+      },
+    );
     const study = liftFromRelease(toLiftAggregates(res));
     const r = study.cohorts[0]!.result!;
     // all advertiser rows are uploaded, so populations are all test/control people; the

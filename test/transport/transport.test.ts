@@ -4,7 +4,11 @@ import { linkedPair, type Envelope } from "../../kernel-lib/src/transport/transp
 import { secureTransport } from "../../kernel-lib/src/transport/secure.js";
 import { seededRng } from "../../kernel-lib/src/rng.js";
 
-const code = async (p: Promise<unknown>) => p.then(() => "resolved", (e) => (isCleanRoomError(e) ? `${e.code} ${String(e.details.field)}` : `untyped ${String(e)}`));
+const code = async (p: Promise<unknown>) =>
+  p.then(
+    () => "resolved",
+    (e) => (isCleanRoomError(e) ? `${e.code} ${String(e.details.field)}` : `untyped ${String(e)}`),
+  );
 
 describe("the in-process linked pair", () => {
   it("delivers in order, as a fresh copy: a sender's later mutation never reaches the receiver", async () => {
@@ -60,7 +64,10 @@ describe("the in-process linked pair", () => {
   it("under a SecureChannel only hellos and sealed frames cross; the receiver gets the message back", async () => {
     const wires: string[] = [];
     const [a, b] = linkedPair("A", "B", { tap: (_e: Envelope, w: string) => void wires.push(w) });
-    const [sa, sb] = await Promise.all([secureTransport(a, "initiator", { rng: seededRng("sa") }), secureTransport(b, "responder", { rng: seededRng("sb") })]);
+    const [sa, sb] = await Promise.all([
+      secureTransport(a, "initiator", { rng: seededRng("sa") }),
+      secureTransport(b, "responder", { rng: seededRng("sb") }),
+    ]);
     await sa.send("demo/v1", "secret", { canary: "alice@example.org" });
     expect((await sb.receive({ kind: "secret" })).body).toEqual({ canary: "alice@example.org" });
     expect(wires.map((w) => (JSON.parse(w) as Envelope).kind)).toEqual(["channel.hello", "channel.hello", "channel.frame"]);

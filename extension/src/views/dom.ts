@@ -30,20 +30,34 @@ export function h<K extends keyof HTMLElementTagNameMap>(
 
 /** A table with a header row; cells may be nodes or text. */
 export function table(head: string[], rows: Child[][], rowClass: (i: number) => string | undefined = () => undefined): HTMLTableElement {
-  return h("table", { class: "crl-table" },
+  return h(
+    "table",
+    { class: "crl-table" },
     h("thead", {}, h("tr", {}, ...head.map((c) => h("th", {}, c)))),
-    h("tbody", {}, ...rows.map((r, i) => h("tr", { class: rowClass(i) }, ...r.map((c) => h("td", {}, c))))));
+    h("tbody", {}, ...rows.map((r, i) => h("tr", { class: rowClass(i) }, ...r.map((c) => h("td", {}, c))))),
+  );
 }
 
 const GLYPH: Record<string, string> = {
-  ok: "✓", refused: "✗", failed: "✗", skipped: "–", allow: "✓", deny: "✗",
-  charged: "●", released: "✓", denied: "✗", "not-requested": "–",
+  ok: "✓",
+  refused: "✗",
+  failed: "✗",
+  skipped: "–",
+  allow: "✓",
+  deny: "✗",
+  charged: "●",
+  released: "✓",
+  denied: "✗",
+  "not-requested": "–",
 };
 
 /** A status chip: glyph + word, coloured by class (readable without colour too). */
 export function status(s: string): HTMLSpanElement {
-  const tone = ["ok", "allow", "released", "charged"].includes(s) ? "good"
-    : ["refused", "failed", "deny", "denied"].includes(s) ? "bad" : "neutral";
+  const tone = ["ok", "allow", "released", "charged"].includes(s)
+    ? "good"
+    : ["refused", "failed", "deny", "denied"].includes(s)
+      ? "bad"
+      : "neutral";
   return h("span", { class: `crl-status crl-status-${tone}`, "data-status": s }, `${GLYPH[s] ?? ""} ${s}`.trim());
 }
 

@@ -22,9 +22,18 @@ export interface View {
 }
 
 function header(title: string, p: CleanRoomPayload): HTMLElement {
-  return h("div", { class: "crl-header" }, h("span", { class: "crl-title" }, p.title ?? title),
-    p.rngMode === "seeded" ? h("span", { class: "crl-teaching", title: "seeded randomness: reproducible, not private" },
-      `⚠ ${p.label ?? "teaching mode — not private"}`) : null);
+  return h(
+    "div",
+    { class: "crl-header" },
+    h("span", { class: "crl-title" }, p.title ?? title),
+    p.rngMode === "seeded"
+      ? h(
+          "span",
+          { class: "crl-teaching", title: "seeded randomness: reproducible, not private" },
+          `⚠ ${p.label ?? "teaching mode — not private"}`,
+        )
+      : null,
+  );
 }
 
 /**
@@ -37,51 +46,102 @@ export function budgetGauge(b: PayloadOf<"budget">["budgets"][number]): HTMLElem
   const u = unitSymbol(b.unit);
   const f = spentFraction(b.spent, b.total);
   const level = f >= 1 ? "exhausted" : f >= 0.8 ? "low" : "ok";
-  return h("div", { class: "crl-gauge", "data-scope": b.scope, "data-subject": b.subject, "data-level": level },
+  return h(
+    "div",
+    { class: "crl-gauge", "data-scope": b.scope, "data-subject": b.subject, "data-level": level },
     h("div", { class: "crl-gauge-label" }, h("b", {}, b.scope), ` · ${b.subject} `, h("span", { class: "crl-muted" }, `(${b.accountant})`)),
-    h("div", { class: "crl-gauge-bar", role: "meter", "aria-valuemin": 0, "aria-valuemax": b.total, "aria-valuenow": b.spent,
-      "aria-label": `${u} spent of ${b.subject} budget` },
-      h("div", { class: "crl-gauge-fill", style: `width:${(f * 100).toFixed(1)}%` })),
-    h("div", { class: "crl-gauge-numbers" },
+    h(
+      "div",
+      {
+        class: "crl-gauge-bar",
+        role: "meter",
+        "aria-valuemin": 0,
+        "aria-valuemax": b.total,
+        "aria-valuenow": b.spent,
+        "aria-label": `${u} spent of ${b.subject} budget`,
+      },
+      h("div", { class: "crl-gauge-fill", style: `width:${(f * 100).toFixed(1)}%` }),
+    ),
+    h(
+      "div",
+      { class: "crl-gauge-numbers" },
       kv("spent", `${u} ${fmtNum(b.spent)}`, { "data-field": "spent" }),
       kv("remaining", `${u} ${fmtNum(b.remaining)}`, { "data-field": "remaining" }),
-      kv("total", `${u} ${fmtNum(b.total)}`, { "data-field": "total" })));
+      kv("total", `${u} ${fmtNum(b.total)}`, { "data-field": "total" }),
+    ),
+  );
 }
 
 function budgetView(p: PayloadOf<"budget">): Child[] {
-  return [header(`Privacy budget — room ${p.roomId}`, p),
-    ...(p.budgets.length === 0 ? [h("div", { class: "crl-muted" }, "no budgets")] : p.budgets.map((b) => {
-      const u = unitSymbol(b.unit);
-      // Short histories are shown open: the charges are the point of the view.
-      const details = h("details", { class: "crl-history", open: b.history.length > 0 && b.history.length <= 8 },
-        h("summary", {}, `history (${b.history.length})`),
-        b.history.length === 0 ? h("div", { class: "crl-muted" }, "no charges yet") : table(
-          ["at", "template", "purpose", `cost (${u})`, "outcome"],
-          b.history.map((c) => [c.at, hash(c.templateHash), c.purpose, fmtNum(c.cost), status(c.outcome)]),
-          (i) => (b.history[i]!.outcome === "refused" ? "crl-row-refused" : undefined)));
-      const refresh = b.refresh
-        ? h("div", { class: "crl-flag crl-flag-warning", "data-field": "refresh" },
-          `⚠ refreshes ${b.refresh.policy}${b.refresh.nextRefresh ? ` (next ${b.refresh.nextRefresh})` : ""} · lifetime spent ${u} ${fmtNum(b.lifetimeSpent ?? b.spent)} — ${b.refresh.warning}`)
-        : null;
-      const buys = b.buys?.length
-        ? h("div", { class: "crl-meta", "data-field": "buys" }, ...b.buys.map((x) => kv(`buys ${x.name}`, `${fmtNum(x.count)} × (${x.perQuery} each)`)))
-        : null;
-      return h("div", { class: "crl-budget" }, budgetGauge(b), buys, refresh, details);
-    }))];
+  return [
+    header(`Privacy budget — room ${p.roomId}`, p),
+    ...(p.budgets.length === 0
+      ? [h("div", { class: "crl-muted" }, "no budgets")]
+      : p.budgets.map((b) => {
+          const u = unitSymbol(b.unit);
+          // Short histories are shown open: the charges are the point of the view.
+          const details = h(
+            "details",
+            { class: "crl-history", open: b.history.length > 0 && b.history.length <= 8 },
+            h("summary", {}, `history (${b.history.length})`),
+            b.history.length === 0
+              ? h("div", { class: "crl-muted" }, "no charges yet")
+              : table(
+                  ["at", "template", "purpose", `cost (${u})`, "outcome"],
+                  b.history.map((c) => [c.at, hash(c.templateHash), c.purpose, fmtNum(c.cost), status(c.outcome)]),
+                  (i) => (b.history[i]!.outcome === "refused" ? "crl-row-refused" : undefined),
+                ),
+          );
+          const refresh = b.refresh
+            ? h(
+                "div",
+                { class: "crl-flag crl-flag-warning", "data-field": "refresh" },
+                `⚠ refreshes ${b.refresh.policy}${b.refresh.nextRefresh ? ` (next ${b.refresh.nextRefresh})` : ""}` +
+                  ` · lifetime spent ${u} ${fmtNum(b.lifetimeSpent ?? b.spent)} — ${b.refresh.warning}`,
+              )
+            : null;
+          const buys = b.buys?.length
+            ? h(
+                "div",
+                { class: "crl-meta", "data-field": "buys" },
+                ...b.buys.map((x) => kv(`buys ${x.name}`, `${fmtNum(x.count)} × (${x.perQuery} each)`)),
+              )
+            : null;
+          return h("div", { class: "crl-budget" }, budgetGauge(b), buys, refresh, details);
+        })),
+  ];
 }
 
 function traceView(trace: PayloadOf<"query">["trace"]): Child {
   if (!trace || trace.length === 0) return null;
-  return h("div", { class: "crl-trace" }, h("div", { class: "crl-subtitle" }, "Why blocked"),
-    h("ol", { class: "crl-steps" }, ...trace.map((t) => h("li", { class: `crl-step crl-step-${t.status}`, "data-step": t.step },
-      status(t.status), " ", h("span", { class: "crl-step-name" }, STEP_LABEL[t.step] ?? t.step),
-      t.reason ? h("span", { class: "crl-muted" }, ` — ${t.reason}`) : null))));
+  return h(
+    "div",
+    { class: "crl-trace" },
+    h("div", { class: "crl-subtitle" }, "Why blocked"),
+    h(
+      "ol",
+      { class: "crl-steps" },
+      ...trace.map((t) =>
+        h(
+          "li",
+          { class: `crl-step crl-step-${t.status}`, "data-step": t.step },
+          status(t.status),
+          " ",
+          h("span", { class: "crl-step-name" }, STEP_LABEL[t.step] ?? t.step),
+          t.reason ? h("span", { class: "crl-muted" }, ` — ${t.reason}`) : null,
+        ),
+      ),
+    ),
+  );
 }
 
 function queryView(p: PayloadOf<"query">): Child[] {
   const out: Child[] = [header("Clean-room query", p)];
-  const meta = [p.templateHash ? kv("template", hash(p.templateHash)) : null, p.purpose ? kv("purpose", p.purpose) : null,
-    p.engine ? kv("engine", p.engine) : null];
+  const meta = [
+    p.templateHash ? kv("template", hash(p.templateHash)) : null,
+    p.purpose ? kv("purpose", p.purpose) : null,
+    p.engine ? kv("engine", p.engine) : null,
+  ];
   if (meta.some(Boolean)) out.push(h("div", { class: "crl-meta" }, ...meta));
   if (p.refused) out.push(h("div", { class: "crl-refused" }, h("b", {}, `✗ refused: ${p.refused.code}`), h("div", {}, p.refused.message)));
   if (p.columns.length && (p.rows.length || !p.refused)) {
@@ -89,8 +149,16 @@ function queryView(p: PayloadOf<"query">): Child[] {
     const rows = p.rows.map((r) => [
       ...r.values.map((v) => (v === null ? "—" : typeof v === "number" ? fmtNum(v) : String(v))),
       r.suppressed
-        ? h("span", { class: "crl-suppressed-marker", "data-rule": r.suppressed.rule, "data-threshold": r.suppressed.threshold,
-          title: r.suppressed.reason ?? "" }, `⊘ suppressed: ${r.suppressed.rule} (threshold ${fmtNum(r.suppressed.threshold)})`)
+        ? h(
+            "span",
+            {
+              class: "crl-suppressed-marker",
+              "data-rule": r.suppressed.rule,
+              "data-threshold": r.suppressed.threshold,
+              title: r.suppressed.reason ?? "",
+            },
+            `⊘ suppressed: ${r.suppressed.rule} (threshold ${fmtNum(r.suppressed.threshold)})`,
+          )
         : h("span", { class: "crl-muted" }, "released"),
     ]);
     out.push(table(head, rows, (i) => (p.rows[i]!.suppressed ? "crl-row-suppressed" : undefined)));
@@ -99,11 +167,18 @@ function queryView(p: PayloadOf<"query">): Child[] {
   }
   if (p.noise && p.noise.mechanism !== "none") {
     const n = p.noise;
-    out.push(h("div", { class: "crl-meta" }, kv("noise", n.mechanism),
-      n.scale !== undefined ? kv("scale", fmtNum(n.scale)) : null, n.sigma !== undefined ? kv("σ", fmtNum(n.sigma)) : null,
-      n.sensitivity !== undefined ? kv("sensitivity", fmtNum(n.sensitivity)) : null,
-      n.cost !== undefined ? kv("cost", `${unitSymbol(n.unit ?? "epsilon")} ${fmtNum(n.cost)}`) : null,
-      p.columns.some((c) => c.noisy) ? h("span", { class: "crl-muted" }, "* carries DP noise") : null));
+    out.push(
+      h(
+        "div",
+        { class: "crl-meta" },
+        kv("noise", n.mechanism),
+        n.scale !== undefined ? kv("scale", fmtNum(n.scale)) : null,
+        n.sigma !== undefined ? kv("σ", fmtNum(n.sigma)) : null,
+        n.sensitivity !== undefined ? kv("sensitivity", fmtNum(n.sensitivity)) : null,
+        n.cost !== undefined ? kv("cost", `${unitSymbol(n.unit ?? "epsilon")} ${fmtNum(n.cost)}`) : null,
+        p.columns.some((c) => c.noisy) ? h("span", { class: "crl-muted" }, "* carries DP noise") : null,
+      ),
+    );
   }
   out.push(traceView(p.trace));
   return out;
@@ -111,69 +186,179 @@ function queryView(p: PayloadOf<"query">): Child[] {
 
 function liftView(p: PayloadOf<"lift">, charts: ChartSlot[]): Child[] {
   const lvl = fmtPct(p.level ?? 0.95, 0);
-  const arm = (n: string, a: PayloadOf<"lift">["test"]) => [n, fmtNum(a.population), fmtNum(a.conversions), fmtPct(a.rate), fmtInterval(a.ci, true)];
+  const arm = (n: string, a: PayloadOf<"lift">["test"]) => [
+    n,
+    fmtNum(a.population),
+    fmtNum(a.conversions),
+    fmtPct(a.rate),
+    fmtInterval(a.ci, true),
+  ];
   const host = h("div", { class: "crl-chart", "data-chart": "lift" });
   charts.push({ host, spec: liftChartSpec(p) });
-  return [header("Lift study", p),
-    h("div", { class: "crl-lift-headline" }, "lift ", h("b", { "data-field": "lift" }, fmtPct(p.lift.estimate)),
-      h("span", { class: "crl-muted" }, ` ${lvl} CI ${fmtInterval(p.lift.ci, true)}`)),
+  return [
+    header("Lift study", p),
+    h(
+      "div",
+      { class: "crl-lift-headline" },
+      "lift ",
+      h("b", { "data-field": "lift" }, fmtPct(p.lift.estimate)),
+      h("span", { class: "crl-muted" }, ` ${lvl} CI ${fmtInterval(p.lift.ci, true)}`),
+    ),
     host,
     table(["group", "population", "converters", "rate", `${lvl} CI`], [arm("test (exposed)", p.test), arm("control (holdout)", p.control)]),
-    h("div", { class: "crl-meta" }, kv("noise share of variance", fmtPct(p.noiseVarianceShare, 1), { "data-field": "noise-share" }),
+    h(
+      "div",
+      { class: "crl-meta" },
+      kv("noise share of variance", fmtPct(p.noiseVarianceShare, 1), { "data-field": "noise-share" }),
       p.incrementalConversions ? kv("incremental converters", fmtNum(p.incrementalConversions.estimate)) : null,
-      p.groundTruth ? kv("ground truth lift", fmtPct(p.groundTruth.lift)) : null),
-    ...p.flags.map((f) => h("div", { class: `crl-flag crl-flag-${f.severity}` }, `${f.severity === "warning" ? "⚠" : "ℹ"} ${f.message} `,
-      h("span", { class: "crl-muted" }, `(${f.code})`)))];
+      p.groundTruth ? kv("ground truth lift", fmtPct(p.groundTruth.lift)) : null,
+    ),
+    ...p.flags.map((f) =>
+      h(
+        "div",
+        { class: `crl-flag crl-flag-${f.severity}` },
+        `${f.severity === "warning" ? "⚠" : "ℹ"} ${f.message} `,
+        h("span", { class: "crl-muted" }, `(${f.code})`),
+      ),
+    ),
+  ];
 }
 
 function psiView(p: PayloadOf<"psi">): Child[] {
-  return [header(`Private set intersection (${p.mode})`, p),
-    h("div", { class: "crl-meta" }, kv("matched", fmtNum(p.matchCount), { "data-field": "match-count" }),
+  return [
+    header(`Private set intersection (${p.mode})`, p),
+    h(
+      "div",
+      { class: "crl-meta" },
+      kv("matched", fmtNum(p.matchCount), { "data-field": "match-count" }),
       kv("match rate (smaller set)", fmtPct(p.matchRate), { "data-field": "match-rate" }),
-      ...p.parties.map((q) => kv(`${q.name} set`, `${fmtNum(q.setSize)} (${fmtPct(q.setSize ? p.matchCount / q.setSize : 0)} matched)`))),
-    ...p.parties.map((q) => h("div", { class: "crl-party", "data-party": q.name },
-      h("div", { class: "crl-subtitle" }, `What ${q.name} saw`), h("div", { class: "crl-muted" }, `learned: ${q.learned}`),
-      q.saw.length ? table(["message", "from → to", "summary", "bytes"], q.saw.map((m) => [h("code", {}, m.message), `${m.from} → ${m.to}`, m.summary, fmtNum(m.bytes)]))
-        : h("div", { class: "crl-muted" }, "no messages")))];
+      ...p.parties.map((q) => kv(`${q.name} set`, `${fmtNum(q.setSize)} (${fmtPct(q.setSize ? p.matchCount / q.setSize : 0)} matched)`)),
+    ),
+    ...p.parties.map((q) =>
+      h(
+        "div",
+        { class: "crl-party", "data-party": q.name },
+        h("div", { class: "crl-subtitle" }, `What ${q.name} saw`),
+        h("div", { class: "crl-muted" }, `learned: ${q.learned}`),
+        q.saw.length
+          ? table(
+              ["message", "from → to", "summary", "bytes"],
+              q.saw.map((m) => [h("code", {}, m.message), `${m.from} → ${m.to}`, m.summary, fmtNum(m.bytes)]),
+            )
+          : h("div", { class: "crl-muted" }, "no messages"),
+      ),
+    ),
+  ];
 }
 
 function attestationView(p: PayloadOf<"attestation">): Child[] {
-  return [header("Enclave attestation", p),
-    h("div", { class: `crl-verdict crl-verdict-${p.verified ? "ok" : "bad"}`, "data-field": "verified" }, p.verified ? "✓ verified" : "✗ not verified"),
-    h("ul", { class: "crl-checklist" }, ...p.checks.map((c) => h("li", { "data-check": c.name }, status(c.status), ` ${c.name}`,
-      c.reason ? h("span", { class: "crl-muted" }, ` — ${c.reason}`) : null))),
-    h("div", { class: "crl-meta" }, kv("key release", status(p.keyRelease.outcome)), p.keyRelease.reason ? h("span", { class: "crl-muted" }, p.keyRelease.reason) : null),
-    h("details", { class: "crl-document", open: true }, h("summary", {}, `document (${p.document.length} fields)`),
-      table(["field", "value"], p.document.map((d) => [d.name, h("code", { class: "crl-wrap" }, d.value === null ? "—" : String(d.value))])))];
+  return [
+    header("Enclave attestation", p),
+    h(
+      "div",
+      { class: `crl-verdict crl-verdict-${p.verified ? "ok" : "bad"}`, "data-field": "verified" },
+      p.verified ? "✓ verified" : "✗ not verified",
+    ),
+    h(
+      "ul",
+      { class: "crl-checklist" },
+      ...p.checks.map((c) =>
+        h(
+          "li",
+          { "data-check": c.name },
+          status(c.status),
+          ` ${c.name}`,
+          c.reason ? h("span", { class: "crl-muted" }, ` — ${c.reason}`) : null,
+        ),
+      ),
+    ),
+    h(
+      "div",
+      { class: "crl-meta" },
+      kv("key release", status(p.keyRelease.outcome)),
+      p.keyRelease.reason ? h("span", { class: "crl-muted" }, p.keyRelease.reason) : null,
+    ),
+    h(
+      "details",
+      { class: "crl-document", open: true },
+      h("summary", {}, `document (${p.document.length} fields)`),
+      table(
+        ["field", "value"],
+        p.document.map((d) => [d.name, h("code", { class: "crl-wrap" }, d.value === null ? "—" : String(d.value))]),
+      ),
+    ),
+  ];
 }
 
 function auditView(p: PayloadOf<"audit">): Child[] {
   const v = p.verification;
   const bad = (i: number) => !v.ok && v.firstBadIndex !== null && p.entries[i]!.index >= v.firstBadIndex;
-  return [header("Audit chain", p),
-    h("div", { class: `crl-verdict crl-verdict-${v.ok ? "ok" : "bad"}`, "data-field": "chain" },
+  return [
+    header("Audit chain", p),
+    h(
+      "div",
+      { class: `crl-verdict crl-verdict-${v.ok ? "ok" : "bad"}`, "data-field": "chain" },
       v.ok ? `✓ chain verified (${p.entries.length} entries)` : `✗ chain broken at entry ${v.firstBadIndex ?? "?"}`,
-      v.reason ? h("span", { class: "crl-muted" }, ` — ${v.reason}`) : null),
-    table(["#", "at", "actor", "action", "outcome", "hash"], p.entries.map((e) => [String(e.index), e.at, e.actor ?? "",
-      e.details ? h("span", {}, e.action, h("span", { class: "crl-muted" }, ` ${e.details}`)) : e.action, e.outcome ?? "", hash(e.hash)]),
-      (i) => (bad(i) ? "crl-row-bad" : undefined)),
-    p.heads.length ? h("div", { class: "crl-heads" }, h("div", { class: "crl-subtitle" }, "Signed heads"),
-      table(["at entry", "hash", "signature"], p.heads.map((x) => [String(x.index), hash(x.hash), status(x.verified ? "ok" : "failed")]))) : null];
+      v.reason ? h("span", { class: "crl-muted" }, ` — ${v.reason}`) : null,
+    ),
+    table(
+      ["#", "at", "actor", "action", "outcome", "hash"],
+      p.entries.map((e) => [
+        String(e.index),
+        e.at,
+        e.actor ?? "",
+        e.details ? h("span", {}, e.action, h("span", { class: "crl-muted" }, ` ${e.details}`)) : e.action,
+        e.outcome ?? "",
+        hash(e.hash),
+      ]),
+      (i) => (bad(i) ? "crl-row-bad" : undefined),
+    ),
+    p.heads.length
+      ? h(
+          "div",
+          { class: "crl-heads" },
+          h("div", { class: "crl-subtitle" }, "Signed heads"),
+          table(
+            ["at entry", "hash", "signature"],
+            p.heads.map((x) => [String(x.index), hash(x.hash), status(x.verified ? "ok" : "failed")]),
+          ),
+        )
+      : null,
+  ];
 }
 
 function purposeView(p: PayloadOf<"purpose">): Child[] {
-  return [header("Purpose grants and decisions", p),
+  return [
+    header("Purpose grants and decisions", p),
     h("div", { class: "crl-subtitle" }, "Grants"),
-    p.grants.length ? table(["party", "dataset", "purpose", "data uses", "expires", "status"], p.grants.map((g) =>
-      [g.party, g.dataset ?? "*", h("code", {}, g.purpose), (g.dataUses ?? []).join(", "), g.expires ?? "", g.status ?? ""])) : h("div", { class: "crl-muted" }, "none"),
+    p.grants.length
+      ? table(
+          ["party", "dataset", "purpose", "data uses", "expires", "status"],
+          p.grants.map((g) => [
+            g.party,
+            g.dataset ?? "*",
+            h("code", {}, g.purpose),
+            (g.dataUses ?? []).join(", "),
+            g.expires ?? "",
+            g.status ?? "",
+          ]),
+        )
+      : h("div", { class: "crl-muted" }, "none"),
     h("div", { class: "crl-subtitle" }, "Decisions"),
-    p.decisions.length ? table(["requester", "purpose", "dataset", "decision", "reason"], p.decisions.map((d) =>
-      [d.requester, h("code", {}, d.purpose), d.dataset ?? "", status(d.decision), d.reason])) : h("div", { class: "crl-muted" }, "none")];
+    p.decisions.length
+      ? table(
+          ["requester", "purpose", "dataset", "decision", "reason"],
+          p.decisions.map((d) => [d.requester, h("code", {}, d.purpose), d.dataset ?? "", status(d.decision), d.reason]),
+        )
+      : h("div", { class: "crl-muted" }, "none"),
+  ];
 }
 
 function errorView(p: PayloadOf<"error">): Child[] {
-  return [h("div", { class: "crl-error-code" }, `✗ ${p.code}`, p.field ? h("span", { class: "crl-muted" }, ` (field "${p.field}")`) : null),
-    h("div", { class: "crl-error-message" }, p.message)];
+  return [
+    h("div", { class: "crl-error-code" }, `✗ ${p.code}`, p.field ? h("span", { class: "crl-muted" }, ` (field "${p.field}")`) : null),
+    h("div", { class: "crl-error-message" }, p.message),
+  ];
 }
 
 /**
@@ -187,16 +372,36 @@ export function renderPayload(p: CleanRoomPayload): View {
   const charts: ChartSlot[] = [];
   let children: Child[];
   switch (p.kind) {
-    case "budget": children = budgetView(p); break;
-    case "query": children = queryView(p); break;
-    case "lift": children = liftView(p, charts); break;
-    case "psi": children = psiView(p); break;
-    case "attestation": children = attestationView(p); break;
-    case "audit": children = auditView(p); break;
-    case "purpose": children = purposeView(p); break;
-    case "error": children = errorView(p); break;
+    case "budget":
+      children = budgetView(p);
+      break;
+    case "query":
+      children = queryView(p);
+      break;
+    case "lift":
+      children = liftView(p, charts);
+      break;
+    case "psi":
+      children = psiView(p);
+      break;
+    case "attestation":
+      children = attestationView(p);
+      break;
+    case "audit":
+      children = auditView(p);
+      break;
+    case "purpose":
+      children = purposeView(p);
+      break;
+    case "error":
+      children = errorView(p);
+      break;
   }
-  const node = h("div", { class: `crl-view crl-kind-${p.kind}${p.kind === "error" ? " crl-error" : ""}`, "data-kind": p.kind }, ...children);
+  const node = h(
+    "div",
+    { class: `crl-view crl-kind-${p.kind}${p.kind === "error" ? " crl-error" : ""}`, "data-kind": p.kind },
+    ...children,
+  );
   return { node, charts };
 }
 
@@ -207,8 +412,15 @@ export function renderPayload(p: CleanRoomPayload): View {
  * invalidPayloadView('kind: Invalid input')
  */
 export function invalidPayloadView(message: string): HTMLElement {
-  return h("div", { class: "crl-view crl-error crl-invalid", "data-kind": "invalid" },
+  return h(
+    "div",
+    { class: "crl-view crl-error crl-invalid", "data-kind": "invalid" },
     h("div", { class: "crl-error-code" }, "✗ unreadable cleanroom-lab output"),
-    h("div", { class: "crl-muted" }, "This output does not match the application/vnd.cleanroom-lab.v1+json schema (is the kernel library newer than the extension?)."),
-    h("pre", { class: "crl-error-message" }, message));
+    h(
+      "div",
+      { class: "crl-muted" },
+      "This output does not match the application/vnd.cleanroom-lab.v1+json schema (is the kernel library newer than the extension?).",
+    ),
+    h("pre", { class: "crl-error-message" }, message),
+  );
 }

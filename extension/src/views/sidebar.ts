@@ -14,23 +14,45 @@ import { h, hash, status } from "./dom.js";
  * sidebarView("study.ipynb", latestBudget(cells))
  */
 export function sidebarView(notebook: string | null, latest: LatestBudget | null): HTMLElement {
-  const root = h("div", { class: "crl-sidebar-body" },
+  const root = h(
+    "div",
+    { class: "crl-sidebar-body" },
     h("div", { class: "crl-sidebar-title" }, "Privacy budget"),
-    h("div", { class: "crl-muted", "data-field": "notebook" }, notebook ? notebook : "no notebook open"));
+    h("div", { class: "crl-muted", "data-field": "notebook" }, notebook ? notebook : "no notebook open"),
+  );
   if (!latest) {
-    root.appendChild(h("div", { class: "crl-sidebar-empty crl-muted" },
-      "No budget output yet. Run a cell that shows the room's budget (e.g. budget())."));
+    root.appendChild(
+      h("div", { class: "crl-sidebar-empty crl-muted" }, "No budget output yet. Run a cell that shows the room's budget (e.g. budget())."),
+    );
     return root;
   }
   const p = latest.payload;
-  root.appendChild(h("div", { class: "crl-muted", "data-field": "source" },
-    `room ${p.roomId} · from cell ${latest.executionCount === null ? "(running)" : `[${latest.executionCount}]`}`));
+  root.appendChild(
+    h(
+      "div",
+      { class: "crl-muted", "data-field": "source" },
+      `room ${p.roomId} · from cell ${latest.executionCount === null ? "(running)" : `[${latest.executionCount}]`}`,
+    ),
+  );
   if (p.rngMode === "seeded") root.appendChild(h("div", { class: "crl-teaching" }, `⚠ ${p.label ?? "teaching mode — not private"}`));
   for (const b of p.budgets) {
     const recent = b.history.slice(-5).reverse();
-    root.appendChild(h("div", { class: "crl-sidebar-budget" }, budgetGauge(b),
-      recent.length ? h("ul", { class: "crl-sidebar-history" }, ...recent.map((c) => h("li", {}, status(c.outcome), " ",
-        `${unitSymbol(b.unit)} ${fmtNum(c.cost)} · ${c.purpose} · `, hash(c.templateHash)))) : null));
+    root.appendChild(
+      h(
+        "div",
+        { class: "crl-sidebar-budget" },
+        budgetGauge(b),
+        recent.length
+          ? h(
+              "ul",
+              { class: "crl-sidebar-history" },
+              ...recent.map((c) =>
+                h("li", {}, status(c.outcome), " ", `${unitSymbol(b.unit)} ${fmtNum(c.cost)} · ${c.purpose} · `, hash(c.templateHash)),
+              ),
+            )
+          : null,
+      ),
+    );
   }
   return root;
 }

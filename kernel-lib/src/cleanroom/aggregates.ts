@@ -14,8 +14,7 @@
  * `sumSquares`), so an accepted plan's sums always fit.
  */
 import { CleanRoomError, invalid } from "../errors.js";
-import type { Table } from "./dataset.js";
-import type { Plan } from "./plan.js";
+import { columnArray, type Table } from "./dataset.js";
 
 export type DimValue = string | number | null;
 
@@ -35,16 +34,6 @@ export interface ExactAggregates {
   dimensions: string[];
   measures: string[];
   groups: GroupAggregate[];
-}
-
-/** One interface for every engine. */
-export interface QueryEngine {
-  readonly name: string;
-  /**
-   * Execute a compiled plan over the room's tables (keyed `"owner/dataset"`).
-   * @example const exact = await new ArqueroEngine().execute(plan, { "retailer/purchases": ds.table });
-   */
-  execute(plan: Plan, tables: Record<string, Table>): Promise<ExactAggregates>;
 }
 
 /** Compare two dimension/order values: numbers numerically, strings by code unit. */
@@ -69,7 +58,8 @@ export function sortGroups(groups: GroupAggregate[]): GroupAggregate[] {
 
 export function tableFor(tables: Record<string, Table>, key: string): Table {
   const t = tables[key];
-  if (!t) throw new CleanRoomError("ENGINE_ERROR", `"tables.${key}" expected the table of a plan input, got none`, { field: `tables.${key}` });
+  if (!t)
+    throw new CleanRoomError("ENGINE_ERROR", `"tables.${key}" expected the table of a plan input, got none`, { field: `tables.${key}` });
   return t;
 }
 
@@ -101,24 +91,25 @@ export const clamp = (x: number, lo: number, hi: number) => (x < lo ? lo : x > h
 
 export const cmp = (op: string, a: unknown, b: unknown): boolean => {
   switch (op) {
-    case "eq": return a === b;
-    case "ne": return a !== b;
-    case "lt": return (a as number) < (b as number);
-    case "le": return (a as number) <= (b as number);
-    case "gt": return (a as number) > (b as number);
-    case "ge": return (a as number) >= (b as number);
-    default: return false;
+    case "eq":
+      return a === b;
+    case "ne":
+      return a !== b;
+    case "lt":
+      return (a as number) < (b as number);
+    case "le":
+      return (a as number) <= (b as number);
+    case "gt":
+      return (a as number) > (b as number);
+    case "ge":
+      return (a as number) >= (b as number);
+    default:
+      return false;
   }
 };
 
 export type Arrays = Record<string, ArrayLike<unknown>>;
 
-/** A column's values without copying when arquero stores a plain or typed array. */
-export function columnArray(t: Table, name: string): ArrayLike<unknown> {
-  const col = t.column(name) as unknown;
-  if (Array.isArray(col) || ArrayBuffer.isView(col)) return col as ArrayLike<unknown>;
-  return t.array(name) as ArrayLike<unknown>;
-}
 export const arraysOf = (t: Table): Arrays => Object.fromEntries(t.columnNames().map((c) => [c, columnArray(t, c)]));
 
 const SAFE_BIG = BigInt(Number.MAX_SAFE_INTEGER);

@@ -36,8 +36,12 @@ export class TemplateRegistry {
     private readonly db: Database,
     private readonly roomId: string,
   ) {
-    db.exec(`CREATE TABLE IF NOT EXISTS cleanroom_templates (room_id TEXT NOT NULL, template_hash TEXT NOT NULL, name TEXT NOT NULL, canonical TEXT NOT NULL, owners TEXT NOT NULL, PRIMARY KEY (room_id, template_hash));
-      CREATE TABLE IF NOT EXISTS cleanroom_approvals (room_id TEXT NOT NULL, template_hash TEXT NOT NULL, party TEXT NOT NULL, approved_at TEXT NOT NULL, PRIMARY KEY (room_id, template_hash, party));`);
+    db.exec(
+      `CREATE TABLE IF NOT EXISTS cleanroom_templates (room_id TEXT NOT NULL, template_hash TEXT NOT NULL, name TEXT NOT NULL, ` +
+        `canonical TEXT NOT NULL, owners TEXT NOT NULL, PRIMARY KEY (room_id, template_hash));\n` +
+        `      CREATE TABLE IF NOT EXISTS cleanroom_approvals (room_id TEXT NOT NULL, template_hash TEXT NOT NULL, party TEXT NOT NULL, ` +
+        `approved_at TEXT NOT NULL, PRIMARY KEY (room_id, template_hash, party));`,
+    );
   }
 
   /**
@@ -50,7 +54,9 @@ export class TemplateRegistry {
     const t = parseTemplate(input);
     const checked = checkTemplate(t, ctx);
     if (!checked.owners.includes(party))
-      throw new CleanRoomError("ACCESS_DENIED", `party "${party}" owns no input of this template and cannot approve it`, { field: "party" });
+      throw new CleanRoomError("ACCESS_DENIED", `party "${party}" owns no input of this template and cannot approve it`, {
+        field: "party",
+      });
     const hash = t.hash;
     this.db.transaction(() => {
       this.db
@@ -65,13 +71,16 @@ export class TemplateRegistry {
 
   /** Approval status of a hash (`NOT_FOUND` if never proposed). */
   status(hash: string): ApprovalStatus {
-    const row = this.db.prepare("SELECT name, owners FROM cleanroom_templates WHERE room_id = ? AND template_hash = ?").get(this.roomId, hash) as
-      | { name: string; owners: string }
-      | undefined;
-    if (!row) throw new CleanRoomError("NOT_FOUND", `"templateHash" expected a proposed template, got an unknown hash`, { field: "templateHash" });
+    const row = this.db
+      .prepare("SELECT name, owners FROM cleanroom_templates WHERE room_id = ? AND template_hash = ?")
+      .get(this.roomId, hash) as { name: string; owners: string } | undefined;
+    if (!row)
+      throw new CleanRoomError("NOT_FOUND", `"templateHash" expected a proposed template, got an unknown hash`, { field: "templateHash" });
     const owners = JSON.parse(row.owners) as string[];
     const approvedBy = (
-      this.db.prepare("SELECT party FROM cleanroom_approvals WHERE room_id = ? AND template_hash = ? ORDER BY party").all(this.roomId, hash) as { party: string }[]
+      this.db
+        .prepare("SELECT party FROM cleanroom_approvals WHERE room_id = ? AND template_hash = ? ORDER BY party")
+        .all(this.roomId, hash) as { party: string }[]
     ).map((r) => r.party);
     return { templateHash: hash, name: row.name, owners, approvedBy, approved: owners.every((o) => approvedBy.includes(o)) };
   }
@@ -86,11 +95,20 @@ export class TemplateRegistry {
     const template = parseTemplate(input);
     const hash = template.hash;
     const row = this.db.prepare("SELECT owners FROM cleanroom_templates WHERE room_id = ? AND template_hash = ?").get(this.roomId, hash);
-    if (!row) throw new CleanRoomError("QUERY_NOT_APPROVED", `template ${hash.slice(0, 12)}… is not approved in this room (any change to a template changes its hash)`, { field: "templateHash", templateHash: hash });
+    if (!row)
+      throw new CleanRoomError(
+        "QUERY_NOT_APPROVED",
+        `template ${hash.slice(0, 12)}… is not approved in this room (any change to a template changes its hash)`,
+        { field: "templateHash", templateHash: hash },
+      );
     const st = this.status(hash);
     if (!st.approved) {
       const missing = st.owners.filter((o) => !st.approvedBy.includes(o));
-      throw new CleanRoomError("QUERY_NOT_APPROVED", `template ${hash.slice(0, 12)}… still needs approval from ${missing.join(", ")}`, { field: "templateHash", templateHash: hash, missing });
+      throw new CleanRoomError("QUERY_NOT_APPROVED", `template ${hash.slice(0, 12)}… still needs approval from ${missing.join(", ")}`, {
+        field: "templateHash",
+        templateHash: hash,
+        missing,
+      });
     }
     const checked = checkTemplate(template, ctx);
     return { template, hash, checked };
@@ -99,15 +117,19 @@ export class TemplateRegistry {
   /** All approvals of the room, for "nothing changed" checks and the enclave measurement. */
   snapshot(): string[] {
     return (
-      this.db.prepare("SELECT template_hash, party FROM cleanroom_approvals WHERE room_id = ? ORDER BY template_hash, party").all(this.roomId) as { template_hash: string; party: string }[]
+      this.db
+        .prepare("SELECT template_hash, party FROM cleanroom_approvals WHERE room_id = ? ORDER BY template_hash, party")
+        .all(this.roomId) as { template_hash: string; party: string }[]
     ).map((r) => `${r.template_hash}:${r.party}`);
   }
 
   /** Hashes approved by every owner (sorted). */
   approvedHashes(): string[] {
-    const hashes = (this.db.prepare("SELECT template_hash FROM cleanroom_templates WHERE room_id = ? ORDER BY template_hash").all(this.roomId) as { template_hash: string }[]).map(
-      (r) => r.template_hash,
-    );
+    const hashes = (
+      this.db.prepare("SELECT template_hash FROM cleanroom_templates WHERE room_id = ? ORDER BY template_hash").all(this.roomId) as {
+        template_hash: string;
+      }[]
+    ).map((r) => r.template_hash);
     return hashes.filter((h) => this.status(h).approved);
   }
 }

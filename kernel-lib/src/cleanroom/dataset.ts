@@ -20,17 +20,28 @@ import * as aq from "arquero";
 import { z } from "zod";
 import { createHash } from "node:crypto";
 import { CleanRoomError, invalid } from "../errors.js";
-import { columnArray } from "./aggregates.js";
 
 /** An arquero table (the clean room's in-memory representation). */
 export type Table = aq.ColumnTable;
+
+/** A column's values without copying when arquero stores a plain or typed array. */
+export function columnArray(t: Table, name: string): ArrayLike<unknown> {
+  const col = t.column(name) as unknown;
+  if (Array.isArray(col) || ArrayBuffer.isView(col)) return col as ArrayLike<unknown>;
+  return t.array(name) as ArrayLike<unknown>;
+}
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 
 const ColumnSpec = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("string"), identifier: z.boolean().optional(), maxLength: z.number().int().positive().optional() }),
   z.strictObject({ type: z.literal("enum"), values: z.array(z.string()).min(1) }),
-  z.strictObject({ type: z.literal("int"), min: z.number().int().optional(), max: z.number().int().optional(), identifier: z.boolean().optional() }),
+  z.strictObject({
+    type: z.literal("int"),
+    min: z.number().int().optional(),
+    max: z.number().int().optional(),
+    identifier: z.boolean().optional(),
+  }),
   z.strictObject({ type: z.literal("number"), min: z.number().optional(), max: z.number().optional() }),
 ]);
 export type ColumnSpec = z.infer<typeof ColumnSpec>;
@@ -107,7 +118,12 @@ function toInput(data: unknown): Table {
       return invalid("data", "Arrow IPC bytes", data, "DATASET_INVALID");
     }
   }
-  if (data && typeof data === "object" && typeof (data as Table).numRows === "function" && typeof (data as Table).columnNames === "function")
+  if (
+    data &&
+    typeof data === "object" &&
+    typeof (data as Table).numRows === "function" &&
+    typeof (data as Table).columnNames === "function"
+  )
     return data as Table;
   return invalid("data", "an arquero table, CSV text or Arrow IPC bytes", data, "DATASET_INVALID");
 }
@@ -117,11 +133,12 @@ function coerceColumn(name: string, spec: ColumnSpec, src: ArrayLike<unknown>, n
   if (spec.type === "string" || spec.type === "enum") {
     const out = new Array<string>(n);
     const allowed = spec.type === "enum" ? new Set(spec.values) : null;
-    const maxLen = spec.type === "string" ? spec.maxLength ?? 1024 : Infinity;
+    const maxLen = spec.type === "string" ? (spec.maxLength ?? 1024) : Infinity;
     for (let i = 0; i < n; i++) {
       let v = src[i];
       if (typeof v === "number" && spec.type === "string" && Number.isFinite(v)) v = String(v);
-      if (typeof v !== "string" || v.length === 0) rowError(name, i + 1, spec.type === "enum" ? "one of the declared values" : "non-empty string");
+      if (typeof v !== "string" || v.length === 0)
+        rowError(name, i + 1, spec.type === "enum" ? "one of the declared values" : "non-empty string");
       if (allowed && !allowed.has(v)) rowError(name, i + 1, "one of the declared values");
       if (v.length > maxLen) rowError(name, i + 1, `string of at most ${maxLen} characters`);
       out[i] = v;
@@ -204,7 +221,9 @@ export function describeDataset(ds: Dataset): DatasetDescription {
       name,
       type: c.type,
       identifier: isIdentifierColumn(ds.schema, name),
-      ...(c.type === "int" || c.type === "number" ? { ...(c.min !== undefined ? { min: c.min } : {}), ...(c.max !== undefined ? { max: c.max } : {}) } : {}),
+      ...(c.type === "int" || c.type === "number"
+        ? { ...(c.min !== undefined ? { min: c.min } : {}), ...(c.max !== undefined ? { max: c.max } : {}) }
+        : {}),
       ...(c.type === "enum" ? { values: [...c.values] } : {}),
     })),
   };
@@ -241,14 +260,18 @@ export class DatasetCatalog {
 
   /** Describe one dataset; `ACCESS_DENIED` if `party` does not own it. */
   describe(party: string, owner: string, name: string): DatasetDescription {
-    if (party !== owner) throw new CleanRoomError("ACCESS_DENIED", `party "${party}" may only describe its own datasets`, { field: "owner" });
+    if (party !== owner)
+      throw new CleanRoomError("ACCESS_DENIED", `party "${party}" may only describe its own datasets`, { field: "owner" });
     return describeDataset(this.get(owner, name));
   }
 
   /** Internal: the dataset for the planner/engine (not for notebook display). */
   get(owner: string, name: string): Dataset {
     const ds = this.byKey.get(`${owner}/${name}`);
-    if (!ds) throw new CleanRoomError("NOT_FOUND", `"dataset" expected an uploaded dataset, got none named ${owner}/${name}`, { field: "dataset" });
+    if (!ds)
+      throw new CleanRoomError("NOT_FOUND", `"dataset" expected an uploaded dataset, got none named ${owner}/${name}`, {
+        field: "dataset",
+      });
     return ds;
   }
 

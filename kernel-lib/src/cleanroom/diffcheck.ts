@@ -51,11 +51,16 @@ export class DifferenceHistory {
     private readonly db: Database,
     private readonly roomId: string,
   ) {
-    db.exec(`CREATE TABLE IF NOT EXISTS cleanroom_released_rows (room_id TEXT NOT NULL, result_id TEXT NOT NULL, row_index INTEGER NOT NULL, units TEXT NOT NULL, PRIMARY KEY (room_id, result_id, row_index));`);
+    db.exec(
+      `CREATE TABLE IF NOT EXISTS cleanroom_released_rows (room_id TEXT NOT NULL, result_id TEXT NOT NULL, row_index INTEGER NOT NULL, ` +
+        `units TEXT NOT NULL, PRIMARY KEY (room_id, result_id, row_index));`,
+    );
   }
 
   private load(): Map<string, Set<string>[]> {
-    const rows = this.db.prepare("SELECT result_id, row_index, units FROM cleanroom_released_rows WHERE room_id = ? ORDER BY result_id, row_index").all(this.roomId) as {
+    const rows = this.db
+      .prepare("SELECT result_id, row_index, units FROM cleanroom_released_rows WHERE room_id = ? ORDER BY result_id, row_index")
+      .all(this.roomId) as {
       result_id: string;
       units: string;
     }[];

@@ -18,7 +18,8 @@ import { columnArray, sortGroups, tableFor, type ExactAggregates, type GroupAggr
 import type { Plan, PlanFilter } from "./plan.js";
 
 const q = (id: string) => {
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(id)) throw new CleanRoomError("INTERNAL", "unchecked identifier reached the SQL compiler — this is a bug in cleanroom-lab");
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(id))
+    throw new CleanRoomError("INTERNAL", "unchecked identifier reached the SQL compiler — this is a bug in cleanroom-lab");
   return `"${id}"`;
 };
 const OPS: Record<string, string> = { eq: "=", ne: "<>", lt: "<", le: "<=", gt: ">", ge: ">=" };
@@ -57,14 +58,20 @@ export function compileSql(plan: Plan, names: Record<string, string>, baseAlias 
   const ms = plan.measures;
   const capClause = (src: string, part: string) =>
     plan.rowCap
-      ? `(SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY ${part} ORDER BY ${plan.rowCap.orderBy.map(q).join(", ") || part}) AS __rn FROM ${src}) WHERE __rn <= ${plan.rowCap.cap | 0})`
+      ? `(SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY ${part} ORDER BY ${plan.rowCap.orderBy.map(q).join(", ") || part}) ` +
+        `AS __rn FROM ${src}) WHERE __rn <= ${plan.rowCap.cap | 0})`
       : `(SELECT * FROM ${src})`;
   // Project only the columns the plan reads (keeps the window/partition narrow).
   const used = (side: "base" | "events") => {
     const cols = new Set<string>();
-    const add = (c?: { side: string; column: string }) => c && (c.side === side || (!plan.events && side === "base")) && cols.add(c.column);
+    const add = (c?: { side: string; column: string }) => {
+      if (c && (c.side === side || (!plan.events && side === "base"))) cols.add(c.column);
+    };
     plan.filters.forEach((f) => {
-      if ("other" in f) add(f), add(f.other);
+      if ("other" in f) {
+        add(f);
+        add(f.other);
+      }
     });
     plan.groupBy.forEach(add);
     ms.forEach((m) => add(m.column));
@@ -72,20 +79,40 @@ export function compileSql(plan: Plan, names: Record<string, string>, baseAlias 
     return [...cols];
   };
   const baseCols = [...new Set([plan.base.unit, ...used("base")])];
-  const ctes: string[] = [`${baseAlias} AS (SELECT ${baseCols.map((c) => `${baseAlias}.${q(c)}`).join(", ")} FROM ${q(names[plan.base.table]!)} AS ${baseAlias}${where(baseFilters)})`];
-  const perUnitSums = ms.map((m, i) => (m.column && !(plan.events && m.column.side === "base") ? `, sum(CAST(${q(m.column.column)} AS HUGEINT)) AS s${i}` : "")).join("");
+  const ctes: string[] = [
+    `${baseAlias} AS (SELECT ${baseCols.map((c) => `${baseAlias}.${q(c)}`).join(", ")} ` +
+      `FROM ${q(names[plan.base.table]!)} AS ${baseAlias}${where(baseFilters)})`,
+  ];
+  const perUnitSums = ms
+    .map((m, i) => (m.column && !(plan.events && m.column.side === "base") ? `, sum(CAST(${q(m.column.column)} AS HUGEINT)) AS s${i}` : ""))
+    .join("");
   let cellSql: string;
   if (plan.events) {
     ctes.push(
-      `ev AS (SELECT ${used("events").map((c) => `${eventsAlias}.${q(c)}, `).join("")}${baseAlias}.${unit} AS __u FROM ${q(names[plan.events.table]!)} AS ${eventsAlias} JOIN ${baseAlias} ON ${eventsAlias}.${q(plan.events.joinOn)} = ${baseAlias}.${unit}${where(evFilters)})`,
+      `ev AS (SELECT ${used("events")
+        .map((c) => `${eventsAlias}.${q(c)}, `)
+        .join("")}${baseAlias}.${unit} AS __u FROM ${q(names[plan.events.table]!)} AS ${eventsAlias} ` +
+        `JOIN ${baseAlias} ON ${eventsAlias}.${q(plan.events.joinOn)} = ${baseAlias}.${unit}${where(evFilters)})`,
       `pu AS (SELECT __u, count(*) AS __n${perUnitSums} FROM ${capClause("ev", "__u")} GROUP BY __u)`,
     );
-    const cols = ms.map((m, i) => (m.column ? (m.column.side === "base" ? `, CAST(${baseAlias}.${q(m.column.column)} AS HUGEINT) AS s${i}` : `, coalesce(pu.s${i}, 0) AS s${i}`) : "")).join("");
-    cellSql = `SELECT ${baseAlias}.${unit} AS __u${dims.map((d) => `, ${d}`).join("")}, coalesce(pu.__n, 0) AS __n${cols} FROM ${baseAlias} LEFT JOIN pu ON pu.__u = ${baseAlias}.${unit}${plan.events.join === "inner" ? " WHERE pu.__n > 0" : ""}`;
+    const cols = ms
+      .map((m, i) =>
+        m.column
+          ? m.column.side === "base"
+            ? `, CAST(${baseAlias}.${q(m.column.column)} AS HUGEINT) AS s${i}`
+            : `, coalesce(pu.s${i}, 0) AS s${i}`
+          : "",
+      )
+      .join("");
+    cellSql =
+      `SELECT ${baseAlias}.${unit} AS __u${dims.map((d) => `, ${d}`).join("")}, coalesce(pu.__n, 0) AS __n${cols} ` +
+      `FROM ${baseAlias} LEFT JOIN pu ON pu.__u = ${baseAlias}.${unit}${plan.events.join === "inner" ? " WHERE pu.__n > 0" : ""}`;
   } else {
     ctes.push(`bc AS ${capClause(baseAlias, unit)}`);
     const gdims = plan.groupBy.map((g, i) => `${q(g.column)} AS d${i}`);
-    cellSql = `SELECT ${unit} AS __u${gdims.map((d) => `, ${d}`).join("")}, count(*) AS __n${perUnitSums} FROM bc GROUP BY ${[unit, ...plan.groupBy.map((g) => q(g.column))].join(", ")}`;
+    cellSql =
+      `SELECT ${unit} AS __u${gdims.map((d) => `, ${d}`).join("")}, count(*) AS __n${perUnitSums} ` +
+      `FROM bc GROUP BY ${[unit, ...plan.groupBy.map((g) => q(g.column))].join(", ")}`;
   }
   ctes.push(`cell AS (${cellSql})`);
   const aggs = ms.map((m, i) => {
@@ -159,7 +186,9 @@ export class DuckDbEngine implements QueryEngine {
     const conn = await this.connection();
     const name = `t${this.counter++}`;
     const cols = [...new Set(want)];
-    for (const c of cols) if (!table.columnNames().includes(c)) throw new CleanRoomError("ENGINE_ERROR", `"columns" expected columns of the table, got an unknown column`, { field: "columns" });
+    for (const c of cols)
+      if (!table.columnNames().includes(c))
+        throw new CleanRoomError("ENGINE_ERROR", `"columns" expected columns of the table, got an unknown column`, { field: "columns" });
     const arrays = cols.map((c) => columnArray(table, c));
     const n = table.numRows();
     const isNum = arrays.map((a) => {
@@ -211,10 +240,16 @@ export class DuckDbEngine implements QueryEngine {
     if (plan.events) names[plan.events.table] = await this.register(tableFor(tables, plan.events.table), need.events);
     try {
       if (plan.events && !(await this.uniqueOverall(conn, tableFor(tables, plan.base.table), names[plan.base.table]!, plan.base.unit))) {
-        const base = compileSql({ ...plan, measures: [], groupBy: [], events: undefined, withUnits: false, rowCap: undefined } as Plan, names);
+        const base = compileSql(
+          { ...plan, measures: [], groupBy: [], events: undefined, withUnits: false, rowCap: undefined } as Plan,
+          names,
+        );
         const check = base.sql.replace(/\nSELECT[\s\S]*$/, `\nSELECT count(*) - count(DISTINCT ${q(plan.base.unit)}) AS dup FROM b`);
         const dup = (await conn.runAndReadAll(check, base.values)).getRowObjects()[0]!["dup"];
-        if (num(dup) !== 0) throw new CleanRoomError("DATASET_INVALID", "the base table of a join must have one row per privacy unit after filters", { field: plan.base.unit });
+        if (num(dup) !== 0)
+          throw new CleanRoomError("DATASET_INVALID", "the base table of a join must have one row per privacy unit after filters", {
+            field: plan.base.unit,
+          });
       }
       const { sql, values } = compileSql(plan, names);
       const rows = (await conn.runAndReadAll(sql, values)).getRowObjects();
@@ -229,7 +264,10 @@ export class DuckDbEngine implements QueryEngine {
         };
         if (plan.withUnits) {
           const list = r["unit_ids"] as { items: unknown[] } | null;
-          g.unitIds = (list?.items ?? []).map((x) => String(x)).map((s) => (/^-?\d+\.0$/.test(s) ? s.slice(0, -2) : s)).sort();
+          g.unitIds = (list?.items ?? [])
+            .map((x) => String(x))
+            .map((s) => (/^-?\d+\.0$/.test(s) ? s.slice(0, -2) : s))
+            .sort();
         }
         return g;
       });

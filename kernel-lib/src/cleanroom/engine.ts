@@ -19,14 +19,35 @@
  * loops (no expression strings, so no user value is ever compiled into code).
  */
 import { CleanRoomError } from "../errors.js";
-import type { Table } from "./dataset.js";
+import { columnArray, type Table } from "./dataset.js";
 import type { ColumnRef, Plan, PlanFilter } from "./plan.js";
-import { arraysOf, clamp, cmp, columnArray, compareValues, sortGroups, tableFor, type Arrays, type DimValue, type ExactAggregates, type GroupAggregate, type QueryEngine } from "./aggregates.js";
+import {
+  arraysOf,
+  clamp,
+  cmp,
+  compareValues,
+  sortGroups,
+  tableFor,
+  type Arrays,
+  type DimValue,
+  type ExactAggregates,
+  type GroupAggregate,
+} from "./aggregates.js";
 
 export * from "./aggregates.js";
+export { columnArray } from "./dataset.js";
+
+/** One interface for every engine. */
+export interface QueryEngine {
+  readonly name: string;
+  /**
+   * Execute a compiled plan over the room's tables (keyed `"owner/dataset"`).
+   * @example const exact = await new ArqueroEngine().execute(plan, { "retailer/purchases": ds.table });
+   */
+  execute(plan: Plan, tables: Record<string, Table>): Promise<ExactAggregates>;
+}
 
 const SAFE = Number.MAX_SAFE_INTEGER;
-
 
 function rowFilter(filters: PlanFilter[], side: "base" | "events", A: Arrays): (i: number) => boolean {
   const fs = filters.filter((f) => f.side === side && !("other" in f && f.other.side !== side));
@@ -116,7 +137,7 @@ function joinIndex(bt: Table, unit: string, et: Table, joinOn: string): JoinInde
   const eventBase = new Int32Array(nE);
   for (let i = 0; i < nE; i++) {
     const k = J[i];
-    eventBase[i] = idx.dense ? (typeof k === "number" && k >= 0 && k < idx.arr.length ? idx.arr[k]! : -1) : idx.map.get(k) ?? -1;
+    eventBase[i] = idx.dense ? (typeof k === "number" && k >= 0 && k < idx.arr.length ? idx.arr[k]! : -1) : (idx.map.get(k) ?? -1);
   }
   const jx = { eventBase, baseUnique };
   byCols.set(key, jx);
@@ -206,7 +227,9 @@ export function executeArquero(plan: Plan, tables: Record<string, Table>): Exact
       for (let j = 0; j < nCells; j++) {
         const before = seen.size;
         if (seen.set(unitB[baseRows[j]!], baseRows[j]!).size === before)
-          throw new CleanRoomError("DATASET_INVALID", "the base table of a join must have one row per privacy unit after filters", { field: plan.base.unit });
+          throw new CleanRoomError("DATASET_INVALID", "the base table of a join must have one row per privacy unit after filters", {
+            field: plan.base.unit,
+          });
       }
       const joinE = E[plan.events.joinOn]!;
       eb = new Int32Array(nE);
@@ -228,7 +251,10 @@ export function executeArquero(plan: Plan, tables: Record<string, Table>): Exact
           const f = cross[x]!;
           const l = f.side === "base" ? B[f.column]![br] : E[f.column]![i];
           const r = f.other.side === "base" ? B[f.other.column]![br] : E[f.other.column]![i];
-          if (!cmp(f.op, l, r)) { ok = false; break; }
+          if (!cmp(f.op, l, r)) {
+            ok = false;
+            break;
+          }
         }
         if (!ok) continue;
       }
@@ -243,7 +269,7 @@ export function executeArquero(plan: Plan, tables: Record<string, Table>): Exact
     const firstRow: number[] = [];
     for (let j = 0; j < baseRows.length; j++) {
       const u = unitB[baseRows[j]!];
-      let id = idx.dense ? idx.arr[u as number]! : idx.map.get(u) ?? -1;
+      let id = idx.dense ? idx.arr[u as number]! : (idx.map.get(u) ?? -1);
       if (id < 0) {
         id = firstRow.length;
         firstRow.push(baseRows[j]!);
@@ -335,7 +361,11 @@ export function executeArquero(plan: Plan, tables: Record<string, Table>): Exact
         // clamped into [lo, hi] (safe integers), so a bigint sum becomes a bound
         const v =
           exact !== undefined
-            ? exact < BigInt(m.lo!) ? m.lo! : exact > BigInt(m.hi!) ? m.hi! : Number(exact)
+            ? exact < BigInt(m.lo!)
+              ? m.lo!
+              : exact > BigInt(m.hi!)
+                ? m.hi!
+                : Number(exact)
             : clamp(sums[k] ? sums[k]![c]! : (cols[k]![cellUnit[c]!] as number), m.lo!, m.hi!);
         add(k, g, v, m.kind === "sumSquares" ? v : 1);
       }
@@ -357,13 +387,24 @@ export function executeArquero(plan: Plan, tables: Record<string, Table>): Exact
  * `rowCap.orderBy` order (ties broken by row index; tied rows are identical for the plan).
  * `rowOf` maps a pair's row value to a table row (single-table mode stores positions).
  */
-function capPairs(cell: { a: Int32Array; n: number }, row: { a: Int32Array; n: number }, nCells: number, plan: Plan, E: Arrays, rowOf?: Int32Array): void {
+function capPairs(
+  cell: { a: Int32Array; n: number },
+  row: { a: Int32Array; n: number },
+  nCells: number,
+  plan: Plan,
+  E: Arrays,
+  rowOf?: Int32Array,
+): void {
   const cap = plan.rowCap;
   if (!cap) return;
   const count = new Int32Array(nCells);
   for (let j = 0; j < cell.n; j++) count[cell.a[j]!]!++;
   let over = false;
-  for (let c = 0; c < nCells; c++) if (count[c]! > cap.cap) { over = true; break; }
+  for (let c = 0; c < nCells; c++)
+    if (count[c]! > cap.cap) {
+      over = true;
+      break;
+    }
   if (!over) return;
   // CSR by cell, sort only the cells over the cap.
   const start = new Int32Array(nCells + 1);

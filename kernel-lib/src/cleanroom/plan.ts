@@ -115,7 +115,12 @@ function noisedDomain(t: Template, base: Dataset): DimValue[][] {
         "TEMPLATE_INVALID",
       );
     if (keys.length * values.length > MAX_NOISED_GROUPS)
-      invalid(`template.groupBy.${i}`, `at most ${MAX_NOISED_GROUPS} output keys in total for a noised template`, keys.length * values.length, "TEMPLATE_INVALID");
+      invalid(
+        `template.groupBy.${i}`,
+        `at most ${MAX_NOISED_GROUPS} output keys in total for a noised template`,
+        keys.length * values.length,
+        "TEMPLATE_INVALID",
+      );
     keys = keys.flatMap((k) => values.map((v) => [...k, v]));
   });
   return keys;
@@ -133,7 +138,8 @@ function resolver(t: Template, ctx: PlanContext) {
     const side: Side = alias === t.base.dataset ? "base" : "events";
     const ds = side === "base" ? base : events!;
     if (!(column in ds.schema.columns)) invalid(field, `a column of ${alias}`, column, "TEMPLATE_INVALID");
-    if (isIdentifierColumn(ds.schema, column)) refuse(field, "names an identifier column; identifiers are never output, filtered or aggregated", "identifier");
+    if (isIdentifierColumn(ds.schema, column))
+      refuse(field, "names an identifier column; identifiers are never output, filtered or aggregated", "identifier");
     return { side, column, ds };
   };
 }
@@ -160,13 +166,15 @@ export function checkTemplate(t: Template, ctx: PlanContext): CheckedTemplate {
   };
   t.groupBy.forEach((g, i) => {
     const c = col(g, `template.groupBy.${i}`);
-    if (t.events && c.side === "events") refuse(`template.groupBy.${i}`, "must be a base column when tables are joined (one group per unit)", "dimension");
+    if (t.events && c.side === "events")
+      refuse(`template.groupBy.${i}`, "must be a base column when tables are joined (one group per unit)", "dimension");
     used[c.side].dims.push(c.column);
   });
   t.aggregates.forEach((a, i) => {
     if (!("column" in a)) return;
     const c = col(a.column, `template.aggregates.${i}.column`);
-    if (c.ds.schema.columns[c.column]!.type !== "int") invalid(`template.aggregates.${i}.column`, "an int column", c.ds.schema.columns[c.column]!.type, "TEMPLATE_INVALID");
+    if (c.ds.schema.columns[c.column]!.type !== "int")
+      invalid(`template.aggregates.${i}.column`, "an int column", c.ds.schema.columns[c.column]!.type, "TEMPLATE_INVALID");
     requireExactRange(a.fn, a.bounds, `template.aggregates.${i}.bounds`, c.column); // exact sums fit 128 bits (issue 14.9)
     used[c.side].aggs.push([c.column, a.fn === "avg" ? "AVG" : "SUM"]);
   });
@@ -179,16 +187,20 @@ export function checkTemplate(t: Template, ctx: PlanContext): CheckedTemplate {
       const o = col(f.value.column, `template.filters.${i}.value.column`);
       used[o.side].filters.push(o.column);
       const otype = o.ds.schema.columns[o.column]!.type;
-      if (numeric !== (otype === "int" || otype === "number")) invalid(`template.filters.${i}.value.column`, `a column comparable with ${type}`, otype, "TEMPLATE_INVALID");
+      if (numeric !== (otype === "int" || otype === "number"))
+        invalid(`template.filters.${i}.value.column`, `a column comparable with ${type}`, otype, "TEMPLATE_INVALID");
     } else {
-      if (!numeric && !["eq", "ne", "in"].includes(f.op)) invalid(`template.filters.${i}.op`, "eq, ne or in for a string column", f.op, "TEMPLATE_INVALID");
+      if (!numeric && !["eq", "ne", "in"].includes(f.op))
+        invalid(`template.filters.${i}.op`, "eq, ne or in for a string column", f.op, "TEMPLATE_INVALID");
       const ptype = "param" in f.value ? t.params[f.value.param]!.type : typeof f.value.literal === "number" ? "int" : "enum";
-      if (numeric !== (ptype === "int")) invalid(`template.filters.${i}.value`, `a ${numeric ? "number" : "string"} operand for ${type} column`, ptype, "TEMPLATE_INVALID");
+      if (numeric !== (ptype === "int"))
+        invalid(`template.filters.${i}.value`, `a ${numeric ? "number" : "string"} operand for ${type} column`, ptype, "TEMPLATE_INVALID");
     }
   });
   t.contribution?.orderBy.forEach((o, i) => {
     const c = col(o, `template.contribution.orderBy.${i}`);
-    if (c.side !== (t.events ? "events" : "base")) invalid(`template.contribution.orderBy.${i}`, "a column of the measured (events) table", o, "TEMPLATE_INVALID");
+    if (c.side !== (t.events ? "events" : "base"))
+      invalid(`template.contribution.orderBy.${i}`, "a column of the measured (events) table", o, "TEMPLATE_INVALID");
   });
   if (t.threshold.style === "remainder" && groupsPerUnit(t) !== 1)
     invalid("template.threshold.style", "drop or error when a unit can fall in several groups", "remainder", "TEMPLATE_INVALID");
@@ -202,22 +214,32 @@ export function checkTemplate(t: Template, ctx: PlanContext): CheckedTemplate {
     const key = `${ref.owner}/${ref.dataset}`;
     const rule = ctx.rule(ref.owner, ref.dataset);
     if (!rule) refuse(`template.${side}`, `dataset ${key} has no analysis rule; it cannot be queried`, "rule");
-    if (rule.type !== "AGGREGATION") refuse(`template.${side}`, `dataset ${key} has a LIST rule; aggregate templates may only use AGGREGATION-ruled tables`, "rule");
+    if (rule.type !== "AGGREGATION")
+      refuse(`template.${side}`, `dataset ${key} has a LIST rule; aggregate templates may only use AGGREGATION-ruled tables`, "rule");
     rules[key] = rule;
     const u = used[side];
-    for (const d of u.dims) if (!rule.dimensionColumns.includes(d)) refuse(`template.groupBy`, `column ${d} is not a dimension column in the rule of ${key}`, "rule");
-    for (const [c, fn] of u.aggs) if (!allowsAggregate(rule, c, fn)) refuse(`template.aggregates`, `${fn}(${c}) is not allowed by the rule of ${key}`, "rule");
+    for (const d of u.dims)
+      if (!rule.dimensionColumns.includes(d))
+        refuse(`template.groupBy`, `column ${d} is not a dimension column in the rule of ${key}`, "rule");
+    for (const [c, fn] of u.aggs)
+      if (!allowsAggregate(rule, c, fn)) refuse(`template.aggregates`, `${fn}(${c}) is not allowed by the rule of ${key}`, "rule");
     const filterable = new Set([...rule.dimensionColumns, ...rule.aggregateColumns.flatMap((a) => a.columnNames)]);
-    for (const c of u.filters) if (!filterable.has(c)) refuse(`template.filters`, `column ${c} is neither a dimension nor an aggregate column in the rule of ${key}`, "rule");
+    for (const c of u.filters)
+      if (!filterable.has(c))
+        refuse(`template.filters`, `column ${c} is neither a dimension nor an aggregate column in the rule of ${key}`, "rule");
     const joinCol = side === "base" ? ctx.dataset(ref.owner, ref.dataset).schema.privacyUnit : t.events?.joinOn;
-    if (t.events && !rule.joinColumns.includes(joinCol!)) refuse(`template.${side}`, `join column ${joinCol} is not a join column in the rule of ${key}`, "rule");
-    if (!t.events && joinIsRequired(rule)) refuse("template.events", `the rule of ${key} requires a join with another party's data`, "rule");
+    if (t.events && !rule.joinColumns.includes(joinCol!))
+      refuse(`template.${side}`, `join column ${joinCol} is not a join column in the rule of ${key}`, "rule");
+    if (!t.events && joinIsRequired(rule))
+      refuse("template.events", `the rule of ${key} requires a join with another party's data`, "rule");
   }
   const combined = combineRules(rules);
   const own = templateMinimum(t);
   const owners = [...new Set(sides.map(([, r]) => r.owner))].sort();
   const domain = t.noise ? { domain: noisedDomain(t, base) } : {};
-  return own >= combined.minimum ? { minimum: own, minimumFrom: "template", owners, ...domain } : { minimum: combined.minimum, minimumFrom: combined.minimumFrom, owners, ...domain };
+  return own >= combined.minimum
+    ? { minimum: own, minimumFrom: "template", owners, ...domain }
+    : { minimum: combined.minimum, minimumFrom: combined.minimumFrom, owners, ...domain };
 }
 
 /**
@@ -246,7 +268,14 @@ export function compilePlan(t: Template, params: ParamValues, ctx: PlanContext, 
     if (a.fn === "count") measures.push({ name: a.name, kind: "count" });
     else if (a.fn === "countSquares") measures.push({ name: a.name, kind: "countSquares" });
     else if (a.fn === "countUnitsWithRows") measures.push({ name: a.name, kind: "unitsWithRows" });
-    else measures.push({ name: a.name, kind: a.fn === "sumSquares" ? "sumSquares" : "sum", column: ref(a.column), lo: a.bounds[0], hi: a.bounds[1] });
+    else
+      measures.push({
+        name: a.name,
+        kind: a.fn === "sumSquares" ? "sumSquares" : "sum",
+        column: ref(a.column),
+        lo: a.bounds[0],
+        hi: a.bounds[1],
+      });
   }
   // Exact mode with an events table: the events owner's COUNT DISTINCT constraint applies to
   // every output row too (AWS: each table's constraint, the most restrictive wins). Otherwise

@@ -9,7 +9,7 @@
  */
 import type { Rng } from "../rng.js";
 import { CleanRoomError } from "../errors.js";
-import { columnArray } from "./aggregates.js";
+import { columnArray } from "./dataset.js";
 import type { PrivacyCost } from "../dp/accountant.js";
 import type { TemplateRegistry } from "./approvals.js";
 import type { DatasetCatalog, Table } from "./dataset.js";
@@ -46,7 +46,8 @@ function requireUniqueUnits(table: Table, unit: string): void {
     ok = new Set(Array.from(col)).size === col.length;
     byUnit.set(unit, ok);
   }
-  if (!ok) throw new CleanRoomError("DATASET_INVALID", "the base table of a join must have one row per privacy unit", { field: "template.base" });
+  if (!ok)
+    throw new CleanRoomError("DATASET_INVALID", "the base table of a join must have one row per privacy unit", { field: "template.base" });
 }
 
 /** Everything needed to charge and then run a query. Plain data apart from table refs. */
@@ -73,7 +74,12 @@ export interface PreparedQuery {
  * const prep = prepareQuery({ template, params: { startDay: 0 }, registry, ctx });
  * ledger.chargeAtomic(roomId, keys, prep.cost!, { templateHash: prep.templateHash });
  */
-export function prepareQuery(args: { template: ParsedTemplate | unknown; params?: unknown; registry: TemplateRegistry; ctx: PlanContext }): PreparedQuery {
+export function prepareQuery(args: {
+  template: ParsedTemplate | unknown;
+  params?: unknown;
+  registry: TemplateRegistry;
+  ctx: PlanContext;
+}): PreparedQuery {
   const { template, hash, checked } = args.registry.requireApproved(args.template, args.ctx);
   const params = validateParams(template, args.params);
   const plan = compilePlan(template, params, args.ctx, { withUnits: !!template.differenceCheck });
@@ -96,7 +102,10 @@ export function prepareQuery(args: { template: ParsedTemplate | unknown; params?
  * @example
  * const result = await executeQuery(prep, { engine: new ArqueroEngine(), rng, history });
  */
-export async function executeQuery(prep: PreparedQuery, opts: { engine: QueryEngine; rng: Rng; history?: DifferenceHistory; resultId?: string }): Promise<QueryResult> {
+export async function executeQuery(
+  prep: PreparedQuery,
+  opts: { engine: QueryEngine; rng: Rng; history?: DifferenceHistory; resultId?: string },
+): Promise<QueryResult> {
   const exact = await opts.engine.execute(prep.plan, prep.tables);
   return releaseResult({
     template: prep.template,

@@ -116,10 +116,21 @@ function completeGroups(groups: readonly GroupAggregate[], domain: readonly DimV
   const byKey = new Map(groups.map((g) => [keyText(g.key), g]));
   const inDomain = new Set(domain.map(keyText));
   for (const k of byKey.keys())
-    if (!inDomain.has(k)) throw new CleanRoomError("INTERNAL", "an output key outside the declared domain — this is a bug in cleanroom-lab");
+    if (!inDomain.has(k))
+      throw new CleanRoomError("INTERNAL", "an output key outside the declared domain — this is a bug in cleanroom-lab");
   const withIds = groups.some((g) => g.unitIds);
   // sorted like the engines' output, so rows keep their order whether or not a key was filled in
-  return sortGroups(domain.map((key) => byKey.get(keyText(key)) ?? { key: [...key], units: 0, values: Object.fromEntries(measures.map((m) => [m, 0n])), ...(withIds ? { unitIds: [] } : {}) }));
+  return sortGroups(
+    domain.map(
+      (key) =>
+        byKey.get(keyText(key)) ?? {
+          key: [...key],
+          units: 0,
+          values: Object.fromEntries(measures.map((m) => [m, 0n])),
+          ...(withIds ? { unitIds: [] } : {}),
+        },
+    ),
+  );
 }
 
 /**
@@ -163,16 +174,29 @@ export function releaseResult(input: ReleaseInput): QueryResult {
     // 1. Difference check against earlier released results of this room.
     let filteredByDiff = 0;
     if (t.differenceCheck) {
-      if (!input.history) throw new CleanRoomError("INTERNAL", "difference check requested without a history — this is a bug in cleanroom-lab");
-      if (groups.some((g) => !g.unitIds)) throw new CleanRoomError("INTERNAL", "difference check needs unit ids from the engine — this is a bug in cleanroom-lab");
-      const verdict = input.history.evaluate(groups.map((g) => g.unitIds!), t.differenceCheck.k);
+      if (!input.history)
+        throw new CleanRoomError("INTERNAL", "difference check requested without a history — this is a bug in cleanroom-lab");
+      if (groups.some((g) => !g.unitIds))
+        throw new CleanRoomError("INTERNAL", "difference check needs unit ids from the engine — this is a bug in cleanroom-lab");
+      const verdict = input.history.evaluate(
+        groups.map((g) => g.unitIds!),
+        t.differenceCheck.k,
+      );
       if (verdict.totalBlocked)
-        throw new CleanRoomError("DIFFERENCE_CHECK_FAILED", `result refused: combined with an earlier result it would isolate fewer than ${t.differenceCheck.k} privacy units`, {
-          k: t.differenceCheck.k,
-        });
+        throw new CleanRoomError(
+          "DIFFERENCE_CHECK_FAILED",
+          `result refused: combined with an earlier result it would isolate fewer than ${t.differenceCheck.k} privacy units`,
+          {
+            k: t.differenceCheck.k,
+          },
+        );
       groups = groups.filter((g, i) => {
         if (!verdict.rowBlocked[i]) return true;
-        report.rows.push({ key: keyObj(g.key), reason: "difference_check", rule: `difference check: must differ from every earlier row by 0 or at least ${t.differenceCheck!.k} units` });
+        report.rows.push({
+          key: keyObj(g.key),
+          reason: "difference_check",
+          rule: `difference check: must differ from every earlier row by 0 or at least ${t.differenceCheck!.k} units`,
+        });
         filteredByDiff++;
         return false;
       });
@@ -197,10 +221,14 @@ export function releaseResult(input: ReleaseInput): QueryResult {
     const passing = noisy.filter((r) => failedRule(r) === null);
     const failing = noisy.filter((r) => failedRule(r) !== null);
     if (failing.length && t.threshold.style === "error")
-      throw new CleanRoomError("THRESHOLD_NOT_MET", `${failing.length} row(s) are below the threshold (${rule}${eventsKey ? `; ${eventRule}` : ""}); no result released`, {
-        rows: failing.map((r) => keyObj(r.g.key)),
-        minimum: checked.minimum,
-      });
+      throw new CleanRoomError(
+        "THRESHOLD_NOT_MET",
+        `${failing.length} row(s) are below the threshold (${rule}${eventsKey ? `; ${eventRule}` : ""}); no result released`,
+        {
+          rows: failing.map((r) => keyObj(r.g.key)),
+          minimum: checked.minimum,
+        },
+      );
     for (const r of failing) report.rows.push({ key: keyObj(r.g.key), reason: "below_threshold", rule: failedRule(r)! });
     const released = passing.map((r) => ({ key: r.g.key, units: r.units, values: r.values, ids: r.g.unitIds }));
     if (t.threshold.style === "remainder" && failing.length) {
@@ -241,7 +269,8 @@ export function releaseResult(input: ReleaseInput): QueryResult {
 
     // the remainder row sums `mergedRows` independently noised rows: its variance is that many times a row's
     const rem = report.remainder;
-    if (noise && rem?.released) rem.noiseVariance = Object.fromEntries(noise.perAggregate.map((p) => [p.name, p.variance * rem.mergedRows]));
+    if (noise && rem?.released)
+      rem.noiseVariance = Object.fromEntries(noise.perAggregate.map((p) => [p.name, p.variance * rem.mergedRows]));
 
     const result: QueryResult = {
       kind: "query",
@@ -258,7 +287,11 @@ export function releaseResult(input: ReleaseInput): QueryResult {
       rngStamp: rngStamp(rng),
     };
     // Last step, only on success: remember released unit sets for later difference checks.
-    if (t.differenceCheck && input.history) input.history.record(input.resultId ?? `${input.templateHash}:${input.history.size()}`, released.map((r) => r.ids ?? []));
+    if (t.differenceCheck && input.history)
+      input.history.record(
+        input.resultId ?? `${input.templateHash}:${input.history.size()}`,
+        released.map((r) => r.ids ?? []),
+      );
     return deepFreeze(result);
   };
   // evaluate and record of the difference check in one IMMEDIATE transaction, so a second

@@ -31,7 +31,10 @@ export const AnalysisRuleAggregation = z.strictObject({
   dimensionColumns: z.array(Col),
   joinColumns: z.array(Col),
   joinRequired: z.enum(["QUERY_RUNNER", "NONE"]).or(z.boolean()).default(false),
-  allowedJoinOperators: z.array(z.enum(["AND", "OR"])).min(1).default(["AND"]),
+  allowedJoinOperators: z
+    .array(z.enum(["AND", "OR"]))
+    .min(1)
+    .default(["AND"]),
   outputConstraints: z
     .array(
       z.strictObject({
@@ -52,7 +55,10 @@ export const AnalysisRuleList = z.strictObject({
   type: z.literal("LIST"),
   joinColumns: z.array(Col).min(1),
   listColumns: z.array(Col).min(1),
-  allowedJoinOperators: z.array(z.enum(["AND", "OR"])).min(1).default(["AND"]),
+  allowedJoinOperators: z
+    .array(z.enum(["AND", "OR"]))
+    .min(1)
+    .default(["AND"]),
 });
 export type AnalysisRuleList = z.infer<typeof AnalysisRuleList>;
 
@@ -113,7 +119,8 @@ export interface CombinedRuleConstraints {
  */
 export function combineRules(rules: Record<string, AnalysisRuleAggregation>): CombinedRuleConstraints {
   const entries = Object.entries(rules);
-  if (entries.length === 0) throw new CleanRoomError("RULE_INVALID", `"rules" expected at least one aggregation rule, got none`, { field: "rules" });
+  if (entries.length === 0)
+    throw new CleanRoomError("RULE_INVALID", `"rules" expected at least one aggregation rule, got none`, { field: "rules" });
   let minimum = 0;
   let minimumFrom = "";
   let joinRequired = false;
@@ -127,6 +134,9 @@ export function combineRules(rules: Record<string, AnalysisRuleAggregation>): Co
     joinRequired ||= joinIsRequired(rule);
     ops = new Set(rule.allowedJoinOperators.filter((o) => ops.has(o)));
   }
-  if (ops.size === 0) throw new CleanRoomError("RULE_INVALID", `"allowedJoinOperators" expected a common operator across parties, got none`, { field: "allowedJoinOperators" });
+  if (ops.size === 0)
+    throw new CleanRoomError("RULE_INVALID", `"allowedJoinOperators" expected a common operator across parties, got none`, {
+      field: "allowedJoinOperators",
+    });
   return { minimum, joinRequired, allowedJoinOperators: [...ops].sort(), minimumFrom };
 }

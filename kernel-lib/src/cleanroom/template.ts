@@ -93,26 +93,31 @@ function noiseSchema(): z.ZodType<TemplateNoise> {
 /** zod schema of a query template (strict everywhere) whose noise is one of `noise`'s shapes. */
 const schemaWith = (noise: z.ZodType<TemplateNoise>) =>
   z.strictObject({
-  version: z.literal(1),
-  name: z.string().min(1).max(100),
-  /** Population table: one row per privacy unit when `events` is set. */
-  base: InputRef,
-  /** Optional second party's table, joined on matched identity (base unit = events.joinOn). */
-  events: z.strictObject({ owner: z.string().min(1).max(64), dataset: Name, joinOn: Name, join: z.enum(["left", "inner"]) }).optional(),
-  params: z.record(Name, ParamSpec).default({}),
-  filters: z.array(Filter).max(16).default([]),
-  groupBy: z.array(ColRef).max(4).default([]),
-  /** Per-unit cap on measured rows (events, or base rows in single-input mode), fbpcs-style. */
-  contribution: z.strictObject({ maxRowsPerUnit: z.number().int().min(1).max(1000), orderBy: z.array(ColRef).max(4).default([]) }).optional(),
-  aggregates: z.array(Aggregate).min(1).max(16),
-  threshold: z.strictObject({
-    minimum: z.union([z.number().int().min(AWS_MIN_THRESHOLD).max(AWS_MAX_THRESHOLD), z.enum(Object.keys(THRESHOLD_PRESETS) as [ThresholdPreset, ...ThresholdPreset[]])]),
-    style: z.enum(["drop", "remainder", "error"]),
-  }),
-  noise: noise.optional(),
-  /** ADH-style difference check against this collaboration's earlier results. */
-  differenceCheck: z.strictObject({ k: z.number().int().min(AWS_MIN_THRESHOLD).max(AWS_MAX_THRESHOLD) }).optional(),
-});
+    version: z.literal(1),
+    name: z.string().min(1).max(100),
+    /** Population table: one row per privacy unit when `events` is set. */
+    base: InputRef,
+    /** Optional second party's table, joined on matched identity (base unit = events.joinOn). */
+    events: z.strictObject({ owner: z.string().min(1).max(64), dataset: Name, joinOn: Name, join: z.enum(["left", "inner"]) }).optional(),
+    params: z.record(Name, ParamSpec).default({}),
+    filters: z.array(Filter).max(16).default([]),
+    groupBy: z.array(ColRef).max(4).default([]),
+    /** Per-unit cap on measured rows (events, or base rows in single-input mode), fbpcs-style. */
+    contribution: z
+      .strictObject({ maxRowsPerUnit: z.number().int().min(1).max(1000), orderBy: z.array(ColRef).max(4).default([]) })
+      .optional(),
+    aggregates: z.array(Aggregate).min(1).max(16),
+    threshold: z.strictObject({
+      minimum: z.union([
+        z.number().int().min(AWS_MIN_THRESHOLD).max(AWS_MAX_THRESHOLD),
+        z.enum(Object.keys(THRESHOLD_PRESETS) as [ThresholdPreset, ...ThresholdPreset[]]),
+      ]),
+      style: z.enum(["drop", "remainder", "error"]),
+    }),
+    noise: noise.optional(),
+    /** ADH-style difference check against this collaboration's earlier results. */
+    differenceCheck: z.strictObject({ k: z.number().int().min(AWS_MIN_THRESHOLD).max(AWS_MAX_THRESHOLD) }).optional(),
+  });
 export type Template = z.infer<ReturnType<typeof schemaWith>>;
 export type TemplateInput = z.input<ReturnType<typeof schemaWith>>;
 
@@ -186,7 +191,8 @@ export function parseTemplate(input: unknown): ParsedTemplate {
   const t = r.data;
   const aliases = new Set([t.base.dataset]);
   if (t.events) {
-    if (t.events.dataset === t.base.dataset) invalid("template.events.dataset", "a dataset name different from the base", t.events.dataset, "TEMPLATE_INVALID");
+    if (t.events.dataset === t.base.dataset)
+      invalid("template.events.dataset", "a dataset name different from the base", t.events.dataset, "TEMPLATE_INVALID");
     aliases.add(t.events.dataset);
   }
   const checkRef = (ref: string, field: string) => {
@@ -200,19 +206,24 @@ export function parseTemplate(input: unknown): ParsedTemplate {
     names.add(out);
   });
   t.aggregates.forEach((a, i) => {
-    if (names.has(a.name)) invalid(`template.aggregates.${i}.name`, "a name unique among dimensions and aggregates", a.name, "TEMPLATE_INVALID");
+    if (names.has(a.name))
+      invalid(`template.aggregates.${i}.name`, "a name unique among dimensions and aggregates", a.name, "TEMPLATE_INVALID");
     names.add(a.name);
     if ("column" in a) checkRef(a.column, `template.aggregates.${i}.column`);
-    if ("bounds" in a && a.bounds[0] > a.bounds[1]) invalid(`template.aggregates.${i}.bounds`, "[lo, hi] with lo <= hi", a.bounds[1], "TEMPLATE_INVALID");
+    if ("bounds" in a && a.bounds[0] > a.bounds[1])
+      invalid(`template.aggregates.${i}.bounds`, "[lo, hi] with lo <= hi", a.bounds[1], "TEMPLATE_INVALID");
   });
   t.filters.forEach((f, i) => {
     checkRef(f.column, `template.filters.${i}.column`);
     if ("column" in f.value) checkRef(f.value.column, `template.filters.${i}.value.column`);
     // own properties only: `in` also finds Object.prototype members ("toString", "constructor",
     // "__proto__"), which then bound a built-in function/object as the filter value
-    if ("param" in f.value && !Object.hasOwn(t.params, f.value.param)) invalid(`template.filters.${i}.value.param`, "a declared parameter", f.value.param, "TEMPLATE_INVALID");
-    const isList = ("param" in f.value && t.params[f.value.param]!.type === "enumList") || ("literal" in f.value && Array.isArray(f.value.literal));
-    if ((f.op === "in") !== isList) invalid(`template.filters.${i}.op`, f.op === "in" ? "a list operand for 'in'" : "a scalar operand", f.op, "TEMPLATE_INVALID");
+    if ("param" in f.value && !Object.hasOwn(t.params, f.value.param))
+      invalid(`template.filters.${i}.value.param`, "a declared parameter", f.value.param, "TEMPLATE_INVALID");
+    const isList =
+      ("param" in f.value && t.params[f.value.param]!.type === "enumList") || ("literal" in f.value && Array.isArray(f.value.literal));
+    if ((f.op === "in") !== isList)
+      invalid(`template.filters.${i}.op`, f.op === "in" ? "a list operand for 'in'" : "a scalar operand", f.op, "TEMPLATE_INVALID");
   });
   t.contribution?.orderBy.forEach((o, i) => checkRef(o, `template.contribution.orderBy.${i}`));
   // A difference check filters or refuses on EXACT unit sets; next to noise that decision is
@@ -220,7 +231,12 @@ export function parseTemplate(input: unknown): ParsedTemplate {
   // from an earlier one by 1..k-1 people), outside the charged ε. ADH likewise runs either
   // difference checks or noise injection, never both.
   if (t.noise && t.differenceCheck)
-    invalid("template.differenceCheck", "no difference check on a noised template (its exact-set decision would leak outside ε; noise already covers differencing)", t.differenceCheck.k, "TEMPLATE_INVALID");
+    invalid(
+      "template.differenceCheck",
+      "no difference check on a noised template (its exact-set decision would leak outside ε; noise already covers differencing)",
+      t.differenceCheck.k,
+      "TEMPLATE_INVALID",
+    );
   for (const [name, p] of Object.entries(t.params))
     if (p.type === "int" && p.min > p.max) invalid(`template.params.${name}.max`, `>= min (${p.min})`, p.max, "TEMPLATE_INVALID");
   return seal(t);
@@ -254,7 +270,8 @@ export function validateParams(t: Template, params: unknown): ParamValues {
   if (params === undefined) params = {};
   if (params === null || typeof params !== "object" || Array.isArray(params)) invalid("params", "an object of parameter values", params);
   const p = params as Record<string, unknown>;
-  for (const k of Object.keys(p)) if (!Object.hasOwn(t.params, k)) invalid(`params.${k}`, "a parameter declared by the template", "an undeclared parameter");
+  for (const k of Object.keys(p))
+    if (!Object.hasOwn(t.params, k)) invalid(`params.${k}`, "a parameter declared by the template", "an undeclared parameter");
   const out: ParamValues = {};
   for (const [name, spec] of Object.entries(t.params)) {
     const v = p[name];
@@ -305,12 +322,22 @@ const absBig = (x: number) => BigInt(Math.abs(x));
  */
 export function noiseQuantities(t: Template): NoiseQuantity[] {
   const g = groupsPerUnit(t);
-  if (g === null) invalid("template.contribution.maxRowsPerUnit", "a per-unit row cap when grouping a single table with noise", undefined, "TEMPLATE_INVALID");
+  if (g === null)
+    invalid(
+      "template.contribution.maxRowsPerUnit",
+      "a per-unit row cap when grouping a single table with noise",
+      undefined,
+      "TEMPLATE_INVALID",
+    );
   // sensitivities from dp/bounding.ts: a unit is in at most g groups; per group it adds at
   // most `rows` rows (counts) or a total clamped to [0, perGroup] (sums, squares)
-  const count = (name: string, rows: number): NoiseQuantity => ({ name, ...countSensitivity({ maxGroupsPerUnit: g, maxRowsPerGroupPerUnit: rows }) });
+  const count = (name: string, rows: number): NoiseQuantity => ({
+    name,
+    ...countSensitivity({ maxGroupsPerUnit: g, maxRowsPerGroupPerUnit: rows }),
+  });
   const sum = (name: string, perGroup: bigint): NoiseQuantity => {
-    if (perGroup < 1n) invalid(`template.aggregates.${name}.bounds`, "bounds with max(|lo|, |hi|) >= 1", Number(perGroup), "TEMPLATE_INVALID");
+    if (perGroup < 1n)
+      invalid(`template.aggregates.${name}.bounds`, "bounds with max(|lo|, |hi|) >= 1", Number(perGroup), "TEMPLATE_INVALID");
     return { name, ...sumSensitivity({ maxGroupsPerUnit: g, maxRowsPerGroupPerUnit: 1 }, 0n, perGroup) };
   };
   const out: NoiseQuantity[] = [count("units", 1)];
@@ -319,7 +346,8 @@ export function noiseQuantities(t: Template): NoiseQuantity[] {
     if (a.fn === "countUnitsWithRows") out.push(count(a.name, 1));
     else if (a.fn === "count" || a.fn === "countSquares") {
       const cap = t.contribution?.maxRowsPerUnit;
-      if (cap === undefined) invalid("template.contribution.maxRowsPerUnit", "a per-unit row cap for a noised count", undefined, "TEMPLATE_INVALID");
+      if (cap === undefined)
+        invalid("template.contribution.maxRowsPerUnit", "a per-unit row cap for a noised count", undefined, "TEMPLATE_INVALID");
       out.push(a.fn === "count" ? count(a.name, cap) : sum(a.name, BigInt(cap) * BigInt(cap)));
     } else {
       const m = absBig(Math.max(Math.abs(a.bounds[0]), Math.abs(a.bounds[1])));

@@ -26,7 +26,19 @@
 import { sha256 } from "@noble/hashes/sha2.js";
 import { CleanRoomError, invalid } from "../errors.js";
 import type { Rng } from "../rng.js";
-import { aesGcmOpen, aesGcmSeal, b64, fromB64, fromHex, hex, hkdfSha256, utf8, x25519KeyPair, x25519Shared, type KeyPair } from "./primitives.js";
+import {
+  aesGcmOpen,
+  aesGcmSeal,
+  b64,
+  fromB64,
+  fromHex,
+  hex,
+  hkdfSha256,
+  utf8,
+  x25519KeyPair,
+  x25519Shared,
+  type KeyPair,
+} from "./primitives.js";
 
 export const CHANNEL_PROTOCOL = "cleanroom-lab/channel/v1";
 type Role = "initiator" | "responder";
@@ -66,20 +78,25 @@ const DIR_TAG: Record<Direction, number> = { i2r: 0x69327200, r2i: 0x72326900 };
 
 function checkOptions(o: ChannelOptions): void {
   if (o === null || typeof o !== "object") invalid("options", "ChannelOptions", o);
-  if (typeof o.party !== "string" || o.party.length === 0 || o.party.length > 128) invalid("party", "non-empty string (≤ 128 chars)", o.party);
+  if (typeof o.party !== "string" || o.party.length === 0 || o.party.length > 128)
+    invalid("party", "non-empty string (≤ 128 chars)", o.party);
   if (!o.rng || typeof o.rng.bytes !== "function") invalid("rng", "an Rng", o.rng);
-  if ((o.staticKey === undefined) !== (o.peerStaticPublicKey === undefined)) invalid("peerStaticPublicKey", "given together with staticKey", o.peerStaticPublicKey);
+  if ((o.staticKey === undefined) !== (o.peerStaticPublicKey === undefined))
+    invalid("peerStaticPublicKey", "given together with staticKey", o.peerStaticPublicKey);
 }
 
 function checkHello(h: unknown, role: Role): ChannelHello {
   if (h === null || typeof h !== "object") invalid("hello", "a channel.hello message", h, "PARAM_INVALID");
   const o = h as Record<string, unknown>;
-  if (o.kind !== "channel.hello" || o.protocol !== CHANNEL_PROTOCOL) invalid("hello.kind", `"channel.hello" of ${CHANNEL_PROTOCOL}`, o.kind);
+  if (o.kind !== "channel.hello" || o.protocol !== CHANNEL_PROTOCOL)
+    invalid("hello.kind", `"channel.hello" of ${CHANNEL_PROTOCOL}`, o.kind);
   if (o.role !== role) invalid("hello.role", `"${role}"`, o.role);
   if (typeof o.party !== "string" || o.party.length === 0) invalid("hello.party", "non-empty string", o.party);
   if (typeof o.sessionId !== "string" || !/^[0-9a-f]{32}$/.test(o.sessionId)) invalid("hello.sessionId", "32 hex characters", o.sessionId);
-  if (typeof o.ephemeralPublicKey !== "string" || !/^[0-9a-f]{64}$/.test(o.ephemeralPublicKey)) invalid("hello.ephemeralPublicKey", "64 hex characters", o.ephemeralPublicKey, "CRYPTO_INVALID_KEY");
-  if (o.staticPublicKey !== null && (typeof o.staticPublicKey !== "string" || !/^[0-9a-f]{64}$/.test(o.staticPublicKey))) invalid("hello.staticPublicKey", "64 hex characters or null", o.staticPublicKey, "CRYPTO_INVALID_KEY");
+  if (typeof o.ephemeralPublicKey !== "string" || !/^[0-9a-f]{64}$/.test(o.ephemeralPublicKey))
+    invalid("hello.ephemeralPublicKey", "64 hex characters", o.ephemeralPublicKey, "CRYPTO_INVALID_KEY");
+  if (o.staticPublicKey !== null && (typeof o.staticPublicKey !== "string" || !/^[0-9a-f]{64}$/.test(o.staticPublicKey)))
+    invalid("hello.staticPublicKey", "64 hex characters or null", o.staticPublicKey, "CRYPTO_INVALID_KEY");
   return o as unknown as ChannelHello;
 }
 
@@ -155,9 +172,16 @@ export class SecureChannel {
 
   /** Initiator: finish the handshake with the responder's hello. */
   complete(peerHello: ChannelHello): void {
-    if (this.role !== "initiator" || this.sendKey) throw new CleanRoomError("STATE_INVALID", `"channel" expected an initiator awaiting the reply hello, got ${this.sendKey ? "a completed channel" : "a responder"}`);
+    if (this.role !== "initiator" || this.sendKey)
+      throw new CleanRoomError(
+        "STATE_INVALID",
+        `"channel" expected an initiator awaiting the reply hello, got ${this.sendKey ? "a completed channel" : "a responder"}`,
+      );
     const peer = checkHello(peerHello, "responder");
-    if (peer.sessionId !== this.sessionId) throw new CleanRoomError("CHANNEL_WRONG_SESSION", `"hello.sessionId" expected this channel's session, got another session's`, { field: "hello.sessionId" });
+    if (peer.sessionId !== this.sessionId)
+      throw new CleanRoomError("CHANNEL_WRONG_SESSION", `"hello.sessionId" expected this channel's session, got another session's`, {
+        field: "hello.sessionId",
+      });
     this.derive(this.own, peer);
   }
 
@@ -166,7 +190,12 @@ export class SecureChannel {
     let ikm = x25519Shared(this.eph.secretKey, fromHex(peer.ephemeralPublicKey));
     if (this.opts.staticKey) {
       const expected = hex(this.opts.peerStaticPublicKey!);
-      if (peer.staticPublicKey !== expected) throw new CleanRoomError("CRYPTO_INVALID_KEY", `"hello.staticPublicKey" expected the peer's known identity key, got ${peer.staticPublicKey === null ? "none" : "a different key"}`, { field: "hello.staticPublicKey" });
+      if (peer.staticPublicKey !== expected)
+        throw new CleanRoomError(
+          "CRYPTO_INVALID_KEY",
+          `"hello.staticPublicKey" expected the peer's known identity key, got ${peer.staticPublicKey === null ? "none" : "a different key"}`,
+          { field: "hello.staticPublicKey" },
+        );
       const peerStatic = fromHex(peer.staticPublicKey);
       const ss = x25519Shared(this.opts.staticKey.secretKey, peerStatic);
       // Noise KK's mixed terms: es = DH(e_i, S_r), se = DH(s_i, E_r). Without them a thief of
@@ -177,7 +206,9 @@ export class SecureChannel {
       const [es, se] = this.role === "initiator" ? [eToStatic, sToEph] : [sToEph, eToStatic];
       ikm = new Uint8Array([...ikm, ...es, ...se, ...ss]);
     } else if (peer.staticPublicKey !== null) {
-      throw new CleanRoomError("CRYPTO_INVALID_KEY", `"hello.staticPublicKey" expected none (anonymous channel), got a static key`, { field: "hello.staticPublicKey" });
+      throw new CleanRoomError("CRYPTO_INVALID_KEY", `"hello.staticPublicKey" expected none (anonymous channel), got a static key`, {
+        field: "hello.staticPublicKey",
+      });
     }
     const th = sha256(utf8(canonicalHello(initiator) + "\n" + canonicalHello(responder)));
     this.transcriptHash = hex(th);
@@ -203,12 +234,22 @@ export class SecureChannel {
   seal(plaintext: Uint8Array, purpose: string): ChannelFrame {
     if (!this.sendKey) throw new CleanRoomError("STATE_INVALID", `"channel" expected a completed handshake, got a pending one`);
     if (!(plaintext instanceof Uint8Array)) invalid("plaintext", "Uint8Array", plaintext);
-    if (typeof purpose !== "string" || purpose.length === 0 || purpose.length > 256) invalid("purpose", "non-empty string (≤ 256 chars)", purpose);
-    if (this.sendSeq >= Number.MAX_SAFE_INTEGER) throw new CleanRoomError("STATE_INVALID", `"channel" expected fewer than 2^53 frames, got the limit: open a new channel`);
+    if (typeof purpose !== "string" || purpose.length === 0 || purpose.length > 256)
+      invalid("purpose", "non-empty string (≤ 256 chars)", purpose);
+    if (this.sendSeq >= Number.MAX_SAFE_INTEGER)
+      throw new CleanRoomError("STATE_INVALID", `"channel" expected fewer than 2^53 frames, got the limit: open a new channel`);
     const seq = this.sendSeq++;
     const dir = this.sendDir;
     const ct = aesGcmSeal(this.sendKey, nonceFor(dir, seq), plaintext, aadFor(this.sessionId, dir, seq, purpose));
-    return { kind: "channel.frame", protocol: CHANNEL_PROTOCOL, sessionId: this.sessionId, direction: dir, seq, purpose, ciphertext: b64(ct) };
+    return {
+      kind: "channel.frame",
+      protocol: CHANNEL_PROTOCOL,
+      sessionId: this.sessionId,
+      direction: dir,
+      seq,
+      purpose,
+      ciphertext: b64(ct),
+    };
   }
 
   /**
@@ -223,17 +264,45 @@ export class SecureChannel {
     if (frame === null || typeof frame !== "object" || frame.kind !== "channel.frame" || frame.protocol !== CHANNEL_PROTOCOL) {
       invalid("frame", "a channel.frame message", frame, "CHANNEL_TAMPERED");
     }
-    if (frame.sessionId !== this.sessionId) throw new CleanRoomError("CHANNEL_WRONG_SESSION", `"frame.sessionId" expected this channel's session, got another session's`, { field: "frame.sessionId" });
-    if (frame.direction !== this.recvDir) throw new CleanRoomError("CHANNEL_TAMPERED", `"frame.direction" expected "${this.recvDir}", got "${String(frame.direction)}" (a reflected frame?)`, { field: "frame.direction" });
+    if (frame.sessionId !== this.sessionId)
+      throw new CleanRoomError("CHANNEL_WRONG_SESSION", `"frame.sessionId" expected this channel's session, got another session's`, {
+        field: "frame.sessionId",
+      });
+    if (frame.direction !== this.recvDir)
+      throw new CleanRoomError(
+        "CHANNEL_TAMPERED",
+        `"frame.direction" expected "${this.recvDir}", got "${String(frame.direction)}" (a reflected frame?)`,
+        { field: "frame.direction" },
+      );
     if (!Number.isSafeInteger(frame.seq) || frame.seq < 0) invalid("frame.seq", "non-negative integer", frame.seq, "CHANNEL_TAMPERED");
-    if (frame.seq < this.recvSeq) throw new CleanRoomError("CHANNEL_REPLAY", `"frame.seq" expected ${this.recvSeq}, got ${frame.seq} (already received)`, { field: "frame.seq", expectedSeq: this.recvSeq, receivedSeq: frame.seq });
-    if (frame.seq > this.recvSeq) throw new CleanRoomError("CHANNEL_REORDER", `"frame.seq" expected ${this.recvSeq}, got ${frame.seq} (out of order or a frame was dropped)`, { field: "frame.seq", expectedSeq: this.recvSeq, receivedSeq: frame.seq });
-    if (typeof frame.purpose !== "string" || typeof frame.ciphertext !== "string") invalid("frame", "purpose and ciphertext strings", frame, "CHANNEL_TAMPERED");
+    if (frame.seq < this.recvSeq)
+      throw new CleanRoomError("CHANNEL_REPLAY", `"frame.seq" expected ${this.recvSeq}, got ${frame.seq} (already received)`, {
+        field: "frame.seq",
+        expectedSeq: this.recvSeq,
+        receivedSeq: frame.seq,
+      });
+    if (frame.seq > this.recvSeq)
+      throw new CleanRoomError(
+        "CHANNEL_REORDER",
+        `"frame.seq" expected ${this.recvSeq}, got ${frame.seq} (out of order or a frame was dropped)`,
+        { field: "frame.seq", expectedSeq: this.recvSeq, receivedSeq: frame.seq },
+      );
+    if (typeof frame.purpose !== "string" || typeof frame.ciphertext !== "string")
+      invalid("frame", "purpose and ciphertext strings", frame, "CHANNEL_TAMPERED");
     let pt: Uint8Array;
     try {
-      pt = aesGcmOpen(this.recvKey, nonceFor(frame.direction, frame.seq), fromB64(frame.ciphertext), aadFor(this.sessionId, frame.direction, frame.seq, frame.purpose));
+      pt = aesGcmOpen(
+        this.recvKey,
+        nonceFor(frame.direction, frame.seq),
+        fromB64(frame.ciphertext),
+        aadFor(this.sessionId, frame.direction, frame.seq, frame.purpose),
+      );
     } catch {
-      throw new CleanRoomError("CHANNEL_TAMPERED", `"frame" expected an authentic frame, got one whose ciphertext, purpose or header was modified (or from another session with the same id)`, { field: "frame", seq: frame.seq });
+      throw new CleanRoomError(
+        "CHANNEL_TAMPERED",
+        `"frame" expected an authentic frame, got one whose ciphertext, purpose or header was modified (or from another session with the same id)`,
+        { field: "frame", seq: frame.seq },
+      );
     }
     this.recvSeq++;
     return pt;

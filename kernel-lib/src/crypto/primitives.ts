@@ -40,7 +40,10 @@ export function aesGcmOpen(key: Uint8Array, nonce: Uint8Array, sealed: Uint8Arra
   try {
     return gcm(key, nonce, aad).decrypt(sealed);
   } catch {
-    throw new CleanRoomError("CRYPTO_DECRYPT_FAILED", "AES-GCM authentication failed: wrong key, nonce, associated data, or tampered ciphertext");
+    throw new CleanRoomError(
+      "CRYPTO_DECRYPT_FAILED",
+      "AES-GCM authentication failed: wrong key, nonce, associated data, or tampered ciphertext",
+    );
   }
 }
 
@@ -73,10 +76,14 @@ export function x25519Shared(secretKey: Uint8Array, peerPublicKey: Uint8Array): 
   try {
     s = x25519.getSharedSecret(secretKey, peerPublicKey);
   } catch {
-    throw new CleanRoomError("CRYPTO_INVALID_KEY", `"peerPublicKey" expected a valid X25519 public key, got a low-order or invalid point`, { field: "peerPublicKey" });
+    throw new CleanRoomError("CRYPTO_INVALID_KEY", `"peerPublicKey" expected a valid X25519 public key, got a low-order or invalid point`, {
+      field: "peerPublicKey",
+    });
   }
   if (s.every((b) => b === 0)) {
-    throw new CleanRoomError("CRYPTO_INVALID_KEY", `"peerPublicKey" expected a valid X25519 public key, got a low-order point`, { field: "peerPublicKey" });
+    throw new CleanRoomError("CRYPTO_INVALID_KEY", `"peerPublicKey" expected a valid X25519 public key, got a low-order point`, {
+      field: "peerPublicKey",
+    });
   }
   return s;
 }

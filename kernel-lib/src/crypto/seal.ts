@@ -41,13 +41,20 @@ export function sealTo(recipientPublicKey: Uint8Array, plaintext: Uint8Array, in
 }
 
 /** Open a sealed box with the recipient's secret key; typed error if anything was changed. */
-export function openSealed(recipientSecretKey: Uint8Array, recipientPublicKey: Uint8Array, box: SealedBox, info: string, aad?: Uint8Array): Uint8Array {
+export function openSealed(
+  recipientSecretKey: Uint8Array,
+  recipientPublicKey: Uint8Array,
+  box: SealedBox,
+  info: string,
+  aad?: Uint8Array,
+): Uint8Array {
   const shared = x25519Shared(recipientSecretKey, box.ephemeralPublicKey);
   const key = deriveKey(shared, box.ephemeralPublicKey, recipientPublicKey, info);
   try {
     return aesGcmOpen(key, new Uint8Array(GCM_NONCE_BYTES), box.ciphertext, aad);
   } catch (e) {
-    if (e instanceof CleanRoomError) throw new CleanRoomError("CRYPTO_DECRYPT_FAILED", "sealed box could not be opened: wrong recipient, wrong context, or tampered box");
+    if (e instanceof CleanRoomError)
+      throw new CleanRoomError("CRYPTO_DECRYPT_FAILED", "sealed box could not be opened: wrong recipient, wrong context, or tampered box");
     throw e;
   }
 }

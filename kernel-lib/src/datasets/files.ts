@@ -24,7 +24,12 @@ export interface StudyFiles {
   groundTruth: string;
 }
 
-export type GroundTruthWithFiles = GroundTruth & { files: { exposures: Omit<StudyFiles["exposures"], "path"> & { file: string }; purchases: Omit<StudyFiles["purchases"], "path"> & { file: string } } };
+export type GroundTruthWithFiles = GroundTruth & {
+  files: {
+    exposures: Omit<StudyFiles["exposures"], "path"> & { file: string };
+    purchases: Omit<StudyFiles["purchases"], "path"> & { file: string };
+  };
+};
 
 class CsvStream {
   private lines: string[] = [];
@@ -86,7 +91,8 @@ export function writeStudyFiles(params: StudyParams, outDir: string, opts: { chu
   let purHash = "";
   try {
     truth = streamStudy(params, {
-      exposure: (r) => exp.line(`${r.email},${r.group},${r.reached},${r.impressions},${r.first_exposure_day},${r.region},${r.age_band},${r.channel}`),
+      exposure: (r) =>
+        exp.line(`${r.email},${r.group},${r.reached},${r.impressions},${r.first_exposure_day},${r.region},${r.age_band},${r.channel}`),
       purchase: (r) => pur.line(`${r.email},${r.purchase_day},${r.value_cents},${r.store_region},${r.category}`),
     });
   } finally {
@@ -130,7 +136,11 @@ function parseCsv(file: string, columns: readonly string[]): string[][] {
   return lines.slice(1).map((l, i) => {
     const f = l.split(",");
     if (f.length !== columns.length)
-      throw new CleanRoomError("DATASET_INVALID", `"${path.basename(file)}" row ${i + 1} expected ${columns.length} fields, got ${f.length}`, { field: `rows[${i}]` });
+      throw new CleanRoomError(
+        "DATASET_INVALID",
+        `"${path.basename(file)}" row ${i + 1} expected ${columns.length} fields, got ${f.length}`,
+        { field: `rows[${i}]` },
+      );
     return f;
   });
 }
@@ -143,27 +153,23 @@ function parseCsv(file: string, columns: readonly string[]): string[][] {
  */
 export function readStudyFiles(dir: string): { exposures: ExposureRow[]; purchases: PurchaseRow[]; groundTruth: GroundTruthWithFiles } {
   if (typeof dir !== "string" || dir.length === 0) invalid("dir", "non-empty path string", dir);
-  const exposures = parseCsv(path.join(dir, "exposures.csv"), EXPOSURE_COLUMNS).map(
-    (f): ExposureRow => ({
-      email: f[0]!,
-      group: f[1] as ExposureRow["group"],
-      reached: Number(f[2]) as 0 | 1,
-      impressions: Number(f[3]),
-      first_exposure_day: Number(f[4]),
-      region: f[5] as ExposureRow["region"],
-      age_band: f[6] as ExposureRow["age_band"],
-      channel: f[7] as ExposureRow["channel"],
-    }),
-  );
-  const purchases = parseCsv(path.join(dir, "purchases.csv"), PURCHASE_COLUMNS).map(
-    (f): PurchaseRow => ({
-      email: f[0]!,
-      purchase_day: Number(f[1]),
-      value_cents: Number(f[2]),
-      store_region: f[3] as PurchaseRow["store_region"],
-      category: f[4]!,
-    }),
-  );
+  const exposures = parseCsv(path.join(dir, "exposures.csv"), EXPOSURE_COLUMNS).map((f): ExposureRow => ({
+    email: f[0]!,
+    group: f[1] as ExposureRow["group"],
+    reached: Number(f[2]) as 0 | 1,
+    impressions: Number(f[3]),
+    first_exposure_day: Number(f[4]),
+    region: f[5] as ExposureRow["region"],
+    age_band: f[6] as ExposureRow["age_band"],
+    channel: f[7] as ExposureRow["channel"],
+  }));
+  const purchases = parseCsv(path.join(dir, "purchases.csv"), PURCHASE_COLUMNS).map((f): PurchaseRow => ({
+    email: f[0]!,
+    purchase_day: Number(f[1]),
+    value_cents: Number(f[2]),
+    store_region: f[3] as PurchaseRow["store_region"],
+    category: f[4]!,
+  }));
   const groundTruth = JSON.parse(fs.readFileSync(path.join(dir, "ground_truth.json"), "utf8")) as GroundTruthWithFiles;
   return { exposures, purchases, groundTruth };
 }

@@ -157,7 +157,10 @@ export interface ExpectedTruth {
   /** What a naive "reached test vs control" comparison converges to (biased by who is reachable). */
   naiveReachedVsControlLift: number;
   /** The same control/test rates and relative lift within each dimension value. */
-  byDimension: Record<"region" | "age_band" | "channel", Record<string, { controlConversionRate: number; testConversionRate: number; relativeLift: number }>>;
+  byDimension: Record<
+    "region" | "age_band" | "channel",
+    Record<string, { controlConversionRate: number; testConversionRate: number; relativeLift: number }>
+  >;
 }
 
 /** Closed-form super-population truth: sums over the 80 region × age × channel cells. */
@@ -182,7 +185,11 @@ export function expectedTruth(p: ResolvedStudyParams): ExpectedTruth {
         reach += wt * rr;
         reachedBase += wt * rr * base;
         reachedTreated += wt * rr * treated;
-        for (const [d, v] of [["region", REGIONS[r]], ["age_band", AGE_BANDS[a]], ["channel", CHANNELS[c]]] as const) {
+        for (const [d, v] of [
+          ["region", REGIONS[r]],
+          ["age_band", AGE_BANDS[a]],
+          ["channel", CHANNELS[c]],
+        ] as const) {
           const cell = (per[d]![v] ??= { w: 0, c: 0, t: 0 });
           cell.w += wt;
           cell.c += wt * base;

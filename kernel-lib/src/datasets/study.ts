@@ -24,9 +24,25 @@ import { invalid } from "../errors.js";
 import { UniformSource, cumulative } from "./detmath.js";
 import { baseEmail, normalizeStudyEmail, renderEmail } from "./emails.js";
 import {
-  AGE_BANDS, AGE_WEIGHTS, CATEGORIES, CATEGORY_WEIGHTS, CHANNELS, CHANNEL_WEIGHTS, GENERATOR_NAME,
-  GENERATOR_VERSION, REGIONS, REGION_WEIGHTS, cellConversionRate, cellReachRate, expectedTruth,
-  resolveStudyParams, treatedRate, type AgeBand, type Channel, type Region, type StudyParams,
+  AGE_BANDS,
+  AGE_WEIGHTS,
+  CATEGORIES,
+  CATEGORY_WEIGHTS,
+  CHANNELS,
+  CHANNEL_WEIGHTS,
+  GENERATOR_NAME,
+  GENERATOR_VERSION,
+  REGIONS,
+  REGION_WEIGHTS,
+  cellConversionRate,
+  cellReachRate,
+  expectedTruth,
+  resolveStudyParams,
+  treatedRate,
+  type AgeBand,
+  type Channel,
+  type Region,
+  type StudyParams,
 } from "./params.js";
 import { newGroundTruthAccumulator, type GroundTruth } from "./truth.js";
 
@@ -49,7 +65,16 @@ export interface PurchaseRow {
   category: string;
 }
 
-export const EXPOSURE_COLUMNS = ["email", "group", "reached", "impressions", "first_exposure_day", "region", "age_band", "channel"] as const;
+export const EXPOSURE_COLUMNS = [
+  "email",
+  "group",
+  "reached",
+  "impressions",
+  "first_exposure_day",
+  "region",
+  "age_band",
+  "channel",
+] as const;
 export const PURCHASE_COLUMNS = ["email", "purchase_day", "value_cents", "store_region", "category"] as const;
 
 /** Where rows go. Rows arrive in final file order. */
@@ -140,7 +165,8 @@ export function streamStudy(params: StudyParams, sink: StudySink): GroundTruth {
       const home = retOnly.pick(REGION_CUM);
       const scale = spendScale(retOnly);
       const list = purchases(retOnly, 1 + retOnly.geometric(PRE_REPEAT, 9), -p.prePeriodDays, 0, scale);
-      if (retOnly.bernoulli(p.baseConversionRate)) list.push(...purchases(retOnly, 1 + retOnly.geometric(p.repeatPurchaseRate, 19), 0, D, scale));
+      if (retOnly.bernoulli(p.baseConversionRate))
+        list.push(...purchases(retOnly, 1 + retOnly.geometric(p.repeatPurchaseRate, 19), 0, D, scale));
       emitAll(base, home, list);
       acc.retailerCustomers++;
     }
@@ -226,7 +252,8 @@ export interface GeneratedStudy {
  */
 export function generateStudy(params: StudyParams): GeneratedStudy {
   const rows = (params as { advertiserRows?: unknown } | null)?.advertiserRows;
-  if (typeof rows === "number" && rows > 2_000_000) invalid("advertiserRows", "at most 2000000 in memory (use writeStudyFiles for more)", rows);
+  if (typeof rows === "number" && rows > 2_000_000)
+    invalid("advertiserRows", "at most 2000000 in memory (use writeStudyFiles for more)", rows);
   const exposures: ExposureRow[] = [];
   const purchases: PurchaseRow[] = [];
   const groundTruth = streamStudy(params, { exposure: (r) => exposures.push(r), purchase: (r) => purchases.push(r) });

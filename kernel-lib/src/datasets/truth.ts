@@ -142,7 +142,13 @@ export function newGroundTruthAccumulator() {
         incr.value += m.value1 - m.value0;
       }
     },
-    finish(meta: { generator: string; generatorVersion: string; params: ResolvedStudyParams; expected: ExpectedTruth; rngStamp: RngStamp }): GroundTruth {
+    finish(meta: {
+      generator: string;
+      generatorVersion: string;
+      params: ResolvedStudyParams;
+      expected: ExpectedTruth;
+      rngStamp: RngStamp;
+    }): GroundTruth {
       const causal = (t: number, c: number, n0 = po.n): CausalTruth => {
         const n = Math.max(n0, 1);
         return { ifAllTest: t / n, ifAllControl: c / n, absoluteLift: (t - c) / n, relativeLift: c > 0 ? t / c - 1 : NaN };
@@ -160,7 +166,9 @@ export function newGroundTruthAccumulator() {
           converter: "a matched person with at least one conversion",
           lift: "intent-to-treat among matched people: test (reached or not) vs control",
           populations:
-            "aggregates count matched people only; if a clean room counts every advertiser person (counts.testPeople/controlPeople), unmatched people convert in neither world, so truth.*.relativeLift and truth.incrementalInTestGroup are unchanged while rates and absolute lifts scale by the matched share",
+            "aggregates count matched people only; if a clean room counts every advertiser person (counts.testPeople/controlPeople), " +
+            "unmatched people convert in neither world, so truth.*.relativeLift and truth.incrementalInTestGroup are unchanged " +
+            "while rates and absolute lifts scale by the matched share",
           normalisation: "trim, lower-case, drop +tag, and for gmail.com/googlemail.com drop dots and use gmail.com",
         },
         counts: {
@@ -205,7 +213,11 @@ export function newGroundTruthAccumulator() {
           convertersByDimension: Object.fromEntries(
             Object.entries(byDim).map(([d, cells]) => [
               d,
-              Object.fromEntries(Object.keys(cells).sort().map((v) => [v, { matchedPeople: cells[v]!.n, ...causal(cells[v]!.c1, cells[v]!.c0, cells[v]!.n) }])),
+              Object.fromEntries(
+                Object.keys(cells)
+                  .sort()
+                  .map((v) => [v, { matchedPeople: cells[v]!.n, ...causal(cells[v]!.c1, cells[v]!.c0, cells[v]!.n) }]),
+              ),
             ]),
           ) as GroundTruth["truth"]["convertersByDimension"],
         },

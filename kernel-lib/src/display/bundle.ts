@@ -37,8 +37,11 @@ export function checkPayload(payload: CleanRoomPayloadInput): CleanRoomPayload {
   const r = CleanRoomPayload.safeParse(payload);
   if (!r.success) {
     const issues = r.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ");
-    throw new CleanRoomError("INTERNAL", `display payload does not match the ${CLEANROOM_MIME} schema — this is a bug in cleanroom-lab, please report it: ${issues}`,
-      { field: "payload" });
+    throw new CleanRoomError(
+      "INTERNAL",
+      `display payload does not match the ${CLEANROOM_MIME} schema — this is a bug in cleanroom-lab, please report it: ${issues}`,
+      { field: "payload" },
+    );
   }
   return r.data;
 }
@@ -108,11 +111,13 @@ export function show(payload: CleanRoomPayloadInput): void {
 export function withMimeBundle<T extends object>(obj: T, toPayload: (o: T) => CleanRoomPayloadInput): T {
   Object.defineProperty(obj, MIMEBUNDLE_SYMBOL, {
     value: () => toMimeBundle(toPayload(obj)),
-    enumerable: false, configurable: true,
+    enumerable: false,
+    configurable: true,
   });
   Object.defineProperty(obj, Symbol.for("nodejs.util.inspect.custom"), {
     value: () => toText(checkPayload(toPayload(obj))),
-    enumerable: false, configurable: true,
+    enumerable: false,
+    configurable: true,
   });
   return obj;
 }

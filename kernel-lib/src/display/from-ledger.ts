@@ -25,23 +25,37 @@ export function budgetPayloadFromLedger(
   opts: { title?: string; rngMode?: "secure" | "seeded"; label?: string } = {},
 ): PayloadOf<"budget"> {
   const p = {
-    kind: "budget" as const, version: 1 as const, roomId: status.roomId, ...opts,
+    kind: "budget" as const,
+    version: 1 as const,
+    roomId: status.roomId,
+    ...opts,
     budgets: status.budgets.map((b) => {
       const [t, s, r] = [main(b.total), main(b.spent), main(b.remaining)];
       return {
-        scope: b.scope, subject: b.subject, accountant: b.accountant,
+        scope: b.scope,
+        subject: b.subject,
+        accountant: b.accountant,
         unit: b.accountant === "zCdp" ? ("rho" as const) : ("epsilon" as const),
-        total: num(t), spent: num(s), remaining: Math.max(0, num(r)),
+        total: num(t),
+        spent: num(s),
+        remaining: Math.max(0, num(r)),
         exact: { total: exact(t), spent: exact(s), remaining: exact(r) },
         ...(b.total.kind === "approxDp" && b.spent.kind === "approxDp"
-          ? { delta: { total: num(b.total.delta), spent: num(b.spent.delta) } } : {}),
-        ...(b.refresh !== "none" ? {
-          lifetimeSpent: num(main(b.lifetimeSpent)),
-          refresh: { policy: b.refresh, nextRefresh: b.nextRefresh, warning: b.refreshWarning ?? "" },
-        } : {}),
+          ? { delta: { total: num(b.total.delta), spent: num(b.spent.delta) } }
+          : {}),
+        ...(b.refresh !== "none"
+          ? {
+              lifetimeSpent: num(main(b.lifetimeSpent)),
+              refresh: { policy: b.refresh, nextRefresh: b.nextRefresh, warning: b.refreshWarning ?? "" },
+            }
+          : {}),
         history: b.history.map((c) => ({
-          at: c.at, templateHash: c.meta.templateHash ?? "—", purpose: c.meta.purpose ?? "—",
-          cost: num(main(c.cost)), outcome: "charged" as const, ...(c.meta.note ? { note: c.meta.note } : {}),
+          at: c.at,
+          templateHash: c.meta.templateHash ?? "—",
+          purpose: c.meta.purpose ?? "—",
+          cost: num(main(c.cost)),
+          outcome: "charged" as const,
+          ...(c.meta.note ? { note: c.meta.note } : {}),
         })),
       };
     }),

@@ -38,24 +38,40 @@ export function queryPayloadFromResult(r: QueryResult, opts: Opts & { purpose?: 
     rows.push({
       values: names.map((n, i) => (i < r.dimensions.length ? (s.key[n] ?? null) : null)),
       suppressed: {
-        rule: s.rule, threshold: r.suppressed.minimum,
-        reason: s.reason === "difference_check"
-          ? "difference check: releasing it would reveal a small group by subtraction"
-          : `fewer than ${r.suppressed.minimum} distinct privacy units (${r.suppressed.decidedOn} count; minimum set by ${r.suppressed.minimumFrom})`,
+        rule: s.rule,
+        threshold: r.suppressed.minimum,
+        reason:
+          s.reason === "difference_check"
+            ? "difference check: releasing it would reveal a small group by subtraction"
+            : `fewer than ${r.suppressed.minimum} distinct privacy units (${r.suppressed.decidedOn} count; minimum set by ${r.suppressed.minimumFrom})`,
       },
     });
   }
   const first = r.noise?.perAggregate[0];
   const cost = r.cost;
   const p = {
-    kind: "query" as const, version: 1 as const, title: opts.title ?? r.templateName, templateHash: r.templateHash,
-    ...(opts.purpose ? { purpose: opts.purpose } : {}), engine: r.engine, columns, rows,
-    noise: r.noise ? {
-      mechanism: r.noise.mechanism,
-      ...(first ? { scale: Number(first.scale), sensitivity: Number(first.l1Sensitivity) } : {}),
-      ...(cost ? { cost: ratNum(cost.kind === "zCdp" ? cost.rho : cost.epsilon), unit: cost.kind === "zCdp" ? "rho" as const : "epsilon" as const } : {}),
-    } : { mechanism: "none" as const },
-    rngMode: r.rngStamp.rngMode, ...(r.rngStamp.label ? { label: r.rngStamp.label } : {}),
+    kind: "query" as const,
+    version: 1 as const,
+    title: opts.title ?? r.templateName,
+    templateHash: r.templateHash,
+    ...(opts.purpose ? { purpose: opts.purpose } : {}),
+    engine: r.engine,
+    columns,
+    rows,
+    noise: r.noise
+      ? {
+          mechanism: r.noise.mechanism,
+          ...(first ? { scale: Number(first.scale), sensitivity: Number(first.l1Sensitivity) } : {}),
+          ...(cost
+            ? {
+                cost: ratNum(cost.kind === "zCdp" ? cost.rho : cost.epsilon),
+                unit: cost.kind === "zCdp" ? ("rho" as const) : ("epsilon" as const),
+              }
+            : {}),
+        }
+      : { mechanism: "none" as const },
+    rngMode: r.rngStamp.rngMode,
+    ...(r.rngStamp.label ? { label: r.rngStamp.label } : {}),
   };
   return checkPayload(p) as PayloadOf<"query">;
 }
@@ -85,9 +101,15 @@ export function refusedQueryPayload(
     return { step, status: "skipped" as const, ...(step === "budget" ? { reason: "nothing charged" } : {}) };
   });
   return checkPayload({
-    kind: "query", version: 1, title: opts.title ?? "Query refused", columns: [], rows: [],
-    ...(opts.purpose ? { purpose: opts.purpose } : {}), ...(opts.templateHash ? { templateHash: opts.templateHash } : {}),
-    refused: { code: error.code, message }, trace,
+    kind: "query",
+    version: 1,
+    title: opts.title ?? "Query refused",
+    columns: [],
+    rows: [],
+    ...(opts.purpose ? { purpose: opts.purpose } : {}),
+    ...(opts.templateHash ? { templateHash: opts.templateHash } : {}),
+    refused: { code: error.code, message },
+    trace,
   }) as PayloadOf<"query">;
 }
 
@@ -106,21 +128,42 @@ function armCi(rate: number, n: number, z: number, numeratorNoiseVar = 0): [numb
  */
 export function liftPayloadFromResult(
   r: LiftResult,
-  opts: Opts & { converterNoiseVariance?: number; groundTruth?: { lift: number; incrementalConversions?: number };
-    rngStamp?: { rngMode: "secure" | "seeded"; label?: string } } = {},
+  opts: Opts & {
+    converterNoiseVariance?: number;
+    groundTruth?: { lift: number; incrementalConversions?: number };
+    rngStamp?: { rngMode: "secure" | "seeded"; label?: string };
+  } = {},
 ): PayloadOf<"lift"> | PayloadOf<"error"> {
   const e: LiftEstimate = r.converters;
   const rel = e.ci?.relativeLiftLog ?? e.ci?.relativeLift ?? null;
   if (r.belowThreshold || e.test === null || e.control === null || e.relativeLift === null || rel === null || !e.ci || !e.variance) {
-    return checkPayload({ kind: "error", version: 1, code: "THRESHOLD_NOT_MET", field: "lift",
-      message: r.flags.map((f) => f.reason).join("; ") || "lift is not estimable for this study (an arm is empty or suppressed)" }) as PayloadOf<"error">;
+    return checkPayload({
+      kind: "error",
+      version: 1,
+      code: "THRESHOLD_NOT_MET",
+      field: "lift",
+      message: r.flags.map((f) => f.reason).join("; ") || "lift is not estimable for this study (an arm is empty or suppressed)",
+    }) as PayloadOf<"error">;
   }
   const noise = opts.converterNoiseVariance ?? 0;
   const v = e.variance.relativeLift ?? e.variance.absoluteLift;
   const p = {
-    kind: "lift" as const, version: 1 as const, ...(opts.title ? { title: opts.title } : {}), level: r.confidence,
-    test: { population: r.testPopulation, conversions: Math.round(e.test * r.testPopulation), rate: e.test, ci: armCi(e.test, r.testPopulation, r.z, noise) },
-    control: { population: r.controlPopulation, conversions: Math.round(e.control * r.controlPopulation), rate: e.control, ci: armCi(e.control, r.controlPopulation, r.z, noise) },
+    kind: "lift" as const,
+    version: 1 as const,
+    ...(opts.title ? { title: opts.title } : {}),
+    level: r.confidence,
+    test: {
+      population: r.testPopulation,
+      conversions: Math.round(e.test * r.testPopulation),
+      rate: e.test,
+      ci: armCi(e.test, r.testPopulation, r.z, noise),
+    },
+    control: {
+      population: r.controlPopulation,
+      conversions: Math.round(e.control * r.controlPopulation),
+      rate: e.control,
+      ci: armCi(e.control, r.controlPopulation, r.z, noise),
+    },
     lift: { estimate: e.relativeLift, ci: rel },
     ...(e.incremental !== null ? { incrementalConversions: { estimate: e.incremental, ci: e.ci.incremental } } : {}),
     noiseVarianceShare: Math.min(1, Math.max(0, v.noiseShare)),
@@ -153,15 +196,24 @@ export function psiPayloadFromRun(r: PsiRunResult, opts: Opts = {}): PayloadOf<"
     return "the other party's set size only";
   };
   const party = (s: typeof m.partyA, who: "A" | "B") => ({
-    name: s.name, setSize: s.distinctIdentifiers, learned: learned(who),
-    saw: r.transcript.filter((t) => t.to === s.name).map((t) => ({ message: t.kind, from: t.from, to: t.to, summary: summary(t), bytes: t.bytes })),
+    name: s.name,
+    setSize: s.distinctIdentifiers,
+    learned: learned(who),
+    saw: r.transcript
+      .filter((t) => t.to === s.name)
+      .map((t) => ({ message: t.kind, from: t.from, to: t.to, summary: summary(t), bytes: t.bytes })),
   });
   const smaller = Math.min(m.partyA.distinctIdentifiers, m.partyB.distinctIdentifiers);
   return checkPayload({
-    kind: "psi", version: 1, ...(opts.title ? { title: opts.title } : {}), mode: r.mode,
+    kind: "psi",
+    version: 1,
+    ...(opts.title ? { title: opts.title } : {}),
+    mode: r.mode,
     parties: [party(m.partyA, "A"), party(m.partyB, "B")],
-    matchCount: m.intersectionSize, matchRate: smaller > 0 ? m.intersectionSize / smaller : 0,
-    rngMode: r.rngStamp.rngMode, ...(r.rngStamp.label ? { label: r.rngStamp.label } : {}),
+    matchCount: m.intersectionSize,
+    matchRate: smaller > 0 ? m.intersectionSize / smaller : 0,
+    rngMode: r.rngStamp.rngMode,
+    ...(r.rngStamp.label ? { label: r.rngStamp.label } : {}),
   }) as PayloadOf<"psi">;
 }
 
@@ -172,15 +224,26 @@ export function psiPayloadFromRun(r: PsiRunResult, opts: Opts = {}): PayloadOf<"
  * show(auditPayloadFromReport(audit.report({ limit: 50 })));
  */
 export function auditPayloadFromReport(
-  rep: { verification: AuditVerification; rows: Array<{ index: number; hash: string; prevHash: string; entry: AuditEntry }>; heads: Array<AuditHead & { verified: boolean }> },
+  rep: {
+    verification: AuditVerification;
+    rows: Array<{ index: number; hash: string; prevHash: string; entry: AuditEntry }>;
+    heads: Array<AuditHead & { verified: boolean }>;
+  },
   opts: Opts = {},
 ): PayloadOf<"audit"> {
   const v = rep.verification;
   return checkPayload({
-    kind: "audit", version: 1, ...(opts.title ? { title: opts.title } : {}),
+    kind: "audit",
+    version: 1,
+    ...(opts.title ? { title: opts.title } : {}),
     entries: rep.rows.map(({ index, hash, prevHash, entry: e }) => ({
-      index, at: e.ts, actor: e.who.analyst ? `${e.who.party}/${e.who.analyst}` : e.who.party, action: e.action,
-      outcome: e.errorCode ? `${e.outcome}: ${e.errorCode}` : e.outcome, hash, prevHash,
+      index,
+      at: e.ts,
+      actor: e.who.analyst ? `${e.who.party}/${e.who.analyst}` : e.who.party,
+      action: e.action,
+      outcome: e.errorCode ? `${e.outcome}: ${e.errorCode}` : e.outcome,
+      hash,
+      prevHash,
       ...(e.purpose ? { details: e.purpose } : {}),
     })),
     verification: { ok: v.ok, firstBadIndex: v.firstBadIndex, ...(v.ok ? {} : { reason: `${v.problem ?? "problem"}: ${v.detail}` }) },

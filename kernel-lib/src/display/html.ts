@@ -10,15 +10,11 @@
  * Every string from the payload is escaped: a payload is untrusted display data.
  */
 import type { CleanRoomPayload, PayloadOf } from "./schema.js";
-import {
-  STATUS_GLYPH, STEP_LABEL, fmtInterval, fmtNum, fmtPct, shortHash, spentFraction, unitSymbol,
-} from "./format.js";
+import { STATUS_GLYPH, STEP_LABEL, fmtInterval, fmtNum, fmtPct, shortHash, spentFraction, unitSymbol } from "./format.js";
 
 /** Escape text for HTML element content and double-quoted attributes. */
 export function esc(s: unknown): string {
-  return String(s)
-    .replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
-    .replace(/"/g, "&quot;").replace(/'/g, "&#39;");
+  return String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;").replace(/'/g, "&#39;");
 }
 
 const C = {
@@ -30,9 +26,10 @@ const C = {
   warn: "#c98a10",
   accent: "#3b7dd8",
 };
-const ROOT = "font-family:system-ui,-apple-system,'Segoe UI',sans-serif;font-size:13px;"
-  + `line-height:1.4;color:inherit;border:1px solid ${C.border};border-radius:6px;`
-  + "padding:8px 12px;max-width:100%;overflow-x:auto;box-sizing:border-box";
+const ROOT =
+  "font-family:system-ui,-apple-system,'Segoe UI',sans-serif;font-size:13px;" +
+  `line-height:1.4;color:inherit;border:1px solid ${C.border};border-radius:6px;` +
+  "padding:8px 12px;max-width:100%;overflow-x:auto;box-sizing:border-box";
 const TABLE = "border-collapse:collapse;margin:6px 0;font-size:12px";
 const TH = `text-align:left;padding:3px 8px;border-bottom:1px solid ${C.border};font-weight:600`;
 const TD = `padding:3px 8px;border-bottom:1px solid ${C.border};vertical-align:top`;
@@ -52,9 +49,10 @@ function table(head: string[], rows: string[][], rowStyles: string[] = []): stri
   return `<table style="${TABLE}"><thead><tr>${h}</tr></thead><tbody>${b}</tbody></table>`;
 }
 function header(title: string, p: CleanRoomPayload): string {
-  const teaching = p.rngMode === "seeded"
-    ? ` <span style="color:${C.warn};font-weight:600">⚠ ${esc(p.label ?? "teaching mode — not private")}</span>`
-    : "";
+  const teaching =
+    p.rngMode === "seeded"
+      ? ` <span style="color:${C.warn};font-weight:600">⚠ ${esc(p.label ?? "teaching mode — not private")}</span>`
+      : "";
   return `<div style="font-weight:600;font-size:14px;margin-bottom:4px">${esc(p.title ?? title)}${teaching}</div>`;
 }
 function wrap(p: CleanRoomPayload, body: string): string {
@@ -62,8 +60,10 @@ function wrap(p: CleanRoomPayload, body: string): string {
 }
 function bar(frac: number, color: string): string {
   const pct = (frac * 100).toFixed(1);
-  return `<div style="background:${C.fill};height:10px;border-radius:5px;width:240px;max-width:100%;overflow:hidden">`
-    + `<div style="width:${pct}%;height:100%;background:${color}"></div></div>`;
+  return (
+    `<div style="background:${C.fill};height:10px;border-radius:5px;width:240px;max-width:100%;overflow:hidden">` +
+    `<div style="width:${pct}%;height:100%;background:${color}"></div></div>`
+  );
 }
 function kv(pairs: [string, string][]): string {
   return pairs.map(([k, v]) => `<span style="margin-right:14px"><span style="${C.muted}">${esc(k)}</span> <b>${v}</b></span>`).join("");
@@ -74,27 +74,47 @@ function budgetHtml(p: PayloadOf<"budget">): string {
     const u = unitSymbol(b.unit);
     const f = spentFraction(b.spent, b.total);
     const color = f >= 1 ? C.bad : f >= 0.8 ? C.warn : C.accent;
-    const hist = b.history.length === 0 ? `<div style="${C.muted}">no charges yet</div>` : table(
-      ["at", "template", "purpose", `cost (${u})`, "outcome"],
-      b.history.map((h) => [esc(h.at), `<code style="${MONO}">${esc(shortHash(h.templateHash))}</code>`,
-        esc(h.purpose), esc(fmtNum(h.cost)), status(h.outcome)]),
+    const hist =
+      b.history.length === 0
+        ? `<div style="${C.muted}">no charges yet</div>`
+        : table(
+            ["at", "template", "purpose", `cost (${u})`, "outcome"],
+            b.history.map((h) => [
+              esc(h.at),
+              `<code style="${MONO}">${esc(shortHash(h.templateHash))}</code>`,
+              esc(h.purpose),
+              esc(fmtNum(h.cost)),
+              status(h.outcome),
+            ]),
+          );
+    return (
+      `<div style="margin:8px 0"><div><b>${esc(b.scope)}</b> · ${esc(b.subject)} ` +
+      `<span style="${C.muted}">(${esc(b.accountant)})</span></div>${bar(f, color)}` +
+      `<div>${kv([
+        ["spent", `${u} ${esc(fmtNum(b.spent))}`],
+        ["remaining", `${u} ${esc(fmtNum(b.remaining))}`],
+        ["total", `${u} ${esc(fmtNum(b.total))}`],
+      ])}</div>` +
+      (b.buys?.length
+        ? `<div>${kv(b.buys.map((x): [string, string] => [`buys ${esc(x.name)}`, `${esc(fmtNum(x.count))} × (${esc(x.perQuery)} each)`]))}</div>`
+        : "") +
+      (b.refresh
+        ? `<div style="color:${C.warn}">⚠ refreshes ${esc(b.refresh.policy)}${b.refresh.nextRefresh ? ` (next ${esc(b.refresh.nextRefresh)})` : ""}` +
+          ` · lifetime spent ${u} ${esc(fmtNum(b.lifetimeSpent ?? b.spent))} — ${esc(b.refresh.warning)}</div>`
+        : "") +
+      `<details${b.history.length > 0 && b.history.length <= 8 ? " open" : ""}>` +
+      `<summary style="cursor:pointer">history (${b.history.length})</summary>${hist}</details></div>`
     );
-    return `<div style="margin:8px 0"><div><b>${esc(b.scope)}</b> · ${esc(b.subject)} `
-      + `<span style="${C.muted}">(${esc(b.accountant)})</span></div>${bar(f, color)}`
-      + `<div>${kv([["spent", `${u} ${esc(fmtNum(b.spent))}`], ["remaining", `${u} ${esc(fmtNum(b.remaining))}`],
-        ["total", `${u} ${esc(fmtNum(b.total))}`]])}</div>`
-      + (b.buys?.length ? `<div>${kv(b.buys.map((x): [string, string] => [`buys ${esc(x.name)}`, `${esc(fmtNum(x.count))} × (${esc(x.perQuery)} each)`]))}</div>` : "")
-      + (b.refresh ? `<div style="color:${C.warn}">⚠ refreshes ${esc(b.refresh.policy)}${b.refresh.nextRefresh ? ` (next ${esc(b.refresh.nextRefresh)})` : ""} · lifetime spent ${u} ${esc(fmtNum(b.lifetimeSpent ?? b.spent))} — ${esc(b.refresh.warning)}</div>` : "")
-      + `<details${b.history.length > 0 && b.history.length <= 8 ? " open" : ""}><summary style="cursor:pointer">history (${b.history.length})</summary>${hist}</details></div>`;
   });
-  return header(`Privacy budget — room ${p.roomId}`, p)
-    + (parts.length ? parts.join("") : `<div style="${C.muted}">no budgets</div>`);
+  return header(`Privacy budget — room ${p.roomId}`, p) + (parts.length ? parts.join("") : `<div style="${C.muted}">no budgets</div>`);
 }
 
 function traceHtml(trace: PayloadOf<"query">["trace"]): string {
   if (!trace || trace.length === 0) return "";
-  return `<div style="margin-top:6px"><b>Why blocked</b>${table(["step", "status", "reason"],
-    trace.map((t) => [esc(STEP_LABEL[t.step] ?? t.step), status(t.status), esc(t.reason ?? "")]))}</div>`;
+  return `<div style="margin-top:6px"><b>Why blocked</b>${table(
+    ["step", "status", "reason"],
+    trace.map((t) => [esc(STEP_LABEL[t.step] ?? t.step), status(t.status), esc(t.reason ?? "")]),
+  )}</div>`;
 }
 
 function queryHtml(p: PayloadOf<"query">): string {
@@ -105,8 +125,9 @@ function queryHtml(p: PayloadOf<"query">): string {
   if (p.engine) meta.push(["engine", esc(p.engine)]);
   if (meta.length) out += `<div>${kv(meta)}</div>`;
   if (p.refused) {
-    out += `<div style="color:${C.bad};font-weight:600;margin:6px 0">✗ refused: ${esc(p.refused.code)}</div>`
-      + `<div>${esc(p.refused.message)}</div>`;
+    out +=
+      `<div style="color:${C.bad};font-weight:600;margin:6px 0">✗ refused: ${esc(p.refused.code)}</div>` +
+      `<div>${esc(p.refused.message)}</div>`;
   }
   if (p.columns.length && (p.rows.length || !p.refused)) {
     const head = [...p.columns.map((c) => c.name + (c.noisy ? " *" : "")), "status"];
@@ -115,7 +136,9 @@ function queryHtml(p: PayloadOf<"query">): string {
       styles.push(r.suppressed ? `background:${C.fill};${C.muted}` : "");
       const cells = r.values.map((v) => (v === null ? "—" : esc(typeof v === "number" ? fmtNum(v) : v)));
       const st = r.suppressed
-        ? `<span style="color:${C.warn};font-weight:600">⊘ suppressed</span> <span style="${C.muted}">${esc(r.suppressed.rule)} (threshold ${esc(fmtNum(r.suppressed.threshold))})${r.suppressed.reason ? ": " + esc(r.suppressed.reason) : ""}</span>`
+        ? `<span style="color:${C.warn};font-weight:600">⊘ suppressed</span> ` +
+          `<span style="${C.muted}">${esc(r.suppressed.rule)} (threshold ${esc(fmtNum(r.suppressed.threshold))})` +
+          `${r.suppressed.reason ? ": " + esc(r.suppressed.reason) : ""}</span>`
         : "released";
       return [...cells, st];
     });
@@ -138,18 +161,29 @@ function queryHtml(p: PayloadOf<"query">): string {
 
 function liftHtml(p: PayloadOf<"lift">): string {
   const lvl = fmtPct(p.level ?? 0.95, 0);
-  const arm = (name: string, a: PayloadOf<"lift">["test"]) =>
-    [esc(name), esc(fmtNum(a.population)), esc(fmtNum(a.conversions)), esc(fmtPct(a.rate)), esc(fmtInterval(a.ci, true))];
+  const arm = (name: string, a: PayloadOf<"lift">["test"]) => [
+    esc(name),
+    esc(fmtNum(a.population)),
+    esc(fmtNum(a.conversions)),
+    esc(fmtPct(a.rate)),
+    esc(fmtInterval(a.ci, true)),
+  ];
   let out = header("Lift study", p);
-  out += table(["group", "population", "converters", "rate", `${lvl} CI`], [arm("test (exposed)", p.test), arm("control (holdout)", p.control)]);
-  out += `<div style="font-size:15px;margin:4px 0">lift <b>${esc(fmtPct(p.lift.estimate))}</b> `
-    + `<span style="${C.muted}">${lvl} CI ${esc(fmtInterval(p.lift.ci, true))}</span></div>`;
+  out += table(
+    ["group", "population", "converters", "rate", `${lvl} CI`],
+    [arm("test (exposed)", p.test), arm("control (holdout)", p.control)],
+  );
+  out +=
+    `<div style="font-size:15px;margin:4px 0">lift <b>${esc(fmtPct(p.lift.estimate))}</b> ` +
+    `<span style="${C.muted}">${lvl} CI ${esc(fmtInterval(p.lift.ci, true))}</span></div>`;
   const meta: [string, string][] = [["noise share of variance", esc(fmtPct(p.noiseVarianceShare, 1))]];
   if (p.incrementalConversions) meta.push(["incremental converters", esc(fmtNum(p.incrementalConversions.estimate))]);
   if (p.groundTruth) meta.push(["ground truth lift", esc(fmtPct(p.groundTruth.lift))]);
   out += `<div>${kv(meta)}</div>`;
   for (const f of p.flags) {
-    out += `<div style="color:${f.severity === "warning" ? C.warn : "inherit"}">${f.severity === "warning" ? "⚠" : "ℹ"} ${esc(f.message)} <span style="${C.muted}">(${esc(f.code)})</span></div>`;
+    out +=
+      `<div style="color:${f.severity === "warning" ? C.warn : "inherit"}">${f.severity === "warning" ? "⚠" : "ℹ"} ${esc(f.message)} ` +
+      `<span style="${C.muted}">(${esc(f.code)})</span></div>`;
   }
   return out;
 }
@@ -157,13 +191,28 @@ function liftHtml(p: PayloadOf<"lift">): string {
 function psiHtml(p: PayloadOf<"psi">): string {
   let out = header(`Private set intersection (${p.mode})`, p);
   // one match rate per party: matched / that party's own set (the smaller-set rate alone misleads)
-  out += `<div>${kv([["matched", esc(fmtNum(p.matchCount))],
-    ...p.parties.map((q): [string, string] => [`${q.name} set`, `${esc(fmtNum(q.setSize))} (${esc(fmtPct(q.setSize ? p.matchCount / q.setSize : 0))} matched)`])])}</div>`;
+  out += `<div>${kv([
+    ["matched", esc(fmtNum(p.matchCount))],
+    ...p.parties.map((q): [string, string] => [
+      `${q.name} set`,
+      `${esc(fmtNum(q.setSize))} (${esc(fmtPct(q.setSize ? p.matchCount / q.setSize : 0))} matched)`,
+    ]),
+  ])}</div>`;
   for (const q of p.parties) {
-    out += `<div style="margin-top:6px"><b>What ${esc(q.name)} saw</b> — learned: ${esc(q.learned)}`
-      + (q.saw.length ? table(["message", "from → to", "summary", "bytes"], q.saw.map((m) =>
-        [`<code style="${MONO}">${esc(m.message)}</code>`, `${esc(m.from)} → ${esc(m.to)}`, esc(m.summary), esc(fmtNum(m.bytes))]))
-        : `<div style="${C.muted}">no messages</div>`) + "</div>";
+    out +=
+      `<div style="margin-top:6px"><b>What ${esc(q.name)} saw</b> — learned: ${esc(q.learned)}` +
+      (q.saw.length
+        ? table(
+            ["message", "from → to", "summary", "bytes"],
+            q.saw.map((m) => [
+              `<code style="${MONO}">${esc(m.message)}</code>`,
+              `${esc(m.from)} → ${esc(m.to)}`,
+              esc(m.summary),
+              esc(fmtNum(m.bytes)),
+            ]),
+          )
+        : `<div style="${C.muted}">no messages</div>`) +
+      "</div>";
   }
   return out;
 }
@@ -171,44 +220,96 @@ function psiHtml(p: PayloadOf<"psi">): string {
 function attestationHtml(p: PayloadOf<"attestation">): string {
   let out = header("Enclave attestation", p);
   out += `<div style="font-weight:600;color:${p.verified ? C.ok : C.bad}">${p.verified ? "✓ verified" : "✗ not verified"}</div>`;
-  out += table(["check", "status", "reason"], p.checks.map((c) => [esc(c.name), status(c.status), esc(c.reason ?? "")]));
+  out += table(
+    ["check", "status", "reason"],
+    p.checks.map((c) => [esc(c.name), status(c.status), esc(c.reason ?? "")]),
+  );
   out += `<div>key release: ${status(p.keyRelease.outcome)}${p.keyRelease.reason ? ` <span style="${C.muted}">${esc(p.keyRelease.reason)}</span>` : ""}</div>`;
-  out += `<details><summary style="cursor:pointer">document (${p.document.length} fields)</summary>`
-    + table(["field", "value"], p.document.map((d) => [esc(d.name), `<code style="${MONO};word-break:break-all">${esc(d.value === null ? "—" : String(d.value))}</code>`]))
-    + "</details>";
+  out +=
+    `<details><summary style="cursor:pointer">document (${p.document.length} fields)</summary>` +
+    table(
+      ["field", "value"],
+      p.document.map((d) => [
+        esc(d.name),
+        `<code style="${MONO};word-break:break-all">${esc(d.value === null ? "—" : String(d.value))}</code>`,
+      ]),
+    ) +
+    "</details>";
   return out;
 }
 
 function auditHtml(p: PayloadOf<"audit">): string {
   const v = p.verification;
   let out = header("Audit chain", p);
-  out += `<div style="font-weight:600;color:${v.ok ? C.ok : C.bad}">${v.ok ? `✓ chain verified (${p.entries.length} entries)` : `✗ chain broken at entry ${esc(v.firstBadIndex ?? "?")}`}`
-    + `${v.reason ? ` <span style="font-weight:400">${esc(v.reason)}</span>` : ""}</div>`;
-  const styles = p.entries.map((e) => (!v.ok && v.firstBadIndex !== null && e.index >= v.firstBadIndex ? `background:rgba(208,69,58,0.15)` : ""));
-  out += table(["#", "at", "actor", "action", "outcome", "hash"], p.entries.map((e) => [esc(e.index), esc(e.at), esc(e.actor ?? ""),
-    esc(e.action) + (e.details ? ` <span style="${C.muted}">${esc(e.details)}</span>` : ""), esc(e.outcome ?? ""),
-    `<code style="${MONO}">${esc(shortHash(e.hash))}</code>`]), styles);
+  out +=
+    `<div style="font-weight:600;color:${v.ok ? C.ok : C.bad}">` +
+    `${v.ok ? `✓ chain verified (${p.entries.length} entries)` : `✗ chain broken at entry ${esc(v.firstBadIndex ?? "?")}`}` +
+    `${v.reason ? ` <span style="font-weight:400">${esc(v.reason)}</span>` : ""}</div>`;
+  const styles = p.entries.map((e) =>
+    !v.ok && v.firstBadIndex !== null && e.index >= v.firstBadIndex ? `background:rgba(208,69,58,0.15)` : "",
+  );
+  out += table(
+    ["#", "at", "actor", "action", "outcome", "hash"],
+    p.entries.map((e) => [
+      esc(e.index),
+      esc(e.at),
+      esc(e.actor ?? ""),
+      esc(e.action) + (e.details ? ` <span style="${C.muted}">${esc(e.details)}</span>` : ""),
+      esc(e.outcome ?? ""),
+      `<code style="${MONO}">${esc(shortHash(e.hash))}</code>`,
+    ]),
+    styles,
+  );
   if (p.heads.length) {
-    out += `<div><b>Signed heads</b></div>` + table(["at entry", "hash", "signature"], p.heads.map((h) =>
-      [esc(h.index), `<code style="${MONO}">${esc(shortHash(h.hash))}</code>`, status(h.verified ? "ok" : "failed")]));
+    out +=
+      `<div><b>Signed heads</b></div>` +
+      table(
+        ["at entry", "hash", "signature"],
+        p.heads.map((h) => [esc(h.index), `<code style="${MONO}">${esc(shortHash(h.hash))}</code>`, status(h.verified ? "ok" : "failed")]),
+      );
   }
   return out;
 }
 
 function purposeHtml(p: PayloadOf<"purpose">): string {
   let out = header("Purpose grants and decisions", p);
-  out += `<div><b>Grants</b></div>` + (p.grants.length ? table(["party", "dataset", "purpose", "data uses", "expires", "status"],
-    p.grants.map((g) => [esc(g.party), esc(g.dataset ?? "*"), `<code style="${MONO}">${esc(g.purpose)}</code>`,
-      esc((g.dataUses ?? []).join(", ")), esc(g.expires ?? ""), esc(g.status ?? "")])) : `<div style="${C.muted}">none</div>`);
-  out += `<div><b>Decisions</b></div>` + (p.decisions.length ? table(["requester", "purpose", "dataset", "decision", "reason"],
-    p.decisions.map((d) => [esc(d.requester), `<code style="${MONO}">${esc(d.purpose)}</code>`, esc(d.dataset ?? ""), status(d.decision), esc(d.reason)]))
-    : `<div style="${C.muted}">none</div>`);
+  out +=
+    `<div><b>Grants</b></div>` +
+    (p.grants.length
+      ? table(
+          ["party", "dataset", "purpose", "data uses", "expires", "status"],
+          p.grants.map((g) => [
+            esc(g.party),
+            esc(g.dataset ?? "*"),
+            `<code style="${MONO}">${esc(g.purpose)}</code>`,
+            esc((g.dataUses ?? []).join(", ")),
+            esc(g.expires ?? ""),
+            esc(g.status ?? ""),
+          ]),
+        )
+      : `<div style="${C.muted}">none</div>`);
+  out +=
+    `<div><b>Decisions</b></div>` +
+    (p.decisions.length
+      ? table(
+          ["requester", "purpose", "dataset", "decision", "reason"],
+          p.decisions.map((d) => [
+            esc(d.requester),
+            `<code style="${MONO}">${esc(d.purpose)}</code>`,
+            esc(d.dataset ?? ""),
+            status(d.decision),
+            esc(d.reason),
+          ]),
+        )
+      : `<div style="${C.muted}">none</div>`);
   return out;
 }
 
 function errorHtml(p: PayloadOf<"error">): string {
-  return `<div style="color:${C.bad};font-weight:600">✗ ${esc(p.code)}${p.field ? ` <span style="font-weight:400">(field "${esc(p.field)}")</span>` : ""}</div>`
-    + `<div style="white-space:pre-wrap">${esc(p.message)}</div>`;
+  return (
+    `<div style="color:${C.bad};font-weight:600">✗ ${esc(p.code)}${p.field ? ` <span style="font-weight:400">(field "${esc(p.field)}")</span>` : ""}</div>` +
+    `<div style="white-space:pre-wrap">${esc(p.message)}</div>`
+  );
 }
 
 /**
@@ -219,13 +320,21 @@ function errorHtml(p: PayloadOf<"error">): string {
  */
 export function toHtml(p: CleanRoomPayload): string {
   switch (p.kind) {
-    case "budget": return wrap(p, budgetHtml(p));
-    case "query": return wrap(p, queryHtml(p));
-    case "lift": return wrap(p, liftHtml(p));
-    case "psi": return wrap(p, psiHtml(p));
-    case "attestation": return wrap(p, attestationHtml(p));
-    case "audit": return wrap(p, auditHtml(p));
-    case "purpose": return wrap(p, purposeHtml(p));
-    case "error": return wrap(p, errorHtml(p));
+    case "budget":
+      return wrap(p, budgetHtml(p));
+    case "query":
+      return wrap(p, queryHtml(p));
+    case "lift":
+      return wrap(p, liftHtml(p));
+    case "psi":
+      return wrap(p, psiHtml(p));
+    case "attestation":
+      return wrap(p, attestationHtml(p));
+    case "audit":
+      return wrap(p, auditHtml(p));
+    case "purpose":
+      return wrap(p, purposeHtml(p));
+    case "error":
+      return wrap(p, errorHtml(p));
   }
 }

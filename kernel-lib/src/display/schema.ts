@@ -85,9 +85,7 @@ export const BudgetPayload = z.strictObject({
 // ---------------------------------------------------------------- query
 
 /** The steps of DESIGN.md's "one call, one direction" road, in order. */
-export const TRACE_STEPS = [
-  "parse", "purpose", "rule", "plan", "cost", "budget", "execute", "threshold", "audit",
-] as const;
+export const TRACE_STEPS = ["parse", "purpose", "rule", "plan", "cost", "budget", "execute", "threshold", "audit"] as const;
 
 export const TraceStep = z.strictObject({
   step: z.enum(TRACE_STEPS),
@@ -244,12 +242,14 @@ export const AuditPayload = z.strictObject({
     firstBadIndex: count.nullable(),
     reason: z.string().optional(),
   }),
-  heads: z.array(z.strictObject({
-    index: count,
-    hash: z.string(),
-    signature: z.string(),
-    verified: z.boolean(),
-  })),
+  heads: z.array(
+    z.strictObject({
+      index: count,
+      hash: z.string(),
+      signature: z.string(),
+      verified: z.boolean(),
+    }),
+  ),
 });
 
 // ---------------------------------------------------------------- purpose
@@ -257,22 +257,26 @@ export const AuditPayload = z.strictObject({
 export const PurposePayload = z.strictObject({
   kind: z.literal("purpose"),
   ...base,
-  grants: z.array(z.strictObject({
-    party: z.string(),
-    dataset: z.string().optional(),
-    purpose: z.string(),
-    dataUses: z.array(z.string()).optional(),
-    expires: z.string().optional(),
-    status: z.enum(["active", "expired", "revoked"]).optional(),
-  })),
-  decisions: z.array(z.strictObject({
-    at: z.string().optional(),
-    requester: z.string(),
-    purpose: z.string(),
-    dataset: z.string().optional(),
-    decision: z.enum(["allow", "deny"]),
-    reason: z.string(),
-  })),
+  grants: z.array(
+    z.strictObject({
+      party: z.string(),
+      dataset: z.string().optional(),
+      purpose: z.string(),
+      dataUses: z.array(z.string()).optional(),
+      expires: z.string().optional(),
+      status: z.enum(["active", "expired", "revoked"]).optional(),
+    }),
+  ),
+  decisions: z.array(
+    z.strictObject({
+      at: z.string().optional(),
+      requester: z.string(),
+      purpose: z.string(),
+      dataset: z.string().optional(),
+      decision: z.enum(["allow", "deny"]),
+      reason: z.string(),
+    }),
+  ),
 });
 
 // ---------------------------------------------------------------- error
@@ -290,15 +294,24 @@ export const ErrorPayload = z.strictObject({
 /** The payload schema: one discriminated union on `kind`. */
 export const CleanRoomPayload = z
   .discriminatedUnion("kind", [
-    BudgetPayload, QueryPayload, LiftPayload, PsiPayload,
-    AttestationPayload, AuditPayload, PurposePayload, ErrorPayload,
+    BudgetPayload,
+    QueryPayload,
+    LiftPayload,
+    PsiPayload,
+    AttestationPayload,
+    AuditPayload,
+    PurposePayload,
+    ErrorPayload,
   ])
   .superRefine((p, ctx) => {
     if (p.kind === "query") {
       p.rows.forEach((r, i) => {
         if (r.values.length !== p.columns.length) {
-          ctx.addIssue({ code: "custom", path: ["rows", i, "values"],
-            message: `expected ${p.columns.length} values (one per column), got ${r.values.length}` });
+          ctx.addIssue({
+            code: "custom",
+            path: ["rows", i, "values"],
+            message: `expected ${p.columns.length} values (one per column), got ${r.values.length}`,
+          });
         }
       });
     }
@@ -312,9 +325,7 @@ export type PayloadOf<K extends PayloadKind> = Extract<CleanRoomPayload, { kind:
 export type TraceStepName = (typeof TRACE_STEPS)[number];
 
 /** Result of {@link parsePayload}: the payload, or a readable multi-line error message. */
-export type ParseOutcome =
-  | { ok: true; payload: CleanRoomPayload }
-  | { ok: false; error: string };
+export type ParseOutcome = { ok: true; payload: CleanRoomPayload } | { ok: false; error: string };
 
 /**
  * Parse untrusted display data. Never throws.

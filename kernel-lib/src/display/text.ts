@@ -4,13 +4,15 @@
  * glyphs instead of colour, no trailing spaces.
  */
 import type { CleanRoomPayload, PayloadOf } from "./schema.js";
-import {
-  STATUS_GLYPH, STEP_LABEL, fmtInterval, fmtNum, fmtPct, shortHash, spentFraction, unitSymbol,
-} from "./format.js";
+import { STATUS_GLYPH, STEP_LABEL, fmtInterval, fmtNum, fmtPct, shortHash, spentFraction, unitSymbol } from "./format.js";
 
 function table(head: string[], rows: string[][]): string[] {
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (r: string[]) => r.map((c, i) => c.padEnd(w[i]!)).join("  ").trimEnd();
+  const line = (r: string[]) =>
+    r
+      .map((c, i) => c.padEnd(w[i]!))
+      .join("  ")
+      .trimEnd();
   return [line(head), w.map((n) => "─".repeat(n)).join("  "), ...rows.map(line)].map((l) => "  " + l);
 }
 function gauge(frac: number, width = 20): string {
@@ -32,12 +34,19 @@ function budgetText(p: PayloadOf<"budget">): string[] {
   for (const b of p.budgets) {
     const u = unitSymbol(b.unit);
     out.push(`${b.scope} · ${b.subject} (${b.accountant})`);
-    out.push(`  ${gauge(spentFraction(b.spent, b.total))} spent ${u} ${fmtNum(b.spent)} · remaining ${u} ${fmtNum(b.remaining)} · total ${u} ${fmtNum(b.total)}`);
+    out.push(
+      `  ${gauge(spentFraction(b.spent, b.total))} spent ${u} ${fmtNum(b.spent)} · remaining ${u} ${fmtNum(b.remaining)} · total ${u} ${fmtNum(b.total)}`,
+    );
     for (const x of b.buys ?? []) out.push(`  buys ${fmtNum(x.count)} × ${x.name} (${x.perQuery} each)`);
-    if (b.refresh) out.push(`  ⚠ refreshes ${b.refresh.policy} · lifetime spent ${u} ${fmtNum(b.lifetimeSpent ?? b.spent)} — ${b.refresh.warning}`);
+    if (b.refresh)
+      out.push(`  ⚠ refreshes ${b.refresh.policy} · lifetime spent ${u} ${fmtNum(b.lifetimeSpent ?? b.spent)} — ${b.refresh.warning}`);
     if (b.history.length) {
-      out.push(...table(["at", "template", "purpose", `cost ${u}`, "outcome"],
-        b.history.map((h) => [h.at, shortHash(h.templateHash), h.purpose, fmtNum(h.cost), st(h.outcome)])));
+      out.push(
+        ...table(
+          ["at", "template", "purpose", `cost ${u}`, "outcome"],
+          b.history.map((h) => [h.at, shortHash(h.templateHash), h.purpose, fmtNum(h.cost), st(h.outcome)]),
+        ),
+      );
     }
   }
   return out;
@@ -45,27 +54,48 @@ function budgetText(p: PayloadOf<"budget">): string[] {
 
 function queryText(p: PayloadOf<"query">): string[] {
   const out = title("Clean-room query", p);
-  const meta = [p.templateHash && `template ${shortHash(p.templateHash)}`, p.purpose && `purpose ${p.purpose}`,
-    p.engine && `engine ${p.engine}`].filter(Boolean);
+  const meta = [
+    p.templateHash && `template ${shortHash(p.templateHash)}`,
+    p.purpose && `purpose ${p.purpose}`,
+    p.engine && `engine ${p.engine}`,
+  ].filter(Boolean);
   if (meta.length) out.push(meta.join(" · "));
   if (p.refused) out.push(`✗ refused: ${p.refused.code} — ${p.refused.message}`);
   if (p.rows.length) {
-    out.push(...table([...p.columns.map((c) => c.name + (c.noisy ? "*" : "")), "status"],
-      p.rows.map((r) => [...r.values.map((v) => (v === null ? "—" : typeof v === "number" ? fmtNum(v) : String(v))),
-        r.suppressed ? `⊘ suppressed: ${r.suppressed.rule} (threshold ${fmtNum(r.suppressed.threshold)})` : "released"])));
+    out.push(
+      ...table(
+        [...p.columns.map((c) => c.name + (c.noisy ? "*" : "")), "status"],
+        p.rows.map((r) => [
+          ...r.values.map((v) => (v === null ? "—" : typeof v === "number" ? fmtNum(v) : String(v))),
+          r.suppressed ? `⊘ suppressed: ${r.suppressed.rule} (threshold ${fmtNum(r.suppressed.threshold)})` : "released",
+        ]),
+      ),
+    );
     const n = p.rows.filter((r) => r.suppressed).length;
     if (n) out.push(`  ${n} of ${p.rows.length} groups suppressed`);
   }
   if (p.noise && p.noise.mechanism !== "none") {
     const n = p.noise;
-    out.push([`noise ${n.mechanism}`, n.scale !== undefined && `scale ${fmtNum(n.scale)}`,
-      n.sigma !== undefined && `σ ${fmtNum(n.sigma)}`, n.sensitivity !== undefined && `sensitivity ${fmtNum(n.sensitivity)}`,
-      n.cost !== undefined && `cost ${unitSymbol(n.unit ?? "epsilon")} ${fmtNum(n.cost)}`].filter(Boolean).join(" · ")
-      + (p.columns.some((c) => c.noisy) ? "  (* carries DP noise)" : ""));
+    out.push(
+      [
+        `noise ${n.mechanism}`,
+        n.scale !== undefined && `scale ${fmtNum(n.scale)}`,
+        n.sigma !== undefined && `σ ${fmtNum(n.sigma)}`,
+        n.sensitivity !== undefined && `sensitivity ${fmtNum(n.sensitivity)}`,
+        n.cost !== undefined && `cost ${unitSymbol(n.unit ?? "epsilon")} ${fmtNum(n.cost)}`,
+      ]
+        .filter(Boolean)
+        .join(" · ") + (p.columns.some((c) => c.noisy) ? "  (* carries DP noise)" : ""),
+    );
   }
   if (p.trace?.length) {
     out.push("Why blocked:");
-    out.push(...table(["step", "status", "reason"], p.trace.map((t) => [STEP_LABEL[t.step] ?? t.step, st(t.status), t.reason ?? ""])));
+    out.push(
+      ...table(
+        ["step", "status", "reason"],
+        p.trace.map((t) => [STEP_LABEL[t.step] ?? t.step, st(t.status), t.reason ?? ""]),
+      ),
+    );
   }
   return out;
 }
@@ -73,22 +103,40 @@ function queryText(p: PayloadOf<"query">): string[] {
 function liftText(p: PayloadOf<"lift">): string[] {
   const lvl = fmtPct(p.level ?? 0.95, 0);
   const out = title("Lift study", p);
-  const arm = (n: string, a: PayloadOf<"lift">["test"]) => [n, fmtNum(a.population), fmtNum(a.conversions), fmtPct(a.rate), fmtInterval(a.ci, true)];
+  const arm = (n: string, a: PayloadOf<"lift">["test"]) => [
+    n,
+    fmtNum(a.population),
+    fmtNum(a.conversions),
+    fmtPct(a.rate),
+    fmtInterval(a.ci, true),
+  ];
   out.push(...table(["group", "population", "converters", "rate", `${lvl} CI`], [arm("test", p.test), arm("control", p.control)]));
   out.push(`lift ${fmtPct(p.lift.estimate)}  ${lvl} CI ${fmtInterval(p.lift.ci, true)}`);
-  out.push(`noise share of variance ${fmtPct(p.noiseVarianceShare, 1)}`
-    + (p.incrementalConversions ? ` · incremental converters ${fmtNum(p.incrementalConversions.estimate)}` : "")
-    + (p.groundTruth ? ` · ground truth lift ${fmtPct(p.groundTruth.lift)}` : ""));
+  out.push(
+    `noise share of variance ${fmtPct(p.noiseVarianceShare, 1)}` +
+      (p.incrementalConversions ? ` · incremental converters ${fmtNum(p.incrementalConversions.estimate)}` : "") +
+      (p.groundTruth ? ` · ground truth lift ${fmtPct(p.groundTruth.lift)}` : ""),
+  );
   for (const f of p.flags) out.push(`${f.severity === "warning" ? "⚠" : "ℹ"} ${f.message} (${f.code})`);
   return out;
 }
 
 function psiText(p: PayloadOf<"psi">): string[] {
   const out = title(`Private set intersection (${p.mode})`, p);
-  out.push(`matched ${fmtNum(p.matchCount)} · ` + p.parties.map((q) => `${q.name} set ${fmtNum(q.setSize)} (${fmtPct(q.setSize ? p.matchCount / q.setSize : 0)} matched)`).join(" · "));
+  out.push(
+    `matched ${fmtNum(p.matchCount)} · ` +
+      p.parties.map((q) => `${q.name} set ${fmtNum(q.setSize)} (${fmtPct(q.setSize ? p.matchCount / q.setSize : 0)} matched)`).join(" · "),
+  );
   for (const q of p.parties) {
     out.push(`What ${q.name} saw (learned: ${q.learned}):`);
-    out.push(...(q.saw.length ? table(["message", "from → to", "summary"], q.saw.map((m) => [m.message, `${m.from} → ${m.to}`, m.summary])) : ["  no messages"]));
+    out.push(
+      ...(q.saw.length
+        ? table(
+            ["message", "from → to", "summary"],
+            q.saw.map((m) => [m.message, `${m.from} → ${m.to}`, m.summary]),
+          )
+        : ["  no messages"]),
+    );
   }
   return out;
 }
@@ -96,29 +144,61 @@ function psiText(p: PayloadOf<"psi">): string[] {
 function attestationText(p: PayloadOf<"attestation">): string[] {
   const out = title("Enclave attestation", p);
   out.push(p.verified ? "✓ verified" : "✗ not verified");
-  out.push(...table(["check", "status", "reason"], p.checks.map((c) => [c.name, st(c.status), c.reason ?? ""])));
+  out.push(
+    ...table(
+      ["check", "status", "reason"],
+      p.checks.map((c) => [c.name, st(c.status), c.reason ?? ""]),
+    ),
+  );
   out.push(`key release: ${st(p.keyRelease.outcome)}${p.keyRelease.reason ? " — " + p.keyRelease.reason : ""}`);
   out.push("document:");
-  out.push(...table(["field", "value"], p.document.map((d) => [d.name, d.value === null ? "—" : String(d.value)])));
+  out.push(
+    ...table(
+      ["field", "value"],
+      p.document.map((d) => [d.name, d.value === null ? "—" : String(d.value)]),
+    ),
+  );
   return out;
 }
 
 function auditText(p: PayloadOf<"audit">): string[] {
   const v = p.verification;
   const out = title("Audit chain", p);
-  out.push(v.ok ? `✓ chain verified (${p.entries.length} entries)` : `✗ chain broken at entry ${v.firstBadIndex ?? "?"}${v.reason ? " — " + v.reason : ""}`);
-  out.push(...table(["#", "at", "actor", "action", "outcome", "hash"], p.entries.map((e) =>
-    [String(e.index), e.at, e.actor ?? "", e.action, e.outcome ?? "", shortHash(e.hash)])));
+  out.push(
+    v.ok
+      ? `✓ chain verified (${p.entries.length} entries)`
+      : `✗ chain broken at entry ${v.firstBadIndex ?? "?"}${v.reason ? " — " + v.reason : ""}`,
+  );
+  out.push(
+    ...table(
+      ["#", "at", "actor", "action", "outcome", "hash"],
+      p.entries.map((e) => [String(e.index), e.at, e.actor ?? "", e.action, e.outcome ?? "", shortHash(e.hash)]),
+    ),
+  );
   if (p.heads.length) out.push(`signed heads: ${p.heads.map((h) => `#${h.index} ${h.verified ? "✓" : "✗"}`).join(", ")}`);
   return out;
 }
 
 function purposeText(p: PayloadOf<"purpose">): string[] {
   const out = title("Purpose grants and decisions", p);
-  out.push("Grants:", ...(p.grants.length ? table(["party", "dataset", "purpose", "expires"],
-    p.grants.map((g) => [g.party, g.dataset ?? "*", g.purpose, g.expires ?? ""])) : ["  none"]));
-  out.push("Decisions:", ...(p.decisions.length ? table(["requester", "purpose", "decision", "reason"],
-    p.decisions.map((d) => [d.requester, d.purpose, st(d.decision), d.reason])) : ["  none"]));
+  out.push(
+    "Grants:",
+    ...(p.grants.length
+      ? table(
+          ["party", "dataset", "purpose", "expires"],
+          p.grants.map((g) => [g.party, g.dataset ?? "*", g.purpose, g.expires ?? ""]),
+        )
+      : ["  none"]),
+  );
+  out.push(
+    "Decisions:",
+    ...(p.decisions.length
+      ? table(
+          ["requester", "purpose", "decision", "reason"],
+          p.decisions.map((d) => [d.requester, d.purpose, st(d.decision), d.reason]),
+        )
+      : ["  none"]),
+  );
   return out;
 }
 
@@ -131,14 +211,30 @@ function purposeText(p: PayloadOf<"purpose">): string[] {
 export function toText(p: CleanRoomPayload): string {
   let lines: string[];
   switch (p.kind) {
-    case "budget": lines = budgetText(p); break;
-    case "query": lines = queryText(p); break;
-    case "lift": lines = liftText(p); break;
-    case "psi": lines = psiText(p); break;
-    case "attestation": lines = attestationText(p); break;
-    case "audit": lines = auditText(p); break;
-    case "purpose": lines = purposeText(p); break;
-    case "error": lines = [`✗ ${p.code}${p.field ? ` (field "${p.field}")` : ""}: ${p.message}`]; break;
+    case "budget":
+      lines = budgetText(p);
+      break;
+    case "query":
+      lines = queryText(p);
+      break;
+    case "lift":
+      lines = liftText(p);
+      break;
+    case "psi":
+      lines = psiText(p);
+      break;
+    case "attestation":
+      lines = attestationText(p);
+      break;
+    case "audit":
+      lines = auditText(p);
+      break;
+    case "purpose":
+      lines = purposeText(p);
+      break;
+    case "error":
+      lines = [`✗ ${p.code}${p.field ? ` (field "${p.field}")` : ""}: ${p.message}`];
+      break;
   }
   return lines.map((l) => l.trimEnd()).join("\n");
 }

@@ -41,7 +41,9 @@ export function liftChartSpec(p: PayloadOf<"lift">): TopLevelSpec {
         encoding: {
           x: { field: "rate", type: "quantitative", title: "conversion rate", axis: { format: ".1%" } },
           color: {
-            field: "group", type: "nominal", legend: null,
+            field: "group",
+            type: "nominal",
+            legend: null,
             scale: { domain: ["test (exposed)", "control (holdout)"], range: ["#3b7dd8", "#8c8c8c"] },
           },
           tooltip: [
@@ -90,7 +92,9 @@ export function budgetChartSpec(p: PayloadOf<"budget">): TopLevelSpec {
       y: { field: "budget", type: "nominal", title: null },
       x: { field: "amount", type: "quantitative", stack: "zero", title: "budget" },
       color: {
-        field: "part", type: "nominal", title: null,
+        field: "part",
+        type: "nominal",
+        title: null,
         scale: { domain: ["spent", "remaining"], range: ["#d0453a", "#2e8b57"] },
       },
       order: { field: "order", type: "quantitative" },

@@ -33,9 +33,7 @@ import {
 
 /** The cost of one release, known before it runs. */
 export type PrivacyCost =
-  | { kind: "pureDp"; epsilon: Rational }
-  | { kind: "approxDp"; epsilon: Rational; delta: Rational }
-  | { kind: "zCdp"; rho: Rational };
+  { kind: "pureDp"; epsilon: Rational } | { kind: "approxDp"; epsilon: Rational; delta: Rational } | { kind: "zCdp"; rho: Rational };
 
 export type AccountantKind = PrivacyCost["kind"];
 export const ACCOUNTANTS: readonly AccountantKind[] = ["pureDp", "approxDp", "zCdp"];
@@ -70,7 +68,8 @@ export function checkParam(x: RationalLike | RationalJson, field: string, isDelt
   const lo = isDelta ? MIN_DELTA : MIN_PARAM;
   const hi = isDelta ? MAX_DELTA : MAX_PARAM;
   const range = isDelta ? "rational in [1e-100, 0.5]" : "rational in [1e-9, 1e4]";
-  if (r.num.toString(2).length > MAX_BITS || r.den.toString(2).length > MAX_BITS) invalid(field, `${range} with numerator and denominator below 2^${MAX_BITS}`, "oversized fraction", "DP_PARAM_INVALID");
+  if (r.num.toString(2).length > MAX_BITS || r.den.toString(2).length > MAX_BITS)
+    invalid(field, `${range} with numerator and denominator below 2^${MAX_BITS}`, "oversized fraction", "DP_PARAM_INVALID");
   if (ratCompare(r, lo) < 0 || ratCompare(r, hi) > 0) invalid(field, range, ratToNumber(r), "DP_PARAM_INVALID");
   return r;
 }
@@ -82,10 +81,15 @@ export function checkParam(x: RationalLike | RationalJson, field: string, isDelt
 export function parseCost(input: unknown, field = "cost"): PrivacyCost {
   if (typeof input !== "object" || input === null) return invalid(field, "object {kind, ...}", input, "DP_PARAM_INVALID");
   const o = input as Record<string, unknown>;
-  const allowed: Record<string, string[]> = { pureDp: ["kind", "epsilon", "text"], approxDp: ["kind", "epsilon", "delta", "text"], zCdp: ["kind", "rho", "text"] };
+  const allowed: Record<string, string[]> = {
+    pureDp: ["kind", "epsilon", "text"],
+    approxDp: ["kind", "epsilon", "delta", "text"],
+    zCdp: ["kind", "rho", "text"],
+  };
   const keys = allowed[o.kind as string];
   if (!keys) return invalid(`${field}.kind`, `"pureDp" | "approxDp" | "zCdp"`, o.kind, "DP_PARAM_INVALID");
-  for (const k of Object.keys(o)) if (!keys.includes(k)) invalid(`${field}.${k}`, `no such field for kind ${String(o.kind)}`, o[k], "DP_PARAM_INVALID");
+  for (const k of Object.keys(o))
+    if (!keys.includes(k)) invalid(`${field}.${k}`, `no such field for kind ${String(o.kind)}`, o[k], "DP_PARAM_INVALID");
   const p = (k: string, d = false) => checkParam(o[k] as RationalLike, `${field}.${k}`, d);
   if (o.kind === "pureDp") return { kind: "pureDp", epsilon: p("epsilon") };
   if (o.kind === "approxDp") return { kind: "approxDp", epsilon: p("epsilon"), delta: p("delta", true) };
@@ -143,7 +147,8 @@ export function lowerRational(f: number, field = "value"): Rational {
 export function costIn(accountant: AccountantKind, cost: PrivacyCost): PrivacyCost {
   if (cost.kind === accountant) return cost;
   if (cost.kind === "pureDp" && accountant === "approxDp") return { kind: "approxDp", epsilon: cost.epsilon, delta: ZERO };
-  if (cost.kind === "pureDp" && accountant === "zCdp") return { kind: "zCdp", rho: ratMul(rat(1n, 2n), ratMul(cost.epsilon, cost.epsilon)) };
+  if (cost.kind === "pureDp" && accountant === "zCdp")
+    return { kind: "zCdp", rho: ratMul(rat(1n, 2n), ratMul(cost.epsilon, cost.epsilon)) };
   return invalid("cost.kind", `a cost convertible to a ${accountant} budget (pureDp or ${accountant})`, cost.kind, "DP_PARAM_INVALID");
 }
 
@@ -178,7 +183,11 @@ function posInt(k: number, field: string): number {
  * kδ₀ + δ′)-DP, ε rounded up. Returns the better of this and basic composition (kε₀, kδ₀).
  * @example composeAdvanced(pureDp("0.1"), 100, "1e-6") // ε ≈ 6.31 (basic would be 10)
  */
-export function composeAdvanced(each: PrivacyCost, k: number, deltaPrime: RationalLike): { kind: "approxDp"; epsilon: Rational; delta: Rational } {
+export function composeAdvanced(
+  each: PrivacyCost,
+  k: number,
+  deltaPrime: RationalLike,
+): { kind: "approxDp"; epsilon: Rational; delta: Rational } {
   posInt(k, "k");
   const dp = checkParam(deltaPrime, "deltaPrime", true);
   const c = costIn("approxDp", each) as { kind: "approxDp"; epsilon: Rational; delta: Rational };
@@ -224,10 +233,16 @@ export function approxDpToZcdpBudget(epsilon: RationalLike, delta: RationalLike)
  * Returns the per-dimension requested/remaining/difference for error messages.
  * @example fits(pureDp("1"), pureDp("0.9"), pureDp("0.2")).ok // false
  */
-export function fits(total: PrivacyCost, spent: PrivacyCost, cost: PrivacyCost): { ok: boolean; dims: { name: "epsilon" | "delta" | "rho"; requested: Rational; remaining: Rational }[] } {
+export function fits(
+  total: PrivacyCost,
+  spent: PrivacyCost,
+  cost: PrivacyCost,
+): { ok: boolean; dims: { name: "epsilon" | "delta" | "rho"; requested: Rational; remaining: Rational }[] } {
   const dims: { name: "epsilon" | "delta" | "rho"; requested: Rational; remaining: Rational }[] = [];
-  const dim = (name: "epsilon" | "delta" | "rho", t: Rational, s: Rational, c: Rational) => dims.push({ name, requested: c, remaining: ratAdd(t, { num: -s.num, den: s.den }) });
-  if (total.kind !== spent.kind || total.kind !== cost.kind) return invalid("cost.kind", `a ${total.kind} cost`, cost.kind, "DP_PARAM_INVALID");
+  const dim = (name: "epsilon" | "delta" | "rho", t: Rational, s: Rational, c: Rational) =>
+    dims.push({ name, requested: c, remaining: ratAdd(t, { num: -s.num, den: s.den }) });
+  if (total.kind !== spent.kind || total.kind !== cost.kind)
+    return invalid("cost.kind", `a ${total.kind} cost`, cost.kind, "DP_PARAM_INVALID");
   if (total.kind === "pureDp") dim("epsilon", total.epsilon, (spent as typeof total).epsilon, (cost as typeof total).epsilon);
   else if (total.kind === "approxDp") {
     dim("epsilon", total.epsilon, (spent as typeof total).epsilon, (cost as typeof total).epsilon);
@@ -245,6 +260,7 @@ export function zeroCost(accountant: AccountantKind): PrivacyCost {
 
 /** Validate an accountant name. @example assertAccountant("zCdp") */
 export function assertAccountant(x: unknown, field = "accountant"): AccountantKind {
-  if (typeof x !== "string" || !(ACCOUNTANTS as readonly string[]).includes(x)) invalid(field, `"pureDp" | "approxDp" | "zCdp"`, x, "DP_PARAM_INVALID");
+  if (typeof x !== "string" || !(ACCOUNTANTS as readonly string[]).includes(x))
+    invalid(field, `"pureDp" | "approxDp" | "zCdp"`, x, "DP_PARAM_INVALID");
   return x as AccountantKind;
 }

@@ -83,7 +83,8 @@ export function countSensitivity(b: ContributionBounds): Sensitivity {
  */
 export function sumSensitivity(b: ContributionBounds, lowerUnits: bigint, upperUnits: bigint): Sensitivity {
   const { l1, l2Squared } = countSensitivity(b);
-  if (typeof lowerUnits !== "bigint" || typeof upperUnits !== "bigint" || lowerUnits > upperUnits) invalid("bounds", "bigint lower ≤ upper (grid units)", lowerUnits, "DP_PARAM_INVALID");
+  if (typeof lowerUnits !== "bigint" || typeof upperUnits !== "bigint" || lowerUnits > upperUnits)
+    invalid("bounds", "bigint lower ≤ upper (grid units)", lowerUnits, "DP_PARAM_INVALID");
   const abs = (x: bigint) => (x < 0n ? -x : x);
   const c = abs(lowerUnits) > abs(upperUnits) ? abs(lowerUnits) : abs(upperUnits);
   if (c === 0n) invalid("bounds", "a clamping range other than [0, 0]", 0, "DP_PARAM_INVALID");
@@ -182,7 +183,11 @@ export interface FixedPointRelease extends IntegerRelease {
  * Clamp each unit's contribution to [lower, upper], accumulate exactly in fixed point on
  * `grid`, add discrete noise calibrated to the clamp, release on the grid.
  * @example
- * noisySumFixedPoint([12.5, 99.99, 1e9], { lower: "0", upper: "100", grid: "0.01", noise: { kind: "laplace", epsilon: "1" } }, rng).valueText // ≈ "212.49" ± 100/ε
+ * noisySumFixedPoint(
+ *   [12.5, 99.99, 1e9],
+ *   { lower: "0", upper: "100", grid: "0.01", noise: { kind: "laplace", epsilon: "1" } },
+ *   rng,
+ * ).valueText // ≈ "212.49" ± 100/ε
  */
 export function noisySumFixedPoint(values: ArrayLike<number>, opts: FixedPointSumOptions, rng: Rng): FixedPointRelease {
   if (!values || typeof values.length !== "number") invalid("values", "array of numbers", values, "DP_PARAM_INVALID");
@@ -190,8 +195,10 @@ export function noisySumFixedPoint(values: ArrayLike<number>, opts: FixedPointSu
   if (grid.num <= 0n) invalid("grid", "positive rational", ratToNumber(grid), "DP_PARAM_INVALID");
   const lo = ratDiv(ratFrom(opts.lower, "lower"), grid);
   const hi = ratDiv(ratFrom(opts.upper, "upper"), grid);
-  if (lo.den !== 1n) invalid("lower", `a multiple of the grid ${ratToDecimal(grid, 12)}`, ratToNumber(ratMul(lo, grid)), "DP_PARAM_INVALID");
-  if (hi.den !== 1n) invalid("upper", `a multiple of the grid ${ratToDecimal(grid, 12)}`, ratToNumber(ratMul(hi, grid)), "DP_PARAM_INVALID");
+  if (lo.den !== 1n)
+    invalid("lower", `a multiple of the grid ${ratToDecimal(grid, 12)}`, ratToNumber(ratMul(lo, grid)), "DP_PARAM_INVALID");
+  if (hi.den !== 1n)
+    invalid("upper", `a multiple of the grid ${ratToDecimal(grid, 12)}`, ratToNumber(ratMul(hi, grid)), "DP_PARAM_INVALID");
   if (ratCompare(lo, hi) > 0) invalid("upper", "≥ lower", ratToNumber(ratMul(hi, grid)), "DP_PARAM_INVALID");
   const s = sumSensitivity(opts.bounds ?? { maxGroupsPerUnit: 1, maxRowsPerGroupPerUnit: 1 }, lo.num, hi.num);
   costOfNoise(opts.noise); // validate before touching data
@@ -220,5 +227,13 @@ export function noisySumFixedPoint(values: ArrayLike<number>, opts: FixedPointSu
   const unitsNoisy = BigInt(rel.value);
   const real = ratMul(rat(unitsNoisy), grid);
   const g2 = ratToNumber(grid) ** 2;
-  return { ...rel, noiseVariance: rel.noiseVariance * g2, units: rel.value, value: ratToDecimal(real, 12), valueText: ratToDecimal(real, 12), valueNumber: ratToNumber(real), grid: ratToDecimal(grid, 12) };
+  return {
+    ...rel,
+    noiseVariance: rel.noiseVariance * g2,
+    units: rel.value,
+    value: ratToDecimal(real, 12),
+    valueText: ratToDecimal(real, 12),
+    valueNumber: ratToNumber(real),
+    grid: ratToDecimal(grid, 12),
+  };
 }

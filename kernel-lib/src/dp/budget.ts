@@ -49,7 +49,8 @@ function hexOf(b: Uint8Array): string {
  * @example ledger.createBudget(room, datasetBudgetKey(datasetFingerprint(rows)), pureDp("1"))
  */
 export function datasetBudgetKey(fingerprint: string): BudgetKey {
-  if (typeof fingerprint !== "string" || !/^[0-9a-f]{64}$/.test(fingerprint)) invalid("fingerprint", "64 lowercase hex characters (datasetFingerprint)", fingerprint);
+  if (typeof fingerprint !== "string" || !/^[0-9a-f]{64}$/.test(fingerprint))
+    invalid("fingerprint", "64 lowercase hex characters (datasetFingerprint)", fingerprint);
   return { scope: "dataset", subject: `sha256:${fingerprint}` };
 }
 
@@ -63,7 +64,10 @@ export function periodOf(refresh: RefreshPolicy, d: Date): string {
 /** ISO time of the next refresh, or null. @example nextRefreshOf("daily", new Date("2026-11-25T10:00Z")) // "2026-11-26T00:00:00.000Z" */
 export function nextRefreshOf(refresh: RefreshPolicy, d: Date): string | null {
   if (refresh === "none") return null;
-  const n = refresh === "daily" ? new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate() + 1)) : new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1));
+  const n =
+    refresh === "daily"
+      ? new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate() + 1))
+      : new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() + 1, 1));
   return n.toISOString();
 }
 
@@ -81,4 +85,3 @@ export function refreshWarning(refresh: RefreshPolicy, total: PrivacyCost): stri
     `queried across refreshes". See lifetimeSpent for the cumulative loss.`
   );
 }
-

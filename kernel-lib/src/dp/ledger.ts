@@ -35,10 +35,29 @@ import { type AuditedCharge, type LedgerMismatch, reconcileCharges } from "./rec
 
 export type { AuditedCharge, LedgerMismatch } from "./reconcile.js";
 import { type Rational, ratAdd, ratSub, ratCompare, ratFrom, ratToJson, ratToDecimal, type RationalJson } from "./rational.js";
-import { type PrivacyCost, type AccountantKind, type PrivacyCostJson, parseCost, costIn, costToJson, zeroCost, fits, deltaText } from "./accountant.js";
+import {
+  type PrivacyCost,
+  type AccountantKind,
+  type PrivacyCostJson,
+  parseCost,
+  costIn,
+  costToJson,
+  zeroCost,
+  fits,
+  deltaText,
+} from "./accountant.js";
 import { type BudgetScope, type BudgetKey, type RefreshPolicy, BUDGET_SCOPES, periodOf, nextRefreshOf, refreshWarning } from "./budget.js";
 
-export { type BudgetScope, type BudgetKey, type RefreshPolicy, BUDGET_SCOPES, periodOf, refreshWarning, datasetBudgetKey, datasetFingerprint } from "./budget.js";
+export {
+  type BudgetScope,
+  type BudgetKey,
+  type RefreshPolicy,
+  BUDGET_SCOPES,
+  periodOf,
+  refreshWarning,
+  datasetBudgetKey,
+  datasetFingerprint,
+} from "./budget.js";
 
 /** What a charge is for (stored with it; never row data). */
 export interface ChargeMeta {
@@ -133,8 +152,6 @@ export const STORE_WIDE = "*";
 /** The `dp_budgets.room_id` of a budget key: dataset budgets bind across every room of the store. */
 const budgetRoom = (roomId: string, k: BudgetKey): string => (k.scope === "dataset" ? STORE_WIDE : roomId);
 
-
-
 interface BudgetRow {
   room_id: string;
   scope: BudgetScope;
@@ -169,7 +186,8 @@ function decode(s: string): PrivacyCost {
 
 function mapDims(a: PrivacyCost, b: PrivacyCost, f: (x: Rational, y: Rational) => Rational): PrivacyCost {
   if (a.kind === "pureDp" && b.kind === "pureDp") return { kind: "pureDp", epsilon: f(a.epsilon, b.epsilon) };
-  if (a.kind === "approxDp" && b.kind === "approxDp") return { kind: "approxDp", epsilon: f(a.epsilon, b.epsilon), delta: f(a.delta, b.delta) };
+  if (a.kind === "approxDp" && b.kind === "approxDp")
+    return { kind: "approxDp", epsilon: f(a.epsilon, b.epsilon), delta: f(a.delta, b.delta) };
   if (a.kind === "zCdp" && b.kind === "zCdp") return { kind: "zCdp", rho: f(a.rho, b.rho) };
   return invalid("cost.kind", a.kind, b.kind, "LEDGER_ERROR");
 }
@@ -191,7 +209,8 @@ function checkMeta(m: unknown): ChargeMeta {
   if (typeof m !== "object" || m === null) return invalid("meta", "object", m);
   const out: ChargeMeta = {};
   for (const [k, v] of Object.entries(m)) {
-    if (!["templateHash", "purpose", "party", "queryId", "note"].includes(k)) invalid(`meta.${k}`, "one of templateHash, purpose, party, queryId, note", v);
+    if (!["templateHash", "purpose", "party", "queryId", "note"].includes(k))
+      invalid(`meta.${k}`, "one of templateHash, purpose, party, queryId, note", v);
     if (v !== undefined) (out as Record<string, string>)[k] = str(v, `meta.${k}`, 2000);
   }
   return out;
@@ -221,7 +240,10 @@ export class PrivacyLedger {
       db.exec(SCHEMA);
       // dataset budgets made per room by an older version become store-wide (unless another room's already is)
       db.transaction(() => {
-        db.prepare(`INSERT OR IGNORE INTO dp_budget_rooms (room_id, scope, subject) SELECT room_id, scope, subject FROM dp_budgets WHERE scope = 'dataset' AND room_id <> ?`).run(STORE_WIDE);
+        db.prepare(
+          `INSERT OR IGNORE INTO dp_budget_rooms (room_id, scope, subject) ` +
+            `SELECT room_id, scope, subject FROM dp_budgets WHERE scope = 'dataset' AND room_id <> ?`,
+        ).run(STORE_WIDE);
         db.prepare(`UPDATE OR IGNORE dp_budgets SET room_id = ? WHERE scope = 'dataset' AND room_id <> ?`).run(STORE_WIDE, STORE_WIDE);
       }).immediate();
     } catch (e) {
@@ -245,16 +267,24 @@ export class PrivacyLedger {
     const now = this.now();
     this.tx(() => {
       const row = this.row(roomId, k);
-      if (k.scope === "dataset") this.db.prepare(`INSERT OR IGNORE INTO dp_budget_rooms (room_id, scope, subject) VALUES (?,?,?)`).run(roomId, k.scope, k.subject);
+      if (k.scope === "dataset")
+        this.db.prepare(`INSERT OR IGNORE INTO dp_budget_rooms (room_id, scope, subject) VALUES (?,?,?)`).run(roomId, k.scope, k.subject);
       if (row && k.scope === "dataset") return faultPoint("ledger.createBudget.beforeCommit");
       if (row) {
         if (row.total_json !== encode(t) || row.refresh !== refresh)
-          throw new CleanRoomError("ALREADY_EXISTS", `budget ${k.scope}/${k.subject} of room ${roomId} already exists with a different total or refresh policy`, { roomId, ...k });
+          throw new CleanRoomError(
+            "ALREADY_EXISTS",
+            `budget ${k.scope}/${k.subject} of room ${roomId} already exists with a different total or refresh policy`,
+            { roomId, ...k },
+          );
         return;
       }
       const zero = encode(zeroCost(t.kind));
       this.db
-        .prepare(`INSERT INTO dp_budgets (room_id, scope, subject, accountant, total_json, spent_json, lifetime_json, refresh, period, created_at) VALUES (?,?,?,?,?,?,?,?,?,?)`)
+        .prepare(
+          `INSERT INTO dp_budgets (room_id, scope, subject, accountant, total_json, spent_json, lifetime_json, refresh, period, created_at) ` +
+            `VALUES (?,?,?,?,?,?,?,?,?,?)`,
+        )
         .run(budgetRoom(roomId, k), k.scope, k.subject, t.kind, encode(t), zero, zero, refresh, periodOf(refresh, now), now.toISOString());
       faultPoint("ledger.createBudget.beforeCommit");
     });
@@ -264,11 +294,18 @@ export class PrivacyLedger {
   /**
    * Check every listed budget and charge all of them, in one IMMEDIATE transaction; or charge
    * none and throw `BUDGET_EXCEEDED` (Requested / Remaining / Difference). Call BEFORE executing.
-   * @example ledger.chargeAtomic("room-1", [{ scope: "collaboration", subject: "room-1" }, { scope: "party", subject: "advertiser" }], pureDp("0.1"), { templateHash, purpose: "measurement" })
+   * @example
+   * ledger.chargeAtomic(
+   *   "room-1",
+   *   [{ scope: "collaboration", subject: "room-1" }, { scope: "party", subject: "advertiser" }],
+   *   pureDp("0.1"),
+   *   { templateHash, purpose: "measurement" },
+   * )
    */
   chargeAtomic(roomId: string, budgetKeys: readonly BudgetKey[], cost: PrivacyCost, meta?: ChargeMeta): ChargeReceipt {
     str(roomId, "roomId", 200);
-    if (!Array.isArray(budgetKeys) || budgetKeys.length === 0 || budgetKeys.length > 100) invalid("budgetKeys", "non-empty array of at most 100 budget keys", budgetKeys);
+    if (!Array.isArray(budgetKeys) || budgetKeys.length === 0 || budgetKeys.length > 100)
+      invalid("budgetKeys", "non-empty array of at most 100 budget keys", budgetKeys);
     const keys = budgetKeys.map((k, i) => checkKey(k, `budgetKeys[${i}]`));
     const seen = new Set(keys.map((k) => `${k.scope}\u0000${k.subject}`));
     if (seen.size !== keys.length) invalid("budgetKeys", "distinct budget keys", budgetKeys);
@@ -279,10 +316,22 @@ export class PrivacyLedger {
     const at = now.toISOString();
     const budgets: ChargeReceipt["budgets"] = [];
     this.tx(() => {
-      const plans: { k: BudgetKey; row: BudgetRow; period: string; inUnits: PrivacyCost; spent: PrivacyCost; lifetime: PrivacyCost; total: PrivacyCost }[] = [];
+      const plans: {
+        k: BudgetKey;
+        row: BudgetRow;
+        period: string;
+        inUnits: PrivacyCost;
+        spent: PrivacyCost;
+        lifetime: PrivacyCost;
+        total: PrivacyCost;
+      }[] = [];
       for (const k of keys) {
         const row = this.row(roomId, k);
-        if (!row) throw new CleanRoomError("BUDGET_NOT_FOUND", `no ${k.scope} budget "${k.subject}" in room ${roomId}: create it before querying`, { roomId, ...k });
+        if (!row)
+          throw new CleanRoomError("BUDGET_NOT_FOUND", `no ${k.scope} budget "${k.subject}" in room ${roomId}: create it before querying`, {
+            roomId,
+            ...k,
+          });
         const total = decode(row.total_json);
         const period = this.currentPeriod(row, now);
         const spent = period === row.period ? decode(row.spent_json) : zeroCost(row.accountant);
@@ -291,7 +340,9 @@ export class PrivacyLedger {
         if (!f.ok) throw this.exceeded(roomId, k, f.dims);
         plans.push({ k, row, period, inUnits, spent, lifetime: decode(row.lifetime_json), total });
       }
-      const upd = this.db.prepare(`UPDATE dp_budgets SET spent_json = ?, lifetime_json = ?, period = ? WHERE room_id = ? AND scope = ? AND subject = ?`);
+      const upd = this.db.prepare(
+        `UPDATE dp_budgets SET spent_json = ?, lifetime_json = ?, period = ? WHERE room_id = ? AND scope = ? AND subject = ?`,
+      );
       const ins = this.db.prepare(
         `INSERT INTO dp_charges (charge_id, room_id, scope, subject, period, cost_json, requested_json, meta_json, at) VALUES (?,?,?,?,?,?,?,?,?)`,
       );
@@ -333,7 +384,10 @@ export class PrivacyLedger {
    * Consistency check (used by tests and `audit()`): for every budget, spent equals the sum of
    * its current-period charges, lifetime equals the sum of all charges, and spent ≤ total.
    */
-  verify(roomId?: string, opts: { audited?: readonly AuditedCharge[] } = {}): { ok: boolean; problems: string[]; mismatches?: LedgerMismatch[] } {
+  verify(
+    roomId?: string,
+    opts: { audited?: readonly AuditedCharge[] } = {},
+  ): { ok: boolean; problems: string[]; mismatches?: LedgerMismatch[] } {
     const rows = roomId === undefined ? (this.db.prepare(`SELECT * FROM dp_budgets`).all() as BudgetRow[]) : this.roomRows(roomId);
     const problems: string[] = [];
     for (const r of rows) {
@@ -363,7 +417,10 @@ export class PrivacyLedger {
   private reconcile(roomId: string, rows: BudgetRow[], audited: readonly AuditedCharge[]): LedgerMismatch[] {
     const mine = this.db.prepare(`SELECT * FROM dp_charges WHERE room_id = ? AND scope = ? AND subject = ? ORDER BY seq`);
     const view = rows.map((r) => ({
-      name: `${r.scope}/${r.subject}`, accountant: r.accountant, refresh: r.refresh, period: r.period,
+      name: `${r.scope}/${r.subject}`,
+      accountant: r.accountant,
+      refresh: r.refresh,
+      period: r.period,
       charges: (mine.all(roomId, r.scope, r.subject) as ChargeRowDb[]).map((c) => ({ cost: decode(c.cost_json), period: c.period })),
     }));
     return reconcileCharges(roomId, view, audited);
@@ -373,7 +430,8 @@ export class PrivacyLedger {
   private roomRows(roomId: string): BudgetRow[] {
     return this.db
       .prepare(
-        `SELECT * FROM dp_budgets WHERE room_id = ? OR (room_id = ? AND EXISTS (SELECT 1 FROM dp_budget_rooms l WHERE l.room_id = ? AND l.scope = dp_budgets.scope AND l.subject = dp_budgets.subject)) ORDER BY scope, subject`,
+        `SELECT * FROM dp_budgets WHERE room_id = ? OR (room_id = ? AND EXISTS (SELECT 1 FROM dp_budget_rooms l ` +
+          `WHERE l.room_id = ? AND l.scope = dp_budgets.scope AND l.subject = dp_budgets.subject)) ORDER BY scope, subject`,
       )
       .all(roomId, STORE_WIDE, roomId) as BudgetRow[];
   }
@@ -383,7 +441,9 @@ export class PrivacyLedger {
     return (
       k.scope === "dataset"
         ? this.db.prepare(`SELECT * FROM dp_charges WHERE scope = ? AND subject = ? ORDER BY seq`).all(k.scope, k.subject)
-        : this.db.prepare(`SELECT * FROM dp_charges WHERE room_id = ? AND scope = ? AND subject = ? ORDER BY seq`).all(roomId, k.scope, k.subject)
+        : this.db
+            .prepare(`SELECT * FROM dp_charges WHERE room_id = ? AND scope = ? AND subject = ? ORDER BY seq`)
+            .all(roomId, k.scope, k.subject)
     ) as ChargeRowDb[];
   }
 
@@ -399,7 +459,9 @@ export class PrivacyLedger {
   }
 
   private row(roomId: string, k: BudgetKey): BudgetRow | undefined {
-    return this.db.prepare(`SELECT * FROM dp_budgets WHERE room_id = ? AND scope = ? AND subject = ?`).get(budgetRoom(roomId, k), k.scope, k.subject) as BudgetRow | undefined;
+    return this.db
+      .prepare(`SELECT * FROM dp_budgets WHERE room_id = ? AND scope = ? AND subject = ?`)
+      .get(budgetRoom(roomId, k), k.scope, k.subject) as BudgetRow | undefined;
   }
 
   /** The current period; a clock that went backwards never re-opens an old period. */
@@ -408,7 +470,11 @@ export class PrivacyLedger {
     return p > row.period ? p : row.period;
   }
 
-  private exceeded(roomId: string, k: BudgetKey, dims: { name: "epsilon" | "delta" | "rho"; requested: Rational; remaining: Rational }[]): CleanRoomError {
+  private exceeded(
+    roomId: string,
+    k: BudgetKey,
+    dims: { name: "epsilon" | "delta" | "rho"; requested: Rational; remaining: Rational }[],
+  ): CleanRoomError {
     const sym = { epsilon: "ε", delta: "δ", rho: "ρ" } as const;
     const show = (r: Rational, name: "epsilon" | "delta" | "rho") => (name === "delta" ? deltaText(r) : ratToDecimal(r, 12));
     const over = dims.filter((d) => ratCompare(d.requested, d.remaining) > 0);
@@ -418,7 +484,8 @@ export class PrivacyLedger {
     const diff = part((d) => show(ratSub(d.requested, d.remaining), d.name));
     return new CleanRoomError(
       "BUDGET_EXCEEDED",
-      `Privacy budget ${k.scope}/${k.subject} of room ${roomId} is insufficient. Requested: ${req}. Remaining: ${rem}. Difference: ${diff}. Nothing was charged and the query did not run.`,
+      `Privacy budget ${k.scope}/${k.subject} of room ${roomId} is insufficient. Requested: ${req}. Remaining: ${rem}. Difference: ${diff}. ` +
+        `Nothing was charged and the query did not run.`,
       {
         roomId,
         scope: k.scope,
@@ -426,7 +493,12 @@ export class PrivacyLedger {
         requested: req,
         remaining: rem,
         difference: diff,
-        dims: over.map((d) => ({ name: d.name, requested: ratToJson(d.requested), remaining: ratToJson(d.remaining), difference: ratToJson(ratSub(d.requested, d.remaining)) })),
+        dims: over.map((d) => ({
+          name: d.name,
+          requested: ratToJson(d.requested),
+          remaining: ratToJson(d.remaining),
+          difference: ratToJson(ratSub(d.requested, d.remaining)),
+        })),
       },
     );
   }
@@ -442,7 +514,9 @@ export class PrivacyLedger {
     const where = wide ? `scope = ? AND subject = ?` : `room_id = ? AND scope = ? AND subject = ?`;
     const args = wide ? [row.scope, row.subject] : [row.room_id, row.scope, row.subject];
     const count = (this.db.prepare(`SELECT COUNT(*) AS n FROM dp_charges WHERE ${where}`).get(...args) as { n: number }).n;
-    const hist = (this.db.prepare(`SELECT * FROM dp_charges WHERE ${where} ORDER BY seq DESC LIMIT ?`).all(...args, lim) as ChargeRowDb[]).reverse();
+    const hist = (
+      this.db.prepare(`SELECT * FROM dp_charges WHERE ${where} ORDER BY seq DESC LIMIT ?`).all(...args, lim) as ChargeRowDb[]
+    ).reverse();
     return {
       roomId,
       scope: row.scope,
@@ -490,4 +564,3 @@ function toRecord(r: ChargeRowDb): ChargeRecord {
 export function costFromJson(j: PrivacyCostJson): PrivacyCost {
   return decode(JSON.stringify(j));
 }
-

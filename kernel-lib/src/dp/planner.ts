@@ -16,9 +16,42 @@
  * rational parameter.
  */
 import { invalid } from "../errors.js";
-import { type Rational, type RationalLike, ratFrom, ratDiv, ratFloor, ratToNumber, ratToDecimal, ratCompare, ratMul, rat, ratCeilTo, ratFromFloatExact } from "./rational.js";
-import { type PrivacyCost, type PrivacyCostJson, costIn, composeAdvanced, approxDpToZcdpBudget, zcdpToApproxDp, parseCost, checkParam, costText, costToJson } from "./accountant.js";
-import { costOf, discreteGaussian, discreteLaplace, erfc, GAUSSIAN_EXACT_TAIL_MAX, mechanisms, sensitivityFor, type NoiseMechanism } from "./registry.js";
+import {
+  type Rational,
+  type RationalLike,
+  ratFrom,
+  ratDiv,
+  ratFloor,
+  ratToNumber,
+  ratToDecimal,
+  ratCompare,
+  ratMul,
+  rat,
+  ratCeilTo,
+  ratFromFloatExact,
+} from "./rational.js";
+import {
+  type PrivacyCost,
+  type PrivacyCostJson,
+  costIn,
+  composeAdvanced,
+  approxDpToZcdpBudget,
+  zcdpToApproxDp,
+  parseCost,
+  checkParam,
+  costText,
+  costToJson,
+} from "./accountant.js";
+import {
+  costOf,
+  discreteGaussian,
+  discreteLaplace,
+  erfc,
+  GAUSSIAN_EXACT_TAIL_MAX,
+  mechanisms,
+  sensitivityFor,
+  type NoiseMechanism,
+} from "./registry.js";
 import type { BudgetStatus } from "./ledger.js";
 
 const MAX_COUNT = 1e12;
@@ -103,8 +136,10 @@ export { erfc } from "./registry.js";
 
 function checkTarget(t: AccuracyTarget): { n: number; beta: number; l1: bigint; l2s: bigint } {
   if (typeof t !== "object" || t === null) invalid("target", "{ accuracy, confidence }", t, "DP_PARAM_INVALID");
-  if (typeof t.accuracy !== "number" || !Number.isFinite(t.accuracy) || t.accuracy < 0 || t.accuracy > 1e12) invalid("accuracy", "finite number in [0, 1e12]", t.accuracy, "DP_PARAM_INVALID");
-  if (typeof t.confidence !== "number" || !(t.confidence >= 0.5 && t.confidence <= 1 - 1e-12)) invalid("confidence", "number in [0.5, 1 − 1e-12]", t.confidence, "DP_PARAM_INVALID");
+  if (typeof t.accuracy !== "number" || !Number.isFinite(t.accuracy) || t.accuracy < 0 || t.accuracy > 1e12)
+    invalid("accuracy", "finite number in [0, 1e12]", t.accuracy, "DP_PARAM_INVALID");
+  if (typeof t.confidence !== "number" || !(t.confidence >= 0.5 && t.confidence <= 1 - 1e-12))
+    invalid("confidence", "number in [0.5, 1 − 1e-12]", t.confidence, "DP_PARAM_INVALID");
   const l1 = t.sensitivity ?? 1n;
   if (typeof l1 !== "bigint" || l1 < 1n) invalid("sensitivity", "positive bigint", l1, "DP_PARAM_INVALID");
   const l2s = t.l2Squared ?? l1 * l1;
@@ -131,7 +166,13 @@ function niceUp(x: number): Rational {
 }
 
 /** The smallest budget of `m` whose noise keeps |X| ≤ n with probability ≥ 1 − beta. */
-function planFor(m: NoiseMechanism, n: number, beta: number, l1: bigint, l2s: bigint): { plan: MechanismAccuracy; budget: Rational; parameter: Rational } {
+function planFor(
+  m: NoiseMechanism,
+  n: number,
+  beta: number,
+  l1: bigint,
+  l2s: bigint,
+): { plan: MechanismAccuracy; budget: Rational; parameter: Rational } {
   const sens = sensitivityFor(m, { l1, l2Squared: l2s });
   // the tail grows with the noise parameter: the largest parameter that meets the target…
   const p = largest((x) => m.tail(n, ratFromFloatExact(x)) <= beta, 1e-9, 1e18);
@@ -214,7 +255,10 @@ export interface AccountantRow {
  * all three (advanced composition uses the remaining δ; zCDP converts (ε, δ) → ρ).
  * @example whatRemainingBuys(status.remaining, { accuracy: 10, confidence: 0.95 })
  */
-export function whatRemainingBuys(remaining: PrivacyCost | PrivacyCostJson, target: AccuracyTarget): { plan: AccuracyPlan; rows: AccountantRow[] } {
+export function whatRemainingBuys(
+  remaining: PrivacyCost | PrivacyCostJson,
+  target: AccuracyTarget,
+): { plan: AccuracyPlan; rows: AccountantRow[] } {
   const rem = asCost(remaining, "remaining");
   const plan = epsilonForAccuracy(target);
   const lap = asCost(plan.laplace.cost, "plan");
@@ -223,7 +267,12 @@ export function whatRemainingBuys(remaining: PrivacyCost | PrivacyCostJson, targ
   const lapName = discreteLaplace.displayName;
   const gauName = discreteGaussian.displayName;
   if (rem.kind === "pureDp" || rem.kind === "approxDp")
-    rows.push({ accountant: "pureDp (basic composition)", mechanism: lapName, perQuery: costText(lap), queries: affordableCount(rem, lap) });
+    rows.push({
+      accountant: "pureDp (basic composition)",
+      mechanism: lapName,
+      perQuery: costText(lap),
+      queries: affordableCount(rem, lap),
+    });
   if (rem.kind === "approxDp") {
     let k = 0;
     if (rem.delta.num > 0n && ratCompare(rem.delta, rat(1n, 10n ** 100n)) >= 0) {
@@ -256,7 +305,11 @@ export function whatRemainingBuys(remaining: PrivacyCost | PrivacyCostJson, targ
  * Total privacy loss of k queries at the target accuracy, per accountant, expressed as (ε, δ).
  * @example compareAccountants({ accuracy: 10, confidence: 0.95 }, 50, "1e-6")
  */
-export function compareAccountants(target: AccuracyTarget, k: number, delta: RationalLike): { accountant: string; totalEpsilon: string; delta: string }[] {
+export function compareAccountants(
+  target: AccuracyTarget,
+  k: number,
+  delta: RationalLike,
+): { accountant: string; totalEpsilon: string; delta: string }[] {
   if (!Number.isSafeInteger(k) || k < 1 || k > 1e9) invalid("k", "integer in [1, 1e9]", k, "DP_PARAM_INVALID");
   const d = checkParam(delta, "delta", true);
   const plan = epsilonForAccuracy(target);
@@ -267,7 +320,11 @@ export function compareAccountants(target: AccuracyTarget, k: number, delta: Rat
   const ds = ratToNumber(d).toPrecision(3);
   return [
     { accountant: "pureDp (basic composition)", totalEpsilon: ratToDecimal(ratMul(lap.epsilon, rat(k)), 6), delta: "0" },
-    { accountant: "approxDp (advanced composition)", totalEpsilon: ratToDecimal(adv.epsilon, 6), delta: ratToNumber(adv.delta).toPrecision(3) },
+    {
+      accountant: "approxDp (advanced composition)",
+      totalEpsilon: ratToDecimal(adv.epsilon, 6),
+      delta: ratToNumber(adv.delta).toPrecision(3),
+    },
     { accountant: "zCdp (discrete Gaussian)", totalEpsilon: ratToDecimal(z.epsilon, 6), delta: ds },
   ];
 }
@@ -302,7 +359,10 @@ export function budgetReport(
   if (!status || !Array.isArray(status.budgets)) invalid("status", "ledger.status(roomId)", status);
   const queries = (opts.queries ?? []).map((q, i) => {
     if (typeof q?.name !== "string" || q.name.length === 0) invalid(`queries[${i}].name`, "non-empty string", q?.name);
-    const cost = "text" in (q.cost as object) ? parseCost(asCost(q.cost, `queries[${i}].cost`), `queries[${i}].cost`) : parseCost(q.cost, `queries[${i}].cost`);
+    const cost =
+      "text" in (q.cost as object)
+        ? parseCost(asCost(q.cost, `queries[${i}].cost`), `queries[${i}].cost`)
+        : parseCost(q.cost, `queries[${i}].cost`);
     return { name: q.name, cost };
   });
   const lines = [`Privacy budgets of room ${status.roomId}`];
@@ -320,8 +380,12 @@ export function budgetReport(
     if (opts.target) out.atAccuracy = whatRemainingBuys(b.remaining, opts.target).rows;
     lines.push(`  ${b.scope}/${b.subject} (${b.accountant}): spent ${b.spent.text} of ${b.total.text}; remaining ${b.remaining.text}`);
     for (const x of buys) lines.push(`    buys ${x.count} × ${x.name} (${x.perQuery} each)`);
-    for (const r of out.atAccuracy ?? []) lines.push(`    at ±${opts.target!.accuracy} with ${opts.target!.confidence * 100}% confidence: ${r.queries} queries — ${r.accountant}, ${r.perQuery} each`);
-    if (b.refreshWarning) lines.push(`    refresh ${b.refresh} (next ${b.nextRefresh}); lifetime spent ${b.lifetimeSpent.text}. WARNING: ${b.refreshWarning}`);
+    for (const r of out.atAccuracy ?? [])
+      lines.push(
+        `    at ±${opts.target!.accuracy} with ${opts.target!.confidence * 100}% confidence: ${r.queries} queries — ${r.accountant}, ${r.perQuery} each`,
+      );
+    if (b.refreshWarning)
+      lines.push(`    refresh ${b.refresh} (next ${b.nextRefresh}); lifetime spent ${b.lifetimeSpent.text}. WARNING: ${b.refreshWarning}`);
     return out;
   });
   const overall = queries.map((q, i) => ({ name: q.name, count: budgets.length ? Math.min(...budgets.map((b) => b.buys[i]!.count)) : 0 }));

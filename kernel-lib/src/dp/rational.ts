@@ -98,7 +98,11 @@ export function ratFromDecimal(s: string | number, field = "value"): Rational {
 /** True for a structurally valid `Rational` object. @example isRational(rat(1, 2)) // true */
 export function isRational(x: unknown): x is Rational {
   return (
-    typeof x === "object" && x !== null && typeof (x as Rational).num === "bigint" && typeof (x as Rational).den === "bigint" && (x as Rational).den !== 0n
+    typeof x === "object" &&
+    x !== null &&
+    typeof (x as Rational).num === "bigint" &&
+    typeof (x as Rational).den === "bigint" &&
+    (x as Rational).den !== 0n
   );
 }
 
@@ -113,7 +117,8 @@ export function ratFrom(x: RationalLike | RationalJson, field = "value"): Ration
   if (isRational(x)) return norm(x.num, x.den);
   if (typeof x === "object" && x !== null && typeof (x as RationalJson).num === "string" && typeof (x as RationalJson).den === "string") {
     const j = x as RationalJson;
-    if (!/^-?\d+$/.test(j.num) || !/^\d+$/.test(j.den) || BigInt(j.den) === 0n) return invalid(field, "rational {num, den} of integer strings", x, "DP_PARAM_INVALID");
+    if (!/^-?\d+$/.test(j.num) || !/^\d+$/.test(j.den) || BigInt(j.den) === 0n)
+      return invalid(field, "rational {num, den} of integer strings", x, "DP_PARAM_INVALID");
     return norm(BigInt(j.num), BigInt(j.den));
   }
   return invalid(field, "rational, decimal string or finite number", x, "DP_PARAM_INVALID");
@@ -207,7 +212,7 @@ export function ratToDecimal(a: Rational, digits = 6): string {
   const neg = a.num < 0n;
   const x = (abs(a.num) * scale * 2n + a.den) / (2n * a.den);
   const ip = x / scale;
-  let fp = (x % scale).toString().padStart(digits, "0").replace(/0+$/, "");
+  const fp = (x % scale).toString().padStart(digits, "0").replace(/0+$/, "");
   const s = fp ? `${ip}.${fp}` : `${ip}`;
   return neg && x !== 0n ? `-${s}` : s;
 }

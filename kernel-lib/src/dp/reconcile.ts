@@ -53,23 +53,34 @@ function dim(x: string | undefined, field: string): Rational {
 
 function audited(c: AuditedCharge["cost"], field: string): PrivacyCost {
   if (c.kind === "pureDp") return { kind: "pureDp", epsilon: dim(c.epsilon, `${field}.epsilon`) };
-  if (c.kind === "approxDp") return { kind: "approxDp", epsilon: dim(c.epsilon, `${field}.epsilon`), delta: dim(c.delta, `${field}.delta`) };
+  if (c.kind === "approxDp")
+    return { kind: "approxDp", epsilon: dim(c.epsilon, `${field}.epsilon`), delta: dim(c.delta, `${field}.delta`) };
   if (c.kind === "zCdp") return { kind: "zCdp", rho: dim(c.rho, `${field}.rho`) };
   return invalid(`${field}.kind`, "a known kind", c.kind, "LEDGER_ERROR");
 }
 
 function add(a: PrivacyCost, b: PrivacyCost): PrivacyCost {
   if (a.kind === "pureDp" && b.kind === "pureDp") return { kind: "pureDp", epsilon: ratAdd(a.epsilon, b.epsilon) };
-  if (a.kind === "approxDp" && b.kind === "approxDp") return { kind: "approxDp", epsilon: ratAdd(a.epsilon, b.epsilon), delta: ratAdd(a.delta, b.delta) };
+  if (a.kind === "approxDp" && b.kind === "approxDp")
+    return { kind: "approxDp", epsilon: ratAdd(a.epsilon, b.epsilon), delta: ratAdd(a.delta, b.delta) };
   if (a.kind === "zCdp" && b.kind === "zCdp") return { kind: "zCdp", rho: ratAdd(a.rho, b.rho) };
   return invalid("cost.kind", a.kind, b.kind, "LEDGER_ERROR");
 }
 
 /**
  * Mismatches between a room's ledger view and the charges its audit chain records.
- * @example reconcileCharges("lab", [{ name: "collaboration/lab", accountant: "pureDp", refresh: "none", period: "all", charges: [] }], audited) // [] when they agree
+ * @example
+ * reconcileCharges(
+ *   "lab",
+ *   [{ name: "collaboration/lab", accountant: "pureDp", refresh: "none", period: "all", charges: [] }],
+ *   audited,
+ * ) // [] when they agree
  */
-export function reconcileCharges(roomId: string, budgets: readonly LedgerBudgetView[], charges: readonly AuditedCharge[]): LedgerMismatch[] {
+export function reconcileCharges(
+  roomId: string,
+  budgets: readonly LedgerBudgetView[],
+  charges: readonly AuditedCharge[],
+): LedgerMismatch[] {
   const byKey = new Map<string, AuditedCharge[]>();
   for (const a of charges)
     for (const b of a.budgets) {
@@ -87,10 +98,19 @@ export function reconcileCharges(roomId: string, budgets: readonly LedgerBudgetV
     const where = range ? `audit entries ${range[0]}..${range[1]}` : "no audit entry";
     const b = known.get(name);
     if (!b) {
-      out.push({ budget: name, entries: range, audited: `${list.length} charge(s)`, ledger: "no budget", detail: `budget ${name}: ${where} record ${list.length} charge(s) but the ledger has no such budget — it was deleted` });
+      out.push({
+        budget: name,
+        entries: range,
+        audited: `${list.length} charge(s)`,
+        ledger: "no budget",
+        detail: `budget ${name}: ${where} record ${list.length} charge(s) but the ledger has no such budget — it was deleted`,
+      });
       continue;
     }
-    let aAll = zeroCost(b.accountant), aCur = zeroCost(b.accountant), lAll = zeroCost(b.accountant), lCur = zeroCost(b.accountant);
+    let aAll = zeroCost(b.accountant),
+      aCur = zeroCost(b.accountant),
+      lAll = zeroCost(b.accountant),
+      lCur = zeroCost(b.accountant);
     for (const a of list) {
       const c = costIn(b.accountant, audited(a.cost, `audit entry ${a.index}`));
       aAll = add(aAll, c);
@@ -101,11 +121,23 @@ export function reconcileCharges(roomId: string, budgets: readonly LedgerBudgetV
       if (ch.period === b.period) lCur = add(lCur, ch.cost);
     }
     if (list.length !== b.charges.length || !same(aAll, lAll))
-      out.push({ budget: name, entries: range, audited: text(aAll), ledger: text(lAll),
-        detail: `budget ${name}: ${where} record ${list.length} charge(s) totalling ${text(aAll)}, the ledger holds ${b.charges.length} charge(s) totalling ${text(lAll)} for room ${roomId}` });
+      out.push({
+        budget: name,
+        entries: range,
+        audited: text(aAll),
+        ledger: text(lAll),
+        detail:
+          `budget ${name}: ${where} record ${list.length} charge(s) totalling ${text(aAll)}, ` +
+          `the ledger holds ${b.charges.length} charge(s) totalling ${text(lAll)} for room ${roomId}`,
+      });
     else if (!same(aCur, lCur))
-      out.push({ budget: name, entries: range, audited: text(aCur), ledger: text(lCur),
-        detail: `budget ${name}: ${where} record ${text(aCur)} charged in period ${b.period}, the ledger's charges of that period total ${text(lCur)}` });
+      out.push({
+        budget: name,
+        entries: range,
+        audited: text(aCur),
+        ledger: text(lCur),
+        detail: `budget ${name}: ${where} record ${text(aCur)} charged in period ${b.period}, the ledger's charges of that period total ${text(lCur)}`,
+      });
   }
   return out;
 }

@@ -169,14 +169,16 @@ export function registerMechanism(def: NoiseMechanism): () => void {
   if (typeof def.budgetField !== "string" || !FIELD.test(def.budgetField) || def.budgetField === "mechanism")
     invalid("mechanism.budgetField", "an identifier other than 'mechanism'", def.budgetField, "DP_PARAM_INVALID");
   if (def.unit !== "pureDp" && def.unit !== "zCdp") invalid("mechanism.unit", '"pureDp" | "zCdp"', def.unit, "DP_PARAM_INVALID");
-  if (def.sensitivity !== "l1" && def.sensitivity !== "l2Squared") invalid("mechanism.sensitivity", '"l1" | "l2Squared"', def.sensitivity, "DP_PARAM_INVALID");
+  if (def.sensitivity !== "l1" && def.sensitivity !== "l2Squared")
+    invalid("mechanism.sensitivity", '"l1" | "l2Squared"', def.sensitivity, "DP_PARAM_INVALID");
   if (typeof def.parameterName !== "string" || def.parameterName.length === 0 || def.parameterName.length > 16)
     invalid("mechanism.parameterName", "a short name (≤ 16 chars)", def.parameterName, "DP_PARAM_INVALID");
   for (const f of FUNCTIONS) if (typeof def[f] !== "function") invalid(`mechanism.${f}`, "a function", def[f], "DP_PARAM_INVALID");
   const names = new Set(registered.flatMap((m) => [m.templateName, m.displayName, "none"]));
   for (const k of ["templateName", "displayName"] as const)
     if (names.has(def[k])) invalid(`mechanism.${k}`, "a name no registered mechanism uses", def[k], "DP_PARAM_INVALID");
-  if (def.templateName === def.displayName) invalid("mechanism.displayName", "a name different from templateName", def.displayName, "DP_PARAM_INVALID");
+  if (def.templateName === def.displayName)
+    invalid("mechanism.displayName", "a name different from templateName", def.displayName, "DP_PARAM_INVALID");
   const m: NoiseMechanism = Object.freeze({ ...def });
   registered.push(m);
   version++;

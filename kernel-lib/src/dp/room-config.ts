@@ -35,7 +35,10 @@ function normal(b: RoomBudgetConfig): string {
 
 /** Human text of a stored config (amounts are configuration, not data: safe to echo). */
 function text(b: RoomBudgetConfig): string {
-  return DIMS.filter((d) => b[d] !== undefined).map((d) => `${d}: ${String(b[d])}`).concat(`refresh: ${b.refresh ?? "none"}`).join(", ");
+  return DIMS.filter((d) => b[d] !== undefined)
+    .map((d) => `${d}: ${String(b[d])}`)
+    .concat(`refresh: ${b.refresh ?? "none"}`)
+    .join(", ");
 }
 
 /**
@@ -46,20 +49,28 @@ function text(b: RoomBudgetConfig): string {
 export function settleRoomBudget(db: Database, roomId: string, requested: RoomBudgetConfig | undefined): RoomBudgetConfig | undefined {
   db.exec(`CREATE TABLE IF NOT EXISTS lab_room_config (room_id TEXT PRIMARY KEY, budget_json TEXT NOT NULL, created_at TEXT NOT NULL)`);
   if (requested !== undefined) normal(requested); // a malformed amount is refused before anything is written
-  return db.transaction((): RoomBudgetConfig | undefined => {
-    const row = db.prepare(`SELECT budget_json FROM lab_room_config WHERE room_id = ?`).get(roomId) as { budget_json: string } | undefined;
-    if (!row) {
-      if (requested === undefined) return undefined;
-      db.prepare(`INSERT INTO lab_room_config (room_id, budget_json, created_at) VALUES (?, ?, ?)`).run(roomId, JSON.stringify(requested), new Date().toISOString());
-      return requested;
-    }
-    const stored = JSON.parse(row.budget_json) as RoomBudgetConfig;
-    if (requested !== undefined && normal(requested) !== normal(stored))
-      throw new CleanRoomError(
-        "ALREADY_EXISTS",
-        `"options.budget" differs from the budget room ${roomId} was created with (${text(stored)}); a room's budget cannot be changed by reopening it — omit "budget" to use the stored one, or open a new room`,
-        { field: "options.budget", expected: text(stored) },
-      );
-    return stored;
-  }).immediate();
+  return db
+    .transaction((): RoomBudgetConfig | undefined => {
+      const row = db.prepare(`SELECT budget_json FROM lab_room_config WHERE room_id = ?`).get(roomId) as
+        { budget_json: string } | undefined;
+      if (!row) {
+        if (requested === undefined) return undefined;
+        db.prepare(`INSERT INTO lab_room_config (room_id, budget_json, created_at) VALUES (?, ?, ?)`).run(
+          roomId,
+          JSON.stringify(requested),
+          new Date().toISOString(),
+        );
+        return requested;
+      }
+      const stored = JSON.parse(row.budget_json) as RoomBudgetConfig;
+      if (requested !== undefined && normal(requested) !== normal(stored))
+        throw new CleanRoomError(
+          "ALREADY_EXISTS",
+          `"options.budget" differs from the budget room ${roomId} was created with (${text(stored)}); ` +
+            `a room's budget cannot be changed by reopening it — omit "budget" to use the stored one, or open a new room`,
+          { field: "options.budget", expected: text(stored) },
+        );
+      return stored;
+    })
+    .immediate();
 }

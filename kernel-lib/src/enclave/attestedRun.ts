@@ -64,9 +64,13 @@ export interface AttestedRunReport {
  * @example
  * attestAndRelease({ enclave, purpose, inputs: [{ input: "people", owner: kms, encrypted }] }, rng)
  */
-export function attestAndRelease(req: { enclave: EnclaveInstance; inputs: AttestedInput[]; purpose: string; userData?: string }, rng: Rng): AttestedRunReport["attestations"] {
+export function attestAndRelease(
+  req: { enclave: EnclaveInstance; inputs: AttestedInput[]; purpose: string; userData?: string },
+  rng: Rng,
+): AttestedRunReport["attestations"] {
   if (typeof req !== "object" || req === null) invalid("req", "AttestedRunRequest", req);
-  if (!Array.isArray(req.inputs) || req.inputs.length === 0) invalid("req.inputs", "non-empty array of { input, owner, encrypted }", req.inputs);
+  if (!Array.isArray(req.inputs) || req.inputs.length === 0)
+    invalid("req.inputs", "non-empty array of { input, owner, encrypted }", req.inputs);
   const names = new Set<string>();
   req.inputs.forEach((x, i) => {
     if (typeof x?.input !== "string" || x.input.length === 0) invalid(`req.inputs[${i}].input`, "non-empty string", x?.input);
@@ -79,10 +83,21 @@ export function attestAndRelease(req: { enclave: EnclaveInstance; inputs: Attest
     const attestOpts: { purpose: string; userData?: string } = { purpose: req.purpose };
     if (req.userData !== undefined) attestOpts.userData = req.userData;
     const document: AttestationDocument = req.enclave.attest(nonce, attestOpts);
-    const grant = x.owner.releaseKey({ datasetId: x.encrypted.datasetId, document, nonce, recipientPublicKey: req.enclave.channelPublicKey }, rng);
+    const grant = x.owner.releaseKey(
+      { datasetId: x.encrypted.datasetId, document, nonce, recipientPublicKey: req.enclave.channelPublicKey },
+      rng,
+    );
     req.enclave.acceptKey(grant);
     const p = decodeDocument(document);
-    attestations.push({ owner: x.owner.owner, datasetId: grant.datasetId, documentHash: grant.documentHash, moduleId: p.module_id, timestamp: p.timestamp, checks: grant.verifiedChecks, released: true });
+    attestations.push({
+      owner: x.owner.owner,
+      datasetId: grant.datasetId,
+      documentHash: grant.documentHash,
+      moduleId: p.module_id,
+      timestamp: p.timestamp,
+      checks: grant.verifiedChecks,
+      released: true,
+    });
   }
   return attestations;
 }
@@ -115,10 +130,13 @@ export async function runAttestedAsync(req: AttestedRunRequest, rng: Rng): Promi
 }
 
 function prepare(req: AttestedRunRequest, rng: Rng): { attestations: AttestedRunReport["attestations"]; runReq: EnclaveRunRequest } {
-  if (typeof req !== "object" || req === null || typeof req.enclave !== "object" || req.enclave === null) invalid("req.enclave", "EnclaveInstance", req?.enclave);
+  if (typeof req !== "object" || req === null || typeof req.enclave !== "object" || req.enclave === null)
+    invalid("req.enclave", "EnclaveInstance", req?.enclave);
   // Refuse an unmeasured template before any key moves.
   if (!req.enclave.approvedTemplateHashes.includes(req.templateHash)) {
-    throw new CleanRoomError("QUERY_NOT_APPROVED", `"req.templateHash" expected a template hash measured into the enclave`, { field: "req.templateHash" });
+    throw new CleanRoomError("QUERY_NOT_APPROVED", `"req.templateHash" expected a template hash measured into the enclave`, {
+      field: "req.templateHash",
+    });
   }
   const attestations = attestAndRelease(req, rng);
   const datasets: Record<string, EncryptedDataset> = {};
@@ -128,7 +146,12 @@ function prepare(req: AttestedRunRequest, rng: Rng): { attestations: AttestedRun
   return { attestations, runReq };
 }
 
-function report(req: AttestedRunRequest, attestations: AttestedRunReport["attestations"], result: EnclaveRunResult, rng: Rng): AttestedRunReport {
+function report(
+  req: AttestedRunRequest,
+  attestations: AttestedRunReport["attestations"],
+  result: EnclaveRunResult,
+  rng: Rng,
+): AttestedRunReport {
   const m = req.enclave.measurement;
   return {
     kind: "attestation",

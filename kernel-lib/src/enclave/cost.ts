@@ -57,10 +57,20 @@ const median = (xs: number[]) => {
  * r.overheadRatio
  */
 export function measureEnclaveCost(
-  spec: { workload: EnclaveWorkload; input: string; bytes: Uint8Array; params: JsonValue; config?: { [k: string]: JsonValue }; templateHash?: string; purpose?: string; repeats?: number },
+  spec: {
+    workload: EnclaveWorkload;
+    input: string;
+    bytes: Uint8Array;
+    params: JsonValue;
+    config?: { [k: string]: JsonValue };
+    templateHash?: string;
+    purpose?: string;
+    repeats?: number;
+  },
   rng: Rng,
 ): EnclaveCostReport {
-  if (typeof spec !== "object" || spec === null || typeof spec.workload !== "function") invalid("spec.workload", "function", spec?.workload);
+  if (typeof spec !== "object" || spec === null || typeof spec.workload !== "function")
+    invalid("spec.workload", "function", spec?.workload);
   if (!(spec.bytes instanceof Uint8Array)) invalid("spec.bytes", "Uint8Array", spec.bytes);
   if (typeof spec.input !== "string" || spec.input.length === 0) invalid("spec.input", "non-empty string", spec.input);
   const repeats = spec.repeats ?? 5;
@@ -83,7 +93,12 @@ export function measureEnclaveCost(
     const enclave = root.launch({ engine, approvedTemplateHashes: [templateHash], config, workload: spec.workload }, rng);
     const kms = new KeyReleaseService({ owner: "owner", pinnedRootPublicKey: root.publicKeyHex });
     t0 = performance.now();
-    const encrypted = kms.protectDataset("ds", spec.bytes, { allowedMeasurements: allowImages([enclave.measurement.imageSha384]), requiredPurpose: purpose }, rng);
+    const encrypted = kms.protectDataset(
+      "ds",
+      spec.bytes,
+      { allowedMeasurements: allowImages([enclave.measurement.imageSha384]), requiredPurpose: purpose },
+      rng,
+    );
     ph.encrypt.push(performance.now() - t0);
 
     t0 = performance.now();
@@ -105,7 +120,13 @@ export function measureEnclaveCost(
     enclave.terminate();
   }
   const plainMs = median(plain);
-  const phasesMs = { encrypt: median(ph.encrypt), attest: median(ph.attest), verify: median(ph.verify), release: median(ph.release), run: median(ph.run) };
+  const phasesMs = {
+    encrypt: median(ph.encrypt),
+    attest: median(ph.attest),
+    verify: median(ph.verify),
+    release: median(ph.release),
+    run: median(ph.run),
+  };
   const enclaveTotalMs = phasesMs.encrypt + phasesMs.attest + phasesMs.verify + phasesMs.release + phasesMs.run;
   const ratio = (x: number) => x / Math.max(plainMs, 0.001);
   const round = (x: number) => Math.round(x * 1000) / 1000;
@@ -114,12 +135,24 @@ export function measureEnclaveCost(
     inputBytes: spec.bytes.length,
     repeats,
     plainMs: round(plainMs),
-    phasesMs: { encrypt: round(phasesMs.encrypt), attest: round(phasesMs.attest), verify: round(phasesMs.verify), release: round(phasesMs.release), run: round(phasesMs.run) },
+    phasesMs: {
+      encrypt: round(phasesMs.encrypt),
+      attest: round(phasesMs.attest),
+      verify: round(phasesMs.verify),
+      release: round(phasesMs.release),
+      run: round(phasesMs.run),
+    },
     enclaveTotalMs: round(enclaveTotalMs),
     overheadRatio: round(ratio(enclaveTotalMs)),
     oneTimeMs: round(phasesMs.encrypt + phasesMs.attest + phasesMs.verify + phasesMs.release),
     perQueryExtraMs: round(Math.max(0, phasesMs.run - plainMs)),
-    phaseRatios: { encrypt: round(ratio(phasesMs.encrypt)), attest: round(ratio(phasesMs.attest)), verify: round(ratio(phasesMs.verify)), release: round(ratio(phasesMs.release)), run: round(ratio(phasesMs.run)) },
+    phaseRatios: {
+      encrypt: round(ratio(phasesMs.encrypt)),
+      attest: round(ratio(phasesMs.attest)),
+      verify: round(ratio(phasesMs.verify)),
+      release: round(ratio(phasesMs.release)),
+      run: round(ratio(phasesMs.run)),
+    },
     note: "simulated TEE: cryptographic costs are real; memory encryption and enclave transitions of real hardware are not modelled",
     rngStamp: rngStamp(rng),
   };

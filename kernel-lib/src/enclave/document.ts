@@ -155,7 +155,8 @@ export function decodeCertificate(s: unknown, what = "certificate"): SimCertific
   const c = parseJsonB64(s, what) as SimCertificate;
   const t = c?.tbs;
   if (typeof c !== "object" || c === null || typeof t !== "object" || t === null) bad(`${what} has no tbs`);
-  if (t.version !== 1 || !isStr(t.subject) || !isStr(t.issuer) || !isStr(t.publicKey) || !/^[0-9a-f]{64}$/.test(t.publicKey)) bad(`${what} tbs fields`);
+  if (t.version !== 1 || !isStr(t.subject) || !isStr(t.issuer) || !isStr(t.publicKey) || !/^[0-9a-f]{64}$/.test(t.publicKey))
+    bad(`${what} tbs fields`);
   if (!Number.isSafeInteger(t.notBefore) || !Number.isSafeInteger(t.notAfter) || !isStr(c.signature)) bad(`${what} validity or signature`);
   return c;
 }
@@ -182,7 +183,8 @@ export function decodeDocument(doc: unknown): AttestationPayload {
   for (const [k, v] of Object.entries(p.pcrs)) if (!/^\d+$/.test(k) || !isStr(v) || !/^[0-9a-f]{96}$/.test(v)) bad(`pcrs[${k}]`);
   if (!isStr(p.pcrs["0"])) bad("pcrs[0] missing");
   if (!isStr(p.certificate) || !Array.isArray(p.cabundle) || p.cabundle.length === 0) bad("certificate / cabundle");
-  for (const f of ["public_key", "user_data", "nonce"] as const) if (p[f] !== null && (!isStr(p[f]) || !B64.test(p[f]!))) bad(`${f} must be base64 or null`);
+  for (const f of ["public_key", "user_data", "nonce"] as const)
+    if (p[f] !== null && (!isStr(p[f]) || !B64.test(p[f]!))) bad(`${f} must be base64 or null`);
   if (typeof p.debug !== "boolean") bad("debug must be boolean");
   if (!isStr(p.purpose) || p.purpose.length === 0) bad("purpose");
   return p;

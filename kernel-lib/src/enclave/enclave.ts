@@ -24,7 +24,14 @@ import { openSealed } from "../crypto/seal.js";
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { canonicalJson } from "../crypto/canonical.js";
 import { sha384Hex, measureImage, type EnclaveImage, type EnclaveMeasurement, type JsonValue, type LaunchContext } from "./measurement.js";
-import { documentHash, encodeCertificate, issueCertificate, signDocument, type AttestationDocument, type SimCertificate } from "./document.js";
+import {
+  documentHash,
+  encodeCertificate,
+  issueCertificate,
+  signDocument,
+  type AttestationDocument,
+  type SimCertificate,
+} from "./document.js";
 import type { EncryptedDataset, KeyReleaseGrant } from "./keyRelease.js";
 import { datasetAad, releaseInfo } from "./keyRelease.js";
 
@@ -65,7 +72,6 @@ export interface LaunchOptions {
   hostId?: string;
 }
 
-
 /**
  * The source text that gets measured. Uses `Function.prototype.toString` directly, so a
  * function object cannot lie about its code with its own `toString`; refuses bound, native
@@ -75,7 +81,8 @@ export interface LaunchOptions {
 function sourceOf(field: string, f: unknown): string {
   if (typeof f !== "function") invalid(field, "function", f);
   const src = Function.prototype.toString.call(f);
-  if (/\{\s*\[native code\]\s*\}\s*$/.test(src)) invalid(field, "a plain (not bound, native or proxied) function whose source can be measured", f);
+  if (/\{\s*\[native code\]\s*\}\s*$/.test(src))
+    invalid(field, "a plain (not bound, native or proxied) function whose source can be measured", f);
   return src;
 }
 
@@ -102,7 +109,14 @@ export class SimulatedHardwareRoot {
     this.#clock = clock;
     const now = clock();
     this.rootCertificate = issueCertificate(
-      { version: 1, subject: `cleanroom-lab simulated hardware root ${labId}`, issuer: `cleanroom-lab simulated hardware root ${labId}`, publicKey: this.publicKeyHex, notBefore: now, notAfter: now + 10 * 365 * 86_400_000 },
+      {
+        version: 1,
+        subject: `cleanroom-lab simulated hardware root ${labId}`,
+        issuer: `cleanroom-lab simulated hardware root ${labId}`,
+        publicKey: this.publicKeyHex,
+        notBefore: now,
+        notAfter: now + 10 * 365 * 86_400_000,
+      },
       kp.secretKey,
     );
   }
@@ -138,13 +152,22 @@ export class SimulatedHardwareRoot {
    */
   launch(opts: LaunchOptions, rng: Rng): EnclaveInstance {
     if (typeof opts !== "object" || opts === null) invalid("opts", "LaunchOptions", opts);
-    if (typeof opts.workload !== "function") invalid("opts.workload", "function ({ inputs, templateHash, params, purpose }) => JSON", opts.workload);
+    if (typeof opts.workload !== "function")
+      invalid("opts.workload", "function ({ inputs, templateHash, params, purpose }) => JSON", opts.workload);
     if (opts.debug !== undefined && typeof opts.debug !== "boolean") invalid("opts.debug", "boolean", opts.debug);
-    const image: EnclaveImage = { engine: opts.engine, approvedTemplateHashes: opts.approvedTemplateHashes, config: opts.config, workloadCode: sourceOf("opts.workload", opts.workload) };
+    const image: EnclaveImage = {
+      engine: opts.engine,
+      approvedTemplateHashes: opts.approvedTemplateHashes,
+      config: opts.config,
+      workloadCode: sourceOf("opts.workload", opts.workload),
+    };
     if (opts.signer !== undefined) image.signer = opts.signer;
     if (opts.dependencies !== undefined) {
-      if (typeof opts.dependencies !== "object" || opts.dependencies === null) invalid("opts.dependencies", "{ name: function | source }", opts.dependencies);
-      image.dependencies = Object.fromEntries(Object.entries(opts.dependencies).map(([k, v]) => [k, typeof v === "function" ? sourceOf(`opts.dependencies.${k}`, v) : v]));
+      if (typeof opts.dependencies !== "object" || opts.dependencies === null)
+        invalid("opts.dependencies", "{ name: function | source }", opts.dependencies);
+      image.dependencies = Object.fromEntries(
+        Object.entries(opts.dependencies).map(([k, v]) => [k, typeof v === "function" ? sourceOf(`opts.dependencies.${k}`, v) : v]),
+      );
     }
     const ctx: LaunchContext = {};
     if (opts.operator !== undefined) ctx.operator = opts.operator;
@@ -154,10 +177,27 @@ export class SimulatedHardwareRoot {
     const moduleKey = ed25519KeyPair(rng);
     const now = this.#clock();
     const cert = issueCertificate(
-      { version: 1, subject: moduleId, issuer: this.rootCertificate.tbs.subject, publicKey: hex(moduleKey.publicKey), notBefore: now, notAfter: now + 86_400_000 },
+      {
+        version: 1,
+        subject: moduleId,
+        issuer: this.rootCertificate.tbs.subject,
+        publicKey: hex(moduleKey.publicKey),
+        notBefore: now,
+        notAfter: now + 86_400_000,
+      },
       this.#secret,
     );
-    return new EnclaveInstance({ moduleId, measurement, moduleKey, cert, rootCert: this.rootCertificate, clock: this.#clock, debug: opts.debug ?? false, workload: opts.workload, rng });
+    return new EnclaveInstance({
+      moduleId,
+      measurement,
+      moduleKey,
+      cert,
+      rootCert: this.rootCertificate,
+      clock: this.#clock,
+      debug: opts.debug ?? false,
+      workload: opts.workload,
+      rng,
+    });
   }
 }
 
@@ -219,7 +259,17 @@ export class EnclaveInstance {
   #terminated = false;
 
   /** @internal use SimulatedHardwareRoot.launch */
-  constructor(a: { moduleId: string; measurement: EnclaveMeasurement; moduleKey: KeyPair; cert: SimCertificate; rootCert: SimCertificate; clock: () => number; debug: boolean; workload: EnclaveWorkload; rng: Rng }) {
+  constructor(a: {
+    moduleId: string;
+    measurement: EnclaveMeasurement;
+    moduleKey: KeyPair;
+    cert: SimCertificate;
+    rootCert: SimCertificate;
+    clock: () => number;
+    debug: boolean;
+    workload: EnclaveWorkload;
+    rng: Rng;
+  }) {
     this.moduleId = a.moduleId;
     this.measurement = a.measurement;
     this.debug = a.debug;
@@ -246,9 +296,11 @@ export class EnclaveInstance {
    */
   attest(nonce: string, opts: { purpose: string; userData?: string | Uint8Array }): AttestationDocument {
     this.#alive();
-    if (typeof nonce !== "string" || !/^([0-9a-f]{2}){16,512}$/.test(nonce)) invalid("nonce", "hex string of 16..512 bytes", nonce, "ATTESTATION_NONCE");
+    if (typeof nonce !== "string" || !/^([0-9a-f]{2}){16,512}$/.test(nonce))
+      invalid("nonce", "hex string of 16..512 bytes", nonce, "ATTESTATION_NONCE");
     if (typeof opts !== "object" || opts === null) invalid("opts", "{ purpose, userData? }", opts);
-    if (typeof opts.purpose !== "string" || !/^[a-z0-9_]+(\.[a-z0-9_]+)*$/.test(opts.purpose)) invalid("opts.purpose", "dotted data use like marketing.advertising", opts.purpose, "ATTESTATION_PURPOSE");
+    if (typeof opts.purpose !== "string" || !/^[a-z0-9_]+(\.[a-z0-9_]+)*$/.test(opts.purpose))
+      invalid("opts.purpose", "dotted data use like marketing.advertising", opts.purpose, "ATTESTATION_PURPOSE");
     let userData: string | null = null;
     if (opts.userData !== undefined) {
       const u = typeof opts.userData === "string" ? utf8(opts.userData) : opts.userData;
@@ -286,14 +338,25 @@ export class EnclaveInstance {
   acceptKey(grant: KeyReleaseGrant): { datasetId: string; purpose: string; accepted: true } {
     this.#alive();
     if (typeof grant !== "object" || grant === null || typeof grant.datasetId !== "string") invalid("grant", "KeyReleaseGrant", grant);
-    if (typeof grant.documentHash !== "string" || typeof grant.purpose !== "string") invalid("grant.documentHash", "hex string (with grant.purpose)", grant.documentHash);
+    if (typeof grant.documentHash !== "string" || typeof grant.purpose !== "string")
+      invalid("grant.documentHash", "hex string (with grant.purpose)", grant.documentHash);
     const sk = grant.sealedKey;
-    if (typeof sk !== "object" || sk === null || typeof sk.ephemeralPublicKey !== "string" || typeof sk.ciphertext !== "string") invalid("grant.sealedKey", "{ ephemeralPublicKey, ciphertext } (base64)", sk);
+    if (typeof sk !== "object" || sk === null || typeof sk.ephemeralPublicKey !== "string" || typeof sk.ciphertext !== "string")
+      invalid("grant.sealedKey", "{ ephemeralPublicKey, ciphertext } (base64)", sk);
     const issued = this.#issued.get(grant.documentHash);
-    if (!issued) throw new CleanRoomError("KEY_RELEASE_DENIED", "grant does not refer to a document this enclave issued", { field: "grant.documentHash" });
-    if (issued.purpose !== grant.purpose) throw new CleanRoomError("KEY_RELEASE_DENIED", "grant purpose differs from the attested purpose", { field: "grant.purpose" });
+    if (!issued)
+      throw new CleanRoomError("KEY_RELEASE_DENIED", "grant does not refer to a document this enclave issued", {
+        field: "grant.documentHash",
+      });
+    if (issued.purpose !== grant.purpose)
+      throw new CleanRoomError("KEY_RELEASE_DENIED", "grant purpose differs from the attested purpose", { field: "grant.purpose" });
     const box = { ephemeralPublicKey: fromB64(grant.sealedKey.ephemeralPublicKey), ciphertext: fromB64(grant.sealedKey.ciphertext) };
-    const key = openSealed(this.#channel.secretKey, this.#channel.publicKey, box, releaseInfo(grant.datasetId, grant.purpose, grant.documentHash));
+    const key = openSealed(
+      this.#channel.secretKey,
+      this.#channel.publicKey,
+      box,
+      releaseInfo(grant.datasetId, grant.purpose, grant.documentHash),
+    );
     this.#keys.set(grant.datasetId, { key, purpose: grant.purpose, documentHash: grant.documentHash });
     return { datasetId: grant.datasetId, purpose: grant.purpose, accepted: true };
   }
@@ -312,7 +375,9 @@ export class EnclaveInstance {
       const output = this.#workload(opened.input);
       if (output instanceof Promise) {
         output.catch(() => undefined);
-        throw new CleanRoomError("STATE_INVALID", "the workload returned a Promise; call runAsync for async workloads (e.g. DuckDB)", { field: "workload" });
+        throw new CleanRoomError("STATE_INVALID", "the workload returned a Promise; call runAsync for async workloads (e.g. DuckDB)", {
+          field: "workload",
+        });
       }
       return this.#finish(req, output, opened.seen);
     } finally {
@@ -340,9 +405,15 @@ export class EnclaveInstance {
   /** Check template, purpose and keys for every input, then decrypt (all or nothing). */
   #open(req: EnclaveRunRequest): { input: WorkloadInput; seen: EnclaveView["lastRun"] } {
     this.#alive();
-    if (typeof req !== "object" || req === null || typeof req.datasets !== "object" || req.datasets === null) invalid("req.datasets", "Record<name, EncryptedDataset>", req?.datasets);
+    if (typeof req !== "object" || req === null || typeof req.datasets !== "object" || req.datasets === null)
+      invalid("req.datasets", "Record<name, EncryptedDataset>", req?.datasets);
     if (!this.approvedTemplateHashes.includes(req.templateHash)) {
-      throw new CleanRoomError("QUERY_NOT_APPROVED", `"req.templateHash" expected a template hash measured into this enclave, got ${typeof req.templateHash === "string" ? req.templateHash.slice(0, 16) + "…" : typeof req.templateHash}`, { field: "req.templateHash" });
+      throw new CleanRoomError(
+        "QUERY_NOT_APPROVED",
+        `"req.templateHash" expected a template hash measured into this enclave, ` +
+          `got ${typeof req.templateHash === "string" ? req.templateHash.slice(0, 16) + "…" : typeof req.templateHash}`,
+        { field: "req.templateHash" },
+      );
     }
     if (typeof req.purpose !== "string") invalid("req.purpose", "string", req.purpose);
     const params = req.params ?? null;
@@ -350,8 +421,14 @@ export class EnclaveInstance {
     // Check every key before decrypting anything: refuse before any side effect.
     const plan = Object.entries(req.datasets).map(([name, ds]) => {
       const held = typeof ds?.datasetId === "string" ? this.#keys.get(ds.datasetId) : undefined;
-      if (!held) throw new CleanRoomError("KEY_RELEASE_DENIED", `no key released to this enclave for dataset of input "${name}"`, { field: `req.datasets.${name}` });
-      if (held.purpose !== req.purpose) throw new CleanRoomError("KEY_RELEASE_DENIED", `key for input "${name}" was released for purpose "${held.purpose}" only`, { field: "req.purpose" });
+      if (!held)
+        throw new CleanRoomError("KEY_RELEASE_DENIED", `no key released to this enclave for dataset of input "${name}"`, {
+          field: `req.datasets.${name}`,
+        });
+      if (held.purpose !== req.purpose)
+        throw new CleanRoomError("KEY_RELEASE_DENIED", `key for input "${name}" was released for purpose "${held.purpose}" only`, {
+          field: "req.purpose",
+        });
       return { name, ds, held };
     });
     const inputs: Record<string, Uint8Array> = {};
@@ -372,7 +449,15 @@ export class EnclaveInstance {
   #finish(req: EnclaveRunRequest, output: JsonValue, seen: EnclaveView["lastRun"]): EnclaveRunResult {
     const text = canonicalJson(output, "workload output");
     this.#lastRun = seen;
-    return { output: JSON.parse(text) as JsonValue, moduleId: this.moduleId, imageSha384: this.measurement.imageSha384, templateHash: req.templateHash, purpose: req.purpose, outputSha384: sha384Hex(text), rngStamp: rngStamp(this.#rng) };
+    return {
+      output: JSON.parse(text) as JsonValue,
+      moduleId: this.moduleId,
+      imageSha384: this.measurement.imageSha384,
+      templateHash: req.templateHash,
+      purpose: req.purpose,
+      outputSha384: sha384Hex(text),
+      rngStamp: rngStamp(this.#rng),
+    };
   }
 
   /** The enclave's view: what it holds, described by sizes and digests, never contents. */
@@ -382,7 +467,12 @@ export class EnclaveInstance {
       imageSha384: this.measurement.imageSha384,
       debug: this.debug,
       channelPublicKey: this.channelPublicKey,
-      keysHeld: [...this.#keys.entries()].map(([datasetId, k]) => ({ datasetId, purpose: k.purpose, documentHash: k.documentHash, keyBytes: k.key.length })),
+      keysHeld: [...this.#keys.entries()].map(([datasetId, k]) => ({
+        datasetId,
+        purpose: k.purpose,
+        documentHash: k.documentHash,
+        keyBytes: k.key.length,
+      })),
       lastRun: this.#lastRun.map((r) => ({ ...r })),
       documentsIssued: this.#issued.size,
       note: "inside the enclave: data keys and plaintext inputs exist here (listed by size/digest); none of it is returned",
@@ -390,7 +480,8 @@ export class EnclaveInstance {
   }
 
   #alive(): void {
-    if (this.#terminated) throw new CleanRoomError("STATE_INVALID", `enclave ${this.moduleId} was terminated; launch a new one`, { field: "enclave" });
+    if (this.#terminated)
+      throw new CleanRoomError("STATE_INVALID", `enclave ${this.moduleId} was terminated; launch a new one`, { field: "enclave" });
   }
 
   /** Destroy held keys (zeroised) and stop the enclave — e.g. when the session closes. */
@@ -402,7 +493,12 @@ export class EnclaveInstance {
   }
 
   /** Public summary (JSON-able). */
-  toJSON(): { moduleId: string; imageSha384: string; debug: boolean; channelPublicKey: string} {
-    return { moduleId: this.moduleId, imageSha384: this.measurement.imageSha384, debug: this.debug, channelPublicKey: this.channelPublicKey };
+  toJSON(): { moduleId: string; imageSha384: string; debug: boolean; channelPublicKey: string } {
+    return {
+      moduleId: this.moduleId,
+      imageSha384: this.measurement.imageSha384,
+      debug: this.debug,
+      channelPublicKey: this.channelPublicKey,
+    };
   }
 }

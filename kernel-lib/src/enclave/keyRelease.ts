@@ -21,7 +21,13 @@ import { CleanRoomError, invalid, isCleanRoomError, type ErrorCode } from "../er
 import { rngStamp, type Rng, type RngStamp } from "../rng.js";
 import { aesGcmSeal, b64, fromB64, utf8 } from "../crypto/primitives.js";
 import { sealTo } from "../crypto/seal.js";
-import { AttestationVerifier, type MeasurementPolicy, type VerifiedAttestation, checkMeasurementPolicy, purposeSatisfies } from "./verifier.js";
+import {
+  AttestationVerifier,
+  type MeasurementPolicy,
+  type VerifiedAttestation,
+  checkMeasurementPolicy,
+  purposeSatisfies,
+} from "./verifier.js";
 import type { AttestationDocument } from "./document.js";
 
 /** A data owner's key policy. */
@@ -83,11 +89,22 @@ export interface ReleaseDecision {
 const HEX96 = /^[0-9a-fA-F]{96}$/;
 const policySchema = z.strictObject({
   allowedMeasurements: z.strictObject({
-    anyOf: z.array(z.strictObject({ claim: z.enum(["ImageSha384", "PCR0", "PCR1", "PCR2", "PCR3", "PCR4", "PCR8"]), equals: z.string().regex(HEX96) })).optional(),
-    allOf: z.array(z.strictObject({ claim: z.enum(["ImageSha384", "PCR0", "PCR1", "PCR2", "PCR3", "PCR4", "PCR8"]), equals: z.string().regex(HEX96) })).optional(),
+    anyOf: z
+      .array(
+        z.strictObject({ claim: z.enum(["ImageSha384", "PCR0", "PCR1", "PCR2", "PCR3", "PCR4", "PCR8"]), equals: z.string().regex(HEX96) }),
+      )
+      .optional(),
+    allOf: z
+      .array(
+        z.strictObject({ claim: z.enum(["ImageSha384", "PCR0", "PCR1", "PCR2", "PCR3", "PCR4", "PCR8"]), equals: z.string().regex(HEX96) }),
+      )
+      .optional(),
   }),
   requiredPurpose: z.string().regex(/^[a-z0-9_]+(\.[a-z0-9_]+)*$/),
-  deniedPurposes: z.array(z.string().regex(/^[a-z0-9_]+(\.[a-z0-9_]+)*$/)).max(256).optional(),
+  deniedPurposes: z
+    .array(z.string().regex(/^[a-z0-9_]+(\.[a-z0-9_]+)*$/))
+    .max(256)
+    .optional(),
   maxDocumentAgeMs: z.number().int().positive().optional(),
 });
 
@@ -129,7 +146,14 @@ export class KeyReleaseService {
   #log: ReleaseDecision[] = [];
   #clock: () => number;
 
-  constructor(opts: { owner: string; pinnedRootPublicKey: string; clock?: () => number; maxAgeMs?: number; maxFutureSkewMs?: number; nonceTtlMs?: number }) {
+  constructor(opts: {
+    owner: string;
+    pinnedRootPublicKey: string;
+    clock?: () => number;
+    maxAgeMs?: number;
+    maxFutureSkewMs?: number;
+    nonceTtlMs?: number;
+  }) {
     if (typeof opts !== "object" || opts === null) invalid("opts", "{ owner, pinnedRootPublicKey }", opts);
     if (typeof opts.owner !== "string" || opts.owner.length === 0) invalid("opts.owner", "non-empty string", opts.owner);
     this.owner = opts.owner;
@@ -146,12 +170,15 @@ export class KeyReleaseService {
    * operator may hold; the key stays here.
    */
   protectDataset(datasetId: string, plaintext: Uint8Array, policy: KeyReleasePolicy, rng: Rng): EncryptedDataset {
-    if (typeof datasetId !== "string" || !/^[A-Za-z0-9_.:-]{1,200}$/.test(datasetId)) invalid("datasetId", "identifier [A-Za-z0-9_.:-]{1,200}", datasetId);
+    if (typeof datasetId !== "string" || !/^[A-Za-z0-9_.:-]{1,200}$/.test(datasetId))
+      invalid("datasetId", "identifier [A-Za-z0-9_.:-]{1,200}", datasetId);
     if (!(plaintext instanceof Uint8Array)) invalid("plaintext", "Uint8Array (e.g. serializeTable(table))", plaintext);
     const parsed = policySchema.safeParse(policy);
-    if (!parsed.success) throw new CleanRoomError("PARAM_INVALID", `"policy" invalid: ${z.prettifyError(parsed.error)}`, { field: "policy" });
+    if (!parsed.success)
+      throw new CleanRoomError("PARAM_INVALID", `"policy" invalid: ${z.prettifyError(parsed.error)}`, { field: "policy" });
     checkMeasurementPolicy(policy.allowedMeasurements, "policy.allowedMeasurements");
-    if (this.#keys.has(datasetId)) throw new CleanRoomError("ALREADY_EXISTS", `"datasetId" already protected by this owner`, { field: "datasetId" });
+    if (this.#keys.has(datasetId))
+      throw new CleanRoomError("ALREADY_EXISTS", `"datasetId" already protected by this owner`, { field: "datasetId" });
     const key = rng.bytes(32);
     const nonce = rng.bytes(12);
     const ciphertext = aesGcmSeal(key, nonce, plaintext, datasetAad(datasetId));
@@ -184,28 +211,57 @@ export class KeyReleaseService {
   releaseKey(req: KeyReleaseRequest, rng: Rng): KeyReleaseGrant {
     if (typeof req !== "object" || req === null) invalid("req", "{ datasetId, document, nonce, recipientPublicKey }", req);
     const entry = this.#keys.get(req.datasetId);
-    if (!entry) throw new CleanRoomError("NOT_FOUND", `"req.datasetId" expected a dataset protected by ${this.owner}`, { field: "req.datasetId" });
+    if (!entry)
+      throw new CleanRoomError("NOT_FOUND", `"req.datasetId" expected a dataset protected by ${this.owner}`, { field: "req.datasetId" });
     if (typeof req.recipientPublicKey !== "string") invalid("req.recipientPublicKey", "base64 X25519 key", req.recipientPublicKey);
     let verified: VerifiedAttestation;
     try {
-      verified = this.verifier.verify(req.document, { nonce: req.nonce, purpose: entry.policy.requiredPurpose, measurements: entry.policy.allowedMeasurements, channelPublicKey: req.recipientPublicKey });
+      verified = this.verifier.verify(req.document, {
+        nonce: req.nonce,
+        purpose: entry.policy.requiredPurpose,
+        measurements: entry.policy.allowedMeasurements,
+        channelPublicKey: req.recipientPublicKey,
+      });
       // Deny wins: a purpose inside or above a denied subtree is refused even if requiredPurpose covers it.
-      const denied = (entry.policy.deniedPurposes ?? []).find((d) => purposeSatisfies(verified.purpose, d) || purposeSatisfies(d, verified.purpose));
+      const denied = (entry.policy.deniedPurposes ?? []).find(
+        (d) => purposeSatisfies(verified.purpose, d) || purposeSatisfies(d, verified.purpose),
+      );
       if (denied !== undefined) {
-        throw new CleanRoomError("ATTESTATION_PURPOSE", `attestation refused (purpose): declared purpose "${verified.purpose}" overlaps "${denied}", which the owner's tags deny`, { check: "purpose", reason: `declared purpose overlaps denied "${denied}"` });
+        throw new CleanRoomError(
+          "ATTESTATION_PURPOSE",
+          `attestation refused (purpose): declared purpose "${verified.purpose}" overlaps "${denied}", which the owner's tags deny`,
+          { check: "purpose", reason: `declared purpose overlaps denied "${denied}"` },
+        );
       }
       const age = this.#clock() - verified.timestamp;
       // A dataset may demand a stricter freshness window than the service default.
       if (entry.policy.maxDocumentAgeMs !== undefined && age > entry.policy.maxDocumentAgeMs) {
-        throw new CleanRoomError("ATTESTATION_STALE", `attestation refused (freshness): document is ${age} ms old (dataset policy max ${entry.policy.maxDocumentAgeMs})`, { check: "freshness", reason: "older than the dataset policy allows" });
+        throw new CleanRoomError(
+          "ATTESTATION_STALE",
+          `attestation refused (freshness): document is ${age} ms old (dataset policy max ${entry.policy.maxDocumentAgeMs})`,
+          { check: "freshness", reason: "older than the dataset policy allows" },
+        );
       }
     } catch (e) {
-      if (isCleanRoomError(e)) this.#log.push({ datasetId: req.datasetId, decision: "refused", code: e.code, reason: String(e.details.reason ?? e.message), at: this.#clock() });
+      if (isCleanRoomError(e))
+        this.#log.push({
+          datasetId: req.datasetId,
+          decision: "refused",
+          code: e.code,
+          reason: String(e.details.reason ?? e.message),
+          at: this.#clock(),
+        });
       throw e;
     }
     // Seal to the key from the signed document, not to the one offered beside it.
     const box = sealTo(fromB64(verified.publicKey), entry.key, releaseInfo(req.datasetId, verified.purpose, verified.documentHash), rng);
-    this.#log.push({ datasetId: req.datasetId, decision: "released", imageSha384: verified.imageSha384, purpose: verified.purpose, at: this.#clock() });
+    this.#log.push({
+      datasetId: req.datasetId,
+      decision: "released",
+      imageSha384: verified.imageSha384,
+      purpose: verified.purpose,
+      at: this.#clock(),
+    });
     return {
       datasetId: req.datasetId,
       owner: this.owner,

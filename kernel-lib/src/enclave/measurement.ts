@@ -130,24 +130,28 @@ export function normaliseImage(image: EnclaveImage): EnclaveImage {
   if (typeof image.engine !== "object" || image.engine === null) invalid("image.engine", "{ name, version }", image.engine);
   const name = checkString("image.engine.name", image.engine.name, 200);
   const version = checkString("image.engine.version", image.engine.version, 200);
-  if (!Array.isArray(image.approvedTemplateHashes)) invalid("image.approvedTemplateHashes", "array of hex strings", image.approvedTemplateHashes);
+  if (!Array.isArray(image.approvedTemplateHashes))
+    invalid("image.approvedTemplateHashes", "array of hex strings", image.approvedTemplateHashes);
   const hashes = image.approvedTemplateHashes.map((h, i) => {
     if (typeof h !== "string" || !/^[0-9a-f]{16,128}$/.test(h)) invalid(`image.approvedTemplateHashes[${i}]`, "lowercase hex hash", h);
     return h;
   });
   const sorted = [...new Set(hashes)].sort();
-  if (typeof image.config !== "object" || image.config === null || Array.isArray(image.config)) invalid("image.config", "plain object", image.config);
+  if (typeof image.config !== "object" || image.config === null || Array.isArray(image.config))
+    invalid("image.config", "plain object", image.config);
   canonicalJson(image.config, "image.config");
   const workloadCode = checkString("image.workloadCode", image.workloadCode);
   const out: EnclaveImage = { engine: { name, version }, approvedTemplateHashes: sorted, config: image.config, workloadCode };
   if (image.dependencies !== undefined) {
-    if (typeof image.dependencies !== "object" || image.dependencies === null || Array.isArray(image.dependencies)) invalid("image.dependencies", "{ name: source }", image.dependencies);
+    if (typeof image.dependencies !== "object" || image.dependencies === null || Array.isArray(image.dependencies))
+      invalid("image.dependencies", "{ name: source }", image.dependencies);
     const deps: { [name: string]: string } = {};
     for (const [k, v] of Object.entries(image.dependencies)) deps[k] = checkString(`image.dependencies.${k}`, v);
     out.dependencies = deps;
   }
   if (image.signer !== undefined) {
-    if (typeof image.signer !== "string" || !/^[0-9a-f]{64}$/.test(image.signer)) invalid("image.signer", "64-char hex Ed25519 public key", image.signer);
+    if (typeof image.signer !== "string" || !/^[0-9a-f]{64}$/.test(image.signer))
+      invalid("image.signer", "64-char hex Ed25519 public key", image.signer);
     out.signer = image.signer;
   }
   return out;
@@ -178,7 +182,11 @@ export function measureImage(image: EnclaveImage, ctx: LaunchContext = {}): Encl
   const pcrs: PcrMap = {
     "0": register("image", canonicalImage),
     "1": register("engine+config", { engine: img.engine, config: img.config }),
-    "2": register("application", { workloadCodeSha384: sha384Hex(img.workloadCode), dependenciesSha384: depHashes, approvedTemplateHashes: img.approvedTemplateHashes }),
+    "2": register("application", {
+      workloadCodeSha384: sha384Hex(img.workloadCode),
+      dependenciesSha384: depHashes,
+      approvedTemplateHashes: img.approvedTemplateHashes,
+    }),
     "3": ctx.operator === undefined ? ZERO_PCR : register("operator", checkString("ctx.operator", ctx.operator, 200)),
     "4": ctx.hostId === undefined ? ZERO_PCR : register("host", checkString("ctx.hostId", ctx.hostId, 200)),
     "8": img.signer === undefined ? ZERO_PCR : register("signer", img.signer),

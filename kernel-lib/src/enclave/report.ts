@@ -72,7 +72,14 @@ export function attestationDisplay(
   } catch {
     fields = [{ name: "document", value: "malformed (cannot be decoded)" }];
   }
-  const out: AttestationDisplay = { kind: "attestation", version: 1, document: fields, checks: [], verified: false, keyRelease: { outcome: "not-requested" } };
+  const out: AttestationDisplay = {
+    kind: "attestation",
+    version: 1,
+    document: fields,
+    checks: [],
+    verified: false,
+    keyRelease: { outcome: "not-requested" },
+  };
   if (opts.title !== undefined) out.title = opts.title;
   if (opts.rngStamp) {
     out.rngMode = opts.rngStamp.rngMode;
@@ -80,7 +87,13 @@ export function attestationDisplay(
   }
   if ("error" in outcome) {
     const e = outcome.error;
-    const failedAt = !isCleanRoomError(e) ? null : typeof e.details.check === "string" ? e.details.check : e.code === "ATTESTATION_INVALID" ? "structure" : null;
+    const failedAt = !isCleanRoomError(e)
+      ? null
+      : typeof e.details.check === "string"
+        ? e.details.check
+        : e.code === "ATTESTATION_INVALID"
+          ? "structure"
+          : null;
     const reason = isCleanRoomError(e) ? `${e.code}: ${(e.details.reason as string | undefined) ?? e.message}` : String(e);
     let reached = failedAt !== null;
     for (const c of CHECK_ORDER) {
@@ -90,12 +103,14 @@ export function attestationDisplay(
       } else out.checks.push({ name: CHECK_TITLES[c], status: reached ? "ok" : "skipped" });
     }
     if (failedAt === null) out.checks.push({ name: "key release", status: "failed", reason });
-    out.keyRelease = outcome.keyRequested === false ? { outcome: "not-requested" } : { outcome: "denied", reason: isCleanRoomError(e) ? e.code : "error" };
+    out.keyRelease =
+      outcome.keyRequested === false ? { outcome: "not-requested" } : { outcome: "denied", reason: isCleanRoomError(e) ? e.code : "error" };
     return out;
   }
   for (const c of CHECK_ORDER) out.checks.push({ name: CHECK_TITLES[c], status: "ok" });
   out.verified = true;
-  if ("grantedTo" in outcome) out.keyRelease = { outcome: "released", reason: `data key for ${outcome.grantedTo} sealed to the attested key` };
+  if ("grantedTo" in outcome)
+    out.keyRelease = { outcome: "released", reason: `data key for ${outcome.grantedTo} sealed to the attested key` };
   else if (outcome.keyRequested) out.keyRelease = { outcome: "released" };
   return out;
 }

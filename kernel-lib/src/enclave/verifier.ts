@@ -26,7 +26,14 @@ import { CleanRoomError, invalid, type ErrorCode } from "../errors.js";
 import type { Rng } from "../rng.js";
 import { fromB64, hex } from "../crypto/primitives.js";
 import { ZERO_PCR } from "./measurement.js";
-import { certificateSignedBy, decodeCertificate, decodeDocument, documentHash, documentSignedBy, type AttestationDocument } from "./document.js";
+import {
+  certificateSignedBy,
+  decodeCertificate,
+  decodeDocument,
+  documentHash,
+  documentSignedBy,
+  type AttestationDocument,
+} from "./document.js";
 
 /** A claim on a PCR (`ImageSha384` is PCR0, as in `kms:RecipientAttestation:ImageSha384`). */
 export interface MeasurementClaim {
@@ -76,7 +83,18 @@ export interface VerifierOptions {
   nonceTtlMs?: number;
 }
 
-export const CHECK_ORDER = ["structure", "pinnedRoot", "signature", "replay", "nonce", "freshness", "debug", "measurement", "channelKey", "purpose"] as const;
+export const CHECK_ORDER = [
+  "structure",
+  "pinnedRoot",
+  "signature",
+  "replay",
+  "nonce",
+  "freshness",
+  "debug",
+  "measurement",
+  "channelKey",
+  "purpose",
+] as const;
 
 function fail(code: ErrorCode, check: string, reason: string, extra: Record<string, unknown> = {}): never {
   throw new CleanRoomError(code, `attestation refused (${check}): ${reason}`, { check, reason, ...extra });
@@ -126,8 +144,10 @@ export function checkMeasurementPolicy(p: unknown, field = "measurements"): Meas
     if (list === undefined) continue;
     if (!Array.isArray(list)) invalid(`${field}.${k}`, "array of { claim, equals }", list);
     list.forEach((c, i) => {
-      if (typeof c !== "object" || c === null || !claims.includes(c.claim)) invalid(`${field}.${k}[${i}].claim`, claims.join(" | "), c?.claim);
-      if (typeof c.equals !== "string" || !/^[0-9a-fA-F]{96}$/.test(c.equals)) invalid(`${field}.${k}[${i}].equals`, "96-char hex SHA-384", c.equals);
+      if (typeof c !== "object" || c === null || !claims.includes(c.claim))
+        invalid(`${field}.${k}[${i}].claim`, claims.join(" | "), c?.claim);
+      if (typeof c.equals !== "string" || !/^[0-9a-fA-F]{96}$/.test(c.equals))
+        invalid(`${field}.${k}[${i}].equals`, "96-char hex SHA-384", c.equals);
     });
   }
   return p as MeasurementPolicy;
@@ -162,7 +182,8 @@ export class AttestationVerifier {
 
   constructor(opts: VerifierOptions) {
     if (typeof opts !== "object" || opts === null) invalid("opts", "VerifierOptions", opts);
-    if (typeof opts.pinnedRootPublicKey !== "string" || !/^[0-9a-f]{64}$/.test(opts.pinnedRootPublicKey)) invalid("opts.pinnedRootPublicKey", "64-char lowercase hex Ed25519 key", opts.pinnedRootPublicKey);
+    if (typeof opts.pinnedRootPublicKey !== "string" || !/^[0-9a-f]{64}$/.test(opts.pinnedRootPublicKey))
+      invalid("opts.pinnedRootPublicKey", "64-char lowercase hex Ed25519 key", opts.pinnedRootPublicKey);
     const ms = (f: string, v: number | undefined, d: number) => {
       if (v === undefined) return d;
       if (!Number.isSafeInteger(v) || v < 0) invalid(f, "non-negative integer milliseconds", v);
@@ -203,18 +224,26 @@ export class AttestationVerifier {
     const cert = decodeCertificate(p.certificate);
     checks.push("structure");
 
-    if (root.tbs.publicKey !== this.pinnedRootPublicKey) fail("ATTESTATION_UNTRUSTED_ROOT", "pinnedRoot", "cabundle root is not the pinned hardware root", { rootKey: root.tbs.publicKey.slice(0, 16) });
+    if (root.tbs.publicKey !== this.pinnedRootPublicKey)
+      fail("ATTESTATION_UNTRUSTED_ROOT", "pinnedRoot", "cabundle root is not the pinned hardware root", {
+        rootKey: root.tbs.publicKey.slice(0, 16),
+      });
     checks.push("pinnedRoot");
 
-    if (!certificateSignedBy(root, this.pinnedRootPublicKey)) fail("ATTESTATION_SIGNATURE", "signature", "root certificate self-signature invalid");
-    if (!certificateSignedBy(cert, this.pinnedRootPublicKey)) fail("ATTESTATION_SIGNATURE", "signature", "module certificate not signed by the pinned root");
+    if (!certificateSignedBy(root, this.pinnedRootPublicKey))
+      fail("ATTESTATION_SIGNATURE", "signature", "root certificate self-signature invalid");
+    if (!certificateSignedBy(cert, this.pinnedRootPublicKey))
+      fail("ATTESTATION_SIGNATURE", "signature", "module certificate not signed by the pinned root");
     if (cert.tbs.subject !== p.module_id) fail("ATTESTATION_SIGNATURE", "signature", "module certificate subject differs from module_id");
-    if (p.timestamp < cert.tbs.notBefore || p.timestamp > cert.tbs.notAfter) fail("ATTESTATION_SIGNATURE", "signature", "document timestamp outside the module certificate's validity");
-    if (!documentSignedBy(doc, cert.tbs.publicKey)) fail("ATTESTATION_SIGNATURE", "signature", "document signature does not verify under the module certificate key");
+    if (p.timestamp < cert.tbs.notBefore || p.timestamp > cert.tbs.notAfter)
+      fail("ATTESTATION_SIGNATURE", "signature", "document timestamp outside the module certificate's validity");
+    if (!documentSignedBy(doc, cert.tbs.publicKey))
+      fail("ATTESTATION_SIGNATURE", "signature", "document signature does not verify under the module certificate key");
     checks.push("signature");
 
     const docNonce = p.nonce === null ? null : hex(fromB64(p.nonce));
-    if (docNonce !== null && this.#seen.has(docNonce)) fail("ATTESTATION_REPLAY", "replay", "this document's nonce was already accepted once");
+    if (docNonce !== null && this.#seen.has(docNonce))
+      fail("ATTESTATION_REPLAY", "replay", "this document's nonce was already accepted once");
     checks.push("replay");
 
     if (docNonce === null) fail("ATTESTATION_NONCE", "nonce", "document carries no nonce");
@@ -225,15 +254,22 @@ export class AttestationVerifier {
     this.#outstanding.delete(docNonce);
     this.#seen.add(docNonce);
     const now = this.#clock();
-    if (now - issuedAt > this.nonceTtlMs) fail("ATTESTATION_NONCE", "nonce", "challenge expired before the document arrived", { ageMs: now - issuedAt });
+    if (now - issuedAt > this.nonceTtlMs)
+      fail("ATTESTATION_NONCE", "nonce", "challenge expired before the document arrived", { ageMs: now - issuedAt });
     checks.push("nonce");
 
-    if (now - p.timestamp > this.maxAgeMs) fail("ATTESTATION_STALE", "freshness", `document is ${now - p.timestamp} ms old (max ${this.maxAgeMs})`, { ageMs: now - p.timestamp });
-    if (p.timestamp - now > this.maxFutureSkewMs) fail("ATTESTATION_STALE", "freshness", `document is dated ${p.timestamp - now} ms in the future`, { skewMs: p.timestamp - now });
+    if (now - p.timestamp > this.maxAgeMs)
+      fail("ATTESTATION_STALE", "freshness", `document is ${now - p.timestamp} ms old (max ${this.maxAgeMs})`, {
+        ageMs: now - p.timestamp,
+      });
+    if (p.timestamp - now > this.maxFutureSkewMs)
+      fail("ATTESTATION_STALE", "freshness", `document is dated ${p.timestamp - now} ms in the future`, { skewMs: p.timestamp - now });
     checks.push("freshness");
 
-    if (p.debug) fail("ATTESTATION_DEBUG", "debug", "enclave runs in debug mode (memory readable by the operator); refused regardless of policy");
-    if (p.pcrs["0"] === ZERO_PCR) fail("ATTESTATION_DEBUG", "debug", "PCR0 is all zeros (Nitro debug-mode signature); refused regardless of policy");
+    if (p.debug)
+      fail("ATTESTATION_DEBUG", "debug", "enclave runs in debug mode (memory readable by the operator); refused regardless of policy");
+    if (p.pcrs["0"] === ZERO_PCR)
+      fail("ATTESTATION_DEBUG", "debug", "PCR0 is all zeros (Nitro debug-mode signature); refused regardless of policy");
     checks.push("debug");
 
     const why = evaluateMeasurementPolicy(p.pcrs, policy);
@@ -251,6 +287,17 @@ export class AttestationVerifier {
     }
     checks.push("purpose");
 
-    return { moduleId: p.module_id, timestamp: p.timestamp, imageSha384: p.pcrs["0"]!, pcrs: { ...p.pcrs }, publicKey: p.public_key, userData: p.user_data, nonce: docNonce, purpose: p.purpose, documentHash: documentHash(doc), checks };
+    return {
+      moduleId: p.module_id,
+      timestamp: p.timestamp,
+      imageSha384: p.pcrs["0"]!,
+      pcrs: { ...p.pcrs },
+      publicKey: p.public_key,
+      userData: p.user_data,
+      nonce: docNonce,
+      purpose: p.purpose,
+      documentHash: documentHash(doc),
+      checks,
+    };
   }
 }

@@ -64,7 +64,12 @@ export interface IdentityGraphOptions {
  */
 export function generateIdentityGraph(o: IdentityGraphOptions): IdentityGraph {
   if (!Number.isSafeInteger(o.people) || o.people < 1 || o.people > 1_000_000) invalid("people", "integer in [1, 1000000]", o.people);
-  if (!Array.isArray(o.parties) || o.parties.length < 2 || new Set(o.parties).size !== o.parties.length || !o.parties.every((p) => typeof p === "string" && p.length > 0)) {
+  if (
+    !Array.isArray(o.parties) ||
+    o.parties.length < 2 ||
+    new Set(o.parties).size !== o.parties.length ||
+    !o.parties.every((p) => typeof p === "string" && p.length > 0)
+  ) {
     invalid("parties", "at least two distinct party names", o.parties);
   }
   const coverage = o.coverage ?? 0.6;
@@ -74,7 +79,11 @@ export function generateIdentityGraph(o: IdentityGraphOptions): IdentityGraph {
   const index = new Map<string, GraphEntry>();
   const observations: Record<string, PartyIdentifier[]> = Object.fromEntries(o.parties.map((p) => [p, []]));
   const add = (party: string, person: number, id: PartyIdentifier) => {
-    index.set(`${party}|${id.type}:${id.value}`, { person, party, staleAt: id.type === "email" ? 2 : id.type === "device" ? 2 * u() : u() });
+    index.set(`${party}|${id.type}:${id.value}`, {
+      person,
+      party,
+      staleAt: id.type === "email" ? 2 : id.type === "device" ? 2 * u() : u(),
+    });
     observations[party]!.push(id);
   };
   for (let p = 0; p < o.people; p++) {
@@ -135,13 +144,17 @@ export class IdentityProvider {
 
   /** Resolve a party's own identifiers to its pseudonyms and sealed collaboration tokens. */
   resolve(party: string, identifiers: readonly PartyIdentifier[]): ResolveResult {
-    if (!this.graph.parties.includes(party)) throw new CleanRoomError("CROSSWALK_DENIED", `"party" expected a party enrolled with the provider, got an unknown party`, { field: "party" });
+    if (!this.graph.parties.includes(party))
+      throw new CleanRoomError("CROSSWALK_DENIED", `"party" expected a party enrolled with the provider, got an unknown party`, {
+        field: "party",
+      });
     if (!Array.isArray(identifiers)) invalid("identifiers", "array of { type, value }", identifiers);
     const kParty = this.key(`party/${party}`);
     const kCollab = this.key("collaboration");
     const out: ResolveResult = { pseudonyms: [], collaborationTokens: [], reasons: [], resolved: 0 };
     identifiers.forEach((id, i) => {
-      if (!id || !["email", "cookie", "device"].includes(id.type) || typeof id.value !== "string") invalid(`identifiers[${i}]`, "{ type: email|cookie|device, value: string }", id, "INPUT_INVALID");
+      if (!id || !["email", "cookie", "device"].includes(id.type) || typeof id.value !== "string")
+        invalid(`identifiers[${i}]`, "{ type: email|cookie|device, value: string }", id, "INPUT_INVALID");
       const e = this.graph.index.get(`${party}|${id.type}:${id.value}`);
       const reason = !e ? "UNKNOWN" : e.staleAt < this.decay ? "EXPIRED" : null;
       if (reason || !e) {
@@ -180,7 +193,9 @@ export class CrosswalkJoiner {
     try {
       return "cw_" + hex(aesGcmOpen(this.key, raw.slice(0, 12), raw.slice(12), utf8("crosswalk-token")));
     } catch {
-      throw new CleanRoomError("CROSSWALK_DENIED", `"token" expected a token issued for this clean room, got one that does not open`, { field: "token" });
+      throw new CleanRoomError("CROSSWALK_DENIED", `"token" expected a token issued for this clean room, got one that does not open`, {
+        field: "token",
+      });
     }
   }
 }
@@ -225,7 +240,15 @@ export function crosswalk(options: CrosswalkOptions = {}): CrosswalkResult {
     const r = idp.resolve(party, ids);
     joined.push(new Set(r.collaborationTokens.filter((t): t is string => t !== null).map((t) => joiner.joinId(t))));
     const expired = r.reasons.filter((x) => x === "EXPIRED").length;
-    return { party, identifiers: ids.length, resolved: r.resolved, expired, unknown: ids.length - r.resolved - expired, resolveRate: ids.length ? r.resolved / ids.length : 0, r };
+    return {
+      party,
+      identifiers: ids.length,
+      resolved: r.resolved,
+      expired,
+      unknown: ids.length - r.resolved - expired,
+      resolveRate: ids.length ? r.resolved / ids.length : 0,
+      r,
+    };
   });
   const possible = new Set<number>();
   const seen0 = new Set(graph.observations[parties[0]]!.map((id) => graph.index.get(`${parties[0]}|${id.type}:${id.value}`)!.person));

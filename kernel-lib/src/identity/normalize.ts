@@ -59,6 +59,7 @@ export interface PhoneOptions {
   defaultCountry?: string;
 }
 
+// eslint-disable-next-line no-control-regex -- control characters are exactly what an email address must not contain
 const EMAIL_FORBIDDEN = /[\s\u0000-\u001f\u007f()<>[\],;:\\"]/u;
 const DOMAIN_LABEL = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 const GMAIL_DOMAINS = new Set(["gmail.com", "googlemail.com"]);
@@ -83,7 +84,11 @@ export function normalizeEmail(raw: unknown, options: EmailOptions = {}): Normal
   let domain = s.slice(at + 1);
   if (domain.endsWith(".")) domain = domain.slice(0, -1); // FQDN root dot
   const labels = domain.split(".");
-  if (labels.length < 2 || !labels.every((l) => DOMAIN_LABEL.test(l)) || !/^(?:[a-z]{2,63}|xn--[a-z0-9-]+)$/.test(labels[labels.length - 1]!)) {
+  if (
+    labels.length < 2 ||
+    !labels.every((l) => DOMAIN_LABEL.test(l)) ||
+    !/^(?:[a-z]{2,63}|xn--[a-z0-9-]+)$/.test(labels[labels.length - 1]!)
+  ) {
     return { ok: false, code: "DOMAIN_INVALID" };
   }
   if (options.stripPlus ?? true) {
@@ -149,7 +154,8 @@ export function normalizePhone(raw: unknown, options: PhoneOptions = {}): Normal
   else if (compact.startsWith("00")) e164 = compact.slice(2);
   else {
     let national = compact;
-    if (rule.trunk && national.startsWith(rule.trunk) && national.length === rule.max + rule.trunk.length) national = national.slice(rule.trunk.length);
+    if (rule.trunk && national.startsWith(rule.trunk) && national.length === rule.max + rule.trunk.length)
+      national = national.slice(rule.trunk.length);
     else if (rule.trunk && national.startsWith(rule.trunk) && national.length > rule.max) national = national.slice(rule.trunk.length);
     if (national.length < rule.min || national.length > rule.max) return { ok: false, code: "NATIONAL_NUMBER_INVALID" };
     e164 = rule.cc + national;
@@ -178,7 +184,11 @@ export interface NormalizedColumn {
  * normalizeColumn(["A@x.org", "nope"], "email")
  * // { values: ["a@x.org", null], rejections: [{ row: 1, code: "MISSING_AT" }], rejectionCounts: { MISSING_AT: 1 } }
  */
-export function normalizeColumn(values: readonly unknown[], kind: IdentifierKind, options: EmailOptions & PhoneOptions = {}): NormalizedColumn {
+export function normalizeColumn(
+  values: readonly unknown[],
+  kind: IdentifierKind,
+  options: EmailOptions & PhoneOptions = {},
+): NormalizedColumn {
   if (!Array.isArray(values)) invalid("values", "array of identifier strings", values);
   if (kind !== "email" && kind !== "phone") invalid("kind", `"email" or "phone"`, kind);
   const out: (string | null)[] = new Array(values.length);

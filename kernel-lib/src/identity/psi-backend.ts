@@ -124,7 +124,12 @@ export class NobleBackend implements PsiBackend {
   readonly threads = 1;
   constructor(private readonly dst: string = PSI_DST) {}
 
-  async hashAndBlind(elements: readonly string[], scalar: Uint8Array, progress?: ProgressFn, phase = "hash-and-blind"): Promise<Uint8Array[]> {
+  async hashAndBlind(
+    elements: readonly string[],
+    scalar: Uint8Array,
+    progress?: ProgressFn,
+    phase = "hash-and-blind",
+  ): Promise<Uint8Array[]> {
     const k = scalarFromBytes(scalar);
     const out: Uint8Array[] = new Array(elements.length);
     for (let i = 0; i < elements.length; i++) {
@@ -142,7 +147,10 @@ export class NobleBackend implements PsiBackend {
     const out: Uint8Array[] = new Array(points.length);
     for (let i = 0; i < points.length; i++) {
       const q = ristretto255.Point.fromBytes(points[i]!);
-      if (q.is0()) throw new CleanRoomError("CRYPTO_INVALID_POINT", `"points[${i}]" expected a non-identity ristretto255 element, got the identity`, { field: `points[${i}]` });
+      if (q.is0())
+        throw new CleanRoomError("CRYPTO_INVALID_POINT", `"points[${i}]" expected a non-identity ristretto255 element, got the identity`, {
+          field: `points[${i}]`,
+        });
       out[i] = q.multiply(k).toBytes();
       if ((i + 1) % CHUNK === 0 || i + 1 === points.length) {
         progress?.(i + 1, points.length, phase);
@@ -276,7 +284,8 @@ export class SodiumBackend implements PsiBackend {
     if (!Number.isInteger(t) || t < 1 || t > 256) invalid("threads", "integer in [1, 256]", t);
     this.dst = options.dst ?? PSI_DST;
     this.script = t > 1 ? (options.workerScript ?? defaultWorkerScript()) : undefined;
-    if (options.workerScript !== undefined && !fs.existsSync(options.workerScript)) invalid("workerScript", "path of an existing psi-worker.js", options.workerScript);
+    if (options.workerScript !== undefined && !fs.existsSync(options.workerScript))
+      invalid("workerScript", "path of an existing psi-worker.js", options.workerScript);
     this.threads = this.script ? t : 1;
   }
 
@@ -295,7 +304,12 @@ export class SodiumBackend implements PsiBackend {
     return p instanceof Uint8Array && p.length === POINT_BYTES && !isZero(p) && s.crypto_core_ristretto255_is_valid_point(p);
   }
 
-  async hashAndBlind(elements: readonly string[], scalar: Uint8Array, progress?: ProgressFn, phase = "hash-and-blind"): Promise<Uint8Array[]> {
+  async hashAndBlind(
+    elements: readonly string[],
+    scalar: Uint8Array,
+    progress?: ProgressFn,
+    phase = "hash-and-blind",
+  ): Promise<Uint8Array[]> {
     scalarFromBytes(scalar);
     const jobs: Job[] = [];
     const size = this.chunkSize(elements.length);
@@ -312,12 +326,17 @@ export class SodiumBackend implements PsiBackend {
       return unpack(await this.run(jobs, scalar, points.length, progress, phase));
     } catch (e) {
       if (e instanceof CleanRoomError) throw e;
-      throw new CleanRoomError("CRYPTO_INVALID_POINT", `"points" expected non-identity ristretto255 elements, got an element libsodium refused`, { field: "points" });
+      throw new CleanRoomError(
+        "CRYPTO_INVALID_POINT",
+        `"points" expected non-identity ristretto255 elements, got an element libsodium refused`,
+        { field: "points" },
+      );
     }
   }
 
   async firstInvalidPoint(points: readonly Uint8Array[]): Promise<number> {
-    if (points.some((p) => !(p instanceof Uint8Array) || p.length !== POINT_BYTES)) return points.findIndex((p) => !(p instanceof Uint8Array) || p.length !== POINT_BYTES);
+    if (points.some((p) => !(p instanceof Uint8Array) || p.length !== POINT_BYTES))
+      return points.findIndex((p) => !(p instanceof Uint8Array) || p.length !== POINT_BYTES);
     if (!this.script || points.length < 4096) return points.findIndex((p) => !this.isValidPoint(p));
     const jobs: Job[] = [];
     const size = this.chunkSize(points.length);
@@ -336,7 +355,14 @@ export class SodiumBackend implements PsiBackend {
     return Math.max(1, Math.ceil(n / chunks));
   }
 
-  private async run(jobs: Job[], scalar: Uint8Array, total: number, progress: ProgressFn | undefined, phase: string, unit = POINT_BYTES): Promise<Uint8Array> {
+  private async run(
+    jobs: Job[],
+    scalar: Uint8Array,
+    total: number,
+    progress: ProgressFn | undefined,
+    phase: string,
+    unit = POINT_BYTES,
+  ): Promise<Uint8Array> {
     const results: Uint8Array[] = new Array(jobs.length);
     let done = 0;
     const finish = (i: number, r: Uint8Array) => {
@@ -348,7 +374,14 @@ export class SodiumBackend implements PsiBackend {
       const s = this.sodium ?? (await this.init()).sodium!;
       for (let i = 0; i < jobs.length; i++) {
         const j = jobs[i]!;
-        finish(i, j.op === "hash" ? sodiumHashAndBlind(s, j.elements, scalar, this.dst) : j.op === "blind" ? sodiumBlind(s, j.packed, scalar) : sodiumValidate(s, j.packed));
+        finish(
+          i,
+          j.op === "hash"
+            ? sodiumHashAndBlind(s, j.elements, scalar, this.dst)
+            : j.op === "blind"
+              ? sodiumBlind(s, j.packed, scalar)
+              : sodiumValidate(s, j.packed),
+        );
         await tick();
       }
     } else {

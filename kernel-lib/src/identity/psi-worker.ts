@@ -25,7 +25,11 @@ parentPort?.on("message", (job: Job) => {
     (s) => {
       try {
         const packed =
-          job.op === "hash" ? sodiumHashAndBlind(s, job.elements, job.scalar, dst) : job.op === "blind" ? sodiumBlind(s, job.packed, job.scalar) : sodiumValidate(s, job.packed);
+          job.op === "hash"
+            ? sodiumHashAndBlind(s, job.elements, job.scalar, dst)
+            : job.op === "blind"
+              ? sodiumBlind(s, job.packed, job.scalar)
+              : sodiumValidate(s, job.packed);
         parentPort!.postMessage({ ok: true, packed }, [packed.buffer as ArrayBuffer]);
       } catch (e) {
         parentPort!.postMessage({ ok: false, error: e instanceof Error ? e.message : String(e) });

@@ -93,7 +93,10 @@ export class KeyRegistry {
   private readonly used = new Set<string>();
   claim(scalar: Uint8Array): void {
     const fp = hex(sha256(scalar));
-    if (this.used.has(fp)) throw new CleanRoomError("PSI_KEY_REUSE", `"secretKey" expected a fresh PSI key, got one already used in an earlier session`, { field: "secretKey" });
+    if (this.used.has(fp))
+      throw new CleanRoomError("PSI_KEY_REUSE", `"secretKey" expected a fresh PSI key, got one already used in an earlier session`, {
+        field: "secretKey",
+      });
     this.used.add(fp);
   }
   /** True if `scalar` was already claimed (lets a caller pick the next seeded key instead). */
@@ -136,7 +139,15 @@ export function deriveJoinKey(doublyBlinded: Uint8Array, sessionId: string, labe
 
 function summarize(direction: "sent" | "received", m: PsiMessage): TranscriptEntry {
   const json = JSON.stringify(m);
-  return { direction, kind: m.kind, sessionId: m.sessionId, count: m.encryptedElements.length, bytes: json.length, sha256: hex(sha256(utf8(json))), preview: m.encryptedElements.slice(0, 2) };
+  return {
+    direction,
+    kind: m.kind,
+    sessionId: m.sessionId,
+    count: m.encryptedElements.length,
+    bytes: json.length,
+    sha256: hex(sha256(utf8(json))),
+    preview: m.encryptedElements.slice(0, 2),
+  };
 }
 
 abstract class PsiParty {
@@ -153,7 +164,10 @@ abstract class PsiParty {
   protected readonly rng: Rng;
   readonly transcript: TranscriptEntry[] = [];
 
-  constructor(protected readonly role: "client" | "server", o: PsiPartyOptions) {
+  constructor(
+    protected readonly role: "client" | "server",
+    o: PsiPartyOptions,
+  ) {
     if (o === null || typeof o !== "object") invalid("options", "PSI party options", o);
     const mode = o.mode ?? "intersection";
     if (!PSI_MODES.includes(mode)) invalid("mode", PSI_MODES.map((m) => `"${m}"`).join(" | "), mode);
@@ -178,8 +192,12 @@ abstract class PsiParty {
 
   /** Run `fn`; on any error abort the session (wipe the key) and rethrow. */
   protected async guard<T>(expect: "fresh" | "waiting", fn: () => Promise<T>): Promise<T> {
-    if (this.state === "aborted") throw new CleanRoomError("PSI_SESSION_ABORTED", `"session" expected a live PSI session, got one aborted after an earlier error`, { field: "session" });
-    if (this.state !== expect) throw new CleanRoomError("STATE_INVALID", `"session" expected state ${expect}, got ${this.state}`, { field: "session" });
+    if (this.state === "aborted")
+      throw new CleanRoomError("PSI_SESSION_ABORTED", `"session" expected a live PSI session, got one aborted after an earlier error`, {
+        field: "session",
+      });
+    if (this.state !== expect)
+      throw new CleanRoomError("STATE_INVALID", `"session" expected state ${expect}, got ${this.state}`, { field: "session" });
     try {
       return await fn();
     } catch (e) {
@@ -201,15 +219,28 @@ abstract class PsiParty {
   /** Validate and deduplicate a party's own input set (before hashing). */
   protected checkOwnSet(field: string, elements: readonly string[]): void {
     if (!Array.isArray(elements)) invalid(field, "array of normalised identifier strings", elements);
-    if (elements.length === 0) throw new CleanRoomError("PSI_EMPTY_SET", `"${field}" expected at least one element, got an empty set`, { field });
-    if (elements.length > this.maxSetSize) throw new CleanRoomError("PSI_SET_TOO_LARGE", `"${field}" expected at most ${this.maxSetSize} elements, got ${elements.length}`, { field, limit: this.maxSetSize, size: elements.length });
+    if (elements.length === 0)
+      throw new CleanRoomError("PSI_EMPTY_SET", `"${field}" expected at least one element, got an empty set`, { field });
+    if (elements.length > this.maxSetSize)
+      throw new CleanRoomError("PSI_SET_TOO_LARGE", `"${field}" expected at most ${this.maxSetSize} elements, got ${elements.length}`, {
+        field,
+        limit: this.maxSetSize,
+        size: elements.length,
+      });
     const seen = new Set<string>();
     for (let i = 0; i < elements.length; i++) {
       const e = elements[i];
       // Never echo the value: a numeric phone number or customer id would land in the error text.
       if (typeof e !== "string" || e.length === 0)
-        throw new CleanRoomError("INPUT_INVALID", `"${field}[${i}]" expected non-empty string, got ${e === null ? "null" : typeof e === "string" ? "an empty string" : typeof e}`, { field: `${field}[${i}]`, expected: "non-empty string", got: e === null ? "null" : typeof e });
-      if (seen.has(e)) throw new CleanRoomError("PSI_DUPLICATE_ELEMENT", `"${field}[${i}]" expected a distinct element, got a duplicate`, { field: `${field}[${i}]` });
+        throw new CleanRoomError(
+          "INPUT_INVALID",
+          `"${field}[${i}]" expected non-empty string, got ${e === null ? "null" : typeof e === "string" ? "an empty string" : typeof e}`,
+          { field: `${field}[${i}]`, expected: "non-empty string", got: e === null ? "null" : typeof e },
+        );
+      if (seen.has(e))
+        throw new CleanRoomError("PSI_DUPLICATE_ELEMENT", `"${field}[${i}]" expected a distinct element, got a duplicate`, {
+          field: `${field}[${i}]`,
+        });
       seen.add(e);
     }
   }
@@ -221,32 +252,51 @@ abstract class PsiParty {
     const o = m as Record<string, unknown>;
     if (o.kind !== kind) invalid(`${field}.kind`, `"${kind}"`, o.kind, "PSI_INVALID_MESSAGE");
     if (o.protocol !== PSI_PROTOCOL) invalid(`${field}.protocol`, `"${PSI_PROTOCOL}"`, o.protocol, "PSI_INVALID_MESSAGE");
-    if (typeof o.sessionId !== "string" || !/^[0-9a-f]{32}$/.test(o.sessionId)) invalid(`${field}.sessionId`, "32 hex characters", o.sessionId, "PSI_INVALID_MESSAGE");
+    if (typeof o.sessionId !== "string" || !/^[0-9a-f]{32}$/.test(o.sessionId))
+      invalid(`${field}.sessionId`, "32 hex characters", o.sessionId, "PSI_INVALID_MESSAGE");
     if (this.sessionId && o.sessionId !== this.sessionId) {
-      throw new CleanRoomError("PSI_INVALID_MESSAGE", `"${field}.sessionId" expected this session's id, got another session's`, { field: `${field}.sessionId` });
+      throw new CleanRoomError("PSI_INVALID_MESSAGE", `"${field}.sessionId" expected this session's id, got another session's`, {
+        field: `${field}.sessionId`,
+      });
     }
     const els = o.encryptedElements;
     if (!Array.isArray(els)) invalid(`${field}.encryptedElements`, "array of hex points", els, "PSI_INVALID_MESSAGE");
-    if (els.length === 0) throw new CleanRoomError("PSI_EMPTY_SET", `"${field}.encryptedElements" expected at least one element, got an empty set`, { field: `${field}.encryptedElements` });
+    if (els.length === 0)
+      throw new CleanRoomError("PSI_EMPTY_SET", `"${field}.encryptedElements" expected at least one element, got an empty set`, {
+        field: `${field}.encryptedElements`,
+      });
     if (els.length > this.maxSetSize) {
-      throw new CleanRoomError("PSI_SET_TOO_LARGE", `"${field}.encryptedElements" expected at most ${this.maxSetSize} elements, got ${els.length}`, { field: `${field}.encryptedElements`, limit: this.maxSetSize, size: els.length });
+      throw new CleanRoomError(
+        "PSI_SET_TOO_LARGE",
+        `"${field}.encryptedElements" expected at most ${this.maxSetSize} elements, got ${els.length}`,
+        { field: `${field}.encryptedElements`, limit: this.maxSetSize, size: els.length },
+      );
     }
-    if (expectLength !== undefined && els.length !== expectLength) invalid(`${field}.encryptedElements`, `exactly ${expectLength} elements`, els, "PSI_INVALID_MESSAGE");
+    if (expectLength !== undefined && els.length !== expectLength)
+      invalid(`${field}.encryptedElements`, `exactly ${expectLength} elements`, els, "PSI_INVALID_MESSAGE");
     const seen = new Set<string>();
     const points: Uint8Array[] = new Array(els.length);
     for (let i = 0; i < els.length; i++) {
       const s = els[i];
       const f = `${field}.encryptedElements[${i}]`;
-      if (typeof s !== "string" || !HEX64.test(s)) invalid(f, "64 lowercase hex characters (a 32-byte ristretto255 encoding)", s, "PSI_INVALID_MESSAGE");
-      if (seen.has(s)) throw new CleanRoomError("PSI_DUPLICATE_ELEMENT", `"${f}" expected a distinct element, got a duplicate`, { field: f });
+      if (typeof s !== "string" || !HEX64.test(s))
+        invalid(f, "64 lowercase hex characters (a 32-byte ristretto255 encoding)", s, "PSI_INVALID_MESSAGE");
+      if (seen.has(s))
+        throw new CleanRoomError("PSI_DUPLICATE_ELEMENT", `"${f}" expected a distinct element, got a duplicate`, { field: f });
       seen.add(s);
       points[i] = fromHex(s);
     }
     // canonical encoding and not the identity (RFC 9496 §4.3.1 decode), possibly on workers
-    const bad = this.backend.firstInvalidPoint ? await this.backend.firstInvalidPoint(points) : points.findIndex((p) => !this.backend.isValidPoint(p));
+    const bad = this.backend.firstInvalidPoint
+      ? await this.backend.firstInvalidPoint(points)
+      : points.findIndex((p) => !this.backend.isValidPoint(p));
     if (bad >= 0) {
       const f = `${field}.encryptedElements[${bad}]`;
-      throw new CleanRoomError("CRYPTO_INVALID_POINT", `"${f}" expected a canonical non-identity ristretto255 encoding, got an invalid or identity point`, { field: f });
+      throw new CleanRoomError(
+        "CRYPTO_INVALID_POINT",
+        `"${f}" expected a canonical non-identity ristretto255 encoding, got an invalid or identity point`,
+        { field: f },
+      );
     }
     this.transcript.push(summarize("received", m as PsiMessage));
     return points;
@@ -288,8 +338,16 @@ export class PsiClient extends PsiParty {
       this.sessionId = hex(this.idBytes);
       // Send in a secret random order: otherwise, in joinKeys mode, the server would learn
       // which *positions* of our (possibly meaningfully ordered) list matched.
-      this.perm = shuffle(elements.map((_, i) => i), this.rng);
-      const blinded = await this.backend.hashAndBlind(this.perm.map((i) => elements[i]!), this.key, this.progress, "client: hash and blind own set");
+      this.perm = shuffle(
+        elements.map((_, i) => i),
+        this.rng,
+      );
+      const blinded = await this.backend.hashAndBlind(
+        this.perm.map((i) => elements[i]!),
+        this.key,
+        this.progress,
+        "client: hash and blind own set",
+      );
       this.n = elements.length;
       this.state = "waiting";
       return this.sent({
@@ -308,12 +366,15 @@ export class PsiClient extends PsiParty {
   processResponse(setup: PsiSetup, response: PsiResponse): Promise<PsiClientOutput> {
     return this.guard("waiting", async () => {
       const setupPts = await this.checkMessage(setup, "psi.setup");
-      if (setupPts.length < this.minPeer) invalid("psi.setup.encryptedElements", `at least ${this.minPeer} elements (minPeerSetSize)`, setupPts, "PSI_SET_TOO_SMALL");
-      if (!isSortedHex(setup.encryptedElements)) invalid("psi.setup.encryptedElements", "sorted elements", setup.encryptedElements, "PSI_INVALID_MESSAGE");
+      if (setupPts.length < this.minPeer)
+        invalid("psi.setup.encryptedElements", `at least ${this.minPeer} elements (minPeerSetSize)`, setupPts, "PSI_SET_TOO_SMALL");
+      if (!isSortedHex(setup.encryptedElements))
+        invalid("psi.setup.encryptedElements", "sorted elements", setup.encryptedElements, "PSI_INVALID_MESSAGE");
       const respPts = await this.checkMessage(response, "psi.response", this.n);
       const wantOrder = this.mode === "cardinality" ? "sorted" : "request";
       if (response.order !== wantOrder) invalid("psi.response.order", `"${wantOrder}"`, response.order, "PSI_INVALID_MESSAGE");
-      if (wantOrder === "sorted" && !isSortedHex(response.encryptedElements)) invalid("psi.response.encryptedElements", "sorted elements", response.encryptedElements, "PSI_INVALID_MESSAGE");
+      if (wantOrder === "sorted" && !isSortedHex(response.encryptedElements))
+        invalid("psi.response.encryptedElements", "sorted elements", response.encryptedElements, "PSI_INVALID_MESSAGE");
       const serverDouble = (await this.backend.blind(setupPts, this.key, this.progress, "client: blind server set")).map(hex);
       const serverSet = new Set(serverDouble);
       const mine = response.encryptedElements;
@@ -325,7 +386,12 @@ export class PsiClient extends PsiParty {
       if (this.mode === "intersection") return { mode: "intersection", intersectionSize: intersection.length, intersection };
       const joinKeys: (string | null)[] = new Array(mine.length).fill(null);
       for (const r of hits) joinKeys[this.perm[r]!] = deriveJoinKey(respPts[r]!, this.sessionId, this.label);
-      const finish = this.sent<PsiFinish>({ kind: "psi.finish", protocol: PSI_PROTOCOL, sessionId: this.sessionId, encryptedElements: serverDouble });
+      const finish = this.sent<PsiFinish>({
+        kind: "psi.finish",
+        protocol: PSI_PROTOCOL,
+        sessionId: this.sessionId,
+        encryptedElements: serverDouble,
+      });
       return { mode: "joinKeys", intersectionSize: intersection.length, intersection, joinKeys, finish };
     });
   }
@@ -349,10 +415,13 @@ export class PsiServer extends PsiParty {
     return this.guard("fresh", async () => {
       this.checkOwnSet("elements", elements);
       const pts = await this.checkMessage(request, "psi.request");
-      if (request.mode !== this.mode) invalid("psi.request.mode", `"${this.mode}" (the server's mode)`, request.mode, "PSI_INVALID_MESSAGE");
-      if (request.revealIntersection !== (this.mode !== "cardinality")) invalid("psi.request.revealIntersection", String(this.mode !== "cardinality"), request.revealIntersection, "PSI_INVALID_MESSAGE");
+      if (request.mode !== this.mode)
+        invalid("psi.request.mode", `"${this.mode}" (the server's mode)`, request.mode, "PSI_INVALID_MESSAGE");
+      if (request.revealIntersection !== (this.mode !== "cardinality"))
+        invalid("psi.request.revealIntersection", String(this.mode !== "cardinality"), request.revealIntersection, "PSI_INVALID_MESSAGE");
       if (request.dst !== PSI_DST) invalid("psi.request.dst", `"${PSI_DST}"`, request.dst, "PSI_INVALID_MESSAGE");
-      if (pts.length < this.minPeer) invalid("psi.request.encryptedElements", `at least ${this.minPeer} elements (minPeerSetSize)`, pts, "PSI_SET_TOO_SMALL");
+      if (pts.length < this.minPeer)
+        invalid("psi.request.encryptedElements", `at least ${this.minPeer} elements (minPeerSetSize)`, pts, "PSI_SET_TOO_SMALL");
       this.sessionId = request.sessionId;
       const double = (await this.backend.blind(pts, this.key, this.progress, "server: blind client set")).map(hex);
       const own = (await this.backend.hashAndBlind(elements, this.key, this.progress, "server: hash and blind own set")).map(hex);
@@ -362,7 +431,12 @@ export class PsiServer extends PsiParty {
       this.n = elements.length;
       if (this.mode === "joinKeys") this.clientDouble = new Set(double);
       const sorted = this.mode === "cardinality";
-      const setup = this.sent<PsiSetup>({ kind: "psi.setup", protocol: PSI_PROTOCOL, sessionId: this.sessionId, encryptedElements: order.map((i) => own[i]!) });
+      const setup = this.sent<PsiSetup>({
+        kind: "psi.setup",
+        protocol: PSI_PROTOCOL,
+        sessionId: this.sessionId,
+        encryptedElements: order.map((i) => own[i]!),
+      });
       const response = this.sent<PsiResponse>({
         kind: "psi.response",
         protocol: PSI_PROTOCOL,
@@ -379,7 +453,9 @@ export class PsiServer extends PsiParty {
   /** joinKeys mode: match the client's H(y)^ab (setup order) against our H(x)^ab. */
   processFinish(finish: PsiFinish): Promise<PsiServerOutput> {
     if (this.mode !== "joinKeys" && this.state !== "aborted") {
-      return Promise.reject(new CleanRoomError("STATE_INVALID", `"session" expected a joinKeys session, got mode ${this.mode}`, { field: "session" }));
+      return Promise.reject(
+        new CleanRoomError("STATE_INVALID", `"session" expected a joinKeys session, got mode ${this.mode}`, { field: "session" }),
+      );
     }
     return this.guard("waiting", async () => {
       const pts = await this.checkMessage(finish, "psi.finish", this.n);

@@ -20,7 +20,21 @@ import { linkedPair, type Tap, type Transport } from "../transport/transport.js"
 import { secureTransport } from "../transport/secure.js";
 import { normalizeColumn, type EmailOptions, type IdentifierKind, type PhoneOptions, type RejectionCode } from "./normalize.js";
 import { makeBackend, randomScalar, type BackendName, type ProgressFn } from "./psi-backend.js";
-import { defaultKeyRegistry, KeyRegistry, PsiClient, PsiServer, type PsiClientOutput, type PsiMessage, type PsiMode, type PsiRequest, type PsiResponse, type PsiServerOutput, type PsiSetup, type TranscriptEntry, PSI_PROTOCOL } from "./psi.js";
+import {
+  defaultKeyRegistry,
+  KeyRegistry,
+  PsiClient,
+  PsiServer,
+  type PsiClientOutput,
+  type PsiMessage,
+  type PsiMode,
+  type PsiRequest,
+  type PsiResponse,
+  type PsiServerOutput,
+  type PsiSetup,
+  type TranscriptEntry,
+  PSI_PROTOCOL,
+} from "./psi.js";
 
 export interface RunPsiOptions {
   /** Identifier column in object rows (default "email"); ignored for string rows. */
@@ -108,7 +122,8 @@ export type RowsLike = readonly unknown[] | { objects(): unknown[] };
 
 export function asRows(rows: RowsLike, field: string): readonly unknown[] {
   if (Array.isArray(rows)) return rows;
-  if (rows !== null && typeof rows === "object" && typeof (rows as { objects?: unknown }).objects === "function") return (rows as { objects(): unknown[] }).objects();
+  if (rows !== null && typeof rows === "object" && typeof (rows as { objects?: unknown }).objects === "function")
+    return (rows as { objects(): unknown[] }).objects();
   return invalid(field, "array of rows (objects or identifier strings) or a table with objects()", rows);
 }
 
@@ -135,7 +150,11 @@ export function prepare(rows: readonly unknown[], o: Pick<RunPsiOptions, "column
     }
     return k;
   });
-  if (distinct.length === 0) throw new CleanRoomError("PSI_EMPTY_SET", `"${field}" expected at least one valid identifier, got none after normalisation`, { field, rejectionCounts: norm.rejectionCounts });
+  if (distinct.length === 0)
+    throw new CleanRoomError("PSI_EMPTY_SET", `"${field}" expected at least one valid identifier, got none after normalisation`, {
+      field,
+      rejectionCounts: norm.rejectionCounts,
+    });
   return { norm, distinct, rowToElement };
 }
 
@@ -218,7 +237,9 @@ export class PsiResponder {
         if (this.confirm) await awaitDone(t, request.sessionId);
         return null;
       }
-      const out = await this.server.processFinish((await t.receive({ protocol: PSI_PROTOCOL })).body as unknown as Parameters<PsiServer["processFinish"]>[0]);
+      const out = await this.server.processFinish(
+        (await t.receive({ protocol: PSI_PROTOCOL })).body as unknown as Parameters<PsiServer["processFinish"]>[0],
+      );
       if (this.confirm) await sendDone(t, request.sessionId);
       return out;
     });
@@ -237,18 +258,23 @@ export async function runPsi(rowsA: RowsLike, rowsB: RowsLike, options: RunPsiOp
   if (options === null || typeof options !== "object") invalid("options", "RunPsiOptions object", options);
   const mode = options.mode ?? "joinKeys";
   const names = options.names ?? { a: "A", b: "B" };
-  if (!names || typeof names.a !== "string" || typeof names.b !== "string" || !names.a || !names.b || names.a === names.b) invalid("names", "two distinct non-empty party names { a, b }", names);
+  if (!names || typeof names.a !== "string" || typeof names.b !== "string" || !names.a || !names.b || names.a === names.b)
+    invalid("names", "two distinct non-empty party names { a, b }", names);
   const rng = makeRng(options.rng);
   const a = prepare(asRows(rowsA, "rowsA"), options, "rowsA");
   const b = prepare(asRows(rowsB, "rowsB"), options, "rowsB");
   const started = performance.now();
-  const backend = await makeBackend({ backend: options.backend ?? "libsodium", threads: options.threads, workerScript: options.workerScript });
+  const backend = await makeBackend({
+    backend: options.backend ?? "libsodium",
+    threads: options.threads,
+    workerScript: options.workerScript,
+  });
   // Seeded runs are reproducible for a given registry state, yet never reuse a key: the
   // first attempt whose keys are unclaimed wins (a re-run in the same kernel moves on).
   const registry = options.registry ?? defaultKeyRegistry;
   let n = 0;
   let keyA: Uint8Array, keyB: Uint8Array;
-  for (;; n++) {
+  for (; ; n++) {
     keyA = randomScalar(rng.fork(`psi/${n}/${names.a}/key`));
     keyB = randomScalar(rng.fork(`psi/${n}/${names.b}/key`));
     if (!registry.has(keyA) && !registry.has(keyB)) break;
@@ -273,8 +299,19 @@ export async function runPsi(rowsA: RowsLike, rowsB: RowsLike, options: RunPsiOp
   try {
     const client = new PsiClient({ ...common, secretKey: keyA, rng: rng.fork(`psi/${n}/${names.a}`) });
     const server = new PsiServer({ ...common, secretKey: keyB, rng: rng.fork(`psi/${n}/${names.b}`) });
-    const partyA = new PsiInitiator(client, a.distinct, linkA, options.channel ? { rng: rng.fork(`psi/${n}/channel/${names.a}`), tap: record } : null);
-    const partyB = new PsiResponder(server, mode, b.distinct, linkB, options.channel ? { rng: rng.fork(`psi/${n}/channel/${names.b}`), tap: record } : null);
+    const partyA = new PsiInitiator(
+      client,
+      a.distinct,
+      linkA,
+      options.channel ? { rng: rng.fork(`psi/${n}/channel/${names.a}`), tap: record } : null,
+    );
+    const partyB = new PsiResponder(
+      server,
+      mode,
+      b.distinct,
+      linkB,
+      options.channel ? { rng: rng.fork(`psi/${n}/channel/${names.b}`), tap: record } : null,
+    );
     const [outA, sOut] = await Promise.all([partyA.run(), partyB.run()]);
     const { out, request } = outA;
     let joinKeysA: (string | null)[] | null = null;
@@ -355,9 +392,14 @@ export interface AttachOptions {
  * const r = await runPsi(exposures, purchases);
  * const upload = attachJoinKeys(exposures, r.joinKeysA!) // [{ group: "test", …, join_key: "jk_…" | null }]
  */
-export function attachJoinKeys<T extends Record<string, unknown>>(rows: readonly T[], joinKeys: readonly (string | null)[], options: AttachOptions = {}): Record<string, unknown>[] {
+export function attachJoinKeys<T extends Record<string, unknown>>(
+  rows: readonly T[],
+  joinKeys: readonly (string | null)[],
+  options: AttachOptions = {},
+): Record<string, unknown>[] {
   if (!Array.isArray(rows)) invalid("rows", "array of row objects", rows);
-  if (!Array.isArray(joinKeys) || joinKeys.length !== rows.length) invalid("joinKeys", `array of ${rows.length} keys (one per row)`, joinKeys);
+  if (!Array.isArray(joinKeys) || joinKeys.length !== rows.length)
+    invalid("joinKeys", `array of ${rows.length} keys (one per row)`, joinKeys);
   const col = options.column ?? "email";
   const keyCol = options.keyColumn ?? "join_key";
   const out: Record<string, unknown>[] = [];

@@ -80,14 +80,26 @@ export function attackPopulation(o: { rng: Rng; people?: number; targetConverted
     const region = LAB_REGIONS[rng.int(4)]!;
     // North customers are all 60 or younger; a quarter of everyone else is older.
     const old = region !== "north" && rng.int(4) === 0;
-    rows.push({ join_key: "jk_" + hex(rng.bytes(8)), region, age: old ? 61 + rng.int(25) : 18 + rng.int(43), converted: rng.int(10) < 3 ? 1 : 0 });
+    rows.push({
+      join_key: "jk_" + hex(rng.bytes(8)),
+      region,
+      age: old ? 61 + rng.int(25) : 18 + rng.int(43),
+      converted: rng.int(10) < 3 ? 1 : 0,
+    });
   }
   const target = { join_key: "jk_" + hex(rng.bytes(8)), region: "north" as const, age: 67, converted: tc as 0 | 1 };
   rows.splice(rng.int(rows.length + 1), 0, { ...target });
   return {
     rows,
     target,
-    schema: { columns: { join_key: { type: "string" }, region: { type: "string" }, age: { type: "int", min: 0, max: 120 }, converted: { type: "int", min: 0, max: 1 } } } as LabSchema,
+    schema: {
+      columns: {
+        join_key: { type: "string" },
+        region: { type: "string" },
+        age: { type: "int", min: 0, max: 120 },
+        converted: { type: "int", min: 0, max: 1 },
+      },
+    } as LabSchema,
     rule: {
       type: "AGGREGATION",
       aggregateColumns: [{ columnNames: ["converted"], function: "SUM" }],
@@ -106,22 +118,41 @@ export function attackPopulation(o: { rng: Rng; people?: number; targetConverted
  * cohortTemplate({ owner: "retailer", differenceCheck: 50 })
  * cohortTemplate({ owner: "retailer", epsilonPerAggregate: "0.5" })
  */
-export function cohortTemplate(o: { owner: string; dataset?: string; name?: string; threshold?: number; differenceCheck?: number; epsilonPerAggregate?: string }): object {
+export function cohortTemplate(o: {
+  owner: string;
+  dataset?: string;
+  name?: string;
+  threshold?: number;
+  differenceCheck?: number;
+  epsilonPerAggregate?: string;
+}): object {
   const ds = o.dataset ?? "customers";
-  const defences = [o.differenceCheck ? `diffcheck k=${o.differenceCheck}` : null, o.epsilonPerAggregate ? `laplace ε=${o.epsilonPerAggregate}` : null].filter(Boolean);
+  const defences = [
+    o.differenceCheck ? `diffcheck k=${o.differenceCheck}` : null,
+    o.epsilonPerAggregate ? `laplace ε=${o.epsilonPerAggregate}` : null,
+  ].filter(Boolean);
   return {
     version: 1,
     name: o.name ?? `cohort converters (${defences.length ? defences.join(", ") : "threshold only"})`,
     base: { owner: o.owner, dataset: ds },
-    params: { regions: { type: "enumList", values: [...LAB_REGIONS] }, minAge: { type: "int", min: 18, max: 99 }, maxAge: { type: "int", min: 18, max: 99 } },
+    params: {
+      regions: { type: "enumList", values: [...LAB_REGIONS] },
+      minAge: { type: "int", min: 18, max: 99 },
+      maxAge: { type: "int", min: 18, max: 99 },
+    },
     filters: [
       { column: `${ds}.region`, op: "in", value: { param: "regions" } },
       { column: `${ds}.age`, op: "ge", value: { param: "minAge" } },
       { column: `${ds}.age`, op: "le", value: { param: "maxAge" } },
     ],
-    aggregates: [{ name: "people", fn: "countUnits" }, { name: "converters", fn: "sum", column: `${ds}.converted`, bounds: [0, 1] }],
+    aggregates: [
+      { name: "people", fn: "countUnits" },
+      { name: "converters", fn: "sum", column: `${ds}.converted`, bounds: [0, 1] },
+    ],
     threshold: { minimum: o.threshold ?? 20, style: "drop" },
-    ...(o.epsilonPerAggregate ? { noise: { mechanism: "laplace", epsilonPerAggregate: o.epsilonPerAggregate }, contribution: { maxRowsPerUnit: 1, orderBy: [] } } : {}),
+    ...(o.epsilonPerAggregate
+      ? { noise: { mechanism: "laplace", epsilonPerAggregate: o.epsilonPerAggregate }, contribution: { maxRowsPerUnit: 1, orderBy: [] } }
+      : {}),
     ...(o.differenceCheck ? { differenceCheck: { k: o.differenceCheck } } : {}),
   };
 }
@@ -201,14 +232,22 @@ export interface AccuracyPoint {
  * @example
  * trackerAccuracy({ rows: pop.rows, tracker: "general", epsilons: [0.1, 1, Infinity], trials: 300, rng })
  */
-export function trackerAccuracy(o: { rows: readonly LabCustomer[]; tracker: "pair" | "general"; epsilons: number[]; repeats?: number; trials?: number; rng: Rng }): { points: AccuracyPoint[]; rngStamp: RngStamp } {
+export function trackerAccuracy(o: {
+  rows: readonly LabCustomer[];
+  tracker: "pair" | "general";
+  epsilons: number[];
+  repeats?: number;
+  trials?: number;
+  rng: Rng;
+}): { points: AccuracyPoint[]; rngStamp: RngStamp } {
   const steps = trackers()[o.tracker];
   if (!steps) invalid("tracker", `"pair" or "general"`, o.tracker);
   const trials = o.trials ?? 400;
   const repeats = o.repeats ?? 1;
   if (!Number.isSafeInteger(trials) || trials < 1 || trials > 100_000) invalid("trials", "integer in [1, 100000]", trials);
   if (!Number.isSafeInteger(repeats) || repeats < 1 || repeats > 10_000) invalid("repeats", "integer in [1, 10000]", repeats);
-  if (!Array.isArray(o.epsilons) || o.epsilons.length === 0 || !o.epsilons.every((e) => e > 0)) invalid("epsilons", "non-empty list of ε > 0 (Infinity = no noise)", o.epsilons);
+  if (!Array.isArray(o.epsilons) || o.epsilons.length === 0 || !o.epsilons.every((e) => e > 0))
+    invalid("epsilons", "non-empty list of ε > 0 (Infinity = no noise)", o.epsilons);
   const target = o.rows.find((r) => r.region === "north" && r.age > 60);
   if (!target) invalid("rows", "an attack population with a target (attackPopulation)", o.rows);
   // Answers without the target's bit; her contribution is added per world.
@@ -231,7 +270,14 @@ export function trackerAccuracy(o: { rows: readonly LabCustomer[]; tracker: "pai
       sumSq += (estimate - bit) ** 2;
     }
     const epsTotal = eps * repeats * steps.filter((s) => s.containsTarget).length;
-    points.push({ epsilon: eps, repeats, accuracy: correct / trials, bound: dpGuessBound(epsTotal), estimateSd: Math.sqrt(sumSq / trials), trials });
+    points.push({
+      epsilon: eps,
+      repeats,
+      accuracy: correct / trials,
+      bound: dpGuessBound(epsTotal),
+      estimateSd: Math.sqrt(sumSq / trials),
+      trials,
+    });
   }
   return { points, rngStamp: rngStamp(o.rng) };
 }
@@ -264,7 +310,15 @@ export interface RefreshMonth {
  * @example
  * refreshAveraging({ rows: pop.rows, monthlyEpsilon: "4", epsilonPerAggregate: "0.25", months: 12, rng })
  */
-export function refreshAveraging(o: { rows: readonly LabCustomer[]; monthlyEpsilon: string; epsilonPerAggregate: string; months: number; tracker?: "pair" | "general"; trials?: number; rng: Rng }): { months: RefreshMonth[]; costPerRound: string; refreshWarning: string | null; refusal: string; rngStamp: RngStamp } {
+export function refreshAveraging(o: {
+  rows: readonly LabCustomer[];
+  monthlyEpsilon: string;
+  epsilonPerAggregate: string;
+  months: number;
+  tracker?: "pair" | "general";
+  trials?: number;
+  rng: Rng;
+}): { months: RefreshMonth[]; costPerRound: string; refreshWarning: string | null; refusal: string; rngStamp: RngStamp } {
   if (!Number.isSafeInteger(o.months) || o.months < 1 || o.months > 60) invalid("months", "integer in [1, 60]", o.months);
   const tracker = o.tracker ?? "general";
   const steps = trackers()[tracker];
@@ -294,11 +348,28 @@ export function refreshAveraging(o: { rows: readonly LabCustomer[]; monthlyEpsil
     }
     total += rounds;
     const status = ledger.status("attack-lab").budgets.find((b) => b.scope === "party")!;
-    const acc = total > 0 ? trackerAccuracy({ rows: o.rows, tracker, epsilons: [eps], repeats: total, trials: o.trials ?? 200, rng: o.rng.fork(`month${m}`) }).points[0]! : null;
-    out.push({ month: clock.toISOString().slice(0, 7), rounds, totalRounds: total, lifetimeEpsilon: status.lifetimeSpent.kind === "pureDp" ? ratToNumber(ratFrom(status.lifetimeSpent.epsilon)) : NaN, accuracy: acc?.accuracy ?? 0.5, bound: acc?.bound ?? 0.5 });
+    const acc =
+      total > 0
+        ? trackerAccuracy({ rows: o.rows, tracker, epsilons: [eps], repeats: total, trials: o.trials ?? 200, rng: o.rng.fork(`month${m}`) })
+            .points[0]!
+        : null;
+    out.push({
+      month: clock.toISOString().slice(0, 7),
+      rounds,
+      totalRounds: total,
+      lifetimeEpsilon: status.lifetimeSpent.kind === "pureDp" ? ratToNumber(ratFrom(status.lifetimeSpent.epsilon)) : NaN,
+      accuracy: acc?.accuracy ?? 0.5,
+      bound: acc?.bound ?? 0.5,
+    });
   }
   db.close();
-  return { months: out, costPerRound: `${steps.length} runs × 2 noised quantities × ε ${o.epsilonPerAggregate} = ε ${decimal(Number((steps.length * 2 * eps).toPrecision(12)))}`, refreshWarning: refreshWarning("monthly", pureDp(o.monthlyEpsilon)), refusal, rngStamp: rngStamp(o.rng) };
+  return {
+    months: out,
+    costPerRound: `${steps.length} runs × 2 noised quantities × ε ${o.epsilonPerAggregate} = ε ${decimal(Number((steps.length * 2 * eps).toPrecision(12)))}`,
+    refreshWarning: refreshWarning("monthly", pureDp(o.monthlyEpsilon)),
+    refusal,
+    rngStamp: rngStamp(o.rng),
+  };
 }
 
 export interface ReconstructionPoint {
@@ -321,14 +392,20 @@ export interface ReconstructionPoint {
  * @example
  * reconstructionAttack({ people: 60, queries: 240, epsilons: [0.01, 1, Infinity], rng }).points
  */
-export function reconstructionAttack(o: { people?: number; queries?: number; epsilons: number[]; trials?: number; rng: Rng }): { points: ReconstructionPoint[]; people: number; queries: number; rngStamp: RngStamp } {
+export function reconstructionAttack(o: { people?: number; queries?: number; epsilons: number[]; trials?: number; rng: Rng }): {
+  points: ReconstructionPoint[];
+  people: number;
+  queries: number;
+  rngStamp: RngStamp;
+} {
   const n = o.people ?? 60;
   const m = o.queries ?? 4 * n;
   const trials = o.trials ?? 3;
   if (!Number.isSafeInteger(n) || n < 4 || n > 400) invalid("people", "integer in [4, 400]", n);
   if (!Number.isSafeInteger(m) || m < n || m > 4000) invalid("queries", `integer in [people, 4000]`, m);
   if (!Number.isSafeInteger(trials) || trials < 1 || trials > 100) invalid("trials", "integer in [1, 100]", trials);
-  if (!Array.isArray(o.epsilons) || o.epsilons.length === 0 || !o.epsilons.every((e) => e > 0)) invalid("epsilons", "non-empty list of ε > 0 (Infinity = exact)", o.epsilons);
+  if (!Array.isArray(o.epsilons) || o.epsilons.length === 0 || !o.epsilons.every((e) => e > 0))
+    invalid("epsilons", "non-empty list of ε > 0 (Infinity = exact)", o.epsilons);
   const points: ReconstructionPoint[] = [];
   for (const eps of o.epsilons) {
     const scale = Number.isFinite(eps) ? laplaceScaleFor(decimal(eps), 1n) : null;
@@ -348,7 +425,12 @@ export function reconstructionAttack(o: { people?: number; queries?: number; eps
         bound += dpGuessBound(k * eps);
       }
     }
-    points.push({ epsilonPerQuery: eps, epsilonPerPerson: loss / (n * trials), accuracy: correct / (n * trials), bound: bound / (n * trials) });
+    points.push({
+      epsilonPerQuery: eps,
+      epsilonPerPerson: loss / (n * trials),
+      accuracy: correct / (n * trials),
+      bound: bound / (n * trials),
+    });
   }
   return { points, people: n, queries: m, rngStamp: rngStamp(o.rng) };
 }
@@ -387,7 +469,12 @@ function leastSquares(A: number[][], y: number[]): number[] {
  *
  * @example const adh = adhImpressions(seededRng("adh")); lab.upload(p, "impressions", adh.rows, { ...adh })
  */
-export function adhImpressions(rng: Rng): { rows: { join_key: string; campaign: string; day: number }[]; schema: LabSchema; rule: object; template: (o: { owner: string; differenceCheck?: number }) => object } {
+export function adhImpressions(rng: Rng): {
+  rows: { join_key: string; campaign: string; day: number }[];
+  schema: LabSchema;
+  rule: object;
+  template: (o: { owner: string; differenceCheck?: number }) => object;
+} {
   const rows: { join_key: string; campaign: string; day: number }[] = [];
   for (let i = 0; i < 400; i++) rows.push({ join_key: "jk_" + hex(rng.bytes(8)), campaign: "123", day: 1 });
   rows.push({ join_key: "jk_" + hex(rng.bytes(8)), campaign: "123", day: 2 });
@@ -395,7 +482,13 @@ export function adhImpressions(rng: Rng): { rows: { join_key: string; campaign: 
   return {
     rows,
     schema: { columns: { join_key: { type: "string" }, campaign: { type: "string" }, day: { type: "int", min: 0, max: 31 } } } as LabSchema,
-    rule: { type: "AGGREGATION", aggregateColumns: [], dimensionColumns: ["campaign", "day"], joinColumns: ["join_key"], outputConstraints: [{ columnName: "join_key", minimum: 2, type: "COUNT_DISTINCT" }] },
+    rule: {
+      type: "AGGREGATION",
+      aggregateColumns: [],
+      dimensionColumns: ["campaign", "day"],
+      joinColumns: ["join_key"],
+      outputConstraints: [{ columnName: "join_key", minimum: 2, type: "COUNT_DISTINCT" }],
+    },
     template: ({ owner, differenceCheck }) => ({
       version: 1,
       name: `users per campaign${differenceCheck ? ` (diffcheck k=${differenceCheck})` : ""}`,

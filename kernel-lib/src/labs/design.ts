@@ -102,11 +102,14 @@ function operandText(v: Template["filters"][number]["value"]): string {
 export function previewTemplate(template: unknown, params?: Record<string, unknown>, opts: { confidence?: number } = {}): TemplatePreview {
   const t = parseTemplate(template);
   const confidence = opts.confidence ?? 0.95;
-  if (typeof confidence !== "number" || !(confidence >= 0.5 && confidence < 1)) invalid("opts.confidence", "number in [0.5, 1)", confidence);
+  if (typeof confidence !== "number" || !(confidence >= 0.5 && confidence < 1))
+    invalid("opts.confidence", "number in [0.5, 1)", confidence);
   let cost: PrivacyCost | null;
   if (params !== undefined) cost = templateCost(t, params);
   else {
-    const first = Object.fromEntries(Object.entries(t.params).map(([k, p]) => [k, p.type === "int" ? p.min : p.type === "enum" ? p.values[0] : [p.values[0]]]));
+    const first = Object.fromEntries(
+      Object.entries(t.params).map(([k, p]) => [k, p.type === "int" ? p.min : p.type === "enum" ? p.values[0] : [p.values[0]]]),
+    );
     cost = templateCost(t, first);
   }
   const np = noiseParams(t);
@@ -122,7 +125,8 @@ export function previewTemplate(template: unknown, params?: Record<string, unkno
   });
   const m = t.threshold.minimum;
   const inputs: TemplatePreview["inputs"] = [{ role: "base", owner: t.base.owner, dataset: t.base.dataset }];
-  if (t.events) inputs.push({ role: "events", owner: t.events.owner, dataset: t.events.dataset, join: `${t.events.join} on ${t.events.joinOn}` });
+  if (t.events)
+    inputs.push({ role: "events", owner: t.events.owner, dataset: t.events.dataset, join: `${t.events.join} on ${t.events.joinOn}` });
   const out: Omit<TemplatePreview, "text"> = {
     kind: "templatePreview",
     name: t.name,
@@ -132,11 +136,20 @@ export function previewTemplate(template: unknown, params?: Record<string, unkno
     params: Object.entries(t.params).map(([name, p]) => ({
       name,
       type: p.type,
-      allowed: p.type === "int" ? `integer in [${p.min}, ${p.max}]` : p.type === "enum" ? `one of ${p.values.join(", ")}` : `list of ${p.values.join(", ")}${p.maxItems ? ` (≤ ${p.maxItems})` : ""}`,
+      allowed:
+        p.type === "int"
+          ? `integer in [${p.min}, ${p.max}]`
+          : p.type === "enum"
+            ? `one of ${p.values.join(", ")}`
+            : `list of ${p.values.join(", ")}${p.maxItems ? ` (≤ ${p.maxItems})` : ""}`,
     })),
     filters: t.filters.map((f) => `${f.column} ${f.op} ${operandText(f.value)}`),
     groupBy: [...t.groupBy],
-    aggregates: t.aggregates.map((a) => ({ name: a.name, fn: a.fn, ...("column" in a ? { column: a.column, bounds: [a.bounds[0], a.bounds[1]] as [number, number] } : {}) })),
+    aggregates: t.aggregates.map((a) => ({
+      name: a.name,
+      fn: a.fn,
+      ...("column" in a ? { column: a.column, bounds: [a.bounds[0], a.bounds[1]] as [number, number] } : {}),
+    })),
     contribution: t.contribution ? { maxRowsPerUnit: t.contribution.maxRowsPerUnit, orderBy: [...t.contribution.orderBy] } : null,
     threshold: { minimum: templateMinimum(t), preset: typeof m === "string" ? m : null, style: t.threshold.style },
     noise: np?.length ? { mechanism: np[0]!.mechanism.displayName, confidence, perQuantity } : null,
@@ -150,11 +163,22 @@ export function previewTemplate(template: unknown, params?: Record<string, unkno
     `  filters: ${out.filters.join(" AND ") || "none"}`,
     `  group by: ${out.groupBy.join(", ") || "(one row)"}`,
     `  aggregates:`,
-    ...out.aggregates.map((a) => `    ${a.name} = ${a.fn}${a.column ? `(${a.column}), each person's total clamped to [${a.bounds![0]}, ${a.bounds![1]}]` : ""}`),
+    ...out.aggregates.map(
+      (a) => `    ${a.name} = ${a.fn}${a.column ? `(${a.column}), each person's total clamped to [${a.bounds![0]}, ${a.bounds![1]}]` : ""}`,
+    ),
     ...(out.contribution ? [`  contribution: at most ${out.contribution.maxRowsPerUnit} row(s) per person`] : []),
-    `  threshold: ≥ ${out.threshold.minimum} distinct people per row${out.threshold.preset ? ` (preset ${out.threshold.preset} = ${THRESHOLD_PRESETS[out.threshold.preset as keyof typeof THRESHOLD_PRESETS]})` : ""}, style ${out.threshold.style}`,
+    `  threshold: ≥ ${out.threshold.minimum} distinct people per row` +
+      `${out.threshold.preset ? ` (preset ${out.threshold.preset} = ${THRESHOLD_PRESETS[out.threshold.preset as keyof typeof THRESHOLD_PRESETS]})` : ""}` +
+      `, style ${out.threshold.style}`,
     ...(out.noise
-      ? [`  noise: ${out.noise.mechanism}; with ${confidence * 100}% confidence each released number is within`, ...perQuantity.map((q) => `    ${q.name === "units" ? `units${unitsAs.length ? ` (= ${unitsAs.join(", ")})` : " (threshold count)"}` : q.name}: ±${q.plusMinus.toLocaleString("en-US")}  (sensitivity ${q.sensitivity}, scale ${q.scale})`)]
+      ? [
+          `  noise: ${out.noise.mechanism}; with ${confidence * 100}% confidence each released number is within`,
+          ...perQuantity.map(
+            (q) =>
+              `    ${q.name === "units" ? `units${unitsAs.length ? ` (= ${unitsAs.join(", ")})` : " (threshold count)"}` : q.name}` +
+              `: ±${q.plusMinus.toLocaleString("en-US")}  (sensitivity ${q.sensitivity}, scale ${q.scale})`,
+          ),
+        ]
       : ["  noise: none (threshold only: NOT differentially private)"]),
     `  cost per run: ${cost ? costText(cost) : "none"}`,
   ];
@@ -188,21 +212,34 @@ export function sameCost(a: AnyCost, b: AnyCost): boolean {
  * @example
  * const before = budget(lab); await liftStudy(lab, req); budgetSpent(before, budget(lab)).text // "ε = 1"
  */
-export function budgetSpent(before: BudgetReport, after: BudgetReport, key: { scope: string; subject?: string } = { scope: "collaboration" }): PrivacyCostJson {
+export function budgetSpent(
+  before: BudgetReport,
+  after: BudgetReport,
+  key: { scope: string; subject?: string } = { scope: "collaboration" },
+): PrivacyCostJson {
   const find = (r: BudgetReport, field: string) => {
     if (!r || !Array.isArray(r.budgets)) invalid(field, "a budget(lab) report", r);
     const b = r.budgets.find((x) => x.scope === key.scope && (key.subject === undefined || x.subject === key.subject));
-    if (!b) return invalid("key", `a budget of ${field} (${r.budgets.map((x) => `${x.scope}/${x.subject}`).join(", ")})`, `${key.scope}/${key.subject ?? "*"}`, "BUDGET_NOT_FOUND");
+    if (!b)
+      return invalid(
+        "key",
+        `a budget of ${field} (${r.budgets.map((x) => `${x.scope}/${x.subject}`).join(", ")})`,
+        `${key.scope}/${key.subject ?? "*"}`,
+        "BUDGET_NOT_FOUND",
+      );
     return b;
   };
   const b0 = dims(find(before, "before").spent, "before.spent");
   const b1 = dims(find(after, "after").spent, "after.spent");
   if (b0.kind !== b1.kind) invalid("after", `a report of the same accountant (${b0.kind})`, b1.kind, "DP_PARAM_INVALID");
   const d = Object.fromEntries(Object.keys(b0.v).map((k) => [k, ratSub(b1.v[k]!, b0.v[k]!)]));
-  for (const [k, v] of Object.entries(d)) if (v.num < 0n) invalid(`after.spent.${k}`, "≥ before (spending never goes down without a refresh)", ratToDecimal(v), "DP_PARAM_INVALID");
+  for (const [k, v] of Object.entries(d))
+    if (v.num < 0n)
+      invalid(`after.spent.${k}`, "≥ before (spending never goes down without a refresh)", ratToDecimal(v), "DP_PARAM_INVALID");
   const j = (r: Rational) => ({ num: r.num.toString(), den: r.den.toString() });
   const txt = (r: Rational) => ratToDecimal(r, 9);
   if (b0.kind === "pureDp") return { kind: "pureDp", epsilon: j(d.epsilon!), text: `ε = ${txt(d.epsilon!)}` };
-  if (b0.kind === "approxDp") return { kind: "approxDp", epsilon: j(d.epsilon!), delta: j(d.delta!), text: `(ε = ${txt(d.epsilon!)}, δ = ${txt(d.delta!)})` };
+  if (b0.kind === "approxDp")
+    return { kind: "approxDp", epsilon: j(d.epsilon!), delta: j(d.delta!), text: `(ε = ${txt(d.epsilon!)}, δ = ${txt(d.delta!)})` };
   return { kind: "zCdp", rho: j(d.rho!), text: `ρ = ${txt(d.rho!)}` };
 }

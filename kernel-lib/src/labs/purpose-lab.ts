@@ -28,7 +28,15 @@ import { permits, type PurposeLabel } from "../purpose/labels.js";
 import { defaultTaxonomy, type Taxonomy } from "../purpose/taxonomy.js";
 
 export { defaultTaxonomy, Taxonomy, DEFAULT_ALIASES, isWithin, overlaps } from "../purpose/taxonomy.js";
-export { makeLabel, combineLabels, permits, explainPermit, tagDataset, atLeastAsRestrictive, type PurposeLabel } from "../purpose/labels.js";
+export {
+  makeLabel,
+  combineLabels,
+  permits,
+  explainPermit,
+  tagDataset,
+  atLeastAsRestrictive,
+  type PurposeLabel,
+} from "../purpose/labels.js";
 export { evaluatePurpose, verifyGrant, PurposeAuthority, type PurposeGrant, type PurposeDecision } from "../purpose/policy.js";
 export { PurposeKeyService, GatedTableStore, unwrapAndOpen, deriveKek, type SealedDataset } from "../purpose/gate.js";
 export { AuditLog, type AuditEntry, type AuditVerification } from "../purpose/audit.js";
@@ -80,8 +88,6 @@ export interface PurposeTableResult {
   rngStamp: RngStamp;
 }
 
-const tableRuns = new WeakMap<Lab, number>();
-
 /**
  * Evaluate a purpose table live in `lab` (default: the seed's four rows). Each row uploads a
  * tiny dataset tagged with `data`, declares a grant for `query` and asks the room to authorize
@@ -97,16 +103,21 @@ export function purposeTable(
   opts: { owner?: string; requester?: { party: string; analyst: string } } = {},
 ): PurposeTableResult {
   if (!lab || typeof lab !== "object" || !("purpose" in lab)) invalid("lab", "a Lab from openLab", lab, "INPUT_INVALID");
-  if (!Array.isArray(cases) || cases.length === 0 || cases.length > 64) invalid("cases", "1–64 rows { data: string[], query }", cases, "INPUT_INVALID");
+  if (!Array.isArray(cases) || cases.length === 0 || cases.length > 64)
+    invalid("cases", "1–64 rows { data: string[], query }", cases, "INPUT_INVALID");
   const owner = opts.owner ?? "retailer";
   const requester = opts.requester ?? { party: "advertiser", analyst: "analyst" };
-  const run = (tableRuns.get(lab) ?? 0) + 1;
-  tableRuns.set(lab, run);
   const room = lab.purpose;
+  // the run number comes from the room's own state (its sealed datasets), not a module global:
+  // per lab, and it survives a kernel restart without reusing a dataset id
+  const used = new Set(room.store.list());
+  let run = 1;
+  while (used.has(`purpose-table-${run}-row-1`)) run++;
   const rows: PurposeTableRow[] = [];
   const grants: { party: string; dataset: string; purpose: string; expires: string }[] = [];
   cases.forEach((c, i) => {
-    if (!c || !Array.isArray(c.data) || typeof c.query !== "string") invalid(`cases[${i}]`, "{ data: string[], query: string }", c, "INPUT_INVALID");
+    if (!c || !Array.isArray(c.data) || typeof c.query !== "string")
+      invalid(`cases[${i}]`, "{ data: string[], query: string }", c, "INPUT_INVALID");
     const datasetId = `purpose-table-${run}-row-${i + 1}`;
     // a small stand-in dataset: what matters is that its bytes are sealed under the row's tags
     const bytes = serializeTable(aq.table({ segment: ["north", "south", "east", "west"], visits: [120 + i, 95, 143, 88] }) as never);
@@ -121,28 +132,68 @@ export function purposeTable(
     let out: PurposeTableRow;
     try {
       const grant = room.declarePurpose({ ...requester, purpose: c.query, justification: `purpose table row ${i + 1}` });
-      grants.push({ party: `${requester.party}/${requester.analyst}`, dataset: datasetId, purpose: grant.purpose, expires: grant.expiresAt });
+      grants.push({
+        party: `${requester.party}/${requester.analyst}`,
+        dataset: datasetId,
+        purpose: grant.purpose,
+        expires: grant.expiresAt,
+      });
       const { tables, decision } = room.authorizeQuery({ grant, requester, purpose: c.query, inputs: [{ datasetId }] });
       const got = tables[datasetId]!;
-      room.recordQuery({ requester, purpose: decision.purpose, grantId: decision.grantId, templateHash: null, datasets: [datasetId], privacyCost: null, outcome: "granted" });
-      out = { ...base, outcome: "granted", code: null, reason: decision.reason, plaintextBytes: got.length, plaintextIntact: equalBytes(got, bytes), matches: null };
+      room.recordQuery({
+        requester,
+        purpose: decision.purpose,
+        grantId: decision.grantId,
+        templateHash: null,
+        datasets: [datasetId],
+        privacyCost: null,
+        outcome: "granted",
+      });
+      out = {
+        ...base,
+        outcome: "granted",
+        code: null,
+        reason: decision.reason,
+        plaintextBytes: got.length,
+        plaintextIntact: equalBytes(got, bytes),
+        matches: null,
+      };
     } catch (e) {
       if (!isCleanRoomError(e)) throw e;
-      out = { ...base, outcome: "denied", code: e.code, reason: e.message.replace(/^\[[A-Z_]+\] /, ""), plaintextBytes: null, plaintextIntact: null, matches: null };
+      out = {
+        ...base,
+        outcome: "denied",
+        code: e.code,
+        reason: e.message.replace(/^\[[A-Z_]+\] /, ""),
+        plaintextBytes: null,
+        plaintextIntact: null,
+        matches: null,
+      };
     }
     out.matches = c.expect === undefined ? null : out.outcome === c.expect;
     rows.push(out);
   });
-  const result: PurposeTableResult = { owner, requester: { ...requester }, rows, allMatch: rows.every((r) => r.matches !== false), rngStamp: rngStamp(lab.rng) };
+  const result: PurposeTableResult = {
+    owner,
+    requester: { ...requester },
+    rows,
+    allMatch: rows.every((r) => r.matches !== false),
+    rngStamp: rngStamp(lab.rng),
+  };
   return withMimeBundle(result, (r) => ({
-    kind: "purpose", version: 1, title: "Purpose table — evaluated live (policy + encryption gate)", ...r.rngStamp,
+    kind: "purpose",
+    version: 1,
+    title: "Purpose table — evaluated live (policy + encryption gate)",
+    ...r.rngStamp,
     grants: grants.map((g) => ({ ...g, status: "active" as const })),
     decisions: r.rows.map((x) => ({
       requester: `${r.requester.party}/${r.requester.analyst}`,
       purpose: x.query,
       dataset: `data [${x.data.join(", ")}]`,
       decision: x.outcome === "granted" ? ("allow" as const) : ("deny" as const),
-      reason: `data [${x.data.join(", ")}] → ${x.outcome === "granted" ? `key released (${x.plaintextBytes} bytes)` : x.code}: ${x.reason}${x.expected ? ` — seed says ${x.expected}${x.matches ? " ✓" : " ✗"}` : ""}`,
+      reason:
+        `data [${x.data.join(", ")}] → ${x.outcome === "granted" ? `key released (${x.plaintextBytes} bytes)` : x.code}: ${x.reason}` +
+        `${x.expected ? ` — seed says ${x.expected}${x.matches ? " ✓" : " ✗"}` : ""}`,
     })),
   }));
 }
@@ -154,14 +205,20 @@ export function purposeTable(
  * @example
  * permitMatrix({ exposures: a, purchases: b, result: combineLabels(a, b) }, ["ads", "measurement", "research"])
  */
-export function permitMatrix(labels: Record<string, PurposeLabel>, purposes: readonly string[], taxonomy: Taxonomy = defaultTaxonomy()): Array<Record<string, string | boolean>> {
-  if (!labels || typeof labels !== "object" || Object.keys(labels).length === 0) invalid("labels", "{ name: PurposeLabel, ... }", labels, "INPUT_INVALID");
+export function permitMatrix(
+  labels: Record<string, PurposeLabel>,
+  purposes: readonly string[],
+  taxonomy: Taxonomy = defaultTaxonomy(),
+): Array<Record<string, string | boolean>> {
+  if (!labels || typeof labels !== "object" || Object.keys(labels).length === 0)
+    invalid("labels", "{ name: PurposeLabel, ... }", labels, "INPUT_INVALID");
   if (!Array.isArray(purposes) || purposes.length === 0) invalid("purposes", "non-empty array of purpose names", purposes, "INPUT_INVALID");
   return purposes.map((p, i) => {
     const use = taxonomy.resolveUse(p, `purposes[${i}]`);
     const row: Record<string, string | boolean> = { purpose: p === use ? p : `${p} (${use})` };
     for (const [name, label] of Object.entries(labels)) {
-      if (!Array.isArray(label?.allow)) throw new CleanRoomError("INPUT_INVALID", `"labels.${name}" expected a PurposeLabel`, { field: `labels.${name}` });
+      if (!Array.isArray(label?.allow))
+        throw new CleanRoomError("INPUT_INVALID", `"labels.${name}" expected a PurposeLabel`, { field: `labels.${name}` });
       row[name] = permits(label, use);
     }
     return row;

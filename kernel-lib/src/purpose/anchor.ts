@@ -23,9 +23,18 @@
 import * as fs from "node:fs";
 import { CleanRoomError } from "../errors.js";
 import { faultPoint } from "../faults.js";
-import type { AuditHead } from "./audit.js";
 
 /** What the log found when its chain stopped extending the anchored head. Never cleared. */
+/** A signed head of the audit chain: the chain's length and hash, signed with the room's Ed25519 key. */
+export interface AuditHead {
+  roomId: string;
+  count: number;
+  hash: string;
+  signedAt: string;
+  publicKey: string;
+  signature: string;
+}
+
 export interface TamperEvidence {
   roomId: string;
   problem: "truncated" | "head_mismatch";
@@ -82,7 +91,11 @@ export function fileAnchor(file: string, roomId: string): AuditAnchor {
       return JSON.parse(fs.readFileSync(file, "utf8")) as AnchorFile;
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === "ENOENT") return {};
-      throw new CleanRoomError("AUDIT_TAMPERED", `the audit head file ${file} is unreadable: the chain's latest signed head cannot be checked`, { field: "store" });
+      throw new CleanRoomError(
+        "AUDIT_TAMPERED",
+        `the audit head file ${file} is unreadable: the chain's latest signed head cannot be checked`,
+        { field: "store" },
+      );
     }
   };
   const write = (all: AnchorFile) => {

@@ -40,11 +40,14 @@ import { canonicalJson } from "../crypto/canonical.js";
 import { looksLikeIdentifier, SAFE_NAME, sha256Canonical, sha256Hex } from "./canonical.js";
 import { reviewEntries, type MisuseReview, type ReviewOptions } from "./review.js";
 import { faultPoint } from "../faults.js";
-import type { AuditAnchor, TamperEvidence } from "./anchor.js";
+import type { AuditAnchor, AuditHead, TamperEvidence } from "./anchor.js";
 
-export type { AuditAnchor, TamperEvidence } from "./anchor.js";
+export type { AuditAnchor, AuditHead, TamperEvidence } from "./anchor.js";
 
-const name = z.string().regex(SAFE_NAME).refine((s) => !looksLikeIdentifier(s));
+const name = z
+  .string()
+  .regex(SAFE_NAME)
+  .refine((s) => !looksLikeIdentifier(s));
 /** A rational "num/den" (or "num") no larger than `max`: costs are small, so a cost field cannot smuggle an ID number. */
 const ratStr = (max: bigint) =>
   z.string().refine((s) => {
@@ -63,15 +66,31 @@ export type AuditCost = z.infer<typeof AuditCostSchema>;
 export const AuditInputSchema = z.strictObject({
   action: z.string().regex(/^[a-z][A-Za-z0-9_.]{0,39}$/),
   who: z.strictObject({ party: name, analyst: name.optional() }),
-  purpose: z.string().regex(/^[a-z][a-z0-9_.]{0,127}$/).nullable().optional(),
-  grantId: z.string().regex(/^[0-9a-f]{32}$/).nullable().optional(),
-  templateHash: z.string().regex(/^[0-9a-f]{64}$/).nullable().optional(),
+  purpose: z
+    .string()
+    .regex(/^[a-z][a-z0-9_.]{0,127}$/)
+    .nullable()
+    .optional(),
+  grantId: z
+    .string()
+    .regex(/^[0-9a-f]{32}$/)
+    .nullable()
+    .optional(),
+  templateHash: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .nullable()
+    .optional(),
   datasets: z.array(name).max(32).optional(),
   privacyCost: AuditCostSchema.nullable().optional(),
   outcome: z.enum(["granted", "refused"]),
   errorCode: z.enum(ERROR_CODES).nullable().optional(),
   /** Budgets a charge entry charged: "collaboration/<room>", "party/<name>", "dataset/sha256:<content hash>". */
-  budgets: z.array(z.string().regex(/^(collaboration|party|dataset)\/[A-Za-z0-9_:.-]{1,80}$/)).min(1).max(40).optional(),
+  budgets: z
+    .array(z.string().regex(/^(collaboration|party|dataset)\/[A-Za-z0-9_:.-]{1,80}$/))
+    .min(1)
+    .max(40)
+    .optional(),
 });
 export type AuditInput = z.input<typeof AuditInputSchema>;
 
@@ -94,16 +113,17 @@ const EntrySchema = z.strictObject({
 /** A stored audit entry (plain data). */
 export type AuditEntry = z.infer<typeof EntrySchema>;
 
-export interface AuditHead {
-  roomId: string;
-  count: number;
-  hash: string;
-  signedAt: string;
-  publicKey: string;
-  signature: string;
-}
-
-export type AuditProblem = "missing" | "out_of_order" | "malformed" | "chain_broken" | "modified" | "forged" | "truncated" | "head_signature" | "head_mismatch" | "ledger_mismatch";
+export type AuditProblem =
+  | "missing"
+  | "out_of_order"
+  | "malformed"
+  | "chain_broken"
+  | "modified"
+  | "forged"
+  | "truncated"
+  | "head_signature"
+  | "head_mismatch"
+  | "ledger_mismatch";
 
 export interface AuditVerification {
   ok: boolean;
@@ -123,9 +143,15 @@ export interface AuditVerification {
  * @example
  * auditCost({ kind: "pureDp", epsilon: { num: 1n, den: 10n } }) // { kind: "pureDp", epsilon: "1/10" }
  */
-export function auditCost(cost: { kind: string; epsilon?: { num: bigint; den: bigint }; delta?: { num: bigint; den: bigint }; rho?: { num: bigint; den: bigint } }): AuditCost {
+export function auditCost(cost: {
+  kind: string;
+  epsilon?: { num: bigint; den: bigint };
+  delta?: { num: bigint; den: bigint };
+  rho?: { num: bigint; den: bigint };
+}): AuditCost {
   const s = (r: { num: bigint; den: bigint } | undefined, f: string): string => {
-    if (!r || typeof r.num !== "bigint" || typeof r.den !== "bigint" || r.num < 0n || r.den <= 0n) return invalid(`privacyCost.${f}`, "non-negative rational {num, den}", r, "INPUT_INVALID");
+    if (!r || typeof r.num !== "bigint" || typeof r.den !== "bigint" || r.num < 0n || r.den <= 0n)
+      return invalid(`privacyCost.${f}`, "non-negative rational {num, den}", r, "INPUT_INVALID");
     return r.den === 1n ? `${r.num}` : `${r.num}/${r.den}`;
   };
   if (cost?.kind === "pureDp") return { kind: "pureDp", epsilon: s(cost.epsilon, "epsilon") };
@@ -134,9 +160,16 @@ export function auditCost(cost: { kind: string; epsilon?: { num: bigint; den: bi
   return invalid("privacyCost.kind", `"pureDp" | "approxDp" | "zCdp"`, cost?.kind, "INPUT_INVALID");
 }
 
-const headBytes = (h: Omit<AuditHead, "signature" | "publicKey">) => utf8(`cleanroom-lab/audit-head/v1\n${canonicalJson({ roomId: h.roomId, count: h.count, hash: h.hash, signedAt: h.signedAt })}`);
+const headBytes = (h: Omit<AuditHead, "signature" | "publicKey">) =>
+  utf8(`cleanroom-lab/audit-head/v1\n${canonicalJson({ roomId: h.roomId, count: h.count, hash: h.hash, signedAt: h.signedAt })}`);
 
-interface Row { seq: number; entry: string; prev_hash: string; hash: string; mac: string }
+interface Row {
+  seq: number;
+  entry: string;
+  prev_hash: string;
+  hash: string;
+  mac: string;
+}
 
 /**
  * Tamper-evident audit log for one room, stored in the room's better-sqlite3 database.
@@ -156,7 +189,10 @@ export class AuditLog {
   readonly #macKey: Uint8Array;
   readonly #clock: () => Date;
   #knownHead: AuditHead | null = null;
-  /** The longest chain prefix this instance appended or saw verify (count + tip hash): MAC-checked, so a later, shorter chain is a truncation even before a head is signed over it. */
+  /**
+   * The longest chain prefix this instance appended or saw verify (count + tip hash): MAC-checked,
+   * so a later, shorter chain is a truncation even before a head is signed over it.
+   */
   #knownTip: { count: number; hash: string } | null = null;
   readonly #anchor: AuditAnchor | undefined;
   /** Sticky: the chain stopped extending the anchored head (loaded from the anchor, never cleared). */
@@ -169,7 +205,8 @@ export class AuditLog {
     opts: { roomId: string; signingKey: Uint8Array; headEvery?: number; clock?: () => Date; anchor?: AuditAnchor },
   ) {
     if (!name.safeParse(opts?.roomId).success) invalid("roomId", "short name", opts?.roomId, "INPUT_INVALID");
-    if (!(opts.signingKey instanceof Uint8Array) || opts.signingKey.length !== 32) invalid("signingKey", "32-byte Ed25519 secret key", opts.signingKey, "CRYPTO_INVALID_KEY");
+    if (!(opts.signingKey instanceof Uint8Array) || opts.signingKey.length !== 32)
+      invalid("signingKey", "32-byte Ed25519 secret key", opts.signingKey, "CRYPTO_INVALID_KEY");
     const every = opts.headEvery ?? 16;
     if (!Number.isInteger(every) || every < 1 || every > 10_000) invalid("headEvery", "integer in [1, 10000]", every, "INPUT_INVALID");
     this.roomId = opts.roomId;
@@ -178,7 +215,8 @@ export class AuditLog {
     this.publicKey = hex(ed25519.getPublicKey(this.#sk));
     this.#macKey = hkdfSha256(this.#sk, utf8("cleanroom-lab/audit/v1"), utf8(`mac\0${this.roomId}`), 32);
     this.#clock = opts.clock ?? (() => new Date());
-    if (opts.anchor !== undefined && (typeof opts.anchor?.load !== "function" || typeof opts.anchor?.save !== "function")) invalid("anchor", "{ load(): AuditHead | null, save(head) }", opts.anchor, "INPUT_INVALID");
+    if (opts.anchor !== undefined && (typeof opts.anchor?.load !== "function" || typeof opts.anchor?.save !== "function"))
+      invalid("anchor", "{ load(): AuditHead | null, save(head) }", opts.anchor, "INPUT_INVALID");
     this.#anchor = opts.anchor;
     // A head kept outside the database survives a restart: truncating the log AND its heads table is still caught.
     this.#knownHead = opts.anchor?.load() ?? null;
@@ -209,8 +247,23 @@ export class AuditLog {
   append(input: AuditInput): AuditEntry {
     const parsed = AuditInputSchema.safeParse(input);
     if (!parsed.success) {
-      const fields = [...new Set(parsed.error.issues.map((i) => i.path.map(String).filter((p) => /^[A-Za-z0-9_]{1,32}$/.test(p)).join(".") || "entry"))];
-      throw new CleanRoomError("INPUT_INVALID", `audit entry refused at ${fields.map((f) => `"${f}"`).join(", ")}: only short names, hashes, codes and costs may be recorded (no identifiers, no free text, no values)`, { field: fields[0], fields });
+      const fields = [
+        ...new Set(
+          parsed.error.issues.map(
+            (i) =>
+              i.path
+                .map(String)
+                .filter((p) => /^[A-Za-z0-9_]{1,32}$/.test(p))
+                .join(".") || "entry",
+          ),
+        ),
+      ];
+      throw new CleanRoomError(
+        "INPUT_INVALID",
+        `audit entry refused at ${fields.map((f) => `"${f}"`).join(", ")}: ` +
+          `only short names, hashes, codes and costs may be recorded (no identifiers, no free text, no values)`,
+        { field: fields[0], fields },
+      );
     }
     const p = parsed.data;
     // Inside a caller's transaction the entry may still be rolled back: remember the tip (and
@@ -218,29 +271,45 @@ export class AuditLog {
     const remember = !this.db.inTransaction;
     if (remember) this.#flushPending();
     const tip: { count?: number; hash?: string } = {};
-    const out = this.db.transaction((): AuditEntry => {
-      const last = this.db.prepare(`SELECT seq, hash FROM purpose_audit_log WHERE room_id = ? ORDER BY seq DESC LIMIT 1`).get(this.roomId) as { seq: number; hash: string } | undefined;
-      // before writing: does the chain still extend the anchored head? (found at the exact place, for good)
-      if (!this.#active(last ? last.seq + 1 : 0)) {
-        const d = this.#divergence(last ? last.seq + 1 : 0);
-        if (d) this.#recordEvidence(d);
-      }
-      const seq = last ? last.seq + 1 : 0;
-      const prev = last ? last.hash : this.genesis;
-      const entry: AuditEntry = {
-        v: 1, roomId: this.roomId, seq, ts: this.#clock().toISOString(), action: p.action, who: p.who,
-        purpose: p.purpose ?? null, grantId: p.grantId ?? null, templateHash: p.templateHash ?? null, datasets: p.datasets ?? [],
-        privacyCost: p.privacyCost ?? null, outcome: p.outcome, errorCode: p.errorCode ?? null, ...(p.budgets ? { budgets: p.budgets } : {}),
-      };
-      const hash = sha256Canonical({ prev, entry });
-      this.db.prepare(`INSERT INTO purpose_audit_log (room_id, seq, entry, prev_hash, hash, mac) VALUES (?, ?, ?, ?, ?, ?)`)
-        .run(this.roomId, seq, canonicalJson(entry), prev, hash, this.mac(hash));
-      faultPoint("audit.append.beforeCommit");
-      if ((seq + 1) % this.headEvery === 0 && !this.#evidence) this.signHeadAt(seq + 1, hash);
-      tip.count = seq + 1;
-      tip.hash = hash;
-      return entry;
-    }).immediate();
+    const out = this.db
+      .transaction((): AuditEntry => {
+        const last = this.db
+          .prepare(`SELECT seq, hash FROM purpose_audit_log WHERE room_id = ? ORDER BY seq DESC LIMIT 1`)
+          .get(this.roomId) as { seq: number; hash: string } | undefined;
+        // before writing: does the chain still extend the anchored head? (found at the exact place, for good)
+        if (!this.#active(last ? last.seq + 1 : 0)) {
+          const d = this.#divergence(last ? last.seq + 1 : 0);
+          if (d) this.#recordEvidence(d);
+        }
+        const seq = last ? last.seq + 1 : 0;
+        const prev = last ? last.hash : this.genesis;
+        const entry: AuditEntry = {
+          v: 1,
+          roomId: this.roomId,
+          seq,
+          ts: this.#clock().toISOString(),
+          action: p.action,
+          who: p.who,
+          purpose: p.purpose ?? null,
+          grantId: p.grantId ?? null,
+          templateHash: p.templateHash ?? null,
+          datasets: p.datasets ?? [],
+          privacyCost: p.privacyCost ?? null,
+          outcome: p.outcome,
+          errorCode: p.errorCode ?? null,
+          ...(p.budgets ? { budgets: p.budgets } : {}),
+        };
+        const hash = sha256Canonical({ prev, entry });
+        this.db
+          .prepare(`INSERT INTO purpose_audit_log (room_id, seq, entry, prev_hash, hash, mac) VALUES (?, ?, ?, ?, ?, ?)`)
+          .run(this.roomId, seq, canonicalJson(entry), prev, hash, this.mac(hash));
+        faultPoint("audit.append.beforeCommit");
+        if ((seq + 1) % this.headEvery === 0 && !this.#evidence) this.signHeadAt(seq + 1, hash);
+        tip.count = seq + 1;
+        tip.hash = hash;
+        return entry;
+      })
+      .immediate();
     if (remember && tip.count !== undefined) {
       this.#noteTip(tip.count, tip.hash!);
       this.#flushPending();
@@ -267,7 +336,10 @@ export class AuditLog {
   private signHeadAt(count: number, hash: string): AuditHead {
     const body = { roomId: this.roomId, count, hash, signedAt: this.#clock().toISOString() };
     const head: AuditHead = { ...body, publicKey: this.publicKey, signature: hex(ed25519Sign(this.#sk, headBytes(body))) };
-    this.db.prepare(`INSERT OR REPLACE INTO purpose_audit_heads (room_id, count, hash, signed_at, public_key, signature) VALUES (?, ?, ?, ?, ?, ?)`)
+    this.db
+      .prepare(
+        `INSERT OR REPLACE INTO purpose_audit_heads (room_id, count, hash, signed_at, public_key, signature) VALUES (?, ?, ?, ?, ?, ?)`,
+      )
       .run(this.roomId, count, hash, head.signedAt, head.publicKey, head.signature);
     faultPoint("audit.head.beforeCommit");
     if (!this.#pending || count >= this.#pending.count) this.#pending = head;
@@ -279,7 +351,9 @@ export class AuditLog {
     const h = this.#pending;
     if (!h || this.db.inTransaction) return;
     this.#pending = null;
-    const row = this.db.prepare(`SELECT signature FROM purpose_audit_heads WHERE room_id = ? AND count = ? AND hash = ?`).get(this.roomId, h.count, h.hash) as { signature: string } | undefined;
+    const row = this.db
+      .prepare(`SELECT signature FROM purpose_audit_heads WHERE room_id = ? AND count = ? AND hash = ?`)
+      .get(this.roomId, h.count, h.hash) as { signature: string } | undefined;
     if (row?.signature === h.signature) this.#publish(h);
   }
 
@@ -301,13 +375,18 @@ export class AuditLog {
   #verifiedSig: string | null = null;
   #signedByUs(h: AuditHead): boolean {
     if (h.signature === this.#verifiedSig) return true;
-    const ok = h.publicKey === this.publicKey && h.roomId === this.roomId && /^[0-9a-f]{128}$/.test(h.signature) && ed25519Verify(fromHex(this.publicKey), headBytes(h), fromHex(h.signature));
+    const ok =
+      h.publicKey === this.publicKey &&
+      h.roomId === this.roomId &&
+      /^[0-9a-f]{128}$/.test(h.signature) &&
+      ed25519Verify(fromHex(this.publicKey), headBytes(h), fromHex(h.signature));
     if (ok) this.#verifiedSig = h.signature;
     return ok;
   }
 
   #count(): number {
-    const last = this.db.prepare(`SELECT seq FROM purpose_audit_log WHERE room_id = ? ORDER BY seq DESC LIMIT 1`).get(this.roomId) as { seq: number } | undefined;
+    const last = this.db.prepare(`SELECT seq FROM purpose_audit_log WHERE room_id = ? ORDER BY seq DESC LIMIT 1`).get(this.roomId) as
+      { seq: number } | undefined;
     return last ? last.seq + 1 : 0;
   }
 
@@ -317,10 +396,23 @@ export class AuditLog {
     if (!h || h.count === 0 || !this.#signedByUs(h)) return null; // a head that does not verify is reported by verify() (head_signature), not trusted here
     const head = { count: h.count, hash: h.hash, signedAt: h.signedAt };
     if (count < h.count)
-      return { problem: "truncated", firstBadIndex: count, head, entriesAtDetection: count, detail: `a signed head covers ${h.count} entries but only ${count} remain — entries ${count}..${h.count - 1} were removed` };
-    const row = this.db.prepare(`SELECT hash FROM purpose_audit_log WHERE room_id = ? AND seq = ?`).get(this.roomId, h.count - 1) as { hash: string } | undefined;
+      return {
+        problem: "truncated",
+        firstBadIndex: count,
+        head,
+        entriesAtDetection: count,
+        detail: `a signed head covers ${h.count} entries but only ${count} remain — entries ${count}..${h.count - 1} were removed`,
+      };
+    const row = this.db.prepare(`SELECT hash FROM purpose_audit_log WHERE room_id = ? AND seq = ?`).get(this.roomId, h.count - 1) as
+      { hash: string } | undefined;
     if (row?.hash !== h.hash)
-      return { problem: "head_mismatch", firstBadIndex: h.count - 1, head, entriesAtDetection: count, detail: `signed head at count ${h.count} does not match the chain — entries up to ${h.count - 1} were replaced` };
+      return {
+        problem: "head_mismatch",
+        firstBadIndex: h.count - 1,
+        head,
+        entriesAtDetection: count,
+        detail: `signed head at count ${h.count} does not match the chain — entries up to ${h.count - 1} were replaced`,
+      };
     return null;
   }
 
@@ -332,7 +424,13 @@ export class AuditLog {
   #active(count: number, hashAt?: (i: number) => string | undefined): TamperEvidence | null {
     const ev = this.#evidence;
     if (!ev) return null;
-    const at = hashAt ?? ((i: number) => (this.db.prepare(`SELECT hash FROM purpose_audit_log WHERE room_id = ? AND seq = ?`).get(this.roomId, i) as { hash: string } | undefined)?.hash);
+    const at =
+      hashAt ??
+      ((i: number) =>
+        (
+          this.db.prepare(`SELECT hash FROM purpose_audit_log WHERE room_id = ? AND seq = ?`).get(this.roomId, i) as
+            { hash: string } | undefined
+        )?.hash);
     if (ev.head.count <= count && (ev.head.count === 0 || at(ev.head.count - 1) === ev.head.hash)) {
       this.#evidence = null;
       return null;
@@ -364,13 +462,20 @@ export class AuditLog {
    */
   signHead(): AuditHead {
     const head = this.atomic((): AuditHead => {
-      const last = this.db.prepare(`SELECT seq, hash FROM purpose_audit_log WHERE room_id = ? ORDER BY seq DESC LIMIT 1`).get(this.roomId) as { seq: number; hash: string } | undefined;
+      const last = this.db
+        .prepare(`SELECT seq, hash FROM purpose_audit_log WHERE room_id = ? ORDER BY seq DESC LIMIT 1`)
+        .get(this.roomId) as { seq: number; hash: string } | undefined;
       if (!this.#active(last ? last.seq + 1 : 0)) {
         const d = this.#divergence(last ? last.seq + 1 : 0);
         if (d) this.#recordEvidence(d);
       }
       const ev = this.#evidence;
-      if (ev) throw new CleanRoomError("AUDIT_TAMPERED", `refusing to sign a head over a tampered chain (${ev.problem} at entry ${ev.firstBadIndex}): ${ev.detail}`, { field: "audit" });
+      if (ev)
+        throw new CleanRoomError(
+          "AUDIT_TAMPERED",
+          `refusing to sign a head over a tampered chain (${ev.problem} at entry ${ev.firstBadIndex}): ${ev.detail}`,
+          { field: "audit" },
+        );
       return this.signHeadAt(last ? last.seq + 1 : 0, last ? last.hash : this.genesis);
     });
     return head;
@@ -392,15 +497,39 @@ export class AuditLog {
     // publishing) meanwhile can only make the snapshot newer than the anchor, never older
     const anchored = this.#anchor?.load() ?? null;
     const { rows, heads } = this.db.transaction(() => ({
-      rows: this.db.prepare(`SELECT seq, entry, prev_hash, hash, mac FROM purpose_audit_log WHERE room_id = ? ORDER BY seq`).all(this.roomId) as Row[],
-      heads: (this.db.prepare(`SELECT count, hash, signed_at, public_key, signature FROM purpose_audit_heads WHERE room_id = ? ORDER BY count`).all(this.roomId) as Array<{ count: number; hash: string; signed_at: string; public_key: string; signature: string }>)
-        .map((h): AuditHead => ({ roomId: this.roomId, count: h.count, hash: h.hash, signedAt: h.signed_at, publicKey: h.public_key, signature: h.signature })),
+      rows: this.db
+        .prepare(`SELECT seq, entry, prev_hash, hash, mac FROM purpose_audit_log WHERE room_id = ? ORDER BY seq`)
+        .all(this.roomId) as Row[],
+      heads: (
+        this.db
+          .prepare(`SELECT count, hash, signed_at, public_key, signature FROM purpose_audit_heads WHERE room_id = ? ORDER BY count`)
+          .all(this.roomId) as Array<{ count: number; hash: string; signed_at: string; public_key: string; signature: string }>
+      ).map((h): AuditHead => ({
+        roomId: this.roomId,
+        count: h.count,
+        hash: h.hash,
+        signedAt: h.signed_at,
+        publicKey: h.public_key,
+        signature: h.signature,
+      })),
     }))();
     const hashes: string[] = [];
     let prev = this.genesis;
-    const result = (ok: boolean, firstBadIndex: number | null, problem: AuditProblem | null, detail: string, lastSignedHead: AuditHead | null): AuditVerification => ({
-      ok, roomId: this.roomId, entries: rows.length, firstBadIndex, problem, detail,
-      lastSignedHead: lastSignedHead && { count: lastSignedHead.count, hash: lastSignedHead.hash, signedAt: lastSignedHead.signedAt }, tipHash: prev,
+    const result = (
+      ok: boolean,
+      firstBadIndex: number | null,
+      problem: AuditProblem | null,
+      detail: string,
+      lastSignedHead: AuditHead | null,
+    ): AuditVerification => ({
+      ok,
+      roomId: this.roomId,
+      entries: rows.length,
+      firstBadIndex,
+      problem,
+      detail,
+      lastSignedHead: lastSignedHead && { count: lastSignedHead.count, hash: lastSignedHead.hash, signedAt: lastSignedHead.signedAt },
+      tipHash: prev,
     });
     for (let i = 0; i < rows.length; i++) {
       const row = rows[i]!;
@@ -412,20 +541,41 @@ export class AuditLog {
       } catch {
         return bad("malformed", "entry is not a valid audit record");
       }
-      if (entry.seq !== i || entry.roomId !== this.roomId) return bad("out_of_order", `entry records seq ${entry.seq} — rows were reordered or moved`);
+      if (entry.seq !== i || entry.roomId !== this.roomId)
+        return bad("out_of_order", `entry records seq ${entry.seq} — rows were reordered or moved`);
       if (row.prev_hash !== prev) return bad("chain_broken", "previous-hash link does not match the preceding entry");
       const h = sha256Canonical({ prev, entry });
       if (h !== row.hash) return bad("modified", "content does not match its hash — entry was modified");
-      if (!/^[0-9a-f]{64}$/.test(row.mac) || !equalBytes(fromHex(row.mac), fromHex(this.mac(h)))) return bad("forged", "hash was recomputed without the audit key — entry was inserted or rewritten");
+      if (!/^[0-9a-f]{64}$/.test(row.mac) || !equalBytes(fromHex(row.mac), fromHex(this.mac(h))))
+        return bad("forged", "hash was recomputed without the audit key — entry was inserted or rewritten");
       hashes.push(h);
       prev = h;
     }
     // Evidence found earlier stands, however the chain grew since (using the room cannot launder it).
     const ev = this.#active(rows.length, (i) => hashes[i]);
-    if (ev) return result(false, ev.firstBadIndex, ev.problem, `${ev.detail} (found ${ev.detectedAt} with ${ev.entriesAtDetection} entries; further use of the room does not clear it)`, null);
+    if (ev)
+      return result(
+        false,
+        ev.firstBadIndex,
+        ev.problem,
+        `${ev.detail} (found ${ev.detectedAt} with ${ev.entriesAtDetection} entries; further use of the room does not clear it)`,
+        null,
+      );
     // a finding against a signed head or the remembered tip is recorded for good (outside a transaction: it is about committed state)
-    const found = (firstBadIndex: number, problem: "truncated" | "head_mismatch" | "chain_broken", detail: string, head: AuditHead | null): AuditVerification => {
-      if (outside && head && problem !== "chain_broken") this.#recordEvidence({ problem, firstBadIndex, detail, head: { count: head.count, hash: head.hash, signedAt: head.signedAt }, entriesAtDetection: rows.length });
+    const found = (
+      firstBadIndex: number,
+      problem: "truncated" | "head_mismatch" | "chain_broken",
+      detail: string,
+      head: AuditHead | null,
+    ): AuditVerification => {
+      if (outside && head && problem !== "chain_broken")
+        this.#recordEvidence({
+          problem,
+          firstBadIndex,
+          detail,
+          head: { count: head.count, hash: head.hash, signedAt: head.signedAt },
+          entriesAtDetection: rows.length,
+        });
       return result(false, firstBadIndex, problem, detail, head);
     };
     const candidates = [...heads];
@@ -434,25 +584,54 @@ export class AuditLog {
     if (opts.trustedHead) candidates.push(opts.trustedHead);
     let best: AuditHead | null = null;
     for (const h of candidates) {
-      if (h.publicKey !== this.publicKey || h.roomId !== this.roomId || !ed25519Verify(fromHex(this.publicKey), headBytes(h), fromHex(h.signature)))
-        return result(false, Math.max(0, Math.min(h.count, rows.length) - 1), "head_signature", `signed head at count ${h.count} has an invalid signature`, null);
+      if (
+        h.publicKey !== this.publicKey ||
+        h.roomId !== this.roomId ||
+        !ed25519Verify(fromHex(this.publicKey), headBytes(h), fromHex(h.signature))
+      )
+        return result(
+          false,
+          Math.max(0, Math.min(h.count, rows.length) - 1),
+          "head_signature",
+          `signed head at count ${h.count} has an invalid signature`,
+          null,
+        );
       if (h.count > rows.length)
-        return found(rows.length, "truncated", `a signed head covers ${h.count} entries but only ${rows.length} remain — entries ${rows.length}..${h.count - 1} were removed`, h);
+        return found(
+          rows.length,
+          "truncated",
+          `a signed head covers ${h.count} entries but only ${rows.length} remain — entries ${rows.length}..${h.count - 1} were removed`,
+          h,
+        );
       const expected = h.count === 0 ? this.genesis : hashes[h.count - 1]!;
       if (expected !== h.hash) return found(h.count - 1, "head_mismatch", `signed head at count ${h.count} does not match the chain`, h);
       if (!best || h.count > best.count) best = h;
     }
     const tip = this.#knownTip;
     if (tip && tip.count > rows.length)
-      return result(false, rows.length, "truncated", `this log held ${tip.count} verified entries but only ${rows.length} remain — entries ${rows.length}..${tip.count - 1} were removed`, best);
+      return result(
+        false,
+        rows.length,
+        "truncated",
+        `this log held ${tip.count} verified entries but only ${rows.length} remain — entries ${rows.length}..${tip.count - 1} were removed`,
+        best,
+      );
     if (tip && tip.count > 0 && hashes[tip.count - 1] !== tip.hash)
-      return found(tip.count - 1, "chain_broken", `entry ${tip.count - 1} no longer has the hash this log recorded for it — the tail was replaced`, best);
+      return found(
+        tip.count - 1,
+        "chain_broken",
+        `entry ${tip.count - 1} no longer has the hash this log recorded for it — the tail was replaced`,
+        best,
+      );
     if (best && (!this.#knownHead || best.count > this.#knownHead.count)) this.#knownHead = best;
     // a crash between COMMIT and publication leaves the anchor one step behind: catch it up (the chain verified)
     let recovered = "";
     if (outside && best && this.#anchor && (!anchored || best.count > anchored.count)) {
       this.#anchor.save(best);
-      if (anchored) recovered = `; the head file was ${best.count - anchored.count} entries behind the database (an interrupted publication, not tampering) and was brought up to date`;
+      if (anchored)
+        recovered =
+          `; the head file was ${best.count - anchored.count} entries behind the database ` +
+          `(an interrupted publication, not tampering) and was brought up to date`;
     }
     if (rows.length > 0 && outside) this.#noteTip(rows.length, prev);
     const unsigned = rows.length - (best?.count ?? 0);
@@ -462,7 +641,10 @@ export class AuditLog {
   /** Throw `AUDIT_TAMPERED` (with the verification in details) unless `verify()` is ok. */
   assertIntact(opts: { trustedHead?: AuditHead } = {}): AuditVerification {
     const v = this.verify(opts);
-    if (!v.ok) throw new CleanRoomError("AUDIT_TAMPERED", `audit log tampered at entry ${v.firstBadIndex} (${v.problem}): ${v.detail}`, { verification: v });
+    if (!v.ok)
+      throw new CleanRoomError("AUDIT_TAMPERED", `audit log tampered at entry ${v.firstBadIndex} (${v.problem}): ${v.detail}`, {
+        verification: v,
+      });
     return v;
   }
 
@@ -473,7 +655,9 @@ export class AuditLog {
    * audit.entries({ limit: 20 })
    */
   entries(opts: { limit?: number } = {}): AuditEntry[] {
-    const rows = this.db.prepare(`SELECT entry FROM purpose_audit_log WHERE room_id = ? ORDER BY seq`).all(this.roomId) as Array<{ entry: string }>;
+    const rows = this.db.prepare(`SELECT entry FROM purpose_audit_log WHERE room_id = ? ORDER BY seq`).all(this.roomId) as Array<{
+      entry: string;
+    }>;
     const out = rows.map((r) => JSON.parse(r.entry) as AuditEntry);
     return opts.limit === undefined ? out : out.slice(Math.max(0, out.length - opts.limit));
   }
@@ -485,7 +669,9 @@ export class AuditLog {
    * audit.rows({ limit: 10 }).map((r) => r.hash.slice(0, 12))
    */
   rows(opts: { limit?: number } = {}): Array<{ index: number; hash: string; prevHash: string; entry: AuditEntry }> {
-    const rows = this.db.prepare(`SELECT seq, entry, prev_hash, hash FROM purpose_audit_log WHERE room_id = ? ORDER BY seq`).all(this.roomId) as Row[];
+    const rows = this.db
+      .prepare(`SELECT seq, entry, prev_hash, hash FROM purpose_audit_log WHERE room_id = ? ORDER BY seq`)
+      .all(this.roomId) as Row[];
     const out = rows.map((r) => ({ index: r.seq, hash: r.hash, prevHash: r.prev_hash, entry: JSON.parse(r.entry) as AuditEntry }));
     return opts.limit === undefined ? out : out.slice(Math.max(0, out.length - opts.limit));
   }
@@ -497,10 +683,22 @@ export class AuditLog {
    * audit.heads().filter((h) => !h.verified)
    */
   heads(): Array<AuditHead & { verified: boolean }> {
-    const hs = this.db.prepare(`SELECT count, hash, signed_at, public_key, signature FROM purpose_audit_heads WHERE room_id = ? ORDER BY count`).all(this.roomId) as Array<{ count: number; hash: string; signed_at: string; public_key: string; signature: string }>;
+    const hs = this.db
+      .prepare(`SELECT count, hash, signed_at, public_key, signature FROM purpose_audit_heads WHERE room_id = ? ORDER BY count`)
+      .all(this.roomId) as Array<{ count: number; hash: string; signed_at: string; public_key: string; signature: string }>;
     return hs.map((h) => {
-      const head: AuditHead = { roomId: this.roomId, count: h.count, hash: h.hash, signedAt: h.signed_at, publicKey: h.public_key, signature: h.signature };
-      const verified = /^[0-9a-f]{128}$/.test(h.signature) && h.public_key === this.publicKey && ed25519Verify(fromHex(this.publicKey), headBytes(head), fromHex(h.signature));
+      const head: AuditHead = {
+        roomId: this.roomId,
+        count: h.count,
+        hash: h.hash,
+        signedAt: h.signed_at,
+        publicKey: h.public_key,
+        signature: h.signature,
+      };
+      const verified =
+        /^[0-9a-f]{128}$/.test(h.signature) &&
+        h.public_key === this.publicKey &&
+        ed25519Verify(fromHex(this.publicKey), headBytes(head), fromHex(h.signature));
       return { ...head, verified };
     });
   }
@@ -511,8 +709,11 @@ export class AuditLog {
    * @example
    * audit.review({ repeatedDenials: 3 }).flags
    */
-  review(opts: ReviewOptions = {}): MisuseReview {
-    return reviewEntries(this.entries().filter((e) => e.action !== "charge"), opts); // a charge entry is bookkeeping of its query
+  review(opts: ReviewOptions = {}): MisuseReview<AuditEntry> {
+    return reviewEntries(
+      this.entries().filter((e) => e.action !== "charge"),
+      opts,
+    ); // a charge entry is bookkeeping of its query
   }
 
   /**
@@ -522,9 +723,21 @@ export class AuditLog {
    * const { verification, entries, review } = audit.report({ limit: 50 })
    */
   report(opts: { limit?: number } & ReviewOptions = {}): {
-    verification: AuditVerification; entries: AuditEntry[]; rows: ReturnType<AuditLog["rows"]>; heads: ReturnType<AuditLog["heads"]>; review: MisuseReview; publicKey: string;
+    verification: AuditVerification;
+    entries: AuditEntry[];
+    rows: ReturnType<AuditLog["rows"]>;
+    heads: ReturnType<AuditLog["heads"]>;
+    review: MisuseReview<AuditEntry>;
+    publicKey: string;
   } {
     const limit = opts.limit ?? 50;
-    return { verification: this.verify(), entries: this.entries({ limit }), rows: this.rows({ limit }), heads: this.heads(), review: this.review(opts), publicKey: this.publicKey };
+    return {
+      verification: this.verify(),
+      entries: this.entries({ limit }),
+      rows: this.rows({ limit }),
+      heads: this.heads(),
+      review: this.review(opts),
+      publicKey: this.publicKey,
+    };
   }
 }

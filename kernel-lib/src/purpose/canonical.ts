@@ -30,7 +30,9 @@ export function sha256Hex(s: string): string {
   return hex(sha256(utf8(s)));
 }
 
-const EMAIL_LIKE = /[^\s@]+@[^\s@]+/;
+// one character either side of an "@" is what /[^\s@]+@[^\s@]+/ matched, without its
+// quadratic backtracking on a long string with no "@" (issue 14 #4): fixed width, linear
+const EMAIL_LIKE = /[^\s@]@[^\s@]/;
 const DIGIT_RUN = /\d[\d\s().-]{5,}\d/;
 
 /**
@@ -48,7 +50,7 @@ export function looksLikeIdentifier(s: string): boolean {
 }
 
 /** Names that are safe to echo in errors and store in the audit log. */
-export const SAFE_NAME = /^[A-Za-z][A-Za-z0-9_.:\/-]{0,63}$/;
+export const SAFE_NAME = /^[A-Za-z][A-Za-z0-9_.:/-]{0,63}$/;
 
 /** `s` if it is a safe name to echo, otherwise a type/length description. */
 export function echoSafe(s: unknown): string {

@@ -70,7 +70,12 @@ const wrapAad = (s: SealedDataset, purpose: string) => utf8(`wrap\0${bindLabel(s
  */
 export function unwrapAndOpen(sealed: SealedDataset, purpose: string, kek: Uint8Array): Uint8Array {
   const wrap = sealed.wraps.find((w) => w.purpose === purpose);
-  if (!wrap) throw new CleanRoomError("KEY_RELEASE_DENIED", `no data key is wrapped for purpose "${purpose}" on dataset ${echoSafe(sealed.datasetId)}`, { purpose });
+  if (!wrap)
+    throw new CleanRoomError(
+      "KEY_RELEASE_DENIED",
+      `no data key is wrapped for purpose "${purpose}" on dataset ${echoSafe(sealed.datasetId)}`,
+      { purpose },
+    );
   const dataKey = aesGcmOpen(kek, fromB64(wrap.nonce), fromB64(wrap.wrappedKey), wrapAad(sealed, purpose));
   return aesGcmOpen(dataKey, fromB64(sealed.nonce), fromB64(sealed.ciphertext), dataAad(sealed));
 }
@@ -103,8 +108,10 @@ export class PurposeKeyService {
 
   constructor(opts: KeyServiceOptions) {
     if (typeof opts?.roomId !== "string" || !SAFE_NAME.test(opts.roomId)) invalid("roomId", "short name", opts?.roomId, "INPUT_INVALID");
-    if (!(opts.masterSecret instanceof Uint8Array) || opts.masterSecret.length !== 32) invalid("masterSecret", "32 bytes", opts.masterSecret, "CRYPTO_INVALID_KEY");
-    if (typeof opts.policyPublicKey !== "string" || !/^[0-9a-f]{64}$/i.test(opts.policyPublicKey)) invalid("policyPublicKey", "64 hex chars", opts.policyPublicKey, "CRYPTO_INVALID_KEY");
+    if (!(opts.masterSecret instanceof Uint8Array) || opts.masterSecret.length !== 32)
+      invalid("masterSecret", "32 bytes", opts.masterSecret, "CRYPTO_INVALID_KEY");
+    if (typeof opts.policyPublicKey !== "string" || !/^[0-9a-f]{64}$/i.test(opts.policyPublicKey))
+      invalid("policyPublicKey", "64 hex chars", opts.policyPublicKey, "CRYPTO_INVALID_KEY");
     this.roomId = opts.roomId;
     this.#master = opts.masterSecret.slice();
     this.#opts = { ...opts, masterSecret: new Uint8Array(0) };
@@ -128,11 +135,22 @@ export class PurposeKeyService {
    */
   seal(datasetId: string, bytes: Uint8Array, label: PurposeLabel | DatasetLabels, rng: Rng): SealedDataset {
     const labels: DatasetLabels = "dataset" in label ? label : { dataset: label, columns: {} };
-    if (typeof datasetId !== "string" || !SAFE_NAME.test(datasetId)) invalid("datasetId", "short name (letters, digits, _.:-)", datasetId, "INPUT_INVALID");
+    if (typeof datasetId !== "string" || !SAFE_NAME.test(datasetId))
+      invalid("datasetId", "short name (letters, digits, _.:-)", datasetId, "INPUT_INVALID");
     if (!(bytes instanceof Uint8Array)) invalid("bytes", "Uint8Array (serialised table)", bytes, "INPUT_INVALID");
-    if (!Array.isArray(labels.dataset?.allow) || labels.dataset.allow.length === 0) invalid("label.allow", "at least one allowed purpose", labels.dataset?.allow, "INPUT_INVALID");
+    if (!Array.isArray(labels.dataset?.allow) || labels.dataset.allow.length === 0)
+      invalid("label.allow", "at least one allowed purpose", labels.dataset?.allow, "INPUT_INVALID");
     const dataKey = rng.bytes(32);
-    const head = { version: 1 as const, roomId: this.roomId, datasetId, label: labels.dataset, columns: labels.columns, nonce: b64(rng.bytes(GCM_NONCE_BYTES)), ciphertext: "", wraps: [] as SealedDataset["wraps"] };
+    const head = {
+      version: 1 as const,
+      roomId: this.roomId,
+      datasetId,
+      label: labels.dataset,
+      columns: labels.columns,
+      nonce: b64(rng.bytes(GCM_NONCE_BYTES)),
+      ciphertext: "",
+      wraps: [] as SealedDataset["wraps"],
+    };
     head.ciphertext = b64(aesGcmSeal(dataKey, fromB64(head.nonce), bytes, dataAad(head)));
     for (const purpose of labels.dataset.allow) {
       const nonce = rng.bytes(GCM_NONCE_BYTES);
@@ -151,8 +169,14 @@ export class PurposeKeyService {
    * @example
    * const { dataKey, wrapPurpose } = keys.releaseDataKey(sealed, grant, { party: "advertiser", analyst: "bo" })
    */
-  releaseDataKey(sealed: SealedDataset, grant: PurposeGrant, requester: Requester, purpose?: string): { dataKey: Uint8Array; wrapPurpose: string; decision: PurposeDecision } {
-    if (sealed?.version !== 1 || sealed.roomId !== this.roomId || !Array.isArray(sealed.wraps)) invalid("sealed", "a SealedDataset of this room", sealed, "INPUT_INVALID");
+  releaseDataKey(
+    sealed: SealedDataset,
+    grant: PurposeGrant,
+    requester: Requester,
+    purpose?: string,
+  ): { dataKey: Uint8Array; wrapPurpose: string; decision: PurposeDecision } {
+    if (sealed?.version !== 1 || sealed.roomId !== this.roomId || !Array.isArray(sealed.wraps))
+      invalid("sealed", "a SealedDataset of this room", sealed, "INPUT_INVALID");
     const rules = this.#opts.rules;
     const decision = evaluatePurpose(
       { grant, requester, ...(purpose === undefined ? {} : { purpose }), inputs: [{ datasetId: sealed.datasetId, label: sealed.label }] },
@@ -161,21 +185,29 @@ export class PurposeKeyService {
         roomId: this.roomId,
         policyPublicKey: this.#opts.policyPublicKey,
         now: (this.#opts.clock ?? (() => new Date()))(),
-        rules: typeof rules === "function" ? rules() : rules ?? [],
+        rules: typeof rules === "function" ? rules() : (rules ?? []),
       },
     );
     if (decision.outcome === "refused" || decision.purpose === null)
-      throw new CleanRoomError("KEY_RELEASE_DENIED", `data key for ${echoSafe(sealed.datasetId)} not released: ${decision.reason}`, { cause: decision.code, datasetId: echoSafe(sealed.datasetId) });
+      throw new CleanRoomError("KEY_RELEASE_DENIED", `data key for ${echoSafe(sealed.datasetId)} not released: ${decision.reason}`, {
+        cause: decision.code,
+        datasetId: echoSafe(sealed.datasetId),
+      });
     const q = decision.purpose;
     const wrap = sealed.wraps.filter((w) => isWithin(q, w.purpose)).sort((a, b) => b.purpose.length - a.purpose.length)[0];
-    if (!wrap) throw new CleanRoomError("KEY_RELEASE_DENIED", `no data key is wrapped for a purpose covering "${q}"`, { cause: "PURPOSE_DENIED" });
+    if (!wrap)
+      throw new CleanRoomError("KEY_RELEASE_DENIED", `no data key is wrapped for a purpose covering "${q}"`, { cause: "PURPOSE_DENIED" });
     try {
       const kek = deriveKek(this.#master, this.roomId, wrap.purpose);
       const dataKey = aesGcmOpen(kek, fromB64(wrap.nonce), fromB64(wrap.wrappedKey), wrapAad(sealed, wrap.purpose));
       return { dataKey, wrapPurpose: wrap.purpose, decision };
     } catch (e) {
       if (isCleanRoomError(e, "CRYPTO_DECRYPT_FAILED"))
-        throw new CleanRoomError("KEY_RELEASE_DENIED", `wrapped key for "${wrap.purpose}" does not open: sealed dataset or label was altered`, { cause: "CRYPTO_DECRYPT_FAILED" });
+        throw new CleanRoomError(
+          "KEY_RELEASE_DENIED",
+          `wrapped key for "${wrap.purpose}" does not open: sealed dataset or label was altered`,
+          { cause: "CRYPTO_DECRYPT_FAILED" },
+        );
       throw e;
     }
   }
@@ -191,7 +223,10 @@ export class PurposeKeyService {
     try {
       return aesGcmOpen(dataKey, fromB64(sealed.nonce), fromB64(sealed.ciphertext), dataAad(sealed));
     } catch (e) {
-      if (isCleanRoomError(e, "CRYPTO_DECRYPT_FAILED")) throw new CleanRoomError("KEY_RELEASE_DENIED", `dataset ciphertext does not open: sealed dataset was altered`, { cause: "CRYPTO_DECRYPT_FAILED" });
+      if (isCleanRoomError(e, "CRYPTO_DECRYPT_FAILED"))
+        throw new CleanRoomError("KEY_RELEASE_DENIED", `dataset ciphertext does not open: sealed dataset was altered`, {
+          cause: "CRYPTO_DECRYPT_FAILED",
+        });
       throw e;
     } finally {
       dataKey.fill(0);
@@ -241,12 +276,22 @@ export class GatedTableStore {
     const tx = typeof this.taxonomy === "function" ? this.taxonomy() : this.taxonomy;
     const labels: DatasetLabels =
       typeof purposes === "object" && purposes !== null && "allow" in purposes
-        ? { dataset: makeLabel(tx, { purposes: purposes.allow, deny: purposes.deny, categories: purposes.categories, subjects: purposes.subjects }), columns: {} }
+        ? {
+            dataset: makeLabel(tx, {
+              purposes: purposes.allow,
+              deny: purposes.deny,
+              categories: purposes.categories,
+              subjects: purposes.subjects,
+            }),
+            columns: {},
+          }
         : tagDataset(tx, typeof purposes === "string" || Array.isArray(purposes) ? { purposes } : purposes);
     if (this.sealedOrNull(datasetId) !== null) invalid("datasetId", "a dataset id not already uploaded", datasetId, "ALREADY_EXISTS");
     const sealed = this.keys.seal(datasetId, bytes, labels, this.rng);
     this.#mem.set(datasetId, sealed);
-    this.db?.prepare(`INSERT INTO purpose_sealed_datasets (room_id, dataset_id, sealed) VALUES (?, ?, ?)`).run(sealed.roomId, datasetId, JSON.stringify(sealed));
+    this.db
+      ?.prepare(`INSERT INTO purpose_sealed_datasets (room_id, dataset_id, sealed) VALUES (?, ?, ?)`)
+      .run(sealed.roomId, datasetId, JSON.stringify(sealed));
     return this.info(datasetId);
   }
 
@@ -263,14 +308,17 @@ export class GatedTableStore {
   /** The sealed form (ciphertext only). `NOT_FOUND` if absent. */
   sealed(datasetId: string): SealedDataset {
     const s = this.sealedOrNull(datasetId);
-    if (s === null) throw new CleanRoomError("NOT_FOUND", `"datasetId" expected an uploaded dataset, got ${echoSafe(datasetId)}`, { field: "datasetId" });
+    if (s === null)
+      throw new CleanRoomError("NOT_FOUND", `"datasetId" expected an uploaded dataset, got ${echoSafe(datasetId)}`, { field: "datasetId" });
     return s;
   }
 
   private sealedOrNull(datasetId: string): SealedDataset | null {
     const m = this.#mem.get(datasetId);
     if (m) return m;
-    const row = this.db?.prepare(`SELECT sealed FROM purpose_sealed_datasets WHERE room_id = ? AND dataset_id = ?`).get(this.keys.roomId, datasetId) as { sealed: string } | undefined;
+    const row = this.db
+      ?.prepare(`SELECT sealed FROM purpose_sealed_datasets WHERE room_id = ? AND dataset_id = ?`)
+      .get(this.keys.roomId, datasetId) as { sealed: string } | undefined;
     if (!row) return null;
     const s = JSON.parse(row.sealed) as SealedDataset;
     this.#mem.set(datasetId, s);
@@ -280,7 +328,13 @@ export class GatedTableStore {
   /** Label and wrap summary of a stored dataset. */
   info(datasetId: string): GatedDatasetInfo {
     const s = this.sealed(datasetId);
-    return { datasetId, label: s.label, columns: s.columns, wrappedFor: s.wraps.map((w) => w.purpose), ciphertextBytes: fromB64(s.ciphertext).length };
+    return {
+      datasetId,
+      label: s.label,
+      columns: s.columns,
+      wrappedFor: s.wraps.map((w) => w.purpose),
+      ciphertextBytes: fromB64(s.ciphertext).length,
+    };
   }
 
   /**
@@ -298,7 +352,8 @@ export class GatedTableStore {
   /** Ids of stored datasets, sorted. */
   list(): string[] {
     const ids = new Set(this.#mem.keys());
-    const rows = this.db?.prepare(`SELECT dataset_id FROM purpose_sealed_datasets WHERE room_id = ?`).all(this.keys.roomId) as Array<{ dataset_id: string }> | undefined;
+    const rows = this.db?.prepare(`SELECT dataset_id FROM purpose_sealed_datasets WHERE room_id = ?`).all(this.keys.roomId) as
+      Array<{ dataset_id: string }> | undefined;
     for (const r of rows ?? []) ids.add(r.dataset_id);
     return [...ids].sort();
   }

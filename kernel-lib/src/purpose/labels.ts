@@ -76,7 +76,8 @@ export function makeLabel(
   field = "purposes",
 ): PurposeLabel {
   const parsed = labelSpec.safeParse(spec);
-  if (!parsed.success) return invalid(field, "{ purposes, deny?, categories?, subjects? } with string or string[] values", spec, "INPUT_INVALID");
+  if (!parsed.success)
+    return invalid(field, "{ purposes, deny?, categories?, subjects? } with string or string[] values", spec, "INPUT_INVALID");
   const p = parsed.data;
   const allow = asList(p.purposes).map((n, i) => taxonomy.resolveUse(n, `${field}[${i}]`));
   if (allow.length === 0) invalid(field, "at least one allowed purpose", p.purposes, "INPUT_INVALID");

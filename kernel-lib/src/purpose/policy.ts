@@ -50,7 +50,10 @@ export interface PurposeGrant {
   signature: string;
 }
 
-const safeName = z.string().regex(SAFE_NAME).refine((s) => !looksLikeIdentifier(s));
+const safeName = z
+  .string()
+  .regex(SAFE_NAME)
+  .refine((s) => !looksLikeIdentifier(s));
 const iso = z.string().refine((s) => !Number.isNaN(Date.parse(s)));
 const RequesterSchema = z.strictObject({ party: safeName, analyst: safeName });
 const GrantSchema = z.strictObject({
@@ -70,7 +73,8 @@ const signedBytes = (g: Omit<PurposeGrant, "signature">): Uint8Array => utf8(`cl
 
 function requester(who: unknown, field: string): Requester {
   const r = RequesterSchema.safeParse(who);
-  if (!r.success) return invalid(field, "{ party, analyst } as short names (letters, digits, _.:-; no emails or phone numbers)", who, "INPUT_INVALID");
+  if (!r.success)
+    return invalid(field, "{ party, analyst } as short names (letters, digits, _.:-; no emails or phone numbers)", who, "INPUT_INVALID");
   return r.data;
 }
 
@@ -91,7 +95,8 @@ export class PurposeAuthority {
 
   constructor(opts: { roomId: string; secretKey: Uint8Array; clock?: () => Date }) {
     if (!safeName.safeParse(opts.roomId).success) invalid("roomId", "short name", opts.roomId, "INPUT_INVALID");
-    if (!(opts.secretKey instanceof Uint8Array) || opts.secretKey.length !== 32) invalid("secretKey", "32-byte Ed25519 secret key", opts.secretKey, "CRYPTO_INVALID_KEY");
+    if (!(opts.secretKey instanceof Uint8Array) || opts.secretKey.length !== 32)
+      invalid("secretKey", "32-byte Ed25519 secret key", opts.secretKey, "CRYPTO_INVALID_KEY");
     this.roomId = opts.roomId;
     this.#secretKey = opts.secretKey.slice();
     this.publicKey = hex(ed25519.getPublicKey(this.#secretKey));
@@ -115,17 +120,20 @@ export class PurposeAuthority {
     input: { party: string; analyst: string; purpose: string; justification: string; ttlSeconds?: number; expiresAt?: string },
     rng: Rng,
   ): PurposeGrant {
-    if (typeof input !== "object" || input === null) return invalid("input", "{ party, analyst, purpose, justification }", input, "INPUT_INVALID");
+    if (typeof input !== "object" || input === null)
+      return invalid("input", "{ party, analyst, purpose, justification }", input, "INPUT_INVALID");
     const who = requester({ party: input.party, analyst: input.analyst }, "who");
     const purpose = taxonomy.resolveUse(input.purpose);
     if (typeof input.justification !== "string" || input.justification.trim().length < 3 || input.justification.length > 1000)
       invalid("justification", "a sentence (3–1000 characters)", input.justification, "INPUT_INVALID");
-    if (looksLikeIdentifier(input.justification)) invalid("justification", "text without personal identifiers (emails, phone numbers)", input.justification, "INPUT_INVALID");
+    if (looksLikeIdentifier(input.justification))
+      invalid("justification", "text without personal identifiers (emails, phone numbers)", input.justification, "INPUT_INVALID");
     const issued = this.#clock();
     let expires: Date;
     if (input.expiresAt !== undefined) {
       expires = new Date(input.expiresAt);
-      if (Number.isNaN(expires.getTime()) || expires <= issued) invalid("expiresAt", "ISO time after now", input.expiresAt, "INPUT_INVALID");
+      if (Number.isNaN(expires.getTime()) || expires <= issued)
+        invalid("expiresAt", "ISO time after now", input.expiresAt, "INPUT_INVALID");
     } else {
       const ttl = input.ttlSeconds ?? 86_400;
       if (!Number.isInteger(ttl) || ttl < 1 || ttl > 366 * 86_400) invalid("ttlSeconds", "integer in [1, 31622400]", ttl, "INPUT_INVALID");
@@ -162,23 +170,47 @@ export interface GrantTrust {
  * verifyGrant(grant, { roomId: "room-1", policyPublicKey: authority.publicKey, now: new Date() })
  */
 export function verifyGrant(grant: unknown, trust: GrantTrust): PurposeGrant {
-  if (grant === undefined || grant === null) throw new CleanRoomError("GRANT_INVALID", `"grant" expected a PurposeGrant from declarePurpose, got ${grant}`, { field: "grant" });
+  if (grant === undefined || grant === null)
+    throw new CleanRoomError("GRANT_INVALID", `"grant" expected a PurposeGrant from declarePurpose, got ${grant}`, { field: "grant" });
   const parsed = GrantSchema.safeParse(grant);
   if (!parsed.success) {
-    const fields = [...new Set(parsed.error.issues.map((i) => i.path.map(String).filter((p) => SAFE_NAME.test(p)).join(".") || "grant"))];
+    const fields = [
+      ...new Set(
+        parsed.error.issues.map(
+          (i) =>
+            i.path
+              .map(String)
+              .filter((p) => SAFE_NAME.test(p))
+              .join(".") || "grant",
+        ),
+      ),
+    ];
     throw new CleanRoomError("GRANT_INVALID", `"grant" is malformed at ${fields.join(", ")}`, { field: "grant", fields });
   }
   const g = parsed.data as PurposeGrant;
   if (g.policyKey !== trust.policyPublicKey.toLowerCase())
-    throw new CleanRoomError("GRANT_INVALID", `"grant.policyKey" expected this room's policy key, got another key`, { field: "grant.policyKey" });
+    throw new CleanRoomError("GRANT_INVALID", `"grant.policyKey" expected this room's policy key, got another key`, {
+      field: "grant.policyKey",
+    });
   const { signature, ...body } = g;
   if (!ed25519Verify(fromHex(trust.policyPublicKey), signedBytes(body), fromHex(signature)))
-    throw new CleanRoomError("GRANT_INVALID", `"grant.signature" does not verify under the room's policy key (forged or altered grant)`, { field: "grant.signature", grantId: g.id });
-  if (g.roomId !== trust.roomId) throw new CleanRoomError("GRANT_INVALID", `"grant.roomId" expected ${echoSafe(trust.roomId)}, got ${echoSafe(g.roomId)}`, { field: "grant.roomId" });
+    throw new CleanRoomError("GRANT_INVALID", `"grant.signature" does not verify under the room's policy key (forged or altered grant)`, {
+      field: "grant.signature",
+      grantId: g.id,
+    });
+  if (g.roomId !== trust.roomId)
+    throw new CleanRoomError("GRANT_INVALID", `"grant.roomId" expected ${echoSafe(trust.roomId)}, got ${echoSafe(g.roomId)}`, {
+      field: "grant.roomId",
+    });
   const now = trust.now.getTime();
-  if (now < Date.parse(g.issuedAt)) throw new CleanRoomError("GRANT_INVALID", `"grant.issuedAt" is in the future`, { field: "grant.issuedAt", grantId: g.id });
+  if (now < Date.parse(g.issuedAt))
+    throw new CleanRoomError("GRANT_INVALID", `"grant.issuedAt" is in the future`, { field: "grant.issuedAt", grantId: g.id });
   if (now >= Date.parse(g.expiresAt))
-    throw new CleanRoomError("GRANT_EXPIRED", `grant ${g.id} expired at ${g.expiresAt}; declare the purpose again`, { field: "grant.expiresAt", grantId: g.id, expiresAt: g.expiresAt });
+    throw new CleanRoomError("GRANT_EXPIRED", `grant ${g.id} expired at ${g.expiresAt}; declare the purpose again`, {
+      field: "grant.expiresAt",
+      grantId: g.id,
+      expiresAt: g.expiresAt,
+    });
   return g;
 }
 
@@ -196,7 +228,12 @@ export interface DenyRule {
 }
 
 const CondSchema = z.strictObject({ matches: z.enum(["ANY", "ALL", "NONE", "OTHER"]), values: z.array(z.string()).min(1).max(256) });
-const RuleSchema = z.strictObject({ name: safeName, dataUses: CondSchema, dataCategories: CondSchema.optional(), dataSubjects: CondSchema.optional() });
+const RuleSchema = z.strictObject({
+  name: safeName,
+  dataUses: CondSchema,
+  dataCategories: CondSchema.optional(),
+  dataSubjects: CondSchema.optional(),
+});
 
 /**
  * Validate deny rules and resolve their names through the taxonomy.
@@ -209,7 +246,8 @@ export function compileRules(taxonomy: Taxonomy, rules: readonly DenyRule[]): De
   if (!Array.isArray(rules)) return invalid("rules", "array of deny rules", rules, "INPUT_INVALID");
   return rules.map((raw, i) => {
     const r = RuleSchema.safeParse(raw);
-    if (!r.success) return invalid(`rules[${i}]`, "{ name, dataUses: { matches, values }, dataCategories?, dataSubjects? }", raw, "RULE_INVALID");
+    if (!r.success)
+      return invalid(`rules[${i}]`, "{ name, dataUses: { matches, values }, dataCategories?, dataSubjects? }", raw, "RULE_INVALID");
     const res = (c: RuleCondition | undefined, kind: "dataUse" | "dataCategory" | "dataSubject", f: string) =>
       c && { matches: c.matches, values: c.values.map((v, j) => taxonomy.resolve(kind, v, `rules[${i}].${f}.values[${j}]`)) };
     const out: DenyRule = { name: r.data.name, dataUses: res(r.data.dataUses, "dataUse", "dataUses")! };
@@ -276,13 +314,29 @@ export interface PurposeDecision {
  */
 export function evaluatePurpose(req: PurposeRequest, ctx: PurposeContext): PurposeDecision {
   const steps: PurposeDecision["steps"] = [];
-  const refuse = (code: ErrorCode, reason: string, purpose: string | null, grantId: string | null, inputs: PurposeDecision["inputs"] = []): PurposeDecision => ({
-    outcome: "refused", code, purpose, grantId, reason, steps, inputs, resultLabel: null,
+  const refuse = (
+    code: ErrorCode,
+    reason: string,
+    purpose: string | null,
+    grantId: string | null,
+    inputs: PurposeDecision["inputs"] = [],
+  ): PurposeDecision => ({
+    outcome: "refused",
+    code,
+    purpose,
+    grantId,
+    reason,
+    steps,
+    inputs,
+    resultLabel: null,
   });
-  if (!Array.isArray(req?.inputs) || req.inputs.length === 0) return invalid("inputs", "at least one { datasetId, label }", req?.inputs, "INPUT_INVALID");
+  if (!Array.isArray(req?.inputs) || req.inputs.length === 0)
+    return invalid("inputs", "at least one { datasetId, label }", req?.inputs, "INPUT_INVALID");
   req.inputs.forEach((inp, i) => {
-    if (!safeName.safeParse(inp?.datasetId).success) invalid(`inputs[${i}].datasetId`, "short dataset name (no identifiers)", inp?.datasetId, "INPUT_INVALID");
-    if (!Array.isArray(inp.label?.allow) || !Array.isArray(inp.label.deny)) invalid(`inputs[${i}].label`, "a PurposeLabel from makeLabel/tagDataset", inp.label, "INPUT_INVALID");
+    if (!safeName.safeParse(inp?.datasetId).success)
+      invalid(`inputs[${i}].datasetId`, "short dataset name (no identifiers)", inp?.datasetId, "INPUT_INVALID");
+    if (!Array.isArray(inp.label?.allow) || !Array.isArray(inp.label.deny))
+      invalid(`inputs[${i}].label`, "a PurposeLabel from makeLabel/tagDataset", inp.label, "INPUT_INVALID");
   });
   let grant: PurposeGrant;
   try {
@@ -313,7 +367,11 @@ export function evaluatePurpose(req: PurposeRequest, ctx: PurposeContext): Purpo
 
   const combined = combineLabels(...req.inputs.map((i) => i.label));
   for (const rule of ctx.rules ?? []) {
-    if (conditionMatches(rule.dataUses, [purpose]) && conditionMatches(rule.dataCategories, combined.categories) && conditionMatches(rule.dataSubjects, combined.subjects)) {
+    if (
+      conditionMatches(rule.dataUses, [purpose]) &&
+      conditionMatches(rule.dataCategories, combined.categories) &&
+      conditionMatches(rule.dataSubjects, combined.subjects)
+    ) {
       const reason = `deny rule ${echoSafe(rule.name)} matches purpose "${purpose}" on these inputs (deny wins over allow)`;
       steps.push({ step: "denyRules", ok: false, detail: reason });
       return refuse("PURPOSE_DENIED", reason, purpose, grant.id);
@@ -324,13 +382,29 @@ export function evaluatePurpose(req: PurposeRequest, ctx: PurposeContext): Purpo
   const inputs = req.inputs.map((i) => ({ datasetId: i.datasetId, ...explainPermit(i.label, purpose) }));
   const bad = inputs.find((i) => !i.permitted);
   if (bad) {
-    const why = bad.deniedBy ? `its tags deny "${bad.deniedBy}"` : `its tags allow only ${req.inputs.find((i) => i.datasetId === bad.datasetId)!.label.allow.map((a: string) => `"${a}"`).join(", ") || "nothing"}`;
+    const why = bad.deniedBy
+      ? `its tags deny "${bad.deniedBy}"`
+      : `its tags allow only ${
+          req.inputs
+            .find((i) => i.datasetId === bad.datasetId)!
+            .label.allow.map((a: string) => `"${a}"`)
+            .join(", ") || "nothing"
+        }`;
     const reason = `purpose "${purpose}" is not allowed by input ${echoSafe(bad.datasetId)}: ${why}`;
     steps.push({ step: "labels", ok: false, detail: reason });
     return refuse("PURPOSE_DENIED", reason, purpose, grant.id, inputs);
   }
   steps.push({ step: "labels", ok: true, detail: `all ${inputs.length} input(s) permit "${purpose}"` });
-  return { outcome: "granted", code: null, purpose, grantId: grant.id, reason: `granted for "${purpose}"`, steps, inputs, resultLabel: combined };
+  return {
+    outcome: "granted",
+    code: null,
+    purpose,
+    grantId: grant.id,
+    reason: `granted for "${purpose}"`,
+    steps,
+    inputs,
+    resultLabel: combined,
+  };
 }
 
 /**

@@ -25,7 +25,15 @@ import { AuditLog, type AuditAnchor, type AuditCost, type AuditEntry, type Audit
 import { looksLikeIdentifier, SAFE_NAME } from "./canonical.js";
 import { GatedTableStore, PurposeKeyService, type GatedDatasetInfo } from "./gate.js";
 import { type DatasetTagsInput, type PurposeLabel } from "./labels.js";
-import { compileRules, evaluatePurpose, PurposeAuthority, type DenyRule, type PurposeDecision, type PurposeGrant, type Requester } from "./policy.js";
+import {
+  compileRules,
+  evaluatePurpose,
+  PurposeAuthority,
+  type DenyRule,
+  type PurposeDecision,
+  type PurposeGrant,
+  type Requester,
+} from "./policy.js";
 import type { ReviewOptions } from "./review.js";
 import { faultPoint } from "../faults.js";
 import { defaultTaxonomy, isWithin, type Taxonomy, type TaxonomyKind } from "./taxonomy.js";
@@ -95,13 +103,27 @@ export class PurposeRoom {
     this.#clock = opts.clock ?? (() => new Date());
     this.#taxonomy = opts.taxonomy ?? defaultTaxonomy();
     this.#rules = compileRules(this.#taxonomy, opts.rules ?? []);
-    this.authority = new PurposeAuthority({ roomId: opts.roomId, secretKey: opts.policySecretKey ?? opts.rng.bytes(32), clock: this.#clock });
+    this.authority = new PurposeAuthority({
+      roomId: opts.roomId,
+      secretKey: opts.policySecretKey ?? opts.rng.bytes(32),
+      clock: this.#clock,
+    });
     this.keys = new PurposeKeyService({
-      roomId: opts.roomId, masterSecret: opts.gateMasterSecret ?? opts.rng.bytes(32), policyPublicKey: this.authority.publicKey,
-      taxonomy: () => this.#taxonomy, rules: () => this.#rules, clock: this.#clock,
+      roomId: opts.roomId,
+      masterSecret: opts.gateMasterSecret ?? opts.rng.bytes(32),
+      policyPublicKey: this.authority.publicKey,
+      taxonomy: () => this.#taxonomy,
+      rules: () => this.#rules,
+      clock: this.#clock,
     });
     this.store = new GatedTableStore(this.keys, () => this.#taxonomy, opts.rng.fork("purpose-gate"), db);
-    this.audit = new AuditLog(db, { roomId: opts.roomId, signingKey: opts.auditSigningKey ?? opts.rng.bytes(32), headEvery: opts.headEvery ?? 16, clock: this.#clock, ...(opts.auditAnchor ? { anchor: opts.auditAnchor } : {}) });
+    this.audit = new AuditLog(db, {
+      roomId: opts.roomId,
+      signingKey: opts.auditSigningKey ?? opts.rng.bytes(32),
+      headEvery: opts.headEvery ?? 16,
+      clock: this.#clock,
+      ...(opts.auditAnchor ? { anchor: opts.auditAnchor } : {}),
+    });
     db.exec(`CREATE TABLE IF NOT EXISTS purpose_grants (room_id TEXT NOT NULL, id TEXT NOT NULL, party TEXT NOT NULL, analyst TEXT NOT NULL,
       expires_at TEXT NOT NULL, grant_json TEXT NOT NULL, PRIMARY KEY (room_id, id))`);
   }
@@ -116,7 +138,10 @@ export class PurposeRoom {
   findGrant(requester: Requester, purpose?: string): PurposeGrant | null {
     const want = purpose === undefined ? null : this.tryResolve(purpose);
     if (purpose !== undefined && want === null) return null;
-    const rows = this.#db.prepare(`SELECT grant_json FROM purpose_grants WHERE room_id = ? AND party = ? AND analyst = ? AND expires_at > ? ORDER BY rowid DESC`)
+    const rows = this.#db
+      .prepare(
+        `SELECT grant_json FROM purpose_grants WHERE room_id = ? AND party = ? AND analyst = ? AND expires_at > ? ORDER BY rowid DESC`,
+      )
       .all(this.roomId, String(requester?.party), String(requester?.analyst), this.#clock().toISOString()) as Array<{ grant_json: string }>;
     for (const r of rows) {
       const g = JSON.parse(r.grant_json) as PurposeGrant;
@@ -161,13 +186,21 @@ export class PurposeRoom {
    * @example
    * pr.declarePurpose({ party: "advertiser", analyst: "bo", purpose: "ads", justification: "campaign lift", ttlSeconds: 86400 })
    */
-  declarePurpose(input: { party: string; analyst: string; purpose: string; justification: string; ttlSeconds?: number; expiresAt?: string }): PurposeGrant {
+  declarePurpose(input: {
+    party: string;
+    analyst: string;
+    purpose: string;
+    justification: string;
+    ttlSeconds?: number;
+    expiresAt?: string;
+  }): PurposeGrant {
     const base = { action: "declarePurpose", who: auditWho(input) };
     const grant = this.audited(
       (errorCode) => ({ ...base, purpose: purposeOrNull(this.tryResolve(input?.purpose)), outcome: "refused", errorCode }),
       () => this.authority.declare(this.#taxonomy, input, this.#rng),
     );
-    this.#db.prepare(`INSERT INTO purpose_grants (room_id, id, party, analyst, expires_at, grant_json) VALUES (?, ?, ?, ?, ?, ?)`)
+    this.#db
+      .prepare(`INSERT INTO purpose_grants (room_id, id, party, analyst, expires_at, grant_json) VALUES (?, ?, ?, ?, ?, ?)`)
       .run(this.roomId, grant.id, grant.who.party, grant.who.analyst, grant.expiresAt, JSON.stringify(grant));
     this.audit.append({ ...base, purpose: grant.purpose, grantId: grant.id, outcome: "granted" });
     return grant;
@@ -188,13 +221,22 @@ export class PurposeRoom {
    * pr.upload({ party: "retailer", analyst: "ana", datasetId: "purchases", bytes: serializeTable(t),
    *   tags: { purposes: ["measurement"], categories: ["user.behavior.purchase_history"] } })
    */
-  upload(input: { party: string; analyst?: string; datasetId: string; bytes: Uint8Array; tags: string | string[] | DatasetTagsInput }): GatedDatasetInfo {
+  upload(input: {
+    party: string;
+    analyst?: string;
+    datasetId: string;
+    bytes: Uint8Array;
+    tags: string | string[] | DatasetTagsInput;
+  }): GatedDatasetInfo {
     const base = { action: "upload", who: auditWho(input), datasets: [safe(input?.datasetId)] };
-    const info = this.audited((errorCode) => ({ ...base, outcome: "refused", errorCode }), () => {
-      if (safe(input.party) === "redacted" || (input.analyst !== undefined && safe(input.analyst) === "redacted"))
-        throw new CleanRoomError("INPUT_INVALID", `"party"/"analyst" expected short names (no identifiers)`, { field: "party" });
-      return this.store.put(input.datasetId, input.bytes, input.tags);
-    });
+    const info = this.audited(
+      (errorCode) => ({ ...base, outcome: "refused", errorCode }),
+      () => {
+        if (safe(input.party) === "redacted" || (input.analyst !== undefined && safe(input.analyst) === "redacted"))
+          throw new CleanRoomError("INPUT_INVALID", `"party"/"analyst" expected short names (no identifiers)`, { field: "party" });
+        return this.store.put(input.datasetId, input.bytes, input.tags);
+      },
+    );
     this.audit.append({ ...base, outcome: "granted" });
     return info;
   }
@@ -219,29 +261,47 @@ export class PurposeRoom {
     inputs: Array<{ datasetId: string; columns?: string[] }>;
   }): { decision: PurposeDecision; tables: Record<string, Uint8Array>; resultLabel: PurposeLabel; purpose: string; grantId: string } {
     const base = {
-      action: "query", who: auditWho(input?.requester), templateHash: /^[0-9a-f]{64}$/.test(String(input?.templateHash)) ? input.templateHash! : null,
+      action: "query",
+      who: auditWho(input?.requester),
+      templateHash: /^[0-9a-f]{64}$/.test(String(input?.templateHash)) ? input.templateHash! : null,
       datasets: (input?.inputs ?? []).map((i) => safe(i?.datasetId)),
     };
     let decision: PurposeDecision | undefined;
     return this.audited(
-      (errorCode) => ({ ...base, purpose: purposeOrNull(decision?.purpose), grantId: decision?.grantId ?? null, outcome: "refused", errorCode }),
+      (errorCode) => ({
+        ...base,
+        purpose: purposeOrNull(decision?.purpose),
+        grantId: decision?.grantId ?? null,
+        outcome: "refused",
+        errorCode,
+      }),
       () => {
         const grant = input.grant === undefined ? this.findGrant(input.requester, input.purpose) : input.grant;
         if (input.grant === undefined && grant === null) {
           const who = auditWho(input.requester);
           const use = purposeOrNull(this.tryResolve(input.purpose));
-          throw new CleanRoomError("GRANT_INVALID",
-            `no unexpired purpose grant of ${who.party}/${who.analyst ?? "?"} covers ${use ? `"${use}"` : "the requested purpose"}: declare it first with declarePurpose(...)`,
-            { field: "grant" });
+          throw new CleanRoomError(
+            "GRANT_INVALID",
+            `no unexpired purpose grant of ${who.party}/${who.analyst ?? "?"} covers ${use ? `"${use}"` : "the requested purpose"}: ` +
+              `declare it first with declarePurpose(...)`,
+            { field: "grant" },
+          );
         }
         const inputs = (input.inputs ?? []).map((i) => ({ datasetId: i.datasetId, label: this.store.labelFor(i.datasetId, i.columns) }));
         decision = evaluatePurpose(
           { grant, requester: input.requester, ...(input.purpose === undefined ? {} : { purpose: input.purpose }), inputs },
-          { taxonomy: this.#taxonomy, roomId: this.roomId, policyPublicKey: this.authority.publicKey, now: this.#clock(), rules: this.#rules },
+          {
+            taxonomy: this.#taxonomy,
+            roomId: this.roomId,
+            policyPublicKey: this.authority.publicKey,
+            now: this.#clock(),
+            rules: this.#rules,
+          },
         );
         if (decision.outcome === "refused") throw new CleanRoomError(decision.code ?? "PURPOSE_DENIED", decision.reason, { decision });
         const tables: Record<string, Uint8Array> = {};
-        for (const i of inputs) tables[i.datasetId] = this.store.get(i.datasetId, grant!, { requester: input.requester, purpose: decision.purpose! });
+        for (const i of inputs)
+          tables[i.datasetId] = this.store.get(i.datasetId, grant!, { requester: input.requester, purpose: decision.purpose! });
         return { decision, tables, resultLabel: decision.resultLabel!, purpose: decision.purpose!, grantId: decision.grantId! };
       },
     );
@@ -254,10 +314,26 @@ export class PurposeRoom {
    * pr.recordQuery({ requester, purpose, grantId, templateHash, datasets: ["exposures", "purchases"],
    *   privacyCost: auditCost(cost), outcome: "granted" })
    */
-  recordQuery(input: { requester: Requester; purpose: string | null; grantId: string | null; templateHash: string | null; datasets: string[]; privacyCost: AuditCost | null; outcome: "granted" | "refused"; errorCode?: ErrorCode | null }): AuditEntry {
+  recordQuery(input: {
+    requester: Requester;
+    purpose: string | null;
+    grantId: string | null;
+    templateHash: string | null;
+    datasets: string[];
+    privacyCost: AuditCost | null;
+    outcome: "granted" | "refused";
+    errorCode?: ErrorCode | null;
+  }): AuditEntry {
     return this.audit.append({
-      action: "query", who: auditWho(input.requester), purpose: input.purpose, grantId: input.grantId, templateHash: input.templateHash,
-      datasets: input.datasets.map(safe), privacyCost: input.privacyCost, outcome: input.outcome, errorCode: input.errorCode ?? null,
+      action: "query",
+      who: auditWho(input.requester),
+      purpose: input.purpose,
+      grantId: input.grantId,
+      templateHash: input.templateHash,
+      datasets: input.datasets.map(safe),
+      privacyCost: input.privacyCost,
+      outcome: input.outcome,
+      errorCode: input.errorCode ?? null,
     });
   }
 
@@ -271,12 +347,20 @@ export class PurposeRoom {
    * const receipt = pr.chargeQuery({ party: "advertiser", purpose, templateHash, cost: auditCost(cost), budgets: ["collaboration/lab", "party/advertiser"] },
    *   () => ledger.chargeAtomic("lab", keys, cost, meta))
    */
-  chargeQuery<T>(input: { party: string; purpose: string | null; templateHash: string | null; cost: AuditCost; budgets: string[] }, charge: () => T): T {
+  chargeQuery<T>(
+    input: { party: string; purpose: string | null; templateHash: string | null; cost: AuditCost; budgets: string[] },
+    charge: () => T,
+  ): T {
     const out = this.audit.atomic(() => {
       const r = charge();
       this.audit.append({
-        action: "charge", who: auditWho({ party: input.party }), purpose: purposeOrNull(input.purpose), templateHash: input.templateHash,
-        privacyCost: input.cost, outcome: "granted", budgets: input.budgets,
+        action: "charge",
+        who: auditWho({ party: input.party }),
+        purpose: purposeOrNull(input.purpose),
+        templateHash: input.templateHash,
+        privacyCost: input.cost,
+        outcome: "granted",
+        budgets: input.budgets,
       });
       faultPoint("room.charge.beforeCommit");
       return r;
@@ -300,7 +384,8 @@ export class PurposeRoom {
     // a charge and its entry commit together, so a concurrent kernel cannot split them here)
     const ledger = this.#ledger;
     const l = this.#db.transaction(() => {
-      const audited = this.audit.entries()
+      const audited = this.audit
+        .entries()
         .filter((e) => e.action === "charge" && e.outcome === "granted" && e.privacyCost && e.budgets)
         .map((e) => ({ index: e.seq, ts: e.ts, cost: e.privacyCost!, budgets: e.budgets! }));
       return ledger.verify(this.roomId, { audited });
@@ -310,7 +395,10 @@ export class PurposeRoom {
     return {
       ...report,
       verification: {
-        ...report.verification, ok: false, problem: "ledger_mismatch", firstBadIndex: first?.entries?.[0] ?? null,
+        ...report.verification,
+        ok: false,
+        problem: "ledger_mismatch",
+        firstBadIndex: first?.entries?.[0] ?? null,
         detail: `the privacy ledger does not match the audit chain: ${l.problems.join("; ")}`,
       },
     };

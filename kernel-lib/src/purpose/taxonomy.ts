@@ -92,7 +92,11 @@ const FIDES_USES: Seed[] = [
 ];
 
 const LAB_USES: Seed[] = [
-  ["marketing.advertising.measurement", "Advertising Measurement", "Measures campaign outcomes (lift, reach, conversions) without changing who is targeted."],
+  [
+    "marketing.advertising.measurement",
+    "Advertising Measurement",
+    "Measures campaign outcomes (lift, reach, conversions) without changing who is targeted.",
+  ],
   ["research", "Research", "Scientific research on the collaboration's data."],
   ["research.academic", "Academic Research"],
   ["safety", "Safety", "Trust & safety and integrity work."],
@@ -198,7 +202,8 @@ export class Taxonomy {
       const id = `${n.kind}:${n.key}`;
       if (m.has(id)) invalid("key", "a key not already in the taxonomy", n.key, "ALREADY_EXISTS");
       const parent = n.key.includes(".") ? n.key.slice(0, n.key.lastIndexOf(".")) : null;
-      if (parent !== null && !m.has(`${n.kind}:${parent}`)) invalid("key", `a child of an existing ${n.kind} (parent "${parent}" is missing)`, n.key, "PURPOSE_UNKNOWN");
+      if (parent !== null && !m.has(`${n.kind}:${parent}`))
+        invalid("key", `a child of an existing ${n.kind} (parent "${parent}" is missing)`, n.key, "PURPOSE_UNKNOWN");
       m.set(id, Object.freeze({ ...n }));
     }
     for (const [alias, target] of Object.entries(aliases)) {
@@ -271,8 +276,15 @@ export class Taxonomy {
   extend(node: { kind: TaxonomyKind; key: string; name?: string; description?: string }): Taxonomy {
     if (typeof node !== "object" || node === null) return invalid("node", "{ kind, key, name? }", node, "INPUT_INVALID");
     if (!(node.kind in KIND_FIELD)) return invalid("node.kind", `"dataUse" | "dataCategory" | "dataSubject"`, node.kind, "INPUT_INVALID");
-    if (typeof node.key !== "string" || !KEY_RE.test(node.key)) return invalid("node.key", "dotted snake_case key like research.epidemiology", node.key, "INPUT_INVALID");
-    const added: TaxonomyNode = { key: node.key, kind: node.kind, name: node.name ?? node.key, description: node.description ?? node.name ?? node.key, origin: "user" };
+    if (typeof node.key !== "string" || !KEY_RE.test(node.key))
+      return invalid("node.key", "dotted snake_case key like research.epidemiology", node.key, "INPUT_INVALID");
+    const added: TaxonomyNode = {
+      key: node.key,
+      kind: node.kind,
+      name: node.name ?? node.key,
+      description: node.description ?? node.name ?? node.key,
+      origin: "user",
+    };
     return new Taxonomy([...this.byKey.values(), added], this.aliases);
   }
 

@@ -56,7 +56,15 @@ export class DataOwner {
   /** The blob the operator stores at rest: the table sealed under the owner's storage key. */
   sealForStorage(key: string, bytes: Uint8Array, rng: Rng): Uint8Array {
     const nonce = rng.bytes(12);
-    return utf8(JSON.stringify({ format: "cleanroom-lab/owner-sealed/v1", owner: this.name, datasetId: key, nonce: b64(nonce), ciphertext: b64(aesGcmSeal(this.#storageKey, nonce, bytes, utf8(`owner-storage|${key}`))) }));
+    return utf8(
+      JSON.stringify({
+        format: "cleanroom-lab/owner-sealed/v1",
+        owner: this.name,
+        datasetId: key,
+        nonce: b64(nonce),
+        ciphertext: b64(aesGcmSeal(this.#storageKey, nonce, bytes, utf8(`owner-storage|${key}`))),
+      }),
+    );
   }
 
   /**
@@ -70,7 +78,12 @@ export class DataOwner {
     const pk = `${key}|${expected}|${tag}`;
     let enc = this.#protectedFor.get(pk);
     if (!enc) {
-      enc = this.#kms.protectDataset(`${key.replace("/", ":")}.${expected.slice(0, 16)}.${this.#protectedFor.size}`, held.bytes, { allowedMeasurements: allowImages([expected]), requiredPurpose: tag, ...(held.deny.length ? { deniedPurposes: held.deny } : {}) }, rng);
+      enc = this.#kms.protectDataset(
+        `${key.replace("/", ":")}.${expected.slice(0, 16)}.${this.#protectedFor.size}`,
+        held.bytes,
+        { allowedMeasurements: allowImages([expected]), requiredPurpose: tag, ...(held.deny.length ? { deniedPurposes: held.deny } : {}) },
+        rng,
+      );
       this.#protectedFor.set(pk, enc);
     }
     return enc;

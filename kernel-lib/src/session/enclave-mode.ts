@@ -30,7 +30,13 @@ import type { ApprovalStatus } from "../cleanroom/approvals.js";
 import { labelForColumns, tagDataset } from "../purpose/labels.js";
 import { canonicalJson, measureImage, sha384Hex, type JsonValue } from "../enclave/measurement.js";
 import { attestationDisplay, type AttestationDisplay } from "../enclave/report.js";
-import { ENCLAVE_DEPENDENCIES, enclaveRoomImage, enclaveRoomWorkload, tamperedEnclaveRoomWorkload, type EnclaveQueryParams } from "../enclave-room-workload.js";
+import {
+  ENCLAVE_DEPENDENCIES,
+  enclaveRoomImage,
+  enclaveRoomWorkload,
+  tamperedEnclaveRoomWorkload,
+  type EnclaveQueryParams,
+} from "../enclave-room-workload.js";
 import type { Room, Sealing, ValidatedUpload } from "./room.js";
 import type { QueryExecutor } from "./road.js";
 import { DataOwner } from "./data-owner.js";
@@ -50,7 +56,8 @@ export class EnclaveMode {
 
   #owner(name: string): DataOwner {
     let o = this.#owners.get(name);
-    if (!o) this.#owners.set(name, (o = new DataOwner(name, this.operator.root.publicKeyHex, this.#room.rng.fork(`owner-storage:${name}`))));
+    if (!o)
+      this.#owners.set(name, (o = new DataOwner(name, this.operator.root.publicKeyHex, this.#room.rng.fork(`owner-storage:${name}`))));
     return o;
   }
 
@@ -64,19 +71,45 @@ export class EnclaveMode {
       this.#owner(u.owner).keep(u.key, { bytes: u.bytes, allow: own.allow, deny: own.deny, rule: u.rule });
     };
     const receipt = (u: ValidatedUpload, purposes: string[], operatorHoldsBytes: number): EnclaveUploadReceipt =>
-      Object.freeze({ kind: "dataset", name: u.name, owner: u.owner, rows: u.ds.rows, columns: Object.keys(u.ds.schema.columns), fingerprint: u.ds.fingerprint, purposes, sealed: true, mode: "enclave", operatorHoldsBytes });
+      Object.freeze({
+        kind: "dataset",
+        name: u.name,
+        owner: u.owner,
+        rows: u.ds.rows,
+        columns: Object.keys(u.ds.schema.columns),
+        fingerprint: u.ds.fingerprint,
+        purposes,
+        sealed: true,
+        mode: "enclave",
+        operatorHoldsBytes,
+      });
     return {
       taken: (key) => this.operator.catalog().has(key) && !!this.#owners.get(key.split("/")[0]!)?.holds(key),
       reattach: (u) => {
         const known = this.operator.catalog().get(u.key);
         if (!known) return null;
         // After a kernel restart the owner re-attaches its copy: same content only, nothing new stored.
-        if (known.fingerprint !== u.ds.fingerprint) invalid("rows", `the content already catalogued as ${u.key} (fingerprint ${known.fingerprint.slice(0, 12)}…)`, `fingerprint ${u.ds.fingerprint.slice(0, 12)}…`, "ALREADY_EXISTS");
+        if (known.fingerprint !== u.ds.fingerprint)
+          invalid(
+            "rows",
+            `the content already catalogued as ${u.key} (fingerprint ${known.fingerprint.slice(0, 12)}…)`,
+            `fingerprint ${u.ds.fingerprint.slice(0, 12)}…`,
+            "ALREADY_EXISTS",
+          );
         keep(u);
         return receipt(u, known.purposes, Buffer.from(this.operator.atRest(u.key).ciphertext, "base64").length);
       },
       seal: (u) => this.#owner(u.owner).sealForStorage(u.key, u.bytes, room.rng),
-      catalog: (u, purposes) => this.operator.addToCatalog(u.key, { owner: u.owner, name: u.name, schema: u.ds.schema, fingerprint: u.ds.fingerprint, rule: u.rule, rows: u.ds.rows, purposes }),
+      catalog: (u, purposes) =>
+        this.operator.addToCatalog(u.key, {
+          owner: u.owner,
+          name: u.name,
+          schema: u.ds.schema,
+          fingerprint: u.ds.fingerprint,
+          rule: u.rule,
+          rows: u.ds.rows,
+          purposes,
+        }),
       done: (u, purposes, storedBytes) => {
         keep(u);
         return receipt(u, purposes, storedBytes);
@@ -103,7 +136,8 @@ export class EnclaveMode {
     const cat = op.catalog();
     const keys = opts.datasets ?? [...cat.keys()];
     if (keys.length === 0) invalid("opts.datasets", "enclave-mode datasets (upload with enclaveUpload first)", keys, "NOT_FOUND");
-    for (const k of keys) if (!cat.has(k)) invalid("opts.datasets", `enclave-mode datasets of this room (${[...cat.keys()].join(", ")})`, k, "NOT_FOUND");
+    for (const k of keys)
+      if (!cat.has(k)) invalid("opts.datasets", `enclave-mode datasets of this room (${[...cat.keys()].join(", ")})`, k, "NOT_FOUND");
     const rng = room.rng.fork(`attest:${++op.attests}`);
     const approved = room.templates.approvedHashes();
     // The operator's view of the owners' rules (its catalog) is measured into the image; each
@@ -114,13 +148,22 @@ export class EnclaveMode {
     // "template": the operator slips one template hash nobody approved into the image.
     const launched = tamper === "template" ? [...approved, sha384Hex("a template no data owner approved").slice(0, 64)] : approved;
     const enclave = op.root.launch(
-      { engine: image.engine, approvedTemplateHashes: launched, config: image.config, workload: tamper === "code" ? tamperedEnclaveRoomWorkload : enclaveRoomWorkload, dependencies: ENCLAVE_DEPENDENCIES, debug: tamper === "debug" || opts.debug === true },
+      {
+        engine: image.engine,
+        approvedTemplateHashes: launched,
+        config: image.config,
+        workload: tamper === "code" ? tamperedEnclaveRoomWorkload : enclaveRoomWorkload,
+        dependencies: ENCLAVE_DEPENDENCIES,
+        debug: tamper === "debug" || opts.debug === true,
+      },
       rng,
     );
     // Each owner computes the image it expects from the approved hashes and the published code.
     // Defence OFF ("operatorClaim"): owners pin whatever image the operator says it launched.
     const ownerExpects = (k: string, own: AnalysisRule | null): string =>
-      pin === "ownImage" ? measureImage(enclaveRoomImage(room.engine.name, approved, { ...catalogRules, [k]: own })).imageSha384 : enclave.measurement.imageSha384;
+      pin === "ownImage"
+        ? measureImage(enclaveRoomImage(room.engine.name, approved, { ...catalogRules, [k]: own })).imageSha384
+        : enclave.measurement.imageSha384;
     let expected = pin === "ownImage" ? measureImage(image).imageSha384 : enclave.measurement.imageSha384;
     let shownExpected: string | null = null;
     const decisions: OwnerDecision[] = [];
@@ -130,7 +173,15 @@ export class EnclaveMode {
       const owner = cat.get(k)!.owner;
       const side = this.#owners.get(owner);
       if (!side?.holds(k)) {
-        decisions.push({ owner, dataset: k, outcome: "refused", code: "NOT_FOUND", check: null, reason: "the owner holds no copy in this kernel (owner state is in memory only): the owner re-attaches it with enclaveUpload (same rows)" });
+        decisions.push({
+          owner,
+          dataset: k,
+          outcome: "refused",
+          code: "NOT_FOUND",
+          check: null,
+          reason:
+            "the owner holds no copy in this kernel (owner state is in memory only): the owner re-attaches it with enclaveUpload (same rows)",
+        });
         continue;
       }
       expected = ownerExpects(k, side.ownRule(k) ?? null);
@@ -145,22 +196,48 @@ export class EnclaveMode {
       const doc = enclave.attest(nonce, { purpose, userData: `${room.roomId}|${k}` });
       op.documents.push(doc);
       try {
-        const grant = side.releaseKey({ datasetId: enc.datasetId, document: doc, nonce, recipientPublicKey: enclave.channelPublicKey }, rng);
-        op.sealedKeys.push({ datasetId: grant.datasetId, ephemeralPublicKey: grant.sealedKey.ephemeralPublicKey, ciphertextBytes: grant.sealedKey.ciphertext.length });
+        const grant = side.releaseKey(
+          { datasetId: enc.datasetId, document: doc, nonce, recipientPublicKey: enclave.channelPublicKey },
+          rng,
+        );
+        op.sealedKeys.push({
+          datasetId: grant.datasetId,
+          ephemeralPublicKey: grant.sealedKey.ephemeralPublicKey,
+          ciphertextBytes: grant.sealedKey.ciphertext.length,
+        });
         enclave.acceptKey(grant);
         decisions.push({ owner, dataset: k, outcome: "released", code: null, check: null, reason: null });
-        shown ??= attestationDisplay(doc, { grantedTo: k }, { title: title(`${owner} released the key for ${k}`), rngStamp: rngStamp(rng) });
+        shown ??= attestationDisplay(
+          doc,
+          { grantedTo: k },
+          { title: title(`${owner} released the key for ${k}`), rngStamp: rngStamp(rng) },
+        );
       } catch (e) {
         if (!isCleanRoomError(e)) throw e;
-        decisions.push({ owner, dataset: k, outcome: "refused", code: e.code, check: (e.details.check as string) ?? null, reason: (e.details.reason as string) ?? e.message });
-        if (!shown || shown.keyRelease.outcome === "released") shown = attestationDisplay(doc, { error: e }, { title: title(`${owner} refused the key for ${k}`), rngStamp: rngStamp(rng) });
+        decisions.push({
+          owner,
+          dataset: k,
+          outcome: "refused",
+          code: e.code,
+          check: (e.details.check as string) ?? null,
+          reason: (e.details.reason as string) ?? e.message,
+        });
+        if (!shown || shown.keyRelease.outcome === "released")
+          shown = attestationDisplay(doc, { error: e }, { title: title(`${owner} refused the key for ${k}`), rngStamp: rngStamp(rng) });
       }
     }
     const ok = decisions.every((d) => d.outcome === "released");
     // every owner's key-release decision is audited, granted or refused (a refused attestation
     // is exactly what a misuse review should see)
     for (const d of decisions)
-      room.purpose.audit.append({ action: "keyRelease", who: { party: d.owner }, purpose, datasets: [d.dataset], outcome: d.outcome === "released" ? "granted" : "refused", errorCode: (d.code ?? null) as never });
+      room.purpose.audit.append({
+        action: "keyRelease",
+        who: { party: d.owner },
+        purpose,
+        datasets: [d.dataset],
+        outcome: d.outcome === "released" ? "granted" : "refused",
+        errorCode: (d.code ?? null) as never,
+      });
     if (ok) {
       op.enclave?.terminate();
       op.enclave = enclave;
@@ -168,11 +245,27 @@ export class EnclaveMode {
     } else enclave.terminate();
     const m = enclave.measurement;
     return {
-      kind: "enclaveAttestation", ok, moduleId: enclave.moduleId, imageSha384: m.imageSha384, ownersExpectImageSha384: shownExpected ?? expected, ownersPin: pin, rootPublicKeyHex: op.root.publicKeyHex, pcrs: { ...m.pcrs }, debug: enclave.debug, purpose,
-      approvedTemplateHashes: [...enclave.approvedTemplateHashes], owners: decisions,
+      kind: "enclaveAttestation",
+      ok,
+      moduleId: enclave.moduleId,
+      imageSha384: m.imageSha384,
+      ownersExpectImageSha384: shownExpected ?? expected,
+      ownersPin: pin,
+      rootPublicKeyHex: op.root.publicKeyHex,
+      pcrs: { ...m.pcrs },
+      debug: enclave.debug,
+      purpose,
+      approvedTemplateHashes: [...enclave.approvedTemplateHashes],
+      owners: decisions,
       display: shown ?? {
-        kind: "attestation", version: 1, title: title("no owner was asked"), document: [{ name: "document", value: "none requested" }], checks: [], verified: false,
-        keyRelease: { outcome: "not-requested", reason: decisions[0]?.reason ?? "no dataset" }, ...(rng.mode === "seeded" ? { rngMode: "seeded" as const, label: TEACHING_LABEL } : { rngMode: "secure" as const }),
+        kind: "attestation",
+        version: 1,
+        title: title("no owner was asked"),
+        document: [{ name: "document", value: "none requested" }],
+        checks: [],
+        verified: false,
+        keyRelease: { outcome: "not-requested", reason: decisions[0]?.reason ?? "no dataset" },
+        ...(rng.mode === "seeded" ? { rngMode: "seeded" as const, label: TEACHING_LABEL } : { rngMode: "secure" as const }),
       },
       rngStamp: rngStamp(rng),
     };
@@ -188,25 +281,44 @@ export class EnclaveMode {
       admit: (template) => {
         cat = op.catalog();
         for (const i of [template.base, ...(template.events ? [template.events] : [])])
-          if (!cat.has(`${i.owner}/${i.dataset}`)) invalid("template", "inputs uploaded in enclave mode (enclaveUpload); use cleanRoomQuery for plain datasets", `${i.owner}/${i.dataset}`, "STATE_INVALID");
+          if (!cat.has(`${i.owner}/${i.dataset}`))
+            invalid(
+              "template",
+              "inputs uploaded in enclave mode (enclaveUpload); use cleanRoomQuery for plain datasets",
+              `${i.owner}/${i.dataset}`,
+              "STATE_INVALID",
+            );
       },
       purposeNote: (purpose) => `granted for ${purpose}; the gate released owner-sealed ciphertext only`,
       planContext: () => op.planContext(),
       checkPlan: (_prep, template) => {
-        if (template.differenceCheck) throw new CleanRoomError("STATE_INVALID", `"template.differenceCheck" is not supported in enclave mode (the difference history lives outside the enclave)`, { field: "template.differenceCheck" });
+        if (template.differenceCheck)
+          throw new CleanRoomError(
+            "STATE_INVALID",
+            `"template.differenceCheck" is not supported in enclave mode (the difference history lives outside the enclave)`,
+            { field: "template.differenceCheck" },
+          );
       },
       planNote: "from metadata; recompiled inside the enclave",
       acquire: (q) => {
         const ids = q.datasets;
         const cur = op.enclave;
         const measuredRules = (cur?.config.rules ?? {}) as { [k: string]: JsonValue };
-        const needsAttest = !cur || op.purpose !== q.purpose || !cur.approvedTemplateHashes.includes(q.templateHash) || ids.some((k) => !cur.view().keysHeld.some((h) => h.datasetId === op.ciphertexts.get(k)?.datasetId))
-          || ids.some((k) => canonicalJson(measuredRules[k] ?? null) !== canonicalJson(JSON.parse(JSON.stringify(cat.get(k)!.rule ?? null))));
+        const needsAttest =
+          !cur ||
+          op.purpose !== q.purpose ||
+          !cur.approvedTemplateHashes.includes(q.templateHash) ||
+          ids.some((k) => !cur.view().keysHeld.some((h) => h.datasetId === op.ciphertexts.get(k)?.datasetId)) ||
+          ids.some((k) => canonicalJson(measuredRules[k] ?? null) !== canonicalJson(JSON.parse(JSON.stringify(cat.get(k)!.rule ?? null))));
         if (!needsAttest) return null;
         const att = this.attest({ purpose: q.purpose, datasets: ids });
         if (!att.ok) {
           const bad = att.owners.find((o) => o.outcome === "refused")!;
-          throw new CleanRoomError((bad.code as never) ?? "KEY_RELEASE_DENIED", `${bad.owner} refused to release the key for ${bad.dataset}: ${bad.reason}`, { field: "enclave", check: bad.check });
+          throw new CleanRoomError(
+            (bad.code as never) ?? "KEY_RELEASE_DENIED",
+            `${bad.owner} refused to release the key for ${bad.dataset}: ${bad.reason}`,
+            { field: "enclave", check: bad.check },
+          );
         }
         return att;
       },
@@ -215,16 +327,39 @@ export class EnclaveMode {
         const enclave = op.enclave!;
         const ids = q.datasets;
         const qp: EnclaveQueryParams = {
-          template: JSON.parse(JSON.stringify(q.template)), params: q.prep.params as JsonValue,
-          inputs: Object.fromEntries(ids.map((k) => { const m = cat.get(k)!; return [k, { owner: m.owner, name: m.name, schema: m.schema as DatasetSchema, fingerprint: m.fingerprint, rule: m.rule }]; })) as never,
+          template: JSON.parse(JSON.stringify(q.template)),
+          params: q.prep.params as JsonValue,
+          inputs: Object.fromEntries(
+            ids.map((k) => {
+              const m = cat.get(k)!;
+              return [k, { owner: m.owner, name: m.name, schema: m.schema as DatasetSchema, fingerprint: m.fingerprint, rule: m.rule }];
+            }),
+          ) as never,
         };
-        const run = await enclave.runAsync({ datasets: Object.fromEntries(ids.map((k) => [k, op.ciphertexts.get(k)!])), templateHash: q.templateHash, params: qp as unknown as JsonValue, purpose: q.purpose });
+        const run = await enclave.runAsync({
+          datasets: Object.fromEntries(ids.map((k) => [k, op.ciphertexts.get(k)!])),
+          templateHash: q.templateHash,
+          params: qp as unknown as JsonValue,
+          purpose: q.purpose,
+        });
         op.outputs.push(run.output);
-        const owners = att?.owners ?? ids.map((k) => ({ owner: cat.get(k)!.owner, dataset: k, outcome: "released" as const, code: null, check: null, reason: "key released earlier to this enclave" }));
+        const owners =
+          att?.owners ??
+          ids.map((k) => ({
+            owner: cat.get(k)!.owner,
+            dataset: k,
+            outcome: "released" as const,
+            code: null,
+            check: null,
+            reason: "key released earlier to this enclave",
+          }));
         return {
           result: run.output as unknown as QueryResult,
           where: `inside ${enclave.moduleId} (${room.engine.name})`,
-          extra: { mode: "enclave" as const, attestation: { moduleId: run.moduleId, imageSha384: run.imageSha384, owners, outputSha384: run.outputSha384 } },
+          extra: {
+            mode: "enclave" as const,
+            attestation: { moduleId: run.moduleId, imageSha384: run.imageSha384, owners, outputSha384: run.outputSha384 },
+          },
         };
       },
     };

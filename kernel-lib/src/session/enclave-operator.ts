@@ -37,18 +37,25 @@ export class EnclaveOperator {
   constructor(room: Room) {
     this.#room = room;
     this.root = SimulatedHardwareRoot.fromSecretKey(room.roomId, room.enclaveRootKey);
-    room.db.exec(`CREATE TABLE IF NOT EXISTS enclave_datasets (room_id TEXT NOT NULL, key TEXT NOT NULL, meta_json TEXT NOT NULL, PRIMARY KEY (room_id, key))`);
+    room.db.exec(
+      `CREATE TABLE IF NOT EXISTS enclave_datasets (room_id TEXT NOT NULL, key TEXT NOT NULL, meta_json TEXT NOT NULL, PRIMARY KEY (room_id, key))`,
+    );
   }
 
   /** The enclave-mode catalog, read from the room's database each time (the operator may edit it). */
   catalog(): Map<string, CatalogEntry> {
-    const rows = this.#room.db.prepare("SELECT key, meta_json FROM enclave_datasets WHERE room_id = ?").all(this.#room.roomId) as { key: string; meta_json: string }[];
+    const rows = this.#room.db.prepare("SELECT key, meta_json FROM enclave_datasets WHERE room_id = ?").all(this.#room.roomId) as {
+      key: string;
+      meta_json: string;
+    }[];
     return new Map(rows.map((r) => [r.key, JSON.parse(r.meta_json)]));
   }
 
   /** Catalog an owner-sealed upload (inside the upload transaction). */
   addToCatalog(key: string, meta: CatalogEntry): void {
-    this.#room.db.prepare("INSERT INTO enclave_datasets (room_id, key, meta_json) VALUES (?, ?, ?)").run(this.#room.roomId, key, JSON.stringify(meta));
+    this.#room.db
+      .prepare("INSERT INTO enclave_datasets (room_id, key, meta_json) VALUES (?, ?, ?)")
+      .run(this.#room.roomId, key, JSON.stringify(meta));
   }
 
   /** The sealed record the operator's purpose gate keeps for `key` (purpose-gate seal over the owner's blob). */

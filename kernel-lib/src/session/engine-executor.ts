@@ -31,7 +31,12 @@ export function engineExecutor(room: Room): QueryExecutor<null, object> {
     chargeNote: () => "",
     async execute(q) {
       const n = ++queries;
-      const result = await executeQuery(q.prep, { engine: room.engine, rng: room.rng.fork(`query:${n}`), history: room.history, resultId: q.charged?.chargeId ?? `${q.templateHash}:${n}:${hex(room.rng.bytes(8))}` });
+      const result = await executeQuery(q.prep, {
+        engine: room.engine,
+        rng: room.rng.fork(`query:${n}`),
+        history: room.history,
+        resultId: q.charged?.chargeId ?? `${q.templateHash}:${n}:${hex(room.rng.bytes(8))}`,
+      });
       return { result, where: room.engine.name, extra: {} };
     },
   };

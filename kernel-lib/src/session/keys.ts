@@ -37,7 +37,11 @@ function isSymlink(file: string): boolean {
 function checkKeysFile(file: string): void {
   const st = fs.lstatSync(file);
   const refuse = (why: string) => {
-    throw new CleanRoomError("ACCESS_DENIED", `"${file}" ${why}; refusing to use it as this room's key store (expected a regular file of this user with mode 0600)`, { field: "store" });
+    throw new CleanRoomError(
+      "ACCESS_DENIED",
+      `"${file}" ${why}; refusing to use it as this room's key store (expected a regular file of this user with mode 0600)`,
+      { field: "store" },
+    );
   };
   if (st.isSymbolicLink()) refuse("is a symbolic link");
   if (!st.isFile()) refuse("is not a regular file");
@@ -47,7 +51,12 @@ function checkKeysFile(file: string): void {
 }
 
 export function loadSecrets(store: string, rng: Rng): Secrets {
-  const fresh = (): Secrets => ({ policySecretKey: rng.bytes(32), gateMasterSecret: rng.bytes(32), auditSigningKey: rng.bytes(32), enclaveRootKey: rng.bytes(32) });
+  const fresh = (): Secrets => ({
+    policySecretKey: rng.bytes(32),
+    gateMasterSecret: rng.bytes(32),
+    auditSigningKey: rng.bytes(32),
+    enclaveRootKey: rng.bytes(32),
+  });
   if (store === ":memory:") return fresh();
   const file = `${store}.keys`;
   if (fs.existsSync(file) || isSymlink(file)) {
@@ -56,7 +65,11 @@ export function loadSecrets(store: string, rng: Rng): Secrets {
     try {
       j = JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, unknown>;
     } catch {
-      throw new CleanRoomError("INPUT_INVALID", `"${file}" is not a cleanroom-lab keys file (unreadable JSON); refusing to open the room with it`, { field: "store" });
+      throw new CleanRoomError(
+        "INPUT_INVALID",
+        `"${file}" is not a cleanroom-lab keys file (unreadable JSON); refusing to open the room with it`,
+        { field: "store" },
+      );
     }
     // Keys made by a seeded (teaching) lab are a function of the seed: whoever knows it can
     // unseal the datasets and re-sign the audit chain. A secure lab must not inherit them
@@ -64,18 +77,34 @@ export function loadSecrets(store: string, rng: Rng): Secrets {
     if (j.rngMode === "seeded" && rng.mode === "secure")
       throw new CleanRoomError(
         "STATE_INVALID",
-        `"${file}" holds keys made in seeded teaching mode (predictable from the seed); a secure lab cannot use this room — open it with the same { seed } (results stay labelled "not private") or start a new store`,
+        `"${file}" holds keys made in seeded teaching mode (predictable from the seed); a secure lab cannot use this room — ` +
+          `open it with the same { seed } (results stay labelled "not private") or start a new store`,
         { field: "rng" },
       );
     const key = (name: string): Uint8Array => {
       const v = j[name];
-      if (typeof v !== "string" || !/^[0-9a-f]{64}$/.test(v)) throw new CleanRoomError("INPUT_INVALID", `"${file}" has no valid ${name} (64 hex characters); refusing to open the room with it`, { field: "store" });
+      if (typeof v !== "string" || !/^[0-9a-f]{64}$/.test(v))
+        throw new CleanRoomError("INPUT_INVALID", `"${file}" has no valid ${name} (64 hex characters); refusing to open the room with it`, {
+          field: "store",
+        });
       return fromHex(v);
     };
-    return { policySecretKey: key("policySecretKey"), gateMasterSecret: key("gateMasterSecret"), auditSigningKey: key("auditSigningKey"), enclaveRootKey: key("enclaveRootKey") };
+    return {
+      policySecretKey: key("policySecretKey"),
+      gateMasterSecret: key("gateMasterSecret"),
+      auditSigningKey: key("auditSigningKey"),
+      enclaveRootKey: key("enclaveRootKey"),
+    };
   }
   const s = fresh();
-  const body = JSON.stringify({ note: "cleanroom-lab simulated KMS secrets for this room file; keep private", rngMode: rng.mode, policySecretKey: hex(s.policySecretKey), gateMasterSecret: hex(s.gateMasterSecret), auditSigningKey: hex(s.auditSigningKey), enclaveRootKey: hex(s.enclaveRootKey) });
+  const body = JSON.stringify({
+    note: "cleanroom-lab simulated KMS secrets for this room file; keep private",
+    rngMode: rng.mode,
+    policySecretKey: hex(s.policySecretKey),
+    gateMasterSecret: hex(s.gateMasterSecret),
+    auditSigningKey: hex(s.auditSigningKey),
+    enclaveRootKey: hex(s.enclaveRootKey),
+  });
   try {
     fs.writeFileSync(file, body, { mode: 0o600, flag: "wx" });
   } catch (e) {
@@ -84,4 +113,3 @@ export function loadSecrets(store: string, rng: Rng): Secrets {
   }
   return s;
 }
-

@@ -29,7 +29,15 @@ import { Room } from "./room.js";
 import { runQuery, type QueryExecutor } from "./road.js";
 import { engineExecutor } from "./engine-executor.js";
 import { EnclaveMode } from "./enclave-mode.js";
-import { NAME, type CleanRoomResult, type OpenLabOptions, type Party, type QueryRequest, type UploadOptions, type UploadReceipt } from "./types.js";
+import {
+  NAME,
+  type CleanRoomResult,
+  type OpenLabOptions,
+  type Party,
+  type QueryRequest,
+  type UploadOptions,
+  type UploadReceipt,
+} from "./types.js";
 
 /** What {@link internals} hands tests and the enclave mode. */
 export interface LabInternals {
@@ -86,6 +94,7 @@ export class Lab {
   /**
    * Register (or re-open) a party. Each party gets its own budget when the room has one.
    * @example const advertiser = lab.party("advertiser")
+   * @internal the notebook door is the verb of the same name in verbs/ (one door: validated, rendered)
    */
   party(name: string): Party {
     if (typeof name !== "string" || !NAME.test(name)) invalid("name", "party name [a-z][a-z0-9_-]{0,31}", name);
@@ -100,13 +109,22 @@ export class Lab {
    * @example
    * lab.upload(retailer, "purchases", rows, { idColumn: "join_key", purposes: ["measurement"],
    *   schema: { columns: { join_key: { type: "string" }, value_cents: { type: "int", min: 0, max: 100000 } } } })
+   * @internal the notebook door is the verb of the same name in verbs/ (one door: validated, rendered)
    */
   upload(party: Party | string, name: string, data: unknown, opts: UploadOptions): UploadReceipt {
     const meta = this.#room.upload(party, name, data, opts, this.#room.plainSealing());
-    return Object.freeze({ kind: "dataset" as const, ...describeDataset({ ...meta, table: aq.table({}) as Table }), purposes: meta.purposes, sealed: true as const });
+    return Object.freeze({
+      kind: "dataset" as const,
+      ...describeDataset({ ...meta, table: aq.table({}) as Table }),
+      purposes: meta.purposes,
+      sealed: true as const,
+    });
   }
 
-  /** Descriptions of `party`'s own datasets (never another party's, never values). */
+  /**
+   * Descriptions of `party`'s own datasets (never another party's, never values).
+   * @internal the notebook door is the verb of the same name in verbs/ (one door: validated, rendered)
+   */
   datasets(party: Party | string): DatasetDescription[] {
     const owner = this.#room.requireParty(party, "party");
     return this.#room.plainDatasets(owner).map((m) => describeDataset({ ...m, table: aq.table({}) as Table }));
@@ -116,6 +134,7 @@ export class Lab {
    * A data owner approves a template (plan data). It runs only once every owner of its
    * inputs has approved the same canonical hash.
    * @example lab.approveTemplate(t, retailer); lab.approveTemplate(t, advertiser).approved // true
+   * @internal the notebook door is the verb of the same name in verbs/ (one door: validated, rendered)
    */
   approveTemplate(template: unknown, by: Party | string): ApprovalStatus {
     const room = this.#room;
@@ -125,8 +144,15 @@ export class Lab {
   /**
    * Issue a signed purpose grant (audited, granted or refused).
    * @example lab.declarePurpose({ party: "advertiser", analyst: "bo", purpose: "measurement", justification: "Q3 lift" })
+   * @internal the notebook door is the verb of the same name in verbs/ (one door: validated, rendered)
    */
-  declarePurpose(input: { party: Party | string; analyst: string; purpose: string; justification: string; ttlSeconds?: number }): PurposeGrant {
+  declarePurpose(input: {
+    party: Party | string;
+    analyst: string;
+    purpose: string;
+    justification: string;
+    ttlSeconds?: number;
+  }): PurposeGrant {
     const party = this.#room.requireParty(input?.party, "party");
     return this.#room.purpose.declarePurpose({ ...input, party });
   }
@@ -139,6 +165,7 @@ export class Lab {
    * @example
    * const r = await lab.cleanRoomQuery({ template: t, params: { startDay: 0, endDay: 27 },
    *   as: { party: "advertiser", analyst: "bo" }, purpose: "measurement" })
+   * @internal the notebook door is the verb of the same name in verbs/ (one door: validated, rendered)
    */
   async cleanRoomQuery(req: QueryRequest): Promise<CleanRoomResult> {
     return runQuery(this.#room, req, this.#engine);
@@ -147,12 +174,16 @@ export class Lab {
   /**
    * Spent, remaining and what the remaining budget buys.
    * @example lab.budget({ queries: [{ name: "lift", cost: pureDp("0.5") }], target: { accuracy: 50, confidence: 0.95 } })
+   * @internal the notebook door is the verb of the same name in verbs/ (one door: validated, rendered)
    */
   budget(opts: { queries?: { name: string; cost: PrivacyCost }[]; target?: AccuracyTarget } = {}): BudgetReport & RngStamp {
     return { ...budgetReport(this.#room.ledger.status(this.roomId), opts), ...this.stamp };
   }
 
-  /** Verify the audit chain and show it with the misuse review. @example lab.audit().verification.ok */
+  /**
+   * Verify the audit chain and show it with the misuse review. @example lab.audit().verification.ok
+   * @internal the notebook door is the verb of the same name in verbs/ (one door: validated, rendered)
+   */
   audit(opts: { limit?: number } = {}): ReturnType<PurposeRoom["auditReport"]> {
     return this.#room.purpose.auditReport(opts);
   }

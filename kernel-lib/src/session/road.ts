@@ -67,15 +67,21 @@ const inputsOf = (t: Template): string[] => [t.base, ...(t.events ? [t.events] :
  * Run one query down the road with `executor`. Throws a CleanRoomError whose
  * `details.trace` says which step refused.
  */
-export async function runQuery<K, X extends object>(room: Room, req: QueryRequest, executor: QueryExecutor<K, X>): Promise<CleanRoomResult & X> {
+export async function runQuery<K, X extends object>(
+  room: Room,
+  req: QueryRequest,
+  executor: QueryExecutor<K, X>,
+): Promise<CleanRoomResult & X> {
   const trace = traceOf();
   let template: Template;
   let requester: Requester;
   try {
     if (!req || typeof req !== "object") invalid("request", "{ template, params, as, purpose }", req);
     requester = { party: room.requireParty(req.as?.party, "as.party"), analyst: req.as?.analyst };
-    if (typeof requester.analyst !== "string" || !NAME.test(requester.analyst)) invalid("as.analyst", "analyst short name [a-z][a-z0-9_-]{0,31}", requester.analyst);
-    if (typeof req.purpose !== "string" || req.purpose.length === 0) invalid("purpose", "a declared purpose, e.g. \"measurement\"", req.purpose, "PURPOSE_UNKNOWN");
+    if (typeof requester.analyst !== "string" || !NAME.test(requester.analyst))
+      invalid("as.analyst", "analyst short name [a-z][a-z0-9_-]{0,31}", requester.analyst);
+    if (typeof req.purpose !== "string" || req.purpose.length === 0)
+      invalid("purpose", 'a declared purpose, e.g. "measurement"', req.purpose, "PURPOSE_UNKNOWN");
     template = room.resolveTemplate(req.template);
     executor.admit(template);
     trace.ok("parse");
@@ -86,19 +92,37 @@ export async function runQuery<K, X extends object>(room: Room, req: QueryReques
   const datasets = inputsOf(template);
   let authorized: Authorized;
   try {
-    authorized = room.purpose.authorizeQuery({ grant: req.grant, requester, purpose: req.purpose, templateHash: hash, inputs: datasets.map((datasetId) => ({ datasetId })) });
+    authorized = room.purpose.authorizeQuery({
+      grant: req.grant,
+      requester,
+      purpose: req.purpose,
+      templateHash: hash,
+      inputs: datasets.map((datasetId) => ({ datasetId })),
+    });
     trace.ok("purpose", executor.purposeNote(authorized.purpose));
   } catch (e) {
     throw trace.refuse("purpose", e); // audited by the purpose layer
   }
   const purpose = authorized.purpose;
   const record = (outcome: "granted" | "refused", cost: PrivacyCost | null, e: unknown = null) =>
-    room.purpose.recordQuery({ requester, purpose, grantId: authorized.grantId, templateHash: hash, datasets, privacyCost: cost ? auditCost(cost) : null, outcome, errorCode: (e === null ? null : isCleanRoomError(e) ? e.code : "INTERNAL") as never });
+    room.purpose.recordQuery({
+      requester,
+      purpose,
+      grantId: authorized.grantId,
+      templateHash: hash,
+      datasets,
+      privacyCost: cost ? auditCost(cost) : null,
+      outcome,
+      errorCode: (e === null ? null : isCleanRoomError(e) ? e.code : "INTERNAL") as never,
+    });
   let prep: PreparedQuery;
   try {
     prep = prepareQuery({ template, params: req.params ?? {}, registry: room.templates, ctx: executor.planContext(authorized) });
     executor.checkPlan(prep, template);
-    trace.ok("rule", "approved by every data owner").ok("plan", executor.planNote).ok("cost", prep.cost ? "computed before running" : "threshold only, no DP cost");
+    trace
+      .ok("rule", "approved by every data owner")
+      .ok("plan", executor.planNote)
+      .ok("cost", prep.cost ? "computed before running" : "threshold only, no DP cost");
   } catch (e) {
     record("refused", null, e);
     throw trace.refuse(isCleanRoomError(e) && e.code === "PARAM_INVALID" ? "plan" : "rule", e);
@@ -130,6 +154,9 @@ export async function runQuery<K, X extends object>(room: Room, req: QueryReques
   } catch (e) {
     // the charge stands: a refusal after execution (threshold "error" style, difference check) can leak
     record("refused", prep.cost, e);
-    throw trace.refuse(isCleanRoomError(e) && (e.code === "THRESHOLD_NOT_MET" || e.code === "DIFFERENCE_CHECK_FAILED") ? "threshold" : "execute", e);
+    throw trace.refuse(
+      isCleanRoomError(e) && (e.code === "THRESHOLD_NOT_MET" || e.code === "DIFFERENCE_CHECK_FAILED") ? "threshold" : "execute",
+      e,
+    );
   }
 }

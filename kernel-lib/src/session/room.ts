@@ -112,8 +112,14 @@ export class Room {
       // One accountant per room: { epsilon, rho } together used to build a ρ budget out of the ε
       // value (budget { epsilon: 1, rho: 0.01 } became ρ = 1, a hundred times the ρ asked for).
       if (o.budget.rho !== undefined && (o.budget.epsilon !== undefined || o.budget.delta !== undefined))
-        invalid("options.budget", "either { epsilon[, delta] } (pure or approximate DP) or { rho } (zCDP), not both", "both", "DP_PARAM_INVALID");
-      if (o.budget.delta !== undefined && o.budget.epsilon === undefined) invalid("options.budget.delta", "delta together with epsilon", "delta alone", "DP_PARAM_INVALID");
+        invalid(
+          "options.budget",
+          "either { epsilon[, delta] } (pure or approximate DP) or { rho } (zCDP), not both",
+          "both",
+          "DP_PARAM_INVALID",
+        );
+      if (o.budget.delta !== undefined && o.budget.epsilon === undefined)
+        invalid("options.budget.delta", "delta together with epsilon", "delta alone", "DP_PARAM_INVALID");
     }
     this.db = new Database(this.store);
     this.ledger = new PrivacyLedger(this.db);
@@ -127,10 +133,14 @@ export class Room {
     // Each open of the room is an epoch: a seeded lab re-opened after a kernel restart
     // continues a fresh (still reproducible) stream instead of replaying ids and noise.
     this.db.exec(`CREATE TABLE IF NOT EXISTS lab_opens (room_id TEXT PRIMARY KEY, opens INTEGER NOT NULL)`);
-    const epoch = this.db.transaction(() => {
-      this.db.prepare("INSERT INTO lab_opens (room_id, opens) VALUES (?, 1) ON CONFLICT(room_id) DO UPDATE SET opens = opens + 1").run(this.roomId);
-      return (this.db.prepare("SELECT opens FROM lab_opens WHERE room_id = ?").get(this.roomId) as { opens: number }).opens;
-    }).immediate();
+    const epoch = this.db
+      .transaction(() => {
+        this.db
+          .prepare("INSERT INTO lab_opens (room_id, opens) VALUES (?, 1) ON CONFLICT(room_id) DO UPDATE SET opens = opens + 1")
+          .run(this.roomId);
+        return (this.db.prepare("SELECT opens FROM lab_opens WHERE room_id = ?").get(this.roomId) as { opens: number }).opens;
+      })
+      .immediate();
     this.rng = epoch === 1 ? root : root.fork(`open:${epoch}`);
     let loaded: Secrets;
     try {
@@ -142,16 +152,30 @@ export class Room {
     const { enclaveRootKey, ...secrets } = loaded;
     this.enclaveRootKey = enclaveRootKey;
     const auditAnchor = this.store === ":memory:" ? undefined : fileAnchor(`${this.store}.audit-heads.json`, this.roomId);
-    this.purpose = new PurposeRoom(this.db, { roomId: this.roomId, rng: this.rng.fork("purpose"), ...secrets, ...(auditAnchor ? { auditAnchor } : {}), ledger: this.ledger });
+    this.purpose = new PurposeRoom(this.db, {
+      roomId: this.roomId,
+      rng: this.rng.fork("purpose"),
+      ...secrets,
+      ...(auditAnchor ? { auditAnchor } : {}),
+      ledger: this.ledger,
+    });
     this.templates = new TemplateRegistry(this.db, this.roomId);
     this.history = new DifferenceHistory(this.db, this.roomId);
     this.engine = o.engine === "duckdb" ? new DuckDbEngine() : new ArqueroEngine();
-    this.db.exec(`CREATE TABLE IF NOT EXISTS lab_datasets (room_id TEXT NOT NULL, key TEXT NOT NULL, meta_json TEXT NOT NULL, PRIMARY KEY (room_id, key));
+    this.db
+      .exec(`CREATE TABLE IF NOT EXISTS lab_datasets (room_id TEXT NOT NULL, key TEXT NOT NULL, meta_json TEXT NOT NULL, PRIMARY KEY (room_id, key));
       CREATE TABLE IF NOT EXISTS lab_parties (room_id TEXT NOT NULL, name TEXT NOT NULL, PRIMARY KEY (room_id, name));`);
-    if (o.budget) this.ledger.createBudget(this.roomId, this.#collaborationKey(), this.#budgetTotal(o.budget.epsilon ?? o.budget.rho), { refresh: o.budget.refresh ?? "none" });
+    if (o.budget)
+      this.ledger.createBudget(this.roomId, this.#collaborationKey(), this.#budgetTotal(o.budget.epsilon ?? o.budget.rho), {
+        refresh: o.budget.refresh ?? "none",
+      });
     // a restart (or a second kernel) sees the parties and sealed datasets already there
-    for (const r of this.db.prepare("SELECT name FROM lab_parties WHERE room_id = ?").all(this.roomId) as { name: string }[]) this.#parties.add(r.name);
-    for (const r of this.db.prepare("SELECT key, meta_json FROM lab_datasets WHERE room_id = ?").all(this.roomId) as { key: string; meta_json: string }[])
+    for (const r of this.db.prepare("SELECT name FROM lab_parties WHERE room_id = ?").all(this.roomId) as { name: string }[])
+      this.#parties.add(r.name);
+    for (const r of this.db.prepare("SELECT key, meta_json FROM lab_datasets WHERE room_id = ?").all(this.roomId) as {
+      key: string;
+      meta_json: string;
+    }[])
       this.#meta.set(r.key, JSON.parse(r.meta_json));
   }
 
@@ -171,7 +195,9 @@ export class Room {
   addParty(name: string): void {
     if (this.budgetConfig) {
       const b = this.budgetConfig;
-      this.ledger.createBudget(this.roomId, { scope: "party", subject: name }, this.#budgetTotal(b.perParty ?? b.epsilon ?? b.rho), { refresh: b.refresh ?? "none" });
+      this.ledger.createBudget(this.roomId, { scope: "party", subject: name }, this.#budgetTotal(b.perParty ?? b.epsilon ?? b.rho), {
+        refresh: b.refresh ?? "none",
+      });
     }
     this.db.prepare("INSERT OR IGNORE INTO lab_parties (room_id, name) VALUES (?, ?)").run(this.roomId, name);
     this.#parties.add(name);
@@ -179,7 +205,8 @@ export class Room {
 
   requireParty(p: unknown, field: string): string {
     const name = typeof p === "string" ? p : (p as Party | undefined)?.name;
-    if (typeof name !== "string" || !this.#parties.has(name)) invalid(field, `a party of this room (${[...this.#parties].join(", ") || "none yet"})`, name ?? p, "NOT_FOUND");
+    if (typeof name !== "string" || !this.#parties.has(name))
+      invalid(field, `a party of this room (${[...this.#parties].join(", ") || "none yet"})`, name ?? p, "NOT_FOUND");
     return name;
   }
 
@@ -193,8 +220,12 @@ export class Room {
     return {
       dataset: (owner, name) => {
         const m = this.#meta.get(`${owner}/${name}`);
-        if (!m) throw new CleanRoomError("NOT_FOUND", `"dataset" expected an uploaded dataset, got none named ${owner}/${name}`, { field: "dataset" });
-        const table = released[`${owner}/${name}`] ?? (aq.table(Object.fromEntries(Object.keys(m.schema.columns).map((c) => [c, []]))) as Table);
+        if (!m)
+          throw new CleanRoomError("NOT_FOUND", `"dataset" expected an uploaded dataset, got none named ${owner}/${name}`, {
+            field: "dataset",
+          });
+        const table =
+          released[`${owner}/${name}`] ?? (aq.table(Object.fromEntries(Object.keys(m.schema.columns).map((c) => [c, []]))) as Table);
         return { name: m.name, owner: m.owner, schema: m.schema, rows: m.rows, fingerprint: m.fingerprint, table };
       },
       rule: (owner, name) => this.#meta.get(`${owner}/${name}`)?.rule ?? undefined,
@@ -228,7 +259,9 @@ export class Room {
   /** An approved template by hash, or template plan data, parsed. */
   resolveTemplate(t: unknown): Template {
     if (typeof t === "string") {
-      const row = this.db.prepare("SELECT canonical FROM cleanroom_templates WHERE room_id = ? AND template_hash = ?").get(this.roomId, t) as { canonical: string } | undefined;
+      const row = this.db
+        .prepare("SELECT canonical FROM cleanroom_templates WHERE room_id = ? AND template_hash = ?")
+        .get(this.roomId, t) as { canonical: string } | undefined;
       if (!row) invalid("template", "an approved template or its hash", t, "QUERY_NOT_APPROVED");
       return parseTemplate(JSON.parse(row.canonical));
     }
@@ -243,7 +276,12 @@ export class Room {
    */
   charge(prep: PreparedQuery, party: string, purpose: string): { text: string; chargeId: string } | null {
     if (!prep.cost) return null;
-    if (!this.budgetConfig) throw new CleanRoomError("BUDGET_NOT_FOUND", "this template adds DP noise but the room has no privacy budget: open the lab with { budget: { epsilon } }", { field: "budget" });
+    if (!this.budgetConfig)
+      throw new CleanRoomError(
+        "BUDGET_NOT_FOUND",
+        "this template adds DP noise but the room has no privacy budget: open the lab with { budget: { epsilon } }",
+        { field: "budget" },
+      );
     const keys: BudgetKey[] = [this.#collaborationKey(), { scope: "party", subject: party }];
     for (const fp of new Set(Object.values(prep.fingerprints))) keys.push(datasetBudgetKey(fp));
     // the charge and its audit entry commit as one transaction (a kill between them leaves neither)
@@ -268,11 +306,19 @@ export class Room {
     if (this.#meta.has(key) || sealing.taken(key)) invalid("name", "a dataset name not yet used by this party", name, "ALREADY_EXISTS");
     const schema = { ...(opts.schema ?? {}), privacyUnit: opts.schema?.privacyUnit ?? opts.idColumn };
     // rows as objects are accepted too (what PSI attachment and generators hand over)
-    const input = Array.isArray(data) ? (data.length ? aq.from(data) : aq.table(Object.fromEntries(Object.keys(schema.columns ?? {}).map((c) => [c, []])))) : data;
+    const input = Array.isArray(data)
+      ? data.length
+        ? aq.from(data)
+        : aq.table(Object.fromEntries(Object.keys(schema.columns ?? {}).map((c) => [c, []])))
+      : data;
     const rule = opts.rule === undefined ? null : parseAnalysisRule(opts.rule);
     const ds = loadDataset(name, owner, input, schema); // validates every row before anything is stored
-    if (opts.purposes === undefined) invalid("options.purposes", "allowed purposes, e.g. [\"measurement\"]", undefined, "PURPOSE_UNKNOWN");
-    const tags: UploadTags = { purposes: Array.isArray(opts.purposes) ? opts.purposes : [opts.purposes], ...(opts.categories ? { categories: opts.categories } : {}), ...(opts.columns ? { columns: opts.columns } : {}) };
+    if (opts.purposes === undefined) invalid("options.purposes", 'allowed purposes, e.g. ["measurement"]', undefined, "PURPOSE_UNKNOWN");
+    const tags: UploadTags = {
+      purposes: Array.isArray(opts.purposes) ? opts.purposes : [opts.purposes],
+      ...(opts.categories ? { categories: opts.categories } : {}),
+      ...(opts.columns ? { columns: opts.columns } : {}),
+    };
     const u: ValidatedUpload = { owner, name, key, ds, bytes: serializeTable(ds.table), rule, tags, analyst: opts.analyst ?? "owner" };
     const again = sealing.reattach(u);
     if (again !== null) return again;
@@ -290,12 +336,23 @@ export class Room {
 
   /** The plain sealing: the gate seals the table itself; the room catalogs its metadata. */
   plainSealing(): Sealing<PlainMeta> {
-    const metaOf = (u: ValidatedUpload, purposes: string[]): PlainMeta => ({ name: u.name, owner: u.owner, schema: u.ds.schema, rows: u.ds.rows, fingerprint: u.ds.fingerprint, purposes, rule: u.rule });
+    const metaOf = (u: ValidatedUpload, purposes: string[]): PlainMeta => ({
+      name: u.name,
+      owner: u.owner,
+      schema: u.ds.schema,
+      rows: u.ds.rows,
+      fingerprint: u.ds.fingerprint,
+      purposes,
+      rule: u.rule,
+    });
     return {
       taken: () => false,
       reattach: () => null,
       seal: (u) => u.bytes,
-      catalog: (u, purposes) => void this.db.prepare("INSERT INTO lab_datasets (room_id, key, meta_json) VALUES (?, ?, ?)").run(this.roomId, u.key, JSON.stringify(metaOf(u, purposes))),
+      catalog: (u, purposes) =>
+        void this.db
+          .prepare("INSERT INTO lab_datasets (room_id, key, meta_json) VALUES (?, ?, ?)")
+          .run(this.roomId, u.key, JSON.stringify(metaOf(u, purposes))),
       done: (u, purposes) => {
         const meta = metaOf(u, purposes);
         this.#meta.set(u.key, meta);

@@ -25,7 +25,10 @@ export type BudgetConfig = z.infer<typeof BudgetOptions>;
 
 export const OpenLabOptions = z.strictObject({
   /** Room id (default "lab"). */
-  room: z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/).optional(),
+  room: z
+    .string()
+    .regex(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/)
+    .optional(),
   /** SQLite file (default "./cleanroom-lab.db" beside the notebook); ":memory:" for a throwaway room. */
   store: z.string().min(1).optional(),
   /** "secure" (default) or { seed } for reproducible teaching runs (labelled "not private"). */

@@ -51,10 +51,24 @@ export interface LiftAggregates {
 export type LiftAggregateName = keyof LiftAggregates;
 
 const REQUIRED: LiftAggregateName[] = [
-  "testPopulation", "controlPopulation", "testConversions", "controlConversions", "testConverters",
-  "controlConverters", "testValue", "controlValue", "testValueSquared", "controlValueSquared",
+  "testPopulation",
+  "controlPopulation",
+  "testConversions",
+  "controlConversions",
+  "testConverters",
+  "controlConverters",
+  "testValue",
+  "controlValue",
+  "testValueSquared",
+  "controlValueSquared",
 ];
-const OPTIONAL: LiftAggregateName[] = ["testNumConvSquared", "controlNumConvSquared", "testMatchCount", "reachedConversions", "reachedValue"];
+const OPTIONAL: LiftAggregateName[] = [
+  "testNumConvSquared",
+  "controlNumConvSquared",
+  "testMatchCount",
+  "reachedConversions",
+  "reachedValue",
+];
 
 export interface LiftOptions {
   /** Variance of the noise added to each aggregate (0 or absent = exact). */
@@ -136,7 +150,15 @@ const parts = (sampling: number, noise: number): VarianceParts => {
 };
 
 function estimate(t: Arm, c: Arm, z: number, binary: boolean): LiftEstimate {
-  const empty: LiftEstimate = { test: null, control: null, absoluteLift: null, relativeLift: null, incremental: null, ci: null, variance: null };
+  const empty: LiftEstimate = {
+    test: null,
+    control: null,
+    absoluteLift: null,
+    relativeLift: null,
+    incremental: null,
+    ci: null,
+    variance: null,
+  };
   if (!(t.n > 1 && c.n > 1)) return empty;
   const mt = t.s / t.n;
   const mc = c.s / c.n;
@@ -168,7 +190,12 @@ function estimate(t: Arm, c: Arm, z: number, binary: boolean): LiftEstimate {
   }
   return {
     ...point,
-    ci: { absoluteLift: band(mt - mc, abs), relativeLift: rel !== null && relV ? band(rel, relV) : null, relativeLiftLog: relLog, incremental: band(incremental, incr) },
+    ci: {
+      absoluteLift: band(mt - mc, abs),
+      relativeLift: rel !== null && relV ? band(rel, relV) : null,
+      relativeLiftLog: relLog,
+      incremental: band(incremental, incr),
+    },
     variance: { absoluteLift: abs, relativeLift: relV, incremental: incr },
   };
 }
@@ -190,13 +217,19 @@ function estimate(t: Arm, c: Arm, z: number, binary: boolean): LiftEstimate {
 export function computeLift(aggregates: LiftAggregates, options: LiftOptions = {}): LiftResult {
   if (typeof aggregates !== "object" || aggregates === null) invalid("aggregates", "object of fbpcs aggregates", aggregates);
   if (typeof options !== "object" || options === null) invalid("options", "object", options);
-  for (const k of Object.keys(aggregates)) if (!REQUIRED.includes(k as LiftAggregateName) && !OPTIONAL.includes(k as LiftAggregateName)) invalid(`aggregates.${k}`, `one of ${[...REQUIRED, ...OPTIONAL].join(", ")}`, k);
-  for (const k of REQUIRED) if (typeof aggregates[k] !== "number" || !Number.isFinite(aggregates[k])) invalid(`aggregates.${k}`, "finite number", aggregates[k]);
-  for (const k of OPTIONAL) if (aggregates[k] !== undefined && (typeof aggregates[k] !== "number" || !Number.isFinite(aggregates[k]))) invalid(`aggregates.${k}`, "finite number or absent", aggregates[k]);
+  for (const k of Object.keys(aggregates))
+    if (!REQUIRED.includes(k as LiftAggregateName) && !OPTIONAL.includes(k as LiftAggregateName))
+      invalid(`aggregates.${k}`, `one of ${[...REQUIRED, ...OPTIONAL].join(", ")}`, k);
+  for (const k of REQUIRED)
+    if (typeof aggregates[k] !== "number" || !Number.isFinite(aggregates[k])) invalid(`aggregates.${k}`, "finite number", aggregates[k]);
+  for (const k of OPTIONAL)
+    if (aggregates[k] !== undefined && (typeof aggregates[k] !== "number" || !Number.isFinite(aggregates[k])))
+      invalid(`aggregates.${k}`, "finite number or absent", aggregates[k]);
   const nv = options.noiseVariance ?? {};
   if (typeof nv !== "object" || nv === null) invalid("options.noiseVariance", "object of variances", nv);
   for (const [k, v] of Object.entries(nv)) {
-    if (!REQUIRED.includes(k as LiftAggregateName) && !OPTIONAL.includes(k as LiftAggregateName)) invalid(`options.noiseVariance.${k}`, "an aggregate name", k);
+    if (!REQUIRED.includes(k as LiftAggregateName) && !OPTIONAL.includes(k as LiftAggregateName))
+      invalid(`options.noiseVariance.${k}`, "an aggregate name", k);
     if (typeof v !== "number" || !Number.isFinite(v) || v < 0) invalid(`options.noiseVariance.${k}`, "finite number ≥ 0", v);
   }
   const confidence = options.confidence ?? 0.95;
@@ -219,17 +252,38 @@ export function computeLift(aggregates: LiftAggregates, options: LiftOptions = {
   for (const f of ["testPopulation", "controlPopulation"] as const)
     if (a[f] < threshold) flags.push({ field: f, value: a[f], threshold, reason: `${f} below the k-anonymity threshold` });
   if (!(a.testPopulation > 1 && a.controlPopulation > 1)) notes.push("a population is ≤ 1: no estimate");
-  if (a.testNumConvSquared === undefined || a.controlNumConvSquared === undefined) notes.push("testNumConvSquared/controlNumConvSquared absent: no confidence interval for conversions per person");
+  if (a.testNumConvSquared === undefined || a.controlNumConvSquared === undefined)
+    notes.push("testNumConvSquared/controlNumConvSquared absent: no confidence interval for conversions per person");
   if (Object.values(nv).some((x) => x > 0)) notes.push("intervals include DP noise variance (first-order delta method)");
-  const converters = estimate(arm("testPopulation", "testConverters", undefined), arm("controlPopulation", "controlConverters", undefined), z, true);
-  const conversions = estimate(arm("testPopulation", "testConversions", "testNumConvSquared"), arm("controlPopulation", "controlConversions", "controlNumConvSquared"), z, false);
-  const value = estimate(arm("testPopulation", "testValue", "testValueSquared"), arm("controlPopulation", "controlValue", "controlValueSquared"), z, false);
+  const converters = estimate(
+    arm("testPopulation", "testConverters", undefined),
+    arm("controlPopulation", "controlConverters", undefined),
+    z,
+    true,
+  );
+  const conversions = estimate(
+    arm("testPopulation", "testConversions", "testNumConvSquared"),
+    arm("controlPopulation", "controlConversions", "controlNumConvSquared"),
+    z,
+    false,
+  );
+  const value = estimate(
+    arm("testPopulation", "testValue", "testValueSquared"),
+    arm("controlPopulation", "controlValue", "controlValueSquared"),
+    z,
+    false,
+  );
   if (converters.control === 0) notes.push("control converter rate is 0: relative lift undefined");
-  for (const [arm, n] of [["test", a.testPopulation], ["control", a.controlPopulation]] as const) {
+  for (const [arm, n] of [
+    ["test", a.testPopulation],
+    ["control", a.controlPopulation],
+  ] as const) {
     if (!(n > 1)) continue;
     const inconsistent = (sq: number | undefined, s: number) => sq !== undefined && sq < (s * s) / n;
     if (inconsistent(a[`${arm}ValueSquared`], a[`${arm}Value`]))
-      notes.push(`${arm}ValueSquared < ${arm}Value²/${arm}Population (noise?): ${arm} value sampling variance floored at 0, interval too narrow`);
+      notes.push(
+        `${arm}ValueSquared < ${arm}Value²/${arm}Population (noise?): ${arm} value sampling variance floored at 0, interval too narrow`,
+      );
     if (inconsistent(a[`${arm}NumConvSquared`], a[`${arm}Conversions`]))
       notes.push(`${arm}NumConvSquared < ${arm}Conversions²/${arm}Population (noise?): sampling variance floored at 0`);
   }
@@ -277,8 +331,12 @@ export interface LiftCohort {
 export function computeGroupedLift(cohorts: readonly LiftCohort[], options: LiftOptions = {}) {
   if (!Array.isArray(cohorts)) invalid("cohorts", "array of { cohort, aggregates }", cohorts);
   const out = cohorts.map((c, i) => {
-    if (typeof c !== "object" || c === null || typeof c.cohort !== "object" || c.cohort === null) invalid(`cohorts[${i}].cohort`, "object of dimension values", c?.cohort);
-    return { cohort: { ...c.cohort }, result: computeLift(c.aggregates, { ...options, noiseVariance: c.noiseVariance ?? options.noiseVariance }) };
+    if (typeof c !== "object" || c === null || typeof c.cohort !== "object" || c.cohort === null)
+      invalid(`cohorts[${i}].cohort`, "object of dimension values", c?.cohort);
+    return {
+      cohort: { ...c.cohort },
+      result: computeLift(c.aggregates, { ...options, noiseVariance: c.noiseVariance ?? options.noiseVariance }),
+    };
   });
   return { kind: "groupedLift" as const, cohorts: out, flaggedCohorts: out.filter((c) => c.result.belowThreshold).length };
 }

@@ -47,7 +47,8 @@ export function oracleLiftAggregates(exposures: readonly ExposureRow[], purchase
   const D = options.campaignDays ?? 28;
   if (!Number.isSafeInteger(D) || D < 1) invalid("options.campaignDays", "positive integer", D);
   const by = options.by ?? [];
-  for (const [i, d] of by.entries()) if (!["region", "age_band", "channel"].includes(d)) invalid(`options.by[${i}]`, "region | age_band | channel", d);
+  for (const [i, d] of by.entries())
+    if (!["region", "age_band", "channel"].includes(d)) invalid(`options.by[${i}]`, "region | age_band | channel", d);
   const cap = options.maxConversionsPerPerson ?? Infinity;
   if (cap !== Infinity && (!Number.isSafeInteger(cap) || cap < 1)) invalid("options.maxConversionsPerPerson", "positive integer", cap);
 
@@ -61,9 +62,20 @@ export function oracleLiftAggregates(exposures: readonly ExposureRow[], purchase
   }
   const cohorts = new Map<string, OracleCohort>();
   const zero = () => ({
-    testPopulation: 0, controlPopulation: 0, testConversions: 0, controlConversions: 0, testConverters: 0,
-    controlConverters: 0, testValue: 0, controlValue: 0, testValueSquared: 0, controlValueSquared: 0,
-    testNumConvSquared: 0, controlNumConvSquared: 0, reachedConversions: 0, reachedValue: 0,
+    testPopulation: 0,
+    controlPopulation: 0,
+    testConversions: 0,
+    controlConversions: 0,
+    testConverters: 0,
+    controlConverters: 0,
+    testValue: 0,
+    controlValue: 0,
+    testValueSquared: 0,
+    controlValueSquared: 0,
+    testNumConvSquared: 0,
+    controlNumConvSquared: 0,
+    reachedConversions: 0,
+    reachedValue: 0,
   });
   let matched = 0;
   for (const e of exposures) {

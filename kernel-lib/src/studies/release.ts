@@ -25,8 +25,16 @@ export type ReleasedLiftCohort = Omit<CleanroomLiftAggregates, "testNumConvSquar
   };
 
 const FIELDS = [
-  "testPopulation", "controlPopulation", "testConversions", "controlConversions", "testConverters",
-  "controlConverters", "testValue", "controlValue", "testValueSquared", "controlValueSquared",
+  "testPopulation",
+  "controlPopulation",
+  "testConversions",
+  "controlConversions",
+  "testConverters",
+  "controlConverters",
+  "testValue",
+  "controlValue",
+  "testValueSquared",
+  "controlValueSquared",
 ] as const;
 
 export interface ReleasedLiftResult {
@@ -39,7 +47,13 @@ export interface ReleasedLiftResult {
 /** Per-arm metric variances → the per-aggregate map `computeLift` takes. */
 export function noiseVarianceByAggregate(v: ReleasedLiftCohort["noiseVariance"]): Partial<Record<LiftAggregateName, number>> {
   const out: Partial<Record<LiftAggregateName, number>> = {};
-  const names = { population: "Population", conversions: "Conversions", converters: "Converters", value: "Value", valueSquared: "ValueSquared" } as const;
+  const names = {
+    population: "Population",
+    conversions: "Conversions",
+    converters: "Converters",
+    value: "Value",
+    valueSquared: "ValueSquared",
+  } as const;
   for (const [k, suffix] of Object.entries(names) as [keyof typeof names, string][]) {
     const x = v[k];
     if (typeof x !== "number" || !Number.isFinite(x) || x < 0) invalid(`noiseVariance.${k}`, "finite number ≥ 0", x);
@@ -57,13 +71,19 @@ export function noiseVarianceByAggregate(v: ReleasedLiftCohort["noiseVariance"])
  * const study = liftFromRelease(released, { threshold: 100 });
  * study.cohorts[0].result?.converters.ci?.relativeLift    // includes DP noise variance
  */
-export function liftFromRelease(cohorts: readonly ReleasedLiftCohort[], options: Omit<LiftOptions, "noiseVariance"> = {}): ReleasedLiftResult {
+export function liftFromRelease(
+  cohorts: readonly ReleasedLiftCohort[],
+  options: Omit<LiftOptions, "noiseVariance"> = {},
+): ReleasedLiftResult {
   if (!Array.isArray(cohorts)) invalid("cohorts", "array of released lift cohorts", cohorts);
   const out = cohorts.map((c, i) => {
     if (typeof c !== "object" || c === null) invalid(`cohorts[${i}]`, "released lift cohort", c);
     const values = Object.fromEntries(FIELDS.map((f) => [f, c[f]]));
     if (c.suppressed || FIELDS.some((f) => c[f] === null)) return { cohort: c.cohort, suppressed: true, result: null };
-    const result = computeLift(values as unknown as LiftAggregates, { ...options, noiseVariance: noiseVarianceByAggregate(c.noiseVariance) });
+    const result = computeLift(values as unknown as LiftAggregates, {
+      ...options,
+      noiseVariance: noiseVarianceByAggregate(c.noiseVariance),
+    });
     return { cohort: c.cohort, suppressed: false, result };
   });
   return {

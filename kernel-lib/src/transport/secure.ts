@@ -22,7 +22,11 @@ import { assertPlainJson, ENVELOPE_VERSION, type Envelope, type Tap, type Transp
  * const [a, b] = linkedPair("A", "B");
  * const [sa, sb] = await Promise.all([secureTransport(a, "initiator", { rng: rngA }), secureTransport(b, "responder", { rng: rngB })]);
  */
-export async function secureTransport(inner: Transport, role: "initiator" | "responder", o: { rng: Rng; tap?: Tap }): Promise<Transport & { readonly transcriptHash: string }> {
+export async function secureTransport(
+  inner: Transport,
+  role: "initiator" | "responder",
+  o: { rng: Rng; tap?: Tap },
+): Promise<Transport & { readonly transcriptHash: string }> {
   let channel: SecureChannel;
   if (role === "initiator") {
     const hello = SecureChannel.initiate({ party: inner.self, rng: o.rng });
@@ -50,8 +54,12 @@ export async function secureTransport(inner: Transport, role: "initiator" | "res
     async receive(expect = {}) {
       const frame = await inner.receive({ protocol: CHANNEL_PROTOCOL, kind: "channel.frame" });
       const env = JSON.parse(new TextDecoder().decode(channel.open(frame.body as unknown as ChannelFrame))) as Envelope;
-      if (expect.protocol !== undefined && env.protocol !== expect.protocol) throw new CleanRoomError("STATE_INVALID", `"message.protocol" expected ${expect.protocol}, got ${env.protocol}`, { field: "message.protocol" });
-      if (expect.kind !== undefined && env.kind !== expect.kind) throw new CleanRoomError("STATE_INVALID", `"message.kind" expected ${expect.kind}, got ${env.kind}`, { field: "message.kind" });
+      if (expect.protocol !== undefined && env.protocol !== expect.protocol)
+        throw new CleanRoomError("STATE_INVALID", `"message.protocol" expected ${expect.protocol}, got ${env.protocol}`, {
+          field: "message.protocol",
+        });
+      if (expect.kind !== undefined && env.kind !== expect.kind)
+        throw new CleanRoomError("STATE_INVALID", `"message.kind" expected ${expect.kind}, got ${env.kind}`, { field: "message.kind" });
       return env;
     },
     close: () => inner.close(),

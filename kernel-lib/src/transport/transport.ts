@@ -55,7 +55,11 @@ export type Tap = (envelope: Envelope, wire: string) => void;
 
 function plainCheck(v: unknown, path: string, seen: Set<object>): void {
   const refuse = (what: string): never => {
-    throw new CleanRoomError("INPUT_INVALID", `"${path}" expected plain JSON data (null, boolean, finite number, string, array, plain object), got ${what}`, { field: path });
+    throw new CleanRoomError(
+      "INPUT_INVALID",
+      `"${path}" expected plain JSON data (null, boolean, finite number, string, array, plain object), got ${what}`,
+      { field: path },
+    );
   };
   if (v === null || typeof v === "boolean" || typeof v === "string") return;
   if (typeof v === "number") return void (Number.isFinite(v) || refuse(String(v)));
@@ -91,22 +95,29 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9 ._:@/-]{0,127}$/;
  * await a.send("demo/v1", "hello", { n: 1 }); (await b.receive({ kind: "hello" })).body // { n: 1 }
  */
 export function linkedPair(nameA: string, nameB: string, opts: { tap?: Tap } = {}): [Transport, Transport] {
-  for (const [f, n] of [["nameA", nameA], ["nameB", nameB]] as const)
-    if (typeof n !== "string" || !NAME.test(n)) throw new CleanRoomError("INPUT_INVALID", `"${f}" expected a party name (1–128 characters)`, { field: f });
+  for (const [f, n] of [
+    ["nameA", nameA],
+    ["nameB", nameB],
+  ] as const)
+    if (typeof n !== "string" || !NAME.test(n))
+      throw new CleanRoomError("INPUT_INVALID", `"${f}" expected a party name (1–128 characters)`, { field: f });
   if (nameA === nameB) throw new CleanRoomError("INPUT_INVALID", `"nameB" expected a name different from nameA`, { field: "nameB" });
   let closed = false;
   const inbox = new Map<string, { queue: string[]; waiting: { resolve: (w: string) => void; reject: (e: Error) => void }[] }>([
     [nameA, { queue: [], waiting: [] }],
     [nameB, { queue: [], waiting: [] }],
   ]);
-  const closedError = () => new CleanRoomError("STATE_INVALID", `"transport" expected an open link, got a closed one`, { field: "transport" });
+  const closedError = () =>
+    new CleanRoomError("STATE_INVALID", `"transport" expected an open link, got a closed one`, { field: "transport" });
   const end = (self: string, peer: string): Transport => ({
     self,
     peer,
     async send(protocol, kind, body) {
       if (closed) throw closedError();
-      if (typeof protocol !== "string" || !protocol) throw new CleanRoomError("INPUT_INVALID", `"protocol" expected a non-empty string`, { field: "protocol" });
-      if (typeof kind !== "string" || !kind) throw new CleanRoomError("INPUT_INVALID", `"kind" expected a non-empty string`, { field: "kind" });
+      if (typeof protocol !== "string" || !protocol)
+        throw new CleanRoomError("INPUT_INVALID", `"protocol" expected a non-empty string`, { field: "protocol" });
+      if (typeof kind !== "string" || !kind)
+        throw new CleanRoomError("INPUT_INVALID", `"kind" expected a non-empty string`, { field: "kind" });
       assertPlainJson(body, "body");
       const envelope: Envelope = { v: ENVELOPE_VERSION, protocol, kind, from: self, to: peer, body };
       const wire = JSON.stringify(envelope);
@@ -119,11 +130,20 @@ export function linkedPair(nameA: string, nameB: string, opts: { tap?: Tap } = {
     async receive(expect = {}) {
       if (closed) throw closedError();
       const box = inbox.get(self)!;
-      const wire = box.queue.length ? box.queue.shift()! : await new Promise<string>((resolve, reject) => box.waiting.push({ resolve, reject }));
+      const wire = box.queue.length
+        ? box.queue.shift()!
+        : await new Promise<string>((resolve, reject) => box.waiting.push({ resolve, reject }));
       const env = JSON.parse(wire) as Envelope;
-      if (env.v !== ENVELOPE_VERSION) throw new CleanRoomError("INPUT_INVALID", `"message.v" expected envelope version ${ENVELOPE_VERSION}, got ${String(env.v)}`, { field: "message.v" });
-      if (expect.protocol !== undefined && env.protocol !== expect.protocol) throw new CleanRoomError("STATE_INVALID", `"message.protocol" expected ${expect.protocol}, got ${env.protocol}`, { field: "message.protocol" });
-      if (expect.kind !== undefined && env.kind !== expect.kind) throw new CleanRoomError("STATE_INVALID", `"message.kind" expected ${expect.kind}, got ${env.kind}`, { field: "message.kind" });
+      if (env.v !== ENVELOPE_VERSION)
+        throw new CleanRoomError("INPUT_INVALID", `"message.v" expected envelope version ${ENVELOPE_VERSION}, got ${String(env.v)}`, {
+          field: "message.v",
+        });
+      if (expect.protocol !== undefined && env.protocol !== expect.protocol)
+        throw new CleanRoomError("STATE_INVALID", `"message.protocol" expected ${expect.protocol}, got ${env.protocol}`, {
+          field: "message.protocol",
+        });
+      if (expect.kind !== undefined && env.kind !== expect.kind)
+        throw new CleanRoomError("STATE_INVALID", `"message.kind" expected ${expect.kind}, got ${env.kind}`, { field: "message.kind" });
       return env;
     },
     close() {

@@ -21,7 +21,15 @@
  *  - `kernel_info_reply` is complete (`status`, real versions, pygments lexer, help links);
  *  - `history_request` is answered from an in-memory history (tail, range, search);
  *  - `comm_info_request` gets a `comm_info_reply` (tslab replied `complete_reply`);
- *  - `shutdown_request` echoes `restart`; `interrupt_request` is answered.
+ *  - a cell that throws a CleanRoomError shows the "why blocked" view (`display_data`, the
+ *    bundle `attempt()` builds) and an error whose traceback is the one line `CODE: message`;
+ *  - the kernel exits when its parent (the Jupyter server) is gone, as ipykernel does;
+ *  - `shutdown_request` echoes `restart`; `interrupt_request` is answered;
+ *  - status: an execute_request publishes `busy` when it starts (not when it is queued) and
+ *    `idle` after its reply; other requests arriving during an execution are answered at once
+ *    but their `idle` is held back until no execution is running or queued, so the published
+ *    status stays busy for exactly as long as cells run (tslab published `idle` for every
+ *    kernel_info/comm_info/complete request, and the lab showed Idle during a long cell).
  *
  * The tslab version is pinned: the launcher refuses to start on any other version, because
  * it depends on tslab's internal modules (dist/jupyter.js, dist/executor.js, dist/converter.js).
@@ -36,10 +44,14 @@
 
 const PINNED_TSLAB = "1.0.22";
 const ABORT_WINDOW_MS = 50;
+const PARENT_POLL_MS = 1000;
+// The server that started us: jupyter_client passes its pid (JPY_PARENT_PID); read before the
+// slow start-up (the TypeScript warm-up), during which the server may already have died.
+const parentPid = Number(process.env.JPY_PARENT_PID) || process.ppid;
 const KERNEL_API = Symbol.for("cleanroom-lab.kernel");
 
 const util = require("util");
-const { WireMessage, describeFailure, resultBundle, globToRegExp } = require("./protocol.js");
+const { WireMessage, describeFailure, resultBundle, globToRegExp, refusalView } = require("./protocol.js");
 
 // Kernel-internal diagnostics go to the real stderr (the Jupyter server's log), never into a
 // cell's output: process.stderr.write is re-routed to iopub while cells run.
@@ -76,7 +88,6 @@ const { createExecutor } = require("tslab/dist/executor.js");
 const ts = require("@tslab/typescript-for-tslab");
 const tsVersion = ts.version;
 
-
 class CleanroomServer extends ZmqServer {
   constructor(handler, configPath, executor, captured) {
     super(handler, configPath);
@@ -87,6 +98,8 @@ class CleanroomServer extends ZmqServer {
     this.abortUpTo = 0; // execute requests with seq <= abortUpTo are aborted
     this.aborting = false; // also abort requests arriving in the short window after an error
     this.queue = Promise.resolve();
+    this.inFlight = 0; // execute requests received and not yet answered (running or queued)
+    this.deferredIdle = []; // requests answered during an execution; their idle follows it
     this.session = 1;
     this.history = []; // [session, line, input, outputText|null]
   }
@@ -105,15 +118,21 @@ class CleanroomServer extends ZmqServer {
   async handleShellMessage(sock, ...args) {
     const msg = WireMessage.fromRaw(this.connInfo.key, args);
     const type = msg.header.msg_type;
+    if (type === "execute_request") {
+      // busy/idle are published when the request leaves the queue and when it is answered.
+      await this.handleExecute(sock, msg);
+      return;
+    }
+    // Answered at once, but while an execution is in flight (running or queued) the idle of
+    // this request waits for the executions to drain: front ends track every `status`, so an
+    // idle published now would show the kernel Idle in the middle of a long cell.
+    const deferIdle = this.inFlight > 0 && type !== "shutdown_request";
     let terminated = false;
     this.publishStatus("busy", msg);
     try {
       switch (type) {
         case "kernel_info_request":
           this.reply(sock, msg, "kernel_info_reply", this.kernelInfo());
-          break;
-        case "execute_request":
-          await this.handleExecute(sock, msg);
           break;
         case "is_complete_request":
           this.handleIsComplete(sock, msg);
@@ -149,7 +168,8 @@ class CleanroomServer extends ZmqServer {
     } catch (e) {
       kernelLog(`failed to handle ${type}:`, e);
     } finally {
-      this.publishStatus("idle", msg);
+      if (deferIdle) this.deferredIdle.push(msg);
+      else this.publishStatus("idle", msg);
     }
     if (terminated) {
       this.close();
@@ -189,9 +209,23 @@ class CleanroomServer extends ZmqServer {
         const err = { ename: "KernelError", evalue: `cleanroom-ts launcher: ${e && e.message}`, traceback: [] };
         this.reply(sock, msg, "execute_reply", { status: "error", execution_count: this.execCount, ...err });
       });
-    const done = this.queue.then(run, run);
+    const runWithStatus = async () => {
+      this.publishStatus("busy", msg);
+      try {
+        await run();
+      } finally {
+        this.publishStatus("idle", msg);
+      }
+    };
+    this.inFlight += 1;
+    const done = this.queue.then(runWithStatus, runWithStatus);
     this.queue = done.catch(() => {});
-    await done;
+    try {
+      await done;
+    } finally {
+      this.inFlight -= 1;
+      if (this.inFlight === 0) for (const m of this.deferredIdle.splice(0)) this.publishStatus("idle", m);
+    }
   }
 
   async runExecute(sock, msg, req, seq) {
@@ -255,8 +289,11 @@ class CleanroomServer extends ZmqServer {
       return;
     }
 
-    const err = describeFailure(captured);
+    const thrown = captured.filter((c) => c.kind === "thrown").pop();
+    const refusal = thrown ? refusalView(thrown.value, kernelLog) : null;
+    const err = refusal ? refusal.error : describeFailure(captured);
     if (storeHistory) this.history.push([this.session, count, req.code, null]);
+    if (!silent && refusal) this.iopubSend(msg, "display_data", { data: refusal.bundle, metadata: {}, transient: {} });
     if (!silent) this.iopubSend(msg, "error", err);
     if (stopOnError) {
       this.abortUpTo = this.received;
@@ -283,7 +320,11 @@ class CleanroomServer extends ZmqServer {
       rows = rows.filter((h) => re.test(h[2]));
       if (q.unique) {
         const seen = new Set();
-        rows = rows.slice().reverse().filter((h) => !seen.has(h[2]) && seen.add(h[2])).reverse();
+        rows = rows
+          .slice()
+          .reverse()
+          .filter((h) => !seen.has(h[2]) && seen.add(h[2]))
+          .reverse();
       }
       if (typeof q.n === "number" && q.n > 0) rows = rows.slice(-q.n);
     } else {
@@ -330,7 +371,7 @@ function startKernel({ configPath }) {
       if (this._browser) this._browser.close();
     },
   };
-  convs.node; // warm up the converter before the first cell
+  void convs.node; // warm up the converter before the first cell
 
   // tslab's executor reports through the console object it is given: `log(value)` for the
   // last expression, `error(fmt, ...)` for compile diagnostics, `error(e)` for exceptions.
@@ -360,7 +401,21 @@ function startKernel({ configPath }) {
   });
 
   process.on("SIGINT", () => executor.interrupt());
-  process.on("uncaughtException", (err) => console.error("UncaughtException:", err));
+  // Never outlive the Jupyter server that started us: jupyter_client starts kernels in their
+  // own session, so when the server dies without shutting us down (killed, crashed) nothing
+  // else would stop this process. Reparenting means the parent is gone.
+  setInterval(() => {
+    if (process.ppid !== parentPid) process.exit(0); // no logging: stderr was the parent's pipe
+  }, PARENT_POLL_MS).unref();
+  // When the server is gone its end of our stdout/stderr pipes is closed: a write fails with
+  // EPIPE. Exit then — reporting the error would write to the same pipe, fail again and spin
+  // (orphaned kernels at 100% CPU were the result).
+  const serverGone = (err) => err && (err.code === "EPIPE" || err.code === "ERR_STREAM_DESTROYED");
+  for (const stream of [process.stdout, process.stderr]) stream.on("error", (err) => serverGone(err) && process.exit(0));
+  process.on("uncaughtException", (err) => {
+    if (serverGone(err)) process.exit(0);
+    console.error("UncaughtException:", err);
+  });
   process.on("unhandledRejection", (reason) => console.error("UnhandledPromiseRejection:", reason));
   server.init();
 }

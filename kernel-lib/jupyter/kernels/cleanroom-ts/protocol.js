@@ -1,10 +1,12 @@
 /**
  * Wire-level helpers of the cleanroom-ts launcher (see launcher.js): message parsing and
- * signing, and the mapping of tslab's executor reports to Jupyter content (error fields,
- * execute_result bundles, history search). Pure functions, no tslab imports.
+ * signing, and the mapping of tslab's executor reports to Jupyter content (error fields, the
+ * "why blocked" view of a refusal, execute_result bundles, history search). No tslab imports;
+ * the library's display code is loaded lazily, only for a refusal.
  */
 "use strict";
 
+const path = require("path");
 const util = require("util");
 const { createHmac, randomBytes } = require("crypto");
 
@@ -82,6 +84,36 @@ function describeFailure(captured) {
   return { ename: "Error", evalue: "cell failed without an error description", traceback: [] };
 }
 
+/**
+ * A cell that throws a CleanRoomError (a refusal not wrapped in `attempt()`) shows the same
+ * "why blocked" view as `attempt()` and a one-line `CODE: message` error, not a stack trace of
+ * the library's dist/*.js. Recognised by shape (`isRefusal`: name "CleanRoomError" and a code
+ * from the closed list); the library's display code is loaded only then (kernel-lib/dist,
+ * beside this kernelspec, built by `tsc -b`). Returns null for any other error, or when the
+ * library is not built (the plain traceback is kept).
+ */
+const REFUSAL_MODULE = path.join(__dirname, "..", "..", "..", "dist", "display", "refusal.js");
+function refusalView(e, log = () => {}) {
+  if (e === null || typeof e !== "object" || e.name !== "CleanRoomError" || typeof e.code !== "string") return null;
+  let mod;
+  try {
+    mod = require(REFUSAL_MODULE);
+  } catch (loadError) {
+    log(`cannot load ${REFUSAL_MODULE} (is kernel-lib built?):`, loadError.message);
+    return null;
+  }
+  if (!mod.isRefusal(e)) return null;
+  let bundle;
+  try {
+    bundle = mod.refusalBundle(e);
+  } catch (renderError) {
+    log("cannot render a refusal:", renderError);
+    return null;
+  }
+  const line = mod.refusalLine(e);
+  return { bundle, error: { ename: "CleanRoomError", evalue: String(e.message), traceback: [line] } };
+}
+
 /** The execute_result bundle for a last-expression value. */
 function resultBundle(value) {
   const plain = util.inspect(value, { colors: false, depth: 4, maxArrayLength: 50 });
@@ -96,8 +128,11 @@ function resultBundle(value) {
 
 /** Glob (`*`, `?`) → RegExp, as IPython's history search does. */
 function globToRegExp(pattern) {
-  const esc = pattern.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
+  const esc = pattern
+    .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+    .replace(/\*/g, ".*")
+    .replace(/\?/g, ".");
   return new RegExp(`^${esc}$`, "s");
 }
 
-module.exports = { WireMessage, describeFailure, resultBundle, globToRegExp, MIMEBUNDLE };
+module.exports = { WireMessage, describeFailure, resultBundle, globToRegExp, refusalView, MIMEBUNDLE };

@@ -150,7 +150,14 @@ export interface LiftAggregates {
   testNumConvSquared: number | null;
   controlNumConvSquared: number | null;
   /** Per-arm noise variance of each metric (0 without noise). */
-  noiseVariance: { population: number; conversions: number; converters: number; value: number; valueSquared: number; numConvSquared: number };
+  noiseVariance: {
+    population: number;
+    conversions: number;
+    converters: number;
+    value: number;
+    valueSquared: number;
+    numConvSquared: number;
+  };
   /** True when the test or control row of this cohort was suppressed (values null). */
   suppressed: boolean;
 }
@@ -181,7 +188,8 @@ export function toLiftAggregates(result: QueryResult): LiftAggregates[] {
     const t = byKey.get(`test|${c}`);
     const k = byKey.get(`control|${c}`);
     // a released integer beyond 2^53 arrives as a decimal string (release.ts `releasedInt`)
-    const g = (r: typeof t, m: string) => (r && typeof r[m] === "number" ? (r[m] as number) : r && typeof r[m] === "string" ? Number(r[m]) : null);
+    const g = (r: typeof t, m: string) =>
+      r && typeof r[m] === "number" ? (r[m] as number) : r && typeof r[m] === "string" ? Number(r[m]) : null;
     return {
       cohort: c,
       testPopulation: g(t, "population"),
@@ -196,7 +204,14 @@ export function toLiftAggregates(result: QueryResult): LiftAggregates[] {
       controlValueSquared: g(k, "valueSquared"),
       testNumConvSquared: g(t, "numConvSquared"),
       controlNumConvSquared: g(k, "numConvSquared"),
-      noiseVariance: { population: v("population"), conversions: v("conversions"), converters: v("converters"), value: v("value"), valueSquared: v("valueSquared"), numConvSquared: v("numConvSquared") },
+      noiseVariance: {
+        population: v("population"),
+        conversions: v("conversions"),
+        converters: v("converters"),
+        value: v("value"),
+        valueSquared: v("valueSquared"),
+        numConvSquared: v("numConvSquared"),
+      },
       suppressed: !t || !k,
     };
   });

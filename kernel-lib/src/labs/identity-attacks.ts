@@ -23,9 +23,9 @@ import { invalid } from "../errors.js";
 import { rngStamp, type Rng, type RngStamp } from "../rng.js";
 import { hex, utf8 } from "../crypto/primitives.js";
 import { sampleDiscreteLaplace, laplaceScaleFor } from "../dp/mechanisms.js";
-import { normalizeEmail } from "./normalize.js";
-import { GROUP_ORDER, PSI_DST, expandForPsi, loadSodium, randomScalar, scalarToBytes, makeBackend } from "./psi-backend.js";
-import { KeyRegistry, PsiClient, PsiServer } from "./psi.js";
+import { normalizeEmail } from "../identity/normalize.js";
+import { GROUP_ORDER, PSI_DST, expandForPsi, loadSodium, randomScalar, scalarToBytes, makeBackend } from "../identity/psi-backend.js";
+import { KeyRegistry, PsiClient, PsiServer } from "../identity/psi.js";
 
 /**
  * What an ad-tech "hashed email" upload looks like: SHA-256 of the normalised address.
@@ -36,8 +36,70 @@ export function sha256Email(email: string): string {
   return hex(sha256(utf8(n.ok ? n.value : email)));
 }
 
-const FIRST = ["james", "mary", "john", "patricia", "robert", "jennifer", "michael", "linda", "william", "elizabeth", "david", "barbara", "richard", "susan", "joseph", "jessica", "thomas", "sarah", "chris", "karen", "daniel", "lisa", "matthew", "nancy", "anthony", "betty", "mark", "sandra", "paul", "ashley"];
-const LAST = ["smith", "johnson", "williams", "brown", "jones", "garcia", "miller", "davis", "rodriguez", "martinez", "hernandez", "lopez", "gonzalez", "wilson", "anderson", "thomas", "taylor", "moore", "jackson", "martin", "lee", "perez", "thompson", "white", "harris", "sanchez", "clark", "ramirez", "lewis", "robinson"];
+const FIRST = [
+  "james",
+  "mary",
+  "john",
+  "patricia",
+  "robert",
+  "jennifer",
+  "michael",
+  "linda",
+  "william",
+  "elizabeth",
+  "david",
+  "barbara",
+  "richard",
+  "susan",
+  "joseph",
+  "jessica",
+  "thomas",
+  "sarah",
+  "chris",
+  "karen",
+  "daniel",
+  "lisa",
+  "matthew",
+  "nancy",
+  "anthony",
+  "betty",
+  "mark",
+  "sandra",
+  "paul",
+  "ashley",
+];
+const LAST = [
+  "smith",
+  "johnson",
+  "williams",
+  "brown",
+  "jones",
+  "garcia",
+  "miller",
+  "davis",
+  "rodriguez",
+  "martinez",
+  "hernandez",
+  "lopez",
+  "gonzalez",
+  "wilson",
+  "anderson",
+  "thomas",
+  "taylor",
+  "moore",
+  "jackson",
+  "martin",
+  "lee",
+  "perez",
+  "thompson",
+  "white",
+  "harris",
+  "sanchez",
+  "clark",
+  "ramirez",
+  "lewis",
+  "robinson",
+];
 const DOMAINS = ["gmail.com", "yahoo.com", "outlook.com", "example.com"];
 
 /**
@@ -93,7 +155,13 @@ export function dictionaryAttack(observed: readonly string[], dictionary: readon
     if (want.has(p)) hits.add(want.get(p)!);
   }
   const idx = [...hits].sort((a, b) => a - b);
-  return { observed: observed.length, dictionarySize: dictionary.length, reidentified: idx.length, rate: observed.length ? idx.length / observed.length : 0, reidentifiedIndices: idx };
+  return {
+    observed: observed.length,
+    dictionarySize: dictionary.length,
+    reidentified: idx.length,
+    rate: observed.length ? idx.length / observed.length : 0,
+    reidentifiedIndices: idx,
+  };
 }
 
 const NAIVE_DST = "cleanroom-lab-NAIVE-hashToScalar-v1";
@@ -106,7 +174,9 @@ const hScalar = (x: string): bigint => ristretto255_hasher.hashToScalar(utf8(x),
  */
 export async function naivePsiBlind(elements: readonly string[], scalar: Uint8Array): Promise<string[]> {
   const s = await loadSodium();
-  return elements.map((x) => hex(s.crypto_scalarmult_ristretto255(scalar, s.crypto_scalarmult_ristretto255_base(scalarToBytes(hScalar(x))))));
+  return elements.map((x) =>
+    hex(s.crypto_scalarmult_ristretto255(scalar, s.crypto_scalarmult_ristretto255_base(scalarToBytes(hScalar(x))))),
+  );
 }
 
 /** The real construction, for side-by-side comparison: H(x)^k with RFC 9380 hash-to-group. */
@@ -124,7 +194,11 @@ export async function realPsiBlind(elements: readonly string[], scalar: Uint8Arr
  * const k = randomScalar(rng); const obs = await naivePsiBlind(emails, k);
  * (await knownPairAttack(obs, { element: emails[0], blinded: obs[0] }, dict)).rate // ≈ 1
  */
-export async function knownPairAttack(observed: readonly string[], known: { element: string; blinded: string }, dictionary: readonly string[]): Promise<DictionaryAttackResult> {
+export async function knownPairAttack(
+  observed: readonly string[],
+  known: { element: string; blinded: string },
+  dictionary: readonly string[],
+): Promise<DictionaryAttackResult> {
   const s = await loadSodium();
   const want = new Map<string, number>();
   observed.forEach((o, i) => want.set(o, i));
@@ -139,7 +213,13 @@ export async function knownPairAttack(observed: readonly string[], known: { elem
     if (want.has(guess)) hits.add(want.get(guess)!);
   }
   const idx = [...hits].sort((a, b) => a - b);
-  return { observed: observed.length, dictionarySize: dictionary.length, reidentified: idx.length, rate: observed.length ? idx.length / observed.length : 0, reidentifiedIndices: idx };
+  return {
+    observed: observed.length,
+    dictionarySize: dictionary.length,
+    reidentified: idx.length,
+    rate: observed.length ? idx.length / observed.length : 0,
+    reidentifiedIndices: idx,
+  };
 }
 
 export type CardinalityDefense = { kind: "none" } | { kind: "minSetSize"; min: number } | { kind: "dp"; epsilon: string | number };
@@ -203,7 +283,8 @@ export async function cardinalityMembershipAttack(o: {
     const victim = member ? [...victimBase, o.target] : victimBase;
     const vset = new Set(victim);
     const count = async (q: string[]) => {
-      const exact = oracle === "psi" ? await psiCardinality(q, victim, minSet, o.rng.fork(`t${t}/${q.length}`)) : q.filter((x) => vset.has(x)).length;
+      const exact =
+        oracle === "psi" ? await psiCardinality(q, victim, minSet, o.rng.fork(`t${t}/${q.length}`)) : q.filter((x) => vset.has(x)).length;
       return scale ? exact + Number(sampleDiscreteLaplace(scale, o.rng)) : exact;
     };
     const c1 = await count(probe);
@@ -211,7 +292,15 @@ export async function cardinalityMembershipAttack(o: {
     if (c2 - c1 >= 1 === member) correct++;
   }
   const eps2 = defense.kind === "dp" ? 2 * Number(defense.epsilon) : Infinity;
-  return { trials, correct, successRate: correct / trials, bound: Number.isFinite(eps2) ? Math.exp(eps2) / (1 + Math.exp(eps2)) : 1, paddedWith, oracle, rngStamp: rngStamp(o.rng) };
+  return {
+    trials,
+    correct,
+    successRate: correct / trials,
+    bound: Number.isFinite(eps2) ? Math.exp(eps2) / (1 + Math.exp(eps2)) : 1,
+    paddedWith,
+    oracle,
+    rngStamp: rngStamp(o.rng),
+  };
 }
 
 export { randomScalar };

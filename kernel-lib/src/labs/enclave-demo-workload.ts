@@ -15,9 +15,9 @@ import { CleanRoomError, invalid } from "../errors.js";
 import type { Rng } from "../rng.js";
 import { utf8 } from "../crypto/primitives.js";
 import { sampleDiscreteLaplace } from "../dp/mechanisms.js";
-import type { EnclaveWorkload, WorkloadInput } from "./enclave.js";
-import type { JsonValue } from "./measurement.js";
-import { sha384Hex } from "./measurement.js";
+import type { EnclaveWorkload, WorkloadInput } from "../enclave/enclave.js";
+import type { JsonValue } from "../enclave/measurement.js";
+import { sha384Hex } from "../enclave/measurement.js";
 
 export const DEMO_TEMPLATE = { name: "cohort_conversions", version: 1, params: ["region", "excludeTier?"] };
 /** The demo template's hash (SHA-384 of its canonical JSON, truncated to 64 hex). */
@@ -61,7 +61,8 @@ export function peopleCsv(people: DemoPerson[]): Uint8Array {
 
 function parsePeople(bytes: Uint8Array): DemoPerson[] {
   const lines = new TextDecoder().decode(bytes).split("\n");
-  if (lines[0] !== "id,region,tier,converted") throw new CleanRoomError("DATASET_INVALID", `"people" expected header id,region,tier,converted`, { field: "people" });
+  if (lines[0] !== "id,region,tier,converted")
+    throw new CleanRoomError("DATASET_INVALID", `"people" expected header id,region,tier,converted`, { field: "people" });
   return lines.slice(1).map((l) => {
     const [id, region, tier, converted] = l.split(",");
     return { id: id!, region: region as DemoPerson["region"], tier: tier as DemoPerson["tier"], converted: converted === "1" ? 1 : 0 };

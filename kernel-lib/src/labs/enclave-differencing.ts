@@ -17,12 +17,12 @@
  */
 import { invalid } from "../errors.js";
 import { rngStamp, type Rng, type RngStamp } from "../rng.js";
-import { SimulatedHardwareRoot } from "./enclave.js";
-import { KeyReleaseService } from "./keyRelease.js";
-import { allowImages } from "./verifier.js";
-import { attestAndRelease } from "./attestedRun.js";
-import { DEMO_ENGINE, DEMO_PURPOSE, DEMO_TEMPLATE_HASH, approvedWorkload, demoPeople, peopleCsv } from "./demoWorkload.js";
-import type { JsonValue } from "./measurement.js";
+import { SimulatedHardwareRoot } from "../enclave/enclave.js";
+import { KeyReleaseService } from "../enclave/keyRelease.js";
+import { allowImages } from "../enclave/verifier.js";
+import { attestAndRelease } from "../enclave/attestedRun.js";
+import { DEMO_ENGINE, DEMO_PURPOSE, DEMO_TEMPLATE_HASH, approvedWorkload, demoPeople, peopleCsv } from "./enclave-demo-workload.js";
+import type { JsonValue } from "../enclave/measurement.js";
 import { ratFrom, ratToNumber } from "../dp/rational.js";
 
 export interface DifferencingMode {
@@ -58,7 +58,10 @@ type Released = { suppressed: boolean; converters: number | null };
  * const r = demoDifferencingAttack(seededRng("diff"), { people: 400, trials: 40 })
  * r.modes.map((m) => [m.mode, m.attackSuccessRate]) // exact 1, threshold 1, dp ≈ 0.6
  */
-export function demoDifferencingAttack(rng: Rng, opts: { people?: number; trials?: number; minCohort?: number; scale?: string } = {}): DifferencingReport {
+export function demoDifferencingAttack(
+  rng: Rng,
+  opts: { people?: number; trials?: number; minCohort?: number; scale?: string } = {},
+): DifferencingReport {
   const n = opts.people ?? 400;
   const trials = opts.trials ?? 40;
   const minCohort = opts.minCohort ?? 20;
@@ -67,8 +70,12 @@ export function demoDifferencingAttack(rng: Rng, opts: { people?: number; trials
   if (!Number.isSafeInteger(trials) || trials < 2 || trials > 10_000) invalid("opts.trials", "integer in [2, 10000]", trials);
   if (!Number.isSafeInteger(minCohort) || minCohort < 1) invalid("opts.minCohort", "positive integer", minCohort);
   const scaleNum = ratToNumber(ratFrom(scale, "opts.scale"));
-  if (!(scaleNum > 0)) invalid("opts.scale", "positive rational, e.g. \"2\"", scale);
-  const configs: DifferencingMode["config"][] = [{ release: "exact" }, { release: "threshold", minCohort }, { release: "dp", minCohort, scale }];
+  if (!(scaleNum > 0)) invalid("opts.scale", 'positive rational, e.g. "2"', scale);
+  const configs: DifferencingMode["config"][] = [
+    { release: "exact" },
+    { release: "threshold", minCohort },
+    { release: "dp", minCohort, scale },
+  ];
   const root = SimulatedHardwareRoot.create("differencing-lab", rng);
   const modes: DifferencingMode[] = [];
   for (const config of configs) {
@@ -78,32 +85,44 @@ export function demoDifferencingAttack(rng: Rng, opts: { people?: number; trials
     // attest → verify → release path, then the analyst asks the two approved queries.
     const people0 = demoPeople(n, 0, rng.fork(`world/${mode}`));
     const people1 = people0.map((p) => (p.id === "target" ? { ...p, converted: 1 as const } : p));
-    const enclave = root.launch({ engine: DEMO_ENGINE, approvedTemplateHashes: [DEMO_TEMPLATE_HASH], config, workload: approvedWorkload }, rng);
+    const enclave = root.launch(
+      { engine: DEMO_ENGINE, approvedTemplateHashes: [DEMO_TEMPLATE_HASH], config, workload: approvedWorkload },
+      rng,
+    );
     const imageSha384 = enclave.measurement.imageSha384;
     const kms = new KeyReleaseService({ owner: "retailer", pinnedRootPublicKey: root.publicKeyHex });
     const policy = { allowedMeasurements: allowImages([imageSha384]), requiredPurpose: DEMO_PURPOSE };
-    const worlds = [kms.protectDataset("world-0", peopleCsv(people0), policy, rng), kms.protectDataset("world-1", peopleCsv(people1), policy, rng)] as const;
+    const worlds = [
+      kms.protectDataset("world-0", peopleCsv(people0), policy, rng),
+      kms.protectDataset("world-1", peopleCsv(people1), policy, rng),
+    ] as const;
     attestAndRelease({ enclave, purpose: DEMO_PURPOSE, inputs: worlds.map((w, i) => ({ input: `w${i}`, owner: kms, encrypted: w })) }, rng);
     let correct = 0;
     let example: DifferencingMode["example"] | null = null;
     for (let t = 0; t < trials; t++) {
       const truth: 0 | 1 = rng.int(2) === 0 ? 0 : 1;
-      const ask = (params: JsonValue) => enclave.run({ datasets: { people: worlds[truth] }, templateHash: DEMO_TEMPLATE_HASH, params, purpose: DEMO_PURPOSE }).output as Released;
+      const ask = (params: JsonValue) =>
+        enclave.run({ datasets: { people: worlds[truth] }, templateHash: DEMO_TEMPLATE_HASH, params, purpose: DEMO_PURPOSE })
+          .output as Released;
       const a = ask({ region: "north" });
       const b = ask({ region: "north", excludeTier: "platinum" });
       let guess: 0 | 1 | null = null;
-      if (!a.suppressed && !b.suppressed && a.converters !== null && b.converters !== null) guess = a.converters - b.converters >= 1 ? 1 : 0;
+      if (!a.suppressed && !b.suppressed && a.converters !== null && b.converters !== null)
+        guess = a.converters - b.converters >= 1 ? 1 : 0;
       // A suppressed answer leaves the attacker with a coin flip.
       const finalGuess = guess ?? (rng.int(2) === 0 ? 0 : 1);
       if (finalGuess === truth) correct++;
-      if (example === null) example = { cohort: a as unknown as JsonValue, cohortMinusTarget: b as unknown as JsonValue, inferredConverted: guess, truth };
+      if (example === null)
+        example = { cohort: a as unknown as JsonValue, cohortMinusTarget: b as unknown as JsonValue, inferredConverted: guess, truth };
     }
     enclave.terminate();
     const rate = correct / trials;
     const verdict =
-      mode === "exact" ? "exact counts from an attested enclave reveal the target's attribute: attestation protects the data in use, not the output"
-      : mode === "threshold" ? "both cohorts are above the threshold, so nothing is suppressed and the difference still reveals her"
-      : `noise of scale ${scale} on each count hides one person's contribution; repeated queries are capped by the privacy budget`;
+      mode === "exact"
+        ? "exact counts from an attested enclave reveal the target's attribute: attestation protects the data in use, not the output"
+        : mode === "threshold"
+          ? "both cohorts are above the threshold, so nothing is suppressed and the difference still reveals her"
+          : `noise of scale ${scale} on each count hides one person's contribution; repeated queries are capped by the privacy budget`;
     const m: DifferencingMode = { mode, config, imageSha384, example: example!, attackSuccessRate: rate, trials, verdict };
     if (mode === "dp") {
       const eps = 2 / scaleNum;
@@ -116,7 +135,8 @@ export function demoDifferencingAttack(rng: Rng, opts: { people?: number; trials
     question: "did the one platinum customer in the north convert?",
     attacker: "knows she is the only platinum customer in the north; asks converters(north) and converters(north, tier ≠ platinum)",
     modes,
-    lesson: "a TEE decides who may compute on the data; thresholds and differential privacy decide what the result may reveal — both are needed",
+    lesson:
+      "a TEE decides who may compute on the data; thresholds and differential privacy decide what the result may reveal — both are needed",
     rngStamp: rngStamp(rng),
   };
 }

@@ -1,0 +1,77 @@
+/**
+ * @cleanroom-lab/kernel/labs — the second entry point: teaching labs, attack simulations and
+ * the lower-level pieces the course notebooks take apart (normalisation, crosswalks, the raw
+ * PSI run, the encrypted channel, samplers, planners, the enclave demos). Re-exports only.
+ *
+ * Everything here is for learning how the layers work and how they break; a notebook that
+ * only runs a study needs nothing beyond `@cleanroom-lab/kernel`. Attack simulations succeed
+ * against the naive variants by design (each has a positive control in the tests).
+ *
+ * @example
+ * import { dictionaryAttack, purposeTable, previewTemplate } from "@cleanroom-lab/kernel/labs";
+ */
+
+// ---------------------------------------------------------------- teaching labs
+export * from "./labs/purpose-lab.js";
+export { previewTemplate, noiseHalfWidth, budgetSpent, sameCost, type TemplatePreview, type PreviewNoise } from "./labs/design.js";
+export {
+  attackPopulation,
+  cohortTemplate,
+  trackers,
+  exactCohort,
+  dpGuessBound,
+  trackerAccuracy,
+  refreshAveraging,
+  reconstructionAttack,
+  adhImpressions,
+  LAB_REGIONS,
+  type LabCustomer,
+  type CohortParams,
+  type AccuracyPoint,
+  type RefreshMonth,
+  type ReconstructionPoint,
+} from "./labs/attacks-lab.js";
+export { lineChart, type LineChart, type ChartPoint } from "./labs/lab-chart.js";
+
+// ---------------------------------------------------------------- attack simulations and enclave demos
+export {
+  sha256Email,
+  emailDictionary,
+  dictionaryAttack,
+  naivePsiBlind,
+  realPsiBlind,
+  knownPairAttack,
+  cardinalityMembershipAttack,
+} from "./labs/identity-attacks.js";
+export { attestationLab, demoAttestationRefusals, demoOperatorVsEnclaveView } from "./labs/enclave-demos.js";
+export { demoDifferencingAttack } from "./labs/enclave-differencing.js";
+export {
+  approvedWorkload as demoCohortWorkload,
+  demoPeople,
+  peopleCsv,
+  DEMO_PURPOSE,
+  DEMO_TEMPLATE_HASH,
+} from "./labs/enclave-demo-workload.js";
+export { enclaveRoomViews, operatorHoldings } from "./verbs/enclave.js";
+export { measureEnclaveCost, type EnclaveCostReport } from "./enclave/cost.js";
+export type { EnclaveRoomViews, EnclaveTamper } from "./enclave-room.js";
+
+// ---------------------------------------------------------------- lower-level pieces
+export { makeRng, rngStamp } from "./rng.js";
+export { streamStudy } from "./datasets/study.js";
+export type { StudyParams } from "./datasets/params.js";
+export { writeStudyFiles, readStudyFiles } from "./datasets/files.js";
+export { oracleLiftAggregates } from "./studies/oracle.js";
+export { computeLift, computeGroupedLift, type LiftResult } from "./studies/lift.js";
+export { templateCost } from "./cleanroom/template.js";
+export { normalizeEmail, normalizePhone, normalizeColumn } from "./identity/normalize.js";
+export { generateIdentityGraph, IdentityProvider, crosswalk, CrosswalkJoiner } from "./identity/crosswalk.js";
+export { runPsi, attachJoinKeys, type RunPsiOptions, type PsiRunResult } from "./identity/run-psi.js";
+export { randomScalar } from "./identity/psi-backend.js";
+export { SecureChannel } from "./crypto/channel.js";
+export { x25519KeyPair } from "./crypto/primitives.js";
+export { costText } from "./dp/accountant.js";
+export { epsilonForAccuracy, whatRemainingBuys, compareAccountants } from "./dp/planner.js";
+export { sampleDiscreteLaplace, sampleDiscreteGaussian, laplaceScaleFor } from "./dp/mechanisms.js";
+export { toMimeBundle } from "./display/bundle.js";
+export { CLEANROOM_MIME } from "./display/schema.js";

@@ -1,0 +1,79 @@
+/**
+ * Enclave verbs at the door: `attestEnclave` (launch, verify, owners' key release) and the
+ * two views of who holds what. Upload and query in enclave mode go through the same doors as
+ * plain mode (`upload(lab, { …, sealing: "enclave" })`, `cleanRoomQuery(lab, { …, executor:
+ * "enclave" })`); the enclave internals stay inside the package.
+ *
+ * Threat model: see enclave-room.ts (a simulation: real signatures and key release, memory
+ * isolation by language scoping). The door validates the request before an enclave is
+ * launched or a key is released.
+ */
+import { z } from "zod";
+import type { Lab } from "../session.js";
+import {
+  attestEnclave as attestInRoom,
+  enclaveRoomViews as roomViews,
+  operatorHoldings as holdings,
+  type EnclaveAttestation,
+  type EnclaveRoomViews,
+  type EnclaveTamper,
+} from "../enclave-room.js";
+import { parseAtDoor, purposeName, requireLab } from "./door.js";
+
+const AttestInput = z.strictObject({
+  /** The purpose the owners release their keys for (signed into the evidence). */
+  purpose: purposeName,
+  /** Teaching: launch a modified image ("code", "template") or a debug one — owners must refuse. */
+  tamper: z.enum(["none", "code", "template", "debug"]).optional(),
+  debug: z.boolean().optional(),
+  /** Datasets ("owner/name") the enclave asks keys for (default: every enclave-sealed one). */
+  datasets: z
+    .array(
+      z
+        .string()
+        .max(129)
+        .regex(/^[a-z][a-z0-9_-]{0,31}\/[A-Za-z_][A-Za-z0-9_]{0,63}$/, '"owner/dataset"'),
+    )
+    .max(256)
+    .optional(),
+  /** "ownImage" (default): owners pin the image they compute. "operatorClaim": the defence off. */
+  ownersPin: z.enum(["ownImage", "operatorClaim"]).optional(),
+});
+
+/**
+ * Launch the room's enclave, verify its attestation and let each data owner decide on key
+ * release (AWS Nitro Enclaves + KMS condition keys, simulated).
+ *
+ * @example
+ * attestEnclave(lab, { purpose: "measurement" }).owners              // each owner: released
+ * attestEnclave(lab, { purpose: "measurement", tamper: "code" }).ok  // false: ATTESTATION_MEASUREMENT
+ */
+export function attestEnclave(
+  lab: Lab,
+  input: {
+    purpose: string;
+    tamper?: EnclaveTamper;
+    debug?: boolean;
+    datasets?: readonly string[];
+    ownersPin?: "ownImage" | "operatorClaim";
+  },
+): EnclaveAttestation {
+  const l = requireLab(lab, "attestEnclave");
+  return attestInRoom(l, parseAtDoor(AttestInput, input, "input"));
+}
+
+/**
+ * What the operator holds vs what the enclave saw, for the enclave-mode datasets.
+ * @example enclaveRoomViews(lab).operatorView
+ */
+export function enclaveRoomViews(lab: Lab): EnclaveRoomViews {
+  return roomViews(requireLab(lab, "enclaveRoomViews"));
+}
+
+/**
+ * The operator's holdings (ciphertext sizes, metadata) — never plaintext.
+ * @example operatorHoldings(lab)
+ */
+export function operatorHoldings(lab: Lab): ReturnType<typeof holdings> {
+  return holdings(requireLab(lab, "operatorHoldings"));
+}

@@ -1,0 +1,74 @@
+/**
+ * Reading verbs at the door: `budget` (what was spent, what remains, what it buys) and
+ * `audit` (the verified, hash-chained log with the misuse review). They change nothing but
+ * are validated like every verb, so a malformed option is a typed refusal, not a crash.
+ *
+ * Threat model: as door.ts. Neither view shows an identifier or a pre-noise value.
+ */
+import { z } from "zod";
+import { rngStamp, type RngStamp } from "../rng.js";
+import type { Lab } from "../session.js";
+import { parseCost, type PrivacyCost } from "../dp/accountant.js";
+import type { AccuracyTarget, BudgetReport } from "../dp/planner.js";
+import { withMimeBundle } from "../display/bundle.js";
+import { auditPayloadFromReport } from "../display/from-results.js";
+import { budgetPayloadFromLedger } from "../display/from-ledger.js";
+import { parseAtDoor, requireLab } from "./door.js";
+
+const BudgetInput = z.strictObject({
+  /** Named queries whose cost the remaining budget is measured in ("buys 3 × lift"). */
+  queries: z
+    .array(z.strictObject({ name: z.string().min(1).max(64), cost: z.record(z.string().max(16), z.unknown()) }))
+    .max(64)
+    .optional(),
+  /** An accuracy target: ± `accuracy` with probability `confidence`. */
+  target: z
+    .strictObject({
+      accuracy: z.number().min(0).max(1e12),
+      confidence: z
+        .number()
+        .min(0.5)
+        .max(1 - 1e-12),
+      sensitivity: z.bigint().min(1n).optional(),
+      l2Squared: z.bigint().min(1n).optional(),
+    })
+    .optional(),
+});
+
+/**
+ * The room's privacy budgets: spent, remaining, history, and what the remaining budget buys.
+ * @example budget(lab, { queries: [{ name: "lift", cost: pureDp("2.5") }] })
+ */
+export function budget(
+  lab: Lab,
+  input?: { queries?: readonly { name: string; cost: PrivacyCost }[]; target?: AccuracyTarget },
+): BudgetReport & RngStamp {
+  const l = requireLab(lab, "budget");
+  const o = parseAtDoor(BudgetInput, input === undefined ? {} : input, "input");
+  const queries: { name: string; cost: PrivacyCost }[] | undefined = o.queries?.map((q, i) => ({
+    name: q.name,
+    cost: parseCost(q.cost, `input.queries[${i}].cost`),
+  }));
+  const r = l.budget({ ...(queries ? { queries } : {}), ...(o.target ? { target: o.target as AccuracyTarget } : {}) });
+  return withMimeBundle(r, (x) => {
+    const p = budgetPayloadFromLedger(x, { title: `Privacy budget — ${x.roomId}`, ...rngStamp(l.rng) });
+    // what the remaining budget buys, per named query (computed by the planner, exact)
+    return { ...p, budgets: p.budgets.map((b, i) => (x.budgets[i]?.buys.length ? { ...b, buys: x.budgets[i]!.buys } : b)) };
+  });
+}
+
+const AuditInput = z.strictObject({
+  /** Most recent entries to show (default: the log's own default). */
+  limit: z.number().int().min(1).max(100_000).optional(),
+});
+
+/**
+ * Verify the hash-chained audit log and show it with the misuse review.
+ * @example audit(lab).verification.ok
+ */
+export function audit(lab: Lab, input?: { limit?: number }): ReturnType<Lab["audit"]> {
+  const l = requireLab(lab, "audit");
+  const o = parseAtDoor(AuditInput, input === undefined ? {} : input, "input");
+  const r = l.audit(o);
+  return withMimeBundle({ ...r }, (x) => auditPayloadFromReport(x, { title: "Audit log" }));
+}

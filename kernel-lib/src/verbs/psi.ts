@@ -1,0 +1,140 @@
+/**
+ * `psiMatch` at the door: Private Set Intersection between two parties of a lab.
+ *
+ * The whole request (both sides, every option) is validated before any key is drawn or any
+ * message is computed. Per-run randomness is forked from the lab's own rng with a label drawn
+ * from that rng (no process-wide counter): two labs never share a stream, and a seeded lab
+ * reproduces its runs.
+ *
+ * Threat model: see identity/psi.ts (semi-honest parties, ECDH on ristretto255 with RFC 9380
+ * hash-to-group). The door adds: malformed sides (a party that is not a name, rows that are
+ * not plain data) are refused with a typed error instead of running.
+ */
+import { types } from "node:util";
+import { z } from "zod";
+import { hex } from "../crypto/primitives.js";
+import type { Lab, Party } from "../session.js";
+import { attachJoinKeys, runPsi, type PsiRunResult } from "../identity/run-psi.js";
+import type { ProgressFn } from "../identity/psi-backend.js";
+import { withMimeBundle } from "../display/bundle.js";
+import { psiPayloadFromRun } from "../display/from-results.js";
+import { datasetName, parseAtDoor, partyArg, requireLab } from "./door.js";
+
+const Side = z.strictObject({
+  party: partyArg,
+  /** Objects with an identifier column, or the identifiers themselves. */
+  rows: z.union([z.array(z.record(z.string().max(64), z.unknown())), z.array(z.string())]).refine((r) => r.length > 0, "at least one row"),
+  /** Identifier column of this side (default: the request's `column`, else "email"). */
+  column: datasetName.optional(),
+});
+
+const PsiInput = z.strictObject({
+  a: Side,
+  b: Side,
+  column: datasetName.optional(),
+  kind: z.enum(["email", "phone"]).optional(),
+  mode: z.enum(["joinKeys", "intersection", "cardinality"]).optional(),
+  backend: z.enum(["libsodium", "noble"]).optional(),
+  threads: z.number().int().min(1).max(64).optional(),
+  minSetSize: z.number().int().min(1).max(100_000_000).optional(),
+  maxSetSize: z.number().int().min(1).max(100_000_000).optional(),
+  channel: z.boolean().optional(),
+  keepMessages: z.boolean().optional(),
+  normalize: z
+    .strictObject({
+      stripPlus: z.boolean().optional(),
+      providerRules: z.boolean().optional(),
+      defaultCountry: z
+        .string()
+        .regex(/^[A-Z]{2}$/)
+        .optional(),
+    })
+    .optional(),
+  /** Override the lab's randomness for this run (teaching: `{ seed }`, labelled "not private"). */
+  rng: z.union([z.literal("secure"), z.strictObject({ seed: z.string().min(1).max(256) })]).optional(),
+});
+/** What {@link psiMatch} takes (checked by the strict schema above). */
+export interface PsiInput {
+  a: PsiSide;
+  b: PsiSide;
+  column?: string;
+  kind?: "email" | "phone";
+  mode?: "joinKeys" | "intersection" | "cardinality";
+  backend?: "libsodium" | "noble";
+  threads?: number;
+  minSetSize?: number;
+  maxSetSize?: number;
+  channel?: boolean;
+  keepMessages?: boolean;
+  normalize?: { stripPlus?: boolean; providerRules?: boolean; defaultCountry?: string };
+  rng?: "secure" | { seed: string };
+  progress?: ProgressFn;
+}
+
+/** What `psiMatch` returns: the protocol run plus each side's rows keyed by join key. */
+export interface PsiMatch extends Omit<PsiRunResult, "messages"> {
+  /** A's rows with `join_key` added and the identifier column removed; unmatched rows dropped. */
+  joinedA: Record<string, unknown>[] | null;
+  joinedB: Record<string, unknown>[] | null;
+}
+
+/** One side of a PSI as `psiMatch` takes it. */
+export interface PsiSide {
+  party: Party | string;
+  rows: readonly object[] | readonly string[];
+  column?: string;
+}
+
+function attachKeys(rows: readonly unknown[], keys: (string | null)[] | null, column: string): Record<string, unknown>[] | null {
+  if (!keys) return null;
+  const objects = rows.filter((r): r is Record<string, unknown> => typeof r === "object" && r !== null);
+  if (objects.length !== rows.length) return null; // string rows: nothing to attach to
+  return attachJoinKeys(objects, keys, { column, keepUnmatched: false });
+}
+
+/** Take a `progress` callback out of the input (functions are not data; everything else is snapshotted). */
+function splitProgress(input: unknown): { rest: unknown; progress?: ProgressFn } {
+  if (typeof input !== "object" || input === null || types.isProxy(input) || Object.getPrototypeOf(input) !== Object.prototype)
+    return { rest: input };
+  const d = Object.getOwnPropertyDescriptor(input, "progress");
+  if (!d || !("value" in d) || typeof d.value !== "function") return { rest: input };
+  // copy the other properties as descriptors: a getter stays a getter, so the snapshot refuses it
+  const rest = {};
+  for (const k of Reflect.ownKeys(input)) if (k !== "progress") Object.defineProperty(rest, k, Object.getOwnPropertyDescriptor(input, k)!);
+  return { rest, progress: d.value as ProgressFn };
+}
+
+/**
+ * Private Set Intersection (ECDH on ristretto255, RFC 9380 hash-to-curve) between two
+ * parties. Default mode `joinKeys`: both sides learn a common pseudonym per matched record
+ * and get their rows back keyed by it, ready to `upload`; no identifier crosses.
+ *
+ * @example
+ * const m = await psiMatch(lab, { a: { party: "advertiser", rows: study.exposures }, b: { party: "retailer", rows: study.purchases } });
+ * m.matchReport.partyA.matchRate
+ */
+export async function psiMatch(lab: Lab, input: PsiInput): Promise<PsiMatch> {
+  const l = requireLab(lab, "psiMatch");
+  const { rest, progress } = splitProgress(input);
+  const o = parseAtDoor(PsiInput, rest, "input", new Set(["input.a.rows", "input.b.rows"]));
+  const colA = o.a.column ?? o.column ?? "email";
+  const colB = o.b.column ?? o.column ?? "email";
+  // each side may name its identifier column differently: hand runPsi the identifiers only
+  const ids = (rows: readonly unknown[], col: string) =>
+    rows.map((r) => (r !== null && typeof r === "object" ? (r as Record<string, unknown>)[col] : r));
+  const { a, b, column: _c, rng, ...opts } = o;
+  const run = await runPsi(ids(a.rows, colA), ids(b.rows, colB), {
+    ...opts,
+    names: { a: a.party, b: b.party },
+    rng: rng ?? l.rng.fork(`psi:${hex(l.rng.bytes(8))}`),
+    sessionLabel: l.roomId,
+    ...(progress ? { progress } : {}),
+  });
+  const { messages: _m, ...others } = run;
+  const result: PsiMatch = {
+    ...others,
+    joinedA: attachKeys(a.rows, run.joinKeysA, colA),
+    joinedB: attachKeys(b.rows, run.joinKeysB, colB),
+  };
+  return withMimeBundle(result, (r) => psiPayloadFromRun(r as PsiRunResult, { title: `PSI (${r.mode})` }));
+}

@@ -1,0 +1,158 @@
+/**
+ * Query verbs at the door: `cleanRoomQuery`, `liftStudy` and `attempt`. One door for both
+ * executors — the room's in-process engine (default) or an attested enclave
+ * (`executor: "enclave"`). The whole request is validated (door.ts) before the lab is asked,
+ * so a malformed request (a threshold "ten", an unknown key, a 100 KB analyst name) is
+ * refused before the purpose check, the budget charge or the audit.
+ *
+ * Threat model: as door.ts. Privacy comes from the road below (templates, thresholds, DP
+ * noise, the budget); the door only guarantees that a refusal for bad input costs nothing.
+ */
+import { z } from "zod";
+import { isCleanRoomError } from "../errors.js";
+import type { RngStamp } from "../rng.js";
+import type { CleanRoomResult, Lab, Party, QueryRequest } from "../session.js";
+import type { PurposeGrant } from "../purpose/policy.js";
+import { enclaveQuery, type EnclaveQueryResult } from "../enclave-room.js";
+import { toLiftAggregates } from "../cleanroom/templates/lift.js";
+import { liftFromRelease, type ReleasedLiftResult } from "../studies/release.js";
+import { withMimeBundle } from "../display/bundle.js";
+import { liftPayloadFromResult, queryPayloadFromResult } from "../display/from-results.js";
+import { refusalValue, type RefusalView } from "../display/refusal.js";
+import { paramsArg, parseAtDoor, partyArg, purposeName, requireLab, shortName, templateArg } from "./door.js";
+
+const queryShape = {
+  /** The approved template (plan data) or its hash. */
+  template: templateArg,
+  params: paramsArg.optional(),
+  /** The asking party (AWS Clean Rooms: the member who can query). */
+  party: partyArg,
+  /** The analyst of that party who asks. */
+  analyst: shortName,
+  /** The declared purpose; a matching grant must exist (see `declarePurpose`). */
+  purpose: purposeName,
+  /** A grant to present (default: the room finds the analyst's grant for the purpose). */
+  grant: z.record(z.string().max(64), z.unknown()).optional(),
+  /** "engine" (default): the room's query engine. "enclave": inside an attested enclave. */
+  executor: z.enum(["engine", "enclave"]).optional(),
+};
+const QueryInput = z.strictObject(queryShape);
+/** What {@link cleanRoomQuery} takes (checked by the strict schema above). */
+export interface QueryInput {
+  template: unknown;
+  params?: Record<string, unknown>;
+  party: Party | string;
+  analyst: string;
+  purpose: string;
+  grant?: PurposeGrant;
+  executor?: "engine" | "enclave";
+}
+
+type Parsed = z.output<typeof QueryInput>;
+
+async function run(lab: Lab, q: Parsed): Promise<CleanRoomResult | EnclaveQueryResult> {
+  const req = {
+    template: q.template,
+    as: { party: q.party, analyst: q.analyst },
+    purpose: q.purpose,
+    ...(q.params ? { params: q.params } : {}),
+    ...(q.grant ? { grant: q.grant } : {}),
+  } as QueryRequest;
+  return q.executor === "enclave" ? enclaveQuery(lab, req) : lab.cleanRoomQuery(req);
+}
+
+/**
+ * Run an approved template under a declared purpose (AWS Clean Rooms: StartProtectedQuery
+ * with an analysis template); the result is noised, thresholded, charged to the budget and
+ * audited. A refusal throws a CleanRoomError whose `details.trace` says where — wrap in
+ * {@link attempt} to display it instead.
+ *
+ * @example
+ * const r = await cleanRoomQuery(lab, { template: t, params: { startDay: 0, endDay: 27 }, party: "advertiser", analyst: "bo", purpose: "measurement" })
+ * const e = await cleanRoomQuery(lab, { template: t, params, party: "advertiser", analyst: "bo", purpose: "measurement", executor: "enclave" })
+ */
+export async function cleanRoomQuery(lab: Lab, input: QueryInput & { executor: "enclave" }): Promise<EnclaveQueryResult>;
+export async function cleanRoomQuery(lab: Lab, input: QueryInput): Promise<CleanRoomResult>;
+export async function cleanRoomQuery(lab: Lab, input: QueryInput): Promise<CleanRoomResult | EnclaveQueryResult> {
+  const l = requireLab(lab, "cleanRoomQuery");
+  const q = parseAtDoor(QueryInput, input, "input");
+  const r = await run(l, q);
+  if (q.executor === "enclave") return r; // already renders as an enclave query
+  return withMimeBundle({ ...r }, (x) => queryPayloadFromResult(x, { purpose: x.purpose }));
+}
+
+/** What `attempt` returns for a refused call. */
+export type Refusal = RefusalView;
+
+/**
+ * Run a call that may be refused; return its result, or a displayable refusal that shows the
+ * "why blocked" trace (which step refused and why). Non-library errors are re-thrown.
+ *
+ * @example
+ * await attempt(() => cleanRoomQuery(lab, { ...req, purpose: "research" }))   // → refused at "purpose"
+ */
+export async function attempt<T>(call: () => T | Promise<T>): Promise<T | Refusal> {
+  try {
+    return await call();
+  } catch (e) {
+    if (!isCleanRoomError(e)) throw e;
+    return refusalValue(e); // display/refusal.ts: the same view the kernel shows for an uncaught refusal
+  }
+}
+
+const LiftInput = z.strictObject({
+  ...queryShape,
+  /** Minimum cohort size for a lift estimate (default: the template's threshold). */
+  threshold: z.number().int().min(0).max(1_000_000_000).optional(),
+  /** The generator's stated truth, shown beside the estimate (teaching). */
+  groundTruth: z.strictObject({ lift: z.number(), incrementalConversions: z.number().optional() }).optional(),
+});
+/** What {@link liftStudy} takes. */
+export interface LiftInput extends QueryInput {
+  threshold?: number;
+  groundTruth?: { lift: number; incrementalConversions?: number };
+}
+
+/** What `liftStudy` returns. */
+export interface LiftStudy {
+  query: CleanRoomResult;
+  lift: ReleasedLiftResult;
+  groundTruth?: { lift: number; incrementalConversions?: number };
+  rngStamp: RngStamp;
+}
+
+/**
+ * Run an approved lift template (see `liftTemplate`) and estimate lift with confidence
+ * intervals that include the DP noise variance (fbpcs Private Lift metric names). Every
+ * option is validated before the query is charged.
+ *
+ * @example
+ * const s = await liftStudy(lab, { template: t, params: { startDay: 0, endDay: 27 }, party: "advertiser", analyst: "bo",
+ *   purpose: "measurement", groundTruth: { lift: study.groundTruth.truth.converters.relativeLift } })
+ */
+export async function liftStudy(lab: Lab, input: LiftInput): Promise<LiftStudy> {
+  const l = requireLab(lab, "liftStudy");
+  const { threshold, groundTruth, ...q } = parseAtDoor(LiftInput, input, "input");
+  const query = await run(l, q);
+  const released = toLiftAggregates(query);
+  const lift = liftFromRelease(released, { threshold: threshold ?? query.suppressed.minimum });
+  const out: LiftStudy = { query, lift, ...(groundTruth ? { groundTruth } : {}), rngStamp: query.rngStamp };
+  return withMimeBundle(out, (s) => {
+    const first = s.lift.cohorts.find((c) => c.result) ?? s.lift.cohorts[0];
+    const noise = released.find((c) => c.cohort === first?.cohort)?.noiseVariance.converters ?? 0;
+    if (!first?.result)
+      return {
+        kind: "error",
+        version: 1,
+        code: "THRESHOLD_NOT_MET",
+        field: "lift",
+        message: "every cohort was suppressed: no lift can be released",
+      };
+    return liftPayloadFromResult(first.result, {
+      title: first.cohort ? `Lift — ${first.cohort}` : "Lift (exposed vs holdout)",
+      converterNoiseVariance: noise,
+      rngStamp: s.rngStamp,
+      ...(s.groundTruth ? { groundTruth: s.groundTruth } : {}),
+    });
+  });
+}

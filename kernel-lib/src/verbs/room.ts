@@ -1,0 +1,232 @@
+/**
+ * Room verbs at the door: open a room, add parties, upload data, declare purposes, approve
+ * templates. Each is a free function `(lab, { … })` whose whole input is validated (door.ts)
+ * before the lab is touched, so a refused call opens no file, writes no row and charges
+ * nothing. The party argument is called `party` everywhere.
+ *
+ * Threat model: as door.ts — malformed or hostile input from a notebook cell. Authority
+ * between parties is simulated (README "What the simulation does not protect").
+ */
+import { z } from "zod";
+import { invalid } from "../errors.js";
+import { openLab as openSessionLab, type Lab, type Party, type UploadOptions, type UploadReceipt } from "../session.js";
+import { enclaveUpload, approveEnclaveTemplate, type EnclaveUploadReceipt } from "../enclave-room.js";
+import { approxDp, pureDp, zCdp } from "../dp/accountant.js";
+import { withMimeBundle } from "../display/bundle.js";
+import type { PurposeGrant } from "../purpose/policy.js";
+import type { ApprovalStatus } from "../cleanroom/approvals.js";
+import type { DatasetDescription } from "../cleanroom/dataset.js";
+import { datasetName, parseAtDoor, partyArg, purposeName, requireLab, shortName, templateArg } from "./door.js";
+
+const dpValue = z.union([z.string().max(64), z.number()]);
+
+/** The options of {@link openLab} (strict: unknown keys are refused). */
+export const OpenLabInput = z.strictObject({
+  room: z
+    .string()
+    .max(64)
+    .regex(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/, "a room id [A-Za-z][A-Za-z0-9_-]{0,63}")
+    .optional(),
+  store: z.string().min(1).max(4096).optional(),
+  rng: z.union([z.literal("secure"), z.strictObject({ seed: z.string().min(1).max(256) })]).optional(),
+  budget: z
+    .strictObject({
+      epsilon: dpValue.optional(),
+      delta: dpValue.optional(),
+      rho: dpValue.optional(),
+      perParty: dpValue.optional(),
+      refresh: z.enum(["none", "daily", "monthly"]).optional(),
+    })
+    .optional(),
+  engine: z.enum(["arquero", "duckdb"]).optional(),
+});
+export type OpenLabInput = z.input<typeof OpenLabInput>;
+
+/** The DP checks the room would make when it creates its budgets — made here, before any file exists. */
+function checkBudget(b: z.output<typeof OpenLabInput>["budget"]): void {
+  if (!b) return;
+  if (b.rho !== undefined && (b.epsilon !== undefined || b.delta !== undefined))
+    invalid(
+      "options.budget",
+      "either { epsilon[, delta] } (pure or approximate DP) or { rho } (zCDP), not both",
+      "both",
+      "DP_PARAM_INVALID",
+    );
+  if (b.delta !== undefined && b.epsilon === undefined)
+    invalid("options.budget.delta", "delta together with epsilon", "delta alone", "DP_PARAM_INVALID");
+  const main = b.epsilon ?? b.rho;
+  if (main === undefined) invalid("options.budget.epsilon", "a budget (epsilon or rho)", undefined, "DP_PARAM_INVALID");
+  const total = (amount: string | number, field: string) => {
+    try {
+      if (b.rho !== undefined) zCdp(String(amount));
+      else if (b.delta !== undefined) approxDp(String(amount), String(b.delta));
+      else pureDp(String(amount));
+    } catch (e) {
+      // the accountant names its own parameter ("epsilon"); say which option it came from
+      const c = e as { code?: string; details?: { expected?: string } };
+      invalid(field, c.details?.expected ?? "a valid privacy parameter", amount, "DP_PARAM_INVALID");
+    }
+  };
+  total(main, `options.budget.${b.rho !== undefined ? "rho" : "epsilon"}`);
+  if (b.perParty !== undefined) total(b.perParty, "options.budget.perParty");
+}
+
+/**
+ * Open (or re-open) a clean room. Every option is validated — privacy parameters included —
+ * before the store, its keys file or its audit-head file is created.
+ *
+ * @example
+ * const lab = openLab({ store: "./study.db", rng: { seed: "course" }, budget: { epsilon: 3 } })
+ */
+export function openLab(options: OpenLabInput = {}): Lab {
+  const o = parseAtDoor(OpenLabInput, options ?? {}, "options");
+  checkBudget(o.budget);
+  return openSessionLab(o);
+}
+
+const AddPartyInput = z.strictObject({ party: shortName });
+
+/**
+ * Register (or re-open) a party of the room (AWS Clean Rooms: a collaboration member). Each
+ * party gets its own budget when the room has one.
+ *
+ * @example
+ * const advertiser = addParty(lab, { party: "advertiser" })
+ */
+export function addParty(lab: Lab, input: { party: string }): Party {
+  const l = requireLab(lab, "addParty");
+  const { party } = parseAtDoor(AddPartyInput, input, "input");
+  return l.party(party);
+}
+
+const UploadInput = z.strictObject({
+  party: partyArg,
+  name: datasetName,
+  rows: z
+    .array(z.record(z.string().max(64), z.unknown()))
+    .min(1, "at least one row")
+    .max(10_000_000),
+  schema: z.record(z.string().max(64), z.unknown()),
+  purposes: z.union([purposeName, z.array(purposeName).min(1).max(32)]),
+  rule: z.record(z.string().max(64), z.unknown()).optional(),
+  idColumn: datasetName.optional(),
+  categories: z.array(z.string().max(128)).max(32).optional(),
+  columns: z
+    .record(
+      z.string().max(64),
+      z.strictObject({
+        purposes: z.array(purposeName).max(32).optional(),
+        deny: z.array(purposeName).max(32).optional(),
+        categories: z.array(z.string().max(128)).max(32).optional(),
+      }),
+    )
+    .optional(),
+  analyst: shortName.optional(),
+  /** "gate" (default): sealed by the room's purpose gate. "enclave": owner-sealed, opened only inside an attested enclave. */
+  sealing: z.enum(["gate", "enclave"]).optional(),
+});
+/** What {@link upload} takes (checked by the strict schema above). */
+export interface UploadInput {
+  party: Party | string;
+  /** Dataset name [A-Za-z_][A-Za-z0-9_]{0,63}. */
+  name: string;
+  /** Plain row objects (at least one). */
+  rows: readonly object[] | null;
+  schema: UploadOptions["schema"];
+  purposes: string | readonly string[];
+  rule?: unknown;
+  idColumn?: string;
+  categories?: readonly string[];
+  columns?: UploadOptions["columns"];
+  analyst?: string;
+  sealing?: "gate" | "enclave";
+}
+
+/**
+ * Upload a party's table (AWS Clean Rooms: associate a configured table): validated against
+ * its schema, tagged with allowed purposes, sealed; with `sealing: "enclave"` the owner keeps
+ * the key and only an attested enclave can open it. Nothing is stored unless every row is valid.
+ *
+ * @example
+ * upload(lab, { party: "retailer", name: "purchases", rows: m.joinedB, schema: liftSchemas().purchases,
+ *   purposes: ["measurement"], rule: liftRules(100).purchases })
+ */
+export function upload(lab: Lab, input: UploadInput & { sealing: "enclave" }): EnclaveUploadReceipt;
+export function upload(lab: Lab, input: UploadInput): UploadReceipt;
+export function upload(lab: Lab, input: UploadInput): UploadReceipt | EnclaveUploadReceipt {
+  const l = requireLab(lab, "upload");
+  const { party, name, rows, sealing, ...opts } = parseAtDoor(UploadInput, input, "input", new Set(["input.rows"]));
+  const options = opts as Parameters<Lab["upload"]>[3];
+  return sealing === "enclave" ? enclaveUpload(l, party, name, rows, options) : l.upload(party, name, rows, options);
+}
+
+const PartyInput = z.strictObject({ party: partyArg });
+
+/**
+ * Descriptions (schema, row count, purposes — never values) of a party's own datasets.
+ * @example datasets(lab, { party: "retailer" })
+ */
+export function datasets(lab: Lab, input: { party: Party | string }): DatasetDescription[] {
+  const l = requireLab(lab, "datasets");
+  const { party } = parseAtDoor(PartyInput, input, "input");
+  return l.datasets(party);
+}
+
+const DeclarePurposeInput = z.strictObject({
+  party: partyArg,
+  analyst: shortName,
+  purpose: purposeName,
+  justification: z.string().max(1000),
+  ttlSeconds: z
+    .number()
+    .int()
+    .min(1)
+    .max(10 * 366 * 86400)
+    .optional(),
+});
+
+/**
+ * Declare a purpose: a signed grant for one analyst of one party (audited).
+ *
+ * @example
+ * declarePurpose(lab, { party: "advertiser", analyst: "bo", purpose: "measurement", justification: "Q3 campaign lift" })
+ */
+export function declarePurpose(
+  lab: Lab,
+  input: { party: Party | string; analyst: string; purpose: string; justification: string; ttlSeconds?: number },
+): PurposeGrant {
+  const l = requireLab(lab, "declarePurpose");
+  const req = parseAtDoor(DeclarePurposeInput, input, "input");
+  const g = l.declarePurpose(req);
+  return withMimeBundle({ ...g }, (x) => ({
+    kind: "purpose",
+    version: 1,
+    title: "Purpose grant",
+    ...l.stamp,
+    grants: [{ party: x.who.party, purpose: x.purpose, expires: x.expiresAt, status: "active" as const }],
+    decisions: [],
+  }));
+}
+
+const ApproveInput = z.strictObject({
+  template: templateArg,
+  party: partyArg,
+  /** "enclave" when the template reads enclave-sealed datasets. */
+  executor: z.enum(["engine", "enclave"]).optional(),
+});
+
+/**
+ * A data owner approves a template (AWS Clean Rooms: an analysis template every member
+ * approves); it runs once every owner of its inputs approved the same canonical hash.
+ *
+ * @example
+ * approveTemplate(lab, { template: liftTemplate({ advertiser: "advertiser", retailer: "retailer" }), party: "retailer" })
+ */
+export function approveTemplate(
+  lab: Lab,
+  input: { template: unknown; party: Party | string; executor?: "engine" | "enclave" },
+): ApprovalStatus {
+  const l = requireLab(lab, "approveTemplate");
+  const { template, party, executor } = parseAtDoor(ApproveInput, input, "input");
+  return executor === "enclave" ? approveEnclaveTemplate(l, template, party) : l.approveTemplate(template, party);
+}
