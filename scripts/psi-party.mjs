@@ -41,7 +41,8 @@ function parseArgs(argv) {
   const a = {};
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
-    if (!k.startsWith("--")) throw new CleanRoomError("INPUT_INVALID", `"argv" expected --option value pairs, got a stray argument`, { field: "argv" });
+    if (!k.startsWith("--"))
+      throw new CleanRoomError("INPUT_INVALID", `"argv" expected --option value pairs, got a stray argument`, { field: "argv" });
     const v = argv[i + 1];
     if (v === undefined || v.startsWith("--")) throw new CleanRoomError("INPUT_INVALID", `"${k}" expected a value, got none`, { field: k });
     a[k.slice(2)] = v;
@@ -53,7 +54,9 @@ function parseArgs(argv) {
 /** Minimal RFC 4180 CSV (quoted fields, "" escapes); every value stays a string. */
 function parseCsv(text) {
   const rows = [];
-  let row = [], field = "", q = false;
+  let row = [],
+    field = "",
+    q = false;
   const endField = () => {
     row.push(field);
     field = "";
@@ -80,7 +83,8 @@ function parseCsv(text) {
     rows.push(row);
   }
   const [header, ...body] = rows.filter((r) => !(r.length === 1 && r[0] === ""));
-  if (!header) throw new CleanRoomError("INPUT_INVALID", `"rows" expected a CSV file with a header line, got an empty file`, { field: "rows" });
+  if (!header)
+    throw new CleanRoomError("INPUT_INVALID", `"rows" expected a CSV file with a header line, got an empty file`, { field: "rows" });
   return body.map((r) => Object.fromEntries(header.map((h, j) => [h, r[j] ?? ""])));
 }
 
@@ -104,7 +108,8 @@ function readRows(file) {
 const int = (a, k, dflt) => {
   if (a[k] === undefined) return dflt;
   const n = Number(a[k]);
-  if (!Number.isSafeInteger(n)) throw new CleanRoomError("INPUT_INVALID", `"--${k}" expected an integer, got another value`, { field: `--${k}` });
+  if (!Number.isSafeInteger(n))
+    throw new CleanRoomError("INPUT_INVALID", `"--${k}" expected an integer, got another value`, { field: `--${k}` });
   return n;
 };
 
@@ -112,12 +117,27 @@ async function main() {
   const a = parseArgs(process.argv.slice(2));
   for (const k of ["role", "as", "peer", "rows", "out"])
     if (!a[k]) throw new CleanRoomError("INPUT_INVALID", `"--${k}" expected a value, got none`, { field: `--${k}` });
-  if ((a.listen === undefined) === (a.connect === undefined)) throw new CleanRoomError("INPUT_INVALID", `"--listen/--connect" expected exactly one of them, got ${a.listen === undefined ? "neither" : "both"}`, { field: "--listen" });
-  if (a.host !== undefined && a.host !== "127.0.0.1") throw new CleanRoomError("ACCESS_DENIED", `"--host" expected 127.0.0.1 (this project never sends traffic to another host), got another host`, { field: "--host" });
+  if ((a.listen === undefined) === (a.connect === undefined))
+    throw new CleanRoomError(
+      "INPUT_INVALID",
+      `"--listen/--connect" expected exactly one of them, got ${a.listen === undefined ? "neither" : "both"}`,
+      { field: "--listen" },
+    );
+  if (a.host !== undefined && a.host !== "127.0.0.1")
+    throw new CleanRoomError(
+      "ACCESS_DENIED",
+      `"--host" expected 127.0.0.1 (this project never sends traffic to another host), got another host`,
+      { field: "--host" },
+    );
   const rows = readRows(a.rows);
   const timeoutMs = int(a, "timeout-ms", 600_000);
   const timer = setTimeout(() => {
-    emit({ event: "error", code: "STATE_INVALID", field: "--timeout-ms", message: `"--timeout-ms" expected the run to finish within ${timeoutMs} ms, got no result` });
+    emit({
+      event: "error",
+      code: "STATE_INVALID",
+      field: "--timeout-ms",
+      message: `"--timeout-ms" expected the run to finish within ${timeoutMs} ms, got no result`,
+    });
     process.exit(2);
   }, timeoutMs);
   timer.unref();

@@ -57,22 +57,46 @@ function party(args) {
 }
 
 async function wire(n, a, b) {
-  const fa = path.join(dir, `a-${n}.json`), fb = path.join(dir, `b-${n}.json`);
-  const oa = path.join(dir, `a-${n}.out.json`), ob = path.join(dir, `b-${n}.out.json`);
+  const fa = path.join(dir, `a-${n}.json`),
+    fb = path.join(dir, `b-${n}.json`);
+  const oa = path.join(dir, `a-${n}.out.json`),
+    ob = path.join(dir, `b-${n}.out.json`);
   fs.writeFileSync(fa, JSON.stringify(a));
   fs.writeFileSync(fb, JSON.stringify(b));
   const t0 = performance.now();
   const resp = party(["--role", "responder", "--as", "retailer", "--peer", "advertiser", "--listen", "0", "--rows", fb, "--out", ob]);
   const port = await resp.listening;
-  const init = party(["--role", "initiator", "--as", "advertiser", "--peer", "retailer", "--connect", String(port), "--rows", fa, "--out", oa]);
+  const init = party([
+    "--role",
+    "initiator",
+    "--as",
+    "advertiser",
+    "--peer",
+    "retailer",
+    "--connect",
+    String(port),
+    "--rows",
+    fa,
+    "--out",
+    oa,
+  ]);
   const codes = await Promise.all([init.exited, resp.exited]);
   const wall = performance.now() - t0;
-  if (codes.some((c) => c !== 0)) throw new Error(`party failed: ${JSON.stringify([...init.events, ...resp.events].filter((e) => e.event === "error"))}`);
-  const ra = JSON.parse(fs.readFileSync(oa, "utf8")), rb = JSON.parse(fs.readFileSync(ob, "utf8"));
-  return { ms: Math.max(ra.matchReport.elapsedMs, rb.matchReport.elapsedMs), wall, size: ra.matchReport.intersectionSize, threads: ra.matchReport.threads };
+  if (codes.some((c) => c !== 0))
+    throw new Error(`party failed: ${JSON.stringify([...init.events, ...resp.events].filter((e) => e.event === "error"))}`);
+  const ra = JSON.parse(fs.readFileSync(oa, "utf8")),
+    rb = JSON.parse(fs.readFileSync(ob, "utf8"));
+  return {
+    ms: Math.max(ra.matchReport.elapsedMs, rb.matchReport.elapsedMs),
+    wall,
+    size: ra.matchReport.intersectionSize,
+    threads: ra.matchReport.threads,
+  };
 }
 
-console.log(`PSI over the wire: two processes, socket on 127.0.0.1, SecureChannel on; joinKeys; ${os.availableParallelism()} cores (shared: other work on this machine skews both columns)`);
+console.log(
+  `PSI over the wire: two processes, socket on 127.0.0.1, SecureChannel on; joinKeys; ${os.availableParallelism()} cores (shared: other work on this machine skews both columns)`,
+);
 // warm-up (module load, worker start) so the first measured in-process run is not penalised
 await runPsi(data(200).a, data(200).b, { channel: true, registry: new KeyRegistry() });
 const rows = [];
@@ -82,7 +106,8 @@ for (const n of sizes) {
   const inproc = await runPsi(a, b, { mode: "joinKeys", channel: true, registry: new KeyRegistry() });
   const inWall = performance.now() - t;
   const w = await wire(n, a, b);
-  if (w.size !== inproc.matchReport.intersectionSize) throw new Error(`intersection differs: wire ${w.size}, in-process ${inproc.matchReport.intersectionSize}`);
+  if (w.size !== inproc.matchReport.intersectionSize)
+    throw new Error(`intersection differs: wire ${w.size}, in-process ${inproc.matchReport.intersectionSize}`);
   const ratio = w.ms / inproc.matchReport.elapsedMs;
   rows.push({ n, inproc: inproc.matchReport.elapsedMs, inWall, wire: w.ms, wall: w.wall, ratio });
   console.log(

@@ -33,7 +33,9 @@ afterAll(() => {
 const rng = seededRng(SEED);
 const person = (i: number) => `canary${Buffer.from(rng.fork(`p${i}`).bytes(5)).toString("hex")}@mail${i % 7}.example`;
 const people = Array.from({ length: 350 }, (_, i) => person(i));
-const exposures = people.slice(0, 260).map((e, i) => ({ email: i % 3 === 0 ? ` ${e.toUpperCase()} ` : e, group: i % 2 ? "test" : "control" }));
+const exposures = people
+  .slice(0, 260)
+  .map((e, i) => ({ email: i % 3 === 0 ? ` ${e.toUpperCase()} ` : e, group: i % 2 ? "test" : "control" }));
 const purchases = [...people.slice(110, 350), people[200]!, "not-an-email"].map((e, i) => ({ email: e, amount: String(i % 50) }));
 fs.writeFileSync(path.join(dir, "exposures.json"), JSON.stringify(exposures));
 fs.writeFileSync(path.join(dir, "purchases.csv"), "email,amount\n" + purchases.map((r) => `"${r.email}",${r.amount}`).join("\n") + "\n");
@@ -47,9 +49,31 @@ interface Party {
 }
 
 function party(role: "initiator" | "responder", tag: string, net_: string[]): Party {
-  const [self, peer, rows] = role === "initiator" ? ["advertiser", "retailer", "exposures.json"] : ["retailer", "advertiser", "purchases.csv"];
+  const [self, peer, rows] =
+    role === "initiator" ? ["advertiser", "retailer", "exposures.json"] : ["retailer", "advertiser", "purchases.csv"];
   const out = path.join(dir, `${tag}-${self}.json`);
-  const proc = spawn(process.execPath, [SCRIPT, "--role", role, "--as", self, "--peer", peer, ...net_, "--rows", path.join(dir, rows), "--out", out, "--seed", SEED, "--timeout-ms", "60000"], { stdio: ["ignore", "pipe", "inherit"] });
+  const proc = spawn(
+    process.execPath,
+    [
+      SCRIPT,
+      "--role",
+      role,
+      "--as",
+      self,
+      "--peer",
+      peer,
+      ...net_,
+      "--rows",
+      path.join(dir, rows),
+      "--out",
+      out,
+      "--seed",
+      SEED,
+      "--timeout-ms",
+      "60000",
+    ],
+    { stdio: ["ignore", "pipe", "inherit"] },
+  );
   children.push(proc);
   const events: Record<string, unknown>[] = [];
   const watchers: { pred: (e: Record<string, unknown>) => boolean; resolve: (e: Record<string, unknown>) => void }[] = [];
@@ -83,7 +107,10 @@ function party(role: "initiator" | "responder", tag: string, net_: string[]): Pa
 
 type Dir = "i2r" | "r2i";
 /** A MITM relay: re-frames each direction (12-byte header + payload), records, flips, holds. */
-async function relay(target: number, o: { flip?: { dir: Dir; frame: number; at: "middle" | number }; hold?: { dir: Dir; fromFrame: number } } = {}) {
+async function relay(
+  target: number,
+  o: { flip?: { dir: Dir; frame: number; at: "middle" | number }; hold?: { dir: Dir; fromFrame: number } } = {},
+) {
   const recorded: Record<Dir, Buffer[]> = { i2r: [], r2i: [] };
   const server = net.createServer((client) => {
     const up = net.connect({ host: "127.0.0.1", port: target });
@@ -95,7 +122,8 @@ async function relay(target: number, o: { flip?: { dir: Dir; frame: number; at: 
         while (pending.length >= 12 && pending.length >= 12 + pending.readUInt32BE(4)) {
           const f = Buffer.from(pending.subarray(0, 12 + pending.readUInt32BE(4)));
           pending = pending.subarray(f.length);
-          if (o.flip && o.flip.dir === d && o.flip.frame === frame) f[o.flip.at === "middle" ? 12 + Math.floor((f.length - 12) / 2) : o.flip.at] ^= 0x01;
+          if (o.flip && o.flip.dir === d && o.flip.frame === frame)
+            f[o.flip.at === "middle" ? 12 + Math.floor((f.length - 12) / 2) : o.flip.at] ^= 0x01;
           recorded[d].push(f);
           if (!(o.hold && o.hold.dir === d && frame >= o.hold.fromFrame)) to.write(f);
           frame++;
@@ -126,7 +154,13 @@ describe("PSI between two processes over the socket transport", { timeout: 120_0
   let inproc: PsiRunResult;
   let ok: Awaited<ReturnType<typeof run>>;
   beforeAll(async () => {
-    inproc = await runPsi(exposures, purchases, { mode: "joinKeys", rng: { seed: SEED }, names: { a: "advertiser", b: "retailer" }, registry: new KeyRegistry(), channel: true });
+    inproc = await runPsi(exposures, purchases, {
+      mode: "joinKeys",
+      rng: { seed: SEED },
+      names: { a: "advertiser", b: "retailer" },
+      registry: new KeyRegistry(),
+      channel: true,
+    });
     ok = await run("ok");
     expect(await ok.initiator.exited).toBe(0);
     expect(await ok.responder.exited).toBe(0);
@@ -228,10 +262,17 @@ describe("psiParty: one side of PSI, over any Transport", { timeout: 120_000 }, 
       psiParty({ role: "responder", rows: purchases, transport: tb, mode: o.modeB ?? "joinKeys", ...common }),
     ]);
   };
-  const codeOf = (r: PromiseSettledResult<unknown>) => (r.status === "rejected" && isCleanRoomError(r.reason) ? `${r.reason.code} ${String(r.reason.details.field)}` : r.status);
+  const codeOf = (r: PromiseSettledResult<unknown>) =>
+    r.status === "rejected" && isCleanRoomError(r.reason) ? `${r.reason.code} ${String(r.reason.details.field)}` : r.status;
 
   it("intersection mode: the initiator learns its matched rows (as runPsi's A), the responder learns nothing but the peer's set size", async () => {
-    const inproc = await runPsi(exposures, purchases, { mode: "intersection", rng: { seed: SEED }, names: { a: "advertiser", b: "retailer" }, registry: new KeyRegistry(), threads: 1 });
+    const inproc = await runPsi(exposures, purchases, {
+      mode: "intersection",
+      rng: { seed: SEED },
+      names: { a: "advertiser", b: "retailer" },
+      registry: new KeyRegistry(),
+      threads: 1,
+    });
     const [a, b] = await both({ modeA: "intersection", modeB: "intersection" });
     if (a.status !== "fulfilled" || b.status !== "fulfilled") throw new Error("a side failed");
     expect(a.value.matchedRows).toEqual(inproc.matchedRowsA);
@@ -256,12 +297,37 @@ describe("psiParty: one side of PSI, over any Transport", { timeout: 120_000 }, 
   });
 
   it("psiWithPeer (the notebook entry): one kernel listens, the other connects, over a real socket; same join keys as runPsi", async () => {
-    const inproc = await runPsi(exposures, purchases, { mode: "joinKeys", rng: { seed: SEED }, names: { a: "advertiser", b: "retailer" }, registry: new KeyRegistry(), threads: 1 });
+    const inproc = await runPsi(exposures, purchases, {
+      mode: "joinKeys",
+      rng: { seed: SEED },
+      names: { a: "advertiser", b: "retailer" },
+      registry: new KeyRegistry(),
+      threads: 1,
+    });
     let advertiser!: ReturnType<typeof psiWithPeer>;
     const port = await new Promise<number>((onListening) => {
-      advertiser = psiWithPeer({ as: "advertiser", peer: "retailer", listen: 0, role: "initiator", rows: exposures, rng: { seed: SEED }, registry: new KeyRegistry(), threads: 1, onListening });
+      advertiser = psiWithPeer({
+        as: "advertiser",
+        peer: "retailer",
+        listen: 0,
+        role: "initiator",
+        rows: exposures,
+        rng: { seed: SEED },
+        registry: new KeyRegistry(),
+        threads: 1,
+        onListening,
+      });
     });
-    const retailer = psiWithPeer({ as: "retailer", peer: "advertiser", connect: port, role: "responder", rows: purchases, rng: { seed: SEED }, registry: new KeyRegistry(), threads: 1 });
+    const retailer = psiWithPeer({
+      as: "retailer",
+      peer: "advertiser",
+      connect: port,
+      role: "responder",
+      rows: purchases,
+      rng: { seed: SEED },
+      registry: new KeyRegistry(),
+      threads: 1,
+    });
     const [a, b] = await Promise.all([advertiser, retailer]);
     expect(a.joinKeys).toEqual(inproc.joinKeysA);
     expect(b.joinKeys).toEqual(inproc.joinKeysB);
@@ -270,7 +336,11 @@ describe("psiParty: one side of PSI, over any Transport", { timeout: 120_000 }, 
   });
 
   it("psiWithPeer refuses bad rows before opening any socket", async () => {
-    await expect(psiWithPeer({ as: "retailer", peer: "advertiser", connect: 1, rows: [{ email: "nope" }] })).rejects.toMatchObject({ code: "PSI_EMPTY_SET" });
-    await expect(psiWithPeer({ as: "retailer", peer: "advertiser", rows: purchases } as never)).rejects.toMatchObject({ code: "PARAM_INVALID" });
+    await expect(psiWithPeer({ as: "retailer", peer: "advertiser", connect: 1, rows: [{ email: "nope" }] })).rejects.toMatchObject({
+      code: "PSI_EMPTY_SET",
+    });
+    await expect(psiWithPeer({ as: "retailer", peer: "advertiser", rows: purchases } as never)).rejects.toMatchObject({
+      code: "PARAM_INVALID",
+    });
   });
 });

@@ -5,7 +5,11 @@ import { seededRng } from "../../kernel-lib/src/rng.js";
 import { secureTransport } from "../../kernel-lib/src/transport/secure.js";
 import { connect, encodeFrame, listen, SOCKET_PROTOCOL, type SocketTransport } from "../../kernel-lib/src/transport/socket.js";
 
-const code = async (p: Promise<unknown>) => p.then(() => "resolved", (e) => (isCleanRoomError(e) ? `${e.code} ${String(e.details.field)}` : `untyped ${String(e)}`));
+const code = async (p: Promise<unknown>) =>
+  p.then(
+    () => "resolved",
+    (e) => (isCleanRoomError(e) ? `${e.code} ${String(e.details.field)}` : `untyped ${String(e)}`),
+  );
 
 const cleanup: (() => unknown)[] = [];
 afterEach(async () => {
@@ -16,7 +20,10 @@ async function pair(o: { maxFrameBytes?: number } = {}): Promise<[SocketTranspor
   const l = await listen({ self: "retailer", port: 0, ...o });
   cleanup.push(() => l.close());
   const [b, a] = await Promise.all([l.accept(), connect({ self: "advertiser", peer: "retailer", port: l.port, ...o })]);
-  cleanup.push(() => a.close(), () => b.close());
+  cleanup.push(
+    () => a.close(),
+    () => b.close(),
+  );
   return [a, b];
 }
 
@@ -37,7 +44,14 @@ describe("the socket transport (TCP on 127.0.0.1)", () => {
     await a.send("demo/v1", "one", { n: 1 });
     await a.send("demo/v1", "big", { big });
     const pending = a.receive({ kind: "back" });
-    expect(await b.receive({ protocol: "demo/v1", kind: "one" })).toEqual({ v: 1, protocol: "demo/v1", kind: "one", from: "advertiser", to: "retailer", body: { n: 1 } });
+    expect(await b.receive({ protocol: "demo/v1", kind: "one" })).toEqual({
+      v: 1,
+      protocol: "demo/v1",
+      kind: "one",
+      from: "advertiser",
+      to: "retailer",
+      body: { n: 1 },
+    });
     expect((await b.receive()).body).toEqual({ big });
     await b.send("demo/v1", "back", { ok: true });
     expect((await pending).body).toEqual({ ok: true });
@@ -77,13 +91,49 @@ describe("the socket transport (TCP on 127.0.0.1)", () => {
     ["not JSON", encodeFrame(Buffer.from("{nope")), "INPUT_INVALID frame"],
     ["invalid UTF-8", encodeFrame(Buffer.from([0x7b, 0xff, 0xfe, 0x7d])), "INPUT_INVALID frame"],
     ["a JSON array", encodeFrame(Buffer.from("[1,2]")), "INPUT_INVALID message"],
-    ["another envelope version", encodeFrame(Buffer.from(JSON.stringify({ v: 2, protocol: "p/v1", kind: "k", from: "advertiser", to: "retailer", body: {} }))), "INPUT_INVALID message.v"],
-    ["an extra field", encodeFrame(Buffer.from(JSON.stringify({ v: 1, protocol: "p/v1", kind: "k", from: "advertiser", to: "retailer", body: {}, x: 1 }))), "INPUT_INVALID message"],
-    ["an empty kind", encodeFrame(Buffer.from(JSON.stringify({ v: 1, protocol: "p/v1", kind: "", from: "advertiser", to: "retailer", body: {} }))), "INPUT_INVALID message.kind"],
-    ["a forged sender", encodeFrame(Buffer.from(JSON.stringify({ v: 1, protocol: "p/v1", kind: "k", from: "mallory", to: "retailer", body: {} }))), "INPUT_INVALID message.from"],
-    ["another recipient", encodeFrame(Buffer.from(JSON.stringify({ v: 1, protocol: "p/v1", kind: "k", from: "advertiser", to: "bank", body: {} }))), "INPUT_INVALID message.to"],
-    ["a corrupted length", (() => { const f = encodeFrame(Buffer.from("{}")); f[7] ^= 1; return f; })(), "INPUT_INVALID frame.length"],
-    ["bad magic", (() => { const f = encodeFrame(Buffer.from("{}")); f[0] ^= 1; return f; })(), "INPUT_INVALID frame.header"],
+    [
+      "another envelope version",
+      encodeFrame(Buffer.from(JSON.stringify({ v: 2, protocol: "p/v1", kind: "k", from: "advertiser", to: "retailer", body: {} }))),
+      "INPUT_INVALID message.v",
+    ],
+    [
+      "an extra field",
+      encodeFrame(Buffer.from(JSON.stringify({ v: 1, protocol: "p/v1", kind: "k", from: "advertiser", to: "retailer", body: {}, x: 1 }))),
+      "INPUT_INVALID message",
+    ],
+    [
+      "an empty kind",
+      encodeFrame(Buffer.from(JSON.stringify({ v: 1, protocol: "p/v1", kind: "", from: "advertiser", to: "retailer", body: {} }))),
+      "INPUT_INVALID message.kind",
+    ],
+    [
+      "a forged sender",
+      encodeFrame(Buffer.from(JSON.stringify({ v: 1, protocol: "p/v1", kind: "k", from: "mallory", to: "retailer", body: {} }))),
+      "INPUT_INVALID message.from",
+    ],
+    [
+      "another recipient",
+      encodeFrame(Buffer.from(JSON.stringify({ v: 1, protocol: "p/v1", kind: "k", from: "advertiser", to: "bank", body: {} }))),
+      "INPUT_INVALID message.to",
+    ],
+    [
+      "a corrupted length",
+      (() => {
+        const f = encodeFrame(Buffer.from("{}"));
+        f[7] ^= 1;
+        return f;
+      })(),
+      "INPUT_INVALID frame.length",
+    ],
+    [
+      "bad magic",
+      (() => {
+        const f = encodeFrame(Buffer.from("{}"));
+        f[0] ^= 1;
+        return f;
+      })(),
+      "INPUT_INVALID frame.header",
+    ],
   ];
   for (const [what, bytes, expected] of badFrames)
     it(`validates every frame before delivery: ${what} is refused (${expected}) and fails the link`, async () => {
@@ -91,7 +141,9 @@ describe("the socket transport (TCP on 127.0.0.1)", () => {
       cleanup.push(() => l.close());
       const s = await rawPeer(l.port);
       const t = await l.accept();
-      const good = encodeFrame(Buffer.from(JSON.stringify({ v: 1, protocol: "p/v1", kind: "ok", from: "advertiser", to: "retailer", body: { n: 1 } })));
+      const good = encodeFrame(
+        Buffer.from(JSON.stringify({ v: 1, protocol: "p/v1", kind: "ok", from: "advertiser", to: "retailer", body: { n: 1 } })),
+      );
       s.write(Buffer.concat([good, bytes, good]));
       expect((await t.receive()).kind).toBe("ok"); // the intact frame before it is delivered
       expect(await code(t.receive())).toBe(expected); // nothing after the bad one
@@ -139,7 +191,10 @@ describe("the socket transport (TCP on 127.0.0.1)", () => {
     const l = await listen({ self: "retailer", port: 0, highWaterBytes: 10_000 });
     cleanup.push(() => l.close());
     const [b, a] = await Promise.all([l.accept(), connect({ self: "advertiser", peer: "retailer", port: l.port })]);
-    cleanup.push(() => a.close(), () => b.close());
+    cleanup.push(
+      () => a.close(),
+      () => b.close(),
+    );
     const blob = "y".repeat(50_000);
     // 8 MB against a 10 kB high-water mark: the receiver pauses reading, the sender waits
     // for the socket to drain; nothing deadlocks, nothing is lost or reordered
@@ -153,8 +208,16 @@ describe("the socket transport (TCP on 127.0.0.1)", () => {
     const [a, b] = await pair();
     const seen: string[] = [];
     // what crosses the socket, seen by a tap on the inner transport's sends
-    const inner = { ...a, send: (p: string, k: string, body: unknown) => (seen.push(JSON.stringify(body)), a.send(p, k, body)), receive: a.receive.bind(a), close: a.close.bind(a) };
-    const [sa, sb] = await Promise.all([secureTransport(inner, "initiator", { rng: seededRng("a") }), secureTransport(b, "responder", { rng: seededRng("b") })]);
+    const inner = {
+      ...a,
+      send: (p: string, k: string, body: unknown) => (seen.push(JSON.stringify(body)), a.send(p, k, body)),
+      receive: a.receive.bind(a),
+      close: a.close.bind(a),
+    };
+    const [sa, sb] = await Promise.all([
+      secureTransport(inner, "initiator", { rng: seededRng("a") }),
+      secureTransport(b, "responder", { rng: seededRng("b") }),
+    ]);
     await sa.send("demo/v1", "secret", { email: "canary-7f3a@example.org" });
     expect((await sb.receive({ kind: "secret" })).body).toEqual({ email: "canary-7f3a@example.org" });
     expect(seen.join("\n")).not.toContain("canary-7f3a");

@@ -130,7 +130,8 @@ export async function psiParty(o: PsiPartyRunOptions): Promise<PsiPartyResult> {
   let rng: Rng, prepared: ReturnType<typeof prepare>, mode: PsiMode;
   try {
     if (o === null || typeof o !== "object") invalid("options", "PsiPartyRunOptions object", o);
-    if (!t || typeof t.send !== "function" || typeof t.receive !== "function" || typeof t.close !== "function") invalid("transport", "a Transport (socket connect/accept or linkedPair)", t);
+    if (!t || typeof t.send !== "function" || typeof t.receive !== "function" || typeof t.close !== "function")
+      invalid("transport", "a Transport (socket connect/accept or linkedPair)", t);
     if (o.role !== "initiator" && o.role !== "responder") invalid("role", `"initiator" | "responder"`, o.role);
     mode = o.mode ?? "joinKeys";
     if (!PSI_MODES.includes(mode)) invalid("mode", PSI_MODES.map((m) => `"${m}"`).join(" | "), mode);
@@ -148,14 +149,24 @@ export async function psiParty(o: PsiPartyRunOptions): Promise<PsiPartyResult> {
   // seeded two-process run reproduces runPsi's join keys; a re-run moves to the next key.
   let n = 0;
   let key: Uint8Array;
-  for (;; n++) {
+  for (; ; n++) {
     key = randomScalar(rng.fork(`psi/${n}/${self}/key`));
     if (!registry.has(key)) break;
   }
   let backend: Awaited<ReturnType<typeof makeBackend>> | null = null;
   try {
     backend = await makeBackend({ backend: o.backend ?? "libsodium", threads: o.threads, workerScript: o.workerScript });
-    const common = { mode, backend, maxSetSize: o.maxSetSize, minPeerSetSize: o.minSetSize, sessionLabel: o.sessionLabel, progress: o.progress, registry, secretKey: key, rng: rng.fork(`psi/${n}/${self}`) };
+    const common = {
+      mode,
+      backend,
+      maxSetSize: o.maxSetSize,
+      minPeerSetSize: o.minSetSize,
+      sessionLabel: o.sessionLabel,
+      progress: o.progress,
+      registry,
+      secretKey: key,
+      rng: rng.fork(`psi/${n}/${self}`),
+    };
     const party = o.role === "initiator" ? new PsiClient(common) : new PsiServer(common);
     let link: Transport = t;
     let channelTranscriptHash: string | null = null;
@@ -227,7 +238,11 @@ export async function psiParty(o: PsiPartyRunOptions): Promise<PsiPartyResult> {
     // A link that failed or was closed under us (the peer closed it, disconnected or was
     // killed: this side closes it only after its own error) is, for PSI, an aborted session.
     if (isCleanRoomError(e) && e.details.field === "transport")
-      throw new CleanRoomError("PSI_SESSION_ABORTED", `"session" expected the peer to finish the PSI protocol, got a link it closed mid-protocol; no result`, { field: "session", cause: e.code });
+      throw new CleanRoomError(
+        "PSI_SESSION_ABORTED",
+        `"session" expected the peer to finish the PSI protocol, got a link it closed mid-protocol; no result`,
+        { field: "session", cause: e.code },
+      );
     throw e;
   } finally {
     key.fill(0);
@@ -263,7 +278,8 @@ export interface PsiWithPeerOptions extends Omit<PsiPartyRunOptions, "transport"
  */
 export async function psiWithPeer(o: PsiWithPeerOptions): Promise<PsiPartyResult> {
   if (o === null || typeof o !== "object") invalid("options", "PsiWithPeerOptions object", o);
-  if ((o.connect === undefined) === (o.listen === undefined)) invalid("connect", "exactly one of connect (a port) or listen (a port, 0 = any)", o.connect);
+  if ((o.connect === undefined) === (o.listen === undefined))
+    invalid("connect", "exactly one of connect (a port) or listen (a port, 0 = any)", o.connect);
   if (o.role !== undefined && o.role !== "initiator" && o.role !== "responder") invalid("role", `"initiator" | "responder"`, o.role);
   if (o.onListening !== undefined && typeof o.onListening !== "function") invalid("onListening", "a function", o.onListening);
   const role: PsiRole = o.role ?? (o.connect !== undefined ? "initiator" : "responder");

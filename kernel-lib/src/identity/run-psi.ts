@@ -184,7 +184,9 @@ async function awaitDone(t: Transport, sessionId: string): Promise<void> {
   const done = await t.receive({ protocol: PSI_DONE_PROTOCOL, kind: "psi.done" });
   const body = done.body as { sessionId?: unknown } | null;
   if (body === null || typeof body !== "object" || body.sessionId !== sessionId)
-    throw new CleanRoomError("PSI_INVALID_MESSAGE", `"psi.done.sessionId" expected this session's id, got another value`, { field: "psi.done.sessionId" });
+    throw new CleanRoomError("PSI_INVALID_MESSAGE", `"psi.done.sessionId" expected this session's id, got another value`, {
+      field: "psi.done.sessionId",
+    });
 }
 
 /**

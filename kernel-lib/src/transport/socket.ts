@@ -93,10 +93,15 @@ export function encodeFrame(payload: Uint8Array): Buffer {
 function checkCommon(o: SocketOptions, role: string): { maxFrame: number; highWater: number; helloMs: number } {
   if (o === null || typeof o !== "object") invalid("options", `${role} options object`, o);
   if (o.host !== undefined && o.host !== LOOPBACK)
-    throw new CleanRoomError("ACCESS_DENIED", `"host" expected ${LOOPBACK} (this project never sends traffic to another host), got another host`, { field: "host", expected: LOOPBACK });
+    throw new CleanRoomError(
+      "ACCESS_DENIED",
+      `"host" expected ${LOOPBACK} (this project never sends traffic to another host), got another host`,
+      { field: "host", expected: LOOPBACK },
+    );
   if (typeof o.self !== "string" || !NAME.test(o.self)) invalid("self", "a party name (1–128 characters)", o.self);
   const maxFrame = o.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
-  if (!Number.isSafeInteger(maxFrame) || maxFrame < 256 || maxFrame > 0xffffffff) invalid("maxFrameBytes", "integer in [256, 2^32-1]", maxFrame);
+  if (!Number.isSafeInteger(maxFrame) || maxFrame < 256 || maxFrame > 0xffffffff)
+    invalid("maxFrameBytes", "integer in [256, 2^32-1]", maxFrame);
   const highWater = o.highWaterBytes ?? 64 * 1024 * 1024;
   if (!Number.isSafeInteger(highWater) || highWater < 1) invalid("highWaterBytes", "positive integer", highWater);
   const helloMs = o.helloTimeoutMs ?? 30_000;
@@ -106,11 +111,13 @@ function checkCommon(o: SocketOptions, role: string): { maxFrame: number; highWa
 }
 
 function checkPort(port: unknown, min: number): number {
-  if (!Number.isSafeInteger(port) || (port as number) < min || (port as number) > 65535) invalid("port", `integer in [${min}, 65535]`, port);
+  if (!Number.isSafeInteger(port) || (port as number) < min || (port as number) > 65535)
+    invalid("port", `integer in [${min}, 65535]`, port);
   return port as number;
 }
 
-const refusal = (field: string, expected: string, got: string) => new CleanRoomError("INPUT_INVALID", `"${field}" expected ${expected}, got ${got}`, { field, expected, got });
+const refusal = (field: string, expected: string, got: string) =>
+  new CleanRoomError("INPUT_INVALID", `"${field}" expected ${expected}, got ${got}`, { field, expected, got });
 
 class SocketEnd implements SocketTransport {
   private chunks: Buffer[] = [];
@@ -142,11 +149,18 @@ class SocketEnd implements SocketTransport {
   }
 
   private peerGone(how: string): CleanRoomError {
-    return new CleanRoomError("STATE_INVALID", `"transport" expected an open link to ${this.peer || "the peer"}, got one the peer closed (disconnected or killed mid-protocol)`, { field: "transport", reason: "peer-closed", how });
+    return new CleanRoomError(
+      "STATE_INVALID",
+      `"transport" expected an open link to ${this.peer || "the peer"}, got one the peer closed (disconnected or killed mid-protocol)`,
+      { field: "transport", reason: "peer-closed", how },
+    );
   }
 
   private closedError(): CleanRoomError {
-    return new CleanRoomError("STATE_INVALID", `"transport" expected an open link, got a closed one`, { field: "transport", reason: "closed" });
+    return new CleanRoomError("STATE_INVALID", `"transport" expected an open link, got a closed one`, {
+      field: "transport",
+      reason: "closed",
+    });
   }
 
   /** Fail the link: refuse pending and later receives (after queued frames), close the socket. */
@@ -183,8 +197,10 @@ class SocketEnd implements SocketTransport {
         const h = this.take(HEADER_BYTES);
         const len = h.readUInt32BE(4);
         if (h.readUInt32BE(0) !== MAGIC) return this.fail(refusal("frame.header", `the "CRL1" frame magic`, "other bytes"));
-        if ((~len >>> 0) !== h.readUInt32BE(8)) return this.fail(refusal("frame.length", "a length whose check word matches", "a corrupted length"));
-        if (len > this.lim.maxFrame) return this.fail(refusal("frame.length", `at most ${this.lim.maxFrame} bytes (maxFrameBytes)`, `${len} bytes`));
+        if (~len >>> 0 !== h.readUInt32BE(8))
+          return this.fail(refusal("frame.length", "a length whose check word matches", "a corrupted length"));
+        if (len > this.lim.maxFrame)
+          return this.fail(refusal("frame.length", `at most ${this.lim.maxFrame} bytes (maxFrameBytes)`, `${len} bytes`));
         this.need = len;
       }
       if (this.buffered < this.need) return;
@@ -212,12 +228,21 @@ class SocketEnd implements SocketTransport {
     } catch {
       throw refusal("frame", "one JSON envelope", "text that is not JSON");
     }
-    if (v === null || typeof v !== "object" || Array.isArray(v)) throw refusal("message", "an envelope object", Array.isArray(v) ? "an array" : String(v === null ? "null" : typeof v));
+    if (v === null || typeof v !== "object" || Array.isArray(v))
+      throw refusal("message", "an envelope object", Array.isArray(v) ? "an array" : String(v === null ? "null" : typeof v));
     const o = v as Record<string, unknown>;
     const keys = Object.keys(o).sort().join(",");
-    if (keys !== "body,from,kind,protocol,to,v") throw refusal("message", "exactly the fields v, protocol, kind, from, to, body", `fields ${JSON.stringify(Object.keys(o).slice(0, 8))}`);
-    if (o.v !== ENVELOPE_VERSION) throw refusal("message.v", `envelope version ${ENVELOPE_VERSION}`, typeof o.v === "number" ? String(o.v) : typeof o.v);
-    for (const f of ["protocol", "kind"] as const) if (typeof o[f] !== "string" || !TOKEN.test(o[f] as string)) throw refusal(`message.${f}`, "a protocol/kind token (1–256 characters)", typeof o[f]);
+    if (keys !== "body,from,kind,protocol,to,v")
+      throw refusal(
+        "message",
+        "exactly the fields v, protocol, kind, from, to, body",
+        `fields ${JSON.stringify(Object.keys(o).slice(0, 8))}`,
+      );
+    if (o.v !== ENVELOPE_VERSION)
+      throw refusal("message.v", `envelope version ${ENVELOPE_VERSION}`, typeof o.v === "number" ? String(o.v) : typeof o.v);
+    for (const f of ["protocol", "kind"] as const)
+      if (typeof o[f] !== "string" || !TOKEN.test(o[f] as string))
+        throw refusal(`message.${f}`, "a protocol/kind token (1–256 characters)", typeof o[f]);
     if (typeof o.from !== "string" || !NAME.test(o.from)) throw refusal("message.from", "a party name", typeof o.from);
     if (this.peer && o.from !== this.peer) throw refusal("message.from", `the peer "${this.peer}"`, "another sender");
     if (o.to !== this.self) throw refusal("message.to", `this end "${this.self}"`, "another recipient");
@@ -235,14 +260,19 @@ class SocketEnd implements SocketTransport {
   async send(protocol: string, kind: string, body: unknown): Promise<void> {
     if (this.closedLocally) throw this.closedError();
     if (this.failure) throw this.failure;
-    if (typeof protocol !== "string" || !TOKEN.test(protocol)) invalid("protocol", "a protocol token (1–256 characters)", protocol, "INPUT_INVALID");
+    if (typeof protocol !== "string" || !TOKEN.test(protocol))
+      invalid("protocol", "a protocol token (1–256 characters)", protocol, "INPUT_INVALID");
     if (typeof kind !== "string" || !TOKEN.test(kind)) invalid("kind", "a kind token (1–256 characters)", kind, "INPUT_INVALID");
     assertPlainJson(body, "body");
     const env: Envelope = { v: ENVELOPE_VERSION, protocol, kind, from: this.self, to: this.peer, body };
     const wire = JSON.stringify(env);
     const payload = Buffer.from(wire, "utf8");
     if (payload.length > this.lim.maxFrame)
-      throw new CleanRoomError("INPUT_INVALID", `"body" expected a message of at most ${this.lim.maxFrame} bytes (maxFrameBytes), got ${payload.length} bytes`, { field: "body", limit: this.lim.maxFrame, size: payload.length });
+      throw new CleanRoomError(
+        "INPUT_INVALID",
+        `"body" expected a message of at most ${this.lim.maxFrame} bytes (maxFrameBytes), got ${payload.length} bytes`,
+        { field: "body", limit: this.lim.maxFrame, size: payload.length },
+      );
     this.tap?.(JSON.parse(wire) as Envelope, wire);
     const ok = this.socket.write(encodeFrame(payload));
     if (!ok) {
@@ -271,8 +301,12 @@ class SocketEnd implements SocketTransport {
       if (this.failure) throw this.failure;
       env = await new Promise<Envelope>((resolve, reject) => this.waiting.push({ resolve, reject }));
     }
-    if (expect.protocol !== undefined && env.protocol !== expect.protocol) throw new CleanRoomError("STATE_INVALID", `"message.protocol" expected ${expect.protocol}, got ${env.protocol}`, { field: "message.protocol" });
-    if (expect.kind !== undefined && env.kind !== expect.kind) throw new CleanRoomError("STATE_INVALID", `"message.kind" expected ${expect.kind}, got ${env.kind}`, { field: "message.kind" });
+    if (expect.protocol !== undefined && env.protocol !== expect.protocol)
+      throw new CleanRoomError("STATE_INVALID", `"message.protocol" expected ${expect.protocol}, got ${env.protocol}`, {
+        field: "message.protocol",
+      });
+    if (expect.kind !== undefined && env.kind !== expect.kind)
+      throw new CleanRoomError("STATE_INVALID", `"message.kind" expected ${expect.kind}, got ${env.kind}`, { field: "message.kind" });
     return env;
   }
 
@@ -291,7 +325,16 @@ class SocketEnd implements SocketTransport {
 
   /** The naming exchange: the connecting end speaks first. */
   async hello(role: "connect" | "accept", expectPeer: string | undefined, helloMs: number): Promise<void> {
-    const timer = setTimeout(() => this.fail(new CleanRoomError("STATE_INVALID", `"transport" expected the peer's hello within ${helloMs} ms, got none`, { field: "transport", reason: "hello-timeout" })), helloMs);
+    const timer = setTimeout(
+      () =>
+        this.fail(
+          new CleanRoomError("STATE_INVALID", `"transport" expected the peer's hello within ${helloMs} ms, got none`, {
+            field: "transport",
+            reason: "hello-timeout",
+          }),
+        ),
+      helloMs,
+    );
     try {
       if (role === "connect") await this.send(SOCKET_PROTOCOL, "socket.hello", {});
       const h = await this.receive({ protocol: SOCKET_PROTOCOL, kind: "socket.hello" });
@@ -320,7 +363,8 @@ class SocketEnd implements SocketTransport {
 export async function listen(o: ListenOptions): Promise<SocketListener & { readonly refused: number }> {
   const lim = checkCommon(o, "listen");
   const port = checkPort(o.port ?? 0, 0);
-  if (o.expectPeer !== undefined && (typeof o.expectPeer !== "string" || !NAME.test(o.expectPeer))) invalid("expectPeer", "a party name", o.expectPeer);
+  if (o.expectPeer !== undefined && (typeof o.expectPeer !== "string" || !NAME.test(o.expectPeer)))
+    invalid("expectPeer", "a party name", o.expectPeer);
   const ready: SocketTransport[] = [];
   const waiting: { resolve: (t: SocketTransport) => void; reject: (e: Error) => void }[] = [];
   let closed = false;
@@ -342,12 +386,18 @@ export async function listen(o: ListenOptions): Promise<SocketListener & { reado
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", (e: NodeJS.ErrnoException) =>
-      reject(new CleanRoomError("STATE_INVALID", `"port" expected a free port on ${LOOPBACK}, got ${e.code ?? "an error"}`, { field: "port", reason: e.code ?? "error" })),
+      reject(
+        new CleanRoomError("STATE_INVALID", `"port" expected a free port on ${LOOPBACK}, got ${e.code ?? "an error"}`, {
+          field: "port",
+          reason: e.code ?? "error",
+        }),
+      ),
     );
     server.listen({ host: LOOPBACK, port, exclusive: true }, () => resolve());
   });
   const actual = (server.address() as net.AddressInfo).port;
-  const closedErr = () => new CleanRoomError("STATE_INVALID", `"listener" expected an open listener, got a closed one`, { field: "listener" });
+  const closedErr = () =>
+    new CleanRoomError("STATE_INVALID", `"listener" expected an open listener, got a closed one`, { field: "listener" });
   return {
     host: LOOPBACK,
     port: actual,
@@ -402,7 +452,10 @@ export async function connect(o: ConnectOptions): Promise<SocketTransport> {
       return end;
     }
     if (r.code !== "ECONNREFUSED" || Date.now() >= deadline)
-      throw new CleanRoomError("STATE_INVALID", `"port" expected a party listening on ${LOOPBACK}:${port}, got ${r.code ?? "an error"}`, { field: "port", reason: r.code ?? "error" });
+      throw new CleanRoomError("STATE_INVALID", `"port" expected a party listening on ${LOOPBACK}:${port}, got ${r.code ?? "an error"}`, {
+        field: "port",
+        reason: r.code ?? "error",
+      });
     await new Promise((res) => setTimeout(res, 50));
   }
 }
