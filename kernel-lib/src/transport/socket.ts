@@ -25,16 +25,15 @@
 import net from "node:net";
 import { CleanRoomError, invalid } from "../errors.js";
 import { assertPlainJson, ENVELOPE_VERSION, type Envelope, type Tap, type Transport } from "./transport.js";
+import { decodeEnvelope, encodeFrame, frameLength, frameRefusal as refusal, HEADER_BYTES, NAME, TOKEN } from "./frame.js";
+
+export { encodeFrame } from "./frame.js";
 
 export const SOCKET_PROTOCOL = "cleanroom-lab/socket/v1";
 /** The only host this transport binds or connects to. */
 export const LOOPBACK = "127.0.0.1";
 /** Default frame bound: 256 MiB (a 1M-element PSI message under the channel fits). */
 export const DEFAULT_MAX_FRAME_BYTES = 256 * 1024 * 1024;
-const MAGIC = 0x43524c31; // "CRL1"
-const HEADER_BYTES = 12;
-const NAME = /^[A-Za-z0-9][A-Za-z0-9 ._:@/-]{0,127}$/;
-const TOKEN = /^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,255}$/;
 
 export interface SocketOptions {
   /** This end's party name (sent in the hello; not secret, not authenticated). */
@@ -81,15 +80,6 @@ export interface SocketListener {
   close(): Promise<void>;
 }
 
-/** Encode one payload as a frame (header + bytes). Exposed for tests that play a raw peer. */
-export function encodeFrame(payload: Uint8Array): Buffer {
-  const h = Buffer.alloc(HEADER_BYTES);
-  h.writeUInt32BE(MAGIC, 0);
-  h.writeUInt32BE(payload.length, 4);
-  h.writeUInt32BE(~payload.length >>> 0, 8);
-  return Buffer.concat([h, payload]);
-}
-
 function checkCommon(o: SocketOptions, role: string): { maxFrame: number; highWater: number; helloMs: number } {
   if (o === null || typeof o !== "object") invalid("options", `${role} options object`, o);
   if (o.host !== undefined && o.host !== LOOPBACK)
@@ -115,9 +105,6 @@ function checkPort(port: unknown, min: number): number {
     invalid("port", `integer in [${min}, 65535]`, port);
   return port as number;
 }
-
-const refusal = (field: string, expected: string, got: string) =>
-  new CleanRoomError("INPUT_INVALID", `"${field}" expected ${expected}, got ${got}`, { field, expected, got });
 
 class SocketEnd implements SocketTransport {
   private chunks: Buffer[] = [];
@@ -194,13 +181,12 @@ class SocketEnd implements SocketTransport {
     while (!this.failure) {
       if (this.need < 0) {
         if (this.buffered < HEADER_BYTES) return;
-        const h = this.take(HEADER_BYTES);
-        const len = h.readUInt32BE(4);
-        if (h.readUInt32BE(0) !== MAGIC) return this.fail(refusal("frame.header", `the "CRL1" frame magic`, "other bytes"));
-        if (~len >>> 0 !== h.readUInt32BE(8))
-          return this.fail(refusal("frame.length", "a length whose check word matches", "a corrupted length"));
-        if (len > this.lim.maxFrame)
-          return this.fail(refusal("frame.length", `at most ${this.lim.maxFrame} bytes (maxFrameBytes)`, `${len} bytes`));
+        let len: number;
+        try {
+          len = frameLength(this.take(HEADER_BYTES), this.lim.maxFrame);
+        } catch (e) {
+          return this.fail(e as CleanRoomError);
+        }
         this.need = len;
       }
       if (this.buffered < this.need) return;
@@ -208,45 +194,12 @@ class SocketEnd implements SocketTransport {
       this.need = -1;
       let env: Envelope;
       try {
-        env = this.validate(payload);
+        env = decodeEnvelope(payload, this.decoder, this.self, this.peer);
       } catch (e) {
         return this.fail(e as CleanRoomError);
       }
       this.deliver(env, payload.length);
     }
-  }
-
-  private validate(payload: Buffer): Envelope {
-    let text: string, v: unknown;
-    try {
-      text = this.decoder.decode(payload);
-    } catch {
-      throw refusal("frame", "UTF-8 text", "invalid UTF-8");
-    }
-    try {
-      v = JSON.parse(text);
-    } catch {
-      throw refusal("frame", "one JSON envelope", "text that is not JSON");
-    }
-    if (v === null || typeof v !== "object" || Array.isArray(v))
-      throw refusal("message", "an envelope object", Array.isArray(v) ? "an array" : String(v === null ? "null" : typeof v));
-    const o = v as Record<string, unknown>;
-    const keys = Object.keys(o).sort().join(",");
-    if (keys !== "body,from,kind,protocol,to,v")
-      throw refusal(
-        "message",
-        "exactly the fields v, protocol, kind, from, to, body",
-        `fields ${JSON.stringify(Object.keys(o).slice(0, 8))}`,
-      );
-    if (o.v !== ENVELOPE_VERSION)
-      throw refusal("message.v", `envelope version ${ENVELOPE_VERSION}`, typeof o.v === "number" ? String(o.v) : typeof o.v);
-    for (const f of ["protocol", "kind"] as const)
-      if (typeof o[f] !== "string" || !TOKEN.test(o[f] as string))
-        throw refusal(`message.${f}`, "a protocol/kind token (1–256 characters)", typeof o[f]);
-    if (typeof o.from !== "string" || !NAME.test(o.from)) throw refusal("message.from", "a party name", typeof o.from);
-    if (this.peer && o.from !== this.peer) throw refusal("message.from", `the peer "${this.peer}"`, "another sender");
-    if (o.to !== this.self) throw refusal("message.to", `this end "${this.self}"`, "another recipient");
-    return o as unknown as Envelope;
   }
 
   private deliver(env: Envelope, bytes: number): void {
