@@ -22,6 +22,8 @@ export { openLab, addParty, upload, datasets, declarePurpose, approveTemplate, t
 export { cleanRoomQuery, liftStudy, attempt, type QueryInput, type LiftInput, type LiftStudy, type Refusal } from "./verbs/query.js";
 export { budget, audit } from "./verbs/ledger.js";
 export { psiMatch, type PsiInput, type PsiMatch, type PsiSide } from "./verbs/psi.js";
+// one side of PSI in this kernel, the peer in its own process over 127.0.0.1 (SecureChannel on the socket)
+export { psiWithPeer, type PsiPartyResult } from "./identity/psi-party.js";
 export { attestEnclave } from "./verbs/enclave.js";
 
 // ---------------------------------------------------------------- errors, randomness, display

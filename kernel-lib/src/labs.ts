@@ -75,3 +75,6 @@ export { epsilonForAccuracy, whatRemainingBuys, compareAccountants } from "./dp/
 export { sampleDiscreteLaplace, sampleDiscreteGaussian, laplaceScaleFor } from "./dp/mechanisms.js";
 export { toMimeBundle } from "./display/bundle.js";
 export { CLEANROOM_MIME } from "./display/schema.js";
+export { psiParty } from "./identity/psi-party.js";
+export { listen, connect } from "./transport/socket.js";
+export { linkedPair, type Transport, type Envelope } from "./transport/transport.js";

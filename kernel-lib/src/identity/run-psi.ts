@@ -11,7 +11,8 @@
  * Threat model: see psi.ts. Each party is its own object (PsiInitiator, PsiResponder) holding
  * its set, its key and its end of a Transport (transport/transport.ts); the two talk ONLY
  * through that link, which carries plain JSON envelopes (an in-process linked pair that
- * JSON round-trips every message today, a socket tomorrow). `messages` records what crossed.
+ * JSON round-trips every message here; identity/psi-party.ts runs ONE of them per process
+ * over a socket). `messages` records what crossed.
  */
 import { CleanRoomError, invalid } from "../errors.js";
 import { makeRng, rngStamp, type Rng, type RngStamp } from "../rng.js";
@@ -119,7 +120,7 @@ export interface PsiRunResult {
 /** Rows as an array, or an arquero-style table (anything with `objects()`). */
 export type RowsLike = readonly unknown[] | { objects(): unknown[] };
 
-function asRows(rows: RowsLike, field: string): readonly unknown[] {
+export function asRows(rows: RowsLike, field: string): readonly unknown[] {
   if (Array.isArray(rows)) return rows;
   if (rows !== null && typeof rows === "object" && typeof (rows as { objects?: unknown }).objects === "function")
     return (rows as { objects(): unknown[] }).objects();
@@ -134,7 +135,8 @@ function column(rows: readonly unknown[], col: string, field: string): unknown[]
   });
 }
 
-function prepare(rows: readonly unknown[], o: RunPsiOptions, field: string) {
+/** Normalise, validate and deduplicate one party's identifier column (its own rows only). */
+export function prepare(rows: readonly unknown[], o: Pick<RunPsiOptions, "column" | "kind" | "normalize">, field: string) {
   const norm = normalizeColumn(column(rows, o.column ?? "email", field), o.kind ?? "email", o.normalize ?? {});
   const index = new Map<string, number>();
   const distinct: string[] = [];
@@ -157,7 +159,7 @@ function prepare(rows: readonly unknown[], o: RunPsiOptions, field: string) {
 }
 
 /** Close the link when a party fails, so its peer's pending receive is refused instead of hanging. */
-async function closingOnError<T>(t: Transport, run: () => Promise<T>): Promise<T> {
+export async function closingOnError<T>(t: Transport, run: () => Promise<T>): Promise<T> {
   try {
     return await run();
   } catch (e) {
@@ -166,16 +168,38 @@ async function closingOnError<T>(t: Transport, run: () => Promise<T>): Promise<T
   }
 }
 
+/** Protocol of the end-of-session confirmation between party processes (psiParty). */
+export const PSI_DONE_PROTOCOL = "cleanroom-lab/psi-done/v1";
+
+/**
+ * `confirm`: the party that receives the protocol's last message answers with a `psi.done`
+ * naming the session, and the other party waits for it before returning, so neither side
+ * of a two-process run keeps a result its peer refused (a failure before that point leaves
+ * both sides with a typed refusal). Used by psiParty; runPsi's in-process pair needs none.
+ */
+async function sendDone(t: Transport, sessionId: string): Promise<void> {
+  await t.send(PSI_DONE_PROTOCOL, "psi.done", { sessionId });
+}
+async function awaitDone(t: Transport, sessionId: string): Promise<void> {
+  const done = await t.receive({ protocol: PSI_DONE_PROTOCOL, kind: "psi.done" });
+  const body = done.body as { sessionId?: unknown } | null;
+  if (body === null || typeof body !== "object" || body.sessionId !== sessionId)
+    throw new CleanRoomError("PSI_INVALID_MESSAGE", `"psi.done.sessionId" expected this session's id, got another value`, {
+      field: "psi.done.sessionId",
+    });
+}
+
 /**
  * Party A (the PSI client) as its own object: its set, its key (inside `PsiClient`) and its
  * end of the link. It holds nothing of B but what arrives through the transport.
  */
-class PsiInitiator {
+export class PsiInitiator {
   constructor(
     private readonly client: PsiClient,
     private readonly set: string[],
     private readonly link: Transport,
     private readonly secure: { rng: Rng; tap: Tap } | null,
+    private readonly confirm = false,
   ) {}
 
   run(): Promise<{ out: PsiClientOutput; request: PsiRequest; channelTranscriptHash: string | null }> {
@@ -187,19 +211,21 @@ class PsiInitiator {
       const response = (await t.receive({ protocol: PSI_PROTOCOL })).body as unknown as PsiResponse;
       const out = await this.client.processResponse(setup, response);
       if (out.mode === "joinKeys") await t.send(PSI_PROTOCOL, out.finish.kind, out.finish);
+      if (this.confirm) await (out.mode === "joinKeys" ? awaitDone(t, request.sessionId) : sendDone(t, request.sessionId));
       return { out, request, channelTranscriptHash: "transcriptHash" in t ? (t.transcriptHash as string) : null };
     });
   }
 }
 
 /** Party B (the PSI server) as its own object: its set, its key (inside `PsiServer`) and its end of the link. */
-class PsiResponder {
+export class PsiResponder {
   constructor(
     private readonly server: PsiServer,
     private readonly mode: PsiMode,
     private readonly set: string[],
     private readonly link: Transport,
     private readonly secure: { rng: Rng; tap: Tap } | null,
+    private readonly confirm = false,
   ) {}
 
   run(): Promise<PsiServerOutput | null> {
@@ -209,10 +235,15 @@ class PsiResponder {
       const answer = await this.server.processRequest(request, this.set);
       await t.send(PSI_PROTOCOL, answer.setup.kind, answer.setup);
       await t.send(PSI_PROTOCOL, answer.response.kind, answer.response);
-      if (this.mode !== "joinKeys") return null;
-      return this.server.processFinish(
+      if (this.mode !== "joinKeys") {
+        if (this.confirm) await awaitDone(t, request.sessionId);
+        return null;
+      }
+      const out = await this.server.processFinish(
         (await t.receive({ protocol: PSI_PROTOCOL })).body as unknown as Parameters<PsiServer["processFinish"]>[0],
       );
+      if (this.confirm) await sendDone(t, request.sessionId);
+      return out;
     });
   }
 }

@@ -2,9 +2,9 @@
  * The transport seam: where a network goes between a party and another party or the room.
  *
  * A {@link Transport} is one end of an ordered, reliable, bidirectional link that carries
- * plain, JSON-serialisable, versioned messages ({@link Envelope}). Today the only
- * implementation is in-process ({@link linkedPair}); the next step puts a socket under the
- * same interface. Code that talks through a Transport can hold nothing of its peer but what
+ * plain, JSON-serialisable, versioned messages ({@link Envelope}). Two implementations:
+ * in-process ({@link linkedPair}) and a TCP socket between processes on 127.0.0.1
+ * (transport/socket.ts). Code that talks through a Transport can hold nothing of its peer but what
  * arrives as data.
  *
  * Threat model: the in-process pair enforces what a wire would: every message is checked to
