@@ -17,7 +17,8 @@ import type { Dataset } from "./dataset.js";
 import type { DimValue } from "./aggregates.js";
 import { requireExactRange } from "./aggregates.js";
 import { isIdentifierColumn } from "./dataset.js";
-import { allowsAggregate, combineRules, joinIsRequired, type AnalysisRule, type AnalysisRuleAggregation } from "./rules.js";
+import { didYouMean } from "../purpose/taxonomy.js";
+import { allowsAggregate, combineRules, joinIsRequired, ruleMinimum, type AnalysisRule, type AnalysisRuleAggregation } from "./rules.js";
 import { groupsPerUnit, noiseQuantities, templateMinimum, validateParams, type ParamValues, type Template } from "./template.js";
 
 export type Side = "base" | "events";
@@ -130,6 +131,23 @@ function refuse(field: string, why: string, reason: string): never {
   throw new CleanRoomError("QUERY_NOT_APPROVED", `"${field}" ${why}`, { field, reason });
 }
 
+/** A column the dataset does not have: echo the name and list the valid ones (schema names are not personal data). */
+function unknownColumn(field: string, alias: string, column: string, valid: string[]): never {
+  throw new CleanRoomError(
+    "TEMPLATE_INVALID",
+    `"${field}" expected a column of ${alias}, got ${column}, which ${alias} does not have${didYouMean(column, valid)}; ` +
+      `columns of ${alias}: ${valid.join(", ")}`,
+    { field, expected: `a column of ${alias}`, got: column, columns: valid },
+  );
+}
+
+/** What `rule` allows on `column`, in words: "SUM(value_cents)", "store_region as a dimension", … */
+export function ruleAllows(rule: AnalysisRuleAggregation, column: string): string {
+  const fns = rule.aggregateColumns.filter((a) => a.columnNames.includes(column)).map((a) => `${a.function}(${column})`);
+  const parts = [...fns, ...(rule.dimensionColumns.includes(column) ? [`${column} as a dimension`] : [])];
+  return parts.length ? parts.join(", ") : `nothing on ${column}`;
+}
+
 function resolver(t: Template, ctx: PlanContext) {
   const base = ctx.dataset(t.base.owner, t.base.dataset);
   const events = t.events ? ctx.dataset(t.events.owner, t.events.dataset) : undefined;
@@ -137,7 +155,7 @@ function resolver(t: Template, ctx: PlanContext) {
     const [alias, column] = ref.split(".") as [string, string];
     const side: Side = alias === t.base.dataset ? "base" : "events";
     const ds = side === "base" ? base : events!;
-    if (!(column in ds.schema.columns)) invalid(field, `a column of ${alias}`, column, "TEMPLATE_INVALID");
+    if (!Object.hasOwn(ds.schema.columns, column)) unknownColumn(field, alias, column, Object.keys(ds.schema.columns));
     if (isIdentifierColumn(ds.schema, column))
       refuse(field, "names an identifier column; identifiers are never output, filtered or aggregated", "identifier");
     return { side, column, ds };
@@ -220,9 +238,14 @@ export function checkTemplate(t: Template, ctx: PlanContext): CheckedTemplate {
     const u = used[side];
     for (const d of u.dims)
       if (!rule.dimensionColumns.includes(d))
-        refuse(`template.groupBy`, `column ${d} is not a dimension column in the rule of ${key}`, "rule");
+        refuse(
+          `template.groupBy`,
+          `column ${d} is not a dimension column in the rule of ${key}; its dimension columns: ${rule.dimensionColumns.join(", ") || "none"}`,
+          "rule",
+        );
     for (const [c, fn] of u.aggs)
-      if (!allowsAggregate(rule, c, fn)) refuse(`template.aggregates`, `${fn}(${c}) is not allowed by the rule of ${key}`, "rule");
+      if (!allowsAggregate(rule, c, fn))
+        refuse(`template.aggregates`, `${fn}(${c}) is not allowed by the rule of ${key}; on ${c} it allows ${ruleAllows(rule, c)}`, "rule");
     const filterable = new Set([...rule.dimensionColumns, ...rule.aggregateColumns.flatMap((a) => a.columnNames)]);
     for (const c of u.filters)
       if (!filterable.has(c))
@@ -300,5 +323,97 @@ export function compilePlan(t: Template, params: ParamValues, ctx: PlanContext, 
     groupBy: t.groupBy.map((g) => ({ ...ref(g), as: g.split(".")[1]! })),
     measures,
     withUnits: opts.withUnits ?? false,
+  };
+}
+
+/** The effective threshold in words, the same in previews, approvals and query results. */
+export function thresholdText(effective: number, from: string, template: number): string {
+  const who = from === "template" ? "the template's own minimum" : `the analysis rule of ${from}`;
+  const looser = from !== "template" && template < effective ? `; the template's own minimum ${template} is looser and does not apply` : "";
+  return `≥ ${effective} distinct people per released row (set by ${who}${looser})`;
+}
+
+/** One use of a column by a template, as the owner's rule judges it (for previews). */
+export interface RuleVerdict {
+  use: "dimension" | "aggregate" | "filter";
+  /** `dataset.column` as the template writes it. */
+  column: string;
+  /** The rule function an aggregate needs (`sum`/`sumSquares` → SUM, `avg` → AVG). */
+  fn?: "SUM" | "AVG";
+  /** Whose rule decides: `owner/dataset`. */
+  rule: string;
+  allowed: boolean;
+  /** Why: what the rule allows on that column (schema names only). */
+  reason: string;
+}
+
+/** What a template would meet in this room, without running or approving it. */
+export interface TemplateReview {
+  /** The effective threshold: max of the template's own minimum and every owner's COUNT_DISTINCT minimum. */
+  threshold: { effective: number; from: string; template: number; rules: { rule: string; minimum: number }[] };
+  verdicts: RuleVerdict[];
+  /** The refusal `checkTemplate` (approval and every run) would raise, or null. */
+  refusal: { code: string; field?: string; message: string } | null;
+  owners: string[];
+}
+
+/**
+ * Review a template against the room's schemas and owners' rules without throwing for a rule
+ * refusal: the effective threshold (and who set it), each dimension / aggregate / filter
+ * column allowed or refused with the rule that decides, and the refusal approval would raise.
+ * A missing dataset still throws (`NOT_FOUND`): there is nothing to review against.
+ *
+ * @example reviewTemplate(t, ctx).threshold // { effective: 100, from: "retailer/purchases", template: 20, … }
+ */
+export function reviewTemplate(t: Template, ctx: PlanContext): TemplateReview {
+  const sides: { alias: string; key: string; rule: AnalysisRule | undefined }[] = [t.base, ...(t.events ? [t.events] : [])].map((r) => {
+    ctx.dataset(r.owner, r.dataset);
+    return { alias: r.dataset, key: `${r.owner}/${r.dataset}`, rule: ctx.rule(r.owner, r.dataset) };
+  });
+  const verdicts: RuleVerdict[] = [];
+  const judge = (use: RuleVerdict["use"], ref: string, fn?: "SUM" | "AVG") => {
+    const [alias, column] = ref.split(".") as [string, string];
+    const side = sides.find((x) => x.alias === alias) ?? sides[0]!;
+    const rule = side.rule;
+    let allowed = false;
+    let reason: string;
+    if (!rule || rule.type !== "AGGREGATION") reason = `${side.key} has no aggregation rule`;
+    else {
+      allowed =
+        use === "dimension"
+          ? rule.dimensionColumns.includes(column)
+          : use === "aggregate"
+            ? allowsAggregate(rule, column, fn!)
+            : rule.dimensionColumns.includes(column) || rule.aggregateColumns.some((a) => a.columnNames.includes(column));
+      reason = `allows ${ruleAllows(rule, column)}`;
+    }
+    verdicts.push({ use, column: ref, ...(fn ? { fn } : {}), rule: side.key, allowed, reason });
+  };
+  t.groupBy.forEach((g) => judge("dimension", g));
+  t.aggregates.forEach((a) => "column" in a && judge("aggregate", a.column, a.fn === "avg" ? "AVG" : "SUM"));
+  t.filters.forEach((f) => {
+    judge("filter", f.column);
+    if ("column" in f.value) judge("filter", f.value.column);
+  });
+  const own = templateMinimum(t);
+  const rules = sides.flatMap((x) => (x.rule?.type === "AGGREGATION" ? [{ rule: x.key, minimum: ruleMinimum(x.rule) }] : []));
+  let effective = own;
+  let from = "template";
+  for (const r of [...rules].sort((a, b) => (a.rule < b.rule ? -1 : 1)))
+    if (r.minimum > effective) ((effective = r.minimum), (from = r.rule));
+  let refusal: TemplateReview["refusal"] = null;
+  try {
+    const checked = checkTemplate(t, ctx);
+    ((effective = checked.minimum), (from = checked.minimumFrom));
+  } catch (e) {
+    if (!(e instanceof CleanRoomError)) throw e;
+    const field = (e.details as { field?: unknown } | undefined)?.field;
+    refusal = { code: e.code, ...(typeof field === "string" ? { field } : {}), message: e.message };
+  }
+  return {
+    threshold: { effective, from, template: own, rules },
+    verdicts,
+    refusal,
+    owners: [...new Set([t.base.owner, ...(t.events ? [t.events.owner] : [])])].sort(),
   };
 }
