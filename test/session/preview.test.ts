@@ -46,7 +46,14 @@ function room(minimum = 100): Lab {
     .map((e) => ({ join_key: e.join_key, purchase_day: rng.int(21), value_cents: 500, store_region: "north", category: "x" }));
   const s = liftSchemas(),
     r = liftRules(minimum);
-  upload(lab, { party: "advertiser", name: "exposures", rows: exposures, schema: s.exposures, purposes: ["measurement"], rule: r.exposures });
+  upload(lab, {
+    party: "advertiser",
+    name: "exposures",
+    rows: exposures,
+    schema: s.exposures,
+    purposes: ["measurement"],
+    rule: r.exposures,
+  });
   upload(lab, { party: "retailer", name: "purchases", rows: purchases, schema: s.purchases, purposes: ["measurement"], rule: r.purchases });
   declarePurpose(lab, { party: "advertiser", analyst: "bo", purpose: "measurement", justification: "lift" });
   return lab;
@@ -112,7 +119,9 @@ describe("previewQuery: the room's effective threshold, before any budget is spe
     ]);
     expect(p.allowed.some((v) => v.use === "dimension" && v.column === "exposures.region" && v.rule === "advertiser/exposures")).toBe(true);
     expect(p.refusal!.code).toBe("QUERY_NOT_APPROVED");
-    expect(p.refusal!.message).toMatch(/AVG\(value_cents\) is not allowed by the rule of retailer\/purchases; on value_cents it allows SUM\(value_cents\)/);
+    expect(p.refusal!.message).toMatch(
+      /AVG\(value_cents\) is not allowed by the rule of retailer\/purchases; on value_cents it allows SUM\(value_cents\)/,
+    );
     expect(spent(lab)).toEqual(before);
     expect(parsePayload(bundleOf(p)[CLEANROOM_MIME]).ok).toBe(true);
   });
@@ -136,7 +145,9 @@ describe("approval and query results show the threshold in force", () => {
     const q = await cleanRoomQuery(lab, { template: t, params, party: "advertiser", analyst: "bo", purpose: "measurement" });
     expect(q.threshold).toMatchObject({ effective: 100, template: 20, raised: true });
     expect(q.rows).toEqual([]); // every 50-person group is under the owners' 100
-    expect(String(bundleOf(q)["text/plain"])).toMatch(/threshold ≥ 100 from the analysis rule of advertiser\/exposures \(the template's own 20 is looser\)/);
+    expect(String(bundleOf(q)["text/plain"])).toMatch(
+      /threshold ≥ 100 from the analysis rule of advertiser\/exposures \(the template's own 20 is looser\)/,
+    );
   });
 
   it("a template as strict as the rules is not flagged", async () => {

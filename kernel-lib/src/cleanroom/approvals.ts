@@ -71,7 +71,12 @@ export class TemplateRegistry {
     const own = templateMinimum(t);
     return {
       ...this.status(hash),
-      threshold: { effective: checked.minimum, from: checked.minimumFrom, template: own, text: thresholdText(checked.minimum, checked.minimumFrom, own) },
+      threshold: {
+        effective: checked.minimum,
+        from: checked.minimumFrom,
+        template: own,
+        text: thresholdText(checked.minimum, checked.minimumFrom, own),
+      },
     };
   }
 

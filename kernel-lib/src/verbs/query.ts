@@ -95,7 +95,9 @@ export async function cleanRoomQuery(lab: Lab, input: QueryInput): Promise<Query
     queryPayloadFromResult(x, {
       purpose: x.purpose,
       ...(x.threshold.raised
-        ? { title: `${x.templateName} — threshold ≥ ${minimum} from the analysis rule of ${minimumFrom} (the template's own ${own} is looser)` }
+        ? {
+            title: `${x.templateName} — threshold ≥ ${minimum} from the analysis rule of ${minimumFrom} (the template's own ${own} is looser)`,
+          }
         : {}),
     }),
   );

@@ -78,7 +78,8 @@ export function liftTemplate(o: LiftTemplateOptions): TemplateInput {
       ? {
           noise: {
             mechanism: "laplace" as const,
-            epsilonPerAggregate: typeof o.epsilonPerAggregate === "number" ? decimalFromNumber(o.epsilonPerAggregate) : o.epsilonPerAggregate,
+            epsilonPerAggregate:
+              typeof o.epsilonPerAggregate === "number" ? decimalFromNumber(o.epsilonPerAggregate) : o.epsilonPerAggregate,
           },
         }
       : {}),
