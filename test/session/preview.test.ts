@@ -182,7 +182,10 @@ describe("errors that name the fix", () => {
     const t = adhNoise();
     const wrong: TemplateInput = { ...t, groupBy: ["exposures.group", "exposures.regoin"] };
     expect(() => approveTemplate(lab, { template: wrong, party: "advertiser" })).toThrow(
-      /"template.groupBy.1" expected a column of exposures, got regoin, which exposures does not have \(did you mean region\?\); columns of exposures: join_key, group, reached, impressions, first_exposure_day, region, age_band, channel/,
+      new RegExp(
+        '"template.groupBy.1" expected a column of exposures, got regoin, which exposures does not have \\(did you mean region\\?\\); ' +
+          "columns of exposures: join_key, group, reached, impressions, first_exposure_day, region, age_band, channel",
+      ),
     );
   });
 
@@ -192,7 +195,10 @@ describe("errors that name the fix", () => {
     const notDim: TemplateInput = { ...t, groupBy: ["exposures.group", "exposures.first_exposure_day"] };
     expect(() => previewQuery(lab, { template: notDim, params }).refusal!.message).not.toThrow();
     expect(previewQuery(lab, { template: notDim, params }).refusal!.message).toMatch(
-      /column first_exposure_day is not a dimension column in the rule of advertiser\/exposures; its dimension columns: group, region, age_band, channel, reached/,
+      new RegExp(
+        "column first_exposure_day is not a dimension column in the rule of advertiser/exposures; " +
+          "its dimension columns: group, region, age_band, channel, reached",
+      ),
     );
   });
 });

@@ -11,7 +11,8 @@
  */
 import type { Database } from "better-sqlite3";
 import { CleanRoomError } from "../errors.js";
-import { checkTemplate, thresholdText, type CheckedTemplate, type PlanContext } from "./plan.js";
+import { checkTemplate, type CheckedTemplate, type PlanContext } from "./plan.js";
+import { thresholdText } from "./review.js";
 import { parseTemplate, templateMinimum, type ParsedTemplate } from "./template.js";
 
 /** Status of one template in the room. */

@@ -273,7 +273,8 @@ export class Taxonomy {
     const suggestions = this.closest(kind, trimmed);
     throw new CleanRoomError(
       "PURPOSE_UNKNOWN",
-      `"${field}" expected a ${kind} from the taxonomy, got ${echoSafe(name)}; closest valid names: ${suggestions.join(", ")} (did you mean ${suggestions[0]}?)`,
+      `"${field}" expected a ${kind} from the taxonomy, got ${echoSafe(name)}; ` +
+        `closest valid names: ${suggestions.join(", ")} (did you mean ${suggestions[0]}?)`,
       { field, expected: `a ${kind} from the taxonomy`, got: echoSafe(name), suggestions },
     );
   }

@@ -19,7 +19,7 @@ import { z } from "zod";
 import type { Lab, Party } from "../session.js";
 import { internals } from "../session/lab.js";
 import type { TemplateInput } from "../cleanroom/template.js";
-import { reviewTemplate, thresholdText, type RuleVerdict } from "../cleanroom/plan.js";
+import { reviewTemplate, thresholdText, type RuleVerdict } from "../cleanroom/review.js";
 import { previewTemplate, type PreviewNoise } from "../labs/design.js";
 import { budgetReport } from "../dp/planner.js";
 import type { PrivacyCostJson } from "../dp/accountant.js";

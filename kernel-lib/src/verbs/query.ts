@@ -21,7 +21,7 @@ import { liftPayloadFromResult, queryPayloadFromResult } from "../display/from-r
 import { refusalValue, type RefusalView } from "../display/refusal.js";
 import { internals } from "../session/lab.js";
 import { templateMinimum, type TemplateInput } from "../cleanroom/template.js";
-import { thresholdText } from "../cleanroom/plan.js";
+import { thresholdText } from "../cleanroom/review.js";
 import { paramsArg, parseAtDoor, partyArg, purposeName, requireLab, shortName, templateArg } from "./door.js";
 
 const queryShape = {
