@@ -124,6 +124,10 @@ describe("previewQuery: the room's effective threshold, before any budget is spe
     );
     expect(spent(lab)).toEqual(before);
     expect(parsePayload(bundleOf(p)[CLEANROOM_MIME]).ok).toBe(true);
+    // the rendered view names the refused function, whose rule refuses it, and what that rule allows
+    expect(String(bundleOf(p)["text/plain"])).toMatch(
+      /aggregate\s+AVG\(purchases\.value_cents\)\s+retailer\/purchases\s+✗? ?deny\s+allows SUM\(value_cents\)/,
+    );
   });
 
   it("refuses an unknown parameter before anything, naming the closest declared one", () => {

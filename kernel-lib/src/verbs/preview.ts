@@ -150,30 +150,25 @@ function previewText(p: Omit<QueryPreview, "text">): string {
   ].join("\n");
 }
 
-/** The preview as a `query` payload: one row per item, the owners' verdict, and the ± column. */
+/** The preview's payload (display/schema.ts kind "preview"). */
 function previewPayload(p: QueryPreview): CleanRoomPayloadInput {
-  const pm = new Map(p.plusMinus.map((x) => [x.name, x.plusMinus]));
-  const rows: { values: (string | number | null)[] }[] = [["effective threshold", p.threshold.text, null]].map((values) => ({ values }));
-  const verdict = (v: RuleVerdict) => `${v.allowed ? "✓ allowed" : "✗ refused"} by the rule of ${v.rule}: ${v.reason}`;
-  for (const v of [...p.refused, ...p.allowed])
-    if (v.use !== "aggregate") rows.push({ values: [`${v.use} ${v.column}`, verdict(v), null] });
-  for (const v of [...p.refused, ...p.allowed])
-    if (v.use === "aggregate") rows.push({ values: [`${v.fn}(${v.column})`, verdict(v), null] });
-  for (const [name, pmv] of pm)
-    rows.push({ values: [name === "units" ? "units (the threshold's count)" : name, "released with noise", pmv] });
-  rows.push({ values: ["cost per run", `${p.cost ? p.cost.text : "none"} — not charged by this preview`, null] });
-  if (p.runsLeft) rows.push({ values: ["runs left", `${p.runsLeft.runs} for ${p.runsLeft.party}`, null] });
   return {
-    kind: "query",
+    kind: "preview",
     version: 1,
     title: `Preview — ${p.name} (nothing charged)`,
     templateHash: p.templateHash,
-    columns: [
-      { name: "item", type: "string" },
-      { name: "owners' rules / effect", type: "string" },
-      { name: `± at ${Math.round(p.confidence * 1000) / 10}%`, type: "number" },
-    ],
-    rows,
-    ...(p.refusal ? { refused: { code: p.refusal.code, message: `approval and runs would be refused: ${p.refusal.message}` } } : {}),
+    threshold: { effective: p.threshold.effective, from: p.threshold.from, template: p.threshold.template, text: p.threshold.text },
+    checks: [...p.refused, ...p.allowed].map((v) => ({
+      use: v.use,
+      column: v.fn ? `${v.fn}(${v.column})` : v.column,
+      rule: v.rule,
+      allowed: v.allowed,
+      reason: v.reason,
+    })),
+    plusMinus: p.plusMinus.map((x) => ({ name: x.name === "units" ? "units (the threshold's count)" : x.name, plusMinus: x.plusMinus })),
+    confidence: p.confidence,
+    cost: p.cost ? p.cost.text : null,
+    ...(p.runsLeft ? { runsLeft: p.runsLeft } : {}),
+    ...(p.refusal ? { refused: { code: p.refusal.code, message: p.refusal.message } } : {}),
   };
 }
