@@ -228,7 +228,7 @@ approved, and each party sees only descriptions of its own datasets.
 """)
 
 code(r"""
-const listRows = { version: 1, name: "list buyers", base: { owner: "advertiser", dataset: "exposures" }, events: { owner: "retailer", dataset: "purchases", joinOn: "join_key", join: "inner" },
+const listRows: TemplateInput = { version: 1, name: "list buyers", base: { owner: "advertiser", dataset: "exposures" }, events: { owner: "retailer", dataset: "purchases", joinOn: "join_key", join: "inner" },
   groupBy: ["exposures.join_key"], aggregates: [{ name: "spend", fn: "sum", column: "purchases.value_cents", bounds: [0, 100000] }], threshold: { minimum: 2, style: "drop" } };
 const r1 = await attempt(() => approveTemplate(lab, { template: listRows, party: advertiser }));
 console.log(`advertiser sees its datasets: ${datasets(lab, { party: advertiser }).map((d) => d.name).join(", ")}; retailer's are not listed to it`);
