@@ -206,3 +206,39 @@ describe("errors that name the fix", () => {
     );
   });
 });
+
+describe("upload: a wrong column names the fix", () => {
+  const rows = [{ join_key: "a", purchase_day: 1, value_cents: 2, store_region: "north", category: "x" }];
+  const put = (lab: Lab, r: object[]) =>
+    upload(lab, { party: "retailer", name: "purchases", rows: r, schema: liftSchemas().purchases, purposes: ["measurement"] });
+  it("a misspelt column: the declared one is missing, the misspelling is suggested, the declared columns listed", () => {
+    const lab = openLab({ store: ":memory:" });
+    addParty(lab, { party: "retailer" });
+    const misspelt = rows.map(({ value_cents, ...r }) => ({ ...r, valu_cents: value_cents }));
+    expect(() => put(lab, misspelt)).toThrow(
+      new RegExp(
+        '"data.value_cents" expected a column declared in the schema, got no column value_cents in the data \\(is it valu_cents\\?\\); ' +
+          "declared columns: join_key, purchase_day, value_cents, store_region, category",
+      ),
+    );
+  });
+  it("an extra column is named with the declared columns; its values are never echoed", () => {
+    const lab = openLab({ store: ":memory:" });
+    addParty(lab, { party: "retailer" });
+    const secret = "alice@example.com";
+    const e = (() => {
+      try {
+        put(
+          lab,
+          rows.map((r) => ({ ...r, email: secret })),
+        );
+      } catch (x) {
+        return x as Error;
+      }
+    })();
+    expect(e?.message).toMatch(
+      /got an undeclared column email; declared columns: join_key, purchase_day, value_cents, store_region, category/,
+    );
+    expect(e?.message).not.toContain(secret);
+  });
+});
