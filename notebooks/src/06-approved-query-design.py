@@ -28,7 +28,8 @@ an added column, the identifier, a parameter out of range), see that when both p
 the most restrictive one wins, and finally run it.
 
 **Who it is for.** Analysts who will write templates, and data owners who will review them.
-Read notebook 02 first for the room itself.
+Read notebook 02 first for the room itself. The template grammar, with an example per feature, is in
+[docs/templates.md](../docs/templates.md).
 
 **How long.** Under a minute to run, 20 minutes to read.
 
@@ -46,7 +47,7 @@ Ads Data Hub's aggregation threshold), the retailer — more cautious — 120.
 
 code(r"""
 import {
-  openLab, upload, addParty, psiMatch, declarePurpose, approveTemplate, cleanRoomQuery, budget, attempt,
+  openLab, upload, addParty, psiMatch, declarePurpose, approveTemplate, cleanRoomQuery, previewQuery, budget, attempt,
   generateStudy, liftSchemas, liftRules, templateHash, approxDp, type TemplateInput
 } from "@cleanroom-lab/kernel";
 import {
@@ -214,11 +215,44 @@ console.table(hypothetical.rows.map((r) => ({ accountant: r.accountant, "per que
 """)
 
 md(r"""
-## 4 · Approval by both owners
+## 4 · Preview in this room, then approval by both owners
 
-The template touches both parties' data, so both must approve **the same canonical hash**. Each
-approval also checks the plan against that owner's rule (dimensions, aggregate functions, join
-column, identifiers). Until both have approved, it does not run.
+`previewTemplate` reads the plan alone. `previewQuery` also reads **the room**: each owner's
+analysis rule. It says which threshold will actually apply (the strictest of the template's and
+every owner's — and who set it), which dimensions, aggregates and filter columns the owners' rules
+allow or refuse, the ± of every released number and the cost — still before anything is approved
+or charged. Our template asks for 50 people per row (`adh_diffcheck`); the retailer's rule says 120:
+
+Until both have approved, it does not run.
+""")
+
+code(r"""
+const inRoom = previewQuery(lab, { template: basket, params: params, party: "advertiser" });
+const afterPreview = budget(lab);
+console.log(inRoom.threshold.text);
+inRoom
+""")
+
+md(r"""
+A rule can also refuse a *function*. The retailer's rule allows `SUM` on `value_cents`, not `AVG`:
+asking the room for an average directly is refused, and the preview says what the rule does allow
+(which is why this template releases `spend` and `baskets` and divides afterwards):
+""")
+
+code(r"""
+const withAvg: TemplateInput = {
+  ...basket,
+  aggregates: [...basket.aggregates, { name: "avgBasket", fn: "avg", column: "purchases.value_cents", bounds: [0, 15000] }],
+};
+const avgPreview = previewQuery(lab, { template: withAvg, params: params });
+console.log(avgPreview.refused.map((v) => `✗ ${v.fn}(${v.column}): the rule of ${v.rule} ${v.reason}`).join("\n"));
+console.log(avgPreview.refusal?.message);
+""")
+
+md(r"""
+Now the approvals. The template touches both parties' data, so both must approve **the same
+canonical hash**; each approval checks the plan against that owner's rule, and its result shows the
+same effective threshold as the preview.
 """)
 
 code(r"""
@@ -227,6 +261,7 @@ approveTemplate(lab, { template: basket, party: advertiser });
 const pending = await attempt(() => cleanRoomQuery(lab, { template: basket, params: params, party: "advertiser", analyst: "bo", purpose: "measurement" }));
 console.log("with one approval:", (pending as { code?: string }).code);
 const approval = approveTemplate(lab, { template: basket, party: retailer });
+console.log("threshold in force:", approval.threshold?.text);
 approval
 """)
 
@@ -242,13 +277,13 @@ never output, filtered or aggregated. Parameters are checked against their decla
 """)
 
 code(r"""
-const ask = (template: unknown, p: Record<string, unknown>) =>
+const ask = (template: TemplateInput, p: Record<string, unknown>) =>
   attempt(() => cleanRoomQuery(lab, { template: template, params: p, party: "advertiser", analyst: "bo", purpose: "measurement" }));
 
-const changedFilter = { ...basket, filters: basket.filters!.map((f, i) => (i === 0 ? { ...f, value: { literal: 0 } } : f)) }; // reached = 0
-const addedColumn = { ...basket, groupBy: [...basket.groupBy!, "exposures.age_band"] };
-const identifierDim = { ...basket, groupBy: ["exposures.join_key"] };
-const identifierAgg = { ...basket, aggregates: [...basket.aggregates, { name: "ids", fn: "sum", column: "purchases.join_key", bounds: [0, 1] }] };
+const changedFilter: TemplateInput = { ...basket, filters: basket.filters!.map((f, i) => (i === 0 ? { ...f, value: { literal: 0 } } : f)) }; // reached = 0
+const addedColumn: TemplateInput = { ...basket, groupBy: [...basket.groupBy!, "exposures.age_band"] };
+const identifierDim: TemplateInput = { ...basket, groupBy: ["exposures.join_key"] };
+const identifierAgg: TemplateInput = { ...basket, aggregates: [...basket.aggregates, { name: "ids", fn: "sum", column: "purchases.join_key", bounds: [0, 1] }] };
 
 const attempts = {
   "changed filter (reached = 0)": await ask(changedFilter, params),
@@ -290,7 +325,8 @@ The template asks for 50 people per row (`adh_diffcheck`); the advertiser's rule
 retailer's says 120. As in AWS Clean Rooms ("if A sets 100 and B sets 150, each output row needs at
 least 150"), thresholds combine by **maximum**: every released row of this query needs at least 120
 distinct people, and the result says which rule set it. The template's own, lower number cannot
-weaken an owner's rule.
+weaken an owner's rule. The preview said so before anything ran; the result says it again in its
+`threshold` field (and in its title) whenever the template's own threshold did not apply.
 """)
 
 md(r"""
@@ -300,6 +336,7 @@ md(r"""
 code(r"""
 const result = await cleanRoomQuery(lab, { template: basket, params: params, party: "advertiser", analyst: "bo", purpose: "measurement" });
 console.log(`threshold applied: ${result.suppressed.minimum} people per row, set by ${result.suppressed.minimumFrom} (template asked for ${preview.threshold.minimum}, advertiser's rule ${advRule.outputConstraints[0]!.minimum})`);
+console.log("result.threshold:", result.threshold.text);
 result
 """)
 
@@ -380,6 +417,11 @@ check(R["identifier as a dimension"]!.code === "QUERY_NOT_APPROVED" && R["functi
 check(R["minImpressions = 0 (allowed 1–10)"]!.code === "PARAM_INVALID" && R["minImpressions = 0 (allowed 1–10)"]!.field === "params.minImpressions", "an out-of-range parameter is refused naming params.minImpressions");
 check(R["endDay = 60 (allowed 0–27)"]!.field === "params.endDay" && R["an undeclared parameter"]!.field === "params.region", "every parameter refusal names its parameter");
 check(((pending as { code?: string }).code) === "QUERY_NOT_APPROVED" && approval.approved, "it ran only after both owners approved");
+check(inRoom.threshold.effective === 120 && inRoom.threshold.from === "retailer/purchases" && inRoom.thresholdRaised, "the room-aware preview said 120, from the retailer's rule, before anything ran");
+check(sameCost(budgetSpent(budget0, afterPreview), { kind: "pureDp", epsilon: { num: 0n, den: 1n } }), "previewing in the room charged nothing");
+check(avgPreview.refused.some((v) => v.fn === "AVG" && v.rule === "retailer/purchases" && v.reason.includes("SUM(value_cents)")), "the preview names the rule refusing AVG and what it allows");
+check(approval.threshold?.effective === 120 && approval.threshold.text === inRoom.threshold.text, "approval shows the same effective threshold as the preview");
+check(result.threshold.raised && result.threshold.effective === 120 && result.threshold.template === 50, "the result says the template's own threshold (50) was looser");
 check(result.suppressed.minimum === 120 && result.suppressed.minimumFrom === "retailer/purchases", "the most restrictive rule (retailer's 120) set the threshold");
 check(result.rows.every((r) => (r["exposed"] as number) >= 120), "no released row has fewer than 120 people");
 check(result.rows.every((r) => !("join_key" in r)), "no identifier in the output");

@@ -39,7 +39,7 @@ code(r"""
 import {
   openLab, datasets, upload, addParty, psiMatch, declarePurpose, approveTemplate, cleanRoomQuery, liftStudy,
   budget, audit, attempt, generateStudy, liftTemplate, liftSchemas, liftRules, seededRng, isCleanRoomError,
-  attestEnclave
+  attestEnclave, type TemplateInput
 } from "@cleanroom-lab/kernel";
 import {
   enclaveRoomViews, crosswalk, SecureChannel, sha256Email, emailDictionary, dictionaryAttack, realPsiBlind,
@@ -228,7 +228,7 @@ approved, and each party sees only descriptions of its own datasets.
 """)
 
 code(r"""
-const listRows = { version: 1, name: "list buyers", base: { owner: "advertiser", dataset: "exposures" }, events: { owner: "retailer", dataset: "purchases", joinOn: "join_key", join: "inner" },
+const listRows: TemplateInput = { version: 1, name: "list buyers", base: { owner: "advertiser", dataset: "exposures" }, events: { owner: "retailer", dataset: "purchases", joinOn: "join_key", join: "inner" },
   groupBy: ["exposures.join_key"], aggregates: [{ name: "spend", fn: "sum", column: "purchases.value_cents", bounds: [0, 100000] }], threshold: { minimum: 2, style: "drop" } };
 const r1 = await attempt(() => approveTemplate(lab, { template: listRows, party: advertiser }));
 console.log(`advertiser sees its datasets: ${datasets(lab, { party: advertiser }).map((d) => d.name).join(", ")}; retailer's are not listed to it`);
@@ -379,7 +379,7 @@ const targetBuys = match.joinedB!.filter((r) => r.join_key === targetKey && Numb
 const truthSpend = Math.min(100000, targetBuys.reduce((s, r) => s + Number(r.value_cents), 0));
 console.log(`target: the only matched customer with ${v} impressions; ground truth: ${targetBuys.length} purchase(s) in the campaign window, ${truthSpend} cents`);
 
-function spendTemplate(extra: object) {
+function spendTemplate(extra: object): TemplateInput {
   return { version: 1, name: "spend by exposure cap", base: { owner: "advertiser", dataset: "exposures" }, events: { owner: "retailer", dataset: "purchases", joinOn: "join_key", join: "left" },
     params: { maxImpressions: { type: "int", min: 0, max: 1000 } },
     filters: [{ column: "exposures.impressions", op: "le", value: { param: "maxImpressions" } },

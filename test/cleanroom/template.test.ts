@@ -302,3 +302,34 @@ describe("templates: canonical hash and approval", () => {
     expect(room.registry.snapshot()).toEqual([]);
   });
 });
+
+describe("templates: budget amounts as numbers (exactly, as rationals)", () => {
+  const golden = "d890377903a27a7d137146d82e94b926461e6b1ed58d19dcdf6eb5848e4ef6b2";
+  it("a number ε per aggregate is the same template as its decimal string: same canonical form, same approved hash", () => {
+    const asNumber = lift({ epsilonPerAggregate: 0.2, breakdown: "region", numConvSquared: true });
+    expect(templateHash(asNumber)).toBe(golden);
+    // written by hand (not through the builder): the parser converts, the hash is the string's
+    const raw = { ...lift({ breakdown: "region", numConvSquared: true }), noise: { mechanism: "laplace", epsilonPerAggregate: 0.2 } };
+    expect(templateHash(raw)).toBe(golden);
+    expect(parseTemplate(raw).noise).toEqual({ mechanism: "laplace", epsilonPerAggregate: "0.2" });
+    const gaussian = { ...lift(), noise: { mechanism: "gaussian", rhoPerAggregate: 0.01 } };
+    expect(templateHash(gaussian)).toBe("d10fc33148b980328e1602d8c434c0e5a1e0d15074f0423311974e6da1d4075f");
+  });
+
+  it("converts via the shortest round-trip decimal (0.1 is 1/10, not the binary double), and costs exactly", () => {
+    const t = { ...lift(), noise: { mechanism: "laplace", epsilonPerAggregate: 0.1 } };
+    const c = templateCost(t, params) as { epsilon: import("../../kernel-lib/src/dp/rational.js").Rational };
+    expect(ratToString(c.epsilon)).toBe("1/2"); // 5 quantities × 1/10
+    expect(parseTemplate({ ...lift(), noise: { mechanism: "laplace", epsilonPerAggregate: 1e-7 } }).noise!.epsilonPerAggregate).toBe(
+      "1e-7",
+    );
+  });
+
+  it("refuses a negative or non-finite number naming the field", () => {
+    expectRefusal("TEMPLATE_INVALID", () => parseTemplate({ ...lift(), noise: { mechanism: "laplace", epsilonPerAggregate: -0.1 } }));
+    expect(() => parseTemplate({ ...lift(), noise: { mechanism: "laplace", epsilonPerAggregate: -0.1 } })).toThrow(
+      /"template.noise.epsilonPerAggregate"/,
+    );
+    expectRefusal("TEMPLATE_INVALID", () => parseTemplate({ ...lift(), noise: { mechanism: "laplace", epsilonPerAggregate: Infinity } }));
+  });
+});

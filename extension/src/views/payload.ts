@@ -355,6 +355,36 @@ function purposeView(p: PayloadOf<"purpose">): Child[] {
   ];
 }
 
+function previewView(p: PayloadOf<"preview">): Child[] {
+  const pct = `${Math.round(p.confidence * 1000) / 10}%`;
+  return [
+    header("Query preview — nothing charged", p),
+    h("div", { class: "crl-meta" }, kv("template", hash(p.templateHash))),
+    h("div", { class: "crl-preview-threshold" }, h("b", {}, "Threshold "), p.threshold.text),
+    p.refused
+      ? h("div", { class: "crl-error-code" }, `✗ approval and runs would be refused: ${p.refused.code}`, h("div", {}, p.refused.message))
+      : null,
+    p.checks.length
+      ? table(
+          ["uses", "column", "owner's rule", "verdict", "the rule allows"],
+          p.checks.map((c) => [c.use, h("code", {}, c.column), c.rule, status(c.allowed ? "allow" : "deny"), c.reason]),
+        )
+      : null,
+    p.plusMinus.length
+      ? table(
+          ["released number", `± at ${pct}`],
+          p.plusMinus.map((x) => [x.name, h("span", { class: "crl-num" }, `±${fmtNum(x.plusMinus)}`)]),
+        )
+      : h("div", { class: "crl-muted" }, "no noise: threshold only, NOT differentially private"),
+    h(
+      "div",
+      { class: "crl-meta" },
+      kv("cost per run", p.cost ?? "none"),
+      p.runsLeft ? kv("runs left", `${p.runsLeft.runs} for ${p.runsLeft.party}`) : null,
+    ),
+  ];
+}
+
 function errorView(p: PayloadOf<"error">): Child[] {
   return [
     h("div", { class: "crl-error-code" }, `✗ ${p.code}`, p.field ? h("span", { class: "crl-muted" }, ` (field "${p.field}")`) : null),
@@ -399,6 +429,9 @@ export function renderPayload(p: CleanRoomPayload): View {
       break;
     case "progress":
       children = progressView(p);
+      break;
+    case "preview":
+      children = previewView(p);
       break;
   }
   const node = h(

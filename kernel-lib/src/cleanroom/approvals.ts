@@ -12,7 +12,8 @@
 import type { Database } from "better-sqlite3";
 import { CleanRoomError } from "../errors.js";
 import { checkTemplate, type CheckedTemplate, type PlanContext } from "./plan.js";
-import { parseTemplate, type ParsedTemplate } from "./template.js";
+import { thresholdText } from "./review.js";
+import { parseTemplate, templateMinimum, type ParsedTemplate } from "./template.js";
 
 /** Status of one template in the room. */
 export interface ApprovalStatus {
@@ -21,6 +22,12 @@ export interface ApprovalStatus {
   owners: string[];
   approvedBy: string[];
   approved: boolean;
+  /**
+   * Set by `approve`: the threshold the template will actually run with in this room — the
+   * maximum of its own minimum and every owner's COUNT_DISTINCT minimum (`from`: "template" or
+   * the `owner/dataset` whose rule set it), and the same sentence a preview shows.
+   */
+  threshold?: { effective: number; from: string; template: number; text: string };
 }
 
 /**
@@ -66,7 +73,16 @@ export class TemplateRegistry {
         .prepare("INSERT OR IGNORE INTO cleanroom_approvals (room_id, template_hash, party, approved_at) VALUES (?, ?, ?, ?)")
         .run(this.roomId, hash, party, new Date().toISOString());
     })();
-    return this.status(hash);
+    const own = templateMinimum(t);
+    return {
+      ...this.status(hash),
+      threshold: {
+        effective: checked.minimum,
+        from: checked.minimumFrom,
+        template: own,
+        text: thresholdText(checked.minimum, checked.minimumFrom, own),
+      },
+    };
   }
 
   /** Approval status of a hash (`NOT_FOUND` if never proposed). */

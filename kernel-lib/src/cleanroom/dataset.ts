@@ -20,6 +20,7 @@ import * as aq from "arquero";
 import { z } from "zod";
 import { createHash } from "node:crypto";
 import { CleanRoomError, invalid } from "../errors.js";
+import { didYouMean } from "../purpose/taxonomy.js";
 
 /** An arquero table (the clean room's in-memory representation). */
 export type Table = aq.ColumnTable;
@@ -173,10 +174,27 @@ export function loadDataset(name: string, owner: string, data: unknown, schemaIn
   const schema = parseDatasetSchema(schemaInput);
   const input = toInput(data);
   const have = input.columnNames();
-  for (const col of Object.keys(schema.columns))
-    if (!have.includes(col)) invalid(`data.${col}`, "a column declared in the schema", undefined, "DATASET_INVALID");
+  const declared = Object.keys(schema.columns);
+  // column names are schema, echoed with the declared ones (a name that is not an identifier is not echoed)
+  const echo = (c: string) => (/^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(c) ? c : "(unnamed)");
+  for (const col of declared)
+    if (!have.includes(col)) {
+      const extra = have.filter((c) => !Object.hasOwn(schema.columns, c)).map(echo);
+      throw new CleanRoomError(
+        "DATASET_INVALID",
+        `"data.${col}" expected a column declared in the schema, got no column ${col} in the data${didYouMean(col, extra).replace("did you mean", "is it")}; ` +
+          `declared columns: ${declared.join(", ")}`,
+        { field: `data.${col}`, expected: "a column declared in the schema", got: "missing", columns: declared },
+      );
+    }
   for (const col of have)
-    if (!(col in schema.columns)) invalid(`data.${col}`, "only columns declared in the schema", "an undeclared column", "DATASET_INVALID");
+    if (!Object.hasOwn(schema.columns, col))
+      throw new CleanRoomError(
+        "DATASET_INVALID",
+        `"data.${echo(col)}" expected only columns declared in the schema, got an undeclared column ${echo(col)}${didYouMean(col, declared)}; ` +
+          `declared columns: ${declared.join(", ")}`,
+        { field: `data.${echo(col)}`, expected: "only columns declared in the schema", got: "an undeclared column", columns: declared },
+      );
   const n = input.numRows();
   const cols: Record<string, unknown[] | Float64Array> = {};
   for (const [col, spec] of Object.entries(schema.columns)) cols[col] = coerceColumn(col, spec, columnArray(input, col), n);

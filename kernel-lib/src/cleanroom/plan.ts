@@ -17,6 +17,7 @@ import type { Dataset } from "./dataset.js";
 import type { DimValue } from "./aggregates.js";
 import { requireExactRange } from "./aggregates.js";
 import { isIdentifierColumn } from "./dataset.js";
+import { didYouMean } from "../purpose/taxonomy.js";
 import { allowsAggregate, combineRules, joinIsRequired, type AnalysisRule, type AnalysisRuleAggregation } from "./rules.js";
 import { groupsPerUnit, noiseQuantities, templateMinimum, validateParams, type ParamValues, type Template } from "./template.js";
 
@@ -130,6 +131,23 @@ function refuse(field: string, why: string, reason: string): never {
   throw new CleanRoomError("QUERY_NOT_APPROVED", `"${field}" ${why}`, { field, reason });
 }
 
+/** A column the dataset does not have: echo the name and list the valid ones (schema names are not personal data). */
+function unknownColumn(field: string, alias: string, column: string, valid: string[]): never {
+  throw new CleanRoomError(
+    "TEMPLATE_INVALID",
+    `"${field}" expected a column of ${alias}, got ${column}, which ${alias} does not have${didYouMean(column, valid)}; ` +
+      `columns of ${alias}: ${valid.join(", ")}`,
+    { field, expected: `a column of ${alias}`, got: column, columns: valid },
+  );
+}
+
+/** What `rule` allows on `column`, in words: "SUM(value_cents)", "store_region as a dimension", … */
+export function ruleAllows(rule: AnalysisRuleAggregation, column: string): string {
+  const fns = rule.aggregateColumns.filter((a) => a.columnNames.includes(column)).map((a) => `${a.function}(${column})`);
+  const parts = [...fns, ...(rule.dimensionColumns.includes(column) ? [`${column} as a dimension`] : [])];
+  return parts.length ? parts.join(", ") : `nothing on ${column}`;
+}
+
 function resolver(t: Template, ctx: PlanContext) {
   const base = ctx.dataset(t.base.owner, t.base.dataset);
   const events = t.events ? ctx.dataset(t.events.owner, t.events.dataset) : undefined;
@@ -137,7 +155,7 @@ function resolver(t: Template, ctx: PlanContext) {
     const [alias, column] = ref.split(".") as [string, string];
     const side: Side = alias === t.base.dataset ? "base" : "events";
     const ds = side === "base" ? base : events!;
-    if (!(column in ds.schema.columns)) invalid(field, `a column of ${alias}`, column, "TEMPLATE_INVALID");
+    if (!Object.hasOwn(ds.schema.columns, column)) unknownColumn(field, alias, column, Object.keys(ds.schema.columns));
     if (isIdentifierColumn(ds.schema, column))
       refuse(field, "names an identifier column; identifiers are never output, filtered or aggregated", "identifier");
     return { side, column, ds };
@@ -220,9 +238,14 @@ export function checkTemplate(t: Template, ctx: PlanContext): CheckedTemplate {
     const u = used[side];
     for (const d of u.dims)
       if (!rule.dimensionColumns.includes(d))
-        refuse(`template.groupBy`, `column ${d} is not a dimension column in the rule of ${key}`, "rule");
+        refuse(
+          `template.groupBy`,
+          `column ${d} is not a dimension column in the rule of ${key}; its dimension columns: ${rule.dimensionColumns.join(", ") || "none"}`,
+          "rule",
+        );
     for (const [c, fn] of u.aggs)
-      if (!allowsAggregate(rule, c, fn)) refuse(`template.aggregates`, `${fn}(${c}) is not allowed by the rule of ${key}`, "rule");
+      if (!allowsAggregate(rule, c, fn))
+        refuse(`template.aggregates`, `${fn}(${c}) is not allowed by the rule of ${key}; on ${c} it allows ${ruleAllows(rule, c)}`, "rule");
     const filterable = new Set([...rule.dimensionColumns, ...rule.aggregateColumns.flatMap((a) => a.columnNames)]);
     for (const c of u.filters)
       if (!filterable.has(c))

@@ -26,6 +26,7 @@ import type { PrivacyCost } from "../dp/accountant.js";
 import { countSensitivity, sumSensitivity } from "../dp/bounding.js";
 import { costOf, mechanism, mechanisms, registryVersion, sensitivityFor, type NoiseMechanism } from "../dp/registry.js";
 import { AWS_MAX_THRESHOLD, AWS_MIN_THRESHOLD } from "./rules.js";
+import { didYouMean } from "../purpose/taxonomy.js";
 
 /** Threshold presets matching the anchors (ADH, fbpcs, AWS). */
 export const THRESHOLD_PRESETS = {
@@ -41,7 +42,33 @@ export type ThresholdPreset = keyof typeof THRESHOLD_PRESETS;
 const Name = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, "expected an identifier [A-Za-z_][A-Za-z0-9_]*");
 const ColRef = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}\.[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'expected "dataset.column"');
 const SafeInt = z.number().int().min(-Number.MAX_SAFE_INTEGER).max(Number.MAX_SAFE_INTEGER);
-const Decimal = z.string().regex(/^\d+(\.\d+)?([eE][+-]?\d+)?$|^\d+\/\d+$/, 'expected a positive decimal string such as "0.1"');
+const DecimalString = z.string().regex(/^\d+(\.\d+)?([eE][+-]?\d+)?$|^\d+\/\d+$/, 'expected a positive decimal string such as "0.1"');
+/**
+ * A budget amount: a decimal string (kept as written, so canonical forms and approved hashes
+ * do not change), or a finite JS number ≥ 0, converted EXACTLY to the decimal string of its
+ * shortest round trip, `String(x)` (0.1 → "0.1", 1e-7 → "1e-7"): the number the user typed,
+ * not the binary double's expansion. `{ epsilonPerAggregate: 0.1 }` and `"0.1"` are the same
+ * template with the same hash.
+ */
+const Decimal = z.union([
+  DecimalString,
+  z
+    .number()
+    .refine((x) => Number.isFinite(x) && x >= 0, 'expected a positive decimal string such as "0.1" or a finite number ≥ 0')
+    .transform((x) => decimalFromNumber(x)),
+]);
+
+/**
+ * The exact decimal string of a finite number ≥ 0: its shortest round-trip form `String(x)`
+ * (how JS prints it), so `0.1` means the rational 1/10. The rule for every budget amount
+ * given as a number.
+ *
+ * @example decimalFromNumber(0.1) // "0.1"
+ */
+export function decimalFromNumber(x: number): string {
+  if (typeof x !== "number" || !Number.isFinite(x) || x < 0) invalid("value", "a finite number ≥ 0", x, "DP_PARAM_INVALID");
+  return String(x);
+}
 
 const ParamSpec = z.discriminatedUnion("type", [
   z.strictObject({ type: z.literal("int"), min: SafeInt, max: SafeInt }),
@@ -82,16 +109,21 @@ const InputRef = z.strictObject({ owner: z.string().min(1).max(64), dataset: Nam
  * rhoPerAggregate: "0.01" }`: one shape per mechanism of the registry (dp/registry.ts).
  */
 export type TemplateNoise = { mechanism: string } & { [budgetField: string]: string };
+/** A template's noise as written: the budget field may be a decimal string or a number (see `Decimal`). */
+export type TemplateNoiseInput = { mechanism: string } & { [budgetField: string]: string | number };
 
 /** The discriminated union over the registered mechanisms. */
-function noiseSchema(): z.ZodType<TemplateNoise> {
+function noiseSchema(): z.ZodType<TemplateNoise, TemplateNoiseInput> {
   const options = mechanisms().map((m) => z.strictObject({ mechanism: z.literal(m.templateName), [m.budgetField]: Decimal }));
   type Option = (typeof options)[number];
-  return z.discriminatedUnion("mechanism", options as unknown as [Option, ...Option[]]) as unknown as z.ZodType<TemplateNoise>;
+  return z.discriminatedUnion("mechanism", options as unknown as [Option, ...Option[]]) as unknown as z.ZodType<
+    TemplateNoise,
+    TemplateNoiseInput
+  >;
 }
 
 /** zod schema of a query template (strict everywhere) whose noise is one of `noise`'s shapes. */
-const schemaWith = (noise: z.ZodType<TemplateNoise>) =>
+const schemaWith = (noise: z.ZodType<TemplateNoise, TemplateNoiseInput>) =>
   z.strictObject({
     version: z.literal(1),
     name: z.string().min(1).max(100),
@@ -271,7 +303,16 @@ export function validateParams(t: Template, params: unknown): ParamValues {
   if (params === null || typeof params !== "object" || Array.isArray(params)) invalid("params", "an object of parameter values", params);
   const p = params as Record<string, unknown>;
   for (const k of Object.keys(p))
-    if (!Object.hasOwn(t.params, k)) invalid(`params.${k}`, "a parameter declared by the template", "an undeclared parameter");
+    if (!Object.hasOwn(t.params, k)) {
+      const declared = Object.keys(t.params);
+      const name = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/.test(k) ? k : "(unnamed)"; // parameter names are schema; a garbage key is not echoed
+      throw new CleanRoomError(
+        "PARAM_INVALID",
+        `"params.${k}" expected a parameter declared by the template, got an undeclared parameter ${name}${didYouMean(k, declared)}; ` +
+          `declared: ${declared.join(", ") || "none"}`,
+        { field: `params.${k}`, expected: "a parameter declared by the template", got: "an undeclared parameter", declared },
+      );
+    }
   const out: ParamValues = {};
   for (const [name, spec] of Object.entries(t.params)) {
     const v = p[name];

@@ -202,6 +202,41 @@ export const EXAMPLE_PAYLOADS: { [K in PayloadKind]: Extract<CleanRoomPayloadInp
     etaMs: 4100,
     state: "running",
   },
+  preview: {
+    kind: "preview",
+    version: 1,
+    title: "Preview — lift by region (nothing charged)",
+    templateHash: H2,
+    threshold: {
+      effective: 100,
+      from: "advertiser/exposures",
+      template: 20,
+      text:
+        "≥ 100 distinct people per released row (set by the analysis rule of advertiser/exposures; " +
+        "the template's own minimum 20 is looser and does not apply)",
+    },
+    checks: [
+      {
+        use: "aggregate",
+        column: "AVG(purchases.value_cents)",
+        rule: "retailer/purchases",
+        allowed: false,
+        reason: "allows SUM(value_cents)",
+      },
+      { use: "dimension", column: "exposures.region", rule: "advertiser/exposures", allowed: true, reason: "allows region as a dimension" },
+    ],
+    plusMinus: [
+      { name: "units", plusMinus: 15 },
+      { name: "value", plusMinus: 1497683 },
+    ],
+    confidence: 0.95,
+    cost: "ε = 1",
+    runsLeft: { party: "advertiser", runs: 3 },
+    refused: {
+      code: "QUERY_NOT_APPROVED",
+      message: "AVG(value_cents) is not allowed by the rule of retailer/purchases; on value_cents it allows SUM(value_cents)",
+    },
+  },
 };
 
 /** A refused query: empty rows, with the "why blocked" trace. */

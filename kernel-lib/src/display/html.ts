@@ -313,6 +313,39 @@ function errorHtml(p: PayloadOf<"error">): string {
   );
 }
 
+function previewHtml(p: PayloadOf<"preview">): string {
+  let out = header("Query preview — nothing charged", p);
+  out += `<div>${kv([["template", `<code style="${MONO}">${esc(shortHash(p.templateHash))}</code>`]])}</div>`;
+  out += `<div style="margin:6px 0"><b>Threshold</b> ${esc(p.threshold.text)}</div>`;
+  if (p.refused)
+    out +=
+      `<div style="color:${C.bad};font-weight:600;margin:6px 0">✗ approval and runs would be refused: ${esc(p.refused.code)}</div>` +
+      `<div>${esc(p.refused.message)}</div>`;
+  if (p.checks.length)
+    out += table(
+      ["uses", "column", "owner's rule", "verdict", "the rule allows"],
+      p.checks.map((c) => [
+        esc(c.use),
+        `<code style="${MONO}">${esc(c.column)}</code>`,
+        esc(c.rule),
+        status(c.allowed ? "allow" : "deny"),
+        esc(c.reason),
+      ]),
+    );
+  const pct = `${Math.round(p.confidence * 1000) / 10}%`;
+  if (p.plusMinus.length)
+    out += table(
+      ["released number", `± at ${pct}`],
+      p.plusMinus.map((x) => [esc(x.name), `<span style="display:block;text-align:right">±${esc(fmtNum(x.plusMinus))}</span>`]),
+    );
+  else out += `<div style="${C.muted}">no noise: threshold only, NOT differentially private</div>`;
+  out += `<div>${kv([
+    ["cost per run", esc(p.cost ?? "none")],
+    ...(p.runsLeft ? ([["runs left", `${esc(p.runsLeft.runs)} for ${esc(p.runsLeft.party)}`]] as [string, string][]) : []),
+  ])}</div>`;
+  return out;
+}
+
 /**
  * Render a payload as self-contained HTML (inline styles, no script).
  *
@@ -339,5 +372,7 @@ export function toHtml(p: CleanRoomPayload): string {
       return wrap(p, errorHtml(p));
     case "progress":
       return wrap(p, progressHtml(p, esc));
+    case "preview":
+      return wrap(p, previewHtml(p));
   }
 }

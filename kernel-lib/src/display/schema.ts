@@ -314,6 +314,27 @@ export const ProgressPayload = z.strictObject({
   state: z.enum(["running", "done", "failed"]),
 });
 
+// ---------------------------------------------------------------- preview
+
+/** A room-aware query preview (`previewQuery`): effective threshold, the owners' verdicts, ± per number, cost. Nothing charged. */
+export const PreviewPayload = z.strictObject({
+  kind: z.literal("preview"),
+  ...base,
+  templateHash: z.string(),
+  /** The threshold a run would apply, who set it, and the template's own minimum. */
+  threshold: z.strictObject({ effective: count, from: z.string(), template: count, text: z.string() }),
+  /** Each column use the owners' rules judge: allowed or refused, by whose rule, and what it allows. */
+  checks: z.array(z.strictObject({ use: z.string(), column: z.string(), rule: z.string(), allowed: z.boolean(), reason: z.string() })),
+  /** ± (half-width at `confidence`) of every released noisy number. */
+  plusMinus: z.array(z.strictObject({ name: z.string(), plusMinus: nonNeg })),
+  confidence: fraction,
+  /** Cost of one run as text (e.g. "ε = 1"), null for threshold-only templates. Not charged. */
+  cost: z.string().nullable(),
+  runsLeft: z.strictObject({ party: z.string(), runs: count }).optional(),
+  /** The refusal approval and runs would raise. */
+  refused: z.strictObject({ code: z.string(), message: z.string() }).optional(),
+});
+
 // ---------------------------------------------------------------- the union
 
 /** The payload schema: one discriminated union on `kind`. */
@@ -328,6 +349,7 @@ export const CleanRoomPayload = z
     PurposePayload,
     ErrorPayload,
     ProgressPayload,
+    PreviewPayload,
   ])
   .superRefine((p, ctx) => {
     if (p.kind === "progress" && p.done > p.total) {

@@ -203,6 +203,32 @@ function purposeText(p: PayloadOf<"purpose">): string[] {
   return out;
 }
 
+function previewText(p: PayloadOf<"preview">): string[] {
+  const out = title("Query preview — nothing charged", p);
+  out.push(`template ${shortHash(p.templateHash)}`, `threshold: ${p.threshold.text}`);
+  if (p.refused) out.push(`✗ approval and runs would be refused: ${p.refused.code} — ${p.refused.message}`);
+  if (p.checks.length)
+    out.push(
+      ...table(
+        ["uses", "column", "owner's rule", "verdict", "the rule allows"],
+        p.checks.map((c) => [c.use, c.column, c.rule, st(c.allowed ? "allow" : "deny"), c.reason]),
+      ),
+    );
+  const pct = `${Math.round(p.confidence * 1000) / 10}%`;
+  if (p.plusMinus.length) {
+    const pm = p.plusMinus.map((x) => `±${fmtNum(x.plusMinus)}`);
+    const w = Math.max(...pm.map((s) => s.length), `± at ${pct}`.length);
+    out.push(
+      ...table(
+        ["released number", `± at ${pct}`.padStart(w)],
+        p.plusMinus.map((x, i) => [x.name, pm[i]!.padStart(w)]),
+      ),
+    );
+  } else out.push("noise: none (threshold only: NOT differentially private)");
+  out.push(`cost per run: ${p.cost ?? "none"}${p.runsLeft ? ` · ${p.runsLeft.runs} run(s) left for ${p.runsLeft.party}` : ""}`);
+  return out;
+}
+
 /**
  * Render a payload as plain text.
  *
@@ -238,6 +264,9 @@ export function toText(p: CleanRoomPayload): string {
       break;
     case "progress":
       lines = progressText(p);
+      break;
+    case "preview":
+      lines = previewText(p);
       break;
   }
   return lines.map((l) => l.trimEnd()).join("\n");

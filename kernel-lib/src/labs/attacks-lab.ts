@@ -31,6 +31,7 @@ import { refreshWarning } from "../dp/budget.js";
 import { ratFrom, ratToNumber } from "../dp/rational.js";
 import { isCleanRoomError } from "../errors.js";
 import type { DatasetSchema } from "../cleanroom/dataset.js";
+import type { TemplateInput } from "../cleanroom/template.js";
 
 export const LAB_REGIONS = ["north", "south", "east", "west"] as const;
 export type LabRegion = (typeof LAB_REGIONS)[number];
@@ -125,7 +126,7 @@ export function cohortTemplate(o: {
   threshold?: number;
   differenceCheck?: number;
   epsilonPerAggregate?: string;
-}): object {
+}): TemplateInput {
   const ds = o.dataset ?? "customers";
   const defences = [
     o.differenceCheck ? `diffcheck k=${o.differenceCheck}` : null,
@@ -473,7 +474,7 @@ export function adhImpressions(rng: Rng): {
   rows: { join_key: string; campaign: string; day: number }[];
   schema: LabSchema;
   rule: object;
-  template: (o: { owner: string; differenceCheck?: number }) => object;
+  template: (o: { owner: string; differenceCheck?: number }) => TemplateInput;
 } {
   const rows: { join_key: string; campaign: string; day: number }[] = [];
   for (let i = 0; i < 400; i++) rows.push({ join_key: "jk_" + hex(rng.bytes(8)), campaign: "123", day: 1 });

@@ -17,7 +17,15 @@
  * Spec: issue 4 (approved templates), issue 5 (cost before running, planning).
  */
 import { invalid } from "../errors.js";
-import { parseTemplate, templateCost, noiseParams, templateMinimum, THRESHOLD_PRESETS, type Template } from "../cleanroom/template.js";
+import {
+  parseTemplate,
+  templateCost,
+  noiseParams,
+  templateMinimum,
+  THRESHOLD_PRESETS,
+  type Template,
+  type TemplateInput,
+} from "../cleanroom/template.js";
 import { costText, costToJson, type PrivacyCost, type PrivacyCostJson } from "../dp/accountant.js";
 import { mechanism as lookupMechanism, type NoiseMechanism } from "../dp/registry.js";
 import { ratFrom, ratSub, ratCompare, ratToDecimal, type Rational } from "../dp/rational.js";
@@ -99,7 +107,11 @@ function operandText(v: Template["filters"][number]["value"]): string {
  * const p = previewTemplate(liftTemplate({ advertiser: "advertiser", retailer: "retailer", epsilonPerAggregate: "0.2" }), { startDay: 0, endDay: 27 });
  * console.log(p.text); p.cost?.text // "ε = 1"
  */
-export function previewTemplate(template: unknown, params?: Record<string, unknown>, opts: { confidence?: number } = {}): TemplatePreview {
+export function previewTemplate(
+  template: TemplateInput,
+  params?: Record<string, unknown>,
+  opts: { confidence?: number } = {},
+): TemplatePreview {
   const t = parseTemplate(template);
   const confidence = opts.confidence ?? 0.95;
   if (typeof confidence !== "number" || !(confidence >= 0.5 && confidence < 1))

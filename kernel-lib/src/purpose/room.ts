@@ -278,6 +278,8 @@ export class PurposeRoom {
       () => {
         const grant = input.grant === undefined ? this.findGrant(input.requester, input.purpose) : input.grant;
         if (input.grant === undefined && grant === null) {
+          // an unknown purpose name is a typo to fix, not a grant to declare: name the closest ones
+          if (input.purpose !== undefined && this.tryResolve(input.purpose) === null) this.#taxonomy.resolveUse(input.purpose, "purpose");
           const who = auditWho(input.requester);
           const use = purposeOrNull(this.tryResolve(input.purpose));
           throw new CleanRoomError(

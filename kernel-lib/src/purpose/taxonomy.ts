@@ -180,6 +180,31 @@ export function editDistance(a: string, b: string): number {
   return prev[b.length]!;
 }
 
+/**
+ * The names among `names` closest to `input` (edit distance, case-insensitive), best first:
+ * the cheap "did you mean" of every error that echoes a schema name (columns, parameters,
+ * purposes — never values). Empty when nothing is plausibly close.
+ *
+ * @example closestNames("startDy", ["startDay", "endDay"]) // ["startDay"]
+ */
+export function closestNames(input: string, names: readonly string[], n = 1): string[] {
+  if (input.length > 128) return [];
+  const low = input.toLowerCase();
+  const limit = Math.max(2, Math.floor(input.length / 3));
+  return names
+    .map((name) => [name, editDistance(low, name.toLowerCase())] as const)
+    .filter(([, d]) => d <= limit)
+    .sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1))
+    .slice(0, n)
+    .map(([name]) => name);
+}
+
+/** " (did you mean x?)" for the closest of `names`, or "" when none is close. */
+export function didYouMean(input: string, names: readonly string[]): string {
+  const [best] = closestNames(input, names);
+  return best === undefined ? "" : ` (did you mean ${best}?)`;
+}
+
 const KIND_FIELD: Record<TaxonomyKind, string> = { dataUse: "purpose", dataCategory: "category", dataSubject: "subject" };
 
 /**
@@ -248,7 +273,8 @@ export class Taxonomy {
     const suggestions = this.closest(kind, trimmed);
     throw new CleanRoomError(
       "PURPOSE_UNKNOWN",
-      `"${field}" expected a ${kind} from the taxonomy, got ${echoSafe(name)}; closest valid names: ${suggestions.join(", ")}`,
+      `"${field}" expected a ${kind} from the taxonomy, got ${echoSafe(name)}; ` +
+        `closest valid names: ${suggestions.join(", ")} (did you mean ${suggestions[0]}?)`,
       { field, expected: `a ${kind} from the taxonomy`, got: echoSafe(name), suggestions },
     );
   }

@@ -19,6 +19,9 @@ import { liftFromRelease, type ReleasedLiftResult } from "../studies/release.js"
 import { withMimeBundle } from "../display/bundle.js";
 import { liftPayloadFromResult, queryPayloadFromResult } from "../display/from-results.js";
 import { refusalValue, type RefusalView } from "../display/refusal.js";
+import { internals } from "../session/lab.js";
+import { templateMinimum, type TemplateInput } from "../cleanroom/template.js";
+import { thresholdText } from "../cleanroom/review.js";
 import { paramsArg, parseAtDoor, partyArg, purposeName, requireLab, shortName, templateArg } from "./door.js";
 
 const queryShape = {
@@ -39,7 +42,8 @@ const queryShape = {
 const QueryInput = z.strictObject(queryShape);
 /** What {@link cleanRoomQuery} takes (checked by the strict schema above). */
 export interface QueryInput {
-  template: unknown;
+  /** The approved template (plan data, e.g. from `liftTemplate`) or its hash. */
+  template: TemplateInput | string;
   params?: Record<string, unknown>;
   party: Party | string;
   analyst: string;
@@ -72,14 +76,48 @@ async function run(lab: Lab, q: Parsed): Promise<CleanRoomResult | EnclaveQueryR
  * const e = await cleanRoomQuery(lab, { template: t, params, party: "advertiser", analyst: "bo", purpose: "measurement", executor: "enclave" })
  */
 export async function cleanRoomQuery(lab: Lab, input: QueryInput & { executor: "enclave" }): Promise<EnclaveQueryResult>;
-export async function cleanRoomQuery(lab: Lab, input: QueryInput): Promise<CleanRoomResult>;
-export async function cleanRoomQuery(lab: Lab, input: QueryInput): Promise<CleanRoomResult | EnclaveQueryResult> {
+export async function cleanRoomQuery(lab: Lab, input: QueryInput): Promise<QueryOutcome>;
+export async function cleanRoomQuery(lab: Lab, input: QueryInput): Promise<QueryOutcome | EnclaveQueryResult> {
   const l = requireLab(lab, "cleanRoomQuery");
   const q = parseAtDoor(QueryInput, input, "input");
   const r = await run(l, q);
-  if (q.executor === "enclave") return r; // already renders as an enclave query
-  return withMimeBundle({ ...r }, (x) => queryPayloadFromResult(x, { purpose: x.purpose }));
+  if (q.executor === "enclave") return r as EnclaveQueryResult; // already renders as an enclave query
+  const own = templateMinimum(internals(l).room.resolveTemplate(q.template));
+  const { minimum, minimumFrom } = r.suppressed;
+  const threshold: ThresholdInForce = {
+    effective: minimum,
+    from: minimumFrom,
+    template: own,
+    raised: own < minimum,
+    text: thresholdText(minimum, minimumFrom, own),
+  };
+  return withMimeBundle({ ...r, threshold }, (x) =>
+    queryPayloadFromResult(x, {
+      purpose: x.purpose,
+      ...(x.threshold.raised
+        ? {
+            title: `${x.templateName} — threshold ≥ ${minimum} from the analysis rule of ${minimumFrom} (the template's own ${own} is looser)`,
+          }
+        : {}),
+    }),
+  );
 }
+
+/** The threshold a query ran with, beside the template's own (see docs/templates.md, "Thresholds"). */
+export interface ThresholdInForce {
+  /** Minimum distinct people per released row that applied. */
+  effective: number;
+  /** "template", or the `owner/dataset` whose analysis rule set it. */
+  from: string;
+  /** The template's own minimum (preset resolved). */
+  template: number;
+  /** True when an owner's rule was stricter than the template: the template's threshold did not apply. */
+  raised: boolean;
+  text: string;
+}
+
+/** What {@link cleanRoomQuery} returns (engine executor): the result and the threshold in force. */
+export type QueryOutcome = CleanRoomResult & { threshold: ThresholdInForce };
 
 /** What `attempt` returns for a refused call. */
 export type Refusal = RefusalView;

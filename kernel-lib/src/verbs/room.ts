@@ -17,6 +17,7 @@ import type { PurposeGrant } from "../purpose/policy.js";
 import type { ApprovalStatus } from "../cleanroom/approvals.js";
 import type { DatasetDescription } from "../cleanroom/dataset.js";
 import { registerLiveLab } from "./live.js";
+import type { TemplateInput } from "../cleanroom/template.js";
 import { datasetName, parseAtDoor, partyArg, purposeName, requireLab, shortName, templateArg } from "./door.js";
 
 const dpValue = z.union([z.string().max(64), z.number()]);
@@ -225,7 +226,7 @@ const ApproveInput = z.strictObject({
  */
 export function approveTemplate(
   lab: Lab,
-  input: { template: unknown; party: Party | string; executor?: "engine" | "enclave" },
+  input: { template: TemplateInput | string; party: Party | string; executor?: "engine" | "enclave" },
 ): ApprovalStatus {
   const l = requireLab(lab, "approveTemplate");
   const { template, party, executor } = parseAtDoor(ApproveInput, input, "input");

@@ -15,7 +15,7 @@
 import type { QueryResult } from "../release.js";
 import type { AnalysisRuleAggregation } from "../rules.js";
 import type { DatasetSchema } from "../dataset.js";
-import type { TemplateInput, ThresholdPreset } from "../template.js";
+import { decimalFromNumber, type TemplateInput, type ThresholdPreset } from "../template.js";
 
 export type LiftBreakdown = "region" | "age_band" | "channel";
 
@@ -31,8 +31,8 @@ export interface LiftTemplateOptions {
   conversionCap?: number;
   threshold?: number | ThresholdPreset;
   style?: "drop" | "remainder" | "error";
-  /** Laplace ε per aggregate (decimal string); omit for a threshold-only run. */
-  epsilonPerAggregate?: string;
+  /** Laplace ε per aggregate: a decimal string, or a number (exactly `String(x)`: 0.1 is 1/10); omit for a threshold-only run. */
+  epsilonPerAggregate?: string | number;
   /** Also release fbpcs `NumConvSquared` (Σ per-user conversions², one more noised aggregate). */
   numConvSquared?: boolean;
   /** Range of the attribution-window parameters `startDay` / `endDay`. */
@@ -74,7 +74,15 @@ export function liftTemplate(o: LiftTemplateOptions): TemplateInput {
       ...(o.numConvSquared ? [{ name: "numConvSquared", fn: "countSquares" as const }] : []),
     ],
     threshold: { minimum: o.threshold ?? "fbpcs_kanon", style: o.style ?? "drop" },
-    ...(o.epsilonPerAggregate ? { noise: { mechanism: "laplace" as const, epsilonPerAggregate: o.epsilonPerAggregate } } : {}),
+    ...(o.epsilonPerAggregate !== undefined && o.epsilonPerAggregate !== ""
+      ? {
+          noise: {
+            mechanism: "laplace" as const,
+            epsilonPerAggregate:
+              typeof o.epsilonPerAggregate === "number" ? decimalFromNumber(o.epsilonPerAggregate) : o.epsilonPerAggregate,
+          },
+        }
+      : {}),
   };
 }
 
