@@ -88,11 +88,18 @@ describe("query view: per-column noise and ±", () => {
     for (const c of p.columns.filter((x) => x.noise)) {
       const pm = `±${c.noise!.halfWidth!.toLocaleString("en-US")}`;
       expect(txt(node.querySelector(`tfoot [data-pm="${c.name}"]`)), c.name).toBe(pm);
-      expect(txt(node.querySelector(`[data-noise-column="${c.name}"]`)), c.name).toContain(`scale ${c.noise!.scale.toLocaleString("en-US")}`);
+      expect(txt(node.querySelector(`[data-noise-column="${c.name}"]`)), c.name).toContain(
+        `scale ${c.noise!.scale.toLocaleString("en-US")}`,
+      );
       expect(txt(node.querySelector(`[data-noise-column="${c.name}"]`)), c.name).toContain(pm);
     }
     const text = toText(p);
-    expect(text).toMatch(new RegExp(`^\\s+value: scale ${value.scale.toLocaleString("en-US")} · sensitivity [\\d,]+ · ±${value.halfWidth!.toLocaleString("en-US")} \\(95%\\)$`, "m"));
+    expect(text).toMatch(
+      new RegExp(
+        `^\\s+value: scale ${value.scale.toLocaleString("en-US")} · sensitivity [\\d,]+ · ±${value.halfWidth!.toLocaleString("en-US")} \\(95%\\)$`,
+        "m",
+      ),
+    );
     expect(text).toMatch(new RegExp(`^\\s+conversions: scale ${conv.scale} · sensitivity \\d+ · ±${conv.halfWidth} \\(95%\\)$`, "m"));
     const html = toHtml(p);
     expect(html).toContain(`<b>value</b> — scale ${value.scale.toLocaleString("en-US")}`);
@@ -118,7 +125,12 @@ describe("query view: per-column noise and ±", () => {
 
 describe("negative noisy values", () => {
   it("negative noisy value → footnote present, on every renderer", () => {
-    const p = queryPayloadFromResult(result([{ region: "north", buyers: 12, spendSquared: -30411 }, { region: "south", buyers: 40, spendSquared: 9_100_000 }]));
+    const p = queryPayloadFromResult(
+      result([
+        { region: "north", buyers: 12, spendSquared: -30411 },
+        { region: "south", buyers: 40, spendSquared: 9_100_000 },
+      ]),
+    );
     const { node } = renderPayload(p);
     expect(txt(node.querySelector('[data-field="negative-note"]'))).toMatch(/noise can push a small count .* below zero/i);
     expect(node.querySelectorAll(".crl-negative")).toHaveLength(1);
@@ -164,7 +176,9 @@ describe("opt-in clamp", () => {
     expect(marked.map((m) => m.getAttribute("data-released"))).toEqual(["-3", "-30411", "-90071992547409930"]);
     expect(marked.every((m) => /post-processing: released .+, clamped at 0/.test(m.getAttribute("title")!))).toBe(true);
     // every changed cell is marked, and no other
-    const cells = [...node.querySelectorAll("tbody tr")].map((tr) => [...tr.querySelectorAll("td")].slice(1, 3).map((td) => !!td.querySelector(".crl-clamped")));
+    const cells = [...node.querySelectorAll("tbody tr")].map((tr) =>
+      [...tr.querySelectorAll("td")].slice(1, 3).map((td) => !!td.querySelector(".crl-clamped")),
+    );
     expect(cells).toEqual([
       [true, true],
       [false, false],

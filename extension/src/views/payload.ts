@@ -249,8 +249,7 @@ function queryView(p: PayloadOf<"query">): Child[] {
       );
   }
   if (negative) out.push(h("div", { class: "crl-footnote", "data-field": "negative-note" }, `† ${NEGATIVE_NOISE_NOTE}`));
-  if (p.postProcessing)
-    out.push(h("div", { class: "crl-footnote", "data-field": "clamp-note" }, `‡ ${clampNote(p.postProcessing.cells)}`));
+  if (p.postProcessing) out.push(h("div", { class: "crl-footnote", "data-field": "clamp-note" }, `‡ ${clampNote(p.postProcessing.cells)}`));
   out.push(traceView(p.trace));
   return out;
 }
@@ -363,9 +362,7 @@ function attestationView(p: PayloadOf<"attestation">): Child[] {
 
 /** A template by its approved name, the hash on hover; the short hash when the room has no name for it. */
 function templateRef(t: { name?: string | undefined; hash: string }): Child {
-  return t.name
-    ? h("span", { class: "crl-template", title: `template ${t.hash}`, "data-template-hash": t.hash }, t.name)
-    : hash(t.hash);
+  return t.name ? h("span", { class: "crl-template", title: `template ${t.hash}`, "data-template-hash": t.hash }, t.name) : hash(t.hash);
 }
 
 function auditView(p: PayloadOf<"audit">): Child[] {

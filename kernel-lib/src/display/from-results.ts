@@ -37,7 +37,10 @@ const ratNum = (s: string | undefined): number | undefined => {
  * @example
  * show(queryPayloadFromResult(result, { purpose: "measurement.lift" }));
  */
-export function queryPayloadFromResult(r: QueryResult & { postProcessing?: ClampReport }, opts: Opts & { purpose?: string } = {}): PayloadOf<"query"> {
+export function queryPayloadFromResult(
+  r: QueryResult & { postProcessing?: ClampReport },
+  opts: Opts & { purpose?: string } = {},
+): PayloadOf<"query"> {
   const noisy = r.noise !== null;
   const columns = [
     ...r.dimensions.map((name) => ({ name, type: "string" as const })),

@@ -76,7 +76,9 @@ function table(
   const b = rows
     .map((r, i) => `<tr style="${rowStyles[i] ?? ""}">${r.map((c, j) => `<td style="${TD}${al(j)}">${c}</td>`).join("")}</tr>`)
     .join("");
-  const f = opts.foot ? `<tfoot><tr>${opts.foot.map((c, j) => `<td style="${TD};${C.muted}${al(j)}">${c}</td>`).join("")}</tr></tfoot>` : "";
+  const f = opts.foot
+    ? `<tfoot><tr>${opts.foot.map((c, j) => `<td style="${TD};${C.muted}${al(j)}">${c}</td>`).join("")}</tr></tfoot>`
+    : "";
   return `<table style="${TABLE}"><thead><tr>${h}</tr></thead><tbody>${b}</tbody>${f}</table>`;
 }
 function header(title: string, p: CleanRoomPayload): string {
@@ -181,7 +183,9 @@ function queryHtml(p: PayloadOf<"query">): string {
         : "released";
       return [...cells, st];
     });
-    const num = p.columns.map((c, j) => c.type === "number" || c.type === "integer" || (!c.type && p.rows.some((r) => typeof r.values[j] === "number")));
+    const num = p.columns.map(
+      (c, j) => c.type === "number" || c.type === "integer" || (!c.type && p.rows.some((r) => typeof r.values[j] === "number")),
+    );
     const level = fmtPct(p.columns.find((c) => c.noise?.level !== undefined)?.noise?.level ?? 0.95, 0);
     const foot = p.columns.some((c) => c.noise?.halfWidth !== undefined)
       ? [

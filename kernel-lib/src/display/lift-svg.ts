@@ -87,7 +87,9 @@ export function liftChartSvg(p: PayloadOf<"lift">): string {
   parts.push(text(e, yc - 10, pct(p.lift.estimate), 'text-anchor="middle" font-size="10" fill="#3b7dd8"'));
   if (gt !== undefined) {
     const g = lx(gt);
-    parts.push(`<line x1="${g.toFixed(1)}" y1="${t2 - 4}" x2="${g.toFixed(1)}" y2="${t2 + 48}" stroke="#e07b00" stroke-width="2" stroke-dasharray="5 3"/>`);
+    parts.push(
+      `<line x1="${g.toFixed(1)}" y1="${t2 - 4}" x2="${g.toFixed(1)}" y2="${t2 + 48}" stroke="#e07b00" stroke-width="2" stroke-dasharray="5 3"/>`,
+    );
     parts.push(text(g + 4, t2 + 4, `ground truth ${pct(gt, 2)}`, 'font-size="11" fill="#e07b00"'));
   }
   parts.push(text(L + plot / 2, t2 + 74, `relative lift, ${level}% CI`, 'text-anchor="middle" font-size="11" fill="#333"'));

@@ -341,7 +341,11 @@ export const CleanRoomPayload = z
         }
         (r.clamped ?? []).forEach((c, j) => {
           if (c.column >= p.columns.length)
-            ctx.addIssue({ code: "custom", path: ["rows", i, "clamped", j, "column"], message: `expected a column index < ${p.columns.length}` });
+            ctx.addIssue({
+              code: "custom",
+              path: ["rows", i, "clamped", j, "column"],
+              message: `expected a column index < ${p.columns.length}`,
+            });
         });
       });
     }

@@ -30,13 +30,23 @@ export function liftChartSpec(p: PayloadOf<"lift">): TopLevelSpec {
     { group: "control (holdout)", rate: p.control.rate, lo: p.control.ci[0], hi: p.control.ci[1], population: p.control.population },
   ];
   const liftValues = [{ what: "lift", estimate: p.lift.estimate, lo: p.lift.ci[0], hi: p.lift.ci[1] }];
-  const truth = p.groundTruth ? [{ what: "lift", truth: p.groundTruth.lift, label: `ground truth ${+(p.groundTruth.lift * 100).toFixed(2)}%` }] : [];
+  const truth = p.groundTruth
+    ? [{ what: "lift", truth: p.groundTruth.lift, label: `ground truth ${+(p.groundTruth.lift * 100).toFixed(2)}%` }]
+    : [];
   const lo = Math.min(0, p.lift.ci[0], ...(p.groundTruth ? [p.groundTruth.lift] : []));
   const hi = Math.max(0, p.lift.ci[1], ...(p.groundTruth ? [p.groundTruth.lift] : []));
   const pad = (hi - lo) * 0.08 || 0.01;
-  const liftX = { type: "quantitative", scale: { domain: [lo - pad, hi + pad], nice: false }, title: `relative lift, ${level}% CI` } as const;
+  const liftX = {
+    type: "quantitative",
+    scale: { domain: [lo - pad, hi + pad], nice: false },
+    title: `relative lift, ${level}% CI`,
+  } as const;
   const liftLayers: object[] = [
-    { mark: { type: "rule", color: "#8c8c8c", strokeWidth: 1 }, data: { values: [{ zero: 0 }] }, encoding: { x: { field: "zero", ...liftX } } },
+    {
+      mark: { type: "rule", color: "#8c8c8c", strokeWidth: 1 },
+      data: { values: [{ zero: 0 }] },
+      encoding: { x: { field: "zero", ...liftX } },
+    },
     {
       mark: { type: "errorbar", ticks: true, size: 12, thickness: 2, color: "#3b7dd8" },
       encoding: { x: { field: "lo", ...liftX }, x2: { field: "hi" }, y: { field: "what", type: "nominal", title: null } },
@@ -70,7 +80,8 @@ export function liftChartSpec(p: PayloadOf<"lift">): TopLevelSpec {
   return {
     $schema: SCHEMA,
     description:
-      `Conversion rate by group and relative lift with ${level}% confidence intervals` + (p.groundTruth ? ", and the ground-truth lift" : ""),
+      `Conversion rate by group and relative lift with ${level}% confidence intervals` +
+      (p.groundTruth ? ", and the ground-truth lift" : ""),
     title: { text: `Conversion rate by group and lift, ${level}% CI`, anchor: "start", fontSize: 13 },
     background: "transparent",
     data: { values },
