@@ -74,6 +74,11 @@ export function queryPayloadFromResult(
     });
   }
   const cost = r.cost;
+  // one query-wide scale only when it is true of every noisy column (each column carries its own)
+  const scales = new Set(columns.flatMap((c) => ("noise" in c && c.noise ? [`${c.noise.scale}/${c.noise.sensitivity}`] : [])));
+  const uniform = scales.size === 1 ? columns.find((c) => "noise" in c && c.noise) : undefined;
+  const shared =
+    uniform && "noise" in uniform && uniform.noise ? { scale: uniform.noise.scale, sensitivity: uniform.noise.sensitivity } : {};
   const p = {
     kind: "query" as const,
     version: 1 as const,
@@ -86,6 +91,7 @@ export function queryPayloadFromResult(
     noise: r.noise
       ? {
           mechanism: r.noise.mechanism,
+          ...shared,
           ...(cost
             ? {
                 cost: ratNum(cost.kind === "zCdp" ? cost.rho : cost.epsilon),
