@@ -113,7 +113,7 @@ describe("query view: per-column noise and ±", () => {
     expect(ths).toEqual(p.columns.map((c) => c.type === "number").concat(false));
     const tds = [...node.querySelector("tbody tr")!.querySelectorAll("td")].map((td) => td.classList.contains("crl-num"));
     expect(tds).toEqual(ths);
-    expect(toHtml(p)).toMatch(/<td style="[^"]*text-align:right;font-variant-numeric:tabular-nums">/);
+    expect(toHtml(p)).toMatch(/<td style="[^"]*text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap">/);
     // text: numbers padded on the left (their last digits line up)
     const lines = toText(p).split("\n");
     const head = lines.find((l) => l.includes("population*"))!;
@@ -275,6 +275,11 @@ describe("lift chart", () => {
     expect(html).not.toMatch(/<svg|<script/);
     const svg = Buffer.from(m![1]!, "base64").toString("utf8");
     expect(svg).toMatch(/^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+    // well-formed enough for a browser's XML parser: no element repeats an attribute
+    for (const tag of svg.match(/<[a-z]+\s[^>]*>/g)!) {
+      const names = [...tag.matchAll(/\s([a-z-]+)="/g)].map((m) => m[1]);
+      expect(new Set(names).size, tag).toBe(names.length);
+    }
     expect(svg).toContain("ground truth 14%");
     expect(svg).toContain("test (exposed)");
     const bare = Buffer.from(/base64,([^"]+)"/.exec(toHtml(noTruth as PayloadOf<"lift">))![1]!, "base64").toString("utf8");

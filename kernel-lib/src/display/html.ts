@@ -58,7 +58,7 @@ function statusColor(s: string): string {
 function status(s: string): string {
   return `<span style="color:${statusColor(s)};font-weight:600">${esc(STATUS_GLYPH[s] ?? "")} ${esc(s)}</span>`;
 }
-const NUM = "text-align:right;font-variant-numeric:tabular-nums";
+const NUM = "text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap";
 /**
  * A table; `opts.num[j]` right-aligns column j with tabular numerals, `opts.headTitle[j]` is a
  * header tooltip, `opts.foot` (already-escaped cells) a footer row.
@@ -77,7 +77,7 @@ function table(
     .map((r, i) => `<tr style="${rowStyles[i] ?? ""}">${r.map((c, j) => `<td style="${TD}${al(j)}">${c}</td>`).join("")}</tr>`)
     .join("");
   const f = opts.foot
-    ? `<tfoot><tr>${opts.foot.map((c, j) => `<td style="${TD};${C.muted}${al(j)}">${c}</td>`).join("")}</tr></tfoot>`
+    ? `<tfoot><tr>${opts.foot.map((c, j) => `<td style="${TD};${C.muted};white-space:nowrap${al(j)}">${c}</td>`).join("")}</tr></tfoot>`
     : "";
   return `<table style="${TABLE}"><thead><tr>${h}</tr></thead><tbody>${b}</tbody>${f}</table>`;
 }

@@ -36,13 +36,14 @@ export function liftChartSvg(p: PayloadOf<"lift">): string {
   const R = 24;
   const plot = W - L - R;
   const parts: string[] = [];
-  const text = (x: number, y: number, s: string, extra = "") =>
-    `<text x="${x.toFixed(1)}" y="${y.toFixed(1)}" fill="#555" ${extra}>${esc(s)}</text>`;
-  parts.push(text(8, 18, `Conversion rate by group and lift, ${level}% CI`, 'font-weight="600" font-size="13" fill="#333"'));
+  const text = (x: number, y: number, s: string, extra = "", fill = "#555") =>
+    `<text x="${x.toFixed(1)}" y="${y.toFixed(1)}" fill="${fill}" ${extra}>${esc(s)}</text>`;
+  parts.push(text(8, 18, `Conversion rate by group and lift, ${level}% CI`, 'font-weight="600" font-size="13"', "#333"));
 
   // panel 1: rate per arm
   const rmax = Math.max(p.test.ci[1], p.control.ci[1], p.test.rate, p.control.rate) * 1.08 || 0.01;
-  const rx = (v: number) => L + (Math.max(0, v) / rmax) * plot;
+  const plot1 = plot - 130; // room on the right for each bar's "rate [CI]" label
+  const rx = (v: number) => L + (Math.max(0, v) / rmax) * plot1;
   const arms: [string, PayloadOf<"lift">["test"], string][] = [
     ["test (exposed)", p.test, "#3b7dd8"],
     ["control (holdout)", p.control, "#8c8c8c"],
@@ -62,7 +63,7 @@ export function liftChartSvg(p: PayloadOf<"lift">): string {
     );
     parts.push(text(x2 + 6, yc + 4, `${pct(a.rate, 2)} [${pct(a.ci[0], 2)}, ${pct(a.ci[1], 2)}]`, 'font-size="10"'));
   });
-  parts.push(text(L + plot / 2, top + 120, "conversion rate", 'text-anchor="middle" font-size="11" fill="#333"'));
+  parts.push(text(L + plot1 / 2, top + 120, "conversion rate", 'text-anchor="middle" font-size="11"', "#333"));
 
   // panel 2: relative lift, zero line, ground truth
   const gt = p.groundTruth?.lift;
@@ -71,7 +72,7 @@ export function liftChartSvg(p: PayloadOf<"lift">): string {
   const pad = (hi0 - lo0) * 0.08 || 0.01;
   const [lo, hi] = [lo0 - pad, hi0 + pad];
   const lx = (v: number) => L + ((v - lo) / (hi - lo)) * plot;
-  const t2 = top + 150;
+  const t2 = top + 158;
   for (const t of ticks(lo, hi)) {
     parts.push(`<line x1="${lx(t).toFixed(1)}" y1="${t2}" x2="${lx(t).toFixed(1)}" y2="${t2 + 44}" stroke="#ddd"/>`);
     parts.push(text(lx(t), t2 + 58, pct(t, 0), 'text-anchor="middle" font-size="10"'));
@@ -84,15 +85,15 @@ export function liftChartSvg(p: PayloadOf<"lift">): string {
     `<path d="M${a.toFixed(1)},${yc - 7}v14M${a.toFixed(1)},${yc}H${b.toFixed(1)}M${b.toFixed(1)},${yc - 7}v14" stroke="#3b7dd8" stroke-width="2" fill="none"/>`,
   );
   parts.push(`<circle cx="${e.toFixed(1)}" cy="${yc}" r="5.5" fill="#3b7dd8"/>`);
-  parts.push(text(e, yc - 10, pct(p.lift.estimate), 'text-anchor="middle" font-size="10" fill="#3b7dd8"'));
+  parts.push(text(e, yc + 19, pct(p.lift.estimate), 'text-anchor="middle" font-size="10"', "#3b7dd8"));
   if (gt !== undefined) {
     const g = lx(gt);
     parts.push(
-      `<line x1="${g.toFixed(1)}" y1="${t2 - 4}" x2="${g.toFixed(1)}" y2="${t2 + 48}" stroke="#e07b00" stroke-width="2" stroke-dasharray="5 3"/>`,
+      `<line x1="${g.toFixed(1)}" y1="${t2 - 2}" x2="${g.toFixed(1)}" y2="${t2 + 46}" stroke="#e07b00" stroke-width="2" stroke-dasharray="5 3"/>`,
     );
-    parts.push(text(g + 4, t2 + 4, `ground truth ${pct(gt, 2)}`, 'font-size="11" fill="#e07b00"'));
+    parts.push(text(g + 4, t2 - 4, `ground truth ${pct(gt, 2)}`, 'font-size="11"', "#e07b00"));
   }
-  parts.push(text(L + plot / 2, t2 + 74, `relative lift, ${level}% CI`, 'text-anchor="middle" font-size="11" fill="#333"'));
+  parts.push(text(L + plot / 2, t2 + 74, `relative lift, ${level}% CI`, 'text-anchor="middle" font-size="11"', "#333"));
   const H = t2 + 84;
   return (
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="12">` +
