@@ -47,7 +47,8 @@ const ROOT =
   "padding:8px 12px;max-width:100%;overflow-x:auto;box-sizing:border-box";
 const TABLE = "border-collapse:collapse;margin:6px 0;font-size:12px";
 const TH = `text-align:left;padding:3px 8px;border-bottom:1px solid ${C.border};font-weight:600`;
-const TD = `padding:3px 8px;border-bottom:1px solid ${C.border};vertical-align:top`;
+// text-align is explicit: notebook stylesheets (JupyterLab, nbconvert) right-align every cell
+const TD = `text-align:left;padding:3px 8px;border-bottom:1px solid ${C.border};vertical-align:top`;
 const MONO = "font-family:ui-monospace,Menlo,Consolas,monospace;font-size:11px";
 
 function statusColor(s: string): string {

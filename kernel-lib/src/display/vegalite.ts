@@ -40,6 +40,7 @@ export function liftChartSpec(p: PayloadOf<"lift">): TopLevelSpec {
     type: "quantitative",
     scale: { domain: [lo - pad, hi + pad], nice: false },
     title: `relative lift, ${level}% CI`,
+    axis: { format: ".0%", tickCount: 6, labelOverlap: true },
   } as const;
   const liftLayers: object[] = [
     {
@@ -54,7 +55,7 @@ export function liftChartSpec(p: PayloadOf<"lift">): TopLevelSpec {
     {
       mark: { type: "point", filled: true, size: 90, color: "#3b7dd8" },
       encoding: {
-        x: { field: "estimate", ...liftX, axis: { format: ".0%" } },
+        x: { field: "estimate", ...liftX },
         y: { field: "what", type: "nominal", title: null },
         tooltip: [
           { field: "estimate", type: "quantitative", format: ".1%", title: "lift" },
