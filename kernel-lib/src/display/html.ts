@@ -227,7 +227,8 @@ function liftHtml(p: PayloadOf<"lift">): string {
   ];
   let out = header("Lift study", p);
   // an <img> data URI: nbconvert's HTML export and GitHub strip inline SVG and scripts
-  out += `<div style="margin:6px 0"><img alt="${esc(`Conversion rate by group and lift, ${lvl} CI`)}" src="${liftChartDataUri(p)}" style="max-width:100%;height:auto"></div>`;
+  const alt = esc(`Conversion rate by group and lift, ${lvl} CI`);
+  out += `<div style="margin:6px 0"><img alt="${alt}" src="${liftChartDataUri(p)}" style="max-width:100%;height:auto"></div>`;
   out += table(
     ["group", "population", "converters", "rate", `${lvl} CI`],
     [arm("test (exposed)", p.test), arm("control (holdout)", p.control)],

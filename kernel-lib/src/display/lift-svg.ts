@@ -13,6 +13,12 @@ import type { PayloadOf } from "./schema.js";
 const esc = (s: string) => s.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]!);
 const pct = (v: number, d = 1) => `${+(v * 100).toFixed(d)}%`;
 
+/** An error bar's path: a line from x1 to x2 at y with end ticks of half-height h. */
+function whisker(x1: number, x2: number, y: number, h: number): string {
+  const [a, b] = [x1.toFixed(1), x2.toFixed(1)];
+  return `M${a},${y - h}v${2 * h}M${a},${y}H${b}M${b},${y - h}v${2 * h}`;
+}
+
 /** Up to ~6 round ticks covering [lo, hi]. */
 function ticks(lo: number, hi: number): number[] {
   const raw = (hi - lo) / 5 || 0.01;
@@ -58,9 +64,7 @@ export function liftChartSvg(p: PayloadOf<"lift">): string {
     parts.push(text(L - 8, y + 17, name, 'text-anchor="end"'));
     parts.push(`<rect x="${L}" y="${y}" width="${(rx(a.rate) - L).toFixed(1)}" height="26" fill="${color}" fill-opacity="0.75"/>`);
     const [x1, x2, yc] = [rx(a.ci[0]), rx(a.ci[1]), y + 13];
-    parts.push(
-      `<path d="M${x1.toFixed(1)},${yc - 6}v12M${x1.toFixed(1)},${yc}H${x2.toFixed(1)}M${x2.toFixed(1)},${yc - 6}v12" stroke="#555" stroke-width="1.5" fill="none"/>`,
-    );
+    parts.push(`<path d="${whisker(x1, x2, yc, 6)}" stroke="#555" stroke-width="1.5" fill="none"/>`);
     parts.push(text(x2 + 6, yc + 4, `${pct(a.rate, 2)} [${pct(a.ci[0], 2)}, ${pct(a.ci[1], 2)}]`, 'font-size="10"'));
   });
   parts.push(text(L + plot1 / 2, top + 120, "conversion rate", 'text-anchor="middle" font-size="11"', "#333"));
@@ -81,9 +85,7 @@ export function liftChartSvg(p: PayloadOf<"lift">): string {
   const yc = t2 + 22;
   const [a, b, e] = [lx(p.lift.ci[0]), lx(p.lift.ci[1]), lx(p.lift.estimate)];
   parts.push(text(L - 8, yc + 4, "relative lift", 'text-anchor="end"'));
-  parts.push(
-    `<path d="M${a.toFixed(1)},${yc - 7}v14M${a.toFixed(1)},${yc}H${b.toFixed(1)}M${b.toFixed(1)},${yc - 7}v14" stroke="#3b7dd8" stroke-width="2" fill="none"/>`,
-  );
+  parts.push(`<path d="${whisker(a, b, yc, 7)}" stroke="#3b7dd8" stroke-width="2" fill="none"/>`);
   parts.push(`<circle cx="${e.toFixed(1)}" cy="${yc}" r="5.5" fill="#3b7dd8"/>`);
   parts.push(text(e, yc + 19, pct(p.lift.estimate), 'text-anchor="middle" font-size="10"', "#3b7dd8"));
   if (gt !== undefined) {

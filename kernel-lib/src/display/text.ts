@@ -106,10 +106,11 @@ function queryText(p: PayloadOf<"query">): string[] {
     const n = p.rows.filter((r) => r.suppressed).length;
     if (n) out.push(`  ${n} of ${p.rows.length} groups suppressed`);
     for (const r of p.rows)
-      for (const c of r.clamped ?? [])
-        out.push(
-          `  ‡ ${p.columns[c.column]?.name ?? c.column} in row ${r.values.filter((v, j) => !p.columns[j]?.noisy && v !== null).join("/") || "(all)"}: released ${typeof c.released === "number" ? fmtNum(c.released) : c.released}, shown as 0`,
-        );
+      for (const c of r.clamped ?? []) {
+        const row = r.values.filter((v, j) => !p.columns[j]?.noisy && v !== null).join("/") || "(all)";
+        const released = typeof c.released === "number" ? fmtNum(c.released) : c.released;
+        out.push(`  ‡ ${p.columns[c.column]?.name ?? c.column} in row ${row}: released ${released}, shown as 0`);
+      }
   }
   if (p.noise && p.noise.mechanism !== "none") {
     const n = p.noise;
