@@ -51,7 +51,8 @@ describe("payloads from layer results", () => {
       ["converters", true],
     ]);
     expect(p.rows[2]).toMatchObject({ values: ["west", null], suppressed: { rule: "aggregation.minimumUnits", threshold: 50 } });
-    expect(p.noise).toMatchObject({ mechanism: "discreteLaplace", scale: 2, sensitivity: 1, cost: 0.5, unit: "epsilon" });
+    expect(p.noise).toMatchObject({ mechanism: "discreteLaplace", cost: 0.5, unit: "epsilon" });
+    expect(p.columns[1]!.noise).toEqual({ parameterName: "scale", scale: 2, sensitivity: 1, halfWidth: 6, level: 0.95 });
     expect(p.rngMode).toBe("seeded");
   });
 

@@ -81,7 +81,7 @@ describe("html and text fallbacks", () => {
     expect(westLine).toMatch(/⊘ suppressed: minimum group size \(threshold 50\)/);
     expect(westLine).toMatch(/west\s+—\s+—/);
     expect(toHtml(p)).toMatch(/⊘ suppressed<\/span> <span[^>]*>minimum group size \(threshold 50\)/);
-    expect(text).toContain("1 of 4 groups suppressed");
+    expect(text).toContain("1 of 5 groups suppressed");
   });
 
   it("shows the teaching-mode label for seeded outputs only", () => {

@@ -53,7 +53,7 @@ describe("payload views", () => {
     expect(marker.getAttribute("data-rule")).toBe("minimum group size");
     expect(marker.getAttribute("data-threshold")).toBe("50");
     expect([...rows[0]!.querySelectorAll("td")].slice(0, 3).map((td) => td.textContent)).toEqual(["west", "—", "—"]);
-    expect(text(node.querySelector('[data-field="suppressed-count"]'))).toBe("1 of 4 groups suppressed");
+    expect(text(node.querySelector('[data-field="suppressed-count"]'))).toBe("1 of 5 groups suppressed");
     expect(text(node.querySelector(".crl-teaching"))).toContain("teaching mode");
   });
 
@@ -69,7 +69,7 @@ describe("payload views", () => {
     const { node, charts } = renderPayload(parse(EXAMPLE_PAYLOADS.lift));
     expect(charts).toHaveLength(1);
     expect(node.contains(charts[0]!.host)).toBe(true);
-    expect((charts[0]!.spec as { layer: { mark: { type: string } }[] }).layer[1]!.mark.type).toBe("errorbar");
+    expect((charts[0]!.spec as { vconcat: { layer: { mark: { type: string } }[] }[] }).vconcat[0]!.layer[1]!.mark.type).toBe("errorbar");
     expect(text(node.querySelector('[data-field="lift"]'))).toBe("15%");
     expect(text(node.querySelector('[data-field="noise-share"]'))).toBe("noise share of variance 8.3%");
     expect(text(node)).toContain("control group under 25%");

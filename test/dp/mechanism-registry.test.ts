@@ -166,7 +166,9 @@ describe("a mechanism registered outside the library runs end to end", () => {
     pop.forEach((p, i) => expect(Math.abs(p - exactPop[i]!)).toBeLessThanOrEqual(100));
     // the display contract accepts the new mechanism's name
     const payload = queryPayloadFromResult(result);
-    expect(payload.noise).toMatchObject({ mechanism: "discreteLaplaceZcdp", unit: "rho", scale: 5 });
+    expect(payload.noise).toMatchObject({ mechanism: "discreteLaplaceZcdp", unit: "rho" });
+    // each column carries its own noise (issue 19: not the first aggregate's for every column)
+    expect(payload.columns.find((c) => c.name === "population")!.noise).toMatchObject({ scale: 5, sensitivity: 1 });
   });
 
   it("refuses a malformed or clashing definition, naming the field", () => {

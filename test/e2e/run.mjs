@@ -266,7 +266,24 @@ async function main() {
       (await marker.getAttribute("data-threshold").catch(() => null)) === "50",
     await text(marker),
   );
-  check("query: released rows are not marked", (await q.locator("tbody tr:not(.crl-row-suppressed)").count()) === 3);
+  check("query: released rows are not marked", (await q.locator("tbody tr:not(.crl-row-suppressed)").count()) === 4);
+  check(
+    "query: each noisy column shows its own ± (converters ±6, value_cents ±59,915)",
+    (await text(q.locator('tfoot [data-pm="converters"]'))) === "±6" &&
+      (await text(q.locator('tfoot [data-pm="value_cents"]'))) === "±59,915",
+  );
+  check(
+    "query: numbers right-aligned",
+    (await q
+      .locator("tbody td.crl-num")
+      .first()
+      .evaluate((td) => getComputedStyle(td).textAlign)
+      .catch(() => "")) === "right",
+  );
+  check(
+    "query: a negative noisy value carries the footnote",
+    (await text(q.locator('[data-field="negative-note"]'))).includes("below zero"),
+  );
   await shot(q, "query-suppression");
 
   // refused query: why-blocked trace
@@ -293,6 +310,7 @@ async function main() {
   const marks = await lift.locator(".crl-chart svg .mark-rect path, .crl-chart svg .mark-rule line, .crl-chart svg path").count();
   check("lift: vega-lite chart renders as SVG with marks", marks > 0, `${marks} svg paths`);
   check("lift: headline shows the lift", (await text(lift.locator('[data-field="lift"]'))) === "15%");
+  check("lift: chart draws the ground truth", (await text(lift.locator(".crl-chart svg"))).includes("ground truth 14%"));
   await shot(lift, "lift");
 
   check("psi: match rate shown", (await text(view("psi").locator('[data-field="match-rate"]'))) === "match rate (smaller set) 62.5%");
@@ -304,6 +322,17 @@ async function main() {
   );
   await shot(view("attestation"), "attestation");
   check("audit: broken chain pinpointed", (await text(view("audit").locator('[data-field="chain"]'))).includes("chain broken at entry 2"));
+  check(
+    "audit: template shown by name, hash on hover",
+    (await text(view("audit").locator(".crl-template").first())) === "conversions by region" &&
+      (
+        (await view("audit")
+          .locator(".crl-template")
+          .first()
+          .getAttribute("title")
+          .catch(() => "")) ?? ""
+      ).startsWith("template 9f2c4e1a"),
+  );
   await shot(view("audit"), "audit");
   check("purpose: denied decision shown", (await view("purpose").locator('[data-status="deny"]').count()) === 1);
   await shot(view("purpose"), "purpose");
@@ -470,6 +499,12 @@ async function main() {
     const fallback = staticPage.locator('[data-cleanroom-kind="query"]').first();
     check("fallback marks the suppressed row", /⊘ suppressed/.test((await fallback.textContent().catch(() => "")) ?? ""));
     await shot(fallback, "html-fallback-query");
+    const liftImg = staticPage.locator('[data-cleanroom-kind="lift"] img[src^="data:image/svg+xml;base64,"]').first();
+    check(
+      "fallback: the lift chart is present in the HTML export (an <img>, drawn)",
+      (await liftImg.evaluate((img) => img.complete && img.naturalWidth > 0).catch(() => false)) === true,
+    );
+    await shot(staticPage.locator('[data-cleanroom-kind="lift"]').first(), "html-fallback-lift");
     await shot(staticPage.locator('[data-cleanroom-kind="budget"]').last(), "html-fallback-budget");
     await staticPage.close();
   }

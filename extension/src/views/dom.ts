@@ -28,13 +28,24 @@ export function h<K extends keyof HTMLElementTagNameMap>(
   return el;
 }
 
-/** A table with a header row; cells may be nodes or text. */
-export function table(head: string[], rows: Child[][], rowClass: (i: number) => string | undefined = () => undefined): HTMLTableElement {
+/**
+ * A table with a header row; cells may be nodes or text. `opts.colClass` classes every cell of
+ * a column (e.g. `crl-num`: right-aligned, tabular numerals), `opts.headTitle` gives a header
+ * cell a tooltip, `opts.foot` adds a footer row (e.g. the ± of each noisy column).
+ */
+export function table(
+  head: string[],
+  rows: Child[][],
+  rowClass: (i: number) => string | undefined = () => undefined,
+  opts: { colClass?: (j: number) => string | undefined; headTitle?: (j: number) => string | undefined; foot?: Child[] } = {},
+): HTMLTableElement {
+  const cc = opts.colClass ?? (() => undefined);
   return h(
     "table",
     { class: "crl-table" },
-    h("thead", {}, h("tr", {}, ...head.map((c) => h("th", {}, c)))),
-    h("tbody", {}, ...rows.map((r, i) => h("tr", { class: rowClass(i) }, ...r.map((c) => h("td", {}, c))))),
+    h("thead", {}, h("tr", {}, ...head.map((c, j) => h("th", { class: cc(j), title: opts.headTitle?.(j) }, c)))),
+    h("tbody", {}, ...rows.map((r, i) => h("tr", { class: rowClass(i) }, ...r.map((c, j) => h("td", { class: cc(j) }, c))))),
+    opts.foot ? h("tfoot", {}, h("tr", { class: "crl-row-pm" }, ...opts.foot.map((c, j) => h("td", { class: cc(j) }, c)))) : null,
   );
 }
 

@@ -7,7 +7,19 @@
  * light/dark theme. Every payload string goes through text nodes.
  */
 import type { CleanRoomPayload, PayloadOf } from "@cleanroom-lab/kernel/dist/display/schema.js";
-import { STEP_LABEL, fmtInterval, fmtNum, fmtPct, spentFraction, unitSymbol } from "@cleanroom-lab/kernel/dist/display/format.js";
+import {
+  NEGATIVE_NOISE_NOTE,
+  STEP_LABEL,
+  clampNote,
+  columnNoiseText,
+  fmtInterval,
+  fmtNum,
+  fmtPct,
+  isNegativeCell,
+  plusMinus,
+  spentFraction,
+  unitSymbol,
+} from "@cleanroom-lab/kernel/dist/display/format.js";
 import { liftChartSpec } from "@cleanroom-lab/kernel/dist/display/vegalite.js";
 import { h, hash, kv, status, table, type Child } from "./dom.js";
 import { progressView } from "./progress.js";
@@ -136,6 +148,31 @@ function traceView(trace: PayloadOf<"query">["trace"]): Child {
   );
 }
 
+const isNumCol = (p: PayloadOf<"query">, j: number): boolean => {
+  const c = p.columns[j];
+  if (!c) return false;
+  if (c.type === "number" || c.type === "integer") return true;
+  return c.type === undefined && p.rows.some((r) => typeof r.values[j] === "number");
+};
+
+/** One cell of the query table: the value, a † on a negative noisy value, a ‡ on a clamped one. */
+function queryCell(p: PayloadOf<"query">, r: PayloadOf<"query">["rows"][number], j: number): Child {
+  const v = r.values[j];
+  const shown = v === null || v === undefined ? "—" : typeof v === "number" ? fmtNum(v) : String(v);
+  const clamped = r.clamped?.find((c) => c.column === j);
+  if (clamped) {
+    const released = typeof clamped.released === "number" ? fmtNum(clamped.released) : clamped.released;
+    return h(
+      "span",
+      { class: "crl-clamped", "data-released": String(clamped.released), title: `post-processing: released ${released}, clamped at 0` },
+      shown,
+      h("sup", {}, "‡"),
+    );
+  }
+  if (p.columns[j]?.noisy && isNegativeCell(v)) return h("span", { class: "crl-negative" }, shown, h("sup", {}, "†"));
+  return shown;
+}
+
 function queryView(p: PayloadOf<"query">): Child[] {
   const out: Child[] = [header("Clean-room query", p)];
   const meta = [
@@ -145,10 +182,11 @@ function queryView(p: PayloadOf<"query">): Child[] {
   ];
   if (meta.some(Boolean)) out.push(h("div", { class: "crl-meta" }, ...meta));
   if (p.refused) out.push(h("div", { class: "crl-refused" }, h("b", {}, `✗ refused: ${p.refused.code}`), h("div", {}, p.refused.message)));
+  const negative = p.rows.some((r) => !r.suppressed && r.values.some((v, j) => p.columns[j]?.noisy && isNegativeCell(v)));
   if (p.columns.length && (p.rows.length || !p.refused)) {
     const head = [...p.columns.map((c) => c.name + (c.noisy ? " *" : "")), "status"];
     const rows = p.rows.map((r) => [
-      ...r.values.map((v) => (v === null ? "—" : typeof v === "number" ? fmtNum(v) : String(v))),
+      ...r.values.map((_, j) => queryCell(p, r, j)),
       r.suppressed
         ? h(
             "span",
@@ -162,25 +200,58 @@ function queryView(p: PayloadOf<"query">): Child[] {
           )
         : h("span", { class: "crl-muted" }, "released"),
     ]);
-    out.push(table(head, rows, (i) => (p.rows[i]!.suppressed ? "crl-row-suppressed" : undefined)));
+    const withPm = p.columns.some((c) => c.noise?.halfWidth !== undefined);
+    const level = p.columns.find((c) => c.noise?.level !== undefined)?.noise?.level ?? 0.95;
+    const foot = withPm
+      ? [
+          ...p.columns.map((c, j) =>
+            j === 0 && !c.noisy
+              ? h("span", { class: "crl-muted" }, `± (${fmtPct(level, 0)})`)
+              : h("span", { "data-pm": c.name }, plusMinus(c.noise)),
+          ),
+          p.columns[0]?.noisy ? h("span", { class: "crl-muted" }, `± (${fmtPct(level, 0)})`) : "",
+        ]
+      : undefined;
+    out.push(
+      table(head, rows, (i) => (p.rows[i]!.suppressed ? "crl-row-suppressed" : undefined), {
+        colClass: (j) => (isNumCol(p, j) ? "crl-num" : undefined),
+        headTitle: (j) => {
+          const c = p.columns[j];
+          return c?.noise ? `${p.noise?.mechanism ?? "noise"}: ${columnNoiseText(c.noise)}` : undefined;
+        },
+        ...(foot ? { foot } : {}),
+      }),
+    );
     const n = p.rows.filter((r) => r.suppressed).length;
     if (n) out.push(h("div", { class: "crl-muted", "data-field": "suppressed-count" }, `${n} of ${p.rows.length} groups suppressed`));
   }
   if (p.noise && p.noise.mechanism !== "none") {
     const n = p.noise;
+    const perColumn = p.columns.filter((c) => c.noise);
     out.push(
       h(
         "div",
-        { class: "crl-meta" },
+        { class: "crl-meta", "data-field": "noise" },
         kv("noise", n.mechanism),
-        n.scale !== undefined ? kv("scale", fmtNum(n.scale)) : null,
-        n.sigma !== undefined ? kv("σ", fmtNum(n.sigma)) : null,
-        n.sensitivity !== undefined ? kv("sensitivity", fmtNum(n.sensitivity)) : null,
+        // payloads without per-column noise (older kernels) carry one scale for the whole query
+        !perColumn.length && n.scale !== undefined ? kv("scale", fmtNum(n.scale)) : null,
+        !perColumn.length && n.sigma !== undefined ? kv("σ", fmtNum(n.sigma)) : null,
+        !perColumn.length && n.sensitivity !== undefined ? kv("sensitivity", fmtNum(n.sensitivity)) : null,
         n.cost !== undefined ? kv("cost", `${unitSymbol(n.unit ?? "epsilon")} ${fmtNum(n.cost)}`) : null,
         p.columns.some((c) => c.noisy) ? h("span", { class: "crl-muted" }, "* carries DP noise") : null,
       ),
     );
+    if (perColumn.length)
+      out.push(
+        h(
+          "ul",
+          { class: "crl-noise-columns" },
+          ...perColumn.map((c) => h("li", { "data-noise-column": c.name }, h("b", {}, c.name), ` — ${columnNoiseText(c.noise!)}`)),
+        ),
+      );
   }
+  if (negative) out.push(h("div", { class: "crl-footnote", "data-field": "negative-note" }, `† ${NEGATIVE_NOISE_NOTE}`));
+  if (p.postProcessing) out.push(h("div", { class: "crl-footnote", "data-field": "clamp-note" }, `‡ ${clampNote(p.postProcessing.cells)}`));
   out.push(traceView(p.trace));
   return out;
 }
@@ -291,6 +362,11 @@ function attestationView(p: PayloadOf<"attestation">): Child[] {
   ];
 }
 
+/** A template by its approved name, the hash on hover; the short hash when the room has no name for it. */
+function templateRef(t: { name?: string | undefined; hash: string }): Child {
+  return t.name ? h("span", { class: "crl-template", title: `template ${t.hash}`, "data-template-hash": t.hash }, t.name) : hash(t.hash);
+}
+
 function auditView(p: PayloadOf<"audit">): Child[] {
   const v = p.verification;
   const bad = (i: number) => !v.ok && v.firstBadIndex !== null && p.entries[i]!.index >= v.firstBadIndex;
@@ -303,12 +379,13 @@ function auditView(p: PayloadOf<"audit">): Child[] {
       v.reason ? h("span", { class: "crl-muted" }, ` — ${v.reason}`) : null,
     ),
     table(
-      ["#", "at", "actor", "action", "outcome", "hash"],
+      ["#", "at", "actor", "action", "template", "outcome", "hash"],
       p.entries.map((e) => [
         String(e.index),
         e.at,
         e.actor ?? "",
         e.details ? h("span", {}, e.action, h("span", { class: "crl-muted" }, ` ${e.details}`)) : e.action,
+        e.template ? templateRef(e.template) : "",
         e.outcome ?? "",
         hash(e.hash),
       ]),

@@ -60,7 +60,15 @@ export interface NoiseInfo {
   /** Display name of the registered mechanism (dp/registry.ts), e.g. "discreteLaplace". */
   mechanism: string;
   /** Per noised quantity (`units` is the distinct-unit count used by the threshold). */
-  perAggregate: { name: string; scale: string; scaleExact: string; l1Sensitivity: string; variance: number }[];
+  perAggregate: {
+    name: string;
+    scale: string;
+    scaleExact: string;
+    l1Sensitivity: string;
+    variance: number;
+    /** The aggregate function released from this quantity (`units`: "countUnits"; an `avg` noises its sum). */
+    fn?: string;
+  }[];
 }
 
 /** What `cleanRoomQuery` returns. Plain JSON-able data, deeply frozen. */
@@ -263,6 +271,7 @@ export function releaseResult(input: ReleaseInput): QueryResult {
             scaleExact: ratToString(p.scale),
             l1Sensitivity: p.l1.toString(),
             variance: p.mechanism.variance(p.scale),
+            fn: p.name === "units" ? "countUnits" : (t.aggregates.find((a) => a.name === p.name)?.fn ?? "count"),
           })),
         }
       : null;

@@ -87,3 +87,41 @@ export const STEP_LABEL: Record<string, string> = {
 export function shortHash(h: string): string {
   return h.length > 16 ? `${h.slice(0, 8)}…${h.slice(-4)}` : h;
 }
+
+/** The footnote a query view shows when a noisy released value is below zero. */
+export const NEGATIVE_NOISE_NOTE =
+  "Noise can push a small count (or a sum of squares) below zero; that is the price of the guarantee — " +
+  'clamp in your analysis if you must, labelled (cleanRoomQuery(lab, { …, clamp: "nonNegative" })).';
+
+/** True for a released cell below zero (a number, or an exact decimal string beyond 2^53). */
+export function isNegativeCell(v: unknown): boolean {
+  return typeof v === "number" ? v < 0 : typeof v === "string" && /^-\d/.test(v);
+}
+
+/** The footnote of an opt-in clamp: how many cells it changed and that it is post-processing. */
+export function clampNote(cells: number): string {
+  return (
+    `post-processing: ${cells} noisy value${cells === 1 ? "" : "s"} below 0 shown as 0 (clamp "nonNegative"; ` +
+    "no privacy cost; biases sums upwards) — hover a marked cell for the released value"
+  );
+}
+
+/** One noisy column's noise in words: "scale 20,000 · sensitivity 10,000 · ±59,915 (95%)". */
+export function columnNoiseText(n: {
+  parameterName?: string;
+  scale: number;
+  sensitivity: number;
+  halfWidth?: number;
+  level?: number;
+  note?: string;
+}): string {
+  const parts = [`${n.parameterName ?? "scale"} ${fmtNum(n.scale)}`, `sensitivity ${fmtNum(n.sensitivity)}`];
+  if (n.halfWidth !== undefined) parts.push(`±${fmtNum(n.halfWidth)} (${fmtPct(n.level ?? 0.95, 0)})`);
+  if (n.note) parts.push(n.note);
+  return parts.join(" · ");
+}
+
+/** The ± cell of a noisy column ("±59,915"), "" when it has none. */
+export function plusMinus(n: { halfWidth?: number } | undefined): string {
+  return n?.halfWidth !== undefined ? `±${fmtNum(n.halfWidth)}` : "";
+}

@@ -11,6 +11,17 @@ import type { PsiRunResult, TranscriptStep } from "../identity/run-psi.js";
 import type { AuditEntry, AuditHead, AuditVerification } from "../purpose/audit.js";
 import type { PayloadOf, TraceStepName } from "./schema.js";
 import { checkPayload } from "./bundle.js";
+import { columnNoise } from "./noise.js";
+
+/**
+ * What an opt-in non-negative clamp changed in a query result (post-processing of released
+ * values: no privacy cost, never silent): every cell it touched with the value the room released.
+ */
+export interface ClampReport {
+  clamp: "nonNegative";
+  note: string;
+  cells: { row: number; column: string; released: number | string }[];
+}
 
 type Opts = { title?: string };
 const ratNum = (s: string | undefined): number | undefined => {
@@ -26,14 +37,29 @@ const ratNum = (s: string | undefined): number | undefined => {
  * @example
  * show(queryPayloadFromResult(result, { purpose: "measurement.lift" }));
  */
-export function queryPayloadFromResult(r: QueryResult, opts: Opts & { purpose?: string } = {}): PayloadOf<"query"> {
+export function queryPayloadFromResult(
+  r: QueryResult & { postProcessing?: ClampReport },
+  opts: Opts & { purpose?: string } = {},
+): PayloadOf<"query"> {
   const noisy = r.noise !== null;
   const columns = [
     ...r.dimensions.map((name) => ({ name, type: "string" as const })),
-    ...r.aggregates.map((name) => ({ name, type: "number" as const, noisy })),
+    ...r.aggregates.map((name) => {
+      const n = r.noise ? columnNoise(r.noise, name) : undefined;
+      return { name, type: "number" as const, noisy, ...(n ? { noise: n } : {}) };
+    }),
   ];
   const names = [...r.dimensions, ...r.aggregates];
-  const rows: PayloadOf<"query">["rows"] = r.rows.map((row) => ({ values: names.map((n) => row[n] ?? null) }));
+  const clampedAt = new Map<number, { column: number; released: number | string }[]>();
+  for (const c of r.postProcessing?.cells ?? []) {
+    const list = clampedAt.get(c.row) ?? [];
+    list.push({ column: names.indexOf(c.column), released: c.released });
+    clampedAt.set(c.row, list);
+  }
+  const rows: PayloadOf<"query">["rows"] = r.rows.map((row, i) => ({
+    values: names.map((n) => row[n] ?? null),
+    ...(clampedAt.has(i) ? { clamped: clampedAt.get(i)! } : {}),
+  }));
   for (const s of r.suppressed.rows) {
     rows.push({
       values: names.map((n, i) => (i < r.dimensions.length ? (s.key[n] ?? null) : null)),
@@ -47,8 +73,12 @@ export function queryPayloadFromResult(r: QueryResult, opts: Opts & { purpose?: 
       },
     });
   }
-  const first = r.noise?.perAggregate[0];
   const cost = r.cost;
+  // one query-wide scale only when it is true of every noisy column (each column carries its own)
+  const scales = new Set(columns.flatMap((c) => ("noise" in c && c.noise ? [`${c.noise.scale}/${c.noise.sensitivity}`] : [])));
+  const uniform = scales.size === 1 ? columns.find((c) => "noise" in c && c.noise) : undefined;
+  const shared =
+    uniform && "noise" in uniform && uniform.noise ? { scale: uniform.noise.scale, sensitivity: uniform.noise.sensitivity } : {};
   const p = {
     kind: "query" as const,
     version: 1 as const,
@@ -61,7 +91,7 @@ export function queryPayloadFromResult(r: QueryResult, opts: Opts & { purpose?: 
     noise: r.noise
       ? {
           mechanism: r.noise.mechanism,
-          ...(first ? { scale: Number(first.scale), sensitivity: Number(first.l1Sensitivity) } : {}),
+          ...shared,
           ...(cost
             ? {
                 cost: ratNum(cost.kind === "zCdp" ? cost.rho : cost.epsilon),
@@ -70,6 +100,7 @@ export function queryPayloadFromResult(r: QueryResult, opts: Opts & { purpose?: 
             : {}),
         }
       : { mechanism: "none" as const },
+    ...(r.postProcessing ? { postProcessing: { clamp: r.postProcessing.clamp, cells: r.postProcessing.cells.length } } : {}),
     rngMode: r.rngStamp.rngMode,
     ...(r.rngStamp.label ? { label: r.rngStamp.label } : {}),
   };
@@ -218,7 +249,9 @@ export function psiPayloadFromRun(r: PsiRunResult, opts: Opts = {}): PayloadOf<"
 }
 
 /**
- * An audit report (`AuditLog.report()`) → `audit` payload.
+ * An audit report (`AuditLog.report()`) → `audit` payload. `templateNames` maps template
+ * hashes to their approved names (the room's template registry): the view shows the name and
+ * keeps the hash on hover.
  *
  * @example
  * show(auditPayloadFromReport(audit.report({ limit: 50 })));
@@ -229,8 +262,9 @@ export function auditPayloadFromReport(
     rows: Array<{ index: number; hash: string; prevHash: string; entry: AuditEntry }>;
     heads: Array<AuditHead & { verified: boolean }>;
   },
-  opts: Opts = {},
+  opts: Opts & { templateNames?: Readonly<Record<string, string>> } = {},
 ): PayloadOf<"audit"> {
+  const names = opts.templateNames ?? {};
   const v = rep.verification;
   return checkPayload({
     kind: "audit",
@@ -245,6 +279,9 @@ export function auditPayloadFromReport(
       hash,
       prevHash,
       ...(e.purpose ? { details: e.purpose } : {}),
+      ...(e.templateHash
+        ? { template: { hash: e.templateHash, ...(Object.hasOwn(names, e.templateHash) ? { name: names[e.templateHash] } : {}) } }
+        : {}),
     })),
     verification: { ok: v.ok, firstBadIndex: v.firstBadIndex, ...(v.ok ? {} : { reason: `${v.problem ?? "problem"}: ${v.detail}` }) },
     heads: rep.heads.map((h) => ({ index: Math.max(0, h.count - 1), hash: h.hash, signature: h.signature, verified: h.verified })),

@@ -10,8 +10,23 @@
  * Every string from the payload is escaped: a payload is untrusted display data.
  */
 import type { CleanRoomPayload, PayloadOf } from "./schema.js";
+import {
+  NEGATIVE_NOISE_NOTE,
+  STATUS_GLYPH,
+  STEP_LABEL,
+  clampNote,
+  columnNoiseText,
+  fmtInterval,
+  fmtNum,
+  fmtPct,
+  isNegativeCell,
+  plusMinus,
+  shortHash,
+  spentFraction,
+  unitSymbol,
+} from "./format.js";
+import { liftChartDataUri } from "./lift-svg.js";
 import { progressHtml } from "./progress-view.js";
-import { STATUS_GLYPH, STEP_LABEL, fmtInterval, fmtNum, fmtPct, shortHash, spentFraction, unitSymbol } from "./format.js";
 
 /** Escape text for HTML element content and double-quoted attributes. */
 export function esc(s: unknown): string {
@@ -33,7 +48,8 @@ const ROOT =
   "padding:8px 12px;max-width:100%;overflow-x:auto;box-sizing:border-box";
 const TABLE = "border-collapse:collapse;margin:6px 0;font-size:12px";
 const TH = `text-align:left;padding:3px 8px;border-bottom:1px solid ${C.border};font-weight:600`;
-const TD = `padding:3px 8px;border-bottom:1px solid ${C.border};vertical-align:top`;
+// text-align is explicit: notebook stylesheets (JupyterLab, nbconvert) right-align every cell
+const TD = `text-align:left;padding:3px 8px;border-bottom:1px solid ${C.border};vertical-align:top`;
 const MONO = "font-family:ui-monospace,Menlo,Consolas,monospace;font-size:11px";
 
 function statusColor(s: string): string {
@@ -44,10 +60,28 @@ function statusColor(s: string): string {
 function status(s: string): string {
   return `<span style="color:${statusColor(s)};font-weight:600">${esc(STATUS_GLYPH[s] ?? "")} ${esc(s)}</span>`;
 }
-function table(head: string[], rows: string[][], rowStyles: string[] = []): string {
-  const h = head.map((c) => `<th style="${TH}">${esc(c)}</th>`).join("");
-  const b = rows.map((r, i) => `<tr style="${rowStyles[i] ?? ""}">${r.map((c) => `<td style="${TD}">${c}</td>`).join("")}</tr>`).join("");
-  return `<table style="${TABLE}"><thead><tr>${h}</tr></thead><tbody>${b}</tbody></table>`;
+const NUM = "text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap";
+/**
+ * A table; `opts.num[j]` right-aligns column j with tabular numerals, `opts.headTitle[j]` is a
+ * header tooltip, `opts.foot` (already-escaped cells) a footer row.
+ */
+function table(
+  head: string[],
+  rows: string[][],
+  rowStyles: string[] = [],
+  opts: { num?: boolean[]; headTitle?: (string | undefined)[]; foot?: string[] } = {},
+): string {
+  const al = (j: number) => (opts.num?.[j] ? `;${NUM}` : "");
+  const h = head
+    .map((c, j) => `<th style="${TH}${al(j)}"${opts.headTitle?.[j] ? ` title="${esc(opts.headTitle[j])}"` : ""}>${esc(c)}</th>`)
+    .join("");
+  const b = rows
+    .map((r, i) => `<tr style="${rowStyles[i] ?? ""}">${r.map((c, j) => `<td style="${TD}${al(j)}">${c}</td>`).join("")}</tr>`)
+    .join("");
+  const f = opts.foot
+    ? `<tfoot><tr>${opts.foot.map((c, j) => `<td style="${TD};${C.muted};white-space:nowrap${al(j)}">${c}</td>`).join("")}</tr></tfoot>`
+    : "";
+  return `<table style="${TABLE}"><thead><tr>${h}</tr></thead><tbody>${b}</tbody>${f}</table>`;
 }
 function header(title: string, p: CleanRoomPayload): string {
   const teaching =
@@ -118,6 +152,17 @@ function traceHtml(trace: PayloadOf<"query">["trace"]): string {
   )}</div>`;
 }
 
+function queryCellHtml(p: PayloadOf<"query">, r: PayloadOf<"query">["rows"][number], j: number): string {
+  const v = r.values[j];
+  const shown = v === null || v === undefined ? "—" : esc(typeof v === "number" ? fmtNum(v) : v);
+  const c = r.clamped?.find((x) => x.column === j);
+  if (c) {
+    const released = typeof c.released === "number" ? fmtNum(c.released) : c.released;
+    return `<span title="${esc(`post-processing: released ${released}, clamped at 0`)}">${shown}<sup>‡</sup></span>`;
+  }
+  return p.columns[j]?.noisy && isNegativeCell(v) ? `${shown}<sup>†</sup>` : shown;
+}
+
 function queryHtml(p: PayloadOf<"query">): string {
   let out = header("Clean-room query", p);
   const meta: [string, string][] = [];
@@ -130,12 +175,13 @@ function queryHtml(p: PayloadOf<"query">): string {
       `<div style="color:${C.bad};font-weight:600;margin:6px 0">✗ refused: ${esc(p.refused.code)}</div>` +
       `<div>${esc(p.refused.message)}</div>`;
   }
+  const negative = p.rows.some((r) => !r.suppressed && r.values.some((v, j) => p.columns[j]?.noisy && isNegativeCell(v)));
   if (p.columns.length && (p.rows.length || !p.refused)) {
     const head = [...p.columns.map((c) => c.name + (c.noisy ? " *" : "")), "status"];
     const styles: string[] = [];
     const rows = p.rows.map((r) => {
       styles.push(r.suppressed ? `background:${C.fill};${C.muted}` : "");
-      const cells = r.values.map((v) => (v === null ? "—" : esc(typeof v === "number" ? fmtNum(v) : v)));
+      const cells = r.values.map((_, j) => queryCellHtml(p, r, j));
       const st = r.suppressed
         ? `<span style="color:${C.warn};font-weight:600">⊘ suppressed</span> ` +
           `<span style="${C.muted}">${esc(r.suppressed.rule)} (threshold ${esc(fmtNum(r.suppressed.threshold))})` +
@@ -143,20 +189,35 @@ function queryHtml(p: PayloadOf<"query">): string {
         : "released";
       return [...cells, st];
     });
-    out += table(head, rows, styles);
+    const num = p.columns.map(
+      (c, j) => c.type === "number" || c.type === "integer" || (!c.type && p.rows.some((r) => typeof r.values[j] === "number")),
+    );
+    const level = fmtPct(p.columns.find((c) => c.noise?.level !== undefined)?.noise?.level ?? 0.95, 0);
+    const foot = p.columns.some((c) => c.noise?.halfWidth !== undefined)
+      ? [
+          ...p.columns.map((c, j) => (j === 0 && !c.noisy ? `± (${level})` : esc(plusMinus(c.noise)))),
+          p.columns[0]?.noisy ? `± (${level})` : "",
+        ]
+      : undefined;
+    const headTitle = p.columns.map((c) => (c.noise ? `${p.noise?.mechanism ?? "noise"}: ${columnNoiseText(c.noise)}` : undefined));
+    out += table(head, rows, styles, { num, headTitle, ...(foot ? { foot } : {}) });
     const nSup = p.rows.filter((r) => r.suppressed).length;
     if (nSup) out += `<div style="${C.muted}">${nSup} of ${p.rows.length} groups suppressed</div>`;
   }
   if (p.noise && p.noise.mechanism !== "none") {
     const n = p.noise;
+    const perColumn = p.columns.filter((c) => c.noise);
     const bits: [string, string][] = [["noise", esc(n.mechanism)]];
-    if (n.scale !== undefined) bits.push(["scale", esc(fmtNum(n.scale))]);
-    if (n.sigma !== undefined) bits.push(["σ", esc(fmtNum(n.sigma))]);
-    if (n.sensitivity !== undefined) bits.push(["sensitivity", esc(fmtNum(n.sensitivity))]);
+    if (!perColumn.length && n.scale !== undefined) bits.push(["scale", esc(fmtNum(n.scale))]);
+    if (!perColumn.length && n.sigma !== undefined) bits.push(["σ", esc(fmtNum(n.sigma))]);
+    if (!perColumn.length && n.sensitivity !== undefined) bits.push(["sensitivity", esc(fmtNum(n.sensitivity))]);
     if (n.cost !== undefined) bits.push(["cost", `${unitSymbol(n.unit ?? "epsilon")} ${esc(fmtNum(n.cost))}`]);
     out += `<div style="margin-top:4px">${kv(bits)}</div>`;
+    for (const c of perColumn) out += `<div style="${C.muted}"><b>${esc(c.name)}</b> — ${esc(columnNoiseText(c.noise!))}</div>`;
     if (p.columns.some((c) => c.noisy)) out += `<div style="${C.muted}">* carries DP noise</div>`;
   }
+  if (negative) out += `<div style="${C.muted};margin-top:4px">† ${esc(NEGATIVE_NOISE_NOTE)}</div>`;
+  if (p.postProcessing) out += `<div style="color:${C.warn};margin-top:4px">‡ ${esc(clampNote(p.postProcessing.cells))}</div>`;
   return out + traceHtml(p.trace);
 }
 
@@ -170,6 +231,9 @@ function liftHtml(p: PayloadOf<"lift">): string {
     esc(fmtInterval(a.ci, true)),
   ];
   let out = header("Lift study", p);
+  // an <img> data URI: nbconvert's HTML export and GitHub strip inline SVG and scripts
+  const alt = esc(`Conversion rate by group and lift, ${lvl} CI`);
+  out += `<div style="margin:6px 0"><img alt="${alt}" src="${liftChartDataUri(p)}" style="max-width:100%;height:auto"></div>`;
   out += table(
     ["group", "population", "converters", "rate", `${lvl} CI`],
     [arm("test (exposed)", p.test), arm("control (holdout)", p.control)],
@@ -250,12 +314,17 @@ function auditHtml(p: PayloadOf<"audit">): string {
     !v.ok && v.firstBadIndex !== null && e.index >= v.firstBadIndex ? `background:rgba(208,69,58,0.15)` : "",
   );
   out += table(
-    ["#", "at", "actor", "action", "outcome", "hash"],
+    ["#", "at", "actor", "action", "template", "outcome", "hash"],
     p.entries.map((e) => [
       esc(e.index),
       esc(e.at),
       esc(e.actor ?? ""),
       esc(e.action) + (e.details ? ` <span style="${C.muted}">${esc(e.details)}</span>` : ""),
+      !e.template
+        ? ""
+        : e.template.name
+          ? `<span title="${esc(`template ${e.template.hash}`)}">${esc(e.template.name)}</span>`
+          : `<code style="${MONO}" title="${esc(e.template.hash)}">${esc(shortHash(e.template.hash))}</code>`,
       esc(e.outcome ?? ""),
       `<code style="${MONO}">${esc(shortHash(e.hash))}</code>`,
     ]),

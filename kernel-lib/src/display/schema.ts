@@ -98,6 +98,23 @@ export const QueryColumn = z.strictObject({
   type: z.enum(["string", "number", "integer", "boolean"]).optional(),
   /** True when the column's values carry DP noise. */
   noisy: z.boolean().optional(),
+  /**
+   * This column's own noise (each aggregate has its own sensitivity, hence its own scale):
+   * the mechanism's parameter (`scale`, e.g. the Laplace scale or the Gaussian σ²), the
+   * sensitivity that calibrated it, and `halfWidth`: with probability `level` a released
+   * value is within ± halfWidth of the exact one (from the mechanism's exact tail). A ratio
+   * column (`avg`) has no fixed ± (`halfWidth` absent, `note` says why).
+   */
+  noise: z
+    .strictObject({
+      parameterName: z.string().max(16).optional(),
+      scale: nonNeg,
+      sensitivity: nonNeg,
+      halfWidth: nonNeg.optional(),
+      level: fraction.optional(),
+      note: z.string().optional(),
+    })
+    .optional(),
 });
 
 export const Suppression = z.strictObject({
@@ -109,6 +126,11 @@ export const Suppression = z.strictObject({
 export const QueryRow = z.strictObject({
   values: z.array(CellValue),
   suppressed: Suppression.optional(),
+  /**
+   * Opt-in post-processing: the column indices whose released value was clamped, with the
+   * value the room released (a view labels every such cell; nothing is clamped silently).
+   */
+  clamped: z.array(z.strictObject({ column: count, released: z.union([finite, z.string()]) })).optional(),
 });
 
 export const NoiseInfo = z.strictObject({
@@ -134,6 +156,8 @@ export const QueryPayload = z.strictObject({
   columns: z.array(QueryColumn),
   rows: z.array(QueryRow),
   noise: NoiseInfo.optional(),
+  /** Opt-in post-processing applied after the release (e.g. `clamp: "nonNegative"`): no privacy cost, labelled. */
+  postProcessing: z.strictObject({ clamp: z.literal("nonNegative"), cells: count }).optional(),
   /** Present when the query was refused: then `rows` is empty and `trace` says where. */
   refused: z.strictObject({ code: z.string(), message: z.string() }).optional(),
   trace: z.array(TraceStep).optional(),
@@ -231,6 +255,8 @@ export const AuditEntry = z.strictObject({
   hash: z.string(),
   prevHash: z.string().optional(),
   details: z.string().optional(),
+  /** The template the entry concerns: its approved name (when the room knows it) and its hash. */
+  template: z.strictObject({ name: z.string().optional(), hash: z.string() }).optional(),
 });
 
 export const AuditPayload = z.strictObject({
@@ -364,6 +390,14 @@ export const CleanRoomPayload = z
             message: `expected ${p.columns.length} values (one per column), got ${r.values.length}`,
           });
         }
+        (r.clamped ?? []).forEach((c, j) => {
+          if (c.column >= p.columns.length)
+            ctx.addIssue({
+              code: "custom",
+              path: ["rows", i, "clamped", j, "column"],
+              message: `expected a column index < ${p.columns.length}`,
+            });
+        });
       });
     }
   });

@@ -5,16 +5,33 @@
  */
 import { progressText } from "./progress-view.js";
 import type { CleanRoomPayload, PayloadOf } from "./schema.js";
-import { STATUS_GLYPH, STEP_LABEL, fmtInterval, fmtNum, fmtPct, shortHash, spentFraction, unitSymbol } from "./format.js";
+import {
+  NEGATIVE_NOISE_NOTE,
+  STATUS_GLYPH,
+  STEP_LABEL,
+  clampNote,
+  columnNoiseText,
+  fmtInterval,
+  fmtNum,
+  fmtPct,
+  isNegativeCell,
+  plusMinus,
+  shortHash,
+  spentFraction,
+  unitSymbol,
+} from "./format.js";
 
-function table(head: string[], rows: string[][]): string[] {
-  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+/** Aligned columns; `right[i]` right-aligns column i (numbers), `foot` is a last row under a rule. */
+function table(head: string[], rows: string[][], right: boolean[] = [], foot?: string[]): string[] {
+  const all = foot ? [...rows, foot] : rows;
+  const w = head.map((h, i) => Math.max(h.length, ...all.map((r) => (r[i] ?? "").length)));
   const line = (r: string[]) =>
     r
-      .map((c, i) => c.padEnd(w[i]!))
+      .map((c, i) => (right[i] ? c.padStart(w[i]!) : c.padEnd(w[i]!)))
       .join("  ")
       .trimEnd();
-  return [line(head), w.map((n) => "─".repeat(n)).join("  "), ...rows.map(line)].map((l) => "  " + l);
+  const rule = w.map((n) => "─".repeat(n)).join("  ");
+  return [line(head), rule, ...rows.map(line), ...(foot ? [rule, line(foot)] : [])].map((l) => "  " + l);
 }
 function gauge(frac: number, width = 20): string {
   const n = Math.round(frac * width);
@@ -62,33 +79,58 @@ function queryText(p: PayloadOf<"query">): string[] {
   ].filter(Boolean);
   if (meta.length) out.push(meta.join(" · "));
   if (p.refused) out.push(`✗ refused: ${p.refused.code} — ${p.refused.message}`);
+  const negative = p.rows.some((r) => !r.suppressed && r.values.some((v, j) => p.columns[j]?.noisy && isNegativeCell(v)));
   if (p.rows.length) {
+    const cell = (r: PayloadOf<"query">["rows"][number], v: (typeof r.values)[number], j: number) => {
+      const shown = v === null ? "—" : typeof v === "number" ? fmtNum(v) : String(v);
+      if (r.clamped?.some((c) => c.column === j)) return `${shown}‡`;
+      return p.columns[j]?.noisy && isNegativeCell(v) ? `${shown}†` : shown;
+    };
+    const right = p.columns.map(
+      (c, j) => c.type === "number" || c.type === "integer" || (!c.type && p.rows.some((r) => typeof r.values[j] === "number")),
+    );
+    const level = fmtPct(p.columns.find((c) => c.noise?.level !== undefined)?.noise?.level ?? 0.95, 0);
+    const foot = p.columns.some((c) => c.noise?.halfWidth !== undefined)
+      ? [...p.columns.map((c, j) => (j === 0 && !c.noisy ? `± (${level})` : plusMinus(c.noise))), p.columns[0]?.noisy ? `± (${level})` : ""]
+      : undefined;
     out.push(
       ...table(
         [...p.columns.map((c) => c.name + (c.noisy ? "*" : "")), "status"],
         p.rows.map((r) => [
-          ...r.values.map((v) => (v === null ? "—" : typeof v === "number" ? fmtNum(v) : String(v))),
+          ...r.values.map((v, j) => cell(r, v, j)),
           r.suppressed ? `⊘ suppressed: ${r.suppressed.rule} (threshold ${fmtNum(r.suppressed.threshold)})` : "released",
         ]),
+        right,
+        foot,
       ),
     );
     const n = p.rows.filter((r) => r.suppressed).length;
     if (n) out.push(`  ${n} of ${p.rows.length} groups suppressed`);
+    for (const r of p.rows)
+      for (const c of r.clamped ?? []) {
+        const row = r.values.filter((v, j) => !p.columns[j]?.noisy && v !== null).join("/") || "(all)";
+        const released = typeof c.released === "number" ? fmtNum(c.released) : c.released;
+        out.push(`  ‡ ${p.columns[c.column]?.name ?? c.column} in row ${row}: released ${released}, shown as 0`);
+      }
   }
   if (p.noise && p.noise.mechanism !== "none") {
     const n = p.noise;
+    const perColumn = p.columns.filter((c) => c.noise);
     out.push(
       [
         `noise ${n.mechanism}`,
-        n.scale !== undefined && `scale ${fmtNum(n.scale)}`,
-        n.sigma !== undefined && `σ ${fmtNum(n.sigma)}`,
-        n.sensitivity !== undefined && `sensitivity ${fmtNum(n.sensitivity)}`,
+        !perColumn.length && n.scale !== undefined && `scale ${fmtNum(n.scale)}`,
+        !perColumn.length && n.sigma !== undefined && `σ ${fmtNum(n.sigma)}`,
+        !perColumn.length && n.sensitivity !== undefined && `sensitivity ${fmtNum(n.sensitivity)}`,
         n.cost !== undefined && `cost ${unitSymbol(n.unit ?? "epsilon")} ${fmtNum(n.cost)}`,
       ]
         .filter(Boolean)
         .join(" · ") + (p.columns.some((c) => c.noisy) ? "  (* carries DP noise)" : ""),
     );
+    for (const c of perColumn) out.push(`  ${c.name}: ${columnNoiseText(c.noise!)}`);
   }
+  if (negative) out.push(`† ${NEGATIVE_NOISE_NOTE}`);
+  if (p.postProcessing) out.push(`‡ ${clampNote(p.postProcessing.cells).replace(/ — hover.*$/, "")}`);
   if (p.trace?.length) {
     out.push("Why blocked:");
     out.push(
@@ -172,8 +214,16 @@ function auditText(p: PayloadOf<"audit">): string[] {
   );
   out.push(
     ...table(
-      ["#", "at", "actor", "action", "outcome", "hash"],
-      p.entries.map((e) => [String(e.index), e.at, e.actor ?? "", e.action, e.outcome ?? "", shortHash(e.hash)]),
+      ["#", "at", "actor", "action", "template", "outcome", "hash"],
+      p.entries.map((e) => [
+        String(e.index),
+        e.at,
+        e.actor ?? "",
+        e.action,
+        e.template ? (e.template.name ?? shortHash(e.template.hash)) : "",
+        e.outcome ?? "",
+        shortHash(e.hash),
+      ]),
     ),
   );
   if (p.heads.length) out.push(`signed heads: ${p.heads.map((h) => `#${h.index} ${h.verified ? "✓" : "✗"}`).join(", ")}`);

@@ -14,6 +14,7 @@ import { withMimeBundle } from "../display/bundle.js";
 import { auditPayloadFromReport } from "../display/from-results.js";
 import { budgetPayloadFromLedger } from "../display/from-ledger.js";
 import { parseAtDoor, requireLab } from "./door.js";
+import { internals } from "../session/lab.js";
 
 const BudgetInput = z.strictObject({
   /** Named queries whose cost the remaining budget is measured in ("buys 3 × lift"). */
@@ -70,5 +71,17 @@ export function audit(lab: Lab, input?: { limit?: number }): ReturnType<Lab["aud
   const l = requireLab(lab, "audit");
   const o = parseAtDoor(AuditInput, input === undefined ? {} : input, "input");
   const r = l.audit(o);
-  return withMimeBundle({ ...r }, (x) => auditPayloadFromReport(x, { title: "Audit log" }));
+  // the approved template registry knows each hash's name: the view shows names, the hash on hover
+  const { templates } = internals(l).room;
+  const templateNames: Record<string, string> = {};
+  for (const { entry } of r.rows) {
+    const h = entry.templateHash;
+    if (!h || h in templateNames) continue;
+    try {
+      templateNames[h] = templates.status(h).name;
+    } catch {
+      // a refused query's template may never have been proposed: the view shows its hash
+    }
+  }
+  return withMimeBundle({ ...r }, (x) => auditPayloadFromReport(x, { title: "Audit log", templateNames }));
 }

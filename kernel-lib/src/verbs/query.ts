@@ -17,7 +17,8 @@ import { enclaveQuery, type EnclaveQueryResult } from "../enclave-room.js";
 import { toLiftAggregates } from "../cleanroom/templates/lift.js";
 import { liftFromRelease, type ReleasedLiftResult } from "../studies/release.js";
 import { withMimeBundle } from "../display/bundle.js";
-import { liftPayloadFromResult, queryPayloadFromResult } from "../display/from-results.js";
+import { liftPayloadFromResult, queryPayloadFromResult, type ClampReport } from "../display/from-results.js";
+import type { QueryResult } from "../cleanroom/release.js";
 import { refusalValue, type RefusalView } from "../display/refusal.js";
 import { internals } from "../session/lab.js";
 import { templateMinimum, type TemplateInput } from "../cleanroom/template.js";
@@ -39,7 +40,11 @@ const queryShape = {
   /** "engine" (default): the room's query engine. "enclave": inside an attested enclave. */
   executor: z.enum(["engine", "enclave"]).optional(),
 };
-const QueryInput = z.strictObject(queryShape);
+const QueryInput = z.strictObject({
+  ...queryShape,
+  /** Opt-in post-processing: "nonNegative" clamps noisy aggregates below zero to 0, labelled on every cell. */
+  clamp: z.enum(["nonNegative"]).optional(),
+});
 /** What {@link cleanRoomQuery} takes (checked by the strict schema above). */
 export interface QueryInput {
   /** The approved template (plan data, e.g. from `liftTemplate`) or its hash. */
@@ -50,9 +55,49 @@ export interface QueryInput {
   purpose: string;
   grant?: PurposeGrant;
   executor?: "engine" | "enclave";
+  /**
+   * Opt-in post-processing of the released values: `"nonNegative"` sets every noisy aggregate
+   * below zero to 0 and records each cell it changed (with the released value) in
+   * `postProcessing`; the views label those cells. Costs no budget (post-processing of a DP
+   * release), but biases sums upwards: use it for presentation, label it in your analysis.
+   */
+  clamp?: "nonNegative";
 }
 
-type Parsed = z.output<typeof QueryInput>;
+type Parsed = Omit<z.output<typeof QueryInput>, "clamp">;
+
+/** A query result after an opt-in clamp: the same result, plus what the clamp changed. */
+export type ClampedResult<T extends QueryResult> = T & { postProcessing: ClampReport };
+
+/**
+ * Clamp a query result's noisy aggregates at zero (post-processing: no privacy cost). Returns
+ * a new result with `postProcessing` listing every cell it changed and the value the room
+ * released there; the result's display labels each of them. A result without noise is
+ * returned with an empty list (its values are exact; nothing to clamp).
+ *
+ * @example
+ * const r = await cleanRoomQuery(lab, { ...req, clamp: "nonNegative" });
+ * r.postProcessing.cells // [{ row: 3, column: "buyers", released: -2 }]
+ */
+export function clampNonNegative<T extends QueryResult>(result: T): ClampedResult<T> {
+  const cells: ClampReport["cells"] = [];
+  const noisy = result.noise ? result.aggregates : [];
+  const rows = result.rows.map((row, i) => {
+    const out = { ...row };
+    for (const c of noisy) {
+      const v = row[c];
+      const negative = typeof v === "number" ? v < 0 : typeof v === "string" && /^-\d/.test(v);
+      if (v === null || v === undefined || !negative) continue;
+      cells.push({ row: i, column: c, released: v });
+      out[c] = 0;
+    }
+    return out;
+  });
+  const note =
+    `post-processing: ${cells.length} noisy value${cells.length === 1 ? "" : "s"} below 0 set to 0 (clamp "nonNegative"; ` +
+    "no privacy cost; biases sums and means upwards)";
+  return { ...result, rows, postProcessing: { clamp: "nonNegative", note, cells } };
+}
 
 async function run(lab: Lab, q: Parsed): Promise<CleanRoomResult | EnclaveQueryResult> {
   const req = {
@@ -79,9 +124,13 @@ export async function cleanRoomQuery(lab: Lab, input: QueryInput & { executor: "
 export async function cleanRoomQuery(lab: Lab, input: QueryInput): Promise<QueryOutcome>;
 export async function cleanRoomQuery(lab: Lab, input: QueryInput): Promise<QueryOutcome | EnclaveQueryResult> {
   const l = requireLab(lab, "cleanRoomQuery");
-  const q = parseAtDoor(QueryInput, input, "input");
+  const { clamp, ...q } = parseAtDoor(QueryInput, input, "input");
   const r = await run(l, q);
-  if (q.executor === "enclave") return r as EnclaveQueryResult; // already renders as an enclave query
+  if (q.executor === "enclave") {
+    if (!clamp) return r as EnclaveQueryResult; // already renders as an enclave query
+    const title = `Enclave query (${(r as EnclaveQueryResult).attestation.moduleId})`;
+    return withMimeBundle(clampNonNegative(r as EnclaveQueryResult), (x) => queryPayloadFromResult(x, { purpose: x.purpose, title }));
+  }
   const own = templateMinimum(internals(l).room.resolveTemplate(q.template));
   const { minimum, minimumFrom } = r.suppressed;
   const threshold: ThresholdInForce = {
@@ -91,7 +140,7 @@ export async function cleanRoomQuery(lab: Lab, input: QueryInput): Promise<Query
     raised: own < minimum,
     text: thresholdText(minimum, minimumFrom, own),
   };
-  return withMimeBundle({ ...r, threshold }, (x) =>
+  return withMimeBundle({ ...(clamp ? clampNonNegative(r) : r), threshold }, (x) =>
     queryPayloadFromResult(x, {
       purpose: x.purpose,
       ...(x.threshold.raised
