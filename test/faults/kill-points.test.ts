@@ -11,7 +11,7 @@
  */
 import { buildSync } from "esbuild";
 import Database from "better-sqlite3";
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -42,7 +42,9 @@ beforeAll(() => {
   });
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "crl-faults-"));
 });
+const children: ChildProcess[] = [];
 afterAll(() => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL"); // none may outlive the suite
   fs.rmSync(dir, { recursive: true, force: true });
   fs.rmSync(script, { force: true });
 });
@@ -56,6 +58,7 @@ function run(
     if (fault === undefined) delete env.CLEANROOM_FAULT;
     else env.CLEANROOM_FAULT = fault;
     const p = spawn(process.execPath, [script, store], { env, stdio: ["ignore", "pipe", "pipe"] });
+    children.push(p);
     let stdout = "";
     let stderr = "";
     p.stdout.on("data", (d: Buffer) => (stdout += d.toString()));

@@ -33,6 +33,15 @@ def free_port():
         return s.getsockname()[1]
 
 
+def kill_pids(find):
+    """SIGKILL every process `find()` names (cleanup: the test stops what it started by its own ids)."""
+    for pid in find():
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def kernel_pids(connection_files):
     """Live processes of this checkout's launcher serving one of the given connection files."""
     out = subprocess.run(["ps", "-eo", "pid=,stat=,args="], capture_output=True, text=True).stdout
@@ -145,6 +154,7 @@ class LauncherParentWatchTests(unittest.TestCase):
             "time.sleep(600)\n") % (LAUNCHER, cf)], start_new_session=True)
         self.addCleanup(lambda: parent.poll() is None and parent.kill())
         files = [os.path.basename(cf)]
+        self.addCleanup(kill_pids, lambda: kernel_pids(files))  # a failing run leaves no kernel behind
         self.assertTrue(wait_for(lambda: kernel_pids(files)), "the kernel should start")
         parent.kill()
         parent.wait()

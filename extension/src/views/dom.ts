@@ -2,6 +2,7 @@
  * Tiny DOM builder used by the pure view functions. Text is always set through text nodes
  * (never innerHTML): payloads are untrusted display data.
  */
+import { STATUS_GLYPH } from "@cleanroom-lab/kernel/dist/display/format.js";
 
 export type Child = Node | string | number | null | undefined | false;
 
@@ -49,18 +50,7 @@ export function table(
   );
 }
 
-const GLYPH: Record<string, string> = {
-  ok: "✓",
-  refused: "✗",
-  failed: "✗",
-  skipped: "–",
-  allow: "✓",
-  deny: "✗",
-  charged: "●",
-  released: "✓",
-  denied: "✗",
-  "not-requested": "–",
-};
+const GLYPH = STATUS_GLYPH;
 
 /** A status chip: glyph + word, coloured by class (readable without colour too). */
 export function status(s: string): HTMLSpanElement {

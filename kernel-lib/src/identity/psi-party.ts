@@ -21,35 +21,20 @@ import { makeRng, rngStamp, type Rng, type RngStamp } from "../rng.js";
 import type { Envelope, Tap, Transport } from "../transport/transport.js";
 import { secureTransport } from "../transport/secure.js";
 import { connect, listen } from "../transport/socket.js";
-import type { EmailOptions, IdentifierKind, PhoneOptions, RejectionCode } from "./normalize.js";
-import { makeBackend, randomScalar, type BackendName, type ProgressFn } from "./psi-backend.js";
-import { defaultKeyRegistry, KeyRegistry, PsiClient, PsiServer, PSI_MODES, type PsiMode, type TranscriptEntry } from "./psi.js";
-import { asRows, prepare, PsiInitiator, PsiResponder, type RowsLike } from "./run-psi.js";
+import type { RejectionCode } from "./normalize.js";
+import { makeBackend, randomScalar, type BackendName } from "./psi-backend.js";
+import { defaultKeyRegistry, PsiClient, PsiServer, PSI_MODES, type PsiMode, type TranscriptEntry } from "./psi.js";
+import { asRows, prepare, PsiInitiator, PsiResponder, type PsiRunParams, type RowsLike } from "./run-psi.js";
 
 export type PsiRole = "initiator" | "responder";
 
-export interface PsiPartyRunOptions {
+export interface PsiPartyRunOptions extends PsiRunParams {
   /** "initiator" = party A (PSI client, speaks first); "responder" = party B (PSI server). */
   role: PsiRole;
   /** This party's own rows (objects with `column`, or identifier strings). */
   rows: RowsLike;
   /** This party's end of the link to the other party (e.g. from socket `connect`/`accept`). */
   transport: Transport;
-  column?: string;
-  kind?: IdentifierKind;
-  /** Default "joinKeys"; both sides must agree (the responder refuses another mode). */
-  mode?: PsiMode;
-  backend?: BackendName;
-  threads?: number;
-  workerScript?: string;
-  rng?: Rng | "secure" | { seed: string };
-  maxSetSize?: number;
-  /** Minimum peer set size this party insists on (default 1). */
-  minSetSize?: number;
-  sessionLabel?: string;
-  normalize?: EmailOptions & PhoneOptions;
-  registry?: KeyRegistry;
-  progress?: ProgressFn;
   /** Seal every message in a SecureChannel (default true). */
   channel?: boolean;
   /** Sees every protocol message this side sends or receives (kind only matters; for progress displays). */

@@ -36,11 +36,12 @@ import {
   PSI_PROTOCOL,
 } from "./psi.js";
 
-export interface RunPsiOptions {
+/** Parameters of a PSI run that one party (psiParty) and both parties (runPsi) take alike. */
+export interface PsiRunParams {
   /** Identifier column in object rows (default "email"); ignored for string rows. */
   column?: string;
   kind?: IdentifierKind;
-  /** Default "joinKeys". */
+  /** Default "joinKeys"; both sides must agree. */
   mode?: PsiMode;
   /** Default "libsodium". */
   backend?: BackendName;
@@ -54,14 +55,17 @@ export interface RunPsiOptions {
   /** Mixed into join-key derivation (e.g. the room id). */
   sessionLabel?: string;
   progress?: ProgressFn;
+  normalize?: EmailOptions & PhoneOptions;
+  registry?: KeyRegistry;
+}
+
+export interface RunPsiOptions extends PsiRunParams {
   /** Keep the full messages in the result (default false: only summaries). */
   keepMessages?: boolean;
   /** Carry every message over an X25519/HKDF/AES-256-GCM SecureChannel (default false). */
   channel?: boolean;
   /** Party names for the transcript (default "A" and "B"). */
   names?: { a: string; b: string };
-  normalize?: EmailOptions & PhoneOptions;
-  registry?: KeyRegistry;
   /**
    * How the two parties are linked (default: the in-process `linkedPair`). Every message
    * crosses as plain JSON through it; a test can pass a recording pair, the next issue a socket.

@@ -50,7 +50,8 @@ export interface LiftAggregates {
 
 export type LiftAggregateName = keyof LiftAggregates;
 
-const REQUIRED: LiftAggregateName[] = [
+/** The aggregates every lift computation needs (fbpcs LiftMetrics names). */
+export const REQUIRED_LIFT_AGGREGATES: readonly LiftAggregateName[] = [
   "testPopulation",
   "controlPopulation",
   "testConversions",
@@ -218,9 +219,9 @@ export function computeLift(aggregates: LiftAggregates, options: LiftOptions = {
   if (typeof aggregates !== "object" || aggregates === null) invalid("aggregates", "object of fbpcs aggregates", aggregates);
   if (typeof options !== "object" || options === null) invalid("options", "object", options);
   for (const k of Object.keys(aggregates))
-    if (!REQUIRED.includes(k as LiftAggregateName) && !OPTIONAL.includes(k as LiftAggregateName))
-      invalid(`aggregates.${k}`, `one of ${[...REQUIRED, ...OPTIONAL].join(", ")}`, k);
-  for (const k of REQUIRED)
+    if (!REQUIRED_LIFT_AGGREGATES.includes(k as LiftAggregateName) && !OPTIONAL.includes(k as LiftAggregateName))
+      invalid(`aggregates.${k}`, `one of ${[...REQUIRED_LIFT_AGGREGATES, ...OPTIONAL].join(", ")}`, k);
+  for (const k of REQUIRED_LIFT_AGGREGATES)
     if (typeof aggregates[k] !== "number" || !Number.isFinite(aggregates[k])) invalid(`aggregates.${k}`, "finite number", aggregates[k]);
   for (const k of OPTIONAL)
     if (aggregates[k] !== undefined && (typeof aggregates[k] !== "number" || !Number.isFinite(aggregates[k])))
@@ -228,7 +229,7 @@ export function computeLift(aggregates: LiftAggregates, options: LiftOptions = {
   const nv = options.noiseVariance ?? {};
   if (typeof nv !== "object" || nv === null) invalid("options.noiseVariance", "object of variances", nv);
   for (const [k, v] of Object.entries(nv)) {
-    if (!REQUIRED.includes(k as LiftAggregateName) && !OPTIONAL.includes(k as LiftAggregateName))
+    if (!REQUIRED_LIFT_AGGREGATES.includes(k as LiftAggregateName) && !OPTIONAL.includes(k as LiftAggregateName))
       invalid(`options.noiseVariance.${k}`, "an aggregate name", k);
     if (typeof v !== "number" || !Number.isFinite(v) || v < 0) invalid(`options.noiseVariance.${k}`, "finite number ≥ 0", v);
   }

@@ -13,7 +13,14 @@
  */
 import { invalid } from "../errors.js";
 import type { LiftAggregates as CleanroomLiftAggregates } from "../cleanroom/templates/lift.js";
-import { computeLift, type LiftAggregates, type LiftAggregateName, type LiftOptions, type LiftResult } from "./lift.js";
+import {
+  computeLift,
+  REQUIRED_LIFT_AGGREGATES,
+  type LiftAggregates,
+  type LiftAggregateName,
+  type LiftOptions,
+  type LiftResult,
+} from "./lift.js";
 
 /**
  * One released cohort as the clean room's lift template hands it over (`toLiftAggregates`):
@@ -24,18 +31,7 @@ export type ReleasedLiftCohort = Omit<CleanroomLiftAggregates, "testNumConvSquar
     noiseVariance: Omit<CleanroomLiftAggregates["noiseVariance"], "numConvSquared"> & { numConvSquared?: number };
   };
 
-const FIELDS = [
-  "testPopulation",
-  "controlPopulation",
-  "testConversions",
-  "controlConversions",
-  "testConverters",
-  "controlConverters",
-  "testValue",
-  "controlValue",
-  "testValueSquared",
-  "controlValueSquared",
-] as const;
+const FIELDS = REQUIRED_LIFT_AGGREGATES;
 
 export interface ReleasedLiftResult {
   kind: "liftStudy";
