@@ -75,9 +75,25 @@ abstract class BaseRng implements Rng {
 
 class SecureRng extends BaseRng {
   readonly mode = "secure" as const;
+  /**
+   * Small draws (shuffles and sampling loops take 4 bytes at a time) are served from a pool
+   * filled by one CSPRNG call: one `getRandomValues` per element cost ~2.5 µs, a third of a
+   * 1M-element shuffle. Served bytes are zeroed in the pool; large draws bypass it.
+   */
+  private pool = new Uint8Array(0);
+  private at = 0;
   bytes(n: number): Uint8Array {
     if (!Number.isSafeInteger(n) || n < 0) invalid("n", "non-negative integer", n);
-    return randomBytes(n);
+    if (n > 64) return randomBytes(n);
+    if (this.at + n > this.pool.length) {
+      this.pool.fill(0);
+      this.pool = randomBytes(4096);
+      this.at = 0;
+    }
+    const out = this.pool.slice(this.at, this.at + n);
+    this.pool.fill(0, this.at, this.at + n);
+    this.at += n;
+    return out;
   }
   fork(_label: string): Rng {
     return this;

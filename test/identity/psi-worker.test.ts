@@ -15,8 +15,8 @@ const req = createRequire(import.meta.url);
 
 describe.skipIf(!built)("libsodium backend on worker threads (built dist)", () => {
   const { runPsi } = built ? req(path.join(DIST, "run-psi.js")) : ({} as never);
-  const { KeyRegistry } = built ? req(path.join(DIST, "psi.js")) : ({} as never);
-  const { SodiumBackend, randomScalar } = built ? req(path.join(DIST, "psi-backend.js")) : ({} as never);
+  const { KeyRegistry, deriveJoinKey } = built ? req(path.join(DIST, "psi.js")) : ({} as never);
+  const { SodiumBackend, randomScalar, pack } = built ? req(path.join(DIST, "psi-backend.js")) : ({} as never);
   const { seededRng } = built ? req(path.resolve(DIST, "../rng.js")) : ({} as never);
 
   const A = Array.from({ length: 700 }, (_, i) => ({ email: `user${i}@example.com` }));
@@ -66,6 +66,28 @@ describe.skipIf(!built)("libsodium backend on worker threads (built dist)", () =
       expect(await be.firstInvalidPoint(bad)).toBe(4321);
       bad[4321] = pts[4321];
       expect(await be.firstInvalidPoint(bad)).toBe(4500);
+    } finally {
+      await be.close();
+    }
+  });
+
+  it("derives join keys on the workers, byte for byte the keys deriveJoinKey (noble HKDF) gives", async () => {
+    const be = await new SodiumBackend({ threads: 2 }).init();
+    try {
+      const k = randomScalar(seededRng("wd"));
+      const pts: Uint8Array[] = await be.hashAndBlind(
+        Array.from({ length: 5000 }, (_, i) => `d${i}@x.org`),
+        k,
+      );
+      const sid = "0123456789abcdef0123456789abcdef";
+      const info = "cleanroom-lab/psi/v1/join-key/room-7";
+      const keys: Uint8Array = await be.deriveJoinKeysPacked(pack(pts), Buffer.from(sid), Buffer.from(info));
+      expect(keys.length).toBe(5000 * 16);
+      for (const i of [0, 1, 2047, 2048, 4096, 4999])
+        expect("jk_" + Buffer.from(keys.subarray(i * 16, (i + 1) * 16)).toString("hex")).toBe(deriveJoinKey(pts[i], sid, "room-7"));
+      // a different label gives different keys (the info is bound)
+      const other: Uint8Array = await be.deriveJoinKeysPacked(pack(pts), Buffer.from(sid), Buffer.from(info + "x"));
+      expect(Buffer.from(other.subarray(0, 16)).equals(Buffer.from(keys.subarray(0, 16)))).toBe(false);
     } finally {
       await be.close();
     }

@@ -20,6 +20,7 @@ import { ristretto255, ristretto255_hasher } from "@noble/curves/ed25519.js";
 import { expand_message_xmd } from "@noble/curves/abstract/hash-to-curve.js";
 import { asciiToBytes } from "@noble/curves/utils.js";
 import { sha512 } from "@noble/hashes/sha2.js";
+import { hkdfSync } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -31,6 +32,8 @@ export const PSI_DST = "cleanroom-lab-PSI-v1-ristretto255_XMD:SHA-512_R255MAP_RO
 /** Group order ℓ of ristretto255 (RFC 9496 §4). */
 export const GROUP_ORDER: bigint = ristretto255.Point.Fn.ORDER;
 export const POINT_BYTES = 32;
+/** Bytes of a PSI join key (HKDF-SHA256 output, see `deriveJoinKey` in psi.ts). */
+export const JOIN_KEY_BYTES = 16;
 
 /** `(done, total, phase)`: called as work completes so a notebook can draw a progress bar. */
 export type ProgressFn = (done: number, total: number, phase: string) => void;
@@ -51,6 +54,50 @@ export interface PsiBackend {
   firstInvalidPoint?(points: readonly Uint8Array[]): Promise<number>;
   /** Release worker threads (no-op for in-thread backends). */
   close(): Promise<void>;
+  // Packed forms (n × 32 bytes in one buffer): what the protocol uses at scale, so a 1M set is
+  // one allocation instead of 1M. Optional: `packedOps` falls back to the per-point methods.
+  hashAndBlindPacked?(elements: readonly string[], scalar: Uint8Array, progress?: ProgressFn, phase?: string): Promise<Uint8Array>;
+  blindPacked?(packed: Uint8Array, scalar: Uint8Array, progress?: ProgressFn, phase?: string): Promise<Uint8Array>;
+  firstInvalidPacked?(packed: Uint8Array): Promise<number>;
+  /** `deriveJoinKeysPacked` for each packed point (may run on workers). */
+  deriveJoinKeysPacked?(packed: Uint8Array, salt: Uint8Array, info: Uint8Array): Promise<Uint8Array>;
+}
+
+/** The packed operations of any backend: its own if it has them, else over its per-point methods. */
+export function packedOps(
+  be: PsiBackend,
+): Required<Pick<PsiBackend, "hashAndBlindPacked" | "blindPacked" | "firstInvalidPacked" | "deriveJoinKeysPacked">> {
+  return {
+    hashAndBlindPacked: be.hashAndBlindPacked
+      ? be.hashAndBlindPacked.bind(be)
+      : async (e, k, p, ph) => pack(await be.hashAndBlind(e, k, p, ph)),
+    blindPacked: be.blindPacked ? be.blindPacked.bind(be) : async (x, k, p, ph) => pack(await be.blind(unpack(x), k, p, ph)),
+    firstInvalidPacked: be.firstInvalidPacked
+      ? be.firstInvalidPacked.bind(be)
+      : async (x) => {
+          const pts = unpack(x);
+          return be.firstInvalidPoint ? be.firstInvalidPoint(pts) : pts.findIndex((q) => !be.isValidPoint(q));
+        },
+    deriveJoinKeysPacked: be.deriveJoinKeysPacked
+      ? be.deriveJoinKeysPacked.bind(be)
+      : async (x, salt, info) => deriveJoinKeysPacked(x, salt, info),
+  };
+}
+
+/**
+ * HKDF-SHA256(ikm = point, salt, info, 16) for each packed 32-byte point, packed (n × 16
+ * bytes). node:crypto's HKDF (RFC 5869); the same bytes as psi.ts `deriveJoinKey` (tested).
+ * @example deriveJoinKeysPacked(points, utf8(sessionId), utf8(info)) // n × 16 bytes
+ */
+export function deriveJoinKeysPacked(packed: Uint8Array, salt: Uint8Array, info: Uint8Array): Uint8Array {
+  const n = packed.length / POINT_BYTES;
+  const out = new Uint8Array(n * JOIN_KEY_BYTES);
+  for (let i = 0; i < n; i++)
+    out.set(
+      new Uint8Array(hkdfSync("sha256", packed.subarray(i * POINT_BYTES, (i + 1) * POINT_BYTES), salt, info, JOIN_KEY_BYTES)),
+      i * JOIN_KEY_BYTES,
+    );
+  return out;
 }
 
 const enc = new TextEncoder();
@@ -234,6 +281,20 @@ export function sodiumValidate(s: Sodium, packed: Uint8Array): Uint8Array {
   return out;
 }
 
+/** One worker job (also run in-thread when there are no workers). */
+export function runJob(s: Sodium, j: Job, scalar: Uint8Array, dst: string | Uint8Array): Uint8Array {
+  switch (j.op) {
+    case "hash":
+      return sodiumHashAndBlind(s, j.elements, scalar, dst);
+    case "blind":
+      return sodiumBlind(s, j.packed, scalar);
+    case "validate":
+      return sodiumValidate(s, j.packed);
+    case "derive":
+      return deriveJoinKeysPacked(j.packed, j.salt, j.info);
+  }
+}
+
 /** Concatenate 32-byte points (for transfer to workers). @example unpack(pack(points)) */
 export const pack = (points: readonly Uint8Array[]): Uint8Array => {
   const out = new Uint8Array(points.length * POINT_BYTES);
@@ -266,7 +327,11 @@ export function defaultWorkerScript(): string | undefined {
   return fs.existsSync(p) ? p : undefined;
 }
 
-type Job = { op: "hash"; elements: string[] } | { op: "blind"; packed: Uint8Array } | { op: "validate"; packed: Uint8Array };
+export type Job =
+  | { op: "hash"; elements: string[] }
+  | { op: "blind"; packed: Uint8Array }
+  | { op: "validate"; packed: Uint8Array }
+  | { op: "derive"; packed: Uint8Array; salt: Uint8Array; info: Uint8Array };
 
 /** libsodium (WASM) backend; bulk work is split into chunks over worker threads. */
 export class SodiumBackend implements PsiBackend {
@@ -310,20 +375,45 @@ export class SodiumBackend implements PsiBackend {
     progress?: ProgressFn,
     phase = "hash-and-blind",
   ): Promise<Uint8Array[]> {
+    return unpack(await this.hashAndBlindPacked(elements, scalar, progress, phase));
+  }
+
+  async hashAndBlindPacked(
+    elements: readonly string[],
+    scalar: Uint8Array,
+    progress?: ProgressFn,
+    phase = "hash-and-blind",
+  ): Promise<Uint8Array> {
     scalarFromBytes(scalar);
     const jobs: Job[] = [];
     const size = this.chunkSize(elements.length);
     for (let i = 0; i < elements.length; i += size) jobs.push({ op: "hash", elements: elements.slice(i, i + size) });
-    return unpack(await this.run(jobs, scalar, elements.length, progress, phase));
+    return this.run(jobs, scalar, elements.length, progress, phase);
   }
 
   async blind(points: readonly Uint8Array[], scalar: Uint8Array, progress?: ProgressFn, phase = "blind"): Promise<Uint8Array[]> {
-    scalarFromBytes(scalar);
+    if (points.some((p) => !(p instanceof Uint8Array) || p.length !== POINT_BYTES))
+      throw new CleanRoomError("CRYPTO_INVALID_POINT", `"points" expected 32-byte ristretto255 encodings, got another length`, {
+        field: "points",
+      });
+    return unpack(await this.blindPacked(pack(points), scalar, progress, phase));
+  }
+
+  /** Chunks of a packed buffer as their own (transferable) copies: a view would clone the whole buffer. */
+  private packedJobs(packed: Uint8Array, unit: number, make: (chunk: Uint8Array) => Job): Job[] {
+    const n = packed.length / unit;
+    const size = this.chunkSize(n);
     const jobs: Job[] = [];
-    const size = this.chunkSize(points.length);
-    for (let i = 0; i < points.length; i += size) jobs.push({ op: "blind", packed: pack(points.slice(i, i + size)) });
+    for (let i = 0; i < n; i += size) jobs.push(make(packed.slice(i * unit, Math.min(n, i + size) * unit)));
+    return jobs;
+  }
+
+  async blindPacked(packed: Uint8Array, scalar: Uint8Array, progress?: ProgressFn, phase = "blind"): Promise<Uint8Array> {
+    scalarFromBytes(scalar);
+    if (!(packed instanceof Uint8Array) || packed.length % POINT_BYTES !== 0) bug("packed points expected");
+    const jobs = this.packedJobs(packed, POINT_BYTES, (c) => ({ op: "blind", packed: c }));
     try {
-      return unpack(await this.run(jobs, scalar, points.length, progress, phase));
+      return await this.run(jobs, scalar, packed.length / POINT_BYTES, progress, phase);
     } catch (e) {
       if (e instanceof CleanRoomError) throw e;
       throw new CleanRoomError(
@@ -337,12 +427,25 @@ export class SodiumBackend implements PsiBackend {
   async firstInvalidPoint(points: readonly Uint8Array[]): Promise<number> {
     if (points.some((p) => !(p instanceof Uint8Array) || p.length !== POINT_BYTES))
       return points.findIndex((p) => !(p instanceof Uint8Array) || p.length !== POINT_BYTES);
-    if (!this.script || points.length < 4096) return points.findIndex((p) => !this.isValidPoint(p));
-    const jobs: Job[] = [];
-    const size = this.chunkSize(points.length);
-    for (let i = 0; i < points.length; i += size) jobs.push({ op: "validate", packed: pack(points.slice(i, i + size)) });
-    const flags = await this.run(jobs, new Uint8Array(32), points.length, undefined, "validate", 1);
+    return this.firstInvalidPacked(pack(points));
+  }
+
+  async firstInvalidPacked(packed: Uint8Array): Promise<number> {
+    const n = packed.length / POINT_BYTES;
+    if (!this.script || n < 4096) {
+      for (let i = 0; i < n; i++) if (!this.isValidPoint(packed.subarray(i * POINT_BYTES, (i + 1) * POINT_BYTES))) return i;
+      return -1;
+    }
+    const jobs = this.packedJobs(packed, POINT_BYTES, (c) => ({ op: "validate", packed: c }));
+    const flags = await this.run(jobs, new Uint8Array(32), n, undefined, "validate", 1);
     return flags.indexOf(0);
+  }
+
+  async deriveJoinKeysPacked(packed: Uint8Array, salt: Uint8Array, info: Uint8Array): Promise<Uint8Array> {
+    const n = packed.length / POINT_BYTES;
+    if (!this.script || n < 4096) return deriveJoinKeysPacked(packed, salt, info);
+    const jobs = this.packedJobs(packed, POINT_BYTES, (c) => ({ op: "derive", packed: c, salt, info }));
+    return this.run(jobs, new Uint8Array(32), n, undefined, "derive", JOIN_KEY_BYTES);
   }
 
   /**
@@ -374,14 +477,7 @@ export class SodiumBackend implements PsiBackend {
       const s = this.sodium ?? (await this.init()).sodium!;
       for (let i = 0; i < jobs.length; i++) {
         const j = jobs[i]!;
-        finish(
-          i,
-          j.op === "hash"
-            ? sodiumHashAndBlind(s, j.elements, scalar, this.dst)
-            : j.op === "blind"
-              ? sodiumBlind(s, j.packed, scalar)
-              : sodiumValidate(s, j.packed),
-        );
+        finish(i, runJob(s, j, scalar, this.dst));
         await tick();
       }
     } else {
@@ -436,7 +532,7 @@ export class SodiumBackend implements PsiBackend {
       };
       w.once("message", onMsg);
       w.once("error", onErr);
-      w.postMessage({ ...job, scalar });
+      w.postMessage({ ...job, scalar }, "packed" in job ? [job.packed.buffer as ArrayBuffer] : []);
     });
   }
 

@@ -31,11 +31,21 @@
  * (HKDF); message names follow OpenMined PSI (`createRequest`, `processRequest`,
  * `getIntersection`, `revealIntersection`).
  */
+import { createHash } from "node:crypto";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { CleanRoomError, bug, invalid } from "../errors.js";
 import { shuffle, type Rng } from "../rng.js";
-import { fromHex, hex, hkdfSha256, utf8 } from "../crypto/primitives.js";
-import { PSI_DST, randomScalar, scalarFromBytes, type ProgressFn, type PsiBackend } from "./psi-backend.js";
+import { hex, hkdfSha256, utf8 } from "../crypto/primitives.js";
+import {
+  JOIN_KEY_BYTES,
+  PSI_DST,
+  POINT_BYTES,
+  packedOps,
+  randomScalar,
+  scalarFromBytes,
+  type ProgressFn,
+  type PsiBackend,
+} from "./psi-backend.js";
 
 export const PSI_PROTOCOL = "cleanroom-lab/psi/v1";
 export type PsiMode = "intersection" | "cardinality" | "joinKeys";
@@ -145,9 +155,37 @@ function summarize(direction: "sent" | "received", m: PsiMessage): TranscriptEnt
     sessionId: m.sessionId,
     count: m.encryptedElements.length,
     bytes: json.length,
-    sha256: hex(sha256(utf8(json))),
+    // node:crypto's SHA-256 (native): the noble one took ~0.5 s per 1M-element message
+    sha256: createHash("sha256").update(json, "utf8").digest("hex"),
     preview: m.encryptedElements.slice(0, 2),
   };
+}
+
+/** Packed points (n × 32 bytes) as lowercase hex strings, one per point (the wire form). */
+export function hexPoints(packed: Uint8Array): string[] {
+  const out: string[] = new Array(packed.length / POINT_BYTES);
+  const STEP = 8192; // points per hex conversion: bounded temporary strings
+  for (let i = 0; i < out.length; i += STEP) {
+    const end = Math.min(out.length, i + STEP);
+    const h = Buffer.from(packed.buffer, packed.byteOffset + i * POINT_BYTES, (end - i) * POINT_BYTES).toString("hex");
+    for (let j = i; j < end; j++) out[j] = h.slice((j - i) * 64, (j - i + 1) * 64);
+  }
+  return out;
+}
+
+/** Join keys ("jk_" + 32 hex) from packed 16-byte keys. */
+function joinKeyStrings(packed: Uint8Array): string[] {
+  const h = Buffer.from(packed.buffer, packed.byteOffset, packed.length).toString("hex");
+  const out: string[] = new Array(packed.length / JOIN_KEY_BYTES);
+  for (let i = 0; i < out.length; i++) out[i] = "jk_" + h.slice(i * 32, (i + 1) * 32);
+  return out;
+}
+
+/** The packed points at `rows` of `packed`. */
+function gather(packed: Uint8Array, rows: readonly number[]): Uint8Array {
+  const out = new Uint8Array(rows.length * POINT_BYTES);
+  rows.forEach((r, i) => out.set(packed.subarray(r * POINT_BYTES, (r + 1) * POINT_BYTES), i * POINT_BYTES));
+  return out;
 }
 
 abstract class PsiParty {
@@ -162,6 +200,7 @@ abstract class PsiParty {
   protected sessionId = "";
   protected readonly idBytes: Uint8Array;
   protected readonly rng: Rng;
+  protected readonly ops: ReturnType<typeof packedOps>;
   readonly transcript: TranscriptEntry[] = [];
 
   constructor(
@@ -179,6 +218,7 @@ abstract class PsiParty {
     if (!Number.isSafeInteger(min) || min < 1 || min > max) invalid("minPeerSetSize", `integer in [1, ${max}]`, min);
     this.mode = mode;
     this.backend = o.backend;
+    this.ops = packedOps(o.backend);
     this.maxSetSize = max;
     this.minPeer = min;
     this.label = o.sessionLabel ?? "";
@@ -245,8 +285,11 @@ abstract class PsiParty {
     }
   }
 
-  /** Validate a received message's envelope and points; returns decoded points. */
-  protected async checkMessage(m: unknown, kind: PsiMessage["kind"], expectLength?: number): Promise<Uint8Array[]> {
+  /**
+   * Validate a received message's envelope and points in one pass over its elements; returns
+   * the decoded points packed (n × 32 bytes).
+   */
+  protected async checkMessage(m: unknown, kind: PsiMessage["kind"], expectLength?: number): Promise<Uint8Array> {
     const field = kind;
     if (m === null || typeof m !== "object" || Array.isArray(m)) invalid(field, `a ${kind} message object`, m, "PSI_INVALID_MESSAGE");
     const o = m as Record<string, unknown>;
@@ -274,22 +317,40 @@ abstract class PsiParty {
     }
     if (expectLength !== undefined && els.length !== expectLength)
       invalid(`${field}.encryptedElements`, `exactly ${expectLength} elements`, els, "PSI_INVALID_MESSAGE");
+    const badHex = (i: number): never =>
+      invalid(
+        `${field}.encryptedElements[${i}]`,
+        "64 lowercase hex characters (a 32-byte ristretto255 encoding)",
+        els[i],
+        "PSI_INVALID_MESSAGE",
+      );
+    // One pass: shape, duplicates, and hex decoding straight into one packed buffer (a block of
+    // strings at a time, checked canonical — lowercase, no stray characters — by re-encoding).
+    const packed = new Uint8Array(els.length * POINT_BYTES);
     const seen = new Set<string>();
-    const points: Uint8Array[] = new Array(els.length);
-    for (let i = 0; i < els.length; i++) {
-      const s = els[i];
-      const f = `${field}.encryptedElements[${i}]`;
-      if (typeof s !== "string" || !HEX64.test(s))
-        invalid(f, "64 lowercase hex characters (a 32-byte ristretto255 encoding)", s, "PSI_INVALID_MESSAGE");
-      if (seen.has(s))
-        throw new CleanRoomError("PSI_DUPLICATE_ELEMENT", `"${f}" expected a distinct element, got a duplicate`, { field: f });
-      seen.add(s);
-      points[i] = fromHex(s);
+    const BLOCK = 8192;
+    for (let b = 0; b < els.length; b += BLOCK) {
+      const end = Math.min(els.length, b + BLOCK);
+      for (let i = b; i < end; i++) {
+        const s = els[i];
+        if (typeof s !== "string" || s.length !== 64) badHex(i);
+        if (seen.has(s)) {
+          const f = `${field}.encryptedElements[${i}]`;
+          throw new CleanRoomError("PSI_DUPLICATE_ELEMENT", `"${f}" expected a distinct element, got a duplicate`, { field: f });
+        }
+        seen.add(s);
+      }
+      const joined = (els as string[]).slice(b, end).join("");
+      const bytes = Buffer.from(joined, "hex");
+      if (bytes.length !== (end - b) * POINT_BYTES || bytes.toString("hex") !== joined) {
+        for (let i = b; i < end; i++) if (!HEX64.test(els[i] as string)) badHex(i);
+        bug("hex block refused without a bad element");
+      }
+      packed.set(bytes, b * POINT_BYTES);
     }
+    seen.clear();
     // canonical encoding and not the identity (RFC 9496 §4.3.1 decode), possibly on workers
-    const bad = this.backend.firstInvalidPoint
-      ? await this.backend.firstInvalidPoint(points)
-      : points.findIndex((p) => !this.backend.isValidPoint(p));
+    const bad = await this.ops.firstInvalidPacked(packed);
     if (bad >= 0) {
       const f = `${field}.encryptedElements[${bad}]`;
       throw new CleanRoomError(
@@ -299,7 +360,18 @@ abstract class PsiParty {
       );
     }
     this.transcript.push(summarize("received", m as PsiMessage));
-    return points;
+    return packed;
+  }
+
+  /** Join keys for the packed doubly-blinded points at `rows` (derived on the backend's workers). */
+  protected async joinKeysAt(packed: Uint8Array, rows: readonly number[]): Promise<string[]> {
+    if (rows.length === 0) return [];
+    const keys = await this.ops.deriveJoinKeysPacked(
+      gather(packed, rows),
+      utf8(this.sessionId),
+      utf8(`${PSI_PROTOCOL}/join-key/${this.label}`),
+    );
+    return joinKeyStrings(keys);
   }
 
   protected sent<M extends PsiMessage>(m: M): M {
@@ -342,7 +414,7 @@ export class PsiClient extends PsiParty {
         elements.map((_, i) => i),
         this.rng,
       );
-      const blinded = await this.backend.hashAndBlind(
+      const blinded = await this.ops.hashAndBlindPacked(
         this.perm.map((i) => elements[i]!),
         this.key,
         this.progress,
@@ -357,7 +429,7 @@ export class PsiClient extends PsiParty {
         mode: this.mode,
         revealIntersection: this.mode !== "cardinality",
         dst: PSI_DST,
-        encryptedElements: blinded.map(hex),
+        encryptedElements: hexPoints(blinded),
       });
     });
   }
@@ -366,7 +438,7 @@ export class PsiClient extends PsiParty {
   processResponse(setup: PsiSetup, response: PsiResponse): Promise<PsiClientOutput> {
     return this.guard("waiting", async () => {
       const setupPts = await this.checkMessage(setup, "psi.setup");
-      if (setupPts.length < this.minPeer)
+      if (setupPts.length / POINT_BYTES < this.minPeer)
         invalid("psi.setup.encryptedElements", `at least ${this.minPeer} elements (minPeerSetSize)`, setupPts, "PSI_SET_TOO_SMALL");
       if (!isSortedHex(setup.encryptedElements))
         invalid("psi.setup.encryptedElements", "sorted elements", setup.encryptedElements, "PSI_INVALID_MESSAGE");
@@ -375,7 +447,7 @@ export class PsiClient extends PsiParty {
       if (response.order !== wantOrder) invalid("psi.response.order", `"${wantOrder}"`, response.order, "PSI_INVALID_MESSAGE");
       if (wantOrder === "sorted" && !isSortedHex(response.encryptedElements))
         invalid("psi.response.encryptedElements", "sorted elements", response.encryptedElements, "PSI_INVALID_MESSAGE");
-      const serverDouble = (await this.backend.blind(setupPts, this.key, this.progress, "client: blind server set")).map(hex);
+      const serverDouble = hexPoints(await this.ops.blindPacked(setupPts, this.key, this.progress, "client: blind server set"));
       const serverSet = new Set(serverDouble);
       const mine = response.encryptedElements;
       const hits: number[] = []; // positions in the (shuffled) request
@@ -385,7 +457,8 @@ export class PsiClient extends PsiParty {
       const intersection = hits.map((r) => this.perm[r]!).sort((x, y) => x - y);
       if (this.mode === "intersection") return { mode: "intersection", intersectionSize: intersection.length, intersection };
       const joinKeys: (string | null)[] = new Array(mine.length).fill(null);
-      for (const r of hits) joinKeys[this.perm[r]!] = deriveJoinKey(respPts[r]!, this.sessionId, this.label);
+      const keys = await this.joinKeysAt(respPts, hits);
+      hits.forEach((r, i) => (joinKeys[this.perm[r]!] = keys[i]!));
       const finish = this.sent<PsiFinish>({
         kind: "psi.finish",
         protocol: PSI_PROTOCOL,
@@ -420,11 +493,11 @@ export class PsiServer extends PsiParty {
       if (request.revealIntersection !== (this.mode !== "cardinality"))
         invalid("psi.request.revealIntersection", String(this.mode !== "cardinality"), request.revealIntersection, "PSI_INVALID_MESSAGE");
       if (request.dst !== PSI_DST) invalid("psi.request.dst", `"${PSI_DST}"`, request.dst, "PSI_INVALID_MESSAGE");
-      if (pts.length < this.minPeer)
+      if (pts.length / POINT_BYTES < this.minPeer)
         invalid("psi.request.encryptedElements", `at least ${this.minPeer} elements (minPeerSetSize)`, pts, "PSI_SET_TOO_SMALL");
       this.sessionId = request.sessionId;
-      const double = (await this.backend.blind(pts, this.key, this.progress, "server: blind client set")).map(hex);
-      const own = (await this.backend.hashAndBlind(elements, this.key, this.progress, "server: hash and blind own set")).map(hex);
+      const double = hexPoints(await this.ops.blindPacked(pts, this.key, this.progress, "server: blind client set"));
+      const own = hexPoints(await this.ops.hashAndBlindPacked(elements, this.key, this.progress, "server: hash and blind own set"));
       // sort own blinded set; remember where each of our rows went (joinKeys mode)
       const order = own.map((_, i) => i).sort((i, j) => (own[i]! < own[j]! ? -1 : own[i]! > own[j]! ? 1 : 0));
       this.perm = order;
@@ -460,13 +533,14 @@ export class PsiServer extends PsiParty {
     return this.guard("waiting", async () => {
       const pts = await this.checkMessage(finish, "psi.finish", this.n);
       const joinKeys: (string | null)[] = new Array(this.n).fill(null);
-      const intersection: number[] = [];
-      for (let j = 0; j < pts.length; j++) {
-        if (!this.clientDouble.has(finish.encryptedElements[j]!)) continue;
+      const hits: number[] = [];
+      for (let j = 0; j < this.n; j++) if (this.clientDouble.has(finish.encryptedElements[j]!)) hits.push(j);
+      const keys = await this.joinKeysAt(pts, hits);
+      const intersection: number[] = hits.map((j, i) => {
         const row = this.perm[j] ?? bug("setup permutation lost");
-        joinKeys[row] = deriveJoinKey(pts[j]!, this.sessionId, this.label);
-        intersection.push(row);
-      }
+        joinKeys[row] = keys[i]!;
+        return row;
+      });
       intersection.sort((a, b) => a - b);
       this.clientDouble.clear();
       this.finishSession();

@@ -202,7 +202,7 @@ export class PsiInitiator {
     private readonly client: PsiClient,
     private readonly set: string[],
     private readonly link: Transport,
-    private readonly secure: { rng: Rng; tap: Tap } | null,
+    private readonly secure: { rng: Rng; tap?: Tap } | null,
     private readonly confirm = false,
   ) {}
 
@@ -228,7 +228,7 @@ export class PsiResponder {
     private readonly mode: PsiMode,
     private readonly set: string[],
     private readonly link: Transport,
-    private readonly secure: { rng: Rng; tap: Tap } | null,
+    private readonly secure: { rng: Rng; tap?: Tap } | null,
     private readonly confirm = false,
   ) {}
 
@@ -299,7 +299,12 @@ export async function runPsi(rowsA: RowsLike, rowsB: RowsLike, options: RunPsiOp
   // The two parties talk ONLY through a Transport (transport/): plain JSON messages, here an
   // in-process linked pair; optionally with every message sealed in a SecureChannel (the
   // handshake crosses the same link). `messages` records what each party sent, as data.
-  const record: Tap = (env) => void messages.push({ from: env.from, to: env.to, message: env.body as unknown as PsiMessage });
+  // The full messages are kept only when asked for: a tap re-parses every message, and at
+  // 1M elements per side the four messages are ~300 MB of strings. The transcript needs none
+  // of it (the protocol fixes the order; each party summarised what it sent).
+  const record: Tap | undefined = options.keepMessages
+    ? (env) => void messages.push({ from: env.from, to: env.to, message: env.body as unknown as PsiMessage })
+    : undefined;
   const frames: Tap = (env) => void (env.kind === "channel.frame" && frameBytes.push(JSON.stringify(env.body).length));
   const [linkA, linkB] = (options.link ?? linkedPair)(names.a, names.b, { tap: options.channel ? frames : record });
   try {
@@ -309,14 +314,14 @@ export async function runPsi(rowsA: RowsLike, rowsB: RowsLike, options: RunPsiOp
       client,
       a.distinct,
       linkA,
-      options.channel ? { rng: rng.fork(`psi/${n}/channel/${names.a}`), tap: record } : null,
+      options.channel ? { rng: rng.fork(`psi/${n}/channel/${names.a}`), ...(record ? { tap: record } : {}) } : null,
     );
     const partyB = new PsiResponder(
       server,
       mode,
       b.distinct,
       linkB,
-      options.channel ? { rng: rng.fork(`psi/${n}/channel/${names.b}`), tap: record } : null,
+      options.channel ? { rng: rng.fork(`psi/${n}/channel/${names.b}`), ...(record ? { tap: record } : {}) } : null,
     );
     const [outA, sOut] = await Promise.all([partyA.run(), partyB.run()]);
     const { out, request } = outA;
@@ -347,8 +352,14 @@ export async function runPsi(rowsA: RowsLike, rowsB: RowsLike, options: RunPsiOp
       matchedRows,
       matchRate: matched === null ? null : matched / p.distinct.length,
     });
-    const transcript: TranscriptStep[] = messages.map(({ from, to, message }, i) => {
-      const t = (from === names.a ? client : server).transcript.find((e) => e.direction === "sent" && e.kind === message.kind)!;
+    const order: [string, string, PsiMessage["kind"]][] = [
+      [names.a, names.b, "psi.request"],
+      [names.b, names.a, "psi.setup"],
+      [names.b, names.a, "psi.response"],
+      ...(mode === "joinKeys" ? [[names.a, names.b, "psi.finish"] as [string, string, PsiMessage["kind"]]] : []),
+    ];
+    const transcript: TranscriptStep[] = order.map(([from, to, kind], i) => {
+      const t = (from === names.a ? client : server).transcript.find((e) => e.direction === "sent" && e.kind === kind)!;
       const { direction: _d, ...rest } = t;
       return { step: i + 1, from, to, ...rest, ...(frameBytes[i] !== undefined ? { channelFrameBytes: frameBytes[i] } : {}) };
     });

@@ -66,8 +66,15 @@ function plainCheck(v: unknown, path: string, seen: Set<object>): void {
   if (typeof v !== "object") return refuse(typeof v);
   if (seen.has(v)) refuse("a shared or cyclic reference");
   seen.add(v);
-  if (Array.isArray(v)) v.forEach((x, i) => plainCheck(x, `${path}[${i}]`, seen));
-  else {
+  if (Array.isArray(v)) {
+    // scalars inline: a 1M-element array of strings must not build 1M path strings
+    for (let i = 0; i < v.length; i++) {
+      const x: unknown = v[i];
+      if (typeof x === "string" || typeof x === "boolean" || x === null || (typeof x === "number" && Number.isFinite(x))) continue;
+      if (!(i in v)) continue; // a hole (as forEach skipped them)
+      plainCheck(x, `${path}[${i}]`, seen);
+    }
+  } else {
     const proto = Object.getPrototypeOf(v);
     if (proto !== Object.prototype && proto !== null) refuse(`an instance of ${(v as object).constructor?.name ?? "a class"}`);
     for (const [k, x] of Object.entries(v)) plainCheck(x, `${path}.${k}`, seen);
