@@ -12,6 +12,17 @@
  *   PSI_BENCH_SIZES=10000,100000 node test/bench/psi.bench.mjs      # add 100k (minutes)
  *   PSI_BENCH_NOBLE_MAX=100000 …                                     # noble at 100k too (~10 min)
  *   PSI_BENCH_THREADS=4 …                                            # override "all cores"
+ *   PSI_BENCH_SIZES=10000,300000 …    # scaling: prints t(N) / (N/10k × t(10k)) and the 1M extrapolation
+ *   PSI_BENCH_SIZES=10000,1000000 …   # the issue-18 target measured (≈ 10–15 min on 2 idle cores)
+ *
+ * Issue 18 targets, printed next to the measured ratios:
+ *   - 10k × 10k on all cores ≤ 0.9 × the native single-thread baseline;
+ *   - scaling: t(1M) ≤ 1.15 × (100 × t(10k)), both in this run (all cores);
+ *   - peak memory at 1M ≤ 1 GiB (RSS sampled every 100 ms during the run, rows included).
+ * Sizes above 10k are measured with all cores only (1 thread up to PSI_BENCH_1T_MAX, native
+ * up to PSI_BENCH_NATIVE_MAX, both default 100000). With OpenMined's psi.js installed
+ * (`npm install --no-save --ignore-scripts @openmined/psi.js`; its postinstall downloads from
+ * outside npm) it runs too at 10k and its ratio is printed; otherwise the line says so.
  */
 import { createRequire } from "node:module";
 import os from "node:os";
@@ -27,6 +38,9 @@ const sodiumNative = require("sodium-native");
 const sizes = (process.env.PSI_BENCH_SIZES ?? "10000").split(",").map((s) => Number(s.trim()));
 const nobleMax = Number(process.env.PSI_BENCH_NOBLE_MAX ?? 10000);
 const cores = Number(process.env.PSI_BENCH_THREADS ?? os.availableParallelism());
+const oneThreadMax = Number(process.env.PSI_BENCH_1T_MAX ?? 100000);
+const nativeMax = Number(process.env.PSI_BENCH_NATIVE_MAX ?? 100000);
+const GiB = 2 ** 30;
 const tty = process.stderr.isTTY;
 
 function data(n) {
@@ -59,8 +73,41 @@ function cpuMs(start) {
 }
 
 let peakRss = 0;
-const sample = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 200);
+let runPeak = 0;
+const sample = setInterval(() => {
+  const rss = process.memoryUsage().rss;
+  peakRss = Math.max(peakRss, rss);
+  runPeak = Math.max(runPeak, rss);
+}, 100);
 sample.unref();
+
+/** OpenMined psi.js (optional): client/server over the same data, cardinality-free intersection. */
+async function openMined(n) {
+  try {
+    require.resolve("@openmined/psi.js");
+  } catch {
+    return null;
+  }
+  const mod = require("@openmined/psi.js");
+  const PSI = await (mod.default ?? mod)();
+  const { a, b } = data(n);
+  const t = performance.now();
+  const client = PSI.client.createWithNewKey(true);
+  const server = PSI.server.createWithNewKey(true);
+  const request = client.createRequest(a.map((r) => r.email.trim().toLowerCase()));
+  const setup = server.createSetupMessage(
+    0.0,
+    -1,
+    b.map((r) => r.email.trim().toLowerCase()),
+    PSI.dataStructure.Raw,
+  );
+  const response = server.processRequest(request);
+  const hits = client.getIntersection(setup, response);
+  const ms = performance.now() - t;
+  client.delete();
+  server.delete();
+  return { ms, size: hits.length };
+}
 
 async function timed(label, n, opts) {
   const { a, b } = data(n);
@@ -72,6 +119,8 @@ async function timed(label, n, opts) {
       process.stderr.write(`\r  ${label}: ${phase} ${done}/${total}            `);
     }
   };
+  if (global.gc) global.gc();
+  runPeak = process.memoryUsage().rss;
   const c = process.cpuUsage();
   const t = performance.now();
   const r = await runPsi(a, b, { ...opts, rng: "secure", registry: new KeyRegistry(), progress });
@@ -80,36 +129,74 @@ async function timed(label, n, opts) {
   if (tty) process.stderr.write("\r" + " ".repeat(90) + "\r");
   if (r.matchReport.intersectionSize !== n - Math.floor(n / 2))
     throw new Error(`${label}: wrong intersection ${r.matchReport.intersectionSize}`);
-  return { ms, cpu, threads: r.matchReport.threads };
+  return { ms, cpu, threads: r.matchReport.threads, peak: runPeak };
 }
 
 const fmt = (ms) => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${ms.toFixed(0)} ms`);
 console.log(
   `PSI benchmark (joinKeys mode, 50% overlap) — node ${process.version}, ${os.availableParallelism()} cores reported, using ${cores} for "all cores"`,
 );
+const allCores = new Map(); // n → { ms, peak }
+const load = () => `load average ${os.loadavg()[0].toFixed(1)} on ${os.availableParallelism()} cores`;
+const mib = (b) => `${(b / 2 ** 20).toFixed(0)} MiB`;
 for (const n of sizes) {
   const rows = [];
-  const nat = nativeBaseline(4 * n);
-  const native = nat.ms;
-  rows.push(["native baseline (sodium-native ed25519 noclamp, 1 thread)", nat.ms, nat.cpu, `${4 * n} mults`]);
-  const s1 = await timed("libsodium 1 thread", n, { backend: "libsodium", threads: 1 });
-  rows.push(["libsodium-wrappers-sumo (WASM), 1 thread", s1.ms, s1.cpu, ""]);
+  const nat = n <= nativeMax ? nativeBaseline(4 * n) : null;
+  const native = nat?.ms ?? NaN;
+  if (nat) rows.push(["native baseline (sodium-native ed25519 noclamp, 1 thread)", nat.ms, nat.cpu, `${4 * n} mults`]);
+  else rows.push(["native baseline (sodium-native ed25519 noclamp, 1 thread)", NaN, NaN, `skipped (PSI_BENCH_NATIVE_MAX=${nativeMax})`]);
+  if (n <= oneThreadMax) {
+    const s1 = await timed("libsodium 1 thread", n, { backend: "libsodium", threads: 1 });
+    rows.push(["libsodium-wrappers-sumo (WASM), 1 thread", s1.ms, s1.cpu, `peak RSS ${mib(s1.peak)}`]);
+  }
   const sN = await timed(`libsodium ${cores} threads`, n, { backend: "libsodium", threads: cores });
-  rows.push([`libsodium-wrappers-sumo (WASM), ${sN.threads} threads`, sN.ms, sN.cpu, ""]);
+  allCores.set(n, sN);
+  rows.push([`libsodium-wrappers-sumo (WASM), ${sN.threads} threads`, sN.ms, sN.cpu, `peak RSS ${mib(sN.peak)}`]);
   if (n <= nobleMax) {
     const nb = await timed("noble", n, { backend: "noble" });
     rows.push(["@noble/curves, 1 thread", nb.ms, nb.cpu, ""]);
   } else rows.push(["@noble/curves, 1 thread", NaN, NaN, `skipped (PSI_BENCH_NOBLE_MAX=${nobleMax})`]);
+  let om;
+  if (n === 10000) {
+    om = await openMined(n);
+    if (om) rows.push(["OpenMined psi.js (intersection only, 1 thread)", om.ms, NaN, `intersection ${om.size}`]);
+    else rows.push(["OpenMined psi.js", NaN, NaN, "not installed (npm install --no-save --ignore-scripts @openmined/psi.js)"]);
+  }
   console.log(`\nN = ${n.toLocaleString("en-US")} per side          wall time, ratio to native wall | CPU time (all threads)`);
   for (const [name, ms, cpu, note] of rows) {
-    const ratio = Number.isNaN(ms) ? "" : `${(ms / native).toFixed(2)}× native`;
+    const ratio = Number.isNaN(ms) || Number.isNaN(native) ? "" : `${(ms / native).toFixed(2)}× native`;
     const cpuCol = Number.isNaN(cpu) ? "" : `cpu ${fmt(cpu)}`;
     console.log(
       `  ${name.padEnd(62)} ${Number.isNaN(ms) ? "—".padStart(9) : fmt(ms).padStart(9)}  ${ratio.padEnd(14)} ${cpuCol.padEnd(12)} ${note}`,
     );
   }
-  console.log(
-    `  target: libsodium on all cores ≤ 1.0× native → ${(sN.ms / native).toFixed(2)}× (${sN.ms / native <= 1 ? "met" : "not met"}); load average now ${os.loadavg()[0].toFixed(1)} on ${os.availableParallelism()} cores`,
-  );
+  if (n === 10000 && nat) {
+    const r = sN.ms / native;
+    console.log(
+      `  target: 10k on all cores ≤ 0.9× native 1-thread → ${r.toFixed(2)}× (${r <= 0.9 ? "met" : `missed by ${(r / 0.9).toFixed(2)}×`}); ${load()}`,
+    );
+    console.log(`          CPU-time ratio (less sensitive to load): ${(sN.cpu / nat.cpu).toFixed(2)}× native CPU`);
+    if (om)
+      console.log(`  OpenMined psi.js / ours (all cores): ${(om.ms / sN.ms).toFixed(1)}× (theirs is intersection-only; ours is joinKeys)`);
+  }
+}
+const base = allCores.get(10000);
+if (base) {
+  for (const [n, r] of allCores) {
+    if (n <= 10000) continue;
+    const ratio = r.ms / ((n / 10000) * base.ms);
+    const verdict = ratio <= 1.15 ? "met" : `missed by ${(ratio / 1.15).toFixed(2)}×`;
+    console.log(
+      `\nscaling (all cores): t(${n.toLocaleString("en-US")}) / (${n / 10000} × t(10k)) = ${ratio.toFixed(2)} (target ≤ 1.15: ${verdict}); ${load()}`,
+    );
+    const perEl = r.peak / n;
+    if (n === 1_000_000)
+      console.log(`  peak RSS at 1M: ${(r.peak / GiB).toFixed(2)} GiB (target ≤ 1 GiB: ${r.peak <= GiB ? "met" : "missed"})`);
+    else
+      console.log(
+        `  1M NOT measured; extrapolated from ${n.toLocaleString("en-US")} (linear, labelled): t(1M) ≈ ${fmt((r.ms * 1e6) / n)} vs 100 × t(10k) = ${fmt(100 * base.ms)}; ` +
+          `peak RSS ≈ ${((perEl * 1e6) / GiB).toFixed(2)} GiB (an upper bound: fixed costs scaled too)`,
+      );
+  }
 }
 console.log(`\npeak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB`);
