@@ -16,14 +16,15 @@
  * matter) lets the session map a re-upload of the same data under a new name to the same
  * budget subject (ledger scope "dataset").
  */
-import * as aq from "arquero";
+import type { ColumnTable } from "arquero";
+import { aq } from "./arquero.js";
 import { z } from "zod";
 import { createHash } from "node:crypto";
 import { CleanRoomError, invalid } from "../errors.js";
 import { didYouMean } from "../purpose/taxonomy.js";
 
 /** An arquero table (the clean room's in-memory representation). */
-export type Table = aq.ColumnTable;
+export type Table = ColumnTable;
 
 /** A column's values without copying when arquero stores a plain or typed array. */
 export function columnArray(t: Table, name: string): ArrayLike<unknown> {
@@ -111,10 +112,10 @@ function rowError(column: string, row: number, expected: string): never {
 }
 
 function toInput(data: unknown): Table {
-  if (typeof data === "string") return aq.fromCSV(data, { autoType: false });
+  if (typeof data === "string") return aq().fromCSV(data, { autoType: false });
   if (data instanceof Uint8Array) {
     try {
-      return aq.fromArrow(data);
+      return aq().fromArrow(data);
     } catch {
       return invalid("data", "Arrow IPC bytes", data, "DATASET_INVALID");
     }
@@ -198,7 +199,7 @@ export function loadDataset(name: string, owner: string, data: unknown, schemaIn
   const n = input.numRows();
   const cols: Record<string, unknown[] | Float64Array> = {};
   for (const [col, spec] of Object.entries(schema.columns)) cols[col] = coerceColumn(col, spec, columnArray(input, col), n);
-  const table = aq.table(cols) as Table;
+  const table = aq().table(cols) as Table;
   return Object.freeze({ name, owner, schema, table, rows: n, fingerprint: fingerprintTable(table, schema) });
 }
 

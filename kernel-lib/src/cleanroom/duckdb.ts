@@ -11,11 +11,19 @@
  * Spark SQL / Trino speak (window `row_number`, `least/greatest`), so a user outgrowing one
  * machine recognises it.
  */
-import { DuckDBInstance, DuckDBDataChunk, DOUBLE, VARCHAR, type DuckDBConnection, type DuckDBValue } from "@duckdb/node-api";
+import type * as DuckDb from "@duckdb/node-api";
+import type { DuckDBConnection, DuckDBInstance, DuckDBValue } from "@duckdb/node-api";
 import { CleanRoomError } from "../errors.js";
 import type { Table } from "./dataset.js";
 import { columnArray, sortGroups, tableFor, type ExactAggregates, type GroupAggregate, type QueryEngine } from "./engine.js";
 import type { Plan, PlanFilter } from "./plan.js";
+
+let duckMod: typeof DuckDb | undefined;
+/** @duckdb/node-api, loaded on first use (its native binding costs ~0.35 s at kernel start otherwise). */
+function duck(): typeof DuckDb {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (duckMod ??= require("@duckdb/node-api") as typeof DuckDb);
+}
 
 const q = (id: string) => {
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(id))
@@ -167,7 +175,7 @@ export class DuckDbEngine implements QueryEngine {
   private connection(): Promise<DuckDBConnection> {
     if (!this.conn)
       this.conn = (async () => {
-        this.instance = await DuckDBInstance.create(":memory:");
+        this.instance = await duck().DuckDBInstance.create(":memory:");
         return this.instance.connect();
       })();
     return this.conn;
@@ -198,6 +206,7 @@ export class DuckDbEngine implements QueryEngine {
     });
     await conn.run(`CREATE TABLE ${q(name)} (${cols.map((c, i) => `${q(c)} ${isNum[i] ? "DOUBLE" : "VARCHAR"}`).join(", ")})`);
     const appender = await conn.createAppender(name);
+    const { DOUBLE, VARCHAR, DuckDBDataChunk } = duck();
     const types = isNum.map((b) => (b ? DOUBLE : VARCHAR));
     const CH = 2048;
     for (let off = 0; off < n; off += CH) {

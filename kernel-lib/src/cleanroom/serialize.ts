@@ -7,7 +7,7 @@
  * Threat model: the bytes are plaintext personal data; callers encrypt them before they
  * leave the party (purpose/gate.ts). Decoding refuses anything that is not Arrow IPC.
  */
-import * as aq from "arquero";
+import { aq } from "./arquero.js";
 import { invalid } from "../errors.js";
 import type { Table } from "./dataset.js";
 
@@ -15,11 +15,11 @@ import type { Table } from "./dataset.js";
  * Serialize an arquero table to Arrow IPC bytes.
  *
  * @example
- * const bytes = serializeTable(aq.table({ join_key: ["a"], value: [1] }));
+ * const bytes = serializeTable(aq().table({ join_key: ["a"], value: [1] }));
  */
 export function serializeTable(table: Table): Uint8Array {
   if (!table || typeof (table as Table).numRows !== "function") invalid("table", "an arquero table", table);
-  return aq.toArrowIPC(table, { format: "stream" });
+  return aq().toArrowIPC(table, { format: "stream" });
 }
 
 /**
@@ -31,7 +31,7 @@ export function serializeTable(table: Table): Uint8Array {
 export function deserializeTable(bytes: Uint8Array): Table {
   if (!(bytes instanceof Uint8Array) || bytes.length === 0) invalid("bytes", "non-empty Arrow IPC bytes", bytes, "DATASET_INVALID");
   try {
-    return aq.fromArrow(bytes) as Table;
+    return aq().fromArrow(bytes) as Table;
   } catch {
     return invalid("bytes", "Arrow IPC bytes", bytes, "DATASET_INVALID");
   }

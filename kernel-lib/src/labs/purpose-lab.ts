@@ -17,7 +17,7 @@
  * Threat model: none of its own; this module adds no capability beyond the purpose layer's
  * public API. Results carry no identifiers (dataset ids are generated short names).
  */
-import * as aq from "arquero";
+import { aq } from "../cleanroom/arquero.js";
 import { CleanRoomError, invalid, isCleanRoomError } from "../errors.js";
 import { rngStamp, type RngStamp } from "../rng.js";
 import type { Lab } from "../session.js";
@@ -120,7 +120,7 @@ export function purposeTable(
       invalid(`cases[${i}]`, "{ data: string[], query: string }", c, "INPUT_INVALID");
     const datasetId = `purpose-table-${run}-row-${i + 1}`;
     // a small stand-in dataset: what matters is that its bytes are sealed under the row's tags
-    const bytes = serializeTable(aq.table({ segment: ["north", "south", "east", "west"], visits: [120 + i, 95, 143, 88] }) as never);
+    const bytes = serializeTable(aq().table({ segment: ["north", "south", "east", "west"], visits: [120 + i, 95, 143, 88] }) as never);
     const info = room.upload({ party: owner, analyst: "owner", datasetId, bytes, tags: { purposes: c.data } });
     let queryUse: string | null = null;
     try {

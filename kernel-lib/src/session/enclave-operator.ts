@@ -9,7 +9,7 @@
  * NOT owner-signed: an operator may edit it (e.g. weaken a rule) — the owners then compute
  * an image they did not pin and refuse their keys (session/enclave-mode.ts).
  */
-import * as aq from "arquero";
+import { aq } from "../cleanroom/arquero.js";
 import { SimulatedHardwareRoot, type EnclaveInstance } from "../enclave/enclave.js";
 import type { EncryptedDataset } from "../enclave/keyRelease.js";
 import type { JsonValue } from "../enclave/measurement.js";
@@ -70,7 +70,7 @@ export class EnclaveOperator {
       dataset: (owner, name) => {
         const m = this.catalog().get(`${owner}/${name}`);
         if (!m) return base.dataset(owner, name);
-        const table = aq.table(Object.fromEntries(Object.keys(m.schema.columns).map((c) => [c, []]))) as never;
+        const table = aq().table(Object.fromEntries(Object.keys(m.schema.columns).map((c) => [c, []]))) as never;
         return { name: m.name, owner: m.owner, schema: m.schema, rows: m.rows, fingerprint: m.fingerprint, table };
       },
       rule: (owner, name) => this.catalog().get(`${owner}/${name}`)?.rule ?? base.rule(owner, name),

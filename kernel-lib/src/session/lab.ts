@@ -16,7 +16,7 @@
  * Threat model: see session/keys.ts (the room's secrets never enter the database).
  */
 import type Database from "better-sqlite3";
-import * as aq from "arquero";
+import { aq } from "../cleanroom/arquero.js";
 import { invalid } from "../errors.js";
 import { rngStamp, type Rng, type RngStamp } from "../rng.js";
 import type { PrivacyCost } from "../dp/accountant.js";
@@ -115,7 +115,7 @@ export class Lab {
     const meta = this.#room.upload(party, name, data, opts, this.#room.plainSealing());
     return Object.freeze({
       kind: "dataset" as const,
-      ...describeDataset({ ...meta, table: aq.table({}) as Table }),
+      ...describeDataset({ ...meta, table: aq().table({}) as Table }),
       purposes: meta.purposes,
       sealed: true as const,
     });
@@ -127,7 +127,7 @@ export class Lab {
    */
   datasets(party: Party | string): DatasetDescription[] {
     const owner = this.#room.requireParty(party, "party");
-    return this.#room.plainDatasets(owner).map((m) => describeDataset({ ...m, table: aq.table({}) as Table }));
+    return this.#room.plainDatasets(owner).map((m) => describeDataset({ ...m, table: aq().table({}) as Table }));
   }
 
   /**

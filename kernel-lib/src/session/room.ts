@@ -14,7 +14,7 @@
  * tests and the enclave mode).
  */
 import Database from "better-sqlite3";
-import * as aq from "arquero";
+import { aq } from "../cleanroom/arquero.js";
 import type { z } from "zod";
 import { CleanRoomError, invalid, isCleanRoomError } from "../errors.js";
 import { makeRng, type Rng } from "../rng.js";
@@ -230,7 +230,7 @@ export class Room {
             field: "dataset",
           });
         const table =
-          released[`${owner}/${name}`] ?? (aq.table(Object.fromEntries(Object.keys(m.schema.columns).map((c) => [c, []]))) as Table);
+          released[`${owner}/${name}`] ?? (aq().table(Object.fromEntries(Object.keys(m.schema.columns).map((c) => [c, []]))) as Table);
         return { name: m.name, owner: m.owner, schema: m.schema, rows: m.rows, fingerprint: m.fingerprint, table };
       },
       rule: (owner, name) => this.#meta.get(`${owner}/${name}`)?.rule ?? undefined,
@@ -313,8 +313,8 @@ export class Room {
     // rows as objects are accepted too (what PSI attachment and generators hand over)
     const input = Array.isArray(data)
       ? data.length
-        ? aq.from(data)
-        : aq.table(Object.fromEntries(Object.keys(schema.columns ?? {}).map((c) => [c, []])))
+        ? aq().from(data)
+        : aq().table(Object.fromEntries(Object.keys(schema.columns ?? {}).map((c) => [c, []])))
       : data;
     const rule = opts.rule === undefined ? null : parseAnalysisRule(opts.rule);
     const ds = loadDataset(name, owner, input, schema); // validates every row before anything is stored

@@ -86,12 +86,50 @@ if (tslabVersion !== PINNED_TSLAB) {
   fail(`tslab ${tslabVersion} found, but this launcher patches tslab ${PINNED_TSLAB} internals; pin tslab to ${PINNED_TSLAB}`);
 }
 
+const ts = require("@tslab/typescript-for-tslab");
+const tsVersion = ts.version;
+speedUpCompiler();
 const tslabJupyter = require("tslab/dist/jupyter.js");
 const { ZmqServer, JupyterHandlerImpl } = tslabJupyter;
 const { createConverter } = require("tslab/dist/converter.js");
 const { createExecutor } = require("tslab/dist/executor.js");
-const ts = require("@tslab/typescript-for-tslab");
-const tsVersion = ts.version;
+
+/**
+ * Start-up and per-cell cost (issue 18, measured with --cpu-prof): tslab's converter is a
+ * TypeScript watch program that (1) loads EVERY package under node_modules/@types as global
+ * types (47 in this repository: d3, react, lodash, chai …) and re-checks them with every cell,
+ * and (2) puts a real file-system watcher on every directory and declaration file it touched,
+ * walking node_modules (readdir + stat, ~40% of the converter's start-up). Two changes, made
+ * before tslab's converter module loads:
+ *  - global types are `node` only (the compiler option `types`): a cell still gets any
+ *    package's types by importing it (resolution of imported modules is unchanged);
+ *  - nothing under node_modules is watched. Files in the working directory (a cell's own .ts
+ *    imports) still are; a package installed or rebuilt while the kernel runs needs a kernel
+ *    restart to be seen by the type checker, as it does to be re-required by Node.
+ * tslab reads `createWatchCompilerHost` from the typescript module's exports, which are
+ * getters; the launcher gives tslab a copy of that export object with one function wrapped.
+ */
+function speedUpCompiler() {
+  const inNodeModules = (p) => /[\\/]node_modules([\\/]|$)/.test(p);
+  const noWatch = { close() {} };
+  const { watchDirectory, watchFile } = ts.sys;
+  ts.sys.watchDirectory = function (p, ...rest) {
+    return inNodeModules(p) ? noWatch : watchDirectory.call(this, p, ...rest);
+  };
+  ts.sys.watchFile = function (p, ...rest) {
+    return inNodeModules(p) ? noWatch : watchFile.call(this, p, ...rest);
+  };
+  const tsPath = require.resolve("@tslab/typescript-for-tslab");
+  const exportsCopy = {};
+  for (const k of Object.keys(ts)) {
+    if (k !== "createWatchCompilerHost") Object.defineProperty(exportsCopy, k, { enumerable: true, get: () => ts[k] });
+  }
+  Object.defineProperty(exportsCopy, "createWatchCompilerHost", {
+    enumerable: true,
+    value: (rootFiles, options, ...rest) => ts.createWatchCompilerHost(rootFiles, { ...options, types: ["node"] }, ...rest),
+  });
+  require.cache[tsPath].exports = exportsCopy;
+}
 
 class CleanroomServer extends ZmqServer {
   constructor(handler, configPath, executor, captured) {
