@@ -167,8 +167,9 @@ export async function psiParty(o: PsiPartyRunOptions): Promise<PsiPartyResult> {
     let intersectionSize: number | null = null;
     let sessionId: string;
     if (party instanceof PsiClient) {
-      const { out, request } = await new PsiInitiator(party, prepared.distinct, link, null, true).run();
-      sessionId = request.sessionId;
+      const run = await new PsiInitiator(party, prepared.distinct, link, null, true).run();
+      const out = run.out;
+      sessionId = run.sessionId;
       intersectionSize = out.intersectionSize;
       if (out.mode === "joinKeys") joinKeys = prepared.rowToElement.map((k) => (k < 0 ? null : out.joinKeys[k]!));
       else if (out.mode === "intersection") {

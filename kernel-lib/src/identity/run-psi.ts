@@ -206,18 +206,26 @@ export class PsiInitiator {
     private readonly confirm = false,
   ) {}
 
-  run(): Promise<{ out: PsiClientOutput; request: PsiRequest; channelTranscriptHash: string | null }> {
+  run(): Promise<{ out: PsiClientOutput; sessionId: string; channelTranscriptHash: string | null }> {
     return closingOnError(this.link, async () => {
       const t = this.secure ? await secureTransport(this.link, "initiator", this.secure) : this.link;
-      const request = await this.client.createRequest(this.set);
-      await t.send(PSI_PROTOCOL, request.kind, request);
-      const setup = (await t.receive({ protocol: PSI_PROTOCOL })).body as unknown as PsiSetup;
-      const response = (await t.receive({ protocol: PSI_PROTOCOL })).body as unknown as PsiResponse;
-      const out = await this.client.processResponse(setup, response);
+      // Each message is dropped as soon as it has been sent or processed: at 1M elements a
+      // message is ~100 MB of strings, and the in-process pair holds both parties' copies.
+      const sessionId = await this.sendRequest(t);
+      const out = await this.client.processResponse(
+        (await t.receive({ protocol: PSI_PROTOCOL })).body as unknown as PsiSetup,
+        (await t.receive({ protocol: PSI_PROTOCOL })).body as unknown as PsiResponse,
+      );
       if (out.mode === "joinKeys") await t.send(PSI_PROTOCOL, out.finish.kind, out.finish);
-      if (this.confirm) await (out.mode === "joinKeys" ? awaitDone(t, request.sessionId) : sendDone(t, request.sessionId));
-      return { out, request, channelTranscriptHash: "transcriptHash" in t ? (t.transcriptHash as string) : null };
+      if (this.confirm) await (out.mode === "joinKeys" ? awaitDone(t, sessionId) : sendDone(t, sessionId));
+      return { out, sessionId, channelTranscriptHash: "transcriptHash" in t ? (t.transcriptHash as string) : null };
     });
+  }
+
+  private async sendRequest(t: Transport): Promise<string> {
+    const request = await this.client.createRequest(this.set);
+    await t.send(PSI_PROTOCOL, request.kind, request);
+    return request.sessionId;
   }
 }
 
@@ -235,20 +243,26 @@ export class PsiResponder {
   run(): Promise<PsiServerOutput | null> {
     return closingOnError(this.link, async () => {
       const t = this.secure ? await secureTransport(this.link, "responder", this.secure) : this.link;
-      const request = (await t.receive({ protocol: PSI_PROTOCOL })).body as unknown as PsiRequest;
-      const answer = await this.server.processRequest(request, this.set);
-      await t.send(PSI_PROTOCOL, answer.setup.kind, answer.setup);
-      await t.send(PSI_PROTOCOL, answer.response.kind, answer.response);
+      const sessionId = await this.answerRequest(t);
       if (this.mode !== "joinKeys") {
-        if (this.confirm) await awaitDone(t, request.sessionId);
+        if (this.confirm) await awaitDone(t, sessionId);
         return null;
       }
       const out = await this.server.processFinish(
         (await t.receive({ protocol: PSI_PROTOCOL })).body as unknown as Parameters<PsiServer["processFinish"]>[0],
       );
-      if (this.confirm) await sendDone(t, request.sessionId);
+      if (this.confirm) await sendDone(t, sessionId);
       return out;
     });
+  }
+
+  /** Receive the request, send setup and response; nothing of either is kept. */
+  private async answerRequest(t: Transport): Promise<string> {
+    const request = (await t.receive({ protocol: PSI_PROTOCOL })).body as unknown as PsiRequest;
+    const answer = await this.server.processRequest(request, this.set);
+    await t.send(PSI_PROTOCOL, answer.setup.kind, answer.setup);
+    await t.send(PSI_PROTOCOL, answer.response.kind, answer.response);
+    return request.sessionId;
   }
 }
 
@@ -324,7 +338,7 @@ export async function runPsi(rowsA: RowsLike, rowsB: RowsLike, options: RunPsiOp
       options.channel ? { rng: rng.fork(`psi/${n}/channel/${names.b}`), ...(record ? { tap: record } : {}) } : null,
     );
     const [outA, sOut] = await Promise.all([partyA.run(), partyB.run()]);
-    const { out, request } = outA;
+    const { out, sessionId } = outA;
     let joinKeysA: (string | null)[] | null = null;
     let joinKeysB: (string | null)[] | null = null;
     let matchedRowsA: number[] | null = null;
@@ -372,7 +386,7 @@ export async function runPsi(rowsA: RowsLike, rowsB: RowsLike, options: RunPsiOp
         mode,
         backend: backend.name,
         threads: backend.threads,
-        sessionId: request.sessionId,
+        sessionId,
         ...(outA.channelTranscriptHash ? { channelTranscriptHash: outA.channelTranscriptHash } : {}),
         intersectionSize: out.intersectionSize,
         partyA: stats(names.a, a, matchedA, rowsMatchedA),
