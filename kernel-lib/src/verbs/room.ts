@@ -8,7 +8,9 @@
  * between parties is simulated (README "What the simulation does not protect").
  */
 import { z } from "zod";
-import { invalid } from "../errors.js";
+import { CleanRoomError, invalid } from "../errors.js";
+import { FILE_PATTERN, readTableFile } from "../cleanroom/file-source.js";
+import { withProgress } from "../display/progress.js";
 import { openLab as openSessionLab, type Lab, type Party, type UploadOptions, type UploadReceipt } from "../session.js";
 import { enclaveUpload, approveEnclaveTemplate, type EnclaveUploadReceipt } from "../enclave-room.js";
 import { approxDp, pureDp, zCdp } from "../dp/accountant.js";
@@ -107,7 +109,10 @@ const UploadInput = z.strictObject({
   rows: z
     .array(z.record(z.string().max(64), z.unknown()))
     .min(1, "at least one row")
-    .max(10_000_000),
+    .max(10_000_000)
+    .optional(),
+  /** A CSV or Parquet file instead of rows: read by DuckDB into columns (cleanroom/file-source.ts). */
+  path: z.string().min(1).max(4096).regex(FILE_PATTERN, "a path ending in .csv or .parquet").optional(),
   schema: z.record(z.string().max(64), z.unknown()),
   purposes: z.union([purposeName, z.array(purposeName).min(1).max(32)]),
   rule: z.record(z.string().max(64), z.unknown()).optional(),
@@ -132,8 +137,14 @@ export interface UploadInput {
   party: Party | string;
   /** Dataset name [A-Za-z_][A-Za-z0-9_]{0,63}. */
   name: string;
-  /** Plain row objects (at least one). */
-  rows: readonly object[] | null;
+  /** Plain row objects (at least one); or give `path` instead. */
+  rows?: readonly object[] | null;
+  /**
+   * A CSV (header row) or Parquet file with exactly the declared columns, instead of `rows`:
+   * DuckDB reads it in chunks straight into typed columns (no row objects); `upload` then
+   * returns a Promise of the receipt.
+   */
+  path?: string;
   schema: UploadOptions["schema"];
   purposes: string | readonly string[];
   rule?: unknown;
@@ -153,13 +164,36 @@ export interface UploadInput {
  * upload(lab, { party: "retailer", name: "purchases", rows: m.joinedB, schema: liftSchemas().purchases,
  *   purposes: ["measurement"], rule: liftRules(100).purchases })
  */
+export function upload(lab: Lab, input: UploadInput & { path: string; sealing: "enclave" }): Promise<EnclaveUploadReceipt>;
+export function upload(lab: Lab, input: UploadInput & { path: string }): Promise<UploadReceipt>;
 export function upload(lab: Lab, input: UploadInput & { sealing: "enclave" }): EnclaveUploadReceipt;
 export function upload(lab: Lab, input: UploadInput): UploadReceipt;
-export function upload(lab: Lab, input: UploadInput): UploadReceipt | EnclaveUploadReceipt {
+export function upload(
+  lab: Lab,
+  input: UploadInput,
+): UploadReceipt | EnclaveUploadReceipt | Promise<UploadReceipt> | Promise<EnclaveUploadReceipt> {
   const l = requireLab(lab, "upload");
-  const { party, name, rows, sealing, ...opts } = parseAtDoor(UploadInput, input, "input", new Set(["input.rows"]));
+  const { party, name, rows, path, sealing, ...opts } = parseAtDoor(UploadInput, input, "input", new Set(["input.rows"]));
+  if ((rows === undefined) === (path === undefined)) {
+    const field = rows === undefined ? "input.rows" : "input.path";
+    throw new CleanRoomError(
+      "INPUT_INVALID",
+      `"${field}" expected exactly one of rows or path, got ${rows === undefined ? "neither" : "both"}`,
+      {
+        field,
+        expected: "exactly one of rows or path",
+        door: true,
+      },
+    );
+  }
   const options = opts as Parameters<Lab["upload"]>[3];
-  return sealing === "enclave" ? enclaveUpload(l, party, name, rows, options) : l.upload(party, name, rows, options);
+  const put = (data: unknown) =>
+    sealing === "enclave" ? enclaveUpload(l, party, name, data, options) : l.upload(party, name, data, options);
+  if (path === undefined) return put(rows);
+  // the file is read before anything is stored: a bad column or row refuses with no side effect
+  return withProgress(`upload ${name}`, {}, (report) =>
+    readTableFile(path, { ...(options.schema ?? {}), privacyUnit: options.schema?.privacyUnit ?? options.idColumn }, report),
+  ).then(put) as Promise<UploadReceipt>;
 }
 
 const PartyInput = z.strictObject({ party: partyArg });
