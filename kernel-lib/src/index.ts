@@ -25,7 +25,8 @@ export { previewQuery, type PreviewQueryInput, type QueryPreview } from "./verbs
 export { budget, audit } from "./verbs/ledger.js";
 export { psiMatch, type PsiInput, type PsiMatch, type PsiSide } from "./verbs/psi.js";
 // one side of PSI in this kernel, the peer in its own process over 127.0.0.1 (SecureChannel on the socket)
-export { psiWithPeer, type PsiPartyResult } from "./identity/psi-party.js";
+export { psiWithPeer, type PsiWithPeerInput } from "./verbs/psi.js";
+export type { PsiPartyResult } from "./identity/psi-party.js";
 export { attestEnclave } from "./verbs/enclave.js";
 
 // ---------------------------------------------------------------- errors, randomness, display

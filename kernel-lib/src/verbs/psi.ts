@@ -17,7 +17,8 @@ import type { Lab, Party } from "../session.js";
 import { attachJoinKeys, runPsi, type PsiRunResult } from "../identity/run-psi.js";
 import type { ProgressFn } from "../identity/psi-backend.js";
 import { withMimeBundle } from "../display/bundle.js";
-import { withProgress } from "../display/progress.js";
+import { lazyProgress, withProgress } from "../display/progress.js";
+import { psiWithPeer as peerPsi, type PsiPartyResult, type PsiWithPeerOptions } from "../identity/psi-party.js";
 import { psiPayloadFromRun } from "../display/from-results.js";
 import { datasetName, parseAtDoor, partyArg, requireLab } from "./door.js";
 
@@ -148,4 +149,42 @@ export async function psiMatch(lab: Lab, input: PsiInput): Promise<PsiMatch> {
     joinedB: attachKeys(b.rows, run.joinKeysB, colB),
   };
   return withMimeBundle(result, (r) => psiPayloadFromRun(r as PsiRunResult, { title: `PSI (${r.mode})` }));
+}
+
+/** What {@link psiWithPeer} takes: identity/psi-party.ts's options, with `progress` as in {@link PsiInput}. */
+export interface PsiWithPeerInput extends Omit<PsiWithPeerOptions, "progress"> {
+  /**
+   * Default: in the cleanroom-ts kernel, an in-place progress bar that appears once the peer is
+   * connected and the work starts (phases, done/total, ETA). A function receives `(done, total,
+   * phase)` reports instead; `false` shows nothing.
+   */
+  progress?: ProgressFn | false;
+}
+
+/**
+ * Run this kernel's side of PSI with another party's kernel (or scripts/psi-party.mjs process)
+ * over a socket on 127.0.0.1, under the SecureChannel; returns this side's result only. In the
+ * kernel it shows a progress bar by default, like {@link psiMatch}. The peer's set size is not
+ * known before its first message: the bar starts at twice this side's rows and grows.
+ *
+ * @example
+ * // advertiser's notebook                                 // retailer's notebook
+ * await psiWithPeer({ as: "advertiser", peer: "retailer",   await psiWithPeer({ as: "retailer", peer: "advertiser",
+ *   listen: 7711, rows: exposures })                          connect: 7711, rows: purchases })
+ */
+export async function psiWithPeer(input: PsiWithPeerInput): Promise<PsiPartyResult> {
+  const { rest, progress } = splitProgress(input);
+  const o = rest as PsiWithPeerOptions;
+  if (progress !== undefined) return peerPsi({ ...o, ...(progress ? { progress } : {}) });
+  const rows = o !== null && typeof o === "object" && Array.isArray(o.rows) ? o.rows.length : 0;
+  const who = o !== null && typeof o === "object" && typeof o.peer === "string" && /^[a-z][a-z0-9_-]{0,31}$/.test(o.peer) ? o.peer : "peer";
+  const bar = lazyProgress(`PSI with ${who} (${o?.mode ?? "joinKeys"})`, { total: 2 * rows });
+  try {
+    const r = await peerPsi({ ...o, ...(bar.report ? { progress: bar.report } : {}) });
+    bar.finish("done");
+    return r;
+  } catch (e) {
+    bar.finish("failed");
+    throw e;
+  }
 }
