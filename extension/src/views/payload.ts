@@ -21,7 +21,7 @@ import {
   unitSymbol,
 } from "@cleanroom-lab/kernel/dist/display/format.js";
 import { liftChartSpec } from "@cleanroom-lab/kernel/dist/display/vegalite.js";
-import { h, hash, kv, status, table, type Child } from "./dom.js";
+import { h, hash, kv, status, table, templateRef, type Child } from "./dom.js";
 import { progressView } from "./progress.js";
 
 /** A chart to embed: the host element (inside `node`) and its Vega-Lite spec. */
@@ -101,7 +101,13 @@ function budgetView(p: PayloadOf<"budget">): Child[] {
               ? h("div", { class: "crl-muted" }, "no charges yet")
               : table(
                   ["at", "template", "purpose", `cost (${u})`, "outcome"],
-                  b.history.map((c) => [c.at, hash(c.templateHash), c.purpose, fmtNum(c.cost), status(c.outcome)]),
+                  b.history.map((c) => [
+                    c.at,
+                    templateRef({ name: c.templateName, hash: c.templateHash }),
+                    c.purpose,
+                    fmtNum(c.cost),
+                    status(c.outcome),
+                  ]),
                   (i) => (b.history[i]!.outcome === "refused" ? "crl-row-refused" : undefined),
                 ),
           );
@@ -360,11 +366,6 @@ function attestationView(p: PayloadOf<"attestation">): Child[] {
       ),
     ),
   ];
-}
-
-/** A template by its approved name, the hash on hover; the short hash when the room has no name for it. */
-function templateRef(t: { name?: string | undefined; hash: string }): Child {
-  return t.name ? h("span", { class: "crl-template", title: `template ${t.hash}`, "data-template-hash": t.hash }, t.name) : hash(t.hash);
 }
 
 function auditView(p: PayloadOf<"audit">): Child[] {

@@ -116,7 +116,9 @@ function budgetHtml(p: PayloadOf<"budget">): string {
             ["at", "template", "purpose", `cost (${u})`, "outcome"],
             b.history.map((h) => [
               esc(h.at),
-              `<code style="${MONO}">${esc(shortHash(h.templateHash))}</code>`,
+              h.templateName
+                ? `<span title="${esc(`template ${h.templateHash}`)}">${esc(h.templateName)}</span>`
+                : `<code style="${MONO}" title="${esc(h.templateHash)}">${esc(shortHash(h.templateHash))}</code>`,
               esc(h.purpose),
               esc(fmtNum(h.cost)),
               status(h.outcome),

@@ -45,6 +45,8 @@ const base = {
 export const BudgetCharge = z.strictObject({
   at: z.string(),
   templateHash: z.string(),
+  /** The template's approved name, when the room knows it (the views show it, the hash on hover). */
+  templateName: z.string().optional(),
   purpose: z.string(),
   cost: nonNeg,
   outcome: z.enum(["charged", "refused"]),

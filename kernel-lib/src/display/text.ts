@@ -62,7 +62,7 @@ function budgetText(p: PayloadOf<"budget">): string[] {
       out.push(
         ...table(
           ["at", "template", "purpose", `cost ${u}`, "outcome"],
-          b.history.map((h) => [h.at, shortHash(h.templateHash), h.purpose, fmtNum(h.cost), st(h.outcome)]),
+          b.history.map((h) => [h.at, h.templateName ?? shortHash(h.templateHash), h.purpose, fmtNum(h.cost), st(h.outcome)]),
         ),
       );
     }
