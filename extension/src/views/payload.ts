@@ -9,6 +9,8 @@
 import type { CleanRoomPayload, PayloadOf } from "@cleanroom-lab/kernel/dist/display/schema.js";
 import {
   NEGATIVE_NOISE_NOTE,
+  CELL_PM_NOTE,
+  cellPlusMinus,
   STEP_LABEL,
   clampNote,
   columnNoiseText,
@@ -164,7 +166,9 @@ const isNumCol = (p: PayloadOf<"query">, j: number): boolean => {
 /** One cell of the query table: the value, a † on a negative noisy value, a ‡ on a clamped one. */
 function queryCell(p: PayloadOf<"query">, r: PayloadOf<"query">["rows"][number], j: number): Child {
   const v = r.values[j];
-  const shown = v === null || v === undefined ? "—" : typeof v === "number" ? fmtNum(v) : String(v);
+  const text = v === null || v === undefined ? "—" : typeof v === "number" ? fmtNum(v) : String(v);
+  const pm = cellPlusMinus(r.plusMinus, j);
+  const shown: Child = pm ? h("span", {}, text, " ", h("span", { class: "crl-pm-cell crl-muted", "data-pm-cell": j }, pm)) : text;
   const clamped = r.clamped?.find((c) => c.column === j);
   if (clamped) {
     const released = typeof clamped.released === "number" ? fmtNum(clamped.released) : clamped.released;
@@ -230,6 +234,7 @@ function queryView(p: PayloadOf<"query">): Child[] {
     );
     const n = p.rows.filter((r) => r.suppressed).length;
     if (n) out.push(h("div", { class: "crl-muted", "data-field": "suppressed-count" }, `${n} of ${p.rows.length} groups suppressed`));
+    if (p.rows.some((r) => r.plusMinus)) out.push(h("div", { class: "crl-muted", "data-field": "cell-pm-note" }, CELL_PM_NOTE));
   }
   if (p.noise && p.noise.mechanism !== "none") {
     const n = p.noise;
