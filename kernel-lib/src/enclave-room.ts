@@ -13,6 +13,7 @@
  *   enclaveQuery      the one road: purpose → approval/plan/cost → attest + key release (no
  *                     budget spent if refused) → atomic charge → execute + release INSIDE → audit.
  */
+import type { Steps } from "./steps.js";
 import { invalid } from "./errors.js";
 import { withMimeBundle } from "./display/bundle.js";
 import { queryPayloadFromResult } from "./display/from-results.js";
@@ -41,6 +42,18 @@ export { enclaveRoomViews, operatorHoldings, type EnclaveRoomViews } from "./enc
 export function enclaveUpload(lab: Lab, party: Party | string, name: string, rows: unknown, opts: UploadOptions): EnclaveUploadReceipt {
   const { room, enclave } = internals(lab);
   return room.upload(party, name, rows, opts, enclave().sealing());
+}
+
+/** {@link enclaveUpload} in steps (see steps.ts), for the upload verb's progress bar. */
+export function enclaveUploadSteps(
+  lab: Lab,
+  party: Party | string,
+  name: string,
+  rows: unknown,
+  opts: UploadOptions,
+): Steps<EnclaveUploadReceipt> {
+  const { room, enclave } = internals(lab);
+  return room.uploadSteps(party, name, rows, opts, enclave().sealing());
 }
 
 /**

@@ -70,8 +70,8 @@ console.log(`matched ${m.matchReport.intersectionSize} customers; advertiser row
 
 code(r"""
 const schemas = liftSchemas(), rules = liftRules(100);
-const upA = upload(lab, { party: adv, name: "exposures", rows: m.joinedA, sealing: "enclave", schema: schemas.exposures, purposes: ["measurement"], rule: rules.exposures });
-const upR = upload(lab, { party: ret, name: "purchases", rows: m.joinedB, sealing: "enclave", schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases });
+const upA = await upload(lab, { party: adv, name: "exposures", rows: m.joinedA, sealing: "enclave", schema: schemas.exposures, purposes: ["measurement"], rule: rules.exposures });
+const upR = await upload(lab, { party: ret, name: "purchases", rows: m.joinedB, sealing: "enclave", schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases });
 declarePurpose(lab, { party: adv, analyst: "bo", purpose: "measurement", justification: "campaign lift inside the enclave" });
 for (const u of [upA, upR]) console.log(`${u.owner}/${u.name}: ${u.rows} rows, purposes ${u.purposes.join(", ")}; the operator stores ${u.operatorHoldsBytes} bytes of owner-sealed ciphertext`);
 """)
@@ -149,8 +149,8 @@ advertiser's table. With the defence on (the default), the same enclave is refus
 code(r"""
 const trustingLab = openLab({ store: ":memory:", room: "trusting-room", rng: { seed: "nb04-trusting" } });
 for (const p of ["advertiser", "retailer"]) addParty(trustingLab, { party: p });
-upload(trustingLab, { party: "advertiser", name: "exposures", rows: m.joinedA, sealing: "enclave", schema: schemas.exposures, purposes: ["measurement"], rule: rules.exposures });
-upload(trustingLab, { party: "retailer", name: "purchases", rows: m.joinedB, sealing: "enclave", schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases });
+await upload(trustingLab, { party: "advertiser", name: "exposures", rows: m.joinedA, sealing: "enclave", schema: schemas.exposures, purposes: ["measurement"], rule: rules.exposures });
+await upload(trustingLab, { party: "retailer", name: "purchases", rows: m.joinedB, sealing: "enclave", schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases });
 declarePurpose(trustingLab, { party: "advertiser", analyst: "bo", purpose: "measurement", justification: "campaign lift, trusting owners" });
 for (const p of ["advertiser", "retailer"]) approveTemplate(trustingLab, { template: tExact, party: p, executor: "enclave" });
 const trusting = attestEnclave(trustingLab, { purpose: "measurement", tamper: "code", ownersPin: "operatorClaim" });
@@ -209,8 +209,8 @@ exactly the same rows: the enclave changes who can see the data, not the answer.
 code(r"""
 const plainLab = openLab({ store: ":memory:", room: "plain-room", rng: { seed: "nb04-plain" }, budget: { epsilon: 6 } });
 const pAdv = addParty(plainLab, { party: "advertiser" }), pRet = addParty(plainLab, { party: "retailer" });
-upload(plainLab, { party: pAdv, name: "exposures", rows: m.joinedA, schema: schemas.exposures, purposes: ["measurement"], rule: rules.exposures });
-upload(plainLab, { party: pRet, name: "purchases", rows: m.joinedB, schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases });
+await upload(plainLab, { party: pAdv, name: "exposures", rows: m.joinedA, schema: schemas.exposures, purposes: ["measurement"], rule: rules.exposures });
+await upload(plainLab, { party: pRet, name: "purchases", rows: m.joinedB, schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases });
 declarePurpose(plainLab, { party: "advertiser", analyst: "bo", purpose: "measurement", justification: "campaign lift, plain path" });
 for (const p of [pAdv, pRet]) approveTemplate(plainLab, { template: tExact, party: p });
 const outside = await cleanRoomQuery(plainLab, { template: tExact, ...REQ });

@@ -48,7 +48,7 @@ describe("live budget", () => {
     addParty(lab, { party: "advertiser" });
     addParty(lab, { party: "retailer" });
     const s = liftSchemas();
-    upload(lab, {
+    await upload(lab, {
       party: "advertiser",
       name: "exposures",
       rows: keyed(study.exposures),
@@ -56,7 +56,7 @@ describe("live budget", () => {
       purposes: ["measurement"],
       rule: liftRules(5).exposures,
     });
-    upload(lab, {
+    await upload(lab, {
       party: "retailer",
       name: "purchases",
       rows: keyed(study.purchases),

@@ -15,6 +15,7 @@
  *
  * Threat model: see session/keys.ts (the room's secrets never enter the database).
  */
+import { runSteps, type Steps } from "../steps.js";
 import type Database from "better-sqlite3";
 import * as aq from "arquero";
 import { invalid } from "../errors.js";
@@ -112,7 +113,15 @@ export class Lab {
    * @internal the notebook door is the verb of the same name in verbs/ (one door: validated, rendered)
    */
   upload(party: Party | string, name: string, data: unknown, opts: UploadOptions): UploadReceipt {
-    const meta = this.#room.upload(party, name, data, opts, this.#room.plainSealing());
+    return runSteps(this.uploadSteps(party, name, data, opts));
+  }
+
+  /**
+   * {@link Lab.upload} in steps (see steps.ts), for the verb's progress bar.
+   * @internal
+   */
+  *uploadSteps(party: Party | string, name: string, data: unknown, opts: UploadOptions): Steps<UploadReceipt> {
+    const meta = yield* this.#room.uploadSteps(party, name, data, opts, this.#room.plainSealing());
     return Object.freeze({
       kind: "dataset" as const,
       ...describeDataset({ ...meta, table: aq.table({}) as Table }),

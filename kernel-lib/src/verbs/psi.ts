@@ -10,7 +10,6 @@
  * hash-to-group). The door adds: malformed sides (a party that is not a name, rows that are
  * not plain data) are refused with a typed error instead of running.
  */
-import { types } from "node:util";
 import { z } from "zod";
 import { hex } from "../crypto/primitives.js";
 import type { Lab, Party } from "../session.js";
@@ -20,7 +19,7 @@ import { withMimeBundle } from "../display/bundle.js";
 import { lazyProgress, withProgress } from "../display/progress.js";
 import { psiWithPeer as peerPsi, type PsiPartyResult, type PsiWithPeerOptions } from "../identity/psi-party.js";
 import { psiPayloadFromRun } from "../display/from-results.js";
-import { datasetName, parseAtDoor, partyArg, requireLab } from "./door.js";
+import { datasetName, parseAtDoor, partyArg, requireLab, splitProgress } from "./door.js";
 
 const Side = z.strictObject({
   party: partyArg,
@@ -74,7 +73,7 @@ export interface PsiInput {
    * Default: in the cleanroom-ts kernel, an in-place progress bar (phases, done/total, ETA).
    * A function receives `(done, total, phase)` reports instead; `false` shows nothing.
    */
-  progress?: ProgressFn | false;
+  progress?: ProgressFn | boolean;
 }
 
 /** What `psiMatch` returns: the protocol run plus each side's rows keyed by join key. */
@@ -98,18 +97,6 @@ function attachKeys(rows: readonly unknown[], keys: (string | null)[] | null, co
   return attachJoinKeys(objects, keys, { column, keepUnmatched: false });
 }
 
-/** Take a `progress` callback (or `false`) out of the input (functions are not data; everything else is snapshotted). */
-function splitProgress(input: unknown): { rest: unknown; progress?: ProgressFn | false } {
-  if (typeof input !== "object" || input === null || types.isProxy(input) || Object.getPrototypeOf(input) !== Object.prototype)
-    return { rest: input };
-  const d = Object.getOwnPropertyDescriptor(input, "progress");
-  if (!d || !("value" in d) || (typeof d.value !== "function" && d.value !== false)) return { rest: input };
-  // copy the other properties as descriptors: a getter stays a getter, so the snapshot refuses it
-  const rest = {};
-  for (const k of Reflect.ownKeys(input)) if (k !== "progress") Object.defineProperty(rest, k, Object.getOwnPropertyDescriptor(input, k)!);
-  return { rest, progress: d.value as ProgressFn | false };
-}
-
 /**
  * Private Set Intersection (ECDH on ristretto255, RFC 9380 hash-to-curve) between two
  * parties. Default mode `joinKeys`: both sides learn a common pseudonym per matched record
@@ -121,7 +108,8 @@ function splitProgress(input: unknown): { rest: unknown; progress?: ProgressFn |
  */
 export async function psiMatch(lab: Lab, input: PsiInput): Promise<PsiMatch> {
   const l = requireLab(lab, "psiMatch");
-  const { rest, progress } = splitProgress(input);
+  const { rest, progress: p } = splitProgress(input);
+  const progress = p === true ? undefined : p; // true: the default bar
   const o = parseAtDoor(PsiInput, rest, "input", new Set(["input.a.rows", "input.b.rows"]));
   const colA = o.a.column ?? o.column ?? "email";
   const colB = o.b.column ?? o.column ?? "email";
@@ -158,7 +146,7 @@ export interface PsiWithPeerInput extends Omit<PsiWithPeerOptions, "progress"> {
    * connected and the work starts (phases, done/total, ETA). A function receives `(done, total,
    * phase)` reports instead; `false` shows nothing.
    */
-  progress?: ProgressFn | false;
+  progress?: ProgressFn | boolean;
 }
 
 /**
@@ -173,7 +161,8 @@ export interface PsiWithPeerInput extends Omit<PsiWithPeerOptions, "progress"> {
  *   listen: 7711, rows: exposures })                          connect: 7711, rows: purchases })
  */
 export async function psiWithPeer(input: PsiWithPeerInput): Promise<PsiPartyResult> {
-  const { rest, progress } = splitProgress(input);
+  const { rest, progress: p } = splitProgress(input);
+  const progress = p === true ? undefined : p; // true: the default bar
   const o = rest as PsiWithPeerOptions;
   if (progress !== undefined) return peerPsi({ ...o, ...(progress ? { progress } : {}) });
   const rows = o !== null && typeof o === "object" && Array.isArray(o.rows) ? o.rows.length : 0;
