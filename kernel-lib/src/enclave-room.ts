@@ -18,7 +18,7 @@ import { invalid } from "./errors.js";
 import { withMimeBundle } from "./display/bundle.js";
 import { queryPayloadFromResult } from "./display/from-results.js";
 import { internals, type Lab } from "./session/lab.js";
-import { runQuery } from "./session/road.js";
+import { runQuery, type QueryPhase } from "./session/road.js";
 import type { Party, QueryRequest, UploadOptions } from "./session/types.js";
 import type { ApprovalStatus } from "./cleanroom/approvals.js";
 import type { EnclaveAttestation, EnclaveAttestOptions, EnclaveQueryResult, EnclaveUploadReceipt } from "./session/enclave-types.js";
@@ -95,8 +95,8 @@ export function attestEnclave(lab: Lab, opts: EnclaveAttestOptions): EnclaveAtte
  * const r = await enclaveQuery(lab, { template: t, params: { startDay: 0, endDay: 27 }, as: { party: "advertiser", analyst: "bo" }, purpose: "measurement" })
  * r.rows; r.attestation.imageSha384
  */
-export async function enclaveQuery(lab: Lab, req: QueryRequest): Promise<EnclaveQueryResult> {
+export async function enclaveQuery(lab: Lab, req: QueryRequest, onPhase?: (name: QueryPhase) => void): Promise<EnclaveQueryResult> {
   const { room, enclave } = internals(lab);
-  const out: EnclaveQueryResult = await runQuery(room, req, enclave().executor());
+  const out: EnclaveQueryResult = await runQuery(room, req, enclave().executor(), onPhase);
   return withMimeBundle(out, (x) => queryPayloadFromResult(x, { purpose: x.purpose, title: `Enclave query (${x.attestation.moduleId})` }));
 }

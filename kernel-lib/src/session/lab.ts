@@ -27,7 +27,7 @@ import type { PurposeGrant } from "../purpose/policy.js";
 import type { ApprovalStatus } from "../cleanroom/approvals.js";
 import { describeDataset, type DatasetDescription, type Table } from "../cleanroom/dataset.js";
 import { Room } from "./room.js";
-import { runQuery, type QueryExecutor } from "./road.js";
+import { runQuery, type QueryExecutor, type QueryPhase } from "./road.js";
 import { engineExecutor } from "./engine-executor.js";
 import { EnclaveMode } from "./enclave-mode.js";
 import {
@@ -176,8 +176,8 @@ export class Lab {
    *   as: { party: "advertiser", analyst: "bo" }, purpose: "measurement" })
    * @internal the notebook door is the verb of the same name in verbs/ (one door: validated, rendered)
    */
-  async cleanRoomQuery(req: QueryRequest): Promise<CleanRoomResult> {
-    return runQuery(this.#room, req, this.#engine);
+  async cleanRoomQuery(req: QueryRequest, onPhase?: (name: QueryPhase) => void): Promise<CleanRoomResult> {
+    return runQuery(this.#room, req, this.#engine, onPhase);
   }
 
   /**
