@@ -13,7 +13,7 @@
  *   enclaveQuery      the one road: purpose → approval/plan/cost → attest + key release (no
  *                     budget spent if refused) → atomic charge → execute + release INSIDE → audit.
  */
-import type { Steps } from "./steps.js";
+import { runStepsAsync, type StepReport, type Steps } from "./steps.js";
 import { invalid } from "./errors.js";
 import { withMimeBundle } from "./display/bundle.js";
 import { queryPayloadFromResult } from "./display/from-results.js";
@@ -80,7 +80,31 @@ export function approveEnclaveTemplate(lab: Lab, template: unknown, by: Party | 
  */
 export function attestEnclave(lab: Lab, opts: EnclaveAttestOptions): EnclaveAttestation {
   if (typeof opts !== "object" || opts === null) invalid("opts", "{ purpose, tamper?, debug?, datasets? }", opts);
-  const out = internals(lab).enclave().attest(opts);
+  return attestationView(internals(lab).enclave().attest(opts));
+}
+
+/**
+ * {@link attestEnclave}, yielding to the event loop between its steps ("launch and measure",
+ * then one "verify and release keys" step per dataset) and reporting each to `report`.
+ *
+ * @example await attestEnclaveAsync(lab, { purpose: "measurement" }, (s) => bar.report(s.done, s.total, s.phase))
+ */
+export async function attestEnclaveAsync(
+  lab: Lab,
+  opts: EnclaveAttestOptions,
+  report?: (s: StepReport) => void,
+): Promise<EnclaveAttestation> {
+  if (typeof opts !== "object" || opts === null) invalid("opts", "{ purpose, tamper?, debug?, datasets? }", opts);
+  return attestationView(await runStepsAsync(internals(lab).enclave().attestSteps(opts), report));
+}
+
+/** Rows in the enclave-mode datasets an attestation would ask keys for (all of them by default). */
+export function enclaveDatasetRows(lab: Lab, datasets?: readonly string[]): number {
+  const cat = internals(lab).enclave().operator.catalog();
+  return [...cat].filter(([k]) => !datasets || datasets.includes(k)).reduce((n, [, m]) => n + m.rows, 0);
+}
+
+function attestationView(out: EnclaveAttestation): EnclaveAttestation {
   return withMimeBundle(out, (r) => ({
     ...r.display,
     title: `${r.display.title} (${r.owners.filter((o) => o.outcome === "released").length}/${r.owners.length} owners released)`,

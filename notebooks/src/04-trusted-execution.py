@@ -104,7 +104,7 @@ The rich output shows the document's fields, every verifier check, and what happ
 """)
 
 code(r"""
-const att = attestEnclave(lab, { purpose: "measurement" });
+const att = await attestEnclave(lab, { purpose: "measurement" });
 att
 """)
 
@@ -127,13 +127,13 @@ refuses even though its measurement is the approved one.
 """)
 
 code(r"""
-const byCode = attestEnclave(lab, { purpose: "measurement", tamper: "code" });
+const byCode = await attestEnclave(lab, { purpose: "measurement", tamper: "code" });
 byCode
 """)
 
 code(r"""
-const byTemplate = attestEnclave(lab, { purpose: "measurement", tamper: "template" });
-const byDebug = attestEnclave(lab, { purpose: "measurement", debug: true });
+const byTemplate = await attestEnclave(lab, { purpose: "measurement", tamper: "template" });
+const byDebug = await attestEnclave(lab, { purpose: "measurement", debug: true });
 for (const [name, a] of [["one-byte code change", byCode], ["unapproved template measured in", byTemplate], ["debug enclave", byDebug]] as const)
   console.log(`${name.padEnd(34)} ${a.ok ? "RELEASED" : "refused"}  ${a.owners.map((o) => `${o.owner}: ${o.code} (${o.check})`).join(", ")}`);
 byDebug
@@ -153,11 +153,11 @@ await upload(trustingLab, { party: "advertiser", name: "exposures", rows: m.join
 await upload(trustingLab, { party: "retailer", name: "purchases", rows: m.joinedB, sealing: "enclave", schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases });
 declarePurpose(trustingLab, { party: "advertiser", analyst: "bo", purpose: "measurement", justification: "campaign lift, trusting owners" });
 for (const p of ["advertiser", "retailer"]) approveTemplate(trustingLab, { template: tExact, party: p, executor: "enclave" });
-const trusting = attestEnclave(trustingLab, { purpose: "measurement", tamper: "code", ownersPin: "operatorClaim" });
+const trusting = await attestEnclave(trustingLab, { purpose: "measurement", tamper: "code", ownersPin: "operatorClaim" });
 const leakyResult: any = await cleanRoomQuery(trustingLab, { template: tExact, params: { startDay: 0, endDay: 27 }, party: "advertiser", analyst: "bo", purpose: "measurement", executor: "enclave" });
 console.log(`defence off: keys ${trusting.ok ? "RELEASED" : "refused"}; raw rows in the output: ${leakyResult.rawRows?.length ?? 0}`);
 console.log(leakyResult.rawRows?.slice(0, 2));
-const defended = attestEnclave(trustingLab, { purpose: "measurement", tamper: "code" });
+const defended = await attestEnclave(trustingLab, { purpose: "measurement", tamper: "code" });
 console.log(`defence on, same room: ${defended.ok ? "RELEASED" : "refused"} — ${defended.owners.map((o) => o.code).join(", ")}`);
 """)
 
@@ -229,7 +229,7 @@ owner's verifier, because the purpose is inside the signed evidence.
 code(r"""
 const noised = await cleanRoomQuery(lab, { template: tNoised, ...REQ, executor: "enclave" });
 console.log(`charged: ${noised.charged?.text}; noise: ${noised.noise ? "yes" : "no"}`);
-const wrongPurpose = attestEnclave(lab, { purpose: "research" });
+const wrongPurpose = await attestEnclave(lab, { purpose: "research" });
 console.log(`enclave declaring "research": ${wrongPurpose.owners.map((o) => `${o.owner} ${o.code} (${o.check})`).join(", ")}`);
 budget(lab)
 """)
