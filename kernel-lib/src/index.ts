@@ -39,7 +39,7 @@ export { show, display } from "./display/bundle.js";
 
 export { generateStudy, type GeneratedStudy } from "./datasets/study.js";
 export { liftTemplate, liftSchemas, liftRules } from "./cleanroom/templates/lift.js";
-export { templateHash, THRESHOLD_PRESETS, type TemplateInput } from "./cleanroom/template.js";
+export { templateHash, THRESHOLD_PRESETS, type TemplateInput, type TemplateLike } from "./cleanroom/template.js";
 export { pureDp, approxDp, zCdp } from "./dp/accountant.js";
 
 // ---------------------------------------------------------------- types of what the verbs return

@@ -21,7 +21,7 @@ import { liftPayloadFromResult, queryPayloadFromResult, type ClampReport } from 
 import type { QueryResult } from "../cleanroom/release.js";
 import { refusalValue, type RefusalView } from "../display/refusal.js";
 import { internals } from "../session/lab.js";
-import { templateMinimum, type TemplateInput } from "../cleanroom/template.js";
+import { templateMinimum, type TemplateInput, type TemplateLike } from "../cleanroom/template.js";
 import { thresholdText } from "../cleanroom/review.js";
 import {
   paramsArg,
@@ -61,7 +61,7 @@ const QueryInput = z.strictObject({
 /** What {@link cleanRoomQuery} takes (checked by the strict schema above). */
 export interface QueryInput {
   /** The approved template (plan data, e.g. from `liftTemplate`) or its hash. */
-  template: TemplateInput | string;
+  template: TemplateInput | TemplateLike | string;
   params?: Record<string, unknown>;
   party: Party | string;
   analyst: string;

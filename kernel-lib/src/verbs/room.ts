@@ -20,7 +20,7 @@ import type { PurposeGrant } from "../purpose/policy.js";
 import type { ApprovalStatus } from "../cleanroom/approvals.js";
 import type { DatasetDescription } from "../cleanroom/dataset.js";
 import { registerLiveLab } from "./live.js";
-import type { TemplateInput } from "../cleanroom/template.js";
+import type { TemplateInput, TemplateLike } from "../cleanroom/template.js";
 import {
   datasetName,
   parseAtDoor,
@@ -297,7 +297,7 @@ const ApproveInput = z.strictObject({
  */
 export function approveTemplate(
   lab: Lab,
-  input: { template: TemplateInput | string; party: Party | string; executor?: "engine" | "enclave" },
+  input: { template: TemplateInput | TemplateLike | string; party: Party | string; executor?: "engine" | "enclave" },
 ): ApprovalStatus {
   const l = requireLab(lab, "approveTemplate");
   const { template, party, executor } = parseAtDoor(ApproveInput, input, "input");
