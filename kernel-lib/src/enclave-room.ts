@@ -13,11 +13,12 @@
  *   enclaveQuery      the one road: purpose → approval/plan/cost → attest + key release (no
  *                     budget spent if refused) → atomic charge → execute + release INSIDE → audit.
  */
+import { runStepsAsync, type StepReport, type Steps } from "./steps.js";
 import { invalid } from "./errors.js";
 import { withMimeBundle } from "./display/bundle.js";
 import { queryPayloadFromResult } from "./display/from-results.js";
 import { internals, type Lab } from "./session/lab.js";
-import { runQuery } from "./session/road.js";
+import { runQuery, type QueryPhase } from "./session/road.js";
 import type { Party, QueryRequest, UploadOptions } from "./session/types.js";
 import type { ApprovalStatus } from "./cleanroom/approvals.js";
 import type { EnclaveAttestation, EnclaveAttestOptions, EnclaveQueryResult, EnclaveUploadReceipt } from "./session/enclave-types.js";
@@ -41,6 +42,18 @@ export { enclaveRoomViews, operatorHoldings, type EnclaveRoomViews } from "./enc
 export function enclaveUpload(lab: Lab, party: Party | string, name: string, rows: unknown, opts: UploadOptions): EnclaveUploadReceipt {
   const { room, enclave } = internals(lab);
   return room.upload(party, name, rows, opts, enclave().sealing());
+}
+
+/** {@link enclaveUpload} in steps (see steps.ts), for the upload verb's progress bar. */
+export function enclaveUploadSteps(
+  lab: Lab,
+  party: Party | string,
+  name: string,
+  rows: unknown,
+  opts: UploadOptions,
+): Steps<EnclaveUploadReceipt> {
+  const { room, enclave } = internals(lab);
+  return room.uploadSteps(party, name, rows, opts, enclave().sealing());
 }
 
 /**
@@ -67,7 +80,31 @@ export function approveEnclaveTemplate(lab: Lab, template: unknown, by: Party | 
  */
 export function attestEnclave(lab: Lab, opts: EnclaveAttestOptions): EnclaveAttestation {
   if (typeof opts !== "object" || opts === null) invalid("opts", "{ purpose, tamper?, debug?, datasets? }", opts);
-  const out = internals(lab).enclave().attest(opts);
+  return attestationView(internals(lab).enclave().attest(opts));
+}
+
+/**
+ * {@link attestEnclave}, yielding to the event loop between its steps ("launch and measure",
+ * then one "verify and release keys" step per dataset) and reporting each to `report`.
+ *
+ * @example await attestEnclaveAsync(lab, { purpose: "measurement" }, (s) => bar.report(s.done, s.total, s.phase))
+ */
+export async function attestEnclaveAsync(
+  lab: Lab,
+  opts: EnclaveAttestOptions,
+  report?: (s: StepReport) => void,
+): Promise<EnclaveAttestation> {
+  if (typeof opts !== "object" || opts === null) invalid("opts", "{ purpose, tamper?, debug?, datasets? }", opts);
+  return attestationView(await runStepsAsync(internals(lab).enclave().attestSteps(opts), report));
+}
+
+/** Rows in the enclave-mode datasets an attestation would ask keys for (all of them by default). */
+export function enclaveDatasetRows(lab: Lab, datasets?: readonly string[]): number {
+  const cat = internals(lab).enclave().operator.catalog();
+  return [...cat].filter(([k]) => !datasets || datasets.includes(k)).reduce((n, [, m]) => n + m.rows, 0);
+}
+
+function attestationView(out: EnclaveAttestation): EnclaveAttestation {
   return withMimeBundle(out, (r) => ({
     ...r.display,
     title: `${r.display.title} (${r.owners.filter((o) => o.outcome === "released").length}/${r.owners.length} owners released)`,
@@ -82,8 +119,8 @@ export function attestEnclave(lab: Lab, opts: EnclaveAttestOptions): EnclaveAtte
  * const r = await enclaveQuery(lab, { template: t, params: { startDay: 0, endDay: 27 }, as: { party: "advertiser", analyst: "bo" }, purpose: "measurement" })
  * r.rows; r.attestation.imageSha384
  */
-export async function enclaveQuery(lab: Lab, req: QueryRequest): Promise<EnclaveQueryResult> {
+export async function enclaveQuery(lab: Lab, req: QueryRequest, onPhase?: (name: QueryPhase) => void): Promise<EnclaveQueryResult> {
   const { room, enclave } = internals(lab);
-  const out: EnclaveQueryResult = await runQuery(room, req, enclave().executor());
+  const out: EnclaveQueryResult = await runQuery(room, req, enclave().executor(), onPhase);
   return withMimeBundle(out, (x) => queryPayloadFromResult(x, { purpose: x.purpose, title: `Enclave query (${x.attestation.moduleId})` }));
 }

@@ -25,7 +25,8 @@ export { previewQuery, type PreviewQueryInput, type QueryPreview } from "./verbs
 export { budget, audit } from "./verbs/ledger.js";
 export { psiMatch, type PsiInput, type PsiMatch, type PsiSide } from "./verbs/psi.js";
 // one side of PSI in this kernel, the peer in its own process over 127.0.0.1 (SecureChannel on the socket)
-export { psiWithPeer, type PsiPartyResult } from "./identity/psi-party.js";
+export { psiWithPeer, type PsiWithPeerInput } from "./verbs/psi.js";
+export type { PsiPartyResult } from "./identity/psi-party.js";
 export { attestEnclave } from "./verbs/enclave.js";
 
 // ---------------------------------------------------------------- errors, randomness, display
@@ -38,7 +39,7 @@ export { show, display } from "./display/bundle.js";
 
 export { generateStudy, type GeneratedStudy } from "./datasets/study.js";
 export { liftTemplate, liftSchemas, liftRules } from "./cleanroom/templates/lift.js";
-export { templateHash, THRESHOLD_PRESETS, type TemplateInput } from "./cleanroom/template.js";
+export { templateHash, THRESHOLD_PRESETS, type TemplateInput, type TemplateLike } from "./cleanroom/template.js";
 export { pureDp, approxDp, zCdp } from "./dp/accountant.js";
 
 // ---------------------------------------------------------------- types of what the verbs return

@@ -145,8 +145,8 @@ m
 
 code(r"""
 const s = liftSchemas(), rules = liftRules(100);
-upload(lab, { party: advertiser, name: "exposures", rows: m.joinedA, schema: s.exposures, purposes: ["measurement"], rule: rules.exposures });
-upload(lab, { party: retailer, name: "purchases", rows: m.joinedB, schema: s.purchases, purposes: ["measurement"], rule: rules.purchases });
+await upload(lab, { party: advertiser, name: "exposures", rows: m.joinedA, schema: s.exposures, purposes: ["measurement"], rule: rules.exposures });
+await upload(lab, { party: retailer, name: "purchases", rows: m.joinedB, schema: s.purchases, purposes: ["measurement"], rule: rules.purchases });
 declarePurpose(lab, { party: advertiser, analyst: "bo", purpose: "measurement", justification: "campaign lift" })
 """)
 

@@ -156,8 +156,8 @@ const rules = liftRules(100);
 console.log("the advertiser's analysis rule:");
 console.dir(rules.exposures, { depth: 4 });
 const receipts = [
-  upload(lab, { party: advertiser, name: "exposures", rows: advRows, schema: schemas.exposures, purposes: ["measurement"], rule: rules.exposures }),
-  upload(lab, { party: retailer, name: "purchases", rows: retRows, schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases }),
+  await upload(lab, { party: advertiser, name: "exposures", rows: advRows, schema: schemas.exposures, purposes: ["measurement"], rule: rules.exposures }),
+  await upload(lab, { party: retailer, name: "purchases", rows: retRows, schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases }),
 ];
 console.table(receipts.map((r) => ({ dataset: `${r.owner}/${r.name}`, rows: r.rows, "privacy unit": r.privacyUnit, purposes: r.purposes.join(", "), sealed: r.sealed })));
 """)

@@ -177,8 +177,8 @@ code(r"""
 const study = generateStudy({ seed: "notebook-03", advertiserRows: 2500, overlap: 0.7, holdoutShare: 0.3, baseConversionRate: 0.1, liftPct: 40 });
 const match = await psiMatch(lab, { a: { party: advertiser, rows: study.exposures }, b: { party: retailer, rows: study.purchases }, threads: 1 });
 const schemas = liftSchemas(), rules = liftRules(50);
-upload(lab, { party: advertiser, name: "exposures", rows: match.joinedA, schema: schemas.exposures, purposes: ["ads", "measurement"], categories: ["user.behavior.media_consumption"], rule: rules.exposures });
-upload(lab, { party: retailer, name: "purchases", rows: match.joinedB, schema: schemas.purchases, purposes: ["measurement"], categories: ["user.behavior.purchase_history", "user.financial"], rule: rules.purchases });
+await upload(lab, { party: advertiser, name: "exposures", rows: match.joinedA, schema: schemas.exposures, purposes: ["ads", "measurement"], categories: ["user.behavior.media_consumption"], rule: rules.exposures });
+await upload(lab, { party: retailer, name: "purchases", rows: match.joinedB, schema: schemas.purchases, purposes: ["measurement"], categories: ["user.behavior.purchase_history", "user.financial"], rule: rules.purchases });
 const lift = liftTemplate({ advertiser: "advertiser", retailer: "retailer", epsilonPerAggregate: "0.5", threshold: 50 });
 approveTemplate(lab, { template: lift, party: advertiser }); approveTemplate(lab, { template: lift, party: retailer });
 const boAds = declarePurpose(lab, { party: advertiser, analyst: "bo", purpose: "ads", justification: "retarget last quarter's buyers" });

@@ -70,8 +70,8 @@ console.log(`matched ${m.matchReport.intersectionSize} customers; advertiser row
 
 code(r"""
 const schemas = liftSchemas(), rules = liftRules(100);
-const upA = upload(lab, { party: adv, name: "exposures", rows: m.joinedA, sealing: "enclave", schema: schemas.exposures, purposes: ["measurement"], rule: rules.exposures });
-const upR = upload(lab, { party: ret, name: "purchases", rows: m.joinedB, sealing: "enclave", schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases });
+const upA = await upload(lab, { party: adv, name: "exposures", rows: m.joinedA, sealing: "enclave", schema: schemas.exposures, purposes: ["measurement"], rule: rules.exposures });
+const upR = await upload(lab, { party: ret, name: "purchases", rows: m.joinedB, sealing: "enclave", schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases });
 declarePurpose(lab, { party: adv, analyst: "bo", purpose: "measurement", justification: "campaign lift inside the enclave" });
 for (const u of [upA, upR]) console.log(`${u.owner}/${u.name}: ${u.rows} rows, purposes ${u.purposes.join(", ")}; the operator stores ${u.operatorHoldsBytes} bytes of owner-sealed ciphertext`);
 """)
@@ -104,7 +104,7 @@ The rich output shows the document's fields, every verifier check, and what happ
 """)
 
 code(r"""
-const att = attestEnclave(lab, { purpose: "measurement" });
+const att = await attestEnclave(lab, { purpose: "measurement" });
 att
 """)
 
@@ -127,13 +127,13 @@ refuses even though its measurement is the approved one.
 """)
 
 code(r"""
-const byCode = attestEnclave(lab, { purpose: "measurement", tamper: "code" });
+const byCode = await attestEnclave(lab, { purpose: "measurement", tamper: "code" });
 byCode
 """)
 
 code(r"""
-const byTemplate = attestEnclave(lab, { purpose: "measurement", tamper: "template" });
-const byDebug = attestEnclave(lab, { purpose: "measurement", debug: true });
+const byTemplate = await attestEnclave(lab, { purpose: "measurement", tamper: "template" });
+const byDebug = await attestEnclave(lab, { purpose: "measurement", debug: true });
 for (const [name, a] of [["one-byte code change", byCode], ["unapproved template measured in", byTemplate], ["debug enclave", byDebug]] as const)
   console.log(`${name.padEnd(34)} ${a.ok ? "RELEASED" : "refused"}  ${a.owners.map((o) => `${o.owner}: ${o.code} (${o.check})`).join(", ")}`);
 byDebug
@@ -149,15 +149,15 @@ advertiser's table. With the defence on (the default), the same enclave is refus
 code(r"""
 const trustingLab = openLab({ store: ":memory:", room: "trusting-room", rng: { seed: "nb04-trusting" } });
 for (const p of ["advertiser", "retailer"]) addParty(trustingLab, { party: p });
-upload(trustingLab, { party: "advertiser", name: "exposures", rows: m.joinedA, sealing: "enclave", schema: schemas.exposures, purposes: ["measurement"], rule: rules.exposures });
-upload(trustingLab, { party: "retailer", name: "purchases", rows: m.joinedB, sealing: "enclave", schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases });
+await upload(trustingLab, { party: "advertiser", name: "exposures", rows: m.joinedA, sealing: "enclave", schema: schemas.exposures, purposes: ["measurement"], rule: rules.exposures });
+await upload(trustingLab, { party: "retailer", name: "purchases", rows: m.joinedB, sealing: "enclave", schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases });
 declarePurpose(trustingLab, { party: "advertiser", analyst: "bo", purpose: "measurement", justification: "campaign lift, trusting owners" });
 for (const p of ["advertiser", "retailer"]) approveTemplate(trustingLab, { template: tExact, party: p, executor: "enclave" });
-const trusting = attestEnclave(trustingLab, { purpose: "measurement", tamper: "code", ownersPin: "operatorClaim" });
+const trusting = await attestEnclave(trustingLab, { purpose: "measurement", tamper: "code", ownersPin: "operatorClaim" });
 const leakyResult: any = await cleanRoomQuery(trustingLab, { template: tExact, params: { startDay: 0, endDay: 27 }, party: "advertiser", analyst: "bo", purpose: "measurement", executor: "enclave" });
 console.log(`defence off: keys ${trusting.ok ? "RELEASED" : "refused"}; raw rows in the output: ${leakyResult.rawRows?.length ?? 0}`);
 console.log(leakyResult.rawRows?.slice(0, 2));
-const defended = attestEnclave(trustingLab, { purpose: "measurement", tamper: "code" });
+const defended = await attestEnclave(trustingLab, { purpose: "measurement", tamper: "code" });
 console.log(`defence on, same room: ${defended.ok ? "RELEASED" : "refused"} — ${defended.owners.map((o) => o.code).join(", ")}`);
 """)
 
@@ -209,8 +209,8 @@ exactly the same rows: the enclave changes who can see the data, not the answer.
 code(r"""
 const plainLab = openLab({ store: ":memory:", room: "plain-room", rng: { seed: "nb04-plain" }, budget: { epsilon: 6 } });
 const pAdv = addParty(plainLab, { party: "advertiser" }), pRet = addParty(plainLab, { party: "retailer" });
-upload(plainLab, { party: pAdv, name: "exposures", rows: m.joinedA, schema: schemas.exposures, purposes: ["measurement"], rule: rules.exposures });
-upload(plainLab, { party: pRet, name: "purchases", rows: m.joinedB, schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases });
+await upload(plainLab, { party: pAdv, name: "exposures", rows: m.joinedA, schema: schemas.exposures, purposes: ["measurement"], rule: rules.exposures });
+await upload(plainLab, { party: pRet, name: "purchases", rows: m.joinedB, schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases });
 declarePurpose(plainLab, { party: "advertiser", analyst: "bo", purpose: "measurement", justification: "campaign lift, plain path" });
 for (const p of [pAdv, pRet]) approveTemplate(plainLab, { template: tExact, party: p });
 const outside = await cleanRoomQuery(plainLab, { template: tExact, ...REQ });
@@ -229,7 +229,7 @@ owner's verifier, because the purpose is inside the signed evidence.
 code(r"""
 const noised = await cleanRoomQuery(lab, { template: tNoised, ...REQ, executor: "enclave" });
 console.log(`charged: ${noised.charged?.text}; noise: ${noised.noise ? "yes" : "no"}`);
-const wrongPurpose = attestEnclave(lab, { purpose: "research" });
+const wrongPurpose = await attestEnclave(lab, { purpose: "research" });
 console.log(`enclave declaring "research": ${wrongPurpose.owners.map((o) => `${o.owner} ${o.code} (${o.check})`).join(", ")}`);
 budget(lab)
 """)

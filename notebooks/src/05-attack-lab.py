@@ -69,12 +69,12 @@ const refused = (r: Answer): r is Refusal => "ok" in r && r.ok === false;
 const converters = (r: Answer): number | null => (refused(r) || r.rows.length === 0 ? null : Number(r.rows[0]!.converters));
 
 interface Room { lab: Lab; ask: (p: CohortParams) => Promise<Answer> }
-function room(name: string, d: { differenceCheck?: number; epsilonPerAggregate?: string; budget?: number; refresh?: "none" | "monthly" }): Room {
+async function room(name: string, d: { differenceCheck?: number; epsilonPerAggregate?: string; budget?: number; refresh?: "none" | "monthly" }): Promise<Room> {
   const lab = openLab({ store: ":memory:", room: name, rng: { seed: "attack-lab/" + name },
     ...(d.budget ? { budget: { epsilon: d.budget, refresh: d.refresh ?? "none" } } : {}) });
   const retailer = addParty(lab, { party: "retailer" });
   addParty(lab, { party: "advertiser" });
-  upload(lab, { party: retailer, name: "customers", rows: pop.rows, idColumn: "join_key", schema: pop.schema, purposes: ["measurement"], rule: pop.rule });
+  await upload(lab, { party: retailer, name: "customers", rows: pop.rows, idColumn: "join_key", schema: pop.schema, purposes: ["measurement"], rule: pop.rule });
   declarePurpose(lab, { party: "advertiser", analyst: "eve", purpose: "measurement", justification: "conversion rates by region and age" });
   const template = cohortTemplate({ owner: "retailer", differenceCheck: d.differenceCheck, epsilonPerAggregate: d.epsilonPerAggregate });
   approveTemplate(lab, { template: template, party: retailer });
@@ -106,7 +106,7 @@ async function adhJobs(differenceCheck?: number) {
   const adh = adhImpressions(seededRng("attack-lab/adh-data"));
   const publisher = addParty(lab, { party: "publisher" });
   addParty(lab, { party: "advertiser" });
-  upload(lab, { party: publisher, name: "impressions", rows: adh.rows, idColumn: "join_key", schema: adh.schema, purposes: ["measurement"], rule: adh.rule });
+  await upload(lab, { party: publisher, name: "impressions", rows: adh.rows, idColumn: "join_key", schema: adh.schema, purposes: ["measurement"], rule: adh.rule });
   declarePurpose(lab, { party: "advertiser", analyst: "eve", purpose: "measurement", justification: "campaign reach per day" });
   const t = adh.template({ owner: "publisher", differenceCheck: differenceCheck });
   approveTemplate(lab, { template: t, party: publisher });
@@ -142,7 +142,7 @@ far below the 20-person threshold, so the row is suppressed — without revealin
 """)
 
 code(r"""
-const openRoom = room("open", {});
+const openRoom = await room("open", {});
 const direct = await openRoom.ask(tr.direct);
 direct
 """)
@@ -174,7 +174,7 @@ refused it (the threshold / suppression step, after execution, so nothing is rel
 """)
 
 code(r"""
-const checked = room("checked", { differenceCheck: 50 });
+const checked = await room("checked", { differenceCheck: 50 });
 const pairChecked: Answer[] = [];
 for (const s of tr.pair) pairChecked.push(await checked.ask(s.params));
 console.log(`first cohort released: ${!refused(pairChecked[0]!)}; second refused: ${refused(pairChecked[1]!)}`);
@@ -225,7 +225,7 @@ tracker now returns noisy counts: the estimate of a 0/1 bit has a standard devia
 """)
 
 code(r"""
-const noisy = room("noisy", { epsilonPerAggregate: "0.5", budget: 8, refresh: "monthly" });
+const noisy = await room("noisy", { epsilonPerAggregate: "0.5", budget: 8, refresh: "monthly" });
 const noisyGeneral: Answer[] = [];
 for (const s of tr.general) noisyGeneral.push(await noisy.ask(s.params));
 const noisyGuess = tr.general.reduce((acc, s, i) => acc + s.sign * converters(noisyGeneral[i]!)!, 0);

@@ -109,8 +109,8 @@ allows measurement only, so anything derived from the join can be used only for 
 code(r"""
 const schemas = liftSchemas(), rules = liftRules(100);
 const receipts = [
-  upload(lab, { party: advertiser, name: "exposures", rows: match.joinedA, schema: schemas.exposures, purposes: ["ads", "measurement"], rule: rules.exposures }),
-  upload(lab, { party: retailer, name: "purchases", rows: match.joinedB, schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases }),
+  await upload(lab, { party: advertiser, name: "exposures", rows: match.joinedA, schema: schemas.exposures, purposes: ["ads", "measurement"], rule: rules.exposures }),
+  await upload(lab, { party: retailer, name: "purchases", rows: match.joinedB, schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases }),
 ];
 console.table(receipts.map((r) => ({ owner: r.owner, dataset: r.name, rows: r.rows, purposes: r.purposes.join(", "), sealed: r.sealed })));
 """)
@@ -172,11 +172,11 @@ tables) runs inside, with the same noise, thresholds and budget.
 """)
 
 code(r"""
-upload(lab, { party: advertiser, name: "exposures_tee", rows: match.joinedA, sealing: "enclave", schema: schemas.exposures, purposes: ["ads", "measurement"], rule: rules.exposures });
-upload(lab, { party: retailer, name: "purchases_tee", rows: match.joinedB, sealing: "enclave", schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases });
+await upload(lab, { party: advertiser, name: "exposures_tee", rows: match.joinedA, sealing: "enclave", schema: schemas.exposures, purposes: ["ads", "measurement"], rule: rules.exposures });
+await upload(lab, { party: retailer, name: "purchases_tee", rows: match.joinedB, sealing: "enclave", schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases });
 const teeT = liftTemplate({ advertiser: "advertiser", retailer: "retailer", exposures: "exposures_tee", purchases: "purchases_tee", epsilonPerAggregate: "0.5" });
 approveTemplate(lab, { template: teeT, party: advertiser, executor: "enclave" }); approveTemplate(lab, { template: teeT, party: retailer, executor: "enclave" });
-const attested = attestEnclave(lab, { purpose: "measurement" });
+const attested = await attestEnclave(lab, { purpose: "measurement" });
 attested
 """)
 
@@ -260,7 +260,7 @@ code(r"""
 const views = enclaveRoomViews(lab);
 console.table(views.operatorView.attempts);
 console.log(`operator saw plaintext: ${views.operatorView.plaintextSeen}`);
-const r3 = attestEnclave(lab, { purpose: "measurement", tamper: "code" });
+const r3 = await attestEnclave(lab, { purpose: "measurement", tamper: "code" });
 console.table(r3.owners.map((o) => ({ owner: o.owner, dataset: o.dataset, outcome: o.outcome, code: o.code ?? "", check: o.check ?? "" })));
 r3
 """)
@@ -390,8 +390,8 @@ function spendTemplate(extra: object): TemplateInput {
 async function differencing(defence: string, extra: object) {
   const room = openLab({ store: ":memory:", room: `diff-${defence.replace(/[^a-z]+/g, "-").slice(0, 20)}`, rng: { seed: `notebook-07/diff/${defence}` }, budget: { epsilon: 3 } });
   const a = addParty(room, { party: "advertiser" }), r = addParty(room, { party: "retailer" }), rl = liftRules(50);
-  upload(room, { party: a, name: "exposures", rows: match.joinedA, schema: schemas.exposures, purposes: ["measurement"], rule: rl.exposures });
-  upload(room, { party: r, name: "purchases", rows: match.joinedB, schema: schemas.purchases, purposes: ["measurement"], rule: rl.purchases });
+  await upload(room, { party: a, name: "exposures", rows: match.joinedA, schema: schemas.exposures, purposes: ["measurement"], rule: rl.exposures });
+  await upload(room, { party: r, name: "purchases", rows: match.joinedB, schema: schemas.purchases, purposes: ["measurement"], rule: rl.purchases });
   const t = spendTemplate(extra);
   approveTemplate(room, { template: t, party: a }); approveTemplate(room, { template: t, party: r });
   declarePurpose(room, { party: a, analyst: "eve", purpose: "measurement", justification: "spend by exposure cap" });

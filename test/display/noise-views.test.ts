@@ -23,6 +23,7 @@ import { EXAMPLE_PAYLOADS } from "../../kernel-lib/src/display/examples.js";
 import { noiseHalfWidth } from "../../kernel-lib/src/labs/design.js";
 import type { QueryResult } from "../../kernel-lib/src/cleanroom/release.js";
 import { renderPayload } from "../../extension/src/views/payload.js";
+import { sidebarView } from "../../extension/src/views/sidebar.js";
 import { setUp, TEMPLATE } from "../dp/lab-fixture.js";
 
 const bundleOf = (x: object): MimeBundle => (x as Record<symbol, () => MimeBundle>)[MIMEBUNDLE_SYMBOL]!();
@@ -239,6 +240,29 @@ describe("audit view", () => {
         expect(n.getAttribute("title")).toBe(`template ${r.templateHash}`);
       }
       expect(toText(p)).toMatch(/\squery\s+lift\s/);
+      expect(toHtml(p)).toContain(`<span title="template ${r.templateHash}">lift</span>`);
+    } finally {
+      lab.close();
+    }
+  });
+
+  it("budget history (view, text, HTML, sidebar) shows the template name, the hash on hover", async () => {
+    const lab = openLab({ store: ":memory:", rng: { seed: "views-budget-names" }, budget: { epsilon: 10 } });
+    try {
+      setUp(lab);
+      const r = await cleanRoomQuery(lab, REQ);
+      const p = bundleOf(budget(lab))[CLEANROOM_MIME] as PayloadOf<"budget">;
+      const charges = p.budgets.flatMap((b) => b.history);
+      expect(charges.length).toBeGreaterThan(0);
+      for (const c of charges) expect(c).toMatchObject({ templateName: "lift", templateHash: r.templateHash });
+      const names = [...renderPayload(p).node.querySelectorAll(".crl-history .crl-template")];
+      expect(names).toHaveLength(charges.length);
+      for (const n of names) expect([n.textContent, n.getAttribute("title")]).toEqual(["lift", `template ${r.templateHash}`]);
+      expect(renderPayload(p).node.querySelector(".crl-history code.crl-hash")).toBeNull();
+      const side = sidebarView("n.ipynb", null, [p]);
+      expect(side.querySelectorAll(".crl-sidebar-history .crl-template")).toHaveLength(p.budgets.filter((b) => b.history.length).length);
+      expect(toText(p)).toMatch(/\slift\s/);
+      expect(toText(p)).not.toContain(r.templateHash.slice(0, 8));
       expect(toHtml(p)).toContain(`<span title="template ${r.templateHash}">lift</span>`);
     } finally {
       lab.close();

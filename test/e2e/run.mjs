@@ -770,21 +770,27 @@ async function liveLoopChecks(page) {
     'const liveMatch = await psiMatch(liveLab, { a: { party: "advertiser", rows: liveStudy.exposures },\n' +
       '  b: { party: "retailer", rows: liveStudy.purchases } });\n1',
   );
-  const bar = psiCell.locator(".crl-progress").first();
-  const samples = [];
-  const deadline = Date.now() + 180_000;
-  while (Date.now() < deadline) {
-    const [state, d, total, kernel, p] = await Promise.all([
-      bar.getAttribute("data-state", { timeout: 200 }).catch(() => null),
-      bar.getAttribute("data-done", { timeout: 200 }).catch(() => null),
-      bar.getAttribute("data-total", { timeout: 200 }).catch(() => null),
-      status.getAttribute("data-status").catch(() => null),
-      prompt(psiCell),
-    ]);
-    if (state) samples.push({ state, done: Number(d), total: Number(total), kernel });
-    if (/\[\d+\]/.test(p ?? "")) break;
-    await page.waitForTimeout(100);
+  // samples a cell's progress bar (state, done/total, phase) and the kernel status until the cell ends
+  async function watchBar(cell, bar) {
+    const samples = [];
+    const deadline = Date.now() + 180_000;
+    while (Date.now() < deadline) {
+      const [state, d, total, phase, kernel, p] = await Promise.all([
+        bar.getAttribute("data-state", { timeout: 200 }).catch(() => null),
+        bar.getAttribute("data-done", { timeout: 200 }).catch(() => null),
+        bar.getAttribute("data-total", { timeout: 200 }).catch(() => null),
+        bar.getAttribute("data-phase", { timeout: 200 }).catch(() => null),
+        status.getAttribute("data-status").catch(() => null),
+        prompt(cell),
+      ]);
+      if (state) samples.push({ state, done: Number(d), total: Number(total), phase, kernel });
+      if (/\[\d+\]/.test(p ?? "")) break;
+      await page.waitForTimeout(100);
+    }
+    return samples;
   }
+  const bar = psiCell.locator(".crl-progress").first();
+  const samples = await watchBar(psiCell, bar);
   const running = samples.filter((s) => s.state === "running");
   const advancing = new Set(running.map((s) => s.done)).size >= 2;
   check(
@@ -810,13 +816,46 @@ async function liveLoopChecks(page) {
   );
   await shot(bar, "progress-done");
 
+  // 1b. A large upload: asynchronous, in steps, with its own bar (phases, in place) by default.
+  t = Date.now();
+  const bulkCell = await addAndRun(
+    [
+      'const bulkLab = openLab({ store: ":memory:", room: "bulk-e2e", rng: { seed: "e2e-bulk" } });',
+      'addParty(bulkLab, { party: "advertiser" });',
+      'const bulkRows = Array.from({ length: 150000 }, (_, i) => ({ join_key: `k${i}`, group: i % 2 ? "test" : "control", reached: 1,',
+      '  impressions: 1 + (i % 5), first_exposure_day: i % 28, region: ["north", "south", "east", "west"][i % 4], age_band: "25-34", channel: "search" }));',
+      'const bulk = await upload(bulkLab, { party: "advertiser", name: "bulk", rows: bulkRows, schema: liftSchemas().exposures,',
+      '  purposes: ["measurement"] });',
+      "bulk.rows",
+    ].join("\n"),
+  );
+  const upBar = bulkCell.locator(".crl-progress").first();
+  const upSamples = await watchBar(bulkCell, upBar);
+  const upRunning = upSamples.filter((s) => s.state === "running");
+  const upPhases = [...new Set(upRunning.map((s) => s.phase))];
+  check(
+    "a large upload shows its progress bar advancing in place through its phases, the kernel busy all along",
+    new Set(upRunning.map((s) => s.done)).size >= 2 &&
+      upPhases.length >= 2 &&
+      upRunning.every((s) => s.kernel === "busy") &&
+      (await bulkCell.locator(".crl-progress").count()) === 1,
+    `${upRunning.length} running samples, phases ${upPhases.join(" → ")}, kernel ${[...new Set(upRunning.map((s) => s.kernel))].join("/")} (${since(t)})`,
+  );
+  check(
+    "the upload bar ends done at 100% and the receipt follows it",
+    (await upBar.getAttribute("data-state").catch(() => null)) === "done" &&
+      (await text(bulkCell.locator(".jp-OutputArea-output").last())).includes("150000"),
+    `state ${await upBar.getAttribute("data-state").catch(() => null)}`,
+  );
+  await shot(upBar, "progress-upload");
+
   // 2. Spending cells: the sidebar equals the ledger after each, also without budget().
   const upload2 = await addAndRun(
     [
       "const liveSchemas = liftSchemas();",
-      'upload(liveLab, { party: "advertiser", name: "exposures", rows: liveMatch.joinedA!, schema: liveSchemas.exposures,',
+      'await upload(liveLab, { party: "advertiser", name: "exposures", rows: liveMatch.joinedA!, schema: liveSchemas.exposures,',
       '  purposes: ["measurement"], rule: liftRules(5).exposures });',
-      'upload(liveLab, { party: "retailer", name: "purchases", rows: liveMatch.joinedB!, schema: liveSchemas.purchases,',
+      'await upload(liveLab, { party: "retailer", name: "purchases", rows: liveMatch.joinedB!, schema: liveSchemas.purchases,',
       '  purposes: ["measurement"], rule: liftRules(5).purchases });',
       'declarePurpose(liveLab, { party: "advertiser", analyst: "bo", purpose: "measurement", justification: "e2e live budget" });',
       'const liveT = (eps: string) => { const t = liftTemplate({ advertiser: "advertiser", retailer: "retailer", epsilonPerAggregate: eps, threshold: 5 });',

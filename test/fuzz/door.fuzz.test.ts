@@ -168,8 +168,22 @@ beforeAll(async () => {
   });
   const s = liftSchemas(),
     r = liftRules(2);
-  upload(lab, { party: "advertiser", name: "exposures", rows: m.joinedA, schema: s.exposures, purposes: "measurement", rule: r.exposures });
-  upload(lab, { party: "retailer", name: "purchases", rows: m.joinedB, schema: s.purchases, purposes: "measurement", rule: r.purchases });
+  await upload(lab, {
+    party: "advertiser",
+    name: "exposures",
+    rows: m.joinedA,
+    schema: s.exposures,
+    purposes: "measurement",
+    rule: r.exposures,
+  });
+  await upload(lab, {
+    party: "retailer",
+    name: "purchases",
+    rows: m.joinedB,
+    schema: s.purchases,
+    purposes: "measurement",
+    rule: r.purchases,
+  });
   declarePurpose(lab, { party: "advertiser", analyst: "bo", purpose: "measurement", justification: "fuzz" });
 }, 60_000);
 afterAll(() => {

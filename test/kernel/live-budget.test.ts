@@ -48,7 +48,7 @@ describe("live budget", () => {
     addParty(lab, { party: "advertiser" });
     addParty(lab, { party: "retailer" });
     const s = liftSchemas();
-    upload(lab, {
+    await upload(lab, {
       party: "advertiser",
       name: "exposures",
       rows: keyed(study.exposures),
@@ -56,7 +56,7 @@ describe("live budget", () => {
       purposes: ["measurement"],
       rule: liftRules(5).exposures,
     });
-    upload(lab, {
+    await upload(lab, {
       party: "retailer",
       name: "purchases",
       rows: keyed(study.purchases),
@@ -104,6 +104,21 @@ describe("live budget", () => {
     expect(collab.history).toHaveLength(2);
     expect(spentOf(after, "dataset").every(([, v]) => (v as number) > 0)).toBe(true);
     expect(liveBudgetPayload(lab)).toEqual(after);
+    // the history names each charge's template (the approved name; the hash stays in templateHash)
+    const name = (liftTemplate({ advertiser: "advertiser", retailer: "retailer" }) as { name: string }).name;
+    expect(collab.history.map((h) => h.templateName)).toEqual([name, name]);
+    expect(collab.history.every((h) => /^[0-9a-f]{64}$/.test(h.templateHash))).toBe(true);
+    // budget() shows the same names: datasets by owner/name, charges by template name
+    const bundle = (budget(lab) as unknown as Record<symbol, () => MimeBundle>)[MIMEBUNDLE_SYMBOL]();
+    const shown = bundle[CLEANROOM_MIME];
+    if (shown.kind !== "budget") throw new Error("expected a budget payload");
+    expect(shown.budgets.map((b) => b.subject)).toEqual(after.budgets.map((b) => b.subject));
+    expect(shown.budgets.flatMap((b) => b.history.map((h) => h.templateName))).toEqual(
+      after.budgets.flatMap((b) => b.history.map((h) => h.templateName)),
+    );
+    expect(bundle["text/plain"]).toContain(name);
+    expect(bundle["text/plain"]).not.toContain(collab.history[0]!.templateHash.slice(0, 8));
+    expect(bundle["text/html"]).toContain(`title="template ${collab.history[0]!.templateHash}"`);
 
     lab.close();
     expect(liveBudgetSnapshots().filter((x) => x.displayId === `${LIVE_BUDGET_PREFIX}live-room`)).toEqual([]);

@@ -69,6 +69,7 @@ describe("the session's shape", () => {
       "stamp",
       "store",
       "upload",
+      "uploadSteps",
     ]);
     for (const gone of ["charge", "resolveTemplate", "planContext", "ledger", "templates", "history", "engine", "enclaveRootKey"])
       expect((lab as unknown as Record<string, unknown>)[gone], gone).toBeUndefined();

@@ -73,7 +73,7 @@ beforeAll(async () => {
     threads: 1,
   });
   rows = m.joinedA!;
-  upload(lab, {
+  await upload(lab, {
     party: "advertiser",
     name: "exposures",
     rows: m.joinedA!,
@@ -81,7 +81,7 @@ beforeAll(async () => {
     purposes: ["measurement"],
     rule: liftRules(50).exposures,
   });
-  upload(lab, {
+  await upload(lab, {
     party: "retailer",
     name: "purchases",
     rows: m.joinedB!,

@@ -26,7 +26,7 @@ const bundleOf = (x: object) => (x as Record<symbol, () => Record<string, unknow
 const REGIONS = ["north", "south", "east", "west"] as const;
 
 /** 400 people in 2 groups × 4 regions (50 per cell), a third of them buying: every cell passes 20, none passes 100. */
-function room(minimum = 100): Lab {
+async function room(minimum = 100): Promise<Lab> {
   const rng = seededRng("preview-rows");
   const lab = openLab({ store: ":memory:", rng: { seed: "preview" }, budget: { epsilon: 3 } });
   addParty(lab, { party: "advertiser" });
@@ -46,7 +46,7 @@ function room(minimum = 100): Lab {
     .map((e) => ({ join_key: e.join_key, purchase_day: rng.int(21), value_cents: 500, store_region: "north", category: "x" }));
   const s = liftSchemas(),
     r = liftRules(minimum);
-  upload(lab, {
+  await upload(lab, {
     party: "advertiser",
     name: "exposures",
     rows: exposures,
@@ -54,7 +54,14 @@ function room(minimum = 100): Lab {
     purposes: ["measurement"],
     rule: r.exposures,
   });
-  upload(lab, { party: "retailer", name: "purchases", rows: purchases, schema: s.purchases, purposes: ["measurement"], rule: r.purchases });
+  await upload(lab, {
+    party: "retailer",
+    name: "purchases",
+    rows: purchases,
+    schema: s.purchases,
+    purposes: ["measurement"],
+    rule: r.purchases,
+  });
   declarePurpose(lab, { party: "advertiser", analyst: "bo", purpose: "measurement", justification: "lift" });
   return lab;
 }
@@ -66,8 +73,8 @@ const adhNoise = (): TemplateInput =>
   liftTemplate({ advertiser: "advertiser", retailer: "retailer", breakdown: "region", threshold: "adh_noise", epsilonPerAggregate: 0.2 });
 
 describe("previewQuery: the room's effective threshold, before any budget is spent", () => {
-  it("reports ≥ 100 from the owner's rule for an adh_noise (20) template, and charges nothing", () => {
-    const lab = room(100);
+  it("reports ≥ 100 from the owner's rule for an adh_noise (20) template, and charges nothing", async () => {
+    const lab = await room(100);
     const before = spent(lab);
     const p = previewQuery(lab, { template: adhNoise(), params, party: "advertiser" });
     expect(p.threshold.template).toBe(20);
@@ -90,16 +97,16 @@ describe("previewQuery: the room's effective threshold, before any budget is spe
     expect(String(b["text/html"])).toContain("analysis rule of advertiser/exposures");
   });
 
-  it("says the template's own threshold applies when no rule is stricter", () => {
-    const lab = room(10);
+  it("says the template's own threshold applies when no rule is stricter", async () => {
+    const lab = await room(10);
     const p = previewQuery(lab, { template: adhNoise(), params });
     expect(p.threshold).toMatchObject({ effective: 20, from: "template", template: 20 });
     expect(p.thresholdRaised).toBe(false);
     expect(p.runsLeft).toBeNull();
   });
 
-  it("lists what the owners' rules allow and refuse, with the rule that refuses", () => {
-    const lab = room(100);
+  it("lists what the owners' rules allow and refuse, with the rule that refuses", async () => {
+    const lab = await room(100);
     const t = adhNoise();
     const avgSpend: TemplateInput = {
       ...t,
@@ -130,8 +137,8 @@ describe("previewQuery: the room's effective threshold, before any budget is spe
     );
   });
 
-  it("refuses an unknown parameter before anything, naming the closest declared one", () => {
-    const lab = room(100);
+  it("refuses an unknown parameter before anything, naming the closest declared one", async () => {
+    const lab = await room(100);
     expect(() => previewQuery(lab, { template: adhNoise(), params: { startDy: 0, endDay: 27 } })).toThrow(
       /"params.startDy" .*undeclared parameter startDy \(did you mean startDay\?\); declared: startDay, endDay/,
     );
@@ -140,7 +147,7 @@ describe("previewQuery: the room's effective threshold, before any budget is spe
 
 describe("approval and query results show the threshold in force", () => {
   it("approveTemplate returns the effective threshold; the query result says the template's was looser", async () => {
-    const lab = room(100);
+    const lab = await room(100);
     const t = adhNoise();
     const a = approveTemplate(lab, { template: t, party: "advertiser" });
     expect(a.threshold).toMatchObject({ effective: 100, from: "advertiser/exposures", template: 20 });
@@ -155,7 +162,7 @@ describe("approval and query results show the threshold in force", () => {
   });
 
   it("a template as strict as the rules is not flagged", async () => {
-    const lab = room(10);
+    const lab = await room(10);
     const t = adhNoise();
     approveTemplate(lab, { template: t, party: "advertiser" });
     approveTemplate(lab, { template: t, party: "retailer" });
@@ -167,7 +174,7 @@ describe("approval and query results show the threshold in force", () => {
 
 describe("errors that name the fix", () => {
   it("a purpose typo in a query suggests the purpose, and charges nothing", async () => {
-    const lab = room(10);
+    const lab = await room(10);
     const t = adhNoise();
     approveTemplate(lab, { template: t, party: "advertiser" });
     approveTemplate(lab, { template: t, party: "retailer" });
@@ -181,8 +188,8 @@ describe("errors that name the fix", () => {
     expect(spent(lab)).toEqual(before);
   });
 
-  it("a wrong column echoes its name and lists the valid columns", () => {
-    const lab = room(100);
+  it("a wrong column echoes its name and lists the valid columns", async () => {
+    const lab = await room(100);
     const t = adhNoise();
     const wrong: TemplateInput = { ...t, groupBy: ["exposures.group", "exposures.regoin"] };
     expect(() => approveTemplate(lab, { template: wrong, party: "advertiser" })).toThrow(
@@ -193,8 +200,8 @@ describe("errors that name the fix", () => {
     );
   });
 
-  it("a dimension the rule refuses lists the rule's dimension columns", () => {
-    const lab = room(100);
+  it("a dimension the rule refuses lists the rule's dimension columns", async () => {
+    const lab = await room(100);
     const t = adhNoise();
     const notDim: TemplateInput = { ...t, groupBy: ["exposures.group", "exposures.first_exposure_day"] };
     expect(() => previewQuery(lab, { template: notDim, params }).refusal!.message).not.toThrow();
@@ -211,24 +218,24 @@ describe("upload: a wrong column names the fix", () => {
   const rows = [{ join_key: "a", purchase_day: 1, value_cents: 2, store_region: "north", category: "x" }];
   const put = (lab: Lab, r: object[]) =>
     upload(lab, { party: "retailer", name: "purchases", rows: r, schema: liftSchemas().purchases, purposes: ["measurement"] });
-  it("a misspelt column: the declared one is missing, the misspelling is suggested, the declared columns listed", () => {
+  it("a misspelt column: the declared one is missing, the misspelling is suggested, the declared columns listed", async () => {
     const lab = openLab({ store: ":memory:" });
     addParty(lab, { party: "retailer" });
     const misspelt = rows.map(({ value_cents, ...r }) => ({ ...r, valu_cents: value_cents }));
-    expect(() => put(lab, misspelt)).toThrow(
+    await expect(put(lab, misspelt)).rejects.toThrow(
       new RegExp(
         '"data.value_cents" expected a column declared in the schema, got no column value_cents in the data \\(is it valu_cents\\?\\); ' +
           "declared columns: join_key, purchase_day, value_cents, store_region, category",
       ),
     );
   });
-  it("an extra column is named with the declared columns; its values are never echoed", () => {
+  it("an extra column is named with the declared columns; its values are never echoed", async () => {
     const lab = openLab({ store: ":memory:" });
     addParty(lab, { party: "retailer" });
     const secret = "alice@example.com";
-    const e = (() => {
+    const e = await (async () => {
       try {
-        put(
+        await put(
           lab,
           rows.map((r) => ({ ...r, email: secret })),
         );

@@ -49,8 +49,22 @@ describe("the notebook surface", () => {
 
     const s = liftSchemas(),
       rules = liftRules(100);
-    upload(lab, { party: adv, name: "exposures", rows: m.joinedA!, schema: s.exposures, purposes: ["measurement"], rule: rules.exposures });
-    upload(lab, { party: ret, name: "purchases", rows: m.joinedB!, schema: s.purchases, purposes: ["measurement"], rule: rules.purchases });
+    await upload(lab, {
+      party: adv,
+      name: "exposures",
+      rows: m.joinedA!,
+      schema: s.exposures,
+      purposes: ["measurement"],
+      rule: rules.exposures,
+    });
+    await upload(lab, {
+      party: ret,
+      name: "purchases",
+      rows: m.joinedB!,
+      schema: s.purchases,
+      purposes: ["measurement"],
+      rule: rules.purchases,
+    });
     const grant = declarePurpose(lab, { party: adv, analyst: "bo", purpose: "measurement", justification: "lift" });
     const t = liftTemplate({ advertiser: "advertiser", retailer: "retailer", epsilonPerAggregate: "0.25", threshold: 100 });
     approveTemplate(lab, { template: t, party: adv });

@@ -72,3 +72,8 @@ export function hash(hex: string): HTMLElement {
   const short = hex.length > 16 ? `${hex.slice(0, 8)}…${hex.slice(-4)}` : hex;
   return h("code", { class: "crl-hash", title: hex }, short);
 }
+
+/** A template by its approved name, the hash on hover; the short hash when the room has no name for it. */
+export function templateRef(t: { name?: string | undefined; hash: string }): HTMLElement {
+  return t.name ? h("span", { class: "crl-template", title: `template ${t.hash}`, "data-template-hash": t.hash }, t.name) : hash(t.hash);
+}

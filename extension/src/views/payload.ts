@@ -9,6 +9,8 @@
 import type { CleanRoomPayload, PayloadOf } from "@cleanroom-lab/kernel/dist/display/schema.js";
 import {
   NEGATIVE_NOISE_NOTE,
+  CELL_PM_NOTE,
+  cellPlusMinus,
   STEP_LABEL,
   clampNote,
   columnNoiseText,
@@ -21,7 +23,7 @@ import {
   unitSymbol,
 } from "@cleanroom-lab/kernel/dist/display/format.js";
 import { liftChartSpec } from "@cleanroom-lab/kernel/dist/display/vegalite.js";
-import { h, hash, kv, status, table, type Child } from "./dom.js";
+import { h, hash, kv, status, table, templateRef, type Child } from "./dom.js";
 import { progressView } from "./progress.js";
 
 /** A chart to embed: the host element (inside `node`) and its Vega-Lite spec. */
@@ -101,7 +103,13 @@ function budgetView(p: PayloadOf<"budget">): Child[] {
               ? h("div", { class: "crl-muted" }, "no charges yet")
               : table(
                   ["at", "template", "purpose", `cost (${u})`, "outcome"],
-                  b.history.map((c) => [c.at, hash(c.templateHash), c.purpose, fmtNum(c.cost), status(c.outcome)]),
+                  b.history.map((c) => [
+                    c.at,
+                    templateRef({ name: c.templateName, hash: c.templateHash }),
+                    c.purpose,
+                    fmtNum(c.cost),
+                    status(c.outcome),
+                  ]),
                   (i) => (b.history[i]!.outcome === "refused" ? "crl-row-refused" : undefined),
                 ),
           );
@@ -158,7 +166,9 @@ const isNumCol = (p: PayloadOf<"query">, j: number): boolean => {
 /** One cell of the query table: the value, a † on a negative noisy value, a ‡ on a clamped one. */
 function queryCell(p: PayloadOf<"query">, r: PayloadOf<"query">["rows"][number], j: number): Child {
   const v = r.values[j];
-  const shown = v === null || v === undefined ? "—" : typeof v === "number" ? fmtNum(v) : String(v);
+  const text = v === null || v === undefined ? "—" : typeof v === "number" ? fmtNum(v) : String(v);
+  const pm = cellPlusMinus(r.plusMinus, j);
+  const shown: Child = pm ? h("span", {}, text, " ", h("span", { class: "crl-pm-cell crl-muted", "data-pm-cell": j }, pm)) : text;
   const clamped = r.clamped?.find((c) => c.column === j);
   if (clamped) {
     const released = typeof clamped.released === "number" ? fmtNum(clamped.released) : clamped.released;
@@ -224,6 +234,7 @@ function queryView(p: PayloadOf<"query">): Child[] {
     );
     const n = p.rows.filter((r) => r.suppressed).length;
     if (n) out.push(h("div", { class: "crl-muted", "data-field": "suppressed-count" }, `${n} of ${p.rows.length} groups suppressed`));
+    if (p.rows.some((r) => r.plusMinus)) out.push(h("div", { class: "crl-muted", "data-field": "cell-pm-note" }, CELL_PM_NOTE));
   }
   if (p.noise && p.noise.mechanism !== "none") {
     const n = p.noise;
@@ -360,11 +371,6 @@ function attestationView(p: PayloadOf<"attestation">): Child[] {
       ),
     ),
   ];
-}
-
-/** A template by its approved name, the hash on hover; the short hash when the room has no name for it. */
-function templateRef(t: { name?: string | undefined; hash: string }): Child {
-  return t.name ? h("span", { class: "crl-template", title: `template ${t.hash}`, "data-template-hash": t.hash }, t.name) : hash(t.hash);
 }
 
 function auditView(p: PayloadOf<"audit">): Child[] {

@@ -9,7 +9,7 @@ import { unitSymbol, fmtNum } from "@cleanroom-lab/kernel/dist/display/format.js
 import { CLEANROOM_MIME, parsePayload, type PayloadOf } from "@cleanroom-lab/kernel/dist/display/schema.js";
 import type { LatestBudget } from "./latest.js";
 import { budgetGauge } from "./payload.js";
-import { h, hash, status } from "./dom.js";
+import { h, status, templateRef } from "./dom.js";
 
 /** The display id prefix of the kernel's live budget updates (kernel-lib/src/verbs/live.ts). */
 export const LIVE_BUDGET_PREFIX = "cleanroom-budget:";
@@ -47,7 +47,14 @@ function budgetBlock(b: PayloadOf<"budget">["budgets"][number]): HTMLElement {
           "ul",
           { class: "crl-sidebar-history" },
           ...recent.map((c) =>
-            h("li", {}, status(c.outcome), " ", `${unitSymbol(b.unit)} ${fmtNum(c.cost)} · ${c.purpose} · `, hash(c.templateHash)),
+            h(
+              "li",
+              {},
+              status(c.outcome),
+              " ",
+              `${unitSymbol(b.unit)} ${fmtNum(c.cost)} · ${c.purpose} · `,
+              templateRef({ name: c.templateName, hash: c.templateHash }),
+            ),
           ),
         )
       : null,

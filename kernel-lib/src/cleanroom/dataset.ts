@@ -22,6 +22,7 @@ import { z } from "zod";
 import { createHash } from "node:crypto";
 import { CleanRoomError, invalid } from "../errors.js";
 import { didYouMean } from "../purpose/taxonomy.js";
+import { runSteps, type Steps } from "../steps.js";
 
 /** An arquero table (the clean room's in-memory representation). */
 export type Table = ColumnTable;
@@ -170,6 +171,18 @@ function coerceColumn(name: string, spec: ColumnSpec, src: ArrayLike<unknown>, n
  *   { privacyUnit: "join_key", columns: { join_key: { type: "string" }, value_cents: { type: "int", min: 0, max: 100000 } } });
  */
 export function loadDataset(name: string, owner: string, data: unknown, schemaInput: unknown): Dataset {
+  return runSteps(loadDatasetSteps(name, owner, data, schemaInput));
+}
+
+/** The phase name {@link loadDatasetSteps} reports. */
+export const VALIDATE_PHASE = "validate columns";
+
+/**
+ * {@link loadDataset} in steps: one report after each column is checked and coerced, one after
+ * the fingerprint (the total is the number of columns + 1). No side effects: run it with
+ * `runStepsAsync` to yield to the event loop between columns.
+ */
+export function* loadDatasetSteps(name: string, owner: string, data: unknown, schemaInput: unknown): Steps<Dataset> {
   if (typeof name !== "string" || !NAME.test(name)) invalid("name", "dataset name [A-Za-z_][A-Za-z0-9_]*", name);
   if (typeof owner !== "string" || owner.length === 0) invalid("owner", "non-empty party name", owner);
   const schema = parseDatasetSchema(schemaInput);
@@ -198,9 +211,16 @@ export function loadDataset(name: string, owner: string, data: unknown, schemaIn
       );
   const n = input.numRows();
   const cols: Record<string, unknown[] | Float64Array> = {};
-  for (const [col, spec] of Object.entries(schema.columns)) cols[col] = coerceColumn(col, spec, columnArray(input, col), n);
+  const specs = Object.entries(schema.columns);
+  const total = specs.length + 1;
+  for (const [i, [col, spec]] of specs.entries()) {
+    cols[col] = coerceColumn(col, spec, columnArray(input, col), n);
+    yield { phase: VALIDATE_PHASE, done: i + 1, total };
+  }
   const table = aq().table(cols) as Table;
-  return Object.freeze({ name, owner, schema, table, rows: n, fingerprint: fingerprintTable(table, schema) });
+  const fingerprint = fingerprintTable(table, schema);
+  yield { phase: VALIDATE_PHASE, done: total, total };
+  return Object.freeze({ name, owner, schema, table, rows: n, fingerprint });
 }
 
 /**

@@ -104,9 +104,10 @@ export function prepareQuery(args: {
  */
 export async function executeQuery(
   prep: PreparedQuery,
-  opts: { engine: QueryEngine; rng: Rng; history?: DifferenceHistory; resultId?: string },
+  opts: { engine: QueryEngine; rng: Rng; history?: DifferenceHistory; resultId?: string; beforeRelease?: () => Promise<void> },
 ): Promise<QueryResult> {
   const exact = await opts.engine.execute(prep.plan, prep.tables);
+  await opts.beforeRelease?.();
   return releaseResult({
     template: prep.template,
     templateHash: prep.templateHash,

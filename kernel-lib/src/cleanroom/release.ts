@@ -69,6 +69,14 @@ export interface NoiseInfo {
     /** The aggregate function released from this quantity (`units`: "countUnits"; an `avg` noises its sum). */
     fn?: string;
   }[];
+  /**
+   * Cells whose noise variance differs from their column's per-row `variance`, APPROXIMATE:
+   * every `avg` cell (noisy sum S ÷ noisy unit count N; delta method around the released
+   * values: (Var S + avg² · Var N) / N²) and every cell of a released remainder row (it sums
+   * `mergedRows` independently noised rows: that many times the variance). Computed from
+   * released values only (post-processing). Absent when there is no such cell.
+   */
+  cellVariance?: { row: number; column: string; variance: number; how: "ratio" | "remainder" | "ratio+remainder" }[];
 }
 
 /** What `cleanRoomQuery` returns. Plain JSON-able data, deeply frozen. */
@@ -86,6 +94,43 @@ export interface QueryResult {
   cost: { kind: PrivacyCost["kind"]; text: string; epsilon?: string; delta?: string; rho?: string } | null;
   differenceCheck: { k: number; filteredRows: number } | null;
   rngStamp: RngStamp;
+}
+
+/**
+ * The cells whose noise variance is not their column's per-row variance (see
+ * `NoiseInfo.cellVariance`): `avg` cells by the delta method around the released sum and unit
+ * count, remainder-row cells as `mergedRows` × the per-row variance. Released values only.
+ */
+function cellVariances(
+  t: Template,
+  noise: NoiseInfo,
+  released: { units: bigint; values: Record<string, bigint> }[],
+  rows: Record<string, string | number | null>[],
+  rem: { mergedRows: number; rowIndex: number | null } | null,
+): NonNullable<NoiseInfo["cellVariance"]> {
+  const varOf = (name: string) =>
+    (noise.perAggregate.find((p) => p.name === name) ?? noise.perAggregate.find((p) => p.name === "units"))?.variance;
+  const unitsVar = noise.perAggregate.find((p) => p.name === "units")?.variance;
+  const out: NonNullable<NoiseInfo["cellVariance"]> = [];
+  released.forEach((r, i) => {
+    const k = rem && rem.rowIndex === i ? rem.mergedRows : 1;
+    for (const a of t.aggregates) {
+      const v = varOf(a.fn === "countUnits" ? "units" : a.name);
+      if (v === undefined) continue;
+      if (a.fn === "avg") {
+        const avg = rows[i]![a.name];
+        const n = Number(r.units);
+        if (typeof avg !== "number" || !(n > 0) || unitsVar === undefined) continue;
+        out.push({
+          row: i,
+          column: a.name,
+          variance: (k * (v + avg * avg * unitsVar)) / (n * n),
+          how: k > 1 ? "ratio+remainder" : "ratio",
+        });
+      } else if (k > 1) out.push({ row: i, column: a.name, variance: k * v, how: "remainder" });
+    }
+  });
+  return out;
 }
 
 function deepFreeze<T>(o: T): T {
@@ -280,6 +325,10 @@ export function releaseResult(input: ReleaseInput): QueryResult {
     const rem = report.remainder;
     if (noise && rem?.released)
       rem.noiseVariance = Object.fromEntries(noise.perAggregate.map((p) => [p.name, p.variance * rem.mergedRows]));
+    if (noise) {
+      const cells = cellVariances(t, noise, released, rows, rem?.released ? rem : null);
+      if (cells.length) noise.cellVariance = cells;
+    }
 
     const result: QueryResult = {
       kind: "query",

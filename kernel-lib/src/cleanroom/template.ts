@@ -153,6 +153,28 @@ const schemaWith = (noise: z.ZodType<TemplateNoise, TemplateNoiseInput>) =>
 export type Template = z.infer<ReturnType<typeof schemaWith>>;
 export type TemplateInput = z.input<ReturnType<typeof schemaWith>>;
 
+/** `T` with every literal type widened to its base type and tuples to arrays: what `const t = { … }` infers. */
+type Widened<T> = T extends string
+  ? string
+  : T extends number
+    ? number
+    : T extends boolean
+      ? boolean
+      : T extends readonly (infer U)[]
+        ? readonly Widened<U>[]
+        : T extends object
+          ? { [K in keyof T]: Widened<T[K]> }
+          : T;
+/**
+ * A template as a cell writes it without an annotation: the shape of {@link TemplateInput}
+ * (an inline literal's field names are still checked by the compiler) with its literal values
+ * widened (`version: number`, `fn: string`, `bounds: number[]`). Every verb that takes a
+ * template accepts it; the room checks the values (`fn: "avgg"` is refused naming the field and the
+ * allowed functions). Annotate
+ * `const t: TemplateInput = { … }` to have the editor check the values too.
+ */
+export type TemplateLike = Widened<TemplateInput>;
+
 let schemaCache: { version: number; schema: ReturnType<typeof schemaWith> } | null = null;
 /** The zod schema of a query template for the mechanisms registered now (dp/registry.ts). */
 export function templateSchema(): ReturnType<typeof schemaWith> {

@@ -93,6 +93,17 @@ export const NEGATIVE_NOISE_NOTE =
   "Noise can push a small count (or a sum of squares) below zero; that is the price of the guarantee — " +
   'clamp in your analysis if you must, labelled (cleanRoomQuery(lab, { …, clamp: "nonNegative" })).';
 
+/** The footnote of per-cell ± (avg cells, the remainder row): what they are and that they are approximate. */
+export const CELL_PM_NOTE =
+  "≈± beside a value: that cell's own ± (normal approximation at the footer's level). An avg is a noisy sum ÷ a noisy count " +
+  "(delta method around the released values); a remainder row adds up the noise of every row it merges.";
+
+/** A cell's own ± as the views show it ("≈±3.2"), or "" when the column's ± applies. */
+export function cellPlusMinus(pm: readonly (number | null)[] | undefined, j: number): string {
+  const v = pm?.[j];
+  return v === null || v === undefined ? "" : `≈±${fmtNum(v)}`;
+}
+
 /** True for a released cell below zero (a number, or an exact decimal string beyond 2^53). */
 export function isNegativeCell(v: unknown): boolean {
   return typeof v === "number" ? v < 0 : typeof v === "string" && /^-\d/.test(v);

@@ -22,13 +22,14 @@ const main = (c: PrivacyCostJson): RationalJson => (c.kind === "zCdp" ? c.rho : 
  */
 export function budgetPayloadFromLedger(
   status: { roomId: string; budgets: readonly BudgetStatus[] },
-  opts: { title?: string; rngMode?: "secure" | "seeded"; label?: string } = {},
+  opts: { title?: string; rngMode?: "secure" | "seeded"; label?: string; templateNames?: Readonly<Record<string, string>> } = {},
 ): PayloadOf<"budget"> {
+  const { templateNames: names = {}, ...stamp } = opts;
   const p = {
     kind: "budget" as const,
     version: 1 as const,
     roomId: status.roomId,
-    ...opts,
+    ...stamp,
     budgets: status.budgets.map((b) => {
       const [t, s, r] = [main(b.total), main(b.spent), main(b.remaining)];
       return {
@@ -52,6 +53,7 @@ export function budgetPayloadFromLedger(
         history: b.history.map((c) => ({
           at: c.at,
           templateHash: c.meta.templateHash ?? "—",
+          ...(c.meta.templateHash && Object.hasOwn(names, c.meta.templateHash) ? { templateName: names[c.meta.templateHash] } : {}),
           purpose: c.meta.purpose ?? "—",
           cost: num(main(c.cost)),
           outcome: "charged" as const,

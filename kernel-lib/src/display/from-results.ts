@@ -11,7 +11,7 @@ import type { PsiRunResult, TranscriptStep } from "../identity/run-psi.js";
 import type { AuditEntry, AuditHead, AuditVerification } from "../purpose/audit.js";
 import type { PayloadOf, TraceStepName } from "./schema.js";
 import { checkPayload } from "./bundle.js";
-import { columnNoise } from "./noise.js";
+import { cellPlusMinusRows, columnNoise } from "./noise.js";
 
 /**
  * What an opt-in non-negative clamp changed in a query result (post-processing of released
@@ -56,9 +56,11 @@ export function queryPayloadFromResult(
     list.push({ column: names.indexOf(c.column), released: c.released });
     clampedAt.set(c.row, list);
   }
+  const pm = r.noise ? cellPlusMinusRows(r.noise, r.rows.length, names) : [];
   const rows: PayloadOf<"query">["rows"] = r.rows.map((row, i) => ({
     values: names.map((n) => row[n] ?? null),
     ...(clampedAt.has(i) ? { clamped: clampedAt.get(i)! } : {}),
+    ...(pm[i] ? { plusMinus: pm[i] } : {}),
   }));
   for (const s of r.suppressed.rows) {
     rows.push({

@@ -12,6 +12,8 @@
 import type { CleanRoomPayload, PayloadOf } from "./schema.js";
 import {
   NEGATIVE_NOISE_NOTE,
+  CELL_PM_NOTE,
+  cellPlusMinus,
   STATUS_GLYPH,
   STEP_LABEL,
   clampNote,
@@ -116,7 +118,9 @@ function budgetHtml(p: PayloadOf<"budget">): string {
             ["at", "template", "purpose", `cost (${u})`, "outcome"],
             b.history.map((h) => [
               esc(h.at),
-              `<code style="${MONO}">${esc(shortHash(h.templateHash))}</code>`,
+              h.templateName
+                ? `<span title="${esc(`template ${h.templateHash}`)}">${esc(h.templateName)}</span>`
+                : `<code style="${MONO}" title="${esc(h.templateHash)}">${esc(shortHash(h.templateHash))}</code>`,
               esc(h.purpose),
               esc(fmtNum(h.cost)),
               status(h.outcome),
@@ -154,7 +158,10 @@ function traceHtml(trace: PayloadOf<"query">["trace"]): string {
 
 function queryCellHtml(p: PayloadOf<"query">, r: PayloadOf<"query">["rows"][number], j: number): string {
   const v = r.values[j];
-  const shown = v === null || v === undefined ? "—" : esc(typeof v === "number" ? fmtNum(v) : v);
+  const pm = cellPlusMinus(r.plusMinus, j);
+  const shown =
+    (v === null || v === undefined ? "—" : esc(typeof v === "number" ? fmtNum(v) : v)) +
+    (pm ? ` <span style="${C.muted};font-size:85%">${esc(pm)}</span>` : "");
   const c = r.clamped?.find((x) => x.column === j);
   if (c) {
     const released = typeof c.released === "number" ? fmtNum(c.released) : c.released;
@@ -203,6 +210,7 @@ function queryHtml(p: PayloadOf<"query">): string {
     out += table(head, rows, styles, { num, headTitle, ...(foot ? { foot } : {}) });
     const nSup = p.rows.filter((r) => r.suppressed).length;
     if (nSup) out += `<div style="${C.muted}">${nSup} of ${p.rows.length} groups suppressed</div>`;
+    if (p.rows.some((r) => r.plusMinus)) out += `<div style="${C.muted}">${esc(CELL_PM_NOTE)}</div>`;
   }
   if (p.noise && p.noise.mechanism !== "none") {
     const n = p.noise;

@@ -9,6 +9,7 @@
 import { findMechanism } from "../dp/registry.js";
 import { ratFromDecimal } from "../dp/rational.js";
 import type { NoiseInfo } from "../cleanroom/release.js";
+import { normalQuantile } from "../studies/normal.js";
 
 /** The confidence of the ± the views show. */
 export const NOISE_LEVEL = 0.95;
@@ -38,6 +39,29 @@ export function noiseHalfWidthOf(name: string, scale: string, level = NOISE_LEVE
   return hi;
 }
 
+/**
+ * Each released row's own ± per column (null where the column's ± applies), from
+ * `NoiseInfo.cellVariance`: z · √variance at {@link NOISE_LEVEL} (normal approximation). A
+ * remainder cell of a count or sum is never shown tighter than one row's exact ± and is rounded
+ * up to an integer like it; an avg cell keeps 3 significant digits.
+ *
+ * @example cellPlusMinusRows(result.noise, result, ["region", "spend", "avgSpend"]) // [[null, null, 4.1], …]
+ */
+export function cellPlusMinusRows(noise: NoiseInfo, rows: number, names: readonly string[]): ((number | null)[] | undefined)[] {
+  const out: ((number | null)[] | undefined)[] = Array.from({ length: rows }, () => undefined);
+  const z = normalQuantile(1 - (1 - NOISE_LEVEL) / 2);
+  for (const c of noise.cellVariance ?? []) {
+    const j = names.indexOf(c.column);
+    if (j < 0 || c.row < 0 || c.row >= rows || !(c.variance >= 0)) continue;
+    const approx = z * Math.sqrt(c.variance);
+    let pm: number;
+    if (c.how === "remainder") pm = Math.ceil(Math.max(approx, columnNoise(noise, c.column)?.halfWidth ?? 0));
+    else pm = Number(approx.toPrecision(3));
+    (out[c.row] ??= names.map(() => null))[j] = pm;
+  }
+  return out;
+}
+
 /** The payload's per-column noise of one aggregate column, or `undefined` when it carries none. */
 export function columnNoise(
   noise: NoiseInfo,
@@ -51,7 +75,8 @@ export function columnNoise(
     scale: Number(q.scale),
     sensitivity: Number(q.l1Sensitivity),
   };
-  if (q.fn === "avg") return { ...base, note: "a ratio of two noisy values (sum ÷ count): its ± depends on the group's size" };
+  if (q.fn === "avg")
+    return { ...base, note: "a ratio of two noisy values (sum ÷ count): its ± depends on the group's size, shown per row (≈)" };
   const hw = noiseHalfWidthOf(noise.mechanism, q.scaleExact);
   return hw === undefined ? base : { ...base, halfWidth: hw, level: NOISE_LEVEL };
 }

@@ -180,3 +180,24 @@ export async function withProgress<T>(
     throw e;
   }
 }
+
+/**
+ * A bar that appears on its first report (nothing is shown for a call refused before any work,
+ * or while it only waits, e.g. for a peer to connect). `finish` is a no-op if it never appeared.
+ *
+ * @example
+ * const bar = lazyProgress("PSI with retailer", { total: 2 * rows.length });
+ * try { await work(bar.report); bar.finish("done"); } catch (e) { bar.finish("failed"); throw e; }
+ */
+export function lazyProgress(
+  task: string,
+  opts: ProgressOptions = {},
+  sink: ProgressSink | null = kernelProgressSink(),
+): { report: ((done: number, total: number, phase: string) => void) | undefined; finish(state: "done" | "failed"): void } {
+  if (!sink) return { report: undefined, finish: () => undefined };
+  let bar: ProgressBar | null = null;
+  return {
+    report: (done, total, phase) => (bar ??= new ProgressBar(task, sink, opts)).report(done, total, phase),
+    finish: (state) => bar?.finish(state),
+  };
+}

@@ -45,6 +45,8 @@ const base = {
 export const BudgetCharge = z.strictObject({
   at: z.string(),
   templateHash: z.string(),
+  /** The template's approved name, when the room knows it (the views show it, the hash on hover). */
+  templateName: z.string().optional(),
   purpose: z.string(),
   cost: nonNeg,
   outcome: z.enum(["charged", "refused"]),
@@ -131,6 +133,12 @@ export const QueryRow = z.strictObject({
    * value the room released (a view labels every such cell; nothing is clamped silently).
    */
   clamped: z.array(z.strictObject({ column: count, released: z.union([finite, z.string()]) })).optional(),
+  /**
+   * This row's own ± per column (null: the column's ± in the footer applies, or none), where it
+   * differs from the column's: `avg` cells and a remainder row's cells. A normal approximation
+   * at the columns' `level` (views mark it ≈; see `CELL_PM_NOTE` in format.ts).
+   */
+  plusMinus: z.array(nonNeg.nullable()).optional(),
 });
 
 export const NoiseInfo = z.strictObject({

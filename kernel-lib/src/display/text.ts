@@ -7,6 +7,8 @@ import { progressText } from "./progress-view.js";
 import type { CleanRoomPayload, PayloadOf } from "./schema.js";
 import {
   NEGATIVE_NOISE_NOTE,
+  CELL_PM_NOTE,
+  cellPlusMinus,
   STATUS_GLYPH,
   STEP_LABEL,
   clampNote,
@@ -62,7 +64,7 @@ function budgetText(p: PayloadOf<"budget">): string[] {
       out.push(
         ...table(
           ["at", "template", "purpose", `cost ${u}`, "outcome"],
-          b.history.map((h) => [h.at, shortHash(h.templateHash), h.purpose, fmtNum(h.cost), st(h.outcome)]),
+          b.history.map((h) => [h.at, h.templateName ?? shortHash(h.templateHash), h.purpose, fmtNum(h.cost), st(h.outcome)]),
         ),
       );
     }
@@ -82,7 +84,8 @@ function queryText(p: PayloadOf<"query">): string[] {
   const negative = p.rows.some((r) => !r.suppressed && r.values.some((v, j) => p.columns[j]?.noisy && isNegativeCell(v)));
   if (p.rows.length) {
     const cell = (r: PayloadOf<"query">["rows"][number], v: (typeof r.values)[number], j: number) => {
-      const shown = v === null ? "—" : typeof v === "number" ? fmtNum(v) : String(v);
+      const pm = cellPlusMinus(r.plusMinus, j);
+      const shown = (v === null ? "—" : typeof v === "number" ? fmtNum(v) : String(v)) + (pm ? ` ${pm}` : "");
       if (r.clamped?.some((c) => c.column === j)) return `${shown}‡`;
       return p.columns[j]?.noisy && isNegativeCell(v) ? `${shown}†` : shown;
     };
@@ -106,6 +109,7 @@ function queryText(p: PayloadOf<"query">): string[] {
     );
     const n = p.rows.filter((r) => r.suppressed).length;
     if (n) out.push(`  ${n} of ${p.rows.length} groups suppressed`);
+    if (p.rows.some((r) => r.plusMinus)) out.push(`  ${CELL_PM_NOTE}`);
     for (const r of p.rows)
       for (const c of r.clamped ?? []) {
         const row = r.values.filter((v, j) => !p.columns[j]?.noisy && v !== null).join("/") || "(all)";

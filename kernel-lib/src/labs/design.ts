@@ -25,6 +25,7 @@ import {
   THRESHOLD_PRESETS,
   type Template,
   type TemplateInput,
+  type TemplateLike,
 } from "../cleanroom/template.js";
 import { costText, costToJson, type PrivacyCost, type PrivacyCostJson } from "../dp/accountant.js";
 import { mechanism as lookupMechanism, type NoiseMechanism } from "../dp/registry.js";
@@ -108,7 +109,7 @@ function operandText(v: Template["filters"][number]["value"]): string {
  * console.log(p.text); p.cost?.text // "ε = 1"
  */
 export function previewTemplate(
-  template: TemplateInput,
+  template: TemplateInput | TemplateLike,
   params?: Record<string, unknown>,
   opts: { confidence?: number } = {},
 ): TemplatePreview {

@@ -40,8 +40,13 @@ import {
 import type { Room, Sealing, ValidatedUpload } from "./room.js";
 import type { QueryExecutor } from "./road.js";
 import { DataOwner } from "./data-owner.js";
+import { runSteps, type Steps } from "../steps.js";
 import { EnclaveOperator } from "./enclave-operator.js";
 import type { EnclaveAttestation, EnclaveAttestOptions, EnclaveQueryExtra, EnclaveUploadReceipt, OwnerDecision } from "./enclave-types.js";
+
+/** The phases of an attestation, as a progress bar shows them. */
+export const LAUNCH_PHASE = "launch and measure";
+export const KEY_RELEASE_PHASE = "verify and release keys";
 
 export class EnclaveMode {
   readonly operator: EnclaveOperator;
@@ -124,6 +129,17 @@ export class EnclaveMode {
 
   /** Launch an enclave and run every owner's verifier + key-release policy (refusals as data). */
   attest(opts: EnclaveAttestOptions): EnclaveAttestation {
+    return runSteps(this.attestSteps(opts));
+  }
+
+  /**
+   * {@link EnclaveMode.attest} in steps: "launch and measure", then "key release" once per
+   * dataset (each owner protects its table for the image it expects, challenges the enclave,
+   * verifies the document and releases its key). What the operator keeps (ciphertexts,
+   * documents, sealed keys) and the current enclave are written only after the last step, so a
+   * caller yielding between steps never exposes a half-attested room.
+   */
+  *attestSteps(opts: EnclaveAttestOptions): Steps<EnclaveAttestation> {
     const room = this.#room;
     const op = this.operator;
     if (typeof opts !== "object" || opts === null) invalid("opts", "{ purpose, tamper?, debug?, datasets? }", opts);
@@ -158,6 +174,11 @@ export class EnclaveMode {
       },
       rng,
     );
+    yield { phase: LAUNCH_PHASE, done: 1, total: 1 };
+    // the operator's records of this attestation, kept once it is over (see attestSteps)
+    const ciphertexts: [string, Parameters<typeof op.ciphertexts.set>[1]][] = [];
+    const documents: typeof op.documents = [];
+    const sealedKeys: typeof op.sealedKeys = [];
     // Each owner computes the image it expects from the approved hashes and the published code.
     // Defence OFF ("operatorClaim"): owners pin whatever image the operator says it launched.
     const ownerExpects = (k: string, own: AnalysisRule | null): string =>
@@ -169,7 +190,8 @@ export class EnclaveMode {
     const decisions: OwnerDecision[] = [];
     let shown: AttestationDisplay | null = null;
     const title = (d: string) => `Enclave attestation — ${d}`;
-    for (const k of keys) {
+    for (const [i, k] of keys.entries()) {
+      yield { phase: KEY_RELEASE_PHASE, done: i, total: keys.length };
       const owner = cat.get(k)!.owner;
       const side = this.#owners.get(owner);
       if (!side?.holds(k)) {
@@ -191,16 +213,16 @@ export class EnclaveMode {
         decisions.push({ owner, dataset: k, outcome: "refused", code: "KEY_RELEASE_DENIED", check: "purpose", reason: enc.refused });
         continue;
       }
-      op.ciphertexts.set(k, enc);
+      ciphertexts.push([k, enc]);
       const nonce = side.challenge(rng);
       const doc = enclave.attest(nonce, { purpose, userData: `${room.roomId}|${k}` });
-      op.documents.push(doc);
+      documents.push(doc);
       try {
         const grant = side.releaseKey(
           { datasetId: enc.datasetId, document: doc, nonce, recipientPublicKey: enclave.channelPublicKey },
           rng,
         );
-        op.sealedKeys.push({
+        sealedKeys.push({
           datasetId: grant.datasetId,
           ephemeralPublicKey: grant.sealedKey.ephemeralPublicKey,
           ciphertextBytes: grant.sealedKey.ciphertext.length,
@@ -226,6 +248,11 @@ export class EnclaveMode {
           shown = attestationDisplay(doc, { error: e }, { title: title(`${owner} refused the key for ${k}`), rngStamp: rngStamp(rng) });
       }
     }
+    yield { phase: KEY_RELEASE_PHASE, done: keys.length, total: keys.length };
+    // no yield from here on: the operator's records and the current enclave change together
+    for (const [k, enc] of ciphertexts) op.ciphertexts.set(k, enc);
+    op.documents.push(...documents);
+    op.sealedKeys.push(...sealedKeys);
     const ok = decisions.every((d) => d.outcome === "released");
     // every owner's key-release decision is audited, granted or refused (a refused attestation
     // is exactly what a misuse review should see)

@@ -29,9 +29,10 @@ export function engineExecutor(room: Room): QueryExecutor<null, object> {
     checkPlan: () => {},
     acquire: () => null, // the gate already released the tables to this process
     chargeNote: () => "",
-    async execute(q) {
+    async execute(q, _keys, phase) {
       const n = ++queries;
       const result = await executeQuery(q.prep, {
+        ...(phase ? { beforeRelease: () => phase("release") } : {}),
         engine: room.engine,
         rng: room.rng.fork(`query:${n}`),
         history: room.history,

@@ -15,6 +15,7 @@
  *
  * Threat model: see session/keys.ts (the room's secrets never enter the database).
  */
+import { runSteps, type Steps } from "../steps.js";
 import type Database from "better-sqlite3";
 import { aq } from "../cleanroom/arquero.js";
 import { invalid } from "../errors.js";
@@ -26,7 +27,7 @@ import type { PurposeGrant } from "../purpose/policy.js";
 import type { ApprovalStatus } from "../cleanroom/approvals.js";
 import { describeDataset, type DatasetDescription, type Table } from "../cleanroom/dataset.js";
 import { Room } from "./room.js";
-import { runQuery, type QueryExecutor } from "./road.js";
+import { runQuery, type QueryExecutor, type QueryPhase } from "./road.js";
 import { engineExecutor } from "./engine-executor.js";
 import { EnclaveMode } from "./enclave-mode.js";
 import {
@@ -112,7 +113,15 @@ export class Lab {
    * @internal the notebook door is the verb of the same name in verbs/ (one door: validated, rendered)
    */
   upload(party: Party | string, name: string, data: unknown, opts: UploadOptions): UploadReceipt {
-    const meta = this.#room.upload(party, name, data, opts, this.#room.plainSealing());
+    return runSteps(this.uploadSteps(party, name, data, opts));
+  }
+
+  /**
+   * {@link Lab.upload} in steps (see steps.ts), for the verb's progress bar.
+   * @internal
+   */
+  *uploadSteps(party: Party | string, name: string, data: unknown, opts: UploadOptions): Steps<UploadReceipt> {
+    const meta = yield* this.#room.uploadSteps(party, name, data, opts, this.#room.plainSealing());
     return Object.freeze({
       kind: "dataset" as const,
       ...describeDataset({ ...meta, table: aq().table({}) as Table }),
@@ -167,8 +176,8 @@ export class Lab {
    *   as: { party: "advertiser", analyst: "bo" }, purpose: "measurement" })
    * @internal the notebook door is the verb of the same name in verbs/ (one door: validated, rendered)
    */
-  async cleanRoomQuery(req: QueryRequest): Promise<CleanRoomResult> {
-    return runQuery(this.#room, req, this.#engine);
+  async cleanRoomQuery(req: QueryRequest, onPhase?: (name: QueryPhase) => void): Promise<CleanRoomResult> {
+    return runQuery(this.#room, req, this.#engine, onPhase);
   }
 
   /**

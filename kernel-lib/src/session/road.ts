@@ -23,6 +23,7 @@ import type { QueryResult } from "../cleanroom/release.js";
 import type { PlanContext } from "../cleanroom/plan.js";
 import { templateHash, type Template } from "../cleanroom/template.js";
 import { traceOf } from "../trace.js";
+import { tick } from "../steps.js";
 import type { Room } from "./room.js";
 import { NAME, type CleanRoomResult, type QueryRequest, type Requester } from "./types.js";
 
@@ -57,9 +58,28 @@ export interface QueryExecutor<Keys, Extra extends object> {
   acquire(q: Omit<RoadQuery, "charged">): Keys;
   /** What the budget step reports after a successful charge. */
   chargeNote(keys: Keys): string;
-  /** Execute → bound → noise → threshold; `where` names where it ran. */
-  execute(q: RoadQuery, keys: Keys): Promise<{ result: QueryResult; where: string; extra: Extra }>;
+  /**
+   * Execute → bound → noise → threshold; `where` names where it ran. `phase` (when given) is
+   * awaited as each later phase starts (the engine executor: "release" once the engine is done).
+   */
+  execute(
+    q: RoadQuery,
+    keys: Keys,
+    phase?: (name: QueryPhase) => Promise<void>,
+  ): Promise<{ result: QueryResult; where: string; extra: Extra }>;
 }
+
+/** The phases of a query as a progress bar shows them, in order. */
+export const QUERY_PHASES = ["check", "keys", "charge", "execute", "release"] as const;
+export type QueryPhase = (typeof QUERY_PHASES)[number];
+/** What each phase does, for people. */
+export const QUERY_PHASE_TEXT: Readonly<Record<QueryPhase, string>> = {
+  check: "check: purpose, rules, plan, cost",
+  keys: "keys: the tables or the enclave's keys",
+  charge: "charge the budget",
+  execute: "execute",
+  release: "release: bound, noise, threshold",
+};
 
 const inputsOf = (t: Template): string[] => [t.base, ...(t.events ? [t.events] : [])].map((i) => `${i.owner}/${i.dataset}`);
 
@@ -71,7 +91,20 @@ export async function runQuery<K, X extends object>(
   room: Room,
   req: QueryRequest,
   executor: QueryExecutor<K, X>,
+  onPhase?: (name: QueryPhase) => void,
 ): Promise<CleanRoomResult & X> {
+  // report a phase and let the event loop run (a kernel publishes the bar's update meanwhile)
+  const phase = onPhase
+    ? async (name: QueryPhase) => {
+        try {
+          onPhase(name);
+        } catch {
+          // a failing report never fails the query it reports on
+        }
+        await tick();
+      }
+    : async () => undefined;
+  await phase("check");
   const trace = traceOf();
   let template: Template;
   let requester: Requester;
@@ -128,6 +161,7 @@ export async function runQuery<K, X extends object>(
     throw trace.refuse(isCleanRoomError(e) && e.code === "PARAM_INVALID" ? "plan" : "rule", e);
   }
   const q = { template, templateHash: hash, prep, purpose, requester, datasets };
+  await phase("keys");
   let keys: K;
   try {
     keys = executor.acquire(q);
@@ -136,6 +170,7 @@ export async function runQuery<K, X extends object>(
     trace.skip("budget", "nothing charged: the owners refused before any budget was spent");
     throw trace.refuse("execute", e);
   }
+  await phase("charge");
   let charged: CleanRoomResult["charged"] = null;
   try {
     charged = room.charge(prep, requester.party, purpose);
@@ -146,7 +181,8 @@ export async function runQuery<K, X extends object>(
     throw trace.refuse("budget", e);
   }
   try {
-    const { result, where, extra } = await executor.execute({ ...q, charged }, keys);
+    await phase("execute");
+    const { result, where, extra } = await executor.execute({ ...q, charged }, keys, phase);
     trace.ok("execute", where).ok("threshold", `${result.suppressed.rows.length} row(s) suppressed (minimum ${result.suppressed.minimum})`);
     record("granted", prep.cost);
     trace.ok("audit");

@@ -23,7 +23,11 @@ import { datasetBudgetKey } from "../dp/budget.js";
 import { approxDp, pureDp, zCdp, type PrivacyCost } from "../dp/accountant.js";
 import { PurposeRoom } from "../purpose/room.js";
 import { TemplateRegistry, type ApprovalStatus } from "../cleanroom/approvals.js";
-import { loadDataset, type Dataset, type Table } from "../cleanroom/dataset.js";
+import { loadDatasetSteps, type Dataset, type Table } from "../cleanroom/dataset.js";
+import { runSteps, type Steps } from "../steps.js";
+
+/** The phase of an upload after validation: serialize, seal, commit. */
+export const STORE_PHASE = "seal and store";
 import { DifferenceHistory } from "../cleanroom/diffcheck.js";
 import { ArqueroEngine, type QueryEngine } from "../cleanroom/engine.js";
 import { DuckDbEngine } from "../cleanroom/duckdb.js";
@@ -305,10 +309,22 @@ export class Room {
    * rows under a new name shares it), catalog → receipt.
    */
   upload<R>(party: Party | string, name: string, data: unknown, opts: UploadOptions, sealing: Sealing<R>): R {
+    return runSteps(this.uploadSteps(party, name, data, opts, sealing));
+  }
+
+  /**
+   * {@link Room.upload} in steps (reports: "validate columns" per column, then "seal and
+   * store"), for a caller that yields to the event loop in between (`runStepsAsync`). Every
+   * yield comes before the first write; the name is checked again after the last one.
+   */
+  *uploadSteps<R>(party: Party | string, name: string, data: unknown, opts: UploadOptions, sealing: Sealing<R>): Steps<R> {
     const owner = this.requireParty(party, "party");
     if (!opts || typeof opts !== "object") invalid("options", "{ schema, purposes, idColumn? }", opts);
     const key = `${owner}/${name}`;
-    if (this.#meta.has(key) || sealing.taken(key)) invalid("name", "a dataset name not yet used by this party", name, "ALREADY_EXISTS");
+    const free = () => {
+      if (this.#meta.has(key) || sealing.taken(key)) invalid("name", "a dataset name not yet used by this party", name, "ALREADY_EXISTS");
+    };
+    free();
     const schema = { ...(opts.schema ?? {}), privacyUnit: opts.schema?.privacyUnit ?? opts.idColumn };
     // rows as objects are accepted too (what PSI attachment and generators hand over)
     const input = Array.isArray(data)
@@ -317,7 +333,7 @@ export class Room {
         : aq().table(Object.fromEntries(Object.keys(schema.columns ?? {}).map((c) => [c, []])))
       : data;
     const rule = opts.rule === undefined ? null : parseAnalysisRule(opts.rule);
-    const ds = loadDataset(name, owner, input, schema); // validates every row before anything is stored
+    const ds = yield* loadDatasetSteps(name, owner, input, schema); // validates every row before anything is stored
     if (opts.purposes === undefined) invalid("options.purposes", 'allowed purposes, e.g. ["measurement"]', undefined, "PURPOSE_UNKNOWN");
     const tags: UploadTags = {
       purposes: Array.isArray(opts.purposes) ? opts.purposes : [opts.purposes],
@@ -325,6 +341,9 @@ export class Room {
       ...(opts.columns ? { columns: opts.columns } : {}),
     };
     const u: ValidatedUpload = { owner, name, key, ds, bytes: serializeTable(ds.table), rule, tags, analyst: opts.analyst ?? "owner" };
+    yield { phase: STORE_PHASE, done: 0, total: 1 };
+    // no yield from here to the commit: another upload may have taken the name meanwhile
+    free();
     const again = sealing.reattach(u);
     if (again !== null) return again;
     const stored = sealing.seal(u);

@@ -162,6 +162,73 @@ export function parseAtDoor<S extends z.ZodType>(schema: S, input: unknown, fiel
   });
 }
 
+/**
+ * Take one own data property out of a plain input object, before the door (a function, or
+ * rows handled in chunks, is not snapshotted with the rest). The other properties are copied
+ * as descriptors, so a getter among them stays a getter and the snapshot refuses it. A getter
+ * at `key` is refused here. Anything that is not a plain object is returned unchanged
+ * (`present: false`) for the door to refuse.
+ *
+ * @example splitOption({ a: 1, rows: [] }, "rows", "input") // { rest: { a: 1 }, value: [], present: true }
+ */
+export function splitOption(input: unknown, key: string, field: string): { rest: unknown; value?: unknown; present: boolean } {
+  if (typeof input !== "object" || input === null || types.isProxy(input) || Object.getPrototypeOf(input) !== Object.prototype)
+    return { rest: input, present: false };
+  const d = Object.getOwnPropertyDescriptor(input, key);
+  if (!d) return { rest: input, present: false };
+  if (!("value" in d)) refuse(pathOf(field, key), "a data property", "a getter");
+  const rest = {};
+  for (const k of Reflect.ownKeys(input)) if (k !== key) Object.defineProperty(rest, k, Object.getOwnPropertyDescriptor(input, k)!);
+  return { rest, value: d.value, present: true };
+}
+
+/** A `progress` option: a `(done, total, phase)` callback, or true / false (show / hide the bar). */
+export type ProgressOption = ((done: number, total: number, phase: string) => void) | boolean;
+
+/**
+ * Take a `progress` option (a function or a boolean) out of the input; any other value is left
+ * in place for the strict schema to refuse.
+ */
+export function splitProgress(input: unknown): { rest: unknown; progress?: ProgressOption } {
+  const { rest, value, present } = splitOption(input, "progress", "input");
+  if (!present || (typeof value !== "function" && typeof value !== "boolean")) return { rest: input };
+  return { rest, progress: value as ProgressOption };
+}
+
+/**
+ * The rows of an upload, checked as an array before they are read in chunks
+ * ({@link parseRowsAtDoor}): a plain array (not a Proxy, not a subclass) of 1 to
+ * `DOOR_LIMITS.rows` elements.
+ */
+export function rowsArrayAtDoor(rows: unknown, field: string): readonly unknown[] {
+  if (typeof rows === "object" && rows !== null && types.isProxy(rows)) refuse(field, "plain data", "a Proxy");
+  if (!Array.isArray(rows)) refuse(field, "an array of row objects", kindOf(rows));
+  if (Object.getPrototypeOf(rows) !== Array.prototype) refuse(field, "a plain array", "an array subclass");
+  if (rows.length > DOOR_LIMITS.rows) refuse(field, `an array of at most ${DOOR_LIMITS.rows} elements`, `array(length ${rows.length})`);
+  if (rows.length < 1) refuse(field, "at least one row", "array(length 0)");
+  return rows;
+}
+
+/**
+ * Snapshot and parse rows `[from, to)` of a checked rows array (the door, one chunk at a time:
+ * a caller can yield to the event loop between chunks). Paths name the row index.
+ */
+export function parseRowsAtDoor<S extends z.ZodType>(
+  schema: S,
+  rows: readonly unknown[],
+  field: string,
+  from: number,
+  to: number,
+): z.output<S>[] {
+  const out: z.output<S>[] = [];
+  for (let i = from; i < to; i++) {
+    const d = Object.getOwnPropertyDescriptor(rows, i);
+    if (d && !("value" in d)) refuse(pathOf(field, i), "a data property", "a getter");
+    out.push(parseAtDoor(schema, d?.value, pathOf(field, i)));
+  }
+  return out;
+}
+
 /** A value's type and size, never its content — not even a number (errors.ts, the redaction rule). */
 function kindOf(v: unknown): string {
   return typeof v === "number" ? (Number.isInteger(v) ? "an integer" : "a number") : describeValue(v);

@@ -11,14 +11,17 @@
 import { z } from "zod";
 import type { Lab } from "../session.js";
 import {
-  attestEnclave as attestInRoom,
+  attestEnclaveAsync,
+  enclaveDatasetRows,
   enclaveRoomViews as roomViews,
   operatorHoldings as holdings,
   type EnclaveAttestation,
   type EnclaveRoomViews,
   type EnclaveTamper,
 } from "../enclave-room.js";
-import { parseAtDoor, purposeName, requireLab } from "./door.js";
+import { parseAtDoor, purposeName, requireLab, splitProgress, type ProgressOption } from "./door.js";
+import { startProgress } from "../display/progress.js";
+import { rngStamp } from "../rng.js";
 
 const AttestInput = z.strictObject({
   /** The purpose the owners release their keys for (signed into the evidence). */
@@ -45,10 +48,10 @@ const AttestInput = z.strictObject({
  * release (AWS Nitro Enclaves + KMS condition keys, simulated).
  *
  * @example
- * attestEnclave(lab, { purpose: "measurement" }).owners              // each owner: released
- * attestEnclave(lab, { purpose: "measurement", tamper: "code" }).ok  // false: ATTESTATION_MEASUREMENT
+ * (await attestEnclave(lab, { purpose: "measurement" })).owners              // each owner: released
+ * (await attestEnclave(lab, { purpose: "measurement", tamper: "code" })).ok  // false: ATTESTATION_MEASUREMENT
  */
-export function attestEnclave(
+export async function attestEnclave(
   lab: Lab,
   input: {
     purpose: string;
@@ -56,11 +59,39 @@ export function attestEnclave(
     debug?: boolean;
     datasets?: readonly string[];
     ownersPin?: "ownImage" | "operatorClaim";
+    /**
+     * Default: when the datasets hold {@link LARGE_ATTEST_ROWS} rows or more, an in-place
+     * progress bar in the cleanroom-ts kernel (launch and measure → verify and release keys,
+     * per dataset). `true` always shows it, `false` never; a function receives `(done, total, phase)`.
+     */
+    progress?: ProgressOption;
   },
-): EnclaveAttestation {
+): Promise<EnclaveAttestation> {
   const l = requireLab(lab, "attestEnclave");
-  return attestInRoom(l, parseAtDoor(AttestInput, input, "input"));
+  const { rest, progress } = splitProgress(input);
+  const o = parseAtDoor(AttestInput, rest, "input");
+  const large = () => {
+    try {
+      return enclaveDatasetRows(l, o.datasets) >= LARGE_ATTEST_ROWS;
+    } catch {
+      return false; // not an enclave room yet: the attestation itself says why
+    }
+  };
+  const show = progress === true || (progress === undefined && large());
+  const bar = show ? startProgress("enclave attestation", { ...rngStamp(l.rng) }) : null;
+  const report = typeof progress === "function" ? progress : bar?.report;
+  try {
+    const out = await attestEnclaveAsync(l, o, (s) => report?.(s.done, s.total, s.phase));
+    bar?.finish(out.ok ? "done" : "failed");
+    return out;
+  } catch (e) {
+    bar?.finish("failed");
+    throw e;
+  }
 }
+
+/** From this many rows in the enclave-mode datasets on, `attestEnclave` shows a progress bar by default. */
+export const LARGE_ATTEST_ROWS = 50_000;
 
 /**
  * What the operator holds vs what the enclave saw, for the enclave-mode datasets.

@@ -13,6 +13,7 @@ import type { AccuracyTarget, BudgetReport } from "../dp/planner.js";
 import { withMimeBundle } from "../display/bundle.js";
 import { auditPayloadFromReport } from "../display/from-results.js";
 import { budgetPayloadFromLedger } from "../display/from-ledger.js";
+import type { PayloadOf } from "../display/schema.js";
 import { parseAtDoor, requireLab } from "./door.js";
 import { internals } from "../session/lab.js";
 
@@ -52,10 +53,53 @@ export function budget(
   }));
   const r = l.budget({ ...(queries ? { queries } : {}), ...(o.target ? { target: o.target as AccuracyTarget } : {}) });
   return withMimeBundle(r, (x) => {
-    const p = budgetPayloadFromLedger(x, { title: `Privacy budget — ${x.roomId}`, ...rngStamp(l.rng) });
+    const templateNames = roomTemplateNames(
+      l,
+      x.budgets.flatMap((b) => b.history.map((c) => c.meta.templateHash)),
+    );
+    const p = budgetPayloadFromLedger(x, { title: `Privacy budget — ${x.roomId}`, ...rngStamp(l.rng), templateNames });
     // what the remaining budget buys, per named query (computed by the planner, exact)
-    return { ...p, budgets: p.budgets.map((b, i) => (x.budgets[i]?.buys.length ? { ...b, buys: x.budgets[i]!.buys } : b)) };
+    const named = namedDatasetBudgets(l, p);
+    return { ...named, budgets: named.budgets.map((b, i) => (x.budgets[i]?.buys.length ? { ...b, buys: x.budgets[i]!.buys } : b)) };
   });
+}
+
+/**
+ * The approved names of template hashes, from the room's template registry (the views show the
+ * name and keep the hash on hover). A hash the room never saw proposed (a refused query's) is
+ * left out: the view shows the hash.
+ *
+ * @example
+ * roomTemplateNames(lab, ["9f2c…"]) // { "9f2c…": "lift" }
+ */
+export function roomTemplateNames(lab: Lab, hashes: Iterable<string | null | undefined>): Record<string, string> {
+  const { templates } = internals(lab).room;
+  const names: Record<string, string> = {};
+  for (const h of hashes) {
+    if (!h || Object.hasOwn(names, h)) continue;
+    try {
+      names[h] = templates.status(h).name;
+    } catch {
+      // never proposed in this room
+    }
+  }
+  return names;
+}
+
+/**
+ * A budget payload whose dataset budgets are named `owner/name` from the room's catalog (the
+ * ledger keys them by content fingerprint; identical uploads share one: "a/x = b/y").
+ */
+export function namedDatasetBudgets(lab: Lab, p: PayloadOf<"budget">): PayloadOf<"budget"> {
+  const names = new Map<string, string[]>();
+  for (const d of internals(lab).room.catalogNames())
+    names.set(`sha256:${d.fingerprint}`, [...(names.get(`sha256:${d.fingerprint}`) ?? []), `${d.owner}/${d.name}`]);
+  return {
+    ...p,
+    budgets: p.budgets.map((b) =>
+      b.scope === "dataset" && names.has(b.subject) ? { ...b, subject: names.get(b.subject)!.join(" = ") } : b,
+    ),
+  };
 }
 
 const AuditInput = z.strictObject({
@@ -71,17 +115,9 @@ export function audit(lab: Lab, input?: { limit?: number }): ReturnType<Lab["aud
   const l = requireLab(lab, "audit");
   const o = parseAtDoor(AuditInput, input === undefined ? {} : input, "input");
   const r = l.audit(o);
-  // the approved template registry knows each hash's name: the view shows names, the hash on hover
-  const { templates } = internals(l).room;
-  const templateNames: Record<string, string> = {};
-  for (const { entry } of r.rows) {
-    const h = entry.templateHash;
-    if (!h || h in templateNames) continue;
-    try {
-      templateNames[h] = templates.status(h).name;
-    } catch {
-      // a refused query's template may never have been proposed: the view shows its hash
-    }
-  }
+  const templateNames = roomTemplateNames(
+    l,
+    r.rows.map(({ entry }) => entry.templateHash),
+  );
   return withMimeBundle({ ...r }, (x) => auditPayloadFromReport(x, { title: "Audit log", templateNames }));
 }

@@ -20,6 +20,7 @@ import { internals, type Lab } from "../session/lab.js";
 import { toMimeBundle, type MimeBundle } from "../display/bundle.js";
 import { budgetPayloadFromLedger } from "../display/from-ledger.js";
 import type { PayloadOf } from "../display/schema.js";
+import { namedDatasetBudgets, roomTemplateNames } from "./ledger.js";
 
 const LIVE = Symbol.for("cleanroom-lab.live-budgets");
 /** The display id prefix of live budget updates. */
@@ -39,16 +40,13 @@ interface LiveRegistry {
  */
 export function liveBudgetPayload(lab: Lab): PayloadOf<"budget"> {
   const room = internals(lab).room;
-  const names = new Map<string, string[]>();
-  for (const d of room.catalogNames())
-    names.set(`sha256:${d.fingerprint}`, [...(names.get(`sha256:${d.fingerprint}`) ?? []), `${d.owner}/${d.name}`]);
-  const p = budgetPayloadFromLedger(room.ledger.status(lab.roomId), { title: `Privacy budget — ${lab.roomId}`, ...rngStamp(lab.rng) });
-  return {
-    ...p,
-    budgets: p.budgets.map((b) =>
-      b.scope === "dataset" && names.has(b.subject) ? { ...b, subject: names.get(b.subject)!.join(" = ") } : b,
-    ),
-  };
+  const status = room.ledger.status(lab.roomId);
+  const templateNames = roomTemplateNames(
+    lab,
+    status.budgets.flatMap((b) => b.history.map((c) => c.meta.templateHash)),
+  );
+  const p = budgetPayloadFromLedger(status, { title: `Privacy budget — ${lab.roomId}`, ...rngStamp(lab.rng), templateNames });
+  return namedDatasetBudgets(lab, p);
 }
 
 function registry(): LiveRegistry {

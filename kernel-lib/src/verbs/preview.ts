@@ -18,7 +18,7 @@
 import { z } from "zod";
 import type { Lab, Party } from "../session.js";
 import { internals } from "../session/lab.js";
-import type { TemplateInput } from "../cleanroom/template.js";
+import type { TemplateInput, TemplateLike } from "../cleanroom/template.js";
 import { reviewTemplate, thresholdText, type RuleVerdict } from "../cleanroom/review.js";
 import { previewTemplate, type PreviewNoise } from "../labs/design.js";
 import { budgetReport } from "../dp/planner.js";
@@ -41,7 +41,7 @@ const PreviewInput = z.strictObject({
 /** What {@link previewQuery} takes. */
 export interface PreviewQueryInput {
   /** The template (plan data) or the hash of one proposed in this room. */
-  template: TemplateInput | string;
+  template: TemplateInput | TemplateLike | string;
   params?: Record<string, unknown>;
   party?: Party | string;
   executor?: "engine" | "enclave";

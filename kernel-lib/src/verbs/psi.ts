@@ -10,16 +10,16 @@
  * hash-to-group). The door adds: malformed sides (a party that is not a name, rows that are
  * not plain data) are refused with a typed error instead of running.
  */
-import { types } from "node:util";
 import { z } from "zod";
 import { hex } from "../crypto/primitives.js";
 import type { Lab, Party } from "../session.js";
 import { attachJoinKeys, runPsi, type PsiRunResult } from "../identity/run-psi.js";
 import type { ProgressFn } from "../identity/psi-backend.js";
 import { withMimeBundle } from "../display/bundle.js";
-import { withProgress } from "../display/progress.js";
+import { lazyProgress, withProgress } from "../display/progress.js";
+import { psiWithPeer as peerPsi, type PsiPartyResult, type PsiWithPeerOptions } from "../identity/psi-party.js";
 import { psiPayloadFromRun } from "../display/from-results.js";
-import { datasetName, parseAtDoor, partyArg, requireLab } from "./door.js";
+import { datasetName, parseAtDoor, partyArg, requireLab, splitProgress } from "./door.js";
 
 const Side = z.strictObject({
   party: partyArg,
@@ -73,7 +73,7 @@ export interface PsiInput {
    * Default: in the cleanroom-ts kernel, an in-place progress bar (phases, done/total, ETA).
    * A function receives `(done, total, phase)` reports instead; `false` shows nothing.
    */
-  progress?: ProgressFn | false;
+  progress?: ProgressFn | boolean;
 }
 
 /** What `psiMatch` returns: the protocol run plus each side's rows keyed by join key. */
@@ -97,18 +97,6 @@ function attachKeys(rows: readonly unknown[], keys: (string | null)[] | null, co
   return attachJoinKeys(objects, keys, { column, keepUnmatched: false });
 }
 
-/** Take a `progress` callback (or `false`) out of the input (functions are not data; everything else is snapshotted). */
-function splitProgress(input: unknown): { rest: unknown; progress?: ProgressFn | false } {
-  if (typeof input !== "object" || input === null || types.isProxy(input) || Object.getPrototypeOf(input) !== Object.prototype)
-    return { rest: input };
-  const d = Object.getOwnPropertyDescriptor(input, "progress");
-  if (!d || !("value" in d) || (typeof d.value !== "function" && d.value !== false)) return { rest: input };
-  // copy the other properties as descriptors: a getter stays a getter, so the snapshot refuses it
-  const rest = {};
-  for (const k of Reflect.ownKeys(input)) if (k !== "progress") Object.defineProperty(rest, k, Object.getOwnPropertyDescriptor(input, k)!);
-  return { rest, progress: d.value as ProgressFn | false };
-}
-
 /**
  * Private Set Intersection (ECDH on ristretto255, RFC 9380 hash-to-curve) between two
  * parties. Default mode `joinKeys`: both sides learn a common pseudonym per matched record
@@ -120,7 +108,8 @@ function splitProgress(input: unknown): { rest: unknown; progress?: ProgressFn |
  */
 export async function psiMatch(lab: Lab, input: PsiInput): Promise<PsiMatch> {
   const l = requireLab(lab, "psiMatch");
-  const { rest, progress } = splitProgress(input);
+  const { rest, progress: p } = splitProgress(input);
+  const progress = p === true ? undefined : p; // true: the default bar
   const o = parseAtDoor(PsiInput, rest, "input", new Set(["input.a.rows", "input.b.rows"]));
   const colA = o.a.column ?? o.column ?? "email";
   const colB = o.b.column ?? o.column ?? "email";
@@ -148,4 +137,43 @@ export async function psiMatch(lab: Lab, input: PsiInput): Promise<PsiMatch> {
     joinedB: attachKeys(b.rows, run.joinKeysB, colB),
   };
   return withMimeBundle(result, (r) => psiPayloadFromRun(r as PsiRunResult, { title: `PSI (${r.mode})` }));
+}
+
+/** What {@link psiWithPeer} takes: identity/psi-party.ts's options, with `progress` as in {@link PsiInput}. */
+export interface PsiWithPeerInput extends Omit<PsiWithPeerOptions, "progress"> {
+  /**
+   * Default: in the cleanroom-ts kernel, an in-place progress bar that appears once the peer is
+   * connected and the work starts (phases, done/total, ETA). A function receives `(done, total,
+   * phase)` reports instead; `false` shows nothing.
+   */
+  progress?: ProgressFn | boolean;
+}
+
+/**
+ * Run this kernel's side of PSI with another party's kernel (or scripts/psi-party.mjs process)
+ * over a socket on 127.0.0.1, under the SecureChannel; returns this side's result only. In the
+ * kernel it shows a progress bar by default, like {@link psiMatch}. The peer's set size is not
+ * known before its first message: the bar starts at twice this side's rows and grows.
+ *
+ * @example
+ * // advertiser's notebook                                 // retailer's notebook
+ * await psiWithPeer({ as: "advertiser", peer: "retailer",   await psiWithPeer({ as: "retailer", peer: "advertiser",
+ *   listen: 7711, rows: exposures })                          connect: 7711, rows: purchases })
+ */
+export async function psiWithPeer(input: PsiWithPeerInput): Promise<PsiPartyResult> {
+  const { rest, progress: p } = splitProgress(input);
+  const progress = p === true ? undefined : p; // true: the default bar
+  const o = rest as PsiWithPeerOptions;
+  if (progress !== undefined) return peerPsi({ ...o, ...(progress ? { progress } : {}) });
+  const rows = o !== null && typeof o === "object" && Array.isArray(o.rows) ? o.rows.length : 0;
+  const who = o !== null && typeof o === "object" && typeof o.peer === "string" && /^[a-z][a-z0-9_-]{0,31}$/.test(o.peer) ? o.peer : "peer";
+  const bar = lazyProgress(`PSI with ${who} (${o?.mode ?? "joinKeys"})`, { total: 2 * rows });
+  try {
+    const r = await peerPsi({ ...o, ...(bar.report ? { progress: bar.report } : {}) });
+    bar.finish("done");
+    return r;
+  } catch (e) {
+    bar.finish("failed");
+    throw e;
+  }
 }

@@ -21,9 +21,22 @@ import { liftPayloadFromResult, queryPayloadFromResult, type ClampReport } from 
 import type { QueryResult } from "../cleanroom/release.js";
 import { refusalValue, type RefusalView } from "../display/refusal.js";
 import { internals } from "../session/lab.js";
-import { templateMinimum, type TemplateInput } from "../cleanroom/template.js";
+import { templateMinimum, type TemplateInput, type TemplateLike } from "../cleanroom/template.js";
 import { thresholdText } from "../cleanroom/review.js";
-import { paramsArg, parseAtDoor, partyArg, purposeName, requireLab, shortName, templateArg } from "./door.js";
+import {
+  paramsArg,
+  parseAtDoor,
+  partyArg,
+  purposeName,
+  requireLab,
+  shortName,
+  splitProgress,
+  templateArg,
+  type ProgressOption,
+} from "./door.js";
+import { QUERY_PHASES, QUERY_PHASE_TEXT, type QueryPhase } from "../session/road.js";
+import { startProgress } from "../display/progress.js";
+import { rngStamp } from "../rng.js";
 
 const queryShape = {
   /** The approved template (plan data) or its hash. */
@@ -48,13 +61,19 @@ const QueryInput = z.strictObject({
 /** What {@link cleanRoomQuery} takes (checked by the strict schema above). */
 export interface QueryInput {
   /** The approved template (plan data, e.g. from `liftTemplate`) or its hash. */
-  template: TemplateInput | string;
+  template: TemplateInput | TemplateLike | string;
   params?: Record<string, unknown>;
   party: Party | string;
   analyst: string;
   purpose: string;
   grant?: PurposeGrant;
   executor?: "engine" | "enclave";
+  /**
+   * Default: when the template's input tables hold {@link LARGE_QUERY_ROWS} rows or more (enclave: {@link LARGE_ENCLAVE_QUERY_ROWS}), an
+   * in-place progress bar in the cleanroom-ts kernel (phases check → keys → charge → execute →
+   * release). `true` always shows it, `false` never; a function receives `(done, total, phase)`.
+   */
+  progress?: ProgressOption;
   /**
    * Opt-in post-processing of the released values: `"nonNegative"` sets every noisy aggregate
    * below zero to 0 and records each cell it changed (with the released value) in
@@ -99,7 +118,24 @@ export function clampNonNegative<T extends QueryResult>(result: T): ClampedResul
   return { ...result, rows, postProcessing: { clamp: "nonNegative", note, cells } };
 }
 
-async function run(lab: Lab, q: Parsed): Promise<CleanRoomResult | EnclaveQueryResult> {
+/** From this many input rows on (the template's tables together), a query shows a progress bar by default. */
+export const LARGE_QUERY_ROWS = 200_000;
+/** The same for an enclave query (measured about 4× slower per row than the in-process engine). */
+export const LARGE_ENCLAVE_QUERY_ROWS = 50_000;
+
+/** Rows in the template's input tables, from the room's catalogs (0 when it cannot tell: the road refuses later). */
+function inputRows(lab: Lab, template: unknown, executor: "engine" | "enclave" | undefined): number {
+  try {
+    const { room, enclave } = internals(lab);
+    const t = room.resolveTemplate(template);
+    const ctx = executor === "enclave" ? enclave().operator.planContext() : room.planContext();
+    return [t.base, ...(t.events ? [t.events] : [])].reduce((n, i) => n + ctx.dataset(i.owner, i.dataset).rows, 0);
+  } catch {
+    return 0;
+  }
+}
+
+async function run(lab: Lab, q: Parsed, progress: ProgressOption | undefined): Promise<CleanRoomResult | EnclaveQueryResult> {
   const req = {
     template: q.template,
     as: { party: q.party, analyst: q.analyst },
@@ -107,7 +143,28 @@ async function run(lab: Lab, q: Parsed): Promise<CleanRoomResult | EnclaveQueryR
     ...(q.params ? { params: q.params } : {}),
     ...(q.grant ? { grant: q.grant } : {}),
   } as QueryRequest;
-  return q.executor === "enclave" ? enclaveQuery(lab, req) : lab.cleanRoomQuery(req);
+  const large = q.executor === "enclave" ? LARGE_ENCLAVE_QUERY_ROWS : LARGE_QUERY_ROWS;
+  const show = progress === true || (progress === undefined && inputRows(lab, q.template, q.executor) >= large);
+  const bar = show ? startProgress(`query (${q.executor ?? "engine"})`, { total: QUERY_PHASES.length, ...rngStamp(lab.rng) }) : null;
+  let prev: QueryPhase | null = null;
+  const onPhase =
+    typeof progress === "function"
+      ? (p: QueryPhase) => progress(QUERY_PHASES.indexOf(p), QUERY_PHASES.length, QUERY_PHASE_TEXT[p])
+      : bar
+        ? (p: QueryPhase) => {
+            if (prev) bar.report(1, 1, QUERY_PHASE_TEXT[prev]);
+            bar.report(0, 1, QUERY_PHASE_TEXT[p]);
+            prev = p;
+          }
+        : undefined;
+  try {
+    const r = await (q.executor === "enclave" ? enclaveQuery(lab, req, onPhase) : lab.cleanRoomQuery(req, onPhase));
+    bar?.finish("done");
+    return r;
+  } catch (e) {
+    bar?.finish("failed");
+    throw e;
+  }
 }
 
 /**
@@ -124,8 +181,9 @@ export async function cleanRoomQuery(lab: Lab, input: QueryInput & { executor: "
 export async function cleanRoomQuery(lab: Lab, input: QueryInput): Promise<QueryOutcome>;
 export async function cleanRoomQuery(lab: Lab, input: QueryInput): Promise<QueryOutcome | EnclaveQueryResult> {
   const l = requireLab(lab, "cleanRoomQuery");
-  const { clamp, ...q } = parseAtDoor(QueryInput, input, "input");
-  const r = await run(l, q);
+  const { rest, progress } = splitProgress(input);
+  const { clamp, ...q } = parseAtDoor(QueryInput, rest, "input");
+  const r = await run(l, q, progress);
   if (q.executor === "enclave") {
     if (!clamp) return r as EnclaveQueryResult; // already renders as an enclave query
     const title = `Enclave query (${(r as EnclaveQueryResult).attestation.moduleId})`;
@@ -219,8 +277,9 @@ export interface LiftStudy {
  */
 export async function liftStudy(lab: Lab, input: LiftInput): Promise<LiftStudy> {
   const l = requireLab(lab, "liftStudy");
-  const { threshold, groundTruth, ...q } = parseAtDoor(LiftInput, input, "input");
-  const query = await run(l, q);
+  const { rest, progress } = splitProgress(input);
+  const { threshold, groundTruth, ...q } = parseAtDoor(LiftInput, rest, "input");
+  const query = await run(l, q, progress);
   const released = toLiftAggregates(query);
   const lift = liftFromRelease(released, { threshold: threshold ?? query.suppressed.minimum });
   const out: LiftStudy = { query, lift, ...(groundTruth ? { groundTruth } : {}), rngStamp: query.rngStamp };

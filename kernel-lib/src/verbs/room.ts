@@ -10,17 +10,32 @@
 import { z } from "zod";
 import { CleanRoomError, invalid } from "../errors.js";
 import { FILE_PATTERN, readTableFile } from "../cleanroom/file-source.js";
-import { withProgress } from "../display/progress.js";
 import { openLab as openSessionLab, type Lab, type Party, type UploadOptions, type UploadReceipt } from "../session.js";
-import { enclaveUpload, approveEnclaveTemplate, type EnclaveUploadReceipt } from "../enclave-room.js";
+import { enclaveUploadSteps, approveEnclaveTemplate, type EnclaveUploadReceipt } from "../enclave-room.js";
+import { rngStamp } from "../rng.js";
+import { startProgress } from "../display/progress.js";
+import { runStepsAsync, tick } from "../steps.js";
 import { approxDp, pureDp, zCdp } from "../dp/accountant.js";
 import { withMimeBundle } from "../display/bundle.js";
 import type { PurposeGrant } from "../purpose/policy.js";
 import type { ApprovalStatus } from "../cleanroom/approvals.js";
 import type { DatasetDescription } from "../cleanroom/dataset.js";
 import { registerLiveLab } from "./live.js";
-import type { TemplateInput } from "../cleanroom/template.js";
-import { datasetName, parseAtDoor, partyArg, purposeName, requireLab, shortName, templateArg } from "./door.js";
+import type { TemplateInput, TemplateLike } from "../cleanroom/template.js";
+import {
+  datasetName,
+  parseAtDoor,
+  parseRowsAtDoor,
+  partyArg,
+  purposeName,
+  requireLab,
+  rowsArrayAtDoor,
+  shortName,
+  splitOption,
+  splitProgress,
+  templateArg,
+  type ProgressOption,
+} from "./door.js";
 
 const dpValue = z.union([z.string().max(64), z.number()]);
 
@@ -132,6 +147,15 @@ const UploadInput = z.strictObject({
   /** "gate" (default): sealed by the room's purpose gate. "enclave": owner-sealed, opened only inside an attested enclave. */
   sealing: z.enum(["gate", "enclave"]).optional(),
 });
+/** Everything but the rows, checked at once; the rows are checked in chunks (see {@link upload}). */
+const UploadMeta = UploadInput.omit({ rows: true });
+const UploadRow = z.record(z.string().max(64), z.unknown());
+/** From this many rows on, `upload` shows a progress bar by default (in the cleanroom-ts kernel). */
+export const LARGE_UPLOAD_ROWS = 50_000;
+/** Rows checked at the door between two yields to the event loop. */
+const UPLOAD_CHUNK = 20_000;
+/** The phase of the door's row checks. */
+export const CHECK_ROWS_PHASE = "check rows";
 /** What {@link upload} takes (checked by the strict schema above). */
 export interface UploadInput {
   party: Party | string;
@@ -153,6 +177,12 @@ export interface UploadInput {
   columns?: UploadOptions["columns"];
   analyst?: string;
   sealing?: "gate" | "enclave";
+  /**
+   * Default: from {@link LARGE_UPLOAD_ROWS} rows on, an in-place progress bar in the
+   * cleanroom-ts kernel (phases "check rows", "validate columns", "seal and store", with an
+   * ETA). `true` always shows it, `false` never; a function receives `(done, total, phase)`.
+   */
+  progress?: ProgressOption;
 }
 
 /**
@@ -160,40 +190,75 @@ export interface UploadInput {
  * its schema, tagged with allowed purposes, sealed; with `sealing: "enclave"` the owner keeps
  * the key and only an attested enclave can open it. Nothing is stored unless every row is valid.
  *
+ * Asynchronous (await it): the rows are checked in chunks and the columns one by one, yielding
+ * to the event loop in between, so a large upload shows an in-place progress bar (phases, ETA)
+ * by default. Every check still comes before the first write: a refusal stores nothing.
+ *
  * @example
- * upload(lab, { party: "retailer", name: "purchases", rows: m.joinedB, schema: liftSchemas().purchases,
+ * await upload(lab, { party: "retailer", name: "purchases", rows: m.joinedB, schema: liftSchemas().purchases,
  *   purposes: ["measurement"], rule: liftRules(100).purchases })
  */
-export function upload(lab: Lab, input: UploadInput & { path: string; sealing: "enclave" }): Promise<EnclaveUploadReceipt>;
-export function upload(lab: Lab, input: UploadInput & { path: string }): Promise<UploadReceipt>;
-export function upload(lab: Lab, input: UploadInput & { sealing: "enclave" }): EnclaveUploadReceipt;
-export function upload(lab: Lab, input: UploadInput): UploadReceipt;
-export function upload(
-  lab: Lab,
-  input: UploadInput,
-): UploadReceipt | EnclaveUploadReceipt | Promise<UploadReceipt> | Promise<EnclaveUploadReceipt> {
+export async function upload(lab: Lab, input: UploadInput & { sealing: "enclave" }): Promise<EnclaveUploadReceipt>;
+export async function upload(lab: Lab, input: UploadInput): Promise<UploadReceipt>;
+export async function upload(lab: Lab, input: UploadInput): Promise<UploadReceipt | EnclaveUploadReceipt> {
   const l = requireLab(lab, "upload");
-  const { party, name, rows, path, sealing, ...opts } = parseAtDoor(UploadInput, input, "input", new Set(["input.rows"]));
-  if ((rows === undefined) === (path === undefined)) {
-    const field = rows === undefined ? "input.rows" : "input.path";
-    throw new CleanRoomError(
-      "INPUT_INVALID",
-      `"${field}" expected exactly one of rows or path, got ${rows === undefined ? "neither" : "both"}`,
-      {
-        field,
-        expected: "exactly one of rows or path",
-        door: true,
-      },
-    );
+  const { rest, progress } = splitProgress(input);
+  const split = splitOption(rest, "rows", "input");
+  // everything but the rows at once; the rows below, a chunk at a time
+  const { party, name, sealing, path, ...opts } = parseAtDoor(UploadMeta, split.rest, "input");
+  if (split.present === (path !== undefined)) {
+    const field = split.present ? "input.path" : "input.rows";
+    throw new CleanRoomError("INPUT_INVALID", `"${field}" expected exactly one of rows or path, got ${split.present ? "both" : "neither"}`, {
+      field,
+      expected: "exactly one of rows or path",
+      door: true,
+    });
   }
   const options = opts as Parameters<Lab["upload"]>[3];
-  const put = (data: unknown) =>
-    sealing === "enclave" ? enclaveUpload(l, party, name, data, options) : l.upload(party, name, data, options);
-  if (path === undefined) return put(rows);
-  // the file is read before anything is stored: a bad column or row refuses with no side effect
-  return withProgress(`upload ${name}`, {}, (report) =>
-    readTableFile(path, { ...(options.schema ?? {}), privacyUnit: options.schema?.privacyUnit ?? options.idColumn }, report),
-  ).then(put) as Promise<UploadReceipt>;
+  const rows = path === undefined ? rowsArrayAtDoor(split.value, "input.rows") : null;
+  const n = rows?.length ?? 0;
+  const show = progress === true || (progress === undefined && (path !== undefined || n >= LARGE_UPLOAD_ROWS));
+  const what = path === undefined ? `${n.toLocaleString("en-US")} rows` : "from a file";
+  const bar = show ? startProgress(`upload ${party}/${name} (${what})`, { total: 3 * Math.max(1, n), ...rngStamp(l.rng) }) : null;
+  const report = typeof progress === "function" ? progress : bar?.report;
+  const safeReport = (done: number, total: number, phase: string) => {
+    try {
+      report?.(done, total, phase);
+    } catch {
+      // a throwing progress callback never fails the upload
+    }
+  };
+  try {
+    let data: unknown;
+    let units = n;
+    if (rows === null) {
+      // the file is read before anything is stored: a bad column or row refuses with no side effect
+      const schema = { ...(options.schema ?? {}), privacyUnit: options.schema?.privacyUnit ?? options.idColumn };
+      const table = await readTableFile(path!, schema, safeReport);
+      units = Math.max(1, table.numRows());
+      data = table;
+    } else {
+      // the door, a chunk at a time: only the copies are used, so what was checked is what is stored
+      const copy: Record<string, unknown>[] = [];
+      for (let from = 0; from < n; from += UPLOAD_CHUNK) {
+        const to = Math.min(n, from + UPLOAD_CHUNK);
+        for (const r of parseRowsAtDoor(UploadRow, rows, "input.rows", from, to)) copy.push(r);
+        safeReport(to, n, CHECK_ROWS_PHASE);
+        await tick();
+      }
+      data = copy;
+    }
+    const steps = sealing === "enclave" ? enclaveUploadSteps(l, party, name, data, options) : l.uploadSteps(party, name, data, options);
+    // each later phase weighs as much as the row checks: done/total scaled to the row count
+    const out = await runStepsAsync<UploadReceipt | EnclaveUploadReceipt>(steps, (s) =>
+      safeReport(Math.round((s.done / Math.max(1, s.total)) * units), units, s.phase),
+    );
+    bar?.finish("done");
+    return out;
+  } catch (e) {
+    bar?.finish("failed");
+    throw e;
+  }
 }
 
 const PartyInput = z.strictObject({ party: partyArg });
@@ -260,7 +325,7 @@ const ApproveInput = z.strictObject({
  */
 export function approveTemplate(
   lab: Lab,
-  input: { template: TemplateInput | string; party: Party | string; executor?: "engine" | "enclave" },
+  input: { template: TemplateInput | TemplateLike | string; party: Party | string; executor?: "engine" | "enclave" },
 ): ApprovalStatus {
   const l = requireLab(lab, "approveTemplate");
   const { template, party, executor } = parseAtDoor(ApproveInput, input, "input");

@@ -1,0 +1,99 @@
+/**
+ * `psiWithPeer` (the verb in verbs/psi.ts) shows an in-place progress bar by default in the
+ * cleanroom-ts kernel, like `psiMatch`: one display id shown once, updated in place, ending at
+ * 100% "done" — and nothing at all for a call refused before any work. Both parties run in
+ * this process over a real 127.0.0.1 socket; the kernel display API is a recorder.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { psiWithPeer } from "../../kernel-lib/src/verbs/psi.js";
+import { KeyRegistry } from "../../kernel-lib/src/identity/psi.js";
+import { seededRng } from "../../kernel-lib/src/rng.js";
+import { CLEANROOM_MIME } from "../../kernel-lib/src/display/schema.js";
+import type { MimeBundle } from "../../kernel-lib/src/display/bundle.js";
+
+const KEY = Symbol.for("cleanroom-lab.kernel");
+const g = globalThis as Record<symbol, unknown>;
+afterEach(() => void delete g[KEY]);
+
+type Event = { op: "show" | "update"; id: string; payload: Record<string, unknown> };
+function installKernel(): Event[] {
+  const events: Event[] = [];
+  g[KEY] = {
+    display: (b: MimeBundle, _m: object, id: string) => events.push({ op: "show", id, payload: b[CLEANROOM_MIME] as never }),
+    updateDisplay: (b: MimeBundle, id: string) => events.push({ op: "update", id, payload: b[CLEANROOM_MIME] as never }),
+  };
+  return events;
+}
+
+const rng = seededRng("psi-peer-progress");
+const people = Array.from({ length: 300 }, (_, i) => `p${Buffer.from(rng.fork(`p${i}`).bytes(5)).toString("hex")}@mail.example`);
+const exposures = people.slice(0, 200).map((email) => ({ email }));
+const purchases = people.slice(100).map((email) => ({ email }));
+
+async function pair(extra: { progress?: false | ((d: number, t: number, p: string) => void) } = {}) {
+  let advertiser!: ReturnType<typeof psiWithPeer>;
+  const port = await new Promise<number>((onListening) => {
+    advertiser = psiWithPeer({
+      as: "advertiser",
+      peer: "retailer",
+      listen: 0,
+      rows: exposures,
+      registry: new KeyRegistry(),
+      threads: 1,
+      onListening,
+      ...extra,
+    });
+  });
+  const retailer = psiWithPeer({
+    as: "retailer",
+    peer: "advertiser",
+    connect: port,
+    rows: purchases,
+    registry: new KeyRegistry(),
+    threads: 1,
+    ...extra,
+  });
+  return Promise.all([advertiser, retailer]);
+}
+
+describe("psiWithPeer progress", () => {
+  it("shows one bar per side by default: shown once, updated in place, finished at 100%", async () => {
+    const events = installKernel();
+    const [a, b] = await pair();
+    expect(a.joinKeys!.filter((k) => k !== null)).toHaveLength(100);
+    expect(b.joinKeys!.filter((k) => k !== null)).toHaveLength(100);
+    const ids = [...new Set(events.map((e) => e.id))];
+    expect(ids).toHaveLength(2);
+    for (const id of ids) {
+      const mine = events.filter((e) => e.id === id);
+      expect(mine[0]!.op).toBe("show");
+      expect(mine.slice(1).every((e) => e.op === "update")).toBe(true);
+      const last = mine.at(-1)!.payload;
+      expect(last).toMatchObject({ kind: "progress", state: "done" });
+      expect(last.done).toBe(last.total);
+      // every row of both sides is hashed/blinded once on each side: 200 + 200 units per bar
+      expect(last.total).toBe(400);
+      expect(String(last.task)).toMatch(/^PSI with (retailer|advertiser) \(joinKeys\)$/);
+    }
+    // only counts and library phase names are published, never an identifier
+    expect(JSON.stringify(events)).not.toContain("@mail.example");
+  });
+
+  it("a callback gets the reports instead, and false shows nothing", async () => {
+    const events = installKernel();
+    const phases = new Set<string>();
+    await pair({ progress: (_d, _t, p) => void phases.add(p) });
+    expect([...phases].some((p) => p.startsWith("client:"))).toBe(true);
+    expect([...phases].some((p) => p.startsWith("server:"))).toBe(true);
+    await pair({ progress: false });
+    expect(events).toHaveLength(0);
+  });
+
+  it("a call refused before any work shows no bar", async () => {
+    const events = installKernel();
+    await expect(psiWithPeer({ as: "retailer", peer: "advertiser", connect: 1, rows: [{ email: "nope" }] })).rejects.toMatchObject({
+      code: "PSI_EMPTY_SET",
+    });
+    expect(events).toHaveLength(0);
+  });
+});
