@@ -146,8 +146,8 @@ export function enclaveRoomImage(
   engineName: string,
   approvedTemplateHashes: string[],
   rules: { [datasetKey: string]: AnalysisRule | null } = {},
+  code: PublishedCode = publishedCode(),
 ): EnclaveImage {
-  const src = (f: unknown) => Function.prototype.toString.call(f);
   return {
     engine: enclaveEngine(engineName),
     approvedTemplateHashes,
@@ -156,7 +156,28 @@ export function enclaveRoomImage(
       release: "cleanroom-lab/release v1 (bound → noise → threshold)",
       rules: JSON.parse(JSON.stringify(rules)) as JsonValue,
     },
-    workloadCode: src(enclaveRoomWorkload),
-    dependencies: Object.fromEntries(Object.entries(ENCLAVE_DEPENDENCIES).map(([k, f]) => [k, src(f)])),
+    workloadCode: code.workloadCode,
+    dependencies: code.dependencies,
+  };
+}
+
+/** The source texts an image measures: the approved workload and its dependencies. */
+export interface PublishedCode {
+  workloadCode: string;
+  dependencies: { [name: string]: string };
+}
+
+/**
+ * The source texts of the approved workload and its dependencies, as `mod` (this module, or
+ * another build of it — e.g. the compiled one an enclave process runs) defines them.
+ * @example measureImage(enclaveRoomImage("arquero", hashes, rules, publishedCode())).imageSha384
+ */
+export function publishedCode(
+  mod: { enclaveRoomWorkload: unknown; ENCLAVE_DEPENDENCIES: { [k: string]: unknown } } = { enclaveRoomWorkload, ENCLAVE_DEPENDENCIES },
+): PublishedCode {
+  const src = (f: unknown) => Function.prototype.toString.call(f);
+  return {
+    workloadCode: src(mod.enclaveRoomWorkload),
+    dependencies: Object.fromEntries(Object.entries(mod.ENCLAVE_DEPENDENCIES).map(([k, f]) => [k, src(f)])),
   };
 }

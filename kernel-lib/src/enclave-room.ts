@@ -62,12 +62,12 @@ export function approveEnclaveTemplate(lab: Lab, template: unknown, by: Party | 
  * then a tampered enclave gets the keys (and its query output shows what it leaks).
  *
  * @example
- * attestEnclave(lab, { purpose: "measurement" }).owners   // each owner: released
- * attestEnclave(lab, { purpose: "measurement", tamper: "code" }).ok   // false: ATTESTATION_MEASUREMENT
+ * (await attestEnclave(lab, { purpose: "measurement" })).owners   // each owner: released
+ * (await attestEnclave(lab, { purpose: "measurement", tamper: "code" })).ok   // false: ATTESTATION_MEASUREMENT
  */
-export function attestEnclave(lab: Lab, opts: EnclaveAttestOptions): EnclaveAttestation {
+export async function attestEnclave(lab: Lab, opts: EnclaveAttestOptions): Promise<EnclaveAttestation> {
   if (typeof opts !== "object" || opts === null) invalid("opts", "{ purpose, tamper?, debug?, datasets? }", opts);
-  const out = internals(lab).enclave().attest(opts);
+  const out = await internals(lab).enclave().attest(opts);
   return withMimeBundle(out, (r) => ({
     ...r.display,
     title: `${r.display.title} (${r.owners.filter((o) => o.outcome === "released").length}/${r.owners.length} owners released)`,

@@ -75,7 +75,7 @@ describe("enclave mode of a lab", () => {
 
     const lab = setUp("enclave", "e");
     approve(lab, t, true);
-    const att = attestEnclave(lab, { purpose: "measurement" });
+    const att = await attestEnclave(lab, { purpose: "measurement" });
     expect(att.ok).toBe(true);
     expect(att.imageSha384).toBe(att.ownersExpectImageSha384);
     expect(att.owners.map((o) => [o.owner, o.outcome])).toEqual([
@@ -108,7 +108,7 @@ describe("enclave mode of a lab", () => {
     expect(lab.budget().budgets.find((b) => b.scope === "collaboration")!.spent.text).not.toBe(before);
   });
 
-  it("a one-byte workload change, an unapproved template measured in, and a debug enclave are each refused the key", () => {
+  it("a one-byte workload change, an unapproved template measured in, and a debug enclave are each refused the key", async () => {
     const t = liftTemplate({ advertiser: "advertiser", retailer: "retailer", threshold: 20 });
     const lab = setUp("enclave", "e3");
     approve(lab, t, true);
@@ -117,7 +117,7 @@ describe("enclave mode of a lab", () => {
       ["template", "ATTESTATION_MEASUREMENT", "measurement"],
       ["debug", "ATTESTATION_DEBUG", "debug"],
     ] as const) {
-      const a = attestEnclave(lab, { purpose: "measurement", tamper });
+      const a = await attestEnclave(lab, { purpose: "measurement", tamper });
       expect(a.ok, tamper).toBe(false);
       expect(
         a.owners.every((o) => o.outcome === "refused" && o.code === code && o.check === check),
@@ -126,16 +126,16 @@ describe("enclave mode of a lab", () => {
       expect(a.display.keyRelease.outcome).toBe("denied");
       expect(a.display.checks.find((c) => c.status === "failed")!.name).toMatch(check === "debug" ? /debug/ : /measurement/);
     }
-    expect(attestEnclave(lab, { purpose: "measurement", debug: true }).owners[0]!.code).toBe("ATTESTATION_DEBUG");
+    expect((await attestEnclave(lab, { purpose: "measurement", debug: true })).owners[0]!.code).toBe("ATTESTATION_DEBUG");
     // none of them became the lab's enclave
     expect(enclaveRoomViews(lab).enclaveView).toBeNull();
   });
 
-  it("a purpose outside the data's tags is refused by the owners' verifiers (purpose in the signed evidence)", () => {
+  it("a purpose outside the data's tags is refused by the owners' verifiers (purpose in the signed evidence)", async () => {
     const t = liftTemplate({ advertiser: "advertiser", retailer: "retailer", threshold: 20 });
     const lab = setUp("enclave", "e4");
     approve(lab, t, true);
-    const a = attestEnclave(lab, { purpose: "research" });
+    const a = await attestEnclave(lab, { purpose: "research" });
     expect(a.ok).toBe(false);
     expect(a.owners[0]!.code).toBe("ATTESTATION_PURPOSE");
   });
@@ -145,7 +145,7 @@ describe("enclave mode of a lab", () => {
     const t2 = liftTemplate({ advertiser: "advertiser", retailer: "retailer", breakdown: "channel", threshold: 20 });
     const lab = setUp("enclave", "e5");
     approve(lab, t1, true);
-    const a1 = attestEnclave(lab, { purpose: "measurement" });
+    const a1 = await attestEnclave(lab, { purpose: "measurement" });
     approve(lab, t2, true);
     const r = await enclaveQuery(lab, { template: t2, ...REQ });
     expect(r.attestation.imageSha384).not.toBe(a1.imageSha384);
@@ -230,7 +230,7 @@ describe("enclave mode of a lab", () => {
 
   it("refuses bad input with the field named and before any side effect", async () => {
     const lab = setUp("enclave", "e8");
-    expect(() => attestEnclave(lab, { purpose: "measurement", tamper: "nope" as never })).toThrow(/opts.tamper/);
+    await expect(attestEnclave(lab, { purpose: "measurement", tamper: "nope" as never })).rejects.toThrow(/opts.tamper/);
     expect(() => enclaveUpload(lab, "stranger", "x", [], { schema: schemas.exposures, purposes: ["measurement"] })).toThrow(/party/);
     expect(() =>
       enclaveUpload(lab, "advertiser", "exposures", exposures, { schema: schemas.exposures, purposes: ["measurement"] }),
@@ -245,12 +245,12 @@ describe("enclave mode of a lab", () => {
     const t = liftTemplate({ advertiser: "advertiser", retailer: "retailer", threshold: 20 });
     const lab = setUp("enclave", "e9");
     approve(lab, t, true);
-    const off = attestEnclave(lab, { purpose: "measurement", tamper: "code", ownersPin: "operatorClaim" });
+    const off = await attestEnclave(lab, { purpose: "measurement", tamper: "code", ownersPin: "operatorClaim" });
     expect(off.ok).toBe(true);
     const leak = (await enclaveQuery(lab, { template: t, ...REQ })) as unknown as { rawRows?: { join_key: string }[] };
     expect(leak.rawRows?.length).toBe(5);
     expect(exposures.some((r) => r.join_key === leak.rawRows![0]!.join_key)).toBe(true);
-    const on = attestEnclave(lab, { purpose: "measurement", tamper: "code" });
+    const on = await attestEnclave(lab, { purpose: "measurement", tamper: "code" });
     expect(on.ok).toBe(false);
     expect(on.owners[0]!.code).toBe("ATTESTATION_MEASUREMENT");
     // each owner's refusal is in the audit log, with its code, and the chain still verifies
@@ -261,7 +261,7 @@ describe("enclave mode of a lab", () => {
     expect(refusedReleases.map((e: { errorCode?: string | null }) => e.errorCode)).toContain("ATTESTATION_MEASUREMENT");
     expect(rep.verification.ok).toBe(true);
     // re-attesting the genuine image replaces the tampered enclave: no raw rows any more
-    expect(attestEnclave(lab, { purpose: "measurement" }).ok).toBe(true);
+    expect((await attestEnclave(lab, { purpose: "measurement" })).ok).toBe(true);
     expect("rawRows" in (await enclaveQuery(lab, { template: t, ...REQ }))).toBe(false);
   });
 
@@ -282,14 +282,14 @@ describe("enclave mode of a lab", () => {
       }
       const e = await refusal(enclaveQuery(lab, { template: t, ...REQ }));
       expect(e.code).toBe("ATTESTATION_MEASUREMENT");
-      const a = attestEnclave(lab, { purpose: "measurement" });
+      const a = await attestEnclave(lab, { purpose: "measurement" });
       expect(a.ok).toBe(false);
       expect(a.imageSha384).not.toBe(a.ownersExpectImageSha384);
       expect(a.owners.every((o) => o.code === "ATTESTATION_MEASUREMENT")).toBe(true);
     },
   );
 
-  it("owners release keys by their own tags, deny included: a column that denies the purpose keeps that owner's key, whatever the operator asks", () => {
+  it("owners release keys by their own tags, deny included: a column that denies the purpose keeps that owner's key, whatever the operator asks", async () => {
     const lab = openLab({ store: ":memory:", rng: { seed: "e11" } });
     enclaveUpload(lab, lab.party("advertiser"), "exposures", exposures, {
       schema: schemas.exposures,
@@ -302,7 +302,7 @@ describe("enclave mode of a lab", () => {
       columns: { value_cents: { deny: ["measurement"] } },
       rule: rules.purchases,
     } as never);
-    const a = attestEnclave(lab, { purpose: "measurement" });
+    const a = await attestEnclave(lab, { purpose: "measurement" });
     expect(a.ok).toBe(false);
     expect(a.owners.map((o) => [o.owner, o.outcome, o.code])).toEqual([
       ["advertiser", "released", null],
@@ -310,7 +310,7 @@ describe("enclave mode of a lab", () => {
     ]);
   });
 
-  it("after a restart an owner re-attaches with its own tags: purposes widened in the operator's catalog release nothing", () => {
+  it("after a restart an owner re-attaches with its own tags: purposes widened in the operator's catalog release nothing", async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "crl-enclave-tags-"));
     const store = path.join(dir, "room.db");
     try {
@@ -328,7 +328,7 @@ describe("enclave mode of a lab", () => {
         });
       };
       up(lab);
-      expect(attestEnclave(lab, { purpose: "research" }).ok).toBe(false);
+      expect((await attestEnclave(lab, { purpose: "research" })).ok).toBe(false);
       // the operator widens every catalog entry to "research" while the kernel is down
       for (const r of lab.db.prepare("SELECT key, meta_json FROM enclave_datasets").all() as { key: string; meta_json: string }[]) {
         const m = JSON.parse(r.meta_json);
@@ -338,10 +338,10 @@ describe("enclave mode of a lab", () => {
       lab.close();
       const again = openLab({ store, rng: { seed: "tags" } });
       up(again); // the owners re-attach with their own purposes
-      const a = attestEnclave(again, { purpose: "research" });
+      const a = await attestEnclave(again, { purpose: "research" });
       expect(a.ok).toBe(false);
       expect(a.owners.every((o) => o.code === "ATTESTATION_PURPOSE")).toBe(true);
-      expect(attestEnclave(again, { purpose: "measurement" }).ok).toBe(true);
+      expect((await attestEnclave(again, { purpose: "measurement" })).ok).toBe(true);
       again.close();
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
@@ -359,11 +359,11 @@ describe("enclave mode of a lab", () => {
       enclaveUpload(lab, ret, "purchases", purchases, { schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases });
       const t = liftTemplate({ advertiser: "advertiser", retailer: "retailer", threshold: 20 });
       approve(lab, t, true);
-      const first = attestEnclave(lab, { purpose: "measurement" });
+      const first = await attestEnclave(lab, { purpose: "measurement" });
       expect(first.ok).toBe(true);
       lab.close();
       const again = openLab({ store, rng: { seed: "restart" } });
-      const second = attestEnclave(again, { purpose: "measurement" });
+      const second = await attestEnclave(again, { purpose: "measurement" });
       expect(second.rootPublicKeyHex).toBe(first.rootPublicKeyHex);
       expect(second.imageSha384).toBe(first.imageSha384);
       expect(second.ok).toBe(false);
@@ -403,7 +403,7 @@ describe("enclave mode of a lab", () => {
           rule: rules.purchases,
         }),
       ).toThrow(/ALREADY_EXISTS/);
-      expect(attestEnclave(again, { purpose: "measurement" }).ok).toBe(true);
+      expect((await attestEnclave(again, { purpose: "measurement" })).ok).toBe(true);
       again.close();
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

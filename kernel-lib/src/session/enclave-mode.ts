@@ -16,8 +16,10 @@
  *               enclave costs no budget), execution + release INSIDE the enclave.
  *
  * Threat model: see session/data-owner.ts (owners) and session/enclave-operator.ts (operator).
- * Everything runs in one JS process; isolation is by object boundaries (#private fields),
- * not hardware. Key material is drawn from forks of the lab's Rng: in seeded teaching mode it
+ * By default everything runs in one JS process; isolation is by object boundaries (#private
+ * fields), not hardware. With `openLab({ enclave: "process" })` each enclave is its own OS
+ * process (session/enclave-process.ts, enclave-host.ts) and the operator only relays
+ * documents and ciphertext to it; the owners stay in the lab's process. Key material is drawn from forks of the lab's Rng: in seeded teaching mode it
  * is reproducible from the seed — not private, by design. Templates with a difference check
  * are refused (the difference history lives outside the enclave).
  */
@@ -30,13 +32,7 @@ import type { ApprovalStatus } from "../cleanroom/approvals.js";
 import { labelForColumns, tagDataset } from "../purpose/labels.js";
 import { canonicalJson, measureImage, sha384Hex, type JsonValue } from "../enclave/measurement.js";
 import { attestationDisplay, type AttestationDisplay } from "../enclave/report.js";
-import {
-  ENCLAVE_DEPENDENCIES,
-  enclaveRoomImage,
-  enclaveRoomWorkload,
-  tamperedEnclaveRoomWorkload,
-  type EnclaveQueryParams,
-} from "../enclave-room-workload.js";
+import { enclaveRoomImage, type EnclaveQueryParams } from "../enclave-room-workload.js";
 import type { Room, Sealing, ValidatedUpload } from "./room.js";
 import type { QueryExecutor } from "./road.js";
 import { DataOwner } from "./data-owner.js";
@@ -56,8 +52,7 @@ export class EnclaveMode {
 
   #owner(name: string): DataOwner {
     let o = this.#owners.get(name);
-    if (!o)
-      this.#owners.set(name, (o = new DataOwner(name, this.operator.root.publicKeyHex, this.#room.rng.fork(`owner-storage:${name}`))));
+    if (!o) this.#owners.set(name, (o = new DataOwner(name, this.operator.rootPublicKeyHex, this.#room.rng.fork(`owner-storage:${name}`))));
     return o;
   }
 
@@ -123,7 +118,7 @@ export class EnclaveMode {
   }
 
   /** Launch an enclave and run every owner's verifier + key-release policy (refusals as data). */
-  attest(opts: EnclaveAttestOptions): EnclaveAttestation {
+  async attest(opts: EnclaveAttestOptions): Promise<EnclaveAttestation> {
     const room = this.#room;
     const op = this.operator;
     if (typeof opts !== "object" || opts === null) invalid("opts", "{ purpose, tamper?, debug?, datasets? }", opts);
@@ -144,16 +139,17 @@ export class EnclaveMode {
     // owner below recomputes the image with ITS OWN rule for its dataset, so a catalog edited to
     // weaken a rule (e.g. a lower threshold) yields an image that owner did not pin.
     const catalogRules = Object.fromEntries([...keys].sort().map((k) => [k, cat.get(k)!.rule ?? null]));
-    const image = enclaveRoomImage(room.engine.name, approved, catalogRules);
+    const code = op.launcher.publishedCode();
+    const image = enclaveRoomImage(room.engine.name, approved, catalogRules, code);
     // "template": the operator slips one template hash nobody approved into the image.
     const launched = tamper === "template" ? [...approved, sha384Hex("a template no data owner approved").slice(0, 64)] : approved;
-    const enclave = op.root.launch(
+    // In process mode this starts a new OS process: the host measures the code IT loaded.
+    const enclave = await op.launcher.launch(
       {
         engine: image.engine,
         approvedTemplateHashes: launched,
         config: image.config,
-        workload: tamper === "code" ? tamperedEnclaveRoomWorkload : enclaveRoomWorkload,
-        dependencies: ENCLAVE_DEPENDENCIES,
+        workload: tamper === "code" ? "tampered" : "approved",
         debug: tamper === "debug" || opts.debug === true,
       },
       rng,
@@ -162,69 +158,78 @@ export class EnclaveMode {
     // Defence OFF ("operatorClaim"): owners pin whatever image the operator says it launched.
     const ownerExpects = (k: string, own: AnalysisRule | null): string =>
       pin === "ownImage"
-        ? measureImage(enclaveRoomImage(room.engine.name, approved, { ...catalogRules, [k]: own })).imageSha384
+        ? measureImage(enclaveRoomImage(room.engine.name, approved, { ...catalogRules, [k]: own }, code)).imageSha384
         : enclave.measurement.imageSha384;
     let expected = pin === "ownImage" ? measureImage(image).imageSha384 : enclave.measurement.imageSha384;
     let shownExpected: string | null = null;
     const decisions: OwnerDecision[] = [];
     let shown: AttestationDisplay | null = null;
     const title = (d: string) => `Enclave attestation — ${d}`;
-    for (const k of keys) {
-      const owner = cat.get(k)!.owner;
-      const side = this.#owners.get(owner);
-      if (!side?.holds(k)) {
-        decisions.push({
-          owner,
-          dataset: k,
-          outcome: "refused",
-          code: "NOT_FOUND",
-          check: null,
-          reason:
-            "the owner holds no copy in this kernel (owner state is in memory only): the owner re-attaches it with enclaveUpload (same rows)",
-        });
-        continue;
+    try {
+      for (const k of keys) {
+        const owner = cat.get(k)!.owner;
+        const side = this.#owners.get(owner);
+        if (!side?.holds(k)) {
+          decisions.push({
+            owner,
+            dataset: k,
+            outcome: "refused",
+            code: "NOT_FOUND",
+            check: null,
+            reason:
+              "the owner holds no copy in this kernel (owner state is in memory only): the owner re-attaches it with enclaveUpload (same rows)",
+          });
+          continue;
+        }
+        expected = ownerExpects(k, side.ownRule(k) ?? null);
+        shownExpected ??= expected;
+        const enc = side.protect(k, expected, purpose, rng);
+        if ("refused" in enc) {
+          decisions.push({ owner, dataset: k, outcome: "refused", code: "KEY_RELEASE_DENIED", check: "purpose", reason: enc.refused });
+          continue;
+        }
+        op.ciphertexts.set(k, enc);
+        const nonce = side.challenge(rng);
+        // the operator relays the document to the owner (a misbehaving relay may rewrite it)
+        const made = await enclave.attest(nonce, { purpose, userData: `${room.roomId}|${k}` });
+        const doc = op.relayFilter?.document ? op.relayFilter.document(made) : made;
+        op.documents.push(doc);
+        try {
+          const grant = side.releaseKey(
+            { datasetId: enc.datasetId, document: doc, nonce, recipientPublicKey: enclave.channelPublicKey },
+            rng,
+          );
+          op.sealedKeys.push({
+            datasetId: grant.datasetId,
+            ephemeralPublicKey: grant.sealedKey.ephemeralPublicKey,
+            ciphertextBytes: grant.sealedKey.ciphertext.length,
+          });
+          // ... and the grant back to the enclave: sealed to the attested key, opened only inside
+          await enclave.acceptKey(op.relayFilter?.grant ? op.relayFilter.grant(grant) : grant);
+          decisions.push({ owner, dataset: k, outcome: "released", code: null, check: null, reason: null });
+          shown ??= attestationDisplay(
+            doc,
+            { grantedTo: k },
+            { title: title(`${owner} released the key for ${k}`), rngStamp: rngStamp(rng) },
+          );
+        } catch (e) {
+          if (!isCleanRoomError(e)) throw e;
+          decisions.push({
+            owner,
+            dataset: k,
+            outcome: "refused",
+            code: e.code,
+            check: (e.details.check as string) ?? null,
+            reason: (e.details.reason as string) ?? e.message,
+          });
+          if (!shown || shown.keyRelease.outcome === "released")
+            shown = attestationDisplay(doc, { error: e }, { title: title(`${owner} refused the key for ${k}`), rngStamp: rngStamp(rng) });
+        }
       }
-      expected = ownerExpects(k, side.ownRule(k) ?? null);
-      shownExpected ??= expected;
-      const enc = side.protect(k, expected, purpose, rng);
-      if ("refused" in enc) {
-        decisions.push({ owner, dataset: k, outcome: "refused", code: "KEY_RELEASE_DENIED", check: "purpose", reason: enc.refused });
-        continue;
-      }
-      op.ciphertexts.set(k, enc);
-      const nonce = side.challenge(rng);
-      const doc = enclave.attest(nonce, { purpose, userData: `${room.roomId}|${k}` });
-      op.documents.push(doc);
-      try {
-        const grant = side.releaseKey(
-          { datasetId: enc.datasetId, document: doc, nonce, recipientPublicKey: enclave.channelPublicKey },
-          rng,
-        );
-        op.sealedKeys.push({
-          datasetId: grant.datasetId,
-          ephemeralPublicKey: grant.sealedKey.ephemeralPublicKey,
-          ciphertextBytes: grant.sealedKey.ciphertext.length,
-        });
-        enclave.acceptKey(grant);
-        decisions.push({ owner, dataset: k, outcome: "released", code: null, check: null, reason: null });
-        shown ??= attestationDisplay(
-          doc,
-          { grantedTo: k },
-          { title: title(`${owner} released the key for ${k}`), rngStamp: rngStamp(rng) },
-        );
-      } catch (e) {
-        if (!isCleanRoomError(e)) throw e;
-        decisions.push({
-          owner,
-          dataset: k,
-          outcome: "refused",
-          code: e.code,
-          check: (e.details.check as string) ?? null,
-          reason: (e.details.reason as string) ?? e.message,
-        });
-        if (!shown || shown.keyRelease.outcome === "released")
-          shown = attestationDisplay(doc, { error: e }, { title: title(`${owner} refused the key for ${k}`), rngStamp: rngStamp(rng) });
-      }
+    } catch (e) {
+      // the enclave failed mid-attestation (e.g. its process died): nothing was released to a live enclave
+      enclave.terminate();
+      throw e;
     }
     const ok = decisions.every((d) => d.outcome === "released");
     // every owner's key-release decision is audited, granted or refused (a refused attestation
@@ -251,7 +256,7 @@ export class EnclaveMode {
       imageSha384: m.imageSha384,
       ownersExpectImageSha384: shownExpected ?? expected,
       ownersPin: pin,
-      rootPublicKeyHex: op.root.publicKeyHex,
+      rootPublicKeyHex: op.rootPublicKeyHex,
       pcrs: { ...m.pcrs },
       debug: enclave.debug,
       purpose,
@@ -300,18 +305,19 @@ export class EnclaveMode {
           );
       },
       planNote: "from metadata; recompiled inside the enclave",
-      acquire: (q) => {
+      acquire: async (q) => {
         const ids = q.datasets;
         const cur = op.enclave;
         const measuredRules = (cur?.config.rules ?? {}) as { [k: string]: JsonValue };
         const needsAttest =
           !cur ||
+          !cur.alive ||
           op.purpose !== q.purpose ||
           !cur.approvedTemplateHashes.includes(q.templateHash) ||
           ids.some((k) => !cur.view().keysHeld.some((h) => h.datasetId === op.ciphertexts.get(k)?.datasetId)) ||
           ids.some((k) => canonicalJson(measuredRules[k] ?? null) !== canonicalJson(JSON.parse(JSON.stringify(cat.get(k)!.rule ?? null))));
         if (!needsAttest) return null;
-        const att = this.attest({ purpose: q.purpose, datasets: ids });
+        const att = await this.attest({ purpose: q.purpose, datasets: ids });
         if (!att.ok) {
           const bad = att.owners.find((o) => o.outcome === "refused")!;
           throw new CleanRoomError(
@@ -336,12 +342,19 @@ export class EnclaveMode {
             }),
           ) as never,
         };
-        const run = await enclave.runAsync({
-          datasets: Object.fromEntries(ids.map((k) => [k, op.ciphertexts.get(k)!])),
-          templateHash: q.templateHash,
-          params: qp as unknown as JsonValue,
-          purpose: q.purpose,
-        });
+        let run;
+        try {
+          run = await enclave.runAsync({
+            datasets: Object.fromEntries(ids.map((k) => [k, op.ciphertexts.get(k)!])),
+            templateHash: q.templateHash,
+            params: qp as unknown as JsonValue,
+            purpose: q.purpose,
+          });
+        } catch (e) {
+          // a dead enclave (its process killed mid-query) is forgotten: the next query attests a new one
+          if (!enclave.alive && op.enclave === enclave) op.enclave = null;
+          throw e;
+        }
         op.outputs.push(run.output);
         const owners =
           att?.owners ??

@@ -54,7 +54,7 @@ export interface QueryExecutor<Keys, Extra extends object> {
   checkPlan(prep: PreparedQuery, template: Template): void;
   readonly planNote?: string;
   /** Key acquisition, BEFORE the charge: throw a CleanRoomError to refuse (nothing charged). */
-  acquire(q: Omit<RoadQuery, "charged">): Keys;
+  acquire(q: Omit<RoadQuery, "charged">): Keys | Promise<Keys>;
   /** What the budget step reports after a successful charge. */
   chargeNote(keys: Keys): string;
   /** Execute → bound → noise → threshold; `where` names where it ran. */
@@ -130,7 +130,7 @@ export async function runQuery<K, X extends object>(
   const q = { template, templateHash: hash, prep, purpose, requester, datasets };
   let keys: K;
   try {
-    keys = executor.acquire(q);
+    keys = await executor.acquire(q);
   } catch (e) {
     record("refused", null, e);
     trace.skip("budget", "nothing charged: the owners refused before any budget was spent");

@@ -45,10 +45,13 @@ const AttestInput = z.strictObject({
  * release (AWS Nitro Enclaves + KMS condition keys, simulated).
  *
  * @example
- * attestEnclave(lab, { purpose: "measurement" }).owners              // each owner: released
- * attestEnclave(lab, { purpose: "measurement", tamper: "code" }).ok  // false: ATTESTATION_MEASUREMENT
+ * (await attestEnclave(lab, { purpose: "measurement" })).owners              // each owner: released
+ * (await attestEnclave(lab, { purpose: "measurement", tamper: "code" })).ok  // false: ATTESTATION_MEASUREMENT
+ *
+ * Async: with `openLab({ enclave: "process" })` the enclave is a new OS process. A refusal at
+ * the door is a rejected promise, with no side effect.
  */
-export function attestEnclave(
+export async function attestEnclave(
   lab: Lab,
   input: {
     purpose: string;
@@ -57,7 +60,7 @@ export function attestEnclave(
     datasets?: readonly string[];
     ownersPin?: "ownImage" | "operatorClaim";
   },
-): EnclaveAttestation {
+): Promise<EnclaveAttestation> {
   const l = requireLab(lab, "attestEnclave");
   return attestInRoom(l, parseAtDoor(AttestInput, input, "input"));
 }
