@@ -176,7 +176,7 @@ upload(lab, { party: advertiser, name: "exposures_tee", rows: match.joinedA, sea
 upload(lab, { party: retailer, name: "purchases_tee", rows: match.joinedB, sealing: "enclave", schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases });
 const teeT = liftTemplate({ advertiser: "advertiser", retailer: "retailer", exposures: "exposures_tee", purchases: "purchases_tee", epsilonPerAggregate: "0.5" });
 approveTemplate(lab, { template: teeT, party: advertiser, executor: "enclave" }); approveTemplate(lab, { template: teeT, party: retailer, executor: "enclave" });
-const attested = attestEnclave(lab, { purpose: "measurement" });
+const attested = await attestEnclave(lab, { purpose: "measurement" });
 attested
 """)
 
@@ -260,7 +260,7 @@ code(r"""
 const views = enclaveRoomViews(lab);
 console.table(views.operatorView.attempts);
 console.log(`operator saw plaintext: ${views.operatorView.plaintextSeen}`);
-const r3 = attestEnclave(lab, { purpose: "measurement", tamper: "code" });
+const r3 = await attestEnclave(lab, { purpose: "measurement", tamper: "code" });
 console.table(r3.owners.map((o) => ({ owner: o.owner, dataset: o.dataset, outcome: o.outcome, code: o.code ?? "", check: o.check ?? "" })));
 r3
 """)
