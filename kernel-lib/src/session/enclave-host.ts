@@ -25,7 +25,7 @@ import { CleanRoomError, isCleanRoomError } from "../errors.js";
 import { makeRng, seededRng } from "../rng.js";
 import { fromHex } from "../crypto/primitives.js";
 import { SimulatedHardwareRoot, type EnclaveInstance, type EnclaveRunRequest } from "../enclave/enclave.js";
-import type { KeyReleaseGrant } from "../enclave/keyRelease.js";
+import type { EncryptedDataset, KeyReleaseGrant } from "../enclave/keyRelease.js";
 import { listen } from "../transport/socket.js";
 import { secureTransport } from "../transport/secure.js";
 import { ENCLAVE_DEPENDENCIES, enclaveRoomWorkload, tamperedEnclaveRoomWorkload } from "../enclave-room-workload.js";
@@ -64,6 +64,8 @@ export async function serveEnclave(boot: HostBootstrap, emit: (o: { [k: string]:
   await l.close();
   const t = await secureTransport(raw, "responder", { rng: rng.fork("channel") });
   let enclave: EnclaveInstance | null = null;
+  /** Ciphertexts received (owner-protected; useless without the released keys), by KMS dataset id. */
+  const held = new Map<string, EncryptedDataset>();
   const need = (): EnclaveInstance => {
     if (!enclave)
       throw new CleanRoomError("STATE_INVALID", `"enclave" expected a launched enclave (send launch first)`, { field: "enclave" });
@@ -118,7 +120,23 @@ export async function serveEnclave(boot: HostBootstrap, emit: (o: { [k: string]:
           reply = { view: need().view() };
           break;
         case "run": {
-          const run = await need().runAsync(body.req as EnclaveRunRequest);
+          const req = body.req as EnclaveRunRequest;
+          if (typeof req !== "object" || req === null || typeof req.datasets !== "object" || req.datasets === null)
+            throw new CleanRoomError("INPUT_INVALID", `"req.datasets" expected { name: ciphertext | { datasetId, held: true } }`, {
+              field: "req.datasets",
+            });
+          // the operator names a ciphertext it sent before instead of sending it again
+          const datasets: Record<string, EncryptedDataset> = {};
+          for (const [k, d] of Object.entries(req.datasets as Record<string, EncryptedDataset | { datasetId: string; held: true }>)) {
+            const known = "held" in d ? held.get(d.datasetId) : undefined;
+            if ("held" in d && !known)
+              throw new CleanRoomError("STATE_INVALID", `"req.datasets.${k}" expected a ciphertext this enclave holds`, {
+                field: `req.datasets.${k}`,
+              });
+            datasets[k] = known ?? (d as EncryptedDataset);
+          }
+          const run = await need().runAsync({ ...req, datasets });
+          for (const d of Object.values(datasets)) held.set(d.datasetId, d);
           reply = { run, view: need().view() };
           break;
         }

@@ -207,6 +207,7 @@ export function processLauncher(labId: string, rootSecret: Uint8Array, relay: Re
       }
       moduleId = l.moduleId;
       let view = l.view;
+      const shipped = new Set<string>();
       const h: EnclaveHandle = {
         moduleId: l.moduleId,
         measurement: l.measurement,
@@ -225,7 +226,12 @@ export function processLauncher(labId: string, rootSecret: Uint8Array, relay: Re
           view = (await call<{ view: EnclaveView }>("acceptKey", { grant })).view;
         },
         runAsync: async (r) => {
-          const out = await call<{ run: EnclaveRunResult; view: EnclaveView }>("run", { req: r });
+          // a ciphertext the process already holds is named, not sent again (its AAD binds the id)
+          const datasets = Object.fromEntries(
+            Object.entries(r.datasets).map(([k, d]) => [k, shipped.has(d.datasetId) ? { datasetId: d.datasetId, held: true } : d]),
+          );
+          const out = await call<{ run: EnclaveRunResult; view: EnclaveView }>("run", { req: { ...r, datasets } });
+          for (const d of Object.values(r.datasets)) shipped.add(d.datasetId);
           view = out.view;
           return out.run;
         },
