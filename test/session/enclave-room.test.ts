@@ -312,7 +312,7 @@ for (const host of ["in-process", "process"] as const)
       },
     );
 
-    it("owners release keys by their own tags, deny included: a column that denies the purpose keeps that owner's key, whatever the operator asks", async () => {
+    it("owners release keys by their own tags, deny included: a column denying the purpose keeps that owner's key, whatever is asked", async () => {
       const lab = open({ store: ":memory:", rng: { seed: "e11" } });
       enclaveUpload(lab, lab.party("advertiser"), "exposures", exposures, {
         schema: schemas.exposures,
