@@ -342,3 +342,56 @@ describe("the enclave in its own OS process", () => {
     expect(isCleanRoomError(caught) && caught.details.field).toBe("options.enclave");
   });
 });
+
+describe("enclave process cleanup", () => {
+  it("kill -9 of the lab's own process: its enclave process exits too (its stdin and its link close)", async () => {
+    const { spawn } = await import("node:child_process");
+    const path = await import("node:path");
+    const root = path.resolve(__dirname, "../..");
+    const script = `
+      const d = (p) => require(${JSON.stringify(root)} + "/kernel-lib/dist/" + p);
+      const { openLab } = d("session.js");
+      const { enclaveUpload, approveEnclaveTemplate, attestEnclave } = d("enclave-room.js");
+      const { liftRules, liftSchemas, liftTemplate } = d("cleanroom/templates/lift.js");
+      const { generateStudy } = d("datasets/study.js");
+      const { normalizeEmail } = d("identity/normalize.js");
+      const keyed = (rows) => rows.flatMap(({ email, ...rest }) => {
+        const n = normalizeEmail(email);
+        return n.ok ? [{ ...rest, join_key: "jk:" + n.value }] : [];
+      });
+      const st = generateStudy({ seed: "orphan", advertiserRows: 300, overlap: 0.7, holdoutShare: 0.3, baseConversionRate: 0.1, liftPct: 40 });
+      const lab = openLab({ store: ":memory:", rng: { seed: "orphan" }, enclave: "process" });
+      const s = liftSchemas(), r = liftRules(20);
+      enclaveUpload(lab, lab.party("advertiser"), "exposures", keyed(st.exposures), { schema: s.exposures, purposes: ["measurement"], rule: r.exposures });
+      enclaveUpload(lab, lab.party("retailer"), "purchases", keyed(st.purchases), { schema: s.purchases, purposes: ["measurement"], rule: r.purchases });
+      const t = liftTemplate({ advertiser: "advertiser", retailer: "retailer", threshold: 20 });
+      for (const p of ["advertiser", "retailer"]) approveEnclaveTemplate(lab, t, p);
+      attestEnclave(lab, { purpose: "measurement" }).then((a) => {
+        const { internals } = d("session/lab.js");
+        console.log(JSON.stringify({ ok: a.ok, enclavePid: internals(lab).enclave().operator.enclave.pid }));
+      }, (e) => { console.log(JSON.stringify({ error: String(e && e.message) })); });
+      setInterval(() => {}, 1000);
+    `;
+    const parent = spawn(process.execPath, ["-e", script], { stdio: ["ignore", "pipe", "pipe"] });
+    try {
+      const line = await new Promise<string>((resolve, reject) => {
+        let buf = "";
+        parent.stdout!.on("data", (d: Buffer) => {
+          buf += d.toString();
+          if (buf.includes("\n")) resolve(buf.split("\n")[0]!);
+        });
+        let err = "";
+        parent.stderr!.on("data", (d: Buffer) => void (err += d.toString()));
+        parent.once("exit", (c) => reject(new Error(`lab process exited ${c}: ${err.slice(-600)}`)));
+      });
+      const out = JSON.parse(line) as { ok?: boolean; enclavePid?: number; error?: string };
+      expect(out.error).toBeUndefined();
+      expect(out.ok).toBe(true);
+      expect(typeof out.enclavePid).toBe("number");
+      process.kill(parent.pid!, "SIGKILL");
+      expect(await gone(out.enclavePid!)).toBe(true);
+    } finally {
+      if (parent.exitCode === null && parent.signalCode === null) parent.kill("SIGKILL");
+    }
+  });
+});

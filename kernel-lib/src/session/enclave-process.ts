@@ -78,7 +78,22 @@ export function processLauncher(labId: string, rootSecret: Uint8Array, relay: Re
   return {
     host: "process",
     rootPublicKeyHex: hex(ed25519.getPublicKey(secret)),
-    publishedCode: () => (code ??= publishedCode(createRequire(ENCLAVE_HOST_WORKLOAD)(ENCLAVE_HOST_WORKLOAD))),
+    publishedCode: () => {
+      if (code) return code;
+      let mod;
+      try {
+        mod = createRequire(ENCLAVE_HOST_WORKLOAD)(ENCLAVE_HOST_WORKLOAD);
+      } catch {
+        throw new CleanRoomError(
+          "STATE_INVALID",
+          `"enclave" expected the built library (kernel-lib/dist) that an enclave process runs: build first`,
+          {
+            field: "enclave",
+          },
+        );
+      }
+      return (code = publishedCode(mod));
+    },
     async launch(req, rng) {
       const boot: HostBootstrap = {
         labId,
