@@ -199,6 +199,7 @@ describe("the enclave in its own OS process", () => {
     const lab = setUp("process", "wire");
     const wire: Buffer[] = [];
     op(lab).relay.via = await recordingProxy(wire);
+    op(lab).relay.record = true;
     const r = await enclaveQuery(lab, { template: T, ...REQ });
     expect(r.rows.length).toBeGreaterThan(0);
     const raw = Buffer.concat(wire);
@@ -212,6 +213,7 @@ describe("the enclave in its own OS process", () => {
 
     // positive control: owners pin the operator's claim, a one-byte-changed workload gets the keys and echoes rows
     const leaky = setUp("process", "wire-off");
+    op(leaky).relay.record = true;
     const off = await attestEnclave(leaky, { purpose: "measurement", tamper: "code", ownersPin: "operatorClaim" });
     expect(off.ok).toBe(true);
     await enclaveQuery(leaky, { template: T, ...REQ });
@@ -226,6 +228,7 @@ describe("the enclave in its own OS process", () => {
 
   it("the operator holds no key that opens owner data (its reachable state and relay log); positive control: the scan finds a planted key", async () => {
     const lab = setUp("process", "keys");
+    op(lab).relay.record = true;
     await enclaveQuery(lab, { template: T, ...REQ });
     const o = op(lab);
     const targets = [...o.ciphertexts.values()];
@@ -277,7 +280,27 @@ describe("the enclave in its own OS process", () => {
     expect(ok.charged).not.toBeNull();
   });
 
-  it("a modified workload (different measurement) is refused; with the defence off it would get the keys", async () => {
+  it("a relay that swaps a byte of a sealed key grant: the enclave cannot open it, no key is held, nothing charged", async () => {
+    const lab = setUp("process", "grant", [TN]);
+    const before = spent(lab);
+    op(lab).relayFilter = {
+      grant: (g) => {
+        const c = Buffer.from(g.sealedKey.ciphertext, "base64");
+        c[0]! ^= 1;
+        return { ...g, sealedKey: { ...g.sealedKey, ciphertext: c.toString("base64") } };
+      },
+    };
+    const att = await attestEnclave(lab, { purpose: "measurement" });
+    expect(att.ok).toBe(false);
+    expect(att.owners.every((x) => x.outcome === "refused")).toBe(true);
+    expect(op(lab).enclave).toBeNull();
+    const e = await refusal(enclaveQuery(lab, { template: TN, ...REQ }));
+    expect(e.details.field).toBe("enclave");
+    expect(spent(lab)).toEqual(before);
+    expect(lab.audit().verification.ok).toBe(true);
+  });
+
+  it("a modified workload (different measurement) is refused on measurement by both owners", async () => {
     const lab = setUp("process", "code");
     const on = await attestEnclave(lab, { purpose: "measurement", tamper: "code" });
     expect(on.ok).toBe(false);

@@ -43,13 +43,20 @@ export const ENCLAVE_HOST_WORKLOAD = path.resolve(__dirname, "../../dist/enclave
 export interface RelayEntry {
   dir: "to-enclave" | "from-enclave";
   kind: string;
-  /** The envelope's JSON. */
-  json: string;
+  /** Size of the envelope's JSON. */
+  bytes: number;
+  /** The envelope's JSON, when `relay.record` is on (it holds the ciphertexts again: off by default). */
+  json: string | null;
 }
+
+/** How many entries `relay.log` keeps (the oldest are dropped). */
+export const RELAY_LOG_ENTRIES = 256;
 
 /** The operator's relay: its log and the test seams. */
 export interface Relay {
   readonly log: RelayEntry[];
+  /** Keep each envelope's JSON in the log (tests and audits scan it); default off. */
+  record?: boolean;
   /** Connect through this port instead (given the enclave's port); tests put a recording proxy there. */
   via?: (enclavePort: number) => Promise<number>;
   /** Called after each request to the enclave process left (kind, pid). */
@@ -159,8 +166,11 @@ export function processLauncher(labId: string, rootSecret: Uint8Array, relay: Re
       }
       const transport = t;
       let moduleId = `enclave process ${pid}`;
-      const record = (dir: RelayEntry["dir"], env: Envelope | { kind: string; body: unknown }) =>
-        relay.log.push({ dir, kind: env.kind, json: JSON.stringify(env) });
+      const record = (dir: RelayEntry["dir"], env: Envelope | { kind: string; body: unknown }) => {
+        const json = JSON.stringify(env);
+        relay.log.push({ dir, kind: env.kind, bytes: json.length, json: relay.record ? json : null });
+        if (relay.log.length > RELAY_LOG_ENTRIES) relay.log.splice(0, relay.log.length - RELAY_LOG_ENTRIES);
+      };
       let queue: Promise<unknown> = Promise.resolve();
       const call = <T>(kind: string, body: unknown): Promise<T> => {
         const p = queue.then(async () => {
