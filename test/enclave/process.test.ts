@@ -50,8 +50,8 @@ afterEach(() => {
   for (const p of proxies.splice(0)) p.close();
 });
 
-function setUp(host: "in-process" | "process", seed: string, templates = [T], epsilon = 5): Lab {
-  const lab = openLab({ store: ":memory:", rng: { seed }, budget: { epsilon }, enclave: host });
+function setUp(host: "in-process" | "process", seed: string, templates = [T], epsilon = 5, engine: "arquero" | "duckdb" = "arquero"): Lab {
+  const lab = openLab({ store: ":memory:", rng: { seed }, budget: { epsilon }, enclave: host, engine });
   labs.push(lab);
   enclaveUpload(lab, lab.party("advertiser"), "exposures", exposures, {
     schema: schemas.exposures,
@@ -183,6 +183,17 @@ describe("the enclave in its own OS process", () => {
     expect(cur.pid).not.toBe(process.pid);
     expect(() => process.kill(cur.pid!, 0)).not.toThrow(); // alive, its own pid
     expect(op(inproc).enclave!.pid).toBeNull();
+  });
+
+  it("the DuckDB engine inside an enclave (process or in-process) releases the same rows as arquero", async () => {
+    const a = await enclaveQuery(setUp("in-process", "duck"), { template: T, ...REQ });
+    const lab = setUp("process", "duck", [T], 5, "duckdb");
+    const b = await enclaveQuery(lab, { template: T, ...REQ });
+    expect(b.trace.find((s) => s.step === "execute")?.reason).toMatch(/duckdb/);
+    expect(b.rows.length).toBeGreaterThan(0);
+    expect(b.rows).toEqual(a.rows);
+    const c = await enclaveQuery(setUp("in-process", "duck", [T], 5, "duckdb"), { template: T, ...REQ });
+    expect(c.rows).toEqual(a.rows);
   });
 
   it("a noised query charges the same in both hosts", async () => {
