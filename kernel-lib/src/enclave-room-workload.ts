@@ -29,7 +29,6 @@ import { executeQuery } from "./cleanroom/query.js";
 import { releaseResult } from "./cleanroom/release.js";
 import { fingerprintTable, type DatasetSchema, type Table } from "./cleanroom/dataset.js";
 import { ArqueroEngine } from "./cleanroom/engine.js";
-import { DuckDbEngine } from "./cleanroom/duckdb.js";
 import type { AnalysisRule } from "./cleanroom/rules.js";
 
 /** Catalog metadata of one input, as planned by the operator (no values). */
@@ -101,7 +100,8 @@ export async function runInsideEnclave(w: WorkloadInput, echoRows: number): Prom
   const params = validateParams(template, p.params);
   const plan = compilePlan(template, params, ctx, { withUnits: false });
   const fingerprints = Object.fromEntries(Object.entries(p.inputs).map(([id, m]) => [id, m.fingerprint]));
-  const engine = w.config.engine === "duckdb" ? new DuckDbEngine() : new ArqueroEngine();
+  // DuckDB's native module is loaded only when the measured config asks for it (an enclave process starts faster)
+  const engine = w.config.engine === "duckdb" ? new (await import("./cleanroom/duckdb.js")).DuckDbEngine() : new ArqueroEngine();
   const result = await executeQuery(
     { template, templateHash: w.templateHash, checked, params, plan, cost: templateCost(template, params), fingerprints, tables },
     { engine, rng: w.rng },
@@ -146,8 +146,8 @@ export function enclaveRoomImage(
   engineName: string,
   approvedTemplateHashes: string[],
   rules: { [datasetKey: string]: AnalysisRule | null } = {},
+  code: PublishedCode = publishedCode(),
 ): EnclaveImage {
-  const src = (f: unknown) => Function.prototype.toString.call(f);
   return {
     engine: enclaveEngine(engineName),
     approvedTemplateHashes,
@@ -156,7 +156,28 @@ export function enclaveRoomImage(
       release: "cleanroom-lab/release v1 (bound → noise → threshold)",
       rules: JSON.parse(JSON.stringify(rules)) as JsonValue,
     },
-    workloadCode: src(enclaveRoomWorkload),
-    dependencies: Object.fromEntries(Object.entries(ENCLAVE_DEPENDENCIES).map(([k, f]) => [k, src(f)])),
+    workloadCode: code.workloadCode,
+    dependencies: code.dependencies,
+  };
+}
+
+/** The source texts an image measures: the approved workload and its dependencies. */
+export interface PublishedCode {
+  workloadCode: string;
+  dependencies: { [name: string]: string };
+}
+
+/**
+ * The source texts of the approved workload and its dependencies, as `mod` (this module, or
+ * another build of it — e.g. the compiled one an enclave process runs) defines them.
+ * @example measureImage(enclaveRoomImage("arquero", hashes, rules, publishedCode())).imageSha384
+ */
+export function publishedCode(
+  mod: { enclaveRoomWorkload: unknown; ENCLAVE_DEPENDENCIES: { [k: string]: unknown } } = { enclaveRoomWorkload, ENCLAVE_DEPENDENCIES },
+): PublishedCode {
+  const src = (f: unknown) => Function.prototype.toString.call(f);
+  return {
+    workloadCode: src(mod.enclaveRoomWorkload),
+    dependencies: Object.fromEntries(Object.entries(mod.ENCLAVE_DEPENDENCIES).map(([k, f]) => [k, src(f)])),
   };
 }

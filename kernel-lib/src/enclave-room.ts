@@ -75,12 +75,12 @@ export function approveEnclaveTemplate(lab: Lab, template: unknown, by: Party | 
  * then a tampered enclave gets the keys (and its query output shows what it leaks).
  *
  * @example
- * attestEnclave(lab, { purpose: "measurement" }).owners   // each owner: released
- * attestEnclave(lab, { purpose: "measurement", tamper: "code" }).ok   // false: ATTESTATION_MEASUREMENT
+ * (await attestEnclave(lab, { purpose: "measurement" })).owners   // each owner: released
+ * (await attestEnclave(lab, { purpose: "measurement", tamper: "code" })).ok   // false: ATTESTATION_MEASUREMENT
  */
-export function attestEnclave(lab: Lab, opts: EnclaveAttestOptions): EnclaveAttestation {
+export async function attestEnclave(lab: Lab, opts: EnclaveAttestOptions): Promise<EnclaveAttestation> {
   if (typeof opts !== "object" || opts === null) invalid("opts", "{ purpose, tamper?, debug?, datasets? }", opts);
-  return attestationView(internals(lab).enclave().attest(opts));
+  return attestationView(await internals(lab).enclave().attest(opts));
 }
 
 /**
@@ -95,7 +95,7 @@ export async function attestEnclaveAsync(
   report?: (s: StepReport) => void,
 ): Promise<EnclaveAttestation> {
   if (typeof opts !== "object" || opts === null) invalid("opts", "{ purpose, tamper?, debug?, datasets? }", opts);
-  return attestationView(await runStepsAsync(internals(lab).enclave().attestSteps(opts), report));
+  return attestationView(await internals(lab).enclave().attest(opts, report));
 }
 
 /** Rows in the enclave-mode datasets an attestation would ask keys for (all of them by default). */

@@ -322,8 +322,38 @@ for (let i = 0; i < 3; i++) {
   plainMs.push(await time(() => cleanRoomQuery(plainLab, { template: tExact, ...REQ })));
   enclaveMs.push(await time(() => cleanRoomQuery(lab, { template: tExact, ...REQ, executor: "enclave" })));
 }
-const attestMs = await time(async () => attestEnclave(lab, { purpose: "measurement" }));
+const attestMs = await time(() => attestEnclave(lab, { purpose: "measurement" }));
 console.log(`lift — plain ${median(plainMs).toFixed(1)} ms, enclave ${median(enclaveMs).toFixed(1)} ms per query (×${(median(enclaveMs) / median(plainMs)).toFixed(2)}); attest + release both owners ${attestMs.toFixed(1)} ms once`);
+""")
+
+md(r"""
+## 8b · The enclave in its own OS process
+
+So far the "enclave" was an object in this kernel's process: isolation by private fields only. Open
+the room with `enclave: "process"` and each enclave is a separate OS process
+(`scripts/enclave-host.mjs`, its own memory) that the operator reaches over a socket on 127.0.0.1
+under the SecureChannel. The operator only relays: the owners' challenges, the signed attestation
+document, the key grants (sealed to the enclave's attested X25519 key, opened only inside that
+process), the owner-protected ciphertexts and the released result. The process measures the code
+it loaded itself; the owners compute the image from the same published build and pin it. What it
+still is not: separate hardware — same machine, same OS user, and a simulated hardware root.
+""")
+
+code(r"""
+const procLab = openLab({ store: ":memory:", room: "tee-process", rng: { seed: "nb04" }, budget: { epsilon: 6 }, enclave: "process" });
+for (const p of ["advertiser", "retailer"]) addParty(procLab, { party: p });
+upload(procLab, { party: "advertiser", name: "exposures", rows: m.joinedA, sealing: "enclave", schema: schemas.exposures, purposes: ["measurement"], rule: rules.exposures });
+upload(procLab, { party: "retailer", name: "purchases", rows: m.joinedB, sealing: "enclave", schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases });
+declarePurpose(procLab, { party: "advertiser", analyst: "bo", purpose: "measurement", justification: "campaign lift inside the enclave process" });
+for (const p of ["advertiser", "retailer"]) approveTemplate(procLab, { template: tExact, party: p, executor: "enclave" });
+const procAtt = await attestEnclave(procLab, { purpose: "measurement" });
+const inProcess = await cleanRoomQuery(procLab, { template: tExact, ...REQ, executor: "enclave" });
+const sameAsInside = JSON.stringify(canon(inProcess.rows)) === JSON.stringify(canon(inside.rows));
+console.log(`enclave ${procAtt.moduleId}: owners ${procAtt.owners.map((o) => `${o.owner} ${o.outcome}`).join(", ")}`);
+console.log(`rows from the enclave process: ${inProcess.rows.length}, identical to the in-process enclave's: ${sameAsInside}`);
+const procRefused = await attestEnclave(procLab, { purpose: "measurement", tamper: "code" });
+console.log(`an enclave process started with the one-byte-changed workload: ${procRefused.owners.map((o) => o.code).join(", ")}`);
+procLab.close(); // stops the enclave process
 """)
 
 md(r"""
@@ -358,6 +388,8 @@ check(["replay", "nonce", "stale", "debug", "mitmKey", "mitmEdit", "mitmGrant", 
   "replay, wrong nonce, stale, debug, both MITM variants, a kept grant, wrong purpose, foreign root and changed code are all refused");
 check(sc.replay.code === "ATTESTATION_REPLAY" && sc.nonce.code === "ATTESTATION_NONCE" && sc.mitmKey.code === "ATTESTATION_KEY_MISMATCH", "each refusal names its check");
 check(sameRows && inside.rows.length > 0, "the enclave releases exactly the plain path's rows");
+check(procAtt.ok && sameAsInside, "an enclave in its own OS process gets the keys after attestation and releases the same rows");
+check(!procRefused.ok && procRefused.owners.every((o) => o.code === "ATTESTATION_MEASUREMENT"), "an enclave process running changed code is refused on measurement");
 check(noised.charged !== null && noised.noise !== null, "a noised enclave query is charged to the budget");
 check(!wrongPurpose.ok && wrongPurpose.owners.every((o) => o.code === "ATTESTATION_PURPOSE"), "a purpose outside the data's tags is refused by the owners' verifiers");
 check(views.operatorView.plaintextSeen === false && leaked === 0, "the operator holds no plaintext (no join key in anything it holds)");

@@ -16,8 +16,10 @@
  *               enclave costs no budget), execution + release INSIDE the enclave.
  *
  * Threat model: see session/data-owner.ts (owners) and session/enclave-operator.ts (operator).
- * Everything runs in one JS process; isolation is by object boundaries (#private fields),
- * not hardware. Key material is drawn from forks of the lab's Rng: in seeded teaching mode it
+ * By default everything runs in one JS process; isolation is by object boundaries (#private
+ * fields), not hardware. With `openLab({ enclave: "process" })` each enclave is its own OS
+ * process (session/enclave-process.ts, enclave-host.ts) and the operator only relays
+ * documents and ciphertext to it; the owners stay in the lab's process. Key material is drawn from forks of the lab's Rng: in seeded teaching mode it
  * is reproducible from the seed — not private, by design. Templates with a difference check
  * are refused (the difference history lives outside the enclave).
  */
@@ -30,19 +32,13 @@ import type { ApprovalStatus } from "../cleanroom/approvals.js";
 import { labelForColumns, tagDataset } from "../purpose/labels.js";
 import { canonicalJson, measureImage, sha384Hex, type JsonValue } from "../enclave/measurement.js";
 import { attestationDisplay, type AttestationDisplay } from "../enclave/report.js";
-import {
-  ENCLAVE_DEPENDENCIES,
-  enclaveRoomImage,
-  enclaveRoomWorkload,
-  tamperedEnclaveRoomWorkload,
-  type EnclaveQueryParams,
-} from "../enclave-room-workload.js";
+import { enclaveRoomImage, type EnclaveQueryParams } from "../enclave-room-workload.js";
 import type { Room, Sealing, ValidatedUpload } from "./room.js";
 import type { QueryExecutor } from "./road.js";
 import { DataOwner } from "./data-owner.js";
-import { runSteps, type Steps } from "../steps.js";
 import { EnclaveOperator } from "./enclave-operator.js";
 import type { EnclaveAttestation, EnclaveAttestOptions, EnclaveQueryExtra, EnclaveUploadReceipt, OwnerDecision } from "./enclave-types.js";
+import type { StepReport } from "../steps.js";
 
 /** The phases of an attestation, as a progress bar shows them. */
 export const LAUNCH_PHASE = "launch and measure";
@@ -61,8 +57,7 @@ export class EnclaveMode {
 
   #owner(name: string): DataOwner {
     let o = this.#owners.get(name);
-    if (!o)
-      this.#owners.set(name, (o = new DataOwner(name, this.operator.root.publicKeyHex, this.#room.rng.fork(`owner-storage:${name}`))));
+    if (!o) this.#owners.set(name, (o = new DataOwner(name, this.operator.rootPublicKeyHex, this.#room.rng.fork(`owner-storage:${name}`))));
     return o;
   }
 
@@ -127,19 +122,14 @@ export class EnclaveMode {
     return this.#room.approve(template, by, this.operator.planContext());
   }
 
-  /** Launch an enclave and run every owner's verifier + key-release policy (refusals as data). */
-  attest(opts: EnclaveAttestOptions): EnclaveAttestation {
-    return runSteps(this.attestSteps(opts));
-  }
-
   /**
-   * {@link EnclaveMode.attest} in steps: "launch and measure", then "key release" once per
-   * dataset (each owner protects its table for the image it expects, challenges the enclave,
-   * verifies the document and releases its key). What the operator keeps (ciphertexts,
-   * documents, sealed keys) and the current enclave are written only after the last step, so a
-   * caller yielding between steps never exposes a half-attested room.
+   * Launch an enclave and run every owner's verifier + key-release policy (refusals as data),
+   * reporting the phases ("launch and measure", then "verify and release keys" once per
+   * dataset) to `report`. What the operator keeps (ciphertexts, documents, sealed keys) and the
+   * current enclave are written only after the last owner has decided, so a caller awaiting
+   * between steps never sees a half-attested room.
    */
-  *attestSteps(opts: EnclaveAttestOptions): Steps<EnclaveAttestation> {
+  async attest(opts: EnclaveAttestOptions, report?: (s: StepReport) => void): Promise<EnclaveAttestation> {
     const room = this.#room;
     const op = this.operator;
     if (typeof opts !== "object" || opts === null) invalid("opts", "{ purpose, tamper?, debug?, datasets? }", opts);
@@ -160,96 +150,105 @@ export class EnclaveMode {
     // owner below recomputes the image with ITS OWN rule for its dataset, so a catalog edited to
     // weaken a rule (e.g. a lower threshold) yields an image that owner did not pin.
     const catalogRules = Object.fromEntries([...keys].sort().map((k) => [k, cat.get(k)!.rule ?? null]));
-    const image = enclaveRoomImage(room.engine.name, approved, catalogRules);
+    const code = op.launcher.publishedCode();
+    const image = enclaveRoomImage(room.engine.name, approved, catalogRules, code);
     // "template": the operator slips one template hash nobody approved into the image.
     const launched = tamper === "template" ? [...approved, sha384Hex("a template no data owner approved").slice(0, 64)] : approved;
-    const enclave = op.root.launch(
+    // In process mode this starts a new OS process: the host measures the code IT loaded.
+    const enclave = await op.launcher.launch(
       {
         engine: image.engine,
         approvedTemplateHashes: launched,
         config: image.config,
-        workload: tamper === "code" ? tamperedEnclaveRoomWorkload : enclaveRoomWorkload,
-        dependencies: ENCLAVE_DEPENDENCIES,
+        workload: tamper === "code" ? "tampered" : "approved",
         debug: tamper === "debug" || opts.debug === true,
       },
       rng,
     );
-    yield { phase: LAUNCH_PHASE, done: 1, total: 1 };
-    // the operator's records of this attestation, kept once it is over (see attestSteps)
-    const ciphertexts: [string, Parameters<typeof op.ciphertexts.set>[1]][] = [];
-    const documents: typeof op.documents = [];
-    const sealedKeys: typeof op.sealedKeys = [];
     // Each owner computes the image it expects from the approved hashes and the published code.
     // Defence OFF ("operatorClaim"): owners pin whatever image the operator says it launched.
     const ownerExpects = (k: string, own: AnalysisRule | null): string =>
       pin === "ownImage"
-        ? measureImage(enclaveRoomImage(room.engine.name, approved, { ...catalogRules, [k]: own })).imageSha384
+        ? measureImage(enclaveRoomImage(room.engine.name, approved, { ...catalogRules, [k]: own }, code)).imageSha384
         : enclave.measurement.imageSha384;
+    report?.({ phase: LAUNCH_PHASE, done: 1, total: 1 });
+    const ciphertexts: [string, Parameters<typeof op.ciphertexts.set>[1]][] = [];
+    const documents: typeof op.documents = [];
+    const sealedKeys: typeof op.sealedKeys = [];
     let expected = pin === "ownImage" ? measureImage(image).imageSha384 : enclave.measurement.imageSha384;
     let shownExpected: string | null = null;
     const decisions: OwnerDecision[] = [];
     let shown: AttestationDisplay | null = null;
     const title = (d: string) => `Enclave attestation — ${d}`;
-    for (const [i, k] of keys.entries()) {
-      yield { phase: KEY_RELEASE_PHASE, done: i, total: keys.length };
-      const owner = cat.get(k)!.owner;
-      const side = this.#owners.get(owner);
-      if (!side?.holds(k)) {
-        decisions.push({
-          owner,
-          dataset: k,
-          outcome: "refused",
-          code: "NOT_FOUND",
-          check: null,
-          reason:
-            "the owner holds no copy in this kernel (owner state is in memory only): the owner re-attaches it with enclaveUpload (same rows)",
-        });
-        continue;
+    try {
+      for (const [i, k] of keys.entries()) {
+        report?.({ phase: KEY_RELEASE_PHASE, done: i, total: keys.length });
+        const owner = cat.get(k)!.owner;
+        const side = this.#owners.get(owner);
+        if (!side?.holds(k)) {
+          decisions.push({
+            owner,
+            dataset: k,
+            outcome: "refused",
+            code: "NOT_FOUND",
+            check: null,
+            reason:
+              "the owner holds no copy in this kernel (owner state is in memory only): the owner re-attaches it with enclaveUpload (same rows)",
+          });
+          continue;
+        }
+        expected = ownerExpects(k, side.ownRule(k) ?? null);
+        shownExpected ??= expected;
+        const enc = side.protect(k, expected, purpose, rng);
+        if ("refused" in enc) {
+          decisions.push({ owner, dataset: k, outcome: "refused", code: "KEY_RELEASE_DENIED", check: "purpose", reason: enc.refused });
+          continue;
+        }
+        ciphertexts.push([k, enc]);
+        const nonce = side.challenge(rng);
+        // the operator relays the document to the owner (a misbehaving relay may rewrite it)
+        const made = await enclave.attest(nonce, { purpose, userData: `${room.roomId}|${k}` });
+        const doc = op.relayFilter?.document ? op.relayFilter.document(made) : made;
+        documents.push(doc);
+        try {
+          const grant = side.releaseKey(
+            { datasetId: enc.datasetId, document: doc, nonce, recipientPublicKey: enclave.channelPublicKey },
+            rng,
+          );
+          sealedKeys.push({
+            datasetId: grant.datasetId,
+            ephemeralPublicKey: grant.sealedKey.ephemeralPublicKey,
+            ciphertextBytes: grant.sealedKey.ciphertext.length,
+          });
+          // ... and the grant back to the enclave: sealed to the attested key, opened only inside
+          await enclave.acceptKey(op.relayFilter?.grant ? op.relayFilter.grant(grant) : grant);
+          decisions.push({ owner, dataset: k, outcome: "released", code: null, check: null, reason: null });
+          shown ??= attestationDisplay(
+            doc,
+            { grantedTo: k },
+            { title: title(`${owner} released the key for ${k}`), rngStamp: rngStamp(rng) },
+          );
+        } catch (e) {
+          if (!isCleanRoomError(e)) throw e;
+          decisions.push({
+            owner,
+            dataset: k,
+            outcome: "refused",
+            code: e.code,
+            check: (e.details.check as string) ?? null,
+            reason: (e.details.reason as string) ?? e.message,
+          });
+          if (!shown || shown.keyRelease.outcome === "released")
+            shown = attestationDisplay(doc, { error: e }, { title: title(`${owner} refused the key for ${k}`), rngStamp: rngStamp(rng) });
+        }
       }
-      expected = ownerExpects(k, side.ownRule(k) ?? null);
-      shownExpected ??= expected;
-      const enc = side.protect(k, expected, purpose, rng);
-      if ("refused" in enc) {
-        decisions.push({ owner, dataset: k, outcome: "refused", code: "KEY_RELEASE_DENIED", check: "purpose", reason: enc.refused });
-        continue;
-      }
-      ciphertexts.push([k, enc]);
-      const nonce = side.challenge(rng);
-      const doc = enclave.attest(nonce, { purpose, userData: `${room.roomId}|${k}` });
-      documents.push(doc);
-      try {
-        const grant = side.releaseKey(
-          { datasetId: enc.datasetId, document: doc, nonce, recipientPublicKey: enclave.channelPublicKey },
-          rng,
-        );
-        sealedKeys.push({
-          datasetId: grant.datasetId,
-          ephemeralPublicKey: grant.sealedKey.ephemeralPublicKey,
-          ciphertextBytes: grant.sealedKey.ciphertext.length,
-        });
-        enclave.acceptKey(grant);
-        decisions.push({ owner, dataset: k, outcome: "released", code: null, check: null, reason: null });
-        shown ??= attestationDisplay(
-          doc,
-          { grantedTo: k },
-          { title: title(`${owner} released the key for ${k}`), rngStamp: rngStamp(rng) },
-        );
-      } catch (e) {
-        if (!isCleanRoomError(e)) throw e;
-        decisions.push({
-          owner,
-          dataset: k,
-          outcome: "refused",
-          code: e.code,
-          check: (e.details.check as string) ?? null,
-          reason: (e.details.reason as string) ?? e.message,
-        });
-        if (!shown || shown.keyRelease.outcome === "released")
-          shown = attestationDisplay(doc, { error: e }, { title: title(`${owner} refused the key for ${k}`), rngStamp: rngStamp(rng) });
-      }
+    } catch (e) {
+      // the enclave failed mid-attestation (e.g. its process died): nothing was released to a live enclave
+      enclave.terminate();
+      throw e;
     }
-    yield { phase: KEY_RELEASE_PHASE, done: keys.length, total: keys.length };
-    // no yield from here on: the operator's records and the current enclave change together
+    report?.({ phase: KEY_RELEASE_PHASE, done: keys.length, total: keys.length });
+    // no await from here on: the operator's records and the current enclave change together
     for (const [k, enc] of ciphertexts) op.ciphertexts.set(k, enc);
     op.documents.push(...documents);
     op.sealedKeys.push(...sealedKeys);
@@ -278,7 +277,7 @@ export class EnclaveMode {
       imageSha384: m.imageSha384,
       ownersExpectImageSha384: shownExpected ?? expected,
       ownersPin: pin,
-      rootPublicKeyHex: op.root.publicKeyHex,
+      rootPublicKeyHex: op.rootPublicKeyHex,
       pcrs: { ...m.pcrs },
       debug: enclave.debug,
       purpose,
@@ -327,18 +326,19 @@ export class EnclaveMode {
           );
       },
       planNote: "from metadata; recompiled inside the enclave",
-      acquire: (q) => {
+      acquire: async (q) => {
         const ids = q.datasets;
         const cur = op.enclave;
         const measuredRules = (cur?.config.rules ?? {}) as { [k: string]: JsonValue };
         const needsAttest =
           !cur ||
+          !cur.alive ||
           op.purpose !== q.purpose ||
           !cur.approvedTemplateHashes.includes(q.templateHash) ||
           ids.some((k) => !cur.view().keysHeld.some((h) => h.datasetId === op.ciphertexts.get(k)?.datasetId)) ||
           ids.some((k) => canonicalJson(measuredRules[k] ?? null) !== canonicalJson(JSON.parse(JSON.stringify(cat.get(k)!.rule ?? null))));
         if (!needsAttest) return null;
-        const att = this.attest({ purpose: q.purpose, datasets: ids });
+        const att = await this.attest({ purpose: q.purpose, datasets: ids });
         if (!att.ok) {
           const bad = att.owners.find((o) => o.outcome === "refused")!;
           throw new CleanRoomError(
@@ -363,12 +363,19 @@ export class EnclaveMode {
             }),
           ) as never,
         };
-        const run = await enclave.runAsync({
-          datasets: Object.fromEntries(ids.map((k) => [k, op.ciphertexts.get(k)!])),
-          templateHash: q.templateHash,
-          params: qp as unknown as JsonValue,
-          purpose: q.purpose,
-        });
+        let run;
+        try {
+          run = await enclave.runAsync({
+            datasets: Object.fromEntries(ids.map((k) => [k, op.ciphertexts.get(k)!])),
+            templateHash: q.templateHash,
+            params: qp as unknown as JsonValue,
+            purpose: q.purpose,
+          });
+        } catch (e) {
+          // a dead enclave (its process killed mid-query) is forgotten: the next query attests a new one
+          if (!enclave.alive && op.enclave === enclave) op.enclave = null;
+          throw e;
+        }
         op.outputs.push(run.output);
         const owners =
           att?.owners ??

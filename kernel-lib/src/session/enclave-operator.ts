@@ -10,7 +10,9 @@
  * an image they did not pin and refuse their keys (session/enclave-mode.ts).
  */
 import { aq } from "../cleanroom/arquero.js";
-import { SimulatedHardwareRoot, type EnclaveInstance } from "../enclave/enclave.js";
+import type { KeyReleaseGrant } from "../enclave/keyRelease.js";
+import { inProcessLauncher, type EnclaveHandle, type EnclaveLauncher } from "./enclave-handle.js";
+import { processLauncher, type Relay } from "./enclave-process.js";
 import type { EncryptedDataset } from "../enclave/keyRelease.js";
 import type { JsonValue } from "../enclave/measurement.js";
 import type { AttestationDocument } from "../enclave/document.js";
@@ -21,9 +23,26 @@ import type { Room } from "./room.js";
 /** One entry of the operator's enclave-mode catalog. */
 export type CatalogEntry = EnclaveInputMeta & { rows: number; purposes: string[] };
 
+/**
+ * A relay that misbehaves (tests, teaching): the operator may rewrite what it passes between
+ * the enclave and the owners. Owners must catch it (a tampered document fails verification; a
+ * tampered grant does not open inside the enclave).
+ */
+export interface RelayFilter {
+  document?: (doc: AttestationDocument) => AttestationDocument;
+  grant?: (grant: KeyReleaseGrant) => KeyReleaseGrant;
+}
+
 export class EnclaveOperator {
-  readonly root: SimulatedHardwareRoot;
-  enclave: EnclaveInstance | null = null;
+  /** Starts enclaves: in this process (default) or each as its own OS process (`openLab({ enclave: "process" })`). */
+  readonly launcher: EnclaveLauncher;
+  /** The hardware root public key the owners pin (hex). */
+  readonly rootPublicKeyHex: string;
+  /** What the operator relayed to/from an enclave process (the envelopes it sees), and the test seams. */
+  readonly relay: Relay = { log: [] };
+  /** A misbehaving relay (null: relays faithfully). */
+  relayFilter: RelayFilter | null = null;
+  enclave: EnclaveHandle | null = null;
   /** The purpose the current enclave was attested for. */
   purpose: string | null = null;
   /** KMS-protected ciphertexts by dataset key (what the current enclave was given). */
@@ -36,7 +55,11 @@ export class EnclaveOperator {
 
   constructor(room: Room) {
     this.#room = room;
-    this.root = SimulatedHardwareRoot.fromSecretKey(room.roomId, room.enclaveRootKey);
+    this.launcher =
+      room.enclaveHost === "process"
+        ? processLauncher(room.roomId, room.enclaveRootKey, this.relay)
+        : inProcessLauncher(room.roomId, room.enclaveRootKey);
+    this.rootPublicKeyHex = this.launcher.rootPublicKeyHex;
     room.db.exec(
       `CREATE TABLE IF NOT EXISTS enclave_datasets (room_id TEXT NOT NULL, key TEXT NOT NULL, meta_json TEXT NOT NULL, PRIMARY KEY (room_id, key))`,
     );
@@ -75,6 +98,12 @@ export class EnclaveOperator {
       },
       rule: (owner, name) => this.catalog().get(`${owner}/${name}`)?.rule ?? base.rule(owner, name),
     };
+  }
+
+  /** Stop the current enclave (its process, in process mode) — lab close. */
+  close(): void {
+    this.enclave = null;
+    this.launcher.close();
   }
 
   /** The plain path's planner (the operator trying to plan over an enclave-mode dataset). */

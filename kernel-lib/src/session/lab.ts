@@ -199,6 +199,7 @@ export class Lab {
 
   /** Close the database (the ledger stays on disk). */
   close(): void {
+    this.#enclave?.operator.close();
     this.#room.close();
   }
 }

@@ -55,7 +55,7 @@ export interface QueryExecutor<Keys, Extra extends object> {
   checkPlan(prep: PreparedQuery, template: Template): void;
   readonly planNote?: string;
   /** Key acquisition, BEFORE the charge: throw a CleanRoomError to refuse (nothing charged). */
-  acquire(q: Omit<RoadQuery, "charged">): Keys;
+  acquire(q: Omit<RoadQuery, "charged">): Keys | Promise<Keys>;
   /** What the budget step reports after a successful charge. */
   chargeNote(keys: Keys): string;
   /**
@@ -164,7 +164,7 @@ export async function runQuery<K, X extends object>(
   await phase("keys");
   let keys: K;
   try {
-    keys = executor.acquire(q);
+    keys = await executor.acquire(q);
   } catch (e) {
     record("refused", null, e);
     trace.skip("budget", "nothing charged: the owners refused before any budget was spent");

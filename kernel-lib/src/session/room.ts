@@ -103,6 +103,8 @@ export class Room {
   readonly engine: QueryEngine;
   /** 32-byte secret of the simulated hardware root of this room's enclaves. */
   readonly enclaveRootKey: Uint8Array;
+  /** Where enclave mode's enclaves run: in this process (default) or each in its own OS process. */
+  readonly enclaveHost: "in-process" | "process";
   readonly budgetConfig: BudgetConfig | undefined;
   readonly #parties = new Set<string>();
   readonly #meta = new Map<string, PlainMeta>();
@@ -112,6 +114,7 @@ export class Room {
     this.roomId = o.room ?? "lab";
     const root = makeRng(o.rng);
     this.store = o.store ?? "./cleanroom-lab.db";
+    this.enclaveHost = o.enclave ?? "in-process";
     if (o.budget) {
       // One accountant per room: { epsilon, rho } together used to build a ρ budget out of the ε
       // value (budget { epsilon: 1, rho: 0.01 } became ρ = 1, a hundred times the ρ asked for).

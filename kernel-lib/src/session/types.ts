@@ -35,6 +35,12 @@ export const OpenLabOptions = z.strictObject({
   rng: z.union([z.literal("secure"), z.strictObject({ seed: z.string().min(1) })]).optional(),
   budget: BudgetOptions.optional(),
   engine: z.enum(["arquero", "duckdb"]).optional(),
+  /**
+   * Where enclave mode's enclave runs: "in-process" (default: a simulated enclave object in the
+   * lab's process, quick) or "process" (its own OS process on 127.0.0.1, reached only through
+   * the operator's relay over a SecureChannel; see session/enclave-process.ts).
+   */
+  enclave: z.enum(["in-process", "process"]).optional(),
 });
 export type OpenLabOptions = z.input<typeof OpenLabOptions>;
 

@@ -50,6 +50,9 @@ const AttestInput = z.strictObject({
  * @example
  * (await attestEnclave(lab, { purpose: "measurement" })).owners              // each owner: released
  * (await attestEnclave(lab, { purpose: "measurement", tamper: "code" })).ok  // false: ATTESTATION_MEASUREMENT
+ *
+ * Async: with `openLab({ enclave: "process" })` the enclave is a new OS process. A refusal at
+ * the door is a rejected promise, with no side effect.
  */
 export async function attestEnclave(
   lab: Lab,

@@ -58,6 +58,8 @@ export const OpenLabInput = z.strictObject({
     })
     .optional(),
   engine: z.enum(["arquero", "duckdb"]).optional(),
+  /** Enclave mode's enclave: "in-process" (default, quick) or "process" (its own OS process, reached over 127.0.0.1). */
+  enclave: z.enum(["in-process", "process"]).optional(),
 });
 export type OpenLabInput = z.input<typeof OpenLabInput>;
 

@@ -1,0 +1,431 @@
+/**
+ * The enclave in its own OS process (issue 13): `openLab({ enclave: "process" })` launches each
+ * enclave as scripts/enclave-host.mjs; the operator only relays. Real processes, real sockets on
+ * 127.0.0.1, a recording proxy on the wire, kill -9. Needs the build (kernel-lib/dist).
+ */
+import net from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
+import { generateStudy } from "../../kernel-lib/src/datasets/study.js";
+import { normalizeEmail } from "../../kernel-lib/src/identity/normalize.js";
+import { liftRules, liftSchemas, liftTemplate } from "../../kernel-lib/src/cleanroom/templates/lift.js";
+import { isCleanRoomError, type CleanRoomError } from "../../kernel-lib/src/errors.js";
+import { aesGcmOpen, fromB64, utf8 } from "../../kernel-lib/src/crypto/primitives.js";
+import { datasetAad, type EncryptedDataset } from "../../kernel-lib/src/enclave/keyRelease.js";
+import { openLab, type Lab } from "../../kernel-lib/src/session.js";
+import { internals } from "../../kernel-lib/src/session/lab.js";
+import type { EnclaveOperator } from "../../kernel-lib/src/session/enclave-operator.js";
+import { approveEnclaveTemplate, attestEnclave, enclaveQuery, enclaveUpload } from "../../kernel-lib/src/enclave-room.js";
+import { seededRng } from "../../kernel-lib/src/rng.js";
+import { KeyReleaseService } from "../../kernel-lib/src/enclave/keyRelease.js";
+import { allowImages } from "../../kernel-lib/src/enclave/verifier.js";
+
+const study = generateStudy({
+  seed: "enclave-process",
+  advertiserRows: 1500,
+  overlap: 0.7,
+  holdoutShare: 0.3,
+  baseConversionRate: 0.1,
+  liftPct: 40,
+});
+function keyed(rows: { email: string }[]): Record<string, unknown>[] {
+  return rows.flatMap(({ email, ...rest }) => {
+    const n = normalizeEmail(email);
+    return n.ok ? [{ ...rest, join_key: `jk:${n.value}` }] : [];
+  });
+}
+const exposures = keyed(study.exposures as never);
+const purchases = keyed(study.purchases as never);
+/** Canaries: every identifier of either party (join keys and the e-mails inside them). */
+const canaries = [...new Set([...exposures, ...purchases].map((r) => String(r.join_key)))];
+const schemas = liftSchemas();
+const rules = liftRules(20);
+const REQ = { params: { startDay: 0, endDay: 27 }, as: { party: "advertiser", analyst: "bo" }, purpose: "measurement" };
+const T = liftTemplate({ advertiser: "advertiser", retailer: "retailer", breakdown: "region", threshold: 20 });
+const TN = liftTemplate({ advertiser: "advertiser", retailer: "retailer", epsilonPerAggregate: "0.5", threshold: 20 });
+
+const labs: Lab[] = [];
+const proxies: net.Server[] = [];
+afterEach(() => {
+  for (const l of labs.splice(0)) l.close(); // kills this lab's enclave processes by pid
+  for (const p of proxies.splice(0)) p.close();
+});
+
+function setUp(host: "in-process" | "process", seed: string, templates = [T], epsilon = 5, engine: "arquero" | "duckdb" = "arquero"): Lab {
+  const lab = openLab({ store: ":memory:", rng: { seed }, budget: { epsilon }, enclave: host, engine });
+  labs.push(lab);
+  enclaveUpload(lab, lab.party("advertiser"), "exposures", exposures, {
+    schema: schemas.exposures,
+    purposes: ["measurement"],
+    rule: rules.exposures,
+  });
+  enclaveUpload(lab, lab.party("retailer"), "purchases", purchases, {
+    schema: schemas.purchases,
+    purposes: ["measurement"],
+    rule: rules.purchases,
+  });
+  lab.declarePurpose({ party: "advertiser", analyst: "bo", purpose: "measurement", justification: "campaign lift" });
+  for (const t of templates) for (const p of ["advertiser", "retailer"]) approveEnclaveTemplate(lab, t, p);
+  return lab;
+}
+/** True once `pid` no longer exists (polls up to 2 s: a killed child is reaped on the event loop). */
+async function gone(pid: number): Promise<boolean> {
+  for (let i = 0; i < 100; i++) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return true;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return false;
+}
+const op = (lab: Lab): EnclaveOperator => internals(lab).enclave().operator;
+const spent = (lab: Lab) => lab.budget().budgets.map((b) => `${b.scope}:${b.spent.text}`);
+
+async function refusal(p: Promise<unknown>): Promise<CleanRoomError> {
+  try {
+    await p;
+  } catch (e) {
+    if (isCleanRoomError(e)) return e;
+    throw e;
+  }
+  throw new Error("expected a refusal");
+}
+
+/** A TCP relay on 127.0.0.1 between the operator and the enclave process that records every byte both ways. */
+async function recordingProxy(bytes: Buffer[]): Promise<(port: number) => Promise<number>> {
+  return async (target) => {
+    const server = net.createServer((client) => {
+      const upstream = net.connect({ host: "127.0.0.1", port: target });
+      client.on("data", (d) => {
+        bytes.push(Buffer.from(d));
+        upstream.write(d);
+      });
+      upstream.on("data", (d) => {
+        bytes.push(Buffer.from(d));
+        client.write(d);
+      });
+      const end = () => {
+        client.destroy();
+        upstream.destroy();
+      };
+      client.on("close", end).on("error", end);
+      upstream.on("close", end).on("error", end);
+    });
+    proxies.push(server);
+    await new Promise<void>((r) => server.listen({ host: "127.0.0.1", port: 0 }, () => r()));
+    return (server.address() as net.AddressInfo).port;
+  };
+}
+
+/** Every canary found in `text`, in its strings and in every base64 string decoded. */
+function canariesIn(text: string): string[] {
+  const hay = [text];
+  for (const m of text.matchAll(/[A-Za-z0-9+/]{24,}={0,2}/g)) hay.push(Buffer.from(m[0], "base64").toString("latin1"));
+  const all = hay.join("\n");
+  return canaries.filter((c) => all.includes(c) || all.includes(c.slice(3)));
+}
+
+/** Every 32-byte value reachable from `root` through own properties (bytes, base64, hex). */
+function candidateKeys(root: unknown): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  const seen = new Set<unknown>();
+  const fromString = (s: string) => {
+    if (/^[0-9a-f]{64}$/i.test(s)) out.push(new Uint8Array(Buffer.from(s, "hex")));
+    if (/^[A-Za-z0-9+/]{43}=$/.test(s)) out.push(fromB64(s));
+    if (s.length < 4096 && (s.startsWith("{") || s.startsWith("["))) {
+      try {
+        walk(JSON.parse(s));
+      } catch {
+        /* not JSON */
+      }
+    }
+  };
+  const walk = (v: unknown): void => {
+    if (typeof v === "string") return fromString(v);
+    if (typeof v !== "object" || v === null || seen.has(v)) return;
+    seen.add(v);
+    if (v instanceof Uint8Array) {
+      if (v.length === 32) out.push(v);
+      return;
+    }
+    if (v instanceof Map)
+      for (const [k, x] of v) {
+        walk(k);
+        walk(x);
+      }
+    else if (v instanceof Set) for (const x of v) walk(x);
+    else for (const k of Object.getOwnPropertyNames(v)) walk((v as Record<string, unknown>)[k]);
+  };
+  walk(root);
+  return out;
+}
+const opens = (key: Uint8Array, enc: EncryptedDataset): boolean => {
+  try {
+    aesGcmOpen(key, fromB64(enc.nonce), fromB64(enc.ciphertext), datasetAad(enc.datasetId));
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+describe("the enclave in its own OS process", () => {
+  it("query results equal the in-process enclave's (same seed), and the enclave ran in another process", async () => {
+    const inproc = setUp("in-process", "same");
+    const proc = setUp("process", "same");
+    const a = await enclaveQuery(inproc, { template: T, ...REQ });
+    const b = await enclaveQuery(proc, { template: T, ...REQ });
+    expect(b.rows.length).toBeGreaterThan(0);
+    expect(b.rows).toEqual(a.rows);
+    expect(b.suppressed).toEqual(a.suppressed);
+    const cur = op(proc).enclave!;
+    expect(cur.host).toBe("process");
+    expect(cur.pid).not.toBe(process.pid);
+    expect(() => process.kill(cur.pid!, 0)).not.toThrow(); // alive, its own pid
+    expect(op(inproc).enclave!.pid).toBeNull();
+  });
+
+  it("the DuckDB engine inside an enclave (process or in-process) releases the same rows as arquero", async () => {
+    const a = await enclaveQuery(setUp("in-process", "duck"), { template: T, ...REQ });
+    const lab = setUp("process", "duck", [T], 5, "duckdb");
+    const b = await enclaveQuery(lab, { template: T, ...REQ });
+    expect(b.trace.find((s) => s.step === "execute")?.reason).toMatch(/duckdb/);
+    expect(b.rows.length).toBeGreaterThan(0);
+    expect(b.rows).toEqual(a.rows);
+    const c = await enclaveQuery(setUp("in-process", "duck", [T], 5, "duckdb"), { template: T, ...REQ });
+    expect(c.rows).toEqual(a.rows);
+  });
+
+  it("a noised query charges the same in both hosts", async () => {
+    const inproc = setUp("in-process", "noise", [TN]);
+    const proc = setUp("process", "noise", [TN]);
+    const a = await enclaveQuery(inproc, { template: TN, ...REQ });
+    const b = await enclaveQuery(proc, { template: TN, ...REQ });
+    expect(b.charged!.text).toBe(a.charged!.text);
+    expect(spent(proc)).toEqual(spent(inproc));
+    expect(b.rows.map((r) => Object.keys(r))).toEqual(a.rows.map((r) => Object.keys(r)));
+  });
+
+  it("canary scan: no identifier in any byte operator↔enclave nor in what the relay saw; positive control: the defence off leaks them", async () => {
+    const lab = setUp("process", "wire");
+    const wire: Buffer[] = [];
+    op(lab).relay.via = await recordingProxy(wire);
+    op(lab).relay.record = true;
+    const r = await enclaveQuery(lab, { template: T, ...REQ });
+    expect(r.rows.length).toBeGreaterThan(0);
+    const raw = Buffer.concat(wire);
+    expect(raw.length).toBeGreaterThan(10_000); // the ciphertexts crossed this relay
+    expect(canariesIn(raw.toString("latin1"))).toEqual([]);
+    const seen = op(lab)
+      .relay.log.map((e) => e.json)
+      .join("\n");
+    expect(op(lab).relay.log.map((e) => e.kind)).toEqual(expect.arrayContaining(["launch", "attest", "acceptKey", "run", "run.ok"]));
+    expect(canariesIn(seen)).toEqual([]);
+
+    // positive control: owners pin the operator's claim, a one-byte-changed workload gets the keys and echoes rows
+    const leaky = setUp("process", "wire-off");
+    op(leaky).relay.record = true;
+    const off = await attestEnclave(leaky, { purpose: "measurement", tamper: "code", ownersPin: "operatorClaim" });
+    expect(off.ok).toBe(true);
+    await enclaveQuery(leaky, { template: T, ...REQ });
+    expect(
+      canariesIn(
+        op(leaky)
+          .relay.log.map((e) => e.json)
+          .join("\n"),
+      ).length,
+    ).toBeGreaterThan(0);
+  });
+
+  it("the operator holds no key that opens owner data (its reachable state and relay log); positive control: the scan finds a planted key", async () => {
+    const lab = setUp("process", "keys");
+    op(lab).relay.record = true;
+    await enclaveQuery(lab, { template: T, ...REQ });
+    const o = op(lab);
+    const targets = [...o.ciphertexts.values()];
+    expect(targets.length).toBe(2);
+    expect(o.sealedKeys.length).toBe(2); // the grants crossed the relay, sealed
+    const candidates = candidateKeys(o);
+    expect(candidates.length).toBeGreaterThan(3); // documents' keys, channel keys, … were looked at
+    expect(candidates.filter((k) => targets.some((t) => opens(k, t)))).toEqual([]);
+
+    // positive control: a data key this test knows (its own KMS, seeded), planted in a copy of the relay log, is found
+    const rng = seededRng("planted");
+    const kms = new KeyReleaseService({ owner: "retailer", pinnedRootPublicKey: o.rootPublicKeyHex });
+    const enc = kms.protectDataset(
+      "planted",
+      utf8("secret rows"),
+      { allowedMeasurements: allowImages(["a".repeat(96)]), requiredPurpose: "measurement" },
+      seededRng("planted"),
+    );
+    const key = rng.bytes(32);
+    const planted = {
+      log: [...o.relay.log, { dir: "to-enclave", kind: "run", json: JSON.stringify({ leaked: Buffer.from(key).toString("base64") }) }],
+    };
+    expect(candidateKeys(planted).filter((k) => opens(k, enc)).length).toBe(1);
+  });
+
+  it("a relay that tampers with the attestation document: owners refuse key release, nothing charged, audit verifies", async () => {
+    const lab = setUp("process", "tamper", [TN]);
+    const before = spent(lab);
+    op(lab).relayFilter = {
+      document: (doc) => {
+        const p = JSON.parse(Buffer.from(doc.payload, "base64").toString("utf8"));
+        p.debug = false;
+        p.module_id = `${p.module_id}x`; // any change to the signed payload
+        return { ...doc, payload: Buffer.from(JSON.stringify(p)).toString("base64") };
+      },
+    };
+    const e = await refusal(enclaveQuery(lab, { template: TN, ...REQ }));
+    expect(e.code).toBe("ATTESTATION_SIGNATURE");
+    expect(spent(lab)).toEqual(before);
+    const rep = lab.audit();
+    expect(rep.verification.ok).toBe(true);
+    expect(
+      rep.entries.filter((x: { action: string; outcome: string }) => x.action === "keyRelease" && x.outcome === "refused").length,
+    ).toBe(2);
+    expect(op(lab).enclave).toBeNull(); // the refused enclave's process was stopped
+    // a faithful relay again: released, charged once
+    op(lab).relayFilter = null;
+    const ok = await enclaveQuery(lab, { template: TN, ...REQ });
+    expect(ok.charged).not.toBeNull();
+  });
+
+  it("a relay that swaps a byte of a sealed key grant: the enclave cannot open it, no key is held, nothing charged", async () => {
+    const lab = setUp("process", "grant", [TN]);
+    const before = spent(lab);
+    op(lab).relayFilter = {
+      grant: (g) => {
+        const c = Buffer.from(g.sealedKey.ciphertext, "base64");
+        c[0]! ^= 1;
+        return { ...g, sealedKey: { ...g.sealedKey, ciphertext: c.toString("base64") } };
+      },
+    };
+    const att = await attestEnclave(lab, { purpose: "measurement" });
+    expect(att.ok).toBe(false);
+    expect(att.owners.every((x) => x.outcome === "refused")).toBe(true);
+    expect(op(lab).enclave).toBeNull();
+    const e = await refusal(enclaveQuery(lab, { template: TN, ...REQ }));
+    expect(e.details.field).toBe("enclave");
+    expect(spent(lab)).toEqual(before);
+    expect(lab.audit().verification.ok).toBe(true);
+  });
+
+  it("a modified workload (different measurement) is refused on measurement by both owners", async () => {
+    const lab = setUp("process", "code");
+    const on = await attestEnclave(lab, { purpose: "measurement", tamper: "code" });
+    expect(on.ok).toBe(false);
+    expect(on.owners.map((x) => x.code)).toEqual(["ATTESTATION_MEASUREMENT", "ATTESTATION_MEASUREMENT"]);
+    expect(on.imageSha384).not.toBe(on.ownersExpectImageSha384);
+    expect(op(lab).enclave).toBeNull();
+  });
+
+  it("kill -9 of the enclave mid-query: typed error, charge consistent, audit verifies; a new enclave needs a new attestation and release", async () => {
+    const lab = setUp("process", "kill", [TN], 10);
+    const o = op(lab);
+    const first = await enclaveQuery(lab, { template: TN, ...REQ });
+    const pid1 = o.enclave!.pid!;
+    const releasesBefore = lab.audit().entries.filter((x: { action: string }) => x.action === "keyRelease").length;
+    const afterFirst = spent(lab);
+    o.relay.onSent = (kind, pid) => {
+      if (kind === "run") process.kill(pid, "SIGKILL");
+    };
+    const e = await refusal(enclaveQuery(lab, { template: TN, ...REQ }));
+    o.relay.onSent = undefined;
+    expect(e.code).toBe("STATE_INVALID");
+    expect(e.details.field).toBe("enclave");
+    expect(e.details.trace).toBeDefined();
+    // the charge of the killed query stands (committed before execution; no result left the enclave): exactly one more query's cost
+    const collab = (l: Lab) => l.budget().budgets.find((b) => b.scope === "collaboration")!.spent.text;
+    expect(afterFirst.find((x) => x.startsWith("collaboration"))).toBe(`collaboration:${first.charged!.text}`);
+    expect(collab(lab)).toBe("ε = 5");
+    const rep = lab.audit();
+    expect(rep.verification.ok).toBe(true);
+    const last = rep.entries.at(-1)! as { action: string; outcome: string; errorCode?: string | null };
+    expect([last.action, last.outcome, last.errorCode]).toEqual(["query", "refused", "STATE_INVALID"]);
+    expect(o.enclave).toBeNull();
+    expect(await gone(pid1)).toBe(true);
+
+    const again = await enclaveQuery(lab, { template: TN, ...REQ });
+    expect(again.attestation.moduleId).not.toBe(first.attestation.moduleId);
+    expect(again.attestation.owners.every((x) => x.outcome === "released" && x.reason === null)).toBe(true); // released anew
+    expect(o.enclave!.pid).not.toBe(pid1);
+    const releasesAfter = lab.audit().entries.filter((x: { action: string }) => x.action === "keyRelease").length;
+    expect(releasesAfter - releasesBefore).toBe(2);
+    expect(collab(lab)).toBe("ε = 7.5");
+    expect(lab.audit().verification.ok).toBe(true); // chain verifies and the ledger reconciles with the audited charges
+  });
+
+  it("lab close stops the enclave process", async () => {
+    const lab = setUp("process", "close");
+    await enclaveQuery(lab, { template: T, ...REQ });
+    const pid = op(lab).enclave!.pid!;
+    labs.splice(labs.indexOf(lab), 1);
+    lab.close();
+    expect(await gone(pid)).toBe(true);
+  });
+
+  it("openLab refuses an unknown enclave host at the door, before any file exists", async () => {
+    const { openLab: openAtDoor } = await import("../../kernel-lib/src/verbs/room.js");
+    let caught: unknown;
+    try {
+      openAtDoor({ store: ":memory:", enclave: "vm" as never });
+    } catch (e) {
+      caught = e;
+    }
+    expect(isCleanRoomError(caught) && caught.details.field).toBe("options.enclave");
+  });
+});
+
+describe("enclave process cleanup", () => {
+  it("kill -9 of the lab's own process: its enclave process exits too (its stdin and its link close)", async () => {
+    const { spawn } = await import("node:child_process");
+    const path = await import("node:path");
+    const root = path.resolve(__dirname, "../..");
+    const script = `
+      const d = (p) => require(${JSON.stringify(root)} + "/kernel-lib/dist/" + p);
+      const { openLab } = d("session.js");
+      const { enclaveUpload, approveEnclaveTemplate, attestEnclave } = d("enclave-room.js");
+      const { liftRules, liftSchemas, liftTemplate } = d("cleanroom/templates/lift.js");
+      const { generateStudy } = d("datasets/study.js");
+      const { normalizeEmail } = d("identity/normalize.js");
+      const keyed = (rows) => rows.flatMap(({ email, ...rest }) => {
+        const n = normalizeEmail(email);
+        return n.ok ? [{ ...rest, join_key: "jk:" + n.value }] : [];
+      });
+      const st = generateStudy({ seed: "orphan", advertiserRows: 300, overlap: 0.7, holdoutShare: 0.3, baseConversionRate: 0.1, liftPct: 40 });
+      const lab = openLab({ store: ":memory:", rng: { seed: "orphan" }, enclave: "process" });
+      const s = liftSchemas(), r = liftRules(20);
+      enclaveUpload(lab, lab.party("advertiser"), "exposures", keyed(st.exposures), { schema: s.exposures, purposes: ["measurement"], rule: r.exposures });
+      enclaveUpload(lab, lab.party("retailer"), "purchases", keyed(st.purchases), { schema: s.purchases, purposes: ["measurement"], rule: r.purchases });
+      const t = liftTemplate({ advertiser: "advertiser", retailer: "retailer", threshold: 20 });
+      for (const p of ["advertiser", "retailer"]) approveEnclaveTemplate(lab, t, p);
+      attestEnclave(lab, { purpose: "measurement" }).then((a) => {
+        const { internals } = d("session/lab.js");
+        console.log(JSON.stringify({ ok: a.ok, enclavePid: internals(lab).enclave().operator.enclave.pid }));
+      }, (e) => { console.log(JSON.stringify({ error: String(e && e.message) })); });
+      setInterval(() => {}, 1000);
+    `;
+    const parent = spawn(process.execPath, ["-e", script], { stdio: ["ignore", "pipe", "pipe"] });
+    try {
+      const line = await new Promise<string>((resolve, reject) => {
+        let buf = "";
+        parent.stdout!.on("data", (d: Buffer) => {
+          buf += d.toString();
+          if (buf.includes("\n")) resolve(buf.split("\n")[0]!);
+        });
+        let err = "";
+        parent.stderr!.on("data", (d: Buffer) => void (err += d.toString()));
+        parent.once("exit", (c) => reject(new Error(`lab process exited ${c}: ${err.slice(-600)}`)));
+      });
+      const out = JSON.parse(line) as { ok?: boolean; enclavePid?: number; error?: string };
+      expect(out.error).toBeUndefined();
+      expect(out.ok).toBe(true);
+      expect(typeof out.enclavePid).toBe("number");
+      process.kill(parent.pid!, "SIGKILL");
+      expect(await gone(out.enclavePid!)).toBe(true);
+    } finally {
+      if (parent.exitCode === null && parent.signalCode === null) parent.kill("SIGKILL");
+    }
+  });
+});
