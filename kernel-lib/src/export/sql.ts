@@ -9,7 +9,7 @@
  *
  * Run-time parameters stay parameters, in the target's syntax (AWS `:name`, BigQuery `@name`,
  * Snowflake `{{ name }}`); the template's own literals are part of the approved design and are
- * written into the SQL, only when they are plain (letters, digits, ` _.:@+-/`), so no quoting rule
+ * written into the SQL, only when they are plain (letters, digits, ` _.+-/`), so no quoting rule
  * of any dialect is relied on. Identifiers passed the template's `[A-Za-z_][A-Za-z0-9_]*` check
  * and are quoted (backticks for Spark/BigQuery, double quotes for Snowflake).
  *
@@ -70,8 +70,7 @@ const SAFE_LITERAL = /^[A-Za-z0-9 _.+\-/]{0,200}$/;
  */
 export function planShape(t: Template, unit: string): Plan {
   const params: ParamValues = {};
-  for (const [name, p] of Object.entries(t.params))
-    params[name] = p.type === "int" ? p.min : p.type === "enum" ? p.values[0]! : [p.values[0]!];
+  for (const [name, p] of sortedParams(t)) params[name] = p.type === "int" ? p.min : p.type === "enum" ? p.values[0]! : [p.values[0]!];
   const ctx = {
     dataset: () => ({ schema: { privacyUnit: unit } }),
     rule: () => undefined,
@@ -136,6 +135,33 @@ function literal(v: string | number | string[], field: string): string {
   return `'${v}'`;
 }
 
+/**
+ * The lab refuses a parameter outside its declared range or values; no target checks that for
+ * a template parameter, so the exported SQL does: a guard per parameter in the base's WHERE
+ * (an out-of-range value selects no one, and so releases nothing). Ints: `BETWEEN min AND max`;
+ * enums: `IN (values)`; lists: each AWS slot `IN (values)` (BigQuery and Snowflake lists are not
+ * guarded — listed as a difference). Values that are not plain literals are not guarded.
+ */
+export function paramGuards(t: Template, target: Target): string[] {
+  const d = DIALECTS[target];
+  const safe = (vs: string[]) => vs.every((v) => SAFE_LITERAL.test(v));
+  const out: string[] = [];
+  for (const [name, p] of sortedParams(t)) {
+    if (p.type === "int") out.push(`${d.param(name)} BETWEEN ${literal(p.min, "")} AND ${literal(p.max, "")}`);
+    else if (!safe(p.values)) continue;
+    else if (p.type === "enum") out.push(`${d.param(name)} IN ${literal(p.values, "")}`);
+    else if (target === "aws") for (let i = 1; i <= listSlots(p); i++) out.push(`:${ident(name)}_${i} IN ${literal(p.values, "")}`);
+  }
+  return out;
+}
+
+/** True when every parameter of `t` is guarded in `target`'s SQL. */
+export function allParamsGuarded(t: Template, target: Target): boolean {
+  return Object.values(t.params).every(
+    (p) => p.type === "int" || (p.values.every((v) => SAFE_LITERAL.test(v)) && (p.type === "enum" || target === "aws")),
+  );
+}
+
 /** AWS list slots of an enumList parameter. */
 export function listSlots(spec: { values: string[]; maxItems?: number | undefined }): number {
   return spec.maxItems ?? spec.values.length;
@@ -143,7 +169,7 @@ export function listSlots(spec: { values: string[]; maxItems?: number | undefine
 
 /** The template's run-time parameters as the export declares them. */
 export function exportParams(t: Template, target: Target): ExportParam[] {
-  return Object.entries(t.params).map(([name, p]) =>
+  return sortedParams(t).map(([name, p]) =>
     p.type === "int"
       ? { name, type: "int", list: false, min: p.min, max: p.max }
       : p.type === "enum"
@@ -211,11 +237,11 @@ export function exportSql(t: ParsedTemplate | Template, target: Target, ctx: Exp
       ? `(SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY ${part} ORDER BY ` +
         `${(plan.rowCap.orderBy.length ? plan.rowCap.orderBy.map(q) : [part]).map((c) => `${c} ASC NULLS LAST`).join(", ")}) ` +
         `AS crl_rn FROM ${src}) AS crl_c WHERE crl_rn <= ${plan.rowCap.cap | 0})`
-      : src;
+      : `(SELECT * FROM ${src})`;
   const baseCols = [...new Set([plan.base.unit, ...used("base")])];
-  const ctes: string[] = [
-    `b AS (SELECT ${baseCols.map((c) => `b.${q(c)}`).join(", ")} FROM ${d.table("base", t)} AS b${where(baseFilters)})`,
-  ];
+  const guards = paramGuards(t, target).join(" AND ");
+  const baseWhere = where(baseFilters) + (guards ? `${baseFilters.length ? " AND " : " WHERE "}${guards}` : "");
+  const ctes: string[] = [`b AS (SELECT ${baseCols.map((c) => `b.${q(c)}`).join(", ")} FROM ${d.table("base", t)} AS b${baseWhere})`];
   const cast = (x: string) => `CAST(${x} AS ${d.dec})`;
   const perUnitSums = ms
     .map((m, i) => (m.column && !(plan.events && m.column.side === "base") ? `, SUM(${cast(q(m.column.column))}) AS crl_s${i}` : ""))
@@ -227,7 +253,7 @@ export function exportSql(t: ParsedTemplate | Template, target: Target, ctx: Exp
     ctes.push(
       `ev AS (SELECT ${evCols.join("")}b.${unit} AS crl_u FROM ${d.table("events", t)} AS e ` +
         `JOIN b ON e.${q(plan.events.joinOn)} = b.${unit}${where(evFilters)})`,
-      `pu AS (SELECT crl_u, COUNT(*) AS crl_n${perUnitSums} FROM ${capClause("ev", "crl_u")} GROUP BY crl_u)`,
+      `pu AS (SELECT crl_u, COUNT(*) AS crl_n${perUnitSums} FROM ${capClause("ev", "crl_u")} AS crl_ev GROUP BY crl_u)`,
     );
     const dims = plan.groupBy.map((g, i) => `, b.${q(g.column)} AS crl_d${i}`).join("");
     const cols = ms
@@ -323,3 +349,8 @@ export function bigQueryEpsilon(t: Template, ctx: ExportContext): number {
   return round6(total + 2 * Math.sqrt(total * Math.log(1 / delta)));
 }
 const round6 = (x: number) => Math.ceil(x * 1e6) / 1e6;
+
+/** Parameters in name order: the canonical (hashed) form sorts keys, so the SQL must not depend on the order they were written in. */
+function sortedParams(t: Template) {
+  return Object.entries(t.params).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
