@@ -286,7 +286,7 @@ describe("export → validate → DuckDB → compare", () => {
 });
 
 describe("the proof can fail", () => {
-  it("catches a forgotten events-side minimum, a missing threshold, a clamp bound changed, a dropped filter, a row cap changed (positive controls)", async () => {
+  it("catches a forgotten events-side minimum, no threshold, a clamp bound, a dropped filter, a row cap (positive controls)", async () => {
     const room = makeRoom({ users: 1200, minimum: 20 });
     const t = parseTemplate(
       liftTemplate({ advertiser: "adv", retailer: "shop", threshold: 20, breakdown: "age_band", dayRange: [0, 27], valueCap: 30000 }),

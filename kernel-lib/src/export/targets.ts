@@ -139,15 +139,19 @@ function common(t: Template, target: Target): string[] {
   const out: string[] = [];
   if (t.threshold.style !== "drop")
     out.push(
-      `threshold style "${t.threshold.style}": the target drops rows below the minimum silently (no ${t.threshold.style === "remainder" ? "remainder row" : "THRESHOLD_NOT_MET error"}, no "why suppressed" report)`,
+      `threshold style "${t.threshold.style}": the target drops rows below the minimum silently ` +
+        `(no ${t.threshold.style === "remainder" ? "remainder row" : "THRESHOLD_NOT_MET error"}, ` +
+        `no "why suppressed" report)`,
     );
   if (t.differenceCheck) out.push(`difference check (k = ${t.differenceCheck.k}): the target has none; it is not exported`);
   if (!allParamsGuarded(t, target))
     out.push(
-      "parameters: the lab refuses values outside the declared lists; the exported SQL guards ints and enums, but not list parameters here (the target checks only the type)",
+      "parameters: the lab refuses values outside the declared lists; the exported SQL guards ints and enums, " +
+        "but not list parameters here (the target checks only the type)",
     );
   out.push(
-    "approval: the lab runs only a hash every owner approved; the target has its own review (see the rule above) — re-approve there, the lab's approval does not travel",
+    "approval: the lab runs only a hash every owner approved; the target has its own review (see the rule " +
+      "above) — re-approve there, the lab's approval does not travel",
   );
   out.push("audit and purpose: the lab's hash-chained audit, purposes and consent gate stay in the lab; the target logs in its own way");
   return out;
@@ -212,13 +216,25 @@ function awsExport(t: ParsedTemplate, x: ExportInputs, e: ExportedSql): { artefa
       : {}),
   };
   const differences = [
-    "rule: each table gets a CUSTOM rule allowing only this analysis template (the lab's approval, pinned by ARN — replace the placeholder account/membership); AWS allows one rule per configured table, so the owners' AGGREGATION rules (included for reference) are NOT enforced on it: their column lists and COUNT DISTINCT minimum live in the SQL",
-    `threshold: at least ${x.minimum} distinct ${x.unit} per row (set by ${x.minimumFrom}) is the SQL's final WHERE; AWS does not add one for a custom analysis`,
+    "rule: each table gets a CUSTOM rule allowing only this analysis template (the lab's approval, pinned " +
+      "by ARN — replace the placeholder account/membership); AWS allows one rule per configured table, so the " +
+      "owners' AGGREGATION rules (included for reference) are NOT enforced on it: their column lists and COUNT " +
+      "DISTINCT minimum live in the SQL",
+    `threshold: at least ${x.minimum} distinct ${x.unit} per row (set by ${x.minimumFrom}) is the SQL's final ` +
+      `WHERE; AWS does not add one for a custom analysis`,
     ...(noise
       ? [
-          "noise: AWS adds its own differential-privacy noise, calibrated by usersNoisePerQuery (set to the minimum, 10 — choose yours), not the lab's per-aggregate ε; the lab's ± and its exact discrete samplers do not carry over",
-          `budget: AWS's ε is one integer (1–20) per collaboration, refreshed monthly or never; the lab's ${eps !== undefined ? `ε = ${eps} (rounded up to ${Math.min(20, Math.max(1, Math.ceil(eps)))})` : "room budget (none set: ε = 1 stated)"} and its per-party and per-dataset budgets do not carry over`,
-          "query shape: AWS differential privacy restricts the SQL of analyses it noises (functions, subqueries); the lab's per-person stage (row cap, clamp) may need rewriting — not verified against AWS",
+          "noise: AWS adds its own differential-privacy noise, calibrated by usersNoisePerQuery (set to the minimum, " +
+            "10 — choose yours), not the lab's per-aggregate ε; the lab's ± and its exact discrete samplers do not " +
+            "carry over",
+          `budget: AWS's ε is one integer (1–20) per collaboration, refreshed monthly or never; the lab's ` +
+            (eps !== undefined
+              ? `ε = ${eps} (rounded up to ${Math.min(20, Math.max(1, Math.ceil(eps)))})`
+              : "room budget (none set: ε = 1 stated)") +
+            " " +
+            `and its per-party and per-dataset budgets do not carry over`,
+          "query shape: AWS differential privacy restricts the SQL of analyses it noises (functions, subqueries); " +
+            "the lab's per-person stage (row cap, clamp) may need rewriting — not verified against AWS",
         ]
       : ["noise: none (threshold only): like the lab, NOT differentially private"]),
     "parameters: `:name`; a list parameter is a fixed number of VARCHAR slots (`name_1 … name_n`; repeat a value to use fewer)",
@@ -266,16 +282,23 @@ function bigQueryExport(t: ParsedTemplate, x: ExportInputs, e: ExportedSql): { a
   };
   const differences = [
     noise
-      ? `noise: BigQuery adds its own noise (WITH DIFFERENTIAL_PRIVACY, ε = ${eps} per query${templateNoise(t)!.mechanism.unit === "zCdp" ? " converted from the lab's ρ" : ""}, δ = ${delta}), not the lab's; it also drops groups by its own δ-based selection, so a group the lab would release can be missing`
-      : `threshold: WITH AGGREGATION_THRESHOLD drops every group with fewer than ${x.minimum} distinct privacy units (the view's privacy_unit_column) — silently; the lab reports which rows it suppressed`,
+      ? `noise: BigQuery adds its own noise (WITH DIFFERENTIAL_PRIVACY, ε = ${eps} per query` +
+        `${templateNoise(t)!.mechanism.unit === "zCdp" ? " converted from the lab's ρ" : ""}, δ = ${delta}), not the lab's; ` +
+        "it also drops groups by its own δ-based selection, so a group the lab would release can be missing"
+      : `threshold: WITH AGGREGATION_THRESHOLD drops every group with fewer than ${x.minimum} distinct privacy units ` +
+        "(the view's privacy_unit_column) — silently; the lab reports which rows it suppressed",
     `threshold: the lab's minimum (${x.minimum}, set by ${x.minimumFrom}) is also the SQL's final WHERE on the same distinct-unit count`,
     ...(noise
       ? [
-          `budget: BigQuery's epsilon_budget/delta_budget are per view, shared by every subscriber's queries; the lab charges collaboration, party and dataset budgets`,
-          "contribution bounds: BigQuery clamps each unit's per-group total to contribution_bounds_per_group (the lab's clamp bounds, stated); the lab's row cap stays in the SQL",
+          `budget: BigQuery's epsilon_budget/delta_budget are per view, shared by every subscriber's queries; the ` +
+            `lab charges collaboration, party and dataset budgets`,
+          "contribution bounds: BigQuery clamps each unit's per-group total to contribution_bounds_per_group (the " +
+            "lab's clamp bounds, stated); the lab's row cap stays in the SQL",
         ]
       : []),
-    "query shape: BigQuery checks queries against the views' analysis rules; the lab's per-person stage (GROUP BY the privacy unit for row caps and clamps) may be refused on a rule-protected view — not verified against BigQuery",
+    "query shape: BigQuery checks queries against the views' analysis rules; the lab's per-person stage (GROUP " +
+      "BY the privacy unit for row caps and clamps) may be refused on a rule-protected view — not verified against " +
+      "BigQuery",
     "join: join_restriction_policy JOIN_ALL on the privacy unit column (the lab joins on matched identity only)",
     ...common(t, "bigquery"),
   ];
@@ -327,13 +350,17 @@ function snowflakeExport(t: ParsedTemplate, x: ExportInputs, e: ExportedSql): { 
       : {}),
   };
   const differences = [
-    `threshold: Snowflake checks no minimum for a custom template; the lab's minimum (${x.minimum} distinct ${x.unit}, set by ${x.minimumFrom}) is the template SQL's final WHERE — review the SQL, it is the control`,
+    `threshold: Snowflake checks no minimum for a custom template; the lab's minimum (${x.minimum} distinct ` +
+      `${x.unit}, set by ${x.minimumFrom}) is the template SQL's final WHERE — review the SQL, it is the control`,
     "policies: join and column policies limit which columns a consumer's template may touch; they do not pin values or parameters",
-    "no aggregation policy is exported: the lab's per-person stage groups by the privacy unit, which an entity-level aggregation policy would fold into its remainder group",
+    "no aggregation policy is exported: the lab's per-person stage groups by the privacy unit, which an entity-level " +
+      "aggregation policy would fold into its remainder group",
     "parameters: Jinja values come from the consumer; `{{ x }}` is a bind variable (JinjaSQL), `| inclause` a list; types are not declared",
     ...(n
       ? [
-          "noise: with a privacy policy Snowflake adds its own noise and tracks its own budget per consumer (MAX_BUDGET_PER_AGGREGATE = the lab's per-aggregate budget, stated); not the lab's noise — and Snowflake's DP restricts query shapes (not verified against Snowflake)",
+          "noise: with a privacy policy Snowflake adds its own noise and tracks its own budget per consumer (MAX_BUDGET_PER_AGGREGATE " +
+            "= the lab's per-aggregate budget, stated); not the lab's noise — and Snowflake's DP restricts query shapes " +
+            "(not verified against Snowflake)",
         ]
       : ["noise: none (threshold only): like the lab, NOT differentially private"]),
     ...common(t, "snowflake"),
