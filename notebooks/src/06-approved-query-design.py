@@ -428,8 +428,8 @@ the noise protects).
 """)
 
 code(r"""
-import { exportDesign, importAwsDesign } from "@cleanroom-lab/kernel";
-import { proveExport } from "@cleanroom-lab/kernel/labs";
+import { exportDesign } from "@cleanroom-lab/kernel";
+import { proveExport, importAwsDesign } from "@cleanroom-lab/kernel/labs";
 const exported = exportDesign(lab, { template: basket, target: "all" });
 const proof = await proveExport(exported, {
   template: basket, params: params,

@@ -12,7 +12,6 @@ import {
   cleanRoomQuery,
   declarePurpose,
   exportDesign,
-  importAwsDesign,
   isCleanRoomError,
   liftRules,
   liftSchemas,
@@ -21,7 +20,7 @@ import {
   upload,
   type Lab,
 } from "../../kernel-lib/src/index.js";
-import { proveExport } from "../../kernel-lib/src/labs.js";
+import { importAwsDesign, proveExport } from "../../kernel-lib/src/labs.js";
 import { MIMEBUNDLE_SYMBOL, type MimeBundle } from "../../kernel-lib/src/display/bundle.js";
 import { CLEANROOM_MIME } from "../../kernel-lib/src/display/schema.js";
 import {
