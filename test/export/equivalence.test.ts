@@ -19,7 +19,7 @@ import {
 import { parseAnalysisRule, type AnalysisRule, type AnalysisRuleAggregation } from "../../kernel-lib/src/cleanroom/rules.js";
 import type { Table } from "../../kernel-lib/src/cleanroom/dataset.js";
 import { liftTemplate } from "../../kernel-lib/src/cleanroom/templates/lift.js";
-import { attackPopulation, cohortTemplate } from "../../kernel-lib/src/labs/attacks-lab.js";
+import { adhImpressions, attackPopulation, cohortTemplate } from "../../kernel-lib/src/labs/attacks-lab.js";
 import { TARGETS } from "../../kernel-lib/src/export/sql.js";
 import { exportTemplate, type ExportInputs } from "../../kernel-lib/src/export/targets.js";
 import { ExportRunner, proveEquivalent } from "../../kernel-lib/src/export/prove.js";
@@ -252,7 +252,7 @@ describe("export → validate → DuckDB → compare", () => {
     expect(refused).toBeLessThan(accepted);
   }, 240_000);
 
-  it("every template the notebooks approve (lift variants of 00/02/03/04/07, the attack lab's cohorts)", async () => {
+  it("every template the notebooks approve (lift variants of 00/02/03/04/07, 07's spend templates, 05's cohorts and ADH jobs)", async () => {
     const room = makeRoom({ users: 1500, minimum: 20 });
     const lift = (o: Partial<Parameters<typeof liftTemplate>[0]>) =>
       parseTemplate(liftTemplate({ advertiser: "adv", retailer: "shop", ...o }));
@@ -269,6 +269,40 @@ describe("export → validate → DuckDB → compare", () => {
       const r = await checkAll(t, { startDay: 0, endDay: 27 }, room.ctx, { epsilon: 10 });
       expect(r.rows).toBeGreaterThan(0);
     }
+    // 07's differencing room: spendTemplate(extra) as the notebook writes it, three defences
+    const spend = (extra: object) =>
+      parseTemplate({
+        version: 1,
+        name: "spend by exposure cap",
+        base: { owner: "adv", dataset: "exposures" },
+        events: { owner: "shop", dataset: "purchases", joinOn: "join_key", join: "left" },
+        params: { maxImpressions: { type: "int", min: 0, max: 1000 } },
+        filters: [
+          { column: "exposures.impressions", op: "le", value: { param: "maxImpressions" } },
+          { column: "purchases.purchase_day", op: "ge", value: { literal: 0 } },
+          { column: "purchases.purchase_day", op: "le", value: { literal: 27 } },
+        ],
+        aggregates: [
+          { name: "population", fn: "countUnits" },
+          { name: "converters", fn: "countUnitsWithRows" },
+          { name: "spend", fn: "sum", column: "purchases.value_cents", bounds: [0, 100000] },
+        ],
+        threshold: { minimum: 50, style: "drop" },
+        ...extra,
+      });
+    for (const extra of [{}, { differenceCheck: { k: 50 } }, { noise: { mechanism: "laplace", epsilonPerAggregate: "0.1" } }])
+      for (const maxImpressions of [20, 19, 3]) await checkAll(spend(extra), { maxImpressions }, room.ctx, { epsilon: 3 });
+    // 05's ADH differencing jobs
+    const adh = adhImpressions(seededRng("attack-lab/adh-data"));
+    const adhCatalog = new DatasetCatalog();
+    adhCatalog.upload("impressions", "publisher", aq.from(adh.rows), { ...adh.schema, privacyUnit: "join_key" });
+    const adhCtx = roomContext(adhCatalog, new Map([["publisher/impressions", parseAnalysisRule(adh.rule)]]));
+    for (const differenceCheck of [undefined, 50])
+      for (const maxDay of [1, 2]) {
+        const t = parseTemplate(adh.template({ owner: "publisher", ...(differenceCheck ? { differenceCheck } : {}) }));
+        const r = await checkAll(t, { maxDay }, adhCtx);
+        expect(r.rows).toBeGreaterThan(0);
+      }
     const pop = attackPopulation({ rng: seededRng("export-attack-lab"), people: 800 });
     const catalog = new DatasetCatalog();
     catalog.upload("customers", "retailer", aq.from(pop.rows), { ...pop.schema, privacyUnit: "join_key" });

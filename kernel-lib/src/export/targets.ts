@@ -173,9 +173,12 @@ function awsExport(t: ParsedTemplate, x: ExportInputs, e: ExportedSql): { artefa
       },
     },
   }));
+  const notExported: string[] = [];
   for (const i of inputs(t)) {
     const r = x.rules[`${i.owner}/${i.dataset}`];
-    if (r)
+    // AWS requires at least one aggregate column in an AGGREGATION rule; a count-only lab rule has none
+    if (r && r.aggregateColumns.length === 0) notExported.push(`${i.owner}/${i.dataset}`);
+    else if (r)
       rules.push({
         configuredTableIdentifier: i.dataset,
         analysisRuleType: "AGGREGATION",
@@ -237,6 +240,10 @@ function awsExport(t: ParsedTemplate, x: ExportInputs, e: ExportedSql): { artefa
             "the lab's per-person stage (row cap, clamp) may need rewriting — not verified against AWS",
         ]
       : ["noise: none (threshold only): like the lab, NOT differentially private"]),
+    ...notExported.map(
+      (k) =>
+        `the rule of ${k} allows no aggregate column (counts only); AWS requires at least one, so it is not exported as an AGGREGATION rule`,
+    ),
     "parameters: `:name`; a list parameter is a fixed number of VARCHAR slots (`name_1 … name_n`; repeat a value to use fewer)",
     ...common(t, "aws"),
   ];
