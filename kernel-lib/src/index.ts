@@ -22,6 +22,8 @@ export { openLab, addParty, upload, datasets, declarePurpose, approveTemplate, t
 export { cleanRoomQuery, liftStudy, attempt, type QueryInput, type LiftInput, type LiftStudy, type Refusal } from "./verbs/query.js";
 export type { QueryOutcome, ThresholdInForce } from "./verbs/query.js";
 export { previewQuery, type PreviewQueryInput, type QueryPreview } from "./verbs/preview.js";
+// from the lab to production: an approved design for AWS Clean Rooms, BigQuery, Snowflake (importAwsDesign is in ./labs)
+export { exportDesign, type ExportDesignInput, type DesignExport } from "./verbs/export.js";
 export { budget, audit } from "./verbs/ledger.js";
 export { psiMatch, type PsiInput, type PsiMatch, type PsiSide } from "./verbs/psi.js";
 // one side of PSI in this kernel, the peer in its own process over 127.0.0.1 (SecureChannel on the socket)

@@ -13,6 +13,11 @@
 
 // ---------------------------------------------------------------- teaching labs
 export * from "./labs/purpose-lab.js";
+export { proveExport, type ExportProof, type ProofDataset } from "./labs/export-proof.js";
+export { importAwsDesign } from "./verbs/export.js";
+export type { ImportedDesign } from "./export/import-aws.js";
+export { TARGET_NAMES } from "./export/payload.js";
+export { SHIMS as EXPORT_SHIMS } from "./export/shims.js";
 export { previewTemplate, noiseHalfWidth, budgetSpent, sameCost, type TemplatePreview, type PreviewNoise } from "./labs/design.js";
 export {
   attackPopulation,

@@ -400,6 +400,76 @@ again
 """)
 
 md(r"""
+## 9 · From the lab to production: export the approved design
+
+The question will be asked again next quarter, on the full data, where the data lives: a warehouse's
+clean room. `exportDesign` hands the **approved** template (an unapproved one is refused) to three of
+them, side by side:
+
+* **AWS Clean Rooms** — an analysis template (Spark SQL with `:startDay`-style parameters) and, per
+  configured table, a *custom* analysis rule that allows exactly this template (the lab's approval,
+  pinned), with the differential-privacy column; a privacy budget template.
+* **BigQuery data clean rooms** — a view per input with its analysis rule (differential privacy here,
+  aggregation threshold for a threshold-only template) and the query with
+  `WITH DIFFERENTIAL_PRIVACY OPTIONS(…)`.
+* **Snowflake data clean rooms** — a JinjaSQL template (`{{ startDay }}`) with its join and column
+  policies and the provider API calls.
+
+Each export is checked against a schema of the target's API, and lists what **the target enforces
+differently from the lab** — read it before production: every target adds its *own* noise and keeps
+its *own* budget; none of them knows the lab's row-level rules unless the SQL carries them, so the
+exported SQL carries the threshold the owners' rules set (120) and guards every parameter's range.
+
+Does the exported SQL mean the same thing? `proveExport` runs each target's SQL — parameters bound,
+the target's noise clauses removed by a few listed *shims* — on DuckDB over the same rows we
+uploaded, and compares with the lab's un-noised answer: the same rows, the same numbers, the same
+suppressed groups. It reports equal/not equal and counts, never the exact numbers (those are what
+the noise protects).
+""")
+
+code(r"""
+import { exportDesign } from "@cleanroom-lab/kernel";
+import { proveExport, importAwsDesign } from "@cleanroom-lab/kernel/labs";
+const exported = exportDesign(lab, { template: basket, target: "all" });
+const proof = await proveExport(exported, {
+  template: basket, params: params,
+  datasets: {
+    "advertiser/exposures": { rows: match.joinedA!, schema: liftSchemas().exposures, rule: advRule },
+    "retailer/purchases": { rows: match.joinedB!, schema: liftSchemas().purchases, rule: retRule },
+  },
+});
+proof
+""")
+
+md(r"""
+The AWS analysis template's SQL, as AWS would receive it (the first two comment lines carry the lab
+design, so it can come back):
+""")
+
+code(r"""
+const awsJson = JSON.parse(JSON.stringify(exported.targets[0]!.artefacts));
+console.log(awsJson.analysisTemplate.source.text.split("\n").slice(2).join("\n"));
+""")
+
+md(r"""
+**Back from AWS.** A policy written for production can be tried here against synthetic data before
+real budget is spent. `importAwsDesign` reads the AWS JSON back into a lab design — the template
+(only SQL the lab wrote and can verify: an analysis template edited after export is refused), the
+owners' rules and the budget — and exporting that design again gives the same JSON, byte for byte:
+""")
+
+code(r"""
+const back = importAwsDesign(lab, { aws: awsJson });
+const reExported = exportDesign(lab, { template: back.template!, target: "aws" });
+const stable = JSON.stringify(reExported.targets[0]!.artefacts) === JSON.stringify(awsJson);
+const edited = { ...awsJson, analysisTemplate: { ...awsJson.analysisTemplate, source: { text: awsJson.analysisTemplate.source.text.replace("crl_units >= 120", "crl_units >= 2") } } };
+const tampered = await attempt(() => importAwsDesign(lab, { aws: edited }));
+console.log(`re-imported hash ${back.template!.hash.slice(0, 12)}… = approved hash: ${back.template!.hash === templateHash(basket)}; AWS → lab → AWS stable: ${stable}`);
+console.log(`retailer's rule back from AWS: minimum ${back.rules["retailer/purchases"]!.outputConstraints[0]!.minimum}; room budget ε = ${back.budget?.epsilon}`);
+tampered
+""")
+
+md(r"""
 ## Checks
 """)
 
@@ -431,6 +501,11 @@ const errs = result.rows.map((r) => Math.abs((r["spend"] as number) - exact[r["r
 check(errs.filter((e) => e <= pm("spend")).length >= errs.length - 1, `released spends are within the predicted ± (errors $${errs.map((e) => Math.round(e / 100)).join(", $")})`);
 check(rows.every((r) => Number(r["avg basket error %"]) <= predictAccuracy(preview)["avg basket ±% (predicted)"]), "every region's average basket is within the predicted error");
 check(result.rngStamp.rngMode === "seeded", "results are labelled teaching mode (seeded, not private)");
+check(proof.allEqual && Object.keys(proof.proofs).length === 3, "the exported SQL of all three targets gives the lab's un-noised rows and suppressed groups on DuckDB");
+check(exported.minimum.value === 120 && awsJson.analysisTemplate.source.text.includes("crl_units >= 120"), "the export carries the retailer's 120, not the template's 50");
+check(exported.targets.every((t) => t.differences.some((d) => d.startsWith("noise:"))), "every target says its noise is its own");
+check(back.template!.hash === templateHash(basket) && stable, "AWS JSON → lab → AWS JSON is stable, and the re-imported design is the approved one");
+check((tampered as { code?: string }).code === "TEMPLATE_INVALID", "an analysis template edited after export is refused on import");
 """)
 
 write()

@@ -14,7 +14,7 @@ const clone = <T>(x: T): T => JSON.parse(JSON.stringify(x));
 describe("payload schema", () => {
   it("accepts one example of every kind", () => {
     for (const p of all) expect(parsePayload(p)).toMatchObject({ ok: true });
-    expect(new Set(all.map((p) => p.kind)).size).toBe(10);
+    expect(new Set(all.map((p) => p.kind)).size).toBe(11);
   });
 
   it("rejects an unknown kind, a wrong version and unknown fields with a readable message", () => {

@@ -468,6 +468,36 @@ function previewView(p: PayloadOf<"preview">): Child[] {
   ];
 }
 
+function exportView(p: PayloadOf<"export">): Child[] {
+  return [
+    header(`Export — ${p.templateName}`, p),
+    h("div", { class: "crl-meta" }, kv("template", hash(p.templateHash))),
+    h(
+      "div",
+      { class: "crl-export-targets" },
+      ...p.targets.map((t) =>
+        h(
+          "div",
+          { class: "crl-export-target", "data-target": t.target },
+          h("div", { class: "crl-subtitle" }, t.name),
+          t.proof
+            ? h(
+                "div",
+                { class: t.proof.equal ? "crl-ok" : "crl-error-code" },
+                `${t.proof.equal ? "✓" : "✗"} same answer as the lab on DuckDB (${t.proof.rows} rows, ${t.proof.suppressed} suppressed)` +
+                  (t.proof.difference ? `: ${t.proof.difference}` : ""),
+              )
+            : null,
+          ...t.files.map((f) => h("details", {}, h("summary", {}, h("code", {}, f.name)), h("pre", { class: "crl-export-file" }, f.text))),
+          h("div", {}, h("b", {}, "Enforced differently from the lab")),
+          h("ul", {}, ...t.differences.map((d) => h("li", {}, d))),
+          h("details", {}, h("summary", {}, "DuckDB shims of the proof"), h("ul", {}, ...t.shims.map((x) => h("li", {}, x)))),
+        ),
+      ),
+    ),
+  ];
+}
+
 function errorView(p: PayloadOf<"error">): Child[] {
   return [
     h("div", { class: "crl-error-code" }, `✗ ${p.code}`, p.field ? h("span", { class: "crl-muted" }, ` (field "${p.field}")`) : null),
@@ -515,6 +545,9 @@ export function renderPayload(p: CleanRoomPayload): View {
       break;
     case "preview":
       children = previewView(p);
+      break;
+    case "export":
+      children = exportView(p);
       break;
   }
   const node = h(

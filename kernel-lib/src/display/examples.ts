@@ -258,6 +258,33 @@ export const EXAMPLE_PAYLOADS: { [K in PayloadKind]: Extract<CleanRoomPayloadInp
       message: "AVG(value_cents) is not allowed by the rule of retailer/purchases; on value_cents it allows SUM(value_cents)",
     },
   },
+  export: {
+    kind: "export",
+    version: 1,
+    title: "Export — basket value by region",
+    templateName: "basket value by region",
+    templateHash: H2,
+    targets: [
+      {
+        target: "aws",
+        name: "AWS Clean Rooms",
+        files: [
+          { name: "analysis-template.sql", language: "sql", text: "WITH b AS (SELECT b.`join_key` FROM `exposures` AS b) SELECT 1" },
+          { name: "create-analysis-template.json", language: "json", text: '{ "format": "SQL" }' },
+        ],
+        differences: ["noise: AWS adds its own differential-privacy noise, not the lab's"],
+        shims: ['identifiers: `backticks` → "double quotes"'],
+        proof: { equal: true, rows: 4, suppressed: 0, difference: null },
+      },
+      {
+        target: "bigquery",
+        name: "BigQuery data clean rooms",
+        files: [{ name: "query.sql", language: "sql", text: "SELECT WITH AGGREGATION_THRESHOLD OPTIONS(threshold = 120) …" }],
+        differences: ["threshold: groups below the threshold are dropped silently"],
+        shims: ["`WITH AGGREGATION_THRESHOLD OPTIONS(…)` removed"],
+      },
+    ],
+  },
 };
 
 /** A refused query: empty rows, with the "why blocked" trace. */

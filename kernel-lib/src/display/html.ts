@@ -423,6 +423,32 @@ function previewHtml(p: PayloadOf<"preview">): string {
   return out;
 }
 
+function exportHtml(p: PayloadOf<"export">): string {
+  let out = header(`Export — ${p.templateName}`, p);
+  out += `<div>${kv([["template", `<code style="${MONO}">${esc(shortHash(p.templateHash))}</code>`]])}</div>`;
+  const col = (t: PayloadOf<"export">["targets"][number]) =>
+    `<div style="flex:1 1 0;min-width:260px;border:1px solid ${C.border};border-radius:6px;padding:6px">` +
+    `<div style="font-weight:600">${esc(t.name)}</div>` +
+    (t.proof
+      ? `<div style="color:${t.proof.equal ? C.ok : C.bad}">${t.proof.equal ? "✓" : "✗"} same answer as the lab on DuckDB ` +
+        `(${esc(t.proof.rows)} rows, ${esc(t.proof.suppressed)} suppressed)${t.proof.difference ? `: ${esc(t.proof.difference)}` : ""}</div>`
+      : "") +
+    t.files
+      .map(
+        (f) =>
+          `<details><summary><code style="${MONO}">${esc(f.name)}</code></summary>` +
+          `<pre style="${MONO};white-space:pre-wrap;max-height:24em;overflow:auto">${esc(f.text)}</pre></details>`,
+      )
+      .join("") +
+    `<div style="margin-top:4px"><b>Enforced differently from the lab</b><ul style="margin:2px 0;padding-left:18px">` +
+    t.differences.map((d) => `<li>${esc(d)}</li>`).join("") +
+    `</ul></div>` +
+    `<details><summary>DuckDB shims of the proof</summary><ul>${t.shims.map((s) => `<li>${esc(s)}</li>`).join("")}</ul></details>` +
+    `</div>`;
+  out += `<div style="display:flex;gap:8px;align-items:flex-start;flex-wrap:wrap">${p.targets.map(col).join("")}</div>`;
+  return out;
+}
+
 /**
  * Render a payload as self-contained HTML (inline styles, no script).
  *
@@ -451,5 +477,7 @@ export function toHtml(p: CleanRoomPayload): string {
       return wrap(p, progressHtml(p, esc));
     case "preview":
       return wrap(p, previewHtml(p));
+    case "export":
+      return wrap(p, exportHtml(p));
   }
 }

@@ -369,6 +369,32 @@ export const PreviewPayload = z.strictObject({
   refused: z.strictObject({ code: z.string(), message: z.string() }).optional(),
 });
 
+// ---------------------------------------------------------------- export
+
+/** An approved template exported to warehouse clean rooms (`exportDesign`): each target's files side by side. */
+export const ExportPayload = z.strictObject({
+  kind: z.literal("export"),
+  ...base,
+  templateName: z.string(),
+  templateHash: z.string(),
+  targets: z
+    .array(
+      z.strictObject({
+        target: z.enum(["aws", "bigquery", "snowflake"]),
+        /** Display name, e.g. "AWS Clean Rooms". */
+        name: z.string(),
+        files: z.array(z.strictObject({ name: z.string(), language: z.enum(["json", "sql"]), text: z.string() })),
+        /** What the target enforces differently from the lab. */
+        differences: z.array(z.string()),
+        /** How the SQL was made runnable on DuckDB for the equivalence proof. */
+        shims: z.array(z.string()),
+        /** The equivalence proof on DuckDB, when run. */
+        proof: z.strictObject({ equal: z.boolean(), rows: count, suppressed: count, difference: z.string().nullable() }).optional(),
+      }),
+    )
+    .min(1),
+});
+
 // ---------------------------------------------------------------- the union
 
 /** The payload schema: one discriminated union on `kind`. */
@@ -384,6 +410,7 @@ export const CleanRoomPayload = z
     ErrorPayload,
     ProgressPayload,
     PreviewPayload,
+    ExportPayload,
   ])
   .superRefine((p, ctx) => {
     if (p.kind === "progress" && p.done > p.total) {

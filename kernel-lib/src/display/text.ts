@@ -283,6 +283,22 @@ function previewText(p: PayloadOf<"preview">): string[] {
   return out;
 }
 
+function exportText(p: PayloadOf<"export">): string[] {
+  const out = title(`Export — ${p.templateName}`, p);
+  out.push(`template ${shortHash(p.templateHash)}`);
+  for (const t of p.targets) {
+    out.push("", `■ ${t.name}`);
+    if (t.proof)
+      out.push(
+        `  ${t.proof.equal ? "✓" : "✗"} same answer as the lab on DuckDB (${t.proof.rows} rows, ${t.proof.suppressed} suppressed)` +
+          (t.proof.difference ? `: ${t.proof.difference}` : ""),
+      );
+    out.push(`  files: ${t.files.map((f) => f.name).join(", ")}`, "  enforced differently from the lab:");
+    out.push(...t.differences.map((d) => `   - ${d}`));
+  }
+  return out;
+}
+
 /**
  * Render a payload as plain text.
  *
@@ -321,6 +337,9 @@ export function toText(p: CleanRoomPayload): string {
       break;
     case "preview":
       lines = previewText(p);
+      break;
+    case "export":
+      lines = exportText(p);
       break;
   }
   return lines.map((l) => l.trimEnd()).join("\n");
