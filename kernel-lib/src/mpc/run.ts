@@ -1,0 +1,89 @@
+/**
+ * In-process runs of the "no one sees the rows" protocols: every party is its own object with
+ * its own rows, talking only through `linkedPair` links (JSON round-tripped, so nothing but
+ * data crosses). The same party functions run as separate OS processes over sockets in
+ * scripts/mpc-party.mjs. A `tap` sees every envelope (for transcript scans and byte counts).
+ */
+import { linkedPair, type Envelope, type Tap } from "../transport/transport.js";
+import type { Rng } from "../rng.js";
+import {
+  sharedLiftDealer,
+  sharedLiftParty,
+  type AdvertiserRow,
+  type RetailerRow,
+  type SharedLiftPartyResult,
+  type SharedLiftRole,
+} from "./shared-lift.js";
+
+export interface WireLog {
+  /** Every envelope that crossed any link, in order, with its wire bytes. */
+  messages: { from: string; to: string; kind: string; bytes: number; wire: string }[];
+  bytes: number;
+}
+
+/** A tap that records every envelope (wire JSON) into `log`. */
+export function recordingTap(log: WireLog): Tap {
+  return (env: Envelope, wire: string) => {
+    log.messages.push({ from: env.from, to: env.to, kind: env.kind, bytes: wire.length, wire });
+    log.bytes += wire.length;
+  };
+}
+
+export interface RunSharedLiftOptions {
+  advertiserRows: readonly AdvertiserRow[];
+  retailerRows: readonly RetailerRow[];
+  template: unknown;
+  params: unknown;
+  rng: Rng;
+  outputTo?: SharedLiftRole;
+  /** ATTACK DEMO ONLY (see SharedLiftPartyOptions.insecureNoMask). */
+  insecureNoMask?: boolean;
+}
+
+export interface SharedLiftRun {
+  protocol: "secret-shared lift (2 computing parties + triple dealer, additive shares mod 2^64)";
+  aggregates: Record<string, number>;
+  noiseVariance: Record<string, number> | null;
+  matched: number;
+  parties: { advertiser: SharedLiftPartyResult; retailer: SharedLiftPartyResult; dealer: { bytesSent: number } };
+  wire: WireLog;
+  ms: number;
+}
+
+/** Run advertiser, retailer and dealer in this process over linked pairs. */
+export async function runSharedLift(o: RunSharedLiftOptions): Promise<SharedLiftRun> {
+  const wire: WireLog = { messages: [], bytes: 0 };
+  const tap = recordingTap(wire);
+  const [ar, ra] = linkedPair("advertiser", "retailer", { tap });
+  const [ad, da] = linkedPair("advertiser", "dealer", { tap });
+  const [rd, dr] = linkedPair("retailer", "dealer", { tap });
+  const t0 = performance.now();
+  const common = {
+    template: o.template,
+    params: o.params,
+    outputTo: o.outputTo ?? "advertiser",
+    insecureNoMask: o.insecureNoMask === true,
+  };
+  const runs = [
+    sharedLiftParty({ ...common, role: "advertiser", peer: ar, dealer: ad, rows: o.advertiserRows, rng: o.rng.fork("advertiser") }),
+    sharedLiftParty({ ...common, role: "retailer", peer: ra, dealer: rd, rows: o.retailerRows, rng: o.rng.fork("retailer") }),
+    sharedLiftDealer({ advertiser: da, retailer: dr, rng: o.rng.fork("dealer") }),
+  ] as const;
+  const settled = await Promise.allSettled(runs);
+  for (const s of settled) if (s.status === "rejected") throw s.reason;
+  const [adv, ret, dealer] = settled.map((s) => (s as PromiseFulfilledResult<unknown>).value) as [
+    SharedLiftPartyResult,
+    SharedLiftPartyResult,
+    { bytesSent: number },
+  ];
+  const out = adv.aggregates ? adv : ret;
+  return {
+    protocol: "secret-shared lift (2 computing parties + triple dealer, additive shares mod 2^64)",
+    aggregates: out.aggregates!,
+    noiseVariance: out.noiseVariance,
+    matched: adv.matched,
+    parties: { advertiser: adv, retailer: ret, dealer },
+    wire,
+    ms: performance.now() - t0,
+  };
+}
