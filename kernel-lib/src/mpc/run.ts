@@ -6,7 +6,12 @@
  */
 import { linkedPair, type Envelope, type Tap } from "../transport/transport.js";
 import type { Rng } from "../rng.js";
+import { normalizeEmail } from "../identity/normalize.js";
+import { pjcIdsParty, pjcValuesParty, type PjcIdsResult, type PjcValuesResult } from "./pjc.js";
 import {
+  FEATURES,
+  liftSpec,
+  retailerInput,
   sharedLiftDealer,
   sharedLiftParty,
   type AdvertiserRow,
@@ -83,6 +88,68 @@ export async function runSharedLift(o: RunSharedLiftOptions): Promise<SharedLift
     noiseVariance: out.noiseVariance,
     matched: adv.matched,
     parties: { advertiser: adv, retailer: ret, dealer },
+    wire,
+    ms: performance.now() - t0,
+  };
+}
+
+export interface RunPjcOptions {
+  /** The advertiser's rows (identifier column + group). */
+  advertiserRows: readonly { email: string; group: string }[];
+  /** The retailer's purchase rows (identifier column + day + value). */
+  retailerRows: readonly { email: string; purchase_day: number; value_cents: number }[];
+  /** Which of the advertiser's people: one arm or everyone (default "all"). */
+  arm?: "test" | "control" | "all";
+  /** Per-customer columns the retailer encrypts (default ["value"]). */
+  columns?: readonly ("converters" | "conversions" | "value")[];
+  /** The lift template and parameters fixing the window and caps (as the secret-shared lift). */
+  template: unknown;
+  params: unknown;
+  rng: Rng;
+}
+
+export interface PjcRun {
+  protocol: "intersection-sum with cardinality (ECDH + exponential ElGamal on ristretto255)";
+  intersectionSize: number;
+  /** Σ of each column over the intersection, as the retailer decrypts it. */
+  sums: Record<string, number>;
+  parties: { advertiser: PjcIdsResult; retailer: PjcValuesResult };
+  wire: WireLog;
+  ms: number;
+}
+
+/** Run both PJC parties in this process; each normalises its own identifiers first. */
+export async function runPjc(o: RunPjcOptions): Promise<PjcRun> {
+  const arm = o.arm ?? "all";
+  const cols = o.columns ?? ["value"];
+  const spec = liftSpec(o.template, o.params);
+  const norm = (e: unknown) => {
+    const r = normalizeEmail(e);
+    return r.ok ? r.value : null;
+  };
+  const advIds = o.advertiserRows.filter((r) => arm === "all" || r.group === arm).flatMap((r) => norm(r.email) ?? []);
+  const purchases = o.retailerRows.flatMap((r) => {
+    const k = norm(r.email);
+    return k === null ? [] : [{ join_key: k, purchase_day: r.purchase_day, value_cents: r.value_cents }];
+  });
+  const ri = retailerInput(purchases, spec);
+  const idx = cols.map((c) => FEATURES.indexOf(c));
+  const values = ri.sorted.map((_, i) => idx.map((j) => Number(ri.x[i * FEATURES.length + j]!)));
+  const wire: WireLog = { messages: [], bytes: 0 };
+  const [a, b] = linkedPair("advertiser", "retailer", { tap: recordingTap(wire) });
+  const t0 = performance.now();
+  const settled = await Promise.allSettled([
+    pjcIdsParty({ link: a, ids: advIds, rng: o.rng.fork("advertiser") }),
+    pjcValuesParty({ link: b, ids: ri.sorted, values, rng: o.rng.fork("retailer") }),
+  ]);
+  for (const s of settled) if (s.status === "rejected") throw s.reason;
+  const adv = (settled[0] as PromiseFulfilledResult<PjcIdsResult>).value;
+  const ret = (settled[1] as PromiseFulfilledResult<PjcValuesResult>).value;
+  return {
+    protocol: "intersection-sum with cardinality (ECDH + exponential ElGamal on ristretto255)",
+    intersectionSize: ret.intersectionSize,
+    sums: Object.fromEntries(cols.map((c, i) => [c, ret.sums[i]!])),
+    parties: { advertiser: adv, retailer: ret },
     wire,
     ms: performance.now() - t0,
   };
