@@ -18,7 +18,13 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), "mpc-processes-"));
 const children: ChildProcess[] = [];
 const servers: net.Server[] = [];
 afterAll(() => {
-  for (const c of children) if (c.exitCode === null && c.pid) process.kill(c.pid, "SIGKILL");
+  for (const c of children)
+    if (c.exitCode === null && c.signalCode === null && c.pid)
+      try {
+        process.kill(c.pid, "SIGKILL");
+      } catch {
+        /* already gone */
+      }
   for (const s of servers) s.close();
   fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -82,10 +88,13 @@ async function relay(target: number) {
   return { port: (server.address() as net.AddressInfo).port, bytes };
 }
 
-async function run(tag: string, o: { channel: "on" | "off"; retRows?: string }) {
+async function run(tag: string, o: { channel: "on" | "off"; retRows?: string; killDealer?: boolean }) {
   const out = (r: string) => path.join(dir, `${tag}-${r}.json`);
   const dealer = party(["--role", "dealer", "--listen", "0", "--out", out("dealer"), "--channel", o.channel]);
   const dPort = await dealer.port();
+  if (o.killDealer)
+    // kill -9 at the dealer's first accepted connection: it can never have sent a triple (it needs both parties' "need")
+    dealer.proc.stdout!.on("data", () => dealer.events.some((e) => e["event"] === "connected") && dealer.proc.kill("SIGKILL"));
   const ret = party([
     "--role",
     "retailer",
@@ -175,5 +184,14 @@ describe("secret-shared lift between three processes over sockets", { timeout: 1
     expect(r.codes[2]).not.toBe(0);
     expect([r.adv, r.ret]).toEqual([null, null]);
     expect(r.events.adv.find((e) => e["event"] === "error")).toMatchObject({ code: "INPUT_INVALID", field: "rows.join_key" });
+  });
+
+  it("kill -9 of the dealer mid-run: both parties refuse (typed error, non-zero exit) and write no result", async () => {
+    const r = await run("kill", { channel: "on", killDealer: true });
+    expect(r.codes[2]).toBeNull(); // killed by signal
+    expect(r.codes[0]).not.toBe(0);
+    expect(r.codes[1]).not.toBe(0);
+    expect([r.adv, r.ret, r.dealer]).toEqual([null, null, null]);
+    expect(r.events.adv.find((e) => e["event"] === "error")).toBeDefined();
   });
 });
