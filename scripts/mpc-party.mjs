@@ -9,6 +9,10 @@
  *   node scripts/mpc-party.mjs --role retailer   --listen 0 --dealer PORT_D --rows ret.json --template t.json --out r.json
  *   node scripts/mpc-party.mjs --role advertiser --connect PORT_R --dealer PORT_D --rows adv.json --template t.json --out a.json
  *
+ * Intersection-sum with cardinality (mpc/pjc.ts) between two processes (rows with e-mails):
+ *   node scripts/mpc-party.mjs --role pjc-values --listen 0 --rows purchases.json --template t.json --columns converters,value --out v.json
+ *   node scripts/mpc-party.mjs --role pjc-ids --connect PORT --rows exposures.json --arm test --out i.json
+ *
  * Options: --params '{"startDay":0,"endDay":27}' (default), --output-to advertiser|retailer,
  * --channel on|off (default on; off only to let a test scan the protocol's own bytes),
  * --seed S (reproducible, teaching mode; default secure randomness), --timeout-ms MS.
@@ -27,6 +31,8 @@ const dist = (p) => require(path.join(root, "kernel-lib/dist", p));
 const { listen, connect } = dist("transport/socket.js");
 const { secureTransport } = dist("transport/secure.js");
 const { sharedLiftParty, sharedLiftDealer } = dist("mpc/shared-lift.js");
+const { pjcIdsParty, pjcValuesParty } = dist("mpc/pjc.js");
+const { pjcIdsInput, pjcValuesInput } = dist("mpc/run.js");
 const { makeRng } = dist("rng.js");
 const { isCleanRoomError, CleanRoomError } = dist("errors.js");
 
@@ -62,7 +68,8 @@ const readJson = (file, field) => {
 async function main() {
   const a = parseArgs(process.argv.slice(2));
   const role = a.role;
-  if (!["advertiser", "retailer", "dealer"].includes(role)) refuse("--role", "advertiser | retailer | dealer");
+  if (!["advertiser", "retailer", "dealer", "pjc-ids", "pjc-values"].includes(role))
+    refuse("--role", "advertiser | retailer | dealer | pjc-ids | pjc-values");
   if (!a.out) refuse("--out", "a result file");
   if (a.host !== undefined && a.host !== "127.0.0.1")
     throw new CleanRoomError("ACCESS_DENIED", `"--host" expected 127.0.0.1 (this project never sends traffic to another host)`, {
@@ -92,7 +99,20 @@ async function main() {
     return t;
   };
   let result;
-  if (role === "dealer") {
+  if (role === "pjc-values") {
+    const rows = readJson(a.rows, "--rows");
+    const params = a.params ? JSON.parse(a.params) : { startDay: 0, endDay: 27 };
+    const input = pjcValuesInput(rows, (a.columns ?? "value").split(","), readJson(a.template, "--template"), params);
+    const l = await listen({ self: role, port: int(a, "listen", 0), expectPeer: "pjc-ids" });
+    emit({ event: "listening", host: l.host, port: l.port });
+    const link = await wrap(await accept(l), false);
+    await l.close();
+    result = await pjcValuesParty({ link, ...input, rng });
+  } else if (role === "pjc-ids") {
+    const ids = pjcIdsInput(readJson(a.rows, "--rows"), a.arm ?? "all");
+    const link = await wrap(await dial(int(a, "connect", 0), "pjc-values"), true);
+    result = await pjcIdsParty({ link, ids, rng });
+  } else if (role === "dealer") {
     const l = await listen({ self: "dealer", port: int(a, "listen", 0) });
     emit({ event: "listening", host: l.host, port: l.port });
     const first = await accept(l);

@@ -194,4 +194,34 @@ describe("secret-shared lift between three processes over sockets", { timeout: 1
     expect([r.adv, r.ret, r.dealer]).toEqual([null, null, null]);
     expect(r.events.adv.find((e) => e["event"] === "error")).toBeDefined();
   });
+
+  it("intersection-sum with cardinality between two processes: the oracle's test-arm population, converters and value", async () => {
+    const out = (r: string) => path.join(dir, `pjc-${r}.json`);
+    const exp = write("exposures.json", fix.study.exposures);
+    const pur = write("purchases.json", fix.study.purchases);
+    const values = party([
+      "--role",
+      "pjc-values",
+      "--listen",
+      "0",
+      "--rows",
+      pur,
+      "--template",
+      tplFile,
+      "--columns",
+      "converters,value",
+      "--out",
+      out("values"),
+    ]);
+    const port = await values.port();
+    const ids = party(["--role", "pjc-ids", "--connect", String(port), "--rows", exp, "--arm", "test", "--out", out("ids")]);
+    expect(await Promise.all([ids.exited, values.exited])).toEqual([0, 0]);
+    const o = oracleLiftAggregates(fix.study.exposures, fix.study.purchases, { maxConversionsPerPerson: 4 }).cohorts[0]!.aggregates;
+    const v = JSON.parse(fs.readFileSync(out("values"), "utf8"));
+    const i = JSON.parse(fs.readFileSync(out("ids"), "utf8"));
+    expect(v.intersectionSize).toBe(o.testPopulation);
+    expect(v.sums).toEqual([o.testConverters, o.testValue]);
+    expect(i.intersectionSize).toBe(o.testPopulation);
+    expect(Object.keys(i)).not.toContain("sums"); // the ids party learns the size only
+  });
 });

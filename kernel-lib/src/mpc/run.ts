@@ -4,6 +4,7 @@
  * data crosses). The same party functions run as separate OS processes over sockets in
  * scripts/mpc-party.mjs. A `tap` sees every envelope (for transcript scans and byte counts).
  */
+import { invalid } from "../errors.js";
 import { linkedPair, type Envelope, type Tap } from "../transport/transport.js";
 import type { Rng } from "../rng.js";
 import { normalizeEmail } from "../identity/normalize.js";
@@ -118,29 +119,50 @@ export interface PjcRun {
   ms: number;
 }
 
-/** Run both PJC parties in this process; each normalises its own identifiers first. */
-export async function runPjc(o: RunPjcOptions): Promise<PjcRun> {
-  const arm = o.arm ?? "all";
-  const cols = o.columns ?? ["value"];
-  const spec = liftSpec(o.template, o.params);
-  const norm = (e: unknown) => {
-    const r = normalizeEmail(e);
-    return r.ok ? r.value : null;
-  };
-  const advIds = o.advertiserRows.filter((r) => arm === "all" || r.group === arm).flatMap((r) => norm(r.email) ?? []);
-  const purchases = o.retailerRows.flatMap((r) => {
-    const k = norm(r.email);
+const normEmail = (e: unknown) => {
+  const r = normalizeEmail(e);
+  return r.ok ? r.value : null;
+};
+
+/** The ids party's own input: its normalised identifiers (one arm or all); rejected ones dropped. */
+export function pjcIdsInput(rows: RunPjcOptions["advertiserRows"], arm: RunPjcOptions["arm"] = "all"): string[] {
+  if (!Array.isArray(rows)) invalid("advertiserRows", "array of { email, group }", rows);
+  return rows.filter((r) => arm === "all" || r.group === arm).flatMap((r) => normEmail(r.email) ?? []);
+}
+
+/** The values party's own input: distinct normalised identifiers and their per-customer columns (template window and caps). */
+export function pjcValuesInput(
+  rows: RunPjcOptions["retailerRows"],
+  columns: NonNullable<RunPjcOptions["columns"]>,
+  template: unknown,
+  params: unknown,
+) {
+  if (!Array.isArray(rows)) invalid("retailerRows", "array of { email, purchase_day, value_cents }", rows);
+  const spec = liftSpec(template, params);
+  const purchases = rows.flatMap((r) => {
+    const k = normEmail(r.email);
     return k === null ? [] : [{ join_key: k, purchase_day: r.purchase_day, value_cents: r.value_cents }];
   });
   const ri = retailerInput(purchases, spec);
-  const idx = cols.map((c) => FEATURES.indexOf(c));
-  const values = ri.sorted.map((_, i) => idx.map((j) => Number(ri.x[i * FEATURES.length + j]!)));
+  const idx = columns.map((c, i) => {
+    const j = FEATURES.indexOf(c);
+    if (j < 0) invalid(`columns[${i}]`, FEATURES.join(" | "), c);
+    return j;
+  });
+  return { ids: ri.sorted, values: ri.sorted.map((_, i) => idx.map((j) => Number(ri.x[i * FEATURES.length + j]!))) };
+}
+
+/** Run both PJC parties in this process; each prepares its own input first. */
+export async function runPjc(o: RunPjcOptions): Promise<PjcRun> {
+  const cols = o.columns ?? ["value"];
+  const advIds = pjcIdsInput(o.advertiserRows, o.arm ?? "all");
+  const { ids, values } = pjcValuesInput(o.retailerRows, cols, o.template, o.params);
   const wire: WireLog = { messages: [], bytes: 0 };
   const [a, b] = linkedPair("advertiser", "retailer", { tap: recordingTap(wire) });
   const t0 = performance.now();
   const settled = await Promise.allSettled([
     pjcIdsParty({ link: a, ids: advIds, rng: o.rng.fork("advertiser") }),
-    pjcValuesParty({ link: b, ids: ri.sorted, values, rng: o.rng.fork("retailer") }),
+    pjcValuesParty({ link: b, ids, values, rng: o.rng.fork("retailer") }),
   ]);
   for (const s of settled) if (s.status === "rejected") throw s.reason;
   const adv = (settled[0] as PromiseFulfilledResult<PjcIdsResult>).value;
