@@ -33,7 +33,7 @@ const { secureTransport } = dist("transport/secure.js");
 const { sharedLiftParty, sharedLiftDealer } = dist("mpc/shared-lift.js");
 const { pjcIdsParty, pjcValuesParty } = dist("mpc/pjc.js");
 const { pjcIdsInput, pjcValuesInput } = dist("mpc/run.js");
-const { makeRng } = dist("rng.js");
+const { makeRng, rngStamp } = dist("rng.js");
 const { isCleanRoomError, CleanRoomError } = dist("errors.js");
 
 const emit = (o) => process.stdout.write(JSON.stringify(o) + "\n");
@@ -138,7 +138,7 @@ async function main() {
   for (const t of opened) t.close();
   await Promise.all(opened.map((t) => t.whenClosed()));
   const tmp = `${a.out}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, JSON.stringify(result));
+  fs.writeFileSync(tmp, JSON.stringify({ ...result, ...rngStamp(rng) }));
   fs.renameSync(tmp, a.out);
   emit({ event: "done", out: a.out });
 }

@@ -149,6 +149,7 @@ describe("secret-shared lift between three processes over sockets", { timeout: 1
     for (const [k, v] of Object.entries(r.adv.aggregates as Record<string, number>)) expect([k, v]).toEqual([k, o[k as keyof typeof o]]);
     expect(Object.keys(r.adv.aggregates)).toHaveLength(12);
     expect(r.ret.aggregates).toBeNull();
+    expect(r.adv.rngMode).toBe("seeded"); // --seed: every result is labelled teaching mode
     expect(r.dealer.bytesSent).toBeGreaterThan(0);
   });
 

@@ -36,6 +36,7 @@ describe("secret-shared lift (2PC, additive shares mod 2^64)", () => {
     ] as const)
       expect([k, r.aggregates[k]]).toEqual([k, o[k]]);
     expect(r.noiseVariance).toBeNull();
+    expect(r.rngStamp).toEqual({ rngMode: "seeded", label: "teaching mode — not private" });
   });
 
   it("transcript scan: no identifier, no per-person value on any link; with masking off the same scan finds them", async () => {

@@ -6,7 +6,7 @@
  */
 import { invalid } from "../errors.js";
 import { linkedPair, type Envelope, type Tap } from "../transport/transport.js";
-import type { Rng } from "../rng.js";
+import { rngStamp, type Rng, type RngStamp } from "../rng.js";
 import { normalizeEmail } from "../identity/normalize.js";
 import { pjcIdsParty, pjcValuesParty, type PjcIdsResult, type PjcValuesResult } from "./pjc.js";
 import {
@@ -54,6 +54,8 @@ export interface SharedLiftRun {
   parties: { advertiser: SharedLiftPartyResult; retailer: SharedLiftPartyResult; dealer: { bytesSent: number } };
   wire: WireLog;
   ms: number;
+  /** Secure or seeded (teaching mode — not private) randomness of every party's draws. */
+  rngStamp: RngStamp;
 }
 
 /** Run advertiser, retailer and dealer in this process over linked pairs. */
@@ -91,6 +93,7 @@ export async function runSharedLift(o: RunSharedLiftOptions): Promise<SharedLift
     parties: { advertiser: adv, retailer: ret, dealer },
     wire,
     ms: performance.now() - t0,
+    rngStamp: rngStamp(o.rng),
   };
 }
 
@@ -117,6 +120,7 @@ export interface PjcRun {
   parties: { advertiser: PjcIdsResult; retailer: PjcValuesResult };
   wire: WireLog;
   ms: number;
+  rngStamp: RngStamp;
 }
 
 const normEmail = (e: unknown) => {
@@ -174,5 +178,6 @@ export async function runPjc(o: RunPjcOptions): Promise<PjcRun> {
     parties: { advertiser: adv, retailer: ret },
     wire,
     ms: performance.now() - t0,
+    rngStamp: rngStamp(o.rng),
   };
 }
