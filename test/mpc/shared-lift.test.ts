@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { oracleLiftAggregates } from "../../kernel-lib/src/studies/oracle.js";
 import { runSharedLift, type WireLog } from "../../kernel-lib/src/mpc/run.js";
-import { liftSpec, partyNoise } from "../../kernel-lib/src/mpc/shared-lift.js";
+import { liftSpec, partyNoise, sharedLiftDealer, sharedLiftParty } from "../../kernel-lib/src/mpc/shared-lift.js";
+import { linkedPair, type Transport } from "../../kernel-lib/src/transport/transport.js";
+import { isCleanRoomError } from "../../kernel-lib/src/errors.js";
 import { seededRng, type Rng } from "../../kernel-lib/src/rng.js";
 import { ratMul, rat } from "../../kernel-lib/src/dp/rational.js";
 import { epsilonLowerBoundCP } from "../dp/stats.js";
@@ -95,5 +97,28 @@ describe("secret-shared lift (2PC, additive shares mod 2^64)", () => {
     expect(audit(q.scale, "full")).toBeLessThanOrEqual(0.5);
     // positive control: each party adds noise at half the scale (the total looks like one release), ε doubles for an insider
     expect(audit(ratMul(q.scale, rat(1n, 2n)), "half")).toBeGreaterThan(0.5);
+  });
+
+  it("a truncated Beaver opening from the peer is refused naming the field; no aggregate is released to anyone", async () => {
+    const [ar, ra] = linkedPair("advertiser", "retailer");
+    const [ad, da] = linkedPair("advertiser", "dealer");
+    const [rd, dr] = linkedPair("retailer", "dealer");
+    // the retailer's link cuts its "open" message short (a tampering or buggy peer)
+    const cut: Transport = {
+      ...ra,
+      send: (p, k, body) => ra.send(p, k, k === "open" ? { ...(body as object), d: Buffer.alloc(8).toString("base64") } : body),
+    };
+    const common = { template: exactTemplate(), params: PARAMS };
+    const out = await Promise.allSettled([
+      sharedLiftParty({ ...common, role: "advertiser", peer: ar, dealer: ad, rows: fix.adv, rng: seededRng("t-a") }),
+      sharedLiftParty({ ...common, role: "retailer", peer: cut, dealer: rd, rows: fix.ret, rng: seededRng("t-r") }),
+      sharedLiftDealer({ advertiser: da, retailer: dr, rng: seededRng("t-d") }),
+    ]);
+    expect(out[0]!.status).toBe("rejected"); // the output party refuses: nothing opened
+    // the other party may have finished its part first; it never holds an opened aggregate
+    if (out[1]!.status === "fulfilled") expect(out[1].value.aggregates).toBeNull();
+    const e = (out[0] as PromiseRejectedResult).reason;
+    expect(isCleanRoomError(e, "INPUT_INVALID")).toBe(true);
+    expect((e as Error).message).toMatch(/open\.d/);
   });
 });
