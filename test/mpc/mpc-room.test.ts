@@ -26,8 +26,8 @@ function room(seed: string, withRows: boolean) {
     upload(lab, { ...ex, rows: fix.adv });
     upload(lab, { ...pu, rows: fix.ret });
   } else {
-    registerForMpc(lab, ex);
-    registerForMpc(lab, pu);
+    const entries = [registerForMpc(lab, ex), registerForMpc(lab, pu)];
+    expect(entries.map((e) => e.rows)).toEqual([0, 0]); // the room holds schemas and rules, no row
   }
   declarePurpose(lab, { party: "advertiser", analyst: "bo", purpose: "measurement", justification: "lift" });
   return lab;
@@ -89,6 +89,25 @@ describe("secret-shared lift in the room (same road, same ledger)", () => {
       expect(isCleanRoomError(e, "INPUT_INVALID")).toBe(true);
       expect((e as Error).message).toMatch(/retailerRows.join_key/);
     }
+    expect(JSON.stringify(budget(mpc).budgets.map((x) => x.spent))).toBe(before);
+  });
+
+  it("refuses a requester that is not one of the two computing parties, before any charge", async () => {
+    const t = noisyTemplate("0.5");
+    const mpc = room("mpc3", false);
+    addParty(mpc, { party: "agency" });
+    for (const party of ["advertiser", "retailer"]) approveTemplate(mpc, { template: t, party });
+    const input = {
+      template: t,
+      params: PARAMS,
+      party: "agency",
+      analyst: "bo",
+      purpose: "measurement",
+      advertiserRows: fix.adv,
+      retailerRows: fix.ret,
+    };
+    const before = JSON.stringify(budget(mpc).budgets.map((x) => x.spent));
+    await expect(secretSharedLift(mpc, input)).rejects.toMatchObject({ code: "ACCESS_DENIED" });
     expect(JSON.stringify(budget(mpc).budgets.map((x) => x.spent))).toBe(before);
   });
 });
