@@ -37,6 +37,10 @@ export {
   type ReconstructionPoint,
 } from "./labs/attacks-lab.js";
 export { lineChart, type LineChart, type ChartPoint } from "./labs/lab-chart.js";
+// "no one sees the rows" (issue 17): the lift by cryptography instead of a trusted operator
+export { secretSharedLift, registerForMpc, type SecretSharedLiftInput, type MpcExtra } from "./session/mpc-mode.js";
+export { runSharedLift, runPjc, type SharedLiftRun, type PjcRun } from "./mpc/run.js";
+export { toLiftAggregates } from "./cleanroom/templates/lift.js";
 
 // ---------------------------------------------------------------- attack simulations and enclave demos
 export {

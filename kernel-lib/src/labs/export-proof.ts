@@ -8,7 +8,7 @@
  * groups, and how many — never the rows themselves (for a noised template those exact numbers are
  * exactly what the lab does not release).
  */
-import * as aq from "arquero";
+import { aq } from "../cleanroom/arquero.js";
 import { DatasetCatalog, type Table } from "../cleanroom/dataset.js";
 import { roomContext } from "../cleanroom/query.js";
 import { checkTemplate } from "../cleanroom/plan.js";
@@ -61,7 +61,7 @@ export async function proveExport(
   const rules = new Map<string, AnalysisRule>();
   for (const [key, d] of Object.entries(o.datasets)) {
     const [owner, name] = key.split("/") as [string, string];
-    catalog.upload(name, owner, aq.from(d.rows), d.schema);
+    catalog.upload(name, owner, aq().from(d.rows), d.schema);
     rules.set(key, parseAnalysisRule(d.rule));
   }
   const ctx = roomContext(catalog, rules);
