@@ -33,6 +33,13 @@ export {
 } from "./labs/attacks-lab.js";
 export { lineChart, type LineChart, type ChartPoint } from "./labs/lab-chart.js";
 
+// ---------------------------------------------------------------- ML training on user data (DP-SGD in the enclave)
+// (here, not in the core: the core entry point is held to 32 names by test/session/surface.test.ts)
+export { trainModel, trainingParts, epsilonCurve, type TrainModelInput, type TrainingResult } from "./verbs/ml.js";
+export { dpSgdEpsilon, noiseForEpsilon, computeRdp, rdpToEpsilon, sgmCost, DEFAULT_ORDERS } from "./dp/rdp.js";
+export { propensityStudy, PROPENSITY_FEATURES, PROPENSITY_TRUTH } from "./datasets/propensity.js";
+export { membershipInferenceLab, dpAdvantageBound, MIA_DEFAULTS, type MiaReport } from "./labs/membership-inference.js";
+
 // ---------------------------------------------------------------- attack simulations and enclave demos
 export {
   sha256Email,

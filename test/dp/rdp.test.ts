@@ -134,7 +134,7 @@ describe("RDP accountant: properties and refusals", () => {
   it("logErfc matches known values, also deep in the tail", () => {
     expect(Math.exp(logErfc(0.5))).toBeCloseTo(0.4795001221869535, 14);
     expect(Math.exp(logErfc(-1))).toBeCloseTo(1.8427007929497148, 14);
-    expect(logErfc(30)).toBeCloseTo(-903.974117110643878, 8); // ln erfc(30) (mpmath), far below float range
+    expect(logErfc(30)).toBeCloseTo(-903.9741171106439, 8); // ln erfc(30) (mpmath), far below float range
   });
   it("noiseForEpsilon inverts dpSgdEpsilon", () => {
     const s = noiseForEpsilon({ sampleRate: 0.01, steps: 1000, delta: 1e-5, epsilon: 1 });
