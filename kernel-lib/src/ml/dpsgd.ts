@@ -235,6 +235,47 @@ export interface TrainOptions {
   /** false: plain SGD (no clipping, no noise, full passes) — for the membership-inference lab's control only. */
   private: boolean;
   onEpoch?: (e: EpochRecord, w: Float64Array, b: number) => void;
+  /** Realised Poisson batch sizes (tests; never released). */
+  onBatch?: (size: number) => void;
+}
+
+/**
+ * Add row i's log-loss gradient (weights, then bias) to `out`, scaled down to L2 norm ≤ `clip`
+ * (Infinity: unclipped). Adding or removing one row changes a batch sum by at most `clip`.
+ */
+export function addClippedGradient(m: Matrix, i: number, w: Float64Array, b: number, clip: number, out: Float64Array): void {
+  const d = m.d;
+  const o = i * d;
+  let z = b;
+  for (let j = 0; j < d; j++) z += w[j]! * m.x[o + j]!;
+  const r = sigmoid(z) - m.y[i]!;
+  let scale = r;
+  if (Number.isFinite(clip)) {
+    let sq = 1;
+    for (let j = 0; j < d; j++) sq += m.x[o + j]! * m.x[o + j]!;
+    const norm = Math.abs(r) * Math.sqrt(sq);
+    if (norm > clip) scale = (r * clip) / norm;
+  }
+  for (let j = 0; j < d; j++) out[j]! += scale * m.x[o + j]!;
+  out[d]! += scale;
+}
+
+/** Every coordinate += N(0, std²). */
+export function addGaussianNoise(out: Float64Array, std: number, u: UniformStream): void {
+  for (let j = 0; j < out.length; j++) out[j]! += std * u.normal();
+}
+
+/**
+ * Poisson sampling of indices 0..n−1, each independently with probability q (logSkip = ln(1 − q)),
+ * by geometric skips: the gap to the next sampled index is Geometric(q). O(qn) uniforms.
+ */
+export function poissonSample(n: number, logSkip: number, u: UniformStream, take: (k: number) => void): void {
+  let k = -1;
+  for (;;) {
+    k += 1 + Math.floor(Math.log(1 - u.next()) / logSkip);
+    if (k >= n) return;
+    take(k);
+  }
 }
 
 /**
@@ -263,36 +304,21 @@ export function trainLogistic(
   const logSkip = Math.log1p(-q);
   const epochs: EpochRecord[] = [];
   let steps = 0;
-  const addExample = (i: number) => {
-    const o = i * d;
-    let z = b;
-    for (let j = 0; j < d; j++) z += w[j]! * m.x[o + j]!;
-    const r = sigmoid(z) - m.y[i]!;
-    let scale = r;
-    if (opts.private) {
-      let sq = 1;
-      for (let j = 0; j < d; j++) sq += m.x[o + j]! * m.x[o + j]!;
-      const norm = Math.abs(r) * Math.sqrt(sq);
-      if (norm > C) scale = (r * C) / norm;
-    }
-    for (let j = 0; j < d; j++) grad[j]! += scale * m.x[o + j]!;
-    grad[d]! += scale;
-  };
+  const addExample = (i: number) => addClippedGradient(m, i, w, b, opts.private ? C : Infinity, grad);
   for (let e = 1; e <= spec.epochs; e++) {
     for (let s = 0; s < perEpoch; s++) {
       grad.fill(0);
       if (!opts.private) for (let k = 0; k < nt; k++) addExample(train[k]!);
       else if (q >= 1) for (let k = 0; k < nt; k++) addExample(train[k]!);
       else {
-        // Poisson sampling by geometric skips: the gap to the next sampled row is Geometric(q)
-        let k = -1;
-        for (;;) {
-          k += 1 + Math.floor(Math.log(1 - u.next()) / logSkip);
-          if (k >= nt) break;
+        let batch = 0;
+        poissonSample(nt, logSkip, u, (k) => {
           addExample(train[k]!);
-        }
+          batch++;
+        });
+        opts.onBatch?.(batch);
       }
-      if (opts.private) for (let j = 0; j <= d; j++) grad[j]! += spec.noiseMultiplier * C * u.normal();
+      if (opts.private) addGaussianNoise(grad, spec.noiseMultiplier * C, u);
       const lr = spec.learningRate / expectedBatch;
       for (let j = 0; j < d; j++) w[j]! -= lr * grad[j]!;
       b -= lr * grad[d]!;

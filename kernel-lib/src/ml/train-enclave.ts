@@ -27,7 +27,18 @@ import { KeyReleaseService, type EncryptedDataset } from "../enclave/keyRelease.
 import { allowImages } from "../enclave/verifier.js";
 import { attestAndRelease } from "../enclave/attestedRun.js";
 import { canonicalJson, measureImage, sha384Hex, type EnclaveImage, type JsonValue } from "../enclave/measurement.js";
-import { split, toMatrix, trainLogistic, UniformStream, type DpSgdSpec, type EpochRecord } from "./dpsgd.js";
+import {
+  addClippedGradient,
+  addGaussianNoise,
+  poissonSample,
+  scoreHistogram,
+  split,
+  toMatrix,
+  trainLogistic,
+  UniformStream,
+  type DpSgdSpec,
+  type EpochRecord,
+} from "./dpsgd.js";
 
 /** One data owner's contribution (its rows stay on its side until encrypted for the pinned image). */
 export interface TrainingOwner {
@@ -99,7 +110,17 @@ export const trainingWorkload: EnclaveWorkload = (w) => trainInside(w, 0);
 export const tamperedTrainingWorkload: EnclaveWorkload = (w) => trainInside(w, 5);
 
 /** Functions the workload calls, measured by source text. */
-export const TRAINING_DEPENDENCIES = { trainInside, trainLogistic, toMatrix, split, trainingSpecHash } as const;
+export const TRAINING_DEPENDENCIES = {
+  trainInside,
+  trainLogistic,
+  addClippedGradient,
+  addGaussianNoise,
+  poissonSample,
+  scoreHistogram,
+  toMatrix,
+  split,
+  trainingSpecHash,
+} as const;
 
 /** The canonical training image for a spec hash: what the operator launches and what each owner pins. */
 export function trainingImage(specHash: string): EnclaveImage {
