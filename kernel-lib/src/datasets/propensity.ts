@@ -32,10 +32,15 @@ export interface PropensityStudy {
  */
 export function propensityStudy(n: number, rng: Rng): PropensityStudy {
   const extra = Math.round(n * 0.1);
-  const buf = rng.bytes(8 * 7 * (n + 2 * extra)); // seven uniforms per customer
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  let buf: Uint8Array = new Uint8Array(0);
+  let view = new DataView(buf.buffer);
   let pos = 0;
   const u = () => {
+    if (pos + 8 > buf.length) {
+      buf = rng.bytes(4096); // the secure Rng hands out at most 64 KiB per call
+      view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+      pos = 0;
+    }
     const x = (view.getUint32(pos) * 2 ** 21 + (view.getUint32(pos + 4) >>> 11)) / 2 ** 53;
     pos += 8;
     return x;
