@@ -69,6 +69,8 @@ const TrainInput = z
     /** σ of the per-epoch metrics histogram (counts). Default 10. */
     metricsNoise: z.number().min(1).max(10_000).optional(),
     bins: z.number().int().min(4).max(50).optional(),
+    /** The δ this run spends in an (ε, δ) room (default: a tenth of the room's δ, so one run cannot exhaust it). */
+    delta: z.number().gt(0).max(0.5).optional(),
     /** Teaching: the operator launches a modified workload ("code") or a debug enclave — owners must refuse. */
     tamper: z.enum(["none", "code", "debug"]).optional(),
   })
@@ -196,8 +198,15 @@ export function trainModel(lab: Lab, input: TrainModelInput): TrainingResult {
       },
     );
   const parts = trainingParts(spec);
-  const cost = sgmCost(units.accountant, parts, units.delta ?? undefined);
-  const delta = units.delta !== null ? Number(units.delta) : 1e-6;
+  if (o.delta !== undefined && units.accountant !== "approxDp")
+    invalid(
+      "input.delta",
+      "no delta: this room accounts " + (units.accountant === "zCdp" ? "zCDP ρ" : "pure ε"),
+      "a delta",
+      "DP_PARAM_INVALID",
+    );
+  const delta = units.delta !== null ? (o.delta ?? Number(units.delta) / 10) : 1e-6;
+  const cost = sgmCost(units.accountant, parts, units.delta !== null ? String(delta) : undefined);
   const params: TrainingParams = {
     spec,
     joinKey: o.joinKey,
@@ -256,7 +265,7 @@ export function trainModel(lab: Lab, input: TrainModelInput): TrainingResult {
       chargeUnits:
         units.accountant === "zCdp"
           ? "ρ = Σ steps/(2σ²), exact (zCDP of the un-amplified Gaussian: conservative, no sampling amplification)"
-          : "(ε, δ) from the RDP curve at the room's δ, ε rounded up",
+          : "(ε, δ) from the RDP curve at this run's δ, ε rounded up",
       chargeId: charged.chargeId,
     },
     curve,
