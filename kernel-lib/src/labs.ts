@@ -40,6 +40,17 @@ export { dpSgdEpsilon, noiseForEpsilon, computeRdp, rdpToEpsilon, sgmCost, DEFAU
 export { propensityStudy, PROPENSITY_FEATURES, PROPENSITY_TRUTH } from "./datasets/propensity.js";
 export { membershipInferenceLab, dpAdvantageBound, MIA_DEFAULTS, type MiaReport } from "./labs/membership-inference.js";
 
+// ---------------------------------------------------------------- internal analytics: purpose per team, k-anonymity, DP on top
+export {
+  internalAnalyticsLab,
+  internalPopulation,
+  kAnonymise,
+  qiClass,
+  classCounts,
+  CONDITIONS,
+  type InternalAnalyticsReport,
+} from "./labs/internal-analytics.js";
+
 // ---------------------------------------------------------------- attack simulations and enclave demos
 export {
   sha256Email,
