@@ -106,6 +106,10 @@ describe("trainModel", () => {
     expect(codeOf(() => trainModel(l, request({ tamper: "debug" })))).toMatch(/ATTESTATION|KEY_RELEASE/);
     expect(codeOf(() => trainModel(l, request({ features: [{ name: "nope", lo: 0, hi: 1 }] })))).toBe("NOT_FOUND");
     expect(codeOf(() => trainModel(l, { ...request(), extra: 1 } as never))).toBe("INPUT_INVALID");
+    expect(codeOf(() => trainModel(l, request({ noiseMultiplier: Number.NaN })))).toBe("INPUT_INVALID");
+    expect(codeOf(() => trainModel(l, request({ features: [{ name: "age", lo: 5, hi: 5 }] })))).toBe("INPUT_INVALID");
+    for (const notLab of [undefined, {}, new Proxy({}, {})])
+      expect(codeOf(() => trainModel(notLab as never, request()))).toBe("INPUT_INVALID");
     expect(spent(l)).toBe(before);
     const pure = lab({ epsilon: 5 }, "pure");
     const pureBefore = spent(pure);
