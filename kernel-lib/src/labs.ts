@@ -42,6 +42,24 @@ export { secretSharedLift, registerForMpc, type SecretSharedLiftInput, type MpcE
 export { runSharedLift, runPjc, type SharedLiftRun, type PjcRun } from "./mpc/run.js";
 export { toLiftAggregates } from "./cleanroom/templates/lift.js";
 
+// ---------------------------------------------------------------- ML training on user data (DP-SGD in the enclave)
+// (here, not in the core: the core entry point is held to 32 names by test/session/surface.test.ts)
+export { trainModel, trainingParts, epsilonCurve, type TrainModelInput, type TrainingResult } from "./verbs/ml.js";
+export { dpSgdEpsilon, noiseForEpsilon, computeRdp, rdpToEpsilon, sgmCost, DEFAULT_ORDERS } from "./dp/rdp.js";
+export { propensityStudy, PROPENSITY_FEATURES, PROPENSITY_TRUTH } from "./datasets/propensity.js";
+export { membershipInferenceLab, dpAdvantageBound, MIA_DEFAULTS, type MiaReport } from "./labs/membership-inference.js";
+
+// ---------------------------------------------------------------- internal analytics: purpose per team, k-anonymity, DP on top
+export {
+  internalAnalyticsLab,
+  internalPopulation,
+  kAnonymise,
+  qiClass,
+  classCounts,
+  CONDITIONS,
+  type InternalAnalyticsReport,
+} from "./labs/internal-analytics.js";
+
 // ---------------------------------------------------------------- attack simulations and enclave demos
 export {
   sha256Email,

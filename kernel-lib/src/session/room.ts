@@ -294,15 +294,56 @@ export class Room {
         "this template adds DP noise but the room has no privacy budget: open the lab with { budget: { epsilon } }",
         { field: "budget" },
       );
+    return this.chargeRelease(prep.cost, party, purpose, Object.values(prep.fingerprints), prep.templateHash, false);
+  }
+
+  /**
+   * The same atomic check-and-charge for any release whose cost is known before it runs (a
+   * query above; a DP-SGD training run from verbs/ml.ts): the collaboration's, the party's and
+   * each input dataset's budget (by content fingerprint; with `createDatasetBudgets` a dataset
+   * budget that does not exist yet is created with the room's total first, as an upload does), and the `charge` audit entry,
+   * in one transaction. Throws BUDGET_EXCEEDED with nothing charged.
+   */
+  chargeRelease(
+    cost: PrivacyCost,
+    party: string,
+    purpose: string,
+    fingerprints: string[],
+    releaseHash: string,
+    createDatasetBudgets = true,
+  ): { text: string; chargeId: string } {
+    if (!this.budgetConfig)
+      throw new CleanRoomError(
+        "BUDGET_NOT_FOUND",
+        "this release adds DP noise but the room has no privacy budget: open the lab with { budget }",
+        {
+          field: "budget",
+        },
+      );
     const keys: BudgetKey[] = [this.#collaborationKey(), { scope: "party", subject: party }];
-    for (const fp of new Set(Object.values(prep.fingerprints))) keys.push(datasetBudgetKey(fp));
-    // the charge and its audit entry commit as one transaction (a kill between them leaves neither)
-    const cost = prep.cost;
+    for (const fp of new Set(fingerprints)) keys.push(datasetBudgetKey(fp));
+    const b = this.budgetConfig;
+    // the charge and its audit entry commit as one transaction (a kill between them leaves neither); missing
+    // dataset budgets are created inside it (idempotent: an existing one, from any room of the store, stands),
+    // so a refused charge leaves no new budget behind either
     const receipt = this.purpose.chargeQuery(
-      { party, purpose, templateHash: prep.templateHash, cost: auditCost(cost), budgets: keys.map((k) => `${k.scope}/${k.subject}`) },
-      () => this.ledger.chargeAtomic(this.roomId, keys, cost, { templateHash: prep.templateHash, purpose, party }),
+      { party, purpose, templateHash: releaseHash, cost: auditCost(cost), budgets: keys.map((k) => `${k.scope}/${k.subject}`) },
+      () => {
+        if (createDatasetBudgets)
+          for (const k of keys.slice(2))
+            this.ledger.createBudget(this.roomId, k, this.#budgetTotal(b.epsilon ?? b.rho), { refresh: b.refresh ?? "none" });
+        return this.ledger.chargeAtomic(this.roomId, keys, cost, { templateHash: releaseHash, purpose, party });
+      },
     );
     return { text: receipt.requested.text, chargeId: receipt.chargeId };
+  }
+
+  /** The room's accountant and (for approximate DP) its δ; null without a budget. */
+  budgetUnits(): { accountant: "pureDp" | "approxDp" | "zCdp"; delta: string | null } | null {
+    const b = this.budgetConfig;
+    if (!b) return null;
+    if (b.rho !== undefined) return { accountant: "zCdp", delta: null };
+    return b.delta !== undefined ? { accountant: "approxDp", delta: String(b.delta) } : { accountant: "pureDp", delta: null };
   }
 
   /**
