@@ -66,6 +66,20 @@ export { computeLift, computeGroupedLift, type LiftResult } from "./studies/lift
 export { templateCost } from "./cleanroom/template.js";
 export { normalizeEmail, normalizePhone, normalizeColumn } from "./identity/normalize.js";
 export { generateIdentityGraph, IdentityProvider, crosswalk, CrosswalkJoiner } from "./identity/crosswalk.js";
+export {
+  pairwiseWorld,
+  pairwiseCrosswalk,
+  centralGraphOf,
+  breachCentral,
+  breachPairwise,
+  crossPairLinkingAttack,
+  centralLinkingAttack,
+  type PairwiseWorld,
+  type PairwiseTable,
+  type PairwiseCrosswalk,
+  type BreachReport,
+  type LinkingAttackResult,
+} from "./identity/pairwise.js";
 export { runPsi, attachJoinKeys, type RunPsiOptions, type PsiRunResult } from "./identity/run-psi.js";
 export { randomScalar } from "./identity/psi-backend.js";
 export { SecureChannel } from "./crypto/channel.js";
