@@ -56,6 +56,12 @@ export { enclaveRoomViews, operatorHoldings } from "./verbs/enclave.js";
 export { measureEnclaveCost, type EnclaveCostReport } from "./enclave/cost.js";
 export type { EnclaveRoomViews, EnclaveTamper } from "./enclave-room.js";
 
+// ---------------------------------------------------------------- healthcare joint research (notebook 11)
+export { studyProtocol, marginRecoveryAttack, REIDENTIFICATION_USE, type StudyProtocol, type RecoveredCell } from "./labs/healthcare.js";
+export { cohortTemplates, cohortSchemas, cohortRules } from "./cleanroom/templates/cohort.js";
+export { generateHospitals, DIAGNOSES, AGE_BANDS, type HospitalStudy, type CohortCell } from "./datasets/hospitals.js";
+export { complementarySuppression, recoverSuppressed, type PublishedTable } from "./cleanroom/suppression.js";
+
 // ---------------------------------------------------------------- lower-level pieces
 export { makeRng, rngStamp } from "./rng.js";
 export { streamStudy } from "./datasets/study.js";

@@ -69,7 +69,9 @@ export function queryPayloadFromResult(
         reason:
           s.reason === "difference_check"
             ? "difference check: releasing it would reveal a small group by subtraction"
-            : `fewer than ${r.suppressed.minimum} distinct privacy units (${r.suppressed.decidedOn} count; minimum set by ${r.suppressed.minimumFrom})`,
+            : s.reason === "complementary"
+              ? "complementary suppression: releasing it would reveal a small cell from the published totals"
+              : `fewer than ${r.suppressed.minimum} distinct privacy units (${r.suppressed.decidedOn} count; minimum set by ${r.suppressed.minimumFrom})`,
       },
     });
   }
