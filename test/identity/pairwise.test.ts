@@ -107,6 +107,8 @@ describe("pairwise crosswalk (decentralized)", () => {
     expect(pub.pairsLinked.every((p) => p.split("|").includes("publisher"))).toBe(true);
     expect(pub.pairsLinked).toHaveLength(2);
     expect(pub.identifiersOf).toEqual([]);
+    expect(pub.identifiersExposed).toBe(0);
+    expect(central.identifiersExposed).toBe(PARTIES.reduce((a, p) => a + world.records[p]!.length, 0));
     // people linked: the central graph's count is the true number held by ≥ 2 parties
     const held = new Map<number, number>();
     for (const party of PARTIES)

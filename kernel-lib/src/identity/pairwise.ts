@@ -216,10 +216,16 @@ export interface BreachReport {
   pairsLinked: string[];
   /** People the thief can link across at least two parties. */
   peopleLinked: number;
-  /** People the thief can link across three or more parties (a cross-platform profile). */
+  /**
+   * People the thief knows to be held by three or more parties. From the central graph these are
+   * full cross-platform profiles (every party's identifiers); from one party's tables, only that
+   * party's own records marked "also at both peers" (what its PSI runs told it), without the peers' records.
+   */
   peopleLinkedAcross3Plus: number;
   /** Parties whose identifiers (e-mails) are in the stolen artefact. */
   identifiersOf: string[];
+  /** Identifiers (e-mails, cookies, device ids) in the stolen artefact. */
+  identifiersExposed: number;
 }
 
 /**
@@ -248,6 +254,7 @@ export function breachCentral(graph: IdentityGraph): BreachReport {
     peopleLinked: linked,
     peopleLinkedAcross3Plus: linked3,
     identifiersOf: graph.parties.slice(),
+    identifiersExposed: graph.index.size,
   };
 }
 
@@ -282,6 +289,7 @@ export function breachPairwise(world: PairwiseWorld, cw: PairwiseCrosswalk, part
     peopleLinked: linked,
     peopleLinkedAcross3Plus: linked3,
     identifiersOf: [],
+    identifiersExposed: 0,
   };
 }
 
