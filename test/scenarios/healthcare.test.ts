@@ -64,6 +64,8 @@ beforeAll(async () => {
     purposes: ["research"],
     rule: r.labResults,
     categories: cat,
+    // the lab's own tags refuse re-identification: its key release must not rest on the room's rules alone
+    columns: { join_key: { deny: [REIDENTIFICATION_USE] } },
   });
   for (const t of Object.values(T))
     for (const p of ["hospital", "pathlab"]) approveTemplate(lab, { template: t, party: p, executor: "enclave" });
@@ -149,6 +151,7 @@ describe("healthcare joint research in the enclave", () => {
     // the owners' own key release refuses an enclave declaring that purpose too
     const att = attestEnclave(lab, { purpose: REIDENTIFICATION_USE });
     expect(att.ok).toBe(false);
+    expect(att.owners.map((o) => o.outcome)).toEqual(["refused", "refused"]);
     // and a purpose outside the protocol (marketing) is refused by the same rule
     const mkt = (await attempt(() =>
       declarePurpose(lab, { party: "hospital", analyst: "mk", purpose: "marketing", justification: "find patients to advertise to" }),
