@@ -26,6 +26,7 @@ import type { QueryResult } from "../../kernel-lib/src/cleanroom/release.js";
 let study: HospitalStudy;
 let lab: Lab;
 let purpose: string;
+let joined: { a: Record<string, unknown>[]; b: Record<string, unknown>[] };
 const T = cohortTemplates({ hospital: "hospital", lab: "pathlab" });
 const ASK = { params: {}, party: "hospital", analyst: "pi", executor: "enclave" as const };
 
@@ -41,6 +42,7 @@ beforeAll(async () => {
     threads: 1,
   });
   expect(m.matchReport.intersectionSize).toBe(study.groundTruth.matched);
+  joined = { a: m.joinedA as Record<string, unknown>[], b: m.joinedB as Record<string, unknown>[] };
   const s = cohortSchemas();
   const r = cohortRules(11);
   const cat = ["user.health_and_medical"];
@@ -171,6 +173,81 @@ describe("healthcare joint research in the enclave", () => {
     vi.setSystemTime(Date.now() + 3601 * 1000);
     const late = (await attempt(() => cleanRoomQuery(lab, { template: T.overall, purpose, ...ASK }))) as { code: string };
     expect(late.code).toBe("GRANT_EXPIRED");
+  });
+
+  it("positive control: without its own deny tag the lab releases its key to a re-identification enclave", async () => {
+    const lab2 = openLab({ store: ":memory:", room: "hc-room-2", rng: { seed: "hc-test-2" } });
+    addParty(lab2, { party: "hospital" });
+    addParty(lab2, { party: "pathlab" });
+    studyProtocol(lab2, { protocol: "cr2026_017", title: "HbA1c by diagnosis and age band" });
+    const s = cohortSchemas();
+    const r = cohortRules(11);
+    const cat = ["user.health_and_medical"];
+    upload(lab2, {
+      party: "hospital",
+      name: "admissions",
+      rows: joined.a,
+      sealing: "enclave",
+      schema: s.admissions,
+      purposes: [purpose],
+      rule: r.admissions,
+      categories: cat,
+    });
+    upload(lab2, {
+      party: "pathlab",
+      name: "lab_results",
+      rows: joined.b,
+      sealing: "enclave",
+      schema: s.labResults,
+      purposes: ["research"],
+      rule: r.labResults,
+      categories: cat,
+    });
+    for (const p of ["hospital", "pathlab"]) approveTemplate(lab2, { template: T.table, party: p, executor: "enclave" });
+    const att = attestEnclave(lab2, { purpose: REIDENTIFICATION_USE });
+    // the room's deny rule binds queries, not an owner's key release: the lab's broad tag lets its key go
+    expect(att.owners.map((o) => `${o.owner}:${o.outcome}`)).toEqual(["hospital:refused", "pathlab:released"]);
+  });
+
+  it("the same table on the plain path with DuckDB is identical (suppression is in the release, not the engine)", async () => {
+    const plain = openLab({ store: ":memory:", room: "hc-plain", rng: { seed: "hc-plain" }, engine: "duckdb" });
+    addParty(plain, { party: "hospital" });
+    addParty(plain, { party: "pathlab" });
+    studyProtocol(plain, { protocol: "cr2026_017", title: "HbA1c by diagnosis and age band" });
+    const s = cohortSchemas();
+    const r = cohortRules(11);
+    upload(plain, { party: "hospital", name: "admissions", rows: joined.a, schema: s.admissions, purposes: [purpose], rule: r.admissions });
+    upload(plain, {
+      party: "pathlab",
+      name: "lab_results",
+      rows: joined.b,
+      schema: s.labResults,
+      purposes: ["research"],
+      rule: r.labResults,
+    });
+    for (const p of ["hospital", "pathlab"]) approveTemplate(plain, { template: T.table, party: p });
+    declarePurpose(plain, { party: "hospital", analyst: "pi", purpose, justification: "approved study protocol, HbA1c cohort" });
+    const out = (await cleanRoomQuery(plain, {
+      template: T.table,
+      params: {},
+      party: "hospital",
+      analyst: "pi",
+      purpose,
+    })) as unknown as QueryResult;
+    const canon = (rows: readonly Record<string, unknown>[]) =>
+      rows
+        .map((x) =>
+          JSON.stringify(
+            Object.keys(x)
+              .sort()
+              .map((k) => [k, typeof x[k] === "number" ? Number((x[k] as number).toFixed(9)) : x[k]]),
+          ),
+        )
+        .sort();
+    expect(canon(out.rows)).toEqual(canon(table.rows));
+    expect(out.suppressed.rows.map((x) => `${x.key.diagnosis}|${x.key.age_band}|${x.reason}`).sort()).toEqual(
+      table.suppressed.rows.map((x) => `${x.key.diagnosis}|${x.key.age_band}|${x.reason}`).sort(),
+    );
   });
 
   it("refuses a complementary template that is not a two-way exact table, naming the field", async () => {

@@ -240,7 +240,11 @@ export function releaseResult(input: ReleaseInput): QueryResult {
     //     then complementary cells until no withheld value follows from the published ones.
     const marginRows: { key: DimValue[]; units: bigint; values: Record<string, bigint> }[] = [];
     if (t.threshold.style === "complementary") {
-      const distinct = (d: number) => [...new Map(noisy.map((r) => [keyText([r.g.key[d]!]), r.g.key[d]!])).values()];
+      // canonical order (not the engine's), so every engine withholds the same cells
+      const distinct = (d: number) =>
+        [...new Map(noisy.map((r) => [keyText([r.g.key[d]!]), r.g.key[d]!])).entries()]
+          .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+          .map(([, v]) => v);
       const rk = distinct(0);
       const ck = distinct(1);
       const at = new Map(noisy.map((r) => [keyText(r.g.key), r]));
