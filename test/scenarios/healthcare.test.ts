@@ -14,6 +14,7 @@ import {
   cleanRoomQuery,
   declarePurpose,
   openLab,
+  previewQuery,
   psiMatch,
   upload,
   type Lab,
@@ -248,6 +249,14 @@ describe("healthcare joint research in the enclave", () => {
     expect(out.suppressed.rows.map((x) => `${x.key.diagnosis}|${x.key.age_band}|${x.reason}`).sort()).toEqual(
       table.suppressed.rows.map((x) => `${x.key.diagnosis}|${x.key.age_band}|${x.reason}`).sort(),
     );
+  });
+
+  it("previewQuery describes the complementary table before it runs (threshold in force, no cost, approved, no refusal)", () => {
+    const p = previewQuery(lab, { template: T.table, params: {}, party: "hospital", executor: "enclave" });
+    expect(p.threshold.effective).toBe(11);
+    expect(p.cost).toBeNull();
+    expect(p.refusal).toBeNull();
+    expect(p.approval?.approved).toBe(true);
   });
 
   it("refuses a complementary template that is not a two-way exact table, naming the field", async () => {
