@@ -138,8 +138,10 @@ One query runs inside the enclave. The released rows are:
 - the cells with at least 11 patients;
 - the row totals (age band `null`), the column totals (diagnosis `null`) and the grand total.
 
-Withheld cells are listed with the reason: *below threshold* (primary) or *complementary*. No
-withheld value appears anywhere in the result.
+Every withheld cell is listed with the same reason. The result does not say which cells are small,
+because that would tell an attacker the others hold at least 11 patients. No withheld value appears
+anywhere in the result. The grid below marks primary and complementary cells using the ground
+truth, which the analyst does not have.
 """)
 
 code(r"""
@@ -147,8 +149,9 @@ const ASK = { params: {}, party: "hospital", analyst: "pi", purpose, executor: "
 const table = await cleanRoomQuery(lab, { template: T.table, ...ASK });
 const released = new Map(table.rows.map((r) => [`${r.diagnosis}|${r.age_band}`, r]));
 const withheldWhy = new Map(table.suppressed.rows.map((s) => [`${s.key.diagnosis}|${s.key.age_band}`, s.reason]));
-console.log("Published: patients per cell ('·' primary suppression, '∘' complementary suppression)");
-console.table(grid((d, a) => released.get(`${d}|${a}`)?.patients ?? (withheldWhy.get(`${d}|${a}`) === "complementary" ? "∘" : withheldWhy.has(`${d}|${a}`) ? "·" : 0)));
+const isSmall = (d: string, a: string) => truthAt(d, a).patients > 0 && truthAt(d, a).patients < 11;
+console.log("Published: patients per cell (withheld: '·' small cell, '∘' complementary — told apart with the ground truth)");
+console.table(grid((d, a) => released.get(`${d}|${a}`)?.patients ?? (withheldWhy.has(`${d}|${a}`) ? (isSmall(d, a) ? "·" : "∘") : 0)));
 console.log(`totals: ${table.rows.filter((r) => r.diagnosis === null || r.age_band === null).length} released; ${JSON.stringify(table.suppressed.complementary)}`);
 // against the ground truth: every released number is exact, every small cell is withheld
 const cellRows = table.rows.filter((r) => r.diagnosis !== null && r.age_band !== null);

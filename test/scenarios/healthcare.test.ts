@@ -107,6 +107,9 @@ describe("healthcare joint research in the enclave", () => {
     const withheld = new Set(table.suppressed.rows.map((s) => keyOf(s.key)));
     for (const c of small) expect(withheld.has(`${c.diagnosis}|${c.age_band}`)).toBe(true);
     expect(table.suppressed.complementary!.complementaryCells).toBeGreaterThan(0);
+    // one reason for all withheld cells (which are small is not told); no empty cell used as a complement here
+    expect(new Set(table.suppressed.rows.map((x) => x.reason))).toEqual(new Set(["complementary"]));
+    for (const x of table.suppressed.rows) expect(truth.get(keyOf(x.key))!.patients).toBeGreaterThan(0);
     // totals are released and true
     const total = table.rows.find((r) => r.diagnosis === null && r.age_band === null)!;
     expect(total.patients).toBe(study.groundTruth.matched);

@@ -17,6 +17,10 @@
  * removed, reported), `remainder` (Snowflake: merged into one row whose dimensions are
  * null; its values are sums of the merged rows' released — i.e. noisy — values, so it costs
  * no extra budget, and it is itself thresholded), `error` (`THRESHOLD_NOT_MET`).
+ * `complementary` (exact two-way tables, cleanroom/suppression.ts): released with row, column
+ * and grand totals; small cells and totals are withheld, then complementary cells until no
+ * withheld value follows from the published ones; every withheld row carries the same reason,
+ * so the report does not say which cells are small.
  * The "why suppressed" report names rows and rules, never the true small count.
  * Threat model: a curious analyst; a result never contains identifiers, join keys or row
  * data — only dimension values declared in the template and aggregates.
@@ -277,25 +281,20 @@ export function releaseResult(input: ReleaseInput): QueryResult {
       );
       const complementary = new Set(pattern.complementary.map(([i, j]) => `${i}:${j}`));
       const withheld = new Set<string>();
+      const withheldRule = `withheld: ${rule}, or withheld so that no such cell can be computed from the published cells and totals`;
       grid.forEach((row, i) =>
         row.forEach((c, j) => {
           if (!pattern.cells[i]![j]) return;
           withheld.add(keyText(c.g.key));
-          const why = complementary.has(`${i}:${j}`) ? "complementary" : "below_threshold";
-          report.rows.push({
-            key: keyObj(c.g.key),
-            reason: why,
-            rule:
-              why === "complementary"
-                ? "complementary suppression: withheld so that no suppressed cell can be computed from the published cells and totals"
-                : failedRule(c)!,
-          });
+          // one reason for every withheld cell: saying which ones are small would tell the
+          // attacker that the others hold at least `minimum` units (narrower intervals)
+          report.rows.push({ key: keyObj(c.g.key), reason: "complementary", rule: withheldRule });
         }),
       );
       passing = noisy.filter((r) => !withheld.has(keyText(r.g.key)));
       failing = [];
       const margin = (key: DimValue[], c: { units: bigint; values: Record<string, bigint> }, out: boolean) => {
-        if (out) report.rows.push({ key: keyObj(key), reason: small(c) ? "below_threshold" : "complementary", rule: "total withheld" });
+        if (out) report.rows.push({ key: keyObj(key), reason: "complementary", rule: withheldRule });
         else marginRows.push({ key, ...c });
       };
       rowSums.forEach((c, i) => margin([rk[i]!, null], c, pattern.rowMargins[i]!));

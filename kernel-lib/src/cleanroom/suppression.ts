@@ -205,7 +205,10 @@ export function complementarySuppression(
     const ref = found[0]!.ref;
     // candidate sets of extra cells, cheapest (fewest people withheld) first
     const candidates: { cells: [number, number][]; cost: bigint }[] = [];
-    const cost = (cells: [number, number][]) => cells.reduce((a, [i, j]) => a + (pat.cells[i]![j] ? 0n : weights[i]![j]! + 1n), 0n);
+    // an empty cell is a poor complement (an attacker with "counts are ≥ 0" gets a one-sided bound from it): last resort
+    const zeroCost = total + 1n;
+    const cost = (cells: [number, number][]) =>
+      cells.reduce((a, [i, j]) => a + (pat.cells[i]![j] ? 0n : weights[i]![j]! === 0n ? zeroCost : weights[i]![j]! + 1n), 0n);
     if (ref.kind === "cell") {
       for (let i2 = 0; i2 < nr; i2++)
         for (let j2 = 0; j2 < nc; j2++) {

@@ -70,7 +70,7 @@ export function queryPayloadFromResult(
           s.reason === "difference_check"
             ? "difference check: releasing it would reveal a small group by subtraction"
             : s.reason === "complementary"
-              ? "complementary suppression: releasing it would reveal a small cell from the published totals"
+              ? `withheld: fewer than ${r.suppressed.minimum} distinct privacy units, or it would reveal such a cell from the published totals`
               : `fewer than ${r.suppressed.minimum} distinct privacy units (${r.suppressed.decidedOn} count; minimum set by ${r.suppressed.minimumFrom})`,
       },
     });

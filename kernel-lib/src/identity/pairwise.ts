@@ -109,6 +109,16 @@ export interface PairwiseCrosswalkOptions {
   backend?: BackendName;
   threads?: number;
   rng?: Rng | "secure" | { seed: string };
+  /**
+   * How one pair's PSI runs (default: `runPsi`, both parties in this process over a linked pair).
+   * A test passes a runner that starts each party as its own OS process (scripts/psi-party.mjs);
+   * it must return one join key (or null) per row of each side.
+   */
+  runPair?: (pair: { a: string; b: string; label: string; rowsA: PartyRecord[]; rowsB: PartyRecord[]; rng: Rng }) => Promise<{
+    keysA: (string | null)[];
+    keysB: (string | null)[];
+    sessionId: string | null;
+  }>;
 }
 
 export interface PairwiseCrosswalk {
@@ -152,7 +162,14 @@ export async function pairwiseCrosswalk(world: PairwiseWorld, options: PairwiseC
       let keysA: (string | null)[];
       let keysB: (string | null)[];
       let sessionId: string | null = null;
-      if (mode === "psi") {
+      if (mode === "psi" && options.runPair) {
+        const r = await options.runPair({ a, b, label: `pair/${pair}`, rowsA: ra, rowsB: rb, rng: rng.fork(`pair/${pair}`) });
+        if (!Array.isArray(r.keysA) || r.keysA.length !== ra.length || !Array.isArray(r.keysB) || r.keysB.length !== rb.length)
+          invalid("runPair", "one join key (or null) per row of each side", r);
+        keysA = r.keysA;
+        keysB = r.keysB;
+        sessionId = r.sessionId;
+      } else if (mode === "psi") {
         const r: PsiRunResult = await runPsi(ra, rb, {
           column: "email",
           mode: "joinKeys",
