@@ -81,7 +81,10 @@ md(r"""
 Every pair of parties runs ECDH-PSI in joinKeys mode (notebook 01): each side blinds its own
 e-mails with a fresh secret key, and both derive `jk = HKDF(H(email)^ab, session id, "pair/A|B")`
 for the people they share. Each party stores, per peer, its own record ids with that pair's
-pseudonym. Nothing else is kept anywhere: there is no graph to steal.
+pseudonym. Nothing else is kept anywhere: there is no graph to steal. Here the parties of each pair
+run in this kernel over an in-process link. `test/identity/pairwise-processes.test.ts` runs the
+same crosswalk with all six parties as separate OS processes (`scripts/psi-party.mjs`) over sockets
+on 127.0.0.1, and checks the same properties.
 """)
 
 code(r"""
