@@ -83,7 +83,7 @@ e-mails with a fresh secret key, and both derive `jk = HKDF(H(email)^ab, session
 for the people they share. Each party stores, per peer, its own record ids with that pair's
 pseudonym. Nothing else is kept anywhere: there is no graph to steal. Here the parties of each pair
 run in this kernel over an in-process link. `test/identity/pairwise-processes.test.ts` runs the
-same crosswalk with all six parties as separate OS processes (`scripts/psi-party.mjs`) over sockets
+same crosswalk with each party of each pair as its own OS process (`scripts/psi-party.mjs`; six processes for three pairs) over sockets
 on 127.0.0.1, and checks the same properties.
 """)
 
