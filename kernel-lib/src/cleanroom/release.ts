@@ -251,6 +251,12 @@ export function releaseResult(input: ReleaseInput): QueryResult {
           .map(([, v]) => v);
       const rk = distinct(0);
       const ck = distinct(1);
+      if (rk.length > 64 || ck.length > 64)
+        throw new CleanRoomError(
+          "TEMPLATE_INVALID",
+          `"template.groupBy" expected at most 64 values per dimension with threshold style complementary, got ${Math.max(rk.length, ck.length)}`,
+          { field: "template.groupBy" },
+        );
       const at = new Map(noisy.map((r) => [keyText(r.g.key), r]));
       const measures = exact.measures;
       const zero = () => ({ units: 0n, values: Object.fromEntries(measures.map((m) => [m, 0n])) as Record<string, bigint> });
