@@ -27,6 +27,7 @@ import { checkTemplate, compilePlan, type PlanContext } from "./cleanroom/plan.j
 import { parseTemplate, templateCost, templateHash, validateParams } from "./cleanroom/template.js";
 import { executeQuery } from "./cleanroom/query.js";
 import { releaseResult } from "./cleanroom/release.js";
+import { complementarySuppression, recoverSuppressed } from "./cleanroom/suppression.js";
 import { fingerprintTable, type DatasetSchema, type Table } from "./cleanroom/dataset.js";
 import { ArqueroEngine } from "./cleanroom/engine.js";
 import type { AnalysisRule } from "./cleanroom/rules.js";
@@ -121,6 +122,8 @@ export const ENCLAVE_DEPENDENCIES = {
   runInsideEnclave,
   executeQuery,
   releaseResult,
+  complementarySuppression,
+  recoverSuppressed,
   deserializeTable,
   checkTemplate,
   compilePlan,

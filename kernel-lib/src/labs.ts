@@ -83,6 +83,12 @@ export { enclaveRoomViews, operatorHoldings } from "./verbs/enclave.js";
 export { measureEnclaveCost, type EnclaveCostReport } from "./enclave/cost.js";
 export type { EnclaveRoomViews, EnclaveTamper } from "./enclave-room.js";
 
+// ---------------------------------------------------------------- healthcare joint research (notebook 11)
+export { studyProtocol, marginRecoveryAttack, REIDENTIFICATION_USE, type StudyProtocol, type RecoveredCell } from "./labs/healthcare.js";
+export { cohortTemplates, cohortSchemas, cohortRules } from "./cleanroom/templates/cohort.js";
+export { generateHospitals, DIAGNOSES, AGE_BANDS, type HospitalStudy, type CohortCell } from "./datasets/hospitals.js";
+export { complementarySuppression, recoverSuppressed, type PublishedTable } from "./cleanroom/suppression.js";
+
 // ---------------------------------------------------------------- lower-level pieces
 export { makeRng, rngStamp } from "./rng.js";
 export { streamStudy } from "./datasets/study.js";
@@ -93,6 +99,20 @@ export { computeLift, computeGroupedLift, type LiftResult } from "./studies/lift
 export { templateCost } from "./cleanroom/template.js";
 export { normalizeEmail, normalizePhone, normalizeColumn } from "./identity/normalize.js";
 export { generateIdentityGraph, IdentityProvider, crosswalk, CrosswalkJoiner } from "./identity/crosswalk.js";
+export {
+  pairwiseWorld,
+  pairwiseCrosswalk,
+  centralGraphOf,
+  breachCentral,
+  breachPairwise,
+  crossPairLinkingAttack,
+  centralLinkingAttack,
+  type PairwiseWorld,
+  type PairwiseTable,
+  type PairwiseCrosswalk,
+  type BreachReport,
+  type LinkingAttackResult,
+} from "./identity/pairwise.js";
 export { runPsi, attachJoinKeys, type RunPsiOptions, type PsiRunResult } from "./identity/run-psi.js";
 export { randomScalar } from "./identity/psi-backend.js";
 export { SecureChannel } from "./crypto/channel.js";

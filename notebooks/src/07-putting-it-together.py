@@ -222,6 +222,35 @@ md(r"""
 | Move data between parties securely | authenticated encrypted channel | R5 |
 | Answer many questions without leaking over time | privacy budget (DP composition) | step 5 and the refusal above |
 
+### The seed's five scenarios, each as a runnable notebook
+
+The seed's "Choosing the right tools" table names five scenarios. Each one has a notebook that
+builds it end to end, with ground truth, an attack with its defence, and checks. CI runs them all.
+
+| scenario (seed) | technologies (seed) | runnable recipe |
+|---|---|---|
+| Two companies measuring ad effectiveness | identity mapping + data clean room + DP | this notebook's pipeline (steps 1–6); `08-real-parties.ipynb`: the same study with each party its own OS process over real sockets |
+| Healthcare joint research | clean room inside a CVM + strict purpose controls | `11-healthcare.ipynb`: a hospital and a lab in enclave mode, the protocol as purpose, an expiring approval, re-identification deny rules, small-cell and complementary suppression |
+| Internal analytics on sensitive data | purpose limitation + query anonymization + DP | `12-internal-analytics.ipynb`: purpose per team, k-anonymity with a re-identification test, then DP on top |
+| ML training on user data | DP-SGD + TEE for model training | `10-dp-sgd.ipynb`: DP-SGD inside the enclave, its accountant charged to the ledger, membership inference with and without DP |
+| Cross-platform identity resolution | decentralized crosswalks + no centralized graph | `13-crosswalks.ipynb`: one PSI per pair and no graph anywhere, with the central provider (R4 below) breached for contrast |
+""")
+
+code(r"""
+// Which recipe notebooks are in this checkout (the kernel runs in the notebooks folder).
+import { existsSync } from "node:fs";
+const seedScenarios = [
+  { scenario: "Two companies measuring ad effectiveness", notebook: "07-putting-it-together.ipynb" },
+  { scenario: "  … with real parties (separate processes)", notebook: "08-real-parties.ipynb" },
+  { scenario: "Healthcare joint research", notebook: "11-healthcare.ipynb" },
+  { scenario: "Internal analytics on sensitive data", notebook: "12-internal-analytics.ipynb" },
+  { scenario: "ML training on user data", notebook: "10-dp-sgd.ipynb" },
+  { scenario: "Cross-platform identity resolution", notebook: "13-crosswalks.ipynb" },
+].map((r) => ({ ...r, present: existsSync(r.notebook) }));
+console.table(seedScenarios);
+""")
+
+md(r"""
 **R1 · Measure lift without sharing rows.** The lift above came out of the room. Rows did not. A
 template that tries to list rows, by grouping on the join key, is refused before it can be
 approved, and each party sees only descriptions of its own datasets.
@@ -270,7 +299,9 @@ md(r"""
 identifiers: email, cookie, device. An identity provider resolves each party's own identifiers
 into collaboration tokens that only the clean room can open, so neither party learns the other's
 IDs. As the identity graph decays (stale cookies), fewer people can be linked. PSI, used in step 1,
-answers the case where both parties already hold the same kind of identifier.
+answers the case where both parties already hold the same kind of identifier. The provider holds
+the whole identity graph, which is what makes it a target. Notebook 13 builds the decentralized
+alternative (one PSI per pair, no graph anywhere) and breaches both designs.
 """)
 
 code(r"""
@@ -450,6 +481,7 @@ if (!(byMode.exact!.attackSuccessRate === 1 && byMode.threshold!.attackSuccessRa
 if (m3[0]!.inferredSpend !== truthSpend || truthSpend === 0) throw new Error("M3: threshold-only differencing should reveal the exact spend");
 if (m3[1]!.cohortMinusTarget !== "DIFFERENCE_CHECK_FAILED") throw new Error("M3: the difference check should refuse the second query");
 if (!(m3[2]!.error !== null && m3[2]!.error! > truthSpend)) throw new Error("M3: under DP the difference should be swamped by noise");
+for (const nb of ["07-putting-it-together.ipynb", "11-healthcare.ipynb", "13-crosswalks.ipynb"]) if (!seedScenarios.find((r) => r.notebook === nb)?.present) throw new Error(`the seed scenario recipe ${nb} should be present`);
 console.log(`ran in ${seconds.toFixed(1)} s (timings are measured by npm run bench, not asserted here)`);
 console.log(`all checks passed in ${seconds.toFixed(1)} s`);
 """)

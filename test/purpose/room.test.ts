@@ -152,9 +152,10 @@ describe("PurposeRoom (what session.ts calls)", () => {
     expect(restarted.auditReport().verification.ok).toBe(true);
     now += 601_000;
     expect(restarted.findGrant(bo)).toBeNull();
+    // the grant that lapsed is named: GRANT_EXPIRED, not "no grant"
     expect(
       errorOf(() => restarted.authorizeQuery({ requester: bo, purpose: "measurement", inputs: [{ datasetId: "purchases" }] })).code,
-    ).toBe("GRANT_INVALID");
+    ).toBe("GRANT_EXPIRED");
   });
 
   it("room taxonomy is extensible by the notebook user", () => {

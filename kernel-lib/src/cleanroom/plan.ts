@@ -222,6 +222,19 @@ export function checkTemplate(t: Template, ctx: PlanContext): CheckedTemplate {
   });
   if (t.threshold.style === "remainder" && groupsPerUnit(t) !== 1)
     invalid("template.threshold.style", "drop or error when a unit can fall in several groups", "remainder", "TEMPLATE_INVALID");
+  if (t.threshold.style === "complementary") {
+    if (t.groupBy.length !== 2)
+      invalid("template.groupBy", "exactly two dimensions with threshold style complementary", `${t.groupBy.length}`, "TEMPLATE_INVALID");
+    if (groupsPerUnit(t) !== 1)
+      invalid("template.threshold.style", "drop or error when a unit can fall in several groups", "complementary", "TEMPLATE_INVALID");
+    if (t.noise || t.differenceCheck)
+      invalid(
+        "template.threshold.style",
+        "complementary only on exact (noise-free, no difference check) tables",
+        "complementary",
+        "TEMPLATE_INVALID",
+      );
+  }
   if (t.noise) noiseQuantities(t); // sensitivity must be bounded
 
   // Owners' analysis rules (AWS: every configured table needs an aggregation rule).

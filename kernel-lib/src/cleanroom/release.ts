@@ -17,6 +17,10 @@
  * removed, reported), `remainder` (Snowflake: merged into one row whose dimensions are
  * null; its values are sums of the merged rows' released — i.e. noisy — values, so it costs
  * no extra budget, and it is itself thresholded), `error` (`THRESHOLD_NOT_MET`).
+ * `complementary` (exact two-way tables, cleanroom/suppression.ts): released with row, column
+ * and grand totals; small cells and totals are withheld, then complementary cells until no
+ * withheld value follows from the published ones; every withheld row carries the same reason,
+ * so the report does not say which cells are small.
  * The "why suppressed" report names rows and rules, never the true small count.
  * Threat model: a curious analyst; a result never contains identifiers, join keys or row
  * data — only dimension values declared in the template and aggregates.
@@ -29,12 +33,13 @@ import { releasedInt, sortGroups, type DimValue, type ExactAggregates, type Grou
 import type { DifferenceHistory } from "./diffcheck.js";
 import { EVENT_UNITS_MEASURE, type CheckedTemplate } from "./plan.js";
 import { noiseParams, type Template } from "./template.js";
+import { complementarySuppression } from "./suppression.js";
 
-export type SuppressionReason = "below_threshold" | "difference_check";
+export type SuppressionReason = "below_threshold" | "difference_check" | "complementary";
 
 /** The "why suppressed" report. Never contains a true small count. */
 export interface SuppressionReport {
-  style: "drop" | "remainder" | "error";
+  style: "drop" | "remainder" | "error" | "complementary";
   /** Minimum distinct privacy units per released row. */
   minimum: number;
   /** Who set the minimum: "template" or the dataset whose rule was strictest. */
@@ -53,6 +58,12 @@ export interface SuppressionReport {
      */
     noiseVariance?: Record<string, number>;
   } | null;
+  /**
+   * Complementary style only: the table is released with its margins (rows whose other
+   * dimension is `null`; both `null` = grand total). Counts of withheld cells by reason and
+   * of margin rows released — never a withheld value.
+   */
+  complementary?: { primaryCells: number; complementaryCells: number; marginsWithheld: number; marginRows: number };
 }
 
 /** Noise description per released aggregate. */
@@ -271,8 +282,82 @@ export function releaseResult(input: ReleaseInput): QueryResult {
     });
 
     // 3. Threshold / suppression.
-    const passing = noisy.filter((r) => failedRule(r) === null);
-    const failing = noisy.filter((r) => failedRule(r) !== null);
+    let passing = noisy.filter((r) => failedRule(r) === null);
+    let failing = noisy.filter((r) => failedRule(r) !== null);
+    // 3a. Complementary style (exact, two dimensions, one group per unit — checked in plan.ts):
+    //     the grid with its margins; primary = the rule fails on a non-empty cell or margin,
+    //     then complementary cells until no withheld value follows from the published ones.
+    const marginRows: { key: DimValue[]; units: bigint; values: Record<string, bigint> }[] = [];
+    if (t.threshold.style === "complementary") {
+      // canonical order (not the engine's), so every engine withholds the same cells
+      const distinct = (d: number) =>
+        [...new Map(noisy.map((r) => [keyText([r.g.key[d]!]), r.g.key[d]!])).entries()]
+          .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+          .map(([, v]) => v);
+      const rk = distinct(0);
+      const ck = distinct(1);
+      if (rk.length > 64 || ck.length > 64)
+        throw new CleanRoomError(
+          "TEMPLATE_INVALID",
+          `"template.groupBy" expected at most 64 values per dimension with threshold style complementary, got ${Math.max(rk.length, ck.length)}`,
+          { field: "template.groupBy" },
+        );
+      const at = new Map(noisy.map((r) => [keyText(r.g.key), r]));
+      const measures = exact.measures;
+      const zero = () => ({ units: 0n, values: Object.fromEntries(measures.map((m) => [m, 0n])) as Record<string, bigint> });
+      const grid = rk.map((a) => ck.map((b) => at.get(keyText([a, b])) ?? { g: { key: [a, b] }, ...zero() }));
+      const sum = (cells: { units: bigint; values: Record<string, bigint> }[]) => {
+        const z = zero();
+        for (const c of cells) {
+          z.units += c.units;
+          for (const m of measures) z.values[m]! += c.values[m] ?? 0n;
+        }
+        return z;
+      };
+      const rowSums = grid.map((row) => sum(row));
+      const colSums = ck.map((_, j) => sum(grid.map((row) => row[j]!)));
+      const totalSum = sum(rowSums);
+      const small = (c: { units: bigint; values: Record<string, bigint> }) => c.units > 0n && failedRule(c) !== null;
+      const pattern = complementarySuppression(
+        grid.map((row) => row.map((c) => c.units)),
+        BigInt(checked.minimum),
+        {
+          primary: {
+            cells: grid.map((row) => row.map(small)),
+            rowMargins: rowSums.map(small),
+            colMargins: colSums.map(small),
+            total: small(totalSum),
+          },
+        },
+      );
+      const complementary = new Set(pattern.complementary.map(([i, j]) => `${i}:${j}`));
+      const withheld = new Set<string>();
+      const withheldRule = `withheld: ${rule}, or withheld so that no such cell can be computed from the published cells and totals`;
+      grid.forEach((row, i) =>
+        row.forEach((c, j) => {
+          if (!pattern.cells[i]![j]) return;
+          withheld.add(keyText(c.g.key));
+          // one reason for every withheld cell: saying which ones are small would tell the
+          // attacker that the others hold at least `minimum` units (narrower intervals)
+          report.rows.push({ key: keyObj(c.g.key), reason: "complementary", rule: withheldRule });
+        }),
+      );
+      passing = noisy.filter((r) => !withheld.has(keyText(r.g.key)));
+      failing = [];
+      const margin = (key: DimValue[], c: { units: bigint; values: Record<string, bigint> }, out: boolean) => {
+        if (out) report.rows.push({ key: keyObj(key), reason: "complementary", rule: withheldRule });
+        else marginRows.push({ key, ...c });
+      };
+      rowSums.forEach((c, i) => margin([rk[i]!, null], c, pattern.rowMargins[i]!));
+      colSums.forEach((c, j) => margin([null, ck[j]!], c, pattern.colMargins[j]!));
+      margin([null, null], totalSum, pattern.total);
+      report.complementary = {
+        primaryCells: withheld.size - complementary.size,
+        complementaryCells: complementary.size,
+        marginsWithheld: rk.length + ck.length + 1 - marginRows.length,
+        marginRows: marginRows.length,
+      };
+    }
     if (failing.length && t.threshold.style === "error")
       throw new CleanRoomError(
         "THRESHOLD_NOT_MET",
@@ -295,6 +380,7 @@ export function releaseResult(input: ReleaseInput): QueryResult {
         released.push({ key: dims.map(() => null), units, values, ids: failing.flatMap((r) => r.g.unitIds ?? []) });
       }
     } else if (t.threshold.style === "remainder") report.remainder = { mergedRows: 0, released: false, rowIndex: null };
+    for (const m of marginRows) released.push({ key: m.key, units: m.units, values: m.values, ids: undefined });
 
     // 4. Output rows: dimensions + aggregates only.
     const rows = released.map((r) => {

@@ -144,7 +144,11 @@ const schemaWith = (noise: z.ZodType<TemplateNoise, TemplateNoiseInput>) =>
         z.number().int().min(AWS_MIN_THRESHOLD).max(AWS_MAX_THRESHOLD),
         z.enum(Object.keys(THRESHOLD_PRESETS) as [ThresholdPreset, ...ThresholdPreset[]]),
       ]),
-      style: z.enum(["drop", "remainder", "error"]),
+      /**
+       * `complementary`: two dimensions, released with their margins; small cells and the cells that
+       * would reveal them by subtraction are withheld (cleanroom/suppression.ts).
+       */
+      style: z.enum(["drop", "remainder", "error", "complementary"]),
     }),
     noise: noise.optional(),
     /** ADH-style difference check against this collaboration's earlier results. */

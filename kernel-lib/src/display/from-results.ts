@@ -71,7 +71,9 @@ export function queryPayloadFromResult(
         reason:
           s.reason === "difference_check"
             ? "difference check: releasing it would reveal a small group by subtraction"
-            : `fewer than ${r.suppressed.minimum} distinct privacy units (${r.suppressed.decidedOn} count; minimum set by ${r.suppressed.minimumFrom})`,
+            : s.reason === "complementary"
+              ? `withheld: fewer than ${r.suppressed.minimum} distinct privacy units, or it would reveal such a cell from the published totals`
+              : `fewer than ${r.suppressed.minimum} distinct privacy units (${r.suppressed.decidedOn} count; minimum set by ${r.suppressed.minimumFrom})`,
       },
     });
   }

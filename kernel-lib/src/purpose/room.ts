@@ -135,12 +135,13 @@ export class PurposeRoom {
    * @example
    * pr.findGrant({ party: "advertiser", analyst: "bo" }, "measurement")
    */
-  findGrant(requester: Requester, purpose?: string): PurposeGrant | null {
+  findGrant(requester: Requester, purpose?: string, opts: { expired?: boolean } = {}): PurposeGrant | null {
     const want = purpose === undefined ? null : this.tryResolve(purpose);
     if (purpose !== undefined && want === null) return null;
     const rows = this.#db
       .prepare(
-        `SELECT grant_json FROM purpose_grants WHERE room_id = ? AND party = ? AND analyst = ? AND expires_at > ? ORDER BY rowid DESC`,
+        `SELECT grant_json FROM purpose_grants WHERE room_id = ? AND party = ? AND analyst = ?
+         AND expires_at ${opts.expired ? "<=" : ">"} ? ORDER BY rowid DESC`,
       )
       .all(this.roomId, String(requester?.party), String(requester?.analyst), this.#clock().toISOString()) as Array<{ grant_json: string }>;
     for (const r of rows) {
@@ -276,7 +277,11 @@ export class PurposeRoom {
         errorCode,
       }),
       () => {
-        const grant = input.grant === undefined ? this.findGrant(input.requester, input.purpose) : input.grant;
+        // no live grant but an expired one that covered the purpose: refuse as GRANT_EXPIRED, saying when it ended
+        const grant =
+          input.grant === undefined
+            ? (this.findGrant(input.requester, input.purpose) ?? this.findGrant(input.requester, input.purpose, { expired: true }))
+            : input.grant;
         if (input.grant === undefined && grant === null) {
           // an unknown purpose name is a typo to fix, not a grant to declare: name the closest ones
           if (input.purpose !== undefined && this.tryResolve(input.purpose) === null) this.#taxonomy.resolveUse(input.purpose, "purpose");
