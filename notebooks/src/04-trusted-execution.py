@@ -342,8 +342,8 @@ still is not: separate hardware — same machine, same OS user, and a simulated 
 code(r"""
 const procLab = openLab({ store: ":memory:", room: "tee-process", rng: { seed: "nb04" }, budget: { epsilon: 6 }, enclave: "process" });
 for (const p of ["advertiser", "retailer"]) addParty(procLab, { party: p });
-upload(procLab, { party: "advertiser", name: "exposures", rows: m.joinedA, sealing: "enclave", schema: schemas.exposures, purposes: ["measurement"], rule: rules.exposures });
-upload(procLab, { party: "retailer", name: "purchases", rows: m.joinedB, sealing: "enclave", schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases });
+await upload(procLab, { party: "advertiser", name: "exposures", rows: m.joinedA, sealing: "enclave", schema: schemas.exposures, purposes: ["measurement"], rule: rules.exposures });
+await upload(procLab, { party: "retailer", name: "purchases", rows: m.joinedB, sealing: "enclave", schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases });
 declarePurpose(procLab, { party: "advertiser", analyst: "bo", purpose: "measurement", justification: "campaign lift inside the enclave process" });
 for (const p of ["advertiser", "retailer"]) approveTemplate(procLab, { template: tExact, party: p, executor: "enclave" });
 const procAtt = await attestEnclave(procLab, { purpose: "measurement" });

@@ -86,7 +86,7 @@ async function fourWays(n: number) {
 
   t0 = performance.now();
   const cr = room(`cr-${n}`);
-  const ua = upload(cr, { ...ex, rows: adv }), ur = upload(cr, { ...pu, rows: ret });
+  const ua = await upload(cr, { ...ex, rows: adv }), ur = await upload(cr, { ...pu, rows: ret });
   approve(cr);
   const crRes = await cleanRoomQuery(cr, ask);
   const crMs = psiMs + performance.now() - t0;
@@ -94,7 +94,7 @@ async function fourWays(n: number) {
 
   t0 = performance.now();
   const en = room(`en-${n}`);
-  const ea = upload(en, { ...ex, rows: adv, sealing: "enclave" }), er = upload(en, { ...pu, rows: ret, sealing: "enclave" });
+  const ea = await upload(en, { ...ex, rows: adv, sealing: "enclave" }), er = await upload(en, { ...pu, rows: ret, sealing: "enclave" });
   approve(en, "enclave");
   const enRes: any = await cleanRoomQuery(en, { ...ask, executor: "enclave" });
   const enMs = psiMs + performance.now() - t0;

@@ -106,9 +106,9 @@ ciphertext and a catalog entry, never rows.
 code(r"""
 const m = await psiMatch(lab, { a: { party: hospital, rows: study.admissions }, b: { party: pathlab, rows: study.labResults }, threads: 1 });
 const schemas = cohortSchemas(), rules = cohortRules(11), health = ["user.health_and_medical"];
-const upH = upload(lab, { party: hospital, name: "admissions", rows: m.joinedA, sealing: "enclave", schema: schemas.admissions, purposes: [purpose], rule: rules.admissions, categories: health });
+const upH = await upload(lab, { party: hospital, name: "admissions", rows: m.joinedA, sealing: "enclave", schema: schemas.admissions, purposes: [purpose], rule: rules.admissions, categories: health });
 // the lab serves many studies ("research"), but its own tags refuse re-identification: its key release must not depend on the room's rules
-const upL = upload(lab, { party: pathlab, name: "lab_results", rows: m.joinedB, sealing: "enclave", schema: schemas.labResults, purposes: ["research"], rule: rules.labResults, categories: health,
+const upL = await upload(lab, { party: pathlab, name: "lab_results", rows: m.joinedB, sealing: "enclave", schema: schemas.labResults, purposes: ["research"], rule: rules.labResults, categories: health,
   columns: { join_key: { deny: [REIDENTIFICATION_USE] } } });
 console.log(`PSI matched ${m.matchReport.intersectionSize} patients (ground truth ${truth.matched})`);
 for (const u of [upH, upL]) console.log(`${u.owner}/${u.name}: ${u.rows} rows sealed for the enclave; tags ${u.purposes.join(", ")}; the operator holds ${u.operatorHoldsBytes} bytes of ciphertext`);
@@ -127,7 +127,7 @@ const T = cohortTemplates({ hospital: "hospital", lab: "pathlab", minimum: 11 })
 for (const t of Object.values(T)) for (const p of [hospital, pathlab]) approveTemplate(lab, { template: t, party: p, executor: "enclave" });
 const grant = declarePurpose(lab, { party: hospital, analyst: "pi", purpose, justification: "approved study protocol, HbA1c cohort", ttlSeconds: 30 * 86400 });
 console.log(`grant ${grant.id.slice(0, 8)}… for ${grant.who.analyst}@${grant.who.party}: ${grant.purpose}, valid until ${grant.expiresAt}`);
-const att = attestEnclave(lab, { purpose });
+const att = await attestEnclave(lab, { purpose });
 att
 """)
 
@@ -217,7 +217,7 @@ evidence: the hospital because its tag names only the protocol, and the lab beca
 code(r"""
 declarePurpose(lab, { party: pathlab, analyst: "ra", purpose: REIDENTIFICATION_USE, justification: "link results back to patients" });
 const reid = await attempt(() => cleanRoomQuery(lab, { template: T.table, params: {}, party: "pathlab", analyst: "ra", purpose: REIDENTIFICATION_USE, executor: "enclave" }));
-const reidEnclave = attestEnclave(lab, { purpose: REIDENTIFICATION_USE });
+const reidEnclave = await attestEnclave(lab, { purpose: REIDENTIFICATION_USE });
 declarePurpose(lab, { party: hospital, analyst: "mk", purpose: "marketing", justification: "find patients to advertise to" });
 const mkt = await attempt(() => cleanRoomQuery(lab, { template: T.table, params: {}, party: "hospital", analyst: "mk", purpose: "marketing", executor: "enclave" }));
 console.log(`enclave declaring ${REIDENTIFICATION_USE}: ${reidEnclave.owners.map((o) => `${o.owner} ${o.outcome} (${o.code ?? "—"})`).join(", ")}`);
@@ -232,7 +232,7 @@ refused with `GRANT_EXPIRED`. It is not charged, nothing runs, and the refusal i
 """)
 
 code(r"""
-attestEnclave(lab, { purpose });
+await attestEnclave(lab, { purpose });
 const short = declarePurpose(lab, { party: hospital, analyst: "fellow", purpose, justification: "approved study protocol, short extension", ttlSeconds: 5 });
 const FELLOW = { ...ASK, analyst: "fellow" };
 const beforeExpiry = await cleanRoomQuery(lab, { template: T.overall, ...FELLOW });

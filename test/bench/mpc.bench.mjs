@@ -74,8 +74,8 @@ for (const n of sizes) {
   // clean room
   t0 = performance.now();
   const cr = room(`cr-${n}`);
-  upload(cr, { ...ex, rows: adv });
-  upload(cr, { ...pu, rows: ret });
+  await upload(cr, { ...ex, rows: adv });
+  await upload(cr, { ...pu, rows: ret });
   finish(cr);
   const crRes = await cleanRoomQuery(cr, { template, params: PARAMS, party: "advertiser", analyst: "bo", purpose: "measurement" });
   const crMs = psiMs + ms(t0);

@@ -35,13 +35,13 @@ import { studyRows } from "../dp/lab-fixture.js";
 const T = liftTemplate({ advertiser: "advertiser", retailer: "retailer", epsilonPerAggregate: "0.25", threshold: 20, breakdown: "region" });
 const EXACT = liftTemplate({ advertiser: "advertiser", retailer: "retailer", threshold: 30 });
 
-function room(): { lab: Lab; data: ReturnType<typeof studyRows> } {
+async function room(): Promise<{ lab: Lab; data: ReturnType<typeof studyRows> }> {
   const lab = openLab({ store: ":memory:", rng: { seed: "export-verb" }, budget: { epsilon: 4 } });
   const data = studyRows("export-verb", 1500);
   const adv = addParty(lab, { party: "advertiser" });
   const ret = addParty(lab, { party: "retailer" });
   const s = liftSchemas();
-  upload(lab, {
+  await upload(lab, {
     party: adv,
     name: "exposures",
     rows: data.exposures,
@@ -49,7 +49,7 @@ function room(): { lab: Lab; data: ReturnType<typeof studyRows> } {
     purposes: ["measurement"],
     rule: liftRules(25).exposures,
   });
-  upload(lab, {
+  await upload(lab, {
     party: ret,
     name: "purchases",
     rows: data.purchases,
@@ -75,8 +75,8 @@ const codeOf = (f: () => unknown) => {
 };
 
 describe("exportDesign", () => {
-  it("refuses a template not approved by every owner, before and after one approval, and changes nothing", () => {
-    const { lab } = room();
+  it("refuses a template not approved by every owner, before and after one approval, and changes nothing", async () => {
+    const { lab } = await room();
     const before = state(lab);
     expect(codeOf(() => exportDesign(lab, { template: T, target: "aws" }))).toMatchObject({
       code: "QUERY_NOT_APPROVED",
@@ -93,14 +93,14 @@ describe("exportDesign", () => {
     expect(before).not.toBe(after); // positive control: approvals did write
   });
 
-  it("refuses bad input at the door (unknown target, extra key) with no side effect", () => {
-    const { lab } = room();
+  it("refuses bad input at the door (unknown target, extra key) with no side effect", async () => {
+    const { lab } = await room();
     expect(codeOf(() => exportDesign(lab, { template: T, target: "redshift" as never }))).toMatchObject({ code: "INPUT_INVALID" });
     expect(codeOf(() => exportDesign(lab, { template: T, target: "aws", sql: "x" } as never))).toMatchObject({ code: "INPUT_INVALID" });
   });
 
   it("exports the effective minimum (the owners' strictest rule), the budget, and renders side by side", async () => {
-    const { lab, data } = room();
+    const { lab, data } = await room();
     for (const p of ["advertiser", "retailer"]) approveTemplate(lab, { template: T, party: p });
     const ex = exportDesign(lab, { template: T, target: "all" });
     expect(ex.minimum).toEqual({ value: 40, from: "retailer/purchases" });
@@ -185,8 +185,8 @@ describe("the target schemas refuse what the targets refuse", () => {
 });
 
 describe("importAwsDesign", () => {
-  it("round trip: AWS JSON → lab design → AWS JSON is identical, for a noised and an exact template", () => {
-    const { lab } = room();
+  it("round trip: AWS JSON → lab design → AWS JSON is identical, for a noised and an exact template", async () => {
+    const { lab } = await room();
     for (const t of [T, EXACT]) {
       for (const p of ["advertiser", "retailer"]) approveTemplate(lab, { template: t, party: p });
       const aws = JSON.parse(JSON.stringify(exportDesign(lab, { template: t, target: "aws" }).targets[0]!.artefacts)) as AwsExport;
@@ -197,8 +197,8 @@ describe("importAwsDesign", () => {
     }
   });
 
-  it("refuses an analysis template whose SQL was edited after export (threshold lowered), naming the field", () => {
-    const { lab } = room();
+  it("refuses an analysis template whose SQL was edited after export (threshold lowered), naming the field", async () => {
+    const { lab } = await room();
     for (const p of ["advertiser", "retailer"]) approveTemplate(lab, { template: EXACT, party: p });
     const aws = JSON.parse(JSON.stringify(exportDesign(lab, { template: EXACT, target: "aws" }).targets[0]!.artefacts)) as AwsExport;
     expect(importAwsDesign(lab, { aws }).template).not.toBeNull(); // positive control
@@ -243,7 +243,7 @@ describe("importAwsDesign", () => {
     const adv = addParty(lab, { party: "advertiser" });
     const ret = addParty(lab, { party: "retailer" });
     const s = liftSchemas();
-    upload(lab, {
+    await upload(lab, {
       party: adv,
       name: "exposures",
       rows: data.exposures,
@@ -251,7 +251,7 @@ describe("importAwsDesign", () => {
       purposes: ["measurement"],
       rule: liftRules(20).exposures,
     });
-    upload(lab, {
+    await upload(lab, {
       party: ret,
       name: "purchases",
       rows: data.purchases,

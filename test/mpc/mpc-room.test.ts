@@ -14,7 +14,7 @@ import { matchedStudy, noisyTemplate, PARAMS } from "./fixtures.js";
 
 const fix = await matchedStudy("mpc-room", 3000);
 
-function room(seed: string, withRows: boolean) {
+async function room(seed: string, withRows: boolean) {
   const lab = openLab({ store: ":memory:", rng: { seed }, budget: { epsilon: 20 } });
   addParty(lab, { party: "advertiser" });
   addParty(lab, { party: "retailer" });
@@ -23,8 +23,8 @@ function room(seed: string, withRows: boolean) {
   const ex = { party: "advertiser", name: "exposures", schema: s.exposures, purposes: ["measurement"], rule: r.exposures };
   const pu = { party: "retailer", name: "purchases", schema: s.purchases, purposes: ["measurement"], rule: r.purchases };
   if (withRows) {
-    upload(lab, { ...ex, rows: fix.adv });
-    upload(lab, { ...pu, rows: fix.ret });
+    await upload(lab, { ...ex, rows: fix.adv });
+    await upload(lab, { ...pu, rows: fix.ret });
   } else {
     const entries = [registerForMpc(lab, ex), registerForMpc(lab, pu)];
     expect(entries.map((e) => e.rows)).toEqual([0, 0]); // the room holds schemas and rules, no row
@@ -36,8 +36,8 @@ function room(seed: string, withRows: boolean) {
 describe("secret-shared lift in the room (same road, same ledger)", () => {
   it("charges exactly what the clean room charges for the same template, audited and reconciled; noise inside", async () => {
     const t = noisyTemplate("0.5");
-    const clean = room("cr", true);
-    const mpc = room("mpc", false);
+    const clean = await room("cr", true);
+    const mpc = await room("mpc", false);
     for (const lab of [clean, mpc]) for (const party of ["advertiser", "retailer"]) approveTemplate(lab, { template: t, party });
     const a = await _q(clean, { template: t, params: PARAMS, party: "advertiser", analyst: "bo", purpose: "measurement" });
     const b = await secretSharedLift(mpc, {
@@ -70,7 +70,7 @@ describe("secret-shared lift in the room (same road, same ledger)", () => {
 
   it("refuses a different matched set before any budget is spent", async () => {
     const t = noisyTemplate("0.5");
-    const mpc = room("mpc2", false);
+    const mpc = await room("mpc2", false);
     for (const party of ["advertiser", "retailer"]) approveTemplate(mpc, { template: t, party });
     const before = JSON.stringify(budget(mpc).budgets.map((x) => x.spent));
     const retailerRows = fix.ret.filter((r) => r.join_key !== fix.adv[0]!.join_key);
@@ -94,7 +94,7 @@ describe("secret-shared lift in the room (same road, same ledger)", () => {
 
   it("refuses a requester that is not one of the two computing parties, before any charge", async () => {
     const t = noisyTemplate("0.5");
-    const mpc = room("mpc3", false);
+    const mpc = await room("mpc3", false);
     addParty(mpc, { party: "agency" });
     for (const party of ["advertiser", "retailer"]) approveTemplate(mpc, { template: t, party });
     const input = {

@@ -48,7 +48,7 @@ beforeAll(async () => {
   const r = cohortRules(11);
   const cat = ["user.health_and_medical"];
   // the hospital allows this protocol only; the lab allows research in general (the deny rule still binds it)
-  upload(lab, {
+  await upload(lab, {
     party: "hospital",
     name: "admissions",
     rows: m.joinedA,
@@ -58,7 +58,7 @@ beforeAll(async () => {
     rule: r.admissions,
     categories: cat,
   });
-  upload(lab, {
+  await upload(lab, {
     party: "pathlab",
     name: "lab_results",
     rows: m.joinedB,
@@ -79,7 +79,7 @@ beforeAll(async () => {
     justification: "approved study protocol, HbA1c cohort",
     ttlSeconds: 3600,
   });
-  const att = attestEnclave(lab, { purpose });
+  const att = await attestEnclave(lab, { purpose });
   expect(att.owners.map((o) => o.outcome)).toEqual(["released", "released"]);
 }, 180_000);
 
@@ -155,7 +155,7 @@ describe("healthcare joint research in the enclave", () => {
     expect(refused.message).toMatch(/no_reidentification_of_health_data/);
     expect(JSON.stringify(budget(lab))).toBe(before);
     // the owners' own key release refuses an enclave declaring that purpose too
-    const att = attestEnclave(lab, { purpose: REIDENTIFICATION_USE });
+    const att = await attestEnclave(lab, { purpose: REIDENTIFICATION_USE });
     expect(att.ok).toBe(false);
     expect(att.owners.map((o) => o.outcome)).toEqual(["refused", "refused"]);
     // and a purpose outside the protocol (marketing) is refused by the same rule
@@ -170,7 +170,7 @@ describe("healthcare joint research in the enclave", () => {
   });
 
   it("the approval expires: after its time bound the same query is refused (GRANT_EXPIRED) and nothing runs", async () => {
-    attestEnclave(lab, { purpose });
+    await attestEnclave(lab, { purpose });
     const ok = (await cleanRoomQuery(lab, { template: T.overall, purpose, ...ASK })) as unknown as QueryResult;
     expect(ok.rows[0]!.patients).toBe(study.groundTruth.matched);
     vi.useFakeTimers({ toFake: ["Date"] });
@@ -187,7 +187,7 @@ describe("healthcare joint research in the enclave", () => {
     const s = cohortSchemas();
     const r = cohortRules(11);
     const cat = ["user.health_and_medical"];
-    upload(lab2, {
+    await upload(lab2, {
       party: "hospital",
       name: "admissions",
       rows: joined.a,
@@ -197,7 +197,7 @@ describe("healthcare joint research in the enclave", () => {
       rule: r.admissions,
       categories: cat,
     });
-    upload(lab2, {
+    await upload(lab2, {
       party: "pathlab",
       name: "lab_results",
       rows: joined.b,
@@ -208,7 +208,7 @@ describe("healthcare joint research in the enclave", () => {
       categories: cat,
     });
     for (const p of ["hospital", "pathlab"]) approveTemplate(lab2, { template: T.table, party: p, executor: "enclave" });
-    const att = attestEnclave(lab2, { purpose: REIDENTIFICATION_USE });
+    const att = await attestEnclave(lab2, { purpose: REIDENTIFICATION_USE });
     // the room's deny rule binds queries, not an owner's key release: the lab's broad tag lets its key go
     expect(att.owners.map((o) => `${o.owner}:${o.outcome}`)).toEqual(["hospital:refused", "pathlab:released"]);
   });
@@ -220,8 +220,15 @@ describe("healthcare joint research in the enclave", () => {
     studyProtocol(plain, { protocol: "cr2026_017", title: "HbA1c by diagnosis and age band" });
     const s = cohortSchemas();
     const r = cohortRules(11);
-    upload(plain, { party: "hospital", name: "admissions", rows: joined.a, schema: s.admissions, purposes: [purpose], rule: r.admissions });
-    upload(plain, {
+    await upload(plain, {
+      party: "hospital",
+      name: "admissions",
+      rows: joined.a,
+      schema: s.admissions,
+      purposes: [purpose],
+      rule: r.admissions,
+    });
+    await upload(plain, {
       party: "pathlab",
       name: "lab_results",
       rows: joined.b,

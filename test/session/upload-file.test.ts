@@ -66,7 +66,7 @@ async function refusal(call: () => unknown) {
 describe("upload from a file", () => {
   it("CSV and Parquet give the dataset the row array gives (same fingerprint, rows, columns)", async () => {
     const lab = freshLab();
-    const fromRows = upload(lab, { party: "retailer", name: "from_rows", rows, schema, purposes: "measurement" });
+    const fromRows = await upload(lab, { party: "retailer", name: "from_rows", rows, schema, purposes: "measurement" });
     const fromCsv = await upload(lab, {
       party: "retailer",
       name: "from_csv",
