@@ -13,7 +13,7 @@
  *   enclaveQuery      the one road: purpose → approval/plan/cost → attest + key release (no
  *                     budget spent if refused) → atomic charge → execute + release INSIDE → audit.
  */
-import { runStepsAsync, type StepReport, type Steps } from "./steps.js";
+import type { StepReport, Steps } from "./steps.js";
 import { invalid } from "./errors.js";
 import { withMimeBundle } from "./display/bundle.js";
 import { queryPayloadFromResult } from "./display/from-results.js";

@@ -22,7 +22,12 @@ export function serializeTable(table: Table): Uint8Array {
   // a zero-row table (a catalog-only entry, session/mpc-mode.ts) has no values to infer a type from:
   // its columns are written typed from a placeholder row that is filtered out (no value, so no type to lose)
   if (table.numRows() === 0)
-    return aq().toArrowIPC(aq().table(Object.fromEntries(table.columnNames().map((c) => [c, [0]]))).slice(0, 0), { format: "stream" });
+    return aq().toArrowIPC(
+      aq()
+        .table(Object.fromEntries(table.columnNames().map((c) => [c, [0]])))
+        .slice(0, 0),
+      { format: "stream" },
+    );
   return aq().toArrowIPC(table, { format: "stream" });
 }
 

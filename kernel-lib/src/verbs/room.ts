@@ -210,11 +210,15 @@ export async function upload(lab: Lab, input: UploadInput): Promise<UploadReceip
   const { party, name, sealing, path, ...opts } = parseAtDoor(UploadMeta, split.rest, "input");
   if (split.present === (path !== undefined)) {
     const field = split.present ? "input.path" : "input.rows";
-    throw new CleanRoomError("INPUT_INVALID", `"${field}" expected exactly one of rows or path, got ${split.present ? "both" : "neither"}`, {
-      field,
-      expected: "exactly one of rows or path",
-      door: true,
-    });
+    throw new CleanRoomError(
+      "INPUT_INVALID",
+      `"${field}" expected exactly one of rows or path, got ${split.present ? "both" : "neither"}`,
+      {
+        field,
+        expected: "exactly one of rows or path",
+        door: true,
+      },
+    );
   }
   const options = opts as Parameters<Lab["upload"]>[3];
   const rows = path === undefined ? rowsArrayAtDoor(split.value, "input.rows") : null;
