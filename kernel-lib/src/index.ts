@@ -27,6 +27,18 @@ export { psiMatch, type PsiInput, type PsiMatch, type PsiSide } from "./verbs/ps
 // one side of PSI in this kernel, the peer in its own process over 127.0.0.1 (SecureChannel on the socket)
 export { psiWithPeer, type PsiPartyResult } from "./identity/psi-party.js";
 export { attestEnclave } from "./verbs/enclave.js";
+// real parties: a member's identity (Ed25519 key file), joining a room served by scripts/room-server.mjs, signed membership and approvals
+export { createIdentity, loadIdentity, type MemberIdentity } from "./server/identity.js";
+export {
+  joinRoom,
+  verifyApprovals,
+  createCollaboration,
+  acceptCollaboration,
+  proposeChange,
+  type RemoteRoom,
+  type JoinOptions,
+  type ApprovalVerification,
+} from "./server/client.js";
 
 // ---------------------------------------------------------------- errors, randomness, display
 

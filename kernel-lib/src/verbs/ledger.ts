@@ -6,14 +6,15 @@
  * Threat model: as door.ts. Neither view shows an identifier or a pre-noise value.
  */
 import { z } from "zod";
-import { rngStamp, type RngStamp } from "../rng.js";
+import type { RngStamp } from "../rng.js";
 import type { Lab } from "../session.js";
 import { parseCost, type PrivacyCost } from "../dp/accountant.js";
 import type { AccuracyTarget, BudgetReport } from "../dp/planner.js";
 import { withMimeBundle } from "../display/bundle.js";
 import { auditPayloadFromReport } from "../display/from-results.js";
 import { budgetPayloadFromLedger } from "../display/from-ledger.js";
-import { parseAtDoor, requireLab } from "./door.js";
+import { parseAtDoor, requireRoom } from "./door.js";
+import { RemoteRoom } from "../server/client.js";
 import { internals } from "../session/lab.js";
 
 const BudgetInput = z.strictObject({
@@ -40,19 +41,36 @@ const BudgetInput = z.strictObject({
  * The room's privacy budgets: spent, remaining, history, and what the remaining budget buys.
  * @example budget(lab, { queries: [{ name: "lift", cost: pureDp("2.5") }] })
  */
-export function budget(
-  lab: Lab,
-  input?: { queries?: readonly { name: string; cost: PrivacyCost }[]; target?: AccuracyTarget },
-): BudgetReport & RngStamp {
-  const l = requireLab(lab, "budget");
+export function budget(lab: RemoteRoom, input?: BudgetArgs): Promise<BudgetReport & RngStamp>;
+export function budget(lab: Lab, input?: BudgetArgs): BudgetReport & RngStamp;
+export function budget(lab: Lab | RemoteRoom, input?: BudgetArgs): (BudgetReport & RngStamp) | Promise<BudgetReport & RngStamp> {
+  const l = requireRoom(lab, "budget");
   const o = parseAtDoor(BudgetInput, input === undefined ? {} : input, "input");
+  if (l instanceof RemoteRoom) {
+    const wire = {
+      ...o,
+      ...(o.target
+        ? { target: { ...o.target, sensitivity: o.target.sensitivity?.toString(), l2Squared: o.target.l2Squared?.toString() } }
+        : {}),
+    };
+    return l.request<BudgetReport & RngStamp>("budget", { input: JSON.parse(JSON.stringify(wire)) }).then(budgetView);
+  }
   const queries: { name: string; cost: PrivacyCost }[] | undefined = o.queries?.map((q, i) => ({
     name: q.name,
     cost: parseCost(q.cost, `input.queries[${i}].cost`),
   }));
-  const r = l.budget({ ...(queries ? { queries } : {}), ...(o.target ? { target: o.target as AccuracyTarget } : {}) });
+  return budgetView(l.budget({ ...(queries ? { queries } : {}), ...(o.target ? { target: o.target as AccuracyTarget } : {}) }));
+}
+
+type BudgetArgs = { queries?: readonly { name: string; cost: PrivacyCost }[]; target?: AccuracyTarget };
+
+function budgetView(r: BudgetReport & RngStamp): BudgetReport & RngStamp {
   return withMimeBundle(r, (x) => {
-    const p = budgetPayloadFromLedger(x, { title: `Privacy budget — ${x.roomId}`, ...rngStamp(l.rng) });
+    const p = budgetPayloadFromLedger(x, {
+      title: `Privacy budget — ${x.roomId}`,
+      rngMode: x.rngMode,
+      ...(x.label ? { label: x.label } : {}),
+    });
     // what the remaining budget buys, per named query (computed by the planner, exact)
     return { ...p, budgets: p.budgets.map((b, i) => (x.budgets[i]?.buys.length ? { ...b, buys: x.budgets[i]!.buys } : b)) };
   });
@@ -67,9 +85,17 @@ const AuditInput = z.strictObject({
  * Verify the hash-chained audit log and show it with the misuse review.
  * @example audit(lab).verification.ok
  */
-export function audit(lab: Lab, input?: { limit?: number }): ReturnType<Lab["audit"]> {
-  const l = requireLab(lab, "audit");
+export function audit(lab: RemoteRoom, input?: { limit?: number }): Promise<ReturnType<Lab["audit"]>>;
+export function audit(lab: Lab, input?: { limit?: number }): ReturnType<Lab["audit"]>;
+export function audit(lab: Lab | RemoteRoom, input?: { limit?: number }): ReturnType<Lab["audit"]> | Promise<ReturnType<Lab["audit"]>> {
+  const l = requireRoom(lab, "audit");
   const o = parseAtDoor(AuditInput, input === undefined ? {} : input, "input");
+  if (l instanceof RemoteRoom)
+    return l
+      .request<ReturnType<Lab["audit"]>>("audit", { input: o })
+      .then((r) =>
+        withMimeBundle({ ...r }, (x) => auditPayloadFromReport(x, { title: `Audit log — ${l.roomId} (server)`, templateNames: {} })),
+      );
   const r = l.audit(o);
   // the approved template registry knows each hash's name: the view shows names, the hash on hover
   const { templates } = internals(l).room;

@@ -23,7 +23,8 @@ import { refusalValue, type RefusalView } from "../display/refusal.js";
 import { internals } from "../session/lab.js";
 import { templateMinimum, type TemplateInput } from "../cleanroom/template.js";
 import { thresholdText } from "../cleanroom/review.js";
-import { paramsArg, parseAtDoor, partyArg, purposeName, requireLab, shortName, templateArg } from "./door.js";
+import { paramsArg, parseAtDoor, partyArg, purposeName, requireRoom, shortName, templateArg } from "./door.js";
+import { RemoteRoom } from "../server/client.js";
 
 const queryShape = {
   /** The approved template (plan data) or its hash. */
@@ -99,7 +100,11 @@ export function clampNonNegative<T extends QueryResult>(result: T): ClampedResul
   return { ...result, rows, postProcessing: { clamp: "nonNegative", note, cells } };
 }
 
-async function run(lab: Lab, q: Parsed): Promise<CleanRoomResult | EnclaveQueryResult> {
+async function run(lab: Lab | RemoteRoom, q: Parsed): Promise<CleanRoomResult | EnclaveQueryResult> {
+  if (lab instanceof RemoteRoom) {
+    const party = typeof q.party === "string" ? q.party : (q.party as Party).name;
+    return lab.request<QueryOutcome>("cleanRoomQuery", { input: { ...q, party } });
+  }
   const req = {
     template: q.template,
     as: { party: q.party, analyst: q.analyst },
@@ -121,11 +126,16 @@ async function run(lab: Lab, q: Parsed): Promise<CleanRoomResult | EnclaveQueryR
  * const e = await cleanRoomQuery(lab, { template: t, params, party: "advertiser", analyst: "bo", purpose: "measurement", executor: "enclave" })
  */
 export async function cleanRoomQuery(lab: Lab, input: QueryInput & { executor: "enclave" }): Promise<EnclaveQueryResult>;
-export async function cleanRoomQuery(lab: Lab, input: QueryInput): Promise<QueryOutcome>;
-export async function cleanRoomQuery(lab: Lab, input: QueryInput): Promise<QueryOutcome | EnclaveQueryResult> {
-  const l = requireLab(lab, "cleanRoomQuery");
+export async function cleanRoomQuery(lab: Lab | RemoteRoom, input: QueryInput): Promise<QueryOutcome>;
+export async function cleanRoomQuery(lab: Lab | RemoteRoom, input: QueryInput): Promise<QueryOutcome | EnclaveQueryResult> {
+  const l = requireRoom(lab, "cleanRoomQuery");
   const { clamp, ...q } = parseAtDoor(QueryInput, input, "input");
   const r = await run(l, q);
+  if (l instanceof RemoteRoom) {
+    // the server ran the one road and computed the threshold in force; the view is made here
+    const o = r as QueryOutcome;
+    return withMimeBundle({ ...(clamp ? clampNonNegative(o) : o) }, (x) => queryPayloadFromResult(x, { purpose: x.purpose }));
+  }
   if (q.executor === "enclave") {
     if (!clamp) return r as EnclaveQueryResult; // already renders as an enclave query
     const title = `Enclave query (${(r as EnclaveQueryResult).attestation.moduleId})`;
@@ -217,8 +227,8 @@ export interface LiftStudy {
  * const s = await liftStudy(lab, { template: t, params: { startDay: 0, endDay: 27 }, party: "advertiser", analyst: "bo",
  *   purpose: "measurement", groundTruth: { lift: study.groundTruth.truth.converters.relativeLift } })
  */
-export async function liftStudy(lab: Lab, input: LiftInput): Promise<LiftStudy> {
-  const l = requireLab(lab, "liftStudy");
+export async function liftStudy(lab: Lab | RemoteRoom, input: LiftInput): Promise<LiftStudy> {
+  const l = requireRoom(lab, "liftStudy");
   const { threshold, groundTruth, ...q } = parseAtDoor(LiftInput, input, "input");
   const query = await run(l, q);
   const released = toLiftAggregates(query);

@@ -18,7 +18,9 @@ import type { ApprovalStatus } from "../cleanroom/approvals.js";
 import type { DatasetDescription } from "../cleanroom/dataset.js";
 import { registerLiveLab } from "./live.js";
 import type { TemplateInput } from "../cleanroom/template.js";
-import { datasetName, parseAtDoor, partyArg, purposeName, requireLab, shortName, templateArg } from "./door.js";
+import { datasetName, parseAtDoor, partyArg, purposeName, requireLab, requireRoom, shortName, templateArg } from "./door.js";
+import { RemoteRoom } from "../server/client.js";
+import { parseTemplate } from "../cleanroom/template.js";
 
 const dpValue = z.union([z.string().max(64), z.number()]);
 
@@ -96,6 +98,13 @@ const AddPartyInput = z.strictObject({ party: shortName });
  * const advertiser = addParty(lab, { party: "advertiser" })
  */
 export function addParty(lab: Lab, input: { party: string }): Party {
+  if (lab instanceof RemoteRoom)
+    invalid(
+      "lab",
+      "a lab from openLab: in a joined room the members come from the collaboration (no party can be minted)",
+      "a joined room",
+      "ACCESS_DENIED",
+    );
   const l = requireLab(lab, "addParty");
   const { party } = parseAtDoor(AddPartyInput, input, "input");
   return l.party(party);
@@ -153,11 +162,14 @@ export interface UploadInput {
  * upload(lab, { party: "retailer", name: "purchases", rows: m.joinedB, schema: liftSchemas().purchases,
  *   purposes: ["measurement"], rule: liftRules(100).purchases })
  */
+export function upload(lab: RemoteRoom, input: UploadInput): Promise<UploadReceipt>;
 export function upload(lab: Lab, input: UploadInput & { sealing: "enclave" }): EnclaveUploadReceipt;
 export function upload(lab: Lab, input: UploadInput): UploadReceipt;
-export function upload(lab: Lab, input: UploadInput): UploadReceipt | EnclaveUploadReceipt {
-  const l = requireLab(lab, "upload");
-  const { party, name, rows, sealing, ...opts } = parseAtDoor(UploadInput, input, "input", new Set(["input.rows"]));
+export function upload(lab: Lab | RemoteRoom, input: UploadInput): UploadReceipt | EnclaveUploadReceipt | Promise<UploadReceipt> {
+  const l = requireRoom(lab, "upload");
+  const parsed = parseAtDoor(UploadInput, input, "input", new Set(["input.rows"]));
+  if (l instanceof RemoteRoom) return l.request<UploadReceipt>("upload", { input: { ...parsed, party: partyName(parsed.party) } });
+  const { party, name, rows, sealing, ...opts } = parsed;
   const options = opts as Parameters<Lab["upload"]>[3];
   return sealing === "enclave" ? enclaveUpload(l, party, name, rows, options) : l.upload(party, name, rows, options);
 }
@@ -168,9 +180,12 @@ const PartyInput = z.strictObject({ party: partyArg });
  * Descriptions (schema, row count, purposes — never values) of a party's own datasets.
  * @example datasets(lab, { party: "retailer" })
  */
-export function datasets(lab: Lab, input: { party: Party | string }): DatasetDescription[] {
-  const l = requireLab(lab, "datasets");
+export function datasets(lab: RemoteRoom, input: { party: Party | string }): Promise<DatasetDescription[]>;
+export function datasets(lab: Lab, input: { party: Party | string }): DatasetDescription[];
+export function datasets(lab: Lab | RemoteRoom, input: { party: Party | string }): DatasetDescription[] | Promise<DatasetDescription[]> {
+  const l = requireRoom(lab, "datasets");
   const { party } = parseAtDoor(PartyInput, input, "input");
+  if (l instanceof RemoteRoom) return l.request("datasets", { input: { party: partyName(party) } });
   return l.datasets(party);
 }
 
@@ -193,18 +208,26 @@ const DeclarePurposeInput = z.strictObject({
  * @example
  * declarePurpose(lab, { party: "advertiser", analyst: "bo", purpose: "measurement", justification: "Q3 campaign lift" })
  */
-export function declarePurpose(
-  lab: Lab,
-  input: { party: Party | string; analyst: string; purpose: string; justification: string; ttlSeconds?: number },
-): PurposeGrant {
-  const l = requireLab(lab, "declarePurpose");
+export function declarePurpose(lab: RemoteRoom, input: DeclarePurposeArgs): Promise<PurposeGrant>;
+export function declarePurpose(lab: Lab, input: DeclarePurposeArgs): PurposeGrant;
+export function declarePurpose(lab: Lab | RemoteRoom, input: DeclarePurposeArgs): PurposeGrant | Promise<PurposeGrant> {
+  const l = requireRoom(lab, "declarePurpose");
   const req = parseAtDoor(DeclarePurposeInput, input, "input");
-  const g = l.declarePurpose(req);
+  if (l instanceof RemoteRoom)
+    return l.request<PurposeGrant>("declarePurpose", { input: { ...req, party: partyName(req.party) } }).then((g) => grantView(g, l.stamp));
+  return grantView(l.declarePurpose(req), l.stamp);
+}
+
+type DeclarePurposeArgs = { party: Party | string; analyst: string; purpose: string; justification: string; ttlSeconds?: number };
+
+const partyName = (p: Party | string): string => (typeof p === "string" ? p : p.name);
+
+function grantView(g: PurposeGrant, stamp: object): PurposeGrant {
   return withMimeBundle({ ...g }, (x) => ({
     kind: "purpose",
     version: 1,
     title: "Purpose grant",
-    ...l.stamp,
+    ...stamp,
     grants: [{ party: x.who.party, purpose: x.purpose, expires: x.expiresAt, status: "active" as const }],
     decisions: [],
   }));
@@ -224,11 +247,32 @@ const ApproveInput = z.strictObject({
  * @example
  * approveTemplate(lab, { template: liftTemplate({ advertiser: "advertiser", retailer: "retailer" }), party: "retailer" })
  */
+export function approveTemplate(lab: RemoteRoom, input: ApproveArgs): Promise<ApprovalStatus & { signatures: SignedApproval[] }>;
+export function approveTemplate(lab: Lab, input: ApproveArgs): ApprovalStatus;
 export function approveTemplate(
-  lab: Lab,
-  input: { template: TemplateInput | string; party: Party | string; executor?: "engine" | "enclave" },
-): ApprovalStatus {
-  const l = requireLab(lab, "approveTemplate");
+  lab: Lab | RemoteRoom,
+  input: ApproveArgs,
+): ApprovalStatus | Promise<ApprovalStatus & { signatures: SignedApproval[] }> {
+  const l = requireRoom(lab, "approveTemplate");
   const { template, party, executor } = parseAtDoor(ApproveInput, input, "input");
+  if (l instanceof RemoteRoom) {
+    // the approval is this member's signature over the template's hash, made here, checked by the server and by every member
+    const templateHash = typeof template === "string" ? template : parseTemplate(template).hash;
+    const signature = l.signStatement({ statement: "approve", room: l.roomId, templateHash, member: l.member });
+    return l.request("approveTemplate", {
+      input: { template, party: partyName(party), ...(executor ? { executor } : {}) },
+      templateHash,
+      signature,
+    });
+  }
   return executor === "enclave" ? approveEnclaveTemplate(l, template, party) : l.approveTemplate(template, party);
+}
+
+type ApproveArgs = { template: TemplateInput | string; party: Party | string; executor?: "engine" | "enclave" };
+/** A member's signature over a template hash, as the server stores and shows it. */
+export interface SignedApproval {
+  templateHash: string;
+  member: string;
+  publicKey: string;
+  signature: string;
 }
