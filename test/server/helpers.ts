@@ -8,6 +8,12 @@ import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import Database from "better-sqlite3";
+import { generateStudy } from "../../kernel-lib/src/datasets/study.js";
+import { runPsi } from "../../kernel-lib/src/identity/run-psi.js";
+import { liftRules, liftSchemas, liftTemplate } from "../../kernel-lib/src/cleanroom/templates/lift.js";
+import { createIdentity, loadIdentity, type MemberIdentity } from "../../kernel-lib/src/server/identity.js";
+import { acceptCollaboration, createCollaboration, joinRoom, type RemoteRoom } from "../../kernel-lib/src/server/client.js";
+import { approveTemplate, declarePurpose, upload } from "../../kernel-lib/src/verbs/room.js";
 
 export const ROOT = path.resolve(__dirname, "../..");
 const SCRIPT = path.join(ROOT, "scripts/room-server.mjs");
@@ -102,4 +108,77 @@ export function withJoinKeys<T extends { email: string }>(rows: T[], keys: (stri
     out.push({ ...rest, join_key: k });
   });
   return out;
+}
+
+/** A small two-owner lift room behind `url`: collaboration accepted by all, keyed rows uploaded, template approved by both. */
+export async function studyRoom(
+  url: string,
+  dir: string,
+  o: { queriers?: string[]; rows?: number; epsilonPerAggregate?: string; seed?: string } = {},
+): Promise<{ rooms: Record<string, RemoteRoom>; ids: Record<string, MemberIdentity>; template: ReturnType<typeof liftTemplate> }> {
+  const seed = o.seed ?? "study-room";
+  const queriers = o.queriers ?? [];
+  const study = generateStudy({
+    seed,
+    advertiserRows: o.rows ?? 1000,
+    overlap: 0.7,
+    holdoutShare: 0.3,
+    baseConversionRate: 0.2,
+    liftPct: 40,
+  });
+  const psi = await runPsi(study.exposures, study.purchases, {
+    mode: "joinKeys",
+    backend: "libsodium",
+    threads: 1,
+    rng: { seed: `${seed}-psi` },
+    names: { a: "advertiser", b: "retailer" },
+  });
+  const names = ["advertiser", "retailer", ...queriers];
+  const ids: Record<string, MemberIdentity> = {};
+  const rooms: Record<string, RemoteRoom> = {};
+  for (const n of names) {
+    const file = path.join(dir, `${n}.key`);
+    ids[n] = fs.existsSync(file) ? loadIdentity(file) : createIdentity({ name: n, file, rng: { seed: `${seed}-${n}` } });
+    rooms[n] = await joinRoom(url, { as: n, identity: ids[n]!, rng: { seed: `${seed}-${n}-client` } });
+  }
+  await createCollaboration(rooms.advertiser!, {
+    members: names.map((n) => ({
+      name: n,
+      publicKey: ids[n]!.publicKey,
+      abilities: n === "retailer" ? ["own"] : n === "advertiser" ? ["own", "query", "receive"] : ["query", "receive"],
+    })),
+  });
+  for (const n of names) await acceptCollaboration(rooms[n]!);
+  const s = liftSchemas();
+  const template = liftTemplate({
+    advertiser: "advertiser",
+    retailer: "retailer",
+    epsilonPerAggregate: o.epsilonPerAggregate ?? "0.1",
+    threshold: 20,
+  });
+  await upload(rooms.advertiser!, {
+    party: "advertiser",
+    name: "exposures",
+    rows: withJoinKeys(study.exposures, psi.joinKeysA!),
+    schema: s.exposures,
+    purposes: ["measurement"],
+    rule: liftRules(20).exposures,
+  });
+  await upload(rooms.retailer!, {
+    party: "retailer",
+    name: "purchases",
+    rows: withJoinKeys(study.purchases, psi.joinKeysB!),
+    schema: s.purchases,
+    purposes: ["measurement"],
+    rule: liftRules(20).purchases,
+  });
+  for (const n of ["advertiser", "retailer"]) await approveTemplate(rooms[n]!, { template, party: n });
+  for (const n of ["advertiser", ...queriers])
+    await declarePurpose(rooms[n]!, { party: n, analyst: "an", purpose: "measurement", justification: "lift" });
+  return { rooms, ids, template };
+}
+
+/** Close every room handle. */
+export function closeAll(rooms: Record<string, RemoteRoom>): void {
+  for (const r of Object.values(rooms)) r.close();
 }
