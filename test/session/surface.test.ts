@@ -113,7 +113,9 @@ describe("the notebook surface", () => {
   it("the core entry point is a documented core of about 30 names; teaching labs come from ./labs", async () => {
     const core = await import("../../kernel-lib/src/index.js");
     const labs = await import("../../kernel-lib/src/labs.js");
-    expect(Object.keys(core).length).toBeLessThanOrEqual(32);
+    // 32 before issue 13; real parties add 7 deliberately: createIdentity, loadIdentity, joinRoom,
+    // createCollaboration, acceptCollaboration, proposeChange, verifyApprovals
+    expect(Object.keys(core).length).toBeLessThanOrEqual(39);
     // attack simulations and enclave demos are not in the core; internals in neither
     for (const name of ["dictionaryAttack", "demoDifferencingAttack", "purposeTable", "attestationLab"]) {
       expect(name in core, name).toBe(false);

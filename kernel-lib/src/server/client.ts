@@ -71,6 +71,11 @@ export class RemoteRoom {
     this.#seq = Date.now() * 1000;
   }
 
+  /** This member's public key (hex). */
+  get publicKey(): string {
+    return this.#identity.publicKey;
+  }
+
   /** A seeded room labels results in teaching mode; the stamp of this side's randomness. */
   get stamp(): { rngMode: "secure" | "seeded" } {
     return { rngMode: this.#rng.mode };
@@ -202,10 +207,12 @@ export async function verifyApprovals(room: RemoteRoom): Promise<ApprovalVerific
       )
       .map((m) => m.name);
     for (const m of a.definition.members) keys.set(m.name, m.publicKey);
+    // my own entry must carry my key: a definition the operator made up without me fails here
+    const me = a.definition.members.find((m) => m.name === room.member)?.publicKey === room.publicKey;
     collab = {
       hash,
       version: a.definition.version,
-      ok: hash === a.hash && unsigned.length === 0,
+      ok: hash === a.hash && unsigned.length === 0 && me,
       members: a.definition.members.map((m) => m.name),
       unsigned,
     };
