@@ -120,7 +120,9 @@ export class RemoteRoom {
   async request<T = unknown>(op: Op, body: Record<string, unknown> = {}): Promise<T> {
     const r = await this.sendRaw(this.sign(op, body));
     if (r.ok) return r.result as T;
-    throw new CleanRoomError(r.error.code as never, r.error.message, { ...(r.error.details ?? {}), remote: true });
+    const prefix = `[${r.error.code}] `;
+    const message = r.error.message.startsWith(prefix) ? r.error.message.slice(prefix.length) : r.error.message;
+    throw new CleanRoomError(r.error.code as never, message, { ...(r.error.details ?? {}), remote: true });
   }
 
   /** Close the connection (the room and its ledger stay on the server). */
