@@ -81,3 +81,5 @@ export { linkedPair, type Transport, type Envelope } from "./transport/transport
 // the clean-room server in this process (scripts/room-server.mjs runs it as its own)
 export { RoomServer, type RoomServerOptions, type ServerInfo } from "./server/server.js";
 export { ROOM_PROTOCOL, collaborationHash, type CollaborationDef } from "./server/protocol.js";
+export { waitForRoom } from "./server/client.js";
+export { bulletin, type Bulletin } from "./server/bulletin.js";

@@ -296,3 +296,28 @@ export async function acceptCollaboration(room: RemoteRoom, o: { expectHash?: st
   const signature = room.signStatement({ statement: "accept", room: room.roomId, collaboration: hash, member: room.member });
   return room.request("collab.accept", { collaboration: hash, signature });
 }
+
+/**
+ * Wait (polling the server) until the collaboration is pending or active, or a template is
+ * approved by every owner — how a member's notebook waits for the others.
+ * @example await waitForRoom(room, { until: "active" })
+ */
+export async function waitForRoom(
+  room: RemoteRoom,
+  o: { until: "pending" | "active" | { approved: string }; timeoutMs?: number; everyMs?: number },
+): Promise<void> {
+  const deadline = Date.now() + (o.timeoutMs ?? 120_000);
+  for (;;) {
+    if (o.until === "pending" || o.until === "active") {
+      const v = await room.request<CollaborationView>("collab.status");
+      if (o.until === "pending" ? v.pending !== null : v.active !== null && v.pending === null) return;
+    } else {
+      const hash = o.until.approved;
+      const r = await room.request<{ templates: { templateHash: string; approved: boolean }[] }>("approvals");
+      if (r.templates.some((t) => t.templateHash === hash && t.approved)) return;
+    }
+    if (Date.now() > deadline)
+      throw new CleanRoomError("STATE_INVALID", `"until" expected the room to reach the awaited state, got a timeout`, { field: "until" });
+    await new Promise((r) => setTimeout(r, o.everyMs ?? 200));
+  }
+}
