@@ -144,7 +144,24 @@ async def run_group(paths, room, out_dir, notebook_timeout, cell_timeout):
             raise RuntimeError(f"room server did not start: {event}")
         os.environ["CLEANROOM_ROOM_URL"] = event["url"]
         os.environ["CLEANROOM_ROOM_DIR"] = tmp
-        return await asyncio.gather(*(run_one(p, out_dir, notebook_timeout, cell_timeout) for p in paths))
+        # a party that fails leaves its peers waiting for it: cancel them (their kernels are shut down)
+        tasks = {asyncio.ensure_future(run_one(p, out_dir, notebook_timeout, cell_timeout)): p for p in paths}
+        done = {}
+        pending = set(tasks)
+        while pending:
+            finished, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for t in finished:
+                done[tasks[t]] = t.result()
+            failed = [r for r in done.values() if r["status"] == "failed"]
+            if failed and pending:
+                for t in pending:
+                    t.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+                for t in pending:
+                    error = {"cell_index": None, "ename": "Cancelled", "evalue": f"its peer {failed[0]['notebook']} failed", "traceback": []}
+                    done[tasks[t]] = {"notebook": rel(tasks[t]), "status": "failed", "seconds": 0, "code_cells": 0, "executed": "", "error": error}
+                pending = set()
+        return [done[p] for p in paths]
     except Exception as e:
         error = {"cell_index": None, "ename": type(e).__name__, "evalue": str(e), "traceback": []}
         return [{"notebook": rel(p), "status": "failed", "seconds": 0, "code_cells": 0, "executed": "", "error": error} for p in paths]

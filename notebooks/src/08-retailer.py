@@ -87,7 +87,7 @@ the advertiser's refused forgery attempts).
 """)
 
 code(r"""
-await board.read("advertiser.done", { timeoutMs: 300_000 });
+await board.read("advertiser.done", { timeoutMs: 180_000 });
 const check = await verifyApprovals(room);
 if (!check.ok) throw new Error("an approval does not verify");
 check
