@@ -64,7 +64,8 @@ try {
       const i = buf.indexOf("\n");
       if (i >= 0) {
         const e = JSON.parse(buf.slice(0, i));
-        e.event === "listening" ? resolve(e.url) : reject(new Error(e.message));
+        if (e.event === "listening") resolve(e.url);
+        else reject(new Error(e.message));
       }
     });
     proc.once("exit", (c) => reject(new Error(`server exited ${c}`)));

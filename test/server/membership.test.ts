@@ -22,6 +22,7 @@ import {
 import { budget } from "../../kernel-lib/src/verbs/ledger.js";
 import { declarePurpose, upload } from "../../kernel-lib/src/verbs/room.js";
 import { liftSchemas } from "../../kernel-lib/src/cleanroom/templates/lift.js";
+import { pureDp } from "../../kernel-lib/src/dp/accountant.js";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "room-members-"));
 let server: RoomServer;
@@ -114,6 +115,15 @@ describe("fixed membership changes only when every member signs", () => {
     const check = await verifyApprovals(rooms.c!);
     expect(check.collaboration!.ok).toBe(true);
     expect(check.collaboration!.members).toEqual(["a", "b", "c"]);
+  });
+
+  it("budget on a joined room takes the same options as on a lab (named query costs, an accuracy target)", async () => {
+    const b = await budget(rooms.a!, {
+      queries: [{ name: "lift", cost: pureDp("0.5") }],
+      target: { accuracy: 50, confidence: 0.95, sensitivity: 1n },
+    });
+    const collab = b.budgets.find((x) => x.scope === "collaboration")!;
+    expect(collab.buys.map((x) => x.name)).toContain("lift");
   });
 
   it("a change request by a non-member or out of sequence is refused; a second one while one is pending too", async () => {

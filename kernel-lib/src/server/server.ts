@@ -422,7 +422,22 @@ export class RoomServer {
               cost: parseCost(q.cost, `input.queries[${i}].cost`),
             }))
           : undefined;
-        return lab.budget({ ...(queries ? { queries } : {}), ...(input.target ? { target: input.target as never } : {}) });
+        // bigints cross the wire as decimal strings (the member's door validated them)
+        const t = input.target as Record<string, unknown> | undefined;
+        const big = (v: unknown, f: string) =>
+          v === undefined
+            ? undefined
+            : typeof v === "string" && /^[1-9]\d{0,30}$/.test(v)
+              ? BigInt(v)
+              : fail("PARAM_INVALID", f, "expected a positive integer");
+        const target = t
+          ? {
+              ...t,
+              ...(t.sensitivity !== undefined ? { sensitivity: big(t.sensitivity, "input.target.sensitivity") } : {}),
+              ...(t.l2Squared !== undefined ? { l2Squared: big(t.l2Squared, "input.target.l2Squared") } : {}),
+            }
+          : undefined;
+        return lab.budget({ ...(queries ? { queries } : {}), ...(target ? { target: target as never } : {}) });
       }
       case "audit": {
         const limit = typeof input.limit === "number" ? input.limit : undefined;

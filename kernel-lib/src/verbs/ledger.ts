@@ -8,7 +8,7 @@
 import { z } from "zod";
 import type { RngStamp } from "../rng.js";
 import type { Lab } from "../session.js";
-import { parseCost, type PrivacyCost } from "../dp/accountant.js";
+import { costToJson, parseCost, type PrivacyCost } from "../dp/accountant.js";
 import type { AccuracyTarget, BudgetReport } from "../dp/planner.js";
 import { withMimeBundle } from "../display/bundle.js";
 import { auditPayloadFromReport } from "../display/from-results.js";
@@ -47,8 +47,12 @@ export function budget(lab: Lab | RemoteRoom, input?: BudgetArgs): (BudgetReport
   const l = requireRoom(lab, "budget");
   const o = parseAtDoor(BudgetInput, input === undefined ? {} : input, "input");
   if (l instanceof RemoteRoom) {
+    // costs and bigints cross the wire as JSON (rationals as { num, den } strings); the server re-parses them
     const wire = {
       ...o,
+      ...(o.queries
+        ? { queries: o.queries.map((q, i) => ({ name: q.name, cost: costToJson(parseCost(q.cost, `input.queries[${i}].cost`)) })) }
+        : {}),
       ...(o.target
         ? { target: { ...o.target, sensitivity: o.target.sensitivity?.toString(), l2Squared: o.target.l2Squared?.toString() } }
         : {}),
