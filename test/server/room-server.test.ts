@@ -258,6 +258,11 @@ describe("attacks on the room: each refused typed, audited, nothing charged", ()
       new Date().toISOString(),
     );
     db.close();
+    // positive control: the registry alone (what a room without signatures would trust) now says "approved"
+    const reg = new Database(store, { readonly: true });
+    const parties = reg.prepare("SELECT party FROM cleanroom_approvals WHERE template_hash = ? ORDER BY party").all(hash);
+    reg.close();
+    expect(parties).toEqual([{ party: "advertiser" }, { party: "retailer" }]);
     const check = await verifyApprovals(rooms.retailer!);
     expect(check.ok).toBe(false);
     const row = check.templates.find((x) => x.templateHash === hash)!;
