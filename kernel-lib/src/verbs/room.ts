@@ -18,7 +18,7 @@ import type { ApprovalStatus } from "../cleanroom/approvals.js";
 import type { DatasetDescription } from "../cleanroom/dataset.js";
 import { registerLiveLab } from "./live.js";
 import type { TemplateInput } from "../cleanroom/template.js";
-import { datasetName, parseAtDoor, partyArg, purposeName, requireLab, requireRoom, shortName, templateArg } from "./door.js";
+import { datasetName, parseAtDoor, partyArg, purposeName, requireRoom, shortName, templateArg } from "./door.js";
 import { RemoteRoom } from "../server/client.js";
 import { parseTemplate } from "../cleanroom/template.js";
 
@@ -98,14 +98,14 @@ const AddPartyInput = z.strictObject({ party: shortName });
  * const advertiser = addParty(lab, { party: "advertiser" })
  */
 export function addParty(lab: Lab, input: { party: string }): Party {
-  if (lab instanceof RemoteRoom)
+  const l = requireRoom(lab, "addParty");
+  if (l instanceof RemoteRoom)
     invalid(
       "lab",
       "a lab from openLab: in a joined room the members come from the collaboration (no party can be minted)",
       "a joined room",
       "ACCESS_DENIED",
     );
-  const l = requireLab(lab, "addParty");
   const { party } = parseAtDoor(AddPartyInput, input, "input");
   return l.party(party);
 }
