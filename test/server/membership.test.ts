@@ -136,6 +136,16 @@ describe("fixed membership changes only when every member signs", () => {
     expect(await code(proposeChange(rooms.a!, { members: spec }))).toBe("STATE_INVALID");
   });
 
+  it("joinRoom refuses an unpinned server, a name that is not the identity's, a URL off 127.0.0.1", async () => {
+    const unpinned = server.url.replace(/#.*$/, "");
+    expect(await code(joinRoom(unpinned, { as: "a", identity: ids.a! }))).toBe("PARAM_INVALID");
+    expect(await code(joinRoom(server.url, { as: "b", identity: ids.a! }))).toBe("ACCESS_DENIED");
+    expect(await code(joinRoom(server.url.replace("127.0.0.1", "10.0.0.1"), { as: "a", identity: ids.a! }))).toBe("PARAM_INVALID");
+    // positive control: the same call with the pinned URL and the right name joins
+    const ok = await joinRoom(server.url, { as: "a", identity: ids.a! });
+    ok.close();
+  });
+
   it("the wire carries no row, key or name beyond the socket hello (a relay records every byte)", async () => {
     const bytes: Buffer[] = [];
     const relay = net.createServer((inbound) => {
