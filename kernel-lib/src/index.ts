@@ -29,8 +29,8 @@ export { psiWithPeer, type PsiPartyResult } from "./identity/psi-party.js";
 export { attestEnclave } from "./verbs/enclave.js";
 // real parties: a member's identity (Ed25519 key file), joining a room served by scripts/room-server.mjs, signed membership and approvals
 export { createIdentity, loadIdentity, type MemberIdentity } from "./server/identity.js";
+export { joinRoom } from "./verbs/join.js";
 export {
-  joinRoom,
   verifyApprovals,
   createCollaboration,
   acceptCollaboration,

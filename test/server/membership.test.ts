@@ -20,6 +20,8 @@ import {
   type RemoteRoom,
 } from "../../kernel-lib/src/server/client.js";
 import { budget } from "../../kernel-lib/src/verbs/ledger.js";
+import { joinRoom as joinLive } from "../../kernel-lib/src/verbs/join.js";
+import { liveBudgetSnapshots, refreshLiveRoom } from "../../kernel-lib/src/verbs/live.js";
 import { declarePurpose, upload } from "../../kernel-lib/src/verbs/room.js";
 import { liftSchemas } from "../../kernel-lib/src/cleanroom/templates/lift.js";
 import { pureDp } from "../../kernel-lib/src/dp/accountant.js";
@@ -134,6 +136,30 @@ describe("fixed membership changes only when every member signs", () => {
     z.close();
     await proposeChange(rooms.a!, { members: spec });
     expect(await code(proposeChange(rooms.a!, { members: spec }))).toBe("STATE_INVALID");
+  });
+
+  it("the live budget (what the sidebar shows) follows the server's ledger for a joined room", async () => {
+    const live = await joinLive(server.url, { as: "b", identity: ids.b! });
+    const id = "cleanroom-budget:lab@b";
+    expect(liveBudgetSnapshots().some((x) => x.displayId === id)).toBe(false); // nothing asked yet
+    await budget(live);
+    const snap = liveBudgetSnapshots().find((x) => x.displayId === id)!;
+    const payload = snap.bundle["application/vnd.cleanroom-lab.v1+json"] as { kind: string; budgets: { scope: string; subject: string }[] };
+    expect(payload.kind).toBe("budget");
+    expect(payload.budgets.map((b) => `${b.scope}/${b.subject}`)).toContain("party/b");
+    // a change refreshes it from the server
+    await declarePurpose(live, { party: "b", analyst: "x", purpose: "measurement", justification: "live view" });
+    await upload(live, {
+      party: "b",
+      name: "live_rows",
+      rows: [{ join_key: "q1", day: 1, value_cents: 5 }],
+      schema: liftSchemas().purchases,
+      purposes: ["measurement"],
+    }).catch(() => undefined);
+    await refreshLiveRoom(live);
+    expect(liveBudgetSnapshots().some((x) => x.displayId === id)).toBe(true);
+    live.close();
+    expect(liveBudgetSnapshots().some((x) => x.displayId === id)).toBe(false);
   });
 
   it("joinRoom refuses an unpinned server, a name that is not the identity's, a URL off 127.0.0.1", async () => {

@@ -46,6 +46,9 @@ export interface JoinOptions {
   retryMs?: number;
 }
 
+/** Operations after which the room's budget may differ (each needs an active collaboration, so a budget request may follow). */
+const CHANGES: ReadonlySet<Op> = new Set<Op>(["upload", "approveTemplate", "cleanRoomQuery"]);
+
 /** A joined room: what verbs take in place of a lab. Create with {@link joinRoom}. */
 export class RemoteRoom {
   readonly roomId: string;
@@ -58,6 +61,7 @@ export class RemoteRoom {
   #seq: number;
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
+  readonly #onChange: (() => void)[] = [];
 
   /** @internal made by joinRoom */
   constructor(url: string, roomId: string, serverKey: string, identity: MemberIdentity, rng: Rng, link: Transport) {
@@ -116,9 +120,19 @@ export class RemoteRoom {
     return run;
   }
 
+  /** Call `fn` after every request that may have changed the room (a live view refreshes then). */
+  onChange(fn: () => void): void {
+    this.#onChange.push(fn);
+  }
+
+  get closed(): boolean {
+    return this.#closed;
+  }
+
   /** Sign and send one operation; a refusal is thrown as the server's typed CleanRoomError. */
   async request<T = unknown>(op: Op, body: Record<string, unknown> = {}): Promise<T> {
     const r = await this.sendRaw(this.sign(op, body));
+    if (CHANGES.has(op)) for (const fn of this.#onChange) fn();
     if (r.ok) return r.result as T;
     const prefix = `[${r.error.code}] `;
     const message = r.error.message.startsWith(prefix) ? r.error.message.slice(prefix.length) : r.error.message;

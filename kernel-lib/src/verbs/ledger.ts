@@ -15,6 +15,7 @@ import { auditPayloadFromReport } from "../display/from-results.js";
 import { budgetPayloadFromLedger } from "../display/from-ledger.js";
 import { parseAtDoor, requireRoom } from "./door.js";
 import { RemoteRoom } from "../server/client.js";
+import { noteRemoteBudget } from "./live.js";
 import { internals } from "../session/lab.js";
 
 const BudgetInput = z.strictObject({
@@ -57,7 +58,10 @@ export function budget(lab: Lab | RemoteRoom, input?: BudgetArgs): (BudgetReport
         ? { target: { ...o.target, sensitivity: o.target.sensitivity?.toString(), l2Squared: o.target.l2Squared?.toString() } }
         : {}),
     };
-    return l.request<BudgetReport & RngStamp>("budget", { input: JSON.parse(JSON.stringify(wire)) }).then(budgetView);
+    return l.request<BudgetReport & RngStamp>("budget", { input: JSON.parse(JSON.stringify(wire)) }).then((r) => {
+      if (!o.queries && !o.target) noteRemoteBudget(l, r);
+      return budgetView(r);
+    });
   }
   const queries: { name: string; cost: PrivacyCost }[] | undefined = o.queries?.map((q, i) => ({
     name: q.name,
