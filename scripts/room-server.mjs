@@ -67,6 +67,8 @@ async function main() {
     room: server.lab.roomId,
     fingerprint: server.fingerprint,
     pid: process.pid,
+    // a seeded server (--seed) derives its key and its noise from the seed: teaching mode, not private
+    ...(server.lab.rng.mode === "seeded" ? { mode: "seeded", label: "teaching mode — not private" } : { mode: "secure" }),
   });
   const stop = async () => {
     await server.close();
