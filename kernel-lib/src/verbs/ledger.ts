@@ -99,11 +99,14 @@ export function audit(lab: Lab | RemoteRoom, input?: { limit?: number }): Return
   const l = requireRoom(lab, "audit");
   const o = parseAtDoor(AuditInput, input === undefined ? {} : input, "input");
   if (l instanceof RemoteRoom)
-    return l
-      .request<ReturnType<Lab["audit"]>>("audit", { input: o })
-      .then((r) =>
-        withMimeBundle({ ...r }, (x) => auditPayloadFromReport(x, { title: `Audit log — ${l.roomId} (server)`, templateNames: {} })),
-      );
+    return Promise.all([
+      l.request<ReturnType<Lab["audit"]>>("audit", { input: o }),
+      l.request<{ templates: { templateHash: string; name: string }[] }>("approvals"),
+    ]).then(([r, a]) => {
+      // the view shows template names (the server's approvals list knows them), the hash on hover
+      const templateNames = Object.fromEntries(a.templates.map((t) => [t.templateHash, t.name]));
+      return withMimeBundle({ ...r }, (x) => auditPayloadFromReport(x, { title: `Audit log — ${l.roomId} (server)`, templateNames }));
+    });
   const r = l.audit(o);
   // the approved template registry knows each hash's name: the view shows names, the hash on hover
   const { templates } = internals(l).room;
