@@ -4,6 +4,7 @@
  * a member's query runs, then restarted on the same store; and many member clients querying one
  * server concurrently until the collaboration budget runs out.
  */
+import { spawn } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -81,6 +82,42 @@ describe("kill -9 of the server during a query", () => {
       await s2.exited;
     });
   }
+});
+
+describe("kill -9 of a member's process while its upload crosses the wire", () => {
+  it("leaves no half-written dataset, charges nothing, and the room keeps serving (the member can come back)", async () => {
+    const dir = tmp();
+    const store = path.join(dir, "room.db");
+    const s = await startServer(store, ["--epsilon", "1", "--seed", "member-kill"]);
+    const { rooms, ids } = await studyRoom(s.url, dir, { seed: "member-kill", queriers: ["owner2"] });
+    // the retailer's kernel, as its own process, with the retailer's key file
+    const spent = ledgerSpent(store);
+    const charges = chargeCount(store);
+    const child = spawn(process.execPath, [path.join(__dirname, "member-client.mjs"), s.url, path.join(dir, "retailer.key"), "400000"], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    await new Promise<void>((resolve, reject) => {
+      child.stdout!.on("data", (d) => String(d).includes('"sending"') && resolve());
+      child.once("exit", (c) => reject(new Error(`member exited ${c} before sending`)));
+    });
+    await new Promise((r) => setTimeout(r, 10)); // mid-send of a ~30 MB request
+    child.kill("SIGKILL");
+    await new Promise((r) => child.once("exit", r));
+    const { datasets } = await import("../../kernel-lib/src/verbs/room.js");
+    // the server never had the whole frame: nothing of the dataset exists (not even a catalog entry)
+    expect((await datasets(rooms.retailer!, { party: "retailer" })).map((d) => d.name)).toEqual(["purchases"]);
+    expect(ledgerSpent(store)).toEqual(spent);
+    expect(chargeCount(store)).toBe(charges);
+    expect((await audit(rooms.advertiser!)).verification.ok).toBe(true);
+    // the room still serves, the member can come back
+    const again = await joinRoom(s.url, { as: "retailer", identity: ids.retailer! });
+    const b = await budget(again);
+    expect(b.budgets.length).toBeGreaterThan(0);
+    again.close();
+    closeAll(rooms);
+    s.proc.kill("SIGTERM");
+    await s.exited;
+  });
 });
 
 describe("load: concurrent members query one server until the budget runs out", () => {
