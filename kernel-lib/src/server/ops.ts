@@ -137,7 +137,7 @@ export async function runOp(ctx: OpContext, op: Op, m: MemberSpec, body: Record<
       if (forged.length)
         throw new CleanRoomError(
           "QUERY_NOT_APPROVED",
-          `template ${hash.slice(0, 12)}… has approvals without a valid member signature (${forged.join(", ")}): refused, nothing charged`,
+          `template ${hash.slice(0, 12)}… has approvals without a valid signature by a current member (${forged.join(", ")}): refused, nothing charged`,
           { field: "templateHash", templateHash: hash, forged, audit: true },
         );
       const req = {
