@@ -12,6 +12,12 @@ name the notebook, the cell index (0-based position in the notebook's cell list)
 evalue. Exit status: 0 when all notebooks pass, 1 otherwise, 2 on bad usage.
 
 Cells tagged `raises-exception` may fail without failing the notebook (nbclient convention).
+
+Party notebooks (metadata `cleanroom.room = {"group": G, "args": [...]}`, e.g. 08-advertiser and
+08-retailer) run as a group: the harness starts one room server (scripts/room-server.mjs, its own
+process, a fresh store in a temp folder, killed by pid afterwards), gives every kernel of the group
+CLEANROOM_ROOM_URL and CLEANROOM_ROOM_DIR, and executes the group's notebooks at the same time.
+Naming one notebook of a group runs the whole group.
 """
 
 import argparse
@@ -19,7 +25,9 @@ import asyncio
 import glob
 import json
 import os
+import shutil
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -114,6 +122,58 @@ async def run_one(path, out_dir, notebook_timeout, cell_timeout):
     }
 
 
+def room_of(path):
+    """The `cleanroom.room` metadata of a party notebook, or None."""
+    try:
+        return nbformat.read(path, as_version=4).metadata.get("cleanroom", {}).get("room")
+    except Exception:
+        return None
+
+
+async def run_group(paths, room, out_dir, notebook_timeout, cell_timeout):
+    """Start a room server, run the group's notebooks concurrently against it, stop it."""
+    tmp = tempfile.mkdtemp(prefix=f"room-{room['group']}-")
+    node = os.environ.get("NODE") or shutil.which("node") or "node"
+    proc = await asyncio.create_subprocess_exec(
+        node, os.path.join(ROOT, "scripts", "room-server.mjs"), "--store", os.path.join(tmp, "room.db"), "--port", "0",
+        *room.get("args", []), stdout=asyncio.subprocess.PIPE)
+    try:
+        line = await asyncio.wait_for(proc.stdout.readline(), timeout=60)
+        event = json.loads(line or b"{}")
+        if event.get("event") != "listening":
+            raise RuntimeError(f"room server did not start: {event}")
+        os.environ["CLEANROOM_ROOM_URL"] = event["url"]
+        os.environ["CLEANROOM_ROOM_DIR"] = tmp
+        # a party that fails leaves its peers waiting for it: cancel them (their kernels are shut down)
+        tasks = {asyncio.ensure_future(run_one(p, out_dir, notebook_timeout, cell_timeout)): p for p in paths}
+        done = {}
+        pending = set(tasks)
+        while pending:
+            finished, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            for t in finished:
+                done[tasks[t]] = t.result()
+            failed = [r for r in done.values() if r["status"] == "failed"]
+            if failed and pending:
+                for t in pending:
+                    t.cancel()
+                await asyncio.gather(*pending, return_exceptions=True)
+                for t in pending:
+                    error = {"cell_index": None, "ename": "Cancelled", "evalue": f"its peer {failed[0]['notebook']} failed", "traceback": []}
+                    done[tasks[t]] = {"notebook": rel(tasks[t]), "status": "failed", "seconds": 0, "code_cells": 0, "executed": "", "error": error}
+                pending = set()
+        return [done[p] for p in paths]
+    except Exception as e:
+        error = {"cell_index": None, "ename": type(e).__name__, "evalue": str(e), "traceback": []}
+        return [{"notebook": rel(p), "status": "failed", "seconds": 0, "code_cells": 0, "executed": "", "error": error} for p in paths]
+    finally:
+        os.environ.pop("CLEANROOM_ROOM_URL", None)
+        os.environ.pop("CLEANROOM_ROOM_DIR", None)
+        if proc.returncode is None:
+            proc.kill()
+        await proc.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("notebooks", nargs="*", help="notebooks to run (default: notebooks/*.ipynb)")
@@ -131,18 +191,34 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     report_path = args.report or os.path.join(args.out, "report.json")
 
-    results = []
+    # party notebooks run as groups (all of a group, at the same time, against one room server)
+    every = sorted(glob.glob(os.path.join(ROOT, "notebooks", "*.ipynb")))
+    units, grouped = [], set()
     for path in paths:
-        result = asyncio.run(run_one(path, args.out, args.timeout, args.cell_timeout))
-        results.append(result)
-        if result["status"] == "passed":
-            print(f"  ✓ {result['notebook']} ({result['code_cells']} code cells, {result['seconds']} s)", flush=True)
+        room = room_of(path)
+        if room is None:
+            units.append(([path], None))
+        elif room["group"] not in grouped:
+            grouped.add(room["group"])
+            same = [p for p in every if (room_of(p) or {}).get("group") == room["group"]]
+            units.append((same or [path], room))
+
+    results = []
+    for unit, room in units:
+        if room is None:
+            batch = [asyncio.run(run_one(unit[0], args.out, args.timeout, args.cell_timeout))]
         else:
-            e = result["error"]
-            print(f"  ✗ {result['notebook']}: cell {e['cell_index']}: {e['ename']}: {e['evalue']}", flush=True)
-            for line in e["traceback"][:8]:
-                print(f"      {line}", flush=True)
-            print(f"      executed copy: {result['executed']}", flush=True)
+            batch = asyncio.run(run_group(unit, room, args.out, args.timeout, args.cell_timeout))
+        for result in batch:
+            results.append(result)
+            if result["status"] == "passed":
+                print(f"  ✓ {result['notebook']} ({result['code_cells']} code cells, {result['seconds']} s)", flush=True)
+            else:
+                e = result["error"]
+                print(f"  ✗ {result['notebook']}: cell {e['cell_index']}: {e['ename']}: {e['evalue']}", flush=True)
+                for line in e["traceback"][:8]:
+                    print(f"      {line}", flush=True)
+                print(f"      executed copy: {result['executed']}", flush=True)
 
     passed = sum(1 for r in results if r["status"] == "passed")
     failed = len(results) - passed

@@ -7,6 +7,9 @@
  *   npm start -- --headless          run the flagship notebook, write it + HTML to out/
  *   npm start -- --headless --notebook=PATH   run another notebook instead (any path)
  *   npm start -- --plain             Debian's plain Jupyter server instead of the lab app
+ *   npm start -- --room              also run a clean-room server (scripts/room-server.mjs, store
+ *                                    .scratch/room/room.db, --room-port=7700, ε 3) for notebooks 08;
+ *                                    its URL is printed and written to .scratch/room/room.db.server.json
  *
  * Serving uses the extension's JupyterLab application (extension/app/serve.py) when it and
  * its build exist, and otherwise Debian's plain Jupyter server (REST API and kernels only,
@@ -178,11 +181,46 @@ async function serve() {
       }
     }
   };
+  const room = flag("room") ? startRoom() : null;
   for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(sig, stop);
+  if (room) process.on("exit", () => room.exitCode === null && room.kill("SIGTERM"));
   process.on("exit", () => {
     if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
   });
   child.on("exit", (code, signal) => process.exit(stopping ? 0 : (code ?? (signal === "SIGINT" || signal === "SIGTERM" ? 0 : 1))));
+}
+
+/** The room server of `--room` (its own process; stopped with this script). */
+function startRoom() {
+  const dir = path.join(ROOT, ".scratch", "room");
+  fs.mkdirSync(dir, { recursive: true });
+  const port = option("room-port", "7700");
+  const child = spawn(
+    process.execPath,
+    [
+      path.join(ROOT, "scripts", "room-server.mjs"),
+      "--store",
+      path.join(dir, "room.db"),
+      "--port",
+      port,
+      "--epsilon",
+      "3",
+      "--per-party",
+      "3",
+    ],
+    { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] },
+  );
+  readline.createInterface({ input: child.stdout }).on("line", (l) => {
+    try {
+      const e = JSON.parse(l);
+      if (e.event === "listening")
+        console.log(`\n  clean-room server: ${e.url}\n  (fingerprint ${e.fingerprint}; ${path.relative(ROOT, dir)}/room.db.server.json)\n`);
+      else console.error(`  clean-room server: ${e.code ?? ""} ${e.message ?? l}`);
+    } catch {
+      console.log(l);
+    }
+  });
+  return child;
 }
 
 // CLEANROOM_NO_BOOTSTRAP=1: the caller has bootstrapped already (test/kernel/test_start.py).

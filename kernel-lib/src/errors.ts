@@ -42,6 +42,11 @@ export const ERROR_CODES = [
   "CHANNEL_WRONG_SESSION",
   "CHANNEL_TAMPERED",
   "SIGNATURE_INVALID",
+  // room server: signed requests from members
+  "NOT_A_MEMBER",
+  "REQUEST_REPLAY",
+  "REQUEST_REORDER",
+  "REQUEST_STALE",
   // identity / PSI
   "IDENTIFIER_MALFORMED",
   "PSI_INVALID_MESSAGE",

@@ -30,6 +30,18 @@ export { psiMatch, type PsiInput, type PsiMatch, type PsiSide } from "./verbs/ps
 export { psiWithPeer, type PsiWithPeerInput } from "./verbs/psi.js";
 export type { PsiPartyResult } from "./identity/psi-party.js";
 export { attestEnclave } from "./verbs/enclave.js";
+// real parties: a member's identity (Ed25519 key file), joining a room served by scripts/room-server.mjs, signed membership and approvals
+export { createIdentity, loadIdentity, type MemberIdentity } from "./server/identity.js";
+export { joinRoom } from "./verbs/join.js";
+export {
+  verifyApprovals,
+  createCollaboration,
+  acceptCollaboration,
+  proposeChange,
+  type RemoteRoom,
+  type JoinOptions,
+  type ApprovalVerification,
+} from "./server/client.js";
 
 // ---------------------------------------------------------------- errors, randomness, display
 

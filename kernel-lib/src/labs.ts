@@ -125,3 +125,8 @@ export { CLEANROOM_MIME } from "./display/schema.js";
 export { psiParty } from "./identity/psi-party.js";
 export { listen, connect } from "./transport/socket.js";
 export { linkedPair, type Transport, type Envelope } from "./transport/transport.js";
+// the clean-room server in this process (scripts/room-server.mjs runs it as its own)
+export { RoomServer, type RoomServerOptions, type ServerInfo } from "./server/server.js";
+export { ROOM_PROTOCOL, collaborationHash, type CollaborationDef } from "./server/protocol.js";
+export { waitForRoom } from "./server/client.js";
+export { bulletin, type Bulletin } from "./server/bulletin.js";

@@ -18,8 +18,12 @@ METADATA = {
 }
 
 
-def notebook(name):
-    """Return (md, code, write) for notebooks/<name>."""
+def notebook(name, room=None):
+    """Return (md, code, write) for notebooks/<name>.
+
+    `room={"group": G, "args": [...]}` marks a party notebook: scripts/run-notebooks.py runs every
+    notebook of group G at the same time, against one room server it starts with `args`.
+    """
     cells = []
 
     def md(source):
@@ -33,7 +37,7 @@ def notebook(name):
         for i, cell in enumerate(cells):
             cell.id = f"cell-{i:03d}"  # stable ids: regenerating gives no diff
         nb.cells = cells
-        nb.metadata = METADATA
+        nb.metadata = dict(METADATA, **({"cleanroom": {"room": room}} if room else {}))
         out = os.path.join(NOTEBOOKS, name)
         nbf.write(nb, out)
         print(f"wrote {os.path.relpath(out)} ({len(cells)} cells)")

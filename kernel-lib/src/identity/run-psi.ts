@@ -423,7 +423,7 @@ export interface AttachOptions {
  * const r = await runPsi(exposures, purchases);
  * const upload = attachJoinKeys(exposures, r.joinKeysA!) // [{ group: "test", …, join_key: "jk_…" | null }]
  */
-export function attachJoinKeys<T extends Record<string, unknown>>(
+export function attachJoinKeys<T extends object>(
   rows: readonly T[],
   joinKeys: readonly (string | null)[],
   options: AttachOptions = {},
@@ -437,7 +437,7 @@ export function attachJoinKeys<T extends Record<string, unknown>>(
   rows.forEach((row, i) => {
     const k = joinKeys[i] ?? null;
     if (k === null && options.keepUnmatched === false) return;
-    const { [col]: _dropped, ...rest } = row;
+    const { [col]: _dropped, ...rest } = row as Record<string, unknown>;
     out.push({ ...rest, [keyCol]: k });
   });
   return out;

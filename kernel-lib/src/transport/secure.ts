@@ -8,10 +8,10 @@
  * (CHANNEL_* codes) before the message reaches its protocol. No peer authentication unless
  * the channel is given static keys (see crypto/channel.ts).
  */
-import { CleanRoomError } from "../errors.js";
+import { CleanRoomError, invalid } from "../errors.js";
 import type { Rng } from "../rng.js";
 import { CHANNEL_PROTOCOL, SecureChannel, type ChannelFrame, type ChannelHello } from "../crypto/channel.js";
-import { utf8 } from "../crypto/primitives.js";
+import { utf8, type KeyPair } from "../crypto/primitives.js";
 import { assertPlainJson, ENVELOPE_VERSION, type Envelope, type Tap, type Transport } from "./transport.js";
 
 /**
@@ -25,18 +25,34 @@ import { assertPlainJson, ENVELOPE_VERSION, type Envelope, type Tap, type Transp
 export async function secureTransport(
   inner: Transport,
   role: "initiator" | "responder",
-  o: { rng: Rng; tap?: Tap },
+  o: {
+    rng: Rng;
+    tap?: Tap;
+    /** This end's static X25519 key (authenticates it to a peer that pins its public key). */
+    staticKey?: KeyPair;
+    /** The peer's pinned static public key, or (responder) a choice made from the initiator's hello. */
+    peerStaticPublicKey?: Uint8Array | ((hello: ChannelHello) => Uint8Array);
+  },
 ): Promise<Transport & { readonly transcriptHash: string }> {
   let channel: SecureChannel;
+  const keys = (hello: ChannelHello | null) => {
+    if (!o.staticKey) return {};
+    const p = o.peerStaticPublicKey;
+    if (p === undefined) invalid("peerStaticPublicKey", "given together with staticKey", p);
+    if (typeof p !== "function") return { staticKey: o.staticKey, peerStaticPublicKey: p };
+    if (hello === null) return invalid("peerStaticPublicKey", "a key (the initiator has no hello to choose from)", "a function");
+    return { staticKey: o.staticKey, peerStaticPublicKey: p(hello) };
+  };
   if (role === "initiator") {
-    const hello = SecureChannel.initiate({ party: inner.self, rng: o.rng });
+    const hello = SecureChannel.initiate({ party: inner.self, rng: o.rng, ...keys(null) });
     await inner.send(CHANNEL_PROTOCOL, "channel.hello", hello.hello);
     const reply = await inner.receive({ protocol: CHANNEL_PROTOCOL, kind: "channel.hello" });
     hello.channel.complete(reply.body as unknown as ChannelHello);
     channel = hello.channel;
   } else {
     const hello = await inner.receive({ protocol: CHANNEL_PROTOCOL, kind: "channel.hello" });
-    const reply = SecureChannel.accept(hello.body as unknown as ChannelHello, { party: inner.self, rng: o.rng });
+    const peerHello = hello.body as unknown as ChannelHello;
+    const reply = SecureChannel.accept(peerHello, { party: inner.self, rng: o.rng, ...keys(peerHello) });
     await inner.send(CHANNEL_PROTOCOL, "channel.hello", reply.hello);
     channel = reply.channel;
   }

@@ -25,6 +25,7 @@ import { types } from "node:util";
 import { z } from "zod";
 import { CleanRoomError, describeValue, type ErrorCode } from "../errors.js";
 import { Lab } from "../session.js";
+import { RemoteRoom } from "../server/client.js";
 
 /** Size limits at the door. Rows get their own (larger) array bound. */
 export const DOOR_LIMITS = Object.freeze({
@@ -130,6 +131,15 @@ export function requireLab(lab: unknown, verb: string): Lab {
   if (typeof lab === "object" && lab !== null && types.isProxy(lab)) refuse("lab", expected, "a Proxy"); // even a revoked one
   if (typeof lab !== "object" || lab === null || !(lab instanceof Lab)) refuse("lab", expected, kindOf(lab));
   return lab as Lab;
+}
+
+/**
+ * The first argument of a verb that also works on a joined room: a lab from openLab, or the
+ * room handle from joinRoom (the verb then sends its validated input to the room's server).
+ */
+export function requireRoom(lab: unknown, verb: string): Lab | RemoteRoom {
+  if (typeof lab === "object" && lab !== null && !types.isProxy(lab) && lab instanceof RemoteRoom) return lab;
+  return requireLab(lab, verb);
 }
 
 /** Snapshot then parse with a strict zod schema; a failure names the first bad field. */

@@ -21,6 +21,9 @@ import { toMimeBundle, type MimeBundle } from "../display/bundle.js";
 import { budgetPayloadFromLedger } from "../display/from-ledger.js";
 import type { PayloadOf } from "../display/schema.js";
 import { namedDatasetBudgets, roomTemplateNames } from "./ledger.js";
+import type { RemoteRoom } from "../server/client.js";
+import type { BudgetReport } from "../dp/planner.js";
+import type { RngStamp } from "../rng.js";
 
 const LIVE = Symbol.for("cleanroom-lab.live-budgets");
 /** The display id prefix of live budget updates. */
@@ -28,6 +31,8 @@ export const LIVE_BUDGET_PREFIX = "cleanroom-budget:";
 
 interface LiveRegistry {
   labs: Set<WeakRef<Lab>>;
+  /** Joined rooms with the last budget their server reported (refreshed after each change). */
+  rooms?: Set<WeakRef<RemoteRoom>>;
   snapshots(): { displayId: string; bundle: MimeBundle }[];
 }
 
@@ -70,6 +75,22 @@ function registry(): LiveRegistry {
           labs.delete(ref); // closed (its database is gone) or not a lab of this library instance
         }
       }
+      for (const ref of r.rooms ?? []) {
+        const room = ref.deref();
+        const report = room && !room.closed ? remoteBudgets.get(room) : undefined;
+        if (!room || room.closed) r.rooms!.delete(ref);
+        if (!room || !report) continue;
+        try {
+          const p = budgetPayloadFromLedger(report, {
+            title: `Privacy budget — ${room.roomId} (server, as ${room.member})`,
+            rngMode: report.rngMode,
+            ...(report.label ? { label: report.label } : {}),
+          });
+          out.push({ displayId: `${LIVE_BUDGET_PREFIX}${room.roomId}@${room.member}`, bundle: toMimeBundle(p) });
+        } catch {
+          r.rooms!.delete(ref);
+        }
+      }
       return out;
     },
   };
@@ -81,6 +102,34 @@ function registry(): LiveRegistry {
 export function registerLiveLab(lab: Lab): Lab {
   registry().labs.add(new WeakRef(lab));
   return lab;
+}
+
+const remoteBudgets = new WeakMap<RemoteRoom, BudgetReport & RngStamp>();
+const refreshing = new WeakMap<RemoteRoom, Promise<void>>();
+
+/** Ask the room's server for its budget now (the live view shows it after the next cell). */
+export function refreshLiveRoom(room: RemoteRoom): Promise<void> {
+  const p = (refreshing.get(room) ?? Promise.resolve())
+    .then(() => (room.closed ? undefined : room.request<BudgetReport & RngStamp>("budget", { input: {} })))
+    .then(
+      (report) => void (report && remoteBudgets.set(room, report)),
+      () => undefined, // a refused or failed refresh keeps the last view
+    );
+  refreshing.set(room, p);
+  return p;
+}
+
+/** Register a joined room for the live budget (joinRoom does this); returns the room. */
+export function registerLiveRoom(room: RemoteRoom): RemoteRoom {
+  const r = registry();
+  (r.rooms ??= new Set()).add(new WeakRef(room));
+  room.onChange(() => void refreshLiveRoom(room));
+  return room;
+}
+
+/** A budget the member asked for itself is the freshest view (verbs/ledger.ts). */
+export function noteRemoteBudget(room: RemoteRoom, report: BudgetReport & RngStamp): void {
+  remoteBudgets.set(room, report);
 }
 
 /**

@@ -28,7 +28,7 @@ import {
   parseAtDoor,
   partyArg,
   purposeName,
-  requireLab,
+  requireRoom,
   shortName,
   splitProgress,
   templateArg,
@@ -37,6 +37,7 @@ import {
 import { QUERY_PHASES, QUERY_PHASE_TEXT, type QueryPhase } from "../session/road.js";
 import { startProgress } from "../display/progress.js";
 import { rngStamp } from "../rng.js";
+import { RemoteRoom } from "../server/client.js";
 
 const queryShape = {
   /** The approved template (plan data) or its hash. */
@@ -135,7 +136,11 @@ function inputRows(lab: Lab, template: unknown, executor: "engine" | "enclave" |
   }
 }
 
-async function run(lab: Lab, q: Parsed, progress: ProgressOption | undefined): Promise<CleanRoomResult | EnclaveQueryResult> {
+async function run(lab: Lab | RemoteRoom, q: Parsed, progress: ProgressOption | undefined): Promise<CleanRoomResult | EnclaveQueryResult> {
+  if (lab instanceof RemoteRoom) {
+    const party = typeof q.party === "string" ? q.party : (q.party as Party).name;
+    return lab.request<QueryOutcome>("cleanRoomQuery", { input: { ...q, party } });
+  }
   const req = {
     template: q.template,
     as: { party: q.party, analyst: q.analyst },
@@ -178,12 +183,17 @@ async function run(lab: Lab, q: Parsed, progress: ProgressOption | undefined): P
  * const e = await cleanRoomQuery(lab, { template: t, params, party: "advertiser", analyst: "bo", purpose: "measurement", executor: "enclave" })
  */
 export async function cleanRoomQuery(lab: Lab, input: QueryInput & { executor: "enclave" }): Promise<EnclaveQueryResult>;
-export async function cleanRoomQuery(lab: Lab, input: QueryInput): Promise<QueryOutcome>;
-export async function cleanRoomQuery(lab: Lab, input: QueryInput): Promise<QueryOutcome | EnclaveQueryResult> {
-  const l = requireLab(lab, "cleanRoomQuery");
+export async function cleanRoomQuery(lab: Lab | RemoteRoom, input: QueryInput): Promise<QueryOutcome>;
+export async function cleanRoomQuery(lab: Lab | RemoteRoom, input: QueryInput): Promise<QueryOutcome | EnclaveQueryResult> {
+  const l = requireRoom(lab, "cleanRoomQuery");
   const { rest, progress } = splitProgress(input);
   const { clamp, ...q } = parseAtDoor(QueryInput, rest, "input");
   const r = await run(l, q, progress);
+  if (l instanceof RemoteRoom) {
+    // the server ran the one road and computed the threshold in force; the view is made here
+    const o = r as QueryOutcome;
+    return withMimeBundle({ ...(clamp ? clampNonNegative(o) : o) }, (x) => queryPayloadFromResult(x, { purpose: x.purpose }));
+  }
   if (q.executor === "enclave") {
     if (!clamp) return r as EnclaveQueryResult; // already renders as an enclave query
     const title = `Enclave query (${(r as EnclaveQueryResult).attestation.moduleId})`;
@@ -275,8 +285,8 @@ export interface LiftStudy {
  * const s = await liftStudy(lab, { template: t, params: { startDay: 0, endDay: 27 }, party: "advertiser", analyst: "bo",
  *   purpose: "measurement", groundTruth: { lift: study.groundTruth.truth.converters.relativeLift } })
  */
-export async function liftStudy(lab: Lab, input: LiftInput): Promise<LiftStudy> {
-  const l = requireLab(lab, "liftStudy");
+export async function liftStudy(lab: Lab | RemoteRoom, input: LiftInput): Promise<LiftStudy> {
+  const l = requireRoom(lab, "liftStudy");
   const { rest, progress } = splitProgress(input);
   const { threshold, groundTruth, ...q } = parseAtDoor(LiftInput, rest, "input");
   const query = await run(l, q, progress);

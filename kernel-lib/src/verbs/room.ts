@@ -28,7 +28,7 @@ import {
   parseRowsAtDoor,
   partyArg,
   purposeName,
-  requireLab,
+  requireRoom,
   rowsArrayAtDoor,
   shortName,
   splitOption,
@@ -36,6 +36,8 @@ import {
   templateArg,
   type ProgressOption,
 } from "./door.js";
+import { RemoteRoom } from "../server/client.js";
+import { parseTemplate } from "../cleanroom/template.js";
 
 const dpValue = z.union([z.string().max(64), z.number()]);
 
@@ -115,7 +117,14 @@ const AddPartyInput = z.strictObject({ party: shortName });
  * const advertiser = addParty(lab, { party: "advertiser" })
  */
 export function addParty(lab: Lab, input: { party: string }): Party {
-  const l = requireLab(lab, "addParty");
+  const l = requireRoom(lab, "addParty");
+  if (l instanceof RemoteRoom)
+    invalid(
+      "lab",
+      "a lab from openLab: in a joined room the members come from the collaboration (no party can be minted)",
+      "a joined room",
+      "ACCESS_DENIED",
+    );
   const { party } = parseAtDoor(AddPartyInput, input, "input");
   return l.party(party);
 }
@@ -200,10 +209,11 @@ export interface UploadInput {
  * await upload(lab, { party: "retailer", name: "purchases", rows: m.joinedB, schema: liftSchemas().purchases,
  *   purposes: ["measurement"], rule: liftRules(100).purchases })
  */
+export async function upload(lab: RemoteRoom, input: UploadInput): Promise<UploadReceipt>;
 export async function upload(lab: Lab, input: UploadInput & { sealing: "enclave" }): Promise<EnclaveUploadReceipt>;
 export async function upload(lab: Lab, input: UploadInput): Promise<UploadReceipt>;
-export async function upload(lab: Lab, input: UploadInput): Promise<UploadReceipt | EnclaveUploadReceipt> {
-  const l = requireLab(lab, "upload");
+export async function upload(lab: Lab | RemoteRoom, input: UploadInput): Promise<UploadReceipt | EnclaveUploadReceipt> {
+  const l = requireRoom(lab, "upload");
   const { rest, progress } = splitProgress(input);
   const split = splitOption(rest, "rows", "input");
   // everything but the rows at once; the rows below, a chunk at a time
@@ -225,7 +235,8 @@ export async function upload(lab: Lab, input: UploadInput): Promise<UploadReceip
   const n = rows?.length ?? 0;
   const show = progress === true || (progress === undefined && (path !== undefined || n >= LARGE_UPLOAD_ROWS));
   const what = path === undefined ? `${n.toLocaleString("en-US")} rows` : "from a file";
-  const bar = show ? startProgress(`upload ${party}/${name} (${what})`, { total: 3 * Math.max(1, n), ...rngStamp(l.rng) }) : null;
+  const stamp = l instanceof RemoteRoom ? l.stamp : rngStamp(l.rng);
+  const bar = show ? startProgress(`upload ${party}/${name} (${what})`, { total: 3 * Math.max(1, n), ...stamp }) : null;
   const report = typeof progress === "function" ? progress : bar?.report;
   const safeReport = (done: number, total: number, phase: string) => {
     try {
@@ -254,6 +265,17 @@ export async function upload(lab: Lab, input: UploadInput): Promise<UploadReceip
       }
       data = copy;
     }
+    if (l instanceof RemoteRoom) {
+      // a joined room: the checked rows go to the server, which validates and seals them itself
+      const rowsOut = Array.isArray(data) ? data : (data as { objects(): Record<string, unknown>[] }).objects();
+      safeReport(0, units, "send to the room");
+      const receipt = await l.request<UploadReceipt>("upload", {
+        input: { ...opts, party: partyName(party), name, rows: rowsOut, ...(sealing ? { sealing } : {}) },
+      });
+      safeReport(units, units, "send to the room");
+      bar?.finish("done");
+      return receipt;
+    }
     const steps = sealing === "enclave" ? enclaveUploadSteps(l, party, name, data, options) : l.uploadSteps(party, name, data, options);
     // each later phase weighs as much as the row checks: done/total scaled to the row count
     const out = await runStepsAsync<UploadReceipt | EnclaveUploadReceipt>(steps, (s) =>
@@ -273,9 +295,12 @@ const PartyInput = z.strictObject({ party: partyArg });
  * Descriptions (schema, row count, purposes — never values) of a party's own datasets.
  * @example datasets(lab, { party: "retailer" })
  */
-export function datasets(lab: Lab, input: { party: Party | string }): DatasetDescription[] {
-  const l = requireLab(lab, "datasets");
+export function datasets(lab: RemoteRoom, input: { party: Party | string }): Promise<DatasetDescription[]>;
+export function datasets(lab: Lab, input: { party: Party | string }): DatasetDescription[];
+export function datasets(lab: Lab | RemoteRoom, input: { party: Party | string }): DatasetDescription[] | Promise<DatasetDescription[]> {
+  const l = requireRoom(lab, "datasets");
   const { party } = parseAtDoor(PartyInput, input, "input");
+  if (l instanceof RemoteRoom) return l.request("datasets", { input: { party: partyName(party) } });
   return l.datasets(party);
 }
 
@@ -298,18 +323,26 @@ const DeclarePurposeInput = z.strictObject({
  * @example
  * declarePurpose(lab, { party: "advertiser", analyst: "bo", purpose: "measurement", justification: "Q3 campaign lift" })
  */
-export function declarePurpose(
-  lab: Lab,
-  input: { party: Party | string; analyst: string; purpose: string; justification: string; ttlSeconds?: number },
-): PurposeGrant {
-  const l = requireLab(lab, "declarePurpose");
+export function declarePurpose(lab: RemoteRoom, input: DeclarePurposeArgs): Promise<PurposeGrant>;
+export function declarePurpose(lab: Lab, input: DeclarePurposeArgs): PurposeGrant;
+export function declarePurpose(lab: Lab | RemoteRoom, input: DeclarePurposeArgs): PurposeGrant | Promise<PurposeGrant> {
+  const l = requireRoom(lab, "declarePurpose");
   const req = parseAtDoor(DeclarePurposeInput, input, "input");
-  const g = l.declarePurpose(req);
+  if (l instanceof RemoteRoom)
+    return l.request<PurposeGrant>("declarePurpose", { input: { ...req, party: partyName(req.party) } }).then((g) => grantView(g, l.stamp));
+  return grantView(l.declarePurpose(req), l.stamp);
+}
+
+type DeclarePurposeArgs = { party: Party | string; analyst: string; purpose: string; justification: string; ttlSeconds?: number };
+
+const partyName = (p: Party | string): string => (typeof p === "string" ? p : p.name);
+
+function grantView(g: PurposeGrant, stamp: object): PurposeGrant {
   return withMimeBundle({ ...g }, (x) => ({
     kind: "purpose",
     version: 1,
     title: "Purpose grant",
-    ...l.stamp,
+    ...stamp,
     grants: [{ party: x.who.party, purpose: x.purpose, expires: x.expiresAt, status: "active" as const }],
     decisions: [],
   }));
@@ -329,11 +362,32 @@ const ApproveInput = z.strictObject({
  * @example
  * approveTemplate(lab, { template: liftTemplate({ advertiser: "advertiser", retailer: "retailer" }), party: "retailer" })
  */
+export function approveTemplate(lab: RemoteRoom, input: ApproveArgs): Promise<ApprovalStatus & { signatures: SignedApproval[] }>;
+export function approveTemplate(lab: Lab, input: ApproveArgs): ApprovalStatus;
 export function approveTemplate(
-  lab: Lab,
-  input: { template: TemplateInput | TemplateLike | string; party: Party | string; executor?: "engine" | "enclave" },
-): ApprovalStatus {
-  const l = requireLab(lab, "approveTemplate");
+  lab: Lab | RemoteRoom,
+  input: ApproveArgs,
+): ApprovalStatus | Promise<ApprovalStatus & { signatures: SignedApproval[] }> {
+  const l = requireRoom(lab, "approveTemplate");
   const { template, party, executor } = parseAtDoor(ApproveInput, input, "input");
+  if (l instanceof RemoteRoom) {
+    // the approval is this member's signature over the template's hash, made here, checked by the server and by every member
+    const templateHash = typeof template === "string" ? template : parseTemplate(template).hash;
+    const signature = l.signStatement({ statement: "approve", room: l.roomId, templateHash, member: l.member });
+    return l.request("approveTemplate", {
+      input: { template, party: partyName(party), ...(executor ? { executor } : {}) },
+      templateHash,
+      signature,
+    });
+  }
   return executor === "enclave" ? approveEnclaveTemplate(l, template, party) : l.approveTemplate(template, party);
+}
+
+type ApproveArgs = { template: TemplateInput | TemplateLike | string; party: Party | string; executor?: "engine" | "enclave" };
+/** A member's signature over a template hash, as the server stores and shows it. */
+export interface SignedApproval {
+  templateHash: string;
+  member: string;
+  publicKey: string;
+  signature: string;
 }

@@ -1,0 +1,204 @@
+/**
+ * The room's operations, run for a member who passed the server's gate (server/server.ts):
+ * collaboration management, and the verbs — each calling the Lab's own method with the signer
+ * as the party, so the one query road, the one charge and the one upload road are unchanged.
+ * Authority checks here: abilities (`own`, `query`, `receive`), "a member acts only as itself",
+ * and signed approvals before a template runs. A refusal raised here with `details.audit` is
+ * audited by the server; refusals inside the Lab's roads audit themselves.
+ */
+import { CleanRoomError, type ErrorCode } from "../errors.js";
+import { internals, type Lab } from "../session/lab.js";
+import type { QueryRequest } from "../session/types.js";
+import { parseTemplate, templateMinimum } from "../cleanroom/template.js";
+import { thresholdText } from "../cleanroom/review.js";
+import { parseCost } from "../dp/accountant.js";
+import type { Membership } from "./membership.js";
+import { ROOM_PROTOCOL, verifyStatement, type MemberSpec, type Op } from "./protocol.js";
+
+/** What an operation needs of the server. */
+export interface OpContext {
+  lab: Lab;
+  membership: Membership;
+  publicKey: string;
+  fingerprint: string;
+}
+
+const fail = (code: ErrorCode, field: string, message: string): never => {
+  throw new CleanRoomError(code, `"${field}" ${message}`, { field });
+};
+
+function deny(m: MemberSpec, ability: "own" | "query" | "receive", what: string): void {
+  if (!m.abilities.includes(ability))
+    throw new CleanRoomError(
+      "ACCESS_DENIED",
+      `member "${m.name}" may not ${what} (ability "${ability}" not granted by the collaboration)`,
+      {
+        field: "member",
+        audit: true,
+      },
+    );
+}
+
+function self(m: MemberSpec, party: unknown, field: string): string {
+  const p = typeof party === "object" && party !== null ? (party as { name?: unknown }).name : party;
+  if (p !== undefined && p !== m.name)
+    throw new CleanRoomError(
+      "ACCESS_DENIED",
+      `"${field}" expected the signing member "${m.name}" (a member acts only as itself), got another party`,
+      {
+        field,
+        audit: true,
+      },
+    );
+  return m.name;
+}
+
+export async function runOp(ctx: OpContext, op: Op, m: MemberSpec, body: Record<string, unknown>): Promise<unknown> {
+  const { lab, membership } = ctx;
+  const room = internals(lab).room;
+  const input = (body.input ?? {}) as Record<string, unknown>;
+  switch (op) {
+    case "room.info":
+      return {
+        room: lab.roomId,
+        protocol: ROOM_PROTOCOL,
+        publicKey: ctx.publicKey,
+        fingerprint: ctx.fingerprint,
+        collaboration: membership.view(),
+      };
+    case "collab.status":
+      return membership.view();
+    case "collab.create": {
+      const b = body as { definition: Parameters<Membership["create"]>[0] };
+      return { collaboration: membership.create(b.definition, m.name), ...membership.view() };
+    }
+    case "collab.propose": {
+      const b = body as { definition: Parameters<Membership["propose"]>[0] };
+      return { collaboration: membership.propose(b.definition, m.name), ...membership.view() };
+    }
+    case "collab.accept": {
+      const b = body as { collaboration: string; signature: string };
+      const members = membership.accept(b.collaboration, m.name, b.signature);
+      // now active: every member is a party of the room (with its own budget); nobody else is
+      if (members) for (const x of members) lab.party(x.name);
+      return membership.view();
+    }
+    case "upload": {
+      deny(m, "own", "upload datasets");
+      const { party, name, rows, sealing, ...opts } = input as Record<string, unknown>;
+      const owner = self(m, party, "input.party");
+      if (sealing !== undefined && sealing !== "gate")
+        fail("PARAM_INVALID", "input.sealing", 'expected "gate" (enclave sealing is not served by this server yet)');
+      if (typeof name !== "string") fail("PARAM_INVALID", "input.name", "expected a dataset name");
+      if (!Array.isArray(rows) || rows.length === 0) fail("PARAM_INVALID", "input.rows", "expected at least one row");
+      return lab.upload(owner, name as string, rows, opts as never);
+    }
+    case "datasets":
+      return lab.datasets(self(m, input.party, "input.party"));
+    case "declarePurpose": {
+      const party = self(m, input.party, "input.party");
+      return lab.declarePurpose({ ...(input as { analyst: string; purpose: string; justification: string }), party });
+    }
+    case "approveTemplate": {
+      deny(m, "own", "approve templates (only data owners approve)");
+      const party = self(m, input.party, "input.party");
+      const b = body as { templateHash: string; signature: string };
+      if (input.executor !== undefined && input.executor !== "engine") fail("PARAM_INVALID", "input.executor", 'expected "engine"');
+      const t = room.resolveTemplate(input.template);
+      const hash = parseTemplate(t).hash;
+      if (hash !== b.templateHash) fail("PARAM_INVALID", "templateHash", "expected the hash of the template being approved");
+      if (!verifyStatement({ statement: "approve", room: lab.roomId, templateHash: hash, member: party }, m.publicKey, b.signature))
+        throw new CleanRoomError(
+          "SIGNATURE_INVALID",
+          `"signature" expected ${party}'s signature over the template hash, got one that does not verify`,
+          {
+            field: "signature",
+            audit: true,
+          },
+        );
+      const status = lab.approveTemplate(t, party);
+      membership.storeApproval(hash, party, m.publicKey, b.signature);
+      return { ...status, signatures: membership.approvalSignatures(hash) };
+    }
+    case "cleanRoomQuery": {
+      deny(m, "query", "run queries");
+      deny(m, "receive", "receive results (results go only to members who may receive them)");
+      const party = self(m, input.party, "input.party");
+      if (input.executor !== undefined && input.executor !== "engine") fail("PARAM_INVALID", "input.executor", 'expected "engine"');
+      const t = room.resolveTemplate(input.template);
+      const hash = parseTemplate(t).hash;
+      let approvedBy: string[] = [];
+      try {
+        approvedBy = room.templates.status(hash).approvedBy;
+      } catch {
+        /* never proposed: the road refuses it (QUERY_NOT_APPROVED) */
+      }
+      const forged = membership.unsignedApprovals(hash, approvedBy);
+      if (forged.length)
+        throw new CleanRoomError(
+          "QUERY_NOT_APPROVED",
+          `template ${hash.slice(0, 12)}… has approvals without a valid signature by a current member (${forged.join(", ")}): refused, nothing charged`,
+          { field: "templateHash", templateHash: hash, forged, audit: true },
+        );
+      const req = {
+        template: input.template,
+        as: { party, analyst: input.analyst },
+        purpose: input.purpose,
+        ...(input.params ? { params: input.params } : {}),
+        ...(input.grant ? { grant: input.grant } : {}),
+      } as QueryRequest;
+      const r = await lab.cleanRoomQuery(req);
+      const own = templateMinimum(t);
+      const { minimum, minimumFrom } = r.suppressed;
+      return {
+        ...r,
+        threshold: {
+          effective: minimum,
+          from: minimumFrom,
+          template: own,
+          raised: own < minimum,
+          text: thresholdText(minimum, minimumFrom, own),
+        },
+      };
+    }
+    case "budget": {
+      const queries = Array.isArray(input.queries)
+        ? (input.queries as { name: string; cost: unknown }[]).map((q, i) => ({
+            name: String(q.name),
+            cost: parseCost(q.cost, `input.queries[${i}].cost`),
+          }))
+        : undefined;
+      // bigints cross the wire as decimal strings (the member's door validated them)
+      const t = input.target as Record<string, unknown> | undefined;
+      const big = (v: unknown, f: string) =>
+        v === undefined
+          ? undefined
+          : typeof v === "string" && /^[1-9]\d{0,30}$/.test(v)
+            ? BigInt(v)
+            : fail("PARAM_INVALID", f, "expected a positive integer");
+      const target = t
+        ? {
+            ...t,
+            ...(t.sensitivity !== undefined ? { sensitivity: big(t.sensitivity, "input.target.sensitivity") } : {}),
+            ...(t.l2Squared !== undefined ? { l2Squared: big(t.l2Squared, "input.target.l2Squared") } : {}),
+          }
+        : undefined;
+      return lab.budget({ ...(queries ? { queries } : {}), ...(target ? { target: target as never } : {}) });
+    }
+    case "audit": {
+      const limit = typeof input.limit === "number" ? input.limit : undefined;
+      return lab.audit(limit ? { limit } : {});
+    }
+    case "approvals": {
+      const hashes = (
+        lab.db.prepare("SELECT template_hash FROM cleanroom_templates WHERE room_id = ? ORDER BY template_hash").all(lab.roomId) as {
+          template_hash: string;
+        }[]
+      ).map((x) => x.template_hash);
+      return {
+        collaboration: membership.view(),
+        templates: hashes.map((h) => ({ ...room.templates.status(h), signatures: membership.approvalSignatures(h) })),
+      };
+    }
+  }
+}

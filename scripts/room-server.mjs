@@ -1,0 +1,88 @@
+#!/usr/bin/env node
+/**
+ * The clean-room server as its own OS process (issue 13): one room — the SQLite ledger, audit
+ * chain, approvals and sealed datasets of `openLab` — served to its members on 127.0.0.1 over
+ * the socket transport under a SecureChannel bound to the server's static key. Members join
+ * with `joinRoom(url, { as, identity })`; every request is signed by the member (docs/protocol.md).
+ * Uses the built library (kernel-lib/dist: build first).
+ *
+ *   npm run room -- --store room.db --port 7700 [--room lab] [--epsilon 3 | --rho 0.5] [--per-party 1]
+ *                   [--refresh none|daily|monthly] [--engine arquero|duckdb] [--seed S] [--window-ms 120000]
+ *
+ * The server writes <store>.server.json ({ url, room, port, publicKey, fingerprint, pid }); the
+ * url pins the server's public key (cleanroom://127.0.0.1:PORT/ROOM#KEY), so give members the
+ * url (or the fingerprint to compare). Its static key lives in <store>.server-key.json (0600).
+ *
+ * stdout: one JSON object per line — {"event":"listening","url":…,"port":…,"fingerprint":…} or
+ * {"event":"error","code":…,"message":…}. SIGINT/SIGTERM close the room (the ledger stays on disk).
+ * Exit status: 0 closed, 2 refused (typed error), 1 anything else.
+ */
+import path from "node:path";
+import { createRequire } from "node:module";
+import { fileURLToPath } from "node:url";
+
+const require = createRequire(import.meta.url);
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+const { RoomServer } = require(path.join(root, "kernel-lib/dist/server/server.js"));
+const { isCleanRoomError } = require(path.join(root, "kernel-lib/dist/errors.js"));
+
+const emit = (o) => process.stdout.write(JSON.stringify(o) + "\n");
+
+function parseArgs(argv) {
+  const o = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (!a.startsWith("--")) throw new Error(`unexpected argument ${a}`);
+    const [k, inline] = a.slice(2).split("=", 2);
+    o[k] = inline ?? argv[++i];
+  }
+  return o;
+}
+
+async function main() {
+  const a = parseArgs(process.argv.slice(2));
+  if (!a.store) throw new Error("--store PATH is required");
+  const budget =
+    a.epsilon || a.rho
+      ? {
+          ...(a.epsilon ? { epsilon: a.epsilon } : {}),
+          ...(a.rho ? { rho: a.rho } : {}),
+          ...(a["per-party"] ? { perParty: a["per-party"] } : {}),
+          ...(a.refresh ? { refresh: a.refresh } : {}),
+        }
+      : undefined;
+  const server = await RoomServer.start({
+    store: a.store,
+    port: a.port ? Number(a.port) : 0,
+    ...(a.room ? { room: a.room } : {}),
+    ...(budget ? { budget } : {}),
+    ...(a.engine ? { engine: a.engine } : {}),
+    ...(a.seed ? { rng: { seed: a.seed } } : {}),
+    ...(a["window-ms"] ? { timeWindowMs: Number(a["window-ms"]) } : {}),
+  });
+  emit({
+    event: "listening",
+    url: server.url,
+    port: server.port,
+    room: server.lab.roomId,
+    fingerprint: server.fingerprint,
+    pid: process.pid,
+    // a seeded server (--seed) derives its key and its noise from the seed: teaching mode, not private
+    ...(server.lab.rng.mode === "seeded" ? { mode: "seeded", label: "teaching mode — not private" } : { mode: "secure" }),
+  });
+  const stop = async () => {
+    await server.close();
+    process.exit(0);
+  };
+  process.on("SIGINT", stop);
+  process.on("SIGTERM", stop);
+}
+
+main().catch((e) => {
+  if (isCleanRoomError(e)) {
+    emit({ event: "error", code: e.code, field: e.details?.field ?? null, message: e.message });
+    process.exit(2);
+  }
+  emit({ event: "error", code: "INTERNAL", message: String(e?.message ?? e) });
+  process.exit(1);
+});
