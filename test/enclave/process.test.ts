@@ -356,6 +356,30 @@ describe("the enclave in its own OS process", () => {
     expect(lab.audit().verification.ok).toBe(true); // chain verifies and the ledger reconciles with the audited charges
   });
 
+  it("kill -9 of the enclave during key release: typed error before any charge, decisions so far audited, audit verifies", async () => {
+    const lab = setUp("process", "kill-release", [TN]);
+    const before = spent(lab);
+    let killed = 0;
+    op(lab).relay.onSent = (kind, pid) => {
+      if (kind === "acceptKey" && killed++ === 0) process.kill(pid, "SIGKILL");
+    };
+    const e = await refusal(enclaveQuery(lab, { template: TN, ...REQ }));
+    op(lab).relay.onSent = undefined;
+    expect(e.details.field).toBe("enclave");
+    expect(spent(lab)).toEqual(before);
+    const rep = lab.audit();
+    expect(rep.verification.ok).toBe(true);
+    const releases = rep.entries.filter((x: { action: string }) => x.action === "keyRelease") as {
+      outcome: string;
+      errorCode?: string | null;
+    }[];
+    expect(releases.length).toBeGreaterThanOrEqual(1);
+    expect(releases.every((x) => x.outcome === "refused")).toBe(true); // the grant never reached a live enclave
+    expect(op(lab).enclave).toBeNull();
+    const ok = await enclaveQuery(lab, { template: TN, ...REQ }); // a new process, new attestation
+    expect(ok.charged).not.toBeNull();
+  });
+
   it("lab close stops the enclave process", async () => {
     const lab = setUp("process", "close");
     await enclaveQuery(lab, { template: T, ...REQ });

@@ -178,6 +178,19 @@ export class EnclaveMode {
     let expected = pin === "ownImage" ? measureImage(image).imageSha384 : enclave.measurement.imageSha384;
     let shownExpected: string | null = null;
     const decisions: OwnerDecision[] = [];
+    // every owner's key-release decision is audited, granted or refused (a refused attestation
+    // is exactly what a misuse review should see)
+    const auditDecisions = () => {
+      for (const d of decisions)
+        room.purpose.audit.append({
+          action: "keyRelease",
+          who: { party: d.owner },
+          purpose,
+          datasets: [d.dataset],
+          outcome: d.outcome === "released" ? "granted" : "refused",
+          errorCode: (d.code ?? null) as never,
+        });
+    };
     let shown: AttestationDisplay | null = null;
     const title = (d: string) => `Enclave attestation — ${d}`;
     try {
@@ -243,8 +256,10 @@ export class EnclaveMode {
         }
       }
     } catch (e) {
-      // the enclave failed mid-attestation (e.g. its process died): nothing was released to a live enclave
+      // the enclave failed mid-attestation (e.g. its process died): the keys released so far were
+      // sealed to an enclave that is gone; the decisions made are audited, then the failure surfaces
       enclave.terminate();
+      auditDecisions();
       throw e;
     }
     report?.({ phase: KEY_RELEASE_PHASE, done: keys.length, total: keys.length });
@@ -253,17 +268,7 @@ export class EnclaveMode {
     op.documents.push(...documents);
     op.sealedKeys.push(...sealedKeys);
     const ok = decisions.every((d) => d.outcome === "released");
-    // every owner's key-release decision is audited, granted or refused (a refused attestation
-    // is exactly what a misuse review should see)
-    for (const d of decisions)
-      room.purpose.audit.append({
-        action: "keyRelease",
-        who: { party: d.owner },
-        purpose,
-        datasets: [d.dataset],
-        outcome: d.outcome === "released" ? "granted" : "refused",
-        errorCode: (d.code ?? null) as never,
-      });
+    auditDecisions();
     if (ok) {
       op.enclave?.terminate();
       op.enclave = enclave;

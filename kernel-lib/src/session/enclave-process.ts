@@ -34,10 +34,17 @@ import { publishedCode, type PublishedCode } from "../enclave-room-workload.js";
 import { ENCLAVE_PROTOCOL, type HostBootstrap } from "./enclave-host.js";
 import type { EnclaveHandle, EnclaveLauncher } from "./enclave-handle.js";
 
-/** The host script (repository layout: kernel-lib/{src,dist}/session → scripts/). */
-export const ENCLAVE_HOST_SCRIPT = path.resolve(__dirname, "../../../scripts/enclave-host.mjs");
-/** The compiled workload module the host loads (kernel-lib/dist), whose source texts the owners measure. */
-export const ENCLAVE_HOST_WORKLOAD = path.resolve(__dirname, "../../dist/enclave-room-workload.js");
+/**
+ * The host script and the compiled workload module it loads, whose source texts the owners measure
+ * (repository layout: kernel-lib/{src,dist}/session → scripts/, kernel-lib/dist). Resolved when
+ * first needed (a bundle of this module without `__dirname` works until an enclave process is asked for).
+ */
+export function enclaveHostPaths(): { script: string; workload: string } {
+  return {
+    script: path.resolve(__dirname, "../../../scripts/enclave-host.mjs"),
+    workload: path.resolve(__dirname, "../../dist/enclave-room-workload.js"),
+  };
+}
 
 /** One relayed message, as the operator sees it (inside the channel). */
 export interface RelayEntry {
@@ -89,7 +96,8 @@ export function processLauncher(labId: string, rootSecret: Uint8Array, relay: Re
       if (code) return code;
       let mod;
       try {
-        mod = createRequire(ENCLAVE_HOST_WORKLOAD)(ENCLAVE_HOST_WORKLOAD);
+        const { workload } = enclaveHostPaths();
+        mod = createRequire(workload)(workload);
       } catch {
         throw new CleanRoomError(
           "STATE_INVALID",
@@ -108,7 +116,7 @@ export function processLauncher(labId: string, rootSecret: Uint8Array, relay: Re
         seed: rng.mode === "seeded" ? `${rng.seed}/enclave-host` : null,
         workload: req.workload,
       };
-      const child = spawn(process.execPath, [ENCLAVE_HOST_SCRIPT], { stdio: ["pipe", "pipe", "pipe"] });
+      const child = spawn(process.execPath, [enclaveHostPaths().script], { stdio: ["pipe", "pipe", "pipe"] });
       const pid = child.pid ?? -1;
       let alive = true;
       let how = "not started";
