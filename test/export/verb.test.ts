@@ -99,6 +99,25 @@ describe("exportDesign", () => {
     expect(codeOf(() => exportDesign(lab, { template: T, target: "aws", sql: "x" } as never))).toMatchObject({ code: "INPUT_INVALID" });
   });
 
+  it("refuses a template literal it cannot write safely in every dialect, naming the field (a parameter is the way)", () => {
+    const { lab } = room();
+    const quoted = {
+      ...EXACT,
+      filters: [...EXACT.filters!, { column: "purchases.category", op: "eq" as const, value: { literal: "kid's toys" } }],
+    };
+    const plain = {
+      ...EXACT,
+      filters: [...EXACT.filters!, { column: "purchases.category", op: "eq" as const, value: { literal: "toys" } }],
+    };
+    for (const t of [quoted, plain]) for (const p of ["advertiser", "retailer"]) approveTemplate(lab, { template: t, party: p });
+    expect(codeOf(() => exportDesign(lab, { template: quoted, target: "snowflake" }))).toMatchObject({
+      code: "TEMPLATE_INVALID",
+      field: "template.filters.2.value.literal",
+    });
+    const ok = exportDesign(lab, { template: plain, target: "all" }); // positive control
+    expect(ok.targets.every((t) => t.sql.sql.includes("'toys'"))).toBe(true);
+  });
+
   it("exports the effective minimum (the owners' strictest rule), the budget, and renders side by side", async () => {
     const { lab, data } = await room();
     for (const p of ["advertiser", "retailer"]) approveTemplate(lab, { template: T, party: p });

@@ -75,7 +75,7 @@ export function awsExport(t: ParsedTemplate, x: ExportInputs, e: ExportedSql): {
   const artefacts = {
     analysisTemplate: {
       name: x.aws?.name ?? awsName(t.name),
-      description: `cleanroom-lab template ${t.hash.slice(0, 16)}`,
+      ...(x.aws?.description === null ? {} : { description: x.aws?.description ?? `cleanroom-lab template ${t.hash.slice(0, 16)}` }),
       format: "SQL",
       source: { text },
       ...(e.params.length

@@ -22,7 +22,7 @@ export interface ExportInputs {
   /** The room's privacy budget, when it has one. */
   budget?: { epsilon?: number; delta?: number; rho?: number; refresh?: "none" | "daily" | "monthly" };
   /** AWS names the lab cannot know (kept by `importAws` so a round trip is stable). */
-  aws?: { name?: string; templateArn?: string; usersNoisePerQuery?: number };
+  aws?: { name?: string; description?: string | null; templateArn?: string; usersNoisePerQuery?: number };
 }
 
 /** One file of an export, for the side-by-side view. */

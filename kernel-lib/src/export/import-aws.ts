@@ -18,7 +18,7 @@ import { parseTemplate, type ParsedTemplate } from "../cleanroom/template.js";
 import { parseAnalysisRule, type AnalysisRuleAggregation } from "../cleanroom/rules.js";
 import { AwsAnalysisTemplate, AwsConfiguredTableAnalysisRule, AwsPrivacyBudgetTemplate } from "./schemas.js";
 import { exportSql } from "./sql.js";
-import { DESIGN_MARK, type ExportInputs } from "./targets.js";
+import { DESIGN_MARK, exportTemplate, type ExportInputs } from "./targets.js";
 
 /** What `importAws` reads: the AWS request bodies (all optional but at least one rule). */
 export const AwsImport = z.strictObject({
@@ -39,6 +39,19 @@ export interface ImportedDesign {
   dpColumns: Record<string, string>;
   /** What `exportTemplate` needs to write the same AWS JSON again. */
   exportInputs: ExportInputs | null;
+}
+
+/** The path of the first difference between two JSON values, or null. */
+function firstDifference(a: unknown, b: unknown, at: string[]): string | null {
+  if (a === b) return null;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null || Array.isArray(a) !== Array.isArray(b))
+    return at.join(".");
+  const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])];
+  for (const k of keys) {
+    const d = firstDifference((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], [...at, k]);
+    if (d) return d;
+  }
+  return null;
 }
 
 function fail(code: "TEMPLATE_INVALID" | "RULE_INVALID", field: string, expected: string): never {
@@ -158,6 +171,24 @@ export function importAws(input: unknown, owners: Record<string, string> = {}): 
         "aws.configuredTableAnalysisRules",
         template.noise ? "a differentialPrivacy column for a noised template" : "no differentialPrivacy for a threshold-only template",
       );
+    const want = new Map([
+      [template.base.dataset, design.unit],
+      ...(template.events ? [[template.events.dataset, template.events.joinOn] as const] : []),
+    ]);
+    const custom = aws.configuredTableAnalysisRules.filter((r) => r.analysisRuleType === "CUSTOM").map((r) => r.configuredTableIdentifier);
+    if (custom.length !== want.size || !custom.every((c) => want.has(c)))
+      fail(
+        "RULE_INVALID",
+        "aws.configuredTableAnalysisRules",
+        `one CUSTOM rule per input of the template (${[...want.keys()].join(", ")})`,
+      );
+    for (const [table, col] of Object.entries(dpColumns))
+      if (want.get(table) !== col)
+        fail(
+          "RULE_INVALID",
+          "aws.configuredTableAnalysisRules",
+          `the differentialPrivacy column of ${table} to be its privacy unit ${want.get(table)}`,
+        );
     if (!!template.noise !== !!pb)
       fail(
         "RULE_INVALID",
@@ -173,10 +204,18 @@ export function importAws(input: unknown, owners: Record<string, string> = {}): 
           ...(budget ? { budget } : {}),
           aws: {
             name: aws.analysisTemplate!.name,
+            description: aws.analysisTemplate!.description ?? null,
             ...(templateArn ? { templateArn } : {}),
             ...(pb ? { usersNoisePerQuery: pb.parameters.differentialPrivacy.usersNoisePerQuery } : {}),
           },
         }
       : null;
+  if (template && exportInputs) {
+    // everything else the AWS JSON says must be what the lab writes for this design, so the
+    // design read here is the whole meaning of the JSON (and a round trip is stable)
+    const again = JSON.parse(JSON.stringify(exportTemplate(template, "aws", exportInputs).artefacts)) as Record<string, unknown>;
+    const path = firstDifference(again, JSON.parse(JSON.stringify(aws)) as unknown, ["aws"]);
+    if (path) fail("TEMPLATE_INVALID", path, "what the lab exports for the design the analysis template carries");
+  }
   return { template, rules, budget, dpColumns, exportInputs };
 }

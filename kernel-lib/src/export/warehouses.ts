@@ -127,6 +127,7 @@ export function snowflakeExport(t: ParsedTemplate, x: ExportInputs, e: ExportedS
   const differences = [
     `threshold: Snowflake checks no minimum for a custom template; the lab's minimum (${x.minimum} distinct ` +
       `${x.unit}, set by ${x.minimumFrom}) is the template SQL's final WHERE — review the SQL, it is the control`,
+    "identifiers are double-quoted, so case-sensitive in Snowflake: the tables' column names must be spelled as in the lab (lower case)",
     "policies: join and column policies limit which columns a consumer's template may touch; they do not pin values or parameters",
     "no aggregation policy is exported: the lab's per-person stage groups by the privacy unit, which an entity-level " +
       "aggregation policy would fold into its remainder group",
