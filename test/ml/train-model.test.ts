@@ -87,6 +87,20 @@ describe("trainModel", () => {
     expect(bundle["text/plain"]).toMatch(/teaching mode/);
   });
 
+  it("secure mode (the default): no teaching label, and two runs draw different noise", () => {
+    const dir = mkdtempSync(join(tmpdir(), "ml-"));
+    dirs.push(dir);
+    const l = openLab({ store: join(dir, "secure.db"), budget: { epsilon: 8, delta: "1e-5" } });
+    addParty(l, { party: "advertiser" });
+    addParty(l, { party: "retailer" });
+    const small = request({ epochs: 1, owners: request().owners.map((o) => ({ ...o, rows: o.rows.slice(0, 1500) })) });
+    const a = trainModel(l, small);
+    const b = trainModel(l, small);
+    expect(a.rngMode).toBe("secure");
+    expect("label" in a).toBe(false);
+    expect(a.model.weights).not.toEqual(b.model.weights);
+  });
+
   it("zCDP room: charges ρ = Σ steps/(2σ²) exactly", () => {
     const l = lab({ rho: 1000 });
     const r = trainModel(l, request({ epochs: 2, sampleRate: 0.05, noiseMultiplier: 2, metricsNoise: 10 }));
