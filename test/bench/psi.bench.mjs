@@ -189,13 +189,14 @@ if (base) {
     console.log(
       `\nscaling (all cores): t(${n.toLocaleString("en-US")}) / (${n / 10000} × t(10k)) = ${ratio.toFixed(2)} (target ≤ 1.15: ${verdict}); ${load()}`,
     );
-    const perEl = r.peak / n;
+    // memory grows from the 10k run's peak at the slope measured between 10k and N
+    const slope = (r.peak - base.peak) / (n - 10000);
     if (n === 1_000_000)
       console.log(`  peak RSS at 1M: ${(r.peak / GiB).toFixed(2)} GiB (target ≤ 1 GiB: ${r.peak <= GiB ? "met" : "missed"})`);
     else
       console.log(
         `  1M NOT measured; extrapolated from ${n.toLocaleString("en-US")} (linear, labelled): t(1M) ≈ ${fmt((r.ms * 1e6) / n)} vs 100 × t(10k) = ${fmt(100 * base.ms)}; ` +
-          `peak RSS ≈ ${((perEl * 1e6) / GiB).toFixed(2)} GiB (an upper bound: fixed costs scaled too)`,
+          `peak RSS ≈ ${((base.peak + slope * (1e6 - 10000)) / GiB).toFixed(2)} GiB (10k peak + the 10k→N slope; target ≤ 1 GiB)`,
       );
   }
 }
