@@ -375,6 +375,12 @@ async function main() {
     "budget gauge: spent after one charge",
     (await text(budgetOut.locator('.crl-gauge[data-scope="collaboration"] [data-field="spent"]'))) === "spent ε 0.5",
   );
+  const historyName = budgetOut.locator(".crl-history .crl-template").first();
+  check(
+    "budget history: template shown by name, hash on hover",
+    (await text(historyName)) === "lift" && ((await historyName.getAttribute("title").catch(() => "")) ?? "").startsWith("template 9f2c4e1a"),
+    await text(historyName),
+  );
   await shot(budgetOut, "budget");
 
   // sidebar
