@@ -378,7 +378,8 @@ async function main() {
   const historyName = budgetOut.locator(".crl-history .crl-template").first();
   check(
     "budget history: template shown by name, hash on hover",
-    (await text(historyName)) === "lift" && ((await historyName.getAttribute("title").catch(() => "")) ?? "").startsWith("template 9f2c4e1a"),
+    (await text(historyName)) === "lift" &&
+      ((await historyName.getAttribute("title").catch(() => "")) ?? "").startsWith("template 9f2c4e1a"),
     await text(historyName),
   );
   await shot(budgetOut, "budget");
@@ -821,7 +822,13 @@ async function liveLoopChecks(page) {
     `state ${await bar.getAttribute("data-state").catch(() => null)}, ${finalPct}%, idle ${idle}`,
   );
   // the whole output: the bar's title (task), its teaching label and the bar
-  await shot(psiCell.locator(".jp-OutputArea-output").filter({ has: page.locator(".crl-progress") }).first(), "progress-done");
+  await shot(
+    psiCell
+      .locator(".jp-OutputArea-output")
+      .filter({ has: page.locator(".crl-progress") })
+      .first(),
+    "progress-done",
+  );
 
   // 1b. A large upload: asynchronous, in steps, with its own bar (phases, in place) by default.
   t = Date.now();
