@@ -16,6 +16,7 @@ import { EXAMPLE_PAYLOADS } from "../../kernel-lib/src/display/examples.js";
 import { renderPayload } from "../../extension/src/views/payload.js";
 import { latestBudget } from "../../extension/src/views/latest.js";
 import { liveBudgetFrom, sidebarView, LIVE_BUDGET_PREFIX } from "../../extension/src/views/sidebar.js";
+import { breakable } from "../../extension/src/views/dom.js";
 
 const clone = <T>(x: T): T => JSON.parse(JSON.stringify(x));
 const text = (el: Element | null) => (el?.textContent ?? "").replace(/\s+/g, " ").trim();
@@ -89,7 +90,8 @@ describe("live budget sidebar", () => {
     expect(text(remaining)).toBe("remaining ε 1.75");
     expect(text(el)).not.toContain("from cell [2]");
     expect(text(el.querySelector('[data-room="room-a"] [data-field="source"]'))).toBe("room room-a · live from the ledger");
-    expect((el as HTMLElement).style.overflowWrap).toBe("anywhere");
+    // long words still wrap (no overflow), but only when they cannot fit a line of their own
+    expect((el as HTMLElement).style.overflowWrap).toBe("break-word");
     // a room without budgets is left out while another room has some
     const empty = { ...clone(a), roomId: "demo", budgets: [] };
     const rooms2 = (live: (typeof a)[]) =>
@@ -98,5 +100,15 @@ describe("live budget sidebar", () => {
     expect(rooms2([empty])).toEqual(["demo"]);
     // without live budgets it still shows the last output
     expect(text(sidebarView("study.ipynb", stale, []).querySelector('[data-field="source"]'))).toContain("from cell [2]");
+  });
+});
+
+describe("breakable names", () => {
+  it("dotted and slashed names get a line-break opportunity after each part, text unchanged", () => {
+    const el = breakable("marketing.advertising.measurement");
+    expect(el.textContent).toBe("marketing.advertising.measurement");
+    expect(el.querySelectorAll("wbr")).toHaveLength(2);
+    expect(breakable("retailer/purchases").querySelectorAll("wbr")).toHaveLength(1);
+    expect(breakable("lab").querySelectorAll("wbr")).toHaveLength(0);
   });
 });

@@ -375,6 +375,13 @@ async function main() {
     "budget gauge: spent after one charge",
     (await text(budgetOut.locator('.crl-gauge[data-scope="collaboration"] [data-field="spent"]'))) === "spent ε 0.5",
   );
+  const historyName = budgetOut.locator(".crl-history .crl-template").first();
+  check(
+    "budget history: template shown by name, hash on hover",
+    (await text(historyName)) === "lift" &&
+      ((await historyName.getAttribute("title").catch(() => "")) ?? "").startsWith("template 9f2c4e1a"),
+    await text(historyName),
+  );
   await shot(budgetOut, "budget");
 
   // sidebar
@@ -718,7 +725,7 @@ async function newNotebookChecks(page, root) {
 /**
  * Issue 19, the live loop, in the notebook opened by newNotebookChecks: a PSI shows a progress
  * bar that advances in place while the kernel status stays busy, and ends at 100% when the
- * kernel goes idle; the Privacy budget sidebar equals the room's ledger after every spending
+ * kernel goes idle; so does a 150,000-row upload, through its phases; the Privacy budget sidebar equals the room's ledger after every spending
  * cell — also one that never calls budget() — and names datasets owner/name.
  */
 async function liveLoopChecks(page) {
@@ -814,7 +821,14 @@ async function liveLoopChecks(page) {
     (await bar.getAttribute("data-state").catch(() => null)) === "done" && finalPct === "100" && idle,
     `state ${await bar.getAttribute("data-state").catch(() => null)}, ${finalPct}%, idle ${idle}`,
   );
-  await shot(bar, "progress-done");
+  // the whole output: the bar's title (task), its teaching label and the bar
+  await shot(
+    psiCell
+      .locator(".jp-OutputArea-output")
+      .filter({ has: page.locator(".crl-progress") })
+      .first(),
+    "progress-done",
+  );
 
   // 1b. A large upload: asynchronous, in steps, with its own bar (phases, in place) by default.
   t = Date.now();
@@ -847,7 +861,7 @@ async function liveLoopChecks(page) {
       (await text(bulkCell.locator(".jp-OutputArea-output").last())).includes("150000"),
     `state ${await upBar.getAttribute("data-state").catch(() => null)}`,
   );
-  await shot(upBar, "progress-upload");
+  await shot(bulkCell.locator(".jp-Cell-outputArea").first(), "progress-upload");
 
   // 2. Spending cells: the sidebar equals the ledger after each, also without budget().
   const upload2 = await addAndRun(

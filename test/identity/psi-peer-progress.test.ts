@@ -5,9 +5,10 @@
  * this process over a real 127.0.0.1 socket; the kernel display API is a recorder.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { psiWithPeer } from "../../kernel-lib/src/verbs/psi.js";
+import { psiMatch, psiWithPeer } from "../../kernel-lib/src/verbs/psi.js";
+import { addParty, openLab } from "../../kernel-lib/src/verbs/room.js";
 import { KeyRegistry } from "../../kernel-lib/src/identity/psi.js";
-import { seededRng } from "../../kernel-lib/src/rng.js";
+import { seededRng, TEACHING_LABEL } from "../../kernel-lib/src/rng.js";
 import { CLEANROOM_MIME } from "../../kernel-lib/src/display/schema.js";
 import type { MimeBundle } from "../../kernel-lib/src/display/bundle.js";
 
@@ -74,6 +75,7 @@ describe("psiWithPeer progress", () => {
       // every row of both sides is hashed/blinded once on each side: 200 + 200 units per bar
       expect(last.total).toBe(400);
       expect(String(last.task)).toMatch(/^PSI with (retailer|advertiser) \(joinKeys\)$/);
+      expect(last.rngMode).toBe("secure"); // secure randomness by default: no teaching label
     }
     // only counts and library phase names are published, never an identifier
     expect(JSON.stringify(events)).not.toContain("@mail.example");
@@ -95,5 +97,17 @@ describe("psiWithPeer progress", () => {
       code: "PSI_EMPTY_SET",
     });
     expect(events).toHaveLength(0);
+  });
+});
+
+describe("PSI bars carry the randomness label of their run", () => {
+  it("psiMatch in a seeded lab: the bar says teaching mode, like the result", async () => {
+    const events = installKernel();
+    const lab = openLab({ store: ":memory:", rng: { seed: "psi-bar-label" } });
+    addParty(lab, { party: "advertiser" });
+    addParty(lab, { party: "retailer" });
+    await psiMatch(lab, { a: { party: "advertiser", rows: exposures }, b: { party: "retailer", rows: purchases }, threads: 1 });
+    expect(events.at(-1)!.payload).toMatchObject({ state: "done", rngMode: "seeded", label: TEACHING_LABEL });
+    lab.close();
   });
 });

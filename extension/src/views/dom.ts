@@ -73,6 +73,18 @@ export function hash(hex: string): HTMLElement {
   return h("code", { class: "crl-hash", title: hex }, short);
 }
 
+/**
+ * Dotted or slashed names ("marketing.advertising.measurement", "retailer/purchases") with a
+ * line-break opportunity after each dot and slash, so a narrow panel wraps them between parts
+ * instead of inside a word.
+ */
+export function breakable(name: string): HTMLElement {
+  const parts = name.split(/(?<=[./])/);
+  const out: Child[] = [];
+  parts.forEach((p, i) => out.push(p, i < parts.length - 1 ? h("wbr") : null));
+  return h("span", {}, ...out);
+}
+
 /** A template by its approved name, the hash on hover; the short hash when the room has no name for it. */
 export function templateRef(t: { name?: string | undefined; hash: string }): HTMLElement {
   return t.name ? h("span", { class: "crl-template", title: `template ${t.hash}`, "data-template-hash": t.hash }, t.name) : hash(t.hash);

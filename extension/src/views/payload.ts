@@ -23,7 +23,7 @@ import {
   unitSymbol,
 } from "@cleanroom-lab/kernel/dist/display/format.js";
 import { liftChartSpec } from "@cleanroom-lab/kernel/dist/display/vegalite.js";
-import { h, hash, kv, status, table, templateRef, type Child } from "./dom.js";
+import { breakable, h, hash, kv, status, table, templateRef, type Child } from "./dom.js";
 import { progressView } from "./progress.js";
 
 /** A chart to embed: the host element (inside `node`) and its Vega-Lite spec. */
@@ -64,7 +64,15 @@ export function budgetGauge(b: PayloadOf<"budget">["budgets"][number]): HTMLElem
   return h(
     "div",
     { class: "crl-gauge", "data-scope": b.scope, "data-subject": b.subject, "data-level": level },
-    h("div", { class: "crl-gauge-label" }, h("b", {}, b.scope), ` · ${b.subject} `, h("span", { class: "crl-muted" }, `(${b.accountant})`)),
+    h(
+      "div",
+      { class: "crl-gauge-label" },
+      h("b", {}, b.scope),
+      " · ",
+      breakable(b.subject),
+      " ",
+      h("span", { class: "crl-muted" }, `(${b.accountant})`),
+    ),
     h(
       "div",
       {

@@ -9,7 +9,7 @@ import { unitSymbol, fmtNum } from "@cleanroom-lab/kernel/dist/display/format.js
 import { CLEANROOM_MIME, parsePayload, type PayloadOf } from "@cleanroom-lab/kernel/dist/display/schema.js";
 import type { LatestBudget } from "./latest.js";
 import { budgetGauge } from "./payload.js";
-import { h, status, templateRef } from "./dom.js";
+import { breakable, h, status, templateRef } from "./dom.js";
 
 /** The display id prefix of the kernel's live budget updates (kernel-lib/src/verbs/live.ts). */
 export const LIVE_BUDGET_PREFIX = "cleanroom-budget:";
@@ -52,7 +52,9 @@ function budgetBlock(b: PayloadOf<"budget">["budgets"][number]): HTMLElement {
               {},
               status(c.outcome),
               " ",
-              `${unitSymbol(b.unit)} ${fmtNum(c.cost)} · ${c.purpose} · `,
+              `${unitSymbol(b.unit)} ${fmtNum(c.cost)} · `,
+              breakable(c.purpose),
+              " · ",
               templateRef({ name: c.templateName, hash: c.templateHash }),
             ),
           ),
@@ -76,7 +78,7 @@ export function sidebarView(
   const root = h(
     "div",
     // inline: long room, dataset and purpose names wrap in a narrow sidebar
-    { class: "crl-sidebar-body", style: "overflow-wrap:anywhere;word-break:break-word" },
+    { class: "crl-sidebar-body", style: "overflow-wrap:break-word" },
     h("div", { class: "crl-sidebar-title" }, "Privacy budget"),
     h("div", { class: "crl-muted", "data-field": "notebook" }, notebook ? notebook : "no notebook open"),
   );

@@ -12,6 +12,7 @@
  */
 import { z } from "zod";
 import { hex } from "../crypto/primitives.js";
+import { rngStamp, TEACHING_LABEL, type Rng } from "../rng.js";
 import type { Lab, Party } from "../session.js";
 import { attachJoinKeys, runPsi, type PsiRunResult } from "../identity/run-psi.js";
 import type { ProgressFn } from "../identity/psi-backend.js";
@@ -128,7 +129,7 @@ export async function psiMatch(lab: Lab, input: PsiInput): Promise<PsiMatch> {
   // Each side's set is hashed and blinded by its owner, then blinded by the peer: 2 units per row.
   const run =
     progress === undefined
-      ? await withProgress(`PSI (${o.mode ?? "joinKeys"})`, { total: 2 * (a.rows.length + b.rows.length) }, runWith)
+      ? await withProgress(`PSI (${o.mode ?? "joinKeys"})`, { total: 2 * (a.rows.length + b.rows.length), ...stampOf(rng, l.rng) }, runWith)
       : await runWith(progress || undefined);
   const { messages: _m, ...others } = run;
   const result: PsiMatch = {
@@ -137,6 +138,14 @@ export async function psiMatch(lab: Lab, input: PsiInput): Promise<PsiMatch> {
     joinedB: attachKeys(b.rows, run.joinKeysB, colB),
   };
   return withMimeBundle(result, (r) => psiPayloadFromRun(r as PsiRunResult, { title: `PSI (${r.mode})` }));
+}
+
+/** The bar's randomness label: a seeded run is labelled "teaching mode — not private" like its result. */
+function stampOf(rng: unknown, fallback?: Rng): { rngMode: "secure" | "seeded"; label?: string } {
+  if (rng && typeof rng === "object" && "seed" in rng) return { rngMode: "seeded", label: TEACHING_LABEL };
+  if (rng && typeof rng === "object" && "mode" in rng) return rngStamp(rng as Rng);
+  if (rng === undefined && fallback) return rngStamp(fallback);
+  return { rngMode: "secure" };
 }
 
 /** What {@link psiWithPeer} takes: identity/psi-party.ts's options, with `progress` as in {@link PsiInput}. */
@@ -167,7 +176,7 @@ export async function psiWithPeer(input: PsiWithPeerInput): Promise<PsiPartyResu
   if (progress !== undefined) return peerPsi({ ...o, ...(progress ? { progress } : {}) });
   const rows = o !== null && typeof o === "object" && Array.isArray(o.rows) ? o.rows.length : 0;
   const who = o !== null && typeof o === "object" && typeof o.peer === "string" && /^[a-z][a-z0-9_-]{0,31}$/.test(o.peer) ? o.peer : "peer";
-  const bar = lazyProgress(`PSI with ${who} (${o?.mode ?? "joinKeys"})`, { total: 2 * rows });
+  const bar = lazyProgress(`PSI with ${who} (${o?.mode ?? "joinKeys"})`, { total: 2 * rows, ...stampOf(o?.rng) });
   try {
     const r = await peerPsi({ ...o, ...(bar.report ? { progress: bar.report } : {}) });
     bar.finish("done");
