@@ -57,7 +57,7 @@ def short_traceback(lines, limit=20):
     return [line for line in (lines or [])][:limit]
 
 
-async def run_one(path, out_dir, notebook_timeout, cell_timeout):
+async def run_one(path, out_dir, notebook_timeout, cell_timeout, env=None):
     nb = nbformat.read(path, as_version=4)
     state = {"cell_index": None, "error": None}
 
@@ -86,7 +86,8 @@ async def run_one(path, out_dir, notebook_timeout, cell_timeout):
     started = time.monotonic()
     error = None
     try:
-        await asyncio.wait_for(client.async_execute(), timeout=notebook_timeout)
+        # env: the kernel's environment (a party group's room URL), without touching this process's own
+        await asyncio.wait_for(client.async_execute(**({"env": env} if env else {})), timeout=notebook_timeout)
     except CellExecutionError as e:
         error = state["error"] or {"cell_index": state["cell_index"], "ename": e.ename, "evalue": e.evalue, "traceback": []}
         # nbclient only calls on_cell_error for error replies; cells tagged raises-exception never get here.
@@ -142,10 +143,9 @@ async def run_group(paths, room, out_dir, notebook_timeout, cell_timeout):
         event = json.loads(line or b"{}")
         if event.get("event") != "listening":
             raise RuntimeError(f"room server did not start: {event}")
-        os.environ["CLEANROOM_ROOM_URL"] = event["url"]
-        os.environ["CLEANROOM_ROOM_DIR"] = tmp
+        env = {**os.environ, "CLEANROOM_ROOM_URL": event["url"], "CLEANROOM_ROOM_DIR": tmp}
         # a party that fails leaves its peers waiting for it: cancel them (their kernels are shut down)
-        tasks = {asyncio.ensure_future(run_one(p, out_dir, notebook_timeout, cell_timeout)): p for p in paths}
+        tasks = {asyncio.ensure_future(run_one(p, out_dir, notebook_timeout, cell_timeout, env)): p for p in paths}
         done = {}
         pending = set(tasks)
         while pending:
@@ -166,8 +166,6 @@ async def run_group(paths, room, out_dir, notebook_timeout, cell_timeout):
         error = {"cell_index": None, "ename": type(e).__name__, "evalue": str(e), "traceback": []}
         return [{"notebook": rel(p), "status": "failed", "seconds": 0, "code_cells": 0, "executed": "", "error": error} for p in paths]
     finally:
-        os.environ.pop("CLEANROOM_ROOM_URL", None)
-        os.environ.pop("CLEANROOM_ROOM_DIR", None)
         if proc.returncode is None:
             proc.kill()
         await proc.wait()
@@ -181,6 +179,10 @@ def main(argv=None):
     parser.add_argument("--report", default=None, help="JSON report path (default: <out>/report.json)")
     parser.add_argument("--timeout", type=float, default=600, help="per-notebook timeout in seconds (default 600)")
     parser.add_argument("--cell-timeout", type=int, default=300, help="per-cell timeout in seconds (default 300)")
+    parser.add_argument(
+        "--jobs", type=int, default=int(os.environ.get("CLEANROOM_NOTEBOOK_JOBS", "2")),
+        help="notebooks (or party groups) run at the same time, each in its own kernel (default 2: one per core)",
+    )
     args = parser.parse_args(argv)
 
     paths = args.notebooks or sorted(glob.glob(os.path.join(ROOT, "notebooks", "*.ipynb")))
@@ -203,22 +205,34 @@ def main(argv=None):
             same = [p for p in every if (room_of(p) or {}).get("group") == room["group"]]
             units.append((same or [path], room))
 
-    results = []
-    for unit, room in units:
-        if room is None:
-            batch = [asyncio.run(run_one(unit[0], args.out, args.timeout, args.cell_timeout))]
+    def show(result):
+        if result["status"] == "passed":
+            print(f"  ✓ {result['notebook']} ({result['code_cells']} code cells, {result['seconds']} s)", flush=True)
         else:
-            batch = asyncio.run(run_group(unit, room, args.out, args.timeout, args.cell_timeout))
-        for result in batch:
-            results.append(result)
-            if result["status"] == "passed":
-                print(f"  ✓ {result['notebook']} ({result['code_cells']} code cells, {result['seconds']} s)", flush=True)
-            else:
-                e = result["error"]
-                print(f"  ✗ {result['notebook']}: cell {e['cell_index']}: {e['ename']}: {e['evalue']}", flush=True)
-                for line in e["traceback"][:8]:
-                    print(f"      {line}", flush=True)
-                print(f"      executed copy: {result['executed']}", flush=True)
+            e = result["error"]
+            print(f"  ✗ {result['notebook']}: cell {e['cell_index']}: {e['ename']}: {e['evalue']}", flush=True)
+            for line in e["traceback"][:8]:
+                print(f"      {line}", flush=True)
+            print(f"      executed copy: {result['executed']}", flush=True)
+
+    async def run_all():
+        # each unit in its own kernel(s); at most --jobs units at once; the report keeps the notebook order
+        gate = asyncio.Semaphore(max(1, args.jobs))
+
+        async def run_unit(unit, room):
+            async with gate:
+                if room is None:
+                    batch = [await run_one(unit[0], args.out, args.timeout, args.cell_timeout)]
+                else:
+                    batch = await run_group(unit, room, args.out, args.timeout, args.cell_timeout)
+            for result in batch:
+                show(result)
+            return batch
+
+        batches = await asyncio.gather(*(run_unit(unit, room) for unit, room in units))
+        return [r for b in batches for r in b]
+
+    results = asyncio.run(run_all())
 
     passed = sum(1 for r in results if r["status"] == "passed")
     failed = len(results) - passed
