@@ -87,6 +87,12 @@ describe("trainModel", () => {
     expect(bundle["text/plain"]).toMatch(/teaching mode/);
   });
 
+  it("a room whose δ is written as a fraction trains (δ/10 by default), exactly like its decimal twin", () => {
+    const frac = trainModel(lab({ epsilon: 8, delta: "1/100000" }), request());
+    expect(frac.privacy.charged).toMatch(/δ = 0\.000001$/);
+    expect(frac.privacy.epsilon).toBe(trainModel(lab({ epsilon: 8, delta: "1e-5" }), request()).privacy.epsilon);
+  });
+
   it("secure mode (the default): no teaching label, and two runs draw different noise", () => {
     const dir = mkdtempSync(join(tmpdir(), "ml-"));
     dirs.push(dir);

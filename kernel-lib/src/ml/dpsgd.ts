@@ -217,18 +217,19 @@ export function metricsOf(h: ScoreHistogram): HistogramMetrics {
 /** Steps per epoch for sampling rate q (Opacus: ⌈1/q⌉). */
 export const stepsPerEpoch = (q: number): number => Math.ceil(1 / q - 1e-9);
 
-/** Indices of a random split: `holdout` rows chosen uniformly (partial Fisher–Yates). */
+/**
+ * Indices of a random split: each row goes to the holdout independently with probability
+ * `holdoutFraction` (Bernoulli, not a fixed-size sample). With a fixed-size split, adding one
+ * person can push another person across (a changed holdout size, or the new row taking a slot),
+ * so the holdout metrics would change by two rows while the training set changes too; with
+ * independent draws a neighbouring dataset only adds that person to one side, and the metrics
+ * histogram keeps sensitivity 1 as charged.
+ */
 export function split(n: number, holdoutFraction: number, u: UniformStream): { train: Uint32Array; holdout: Uint32Array } {
-  const idx = new Uint32Array(n);
-  for (let i = 0; i < n; i++) idx[i] = i;
-  const h = Math.round(n * holdoutFraction);
-  for (let i = 0; i < h; i++) {
-    const j = i + Math.floor(u.next() * (n - i));
-    const t = idx[i]!;
-    idx[i] = idx[j]!;
-    idx[j] = t;
-  }
-  return { holdout: idx.slice(0, h), train: idx.slice(h) };
+  const train: number[] = [];
+  const holdout: number[] = [];
+  for (let i = 0; i < n; i++) (u.next() < holdoutFraction ? holdout : train).push(i);
+  return { holdout: Uint32Array.from(holdout), train: Uint32Array.from(train) };
 }
 
 export interface TrainOptions {

@@ -16,6 +16,7 @@
  */
 import { CleanRoomError, invalid } from "../errors.js";
 import { ratToDecimal, ratToString } from "../dp/rational.js";
+import { hex } from "../crypto/primitives.js";
 import { costText } from "../dp/accountant.js";
 import { rngStamp } from "../rng.js";
 import type { QueryResult } from "../cleanroom/release.js";
@@ -126,7 +127,8 @@ export async function secretSharedLift(lab: Lab, input: SecretSharedLiftInput): 
         retailerRows: input.retailerRows,
         template: q.prep.template,
         params: q.prep.params,
-        rng: room.rng.fork(`mpc:${q.templateHash}`),
+        // a fresh label per run: in seeded mode two runs of one template must not share their noise
+        rng: room.rng.fork(`mpc:${q.templateHash}:${hex(room.rng.bytes(8))}`),
         outputTo: input.party === o.base ? "advertiser" : "retailer",
       });
       return { result: toQueryResult(q.prep, run, room.rng), where: "secret-shared between the owners (2PC + dealer)", extra: extra(run) };

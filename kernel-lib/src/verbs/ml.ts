@@ -22,6 +22,7 @@ import type { Lab } from "../session.js";
 import { internals } from "../session/lab.js";
 import { datasetFingerprint } from "../dp/budget.js";
 import { costText } from "../dp/accountant.js";
+import { ratFrom, ratToNumber } from "../dp/rational.js";
 import { DEFAULT_ORDERS, composedRdp, rdpToEpsilon, sgmCost, type SgmPart } from "../dp/rdp.js";
 import { SimulatedHardwareRoot } from "../enclave/enclave.js";
 import { isWithin } from "../purpose/taxonomy.js";
@@ -205,7 +206,7 @@ export function trainModel(lab: Lab, input: TrainModelInput): TrainingResult {
       "a delta",
       "DP_PARAM_INVALID",
     );
-  const delta = units.delta !== null ? (o.delta ?? Number(units.delta) / 10) : 1e-6;
+  const delta = units.delta !== null ? (o.delta ?? ratToNumber(ratFrom(units.delta)) / 10) : 1e-6;
   const cost = sgmCost(units.accountant, parts, units.delta !== null ? String(delta) : undefined);
   const params: TrainingParams = {
     spec,
