@@ -136,6 +136,11 @@ describe("fixed membership changes only when every member signs", () => {
     z.close();
     await proposeChange(rooms.a!, { members: spec });
     expect(await code(proposeChange(rooms.a!, { members: spec }))).toBe("STATE_INVALID");
+    // a member checks the pending definition in its own kernel before signing: b is not named in it
+    // (it would be dropped), and a pins the member list it was told about
+    expect(await code(acceptCollaboration(rooms.b!))).toBe("SIGNATURE_INVALID");
+    expect(await code(acceptCollaboration(rooms.a!, { expectMembers: ["a", "b"] }))).toBe("SIGNATURE_INVALID");
+    expect((await verifyApprovals(rooms.a!)).collaboration!.members).toEqual(["a", "b", "c"]); // nothing signed, nothing changed
   });
 
   it("the live budget (what the sidebar shows) follows the server's ledger for a joined room", async () => {

@@ -292,21 +292,45 @@ export async function proposeChange(
 
 /**
  * Sign the pending collaboration definition (creation or change) after checking its hash here.
- * `expect` pins what you agreed to: the member list and abilities you were told about.
- * @example await acceptCollaboration(room)
+ * The definition must name this member with this identity's key; `expectHash` or
+ * `expectMembers` pin what you were told about (names are schema, so they are echoed).
+ * @example await acceptCollaboration(room, { expectMembers: ["advertiser", "retailer", "observer"] })
  */
-export async function acceptCollaboration(room: RemoteRoom, o: { expectHash?: string } = {}): Promise<CollaborationView> {
+export async function acceptCollaboration(
+  room: RemoteRoom,
+  o: { expectHash?: string; expectMembers?: readonly string[] } = {},
+): Promise<CollaborationView> {
   const status = await room.request<CollaborationView>("collab.status");
   const p = status.pending;
   if (!p)
     throw new CleanRoomError("STATE_INVALID", `"collaboration" expected a pending definition to accept, got none`, {
       field: "collaboration",
     });
-  const hash = collaborationHash(p.definition as CollaborationDef);
+  const def = p.definition as CollaborationDef;
+  const hash = collaborationHash(def);
   if (hash !== p.hash || (o.expectHash !== undefined && hash !== o.expectHash))
     throw new CleanRoomError("SIGNATURE_INVALID", `"collaboration" expected the definition you were shown (hash mismatch): not signed`, {
       field: "collaboration",
     });
+  // checked here, not trusted to the server: the definition names THIS member with THIS key, and
+  // (when given) exactly the members you were told about — a member slipped in is never signed
+  const me = def.members.find((m) => m.name === room.member);
+  if (!me || me.publicKey !== room.publicKey)
+    throw new CleanRoomError(
+      "SIGNATURE_INVALID",
+      `"collaboration.members" expected member "${room.member}" with this identity's public key: not signed`,
+      { field: "collaboration.members", expected: "this member with its own public key" },
+    );
+  if (o.expectMembers !== undefined) {
+    const want = [...new Set(o.expectMembers)].sort();
+    const got = def.members.map((m) => m.name).sort();
+    if (want.join("\n") !== got.join("\n"))
+      throw new CleanRoomError(
+        "SIGNATURE_INVALID",
+        `"collaboration.members" expected exactly ${want.join(", ")}, got ${got.join(", ")}: not signed`,
+        { field: "collaboration.members", expected: want.join(", ") },
+      );
+  }
   const signature = room.signStatement({ statement: "accept", room: room.roomId, collaboration: hash, member: room.member });
   return room.request("collab.accept", { collaboration: hash, signature });
 }
