@@ -20,7 +20,7 @@ import { internals, type Lab } from "../session/lab.js";
 import { toMimeBundle, type MimeBundle } from "../display/bundle.js";
 import { budgetPayloadFromLedger } from "../display/from-ledger.js";
 import type { PayloadOf } from "../display/schema.js";
-import { namedDatasetBudgets, roomTemplateNames } from "./ledger.js";
+import { namedDatasetBudgets, roomTemplateNames } from "./names.js";
 import type { RemoteRoom } from "../server/client.js";
 import type { BudgetReport } from "../dp/planner.js";
 import type { RngStamp } from "../rng.js";
