@@ -64,7 +64,9 @@ export function collaborationHash(def: CollaborationDef): string {
 /** A statement a member signs for everyone to check later. */
 export type Statement =
   | { statement: "accept"; room: string; collaboration: string; member: string }
-  | { statement: "approve"; room: string; templateHash: string; member: string };
+  | { statement: "approve"; room: string; templateHash: string; member: string }
+  /** PSI between two members: `member` proves its key to `peer` over one channel transcript. */
+  | { statement: "psi"; room: string; member: string; peer: string; transcript: string };
 
 /** The bytes a statement's signature covers. */
 export const statementBytes = (s: Statement): Uint8Array => utf8(canonicalJson({ protocol: ROOM_PROTOCOL, ...s }, "statement"));
