@@ -92,6 +92,8 @@ export const OPS = {
   budget: z.strictObject({ input: z.record(z.string(), z.unknown()) }),
   audit: z.strictObject({ input: z.record(z.string(), z.unknown()) }),
   approvals: z.strictObject({}),
+  /** Redeem a class invitation code (server/invitations.ts): signed by the key it registers. */
+  "invite.redeem": z.strictObject({ invitation: z.string().min(1).max(100), publicKey: hex(32) }),
 } as const;
 export type Op = keyof typeof OPS;
 export const OP_NAMES = Object.keys(OPS) as Op[];
