@@ -16,6 +16,7 @@ import { createIdentity, type MemberIdentity } from "../../kernel-lib/src/server
 import { acceptCollaboration, joinRoom, type RemoteRoom } from "../../kernel-lib/src/server/client.js";
 import type { CollaborationView } from "../../kernel-lib/src/server/membership.js";
 import type { Invitation } from "../../kernel-lib/src/server/invitations.js";
+import { audit } from "../../kernel-lib/src/verbs/ledger.js";
 import { killAll, startServer, type ServerProc } from "./helpers.js";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "invitations-"));
@@ -175,6 +176,35 @@ describe("a class in a room: 30 students, 15 pairs, invitation codes", () => {
     const refused = auditOf("pair-02").filter((e) => e.outcome === "refused");
     expect(refused.length).toBeGreaterThanOrEqual(3);
   });
+
+  it("kill -9 of the class server and a restart keep the class: no new codes, used codes stay used, pairs stay active", async () => {
+    const file = `${store}.invitations.json`;
+    const before = fs.readFileSync(file, "utf8");
+    for (const s of students) s.room?.close();
+    server.proc.kill("SIGKILL");
+    await server.exited;
+    server = await startServer(store, ["--room", "class", "--class", "30", "--epsilon", "3", "--seed", "invitations-test"]);
+    expect(fs.readFileSync(file, "utf8")).toBe(before);
+    expect(seatCount()).toBe(30);
+    // every student rejoins its pair room's URL (new port, same key) without a code
+    for (const [i, s] of students.entries()) {
+      s.room = await joinRoom(server.url.replace("/class#", `/${s.inv.room}#`), {
+        as: s.inv.seat,
+        identity: s.id,
+        rng: { seed: `inv-r${i}` },
+      });
+      const v = await s.room.request<CollaborationView>("collab.status");
+      expect(v.active?.definition.members.find((m) => m.name === s.inv.seat)?.publicKey).toBe(s.id.publicKey);
+    }
+    const thief = newId(students[5]!.inv.seat, "thief-after-restart");
+    await refusedWith(
+      joinRoom(server.url, { as: students[5]!.inv.seat, identity: thief, invitation: students[5]!.inv.code }),
+      "ACCESS_DENIED",
+      "invitation",
+    );
+    const a = await audit(students[0]!.room!, { limit: 5 });
+    expect(a.verification.ok).toBe(true);
+  }, 120_000);
 
   it("a seat holder cannot write its pair's collaboration itself before the mate joins", async () => {
     // a fresh server with 2 students: one seat taken, the other not
