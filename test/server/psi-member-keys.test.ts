@@ -4,6 +4,7 @@
  * SecureChannel transcript, the Ed25519 key the collaboration lists for it. An impostor that
  * names itself "advertiser" but holds another key is refused before any blinded point leaves
  * the honest member (positive control: without the binding the same impostor completes PSI).
+ * The advertiser's and the impostor's sides run as their own OS processes (psi-member.mjs).
  */
 import fs from "node:fs";
 import os from "node:os";
@@ -13,16 +14,19 @@ import { isCleanRoomError } from "../../kernel-lib/src/errors.js";
 import { createIdentity, type MemberIdentity } from "../../kernel-lib/src/server/identity.js";
 import { acceptCollaboration, createCollaboration, joinRoom, type RemoteRoom } from "../../kernel-lib/src/server/client.js";
 import { statementBytes } from "../../kernel-lib/src/server/protocol.js";
-import { psiParty, type PsiPartyResult } from "../../kernel-lib/src/identity/psi-party.js";
+import { psiParty } from "../../kernel-lib/src/identity/psi-party.js";
 import { psiWithPeer } from "../../kernel-lib/src/verbs/psi.js";
 import { connect } from "../../kernel-lib/src/transport/socket.js";
 import type { Envelope } from "../../kernel-lib/src/transport/transport.js";
+import { spawn, type ChildProcess } from "node:child_process";
 import { killAll, startServer } from "./helpers.js";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "psi-member-keys-"));
 const ids: Record<string, MemberIdentity> = {};
 const rooms: Record<string, RemoteRoom> = {};
-let impostor: MemberIdentity;
+let serverUrl: string;
+const children: ChildProcess[] = [];
+const impostorFile = path.join(dir, "impostor", "advertiser.key");
 
 const emails = (from: number, n: number) => Array.from({ length: n }, (_, i) => ({ email: `user${from + i}@example.com` }));
 const retailerRows = emails(0, 60); // users 0..59
@@ -31,8 +35,9 @@ const advertiserRows = emails(30, 60); // users 30..89: 30 in common
 beforeAll(async () => {
   for (const n of ["advertiser", "retailer"])
     ids[n] = createIdentity({ name: n, file: path.join(dir, `${n}.key`), rng: { seed: `pmk-${n}` } });
-  impostor = createIdentity({ name: "advertiser", file: path.join(dir, "impostor", "advertiser.key"), rng: { seed: "pmk-impostor" } });
+  createIdentity({ name: "advertiser", file: impostorFile, rng: { seed: "pmk-impostor" } });
   const server = await startServer(path.join(dir, "room.db"), ["--seed", "psi-member-keys"]);
+  serverUrl = server.url;
   for (const n of ["advertiser", "retailer"])
     rooms[n] = await joinRoom(server.url, { as: n, identity: ids[n]!, rng: { seed: `pmk-${n}-c` } });
   await createCollaboration(rooms.advertiser!, {
@@ -46,30 +51,32 @@ beforeAll(async () => {
 
 afterAll(() => {
   for (const r of Object.values(rooms)) r.close();
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
   killAll();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-/** The impostor's side: it claims to be "advertiser" and signs the same statement with its own key. */
-async function impostorSide(port: number, seen: Envelope[], auth = true): Promise<PsiPartyResult> {
-  const transport = await connect({ self: "advertiser", peer: "retailer", port, retryMs: 10_000 });
-  return psiParty({
-    role: "initiator",
-    rows: advertiserRows,
-    transport,
-    threads: 1,
-    rng: { seed: "pmk-impostor-psi" },
-    onMessage: (d, e) => void (d === "received" && seen.push(e)),
-    peerAuth: auth
-      ? {
-          prove: (transcript) =>
-            impostor.sign(
-              statementBytes({ statement: "psi", room: rooms.retailer!.roomId, member: "advertiser", peer: "retailer", transcript }),
-            ),
-          verify: () => true, // an impostor accepts anyone
-        }
-      : undefined,
+/** The advertiser's (or the impostor's) side as its own OS process (test/server/psi-member.mjs), killed by pid after. */
+function peerProcess(
+  mode: "member" | "plain" | "impostor",
+  port: number,
+  keyFile: string,
+): Promise<{ event: string; code?: string; intersectionSize?: number; matched?: string[]; received: string[] }> {
+  const child = spawn(process.execPath, [path.join(__dirname, "psi-member.mjs"), mode, String(port), keyFile, serverUrl], {
+    stdio: ["ignore", "pipe", "pipe"],
   });
+  children.push(child);
+  let out = "";
+  let err = "";
+  child.stdout!.on("data", (d) => (out += d));
+  child.stderr!.on("data", (d) => (err += d));
+  return new Promise((resolve, reject) =>
+    child.once("exit", () => {
+      const line = out.split("\n").find((l) => l.startsWith("{"));
+      if (line) resolve(JSON.parse(line));
+      else reject(new Error(`psi-member.mjs printed nothing: ${err}`));
+    }),
+  );
 }
 
 /** The honest retailer listens; returns its result (or error) and every PSI message it sent. */
@@ -95,32 +102,24 @@ describe("PSI bound to member keys", () => {
     let port!: (p: number) => void;
     const ported = new Promise<number>((r) => (port = r));
     const { run } = await retailerListens(true, port);
-    const adv = psiWithPeer({
-      room: rooms.advertiser!,
-      as: "advertiser",
-      peer: "retailer",
-      connect: await ported,
-      rows: advertiserRows,
-      threads: 1,
-      progress: false,
-      rng: { seed: "pmk-advertiser-psi" },
-    });
+    const adv = ported.then((p) => peerProcess("member", p, path.join(dir, "advertiser.key")));
     const [r, a] = await Promise.all([run, adv]);
+    expect(a.event, JSON.stringify(a)).toBe("done");
     expect(r.matchReport.intersectionSize).toBe(30);
     const rk = new Set(r.joinKeys!.filter((k) => k !== null));
-    const ak = a.joinKeys!.filter((k) => k !== null);
-    expect(ak).toHaveLength(30);
-    for (const k of ak) expect(rk.has(k)).toBe(true);
+    expect(a.matched).toHaveLength(30);
+    for (const k of a.matched!) expect(rk.has(k)).toBe(true);
   }, 30_000);
 
   it("positive control: without the binding an impostor with another key completes PSI and learns the overlap", async () => {
     let port!: (p: number) => void;
     const ported = new Promise<number>((r) => (port = r));
     const { run, sent } = await retailerListens(false, port);
-    const seen: Envelope[] = [];
-    const [r, i] = await Promise.all([run, ported.then((p) => impostorSide(p, seen, false))]);
+    const [r, i] = await Promise.all([run, ported.then((p) => peerProcess("plain", p, impostorFile))]);
     expect(r.matchReport.intersectionSize).toBe(30);
-    expect(i.matchReport.intersectionSize).toBe(30);
+    expect(i.event, JSON.stringify(i)).toBe("done");
+    expect(i.intersectionSize).toBe(30);
+    expect(i.received.length).toBeGreaterThan(0);
     expect(sent.some((e) => e.kind.startsWith("psi."))).toBe(true);
   }, 30_000);
 
@@ -128,16 +127,16 @@ describe("PSI bound to member keys", () => {
     let port!: (p: number) => void;
     const ported = new Promise<number>((r) => (port = r));
     const { run, sent } = await retailerListens(true, port);
-    const seen: Envelope[] = [];
-    const [r, i] = await Promise.allSettled([run, ported.then((p) => impostorSide(p, seen))]);
+    const [r, i] = await Promise.allSettled([run, ported.then((p) => peerProcess("impostor", p, impostorFile))]);
     expect(r.status).toBe("rejected");
     const err = (r as PromiseRejectedResult).reason;
     expect(isCleanRoomError(err, "SIGNATURE_INVALID"), String(err)).toBe(true);
     expect(err.details.field).toBe("peer");
     expect(sent).toEqual([]); // no PSI message at all left the retailer
-    expect(i.status).toBe("rejected"); // the impostor's run aborts with no result
-    expect(isCleanRoomError((i as PromiseRejectedResult).reason, "PSI_SESSION_ABORTED")).toBe(true);
-    expect(seen).toEqual([]); // and it received no blinded point
+    const imp = (i as PromiseFulfilledResult<Awaited<ReturnType<typeof peerProcess>>>).value;
+    expect(imp.event).toBe("error"); // the impostor's run aborts with no result
+    expect(imp.code).toBe("PSI_SESSION_ABORTED");
+    expect(imp.received).toEqual([]); // and it received no blinded point
   }, 30_000);
 
   it("the binding refuses a peer name that is not a member, before listening or sending anything", async () => {
