@@ -237,6 +237,18 @@ describe("a class in a room: 30 students, 15 pairs, invitation codes", () => {
     s2.proc.kill("SIGKILL");
   }, 30_000);
 
+  it("a new class refuses to start over a stale invitations file (before making any code), typed", async () => {
+    const store4 = path.join(dir, "stale.db");
+    fs.writeFileSync(`${store4}.invitations.json`, "[]\n", { mode: 0o600 });
+    await expect(startServer(store4, ["--room", "class", "--class", "4"])).rejects.toThrow(/ALREADY_EXISTS/);
+    const db = new Database(store4, { readonly: true });
+    try {
+      expect((db.prepare("SELECT count(*) AS n FROM server_invites").get() as { n: number }).n).toBe(0);
+    } finally {
+      db.close();
+    }
+  }, 30_000);
+
   it("an expired code is refused", async () => {
     const store3 = path.join(dir, "expiring.db");
     const s3 = await startServer(store3, ["--room", "class", "--class", "2", "--invite-ttl-ms", "300"]);

@@ -180,6 +180,13 @@ export class RoomServer {
     });
     try {
       if (o.class !== undefined) {
+        // the teacher's only copy of the codes must be writable before any code is made
+        if (o.store !== ":memory:" && server.invitations.rooms().length === 0 && fs.existsSync(`${o.store}.invitations.json`))
+          fail(
+            "ALREADY_EXISTS",
+            "store",
+            "expected no <store>.invitations.json from another class beside a new class's store (move it away)",
+          );
         server.invitationCodes = server.invitations.createClass(o.class, o.invitationTtlMs ?? DEFAULT_INVITATION_TTL_MS, server.#now());
         if (server.invitationCodes && o.store !== ":memory:")
           fs.writeFileSync(`${o.store}.invitations.json`, JSON.stringify(server.invitationCodes, null, 2) + "\n", {
