@@ -8,6 +8,12 @@
  *
  *   npm run room -- --store room.db --port 7700 [--room lab] [--epsilon 3 | --rho 0.5] [--per-party 1]
  *                   [--refresh none|daily|monthly] [--engine arquero|duckdb] [--seed S] [--window-ms 120000]
+ *                   [--class 30 [--invite-ttl-ms 604800000]]
+ *
+ * A class in a room (--class N): the first start of a store also makes one room per pair of
+ * students (pair-01 …) and one single-use invitation code per seat (retailer, advertiser),
+ * written to <store>.invitations.json (0600) for the teacher to hand out; the database keeps
+ * only their hashes. Students join with joinRoom(url, { as: seat, identity, invitation: code }).
  *
  * The server writes <store>.server.json ({ url, room, port, publicKey, fingerprint, pid }); the
  * url pins the server's public key (cleanroom://127.0.0.1:PORT/ROOM#KEY), so give members the
@@ -59,6 +65,8 @@ async function main() {
     ...(a.engine ? { engine: a.engine } : {}),
     ...(a.seed ? { rng: { seed: a.seed } } : {}),
     ...(a["window-ms"] ? { timeWindowMs: Number(a["window-ms"]) } : {}),
+    ...(a.class ? { class: Number(a.class) } : {}),
+    ...(a["invite-ttl-ms"] ? { invitationTtlMs: Number(a["invite-ttl-ms"]) } : {}),
   });
   emit({
     event: "listening",
@@ -67,6 +75,12 @@ async function main() {
     room: server.lab.roomId,
     fingerprint: server.fingerprint,
     pid: process.pid,
+    ...(a.class
+      ? {
+          pairs: server.invitations.rooms().length,
+          invitations: server.invitationCodes ? `${a.store}.invitations.json` : "kept from the first start (see that file)",
+        }
+      : {}),
     // a seeded server (--seed) derives its key and its noise from the seed: teaching mode, not private
     ...(server.lab.rng.mode === "seeded" ? { mode: "seeded", label: "teaching mode — not private" } : { mode: "secure" }),
   });

@@ -10,6 +10,8 @@
  *   npm start -- --room              also run a clean-room server (scripts/room-server.mjs, store
  *                                    .scratch/room/room.db, --room-port=7700, ε 3) for notebooks 08;
  *                                    its URL is printed and written to .scratch/room/room.db.server.json
+ *   npm start -- --room --class=30   the same server for a class: one room per pair, invitation codes
+ *                                    in .scratch/room/room.db.invitations.json (README "A class in a room")
  *
  * Serving uses the extension's JupyterLab application (extension/app/serve.py) when it and
  * its build exist, and otherwise Debian's plain Jupyter server (REST API and kernels only,
@@ -207,6 +209,7 @@ function startRoom() {
       "3",
       "--per-party",
       "3",
+      ...(option("class", null) ? ["--room", "class", "--class", option("class", null)] : []),
     ],
     { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] },
   );
@@ -214,7 +217,10 @@ function startRoom() {
     try {
       const e = JSON.parse(l);
       if (e.event === "listening")
-        console.log(`\n  clean-room server: ${e.url}\n  (fingerprint ${e.fingerprint}; ${path.relative(ROOT, dir)}/room.db.server.json)\n`);
+        console.log(
+          `\n  clean-room server: ${e.url}\n  (fingerprint ${e.fingerprint}; ${path.relative(ROOT, dir)}/room.db.server.json)\n` +
+            (e.pairs ? `  class: ${e.pairs} pair rooms; invitation codes in ${path.relative(ROOT, dir)}/room.db.invitations.json\n` : ""),
+        );
       else console.error(`  clean-room server: ${e.code ?? ""} ${e.message ?? l}`);
     } catch {
       console.log(l);

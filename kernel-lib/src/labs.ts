@@ -122,11 +122,12 @@ export { epsilonForAccuracy, whatRemainingBuys, compareAccountants } from "./dp/
 export { sampleDiscreteLaplace, sampleDiscreteGaussian, laplaceScaleFor } from "./dp/mechanisms.js";
 export { toMimeBundle } from "./display/bundle.js";
 export { CLEANROOM_MIME } from "./display/schema.js";
-export { psiParty } from "./identity/psi-party.js";
+export { psiParty, PSI_AUTH_PROTOCOL, type PsiPeerAuth } from "./identity/psi-party.js";
 export { listen, connect } from "./transport/socket.js";
 export { linkedPair, type Transport, type Envelope } from "./transport/transport.js";
 // the clean-room server in this process (scripts/room-server.mjs runs it as its own)
 export { RoomServer, type RoomServerOptions, type ServerInfo } from "./server/server.js";
 export { ROOM_PROTOCOL, collaborationHash, type CollaborationDef } from "./server/protocol.js";
 export { waitForRoom } from "./server/client.js";
+export { PAIR_SEATS, DEFAULT_INVITATION_TTL_MS, type Invitation } from "./server/invitations.js";
 export { bulletin, type Bulletin } from "./server/bulletin.js";

@@ -80,14 +80,16 @@ md(r"""
 
 The advertiser's e-mails never leave this kernel: PSI runs directly with the retailer's kernel over
 127.0.0.1 under an X25519/HKDF/AES-GCM channel. The server is not involved at all. Each side gets
-a join key per matched row and replaces its e-mails with it.
+a join key per matched row and replaces its e-mails with it. Given the `room`, the two kernels first
+prove to each other the member keys of the collaboration (signatures over this channel's
+transcript), so nobody else can take the retailer's place in the exchange.
 """)
 
 code(r"""
 const study = generateStudy({ seed: "lesson-08", advertiserRows: 4000, overlap: 0.7, holdoutShare: 0.3, baseConversionRate: 0.1, liftPct: 40 });
 const exposures = study.exposures;   // the advertiser's own rows (the retailer's are in its kernel)
 const psiPort = await board.read<number>("retailer.psiPort");
-const psi = await psiWithPeer({ as: "advertiser", peer: "retailer", connect: psiPort, rows: exposures, threads: 1, rng: { seed: "lesson-08-psi" } });
+const psi = await psiWithPeer({ room, as: "advertiser", peer: "retailer", connect: psiPort, rows: exposures, threads: 1, rng: { seed: "lesson-08-psi" } });
 const keyed = attachJoinKeys(exposures, psi.joinKeys!, { keepUnmatched: false });
 console.log(`matched ${psi.matchReport.intersectionSize} people; ${keyed.length} keyed rows to upload, no e-mail among them`);
 """)

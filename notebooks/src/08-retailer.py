@@ -27,7 +27,7 @@ import {
   createIdentity, loadIdentity, joinRoom, acceptCollaboration, verifyApprovals, psiWithPeer, upload, approveTemplate,
   budget, audit, generateStudy, liftSchemas, liftRules, liftTemplate,
 } from "@cleanroom-lab/kernel";
-import { bulletin, attachJoinKeys } from "@cleanroom-lab/kernel/labs";
+import { bulletin, attachJoinKeys, waitForRoom } from "@cleanroom-lab/kernel/labs";
 
 const DIR = process.env.CLEANROOM_ROOM_DIR ?? path.resolve("..", ".scratch", "room");
 const URL = process.env.CLEANROOM_ROOM_URL ?? JSON.parse(fs.readFileSync(path.join(DIR, "room.db.server.json"), "utf8")).url;
@@ -57,13 +57,16 @@ md(r"""
 ## 2 · PSI with the advertiser's kernel
 
 The retailer listens on a free port of 127.0.0.1 and posts the port on the board; its e-mails never
-leave this kernel, and the server sees nothing of this exchange.
+leave this kernel, and the server sees nothing of this exchange. With `room`, each side first proves
+the Ed25519 key the collaboration lists for it (a signature over this PSI channel's transcript): a
+process that found the port but not the advertiser's key is refused before any blinded point leaves.
 """)
 
 code(r"""
 const study = generateStudy({ seed: "lesson-08", advertiserRows: 4000, overlap: 0.7, holdoutShare: 0.3, baseConversionRate: 0.1, liftPct: 40 });
 const purchases = study.purchases;   // the retailer's own rows
-const psi = await psiWithPeer({ as: "retailer", peer: "advertiser", listen: 0, onListening: (p) => board.post("retailer.psiPort", p),
+await waitForRoom(room, { until: "active" });   // the keys PSI checks come from the active collaboration
+const psi = await psiWithPeer({ room, as: "retailer", peer: "advertiser", listen: 0, onListening: (p) => board.post("retailer.psiPort", p),
   rows: purchases, threads: 1, rng: { seed: "lesson-08-psi-retailer" } });
 const keyed = attachJoinKeys(purchases, psi.joinKeys!, { keepUnmatched: false });
 await upload(room, { party: "retailer", name: "purchases", rows: keyed, schema: liftSchemas().purchases,

@@ -28,6 +28,23 @@ import { asRows, prepare, PsiInitiator, PsiResponder, type PsiRunParams, type Ro
 
 export type PsiRole = "initiator" | "responder";
 
+/** The protocol of the peer-authentication message exchanged right after the channel handshake. */
+export const PSI_AUTH_PROTOCOL = "cleanroom-lab/psi-auth/v1";
+
+/**
+ * Peer authentication bound to the SecureChannel: right after the handshake each side sends a
+ * proof over the channel's transcript hash (which binds both ephemeral keys, so a proof cannot
+ * be replayed into another session or relayed by a man in the middle) and checks the peer's
+ * before any PSI message — no blinded point is sent to a peer whose proof does not verify.
+ * The room binds it to the members' Ed25519 keys (verbs/psi.ts `psiWithPeer({ room })`).
+ */
+export interface PsiPeerAuth {
+  /** This side's proof over the channel transcript hash (e.g. an Ed25519 signature, hex). */
+  prove(transcriptHash: string): string;
+  /** Does the peer's proof verify under the key this side expects for the peer? */
+  verify(transcriptHash: string, proof: string): boolean;
+}
+
 export interface PsiPartyRunOptions extends PsiRunParams {
   /** "initiator" = party A (PSI client, speaks first); "responder" = party B (PSI server). */
   role: PsiRole;
@@ -39,6 +56,8 @@ export interface PsiPartyRunOptions extends PsiRunParams {
   channel?: boolean;
   /** Sees every protocol message this side sends or receives (kind only matters; for progress displays). */
   onMessage?: (direction: "sent" | "received", envelope: Envelope) => void;
+  /** Authenticate the peer over the channel before any PSI message (needs the channel). */
+  peerAuth?: PsiPeerAuth;
 }
 
 export interface PsiPartyStats {
@@ -122,6 +141,11 @@ export async function psiParty(o: PsiPartyRunOptions): Promise<PsiPartyResult> {
     if (!PSI_MODES.includes(mode)) invalid("mode", PSI_MODES.map((m) => `"${m}"`).join(" | "), mode);
     if (o.channel !== undefined && typeof o.channel !== "boolean") invalid("channel", "boolean", o.channel);
     if (o.onMessage !== undefined && typeof o.onMessage !== "function") invalid("onMessage", "a function", o.onMessage);
+    if (o.peerAuth !== undefined) {
+      if (typeof o.peerAuth?.prove !== "function" || typeof o.peerAuth?.verify !== "function")
+        invalid("peerAuth", "{ prove, verify } functions", o.peerAuth);
+      if (o.channel === false) invalid("channel", "the SecureChannel (peerAuth signs its transcript)", o.channel);
+    }
     rng = makeRng(o.rng);
     prepared = prepare(asRows(o.rows, "rows"), o, "rows");
   } catch (e) {
@@ -160,6 +184,7 @@ export async function psiParty(o: PsiPartyRunOptions): Promise<PsiPartyResult> {
       const s = await secureTransport(t, o.role, { rng: rng.fork(`psi/${n}/channel/${self}`), tap: noTap });
       channelTranscriptHash = s.transcriptHash;
       link = s;
+      if (o.peerAuth) await authenticatePeer(s, o.peerAuth);
     }
     if (o.onMessage) link = observed(link, o.onMessage);
     let joinKeys: (string | null)[] | null = null;
@@ -234,6 +259,25 @@ export async function psiParty(o: PsiPartyRunOptions): Promise<PsiPartyResult> {
     key.fill(0);
     await backend?.close();
   }
+}
+
+/** Exchange proofs over the channel transcript; refuse (typed, before any PSI message) a peer whose proof does not verify. */
+async function authenticatePeer(s: Transport & { readonly transcriptHash: string }, auth: PsiPeerAuth): Promise<void> {
+  await s.send(PSI_AUTH_PROTOCOL, "psi.auth", { proof: auth.prove(s.transcriptHash) });
+  const env = await s.receive({ protocol: PSI_AUTH_PROTOCOL, kind: "psi.auth" });
+  const proof = (env.body as { proof?: unknown } | null)?.proof;
+  let ok = false;
+  try {
+    ok = typeof proof === "string" && proof.length <= 1024 && auth.verify(s.transcriptHash, proof);
+  } catch {
+    ok = false;
+  }
+  if (!ok)
+    throw new CleanRoomError(
+      "SIGNATURE_INVALID",
+      `"peer" expected ${s.peer}'s proof of its member key over this session, got one that does not verify: PSI refused, no blinded point sent`,
+      { field: "peer" },
+    );
 }
 
 export interface PsiWithPeerOptions extends Omit<PsiPartyRunOptions, "transport" | "role"> {

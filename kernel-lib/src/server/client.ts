@@ -44,6 +44,13 @@ export interface JoinOptions {
   rng?: "secure" | { seed: string } | Rng;
   /** Keep retrying while the server is not up yet (ms, default 0). */
   retryMs?: number;
+  /**
+   * A class invitation code from the teacher (e.g. "pair-07-retailer-k3vq8xw2mz"), used with the
+   * class room's URL: it registers this identity's key as that seat (`as` must be the seat) of
+   * the pair's room, and the handle returned is that pair room's. Single use: later, join the
+   * pair room's URL (`room.url`) without it (re-redeeming with the same key is harmless).
+   */
+  invitation?: string;
 }
 
 /** Operations after which the room's budget may differ (each needs an active collaboration, so a budget request may follow). */
@@ -161,6 +168,9 @@ export async function joinRoom(url: string, o: JoinOptions): Promise<RemoteRoom>
   if (!isIdentity(o.identity)) invalid("identity", "a member identity from createIdentity or loadIdentity", o.identity);
   if (typeof o.as !== "string" || !MEMBER_NAME.test(o.as)) invalid("as", "a member name", o.as);
   if (o.as !== o.identity.name) invalid("as", `the identity's own name "${o.identity.name}"`, o.as, "ACCESS_DENIED");
+  // never echo a code: it is a secret
+  if (o.invitation !== undefined && (typeof o.invitation !== "string" || !/^[a-z0-9-]{1,100}$/.test(o.invitation)))
+    invalid("invitation", "an invitation code from the teacher (letters, digits, dashes)", "a malformed code");
   const key = o.serverKey ?? u.serverKey;
   if (typeof key !== "string" || !/^[0-9a-f]{64}$/.test(key))
     invalid("serverKey", "the server's public key (64 hex) from the URL or the server's .server.json", key ?? null);
@@ -179,7 +189,22 @@ export async function joinRoom(url: string, o: JoinOptions): Promise<RemoteRoom>
     socket.close();
     throw e;
   }
-  return new RemoteRoom(url, u.room, key!, o.identity, rng.fork("requests"), link);
+  const room = new RemoteRoom(url, u.room, key!, o.identity, rng.fork("requests"), link);
+  if (o.invitation === undefined) return room;
+  try {
+    const got = await room.request<{ room: string; url: string }>("invite.redeem", {
+      invitation: o.invitation,
+      publicKey: o.identity.publicKey,
+    });
+    const pair = parseRoomUrl(got.url);
+    if (!pair || pair.port !== u.port || pair.serverKey !== key || pair.room !== got.room)
+      throw new CleanRoomError("INPUT_INVALID", `"response.url" expected a room of the same server`, { field: "response.url" });
+    // same link, same identity: the handle now speaks for the pair's room
+    return new RemoteRoom(got.url, got.room, key!, o.identity, rng.fork("pair-requests"), link);
+  } catch (e) {
+    room.close();
+    throw e;
+  }
 }
 
 /** What {@link verifyApprovals} reports. */

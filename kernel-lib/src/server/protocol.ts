@@ -64,7 +64,9 @@ export function collaborationHash(def: CollaborationDef): string {
 /** A statement a member signs for everyone to check later. */
 export type Statement =
   | { statement: "accept"; room: string; collaboration: string; member: string }
-  | { statement: "approve"; room: string; templateHash: string; member: string };
+  | { statement: "approve"; room: string; templateHash: string; member: string }
+  /** PSI between two members: `member` proves its key to `peer` over one channel transcript. */
+  | { statement: "psi"; room: string; member: string; peer: string; transcript: string };
 
 /** The bytes a statement's signature covers. */
 export const statementBytes = (s: Statement): Uint8Array => utf8(canonicalJson({ protocol: ROOM_PROTOCOL, ...s }, "statement"));
@@ -90,6 +92,8 @@ export const OPS = {
   budget: z.strictObject({ input: z.record(z.string(), z.unknown()) }),
   audit: z.strictObject({ input: z.record(z.string(), z.unknown()) }),
   approvals: z.strictObject({}),
+  /** Redeem a class invitation code (server/invitations.ts): signed by the key it registers. */
+  "invite.redeem": z.strictObject({ invitation: z.string().min(1).max(100), publicKey: hex(32) }),
 } as const;
 export type Op = keyof typeof OPS;
 export const OP_NAMES = Object.keys(OPS) as Op[];

@@ -27,7 +27,8 @@ import { secureTransport } from "../transport/secure.js";
 import { openLab, type Lab } from "../session/lab.js";
 import type { OpenLabOptions } from "../session/types.js";
 import { Membership } from "./membership.js";
-import { runOp } from "./ops.js";
+import { runOp, type OpContext } from "./ops.js";
+import { DEFAULT_INVITATION_TTL_MS, Invitations, type Invitation } from "./invitations.js";
 import { fingerprintOf } from "./identity.js";
 import {
   DEFAULT_TIME_WINDOW_MS,
@@ -51,6 +52,13 @@ export interface RoomServerOptions extends Pick<OpenLabOptions, "room" | "rng" |
   timeWindowMs?: number;
   /** Server clock (tests of staleness); default Date.now. */
   now?: () => number;
+  /**
+   * A class in a room: make one room per pair for this many students, with single-use invitation
+   * codes (server/invitations.ts). Only the first start of a store makes them; a restart keeps them.
+   */
+  class?: number;
+  /** Lifetime of the invitation codes made now (ms, default 7 days). */
+  invitationTtlMs?: number;
 }
 
 /** What the server writes beside its store so members can pin its key. */
@@ -105,6 +113,11 @@ export class RoomServer {
   readonly #now: () => number;
   readonly #close: () => Promise<void>;
   readonly #open = new Set<SocketTransport>();
+  /** Every room this server serves, by id: its own, and a class's pair rooms. */
+  readonly #rooms = new Map<string, OpContext>();
+  readonly invitations: Invitations;
+  /** The plaintext codes of a class this start created (null otherwise); also in `<store>.invitations.json` (0600). */
+  invitationCodes: Invitation[] | null = null;
   /** Requests answered (ok or refused), for the bench. */
   answered = 0;
 
@@ -120,6 +133,8 @@ export class RoomServer {
     this.fingerprint = fingerprintOf(this.publicKey);
     this.url = `cleanroom://127.0.0.1:${port}/${lab.roomId}#${this.publicKey}`;
     this.#close = close;
+    this.invitations = new Invitations(lab.db, lab.roomId);
+    this.#rooms.set(lab.roomId, this);
     // a restart sees the active members as parties (Room re-reads lab_parties)
   }
 
@@ -163,6 +178,41 @@ export class RoomServer {
       stopped = true;
       await listener.close();
     });
+    try {
+      if (o.class !== undefined) {
+        // the teacher's only copy of the codes must be writable before any code is made
+        if (o.store !== ":memory:" && server.invitations.rooms().length === 0 && fs.existsSync(`${o.store}.invitations.json`))
+          fail(
+            "ALREADY_EXISTS",
+            "store",
+            "expected no <store>.invitations.json from another class beside a new class's store (move it away)",
+          );
+        server.invitationCodes = server.invitations.createClass(o.class, o.invitationTtlMs ?? DEFAULT_INVITATION_TTL_MS, server.#now());
+        if (server.invitationCodes && o.store !== ":memory:")
+          fs.writeFileSync(`${o.store}.invitations.json`, JSON.stringify(server.invitationCodes, null, 2) + "\n", {
+            mode: 0o600,
+            flag: "wx",
+          });
+      }
+      for (const room of server.invitations.rooms()) {
+        const pairLab = openLab({
+          store: o.store,
+          room,
+          ...(o.rng ? { rng: typeof o.rng === "object" && "seed" in o.rng ? { seed: `${o.rng.seed}/${room}` } : o.rng } : {}),
+          ...(o.budget ? { budget: o.budget } : {}),
+          ...(o.engine ? { engine: o.engine } : {}),
+        });
+        server.#rooms.set(room, {
+          lab: pairLab,
+          membership: new Membership(pairLab.db, room),
+          publicKey: server.publicKey,
+          fingerprint: server.fingerprint,
+        });
+      }
+    } catch (e) {
+      await server.close();
+      throw e;
+    }
     void acceptLoop();
     if (o.store !== ":memory:") {
       const info: ServerInfo = {
@@ -203,10 +253,15 @@ export class RoomServer {
     }
   }
 
-  #audit(member: string, op: string, code: string): void {
+  /** The URL of one of this server's rooms (what a member of a pair room joins with later). */
+  roomUrl(room: string): string {
+    return `cleanroom://127.0.0.1:${this.port}/${room}#${this.publicKey}`;
+  }
+
+  #audit(member: string, op: string, code: string, lab: Lab = this.lab): void {
     const party = MEMBER_NAME.test(member) ? member : "unknown";
     try {
-      this.lab.purpose.audit.append({
+      lab.purpose.audit.append({
         action: `room.${op.replace(/[^A-Za-z0-9_.]/g, "_").slice(0, 30) || "request"}`,
         who: { party },
         outcome: "refused",
@@ -223,6 +278,7 @@ export class RoomServer {
     const claimed = typeof (raw as { member?: unknown })?.member === "string" ? (raw as { member: string }).member : "unknown";
     const op = typeof (raw as { op?: unknown })?.op === "string" ? (raw as { op: string }).op : "request";
     let gatePassed = false;
+    let auditLab: Lab = this.lab;
     this.answered++;
     try {
       const parsed = SignedRequest.safeParse(raw);
@@ -231,13 +287,23 @@ export class RoomServer {
         fail("INPUT_INVALID", `request.${i.path.join(".")}`, `expected ${i.message}`);
       }
       const r = parsed.data!;
-      if (r.room !== this.lab.roomId) fail("NOT_FOUND", "request.room", `expected this server's room "${this.lab.roomId}"`);
-      // who signs: an active member; a member of a pending definition (collab ops only); the creator of version 1
+      if (r.op === "invite.redeem") {
+        const result = this.#redeem(r);
+        gatePassed = true;
+        return { v: ROOM_PROTOCOL_VERSION, seq, ok: true, result: toPlain(result) };
+      }
+      const ctx = this.#rooms.get(r.room);
+      if (!ctx) return fail("NOT_FOUND", "request.room", `expected a room this server serves, got another`);
+      auditLab = ctx.lab;
+      const pairRoom = ctx !== this;
+      // who signs: an active member; a member of a pending definition (collab ops only); the creator of version 1;
+      // in a class's pair room, a student whose invitation registered its key (collab ops only, until the pair is active)
       let spec: MemberSpec | null = null;
       let active = false;
-      const k = this.membership.keyOf(r.member);
+      const k = ctx.membership.keyOf(r.member);
       if (k) ({ member: spec, active } = k);
-      else if (r.op === "collab.create" && !this.membership.hasAny()) {
+      else if (pairRoom) spec = this.invitations.seat(r.room, r.member);
+      else if (r.op === "collab.create" && !ctx.membership.hasAny()) {
         const def = OPS["collab.create"].safeParse(r.body);
         spec = def.success ? (def.data.definition.members.find((m) => m.name === r.member) ?? null) : null;
       }
@@ -247,7 +313,13 @@ export class RoomServer {
       const now = this.#now();
       if (Math.abs(now - r.time) > this.#window)
         fail("REQUEST_STALE", "request.time", `expected a time within ${this.#window / 1000} s of the server's clock, got one outside it`);
-      this.membership.admit(r.member, r.seq, r.nonce, r.time, this.#window);
+      ctx.membership.admit(r.member, r.seq, r.nonce, r.time, this.#window);
+      if (pairRoom && r.op === "collab.create")
+        fail(
+          "ACCESS_DENIED",
+          "op",
+          "expected a pair room's collaboration to come from its invitations (the server writes it when both seats are taken)",
+        );
       const body = OPS[r.op].safeParse(r.body);
       if (!body.success) {
         const i = body.error.issues[0]!;
@@ -261,12 +333,12 @@ export class RoomServer {
           "expected an active collaboration (every member accepted), got none: nothing runs until all have",
         );
       gatePassed = true;
-      const result = await runOp(this, r.op, spec!, body.data as Record<string, unknown>);
+      const result = await runOp(ctx, r.op, spec!, body.data as Record<string, unknown>);
       return { v: ROOM_PROTOCOL_VERSION, seq, ok: true, result: toPlain(result) };
     } catch (e) {
       const err = isCleanRoomError(e) ? e : new CleanRoomError("INTERNAL", "the server could not complete the request");
       // gate refusals are audited here; refusals inside the room's roads audit themselves
-      if (!gatePassed || (err.details as { audit?: boolean })?.audit === true) this.#audit(claimed, op, err.code);
+      if (!gatePassed || (err.details as { audit?: boolean })?.audit === true) this.#audit(claimed, op, err.code, auditLab);
       const { trace: _t, ...details } = (err.details ?? {}) as Record<string, unknown>;
       return {
         v: ROOM_PROTOCOL_VERSION,
@@ -277,10 +349,44 @@ export class RoomServer {
     }
   }
 
-  /** Stop listening, end every session, close the database. */
+  /**
+   * Redeem a class invitation (server/invitations.ts): signed by the key it registers, sent to
+   * the class room. Refusals (one message for every bad code) happen before any write.
+   */
+  #redeem(r: SignedRequest): { room: string; member: string; url: string; collaboration: ReturnType<Membership["view"]> } {
+    if (r.room !== this.lab.roomId) fail("NOT_FOUND", "request.room", `expected the class room "${this.lab.roomId}"`);
+    const body = OPS["invite.redeem"].safeParse(r.body);
+    if (!body.success) return fail("INPUT_INVALID", `body.${body.error.issues[0]!.path.join(".")}`, "expected { invitation, publicKey }");
+    if (!MEMBER_NAME.test(r.member)) fail("INPUT_INVALID", "request.member", "expected a member name (the seat you join as)");
+    if (!ed25519Verify(fromHex(body.data.publicKey), requestBytes(r), fromHex(r.sig)))
+      fail("SIGNATURE_INVALID", "request.sig", "expected a signature by the key being registered, got one that does not verify");
+    const now = this.#now();
+    if (Math.abs(now - r.time) > this.#window)
+      fail("REQUEST_STALE", "request.time", `expected a time within ${this.#window / 1000} s of the server's clock, got one outside it`);
+    const got = this.invitations.redeem(body.data.invitation, r.member, body.data.publicKey, now);
+    const ctx = this.#rooms.get(got.room)!;
+    const seats = this.invitations.seats(got.room);
+    // both seats taken (now, or before a restart): the server writes the pair's definition; the students sign it
+    if (seats.length === 2 && !ctx.membership.hasAny())
+      ctx.membership.create(
+        {
+          room: got.room,
+          version: 1,
+          previous: null,
+          members: seats,
+          description: `A pair of the class in room ${this.lab.roomId}: members registered by their invitation codes`,
+        },
+        r.member,
+      );
+    if (got.fresh) ctx.lab.purpose.audit.append({ action: "room.invite.redeem", who: { party: r.member }, outcome: "granted" });
+    return { room: got.room, member: r.member, url: this.roomUrl(got.room), collaboration: ctx.membership.view() };
+  }
+
+  /** Stop listening, end every session, close the databases. */
   async close(): Promise<void> {
     await this.#close();
     for (const t of this.#open) t.close();
+    for (const [id, c] of this.#rooms) if (id !== this.lab.roomId) c.lab.close();
     this.lab.close();
   }
 }

@@ -18,7 +18,11 @@ import { attachJoinKeys, runPsi, type PsiRunResult } from "../identity/run-psi.j
 import type { ProgressFn } from "../identity/psi-backend.js";
 import { withMimeBundle } from "../display/bundle.js";
 import { lazyProgress, withProgress } from "../display/progress.js";
-import { psiWithPeer as peerPsi, type PsiPartyResult, type PsiWithPeerOptions } from "../identity/psi-party.js";
+import { psiWithPeer as peerPsi, type PsiPartyResult, type PsiPeerAuth, type PsiWithPeerOptions } from "../identity/psi-party.js";
+import { CleanRoomError, invalid } from "../errors.js";
+import { collaborationHash, verifyStatement, type CollaborationDef } from "../server/protocol.js";
+import type { CollaborationView } from "../server/membership.js";
+import type { RemoteRoom } from "../server/client.js";
 import { psiPayloadFromRun } from "../display/from-results.js";
 import { datasetName, parseAtDoor, partyArg, requireLab, splitProgress } from "./door.js";
 
@@ -149,7 +153,14 @@ function stampOf(rng: unknown, fallback?: Rng): { rngMode: "secure" | "seeded"; 
 }
 
 /** What {@link psiWithPeer} takes: identity/psi-party.ts's options, with `progress` as in {@link PsiInput}. */
-export interface PsiWithPeerInput extends Omit<PsiWithPeerOptions, "progress"> {
+export interface PsiWithPeerInput extends Omit<PsiWithPeerOptions, "progress" | "peerAuth"> {
+  /**
+   * A joined room whose active collaboration lists both members: the peer must then prove, over
+   * this session's channel transcript, that it holds the Ed25519 key the collaboration lists for
+   * `peer` (and this side proves its own) before any blinded point is sent. An impostor is
+   * refused with SIGNATURE_INVALID. Without `room` the peer is only who its hello says it is.
+   */
+  room?: RemoteRoom;
   /**
    * Default: in the cleanroom-ts kernel, an in-place progress bar that appears once the peer is
    * connected and the work starts (phases, done/total, ETA). A function receives `(done, total,
@@ -172,7 +183,9 @@ export interface PsiWithPeerInput extends Omit<PsiWithPeerOptions, "progress"> {
 export async function psiWithPeer(input: PsiWithPeerInput): Promise<PsiPartyResult> {
   const { rest, progress: p } = splitProgress(input);
   const progress = p === true ? undefined : p; // true: the default bar
-  const o = rest as PsiWithPeerOptions;
+  const { room, ...plain } = (rest ?? {}) as PsiWithPeerInput & { room?: RemoteRoom };
+  const o = plain as PsiWithPeerOptions;
+  if (room !== undefined) o.peerAuth = await memberPsiAuth(room, o.as, o.peer);
   if (progress !== undefined) return peerPsi({ ...o, ...(progress ? { progress } : {}) });
   const rows = o !== null && typeof o === "object" && Array.isArray(o.rows) ? o.rows.length : 0;
   const who = o !== null && typeof o === "object" && typeof o.peer === "string" && /^[a-z][a-z0-9_-]{0,31}$/.test(o.peer) ? o.peer : "peer";
@@ -185,4 +198,43 @@ export async function psiWithPeer(input: PsiWithPeerInput): Promise<PsiPartyResu
     bar.finish("failed");
     throw e;
   }
+}
+
+/**
+ * The peer's key from the room's active collaboration — checked here, in this kernel: the
+ * definition hashes to what the server says, and this member's own acceptance signature over
+ * that hash verifies under its own key (so it is the definition this member signed, not one the
+ * operator made up) — and a {@link PsiPeerAuth} that signs/verifies "psi" statements with it.
+ */
+async function memberPsiAuth(room: RemoteRoom, as: unknown, peer: unknown): Promise<PsiPeerAuth> {
+  if (typeof room !== "object" || room === null || typeof (room as RemoteRoom).signStatement !== "function")
+    invalid("room", "a joined room from joinRoom", room);
+  if (as !== room.member) invalid("as", `this room handle's member "${room.member}"`, as, "ACCESS_DENIED");
+  if (typeof peer !== "string" || peer === as) invalid("peer", "another member's name", peer);
+  const v = await room.request<CollaborationView>("collab.status");
+  const a = v.active;
+  const refuse = (why: string): never => {
+    throw new CleanRoomError("NOT_A_MEMBER", `"peer" expected a member of the active collaboration you accepted, got ${why}`, {
+      field: "peer",
+    });
+  };
+  if (!a) return refuse("no active collaboration");
+  const hash = collaborationHash(a.definition as CollaborationDef);
+  const mine = a.definition.members.find((m) => m.name === room.member);
+  const accepted =
+    hash === a.hash &&
+    mine?.publicKey === room.publicKey &&
+    verifyStatement(
+      { statement: "accept", room: room.roomId, collaboration: hash, member: room.member },
+      mine.publicKey,
+      a.acceptances[room.member] ?? "",
+    );
+  if (!accepted) return refuse("a definition this member did not sign");
+  const theirs = a.definition.members.find((m) => m.name === peer);
+  if (!theirs) return refuse(`a name that is not one ("${peer}")`);
+  return {
+    prove: (transcript) => room.signStatement({ statement: "psi", room: room.roomId, member: room.member, peer, transcript }),
+    verify: (transcript, proof) =>
+      verifyStatement({ statement: "psi", room: room.roomId, member: peer, peer: room.member, transcript }, theirs.publicKey, proof),
+  };
 }
