@@ -39,6 +39,16 @@ beforeAll(() => {
     outfile: script,
     packages: "external",
     logLevel: "silent",
+    // the library is CommonJS: its lazy require() (arquero, DuckDB) and __dirname need the CJS names in an ES module
+    banner: {
+      js: [
+        'import { createRequire as __crlRequire } from "node:module";',
+        'import { fileURLToPath as __crlPath } from "node:url";',
+        "const require = __crlRequire(import.meta.url);",
+        "const __filename = __crlPath(import.meta.url);",
+        'const __dirname = __filename.slice(0, __filename.lastIndexOf("/"));',
+      ].join("\n"),
+    },
   });
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "crl-faults-"));
 });

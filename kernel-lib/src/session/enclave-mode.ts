@@ -38,7 +38,7 @@ import type { QueryExecutor } from "./road.js";
 import { DataOwner } from "./data-owner.js";
 import { EnclaveOperator } from "./enclave-operator.js";
 import type { EnclaveAttestation, EnclaveAttestOptions, EnclaveQueryExtra, EnclaveUploadReceipt, OwnerDecision } from "./enclave-types.js";
-import type { StepReport } from "../steps.js";
+import { tick, type StepReport } from "../steps.js";
 
 /** The phases of an attestation, as a progress bar shows them. */
 export const LAUNCH_PHASE = "launch and measure";
@@ -171,7 +171,17 @@ export class EnclaveMode {
       pin === "ownImage"
         ? measureImage(enclaveRoomImage(room.engine.name, approved, { ...catalogRules, [k]: own }, code)).imageSha384
         : enclave.measurement.imageSha384;
-    report?.({ phase: LAUNCH_PHASE, done: 1, total: 1 });
+    // Report, then let the event loop run (a progress bar's update leaves the kernel; other code may
+    // run: the operator's records are written only after the last step). A throwing report is ignored.
+    const step = async (r: StepReport): Promise<void> => {
+      try {
+        report?.(r);
+      } catch {
+        // a failing report (display gone, a throwing callback) never fails the attestation
+      }
+      await tick();
+    };
+    await step({ phase: LAUNCH_PHASE, done: 1, total: 1 });
     const ciphertexts: [string, Parameters<typeof op.ciphertexts.set>[1]][] = [];
     const documents: typeof op.documents = [];
     const sealedKeys: typeof op.sealedKeys = [];
@@ -195,7 +205,7 @@ export class EnclaveMode {
     const title = (d: string) => `Enclave attestation — ${d}`;
     try {
       for (const [i, k] of keys.entries()) {
-        report?.({ phase: KEY_RELEASE_PHASE, done: i, total: keys.length });
+        await step({ phase: KEY_RELEASE_PHASE, done: i, total: keys.length });
         const owner = cat.get(k)!.owner;
         const side = this.#owners.get(owner);
         if (!side?.holds(k)) {
@@ -262,7 +272,7 @@ export class EnclaveMode {
       auditDecisions();
       throw e;
     }
-    report?.({ phase: KEY_RELEASE_PHASE, done: keys.length, total: keys.length });
+    await step({ phase: KEY_RELEASE_PHASE, done: keys.length, total: keys.length });
     // no await from here on: the operator's records and the current enclave change together
     for (const [k, enc] of ciphertexts) op.ciphertexts.set(k, enc);
     op.documents.push(...documents);
