@@ -16,6 +16,10 @@
  * Options: --params '{"startDay":0,"endDay":27}' (default), --output-to advertiser|retailer,
  * --channel on|off (default on; off only to let a test scan the protocol's own bytes),
  * --seed S (reproducible, teaching mode; default secure randomness), --timeout-ms MS.
+ * Required: --ledger none. This standalone script keeps NO privacy ledger, approval registry or
+ * audit log: every run releases again, and PJC's sums are exact. It is a protocol demonstration; in
+ * a room the secret-shared lift runs down the one query road and is charged (session/mpc-mode.ts).
+ * Its peers are anonymous SecureChannels (no member keys): run it only between your own processes.
  * stdout: one JSON object per line: {"event":"listening","port":N}, {"event":"connected","peer":…},
  * {"event":"done",…} or {"event":"error","code":…,"field":…,"message":…}. The result file is written
  * atomically and only on success. Exit status: 0 done, 2 refused (typed error), 1 anything else.
@@ -71,6 +75,8 @@ async function main() {
   if (!["advertiser", "retailer", "dealer", "pjc-ids", "pjc-values"].includes(role))
     refuse("--role", "advertiser | retailer | dealer | pjc-ids | pjc-values");
   if (!a.out) refuse("--out", "a result file");
+  // nothing is charged here: the caller must say it knows (a room charges through session/mpc-mode.ts)
+  if (a.ledger !== "none") refuse("--ledger", '"none" (this standalone script charges no privacy budget and keeps no audit)');
   if (a.host !== undefined && a.host !== "127.0.0.1")
     throw new CleanRoomError("ACCESS_DENIED", `"--host" expected 127.0.0.1 (this project never sends traffic to another host)`, {
       field: "--host",
@@ -140,7 +146,7 @@ async function main() {
   const tmp = `${a.out}.tmp-${process.pid}`;
   fs.writeFileSync(tmp, JSON.stringify({ ...result, ...rngStamp(rng) }));
   fs.renameSync(tmp, a.out);
-  emit({ event: "done", out: a.out });
+  emit({ event: "done", out: a.out, ledger: "none: not charged, not audited" });
 }
 
 main().then(

@@ -3,7 +3,7 @@
  * dealer) over the socket transport on 127.0.0.1. Needs the build (kernel-lib/dist). Every child
  * is killed by pid after the test, also on failure.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
@@ -42,7 +42,7 @@ const retFile = write(
 const tplFile = write("template.json", exactTemplate());
 
 function party(args: string[]) {
-  const proc = spawn(process.execPath, [SCRIPT, ...args, "--seed", "mpc-proc", "--timeout-ms", "60000"], {
+  const proc = spawn(process.execPath, [SCRIPT, ...args, "--seed", "mpc-proc", "--timeout-ms", "60000", "--ledger", "none"], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   children.push(proc);
@@ -172,6 +172,22 @@ describe("secret-shared lift between three processes over sockets", { timeout: 1
     }
     expect(words).toBeGreaterThan(6 * fix.adv.length);
     expect(small).toBe(0);
+  });
+
+  it("the standalone script keeps no ledger, so it refuses to run unless told so (--ledger none), before listening", () => {
+    const out = path.join(dir, "unmetered.json");
+    const r = spawnSync(process.execPath, [SCRIPT, "--role", "dealer", "--listen", "0", "--out", out], {
+      encoding: "utf8",
+      timeout: 60_000,
+    });
+    expect(r.status).toBe(2);
+    const events = r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(events.some((e) => e["event"] === "listening")).toBe(false);
+    expect(events.at(-1)).toMatchObject({ event: "error", code: "INPUT_INVALID", field: "--ledger" });
+    expect(fs.existsSync(out)).toBe(false);
   });
 
   it("a retailer with a different matched set: every process refuses with a typed error and writes no result", async () => {
