@@ -53,6 +53,18 @@ function self(m: MemberSpec, party: unknown, field: string): string {
   return m.name;
 }
 
+/** Every proposed template's approval status with the members' stored signatures. */
+function approvalViews(ctx: OpContext) {
+  const { lab, membership } = ctx;
+  const room = internals(lab).room;
+  const hashes = (
+    lab.db.prepare("SELECT template_hash FROM cleanroom_templates WHERE room_id = ? ORDER BY template_hash").all(lab.roomId) as {
+      template_hash: string;
+    }[]
+  ).map((x) => x.template_hash);
+  return hashes.map((h) => ({ ...room.templates.status(h), signatures: membership.approvalSignatures(h) }));
+}
+
 export async function runOp(ctx: OpContext, op: Op, m: MemberSpec, body: Record<string, unknown>): Promise<unknown> {
   const { lab, membership } = ctx;
   const room = internals(lab).room;
@@ -189,15 +201,20 @@ export async function runOp(ctx: OpContext, op: Op, m: MemberSpec, body: Record<
       const limit = typeof input.limit === "number" ? input.limit : undefined;
       return lab.audit(limit ? { limit } : {});
     }
-    case "approvals": {
-      const hashes = (
-        lab.db.prepare("SELECT template_hash FROM cleanroom_templates WHERE room_id = ? ORDER BY template_hash").all(lab.roomId) as {
-          template_hash: string;
-        }[]
-      ).map((x) => x.template_hash);
+    case "approvals":
+      return { collaboration: membership.view(), templates: approvalViews(ctx) };
+    case "roomStatus": {
+      // read-only; allowed while the collaboration is pending (the panel shows who has not accepted yet)
+      const collaboration = membership.view();
       return {
-        collaboration: membership.view(),
-        templates: hashes.map((h) => ({ ...room.templates.status(h), signatures: membership.approvalSignatures(h) })),
+        room: lab.roomId,
+        protocol: ROOM_PROTOCOL,
+        publicKey: ctx.publicKey,
+        fingerprint: ctx.fingerprint,
+        member: m.name,
+        collaboration,
+        templates: approvalViews(ctx),
+        budget: collaboration.active ? lab.budget({}) : null,
       };
     }
   }

@@ -90,6 +90,8 @@ export const OPS = {
   budget: z.strictObject({ input: z.record(z.string(), z.unknown()) }),
   audit: z.strictObject({ input: z.record(z.string(), z.unknown()) }),
   approvals: z.strictObject({}),
+  /** Read-only: everything the Room panel shows (collaboration, approvals with signatures, the budget once active). */
+  roomStatus: z.strictObject({}),
 } as const;
 export type Op = keyof typeof OPS;
 export const OP_NAMES = Object.keys(OPS) as Op[];

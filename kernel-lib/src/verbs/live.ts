@@ -24,6 +24,9 @@ import { namedDatasetBudgets, roomTemplateNames } from "./ledger.js";
 import type { RemoteRoom } from "../server/client.js";
 import type { BudgetReport } from "../dp/planner.js";
 import type { RngStamp } from "../rng.js";
+import { ROOM_PANEL_MIME, ROOM_PANEL_PREFIX, roomPanelText, type RoomPanelPayload } from "../display/room-panel.js";
+import { roomPanelPayload, type RoomStatus } from "../server/panel.js";
+import { isCleanRoomError } from "../errors.js";
 
 const LIVE = Symbol.for("cleanroom-lab.live-budgets");
 /** The display id prefix of live budget updates. */
@@ -34,6 +37,8 @@ interface LiveRegistry {
   /** Joined rooms with the last budget their server reported (refreshed after each change). */
   rooms?: Set<WeakRef<RemoteRoom>>;
   snapshots(): { displayId: string; bundle: MimeBundle }[];
+  /** Read every joined room's server (`roomStatus`) for the Room panel and the live budget; the launcher awaits it (bounded) after each execution. */
+  refresh?(timeoutMs?: number): Promise<void>;
 }
 
 /**
@@ -79,7 +84,14 @@ function registry(): LiveRegistry {
         const room = ref.deref();
         const report = room && !room.closed ? remoteBudgets.get(room) : undefined;
         if (!room || room.closed) r.rooms!.delete(ref);
-        if (!room || !report) continue;
+        if (!room || room.closed) continue;
+        const panel = roomPanels.get(room);
+        if (panel)
+          out.push({
+            displayId: `${ROOM_PANEL_PREFIX}${room.roomId}@${room.member}`,
+            bundle: { [ROOM_PANEL_MIME]: panel, "text/plain": roomPanelText(panel) } as unknown as MimeBundle,
+          });
+        if (!report) continue;
         try {
           const p = budgetPayloadFromLedger(report, {
             title: `Privacy budget — ${room.roomId} (server, as ${room.member})`,
@@ -92,6 +104,13 @@ function registry(): LiveRegistry {
         }
       }
       return out;
+    },
+    async refresh(timeoutMs = 3000) {
+      const rooms = [...(r.rooms ?? [])].map((x) => x.deref()).filter((x): x is RemoteRoom => !!x && !x.closed);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<void>((res) => (timer = setTimeout(res, timeoutMs)));
+      await Promise.race([Promise.all(rooms.map((x) => refreshRoomPanel(x))), late]);
+      clearTimeout(timer);
     },
   };
   Object.defineProperty(g, LIVE, { value: r, configurable: true, enumerable: false });
@@ -125,6 +144,28 @@ export function registerLiveRoom(room: RemoteRoom): RemoteRoom {
   (r.rooms ??= new Set()).add(new WeakRef(room));
   room.onChange(() => void refreshLiveRoom(room));
   return room;
+}
+
+const roomPanels = new WeakMap<RemoteRoom, RoomPanelPayload>();
+
+/**
+ * Read the room's server for the Room panel (signed, read-only `roomStatus`), verify its
+ * signatures here and keep the payload; the budget it carries is the live budget too. A failed
+ * read keeps the previous panel, marked stale with the error's `CODE: message`.
+ */
+export async function refreshRoomPanel(room: RemoteRoom): Promise<RoomPanelPayload | null> {
+  try {
+    const status = await room.request<RoomStatus>("roomStatus");
+    const panel = roomPanelPayload(room, status);
+    roomPanels.set(room, panel);
+    if (status.budget) remoteBudgets.set(room, status.budget);
+    return panel;
+  } catch (e) {
+    const prev = roomPanels.get(room);
+    const note = isCleanRoomError(e) ? `${e.code}: ${e.message}` : "the server did not answer";
+    if (prev) roomPanels.set(room, { ...prev, stale: note.slice(0, 500) });
+    return prev ?? null;
+  }
 }
 
 /** A budget the member asked for itself is the freshest view (verbs/ledger.ts). */
