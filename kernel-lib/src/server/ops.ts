@@ -65,6 +65,16 @@ function approvalViews(ctx: OpContext) {
   return hashes.map((h) => ({ ...room.templates.status(h), signatures: membership.approvalSignatures(h) }));
 }
 
+/** `sha256:<fingerprint>` → `owner/name` (identical uploads share a budget: "a/x = b/y"). */
+function datasetNames(ctx: OpContext): Record<string, string> {
+  const names: Record<string, string> = {};
+  for (const d of internals(ctx.lab).room.catalogNames()) {
+    const k = `sha256:${d.fingerprint}`;
+    names[k] = names[k] ? `${names[k]} = ${d.owner}/${d.name}` : `${d.owner}/${d.name}`;
+  }
+  return names;
+}
+
 export async function runOp(ctx: OpContext, op: Op, m: MemberSpec, body: Record<string, unknown>): Promise<unknown> {
   const { lab, membership } = ctx;
   const room = internals(lab).room;
@@ -215,6 +225,8 @@ export async function runOp(ctx: OpContext, op: Op, m: MemberSpec, body: Record<
         collaboration,
         templates: approvalViews(ctx),
         budget: collaboration.active ? lab.budget({}) : null,
+        // the ledger keys dataset budgets by content fingerprint: names (schema) so the panel shows owner/name
+        datasetNames: collaboration.active ? datasetNames(ctx) : {},
       };
     }
   }

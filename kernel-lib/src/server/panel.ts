@@ -35,6 +35,8 @@ export interface RoomStatus {
     signatures: { member: string; signature: string }[];
   }[];
   budget: (BudgetReport & RngStamp) | null;
+  /** `sha256:<fingerprint>` → `owner/name` for dataset budgets (absent from older servers). */
+  datasetNames?: Record<string, string>;
 }
 
 type Def = { hash: string; definition: CollaborationDef; acceptances: Record<string, string> };
@@ -128,7 +130,8 @@ export function roomPanelPayload(
       approved: t.approved && forged.length === 0 && waiting.length === 0,
     };
   });
-  const budget = s.budget
+  const named = s.datasetNames ?? {};
+  const ledgerView = s.budget
     ? budgetPayloadFromLedger(s.budget, {
         title: `Privacy budget — ${room.roomId} (server)`,
         rngMode: s.budget.rngMode,
@@ -136,6 +139,10 @@ export function roomPanelPayload(
         templateNames: Object.fromEntries(s.templates.map((t) => [t.templateHash, t.name])),
       })
     : null;
+  const budget = ledgerView && {
+    ...ledgerView,
+    budgets: ledgerView.budgets.map((b) => (b.scope === "dataset" && named[b.subject] ? { ...b, subject: named[b.subject]! } : b)),
+  };
   const stamp = s.budget?.rngMode === "seeded" ? { rngMode: "seeded" as const, label: s.budget.label ?? TEACHING_LABEL } : {};
   return RoomPanelPayload.parse({
     kind: "room-panel",
