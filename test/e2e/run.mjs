@@ -1066,8 +1066,10 @@ async function roomPanelChecks(page, root) {
     [
       "await acceptCollaboration(ret);",
       "const rs = liftSchemas();",
-      'await upload(adv, { party: "advertiser", name: "exposures", rows: liveMatch.joinedA!, schema: rs.exposures, purposes: ["measurement"], rule: liftRules(5).exposures });',
-      'await upload(ret, { party: "retailer", name: "purchases", rows: liveMatch.joinedB!, schema: rs.purchases, purposes: ["measurement"], rule: liftRules(5).purchases });',
+      'await upload(adv, { party: "advertiser", name: "exposures", rows: liveMatch.joinedA!, schema: rs.exposures,',
+      '  purposes: ["measurement"], rule: liftRules(5).exposures });',
+      'await upload(ret, { party: "retailer", name: "purchases", rows: liveMatch.joinedB!, schema: rs.purchases,',
+      '  purposes: ["measurement"], rule: liftRules(5).purchases });',
       'const rt = liftTemplate({ advertiser: "advertiser", retailer: "retailer", epsilonPerAggregate: "0.25", threshold: 5 });',
       'await approveTemplate(adv, { party: "advertiser", template: rt }); await approveTemplate(ret, { party: "retailer", template: rt });',
       'await declarePurpose(adv, { party: "advertiser", analyst: "bo", purpose: "measurement", justification: "e2e room panel" });',
@@ -1111,7 +1113,8 @@ async function roomPanelChecks(page, root) {
           .filter((g) => g.getAttribute("data-scope") !== "dataset")
           .map(
             (g) =>
-              `${g.getAttribute("data-scope")}:${g.getAttribute("data-subject")}=${+Number(g.querySelector('[role="meter"]')?.getAttribute("aria-valuenow")).toFixed(6)}`,
+              `${g.getAttribute("data-scope")}:${g.getAttribute("data-subject")}=` +
+              `${+Number(g.querySelector('[role="meter"]')?.getAttribute("aria-valuenow")).toFixed(6)}`,
           ),
       )
   )

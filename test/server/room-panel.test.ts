@@ -61,7 +61,7 @@ describe("Room panel data from the server (roomStatus)", () => {
     server.proc.kill("SIGKILL");
   });
 
-  it("an active room: members with abilities and verified acceptances, approvals verified, budget equal to the ledger; a change request and a forged approval show", async () => {
+  it("an active room: members, abilities, verified acceptances and approvals, budget = ledger; a change request and a forged approval show", async () => {
     const store = path.join(dir, "active.db");
     const server = await startServer(store, ["--room", "lab", "--epsilon", "3", "--seed", "panel"]);
     const { rooms, ids, template } = await studyRoom(server.url, dir, { queriers: ["analyst"], rows: 600, seed: "panel" });

@@ -16,7 +16,7 @@ import { budgetPayloadFromLedger } from "../display/from-ledger.js";
 import type { PayloadOf } from "../display/schema.js";
 import { parseAtDoor, requireRoom } from "./door.js";
 import { RemoteRoom } from "../server/client.js";
-import { noteRemoteBudget } from "./live.js";
+import { noteRemoteBudget } from "./remote-budgets.js";
 import { internals } from "../session/lab.js";
 
 const BudgetInput = z.strictObject({

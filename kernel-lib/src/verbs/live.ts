@@ -27,6 +27,7 @@ import type { RngStamp } from "../rng.js";
 import { ROOM_PANEL_MIME, ROOM_PANEL_PREFIX, roomPanelText, type RoomPanelPayload } from "../display/room-panel.js";
 import { roomPanelPayload, type RoomStatus } from "../server/panel.js";
 import { isCleanRoomError } from "../errors.js";
+import { remoteBudgets } from "./remote-budgets.js";
 
 const LIVE = Symbol.for("cleanroom-lab.live-budgets");
 /** The display id prefix of live budget updates. */
@@ -123,7 +124,6 @@ export function registerLiveLab(lab: Lab): Lab {
   return lab;
 }
 
-const remoteBudgets = new WeakMap<RemoteRoom, BudgetReport & RngStamp>();
 const refreshing = new WeakMap<RemoteRoom, Promise<void>>();
 
 /** Ask the room's server for its budget now (the live view shows it after the next cell). */
@@ -168,10 +168,7 @@ export async function refreshRoomPanel(room: RemoteRoom): Promise<RoomPanelPaylo
   }
 }
 
-/** A budget the member asked for itself is the freshest view (verbs/ledger.ts). */
-export function noteRemoteBudget(room: RemoteRoom, report: BudgetReport & RngStamp): void {
-  remoteBudgets.set(room, report);
-}
+export { noteRemoteBudget } from "./remote-budgets.js";
 
 /**
  * The live budget of every open lab, as the launcher publishes it.
