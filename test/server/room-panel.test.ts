@@ -151,7 +151,21 @@ describe("Room panel data from the server (roomStatus)", () => {
       rng: { seed: "live-c" },
     });
     // a key that is not the retailer's: refused at the gate, the panel has nothing to show
+    const refusals = () => {
+      const db = new Database(store, { readonly: true });
+      try {
+        return (db.prepare("SELECT count(*) AS n FROM purpose_audit_log").get() as { n: number }).n;
+      } finally {
+        db.close();
+      }
+    };
+    const n0 = refusals();
     expect(await refreshRoomPanel(mine)).toBeNull();
+    const n1 = refusals();
+    expect(n1).toBe(n0 + 1); // positive control: the refusal was audited
+    // every refusal is audited: the live view does not ask again after every cell
+    expect(await refreshRoomPanel(mine)).toBeNull();
+    expect(refusals()).toBe(n1);
     mine.close();
     rooms.retailer!.close();
     const ret = await joinLive(server.url, {

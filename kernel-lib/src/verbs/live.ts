@@ -147,6 +147,7 @@ export function registerLiveRoom(room: RemoteRoom): RemoteRoom {
 }
 
 const roomPanels = new WeakMap<RemoteRoom, RoomPanelPayload>();
+const refusedAt = new WeakMap<RemoteRoom, number>();
 
 /**
  * Read the room's server for the Room panel (signed, read-only `roomStatus`), verify its
@@ -154,6 +155,9 @@ const roomPanels = new WeakMap<RemoteRoom, RoomPanelPayload>();
  * read keeps the previous panel, marked stale with the error's `CODE: message`.
  */
 export async function refreshRoomPanel(room: RemoteRoom): Promise<RoomPanelPayload | null> {
+  // refused by the server (not yet a member, a key that is not the member's): every refusal is
+  // audited, so do not ask again after every cell — only once this member's requests succeed again
+  if (refusedAt.get(room) === room.answered) return roomPanels.get(room) ?? null;
   try {
     const status = await room.request<RoomStatus>("roomStatus");
     const panel = roomPanelPayload(room, status);
@@ -163,6 +167,7 @@ export async function refreshRoomPanel(room: RemoteRoom): Promise<RoomPanelPaylo
   } catch (e) {
     const prev = roomPanels.get(room);
     const note = isCleanRoomError(e) ? `${e.code}: ${e.message}` : "the server did not answer";
+    if (isCleanRoomError(e) && (e.details as { remote?: boolean } | undefined)?.remote === true) refusedAt.set(room, room.answered);
     if (prev) roomPanels.set(room, { ...prev, stale: note.slice(0, 500) });
     return prev ?? null;
   }
