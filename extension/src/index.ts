@@ -4,7 +4,9 @@
  * every execution as an iopub `update_display_data` (display id `cleanroom-budget:<room>`),
  * which the sidebar only listens to: it never executes code in the user's kernel. Until a
  * live update arrives it shows the latest budget output (re-computed whenever the notebook's
- * content changes). The MIME renderer lives in ./mime.ts (the package's `jupyterlab.mimeExtension`).
+ * content changes). Beside it, the "Room" panel shows every room the kernel joined (members,
+ * pending approvals and change requests, the server's budget), published the same way
+ * (display id `cleanroom-room:<room>@<member>`). The MIME renderer lives in ./mime.ts (the package's `jupyterlab.mimeExtension`).
  */
 import type { JupyterFrontEnd, JupyterFrontEndPlugin } from "@jupyterlab/application";
 import { INotebookTracker, type NotebookPanel } from "@jupyterlab/notebook";
@@ -14,6 +16,8 @@ import { Widget } from "@lumino/widgets";
 import { latestBudget, type CellOutputs } from "./views/latest.js";
 import { liveBudgetFrom, sidebarView } from "./views/sidebar.js";
 import type { PayloadOf } from "@cleanroom-lab/kernel/dist/display/schema.js";
+import type { RoomPanelPayload } from "@cleanroom-lab/kernel/dist/display/room-panel.js";
+import { roomPanelFrom, roomPanelView } from "./views/room.js";
 
 export { latestBudget } from "./views/latest.js";
 export { renderPayload, invalidPayloadView } from "./views/payload.js";
@@ -23,6 +27,13 @@ const budgetIcon = new LabIcon({
   svgstr:
     '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><g class="jp-icon3" fill="#616161">' +
     '<path d="M12 3a9 9 0 1 0 9 9h-2a7 7 0 1 1-7-7z"/><path d="M13 3.06V11h7.94A9 9 0 0 0 13 3.06z"/></g></svg>',
+});
+
+const roomIcon = new LabIcon({
+  name: "cleanroom-lab:room",
+  svgstr:
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><g class="jp-icon3" fill="#616161">' +
+    '<path d="M12 3 3 8v13h7v-6h4v6h7V8z"/></g></svg>',
 });
 
 /** Snapshot a notebook's code cells for {@link latestBudget}. */
@@ -117,9 +128,74 @@ export class BudgetSidebar extends Widget {
   }
 }
 
+/**
+ * The Room panel: every room the active notebook's kernel joined (joinRoom), as the kernel
+ * publishes it after each execution (display id `cleanroom-room:<room>@<member>`). It only
+ * listens on iopub; it never executes code in the user's kernel.
+ */
+export class RoomPanel extends Widget {
+  private panel: NotebookPanel | null = null;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private readonly live = new WeakMap<NotebookPanel, Map<string, RoomPanelPayload>>();
+
+  constructor() {
+    super();
+    this.id = "cleanroom-lab-room";
+    this.addClass("crl-sidebar");
+    this.title.icon = roomIcon;
+    this.title.caption = "Room";
+    this.render();
+  }
+
+  watch(panel: NotebookPanel): void {
+    const rooms = new Map<string, RoomPanelPayload>();
+    this.live.set(panel, rooms);
+    const changed = () => {
+      if (this.panel === panel) this.schedule();
+    };
+    panel.sessionContext.iopubMessage.connect((_, msg) => {
+      const r = roomPanelFrom(msg);
+      if (!r) return;
+      rooms.set(r.displayId, r.payload);
+      changed();
+    }, this);
+    const clear = () => {
+      rooms.clear();
+      changed();
+    };
+    panel.sessionContext.kernelChanged.connect(clear, this);
+    panel.sessionContext.statusChanged.connect((_, s) => {
+      if (s === "restarting" || s === "dead") clear();
+    }, this);
+  }
+
+  follow(panel: NotebookPanel | null): void {
+    this.panel = panel;
+    this.schedule();
+  }
+
+  private schedule(): void {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.render(), 120);
+  }
+
+  private render(): void {
+    const p = this.panel;
+    const open = p && !p.isDisposed;
+    const rooms = open ? [...(this.live.get(p)?.values() ?? [])] : [];
+    this.node.replaceChildren(roomPanelView(p ? p.context.path : null, rooms));
+  }
+
+  override dispose(): void {
+    clearTimeout(this.timer);
+    super.dispose();
+  }
+}
+
 const sidebarPlugin: JupyterFrontEndPlugin<void> = {
   id: "@cleanroom-lab/jupyterlab:budget-sidebar",
-  description: "A Privacy budget sidebar showing the active notebook's live ledger (or its latest budget output).",
+  description:
+    "A Privacy budget sidebar showing the active notebook's live ledger (or its latest budget output), and a Room panel for joined rooms.",
   autoStart: true,
   requires: [INotebookTracker],
   activate: (app: JupyterFrontEnd, tracker: INotebookTracker) => {
@@ -129,6 +205,13 @@ const sidebarPlugin: JupyterFrontEndPlugin<void> = {
     tracker.widgetAdded.connect((_, panel) => sidebar.watch(panel));
     sidebar.follow(tracker.currentWidget);
     tracker.currentChanged.connect((_, panel) => sidebar.follow(panel));
+    // the Room panel, beside the Privacy budget sidebar
+    const roomPanel = new RoomPanel();
+    app.shell.add(roomPanel, "right", { rank: 901 });
+    tracker.forEach((panel) => roomPanel.watch(panel));
+    tracker.widgetAdded.connect((_, panel) => roomPanel.watch(panel));
+    roomPanel.follow(tracker.currentWidget);
+    tracker.currentChanged.connect((_, panel) => roomPanel.follow(panel));
   },
 };
 

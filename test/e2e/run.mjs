@@ -6,7 +6,8 @@
 // (playwright-core + /usr/bin/chromium), runs every cell with the real cleanroom-ts kernel,
 // asserts on the rendered DOM (budget gauge numbers, suppressed-row markers, the lift chart's
 // SVG, the refusal trace, the invalid-payload box, the Privacy budget sidebar before/after a
-// budget-spending cell runs twice), saves one screenshot per view (to .scratch/test/screenshots/, or docs/screenshots/ with
+// budget-spending cell runs twice, the Room panel against a room server process the test starts),
+// saves one screenshot per view (to .scratch/test/screenshots/, or docs/screenshots/ with
 // --update-docs) and
 // prints `N passed, N failed` last. Every wait is bounded; the server, kernel and browser are
 // always stopped.
@@ -15,6 +16,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, existsSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -518,6 +520,7 @@ async function main() {
 
   await newNotebookChecks(page, root);
   await liveLoopChecks(page);
+  await roomPanelChecks(page, root);
 
   check(
     "no browser console errors during the whole run",
@@ -950,6 +953,207 @@ async function liveLoopChecks(page) {
   const overflow = await sidebar.evaluate((el) => el.scrollWidth - el.clientWidth).catch(() => -1);
   check("sidebar text wraps (no horizontal overflow)", overflow === 0, `overflow ${overflow}px`);
   await shot(sidebar, "sidebar-live");
+}
+
+/** Start scripts/room-server.mjs (a child process, killed by pid at cleanup); resolves with its room URL. */
+function startRoomServer(store) {
+  const proc = spawn(
+    process.execPath,
+    [join(REPO, "scripts/room-server.mjs"), "--store", store, "--port", "0", "--room", "e2e-room", "--epsilon", "3"],
+    {
+      cwd: REPO,
+      stdio: ["ignore", "pipe", "pipe"],
+    },
+  );
+  cleanups.push(() => {
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL");
+  });
+  let err = "";
+  proc.stderr.on("data", (d) => (err += d));
+  return new Promise((res, rej) => {
+    let buf = "";
+    const timer = setTimeout(() => rej(new Error(`room server did not listen within 30 s: ${err}`)), 30_000);
+    proc.stdout.on("data", (d) => {
+      buf += d;
+      for (let i = buf.indexOf("\n"); i >= 0; i = buf.indexOf("\n")) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        try {
+          const e = JSON.parse(line);
+          if (e.event === "listening") {
+            clearTimeout(timer);
+            res({ proc, url: e.url });
+          }
+        } catch {
+          /* not a JSON line */
+        }
+      }
+    });
+    proc.once("exit", (c) => rej(new Error(`room server exited (${c}) before listening: ${err}`)));
+  });
+}
+
+/** Spent per non-dataset budget, straight from the room server's SQLite ledger (what the operator's file says). */
+function serverLedger(store) {
+  const Database = createRequire(join(REPO, "kernel-lib/package.json"))("better-sqlite3");
+  const db = new Database(store, { readonly: true, fileMustExist: true });
+  try {
+    const rows = db.prepare("SELECT scope, subject, spent_json FROM dp_budgets WHERE scope != 'dataset' ORDER BY scope, subject").all();
+    return rows
+      .map((r) => {
+        const e = JSON.parse(r.spent_json).epsilon;
+        return `${r.scope}:${r.subject}=${e ? +(Number(e.num) / Number(e.den)).toFixed(6) : "?"}`;
+      })
+      .sort()
+      .join(" ");
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * The Room panel: the test starts a room server process; the notebook's kernel joins it as the
+ * advertiser and the retailer (each with its own key file). Before the retailer accepts, the
+ * panel shows the pending collaboration waiting for it; after a query, it shows the members with
+ * their abilities and the budget equal to the server's ledger file — refreshed by the kernel
+ * after the cell, with no code run by the panel.
+ */
+async function roomPanelChecks(page, root) {
+  const panel = page.locator("#jp-main-dock-panel .jp-NotebookPanel:visible").last();
+  const cells = panel.locator(".jp-Cell");
+  const text = async (loc) => ((await loc.textContent({ timeout: 10_000 }).catch(() => null)) ?? "").replace(/\s+/g, " ").trim();
+  async function addAndRun(code) {
+    const cell = cells.nth((await cells.count()) - 1);
+    await cell.locator(".jp-InputArea-editor").click();
+    await page.keyboard.press("Control+a");
+    await page.keyboard.press("Delete");
+    await page.keyboard.insertText(code);
+    await page.keyboard.press("Shift+Enter");
+    const ok = await page
+      .waitForFunction((el) => /\[\d+\]/.test(el.querySelector(".jp-InputPrompt")?.textContent ?? ""), await cell.elementHandle(), {
+        timeout: 120_000,
+      })
+      .then(
+        () => true,
+        () => false,
+      );
+    return { cell, ok };
+  }
+  let t = Date.now();
+  const store = join(root, "room.db");
+  const server = await startRoomServer(store);
+  check("room server process started by the test", /^cleanroom:\/\/127\.0\.0\.1:\d+\/e2e-room#[0-9a-f]{64}$/.test(server.url), since(t));
+
+  const tab = page.locator('.jp-SideBar li[data-id="cleanroom-lab-room"]').first();
+  check("the Room panel has a tab beside the Privacy budget sidebar", (await tab.count()) === 1);
+  await tab.click().catch(() => {});
+  const roomPanel = page.locator("#cleanroom-lab-room");
+  await roomPanel.waitFor({ state: "visible", timeout: 10_000 }).catch(() => {});
+
+  t = Date.now();
+  const join1 = await addAndRun(
+    [
+      'import { createIdentity, joinRoom, createCollaboration, acceptCollaboration } from "@cleanroom-lab/kernel";',
+      `const ROOM_URL = ${JSON.stringify(server.url)};`,
+      `const advId = createIdentity({ name: "advertiser", file: ${JSON.stringify(join(root, "advertiser.key"))} });`,
+      `const retId = createIdentity({ name: "retailer", file: ${JSON.stringify(join(root, "retailer.key"))} });`,
+      'const adv = await joinRoom(ROOM_URL, { as: "advertiser", identity: advId });',
+      'const ret = await joinRoom(ROOM_URL, { as: "retailer", identity: retId });',
+      "await createCollaboration(adv, { description: 'e2e lift study', members: [",
+      '  { name: "advertiser", publicKey: advId.publicKey, abilities: ["own", "query", "receive"] },',
+      '  { name: "retailer", publicKey: retId.publicKey, abilities: ["own"] }] });',
+      "await acceptCollaboration(adv);",
+      '"joined"',
+    ].join("\n"),
+  );
+  check("a notebook joins the room server (two members, own key files)", join1.ok, since(t));
+  const retBlock = roomPanel.locator('[data-room="e2e-room"][data-member="retailer"]');
+  await retBlock.waitFor({ state: "attached", timeout: 20_000 }).catch(() => {});
+  const missing = await text(retBlock.locator('[data-field="pending"] [data-field="missing"]'));
+  check("Room panel: the pending collaboration waits for the retailer", missing === "waiting for: retailer", missing);
+  const fp = await text(retBlock.locator('[data-field="fingerprint"]'));
+  const pinned = createRequire(join(REPO, "kernel-lib/package.json"))("./dist/server/identity.js").fingerprintOf(server.url.split("#")[1]);
+  check("Room panel: the server URL and the pinned key's fingerprint", fp === pinned, `${fp} vs ${pinned}`);
+
+  t = Date.now();
+  const spend = await addAndRun(
+    [
+      "await acceptCollaboration(ret);",
+      "const rs = liftSchemas();",
+      'await upload(adv, { party: "advertiser", name: "exposures", rows: liveMatch.joinedA!, schema: rs.exposures,',
+      '  purposes: ["measurement"], rule: liftRules(5).exposures });',
+      'await upload(ret, { party: "retailer", name: "purchases", rows: liveMatch.joinedB!, schema: rs.purchases,',
+      '  purposes: ["measurement"], rule: liftRules(5).purchases });',
+      'const rt = liftTemplate({ advertiser: "advertiser", retailer: "retailer", epsilonPerAggregate: "0.25", threshold: 5 });',
+      'await approveTemplate(adv, { party: "advertiser", template: rt }); await approveTemplate(ret, { party: "retailer", template: rt });',
+      'await declarePurpose(adv, { party: "advertiser", analyst: "bo", purpose: "measurement", justification: "e2e room panel" });',
+      'await cleanRoomQuery(adv, { template: rt, params: { startDay: 0, endDay: 27 }, party: "advertiser", analyst: "bo", purpose: "measurement" });',
+      '"queried"',
+    ].join("\n"),
+  );
+  check("the members accept, upload, approve and query through the server", spend.ok, since(t));
+  // the panel refreshes after the cell: wait for the budget gauges
+  await page
+    .waitForFunction(
+      () =>
+        document.querySelectorAll('#cleanroom-lab-room [data-room="e2e-room"][data-member="retailer"] [data-field="budget"] .crl-gauge')
+          .length > 0,
+      null,
+      { timeout: 20_000 },
+    )
+    .catch(() => {});
+  const members = await retBlock
+    .locator('[data-field="members"] li')
+    .evaluateAll((els) => els.map((e) => `${e.getAttribute("data-member")}:${e.getAttribute("data-accepted")}`));
+  check("Room panel shows the members, each accepted (verified)", members.join(",") === "advertiser:true,retailer:true", members.join(","));
+  const abilities = await text(retBlock.locator('[data-field="members"] [data-member="advertiser"]'));
+  check("Room panel names abilities", abilities.includes("data owner, can query, receives results"), abilities);
+  const approval = await retBlock
+    .locator(".crl-room-approval")
+    .first()
+    .getAttribute("data-approved")
+    .catch(() => null);
+  const signed = await text(retBlock.locator('.crl-room-approval [data-field="verified"]').first());
+  check(
+    "Room panel: the template approved, both signatures verified",
+    approval === "true" && signed === "signed (verified): advertiser, retailer",
+    `${approval} ${signed}`,
+  );
+  const shown = (
+    await retBlock
+      .locator('[data-field="budget"] .crl-gauge')
+      .evaluateAll((els) =>
+        els
+          .filter((g) => g.getAttribute("data-scope") !== "dataset")
+          .map(
+            (g) =>
+              `${g.getAttribute("data-scope")}:${g.getAttribute("data-subject")}=` +
+              `${+Number(g.querySelector('[role="meter"]')?.getAttribute("aria-valuenow")).toFixed(6)}`,
+          ),
+      )
+  )
+    .sort()
+    .join(" ");
+  const ledger = serverLedger(store);
+  check(
+    "Room panel budget equals the room server's ledger",
+    shown !== "" && shown === ledger && ledger.split(" ").some((x) => Number(x.split("=")[1]) > 0),
+    `${shown} | ledger ${ledger}`,
+  );
+  const dsNames = await retBlock
+    .locator('[data-field="budget"] .crl-gauge[data-scope="dataset"]')
+    .evaluateAll((els) => els.map((e) => e.getAttribute("data-subject")).sort());
+  check(
+    "Room panel names dataset budgets owner/name, not fingerprints",
+    dsNames.join(",") === "advertiser/exposures,retailer/purchases" && !(await text(roomPanel)).includes("sha256"),
+    dsNames.join(","),
+  );
+  const overflow = await roomPanel.evaluate((el) => el.scrollWidth - el.clientWidth).catch(() => -1);
+  check("Room panel text wraps (no horizontal overflow)", overflow === 0, `overflow ${overflow}px`);
+  await shot(roomPanel, "room-panel");
+  await page.screenshot({ path: join(SHOTS, "lab-room.png") });
+  await addAndRun("adv.close(); ret.close();\n'closed'");
+  server.proc.kill("SIGKILL");
 }
 
 main().then(

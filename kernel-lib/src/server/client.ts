@@ -68,6 +68,7 @@ export class RemoteRoom {
   #seq: number;
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
+  #answered = 0;
   readonly #onChange: (() => void)[] = [];
 
   /** @internal made by joinRoom */
@@ -132,6 +133,11 @@ export class RemoteRoom {
     this.#onChange.push(fn);
   }
 
+  /** How many requests the server answered with a result (a live view retries a refused read only after another succeeded). */
+  get answered(): number {
+    return this.#answered;
+  }
+
   get closed(): boolean {
     return this.#closed;
   }
@@ -140,7 +146,10 @@ export class RemoteRoom {
   async request<T = unknown>(op: Op, body: Record<string, unknown> = {}): Promise<T> {
     const r = await this.sendRaw(this.sign(op, body));
     if (CHANGES.has(op)) for (const fn of this.#onChange) fn();
-    if (r.ok) return r.result as T;
+    if (r.ok) {
+      this.#answered++;
+      return r.result as T;
+    }
     const prefix = `[${r.error.code}] `;
     const message = r.error.message.startsWith(prefix) ? r.error.message.slice(prefix.length) : r.error.message;
     throw new CleanRoomError(r.error.code as never, message, { ...(r.error.details ?? {}), remote: true });

@@ -53,6 +53,28 @@ function self(m: MemberSpec, party: unknown, field: string): string {
   return m.name;
 }
 
+/** Every proposed template's approval status with the members' stored signatures. */
+function approvalViews(ctx: OpContext) {
+  const { lab, membership } = ctx;
+  const room = internals(lab).room;
+  const hashes = (
+    lab.db.prepare("SELECT template_hash FROM cleanroom_templates WHERE room_id = ? ORDER BY template_hash").all(lab.roomId) as {
+      template_hash: string;
+    }[]
+  ).map((x) => x.template_hash);
+  return hashes.map((h) => ({ ...room.templates.status(h), signatures: membership.approvalSignatures(h) }));
+}
+
+/** `sha256:<fingerprint>` → `owner/name` (identical uploads share a budget: "a/x = b/y"). */
+function datasetNames(ctx: OpContext): Record<string, string> {
+  const names: Record<string, string> = {};
+  for (const d of internals(ctx.lab).room.catalogNames()) {
+    const k = `sha256:${d.fingerprint}`;
+    names[k] = names[k] ? `${names[k]} = ${d.owner}/${d.name}` : `${d.owner}/${d.name}`;
+  }
+  return names;
+}
+
 export async function runOp(ctx: OpContext, op: Op, m: MemberSpec, body: Record<string, unknown>): Promise<unknown> {
   const { lab, membership } = ctx;
   const room = internals(lab).room;
@@ -189,15 +211,22 @@ export async function runOp(ctx: OpContext, op: Op, m: MemberSpec, body: Record<
       const limit = typeof input.limit === "number" ? input.limit : undefined;
       return lab.audit(limit ? { limit } : {});
     }
-    case "approvals": {
-      const hashes = (
-        lab.db.prepare("SELECT template_hash FROM cleanroom_templates WHERE room_id = ? ORDER BY template_hash").all(lab.roomId) as {
-          template_hash: string;
-        }[]
-      ).map((x) => x.template_hash);
+    case "approvals":
+      return { collaboration: membership.view(), templates: approvalViews(ctx) };
+    case "roomStatus": {
+      // read-only; allowed while the collaboration is pending (the panel shows who has not accepted yet)
+      const collaboration = membership.view();
       return {
-        collaboration: membership.view(),
-        templates: hashes.map((h) => ({ ...room.templates.status(h), signatures: membership.approvalSignatures(h) })),
+        room: lab.roomId,
+        protocol: ROOM_PROTOCOL,
+        publicKey: ctx.publicKey,
+        fingerprint: ctx.fingerprint,
+        member: m.name,
+        collaboration,
+        templates: approvalViews(ctx),
+        budget: collaboration.active ? lab.budget({}) : null,
+        // the ledger keys dataset budgets by content fingerprint: names (schema) so the panel shows owner/name
+        datasetNames: collaboration.active ? datasetNames(ctx) : {},
       };
     }
   }

@@ -94,6 +94,8 @@ export const OPS = {
   approvals: z.strictObject({}),
   /** Redeem a class invitation code (server/invitations.ts): signed by the key it registers. */
   "invite.redeem": z.strictObject({ invitation: z.string().min(1).max(100), publicKey: hex(32) }),
+  /** Read-only: everything the Room panel shows (collaboration, approvals with signatures, the budget once active). */
+  roomStatus: z.strictObject({}),
 } as const;
 export type Op = keyof typeof OPS;
 export const OP_NAMES = Object.keys(OPS) as Op[];

@@ -325,7 +325,7 @@ export class RoomServer {
         const i = body.error.issues[0]!;
         fail("INPUT_INVALID", `body.${i.path.join(".")}`, `expected ${i.message}`);
       }
-      const collabOp = r.op.startsWith("collab.") || r.op === "room.info";
+      const collabOp = r.op.startsWith("collab.") || r.op === "room.info" || r.op === "roomStatus";
       if (!collabOp && !active)
         fail(
           "STATE_INVALID",

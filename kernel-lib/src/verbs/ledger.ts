@@ -15,7 +15,7 @@ import { auditPayloadFromReport } from "../display/from-results.js";
 import { budgetPayloadFromLedger } from "../display/from-ledger.js";
 import { parseAtDoor, requireRoom } from "./door.js";
 import { RemoteRoom } from "../server/client.js";
-import { noteRemoteBudget } from "./live.js";
+import { noteRemoteBudget } from "./remote-budgets.js";
 import { namedDatasetBudgets, roomTemplateNames } from "./names.js";
 
 const BudgetInput = z.strictObject({

@@ -24,6 +24,10 @@ import { namedDatasetBudgets, roomTemplateNames } from "./names.js";
 import type { RemoteRoom } from "../server/client.js";
 import type { BudgetReport } from "../dp/planner.js";
 import type { RngStamp } from "../rng.js";
+import { ROOM_PANEL_MIME, ROOM_PANEL_PREFIX, roomPanelText, type RoomPanelPayload } from "../display/room-panel.js";
+import { roomPanelPayload, type RoomStatus } from "../server/panel.js";
+import { isCleanRoomError } from "../errors.js";
+import { remoteBudgets } from "./remote-budgets.js";
 
 const LIVE = Symbol.for("cleanroom-lab.live-budgets");
 /** The display id prefix of live budget updates. */
@@ -34,6 +38,8 @@ interface LiveRegistry {
   /** Joined rooms with the last budget their server reported (refreshed after each change). */
   rooms?: Set<WeakRef<RemoteRoom>>;
   snapshots(): { displayId: string; bundle: MimeBundle }[];
+  /** Read every joined room's server (`roomStatus`) for the Room panel and the live budget; the launcher awaits it (bounded) after each execution. */
+  refresh?(timeoutMs?: number): Promise<void>;
 }
 
 /**
@@ -79,7 +85,14 @@ function registry(): LiveRegistry {
         const room = ref.deref();
         const report = room && !room.closed ? remoteBudgets.get(room) : undefined;
         if (!room || room.closed) r.rooms!.delete(ref);
-        if (!room || !report) continue;
+        if (!room || room.closed) continue;
+        const panel = roomPanels.get(room);
+        if (panel)
+          out.push({
+            displayId: `${ROOM_PANEL_PREFIX}${room.roomId}@${room.member}`,
+            bundle: { [ROOM_PANEL_MIME]: panel, "text/plain": roomPanelText(panel) } as unknown as MimeBundle,
+          });
+        if (!report) continue;
         try {
           const p = budgetPayloadFromLedger(report, {
             title: `Privacy budget — ${room.roomId} (server, as ${room.member})`,
@@ -93,6 +106,13 @@ function registry(): LiveRegistry {
       }
       return out;
     },
+    async refresh(timeoutMs = 3000) {
+      const rooms = [...(r.rooms ?? [])].map((x) => x.deref()).filter((x): x is RemoteRoom => !!x && !x.closed);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<void>((res) => (timer = setTimeout(res, timeoutMs)));
+      await Promise.race([Promise.all(rooms.map((x) => refreshRoomPanel(x))), late]);
+      clearTimeout(timer);
+    },
   };
   Object.defineProperty(g, LIVE, { value: r, configurable: true, enumerable: false });
   return r;
@@ -104,7 +124,6 @@ export function registerLiveLab(lab: Lab): Lab {
   return lab;
 }
 
-const remoteBudgets = new WeakMap<RemoteRoom, BudgetReport & RngStamp>();
 const refreshing = new WeakMap<RemoteRoom, Promise<void>>();
 
 /** Ask the room's server for its budget now (the live view shows it after the next cell). */
@@ -127,10 +146,34 @@ export function registerLiveRoom(room: RemoteRoom): RemoteRoom {
   return room;
 }
 
-/** A budget the member asked for itself is the freshest view (verbs/ledger.ts). */
-export function noteRemoteBudget(room: RemoteRoom, report: BudgetReport & RngStamp): void {
-  remoteBudgets.set(room, report);
+const roomPanels = new WeakMap<RemoteRoom, RoomPanelPayload>();
+const refusedAt = new WeakMap<RemoteRoom, number>();
+
+/**
+ * Read the room's server for the Room panel (signed, read-only `roomStatus`), verify its
+ * signatures here and keep the payload; the budget it carries is the live budget too. A failed
+ * read keeps the previous panel, marked stale with the error's `CODE: message`.
+ */
+export async function refreshRoomPanel(room: RemoteRoom): Promise<RoomPanelPayload | null> {
+  // refused by the server (not yet a member, a key that is not the member's): every refusal is
+  // audited, so do not ask again after every cell — only once this member's requests succeed again
+  if (refusedAt.get(room) === room.answered) return roomPanels.get(room) ?? null;
+  try {
+    const status = await room.request<RoomStatus>("roomStatus");
+    const panel = roomPanelPayload(room, status);
+    roomPanels.set(room, panel);
+    if (status.budget) remoteBudgets.set(room, status.budget);
+    return panel;
+  } catch (e) {
+    const prev = roomPanels.get(room);
+    const note = isCleanRoomError(e) ? `${e.code}: ${e.message}` : "the server did not answer";
+    if (isCleanRoomError(e) && (e.details as { remote?: boolean } | undefined)?.remote === true) refusedAt.set(room, room.answered);
+    if (prev) roomPanels.set(room, { ...prev, stale: note.slice(0, 500) });
+    return prev ?? null;
+  }
 }
+
+export { noteRemoteBudget } from "./remote-budgets.js";
 
 /**
  * The live budget of every open lab, as the launcher publishes it.

@@ -25,7 +25,8 @@
  *    bundle `attempt()` builds) and an error whose traceback is the one line `CODE: message`;
  *  - the kernel exits when its parent (the Jupyter server) is gone, as ipykernel does;
  *  - after each execution, the live budget of every open lab is published as an
- *    `update_display_data` with display id `cleanroom-budget:<room>` (the sidebar's source);
+ *    `update_display_data` with display id `cleanroom-budget:<room>` (the sidebar's source), and
+ *    each joined room's Room panel as `cleanroom-room:<room>@<member>` (the Room panel's source);
  *  - `shutdown_request` echoes `restart`; `interrupt_request` is answered;
  *  - status: an execute_request publishes `busy` when it starts (not when it is queued) and
  *    `idle` after its reply; other requests arriving during an execution are answered at once
@@ -54,6 +55,7 @@ const PARENT_POLL_MS = 1000;
 const parentPid = Number(process.env.JPY_PARENT_PID) || process.ppid;
 const KERNEL_API = Symbol.for("cleanroom-lab.kernel");
 const LIVE_BUDGETS = Symbol.for("cleanroom-lab.live-budgets"); // kernel-lib/src/verbs/live.ts
+const LIVE_REFRESH_MS = 2000; // at most this long reading joined rooms' servers after a cell, before idle
 
 const util = require("util");
 const { WireMessage, describeFailure, resultBundle, globToRegExp, refusalView } = require("./protocol.js");
@@ -256,7 +258,7 @@ class CleanroomServer extends ZmqServer {
       this.publishStatus("busy", msg);
       try {
         await run();
-        if (req.silent !== true) this.publishLiveBudgets(msg);
+        if (req.silent !== true) await this.publishLiveBudgets(msg);
       } finally {
         this.publishStatus("idle", msg);
       }
@@ -351,12 +353,20 @@ class CleanroomServer extends ZmqServer {
    * The live budget: after every (non-silent) execution, each lab the library has open
    * publishes its ledger as an `update_display_data` with display id `cleanroom-budget:<room>`
    * (kernel-lib/src/verbs/live.ts). No output displays that id, so notebooks leave their
-   * outputs alone; the Privacy budget sidebar listens for it on iopub. Nothing is published
+   * outputs alone; the Privacy budget sidebar listens for it on iopub. Each joined room's server
+   * is read first (`refresh`, bounded) and its Room panel snapshot published the same way
+   * (display id `cleanroom-room:<room>@<member>`, MIME application/vnd.cleanroom-lab.room+json). Nothing is published
    * until the library has opened a lab, and the front end never runs code for it.
    */
-  publishLiveBudgets(msg) {
+  async publishLiveBudgets(msg) {
     const live = globalThis[LIVE_BUDGETS];
     if (!live || typeof live.snapshots !== "function") return;
+    try {
+      // joined rooms: one signed read-only `roomStatus` each (bounded), for the Room panel
+      if (typeof live.refresh === "function") await live.refresh(LIVE_REFRESH_MS);
+    } catch (e) {
+      kernelLog("cannot read the joined rooms:", e);
+    }
     try {
       for (const { displayId, bundle } of live.snapshots())
         this.iopubSend(msg, "update_display_data", { data: bundle, metadata: {}, transient: { display_id: displayId } });
