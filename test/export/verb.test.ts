@@ -99,8 +99,8 @@ describe("exportDesign", () => {
     expect(codeOf(() => exportDesign(lab, { template: T, target: "aws", sql: "x" } as never))).toMatchObject({ code: "INPUT_INVALID" });
   });
 
-  it("refuses a template literal it cannot write safely in every dialect, naming the field (a parameter is the way)", () => {
-    const { lab } = room();
+  it("refuses a template literal it cannot write safely in every dialect, naming the field (a parameter is the way)", async () => {
+    const { lab } = await room();
     const quoted = {
       ...EXACT,
       filters: [...EXACT.filters!, { column: "purchases.category", op: "eq" as const, value: { literal: "kid's toys" } }],
