@@ -73,22 +73,7 @@ export function compileSql(plan: Plan, names: Record<string, string>, baseAlias 
         `AS __rn FROM ${src}) WHERE __rn <= ${plan.rowCap.cap | 0})`
       : `(SELECT * FROM ${src})`;
   // Project only the columns the plan reads (keeps the window/partition narrow).
-  const used = (side: "base" | "events") => {
-    const cols = new Set<string>();
-    const add = (c?: { side: string; column: string }) => {
-      if (c && (c.side === side || (!plan.events && side === "base"))) cols.add(c.column);
-    };
-    plan.filters.forEach((f) => {
-      if ("other" in f) {
-        add(f);
-        add(f.other);
-      }
-    });
-    plan.groupBy.forEach(add);
-    ms.forEach((m) => add(m.column));
-    if (side === (plan.events ? "events" : "base")) plan.rowCap?.orderBy.forEach((c) => cols.add(c));
-    return [...cols];
-  };
+  const used = (side: "base" | "events") => projectedColumns(plan, side);
   const baseCols = [...new Set([plan.base.unit, ...used("base")])];
   const ctes: string[] = [
     `${baseAlias} AS (SELECT ${baseCols.map((c) => `${baseAlias}.${q(c)}`).join(", ")} ` +
@@ -137,6 +122,28 @@ export function compileSql(plan: Plan, names: Record<string, string>, baseAlias 
   const select = [...dimNames, "count(*) AS units", ...aggs, ...(plan.withUnits ? ["list(CAST(__u AS VARCHAR)) AS unit_ids"] : [])];
   const sql = `WITH ${ctes.join(",\n")}\nSELECT ${select.join(", ")} FROM cell${dimNames.length ? ` GROUP BY ${dimNames.join(", ")}` : ""} HAVING count(*) > 0`;
   return { sql, values };
+}
+
+/**
+ * The columns of one side a compiled query projects before its window and joins: column-vs-column
+ * filter operands, dimensions, measures and the row cap's order (scalar filters are applied in the
+ * WHERE clause over the source). Shared by the DuckDB engine and the export's SQL (export/sql.ts).
+ */
+export function projectedColumns(plan: Plan, side: "base" | "events"): string[] {
+  const cols = new Set<string>();
+  const add = (c?: { side: string; column: string }) => {
+    if (c && (c.side === side || (!plan.events && side === "base"))) cols.add(c.column);
+  };
+  plan.filters.forEach((f) => {
+    if ("other" in f) {
+      add(f);
+      add(f.other);
+    }
+  });
+  plan.groupBy.forEach(add);
+  plan.measures.forEach((m) => add(m.column));
+  if (side === (plan.events ? "events" : "base")) plan.rowCap?.orderBy.forEach((c) => cols.add(c));
+  return [...cols];
 }
 
 /** The columns of each input a plan reads (unit/join columns, filters, dimensions, measures, order). */

@@ -18,6 +18,7 @@
  */
 import { CleanRoomError, invalid } from "../errors.js";
 import { compilePlan, type Plan, type PlanContext } from "../cleanroom/plan.js";
+import { projectedColumns } from "../cleanroom/duckdb.js";
 import type { ParamValues, ParsedTemplate, Template } from "../cleanroom/template.js";
 import { noiseQuantities, templateNoise } from "../cleanroom/template.js";
 
@@ -216,22 +217,7 @@ export function exportSql(t: ParsedTemplate | Template, target: Target, ctx: Exp
   const evFilters = idx.filter((i) => !isBase(i));
   const unit = q(plan.base.unit);
   const ms = plan.measures;
-  const used = (side: "base" | "events") => {
-    const cols = new Set<string>();
-    const add = (c?: { side: string; column: string }) => {
-      if (c && (c.side === side || (!plan.events && side === "base"))) cols.add(c.column);
-    };
-    plan.filters.forEach((f) => {
-      if ("other" in f) {
-        add(f);
-        add(f.other);
-      }
-    });
-    plan.groupBy.forEach(add);
-    ms.forEach((m) => add(m.column));
-    if (side === (plan.events ? "events" : "base")) plan.rowCap?.orderBy.forEach((c) => cols.add(c));
-    return [...cols];
-  };
+  const used = (side: "base" | "events") => projectedColumns(plan, side);
   const capClause = (src: string, part: string) =>
     plan.rowCap
       ? `(SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY ${part} ORDER BY ` +
