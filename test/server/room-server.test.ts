@@ -194,8 +194,9 @@ async function attack(call: () => unknown, code: string, auditParty?: string): P
 describe("attacks on the room: each refused typed, audited, nothing charged", () => {
   it("a non-member cannot do anything (its key is in no collaboration)", async () => {
     const outsider = await joinRoom(server.url, { as: "outsider", identity: ids.outsider!, rng: { seed: "outsider" } });
-    await attack(() => budget(outsider), "NOT_A_MEMBER", "outsider");
-    await attack(() => cleanRoomQuery(outsider, { ...query, party: "outsider" }), "NOT_A_MEMBER", "outsider");
+    // before a signature verifies, the claimed name is not believed: audited as "unauthenticated"
+    await attack(() => budget(outsider), "NOT_A_MEMBER", "unauthenticated");
+    await attack(() => cleanRoomQuery(outsider, { ...query, party: "outsider" }), "NOT_A_MEMBER", "unauthenticated");
     await attack(() => acceptCollaboration(outsider), "NOT_A_MEMBER");
     outsider.close();
   });
@@ -206,7 +207,7 @@ describe("attacks on the room: each refused typed, audited, nothing charged", ()
     const forgedFile = path.join(dir, "forged-advertiser.key");
     fs.writeFileSync(forgedFile, JSON.stringify({ ...own, name: "advertiser" }), { mode: 0o600 });
     const posing = await joinRoom(server.url, { as: "advertiser", identity: loadIdentity(forgedFile), rng: { seed: "posing" } });
-    await attack(() => cleanRoomQuery(posing, query), "SIGNATURE_INVALID", "advertiser");
+    await attack(() => cleanRoomQuery(posing, query), "SIGNATURE_INVALID", "unauthenticated"); // not "advertiser": it is not them
     await attack(() => approveTemplate(posing, { template: tmpl, party: "advertiser" }), "SIGNATURE_INVALID");
     posing.close();
     // a fresh key under the advertiser's name: same

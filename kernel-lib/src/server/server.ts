@@ -278,6 +278,9 @@ export class RoomServer {
     const claimed = typeof (raw as { member?: unknown })?.member === "string" ? (raw as { member: string }).member : "unknown";
     const op = typeof (raw as { op?: unknown })?.op === "string" ? (raw as { op: string }).op : "request";
     let gatePassed = false;
+    // until the signature verifies, the claimed name is the caller's word: a refusal is audited as
+    // "unauthenticated", never as the member it names (nobody can fill the log with "retailer refused")
+    let authenticated = false;
     let auditLab: Lab = this.lab;
     this.answered++;
     try {
@@ -310,6 +313,7 @@ export class RoomServer {
       if (!spec) fail("NOT_A_MEMBER", "request.member", "expected a member of this room's collaboration, got a name that is not one");
       if (!ed25519Verify(fromHex(spec!.publicKey), requestBytes(r), fromHex(r.sig)))
         fail("SIGNATURE_INVALID", "request.sig", `expected a signature by ${r.member}'s key, got one that does not verify`);
+      authenticated = true;
       const now = this.#now();
       if (Math.abs(now - r.time) > this.#window)
         fail("REQUEST_STALE", "request.time", `expected a time within ${this.#window / 1000} s of the server's clock, got one outside it`);
@@ -338,7 +342,8 @@ export class RoomServer {
     } catch (e) {
       const err = isCleanRoomError(e) ? e : new CleanRoomError("INTERNAL", "the server could not complete the request");
       // gate refusals are audited here; refusals inside the room's roads audit themselves
-      if (!gatePassed || (err.details as { audit?: boolean })?.audit === true) this.#audit(claimed, op, err.code, auditLab);
+      if (!gatePassed || (err.details as { audit?: boolean })?.audit === true)
+        this.#audit(authenticated ? claimed : "unauthenticated", op, err.code, auditLab);
       const { trace: _t, ...details } = (err.details ?? {}) as Record<string, unknown>;
       return {
         v: ROOM_PROTOCOL_VERSION,

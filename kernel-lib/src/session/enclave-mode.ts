@@ -39,6 +39,14 @@ import { DataOwner } from "./data-owner.js";
 import { EnclaveOperator } from "./enclave-operator.js";
 import type { EnclaveAttestation, EnclaveAttestOptions, EnclaveQueryExtra, EnclaveUploadReceipt, OwnerDecision } from "./enclave-types.js";
 import { tick, type StepReport } from "../steps.js";
+import type { EncryptedDataset } from "../enclave/keyRelease.js";
+
+/** What an enclave query acquired before its charge: the attestation (if one ran), the enclave and the ciphertexts it was given keys for. */
+interface AcquiredEnclave {
+  att: EnclaveAttestation | null;
+  enclave: NonNullable<EnclaveOperator["enclave"]>;
+  ciphertexts: Record<string, EncryptedDataset>;
+}
 
 /** The phases of an attestation, as a progress bar shows them. */
 export const LAUNCH_PHASE = "launch and measure";
@@ -313,7 +321,7 @@ export class EnclaveMode {
   }
 
   /** The query road's executor for this mode (one per query: it snapshots the catalog at admission). */
-  executor(): QueryExecutor<EnclaveAttestation | null, EnclaveQueryExtra> {
+  executor(): QueryExecutor<AcquiredEnclave, EnclaveQueryExtra> {
     const op = this.operator;
     const room = this.#room;
     let cat = op.catalog();
@@ -352,7 +360,14 @@ export class EnclaveMode {
           !cur.approvedTemplateHashes.includes(q.templateHash) ||
           ids.some((k) => !cur.view().keysHeld.some((h) => h.datasetId === op.ciphertexts.get(k)?.datasetId)) ||
           ids.some((k) => canonicalJson(measuredRules[k] ?? null) !== canonicalJson(JSON.parse(JSON.stringify(cat.get(k)!.rule ?? null))));
-        if (!needsAttest) return null;
+        // the query runs on THE enclave (and ciphertexts) acquired here, even if a concurrent
+        // attestEnclave replaces the operator's current one between the charge and the run
+        const pin = (att: EnclaveAttestation | null): AcquiredEnclave => ({
+          att,
+          enclave: op.enclave!,
+          ciphertexts: Object.fromEntries(ids.map((k) => [k, op.ciphertexts.get(k)!])),
+        });
+        if (!needsAttest) return pin(null);
         const att = await this.attest({ purpose: q.purpose, datasets: ids });
         if (!att.ok) {
           const bad = att.owners.find((o) => o.outcome === "refused")!;
@@ -362,11 +377,10 @@ export class EnclaveMode {
             { field: "enclave", check: bad.check },
           );
         }
-        return att;
+        return pin(att);
       },
-      chargeNote: () => ` (after the owners released their keys to ${op.enclave!.moduleId})`,
-      execute: async (q, att) => {
-        const enclave = op.enclave!;
+      chargeNote: (keys) => ` (after the owners released their keys to ${keys.enclave.moduleId})`,
+      execute: async (q, { att, enclave, ciphertexts }) => {
         const ids = q.datasets;
         const qp: EnclaveQueryParams = {
           template: JSON.parse(JSON.stringify(q.template)),
@@ -381,7 +395,7 @@ export class EnclaveMode {
         let run;
         try {
           run = await enclave.runAsync({
-            datasets: Object.fromEntries(ids.map((k) => [k, op.ciphertexts.get(k)!])),
+            datasets: ciphertexts,
             templateHash: q.templateHash,
             params: qp as unknown as JsonValue,
             purpose: q.purpose,

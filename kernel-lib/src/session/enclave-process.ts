@@ -5,7 +5,10 @@
  * only RELAYS: launch parameters (the image to measure), the owners' challenges and the
  * attestation documents back, key-release grants sealed to the enclave's attested X25519 key,
  * KMS-protected ciphertexts, and the released output. No key that opens owner data is ever in
- * this process — the grants are opened by the enclave process only.
+ * this process — the grants are opened by the enclave process only. But this process does hold
+ * the SIMULATED hardware root's secret (from the lab's key file) and hands it to each host it
+ * launches: whoever runs the operator could sign an attestation document for any measurement.
+ * Real hardware keeps that key in the CPU; here it is the simulation's limit (README).
  *
  * Every message the relay sent or received is recorded in `relay.log` (the plaintext
  * envelopes, i.e. exactly what a curious operator sees), so tests can scan it for owner values
