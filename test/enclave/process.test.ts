@@ -373,8 +373,11 @@ describe("the enclave in its own OS process", () => {
       outcome: string;
       errorCode?: string | null;
     }[];
-    expect(releases.length).toBeGreaterThanOrEqual(1);
-    expect(releases.every((x) => x.outcome === "refused")).toBe(true); // the grant never reached a live enclave
+    // exactly the first owner's decision was made before the process died; whether the SIGKILL landed
+    // before or after the enclave acknowledged that grant is a race (refused, or released to an enclave
+    // that then died) — either way it is audited as it happened, the attestation never completed
+    // (the second owner was never asked), nothing was charged and the enclave is forgotten
+    expect(releases).toHaveLength(1);
     expect(op(lab).enclave).toBeNull();
     const ok = await enclaveQuery(lab, { template: TN, ...REQ }); // a new process, new attestation
     expect(ok.charged).not.toBeNull();
