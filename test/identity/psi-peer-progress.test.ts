@@ -5,26 +5,13 @@
  * this process over a real 127.0.0.1 socket; the kernel display API is a recorder.
  */
 import { afterEach, describe, expect, it } from "vitest";
+import { installKernel, uninstallKernel } from "../helpers/kernel-recorder.js";
 import { psiMatch, psiWithPeer } from "../../kernel-lib/src/verbs/psi.js";
 import { addParty, openLab } from "../../kernel-lib/src/verbs/room.js";
 import { KeyRegistry } from "../../kernel-lib/src/identity/psi.js";
 import { seededRng, TEACHING_LABEL } from "../../kernel-lib/src/rng.js";
-import { CLEANROOM_MIME } from "../../kernel-lib/src/display/schema.js";
-import type { MimeBundle } from "../../kernel-lib/src/display/bundle.js";
 
-const KEY = Symbol.for("cleanroom-lab.kernel");
-const g = globalThis as Record<symbol, unknown>;
-afterEach(() => void delete g[KEY]);
-
-type Event = { op: "show" | "update"; id: string; payload: Record<string, unknown> };
-function installKernel(): Event[] {
-  const events: Event[] = [];
-  g[KEY] = {
-    display: (b: MimeBundle, _m: object, id: string) => events.push({ op: "show", id, payload: b[CLEANROOM_MIME] as never }),
-    updateDisplay: (b: MimeBundle, id: string) => events.push({ op: "update", id, payload: b[CLEANROOM_MIME] as never }),
-  };
-  return events;
-}
+afterEach(uninstallKernel);
 
 const rng = seededRng("psi-peer-progress");
 const people = Array.from({ length: 300 }, (_, i) => `p${Buffer.from(rng.fork(`p${i}`).bytes(5)).toString("hex")}@mail.example`);

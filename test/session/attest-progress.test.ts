@@ -6,6 +6,7 @@
  * Kernel display is a recorder.
  */
 import { afterEach, describe, expect, it } from "vitest";
+import { installKernel, uninstallKernel } from "../helpers/kernel-recorder.js";
 import {
   addParty,
   approveTemplate,
@@ -20,20 +21,8 @@ import {
 } from "../../kernel-lib/src/index.js";
 import { operatorHoldings } from "../../kernel-lib/src/enclave-room.js";
 import { KEY_RELEASE_PHASE, LAUNCH_PHASE } from "../../kernel-lib/src/session/enclave-mode.js";
-import { CLEANROOM_MIME } from "../../kernel-lib/src/display/schema.js";
-import type { MimeBundle } from "../../kernel-lib/src/display/bundle.js";
 
-const KEY = Symbol.for("cleanroom-lab.kernel");
-const g = globalThis as Record<symbol, unknown>;
-afterEach(() => void delete g[KEY]);
-function installKernel() {
-  const events: { op: "show" | "update"; id: string; payload: Record<string, unknown> }[] = [];
-  g[KEY] = {
-    display: (b: MimeBundle, _m: object, id: string) => events.push({ op: "show", id, payload: b[CLEANROOM_MIME] as never }),
-    updateDisplay: (b: MimeBundle, id: string) => events.push({ op: "update", id, payload: b[CLEANROOM_MIME] as never }),
-  };
-  return events;
-}
+afterEach(uninstallKernel);
 
 const study = generateStudy({
   seed: "attest-progress",

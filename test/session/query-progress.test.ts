@@ -6,6 +6,7 @@
  * is charged. Kernel display is a recorder.
  */
 import { afterEach, describe, expect, it } from "vitest";
+import { installKernel, uninstallKernel, exposureRows } from "../helpers/kernel-recorder.js";
 import {
   addParty,
   approveTemplate,
@@ -21,33 +22,10 @@ import {
 } from "../../kernel-lib/src/index.js";
 import { LARGE_QUERY_ROWS } from "../../kernel-lib/src/verbs/query.js";
 import { QUERY_PHASES, QUERY_PHASE_TEXT } from "../../kernel-lib/src/session/road.js";
-import { CLEANROOM_MIME } from "../../kernel-lib/src/display/schema.js";
-import type { MimeBundle } from "../../kernel-lib/src/display/bundle.js";
 
-const KEY = Symbol.for("cleanroom-lab.kernel");
-const g = globalThis as Record<symbol, unknown>;
-afterEach(() => void delete g[KEY]);
-function installKernel() {
-  const events: { op: "show" | "update"; id: string; payload: Record<string, unknown> }[] = [];
-  g[KEY] = {
-    display: (b: MimeBundle, _m: object, id: string) => events.push({ op: "show", id, payload: b[CLEANROOM_MIME] as never }),
-    updateDisplay: (b: MimeBundle, id: string) => events.push({ op: "update", id, payload: b[CLEANROOM_MIME] as never }),
-  };
-  return events;
-}
+afterEach(uninstallKernel);
 
-const REGIONS = ["north", "south", "east", "west"];
-const rows = (n: number) =>
-  Array.from({ length: n }, (_, i) => ({
-    join_key: `k${i}`,
-    group: i % 2 ? "test" : "control",
-    reached: 1,
-    impressions: 1 + (i % 5),
-    first_exposure_day: i % 28,
-    region: REGIONS[i % 4]!,
-    age_band: "25-34",
-    channel: "search",
-  }));
+const rows = exposureRows;
 const template: TemplateInput = {
   version: 1,
   name: "reach by region",

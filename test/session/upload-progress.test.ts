@@ -5,35 +5,13 @@
  * "seal and store"); every check still precedes the first write. Kernel display is a recorder.
  */
 import { afterEach, describe, expect, it } from "vitest";
+import { installKernel, uninstallKernel, exposureRows } from "../helpers/kernel-recorder.js";
 import { addParty, datasets, liftSchemas, openLab, upload, type Lab } from "../../kernel-lib/src/index.js";
 import { CHECK_ROWS_PHASE, LARGE_UPLOAD_ROWS } from "../../kernel-lib/src/verbs/room.js";
-import { CLEANROOM_MIME } from "../../kernel-lib/src/display/schema.js";
-import type { MimeBundle } from "../../kernel-lib/src/display/bundle.js";
 
-const KEY = Symbol.for("cleanroom-lab.kernel");
-const g = globalThis as Record<symbol, unknown>;
-afterEach(() => void delete g[KEY]);
-function installKernel() {
-  const events: { op: "show" | "update"; id: string; payload: Record<string, unknown> }[] = [];
-  g[KEY] = {
-    display: (b: MimeBundle, _m: object, id: string) => events.push({ op: "show", id, payload: b[CLEANROOM_MIME] as never }),
-    updateDisplay: (b: MimeBundle, id: string) => events.push({ op: "update", id, payload: b[CLEANROOM_MIME] as never }),
-  };
-  return events;
-}
+afterEach(uninstallKernel);
 
-const REGIONS = ["north", "south", "east", "west"];
-const rows = (n: number) =>
-  Array.from({ length: n }, (_, i) => ({
-    join_key: `k${i}`,
-    group: i % 2 ? "test" : "control",
-    reached: 1,
-    impressions: 1 + (i % 5),
-    first_exposure_day: i % 28,
-    region: REGIONS[i % 4]!,
-    age_band: "25-34",
-    channel: "search",
-  }));
+const rows = exposureRows;
 function lab(): Lab {
   const l = openLab({ store: ":memory:", rng: { seed: "upload-progress" } });
   addParty(l, { party: "advertiser" });
