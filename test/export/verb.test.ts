@@ -35,9 +35,13 @@ import { studyRows } from "../dp/lab-fixture.js";
 const T = liftTemplate({ advertiser: "advertiser", retailer: "retailer", epsilonPerAggregate: "0.25", threshold: 20, breakdown: "region" });
 const EXACT = liftTemplate({ advertiser: "advertiser", retailer: "retailer", threshold: 30 });
 
-async function room(): Promise<{ lab: Lab; data: ReturnType<typeof studyRows> }> {
-  const lab = openLab({ store: ":memory:", rng: { seed: "export-verb" }, budget: { epsilon: 4 } });
-  const data = studyRows("export-verb", 1500);
+/** Two owners upload a generated study under the given rules (adds the parties). */
+async function uploadStudy(
+  lab: Lab,
+  seed: string,
+  rules: { exposures: unknown; purchases: unknown },
+): Promise<ReturnType<typeof studyRows>> {
+  const data = studyRows(seed, 1500);
   const adv = addParty(lab, { party: "advertiser" });
   const ret = addParty(lab, { party: "retailer" });
   const s = liftSchemas();
@@ -47,7 +51,7 @@ async function room(): Promise<{ lab: Lab; data: ReturnType<typeof studyRows> }>
     rows: data.exposures,
     schema: s.exposures,
     purposes: ["measurement"],
-    rule: liftRules(25).exposures,
+    rule: rules.exposures,
   });
   await upload(lab, {
     party: ret,
@@ -55,8 +59,14 @@ async function room(): Promise<{ lab: Lab; data: ReturnType<typeof studyRows> }>
     rows: data.purchases,
     schema: s.purchases,
     purposes: ["measurement"],
-    rule: liftRules(40).purchases,
+    rule: rules.purchases,
   });
+  return data;
+}
+
+async function room(): Promise<{ lab: Lab; data: ReturnType<typeof studyRows> }> {
+  const lab = openLab({ store: ":memory:", rng: { seed: "export-verb" }, budget: { epsilon: 4 } });
+  const data = await uploadStudy(lab, "export-verb", { exposures: liftRules(25).exposures, purchases: liftRules(40).purchases });
   return { lab, data };
 }
 
@@ -258,27 +268,8 @@ describe("importAwsDesign", () => {
     const lab = openLab({ store: ":memory:", rng: { seed: "export-import" }, budget: { epsilon: 4 } });
     const d = importAwsDesign(lab, { aws: production, owners: { purchases: "retailer" } });
     expect(codeOf(() => importAwsDesign(lab, { aws: production }))).toMatchObject({ code: "RULE_INVALID" });
-    const data = studyRows("synthetic", 1500);
-    const adv = addParty(lab, { party: "advertiser" });
-    const ret = addParty(lab, { party: "retailer" });
-    const s = liftSchemas();
-    await upload(lab, {
-      party: adv,
-      name: "exposures",
-      rows: data.exposures,
-      schema: s.exposures,
-      purposes: ["measurement"],
-      rule: liftRules(20).exposures,
-    });
-    await upload(lab, {
-      party: ret,
-      name: "purchases",
-      rows: data.purchases,
-      schema: s.purchases,
-      purposes: ["measurement"],
-      rule: d.rules["retailer/purchases"]!,
-    });
-    declarePurpose(lab, { party: adv, analyst: "bo", purpose: "measurement", justification: "try the production rule" });
+    await uploadStudy(lab, "synthetic", { exposures: liftRules(20).exposures, purchases: d.rules["retailer/purchases"]! });
+    declarePurpose(lab, { party: "advertiser", analyst: "bo", purpose: "measurement", justification: "try the production rule" });
     for (const p of ["advertiser", "retailer"]) approveTemplate(lab, { template: EXACT, party: p });
     const r = await cleanRoomQuery(lab, {
       template: EXACT,
