@@ -146,7 +146,7 @@ describe("progress fallbacks", () => {
   it("text: a bar, the phase, done/total, percent and ETA", () => {
     const t = toText(EXAMPLE_PAYLOADS.progress as never);
     expect(t).toContain("PSI (joinKeys)");
-    expect(t).toMatch(/\[#{18}\.{12}\] server: blind client set · 12,000\/20,000 · 60% · elapsed 6\.2 s · ETA 4\.1 s/);
+    expect(t).toMatch(/\[#{18}\.{12}\] server: blind client set · 2,000\/5,000 \(phase 3 of 3\) · 60% · elapsed 6\.2 s · ETA 4\.1 s/);
   });
   it("html: a progressbar with its value, every string escaped", () => {
     const p = { ...EXAMPLE_PAYLOADS.progress, task: "<img src=x>", phase: "a&b" } as never;

@@ -80,10 +80,25 @@ export function fmtPercent(p: PayloadOf<"progress">): string {
   return `${p.state === "done" ? 100 : Math.min(99, Math.floor(f * 100))}%`;
 }
 
-/** The one status line: "running · server: blind client set · 12,000/20,000 · 60% · 6.2 s · ETA 4.1 s". */
+/**
+ * The counts a person reads: the current phase's own done/total when the job reports phases
+ * (a 150k-row upload reads "check rows · 150,000/150,000", not the sum of work units over
+ * every phase), the whole job's otherwise. A finished job shows no counts (100% says it).
+ */
+function statusCounts(p: PayloadOf<"progress">): string | null {
+  if (p.state === "done") return p.phases.length > 1 ? null : `${fmtNum(p.total)}/${fmtNum(p.total)}`;
+  const i = p.phases.findIndex((x) => x.name === p.phase);
+  if (i < 0) return `${fmtNum(p.done)}/${fmtNum(p.total)}`;
+  const cur = p.phases[i]!;
+  return `${fmtNum(cur.done)}/${fmtNum(cur.total)}${p.phases.length > 1 ? ` (phase ${i + 1} of ${p.phases.length})` : ""}`;
+}
+
+/** The one status line: "server: blind client set · 2,000/5,000 (phase 3 of 3) · 60% · elapsed 6.2 s · ETA 4.1 s". */
 export function progressStatusLine(p: PayloadOf<"progress">): string {
   const parts = [p.state === "running" ? p.phase : p.state === "done" ? "done" : `failed during ${p.phase}`];
-  parts.push(`${fmtNum(p.state === "done" ? p.total : p.done)}/${fmtNum(p.total)}`, fmtPercent(p), `elapsed ${fmtDuration(p.elapsedMs)}`);
+  const counts = statusCounts(p);
+  if (counts) parts.push(counts);
+  parts.push(fmtPercent(p), `elapsed ${fmtDuration(p.elapsedMs)}`);
   if (p.state === "running") parts.push(p.etaMs === null ? "ETA —" : `ETA ${fmtDuration(p.etaMs)}`);
   return parts.join(" · ");
 }
