@@ -52,74 +52,79 @@ function cellsOf(panel: NotebookPanel): CellOutputs[] {
   return out;
 }
 
-/** The sidebar widget: re-renders from the tracked notebook, debounced. */
-export class BudgetSidebar extends Widget {
-  private panel: NotebookPanel | null = null;
-  private timer: ReturnType<typeof setTimeout> | undefined;
-  /** Live budgets per notebook, by room (from the notebook's kernel; cleared when the kernel changes). */
-  private readonly live = new WeakMap<NotebookPanel, Map<string, PayloadOf<"budget">>>();
+/** What a panel picks out of one iopub message: a keyed payload, or null for every other message. */
+type Pick<T> = (msg: Parameters<Parameters<NotebookPanel["sessionContext"]["iopubMessage"]["connect"]>[0]>[1]) => {
+  key: string;
+  payload: T;
+} | null;
 
-  /** Listen to a notebook's kernel for live budget updates (every notebook, tracked or not yet shown). */
+/**
+ * A right-hand panel fed by the active notebook's kernel: it keeps, per notebook, the latest
+ * payload under each key that {@link Pick} finds on iopub (cleared when the kernel changes,
+ * restarts or dies), follows the active notebook and re-renders debounced. It only listens; it
+ * never executes code in the user's kernel.
+ */
+abstract class KernelFeedPanel<T> extends Widget {
+  protected panel: NotebookPanel | null = null;
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private readonly live = new WeakMap<NotebookPanel, Map<string, T>>();
+
+  constructor(
+    id: string,
+    caption: string,
+    icon: LabIcon,
+    private readonly pick: Pick<T>,
+  ) {
+    super();
+    this.id = id;
+    this.addClass("crl-sidebar");
+    this.title.icon = icon;
+    this.title.caption = caption;
+    // subclasses declare no fields of their own: render() may run from here
+    this.render();
+  }
+
+  /** Listen to a notebook's kernel (every notebook, followed or not yet). */
   watch(panel: NotebookPanel): void {
-    const rooms = new Map<string, PayloadOf<"budget">>();
-    this.live.set(panel, rooms);
+    const items = new Map<string, T>();
+    this.live.set(panel, items);
     const changed = () => {
       if (this.panel === panel) this.schedule();
     };
     panel.sessionContext.iopubMessage.connect((_, msg) => {
-      const b = liveBudgetFrom(msg);
-      if (!b) return;
-      rooms.set(b.payload.roomId, b.payload);
+      const x = this.pick(msg);
+      if (!x) return;
+      items.set(x.key, x.payload);
       changed();
     }, this);
-    panel.sessionContext.kernelChanged.connect(() => {
-      rooms.clear();
+    const clear = () => {
+      items.clear();
       changed();
-    }, this);
+    };
+    panel.sessionContext.kernelChanged.connect(clear, this);
     panel.sessionContext.statusChanged.connect((_, s) => {
-      if (s === "restarting" || s === "dead") {
-        rooms.clear();
-        changed();
-      }
+      if (s === "restarting" || s === "dead") clear();
     }, this);
-  }
-
-  constructor() {
-    super();
-    this.id = "cleanroom-lab-budget";
-    this.addClass("crl-sidebar");
-    this.title.icon = budgetIcon;
-    this.title.caption = "Privacy budget";
-    this.render();
   }
 
   /** Follow another notebook (or none). */
   follow(panel: NotebookPanel | null): void {
-    if (this.panel?.model) this.panel.model.contentChanged.disconnect(this.schedule, this);
     this.panel = panel;
-    if (panel) {
-      void panel.context.ready.then(() => {
-        if (this.panel === panel && panel.model) {
-          panel.model.contentChanged.connect(this.schedule, this);
-          this.schedule();
-        }
-      });
-    }
     this.schedule();
   }
 
-  private schedule(): void {
+  protected schedule(): void {
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.render(), 120);
   }
 
-  private render(): void {
+  /** The followed notebook's live payloads (none when it is closed). */
+  protected current(): T[] {
     const p = this.panel;
-    const open = p && !p.isDisposed;
-    const live = open ? [...(this.live.get(p)?.values() ?? [])] : [];
-    const body = sidebarView(p ? p.context.path : null, open ? latestBudget(cellsOf(p)) : null, live);
-    this.node.replaceChildren(body);
+    return p && !p.isDisposed ? [...(this.live.get(p)?.values() ?? [])] : [];
   }
+
+  protected abstract render(): void;
 
   override dispose(): void {
     this.follow(null);
@@ -129,66 +134,51 @@ export class BudgetSidebar extends Widget {
 }
 
 /**
- * The Room panel: every room the active notebook's kernel joined (joinRoom), as the kernel
- * publishes it after each execution (display id `cleanroom-room:<room>@<member>`). It only
- * listens on iopub; it never executes code in the user's kernel.
+ * The Privacy budget sidebar: the followed notebook's live ledgers by room; until one arrives,
+ * its latest budget output (re-computed whenever the notebook's content changes).
  */
-export class RoomPanel extends Widget {
-  private panel: NotebookPanel | null = null;
-  private timer: ReturnType<typeof setTimeout> | undefined;
-  private readonly live = new WeakMap<NotebookPanel, Map<string, RoomPanelPayload>>();
-
+export class BudgetSidebar extends KernelFeedPanel<PayloadOf<"budget">> {
   constructor() {
-    super();
-    this.id = "cleanroom-lab-room";
-    this.addClass("crl-sidebar");
-    this.title.icon = roomIcon;
-    this.title.caption = "Room";
-    this.render();
+    super("cleanroom-lab-budget", "Privacy budget", budgetIcon, (msg) => {
+      const b = liveBudgetFrom(msg);
+      return b ? { key: b.payload.roomId, payload: b.payload } : null;
+    });
   }
 
-  watch(panel: NotebookPanel): void {
-    const rooms = new Map<string, RoomPanelPayload>();
-    this.live.set(panel, rooms);
-    const changed = () => {
-      if (this.panel === panel) this.schedule();
-    };
-    panel.sessionContext.iopubMessage.connect((_, msg) => {
-      const r = roomPanelFrom(msg);
-      if (!r) return;
-      rooms.set(r.displayId, r.payload);
-      changed();
-    }, this);
-    const clear = () => {
-      rooms.clear();
-      changed();
-    };
-    panel.sessionContext.kernelChanged.connect(clear, this);
-    panel.sessionContext.statusChanged.connect((_, s) => {
-      if (s === "restarting" || s === "dead") clear();
-    }, this);
+  override follow(panel: NotebookPanel | null): void {
+    if (this.panel?.model) this.panel.model.contentChanged.disconnect(this.schedule, this);
+    super.follow(panel);
+    if (panel)
+      void panel.context.ready.then(() => {
+        if (this.panel === panel && panel.model) {
+          panel.model.contentChanged.connect(this.schedule, this);
+          this.schedule();
+        }
+      });
   }
 
-  follow(panel: NotebookPanel | null): void {
-    this.panel = panel;
-    this.schedule();
-  }
-
-  private schedule(): void {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.render(), 120);
-  }
-
-  private render(): void {
+  protected render(): void {
     const p = this.panel;
     const open = p && !p.isDisposed;
-    const rooms = open ? [...(this.live.get(p)?.values() ?? [])] : [];
-    this.node.replaceChildren(roomPanelView(p ? p.context.path : null, rooms));
+    this.node.replaceChildren(sidebarView(p ? p.context.path : null, open ? latestBudget(cellsOf(p)) : null, this.current()));
+  }
+}
+
+/**
+ * The Room panel: every room the active notebook's kernel joined (joinRoom), as the kernel
+ * publishes it after each execution (display id `cleanroom-room:<room>@<member>`).
+ */
+export class RoomPanel extends KernelFeedPanel<RoomPanelPayload> {
+  constructor() {
+    super("cleanroom-lab-room", "Room", roomIcon, (msg) => {
+      const r = roomPanelFrom(msg);
+      return r ? { key: r.displayId, payload: r.payload } : null;
+    });
   }
 
-  override dispose(): void {
-    clearTimeout(this.timer);
-    super.dispose();
+  protected render(): void {
+    const p = this.panel;
+    this.node.replaceChildren(roomPanelView(p ? p.context.path : null, this.current()));
   }
 }
 
