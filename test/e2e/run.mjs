@@ -254,7 +254,6 @@ async function main() {
   check("no cell printed an error", errors === 0, errors ? `${errors} error outputs` : "");
 
   const view = (kind) => page.locator(`.crl-view[data-kind="${kind}"]`).first();
-  const text = async (loc) => ((await loc.textContent({ timeout: 10_000 }).catch(() => null)) ?? "").replace(/\s+/g, " ").trim();
 
   // query / suppression
   const q = page
@@ -759,7 +758,6 @@ async function liveLoopChecks(page) {
         () => false,
       );
   const sidebar = page.locator("#cleanroom-lab-budget");
-  const text = async (loc) => ((await loc.textContent({ timeout: 10_000 }).catch(() => null)) ?? "").replace(/\s+/g, " ").trim();
 
   let t = Date.now();
   const setup = await addAndRun(
@@ -942,17 +940,28 @@ async function liveLoopChecks(page) {
     side2 === ledger2 && side2 !== side1,
     `${side1} → ${side2} | ledger ${ledger2}`,
   );
-  const subjects = await sidebar
-    .locator('[data-room="live-e2e"] .crl-gauge[data-scope="dataset"]')
+  await checkDatasetNamesAndWrap("sidebar", sidebar, sidebar.locator('[data-room="live-e2e"]'));
+  await shot(sidebar, "sidebar-live");
+}
+
+/** A locator's text with whitespace runs collapsed ("" if it never appears). */
+const text = async (loc) => ((await loc.textContent({ timeout: 10_000 }).catch(() => null)) ?? "").replace(/\s+/g, " ").trim();
+
+/**
+ * A budget panel (the sidebar, or a room of the Room panel) names dataset budgets owner/name,
+ * never by fingerprint, and its text wraps instead of overflowing sideways.
+ */
+async function checkDatasetNamesAndWrap(what, panel, gauges) {
+  const names = await gauges
+    .locator('.crl-gauge[data-scope="dataset"]')
     .evaluateAll((els) => els.map((e) => e.getAttribute("data-subject")).sort());
   check(
-    "sidebar names dataset budgets owner/name, not fingerprints",
-    subjects.join(",") === "advertiser/exposures,retailer/purchases" && !(await text(sidebar)).includes("sha256"),
-    subjects.join(","),
+    `${what} names dataset budgets owner/name, not fingerprints`,
+    names.join(",") === "advertiser/exposures,retailer/purchases" && !(await text(panel)).includes("sha256"),
+    names.join(","),
   );
-  const overflow = await sidebar.evaluate((el) => el.scrollWidth - el.clientWidth).catch(() => -1);
-  check("sidebar text wraps (no horizontal overflow)", overflow === 0, `overflow ${overflow}px`);
-  await shot(sidebar, "sidebar-live");
+  const overflow = await panel.evaluate((el) => el.scrollWidth - el.clientWidth).catch(() => -1);
+  check(`${what} text wraps (no horizontal overflow)`, overflow === 0, `overflow ${overflow}px`);
 }
 
 /** Start scripts/room-server.mjs (a child process, killed by pid at cleanup); resolves with its room URL. */
@@ -1021,7 +1030,6 @@ function serverLedger(store) {
 async function roomPanelChecks(page, root) {
   const panel = page.locator("#jp-main-dock-panel .jp-NotebookPanel:visible").last();
   const cells = panel.locator(".jp-Cell");
-  const text = async (loc) => ((await loc.textContent({ timeout: 10_000 }).catch(() => null)) ?? "").replace(/\s+/g, " ").trim();
   async function addAndRun(code) {
     const cell = cells.nth((await cells.count()) - 1);
     await cell.locator(".jp-InputArea-editor").click();
@@ -1140,16 +1148,7 @@ async function roomPanelChecks(page, root) {
     shown !== "" && shown === ledger && ledger.split(" ").some((x) => Number(x.split("=")[1]) > 0),
     `${shown} | ledger ${ledger}`,
   );
-  const dsNames = await retBlock
-    .locator('[data-field="budget"] .crl-gauge[data-scope="dataset"]')
-    .evaluateAll((els) => els.map((e) => e.getAttribute("data-subject")).sort());
-  check(
-    "Room panel names dataset budgets owner/name, not fingerprints",
-    dsNames.join(",") === "advertiser/exposures,retailer/purchases" && !(await text(roomPanel)).includes("sha256"),
-    dsNames.join(","),
-  );
-  const overflow = await roomPanel.evaluate((el) => el.scrollWidth - el.clientWidth).catch(() => -1);
-  check("Room panel text wraps (no horizontal overflow)", overflow === 0, `overflow ${overflow}px`);
+  await checkDatasetNamesAndWrap("Room panel", roomPanel, retBlock.locator('[data-field="budget"]'));
   await shot(roomPanel, "room-panel");
   await page.screenshot({ path: join(SHOTS, "lab-room.png") });
   await addAndRun("adv.close(); ret.close();\n'closed'");
