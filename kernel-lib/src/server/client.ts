@@ -93,6 +93,11 @@ export class RemoteRoom {
     return { rngMode: this.#rng.mode };
   }
 
+  /** A fork of this side's randomness (a data owner's own keys in enclave mode: server/enclave-owner.ts). */
+  rngFork(label: string): Rng {
+    return this.#rng.fork(`local:${label}`);
+  }
+
   /** Sign `s` with this member's key (approvals, acceptances). */
   signStatement(s: Statement): string {
     return this.#identity.sign(statementBytes(s));

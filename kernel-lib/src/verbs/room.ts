@@ -37,6 +37,7 @@ import {
   type ProgressOption,
 } from "./door.js";
 import { RemoteRoom } from "../server/client.js";
+import { remoteEnclaveUpload } from "../server/enclave-owner.js";
 import { parseTemplate } from "../cleanroom/template.js";
 
 const dpValue = z.union([z.string().max(64), z.number()]);
@@ -209,6 +210,7 @@ export interface UploadInput {
  * await upload(lab, { party: "retailer", name: "purchases", rows: m.joinedB, schema: liftSchemas().purchases,
  *   purposes: ["measurement"], rule: liftRules(100).purchases })
  */
+export async function upload(lab: RemoteRoom, input: UploadInput & { sealing: "enclave" }): Promise<EnclaveUploadReceipt>;
 export async function upload(lab: RemoteRoom, input: UploadInput): Promise<UploadReceipt>;
 export async function upload(lab: Lab, input: UploadInput & { sealing: "enclave" }): Promise<EnclaveUploadReceipt>;
 export async function upload(lab: Lab, input: UploadInput): Promise<UploadReceipt>;
@@ -264,6 +266,14 @@ export async function upload(lab: Lab | RemoteRoom, input: UploadInput): Promise
         await tick();
       }
       data = copy;
+    }
+    if (l instanceof RemoteRoom && sealing === "enclave") {
+      // a joined room in enclave mode: validated, kept and owner-sealed HERE; the server gets metadata + the blob
+      const out = await remoteEnclaveUpload(l, partyName(party), name, data, options, (s) =>
+        safeReport(Math.round((s.done / Math.max(1, s.total)) * units), units, s.phase),
+      );
+      bar?.finish("done");
+      return out;
     }
     if (l instanceof RemoteRoom) {
       // a joined room: the checked rows go to the server, which validates and seals them itself
