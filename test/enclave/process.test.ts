@@ -336,7 +336,7 @@ describe("the enclave in its own OS process", () => {
   });
 
   it.each(["in-process", "process"] as const)(
-    "a concurrent attestation replacing the enclave an in-flight query pinned (%s): the query finishes after its charge; positive control: unpinned, it fails after the charge",
+    "an attestation replacing the enclave an in-flight query pinned (%s): the query finishes; positive control: unpinned, it fails after its charge",
     async (host) => {
       for (const keep of [true, false]) {
         const lab = setUp(host, `pin-${host}-${keep}`, [TN], 10);

@@ -57,4 +57,3 @@ export const opens = (key: Uint8Array, enc: EncryptedDataset): boolean => {
     return false;
   }
 };
-

@@ -54,7 +54,14 @@ async function refusal(p: Promise<unknown>): Promise<CleanRoomError> {
 }
 const status = (r: RemoteRoom) => r.request<EnclaveStatus>("enclave.status");
 const query = (template = T) =>
-  cleanRoomQuery(rooms.observer!, { template, params: PARAMS, party: "observer", analyst: "an", purpose: "measurement", executor: "enclave" });
+  cleanRoomQuery(rooms.observer!, {
+    template,
+    params: PARAMS,
+    party: "observer",
+    analyst: "an",
+    purpose: "measurement",
+    executor: "enclave",
+  });
 const canaries = () => [...new Set([...uploaded.exposures, ...uploaded.purchases].map((r) => String(r.join_key)))];
 
 beforeAll(async () => {
@@ -91,7 +98,7 @@ describe("enclave mode in a joined room (server process + enclave process + owne
     expect(canariesIn(storeBytes(store).toString("latin1"), canaries())).toEqual([]);
   });
 
-  it("a query before every owner released is refused typed (who must release), nothing charged; after both released it runs in the enclave process", async () => {
+  it("a query before every owner released is refused typed, nothing charged; after both released it runs in the enclave process", async () => {
     const before = chargeCount(store);
     const e0 = await refusal(query());
     expect(e0.code).toBe("STATE_INVALID");
@@ -122,12 +129,25 @@ describe("enclave mode in a joined room (server process + enclave process + owne
     const lab = openLab({ store: ":memory:", rng: { seed: SEED }, budget: { epsilon: 5 } });
     try {
       const s = liftSchemas();
-      enclaveUpload(lab, lab.party("advertiser"), "exposures", uploaded.exposures, { schema: s.exposures, purposes: ["measurement"], rule: liftRules(20).exposures });
-      enclaveUpload(lab, lab.party("retailer"), "purchases", uploaded.purchases, { schema: s.purchases, purposes: ["measurement"], rule: liftRules(20).purchases });
+      enclaveUpload(lab, lab.party("advertiser"), "exposures", uploaded.exposures, {
+        schema: s.exposures,
+        purposes: ["measurement"],
+        rule: liftRules(20).exposures,
+      });
+      enclaveUpload(lab, lab.party("retailer"), "purchases", uploaded.purchases, {
+        schema: s.purchases,
+        purposes: ["measurement"],
+        rule: liftRules(20).purchases,
+      });
       lab.declarePurpose({ party: "advertiser", analyst: "an", purpose: "measurement", justification: "lift" });
       for (const p of ["advertiser", "retailer"]) approveEnclaveTemplate(lab, T, p);
       expect((await labAttest(lab, { purpose: "measurement" })).ok).toBe(true);
-      const local = await enclaveQuery(lab, { template: T, params: PARAMS, as: { party: "advertiser", analyst: "an" }, purpose: "measurement" });
+      const local = await enclaveQuery(lab, {
+        template: T,
+        params: PARAMS,
+        as: { party: "advertiser", analyst: "an" },
+        purpose: "measurement",
+      });
       expect(r.rows).toEqual(JSON.parse(JSON.stringify(local.rows)));
     } finally {
       lab.close();
@@ -148,21 +168,26 @@ describe("enclave mode in a joined room (server process + enclave process + owne
     expect(perQuery).toBeGreaterThan(0);
     const au = await audit(rooms.retailer!);
     expect(au.verification.ok).toBe(true);
-    const releases = au.entries.filter((x: { action: string }) => x.action === "keyRelease") as { who: { party: string }; outcome: string }[];
+    const releases = au.entries.filter((x: { action: string }) => x.action === "keyRelease") as {
+      who: { party: string };
+      outcome: string;
+    }[];
     expect(releases.map((x) => [x.who.party, x.outcome])).toEqual([
       ["advertiser", "granted"],
       ["retailer", "granted"],
     ]);
   });
 
-  it("canary scan and trial decryption: nothing the owners sent the server carries a row value or a data key; positive control: a plain upload and a planted key are found", async () => {
+  it("canary scan + trial decryption: nothing sent to the server holds a row value or data key; positive controls: plain upload, planted key", async () => {
     const wire = sent.join("\n");
     expect(wire).toContain("enclave.release"); // the scan saw the releases
     expect(canariesIn(wire, canaries())).toEqual([]);
     expect(canariesIn(storeBytes(store).toString("latin1"), canaries())).toEqual([]);
     // what the server holds to decrypt with: every 32-byte value in what it received
     const received = sent.map((x) => JSON.parse(x));
-    const targets = received.filter((x) => x.op === "enclave.release" && x.body.ciphertext).map((x) => x.body.ciphertext as EncryptedDataset);
+    const targets = received
+      .filter((x) => x.op === "enclave.release" && x.body.ciphertext)
+      .map((x) => x.body.ciphertext as EncryptedDataset);
     expect(targets.length).toBe(2);
     const candidates = candidateKeys(received);
     expect(candidates.length).toBeGreaterThan(3);
@@ -170,7 +195,12 @@ describe("enclave mode in a joined room (server process + enclave process + owne
 
     // positive controls: a data key planted in a copy of what was sent is found by the same scan …
     const kms = new KeyReleaseService({ owner: "retailer", pinnedRootPublicKey: "00".repeat(32) });
-    const enc = kms.protectDataset("planted", utf8("secret rows"), { allowedMeasurements: allowImages(["a".repeat(96)]), requiredPurpose: "measurement" }, seededRng("planted"));
+    const enc = kms.protectDataset(
+      "planted",
+      utf8("secret rows"),
+      { allowedMeasurements: allowImages(["a".repeat(96)]), requiredPurpose: "measurement" },
+      seededRng("planted"),
+    );
     const planted = [...received, { leaked: Buffer.from(seededRng("planted").bytes(32)).toString("base64") }];
     expect(candidateKeys(planted).filter((k) => opens(k, enc)).length).toBe(1);
     // … and a plain (purpose-gate) upload of the same rows carries them to the server
@@ -197,7 +227,10 @@ describe("enclave mode in a joined room (server process + enclave process + owne
     const off = await attestEnclave(rooms.advertiser!, { purpose: "measurement", tamper: "code", ownersPin: "operatorClaim" });
     expect(off.owners.map((o) => o.outcome)).toEqual(["released"]);
     const au = await audit(rooms.observer!);
-    const last = au.entries.filter((x: { action: string }) => x.action === "keyRelease").slice(-3) as { outcome: string; errorCode: string | null }[];
+    const last = au.entries.filter((x: { action: string }) => x.action === "keyRelease").slice(-3) as {
+      outcome: string;
+      errorCode: string | null;
+    }[];
     expect(last.map((x) => [x.outcome, x.errorCode])).toEqual([
       ["refused", "ATTESTATION_MEASUREMENT"],
       ["refused", "ATTESTATION_MEASUREMENT"],
@@ -246,9 +279,13 @@ describe("enclave mode in a joined room (server process + enclave process + owne
   it("only an owner releases, only its own dataset; a member without own cannot upload or challenge", async () => {
     const st = await attestEnclave(rooms.observer!, { purpose: "measurement" }); // a non-owner only asks for the launch
     expect(st.owners).toEqual([]);
-    const e1 = await refusal(rooms.observer!.request("enclave.challenge", { launch: st.moduleId, dataset: "retailer/purchases", nonce: "00".repeat(16) }));
+    const e1 = await refusal(
+      rooms.observer!.request("enclave.challenge", { launch: st.moduleId, dataset: "retailer/purchases", nonce: "00".repeat(16) }),
+    );
     expect(e1.code).toBe("ACCESS_DENIED");
-    const e2 = await refusal(rooms.advertiser!.request("enclave.challenge", { launch: st.moduleId, dataset: "retailer/purchases", nonce: "00".repeat(16) }));
+    const e2 = await refusal(
+      rooms.advertiser!.request("enclave.challenge", { launch: st.moduleId, dataset: "retailer/purchases", nonce: "00".repeat(16) }),
+    );
     expect(e2.code).toBe("ACCESS_DENIED");
   });
 });

@@ -79,6 +79,12 @@ export interface EnclaveStatus {
   ready: LaunchView | null;
 }
 
+/** The room server's enclave-mode options (RoomServerOptions). */
+export interface EnclaveServing {
+  /** Teaching: let `enclave.launch` ask for a modified image (owners must refuse it). Default false. */
+  allowTamper?: boolean;
+}
+
 /** The operator's enclave relay of one served room. */
 export class EnclaveRelay {
   readonly #lab: Lab;
@@ -229,7 +235,7 @@ export class EnclaveRelay {
     const op = this.#mode().operator;
     const cat = op.catalog();
     const keys = [...new Set(body.datasets ?? [...cat.keys()])].sort();
-    if (keys.length === 0) invalid("datasets", "enclave-mode datasets (upload with sealing: \"enclave\" first)", keys, "NOT_FOUND");
+    if (keys.length === 0) invalid("datasets", 'enclave-mode datasets (upload with sealing: "enclave" first)', keys, "NOT_FOUND");
     for (const k of keys) if (!cat.has(k)) invalid("datasets", "enclave-mode datasets of this room", k, "NOT_FOUND");
     return this.#serial(async () => {
       const approved = room.templates.approvedHashes();
@@ -247,7 +253,13 @@ export class EnclaveRelay {
       const image = enclaveRoomImage(room.engine.name, approved, rules, code);
       const launched = tamper === "template" ? [...approved, sha384Hex("a template no data owner approved").slice(0, 64)] : approved;
       const enclave = await op.launcher.launch(
-        { engine: image.engine, approvedTemplateHashes: launched, config: image.config, workload: tamper === "code" ? "tampered" : "approved", debug: tamper === "debug" },
+        {
+          engine: image.engine,
+          approvedTemplateHashes: launched,
+          config: image.config,
+          workload: tamper === "code" ? "tampered" : "approved",
+          debug: tamper === "debug",
+        },
         room.rng.fork(`room-launch:${++this.#launches}:${m.name}`),
       );
       // a stale pending launch (other purpose, templates or rules) is replaced: its releases are void

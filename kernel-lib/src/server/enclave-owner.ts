@@ -72,9 +72,13 @@ export async function remoteEnclaveUpload(
   report?: (s: StepReport) => void,
 ): Promise<EnclaveUploadReceipt> {
   if (party !== room.member)
-    throw new CleanRoomError("ACCESS_DENIED", `"input.party" expected the joined member "${room.member}" (a member uploads only its own data)`, {
-      field: "input.party",
-    });
+    throw new CleanRoomError(
+      "ACCESS_DENIED",
+      `"input.party" expected the joined member "${room.member}" (a member uploads only its own data)`,
+      {
+        field: "input.party",
+      },
+    );
   // the lab's validation, here: schema, rule, every row; then the tags against the purpose taxonomy
   const u = await runStepsAsync(validateUploadSteps(party, name, data, opts), report);
   const own = labelForColumns(tagDataset(defaultTaxonomy(), u.tags));
@@ -155,27 +159,33 @@ export async function remoteAttest(
         st = await room.request<EnclaveStatus>("enclave.release", { launch: l.launch, dataset: k, refused: { code, check, reason } });
       };
       if (!s?.owner.holds(k)) {
-        await refuse("NOT_FOUND", null, "the owner holds no copy in this kernel: re-attach it with upload (same rows, sealing: \"enclave\")");
+        await refuse("NOT_FOUND", null, 'the owner holds no copy in this kernel: re-attach it with upload (same rows, sealing: "enclave")');
         continue;
       }
       const own = s.owner.ownRule(k) ?? null;
       expected =
-        pin === "ownImage"
-          ? measureImage(enclaveRoomImage(l.engine, approved, { ...l.rules, [k]: own }, code)).imageSha384
-          : l.imageSha384;
+        pin === "ownImage" ? measureImage(enclaveRoomImage(l.engine, approved, { ...l.rules, [k]: own }, code)).imageSha384 : l.imageSha384;
       const enc = s.owner.protect(k, expected, l.purpose, s.rng);
       if ("refused" in enc) {
         await refuse("KEY_RELEASE_DENIED", "purpose", enc.refused);
         continue;
       }
       const nonce = s.owner.challenge(s.rng);
-      const { document } = await room.request<{ document: AttestationDocument }>("enclave.challenge", { launch: l.launch, dataset: k, nonce });
+      const { document } = await room.request<{ document: AttestationDocument }>("enclave.challenge", {
+        launch: l.launch,
+        dataset: k,
+        nonce,
+      });
       let grant;
       try {
         grant = s.owner.releaseKey({ datasetId: enc.datasetId, document, nonce, recipientPublicKey: l.channelPublicKey }, s.rng);
       } catch (e) {
         if (!isCleanRoomError(e)) throw e;
-        shown ??= attestationDisplay(document, { error: e }, { title: `Enclave attestation — ${room.member} refused the key for ${k}`, rngStamp: rngStamp(s.rng) });
+        shown ??= attestationDisplay(
+          document,
+          { error: e },
+          { title: `Enclave attestation — ${room.member} refused the key for ${k}`, rngStamp: rngStamp(s.rng) },
+        );
         await refuse(e.code, (e.details.check as string) ?? null, (e.details.reason as string) ?? e.message);
         continue;
       }
@@ -186,10 +196,14 @@ export async function remoteAttest(
         grant: JSON.parse(JSON.stringify(grant)),
       });
       decisions.push({ owner: room.member, dataset: k, outcome: "released", code: null, check: null, reason: null });
-      shown ??= attestationDisplay(document, { grantedTo: k }, { title: `Enclave attestation — ${room.member} released the key for ${k}`, rngStamp: rngStamp(s.rng) });
+      shown ??= attestationDisplay(
+        document,
+        { grantedTo: k },
+        { title: `Enclave attestation — ${room.member} released the key for ${k}`, rngStamp: rngStamp(s.rng) },
+      );
     }
   }
-  const now = st.ready?.launch === l.launch ? st.ready : (st.pending?.launch === l.launch ? st.pending : null);
+  const now = st.ready?.launch === l.launch ? st.ready : st.pending?.launch === l.launch ? st.pending : null;
   return {
     kind: "enclaveAttestation",
     ok: st.ready?.launch === l.launch,

@@ -15,6 +15,7 @@ import { parseCost } from "../dp/accountant.js";
 import type { Membership } from "./membership.js";
 import { ROOM_PROTOCOL, verifyStatement, type MemberSpec, type Op } from "./protocol.js";
 import type { EnclaveRelay } from "./enclave-ops.js";
+export { EnclaveRelay, type EnclaveServing } from "./enclave-ops.js";
 import { enclaveQuery } from "../enclave-room.js";
 
 /** What an operation needs of the server. */
@@ -81,7 +82,9 @@ function datasetNames(ctx: OpContext): Record<string, string> {
 
 function need(ctx: OpContext): EnclaveRelay {
   if (!ctx.enclave)
-    throw new CleanRoomError("STATE_INVALID", `"room" expected the server's own room (a class's pair rooms serve no enclave mode)`, { field: "room" });
+    throw new CleanRoomError("STATE_INVALID", `"room" expected the server's own room (a class's pair rooms serve no enclave mode)`, {
+      field: "room",
+    });
   return ctx.enclave;
 }
 
@@ -120,7 +123,11 @@ export async function runOp(ctx: OpContext, op: Op, m: MemberSpec, body: Record<
       const { party, name, rows, sealing, ...opts } = input as Record<string, unknown>;
       const owner = self(m, party, "input.party");
       if (sealing !== undefined && sealing !== "gate")
-        fail("PARAM_INVALID", "input.sealing", 'expected "gate" (an enclave upload is sealed in the owner\'s kernel and sent as enclave.upload)');
+        fail(
+          "PARAM_INVALID",
+          "input.sealing",
+          'expected "gate" (an enclave upload is sealed in the owner\'s kernel and sent as enclave.upload)',
+        );
       if (typeof name !== "string") fail("PARAM_INVALID", "input.name", "expected a dataset name");
       if (!Array.isArray(rows) || rows.length === 0) fail("PARAM_INVALID", "input.rows", "expected at least one row");
       return lab.upload(owner, name as string, rows, opts as never);

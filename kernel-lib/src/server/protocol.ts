@@ -78,7 +78,10 @@ export function verifyStatement(s: Statement, publicKeyHex: string, signatureHex
 }
 
 const KEY = /^[a-z][a-z0-9_-]{0,31}\/[A-Za-z_][A-Za-z0-9_]{0,63}$/;
-const b64 = z.string().regex(/^[A-Za-z0-9+/]*={0,2}$/, "base64").max(400_000_000);
+const b64 = z
+  .string()
+  .regex(/^[A-Za-z0-9+/]*={0,2}$/, "base64")
+  .max(400_000_000);
 const purposeName = z.string().min(1).max(128);
 const nameRe = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
 
@@ -99,7 +102,10 @@ export const ENCLAVE_OPS = {
         categories: z.array(z.string().max(128)).max(32).optional(),
         columns: z.record(z.string().max(64), z.record(z.string(), z.unknown())).optional(),
       }),
-      analyst: z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/).optional(),
+      analyst: z
+        .string()
+        .regex(/^[a-z][a-z0-9_-]{0,31}$/)
+        .optional(),
     }),
     /** The owner-sealed blob (cleanroom-lab/owner-sealed/v1 JSON), base64. */
     sealed: b64,
@@ -119,7 +125,13 @@ export const ENCLAVE_OPS = {
     launch: z.string().min(1).max(200),
     dataset: z.string().regex(KEY, '"owner/dataset"'),
     ciphertext: z
-      .strictObject({ datasetId: z.string().max(300), owner: z.string().max(64), nonce: b64, ciphertext: b64, plaintextBytes: z.number().int().min(0) })
+      .strictObject({
+        datasetId: z.string().max(300),
+        owner: z.string().max(64),
+        nonce: b64,
+        ciphertext: b64,
+        plaintextBytes: z.number().int().min(0),
+      })
       .optional(),
     grant: z.record(z.string(), z.unknown()).optional(),
     /** The owner's refusal (its verifier or policy said no), recorded and audited. */

@@ -27,8 +27,7 @@ import { secureTransport } from "../transport/secure.js";
 import { openLab, type Lab } from "../session/lab.js";
 import type { OpenLabOptions } from "../session/types.js";
 import { Membership } from "./membership.js";
-import { runOp, type OpContext } from "./ops.js";
-import { EnclaveRelay } from "./enclave-ops.js";
+import { EnclaveRelay, runOp, type EnclaveServing, type OpContext } from "./ops.js";
 import { DEFAULT_INVITATION_TTL_MS, Invitations, type Invitation } from "./invitations.js";
 import { fingerprintOf } from "./identity.js";
 import {
@@ -44,9 +43,7 @@ import {
 } from "./protocol.js";
 import { ed25519Verify } from "../crypto/primitives.js";
 
-export interface RoomServerOptions extends Pick<OpenLabOptions, "room" | "rng" | "budget" | "engine" | "enclave"> {
-  /** Teaching: let `enclave.launch` ask for a modified image (owners must refuse it). Default false. */
-  allowTamper?: boolean;
+export interface RoomServerOptions extends Pick<OpenLabOptions, "room" | "rng" | "budget" | "engine" | "enclave">, EnclaveServing {
   /** The room database (SQLite); ":memory:" for a throwaway room. */
   store: string;
   /** 0 (default) picks a free port. */
@@ -119,8 +116,7 @@ export class RoomServer {
   /** Every room this server serves, by id: its own, and a class's pair rooms. */
   readonly #rooms = new Map<string, OpContext>();
   readonly invitations: Invitations;
-  /** Enclave mode of the served room (server/enclave-ops.ts): the operator's relay between owners and the enclave. */
-  readonly enclave: EnclaveRelay;
+  readonly enclave: EnclaveRelay; // enclave mode of the served room (server/enclave-ops.ts)
   /** The plaintext codes of a class this start created (null otherwise); also in `<store>.invitations.json` (0600). */
   invitationCodes: Invitation[] | null = null;
   /** Requests answered (ok or refused), for the bench. */

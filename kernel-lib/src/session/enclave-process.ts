@@ -59,9 +59,13 @@ export function builtPublishedCode(): PublishedCode {
     const { workload } = enclaveHostPaths();
     mod = createRequire(workload)(workload);
   } catch {
-    throw new CleanRoomError("STATE_INVALID", `"enclave" expected the built library (kernel-lib/dist) that an enclave process runs: build first`, {
-      field: "enclave",
-    });
+    throw new CleanRoomError(
+      "STATE_INVALID",
+      `"enclave" expected the built library (kernel-lib/dist) that an enclave process runs: build first`,
+      {
+        field: "enclave",
+      },
+    );
   }
   return publishedCode(mod);
 }

@@ -186,7 +186,9 @@ export async function runQuery<K, X extends object>(
     try {
       await phase("execute");
       const { result, where, extra } = await executor.execute({ ...q, charged }, keys, phase);
-      trace.ok("execute", where).ok("threshold", `${result.suppressed.rows.length} row(s) suppressed (minimum ${result.suppressed.minimum})`);
+      trace
+        .ok("execute", where)
+        .ok("threshold", `${result.suppressed.rows.length} row(s) suppressed (minimum ${result.suppressed.minimum})`);
       record("granted", prep.cost);
       trace.ok("audit");
       return { ...result, purpose, charged, trace: trace.steps, ...extra };

@@ -376,10 +376,8 @@ export class Room {
     const again = sealing.reattach(u);
     if (again !== null) return again;
     const stored = sealing.seal(u);
-    const purposes = this.commitUpload(
-      { owner, key, fingerprint: u.ds.fingerprint, tags: u.tags, analyst: u.analyst },
-      stored,
-      (p) => sealing.catalog(u, p),
+    const purposes = this.commitUpload({ owner, key, fingerprint: u.ds.fingerprint, tags: u.tags, analyst: u.analyst }, stored, (p) =>
+      sealing.catalog(u, p),
     );
     return sealing.done(u, purposes, stored.length);
   }

@@ -76,17 +76,17 @@ export async function attestEnclave(lab: Lab | RemoteRoom, input: AttestArgs): P
 }
 
 type AttestArgs = {
-    purpose: string;
-    tamper?: EnclaveTamper;
-    debug?: boolean;
-    datasets?: readonly string[];
-    ownersPin?: "ownImage" | "operatorClaim";
-    /**
-     * Default: when the datasets hold {@link LARGE_ATTEST_ROWS} rows or more, an in-place
-     * progress bar in the cleanroom-ts kernel (launch and measure → verify and release keys,
-     * per dataset). `true` always shows it, `false` never; a function receives `(done, total, phase)`.
-     */
-    progress?: ProgressOption;
+  purpose: string;
+  tamper?: EnclaveTamper;
+  debug?: boolean;
+  datasets?: readonly string[];
+  ownersPin?: "ownImage" | "operatorClaim";
+  /**
+   * Default: when the datasets hold {@link LARGE_ATTEST_ROWS} rows or more, an in-place
+   * progress bar in the cleanroom-ts kernel (launch and measure → verify and release keys,
+   * per dataset). `true` always shows it, `false` never; a function receives `(done, total, phase)`.
+   */
+  progress?: ProgressOption;
 };
 
 async function attestLab(
