@@ -225,7 +225,7 @@ export async function joinRoom(url: string, o: JoinOptions): Promise<RemoteRoom>
 export interface ApprovalVerification {
   ok: boolean;
   collaboration: { hash: string; version: number; ok: boolean; members: string[]; unsigned: string[] } | null;
-  templates: { templateHash: string; name: string; approved: boolean; verified: string[]; forged: string[] }[];
+  templates: { templateHash: string; name: string; owners: string[]; approved: boolean; verified: string[]; forged: string[] }[];
 }
 
 /**
@@ -241,6 +241,7 @@ export async function verifyApprovals(room: RemoteRoom): Promise<ApprovalVerific
     templates: {
       templateHash: string;
       name: string;
+      owners?: string[];
       approvedBy: string[];
       approved: boolean;
       signatures: { member: string; signature: string }[];
@@ -282,7 +283,8 @@ export async function verifyApprovals(room: RemoteRoom): Promise<ApprovalVerific
         !!k && verifyStatement({ statement: "approve", room: room.roomId, templateHash: t.templateHash, member: m }, k, sigs.get(m) ?? "");
       (ok ? verified : forged).push(m);
     }
-    return { templateHash: t.templateHash, name: t.name, approved: t.approved && forged.length === 0, verified, forged };
+    const owners = t.owners ?? [];
+    return { templateHash: t.templateHash, name: t.name, owners, approved: t.approved && forged.length === 0, verified, forged };
   });
   return { ok: (collab?.ok ?? false) && templates.every((t) => t.forged.length === 0), collaboration: collab, templates };
 }

@@ -16,8 +16,8 @@
  * document that fails verification, and the key stays here. Limits: owner state is in memory
  * (per room handle): after a kernel restart or a new joinRoom the owner re-attaches its copy by
  * uploading the same rows again (the server stores nothing new). The hardware root public key
- * is taken from the server at the first enclave upload (trust on first use) unless given as
- * `rootPublicKey`; the simulation's root secret lives in the operator's process (README).
+ * is taken from the server at the first enclave upload (trust on first use); the simulation's
+ * root secret lives in the operator's process anyway (README).
  */
 import { CleanRoomError, invalid, isCleanRoomError } from "../errors.js";
 import { b64 } from "../crypto/primitives.js";
@@ -44,14 +44,11 @@ interface OwnerSide {
 }
 const sides = new WeakMap<RemoteRoom, OwnerSide>();
 
-async function side(room: RemoteRoom, rootPublicKey?: string): Promise<OwnerSide> {
+async function side(room: RemoteRoom): Promise<OwnerSide> {
   const have = sides.get(room);
-  if (have) {
-    if (rootPublicKey !== undefined && rootPublicKey !== have.root)
-      invalid("rootPublicKey", "the hardware root key this owner pinned at its first enclave upload", "another key", "CRYPTO_INVALID_KEY");
-    return have;
-  }
-  const root = rootPublicKey ?? (await room.request<EnclaveStatus>("enclave.status")).rootPublicKeyHex;
+  if (have) return have;
+  // trust on first use: the simulated root's public key, pinned from here on by this owner's verifier
+  const root = (await room.request<EnclaveStatus>("enclave.status")).rootPublicKeyHex;
   if (!/^[0-9a-f]{64}$/.test(root)) invalid("rootPublicKey", "the room's hardware root public key (64 hex)", "another form");
   const rng = room.rngFork(`owner:${room.member}`);
   const s = { owner: new DataOwner(room.member, root, rng.fork("storage")), rng, root };
@@ -68,7 +65,7 @@ export async function remoteEnclaveUpload(
   party: string,
   name: string,
   data: unknown,
-  opts: UploadOptions & { rootPublicKey?: string },
+  opts: UploadOptions,
   report?: (s: StepReport) => void,
 ): Promise<EnclaveUploadReceipt> {
   if (party !== room.member)
@@ -82,7 +79,7 @@ export async function remoteEnclaveUpload(
   // the lab's validation, here: schema, rule, every row; then the tags against the purpose taxonomy
   const u = await runStepsAsync(validateUploadSteps(party, name, data, opts), report);
   const own = labelForColumns(tagDataset(defaultTaxonomy(), u.tags));
-  const s = await side(room, opts.rootPublicKey);
+  const s = await side(room);
   const sealed = s.owner.sealForStorage(u.key, u.bytes, s.rng);
   const receipt = await room.request<EnclaveUploadReceipt>("enclave.upload", {
     input: {
@@ -146,9 +143,11 @@ export async function remoteAttest(
   const mine = l.datasets.filter((d) => d.owner === room.member && !d.released);
   const s = sides.get(room);
   if (mine.length > 0) {
-    // the owner's own view of what the enclave may run: templates whose approvals verify under the members' keys
+    // the owner's own view of what the enclave may run: templates whose approvals verify under the
+    // members' keys, and — when the server lists this member among a template's owners — carrying
+    // this member's own verified signature
     const approved = (await verifyApprovals(room)).templates
-      .filter((t) => t.approved)
+      .filter((t) => t.approved && (!t.owners.includes(room.member) || t.verified.includes(room.member)))
       .map((t) => t.templateHash)
       .sort();
     const code = builtPublishedCode();
