@@ -97,7 +97,6 @@ export class RemoteRoom {
   rngFork(label: string): Rng {
     return this.#rng.fork(`local:${label}`);
   }
-
   /** Sign `s` with this member's key (approvals, acceptances). */
   signStatement(s: Statement): string {
     return this.#identity.sign(statementBytes(s));
