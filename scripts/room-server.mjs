@@ -8,7 +8,13 @@
  *
  *   npm run room -- --store room.db --port 7700 [--room lab] [--epsilon 3 | --rho 0.5] [--per-party 1]
  *                   [--refresh none|daily|monthly] [--engine arquero|duckdb] [--seed S] [--window-ms 120000]
- *                   [--class 30 [--invite-ttl-ms 604800000]]
+ *                   [--class 30 [--invite-ttl-ms 604800000]] [--enclave process [--enclave-tamper]]
+ *
+ * Enclave mode (--enclave process): members upload with sealing "enclave" (owner-sealed in their
+ * own kernels), attestEnclave launches the enclave as its own OS process (scripts/enclave-host.mjs)
+ * and owners release their keys to it after verifying its attestation; this process relays
+ * documents, challenges, sealed grants and ciphertext only. --enclave-tamper (teaching) lets
+ * attestEnclave ask for a modified image, which owners must refuse.
  *
  * A class in a room (--class N): the first start of a store also makes one room per pair of
  * students (pair-01 …) and one single-use invitation code per seat (retailer, advertiser),
@@ -40,7 +46,8 @@ function parseArgs(argv) {
     const a = argv[i];
     if (!a.startsWith("--")) throw new Error(`unexpected argument ${a}`);
     const [k, inline] = a.slice(2).split("=", 2);
-    o[k] = inline ?? argv[++i];
+    // a flag with no value (--enclave-tamper) is true
+    o[k] = inline ?? (argv[i + 1] === undefined || argv[i + 1].startsWith("--") ? "true" : argv[++i]);
   }
   return o;
 }
@@ -67,6 +74,8 @@ async function main() {
     ...(a["window-ms"] ? { timeWindowMs: Number(a["window-ms"]) } : {}),
     ...(a.class ? { class: Number(a.class) } : {}),
     ...(a["invite-ttl-ms"] ? { invitationTtlMs: Number(a["invite-ttl-ms"]) } : {}),
+    ...(a.enclave ? { enclave: a.enclave } : {}),
+    ...(a["enclave-tamper"] === "true" ? { allowTamper: true } : {}),
   });
   emit({
     event: "listening",

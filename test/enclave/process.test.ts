@@ -9,8 +9,8 @@ import { generateStudy } from "../../kernel-lib/src/datasets/study.js";
 import { normalizeEmail } from "../../kernel-lib/src/identity/normalize.js";
 import { liftRules, liftSchemas, liftTemplate } from "../../kernel-lib/src/cleanroom/templates/lift.js";
 import { isCleanRoomError, type CleanRoomError } from "../../kernel-lib/src/errors.js";
-import { aesGcmOpen, fromB64, utf8 } from "../../kernel-lib/src/crypto/primitives.js";
-import { datasetAad, type EncryptedDataset } from "../../kernel-lib/src/enclave/keyRelease.js";
+import { utf8 } from "../../kernel-lib/src/crypto/primitives.js";
+import { canariesIn as scan, candidateKeys, opens } from "../helpers/enclave-scan.js";
 import { openLab, type Lab } from "../../kernel-lib/src/session.js";
 import { internals } from "../../kernel-lib/src/session/lab.js";
 import type { EnclaveOperator } from "../../kernel-lib/src/session/enclave-operator.js";
@@ -118,56 +118,8 @@ async function recordingProxy(bytes: Buffer[]): Promise<(port: number) => Promis
   };
 }
 
-/** Every canary found in `text`, in its strings and in every base64 string decoded. */
-function canariesIn(text: string): string[] {
-  const hay = [text];
-  for (const m of text.matchAll(/[A-Za-z0-9+/]{24,}={0,2}/g)) hay.push(Buffer.from(m[0], "base64").toString("latin1"));
-  const all = hay.join("\n");
-  return canaries.filter((c) => all.includes(c) || all.includes(c.slice(3)));
-}
-
-/** Every 32-byte value reachable from `root` through own properties (bytes, base64, hex). */
-function candidateKeys(root: unknown): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  const seen = new Set<unknown>();
-  const fromString = (s: string) => {
-    if (/^[0-9a-f]{64}$/i.test(s)) out.push(new Uint8Array(Buffer.from(s, "hex")));
-    if (/^[A-Za-z0-9+/]{43}=$/.test(s)) out.push(fromB64(s));
-    if (s.length < 4096 && (s.startsWith("{") || s.startsWith("["))) {
-      try {
-        walk(JSON.parse(s));
-      } catch {
-        /* not JSON */
-      }
-    }
-  };
-  const walk = (v: unknown): void => {
-    if (typeof v === "string") return fromString(v);
-    if (typeof v !== "object" || v === null || seen.has(v)) return;
-    seen.add(v);
-    if (v instanceof Uint8Array) {
-      if (v.length === 32) out.push(v);
-      return;
-    }
-    if (v instanceof Map)
-      for (const [k, x] of v) {
-        walk(k);
-        walk(x);
-      }
-    else if (v instanceof Set) for (const x of v) walk(x);
-    else for (const k of Object.getOwnPropertyNames(v)) walk((v as Record<string, unknown>)[k]);
-  };
-  walk(root);
-  return out;
-}
-const opens = (key: Uint8Array, enc: EncryptedDataset): boolean => {
-  try {
-    aesGcmOpen(key, fromB64(enc.nonce), fromB64(enc.ciphertext), datasetAad(enc.datasetId));
-    return true;
-  } catch {
-    return false;
-  }
-};
+/** Every canary of this file's study found in `text`. */
+const canariesIn = (text: string): string[] => scan(text, canaries);
 
 describe("the enclave in its own OS process", () => {
   it("query results equal the in-process enclave's (same seed), and the enclave ran in another process", async () => {
@@ -382,6 +334,53 @@ describe("the enclave in its own OS process", () => {
     const ok = await enclaveQuery(lab, { template: TN, ...REQ }); // a new process, new attestation
     expect(ok.charged).not.toBeNull();
   });
+
+  it.each(["in-process", "process"] as const)(
+    "an attestation replacing the enclave an in-flight query pinned (%s): the query finishes; positive control: unpinned, it fails after its charge",
+    async (host) => {
+      for (const keep of [true, false]) {
+        const lab = setUp(host, `pin-${host}-${keep}`, [TN], 10);
+        const mode = internals(lab).enclave();
+        mode.keepPinned = keep;
+        await enclaveQuery(lab, { template: TN, ...REQ }); // attested: the next query reuses this enclave
+        const e = op(lab).enclave!;
+        // hold the next query inside its run on `e` (after its charge) until the attestation below is done
+        let entered!: () => void;
+        const inRun = new Promise<void>((r) => (entered = r));
+        let open!: () => void;
+        const gate = new Promise<void>((r) => (open = r));
+        const orig = e.runAsync;
+        (e as { runAsync: typeof orig }).runAsync = async (r) => {
+          entered();
+          await gate;
+          return orig(r);
+        };
+        const q = enclaveQuery(lab, { template: TN, ...REQ }).then(
+          (r) => r,
+          (err: unknown) => err,
+        );
+        await inRun;
+        const charged = spent(lab);
+        expect(mode.pinned(e)).toBe(1);
+        const att = await attestEnclave(lab, { purpose: "measurement" });
+        expect(att.ok).toBe(true);
+        expect(op(lab).enclave).not.toBe(e); // replaced while the query runs on it
+        expect(e.alive).toBe(keep); // kept alive only while pinned
+        open();
+        const out = await q;
+        expect(spent(lab)).toEqual(charged); // the charge happened before the race, once
+        if (keep) {
+          expect(isCleanRoomError(out)).toBe(false);
+          expect((out as { attestation: { moduleId: string } }).attestation.moduleId).toBe(e.moduleId);
+          expect(mode.pinned(e)).toBe(0);
+          expect(e.alive).toBe(false); // terminated once its last query settled
+        } else {
+          expect(isCleanRoomError(out) && out.code).toBe("STATE_INVALID"); // the defence off: failed after its charge
+        }
+        expect(lab.audit().verification.ok).toBe(true);
+      }
+    },
+  );
 
   it("lab close stops the enclave process", async () => {
     const lab = setUp("process", "close");

@@ -110,12 +110,21 @@ export function withJoinKeys<T extends { email: string }>(rows: T[], keys: (stri
   return out;
 }
 
-/** A small two-owner lift room behind `url`: collaboration accepted by all, keyed rows uploaded, template approved by both. */
+/**
+ * A small two-owner lift room behind `url`: collaboration accepted by all, keyed rows uploaded
+ * (`sealing: "enclave"`: owner-sealed in each owner's handle, approvals for the enclave executor),
+ * template approved by both. Returns the uploaded rows too (canaries, lab comparisons).
+ */
 export async function studyRoom(
   url: string,
   dir: string,
-  o: { queriers?: string[]; rows?: number; epsilonPerAggregate?: string; seed?: string } = {},
-): Promise<{ rooms: Record<string, RemoteRoom>; ids: Record<string, MemberIdentity>; template: ReturnType<typeof liftTemplate> }> {
+  o: { queriers?: string[]; rows?: number; epsilonPerAggregate?: string; seed?: string; sealing?: "gate" | "enclave" } = {},
+): Promise<{
+  rooms: Record<string, RemoteRoom>;
+  ids: Record<string, MemberIdentity>;
+  template: ReturnType<typeof liftTemplate>;
+  uploaded: { exposures: Record<string, unknown>[]; purchases: Record<string, unknown>[] };
+}> {
   const seed = o.seed ?? "study-room";
   const queriers = o.queriers ?? [];
   const study = generateStudy({
@@ -156,26 +165,31 @@ export async function studyRoom(
     epsilonPerAggregate: o.epsilonPerAggregate ?? "0.1",
     threshold: 20,
   });
+  const uploaded = { exposures: withJoinKeys(study.exposures, psi.joinKeysA!), purchases: withJoinKeys(study.purchases, psi.joinKeysB!) };
+  const sealing = o.sealing ?? "gate";
   await upload(rooms.advertiser!, {
     party: "advertiser",
     name: "exposures",
-    rows: withJoinKeys(study.exposures, psi.joinKeysA!),
+    rows: uploaded.exposures,
     schema: s.exposures,
     purposes: ["measurement"],
     rule: liftRules(20).exposures,
+    ...(sealing === "enclave" ? { sealing } : {}),
   });
   await upload(rooms.retailer!, {
     party: "retailer",
     name: "purchases",
-    rows: withJoinKeys(study.purchases, psi.joinKeysB!),
+    rows: uploaded.purchases,
     schema: s.purchases,
     purposes: ["measurement"],
     rule: liftRules(20).purchases,
+    ...(sealing === "enclave" ? { sealing } : {}),
   });
-  for (const n of ["advertiser", "retailer"]) await approveTemplate(rooms[n]!, { template, party: n });
+  for (const n of ["advertiser", "retailer"])
+    await approveTemplate(rooms[n]!, { template, party: n, ...(sealing === "enclave" ? { executor: "enclave" as const } : {}) });
   for (const n of ["advertiser", ...queriers])
     await declarePurpose(rooms[n]!, { party: n, analyst: "an", purpose: "measurement", justification: "lift" });
-  return { rooms, ids, template };
+  return { rooms, ids, template, uploaded };
 }
 
 /** Close every room handle. */

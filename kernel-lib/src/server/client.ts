@@ -93,6 +93,10 @@ export class RemoteRoom {
     return { rngMode: this.#rng.mode };
   }
 
+  /** A fork of this side's randomness (a data owner's own keys in enclave mode: server/enclave-owner.ts). */
+  rngFork(label: string): Rng {
+    return this.#rng.fork(`local:${label}`);
+  }
   /** Sign `s` with this member's key (approvals, acceptances). */
   signStatement(s: Statement): string {
     return this.#identity.sign(statementBytes(s));
@@ -220,7 +224,7 @@ export async function joinRoom(url: string, o: JoinOptions): Promise<RemoteRoom>
 export interface ApprovalVerification {
   ok: boolean;
   collaboration: { hash: string; version: number; ok: boolean; members: string[]; unsigned: string[] } | null;
-  templates: { templateHash: string; name: string; approved: boolean; verified: string[]; forged: string[] }[];
+  templates: { templateHash: string; name: string; owners: string[]; approved: boolean; verified: string[]; forged: string[] }[];
 }
 
 /**
@@ -236,6 +240,7 @@ export async function verifyApprovals(room: RemoteRoom): Promise<ApprovalVerific
     templates: {
       templateHash: string;
       name: string;
+      owners?: string[];
       approvedBy: string[];
       approved: boolean;
       signatures: { member: string; signature: string }[];
@@ -277,7 +282,8 @@ export async function verifyApprovals(room: RemoteRoom): Promise<ApprovalVerific
         !!k && verifyStatement({ statement: "approve", room: room.roomId, templateHash: t.templateHash, member: m }, k, sigs.get(m) ?? "");
       (ok ? verified : forged).push(m);
     }
-    return { templateHash: t.templateHash, name: t.name, approved: t.approved && forged.length === 0, verified, forged };
+    const owners = t.owners ?? [];
+    return { templateHash: t.templateHash, name: t.name, owners, approved: t.approved && forged.length === 0, verified, forged };
   });
   return { ok: (collab?.ok ?? false) && templates.every((t) => t.forged.length === 0), collaboration: collab, templates };
 }

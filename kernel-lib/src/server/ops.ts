@@ -14,6 +14,9 @@ import { thresholdText } from "../cleanroom/review.js";
 import { parseCost } from "../dp/accountant.js";
 import type { Membership } from "./membership.js";
 import { ROOM_PROTOCOL, verifyStatement, type MemberSpec, type Op } from "./protocol.js";
+import type { EnclaveRelay } from "./enclave-ops.js";
+export { EnclaveRelay, type EnclaveServing } from "./enclave-ops.js";
+import { enclaveQuery } from "../enclave-room.js";
 
 /** What an operation needs of the server. */
 export interface OpContext {
@@ -21,6 +24,8 @@ export interface OpContext {
   membership: Membership;
   publicKey: string;
   fingerprint: string;
+  /** Enclave mode's relay (the server's own room; a class's pair rooms have none). */
+  enclave?: EnclaveRelay;
 }
 
 const fail = (code: ErrorCode, field: string, message: string): never => {
@@ -75,6 +80,14 @@ function datasetNames(ctx: OpContext): Record<string, string> {
   return names;
 }
 
+function need(ctx: OpContext): EnclaveRelay {
+  if (!ctx.enclave)
+    throw new CleanRoomError("STATE_INVALID", `"room" expected the server's own room (a class's pair rooms serve no enclave mode)`, {
+      field: "room",
+    });
+  return ctx.enclave;
+}
+
 export async function runOp(ctx: OpContext, op: Op, m: MemberSpec, body: Record<string, unknown>): Promise<unknown> {
   const { lab, membership } = ctx;
   const room = internals(lab).room;
@@ -110,7 +123,11 @@ export async function runOp(ctx: OpContext, op: Op, m: MemberSpec, body: Record<
       const { party, name, rows, sealing, ...opts } = input as Record<string, unknown>;
       const owner = self(m, party, "input.party");
       if (sealing !== undefined && sealing !== "gate")
-        fail("PARAM_INVALID", "input.sealing", 'expected "gate" (enclave sealing is not served by this server yet)');
+        fail(
+          "PARAM_INVALID",
+          "input.sealing",
+          'expected "gate" (an enclave upload is sealed in the owner\'s kernel and sent as enclave.upload)',
+        );
       if (typeof name !== "string") fail("PARAM_INVALID", "input.name", "expected a dataset name");
       if (!Array.isArray(rows) || rows.length === 0) fail("PARAM_INVALID", "input.rows", "expected at least one row");
       return lab.upload(owner, name as string, rows, opts as never);
@@ -125,7 +142,8 @@ export async function runOp(ctx: OpContext, op: Op, m: MemberSpec, body: Record<
       deny(m, "own", "approve templates (only data owners approve)");
       const party = self(m, input.party, "input.party");
       const b = body as { templateHash: string; signature: string };
-      if (input.executor !== undefined && input.executor !== "engine") fail("PARAM_INVALID", "input.executor", 'expected "engine"');
+      if (input.executor !== undefined && input.executor !== "engine" && input.executor !== "enclave")
+        fail("PARAM_INVALID", "input.executor", 'expected "engine" or "enclave"');
       const t = room.resolveTemplate(input.template);
       const hash = parseTemplate(t).hash;
       if (hash !== b.templateHash) fail("PARAM_INVALID", "templateHash", "expected the hash of the template being approved");
@@ -138,7 +156,8 @@ export async function runOp(ctx: OpContext, op: Op, m: MemberSpec, body: Record<
             audit: true,
           },
         );
-      const status = lab.approveTemplate(t, party);
+      // enclave mode: the planner reads the enclave catalog (metadata), then the plain one
+      const status = input.executor === "enclave" ? internals(lab).enclave().approve(t, party) : lab.approveTemplate(t, party);
       membership.storeApproval(hash, party, m.publicKey, b.signature);
       return { ...status, signatures: membership.approvalSignatures(hash) };
     }
@@ -146,7 +165,9 @@ export async function runOp(ctx: OpContext, op: Op, m: MemberSpec, body: Record<
       deny(m, "query", "run queries");
       deny(m, "receive", "receive results (results go only to members who may receive them)");
       const party = self(m, input.party, "input.party");
-      if (input.executor !== undefined && input.executor !== "engine") fail("PARAM_INVALID", "input.executor", 'expected "engine"');
+      if (input.executor !== undefined && input.executor !== "engine" && input.executor !== "enclave")
+        fail("PARAM_INVALID", "input.executor", 'expected "engine" or "enclave"');
+      if (input.executor === "enclave") need(ctx);
       const t = room.resolveTemplate(input.template);
       const hash = parseTemplate(t).hash;
       let approvedBy: string[] = [];
@@ -169,7 +190,8 @@ export async function runOp(ctx: OpContext, op: Op, m: MemberSpec, body: Record<
         ...(input.params ? { params: input.params } : {}),
         ...(input.grant ? { grant: input.grant } : {}),
       } as QueryRequest;
-      const r = await lab.cleanRoomQuery(req);
+      // the one query road either way; in enclave mode it runs inside the released enclave's process
+      const r = input.executor === "enclave" ? await enclaveQuery(lab, req) : await lab.cleanRoomQuery(req);
       const own = templateMinimum(t);
       const { minimum, minimumFrom } = r.suppressed;
       return {
@@ -213,6 +235,19 @@ export async function runOp(ctx: OpContext, op: Op, m: MemberSpec, body: Record<
     }
     case "approvals":
       return { collaboration: membership.view(), templates: approvalViews(ctx) };
+    case "enclave.upload":
+      deny(m, "own", "upload datasets");
+      return need(ctx).upload(m, body as never);
+    case "enclave.launch":
+      return need(ctx).launch(m, body as never);
+    case "enclave.challenge":
+      deny(m, "own", "release keys (only data owners do)");
+      return need(ctx).challenge(m, body as never);
+    case "enclave.release":
+      deny(m, "own", "release keys (only data owners do)");
+      return need(ctx).release(m, body as never);
+    case "enclave.status":
+      return need(ctx).status();
     case "roomStatus": {
       // read-only; allowed while the collaboration is pending (the panel shows who has not accepted yet)
       const collaboration = membership.view();

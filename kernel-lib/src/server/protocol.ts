@@ -77,6 +77,69 @@ export function verifyStatement(s: Statement, publicKeyHex: string, signatureHex
   return ed25519Verify(fromHex(publicKeyHex), statementBytes(s), fromHex(signatureHex));
 }
 
+const KEY = /^[a-z][a-z0-9_-]{0,31}\/[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+const b64 = z
+  .string()
+  .regex(/^[A-Za-z0-9+/]*={0,2}$/, "base64")
+  .max(400_000_000);
+const purposeName = z.string().min(1).max(128);
+const nameRe = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+
+/**
+ * Bodies of the enclave-mode operations (server/enclave-ops.ts; docs/protocol.md "Enclave mode").
+ * Only ciphertext, documents, nonces and metadata: never a row or a data key.
+ */
+export const ENCLAVE_OPS = {
+  "enclave.upload": z.strictObject({
+    input: z.strictObject({
+      name: z.string().regex(nameRe, "a dataset name"),
+      schema: z.record(z.string(), z.unknown()),
+      rows: z.number().int().min(1).max(1e9),
+      fingerprint: z.string().regex(/^[0-9a-f]{64}$/, "64 hex characters"),
+      rule: z.record(z.string(), z.unknown()).nullable(),
+      tags: z.strictObject({
+        purposes: z.array(purposeName).min(1).max(32),
+        categories: z.array(z.string().max(128)).max(32).optional(),
+        columns: z.record(z.string().max(64), z.record(z.string(), z.unknown())).optional(),
+      }),
+      analyst: z
+        .string()
+        .regex(/^[a-z][a-z0-9_-]{0,31}$/)
+        .optional(),
+    }),
+    /** The owner-sealed blob (cleanroom-lab/owner-sealed/v1 JSON), base64. */
+    sealed: b64,
+  }),
+  "enclave.launch": z.strictObject({
+    purpose: purposeName,
+    datasets: z.array(z.string().regex(KEY, '"owner/dataset"')).min(1).max(256).optional(),
+    /** Teaching only (server started with allowTamper): the operator launches a modified image. */
+    tamper: z.enum(["none", "code", "template", "debug"]).optional(),
+  }),
+  "enclave.challenge": z.strictObject({
+    launch: z.string().min(1).max(200),
+    dataset: z.string().regex(KEY, '"owner/dataset"'),
+    nonce: z.string().min(16).max(200),
+  }),
+  "enclave.release": z.strictObject({
+    launch: z.string().min(1).max(200),
+    dataset: z.string().regex(KEY, '"owner/dataset"'),
+    ciphertext: z
+      .strictObject({
+        datasetId: z.string().max(300),
+        owner: z.string().max(64),
+        nonce: b64,
+        ciphertext: b64,
+        plaintextBytes: z.number().int().min(0),
+      })
+      .optional(),
+    grant: z.record(z.string(), z.unknown()).optional(),
+    /** The owner's refusal (its verifier or policy said no), recorded and audited. */
+    refused: z.strictObject({ code: z.string().max(64), check: z.string().max(64).nullable(), reason: z.string().max(500) }).optional(),
+  }),
+  "enclave.status": z.strictObject({}),
+} as const;
+
 /** The operations and their bodies. */
 export const OPS = {
   "room.info": z.strictObject({}),
@@ -96,6 +159,7 @@ export const OPS = {
   "invite.redeem": z.strictObject({ invitation: z.string().min(1).max(100), publicKey: hex(32) }),
   /** Read-only: everything the Room panel shows (collaboration, approvals with signatures, the budget once active). */
   roomStatus: z.strictObject({}),
+  ...ENCLAVE_OPS,
 } as const;
 export type Op = keyof typeof OPS;
 export const OP_NAMES = Object.keys(OPS) as Op[];

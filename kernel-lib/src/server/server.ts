@@ -27,7 +27,7 @@ import { secureTransport } from "../transport/secure.js";
 import { openLab, type Lab } from "../session/lab.js";
 import type { OpenLabOptions } from "../session/types.js";
 import { Membership } from "./membership.js";
-import { runOp, type OpContext } from "./ops.js";
+import { EnclaveRelay, runOp, type EnclaveServing, type OpContext } from "./ops.js";
 import { DEFAULT_INVITATION_TTL_MS, Invitations, type Invitation } from "./invitations.js";
 import { fingerprintOf } from "./identity.js";
 import {
@@ -43,7 +43,7 @@ import {
 } from "./protocol.js";
 import { ed25519Verify } from "../crypto/primitives.js";
 
-export interface RoomServerOptions extends Pick<OpenLabOptions, "room" | "rng" | "budget" | "engine"> {
+export interface RoomServerOptions extends Pick<OpenLabOptions, "room" | "rng" | "budget" | "engine" | "enclave">, EnclaveServing {
   /** The room database (SQLite); ":memory:" for a throwaway room. */
   store: string;
   /** 0 (default) picks a free port. */
@@ -116,6 +116,7 @@ export class RoomServer {
   /** Every room this server serves, by id: its own, and a class's pair rooms. */
   readonly #rooms = new Map<string, OpContext>();
   readonly invitations: Invitations;
+  readonly enclave: EnclaveRelay; // enclave mode of the served room (server/enclave-ops.ts)
   /** The plaintext codes of a class this start created (null otherwise); also in `<store>.invitations.json` (0600). */
   invitationCodes: Invitation[] | null = null;
   /** Requests answered (ok or refused), for the bench. */
@@ -134,6 +135,7 @@ export class RoomServer {
     this.url = `cleanroom://127.0.0.1:${port}/${lab.roomId}#${this.publicKey}`;
     this.#close = close;
     this.invitations = new Invitations(lab.db, lab.roomId);
+    this.enclave = new EnclaveRelay(lab, { allowTamper: o.allowTamper === true });
     this.#rooms.set(lab.roomId, this);
     // a restart sees the active members as parties (Room re-reads lab_parties)
   }
@@ -150,6 +152,7 @@ export class RoomServer {
       ...(o.rng ? { rng: o.rng } : {}),
       ...(o.budget ? { budget: o.budget } : {}),
       ...(o.engine ? { engine: o.engine } : {}),
+      ...(o.enclave ? { enclave: o.enclave } : {}),
     });
     const rng = makeRng(o.rng ?? "secure").fork("room-server");
     let key: KeyPair;

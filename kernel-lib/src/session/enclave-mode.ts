@@ -40,6 +40,7 @@ import { EnclaveOperator } from "./enclave-operator.js";
 import type { EnclaveAttestation, EnclaveAttestOptions, EnclaveQueryExtra, EnclaveUploadReceipt, OwnerDecision } from "./enclave-types.js";
 import { tick, type StepReport } from "../steps.js";
 import type { EncryptedDataset } from "../enclave/keyRelease.js";
+import type { EnclaveHandle } from "./enclave-handle.js";
 
 /** What an enclave query acquired before its charge: the attestation (if one ran), the enclave and the ciphertexts it was given keys for. */
 interface AcquiredEnclave {
@@ -57,6 +58,21 @@ export class EnclaveMode {
   readonly #room: Room;
   /** The data owners of this room, by party (never handed to the operator). */
   readonly #owners = new Map<string, DataOwner>();
+  /** In-flight queries per enclave they pinned (acquire → settle). */
+  readonly #pins = new Map<EnclaveHandle, number>();
+  /** Enclaves replaced while a query still ran on them: terminated when its last query settles. */
+  readonly #retired = new Set<EnclaveHandle>();
+  /**
+   * Keep an enclave a query pinned alive until that query settles (default). Off only in the
+   * race test's positive control: a concurrent attestation then terminates it under the query.
+   */
+  keepPinned = true;
+  /**
+   * A joined room's server (server/enclave-ops.ts): the data owners are other processes, so a
+   * query never attests on its own — it runs only on an enclave every needed owner released
+   * to (enclave.release), and is refused typed, nothing charged, before that.
+   */
+  remoteOwners: null | { mustRelease: (purpose: string, datasets: string[]) => string[] } = null;
 
   constructor(room: Room) {
     this.#room = room;
@@ -287,11 +303,8 @@ export class EnclaveMode {
     op.sealedKeys.push(...sealedKeys);
     const ok = decisions.every((d) => d.outcome === "released");
     auditDecisions();
-    if (ok) {
-      op.enclave?.terminate();
-      op.enclave = enclave;
-      op.purpose = purpose;
-    } else enclave.terminate();
+    if (ok) this.promote(enclave, purpose);
+    else enclave.terminate();
     const m = enclave.measurement;
     return {
       kind: "enclaveAttestation",
@@ -318,6 +331,37 @@ export class EnclaveMode {
       },
       rngStamp: rngStamp(rng),
     };
+  }
+
+  /**
+   * Make `enclave` the operator's current one (attested for `purpose`). The one it replaces is
+   * terminated now, or — while a query that pinned it still runs — when that query settles, so
+   * a concurrent attestation never fails a query after its charge.
+   */
+  promote(enclave: EnclaveHandle, purpose: string): void {
+    const op = this.operator;
+    const prev = op.enclave;
+    op.enclave = enclave;
+    op.purpose = purpose;
+    if (!prev || prev === enclave) return;
+    if (this.keepPinned && (this.#pins.get(prev) ?? 0) > 0) this.#retired.add(prev);
+    else prev.terminate();
+  }
+
+  /** Queries running on `e` now (tests, status). */
+  pinned(e: EnclaveHandle): number {
+    return this.#pins.get(e) ?? 0;
+  }
+
+  #pin(e: EnclaveHandle): void {
+    this.#pins.set(e, (this.#pins.get(e) ?? 0) + 1);
+  }
+
+  #unpin(e: EnclaveHandle): void {
+    const n = (this.#pins.get(e) ?? 1) - 1;
+    if (n > 0) return void this.#pins.set(e, n);
+    this.#pins.delete(e);
+    if (this.#retired.delete(e)) e.terminate();
   }
 
   /** The query road's executor for this mode (one per query: it snapshots the catalog at admission). */
@@ -362,12 +406,21 @@ export class EnclaveMode {
           ids.some((k) => canonicalJson(measuredRules[k] ?? null) !== canonicalJson(JSON.parse(JSON.stringify(cat.get(k)!.rule ?? null))));
         // the query runs on THE enclave (and ciphertexts) acquired here, even if a concurrent
         // attestEnclave replaces the operator's current one between the charge and the run
-        const pin = (att: EnclaveAttestation | null): AcquiredEnclave => ({
-          att,
-          enclave: op.enclave!,
-          ciphertexts: Object.fromEntries(ids.map((k) => [k, op.ciphertexts.get(k)!])),
-        });
+        const pin = (att: EnclaveAttestation | null): AcquiredEnclave => {
+          this.#pin(op.enclave!);
+          return { att, enclave: op.enclave!, ciphertexts: Object.fromEntries(ids.map((k) => [k, op.ciphertexts.get(k)!])) };
+        };
         if (!needsAttest) return pin(null);
+        if (this.remoteOwners) {
+          // the owners are other processes: they release on their own (attestEnclave in their kernels)
+          const must = this.remoteOwners.mustRelease(q.purpose, ids);
+          throw new CleanRoomError(
+            "STATE_INVALID",
+            `"enclave" expected an enclave every owner released its key to for purpose ${q.purpose} and this template; ` +
+              `still to release: ${must.join(", ") || "(a new launch: call attestEnclave)"} — nothing charged`,
+            { field: "enclave", reason: "enclave-not-ready", mustRelease: must, purpose: q.purpose },
+          );
+        }
         const att = await this.attest({ purpose: q.purpose, datasets: ids });
         if (!att.ok) {
           const bad = att.owners.find((o) => o.outcome === "refused")!;
@@ -380,6 +433,7 @@ export class EnclaveMode {
         return pin(att);
       },
       chargeNote: (keys) => ` (after the owners released their keys to ${keys.enclave.moduleId})`,
+      settle: (keys) => this.#unpin(keys.enclave),
       execute: async (q, { att, enclave, ciphertexts }) => {
         const ids = q.datasets;
         const qp: EnclaveQueryParams = {

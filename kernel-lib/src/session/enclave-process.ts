@@ -49,6 +49,27 @@ export function enclaveHostPaths(): { script: string; workload: string } {
   };
 }
 
+/**
+ * The published code of the compiled workload module an enclave process loads (what owners
+ * measure), from kernel-lib/dist — the same text whichever process computes it.
+ */
+export function builtPublishedCode(): PublishedCode {
+  let mod;
+  try {
+    const { workload } = enclaveHostPaths();
+    mod = createRequire(workload)(workload);
+  } catch {
+    throw new CleanRoomError(
+      "STATE_INVALID",
+      `"enclave" expected the built library (kernel-lib/dist) that an enclave process runs: build first`,
+      {
+        field: "enclave",
+      },
+    );
+  }
+  return publishedCode(mod);
+}
+
 /** One relayed message, as the operator sees it (inside the channel). */
 export interface RelayEntry {
   dir: "to-enclave" | "from-enclave";
@@ -95,23 +116,7 @@ export function processLauncher(labId: string, rootSecret: Uint8Array, relay: Re
   return {
     host: "process",
     rootPublicKeyHex: hex(ed25519.getPublicKey(secret)),
-    publishedCode: () => {
-      if (code) return code;
-      let mod;
-      try {
-        const { workload } = enclaveHostPaths();
-        mod = createRequire(workload)(workload);
-      } catch {
-        throw new CleanRoomError(
-          "STATE_INVALID",
-          `"enclave" expected the built library (kernel-lib/dist) that an enclave process runs: build first`,
-          {
-            field: "enclave",
-          },
-        );
-      }
-      return (code = publishedCode(mod));
-    },
+    publishedCode: () => (code ??= builtPublishedCode()),
     async launch(req, rng) {
       const boot: HostBootstrap = {
         labId,

@@ -58,6 +58,8 @@ export interface QueryExecutor<Keys, Extra extends object> {
   acquire(q: Omit<RoadQuery, "charged">): Keys | Promise<Keys>;
   /** What the budget step reports after a successful charge. */
   chargeNote(keys: Keys): string;
+  /** Called once when a query that acquired `keys` ends, however it ends (the enclave unpins what it ran on). */
+  settle?(keys: Keys): void;
   /**
    * Execute → bound → noise → threshold; `where` names where it ran. `phase` (when given) is
    * awaited as each later phase starts (the engine executor: "release" once the engine is done).
@@ -170,29 +172,35 @@ export async function runQuery<K, X extends object>(
     trace.skip("budget", "nothing charged: the owners refused before any budget was spent");
     throw trace.refuse("execute", e);
   }
-  await phase("charge");
-  let charged: CleanRoomResult["charged"] = null;
   try {
-    charged = room.charge(prep, requester.party, purpose);
-    if (charged) trace.ok("budget", `charged ${charged.text}${executor.chargeNote(keys)}`);
-    else trace.skip("budget", "no DP noise in this template");
-  } catch (e) {
-    record("refused", prep.cost, e);
-    throw trace.refuse("budget", e);
-  }
-  try {
-    await phase("execute");
-    const { result, where, extra } = await executor.execute({ ...q, charged }, keys, phase);
-    trace.ok("execute", where).ok("threshold", `${result.suppressed.rows.length} row(s) suppressed (minimum ${result.suppressed.minimum})`);
-    record("granted", prep.cost);
-    trace.ok("audit");
-    return { ...result, purpose, charged, trace: trace.steps, ...extra };
-  } catch (e) {
-    // the charge stands: a refusal after execution (threshold "error" style, difference check) can leak
-    record("refused", prep.cost, e);
-    throw trace.refuse(
-      isCleanRoomError(e) && (e.code === "THRESHOLD_NOT_MET" || e.code === "DIFFERENCE_CHECK_FAILED") ? "threshold" : "execute",
-      e,
-    );
+    await phase("charge");
+    let charged: CleanRoomResult["charged"] = null;
+    try {
+      charged = room.charge(prep, requester.party, purpose);
+      if (charged) trace.ok("budget", `charged ${charged.text}${executor.chargeNote(keys)}`);
+      else trace.skip("budget", "no DP noise in this template");
+    } catch (e) {
+      record("refused", prep.cost, e);
+      throw trace.refuse("budget", e);
+    }
+    try {
+      await phase("execute");
+      const { result, where, extra } = await executor.execute({ ...q, charged }, keys, phase);
+      trace
+        .ok("execute", where)
+        .ok("threshold", `${result.suppressed.rows.length} row(s) suppressed (minimum ${result.suppressed.minimum})`);
+      record("granted", prep.cost);
+      trace.ok("audit");
+      return { ...result, purpose, charged, trace: trace.steps, ...extra };
+    } catch (e) {
+      // the charge stands: a refusal after execution (threshold "error" style, difference check) can leak
+      record("refused", prep.cost, e);
+      throw trace.refuse(
+        isCleanRoomError(e) && (e.code === "THRESHOLD_NOT_MET" || e.code === "DIFFERENCE_CHECK_FAILED") ? "threshold" : "execute",
+        e,
+      );
+    }
+  } finally {
+    executor.settle?.(keys);
   }
 }

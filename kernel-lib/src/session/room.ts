@@ -369,37 +369,44 @@ export class Room {
       if (this.#meta.has(key) || sealing.taken(key)) invalid("name", "a dataset name not yet used by this party", name, "ALREADY_EXISTS");
     };
     free();
-    const schema = { ...(opts.schema ?? {}), privacyUnit: opts.schema?.privacyUnit ?? opts.idColumn };
-    // rows as objects are accepted too (what PSI attachment and generators hand over)
-    const input = Array.isArray(data)
-      ? data.length
-        ? aq().from(data)
-        : aq().table(Object.fromEntries(Object.keys(schema.columns ?? {}).map((c) => [c, []])))
-      : data;
-    const rule = opts.rule === undefined ? null : parseAnalysisRule(opts.rule);
-    const ds = yield* loadDatasetSteps(name, owner, input, schema); // validates every row before anything is stored
-    if (opts.purposes === undefined) invalid("options.purposes", 'allowed purposes, e.g. ["measurement"]', undefined, "PURPOSE_UNKNOWN");
-    const tags: UploadTags = {
-      purposes: Array.isArray(opts.purposes) ? opts.purposes : [opts.purposes],
-      ...(opts.categories ? { categories: opts.categories } : {}),
-      ...(opts.columns ? { columns: opts.columns } : {}),
-    };
-    const u: ValidatedUpload = { owner, name, key, ds, bytes: serializeTable(ds.table), rule, tags, analyst: opts.analyst ?? "owner" };
+    const u = yield* validateUploadSteps(owner, name, data, opts); // validates every row before anything is stored
     yield { phase: STORE_PHASE, done: 0, total: 1 };
     // no yield from here to the commit: another upload may have taken the name meanwhile
     free();
     const again = sealing.reattach(u);
     if (again !== null) return again;
     const stored = sealing.seal(u);
+    const purposes = this.commitUpload({ owner, key, fingerprint: u.ds.fingerprint, tags: u.tags, analyst: u.analyst }, stored, (p) =>
+      sealing.catalog(u, p),
+    );
+    return sealing.done(u, purposes, stored.length);
+  }
+
+  /** Is `key` (`owner/name`) taken in the plain catalog? */
+  hasPlain(key: string): boolean {
+    return this.#meta.has(key);
+  }
+
+  /**
+   * The store step of the upload road, in ONE transaction: purpose gate label + seal of
+   * `stored`, the dataset's budget (per content fingerprint), `catalog` → the allowed purposes.
+   * Also the road's end for an owner-sealed blob validated in the owner's own kernel (a joined
+   * room in enclave mode: server/enclave-ops.ts).
+   */
+  commitUpload(
+    u: { owner: string; key: string; fingerprint: string; tags: UploadTags; analyst: string },
+    stored: Uint8Array,
+    catalog: (purposes: string[]) => void,
+  ): string[] {
     const b = this.budgetConfig;
     const total = b ? this.#budgetTotal(b.epsilon ?? b.rho) : null;
     let purposes: string[] = [];
     this.db.transaction(() => {
-      purposes = this.purpose.upload({ party: owner, analyst: u.analyst, datasetId: key, bytes: stored, tags }).label.allow;
-      if (total) this.ledger.createBudget(this.roomId, datasetBudgetKey(ds.fingerprint), total, { refresh: b?.refresh ?? "none" });
-      sealing.catalog(u, purposes);
+      purposes = this.purpose.upload({ party: u.owner, analyst: u.analyst, datasetId: u.key, bytes: stored, tags: u.tags }).label.allow;
+      if (total) this.ledger.createBudget(this.roomId, datasetBudgetKey(u.fingerprint), total, { refresh: b?.refresh ?? "none" });
+      catalog(purposes);
     })();
-    return sealing.done(u, purposes, stored.length);
+    return purposes;
   }
 
   /** The plain sealing: the gate seals the table itself; the room catalogs its metadata. */
@@ -432,4 +439,29 @@ export class Room {
   close(): void {
     this.db.close();
   }
+}
+
+/**
+ * The validation half of the upload road, with no room state: schema, rule and every row
+ * (reports "validate columns"), the tags as given, the table serialized. The lab's road runs it;
+ * so does a data owner's own kernel before an enclave upload to a joined room.
+ */
+export function* validateUploadSteps(owner: string, name: string, data: unknown, opts: UploadOptions): Steps<ValidatedUpload> {
+  if (!opts || typeof opts !== "object") invalid("options", "{ schema, purposes, idColumn? }", opts);
+  const schema = { ...(opts.schema ?? {}), privacyUnit: opts.schema?.privacyUnit ?? opts.idColumn };
+  // rows as objects are accepted too (what PSI attachment and generators hand over)
+  const input = Array.isArray(data)
+    ? data.length
+      ? aq().from(data)
+      : aq().table(Object.fromEntries(Object.keys(schema.columns ?? {}).map((c) => [c, []])))
+    : data;
+  const rule = opts.rule === undefined ? null : parseAnalysisRule(opts.rule);
+  const ds = yield* loadDatasetSteps(name, owner, input, schema);
+  if (opts.purposes === undefined) invalid("options.purposes", 'allowed purposes, e.g. ["measurement"]', undefined, "PURPOSE_UNKNOWN");
+  const tags: UploadTags = {
+    purposes: Array.isArray(opts.purposes) ? opts.purposes : [opts.purposes],
+    ...(opts.categories ? { categories: opts.categories } : {}),
+    ...(opts.columns ? { columns: opts.columns } : {}),
+  };
+  return { owner, name, key: `${owner}/${name}`, ds, bytes: serializeTable(ds.table), rule, tags, analyst: opts.analyst ?? "owner" };
 }

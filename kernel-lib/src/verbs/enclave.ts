@@ -19,7 +19,10 @@ import {
   type EnclaveRoomViews,
   type EnclaveTamper,
 } from "../enclave-room.js";
-import { parseAtDoor, purposeName, requireLab, splitProgress, type ProgressOption } from "./door.js";
+import { parseAtDoor, purposeName, requireLab, requireRoom, splitProgress, type ProgressOption } from "./door.js";
+import { RemoteRoom } from "../server/client.js";
+import { remoteAttest, type RemoteEnclaveAttestation } from "../server/enclave-owner.js";
+import { withMimeBundle } from "../display/bundle.js";
 import { startProgress } from "../display/progress.js";
 import { rngStamp } from "../rng.js";
 
@@ -54,7 +57,39 @@ const AttestInput = z.strictObject({
  * Async: with `openLab({ enclave: "process" })` the enclave is a new OS process. A refusal at
  * the door is a rejected promise, with no side effect.
  */
-export async function attestEnclave(
+export async function attestEnclave(lab: RemoteRoom, input: AttestArgs): Promise<RemoteEnclaveAttestation>;
+export async function attestEnclave(lab: Lab, input: AttestArgs): Promise<EnclaveAttestation>;
+export async function attestEnclave(lab: Lab | RemoteRoom, input: AttestArgs): Promise<EnclaveAttestation | RemoteEnclaveAttestation> {
+  if (requireRoom(lab, "attestEnclave") instanceof RemoteRoom) {
+    // a joined room: the server launches the enclave process; THIS kernel verifies and releases its own keys
+    const { rest } = splitProgress(input);
+    const o = parseAtDoor(AttestInput, rest, "input");
+    const r = await remoteAttest(lab as RemoteRoom, o);
+    return r.display
+      ? withMimeBundle(r, (x) => ({
+          ...x.display!,
+          title: `${x.display!.title} (${x.ready ? "ready" : `still to release: ${x.mustRelease.join(", ")}`})`,
+        }))
+      : r;
+  }
+  return attestLab(lab as Lab, input);
+}
+
+type AttestArgs = {
+  purpose: string;
+  tamper?: EnclaveTamper;
+  debug?: boolean;
+  datasets?: readonly string[];
+  ownersPin?: "ownImage" | "operatorClaim";
+  /**
+   * Default: when the datasets hold {@link LARGE_ATTEST_ROWS} rows or more, an in-place
+   * progress bar in the cleanroom-ts kernel (launch and measure → verify and release keys,
+   * per dataset). `true` always shows it, `false` never; a function receives `(done, total, phase)`.
+   */
+  progress?: ProgressOption;
+};
+
+async function attestLab(
   lab: Lab,
   input: {
     purpose: string;

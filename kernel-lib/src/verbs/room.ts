@@ -14,7 +14,7 @@ import { openLab as openSessionLab, type Lab, type Party, type UploadOptions, ty
 import { enclaveUploadSteps, approveEnclaveTemplate, type EnclaveUploadReceipt } from "../enclave-room.js";
 import { rngStamp } from "../rng.js";
 import { startProgress } from "../display/progress.js";
-import { runStepsAsync, tick } from "../steps.js";
+import { runStepsAsync, tick, type StepReport } from "../steps.js";
 import { approxDp, pureDp, zCdp } from "../dp/accountant.js";
 import { withMimeBundle } from "../display/bundle.js";
 import type { PurposeGrant } from "../purpose/policy.js";
@@ -37,6 +37,7 @@ import {
   type ProgressOption,
 } from "./door.js";
 import { RemoteRoom } from "../server/client.js";
+import { remoteEnclaveUpload } from "../server/enclave-owner.js";
 import { parseTemplate } from "../cleanroom/template.js";
 
 const dpValue = z.union([z.string().max(64), z.number()]);
@@ -209,6 +210,7 @@ export interface UploadInput {
  * await upload(lab, { party: "retailer", name: "purchases", rows: m.joinedB, schema: liftSchemas().purchases,
  *   purposes: ["measurement"], rule: liftRules(100).purchases })
  */
+export async function upload(lab: RemoteRoom, input: UploadInput & { sealing: "enclave" }): Promise<EnclaveUploadReceipt>;
 export async function upload(lab: RemoteRoom, input: UploadInput): Promise<UploadReceipt>;
 export async function upload(lab: Lab, input: UploadInput & { sealing: "enclave" }): Promise<EnclaveUploadReceipt>;
 export async function upload(lab: Lab, input: UploadInput): Promise<UploadReceipt>;
@@ -265,7 +267,7 @@ export async function upload(lab: Lab | RemoteRoom, input: UploadInput): Promise
       }
       data = copy;
     }
-    if (l instanceof RemoteRoom) {
+    if (l instanceof RemoteRoom && sealing !== "enclave") {
       // a joined room: the checked rows go to the server, which validates and seals them itself
       const rowsOut = Array.isArray(data) ? data : (data as { objects(): Record<string, unknown>[] }).objects();
       safeReport(0, units, "send to the room");
@@ -276,11 +278,16 @@ export async function upload(lab: Lab | RemoteRoom, input: UploadInput): Promise
       bar?.finish("done");
       return receipt;
     }
-    const steps = sealing === "enclave" ? enclaveUploadSteps(l, party, name, data, options) : l.uploadSteps(party, name, data, options);
     // each later phase weighs as much as the row checks: done/total scaled to the row count
-    const out = await runStepsAsync<UploadReceipt | EnclaveUploadReceipt>(steps, (s) =>
-      safeReport(Math.round((s.done / Math.max(1, s.total)) * units), units, s.phase),
-    );
+    const scaled = (s: StepReport) => safeReport(Math.round((s.done / Math.max(1, s.total)) * units), units, s.phase);
+    // a joined room in enclave mode: validated, kept and owner-sealed in THIS kernel; the server gets metadata + the blob
+    const out =
+      l instanceof RemoteRoom
+        ? await remoteEnclaveUpload(l, partyName(party), name, data, options, scaled)
+        : await runStepsAsync<UploadReceipt | EnclaveUploadReceipt>(
+            sealing === "enclave" ? enclaveUploadSteps(l, party, name, data, options) : l.uploadSteps(party, name, data, options),
+            scaled,
+          );
     bar?.finish("done");
     return out;
   } catch (e) {
