@@ -97,6 +97,10 @@ export const OPS = {
   "invite.redeem": z.strictObject({ invitation: z.string().min(1).max(100), publicKey: hex(32) }),
   /** Read-only: everything the Room panel shows (collaboration, approvals with signatures, the budget once active). */
   roomStatus: z.strictObject({}),
+  /** Read-only: what a query would cost and apply in this room (session/preview.ts); nothing charged or audited. */
+  previewQuery: z.strictObject({ input: z.record(z.string(), z.unknown()) }),
+  /** Read-only: a proposed template's content by hash or name (a member re-hashes it before signing an approval). */
+  template: z.strictObject({ template: z.string().min(1).max(128) }),
 } as const;
 export type Op = keyof typeof OPS;
 export const OP_NAMES = Object.keys(OPS) as Op[];

@@ -66,6 +66,11 @@ export interface RoomServerOptions extends Pick<OpenLabOptions, "room" | "rng" |
    * defence off with Infinity (or a large frame bound) for their positive controls.
    */
   limits?: Partial<RefusalLimits>;
+  /**
+   * A dishonest operator (tests and teaching only): rewrite what an operation answers before it is
+   * sent, e.g. show a member other content for a template hash. Members must catch it themselves.
+   */
+  operatorFilter?: (op: string, result: unknown) => unknown;
 }
 
 /** What the server writes beside its store so members can pin its key. */
@@ -130,6 +135,7 @@ export class RoomServer {
   readonly limits: RefusalLimits;
   readonly #remotes: RemoteWindows;
   readonly #refusalAudits = new Map<Lab, RefusalAudit>();
+  readonly #operatorFilter: ((op: string, result: unknown) => unknown) | undefined;
 
   private constructor(lab: Lab, key: KeyPair, rng: Rng, o: RoomServerOptions, port: number, close: () => Promise<void>) {
     this.lab = lab;
@@ -140,6 +146,7 @@ export class RoomServer {
     this.#now = o.now ?? Date.now;
     this.limits = refusalLimits(o.limits, DEFAULT_MAX_FRAME_BYTES);
     this.#remotes = new RemoteWindows(this.limits, Date.now);
+    this.#operatorFilter = o.operatorFilter;
     this.port = port;
     this.publicKey = hex(key.publicKey);
     this.fingerprint = fingerprintOf(this.publicKey);
@@ -395,7 +402,8 @@ export class RoomServer {
         );
       gatePassed = true;
       const result = await runOp(ctx, r.op, spec!, body.data as Record<string, unknown>);
-      return { v: ROOM_PROTOCOL_VERSION, seq, ok: true, result: toPlain(result) };
+      const plain = toPlain(result);
+      return { v: ROOM_PROTOCOL_VERSION, seq, ok: true, result: this.#operatorFilter ? toPlain(this.#operatorFilter(r.op, plain)) : plain };
     } catch (e) {
       const err = isCleanRoomError(e) ? e : new CleanRoomError("INTERNAL", "the server could not complete the request");
       // gate refusals are audited here; refusals inside the room's roads audit themselves
