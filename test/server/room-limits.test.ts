@@ -27,6 +27,7 @@ import { linkedPair, type Transport } from "../../kernel-lib/src/transport/trans
 import { fromHex, x25519KeyPair } from "../../kernel-lib/src/crypto/primitives.js";
 import { makeRng } from "../../kernel-lib/src/rng.js";
 import { isCleanRoomError } from "../../kernel-lib/src/errors.js";
+import { auditPayloadFromReport } from "../../kernel-lib/src/display/from-results.js";
 import { upload } from "../../kernel-lib/src/verbs/room.js";
 import { liftSchemas, liftTemplate } from "../../kernel-lib/src/cleanroom/templates/lift.js";
 
@@ -265,6 +266,14 @@ describe("refusals before the signature verifies", () => {
     await flood(s, 5);
     await new Promise((r) => setTimeout(r, 450));
     expect(unauthenticated(s).map((r) => r.count ?? 1)).toEqual([1, 4]);
+    // the chain still verifies, and its view says how many refusals the summary stands for
+    const rep = s.lab.audit({});
+    expect(rep.verification.ok).toBe(true);
+    expect(auditPayloadFromReport(rep).entries.at(-1)).toMatchObject({
+      actor: "unauthenticated",
+      action: "room.unauthenticated",
+      outcome: "refused ×4",
+    });
     await flood(s, 2);
     expect(refusedTotal(s)).toBe(6); // the 7th is counted, pending the end of its window
     expect(unauthenticated(s).at(-1)!.errorCode).toBe("NOT_A_MEMBER");
