@@ -18,7 +18,7 @@ export { importAwsDesign } from "./verbs/export.js";
 export type { ImportedDesign } from "./export/import-aws.js";
 export { TARGET_NAMES } from "./export/payload.js";
 export { SHIMS as EXPORT_SHIMS } from "./export/shims.js";
-export { previewTemplate, noiseHalfWidth, budgetSpent, sameCost, type TemplatePreview, type PreviewNoise } from "./labs/design.js";
+export { previewTemplate, noiseHalfWidth, budgetSpent, sameCost, type TemplatePreview, type PreviewNoise } from "./cleanroom/design.js";
 export {
   attackPopulation,
   cohortTemplate,

@@ -20,7 +20,7 @@ import { toHtml } from "../../kernel-lib/src/display/html.js";
 import { toText } from "../../kernel-lib/src/display/text.js";
 import { liftChartSpec } from "../../kernel-lib/src/display/vegalite.js";
 import { EXAMPLE_PAYLOADS } from "../../kernel-lib/src/display/examples.js";
-import { noiseHalfWidth } from "../../kernel-lib/src/labs/design.js";
+import { noiseHalfWidth } from "../../kernel-lib/src/cleanroom/design.js";
 import type { QueryResult } from "../../kernel-lib/src/cleanroom/release.js";
 import { renderPayload } from "../../extension/src/views/payload.js";
 import { sidebarView } from "../../extension/src/views/sidebar.js";

@@ -15,7 +15,7 @@ import { liftTemplate } from "../../kernel-lib/src/cleanroom/templates/lift.js";
 import { parseTemplate, templateCost, noiseParams, isParsedTemplate } from "../../kernel-lib/src/cleanroom/template.js";
 import { executeQuery, prepareQuery } from "../../kernel-lib/src/cleanroom/query.js";
 import { ArqueroEngine } from "../../kernel-lib/src/cleanroom/engine.js";
-import { previewTemplate, noiseHalfWidth } from "../../kernel-lib/src/labs/design.js";
+import { previewTemplate, noiseHalfWidth } from "../../kernel-lib/src/cleanroom/design.js";
 import { queryPayloadFromResult } from "../../kernel-lib/src/display/from-results.js";
 import { registerMechanism, mechanisms, mechanism, discreteLaplace, type NoiseMechanism } from "../../kernel-lib/src/dp/registry.js";
 import {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import Database from "better-sqlite3";
-import { previewTemplate, noiseHalfWidth, budgetSpent, sameCost } from "../../kernel-lib/src/labs/design.js";
+import { previewTemplate, noiseHalfWidth, budgetSpent, sameCost } from "../../kernel-lib/src/cleanroom/design.js";
 import { liftTemplate } from "../../kernel-lib/src/cleanroom/templates/lift.js";
 import { templateHash, templateCost } from "../../kernel-lib/src/cleanroom/template.js";
 import { discreteLaplaceTail, discreteGaussianTail } from "../../kernel-lib/src/dp/mechanisms.js";

@@ -25,6 +25,8 @@ import { liveBudgetSnapshots, refreshLiveRoom } from "../../kernel-lib/src/verbs
 import { declarePurpose, upload } from "../../kernel-lib/src/verbs/room.js";
 import { liftSchemas } from "../../kernel-lib/src/cleanroom/templates/lift.js";
 import { pureDp } from "../../kernel-lib/src/dp/accountant.js";
+import Database from "better-sqlite3";
+import { Membership } from "../../kernel-lib/src/server/membership.js";
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "room-members-"));
 let server: RoomServer;
@@ -200,5 +202,30 @@ describe("fixed membership changes only when every member signs", () => {
     const wire = Buffer.concat(bytes).toString("latin1");
     expect(wire).toContain('"a"'); // positive control: the socket hello names the member in clear
     for (const s of [canary, "jk-7f3a9c", "justification", "value_cents", ids.a!.publicKey]) expect(wire.includes(s), s).toBe(false);
+  });
+});
+
+describe("freshness per member session (Membership.admit)", () => {
+  it("seq is ordered per session, nonces are unique per member, and a session idle for twice the window is forgotten", () => {
+    const db = new Database(":memory:");
+    const m = new Membership(db, "lab");
+    const code = (f: () => void) => {
+      try {
+        f();
+        return "ok";
+      } catch (e) {
+        return (e as { code: string }).code;
+      }
+    };
+    const t = 1_000_000;
+    expect(code(() => m.admit("ann", "s1", 10, "n1", t, 1000))).toBe("ok");
+    expect(code(() => m.admit("ann", "s2", 5, "n2", t, 1000))).toBe("ok"); // another session: its own order
+    expect(code(() => m.admit("ann", "s1", 9, "n3", t, 1000))).toBe("REQUEST_REORDER");
+    expect(code(() => m.admit("ann", "s2", 6, "n1", t, 1000))).toBe("REQUEST_REPLAY"); // s1's nonce
+    expect(code(() => m.admit("bob", "s1", 1, "n1", t, 1000))).toBe("ok"); // another member's nonces are its own
+    expect(m.sessions("ann")).toBe(2);
+    expect(code(() => m.admit("ann", "s3", 1, "n4", t + 2500, 1000))).toBe("ok");
+    expect(m.sessions("ann")).toBe(1); // s1 and s2: every request they carried is stale by now
+    db.close();
   });
 });

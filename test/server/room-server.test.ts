@@ -228,6 +228,37 @@ describe("attacks on the room: each refused typed, audited, nothing charged", ()
     again.close();
   });
 
+  it("two kernels of one member (same key) both work: seq is ordered per signed session; nothing crosses sessions", async () => {
+    const one = rooms.advertiser!;
+    const two = await joinRoom(server.url, { as: "advertiser", identity: ids.advertiser!, rng: { seed: "advertiser-second-kernel" } });
+    expect(two.session).not.toBe(one.session);
+    // kernel one signs first but its request arrives after kernel two's (later seq): both run
+    const early = one.sign("budget", { input: {} });
+    const late = two.sign("budget", { input: {} });
+    expect(late.seq).toBeGreaterThan(early.seq);
+    expect((await two.sendRaw(late)).ok).toBe(true);
+    expect((await one.sendRaw(early)).ok).toBe(true); // one member-wide seq refused this as REQUEST_REORDER
+    await budget(one);
+    await budget(two);
+    // within a session the order still holds
+    const a = two.sign("budget", { input: {} });
+    const b = two.sign("budget", { input: {} });
+    expect((await two.sendRaw(b)).ok).toBe(true);
+    await attack(async () => thrown(await two.sendRaw(a)), "REQUEST_REORDER", "advertiser");
+    // cross-session replay: kernel one's accepted request, sent again over kernel two's connection
+    await attack(async () => thrown(await two.sendRaw(early)), "REQUEST_REPLAY", "advertiser");
+    // ... or moved into kernel two's session (the session is signed)
+    const moved = one.sign("budget", { input: {} });
+    await attack(async () => thrown(await two.sendRaw({ ...moved, session: two.session })), "SIGNATURE_INVALID", "unauthenticated");
+    // ... or re-signed by the member in another session with a nonce already used: nonces are unique per member, not per session
+    await attack(
+      async () => thrown(await two.sendRaw(two.sign("budget", { input: {} }, { nonce: late.nonce }))),
+      "REQUEST_REPLAY",
+      "advertiser",
+    );
+    two.close();
+  });
+
   it("a reordered request (older seq after a newer one) and a stale one are refused", async () => {
     const room = rooms.advertiser!;
     const first = room.sign("budget", { input: {} });

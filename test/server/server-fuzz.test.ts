@@ -86,6 +86,7 @@ const valid: Record<string, Record<string, unknown>> = {
   cleanRoomQuery: { template: tmpl, params: { startDay: 0, endDay: 27 }, party: "a", analyst: "bo", purpose: "measurement" },
   budget: {},
   audit: { limit: 5 },
+  previewQuery: { template: tmpl, params: { startDay: 0, endDay: 27 }, party: "a", confidence: 0.9 },
 };
 
 describe("server fuzz: a member that bypasses its door", () => {

@@ -279,7 +279,8 @@ export function auditPayloadFromReport(
       at: e.ts,
       actor: e.who.analyst ? `${e.who.party}/${e.who.analyst}` : e.who.party,
       action: e.action,
-      outcome: e.errorCode ? `${e.outcome}: ${e.errorCode}` : e.outcome,
+      // a counted entry (the room server's summary of unauthenticated refusals) says how many it stands for
+      outcome: (e.errorCode ? `${e.outcome}: ${e.errorCode}` : e.outcome) + (e.count !== undefined ? ` ×${e.count}` : ""),
       hash,
       prevHash,
       ...(e.purpose ? { details: e.purpose } : {}),

@@ -85,6 +85,8 @@ export const AuditInputSchema = z.strictObject({
   privacyCost: AuditCostSchema.nullable().optional(),
   outcome: z.enum(["granted", "refused"]),
   errorCode: z.enum(ERROR_CODES).nullable().optional(),
+  /** How many refusals this one entry stands for (the room server's per-window summary of unauthenticated refusals). */
+  count: z.number().int().min(1).max(1_000_000_000).optional(),
   /** Budgets a charge entry charged: "collaboration/<room>", "party/<name>", "dataset/sha256:<content hash>". */
   budgets: z
     .array(z.string().regex(/^(collaboration|party|dataset)\/[A-Za-z0-9_:.-]{1,80}$/))
@@ -109,6 +111,7 @@ const EntrySchema = z.strictObject({
   outcome: AuditInputSchema.shape.outcome,
   errorCode: AuditInputSchema.shape.errorCode.unwrap(),
   budgets: AuditInputSchema.shape.budgets,
+  count: AuditInputSchema.shape.count,
 });
 /** A stored audit entry (plain data). */
 export type AuditEntry = z.infer<typeof EntrySchema>;
@@ -298,6 +301,7 @@ export class AuditLog {
           outcome: p.outcome,
           errorCode: p.errorCode ?? null,
           ...(p.budgets ? { budgets: p.budgets } : {}),
+          ...(p.count !== undefined ? { count: p.count } : {}),
         };
         const hash = sha256Canonical({ prev, entry });
         this.db

@@ -33,6 +33,14 @@ import {
   type Statement,
 } from "./protocol.js";
 import type { CollaborationView } from "./membership.js";
+import { PRE_AUTH_FRAME_BYTES } from "./limits.js";
+
+/**
+ * The largest signed request (JSON bytes) sent on a connection that has not authenticated yet:
+ * under the channel it grows by base64 (4/3) and two envelopes, and must stay under the server's
+ * pre-authentication frame bound. A larger first request (an upload) is preceded by `room.info`.
+ */
+export const PRE_AUTH_REQUEST_BYTES = Math.floor(((PRE_AUTH_FRAME_BYTES - 2048) * 3) / 4);
 
 export interface JoinOptions {
   /** The member name this notebook acts as (must be the identity's name). */
@@ -65,10 +73,14 @@ export class RemoteRoom {
   readonly #identity: MemberIdentity;
   readonly #rng: Rng;
   readonly #link: Transport;
+  /** This handle's session (random, signed into every request): the server orders seq per session. */
+  readonly session: string;
   #seq: number;
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
   #answered = 0;
+  /** The server answered a request of this connection with a result: its gate let this member through. */
+  #authenticated = false;
   readonly #onChange: (() => void)[] = [];
 
   /** @internal made by joinRoom */
@@ -80,6 +92,7 @@ export class RemoteRoom {
     this.#identity = identity;
     this.#rng = rng;
     this.#link = link;
+    this.session = hex(rng.bytes(16));
     this.#seq = Date.now() * 1000;
   }
 
@@ -103,11 +116,12 @@ export class RemoteRoom {
   }
 
   /** Build a signed request (the wire form) without sending it. */
-  sign(op: Op, body: Record<string, unknown>, o: { seq?: number; time?: number; nonce?: string } = {}): SignedRequest {
+  sign(op: Op, body: Record<string, unknown>, o: { seq?: number; time?: number; nonce?: string; session?: string } = {}): SignedRequest {
     this.#seq = Math.max(this.#seq + 1, Date.now() * 1000);
     const unsigned = {
       room: this.roomId,
       member: this.member,
+      session: o.session ?? this.session,
       seq: o.seq ?? this.#seq,
       nonce: o.nonce ?? hex(this.#rng.bytes(16)),
       time: o.time ?? Date.now(),
@@ -148,10 +162,18 @@ export class RemoteRoom {
 
   /** Sign and send one operation; a refusal is thrown as the server's typed CleanRoomError. */
   async request<T = unknown>(op: Op, body: Record<string, unknown> = {}): Promise<T> {
-    const r = await this.sendRaw(this.sign(op, body));
+    let req = this.sign(op, body);
+    // the server reads only small frames until this connection authenticated: prove it with a small request first
+    // (then sign again: the unsent request's seq is below room.info's)
+    if (!this.#authenticated && op !== "invite.redeem" && Buffer.byteLength(JSON.stringify(req)) > PRE_AUTH_REQUEST_BYTES) {
+      await this.request("room.info");
+      req = this.sign(op, body);
+    }
+    const r = await this.sendRaw(req);
     if (CHANGES.has(op)) for (const fn of this.#onChange) fn();
     if (r.ok) {
       this.#answered++;
+      this.#authenticated = true;
       return r.result as T;
     }
     const prefix = `[${r.error.code}] `;

@@ -3,8 +3,8 @@
  * Ed25519 public keys and abilities; each member signs its acceptance of the definition's hash;
  * nothing runs until all have. A change is a new version of the definition that every member
  * (of the current and the new version) signs; only then does it replace the current one. Also
- * kept here, in the same database as the ledger: each member's last request seq and the nonces
- * of the time window (replay/reorder refusal), and the members' approval signatures.
+ * kept here, in the same database as the ledger: the last request seq of each member's client
+ * session and the member's nonces of the time window (replay/reorder refusal), and the members' approval signatures.
  *
  * Threat model: the server refuses what members did not sign; an operator who edits these
  * tables directly cannot make signatures, so every member can detect it (`verifyApprovals`).
@@ -28,7 +28,8 @@ export class Membership {
         state TEXT NOT NULL, PRIMARY KEY (room_id, hash));
       CREATE TABLE IF NOT EXISTS server_accepts (room_id TEXT NOT NULL, hash TEXT NOT NULL, member TEXT NOT NULL, signature TEXT NOT NULL,
         PRIMARY KEY (room_id, hash, member));
-      CREATE TABLE IF NOT EXISTS server_seq (room_id TEXT NOT NULL, member TEXT NOT NULL, last_seq INTEGER NOT NULL, PRIMARY KEY (room_id, member));
+      CREATE TABLE IF NOT EXISTS server_session_seq (room_id TEXT NOT NULL, member TEXT NOT NULL, session TEXT NOT NULL,
+        last_seq INTEGER NOT NULL, last_time INTEGER NOT NULL, PRIMARY KEY (room_id, member, session));
       CREATE TABLE IF NOT EXISTS server_nonces (room_id TEXT NOT NULL, member TEXT NOT NULL, nonce TEXT NOT NULL, time INTEGER NOT NULL,
         PRIMARY KEY (room_id, member, nonce));
       CREATE TABLE IF NOT EXISTS server_approval_sigs (room_id TEXT NOT NULL, template_hash TEXT NOT NULL, member TEXT NOT NULL,
@@ -174,10 +175,14 @@ export class Membership {
   }
 
   /**
-   * Freshness of a signed request: refuse a nonce seen in the window (REQUEST_REPLAY) or a seq
-   * not above the member's last (REQUEST_REORDER); otherwise record both, atomically.
+   * Freshness of a signed request: refuse a nonce this member used in any of its sessions within
+   * the window (REQUEST_REPLAY) or a seq not above the last one of this member's `session`
+   * (REQUEST_REORDER); otherwise record both, atomically. Each joined handle picks its own
+   * session, so two kernels of one member keep separate orders; the session is signed, so a
+   * request cannot be moved into another session. A session idle for twice the window is
+   * forgotten: every request it ever carried is stale by then.
    */
-  admit(member: string, seq: number, nonce: string, time: number, windowMs: number): void {
+  admit(member: string, session: string, seq: number, nonce: string, time: number, windowMs: number): void {
     this.db
       .transaction(() => {
         const seen = this.db
@@ -192,24 +197,38 @@ export class Membership {
             },
           );
         const last = (
-          this.db.prepare("SELECT last_seq FROM server_seq WHERE room_id = ? AND member = ?").get(this.roomId, member) as
-            { last_seq: number } | undefined
+          this.db
+            .prepare("SELECT last_seq FROM server_session_seq WHERE room_id = ? AND member = ? AND session = ?")
+            .get(this.roomId, member, session) as { last_seq: number } | undefined
         )?.last_seq;
         if (last !== undefined && seq <= last)
-          throw new CleanRoomError("REQUEST_REORDER", `"seq" expected a number above ${member}'s last accepted request, got an older one`, {
-            field: "seq",
-          });
+          throw new CleanRoomError(
+            "REQUEST_REORDER",
+            `"seq" expected a number above the last accepted request of ${member}'s session, got an older one`,
+            { field: "seq" },
+          );
         this.db
           .prepare(
-            "INSERT INTO server_seq (room_id, member, last_seq) VALUES (?, ?, ?) ON CONFLICT(room_id, member) DO UPDATE SET last_seq = excluded.last_seq",
+            `INSERT INTO server_session_seq (room_id, member, session, last_seq, last_time) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT(room_id, member, session) DO UPDATE SET last_seq = excluded.last_seq, last_time = max(last_time, excluded.last_time)`,
           )
-          .run(this.roomId, member, seq);
+          .run(this.roomId, member, session, seq, time);
         this.db
           .prepare("INSERT INTO server_nonces (room_id, member, nonce, time) VALUES (?, ?, ?, ?)")
           .run(this.roomId, member, nonce, time);
         this.db.prepare("DELETE FROM server_nonces WHERE room_id = ? AND time < ?").run(this.roomId, time - 2 * windowMs);
+        this.db.prepare("DELETE FROM server_session_seq WHERE room_id = ? AND last_time < ?").run(this.roomId, time - 2 * windowMs);
       })
       .immediate();
+  }
+
+  /** How many sessions of `member` the server tracks (tests; sessions idle for twice the window are dropped). */
+  sessions(member: string): number {
+    return (
+      this.db.prepare("SELECT count(*) AS n FROM server_session_seq WHERE room_id = ? AND member = ?").get(this.roomId, member) as {
+        n: number;
+      }
+    ).n;
   }
 
   storeApproval(templateHash: string, member: string, publicKey: string, signature: string): void {

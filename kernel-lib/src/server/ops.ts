@@ -13,6 +13,17 @@ import { parseTemplate, templateMinimum } from "../cleanroom/template.js";
 import { thresholdText } from "../cleanroom/review.js";
 import { parseCost } from "../dp/accountant.js";
 import type { Membership } from "./membership.js";
+import { previewInRoom } from "../session/preview.js";
+import { z } from "zod";
+
+/** The previewQuery op's input, checked here too: a member may skip its own door. */
+const PreviewBody = z.strictObject({
+  template: z.union([z.string().max(128), z.record(z.string(), z.unknown())]),
+  params: z.record(z.string().max(64), z.unknown()).optional(),
+  party: z.string().max(64).optional(),
+  executor: z.literal("engine").optional(),
+  confidence: z.number().min(0.5).lt(1).optional(),
+});
 import { ROOM_PROTOCOL, verifyStatement, type MemberSpec, type Op } from "./protocol.js";
 import type { EnclaveRelay } from "./enclave-ops.js";
 export { EnclaveRelay, type EnclaveServing } from "./enclave-ops.js";
@@ -235,6 +246,33 @@ export async function runOp(ctx: OpContext, op: Op, m: MemberSpec, body: Record<
     }
     case "approvals":
       return { collaboration: membership.view(), templates: approvalViews(ctx) };
+    case "previewQuery": {
+      // read-only: the same preview as a lab's (session/preview.ts); the party, if any, is the signer
+      const q = PreviewBody.safeParse(input);
+      if (!q.success) {
+        const i = q.error.issues[0]!;
+        return fail("PARAM_INVALID", `input.${i.path.join(".")}`, `expected ${i.message}`);
+      }
+      const party = q.data.party === undefined ? undefined : self(m, q.data.party, "input.party");
+      return previewInRoom(lab, { ...q.data, ...(party !== undefined ? { party } : {}) });
+    }
+    case "template": {
+      // the stored content; the member hashes it itself before it signs anything (verbs/room.ts approveTemplate)
+      const key = (body as { template: string }).template;
+      const rows = lab.db
+        .prepare("SELECT template_hash, name, canonical FROM cleanroom_templates WHERE room_id = ? AND (template_hash = ? OR name = ?)")
+        .all(lab.roomId, key, key) as { template_hash: string; name: string; canonical: string }[];
+      const row = rows.find((r) => r.template_hash === key) ?? (rows.length === 1 ? rows[0] : undefined);
+      if (!row)
+        fail(
+          rows.length ? "INPUT_INVALID" : "NOT_FOUND",
+          "body.template",
+          rows.length
+            ? "expected a template hash (several proposed templates share this name)"
+            : "expected the hash or name of a template proposed in this room",
+        );
+      return { templateHash: row!.template_hash, name: row!.name, template: JSON.parse(row!.canonical) as unknown };
+    }
     case "enclave.upload":
       deny(m, "own", "upload datasets");
       return need(ctx).upload(m, body as never);

@@ -4,11 +4,12 @@
  * docs/protocol.md; this module is the executable form both ends use.
  *
  * Every request is signed by the member's Ed25519 identity over the canonical JSON
- * (crypto/canonical.ts) of `{ protocol, room, member, seq, nonce, time, op, body }`; the server
- * refuses, before any side effect, a request whose signature does not verify under the member's
- * key in the collaboration (SIGNATURE_INVALID), from a name that is not a member (NOT_A_MEMBER),
- * with a nonce it has seen (REQUEST_REPLAY), a seq not above the member's last (REQUEST_REORDER)
- * or a time outside the window (REQUEST_STALE). Statements a member signs for others to check
+ * (crypto/canonical.ts) of `{ protocol, room, member, session, seq, nonce, time, op, body }`; the
+ * server refuses, before any side effect, a request whose signature does not verify under the
+ * member's key in the collaboration (SIGNATURE_INVALID), from a name that is not a member
+ * (NOT_A_MEMBER), with a nonce it has seen from that member in any session (REQUEST_REPLAY), a seq
+ * not above the last of the member's session (REQUEST_REORDER) or a time outside the window
+ * (REQUEST_STALE). Statements a member signs for others to check
  * (acceptance of a collaboration, approval of a template) are separate signatures over their own
  * canonical JSON, stored by the server and shown to every member.
  *
@@ -159,6 +160,10 @@ export const OPS = {
   "invite.redeem": z.strictObject({ invitation: z.string().min(1).max(100), publicKey: hex(32) }),
   /** Read-only: everything the Room panel shows (collaboration, approvals with signatures, the budget once active). */
   roomStatus: z.strictObject({}),
+  /** Read-only: what a query would cost and apply in this room (session/preview.ts); nothing charged or audited. */
+  previewQuery: z.strictObject({ input: z.record(z.string(), z.unknown()) }),
+  /** Read-only: a proposed template's content by hash or name (a member re-hashes it before signing an approval). */
+  template: z.strictObject({ template: z.string().min(1).max(128) }),
   ...ENCLAVE_OPS,
 } as const;
 export type Op = keyof typeof OPS;
@@ -169,6 +174,12 @@ export const SignedRequest = z.strictObject({
   v: z.literal(ROOM_PROTOCOL_VERSION),
   room: z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/),
   member: z.string().min(1).max(64),
+  /**
+   * The member's client session (random, chosen by each joined handle and signed): seq is
+   * monotonic per session, so two kernels of one member each keep their own order; nonces stay
+   * unique per member across all its sessions.
+   */
+  session: hex(16),
   seq: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
   nonce: hex(16),
   /** Client clock, ms since the epoch. */
@@ -182,8 +193,8 @@ export type SignedRequest = z.infer<typeof SignedRequest>;
 
 /** The bytes a request's signature covers (everything but `v` and `sig`; the protocol name is bound in). */
 export function requestBytes(r: Omit<SignedRequest, "sig" | "v">): Uint8Array {
-  const { room, member, seq, nonce, time, op, body } = r;
-  return utf8(canonicalJson({ protocol: ROOM_PROTOCOL, room, member, seq, nonce, time, op, body }, "request"));
+  const { room, member, session, seq, nonce, time, op, body } = r;
+  return utf8(canonicalJson({ protocol: ROOM_PROTOCOL, room, member, session, seq, nonce, time, op, body }, "request"));
 }
 
 /** The server's answer to one request (same seq). */

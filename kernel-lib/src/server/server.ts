@@ -22,7 +22,7 @@ import fs from "node:fs";
 import { CleanRoomError, isCleanRoomError, type ErrorCode } from "../errors.js";
 import { makeRng, type Rng } from "../rng.js";
 import { fromHex, hex, x25519KeyPair, type KeyPair } from "../crypto/primitives.js";
-import { listen, type SocketTransport } from "../transport/socket.js";
+import { DEFAULT_MAX_FRAME_BYTES, LOOPBACK, listen, type SocketTransport } from "../transport/socket.js";
 import { secureTransport } from "../transport/secure.js";
 import { openLab, type Lab } from "../session/lab.js";
 import type { OpenLabOptions } from "../session/types.js";
@@ -30,6 +30,7 @@ import { Membership } from "./membership.js";
 import { EnclaveRelay, runOp, type EnclaveServing, type OpContext } from "./ops.js";
 import { DEFAULT_INVITATION_TTL_MS, Invitations, type Invitation } from "./invitations.js";
 import { fingerprintOf } from "./identity.js";
+import { RefusalAudit, RemoteWindows, rateLimited, refusalLimits, type ConnectionState, type RefusalLimits } from "./limits.js";
 import {
   DEFAULT_TIME_WINDOW_MS,
   MEMBER_NAME,
@@ -59,6 +60,17 @@ export interface RoomServerOptions extends Pick<OpenLabOptions, "room" | "rng" |
   class?: number;
   /** Lifetime of the invitation codes made now (ms, default 7 days). */
   invitationTtlMs?: number;
+  /**
+   * What an unauthenticated peer may cost (server/limits.ts): the frame bound before a connection
+   * authenticated, refusals per connection and per remote, audit entries per window. Tests turn a
+   * defence off with Infinity (or a large frame bound) for their positive controls.
+   */
+  limits?: Partial<RefusalLimits>;
+  /**
+   * A dishonest operator (tests and teaching only): rewrite what an operation answers before it is
+   * sent, e.g. show a member other content for a template hash. Members must catch it themselves.
+   */
+  operatorFilter?: (op: string, result: unknown) => unknown;
 }
 
 /** What the server writes beside its store so members can pin its key. */
@@ -121,6 +133,10 @@ export class RoomServer {
   invitationCodes: Invitation[] | null = null;
   /** Requests answered (ok or refused), for the bench. */
   answered = 0;
+  readonly limits: RefusalLimits;
+  readonly #remotes: RemoteWindows;
+  readonly #refusalAudits = new Map<Lab, RefusalAudit>();
+  readonly #operatorFilter: ((op: string, result: unknown) => unknown) | undefined;
 
   private constructor(lab: Lab, key: KeyPair, rng: Rng, o: RoomServerOptions, port: number, close: () => Promise<void>) {
     this.lab = lab;
@@ -129,6 +145,9 @@ export class RoomServer {
     this.#rng = rng;
     this.#window = o.timeWindowMs ?? DEFAULT_TIME_WINDOW_MS;
     this.#now = o.now ?? Date.now;
+    this.limits = refusalLimits(o.limits, DEFAULT_MAX_FRAME_BYTES);
+    this.#remotes = new RemoteWindows(this.limits, Date.now);
+    this.#operatorFilter = o.operatorFilter;
     this.port = port;
     this.publicKey = hex(key.publicKey);
     this.fingerprint = fingerprintOf(this.publicKey);
@@ -146,6 +165,7 @@ export class RoomServer {
    */
   static async start(o: RoomServerOptions): Promise<RoomServer> {
     if (!o || typeof o.store !== "string" || !o.store) fail("PARAM_INVALID", "store", "expected a database path");
+    refusalLimits(o.limits, DEFAULT_MAX_FRAME_BYTES); // before any file is opened
     const lab = openLab({
       store: o.store,
       ...(o.room ? { room: o.room } : {}),
@@ -233,6 +253,10 @@ export class RoomServer {
 
   async #serve(t: SocketTransport): Promise<void> {
     this.#open.add(t);
+    // listen() accepts 127.0.0.1 only: every peer shares this remote (server/limits.ts)
+    const conn: ConnectionState = { remote: LOOPBACK, authenticated: false, refusals: 0 };
+    // until one request passes the gate, only small frames are read (a larger header ends the link unread)
+    t.limitIncoming(this.limits.preAuthFrameBytes);
     try {
       const st = await secureTransport(t, "responder", {
         rng: this.#rng.fork(`session:${hex(this.#rng.bytes(8))}`),
@@ -245,11 +269,14 @@ export class RoomServer {
       });
       for (;;) {
         const env = await st.receive({ protocol: ROOM_PROTOCOL, kind: "request" });
-        const resp = await this.handle(env.body);
+        const wasAuthenticated = conn.authenticated;
+        const resp = await this.handle(env.body, conn);
+        if (conn.authenticated && !wasAuthenticated) t.limitIncoming(DEFAULT_MAX_FRAME_BYTES);
         await st.send(ROOM_PROTOCOL, "response", resp as never);
+        if (!conn.authenticated && conn.refusals > this.limits.perConnection) break;
       }
     } catch {
-      // peer gone, a bad frame or a failed handshake: this connection ends, the room goes on
+      // peer gone, a bad or oversized frame or a failed handshake: this connection ends, the room goes on
     } finally {
       this.#open.delete(t);
       t.close();
@@ -275,8 +302,36 @@ export class RoomServer {
     }
   }
 
-  /** Answer one request (already decrypted): the gate, then the operation. Never throws. */
-  async handle(raw: unknown): Promise<RoomResponse> {
+  /** Audit one refusal made before the signature verified: one by one up to a bound per window, then counted (server/limits.ts). */
+  #auditUnauthenticated(lab: Lab, op: string, code: string): void {
+    let a = this.#refusalAudits.get(lab);
+    if (!a) {
+      a = new RefusalAudit(this.limits, Date.now, (e) => {
+        if ("count" in e) {
+          try {
+            lab.purpose.audit.append({
+              action: "room.unauthenticated",
+              who: { party: "unauthenticated" },
+              outcome: "refused",
+              count: e.count,
+            });
+          } catch {
+            /* a closed room: the summary is lost with it */
+          }
+        } else this.#audit("unauthenticated", e.op, e.code, lab);
+      });
+      this.#refusalAudits.set(lab, a);
+    }
+    a.note(op, code);
+  }
+
+  /**
+   * Answer one request (already decrypted): the gate, then the operation. Never throws. With
+   * `conn` (a connection of #serve), the request counts against that connection's and its
+   * remote's budget of unauthenticated refusals, and `conn.authenticated` is set once a request
+   * passes the gate.
+   */
+  async handle(raw: unknown, conn?: ConnectionState): Promise<RoomResponse> {
     const seq = typeof (raw as { seq?: unknown })?.seq === "number" ? (raw as { seq: number }).seq : -1;
     const claimed = typeof (raw as { member?: unknown })?.member === "string" ? (raw as { member: string }).member : "unknown";
     const op = typeof (raw as { op?: unknown })?.op === "string" ? (raw as { op: string }).op : "request";
@@ -286,6 +341,12 @@ export class RoomServer {
     let authenticated = false;
     let auditLab: Lab = this.lab;
     this.answered++;
+    if (conn && !conn.authenticated && conn.refusals >= this.limits.perConnection) {
+      // this connection used its refusals: answered without checking anything (counted in the audit summary); #serve closes it
+      conn.refusals++;
+      this.#auditUnauthenticated(this.lab, op, "RATE_LIMITED");
+      return this.#refusal(seq, rateLimited(`${this.limits.perConnection} per connection`));
+    }
     try {
       const parsed = SignedRequest.safeParse(raw);
       if (!parsed.success) {
@@ -296,6 +357,7 @@ export class RoomServer {
       if (r.op === "invite.redeem") {
         const result = this.#redeem(r);
         gatePassed = true;
+        if (conn) conn.authenticated = true;
         return { v: ROOM_PROTOCOL_VERSION, seq, ok: true, result: toPlain(result) };
       }
       const ctx = this.#rooms.get(r.room);
@@ -320,7 +382,9 @@ export class RoomServer {
       const now = this.#now();
       if (Math.abs(now - r.time) > this.#window)
         fail("REQUEST_STALE", "request.time", `expected a time within ${this.#window / 1000} s of the server's clock, got one outside it`);
-      ctx.membership.admit(r.member, r.seq, r.nonce, r.time, this.#window);
+      ctx.membership.admit(r.member, r.session, r.seq, r.nonce, r.time, this.#window);
+      // a member's key signed a fresh request: this connection may now send large frames (uploads)
+      if (conn) conn.authenticated = true;
       if (pairRoom && r.op === "collab.create")
         fail(
           "ACCESS_DENIED",
@@ -341,20 +405,38 @@ export class RoomServer {
         );
       gatePassed = true;
       const result = await runOp(ctx, r.op, spec!, body.data as Record<string, unknown>);
-      return { v: ROOM_PROTOCOL_VERSION, seq, ok: true, result: toPlain(result) };
+      const plain = toPlain(result);
+      return { v: ROOM_PROTOCOL_VERSION, seq, ok: true, result: this.#operatorFilter ? toPlain(this.#operatorFilter(r.op, plain)) : plain };
     } catch (e) {
       const err = isCleanRoomError(e) ? e : new CleanRoomError("INTERNAL", "the server could not complete the request");
       // gate refusals are audited here; refusals inside the room's roads audit themselves
-      if (!gatePassed || (err.details as { audit?: boolean })?.audit === true)
-        this.#audit(authenticated ? claimed : "unauthenticated", op, err.code, auditLab);
-      const { trace: _t, ...details } = (err.details ?? {}) as Record<string, unknown>;
-      return {
-        v: ROOM_PROTOCOL_VERSION,
-        seq,
-        ok: false,
-        error: { code: err.code, message: err.message, details: toPlain(details) as Record<string, unknown> },
-      };
+      if (!authenticated && !gatePassed) {
+        let shown = err;
+        if (conn && !conn.authenticated) {
+          conn.refusals++;
+          this.#remotes.note(conn.remote);
+          // the address used its refusals for this window: say so, and end this connection (a member's request still passes: it is checked first)
+          if (this.#remotes.exhausted(conn.remote)) {
+            shown = rateLimited(`${this.limits.perRemote} per ${this.limits.windowMs / 1000} s from one address`);
+            conn.refusals = Math.max(conn.refusals, this.limits.perConnection + 1);
+          }
+        }
+        this.#auditUnauthenticated(auditLab, op, shown.code);
+        return this.#refusal(seq, shown);
+      }
+      if (!gatePassed || (err.details as { audit?: boolean })?.audit === true) this.#audit(claimed, op, err.code, auditLab);
+      return this.#refusal(seq, err);
     }
+  }
+
+  #refusal(seq: number, err: CleanRoomError): RoomResponse {
+    const { trace: _t, ...details } = (err.details ?? {}) as Record<string, unknown>;
+    return {
+      v: ROOM_PROTOCOL_VERSION,
+      seq,
+      ok: false,
+      error: { code: err.code, message: err.message, details: toPlain(details) as Record<string, unknown> },
+    };
   }
 
   /**
@@ -393,6 +475,7 @@ export class RoomServer {
   /** Stop listening, end every session, close the databases. */
   async close(): Promise<void> {
     await this.#close();
+    for (const a of this.#refusalAudits.values()) a.flush();
     for (const t of this.#open) t.close();
     for (const [id, c] of this.#rooms) if (id !== this.lab.roomId) c.lab.close();
     this.lab.close();

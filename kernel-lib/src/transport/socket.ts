@@ -69,6 +69,12 @@ export interface ConnectOptions extends SocketOptions {
 export interface SocketTransport extends Transport {
   /** Resolves when the underlying socket is fully closed (pending writes flushed). */
   whenClosed(): Promise<void>;
+  /**
+   * Change the largest frame this end accepts from now on (at most `maxFrameBytes`; what it sends
+   * is unchanged): a server reads only small frames from a peer that has not authenticated yet,
+   * and the next larger header fails the link before its payload is buffered.
+   */
+  limitIncoming(bytes: number): void;
 }
 
 export interface SocketListener {
@@ -117,6 +123,7 @@ class SocketEnd implements SocketTransport {
   private closedLocally = false;
   private readonly closedP: Promise<void>;
   private readonly decoder = new TextDecoder("utf-8", { fatal: true });
+  private maxIncoming: number;
   peer: string;
 
   constructor(
@@ -127,6 +134,7 @@ class SocketEnd implements SocketTransport {
     private readonly tap: Tap | undefined,
   ) {
     this.peer = peer ?? "";
+    this.maxIncoming = lim.maxFrame;
     this.closedP = new Promise((r) => socket.once("close", () => r()));
     socket.setNoDelay(true);
     socket.on("data", (d: Buffer) => this.onData(d));
@@ -183,7 +191,7 @@ class SocketEnd implements SocketTransport {
         if (this.buffered < HEADER_BYTES) return;
         let len: number;
         try {
-          len = frameLength(this.take(HEADER_BYTES), this.lim.maxFrame);
+          len = frameLength(this.take(HEADER_BYTES), this.maxIncoming);
         } catch (e) {
           return this.fail(e as CleanRoomError);
         }
@@ -274,6 +282,12 @@ class SocketEnd implements SocketTransport {
 
   whenClosed(): Promise<void> {
     return this.closedP;
+  }
+
+  limitIncoming(bytes: number): void {
+    if (!Number.isSafeInteger(bytes) || bytes < 256 || bytes > this.lim.maxFrame)
+      invalid("limitIncoming", `integer in [256, ${this.lim.maxFrame}] (maxFrameBytes)`, bytes);
+    this.maxIncoming = bytes;
   }
 
   /** The naming exchange: the connecting end speaks first. */

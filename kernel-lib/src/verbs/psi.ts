@@ -11,6 +11,7 @@
  * not plain data) are refused with a typed error instead of running.
  */
 import { z } from "zod";
+import { types } from "node:util";
 import { hex } from "../crypto/primitives.js";
 import { rngStamp, TEACHING_LABEL, type Rng } from "../rng.js";
 import type { Lab, Party } from "../session.js";
@@ -22,7 +23,7 @@ import { psiWithPeer as peerPsi, type PsiPartyResult, type PsiPeerAuth, type Psi
 import { CleanRoomError, invalid } from "../errors.js";
 import { collaborationHash, verifyStatement, type CollaborationDef } from "../server/protocol.js";
 import type { CollaborationView } from "../server/membership.js";
-import type { RemoteRoom } from "../server/client.js";
+import { RemoteRoom } from "../server/client.js";
 import { psiPayloadFromRun } from "../display/from-results.js";
 import { datasetName, parseAtDoor, partyArg, requireLab, splitProgress } from "./door.js";
 
@@ -112,6 +113,14 @@ function attachKeys(rows: readonly unknown[], keys: (string | null)[] | null, co
  * m.matchReport.partyA.matchRate
  */
 export async function psiMatch(lab: Lab, input: PsiInput): Promise<PsiMatch> {
+  // a joined room's kernel is ONE member: it may not hold the other side's identifiers, which psiMatch needs in this process
+  if (typeof lab === "object" && lab !== null && !types.isProxy(lab) && (lab as unknown) instanceof RemoteRoom)
+    throw new CleanRoomError(
+      "ACCESS_DENIED",
+      `"lab" expected a lab from openLab: psiMatch runs both sides in one kernel, and a joined room's kernel is one member — ` +
+        `run your side with psiWithPeer({ room, as, peer, listen | connect, rows }) while the peer runs its own (nothing was sent)`,
+      { field: "lab", expected: "a lab from openLab", use: "psiWithPeer" },
+    );
   const l = requireLab(lab, "psiMatch");
   const { rest, progress: p } = splitProgress(input);
   const progress = p === true ? undefined : p; // true: the default bar

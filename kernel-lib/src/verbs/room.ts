@@ -369,25 +369,64 @@ const ApproveInput = z.strictObject({
  * @example
  * approveTemplate(lab, { template: liftTemplate({ advertiser: "advertiser", retailer: "retailer" }), party: "retailer" })
  */
-export function approveTemplate(lab: RemoteRoom, input: ApproveArgs): Promise<ApprovalStatus & { signatures: SignedApproval[] }>;
+export function approveTemplate(lab: RemoteRoom, input: ApproveArgs): Promise<RemoteApproval>;
 export function approveTemplate(lab: Lab, input: ApproveArgs): ApprovalStatus;
-export function approveTemplate(
-  lab: Lab | RemoteRoom,
-  input: ApproveArgs,
-): ApprovalStatus | Promise<ApprovalStatus & { signatures: SignedApproval[] }> {
+export function approveTemplate(lab: Lab | RemoteRoom, input: ApproveArgs): ApprovalStatus | Promise<RemoteApproval> {
   const l = requireRoom(lab, "approveTemplate");
   const { template, party, executor } = parseAtDoor(ApproveInput, input, "input");
-  if (l instanceof RemoteRoom) {
-    // the approval is this member's signature over the template's hash, made here, checked by the server and by every member
-    const templateHash = typeof template === "string" ? template : parseTemplate(template).hash;
-    const signature = l.signStatement({ statement: "approve", room: l.roomId, templateHash, member: l.member });
-    return l.request("approveTemplate", {
-      input: { template, party: partyName(party), ...(executor ? { executor } : {}) },
-      templateHash,
-      signature,
-    });
-  }
+  if (l instanceof RemoteRoom) return approveRemote(l, template, partyName(party), executor);
   return executor === "enclave" ? approveEnclaveTemplate(l, template, party) : l.approveTemplate(template, party);
+}
+
+/** What approving in a joined room returns: the server's status, the stored signatures, and the content this kernel hashed and signed. */
+export type RemoteApproval = ApprovalStatus & {
+  signatures: SignedApproval[];
+  /** The template exactly as this member's kernel hashed it (canonical form): what the signature approves. */
+  signed: { templateHash: string; name: string; content: unknown };
+};
+
+/**
+ * A member's approval: this kernel hashes the template CONTENT itself and signs that hash. Given a
+ * hash or a name, it first fetches the content from the server and re-hashes it here; content that
+ * does not hash to the hash asked for (an operator showing one template and holding another) is
+ * refused before anything is signed or sent.
+ */
+async function approveRemote(
+  l: RemoteRoom,
+  template: string | Record<string, unknown>,
+  party: string,
+  executor: "engine" | "enclave" | undefined,
+): Promise<RemoteApproval> {
+  let content: unknown = template;
+  if (typeof template === "string") {
+    const got = await l.request<{ templateHash: string; name: string; template: unknown }>("template", { template });
+    const asked = /^[0-9a-f]{64}$/.test(template) ? template : got.templateHash;
+    let hash: string;
+    try {
+      hash = parseTemplate(got.template).hash;
+    } catch {
+      hash = "not a template";
+    }
+    if (hash !== asked)
+      throw new CleanRoomError(
+        "TEMPLATE_INVALID",
+        `"template" expected the server's content for ${asked.slice(0, 12)}… to hash to it here, got content that ${
+          hash === "not a template" ? "is not a template" : `hashes to ${hash.slice(0, 12)}…`
+        }: nothing signed, nothing sent`,
+        { field: "template", expected: asked, got: hash },
+      );
+    content = got.template;
+  }
+  const parsed = parseTemplate(content);
+  const templateHash = parsed.hash;
+  // the approval is this member's signature over the hash of content hashed here, checked by the server and by every member
+  const signature = l.signStatement({ statement: "approve", room: l.roomId, templateHash, member: l.member });
+  const status = await l.request<ApprovalStatus & { signatures: SignedApproval[] }>("approveTemplate", {
+    input: { template: JSON.parse(parsed.canonical) as unknown, party, ...(executor ? { executor } : {}) },
+    templateHash,
+    signature,
+  });
+  return { ...status, signed: { templateHash, name: parsed.name, content: JSON.parse(parsed.canonical) as unknown } };
 }
 
 type ApproveArgs = { template: TemplateInput | TemplateLike | string; party: Party | string; executor?: "engine" | "enclave" };

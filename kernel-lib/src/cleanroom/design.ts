@@ -26,7 +26,7 @@ import {
   type Template,
   type TemplateInput,
   type TemplateLike,
-} from "../cleanroom/template.js";
+} from "./template.js";
 import { costText, costToJson, type PrivacyCost, type PrivacyCostJson } from "../dp/accountant.js";
 import { mechanism as lookupMechanism, type NoiseMechanism } from "../dp/registry.js";
 import { ratFrom, ratSub, ratCompare, ratToDecimal, type Rational } from "../dp/rational.js";
