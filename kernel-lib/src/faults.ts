@@ -26,7 +26,9 @@ export const FAULT_POINTS = [
   "anchor.beforeRename",
   "anchor.afterRename",
 ] as const;
-export type FaultPoint = (typeof FAULT_POINTS)[number];
+/** The write points of a file-backed upload (DuckDB labs, cleanroom/file-dataset.ts); test/faults/file-upload-kill.test.ts kills at each. */
+export const FILE_FAULT_POINTS = ["file.sealChunk", "file.beforeRename", "file.afterRename", "file.beforeCatalogCommit"] as const;
+export type FaultPoint = (typeof FAULT_POINTS)[number] | (typeof FILE_FAULT_POINTS)[number];
 
 /** Kill this process here if `CLEANROOM_FAULT` names this point (and this is its n-th hit). */
 export function faultPoint(point: FaultPoint): void {

@@ -103,7 +103,8 @@ export function isIdentifierColumn(schema: DatasetSchema, column: string): boole
   return column === schema.privacyUnit || (!!c && "identifier" in c && c.identifier === true);
 }
 
-function rowError(column: string, row: number, expected: string): never {
+/** The refusal of one bad value: column and 1-based row, never the value (shared with file uploads). */
+export function rowError(column: string, row: number, expected: string): never {
   // Never include the value: it may be personal data.
   throw new CleanRoomError("DATASET_INVALID", `column "${column}" row ${row}: expected ${expected}`, {
     field: column,
@@ -243,9 +244,15 @@ export function fingerprintTable(table: Table, schema: DatasetSchema): string {
   }
   rows.sort();
   const h = createHash("sha256");
-  h.update(JSON.stringify({ columns: names.map((c) => [c, schema.columns[c]!.type]), privacyUnit: schema.privacyUnit, rows: n }) + "\n");
+  h.update(fingerprintHeader(schema, n));
   for (let i = 0; i < n; i += 8192) h.update(rows.slice(i, i + 8192).join("\n") + "\n");
   return h.digest("hex");
+}
+
+/** The first line the content fingerprint hashes (columns by name, types, privacy unit, row count). */
+export function fingerprintHeader(schema: DatasetSchema, rows: number): string {
+  const names = Object.keys(schema.columns).sort();
+  return JSON.stringify({ columns: names.map((c) => [c, schema.columns[c]!.type]), privacyUnit: schema.privacyUnit, rows }) + "\n";
 }
 
 /** Plain description of a dataset (column names, types, bounds; never values). */

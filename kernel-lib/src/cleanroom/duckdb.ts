@@ -16,6 +16,9 @@ import type { DuckDBConnection, DuckDBInstance, DuckDBValue } from "@duckdb/node
 import { CleanRoomError } from "../errors.js";
 import type { Table } from "./dataset.js";
 import { columnArray, sortGroups, tableFor, type ExactAggregates, type GroupAggregate, type QueryEngine } from "./engine.js";
+import { fileRefOf, type FileRef } from "./file-ref.js";
+import { openSealedFile, privateDir, removePrivateDir } from "./file-seal.js";
+import * as nodePath from "node:path";
 import type { Plan, PlanFilter } from "./plan.js";
 
 let duckMod: typeof DuckDb | undefined;
@@ -172,6 +175,9 @@ export class DuckDbEngine implements QueryEngine {
   private instance: DuckDBInstance | null = null;
   private readonly loaded = new WeakMap<Table, { name: string; columns: Set<string> }[]>();
   private counter = 0;
+  /** Decrypted file-backed datasets: sealed path → plaintext Parquet in {@link plainDir}. */
+  private readonly opened = new Map<string, Promise<string>>();
+  private plainDir: string | null = null;
 
   /**
    * @param opts.connection an existing DuckDB connection to use (benchmarks compare against
@@ -207,6 +213,15 @@ export class DuckDbEngine implements QueryEngine {
     for (const c of cols)
       if (!table.columnNames().includes(c))
         throw new CleanRoomError("ENGINE_ERROR", `"columns" expected columns of the table, got an unknown column`, { field: "columns" });
+    const file = fileRefOf(table);
+    if (file) {
+      // file-backed: a view over the Parquet itself (decrypted once per engine), no appender copy
+      const plain = await this.openFile(file);
+      await conn.run(`CREATE VIEW ${q(name)} AS SELECT ${cols.map(q).join(", ")} FROM read_parquet('${plain.replaceAll("'", "''")}')`);
+      versions.push({ name, columns: new Set(cols) });
+      this.loaded.set(table, versions);
+      return name;
+    }
     const arrays = cols.map((c) => columnArray(table, c));
     const n = table.numRows();
     const isNum = arrays.map((a) => {
@@ -244,7 +259,7 @@ export class DuckDbEngine implements QueryEngine {
   private async uniqueOverall(conn: DuckDBConnection, table: Table, name: string, column: string): Promise<boolean> {
     let m = this.unique.get(table);
     if (!m) this.unique.set(table, (m = new Map()));
-    const known = m.get(column);
+    const known = m.get(column) ?? (fileRefOf(table)?.unit === column ? fileRefOf(table)!.uniqueUnit : undefined);
     if (known !== undefined) return known;
     const r = (await conn.runAndReadAll(`SELECT count(*) - count(DISTINCT ${q(column)}) AS dup FROM ${q(name)}`)).getRowObjects()[0]!;
     const ok = num(r["dup"]) === 0;
@@ -297,10 +312,31 @@ export class DuckDbEngine implements QueryEngine {
     }
   }
 
-  /** Release the embedded database. */
+  /**
+   * The plaintext Parquet of a file-backed dataset: decrypted once per engine into a private
+   * RAM-backed directory (/dev/shm when present), removed by `close()` or at process exit.
+   * DuckDB 1.5.6 cannot write encrypted Parquet without OpenSSL (see file-seal.ts), so it
+   * cannot read ours directly either; what plain mode exposes to the session is unchanged.
+   */
+  private openFile(file: FileRef): Promise<string> {
+    let p = this.opened.get(file.file);
+    if (!p) {
+      const dir = (this.plainDir ??= privateDir("crl-duck-"));
+      const out = nodePath.join(dir, `${this.counter++}.parquet`);
+      p = openSealedFile(file.file, out, file.key).then(() => out);
+      p.catch(() => this.opened.delete(file.file));
+      this.opened.set(file.file, p);
+    }
+    return p;
+  }
+
+  /** Release the embedded database (and remove decrypted files). */
   close(): void {
     this.instance?.closeSync();
     this.instance = null;
     this.conn = null;
+    if (this.plainDir) removePrivateDir(this.plainDir);
+    this.plainDir = null;
+    this.opened.clear();
   }
 }

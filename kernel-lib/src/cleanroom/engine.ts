@@ -20,6 +20,7 @@
  */
 import { CleanRoomError } from "../errors.js";
 import { columnArray, type Table } from "./dataset.js";
+import { materialised } from "./file-ref.js";
 import type { ColumnRef, Plan, PlanFilter } from "./plan.js";
 import {
   arraysOf,
@@ -76,7 +77,10 @@ export class ArqueroEngine implements QueryEngine {
   readonly name = "arquero";
 
   async execute(plan: Plan, tables: Record<string, Table>): Promise<ExactAggregates> {
-    return executeArquero(plan, tables);
+    // a file-backed dataset (uploaded on a DuckDB lab of the same store) is read into memory first
+    const inMemory: Record<string, Table> = {};
+    for (const [k, t] of Object.entries(tables)) inMemory[k] = await materialised(t);
+    return executeArquero(plan, inMemory);
   }
 }
 

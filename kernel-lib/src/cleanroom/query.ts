@@ -10,6 +10,7 @@
 import type { Rng } from "../rng.js";
 import { CleanRoomError } from "../errors.js";
 import { columnArray } from "./dataset.js";
+import { fileRefOf } from "./file-ref.js";
 import type { PrivacyCost } from "../dp/accountant.js";
 import type { TemplateRegistry } from "./approvals.js";
 import type { DatasetCatalog, Table } from "./dataset.js";
@@ -41,6 +42,8 @@ function requireUniqueUnits(table: Table, unit: string): void {
   let byUnit = uniqueChecked.get(table);
   if (!byUnit) uniqueChecked.set(table, (byUnit = new Map()));
   let ok = byUnit.get(unit);
+  const file = fileRefOf(table);
+  if (ok === undefined && file && file.unit === unit) ok = file.uniqueUnit; // counted by DuckDB at upload
   if (ok === undefined) {
     const col = columnArray(table, unit);
     ok = new Set(Array.from(col)).size === col.length;

@@ -1,7 +1,8 @@
 /**
  * CSV files for the canonical study: streaming writer and a small-file reader.
  *
- * What it does: `writeStudyFiles` streams `exposures.csv` and `purchases.csv` in chunks of
+ * What it does: `writeStudyParquet` writes the study joined (normalised e-mail as join key) to
+ * Parquet for file uploads (issue 18). `writeStudyFiles` streams `exposures.csv` and `purchases.csv` in chunks of
  * lines (constant memory, 10k–10M rows), hashes each file with SHA-256 while writing, and
  * writes `ground_truth.json` beside them. Output bytes depend only on the parameters —
  * never on the chunk size — so the same seed gives byte-identical files. Fields never
@@ -16,6 +17,8 @@ import { CleanRoomError, invalid } from "../errors.js";
 import { EXPOSURE_COLUMNS, PURCHASE_COLUMNS, streamStudy, type ExposureRow, type PurchaseRow } from "./study.js";
 import { resolveStudyParams, type StudyParams } from "./params.js";
 import type { GroundTruth } from "./truth.js";
+import { normalizeStudyEmail } from "./emails.js";
+import { duck } from "../cleanroom/duckdb.js";
 
 export interface StudyFiles {
   dir: string;
@@ -172,4 +175,75 @@ export function readStudyFiles(dir: string): { exposures: ExposureRow[]; purchas
   }));
   const groundTruth = JSON.parse(fs.readFileSync(path.join(dir, "ground_truth.json"), "utf8")) as GroundTruthWithFiles;
   return { exposures, purchases, groundTruth };
+}
+
+/** What {@link writeStudyParquet} wrote. */
+export interface StudyParquet {
+  dir: string;
+  exposures: { path: string; rows: number; bytes: number };
+  purchases: { path: string; rows: number; bytes: number };
+  groundTruth: GroundTruth;
+}
+
+/**
+ * The study as two Parquet files for the lift template as uploaded after PSI: each e-mail
+ * replaced by its normalised form as the join key (`normalizeStudyEmail`, what the PSI
+ * matches on; PSI itself is not run), the other columns as generated. Streams: lines go to a
+ * CSV work file in chunks, DuckDB copies it to Parquet (zstd) and the CSV is removed, so a
+ * 100M-row study needs no more memory than a 1M-row one. Same seed → same rows.
+ *
+ * @example
+ * const s = await writeStudyParquet({ seed: "s1", advertiserRows: 10_000_000, overlap: 0.6,
+ *   holdoutShare: 0.2, baseConversionRate: 0.08, liftPct: 20 }, "out/study-10m");
+ * await upload(lab, { party: "advertiser", name: "exposures", path: s.exposures.path, … })
+ */
+export async function writeStudyParquet(params: StudyParams, outDir: string, opts: { chunkLines?: number } = {}): Promise<StudyParquet> {
+  if (typeof outDir !== "string" || outDir.length === 0) invalid("outDir", "non-empty path string", outDir);
+  const chunkLines = opts.chunkLines ?? 10_000;
+  resolveStudyParams(params);
+  fs.mkdirSync(outDir, { recursive: true });
+  const exCols = ["join_key", ...EXPOSURE_COLUMNS.slice(1)];
+  const puCols = ["join_key", ...PURCHASE_COLUMNS.slice(1)];
+  const exCsv = path.join(outDir, "exposures.joined.csv");
+  const puCsv = path.join(outDir, "purchases.joined.csv");
+  const exp = new CsvStream(exCsv, exCols, chunkLines);
+  const pur = new CsvStream(puCsv, puCols, chunkLines);
+  let truth: GroundTruth;
+  try {
+    truth = streamStudy(params, {
+      exposure: (r) =>
+        exp.line(
+          `${normalizeStudyEmail(r.email)},${r.group},${r.reached},${r.impressions},${r.first_exposure_day},${r.region},${r.age_band},${r.channel}`,
+        ),
+      purchase: (r) => pur.line(`${normalizeStudyEmail(r.email)},${r.purchase_day},${r.value_cents},${r.store_region},${r.category}`),
+    });
+  } finally {
+    exp.close();
+    pur.close();
+  }
+  const instance = await duck().DuckDBInstance.create(":memory:", { temp_directory: path.join(outDir, ".duckdb-spill") });
+  const conn = await instance.connect();
+  const out = { exposures: path.join(outDir, "exposures.parquet"), purchases: path.join(outDir, "purchases.parquet") };
+  try {
+    for (const [csv, pq] of [
+      [exCsv, out.exposures],
+      [puCsv, out.purchases],
+    ] as const)
+      await conn.run(
+        `COPY (SELECT * FROM read_csv(?, header = true, all_varchar = true)) TO '${pq.replaceAll("'", "''")}' (FORMAT parquet, COMPRESSION zstd)`,
+        [csv],
+      );
+  } finally {
+    conn.closeSync();
+    instance.closeSync();
+    fs.rmSync(exCsv, { force: true });
+    fs.rmSync(puCsv, { force: true });
+    fs.rmSync(path.join(outDir, ".duckdb-spill"), { recursive: true, force: true });
+  }
+  return {
+    dir: outDir,
+    exposures: { path: out.exposures, rows: exp.rows, bytes: fs.statSync(out.exposures).size },
+    purchases: { path: out.purchases, rows: pur.rows, bytes: fs.statSync(out.purchases).size },
+    groundTruth: truth,
+  };
 }

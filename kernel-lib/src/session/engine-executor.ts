@@ -9,6 +9,7 @@
  */
 import { hex } from "../crypto/primitives.js";
 import { deserializeTable } from "../cleanroom/serialize.js";
+import { tableFromReleased } from "../cleanroom/file-dataset.js";
 import { executeQuery } from "../cleanroom/query.js";
 import type { Table } from "../cleanroom/dataset.js";
 import type { QueryExecutor } from "./road.js";
@@ -23,7 +24,7 @@ export function engineExecutor(room: Room): QueryExecutor<null, object> {
     purposeNote: (purpose) => `granted for ${purpose}`,
     planContext: (authorized) => {
       const released: Record<string, Table> = {};
-      for (const [id, bytes] of Object.entries(authorized.tables)) released[id] = deserializeTable(bytes);
+      for (const [id, bytes] of Object.entries(authorized.tables)) released[id] = tableFromReleased(bytes, room.filesDir(), deserializeTable);
       return room.planContext(released);
     },
     checkPlan: () => {},

@@ -36,6 +36,8 @@ import type { PlanContext } from "../cleanroom/plan.js";
 import { parseAnalysisRule, type AnalysisRule } from "../cleanroom/rules.js";
 import { parseTemplate, templateHash, type Template } from "../cleanroom/template.js";
 import { serializeTable } from "../cleanroom/serialize.js";
+import { fileBackedTable, PreparedFile, privateDir, sweepFiles } from "../cleanroom/file-dataset.js";
+import { faultPoint } from "../faults.js";
 import { fileAnchor } from "../purpose/anchor.js";
 import { settleRoomBudget } from "../dp/room-config.js";
 import { auditCost } from "../purpose/audit.js";
@@ -51,7 +53,12 @@ function parseOpts<T>(schema: z.ZodType<T>, input: unknown, field: string): T {
 }
 
 /** Catalog metadata of one plain-mode dataset (no values). */
-export type PlainMeta = Omit<Dataset, "table"> & { purposes: string[]; rule: AnalysisRule | null };
+export type PlainMeta = Omit<Dataset, "table"> & {
+  purposes: string[];
+  rule: AnalysisRule | null;
+  /** File-backed (DuckDB labs, `upload({ path })`): the sealed file's name in the room's files directory and its size. */
+  storage?: { file: string; bytes: number };
+};
 
 /** The dataset tags the purpose gate reads (dataset + column labels). */
 export interface UploadTags {
@@ -71,6 +78,8 @@ export interface ValidatedUpload {
   rule: AnalysisRule | null;
   tags: UploadTags;
   analyst: string;
+  /** A file-backed upload: `bytes` is then its descriptor (file name + key), not the table. */
+  file?: PreparedFile;
 }
 
 /**
@@ -89,6 +98,8 @@ export interface Sealing<R> {
   catalog(u: ValidatedUpload, purposes: string[]): void;
   /** After commit: the receipt (and whatever the owner keeps). */
   done(u: ValidatedUpload, purposes: string[], storedBytes: number): R;
+  /** Can this strategy store a file-backed upload (a {@link PreparedFile})? Only the plain gate can. */
+  readonly files?: boolean;
 }
 
 export class Room {
@@ -108,6 +119,7 @@ export class Room {
   readonly budgetConfig: BudgetConfig | undefined;
   readonly #parties = new Set<string>();
   readonly #meta = new Map<string, PlainMeta>();
+  #filesDir: string | null = null;
 
   constructor(input: OpenLabOptions = {}) {
     const o = parseOpts(OpenLabOptions, input, "options");
@@ -184,6 +196,23 @@ export class Room {
       meta_json: string;
     }[])
       this.#meta.set(r.key, JSON.parse(r.meta_json));
+    // a file upload killed before its catalog commit left a file no catalog row names (any room of this store)
+    if (this.store !== ":memory:") {
+      const referenced = new Set(
+        (this.db.prepare("SELECT json_extract(meta_json, '$.storage.file') AS f FROM lab_datasets").all() as { f: string | null }[])
+          .map((r) => r.f)
+          .filter((f): f is string => typeof f === "string"),
+      );
+      sweepFiles(this.filesDir(), referenced);
+    }
+  }
+
+  /**
+   * Where file-backed datasets are kept: `<store>.files/` beside a store file; a private
+   * temporary directory (removed at exit) for a `:memory:` store.
+   */
+  filesDir(): string {
+    return (this.#filesDir ??= this.store === ":memory:" ? privateDir("crl-room-files-", false) : `${this.store}.files`);
   }
 
   #collaborationKey(): BudgetKey {
@@ -362,6 +391,26 @@ export class Room {
    * yield comes before the first write; the name is checked again after the last one.
    */
   *uploadSteps<R>(party: Party | string, name: string, data: unknown, opts: UploadOptions, sealing: Sealing<R>): Steps<R> {
+    const file = data instanceof PreparedFile ? data : undefined;
+    try {
+      return yield* this.#uploadSteps(party, name, data, opts, sealing, file);
+    } finally {
+      file?.discard(); // no-op once catalogued; otherwise nothing of a refused upload stays
+    }
+  }
+
+  *#uploadSteps<R>(
+    party: Party | string,
+    name: string,
+    data: unknown,
+    opts: UploadOptions,
+    sealing: Sealing<R>,
+    file: PreparedFile | undefined,
+  ): Steps<R> {
+    if (file && !sealing.files)
+      throw new CleanRoomError("INPUT_INVALID", `"sealing" expected the purpose gate for a file-backed upload (enclave sealing reads the file into a table)`, {
+        field: "sealing",
+      });
     const owner = this.requireParty(party, "party");
     if (!opts || typeof opts !== "object") invalid("options", "{ schema, purposes, idColumn? }", opts);
     const key = `${owner}/${name}`;
@@ -369,15 +418,19 @@ export class Room {
       if (this.#meta.has(key) || sealing.taken(key)) invalid("name", "a dataset name not yet used by this party", name, "ALREADY_EXISTS");
     };
     free();
-    const u = yield* validateUploadSteps(owner, name, data, opts); // validates every row before anything is stored
+    // validates every row before anything is stored; a file-backed upload was validated by DuckDB
+    // (file-dataset.ts) — its name, owner and schema take the same checks over a zero-row table
+    const u = yield* validateUploadSteps(owner, name, data, opts, file);
     yield { phase: STORE_PHASE, done: 0, total: 1 };
     // no yield from here to the commit: another upload may have taken the name meanwhile
     free();
     const again = sealing.reattach(u);
     if (again !== null) return again;
     const stored = sealing.seal(u);
-    const purposes = this.commitUpload({ owner, key, fingerprint: u.ds.fingerprint, tags: u.tags, analyst: u.analyst }, stored, (p) =>
-      sealing.catalog(u, p),
+    const purposes = this.commitUpload(
+      { owner, key, fingerprint: u.ds.fingerprint, tags: u.tags, analyst: u.analyst, ...(u.file ? { file: u.file } : {}) },
+      stored,
+      (p) => sealing.catalog(u, p),
     );
     return sealing.done(u, purposes, stored.length);
   }
@@ -394,22 +447,25 @@ export class Room {
    * room in enclave mode: server/enclave-ops.ts).
    */
   commitUpload(
-    u: { owner: string; key: string; fingerprint: string; tags: UploadTags; analyst: string },
+    u: { owner: string; key: string; fingerprint: string; tags: UploadTags; analyst: string; file?: PreparedFile },
     stored: Uint8Array,
     catalog: (purposes: string[]) => void,
   ): string[] {
     const b = this.budgetConfig;
     const total = b ? this.#budgetTotal(b.epsilon ?? b.rho) : null;
     let purposes: string[] = [];
+    u.file?.commit(); // the sealed file under its final name, durably, before the catalog names it
     this.db.transaction(() => {
       purposes = this.purpose.upload({ party: u.owner, analyst: u.analyst, datasetId: u.key, bytes: stored, tags: u.tags }).label.allow;
       if (total) this.ledger.createBudget(this.roomId, datasetBudgetKey(u.fingerprint), total, { refresh: b?.refresh ?? "none" });
       catalog(purposes);
+      if (u.file) faultPoint("file.beforeCatalogCommit");
     })();
+    u.file?.catalogued();
     return purposes;
   }
 
-  /** The plain sealing: the gate seals the table itself; the room catalogs its metadata. */
+  /** The plain sealing: the gate seals the table itself (or a file's descriptor); the room catalogs its metadata. */
   plainSealing(): Sealing<PlainMeta> {
     const metaOf = (u: ValidatedUpload, purposes: string[]): PlainMeta => ({
       name: u.name,
@@ -419,8 +475,10 @@ export class Room {
       fingerprint: u.ds.fingerprint,
       purposes,
       rule: u.rule,
+      ...(u.file ? { storage: { file: u.file.finalName, bytes: u.file.sealedBytes } } : {}),
     });
     return {
+      files: true,
       taken: () => false,
       reattach: () => null,
       seal: (u) => u.bytes,
@@ -446,22 +504,48 @@ export class Room {
  * (reports "validate columns"), the tags as given, the table serialized. The lab's road runs it;
  * so does a data owner's own kernel before an enclave upload to a joined room.
  */
-export function* validateUploadSteps(owner: string, name: string, data: unknown, opts: UploadOptions): Steps<ValidatedUpload> {
+export function* validateUploadSteps(
+  owner: string,
+  name: string,
+  data: unknown,
+  opts: UploadOptions,
+  file?: PreparedFile,
+): Steps<ValidatedUpload> {
   if (!opts || typeof opts !== "object") invalid("options", "{ schema, purposes, idColumn? }", opts);
   const schema = { ...(opts.schema ?? {}), privacyUnit: opts.schema?.privacyUnit ?? opts.idColumn };
   // rows as objects are accepted too (what PSI attachment and generators hand over)
-  const input = Array.isArray(data)
-    ? data.length
-      ? aq().from(data)
-      : aq().table(Object.fromEntries(Object.keys(schema.columns ?? {}).map((c) => [c, []])))
-    : data;
+  const input = file
+    ? null
+    : Array.isArray(data)
+      ? data.length
+        ? aq().from(data)
+        : aq().table(Object.fromEntries(Object.keys(schema.columns ?? {}).map((c) => [c, []])))
+      : data;
   const rule = opts.rule === undefined ? null : parseAnalysisRule(opts.rule);
-  const ds = yield* loadDatasetSteps(name, owner, input, schema);
+  const ds = file ? yield* fileDatasetSteps(name, owner, schema, file) : yield* loadDatasetSteps(name, owner, input, schema);
   if (opts.purposes === undefined) invalid("options.purposes", 'allowed purposes, e.g. ["measurement"]', undefined, "PURPOSE_UNKNOWN");
   const tags: UploadTags = {
     purposes: Array.isArray(opts.purposes) ? opts.purposes : [opts.purposes],
     ...(opts.categories ? { categories: opts.categories } : {}),
     ...(opts.columns ? { columns: opts.columns } : {}),
   };
-  return { owner, name, key: `${owner}/${name}`, ds, bytes: serializeTable(ds.table), rule, tags, analyst: opts.analyst ?? "owner" };
+  return {
+    owner,
+    name,
+    key: `${owner}/${name}`,
+    ds,
+    bytes: file ? file.descriptor() : serializeTable(ds.table),
+    rule,
+    tags,
+    analyst: opts.analyst ?? "owner",
+    ...(file ? { file } : {}),
+  };
+}
+
+/** The dataset of a file-backed upload: the loader's name/owner/schema checks over a zero-row table, DuckDB's rows and fingerprint. */
+function* fileDatasetSteps(name: string, owner: string, schema: unknown, file: PreparedFile): Steps<Dataset> {
+  const shell = yield* loadDatasetSteps(name, owner, aq().table(Object.fromEntries(Object.keys(file.schema.columns).map((c) => [c, []]))), schema);
+  if (JSON.stringify(shell.schema) !== JSON.stringify(file.schema))
+    throw new CleanRoomError("INTERNAL", "a file upload was prepared under another schema — this is a bug in cleanroom-lab");
+  return Object.freeze({ ...shell, table: fileBackedTable(file.ref()), rows: file.rows, fingerprint: file.fingerprint });
 }

@@ -10,6 +10,8 @@
 import { z } from "zod";
 import { CleanRoomError, invalid } from "../errors.js";
 import { FILE_PATTERN, readTableFile } from "../cleanroom/file-source.js";
+import { prepareFileUpload, type PreparedFile } from "../cleanroom/file-dataset.js";
+import { internals } from "../session/lab.js";
 import { openLab as openSessionLab, type Lab, type Party, type UploadOptions, type UploadReceipt } from "../session.js";
 import { enclaveUploadSteps, approveEnclaveTemplate, type EnclaveUploadReceipt } from "../enclave-room.js";
 import { rngStamp } from "../rng.js";
@@ -247,15 +249,24 @@ export async function upload(lab: Lab | RemoteRoom, input: UploadInput): Promise
       // a throwing progress callback never fails the upload
     }
   };
+  let prepared: PreparedFile | undefined;
   try {
     let data: unknown;
     let units = n;
     if (rows === null) {
       // the file is read before anything is stored: a bad column or row refuses with no side effect
       const schema = { ...(options.schema ?? {}), privacyUnit: options.schema?.privacyUnit ?? options.idColumn };
-      const table = await readTableFile(path!, schema, safeReport);
-      units = Math.max(1, table.numRows());
-      data = table;
+      const room = l instanceof RemoteRoom ? null : internals(l).room;
+      if (room && sealing !== "enclave" && room.engine.name === "duckdb") {
+        // a DuckDB lab keeps the rows in DuckDB: validated, fingerprinted and sealed as a file (cleanroom/file-dataset.ts)
+        prepared = await prepareFileUpload({ path: path!, schema, dir: room.filesDir(), progress: safeReport });
+        units = Math.max(1, prepared.rows);
+        data = prepared;
+      } else {
+        const table = await readTableFile(path!, schema, safeReport);
+        units = Math.max(1, table.numRows());
+        data = table;
+      }
     } else {
       // the door, a chunk at a time: only the copies are used, so what was checked is what is stored
       const copy: Record<string, unknown>[] = [];
@@ -291,6 +302,7 @@ export async function upload(lab: Lab | RemoteRoom, input: UploadInput): Promise
     bar?.finish("done");
     return out;
   } catch (e) {
+    prepared?.discard(); // a refusal before the road took the file (no-op once catalogued)
     bar?.finish("failed");
     throw e;
   }
