@@ -18,7 +18,8 @@ import { CleanRoomError, invalid } from "../errors.js";
 import { makeRng, rngStamp, type Rng, type RngStamp } from "../rng.js";
 import { linkedPair, type Tap, type Transport } from "../transport/transport.js";
 import { secureTransport } from "../transport/secure.js";
-import { normalizeColumn, type EmailOptions, type IdentifierKind, type PhoneOptions, type RejectionCode } from "./normalize.js";
+import type { EmailOptions, IdentifierKind, PhoneOptions, RejectionCode } from "./normalize.js";
+import { prepareRows, type PreparedIds, type PrepareOptions } from "./id-file.js";
 import { makeBackend, randomScalar, type BackendName, type ProgressFn } from "./psi-backend.js";
 import {
   defaultKeyRegistry,
@@ -131,35 +132,19 @@ export function asRows(rows: RowsLike, field: string): readonly unknown[] {
   return invalid(field, "array of rows (objects or identifier strings) or a table with objects()", rows);
 }
 
-function column(rows: readonly unknown[], col: string, field: string): unknown[] {
-  return rows.map((r, i) => {
-    if (typeof r === "string") return r;
-    if (r !== null && typeof r === "object") return (r as Record<string, unknown>)[col];
-    return invalid(`${field}[${i}]`, `object with "${col}" or a string`, r, "INPUT_INVALID");
-  });
+/** Normalise, validate and deduplicate one party's identifier column (its own rows only). */
+export function prepare(rows: readonly unknown[], o: PrepareOptions, field: string): PreparedIds {
+  return prepareRows(rows, o, field);
 }
 
-/** Normalise, validate and deduplicate one party's identifier column (its own rows only). */
-export function prepare(rows: readonly unknown[], o: Pick<RunPsiOptions, "column" | "kind" | "normalize">, field: string) {
-  const norm = normalizeColumn(column(rows, o.column ?? "email", field), o.kind ?? "email", o.normalize ?? {});
-  const index = new Map<string, number>();
-  const distinct: string[] = [];
-  const rowToElement = norm.values.map((v) => {
-    if (v === null) return -1;
-    let k = index.get(v);
-    if (k === undefined) {
-      k = distinct.length;
-      distinct.push(v);
-      index.set(v, k);
-    }
-    return k;
-  });
-  if (distinct.length === 0)
-    throw new CleanRoomError("PSI_EMPTY_SET", `"${field}" expected at least one valid identifier, got none after normalisation`, {
-      field,
-      rejectionCounts: norm.rejectionCounts,
-    });
-  return { norm, distinct, rowToElement };
+/** Per row: the value of its distinct identifier, or null for a rejected row. */
+export function perRow<T>(rowToElement: Int32Array, perElement: readonly (T | null)[]): (T | null)[] {
+  const out: (T | null)[] = new Array(rowToElement.length);
+  for (let i = 0; i < out.length; i++) {
+    const k = rowToElement[i]!;
+    out[i] = k < 0 ? null : (perElement[k] ?? null);
+  }
+  return out;
 }
 
 /** Close the link when a party fails, so its peer's pending receive is refused instead of hanging. */
@@ -344,8 +329,8 @@ export async function runPsi(rowsA: RowsLike, rowsB: RowsLike, options: RunPsiOp
     let matchedRowsA: number[] | null = null;
     let matchedB: number | null = null;
     if (out.mode === "joinKeys" && sOut) {
-      joinKeysA = a.rowToElement.map((k) => (k < 0 ? null : out.joinKeys[k]!));
-      joinKeysB = b.rowToElement.map((k) => (k < 0 ? null : sOut.joinKeys[k]!));
+      joinKeysA = perRow(a.rowToElement, out.joinKeys);
+      joinKeysB = perRow(b.rowToElement, sOut.joinKeys);
       matchedB = sOut.intersectionSize;
     } else if (out.mode === "intersection") {
       const hit = new Set(out.intersection);
@@ -356,11 +341,11 @@ export async function runPsi(rowsA: RowsLike, rowsB: RowsLike, options: RunPsiOp
     }
     const matchedA = out.mode === "cardinality" ? null : out.intersectionSize;
     const rowsMatchedA = joinKeysA ? joinKeysA.filter((k) => k !== null).length : matchedRowsA ? matchedRowsA.length : null;
-    const stats = (name: string, p: ReturnType<typeof prepare>, matched: number | null, matchedRows: number | null): PartyMatchStats => ({
+    const stats = (name: string, p: PreparedIds, matched: number | null, matchedRows: number | null): PartyMatchStats => ({
       name,
-      rows: p.norm.values.length,
-      rejectedRows: p.norm.rejections.length,
-      rejectionCounts: p.norm.rejectionCounts,
+      rows: p.rows,
+      rejectedRows: p.rejectedRows,
+      rejectionCounts: p.rejectionCounts,
       distinctIdentifiers: p.distinct.length,
       matchedIdentifiers: matched,
       matchedRows,
