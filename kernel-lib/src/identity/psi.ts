@@ -552,11 +552,46 @@ export class PsiServer extends PsiParty {
   }
 
   /** Validate the request, then answer with setup (H(y)^b sorted) and response (H(x)^ab). */
-  processRequest(req: PsiRequest, elements: readonly string[]): Promise<{ setup: PsiSetup; response: PsiResponse }> {
+  private own: { elements: readonly string[]; blinded: Promise<Uint8Array> } | null = null;
+
+  /**
+   * Check and start hashing and blinding this server's own set now, before the request
+   * arrives: it depends only on our set and key, so it runs while the client is still hashing
+   * its own (off the critical path). `processRequest` with the same array then uses it.
+   * @example server.precompute(mySet); const { setup, response } = await server.processRequest(request, mySet);
+   */
+  precompute(elements: readonly string[]): void {
+    if (this.state !== "fresh" || this.own)
+      throw new CleanRoomError("STATE_INVALID", `"session" expected a fresh session to precompute, got ${this.state}`, {
+        field: "session",
+      });
+    try {
+      this.checkOwnSet("elements", elements);
+    } catch (e) {
+      this.abort();
+      throw e;
+    }
+    const blinded = this.ops.hashAndBlindPacked(elements, this.key, this.progress, "server: hash and blind own set");
+    blinded.catch(() => undefined); // reported when processRequest awaits it
+    this.own = { elements, blinded };
+  }
+
+  async processRequest(req: PsiRequest, elements: readonly string[]): Promise<{ setup: PsiSetup; response: PsiResponse }> {
+    const { setup, response } = await this.answerRequest(req, elements);
+    return { setup, response: response() };
+  }
+
+  /**
+   * `processRequest` with the response built on demand, so a party that sends the setup first
+   * never holds both messages' strings at once (PsiResponder; ~100 MB each at 1M elements).
+   */
+  answerRequest(req: PsiRequest, elements: readonly string[]): Promise<{ setup: PsiSetup; response: () => PsiResponse }> {
     // the request's strings are dropped once decoded (see processResponse)
     const box: { request: PsiRequest | null } = { request: req };
     return this.guard("fresh", async () => {
-      this.checkOwnSet("elements", elements);
+      const own = this.own?.elements === elements ? this.own.blinded : null;
+      this.own = null;
+      if (!own) this.checkOwnSet("elements", elements);
       const pts = await this.checkMessage(box.request, "psi.request");
       const r = box.request as PsiRequest;
       const request = { mode: r.mode, revealIntersection: r.revealIntersection, dst: r.dst, sessionId: r.sessionId };
@@ -570,7 +605,7 @@ export class PsiServer extends PsiParty {
         invalid("psi.request.encryptedElements", `at least ${this.minPeer} elements (minPeerSetSize)`, new Array(pts.length / POINT_BYTES), "PSI_SET_TOO_SMALL");
       this.sessionId = request.sessionId;
       const doublePacked = await this.ops.blindPacked(pts, this.key, this.progress, "server: blind client set");
-      const ownPacked = await this.ops.hashAndBlindPacked(elements, this.key, this.progress, "server: hash and blind own set");
+      const ownPacked = await (own ?? this.ops.hashAndBlindPacked(elements, this.key, this.progress, "server: hash and blind own set"));
       // sort own blinded set on its bytes (= hex order); remember where each of our rows went (joinKeys mode)
       const order = sortedOrder(ownPacked);
       this.perm = order;
@@ -583,13 +618,19 @@ export class PsiServer extends PsiParty {
         sessionId: this.sessionId,
         encryptedElements: hexPoints(permute(ownPacked, order)),
       });
-      const response = this.sent<PsiResponse>({
-        kind: "psi.response",
-        protocol: PSI_PROTOCOL,
-        sessionId: this.sessionId,
-        order: sorted ? "sorted" : "request",
-        encryptedElements: hexPoints(sorted ? permute(doublePacked, sortedOrder(doublePacked)) : doublePacked),
-      });
+      let double: Uint8Array | null = sorted ? permute(doublePacked, sortedOrder(doublePacked)) : doublePacked;
+      let built: PsiResponse | null = null;
+      const response = (): PsiResponse => {
+        built ??= this.sent<PsiResponse>({
+          kind: "psi.response",
+          protocol: PSI_PROTOCOL,
+          sessionId: this.sessionId,
+          order: sorted ? "sorted" : "request",
+          encryptedElements: hexPoints(double ?? bug("response built twice")),
+        });
+        double = null;
+        return built;
+      };
       if (this.mode === "joinKeys") this.state = "waiting";
       else this.finishSession();
       return { setup, response };
@@ -603,8 +644,10 @@ export class PsiServer extends PsiParty {
         new CleanRoomError("STATE_INVALID", `"session" expected a joinKeys session, got mode ${this.mode}`, { field: "session" }),
       );
     }
+    const box: { finish: PsiFinish | null } = { finish };
     return this.guard("waiting", async () => {
-      const pts = await this.checkMessage(finish, "psi.finish", this.n);
+      const pts = await this.checkMessage(box.finish, "psi.finish", this.n);
+      box.finish = null;
       const joinKeys: (string | null)[] = new Array(this.n).fill(null);
       const hits: number[] = [];
       const clientDouble = this.clientDouble ?? bug("client set lost");

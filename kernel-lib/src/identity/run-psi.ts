@@ -197,10 +197,12 @@ export class PsiInitiator {
       // Each message is dropped as soon as it has been sent or processed: at 1M elements a
       // message is ~100 MB of strings, and the in-process pair holds both parties' copies.
       const sessionId = await this.sendRequest(t);
-      const out = await this.client.processResponse(
-        (await t.receive({ protocol: PSI_PROTOCOL })).body as unknown as PsiSetup,
-        (await t.receive({ protocol: PSI_PROTOCOL })).body as unknown as PsiResponse,
-      );
+      const inbox: { setup: PsiSetup | null; response: PsiResponse | null } = { setup: null, response: null };
+      inbox.setup = (await t.receive({ protocol: PSI_PROTOCOL })).body as unknown as PsiSetup;
+      inbox.response = (await t.receive({ protocol: PSI_PROTOCOL })).body as unknown as PsiResponse;
+      const pending = this.client.processResponse(inbox.setup, inbox.response);
+      inbox.setup = inbox.response = null; // the client drops each once decoded
+      const out = await pending;
       if (out.mode === "joinKeys") await t.send(PSI_PROTOCOL, out.finish.kind, out.finish);
       if (this.confirm) await (out.mode === "joinKeys" ? awaitDone(t, sessionId) : sendDone(t, sessionId));
       return { out, sessionId, channelTranscriptHash: "transcriptHash" in t ? (t.transcriptHash as string) : null };
@@ -227,6 +229,9 @@ export class PsiResponder {
 
   run(): Promise<PsiServerOutput | null> {
     return closingOnError(this.link, async () => {
+      // our own set does not depend on the request: hash and blind it (on the backend's
+      // workers) while the channel opens and the client hashes its own — off the critical path
+      this.server.precompute(this.set);
       const t = this.secure ? await secureTransport(this.link, "responder", this.secure) : this.link;
       const sessionId = await this.answerRequest(t);
       if (this.mode !== "joinKeys") {
@@ -243,11 +248,19 @@ export class PsiResponder {
 
   /** Receive the request, send setup and response; nothing of either is kept. */
   private async answerRequest(t: Transport): Promise<string> {
-    const request = (await t.receive({ protocol: PSI_PROTOCOL })).body as unknown as PsiRequest;
-    const answer = await this.server.processRequest(request, this.set);
-    await t.send(PSI_PROTOCOL, answer.setup.kind, answer.setup);
-    await t.send(PSI_PROTOCOL, answer.response.kind, answer.response);
-    return request.sessionId;
+    // Messages are held in boxes cleared once handed on: a local would keep the ~100 MB of
+    // strings of a 1M-element message alive across every later await of this function.
+    const inbox: { request: PsiRequest | null } = { request: (await t.receive({ protocol: PSI_PROTOCOL })).body as unknown as PsiRequest };
+    const pending = this.server.answerRequest(inbox.request!, this.set);
+    inbox.request = null;
+    const answer = await pending;
+    const sessionId = answer.setup.sessionId;
+    await t.send(PSI_PROTOCOL, "psi.setup", answer.setup);
+    // the setup's strings go before the response's are built
+    const { response } = answer as { response: () => PsiResponse; setup?: unknown };
+    delete (answer as { setup?: unknown }).setup;
+    await t.send(PSI_PROTOCOL, "psi.response", response());
+    return sessionId;
   }
 }
 
@@ -266,14 +279,27 @@ export async function runPsi(rowsA: RowsLike, rowsB: RowsLike, options: RunPsiOp
   if (!names || typeof names.a !== "string" || typeof names.b !== "string" || !names.a || !names.b || names.a === names.b)
     invalid("names", "two distinct non-empty party names { a, b }", names);
   const rng = makeRng(options.rng);
-  const a = prepare(asRows(rowsA, "rowsA"), options, "rowsA");
-  const b = prepare(asRows(rowsB, "rowsB"), options, "rowsB");
-  const started = performance.now();
-  const backend = await makeBackend({
+  // Start the backend first: its workers load libsodium (WASM) while this thread normalises
+  // both columns (fixed start-up work off the critical path). Bad rows still refuse before
+  // any PSI message exists; the workers are then closed.
+  const backendReady = makeBackend({
     backend: options.backend ?? "libsodium",
     threads: options.threads,
     workerScript: options.workerScript,
   });
+  let a: PreparedIds, b: PreparedIds;
+  try {
+    a = prepare(asRows(rowsA, "rowsA"), options, "rowsA");
+    b = prepare(asRows(rowsB, "rowsB"), options, "rowsB");
+  } catch (e) {
+    await backendReady.then(
+      (be) => be.close(),
+      () => undefined,
+    );
+    throw e;
+  }
+  const started = performance.now(); // elapsedMs: after normalisation, as before
+  const backend = await backendReady;
   // Seeded runs are reproducible for a given registry state, yet never reuse a key: the
   // first attempt whose keys are unclaimed wins (a re-run in the same kernel moves on).
   const registry = options.registry ?? defaultKeyRegistry;
