@@ -77,6 +77,10 @@ class Accumulator {
         k = this.distinct.length;
         this.distinct.push(v);
         this.index.set(v, k);
+        if (this.distinct.length - this.flat >= 8192) {
+          this.flatten(this.flat);
+          this.flat = this.distinct.length;
+        }
       }
     } else {
       this.rejectedRows++;
@@ -85,7 +89,22 @@ class Accumulator {
     this.map[this.rows++] = k;
   }
 
+  /**
+   * Replace the distinct values from `from` on with flat copies. A normalised value is built
+   * by slicing and concatenating (`${local}@${domain}`), so V8 holds it as a chain of string
+   * pieces that keeps the whole input string alive: ~100 bytes per identifier instead of ~40
+   * (measured: 1M identifiers, 110 MB). One JSON round trip per block copies them flat, exactly
+   * (lone surrogates included).
+   */
+  private flatten(from: number): void {
+    const block = JSON.parse(JSON.stringify(this.distinct.slice(from))) as string[];
+    for (let i = 0; i < block.length; i++) this.distinct[from + i] = block[i]!;
+  }
+
+  private flat = 0;
+
   done(field: string): PreparedIds {
+    this.flatten(this.flat);
     this.index.clear();
     if (this.distinct.length === 0)
       throw new CleanRoomError("PSI_EMPTY_SET", `"${field}" expected at least one valid identifier, got none after normalisation`, {
