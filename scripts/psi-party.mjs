@@ -9,6 +9,10 @@
  *        --rows purchases.csv --column email --out retailer.json [--seed S]
  *   node scripts/psi-party.mjs --role initiator --as advertiser --peer retailer --connect PORT \
  *        --rows exposures.json --out advertiser.json [--seed S]
+ *   node scripts/psi-party.mjs … --path ids.parquet --column email …   # CSV or Parquet, streamed
+ *
+ * --rows reads a JSON array of rows or a small CSV whole; --path (exactly one of the two) streams
+ * one column of a .csv (header line) or .parquet file through DuckDB: no row objects are built.
  *
  * Options: --mode joinKeys|intersection|cardinality (default joinKeys), --backend libsodium|noble,
  * --threads N, --label SESSION_LABEL, --kind email|phone, --min-set-size N, --max-set-size N,
@@ -33,6 +37,7 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const dist = (p) => require(path.join(root, "kernel-lib/dist", p));
 const { listen, connect } = dist("transport/socket.js");
 const { psiParty } = dist("identity/psi-party.js");
+const { prepareFile } = dist("identity/id-file.js");
 const { isCleanRoomError, CleanRoomError } = dist("errors.js");
 
 const emit = (o) => process.stdout.write(JSON.stringify(o) + "\n");
@@ -115,8 +120,14 @@ const int = (a, k, dflt) => {
 
 async function main() {
   const a = parseArgs(process.argv.slice(2));
-  for (const k of ["role", "as", "peer", "rows", "out"])
+  for (const k of ["role", "as", "peer", "out"])
     if (!a[k]) throw new CleanRoomError("INPUT_INVALID", `"--${k}" expected a value, got none`, { field: `--${k}` });
+  if ((a.rows === undefined) === (a.path === undefined))
+    throw new CleanRoomError(
+      "INPUT_INVALID",
+      `"--rows/--path" expected exactly one of them, got ${a.rows === undefined ? "neither" : "both"}`,
+      { field: "--rows" },
+    );
   if ((a.listen === undefined) === (a.connect === undefined))
     throw new CleanRoomError(
       "INPUT_INVALID",
@@ -129,7 +140,12 @@ async function main() {
       `"--host" expected 127.0.0.1 (this project never sends traffic to another host), got another host`,
       { field: "--host" },
     );
-  const rows = readRows(a.rows);
+  // --rows: read whole here (JSON array or small CSV); --path: one column streamed by DuckDB.
+  // Either way the identifiers are read and checked before any socket is opened.
+  const input =
+    a.path !== undefined
+      ? { prepared: await prepareFile(a.path, { column: a.column ?? "email", kind: a.kind }) }
+      : { rows: readRows(a.rows) };
   const timeoutMs = int(a, "timeout-ms", 600_000);
   const timer = setTimeout(() => {
     emit({
@@ -153,7 +169,7 @@ async function main() {
   emit({ event: "connected", peer: transport.peer });
   const result = await psiParty({
     role: a.role,
-    rows,
+    ...input,
     transport,
     column: a.column ?? "email",
     kind: a.kind,

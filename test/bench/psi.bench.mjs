@@ -20,10 +20,15 @@
  *   - scaling: t(1M) ≤ 1.15 × (100 × t(10k)), both in this run (all cores);
  *   - peak memory at 1M ≤ 1 GiB (RSS sampled every 100 ms during the run, rows included).
  * Sizes above 10k are measured with all cores only (1 thread up to PSI_BENCH_1T_MAX, native
- * up to PSI_BENCH_NATIVE_MAX, both default 100000). With OpenMined's psi.js installed
- * (`npm install --no-save --ignore-scripts @openmined/psi.js`; its postinstall downloads from
- * outside npm) it runs too at 10k and its ratio is printed; otherwise the line says so.
+ * up to PSI_BENCH_NATIVE_MAX, both default 100000). OpenMined's psi.js runs at 10k and its
+ * ratio is printed: the bench installs it itself into a scratch directory outside the repo
+ * (PSI_BENCH_OPENMINED_DIR, default $TMPDIR/cleanroom-lab-psijs) with `npm install --no-save
+ * --ignore-scripts @openmined/psi.js` (its postinstall downloads from outside npm; the WASM is in
+ * the tarball); if that fails the line says why. PSI_BENCH_OPENMINED=0 skips it.
+ * Runs at N ≥ 300k log each phase (elapsed, RSS) to stderr as it starts.
  */
+import { spawnSync } from "node:child_process";
+import fs from "node:fs";
 import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
@@ -81,15 +86,55 @@ const sample = setInterval(() => {
 }, 100);
 sample.unref();
 
-/** OpenMined psi.js (optional): client/server over the same data, cardinality-free intersection. */
-async function openMined(n) {
+/**
+ * OpenMined psi.js, installed by this bench into a scratch directory OUTSIDE the repository
+ * (never into its node_modules): `npm install --no-save --ignore-scripts @openmined/psi.js`.
+ * --ignore-scripts because its postinstall downloads from outside the npm registry; the
+ * npm tarball already carries its WASM (inlined in psi_wasm_node.js), so it runs without it.
+ * Returns the loaded module, or { why } when it cannot be installed or loaded.
+ */
+function loadOpenMined() {
+  if (process.env.PSI_BENCH_OPENMINED === "0") return { why: "skipped (PSI_BENCH_OPENMINED=0)" };
+  const dir = process.env.PSI_BENCH_OPENMINED_DIR ?? path.join(os.tmpdir(), "cleanroom-lab-psijs");
+  const req = createRequire(path.join(dir, "package.json"));
+  const load = () => req("@openmined/psi.js");
   try {
-    require.resolve("@openmined/psi.js");
+    return { mod: load(), dir };
   } catch {
-    return null;
+    /* not installed yet */
   }
-  const mod = require("@openmined/psi.js");
-  const PSI = await (mod.default ?? mod)();
+  fs.mkdirSync(dir, { recursive: true });
+  if (!fs.existsSync(path.join(dir, "package.json")))
+    fs.writeFileSync(path.join(dir, "package.json"), JSON.stringify({ name: "psi-bench-scratch", private: true }));
+  process.stderr.write(`installing @openmined/psi.js into ${dir} (npm --no-save --ignore-scripts)…\n`);
+  const npm = process.platform === "win32" ? "npm.cmd" : "npm";
+  const r = spawnSync(npm, ["install", "--no-save", "--ignore-scripts", "--no-audit", "--no-fund", "@openmined/psi.js"], {
+    cwd: dir,
+    encoding: "utf8",
+    timeout: 180_000,
+  });
+  if (r.error || r.status !== 0) {
+    const why = (r.error?.message ?? r.stderr ?? "").trim().split("\n").slice(-1)[0];
+    return { why: `could not install (npm exit ${r.status ?? "?"}: ${why})` };
+  }
+  try {
+    return { mod: load(), dir };
+  } catch (e) {
+    return { why: `installed but does not load: ${String(e?.message ?? e).split("\n")[0]}` };
+  }
+}
+
+/** OpenMined psi.js: client/server over the same data, intersection only (no join keys). */
+async function openMined(n) {
+  const got = loadOpenMined();
+  if (!got.mod) return { why: got.why };
+  const mod = got.mod;
+  let PSI;
+  try {
+    PSI = await (mod.default ?? mod)();
+  } catch (e) {
+    return { why: `its WASM did not start: ${String(e?.message ?? e).split("\n")[0]}` };
+  }
   const { a, b } = data(n);
   const t = performance.now();
   const client = PSI.client.createWithNewKey(true);
@@ -106,14 +151,21 @@ async function openMined(n) {
   const ms = performance.now() - t;
   client.delete();
   server.delete();
-  return { ms, size: hits.length };
+  return { ms, size: hits.length, version: require(path.join(got.dir, "node_modules/@openmined/psi.js/package.json")).version };
 }
 
 async function timed(label, n, opts) {
   const { a, b } = data(n);
   let last = 0;
+  let lastPhase = "";
+  const t0 = Date.now();
   const progress = (done, total, phase) => {
     const now = Date.now();
+    // large runs log each phase as it starts (also without a terminal), with elapsed time and RSS
+    if (n >= 300_000 && phase !== lastPhase) {
+      lastPhase = phase;
+      process.stderr.write(`  ${label} N=${n}: +${((now - t0) / 1000).toFixed(0)} s ${phase} (RSS ${mib(process.memoryUsage().rss)})\n`);
+    }
     if (tty && (now - last > 250 || done === total)) {
       last = now;
       process.stderr.write(`\r  ${label}: ${phase} ${done}/${total}            `);
@@ -145,8 +197,9 @@ for (const n of sizes) {
   const native = nat?.ms ?? NaN;
   if (nat) rows.push(["native baseline (sodium-native ed25519 noclamp, 1 thread)", nat.ms, nat.cpu, `${4 * n} mults`]);
   else rows.push(["native baseline (sodium-native ed25519 noclamp, 1 thread)", NaN, NaN, `skipped (PSI_BENCH_NATIVE_MAX=${nativeMax})`]);
+  let s1;
   if (n <= oneThreadMax) {
-    const s1 = await timed("libsodium 1 thread", n, { backend: "libsodium", threads: 1 });
+    s1 = await timed("libsodium 1 thread", n, { backend: "libsodium", threads: 1 });
     rows.push(["libsodium-wrappers-sumo (WASM), 1 thread", s1.ms, s1.cpu, `peak RSS ${mib(s1.peak)}`]);
   }
   const sN = await timed(`libsodium ${cores} threads`, n, { backend: "libsodium", threads: cores });
@@ -159,8 +212,9 @@ for (const n of sizes) {
   let om;
   if (n === 10000) {
     om = await openMined(n);
-    if (om) rows.push(["OpenMined psi.js (intersection only, 1 thread)", om.ms, NaN, `intersection ${om.size}`]);
-    else rows.push(["OpenMined psi.js", NaN, NaN, "not installed (npm install --no-save --ignore-scripts @openmined/psi.js)"]);
+    if (om.ms !== undefined)
+      rows.push([`OpenMined psi.js ${om.version} (intersection only, 1 thread)`, om.ms, NaN, `intersection ${om.size}`]);
+    else rows.push(["OpenMined psi.js", NaN, NaN, `not run: ${om.why}`]);
   }
   console.log(`\nN = ${n.toLocaleString("en-US")} per side          wall time, ratio to native wall | CPU time (all threads)`);
   for (const [name, ms, cpu, note] of rows) {
@@ -176,8 +230,11 @@ for (const n of sizes) {
       `  target: 10k on all cores ≤ 0.9× native 1-thread → ${r.toFixed(2)}× (${r <= 0.9 ? "met" : `missed by ${(r / 0.9).toFixed(2)}×`}); ${load()}`,
     );
     console.log(`          CPU-time ratio (less sensitive to load): ${(sN.cpu / nat.cpu).toFixed(2)}× native CPU`);
-    if (om)
-      console.log(`  OpenMined psi.js / ours (all cores): ${(om.ms / sN.ms).toFixed(1)}× (theirs is intersection-only; ours is joinKeys)`);
+    if (om?.ms !== undefined)
+      console.log(
+        `  OpenMined psi.js / ours (all cores): ${(om.ms / sN.ms).toFixed(1)}× (theirs: intersection only, 1 thread; ours: joinKeys); ` +
+          `ours 1 thread: ${s1 ? `${(om.ms / s1.ms).toFixed(1)}×` : "not run"}`,
+      );
   }
 }
 const base = allCores.get(10000);

@@ -333,6 +333,15 @@ export type Job =
   | { op: "validate"; packed: Uint8Array }
   | { op: "derive"; packed: Uint8Array; salt: Uint8Array; info: Uint8Array };
 
+interface QueuedJob {
+  job: Job;
+  scalar: Uint8Array;
+  /** False once another job of the same run failed: skip it. */
+  alive(): boolean;
+  done(r: Uint8Array): void;
+  fail(e: unknown): void;
+}
+
 /** libsodium (WASM) backend; bulk work is split into chunks over worker threads. */
 export class SodiumBackend implements PsiBackend {
   readonly name = "libsodium" as const;
@@ -482,21 +491,32 @@ export class SodiumBackend implements PsiBackend {
       }
     } else {
       await this.ensureWorkers();
-      // idle workers must not keep the process alive; busy ones must
-      this.workers.forEach((w) => w.ref());
-      let next = 0;
-      try {
-        await Promise.all(
-          this.workers.map(async (w) => {
-            while (next < jobs.length) {
-              const i = next++;
-              finish(i, await this.post(w, jobs[i]!, scalar));
-            }
-          }),
-        );
-      } finally {
-        this.workers.forEach((w) => w.unref());
-      }
+      // Jobs join one queue that every idle worker takes from, so phases that run at the same
+      // time (a PSI server hashing its own set while the client's request is being blinded)
+      // share the workers instead of waiting for each other. A failed job fails its run; the
+      // run's other queued jobs are dropped.
+      await new Promise<void>((resolve, reject) => {
+        let left = jobs.length;
+        let failed = false;
+        const entries = jobs.map((job, i) => ({
+          job,
+          scalar,
+          alive: () => !failed,
+          done: (r: Uint8Array) => {
+            if (failed) return;
+            finish(i, r);
+            if (--left === 0) resolve();
+          },
+          fail: (e: unknown) => {
+            if (failed) return;
+            failed = true;
+            reject(e);
+          },
+        }));
+        if (entries.length === 0) resolve();
+        this.queue.push(...entries);
+        this.pump();
+      });
     }
     const out = new Uint8Array(total * unit);
     let off = 0;
@@ -505,6 +525,33 @@ export class SodiumBackend implements PsiBackend {
       off += r.length;
     }
     return out;
+  }
+
+  private readonly queue: QueuedJob[] = [];
+  private readonly idle: import("node:worker_threads").Worker[] = [];
+
+  /** Hand queued jobs to idle workers; a worker holds the process alive only while busy. */
+  private pump(): void {
+    while (this.idle.length > 0 && this.queue.length > 0) {
+      const q = this.queue.shift()!;
+      if (!q.alive()) continue;
+      const w = this.idle.pop()!;
+      w.ref();
+      this.post(w, q.job, q.scalar).then(
+        (r) => {
+          w.unref();
+          if (this.workers.includes(w)) this.idle.push(w);
+          q.done(r);
+          this.pump();
+        },
+        (e: unknown) => {
+          w.unref();
+          if (this.workers.includes(w)) this.idle.push(w);
+          q.fail(e);
+          this.pump();
+        },
+      );
+    }
   }
 
   private async ensureWorkers(): Promise<void> {
@@ -516,6 +563,7 @@ export class SodiumBackend implements PsiBackend {
       w.unref();
       return w;
     });
+    this.idle.push(...this.workers);
   }
 
   private post(w: import("node:worker_threads").Worker, job: Job, scalar: Uint8Array): Promise<Uint8Array> {
@@ -539,6 +587,8 @@ export class SodiumBackend implements PsiBackend {
   async close(): Promise<void> {
     const ws = this.workers;
     this.workers = [];
+    this.idle.length = 0;
+    for (const q of this.queue.splice(0)) q.fail(new CleanRoomError("STATE_INVALID", `"backend" expected an open backend, got one closed`, { field: "backend" }));
     await Promise.all(ws.map((w) => w.terminate()));
   }
 }

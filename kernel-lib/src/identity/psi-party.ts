@@ -24,7 +24,8 @@ import { connect, listen } from "../transport/socket.js";
 import type { RejectionCode } from "./normalize.js";
 import { makeBackend, randomScalar, type BackendName } from "./psi-backend.js";
 import { defaultKeyRegistry, PsiClient, PsiServer, PSI_MODES, type PsiMode, type TranscriptEntry } from "./psi.js";
-import { asRows, prepare, PsiInitiator, PsiResponder, type PsiRunParams, type RowsLike } from "./run-psi.js";
+import { asRows, perRow, prepare, PsiInitiator, PsiResponder, type PsiRunParams, type RowsLike } from "./run-psi.js";
+import { prepareFile, type PreparedIds } from "./id-file.js";
 
 export type PsiRole = "initiator" | "responder";
 
@@ -48,8 +49,15 @@ export interface PsiPeerAuth {
 export interface PsiPartyRunOptions extends PsiRunParams {
   /** "initiator" = party A (PSI client, speaks first); "responder" = party B (PSI server). */
   role: PsiRole;
-  /** This party's own rows (objects with `column`, or identifier strings). */
-  rows: RowsLike;
+  /** This party's own rows (objects with `column`, or identifier strings) … */
+  rows?: RowsLike;
+  /**
+   * … or a CSV (with a header line) or Parquet file of them: `column` is streamed from it by
+   * DuckDB (id-file.ts), no row objects are built …
+   */
+  path?: string;
+  /** … or identifiers already read with `prepareRows`/`prepareFile` (exactly one of the three). */
+  prepared?: PreparedIds;
   /** This party's end of the link to the other party (e.g. from socket `connect`/`accept`). */
   transport: Transport;
   /** Seal every message in a SecureChannel (default true). */
@@ -131,7 +139,7 @@ export async function psiParty(o: PsiPartyRunOptions): Promise<PsiPartyResult> {
     t?.close?.();
     throw e;
   };
-  let rng: Rng, prepared: ReturnType<typeof prepare>, mode: PsiMode;
+  let rng: Rng, prepared: PreparedIds, mode: PsiMode;
   try {
     if (o === null || typeof o !== "object") invalid("options", "PsiPartyRunOptions object", o);
     if (!t || typeof t.send !== "function" || typeof t.receive !== "function" || typeof t.close !== "function")
@@ -147,7 +155,7 @@ export async function psiParty(o: PsiPartyRunOptions): Promise<PsiPartyResult> {
       if (o.channel === false) invalid("channel", "the SecureChannel (peerAuth signs its transcript)", o.channel);
     }
     rng = makeRng(o.rng);
-    prepared = prepare(asRows(o.rows, "rows"), o, "rows");
+    prepared = await prepareInput(o);
   } catch (e) {
     return fail(e);
   }
@@ -196,7 +204,7 @@ export async function psiParty(o: PsiPartyRunOptions): Promise<PsiPartyResult> {
       const out = run.out;
       sessionId = run.sessionId;
       intersectionSize = out.intersectionSize;
-      if (out.mode === "joinKeys") joinKeys = prepared.rowToElement.map((k) => (k < 0 ? null : out.joinKeys[k]!));
+      if (out.mode === "joinKeys") joinKeys = perRow(prepared.rowToElement, out.joinKeys);
       else if (out.mode === "intersection") {
         const hit = new Set(out.intersection);
         matchedRows = [];
@@ -207,7 +215,7 @@ export async function psiParty(o: PsiPartyRunOptions): Promise<PsiPartyResult> {
       sessionId = party.transcript.find((e) => e.direction === "received")!.sessionId;
       if (out) {
         intersectionSize = out.intersectionSize;
-        joinKeys = prepared.rowToElement.map((k) => (k < 0 ? null : out.joinKeys[k]!));
+        joinKeys = perRow(prepared.rowToElement, out.joinKeys);
       }
     }
     t.close();
@@ -230,9 +238,9 @@ export async function psiParty(o: PsiPartyRunOptions): Promise<PsiPartyResult> {
         intersectionSize,
         self: {
           name: self,
-          rows: prepared.norm.values.length,
-          rejectedRows: prepared.norm.rejections.length,
-          rejectionCounts: prepared.norm.rejectionCounts,
+          rows: prepared.rows,
+          rejectedRows: prepared.rejectedRows,
+          rejectionCounts: prepared.rejectionCounts,
           distinctIdentifiers: prepared.distinct.length,
           matchedIdentifiers,
           matchedRows: matched,
@@ -313,9 +321,9 @@ export async function psiWithPeer(o: PsiWithPeerOptions): Promise<PsiPartyResult
   if (o.role !== undefined && o.role !== "initiator" && o.role !== "responder") invalid("role", `"initiator" | "responder"`, o.role);
   if (o.onListening !== undefined && typeof o.onListening !== "function") invalid("onListening", "a function", o.onListening);
   const role: PsiRole = o.role ?? (o.connect !== undefined ? "initiator" : "responder");
-  // check this side's rows BEFORE opening anything (nothing is sent for bad input)
-  prepare(asRows(o.rows, "rows"), o, "rows");
-  const { as, peer, connect: port, listen: listenPort, retryMs, onListening, role: _r, ...rest } = o;
+  // read and check this side's rows BEFORE opening anything (nothing is sent for bad input)
+  const prepared = await prepareInput(o);
+  const { as, peer, connect: port, listen: listenPort, retryMs, onListening, role: _r, rows: _rows, path: _path, prepared: _p, ...rest } = o;
   let transport: Transport;
   if (port !== undefined) transport = await connect({ self: as, peer, port, retryMs: retryMs ?? 30_000 });
   else {
@@ -327,5 +335,27 @@ export async function psiWithPeer(o: PsiWithPeerOptions): Promise<PsiPartyResult
       await l.close();
     }
   }
-  return psiParty({ ...rest, role, transport });
+  return psiParty({ ...rest, role, transport, prepared });
+}
+
+/** This party's identifiers from `rows`, `path` or `prepared` (exactly one), normalised and deduplicated. */
+async function prepareInput(o: Omit<PsiPartyRunOptions, "transport" | "role">): Promise<PreparedIds> {
+  const given = [o.rows, o.path, o.prepared].filter((x) => x !== undefined).length;
+  if (given !== 1)
+    throw new CleanRoomError(
+      "INPUT_INVALID",
+      `"rows" expected exactly one of rows (an array or table), path (a .csv or .parquet file) or prepared, got ${given === 0 ? "none" : given}`,
+      { field: "rows" },
+    );
+  if (o.prepared !== undefined) {
+    const p = o.prepared;
+    if (p === null || typeof p !== "object" || !Array.isArray(p.distinct) || !(p.rowToElement instanceof Int32Array) || p.distinct.length === 0)
+      invalid("prepared", "the result of prepareRows or prepareFile", typeof p);
+    return p;
+  }
+  if (o.path !== undefined) {
+    if (typeof o.path !== "string") invalid("path", "a .csv or .parquet file path", typeof o.path);
+    return prepareFile(o.path, o, o.progress);
+  }
+  return prepare(asRows(o.rows!, "rows"), o, "rows");
 }

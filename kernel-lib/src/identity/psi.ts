@@ -148,18 +148,82 @@ export function deriveJoinKey(doublyBlinded: Uint8Array, sessionId: string, labe
   return "jk_" + hex(hkdfSha256(doublyBlinded, utf8(sessionId), utf8(`${PSI_PROTOCOL}/join-key/${label}`), 16));
 }
 
+const SENTINEL = "\u0000elements";
+
+/**
+ * Size and SHA-256 of `JSON.stringify(m)`, computed in blocks of elements so the message's
+ * JSON (~67 MB at 1M elements) is never built whole. Elements are validated (or generated)
+ * 64-hex strings, which JSON writes as `"…"`; the envelope around them is stringified as is.
+ */
+function jsonDigest(m: PsiMessage): { bytes: number; sha256: string } {
+  const els = m.encryptedElements;
+  const shell = JSON.stringify({ ...m, encryptedElements: [SENTINEL] });
+  const hole = JSON.stringify([SENTINEL]);
+  const at = shell.indexOf(hole);
+  if (at < 0) bug("message shell without its element list");
+  // node:crypto's SHA-256 (native): the noble one took ~0.5 s per 1M-element message
+  const h = createHash("sha256").update(shell.slice(0, at) + "[", "utf8");
+  let bytes = at + 1;
+  const STEP = 8192;
+  for (let i = 0; i < els.length; i += STEP) {
+    const part = (i > 0 ? "," : "") + JSON.stringify(els.slice(i, i + STEP)).slice(1, -1);
+    h.update(part, "utf8");
+    bytes += part.length;
+  }
+  const tail = "]" + shell.slice(at + hole.length);
+  h.update(tail, "utf8");
+  return { bytes: bytes + tail.length, sha256: h.digest("hex") };
+}
+
 function summarize(direction: "sent" | "received", m: PsiMessage): TranscriptEntry {
-  const json = JSON.stringify(m);
   return {
     direction,
     kind: m.kind,
     sessionId: m.sessionId,
     count: m.encryptedElements.length,
-    bytes: json.length,
-    // node:crypto's SHA-256 (native): the noble one took ~0.5 s per 1M-element message
-    sha256: createHash("sha256").update(json, "utf8").digest("hex"),
+    ...jsonDigest(m),
     preview: m.encryptedElements.slice(0, 2),
   };
+}
+
+/** Lexicographic order of packed 32-byte values `i` and `j` (the order of their hex strings). */
+function comparePacked(p: Uint8Array, i: number, j: number): number {
+  const a = i * POINT_BYTES;
+  const b = j * POINT_BYTES;
+  for (let k = 0; k < POINT_BYTES; k++) {
+    const d = p[a + k]! - p[b + k]!;
+    if (d !== 0) return d;
+  }
+  return 0;
+}
+
+/** Indices of the packed values in ascending byte (= hex string) order. */
+function sortedOrder(packed: Uint8Array): Uint32Array {
+  const n = packed.length / POINT_BYTES;
+  const order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  return order.sort((i, j) => comparePacked(packed, i, j) || i - j);
+}
+
+/**
+ * Position of the first element equal to an earlier one, or -1: found by sorting indices
+ * (4 bytes per element, O(n log n) whatever the peer sent) instead of a Set of 1M strings.
+ */
+function firstDuplicate(packed: Uint8Array): number {
+  const order = sortedOrder(packed);
+  let first = -1;
+  for (let r = 1; r < order.length; r++) {
+    // equal values sit together, ascending by index: the run's second index repeats an earlier one
+    if (comparePacked(packed, order[r - 1]!, order[r]!) === 0 && (first < 0 || order[r]! < first)) first = order[r]!;
+  }
+  return first;
+}
+
+/** Packed values reordered by `order`. */
+function permute(packed: Uint8Array, order: Uint32Array): Uint8Array {
+  const out = new Uint8Array(packed.length);
+  for (let r = 0; r < order.length; r++) out.set(packed.subarray(order[r]! * POINT_BYTES, (order[r]! + 1) * POINT_BYTES), r * POINT_BYTES);
+  return out;
 }
 
 /** Packed points (n × 32 bytes) as lowercase hex strings, one per point (the wire form). */
@@ -325,21 +389,16 @@ abstract class PsiParty {
         els[i],
         "PSI_INVALID_MESSAGE",
       );
-    // One pass: shape, duplicates, and hex decoding straight into one packed buffer (a block of
-    // strings at a time, checked canonical — lowercase, no stray characters — by re-encoding).
+    // Shape and hex decoding straight into one packed buffer (a block of strings at a time,
+    // checked canonical — lowercase, no stray characters — by re-encoding); then duplicates,
+    // on the packed bytes (a hex string and its bytes are one-to-one once canonical).
     const packed = new Uint8Array(els.length * POINT_BYTES);
-    const seen = new Set<string>();
     const BLOCK = 8192;
     for (let b = 0; b < els.length; b += BLOCK) {
       const end = Math.min(els.length, b + BLOCK);
       for (let i = b; i < end; i++) {
         const s = els[i];
         if (typeof s !== "string" || s.length !== 64) badHex(i);
-        if (seen.has(s)) {
-          const f = `${field}.encryptedElements[${i}]`;
-          throw new CleanRoomError("PSI_DUPLICATE_ELEMENT", `"${f}" expected a distinct element, got a duplicate`, { field: f });
-        }
-        seen.add(s);
       }
       const joined = (els as string[]).slice(b, end).join("");
       const bytes = Buffer.from(joined, "hex");
@@ -349,7 +408,11 @@ abstract class PsiParty {
       }
       packed.set(bytes, b * POINT_BYTES);
     }
-    seen.clear();
+    const dup = firstDuplicate(packed);
+    if (dup >= 0) {
+      const f = `${field}.encryptedElements[${dup}]`;
+      throw new CleanRoomError("PSI_DUPLICATE_ELEMENT", `"${f}" expected a distinct element, got a duplicate`, { field: f });
+    }
     // canonical encoding and not the identity (RFC 9496 §4.3.1 decode), possibly on workers
     const bad = await this.ops.firstInvalidPacked(packed);
     if (bad >= 0) {
@@ -437,17 +500,21 @@ export class PsiClient extends PsiParty {
 
   /** Check setup and response, then compute the intersection / count / join keys. */
   processResponse(setup: PsiSetup, response: PsiResponse): Promise<PsiClientOutput> {
+    // Held in a box the session drops once they are decoded: at 1M elements the two messages
+    // are ~180 MB of strings that nothing needs after checkMessage.
+    const msgs: { setup: PsiSetup | null; response: PsiResponse | null } = { setup, response };
     return this.guard("waiting", async () => {
-      const setupPts = await this.checkMessage(setup, "psi.setup");
+      const setupPts = await this.checkMessage(msgs.setup, "psi.setup");
+      msgs.setup = null;
       if (setupPts.length / POINT_BYTES < this.minPeer)
-        invalid("psi.setup.encryptedElements", `at least ${this.minPeer} elements (minPeerSetSize)`, setupPts, "PSI_SET_TOO_SMALL");
-      if (!isSortedHex(setup.encryptedElements))
-        invalid("psi.setup.encryptedElements", "sorted elements", setup.encryptedElements, "PSI_INVALID_MESSAGE");
-      const respPts = await this.checkMessage(response, "psi.response", this.n);
+        invalid("psi.setup.encryptedElements", `at least ${this.minPeer} elements (minPeerSetSize)`, new Array(setupPts.length / POINT_BYTES), "PSI_SET_TOO_SMALL");
+      if (!isSortedPacked(setupPts)) unsorted("psi.setup.encryptedElements");
+      const respPts = await this.checkMessage(msgs.response, "psi.response", this.n);
+      const order = (msgs.response as PsiResponse).order;
+      msgs.response = null;
       const wantOrder = this.mode === "cardinality" ? "sorted" : "request";
-      if (response.order !== wantOrder) invalid("psi.response.order", `"${wantOrder}"`, response.order, "PSI_INVALID_MESSAGE");
-      if (wantOrder === "sorted" && !isSortedHex(response.encryptedElements))
-        invalid("psi.response.encryptedElements", "sorted elements", response.encryptedElements, "PSI_INVALID_MESSAGE");
+      if (order !== wantOrder) invalid("psi.response.order", `"${wantOrder}"`, order, "PSI_INVALID_MESSAGE");
+      if (wantOrder === "sorted" && !isSortedPacked(respPts)) unsorted("psi.response.encryptedElements");
       const serverDouble = await this.ops.blindPacked(setupPts, this.key, this.progress, "client: blind server set");
       // matched packed, not as a Set of hex strings: ~8 bytes per element instead of ~130 (packed-set.ts)
       const serverSet = new PackedSet(serverDouble);
@@ -477,7 +544,7 @@ export type PsiServerOutput = { intersectionSize: number; intersection: number[]
  * The party that answers (OpenMined's server). See `PsiClient` for a full example.
  */
 export class PsiServer extends PsiParty {
-  private perm: number[] = [];
+  private perm: Uint32Array = new Uint32Array(0);
   private clientDouble: PackedSet | null = null;
   private n = 0;
   constructor(options: PsiPartyOptions) {
@@ -485,23 +552,62 @@ export class PsiServer extends PsiParty {
   }
 
   /** Validate the request, then answer with setup (H(y)^b sorted) and response (H(x)^ab). */
-  processRequest(request: PsiRequest, elements: readonly string[]): Promise<{ setup: PsiSetup; response: PsiResponse }> {
-    return this.guard("fresh", async () => {
+  private own: { elements: readonly string[]; blinded: Promise<Uint8Array> } | null = null;
+
+  /**
+   * Check and start hashing and blinding this server's own set now, before the request
+   * arrives: it depends only on our set and key, so it runs while the client is still hashing
+   * its own (off the critical path). `processRequest` with the same array then uses it.
+   * @example server.precompute(mySet); const { setup, response } = await server.processRequest(request, mySet);
+   */
+  precompute(elements: readonly string[]): void {
+    if (this.state !== "fresh" || this.own)
+      throw new CleanRoomError("STATE_INVALID", `"session" expected a fresh session to precompute, got ${this.state}`, {
+        field: "session",
+      });
+    try {
       this.checkOwnSet("elements", elements);
-      const pts = await this.checkMessage(request, "psi.request");
+    } catch (e) {
+      this.abort();
+      throw e;
+    }
+    const blinded = this.ops.hashAndBlindPacked(elements, this.key, this.progress, "server: hash and blind own set");
+    blinded.catch(() => undefined); // reported when processRequest awaits it
+    this.own = { elements, blinded };
+  }
+
+  async processRequest(req: PsiRequest, elements: readonly string[]): Promise<{ setup: PsiSetup; response: PsiResponse }> {
+    const { setup, response } = await this.answerRequest(req, elements);
+    return { setup, response: response() };
+  }
+
+  /**
+   * `processRequest` with the response built on demand, so a party that sends the setup first
+   * never holds both messages' strings at once (PsiResponder; ~100 MB each at 1M elements).
+   */
+  answerRequest(req: PsiRequest, elements: readonly string[]): Promise<{ setup: PsiSetup; response: () => PsiResponse }> {
+    // the request's strings are dropped once decoded (see processResponse)
+    const box: { request: PsiRequest | null } = { request: req };
+    return this.guard("fresh", async () => {
+      const own = this.own?.elements === elements ? this.own.blinded : null;
+      this.own = null;
+      if (!own) this.checkOwnSet("elements", elements);
+      const pts = await this.checkMessage(box.request, "psi.request");
+      const r = box.request as PsiRequest;
+      const request = { mode: r.mode, revealIntersection: r.revealIntersection, dst: r.dst, sessionId: r.sessionId };
+      box.request = null;
       if (request.mode !== this.mode)
         invalid("psi.request.mode", `"${this.mode}" (the server's mode)`, request.mode, "PSI_INVALID_MESSAGE");
       if (request.revealIntersection !== (this.mode !== "cardinality"))
         invalid("psi.request.revealIntersection", String(this.mode !== "cardinality"), request.revealIntersection, "PSI_INVALID_MESSAGE");
       if (request.dst !== PSI_DST) invalid("psi.request.dst", `"${PSI_DST}"`, request.dst, "PSI_INVALID_MESSAGE");
       if (pts.length / POINT_BYTES < this.minPeer)
-        invalid("psi.request.encryptedElements", `at least ${this.minPeer} elements (minPeerSetSize)`, pts, "PSI_SET_TOO_SMALL");
+        invalid("psi.request.encryptedElements", `at least ${this.minPeer} elements (minPeerSetSize)`, new Array(pts.length / POINT_BYTES), "PSI_SET_TOO_SMALL");
       this.sessionId = request.sessionId;
       const doublePacked = await this.ops.blindPacked(pts, this.key, this.progress, "server: blind client set");
-      const double = hexPoints(doublePacked);
-      const own = hexPoints(await this.ops.hashAndBlindPacked(elements, this.key, this.progress, "server: hash and blind own set"));
-      // sort own blinded set; remember where each of our rows went (joinKeys mode)
-      const order = own.map((_, i) => i).sort((i, j) => (own[i]! < own[j]! ? -1 : own[i]! > own[j]! ? 1 : 0));
+      const ownPacked = await (own ?? this.ops.hashAndBlindPacked(elements, this.key, this.progress, "server: hash and blind own set"));
+      // sort own blinded set on its bytes (= hex order); remember where each of our rows went (joinKeys mode)
+      const order = sortedOrder(ownPacked);
       this.perm = order;
       this.n = elements.length;
       if (this.mode === "joinKeys") this.clientDouble = new PackedSet(doublePacked);
@@ -510,15 +616,21 @@ export class PsiServer extends PsiParty {
         kind: "psi.setup",
         protocol: PSI_PROTOCOL,
         sessionId: this.sessionId,
-        encryptedElements: order.map((i) => own[i]!),
+        encryptedElements: hexPoints(permute(ownPacked, order)),
       });
-      const response = this.sent<PsiResponse>({
-        kind: "psi.response",
-        protocol: PSI_PROTOCOL,
-        sessionId: this.sessionId,
-        order: sorted ? "sorted" : "request",
-        encryptedElements: sorted ? double.slice().sort() : double,
-      });
+      let double: Uint8Array | null = sorted ? permute(doublePacked, sortedOrder(doublePacked)) : doublePacked;
+      let built: PsiResponse | null = null;
+      const response = (): PsiResponse => {
+        built ??= this.sent<PsiResponse>({
+          kind: "psi.response",
+          protocol: PSI_PROTOCOL,
+          sessionId: this.sessionId,
+          order: sorted ? "sorted" : "request",
+          encryptedElements: hexPoints(double ?? bug("response built twice")),
+        });
+        double = null;
+        return built;
+      };
       if (this.mode === "joinKeys") this.state = "waiting";
       else this.finishSession();
       return { setup, response };
@@ -532,8 +644,10 @@ export class PsiServer extends PsiParty {
         new CleanRoomError("STATE_INVALID", `"session" expected a joinKeys session, got mode ${this.mode}`, { field: "session" }),
       );
     }
+    const box: { finish: PsiFinish | null } = { finish };
     return this.guard("waiting", async () => {
-      const pts = await this.checkMessage(finish, "psi.finish", this.n);
+      const pts = await this.checkMessage(box.finish, "psi.finish", this.n);
+      box.finish = null;
       const joinKeys: (string | null)[] = new Array(this.n).fill(null);
       const hits: number[] = [];
       const clientDouble = this.clientDouble ?? bug("client set lost");
@@ -552,7 +666,15 @@ export class PsiServer extends PsiParty {
   }
 }
 
-function isSortedHex(a: readonly string[]): boolean {
-  for (let i = 1; i < a.length; i++) if (!(a[i - 1]! < a[i]!)) return false;
+function unsorted(field: string): never {
+  throw new CleanRoomError("PSI_INVALID_MESSAGE", `"${field}" expected sorted elements, got elements out of order`, {
+    field,
+    expected: "sorted elements",
+  });
+}
+
+/** Strictly ascending packed values (= strictly ascending hex strings). */
+function isSortedPacked(p: Uint8Array): boolean {
+  for (let i = 1; i < p.length / POINT_BYTES; i++) if (comparePacked(p, i - 1, i) >= 0) return false;
   return true;
 }

@@ -18,7 +18,8 @@ import { CleanRoomError, invalid } from "../errors.js";
 import { makeRng, rngStamp, type Rng, type RngStamp } from "../rng.js";
 import { linkedPair, type Tap, type Transport } from "../transport/transport.js";
 import { secureTransport } from "../transport/secure.js";
-import { normalizeColumn, type EmailOptions, type IdentifierKind, type PhoneOptions, type RejectionCode } from "./normalize.js";
+import type { EmailOptions, IdentifierKind, PhoneOptions, RejectionCode } from "./normalize.js";
+import { prepareRows, type PreparedIds, type PrepareOptions } from "./id-file.js";
 import { makeBackend, randomScalar, type BackendName, type ProgressFn } from "./psi-backend.js";
 import {
   defaultKeyRegistry,
@@ -131,35 +132,19 @@ export function asRows(rows: RowsLike, field: string): readonly unknown[] {
   return invalid(field, "array of rows (objects or identifier strings) or a table with objects()", rows);
 }
 
-function column(rows: readonly unknown[], col: string, field: string): unknown[] {
-  return rows.map((r, i) => {
-    if (typeof r === "string") return r;
-    if (r !== null && typeof r === "object") return (r as Record<string, unknown>)[col];
-    return invalid(`${field}[${i}]`, `object with "${col}" or a string`, r, "INPUT_INVALID");
-  });
+/** Normalise, validate and deduplicate one party's identifier column (its own rows only). */
+export function prepare(rows: readonly unknown[], o: PrepareOptions, field: string): PreparedIds {
+  return prepareRows(rows, o, field);
 }
 
-/** Normalise, validate and deduplicate one party's identifier column (its own rows only). */
-export function prepare(rows: readonly unknown[], o: Pick<RunPsiOptions, "column" | "kind" | "normalize">, field: string) {
-  const norm = normalizeColumn(column(rows, o.column ?? "email", field), o.kind ?? "email", o.normalize ?? {});
-  const index = new Map<string, number>();
-  const distinct: string[] = [];
-  const rowToElement = norm.values.map((v) => {
-    if (v === null) return -1;
-    let k = index.get(v);
-    if (k === undefined) {
-      k = distinct.length;
-      distinct.push(v);
-      index.set(v, k);
-    }
-    return k;
-  });
-  if (distinct.length === 0)
-    throw new CleanRoomError("PSI_EMPTY_SET", `"${field}" expected at least one valid identifier, got none after normalisation`, {
-      field,
-      rejectionCounts: norm.rejectionCounts,
-    });
-  return { norm, distinct, rowToElement };
+/** Per row: the value of its distinct identifier, or null for a rejected row. */
+export function perRow<T>(rowToElement: Int32Array, perElement: readonly (T | null)[]): (T | null)[] {
+  const out: (T | null)[] = new Array(rowToElement.length);
+  for (let i = 0; i < out.length; i++) {
+    const k = rowToElement[i]!;
+    out[i] = k < 0 ? null : (perElement[k] ?? null);
+  }
+  return out;
 }
 
 /** Close the link when a party fails, so its peer's pending receive is refused instead of hanging. */
@@ -212,10 +197,12 @@ export class PsiInitiator {
       // Each message is dropped as soon as it has been sent or processed: at 1M elements a
       // message is ~100 MB of strings, and the in-process pair holds both parties' copies.
       const sessionId = await this.sendRequest(t);
-      const out = await this.client.processResponse(
-        (await t.receive({ protocol: PSI_PROTOCOL })).body as unknown as PsiSetup,
-        (await t.receive({ protocol: PSI_PROTOCOL })).body as unknown as PsiResponse,
-      );
+      const inbox: { setup: PsiSetup | null; response: PsiResponse | null } = { setup: null, response: null };
+      inbox.setup = (await t.receive({ protocol: PSI_PROTOCOL })).body as unknown as PsiSetup;
+      inbox.response = (await t.receive({ protocol: PSI_PROTOCOL })).body as unknown as PsiResponse;
+      const pending = this.client.processResponse(inbox.setup, inbox.response);
+      inbox.setup = inbox.response = null; // the client drops each once decoded
+      const out = await pending;
       if (out.mode === "joinKeys") await t.send(PSI_PROTOCOL, out.finish.kind, out.finish);
       if (this.confirm) await (out.mode === "joinKeys" ? awaitDone(t, sessionId) : sendDone(t, sessionId));
       return { out, sessionId, channelTranscriptHash: "transcriptHash" in t ? (t.transcriptHash as string) : null };
@@ -242,6 +229,9 @@ export class PsiResponder {
 
   run(): Promise<PsiServerOutput | null> {
     return closingOnError(this.link, async () => {
+      // our own set does not depend on the request: hash and blind it (on the backend's
+      // workers) while the channel opens and the client hashes its own — off the critical path
+      this.server.precompute(this.set);
       const t = this.secure ? await secureTransport(this.link, "responder", this.secure) : this.link;
       const sessionId = await this.answerRequest(t);
       if (this.mode !== "joinKeys") {
@@ -258,11 +248,19 @@ export class PsiResponder {
 
   /** Receive the request, send setup and response; nothing of either is kept. */
   private async answerRequest(t: Transport): Promise<string> {
-    const request = (await t.receive({ protocol: PSI_PROTOCOL })).body as unknown as PsiRequest;
-    const answer = await this.server.processRequest(request, this.set);
-    await t.send(PSI_PROTOCOL, answer.setup.kind, answer.setup);
-    await t.send(PSI_PROTOCOL, answer.response.kind, answer.response);
-    return request.sessionId;
+    // Messages are held in boxes cleared once handed on: a local would keep the ~100 MB of
+    // strings of a 1M-element message alive across every later await of this function.
+    const inbox: { request: PsiRequest | null } = { request: (await t.receive({ protocol: PSI_PROTOCOL })).body as unknown as PsiRequest };
+    const pending = this.server.answerRequest(inbox.request!, this.set);
+    inbox.request = null;
+    const answer = await pending;
+    const sessionId = answer.setup.sessionId;
+    await t.send(PSI_PROTOCOL, "psi.setup", answer.setup);
+    // the setup's strings go before the response's are built
+    const { response } = answer as { response: () => PsiResponse; setup?: unknown };
+    delete (answer as { setup?: unknown }).setup;
+    await t.send(PSI_PROTOCOL, "psi.response", response());
+    return sessionId;
   }
 }
 
@@ -281,14 +279,27 @@ export async function runPsi(rowsA: RowsLike, rowsB: RowsLike, options: RunPsiOp
   if (!names || typeof names.a !== "string" || typeof names.b !== "string" || !names.a || !names.b || names.a === names.b)
     invalid("names", "two distinct non-empty party names { a, b }", names);
   const rng = makeRng(options.rng);
-  const a = prepare(asRows(rowsA, "rowsA"), options, "rowsA");
-  const b = prepare(asRows(rowsB, "rowsB"), options, "rowsB");
-  const started = performance.now();
-  const backend = await makeBackend({
+  // Start the backend first: its workers load libsodium (WASM) while this thread normalises
+  // both columns (fixed start-up work off the critical path). Bad rows still refuse before
+  // any PSI message exists; the workers are then closed.
+  const backendReady = makeBackend({
     backend: options.backend ?? "libsodium",
     threads: options.threads,
     workerScript: options.workerScript,
   });
+  let a: PreparedIds, b: PreparedIds;
+  try {
+    a = prepare(asRows(rowsA, "rowsA"), options, "rowsA");
+    b = prepare(asRows(rowsB, "rowsB"), options, "rowsB");
+  } catch (e) {
+    await backendReady.then(
+      (be) => be.close(),
+      () => undefined,
+    );
+    throw e;
+  }
+  const started = performance.now(); // elapsedMs: after normalisation, as before
+  const backend = await backendReady;
   // Seeded runs are reproducible for a given registry state, yet never reuse a key: the
   // first attempt whose keys are unclaimed wins (a re-run in the same kernel moves on).
   const registry = options.registry ?? defaultKeyRegistry;
@@ -344,8 +355,8 @@ export async function runPsi(rowsA: RowsLike, rowsB: RowsLike, options: RunPsiOp
     let matchedRowsA: number[] | null = null;
     let matchedB: number | null = null;
     if (out.mode === "joinKeys" && sOut) {
-      joinKeysA = a.rowToElement.map((k) => (k < 0 ? null : out.joinKeys[k]!));
-      joinKeysB = b.rowToElement.map((k) => (k < 0 ? null : sOut.joinKeys[k]!));
+      joinKeysA = perRow(a.rowToElement, out.joinKeys);
+      joinKeysB = perRow(b.rowToElement, sOut.joinKeys);
       matchedB = sOut.intersectionSize;
     } else if (out.mode === "intersection") {
       const hit = new Set(out.intersection);
@@ -356,11 +367,11 @@ export async function runPsi(rowsA: RowsLike, rowsB: RowsLike, options: RunPsiOp
     }
     const matchedA = out.mode === "cardinality" ? null : out.intersectionSize;
     const rowsMatchedA = joinKeysA ? joinKeysA.filter((k) => k !== null).length : matchedRowsA ? matchedRowsA.length : null;
-    const stats = (name: string, p: ReturnType<typeof prepare>, matched: number | null, matchedRows: number | null): PartyMatchStats => ({
+    const stats = (name: string, p: PreparedIds, matched: number | null, matchedRows: number | null): PartyMatchStats => ({
       name,
-      rows: p.norm.values.length,
-      rejectedRows: p.norm.rejections.length,
-      rejectionCounts: p.norm.rejectionCounts,
+      rows: p.rows,
+      rejectedRows: p.rejectedRows,
+      rejectionCounts: p.rejectionCounts,
       distinctIdentifiers: p.distinct.length,
       matchedIdentifiers: matched,
       matchedRows,
