@@ -55,16 +55,78 @@ const PARENT_POLL_MS = 1000;
 const parentPid = Number(process.env.JPY_PARENT_PID) || process.ppid;
 const KERNEL_API = Symbol.for("cleanroom-lab.kernel");
 const LIVE_BUDGETS = Symbol.for("cleanroom-lab.live-budgets"); // kernel-lib/src/verbs/live.ts
+const WARM_UP_QUIET_MS = 300; // build the compiler once the handshake has been quiet this long
 const LIVE_REFRESH_MS = 2000; // at most this long reading joined rooms' servers after a cell, before idle
 
 const util = require("util");
+const fs = require("fs");
+const os = require("os");
+const path = require("path");
 const { WireMessage, describeFailure, resultBundle, globToRegExp, refusalView } = require("./protocol.js");
+const { createCodeCache, KERNEL_CACHED_MODULES } = require("./code-cache.js");
 
 // Kernel-internal diagnostics go to the real stderr (the Jupyter server's log), never into a
 // cell's output: process.stderr.write is re-routed to iopub while cells run.
 const realStderrWrite = process.stderr.write.bind(process.stderr);
 function kernelLog(...args) {
   realStderrWrite(`[cleanroom-ts] ${util.format(...args)}\n`);
+}
+
+/**
+ * Start-up trace (issue 18): with CLEANROOM_KERNEL_TRACE=<file> the launcher appends one JSON
+ * line per phase — `{ pid, phase, ms, cpuMs }`, milliseconds since this process started and
+ * CPU time used so far — to that file (test/bench/kernel_bench.py prints the breakdown).
+ */
+const TRACE_FILE = process.env.CLEANROOM_KERNEL_TRACE || "";
+function trace(phase, extra) {
+  if (!TRACE_FILE) return;
+  const cpu = process.cpuUsage();
+  const row = { pid: process.pid, phase, ms: Math.round(performance.now()), cpuMs: Math.round((cpu.user + cpu.system) / 1000), ...extra };
+  try {
+    fs.appendFileSync(TRACE_FILE, JSON.stringify(row) + "\n");
+  } catch (e) {
+    kernelLog(`cannot write the start-up trace: ${e.message}`);
+  }
+}
+trace("launcher started");
+
+/**
+ * The code cache directory (see code-cache.js): CLEANROOM_KERNEL_CACHE_DIR, or `.scratch/kernel-cache`
+ * of the repository this launcher belongs to, or ~/.cache/cleanroom-lab/kernel-cache when the library
+ * is installed elsewhere. CLEANROOM_KERNEL_CACHE=off compiles everything from source.
+ */
+function codeCacheDir() {
+  if (process.env.CLEANROOM_KERNEL_CACHE_DIR) return path.resolve(process.env.CLEANROOM_KERNEL_CACHE_DIR);
+  const root = path.resolve(__dirname, "..", "..", "..", "..");
+  try {
+    if (JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8")).name === "cleanroom-lab") {
+      return path.join(root, ".scratch", "kernel-cache");
+    }
+  } catch {
+    /* not inside the cleanroom-lab repository */
+  }
+  return path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache"), "cleanroom-lab", "kernel-cache");
+}
+const codeCache =
+  process.env.CLEANROOM_KERNEL_CACHE === "off"
+    ? null
+    : createCodeCache({ dir: codeCacheDir(), include: (f) => KERNEL_CACHED_MODULES.test(f), log: kernelLog });
+if (codeCache && !codeCache.install()) kernelLog("code cache not in use");
+if (TRACE_FILE) {
+  // when a cell first loads the library (part of the first clean-room cell's run time)
+  const Module = require("module");
+  const load = Module._load;
+  let seen = false;
+  Module._load = function (request) {
+    if (seen || request !== "@cleanroom-lab/kernel") return load.apply(this, arguments);
+    seen = true;
+    trace("first cell: library require start");
+    try {
+      return load.apply(this, arguments);
+    } finally {
+      trace("first cell: library loaded");
+    }
+  };
 }
 
 function fail(message) {
@@ -90,11 +152,13 @@ if (tslabVersion !== PINNED_TSLAB) {
 
 const ts = require("@tslab/typescript-for-tslab");
 const tsVersion = ts.version;
+trace("typescript loaded");
 speedUpCompiler();
 const tslabJupyter = require("tslab/dist/jupyter.js");
 const { ZmqServer, JupyterHandlerImpl } = tslabJupyter;
 const { createConverter } = require("tslab/dist/converter.js");
 const { createExecutor } = require("tslab/dist/executor.js");
+trace("tslab loaded");
 
 /**
  * Start-up and per-cell cost (issue 18, measured with --cpu-prof): tslab's converter is a
@@ -171,6 +235,11 @@ class CleanroomServer extends ZmqServer {
     // Answered at once, but while an execution is in flight (running or queued) the idle of
     // this request waits for the executions to drain: front ends track every `status`, so an
     // idle published now would show the kernel Idle in the middle of a long cell.
+    clearTimeout(this.warmUpTimer); // a request: the client is not quiet yet (re-armed after the reply)
+    if (!this.firstShellSeen) {
+      this.firstShellSeen = true;
+      trace(`first request: ${type}`);
+    }
     const deferIdle = this.inFlight > 0 && type !== "shutdown_request";
     let terminated = false;
     this.publishStatus("busy", msg);
@@ -216,10 +285,29 @@ class CleanroomServer extends ZmqServer {
       if (deferIdle) this.deferredIdle.push(msg);
       else this.publishStatus("idle", msg);
     }
+    if (type !== "shutdown_request") this.warmUpSoon();
     if (terminated) {
       this.close();
       setTimeout(() => process.exit(0), 200).unref();
     }
+  }
+
+  /**
+   * Build the compiler (warmUp) once the client has been quiet for WARM_UP_QUIET_MS after a
+   * reply: jupyter_client repeats kernel_info until it also sees our iopub status, so the
+   * handshake is several requests; warming up after the first would hold the next ones (and
+   * the "ready") behind seconds of compiler start-up. Runs once; a cell that arrives before
+   * builds the compiler for itself.
+   */
+  warmUpSoon() {
+    if (!this.afterFirstReply) return;
+    clearTimeout(this.warmUpTimer);
+    this.warmUpTimer = setTimeout(() => {
+      if (this.inFlight > 0) return; // a cell is running: re-armed when it is answered
+      const warm = this.afterFirstReply;
+      this.afterFirstReply = null;
+      if (warm) warm();
+    }, WARM_UP_QUIET_MS);
   }
 
   kernelInfo() {
@@ -246,6 +334,11 @@ class CleanroomServer extends ZmqServer {
 
   async handleExecute(sock, msg) {
     const req = msg.content;
+    clearTimeout(this.warmUpTimer);
+    if (!this.firstExecuteSeen) {
+      this.firstExecuteSeen = true;
+      trace("first cell: received");
+    }
     const seq = ++this.received;
     // A bug in this launcher must still answer the request, or the client waits forever.
     const run = () =>
@@ -271,6 +364,7 @@ class CleanroomServer extends ZmqServer {
     } finally {
       this.inFlight -= 1;
       if (this.inFlight === 0) for (const m of this.deferredIdle.splice(0)) this.publishStatus("idle", m);
+      this.warmUpSoon();
     }
   }
 
@@ -332,6 +426,10 @@ class CleanroomServer extends ZmqServer {
       }
       if (storeHistory) this.history.push([this.session, count, req.code, outputText]);
       this.reply(sock, msg, "execute_reply", { status: "ok", execution_count: count, payload: [], user_expressions: {} });
+      if (count === 1) {
+        trace("first cell: executed");
+        if (codeCache) setImmediate(() => flushCodeCache("after the first cell")); // after the reply: off the cell's time
+      }
       return;
     }
 
@@ -433,7 +531,7 @@ function startKernel({ configPath }) {
     _node: null,
     _browser: null,
     get node() {
-      return this._node || (this._node = createConverter({ isJS: false, isBrowser: false }));
+      return this._node || (this._node = traceFirstConvert(createConverter({ isJS: false, isBrowser: false })));
     },
     get browser() {
       return this._browser || (this._browser = createConverter({ isJS: false, isBrowser: true }));
@@ -443,8 +541,6 @@ function startKernel({ configPath }) {
       if (this._browser) this._browser.close();
     },
   };
-  void convs.node; // warm up the converter before the first cell
-
   // tslab's executor reports through the console object it is given: `log(value)` for the
   // last expression, `error(fmt, ...)` for compile diagnostics, `error(e)` for exceptions.
   // Capture these instead of printing them, so they become execute_result / error messages.
@@ -500,6 +596,68 @@ function startKernel({ configPath }) {
   });
   process.on("unhandledRejection", (reason) => console.error("UnhandledPromiseRejection:", reason));
   server.init();
+  trace("sockets bound");
+  // Answer the handshake first, then warm the compiler up: the front end shows the kernel
+  // ready while the converter is built, and a cell sent meanwhile waits in the queue.
+  // (A client that sends a cell first builds the compiler for that cell; the rest follows it.)
+  server.afterFirstReply = () => warmUp(convs);
+}
+
+/**
+ * A type-only import of the library: parsing its declaration files (and those of zod,
+ * arquero … they import) is most of the first clean-room cell's type-check. Done during the
+ * warm-up the compiler keeps these parsed files, so the first real cell only checks itself.
+ * It produces no code and no variables; a failure (library not built, not resolvable from the
+ * notebook's folder) is ignored — the cell that imports the library reports it.
+ */
+const PRIME_CELL = 'import type {} from "@cleanroom-lab/kernel";';
+
+function warmUp(convs) {
+  const t = performance.now();
+  const conv = convs.node; // builds the compiler program (lib.*.d.ts, @types/node) unless a cell did
+  if (process.env.CLEANROOM_KERNEL_PRIME !== "off" && libraryResolvable()) {
+    try {
+      conv.convertUntraced("", PRIME_CELL);
+      trace("library types parsed");
+    } catch (e) {
+      kernelLog("priming the library's types failed:", e);
+    }
+  }
+  if (codeCache) flushCodeCache("after the warm-up"); // with the compiler functions the warm-up compiled
+  trace("warm-up done", { warmUpMs: Math.round(performance.now() - t) });
+}
+
+function flushCodeCache(when) {
+  const written = codeCache.flush();
+  trace(`code cache flushed ${when}`, { written, cache: codeCache.stats() });
+}
+
+function libraryResolvable() {
+  try {
+    require.resolve("@cleanroom-lab/kernel", { paths: [process.cwd()] });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The first real conversion and its execution, for the start-up trace. */
+function traceFirstConvert(conv) {
+  trace("converter created");
+  let first = true;
+  const convert = conv.convert;
+  conv.convertUntraced = convert;
+  conv.convert = function (...args) {
+    if (!first) return convert.apply(this, args);
+    first = false;
+    trace("first cell: type-check start");
+    try {
+      return convert.apply(this, args);
+    } finally {
+      trace("first cell: type-checked");
+    }
+  };
+  return conv;
 }
 
 startKernel(parseArgs(process.argv.slice(2)));
