@@ -408,9 +408,13 @@ export class Room {
     file: PreparedFile | undefined,
   ): Steps<R> {
     if (file && !sealing.files)
-      throw new CleanRoomError("INPUT_INVALID", `"sealing" expected the purpose gate for a file-backed upload (enclave sealing reads the file into a table)`, {
-        field: "sealing",
-      });
+      throw new CleanRoomError(
+        "INPUT_INVALID",
+        `"sealing" expected the purpose gate for a file-backed upload (enclave sealing reads the file into a table)`,
+        {
+          field: "sealing",
+        },
+      );
     const owner = this.requireParty(party, "party");
     if (!opts || typeof opts !== "object") invalid("options", "{ schema, purposes, idColumn? }", opts);
     const key = `${owner}/${name}`;
@@ -544,7 +548,12 @@ export function* validateUploadSteps(
 
 /** The dataset of a file-backed upload: the loader's name/owner/schema checks over a zero-row table, DuckDB's rows and fingerprint. */
 function* fileDatasetSteps(name: string, owner: string, schema: unknown, file: PreparedFile): Steps<Dataset> {
-  const shell = yield* loadDatasetSteps(name, owner, aq().table(Object.fromEntries(Object.keys(file.schema.columns).map((c) => [c, []]))), schema);
+  const shell = yield* loadDatasetSteps(
+    name,
+    owner,
+    aq().table(Object.fromEntries(Object.keys(file.schema.columns).map((c) => [c, []]))),
+    schema,
+  );
   if (JSON.stringify(shell.schema) !== JSON.stringify(file.schema))
     throw new CleanRoomError("INTERNAL", "a file upload was prepared under another schema — this is a bug in cleanroom-lab");
   return Object.freeze({ ...shell, table: fileBackedTable(file.ref()), rows: file.rows, fingerprint: file.fingerprint });
