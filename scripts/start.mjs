@@ -8,7 +8,7 @@
  *   npm start -- --headless --notebook=PATH   run another notebook instead (any path)
  *   npm start -- --plain             Debian's plain Jupyter server instead of the lab app
  *   npm start -- --room              also run a clean-room server (scripts/room-server.mjs, store
- *                                    .scratch/room/room.db, --room-port=7700, ε 3) for notebooks 08;
+ *                                    .scratch/room/room.db, --room-port=7700, ε 3, --enclave process) for notebooks 08;
  *                                    its URL is printed and written to .scratch/room/room.db.server.json
  *   npm start -- --room --class=30   the same server for a class: one room per pair, invitation codes
  *                                    in .scratch/room/room.db.invitations.json (README "A class in a room")
@@ -209,6 +209,8 @@ function startRoom() {
       "3",
       "--per-party",
       "3",
+      "--enclave",
+      "process",
       ...(option("class", null) ? ["--room", "class", "--class", option("class", null)] : []),
     ],
     { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] },

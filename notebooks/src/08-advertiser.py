@@ -8,7 +8,7 @@ CI executes it concurrently with 08-retailer.ipynb against a room server the har
 """
 from nbgen import notebook
 
-md, code, write = notebook("08-advertiser.ipynb", room={"group": "08", "args": ["--epsilon", "3", "--per-party", "3"]})
+md, code, write = notebook("08-advertiser.ipynb", room={"group": "08", "args": ["--epsilon", "3", "--per-party", "3", "--enclave", "process"]})
 
 md(r"""
 # 08 · Two real parties — the advertiser's notebook
@@ -36,7 +36,7 @@ import * as path from "path";
 import {
   createIdentity, loadIdentity, joinRoom, createCollaboration, acceptCollaboration, verifyApprovals,
   psiWithPeer, upload, declarePurpose, approveTemplate, liftStudy, budget, audit, attempt,
-  generateStudy, liftSchemas, liftRules, liftTemplate, templateHash,
+  generateStudy, liftSchemas, liftRules, liftTemplate, templateHash, cleanRoomQuery, attestEnclave,
 } from "@cleanroom-lab/kernel";
 import { bulletin, waitForRoom, attachJoinKeys } from "@cleanroom-lab/kernel/labs";
 
@@ -150,6 +150,38 @@ const forgedCode = "error" in reply ? reply.error.code : "accepted!";
 if ((asRetailer as { code?: string }).code !== "ACCESS_DENIED" || forgedCode !== "SIGNATURE_INVALID")
   throw new Error("a forged approval was not refused");
 ({ approveAsRetailer: (asRetailer as { code: string }).code, forgedSignature: forgedCode })
+""")
+
+md(r"""
+## 5 · Enclave mode: nobody but the enclave opens the rows
+
+The same study again, with both tables sealed by their owners (`sealing: "enclave"`) and the query
+run inside an enclave process the server launched (`executor: "enclave"`). Before both owners have
+verified the enclave and released their keys, the query is refused — and says who still must
+release; nothing is charged. Each owner checks the attestation in its **own** kernel.
+""")
+
+code(r"""
+await upload(room, { party: "advertiser", name: "exposures_sealed", rows: keyed, schema: liftSchemas().exposures,
+  purposes: ["measurement"], rule: liftRules(50).exposures, sealing: "enclave" });
+board.post("advertiser.sealedUploaded", true);
+await board.read("retailer.sealedUploaded");
+const te = liftTemplate({ advertiser: "advertiser", retailer: "retailer", exposures: "exposures_sealed", purchases: "purchases_sealed", threshold: 50 });
+await approveTemplate(room, { template: te, party: "advertiser", executor: "enclave" });
+await waitForRoom(room, { until: { approved: templateHash(te) } });
+const enclaveQuery = () => cleanRoomQuery(room, { template: te, params: { startDay: 0, endDay: 27 }, party: "advertiser", analyst: "bo",
+  purpose: "measurement", executor: "enclave" });
+const early = await attempt(enclaveQuery);   // refused: this owner has not released its key yet
+const mine = await attestEnclave(room, { purpose: "measurement" });
+if (mine.owners.some((o) => o.outcome !== "released")) throw new Error("the advertiser refused the enclave");
+await board.read("retailer.released");
+if ((early as { code?: string }).code !== "STATE_INVALID") throw new Error("a query ran before the owners released");
+({ beforeRelease: early, attestation: mine })
+""")
+
+code(r"""
+const inEnclave = await enclaveQuery();
+inEnclave
 """)
 
 code(r"""

@@ -7,7 +7,7 @@ CI executes it concurrently with 08-advertiser.ipynb against a room server the h
 """
 from nbgen import notebook
 
-md, code, write = notebook("08-retailer.ipynb", room={"group": "08", "args": ["--epsilon", "3", "--per-party", "3"]})
+md, code, write = notebook("08-retailer.ipynb", room={"group": "08", "args": ["--epsilon", "3", "--per-party", "3", "--enclave", "process"]})
 
 md(r"""
 # 08 · Two real parties — the retailer's notebook
@@ -25,7 +25,7 @@ import * as fs from "fs";
 import * as path from "path";
 import {
   createIdentity, loadIdentity, joinRoom, acceptCollaboration, verifyApprovals, psiWithPeer, upload, approveTemplate,
-  budget, audit, generateStudy, liftSchemas, liftRules, liftTemplate,
+  budget, audit, generateStudy, liftSchemas, liftRules, liftTemplate, attestEnclave, templateHash,
 } from "@cleanroom-lab/kernel";
 import { bulletin, attachJoinKeys, waitForRoom } from "@cleanroom-lab/kernel/labs";
 
@@ -82,7 +82,33 @@ await approveTemplate(room, { template: t, party: "retailer" })
 """)
 
 md(r"""
-## 3 · Check what was done in the room
+## 3 · Enclave mode: the operator never holds the key
+
+The server was started with `--enclave process`. Now the retailer uploads its keyed rows with
+`sealing: "enclave"`: they are validated **in this kernel**, kept here, and sealed under a key only
+this kernel holds — the server catalogs the schema, row count, fingerprint and rule, and stores a
+blob it cannot open. `attestEnclave` asks the server to launch the enclave as its own process; this
+kernel then computes the image it expects on its own (the templates whose approvals it verified, its
+own rule, the published code), sends a fresh challenge, verifies the signed document the server
+relays, and only then releases its key — sealed to the enclave, so the server cannot open it either.
+""")
+
+code(r"""
+await upload(room, { party: "retailer", name: "purchases_sealed", rows: keyed, schema: liftSchemas().purchases,
+  purposes: ["measurement"], rule: liftRules(50).purchases, sealing: "enclave" });
+board.post("retailer.sealedUploaded", true);
+await board.read("advertiser.sealedUploaded");
+const te = liftTemplate({ advertiser: "advertiser", retailer: "retailer", exposures: "exposures_sealed", purchases: "purchases_sealed", threshold: 50 });
+await approveTemplate(room, { template: te, party: "retailer", executor: "enclave" });
+await waitForRoom(room, { until: { approved: templateHash(te) } });
+const released = await attestEnclave(room, { purpose: "measurement" });
+if (released.owners.some((o) => o.outcome !== "released")) throw new Error("the retailer refused the enclave");
+board.post("retailer.released", released.moduleId);
+released
+""")
+
+md(r"""
+## 4 · Check what was done in the room
 
 When the advertiser has run its study, the retailer checks — in its own kernel — that every approval
 is a valid member signature, what the budget says, and that the audit chain verifies (it also shows

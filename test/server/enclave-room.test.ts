@@ -287,5 +287,41 @@ describe("enclave mode in a joined room (server process + enclave process + owne
       rooms.advertiser!.request("enclave.challenge", { launch: st.moduleId, dataset: "retailer/purchases", nonce: "00".repeat(16) }),
     );
     expect(e2.code).toBe("ACCESS_DENIED");
+    // an enclave upload by a member without "own", and a blob that is not the signer's seal of this dataset: refused, nothing stored
+    const s = liftSchemas();
+    const e3 = await refusal(
+      upload(rooms.observer!, {
+        party: "observer",
+        name: "x",
+        rows: uploaded.purchases.slice(0, 5),
+        schema: s.purchases,
+        purposes: ["measurement"],
+        sealing: "enclave",
+      }),
+    );
+    expect(e3.code).toBe("ACCESS_DENIED");
+    const meta = {
+      name: "stolen",
+      schema: { columns: { a: { type: "int" } } },
+      rows: 1,
+      fingerprint: "0".repeat(64),
+      rule: null,
+      tags: { purposes: ["measurement"] },
+    };
+    const blob = (owner: string, datasetId: string) =>
+      Buffer.from(JSON.stringify({ format: "cleanroom-lab/owner-sealed/v1", owner, datasetId, nonce: "", ciphertext: "" })).toString(
+        "base64",
+      );
+    for (const sealed of [
+      blob("retailer", "retailer/stolen"),
+      blob("advertiser", "advertiser/other"),
+      Buffer.from("not json").toString("base64"),
+    ]) {
+      const e = await refusal(rooms.advertiser!.request("enclave.upload", { input: meta, sealed }));
+      expect([e.code, e.details.field]).toEqual(["INPUT_INVALID", "sealed"]);
+    }
+    // nothing was catalogued: a launch asking for it finds no such enclave dataset
+    const e4 = await refusal(rooms.observer!.request("enclave.launch", { purpose: "measurement", datasets: ["advertiser/stolen"] }));
+    expect([e4.code, e4.details.field]).toEqual(["NOT_FOUND", "datasets"]);
   });
 });

@@ -185,10 +185,10 @@ export class EnclaveRelay {
     try {
       blob = JSON.parse(bytes.toString("utf8"));
     } catch {
-      return invalid("sealed", "an owner-sealed blob (cleanroom-lab/owner-sealed/v1)", "another form");
+      return invalid("sealed", "an owner-sealed blob (cleanroom-lab/owner-sealed/v1)", "another form", "INPUT_INVALID");
     }
     if (blob.format !== "cleanroom-lab/owner-sealed/v1" || blob.owner !== m.name || blob.datasetId !== key)
-      invalid("sealed", `an owner-sealed blob of ${key} by ${m.name}`, "another blob");
+      invalid("sealed", `an owner-sealed blob of ${key} by ${m.name}`, "another blob", "INPUT_INVALID");
     const known = op.catalog().get(key);
     const receipt = (purposes: string[], stored: number) => ({
       kind: "dataset",
@@ -239,7 +239,8 @@ export class EnclaveRelay {
     for (const k of keys) if (!cat.has(k)) invalid("datasets", "enclave-mode datasets of this room", k, "NOT_FOUND");
     return this.#serial(async () => {
       const approved = room.templates.approvedHashes();
-      const rules = Object.fromEntries([...op.catalog().keys()].sort().map((k) => [k, op.catalog().get(k)!.rule ?? null]));
+      const now = op.catalog();
+      const rules = Object.fromEntries([...now.keys()].sort().map((k) => [k, now.get(k)!.rule ?? null]));
       const basis = canonicalJson(JSON.parse(JSON.stringify({ purpose, approved, rules, keys, tamper })));
       for (const l of [this.#pending, this.#ready])
         if (l && l.basis === basis && l.enclave.alive) {

@@ -5,9 +5,10 @@
  *
  * Threat model: the owner hands the operator only ciphertext — an owner-sealed blob at rest
  * (AES-256-GCM under the storage key) and, per attested image and purpose, a KMS-protected
- * copy whose key it releases only to an enclave its verifier accepts. In this simulation the
- * owner object lives in the same JS process as the operator (held by the lab's enclave mode,
- * never by the operator object): isolation is by object boundaries, not hardware. Owner state
+ * copy whose key it releases only to an enclave its verifier accepts. In a lab the owner object
+ * lives in the same JS process as the operator (held by the lab's enclave mode, never by the
+ * operator object): isolation is by object boundaries, not hardware. In a joined room it lives in
+ * the owner's own kernel (server/enclave-owner.ts) and the operator is another process. Owner state
  * is in memory only; after a kernel restart the owner re-attaches its copy (same rows).
  */
 import type { Rng } from "../rng.js";

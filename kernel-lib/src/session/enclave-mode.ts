@@ -19,8 +19,12 @@
  * By default everything runs in one JS process; isolation is by object boundaries (#private
  * fields), not hardware. With `openLab({ enclave: "process" })` each enclave is its own OS
  * process (session/enclave-process.ts, enclave-host.ts) and the operator only relays
- * documents and ciphertext to it; the owners stay in the lab's process. Key material is drawn from forks of the lab's Rng: in seeded teaching mode it
- * is reproducible from the seed — not private, by design. Templates with a difference check
+ * documents and ciphertext to it; the owners stay in the lab's process — except on a room
+ * server (server/enclave-ops.ts sets `remoteOwners`), where each owner is its own kernel and a
+ * query runs only on an enclave they all released to. A query pins the enclave it acquired until
+ * it settles, so a concurrent attestation never terminates it under a charged query. Key
+ * material is drawn from forks of the lab's Rng: in seeded teaching mode it is reproducible
+ * from the seed — not private, by design. Templates with a difference check
  * are refused (the difference history lives outside the enclave).
  */
 import { CleanRoomError, invalid, isCleanRoomError } from "../errors.js";
