@@ -52,7 +52,16 @@ m.load().then((dyn) => {
 `;
 }
 
-type Run = { installed: boolean; written: number; stat: string | null; tag: string; sum: number; resolved: string; dirnameOk: boolean; dyn: string };
+type Run = {
+  installed: boolean;
+  written: number;
+  stat: string | null;
+  tag: string;
+  sum: number;
+  resolved: string;
+  dirnameOk: boolean;
+  dyn: string;
+};
 
 function runOnce(dir = cacheDir): Run {
   const r = spawnSync(process.execPath, ["-e", driverSource(dir, modFile)], { encoding: "utf8" });
@@ -81,7 +90,13 @@ const entries = () => fs.readdirSync(cacheDir).filter((f) => f.endsWith(".v8cach
 const entryValid = (name: string) => {
   const buf = fs.readFileSync(path.join(cacheDir, name));
   const payload = buf.subarray(MAGIC.length + 32);
-  return buf.subarray(0, MAGIC.length).equals(MAGIC) && createHash("sha256").update(payload).digest().equals(buf.subarray(MAGIC.length, MAGIC.length + 32));
+  return (
+    buf.subarray(0, MAGIC.length).equals(MAGIC) &&
+    createHash("sha256")
+      .update(payload)
+      .digest()
+      .equals(buf.subarray(MAGIC.length, MAGIC.length + 32))
+  );
 };
 const expected = (tag: string) => Array.from({ length: 200 }, (_, i) => i + tag.length).reduce((a, b) => a + b, 0);
 
@@ -172,7 +187,13 @@ describe("the launcher's selection of cached modules", () => {
   const { KERNEL_CACHED_MODULES } = req(CODE_CACHE) as { KERNEL_CACHED_MODULES: RegExp };
   const tsFile = req.resolve("@tslab/typescript-for-tslab");
   const tslabDist = path.join(path.dirname(req.resolve("tslab/package.json")), "dist");
-  const selected = [tsFile, ...fs.readdirSync(tslabDist).filter((f) => f.endsWith(".js")).map((f) => path.join(tslabDist, f))];
+  const selected = [
+    tsFile,
+    ...fs
+      .readdirSync(tslabDist)
+      .filter((f) => f.endsWith(".js"))
+      .map((f) => path.join(tslabDist, f)),
+  ];
 
   it("selects typescript.js and tslab's dist files, not the library or other packages", () => {
     for (const f of selected) expect(KERNEL_CACHED_MODULES.test(f), f).toBe(true);
@@ -193,7 +214,7 @@ describe("the launcher's selection of cached modules", () => {
       return found;
     };
     expect(hasDynamicImport('const m = await import("x");')).toBe(true);
-    expect(hasDynamicImport('const s = "typeof import(\'x\')";')).toBe(false);
+    expect(hasDynamicImport("const s = \"typeof import('x')\";")).toBe(false);
     for (const f of selected) expect(hasDynamicImport(fs.readFileSync(f, "utf8")), f).toBe(false);
   }, 120_000); // parses typescript.js (8 MB)
 });

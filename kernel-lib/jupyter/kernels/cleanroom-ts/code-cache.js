@@ -61,9 +61,7 @@ const sha256 = (...parts) => {
 /** The cache file name for a module: path hash (for pruning old versions) + content key. */
 function entryName(filename, content) {
   const pathKey = sha256(FORMAT, filename).toString("hex").slice(0, 16);
-  const key = sha256(FORMAT, process.version, process.versions.v8, process.arch, filename, content)
-    .toString("hex")
-    .slice(0, 40);
+  const key = sha256(FORMAT, process.version, process.versions.v8, process.arch, filename, content).toString("hex").slice(0, 40);
   return { prefix: `${pathKey}-`, name: `${pathKey}-${key}.v8cache` };
 }
 

@@ -34,6 +34,11 @@
  *    status stays busy for exactly as long as cells run (tslab published `idle` for every
  *    kernel_info/comm_info/complete request, and the lab showed Idle during a long cell).
  *
+ * Start-up (issue 18): the handshake is answered before TypeScript's program is built; the
+ * compiler is built (and the library's declarations parsed) once the client has been quiet, see
+ * warmUp. typescript.js and tslab are compiled through a V8 code cache (code-cache.js).
+ * CLEANROOM_KERNEL_TRACE=<file> logs the start-up phases as JSON lines.
+ *
  * The tslab version is pinned: the launcher refuses to start on any other version, because
  * it depends on tslab's internal modules (dist/jupyter.js, dist/executor.js, dist/converter.js).
  *
