@@ -89,9 +89,14 @@ describe("PSI identifiers from a file", { timeout: 120_000 }, () => {
     });
     await new Promise<void>((r) => server.listen({ host: "127.0.0.1", port: 0 }, () => r()));
     const port = (server.address() as net.AddressInfo).port;
-    const e = await psiWithPeer({ as: "retailer", peer: "advertiser", connect: port, path: parquetPath, column: "mail", retryMs: 200 }).catch(
-      (x: unknown) => x,
-    );
+    const e = await psiWithPeer({
+      as: "retailer",
+      peer: "advertiser",
+      connect: port,
+      path: parquetPath,
+      column: "mail",
+      retryMs: 200,
+    }).catch((x: unknown) => x);
     server.close();
     expect(isCleanRoomError(e) && e.code).toBe("INPUT_INVALID");
     expect((e as { details: { field: string } }).details.field).toBe("column");
@@ -113,8 +118,16 @@ describe("PSI identifiers from a file", { timeout: 120_000 }, () => {
     const out = path.join(dir, "retailer.json");
     const proc = spawn(
       process.execPath,
-      [SCRIPT, "--role", "responder", "--as", "retailer", "--peer", "advertiser", "--listen", "0", "--path", parquetPath]
-        .concat(["--column", "email", "--out", out, "--seed", SEED, "--timeout-ms", "60000"]),
+      [SCRIPT, "--role", "responder", "--as", "retailer", "--peer", "advertiser", "--listen", "0", "--path", parquetPath].concat([
+        "--column",
+        "email",
+        "--out",
+        out,
+        "--seed",
+        SEED,
+        "--timeout-ms",
+        "60000",
+      ]),
       { stdio: ["ignore", "pipe", "inherit"] },
     );
     children.push(proc);
@@ -156,15 +169,22 @@ describe("PSI identifiers from a file", { timeout: 120_000 }, () => {
   it("scripts/psi-party.mjs --path with a bad column: exit 2, a typed error naming the column, before it listens", async () => {
     const proc = spawn(
       process.execPath,
-      [SCRIPT, "--role", "responder", "--as", "retailer", "--peer", "advertiser", "--listen", "0", "--path", csvPath]
-        .concat(["--column", "e_mail", "--out", path.join(dir, "never.json")]),
+      [SCRIPT, "--role", "responder", "--as", "retailer", "--peer", "advertiser", "--listen", "0", "--path", csvPath].concat([
+        "--column",
+        "e_mail",
+        "--out",
+        path.join(dir, "never.json"),
+      ]),
       { stdio: ["ignore", "pipe", "inherit"] },
     );
     children.push(proc);
     let stdout = "";
     proc.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
     const code = await new Promise<number | null>((r) => proc.on("exit", (c) => r(c)));
-    const events = stdout.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    const events = stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(code).toBe(2);
     expect(events.map((e) => e.event)).toEqual(["error"]);
     expect(events[0]).toMatchObject({ code: "INPUT_INVALID", field: "column" });

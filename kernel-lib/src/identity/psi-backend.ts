@@ -588,7 +588,8 @@ export class SodiumBackend implements PsiBackend {
     const ws = this.workers;
     this.workers = [];
     this.idle.length = 0;
-    for (const q of this.queue.splice(0)) q.fail(new CleanRoomError("STATE_INVALID", `"backend" expected an open backend, got one closed`, { field: "backend" }));
+    for (const q of this.queue.splice(0))
+      q.fail(new CleanRoomError("STATE_INVALID", `"backend" expected an open backend, got one closed`, { field: "backend" }));
     await Promise.all(ws.map((w) => w.terminate()));
   }
 }

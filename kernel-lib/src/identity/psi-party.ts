@@ -323,7 +323,19 @@ export async function psiWithPeer(o: PsiWithPeerOptions): Promise<PsiPartyResult
   const role: PsiRole = o.role ?? (o.connect !== undefined ? "initiator" : "responder");
   // read and check this side's rows BEFORE opening anything (nothing is sent for bad input)
   const prepared = await prepareInput(o);
-  const { as, peer, connect: port, listen: listenPort, retryMs, onListening, role: _r, rows: _rows, path: _path, prepared: _p, ...rest } = o;
+  const {
+    as,
+    peer,
+    connect: port,
+    listen: listenPort,
+    retryMs,
+    onListening,
+    role: _r,
+    rows: _rows,
+    path: _path,
+    prepared: _p,
+    ...rest
+  } = o;
   let transport: Transport;
   if (port !== undefined) transport = await connect({ self: as, peer, port, retryMs: retryMs ?? 30_000 });
   else {
@@ -349,7 +361,13 @@ async function prepareInput(o: Omit<PsiPartyRunOptions, "transport" | "role">): 
     );
   if (o.prepared !== undefined) {
     const p = o.prepared;
-    if (p === null || typeof p !== "object" || !Array.isArray(p.distinct) || !(p.rowToElement instanceof Int32Array) || p.distinct.length === 0)
+    if (
+      p === null ||
+      typeof p !== "object" ||
+      !Array.isArray(p.distinct) ||
+      !(p.rowToElement instanceof Int32Array) ||
+      p.distinct.length === 0
+    )
       invalid("prepared", "the result of prepareRows or prepareFile", typeof p);
     return p;
   }

@@ -507,7 +507,12 @@ export class PsiClient extends PsiParty {
       const setupPts = await this.checkMessage(msgs.setup, "psi.setup");
       msgs.setup = null;
       if (setupPts.length / POINT_BYTES < this.minPeer)
-        invalid("psi.setup.encryptedElements", `at least ${this.minPeer} elements (minPeerSetSize)`, new Array(setupPts.length / POINT_BYTES), "PSI_SET_TOO_SMALL");
+        invalid(
+          "psi.setup.encryptedElements",
+          `at least ${this.minPeer} elements (minPeerSetSize)`,
+          new Array(setupPts.length / POINT_BYTES),
+          "PSI_SET_TOO_SMALL",
+        );
       if (!isSortedPacked(setupPts)) unsorted("psi.setup.encryptedElements");
       const respPts = await this.checkMessage(msgs.response, "psi.response", this.n);
       const order = (msgs.response as PsiResponse).order;
@@ -602,7 +607,12 @@ export class PsiServer extends PsiParty {
         invalid("psi.request.revealIntersection", String(this.mode !== "cardinality"), request.revealIntersection, "PSI_INVALID_MESSAGE");
       if (request.dst !== PSI_DST) invalid("psi.request.dst", `"${PSI_DST}"`, request.dst, "PSI_INVALID_MESSAGE");
       if (pts.length / POINT_BYTES < this.minPeer)
-        invalid("psi.request.encryptedElements", `at least ${this.minPeer} elements (minPeerSetSize)`, new Array(pts.length / POINT_BYTES), "PSI_SET_TOO_SMALL");
+        invalid(
+          "psi.request.encryptedElements",
+          `at least ${this.minPeer} elements (minPeerSetSize)`,
+          new Array(pts.length / POINT_BYTES),
+          "PSI_SET_TOO_SMALL",
+        );
       this.sessionId = request.sessionId;
       const doublePacked = await this.ops.blindPacked(pts, this.key, this.progress, "server: blind client set");
       const ownPacked = await (own ?? this.ops.hashAndBlindPacked(elements, this.key, this.progress, "server: hash and blind own set"));
