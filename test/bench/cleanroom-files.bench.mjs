@@ -58,7 +58,13 @@ async function child(mode, dataDir) {
   approveTemplate(lab, { template: T, party: "advertiser" });
   approveTemplate(lab, { template: T, party: "retailer" });
   const t1 = performance.now();
-  const r = await cleanRoomQuery(lab, { template: T, params: { startDay: 0, endDay: 27 }, party: "advertiser", analyst: "bo", purpose: "measurement" });
+  const r = await cleanRoomQuery(lab, {
+    template: T,
+    params: { startDay: 0, endDay: 27 },
+    party: "advertiser",
+    analyst: "bo",
+    purpose: "measurement",
+  });
   const queryMs = performance.now() - t1;
   const shm = fs.existsSync("/dev/shm")
     ? fs
@@ -67,7 +73,9 @@ async function child(mode, dataDir) {
         .flatMap((d) => fs.readdirSync(path.join("/dev/shm", d)).map((f) => fs.statSync(path.join("/dev/shm", d, f)).size))
         .reduce((a, b) => a + b, 0)
     : 0;
-  const sealed = fs.existsSync(`${store}.files`) ? fs.readdirSync(`${store}.files`).reduce((a, f) => a + fs.statSync(path.join(`${store}.files`, f)).size, 0) : 0;
+  const sealed = fs.existsSync(`${store}.files`)
+    ? fs.readdirSync(`${store}.files`).reduce((a, f) => a + fs.statSync(path.join(`${store}.files`, f)).size, 0)
+    : 0;
   const storeBytes = fs.statSync(store).size;
   internals(lab).room.engine.close?.();
   lab.close();
@@ -112,7 +120,12 @@ const fmt = (x) => `${(x.peak / GiB).toFixed(2)} GiB peak RSS${x.shm ? ` + ${(x.
 
 async function main() {
   const rows = Number(process.env.CR_FILES_ROWS ?? 10e6);
-  console.log(`file-backed lift bench (DuckDB engine), load average ${os.loadavg().map((l) => l.toFixed(1)).join(" ")}`);
+  console.log(
+    `file-backed lift bench (DuckDB engine), load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(" ")}`,
+  );
   const dir = await dataFor(rows);
   const file = runChild("file", dir);
   const array = runChild("array", dir);
@@ -123,7 +136,9 @@ async function main() {
         `at rest ${((x.sealed + x.storeBytes) / 2 ** 20).toFixed(0)} MiB`,
     );
   const ratio = (file.peak + file.shm) / array.peak;
-  console.log(`  peak memory file / array: ${ratio.toFixed(2)}× (target ≤ 0.50, "halves": ${ratio <= 0.5 ? "met" : `missed by ${(ratio / 0.5).toFixed(2)}×`}); same populations: ${same}`);
+  console.log(
+    `  peak memory file / array: ${ratio.toFixed(2)}× (target ≤ 0.50, "halves": ${ratio <= 0.5 ? "met" : `missed by ${(ratio / 0.5).toFixed(2)}×`}); same populations: ${same}`,
+  );
   if (process.env.BENCH_100M === "1") {
     const big = runChild("file", await dataFor(100e6));
     const total = big.peak + big.shm;

@@ -32,7 +32,6 @@ import { createHash, randomBytes } from "node:crypto";
 import type { DuckDBConnection } from "@duckdb/node-api";
 import { CleanRoomError } from "../errors.js";
 import { faultPoint } from "../faults.js";
-import { aq } from "./arquero.js";
 import { fingerprintHeader, parseDatasetSchema, rowError, type ColumnSpec, type DatasetSchema, type Table } from "./dataset.js";
 import { duck } from "./duckdb.js";
 import { castColumns, checkSourceColumns, checkSourcePath, numericColumns, streamTable, type FileProgress } from "./file-source.js";
@@ -64,7 +63,8 @@ export function decodeFileDescriptor(bytes: Uint8Array, dir: string): FileRef {
     name: string;
     key: string;
   };
-  if (!/^[0-9]+-[0-9a-f]+\.sealed$/.test(d.name)) throw new CleanRoomError("DATASET_INVALID", `"file" expected a sealed file name`, { field: "file" });
+  if (!/^[0-9]+-[0-9a-f]+\.sealed$/.test(d.name))
+    throw new CleanRoomError("DATASET_INVALID", `"file" expected a sealed file name`, { field: "file" });
   return { ...d, file: nodePath.join(dir, d.name), key: new Uint8Array(Buffer.from(d.key, "base64")) };
 }
 
@@ -198,7 +198,14 @@ export class PreparedFile {
     const columns: Record<string, "DOUBLE" | "VARCHAR"> = Object.fromEntries(
       numericColumns(this.schema).map((n, i) => [names[i]!, n ? ("DOUBLE" as const) : ("VARCHAR" as const)]),
     );
-    return { file: nodePath.join(this.dir, this.finalName), key: this.key, columns, rows: this.rows, unit: this.schema.privacyUnit, uniqueUnit: this.uniqueUnit };
+    return {
+      file: nodePath.join(this.dir, this.finalName),
+      key: this.key,
+      columns,
+      rows: this.rows,
+      unit: this.schema.privacyUnit,
+      uniqueUnit: this.uniqueUnit,
+    };
   }
   descriptor(): Uint8Array {
     const { file: _file, ...rest } = this.ref();
@@ -241,7 +248,12 @@ function fsyncDir(dir: string): void {
  * @example
  * const file = await prepareFileUpload({ path: "purchases.parquet", schema, dir: room.filesDir() });
  */
-export async function prepareFileUpload(args: { path: string; schema: unknown; dir: string; progress?: FileProgress }): Promise<PreparedFile> {
+export async function prepareFileUpload(args: {
+  path: string;
+  schema: unknown;
+  dir: string;
+  progress?: FileProgress;
+}): Promise<PreparedFile> {
   const schema = parseDatasetSchema(args.schema);
   const { format, source } = checkSourcePath(args.path);
   const report = (done: number, total: number, phase: string) => args.progress?.(done, total, phase);
@@ -329,7 +341,6 @@ function alive(pid: number): boolean {
   }
 }
 
-
 /**
  * A file-backed dataset as an ordinary arquero table (the arquero engine's way to read it:
  * same answers, the rows in JS memory). The plaintext file exists only while it is read.
@@ -343,7 +354,14 @@ export async function materialiseFileRef(ref: FileRef): Promise<Table> {
     const conn = await instance.connect();
     try {
       const names = Object.keys(ref.columns);
-      return await streamTable(conn, `SELECT ${names.map(q).join(", ")} FROM read_parquet(?)`, [plain], names, names.map((c) => ref.columns[c] === "DOUBLE"), ref.rows);
+      return await streamTable(
+        conn,
+        `SELECT ${names.map(q).join(", ")} FROM read_parquet(?)`,
+        [plain],
+        names,
+        names.map((c) => ref.columns[c] === "DOUBLE"),
+        ref.rows,
+      );
     } finally {
       conn.closeSync();
       instance.closeSync();

@@ -67,7 +67,13 @@ function writeFully(fd: number, b: Uint8Array): void {
  * Encrypt `plainPath` into `sealedPath` (created, mode 0600, fsynced before returning).
  * @example await sealFile("/tmp/w/plain.parquet", "/room.files/.tmp-1-ab.sealed", key)
  */
-export async function sealFile(plainPath: string, sealedPath: string, key: Uint8Array, progress?: ByteProgress, chunk = SEAL_CHUNK): Promise<number> {
+export async function sealFile(
+  plainPath: string,
+  sealedPath: string,
+  key: Uint8Array,
+  progress?: ByteProgress,
+  chunk = SEAL_CHUNK,
+): Promise<number> {
   const k = await importKey(key, "encrypt");
   const total = fs.statSync(plainPath).size;
   const header = Buffer.alloc(HEADER);
@@ -171,4 +177,3 @@ export function removePrivateDir(d: string): void {
   fs.rmSync(d, { recursive: true, force: true });
   privateDirs.delete(d);
 }
-

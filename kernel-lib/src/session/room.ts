@@ -408,9 +408,13 @@ export class Room {
     file: PreparedFile | undefined,
   ): Steps<R> {
     if (file && !sealing.files)
-      throw new CleanRoomError("INPUT_INVALID", `"sealing" expected the purpose gate for a file-backed upload (enclave sealing reads the file into a table)`, {
-        field: "sealing",
-      });
+      throw new CleanRoomError(
+        "INPUT_INVALID",
+        `"sealing" expected the purpose gate for a file-backed upload (enclave sealing reads the file into a table)`,
+        {
+          field: "sealing",
+        },
+      );
     const owner = this.requireParty(party, "party");
     if (!opts || typeof opts !== "object") invalid("options", "{ schema, purposes, idColumn? }", opts);
     const key = `${owner}/${name}`;
@@ -423,10 +427,10 @@ export class Room {
     const input = file
       ? null
       : Array.isArray(data)
-      ? data.length
-        ? aq().from(data)
-        : aq().table(Object.fromEntries(Object.keys(schema.columns ?? {}).map((c) => [c, []])))
-      : data;
+        ? data.length
+          ? aq().from(data)
+          : aq().table(Object.fromEntries(Object.keys(schema.columns ?? {}).map((c) => [c, []])))
+        : data;
     const rule = opts.rule === undefined ? null : parseAnalysisRule(opts.rule);
     // validates every row before anything is stored; a file-backed upload was validated by DuckDB
     // (file-dataset.ts) — its name, owner and schema take the same checks over a zero-row table
@@ -470,7 +474,12 @@ export class Room {
 
   /** The dataset of a file-backed upload: the loader's name/owner/schema checks, DuckDB's rows and fingerprint. */
   *#fileDataset(name: string, owner: string, schema: unknown, file: PreparedFile): Steps<Dataset> {
-    const shell = yield* loadDatasetSteps(name, owner, aq().table(Object.fromEntries(Object.keys(file.schema.columns).map((c) => [c, []]))), schema);
+    const shell = yield* loadDatasetSteps(
+      name,
+      owner,
+      aq().table(Object.fromEntries(Object.keys(file.schema.columns).map((c) => [c, []]))),
+      schema,
+    );
     if (JSON.stringify(shell.schema) !== JSON.stringify(file.schema))
       throw new CleanRoomError("INTERNAL", "a file upload was prepared under another schema — this is a bug in cleanroom-lab");
     return Object.freeze({ ...shell, table: fileBackedTable(file.ref()), rows: file.rows, fingerprint: file.fingerprint });
