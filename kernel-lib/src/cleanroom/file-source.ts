@@ -1,7 +1,9 @@
 /**
  * Upload from a file: CSV or Parquet, read by DuckDB (`read_csv` / `read_parquet`) and
  * streamed chunk by chunk straight into typed columns — the rows never exist as JS objects
- * (issue 18: a 10M-row array of row objects was most of the lift study's memory).
+ * (issue 18: a 10M-row array of row objects was most of the lift study's memory). This is the
+ * arquero-lab (and joined-room, enclave-sealing) path; a DuckDB lab keeps the rows in DuckDB
+ * and stores a sealed file instead (file-dataset.ts), reusing the helpers exported here.
  *
  * Only the declared columns are read. Numbers arrive as `DOUBLE` (`TRY_CAST`: an unparsable
  * value becomes a missing one, which the dataset loader then refuses naming the column and
