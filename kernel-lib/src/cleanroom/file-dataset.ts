@@ -371,7 +371,7 @@ export async function materialiseFileRef(ref: FileRef): Promise<Table> {
   }
 }
 
-/** A released blob as a table: a file-backed handle for a descriptor, else `deserialize(bytes)`. */
-export function tableFromReleased(bytes: Uint8Array, dir: string, deserialize: (b: Uint8Array) => Table): Table {
-  return isFileDescriptor(bytes) ? fileBackedTable(decodeFileDescriptor(bytes, dir)) : deserialize(bytes);
+/** A released blob as a table: a file-backed handle for a descriptor (its file in `dir()`), else `deserialize(bytes)`. */
+export function tableFromReleased(bytes: Uint8Array, dir: () => string, deserialize: (b: Uint8Array) => Table): Table {
+  return isFileDescriptor(bytes) ? fileBackedTable(decodeFileDescriptor(bytes, dir())) : deserialize(bytes);
 }

@@ -25,7 +25,7 @@ export function engineExecutor(room: Room): QueryExecutor<null, object> {
     planContext: (authorized) => {
       const released: Record<string, Table> = {};
       for (const [id, bytes] of Object.entries(authorized.tables))
-        released[id] = tableFromReleased(bytes, room.filesDir(), deserializeTable);
+        released[id] = tableFromReleased(bytes, () => room.filesDir(), deserializeTable);
       return room.planContext(released);
     },
     checkPlan: () => {},
