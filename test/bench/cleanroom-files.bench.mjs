@@ -4,8 +4,8 @@
  * DuckDB lab, end to end — once as a file-backed dataset (rows stay in DuckDB, sealed file) and
  * once through the array path (the file read into JS columns, sealed as an Arrow blob, loaded
  * into DuckDB per query). Each runs in its own child process, so each peak RSS is its own
- * (`process.resourceUsage().maxRSS`); the decrypted Parquet the DuckDB engine reads lives in
- * /dev/shm (RAM outside the process), so its size is added to the file path's peak.
+ * (`process.resourceUsage().maxRSS`); the decrypted Parquet the DuckDB engine reads is a
+ * nameless file in /dev/shm (RAM not counted in RSS), so its size is added to the file path's peak.
  *
  * Targets: 10M × 10M peak memory halves (file / array ≤ 0.5); with BENCH_100M=1 a 100M-row
  * study runs end to end on the DuckDB engine in < 8 GiB (file path only).
@@ -66,13 +66,17 @@ async function child(mode, dataDir) {
     purpose: "measurement",
   });
   const queryMs = performance.now() - t1;
-  const shm = fs.existsSync("/dev/shm")
-    ? fs
-        .readdirSync("/dev/shm")
-        .filter((d) => d.startsWith("crl-duck-"))
-        .flatMap((d) => fs.readdirSync(path.join("/dev/shm", d)).map((f) => fs.statSync(path.join("/dev/shm", d, f)).size))
-        .reduce((a, b) => a + b, 0)
-    : 0;
+  // the engine's decrypted copies: nameless files in /dev/shm, open as descriptors of this process
+  let shm = 0;
+  for (const fd of fs.existsSync("/proc/self/fd") ? fs.readdirSync("/proc/self/fd") : []) {
+    let target = "";
+    try {
+      target = fs.readlinkSync(`/proc/self/fd/${fd}`);
+    } catch {
+      continue;
+    }
+    if (target.includes("/crl-plain-")) shm += fs.statSync(`/proc/self/fd/${fd}`).size;
+  }
   const sealed = fs.existsSync(`${store}.files`)
     ? fs.readdirSync(`${store}.files`).reduce((a, f) => a + fs.statSync(path.join(`${store}.files`, f)).size, 0)
     : 0;
@@ -87,7 +91,8 @@ async function child(mode, dataDir) {
 }
 
 function runChild(mode, dataDir) {
-  const r = spawnSync("nice", ["-n", "10", process.execPath, fileURLToPath(import.meta.url), "--child", mode, dataDir], {
+  // the child inherits this process's niceness (run the bench itself with `nice -n 10` on a shared machine)
+  const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), "--child", mode, dataDir], {
     cwd: ROOT,
     encoding: "utf8",
     maxBuffer: 1 << 26,

@@ -279,13 +279,21 @@ describe("file-backed datasets on a DuckDB lab", () => {
     });
     approveTemplate(l, { template: T, party: "advertiser" });
     approveTemplate(l, { template: T, party: "retailer" });
-    const shm = () => (fs.existsSync("/dev/shm") ? fs.readdirSync("/dev/shm").filter((f) => f.startsWith("crl-duck-")) : []);
-    const before = shm();
+    // the engine's decrypted copies: nameless files this process holds open (Linux /proc)
+    const copies = () =>
+      fs.readdirSync("/proc/self/fd").filter((fd) => {
+        try {
+          return fs.readlinkSync(`/proc/self/fd/${fd}`).includes("/crl-plain-");
+        } catch {
+          return false;
+        }
+      });
+    const before = copies().length;
     const e = await refusal(() =>
       query(l, { template: T, params: { startDay: 0, endDay: 27 }, party: "advertiser", analyst: "bo", purpose: "measurement" }),
     );
     expect(e?.code).toMatch(/^(PURPOSE|GRANT)_/);
-    expect(shm()).toEqual(before); // the engine never made a place to decrypt into
+    expect(copies().length).toBe(before); // nothing was decrypted
     // positive control: with the grant the same query runs
     declarePurpose(l, { party: "advertiser", analyst: "bo", purpose: "measurement", justification: "lift" });
     const ok = await query(l, {
@@ -296,8 +304,10 @@ describe("file-backed datasets on a DuckDB lab", () => {
       purpose: "measurement",
     });
     expect(ok.rows.length).toBeGreaterThan(0);
-    expect(shm().length).toBe(before.length + 1); // the observation's control: a released key does decrypt there
+    expect(copies().length).toBe(before + 2); // the observation's control: released keys do decrypt (both inputs)
     l.close();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(copies().length).toBe(before); // closing the lab frees the copies
   }, 60_000);
 
   it("progress: a file upload reports its phases (read, validate, fingerprint, seal, store)", async () => {

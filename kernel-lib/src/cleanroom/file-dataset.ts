@@ -19,7 +19,7 @@
  *
  * Query side: the gate releases the descriptor only for an approved, purpose-granted query;
  * `tableFromReleased` turns it into a file-backed table handle that the DuckDB engine reads
- * with `read_parquet` (after decrypting to a private RAM-backed file) and the arquero engine
+ * with `read_parquet` (after decrypting to a nameless RAM-backed file) and the arquero engine
  * materialises (same answers, more memory).
  *
  * Threat model: as file-source.ts for the source file. The work file and DuckDB's spill files
@@ -35,7 +35,7 @@ import { faultPoint } from "../faults.js";
 import { fingerprintHeader, parseDatasetSchema, rowError, type ColumnSpec, type DatasetSchema, type Table } from "./dataset.js";
 import { duck } from "./duckdb.js";
 import { castColumns, checkSourceColumns, checkSourcePath, numericColumns, streamTable, type FileProgress } from "./file-source.js";
-import { openSealedFile, privateDir, removePrivateDir, sealFile } from "./file-seal.js";
+import { openSealedAnonymous, sealFile } from "./file-seal.js";
 import { fileBackedTable as handle, type FileRef } from "./file-ref.js";
 
 export { fileRefOf, type FileRef } from "./file-ref.js";
@@ -346,10 +346,9 @@ function alive(pid: number): boolean {
  * same answers, the rows in JS memory). The plaintext file exists only while it is read.
  */
 export async function materialiseFileRef(ref: FileRef): Promise<Table> {
-  const dir = privateDir("crl-read-");
+  const copy = await openSealedAnonymous(ref.file, ref.key);
   try {
-    const plain = nodePath.join(dir, "plain.parquet");
-    await openSealedFile(ref.file, plain, ref.key);
+    const plain = copy.path;
     const instance = await duck().DuckDBInstance.create(":memory:");
     const conn = await instance.connect();
     try {
@@ -367,7 +366,7 @@ export async function materialiseFileRef(ref: FileRef): Promise<Table> {
       instance.closeSync();
     }
   } finally {
-    removePrivateDir(dir);
+    copy.close();
   }
 }
 
