@@ -61,7 +61,10 @@ afterAll(() => {
   fs.rmSync(script, { force: true });
 });
 
-function run(store: string, fault?: string): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+function run(
+  store: string,
+  fault?: string,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
     const env = { ...process.env };
     if (fault === undefined) delete env.CLEANROOM_FAULT;
@@ -109,7 +112,10 @@ describe("kill -9 inside a file-backed upload", () => {
       // the room keeps working: the same upload succeeds, same content, same fingerprint
       const r = await upload(lab, { party: "retailer", name: "sales", path: csv, schema, purposes: "measurement" });
       expect(r.fingerprint, k).toBe(fingerprint);
-      expect(fs.readdirSync(`${store}.files`).filter((f) => f.endsWith(".sealed")), k).toHaveLength(1);
+      expect(
+        fs.readdirSync(`${store}.files`).filter((f) => f.endsWith(".sealed")),
+        k,
+      ).toHaveLength(1);
       lab.close();
     }
     expect(SEAL_CHUNK).toBeGreaterThan(0);

@@ -71,12 +71,32 @@ async function runLift(l: Lab, data: ReturnType<typeof studyRows>, from: "rows" 
   const s = liftSchemas();
   const src = (name: "exposures" | "purchases") =>
     from === "rows" ? { rows: data[name] } : { path: writeCsv(`${name}-${Math.random().toString(16).slice(2)}.csv`, data[name]) };
-  const ex = await upload(l, { party: "advertiser", name: "exposures", ...src("exposures"), schema: s.exposures, purposes: "measurement", rule: liftRules(3).exposures });
-  const pu = await upload(l, { party: "retailer", name: "purchases", ...src("purchases"), schema: s.purchases, purposes: "measurement", rule: liftRules(3).purchases });
+  const ex = await upload(l, {
+    party: "advertiser",
+    name: "exposures",
+    ...src("exposures"),
+    schema: s.exposures,
+    purposes: "measurement",
+    rule: liftRules(3).exposures,
+  });
+  const pu = await upload(l, {
+    party: "retailer",
+    name: "purchases",
+    ...src("purchases"),
+    schema: s.purchases,
+    purposes: "measurement",
+    rule: liftRules(3).purchases,
+  });
   declarePurpose(l, { party: "advertiser", analyst: "bo", purpose: "measurement", justification: "lift" });
   approveTemplate(l, { template: T, party: "advertiser" });
   approveTemplate(l, { template: T, party: "retailer" });
-  const r = await query(l, { template: T, params: { startDay: 0, endDay: 27 }, party: "advertiser", analyst: "bo", purpose: "measurement" });
+  const r = await query(l, {
+    template: T,
+    params: { startDay: 0, endDay: 27 },
+    party: "advertiser",
+    analyst: "bo",
+    purpose: "measurement",
+  });
   return { rows: r.rows, suppressed: r.suppressed, fingerprints: [ex.fingerprint, pu.fingerprint] };
 }
 
@@ -103,8 +123,15 @@ describe("file-backed datasets on a DuckDB lab", () => {
       privacyUnit: "k",
       columns: { k: { type: "string", maxLength: 64 }, x: { type: "number" }, n: { type: "int" } },
     } as const;
-    const str = fc.string({ unit: fc.constantFrom("a", "Z", "0", " ", '"', "\\", "\t", "\u0001", "\u001f", "é", "€", "\u00a0", ",", "ÿ"), minLength: 1, maxLength: 12 });
-    const num = fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.constantFrom(1e-7, 1.5e-5, 0.000123, 1e21, -2.5e-9, 1e20, 0.1, -0));
+    const str = fc.string({
+      unit: fc.constantFrom("a", "Z", "0", " ", '"', "\\", "\t", "\u0001", "\u001f", "é", "€", "\u00a0", ",", "ÿ"),
+      minLength: 1,
+      maxLength: 12,
+    });
+    const num = fc.oneof(
+      fc.double({ noNaN: true, noDefaultInfinity: true }),
+      fc.constantFrom(1e-7, 1.5e-5, 0.000123, 1e21, -2.5e-9, 1e20, 0.1, -0),
+    );
     await fc.assert(
       fc.asyncProperty(
         fc.array(fc.record({ k: str, x: num, n: fc.integer({ min: -(2 ** 40), max: 2 ** 40 }) }), { minLength: 1, maxLength: 30 }),
@@ -163,7 +190,9 @@ describe("file-backed datasets on a DuckDB lab", () => {
     for (const [what, bad] of cases) {
       const rows = good.map((r, j) => (j === 17 ? { ...r, ...bad } : j === 23 ? { ...r, ...bad } : r));
       const p = writeCsv(`bad-${what.replaceAll(" ", "-")}.csv`, rows);
-      const arrayPath = await refusal(() => upload(lab("arquero"), { party: "retailer", name: "t", path: p, schema, purposes: "measurement" }));
+      const arrayPath = await refusal(() =>
+        upload(lab("arquero"), { party: "retailer", name: "t", path: p, schema, purposes: "measurement" }),
+      );
       const d = lab("duckdb", path.join(dir, `bad-${what.replaceAll(" ", "-")}.db`));
       const filePath = await refusal(() => upload(d, { party: "retailer", name: "t", path: p, schema, purposes: "measurement" }));
       expect(arrayPath, what).not.toBeNull();
@@ -204,7 +233,13 @@ describe("file-backed datasets on a DuckDB lab", () => {
     expect((await q()).rows).toEqual(r.rows);
     // an arquero lab on the same store reads the file too (into memory): same answers
     const arq = openLab({ store, rng: { seed: "file-duck" }, engine: "arquero" });
-    const ra = await query(arq, { template: T, params: { startDay: 0, endDay: 27 }, party: "advertiser", analyst: "bo", purpose: "measurement" });
+    const ra = await query(arq, {
+      template: T,
+      params: { startDay: 0, endDay: 27 },
+      party: "advertiser",
+      analyst: "bo",
+      purpose: "measurement",
+    });
     expect(ra.rows).toEqual(r.rows);
     arq.close();
     again.close();
@@ -226,23 +261,53 @@ describe("file-backed datasets on a DuckDB lab", () => {
     const store = path.join(dir, "no-grant.db");
     const l = lab("duckdb", store);
     const s = liftSchemas();
-    await upload(l, { party: "advertiser", name: "exposures", path: writeCsv("ng-ex.csv", data.exposures), schema: s.exposures, purposes: "measurement", rule: liftRules(3).exposures });
-    await upload(l, { party: "retailer", name: "purchases", path: writeCsv("ng-pu.csv", data.purchases), schema: s.purchases, purposes: "measurement", rule: liftRules(3).purchases });
+    await upload(l, {
+      party: "advertiser",
+      name: "exposures",
+      path: writeCsv("ng-ex.csv", data.exposures),
+      schema: s.exposures,
+      purposes: "measurement",
+      rule: liftRules(3).exposures,
+    });
+    await upload(l, {
+      party: "retailer",
+      name: "purchases",
+      path: writeCsv("ng-pu.csv", data.purchases),
+      schema: s.purchases,
+      purposes: "measurement",
+      rule: liftRules(3).purchases,
+    });
     approveTemplate(l, { template: T, party: "advertiser" });
     approveTemplate(l, { template: T, party: "retailer" });
-    const shm = () => (fs.existsSync("/dev/shm") ? fs.readdirSync("/dev/shm").filter((f) => f.startsWith("crl-duck-")) : []);
-    const before = shm();
+    // the engine's decrypted copies: nameless files this process holds open (Linux /proc)
+    const copies = () =>
+      fs.readdirSync("/proc/self/fd").filter((fd) => {
+        try {
+          return fs.readlinkSync(`/proc/self/fd/${fd}`).includes("/crl-plain-");
+        } catch {
+          return false;
+        }
+      });
+    const before = copies().length;
     const e = await refusal(() =>
       query(l, { template: T, params: { startDay: 0, endDay: 27 }, party: "advertiser", analyst: "bo", purpose: "measurement" }),
     );
     expect(e?.code).toMatch(/^(PURPOSE|GRANT)_/);
-    expect(shm()).toEqual(before); // the engine never made a place to decrypt into
+    expect(copies().length).toBe(before); // nothing was decrypted
     // positive control: with the grant the same query runs
     declarePurpose(l, { party: "advertiser", analyst: "bo", purpose: "measurement", justification: "lift" });
-    const ok = await query(l, { template: T, params: { startDay: 0, endDay: 27 }, party: "advertiser", analyst: "bo", purpose: "measurement" });
+    const ok = await query(l, {
+      template: T,
+      params: { startDay: 0, endDay: 27 },
+      party: "advertiser",
+      analyst: "bo",
+      purpose: "measurement",
+    });
     expect(ok.rows.length).toBeGreaterThan(0);
-    expect(shm().length).toBe(before.length + 1); // the observation's control: a released key does decrypt there
+    expect(copies().length).toBe(before + 2); // the observation's control: released keys do decrypt (both inputs)
     l.close();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(copies().length).toBe(before); // closing the lab frees the copies
   }, 60_000);
 
   it("progress: a file upload reports its phases (read, validate, fingerprint, seal, store)", async () => {

@@ -17,8 +17,7 @@ import { CleanRoomError } from "../errors.js";
 import type { Table } from "./dataset.js";
 import { columnArray, sortGroups, tableFor, type ExactAggregates, type GroupAggregate, type QueryEngine } from "./engine.js";
 import { fileRefOf, type FileRef } from "./file-ref.js";
-import { openSealedFile, privateDir, removePrivateDir } from "./file-seal.js";
-import * as nodePath from "node:path";
+import { openSealedAnonymous, type AnonymousCopy } from "./file-seal.js";
 import type { Plan, PlanFilter } from "./plan.js";
 
 let duckMod: typeof DuckDb | undefined;
@@ -175,9 +174,8 @@ export class DuckDbEngine implements QueryEngine {
   private instance: DuckDBInstance | null = null;
   private readonly loaded = new WeakMap<Table, { name: string; columns: Set<string> }[]>();
   private counter = 0;
-  /** Decrypted file-backed datasets: sealed path → plaintext Parquet in {@link plainDir}. */
-  private readonly opened = new Map<string, Promise<string>>();
-  private plainDir: string | null = null;
+  /** Decrypted file-backed datasets: sealed path → its nameless plaintext copy. */
+  private readonly opened = new Map<string, Promise<AnonymousCopy>>();
 
   /**
    * @param opts.connection an existing DuckDB connection to use (benchmarks compare against
@@ -216,7 +214,7 @@ export class DuckDbEngine implements QueryEngine {
     const file = fileRefOf(table);
     if (file) {
       // file-backed: a view over the Parquet itself (decrypted once per engine), no appender copy
-      const plain = await this.openFile(file);
+      const plain = (await this.openFile(file)).path;
       await conn.run(`CREATE VIEW ${q(name)} AS SELECT ${cols.map(q).join(", ")} FROM read_parquet('${plain.replaceAll("'", "''")}')`);
       versions.push({ name, columns: new Set(cols) });
       this.loaded.set(table, versions);
@@ -313,17 +311,15 @@ export class DuckDbEngine implements QueryEngine {
   }
 
   /**
-   * The plaintext Parquet of a file-backed dataset: decrypted once per engine into a private
-   * RAM-backed directory (/dev/shm when present), removed by `close()` or at process exit.
+   * The plaintext Parquet of a file-backed dataset: decrypted once per engine into a file with
+   * no name (RAM-backed, freed by `close()` or when the process ends, even by kill -9).
    * DuckDB 1.5.6 cannot write encrypted Parquet without OpenSSL (see file-seal.ts), so it
    * cannot read ours directly either; what plain mode exposes to the session is unchanged.
    */
-  private openFile(file: FileRef): Promise<string> {
+  private openFile(file: FileRef): Promise<AnonymousCopy> {
     let p = this.opened.get(file.file);
     if (!p) {
-      const dir = (this.plainDir ??= privateDir("crl-duck-"));
-      const out = nodePath.join(dir, `${this.counter++}.parquet`);
-      p = openSealedFile(file.file, out, file.key).then(() => out);
+      p = openSealedAnonymous(file.file, file.key);
       p.catch(() => this.opened.delete(file.file));
       this.opened.set(file.file, p);
     }
@@ -335,8 +331,7 @@ export class DuckDbEngine implements QueryEngine {
     this.instance?.closeSync();
     this.instance = null;
     this.conn = null;
-    if (this.plainDir) removePrivateDir(this.plainDir);
-    this.plainDir = null;
+    for (const p of this.opened.values()) void p.then((c) => c.close()).catch(() => undefined);
     this.opened.clear();
   }
 }

@@ -19,7 +19,7 @@
  *
  * Query side: the gate releases the descriptor only for an approved, purpose-granted query;
  * `tableFromReleased` turns it into a file-backed table handle that the DuckDB engine reads
- * with `read_parquet` (after decrypting to a private RAM-backed file) and the arquero engine
+ * with `read_parquet` (after decrypting to a nameless RAM-backed file) and the arquero engine
  * materialises (same answers, more memory).
  *
  * Threat model: as file-source.ts for the source file. The work file and DuckDB's spill files
@@ -32,11 +32,10 @@ import { createHash, randomBytes } from "node:crypto";
 import type { DuckDBConnection } from "@duckdb/node-api";
 import { CleanRoomError } from "../errors.js";
 import { faultPoint } from "../faults.js";
-import { aq } from "./arquero.js";
 import { fingerprintHeader, parseDatasetSchema, rowError, type ColumnSpec, type DatasetSchema, type Table } from "./dataset.js";
 import { duck } from "./duckdb.js";
 import { castColumns, checkSourceColumns, checkSourcePath, numericColumns, streamTable, type FileProgress } from "./file-source.js";
-import { openSealedFile, privateDir, removePrivateDir, sealFile } from "./file-seal.js";
+import { openSealedAnonymous, sealFile } from "./file-seal.js";
 import { fileBackedTable as handle, type FileRef } from "./file-ref.js";
 
 export { fileRefOf, type FileRef } from "./file-ref.js";
@@ -64,7 +63,8 @@ export function decodeFileDescriptor(bytes: Uint8Array, dir: string): FileRef {
     name: string;
     key: string;
   };
-  if (!/^[0-9]+-[0-9a-f]+\.sealed$/.test(d.name)) throw new CleanRoomError("DATASET_INVALID", `"file" expected a sealed file name`, { field: "file" });
+  if (!/^[0-9]+-[0-9a-f]+\.sealed$/.test(d.name))
+    throw new CleanRoomError("DATASET_INVALID", `"file" expected a sealed file name`, { field: "file" });
   return { ...d, file: nodePath.join(dir, d.name), key: new Uint8Array(Buffer.from(d.key, "base64")) };
 }
 
@@ -198,7 +198,14 @@ export class PreparedFile {
     const columns: Record<string, "DOUBLE" | "VARCHAR"> = Object.fromEntries(
       numericColumns(this.schema).map((n, i) => [names[i]!, n ? ("DOUBLE" as const) : ("VARCHAR" as const)]),
     );
-    return { file: nodePath.join(this.dir, this.finalName), key: this.key, columns, rows: this.rows, unit: this.schema.privacyUnit, uniqueUnit: this.uniqueUnit };
+    return {
+      file: nodePath.join(this.dir, this.finalName),
+      key: this.key,
+      columns,
+      rows: this.rows,
+      unit: this.schema.privacyUnit,
+      uniqueUnit: this.uniqueUnit,
+    };
   }
   descriptor(): Uint8Array {
     const { file: _file, ...rest } = this.ref();
@@ -241,7 +248,12 @@ function fsyncDir(dir: string): void {
  * @example
  * const file = await prepareFileUpload({ path: "purchases.parquet", schema, dir: room.filesDir() });
  */
-export async function prepareFileUpload(args: { path: string; schema: unknown; dir: string; progress?: FileProgress }): Promise<PreparedFile> {
+export async function prepareFileUpload(args: {
+  path: string;
+  schema: unknown;
+  dir: string;
+  progress?: FileProgress;
+}): Promise<PreparedFile> {
   const schema = parseDatasetSchema(args.schema);
   const { format, source } = checkSourcePath(args.path);
   const report = (done: number, total: number, phase: string) => args.progress?.(done, total, phase);
@@ -329,31 +341,36 @@ function alive(pid: number): boolean {
   }
 }
 
-
 /**
  * A file-backed dataset as an ordinary arquero table (the arquero engine's way to read it:
  * same answers, the rows in JS memory). The plaintext file exists only while it is read.
  */
 export async function materialiseFileRef(ref: FileRef): Promise<Table> {
-  const dir = privateDir("crl-read-");
+  const copy = await openSealedAnonymous(ref.file, ref.key);
   try {
-    const plain = nodePath.join(dir, "plain.parquet");
-    await openSealedFile(ref.file, plain, ref.key);
+    const plain = copy.path;
     const instance = await duck().DuckDBInstance.create(":memory:");
     const conn = await instance.connect();
     try {
       const names = Object.keys(ref.columns);
-      return await streamTable(conn, `SELECT ${names.map(q).join(", ")} FROM read_parquet(?)`, [plain], names, names.map((c) => ref.columns[c] === "DOUBLE"), ref.rows);
+      return await streamTable(
+        conn,
+        `SELECT ${names.map(q).join(", ")} FROM read_parquet(?)`,
+        [plain],
+        names,
+        names.map((c) => ref.columns[c] === "DOUBLE"),
+        ref.rows,
+      );
     } finally {
       conn.closeSync();
       instance.closeSync();
     }
   } finally {
-    removePrivateDir(dir);
+    copy.close();
   }
 }
 
-/** A released blob as a table: a file-backed handle for a descriptor, else `deserialize(bytes)`. */
-export function tableFromReleased(bytes: Uint8Array, dir: string, deserialize: (b: Uint8Array) => Table): Table {
-  return isFileDescriptor(bytes) ? fileBackedTable(decodeFileDescriptor(bytes, dir)) : deserialize(bytes);
+/** A released blob as a table: a file-backed handle for a descriptor (its file in `dir()`), else `deserialize(bytes)`. */
+export function tableFromReleased(bytes: Uint8Array, dir: () => string, deserialize: (b: Uint8Array) => Table): Table {
+  return isFileDescriptor(bytes) ? fileBackedTable(decodeFileDescriptor(bytes, dir())) : deserialize(bytes);
 }

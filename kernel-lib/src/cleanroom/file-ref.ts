@@ -45,4 +45,3 @@ export function materialised(t: Table): Promise<Table> {
   const b = backing.get(t);
   return b ? b.materialise() : Promise.resolve(t);
 }
-

@@ -67,7 +67,13 @@ function writeFully(fd: number, b: Uint8Array): void {
  * Encrypt `plainPath` into `sealedPath` (created, mode 0600, fsynced before returning).
  * @example await sealFile("/tmp/w/plain.parquet", "/room.files/.tmp-1-ab.sealed", key)
  */
-export async function sealFile(plainPath: string, sealedPath: string, key: Uint8Array, progress?: ByteProgress, chunk = SEAL_CHUNK): Promise<number> {
+export async function sealFile(
+  plainPath: string,
+  sealedPath: string,
+  key: Uint8Array,
+  progress?: ByteProgress,
+  chunk = SEAL_CHUNK,
+): Promise<number> {
   const k = await importKey(key, "encrypt");
   const total = fs.statSync(plainPath).size;
   const header = Buffer.alloc(HEADER);
@@ -113,11 +119,63 @@ const tampered = () =>
  * @example await openSealedFile("/room.files/1-ab.sealed", "/dev/shm/crl-x/ab.parquet", key)
  */
 export async function openSealedFile(sealedPath: string, plainPath: string, key: Uint8Array, progress?: ByteProgress): Promise<void> {
+  const dst = fs.openSync(plainPath, "wx", 0o600);
+  let ok = false;
+  try {
+    await decryptInto(sealedPath, dst, key, progress);
+    ok = true;
+  } finally {
+    fs.closeSync(dst);
+    if (!ok) fs.rmSync(plainPath, { force: true });
+  }
+}
+
+/** A decrypted copy that has no name: {@link openSealedAnonymous}. */
+export interface AnonymousCopy {
+  /** A path that opens the copy (`/proc/self/fd/N` on Linux) while it is open. */
+  readonly path: string;
+  close(): void;
+}
+
+/**
+ * Decrypt `sealedPath` into a file that is unlinked before the first plaintext byte is written
+ * (Linux: a private RAM-backed directory, then `/proc/self/fd/N` opens it): no name ever points
+ * at the plaintext, and a crash — even kill -9 — frees it with the process. Elsewhere a named
+ * file in a private directory, removed by `close()` or at exit.
+ * @example const copy = await openSealedAnonymous(ref.file, ref.key); read_parquet(copy.path); copy.close()
+ */
+export async function openSealedAnonymous(sealedPath: string, key: Uint8Array): Promise<AnonymousCopy> {
+  const dir = privateDir("crl-plain-");
+  const file = nodePath.join(dir, "plain");
+  const fd = fs.openSync(file, "wx+", 0o600);
+  const anonymous = fs.existsSync(`/proc/self/fd/${fd}`);
+  if (anonymous) removePrivateDir(dir); // the open descriptor keeps the (nameless) file
+  let ok = false;
+  try {
+    await decryptInto(sealedPath, fd, key);
+    ok = true;
+  } finally {
+    if (!ok) {
+      fs.closeSync(fd);
+      removePrivateDir(dir);
+    }
+  }
+  let open = true;
+  return {
+    path: anonymous ? `/proc/self/fd/${fd}` : file,
+    close() {
+      if (!open) return;
+      open = false;
+      fs.closeSync(fd);
+      removePrivateDir(dir);
+    },
+  };
+}
+
+async function decryptInto(sealedPath: string, dst: number, key: Uint8Array, progress?: ByteProgress): Promise<void> {
   const k = await importKey(key, "decrypt");
   const size = fs.statSync(sealedPath).size;
   const src = fs.openSync(sealedPath, "r");
-  const dst = fs.openSync(plainPath, "wx", 0o600);
-  let ok = false;
   try {
     const header = Buffer.alloc(HEADER);
     if (readFully(src, header, 0) !== HEADER || !header.subarray(0, 8).equals(MAGIC)) throw tampered();
@@ -140,11 +198,8 @@ export async function openSealedFile(sealedPath: string, plainPath: string, key:
       await progress?.(pos, size);
       if (final) break;
     }
-    ok = true;
   } finally {
     fs.closeSync(src);
-    fs.closeSync(dst);
-    if (!ok) fs.rmSync(plainPath, { force: true });
   }
 }
 
@@ -171,4 +226,3 @@ export function removePrivateDir(d: string): void {
   fs.rmSync(d, { recursive: true, force: true });
   privateDirs.delete(d);
 }
-

@@ -1,7 +1,9 @@
 /**
  * Upload from a file: CSV or Parquet, read by DuckDB (`read_csv` / `read_parquet`) and
  * streamed chunk by chunk straight into typed columns — the rows never exist as JS objects
- * (issue 18: a 10M-row array of row objects was most of the lift study's memory).
+ * (issue 18: a 10M-row array of row objects was most of the lift study's memory). This is the
+ * arquero-lab (and joined-room, enclave-sealing) path; a DuckDB lab keeps the rows in DuckDB
+ * and stores a sealed file instead (file-dataset.ts), reusing the helpers exported here.
  *
  * Only the declared columns are read. Numbers arrive as `DOUBLE` (`TRY_CAST`: an unparsable
  * value becomes a missing one, which the dataset loader then refuses naming the column and
@@ -54,8 +56,14 @@ export async function readTableFile(path: string, schemaInput: unknown, progress
     await checkSourceColumns(conn, source, path, format, schema);
     const declared = Object.keys(schema.columns);
     const total = Number((await conn.runAndReadAll(`SELECT count(*) FROM ${source}`, [path])).getColumns()[0]![0]);
-    return await streamTable(conn, `SELECT ${castColumns(schema).join(", ")} FROM ${source}`, [path], declared, numericColumns(schema), total, (d, t) =>
-      progress?.(d, t, `reading ${format}`),
+    return await streamTable(
+      conn,
+      `SELECT ${castColumns(schema).join(", ")} FROM ${source}`,
+      [path],
+      declared,
+      numericColumns(schema),
+      total,
+      (d, t) => progress?.(d, t, `reading ${format}`),
     );
   } finally {
     conn.closeSync();
@@ -73,7 +81,9 @@ export const numericColumns = (schema: DatasetSchema): boolean[] =>
  */
 export function castColumns(schema: DatasetSchema): string[] {
   const numeric = numericColumns(schema);
-  return Object.keys(schema.columns).map((c, i) => (numeric[i] ? `TRY_CAST(${q(c)} AS DOUBLE)` : `CAST(${q(c)} AS VARCHAR)`) + ` AS ${q(c)}`);
+  return Object.keys(schema.columns).map(
+    (c, i) => (numeric[i] ? `TRY_CAST(${q(c)} AS DOUBLE)` : `CAST(${q(c)} AS VARCHAR)`) + ` AS ${q(c)}`,
+  );
 }
 
 /**
@@ -102,7 +112,13 @@ export function checkSourcePath(path: string): { format: FileFormat; source: str
 }
 
 /** The file's columns against the schema: the loader's own refusal for a missing or undeclared one. */
-export async function checkSourceColumns(conn: DuckDBConnection, source: string, path: string, format: FileFormat, schema: DatasetSchema): Promise<void> {
+export async function checkSourceColumns(
+  conn: DuckDBConnection,
+  source: string,
+  path: string,
+  format: FileFormat,
+  schema: DatasetSchema,
+): Promise<void> {
   let have: string[];
   try {
     have = (await conn.runAndReadAll(`DESCRIBE SELECT * FROM ${source}`, [path])).getColumns()[0]!.map(String);
@@ -131,7 +147,9 @@ export async function streamTable(
   total: number,
   progress?: (done: number, total: number) => void,
 ): Promise<Table> {
-  const cols: (Float64Array | (string | null)[])[] = numeric.map((num) => (num ? new Float64Array(total) : new Array<string | null>(total)));
+  const cols: (Float64Array | (string | null)[])[] = numeric.map((num) =>
+    num ? new Float64Array(total) : new Array<string | null>(total),
+  );
   const result = await conn.stream(sql, params);
   let done = 0;
   for (;;) {

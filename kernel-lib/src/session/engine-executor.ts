@@ -24,7 +24,8 @@ export function engineExecutor(room: Room): QueryExecutor<null, object> {
     purposeNote: (purpose) => `granted for ${purpose}`,
     planContext: (authorized) => {
       const released: Record<string, Table> = {};
-      for (const [id, bytes] of Object.entries(authorized.tables)) released[id] = tableFromReleased(bytes, room.filesDir(), deserializeTable);
+      for (const [id, bytes] of Object.entries(authorized.tables))
+        released[id] = tableFromReleased(bytes, () => room.filesDir(), deserializeTable);
       return room.planContext(released);
     },
     checkPlan: () => {},

@@ -37,6 +37,7 @@ import { parseAnalysisRule, type AnalysisRule } from "../cleanroom/rules.js";
 import { parseTemplate, templateHash, type Template } from "../cleanroom/template.js";
 import { serializeTable } from "../cleanroom/serialize.js";
 import { fileBackedTable, PreparedFile, privateDir, sweepFiles } from "../cleanroom/file-dataset.js";
+import { removePrivateDir } from "../cleanroom/file-seal.js";
 import { faultPoint } from "../faults.js";
 import { fileAnchor } from "../purpose/anchor.js";
 import { settleRoomBudget } from "../dp/room-config.js";
@@ -499,6 +500,9 @@ export class Room {
   }
 
   close(): void {
+    // a :memory: room's files go with it (a store file's stay beside it)
+    if (this.store === ":memory:" && this.#filesDir) removePrivateDir(this.#filesDir);
+    (this.engine as { close?: () => void }).close?.(); // the DuckDB engine removes its decrypted copies
     this.db.close();
   }
 }

@@ -254,19 +254,14 @@ export async function upload(lab: Lab | RemoteRoom, input: UploadInput): Promise
     let data: unknown;
     let units = n;
     if (rows === null) {
-      // the file is read before anything is stored: a bad column or row refuses with no side effect
+      // read before anything is stored (a refusal has no side effect); a DuckDB lab keeps the rows in DuckDB (file-dataset.ts)
       const schema = { ...(options.schema ?? {}), privacyUnit: options.schema?.privacyUnit ?? options.idColumn };
-      const room = l instanceof RemoteRoom ? null : internals(l).room;
-      if (room && sealing !== "enclave" && room.engine.name === "duckdb") {
-        // a DuckDB lab keeps the rows in DuckDB: validated, fingerprinted and sealed as a file (cleanroom/file-dataset.ts)
+      const room = l instanceof RemoteRoom || sealing === "enclave" ? null : internals(l).room;
+      if (room?.engine.name === "duckdb")
         prepared = await prepareFileUpload({ path: path!, schema, dir: room.filesDir(), progress: safeReport });
-        units = Math.max(1, prepared.rows);
-        data = prepared;
-      } else {
-        const table = await readTableFile(path!, schema, safeReport);
-        units = Math.max(1, table.numRows());
-        data = table;
-      }
+      const table = prepared ? null : await readTableFile(path!, schema, safeReport);
+      units = Math.max(1, prepared?.rows ?? table!.numRows());
+      data = prepared ?? table;
     } else {
       // the door, a chunk at a time: only the copies are used, so what was checked is what is stored
       const copy: Record<string, unknown>[] = [];
