@@ -185,6 +185,31 @@ describe("key release", () => {
     );
   });
 
+  it("a key id is filed once: a second grant for a held id is refused typed and the held key keeps working; positive control: filed first, it replaces nothing and breaks the owner's data", () => {
+    const o = owner();
+    // another owner (its own KMS, same pinned root) protects its bytes under the same id
+    const rival = new KeyReleaseService({ owner: "advertiser", pinnedRootPublicKey: o.root.publicKeyHex, clock: o.tick });
+    rival.protectDataset("people", new Uint8Array([1, 2, 3]), o.policy, o.rng);
+    const rivalGrant = (enclave = o.enclave) => {
+      const nonce = rival.challenge(o.rng);
+      const document = enclave.attest(nonce, { purpose: PURPOSE });
+      return rival.releaseKey({ datasetId: "people", document, nonce, recipientPublicKey: enclave.channelPublicKey }, o.rng);
+    };
+    const run = (enclave = o.enclave) =>
+      enclave.run({ datasets: { people: o.encrypted }, templateHash: DEMO_TEMPLATE_HASH, params: { region: "north" }, purpose: PURPOSE });
+    o.enclave.acceptKey(o.kms.releaseKey(o.ask().req, o.rng));
+    const before = run().output;
+    const e = expectRefusal(() => o.enclave.acceptKey(rivalGrant()), "ALREADY_EXISTS");
+    expect(e.details.field).toBe("grant.datasetId");
+    expect(run().output).toEqual(before);
+    expect(o.enclave.view().keysHeld.length).toBe(1);
+    // positive control: the same rival grant is a valid grant (an enclave holding no key for the id takes it) …
+    const fresh = fixture("kr");
+    expect(fresh.enclave.acceptKey(rivalGrant(fresh.enclave)).accepted).toBe(true);
+    // … and what it files there is not the owner's key: the owner's ciphertext no longer opens
+    expectRefusal(() => run(fresh.enclave), "CRYPTO_DECRYPT_FAILED");
+  });
+
   it("validates policies strictly at the boundary (a typo fails loudly) and refuses unknown datasets", () => {
     const o = owner();
     expect(() => o.kms.protectDataset("x", new Uint8Array(1), { ...o.policy, requiredPurpse: PURPOSE } as never, o.rng)).toThrow(

@@ -12,7 +12,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { liftTemplate } from "../../kernel-lib/src/cleanroom/templates/lift.js";
 import { liftRules, liftSchemas } from "../../kernel-lib/src/cleanroom/templates/lift.js";
 import { isCleanRoomError, type CleanRoomError } from "../../kernel-lib/src/errors.js";
+import Database from "better-sqlite3";
 import { utf8 } from "../../kernel-lib/src/crypto/primitives.js";
+import { parseTemplate } from "../../kernel-lib/src/cleanroom/template.js";
+import { enclaveRoomImage } from "../../kernel-lib/src/enclave-room-workload.js";
+import { measureImage } from "../../kernel-lib/src/enclave/measurement.js";
+import { builtPublishedCode } from "../../kernel-lib/src/session/enclave-process.js";
+import { verifyApprovals } from "../../kernel-lib/src/server/client.js";
 import { KeyReleaseService, type EncryptedDataset } from "../../kernel-lib/src/enclave/keyRelease.js";
 import { allowImages } from "../../kernel-lib/src/enclave/verifier.js";
 import { seededRng } from "../../kernel-lib/src/rng.js";
@@ -69,7 +75,13 @@ beforeAll(async () => {
   store = path.join(dir, "room.db");
   server = await startServer(store, ["--enclave", "process", "--enclave-tamper", "--seed", SEED, "--epsilon", "5"]);
   // the owners' handles record what they send before the studyRoom uploads
-  const made = await studyRoom(server.url, dir, { queriers: ["observer"], seed: SEED, sealing: "enclave", rows: 800 });
+  const made = await studyRoom(server.url, dir, {
+    queriers: ["observer"],
+    receivers: ["recipient"],
+    seed: SEED,
+    sealing: "enclave",
+    rows: 800,
+  });
   rooms = made.rooms;
   uploaded = made.uploaded;
   noisy = made.template;
@@ -323,5 +335,103 @@ describe("enclave mode in a joined room (server process + enclave process + owne
     // nothing was catalogued: a launch asking for it finds no such enclave dataset
     const e4 = await refusal(rooms.observer!.request("enclave.launch", { purpose: "measurement", datasets: ["advertiser/stolen"] }));
     expect([e4.code, e4.details.field]).toEqual(["NOT_FOUND", "datasets"]);
+  });
+
+  it("enclave.launch needs query or own; a pending launch an owner released to is not replaced by another purpose or dataset list", async () => {
+    const e0 = await refusal(rooms.recipient!.request("enclave.launch", { purpose: "measurement" }));
+    expect([e0.code, e0.details.field]).toEqual(["ACCESS_DENIED", "member"]);
+    const launchOf = async () => (await status(rooms.observer!)).pending?.launch ?? null;
+    // positive control: a pending launch nobody released to is replaced by another dataset list
+    const refused = await attestEnclave(rooms.advertiser!, { purpose: "measurement", tamper: "code" });
+    expect(refused.owners.map((o) => o.outcome)).toEqual(["refused"]);
+    await rooms.observer!.request("enclave.launch", { purpose: "measurement", datasets: ["advertiser/exposures"] });
+    expect(await launchOf()).not.toBe(refused.moduleId);
+    // one release to the pending launch: another member's other list no longer voids it
+    const rel = await attestEnclave(rooms.advertiser!, { purpose: "measurement", tamper: "code", ownersPin: "operatorClaim" });
+    expect(rel.owners.map((o) => o.outcome)).toEqual(["released"]);
+    const e1 = await refusal(rooms.observer!.request("enclave.launch", { purpose: "measurement", datasets: ["advertiser/exposures"] }));
+    expect([e1.code, e1.details.reason]).toEqual(["STATE_INVALID", "launch-in-progress"]);
+    const st = await status(rooms.observer!);
+    expect(st.pending!.launch).toBe(rel.moduleId);
+    expect(st.pending!.datasets.map((d) => [d.dataset, d.released])).toEqual([
+      ["advertiser/exposures", true],
+      ["retailer/purchases", false],
+    ]);
+  });
+
+  it("an owner cannot file its key under another owner's dataset id (refused typed, nothing changes); a held id is never replaced", async () => {
+    const st = await status(rooms.advertiser!);
+    const l = st.pending!;
+    const rng = seededRng("file-under-other");
+    // the advertiser's own KMS (a dishonest member's kernel), pinned to the room's root
+    const kms = new KeyReleaseService({ owner: "advertiser", pinnedRootPublicKey: st.rootPublicKeyHex });
+    const policy = { allowedMeasurements: allowImages([l.imageSha384]), requiredPurpose: l.purpose };
+    const made = new Map<string, EncryptedDataset>();
+    const grantFor = async (datasetId: string) => {
+      const enc = made.get(datasetId) ?? kms.protectDataset(datasetId, utf8("the advertiser's bytes"), policy, rng);
+      made.set(datasetId, enc);
+      const nonce = kms.challenge(rng);
+      const { document } = await rooms.advertiser!.request<{ document: never }>("enclave.challenge", {
+        launch: l.launch,
+        dataset: "advertiser/exposures",
+        nonce,
+      });
+      const grant = kms.releaseKey({ datasetId, document, nonce, recipientPublicKey: l.channelPublicKey }, rng);
+      return {
+        launch: l.launch,
+        dataset: "advertiser/exposures",
+        ciphertext: JSON.parse(JSON.stringify(enc)),
+        grant: JSON.parse(JSON.stringify(grant)),
+      };
+    };
+    const audits = async () => (await audit(rooms.observer!)).entries.filter((x: { action: string }) => x.action === "keyRelease").length;
+    const before = { status: await status(rooms.observer!), audits: await audits() };
+    const e = await refusal(rooms.advertiser!.request("enclave.release", await grantFor("retailer:purchases.aaaaaaaaaaaaaaaa.0")));
+    expect([e.code, e.details.field]).toEqual(["PARAM_INVALID", "grant.datasetId"]);
+    expect(await status(rooms.observer!)).toEqual(before.status);
+    expect(await audits()).toBe(before.audits);
+    // the retailer's dataset still serves from the ready enclave
+    expect((await query()).attestation.moduleId).toBe(before.status.ready!.launch);
+    // positive control: the same forged grant under the advertiser's own prefix is a valid grant …
+    await rooms.advertiser!.request("enclave.release", await grantFor("advertiser:exposures.forged"));
+    // … and the enclave process refuses a second key for an id it holds (typed across the process)
+    const e2 = await refusal(rooms.advertiser!.request("enclave.release", await grantFor("advertiser:exposures.forged")));
+    expect([e2.code, e2.details.field]).toEqual(["ALREADY_EXISTS", "grant.datasetId"]);
+  });
+
+  it("a template the operator records with no owners is not counted by an owner (its key stays); positive control: the server's owner list would release", async () => {
+    const r = rooms.advertiser!;
+    // the dishonest operator writes a loose template nobody signed into its store, with owners: []
+    const loose = parseTemplate(liftTemplate({ advertiser: "advertiser", retailer: "retailer", breakdown: "region", threshold: 2 }));
+    const db = new Database(store);
+    try {
+      db.prepare("INSERT INTO cleanroom_templates (room_id, template_hash, name, canonical, owners) VALUES (?, ?, ?, ?, '[]')").run(
+        r.roomId,
+        loose.hash,
+        `${loose.name} (operator)`,
+        loose.canonical,
+      );
+    } finally {
+      db.close();
+    }
+    const v = await verifyApprovals(r);
+    expect(v.templates.find((t) => t.templateHash === loose.hash)).toMatchObject({ approved: true, owners: [], verified: [] });
+    // the room state changed: the pending launch with a release is replaced; the new image holds the template
+    const a = await attestEnclave(r, { purpose: "measurement" });
+    expect(a.approvedTemplateHashes).toContain(loose.hash);
+    expect(a.owners.map((o) => [o.outcome, o.code])).toEqual([["refused", "ATTESTATION_MEASUREMENT"]]);
+    expect(a.ownersExpectImageSha384).not.toBe(a.imageSha384);
+    // positive control: the old rule (the server's approved flag and owner list) pins exactly the operator's image
+    const l = (await status(r)).pending!;
+    expect(l.launch).toBe(a.moduleId);
+    const old = v.templates
+      .filter((t) => t.approved && (!t.owners.includes(r.member) || t.verified.includes(r.member)))
+      .map((t) => t.templateHash)
+      .sort();
+    expect(old).toContain(loose.hash);
+    expect(measureImage(enclaveRoomImage(l.engine, old, l.rules, builtPublishedCode())).imageSha384).toBe(a.imageSha384);
+    // the loose template never runs: the ready enclave (launched before) does not hold it
+    const e = await refusal(query(loose as never));
+    expect([e.code, e.details.reason]).toEqual(["STATE_INVALID", "enclave-not-ready"]);
   });
 });

@@ -118,7 +118,15 @@ export function withJoinKeys<T extends { email: string }>(rows: T[], keys: (stri
 export async function studyRoom(
   url: string,
   dir: string,
-  o: { queriers?: string[]; rows?: number; epsilonPerAggregate?: string; seed?: string; sealing?: "gate" | "enclave" } = {},
+  o: {
+    queriers?: string[];
+    /** Members with only the "receive" ability (no query, no own). */
+    receivers?: string[];
+    rows?: number;
+    epsilonPerAggregate?: string;
+    seed?: string;
+    sealing?: "gate" | "enclave";
+  } = {},
 ): Promise<{
   rooms: Record<string, RemoteRoom>;
   ids: Record<string, MemberIdentity>;
@@ -142,7 +150,8 @@ export async function studyRoom(
     rng: { seed: `${seed}-psi` },
     names: { a: "advertiser", b: "retailer" },
   });
-  const names = ["advertiser", "retailer", ...queriers];
+  const receivers = o.receivers ?? [];
+  const names = ["advertiser", "retailer", ...queriers, ...receivers];
   const ids: Record<string, MemberIdentity> = {};
   const rooms: Record<string, RemoteRoom> = {};
   for (const n of names) {
@@ -154,7 +163,14 @@ export async function studyRoom(
     members: names.map((n) => ({
       name: n,
       publicKey: ids[n]!.publicKey,
-      abilities: n === "retailer" ? ["own"] : n === "advertiser" ? ["own", "query", "receive"] : ["query", "receive"],
+      abilities:
+        n === "retailer"
+          ? ["own"]
+          : n === "advertiser"
+            ? ["own", "query", "receive"]
+            : receivers.includes(n)
+              ? ["receive"]
+              : ["query", "receive"],
     })),
   });
   for (const n of names) await acceptCollaboration(rooms[n]!);

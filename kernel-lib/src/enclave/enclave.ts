@@ -343,6 +343,11 @@ export class EnclaveInstance {
     const sk = grant.sealedKey;
     if (typeof sk !== "object" || sk === null || typeof sk.ephemeralPublicKey !== "string" || typeof sk.ciphertext !== "string")
       invalid("grant.sealedKey", "{ ephemeralPublicKey, ciphertext } (base64)", sk);
+    // a key id is filed once: a second grant never replaces the key a query would open with
+    if (this.#keys.has(grant.datasetId))
+      throw new CleanRoomError("ALREADY_EXISTS", `"grant.datasetId" expected an id this enclave holds no key for yet`, {
+        field: "grant.datasetId",
+      });
     const issued = this.#issued.get(grant.documentHash);
     if (!issued)
       throw new CleanRoomError("KEY_RELEASE_DENIED", "grant does not refer to a document this enclave issued", {

@@ -38,6 +38,9 @@ import { parseAnalysisRule, type AnalysisRule } from "../cleanroom/rules.js";
 import type { DatasetSchema } from "../cleanroom/dataset.js";
 import { ENCLAVE_OPS, type MemberSpec } from "./protocol.js";
 
+/** Attestation documents the operator's holdings keep (the newest; older ones are dropped). */
+const KEPT_DOCUMENTS = 64;
+
 /** One launch the operator relays for: pending until every needed owner released. */
 interface Launch {
   id: string;
@@ -46,6 +49,8 @@ interface Launch {
   /** canonical JSON of what it was launched for (purpose, approved hashes, rules, datasets). */
   basis: string;
   rules: { [k: string]: AnalysisRule | null };
+  /** canonical JSON of the room state it measured (approved hashes, rules): changes make it stale. */
+  state: string;
   datasets: string[];
   released: Map<string, EncryptedDataset>;
   refused: Map<string, string>;
@@ -242,6 +247,7 @@ export class EnclaveRelay {
       const now = op.catalog();
       const rules = Object.fromEntries([...now.keys()].sort().map((k) => [k, now.get(k)!.rule ?? null]));
       const basis = canonicalJson(JSON.parse(JSON.stringify({ purpose, approved, rules, keys, tamper })));
+      const state = canonicalJson(JSON.parse(JSON.stringify({ approved, rules })));
       for (const l of [this.#pending, this.#ready])
         if (l && l.basis === basis && l.enclave.alive) {
           if (l === this.#ready && this.#pending && this.#pending !== l) {
@@ -250,6 +256,16 @@ export class EnclaveRelay {
           }
           return this.status();
         }
+      // a pending launch some owner already released to is replaced only when the room state it
+      // measured changed (approvals, rules): another member's other purpose or dataset list would
+      // otherwise void those releases
+      const p = this.#pending;
+      if (p && p !== this.#ready && p.enclave.alive && p.released.size > 0 && p.state === state)
+        throw new CleanRoomError(
+          "STATE_INVALID",
+          `"enclave" expected no pending launch with releases (${[...p.released.keys()].join(", ")} released to it for "${p.purpose}"): ask for the same purpose and datasets, or wait until it is ready`,
+          { field: "enclave", reason: "launch-in-progress" },
+        );
       const code = op.launcher.publishedCode();
       const image = enclaveRoomImage(room.engine.name, approved, rules, code);
       const launched = tamper === "template" ? [...approved, sha384Hex("a template no data owner approved").slice(0, 64)] : approved;
@@ -265,7 +281,17 @@ export class EnclaveRelay {
       );
       // a stale pending launch (other purpose, templates or rules) is replaced: its releases are void
       if (this.#pending && this.#pending !== this.#ready) this.#pending.enclave.terminate();
-      this.#pending = { id: enclave.moduleId, enclave, purpose, basis, rules, datasets: keys, released: new Map(), refused: new Map() };
+      this.#pending = {
+        id: enclave.moduleId,
+        enclave,
+        purpose,
+        basis,
+        rules,
+        state,
+        datasets: keys,
+        released: new Map(),
+        refused: new Map(),
+      };
       return this.status();
     });
   }
@@ -294,7 +320,10 @@ export class EnclaveRelay {
     return this.#serial(async () => {
       const l = this.#launchFor(m, body.launch, body.dataset);
       const document = await l.enclave.attest(body.nonce, { purpose: l.purpose, userData: `${this.#lab.roomId}|${body.dataset}` });
-      this.#mode().operator.documents.push(document);
+      // the operator's holdings (what it saw): the last few documents, not every one ever relayed
+      const docs = this.#mode().operator.documents;
+      docs.push(document);
+      if (docs.length > KEPT_DOCUMENTS) docs.splice(0, docs.length - KEPT_DOCUMENTS);
       return { document };
     });
   }
@@ -325,6 +354,11 @@ export class EnclaveRelay {
       if (!enc || !grant) return invalid("ciphertext", "the owner's ciphertext and its grant (or refused)", "neither");
       if (enc.owner !== m.name || typeof grant.datasetId !== "string" || grant.datasetId !== enc.datasetId)
         invalid("grant", `a grant of ${m.name} for the ciphertext it sends`, "another grant");
+      // the key is filed under an id of THIS dataset (the owner's kernel builds "<owner>:<name>.…",
+      // session/data-owner.ts): a member never files a key under another owner's dataset id
+      const prefix = `${body.dataset.replace("/", ":")}.`;
+      if (!enc.datasetId.startsWith(prefix) || enc.datasetId.length === prefix.length)
+        invalid("grant.datasetId", `a key id of the dataset ${body.dataset} (${prefix}…)`, "an id of another dataset");
       try {
         // the grant is opened inside the enclave process only (sealed to its attested key)
         await l.enclave.acceptKey(grant);

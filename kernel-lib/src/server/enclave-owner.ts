@@ -5,8 +5,8 @@
  * in this process with the owner's own KMS (session/data-owner.ts), and sends the server only
  * metadata and the owner-sealed blob (`enclave.upload`). `attestEnclave(room, { purpose })`
  * asks the server to launch (or reuse) the enclave process, then for each of this member's
- * datasets: computes the image it expects ON ITS OWN (templates whose approvals it verified
- * from the members' signatures, its own rule, the published code of the built workload),
+ * datasets: computes the image it expects ON ITS OWN (templates whose content it re-hashed and
+ * whose input owners — read from the content — all signed, its own rule, the published code),
  * sends a fresh challenge nonce, verifies the document the server relays with its own
  * verifier pinned to the room's hardware root key, and only then sends the KMS-protected
  * ciphertext and the data key sealed to the enclave's attested channel key (or its refusal).
@@ -34,6 +34,7 @@ import type { AttestationDocument } from "../enclave/document.js";
 import { attestationDisplay, type AttestationDisplay } from "../enclave/report.js";
 import { rngStamp, type Rng } from "../rng.js";
 import { runStepsAsync, type StepReport } from "../steps.js";
+import { parseTemplate } from "../cleanroom/template.js";
 import { verifyApprovals, type RemoteRoom } from "./client.js";
 import type { EnclaveStatus, LaunchView } from "./enclave-ops.js";
 
@@ -98,6 +99,32 @@ export async function remoteEnclaveUpload(
   return receipt;
 }
 
+/**
+ * The owner's own view of what the enclave may run, decided in this kernel: each template the
+ * server calls approved is fetched (`template` op) and re-hashed here; its owners are read from
+ * its OWN inputs (base/events `.owner`), never from the server's list; it counts only when every
+ * one of them signed an "approve" statement that verifies under the member's key in the
+ * collaboration. A template the operator recorded with no owners, or content that does not hash
+ * to the hash shown, is left out — so an image holding it is not the image this owner pins.
+ */
+async function ownApprovedHashes(room: RemoteRoom): Promise<string[]> {
+  const out: string[] = [];
+  for (const t of (await verifyApprovals(room)).templates) {
+    if (!t.approved || t.verified.length === 0) continue;
+    const got = await room.request<{ templateHash: string; template: unknown }>("template", { template: t.templateHash });
+    let parsed;
+    try {
+      parsed = parseTemplate(got.template);
+    } catch {
+      continue; // not a template: never counted
+    }
+    if (parsed.hash !== t.templateHash) continue;
+    const owners = [...new Set([parsed.base.owner, ...(parsed.events ? [parsed.events.owner] : [])])];
+    if (owners.length > 0 && owners.every((o) => t.verified.includes(o))) out.push(t.templateHash);
+  }
+  return out.sort();
+}
+
 /** What `attestEnclave(room, …)` returns in a joined room. */
 export interface RemoteEnclaveAttestation {
   kind: "enclaveAttestation";
@@ -143,13 +170,7 @@ export async function remoteAttest(
   const mine = l.datasets.filter((d) => d.owner === room.member && !d.released);
   const s = sides.get(room);
   if (mine.length > 0) {
-    // the owner's own view of what the enclave may run: templates whose approvals verify under the
-    // members' keys, and — when the server lists this member among a template's owners — carrying
-    // this member's own verified signature
-    const approved = (await verifyApprovals(room)).templates
-      .filter((t) => t.approved && (!t.owners.includes(room.member) || t.verified.includes(room.member)))
-      .map((t) => t.templateHash)
-      .sort();
+    const approved = await ownApprovedHashes(room);
     const code = builtPublishedCode();
     for (const d of mine) {
       const k = d.dataset;

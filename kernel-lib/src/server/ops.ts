@@ -277,6 +277,8 @@ export async function runOp(ctx: OpContext, op: Op, m: MemberSpec, body: Record<
       deny(m, "own", "upload datasets");
       return need(ctx).upload(m, body as never);
     case "enclave.launch":
+      // launching spawns an enclave process: only a member that queries or owns data asks for one
+      if (!m.abilities.includes("query")) deny(m, "own", 'launch an enclave without "query"');
       return need(ctx).launch(m, body as never);
     case "enclave.challenge":
       deny(m, "own", "release keys (only data owners do)");

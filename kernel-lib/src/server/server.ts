@@ -475,6 +475,7 @@ export class RoomServer {
   /** Stop listening, end every session, close the databases. */
   async close(): Promise<void> {
     await this.#close();
+    this.enclave.close(); // a pending launch's enclave process ends with the server
     for (const a of this.#refusalAudits.values()) a.flush();
     for (const t of this.#open) t.close();
     for (const [id, c] of this.#rooms) if (id !== this.lab.roomId) c.lab.close();
