@@ -399,7 +399,7 @@ describe("enclave mode in a joined room (server process + enclave process + owne
     expect([e2.code, e2.details.field]).toEqual(["ALREADY_EXISTS", "grant.datasetId"]);
   });
 
-  it("a template the operator records with no owners is not counted by an owner (its key stays); positive control: the server's owner list would release", async () => {
+  it("an owner does not count a template the operator records with no owners (its key stays); positive control: the server's list would release", async () => {
     const r = rooms.advertiser!;
     // the dishonest operator writes a loose template nobody signed into its store, with owners: []
     const loose = parseTemplate(liftTemplate({ advertiser: "advertiser", retailer: "retailer", breakdown: "region", threshold: 2 }));

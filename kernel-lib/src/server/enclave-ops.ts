@@ -263,7 +263,8 @@ export class EnclaveRelay {
       if (p && p !== this.#ready && p.enclave.alive && p.released.size > 0 && p.state === state)
         throw new CleanRoomError(
           "STATE_INVALID",
-          `"enclave" expected no pending launch with releases (${[...p.released.keys()].join(", ")} released to it for "${p.purpose}"): ask for the same purpose and datasets, or wait until it is ready`,
+          `"enclave" expected no pending launch with releases (${[...p.released.keys()].join(", ")} released to it ` +
+            `for "${p.purpose}"): ask for the same purpose and datasets, or wait until it is ready`,
           { field: "enclave", reason: "launch-in-progress" },
         );
       const code = op.launcher.publishedCode();
