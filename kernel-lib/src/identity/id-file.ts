@@ -13,7 +13,7 @@
  */
 import * as fs from "node:fs";
 import { CleanRoomError, invalid } from "../errors.js";
-import { duck } from "../cleanroom/duckdb.js";
+import { privateDuck } from "../cleanroom/duckdb.js";
 import { fileFormat } from "../cleanroom/file-source.js";
 import { didYouMean } from "../purpose/taxonomy.js";
 import {
@@ -168,9 +168,8 @@ export async function prepareFile(path: string, o: PrepareOptions, progress?: Pr
       expected: `an existing ${format} file`,
     });
   const source = format === "csv" ? "read_csv(?, header = true, all_varchar = true)" : "read_parquet(?)";
-  const { DuckDBInstance } = duck();
-  const instance = await DuckDBInstance.create(":memory:");
-  const conn = await instance.connect();
+  const db = await privateDuck();
+  const conn = await db.instance.connect();
   try {
     let have: string[];
     try {
@@ -206,7 +205,7 @@ export async function prepareFile(path: string, o: PrepareOptions, progress?: Pr
       throw new CleanRoomError("DATASET_INVALID", `"path" expected a file that does not change while read`, { field: "path" });
   } finally {
     conn.closeSync();
-    instance.closeSync();
+    db.close();
   }
   return acc.done("path");
 }
