@@ -257,6 +257,7 @@ export async function upload(lab: Lab | RemoteRoom, input: UploadInput): Promise
       // read before anything is stored (a refusal has no side effect); a DuckDB lab keeps the rows in DuckDB (file-dataset.ts)
       const schema = { ...(options.schema ?? {}), privacyUnit: options.schema?.privacyUnit ?? options.idColumn };
       const room = l instanceof RemoteRoom || sealing === "enclave" ? null : internals(l).room;
+      room?.precheckUpload(party, name, options); // party, name taken, purposes: typed, before any file is read or written
       if (room?.engine.name === "duckdb")
         prepared = await prepareFileUpload({ path: path!, schema, dir: room.filesDir(), progress: safeReport });
       const table = prepared ? null : await readTableFile(path!, schema, safeReport);
