@@ -66,17 +66,39 @@ describe("PSI identifiers from a file", { timeout: 120_000 }, () => {
     expect(fromRows.distinct.length).toBe(280); // the repeat shares one; the quoted address is rejected on both paths
   });
 
-  it("a column the file does not have is a typed INPUT_INVALID naming it (and the file's columns), never a value", async () => {
+  it("a column the file does not have is a typed INPUT_INVALID naming it and the column count, never a value", async () => {
     for (const p of [csvPath, parquetPath]) {
       const e = await prepareFile(p, { column: "emial" }).catch((x: unknown) => x);
       expect(isCleanRoomError(e) && e.code, p).toBe("INPUT_INVALID");
       const err = e as Error & { details: Record<string, unknown> };
       expect(err.details.field).toBe("column");
+      expect(err.details.columns).toBe(3);
       expect(err.message).toContain("emial");
-      expect(err.message).toContain("did you mean email?");
-      expect(err.message).toContain("order_id, email, amount");
+      expect(err.message).toContain("the file has 3 columns");
       expect(err.message).not.toContain("canary");
+      expect(err.message).not.toContain("order_id"); // the headers are not listed either
     }
+    // a CSV without a header line: DuckDB reads its first data row as the "column names"; none of it is echoed
+    const headerless = path.join(dir, "headerless.csv");
+    const first = purchases[0]!;
+    fs.writeFileSync(headerless, purchases.map((r) => [r.order_id, q(r.email), r.amount].join(",")).join("\n") + "\n");
+    const e = (await prepareFile(headerless, { column: "email" }).catch((x: unknown) => x)) as Error & { details: Record<string, unknown> };
+    expect(isCleanRoomError(e) && e.code).toBe("INPUT_INVALID");
+    expect(e.message).not.toContain(first.email);
+    expect(e.message).not.toContain("canary");
+    expect(JSON.stringify(e.details)).not.toContain("canary");
+    // a row of the wrong type: its type, never its value (a number can be a phone number)
+    const r = (() => {
+      try {
+        return prepareRows([{ email: "a@x.org" }, 15551234567], { column: "email" }, "rows");
+      } catch (x) {
+        return x;
+      }
+    })() as Error & { details: Record<string, unknown> };
+    expect(isCleanRoomError(r) && r.code).toBe("INPUT_INVALID");
+    expect(r.details).toMatchObject({ field: "rows[1]", got: "number" });
+    expect(r.message).not.toContain("15551234567");
+    expect(JSON.stringify(r.details)).not.toContain("15551234567");
     await expect(prepareFile(path.join(dir, "nope.csv"), {})).rejects.toThrow(/"path" expected an existing csv file/);
     await expect(prepareFile(path.join(dir, "purchases.txt"), {})).rejects.toThrow(/"path" expected a path ending in \.csv or \.parquet/);
   });

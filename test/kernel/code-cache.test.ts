@@ -4,7 +4,8 @@
  * for typescript.js: a miss writes an entry, the next process hits it; a changed file gets a
  * new key; corrupt, truncated or foreign entries fall back to compiling from source and are
  * rewritten; two processes writing at once leave one valid entry and no temporary files; a
- * cache directory that cannot be created leaves the module working. End-to-end with the kernel
+ * cache directory that cannot be created, is a symlink or is writable by group/others leaves the module
+ * working without the cache. End-to-end with the kernel
  * (a type error still shown from a cached compiler): test_code_cache.py.
  */
 import { spawn, spawnSync } from "node:child_process";
@@ -179,6 +180,29 @@ describe("code cache", () => {
     fs.writeFileSync(blocker, "x");
     const run = runOnce(path.join(blocker, "cache"));
     expect(run).toMatchObject({ installed: false, written: 0, stat: null, tag: "v1", sum: expected("v1") });
+  });
+
+  it("a group/world-writable or symlinked cache directory disables the cache (a 0700 own directory is used)", () => {
+    // positive control: the user's own 0700 directory that already exists is used
+    fs.mkdirSync(cacheDir, { mode: 0o700 });
+    fs.chmodSync(cacheDir, 0o700);
+    expect(runOnce()).toMatchObject({ installed: true, written: 1, stat: "miss" });
+    expect(runOnce()).toMatchObject({ installed: true, stat: "hit" });
+    // the same directory made writable by others: another local user could plant entries; not used, not written
+    for (const mode of [0o777, 0o770, 0o702]) {
+      fs.chmodSync(cacheDir, mode);
+      const before = entries();
+      expect(runOnce(), mode.toString(8)).toMatchObject({ installed: false, written: 0, stat: null, tag: "v1", sum: expected("v1") });
+      expect(entries()).toEqual(before);
+    }
+    fs.chmodSync(cacheDir, 0o700);
+    // a symlink to a 0700 directory: not followed
+    const target = path.join(work, "elsewhere");
+    fs.mkdirSync(target, { mode: 0o700 });
+    const link = path.join(work, "linked-cache");
+    fs.symlinkSync(target, link);
+    expect(runOnce(link)).toMatchObject({ installed: false, written: 0, stat: null, sum: expected("v1") });
+    expect(fs.readdirSync(target)).toEqual([]);
   });
 });
 

@@ -108,6 +108,11 @@ describe("approving by hash or name in a joined room", () => {
     // by name: two proposed templates share the lift name, so the server asks for the hash
     const e = await refusal(approveTemplate(rooms.retailer!, { template: t2.name, party: "retailer" }));
     expect(e.code).toBe("INPUT_INVALID");
+    // expectHash goes only with a name
+    const e2 = await refusal(
+      Promise.resolve().then(() => approveTemplate(rooms.retailer!, { template: hash, party: "retailer", expectHash: hash })),
+    );
+    expect(e2).toMatchObject({ code: "INPUT_INVALID", details: { field: "expectHash" } });
   });
 });
 
@@ -129,12 +134,18 @@ describe("an operator that shows a member other content for a hash", () => {
     const bdir = fs.mkdtempSync(path.join(dir, "op-"));
     // what the operator shows: a harmless template; what the hash stands for: a looser one (ε 2 per aggregate, threshold 2)
     const shown = liftTemplate({ advertiser: "advertiser", retailer: "retailer", epsilonPerAggregate: "0.1", threshold: 50 });
+    // later: an operator that answers a NAME with another template, hash and content consistent
+    let swap: { templateHash: string; template: unknown } | null = null;
     const server = await RoomServer.start({
       store: path.join(bdir, "room.db"),
       budget: { epsilon: 4, perParty: 4 },
       rng: { seed: "dishonest" },
       operatorFilter: (op, result) =>
-        op === "template" ? { ...(result as object), template: JSON.parse(parseTemplate(shown).canonical) } : result,
+        op !== "template"
+          ? result
+          : swap
+            ? { ...(result as object), ...swap }
+            : { ...(result as object), template: JSON.parse(parseTemplate(shown).canonical) },
     });
     const s = await studyRoom(server.url, bdir, { rows: 300, seed: "dishonest" });
     try {
@@ -154,6 +165,45 @@ describe("an operator that shows a member other content for a hash", () => {
       const signature = r.signStatement({ statement: "approve", room: r.roomId, templateHash: hash, member: r.member });
       await r.request("approveTemplate", { input: { template: hash, party: "retailer" }, templateHash: hash, signature });
       expect(approvedBy()).toEqual([{ party: "advertiser" }, { party: "retailer" }]); // ...and approved the loose one
+
+      // by NAME: the retailer reviewed "lift by channel" (strict); the operator answers the name with a loose one
+      const reviewed = liftTemplate({
+        advertiser: "advertiser",
+        retailer: "retailer",
+        breakdown: "channel",
+        epsilonPerAggregate: "0.1",
+        threshold: 50,
+      });
+      const looseBy = liftTemplate({
+        advertiser: "advertiser",
+        retailer: "retailer",
+        breakdown: "channel",
+        epsilonPerAggregate: "2",
+        threshold: 2,
+      });
+      const reviewedHash = parseTemplate(reviewed).hash;
+      const looseByHash = parseTemplate(looseBy).hash;
+      await approveTemplate(s.rooms.advertiser!, { template: reviewed, party: "advertiser" });
+      const pair = (t: unknown) => ({ templateHash: parseTemplate(t).hash, template: JSON.parse(parseTemplate(t).canonical) as unknown });
+      // a template of ANOTHER name, consistent with its hash: the old check (content hashes to the hash the server named) passed it
+      swap = pair(loose);
+      const other = await r.request<{ templateHash: string; template: unknown }>("template", { template: reviewed.name });
+      expect(parseTemplate(other.template).hash).toBe(other.templateHash); // positive control: self-consistent, so a re-hash alone cannot fail
+      const e2 = await refusal(approveTemplate(r, { template: reviewed.name, party: "retailer" }));
+      expect(e2.code).toBe("TEMPLATE_INVALID");
+      expect(e2.message).toContain("another name");
+      // same name, other content: refused when the member pins the hash it reviewed
+      swap = pair(looseBy);
+      const approvers = (h: string) => server.lab.db.prepare("SELECT party FROM cleanroom_approvals WHERE template_hash = ?").all(h);
+      const e3 = await refusal(approveTemplate(r, { template: reviewed.name, party: "retailer", expectHash: reviewedHash }));
+      expect(e3.code).toBe("TEMPLATE_INVALID");
+      expect(e3.details).toMatchObject({ field: "template", expected: reviewedHash, got: looseByHash });
+      expect(approvers(looseByHash)).toEqual([]);
+      // the documented limit: a bare name trusts the server for which template it means; what was signed is returned
+      const st = await approveTemplate(r, { template: reviewed.name, party: "retailer" });
+      expect(st.signed.templateHash).toBe(looseByHash);
+      expect(parseTemplate(st.signed.content).hash).toBe(looseByHash);
+      expect(approvers(looseByHash)).toEqual([{ party: "retailer" }]);
     } finally {
       closeAll(s.rooms);
       await server.close();

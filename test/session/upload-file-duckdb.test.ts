@@ -325,4 +325,31 @@ describe("file-backed datasets on a DuckDB lab", () => {
     });
     expect(phases).toEqual(["reading csv", "validate columns", "fingerprint", "seal file", "seal and store"]);
   });
+
+  it("the cheap refusals (party, name taken, purposes) come before the file is read or anything is written", async () => {
+    const data = studyRows("cheap-first", 60);
+    const s = liftSchemas();
+    const good = writeCsv("cheap-first.csv", data.exposures);
+    const missing = path.join(dir, "no-such-file.csv");
+    const store = path.join(dir, "cheap-first.db");
+    const l = lab("duckdb", store);
+    const files = `${store}.files`;
+    const up = (o: Record<string, unknown>) =>
+      refusal(() => upload(l, { party: "advertiser", name: "exposures", schema: s.exposures, purposes: "measurement", ...o } as never));
+    // an unknown party with a readable file: refused typed, and the files directory is not even created
+    expect((await up({ party: "nobody", path: good }))?.field).toBe("party");
+    expect(fs.existsSync(files)).toBe(false);
+    // no purposes (the verb's door): refused before the (missing) file is looked at
+    expect((await up({ path: missing, purposes: undefined }))?.field).toMatch(/purposes/);
+    expect(fs.existsSync(files)).toBe(false);
+    // positive control: the missing file is refused for its path when the cheap checks pass
+    expect((await up({ path: missing }))?.field).toBe("path");
+    expect(await up({ path: good })).toBeNull();
+    const after = fs.readdirSync(files);
+    // the name is taken: ALREADY_EXISTS before the (missing) file is looked at; nothing new in the files directory
+    expect(await up({ path: missing })).toMatchObject({ code: "ALREADY_EXISTS", field: "name" });
+    expect(await up({ path: good })).toMatchObject({ code: "ALREADY_EXISTS", field: "name" });
+    expect(fs.readdirSync(files)).toEqual(after);
+    l.close();
+  });
 });

@@ -17,17 +17,57 @@ import { CleanRoomError } from "../errors.js";
 import type { Table } from "./dataset.js";
 import { columnArray, sortGroups, tableFor, type ExactAggregates, type GroupAggregate, type QueryEngine } from "./engine.js";
 import { fileRefOf, type FileRef } from "./file-ref.js";
-import { openSealedAnonymous, type AnonymousCopy } from "./file-seal.js";
+import { openSealedAnonymous, privateDir, removePrivateDir, type AnonymousCopy } from "./file-seal.js";
 import type { Plan, PlanFilter } from "./plan.js";
 
 let duckMod: typeof DuckDb | undefined;
 /**
  * @duckdb/node-api, loaded on first use (its native binding costs ~0.35 s at kernel start otherwise).
- * @example const instance = await duck().DuckDBInstance.create(":memory:")
+ * Make instances with {@link privateDuck} (a private spill directory), not `DuckDBInstance.create`.
+ * @example const { DuckDBValue } = duck()
  */
 export function duck(): typeof DuckDb {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   return (duckMod ??= require("@duckdb/node-api") as typeof DuckDb);
+}
+
+/** An in-memory DuckDB instance whose spill directory is private; `close()` releases both. */
+export interface PrivateDuck {
+  instance: DuckDBInstance;
+  /** The instance's `temp_directory`: a fresh 0700 directory (never DuckDB's default `./.tmp` in the working directory). */
+  spillDir: string;
+  /** Close the instance and remove its spill directory (idempotent). */
+  close(): void;
+}
+
+/**
+ * Every in-memory DuckDB of the library is made here: DuckDB's default spill directory for an
+ * in-memory database is `.tmp` relative to the working directory, so a query larger than memory
+ * would write plaintext rows next to the notebook. Here spills go to a private (0700) directory
+ * outside the working directory, removed by `close()` (or at process exit).
+ * @example const db = await privateDuck(); try { const conn = await db.instance.connect(); … } finally { db.close(); }
+ */
+export async function privateDuck(spillDir?: string): Promise<PrivateDuck> {
+  const own = spillDir === undefined;
+  const dir = spillDir ?? privateDir("crl-duck-spill-", false);
+  let instance: DuckDBInstance;
+  try {
+    instance = await duck().DuckDBInstance.create(":memory:", { temp_directory: dir });
+  } catch (e) {
+    if (own) removePrivateDir(dir);
+    throw e;
+  }
+  let open = true;
+  return {
+    instance,
+    spillDir: dir,
+    close() {
+      if (!open) return;
+      open = false;
+      instance.closeSync();
+      if (own) removePrivateDir(dir);
+    },
+  };
 }
 
 const q = (id: string) => {
@@ -171,7 +211,7 @@ const exactOf = (v: unknown): bigint => (typeof v === "bigint" ? v : v === null 
 export class DuckDbEngine implements QueryEngine {
   readonly name = "duckdb";
   private conn: Promise<DuckDBConnection> | null = null;
-  private instance: DuckDBInstance | null = null;
+  private instance: PrivateDuck | null = null;
   private readonly loaded = new WeakMap<Table, { name: string; columns: Set<string> }[]>();
   private counter = 0;
   /** Decrypted file-backed datasets: sealed path → its nameless plaintext copy. */
@@ -189,8 +229,8 @@ export class DuckDbEngine implements QueryEngine {
   private connection(): Promise<DuckDBConnection> {
     if (!this.conn)
       this.conn = (async () => {
-        this.instance = await duck().DuckDBInstance.create(":memory:");
-        return this.instance.connect();
+        this.instance = await privateDuck();
+        return this.instance.instance.connect();
       })();
     return this.conn;
   }
@@ -328,7 +368,7 @@ export class DuckDbEngine implements QueryEngine {
 
   /** Release the embedded database (and remove decrypted files). */
   close(): void {
-    this.instance?.closeSync();
+    this.instance?.close();
     this.instance = null;
     this.conn = null;
     for (const p of this.opened.values()) void p.then((c) => c.close()).catch(() => undefined);

@@ -33,7 +33,7 @@ import type { DuckDBConnection } from "@duckdb/node-api";
 import { CleanRoomError } from "../errors.js";
 import { faultPoint } from "../faults.js";
 import { fingerprintHeader, parseDatasetSchema, rowError, type ColumnSpec, type DatasetSchema, type Table } from "./dataset.js";
-import { duck } from "./duckdb.js";
+import { privateDuck } from "./duckdb.js";
 import { castColumns, checkSourceColumns, checkSourcePath, numericColumns, streamTable, type FileProgress } from "./file-source.js";
 import { openSealedAnonymous, sealFile } from "./file-seal.js";
 import { fileBackedTable as handle, type FileRef } from "./file-ref.js";
@@ -263,8 +263,8 @@ export async function prepareFileUpload(args: {
   fs.mkdirSync(work, { mode: 0o700 });
   const plain = nodePath.join(work, "plain.parquet");
   const sealedTemp = nodePath.join(args.dir, `.tmp-${id}.sealed`);
-  const instance = await duck().DuckDBInstance.create(":memory:", { temp_directory: nodePath.join(work, "spill") });
-  const conn = await instance.connect();
+  const db = await privateDuck(nodePath.join(work, "spill"));
+  const conn = await db.instance.connect();
   let ok = false;
   try {
     report(0, 4, `reading ${format}`);
@@ -281,7 +281,7 @@ export async function prepareFileUpload(args: {
     const uniqueUnit = (await conn.runAndReadAll(`SELECT count(*) = count(DISTINCT ${unit}) FROM ${typed}`)).getColumns()[0]![0] === true;
     const fp = await fingerprint(conn, typed, schema, rows, (d, t) => report(d, t, "fingerprint"));
     conn.closeSync();
-    instance.closeSync();
+    db.close();
     const key = new Uint8Array(randomBytes(32));
     const total = fs.statSync(plain).size;
     const bytes = await sealFile(plain, sealedTemp, key, async (d) => {
@@ -300,7 +300,7 @@ export async function prepareFileUpload(args: {
   } finally {
     try {
       conn.closeSync();
-      instance.closeSync();
+      db.close();
     } catch {
       /* already closed */
     }
@@ -349,8 +349,8 @@ export async function materialiseFileRef(ref: FileRef): Promise<Table> {
   const copy = await openSealedAnonymous(ref.file, ref.key);
   try {
     const plain = copy.path;
-    const instance = await duck().DuckDBInstance.create(":memory:");
-    const conn = await instance.connect();
+    const db = await privateDuck();
+    const conn = await db.instance.connect();
     try {
       const names = Object.keys(ref.columns);
       return await streamTable(
@@ -363,7 +363,7 @@ export async function materialiseFileRef(ref: FileRef): Promise<Table> {
       );
     } finally {
       conn.closeSync();
-      instance.closeSync();
+      db.close();
     }
   } finally {
     copy.close();

@@ -19,7 +19,7 @@ import { CleanRoomError } from "../errors.js";
 import { aq } from "./arquero.js";
 import type { DuckDBConnection } from "@duckdb/node-api";
 import { loadDataset, parseDatasetSchema, type DatasetSchema, type Table } from "./dataset.js";
-import { duck } from "./duckdb.js";
+import { privateDuck } from "./duckdb.js";
 
 export type FileFormat = "csv" | "parquet";
 /** What a path must end with (case-insensitive). */
@@ -49,9 +49,8 @@ const q = (id: string) => `"${id}"`; // declared column names only: [A-Za-z_][A-
 export async function readTableFile(path: string, schemaInput: unknown, progress?: FileProgress): Promise<Table> {
   const schema = parseDatasetSchema(schemaInput);
   const { format, source } = checkSourcePath(path);
-  const { DuckDBInstance } = duck();
-  const instance = await DuckDBInstance.create(":memory:");
-  const conn = await instance.connect();
+  const db = await privateDuck();
+  const conn = await db.instance.connect();
   try {
     await checkSourceColumns(conn, source, path, format, schema);
     const declared = Object.keys(schema.columns);
@@ -67,7 +66,7 @@ export async function readTableFile(path: string, schemaInput: unknown, progress
     );
   } finally {
     conn.closeSync();
-    instance.closeSync();
+    db.close();
   }
 }
 

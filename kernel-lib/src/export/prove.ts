@@ -12,9 +12,9 @@
  * none). Keys of a noised template's declared domain that the data lacks are not compared (the
  * lab reports them suppressed; a warehouse never sees a key that is not in its data).
  */
-import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
+import type { DuckDBConnection } from "@duckdb/node-api";
 import { ArqueroEngine } from "../cleanroom/engine.js";
-import { DuckDbEngine } from "../cleanroom/duckdb.js";
+import { DuckDbEngine, privateDuck, type PrivateDuck } from "../cleanroom/duckdb.js";
 import { releasedInt, type DimValue } from "../cleanroom/aggregates.js";
 import { compilePlan, type CheckedTemplate, type PlanContext } from "../cleanroom/plan.js";
 import { releaseResult } from "../cleanroom/release.js";
@@ -103,14 +103,14 @@ const fromDuck = (v: unknown): string | number | null => {
 
 /** Runs exported SQL on one embedded DuckDB (tables loaded once per table object). `close()` when done. */
 export class ExportRunner {
-  private instance: DuckDBInstance | null = null;
+  private instance: PrivateDuck | null = null;
   private conn: Promise<{ conn: DuckDBConnection; engine: DuckDbEngine }> | null = null;
 
   private connection() {
     if (!this.conn)
       this.conn = (async () => {
-        this.instance = await DuckDBInstance.create(":memory:");
-        const conn = await this.instance.connect();
+        this.instance = await privateDuck();
+        const conn = await this.instance.instance.connect();
         return { conn, engine: new DuckDbEngine({ connection: conn }) };
       })();
     return this.conn;
@@ -139,7 +139,7 @@ export class ExportRunner {
   }
 
   close(): void {
-    this.instance?.closeSync();
+    this.instance?.close();
     this.instance = null;
     this.conn = null;
   }

@@ -13,9 +13,8 @@
  */
 import * as fs from "node:fs";
 import { CleanRoomError, invalid } from "../errors.js";
-import { duck } from "../cleanroom/duckdb.js";
+import { privateDuck } from "../cleanroom/duckdb.js";
 import { fileFormat } from "../cleanroom/file-source.js";
-import { didYouMean } from "../purpose/taxonomy.js";
 import {
   normalizeEmail,
   normalizePhone,
@@ -133,7 +132,15 @@ export function prepareRows(rows: readonly unknown[], o: PrepareOptions, field: 
     const r = rows[i];
     if (typeof r === "string") acc.add(r);
     else if (r !== null && typeof r === "object") acc.add((r as Record<string, unknown>)[col]);
-    else invalid(`${field}[${i}]`, `object with "${col}" or a string`, r, "INPUT_INVALID");
+    else {
+      // a row is data: its type only, never its value (describeValue would print a number, e.g. a phone number)
+      const got = r === null ? "null" : typeof r;
+      throw new CleanRoomError("INPUT_INVALID", `"${field}[${i}]" expected an object with "${col}" or a string, got ${got}`, {
+        field: `${field}[${i}]`,
+        expected: `object with "${col}" or a string`,
+        got,
+      });
+    }
   }
   return acc.done(field);
 }
@@ -168,9 +175,8 @@ export async function prepareFile(path: string, o: PrepareOptions, progress?: Pr
       expected: `an existing ${format} file`,
     });
   const source = format === "csv" ? "read_csv(?, header = true, all_varchar = true)" : "read_parquet(?)";
-  const { DuckDBInstance } = duck();
-  const instance = await DuckDBInstance.create(":memory:");
-  const conn = await instance.connect();
+  const db = await privateDuck();
+  const conn = await db.instance.connect();
   try {
     let have: string[];
     try {
@@ -182,14 +188,13 @@ export async function prepareFile(path: string, o: PrepareOptions, progress?: Pr
       });
     }
     if (!have.includes(column)) {
-      // column names are schema, not values; odd ones are not echoed
-      const echo = (c: string) => (/^[A-Za-z_][A-Za-z0-9_ .-]{0,63}$/.test(c) ? c : "(unnamed)");
-      const shown = echo(column);
+      // only the asked name (if it looks like a name) and how many columns the file has: a CSV without a
+      // header line makes its first data row the "column names", so they are never listed
+      const shown = /^[A-Za-z_][A-Za-z0-9_ .-]{0,63}$/.test(column) ? column : "(unnamed)";
       throw new CleanRoomError(
         "INPUT_INVALID",
-        `"column" expected a column of the ${format} file, got no column ${shown} in it${didYouMean(shown, have.map(echo))}; ` +
-          `its columns: ${have.map(echo).join(", ")}`,
-        { field: "column", expected: `a column of the ${format} file`, column: shown },
+        `"column" expected a column of the ${format} file, got no column ${shown} in it (the file has ${have.length} column${have.length === 1 ? "" : "s"})`,
+        { field: "column", expected: `a column of the ${format} file`, column: shown, columns: have.length },
       );
     }
     const total = Number((await conn.runAndReadAll(`SELECT count(*) FROM ${source}`, [path])).getColumns()[0]![0]);
@@ -206,7 +211,7 @@ export async function prepareFile(path: string, o: PrepareOptions, progress?: Pr
       throw new CleanRoomError("DATASET_INVALID", `"path" expected a file that does not change while read`, { field: "path" });
   } finally {
     conn.closeSync();
-    instance.closeSync();
+    db.close();
   }
   return acc.done("path");
 }

@@ -440,6 +440,19 @@ export class Room {
     return sealing.done(u, purposes, stored.length);
   }
 
+  /**
+   * The cheap checks of an upload to this (plain) lab — party, options, purposes given, rule, name
+   * free — for a caller about to read a file (`upload({ path })`), so these refusals come before any
+   * file is read or written. The road repeats every one of them.
+   */
+  precheckUpload(party: Party | string, name: string, opts: UploadOptions): void {
+    const owner = this.requireParty(party, "party");
+    if (!opts || typeof opts !== "object") invalid("options", "{ schema, purposes, idColumn? }", opts);
+    if (this.#meta.has(`${owner}/${name}`)) invalid("name", "a dataset name not yet used by this party", name, "ALREADY_EXISTS");
+    if (opts.purposes === undefined) invalid("options.purposes", 'allowed purposes, e.g. ["measurement"]', undefined, "PURPOSE_UNKNOWN");
+    if (opts.rule !== undefined) parseAnalysisRule(opts.rule);
+  }
+
   /** Is `key` (`owner/name`) taken in the plain catalog? */
   hasPlain(key: string): boolean {
     return this.#meta.has(key);

@@ -257,6 +257,7 @@ export async function upload(lab: Lab | RemoteRoom, input: UploadInput): Promise
       // read before anything is stored (a refusal has no side effect); a DuckDB lab keeps the rows in DuckDB (file-dataset.ts)
       const schema = { ...(options.schema ?? {}), privacyUnit: options.schema?.privacyUnit ?? options.idColumn };
       const room = l instanceof RemoteRoom || sealing === "enclave" ? null : internals(l).room;
+      room?.precheckUpload(party, name, options); // party, name taken, purposes: typed, before any file is read or written
       if (room?.engine.name === "duckdb")
         prepared = await prepareFileUpload({ path: path!, schema, dir: room.filesDir(), progress: safeReport });
       const table = prepared ? null : await readTableFile(path!, schema, safeReport);
@@ -367,6 +368,11 @@ const ApproveInput = z.strictObject({
   party: partyArg,
   /** "enclave" when the template reads enclave-sealed datasets. */
   executor: z.enum(["engine", "enclave"]).optional(),
+  /** With a template NAME in a joined room: the hash the server's content for that name must have (else the server picks which template the name means). */
+  expectHash: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/)
+    .optional(),
 });
 
 /**
@@ -380,8 +386,13 @@ export function approveTemplate(lab: RemoteRoom, input: ApproveArgs): Promise<Re
 export function approveTemplate(lab: Lab, input: ApproveArgs): ApprovalStatus;
 export function approveTemplate(lab: Lab | RemoteRoom, input: ApproveArgs): ApprovalStatus | Promise<RemoteApproval> {
   const l = requireRoom(lab, "approveTemplate");
-  const { template, party, executor } = parseAtDoor(ApproveInput, input, "input");
-  if (l instanceof RemoteRoom) return approveRemote(l, template, partyName(party), executor);
+  const { template, party, executor, expectHash } = parseAtDoor(ApproveInput, input, "input");
+  if (expectHash !== undefined && (typeof template !== "string" || /^[0-9a-f]{64}$/.test(template)))
+    throw new CleanRoomError("INPUT_INVALID", `"expectHash" expected only with a template name, got it with a hash or content`, {
+      field: "expectHash",
+      expected: "only with a template name",
+    });
+  if (l instanceof RemoteRoom) return approveRemote(l, template, partyName(party), executor, expectHash);
   return executor === "enclave" ? approveEnclaveTemplate(l, template, party) : l.approveTemplate(template, party);
 }
 
@@ -396,31 +407,42 @@ export type RemoteApproval = ApprovalStatus & {
  * A member's approval: this kernel hashes the template CONTENT itself and signs that hash. Given a
  * hash or a name, it first fetches the content from the server and re-hashes it here; content that
  * does not hash to the hash asked for (an operator showing one template and holding another) is
- * refused before anything is signed or sent.
+ * refused before anything is signed or sent. A name is weaker: the fetched content must carry that
+ * name, but which template of that name is meant is the server's word unless `expectHash` pins it
+ * (the signed content is returned either way, as `signed`).
  */
 async function approveRemote(
   l: RemoteRoom,
   template: string | Record<string, unknown>,
   party: string,
   executor: "engine" | "enclave" | undefined,
+  expectHash: string | undefined,
 ): Promise<RemoteApproval> {
   let content: unknown = template;
   if (typeof template === "string") {
+    const byHash = /^[0-9a-f]{64}$/.test(template);
     const got = await l.request<{ templateHash: string; name: string; template: unknown }>("template", { template });
-    const asked = /^[0-9a-f]{64}$/.test(template) ? template : got.templateHash;
-    let hash: string;
+    const asked = byHash ? template : (expectHash ?? got.templateHash);
+    let parsed: { hash: string; name: string } | null;
     try {
-      hash = parseTemplate(got.template).hash;
+      parsed = parseTemplate(got.template);
     } catch {
-      hash = "not a template";
+      parsed = null;
     }
-    if (hash !== asked)
+    const hash = parsed?.hash ?? "not a template";
+    if (hash !== asked || (!byHash && hash !== got.templateHash))
       throw new CleanRoomError(
         "TEMPLATE_INVALID",
         `"template" expected the server's content for ${asked.slice(0, 12)}… to hash to it here, got content that ${
-          hash === "not a template" ? "is not a template" : `hashes to ${hash.slice(0, 12)}…`
+          parsed === null ? "is not a template" : `hashes to ${hash.slice(0, 12)}…`
         }: nothing signed, nothing sent`,
         { field: "template", expected: asked, got: hash },
+      );
+    if (!byHash && parsed!.name !== template)
+      throw new CleanRoomError(
+        "TEMPLATE_INVALID",
+        `"template" expected the server's content for the name asked to carry that name, got a template with another name: nothing signed, nothing sent`,
+        { field: "template", expected: "a template with the name asked" },
       );
     content = got.template;
   }
@@ -436,7 +458,13 @@ async function approveRemote(
   return { ...status, signed: { templateHash, name: parsed.name, content: JSON.parse(parsed.canonical) as unknown } };
 }
 
-type ApproveArgs = { template: TemplateInput | TemplateLike | string; party: Party | string; executor?: "engine" | "enclave" };
+type ApproveArgs = {
+  template: TemplateInput | TemplateLike | string;
+  party: Party | string;
+  executor?: "engine" | "enclave";
+  /** With a template name (joined room): the hash its content must have. */
+  expectHash?: string;
+};
 /** A member's signature over a template hash, as the server stores and shows it. */
 export interface SignedApproval {
   templateHash: string;

@@ -116,6 +116,21 @@ function makeRequire(mod) {
 /**
  * @param {{ dir: string, include: (filename: string) => boolean, log?: (...a: unknown[]) => void }} opts
  */
+/** Why `dir` cannot be trusted for cache entries, or null when it is this user's own, not group/world-writable, directory. */
+function untrustedDir(dir) {
+  let st;
+  try {
+    st = fs.lstatSync(dir);
+  } catch (e) {
+    return `cannot be inspected: ${e.message}`;
+  }
+  if (st.isSymbolicLink()) return "is a symbolic link";
+  if (!st.isDirectory()) return "is not a directory";
+  if (typeof process.getuid === "function" && st.uid !== process.getuid()) return "is owned by another user";
+  if ((st.mode & 0o022) !== 0) return "is writable by group or others";
+  return null;
+}
+
 function createCodeCache({ dir, include, log = () => {} }) {
   const pending = new Map(); // filename -> { script, file, prefix } to write on flush
   const results = new Map(); // filename -> "hit" | "miss" | "rejected" | "corrupt: …"
@@ -151,6 +166,14 @@ function createCodeCache({ dir, include, log = () => {} }) {
         fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
       } catch (e) {
         log(`code cache disabled: cannot create ${dir}: ${e.message}`);
+        return false;
+      }
+      // entries are checked for integrity, not for who wrote them, and mkdirSync's mode does nothing
+      // to a directory that already exists: use only a real directory (not a symlink) that this user
+      // owns and that no one else can write to
+      const why = untrustedDir(dir);
+      if (why) {
+        log(`code cache disabled: ${dir} ${why}`);
         return false;
       }
       original = Module.prototype._compile;
