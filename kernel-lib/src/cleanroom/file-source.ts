@@ -85,17 +85,8 @@ export function castColumns(schema: DatasetSchema): string[] {
   );
 }
 
-/**
- * The format and the DuckDB table function (path as parameter `?`) of an upload path;
- * `INPUT_INVALID` (field `path`) for another extension or no such file.
- */
-export function checkSourcePath(path: string): { format: FileFormat; source: string } {
-  const format = typeof path === "string" ? fileFormat(path) : null;
-  if (format === null)
-    throw new CleanRoomError("INPUT_INVALID", `"path" expected a path ending in .csv or .parquet`, {
-      field: "path",
-      expected: "a .csv or .parquet path",
-    });
+/** `INPUT_INVALID` (field `path`) unless `path` names an existing regular file (never echoes the path). */
+export function requireExistingFile(path: string, format: FileFormat): void {
   let isFile = false;
   try {
     isFile = fs.statSync(path).isFile();
@@ -107,6 +98,20 @@ export function checkSourcePath(path: string): { format: FileFormat; source: str
       field: "path",
       expected: `an existing ${format} file`,
     });
+}
+
+/**
+ * The format and the DuckDB table function (path as parameter `?`) of an upload path;
+ * `INPUT_INVALID` (field `path`) for another extension or no such file.
+ */
+export function checkSourcePath(path: string): { format: FileFormat; source: string } {
+  const format = typeof path === "string" ? fileFormat(path) : null;
+  if (format === null)
+    throw new CleanRoomError("INPUT_INVALID", `"path" expected a path ending in .csv or .parquet`, {
+      field: "path",
+      expected: "a .csv or .parquet path",
+    });
+  requireExistingFile(path, format);
   return { format, source: format === "csv" ? "read_csv(?, header = true, all_varchar = true)" : "read_parquet(?)" };
 }
 

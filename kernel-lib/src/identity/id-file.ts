@@ -11,10 +11,9 @@
  * the process. Errors name the field, the column and the file's column names (schema),
  * never a value or the path's content; rejected rows are counted by code only.
  */
-import * as fs from "node:fs";
 import { CleanRoomError, invalid } from "../errors.js";
 import { privateDuck } from "../cleanroom/duckdb.js";
-import { fileFormat } from "../cleanroom/file-source.js";
+import { fileFormat, requireExistingFile } from "../cleanroom/file-source.js";
 import {
   normalizeEmail,
   normalizePhone,
@@ -163,17 +162,7 @@ export async function prepareFile(path: string, o: PrepareOptions, progress?: Pr
   const column = o.column ?? "email";
   if (typeof column !== "string" || column.length === 0) invalid("column", "a column name", column);
   const acc = new Accumulator(o); // checks kind before the file is opened
-  let isFile = false;
-  try {
-    isFile = fs.statSync(path).isFile();
-  } catch {
-    isFile = false;
-  }
-  if (!isFile)
-    throw new CleanRoomError("INPUT_INVALID", `"path" expected an existing ${format} file, got no such file`, {
-      field: "path",
-      expected: `an existing ${format} file`,
-    });
+  requireExistingFile(path, format);
   const source = format === "csv" ? "read_csv(?, header = true, all_varchar = true)" : "read_parquet(?)";
   const db = await privateDuck();
   const conn = await db.instance.connect();

@@ -89,22 +89,7 @@ type AttestArgs = {
   progress?: ProgressOption;
 };
 
-async function attestLab(
-  lab: Lab,
-  input: {
-    purpose: string;
-    tamper?: EnclaveTamper;
-    debug?: boolean;
-    datasets?: readonly string[];
-    ownersPin?: "ownImage" | "operatorClaim";
-    /**
-     * Default: when the datasets hold {@link LARGE_ATTEST_ROWS} rows or more, an in-place
-     * progress bar in the cleanroom-ts kernel (launch and measure → verify and release keys,
-     * per dataset). `true` always shows it, `false` never; a function receives `(done, total, phase)`.
-     */
-    progress?: ProgressOption;
-  },
-): Promise<EnclaveAttestation> {
+async function attestLab(lab: Lab, input: AttestArgs): Promise<EnclaveAttestation> {
   const l = requireLab(lab, "attestEnclave");
   const { rest, progress } = splitProgress(input);
   const o = parseAtDoor(AttestInput, rest, "input");
