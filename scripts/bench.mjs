@@ -23,6 +23,7 @@ import os from "node:os";
 import path from "node:path";
 import { bootstrap } from "./bootstrap.mjs";
 import { ROOT, scratchDir } from "./common.mjs";
+import { SYMBOL } from "../test/bench/targets.mjs";
 
 const args = process.argv.slice(2);
 const filters = args.filter((a) => !a.startsWith("-"));
@@ -49,7 +50,11 @@ if (files.length === 0) {
 const out = scratchDir("bench");
 const reportFile = path.join(out, "report.jsonl");
 fs.writeFileSync(reportFile, "");
-const loadavg = () => os.loadavg().map((l) => l.toFixed(2)).join(" ");
+const loadavg = () =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
 const started = new Date();
 const loadBefore = loadavg();
 
@@ -89,7 +94,9 @@ if (failed.length) {
 }
 
 function cell(s) {
-  return String(s ?? "").replace(/\|/g, "\\|").replace(/\n/g, " ");
+  return String(s ?? "")
+    .replace(/\|/g, "\\|")
+    .replace(/\n/g, " ");
 }
 
 function fmt(v) {
@@ -113,9 +120,10 @@ function summary(rows) {
   ];
   const body = rows.map((r) => {
     const unit = r.unit ?? "";
-    const target = r.target ? `${({ "<=": "≤", ">=": "≥" })[r.target.op] ?? r.target.op} ${fmt(r.target.value)}${unit}` : "";
+    const target = r.target ? `${SYMBOL[r.target.op]} ${fmt(r.target.value)}${unit}` : "";
     const verdict = r.verdict === "met" ? "met" : r.verdict ? `**${r.verdict}**` : "";
-    return `| ${cell(r.what)} | ${cell(r.measured)}${r.note ? `; ${cell(r.note)}` : ""} | ${fmt(r.value)}${cell(unit)} | ${cell(target)} | ${verdict} | ${r.load} |`;
+    const measured = `${cell(r.measured)}${r.note ? `; ${cell(r.note)}` : ""}`;
+    return `| ${cell(r.what)} | ${measured} | ${fmt(r.value)}${cell(unit)} | ${cell(target)} | ${verdict} | ${r.load} |`;
   });
   return `${head.join("\n")}\n${body.join("\n")}\n`;
 }

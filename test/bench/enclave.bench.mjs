@@ -2,6 +2,7 @@
 // Imports the BUILT library: run `node node_modules/typescript/bin/tsc -b` first.
 // Usage: node test/bench/enclave.bench.mjs [--quick]
 import { createRequire } from "node:module";
+import { report } from "./targets.mjs";
 const require = createRequire(import.meta.url);
 const { measureEnclaveCost } = require("../../kernel-lib/dist/enclave/cost.js");
 const { approvedWorkload, demoPeople, peopleCsv } = require("../../kernel-lib/dist/labs/enclave-demo-workload.js");
@@ -50,6 +51,14 @@ for (const n of sizes) {
 }
 console.log(`enclave path vs plain path — median of ${repeats} runs, node ${process.version}`);
 console.table(rows);
+for (const r of rows)
+  report({
+    id: `enclave.path-${r.people}`,
+    what: `enclave path (encrypt, attest, verify, release, decrypt, run) vs plain path, ${r.people.toLocaleString("en-US")} people`,
+    measured: `${(+r.enclaveMs).toFixed(1)} ms vs ${(+r.plainMs).toFixed(1)} ms; one-time ${(+r.oneTimeMs).toFixed(1)} ms`,
+    value: r["enclave/plain"],
+    unit: "×",
+  });
 console.log("note: simulated TEE — cryptographic costs are real; memory encryption and enclave transitions are not modelled.");
 
 // ── The enclave in its own OS process vs in this process: the lift query of enclave mode, same
@@ -118,6 +127,14 @@ console.log("note: simulated TEE — cryptographic costs are real; memory encryp
     row["process/in-process (query)"] = +(row["process query ms"] / row["in-process query ms"]).toFixed(2);
     row["process/in-process (attest)"] = +(row["process attest+release ms"] / row["in-process attest+release ms"]).toFixed(2);
     out.push(row);
+    report({
+      id: `enclave.process-query-${n}`,
+      what: `lift query in the enclave's own OS process vs in-process, keys released, ${n.toLocaleString("en-US")} advertiser rows`,
+      measured: `${row["process query ms"]} ms vs ${row["in-process query ms"]} ms (median of ${repeats}); launch + attest + release once: ${row["process attest+release ms"]} ms vs ${row["in-process attest+release ms"]} ms`,
+      value: row["process/in-process (query)"],
+      unit: "×",
+      target: { op: "<=", value: 1.5 },
+    });
   }
   console.log(`\nenclave in its own OS process vs in-process — lift query, keys released, median of ${repeats} runs`);
   console.table(out);

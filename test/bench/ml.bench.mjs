@@ -4,6 +4,7 @@
 // Imports the BUILT library: run `node node_modules/typescript/bin/tsc -b` first.
 // Usage: node test/bench/ml.bench.mjs [--quick]
 import { createRequire } from "node:module";
+import { report } from "./targets.mjs";
 const require = createRequire(import.meta.url);
 const { propensityStudy, PROPENSITY_FEATURES } = require("../../kernel-lib/dist/datasets/propensity.js");
 const { toMatrix, split, trainLogistic, UniformStream, scoreHistogram, metricsOf } = require("../../kernel-lib/dist/ml/dpsgd.js");
@@ -77,6 +78,12 @@ console.log(
   `model: exact held-out AUC ${exactAuc(Float64Array.from(out.model.weights), out.model.bias).toFixed(3)} (plain run ${exactAuc(plain.weights, plain.bias).toFixed(3)}, ` +
     `true model ${truthAuc.toFixed(3)}), DP-SGD ε = ${eps.toFixed(2)} at δ = 1e-6 (metrics histograms not included)`,
 );
-console.log(
-  `target: a useful model in ≤ 60 s on 2 cores — enclave path took ${(enclaveMs / 1000).toFixed(1)} s (${enclaveMs <= 60_000 ? "met" : "NOT met"})`,
-);
+const auc = exactAuc(Float64Array.from(out.model.weights), out.model.bias);
+report({
+  id: "ml.dpsgd-enclave",
+  what: `DP-SGD logistic regression in the enclave, ${joined.length.toLocaleString("en-US")} joined rows, ${epochs} epochs (encrypt, attest, release, decrypt, join, train)`,
+  measured: `${(enclaveMs / 1000).toFixed(1)} s = ${(enclaveMs / plainMs).toFixed(2)}× the same work outside; held-out AUC ${auc.toFixed(3)} vs true model ${truthAuc.toFixed(3)}; ε ${eps.toFixed(2)} at δ 1e-6`,
+  value: enclaveMs / 1000,
+  unit: " s",
+  target: { op: "<=", value: 60 },
+});

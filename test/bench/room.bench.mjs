@@ -13,6 +13,7 @@
 import { spawn } from "node:child_process";
 import fs from "node:fs";
 import { createRequire } from "node:module";
+import { report } from "./targets.mjs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -191,6 +192,13 @@ try {
   console.log(
     `  baseline in-process query (openLab, same data): p50 ${f(pct(local, 50))} → server throughput ${(((ok / wall) * pct(local, 50)) / 1000).toFixed(2)}× the in-process single-client rate`,
   );
+  report({
+    id: "room.30-clients",
+    what: `room server, ${N} member clients (own keys and sessions) querying one server process until the budget ran out, lift on ${exposures.length}+${purchases.length} keyed rows`,
+    measured: `${ok} of ${QUERIES} affordable queries answered, ${collab.spent.text} of ${collab.total.text} spent; ${(ok / wall).toFixed(1)} queries/s; p50 ${f(pct(lat, 50))}, p99 ${f(pct(lat, 99))}; signed round trip p50 ${f(pct(ping, 50))}`,
+    value: ((ok / wall) * pct(local, 50)) / 1000,
+    unit: "× the in-process single-client rate",
+  });
   if (ok !== QUERIES || collab.spent.text !== collab.total.text) process.exitCode = 1;
 } finally {
   kill();

@@ -43,7 +43,9 @@ export function report(row) {
   const v = verdict(row.value, row.target);
   const unit = row.unit ?? "";
   const tgt = row.target ? ` (target ${SYMBOL[row.target.op]} ${fmt(row.target.value)}${unit}: ${v})` : "";
-  console.log(`  ▸ ${row.what}: ${row.measured ? `${row.measured} → ` : ""}${fmt(row.value)}${unit}${tgt}${row.note ? `; ${row.note}` : ""}`);
+  console.log(
+    `  ▸ ${row.what}: ${row.measured ? `${row.measured} → ` : ""}${fmt(row.value)}${unit}${tgt}${row.note ? `; ${row.note}` : ""}`,
+  );
   const file = process.env.BENCH_REPORT;
   if (file) {
     const line = { ...row, verdict: v, at: new Date().toISOString(), load: loadAverage() };
