@@ -122,7 +122,7 @@ function summary(rows) {
     const unit = r.unit ?? "";
     const target = r.target ? `${SYMBOL[r.target.op]} ${fmt(r.target.value)}${unit}` : "";
     const verdict = r.verdict === "met" ? "met" : r.verdict ? `**${r.verdict}**` : "";
-    const measured = `${cell(r.measured)}${r.note ? `; ${cell(r.note)}` : ""}`;
+    const measured = [r.measured, r.note].filter(Boolean).map(cell).join("; ");
     return `| ${cell(r.what)} | ${measured} | ${fmt(r.value)}${cell(unit)} | ${cell(target)} | ${verdict} | ${r.load} |`;
   });
   return `${head.join("\n")}\n${body.join("\n")}\n`;
