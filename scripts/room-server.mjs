@@ -9,6 +9,12 @@
  *   npm run room -- --store room.db --port 7700 [--room lab] [--epsilon 3 | --rho 0.5] [--per-party 1]
  *                   [--refresh none|daily|monthly] [--engine arquero|duckdb] [--seed S] [--window-ms 120000]
  *                   [--class 30 [--invite-ttl-ms 604800000]] [--enclave process [--enclave-tamper]]
+ *                   [--limit-pre-auth-frame-bytes 65536] [--limit-per-connection 16|off] [--limit-per-remote 128|off]
+ *                   [--limit-audit-each 16|off] [--limit-window-ms 60000]
+ *
+ * The --limit-* flags set what a peer that has not proved it is a member may cost
+ * (kernel-lib/src/server/limits.ts; defaults shown); "off" turns a count limit off. A bad value
+ * is refused typed (field limits.<name>) before any file is opened.
  *
  * Enclave mode (--enclave process): members upload with sealing "enclave" (owner-sealed in their
  * own kernels), attestEnclave launches the enclave as its own OS process (scripts/enclave-host.mjs)
@@ -52,6 +58,22 @@ function parseArgs(argv) {
   return o;
 }
 
+const LIMIT_FLAGS = {
+  "limit-pre-auth-frame-bytes": "preAuthFrameBytes",
+  "limit-per-connection": "perConnection",
+  "limit-per-remote": "perRemote",
+  "limit-audit-each": "auditEach",
+  "limit-window-ms": "windowMs",
+};
+
+/** The --limit-* flags as a RefusalLimits override; the server checks the values. */
+function limitsOf(a) {
+  const o = {};
+  for (const [flag, key] of Object.entries(LIMIT_FLAGS))
+    if (a[flag] !== undefined) o[key] = a[flag] === "off" ? Infinity : /^\d+$/.test(a[flag]) ? Number(a[flag]) : a[flag];
+  return Object.keys(o).length ? o : undefined;
+}
+
 async function main() {
   const a = parseArgs(process.argv.slice(2));
   if (!a.store) throw new Error("--store PATH is required");
@@ -76,6 +98,7 @@ async function main() {
     ...(a["invite-ttl-ms"] ? { invitationTtlMs: Number(a["invite-ttl-ms"]) } : {}),
     ...(a.enclave ? { enclave: a.enclave } : {}),
     ...(a["enclave-tamper"] === "true" ? { allowTamper: true } : {}),
+    ...(limitsOf(a) ? { limits: limitsOf(a) } : {}),
   });
   emit({
     event: "listening",

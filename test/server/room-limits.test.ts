@@ -27,6 +27,7 @@ import { linkedPair, type Transport } from "../../kernel-lib/src/transport/trans
 import { fromHex, x25519KeyPair } from "../../kernel-lib/src/crypto/primitives.js";
 import { makeRng } from "../../kernel-lib/src/rng.js";
 import { isCleanRoomError } from "../../kernel-lib/src/errors.js";
+import { killAll, startServer } from "./helpers.js";
 import { auditPayloadFromReport } from "../../kernel-lib/src/display/from-results.js";
 import { upload } from "../../kernel-lib/src/verbs/room.js";
 import { liftSchemas, liftTemplate } from "../../kernel-lib/src/cleanroom/templates/lift.js";
@@ -36,6 +37,7 @@ const servers: RoomServer[] = [];
 const handles: RemoteRoom[] = [];
 afterAll(async () => {
   for (const h of handles) h.close();
+  killAll();
   for (const s of servers) await s.close();
   fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -56,7 +58,7 @@ const ids: Record<string, MemberIdentity> = {};
 const identity = (name: string) =>
   (ids[name] ??= createIdentity({ name, file: path.join(dir, `${name}.key`), rng: { seed: `limits-id-${name}` } }));
 
-async function join(s: RoomServer, name: string): Promise<RemoteRoom> {
+async function join(s: { url: string }, name: string): Promise<RemoteRoom> {
   const h = await joinRoom(s.url, { as: name, identity: identity(name), rng: { seed: `limits-${name}-${handles.length}` } });
   handles.push(h);
   return h;
@@ -196,7 +198,7 @@ describe("frames before a connection authenticated", () => {
 
 describe("refusals before the signature verifies", () => {
   /** `count` requests signed by a key that is no member, on one connection: what each got. */
-  async function flood(s: RoomServer, count: number, handle?: RemoteRoom): Promise<string[]> {
+  async function flood(s: { url: string }, count: number, handle?: RemoteRoom): Promise<string[]> {
     const h = handle ?? (await join(s, "outsider"));
     const out: string[] = [];
     for (let i = 0; i < count; i++) {
@@ -285,5 +287,15 @@ describe("refusals before the signature verifies", () => {
     expect(e.code).toBe("PARAM_INVALID");
     expect(e.details.field).toBe("limits.perConnection");
     expect(fs.existsSync(store)).toBe(false);
+  });
+
+  it("room-server.mjs takes them as flags (--limit-per-connection 3 → RATE_LIMITED at the 4th); a bad value is refused before any file", async () => {
+    const store = path.join(dir, "flags.db");
+    const bad = await startServer(store, ["--limit-per-connection", "0"]).catch((e: Error) => e);
+    expect(String(bad)).toMatch(/PARAM_INVALID/);
+    expect(String(bad)).toMatch(/limits\.perConnection/);
+    expect(fs.existsSync(store)).toBe(false);
+    const p = await startServer(store, ["--epsilon", "3", "--limit-per-connection", "3", "--limit-audit-each", "off"]);
+    expect(await flood(p, 5)).toEqual(["NOT_A_MEMBER", "NOT_A_MEMBER", "NOT_A_MEMBER", "RATE_LIMITED", "closed"]);
   });
 });
