@@ -133,7 +133,9 @@ if (codeCache && !codeCache.install()) {
   codeCache = null;
 }
 // started before this thread loads anything big: the two threads start up side by side
-const compilerWorker = USE_WORKER ? startConverterWorker({ cacheDir: codeCache ? cacheDir : null, traceFile: TRACE_FILE, log: kernelLog }) : null;
+const compilerWorker = USE_WORKER
+  ? startConverterWorker({ cacheDir: codeCache ? cacheDir : null, traceFile: TRACE_FILE, log: kernelLog })
+  : null;
 if (TRACE_FILE) {
   // when a cell first loads the library (part of the first clean-room cell's run time)
   const Module = require("module");
@@ -517,7 +519,8 @@ function startKernel({ configPath }) {
     _node: null,
     _browser: null,
     get node() {
-      if (!this._node) this._node = traceFirstConvert(compilerWorker ? compilerWorker.converter : createConverter({ isJS: false, isBrowser: false }));
+      if (!this._node)
+        this._node = traceFirstConvert(compilerWorker ? compilerWorker.converter : createConverter({ isJS: false, isBrowser: false }));
       return this._node;
     },
     get browser() {
