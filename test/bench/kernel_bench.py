@@ -109,11 +109,13 @@ STEPS = [
     ("load TypeScript (typescript.js)", "launcher started", "typescript loaded"),
     ("load tslab + zeromq", "typescript loaded", "tslab loaded"),
     ("handshake until the cell arrives", "sockets bound", "first cell: received"),
-    ("worker: start + load TypeScript", "launcher started", "worker: typescript loaded"),
+    ("worker: thread start", "launcher started", "worker: started"),
+    ("worker: load TypeScript", "worker: started", "worker: typescript loaded"),
     ("worker: build compiler (lib, @types/node)", "worker: typescript loaded", "converter created"),
     ("worker: parse the library's .d.ts", "converter created", "library types parsed"),
     ("build compiler (lib.*.d.ts, @types/node)", "first cell: received", "converter created"),
     ("cell: wait for compiler + type-check", "first cell: type-check start", "first cell: type-checked"),
+    ("  of which after the worker was ready", "warm-up done", "first cell: type-checked"),
     ("require @cleanroom-lab/kernel", "first cell: library require start", "first cell: library loaded"),
     ("run the cell (openLab) + result", "first cell: type-checked", "first cell: executed"),
 ]
@@ -159,8 +161,13 @@ def breakdown(traces):
         for ph in traces:
             if b not in ph or (a and a not in ph):
                 continue
+            if label.startswith("build compiler") and "worker: started" in ph:
+                continue  # the main thread's build (CLEANROOM_KERNEL_WORKER=off) only
             walls.append(ph[b]["ms"] - (ph[a]["ms"] if a else 0))
-            cpus.append(ph[b]["cpuMs"] - (ph[a]["cpuMs"] if a else 0))
+            # the CPU of the thread that did the step (both phases traced by it), else the process's
+            key = "threadCpuMs" if ph[b].get("threadCpuMs") is not None and (not a or (
+                ph[a].get("threadCpuMs") is not None and ph[a].get("thread") == ph[b].get("thread"))) else "cpuMs"
+            cpus.append(ph[b][key] - (ph[a][key] if a else 0))
         if walls:
             rows.append((label, statistics.median(walls), statistics.median(cpus)))
     return rows
@@ -218,7 +225,7 @@ def main():
         print(f"  cleanroom-ts, first openLab cell sent {a.idle:g} s after ready (the compiler warms up meanwhile): "
               f"start {ist*1000:.0f}ms, first cell {ifi*1000:.0f}ms (vs {cf*1000:.0f}ms sent at once; IPython {pf*1000:.0f}ms)")
     print("  where cleanroom-ts start→first goes (launcher trace, median of the runs; the worker's steps run")
-    print("  beside the main thread's; cpu is the whole process, both threads):")
+    print("  beside the main thread's; cpu is the thread's own, 10 ms ticks, or the process's where a step spans both):")
     print(f"    {'step':<44}{'wall':>9}{'cpu':>9}")
     steps = breakdown(traces)
     for label, w, c in steps:

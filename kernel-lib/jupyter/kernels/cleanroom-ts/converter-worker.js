@@ -41,6 +41,17 @@ const WORKER_KIND = "cleanroom-ts/converter-worker/v1";
  */
 const PRIME_CELL = 'import type {} from "@cleanroom-lab/kernel";';
 
+/** CPU ms of the calling OS thread (Linux: utime + stime of /proc/thread-self/stat, 10 ms ticks), or undefined. */
+function threadCpuMs() {
+  try {
+    const stat = fs.readFileSync("/proc/thread-self/stat", "latin1");
+    const f = stat.slice(stat.lastIndexOf(")") + 2).split(" "); // fields from the 3rd (state) on
+    return (Number(f[11]) + Number(f[12])) * 10; // utime, stime: fields 14 and 15
+  } catch {
+    return undefined;
+  }
+}
+
 function libraryResolvable() {
   try {
     require.resolve("@cleanroom-lab/kernel", { paths: [process.cwd()] });
@@ -164,7 +175,15 @@ function runWorker() {
     if (!traceFile) return;
     const cpu = process.cpuUsage();
     const ms = Math.round(performance.timeOrigin + performance.now() - timeOrigin);
-    const row = { pid: process.pid, phase, ms, cpuMs: Math.round((cpu.user + cpu.system) / 1000), thread: "worker", ...extra };
+    const row = {
+      pid: process.pid,
+      phase,
+      ms,
+      cpuMs: Math.round((cpu.user + cpu.system) / 1000),
+      threadCpuMs: threadCpuMs(),
+      thread: "worker",
+      ...extra,
+    };
     try {
       fs.appendFileSync(traceFile, JSON.stringify(row) + "\n");
     } catch (e) {
@@ -227,4 +246,4 @@ function runWorker() {
 
 if (!isMainThread && workerData && workerData.kind === WORKER_KIND) runWorker();
 
-module.exports = { startConverterWorker, speedUpCompiler, libraryResolvable, PRIME_CELL };
+module.exports = { startConverterWorker, speedUpCompiler, libraryResolvable, threadCpuMs, PRIME_CELL };

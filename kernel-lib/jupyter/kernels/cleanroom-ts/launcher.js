@@ -68,9 +68,9 @@ const util = require("util");
 const fs = require("fs");
 const os = require("os");
 const path = require("path");
+const { startConverterWorker, speedUpCompiler, libraryResolvable, threadCpuMs, PRIME_CELL } = require("./converter-worker.js");
 const { WireMessage, describeFailure, resultBundle, globToRegExp, refusalView } = require("./protocol.js");
 const { createCodeCache, KERNEL_CACHED_MODULES } = require("./code-cache.js");
-const { startConverterWorker, speedUpCompiler, libraryResolvable, PRIME_CELL } = require("./converter-worker.js");
 
 // Kernel-internal diagnostics go to the real stderr (the Jupyter server's log), never into a
 // cell's output: process.stderr.write is re-routed to iopub while cells run.
@@ -88,7 +88,14 @@ const TRACE_FILE = process.env.CLEANROOM_KERNEL_TRACE || "";
 function trace(phase, extra) {
   if (!TRACE_FILE) return;
   const cpu = process.cpuUsage();
-  const row = { pid: process.pid, phase, ms: Math.round(performance.now()), cpuMs: Math.round((cpu.user + cpu.system) / 1000), ...extra };
+  const row = {
+    pid: process.pid,
+    phase,
+    ms: Math.round(performance.now()),
+    cpuMs: Math.round((cpu.user + cpu.system) / 1000),
+    threadCpuMs: threadCpuMs(), // this thread's alone (the compiler worker traces its own)
+    ...extra,
+  };
   try {
     fs.appendFileSync(TRACE_FILE, JSON.stringify(row) + "\n");
   } catch (e) {
