@@ -52,6 +52,30 @@ function threadCpuMs() {
   }
 }
 
+/**
+ * The start-up trace (CLEANROOM_KERNEL_TRACE=<file>): `trace(phase, extra)` appends one JSON line
+ * `{ pid, phase, ms, cpuMs, threadCpuMs, ...fields, ...extra }` — ms from `now()`, the process's
+ * and this thread's CPU time so far. No file: does nothing.
+ */
+function createTrace({ file, now, log, fields = {} }) {
+  return (phase, extra) => {
+    if (!file) return;
+    const cpu = process.cpuUsage();
+    const row = {
+      pid: process.pid,
+      phase,
+      ms: Math.round(now()),
+      cpuMs: Math.round((cpu.user + cpu.system) / 1000),
+      threadCpuMs: threadCpuMs(),
+    };
+    try {
+      fs.appendFileSync(file, JSON.stringify({ ...row, ...fields, ...extra }) + "\n");
+    } catch (e) {
+      log(`cannot write the start-up trace: ${e.message}`);
+    }
+  };
+}
+
 function libraryResolvable() {
   try {
     require.resolve("@cleanroom-lab/kernel", { paths: [process.cwd()] });
@@ -171,25 +195,12 @@ function startConverterWorker({ cacheDir, traceFile, log }) {
 function runWorker() {
   const { port, flag, cacheDir, traceFile, timeOrigin } = workerData;
   const log = (text) => parentPort.postMessage({ log: `compiler worker: ${text}` });
-  const trace = (phase, extra) => {
-    if (!traceFile) return;
-    const cpu = process.cpuUsage();
-    const ms = Math.round(performance.timeOrigin + performance.now() - timeOrigin);
-    const row = {
-      pid: process.pid,
-      phase,
-      ms,
-      cpuMs: Math.round((cpu.user + cpu.system) / 1000),
-      threadCpuMs: threadCpuMs(),
-      thread: "worker",
-      ...extra,
-    };
-    try {
-      fs.appendFileSync(traceFile, JSON.stringify(row) + "\n");
-    } catch (e) {
-      log(`cannot write the start-up trace: ${e.message}`);
-    }
-  };
+  const trace = createTrace({
+    file: traceFile,
+    now: () => performance.timeOrigin + performance.now() - timeOrigin, // the main thread's clock
+    log,
+    fields: { thread: "worker" },
+  });
   trace("worker: started");
   let codeCache = null;
   if (cacheDir) {
@@ -246,4 +257,4 @@ function runWorker() {
 
 if (!isMainThread && workerData && workerData.kind === WORKER_KIND) runWorker();
 
-module.exports = { startConverterWorker, speedUpCompiler, libraryResolvable, threadCpuMs, PRIME_CELL };
+module.exports = { startConverterWorker, speedUpCompiler, libraryResolvable, createTrace, PRIME_CELL };

@@ -68,7 +68,7 @@ const util = require("util");
 const fs = require("fs");
 const os = require("os");
 const path = require("path");
-const { startConverterWorker, speedUpCompiler, libraryResolvable, threadCpuMs, PRIME_CELL } = require("./converter-worker.js");
+const { startConverterWorker, speedUpCompiler, libraryResolvable, createTrace, PRIME_CELL } = require("./converter-worker.js");
 const { WireMessage, describeFailure, resultBundle, globToRegExp, refusalView } = require("./protocol.js");
 const { createCodeCache, KERNEL_CACHED_MODULES } = require("./code-cache.js");
 
@@ -81,27 +81,11 @@ function kernelLog(...args) {
 
 /**
  * Start-up trace (issue 18): with CLEANROOM_KERNEL_TRACE=<file> the launcher appends one JSON
- * line per phase — `{ pid, phase, ms, cpuMs }`, milliseconds since this process started and
- * CPU time used so far — to that file (test/bench/kernel_bench.py prints the breakdown).
+ * line per phase — `{ pid, phase, ms, cpuMs, threadCpuMs }`, milliseconds since this process
+ * started, the process's and this thread's CPU time so far — to that file (test/bench/kernel_bench.py prints the breakdown).
  */
 const TRACE_FILE = process.env.CLEANROOM_KERNEL_TRACE || "";
-function trace(phase, extra) {
-  if (!TRACE_FILE) return;
-  const cpu = process.cpuUsage();
-  const row = {
-    pid: process.pid,
-    phase,
-    ms: Math.round(performance.now()),
-    cpuMs: Math.round((cpu.user + cpu.system) / 1000),
-    threadCpuMs: threadCpuMs(), // this thread's alone (the compiler worker traces its own)
-    ...extra,
-  };
-  try {
-    fs.appendFileSync(TRACE_FILE, JSON.stringify(row) + "\n");
-  } catch (e) {
-    kernelLog(`cannot write the start-up trace: ${e.message}`);
-  }
-}
+const trace = createTrace({ file: TRACE_FILE, now: () => performance.now(), log: kernelLog });
 trace("launcher started");
 
 /**
