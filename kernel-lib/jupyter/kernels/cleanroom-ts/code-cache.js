@@ -131,7 +131,11 @@ function untrustedDir(dir) {
   return null;
 }
 
-function createCodeCache({ dir, include, log = () => {} }) {
+/**
+ * `readOnly(filename)`: entries of these files are used when valid but never written or removed
+ * (the launcher's main thread, for a module whose entry another thread writes).
+ */
+function createCodeCache({ dir, include, readOnly = () => false, log = () => {} }) {
   const pending = new Map(); // filename -> { script, file, prefix } to write on flush
   const results = new Map(); // filename -> "hit" | "miss" | "rejected" | "corrupt: …"
   let original = null;
@@ -140,7 +144,8 @@ function createCodeCache({ dir, include, log = () => {} }) {
     const { prefix, name } = entryName(filename, content);
     const file = path.join(dir, name);
     const got = readEntry(file);
-    if (got.corrupt) {
+    const mine = !readOnly(filename);
+    if (got.corrupt && mine) {
       results.set(filename, `corrupt: ${got.corrupt}`);
       try {
         fs.unlinkSync(file);
@@ -153,7 +158,8 @@ function createCodeCache({ dir, include, log = () => {} }) {
       if (script.cachedDataRejected) results.set(filename, "rejected");
       else results.set(filename, "hit");
     } else if (!got.corrupt) results.set(filename, "miss");
-    if (!got.payload || script.cachedDataRejected) pending.set(filename, { script, file, prefix });
+    else if (!mine) results.set(filename, `corrupt: ${got.corrupt}`);
+    if (mine && (!got.payload || script.cachedDataRejected)) pending.set(filename, { script, file, prefix });
     const fn = script.runInThisContext({ displayErrors: true });
     return fn.call(mod.exports, mod.exports, makeRequire(mod), mod, filename, path.dirname(filename));
   }

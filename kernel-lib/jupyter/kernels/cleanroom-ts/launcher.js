@@ -34,9 +34,10 @@
  *    status stays busy for exactly as long as cells run (tslab published `idle` for every
  *    kernel_info/comm_info/complete request, and the lab showed Idle during a long cell).
  *
- * Start-up (issue 18): the handshake is answered before TypeScript's program is built; the
- * compiler is built (and the library's declarations parsed) once the client has been quiet, see
- * warmUp. typescript.js and tslab are compiled through a V8 code cache (code-cache.js).
+ * Start-up (issue 18): TypeScript's program is built (and the library's declarations parsed) in
+ * a worker thread started first thing (converter-worker.js), while this thread answers the
+ * handshake; with CLEANROOM_KERNEL_WORKER=off it is built here once the client has been quiet,
+ * see warmUp. typescript.js and tslab are compiled through a V8 code cache (code-cache.js).
  * CLEANROOM_KERNEL_TRACE=<file> logs the start-up phases as JSON lines.
  *
  * The tslab version is pinned: the launcher refuses to start on any other version, because
@@ -67,6 +68,7 @@ const util = require("util");
 const fs = require("fs");
 const os = require("os");
 const path = require("path");
+const { startConverterWorker, speedUpCompiler, libraryResolvable, createTrace, PRIME_CELL } = require("./converter-worker.js");
 const { WireMessage, describeFailure, resultBundle, globToRegExp, refusalView } = require("./protocol.js");
 const { createCodeCache, KERNEL_CACHED_MODULES } = require("./code-cache.js");
 
@@ -79,20 +81,11 @@ function kernelLog(...args) {
 
 /**
  * Start-up trace (issue 18): with CLEANROOM_KERNEL_TRACE=<file> the launcher appends one JSON
- * line per phase — `{ pid, phase, ms, cpuMs }`, milliseconds since this process started and
- * CPU time used so far — to that file (test/bench/kernel_bench.py prints the breakdown).
+ * line per phase — `{ pid, phase, ms, cpuMs, threadCpuMs }`, milliseconds since this process
+ * started, the process's and this thread's CPU time so far — to that file (test/bench/kernel_bench.py prints the breakdown).
  */
 const TRACE_FILE = process.env.CLEANROOM_KERNEL_TRACE || "";
-function trace(phase, extra) {
-  if (!TRACE_FILE) return;
-  const cpu = process.cpuUsage();
-  const row = { pid: process.pid, phase, ms: Math.round(performance.now()), cpuMs: Math.round((cpu.user + cpu.system) / 1000), ...extra };
-  try {
-    fs.appendFileSync(TRACE_FILE, JSON.stringify(row) + "\n");
-  } catch (e) {
-    kernelLog(`cannot write the start-up trace: ${e.message}`);
-  }
-}
+const trace = createTrace({ file: TRACE_FILE, now: () => performance.now(), log: kernelLog });
 trace("launcher started");
 
 /**
@@ -112,11 +105,28 @@ function codeCacheDir() {
   }
   return path.join(process.env.XDG_CACHE_HOME || path.join(os.homedir(), ".cache"), "cleanroom-lab", "kernel-cache");
 }
-const codeCache =
-  process.env.CLEANROOM_KERNEL_CACHE === "off"
-    ? null
-    : createCodeCache({ dir: codeCacheDir(), include: (f) => KERNEL_CACHED_MODULES.test(f), log: kernelLog });
-if (codeCache && !codeCache.install()) kernelLog("code cache not in use");
+// The compiler is built in a worker thread (converter-worker.js) unless CLEANROOM_KERNEL_WORKER=off.
+const USE_WORKER = process.env.CLEANROOM_KERNEL_WORKER !== "off";
+// With the worker, typescript.js's entry is the worker's to write (it has run the compiler; this
+// thread only parses cells): here it is read, never rewritten or removed.
+const TYPESCRIPT_JS = /[\\/]@tslab[\\/]typescript-for-tslab[\\/]lib[\\/]typescript\.js$/;
+const cacheDir = process.env.CLEANROOM_KERNEL_CACHE === "off" ? null : codeCacheDir();
+let codeCache = cacheDir
+  ? createCodeCache({
+      dir: cacheDir,
+      include: (f) => KERNEL_CACHED_MODULES.test(f),
+      readOnly: (f) => USE_WORKER && TYPESCRIPT_JS.test(f),
+      log: kernelLog,
+    })
+  : null;
+if (codeCache && !codeCache.install()) {
+  kernelLog("code cache not in use");
+  codeCache = null;
+}
+// started before this thread loads anything big: the two threads start up side by side
+const compilerWorker = USE_WORKER
+  ? startConverterWorker({ cacheDir: codeCache ? cacheDir : null, traceFile: TRACE_FILE, log: kernelLog })
+  : null;
 if (TRACE_FILE) {
   // when a cell first loads the library (part of the first clean-room cell's run time)
   const Module = require("module");
@@ -158,49 +168,12 @@ if (tslabVersion !== PINNED_TSLAB) {
 const ts = require("@tslab/typescript-for-tslab");
 const tsVersion = ts.version;
 trace("typescript loaded");
-speedUpCompiler();
+speedUpCompiler(ts); // for the converters this thread builds (all of them with CLEANROOM_KERNEL_WORKER=off)
 const tslabJupyter = require("tslab/dist/jupyter.js");
 const { ZmqServer, JupyterHandlerImpl } = tslabJupyter;
 const { createConverter } = require("tslab/dist/converter.js");
 const { createExecutor } = require("tslab/dist/executor.js");
 trace("tslab loaded");
-
-/**
- * Start-up and per-cell cost (issue 18, measured with --cpu-prof): tslab's converter is a
- * TypeScript watch program that (1) loads EVERY package under node_modules/@types as global
- * types (47 in this repository: d3, react, lodash, chai …) and re-checks them with every cell,
- * and (2) puts a real file-system watcher on every directory and declaration file it touched,
- * walking node_modules (readdir + stat, ~40% of the converter's start-up). Two changes, made
- * before tslab's converter module loads:
- *  - global types are `node` only (the compiler option `types`): a cell still gets any
- *    package's types by importing it (resolution of imported modules is unchanged);
- *  - nothing under node_modules is watched. Files in the working directory (a cell's own .ts
- *    imports) still are; a package installed or rebuilt while the kernel runs needs a kernel
- *    restart to be seen by the type checker, as it does to be re-required by Node.
- * tslab reads `createWatchCompilerHost` from the typescript module's exports, which are
- * getters; the launcher gives tslab a copy of that export object with one function wrapped.
- */
-function speedUpCompiler() {
-  const inNodeModules = (p) => /[\\/]node_modules([\\/]|$)/.test(p);
-  const noWatch = { close() {} };
-  const { watchDirectory, watchFile } = ts.sys;
-  ts.sys.watchDirectory = function (p, ...rest) {
-    return inNodeModules(p) ? noWatch : watchDirectory.call(this, p, ...rest);
-  };
-  ts.sys.watchFile = function (p, ...rest) {
-    return inNodeModules(p) ? noWatch : watchFile.call(this, p, ...rest);
-  };
-  const tsPath = require.resolve("@tslab/typescript-for-tslab");
-  const exportsCopy = {};
-  for (const k of Object.keys(ts)) {
-    if (k !== "createWatchCompilerHost") Object.defineProperty(exportsCopy, k, { enumerable: true, get: () => ts[k] });
-  }
-  Object.defineProperty(exportsCopy, "createWatchCompilerHost", {
-    enumerable: true,
-    value: (rootFiles, options, ...rest) => ts.createWatchCompilerHost(rootFiles, { ...options, types: ["node"] }, ...rest),
-  });
-  require.cache[tsPath].exports = exportsCopy;
-}
 
 class CleanroomServer extends ZmqServer {
   constructor(handler, configPath, executor, captured) {
@@ -404,6 +377,7 @@ class CleanroomServer extends ZmqServer {
     this.captured.length = 0;
     let ok;
     try {
+      if (compilerWorker && !compilerWorker.isReady()) preloadLibrary(req.code);
       ok = await this.executor.execute(expandShorthand(req.code));
     } catch (e) {
       this.captured.push({ kind: "thrown", value: e });
@@ -536,7 +510,9 @@ function startKernel({ configPath }) {
     _node: null,
     _browser: null,
     get node() {
-      return this._node || (this._node = traceFirstConvert(createConverter({ isJS: false, isBrowser: false })));
+      if (!this._node)
+        this._node = traceFirstConvert(compilerWorker ? compilerWorker.converter : createConverter({ isJS: false, isBrowser: false }));
+      return this._node;
     },
     get browser() {
       return this._browser || (this._browser = createConverter({ isJS: false, isBrowser: true }));
@@ -605,17 +581,9 @@ function startKernel({ configPath }) {
   // Answer the handshake first, then warm the compiler up: the front end shows the kernel
   // ready while the converter is built, and a cell sent meanwhile waits in the queue.
   // (A client that sends a cell first builds the compiler for that cell; the rest follows it.)
-  server.afterFirstReply = () => warmUp(convs);
+  // (With the compiler worker there is nothing to warm up here: the worker started with the process.)
+  if (!compilerWorker) server.afterFirstReply = () => warmUp(convs);
 }
-
-/**
- * A type-only import of the library: parsing its declaration files (and those of zod,
- * arquero … they import) is most of the first clean-room cell's type-check. Done during the
- * warm-up the compiler keeps these parsed files, so the first real cell only checks itself.
- * It produces no code and no variables; a failure (library not built, not resolvable from the
- * notebook's folder) is ignored — the cell that imports the library reports it.
- */
-const PRIME_CELL = 'import type {} from "@cleanroom-lab/kernel";';
 
 function warmUp(convs) {
   const t = performance.now();
@@ -637,18 +605,23 @@ function flushCodeCache(when) {
   trace(`code cache flushed ${when}`, { written, cache: codeCache.stats() });
 }
 
-function libraryResolvable() {
+/**
+ * A cell that arrives while the worker is still building the compiler waits for it; when that
+ * cell imports the library, this thread loads the library meanwhile (its require cache then
+ * serves the cell's import). Only a load: a failure is left for the cell's own import to report.
+ */
+function preloadLibrary(code) {
+  if (!code.includes("@cleanroom-lab/kernel")) return;
   try {
-    require.resolve("@cleanroom-lab/kernel", { paths: [process.cwd()] });
-    return true;
+    require("module").createRequire(path.join(process.cwd(), "[cell]"))("@cleanroom-lab/kernel");
   } catch {
-    return false;
+    /* reported by the cell */
   }
 }
 
 /** The first real conversion and its execution, for the start-up trace. */
 function traceFirstConvert(conv) {
-  trace("converter created");
+  if (!compilerWorker) trace("converter created"); // the worker traces its own
   let first = true;
   const convert = conv.convert;
   conv.convertUntraced = convert;
