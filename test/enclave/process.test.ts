@@ -5,41 +5,21 @@
  */
 import net from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
-import { generateStudy } from "../../kernel-lib/src/datasets/study.js";
-import { normalizeEmail } from "../../kernel-lib/src/identity/normalize.js";
-import { liftRules, liftSchemas, liftTemplate } from "../../kernel-lib/src/cleanroom/templates/lift.js";
-import { isCleanRoomError, type CleanRoomError } from "../../kernel-lib/src/errors.js";
+import { liftTemplate } from "../../kernel-lib/src/cleanroom/templates/lift.js";
+import { isCleanRoomError } from "../../kernel-lib/src/errors.js";
 import { utf8 } from "../../kernel-lib/src/crypto/primitives.js";
 import { canariesIn as scan, candidateKeys, opens } from "../helpers/enclave-scan.js";
+import { keyedStudy, refusal, REQ, uploadStudy } from "../helpers/enclave-study.js";
 import { openLab, type Lab } from "../../kernel-lib/src/session.js";
 import { internals } from "../../kernel-lib/src/session/lab.js";
 import type { EnclaveOperator } from "../../kernel-lib/src/session/enclave-operator.js";
-import { approveEnclaveTemplate, attestEnclave, enclaveQuery, enclaveUpload } from "../../kernel-lib/src/enclave-room.js";
+import { approveEnclaveTemplate, attestEnclave, enclaveQuery } from "../../kernel-lib/src/enclave-room.js";
 import { seededRng } from "../../kernel-lib/src/rng.js";
 import { KeyReleaseService } from "../../kernel-lib/src/enclave/keyRelease.js";
 import { allowImages } from "../../kernel-lib/src/enclave/verifier.js";
 
-const study = generateStudy({
-  seed: "enclave-process",
-  advertiserRows: 1500,
-  overlap: 0.7,
-  holdoutShare: 0.3,
-  baseConversionRate: 0.1,
-  liftPct: 40,
-});
-function keyed(rows: { email: string }[]): Record<string, unknown>[] {
-  return rows.flatMap(({ email, ...rest }) => {
-    const n = normalizeEmail(email);
-    return n.ok ? [{ ...rest, join_key: `jk:${n.value}` }] : [];
-  });
-}
-const exposures = keyed(study.exposures as never);
-const purchases = keyed(study.purchases as never);
-/** Canaries: every identifier of either party (join keys and the e-mails inside them). */
-const canaries = [...new Set([...exposures, ...purchases].map((r) => String(r.join_key)))];
-const schemas = liftSchemas();
-const rules = liftRules(20);
-const REQ = { params: { startDay: 0, endDay: 27 }, as: { party: "advertiser", analyst: "bo" }, purpose: "measurement" };
+const study = keyedStudy("enclave-process");
+const { canaries } = study;
 const T = liftTemplate({ advertiser: "advertiser", retailer: "retailer", breakdown: "region", threshold: 20 });
 const TN = liftTemplate({ advertiser: "advertiser", retailer: "retailer", epsilonPerAggregate: "0.5", threshold: 20 });
 
@@ -53,17 +33,7 @@ afterEach(() => {
 function setUp(host: "in-process" | "process", seed: string, templates = [T], epsilon = 5, engine: "arquero" | "duckdb" = "arquero"): Lab {
   const lab = openLab({ store: ":memory:", rng: { seed }, budget: { epsilon }, enclave: host, engine });
   labs.push(lab);
-  enclaveUpload(lab, lab.party("advertiser"), "exposures", exposures, {
-    schema: schemas.exposures,
-    purposes: ["measurement"],
-    rule: rules.exposures,
-  });
-  enclaveUpload(lab, lab.party("retailer"), "purchases", purchases, {
-    schema: schemas.purchases,
-    purposes: ["measurement"],
-    rule: rules.purchases,
-  });
-  lab.declarePurpose({ party: "advertiser", analyst: "bo", purpose: "measurement", justification: "campaign lift" });
+  uploadStudy(lab, study, "enclave");
   for (const t of templates) for (const p of ["advertiser", "retailer"]) approveEnclaveTemplate(lab, t, p);
   return lab;
 }
@@ -81,16 +51,6 @@ async function gone(pid: number): Promise<boolean> {
 }
 const op = (lab: Lab): EnclaveOperator => internals(lab).enclave().operator;
 const spent = (lab: Lab) => lab.budget().budgets.map((b) => `${b.scope}:${b.spent.text}`);
-
-async function refusal(p: Promise<unknown>): Promise<CleanRoomError> {
-  try {
-    await p;
-  } catch (e) {
-    if (isCleanRoomError(e)) return e;
-    throw e;
-  }
-  throw new Error("expected a refusal");
-}
 
 /** A TCP relay on 127.0.0.1 between the operator and the enclave process that records every byte both ways. */
 async function recordingProxy(bytes: Buffer[]): Promise<(port: number) => Promise<number>> {

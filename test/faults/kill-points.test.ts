@@ -9,9 +9,7 @@
  *  - no half-written dataset (sealed bytes ⇔ catalogue row ⇔ its dataset budget),
  *  - the room stays usable: the same work run again afterwards completes and verifies.
  */
-import { buildSync } from "esbuild";
 import Database from "better-sqlite3";
-import { spawn, type ChildProcess } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -21,61 +19,20 @@ import { openLab } from "../../kernel-lib/src/session.js";
 import { internals } from "../../kernel-lib/src/session/lab.js";
 import { isCleanRoomError } from "../../kernel-lib/src/errors.js";
 import { query, setUp, studyRows } from "../dp/lab-fixture.js";
+import { faultChild, inBatches, tracedPoints, type FaultChild } from "./harness.js";
 
-const root = path.resolve(__dirname, "../..");
-const outDir = path.join(root, "node_modules/.cache/cleanroom-fault-tests");
-let script = "";
+let child: FaultChild;
 let dir = "";
 
 beforeAll(() => {
-  fs.mkdirSync(outDir, { recursive: true });
-  script = path.join(outDir, `fault-child-${process.pid}.mjs`);
-  buildSync({
-    entryPoints: [path.join(__dirname, "fixtures/fault-child.ts")],
-    bundle: true,
-    platform: "node",
-    format: "esm",
-    target: "node20",
-    outfile: script,
-    packages: "external",
-    logLevel: "silent",
-    // the library is CommonJS: its lazy require() (arquero, DuckDB) and __dirname need the CJS names in an ES module
-    banner: {
-      js: [
-        'import { createRequire as __crlRequire } from "node:module";',
-        'import { fileURLToPath as __crlPath } from "node:url";',
-        "const require = __crlRequire(import.meta.url);",
-        "const __filename = __crlPath(import.meta.url);",
-        'const __dirname = __filename.slice(0, __filename.lastIndexOf("/"));',
-      ].join("\n"),
-    },
-  });
+  child = faultChild("fault-child");
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "crl-faults-"));
 });
-const children: ChildProcess[] = [];
 afterAll(() => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL"); // none may outlive the suite
+  child?.dispose();
   fs.rmSync(dir, { recursive: true, force: true });
-  fs.rmSync(script, { force: true });
 });
-
-function run(
-  store: string,
-  fault?: string,
-): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const env = { ...process.env };
-    if (fault === undefined) delete env.CLEANROOM_FAULT;
-    else env.CLEANROOM_FAULT = fault;
-    const p = spawn(process.execPath, [script, store], { env, stdio: ["ignore", "pipe", "pipe"] });
-    children.push(p);
-    let stdout = "";
-    let stderr = "";
-    p.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    p.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    p.on("exit", (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-}
+const run = (store: string, fault?: string) => child.run([store], fault);
 
 /** What a user reopening the room sees; throws (with the kill point) on any inconsistency. */
 function checkRoom(store: string, at: string): void {
@@ -121,10 +78,7 @@ describe("kill -9 at every write point of the query road", () => {
     // 1. enumerate the points one full run hits, in order
     const traced = await run(path.join(dir, "trace.db"), "?");
     expect(traced.code, traced.stderr).toBe(0);
-    const hits = traced.stderr
-      .split("\n")
-      .filter((l) => l.startsWith("fault-point "))
-      .map((l) => l.slice(12));
+    const hits = tracedPoints(traced.stderr);
     expect(new Set(hits)).toEqual(new Set(FAULT_POINTS)); // every declared point is on the road
     // 2. kill at the first, a middle and the last hit of each point
     const kills: string[] = [];
@@ -134,27 +88,22 @@ describe("kill -9 at every write point of the query road", () => {
     }
     const data = studyRows(); // what the child uploads (same seed, same rows)
     let consistent = 0;
-    for (let i = 0; i < kills.length; i += 2) {
-      const batch = kills.slice(i, i + 2);
-      await Promise.all(
-        batch.map(async (k, j) => {
-          const store = path.join(dir, `kill-${i + j}.db`);
-          const killed = await run(store, k);
-          expect(killed.signal, `${k} did not kill the child: ${killed.stderr}`).toBe("SIGKILL");
-          checkRoom(store, k);
-          // the room keeps working after the crash: the same work again, in this process
-          const lab = openLab({ store, rng: { seed: "faults" }, budget: { epsilon: 4 } });
-          setUp(lab, data);
-          await query(lab).catch((e: unknown) => {
-            if (!isCleanRoomError(e, "BUDGET_EXCEEDED")) throw e; // a late kill: the budget is spent, the refusal is correct
-          });
-          expect(lab.audit().verification.ok, k).toBe(true);
-          lab.close();
-          checkRoom(store, `${k} (after running again)`);
-          consistent++;
-        }),
-      );
-    }
+    await inBatches(kills, 2, async (k, i) => {
+      const store = path.join(dir, `kill-${i}.db`);
+      const killed = await run(store, k);
+      expect(killed.signal, `${k} did not kill the child: ${killed.stderr}`).toBe("SIGKILL");
+      checkRoom(store, k);
+      // the room keeps working after the crash: the same work again, in this process
+      const lab = openLab({ store, rng: { seed: "faults" }, budget: { epsilon: 4 } });
+      setUp(lab, data);
+      await query(lab).catch((e: unknown) => {
+        if (!isCleanRoomError(e, "BUDGET_EXCEEDED")) throw e; // a late kill: the budget is spent, the refusal is correct
+      });
+      expect(lab.audit().verification.ok, k).toBe(true);
+      lab.close();
+      checkRoom(store, `${k} (after running again)`);
+      consistent++;
+    });
     expect(consistent).toBe(kills.length);
     console.log(`kill points: ${kills.length} (${FAULT_POINTS.length} write points), all consistent`);
   }, 600_000);

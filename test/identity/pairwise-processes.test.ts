@@ -5,11 +5,9 @@
  * starts each pair's two processes, collects what each party would store, and checks the
  * pairwise properties on those stores. Needs the build (kernel-lib/dist).
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
-import os from "node:os";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { seededRng } from "../../kernel-lib/src/rng.js";
 import {
   crossPairLinkingAttack,
@@ -18,46 +16,11 @@ import {
   type PairwiseCrosswalk,
   type PairwiseWorld,
 } from "../../kernel-lib/src/identity/pairwise.js";
+import { psiPartyHarness } from "../helpers/psi-party-proc.js";
 
-const ROOT = path.resolve(__dirname, "../..");
-const SCRIPT = path.join(ROOT, "scripts/psi-party.mjs");
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), "pairwise-processes-"));
-const children: ChildProcess[] = [];
-afterAll(() => {
-  // every child this test started, by its own handle, also when a test failed
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
-  fs.rmSync(dir, { recursive: true, force: true });
-});
-
-/** Start one party; resolves with its stdout events as they come and its exit. */
-function start(args: string[]) {
-  const proc = spawn(process.execPath, [SCRIPT, ...args, "--timeout-ms", "60000", "--threads", "1"], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  children.push(proc);
-  const events: Record<string, unknown>[] = [];
-  let onEvent: (() => void) | null = null;
-  let buf = "";
-  proc.stdout!.on("data", (d: Buffer) => {
-    buf += d.toString();
-    let nl: number;
-    while ((nl = buf.indexOf("\n")) >= 0) {
-      events.push(JSON.parse(buf.slice(0, nl)) as Record<string, unknown>);
-      buf = buf.slice(nl + 1);
-      onEvent?.();
-    }
-  });
-  const exited = new Promise<number | null>((r) => proc.on("exit", (c) => r(c)));
-  const listening = new Promise<number>((resolve, reject) => {
-    onEvent = () => {
-      const e = events.find((x) => x.event === "listening");
-      if (e) resolve(e.port as number);
-    };
-    void exited.then(() => reject(new Error(`party exited before listening: ${JSON.stringify(events)}`)));
-  });
-  listening.catch(() => undefined); // an initiator never listens; a responder's caller awaits it
-  return { proc, events, exited, listening };
-}
+const { dir, spawn } = psiPartyHarness("pairwise-processes-");
+/** Start one party (its events as they come, its exit; killed after the file if still running). */
+const start = (args: string[]) => spawn([...args, "--timeout-ms", "60000", "--threads", "1"]);
 
 let world: PairwiseWorld;
 let cw: PairwiseCrosswalk;
@@ -87,7 +50,7 @@ beforeAll(async () => {
         label,
       ];
       const responder = start(["--role", "responder", ...common(b, a, fb), "--listen", "0"]);
-      const port = await responder.listening;
+      const port = await responder.listening();
       const initiator = start(["--role", "initiator", ...common(a, b, fa), "--connect", String(port)]);
       for (const p of [responder, initiator]) pids.add(p.proc.pid!);
       const [ca, cb] = await Promise.all([initiator.exited, responder.exited]);

@@ -6,12 +6,10 @@
  * responder is scripts/psi-party.mjs --path, the initiator this test process). Needs the build
  * (kernel-lib/dist) for the script.
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import net from "node:net";
-import os from "node:os";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { isCleanRoomError } from "../../kernel-lib/src/errors.js";
 import { seededRng } from "../../kernel-lib/src/rng.js";
 import { duck } from "../../kernel-lib/src/cleanroom/duckdb.js";
@@ -19,16 +17,12 @@ import { prepareFile, prepareRows } from "../../kernel-lib/src/identity/id-file.
 import { KeyRegistry } from "../../kernel-lib/src/identity/psi.js";
 import { psiWithPeer } from "../../kernel-lib/src/identity/psi-party.js";
 import { runPsi } from "../../kernel-lib/src/identity/run-psi.js";
+import { psiPartyHarness } from "../helpers/psi-party-proc.js";
 
-const ROOT = path.resolve(__dirname, "../..");
-const SCRIPT = path.join(ROOT, "scripts/psi-party.mjs");
 const SEED = "psi-file";
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), "psi-file-"));
-const children: ChildProcess[] = [];
-afterAll(() => {
-  for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+const { dir, spawn } = psiPartyHarness("psi-file-");
+/** The retailer as scripts/psi-party.mjs, listening on a free port. */
+const RESPONDER = ["--role", "responder", "--as", "retailer", "--peer", "advertiser", "--listen", "0"];
 
 // 300 advertiser rows, 280 retailer rows, 170 shared people; messy casing on one side, a repeat
 // purchase, an invalid row, an empty cell and a quoted value with a comma (invalid too) on the other.
@@ -138,37 +132,20 @@ describe("PSI identifiers from a file", { timeout: 120_000 }, () => {
       channel: true,
     });
     const out = path.join(dir, "retailer.json");
-    const proc = spawn(
-      process.execPath,
-      [SCRIPT, "--role", "responder", "--as", "retailer", "--peer", "advertiser", "--listen", "0", "--path", parquetPath].concat([
-        "--column",
-        "email",
-        "--out",
-        out,
-        "--seed",
-        SEED,
-        "--timeout-ms",
-        "60000",
-      ]),
-      { stdio: ["ignore", "pipe", "inherit"] },
-    );
-    children.push(proc);
-    const events: Record<string, unknown>[] = [];
-    const exited = new Promise<number | null>((r) => proc.on("exit", (c) => r(c)));
-    const port = await new Promise<number>((resolve, reject) => {
-      let buf = "";
-      proc.stdout!.on("data", (d: Buffer) => {
-        buf += d.toString();
-        let nl: number;
-        while ((nl = buf.indexOf("\n")) >= 0) {
-          const ev = JSON.parse(buf.slice(0, nl)) as Record<string, unknown>;
-          buf = buf.slice(nl + 1);
-          events.push(ev);
-          if (ev.event === "listening") resolve(ev.port as number);
-        }
-      });
-      proc.on("exit", () => reject(new Error(`responder exited early: ${JSON.stringify(events)}`)));
-    });
+    const responder = spawn([
+      ...RESPONDER,
+      "--path",
+      parquetPath,
+      "--column",
+      "email",
+      "--out",
+      out,
+      "--seed",
+      SEED,
+      "--timeout-ms",
+      "60000",
+    ]);
+    const port = await responder.listening();
     // this process is the advertiser, with its rows as an array (its own registry: a fresh kernel)
     const a = await psiWithPeer({
       as: "advertiser",
@@ -178,7 +155,7 @@ describe("PSI identifiers from a file", { timeout: 120_000 }, () => {
       rng: { seed: SEED },
       registry: new KeyRegistry(),
     });
-    expect(await exited).toBe(0);
+    expect(await responder.exited).toBe(0);
     const b = JSON.parse(fs.readFileSync(out, "utf8"));
     expect(a.joinKeys).toEqual(inproc.joinKeysA);
     expect(b.joinKeys).toEqual(inproc.joinKeysB);
@@ -190,24 +167,13 @@ describe("PSI identifiers from a file", { timeout: 120_000 }, () => {
 
   it("scripts/psi-party.mjs --path with a bad column: exit 2, a typed error naming the column, before it listens", async () => {
     const proc = spawn(
-      process.execPath,
-      [SCRIPT, "--role", "responder", "--as", "retailer", "--peer", "advertiser", "--listen", "0", "--path", csvPath].concat([
-        "--column",
-        "e_mail",
+      ["--role", "responder", "--as", "retailer", "--peer", "advertiser", "--listen", "0", "--path", csvPath, "--column", "e_mail"].concat([
         "--out",
         path.join(dir, "never.json"),
       ]),
-      { stdio: ["ignore", "pipe", "inherit"] },
     );
-    children.push(proc);
-    let stdout = "";
-    proc.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
-    const code = await new Promise<number | null>((r) => proc.on("exit", (c) => r(c)));
-    const events = stdout
-      .trim()
-      .split("\n")
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
-    expect(code).toBe(2);
+    expect(await proc.exited).toBe(2);
+    const events = proc.events;
     expect(events.map((e) => e.event)).toEqual(["error"]);
     expect(events[0]).toMatchObject({ code: "INPUT_INVALID", field: "column" });
     expect(String(events[0]!.message)).toContain("e_mail");

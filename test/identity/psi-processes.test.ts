@@ -4,29 +4,21 @@
  * man-in-the-middle relay on 127.0.0.1 (this test process) that forwards — and records, and
  * on demand flips or holds — every byte. Needs the build (kernel-lib/dist).
  */
-import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
 import fs from "node:fs";
 import net from "node:net";
-import os from "node:os";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { ERROR_CODES, isCleanRoomError } from "../../kernel-lib/src/errors.js";
 import { seededRng } from "../../kernel-lib/src/rng.js";
 import { KeyRegistry, type PsiMode } from "../../kernel-lib/src/identity/psi.js";
 import { psiParty, psiWithPeer } from "../../kernel-lib/src/identity/psi-party.js";
 import { linkedPair, type Tap } from "../../kernel-lib/src/transport/transport.js";
 import { runPsi, type PsiRunResult } from "../../kernel-lib/src/identity/run-psi.js";
+import { psiPartyHarness, type PartyProc } from "../helpers/psi-party-proc.js";
 
-const ROOT = path.resolve(__dirname, "../..");
-const SCRIPT = path.join(ROOT, "scripts/psi-party.mjs");
 const SEED = "psi-processes";
-const dir = fs.mkdtempSync(path.join(os.tmpdir(), "psi-processes-"));
-const children: ChildProcess[] = [];
-afterAll(() => {
-  for (const c of children) if (c.exitCode === null) c.kill("SIGKILL");
-  fs.rmSync(dir, { recursive: true, force: true });
-});
+const { dir, spawn } = psiPartyHarness("psi-processes-");
 
 // Seeded identities: 260 advertiser rows, 240 retailer rows, 150 shared people; messy casing
 // and spaces on one side, a repeat purchase and an invalid row on the other.
@@ -40,69 +32,16 @@ const purchases = [...people.slice(110, 350), people[200]!, "not-an-email"].map(
 fs.writeFileSync(path.join(dir, "exposures.json"), JSON.stringify(exposures));
 fs.writeFileSync(path.join(dir, "purchases.csv"), "email,amount\n" + purchases.map((r) => `"${r.email}",${r.amount}`).join("\n") + "\n");
 
-interface Party {
-  proc: ChildProcess;
-  events: Record<string, unknown>[];
+interface Party extends PartyProc {
   out: string;
-  waitFor(pred: (e: Record<string, unknown>) => boolean): Promise<Record<string, unknown>>;
-  exited: Promise<number | null>;
 }
 
 function party(role: "initiator" | "responder", tag: string, net_: string[]): Party {
   const [self, peer, rows] =
     role === "initiator" ? ["advertiser", "retailer", "exposures.json"] : ["retailer", "advertiser", "purchases.csv"];
   const out = path.join(dir, `${tag}-${self}.json`);
-  const proc = spawn(
-    process.execPath,
-    [
-      SCRIPT,
-      "--role",
-      role,
-      "--as",
-      self,
-      "--peer",
-      peer,
-      ...net_,
-      "--rows",
-      path.join(dir, rows),
-      "--out",
-      out,
-      "--seed",
-      SEED,
-      "--timeout-ms",
-      "60000",
-    ],
-    { stdio: ["ignore", "pipe", "inherit"] },
-  );
-  children.push(proc);
-  const events: Record<string, unknown>[] = [];
-  const watchers: { pred: (e: Record<string, unknown>) => boolean; resolve: (e: Record<string, unknown>) => void }[] = [];
-  let buf = "";
-  proc.stdout!.on("data", (d: Buffer) => {
-    buf += d.toString();
-    let nl: number;
-    while ((nl = buf.indexOf("\n")) >= 0) {
-      const e = JSON.parse(buf.slice(0, nl)) as Record<string, unknown>;
-      buf = buf.slice(nl + 1);
-      events.push(e);
-      for (const w of watchers.slice())
-        if (w.pred(e)) {
-          watchers.splice(watchers.indexOf(w), 1);
-          w.resolve(e);
-        }
-    }
-  });
-  const exited = new Promise<number | null>((r) => proc.on("exit", (c) => r(c)));
-  return {
-    proc,
-    events,
-    out,
-    exited,
-    waitFor: (pred) => {
-      const hit = events.find(pred);
-      return hit ? Promise.resolve(hit) : new Promise((resolve) => watchers.push({ pred, resolve }));
-    },
-  };
+  const args = ["--role", role, "--as", self, "--peer", peer, ...net_, "--rows", path.join(dir, rows), "--out", out];
+  return { ...spawn([...args, "--seed", SEED, "--timeout-ms", "60000"]), out };
 }
 
 type Dir = "i2r" | "r2i";

@@ -20,17 +20,7 @@ import jupyter_kernel_test as jkt
 from jupyter_client.manager import start_new_kernel
 from jupyter_kernel_test.msgspec_v5 import validate_message
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-KERNELS = os.path.join(ROOT, "kernel-lib", "jupyter")
-# Appended, so that a JUPYTER_PATH given by the caller can point at another kernel build.
-if KERNELS not in os.environ.get("JUPYTER_PATH", "").split(os.pathsep):
-    os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [os.environ.get("JUPYTER_PATH"), KERNELS]))
-# Jupyter's runtime/data/config state stays in the project's scratch space, not in $HOME.
-for _var, _sub in (("JUPYTER_RUNTIME_DIR", "runtime"), ("JUPYTER_DATA_DIR", "data"),
-                   ("JUPYTER_CONFIG_DIR", "config"), ("IPYTHONDIR", "ipython")):
-    os.environ.setdefault(_var, os.path.join(ROOT, ".scratch", "jupyter", _sub))
-    os.makedirs(os.environ[_var], exist_ok=True)
+import kernel_env  # noqa: F401 — sets JUPYTER_PATH and the scratch dirs on import
 
 os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
 

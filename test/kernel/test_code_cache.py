@@ -20,15 +20,7 @@ import unittest
 
 from jupyter_client.manager import KernelManager
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-ROOT = os.path.dirname(os.path.dirname(HERE))
-KERNELS = os.path.join(ROOT, "kernel-lib", "jupyter")
-if KERNELS not in os.environ.get("JUPYTER_PATH", "").split(os.pathsep):
-    os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [os.environ.get("JUPYTER_PATH"), KERNELS]))
-for _var, _sub in (("JUPYTER_RUNTIME_DIR", "runtime"), ("JUPYTER_DATA_DIR", "data"),
-                   ("JUPYTER_CONFIG_DIR", "config"), ("IPYTHONDIR", "ipython")):
-    os.environ.setdefault(_var, os.path.join(ROOT, ".scratch", "jupyter", _sub))
-    os.makedirs(os.environ[_var], exist_ok=True)
+from kernel_env import ROOT  # on import: JUPYTER_PATH and the scratch dirs
 
 MAGIC = b"CRTSV8C1"
 TYPESCRIPT_JS = os.path.join("@tslab", "typescript-for-tslab", "lib", "typescript.js")

@@ -11,7 +11,6 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { liftTemplate } from "../../kernel-lib/src/cleanroom/templates/lift.js";
 import { liftRules, liftSchemas } from "../../kernel-lib/src/cleanroom/templates/lift.js";
-import { isCleanRoomError, type CleanRoomError } from "../../kernel-lib/src/errors.js";
 import Database from "better-sqlite3";
 import { utf8 } from "../../kernel-lib/src/crypto/primitives.js";
 import { parseTemplate } from "../../kernel-lib/src/cleanroom/template.js";
@@ -31,6 +30,7 @@ import { approveTemplate, upload } from "../../kernel-lib/src/verbs/room.js";
 import { cleanRoomQuery } from "../../kernel-lib/src/verbs/query.js";
 import { audit, budget } from "../../kernel-lib/src/verbs/ledger.js";
 import { canariesIn, candidateKeys, opens } from "../helpers/enclave-scan.js";
+import { refusal } from "../helpers/enclave-study.js";
 import { chargeCount, closeAll, killAll, startServer, storeBytes, studyRoom, type ServerProc } from "./helpers.js";
 
 const SEED = "enclave-room";
@@ -49,15 +49,6 @@ let perQuery = 0;
 /** Every request the owners' handles sent (what the server receives, in plaintext inside the channel). */
 const sent: string[] = [];
 
-async function refusal(p: Promise<unknown>): Promise<CleanRoomError> {
-  try {
-    await p;
-  } catch (e) {
-    if (isCleanRoomError(e)) return e;
-    throw e;
-  }
-  throw new Error("expected a refusal");
-}
 const status = (r: RemoteRoom) => r.request<EnclaveStatus>("enclave.status");
 const query = (template = T) =>
   cleanRoomQuery(rooms.observer!, {

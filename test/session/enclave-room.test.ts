@@ -2,11 +2,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { afterEach, beforeAll, describe, expect, it } from "vitest";
-import { generateStudy } from "../../kernel-lib/src/datasets/study.js";
-import { normalizeEmail } from "../../kernel-lib/src/identity/normalize.js";
-import { liftRules, liftSchemas, liftTemplate } from "../../kernel-lib/src/cleanroom/templates/lift.js";
+import { liftTemplate } from "../../kernel-lib/src/cleanroom/templates/lift.js";
 import { deserializeTable } from "../../kernel-lib/src/cleanroom/serialize.js";
-import { isCleanRoomError } from "../../kernel-lib/src/errors.js";
 import { openLab, type Lab } from "../../kernel-lib/src/session.js";
 import {
   approveEnclaveTemplate,
@@ -18,37 +15,13 @@ import {
 } from "../../kernel-lib/src/enclave-room.js";
 import { CLEANROOM_MIME } from "../../kernel-lib/src/display/schema.js";
 import { toMimeBundle } from "../../kernel-lib/src/display/bundle.js";
+import { keyedStudy, refusal, REQ, rules, schemas, uploadStudy } from "../helpers/enclave-study.js";
 
-const study = generateStudy({
-  seed: "enclave-room",
-  advertiserRows: 1500,
-  overlap: 0.7,
-  holdoutShare: 0.3,
-  baseConversionRate: 0.1,
-  liftPct: 40,
-});
-/** Join key = normalised email (a stand-in for PSI keys; distinctive strings to search for). */
-function keyed(rows: { email: string }[]): Record<string, unknown>[] {
-  return rows.flatMap(({ email, ...rest }) => {
-    const n = normalizeEmail(email);
-    return n.ok ? [{ ...rest, join_key: `jk:${n.value}` }] : [];
-  });
-}
-const exposures = keyed(study.exposures as never);
-const purchases = keyed(study.purchases as never);
-const schemas = liftSchemas();
-const rules = liftRules(20);
-const REQ = { params: { startDay: 0, endDay: 27 }, as: { party: "advertiser", analyst: "bo" }, purpose: "measurement" };
+const study = keyedStudy("enclave-room");
+const { exposures, purchases } = study;
 
 function setUp(mode: "plain" | "enclave", seed: string, budget = true): Lab {
-  const lab = open({ store: ":memory:", rng: { seed }, ...(budget ? { budget: { epsilon: 5 } } : {}) });
-  const adv = lab.party("advertiser");
-  const ret = lab.party("retailer");
-  const up = mode === "plain" ? lab.upload.bind(lab) : (p: never, n: string, rows: unknown, o: never) => enclaveUpload(lab, p, n, rows, o);
-  up(adv as never, "exposures", exposures, { schema: schemas.exposures, purposes: ["measurement"], rule: rules.exposures } as never);
-  up(ret as never, "purchases", purchases, { schema: schemas.purchases, purposes: ["measurement"], rule: rules.purchases } as never);
-  lab.declarePurpose({ party: adv, analyst: "bo", purpose: "measurement", justification: "campaign lift" });
-  return lab;
+  return uploadStudy(open({ store: ":memory:", rng: { seed }, ...(budget ? { budget: { epsilon: 5 } } : {}) }), study, mode);
 }
 function approve(lab: Lab, t: unknown, enclave: boolean) {
   for (const p of ["advertiser", "retailer"]) {
@@ -56,16 +29,6 @@ function approve(lab: Lab, t: unknown, enclave: boolean) {
     else lab.approveTemplate(t, p);
   }
 }
-async function refusal(p: Promise<unknown>) {
-  try {
-    await p;
-  } catch (e) {
-    if (isCleanRoomError(e)) return e;
-    throw e;
-  }
-  throw new Error("expected a refusal");
-}
-
 /** Every test runs against both enclave hosts: in this process (default) and its own OS process. */
 let HOST: "in-process" | "process" = "in-process";
 const opened: Lab[] = [];

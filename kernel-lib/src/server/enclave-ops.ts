@@ -30,8 +30,7 @@ import { internals, type Lab } from "../session/lab.js";
 import type { EnclaveHandle } from "../session/enclave-handle.js";
 import type { EnclaveMode } from "../session/enclave-mode.js";
 import type { EnclaveInputMeta } from "../enclave-room-workload.js";
-import { enclaveRoomImage } from "../enclave-room-workload.js";
-import { canonicalJson, sha384Hex } from "../enclave/measurement.js";
+import { canonicalJson } from "../enclave/measurement.js";
 import type { EncryptedDataset, KeyReleaseGrant } from "../enclave/keyRelease.js";
 import type { AttestationDocument } from "../enclave/document.js";
 import { parseAnalysisRule, type AnalysisRule } from "../cleanroom/rules.js";
@@ -267,19 +266,7 @@ export class EnclaveRelay {
             `for "${p.purpose}"): ask for the same purpose and datasets, or wait until it is ready`,
           { field: "enclave", reason: "launch-in-progress" },
         );
-      const code = op.launcher.publishedCode();
-      const image = enclaveRoomImage(room.engine.name, approved, rules, code);
-      const launched = tamper === "template" ? [...approved, sha384Hex("a template no data owner approved").slice(0, 64)] : approved;
-      const enclave = await op.launcher.launch(
-        {
-          engine: image.engine,
-          approvedTemplateHashes: launched,
-          config: image.config,
-          workload: tamper === "code" ? "tampered" : "approved",
-          debug: tamper === "debug",
-        },
-        room.rng.fork(`room-launch:${++this.#launches}:${m.name}`),
-      );
+      const { enclave } = await op.launchImage(approved, rules, tamper, false, room.rng.fork(`room-launch:${++this.#launches}:${m.name}`));
       // a stale pending launch (other purpose, templates or rules) is replaced: its releases are void
       if (this.#pending && this.#pending !== this.#ready) this.#pending.enclave.terminate();
       this.#pending = {

@@ -34,7 +34,7 @@ import type { AnalysisRule } from "../cleanroom/rules.js";
 import type { QueryResult } from "../cleanroom/release.js";
 import type { ApprovalStatus } from "../cleanroom/approvals.js";
 import { labelForColumns, tagDataset } from "../purpose/labels.js";
-import { canonicalJson, measureImage, sha384Hex, type JsonValue } from "../enclave/measurement.js";
+import { canonicalJson, measureImage, type JsonValue } from "../enclave/measurement.js";
 import { attestationDisplay, type AttestationDisplay } from "../enclave/report.js";
 import { enclaveRoomImage, type EnclaveQueryParams } from "../enclave-room-workload.js";
 import type { Room, Sealing, ValidatedUpload } from "./room.js";
@@ -178,21 +178,8 @@ export class EnclaveMode {
     // owner below recomputes the image with ITS OWN rule for its dataset, so a catalog edited to
     // weaken a rule (e.g. a lower threshold) yields an image that owner did not pin.
     const catalogRules = Object.fromEntries([...keys].sort().map((k) => [k, cat.get(k)!.rule ?? null]));
-    const code = op.launcher.publishedCode();
-    const image = enclaveRoomImage(room.engine.name, approved, catalogRules, code);
-    // "template": the operator slips one template hash nobody approved into the image.
-    const launched = tamper === "template" ? [...approved, sha384Hex("a template no data owner approved").slice(0, 64)] : approved;
-    // In process mode this starts a new OS process: the host measures the code IT loaded.
-    const enclave = await op.launcher.launch(
-      {
-        engine: image.engine,
-        approvedTemplateHashes: launched,
-        config: image.config,
-        workload: tamper === "code" ? "tampered" : "approved",
-        debug: tamper === "debug" || opts.debug === true,
-      },
-      rng,
-    );
+    // The operator launches (in process mode a new OS process: the host measures the code IT loaded).
+    const { enclave, image, code } = await op.launchImage(approved, catalogRules, tamper, opts.debug === true, rng);
     // Each owner computes the image it expects from the approved hashes and the published code.
     // Defence OFF ("operatorClaim"): owners pin whatever image the operator says it launched.
     const ownerExpects = (k: string, own: AnalysisRule | null): string =>

@@ -14,10 +14,13 @@ import type { KeyReleaseGrant } from "../enclave/keyRelease.js";
 import { inProcessLauncher, type EnclaveHandle, type EnclaveLauncher } from "./enclave-handle.js";
 import { processLauncher, type Relay } from "./enclave-process.js";
 import type { EncryptedDataset } from "../enclave/keyRelease.js";
-import type { JsonValue } from "../enclave/measurement.js";
+import { sha384Hex, type EnclaveImage, type JsonValue } from "../enclave/measurement.js";
 import type { AttestationDocument } from "../enclave/document.js";
 import type { PlanContext } from "../cleanroom/plan.js";
-import type { EnclaveInputMeta } from "../enclave-room-workload.js";
+import { enclaveRoomImage, type EnclaveInputMeta, type PublishedCode } from "../enclave-room-workload.js";
+import type { AnalysisRule } from "../cleanroom/rules.js";
+import type { Rng } from "../rng.js";
+import type { EnclaveTamper } from "./enclave-types.js";
 import type { Room } from "./room.js";
 
 /** One entry of the operator's enclave-mode catalog. */
@@ -98,6 +101,38 @@ export class EnclaveOperator {
       },
       rule: (owner, name) => this.catalog().get(`${owner}/${name}`)?.rule ?? base.rule(owner, name),
     };
+  }
+
+  /**
+   * Launch the enclave-room image of the `approved` template hashes and the owners' `rules` as this
+   * operator's catalog states them, on the room's engine — for the lab's attestation and for the
+   * room server alike. `tamper` is the dishonest operator of the tests and labs: "code" runs a
+   * modified workload, "template" slips one template hash nobody approved into the image, "debug"
+   * (or `debug`) launches a debug enclave. Returns the handle and the published code the owners
+   * measure their expected image from, and the honest image (what an owner pins).
+   */
+  async launchImage(
+    approved: string[],
+    rules: { [datasetKey: string]: AnalysisRule | null },
+    tamper: EnclaveTamper,
+    debug: boolean,
+    rng: Rng,
+  ): Promise<{ enclave: EnclaveHandle; image: EnclaveImage; code: PublishedCode }> {
+    const code = this.launcher.publishedCode();
+    const image = enclaveRoomImage(this.#room.engine.name, approved, rules, code);
+    const launched = tamper === "template" ? [...approved, sha384Hex("a template no data owner approved").slice(0, 64)] : approved;
+    // In process mode this starts a new OS process: the host measures the code IT loaded.
+    const enclave = await this.launcher.launch(
+      {
+        engine: image.engine,
+        approvedTemplateHashes: launched,
+        config: image.config,
+        workload: tamper === "code" ? "tampered" : "approved",
+        debug: tamper === "debug" || debug,
+      },
+      rng,
+    );
+    return { enclave, image, code };
   }
 
   /** Stop the current enclave (its process, in process mode) — lab close. */
