@@ -204,12 +204,8 @@ export async function writeStudyParquetSql(
   const sql = studySql(p);
   fs.mkdirSync(outDir, { recursive: true });
   const spill = path.join(outDir, ".duckdb-spill");
-  const instance = await duck().DuckDBInstance.create(":memory:", {
-    temp_directory: spill,
-    memory_limit: memoryLimit,
-    preserve_insertion_order: "false",
-    ...(opts.threads ? { threads: String(opts.threads) } : {}),
-  });
+  const settings = { memory_limit: memoryLimit, preserve_insertion_order: "false", ...(opts.threads ? { threads: String(opts.threads) } : {}) };
+  const instance = await duck().DuckDBInstance.create(":memory:", { temp_directory: spill, ...settings });
   const conn = await instance.connect();
   const out = { exposures: path.join(outDir, "exposures.parquet"), purchases: path.join(outDir, "purchases.parquet") };
   const count = async (f: string) => Number((await conn.runAndReadAll(`SELECT count(*) FROM read_parquet(${lit(f)})`)).getColumns()[0]![0]);
