@@ -151,7 +151,10 @@ async function dataFor(rows) {
       progress: (phase) => console.log(`    [generate ${((performance.now() - t0) / 1000).toFixed(0)} s] ${phase}`),
     });
     genMs = performance.now() - t0;
-    fs.writeFileSync(done, JSON.stringify({ exposures: s.exposures, purchases: s.purchases, truth: s.groundTruth.truth.converters, genMs }));
+    fs.writeFileSync(
+      done,
+      JSON.stringify({ exposures: s.exposures, purchases: s.purchases, truth: s.groundTruth.truth.converters, genMs }),
+    );
   }
   const d = JSON.parse(fs.readFileSync(done, "utf8"));
   const M = (rows / 1e6).toFixed(rows < 1e6 ? 2 : 0);
@@ -179,7 +182,12 @@ async function main() {
   const rows = Number(process.env.CR_FILES_ROWS ?? 10e6);
   const big = Number(process.env.CR_FILES_BIG_ROWS ?? (process.env.BENCH_100M === "1" ? 100e6 : 0));
   const M = (n) => `${(n / 1e6).toFixed(n < 1e6 ? 2 : 0)}M`;
-  console.log(`file-backed lift bench (DuckDB engine), load average ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`);
+  console.log(
+    `file-backed lift bench (DuckDB engine), load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ")}`,
+  );
   const dir = await dataFor(rows);
   const file = runChild("file", dir);
   const array = runChild("array", dir);
@@ -224,7 +232,12 @@ async function main() {
       "  100M file-path case (files.100m-peak): not run — BENCH_100M=1 runs it (CR_FILES_BIG_ROWS=N for another size); " +
         "not in the default run because its idle time is not yet known to fit the bench budget",
     );
-  console.log(`  bench time ${((performance.now() - t0) / 1000).toFixed(0)} s, load average now ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`);
+  console.log(
+    `  bench time ${((performance.now() - t0) / 1000).toFixed(0)} s, load average now ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ")}`,
+  );
 }
 
 if (process.argv[2] === "--child") await child(process.argv[3], process.argv[4]);

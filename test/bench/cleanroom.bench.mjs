@@ -145,7 +145,10 @@ const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsa
 async function main() {
   const started = performance.now();
   console.log(
-    `cleanroom bench: ${NE.toLocaleString()} exposures × ${NP.toLocaleString()} purchases, median of ${REPS}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`,
+    `cleanroom bench: ${NE.toLocaleString()} exposures × ${NP.toLocaleString()} purchases, median of ${REPS}, load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ")}`,
   );
   const t = parseTemplate(liftTemplate({ advertiser: "adv", retailer: "shop", threshold: "fbpcs_kanon", epsilonPerAggregate: "0.5" }));
   const params = { startDay: 0, endDay: 27 };
@@ -235,7 +238,12 @@ async function main() {
       target: { op: "<=", value: 1.3 },
       note: `same exact answers: ${same}`,
     });
-    report({ id: `cleanroom.load-ms${suffix}`, what: `DuckDB engine load of the plan's columns, ${size}, ${label}`, value: loadMs, unit: " ms" });
+    report({
+      id: `cleanroom.load-ms${suffix}`,
+      what: `DuckDB engine load of the plan's columns, ${size}, ${label}`,
+      value: loadMs,
+      unit: " ms",
+    });
     // the noise step (issue 5: < 5% of a 1M-row lift query): release with noise vs without,
     // on the same exact aggregates, against the whole end-to-end time
     const checked = checkTemplate(t, ctx);
@@ -300,8 +308,18 @@ async function main() {
     instance.closeSync();
   }
   clearInterval(sampler);
-  report({ id: "cleanroom.peak-rss", what: `clean-room bench process peak RSS (${NE.toLocaleString()} × ${NP.toLocaleString()})`, value: peakRss / 2 ** 30, unit: " GiB" });
-  console.log(`  bench time ${((performance.now() - started) / 1000).toFixed(0)} s, load average ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`);
+  report({
+    id: "cleanroom.peak-rss",
+    what: `clean-room bench process peak RSS (${NE.toLocaleString()} × ${NP.toLocaleString()})`,
+    value: peakRss / 2 ** 30,
+    unit: " GiB",
+  });
+  console.log(
+    `  bench time ${((performance.now() - started) / 1000).toFixed(0)} s, load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ")}`,
+  );
   console.log(JSON.stringify({ exposures: NE, purchases: NP, reps: REPS, results, peakRssGiB: +(peakRss / 2 ** 30).toFixed(2) }));
 }
 main().catch((e) => {

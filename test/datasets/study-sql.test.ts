@@ -11,7 +11,14 @@ import { privateDuck } from "../../kernel-lib/src/cleanroom/duckdb.js";
 import { isCleanRoomError } from "../../kernel-lib/src/errors.js";
 
 // seeded: every number below is a fixed function of these parameters
-const P: StudyParams = { seed: "sql-gen-test", advertiserRows: 40_000, overlap: 0.6, holdoutShare: 0.2, baseConversionRate: 0.08, liftPct: 25 };
+const P: StudyParams = {
+  seed: "sql-gen-test",
+  advertiserRows: 40_000,
+  overlap: 0.6,
+  holdoutShare: 0.2,
+  baseConversionRate: 0.08,
+  liftPct: 25,
+};
 const dirs: string[] = [];
 const tmp = () => {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), "cleanroom-sqlgen-"));
@@ -32,7 +39,8 @@ async function query<T = Record<string, unknown>>(sql: string): Promise<T[]> {
   }
 }
 /** An order-independent digest of a Parquet file's rows. */
-const digest = async (f: string) => String((await query(`SELECT count(*) AS n, sum(hash(COLUMNS(*))) AS h FROM read_parquet('${f}')`))[0]!["h"]);
+const digest = async (f: string) =>
+  String((await query(`SELECT count(*) AS n, sum(hash(COLUMNS(*))) AS h FROM read_parquet('${f}')`))[0]!["h"]);
 
 describe("writeStudyParquetSql (the DuckDB SQL generator)", async () => {
   const a = await writeStudyParquetSql(P, tmp());
@@ -62,7 +70,9 @@ describe("writeStudyParquetSql (the DuckDB SQL generator)", async () => {
   it("join keys are unique normalised addresses, and the purchase file names exactly the matched people", async () => {
     const [k] = await query(`SELECT count(DISTINCT join_key) AS d, count(*) AS n FROM read_parquet('${a.exposures.path}')`);
     expect(Number(k!["d"])).toBe(P.advertiserRows);
-    const sample = await query<{ join_key: string }>(`SELECT join_key FROM read_parquet('${a.purchases.path}') USING SAMPLE 200 ROWS (reservoir, 7)`);
+    const sample = await query<{ join_key: string }>(
+      `SELECT join_key FROM read_parquet('${a.purchases.path}') USING SAMPLE 200 ROWS (reservoir, 7)`,
+    );
     for (const r of sample) expect(normalizeStudyEmail(r.join_key)).toBe(r.join_key);
     const [m] = await query(
       `SELECT count(DISTINCT e.join_key) AS m FROM read_parquet('${a.exposures.path}') e JOIN read_parquet('${a.purchases.path}') p USING (join_key)`,
@@ -86,7 +96,9 @@ describe("writeStudyParquetSql (the DuckDB SQL generator)", async () => {
     expect(g.counts.purchaseRows / jsPurchases).toBeGreaterThan(0.97);
     expect(g.counts.purchaseRows / jsPurchases).toBeLessThan(1.03);
     expect(g.counts.retailerOnlyCustomers).toBe(jsTruth.counts.retailerOnlyCustomers);
-    const regions = await query<{ region: string; n: bigint }>(`SELECT region, count(*) AS n FROM read_parquet('${a.exposures.path}') GROUP BY region`);
+    const regions = await query<{ region: string; n: bigint }>(
+      `SELECT region, count(*) AS n FROM read_parquet('${a.exposures.path}') GROUP BY region`,
+    );
     const total = REGION_WEIGHTS.reduce((x, y) => x + y, 0);
     for (const r of regions) near(Number(r.n) / n, REGION_WEIGHTS[REGIONS.indexOf(r.region as never)]! / total, n);
     expect(regions).toHaveLength(REGIONS.length);

@@ -41,7 +41,10 @@ export function duckMemoryLimit(): string {
   const v = typeof process !== "undefined" ? process.env?.CLEANROOM_DUCKDB_MEMORY : undefined;
   if (v === undefined || v === "") return "4GB";
   if (!/^[0-9]+(\.[0-9]+)?\s*(MB|GB|MiB|GiB)$/i.test(v))
-    throw new CleanRoomError("INPUT_INVALID", `"CLEANROOM_DUCKDB_MEMORY" expected a size like 4GB`, { field: "CLEANROOM_DUCKDB_MEMORY", expected: "a size like 4GB" });
+    throw new CleanRoomError("INPUT_INVALID", `"CLEANROOM_DUCKDB_MEMORY" expected a size like 4GB`, {
+      field: "CLEANROOM_DUCKDB_MEMORY",
+      expected: "a size like 4GB",
+    });
   return v;
 }
 

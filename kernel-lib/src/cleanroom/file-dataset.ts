@@ -126,14 +126,15 @@ const JSNUM = `CREATE OR REPLACE TEMP MACRO crl_jsnum(x) AS CASE
     || CAST(CAST(split_part(CAST(x AS VARCHAR), 'e', 2) AS INTEGER) AS VARCHAR)
 END`;
 
-const NEEDS_ESCAPE = /[\x00-\x1f"\\]/;
+/** Does JSON.stringify escape anything in `s` (U+0000–U+001F, `"`, `\`)? */
+const needsEscape = (s: string) => [...s].some((ch) => ch < " " || ch === '"' || ch === "\\");
 
 /**
  * SQL writing a VARCHAR as `JSON.stringify` writes a string (escapes `"`, `\` and U+0000–U+001F only).
  * An enum column already validated holds only its declared values: when none needs escaping, no per-row check.
  */
 function jsonString(v: string, spec?: ColumnSpec): string {
-  if (spec?.type === "enum" && !spec.values.some((x) => NEEDS_ESCAPE.test(x))) return `'"' || ${v} || '"'`;
+  if (spec?.type === "enum" && !spec.values.some(needsEscape)) return `'"' || ${v} || '"'`;
   const short: Record<number, string> = { 8: "\\b", 9: "\\t", 10: "\\n", 12: "\\f", 13: "\\r" };
   let e = `replace(replace(${v}, '\\', '\\\\'), '"', '\\"')`;
   for (let c = 0; c < 32; c++) e = `replace(${e}, chr(${c}), '${short[c] ?? `\\u${c.toString(16).padStart(4, "0")}`}')`;

@@ -204,7 +204,11 @@ export async function writeStudyParquetSql(
   const sql = studySql(p);
   fs.mkdirSync(outDir, { recursive: true });
   const spill = path.join(outDir, ".duckdb-spill");
-  const settings = { memory_limit: memoryLimit, preserve_insertion_order: "false", ...(opts.threads ? { threads: String(opts.threads) } : {}) };
+  const settings = {
+    memory_limit: memoryLimit,
+    preserve_insertion_order: "false",
+    ...(opts.threads ? { threads: String(opts.threads) } : {}),
+  };
   const instance = await duck().DuckDBInstance.create(":memory:", { temp_directory: spill, ...settings });
   const conn = await instance.connect();
   const out = { exposures: path.join(outDir, "exposures.parquet"), purchases: path.join(outDir, "purchases.parquet") };
