@@ -19,9 +19,10 @@
  *      CLEANROOM_DUCKDB_MEMORY (the library's DuckDB memory_limit, default 4GB),
  *      CR_FILES_DIR (where generated Parquet is cached, default node_modules/.cache/cleanroom-bench-files;
  *      a second run skips generation).
- * Time: not yet measured idle at the default sizes. On a loaded 2-core machine (load 12–15) the
- * 1M pair took ~7 min (generation 81 s, file path 88 s, array path 317 s); expect roughly 10× the
- * 1M work at 10M, and a fraction of the wall time when idle. The 100M case prints its time per phase.
+ * Time: not yet measured idle at the default sizes. Loaded 2-core machine (load 11–15, nice 10):
+ * 1M pair ~7 min (generation 81 s, file path 88 s, array path 317 s); 10M generation 241 s, 10M
+ * file path 785 s (upload 723 s, of which the fingerprint's sort 597 s; query 62 s) — the 10M
+ * array path was not run to the end there. Expect a fraction of those wall times when idle.
  * Run: node node_modules/typescript/bin/tsc -b && nice -n 10 node test/bench/cleanroom-files.bench.mjs
  */
 import { createRequire } from "node:module";
