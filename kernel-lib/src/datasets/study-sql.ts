@@ -129,7 +129,8 @@ export function studySql(p: ResolvedStudyParams): { exposures: string; purchases
     const local =
       `CASE floor(${U(id, s + 3)} * 5)::INTEGER WHEN 0 THEN f || '.' || l || n WHEN 1 THEN f || l || n ` +
       `WHEN 2 THEN f[1] || l || n WHEN 3 THEN f || '_' || l || n ELSE l || '.' || f || n END`;
-    return `(SELECT CASE WHEN d = 'gmail.com' THEN replace(lp, '.', '') ELSE lp END || '@' || d FROM (SELECT ${local} AS lp, d FROM (SELECT ${f} AS f, ${l} AS l, ${d} AS d, ${n} AS n)))`;
+    const parts = `SELECT ${f} AS f, ${l} AS l, ${d} AS d, ${n} AS n`;
+    return `(SELECT CASE WHEN d = 'gmail.com' THEN replace(lp, '.', '') ELSE lp END || '@' || d FROM (SELECT ${local} AS lp, d FROM (${parts})))`;
   };
   const people = `SELECT i AS id, ${pick(U("i", 1), REGION_WEIGHTS)} AS region, ${pick(U("i", 2), AGE_WEIGHTS)} AS age,
       ${pick(U("i", 3), CHANNEL_WEIGHTS)} AS channel, ${U("i", 4)} < ${p.overlap} AS matched, NOT (${U("i", 5)} < ${p.holdoutShare}) AS is_test,
@@ -161,7 +162,8 @@ export function studySql(p: ResolvedStudyParams): { exposures: string; purchases
   const day =
     `CASE WHEN k < n_pre THEN ${-p.prePeriodDays} + floor(${U("id", s(0))} * ${p.prePeriodDays}) ` +
     `WHEN k < n_pre + n_base THEN floor(${U("id", s(0))} * ${D}) ELSE first_day + floor(${U("id", s(0))} * (${D} - first_day)) END`;
-  const value = `least(${MAX_VALUE_CENTS}, round(${p.orderValueCents} * scale * exp(${(-p.valueSigma * p.valueSigma) / 2} + ${p.valueSigma} * ${normal(U("id", s(1)), U("id", s(2)))})))`;
+  const logValue = `${(-p.valueSigma * p.valueSigma) / 2} + ${p.valueSigma} * ${normal(U("id", s(1)), U("id", s(2)))}`;
+  const value = `least(${MAX_VALUE_CENTS}, round(${p.orderValueCents} * scale * exp(${logValue})))`;
   const purchases = `SELECT ${joinKey("id", 30)} AS join_key, CAST(${day}::BIGINT AS VARCHAR) AS purchase_day,
       CAST(${value}::BIGINT AS VARCHAR) AS value_cents,
       ${list(REGIONS)}[1 + CASE WHEN ${U("id", s(3))} < 0.85 THEN home ELSE floor(${U("id", s(4))} * ${REGIONS.length})::INTEGER END] AS store_region,
