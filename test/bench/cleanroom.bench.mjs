@@ -2,7 +2,12 @@
  * Clean-room benchmark (issue 4, "Performance"): the lift template end-to-end (plan, join,
  * aggregate, threshold, noise) on the DuckDB engine vs a hand-written DuckDB SQL of the
  * same query on the same connection, and the arquero engine vs DuckDB (string join keys
- * and dense integer join keys). Not a timed test: prints numbers and ratios.
+ * and dense integer join keys). Not a timed test: states its rows through `report()`
+ * (targets.mjs): `cleanroom.lift-vs-hand-sql` (engine / hand-written SQL ≤ 1.3×, string keys;
+ * `-dense` for integer keys), `cleanroom.noise-share` (noise step < 5% of the query), and rows
+ * without targets (`cleanroom.arquero-vs-duckdb`, `cleanroom.load-ms`, `cleanroom.peak-rss`).
+ * The default run (1M × 1M, both key kinds, 3 repetitions, arquero included) is meant to stay
+ * within ~4 min on an idle 2-core machine; not yet timed idle since this change.
  *
  * Env: CR_BENCH_EXPOSURES (default 1e6), CR_BENCH_PURCHASES (default = exposures),
  *      CR_BENCH_REPS (default 3), CR_BENCH_ARQUERO=0 to skip arquero (e.g. at 10M),
@@ -20,6 +25,8 @@ const { checkTemplate, compilePlan, EVENT_UNITS_MEASURE } = require("../../kerne
 const { releaseResult } = require("../../kernel-lib/dist/cleanroom/release.js");
 const { liftTemplate, liftRules, liftSchemas } = require("../../kernel-lib/dist/cleanroom/templates/lift.js");
 const { seededRng } = require("../../kernel-lib/dist/rng.js");
+const { report } = await import("./targets.mjs");
+const os = require("node:os");
 
 const NE = Number(process.env.CR_BENCH_EXPOSURES ?? 1e6);
 const NP = Number(process.env.CR_BENCH_PURCHASES ?? NE);
@@ -136,7 +143,13 @@ let peakRss = 0;
 const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 50);
 
 async function main() {
-  console.log(`cleanroom bench: ${NE.toLocaleString()} exposures × ${NP.toLocaleString()} purchases, median of ${REPS}`);
+  const started = performance.now();
+  console.log(
+    `cleanroom bench: ${NE.toLocaleString()} exposures × ${NP.toLocaleString()} purchases, median of ${REPS}, load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ")}`,
+  );
   const t = parseTemplate(liftTemplate({ advertiser: "adv", retailer: "shop", threshold: "fbpcs_kanon", epsilonPerAggregate: "0.5" }));
   const params = { startDay: 0, endDay: 27 };
   const results = {};
@@ -212,10 +225,25 @@ async function main() {
       Number(r.valueSquared),
     ]);
     const same = JSON.stringify(duckVals) === JSON.stringify(handVals);
-    console.log(`  duckdb load (plan's columns, once):     ${loadMs.toFixed(0)} ms`);
     console.log(`  duckdb engine, lift end-to-end:        ${duck.ms.toFixed(0)} ms`);
     console.log(`  hand-written duckdb SQL:               ${hand.ms.toFixed(0)} ms   (same exact answers: ${same})`);
-    console.log(`  ratio engine / hand-written:           ${(duck.ms / hand.ms).toFixed(2)}× (target ≤ 1.3×)`);
+    const suffix = dense ? "-dense" : "";
+    const size = `${(NE / 1e6).toFixed(NE < 1e6 ? 2 : 0)}M × ${(NP / 1e6).toFixed(NP < 1e6 ? 2 : 0)}M`;
+    report({
+      id: `cleanroom.lift-vs-hand-sql${suffix}`,
+      what: `lift template on the DuckDB engine vs hand-written DuckDB SQL, ${size}, ${label}`,
+      measured: `${duck.ms.toFixed(0)} ms vs ${hand.ms.toFixed(0)} ms (median of ${REPS})`,
+      value: duck.ms / hand.ms,
+      unit: "×",
+      target: { op: "<=", value: 1.3 },
+      note: `same exact answers: ${same}`,
+    });
+    report({
+      id: `cleanroom.load-ms${suffix}`,
+      what: `DuckDB engine load of the plan's columns, ${size}, ${label}`,
+      value: loadMs,
+      unit: " ms",
+    });
     // the noise step (issue 5: < 5% of a 1M-row lift query): release with noise vs without,
     // on the same exact aggregates, against the whole end-to-end time
     const checked = checkTemplate(t, ctx);
@@ -246,9 +274,14 @@ async function main() {
     const withNoiseMs = timeMany(release(t, templateCost(t, params)));
     const withoutNoiseMs = timeMany(release(noNoise, null));
     const noiseMs = Math.max(0, withNoiseMs - withoutNoiseMs);
-    console.log(
-      `  noise step (release with − without noise): ${noiseMs.toFixed(3)} ms = ${((100 * noiseMs) / duck.ms).toFixed(3)}% of the end-to-end query (target < 5%)`,
-    );
+    report({
+      id: `cleanroom.noise-share${suffix}`,
+      what: `noise step (release with − without noise) as a share of the end-to-end lift query, ${size}, ${label}`,
+      measured: `${noiseMs.toFixed(3)} ms of ${duck.ms.toFixed(0)} ms`,
+      value: (100 * noiseMs) / duck.ms,
+      unit: "%",
+      target: { op: "<", value: 5 },
+    });
     const r = { loadMs, duckMs: duck.ms, handMs: hand.ms, ratio: duck.ms / hand.ms, same, noiseMs, noiseShare: noiseMs / duck.ms };
     if (RUN_ARQ) {
       // first run builds the cached join index (string keys → row index); later runs reuse it
@@ -260,7 +293,14 @@ async function main() {
       const exactJson = (x) => JSON.stringify(x, (_, v) => (typeof v === "bigint" ? `${v}n` : v)); // exact aggregates are bigint
       const agree = exactJson(arq.last.exact) === exactJson(duck.last.exact);
       console.log(`  arquero engine, lift end-to-end:       ${arq.ms.toFixed(0)} ms   (equal to duckdb: ${agree})`);
-      console.log(`  ratio arquero / duckdb engine:         ${(arq.ms / duck.ms).toFixed(2)}×`);
+      report({
+        id: `cleanroom.arquero-vs-duckdb${suffix}`,
+        what: `lift end to end, arquero engine / DuckDB engine, ${size}, ${label}`,
+        measured: `${arq.ms.toFixed(0)} ms vs ${duck.ms.toFixed(0)} ms (first arquero run ${coldMs.toFixed(0)} ms)`,
+        value: arq.ms / duck.ms,
+        unit: "×",
+        note: `equal exact aggregates: ${agree}`,
+      });
       Object.assign(r, { arqColdMs: coldMs, arqMs: arq.ms, arqRatio: arq.ms / duck.ms, agree });
     }
     results[label] = r;
@@ -268,7 +308,18 @@ async function main() {
     instance.closeSync();
   }
   clearInterval(sampler);
-  console.log(`\npeak RSS: ${(peakRss / 2 ** 30).toFixed(2)} GiB`);
+  report({
+    id: "cleanroom.peak-rss",
+    what: `clean-room bench process peak RSS (${NE.toLocaleString()} × ${NP.toLocaleString()})`,
+    value: peakRss / 2 ** 30,
+    unit: " GiB",
+  });
+  console.log(
+    `  bench time ${((performance.now() - started) / 1000).toFixed(0)} s, load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ")}`,
+  );
   console.log(JSON.stringify({ exposures: NE, purchases: NP, reps: REPS, results, peakRssGiB: +(peakRss / 2 ** 30).toFixed(2) }));
 }
 main().catch((e) => {

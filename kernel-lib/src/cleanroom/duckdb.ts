@@ -31,6 +31,23 @@ export function duck(): typeof DuckDb {
   return (duckMod ??= require("@duckdb/node-api") as typeof DuckDb);
 }
 
+/**
+ * Each instance's `memory_limit`: `CLEANROOM_DUCKDB_MEMORY` (e.g. "6GB") or 4 GB by default —
+ * DuckDB's own default is 80% of RAM, which let one 100M-row sort or join take ~19 GiB on a
+ * 24 GiB machine before spilling (issue 18: a 100M study must run in < 8 GiB). Past the limit
+ * DuckDB spills to the instance's private directory.
+ */
+export function duckMemoryLimit(): string {
+  const v = typeof process !== "undefined" ? process.env?.CLEANROOM_DUCKDB_MEMORY : undefined;
+  if (v === undefined || v === "") return "4GB";
+  if (!/^[0-9]+(\.[0-9]+)?\s*(MB|GB|MiB|GiB)$/i.test(v))
+    throw new CleanRoomError("INPUT_INVALID", `"CLEANROOM_DUCKDB_MEMORY" expected a size like 4GB`, {
+      field: "CLEANROOM_DUCKDB_MEMORY",
+      expected: "a size like 4GB",
+    });
+  return v;
+}
+
 /** An in-memory DuckDB instance whose spill directory is private; `close()` releases both. */
 export interface PrivateDuck {
   instance: DuckDBInstance;
@@ -52,7 +69,7 @@ export async function privateDuck(spillDir?: string): Promise<PrivateDuck> {
   const dir = spillDir ?? privateDir("crl-duck-spill-", false);
   let instance: DuckDBInstance;
   try {
-    instance = await duck().DuckDBInstance.create(":memory:", { temp_directory: dir });
+    instance = await duck().DuckDBInstance.create(":memory:", { temp_directory: dir, memory_limit: duckMemoryLimit() });
   } catch (e) {
     if (own) removePrivateDir(dir);
     throw e;

@@ -84,7 +84,8 @@ function checks(c: string, spec: ColumnSpec, params: (string | number)[]): { sql
       out.push({ sql: `${v} NOT IN (${spec.values.map(() => "?").join(", ")})`, expected: "one of the declared values" });
     } else {
       const max = spec.maxLength ?? 1024;
-      out.push({ sql: `${utf16Length(v)} > ${max | 0}`, expected: `string of at most ${max} characters` });
+      // UTF-16 units never exceed UTF-8 bytes (strlen, O(1)): the regex count runs only for long strings
+      out.push({ sql: `(strlen(${v}) > ${max | 0} AND ${utf16Length(v)} > ${max | 0})`, expected: `string of at most ${max} characters` });
     }
     return out;
   }
@@ -125,8 +126,15 @@ const JSNUM = `CREATE OR REPLACE TEMP MACRO crl_jsnum(x) AS CASE
     || CAST(CAST(split_part(CAST(x AS VARCHAR), 'e', 2) AS INTEGER) AS VARCHAR)
 END`;
 
-/** SQL writing a VARCHAR as `JSON.stringify` writes a string (escapes `"`, `\` and U+0000–U+001F only). */
-function jsonString(v: string): string {
+/** Does JSON.stringify escape anything in `s` (U+0000–U+001F, `"`, `\`)? */
+const needsEscape = (s: string) => [...s].some((ch) => ch < " " || ch === '"' || ch === "\\");
+
+/**
+ * SQL writing a VARCHAR as `JSON.stringify` writes a string (escapes `"`, `\` and U+0000–U+001F only).
+ * An enum column already validated holds only its declared values: when none needs escaping, no per-row check.
+ */
+function jsonString(v: string, spec?: ColumnSpec): string {
+  if (spec?.type === "enum" && !spec.values.some(needsEscape)) return `'"' || ${v} || '"'`;
   const short: Record<number, string> = { 8: "\\b", 9: "\\t", 10: "\\n", 12: "\\f", 13: "\\r" };
   let e = `replace(replace(${v}, '\\', '\\\\'), '"', '\\"')`;
   for (let c = 0; c < 32; c++) e = `replace(${e}, chr(${c}), '${short[c] ?? `\\u${c.toString(16).padStart(4, "0")}`}')`;
@@ -148,7 +156,7 @@ async function fingerprint(
   const names = Object.keys(schema.columns).sort();
   const parts = names.map((c) => {
     const t = schema.columns[c]!.type;
-    return t === "int" || t === "number" ? `crl_jsnum(${q(c)})` : jsonString(q(c));
+    return t === "int" || t === "number" ? `crl_jsnum(${q(c)})` : jsonString(q(c), schema.columns[c]);
   });
   const line = `'[' || ${parts.length ? parts.join(" || ',' || ") : "''"} || ']'`;
   const h = createHash("sha256");

@@ -18,7 +18,7 @@
 import type { UniformSource } from "./detmath.js";
 import { cumulative } from "./detmath.js";
 
-const FIRST = [
+export const FIRST = [
   "ann",
   "ben",
   "chloe",
@@ -66,7 +66,7 @@ const FIRST = [
   "tomas",
   "ines",
 ];
-const LAST = [
+export const LAST = [
   "smith",
   "jones",
   "garcia",
@@ -106,7 +106,7 @@ const LAST = [
   "horvat",
   "jensen",
 ].map((s) => s.replace("ü", "u"));
-const DOMAINS = [
+export const DOMAINS = [
   "gmail.com",
   "yahoo.com",
   "outlook.com",
@@ -120,7 +120,9 @@ const DOMAINS = [
   "mail.com",
   "shopmail.net",
 ];
-const DOMAIN_CUM = cumulative([36, 12, 10, 8, 8, 3, 3, 4, 2, 2, 4, 8]);
+/** Domain weights (shared with the SQL generator, study-sql.ts). */
+export const DOMAIN_WEIGHTS = [36, 12, 10, 8, 8, 3, 3, 4, 2, 2, 4, 8];
+const DOMAIN_CUM = cumulative(DOMAIN_WEIGHTS);
 const PLUS_TAGS = ["promo", "shop", "news", "ads", "2024", "deals", "x"];
 
 /** Mess rates per rendering (each a probability in [0, 1]). */
@@ -145,9 +147,9 @@ export const DEFAULT_MESS: MessRates = {
   googlemail: 0.1,
 };
 
-const PRIME = 2147483647; // 2^31 - 1
-const MULT = 1103513; // < 2^21, so id * MULT < 2^52 stays exact
-const OFFSET = 104729;
+/** The unique-digits scramble (also used by study-sql.ts): `((id * MULT + OFFSET) % PRIME) + 1`. */
+export const DIGITS = { PRIME: 2147483647, MULT: 1103513, OFFSET: 104729 } as const; // MULT < 2^21, so id * MULT < 2^52 stays exact
+const { PRIME, MULT, OFFSET } = DIGITS;
 
 /** Unique digits for person `id` (bijective for id < 2^31 - 1). */
 function uniqueDigits(id: number): string {

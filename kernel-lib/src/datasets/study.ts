@@ -42,6 +42,7 @@ import {
   type AgeBand,
   type Channel,
   type Region,
+  type ResolvedStudyParams,
   type StudyParams,
 } from "./params.js";
 import { newGroundTruthAccumulator, type GroundTruth } from "./truth.js";
@@ -88,9 +89,15 @@ const REGION_CUM = cumulative(REGION_WEIGHTS);
 const AGE_CUM = cumulative(AGE_WEIGHTS);
 const CHANNEL_CUM = cumulative(CHANNEL_WEIGHTS);
 const CATEGORY_CUM = cumulative(CATEGORY_WEIGHTS);
-const MAX_VALUE_CENTS = 10_000_000;
+export const MAX_VALUE_CENTS = 10_000_000;
 /** P(another pre-period purchase): every customer buys 1 + Geometric(0.3) times before day 0. */
-const PRE_REPEAT = 0.3;
+export const PRE_REPEAT = 0.3;
+
+/** How many retailer-only customers fill the purchase file up to ~retailerRows (also study-sql.ts). */
+export function retailerOnlyCustomers(p: ResolvedStudyParams): number {
+  const rowsPerCustomer = 1 + PRE_REPEAT / (1 - PRE_REPEAT) + p.baseConversionRate / (1 - p.repeatPurchaseRate);
+  return Math.max(0, Math.round(p.retailerRows / rowsPerCustomer - p.overlap * p.advertiserRows));
+}
 
 /**
  * Stream the study to `sink` and return its ground truth. Use this for large sizes;
@@ -115,9 +122,7 @@ export function streamStudy(params: StudyParams, sink: StudySink): GroundTruth {
   const D = p.campaignDays;
   const expected = expectedTruth(p);
 
-  // retailer-only customers fill the purchase file up to ~retailerRows
-  const rowsPerCustomer = 1 + PRE_REPEAT / (1 - PRE_REPEAT) + p.baseConversionRate / (1 - p.repeatPurchaseRate);
-  const retailerOnly = Math.max(0, Math.round(p.retailerRows / rowsPerCustomer - p.overlap * p.advertiserRows));
+  const retailerOnly = retailerOnlyCustomers(p);
 
   let block: PurchaseRow[] = [];
   const flush = () => {
