@@ -111,8 +111,8 @@ function observed(t: Transport, on: NonNullable<PsiPartyRunOptions["onMessage"]>
   return {
     self: t.self,
     peer: t.peer,
-    async send(protocol, kind, body) {
-      await t.send(protocol, kind, body);
+    async send(protocol, kind, body, bytes) {
+      await t.send(protocol, kind, body, bytes);
       on("sent", { v: 1, protocol, kind, from: t.self, to: t.peer, body: null });
     },
     async receive(expect) {
@@ -183,6 +183,7 @@ export async function psiParty(o: PsiPartyRunOptions): Promise<PsiPartyResult> {
       registry,
       secretKey: key,
       rng: rng.fork(`psi/${n}/${self}`),
+      encoding: "packed" as const,
     };
     const party = o.role === "initiator" ? new PsiClient(common) : new PsiServer(common);
     let link: Transport = t;

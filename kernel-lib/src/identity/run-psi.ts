@@ -10,9 +10,10 @@
  *
  * Threat model: see psi.ts. Each party is its own object (PsiInitiator, PsiResponder) holding
  * its set, its key and its end of a Transport (transport/transport.ts); the two talk ONLY
- * through that link, which carries plain JSON envelopes (an in-process linked pair that
- * JSON round-trips every message here; identity/psi-party.ts runs ONE of them per process
- * over a socket). `messages` records what crossed.
+ * through that link, which carries plain JSON envelopes with the points packed as their
+ * binary attachment (psi-wire.ts; an in-process linked pair that JSON round-trips every
+ * envelope and copies its attachment here; identity/psi-party.ts runs ONE of them per process
+ * over a socket). `messages` records what crossed, in the OpenMined-shaped JSON view.
  */
 import { CleanRoomError, invalid } from "../errors.js";
 import { makeRng, rngStamp, type Rng, type RngStamp } from "../rng.js";
@@ -27,8 +28,10 @@ import {
   PsiClient,
   PsiServer,
   type PsiClientOutput,
+  type PsiFinish,
   type PsiMessage,
   type PsiMode,
+  type PsiPoints,
   type PsiRequest,
   type PsiResponse,
   type PsiServerOutput,
@@ -36,6 +39,7 @@ import {
   type TranscriptEntry,
   PSI_PROTOCOL,
 } from "./psi.js";
+import { fromEnvelope, psiMessageView, toEnvelope } from "./psi-wire.js";
 
 /** Parameters of a PSI run that one party (psiParty) and both parties (runPsi) take alike. */
 export interface PsiRunParams {
@@ -61,7 +65,7 @@ export interface PsiRunParams {
 }
 
 export interface RunPsiOptions extends PsiRunParams {
-  /** Keep the full messages in the result (default false: only summaries). */
+  /** Keep the full messages in the result, in their OpenMined-shaped JSON view (default false: only summaries). */
   keepMessages?: boolean;
   /** Carry every message over an X25519/HKDF/AES-256-GCM SecureChannel (default false). */
   channel?: boolean;
@@ -178,6 +182,12 @@ async function awaitDone(t: Transport, sessionId: string): Promise<void> {
     });
 }
 
+/** Send a PSI message: its JSON fields as the body, packed points as the attachment (psi-wire.ts). */
+function sendMessage(t: Transport, m: PsiMessage<PsiPoints>): Promise<void> {
+  const { body, bytes } = toEnvelope(m);
+  return t.send(PSI_PROTOCOL, m.kind, body, bytes);
+}
+
 /**
  * Party A (the PSI client) as its own object: its set, its key (inside `PsiClient`) and its
  * end of the link. It holds nothing of B but what arrives through the transport.
@@ -197,13 +207,13 @@ export class PsiInitiator {
       // Each message is dropped as soon as it has been sent or processed: at 1M elements a
       // message is ~100 MB of strings, and the in-process pair holds both parties' copies.
       const sessionId = await this.sendRequest(t);
-      const inbox: { setup: PsiSetup | null; response: PsiResponse | null } = { setup: null, response: null };
-      inbox.setup = (await t.receive({ protocol: PSI_PROTOCOL })).body as unknown as PsiSetup;
-      inbox.response = (await t.receive({ protocol: PSI_PROTOCOL })).body as unknown as PsiResponse;
+      const inbox: { setup: PsiSetup<PsiPoints> | null; response: PsiResponse<PsiPoints> | null } = { setup: null, response: null };
+      inbox.setup = fromEnvelope(await t.receive({ protocol: PSI_PROTOCOL })) as PsiSetup<PsiPoints>;
+      inbox.response = fromEnvelope(await t.receive({ protocol: PSI_PROTOCOL })) as PsiResponse<PsiPoints>;
       const pending = this.client.processResponse(inbox.setup, inbox.response);
       inbox.setup = inbox.response = null; // the client drops each once decoded
       const out = await pending;
-      if (out.mode === "joinKeys") await t.send(PSI_PROTOCOL, out.finish.kind, out.finish);
+      if (out.mode === "joinKeys") await sendMessage(t, out.finish);
       if (this.confirm) await (out.mode === "joinKeys" ? awaitDone(t, sessionId) : sendDone(t, sessionId));
       return { out, sessionId, channelTranscriptHash: "transcriptHash" in t ? (t.transcriptHash as string) : null };
     });
@@ -211,7 +221,7 @@ export class PsiInitiator {
 
   private async sendRequest(t: Transport): Promise<string> {
     const request = await this.client.createRequest(this.set);
-    await t.send(PSI_PROTOCOL, request.kind, request);
+    await sendMessage(t, request);
     return request.sessionId;
   }
 }
@@ -238,9 +248,7 @@ export class PsiResponder {
         if (this.confirm) await awaitDone(t, sessionId);
         return null;
       }
-      const out = await this.server.processFinish(
-        (await t.receive({ protocol: PSI_PROTOCOL })).body as unknown as Parameters<PsiServer["processFinish"]>[0],
-      );
+      const out = await this.server.processFinish(fromEnvelope(await t.receive({ protocol: PSI_PROTOCOL })) as PsiFinish<PsiPoints>);
       if (this.confirm) await sendDone(t, sessionId);
       return out;
     });
@@ -250,16 +258,18 @@ export class PsiResponder {
   private async answerRequest(t: Transport): Promise<string> {
     // Messages are held in boxes cleared once handed on: a local would keep the ~100 MB of
     // strings of a 1M-element message alive across every later await of this function.
-    const inbox: { request: PsiRequest | null } = { request: (await t.receive({ protocol: PSI_PROTOCOL })).body as unknown as PsiRequest };
+    const inbox: { request: PsiRequest<PsiPoints> | null } = {
+      request: fromEnvelope(await t.receive({ protocol: PSI_PROTOCOL })) as PsiRequest<PsiPoints>,
+    };
     const pending = this.server.answerRequest(inbox.request!, this.set);
     inbox.request = null;
     const answer = await pending;
     const sessionId = answer.setup.sessionId;
-    await t.send(PSI_PROTOCOL, "psi.setup", answer.setup);
-    // the setup's strings go before the response's are built
-    const { response } = answer as { response: () => PsiResponse; setup?: unknown };
+    await sendMessage(t, answer.setup);
+    // the setup goes before the response is built
+    const { response } = answer as { response: () => PsiResponse<PsiPoints>; setup?: unknown };
     delete (answer as { setup?: unknown }).setup;
-    await t.send(PSI_PROTOCOL, "psi.response", response());
+    await sendMessage(t, response());
     return sessionId;
   }
 }
@@ -318,19 +328,21 @@ export async function runPsi(rowsA: RowsLike, rowsB: RowsLike, options: RunPsiOp
     sessionLabel: options.sessionLabel,
     progress: options.progress,
     registry,
+    encoding: "packed" as const,
   };
   const messages: { from: string; to: string; message: PsiMessage }[] = [];
   const frameBytes: number[] = [];
   // The two parties talk ONLY through a Transport (transport/): plain JSON messages, here an
   // in-process linked pair; optionally with every message sealed in a SecureChannel (the
   // handshake crosses the same link). `messages` records what each party sent, as data.
-  // The full messages are kept only when asked for: a tap re-parses every message, and at
-  // 1M elements per side the four messages are ~300 MB of strings. The transcript needs none
-  // of it (the protocol fixes the order; each party summarised what it sent).
+  // The messages' JSON views are built only when asked for: at 1M elements per side the four
+  // views are ~300 MB of hex strings (the packed points that cross are 32 MB each). The
+  // transcript needs none of it (the protocol fixes the order; each party summarised what it sent).
   const record: Tap | undefined = options.keepMessages
-    ? (env) => void messages.push({ from: env.from, to: env.to, message: env.body as unknown as PsiMessage })
+    ? (env) => void messages.push({ from: env.from, to: env.to, message: psiMessageView(fromEnvelope(env) as PsiMessage<PsiPoints>) })
     : undefined;
-  const frames: Tap = (env) => void (env.kind === "channel.frame" && frameBytes.push(JSON.stringify(env.body).length));
+  const frames: Tap = (env, _wire, bytes) =>
+    void (env.kind === "channel.frame" && frameBytes.push(JSON.stringify(env.body).length + (bytes?.length ?? 0)));
   const [linkA, linkB] = (options.link ?? linkedPair)(names.a, names.b, { tap: options.channel ? frames : record });
   try {
     const client = new PsiClient({ ...common, secretKey: keyA, rng: rng.fork(`psi/${n}/${names.a}`) });
