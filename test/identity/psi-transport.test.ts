@@ -72,7 +72,9 @@ describe("PSI parties talk only through the transport", () => {
       "channel.hello",
       ...r.transcript.map(() => "channel.frame"),
     ]);
-    const all = wires.map((w) => w.wire + (w.bytes ? Buffer.from(w.bytes).toString("latin1") + Buffer.from(w.bytes).toString("hex") : "")).join("");
+    const all = wires
+      .map((w) => w.wire + (w.bytes ? Buffer.from(w.bytes).toString("latin1") + Buffer.from(w.bytes).toString("hex") : ""))
+      .join("");
     expect(wires.filter((w) => w.bytes).length).toBe(r.transcript.length); // the sealed points crossed as attachments
     for (const m of r.messages!)
       for (const e of m.message.encryptedElements) {

@@ -254,7 +254,10 @@ export class SecureChannel {
     const seq = this.sendSeq++;
     const dir = this.sendDir;
     const ciphertext = aesGcmSeal(this.sendKey, nonceFor(dir, seq), plaintext, aadFor(this.sessionId, dir, seq, purpose));
-    return { header: { kind: "channel.frame", protocol: CHANNEL_PROTOCOL, sessionId: this.sessionId, direction: dir, seq, purpose }, ciphertext };
+    return {
+      header: { kind: "channel.frame", protocol: CHANNEL_PROTOCOL, sessionId: this.sessionId, direction: dir, seq, purpose },
+      ciphertext,
+    };
   }
 
   /**
@@ -305,7 +308,12 @@ export class SecureChannel {
       invalid("frame", "purpose and ciphertext", frame, "CHANNEL_TAMPERED");
     let pt: Uint8Array;
     try {
-      pt = aesGcmOpen(this.recvKey, nonceFor(frame.direction, frame.seq), ciphertext, aadFor(this.sessionId, frame.direction, frame.seq, frame.purpose));
+      pt = aesGcmOpen(
+        this.recvKey,
+        nonceFor(frame.direction, frame.seq),
+        ciphertext,
+        aadFor(this.sessionId, frame.direction, frame.seq, frame.purpose),
+      );
     } catch {
       throw new CleanRoomError(
         "CHANNEL_TAMPERED",

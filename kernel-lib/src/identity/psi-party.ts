@@ -22,7 +22,7 @@ import type { Envelope, Tap, Transport } from "../transport/transport.js";
 import { secureTransport } from "../transport/secure.js";
 import { connect, listen } from "../transport/socket.js";
 import type { RejectionCode } from "./normalize.js";
-import { makeBackend, randomScalar, type BackendName } from "./psi-backend.js";
+import { makeBackend, randomScalar, type BackendName, type PsiBackend } from "./psi-backend.js";
 import { defaultKeyRegistry, PsiClient, PsiServer, PSI_MODES, type PsiMode, type TranscriptEntry } from "./psi.js";
 import { asRows, perRow, prepare, PsiInitiator, PsiResponder, type PsiRunParams, type RowsLike } from "./run-psi.js";
 import { prepareFile, type PreparedIds } from "./id-file.js";
@@ -66,6 +66,30 @@ export interface PsiPartyRunOptions extends PsiRunParams {
   onMessage?: (direction: "sent" | "received", envelope: Envelope) => void;
   /** Authenticate the peer over the channel before any PSI message (needs the channel). */
   peerAuth?: PsiPeerAuth;
+  /**
+   * A backend already starting (`startBackend(options)`, e.g. while this side waits for its
+   * peer: the worker threads load libsodium off the critical path); psiParty closes it.
+   */
+  startedBackend?: Promise<PsiBackend>;
+}
+
+/**
+ * Start this party's PSI backend (worker threads loading libsodium) now, to hand to psiParty
+ * as `startedBackend`; a start that fails is reported when psiParty awaits it.
+ * @example const startedBackend = startBackend({ threads: 2 }); // … connect … psiParty({ …, startedBackend })
+ */
+export function startBackend(o: Pick<PsiRunParams, "backend" | "threads" | "workerScript">): Promise<PsiBackend> {
+  const p = makeBackend({ backend: o.backend ?? "libsodium", threads: o.threads, workerScript: o.workerScript });
+  p.catch(() => undefined);
+  return p;
+}
+
+/** Close a backend started early and never handed on (bad input, no peer). */
+async function dropStarted(p: Promise<PsiBackend> | undefined): Promise<void> {
+  await p?.then(
+    (b) => b.close(),
+    () => undefined,
+  );
 }
 
 export interface PsiPartyStats {
@@ -135,8 +159,9 @@ function observed(t: Transport, on: NonNullable<PsiPartyRunOptions["onMessage"]>
  */
 export async function psiParty(o: PsiPartyRunOptions): Promise<PsiPartyResult> {
   const t = o?.transport as Transport | undefined;
-  const fail = (e: unknown): never => {
+  const fail = async (e: unknown): Promise<never> => {
     t?.close?.();
+    await dropStarted(o?.startedBackend);
     throw e;
   };
   let rng: Rng, prepared: PreparedIds, mode: PsiMode;
@@ -172,7 +197,7 @@ export async function psiParty(o: PsiPartyRunOptions): Promise<PsiPartyResult> {
   }
   let backend: Awaited<ReturnType<typeof makeBackend>> | null = null;
   try {
-    backend = await makeBackend({ backend: o.backend ?? "libsodium", threads: o.threads, workerScript: o.workerScript });
+    backend = await (o.startedBackend ?? startBackend(o));
     const common = {
       mode,
       backend,
@@ -322,6 +347,17 @@ export async function psiWithPeer(o: PsiWithPeerOptions): Promise<PsiPartyResult
   if (o.role !== undefined && o.role !== "initiator" && o.role !== "responder") invalid("role", `"initiator" | "responder"`, o.role);
   if (o.onListening !== undefined && typeof o.onListening !== "function") invalid("onListening", "a function", o.onListening);
   const role: PsiRole = o.role ?? (o.connect !== undefined ? "initiator" : "responder");
+  // the backend's workers load libsodium while the rows are read and the peer connects
+  const startedBackend = o.startedBackend ?? startBackend(o);
+  try {
+    return await withPeer(o, role, startedBackend);
+  } catch (e) {
+    await dropStarted(startedBackend); // psiParty closes it itself once it has it
+    throw e;
+  }
+}
+
+async function withPeer(o: PsiWithPeerOptions, role: PsiRole, startedBackend: Promise<PsiBackend>): Promise<PsiPartyResult> {
   // read and check this side's rows BEFORE opening anything (nothing is sent for bad input)
   const prepared = await prepareInput(o);
   const {
@@ -348,7 +384,7 @@ export async function psiWithPeer(o: PsiWithPeerOptions): Promise<PsiPartyResult
       await l.close();
     }
   }
-  return psiParty({ ...rest, role, transport, prepared });
+  return psiParty({ ...rest, role, transport, prepared, startedBackend });
 }
 
 /** This party's identifiers from `rows`, `path` or `prepared` (exactly one), normalised and deduplicated. */

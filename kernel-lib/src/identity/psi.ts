@@ -58,15 +58,7 @@ import {
   type PsiResponse,
   type PsiSetup,
 } from "./psi-wire.js";
-import {
-  PSI_DST,
-  POINT_BYTES,
-  packedOps,
-  randomScalar,
-  scalarFromBytes,
-  type ProgressFn,
-  type PsiBackend,
-} from "./psi-backend.js";
+import { PSI_DST, POINT_BYTES, packedOps, randomScalar, scalarFromBytes, type ProgressFn, type PsiBackend } from "./psi-backend.js";
 
 export { hexPoints, psiMessageView, PSI_PROTOCOL } from "./psi-wire.js";
 export type { PsiEncoding, PsiFinish, PsiMessage, PsiMode, PsiPoints, PsiRequest, PsiResponse, PsiSetup } from "./psi-wire.js";
@@ -287,11 +279,7 @@ abstract class PsiParty {
   /** Join keys for the packed doubly-blinded points at `rows` (derived on the backend's workers). */
   protected async joinKeysAt(packed: Uint8Array, rows: readonly number[]): Promise<string[]> {
     if (rows.length === 0) return [];
-    const keys = await this.ops.deriveJoinKeysPacked(
-      gather(packed, rows),
-      utf8(this.sessionId),
-      utf8(`${JOIN_KEY_INFO}${this.label}`),
-    );
+    const keys = await this.ops.deriveJoinKeysPacked(gather(packed, rows), utf8(this.sessionId), utf8(`${JOIN_KEY_INFO}${this.label}`));
     return joinKeyStrings(keys);
   }
 
@@ -393,7 +381,10 @@ export class PsiClient extends PsiParty {
       const joinKeys: (string | null)[] = new Array(this.n).fill(null);
       const keys = await this.joinKeysAt(respPts, hits);
       hits.forEach((r, i) => (joinKeys[this.perm[r]!] = keys[i]!));
-      const finish = this.sent<PsiFinish<PsiPoints>>({ kind: "psi.finish", protocol: PSI_PROTOCOL, sessionId: this.sessionId }, serverDouble);
+      const finish = this.sent<PsiFinish<PsiPoints>>(
+        { kind: "psi.finish", protocol: PSI_PROTOCOL, sessionId: this.sessionId },
+        serverDouble,
+      );
       return { mode: "joinKeys", intersectionSize: intersection.length, intersection, joinKeys, finish };
     });
   }

@@ -40,7 +40,12 @@ export function encodeFrame(payload: Uint8Array): Buffer {
 export function encodeBinaryFrame(json: Uint8Array, bytes: Uint8Array): Buffer[] {
   const n = Buffer.alloc(4);
   n.writeUInt32BE(json.length, 0);
-  return [header(BINARY_MAGIC, 4 + json.length + bytes.length), n, Buffer.from(json), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length)];
+  return [
+    header(BINARY_MAGIC, 4 + json.length + bytes.length),
+    n,
+    Buffer.from(json),
+    Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length),
+  ];
 }
 
 export const frameRefusal = (field: string, expected: string, got: string) =>

@@ -32,7 +32,8 @@ function packPlain(json: string, bytes: Uint8Array): Uint8Array {
 function unpackPlain(pt: Uint8Array): Envelope {
   if (pt[0] !== 0) return JSON.parse(new TextDecoder().decode(pt)) as Envelope;
   const n = pt.length >= 5 ? new DataView(pt.buffer, pt.byteOffset, pt.length).getUint32(1) : -1;
-  if (n < 0 || n > pt.length - 5) throw frameRefusal("message", "an envelope's JSON length within the sealed message", "a length beyond it");
+  if (n < 0 || n > pt.length - 5)
+    throw frameRefusal("message", "an envelope's JSON length within the sealed message", "a length beyond it");
   const env = JSON.parse(new TextDecoder().decode(pt.subarray(5, 5 + n))) as Envelope;
   env.bytes = pt.subarray(5 + n);
   return env;

@@ -162,7 +162,9 @@ export function linkedPair(nameA: string, nameB: string, opts: { tap?: Tap } = {
     async receive(expect = {}) {
       if (closed) throw closedError();
       const box = inbox.get(self)!;
-      const msg = box.queue.length ? box.queue.shift()! : await new Promise<Wire>((resolve, reject) => box.waiting.push({ resolve, reject }));
+      const msg = box.queue.length
+        ? box.queue.shift()!
+        : await new Promise<Wire>((resolve, reject) => box.waiting.push({ resolve, reject }));
       const env = JSON.parse(msg.wire) as Envelope;
       if (msg.bytes) env.bytes = msg.bytes;
       if (env.v !== ENVELOPE_VERSION)
