@@ -36,7 +36,7 @@ const require = createRequire(import.meta.url);
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const dist = (p) => require(path.join(root, "kernel-lib/dist", p));
 const { listen, connect } = dist("transport/socket.js");
-const { psiParty } = dist("identity/psi-party.js");
+const { psiParty, startBackend } = dist("identity/psi-party.js");
 const { prepareFile } = dist("identity/id-file.js");
 const { isCleanRoomError, CleanRoomError } = dist("errors.js");
 
@@ -140,6 +140,8 @@ async function main() {
       `"--host" expected 127.0.0.1 (this project never sends traffic to another host), got another host`,
       { field: "--host" },
     );
+  // the backend's worker threads load libsodium while the rows are read and the peer connects
+  const startedBackend = startBackend({ backend: a.backend, threads: int(a, "threads", undefined) });
   // --rows: read whole here (JSON array or small CSV); --path: one column streamed by DuckDB.
   // Either way the identifiers are read and checked before any socket is opened.
   const input =
@@ -176,6 +178,7 @@ async function main() {
     mode: a.mode ?? "joinKeys",
     backend: a.backend,
     threads: int(a, "threads", undefined),
+    startedBackend,
     rng: a.seed !== undefined ? { seed: a.seed } : "secure",
     sessionLabel: a.label,
     minSetSize: int(a, "min-set-size", undefined),

@@ -402,13 +402,14 @@ lastRefusal
 
 md(r"""
 `runPsi(..., { channel: true })` carries every PSI message over such a channel: what the receiver
-processes is what came out of the channel.
+processes is what came out of the channel. The points travel packed (32 bytes each, no hex), so an
+encrypted frame is about half the size of the message's JSON view (64 hex characters per point).
 """)
 
 code(r"""
 const overChannel = await runPsi(study.exposures.slice(0, 300), study.purchases.slice(0, 300),
   { mode: "joinKeys", channel: true, rng: { seed: "nb01/psi-channel" }, threads: 1, names: names });
-console.table(overChannel.transcript.map((t) => ({ step: t.step, from: t.from, to: t.to, kind: t.kind, "payload bytes": t.bytes, "encrypted frame bytes": t.channelFrameBytes })));
+console.table(overChannel.transcript.map((t) => ({ step: t.step, from: t.from, to: t.to, kind: t.kind, points: t.count, "JSON view bytes": t.bytes, "encrypted frame bytes": t.channelFrameBytes })));
 console.log(`channel transcript hash: ${overChannel.matchReport.channelTranscriptHash}; matched ${overChannel.matchReport.intersectionSize}`);
 """)
 
@@ -444,7 +445,7 @@ check(dp.every((r) => r.successRate <= r.bound + 3 * Math.sqrt(0.25 / r.trials))
 check(adv.channel.transcriptHash === ret.channel.transcriptHash, "both channel ends derive the same transcript hash");
 check(outcomes.map((o) => o.outcome.split(":")[0]).join() === "refused,refused,refused,refused,refused,opened,refused,opened", "tampering, relabelling, reordering, reflection, cross-session paste and replay are refused; genuine frames open");
 check(outcomes[0]!.outcome.endsWith("CHANNEL_TAMPERED") && outcomes[2]!.outcome.endsWith("CHANNEL_REORDER") && outcomes[4]!.outcome.endsWith("CHANNEL_WRONG_SESSION") && outcomes[6]!.outcome.endsWith("CHANNEL_REPLAY"), "each refusal has its typed error code");
-check(typeof overChannel.matchReport.channelTranscriptHash === "string" && overChannel.transcript.every((t) => (t.channelFrameBytes ?? 0) > t.bytes), "PSI runs over the encrypted channel");
+check(typeof overChannel.matchReport.channelTranscriptHash === "string" && overChannel.transcript.every((t) => (t.channelFrameBytes ?? 0) > 32 * t.count && (t.channelFrameBytes ?? Infinity) < t.bytes), "PSI runs over the encrypted channel, its points packed");
 """)
 
 write()

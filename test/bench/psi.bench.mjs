@@ -6,21 +6,26 @@
  *   - native baseline: sodium-native `crypto_scalarmult_ed25519_noclamp` doing the same
  *     number of variable-base scalar multiplications (4N: each side blinds its own N and the
  *     peer's N); sodium-native has no ristretto binding, ed25519 noclamp is the stand-in.
- * Prints times and ratios to the native baseline. Imports the BUILT library.
+ * Prints times and ratios to the native baseline; every README row goes through report()
+ * (test/bench/targets.mjs). Imports the BUILT library.
  *
- *   node test/bench/psi.bench.mjs
- *   PSI_BENCH_SIZES=10000,100000 node test/bench/psi.bench.mjs      # add 100k (minutes)
- *   PSI_BENCH_NOBLE_MAX=100000 …                                     # noble at 100k too (~10 min)
- *   PSI_BENCH_THREADS=4 …                                            # override "all cores"
- *   PSI_BENCH_SIZES=10000,300000 …    # scaling: prints t(N) / (N/10k × t(10k)) and the 1M extrapolation
- *   PSI_BENCH_SIZES=10000,1000000 …   # the issue-18 target measured (≈ 10–15 min on 2 idle cores)
+ *   node test/bench/psi.bench.mjs     # DEFAULT: every issue-18 PSI target in one run, ≈ 7 min on 2 idle
+ *                                     # cores: 10k (native, libsodium 1 and all threads, noble, psi.js)
+ *                                     # and 1M × 1M on all cores with its peak RSS
+ *   PSI_BENCH_SIZES=10000 …           # 10k only (≈ 1 min)
+ *   PSI_BENCH_SIZES=10000,300000 …    # scaling at 300k: prints t(N) / (N/10k × t(10k)) and a labelled 1M extrapolation
+ *   PSI_BENCH_NOBLE_MAX=0 PSI_BENCH_1T_MAX=0 PSI_BENCH_NATIVE_MAX=10000 …   # skip noble / 1 thread / native above these sizes
+ *   PSI_BENCH_THREADS=4 …             # override "all cores"
+ *
+ * Report ids: psi.10k-vs-native, psi.psijs-ratio, psi.1m-scaling and psi.1m-peak-rss (at 1M;
+ * any other N > 10k reports psi.scaling-<N> and psi.peak-rss-<N> with no 1M claim).
  *
  * Issue 18 targets, printed next to the measured ratios:
  *   - 10k × 10k on all cores ≤ 0.9 × the native single-thread baseline;
  *   - scaling: t(1M) ≤ 1.15 × (100 × t(10k)), both in this run (all cores);
  *   - peak memory at 1M ≤ 1 GiB (RSS sampled every 100 ms during the run, rows included).
  * Sizes above 10k are measured with all cores only (1 thread up to PSI_BENCH_1T_MAX, native
- * up to PSI_BENCH_NATIVE_MAX, both default 100000). OpenMined's psi.js runs at 10k and its
+ * up to PSI_BENCH_NATIVE_MAX, noble up to PSI_BENCH_NOBLE_MAX, all default 10000). OpenMined's psi.js runs at 10k and its
  * ratio is printed: the bench installs it itself into a scratch directory outside the repo
  * (PSI_BENCH_OPENMINED_DIR, default $TMPDIR/cleanroom-lab-psijs) with `npm install --no-save
  * --ignore-scripts @openmined/psi.js` (its postinstall downloads from outside npm; the WASM is in
@@ -33,6 +38,7 @@ import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { report } from "./targets.mjs";
 
 const require = createRequire(import.meta.url);
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -40,11 +46,11 @@ const { runPsi } = require(path.join(root, "kernel-lib/dist/identity/run-psi.js"
 const { KeyRegistry } = require(path.join(root, "kernel-lib/dist/identity/psi.js"));
 const sodiumNative = require("sodium-native");
 
-const sizes = (process.env.PSI_BENCH_SIZES ?? "10000").split(",").map((s) => Number(s.trim()));
+const sizes = (process.env.PSI_BENCH_SIZES ?? "10000,1000000").split(",").map((s) => Number(s.trim()));
 const nobleMax = Number(process.env.PSI_BENCH_NOBLE_MAX ?? 10000);
 const cores = Number(process.env.PSI_BENCH_THREADS ?? os.availableParallelism());
-const oneThreadMax = Number(process.env.PSI_BENCH_1T_MAX ?? 100000);
-const nativeMax = Number(process.env.PSI_BENCH_NATIVE_MAX ?? 100000);
+const oneThreadMax = Number(process.env.PSI_BENCH_1T_MAX ?? 10000);
+const nativeMax = Number(process.env.PSI_BENCH_NATIVE_MAX ?? 10000);
 const GiB = 2 ** 30;
 const tty = process.stderr.isTTY;
 
@@ -225,36 +231,58 @@ for (const n of sizes) {
     );
   }
   if (n === 10000 && nat) {
-    const r = sN.ms / native;
-    console.log(
-      `  target: 10k on all cores ≤ 0.9× native 1-thread → ${r.toFixed(2)}× (${r <= 0.9 ? "met" : `missed by ${(r / 0.9).toFixed(2)}×`}); ${load()}`,
-    );
-    console.log(`          CPU-time ratio (less sensitive to load): ${(sN.cpu / nat.cpu).toFixed(2)}× native CPU`);
+    const nb = rows.find((r) => r[0].startsWith("@noble"));
+    report({
+      id: "psi.10k-vs-native",
+      what: `PSI 10k × 10k joinKeys, libsodium ${sN.threads} threads vs native 1 thread`,
+      measured: `${fmt(sN.ms)} vs ${fmt(native)}`,
+      value: sN.ms / native,
+      unit: "×",
+      target: { op: "<=", value: 0.9 },
+      note:
+        `CPU ${(sN.cpu / nat.cpu).toFixed(2)}× native CPU; 1 thread ${s1 ? `${(s1.ms / native).toFixed(2)}×` : "not run"}; ` +
+        `noble ${nb && !Number.isNaN(nb[1]) ? `${(nb[1] / native).toFixed(1)}×` : "not run"}; ${load()}`,
+    });
     if (om?.ms !== undefined)
-      console.log(
-        `  OpenMined psi.js / ours (all cores): ${(om.ms / sN.ms).toFixed(1)}× (theirs: intersection only, 1 thread; ours: joinKeys); ` +
-          `ours 1 thread: ${s1 ? `${(om.ms / s1.ms).toFixed(1)}×` : "not run"}`,
-      );
+      report({
+        id: "psi.psijs-ratio",
+        what: `OpenMined psi.js ${om.version} 10k × 10k (intersection only, 1 thread) / ours (joinKeys, ${sN.threads} threads)`,
+        measured: `${fmt(om.ms)} vs ${fmt(sN.ms)}`,
+        value: om.ms / sN.ms,
+        unit: "×",
+        note: `ours 1 thread: ${s1 ? `${(om.ms / s1.ms).toFixed(1)}×` : "not run"}`,
+      });
+    else console.log(`  OpenMined psi.js: not run (${om?.why ?? "n/a"})`);
   }
 }
 const base = allCores.get(10000);
 if (base) {
   for (const [n, r] of allCores) {
     if (n <= 10000) continue;
-    const ratio = r.ms / ((n / 10000) * base.ms);
-    const verdict = ratio <= 1.15 ? "met" : `missed by ${(ratio / 1.15).toFixed(2)}×`;
-    console.log(
-      `\nscaling (all cores): t(${n.toLocaleString("en-US")}) / (${n / 10000} × t(10k)) = ${ratio.toFixed(2)} (target ≤ 1.15: ${verdict}); ${load()}`,
-    );
+    const k = `${n / 1000}k`;
+    const at1M = n === 1_000_000;
+    report({
+      id: at1M ? "psi.1m-scaling" : `psi.scaling-${k}`,
+      what: `PSI ${k} × ${k} (all cores) vs ${n / 10000} × t(10k), same run`,
+      measured: `${fmt(r.ms)} vs ${fmt((n / 10000) * base.ms)}`,
+      value: r.ms / ((n / 10000) * base.ms),
+      unit: "×",
+      target: { op: "<=", value: 1.15 },
+      note: `CPU ${fmt(r.cpu)} vs ${n / 10000} × ${fmt(base.cpu)} = ${(r.cpu / ((n / 10000) * base.cpu)).toFixed(2)}×; ${load()}`,
+    });
     // memory grows from the 10k run's peak at the slope measured between 10k and N
     const slope = (r.peak - base.peak) / (n - 10000);
-    if (n === 1_000_000)
-      console.log(`  peak RSS at 1M: ${(r.peak / GiB).toFixed(2)} GiB (target ≤ 1 GiB: ${r.peak <= GiB ? "met" : "missed"})`);
-    else
-      console.log(
-        `  1M NOT measured; extrapolated from ${n.toLocaleString("en-US")} (linear, labelled): t(1M) ≈ ${fmt((r.ms * 1e6) / n)} vs 100 × t(10k) = ${fmt(100 * base.ms)}; ` +
-          `peak RSS ≈ ${((base.peak + slope * (1e6 - 10000)) / GiB).toFixed(2)} GiB (10k peak + the 10k→N slope; target ≤ 1 GiB)`,
-      );
+    report({
+      id: at1M ? "psi.1m-peak-rss" : `psi.peak-rss-${k}`,
+      what: `PSI ${k} × ${k} peak RSS (bench process: both parties and the rows)`,
+      measured: `RSS sampled every 100 ms`,
+      value: r.peak / GiB,
+      unit: " GiB",
+      ...(at1M ? { target: { op: "<=", value: 1 } } : {}),
+      note: at1M
+        ? load()
+        : `1M NOT measured; extrapolated linearly (10k peak + the 10k→${k} slope): ≈ ${((base.peak + slope * (1e6 - 10000)) / GiB).toFixed(2)} GiB; ${load()}`,
+    });
   }
 }
 console.log(`\npeak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB`);

@@ -140,7 +140,11 @@ describe("PSI between two processes over the socket transport", { timeout: 120_0
     expect(scan(text)).toEqual([]);
     expect(scan(`x${ids[5]}y`).length).toBeGreaterThan(0); // the scanner does see a leak
     // only the two hellos per side are readable; everything else is sealed frames
-    const kinds = [...ok.mitm.recorded.i2r, ...ok.mitm.recorded.r2i].map((f) => JSON.parse(f.subarray(12).toString()).kind);
+    // a "CRB1" frame (binary attachment: the sealed points) starts its payload with the JSON's length
+    const json = (f: Buffer) => (f.toString("latin1", 0, 4) === "CRB1" ? f.subarray(16, 16 + f.readUInt32BE(12)) : f.subarray(12));
+    const frames = [...ok.mitm.recorded.i2r, ...ok.mitm.recorded.r2i];
+    expect(frames.filter((f) => f.toString("latin1", 0, 4) === "CRB1").length).toBe(4); // request, setup, response, finish
+    const kinds = frames.map((f) => JSON.parse(json(f).toString()).kind);
     expect(kinds.filter((k) => k !== "channel.frame").sort()).toEqual(["channel.hello", "channel.hello", "socket.hello", "socket.hello"]);
   });
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { runPsi } from "../../kernel-lib/src/identity/run-psi.js";
-import { KeyRegistry } from "../../kernel-lib/src/identity/psi.js";
+import { hexPoints, KeyRegistry } from "../../kernel-lib/src/identity/psi.js";
 import { hex, utf8 } from "../../kernel-lib/src/crypto/primitives.js";
 import { isCleanRoomError } from "../../kernel-lib/src/errors.js";
 import { linkedPair, type Envelope, type Tap, type Transport } from "../../kernel-lib/src/transport/transport.js";
@@ -9,11 +9,13 @@ import { linkedPair, type Envelope, type Tap, type Transport } from "../../kerne
 const A = ["alice@example.org", "bob@example.org", "carol@example.org", "dave@example.org"];
 const B = ["carol@example.org", "alice@example.org", "erin@example.org"];
 
-/** A link that records every wire string that crossed, as a socket would see it. */
+/** A link that records every wire string and binary attachment that crossed, as a socket would see them. */
 function recording() {
-  const wires: { from: string; to: string; wire: string }[] = [];
+  const wires: { from: string; to: string; wire: string; bytes?: Uint8Array }[] = [];
   const link = (a: string, b: string, o: { tap?: Tap }) =>
-    linkedPair(a, b, { tap: (env, wire) => (wires.push({ from: env.from, to: env.to, wire }), o.tap?.(env, wire)) });
+    linkedPair(a, b, {
+      tap: (env, wire, bytes) => (wires.push({ from: env.from, to: env.to, wire, bytes: bytes?.slice() }), o.tap?.(env, wire, bytes)),
+    });
   return { wires, link };
 }
 
@@ -23,7 +25,7 @@ function forms(ids: string[]): string[] {
 
 describe("PSI parties talk only through the transport", () => {
   for (const mode of ["joinKeys", "intersection", "cardinality"] as const)
-    it(`${mode}: every message crosses as plain JSON and carries no identifier of either party`, async () => {
+    it(`${mode}: every message crosses as plain JSON with its points packed, and carries no identifier of either party`, async () => {
       const { wires, link } = recording();
       const r = await runPsi(A, B, {
         mode,
@@ -37,15 +39,21 @@ describe("PSI parties talk only through the transport", () => {
       // the protocol ran over the link: one wire message per transcript step, in order
       expect(wires.map((w) => `${w.from}->${w.to}`)).toEqual(r.transcript.map((t) => `${t.from}->${t.to}`));
       expect(wires.length).toBe(mode === "joinKeys" ? 4 : 3);
-      for (const { wire } of wires) {
+      for (const { wire, bytes } of wires) {
         const env = JSON.parse(wire) as Envelope;
         expect(JSON.stringify(env)).toBe(wire); // plain data: a JSON round trip is lossless
         expect(env.v).toBe(1);
-        expect(env.protocol).toBe("cleanroom-lab/psi/v1");
-        for (const f of forms([...A, ...B])) expect(wire.includes(f), `identifier form leaked`).toBe(false);
+        expect(env.protocol).toBe("cleanroom-lab/psi/v2");
+        expect(env.body).not.toHaveProperty("encryptedElements"); // the points cross once, packed
+        expect(bytes!.length % 32).toBe(0);
+        const seen = wire + Buffer.from(bytes!).toString("latin1") + Buffer.from(bytes!).toString("hex");
+        for (const f of forms([...A, ...B])) expect(seen.includes(f), `identifier form leaked`).toBe(false);
       }
-      // what the parties processed is what crossed
-      expect(r.messages!.map((m) => m.message)).toEqual(wires.map((w) => (JSON.parse(w.wire) as Envelope).body));
+      // what the parties processed is what crossed: the JSON view is the body plus the packed points in hex
+      expect(r.messages!.map((m) => m.message)).toEqual(
+        wires.map((w) => ({ ...(JSON.parse(w.wire) as Envelope).body, encryptedElements: hexPoints(w.bytes!) })),
+      );
+      expect(r.transcript.map((t) => t.count)).toEqual(wires.map((w) => w.bytes!.length / 32));
       if (mode !== "cardinality") expect(r.matchReport.intersectionSize).toBe(2);
     });
 
@@ -64,8 +72,15 @@ describe("PSI parties talk only through the transport", () => {
       "channel.hello",
       ...r.transcript.map(() => "channel.frame"),
     ]);
-    const all = wires.map((w) => w.wire).join("");
-    for (const m of r.messages!) for (const e of m.message.encryptedElements) expect(all.includes(e)).toBe(false);
+    const all = wires
+      .map((w) => w.wire + (w.bytes ? Buffer.from(w.bytes).toString("latin1") + Buffer.from(w.bytes).toString("hex") : ""))
+      .join("");
+    expect(wires.filter((w) => w.bytes).length).toBe(r.transcript.length); // the sealed points crossed as attachments
+    for (const m of r.messages!)
+      for (const e of m.message.encryptedElements) {
+        expect(all.includes(e)).toBe(false);
+        expect(all.includes(Buffer.from(e, "hex").toString("latin1"))).toBe(false);
+      }
     expect(r.joinKeysA!.filter((k) => k !== null).length).toBe(2);
   });
 
@@ -77,12 +92,11 @@ describe("PSI parties talk only through the transport", () => {
         ...tb,
         self: tb.self,
         peer: tb.peer,
-        send: (p, k, body) => tb.send(p, k, body),
+        send: (p, k, body, bytes) => tb.send(p, k, body, bytes),
         close: () => tb.close(),
         async receive(expect) {
           const env = await tb.receive(expect);
-          const body = env.body as { kind: string; encryptedElements: string[] };
-          if (body.kind === "psi.request") body.encryptedElements[1] = body.encryptedElements[0]!;
+          if (env.kind === "psi.request") env.bytes!.copyWithin(32, 0, 32); // point 1 := point 0
           return env;
         },
       };

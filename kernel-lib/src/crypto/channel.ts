@@ -64,6 +64,9 @@ export interface ChannelFrame {
   ciphertext: string;
 }
 
+/** A frame without its ciphertext: what crosses as JSON when the ciphertext travels as raw bytes. */
+export type ChannelFrameHeader = Omit<ChannelFrame, "ciphertext">;
+
 export interface ChannelOptions {
   /** Name of this participant, shown in the hello (not secret). */
   party: string;
@@ -232,6 +235,16 @@ export class SecureChannel {
    * const frame = channel.seal(utf8(JSON.stringify(psiRequest)), "psi.request");
    */
   seal(plaintext: Uint8Array, purpose: string): ChannelFrame {
+    const { header, ciphertext } = this.sealRaw(plaintext, purpose);
+    return { ...header, ciphertext: b64(ciphertext) };
+  }
+
+  /**
+   * `seal` with the ciphertext (‖ tag) as raw bytes beside the frame's header, for a link
+   * that carries binary attachments (transport/secure.ts): no base64.
+   * @example const { header, ciphertext } = channel.sealRaw(points, "psi.request");
+   */
+  sealRaw(plaintext: Uint8Array, purpose: string): { header: ChannelFrameHeader; ciphertext: Uint8Array } {
     if (!this.sendKey) throw new CleanRoomError("STATE_INVALID", `"channel" expected a completed handshake, got a pending one`);
     if (!(plaintext instanceof Uint8Array)) invalid("plaintext", "Uint8Array", plaintext);
     if (typeof purpose !== "string" || purpose.length === 0 || purpose.length > 256)
@@ -240,15 +253,10 @@ export class SecureChannel {
       throw new CleanRoomError("STATE_INVALID", `"channel" expected fewer than 2^53 frames, got the limit: open a new channel`);
     const seq = this.sendSeq++;
     const dir = this.sendDir;
-    const ct = aesGcmSeal(this.sendKey, nonceFor(dir, seq), plaintext, aadFor(this.sessionId, dir, seq, purpose));
+    const ciphertext = aesGcmSeal(this.sendKey, nonceFor(dir, seq), plaintext, aadFor(this.sessionId, dir, seq, purpose));
     return {
-      kind: "channel.frame",
-      protocol: CHANNEL_PROTOCOL,
-      sessionId: this.sessionId,
-      direction: dir,
-      seq,
-      purpose,
-      ciphertext: b64(ct),
+      header: { kind: "channel.frame", protocol: CHANNEL_PROTOCOL, sessionId: this.sessionId, direction: dir, seq, purpose },
+      ciphertext,
     };
   }
 
@@ -260,6 +268,15 @@ export class SecureChannel {
    * const bytes = channel.open(frame);
    */
   open(frame: ChannelFrame): Uint8Array {
+    const c = (frame as Partial<ChannelFrame> | null)?.ciphertext;
+    return this.openRaw(frame, typeof c === "string" ? fromB64(c) : undefined);
+  }
+
+  /**
+   * `open` for a frame whose ciphertext came as raw bytes beside its header (`sealRaw`).
+   * @example const points = channel.openRaw(envelope.body, envelope.bytes);
+   */
+  openRaw(frame: ChannelFrameHeader, ciphertext: Uint8Array | undefined): Uint8Array {
     if (!this.recvKey) throw new CleanRoomError("STATE_INVALID", `"channel" expected a completed handshake, got a pending one`);
     if (frame === null || typeof frame !== "object" || frame.kind !== "channel.frame" || frame.protocol !== CHANNEL_PROTOCOL) {
       invalid("frame", "a channel.frame message", frame, "CHANNEL_TAMPERED");
@@ -287,14 +304,14 @@ export class SecureChannel {
         `"frame.seq" expected ${this.recvSeq}, got ${frame.seq} (out of order or a frame was dropped)`,
         { field: "frame.seq", expectedSeq: this.recvSeq, receivedSeq: frame.seq },
       );
-    if (typeof frame.purpose !== "string" || typeof frame.ciphertext !== "string")
-      invalid("frame", "purpose and ciphertext strings", frame, "CHANNEL_TAMPERED");
+    if (typeof frame.purpose !== "string" || !(ciphertext instanceof Uint8Array))
+      invalid("frame", "purpose and ciphertext", frame, "CHANNEL_TAMPERED");
     let pt: Uint8Array;
     try {
       pt = aesGcmOpen(
         this.recvKey,
         nonceFor(frame.direction, frame.seq),
-        fromB64(frame.ciphertext),
+        ciphertext,
         aadFor(this.sessionId, frame.direction, frame.seq, frame.purpose),
       );
     } catch {

@@ -22,29 +22,15 @@ import type { Envelope, Tap, Transport } from "../transport/transport.js";
 import { secureTransport } from "../transport/secure.js";
 import { connect, listen } from "../transport/socket.js";
 import type { RejectionCode } from "./normalize.js";
-import { makeBackend, randomScalar, type BackendName } from "./psi-backend.js";
+import { makeBackend, randomScalar, type BackendName, type PsiBackend } from "./psi-backend.js";
 import { defaultKeyRegistry, PsiClient, PsiServer, PSI_MODES, type PsiMode, type TranscriptEntry } from "./psi.js";
 import { asRows, perRow, prepare, PsiInitiator, PsiResponder, type PsiRunParams, type RowsLike } from "./run-psi.js";
 import { prepareFile, type PreparedIds } from "./id-file.js";
+import { authenticatePeer, type PsiPeerAuth } from "./psi-auth.js";
+
+export { PSI_AUTH_PROTOCOL, type PsiPeerAuth } from "./psi-auth.js";
 
 export type PsiRole = "initiator" | "responder";
-
-/** The protocol of the peer-authentication message exchanged right after the channel handshake. */
-export const PSI_AUTH_PROTOCOL = "cleanroom-lab/psi-auth/v1";
-
-/**
- * Peer authentication bound to the SecureChannel: right after the handshake each side sends a
- * proof over the channel's transcript hash (which binds both ephemeral keys, so a proof cannot
- * be replayed into another session or relayed by a man in the middle) and checks the peer's
- * before any PSI message — no blinded point is sent to a peer whose proof does not verify.
- * The room binds it to the members' Ed25519 keys (verbs/psi.ts `psiWithPeer({ room })`).
- */
-export interface PsiPeerAuth {
-  /** This side's proof over the channel transcript hash (e.g. an Ed25519 signature, hex). */
-  prove(transcriptHash: string): string;
-  /** Does the peer's proof verify under the key this side expects for the peer? */
-  verify(transcriptHash: string, proof: string): boolean;
-}
 
 export interface PsiPartyRunOptions extends PsiRunParams {
   /** "initiator" = party A (PSI client, speaks first); "responder" = party B (PSI server). */
@@ -66,6 +52,30 @@ export interface PsiPartyRunOptions extends PsiRunParams {
   onMessage?: (direction: "sent" | "received", envelope: Envelope) => void;
   /** Authenticate the peer over the channel before any PSI message (needs the channel). */
   peerAuth?: PsiPeerAuth;
+  /**
+   * A backend already starting (`startBackend(options)`, e.g. while this side waits for its
+   * peer: the worker threads load libsodium off the critical path); psiParty closes it.
+   */
+  startedBackend?: Promise<PsiBackend>;
+}
+
+/**
+ * Start this party's PSI backend (worker threads loading libsodium) now, to hand to psiParty
+ * as `startedBackend`; a start that fails is reported when psiParty awaits it.
+ * @example const startedBackend = startBackend({ threads: 2 }); // … connect … psiParty({ …, startedBackend })
+ */
+export function startBackend(o: Pick<PsiRunParams, "backend" | "threads" | "workerScript">): Promise<PsiBackend> {
+  const p = makeBackend({ backend: o.backend ?? "libsodium", threads: o.threads, workerScript: o.workerScript });
+  p.catch(() => undefined);
+  return p;
+}
+
+/** Close a backend started early and never handed on (bad input, no peer). */
+async function dropStarted(p: Promise<PsiBackend> | undefined): Promise<void> {
+  await p?.then(
+    (b) => b.close(),
+    () => undefined,
+  );
 }
 
 export interface PsiPartyStats {
@@ -111,8 +121,8 @@ function observed(t: Transport, on: NonNullable<PsiPartyRunOptions["onMessage"]>
   return {
     self: t.self,
     peer: t.peer,
-    async send(protocol, kind, body) {
-      await t.send(protocol, kind, body);
+    async send(protocol, kind, body, bytes) {
+      await t.send(protocol, kind, body, bytes);
       on("sent", { v: 1, protocol, kind, from: t.self, to: t.peer, body: null });
     },
     async receive(expect) {
@@ -135,8 +145,9 @@ function observed(t: Transport, on: NonNullable<PsiPartyRunOptions["onMessage"]>
  */
 export async function psiParty(o: PsiPartyRunOptions): Promise<PsiPartyResult> {
   const t = o?.transport as Transport | undefined;
-  const fail = (e: unknown): never => {
+  const fail = async (e: unknown): Promise<never> => {
     t?.close?.();
+    await dropStarted(o?.startedBackend);
     throw e;
   };
   let rng: Rng, prepared: PreparedIds, mode: PsiMode;
@@ -172,7 +183,7 @@ export async function psiParty(o: PsiPartyRunOptions): Promise<PsiPartyResult> {
   }
   let backend: Awaited<ReturnType<typeof makeBackend>> | null = null;
   try {
-    backend = await makeBackend({ backend: o.backend ?? "libsodium", threads: o.threads, workerScript: o.workerScript });
+    backend = await (o.startedBackend ?? startBackend(o));
     const common = {
       mode,
       backend,
@@ -183,6 +194,7 @@ export async function psiParty(o: PsiPartyRunOptions): Promise<PsiPartyResult> {
       registry,
       secretKey: key,
       rng: rng.fork(`psi/${n}/${self}`),
+      encoding: "packed" as const,
     };
     const party = o.role === "initiator" ? new PsiClient(common) : new PsiServer(common);
     let link: Transport = t;
@@ -269,25 +281,6 @@ export async function psiParty(o: PsiPartyRunOptions): Promise<PsiPartyResult> {
   }
 }
 
-/** Exchange proofs over the channel transcript; refuse (typed, before any PSI message) a peer whose proof does not verify. */
-async function authenticatePeer(s: Transport & { readonly transcriptHash: string }, auth: PsiPeerAuth): Promise<void> {
-  await s.send(PSI_AUTH_PROTOCOL, "psi.auth", { proof: auth.prove(s.transcriptHash) });
-  const env = await s.receive({ protocol: PSI_AUTH_PROTOCOL, kind: "psi.auth" });
-  const proof = (env.body as { proof?: unknown } | null)?.proof;
-  let ok = false;
-  try {
-    ok = typeof proof === "string" && proof.length <= 1024 && auth.verify(s.transcriptHash, proof);
-  } catch {
-    ok = false;
-  }
-  if (!ok)
-    throw new CleanRoomError(
-      "SIGNATURE_INVALID",
-      `"peer" expected ${s.peer}'s proof of its member key over this session, got one that does not verify: PSI refused, no blinded point sent`,
-      { field: "peer" },
-    );
-}
-
 export interface PsiWithPeerOptions extends Omit<PsiPartyRunOptions, "transport" | "role"> {
   /** This kernel's party name, e.g. "retailer". */
   as: string;
@@ -321,6 +314,17 @@ export async function psiWithPeer(o: PsiWithPeerOptions): Promise<PsiPartyResult
   if (o.role !== undefined && o.role !== "initiator" && o.role !== "responder") invalid("role", `"initiator" | "responder"`, o.role);
   if (o.onListening !== undefined && typeof o.onListening !== "function") invalid("onListening", "a function", o.onListening);
   const role: PsiRole = o.role ?? (o.connect !== undefined ? "initiator" : "responder");
+  // the backend's workers load libsodium while the rows are read and the peer connects
+  const startedBackend = o.startedBackend ?? startBackend(o);
+  try {
+    return await withPeer(o, role, startedBackend);
+  } catch (e) {
+    await dropStarted(startedBackend); // psiParty closes it itself once it has it
+    throw e;
+  }
+}
+
+async function withPeer(o: PsiWithPeerOptions, role: PsiRole, startedBackend: Promise<PsiBackend>): Promise<PsiPartyResult> {
   // read and check this side's rows BEFORE opening anything (nothing is sent for bad input)
   const prepared = await prepareInput(o);
   const {
@@ -347,7 +351,7 @@ export async function psiWithPeer(o: PsiWithPeerOptions): Promise<PsiPartyResult
       await l.close();
     }
   }
-  return psiParty({ ...rest, role, transport, prepared });
+  return psiParty({ ...rest, role, transport, prepared, startedBackend });
 }
 
 /** This party's identifiers from `rows`, `path` or `prepared` (exactly one), normalised and deduplicated. */

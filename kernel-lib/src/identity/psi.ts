@@ -1,7 +1,9 @@
 /**
  * ECDH private set intersection (commutative blinding) on ristretto255, with explicit
- * OpenMined-shaped protocol messages that are plain JSON (hex strings), so a notebook can
- * show exactly what each party sent and saw.
+ * OpenMined-shaped protocol messages (psi-wire.ts): their points cross packed (n × 32 bytes,
+ * `encoding: "packed"`, what runPsi and psiParty use) or as the plain-JSON view with one hex
+ * string per point (the default of this direct API), so a notebook can show exactly what each
+ * party sent and saw.
  *
  *   client (A, set X, key a)                        server (B, set Y, key b)
  *   request  { H(x)^a, in a secret shuffle } ──▶
@@ -31,58 +33,38 @@
  * (HKDF); message names follow OpenMined PSI (`createRequest`, `processRequest`,
  * `getIntersection`, `revealIntersection`).
  */
-import { createHash } from "node:crypto";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { CleanRoomError, bug, invalid } from "../errors.js";
 import { PackedSet } from "./packed-set.js";
 import { shuffle, type Rng } from "../rng.js";
 import { hex, hkdfSha256, utf8 } from "../crypto/primitives.js";
 import {
-  JOIN_KEY_BYTES,
-  PSI_DST,
-  POINT_BYTES,
-  packedOps,
-  randomScalar,
-  scalarFromBytes,
-  type ProgressFn,
-  type PsiBackend,
-} from "./psi-backend.js";
+  decodePoints,
+  gather,
+  hexPoints,
+  isSortedPacked,
+  JOIN_KEY_INFO,
+  joinKeyStrings,
+  messageDigest,
+  permute,
+  PSI_PROTOCOL,
+  sortedOrder,
+  type PsiEncoding,
+  type PsiFinish,
+  type PsiMessage,
+  type PsiMode,
+  type PsiPoints,
+  type PsiRequest,
+  type PsiResponse,
+  type PsiSetup,
+} from "./psi-wire.js";
+import { PSI_DST, POINT_BYTES, packedOps, randomScalar, scalarFromBytes, type ProgressFn, type PsiBackend } from "./psi-backend.js";
 
-export const PSI_PROTOCOL = "cleanroom-lab/psi/v1";
-export type PsiMode = "intersection" | "cardinality" | "joinKeys";
+export { hexPoints, psiMessageView, PSI_PROTOCOL } from "./psi-wire.js";
+export type { PsiEncoding, PsiFinish, PsiMessage, PsiMode, PsiPoints, PsiRequest, PsiResponse, PsiSetup } from "./psi-wire.js";
 export const PSI_MODES: readonly PsiMode[] = ["intersection", "cardinality", "joinKeys"];
 /** Default declared size cap per side. */
 export const DEFAULT_MAX_SET_SIZE = 2_000_000;
-
-export interface PsiRequest {
-  kind: "psi.request";
-  protocol: typeof PSI_PROTOCOL;
-  sessionId: string;
-  mode: PsiMode;
-  revealIntersection: boolean;
-  dst: string;
-  encryptedElements: string[];
-}
-export interface PsiSetup {
-  kind: "psi.setup";
-  protocol: typeof PSI_PROTOCOL;
-  sessionId: string;
-  encryptedElements: string[];
-}
-export interface PsiResponse {
-  kind: "psi.response";
-  protocol: typeof PSI_PROTOCOL;
-  sessionId: string;
-  order: "request" | "sorted";
-  encryptedElements: string[];
-}
-export interface PsiFinish {
-  kind: "psi.finish";
-  protocol: typeof PSI_PROTOCOL;
-  sessionId: string;
-  encryptedElements: string[];
-}
-export type PsiMessage = PsiRequest | PsiSetup | PsiResponse | PsiFinish;
 
 /** What a party sent or received, summarised for display (full messages stay with the caller). */
 export interface TranscriptEntry {
@@ -90,8 +72,10 @@ export interface TranscriptEntry {
   kind: PsiMessage["kind"];
   sessionId: string;
   count: number;
+  /** Size and SHA-256 of the message's OpenMined-shaped JSON view (hex points), whichever encoding crossed. */
   bytes: number;
   sha256: string;
+  /** Its first two points, hex. */
   preview: string[];
 }
 
@@ -135,9 +119,9 @@ export interface PsiPartyOptions {
   /** Join-key label mixed into HKDF info (e.g. the room id). */
   sessionLabel?: string;
   progress?: ProgressFn;
+  /** How this party's messages carry their points: "hex" (the OpenMined JSON view; default) or "packed" (n × 32 bytes). */
+  encoding?: PsiEncoding;
 }
-
-const HEX64 = /^[0-9a-f]{64}$/;
 
 /**
  * Derive the join key both parties compute from a doubly-blinded element H(x)^ab:
@@ -145,112 +129,18 @@ const HEX64 = /^[0-9a-f]{64}$/;
  * @example deriveJoinKey(point, request.sessionId, "room-1") // "jk_3f…"
  */
 export function deriveJoinKey(doublyBlinded: Uint8Array, sessionId: string, label = ""): string {
-  return "jk_" + hex(hkdfSha256(doublyBlinded, utf8(sessionId), utf8(`${PSI_PROTOCOL}/join-key/${label}`), 16));
+  return "jk_" + hex(hkdfSha256(doublyBlinded, utf8(sessionId), utf8(`${JOIN_KEY_INFO}${label}`), 16));
 }
 
-const SENTINEL = "\u0000elements";
-
-/**
- * Size and SHA-256 of `JSON.stringify(m)`, computed in blocks of elements so the message's
- * JSON (~67 MB at 1M elements) is never built whole. Elements are validated (or generated)
- * 64-hex strings, which JSON writes as `"…"`; the envelope around them is stringified as is.
- */
-function jsonDigest(m: PsiMessage): { bytes: number; sha256: string } {
-  const els = m.encryptedElements;
-  const shell = JSON.stringify({ ...m, encryptedElements: [SENTINEL] });
-  const hole = JSON.stringify([SENTINEL]);
-  const at = shell.indexOf(hole);
-  if (at < 0) bug("message shell without its element list");
-  // node:crypto's SHA-256 (native): the noble one took ~0.5 s per 1M-element message
-  const h = createHash("sha256").update(shell.slice(0, at) + "[", "utf8");
-  let bytes = at + 1;
-  const STEP = 8192;
-  for (let i = 0; i < els.length; i += STEP) {
-    const part = (i > 0 ? "," : "") + JSON.stringify(els.slice(i, i + STEP)).slice(1, -1);
-    h.update(part, "utf8");
-    bytes += part.length;
-  }
-  const tail = "]" + shell.slice(at + hole.length);
-  h.update(tail, "utf8");
-  return { bytes: bytes + tail.length, sha256: h.digest("hex") };
-}
-
-function summarize(direction: "sent" | "received", m: PsiMessage): TranscriptEntry {
+function summarize(direction: "sent" | "received", m: PsiMessage<PsiPoints>, packed: Uint8Array): TranscriptEntry {
   return {
     direction,
     kind: m.kind,
     sessionId: m.sessionId,
-    count: m.encryptedElements.length,
-    ...jsonDigest(m),
-    preview: m.encryptedElements.slice(0, 2),
+    count: packed.length / POINT_BYTES,
+    ...messageDigest(m),
+    preview: hexPoints(packed, 0, Math.min(2, packed.length / POINT_BYTES)),
   };
-}
-
-/** Lexicographic order of packed 32-byte values `i` and `j` (the order of their hex strings). */
-function comparePacked(p: Uint8Array, i: number, j: number): number {
-  const a = i * POINT_BYTES;
-  const b = j * POINT_BYTES;
-  for (let k = 0; k < POINT_BYTES; k++) {
-    const d = p[a + k]! - p[b + k]!;
-    if (d !== 0) return d;
-  }
-  return 0;
-}
-
-/** Indices of the packed values in ascending byte (= hex string) order. */
-function sortedOrder(packed: Uint8Array): Uint32Array {
-  const n = packed.length / POINT_BYTES;
-  const order = new Uint32Array(n);
-  for (let i = 0; i < n; i++) order[i] = i;
-  return order.sort((i, j) => comparePacked(packed, i, j) || i - j);
-}
-
-/**
- * Position of the first element equal to an earlier one, or -1: found by sorting indices
- * (4 bytes per element, O(n log n) whatever the peer sent) instead of a Set of 1M strings.
- */
-function firstDuplicate(packed: Uint8Array): number {
-  const order = sortedOrder(packed);
-  let first = -1;
-  for (let r = 1; r < order.length; r++) {
-    // equal values sit together, ascending by index: the run's second index repeats an earlier one
-    if (comparePacked(packed, order[r - 1]!, order[r]!) === 0 && (first < 0 || order[r]! < first)) first = order[r]!;
-  }
-  return first;
-}
-
-/** Packed values reordered by `order`. */
-function permute(packed: Uint8Array, order: Uint32Array): Uint8Array {
-  const out = new Uint8Array(packed.length);
-  for (let r = 0; r < order.length; r++) out.set(packed.subarray(order[r]! * POINT_BYTES, (order[r]! + 1) * POINT_BYTES), r * POINT_BYTES);
-  return out;
-}
-
-/** Packed points (n × 32 bytes) as lowercase hex strings, one per point (the wire form). */
-export function hexPoints(packed: Uint8Array): string[] {
-  const out: string[] = new Array(packed.length / POINT_BYTES);
-  const STEP = 8192; // points per hex conversion: bounded temporary strings
-  for (let i = 0; i < out.length; i += STEP) {
-    const end = Math.min(out.length, i + STEP);
-    const h = Buffer.from(packed.buffer, packed.byteOffset + i * POINT_BYTES, (end - i) * POINT_BYTES).toString("hex");
-    for (let j = i; j < end; j++) out[j] = h.slice((j - i) * 64, (j - i + 1) * 64);
-  }
-  return out;
-}
-
-/** Join keys ("jk_" + 32 hex) from packed 16-byte keys. */
-function joinKeyStrings(packed: Uint8Array): string[] {
-  const h = Buffer.from(packed.buffer, packed.byteOffset, packed.length).toString("hex");
-  const out: string[] = new Array(packed.length / JOIN_KEY_BYTES);
-  for (let i = 0; i < out.length; i++) out[i] = "jk_" + h.slice(i * 32, (i + 1) * 32);
-  return out;
-}
-
-/** The packed points at `rows` of `packed`. */
-function gather(packed: Uint8Array, rows: readonly number[]): Uint8Array {
-  const out = new Uint8Array(rows.length * POINT_BYTES);
-  rows.forEach((r, i) => out.set(packed.subarray(r * POINT_BYTES, (r + 1) * POINT_BYTES), i * POINT_BYTES));
-  return out;
 }
 
 abstract class PsiParty {
@@ -266,6 +156,7 @@ abstract class PsiParty {
   protected readonly idBytes: Uint8Array;
   protected readonly rng: Rng;
   protected readonly ops: ReturnType<typeof packedOps>;
+  protected readonly encoding: PsiEncoding;
   readonly transcript: TranscriptEntry[] = [];
 
   constructor(
@@ -288,6 +179,8 @@ abstract class PsiParty {
     this.minPeer = min;
     this.label = o.sessionLabel ?? "";
     this.progress = o.progress;
+    if (o.encoding !== undefined && o.encoding !== "hex" && o.encoding !== "packed") invalid("encoding", `"hex" | "packed"`, o.encoding);
+    this.encoding = o.encoding ?? "hex";
     if (o.secretKey !== undefined) scalarFromBytes(o.secretKey);
     this.key = o.secretKey ? o.secretKey.slice() : randomScalar(o.rng);
     (o.registry ?? defaultKeyRegistry).claim(this.key);
@@ -367,52 +260,8 @@ abstract class PsiParty {
         field: `${field}.sessionId`,
       });
     }
-    const els = o.encryptedElements;
-    if (!Array.isArray(els)) invalid(`${field}.encryptedElements`, "array of hex points", els, "PSI_INVALID_MESSAGE");
-    if (els.length === 0)
-      throw new CleanRoomError("PSI_EMPTY_SET", `"${field}.encryptedElements" expected at least one element, got an empty set`, {
-        field: `${field}.encryptedElements`,
-      });
-    if (els.length > this.maxSetSize) {
-      throw new CleanRoomError(
-        "PSI_SET_TOO_LARGE",
-        `"${field}.encryptedElements" expected at most ${this.maxSetSize} elements, got ${els.length}`,
-        { field: `${field}.encryptedElements`, limit: this.maxSetSize, size: els.length },
-      );
-    }
-    if (expectLength !== undefined && els.length !== expectLength)
-      invalid(`${field}.encryptedElements`, `exactly ${expectLength} elements`, els, "PSI_INVALID_MESSAGE");
-    const badHex = (i: number): never =>
-      invalid(
-        `${field}.encryptedElements[${i}]`,
-        "64 lowercase hex characters (a 32-byte ristretto255 encoding)",
-        els[i],
-        "PSI_INVALID_MESSAGE",
-      );
-    // Shape and hex decoding straight into one packed buffer (a block of strings at a time,
-    // checked canonical — lowercase, no stray characters — by re-encoding); then duplicates,
-    // on the packed bytes (a hex string and its bytes are one-to-one once canonical).
-    const packed = new Uint8Array(els.length * POINT_BYTES);
-    const BLOCK = 8192;
-    for (let b = 0; b < els.length; b += BLOCK) {
-      const end = Math.min(els.length, b + BLOCK);
-      for (let i = b; i < end; i++) {
-        const s = els[i];
-        if (typeof s !== "string" || s.length !== 64) badHex(i);
-      }
-      const joined = (els as string[]).slice(b, end).join("");
-      const bytes = Buffer.from(joined, "hex");
-      if (bytes.length !== (end - b) * POINT_BYTES || bytes.toString("hex") !== joined) {
-        for (let i = b; i < end; i++) if (!HEX64.test(els[i] as string)) badHex(i);
-        bug("hex block refused without a bad element");
-      }
-      packed.set(bytes, b * POINT_BYTES);
-    }
-    const dup = firstDuplicate(packed);
-    if (dup >= 0) {
-      const f = `${field}.encryptedElements[${dup}]`;
-      throw new CleanRoomError("PSI_DUPLICATE_ELEMENT", `"${f}" expected a distinct element, got a duplicate`, { field: f });
-    }
+    // shape, count bounds and duplicates in one pass; hex strings are decoded straight into one packed buffer
+    const packed = decodePoints(field, o.encryptedElements, { max: this.maxSetSize, exactly: expectLength });
     // canonical encoding and not the identity (RFC 9496 §4.3.1 decode), possibly on workers
     const bad = await this.ops.firstInvalidPacked(packed);
     if (bad >= 0) {
@@ -423,31 +272,29 @@ abstract class PsiParty {
         { field: f },
       );
     }
-    this.transcript.push(summarize("received", m as PsiMessage));
+    this.transcript.push(summarize("received", m as PsiMessage<PsiPoints>, packed));
     return packed;
   }
 
   /** Join keys for the packed doubly-blinded points at `rows` (derived on the backend's workers). */
   protected async joinKeysAt(packed: Uint8Array, rows: readonly number[]): Promise<string[]> {
     if (rows.length === 0) return [];
-    const keys = await this.ops.deriveJoinKeysPacked(
-      gather(packed, rows),
-      utf8(this.sessionId),
-      utf8(`${PSI_PROTOCOL}/join-key/${this.label}`),
-    );
+    const keys = await this.ops.deriveJoinKeysPacked(gather(packed, rows), utf8(this.sessionId), utf8(`${JOIN_KEY_INFO}${this.label}`));
     return joinKeyStrings(keys);
   }
 
-  protected sent<M extends PsiMessage>(m: M): M {
-    this.transcript.push(summarize("sent", m));
-    return m;
+  /** A message of this party with `packed` as its points, in this party's encoding, recorded as sent. */
+  protected sent<M extends PsiMessage<PsiPoints>>(m: Omit<M, "encryptedElements">, packed: Uint8Array): M {
+    const out = { ...m, encryptedElements: this.encoding === "packed" ? packed : hexPoints(packed) } as M;
+    this.transcript.push(summarize("sent", out, packed));
+    return out;
   }
 }
 
 export type PsiClientOutput =
   | { mode: "intersection"; intersectionSize: number; intersection: number[] }
   | { mode: "cardinality"; intersectionSize: number }
-  | { mode: "joinKeys"; intersectionSize: number; intersection: number[]; joinKeys: (string | null)[]; finish: PsiFinish };
+  | { mode: "joinKeys"; intersectionSize: number; intersection: number[]; joinKeys: (string | null)[]; finish: PsiFinish<PsiPoints> };
 
 /**
  * The party that asks (OpenMined's client): sends its blinded set, learns the result.
@@ -468,7 +315,7 @@ export class PsiClient extends PsiParty {
   }
 
   /** Hash and blind the client's distinct normalised elements: H(x)^a, in a secret random order. */
-  createRequest(elements: readonly string[]): Promise<PsiRequest> {
+  createRequest(elements: readonly string[]): Promise<PsiRequest<PsiPoints>> {
     return this.guard("fresh", async () => {
       this.checkOwnSet("elements", elements);
       this.sessionId = hex(this.idBytes);
@@ -486,23 +333,25 @@ export class PsiClient extends PsiParty {
       );
       this.n = elements.length;
       this.state = "waiting";
-      return this.sent({
-        kind: "psi.request",
-        protocol: PSI_PROTOCOL,
-        sessionId: this.sessionId,
-        mode: this.mode,
-        revealIntersection: this.mode !== "cardinality",
-        dst: PSI_DST,
-        encryptedElements: hexPoints(blinded),
-      });
+      return this.sent<PsiRequest<PsiPoints>>(
+        {
+          kind: "psi.request",
+          protocol: PSI_PROTOCOL,
+          sessionId: this.sessionId,
+          mode: this.mode,
+          revealIntersection: this.mode !== "cardinality",
+          dst: PSI_DST,
+        },
+        blinded,
+      );
     });
   }
 
   /** Check setup and response, then compute the intersection / count / join keys. */
-  processResponse(setup: PsiSetup, response: PsiResponse): Promise<PsiClientOutput> {
+  processResponse(setup: PsiSetup<PsiPoints>, response: PsiResponse<PsiPoints>): Promise<PsiClientOutput> {
     // Held in a box the session drops once they are decoded: at 1M elements the two messages
     // are ~180 MB of strings that nothing needs after checkMessage.
-    const msgs: { setup: PsiSetup | null; response: PsiResponse | null } = { setup, response };
+    const msgs: { setup: PsiSetup<PsiPoints> | null; response: PsiResponse<PsiPoints> | null } = { setup, response };
     return this.guard("waiting", async () => {
       const setupPts = await this.checkMessage(msgs.setup, "psi.setup");
       msgs.setup = null;
@@ -515,7 +364,7 @@ export class PsiClient extends PsiParty {
         );
       if (!isSortedPacked(setupPts)) unsorted("psi.setup.encryptedElements");
       const respPts = await this.checkMessage(msgs.response, "psi.response", this.n);
-      const order = (msgs.response as PsiResponse).order;
+      const order = (msgs.response as PsiResponse<PsiPoints>).order;
       msgs.response = null;
       const wantOrder = this.mode === "cardinality" ? "sorted" : "request";
       if (order !== wantOrder) invalid("psi.response.order", `"${wantOrder}"`, order, "PSI_INVALID_MESSAGE");
@@ -532,12 +381,10 @@ export class PsiClient extends PsiParty {
       const joinKeys: (string | null)[] = new Array(this.n).fill(null);
       const keys = await this.joinKeysAt(respPts, hits);
       hits.forEach((r, i) => (joinKeys[this.perm[r]!] = keys[i]!));
-      const finish = this.sent<PsiFinish>({
-        kind: "psi.finish",
-        protocol: PSI_PROTOCOL,
-        sessionId: this.sessionId,
-        encryptedElements: hexPoints(serverDouble),
-      });
+      const finish = this.sent<PsiFinish<PsiPoints>>(
+        { kind: "psi.finish", protocol: PSI_PROTOCOL, sessionId: this.sessionId },
+        serverDouble,
+      );
       return { mode: "joinKeys", intersectionSize: intersection.length, intersection, joinKeys, finish };
     });
   }
@@ -581,7 +428,10 @@ export class PsiServer extends PsiParty {
     this.own = { elements, blinded };
   }
 
-  async processRequest(req: PsiRequest, elements: readonly string[]): Promise<{ setup: PsiSetup; response: PsiResponse }> {
+  async processRequest(
+    req: PsiRequest<PsiPoints>,
+    elements: readonly string[],
+  ): Promise<{ setup: PsiSetup<PsiPoints>; response: PsiResponse<PsiPoints> }> {
     const { setup, response } = await this.answerRequest(req, elements);
     return { setup, response: response() };
   }
@@ -590,15 +440,18 @@ export class PsiServer extends PsiParty {
    * `processRequest` with the response built on demand, so a party that sends the setup first
    * never holds both messages' strings at once (PsiResponder; ~100 MB each at 1M elements).
    */
-  answerRequest(req: PsiRequest, elements: readonly string[]): Promise<{ setup: PsiSetup; response: () => PsiResponse }> {
+  answerRequest(
+    req: PsiRequest<PsiPoints>,
+    elements: readonly string[],
+  ): Promise<{ setup: PsiSetup<PsiPoints>; response: () => PsiResponse<PsiPoints> }> {
     // the request's strings are dropped once decoded (see processResponse)
-    const box: { request: PsiRequest | null } = { request: req };
+    const box: { request: PsiRequest<PsiPoints> | null } = { request: req };
     return this.guard("fresh", async () => {
       const own = this.own?.elements === elements ? this.own.blinded : null;
       this.own = null;
       if (!own) this.checkOwnSet("elements", elements);
       const pts = await this.checkMessage(box.request, "psi.request");
-      const r = box.request as PsiRequest;
+      const r = box.request as PsiRequest<PsiPoints>;
       const request = { mode: r.mode, revealIntersection: r.revealIntersection, dst: r.dst, sessionId: r.sessionId };
       box.request = null;
       if (request.mode !== this.mode)
@@ -622,22 +475,17 @@ export class PsiServer extends PsiParty {
       this.n = elements.length;
       if (this.mode === "joinKeys") this.clientDouble = new PackedSet(doublePacked);
       const sorted = this.mode === "cardinality";
-      const setup = this.sent<PsiSetup>({
-        kind: "psi.setup",
-        protocol: PSI_PROTOCOL,
-        sessionId: this.sessionId,
-        encryptedElements: hexPoints(permute(ownPacked, order)),
-      });
+      const setup = this.sent<PsiSetup<PsiPoints>>(
+        { kind: "psi.setup", protocol: PSI_PROTOCOL, sessionId: this.sessionId },
+        permute(ownPacked, order),
+      );
       let double: Uint8Array | null = sorted ? permute(doublePacked, sortedOrder(doublePacked)) : doublePacked;
-      let built: PsiResponse | null = null;
-      const response = (): PsiResponse => {
-        built ??= this.sent<PsiResponse>({
-          kind: "psi.response",
-          protocol: PSI_PROTOCOL,
-          sessionId: this.sessionId,
-          order: sorted ? "sorted" : "request",
-          encryptedElements: hexPoints(double ?? bug("response built twice")),
-        });
+      let built: PsiResponse<PsiPoints> | null = null;
+      const response = (): PsiResponse<PsiPoints> => {
+        built ??= this.sent<PsiResponse<PsiPoints>>(
+          { kind: "psi.response", protocol: PSI_PROTOCOL, sessionId: this.sessionId, order: sorted ? "sorted" : "request" },
+          double ?? bug("response built twice"),
+        );
         double = null;
         return built;
       };
@@ -648,13 +496,13 @@ export class PsiServer extends PsiParty {
   }
 
   /** joinKeys mode: match the client's H(y)^ab (setup order) against our H(x)^ab. */
-  processFinish(finish: PsiFinish): Promise<PsiServerOutput> {
+  processFinish(finish: PsiFinish<PsiPoints>): Promise<PsiServerOutput> {
     if (this.mode !== "joinKeys" && this.state !== "aborted") {
       return Promise.reject(
         new CleanRoomError("STATE_INVALID", `"session" expected a joinKeys session, got mode ${this.mode}`, { field: "session" }),
       );
     }
-    const box: { finish: PsiFinish | null } = { finish };
+    const box: { finish: PsiFinish<PsiPoints> | null } = { finish };
     return this.guard("waiting", async () => {
       const pts = await this.checkMessage(box.finish, "psi.finish", this.n);
       box.finish = null;
@@ -681,10 +529,4 @@ function unsorted(field: string): never {
     field,
     expected: "sorted elements",
   });
-}
-
-/** Strictly ascending packed values (= strictly ascending hex strings). */
-function isSortedPacked(p: Uint8Array): boolean {
-  for (let i = 1; i < p.length / POINT_BYTES; i++) if (comparePacked(p, i - 1, i) >= 0) return false;
-  return true;
 }

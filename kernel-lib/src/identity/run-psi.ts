@@ -10,14 +10,14 @@
  *
  * Threat model: see psi.ts. Each party is its own object (PsiInitiator, PsiResponder) holding
  * its set, its key and its end of a Transport (transport/transport.ts); the two talk ONLY
- * through that link, which carries plain JSON envelopes (an in-process linked pair that
- * JSON round-trips every message here; identity/psi-party.ts runs ONE of them per process
- * over a socket). `messages` records what crossed.
+ * through that link, which carries plain JSON envelopes with the points packed as their
+ * binary attachment (psi-wire.ts; an in-process linked pair that JSON round-trips every
+ * envelope and copies its attachment here; identity/psi-party.ts runs ONE of them per process
+ * over a socket). `messages` records what crossed, in the OpenMined-shaped JSON view.
  */
-import { CleanRoomError, invalid } from "../errors.js";
+import { invalid } from "../errors.js";
 import { makeRng, rngStamp, type Rng, type RngStamp } from "../rng.js";
 import { linkedPair, type Tap, type Transport } from "../transport/transport.js";
-import { secureTransport } from "../transport/secure.js";
 import type { EmailOptions, IdentifierKind, PhoneOptions, RejectionCode } from "./normalize.js";
 import { prepareRows, type PreparedIds, type PrepareOptions } from "./id-file.js";
 import { makeBackend, randomScalar, type BackendName, type ProgressFn } from "./psi-backend.js";
@@ -26,16 +26,15 @@ import {
   KeyRegistry,
   PsiClient,
   PsiServer,
-  type PsiClientOutput,
   type PsiMessage,
   type PsiMode,
-  type PsiRequest,
-  type PsiResponse,
-  type PsiServerOutput,
-  type PsiSetup,
+  type PsiPoints,
   type TranscriptEntry,
-  PSI_PROTOCOL,
 } from "./psi.js";
+import { fromEnvelope, psiMessageView } from "./psi-wire.js";
+import { PsiInitiator, PsiResponder } from "./psi-link.js";
+
+export { closingOnError, PSI_DONE_PROTOCOL, PsiInitiator, PsiResponder } from "./psi-link.js";
 
 /** Parameters of a PSI run that one party (psiParty) and both parties (runPsi) take alike. */
 export interface PsiRunParams {
@@ -61,7 +60,7 @@ export interface PsiRunParams {
 }
 
 export interface RunPsiOptions extends PsiRunParams {
-  /** Keep the full messages in the result (default false: only summaries). */
+  /** Keep the full messages in the result, in their OpenMined-shaped JSON view (default false: only summaries). */
   keepMessages?: boolean;
   /** Carry every message over an X25519/HKDF/AES-256-GCM SecureChannel (default false). */
   channel?: boolean;
@@ -147,123 +146,6 @@ export function perRow<T>(rowToElement: Int32Array, perElement: readonly (T | nu
   return out;
 }
 
-/** Close the link when a party fails, so its peer's pending receive is refused instead of hanging. */
-export async function closingOnError<T>(t: Transport, run: () => Promise<T>): Promise<T> {
-  try {
-    return await run();
-  } catch (e) {
-    t.close();
-    throw e;
-  }
-}
-
-/** Protocol of the end-of-session confirmation between party processes (psiParty). */
-export const PSI_DONE_PROTOCOL = "cleanroom-lab/psi-done/v1";
-
-/**
- * `confirm`: the party that receives the protocol's last message answers with a `psi.done`
- * naming the session, and the other party waits for it before returning, so neither side
- * of a two-process run keeps a result its peer refused (a failure before that point leaves
- * both sides with a typed refusal). Used by psiParty; runPsi's in-process pair needs none.
- */
-async function sendDone(t: Transport, sessionId: string): Promise<void> {
-  await t.send(PSI_DONE_PROTOCOL, "psi.done", { sessionId });
-}
-async function awaitDone(t: Transport, sessionId: string): Promise<void> {
-  const done = await t.receive({ protocol: PSI_DONE_PROTOCOL, kind: "psi.done" });
-  const body = done.body as { sessionId?: unknown } | null;
-  if (body === null || typeof body !== "object" || body.sessionId !== sessionId)
-    throw new CleanRoomError("PSI_INVALID_MESSAGE", `"psi.done.sessionId" expected this session's id, got another value`, {
-      field: "psi.done.sessionId",
-    });
-}
-
-/**
- * Party A (the PSI client) as its own object: its set, its key (inside `PsiClient`) and its
- * end of the link. It holds nothing of B but what arrives through the transport.
- */
-export class PsiInitiator {
-  constructor(
-    private readonly client: PsiClient,
-    private readonly set: string[],
-    private readonly link: Transport,
-    private readonly secure: { rng: Rng; tap?: Tap } | null,
-    private readonly confirm = false,
-  ) {}
-
-  run(): Promise<{ out: PsiClientOutput; sessionId: string; channelTranscriptHash: string | null }> {
-    return closingOnError(this.link, async () => {
-      const t = this.secure ? await secureTransport(this.link, "initiator", this.secure) : this.link;
-      // Each message is dropped as soon as it has been sent or processed: at 1M elements a
-      // message is ~100 MB of strings, and the in-process pair holds both parties' copies.
-      const sessionId = await this.sendRequest(t);
-      const inbox: { setup: PsiSetup | null; response: PsiResponse | null } = { setup: null, response: null };
-      inbox.setup = (await t.receive({ protocol: PSI_PROTOCOL })).body as unknown as PsiSetup;
-      inbox.response = (await t.receive({ protocol: PSI_PROTOCOL })).body as unknown as PsiResponse;
-      const pending = this.client.processResponse(inbox.setup, inbox.response);
-      inbox.setup = inbox.response = null; // the client drops each once decoded
-      const out = await pending;
-      if (out.mode === "joinKeys") await t.send(PSI_PROTOCOL, out.finish.kind, out.finish);
-      if (this.confirm) await (out.mode === "joinKeys" ? awaitDone(t, sessionId) : sendDone(t, sessionId));
-      return { out, sessionId, channelTranscriptHash: "transcriptHash" in t ? (t.transcriptHash as string) : null };
-    });
-  }
-
-  private async sendRequest(t: Transport): Promise<string> {
-    const request = await this.client.createRequest(this.set);
-    await t.send(PSI_PROTOCOL, request.kind, request);
-    return request.sessionId;
-  }
-}
-
-/** Party B (the PSI server) as its own object: its set, its key (inside `PsiServer`) and its end of the link. */
-export class PsiResponder {
-  constructor(
-    private readonly server: PsiServer,
-    private readonly mode: PsiMode,
-    private readonly set: string[],
-    private readonly link: Transport,
-    private readonly secure: { rng: Rng; tap?: Tap } | null,
-    private readonly confirm = false,
-  ) {}
-
-  run(): Promise<PsiServerOutput | null> {
-    return closingOnError(this.link, async () => {
-      // our own set does not depend on the request: hash and blind it (on the backend's
-      // workers) while the channel opens and the client hashes its own — off the critical path
-      this.server.precompute(this.set);
-      const t = this.secure ? await secureTransport(this.link, "responder", this.secure) : this.link;
-      const sessionId = await this.answerRequest(t);
-      if (this.mode !== "joinKeys") {
-        if (this.confirm) await awaitDone(t, sessionId);
-        return null;
-      }
-      const out = await this.server.processFinish(
-        (await t.receive({ protocol: PSI_PROTOCOL })).body as unknown as Parameters<PsiServer["processFinish"]>[0],
-      );
-      if (this.confirm) await sendDone(t, sessionId);
-      return out;
-    });
-  }
-
-  /** Receive the request, send setup and response; nothing of either is kept. */
-  private async answerRequest(t: Transport): Promise<string> {
-    // Messages are held in boxes cleared once handed on: a local would keep the ~100 MB of
-    // strings of a 1M-element message alive across every later await of this function.
-    const inbox: { request: PsiRequest | null } = { request: (await t.receive({ protocol: PSI_PROTOCOL })).body as unknown as PsiRequest };
-    const pending = this.server.answerRequest(inbox.request!, this.set);
-    inbox.request = null;
-    const answer = await pending;
-    const sessionId = answer.setup.sessionId;
-    await t.send(PSI_PROTOCOL, "psi.setup", answer.setup);
-    // the setup's strings go before the response's are built
-    const { response } = answer as { response: () => PsiResponse; setup?: unknown };
-    delete (answer as { setup?: unknown }).setup;
-    await t.send(PSI_PROTOCOL, "psi.response", response());
-    return sessionId;
-  }
-}
-
 /**
  * Run PSI between party A (client) and party B (server) over their rows.
  *
@@ -318,19 +200,21 @@ export async function runPsi(rowsA: RowsLike, rowsB: RowsLike, options: RunPsiOp
     sessionLabel: options.sessionLabel,
     progress: options.progress,
     registry,
+    encoding: "packed" as const,
   };
   const messages: { from: string; to: string; message: PsiMessage }[] = [];
   const frameBytes: number[] = [];
   // The two parties talk ONLY through a Transport (transport/): plain JSON messages, here an
   // in-process linked pair; optionally with every message sealed in a SecureChannel (the
   // handshake crosses the same link). `messages` records what each party sent, as data.
-  // The full messages are kept only when asked for: a tap re-parses every message, and at
-  // 1M elements per side the four messages are ~300 MB of strings. The transcript needs none
-  // of it (the protocol fixes the order; each party summarised what it sent).
+  // The messages' JSON views are built only when asked for: at 1M elements per side the four
+  // views are ~300 MB of hex strings (the packed points that cross are 32 MB each). The
+  // transcript needs none of it (the protocol fixes the order; each party summarised what it sent).
   const record: Tap | undefined = options.keepMessages
-    ? (env) => void messages.push({ from: env.from, to: env.to, message: env.body as unknown as PsiMessage })
+    ? (env) => void messages.push({ from: env.from, to: env.to, message: psiMessageView(fromEnvelope(env) as PsiMessage<PsiPoints>) })
     : undefined;
-  const frames: Tap = (env) => void (env.kind === "channel.frame" && frameBytes.push(JSON.stringify(env.body).length));
+  const frames: Tap = (env, _wire, bytes) =>
+    void (env.kind === "channel.frame" && frameBytes.push(JSON.stringify(env.body).length + (bytes?.length ?? 0)));
   const [linkA, linkB] = (options.link ?? linkedPair)(names.a, names.b, { tap: options.channel ? frames : record });
   try {
     const client = new PsiClient({ ...common, secretKey: keyA, rng: rng.fork(`psi/${n}/${names.a}`) });

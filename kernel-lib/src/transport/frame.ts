@@ -1,8 +1,10 @@
 /**
- * The socket transport's frame format (see socket.ts): a 12-byte header — magic "CRL1",
- * payload length (uint32 BE), the length's bitwise complement (uint32 BE) — then one
- * envelope as strict UTF-8 JSON. Everything here is a pure check that throws a typed
- * refusal naming the field; nothing is delivered before it passes.
+ * The socket transport's frame format (see socket.ts): a 12-byte header — magic, payload
+ * length (uint32 BE), the length's bitwise complement (uint32 BE) — then the payload. Magic
+ * "CRL1": the payload is one envelope as strict UTF-8 JSON. Magic "CRB1" (a message with a
+ * binary attachment): the payload is the JSON's length (uint32 BE), the envelope's JSON, then
+ * the attachment's raw bytes (e.g. PSI's packed points). Everything here is a pure check that
+ * throws a typed refusal naming the field; nothing is delivered before it passes.
  *
  * Threat model: framing hygiene only (no secrecy, no integrity against an attacker — that is
  * the SecureChannel's job): a corrupted length is caught by its check word instead of
@@ -13,17 +15,37 @@ import { CleanRoomError } from "../errors.js";
 import { ENVELOPE_VERSION, type Envelope } from "./transport.js";
 
 export const MAGIC = 0x43524c31; // "CRL1"
+export const BINARY_MAGIC = 0x43524231; // "CRB1"
 export const HEADER_BYTES = 12;
 export const NAME = /^[A-Za-z0-9][A-Za-z0-9 ._:@/-]{0,127}$/;
 export const TOKEN = /^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,255}$/;
 
+function header(magic: number, length: number): Buffer {
+  const h = Buffer.alloc(HEADER_BYTES);
+  h.writeUInt32BE(magic, 0);
+  h.writeUInt32BE(length, 4);
+  h.writeUInt32BE(~length >>> 0, 8);
+  return h;
+}
+
 /** Encode one payload as a frame (header + bytes). Exposed for tests that play a raw peer. */
 export function encodeFrame(payload: Uint8Array): Buffer {
-  const h = Buffer.alloc(HEADER_BYTES);
-  h.writeUInt32BE(MAGIC, 0);
-  h.writeUInt32BE(payload.length, 4);
-  h.writeUInt32BE(~payload.length >>> 0, 8);
-  return Buffer.concat([h, payload]);
+  return Buffer.concat([header(MAGIC, payload.length), payload]);
+}
+
+/**
+ * The parts of a "CRB1" frame carrying `json` (an envelope's UTF-8 JSON) and the attachment
+ * `bytes`, to be written in order (the attachment is not copied). Exposed for tests that play a raw peer.
+ */
+export function encodeBinaryFrame(json: Uint8Array, bytes: Uint8Array): Buffer[] {
+  const n = Buffer.alloc(4);
+  n.writeUInt32BE(json.length, 0);
+  return [
+    header(BINARY_MAGIC, 4 + json.length + bytes.length),
+    n,
+    Buffer.from(json),
+    Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length),
+  ];
 }
 
 export const frameRefusal = (field: string, expected: string, got: string) =>
@@ -31,14 +53,30 @@ export const frameRefusal = (field: string, expected: string, got: string) =>
 
 const refusal = frameRefusal;
 
-/** Check a 12-byte header and return the payload length (≤ `maxFrame`). */
-export function frameLength(h: Uint8Array, maxFrame: number): number {
+/** Check a 12-byte header; return the payload length (≤ `maxFrame`) and whether the frame carries an attachment. */
+export function frameLength(h: Uint8Array, maxFrame: number): { length: number; binary: boolean } {
   const v = new DataView(h.buffer, h.byteOffset, h.byteLength);
   const len = v.getUint32(4);
-  if (v.getUint32(0) !== MAGIC) throw refusal("frame.header", `the "CRL1" frame magic`, "other bytes");
+  const magic = v.getUint32(0);
+  if (magic !== MAGIC && magic !== BINARY_MAGIC) throw refusal("frame.header", `the "CRL1" or "CRB1" frame magic`, "other bytes");
   if (~len >>> 0 !== v.getUint32(8)) throw refusal("frame.length", "a length whose check word matches", "a corrupted length");
   if (len > maxFrame) throw refusal("frame.length", `at most ${maxFrame} bytes (maxFrameBytes)`, `${len} bytes`);
-  return len;
+  if (magic === BINARY_MAGIC && len < 4) throw refusal("frame.length", "at least 4 bytes in a CRB1 frame", `${len} bytes`);
+  return { length: len, binary: magic === BINARY_MAGIC };
+}
+
+/**
+ * Decode and check a frame's payload (see {@link decodeEnvelope}); a "CRB1" payload's
+ * attachment becomes `bytes` (a view of the frame's own payload buffer: not copied, never reused).
+ */
+export function decodeFrame(payload: Uint8Array, binary: boolean, decoder: TextDecoder, self: string, peer: string): Envelope {
+  if (!binary) return decodeEnvelope(payload, decoder, self, peer);
+  const jsonLength = new DataView(payload.buffer, payload.byteOffset, 4).getUint32(0);
+  if (jsonLength > payload.length - 4)
+    throw refusal("frame.jsonLength", `at most ${payload.length - 4} bytes (the payload after it)`, `${jsonLength} bytes`);
+  const env = decodeEnvelope(payload.subarray(4, 4 + jsonLength), decoder, self, peer);
+  env.bytes = new Uint8Array(payload.buffer, payload.byteOffset + 4 + jsonLength, payload.length - 4 - jsonLength);
+  return env;
 }
 
 /** Decode and check one frame payload as an envelope from `peer` (if known) to `self`; throws a typed refusal. */

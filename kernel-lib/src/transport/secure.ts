@@ -1,7 +1,10 @@
 /**
  * A Transport wrapped in an X25519/HKDF/AES-256-GCM SecureChannel (crypto/channel.ts): the
  * handshake hellos and then every message cross the inner transport as `channel.frame`
- * envelopes; what the receiver processes is what came out of the channel.
+ * envelopes; what the receiver processes is what came out of the channel. A message with a
+ * binary attachment is sealed as one plaintext — a 0x00 byte, the envelope JSON's length
+ * (uint32 BE), the JSON, the attachment — whose ciphertext crosses as the frame's own
+ * attachment (no base64); a plaintext that starts with anything else is the envelope's JSON.
  *
  * Threat model: an observer of the inner transport sees frame sizes, order and the public
  * hellos only; a modified, replayed, reordered or reflected frame is refused
@@ -9,10 +12,32 @@
  * the channel is given static keys (see crypto/channel.ts).
  */
 import { CleanRoomError, invalid } from "../errors.js";
+import { frameRefusal } from "./frame.js";
 import type { Rng } from "../rng.js";
-import { CHANNEL_PROTOCOL, SecureChannel, type ChannelFrame, type ChannelHello } from "../crypto/channel.js";
+import { CHANNEL_PROTOCOL, SecureChannel, type ChannelFrame, type ChannelFrameHeader, type ChannelHello } from "../crypto/channel.js";
 import { utf8, type KeyPair } from "../crypto/primitives.js";
-import { assertPlainJson, ENVELOPE_VERSION, type Envelope, type Tap, type Transport } from "./transport.js";
+import { assertAttachment, assertPlainJson, tapMessage, ENVELOPE_VERSION, type Envelope, type Tap, type Transport } from "./transport.js";
+
+/** One plaintext for an envelope and its attachment: 0x00 ‖ JSON length (uint32 BE) ‖ JSON ‖ bytes. */
+function packPlain(json: string, bytes: Uint8Array): Uint8Array {
+  const j = Buffer.from(json, "utf8");
+  const out = new Uint8Array(5 + j.length + bytes.length);
+  new DataView(out.buffer).setUint32(1, j.length);
+  out.set(j, 5);
+  out.set(bytes, 5 + j.length);
+  return out;
+}
+
+/** The envelope (with its attachment, if any) in an opened plaintext. */
+function unpackPlain(pt: Uint8Array): Envelope {
+  if (pt[0] !== 0) return JSON.parse(new TextDecoder().decode(pt)) as Envelope;
+  const n = pt.length >= 5 ? new DataView(pt.buffer, pt.byteOffset, pt.length).getUint32(1) : -1;
+  if (n < 0 || n > pt.length - 5)
+    throw frameRefusal("message", "an envelope's JSON length within the sealed message", "a length beyond it");
+  const env = JSON.parse(new TextDecoder().decode(pt.subarray(5, 5 + n))) as Envelope;
+  env.bytes = pt.subarray(5 + n);
+  return env;
+}
 
 /**
  * Run the channel handshake over `inner` (the initiator sends its hello first) and return a
@@ -60,16 +85,23 @@ export async function secureTransport(
     self: inner.self,
     peer: inner.peer,
     transcriptHash: channel.transcriptHash,
-    async send(protocol, kind, body) {
+    async send(protocol, kind, body, attachment) {
       assertPlainJson(body, "body");
+      const bytes = assertAttachment(attachment);
       const env: Envelope = { v: ENVELOPE_VERSION, protocol, kind, from: inner.self, to: inner.peer, body };
       const plain = JSON.stringify(env);
-      o.tap?.(JSON.parse(plain) as Envelope, plain);
-      await inner.send(CHANNEL_PROTOCOL, "channel.frame", channel.seal(utf8(plain), kind));
+      tapMessage(o.tap, plain, bytes);
+      if (!bytes) return inner.send(CHANNEL_PROTOCOL, "channel.frame", channel.seal(utf8(plain), kind));
+      const { header, ciphertext } = channel.sealRaw(packPlain(plain, bytes), kind);
+      await inner.send(CHANNEL_PROTOCOL, "channel.frame", header, ciphertext);
     },
     async receive(expect = {}) {
       const frame = await inner.receive({ protocol: CHANNEL_PROTOCOL, kind: "channel.frame" });
-      const env = JSON.parse(new TextDecoder().decode(channel.open(frame.body as unknown as ChannelFrame))) as Envelope;
+      const env = unpackPlain(
+        frame.bytes
+          ? channel.openRaw(frame.body as unknown as ChannelFrameHeader, frame.bytes)
+          : channel.open(frame.body as unknown as ChannelFrame),
+      );
       if (expect.protocol !== undefined && env.protocol !== expect.protocol)
         throw new CleanRoomError("STATE_INVALID", `"message.protocol" expected ${expect.protocol}, got ${env.protocol}`, {
           field: "message.protocol",

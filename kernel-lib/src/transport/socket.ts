@@ -4,7 +4,8 @@
  *
  * Wire format, per message: a 12-byte header — magic "CRL1", payload length (uint32 BE),
  * the length's bitwise complement (uint32 BE) — then the payload: one {@link Envelope} as
- * UTF-8 JSON. The first message each way is a `socket.hello` (SOCKET_PROTOCOL) that names
+ * UTF-8 JSON; a message with a binary attachment is a "CRB1" frame: the JSON's length, the
+ * JSON, then the attachment's raw bytes (frame.ts). The first message each way is a `socket.hello` (SOCKET_PROTOCOL) that names
  * the two ends; after that every frame must come from the named peer, to this end.
  *
  * Threat model: this layer gives NO confidentiality or integrity — party↔party traffic goes
@@ -24,12 +25,13 @@
  */
 import net from "node:net";
 import { CleanRoomError, invalid } from "../errors.js";
-import { assertPlainJson, ENVELOPE_VERSION, type Envelope, type Tap, type Transport } from "./transport.js";
-import { decodeEnvelope, encodeFrame, frameLength, frameRefusal as refusal, HEADER_BYTES, NAME, TOKEN } from "./frame.js";
+import { assertAttachment, assertPlainJson, tapMessage, ENVELOPE_VERSION, type Envelope, type Tap, type Transport } from "./transport.js";
+import { decodeFrame, encodeBinaryFrame, encodeFrame, frameLength, frameRefusal as refusal, HEADER_BYTES, NAME, TOKEN } from "./frame.js";
 
 export { encodeFrame } from "./frame.js";
 
-export const SOCKET_PROTOCOL = "cleanroom-lab/socket/v1";
+/** v2: frames may carry a binary attachment ("CRB1"); a v1 peer is refused at the hello. */
+export const SOCKET_PROTOCOL = "cleanroom-lab/socket/v2";
 /** The only host this transport binds or connects to. */
 export const LOOPBACK = "127.0.0.1";
 /** Default frame bound: 256 MiB (a 1M-element PSI message under the channel fits). */
@@ -116,6 +118,7 @@ class SocketEnd implements SocketTransport {
   private chunks: Buffer[] = [];
   private buffered = 0;
   private need = -1; // payload length of the frame being read, or -1 while reading a header
+  private binary = false; // whether that frame is a "CRB1" frame (with an attachment)
   private readonly queue: { env: Envelope; bytes: number }[] = [];
   private queued = 0;
   private readonly waiting: { resolve: (e: Envelope) => void; reject: (e: Error) => void }[] = [];
@@ -189,20 +192,21 @@ class SocketEnd implements SocketTransport {
     while (!this.failure) {
       if (this.need < 0) {
         if (this.buffered < HEADER_BYTES) return;
-        let len: number;
+        let h: { length: number; binary: boolean };
         try {
-          len = frameLength(this.take(HEADER_BYTES), this.maxIncoming);
+          h = frameLength(this.take(HEADER_BYTES), this.maxIncoming);
         } catch (e) {
           return this.fail(e as CleanRoomError);
         }
-        this.need = len;
+        this.need = h.length;
+        this.binary = h.binary;
       }
       if (this.buffered < this.need) return;
       const payload = this.take(this.need);
       this.need = -1;
       let env: Envelope;
       try {
-        env = decodeEnvelope(payload, this.decoder, this.self, this.peer);
+        env = decodeFrame(payload, this.binary, this.decoder, this.self, this.peer);
       } catch (e) {
         return this.fail(e as CleanRoomError);
       }
@@ -218,24 +222,33 @@ class SocketEnd implements SocketTransport {
     if (this.queued > this.lim.highWater) this.socket.pause();
   }
 
-  async send(protocol: string, kind: string, body: unknown): Promise<void> {
+  async send(protocol: string, kind: string, body: unknown, attachment?: Uint8Array): Promise<void> {
     if (this.closedLocally) throw this.closedError();
     if (this.failure) throw this.failure;
     if (typeof protocol !== "string" || !TOKEN.test(protocol))
       invalid("protocol", "a protocol token (1–256 characters)", protocol, "INPUT_INVALID");
     if (typeof kind !== "string" || !TOKEN.test(kind)) invalid("kind", "a kind token (1–256 characters)", kind, "INPUT_INVALID");
     assertPlainJson(body, "body");
+    const bytes = assertAttachment(attachment);
     const env: Envelope = { v: ENVELOPE_VERSION, protocol, kind, from: this.self, to: this.peer, body };
     const wire = JSON.stringify(env);
     const payload = Buffer.from(wire, "utf8");
-    if (payload.length > this.lim.maxFrame)
+    const size = bytes ? 4 + payload.length + bytes.length : payload.length;
+    if (size > this.lim.maxFrame)
       throw new CleanRoomError(
         "INPUT_INVALID",
-        `"body" expected a message of at most ${this.lim.maxFrame} bytes (maxFrameBytes), got ${payload.length} bytes`,
-        { field: "body", limit: this.lim.maxFrame, size: payload.length },
+        `"body" expected a message of at most ${this.lim.maxFrame} bytes (maxFrameBytes), got ${size} bytes`,
+        { field: "body", limit: this.lim.maxFrame, size },
       );
-    this.tap?.(JSON.parse(wire) as Envelope, wire);
-    const ok = this.socket.write(encodeFrame(payload));
+    tapMessage(this.tap, wire, bytes);
+    let ok = true;
+    if (!bytes) ok = this.socket.write(encodeFrame(payload));
+    else {
+      // the attachment is written as it is (no copy): see Transport.send
+      this.socket.cork();
+      for (const part of encodeBinaryFrame(payload, bytes)) ok = this.socket.write(part);
+      this.socket.uncork();
+    }
     if (!ok) {
       await new Promise<void>((resolve, reject) => {
         const done = () => {

@@ -2,7 +2,8 @@
  * The transport seam: where a network goes between a party and another party or the room.
  *
  * A {@link Transport} is one end of an ordered, reliable, bidirectional link that carries
- * plain, JSON-serialisable, versioned messages ({@link Envelope}). Two implementations:
+ * plain, JSON-serialisable, versioned messages ({@link Envelope}), each optionally with one
+ * binary attachment (`bytes`: e.g. PSI's packed points, n × 32 bytes, instead of n hex strings). Two implementations:
  * in-process ({@link linkedPair}) and a TCP socket between processes on 127.0.0.1
  * (transport/socket.ts). Code that talks through a Transport can hold nothing of its peer but what
  * arrives as data.
@@ -34,6 +35,8 @@ export interface Envelope<B extends Json = Json> {
   from: string;
   to: string;
   body: B;
+  /** The message's binary attachment, when it was sent with one (a fresh copy per receiver). */
+  bytes?: Uint8Array;
 }
 
 /** One end of a link. */
@@ -42,16 +45,34 @@ export interface Transport {
   readonly self: string;
   /** The other end's party name. */
   readonly peer: string;
-  /** Send `body` as a `kind` message of `protocol` (refused unless plain JSON data). */
-  send(protocol: string, kind: string, body: unknown): Promise<void>;
+  /**
+   * Send `body` as a `kind` message of `protocol` (refused unless plain JSON data), with `bytes`
+   * as its binary attachment if given (the receiver gets its own copy in `Envelope.bytes`; the
+   * sender must not change `bytes` afterwards: a socket may still be writing them).
+   */
+  send(protocol: string, kind: string, body: unknown, bytes?: Uint8Array): Promise<void>;
   /** The next message from the peer; refused if its protocol/kind is not the one expected. */
   receive(expect?: { protocol?: string; kind?: string }): Promise<Envelope>;
   /** Close the link (both directions); a pending or later receive on either end is refused. */
   close(): void;
 }
 
-/** What a tap sees of every message that crossed: the envelope and its wire form. */
-export type Tap = (envelope: Envelope, wire: string) => void;
+/** What a tap sees of every message that crossed: the envelope, its JSON wire form and its binary attachment (read only). */
+export type Tap = (envelope: Envelope, wire: string, bytes?: Uint8Array) => void;
+
+/** Show a tap the message that crossed: a parse of its JSON wire form, with the attachment (not copied). */
+export function tapMessage(tap: Tap | undefined, wire: string, bytes: Uint8Array | undefined): void {
+  if (tap) tap({ ...(JSON.parse(wire) as Envelope), ...(bytes ? { bytes } : {}) }, wire, bytes);
+}
+
+/**
+ * Throw a typed INPUT_INVALID unless `bytes` is absent or a Uint8Array (a message's attachment).
+ * @example assertAttachment(points) // returns points
+ */
+export function assertAttachment(bytes: unknown): Uint8Array | undefined {
+  if (bytes === undefined || bytes instanceof Uint8Array) return bytes;
+  throw new CleanRoomError("INPUT_INVALID", `"bytes" expected a Uint8Array attachment or none, got ${typeof bytes}`, { field: "bytes" });
+}
 
 function plainCheck(v: unknown, path: string, seen: Set<object>): void {
   const refuse = (what: string): never => {
@@ -110,7 +131,8 @@ export function linkedPair(nameA: string, nameB: string, opts: { tap?: Tap } = {
       throw new CleanRoomError("INPUT_INVALID", `"${f}" expected a party name (1–128 characters)`, { field: f });
   if (nameA === nameB) throw new CleanRoomError("INPUT_INVALID", `"nameB" expected a name different from nameA`, { field: "nameB" });
   let closed = false;
-  const inbox = new Map<string, { queue: string[]; waiting: { resolve: (w: string) => void; reject: (e: Error) => void }[] }>([
+  type Wire = { wire: string; bytes?: Uint8Array };
+  const inbox = new Map<string, { queue: Wire[]; waiting: { resolve: (w: Wire) => void; reject: (e: Error) => void }[] }>([
     [nameA, { queue: [], waiting: [] }],
     [nameB, { queue: [], waiting: [] }],
   ]);
@@ -119,28 +141,32 @@ export function linkedPair(nameA: string, nameB: string, opts: { tap?: Tap } = {
   const end = (self: string, peer: string): Transport => ({
     self,
     peer,
-    async send(protocol, kind, body) {
+    async send(protocol, kind, body, attachment) {
       if (closed) throw closedError();
       if (typeof protocol !== "string" || !protocol)
         throw new CleanRoomError("INPUT_INVALID", `"protocol" expected a non-empty string`, { field: "protocol" });
       if (typeof kind !== "string" || !kind)
         throw new CleanRoomError("INPUT_INVALID", `"kind" expected a non-empty string`, { field: "kind" });
       assertPlainJson(body, "body");
+      // the attachment crosses as a copy (what a wire does): a later change by the sender cannot reach the receiver
+      const bytes = assertAttachment(attachment)?.slice();
       const envelope: Envelope = { v: ENVELOPE_VERSION, protocol, kind, from: self, to: peer, body };
       const wire = JSON.stringify(envelope);
-      opts.tap?.(JSON.parse(wire) as Envelope, wire);
+      tapMessage(opts.tap, wire, bytes);
       const box = inbox.get(peer)!;
       const w = box.waiting.shift();
-      if (w) w.resolve(wire);
-      else box.queue.push(wire);
+      const msg: Wire = bytes ? { wire, bytes } : { wire };
+      if (w) w.resolve(msg);
+      else box.queue.push(msg);
     },
     async receive(expect = {}) {
       if (closed) throw closedError();
       const box = inbox.get(self)!;
-      const wire = box.queue.length
+      const msg = box.queue.length
         ? box.queue.shift()!
-        : await new Promise<string>((resolve, reject) => box.waiting.push({ resolve, reject }));
-      const env = JSON.parse(wire) as Envelope;
+        : await new Promise<Wire>((resolve, reject) => box.waiting.push({ resolve, reject }));
+      const env = JSON.parse(msg.wire) as Envelope;
+      if (msg.bytes) env.bytes = msg.bytes;
       if (env.v !== ENVELOPE_VERSION)
         throw new CleanRoomError("INPUT_INVALID", `"message.v" expected envelope version ${ENVELOPE_VERSION}, got ${String(env.v)}`, {
           field: "message.v",

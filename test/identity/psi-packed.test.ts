@@ -1,0 +1,202 @@
+/**
+ * PSI's packed wire (psi-wire.ts, issue 18): points cross as n × 32 bytes — a binary
+ * attachment on every transport (in-process pair, socket "CRB1" frames, SecureChannel) —
+ * with the same validation as the hex view, the same transcript digests on both sides, the
+ * same join keys, and a typed refusal between v1 and v2 peers.
+ */
+import { createHash } from "node:crypto";
+import net from "node:net";
+import { afterEach, beforeAll, describe, expect, it } from "vitest";
+import { isCleanRoomError } from "../../kernel-lib/src/errors.js";
+import { seededRng } from "../../kernel-lib/src/rng.js";
+import { SodiumBackend, type PsiBackend } from "../../kernel-lib/src/identity/psi-backend.js";
+import { KeyRegistry, PsiClient, PsiServer, psiMessageView, type PsiEncoding } from "../../kernel-lib/src/identity/psi.js";
+import { fromEnvelope } from "../../kernel-lib/src/identity/psi-wire.js";
+import { linkedPair } from "../../kernel-lib/src/transport/transport.js";
+import { secureTransport } from "../../kernel-lib/src/transport/secure.js";
+import { connect, encodeFrame, listen, SOCKET_PROTOCOL } from "../../kernel-lib/src/transport/socket.js";
+
+let sodium: SodiumBackend;
+beforeAll(async () => {
+  sodium = await new SodiumBackend({ threads: 1 }).init();
+});
+const cleanup: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0)) await f();
+});
+
+const code = async (p: Promise<unknown>) =>
+  p.then(
+    () => "resolved",
+    (e) => (isCleanRoomError(e) ? `${e.code} ${String(e.details.field)}` : `untyped ${String(e)}`),
+  );
+
+/** Counts scalar multiplications, to show a refusal happens before any. */
+function counting(inner: PsiBackend) {
+  const c = { mults: 0 };
+  const be: PsiBackend = {
+    name: inner.name,
+    threads: inner.threads,
+    hashAndBlind: (e, k, p, ph) => ((c.mults += e.length), inner.hashAndBlind(e, k, p, ph)),
+    blind: (x, k, p, ph) => ((c.mults += x.length), inner.blind(x, k, p, ph)),
+    isValidPoint: (p) => inner.isValidPoint(p),
+    close: () => inner.close(),
+  };
+  return { be, c };
+}
+
+function pair(seed: string, enc: { a: PsiEncoding; b: PsiEncoding }, backend: PsiBackend = sodium) {
+  const rng = seededRng(seed);
+  const registry = new KeyRegistry();
+  return {
+    client: new PsiClient({ mode: "joinKeys", backend, rng: rng.fork("a"), registry, encoding: enc.a }),
+    server: new PsiServer({ mode: "joinKeys", backend, rng: rng.fork("b"), registry, encoding: enc.b }),
+  };
+}
+
+const emails = (p: string, n: number, off = 0) => Array.from({ length: n }, (_, i) => `${p}${i + off}@example.com`);
+
+describe("packed PSI messages", () => {
+  it("packed and hex peers interoperate: same join keys, and both sides' transcript digests are those of the JSON view", async () => {
+    const x = emails("m", 40);
+    const y = emails("m", 30, 25);
+    const runs = [];
+    for (const enc of [
+      { a: "hex", b: "hex" },
+      { a: "packed", b: "packed" },
+      { a: "packed", b: "hex" },
+    ] as const) {
+      const { client, server } = pair("interop", enc);
+      const request = await client.createRequest(x);
+      expect(request.encryptedElements instanceof Uint8Array).toBe(enc.a === "packed");
+      const { setup, response } = await server.processRequest(request, y);
+      const out = await client.processResponse(setup, response);
+      if (out.mode !== "joinKeys") throw new Error("mode");
+      const fin = await server.processFinish(out.finish);
+      const sent = { "psi.request": request, "psi.setup": setup, "psi.response": response, "psi.finish": out.finish };
+      for (const e of [...client.transcript, ...server.transcript]) {
+        const json = JSON.stringify(psiMessageView(sent[e.kind]));
+        expect(e.sha256, `${enc.a}/${enc.b} ${e.direction} ${e.kind}`).toBe(createHash("sha256").update(json).digest("hex"));
+        expect(e.bytes).toBe(json.length);
+      }
+      runs.push({ a: out.joinKeys, b: fin.joinKeys });
+    }
+    expect(runs[0]!.a.filter(Boolean)).toHaveLength(15);
+    expect(runs[1]).toEqual(runs[0]);
+    expect(runs[2]).toEqual(runs[0]);
+  });
+
+  const cases: [string, (p: Uint8Array) => Uint8Array, string][] = [
+    ["a length that is not a multiple of 32", (p) => p.subarray(0, p.length - 1), "PSI_INVALID_MESSAGE psi.request.encryptedElements"],
+    ["no points", () => new Uint8Array(0), "PSI_EMPTY_SET psi.request.encryptedElements"],
+    ["a duplicate", (p) => (p.set(p.subarray(0, 32), 64), p), "PSI_DUPLICATE_ELEMENT psi.request.encryptedElements[2]"],
+    ["the identity point", (p) => (p.fill(0, 32, 64), p), "CRYPTO_INVALID_POINT psi.request.encryptedElements[1]"],
+    ["a non-canonical encoding", (p) => (p.fill(0xff, 0, 31), (p[31] = 0x7f), p), "CRYPTO_INVALID_POINT psi.request.encryptedElements[0]"],
+  ];
+  for (const [what, mutate, expected] of cases)
+    it(`refuses a packed request with ${what} before any multiplication, and aborts`, async () => {
+      const { client } = pair(`bad-${what}`, { a: "packed", b: "packed" });
+      const { be, c } = counting(sodium);
+      const { server } = pair(`bad-s-${what}`, { a: "packed", b: "packed" }, be);
+      const request = await client.createRequest(["a@x.org", "b@x.org", "c@x.org"]);
+      const points = (request.encryptedElements as Uint8Array).slice();
+      expect(await code(server.processRequest({ ...request, encryptedElements: mutate(points) }, ["a@x.org"]))).toBe(expected);
+      expect(c.mults).toBe(0);
+      expect(await code(server.processRequest(request, ["a@x.org"]))).toBe("PSI_SESSION_ABORTED session");
+    });
+
+  it("an envelope with points both in its body and as its attachment is refused", () => {
+    const env = {
+      v: 1 as const,
+      protocol: "cleanroom-lab/psi/v2",
+      kind: "psi.request",
+      from: "A",
+      to: "B",
+      body: { encryptedElements: [] },
+    };
+    expect(() => fromEnvelope({ ...env, bytes: new Uint8Array(32) })).toThrow(/PSI_INVALID_MESSAGE.*psi\.request\.encryptedElements/);
+  });
+
+  it("a v1 message is refused with a typed error naming the protocol", async () => {
+    const { client, server } = pair("v1", { a: "hex", b: "packed" });
+    const request = await client.createRequest(["a@x.org"]);
+    expect(await code(server.processRequest({ ...request, protocol: "cleanroom-lab/psi/v1" as never }, ["a@x.org"]))).toBe(
+      "PSI_INVALID_MESSAGE psi.request.protocol",
+    );
+  });
+});
+
+describe("binary attachments on every transport", () => {
+  const bytes = Uint8Array.from({ length: 70_000 }, (_, i) => (i * 7) & 0xff);
+
+  it("in-process pair and SecureChannel: the receiver gets a copy of the bytes; the sender's later change does not reach it", async () => {
+    const [a, b] = linkedPair("A", "B");
+    const mine = bytes.slice();
+    await a.send("demo/v1", "blob", { n: 1 }, mine);
+    mine.fill(0);
+    const got = await b.receive();
+    expect(got.body).toEqual({ n: 1 });
+    expect(got.bytes).toEqual(bytes);
+    const [sa, sb] = await Promise.all([
+      secureTransport(a, "initiator", { rng: seededRng("ca") }),
+      secureTransport(b, "responder", { rng: seededRng("cb") }),
+    ]);
+    await sa.send("demo/v1", "blob", { n: 2 }, bytes);
+    await sa.send("demo/v1", "text", { n: 3 });
+    const one = await sb.receive();
+    expect([one.body, one.bytes]).toEqual([{ n: 2 }, bytes]);
+    expect(await sb.receive()).toMatchObject({ body: { n: 3 } });
+  }, 10_000);
+
+  it("socket: a CRB1 frame carries JSON and bytes; a bad JSON length is refused (typed) and fails the link", async () => {
+    const l = await listen({ self: "retailer", port: 0 });
+    cleanup.push(() => l.close());
+    const [b, a] = await Promise.all([l.accept(), connect({ self: "advertiser", peer: "retailer", port: l.port })]);
+    cleanup.push(
+      () => a.close(),
+      () => b.close(),
+    );
+    await a.send("demo/v1", "blob", { n: 1 }, bytes);
+    const got = await b.receive();
+    expect([got.body, got.bytes]).toEqual([{ n: 1 }, bytes]);
+
+    const l2 = await listen({ self: "retailer", port: 0 });
+    cleanup.push(() => l2.close());
+    const s = net.connect({ host: "127.0.0.1", port: l2.port });
+    cleanup.push(() => s.destroy());
+    await new Promise((r) => s.once("connect", r));
+    s.write(
+      encodeFrame(
+        Buffer.from(
+          JSON.stringify({ v: 1, protocol: SOCKET_PROTOCOL, kind: "socket.hello", from: "advertiser", to: "retailer", body: {} }),
+        ),
+      ),
+    );
+    const t = await l2.accept();
+    cleanup.push(() => t.close());
+    const frame = encodeFrame(Buffer.from([0, 0, 0, 99, 1, 2, 3]));
+    frame.write("CRB1", 0, "latin1");
+    s.write(frame);
+    expect(await code(t.receive())).toBe("INPUT_INVALID frame.jsonLength");
+  });
+
+  it("socket: a v1 peer's hello is refused with a typed error (old and new peers do not talk)", async () => {
+    const l = await listen({ self: "retailer", port: 0 });
+    cleanup.push(() => l.close());
+    const s = net.connect({ host: "127.0.0.1", port: l.port });
+    cleanup.push(() => s.destroy());
+    await new Promise((r) => s.once("connect", r));
+    const hello = { v: 1, protocol: "cleanroom-lab/socket/v1", kind: "socket.hello", from: "advertiser", to: "retailer", body: {} };
+    s.write(encodeFrame(Buffer.from(JSON.stringify(hello))));
+    await new Promise((r) => s.once("close", r)); // the listener dropped it
+    expect(l.refused).toBe(1);
+    // and a v2 end connecting to a v1 listener gets a typed refusal, not a hang
+    const old = net.createServer((c) =>
+      c.once("data", () => c.write(encodeFrame(Buffer.from(JSON.stringify({ ...hello, from: "retailer", to: "advertiser" }))))),
+    );
+    await new Promise<void>((r) => old.listen({ host: "127.0.0.1", port: 0 }, () => r()));
+    cleanup.push(() => old.close());
+    const port = (old.address() as net.AddressInfo).port;
+    expect(await code(connect({ self: "advertiser", peer: "retailer", port }))).toBe("STATE_INVALID message.protocol");
+  });
+});
