@@ -80,6 +80,21 @@ describe("writeStudyParquetSql (the DuckDB SQL generator)", async () => {
     expect(Number(m!["m"])).toBe(a.groundTruth.counts.trueOverlap);
   });
 
+  it("its ground truth is what the files say: matched people per arm and converters in the campaign window, exactly", async () => {
+    const D = a.groundTruth.params.campaignDays;
+    const [r] = await query(
+      `WITH p AS (SELECT join_key, bool_or(CAST(purchase_day AS INTEGER) >= 0 AND CAST(purchase_day AS INTEGER) < ${D}) AS converted ` +
+        `FROM read_parquet('${a.purchases.path}') GROUP BY join_key) ` +
+        `SELECT count(*) FILTER (WHERE e."group" = 'test') AS mt, count(*) FILTER (WHERE e."group" = 'control') AS mc, ` +
+        `count(*) FILTER (WHERE e."group" = 'test' AND converted) AS ct, count(*) FILTER (WHERE e."group" = 'control' AND converted) AS cc ` +
+        `FROM read_parquet('${a.exposures.path}') e JOIN p USING (join_key)`,
+    );
+    const files = { mt: Number(r!["mt"]), mc: Number(r!["mc"]), ct: Number(r!["ct"]), cc: Number(r!["cc"]) };
+    const g = a.groundTruth.aggregates;
+    expect(files).toEqual({ mt: g.testPopulation, mc: g.controlPopulation, ct: g.testConverters, cc: g.controlConverters });
+    expect(Math.min(files.ct, files.cc)).toBeGreaterThan(100); // not vacuous: both arms convert
+  });
+
   it("agrees with the JS generator's distributional parameters (within 4 standard errors)", async () => {
     const near = (x: number, p: number, n: number) => expect(Math.abs(x - p)).toBeLessThan(4 * Math.sqrt((p * (1 - p)) / n) + 1e-9);
     const g = a.groundTruth;
