@@ -60,3 +60,13 @@ describe("the compiler worker's converter", () => {
     expect(logged.filter((l) => /cannot build|failed/.test(l))).toEqual([]);
   });
 });
+
+describe("a compiler worker that does not answer", () => {
+  it("gives up after its deadline, stops the worker and says to restart the kernel (instead of a cell busy for good)", () => {
+    const { startConverterWorker } = createRequire(WORKER)(WORKER);
+    // 1 ms: no type-check answers that fast, so the first call reaches the deadline
+    const w = startConverterWorker({ cacheDir: null, traceFile: "", log: () => {}, deadlineMs: 1 });
+    expect(() => w.converter.convert("", "1 + 1")).toThrow(/did not answer convert within 0.001 s; restart the kernel/);
+    expect(() => w.converter.convert("", "1 + 1")).toThrow(/no type checker/);
+  });
+});

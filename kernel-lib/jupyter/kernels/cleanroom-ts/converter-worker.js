@@ -128,7 +128,13 @@ function speedUpCompiler(ts) {
  * Start the worker. `cacheDir`: the code cache directory (null: no cache); `traceFile`: the
  * start-up trace; `log`: the kernel's log. Returns `{ converter, isReady(), close() }`.
  */
-function startConverterWorker({ cacheDir, traceFile, log }) {
+/** How long one call may wait for the compiler worker (CLEANROOM_KERNEL_WORKER_DEADLINE_MS, default 300 s). */
+const CALL_DEADLINE_MS = (() => {
+  const v = Number(process.env.CLEANROOM_KERNEL_WORKER_DEADLINE_MS ?? 300_000);
+  return Number.isFinite(v) && v > 0 ? v : 300_000;
+})();
+
+function startConverterWorker({ cacheDir, traceFile, log, deadlineMs = CALL_DEADLINE_MS }) {
   const { port1, port2 } = new MessageChannel();
   const flag = new Int32Array(new SharedArrayBuffer(4));
   const worker = new Worker(__filename, {
@@ -157,11 +163,19 @@ function startConverterWorker({ cacheDir, traceFile, log }) {
 
   let seq = 0;
   function call(method, args) {
-    if (gone) throw new Error(`cleanroom-ts: no type checker: ${gone.message}`);
+    if (gone) throw new Error(`cleanroom-ts: no type checker: ${gone.message}; restart the kernel`);
     const id = ++seq;
     Atomics.store(flag, 0, 0);
     port1.postMessage({ id, method, args });
+    const started = Date.now();
     for (;;) {
+      // The worker's "exit" event cannot arrive while this thread waits, so a worker that died
+      // (out of memory, say) would leave the cell busy for good: after the deadline, give up.
+      if (Date.now() - started > deadlineMs) {
+        gone = new Error(`the compiler worker did not answer ${method} within ${deadlineMs / 1000} s`);
+        void worker.terminate();
+        throw new Error(`cleanroom-ts: no type checker: ${gone.message}; restart the kernel`);
+      }
       const got = receiveMessageOnPort(port1);
       if (got) {
         const r = got.message;
