@@ -134,6 +134,8 @@ describe("writeStudyParquetSql (the DuckDB SQL generator)", async () => {
       const e = await writeStudyParquetSql(bad, out).catch((x: unknown) => x);
       expect(isCleanRoomError(e) && e.details.field).toBe(field);
     }
+    const t = await writeStudyParquetSql(P, out, { threads: 0.5 }).catch((x: unknown) => x);
+    expect(isCleanRoomError(t) && t.details.field).toBe("opts.threads");
     expect(fs.existsSync(out)).toBe(false);
   });
 });

@@ -18,7 +18,7 @@ import { EXPOSURE_COLUMNS, PURCHASE_COLUMNS, streamStudy, type ExposureRow, type
 import { resolveStudyParams, type StudyParams } from "./params.js";
 import type { GroundTruth } from "./truth.js";
 import { normalizeStudyEmail } from "./emails.js";
-import { duck } from "../cleanroom/duckdb.js";
+import { duck, duckMemoryLimit } from "../cleanroom/duckdb.js";
 
 export interface StudyFiles {
   dir: string;
@@ -221,7 +221,10 @@ export async function writeStudyParquet(params: StudyParams, outDir: string, opt
     exp.close();
     pur.close();
   }
-  const instance = await duck().DuckDBInstance.create(":memory:", { temp_directory: path.join(outDir, ".duckdb-spill") });
+  const instance = await duck().DuckDBInstance.create(":memory:", {
+    temp_directory: path.join(outDir, ".duckdb-spill"),
+    memory_limit: duckMemoryLimit(),
+  });
   const conn = await instance.connect();
   const out = { exposures: path.join(outDir, "exposures.parquet"), purchases: path.join(outDir, "purchases.parquet") };
   try {

@@ -198,6 +198,8 @@ export async function writeStudyParquetSql(
   const rows = (params as { advertiserRows?: unknown } | null)?.advertiserRows;
   if (typeof rows !== "number" || !Number.isSafeInteger(rows) || rows < 1 || rows > SQL_MAX_ROWS)
     invalid("advertiserRows", `integer in [1, ${SQL_MAX_ROWS}]`, rows);
+  if (opts.threads !== undefined && (!Number.isSafeInteger(opts.threads) || opts.threads < 1 || opts.threads > 256))
+    invalid("opts.threads", "an integer in [1, 256]", opts.threads);
   const memoryLimit = opts.memoryLimit ?? "2GB";
   if (!/^[0-9]+(\.[0-9]+)?\s*(KB|MB|GB|GiB|MiB)$/i.test(memoryLimit)) invalid("opts.memoryLimit", "a size like 2GB", memoryLimit);
   // the JS generator's checks for everything but the row count (which it caps at 20M for memory)
