@@ -473,7 +473,8 @@ export class PsiServer extends PsiParty {
       const order = sortedOrder(ownPacked);
       this.perm = order;
       this.n = elements.length;
-      if (this.mode === "joinKeys") this.clientDouble = new PackedSet(doublePacked);
+      // a packed response hands doublePacked to the caller: match against our own copy of it
+      if (this.mode === "joinKeys") this.clientDouble = new PackedSet(this.encoding === "packed" ? doublePacked.slice() : doublePacked);
       const sorted = this.mode === "cardinality";
       const setup = this.sent<PsiSetup<PsiPoints>>(
         { kind: "psi.setup", protocol: PSI_PROTOCOL, sessionId: this.sessionId },
