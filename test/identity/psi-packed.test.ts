@@ -144,7 +144,10 @@ describe("packed PSI messages", () => {
     const fin = out.finish.encryptedElements as Uint8Array;
     const longer = new Uint8Array(fin.length + 32);
     longer.set(fin);
-    longer.set(fin.subarray(0, 32).map((b, i) => (i === 0 ? b ^ 1 : b)), fin.length);
+    longer.set(
+      fin.subarray(0, 32).map((b, i) => (i === 0 ? b ^ 1 : b)),
+      fin.length,
+    );
     expect(await code(p2.server.processFinish({ ...out.finish, encryptedElements: longer }))).toBe(
       "PSI_INVALID_MESSAGE psi.finish.encryptedElements",
     );
@@ -154,7 +157,15 @@ describe("packed PSI messages", () => {
     const kind = "evil\n".repeat(200);
     let err: unknown;
     try {
-      fromEnvelope({ v: 1, protocol: "cleanroom-lab/psi/v2", kind, from: "A", to: "B", body: { encryptedElements: [] }, bytes: new Uint8Array(32) });
+      fromEnvelope({
+        v: 1,
+        protocol: "cleanroom-lab/psi/v2",
+        kind,
+        from: "A",
+        to: "B",
+        body: { encryptedElements: [] },
+        bytes: new Uint8Array(32),
+      });
     } catch (e) {
       err = e;
     }
