@@ -61,6 +61,17 @@ describe("SecureChannel", () => {
     expect(dec(b.open(f))).toBe("payload");
   });
 
+  it("refuses a frame or raw-bytes header with fields beyond its own (e.g. a ciphertext beside raw bytes)", () => {
+    const { a, b } = pair();
+    const { header, ciphertext } = a.sealRaw(utf8("raw"), "psi.request");
+    expectCode(() => b.openRaw({ ...header, ciphertext: "AAAA" } as never, ciphertext), "CHANNEL_TAMPERED");
+    expectCode(() => b.openRaw({ ...header, note: 1 } as never, ciphertext), "CHANNEL_TAMPERED");
+    expect(dec(b.openRaw(header, ciphertext))).toBe("raw"); // refused frames did not advance the sequence
+    const f = a.seal(utf8("json"), "p");
+    expectCode(() => b.open({ ...f, note: 1 } as never), "CHANNEL_TAMPERED");
+    expect(dec(b.open(f))).toBe("json");
+  });
+
   it("refuses a replayed frame", () => {
     const { a, b } = pair();
     const f = a.seal(utf8("once"), "p");

@@ -117,6 +117,63 @@ describe("packed PSI messages", () => {
     expect(() => fromEnvelope({ ...env, bytes: new Uint8Array(32) })).toThrow(/PSI_INVALID_MESSAGE.*psi\.request\.encryptedElements/);
   });
 
+  it("a caller changing a packed response it was handed does not change the server's matching (joinKeys)", async () => {
+    const { client, server } = pair("alias", { a: "packed", b: "packed" });
+    const request = await client.createRequest(emails("m", 40));
+    const { setup, response } = await server.processRequest(request, emails("m", 30, 25));
+    const out = await client.processResponse(setup, response);
+    if (out.mode !== "joinKeys") throw new Error("mode");
+    (response.encryptedElements as Uint8Array).fill(7); // the server's own copy must not follow
+    const fin = await server.processFinish(out.finish);
+    expect(out.intersectionSize).toBe(15);
+    expect(fin.intersectionSize).toBe(15);
+  });
+
+  it("a packed response or finish with the wrong number of points is refused, naming the field", async () => {
+    const { client, server } = pair("count", { a: "packed", b: "packed" });
+    const request = await client.createRequest(emails("m", 10));
+    const { setup, response } = await server.processRequest(request, emails("m", 10, 5));
+    const short = (request.encryptedElements as Uint8Array).length - 32;
+    const cut = { ...response, encryptedElements: (response.encryptedElements as Uint8Array).subarray(0, short) };
+    expect(await code(client.processResponse(setup, cut))).toBe("PSI_INVALID_MESSAGE psi.response.encryptedElements");
+
+    const p2 = pair("count2", { a: "packed", b: "packed" });
+    const r2 = await p2.server.processRequest(await p2.client.createRequest(emails("m", 10)), emails("m", 10, 5));
+    const out = await p2.client.processResponse(r2.setup, r2.response);
+    if (out.mode !== "joinKeys") throw new Error("mode");
+    const fin = out.finish.encryptedElements as Uint8Array;
+    const longer = new Uint8Array(fin.length + 32);
+    longer.set(fin);
+    longer.set(
+      fin.subarray(0, 32).map((b, i) => (i === 0 ? b ^ 1 : b)),
+      fin.length,
+    );
+    expect(await code(p2.server.processFinish({ ...out.finish, encryptedElements: longer }))).toBe(
+      "PSI_INVALID_MESSAGE psi.finish.encryptedElements",
+    );
+  });
+
+  it("an attachment under a kind that is no PSI kind is refused without echoing the kind", () => {
+    const kind = "evil\n".repeat(200);
+    let err: unknown;
+    try {
+      fromEnvelope({
+        v: 1,
+        protocol: "cleanroom-lab/psi/v2",
+        kind,
+        from: "A",
+        to: "B",
+        body: { encryptedElements: [] },
+        bytes: new Uint8Array(32),
+      });
+    } catch (e) {
+      err = e;
+    }
+    if (!isCleanRoomError(err)) throw new Error(`expected a typed refusal, got ${String(err)}`);
+    expect([err.code, err.details.field]).toEqual(["PSI_INVALID_MESSAGE", "message.encryptedElements"]);
+    expect(err.message).not.toContain("evil");
+  });
+
   it("a v1 message is refused with a typed error naming the protocol", async () => {
     const { client, server } = pair("v1", { a: "hex", b: "packed" });
     const request = await client.createRequest(["a@x.org"]);
@@ -178,6 +235,40 @@ describe("binary attachments on every transport", () => {
     frame.write("CRB1", 0, "latin1");
     s.write(frame);
     expect(await code(t.receive())).toBe("INPUT_INVALID frame.jsonLength");
+  });
+
+  const crb1 = (payload: Buffer) => {
+    const f = encodeFrame(payload);
+    f.write("CRB1", 0, "latin1");
+    return f;
+  };
+  async function rawLink() {
+    const l = await listen({ self: "retailer", port: 0 });
+    cleanup.push(() => l.close());
+    const s = net.connect({ host: "127.0.0.1", port: l.port });
+    cleanup.push(() => s.destroy());
+    await new Promise((r) => s.once("connect", r));
+    const hello = { v: 1, protocol: SOCKET_PROTOCOL, kind: "socket.hello", from: "advertiser", to: "retailer", body: {} };
+    s.write(encodeFrame(Buffer.from(JSON.stringify(hello))));
+    const t = await l.accept();
+    cleanup.push(() => t.close());
+    return { s, t };
+  }
+
+  it("socket: a CRB1 frame too short for its JSON length is refused from its header", async () => {
+    const { s, t } = await rawLink();
+    s.write(crb1(Buffer.from([0, 0, 0])));
+    expect(await code(t.receive())).toBe("INPUT_INVALID frame.length");
+  });
+
+  it("socket: the incoming bound the server sets before authentication (limitIncoming) refuses a CRB1 frame too", async () => {
+    const { s, t } = await rawLink();
+    t.limitIncoming(256);
+    const json = Buffer.from(JSON.stringify({ v: 1, protocol: "demo/v1", kind: "blob", from: "advertiser", to: "retailer", body: {} }));
+    const n = Buffer.alloc(4);
+    n.writeUInt32BE(json.length);
+    s.write(crb1(Buffer.concat([n, json, Buffer.alloc(1000)])));
+    expect(await code(t.receive())).toBe("INPUT_INVALID frame.length");
   });
 
   it("socket: a v1 peer's hello is refused with a typed error (old and new peers do not talk)", async () => {

@@ -132,6 +132,7 @@ describe("PSI between two processes over the socket transport", { timeout: 120_0
         canaries.add(v);
         canaries.add(createHash("sha256").update(v).digest("hex"));
         canaries.add(createHash("sha256").update(v).digest("base64"));
+        canaries.add(createHash("sha256").update(v).digest("latin1")); // the raw 32-byte digest (the scan is over latin1 text)
         canaries.add(Buffer.from(v).toString("base64").slice(0, 16));
       }
     canaries.add("canary"); // every local part starts with it

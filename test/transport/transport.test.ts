@@ -3,6 +3,8 @@ import { isCleanRoomError } from "../../kernel-lib/src/errors.js";
 import { linkedPair, type Envelope } from "../../kernel-lib/src/transport/transport.js";
 import { secureTransport } from "../../kernel-lib/src/transport/secure.js";
 import { seededRng } from "../../kernel-lib/src/rng.js";
+import { CHANNEL_PROTOCOL, SecureChannel, type ChannelHello } from "../../kernel-lib/src/crypto/channel.js";
+import { utf8 } from "../../kernel-lib/src/crypto/primitives.js";
 
 const code = async (p: Promise<unknown>) =>
   p.then(
@@ -73,5 +75,41 @@ describe("the in-process linked pair", () => {
     expect(wires.map((w) => (JSON.parse(w) as Envelope).kind)).toEqual(["channel.hello", "channel.hello", "channel.frame"]);
     expect(wires.join("")).not.toContain("alice@example.org");
     expect(sa.transcriptHash).toBe(sb.transcriptHash);
+  });
+
+  it("under a SecureChannel, a peer holding the channel keys that seals a malformed message gets a typed refusal", async () => {
+    const env = { v: 1, protocol: "demo/v1", kind: "k", from: "A", to: "B", body: {} };
+    const packed = (json: string, bytes = new Uint8Array(3)) => {
+      const j = Buffer.from(json);
+      const out = Buffer.alloc(5 + j.length + bytes.length);
+      out.writeUInt32BE(j.length, 1);
+      j.copy(out, 5);
+      out.set(bytes, 5 + j.length);
+      return out;
+    };
+    const cases: [string, Uint8Array | "both", string][] = [
+      ["not JSON", utf8("{nope"), "INPUT_INVALID frame"],
+      ["invalid UTF-8", Uint8Array.from([0x7b, 0xff, 0x7d]), "INPUT_INVALID frame"],
+      ["a JSON array", utf8("[1]"), "INPUT_INVALID message"],
+      ["a bytes field in the JSON", utf8(JSON.stringify({ ...env, bytes: "AAAA" })), "INPUT_INVALID message"],
+      ["a missing body", utf8(JSON.stringify({ ...env, body: undefined })), "INPUT_INVALID message"],
+      ["a forged sender", utf8(JSON.stringify({ ...env, from: "M" })), "INPUT_INVALID message.from"],
+      ["a packed message whose JSON is null", packed("null"), "INPUT_INVALID message"],
+      ["a packed message whose JSON is not JSON", packed("{x"), "INPUT_INVALID frame"],
+      ["a frame with a ciphertext in its header and raw bytes", "both", "CHANNEL_TAMPERED frame"],
+    ];
+    for (const [what, plaintext, expected] of cases) {
+      const [a, b] = linkedPair("A", "B");
+      const receiving = secureTransport(b, "responder", { rng: seededRng(`r-${what}`) });
+      const { channel, hello } = SecureChannel.initiate({ party: "A", rng: seededRng(`i-${what}`) });
+      await a.send(CHANNEL_PROTOCOL, "channel.hello", hello);
+      channel.complete((await a.receive({ kind: "channel.hello" })).body as unknown as ChannelHello);
+      const sb = await receiving;
+      if (plaintext === "both") {
+        const { header, ciphertext } = channel.sealRaw(packed(JSON.stringify(env)), "k");
+        await a.send(CHANNEL_PROTOCOL, "channel.frame", { ...header, ciphertext: "AAAA" }, ciphertext);
+      } else await a.send(CHANNEL_PROTOCOL, "channel.frame", channel.seal(plaintext, "k"));
+      expect(await code(sb.receive()), what).toBe(expected);
+    }
   });
 });

@@ -268,8 +268,8 @@ export class SecureChannel {
    * const bytes = channel.open(frame);
    */
   open(frame: ChannelFrame): Uint8Array {
-    const c = (frame as Partial<ChannelFrame> | null)?.ciphertext;
-    return this.openRaw(frame, typeof c === "string" ? fromB64(c) : undefined);
+    checkFrameShape(frame, FRAME_KEYS);
+    return this.openChecked(frame, typeof frame.ciphertext === "string" ? fromB64(frame.ciphertext) : undefined);
   }
 
   /**
@@ -277,10 +277,12 @@ export class SecureChannel {
    * @example const points = channel.openRaw(envelope.body, envelope.bytes);
    */
   openRaw(frame: ChannelFrameHeader, ciphertext: Uint8Array | undefined): Uint8Array {
+    checkFrameShape(frame, HEADER_KEYS);
+    return this.openChecked(frame, ciphertext);
+  }
+
+  private openChecked(frame: ChannelFrameHeader, ciphertext: Uint8Array | undefined): Uint8Array {
     if (!this.recvKey) throw new CleanRoomError("STATE_INVALID", `"channel" expected a completed handshake, got a pending one`);
-    if (frame === null || typeof frame !== "object" || frame.kind !== "channel.frame" || frame.protocol !== CHANNEL_PROTOCOL) {
-      invalid("frame", "a channel.frame message", frame, "CHANNEL_TAMPERED");
-    }
     if (frame.sessionId !== this.sessionId)
       throw new CleanRoomError("CHANNEL_WRONG_SESSION", `"frame.sessionId" expected this channel's session, got another session's`, {
         field: "frame.sessionId",
@@ -324,6 +326,23 @@ export class SecureChannel {
     this.recvSeq++;
     return pt;
   }
+}
+
+const HEADER_KEYS = "direction,kind,protocol,purpose,seq,sessionId";
+const FRAME_KEYS = "ciphertext,direction,kind,protocol,purpose,seq,sessionId";
+
+/**
+ * A frame (or, for `openRaw`, a header) with exactly its fields: a header that also carries a
+ * `ciphertext` beside raw bytes, or any other extra field, is refused.
+ */
+function checkFrameShape(frame: unknown, keys: string): void {
+  const f = frame as Partial<ChannelFrame> | null;
+  if (f === null || typeof f !== "object" || Array.isArray(f) || f.kind !== "channel.frame" || f.protocol !== CHANNEL_PROTOCOL)
+    invalid("frame", "a channel.frame message", frame, "CHANNEL_TAMPERED");
+  if (Object.keys(f).sort().join(",") !== keys)
+    throw new CleanRoomError("CHANNEL_TAMPERED", `"frame" expected exactly the fields ${keys.split(",").join(", ")}, got others`, {
+      field: "frame",
+    });
 }
 
 function nonceFor(dir: Direction, seq: number): Uint8Array {

@@ -97,12 +97,20 @@ export function toEnvelope(m: PsiMessage<PsiPoints>): { body: Record<string, unk
   return encryptedElements instanceof Uint8Array ? { body, bytes: encryptedElements } : { body: m as unknown as Record<string, unknown> };
 }
 
+const PSI_KINDS: readonly string[] = ["psi.request", "psi.setup", "psi.response", "psi.finish"];
+
 /** A received envelope as a message (unchecked: psi.ts validates it): its attachment becomes the packed points. */
 export function fromEnvelope(env: Envelope): unknown {
   const body = env.body;
   if (!env.bytes) return body;
   if (body === null || typeof body !== "object" || Array.isArray(body) || "encryptedElements" in body)
-    invalid(`${env.kind}.encryptedElements`, "the points once (as the binary attachment)", typeof body, "PSI_INVALID_MESSAGE");
+    invalid(
+      // the field names the kind only if it is a PSI one (the kind is the peer's text)
+      `${PSI_KINDS.includes(env.kind) ? env.kind : "message"}.encryptedElements`,
+      "the points once (as the binary attachment)",
+      typeof body,
+      "PSI_INVALID_MESSAGE",
+    );
   return { ...body, encryptedElements: env.bytes };
 }
 

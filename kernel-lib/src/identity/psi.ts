@@ -397,7 +397,7 @@ export type PsiServerOutput = { intersectionSize: number; intersection: number[]
  */
 export class PsiServer extends PsiParty {
   private perm: Uint32Array = new Uint32Array(0);
-  private clientDouble: PackedSet | null = null;
+  private clientDouble: PackedSet | null = null; // over our own copy (a packed response hands its points out)
   private n = 0;
   constructor(options: PsiPartyOptions) {
     super("server", options);
@@ -473,7 +473,7 @@ export class PsiServer extends PsiParty {
       const order = sortedOrder(ownPacked);
       this.perm = order;
       this.n = elements.length;
-      if (this.mode === "joinKeys") this.clientDouble = new PackedSet(doublePacked);
+      if (this.mode === "joinKeys") this.clientDouble = new PackedSet(this.encoding === "packed" ? doublePacked.slice() : doublePacked);
       const sorted = this.mode === "cardinality";
       const setup = this.sent<PsiSetup<PsiPoints>>(
         { kind: "psi.setup", protocol: PSI_PROTOCOL, sessionId: this.sessionId },

@@ -12,7 +12,7 @@
  * the channel is given static keys (see crypto/channel.ts).
  */
 import { CleanRoomError, invalid } from "../errors.js";
-import { frameRefusal } from "./frame.js";
+import { decodeEnvelope, frameRefusal } from "./frame.js";
 import type { Rng } from "../rng.js";
 import { CHANNEL_PROTOCOL, SecureChannel, type ChannelFrame, type ChannelFrameHeader, type ChannelHello } from "../crypto/channel.js";
 import { utf8, type KeyPair } from "../crypto/primitives.js";
@@ -28,13 +28,18 @@ function packPlain(json: string, bytes: Uint8Array): Uint8Array {
   return out;
 }
 
-/** The envelope (with its attachment, if any) in an opened plaintext. */
-function unpackPlain(pt: Uint8Array): Envelope {
-  if (pt[0] !== 0) return JSON.parse(new TextDecoder().decode(pt)) as Envelope;
+/**
+ * The envelope (with its attachment, if any) in an opened plaintext from `peer` to `self`,
+ * checked as the socket checks a frame (frame.ts `decodeEnvelope`: strict UTF-8 JSON, exactly
+ * the six envelope fields); a malformed one is a typed refusal even from an authenticated peer.
+ */
+function unpackPlain(pt: Uint8Array, self: string, peer: string): Envelope {
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+  if (pt[0] !== 0) return decodeEnvelope(pt, decoder, self, peer);
   const n = pt.length >= 5 ? new DataView(pt.buffer, pt.byteOffset, pt.length).getUint32(1) : -1;
   if (n < 0 || n > pt.length - 5)
     throw frameRefusal("message", "an envelope's JSON length within the sealed message", "a length beyond it");
-  const env = JSON.parse(new TextDecoder().decode(pt.subarray(5, 5 + n))) as Envelope;
+  const env = decodeEnvelope(pt.subarray(5, 5 + n), decoder, self, peer);
   env.bytes = pt.subarray(5 + n);
   return env;
 }
@@ -101,6 +106,8 @@ export async function secureTransport(
         frame.bytes
           ? channel.openRaw(frame.body as unknown as ChannelFrameHeader, frame.bytes)
           : channel.open(frame.body as unknown as ChannelFrame),
+        inner.self,
+        inner.peer,
       );
       if (expect.protocol !== undefined && env.protocol !== expect.protocol)
         throw new CleanRoomError("STATE_INVALID", `"message.protocol" expected ${expect.protocol}, got ${env.protocol}`, {

@@ -35,7 +35,11 @@ export interface Envelope<B extends Json = Json> {
   from: string;
   to: string;
   body: B;
-  /** The message's binary attachment, when it was sent with one (a fresh copy per receiver). */
+  /**
+   * The message's binary attachment, when it was sent with one. Its own bytes, not shared with
+   * the sender, but possibly a view into a larger buffer (a socket chunk, Node's Buffer pool):
+   * read it or copy it; do not transfer or reuse its `.buffer`.
+   */
   bytes?: Uint8Array;
 }
 
@@ -47,7 +51,7 @@ export interface Transport {
   readonly peer: string;
   /**
    * Send `body` as a `kind` message of `protocol` (refused unless plain JSON data), with `bytes`
-   * as its binary attachment if given (the receiver gets its own copy in `Envelope.bytes`; the
+   * as its binary attachment if given (the receiver gets its own bytes in `Envelope.bytes`; the
    * sender must not change `bytes` afterwards: a socket may still be writing them).
    */
   send(protocol: string, kind: string, body: unknown, bytes?: Uint8Array): Promise<void>;
