@@ -221,10 +221,8 @@ export async function writeStudyParquet(params: StudyParams, outDir: string, opt
     exp.close();
     pur.close();
   }
-  const instance = await duck().DuckDBInstance.create(":memory:", {
-    temp_directory: path.join(outDir, ".duckdb-spill"),
-    memory_limit: duckMemoryLimit(),
-  });
+  const spill = path.join(outDir, ".duckdb-spill");
+  const instance = await duck().DuckDBInstance.create(":memory:", { temp_directory: spill, memory_limit: duckMemoryLimit() });
   const conn = await instance.connect();
   const out = { exposures: path.join(outDir, "exposures.parquet"), purchases: path.join(outDir, "purchases.parquet") };
   try {
