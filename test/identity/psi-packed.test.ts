@@ -10,6 +10,7 @@ import { afterEach, beforeAll, describe, expect, it } from "vitest";
 import { isCleanRoomError } from "../../kernel-lib/src/errors.js";
 import { seededRng } from "../../kernel-lib/src/rng.js";
 import { SodiumBackend, type PsiBackend } from "../../kernel-lib/src/identity/psi-backend.js";
+import { counting } from "../helpers/psi-counting.js";
 import { KeyRegistry, PsiClient, PsiServer, psiMessageView, type PsiEncoding } from "../../kernel-lib/src/identity/psi.js";
 import { fromEnvelope } from "../../kernel-lib/src/identity/psi-wire.js";
 import { linkedPair } from "../../kernel-lib/src/transport/transport.js";
@@ -30,20 +31,6 @@ const code = async (p: Promise<unknown>) =>
     () => "resolved",
     (e) => (isCleanRoomError(e) ? `${e.code} ${String(e.details.field)}` : `untyped ${String(e)}`),
   );
-
-/** Counts scalar multiplications, to show a refusal happens before any. */
-function counting(inner: PsiBackend) {
-  const c = { mults: 0 };
-  const be: PsiBackend = {
-    name: inner.name,
-    threads: inner.threads,
-    hashAndBlind: (e, k, p, ph) => ((c.mults += e.length), inner.hashAndBlind(e, k, p, ph)),
-    blind: (x, k, p, ph) => ((c.mults += x.length), inner.blind(x, k, p, ph)),
-    isValidPoint: (p) => inner.isValidPoint(p),
-    close: () => inner.close(),
-  };
-  return { be, c };
-}
 
 function pair(seed: string, enc: { a: PsiEncoding; b: PsiEncoding }, backend: PsiBackend = sodium) {
   const rng = seededRng(seed);

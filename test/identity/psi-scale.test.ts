@@ -12,6 +12,7 @@ import * as path from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { seededRng } from "../../kernel-lib/src/rng.js";
 import { SodiumBackend, type PsiBackend } from "../../kernel-lib/src/identity/psi-backend.js";
+import { counting } from "../helpers/psi-counting.js";
 import { KeyRegistry, PsiClient, PsiServer, type PsiMessage } from "../../kernel-lib/src/identity/psi.js";
 
 let sodium: SodiumBackend;
@@ -20,20 +21,6 @@ beforeAll(async () => {
 });
 
 const emails = (p: string, n: number, off = 0) => Array.from({ length: n }, (_, i) => `${p}${i + off}@example.com`);
-
-/** Counts multiplications (hashAndBlind + blind), to show a refusal happens before any. */
-function counting(inner: PsiBackend) {
-  const c = { mults: 0 };
-  const be: PsiBackend = {
-    name: inner.name,
-    threads: inner.threads,
-    hashAndBlind: (e, k, p, ph) => ((c.mults += e.length), inner.hashAndBlind(e, k, p, ph)),
-    blind: (x, k, p, ph) => ((c.mults += x.length), inner.blind(x, k, p, ph)),
-    isValidPoint: (p) => inner.isValidPoint(p),
-    close: () => inner.close(),
-  };
-  return { be, c };
-}
 
 function pair(seed: string, backend: PsiBackend = sodium) {
   const rng = seededRng(seed);
